@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what siolua needs to build and test, and only what is missing:
+# Debian packages through apt-get (skipped when all are present) and the
+# npm packages of tests/ through `npm ci` (skipped when the lock is
+# unchanged since the last install). Safe to run again and again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+build_pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwslay-dev
+            libhiredis-dev lua-cjson lua-cjson-dev libmsgpuck-dev node-llhttp libssl-dev zlib1g-dev)
+test_pkgs=(redis-server chromium valgrind nodejs npm)
+
+want=("${build_pkgs[@]}")
+[ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  # node and npm may come from elsewhere than Debian: accept what is on PATH.
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+  esac
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--client" ]; then
+  stamp=tests/node_modules/.siolua-lock
+  if [ ! -f "$stamp" ] || ! cmp -s tests/package-lock.json "$stamp"; then
+    echo "deps: npm ci in tests/"
+    (cd tests && npm ci --no-audit --no-fund --loglevel=error)
+    cp tests/package-lock.json "$stamp"
+  fi
+fi

@@ -1,0 +1,200 @@
+/* main: the `siolua` command line. Parses flags, builds the server from
+ * the layers, runs the loop, and turns SIGINT/SIGTERM into a graceful
+ * shutdown (close packets to every session, then exit 0). */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <uv.h>
+
+#include "eio.h"
+#include "log.h"
+#include "server.h"
+
+static const char usage[] =
+    "Usage: siolua run APP_DIR [options]\n"
+    "       siolua --help | --version\n"
+    "\n"
+    "Runs the Socket.IO app in APP_DIR (APP_DIR/main.lua, static files from\n"
+    "APP_DIR/public/).\n"
+    "\n"
+    "Options:\n"
+    "  --port N           TCP port (default 3000; 0 picks a free one)\n"
+    "  --host ADDR        address to bind (default :: , all addresses)\n"
+    "  --redis URL        Redis adapter (redis://[:password@]host:port[/db])\n"
+    "  --log-level L      debug | info | warn | error | off (default info)\n"
+    "  --set NAME=VALUE   server option, named as in Node's socket.io\n"
+    "                     (pingInterval, pingTimeout, upgradeTimeout,\n"
+    "                     maxHttpBufferSize, transports, allowUpgrades,\n"
+    "                     cors.origin, cors.methods, cors.credentials, cookie,\n"
+    "                     allowEIO3, path, httpHeaderTimeout, keepAliveTimeout)\n"
+    "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
+    "                     sends every message back (protocol test suites)\n"
+    "  --no-reload        do not watch the app's files\n";
+
+typedef struct cli {
+    const char *app_dir;
+    sl_server_config_t cfg;
+    eio_options_t eio;
+    const char *echo_paths[4];
+    int nechos;
+    const char *redis_url;
+} cli_t;
+
+static sl_server_t *g_server;
+static uv_signal_t sig_int, sig_term;
+
+static int fail_usage(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "siolua: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see siolua --help)\n");
+    return 2;
+}
+
+static int apply_set(cli_t *cli, const char *kv)
+{
+    char name[128];
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv || (size_t)(eq - kv) >= sizeof name)
+        return -1;
+    memcpy(name, kv, (size_t)(eq - kv));
+    name[eq - kv] = '\0';
+    const char *value = eq + 1;
+    int ok_http = sl_server_config_set(&cli->cfg, name, value) == 0;
+    int ok_eio = eio_options_set(&cli->eio, name, value) == 0;
+    return ok_http || ok_eio ? 0 : -1;
+}
+
+static int parse_args(int argc, char **argv, cli_t *cli)
+{
+    if (argc < 2)
+        return fail_usage("%s", "missing command");
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        fputs(usage, stdout);
+        exit(0);
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v")) {
+        printf("siolua %s\n", SIOLUA_VERSION);
+        exit(0);
+    }
+    if (strcmp(argv[1], "run") != 0)
+        return fail_usage("unknown command '%s'", argv[1]);
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+        if (a[0] != '-') {
+            if (cli->app_dir)
+                return fail_usage("unexpected argument '%s'", a);
+            cli->app_dir = a;
+            continue;
+        }
+        if (!strcmp(a, "--no-reload"))
+            continue;
+        if (!strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        if (!next)
+            return fail_usage("option '%s' needs a value", a);
+        i++;
+        if (!strcmp(a, "--port")) {
+            char *end;
+            long p = strtol(next, &end, 10);
+            if (*end || end == next || p < 0 || p > 65535)
+                return fail_usage("bad port '%s'", next);
+            cli->cfg.port = (int)p;
+        } else if (!strcmp(a, "--host")) {
+            if (strlen(next) >= sizeof cli->cfg.host)
+                return fail_usage("bad host '%s'", next);
+            strcpy(cli->cfg.host, next);
+        } else if (!strcmp(a, "--log-level")) {
+            if (sl_log_set_level(next))
+                return fail_usage("bad log level '%s'", next);
+        } else if (!strcmp(a, "--redis")) {
+            cli->redis_url = next;
+        } else if (!strcmp(a, "--set")) {
+            if (apply_set(cli, next))
+                return fail_usage("bad option '%s'", next);
+        } else if (!strcmp(a, "--eio-echo")) {
+            if (cli->nechos == 4 || next[0] != '/')
+                return fail_usage("bad --eio-echo path '%s'", next);
+            cli->echo_paths[cli->nechos++] = next;
+        } else {
+            return fail_usage("unknown option '%s'", a);
+        }
+    }
+    if (!cli->app_dir)
+        return fail_usage("%s", "missing APP_DIR");
+    struct stat st;
+    if (stat(cli->app_dir, &st) || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "siolua: app directory '%s' not found\n", cli->app_dir);
+        return 2;
+    }
+    return 0;
+}
+
+static void on_shutdown_done(sl_server_t *srv)
+{
+    (void)srv;
+    uv_close((uv_handle_t *)&sig_int, NULL);
+    uv_close((uv_handle_t *)&sig_term, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    (void)h;
+    SL_INFO("main", "%s received, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    sl_server_shutdown(g_server, on_shutdown_done);
+}
+
+int main(int argc, char **argv)
+{
+    cli_t cli;
+    memset(&cli, 0, sizeof cli);
+    sl_server_config_init(&cli.cfg);
+    eio_options_init(&cli.eio);
+    int rc = parse_args(argc, argv, &cli);
+    if (rc)
+        return rc;
+    /* maxHttpBufferSize bounds POST bodies in the HTTP layer too. */
+    cli.cfg.limits.max_body_bytes = cli.eio.max_http_buffer_size;
+    signal(SIGPIPE, SIG_IGN);
+
+    char pub[PATH_MAX + 16];
+    snprintf(pub, sizeof pub, "%s/public", cli.app_dir);
+    if (!realpath(pub, cli.cfg.static_root))
+        cli.cfg.static_root[0] = '\0';
+
+    uv_loop_t *loop = uv_default_loop();
+    g_server = sl_server_new(loop, &cli.cfg);
+    for (int i = 0; i < cli.nechos; i++) {
+        eio_options_t o = cli.eio;
+        if (eio_options_set(&o, "path", cli.echo_paths[i]) ||
+            sl_server_mount_eio_echo(g_server, &o)) {
+            fprintf(stderr, "siolua: cannot mount '%s'\n", cli.echo_paths[i]);
+            return 2;
+        }
+    }
+    char where[128];
+    rc = sl_server_listen(g_server, where, sizeof where);
+    if (rc) {
+        fprintf(stderr, "siolua: cannot listen on %s:%d: %s\n", cli.cfg.host, cli.cfg.port,
+                uv_strerror(rc));
+        return 1;
+    }
+    SL_INFO("main", "siolua %s serving %s, listening on http://%s", SIOLUA_VERSION, cli.app_dir,
+            where);
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_run(loop, UV_RUN_DEFAULT);
+    sl_server_free(g_server);
+    uv_loop_close(loop);
+    SL_INFO("main", "stopped");
+    return 0;
+}

@@ -1,0 +1,254 @@
+/* server: listener, router and shutdown. See server.h. */
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "static_files.h"
+
+#define MAX_MOUNTS 8
+#define MAX_ROUTES 8
+
+struct sl_server {
+    uv_loop_t *loop;
+    sl_server_config_t cfg;
+    uv_tcp_t listener;
+    int listening;
+    eio_server_t *eio[MAX_MOUNTS];
+    int owned_eio[MAX_MOUNTS];
+    int neio;
+    struct { sl_route_cb cb; void *ud; } routes[MAX_ROUTES];
+    int nroutes;
+    uv_timer_t shutdown_timer;
+    uint64_t shutdown_started;
+    void (*shutdown_done)(sl_server_t *);
+};
+
+void sl_server_config_init(sl_server_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->host, "::");
+    c->port = 3000;
+    c->limits.max_header_bytes = 16384;      /* Node's default */
+    c->limits.max_body_bytes = 1000000;      /* maxHttpBufferSize */
+    c->limits.header_timeout_ms = 60000;     /* Node's headersTimeout */
+    c->limits.keepalive_timeout_ms = 5000;   /* Node's keepAliveTimeout */
+    c->limits.write_queue_cap = 16u << 20;
+}
+
+int sl_server_config_set(sl_server_config_t *c, const char *name, const char *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || *end || !*value || *value == '-')
+        return -1;
+    if (!strcmp(name, "httpHeaderTimeout") && v > 0) c->limits.header_timeout_ms = v;
+    else if (!strcmp(name, "keepAliveTimeout") && v > 0) c->limits.keepalive_timeout_ms = v;
+    else if (!strcmp(name, "maxHttpBufferSize") && v > 0) c->limits.max_body_bytes = (size_t)v;
+    else if (!strcmp(name, "maxHeaderSize") && v >= 1024) c->limits.max_header_bytes = (size_t)v;
+    else return -1;
+    return 0;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+static void on_request(sl_http_req_t *req, void *ud)
+{
+    sl_server_t *srv = ud;
+    for (int i = 0; i < srv->neio; i++) {
+        if (eio_server_match(srv->eio[i], req->path)) {
+            eio_server_handle(srv->eio[i], req);
+            return;
+        }
+    }
+    if (req->upgrade) {
+        /* Nothing here speaks WebSocket outside the Engine.IO paths. */
+        SL_INFO("server", "%s: upgrade request for %s refused", req->peer, req->path);
+        sl_http_respond_text(req, 400, "Bad Request");
+        return;
+    }
+    for (int i = 0; i < srv->nroutes; i++)
+        if (srv->routes[i].cb(req, srv->routes[i].ud))
+            return;
+    if (srv->cfg.static_root[0] && sl_static_serve(req, srv->cfg.static_root))
+        return;
+    sl_http_respond_text(req, 404, "Not Found");
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    sl_server_t *srv = listener->data;
+    if (status < 0) {
+        SL_WARN("server", "accept: %s", uv_strerror(status));
+        return;
+    }
+    sl_conn_t *c;
+    /* The conn starts with no handler; http takes it over at once. */
+    static const sl_conn_handler_t none = {0};
+    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, &c);
+    if (rc) {
+        SL_WARN("server", "accept: %s", uv_strerror(rc));
+        return;
+    }
+    sl_http_conn_new(c, &srv->cfg.limits, on_request, srv);
+}
+
+sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
+{
+    sl_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    uv_tcp_init(loop, &srv->listener);
+    srv->listener.data = srv;
+    uv_timer_init(loop, &srv->shutdown_timer);
+    srv->shutdown_timer.data = srv;
+    return srv;
+}
+
+int sl_server_mount_eio(sl_server_t *srv, eio_server_t *eio)
+{
+    if (srv->neio == MAX_MOUNTS)
+        return -ENOSPC;
+    srv->eio[srv->neio++] = eio;
+    return 0;
+}
+
+/* ---- raw Engine.IO echo endpoint ---------------------------------------- */
+
+static void echo_message(eio_session_t *s, int binary, const char *data, size_t n, void *ud)
+{
+    (void)ud;
+    eio_session_send(s, binary, data, n);
+}
+
+static const eio_handler_t echo_handler = {
+    .on_message = echo_message,
+};
+
+int sl_server_mount_eio_echo(sl_server_t *srv, const eio_options_t *opts)
+{
+    eio_server_t *e = eio_server_new(srv->loop, opts, &echo_handler, NULL);
+    if (!e)
+        return -ENOMEM;
+    int rc = sl_server_mount_eio(srv, e);
+    if (rc) {
+        eio_server_free(e);
+        return rc;
+    }
+    srv->owned_eio[srv->neio - 1] = 1;
+    return 0;
+}
+
+int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud)
+{
+    if (srv->nroutes == MAX_ROUTES)
+        return -ENOSPC;
+    srv->routes[srv->nroutes].cb = cb;
+    srv->routes[srv->nroutes].ud = ud;
+    srv->nroutes++;
+    return 0;
+}
+
+/* ---- listen ------------------------------------------------------------- */
+
+int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    const char *host = srv->cfg.host;
+    if (!strcmp(host, "localhost"))
+        host = "127.0.0.1";
+    int rc = uv_ip6_addr(host, srv->cfg.port, (struct sockaddr_in6 *)&ss);
+    if (rc)
+        rc = uv_ip4_addr(host, srv->cfg.port, (struct sockaddr_in *)&ss);
+    if (rc)
+        return rc;
+    rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
+        /* No IPv6 on this machine: all IPv4 addresses then. */
+        uv_ip4_addr("0.0.0.0", srv->cfg.port, (struct sockaddr_in *)&ss);
+        rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    }
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+    if (rc)
+        return rc;
+    srv->listening = 1;
+    int len = sizeof ss;
+    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+    char ip[64] = "";
+    int port;
+    if (ss.ss_family == AF_INET6) {
+        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        snprintf(out, outlen, "[%s]:%d", ip, port);
+    } else {
+        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
+        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        snprintf(out, outlen, "%s:%d", ip, port);
+    }
+    return 0;
+}
+
+/* ---- shutdown ----------------------------------------------------------- */
+
+/* Every TCP handle but the listener belongs to an sl_conn; closing it
+ * cascades to the layers above, which close their own timers. */
+static void close_conn(uv_handle_t *h, void *listener)
+{
+    if (h->type == UV_TCP && h != listener && !uv_is_closing(h))
+        sl_conn_close(h->data);
+}
+
+static size_t sessions_left(sl_server_t *srv)
+{
+    size_t n = 0;
+    for (int i = 0; i < srv->neio; i++)
+        n += eio_server_session_count(srv->eio[i]);
+    return n;
+}
+
+/* Waits (briefly) for polling clients to collect their close packets and
+ * for output to drain, then closes every handle so the loop ends. */
+static void shutdown_tick(uv_timer_t *t)
+{
+    sl_server_t *srv = t->data;
+    uint64_t waited = uv_now(srv->loop) - srv->shutdown_started;
+    if (sessions_left(srv) && waited < 2000)
+        return;
+    uv_close((uv_handle_t *)t, NULL);
+    for (int i = 0; i < srv->neio; i++)
+        eio_server_stop(srv->eio[i]);
+    uv_walk(srv->loop, close_conn, &srv->listener);
+    if (srv->shutdown_done)
+        srv->shutdown_done(srv);
+}
+
+void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
+{
+    if (srv->shutdown_started)
+        return;
+    srv->shutdown_started = uv_now(srv->loop) | 1;
+    srv->shutdown_done = done;
+    if (srv->listening)
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+    srv->listening = 0;
+    for (int i = 0; i < srv->neio; i++)
+        eio_server_close_all(srv->eio[i]);
+    uv_timer_start(&srv->shutdown_timer, shutdown_tick, 20, 20);
+}
+
+void sl_server_free(sl_server_t *srv)
+{
+    if (!srv)
+        return;
+    for (int i = 0; i < srv->neio; i++)
+        if (srv->owned_eio[i])
+            eio_server_free(srv->eio[i]);
+    free(srv);
+}

@@ -1,0 +1,41 @@
+/* server: the listening socket and the request router. A request goes to
+ * the first mounted Engine.IO endpoint whose path matches, then to route
+ * handlers (client bundle, Lua HTTP routes), then to the app's static
+ * files, else 404. Owns shutdown: stop accepting, close every session with
+ * a close packet, let the writes drain, close every handle. */
+#ifndef SL_SERVER_H
+#define SL_SERVER_H
+
+#include <uv.h>
+#include "eio.h"
+#include "http.h"
+
+typedef struct sl_server sl_server_t;
+
+typedef struct sl_server_config {
+    char host[64];
+    int port;
+    char static_root[4096];   /* realpath of APP_DIR/public, "" for none */
+    sl_http_limits_t limits;
+} sl_server_config_t;
+
+void sl_server_config_init(sl_server_config_t *c);
+/* HTTP-level options by name (httpHeaderTimeout, keepAliveTimeout,
+ * maxHttpBufferSize, maxHeaderSize). 0, or -1 when unknown/bad. */
+int sl_server_config_set(sl_server_config_t *c, const char *name, const char *value);
+
+/* Returns 1 when it answered the request. */
+typedef int (*sl_route_cb)(sl_http_req_t *req, void *ud);
+
+sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg);
+int sl_server_mount_eio(sl_server_t *srv, eio_server_t *eio);
+/* A raw Engine.IO endpoint that sends every message back (conformance). */
+int sl_server_mount_eio_echo(sl_server_t *srv, const eio_options_t *opts);
+int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud);
+/* Binds and listens; writes "host:port" actually bound into out. */
+int sl_server_listen(sl_server_t *srv, char *out, size_t outlen);
+/* Graceful stop; done is called once every handle is closed. */
+void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv));
+void sl_server_free(sl_server_t *srv);
+
+#endif
