@@ -357,6 +357,7 @@ static void respond_poll(eio_session_t *s, sl_http_req_t *req, const char *body,
 {
     req->on_abort = NULL;
     cors_headers(s->srv, req);
+    sl_http_resp_header(req, "Cache-Control", "no-store");
     sl_http_respond(req, 200, "text/plain; charset=UTF-8", body, n);
 }
 
@@ -769,6 +770,14 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
         session_close(s, "transport error", 0);
         return;
     }
+    const char *ctype = sl_http_header_get(req, "content-type");
+    if (ctype && !strncasecmp(ctype, "application/octet-stream", 24)) {
+        /* Engine.IO v4 polling bodies are text (binary goes base64). */
+        SL_INFO("eio", "session %s: binary POST body, closing", s->sid);
+        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+        session_close(s, "transport error", 0);
+        return;
+    }
     post_ctx_t ctx = {s};
     int rc = s->proto == 3 ? eio3_payload_decode(req->body.data, req->body.len, post_packet_cb, &ctx)
                            : eio_payload_decode(req->body.data ? req->body.data : "", req->body.len,
@@ -1028,11 +1037,20 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
 void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
 {
     const eio_options_t *o = &srv->opts;
-    const char *origin = sl_http_header_get(req, "origin");
-    if (!origin_allowed(o, origin)) {
-        respond_error(srv, req, ERR_FORBIDDEN, NULL);
+    if (req->aborted) {
+        /* The peer went away in the middle of a request body: a polling
+         * session loses its data, so it closes, as the reference does. */
+        char asid[32];
+        eio_session_t *as = sl_http_query_get(req, "sid", asid, sizeof asid) >= 0
+                                ? table_find(srv, asid) : NULL;
+        if (as && as->open && !strcmp(req->method, "POST"))
+            session_close(as, "transport close", 0);
+        sl_http_respond(req, 400, NULL, NULL, 0); /* frees it; nothing is written */
         return;
     }
+    /* An origin outside cors.origin is not refused (Node's cors package
+     * doesn't either): it just gets no Access-Control-Allow-* headers and
+     * the browser does the blocking. */
     if (!strcmp(req->method, "OPTIONS") && o->cors_origin[0]) {
         respond_preflight(srv, req);
         return;
@@ -1067,6 +1085,10 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
     }
     int proto = proto_of(srv, req);
     if (!s) {
+        if (strcmp(req->method, "GET") != 0) {
+            respond_error(srv, req, ERR_BAD_HANDSHAKE_METHOD, NULL);
+            return;
+        }
         if (proto < 0) {
             respond_error(srv, req, ERR_UNSUPPORTED_PROTOCOL_VERSION, NULL);
             return;

@@ -34,6 +34,7 @@ struct sl_http_conn {
     unsigned timer_closed : 1;
     unsigned detached : 1;       /* conn taken by an upgrade */
     unsigned in_feed : 1;
+    unsigned headers_done : 1;   /* of the request being parsed */
 };
 
 static const sl_conn_handler_t http_conn_handler;
@@ -126,6 +127,7 @@ static int cb_message_begin(llhttp_t *p)
     hc->nh = 0;
     hc->last_was_value = 0;
     hc->header_bytes = 0;
+    hc->headers_done = 0;
     http_arm_timer(hc, hc->lim.header_timeout_ms);
     return 0;
 }
@@ -218,8 +220,15 @@ static int cb_headers_complete(llhttp_t *p)
     r->is_head = p->method == HTTP_HEAD;
     r->upgrade = p->upgrade ? 1 : 0;
     uv_timer_stop(&hc->timer);
-    if (p->content_length != UINT64_MAX && p->content_length > hc->lim.max_body_bytes)
+    hc->headers_done = 1;
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > hc->lim.max_body_bytes) {
+        /* Don't read (or wait for) a body we will refuse: answer now and
+         * close the connection afterwards, since its body stays unread. */
         r->body_too_large = 1;
+        r->keep_alive = 0;
+        hc->req_complete = 1;
+        return HPE_PAUSED;
+    }
     return 0;
 }
 
@@ -357,7 +366,15 @@ static void http_on_close(sl_conn_t *c)
     hc->req = NULL;
     if (r && hc->req_complete && r->on_abort) {
         r->hc = NULL;
-        r->on_abort(r, r->abort_ud);
+        r->on_abort(r, r->abort_ud); /* the owner lets go; freed below */
+    }
+    if (r && !hc->req_complete && hc->headers_done && !hc->detached) {
+        /* Cut off in the middle of its body. */
+        r->hc = NULL;
+        r->aborted = 1;
+        req_split_url(r);
+        hc->cb(r, hc->ud); /* the handler's sl_http_respond frees it */
+        r = NULL;
     }
     req_free(r);
     sl_buf_free(&hc->pending);

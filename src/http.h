@@ -48,6 +48,9 @@ struct sl_http_req {
     unsigned upgrade : 1;        /* Connection: upgrade + Upgrade: x */
     unsigned body_too_large : 1; /* body exceeded max_body_bytes (discarded) */
     unsigned is_head : 1;
+    unsigned aborted : 1;        /* the peer left before the body was whole:
+                                    delivered once so owners can react; the
+                                    response is discarded */
     const char *peer;            /* remote address text */
     /* Set by whoever holds the request past on_request. */
     void (*on_abort)(sl_http_req_t *req, void *abort_ud);

@@ -65,6 +65,10 @@ static void on_request(sl_http_req_t *req, void *ud)
             return;
         }
     }
+    if (req->aborted) {
+        sl_http_respond(req, 400, NULL, NULL, 0); /* discarded: frees it */
+        return;
+    }
     if (req->upgrade) {
         /* Nothing here speaks WebSocket outside the Engine.IO paths. */
         SL_INFO("server", "%s: upgrade request for %s refused", req->peer, req->path);

@@ -16,10 +16,10 @@
 #endif
 
 /* Nesting limit of arrays/objects in a payload. The validator recurses, so it
- * needs a bound; 1000 is lua-cjson's default decode depth, so whatever we let
- * through the L6 JSON decoder accepts too. */
+ * needs a bound; it is the L6 JSON codec's (LUA_JSON_MAX_DEPTH), so whatever
+ * we let through the Lua side decodes too. */
 #ifndef SIO_PACKET_MAX_DEPTH
-#define SIO_PACKET_MAX_DEPTH 1000
+#define SIO_PACKET_MAX_DEPTH 128 /* the Lua JSON codec's limit (LUA_JSON_MAX_DEPTH) */
 #endif
 
 typedef enum sio_packet_type {

@@ -1,0 +1,838 @@
+/* Unit tests for lua_json: the exact JSON <-> Lua codec of the Socket.IO
+ * boundary. Inputs are copied into allocations of exactly their length so
+ * ASan/valgrind catch any read past len. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "buf.h"
+#include "lua_json.h"
+#include "testlib.h"
+
+static lua_State *new_state(void)
+{
+    lua_State *L = luaL_newstate();
+    luaL_openlibs(L);
+    luaL_requiref(L, "siolua.json", luaopen_siolua_json, 0);
+    lua_setglobal(L, "json");
+    return L;
+}
+
+/* Decodes exactly n bytes from their own allocation; same contract as
+ * lua_json_decode. Checks the stack effect. */
+static int decode_exact(lua_State *L, const char *in, size_t n,
+                        const lua_json_decode_opts_t *opts, char *err, size_t errlen)
+{
+    char *copy = malloc(n ? n : 1);
+    memcpy(copy, in, n);
+    int top = lua_gettop(L);
+    int r = lua_json_decode(L, copy, n, opts, err, errlen);
+    free(copy);
+    CHECK_EQ_INT(lua_gettop(L), r == 0 ? top + 1 : top);
+    return r;
+}
+
+/* Encodes the value on top of the stack (left there) into out (reset). */
+static int encode_top(lua_State *L, sl_buf_t *out, const lua_json_encode_opts_t *opts,
+                      char *err, size_t errlen)
+{
+    int top = lua_gettop(L);
+    sl_buf_reset(out);
+    int r = lua_json_encode(L, -1, out, opts, err, errlen);
+    CHECK_EQ_INT(lua_gettop(L), top);
+    return r;
+}
+
+/* decode(in) then encode must give expect. */
+static void expect_json(lua_State *L, const char *in, size_t n, const char *expect)
+{
+    char err[256] = "";
+    sl_buf_t out = SL_BUF_INIT;
+    int r = decode_exact(L, in, n, NULL, err, sizeof err);
+    if (r != 0) {
+        fprintf(stderr, "  decode of %.*s failed: %s\n", (int)n, in, err);
+        CHECK_EQ_INT(r, 0);
+        return;
+    }
+    r = encode_top(L, &out, NULL, err, sizeof err);
+    lua_pop(L, 1);
+    if (r != 0)
+        fprintf(stderr, "  encode of %.*s failed: %s\n", (int)n, in, err);
+    CHECK_EQ_INT(r, 0);
+    CHECK_STR(out.data ? out.data : "", out.len, expect);
+    sl_buf_free(&out);
+}
+
+#define EXPECT_RT(L, s) expect_json((L), (s), strlen(s), (s))
+#define EXPECT_JSON(L, in, out) expect_json((L), (in), strlen(in), (out))
+
+/* Runs `return <expr>` and leaves the value on the stack. */
+static void eval(lua_State *L, const char *expr)
+{
+    char code[1024];
+    snprintf(code, sizeof code, "return %s", expr);
+    if (luaL_loadstring(L, code) != LUA_OK || lua_pcall(L, 0, 1, 0) != LUA_OK) {
+        fprintf(stderr, "  eval(%s): %s\n", expr, lua_tostring(L, -1));
+        CHECK(0);
+    }
+}
+
+/* Runs a Lua chunk that must succeed. */
+static void run(lua_State *L, const char *code)
+{
+    if (luaL_dostring(L, code) != LUA_OK) {
+        fprintf(stderr, "  run(%s): %s\n", code, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        CHECK(0);
+    }
+}
+
+/* encode(<expr>) must give expect. */
+static void expect_lua(lua_State *L, const char *expr, const char *expect)
+{
+    char err[256] = "";
+    sl_buf_t out = SL_BUF_INIT;
+    eval(L, expr);
+    int r = encode_top(L, &out, NULL, err, sizeof err);
+    lua_pop(L, 1);
+    if (r != 0)
+        fprintf(stderr, "  encode of %s failed: %s\n", expr, err);
+    CHECK_EQ_INT(r, 0);
+    if (out.len != strlen(expect) || memcmp(out.data, expect, out.len))
+        fprintf(stderr, "  (for %s)\n", expr);
+    CHECK_STR(out.data ? out.data : "", out.len, expect);
+    sl_buf_free(&out);
+}
+
+/* encode(<expr>) must fail with a message containing `needle`, leaving the
+ * output buffer as it was. */
+static void expect_lua_error(lua_State *L, const char *expr, const char *needle)
+{
+    char err[256] = "";
+    sl_buf_t out = SL_BUF_INIT;
+    sl_buf_append_str(&out, "keep");
+    eval(L, expr);
+    int r = lua_json_encode(L, -1, &out, NULL, err, sizeof err);
+    lua_pop(L, 1);
+    CHECK_EQ_INT(r, -EINVAL);
+    CHECK_STR(out.data, out.len, "keep");
+    if (!strstr(err, needle)) {
+        fprintf(stderr, "  encode of %s: error \"%s\" lacks \"%s\"\n", expr, err, needle);
+        CHECK(0);
+    }
+    sl_buf_free(&out);
+}
+
+static void expect_decode_error(lua_State *L, const char *in, size_t n, const char *needle)
+{
+    char err[256] = "";
+    int r = decode_exact(L, in, n, NULL, err, sizeof err);
+    if (r == 0) {
+        fprintf(stderr, "  decode of \"%.*s\" (%zu bytes) should fail\n", (int)n, in, n);
+        lua_pop(L, 1);
+        CHECK(0);
+        return;
+    }
+    CHECK_EQ_INT(r, -EINVAL);
+    if (!strstr(err, "at offset ") || (needle && !strstr(err, needle))) {
+        fprintf(stderr, "  decode of \"%.*s\": error \"%s\" lacks \"%s\"\n", (int)n, in, err,
+                needle ? needle : "at offset");
+        CHECK(0);
+    }
+}
+
+#define EXPECT_BAD(L, s, needle) expect_decode_error((L), (s), strlen(s), (needle))
+
+/* ---- decode -> encode ---------------------------------------------------- */
+
+static void roundtrip_corpus_is_byte_exact(void)
+{
+    static const char *corpus[] = {
+        "{}", "[]", "[1,\"2\",{\"3\":[true]}]", "{\"b\":1,\"a\":2}", "[1,null,3]",
+        "[null]", "[null,null]", "{\"a\":null}", "[[],{},[[]],{\"a\":{}},[{}]]",
+        "{\"a\":[],\"b\":{},\"c\":[{}]}", "9007199254740993", "123456789012345678",
+        "-9223372036854775808", "9223372036854775807", "[0.1,1.5,-1.5,1e+300,5e-324]",
+        "1.7976931348623157e+308", "2.2250738585072014e-308", "0.30000000000000004",
+        "\"a/b\"", "\"\\\"\\\\\\b\\f\\n\\r\\t\\u0000\\u001f\"", "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
+        "\"\xe2\x80\xa8\"", "true", "false", "null", "0", "-1", "\"\"",
+        "{\"\":\"\"}", "[\"message\",1,\"2\",{\"3\":[true]}]",
+        "{\"sid\":\"x1\",\"upgrades\":[\"websocket\"],\"pingInterval\":300}",
+        "{\"z\":1,\"1\":2,\"a\":{\"y\":[1,{\"x\":null}],\"b\":false}}",
+    };
+    lua_State *L = new_state();
+    for (size_t i = 0; i < sizeof corpus / sizeof *corpus; i++)
+        EXPECT_RT(L, corpus[i]);
+    lua_close(L);
+}
+
+static void whitespace_escapes_and_numbers_come_out_like_json_stringify(void)
+{
+    lua_State *L = new_state();
+    EXPECT_JSON(L, " \t\r\n{ \"a\" : [ 1 , 2 ] ,\n\"b\" : { } }  ", "{\"a\":[1,2],\"b\":{}}");
+    EXPECT_JSON(L, "\"\\/\"", "\"/\"");
+    EXPECT_JSON(L, "\"\\u00e9\\u00E9\"", "\"\xc3\xa9\xc3\xa9\"");
+    EXPECT_JSON(L, "\"\\ud83d\\ude00\"", "\"\xf0\x9f\x98\x80\"");
+    EXPECT_JSON(L, "\"\\uD83D\\uDE00x\"", "\"\xf0\x9f\x98\x80x\"");
+    EXPECT_JSON(L, "\"\\u0041\\u001F\\u007f\"", "\"A\\u001f\x7f\"");
+    EXPECT_JSON(L, "\"\\u2028\"", "\"\xe2\x80\xa8\"");
+    EXPECT_JSON(L, "1.0", "1");
+    EXPECT_JSON(L, "1E2", "100");
+    EXPECT_JSON(L, "1e300", "1e+300");
+    EXPECT_JSON(L, "-0", "0");
+    EXPECT_JSON(L, "-0.0", "0");
+    EXPECT_JSON(L, "0.10", "0.1");
+    EXPECT_JSON(L, "1e400", "null");
+    EXPECT_JSON(L, "-1e400", "null");
+    EXPECT_JSON(L, "1e-400", "0");
+    EXPECT_JSON(L, "123456789012345678901", "123456789012345680000");
+    EXPECT_JSON(L, "1e21", "1e+21");
+    EXPECT_JSON(L, "1e20", "100000000000000000000");
+    EXPECT_JSON(L, "1e-7", "1e-7");
+    EXPECT_JSON(L, "1E-6", "0.000001");
+    EXPECT_JSON(L, "2.5e-5", "0.000025");
+    EXPECT_JSON(L, "{\"a\":1,\"a\":2}", "{\"a\":2}");
+    EXPECT_JSON(L, "{\"a\":1,\"b\":2,\"a\":3}", "{\"a\":3,\"b\":2}");
+    lua_close(L);
+}
+
+static void decoded_numbers_are_integers_only_when_exact(void)
+{
+    static const struct { const char *in; lua_Integer v; } ints[] = {
+        {"1", 1}, {"-1", -1}, {"0", 0},
+        {"9007199254740993", 9007199254740993LL},
+        {"123456789012345678", 123456789012345678LL},
+        {"9223372036854775807", LUA_MAXINTEGER},
+        {"-9223372036854775808", LUA_MININTEGER},
+    };
+    static const struct { const char *in; double v; } floats[] = {
+        {"1.0", 1.0}, {"1e2", 100.0}, {"9223372036854775808", 9223372036854775808.0},
+        {"-9223372036854775809", -9223372036854775809.0}, {"0.1", 0.1}, {"5e-324", 5e-324},
+    };
+    char err[256];
+    lua_State *L = new_state();
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        CHECK_EQ_INT(decode_exact(L, ints[i].in, strlen(ints[i].in), NULL, err, sizeof err), 0);
+        CHECK(lua_isinteger(L, -1));
+        CHECK(lua_tointeger(L, -1) == ints[i].v);
+        lua_pop(L, 1);
+    }
+    for (size_t i = 0; i < sizeof floats / sizeof *floats; i++) {
+        CHECK_EQ_INT(decode_exact(L, floats[i].in, strlen(floats[i].in), NULL, err, sizeof err), 0);
+        CHECK(lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1));
+        CHECK(lua_tonumber(L, -1) == floats[i].v);
+        lua_pop(L, 1);
+    }
+    /* "-0" is the one integer text a Lua integer can't hold. */
+    CHECK_EQ_INT(decode_exact(L, "-0", 2, NULL, err, sizeof err), 0);
+    CHECK(!lua_isinteger(L, -1) && lua_tonumber(L, -1) == 0 && signbit(lua_tonumber(L, -1)));
+    lua_pop(L, 1);
+    lua_close(L);
+}
+
+static void nulls_keep_array_length(void)
+{
+    char err[256];
+    lua_State *L = new_state();
+    CHECK_EQ_INT(decode_exact(L, "[1,null,3]", 10, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(lua_rawlen(L, -1), 3);
+    lua_rawgeti(L, -1, 2);
+    CHECK(lua_json_is_null(L, -1));
+    lua_pop(L, 2);
+    CHECK_EQ_INT(decode_exact(L, "[null,null]", 11, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(lua_rawlen(L, -1), 2);
+    lua_pop(L, 1);
+    CHECK_EQ_INT(decode_exact(L, "{\"a\":null}", 10, NULL, err, sizeof err), 0);
+    lua_getfield(L, -1, "a");
+    CHECK(lua_json_is_null(L, -1));
+    lua_pop(L, 2);
+    lua_close(L);
+}
+
+static void member_order_is_kept_and_keys_added_later_follow_sorted(void)
+{
+    lua_State *L = new_state();
+    run(L, "t = json.decode('{\"b\":1,\"a\":2}')");
+    expect_lua(L, "t", "{\"b\":1,\"a\":2}");
+    run(L, "t.z = 1; t.c = 1; t[5] = true; t[-2] = false");
+    expect_lua(L, "t", "{\"b\":1,\"a\":2,\"-2\":false,\"5\":true,\"c\":1,\"z\":1}");
+    run(L, "t.b = nil");
+    expect_lua(L, "t", "{\"a\":2,\"-2\":false,\"5\":true,\"c\":1,\"z\":1}");
+    /* A removed original key that comes back keeps its original place. */
+    run(L, "t.b = 3; t.a = json.null");
+    expect_lua(L, "t", "{\"b\":3,\"a\":null,\"-2\":false,\"5\":true,\"c\":1,\"z\":1}");
+    /* Re-encoding is stable, and json.object keeps the order. */
+    expect_lua(L, "json.object(json.decode('{\"y\":1,\"x\":[]}'))", "{\"y\":1,\"x\":[]}");
+    lua_close(L);
+}
+
+/* ---- floats -------------------------------------------------------------- */
+
+static void floats_print_like_javascript(void)
+{
+    /* Expected strings are JSON.stringify's output under Node 20. */
+    static const struct { double v; const char *js; } cases[] = {
+        {0.1, "0.1"}, {1.5, "1.5"}, {1e300, "1e+300"}, {5e-324, "5e-324"},
+        {0.1 + 0.2, "0.30000000000000004"}, {1.0 / 3, "0.3333333333333333"},
+        {2.0 / 3, "0.6666666666666666"}, {1.0 / 7, "0.14285714285714285"},
+        {3.141592653589793, "3.141592653589793"}, {1e21, "1e+21"},
+        {1e20, "100000000000000000000"}, {1e-7, "1e-7"}, {1e-6, "0.000001"},
+        {123e-20, "1.23e-18"}, {1.7976931348623157e308, "1.7976931348623157e+308"},
+        {2.2250738585072014e-308, "2.2250738585072014e-308"},
+        {9223372036854775808.0, "9223372036854776000"},
+        {9007199254740992.0, "9007199254740992"}, {-1.5, "-1.5"}, {4.35, "4.35"},
+        {2.5e-5, "0.000025"}, {123456789012345678.0, "123456789012345680"},
+        {1234.5678, "1234.5678"}, {100.0, "100"}, {0.000001234, "0.000001234"},
+        {1e-5, "0.00001"}, {5e-7, "5e-7"}, {1.5e-323, "1.5e-323"},
+        {1.2345678901234567e-300, "1.2345678901234568e-300"},
+        {98765.4321e10, "987654321000000"}, {1.0, "1"}, {-0.0, "0"},
+        {NAN, "null"}, {INFINITY, "null"}, {-INFINITY, "null"},
+        /* Powers of two, where the closest 16-digit decimal doesn't read
+         * back but its upper neighbour does. */
+        {0x1p89, "6.189700196426902e+26"}, {0x1p-1007, "7.291122019556398e-304"},
+    };
+    char err[256];
+    sl_buf_t out = SL_BUF_INIT;
+    lua_State *L = new_state();
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        lua_pushnumber(L, cases[i].v);
+        CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
+        CHECK_STR(out.data, out.len, cases[i].js);
+        lua_pop(L, 1);
+    }
+    sl_buf_free(&out);
+    lua_close(L);
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static void random_doubles_round_trip_bit_exact(void)
+{
+    char err[256];
+    sl_buf_t out = SL_BUF_INIT;
+    lua_State *L = new_state();
+    int bad = 0;
+    for (int i = 0; i < 20000 && bad < 5; i++) {
+        uint64_t bits = rng();
+        if (i % 4 == 0)
+            bits &= 0x800FFFFFFFFFFFFFULL; /* subnormals */
+        double d;
+        memcpy(&d, &bits, sizeof d);
+        if (isnan(d) || isinf(d) || d == 0)
+            continue;
+        lua_pushnumber(L, d);
+        CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
+        lua_pop(L, 1);
+        CHECK_EQ_INT(decode_exact(L, out.data, out.len, NULL, err, sizeof err), 0);
+        double back = lua_tonumber(L, -1);
+        lua_pop(L, 1);
+        if (memcmp(&back, &d, sizeof d) != 0) {
+            fprintf(stderr, "  %.17g -> %.*s -> %.17g\n", d, (int)out.len, out.data, back);
+            bad++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    sl_buf_free(&out);
+    lua_close(L);
+}
+
+/* ---- strings ------------------------------------------------------------- */
+
+static void strings_escape_like_json_stringify(void)
+{
+    char raw[128], err[256];
+    for (int c = 0; c < 128; c++)
+        raw[c] = (char)c;
+    sl_buf_t expect = SL_BUF_INIT, out = SL_BUF_INIT;
+    sl_buf_append_byte(&expect, '"');
+    for (int c = 0; c < 128; c++) {
+        switch (c) {
+        case '\b': sl_buf_append_str(&expect, "\\b"); break;
+        case '\f': sl_buf_append_str(&expect, "\\f"); break;
+        case '\n': sl_buf_append_str(&expect, "\\n"); break;
+        case '\r': sl_buf_append_str(&expect, "\\r"); break;
+        case '\t': sl_buf_append_str(&expect, "\\t"); break;
+        case '"': sl_buf_append_str(&expect, "\\\""); break;
+        case '\\': sl_buf_append_str(&expect, "\\\\"); break;
+        default:
+            if (c < 0x20)
+                sl_buf_appendf(&expect, "\\u%04x", c);
+            else
+                sl_buf_append_byte(&expect, (char)c);
+        }
+    }
+    sl_buf_append_byte(&expect, '"');
+    lua_State *L = new_state();
+    lua_pushlstring(L, raw, sizeof raw);
+    CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
+    CHECK_MEM(out.data, out.len, expect.data, expect.len);
+    lua_pop(L, 1);
+    /* ... and the escaped form decodes back to the same 128 bytes. */
+    CHECK_EQ_INT(decode_exact(L, out.data, out.len, NULL, err, sizeof err), 0);
+    size_t n;
+    const char *back = lua_tolstring(L, -1, &n);
+    CHECK_MEM(back, n, raw, sizeof raw);
+    lua_pop(L, 1);
+    sl_buf_free(&expect);
+    sl_buf_free(&out);
+    lua_close(L);
+}
+
+static void unicode_escapes_and_surrogate_pairs_become_utf8(void)
+{
+    char err[256];
+    size_t n;
+    lua_State *L = new_state();
+    const char *in = "\"\\u0000\\u00e9\\u20ac\\ud800\\udc00\\udbff\\udfff\"";
+    CHECK_EQ_INT(decode_exact(L, in, strlen(in), NULL, err, sizeof err), 0);
+    const char *s = lua_tolstring(L, -1, &n);
+    CHECK_MEM(s, n, "\0\xc3\xa9\xe2\x82\xac\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", 14);
+    lua_pop(L, 1);
+    lua_close(L);
+}
+
+/* ---- malformed input ----------------------------------------------------- */
+
+static void malformed_inputs_are_errors_with_offsets(void)
+{
+    static const char *bad[] = {
+        "", "   ", "[1,2", "{\"a\":", "{\"a\"", "{\"a\" 1}", "{1:2}", "{\"a\":1,}", "[1,]",
+        "[,1]", "[1 2]", "01", "[01]", "-01", "00", "-", "1.", "1.e5", "1e", "1e+", ".5", "+1",
+        "tru", "nul", "NaN", "Infinity", "-Infinity", "[1] x", "{} {}", "1 2", "\"abc",
+        "\"a\\\"", "\"\\x\"", "\"\\u12G4\"", "\"\\u123\"", "\"\\ud800\"", "\"\\udc00\"",
+        "\"\\ud800\\u0041\"", "\"\\ud800x\"", "\"\\udc00\\ud800\"", "\"a\tb\"", "\"\x1f\"",
+        "\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xe2\x82\"",
+        "\"\xe0\x80\xaf\"", "\"\xf0\x80\x80\xaf\"", "\"\xf5\x80\x80\x80\"", "\"\x80\"",
+        "[\"\xe2\x82]", "'a'", "[1,2]]", "{\"a\":1}}", "\xef\xbb\xbf{}", "truex", "nulll",
+        "{\"a\":1 \"b\":2}", "[true false]",
+    };
+    lua_State *L = new_state();
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        EXPECT_BAD(L, bad[i], NULL);
+    lua_close(L);
+}
+
+static void error_messages_name_the_byte_offset(void)
+{
+    lua_State *L = new_state();
+    EXPECT_BAD(L, "[1,x]", "unexpected character 'x' at offset 3");
+    EXPECT_BAD(L, "{\"a\":1,}", "expected string for object member name at offset 7");
+    EXPECT_BAD(L, "[1] x", "unexpected data after the JSON value at offset 4");
+    EXPECT_BAD(L, "[\"\\ud800\"]", "lone surrogate in \\u escape at offset 2");
+    EXPECT_BAD(L, "[01]", "leading zero in number at offset 1");
+    EXPECT_BAD(L, "[1,", "unexpected end of input at offset 3");
+    EXPECT_BAD(L, " \"abc", "unterminated string at offset 1");
+    lua_close(L);
+}
+
+static void nul_bytes_inside_input_are_errors(void)
+{
+    lua_State *L = new_state();
+    expect_decode_error(L, "[1,\0]", 5, "unexpected byte 0x00 at offset 3");
+    expect_decode_error(L, "\"a\0b\"", 5, "control character 0x00 in string at offset 2");
+    expect_decode_error(L, "1\0", 2, "unexpected data after the JSON value at offset 1");
+    expect_decode_error(L, "\0", 1, "offset 0");
+    expect_decode_error(L, "{\"a\0\":1}", 8, "offset 3");
+    lua_close(L);
+}
+
+static void truncated_input_never_reads_past_len(void)
+{
+    const char *doc = "{\"a\":[1,-2.5e+3,true,false,null,\"x\\u00e9\\ud83d\\ude00\\n\xc3\xa9\"],"
+                      "\"b\":{\"c\":[]},\"d\":123456789012345678901,\"e\":-0}";
+    size_t n = strlen(doc);
+    char err[256];
+    lua_State *L = new_state();
+    for (size_t k = 0; k < n; k++)
+        expect_decode_error(L, doc, k, NULL);
+    CHECK_EQ_INT(decode_exact(L, doc, n, NULL, err, sizeof err), 0);
+    lua_pop(L, 1);
+    lua_close(L);
+}
+
+static void nesting_deeper_than_128_is_an_error(void)
+{
+    char err[256];
+    sl_buf_t s = SL_BUF_INIT, out = SL_BUF_INIT;
+    lua_State *L = new_state();
+    for (int i = 0; i < LUA_JSON_MAX_DEPTH; i++)
+        sl_buf_append_byte(&s, '[');
+    for (int i = 0; i < LUA_JSON_MAX_DEPTH; i++)
+        sl_buf_append_byte(&s, ']');
+    CHECK_EQ_INT(decode_exact(L, s.data, s.len, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
+    CHECK_MEM(out.data, out.len, s.data, s.len);
+    lua_pop(L, 1);
+
+    sl_buf_reset(&s);
+    sl_buf_append_str(&s, "[");
+    for (int i = 0; i < LUA_JSON_MAX_DEPTH; i++)
+        sl_buf_append_byte(&s, '[');
+    for (int i = 0; i <= LUA_JSON_MAX_DEPTH; i++)
+        sl_buf_append_byte(&s, ']');
+    expect_decode_error(L, s.data, s.len, "nesting deeper than 128");
+
+    sl_buf_reset(&s);
+    for (int i = 0; i < 10000; i++)
+        sl_buf_append_byte(&s, '[');
+    expect_decode_error(L, s.data, s.len, "nesting deeper than 128 at offset 128");
+    for (int i = 0; i < 10000; i++)
+        sl_buf_append_byte(&s, ']');
+    expect_decode_error(L, s.data, s.len, "nesting deeper");
+
+    sl_buf_reset(&s);
+    for (int i = 0; i < 10000; i++)
+        sl_buf_append_str(&s, "{\"a\":");
+    expect_decode_error(L, s.data, s.len, "nesting deeper");
+    sl_buf_free(&s);
+    sl_buf_free(&out);
+    lua_close(L);
+}
+
+/* ---- Lua -> JSON --------------------------------------------------------- */
+
+static void lua_values_encode_as_documented(void)
+{
+    lua_State *L = new_state();
+    expect_lua(L, "{1, 2, 3}", "[1,2,3]");
+    expect_lua(L, "{}", "{}");
+    expect_lua(L, "json.array({})", "[]");
+    expect_lua(L, "json.array()", "[]");
+    expect_lua(L, "json.empty_array", "[]");
+    expect_lua(L, "{json.empty_array, json.null, {}}", "[[],null,{}]");
+    expect_lua(L, "json.object({})", "{}");
+    expect_lua(L, "json.object()", "{}");
+    expect_lua(L, "json.object({1, 2})", "{\"1\":1,\"2\":2}");
+    expect_lua(L, "{b = 1, a = 2, c = {}}", "{\"a\":2,\"b\":1,\"c\":{}}");
+    expect_lua(L, "{1, 2, x = 3}", "{\"1\":1,\"2\":2,\"x\":3}");
+    expect_lua(L, "{[1] = 1, [3] = 3}", "{\"1\":1,\"3\":3}");
+    expect_lua(L, "{[-1] = 'a', [0] = 'b', [10] = 'c', [2] = 'd', B = 1, a = 2, ['10a'] = 3}",
+               "{\"-1\":\"a\",\"0\":\"b\",\"2\":\"d\",\"10\":\"c\",\"10a\":3,\"B\":1,\"a\":2}");
+    expect_lua(L, "json.array({1, nil, 3})", "[1,null,3]");
+    expect_lua(L, "json.array({[3] = 3})", "[null,null,3]");
+    expect_lua(L, "{json.null}", "[null]");
+    expect_lua(L, "{1.0, 1, 0.5, -0.0, 2^53, 2^63, 0.1 + 0.2, 1e21}",
+               "[1,1,0.5,0,9007199254740992,9223372036854776000,0.30000000000000004,1e+21]");
+    expect_lua(L, "{math.huge, -math.huge, 0/0}", "[null,null,null]");
+    expect_lua(L, "{math.maxinteger, math.mininteger, 123456789012345678}",
+               "[9223372036854775807,-9223372036854775808,123456789012345678]");
+    expect_lua(L, "{true, false}", "[true,false]");
+    expect_lua(L, "nil", "null");
+    expect_lua(L, "'a/b'", "\"a/b\"");
+    expect_lua(L, "{['a\\0b'] = '\\u{e9}'}", "{\"a\\u0000b\":\"\xc3\xa9\"}");
+    expect_lua(L, "setmetatable({c = 1, a = 2, b = 3}, {__jsontype = 'object', 'c', 'b'})",
+               "{\"c\":1,\"b\":3,\"a\":2}");
+    expect_lua(L, "setmetatable({1, 2}, {__index = {}})", "[1,2]");
+    lua_close(L);
+}
+
+static void unencodable_lua_values_fail_with_their_path(void)
+{
+    lua_State *L = new_state();
+    expect_lua_error(L, "function() end", "cannot encode a function value at $");
+    expect_lua_error(L, "{1, {x = print}}", "cannot encode a function value at $[2].x");
+    expect_lua_error(L, "coroutine.create(function() end)", "cannot encode a thread value");
+    expect_lua_error(L, "{f = io.stdout}", "cannot encode a userdata value at $.f");
+    expect_lua_error(L, "(function() local t = {} t.t = t return t end)()", "nesting deeper");
+    expect_lua_error(L, "{[{}] = 1}", "table key of type table");
+    expect_lua_error(L, "{[1.5] = 1}", "table key 1.5 is not an integer");
+    expect_lua_error(L, "{[1] = 1, ['1'] = 2}", "both as a string and as an integer");
+    expect_lua_error(L, "{a = '\\xff'}", "not valid UTF-8 (use json.binary for bytes) at $.a");
+    expect_lua_error(L, "{['\\xc0\\xaf'] = 1}", "not valid UTF-8");
+    expect_lua_error(L, "json.array({1, x = 2})", "not a positive integer at $.x");
+    expect_lua_error(L, "json.array({[100] = 1})", "too sparse");
+    expect_lua_error(L, "{json.binary('x')}", "Socket.IO attachment at $[1]");
+    lua_close(L);
+}
+
+static void lua_module_follows_nil_msg_and_raise_conventions(void)
+{
+    static const char script[] =
+        "local v, err = json.decode('[1,')\n"
+        "assert(v == nil and err:find('at offset 3'), err)\n"
+        "assert(json.decode('null') == json.null)\n"
+        "local a = json.decode('[1,null,3]')\n"
+        "assert(#a == 3 and a[2] == json.null and a[3] == 3)\n"
+        "assert(math.type(json.decode('1')) == 'integer')\n"
+        "assert(math.type(json.decode('1.0')) == 'float')\n"
+        "assert(json.decode('{\"1\":2}')['1'] == 2)\n"
+        "local ok, e = pcall(json.encode, function() end)\n"
+        "assert(not ok and e:find('json.encode: cannot encode a function'), e)\n"
+        "assert(not pcall(json.encode))\n"
+        "local b = json.binary('a\\0b')\n"
+        "assert(#b == 3 and tostring(b) == 'a\\0b')\n"
+        "assert(b == json.binary('a\\0b') and b ~= json.binary('x'))\n"
+        "assert(json.is_binary(b) and not json.is_binary('a\\0b'))\n"
+        "assert(json.encode(json.decode('{\"b\":1,\"a\":2}')) == '{\"b\":1,\"a\":2}')\n"
+        "assert(not pcall(json.array, setmetatable({}, {})))\n"
+        "assert(not pcall(json.object, 1))\n"
+        "local o = json.decode('{\"b\":1,\"a\":2}')\n"
+        "assert(json.object(o) == o and json.encode(o) == '{\"b\":1,\"a\":2}')\n"
+        "assert(json.encode(json.array(json.decode('{}'))) == '[]')\n"
+        "assert(json.encode(json.object(json.decode('[]'))) == '{}')\n"
+        "assert(getmetatable(json.decode('[]')).__jsontype == 'array')\n"
+        "assert(getmetatable(json.decode('{}')).__jsontype == 'object')\n"
+        "assert(json.encode({json.decode('{}'), json.decode('[]')}) == '[{},[]]')\n"
+        "assert(json.encode('x\\n') == '\"x\\\\n\"')\n"
+        "assert(require('siolua.json') == json)\n";
+    lua_State *L = new_state();
+    if (luaL_dostring(L, script) != LUA_OK) {
+        fprintf(stderr, "  %s\n", lua_tostring(L, -1));
+        CHECK(0);
+    }
+    lua_close(L);
+}
+
+static void c_helpers_make_marked_tables(void)
+{
+    char err[256];
+    sl_buf_t out = SL_BUF_INIT;
+    lua_State *L = new_state();
+    lua_json_new_object(L, 0);
+    CHECK_EQ_INT(lua_json_table_kind(L, -1), LUA_JSON_OBJECT);
+    CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
+    CHECK_STR(out.data, out.len, "{}");
+    lua_pop(L, 1);
+    lua_json_new_array(L, 2);
+    CHECK_EQ_INT(lua_json_table_kind(L, -1), LUA_JSON_ARRAY);
+    CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
+    CHECK_STR(out.data, out.len, "[]");
+    lua_json_push_null(L);
+    lua_rawseti(L, -2, 1);
+    CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
+    CHECK_STR(out.data, out.len, "[null]");
+    lua_pop(L, 1);
+    lua_newtable(L);
+    CHECK_EQ_INT(lua_json_table_kind(L, -1), LUA_JSON_PLAIN);
+    lua_pop(L, 1);
+    lua_pushinteger(L, 1);
+    CHECK_EQ_INT(lua_json_table_kind(L, -1), LUA_JSON_PLAIN);
+    CHECK(!lua_json_is_null(L, -1));
+    lua_pop(L, 1);
+    lua_pushlightuserdata(L, NULL); /* cjson.null */
+    CHECK(lua_json_is_null(L, -1));
+    CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
+    CHECK_STR(out.data, out.len, "null");
+    lua_pop(L, 1);
+    /* Encoding appends. */
+    sl_buf_reset(&out);
+    sl_buf_append_str(&out, "42");
+    lua_pushinteger(L, 7);
+    CHECK_EQ_INT(lua_json_encode(L, -1, &out, NULL, NULL, 0), 0);
+    CHECK_STR(out.data, out.len, "427");
+    lua_pop(L, 1);
+    CHECK_EQ_INT(lua_gettop(L), 0);
+    sl_buf_free(&out);
+    lua_close(L);
+}
+
+static void conformance_payloads_round_trip(void)
+{
+    lua_State *L = new_state();
+    EXPECT_RT(L, "[\"message\",1,\"2\",{\"3\":[true]}]");
+    EXPECT_RT(L, "[1,\"2\",{\"3\":[false]}]");
+    EXPECT_RT(L, "{\"token\":\"123\"}");
+    EXPECT_RT(L, "{\"message\":\"Invalid namespace\"}");
+    EXPECT_RT(L, "[\"auth\",{}]");
+    lua_close(L);
+}
+
+/* ---- binary placeholders ------------------------------------------------- */
+
+typedef struct collected {
+    sl_buf_t bufs[8];
+    int n;
+    int fail_with;
+} collected_t;
+
+static int collect_cb(void *ud, const char *data, size_t len)
+{
+    collected_t *c = ud;
+    if (c->fail_with)
+        return c->fail_with;
+    if (c->n == 8)
+        return -ENOBUFS;
+    c->bufs[c->n] = (sl_buf_t)SL_BUF_INIT;
+    sl_buf_append(&c->bufs[c->n], data, len);
+    return c->n++;
+}
+
+static void collected_free(collected_t *c)
+{
+    for (int i = 0; i < c->n; i++)
+        sl_buf_free(&c->bufs[i]);
+    c->n = 0;
+}
+
+static void binary_values_encode_as_placeholders_in_order(void)
+{
+    char err[256];
+    sl_buf_t out = SL_BUF_INIT;
+    collected_t c = {0};
+    lua_json_encode_opts_t opts = {collect_cb, &c};
+    lua_State *L = new_state();
+    eval(L, "{'x', json.binary('ab'), {k = json.binary('c\\0d'), j = 1}}");
+    CHECK(lua_json_has_binary(L, -1));
+    CHECK_EQ_INT(encode_top(L, &out, &opts, err, sizeof err), 2);
+    CHECK_STR(out.data, out.len,
+              "[\"x\",{\"_placeholder\":true,\"num\":0},{\"j\":1,\"k\":{\"_placeholder\":true,\"num\":1}}]");
+    CHECK_EQ_INT(c.n, 2);
+    CHECK_STR(c.bufs[0].data, c.bufs[0].len, "ab");
+    CHECK_MEM(c.bufs[1].data, c.bufs[1].len, "c\0d", 3);
+    lua_pop(L, 1);
+    collected_free(&c);
+
+    eval(L, "{'x', {{}, 'y'}}");
+    CHECK(!lua_json_has_binary(L, -1));
+    CHECK_EQ_INT(encode_top(L, &out, &opts, err, sizeof err), 0);
+    lua_pop(L, 1);
+    eval(L, "json.binary('')");
+    CHECK(lua_json_has_binary(L, -1));
+    CHECK_EQ_INT(encode_top(L, &out, &opts, err, sizeof err), 1);
+    CHECK_STR(out.data, out.len, "{\"_placeholder\":true,\"num\":0}");
+    CHECK_EQ_INT(c.bufs[0].len, 0);
+    lua_pop(L, 1);
+    collected_free(&c);
+    sl_buf_free(&out);
+    lua_close(L);
+}
+
+static void binary_without_callback_or_with_failing_callback_is_an_error(void)
+{
+    char err[256];
+    sl_buf_t out = SL_BUF_INIT;
+    collected_t c = {.fail_with = -ENOBUFS};
+    lua_json_encode_opts_t opts = {collect_cb, &c};
+    lua_State *L = new_state();
+    eval(L, "{json.binary('ab')}");
+    CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "attachment") != NULL);
+    CHECK_EQ_INT(encode_top(L, &out, &opts, err, sizeof err), -ENOBUFS);
+    CHECK_EQ_INT(out.len, 0);
+    lua_pop(L, 1);
+    sl_buf_free(&out);
+    lua_close(L);
+}
+
+static void placeholders_decode_to_attachments_and_back(void)
+{
+    const char *in = "[\"m\",{\"_placeholder\":true,\"num\":1},{\"k\":{\"num\":0,\"_placeholder\":true}},"
+                     "{\"_placeholder\":false,\"num\":0}]";
+    lua_json_blob_t att[2] = {{"\x01\x02", 2}, {"\x03", 1}};
+    lua_json_decode_opts_t dopts = {att, 2};
+    char err[256];
+    size_t n;
+    sl_buf_t out = SL_BUF_INIT;
+    collected_t c = {0};
+    lua_json_encode_opts_t eopts = {collect_cb, &c};
+    lua_State *L = new_state();
+    CHECK_EQ_INT(decode_exact(L, in, strlen(in), &dopts, err, sizeof err), 0);
+    lua_rawgeti(L, -1, 2);
+    CHECK(lua_json_is_binary(L, -1));
+    const char *b = lua_json_binary_data(L, -1, &n);
+    CHECK_MEM(b, n, "\x03", 1);
+    lua_pop(L, 1);
+    lua_rawgeti(L, -1, 3);
+    lua_getfield(L, -1, "k");
+    b = lua_json_binary_data(L, -1, &n);
+    CHECK(b != NULL);
+    if (b)
+        CHECK_MEM(b, n, "\x01\x02", 2);
+    lua_pop(L, 2);
+    CHECK(lua_json_has_binary(L, -1));
+    /* Re-encoding numbers the attachments in document order. */
+    CHECK_EQ_INT(encode_top(L, &out, &eopts, err, sizeof err), 2);
+    CHECK_STR(out.data, out.len,
+              "[\"m\",{\"_placeholder\":true,\"num\":0},{\"k\":{\"_placeholder\":true,\"num\":1}},"
+              "{\"_placeholder\":false,\"num\":0}]");
+    CHECK_MEM(c.bufs[0].data, c.bufs[0].len, "\x03", 1);
+    CHECK_MEM(c.bufs[1].data, c.bufs[1].len, "\x01\x02", 2);
+    collected_free(&c);
+    lua_pop(L, 1);
+
+    /* The conformance suite's echo: same text, same attachments. */
+    const char *echo = "[\"message-back\",{\"_placeholder\":true,\"num\":0},{\"_placeholder\":true,\"num\":1}]";
+    CHECK_EQ_INT(decode_exact(L, echo, strlen(echo), &dopts, err, sizeof err), 0);
+    CHECK_EQ_INT(encode_top(L, &out, &eopts, err, sizeof err), 2);
+    CHECK_STR(out.data, out.len, echo);
+    CHECK_MEM(c.bufs[0].data, c.bufs[0].len, "\x01\x02", 2);
+    CHECK_MEM(c.bufs[1].data, c.bufs[1].len, "\x03", 1);
+    collected_free(&c);
+    lua_pop(L, 1);
+
+    /* Without attachments (a plain EVENT) a placeholder is just an object. */
+    const char *plain = "[{\"_placeholder\":true,\"num\":0}]";
+    EXPECT_RT(L, plain);
+    sl_buf_free(&out);
+    lua_close(L);
+}
+
+static void illegal_placeholders_are_errors(void)
+{
+    static const char *bad[] = {
+        "[{\"_placeholder\":true,\"num\":2}]", "[{\"_placeholder\":true,\"num\":-1}]",
+        "[{\"_placeholder\":true,\"num\":\"0\"}]", "[{\"_placeholder\":true,\"num\":0.5}]",
+        "[{\"_placeholder\":true}]", "{\"_placeholder\":true,\"num\":null}",
+    };
+    lua_json_blob_t att[2] = {{"a", 1}, {"b", 1}};
+    lua_json_decode_opts_t dopts = {att, 2};
+    char err[256];
+    lua_State *L = new_state();
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        CHECK_EQ_INT(decode_exact(L, bad[i], strlen(bad[i]), &dopts, err, sizeof err), -EINVAL);
+        CHECK(strstr(err, "illegal attachment placeholder") != NULL);
+    }
+    /* Like Node's reconstructPacket: a placeholder's insides are not looked
+     * at, other members are ignored, the top level counts too. */
+    const char *nested = "[{\"x\":{\"_placeholder\":true,\"num\":9},\"_placeholder\":true,\"num\":1}]";
+    CHECK_EQ_INT(decode_exact(L, nested, strlen(nested), &dopts, err, sizeof err), 0);
+    lua_rawgeti(L, -1, 1);
+    size_t n;
+    const char *b = lua_json_binary_data(L, -1, &n);
+    CHECK(b && n == 1 && b[0] == 'b');
+    lua_pop(L, 2);
+    /* An integral float index is accepted, like Node's buffers[1.0]. */
+    CHECK_EQ_INT(decode_exact(L, "{\"_placeholder\":true,\"num\":1.0}", 31, &dopts, err, sizeof err), 0);
+    CHECK(lua_json_is_binary(L, -1));
+    lua_pop(L, 1);
+    lua_close(L);
+}
+
+int main(void)
+{
+    RUN(roundtrip_corpus_is_byte_exact);
+    RUN(whitespace_escapes_and_numbers_come_out_like_json_stringify);
+    RUN(decoded_numbers_are_integers_only_when_exact);
+    RUN(nulls_keep_array_length);
+    RUN(member_order_is_kept_and_keys_added_later_follow_sorted);
+    RUN(floats_print_like_javascript);
+    RUN(random_doubles_round_trip_bit_exact);
+    RUN(strings_escape_like_json_stringify);
+    RUN(unicode_escapes_and_surrogate_pairs_become_utf8);
+    RUN(malformed_inputs_are_errors_with_offsets);
+    RUN(error_messages_name_the_byte_offset);
+    RUN(nul_bytes_inside_input_are_errors);
+    RUN(truncated_input_never_reads_past_len);
+    RUN(nesting_deeper_than_128_is_an_error);
+    RUN(lua_values_encode_as_documented);
+    RUN(unencodable_lua_values_fail_with_their_path);
+    RUN(lua_module_follows_nil_msg_and_raise_conventions);
+    RUN(c_helpers_make_marked_tables);
+    RUN(conformance_payloads_round_trip);
+    RUN(binary_values_encode_as_placeholders_in_order);
+    RUN(binary_without_callback_or_with_failing_callback_is_an_error);
+    RUN(placeholders_decode_to_attachments_and_back);
+    RUN(illegal_placeholders_are_errors);
+    return TESTS_DONE();
+}
