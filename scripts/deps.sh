@@ -8,9 +8,9 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwslay-dev
             libhiredis-dev lua-cjson lua-cjson-dev libmsgpuck-dev node-llhttp libssl-dev zlib1g-dev)
-test_pkgs=(redis-server chromium valgrind nodejs npm)
+test_pkgs=(redis-server chromium valgrind)
 
-want=("${build_pkgs[@]}")
+want=("${build_pkgs[@]}" nodejs npm)
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")
 
 missing=()
@@ -31,11 +31,21 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "${1:-}" = "--test" ] || [ "${1:-}" = "--client" ]; then
-  stamp=tests/node_modules/.siolua-lock
-  if [ ! -f "$stamp" ] || ! cmp -s tests/package-lock.json "$stamp"; then
-    echo "deps: npm ci in tests/"
-    (cd tests && npm ci --no-audit --no-fund --loglevel=error)
-    cp tests/package-lock.json "$stamp"
+# npm ci in DIR unless its lock is what was installed last time.
+npm_ci() {
+  local dir=$1 stamp=$1/node_modules/.siolua-lock
+  if [ ! -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+    echo "deps: npm ci in $dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    cp "$dir/package-lock.json" "$stamp"
   fi
+}
+
+# The client bundle the server serves at /socket.io/socket.io.js.
+if command -v npm >/dev/null; then
+  npm_ci client
+else
+  echo "deps: npm not found: /socket.io/socket.io.js will not be served" >&2
 fi
+[ "${1:-}" = "--test" ] && npm_ci tests
+exit 0

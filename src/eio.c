@@ -1128,6 +1128,7 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
 }
 
 const eio_options_t *eio_server_options(const eio_server_t *srv) { return &srv->opts; }
+eio_options_t *eio_server_options_mut(eio_server_t *srv) { return &srv->opts; }
 
 int eio_server_match(const eio_server_t *srv, const char *path)
 {

@@ -58,6 +58,8 @@ typedef struct eio_handler {
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
                              const eio_handler_t *h, void *ud);
 const eio_options_t *eio_server_options(const eio_server_t *srv);
+/* Options may change until the server listens (the app configures it). */
+eio_options_t *eio_server_options_mut(eio_server_t *srv);
 /* Whether an HTTP path belongs to this endpoint. */
 int eio_server_match(const eio_server_t *srv, const char *path);
 /* Answers (now or later) a request whose path matched. */

@@ -12,7 +12,9 @@
 
 #include "eio.h"
 #include "log.h"
+#include "lua_sio.h"
 #include "server.h"
+#include "sio.h"
 
 static const char usage[] =
     "Usage: siolua run APP_DIR [options]\n"
@@ -41,10 +43,14 @@ typedef struct cli {
     eio_options_t eio;
     const char *echo_paths[4];
     int nechos;
+    const char *sets[64];
+    int nsets;
+    sio_options_t sio;
     const char *redis_url;
 } cli_t;
 
 static sl_server_t *g_server;
+static sl_app_t *g_app;
 static uv_signal_t sig_int, sig_term;
 
 static int fail_usage(const char *fmt, const char *arg)
@@ -66,7 +72,12 @@ static int apply_set(cli_t *cli, const char *kv)
     const char *value = eq + 1;
     int ok_http = sl_server_config_set(&cli->cfg, name, value) == 0;
     int ok_eio = eio_options_set(&cli->eio, name, value) == 0;
-    return ok_http || ok_eio ? 0 : -1;
+    int ok_sio = sio_options_set(&cli->sio, name, value) == 0;
+    int ok_other = !strcmp(name, "serveClient");
+    if (!(ok_http || ok_eio || ok_sio || ok_other) || cli->nsets == 64)
+        return -1;
+    cli->sets[cli->nsets++] = kv;
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, cli_t *cli)
@@ -140,6 +151,8 @@ static int parse_args(int argc, char **argv, cli_t *cli)
 static void on_shutdown_done(sl_server_t *srv)
 {
     (void)srv;
+    sl_app_free(g_app); /* closes the Lua state and its timers */
+    g_app = NULL;
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_term, NULL);
 }
@@ -148,6 +161,7 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     (void)h;
     SL_INFO("main", "%s received, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    sl_app_shutdown(g_app);
     sl_server_shutdown(g_server, on_shutdown_done);
 }
 
@@ -157,6 +171,8 @@ int main(int argc, char **argv)
     memset(&cli, 0, sizeof cli);
     sl_server_config_init(&cli.cfg);
     eio_options_init(&cli.eio);
+    sio_options_init(&cli.sio);
+    eio_options_set(&cli.eio, "path", "/socket.io/");
     int rc = parse_args(argc, argv, &cli);
     if (rc)
         return rc;
@@ -171,6 +187,25 @@ int main(int argc, char **argv)
 
     uv_loop_t *loop = uv_default_loop();
     g_server = sl_server_new(loop, &cli.cfg);
+    const char *lib = getenv("SIOLUA_LUA_DIR");
+    g_app = sl_app_new(loop, g_server, cli.app_dir, lib ? lib : SIOLUA_LUA_DIR, &cli.eio, &cli.sio);
+    if (!g_app) {
+        fprintf(stderr, "siolua: cannot start the Lua runtime\n");
+        return 1;
+    }
+    if (sl_app_load(g_app)) {
+        fprintf(stderr, "siolua: %s/main.lua failed to load (see the log above)\n", cli.app_dir);
+        return 1;
+    }
+    /* The command line wins over main.lua. */
+    for (int i = 0; i < cli.nsets; i++) {
+        char name[128];
+        const char *eq = strchr(cli.sets[i], '=');
+        snprintf(name, sizeof name, "%.*s", (int)(eq - cli.sets[i]), cli.sets[i]);
+        sl_app_set_option(g_app, name, eq + 1);
+    }
+    sl_app_start(g_app);
+    cli.eio = *eio_server_options(sio_server_eio(sl_app_sio(g_app)));
     for (int i = 0; i < cli.nechos; i++) {
         eio_options_t o = cli.eio;
         if (eio_options_set(&o, "path", cli.echo_paths[i]) ||
@@ -193,6 +228,7 @@ int main(int argc, char **argv)
     uv_signal_start(&sig_int, on_signal, SIGINT);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_run(loop, UV_RUN_DEFAULT);
+    sl_app_free(g_app);
     sl_server_free(g_server);
     uv_loop_close(loop);
     SL_INFO("main", "stopped");

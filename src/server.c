@@ -12,6 +12,16 @@
 #define MAX_MOUNTS 8
 #define MAX_ROUTES 8
 
+/* The official client bundle, read once from the socket.io-client npm
+ * package on first request and kept in memory. */
+typedef struct client_file {
+    const char *name;
+    const char *type;
+    char *data;
+    size_t len;
+    int tried;
+} client_file_t;
+
 struct sl_server {
     uv_loop_t *loop;
     sl_server_config_t cfg;
@@ -22,6 +32,10 @@ struct sl_server {
     int neio;
     struct { sl_route_cb cb; void *ud; } routes[MAX_ROUTES];
     int nroutes;
+    int serve_client;
+    char client_dir[1024];
+    char client_etag[64];
+    client_file_t client_files[8];
     uv_timer_t shutdown_timer;
     uint64_t shutdown_started;
     void (*shutdown_done)(sl_server_t *);
@@ -54,6 +68,102 @@ int sl_server_config_set(sl_server_config_t *c, const char *name, const char *va
     return 0;
 }
 
+/* ---- client bundle ------------------------------------------------------ */
+
+static const char *const client_names[8] = {
+    "socket.io.js", "socket.io.js.map", "socket.io.min.js", "socket.io.min.js.map",
+    "socket.io.esm.min.js", "socket.io.esm.min.js.map", "socket.io.msgpack.min.js",
+    "socket.io.msgpack.min.js.map",
+};
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    sl_buf_t b = SL_BUF_INIT;
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (sl_buf_append(&b, chunk, n)) {
+            sl_buf_free(&b);
+            fclose(f);
+            return NULL;
+        }
+    fclose(f);
+    *len = b.len;
+    if (!b.data)
+        b.data = calloc(1, 1);
+    return b.data;
+}
+
+/* The ETag is the client's version, as Node's socket.io sends it. */
+static void client_load_etag(sl_server_t *srv)
+{
+    char path[1200];
+    size_t len;
+    snprintf(path, sizeof path, "%s/../package.json", srv->client_dir);
+    char *pkg = read_file(path, &len);
+    const char *v = pkg ? strstr(pkg, "\"version\"") : NULL;
+    const char *q1 = v ? strchr(v + 9, '"') : NULL;
+    const char *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
+    if (q2 && q2 - q1 < 40)
+        snprintf(srv->client_etag, sizeof srv->client_etag, "\"%.*s\"", (int)(q2 - q1 - 1), q1 + 1);
+    else
+        snprintf(srv->client_etag, sizeof srv->client_etag, "\"%s\"", SIOLUA_VERSION);
+    free(pkg);
+}
+
+static int serve_client_file(sl_server_t *srv, sl_http_req_t *req, const char *file)
+{
+    for (int i = 0; i < 8; i++) {
+        if (strcmp(file, client_names[i]) != 0)
+            continue;
+        client_file_t *cf = &srv->client_files[i];
+        if (!cf->tried) {
+            char path[1200];
+            cf->tried = 1;
+            snprintf(path, sizeof path, "%s/%s", srv->client_dir, file);
+            cf->data = read_file(path, &cf->len);
+            if (!cf->data)
+                SL_WARN("server", "client bundle %s not found (npm ci in client/?)", path);
+            if (!srv->client_etag[0])
+                client_load_etag(srv);
+        }
+        if (!cf->data)
+            return 0;
+        const char *type = strstr(file, ".map") ? "application/json; charset=utf-8"
+                                                : "application/javascript; charset=utf-8";
+        sl_http_resp_header(req, "Cache-Control", "public, max-age=0");
+        sl_static_serve_bytes(req, type, srv->client_etag, cf->data, cf->len);
+        return 1;
+    }
+    return 0;
+}
+
+void sl_server_set_serve_client(sl_server_t *srv, int on) { srv->serve_client = on; }
+
+void sl_server_set_client_dir(sl_server_t *srv, const char *dir)
+{
+    snprintf(srv->client_dir, sizeof srv->client_dir, "%s", dir);
+}
+
+/* "<path>socket.io.js" for the Socket.IO endpoint's path ("/socket.io/"). */
+static int route_client(sl_server_t *srv, sl_http_req_t *req)
+{
+    if (!srv->serve_client || (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")))
+        return 0;
+    for (int i = 0; i < srv->neio; i++) {
+        if (srv->owned_eio[i])
+            continue; /* raw Engine.IO endpoints don't serve the client */
+        const char *path = eio_server_options(srv->eio[i])->path;
+        size_t l = strlen(path);
+        if (!strncmp(req->path, path, l) && serve_client_file(srv, req, req->path + l))
+            return 1;
+    }
+    return 0;
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static void on_request(sl_http_req_t *req, void *ud)
@@ -75,6 +185,8 @@ static void on_request(sl_http_req_t *req, void *ud)
         sl_http_respond_text(req, 400, "Bad Request");
         return;
     }
+    if (route_client(srv, req))
+        return;
     for (int i = 0; i < srv->nroutes; i++)
         if (srv->routes[i].cb(req, srv->routes[i].ud))
             return;
@@ -108,6 +220,9 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
         return NULL;
     srv->loop = loop;
     srv->cfg = *cfg;
+    srv->serve_client = 1;
+    const char *dir = getenv("SIOLUA_CLIENT_DIR");
+    snprintf(srv->client_dir, sizeof srv->client_dir, "%s", dir ? dir : SIOLUA_CLIENT_DIR);
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;
     uv_timer_init(loop, &srv->shutdown_timer);
@@ -140,14 +255,21 @@ int sl_server_mount_eio_echo(sl_server_t *srv, const eio_options_t *opts)
     eio_server_t *e = eio_server_new(srv->loop, opts, &echo_handler, NULL);
     if (!e)
         return -ENOMEM;
-    int rc = sl_server_mount_eio(srv, e);
-    if (rc) {
+    int rc = sl_server_mount_eio_owned(srv, e);
+    if (rc)
         eio_server_free(e);
-        return rc;
-    }
-    srv->owned_eio[srv->neio - 1] = 1;
-    return 0;
+    return rc;
 }
+
+int sl_server_mount_eio_owned(sl_server_t *srv, eio_server_t *eio)
+{
+    int rc = sl_server_mount_eio(srv, eio);
+    if (rc == 0)
+        srv->owned_eio[srv->neio - 1] = 1;
+    return rc;
+}
+
+sl_server_config_t *sl_server_config_mut(sl_server_t *srv) { return &srv->cfg; }
 
 int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud)
 {
@@ -251,6 +373,8 @@ void sl_server_free(sl_server_t *srv)
 {
     if (!srv)
         return;
+    for (int i = 0; i < 8; i++)
+        free(srv->client_files[i].data);
     for (int i = 0; i < srv->neio; i++)
         if (srv->owned_eio[i])
             eio_server_free(srv->eio[i]);

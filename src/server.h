@@ -29,6 +29,14 @@ typedef int (*sl_route_cb)(sl_http_req_t *req, void *ud);
 
 sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg);
 int sl_server_mount_eio(sl_server_t *srv, eio_server_t *eio);
+/* Same, and the server frees it. */
+int sl_server_mount_eio_owned(sl_server_t *srv, eio_server_t *eio);
+/* Limits apply to connections accepted from then on. */
+sl_server_config_t *sl_server_config_mut(sl_server_t *srv);
+/* Serve the official client bundle under each Socket.IO path
+ * (<path>socket.io.js, .min.js, .esm.min.js, .msgpack.min.js, .map). */
+void sl_server_set_serve_client(sl_server_t *srv, int on);
+void sl_server_set_client_dir(sl_server_t *srv, const char *dir);
 /* A raw Engine.IO endpoint that sends every message back (conformance). */
 int sl_server_mount_eio_echo(sl_server_t *srv, const eio_options_t *opts);
 int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud);

@@ -916,6 +916,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
 }
 
 eio_server_t *sio_server_eio(sio_server_t *srv) { return srv->eio; }
+sio_options_t *sio_server_options_mut(sio_server_t *srv) { return &srv->opts; }
 size_t sio_server_client_count(const sio_server_t *srv) { return srv->nclients; }
 
 void sio_server_set_allow_request(sio_server_t *srv,

@@ -54,6 +54,8 @@ typedef struct sio_handler {
 sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
                              const sio_options_t *opts, const sio_handler_t *h, void *ud);
 eio_server_t *sio_server_eio(sio_server_t *srv);
+/* Options may change until the server listens (the app configures it). */
+sio_options_t *sio_server_options_mut(sio_server_t *srv);
 /* Disconnects every socket ("server shutting down") and closes sessions. */
 void sio_server_close_all(sio_server_t *srv);
 void sio_server_free(sio_server_t *srv);

@@ -1,0 +1,680 @@
+-- L6 (Lua side): the Node-like Socket.IO API (server, namespaces,
+-- broadcast operators, sockets, acks, middlewares) built on the small C core
+-- in src/lua_sio.c. The C side owns the protocol, rooms and the encoding;
+-- this file owns listeners, middleware chains and ack bookkeeping.
+-- It must not know packets or transports: it only calls `core`.
+
+return function(sio, core)
+  local json = core.json
+  local spawn = core.spawn
+  local null = json.null
+  local pack, unpack, select, type = table.pack, table.unpack, select, type
+
+  local TIMEOUT = "operation has timed out"
+
+  -- Events that a client may not emit and that an app may not emit either,
+  -- as Node's socket.io reserves them.
+  local RESERVED = {
+    connect = true, connect_error = true, disconnect = true, disconnecting = true,
+    newListener = true, removeListener = true,
+  }
+
+  -- Packs emit arguments into a JSON array, event name first. nil becomes
+  -- json.null so an argument list keeps its length.
+  local function args_array(event, n, ...)
+    local a = json.array()
+    a[1] = event
+    for i = 1, n do
+      local v = select(i, ...)
+      if v == nil then v = null end
+      a[i + 1] = v
+    end
+    return a
+  end
+
+  local function values_array(n, ...)
+    local a = json.array()
+    for i = 1, n do
+      local v = select(i, ...)
+      if v == nil then v = null end
+      a[i] = v
+    end
+    return a
+  end
+
+  -- ---- listeners -------------------------------------------------------
+
+  local function on(self, event, fn)
+    assert(type(fn) == "function", "listener must be a function")
+    local l = self._listeners[event]
+    if not l then
+      l = {}
+      self._listeners[event] = l
+    end
+    l[#l + 1] = fn
+    return self
+  end
+
+  local function off(self, event, fn)
+    if event == nil then
+      self._listeners = {}
+      return self
+    end
+    local l = self._listeners[event]
+    if not l then return self end
+    if fn == nil then
+      self._listeners[event] = nil
+      return self
+    end
+    for i = #l, 1, -1 do
+      if l[i] == fn or (type(l[i]) == "table" and l[i].fn == fn) then
+        table.remove(l, i)
+        break
+      end
+    end
+    return self
+  end
+
+  local function once(self, event, fn)
+    local wrapper
+    wrapper = function(...)
+      off(self, event, wrapper)
+      return fn(...)
+    end
+    return on(self, event, wrapper)
+  end
+
+  -- Runs every listener of event, each in its own coroutine.
+  local function fire(self, event, ...)
+    local l = self._listeners[event]
+    if not l or #l == 0 then return false end
+    local copy = { unpack(l) }
+    for i = 1, #copy do
+      spawn(copy[i], ...)
+    end
+    return true
+  end
+
+  -- ---- acks ------------------------------------------------------------
+
+  -- A waiter for one ack, with an optional timeout. resolve/reject are
+  -- idempotent; the first one wins.
+  local function new_waiter(ms)
+    local w = { done = false }
+    w.waker = core.waker()
+    if ms then
+      w.timer = sio.set_timeout(ms, function()
+        if not w.done then
+          w.done = true
+          w.waker:wake(TIMEOUT)
+        end
+      end)
+    end
+    return w
+  end
+
+  local function settle(w, ...)
+    if w.done then return end
+    w.done = true
+    if w.timer then w.timer:cancel() end
+    w.waker:wake(...)
+  end
+
+  -- ---- broadcast operators ---------------------------------------------
+
+  local Operator = {}
+  Operator.__index = Operator
+
+  local function new_operator(nsp, rooms, except, flags)
+    return setmetatable({ nsp = nsp, _rooms = rooms or {}, _except = except or {},
+                          _flags = flags or {} }, Operator)
+  end
+
+  local function copy_list(l, add)
+    local c = {}
+    for i = 1, #l do c[i] = l[i] end
+    if type(add) == "table" then
+      for i = 1, #add do c[#c + 1] = tostring(add[i]) end
+    elseif add ~= nil then
+      c[#c + 1] = tostring(add)
+    end
+    return c
+  end
+
+  local function copy_flags(f, k, v)
+    local c = {}
+    for key, val in pairs(f) do c[key] = val end
+    if k then c[k] = v end
+    return c
+  end
+
+  function Operator:to(room)
+    return new_operator(self.nsp, copy_list(self._rooms, room), self._except, self._flags)
+  end
+  Operator.in_ = Operator.to
+  Operator["in"] = Operator.to
+
+  function Operator:except(room)
+    return new_operator(self.nsp, self._rooms, copy_list(self._except, room), self._flags)
+  end
+
+  function Operator:timeout(ms)
+    return new_operator(self.nsp, self._rooms, self._except, copy_flags(self._flags, "timeout", ms))
+  end
+
+  function Operator:compress(b)
+    return new_operator(self.nsp, self._rooms, self._except, copy_flags(self._flags, "compress", b))
+  end
+
+  local function flag_operator(name)
+    -- Usable both as a property (`op.volatile:emit()`) and as a method
+    -- (`op:volatile():emit()`): the returned operator is callable.
+    return function(self)
+      local op = new_operator(self.nsp, self._rooms, self._except, copy_flags(self._flags, name, true))
+      return op
+    end
+  end
+  Operator.__call = function(self) return self end
+  local make_volatile, make_local = flag_operator("volatile"), flag_operator("local")
+
+  local function broadcast(op, event, n, ...)
+    if RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 3) end
+    local last = n > 0 and select(n, ...) or nil
+    if type(last) == "function" then
+      error("use emit_with_ack (with a timeout) to get acks from a broadcast", 3)
+    end
+    local args = args_array(event, n, ...)
+    return core.broadcast(op.nsp._h, op._rooms, op._except, op._flags.volatile or false, args)
+  end
+
+  function Operator:emit(event, ...)
+    broadcast(self, event, select("#", ...), ...)
+    return true
+  end
+
+  -- Broadcast with acks: waits for every recipient until the timeout;
+  -- returns err, responses (a list, one entry per client that answered: a
+  -- single value, or a list when the client answered with several).
+  function Operator:emit_with_ack(event, ...)
+    local ms = self._flags.timeout
+    if not ms then error("emit_with_ack on a broadcast needs :timeout(ms)", 2) end
+    local nsp = self.nsp
+    local id = nsp._ids
+    nsp._ids = id + 1
+    local args = args_array(event, select("#", ...), ...)
+    local recipients = core.broadcast(nsp._h, self._rooms, self._except, self._flags.volatile or false,
+                                      args, id)
+    local responses, expected = {}, #recipients
+    local w = new_waiter(ms)
+    if expected == 0 then settle(w, nil) end
+    for i = 1, expected do
+      local sock = recipients[i]
+      sock._acks[id] = function(...)
+        local cnt = select("#", ...)
+        responses[#responses + 1] = cnt == 1 and (...) or values_array(cnt, ...)
+        if #responses == expected then settle(w, nil) end
+      end
+    end
+    local err = w.waker:wait()
+    for i = 1, expected do recipients[i]._acks[id] = nil end
+    return err, responses
+  end
+
+  local function selected(op)
+    return core.select(op.nsp._h, op._rooms, op._except)
+  end
+
+  function Operator:fetch_sockets()
+    return selected(self)
+  end
+
+  function Operator:sockets_join(rooms)
+    for _, s in ipairs(selected(self)) do s:join(rooms) end
+  end
+
+  function Operator:sockets_leave(rooms)
+    if type(rooms) ~= "table" then rooms = { rooms } end
+    for _, s in ipairs(selected(self)) do
+      for i = 1, #rooms do s:leave(rooms[i]) end
+    end
+  end
+
+  function Operator:disconnect_sockets(close)
+    for _, s in ipairs(selected(self)) do s:disconnect(close) end
+  end
+
+  -- Without a cluster adapter there is no other server to reach.
+  function Operator:server_side_emit(event, ...)
+    local n = select("#", ...)
+    local last = n > 0 and select(n, ...) or nil
+    if type(last) == "function" then spawn(last, nil, {}) end
+    return true
+  end
+
+  local function aliases(t)
+    t.emitWithAck = t.emit_with_ack
+    t.fetchSockets = t.fetch_sockets
+    t.socketsJoin = t.sockets_join
+    t.socketsLeave = t.sockets_leave
+    t.disconnectSockets = t.disconnect_sockets
+    t.serverSideEmit = t.server_side_emit
+  end
+  aliases(Operator)
+
+  local operator_index = Operator
+  Operator.__index = function(self, k)
+    if k == "volatile" then return make_volatile(self) end
+    if k == "local_" or k == "local" then return make_local(self) end
+    return operator_index[k]
+  end
+
+  -- ---- namespaces ------------------------------------------------------
+
+  local Namespace = {}
+  local namespaces = {}        -- name -> namespace
+  local families = {}          -- dynamic namespace matchers, in order
+
+  local function new_namespace(name, h, parent)
+    local nsp = setmetatable({
+      name = name, _h = h, _listeners = {}, _mw = {}, sockets = {}, _ids = 0,
+      _parent = parent, server = sio.server,
+    }, Namespace)
+    core.nsp_bind(h, nsp)
+    namespaces[name] = nsp
+    return nsp
+  end
+
+  Namespace.on = on
+  Namespace.off = off
+  Namespace.once = once
+
+  function Namespace:use(fn)
+    assert(type(fn) == "function", "middleware must be a function")
+    self._mw[#self._mw + 1] = fn
+    return self
+  end
+
+  local function nsp_operator(self) return new_operator(self) end
+  function Namespace:to(room) return nsp_operator(self):to(room) end
+  Namespace.in_ = Namespace.to
+  Namespace["in"] = Namespace.to
+  function Namespace:except(room) return nsp_operator(self):except(room) end
+  function Namespace:timeout(ms) return nsp_operator(self):timeout(ms) end
+  function Namespace:compress(b) return nsp_operator(self):compress(b) end
+  function Namespace:emit(event, ...) return nsp_operator(self):emit(event, ...) end
+  function Namespace:emit_with_ack(event, ...) return nsp_operator(self):emit_with_ack(event, ...) end
+  function Namespace:fetch_sockets() return nsp_operator(self):fetch_sockets() end
+  function Namespace:sockets_join(r) return nsp_operator(self):sockets_join(r) end
+  function Namespace:sockets_leave(r) return nsp_operator(self):sockets_leave(r) end
+  function Namespace:disconnect_sockets(c) return nsp_operator(self):disconnect_sockets(c) end
+  function Namespace:server_side_emit(event, ...) return nsp_operator(self):server_side_emit(event, ...) end
+  aliases(Namespace)
+
+  function Namespace:of(name)
+    if type(name) == "function" then
+      local family = new_namespace("[dynamic " .. (#families + 1) .. "]", core.nsp_detached(), nil)
+      families[#families + 1] = { match = name, parent = family }
+      return family
+    end
+    assert(type(name) == "string", "namespace name must be a string or a function")
+    if name:sub(1, 1) == "^" then
+      local family = new_namespace("[dynamic " .. name .. "]", core.nsp_detached(), nil)
+      families[#families + 1] = {
+        match = function(n) return n:match(name) ~= nil end, parent = family,
+      }
+      return family
+    end
+    if name:sub(1, 1) ~= "/" then name = "/" .. name end
+    local nsp = namespaces[name]
+    if nsp then return nsp end
+    return new_namespace(name, core.of(name))
+  end
+
+  local namespace_index = Namespace
+  Namespace.__index = function(self, k)
+    if k == "volatile" then return make_volatile(new_operator(self)) end
+    if k == "local_" or k == "local" then return make_local(new_operator(self)) end
+    if k == "adapter" then return { rooms = core.nsp_rooms(self._h) } end
+    return namespace_index[k]
+  end
+
+  -- ---- sockets ---------------------------------------------------------
+
+  local Socket = {}
+  local socket_index = Socket
+
+  Socket.on = on
+  Socket.off = off
+  Socket.once = once
+  Socket.removeListener = off
+  Socket.removeAllListeners = function(self, ev) return off(self, ev) end
+  Socket.listeners = function(self, ev) return { unpack(self._listeners[ev] or {}) } end
+
+  local function notify_outgoing(self, args)
+    local l = self._anyout
+    if #l == 0 then return end
+    for i = 1, #l do spawn(l[i], unpack(args, 1, #args)) end
+  end
+
+  function Socket:emit(event, ...)
+    if RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 2) end
+    local n = select("#", ...)
+    local last = n > 0 and select(n, ...) or nil
+    local id
+    if type(last) == "function" then
+      n = n - 1
+      local nsp = self.nsp
+      id = nsp._ids
+      nsp._ids = id + 1
+      local ms = self._flags and self._flags.timeout
+      if ms then
+        local w = new_waiter(ms)
+        self._acks[id] = function(...) settle(w, nil, ...) end
+        spawn(function()
+          local r = pack(w.waker:wait())
+          self._acks[id] = nil
+          last(unpack(r, 1, r.n))
+        end)
+      else
+        self._acks[id] = function(...) spawn(last, ...) end
+      end
+    end
+    local args = args_array(event, n, ...)
+    notify_outgoing(self, args)
+    core.emit(self._h, args, id)
+    return true
+  end
+
+  -- Waits for the client's ack and returns its arguments; with a timeout
+  -- (socket:timeout(ms)) returns err, ... where err is nil or the timeout.
+  function Socket:emit_with_ack(event, ...)
+    if RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 2) end
+    local nsp = self.nsp
+    local id = nsp._ids
+    nsp._ids = id + 1
+    local ms = self._flags and self._flags.timeout
+    local w = new_waiter(ms)
+    if ms then
+      self._acks[id] = function(...) settle(w, nil, ...) end
+    else
+      self._acks[id] = function(...) settle(w, ...) end
+    end
+    local args = args_array(event, select("#", ...), ...)
+    notify_outgoing(self, args)
+    core.emit(self._h, args, id)
+    local r = pack(w.waker:wait())
+    self._acks[id] = nil
+    return unpack(r, 1, r.n)
+  end
+
+  -- A socket seen through an operator (timeout/volatile on one socket).
+  local function socket_view(self, flags)
+    local base = rawget(self, "_base") or self
+    return setmetatable({ _base = base, _flags = flags }, {
+      __index = function(_, k)
+        return base[k]
+      end,
+    })
+  end
+
+  function Socket:timeout(ms)
+    local base = rawget(self, "_base") or self
+    local view = socket_view(base, copy_flags(rawget(self, "_flags") or {}, "timeout", ms))
+    -- emit / emit_with_ack must see the view's flags but the socket's state.
+    view.emit = function(v, ...) return Socket.emit(setmetatable({ _flags = v._flags }, { __index = base, __newindex = base }), ...) end
+    view.emit_with_ack = function(v, ...) return Socket.emit_with_ack(setmetatable({ _flags = v._flags }, { __index = base, __newindex = base }), ...) end
+    view.emitWithAck = view.emit_with_ack
+    return view
+  end
+
+  function Socket:join(rooms)
+    if type(rooms) == "table" then
+      for i = 1, #rooms do core.join(self._h, tostring(rooms[i])) end
+    else
+      core.join(self._h, tostring(rooms))
+    end
+    return self
+  end
+
+  function Socket:leave(room)
+    core.leave(self._h, tostring(room))
+    return self
+  end
+
+  function Socket:to(room)
+    return new_operator(self.nsp, copy_list({}, room), { self.id })
+  end
+  Socket.in_ = Socket.to
+  Socket["in"] = Socket.to
+  function Socket:except(room)
+    return new_operator(self.nsp, {}, copy_list({ self.id }, room))
+  end
+
+  function Socket:disconnect(close)
+    core.disconnect(self._h, close and true or false)
+    return self
+  end
+
+  function Socket:use(fn)
+    assert(type(fn) == "function", "middleware must be a function")
+    self._mw[#self._mw + 1] = fn
+    return self
+  end
+
+  function Socket:on_any(fn) self._any[#self._any + 1] = fn return self end
+  function Socket:prepend_any(fn) table.insert(self._any, 1, fn) return self end
+  function Socket:off_any(fn)
+    if fn == nil then self._any = {} return self end
+    for i = #self._any, 1, -1 do if self._any[i] == fn then table.remove(self._any, i) end end
+    return self
+  end
+  function Socket:on_any_outgoing(fn) self._anyout[#self._anyout + 1] = fn return self end
+  function Socket:prepend_any_outgoing(fn) table.insert(self._anyout, 1, fn) return self end
+  function Socket:off_any_outgoing(fn)
+    if fn == nil then self._anyout = {} return self end
+    for i = #self._anyout, 1, -1 do if self._anyout[i] == fn then table.remove(self._anyout, i) end end
+    return self
+  end
+  Socket.onAny = Socket.on_any
+  Socket.prependAny = Socket.prepend_any
+  Socket.offAny = Socket.off_any
+  Socket.onAnyOutgoing = Socket.on_any_outgoing
+  Socket.prependAnyOutgoing = Socket.prepend_any_outgoing
+  Socket.offAnyOutgoing = Socket.off_any_outgoing
+  Socket.emitWithAck = Socket.emit_with_ack
+
+  Socket.__index = function(self, k)
+    local m = socket_index[k]
+    if m ~= nil then return m end
+    if k == "rooms" then
+      local set = {}
+      if rawget(self, "connected") then
+        for _, r in ipairs(core.rooms(self._h)) do set[r] = true end
+      end
+      return set
+    elseif k == "disconnected" then
+      return not rawget(self, "connected")
+    elseif k == "broadcast" then
+      return new_operator(self.nsp, {}, { self.id })
+    elseif k == "volatile" then
+      local view = socket_view(self, { volatile = true })
+      view.emit = function(_, event, ...)
+        if not core.writable(self._h) then return false end
+        return Socket.emit(self, event, ...)
+      end
+      return setmetatable({}, { __index = view, __call = function() return view end })
+    elseif k == "conn" then
+      return { transport = { name = core.transport(self._h) }, id = self._eio_id }
+    elseif k == "client" then
+      return { conn = self.conn }
+    end
+    return nil
+  end
+  Socket.__tostring = function(self) return "socket " .. self.id end
+
+  -- ---- hooks called by the C core --------------------------------------
+
+  local dispatch = {}
+
+  -- A CONNECT for nsp: build the socket, run the middlewares (they may
+  -- wait), then accept or refuse. Returns the socket table to the C side.
+  function dispatch.connecting(h, nsp, auth, hs)
+    local sock = setmetatable({
+      id = core.id(h), _h = h, nsp = nsp, data = {}, connected = false, recovered = false,
+      handshake = hs, _listeners = {}, _mw = {}, _any = {}, _anyout = {}, _acks = {},
+    }, Socket)
+    hs.auth = auth
+    local chain = {}
+    local parent = nsp._parent
+    if parent then for i = 1, #parent._mw do chain[#chain + 1] = parent._mw[i] end end
+    for i = 1, #nsp._mw do chain[#chain + 1] = nsp._mw[i] end
+    spawn(function()
+      for i = 1, #chain do
+        local verdict, called = nil, false
+        local ok, err = pcall(chain[i], sock, function(e)
+          called = true
+          verdict = e
+        end)
+        if not ok then
+          sio.log.error("middleware error: %s", tostring(err))
+          core.refuse(h, "server error")
+          return
+        end
+        if verdict ~= nil then
+          local msg, data = verdict, nil
+          if type(verdict) == "table" then msg, data = verdict.message, verdict.data end
+          core.refuse(h, tostring(msg or "error"), data)
+          return
+        end
+        if rawget(sock, "_gone") then return end
+      end
+      if not core.accept(h) then return end
+      sock.connected = true
+      nsp.sockets[sock.id] = sock
+      local family = nsp._parent
+      fire(nsp, "connection", sock)
+      fire(nsp, "connect", sock)
+      if family then
+        fire(family, "connection", sock)
+        fire(family, "connect", sock)
+      end
+    end)
+    return sock
+  end
+
+  -- Per-socket middlewares, then the listeners and onAny.
+  local function run_event(sock, args)
+    local n = #args
+    for i = 1, #sock._mw do
+      local verdict
+      sock._mw[i](args, function(e) verdict = e end)
+      if verdict ~= nil then
+        fire(sock, "error", verdict)
+        return
+      end
+    end
+    local any = sock._any
+    for i = 1, #any do spawn(any[i], unpack(args, 1, n)) end
+    local l = sock._listeners[args[1]]
+    if l then
+      local copy = { unpack(l) }
+      for i = 1, #copy do spawn(copy[i], unpack(args, 2, n)) end
+    end
+  end
+
+  function dispatch.event(sock, args, id)
+    if not rawget(sock, "connected") then return end
+    if id then
+      local used = false
+      args[#args + 1] = function(...)
+        if used then return end
+        used = true
+        if rawget(sock, "connected") then
+          core.ack(sock._h, values_array(select("#", ...), ...), id)
+        end
+      end
+    end
+    if #sock._mw > 0 then
+      spawn(run_event, sock, args)
+    else
+      run_event(sock, args)
+    end
+  end
+
+  function dispatch.ack(sock, args, id)
+    local cb = sock._acks[id]
+    if not cb then return end -- late or unknown: ignored
+    sock._acks[id] = nil
+    cb(unpack(args, 1, #args))
+  end
+
+  function dispatch.disconnect(sock, reason)
+    fire(sock, "disconnecting", reason)
+    sock.connected = false
+    sock.nsp.sockets[sock.id] = nil
+    fire(sock, "disconnect", reason)
+  end
+
+  function dispatch.free(sock)
+    sock._gone = true
+    sock.connected = false
+    sock.nsp.sockets[sock.id] = nil
+    sock._acks = {}
+  end
+
+  -- A CONNECT for a name no namespace has: ask the dynamic families.
+  function dispatch.resolve(name)
+    for i = 1, #families do
+      local f = families[i]
+      local ok, yes = pcall(f.match, name)
+      if ok and yes then
+        local nsp = new_namespace(name, core.of(name), f.parent)
+        return nsp
+      elseif not ok then
+        sio.log.error("namespace matcher error: %s", tostring(yes))
+      end
+    end
+    return nil
+  end
+
+  -- ---- raw Engine.IO ---------------------------------------------------
+
+  local Engine = { on = on, off = off, once = once }
+  Engine.__index = Engine
+  local Conn = { on = on, off = off, once = once }
+  Conn.__index = Conn
+  function Conn:send(data) return core.eio_send(self._h, data) end
+  function Conn:close() core.eio_close(self._h) end
+
+  local eio_dispatch = {}
+  function eio_dispatch.open(engine, h, id, transport)
+    local conn = setmetatable({ _h = h, id = id, transport = transport, _listeners = {} }, Conn)
+    fire(engine, "connection", conn)
+    return conn
+  end
+  function eio_dispatch.message(conn, data) fire(conn, "message", data) end
+  function eio_dispatch.close(conn, reason) fire(conn, "close", reason) end
+
+  function sio.engine(path, opts)
+    local engine = setmetatable({ _listeners = {}, path = path }, Engine)
+    core.eio_mount(path, opts or {}, engine)
+    return engine
+  end
+
+  -- ---- module ----------------------------------------------------------
+
+  sio.server = new_namespace("/", core.of("/"))
+  sio.server.of = Namespace.of
+  sio.server.engine = setmetatable({}, {
+    __index = function(_, k) if k == "clientsCount" then return core.clients_count() end end,
+  })
+  sio.json = json
+  sio.binary = json.binary
+  sio.is_binary = json.is_binary
+  sio.null = null
+  sio.TIMEOUT = TIMEOUT
+  function sio.error(message, data) return { message = message, data = data } end
+  sio.configure = core.configure
+
+  return dispatch, eio_dispatch
+end

@@ -1,0 +1,1090 @@
+/* L6 lua_sio: Socket.IO and raw Engine.IO bound to Lua. See lua_sio.h.
+ *
+ *   sio_socket --data--> sock_binding {table ref, ud} --> Lua socket table
+ *        ^                                   |             { _h = ud, ... }
+ *        +------------- ud->s (NULLed when the socket is freed) <--+
+ *
+ * Lua holds sockets only through their userdata, whose pointer turns NULL
+ * when the C socket goes, so a socket kept in a Lua table after its
+ * disconnect is a "closed" object, never a dangling pointer. */
+#include "lua_sio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "log.h"
+#include "lua_json.h"
+
+#define SOCK_MT "siolua.socket_handle"
+#define NSP_MT "siolua.nsp_handle"
+#define CONN_MT "siolua.eio_handle"
+#define WAKER_MT "siolua.waker"
+
+struct sl_app {
+    uv_loop_t *loop;
+    sl_lua_t *rt;
+    lua_State *L;
+    sl_server_t *http;
+    sio_server_t *sio;
+    char app_dir[4096];
+    int dispatch_ref;       /* table returned by api.lua */
+    int eio_dispatch_ref;
+    int started;
+    int shutting_down;
+};
+
+typedef struct sock_ud {
+    sio_socket_t *s;
+} sock_ud_t;
+
+typedef struct sock_binding {
+    int ref;          /* the Lua socket table */
+    sock_ud_t *ud;
+} sock_binding_t;
+
+typedef struct nsp_ud {
+    sio_nsp_t *n;
+} nsp_ud_t;
+
+typedef struct conn_ud {
+    eio_session_t *e;
+} conn_ud_t;
+
+typedef struct engine_binding {
+    sl_app_t *app;
+    int engine_ref;       /* the Lua engine table */
+} engine_binding_t;
+
+typedef struct conn_binding {
+    int ref;              /* the Lua conn table */
+    conn_ud_t *ud;
+} conn_binding_t;
+
+static sl_app_t *app_of(lua_State *L)
+{
+    return lua_touserdata(L, lua_upvalueindex(1));
+}
+
+/* ---- handles ------------------------------------------------------------ */
+
+static sio_socket_t *check_socket(lua_State *L, int idx)
+{
+    sock_ud_t *u = luaL_checkudata(L, idx, SOCK_MT);
+    return u->s; /* NULL once gone: callers treat it as "closed" */
+}
+
+static sio_nsp_t *check_nsp(lua_State *L, int idx)
+{
+    nsp_ud_t *u = luaL_checkudata(L, idx, NSP_MT);
+    if (!u->n)
+        luaL_error(L, "namespace handle is detached");
+    return u->n;
+}
+
+static void push_nsp_handle(lua_State *L, sio_nsp_t *n)
+{
+    nsp_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->n = n;
+    luaL_setmetatable(L, NSP_MT);
+}
+
+/* Pushes the Lua table of a socket, or nil when it has none (yet). */
+static void push_socket_table(lua_State *L, sio_socket_t *s)
+{
+    sock_binding_t *b = sio_socket_data(s);
+    if (b && b->ref != LUA_NOREF)
+        lua_rawgeti(L, LUA_REGISTRYINDEX, b->ref);
+    else
+        lua_pushnil(L);
+}
+
+/* Calls dispatch[name] with the nargs values on the stack (pops them) and
+ * leaves nres results; errors are logged (one line) and give nils. */
+static int call_dispatch(sl_app_t *app, int ref, const char *name, int nargs, int nres)
+{
+    lua_State *L = app->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+    lua_insert(L, -(nargs + 1));
+    if (lua_pcall(L, nargs, nres, 0) != LUA_OK) {
+        SL_ERROR("lua", "in %s: %s", name, lua_tostring(L, -1));
+        lua_pop(L, 1);
+        for (int i = 0; i < nres; i++)
+            lua_pushnil(L);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- JSON helpers ------------------------------------------------------- */
+
+typedef struct att_list {
+    sio_packet_bin_t *v;
+    unsigned n, cap;
+} att_list_t;
+
+static int collect_binary(void *ud, const char *data, size_t len)
+{
+    att_list_t *a = ud;
+    if (a->n == a->cap) {
+        unsigned cap = a->cap ? a->cap * 2 : 4;
+        sio_packet_bin_t *v = realloc(a->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        a->v = v;
+        a->cap = cap;
+    }
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, data, len);
+    a->v[a->n].data = copy;
+    a->v[a->n].len = len;
+    return (int)a->n++;
+}
+
+static void att_list_free(att_list_t *a)
+{
+    for (unsigned i = 0; i < a->n; i++)
+        free((void *)a->v[i].data);
+    free(a->v);
+}
+
+/* Encodes the Lua array at idx into a packet. Raises on unencodable values
+ * (misuse), like sio.json.encode. */
+static void build_out(lua_State *L, int idx, sio_packet_type_t type, const char *nsp,
+                      int64_t ack_id, sio_out_t *out)
+{
+    sl_buf_t json = SL_BUF_INIT;
+    att_list_t atts = {0};
+    lua_json_encode_opts_t eo = {collect_binary, &atts};
+    char err[256];
+    int rc = lua_json_encode(L, idx, &json, &eo, err, sizeof err);
+    if (rc >= 0)
+        rc = sio_out_build(out, type, nsp, ack_id, json.data, json.len, atts.v, atts.n);
+    else
+        snprintf(err + strlen(err), sizeof err - strlen(err), "%s", "");
+    sl_buf_free(&json);
+    att_list_free(&atts);
+    if (rc < 0)
+        luaL_error(L, "cannot send: %s", rc == -EINVAL || rc == -ENOMEM ? err : "encoding failed");
+}
+
+static int64_t opt_ack_id(lua_State *L, int idx)
+{
+    if (lua_isnoneornil(L, idx))
+        return -1;
+    lua_Integer id = luaL_checkinteger(L, idx);
+    luaL_argcheck(L, id >= 0, idx, "ack id must be >= 0");
+    return (int64_t)id;
+}
+
+/* ---- core: sockets ------------------------------------------------------ */
+
+static int core_id(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    lua_pushstring(L, s ? sio_socket_id(s) : "");
+    return 1;
+}
+
+static int core_accept(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    lua_pushboolean(L, s && sio_socket_accept(s) == 0);
+    return 1;
+}
+
+static int core_refuse(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    const char *msg = luaL_checkstring(L, 2);
+    if (!s)
+        return 0;
+    sl_buf_t data = SL_BUF_INIT;
+    if (!lua_isnoneornil(L, 3)) {
+        char err[256];
+        if (lua_json_encode(L, 3, &data, NULL, err, sizeof err) < 0) {
+            SL_WARN("lua", "connect error data not encodable: %s", err);
+            sl_buf_reset(&data);
+        }
+    }
+    sio_socket_refuse(s, msg, data.data, data.len);
+    sl_buf_free(&data);
+    return 0;
+}
+
+static void send_to_socket(lua_State *L, sio_packet_type_t type)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int64_t id = opt_ack_id(L, 3);
+    if (!s || !sio_socket_connected(s)) {
+        lua_pushboolean(L, 0);
+        return;
+    }
+    sio_out_t out;
+    build_out(L, 2, type, sio_nsp_name(sio_socket_nsp(s)), id, &out);
+    int rc = sio_socket_send(s, &out);
+    sio_out_release(&out);
+    lua_pushboolean(L, rc == 0);
+}
+
+static int core_emit(lua_State *L)
+{
+    send_to_socket(L, SIO_PACKET_EVENT);
+    return 1;
+}
+
+static int core_ack(lua_State *L)
+{
+    send_to_socket(L, SIO_PACKET_ACK);
+    return 1;
+}
+
+static int core_join(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    size_t len;
+    const char *room = luaL_checklstring(L, 2, &len);
+    if (s && sio_socket_join(s, room, len) == -ENOMEM)
+        return luaL_error(L, "out of memory");
+    return 0;
+}
+
+static int core_leave(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    size_t len;
+    const char *room = luaL_checklstring(L, 2, &len);
+    if (s)
+        sio_socket_leave(s, room, len);
+    return 0;
+}
+
+static void push_room(const char *room, size_t len, void *ud)
+{
+    lua_State *L = ud;
+    lua_pushlstring(L, room, len);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+}
+
+static int core_rooms(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    lua_newtable(L);
+    if (s)
+        sio_socket_each_room(s, push_room, L);
+    return 1;
+}
+
+static int core_disconnect(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    if (s)
+        sio_socket_disconnect(s, lua_toboolean(L, 2));
+    return 0;
+}
+
+static int core_writable(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    lua_pushboolean(L, s && sio_socket_writable(s));
+    return 1;
+}
+
+static int core_transport(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    lua_pushstring(L, s ? sio_socket_transport(s) : "closed");
+    return 1;
+}
+
+/* ---- core: namespaces and broadcasts ------------------------------------ */
+
+static int core_of(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    const char *name = luaL_checkstring(L, 1);
+    sio_nsp_t *n = sio_server_of(app->sio, name);
+    if (!n)
+        return luaL_error(L, "bad namespace name '%s'", name);
+    push_nsp_handle(L, n);
+    return 1;
+}
+
+static int core_nsp_detached(lua_State *L)
+{
+    push_nsp_handle(L, NULL);
+    return 1;
+}
+
+static int core_nsp_bind(lua_State *L)
+{
+    nsp_ud_t *u = luaL_checkudata(L, 1, NSP_MT);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    if (!u->n)
+        return 0;
+    intptr_t old = (intptr_t)sio_nsp_data(u->n);
+    if (old)
+        luaL_unref(L, LUA_REGISTRYINDEX, (int)old);
+    lua_pushvalue(L, 2);
+    sio_nsp_set_data(u->n, (void *)(intptr_t)luaL_ref(L, LUA_REGISTRYINDEX));
+    return 0;
+}
+
+/* Reads a Lua list of room names into slices (pointing into the Lua
+ * strings, which the list keeps alive for the call). */
+static sio_slice_t *read_rooms(lua_State *L, int idx, size_t *n)
+{
+    *n = 0;
+    if (lua_isnoneornil(L, idx))
+        return NULL;
+    luaL_checktype(L, idx, LUA_TTABLE);
+    size_t len = lua_rawlen(L, idx);
+    if (len == 0)
+        return NULL;
+    sio_slice_t *v = lua_newuserdatauv(L, len * sizeof *v, 0); /* GC-owned */
+    for (size_t i = 0; i < len; i++) {
+        lua_rawgeti(L, idx, (lua_Integer)i + 1);
+        v[i].p = lua_tolstring(L, -1, &v[i].len);
+        if (!v[i].p)
+            luaL_error(L, "room names must be strings");
+        lua_pop(L, 1); /* the string stays alive in the list */
+    }
+    *n = len;
+    return v;
+}
+
+typedef struct select_ctx {
+    lua_State *L;
+    const sio_out_t *out;
+    int table_idx;   /* 0: no list wanted */
+} select_ctx_t;
+
+static void select_cb(sio_socket_t *s, void *ud)
+{
+    select_ctx_t *c = ud;
+    if (c->out)
+        sio_socket_send(s, c->out);
+    if (c->table_idx) {
+        push_socket_table(c->L, s);
+        lua_rawseti(c->L, c->table_idx, (lua_Integer)lua_rawlen(c->L, c->table_idx) + 1);
+    }
+}
+
+/* core.broadcast(nsp, rooms, except, volatile, args[, ack_id]): encodes
+ * once, writes to every selected socket; returns the recipient count, or
+ * with an ack id the list of recipient sockets (they expect the ack). */
+static int core_broadcast(lua_State *L)
+{
+    sio_nsp_t *n = check_nsp(L, 1);
+    size_t nr, ne;
+    sio_slice_t *rooms = read_rooms(L, 2, &nr);
+    sio_slice_t *except = read_rooms(L, 3, &ne);
+    int vol = lua_toboolean(L, 4);
+    luaL_checktype(L, 5, LUA_TTABLE);
+    int64_t id = opt_ack_id(L, 6);
+    sio_out_t out;
+    build_out(L, 5, SIO_PACKET_EVENT, sio_nsp_name(n), id, &out);
+    sio_target_t t = {rooms, nr, except, ne, (unsigned)vol};
+    select_ctx_t ctx = {L, &out, 0};
+    if (id >= 0) {
+        lua_newtable(L);
+        ctx.table_idx = lua_gettop(L);
+    }
+    size_t count = sio_nsp_select(n, &t, select_cb, &ctx);
+    sio_out_release(&out);
+    if (id < 0)
+        lua_pushinteger(L, (lua_Integer)count);
+    return 1;
+}
+
+static int core_select(lua_State *L)
+{
+    sio_nsp_t *n = check_nsp(L, 1);
+    size_t nr, ne;
+    sio_slice_t *rooms = read_rooms(L, 2, &nr);
+    sio_slice_t *except = read_rooms(L, 3, &ne);
+    sio_target_t t = {rooms, nr, except, ne, 0};
+    lua_newtable(L);
+    select_ctx_t ctx = {L, NULL, lua_gettop(L)};
+    sio_nsp_select(n, &t, select_cb, &ctx);
+    return 1;
+}
+
+static int core_nsp_rooms(lua_State *L)
+{
+    (void)check_nsp(L, 1);
+    lua_newtable(L);
+    return 1;
+}
+
+static int core_clients_count(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)sio_server_client_count(app_of(L)->sio));
+    return 1;
+}
+
+/* ---- core: options ------------------------------------------------------ */
+
+static int set_option(sl_app_t *app, const char *name, const char *value)
+{
+    eio_options_t *eo = eio_server_options_mut(sio_server_eio(app->sio));
+    int ok = 0;
+    if (eio_options_set(eo, name, value) == 0) {
+        ok = 1;
+        if (!strcmp(name, "maxHttpBufferSize"))
+            sl_server_config_set(sl_server_config_mut(app->http), name, value);
+    }
+    if (sio_options_set(sio_server_options_mut(app->sio), name, value) == 0)
+        ok = 1;
+    if (sl_server_config_set(sl_server_config_mut(app->http), name, value) == 0)
+        ok = 1;
+    if (!strcmp(name, "serveClient") && (!strcmp(value, "true") || !strcmp(value, "false"))) {
+        sl_server_set_serve_client(app->http, value[0] == 't');
+        ok = 1;
+    }
+    return ok ? 0 : -1;
+}
+
+int sl_app_set_option(sl_app_t *app, const char *name, const char *value)
+{
+    return set_option(app, name, value);
+}
+
+/* Turns one Lua option value into the text form the option setters take;
+ * tables become comma lists (transports, cors.origin). */
+static const char *option_text(lua_State *L, int idx, char *buf, size_t cap)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? "true" : "false";
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, idx))
+            snprintf(buf, cap, "%lld", (long long)lua_tointeger(L, idx));
+        else
+            snprintf(buf, cap, "%.0f", lua_tonumber(L, idx));
+        return buf;
+    case LUA_TSTRING:
+        return lua_tostring(L, idx);
+    case LUA_TTABLE: {
+        size_t o = 0;
+        buf[0] = '\0';
+        for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, idx); i++) {
+            lua_rawgeti(L, idx, i);
+            const char *s = lua_tostring(L, -1);
+            if (s)
+                o += (size_t)snprintf(buf + o, o < cap ? cap - o : 0, "%s%s", o ? "," : "", s);
+            lua_pop(L, 1);
+        }
+        return o < cap ? buf : NULL;
+    }
+    default:
+        return NULL;
+    }
+}
+
+static void configure_one(lua_State *L, sl_app_t *app, const char *name, int vidx)
+{
+    char buf[1024];
+    /* Nested tables of named fields (cors, connectionStateRecovery): flatten
+     * into "cors.origin" etc.; a list is a value. */
+    if (lua_type(L, vidx) == LUA_TTABLE && lua_rawlen(L, vidx) == 0) {
+        if (!strcmp(name, "connectionStateRecovery"))
+            set_option(app, name, "true");
+        lua_pushnil(L);
+        while (lua_next(L, vidx)) {
+            if (lua_type(L, -2) == LUA_TSTRING) {
+                char full[256];
+                snprintf(full, sizeof full, "%s.%s", name, lua_tostring(L, -2));
+                configure_one(L, app, full, lua_gettop(L));
+            }
+            lua_pop(L, 1);
+        }
+        return;
+    }
+    if (!strcmp(name, "connectionStateRecovery") && lua_isboolean(L, vidx)) {
+        set_option(app, name, lua_toboolean(L, vidx) ? "true" : "false");
+        return;
+    }
+    if (!strcmp(name, "cors.origin") && lua_isboolean(L, vidx)) {
+        set_option(app, name, lua_toboolean(L, vidx) ? "*" : "");
+        return;
+    }
+    const char *v = option_text(L, vidx, buf, sizeof buf);
+    if (!v || set_option(app, name, v))
+        luaL_error(L, "sio.configure: bad option %s", name);
+}
+
+static int core_configure(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    if (app->started)
+        return luaL_error(L, "sio.configure: options are set before the server starts (in main.lua)");
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, 1)) {
+        if (lua_type(L, -2) != LUA_TSTRING)
+            return luaL_error(L, "sio.configure: option names are strings");
+        configure_one(L, app, lua_tostring(L, -2), lua_gettop(L));
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+/* ---- core: coroutines --------------------------------------------------- */
+
+static int core_spawn(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    sl_app_t *app = app_of(L);
+    int nargs = lua_gettop(L) - 1;
+    sl_lua_spawn(app->rt, L, nargs, "handler");
+    return 0;
+}
+
+/* A waker lets Lua code wait for something another handler will deliver
+ * (an ack): wait() parks the running coroutine; wake(...) resumes it with
+ * the values. A wake that comes before the wait is kept and returned at
+ * once, so no answer is lost to ordering. */
+typedef struct waker {
+    sl_lua_wait_t *w;  /* set while a coroutine waits */
+    int state;         /* 0 idle, 1 waiting, 2 woken (values kept) */
+    int values_ref;    /* table of the woken values while state == 2 */
+} waker_t;
+
+static int core_waker(lua_State *L)
+{
+    waker_t *k = lua_newuserdatauv(L, sizeof *k, 0);
+    k->w = NULL;
+    k->state = 0;
+    k->values_ref = LUA_NOREF;
+    luaL_setmetatable(L, WAKER_MT);
+    return 1;
+}
+
+typedef struct push_from {
+    lua_State *from;
+    int first, n;
+} push_from_t;
+
+static int push_values(lua_State *co, void *ud)
+{
+    push_from_t *p = ud;
+    if (!lua_checkstack(co, p->n + 1))
+        return 0;
+    for (int i = 0; i < p->n; i++)
+        lua_pushvalue(p->from, p->first + i);
+    lua_xmove(p->from, co, p->n);
+    return p->n;
+}
+
+static int waker_wake(lua_State *L)
+{
+    waker_t *k = luaL_checkudata(L, 1, WAKER_MT);
+    int n = lua_gettop(L) - 1;
+    if (k->state == 1) {
+        sl_lua_wait_t *w = k->w;
+        k->w = NULL;
+        k->state = 0;
+        push_from_t p = {L, 2, n};
+        sl_lua_wait_resume(w, push_values, &p);
+    } else if (k->state == 0) {
+        lua_createtable(L, n, 1);
+        for (int i = 0; i < n; i++) {
+            lua_pushvalue(L, 2 + i);
+            lua_rawseti(L, -2, i + 1);
+        }
+        lua_pushinteger(L, n);
+        lua_setfield(L, -2, "n");
+        k->values_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        k->state = 2;
+    }
+    return 0;
+}
+
+static int waker_wait(lua_State *L)
+{
+    waker_t *k = luaL_checkudata(L, 1, WAKER_MT);
+    if (k->state == 2) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, k->values_ref);
+        luaL_unref(L, LUA_REGISTRYINDEX, k->values_ref);
+        k->values_ref = LUA_NOREF;
+        k->state = 0;
+        int t = lua_gettop(L);
+        lua_getfield(L, t, "n");
+        int n = (int)lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        luaL_checkstack(L, n, "too many values");
+        for (int i = 1; i <= n; i++)
+            lua_rawgeti(L, t, i);
+        return n;
+    }
+    if (k->state == 1)
+        return luaL_error(L, "this waker is already waited on");
+    k->w = sl_lua_wait_new(L, NULL, NULL);
+    k->state = 1;
+    return sl_lua_yield(L);
+}
+
+static int waker_gc(lua_State *L)
+{
+    waker_t *k = luaL_checkudata(L, 1, WAKER_MT);
+    if (k->values_ref != LUA_NOREF)
+        luaL_unref(L, LUA_REGISTRYINDEX, k->values_ref);
+    k->values_ref = LUA_NOREF;
+    return 0;
+}
+
+/* ---- raw Engine.IO endpoints -------------------------------------------- */
+
+static void eio_lua_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
+{
+    (void)req;
+    engine_binding_t *eb = ud;
+    sl_app_t *app = eb->app;
+    lua_State *L = app->L;
+    conn_binding_t *cb = calloc(1, sizeof *cb);
+    if (!cb)
+        return;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, eb->engine_ref);
+    cb->ud = lua_newuserdatauv(L, sizeof *cb->ud, 0);
+    cb->ud->e = e;
+    luaL_setmetatable(L, CONN_MT);
+    lua_pushstring(L, eio_session_id(e));
+    lua_pushstring(L, eio_session_transport(e));
+    call_dispatch(app, app->eio_dispatch_ref, "open", 4, 1);
+    cb->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    eio_session_set_data(e, cb);
+}
+
+static void eio_lua_message(eio_session_t *e, int binary, const char *data, size_t n, void *ud)
+{
+    engine_binding_t *eb = ud;
+    conn_binding_t *cb = eio_session_data(e);
+    if (!cb)
+        return;
+    lua_State *L = eb->app->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
+    if (binary)
+        lua_json_binary_new(L, data, n);
+    else
+        lua_pushlstring(L, data, n);
+    call_dispatch(eb->app, eb->app->eio_dispatch_ref, "message", 2, 0);
+}
+
+static void eio_lua_close(eio_session_t *e, const char *reason, void *ud)
+{
+    engine_binding_t *eb = ud;
+    conn_binding_t *cb = eio_session_data(e);
+    if (!cb)
+        return;
+    eio_session_set_data(e, NULL);
+    lua_State *L = eb->app->L;
+    cb->ud->e = NULL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
+    lua_pushstring(L, reason);
+    call_dispatch(eb->app, eb->app->eio_dispatch_ref, "close", 2, 0);
+    luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
+    free(cb);
+}
+
+static const eio_handler_t eio_lua_handler = {
+    .on_open = eio_lua_open,
+    .on_message = eio_lua_message,
+    .on_close = eio_lua_close,
+};
+
+static int core_eio_mount(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    const char *path = luaL_checkstring(L, 1);
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if (app->started)
+        return luaL_error(L, "sio.engine: endpoints are mounted from main.lua, before the server starts");
+    /* Same options as the Socket.IO endpoint (set so far), other path. */
+    eio_options_t o = *eio_server_options(sio_server_eio(app->sio));
+    if (eio_options_set(&o, "path", path))
+        return luaL_error(L, "sio.engine: bad path '%s'", path);
+    engine_binding_t *eb = lua_newuserdatauv(L, sizeof *eb, 0); /* anchored below */
+    eb->app = app;
+    lua_pushvalue(L, 3);
+    eb->engine_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    luaL_ref(L, LUA_REGISTRYINDEX); /* the binding lives as long as the state */
+    eio_server_t *e = eio_server_new(app->loop, &o, &eio_lua_handler, eb);
+    if (!e || sl_server_mount_eio_owned(app->http, e))
+        return luaL_error(L, "sio.engine: cannot mount '%s'", path);
+    return 0;
+}
+
+static int core_eio_send(lua_State *L)
+{
+    conn_ud_t *u = luaL_checkudata(L, 1, CONN_MT);
+    if (!u->e) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    size_t n;
+    const char *data;
+    int binary = lua_json_is_binary(L, 2);
+    if (binary)
+        data = lua_json_binary_data(L, 2, &n);
+    else
+        data = luaL_checklstring(L, 2, &n);
+    lua_pushboolean(L, eio_session_send(u->e, binary, data, n) == 0);
+    return 1;
+}
+
+static int core_eio_close(lua_State *L)
+{
+    conn_ud_t *u = luaL_checkudata(L, 1, CONN_MT);
+    if (u->e)
+        eio_session_close(u->e);
+    return 0;
+}
+
+/* ---- events from the Socket.IO layer ------------------------------------ */
+
+static void push_query_table(lua_State *L, const char *q)
+{
+    lua_newtable(L);
+    while (*q) {
+        const char *amp = strchr(q, '&');
+        size_t seg = amp ? (size_t)(amp - q) : strlen(q);
+        const char *eq = memchr(q, '=', seg);
+        size_t kl = eq ? (size_t)(eq - q) : seg;
+        luaL_Buffer b;
+        /* key and value %-decoded (+ is a space), as Node's querystring. */
+        for (int part = 0; part < 2; part++) {
+            const char *p = part ? (eq ? eq + 1 : q + seg) : q;
+            const char *end = part ? q + seg : q + kl;
+            luaL_buffinit(L, &b);
+            for (; p < end; p++) {
+                int c = (unsigned char)*p;
+                if (c == '+')
+                    c = ' ';
+                else if (c == '%' && end - p > 2) {
+                    char hex[3] = {p[1], p[2], 0};
+                    char *e;
+                    long v = strtol(hex, &e, 16);
+                    if (!*e) {
+                        c = (int)v;
+                        p += 2;
+                    }
+                }
+                luaL_addchar(&b, (char)c);
+            }
+            luaL_pushresult(&b);
+        }
+        if (kl)
+            lua_rawset(L, -3);
+        else
+            lua_pop(L, 2);
+        q += seg;
+        if (*q == '&')
+            q++;
+    }
+}
+
+static void push_handshake(lua_State *L, const sio_handshake_t *hs)
+{
+    lua_createtable(L, 0, 9);
+    lua_createtable(L, 0, hs->nheaders);
+    for (int i = 0; i < hs->nheaders; i++) {
+        lua_pushstring(L, hs->header_values[i]);
+        lua_setfield(L, -2, hs->header_names[i]);
+    }
+    lua_setfield(L, -2, "headers");
+    push_query_table(L, hs->query);
+    lua_setfield(L, -2, "query");
+    lua_pushstring(L, hs->address);
+    lua_setfield(L, -2, "address");
+    lua_pushstring(L, hs->url);
+    lua_setfield(L, -2, "url");
+    lua_pushboolean(L, hs->secure);
+    lua_setfield(L, -2, "secure");
+    lua_pushinteger(L, (lua_Integer)hs->time_ms);
+    lua_setfield(L, -2, "issued");
+    char when[64];
+    time_t t = (time_t)(hs->time_ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
+    lua_pushstring(L, when);
+    lua_setfield(L, -2, "time");
+    int xdomain = 0;
+    for (int i = 0; i < hs->nheaders; i++)
+        if (!strcmp(hs->header_names[i], "origin"))
+            xdomain = 1;
+    lua_pushboolean(L, xdomain);
+    lua_setfield(L, -2, "xdomain");
+}
+
+static void lua_on_connecting(sio_socket_t *s, const char *auth, size_t auth_len, void *ud)
+{
+    sl_app_t *app = ud;
+    lua_State *L = app->L;
+    sock_binding_t *b = calloc(1, sizeof *b);
+    if (!b) {
+        sio_socket_refuse(s, "server error", NULL, 0);
+        return;
+    }
+    b->ref = LUA_NOREF;
+    sio_socket_set_data(s, b);
+    b->ud = lua_newuserdatauv(L, sizeof *b->ud, 0);
+    b->ud->s = s;
+    luaL_setmetatable(L, SOCK_MT);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(intptr_t)sio_nsp_data(sio_socket_nsp(s)));
+    char err[128];
+    if (lua_json_decode(L, auth, auth_len, NULL, err, sizeof err) != 0)
+        lua_json_new_object(L, 0);
+    push_handshake(L, sio_socket_handshake(s));
+    if (call_dispatch(app, app->dispatch_ref, "connecting", 4, 1) || !lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        sio_socket_refuse(s, "server error", NULL, 0);
+        return;
+    }
+    /* The middlewares may have refused (and freed s) synchronously. */
+    if (b->ud && b->ud->s == s)
+        b->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    else
+        lua_pop(L, 1);
+}
+
+static void lua_on_packet(sio_socket_t *s, const sio_packet_t *pkt, const sio_packet_bin_t *atts,
+                          unsigned natts, void *ud)
+{
+    sl_app_t *app = ud;
+    lua_State *L = app->L;
+    int is_ack = pkt->type == SIO_PACKET_ACK || pkt->type == SIO_PACKET_BINARY_ACK;
+    push_socket_table(L, s);
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return;
+    }
+    char err[160];
+    lua_json_decode_opts_t o = {(const lua_json_blob_t *)atts, natts};
+    if (lua_json_decode(L, pkt->payload, pkt->payload_len, natts ? &o : NULL, err, sizeof err)) {
+        lua_pop(L, 1);
+        SL_INFO("sio", "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), err);
+        sio_socket_disconnect(s, 1);
+        return;
+    }
+    if (!is_ack && (lua_rawgeti(L, -1, 1), lua_type(L, -1)) != LUA_TSTRING) {
+        /* Node allows numeric event names; they are keys as strings. */
+        lua_Integer n = lua_tointeger(L, -1);
+        lua_pop(L, 1);
+        lua_pushfstring(L, "%I", n);
+        lua_rawseti(L, -2, 1);
+    } else if (!is_ack) {
+        lua_pop(L, 1);
+    }
+    if (pkt->has_ack)
+        lua_pushinteger(L, (lua_Integer)pkt->ack_id);
+    else
+        lua_pushnil(L);
+    call_dispatch(app, app->dispatch_ref, is_ack ? "ack" : "event", 3, 0);
+}
+
+static void lua_on_disconnect(sio_socket_t *s, const char *reason, void *ud)
+{
+    sl_app_t *app = ud;
+    push_socket_table(app->L, s);
+    if (lua_isnil(app->L, -1)) {
+        lua_pop(app->L, 1);
+        return;
+    }
+    lua_pushstring(app->L, reason);
+    call_dispatch(app, app->dispatch_ref, "disconnect", 2, 0);
+}
+
+static void lua_on_free(sio_socket_t *s, void *ud)
+{
+    sl_app_t *app = ud;
+    sock_binding_t *b = sio_socket_data(s);
+    if (!b)
+        return;
+    sio_socket_set_data(s, NULL);
+    if (b->ud)
+        b->ud->s = NULL;
+    if (b->ref != LUA_NOREF) {
+        lua_rawgeti(app->L, LUA_REGISTRYINDEX, b->ref);
+        call_dispatch(app, app->dispatch_ref, "free", 1, 0);
+        luaL_unref(app->L, LUA_REGISTRYINDEX, b->ref);
+    }
+    free(b);
+}
+
+static sio_nsp_t *lua_resolve_nsp(sio_server_t *srv, const char *name, void *ud)
+{
+    (void)srv;
+    sl_app_t *app = ud;
+    lua_pushstring(app->L, name);
+    call_dispatch(app, app->dispatch_ref, "resolve", 1, 1);
+    int found = lua_istable(app->L, -1);
+    lua_pop(app->L, 1);
+    return found ? sio_server_find_nsp(app->sio, name) : NULL;
+}
+
+static const sio_handler_t lua_sio_handler = {
+    .resolve_nsp = lua_resolve_nsp,
+    .on_connecting = lua_on_connecting,
+    .on_packet = lua_on_packet,
+    .on_disconnect = lua_on_disconnect,
+    .on_free = lua_on_free,
+};
+
+/* ---- setup -------------------------------------------------------------- */
+
+static const luaL_Reg core_funcs[] = {
+    {"id", core_id},
+    {"accept", core_accept},
+    {"refuse", core_refuse},
+    {"emit", core_emit},
+    {"ack", core_ack},
+    {"join", core_join},
+    {"leave", core_leave},
+    {"rooms", core_rooms},
+    {"disconnect", core_disconnect},
+    {"writable", core_writable},
+    {"transport", core_transport},
+    {"of", core_of},
+    {"nsp_detached", core_nsp_detached},
+    {"nsp_bind", core_nsp_bind},
+    {"nsp_rooms", core_nsp_rooms},
+    {"broadcast", core_broadcast},
+    {"select", core_select},
+    {"clients_count", core_clients_count},
+    {"configure", core_configure},
+    {"spawn", core_spawn},
+    {"waker", core_waker},
+    {"eio_mount", core_eio_mount},
+    {"eio_send", core_eio_send},
+    {"eio_close", core_eio_close},
+    {NULL, NULL},
+};
+
+static int sock_tostring(lua_State *L)
+{
+    sock_ud_t *u = luaL_checkudata(L, 1, SOCK_MT);
+    lua_pushfstring(L, "socket handle %s", u->s ? sio_socket_id(u->s) : "(closed)");
+    return 1;
+}
+
+static void create_metatables(lua_State *L)
+{
+    luaL_newmetatable(L, SOCK_MT);
+    lua_pushcfunction(L, sock_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, NSP_MT);
+    lua_pop(L, 1);
+    luaL_newmetatable(L, CONN_MT);
+    lua_pop(L, 1);
+    luaL_newmetatable(L, WAKER_MT);
+    lua_newtable(L);
+    lua_pushcfunction(L, waker_wait);
+    lua_setfield(L, -2, "wait");
+    lua_pushcfunction(L, waker_wake);
+    lua_setfield(L, -2, "wake");
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, waker_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pop(L, 1);
+}
+
+/* require("siolua.api")(sio, core) -> dispatch, eio_dispatch */
+static int open_api(sl_app_t *app)
+{
+    lua_State *L = app->L;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "siolua.api");
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+        SL_ERROR("lua", "cannot load the siolua library: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    sl_lua_push_module(app->rt, L);
+    lua_newtable(L); /* core */
+    lua_pushlightuserdata(L, app);
+    luaL_setfuncs(L, core_funcs, 1);
+    luaL_requiref(L, "siolua.json", luaopen_siolua_json, 0);
+    lua_setfield(L, -2, "json");
+    if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
+        SL_ERROR("lua", "cannot start the siolua library: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    app->eio_dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    app->dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
+                     const char *lib_dir, const eio_options_t *eopts,
+                     const sio_options_t *sopts)
+{
+    sl_app_t *app = calloc(1, sizeof *app);
+    if (!app)
+        return NULL;
+    app->loop = loop;
+    app->http = http;
+    snprintf(app->app_dir, sizeof app->app_dir, "%s", app_dir);
+    app->sio = sio_server_new(loop, eopts, sopts, &lua_sio_handler, app);
+    app->rt = app->sio ? sl_lua_new(loop, app_dir, lib_dir) : NULL;
+    if (!app->rt) {
+        sio_server_free(app->sio);
+        free(app);
+        return NULL;
+    }
+    app->L = sl_lua_state(app->rt);
+    create_metatables(app->L);
+    if (open_api(app)) {
+        sl_app_free(app);
+        return NULL;
+    }
+    sl_server_mount_eio(http, sio_server_eio(app->sio));
+    return app;
+}
+
+int sl_app_load(sl_app_t *app)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/main.lua", app->app_dir);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        SL_WARN("main", "%s not found: serving static files only", path);
+        return 0;
+    }
+    fclose(f);
+    return sl_lua_run_file(app->rt, path);
+}
+
+void sl_app_start(sl_app_t *app) { app->started = 1; }
+sio_server_t *sl_app_sio(sl_app_t *app) { return app->sio; }
+sl_lua_t *sl_app_lua(sl_app_t *app) { return app->rt; }
+
+void sl_app_shutdown(sl_app_t *app)
+{
+    if (app->shutting_down)
+        return;
+    app->shutting_down = 1;
+    sio_server_close_all(app->sio);
+}
+
+void sl_app_free(sl_app_t *app)
+{
+    if (!app)
+        return;
+    if (app->rt)
+        sl_lua_free(app->rt);
+    sio_server_free(app->sio);
+    free(app);
+}
