@@ -16,6 +16,10 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof slab;
 }
 
+#define LINGER_MS 2000
+
+static void linger_closed_cb(uv_handle_t *h) { free(h); }
+
 static void conn_closed_cb(uv_handle_t *h)
 {
     sl_conn_t *c = h->data;
@@ -31,14 +35,50 @@ void sl_conn_close(sl_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
+    if (c->linger) {
+        uv_close((uv_handle_t *)c->linger, linger_closed_cb);
+        c->linger = NULL;
+    }
     uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
+}
+
+static void linger_timeout_cb(uv_timer_t *t) { sl_conn_close(t->data); }
+
+static void conn_shutdown_cb(uv_shutdown_t *req, int status)
+{
+    sl_conn_t *c = req->data;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        sl_conn_close(c);
+        return;
+    }
+    c->linger = malloc(sizeof *c->linger);
+    if (!c->linger) {
+        sl_conn_close(c);
+        return;
+    }
+    uv_timer_init(c->tcp.loop, c->linger);
+    c->linger->data = c;
+    uv_timer_start(c->linger, linger_timeout_cb, LINGER_MS, 0);
+}
+
+/* Shut down our side, keep reading (and dropping) until the peer closes or
+ * the linger time is over. */
+static void conn_linger(sl_conn_t *c)
+{
+    c->lingering = 1;
+    c->sreq.data = c;
+    sl_conn_resume(c);
+    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, conn_shutdown_cb) != 0)
+        sl_conn_close(c);
 }
 
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sl_conn_t *c = s->data;
     if (nread > 0) {
-        if (!c->closing)
+        if (!c->closing && !c->lingering && !c->close_after_write)
             c->handler->on_data(c, buf->base, (size_t)nread);
     } else if (nread < 0) {
         sl_conn_close(c);
@@ -120,7 +160,7 @@ static void conn_write_cb(uv_write_t *req, int status)
     conn_flush(c);
     if (!c->writing) {
         if (c->close_after_write)
-            sl_conn_close(c);
+            conn_linger(c);
         else if (c->handler->on_drain)
             c->handler->on_drain(c);
     }
@@ -144,7 +184,19 @@ static void conn_flush(sl_conn_t *c)
         sl_conn_close(c);
 }
 
+static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, int capped);
+
 int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    return conn_writev(c, bufs, n, 1);
+}
+
+int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
+{
+    return conn_writev(c, bufs, n, 0);
+}
+
+static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, int capped)
 {
     if (c->closing || c->close_after_write)
         return -EPIPE;
@@ -165,7 +217,7 @@ int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
         if (done == total)
             return 0;
     }
-    if (sl_conn_queued(c) + (total - done) > c->queue_cap)
+    if (capped && sl_conn_queued(c) + (total - done) > c->queue_cap)
         return -ENOBUFS;
     if (sl_buf_reserve(&c->queue, total - done))
         return -ENOMEM;
@@ -193,9 +245,7 @@ void sl_conn_close_after_write(sl_conn_t *c)
 {
     if (c->closing)
         return;
-    if (!c->writing && c->queue.len == 0) {
-        sl_conn_close(c);
-        return;
-    }
     c->close_after_write = 1;
+    if (!c->writing && c->queue.len == 0)
+        conn_linger(c);
 }

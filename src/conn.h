@@ -30,11 +30,14 @@ struct sl_conn {
     sl_buf_t inflight;
     sl_buf_t queue;
     uv_write_t wreq;
+    uv_shutdown_t sreq;
+    uv_timer_t *linger;        /* while lingering after a graceful close */
     size_t queue_cap;          /* max bytes in user space before refusal */
     unsigned writing : 1;
     unsigned closing : 1;
     unsigned close_after_write : 1;
     unsigned reading : 1;
+    unsigned lingering : 1;
     char peer[64];             /* "ip" of the peer, for logs and handshake */
 };
 
@@ -50,11 +53,17 @@ void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
  * -EPIPE when closing. */
 int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 int sl_conn_write(sl_conn_t *c, const void *p, size_t n);
+/* Same without the queue cap: for a response to a request, whose size the
+ * request bounds; the caller stops reading until it drains. */
+int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 size_t sl_conn_queued(const sl_conn_t *c);
 
 /* Close now (pending output is dropped). on_close follows asynchronously. */
 void sl_conn_close(sl_conn_t *c);
-/* Close once every queued byte is written. */
+/* Close once every queued byte is written: then the write side is shut
+ * down and what the peer still sends is read and dropped for a moment
+ * (a lingering close), so a response sent before the request was read
+ * whole is not wiped out by a reset. */
 void sl_conn_close_after_write(sl_conn_t *c);
 void sl_conn_pause(sl_conn_t *c);
 void sl_conn_resume(sl_conn_t *c);

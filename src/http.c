@@ -382,10 +382,17 @@ static void http_on_close(sl_conn_t *c)
     uv_close((uv_handle_t *)&hc->timer, http_timer_closed_cb); /* frees hc */
 }
 
+static void http_on_drain(sl_conn_t *c)
+{
+    sl_http_conn_t *hc = c->owner;
+    if (!hc->closing && !hc->req_complete)
+        sl_conn_resume(c);
+}
+
 static const sl_conn_handler_t http_conn_handler = {
     .on_data = http_on_data,
     .on_close = http_on_close,
-    .on_drain = NULL,
+    .on_drain = http_on_drain,
 };
 
 sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
@@ -550,7 +557,7 @@ int sl_http_respond(sl_http_req_t *req, int status, const char *content_type,
     bufs[nb++] = uv_buf_init("\r\n", 2);
     if (len && !req->is_head && status != 304 && status != 204)
         bufs[nb++] = uv_buf_init((char *)body, (unsigned)len);
-    int rc = sl_conn_writev(hc->conn, bufs, nb);
+    int rc = sl_conn_writev_uncapped(hc->conn, bufs, nb);
     hc->req = NULL;
     req_free(req);
     if (rc) {
@@ -558,6 +565,10 @@ int sl_http_respond(sl_http_req_t *req, int status, const char *content_type,
         return rc;
     }
     http_after_response(hc, keep_alive);
+    /* A big response (a file) sits in user space: read no further request
+     * until it is out, so pipelining can't pile responses up. */
+    if (keep_alive && sl_conn_queued(hc->conn) > hc->lim.write_queue_cap)
+        sl_conn_pause(hc->conn);
     return 0;
 }
 

@@ -23,7 +23,6 @@
 #define SOCK_MT "siolua.socket_handle"
 #define NSP_MT "siolua.nsp_handle"
 #define CONN_MT "siolua.eio_handle"
-#define WAKER_MT "siolua.waker"
 
 struct sl_app {
     uv_loop_t *loop;
@@ -541,108 +540,6 @@ static int core_configure(lua_State *L)
 
 /* ---- core: coroutines --------------------------------------------------- */
 
-static int core_spawn(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TFUNCTION);
-    sl_app_t *app = app_of(L);
-    int nargs = lua_gettop(L) - 1;
-    sl_lua_spawn(app->rt, L, nargs, "handler");
-    return 0;
-}
-
-/* A waker lets Lua code wait for something another handler will deliver
- * (an ack): wait() parks the running coroutine; wake(...) resumes it with
- * the values. A wake that comes before the wait is kept and returned at
- * once, so no answer is lost to ordering. */
-typedef struct waker {
-    sl_lua_wait_t *w;  /* set while a coroutine waits */
-    int state;         /* 0 idle, 1 waiting, 2 woken (values kept) */
-    int values_ref;    /* table of the woken values while state == 2 */
-} waker_t;
-
-static int core_waker(lua_State *L)
-{
-    waker_t *k = lua_newuserdatauv(L, sizeof *k, 0);
-    k->w = NULL;
-    k->state = 0;
-    k->values_ref = LUA_NOREF;
-    luaL_setmetatable(L, WAKER_MT);
-    return 1;
-}
-
-typedef struct push_from {
-    lua_State *from;
-    int first, n;
-} push_from_t;
-
-static int push_values(lua_State *co, void *ud)
-{
-    push_from_t *p = ud;
-    if (!lua_checkstack(co, p->n + 1))
-        return 0;
-    for (int i = 0; i < p->n; i++)
-        lua_pushvalue(p->from, p->first + i);
-    lua_xmove(p->from, co, p->n);
-    return p->n;
-}
-
-static int waker_wake(lua_State *L)
-{
-    waker_t *k = luaL_checkudata(L, 1, WAKER_MT);
-    int n = lua_gettop(L) - 1;
-    if (k->state == 1) {
-        sl_lua_wait_t *w = k->w;
-        k->w = NULL;
-        k->state = 0;
-        push_from_t p = {L, 2, n};
-        sl_lua_wait_resume(w, push_values, &p);
-    } else if (k->state == 0) {
-        lua_createtable(L, n, 1);
-        for (int i = 0; i < n; i++) {
-            lua_pushvalue(L, 2 + i);
-            lua_rawseti(L, -2, i + 1);
-        }
-        lua_pushinteger(L, n);
-        lua_setfield(L, -2, "n");
-        k->values_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-        k->state = 2;
-    }
-    return 0;
-}
-
-static int waker_wait(lua_State *L)
-{
-    waker_t *k = luaL_checkudata(L, 1, WAKER_MT);
-    if (k->state == 2) {
-        lua_rawgeti(L, LUA_REGISTRYINDEX, k->values_ref);
-        luaL_unref(L, LUA_REGISTRYINDEX, k->values_ref);
-        k->values_ref = LUA_NOREF;
-        k->state = 0;
-        int t = lua_gettop(L);
-        lua_getfield(L, t, "n");
-        int n = (int)lua_tointeger(L, -1);
-        lua_pop(L, 1);
-        luaL_checkstack(L, n, "too many values");
-        for (int i = 1; i <= n; i++)
-            lua_rawgeti(L, t, i);
-        return n;
-    }
-    if (k->state == 1)
-        return luaL_error(L, "this waker is already waited on");
-    k->w = sl_lua_wait_new(L, NULL, NULL);
-    k->state = 1;
-    return sl_lua_yield(L);
-}
-
-static int waker_gc(lua_State *L)
-{
-    waker_t *k = luaL_checkudata(L, 1, WAKER_MT);
-    if (k->values_ref != LUA_NOREF)
-        luaL_unref(L, LUA_REGISTRYINDEX, k->values_ref);
-    k->values_ref = LUA_NOREF;
-    return 0;
-}
-
 /* ---- raw Engine.IO endpoints -------------------------------------------- */
 
 static void eio_lua_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
@@ -963,8 +860,8 @@ static const luaL_Reg core_funcs[] = {
     {"select", core_select},
     {"clients_count", core_clients_count},
     {"configure", core_configure},
-    {"spawn", core_spawn},
-    {"waker", core_waker},
+    {"spawn", sl_lua_l_spawn},
+    {"waker", sl_lua_l_waker},
     {"eio_mount", core_eio_mount},
     {"eio_send", core_eio_send},
     {"eio_close", core_eio_close},
@@ -987,16 +884,6 @@ static void create_metatables(lua_State *L)
     luaL_newmetatable(L, NSP_MT);
     lua_pop(L, 1);
     luaL_newmetatable(L, CONN_MT);
-    lua_pop(L, 1);
-    luaL_newmetatable(L, WAKER_MT);
-    lua_newtable(L);
-    lua_pushcfunction(L, waker_wait);
-    lua_setfield(L, -2, "wait");
-    lua_pushcfunction(L, waker_wake);
-    lua_setfield(L, -2, "wake");
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, waker_gc);
-    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
 }
 
