@@ -1055,20 +1055,22 @@ static int l_waker_wait(lua_State *L)
     return sl_lua_yield(L);
 }
 
+/* The woken values travel in a table anchored in the registry, not as
+ * stack slots of the waking call: the push runs in a frame of its own,
+ * possibly on the same thread (a wake from main-thread code), where the
+ * waker's stack indices mean something else. */
 struct wake_args {
-    lua_State *from;
-    int first, n;
+    int ref, n;
 };
 
 static int push_wake_args(lua_State *L, void *ud)
 {
     struct wake_args *a = ud;
-    luaL_checkstack(L, a->n, "too many values");
-    luaL_checkstack(a->from, 1, "too many values");
-    for (int i = 0; i < a->n; i++) {
-        lua_pushvalue(a->from, a->first + i);
-        lua_xmove(a->from, L, 1);
-    }
+    luaL_checkstack(L, a->n + 1, "too many values");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, a->ref);
+    for (int i = 1; i <= a->n; i++)
+        lua_rawgeti(L, -i, i);
+    lua_remove(L, -(a->n + 1));
     return a->n;
 }
 
@@ -1091,9 +1093,11 @@ static int l_waker_wake(lua_State *L)
     k->woken = 1;
     if (k->w) {
         sl_lua_wait_t *w = k->w;
-        struct wake_args a = {L, 2, n};
+        lua_getiuservalue(L, 1, 1);
+        struct wake_args a = {luaL_ref(L, LUA_REGISTRYINDEX), n};
         k->w = NULL;
         sl_lua_wait_resume_later(w, push_wake_args, &a);
+        luaL_unref(L, LUA_REGISTRYINDEX, a.ref);
     }
     lua_pushboolean(L, 1);
     return 1;

@@ -193,6 +193,34 @@ static int core_id(lua_State *L)
     return 1;
 }
 
+static int core_set_identity(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    const char *id = luaL_optstring(L, 2, NULL);
+    const char *pid = luaL_optstring(L, 3, NULL);
+    lua_pushboolean(L, s && sio_socket_set_identity(s, id, pid) == 0);
+    return 1;
+}
+
+static int core_random_id(lua_State *L)
+{
+    char id[21];
+    if (eio_random_id(id))
+        return luaL_error(L, "no randomness from the OS");
+    lua_pushstring(L, id);
+    return 1;
+}
+
+static int core_recovery(lua_State *L)
+{
+    int on;
+    uint32_t max_ms;
+    sio_server_recovery(app_of(L)->sio, &on, &max_ms);
+    lua_pushboolean(L, on);
+    lua_pushinteger(L, max_ms);
+    return 2;
+}
+
 static int core_accept(lua_State *L)
 {
     sio_socket_t *s = check_socket(L, 1);
@@ -384,12 +412,13 @@ static void select_cb(sio_socket_t *s, void *ud)
 static int core_broadcast(lua_State *L)
 {
     sio_nsp_t *n = check_nsp(L, 1);
+    int vol = lua_toboolean(L, 4);
+    luaL_checktype(L, 5, LUA_TTABLE);
+    int64_t id = opt_ack_id(L, 6); /* before read_rooms pushes anything */
+    lua_settop(L, 6);
     size_t nr, ne;
     sio_slice_t *rooms = read_rooms(L, 2, &nr);
     sio_slice_t *except = read_rooms(L, 3, &ne);
-    int vol = lua_toboolean(L, 4);
-    luaL_checktype(L, 5, LUA_TTABLE);
-    int64_t id = opt_ack_id(L, 6);
     sio_out_t out;
     build_out(L, 5, SIO_PACKET_EVENT, sio_nsp_name(n), id, &out);
     sio_target_t t = {rooms, nr, except, ne, (unsigned)vol};
@@ -408,6 +437,7 @@ static int core_broadcast(lua_State *L)
 static int core_select(lua_State *L)
 {
     sio_nsp_t *n = check_nsp(L, 1);
+    lua_settop(L, 3);
     size_t nr, ne;
     sio_slice_t *rooms = read_rooms(L, 2, &nr);
     sio_slice_t *except = read_rooms(L, 3, &ne);
@@ -819,12 +849,16 @@ static void lua_on_free(sio_socket_t *s, void *ud)
     free(b);
 }
 
-static sio_nsp_t *lua_resolve_nsp(sio_server_t *srv, const char *name, void *ud)
+static sio_nsp_t *lua_resolve_nsp(sio_server_t *srv, const char *name, const char *auth,
+                                  size_t auth_len, void *ud)
 {
     (void)srv;
     sl_app_t *app = ud;
+    char err[128];
     lua_pushstring(app->L, name);
-    call_dispatch(app, app->dispatch_ref, "resolve", 1, 1);
+    if (lua_json_decode(app->L, auth, auth_len, NULL, err, sizeof err) != 0)
+        lua_json_new_object(app->L, 0);
+    call_dispatch(app, app->dispatch_ref, "resolve", 2, 1);
     int found = lua_istable(app->L, -1);
     lua_pop(app->L, 1);
     return found ? sio_server_find_nsp(app->sio, name) : NULL;
@@ -843,6 +877,9 @@ static const sio_handler_t lua_sio_handler = {
 static const luaL_Reg core_funcs[] = {
     {"id", core_id},
     {"accept", core_accept},
+    {"set_identity", core_set_identity},
+    {"random_id", core_random_id},
+    {"recovery", core_recovery},
     {"refuse", core_refuse},
     {"emit", core_emit},
     {"ack", core_ack},

@@ -52,6 +52,7 @@ enum { S_CONNECTING = 0, S_CONNECTED, S_GONE };
 
 struct sio_socket {
     char id[21];
+    char pid[21];     /* private session id (recovery), "" when off */
     uint8_t state;
     uint8_t recovered;
     sio_nsp_t *nsp;
@@ -532,6 +533,24 @@ static void socket_free(sio_socket_t *s)
     free(s);
 }
 
+int sio_socket_set_identity(sio_socket_t *s, const char *id, const char *pid)
+{
+    if (s->state != S_CONNECTING || (id && strlen(id) >= sizeof s->id) ||
+        (pid && strlen(pid) >= sizeof s->pid))
+        return -EINVAL;
+    if (id)
+        strcpy(s->id, id);
+    if (pid)
+        strcpy(s->pid, pid);
+    return 0;
+}
+
+void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms)
+{
+    *enabled = srv->opts.recovery;
+    *max_ms = srv->opts.recovery_max_ms;
+}
+
 int sio_socket_accept(sio_socket_t *s)
 {
     if (s->state != S_CONNECTING || s->client->closed)
@@ -550,8 +569,9 @@ int sio_socket_accept(sio_socket_t *s)
         nsp->sockets->nsp_prev = s;
     nsp->sockets = s;
     nsp->nsockets++;
-    char json[64];
-    int n = snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
+    char json[96];
+    int n = s->pid[0] ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
+                      : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
     if (eio_session_protocol(c->eio) == 3 && !strcmp(nsp->name, "/"))
         return 0; /* v2 clients: "/" was acknowledged at Engine.IO open */
     if (eio_session_protocol(c->eio) == 3)
@@ -763,9 +783,11 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
         *q = '\0';
     if (client_socket_for(c, name, strlen(name)))
         return; /* already connected or connecting there */
+    const char *auth = pkt->payload ? pkt->payload : "{}";
+    size_t auth_len = pkt->payload ? pkt->payload_len : 2;
     sio_nsp_t *nsp = sio_server_find_nsp(srv, name);
     if (!nsp && srv->h.resolve_nsp)
-        nsp = srv->h.resolve_nsp(srv, name, srv->ud);
+        nsp = srv->h.resolve_nsp(srv, name, auth, auth_len, srv->ud);
     if (!nsp) {
         const char *msg = eio_session_protocol(c->eio) == 3 ? "\"Invalid namespace\""
                                                             : "{\"message\":\"Invalid namespace\"}";
@@ -775,8 +797,6 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
     sio_socket_t *s = socket_new(c, nsp);
     if (!s)
         return;
-    const char *auth = pkt->payload ? pkt->payload : "{}";
-    size_t auth_len = pkt->payload ? pkt->payload_len : 2;
     if (srv->h.on_connecting)
         srv->h.on_connecting(s, auth, auth_len, srv->ud);
     else

@@ -33,7 +33,8 @@ int sio_options_set(sio_options_t *o, const char *name, const char *value);
 typedef struct sio_handler {
     /* A CONNECT names a namespace that does not exist: return one (dynamic
      * namespaces) or NULL (the client gets "Invalid namespace"). */
-    sio_nsp_t *(*resolve_nsp)(sio_server_t *srv, const char *name, void *ud);
+    sio_nsp_t *(*resolve_nsp)(sio_server_t *srv, const char *name, const char *auth,
+                              size_t auth_len, void *ud);
     /* A CONNECT for namespace s->nsp: s exists but is not connected. The
      * layer above runs its middlewares and then calls sio_socket_accept or
      * sio_socket_refuse, now or later. auth is the raw JSON object ("{}"
@@ -94,6 +95,12 @@ void sio_out_release(sio_out_t *out);
 /* Finish a pending CONNECT: send the CONNECT reply, join the room named
  * after the id, and count the socket in the namespace. */
 int sio_socket_accept(sio_socket_t *s);
+/* Before accepting: the id (a restored session's, NULL keeps the random
+ * one) and the private session id sent with the CONNECT reply when
+ * connection state recovery is on (NULL: none). -EINVAL after accept. */
+int sio_socket_set_identity(sio_socket_t *s, const char *id, const char *pid);
+void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms);
+
 /* Refuse a pending CONNECT with CONNECT_ERROR {"message":msg,"data":data}
  * (data_json may be NULL); the socket is freed. */
 void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, size_t data_len);

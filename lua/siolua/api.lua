@@ -120,6 +120,78 @@ return function(sio, core)
     w.waker:wake(...)
   end
 
+  -- ---- connection state recovery ---------------------------------------
+  -- As Node's in-memory adapter does it: with the option on, every event
+  -- sent without an ack and not volatile gets an offset as its last
+  -- argument and is kept in its namespace's log for maxDisconnectionDuration;
+  -- a socket that leaves for a recoverable reason leaves a session (id,
+  -- rooms, data) under its private id; a CONNECT carrying that pid and the
+  -- last offset it saw gets them back, with every logged packet it missed.
+
+  local RECOVERABLE = {
+    ["transport error"] = true, ["transport close"] = true, ["forced close"] = true,
+    ["ping timeout"] = true, ["server shutting down"] = true, ["forced server close"] = true,
+  }
+  local offset_prefix = string.format("%x", os.time())
+  local offset_seq = 0
+
+  local function log_packet(nsp, rooms, except, args)
+    local on, max = core.recovery()
+    if not on then return end
+    offset_seq = offset_seq + 1
+    local id = offset_prefix .. "-" .. offset_seq
+    args[#args + 1] = id
+    local log = nsp._log
+    local now = sio.now()
+    while log.first <= log.last and log[log.first].at < now - max do
+      log.index[log[log.first].id] = nil
+      log[log.first] = nil
+      log.first = log.first + 1
+    end
+    log.last = log.last + 1
+    log[log.last] = { id = id, at = now, rooms = rooms, except = except, args = args }
+    log.index[id] = log.last
+  end
+
+  local function contains_any(list, set)
+    for i = 1, #list do if set[list[i]] then return true end end
+    return false
+  end
+
+  local function persist_session(nsp, sock, max)
+    local rooms = core.rooms(sock._h)
+    local now = sio.now()
+    nsp._sessions[sock._pid] = { sid = sock.id, rooms = rooms, data = sock.data, at = now }
+    nsp._persisted = (nsp._persisted or 0) + 1
+    if nsp._persisted % 64 == 0 then
+      for pid, s in pairs(nsp._sessions) do
+        if s.at + max < now then nsp._sessions[pid] = nil end
+      end
+    end
+  end
+
+  -- The session and the packets it missed, or nil when it can't be
+  -- recovered (unknown or expired pid, offset no longer in the log).
+  local function restore_session(nsp, pid, offset, max)
+    local session = nsp._sessions[pid]
+    if not session then return nil end
+    nsp._sessions[pid] = nil
+    if session.at + max < sio.now() then return nil end
+    local log = nsp._log
+    local at = log.index[offset]
+    if not at then return nil end
+    local mine = {}
+    for i = 1, #session.rooms do mine[session.rooms[i]] = true end
+    local missed = {}
+    for i = at + 1, log.last do
+      local p = log[i]
+      if (#p.rooms == 0 or contains_any(p.rooms, mine)) and not contains_any(p.except, mine) then
+        missed[#missed + 1] = p.args
+      end
+    end
+    return session, missed
+  end
+
   -- ---- broadcast operators ---------------------------------------------
 
   local Operator = {}
@@ -184,6 +256,7 @@ return function(sio, core)
       error("use emit_with_ack (with a timeout) to get acks from a broadcast", 3)
     end
     local args = args_array(event, n, ...)
+    if not op._flags.volatile then log_packet(op.nsp, op._rooms, op._except, args) end
     return core.broadcast(op.nsp._h, op._rooms, op._except, op._flags.volatile or false, args)
   end
 
@@ -278,6 +351,7 @@ return function(sio, core)
     local nsp = setmetatable({
       name = name, _h = h, _listeners = {}, _mw = {}, sockets = {}, _ids = 0,
       _parent = parent, server = sio.server,
+      _log = { first = 1, last = 0, index = {} }, _sessions = {},
     }, Namespace)
     core.nsp_bind(h, nsp)
     namespaces[name] = nsp
@@ -381,6 +455,7 @@ return function(sio, core)
     end
     local args = args_array(event, n, ...)
     notify_outgoing(self, args)
+    if not id then log_packet(self.nsp, { self.id }, {}, args) end
     core.emit(self._h, args, id)
     return true
   end
@@ -524,6 +599,31 @@ return function(sio, core)
       handshake = hs, _listeners = {}, _mw = {}, _any = {}, _anyout = {}, _acks = {},
     }, Socket)
     hs.auth = auth
+    local on, max = core.recovery()
+    if on then
+      local session, missed
+      if type(auth.pid) == "string" and type(auth.offset) == "string" then
+        session, missed = restore_session(nsp, auth.pid, auth.offset, max)
+      end
+      if session then
+        -- Recovered: same id, rooms and data; middlewares are skipped, as
+        -- with Node's default skipMiddlewares.
+        core.set_identity(h, session.sid, auth.pid)
+        sock.id, sock.data, sock.recovered, sock._pid = session.sid, session.data, true, auth.pid
+        spawn(function()
+          if not core.accept(h) then return end
+          for i = 1, #session.rooms do core.join(h, session.rooms[i]) end
+          sock.connected = true
+          nsp.sockets[sock.id] = sock
+          for i = 1, #missed do core.emit(h, missed[i]) end
+          fire(nsp, "connection", sock)
+          if nsp._parent then fire(nsp._parent, "connection", sock) end
+        end)
+        return sock
+      end
+      sock._pid = core.random_id()
+      core.set_identity(h, nil, sock._pid)
+    end
     local chain = {}
     local parent = nsp._parent
     if parent then for i = 1, #parent._mw do chain[#chain + 1] = parent._mw[i] end end
@@ -610,6 +710,8 @@ return function(sio, core)
 
   function dispatch.disconnect(sock, reason)
     fire(sock, "disconnecting", reason)
+    local on, max = core.recovery()
+    if on and sock._pid and RECOVERABLE[reason] then persist_session(sock.nsp, sock, max) end
     sock.connected = false
     sock.nsp.sockets[sock.id] = nil
     fire(sock, "disconnect", reason)
@@ -623,10 +725,10 @@ return function(sio, core)
   end
 
   -- A CONNECT for a name no namespace has: ask the dynamic families.
-  function dispatch.resolve(name)
+  function dispatch.resolve(name, auth)
     for i = 1, #families do
       local f = families[i]
-      local ok, yes = pcall(f.match, name)
+      local ok, yes = pcall(f.match, name, auth)
       if ok and yes then
         local nsp = new_namespace(name, core.of(name), f.parent)
         return nsp
