@@ -771,7 +771,8 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
         return;
     }
     const char *ctype = sl_http_header_get(req, "content-type");
-    if (ctype && !strncasecmp(ctype, "application/octet-stream", 24)) {
+    int binary_body = ctype && !strncasecmp(ctype, "application/octet-stream", 24);
+    if (binary_body && s->proto == 4) {
         /* Engine.IO v4 polling bodies are text (binary goes base64). */
         SL_INFO("eio", "session %s: binary POST body, closing", s->sid);
         respond_error(srv, req, ERR_BAD_REQUEST, NULL);
@@ -779,7 +780,8 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
         return;
     }
     post_ctx_t ctx = {s};
-    int rc = s->proto == 3 ? eio3_payload_decode(req->body.data, req->body.len, post_packet_cb, &ctx)
+    int rc = binary_body ? eio3_payload_decode_binary(req->body.data, req->body.len, post_packet_cb, &ctx)
+           : s->proto == 3 ? eio3_payload_decode(req->body.data, req->body.len, post_packet_cb, &ctx)
                            : eio_payload_decode(req->body.data ? req->body.data : "", req->body.len,
                                                 post_packet_cb, &ctx);
     if (rc == -1 && s->open) {
@@ -969,9 +971,9 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
     cookie_header(srv, s, req);
     if (transport == T_WEBSOCKET) {
         cors_headers(srv, req);
+        s->transport = T_POLLING; /* queue what on_open sends until the ws exists */
         if (srv->h.on_open)
             srv->h.on_open(s, req, srv->ud);
-        s->transport = T_POLLING; /* queue what on_open sends until the ws exists */
         session_push(s, EIO_OPEN, 0, open);
         sl_rcbuf_unref(open);
         /* on_open ran first, so its packets are queued before OPEN: put OPEN

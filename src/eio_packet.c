@@ -135,6 +135,46 @@ int eio3_payload_decode(char *body, size_t n, eio_payload_cb cb, void *ud)
     return 0;
 }
 
+int eio3_payload_decode_binary(char *body, size_t n, eio_payload_cb cb, void *ud)
+{
+    size_t i = 0;
+    if (n == 0)
+        return -1;
+    while (i < n) {
+        int is_binary = (unsigned char)body[i];
+        if (is_binary != 0 && is_binary != 1)
+            return -1;
+        i++;
+        size_t len = 0, digits = 0;
+        while (i < n && (unsigned char)body[i] != 0xFF) {
+            if ((unsigned char)body[i] > 9 || ++digits > 10)
+                return -1;
+            len = len * 10 + (unsigned char)body[i];
+            i++;
+        }
+        if (i >= n || digits == 0 || len == 0 || len > n - i - 1)
+            return -1;
+        i++; /* 0xFF */
+        char *rec = body + i;
+        eio_packet_t pkt;
+        if (is_binary) {
+            if (rec[0] != EIO_MESSAGE)
+                return -1;
+            pkt.type = EIO_MESSAGE;
+            pkt.binary = 1;
+            pkt.data = rec + 1;
+            pkt.len = len - 1;
+        } else if (eio_packet_decode_text(rec, len, &pkt)) {
+            return -1;
+        }
+        int rc = cb(&pkt, ud);
+        if (rc)
+            return rc;
+        i += len;
+    }
+    return 0;
+}
+
 int eio3_payload_append(sl_buf_t *out, eio_type_t type, int binary, const char *data, size_t n)
 {
     char head[32];

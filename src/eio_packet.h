@@ -48,6 +48,10 @@ int eio_payload_append(sl_buf_t *out, eio_type_t type, int binary, const char *d
 /* Engine.IO v3 polling payload ("<len>:<packet>" records, len counting
  * UTF-16 units; binary "b4<base64>"), for socket.io-client 2.x. */
 int eio3_payload_decode(char *body, size_t n, eio_payload_cb cb, void *ud);
+/* The v3 binary payload (XHR2 POST bodies with binary inside): records
+ * "<0|1><length as digit bytes><0xFF><bytes>"; 0 = a text packet, 1 = a
+ * binary one whose first byte is the packet type. */
+int eio3_payload_decode_binary(char *body, size_t n, eio_payload_cb cb, void *ud);
 int eio3_payload_append(sl_buf_t *out, eio_type_t type, int binary, const char *data, size_t n);
 
 #endif

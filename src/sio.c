@@ -572,9 +572,7 @@ int sio_socket_accept(sio_socket_t *s)
     char json[96];
     int n = s->pid[0] ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
                       : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
-    if (eio_session_protocol(c->eio) == 3 && !strcmp(nsp->name, "/"))
-        return 0; /* v2 clients: "/" was acknowledged at Engine.IO open */
-    if (eio_session_protocol(c->eio) == 3)
+    if (eio_session_protocol(c->eio) == 3) /* v2 clients: a bare CONNECT */
         return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, NULL, 0);
     return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, json, (size_t)n);
 }
