@@ -44,6 +44,7 @@ typedef struct sock_ud {
 typedef struct sock_binding {
     int ref;          /* the Lua socket table */
     sock_ud_t *ud;
+    int *alive;       /* set during on_connecting: cleared if freed meanwhile */
 } sock_binding_t;
 
 typedef struct nsp_ud {
@@ -773,16 +774,22 @@ static void lua_on_connecting(sio_socket_t *s, const char *auth, size_t auth_len
     if (lua_json_decode(L, auth, auth_len, NULL, err, sizeof err) != 0)
         lua_json_new_object(L, 0);
     push_handshake(L, sio_socket_handshake(s));
-    if (call_dispatch(app, app->dispatch_ref, "connecting", 4, 1) || !lua_istable(L, -1)) {
+    /* The middlewares may refuse, which frees s and b, before this returns:
+     * on_free clears `alive` so nothing here touches them then. */
+    int alive = 1;
+    b->alive = &alive;
+    int failed = call_dispatch(app, app->dispatch_ref, "connecting", 4, 1) || !lua_istable(L, -1);
+    if (!alive) {
+        lua_pop(L, 1);
+        return;
+    }
+    b->alive = NULL;
+    if (failed) {
         lua_pop(L, 1);
         sio_socket_refuse(s, "server error", NULL, 0);
         return;
     }
-    /* The middlewares may have refused (and freed s) synchronously. */
-    if (b->ud && b->ud->s == s)
-        b->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    else
-        lua_pop(L, 1);
+    b->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
 static void lua_on_packet(sio_socket_t *s, const sio_packet_t *pkt, const sio_packet_bin_t *atts,
@@ -839,6 +846,8 @@ static void lua_on_free(sio_socket_t *s, void *ud)
     if (!b)
         return;
     sio_socket_set_data(s, NULL);
+    if (b->alive)
+        *b->alive = 0;
     if (b->ud)
         b->ud->s = NULL;
     if (b->ref != LUA_NOREF) {

@@ -214,6 +214,12 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* Signals first, so a SIGTERM right after the "listening" line is a
+     * clean shutdown too. */
+    uv_signal_init(loop, &sig_int);
+    uv_signal_init(loop, &sig_term);
+    uv_signal_start(&sig_int, on_signal, SIGINT);
+    uv_signal_start(&sig_term, on_signal, SIGTERM);
     char where[128];
     rc = sl_server_listen(g_server, where, sizeof where);
     if (rc) {
@@ -223,10 +229,6 @@ int main(int argc, char **argv)
     }
     SL_INFO("main", "siolua %s serving %s, listening on http://%s", SIOLUA_VERSION, cli.app_dir,
             where);
-    uv_signal_init(loop, &sig_int);
-    uv_signal_init(loop, &sig_term);
-    uv_signal_start(&sig_int, on_signal, SIGINT);
-    uv_signal_start(&sig_term, on_signal, SIGTERM);
     uv_run(loop, UV_RUN_DEFAULT);
     sl_app_free(g_app);
     sl_server_free(g_server);

@@ -253,7 +253,15 @@ return function(sio, core)
     if RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 3) end
     local last = n > 0 and select(n, ...) or nil
     if type(last) == "function" then
-      error("use emit_with_ack (with a timeout) to get acks from a broadcast", 3)
+      if not op._flags.timeout then
+        error("a broadcast with an ack needs a timeout: op:timeout(ms):emit(...)", 3)
+      end
+      -- Callback form: collect in a handler of its own, as emit_with_ack.
+      local packed = pack(...)
+      spawn(function()
+        last(op:emit_with_ack(event, unpack(packed, 1, packed.n - 1)))
+      end)
+      return true
     end
     local args = args_array(event, n, ...)
     if not op._flags.volatile then log_packet(op.nsp, op._rooms, op._except, args) end

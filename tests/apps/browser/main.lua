@@ -1,0 +1,13 @@
+-- Test app for sio_browser.test.mjs: public/index.html loads the client
+-- bundle the server serves at /socket.io/socket.io.js, connects, sends
+-- "greet" and shows the answers.
+local sio = require "siolua"
+
+sio.server:on("connection", function(socket)
+  socket:emit("welcome", "welcome, " .. socket.id)
+
+  socket:on("greet", function(name, ack)
+    ack("hello " .. name .. ", from Lua")
+    socket:emit("news", { headline = "greeted " .. name, transport = socket.conn.transport.name })
+  end)
+end)
