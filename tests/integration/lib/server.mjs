@@ -10,6 +10,18 @@ import { join, dirname } from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { after as afterAll } from 'node:test';
+
+// Every server this file started whose log shows a sanitizer report (the
+// ASan+UBSan CI build) or a crash fails the test file at its end, whatever
+// the individual tests checked.
+const SANITIZER = /(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:)[^\n]*/;
+const sanitizerReports = [];
+afterAll(() => {
+  if (sanitizerReports.length) {
+    throw new Error(`sanitizer reports from siolua:\n${sanitizerReports.join('\n')}`);
+  }
+});
 
 export { sleep };
 
@@ -96,6 +108,8 @@ export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 
   const exited = new Promise((resolve) => {
     proc.on('close', (code, signal) => {
       running.delete(proc);
+      const m = SANITIZER.exec(log);
+      if (m) sanitizerReports.push(m[0]);
       resolve({ code, signal });
     });
   });
