@@ -13,16 +13,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <lauxlib.h>
 #include <lua.h>
 
 #include "log.h"
 #include "lua_json.h"
+#include "watch.h"
 
 #define SOCK_MT "siolua.socket_handle"
 #define NSP_MT "siolua.nsp_handle"
 #define CONN_MT "siolua.eio_handle"
+#define HTTP_MT "siolua.http_handle"
 
 struct sl_app {
     uv_loop_t *loop;
@@ -35,6 +38,7 @@ struct sl_app {
     int eio_dispatch_ref;
     int started;
     int shutting_down;
+    sl_watch_t *watch;
 };
 
 typedef struct sock_ud {
@@ -678,6 +682,117 @@ static int core_eio_close(lua_State *L)
     return 0;
 }
 
+/* ---- HTTP routes in Lua -------------------------------------------------- */
+
+static void push_query_table(lua_State *L, const char *q);
+
+/* The request held for a Lua route until its handler answers; NULL once
+ * answered or once the client has gone. */
+typedef struct http_ud {
+    sl_http_req_t *req;
+} http_ud_t;
+
+static void http_req_aborted(sl_http_req_t *req, void *ud)
+{
+    (void)req;
+    http_ud_t *u = ud;
+    u->req = NULL; /* the HTTP layer frees req */
+}
+
+/* core.http_respond(h, status, headers, body) -> true, or false when the
+ * request was already answered or its client is gone. */
+static int core_http_respond(lua_State *L)
+{
+    http_ud_t *u = luaL_checkudata(L, 1, HTTP_MT);
+    int status = (int)luaL_checkinteger(L, 2);
+    luaL_argcheck(L, status >= 100 && status <= 999, 2, "bad HTTP status");
+    size_t len = 0;
+    const char *body = luaL_optlstring(L, 4, "", &len);
+    if (!u->req) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    sl_http_req_t *req = u->req;
+    const char *ctype = NULL;
+    if (lua_istable(L, 3)) {
+        lua_pushnil(L);
+        while (lua_next(L, 3)) {
+            const char *k = lua_tostring(L, -2), *v = lua_tostring(L, -1);
+            if (k && v) {
+                if (!strcasecmp(k, "content-type"))
+                    ctype = v; /* stays alive: the table holds it */
+                else if (strcasecmp(k, "content-length") && strcasecmp(k, "connection"))
+                    sl_http_resp_header(req, k, v);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    u->req = NULL;
+    req->on_abort = NULL;
+    sl_http_respond(req, status, ctype, body, len);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+static void push_headers(lua_State *L, const sl_http_req_t *req)
+{
+    lua_createtable(L, 0, req->nheaders);
+    for (int i = 0; i < req->nheaders; i++) {
+        char name[128];
+        size_t n = 0;
+        for (const char *p = req->headers[i].name; *p && n + 1 < sizeof name; p++)
+            name[n++] = (char)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p);
+        name[n] = '\0';
+        lua_pushstring(L, req->headers[i].value);
+        lua_setfield(L, -2, name);
+    }
+}
+
+/* A route handler of the server: asks Lua for a route matching the
+ * request; when there is one, hands the request to it (a new handler
+ * coroutine) and answers later. */
+static int lua_http_route(sl_http_req_t *req, void *ud)
+{
+    sl_app_t *app = ud;
+    lua_State *L = app->L;
+    lua_pushstring(L, req->method);
+    lua_pushstring(L, req->path);
+    call_dispatch(app, app->dispatch_ref, "http_match", 2, 2);
+    if (lua_isnil(L, -2)) {
+        lua_pop(L, 2);
+        return 0;
+    }
+    /* stack: handler, params */
+    if (req->body_too_large) {
+        lua_pop(L, 2);
+        sl_http_respond_text(req, 413, "{\"error\":\"payload too large\"}");
+        return 1;
+    }
+    http_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->req = req;
+    luaL_setmetatable(L, HTTP_MT);
+    req->on_abort = http_req_aborted;
+    req->abort_ud = u;
+    lua_createtable(L, 0, 8);
+    lua_pushstring(L, req->method);
+    lua_setfield(L, -2, "method");
+    lua_pushstring(L, req->path);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, req->url);
+    lua_setfield(L, -2, "url");
+    push_query_table(L, req->query);
+    lua_setfield(L, -2, "query");
+    push_headers(L, req);
+    lua_setfield(L, -2, "headers");
+    lua_pushlstring(L, req->body.data ? req->body.data : "", req->body.len);
+    lua_setfield(L, -2, "body");
+    lua_pushstring(L, req->peer);
+    lua_setfield(L, -2, "address");
+    /* stack: handler, params, h, reqtable -> http_run(handler, params, h, req) */
+    call_dispatch(app, app->dispatch_ref, "http_run", 4, 0);
+    return 1;
+}
+
 /* ---- events from the Socket.IO layer ------------------------------------ */
 
 static void push_query_table(lua_State *L, const char *q)
@@ -911,6 +1026,7 @@ static const luaL_Reg core_funcs[] = {
     {"eio_mount", core_eio_mount},
     {"eio_send", core_eio_send},
     {"eio_close", core_eio_close},
+    {"http_respond", core_http_respond},
     {NULL, NULL},
 };
 
@@ -930,6 +1046,8 @@ static void create_metatables(lua_State *L)
     luaL_newmetatable(L, NSP_MT);
     lua_pop(L, 1);
     luaL_newmetatable(L, CONN_MT);
+    lua_pop(L, 1);
+    luaL_newmetatable(L, HTTP_MT);
     lua_pop(L, 1);
 }
 
@@ -984,6 +1102,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
         return NULL;
     }
     sl_server_mount_eio(http, sio_server_eio(app->sio));
+    sl_server_add_route(http, lua_http_route, app);
     return app;
 }
 
@@ -1001,6 +1120,44 @@ int sl_app_load(sl_app_t *app)
 }
 
 void sl_app_start(sl_app_t *app) { app->started = 1; }
+
+int sl_app_reload(sl_app_t *app)
+{
+    lua_State *L = app->L;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/main.lua", app->app_dir);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, app->dispatch_ref);
+    lua_getfield(L, -1, "reload");
+    lua_remove(L, -2);
+    lua_pushstring(L, path);
+    lua_pushstring(L, app->app_dir);
+    if (sl_lua_pcall(app->rt, L, 2, 2, "reload") != 0)
+        return -1;
+    int ok = lua_toboolean(L, -2);
+    if (ok)
+        SL_INFO("reload", "%s reloaded; %lld connected sockets now run the new handlers", path,
+                (long long)lua_tointeger(L, -1));
+    else
+        SL_ERROR("reload", "reload failed, the previous version keeps serving: %s",
+                 lua_tostring(L, -1));
+    lua_pop(L, 2);
+    return ok ? 0 : -1;
+}
+
+static void app_files_changed(void *ud)
+{
+    sl_app_t *app = ud;
+    sl_app_reload(app);
+    sl_watch_rescan(app->watch);
+}
+
+int sl_app_watch(sl_app_t *app)
+{
+    if (app->watch)
+        return 0;
+    app->watch = sl_watch_new(app->loop, app->app_dir, ".lua", 100, app_files_changed, app);
+    return app->watch ? 0 : -1;
+}
 sio_server_t *sl_app_sio(sl_app_t *app) { return app->sio; }
 sl_lua_t *sl_app_lua(sl_app_t *app) { return app->rt; }
 
@@ -1009,6 +1166,8 @@ void sl_app_shutdown(sl_app_t *app)
     if (app->shutting_down)
         return;
     app->shutting_down = 1;
+    sl_watch_close(app->watch);
+    app->watch = NULL;
     sio_server_close_all(app->sio);
 }
 
@@ -1016,6 +1175,8 @@ void sl_app_free(sl_app_t *app)
 {
     if (!app)
         return;
+    sl_watch_close(app->watch);
+    app->watch = NULL;
     if (app->rt)
         sl_lua_free(app->rt);
     sio_server_free(app->sio);

@@ -28,6 +28,11 @@ int sl_app_load(sl_app_t *app);
 int sl_app_set_option(sl_app_t *app, const char *name, const char *value);
 /* Ends configuration: options are final from now on. */
 void sl_app_start(sl_app_t *app);
+/* Runs main.lua again, all or nothing (see docs/hot-reload.md); one log
+ * line either way. Returns 0 when the new version is in. */
+int sl_app_reload(sl_app_t *app);
+/* Reloads by itself when a .lua file of the app changes. */
+int sl_app_watch(sl_app_t *app);
 sio_server_t *sl_app_sio(sl_app_t *app);
 sl_lua_t *sl_app_lua(sl_app_t *app);
 /* Disconnects every socket (server shutting down). */

@@ -47,11 +47,12 @@ typedef struct cli {
     int nsets;
     sio_options_t sio;
     const char *redis_url;
+    int no_reload;
 } cli_t;
 
 static sl_server_t *g_server;
 static sl_app_t *g_app;
-static uv_signal_t sig_int, sig_term;
+static uv_signal_t sig_int, sig_term, sig_hup;
 
 static int fail_usage(const char *fmt, const char *arg)
 {
@@ -103,8 +104,10 @@ static int parse_args(int argc, char **argv, cli_t *cli)
             cli->app_dir = a;
             continue;
         }
-        if (!strcmp(a, "--no-reload"))
+        if (!strcmp(a, "--no-reload")) {
+            cli->no_reload = 1;
             continue;
+        }
         if (!strcmp(a, "--help")) {
             fputs(usage, stdout);
             exit(0);
@@ -155,6 +158,17 @@ static void on_shutdown_done(sl_server_t *srv)
     g_app = NULL;
     uv_close((uv_handle_t *)&sig_int, NULL);
     uv_close((uv_handle_t *)&sig_term, NULL);
+    uv_close((uv_handle_t *)&sig_hup, NULL);
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)h;
+    (void)signum;
+    if (g_app) {
+        SL_INFO("main", "SIGHUP received, reloading");
+        sl_app_reload(g_app);
+    }
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -220,6 +234,10 @@ int main(int argc, char **argv)
     uv_signal_init(loop, &sig_term);
     uv_signal_start(&sig_int, on_signal, SIGINT);
     uv_signal_start(&sig_term, on_signal, SIGTERM);
+    uv_signal_init(loop, &sig_hup);
+    uv_signal_start(&sig_hup, on_sighup, SIGHUP);
+    if (!cli.no_reload)
+        sl_app_watch(g_app);
     char where[128];
     rc = sl_server_listen(g_server, where, sizeof where);
     if (rc) {

@@ -392,19 +392,28 @@ return function(sio, core)
   function Namespace:server_side_emit(event, ...) return nsp_operator(self):server_side_emit(event, ...) end
   aliases(Namespace)
 
+  -- Dynamic namespace families keep their object across reloads (by
+  -- pattern, or by order for functions), so the namespaces they created
+  -- keep pointing at the family whose listeners the new code sets.
+  local family_objects = {}
+  local function family(key, label, match)
+    local f = family_objects[key]
+    if not f then
+      f = new_namespace("[dynamic " .. label .. "]", core.nsp_detached(), nil)
+      family_objects[key] = f
+    end
+    families[#families + 1] = { match = match, parent = f }
+    return f
+  end
+
   function Namespace:of(name)
     if type(name) == "function" then
-      local family = new_namespace("[dynamic " .. (#families + 1) .. "]", core.nsp_detached(), nil)
-      families[#families + 1] = { match = name, parent = family }
-      return family
+      local n = #families + 1
+      return family("function " .. n, tostring(n), name)
     end
     assert(type(name) == "string", "namespace name must be a string or a function")
     if name:sub(1, 1) == "^" then
-      local family = new_namespace("[dynamic " .. name .. "]", core.nsp_detached(), nil)
-      families[#families + 1] = {
-        match = function(n) return n:match(name) ~= nil end, parent = family,
-      }
-      return family
+      return family("pattern " .. name, name, function(n) return n:match(name) ~= nil end)
     end
     if name:sub(1, 1) ~= "/" then name = "/" .. name end
     local nsp = namespaces[name]
@@ -765,10 +774,107 @@ return function(sio, core)
   function eio_dispatch.message(conn, data) fire(conn, "message", data) end
   function eio_dispatch.close(conn, reason) fire(conn, "close", reason) end
 
+  local engines = {}  -- path -> engine; mounted once, kept across reloads
   function sio.engine(path, opts)
-    local engine = setmetatable({ _listeners = {}, path = path }, Engine)
+    local engine = engines[path]
+    if engine then return engine end
+    engine = setmetatable({ _listeners = {}, path = path }, Engine)
     core.eio_mount(path, opts or {}, engine)
+    engines[path] = engine
     return engine
+  end
+
+  -- ---- HTTP routes -----------------------------------------------------
+  -- sio.http.get("/api/users/:id", function(req, res) ... end): small JSON
+  -- APIs on the server's port. Precedence: the Socket.IO path (and its
+  -- client bundle), then these routes, then the app's public/ files.
+
+  local routes = {}
+
+  -- "/api/users/:id" -> Lua pattern "^/api/users/([^/]+)$" and {"id"}.
+  local function compile_path(path)
+    assert(type(path) == "string" and path:sub(1, 1) == "/", "a route path starts with /")
+    local names = {}
+    local pattern = "^" .. path:gsub("[%^%$%(%)%%%.%[%]%*%+%-%?]", "%%%0"):gsub("/:([%w_]+)", function(name)
+      names[#names + 1] = name
+      return "/([^/]+)"
+    end) .. "$"
+    return pattern, names
+  end
+
+  local function add_route(method, path, fn)
+    assert(type(fn) == "function", "a route handler must be a function")
+    local pattern, names = compile_path(path)
+    routes[#routes + 1] = { method = method, pattern = pattern, names = names, fn = fn, path = path }
+  end
+
+  local http = {}
+  for _, m in ipairs({ "get", "post", "put", "delete", "patch", "head", "options" }) do
+    http[m] = function(path, fn) add_route(m:upper(), path, fn) end
+  end
+  function http.route(method, path, fn) add_route(method:upper(), path, fn) end
+  sio.http = http
+
+  function dispatch.http_match(method, path)
+    for i = 1, #routes do
+      local r = routes[i]
+      if r.method == method or (r.method == "GET" and method == "HEAD") then
+        local caps = { path:match(r.pattern) }
+        if caps[1] ~= nil then
+          local params = {}
+          for j = 1, #r.names do params[r.names[j]] = caps[j] end
+          return r.fn, params
+        end
+      end
+    end
+    return nil
+  end
+
+  -- Raised by req:json() on a bad body: answered 400 by http_run.
+  local BAD_JSON = {}
+
+  local Request = {}
+  Request.__index = Request
+  function Request:json()
+    if self._json ~= nil then return self._json end
+    local v, err = json.decode(self.body)
+    if v == nil then error({ [BAD_JSON] = true, message = "invalid JSON body: " .. tostring(err) }, 0) end
+    self._json = v
+    return v
+  end
+
+  local Response = {}
+  Response.__index = Response
+  function Response:status(code) self.status_code = code return self end
+  function Response:header(name, value) self.headers[name] = tostring(value) return self end
+  function Response:send(body, status)
+    if self.sent then return false end
+    self.sent = true
+    return core.http_respond(self._h, status or self.status_code, self.headers, body and tostring(body) or "")
+  end
+  function Response:json(value, status)
+    if not self.headers["content-type"] then self.headers["content-type"] = "application/json" end
+    return self:send(json.encode(value), status)
+  end
+
+  function dispatch.http_run(fn, params, h, req)
+    req.params = params
+    setmetatable(req, Request)
+    local res = setmetatable({ _h = h, status_code = 200, headers = {}, sent = false }, Response)
+    spawn(function()
+      local ok, err = pcall(fn, req, res)
+      if not ok then
+        if type(err) == "table" and err[BAD_JSON] then
+          res:json({ error = err.message }, 400)
+          return
+        end
+        sio.log.error("http %s %s: %s", req.method, req.path, tostring(err))
+        res:json({ error = "internal server error" }, 500)
+        return
+      end
+      -- A handler that returns without answering: an empty 204, or what it set.
+      if not res.sent then res:send("", res.status_code == 200 and 204 or res.status_code) end
+    end)
   end
 
   -- ---- module ----------------------------------------------------------
@@ -784,7 +890,71 @@ return function(sio, core)
   sio.null = null
   sio.TIMEOUT = TIMEOUT
   function sio.error(message, data) return { message = message, data = data } end
-  sio.configure = core.configure
+  -- Options are read once, at start: a reload runs main.lua again, and its
+  -- configure call is then ignored (changing options needs a restart).
+  local reloading = false
+  function sio.configure(opts)
+    if reloading then return end
+    return core.configure(opts)
+  end
+
+  -- Module-level state that survives reloads (main.lua's locals don't).
+  sio.state = {}
+
+  -- ---- hot reload -------------------------------------------------------
+  -- All or nothing, as Redis reloads functions: the new main.lua runs with
+  -- every registration (listeners, middlewares, namespaces families, HTTP
+  -- routes, engine listeners) reset and the app's modules unloaded; if it
+  -- fails, the old registrations and modules are put back and nothing
+  -- changed. If it succeeds, each connected socket gets its connection
+  -- handlers run again with socket.reloaded == true, so its listeners are
+  -- the new code's; its id, rooms, data and pending acks stay.
+  function dispatch.reload(path, app_dir)
+    local chunk, err = loadfile(path)
+    if not chunk then return false, err end
+    local app_path = app_dir .. "/?.lua;" .. app_dir .. "/?/init.lua"
+    local saved = { nsp = {}, engines = {}, loaded = {}, families = families, routes = routes }
+    for _, nsp in pairs(namespaces) do
+      saved.nsp[nsp] = { nsp._listeners, nsp._mw }
+      nsp._listeners, nsp._mw = {}, {}
+    end
+    for _, e in pairs(engines) do
+      saved.engines[e] = e._listeners
+      e._listeners = {}
+    end
+    families, routes = {}, {}
+    for name, mod in pairs(package.loaded) do
+      if type(name) == "string" and package.searchpath(name, app_path) then
+        saved.loaded[name] = mod
+        package.loaded[name] = nil
+      end
+    end
+    reloading = true
+    local ok, lerr = pcall(chunk)
+    reloading = false
+    if not ok then
+      for nsp, st in pairs(saved.nsp) do nsp._listeners, nsp._mw = st[1], st[2] end
+      for e, l in pairs(saved.engines) do e._listeners = l end
+      families, routes = saved.families, saved.routes
+      for name in pairs(package.loaded) do
+        if type(name) == "string" and package.searchpath(name, app_path) then package.loaded[name] = nil end
+      end
+      for name, mod in pairs(saved.loaded) do package.loaded[name] = mod end
+      return false, tostring(lerr)
+    end
+    local rebound = 0
+    for _, nsp in pairs(namespaces) do
+      for _, sock in pairs(nsp.sockets) do
+        sock._listeners, sock._any, sock._anyout, sock._mw = {}, {}, {}, {}
+        sock.reloaded = true
+        fire(nsp, "connection", sock)
+        if nsp._parent then fire(nsp._parent, "connection", sock) end
+        sock.reloaded = nil
+        rebound = rebound + 1
+      end
+    end
+    return true, rebound
+  end
 
   return dispatch, eio_dispatch
 end
