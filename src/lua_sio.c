@@ -481,6 +481,17 @@ static int set_option(sl_app_t *app, const char *name, const char *value)
         ok = 1;
     if (sl_server_config_set(sl_server_config_mut(app->http), name, value) == 0)
         ok = 1;
+    if (!strcmp(name, "luaInstructionBudget") || !strcmp(name, "luaMemoryLimit")) {
+        char *end;
+        unsigned long long v = strtoull(value, &end, 10);
+        if (*value == '-' || *end || end == value)
+            return -1;
+        if (name[3] == 'I')
+            sl_lua_set_budget(app->rt, v);
+        else
+            sl_lua_set_memory_limit(app->rt, (size_t)v);
+        return 0;
+    }
     if (!strcmp(name, "serveClient") && (!strcmp(value, "true") || !strcmp(value, "false"))) {
         sl_server_set_serve_client(app->http, value[0] == 't');
         ok = 1;

@@ -32,7 +32,9 @@ static const char usage[] =
     "                     (pingInterval, pingTimeout, upgradeTimeout,\n"
     "                     maxHttpBufferSize, transports, allowUpgrades,\n"
     "                     cors.origin, cors.methods, cors.credentials, cookie,\n"
-    "                     allowEIO3, path, httpHeaderTimeout, keepAliveTimeout)\n"
+    "                     allowEIO3, path, httpHeaderTimeout, keepAliveTimeout,\n"
+    "                     connectTimeout, connectionStateRecovery, serveClient,\n"
+    "                     luaInstructionBudget, luaMemoryLimit)\n"
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
     "  --no-reload        do not watch the app's files\n";
@@ -74,7 +76,8 @@ static int apply_set(cli_t *cli, const char *kv)
     int ok_http = sl_server_config_set(&cli->cfg, name, value) == 0;
     int ok_eio = eio_options_set(&cli->eio, name, value) == 0;
     int ok_sio = sio_options_set(&cli->sio, name, value) == 0;
-    int ok_other = !strcmp(name, "serveClient");
+    int ok_other = !strcmp(name, "serveClient") || !strcmp(name, "luaInstructionBudget") ||
+                   !strcmp(name, "luaMemoryLimit");
     if (!(ok_http || ok_eio || ok_sio || ok_other) || cli->nsets == 64)
         return -1;
     cli->sets[cli->nsets++] = kv;
