@@ -86,13 +86,17 @@ export function runCli(args, { timeoutMs = 5000, env = {} } = {}) {
 // Starts `siolua run APP_DIR --port 0 --host 127.0.0.1 ...args` and waits
 // for the "listening on http://HOST:PORT" line on stderr.
 //   t: optional node:test context; the server is killed when that test ends.
+//   wrapper: optional argv prefix that runs the binary (e.g. valgrind ...);
+//     its last element is the binary.
 // Returns {url, port, host, proc, stderr(), stop(signal), exited}.
-export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 10000, logLevel } = {}) {
+export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 10000, logLevel, wrapper } = {}) {
   const dir = appDir ?? makeAppDir();
   const argv = ['run', dir, '--port', '0', '--host', '127.0.0.1'];
   if (logLevel) argv.push('--log-level', logLevel);
   argv.push(...args);
-  const proc = spawn(SIOLUA_BIN, argv, {
+  const cmd = wrapper ? wrapper[0] : SIOLUA_BIN;
+  if (wrapper) argv.unshift(...wrapper.slice(1));
+  const proc = spawn(cmd, argv, {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
