@@ -19,6 +19,7 @@
 #include <lua.h>
 
 #include "log.h"
+#include "lua_crypto.h"
 #include "lua_json.h"
 #include "watch.h"
 
@@ -1079,6 +1080,8 @@ static int open_api(sl_app_t *app)
     luaL_setfuncs(L, core_funcs, 1);
     luaL_requiref(L, "siolua.json", luaopen_siolua_json, 0);
     lua_setfield(L, -2, "json");
+    sl_lua_crypto_push(L);
+    lua_setfield(L, -2, "crypto");
     if (lua_pcall(L, 2, 2, 0) != LUA_OK) {
         SL_ERROR("lua", "cannot start the siolua library: %s", lua_tostring(L, -1));
         lua_pop(L, 1);

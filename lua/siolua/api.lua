@@ -885,6 +885,7 @@ return function(sio, core)
     __index = function(_, k) if k == "clientsCount" then return core.clients_count() end end,
   })
   sio.json = json
+  sio.crypto = core.crypto
   sio.binary = json.binary
   sio.is_binary = json.is_binary
   sio.null = null
