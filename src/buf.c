@@ -110,6 +110,8 @@ size_t sl_base64_encoded_len(size_t n) { return (n + 2) / 3 * 4; }
 
 int sl_base64_encode_append(sl_buf_t *out, const unsigned char *p, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (sl_buf_reserve(out, sl_base64_encoded_len(n)))
         return -ENOMEM;
     char *o = out->data + out->len;

@@ -174,13 +174,28 @@ int eio_options_set(eio_options_t *o, const char *name, const char *v)
         return copy_opt(o->cookie_name, sizeof o->cookie_name, v);
     }
     if (!strcmp(name, "path")) {
-        /* Normalised with a trailing slash, as Node does. */
-        size_t l = strlen(v);
-        if (l == 0 || v[0] != '/' || l + 2 > sizeof o->path)
+        /* "/a" or "/a,/b": normalised with a trailing slash, as Node does. */
+        char first[128], second[128] = "";
+        const char *comma = strchr(v, ',');
+        size_t l1 = comma ? (size_t)(comma - v) : strlen(v);
+        if (l1 == 0 || l1 + 2 > sizeof first || (comma && strlen(comma + 1) + 2 > sizeof second))
             return -1;
-        strcpy(o->path, v);
-        if (o->path[l - 1] != '/')
-            strcat(o->path, "/");
+        memcpy(first, v, l1);
+        first[l1] = '\0';
+        if (comma)
+            strcpy(second, comma + 1);
+        char *paths[2] = {first, second};
+        for (int i = 0; i < 2; i++) {
+            size_t l = strlen(paths[i]);
+            if (!l)
+                continue;
+            if (paths[i][0] != '/' || strchr(paths[i], ','))
+                return -1;
+            if (paths[i][l - 1] != '/')
+                strcat(paths[i], "/");
+        }
+        strcpy(o->path, first);
+        strcpy(o->alt_path, second);
         return 0;
     }
     return -1;
@@ -1132,13 +1147,20 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
 const eio_options_t *eio_server_options(const eio_server_t *srv) { return &srv->opts; }
 eio_options_t *eio_server_options_mut(eio_server_t *srv) { return &srv->opts; }
 
-int eio_server_match(const eio_server_t *srv, const char *path)
+static int path_match(const char *want, const char *path)
 {
     /* "/engine.io/" matches "/engine.io/" and "/engine.io" (no slash). */
-    size_t l = strlen(srv->opts.path);
-    if (!strncmp(path, srv->opts.path, l) && path[l] == '\0')
+    size_t l = strlen(want);
+    if (!l)
+        return 0;
+    if (!strncmp(path, want, l) && path[l] == '\0')
         return 1;
-    return !strncmp(path, srv->opts.path, l - 1) && path[l - 1] == '\0';
+    return !strncmp(path, want, l - 1) && path[l - 1] == '\0';
+}
+
+int eio_server_match(const eio_server_t *srv, const char *path)
+{
+    return path_match(srv->opts.path, path) || path_match(srv->opts.alt_path, path);
 }
 
 void eio_server_close_all(eio_server_t *srv)

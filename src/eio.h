@@ -18,6 +18,8 @@ typedef struct eio_session eio_session_t;
 
 typedef struct eio_options {
     char path[128];              /* "/engine.io/" or "/socket.io/" */
+    char alt_path[128];          /* a second path for the same endpoint, "" none
+                                    (`path = "/socket.io/,/notice"`) */
     uint32_t ping_interval_ms;   /* 25000 */
     uint32_t ping_timeout_ms;    /* 20000 */
     uint32_t upgrade_timeout_ms; /* 10000 */

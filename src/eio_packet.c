@@ -90,7 +90,8 @@ static long utf16_prefix_bytes(const char *p, size_t n, size_t units)
         u += len == 4 ? 2 : 1;
         i += len;
     }
-    return i <= n ? (long)i : -1;
+    /* u > units: the length ends inside a surrogate pair. */
+    return i <= n && u == units ? (long)i : -1;
 }
 
 int eio3_payload_decode(char *body, size_t n, eio_payload_cb cb, void *ud)

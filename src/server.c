@@ -156,10 +156,13 @@ static int route_client(sl_server_t *srv, sl_http_req_t *req)
     for (int i = 0; i < srv->neio; i++) {
         if (srv->owned_eio[i])
             continue; /* raw Engine.IO endpoints don't serve the client */
-        const char *path = eio_server_options(srv->eio[i])->path;
-        size_t l = strlen(path);
-        if (!strncmp(req->path, path, l) && serve_client_file(srv, req, req->path + l))
-            return 1;
+        const eio_options_t *o = eio_server_options(srv->eio[i]);
+        const char *paths[2] = {o->path, o->alt_path};
+        for (int k = 0; k < 2; k++) {
+            size_t l = strlen(paths[k]);
+            if (l && !strncmp(req->path, paths[k], l) && serve_client_file(srv, req, req->path + l))
+                return 1;
+        }
     }
     return 0;
 }
