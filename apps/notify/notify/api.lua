@@ -1,0 +1,66 @@
+-- The HTTP side: POST /api/notify for backends, and in development a token
+-- minting route for the demo page.
+local sio = require "siolua"
+local auth = require "notify.auth"
+
+local api = {}
+
+local RESERVED = { connect = true, connect_error = true, disconnect = true,
+                   disconnecting = true, newListener = true, removeListener = true }
+
+local DEV_KEY = "dev-key-change-me"
+local api_key = os.getenv("NOTIFY_API_KEY")
+if api_key == nil or api_key == "" then
+  api_key = DEV_KEY
+  sio.log.warn("NOTIFY_API_KEY is not set: POST /api/notify takes the development key")
+end
+
+local function authorized(req)
+  local header = req.headers.authorization or ""
+  local given = header:match("^Bearer%s+(.+)$") or ""
+  return sio.crypto.equal(given, api_key)
+end
+
+-- Checks {"user": ID, "event": NAME, "data": ...}; returns user, event or
+-- nil and the message for a 400.
+local function validate(body)
+  if type(body) ~= "table" then return nil, "the body must be a JSON object" end
+  local user = body.user
+  if math.type(user) == "integer" then user = tostring(user) end
+  if type(user) ~= "string" or user == "" then return nil, "\"user\" is required (a string or an integer)" end
+  local event = body.event
+  if type(event) ~= "string" or event == "" then return nil, "\"event\" is required (a string)" end
+  if RESERVED[event] then return nil, "\"event\" is a reserved name: " .. event end
+  return user, event
+end
+
+function api.routes(namespaces)
+  sio.http.post("/api/notify", function(req, res)
+    if not authorized(req) then
+      return res:json({ error = "unauthorized: send Authorization: Bearer <NOTIFY_API_KEY>" }, 401)
+    end
+    local body = req:json()
+    local user, event = validate(body)
+    if not user then return res:json({ error = event }, 400) end
+    local room, sockets = "user:" .. user, 0
+    for _, name in ipairs(namespaces) do
+      local target = sio.server:of(name):to(room)
+      sockets = sockets + #target:fetch_sockets()
+      if body.data == nil then target:emit(event) else target:emit(event, body.data) end
+    end
+    res:json({ delivered = true, user = user, event = event, sockets = sockets })
+  end)
+
+  if auth.dev then
+    -- Development only (no NOTIFY_SECRET): lets the demo page log in.
+    sio.http.get("/api/dev-token", function(req, res)
+      local user = req.query.user
+      if type(user) ~= "string" or not user:match("^[%w_%-%.@]+$") then
+        return res:json({ error = "?user=ID is required (letters, digits, _-.@)" }, 400)
+      end
+      res:json({ user = user, token = auth.mint(user, 3600), api_key = DEV_KEY })
+    end)
+  end
+end
+
+return api
