@@ -412,31 +412,43 @@ static void select_cb(sio_socket_t *s, void *ud)
     }
 }
 
-/* core.broadcast(nsp, rooms, except, volatile, args[, ack_id]): encodes
- * once, writes to every selected socket; returns the recipient count, or
- * with an ack id the list of recipient sockets (they expect the ack). */
+/* core.broadcast(nsp, rooms, except, flags, args[, ack_id]): encodes once,
+ * writes to every selected socket here and, unless flags has LOCAL, hands
+ * the event to the cluster adapter; returns the local recipient count, or
+ * with an ack id the list of recipient sockets (they expect the ack; acks
+ * stay local for now). flags: 1 volatile, 2 local. */
 static int core_broadcast(lua_State *L)
 {
     sio_nsp_t *n = check_nsp(L, 1);
-    int vol = lua_toboolean(L, 4);
+    unsigned flags = (unsigned)luaL_optinteger(L, 4, 0);
     luaL_checktype(L, 5, LUA_TTABLE);
     int64_t id = opt_ack_id(L, 6); /* before read_rooms pushes anything */
     lua_settop(L, 6);
     size_t nr, ne;
     sio_slice_t *rooms = read_rooms(L, 2, &nr);
     sio_slice_t *except = read_rooms(L, 3, &ne);
+    sio_target_t t = {rooms, nr, except, ne, (flags & SIO_FLAG_VOLATILE) ? 1u : 0u};
+    if (id < 0) {
+        sl_buf_t json = SL_BUF_INIT;
+        att_list_t atts = {0};
+        lua_json_encode_opts_t eo = {collect_binary, &atts};
+        char err[256];
+        int rc = lua_json_encode(L, 5, &json, &eo, err, sizeof err);
+        long count = rc >= 0 ? sio_nsp_emit(n, &t, flags, json.data, json.len, atts.v, atts.n) : rc;
+        sl_buf_free(&json);
+        att_list_free(&atts);
+        if (count < 0)
+            return luaL_error(L, "cannot send: %s", rc < 0 ? err : "encoding failed");
+        lua_pushinteger(L, (lua_Integer)count);
+        return 1;
+    }
     sio_out_t out;
     build_out(L, 5, SIO_PACKET_EVENT, sio_nsp_name(n), id, &out);
-    sio_target_t t = {rooms, nr, except, ne, (unsigned)vol};
     select_ctx_t ctx = {L, &out, 0};
-    if (id >= 0) {
-        lua_newtable(L);
-        ctx.table_idx = lua_gettop(L);
-    }
-    size_t count = sio_nsp_select(n, &t, select_cb, &ctx);
+    lua_newtable(L);
+    ctx.table_idx = lua_gettop(L);
+    sio_nsp_select(n, &t, select_cb, &ctx);
     sio_out_release(&out);
-    if (id < 0)
-        lua_pushinteger(L, (lua_Integer)count);
     return 1;
 }
 

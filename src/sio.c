@@ -90,6 +90,8 @@ struct sio_server {
     size_t nclients;
     const char *(*allow_request)(const sl_http_req_t *req, void *ud);
     void *allow_ud;
+    sio_adapter_t adapter;
+    int has_adapter;
 };
 
 static void client_close(sio_client_t *c, const char *reason);
@@ -305,7 +307,44 @@ sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name)
     while (*tail)
         tail = &(*tail)->next;
     *tail = n;
+    if (srv->has_adapter && srv->adapter.nsp_created)
+        srv->adapter.nsp_created(srv->adapter.ud, n);
     return n;
+}
+
+void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *a)
+{
+    srv->has_adapter = a != NULL;
+    if (!a)
+        return;
+    srv->adapter = *a;
+    if (srv->adapter.nsp_created)
+        for (sio_nsp_t *n = srv->nsps; n; n = n->next)
+            srv->adapter.nsp_created(srv->adapter.ud, n);
+}
+
+void sio_server_each_nsp(sio_server_t *srv, void (*cb)(sio_nsp_t *nsp, void *ud), void *ud)
+{
+    for (sio_nsp_t *n = srv->nsps; n; n = n->next)
+        cb(n, ud);
+}
+
+void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t len, void *ud),
+                       void *ud)
+{
+    for (size_t i = 0; i < nsp->nbuckets; i++)
+        for (sio_room_t *r = nsp->buckets[i]; r; r = r->hnext)
+            cb(r->name, r->len, ud);
+}
+
+sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len)
+{
+    /* The own-id room has exactly that socket. */
+    sio_room_t *r = room_find(nsp, id, len);
+    if (!r || !r->members)
+        return NULL;
+    sio_socket_t *s = r->members->socket;
+    return strlen(s->id) == len && !memcmp(s->id, id, len) && s->state == S_CONNECTED ? s : NULL;
 }
 
 const char *sio_nsp_name(const sio_nsp_t *nsp) { return nsp->name; }
@@ -484,6 +523,21 @@ static void broadcast_one(sio_socket_t *s, void *ud)
 size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const sio_out_t *out)
 {
     return sio_nsp_select(nsp, t, broadcast_one, (void *)out);
+}
+
+long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const char *json,
+                  size_t len, const sio_packet_bin_t *atts, unsigned natts)
+{
+    sio_out_t out;
+    int rc = sio_out_build(&out, SIO_PACKET_EVENT, nsp->name, -1, json, len, atts, natts);
+    if (rc)
+        return rc;
+    size_t n = sio_nsp_broadcast(nsp, t, &out);
+    sio_out_release(&out);
+    sio_server_t *srv = nsp->srv;
+    if (srv->has_adapter && srv->adapter.broadcast && !(flags & SIO_FLAG_LOCAL))
+        srv->adapter.broadcast(srv->adapter.ud, nsp, t, flags, json, len, atts, natts);
+    return (long)n;
 }
 
 /* ---- sockets ------------------------------------------------------------ */

@@ -169,6 +169,42 @@ size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
 /* Writes out to every selected socket. Returns the number of recipients. */
 size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const sio_out_t *out);
 
+/* ---- adapter (cluster) --------------------------------------------------- */
+
+/* Broadcast flags that cross the adapter. */
+enum { SIO_FLAG_VOLATILE = 1, SIO_FLAG_LOCAL = 2 };
+
+/* What the server tells a cluster adapter (e.g. Redis): every namespace
+ * that exists (to subscribe its channels) and every broadcast that is not
+ * local (to publish it). json/atts are the event's arguments array and its
+ * attachments. */
+typedef struct sio_adapter {
+    void (*nsp_created)(void *ud, sio_nsp_t *nsp);
+    void (*broadcast)(void *ud, sio_nsp_t *nsp, const sio_target_t *t, unsigned flags,
+                      const char *json, size_t len, const sio_packet_bin_t *atts, unsigned natts);
+    void *ud;
+} sio_adapter_t;
+
+/* Installs the adapter (NULL: in-memory only); it is told of the
+ * namespaces that exist already. */
+void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *a);
+
+/* Emits the EVENT whose arguments array is json (with attachments) to the
+ * selected sockets here, and through the adapter to the other servers
+ * unless flags has SIO_FLAG_LOCAL. Returns the local recipient count, or a
+ * negative error when the packet can't be built. */
+long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const char *json,
+                  size_t len, const sio_packet_bin_t *atts, unsigned natts);
+
+/* Every room of the namespace (own-id rooms included, as Node's adapter
+ * lists them). */
+void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t len, void *ud),
+                       void *ud);
+/* A connected socket of the namespace by id, or NULL. */
+sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len);
+/* Each namespace of the server, in creation order. */
+void sio_server_each_nsp(sio_server_t *srv, void (*cb)(sio_nsp_t *nsp, void *ud), void *ud);
+
 /* ---- raw Engine.IO under the Socket.IO layer ---------------------------- */
 
 /* Handshake-time hook, e.g. for allowRequest from Lua: return NULL to accept

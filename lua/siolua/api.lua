@@ -249,6 +249,11 @@ return function(sio, core)
   Operator.__call = function(self) return self end
   local make_volatile, make_local = flag_operator("volatile"), flag_operator("local")
 
+  -- The flags the C side takes: 1 volatile, 2 local (this server only).
+  local function flags_of(op)
+    return (op._flags.volatile and 1 or 0) + (op._flags["local"] and 2 or 0)
+  end
+
   local function broadcast(op, event, n, ...)
     if RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 3) end
     local last = n > 0 and select(n, ...) or nil
@@ -265,7 +270,7 @@ return function(sio, core)
     end
     local args = args_array(event, n, ...)
     if not op._flags.volatile then log_packet(op.nsp, op._rooms, op._except, args) end
-    return core.broadcast(op.nsp._h, op._rooms, op._except, op._flags.volatile or false, args)
+    return core.broadcast(op.nsp._h, op._rooms, op._except, flags_of(op), args)
   end
 
   function Operator:emit(event, ...)
@@ -283,8 +288,7 @@ return function(sio, core)
     local id = nsp._ids
     nsp._ids = id + 1
     local args = args_array(event, select("#", ...), ...)
-    local recipients = core.broadcast(nsp._h, self._rooms, self._except, self._flags.volatile or false,
-                                      args, id)
+    local recipients = core.broadcast(nsp._h, self._rooms, self._except, flags_of(self), args, id)
     local responses, expected = {}, #recipients
     local w = new_waiter(ms)
     if expected == 0 then settle(w, nil) end

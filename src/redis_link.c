@@ -1,0 +1,291 @@
+/* redis_link: a reconnecting hiredis async connection. See redis_link.h.
+ * This file includes hiredis's libuv adapter, whose header defines static
+ * functions: nothing else lives here. */
+#include "redis_link.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 5000
+#define CONNECT_TIMEOUT_MS 3000
+
+struct sl_redis_link {
+    uv_loop_t *loop;
+    sl_redis_url_t url;
+    char name[32];
+    sl_redis_link_state_cb cb;
+    void *ud;
+    redisAsyncContext *ac;   /* the current context, connected or not */
+    int up;
+    int ever_up;
+    int closing;
+    int announced_down;      /* "lost" logged for this outage */
+    unsigned backoff_ms;
+    uv_timer_t timer;        /* reconnect and connect timeout */
+};
+
+int sl_redis_url_parse(const char *url, sl_redis_url_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->port = 6379;
+    const char *p = url;
+    if (!strncmp(p, "unix://", 7))
+        p += 7;
+    else if (!strncmp(p, "unix:", 5))
+        p += 5;
+    if (p[0] == '/') {
+        if (strlen(p) >= sizeof out->path)
+            return -1;
+        strcpy(out->path, p);
+        return 0;
+    }
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    p = url + 8;
+    const char *at = strchr(p, '@');
+    if (at) {
+        const char *colon = memchr(p, ':', (size_t)(at - p));
+        const char *pw = colon ? colon + 1 : p;
+        size_t l = (size_t)(at - pw);
+        if (l >= sizeof out->password)
+            return -1;
+        memcpy(out->password, pw, l);
+        p = at + 1;
+    }
+    const char *end = p + strcspn(p, ":/");
+    if (end == p || (size_t)(end - p) >= sizeof out->host)
+        return -1;
+    memcpy(out->host, p, (size_t)(end - p));
+    p = end;
+    if (*p == ':') {
+        char *e;
+        long port = strtol(p + 1, &e, 10);
+        if (e == p + 1 || port <= 0 || port > 65535)
+            return -1;
+        out->port = (int)port;
+        p = e;
+    }
+    if (*p == '/' && p[1]) {
+        char *e;
+        long db = strtol(p + 1, &e, 10);
+        if (*e || db < 0)
+            return -1;
+        out->db = (int)db;
+    } else if (*p && strcmp(p, "/") != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+const char *sl_redis_url_text(const sl_redis_url_t *u, char *buf, size_t cap)
+{
+    if (u->path[0])
+        snprintf(buf, cap, "%s", u->path);
+    else
+        snprintf(buf, cap, "%s:%d", u->host, u->port);
+    return buf;
+}
+
+static void link_connect(sl_redis_link_t *l);
+
+static void link_schedule(sl_redis_link_t *l)
+{
+    if (l->closing)
+        return;
+    unsigned ms = l->backoff_ms ? l->backoff_ms : BACKOFF_MIN_MS;
+    l->backoff_ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
+    uv_timer_stop(&l->timer);
+    uv_timer_start(&l->timer, (uv_timer_cb)link_connect, ms, 0);
+}
+
+static void link_down(sl_redis_link_t *l, const char *why)
+{
+    int was_up = l->up;
+    l->up = 0;
+    l->ac = NULL;
+    if (!l->closing && !l->announced_down) {
+        char where[300];
+        sl_redis_url_text(&l->url, where, sizeof where);
+        if (was_up || l->ever_up)
+            SL_WARN("redis", "%s: lost %s (%s), reconnecting", l->name, where, why);
+        else
+            SL_WARN("redis", "%s: cannot reach %s (%s), retrying", l->name, where, why);
+        l->announced_down = 1;
+    }
+    if (was_up && l->cb)
+        l->cb(l, 0, l->ud);
+    link_schedule(l);
+}
+
+static void on_auth_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)priv;
+    sl_redis_link_t *l = ac->data;
+    redisReply *reply = r;
+    if (!l || l->ac != ac)
+        return;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        SL_ERROR("redis", "%s: AUTH/SELECT failed: %s", l->name,
+                 reply && reply->str ? reply->str : "no reply");
+        redisAsyncDisconnect(ac);
+    }
+}
+
+static void on_connect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    sl_redis_link_t *l = ac->data;
+    if (!l)
+        return;
+    uv_timer_stop(&l->timer);
+    if (status != REDIS_OK) {
+        /* hiredis frees ac after this returns. */
+        link_down(l, ac->errstr[0] ? ac->errstr : "connect failed");
+        return;
+    }
+    if (l->closing) {
+        redisAsyncDisconnect(ac);
+        return;
+    }
+    if (l->url.password[0])
+        redisAsyncCommand(ac, on_auth_reply, NULL, "AUTH %s", l->url.password);
+    if (l->url.db)
+        redisAsyncCommand(ac, on_auth_reply, NULL, "SELECT %d", l->url.db);
+    l->up = 1;
+    l->backoff_ms = 0;
+    char where[300];
+    sl_redis_url_text(&l->url, where, sizeof where);
+    if (l->announced_down || !l->ever_up)
+        SL_INFO("redis", "%s: connected to %s", l->name, where);
+    l->announced_down = 0;
+    l->ever_up = 1;
+    if (l->cb)
+        l->cb(l, 1, l->ud);
+}
+
+static void on_disconnect(const redisAsyncContext *cac, int status)
+{
+    redisAsyncContext *ac = (redisAsyncContext *)cac;
+    sl_redis_link_t *l = ac->data;
+    if (!l || l->ac != ac)
+        return;
+    if (l->closing) {
+        l->ac = NULL;
+        l->up = 0;
+        return;
+    }
+    link_down(l, status == REDIS_OK ? "closed" : (ac->errstr[0] ? ac->errstr : "error"));
+}
+
+/* Connect timeout: hiredis 0.14 has none, and a black-holed address would
+ * otherwise hang for the kernel's TCP timeout. */
+static void on_connect_timeout(uv_timer_t *t)
+{
+    sl_redis_link_t *l = t->data;
+    if (l->ac && !l->up) {
+        redisAsyncContext *ac = l->ac;
+        ac->data = NULL; /* its callbacks must not touch l any more */
+        l->ac = NULL;
+        redisAsyncFree(ac);
+        link_down(l, "connect timeout");
+    }
+}
+
+static void link_connect(sl_redis_link_t *l)
+{
+    if (l->closing || l->ac)
+        return;
+    redisAsyncContext *ac = l->url.path[0] ? redisAsyncConnectUnix(l->url.path)
+                                           : redisAsyncConnect(l->url.host, l->url.port);
+    if (!ac) {
+        link_down(l, "out of memory");
+        return;
+    }
+    if (ac->err) {
+        char why[128];
+        snprintf(why, sizeof why, "%s", ac->errstr);
+        redisAsyncFree(ac);
+        link_down(l, why);
+        return;
+    }
+    ac->data = l;
+    if (redisLibuvAttach(ac, l->loop) != REDIS_OK) {
+        redisAsyncFree(ac);
+        link_down(l, "cannot attach to the loop");
+        return;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    l->ac = ac;
+    uv_timer_stop(&l->timer);
+    uv_timer_start(&l->timer, on_connect_timeout, CONNECT_TIMEOUT_MS, 0);
+}
+
+sl_redis_link_t *sl_redis_link_new(uv_loop_t *loop, const sl_redis_url_t *url, const char *name,
+                                   sl_redis_link_state_cb cb, void *ud)
+{
+    sl_redis_link_t *l = calloc(1, sizeof *l);
+    if (!l)
+        return NULL;
+    l->loop = loop;
+    l->url = *url;
+    snprintf(l->name, sizeof l->name, "%s", name);
+    l->cb = cb;
+    l->ud = ud;
+    uv_timer_init(loop, &l->timer);
+    l->timer.data = l;
+    link_connect(l);
+    return l;
+}
+
+int sl_redis_link_up(const sl_redis_link_t *l) { return l->up; }
+
+int sl_redis_link_command(sl_redis_link_t *l, redisCallbackFn *fn, void *priv, const char *fmt, ...)
+{
+    if (!l->up || !l->ac)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = redisvAsyncCommand(l->ac, fn, priv, fmt, ap);
+    va_end(ap);
+    return rc == REDIS_OK ? 0 : -1;
+}
+
+int sl_redis_link_command_argv(sl_redis_link_t *l, redisCallbackFn *fn, void *priv, int argc,
+                               const char **argv, const size_t *argvlen)
+{
+    if (!l->up || !l->ac)
+        return -1;
+    return redisAsyncCommandArgv(l->ac, fn, priv, argc, argv, argvlen) == REDIS_OK ? 0 : -1;
+}
+
+static void link_timer_closed(uv_handle_t *h) { free(h->data); }
+
+void sl_redis_link_close(sl_redis_link_t *l)
+{
+    if (!l || l->closing)
+        return;
+    l->closing = 1;
+    if (l->ac) {
+        redisAsyncContext *ac = l->ac;
+        l->ac = NULL;
+        if (l->up) {
+            ac->data = NULL;
+            redisAsyncDisconnect(ac);
+        } else {
+            ac->data = NULL;
+            redisAsyncFree(ac);
+        }
+    }
+    l->up = 0;
+    uv_timer_stop(&l->timer);
+    uv_close((uv_handle_t *)&l->timer, link_timer_closed);
+}

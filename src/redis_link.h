@@ -1,0 +1,43 @@
+/* redis_link: one logical Redis connection over hiredis's async API on the
+ * libuv loop: connects (with a timeout hiredis 0.14 lacks), authenticates,
+ * selects the db, and after any loss reconnects with backoff (100 ms
+ * doubling to 5 s), telling its owner of each transition once. Commands
+ * sent while it is down fail at once instead of queueing without bound.
+ * Knows nothing of Socket.IO or Lua. */
+#ifndef SL_REDIS_LINK_H
+#define SL_REDIS_LINK_H
+
+#include <uv.h>
+#include <hiredis/async.h>
+
+typedef struct sl_redis_url {
+    char host[256];
+    int port;
+    char path[256];      /* unix socket path ("" for TCP) */
+    char password[256];
+    int db;
+} sl_redis_url_t;
+
+/* redis://[:password@]host[:port][/db], unix:/path, unix:///path or a bare
+ * /path. 0, or -1 when it can't be read. */
+int sl_redis_url_parse(const char *url, sl_redis_url_t *out);
+/* "host:port" or the socket path, for logs. */
+const char *sl_redis_url_text(const sl_redis_url_t *u, char *buf, size_t cap);
+
+typedef struct sl_redis_link sl_redis_link_t;
+
+/* up = 1: connected (and authenticated); the owner (re)subscribes now.
+ * up = 0: the connection is gone; replies pending on it came back NULL. */
+typedef void (*sl_redis_link_state_cb)(sl_redis_link_t *l, int up, void *ud);
+
+sl_redis_link_t *sl_redis_link_new(uv_loop_t *loop, const sl_redis_url_t *url, const char *name,
+                                   sl_redis_link_state_cb cb, void *ud);
+int sl_redis_link_up(const sl_redis_link_t *l);
+/* Like redisAsyncCommand; -1 when the link is down (fn is not called). */
+int sl_redis_link_command(sl_redis_link_t *l, redisCallbackFn *fn, void *priv, const char *fmt, ...);
+int sl_redis_link_command_argv(sl_redis_link_t *l, redisCallbackFn *fn, void *priv, int argc,
+                               const char **argv, const size_t *argvlen);
+/* Disconnects for good; handles are released asynchronously. */
+void sl_redis_link_close(sl_redis_link_t *l);
+
+#endif
