@@ -21,6 +21,10 @@
 #include "log.h"
 #include "lua_crypto.h"
 #include "lua_json.h"
+#ifdef SIOLUA_HAVE_ADAPTER
+#include "sio_redis.h"
+#endif
+#include "lua_redis.h"
 #include "watch.h"
 
 #define SOCK_MT "siolua.socket_handle"
@@ -40,6 +44,11 @@ struct sl_app {
     int started;
     int shutting_down;
     sl_watch_t *watch;
+#ifdef SIOLUA_HAVE_ADAPTER
+    sio_redis_t *redis;
+#else
+    void *redis;
+#endif
 };
 
 typedef struct sock_ud {
@@ -1123,6 +1132,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     }
     app->L = sl_lua_state(app->rt);
     create_metatables(app->L);
+    sl_lua_redis_open(app->rt);
     if (open_api(app)) {
         sl_app_free(app);
         return NULL;
@@ -1177,6 +1187,56 @@ static void app_files_changed(void *ud)
     sl_watch_rescan(app->watch);
 }
 
+#ifdef SIOLUA_HAVE_ADAPTER
+/* fetchSockets answers for other nodes: {id, handshake, rooms, data}. */
+static void lua_socket_json(sio_socket_t *s, sl_buf_t *out, void *ud)
+{
+    sl_app_t *app = ud;
+    lua_State *L = app->L;
+    int top = lua_gettop(L);
+    lua_json_new_object(L, 4);
+    lua_pushstring(L, sio_socket_id(s));
+    lua_setfield(L, -2, "id");
+    push_socket_table(L, s);
+    if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "handshake");
+        lua_setfield(L, -3, "handshake");
+        lua_getfield(L, -1, "data");
+        lua_setfield(L, -3, "data");
+    }
+    lua_pop(L, 1);
+    lua_json_new_array(L, 4);
+    sio_socket_each_room(s, push_room, L);
+    lua_setfield(L, -2, "rooms");
+    char err[128];
+    size_t before = out->len;
+    if (lua_json_encode(L, -1, out, NULL, err, sizeof err) < 0) {
+        out->len = before;
+        sl_buf_appendf(out, "{\"id\":\"%s\",\"handshake\":{},\"rooms\":[],\"data\":{}}",
+                       sio_socket_id(s));
+    }
+    lua_settop(L, top);
+}
+
+int sl_app_use_redis(sl_app_t *app, const char *url)
+{
+    sio_redis_hooks_t hooks = {lua_socket_json, app};
+    app->redis = sio_redis_new(app->loop, app->sio, url, NULL, &hooks);
+    if (!app->redis)
+        return -1;
+    SL_INFO("adapter", "redis adapter on %s (uid %s)", url, sio_redis_uid(app->redis));
+    return 0;
+}
+#else
+int sl_app_use_redis(sl_app_t *app, const char *url)
+{
+    (void)app;
+    (void)url;
+    return -1;
+}
+#define sio_redis_close(r) ((void)(r))
+#endif
+
 int sl_app_watch(sl_app_t *app)
 {
     if (app->watch)
@@ -1195,6 +1255,8 @@ void sl_app_shutdown(sl_app_t *app)
     sl_watch_close(app->watch);
     app->watch = NULL;
     sio_server_close_all(app->sio);
+    sio_redis_close(app->redis);
+    app->redis = NULL;
 }
 
 void sl_app_free(sl_app_t *app)
@@ -1203,6 +1265,7 @@ void sl_app_free(sl_app_t *app)
         return;
     sl_watch_close(app->watch);
     app->watch = NULL;
+    sl_lua_redis_close(app->rt);
     if (app->rt)
         sl_lua_free(app->rt);
     sio_server_free(app->sio);

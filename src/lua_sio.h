@@ -31,6 +31,9 @@ void sl_app_start(sl_app_t *app);
 /* Runs main.lua again, all or nothing (see docs/hot-reload.md); one log
  * line either way. Returns 0 when the new version is in. */
 int sl_app_reload(sl_app_t *app);
+/* Switches the adapter to Redis (redis://..., unix:/path): broadcasts and
+ * requests reach every server sharing it. -1 when the URL can't be read. */
+int sl_app_use_redis(sl_app_t *app, const char *url);
 /* Reloads by itself when a .lua file of the app changes. */
 int sl_app_watch(sl_app_t *app);
 sio_server_t *sl_app_sio(sl_app_t *app);

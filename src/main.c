@@ -221,6 +221,11 @@ int main(int argc, char **argv)
         snprintf(name, sizeof name, "%.*s", (int)(eq - cli.sets[i]), cli.sets[i]);
         sl_app_set_option(g_app, name, eq + 1);
     }
+    if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url)) {
+        fprintf(stderr, "siolua: bad --redis URL '%s' (redis://[:password@]host:port[/db] or unix:/path)\n",
+                cli.redis_url);
+        return 2;
+    }
     sl_app_start(g_app);
     cli.eio = *eio_server_options(sio_server_eio(sl_app_sio(g_app)));
     for (int i = 0; i < cli.nechos; i++) {

@@ -1,0 +1,758 @@
+/* L5 sio_redis: Redis adapter (classic pub/sub). See sio_redis.h.
+ *
+ *   sio_nsp_emit --adapter.broadcast--> publish(msgpack) --pub link--> Redis
+ *   Redis --sub link--> on_message --> msgpack -> JSON + attachments
+ *        --> sio_out_build --> sio_nsp_broadcast (local sockets only)
+ *
+ * JSON requests from other nodes are turned into msgpack first
+ * (mpjson_from_json), so one msgpack reader serves both encodings. */
+#include "sio_redis.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <msgpuck.h>
+#include <hiredis/hiredis.h>
+
+#include "log.h"
+#include "mpjson.h"
+#include "redis_link.h"
+
+enum {
+    REQ_SOCKETS = 0,
+    REQ_ALL_ROOMS = 1,
+    REQ_REMOTE_JOIN = 2,
+    REQ_REMOTE_LEAVE = 3,
+    REQ_REMOTE_DISCONNECT = 4,
+    REQ_REMOTE_FETCH = 5,
+    REQ_SERVER_SIDE_EMIT = 6,
+    REQ_BROADCAST = 7,
+};
+
+struct sio_redis {
+    uv_loop_t *loop;
+    sio_server_t *sio;
+    sio_redis_opts_t opts;
+    sio_redis_hooks_t hooks;
+    char uid[8];
+    sl_redis_link_t *pub;
+    sl_redis_link_t *sub;
+    int publish_down_logged;
+};
+
+void sio_redis_opts_init(sio_redis_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    strcpy(o->key, "socket.io");
+    o->requests_timeout_ms = 5000;
+}
+
+const char *sio_redis_uid(const sio_redis_t *r) { return r->uid; }
+
+/* ---- msgpack into an sl_buf --------------------------------------------- */
+
+/* Each put reserves the worst case first: msgpuck writes into raw memory. */
+static void mp_put_array(sl_buf_t *b, uint32_t n)
+{
+    if (sl_buf_reserve(b, 5) == 0)
+        b->len = (size_t)(mp_encode_array(b->data + b->len, n) - b->data);
+}
+
+static void mp_put_map(sl_buf_t *b, uint32_t n)
+{
+    if (sl_buf_reserve(b, 5) == 0)
+        b->len = (size_t)(mp_encode_map(b->data + b->len, n) - b->data);
+}
+
+static void mp_put_str(sl_buf_t *b, const char *s, size_t n)
+{
+    if (sl_buf_reserve(b, n + 5) == 0)
+        b->len = (size_t)(mp_encode_str(b->data + b->len, s, (uint32_t)n) - b->data);
+}
+
+static void mp_put_cstr(sl_buf_t *b, const char *s) { mp_put_str(b, s, strlen(s)); }
+
+static void mp_put_uint(sl_buf_t *b, uint64_t v)
+{
+    if (sl_buf_reserve(b, 9) == 0)
+        b->len = (size_t)(mp_encode_uint(b->data + b->len, v) - b->data);
+}
+
+static void mp_put_bool(sl_buf_t *b, bool v)
+{
+    if (sl_buf_reserve(b, 1) == 0)
+        b->len = (size_t)(mp_encode_bool(b->data + b->len, v) - b->data);
+}
+
+static void mp_put_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
+{
+    mp_put_array(b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        mp_put_str(b, v[i].p, v[i].len);
+}
+
+/* ---- publishing ----------------------------------------------------------- */
+
+static void on_publish_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    (void)r;
+    (void)priv;
+}
+
+static void channel_name(sl_buf_t *ch, const sio_redis_t *r, const char *kind, const char *nsp)
+{
+    sl_buf_appendf(ch, "%s%s#%s#", r->opts.key, kind, nsp);
+}
+
+static void publish(sio_redis_t *r, const char *channel, size_t clen, const char *msg, size_t mlen)
+{
+    const char *argv[3] = {"PUBLISH", channel, msg};
+    size_t lens[3] = {7, clen, mlen};
+    if (sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 3, argv, lens) != 0) {
+        if (!r->publish_down_logged)
+            SL_WARN("adapter", "redis is unavailable: broadcasts reach this server's clients only");
+        r->publish_down_logged = 1;
+        return;
+    }
+    r->publish_down_logged = 0;
+}
+
+static void adapter_broadcast(void *ud, sio_nsp_t *nsp, const sio_target_t *t, unsigned flags,
+                              const char *json, size_t len, const sio_packet_bin_t *atts,
+                              unsigned natts)
+{
+    sio_redis_t *r = ud;
+    const char *name = sio_nsp_name(nsp);
+    sl_buf_t msg = SL_BUF_INIT, ch = SL_BUF_INIT;
+    /* [uid, {type, data, nsp}, {rooms, except, flags}], keys in the order
+     * Node's adapter produces them. */
+    mp_put_array(&msg, 3);
+    mp_put_cstr(&msg, r->uid);
+    mp_put_map(&msg, 3);
+    mp_put_cstr(&msg, "type");
+    mp_put_uint(&msg, 2);
+    mp_put_cstr(&msg, "data");
+    if (mpjson_from_json(&msg, json, len, atts, natts) != 0) {
+        SL_ERROR("adapter", "cannot encode a broadcast for redis");
+        goto out;
+    }
+    mp_put_cstr(&msg, "nsp");
+    mp_put_cstr(&msg, name);
+    mp_put_map(&msg, 3);
+    mp_put_cstr(&msg, "rooms");
+    mp_put_rooms(&msg, t->rooms, t->nrooms);
+    mp_put_cstr(&msg, "except");
+    mp_put_rooms(&msg, t->except, t->nexcept);
+    mp_put_cstr(&msg, "flags");
+    if (flags & SIO_FLAG_VOLATILE) {
+        mp_put_map(&msg, 1);
+        mp_put_cstr(&msg, "volatile");
+        mp_put_bool(&msg, true);
+    } else {
+        mp_put_map(&msg, 0);
+    }
+    channel_name(&ch, r, "", name);
+    if (t->nrooms == 1) {
+        sl_buf_append(&ch, t->rooms[0].p, t->rooms[0].len);
+        sl_buf_append_byte(&ch, '#');
+    }
+    publish(r, ch.data, ch.len, msg.data, msg.len);
+out:
+    sl_buf_free(&msg);
+    sl_buf_free(&ch);
+}
+
+/* ---- reading msgpack ------------------------------------------------------ */
+
+/* A string (or an integer, as a room name may be a number in Node) at *p,
+ * as a slice; integers are printed into scratch. -1 for anything else. */
+static int read_name(const char **p, sio_slice_t *out, char *scratch, size_t cap)
+{
+    switch (mp_typeof(**p)) {
+    case MP_STR: {
+        uint32_t l;
+        out->p = mp_decode_str(p, &l);
+        out->len = l;
+        return 0;
+    }
+    case MP_UINT:
+        out->len = (size_t)snprintf(scratch, cap, "%llu", (unsigned long long)mp_decode_uint(p));
+        out->p = scratch;
+        return 0;
+    case MP_INT:
+        out->len = (size_t)snprintf(scratch, cap, "%lld", (long long)mp_decode_int(p));
+        out->p = scratch;
+        return 0;
+    default:
+        mp_next(p);
+        return -1;
+    }
+}
+
+static int key_is(const char *k, uint32_t kl, const char *want)
+{
+    return kl == strlen(want) && !memcmp(k, want, kl);
+}
+
+#define MAX_TARGET_ROOMS 64
+
+typedef struct target_buf {
+    sio_slice_t rooms[MAX_TARGET_ROOMS], except[MAX_TARGET_ROOMS];
+    char scratch[2 * MAX_TARGET_ROOMS][24];
+    size_t nrooms, nexcept;
+    unsigned volatile_ : 1;
+} target_buf_t;
+
+static void read_room_list(const char **p, sio_slice_t *v, size_t *n, char (*scratch)[24])
+{
+    *n = 0;
+    if (mp_typeof(**p) != MP_ARRAY) {
+        mp_next(p);
+        return;
+    }
+    uint32_t count = mp_decode_array(p);
+    for (uint32_t i = 0; i < count; i++) {
+        if (*n < MAX_TARGET_ROOMS && read_name(p, &v[*n], scratch[*n], 24) == 0)
+            (*n)++;
+        else if (*n >= MAX_TARGET_ROOMS)
+            mp_next(p);
+    }
+}
+
+/* {rooms, except, flags} */
+static void read_opts(const char **p, target_buf_t *t)
+{
+    memset(t, 0, sizeof *t);
+    if (mp_typeof(**p) != MP_MAP) {
+        mp_next(p);
+        return;
+    }
+    uint32_t n = mp_decode_map(p);
+    for (uint32_t i = 0; i < n; i++) {
+        if (mp_typeof(**p) != MP_STR) {
+            mp_next(p);
+            mp_next(p);
+            continue;
+        }
+        uint32_t kl;
+        const char *k = mp_decode_str(p, &kl);
+        if (key_is(k, kl, "rooms")) {
+            read_room_list(p, t->rooms, &t->nrooms, t->scratch);
+        } else if (key_is(k, kl, "except")) {
+            read_room_list(p, t->except, &t->nexcept, t->scratch + MAX_TARGET_ROOMS);
+        } else if (key_is(k, kl, "flags") && mp_typeof(**p) == MP_MAP) {
+            uint32_t fn = mp_decode_map(p);
+            for (uint32_t j = 0; j < fn; j++) {
+                if (mp_typeof(**p) == MP_STR) {
+                    uint32_t fl;
+                    const char *f = mp_decode_str(p, &fl);
+                    if (key_is(f, fl, "volatile") && mp_typeof(**p) == MP_BOOL)
+                        t->volatile_ = mp_decode_bool(p);
+                    else
+                        mp_next(p);
+                } else {
+                    mp_next(p);
+                    mp_next(p);
+                }
+            }
+        } else {
+            mp_next(p);
+        }
+    }
+}
+
+typedef struct att_store {
+    sio_packet_bin_t v[SIO_PACKET_MAX_ATTACHMENTS * 4];
+    unsigned n;
+} att_store_t;
+
+/* Attachments point into the message: it outlives the broadcast. */
+static int keep_attachment(void *ud, const char *data, size_t len)
+{
+    att_store_t *a = ud;
+    if (a->n == sizeof a->v / sizeof a->v[0])
+        return -1;
+    a->v[a->n].data = data;
+    a->v[a->n].len = len;
+    return (int)a->n++;
+}
+
+static void sio_target_from(const target_buf_t *tb, sio_target_t *t)
+{
+    t->rooms = tb->rooms;
+    t->nrooms = tb->nrooms;
+    t->except = tb->except;
+    t->nexcept = tb->nexcept;
+    t->volatile_ = tb->volatile_;
+}
+
+/* A broadcast from another node: [uid, {type, data, nsp, id?}, opts]. */
+static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
+{
+    const char *p = msg, *end = msg + len;
+    const char *check = msg;
+    if (mp_check(&check, end) != 0 || mp_typeof(*p) != MP_ARRAY || mp_decode_array(&p) < 3)
+        return;
+    if (mp_typeof(*p) != MP_STR) /* the emitter sends "emitter" */
+        return;
+    uint32_t ul;
+    const char *uid = mp_decode_str(&p, &ul);
+    if (ul == strlen(r->uid) && !memcmp(uid, r->uid, ul))
+        return; /* our own */
+    if (mp_typeof(*p) != MP_MAP)
+        return;
+    uint32_t n = mp_decode_map(&p);
+    const char *data = NULL;
+    char nsp_name[256] = "/";
+    int type = 2, has_id = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (mp_typeof(*p) != MP_STR) {
+            mp_next(&p);
+            mp_next(&p);
+            continue;
+        }
+        uint32_t kl;
+        const char *k = mp_decode_str(&p, &kl);
+        if (key_is(k, kl, "type") && mp_typeof(*p) == MP_UINT) {
+            type = (int)mp_decode_uint(&p);
+        } else if (key_is(k, kl, "data")) {
+            data = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "nsp") && mp_typeof(*p) == MP_STR) {
+            uint32_t nl;
+            const char *s = mp_decode_str(&p, &nl);
+            if (nl < sizeof nsp_name) {
+                memcpy(nsp_name, s, nl);
+                nsp_name[nl] = '\0';
+            }
+        } else if (key_is(k, kl, "id")) {
+            has_id = 1;
+            mp_next(&p);
+        } else {
+            mp_next(&p);
+        }
+    }
+    if (!data || (type != 2 && type != 5) || has_id)
+        return; /* acks across nodes go through BROADCAST requests */
+    sio_nsp_t *nsp = sio_server_find_nsp(r->sio, nsp_name);
+    if (!nsp)
+        return;
+    target_buf_t tb;
+    read_opts(&p, &tb);
+    sl_buf_t json = SL_BUF_INIT;
+    att_store_t atts;
+    atts.n = 0;
+    const char *dp = data;
+    if (mpjson_to_json(&json, &dp, end, keep_attachment, &atts) == 0) {
+        sio_target_t t;
+        sio_target_from(&tb, &t);
+        sio_out_t out;
+        if (sio_out_build(&out, SIO_PACKET_EVENT, nsp_name, -1, json.data, json.len, atts.v,
+                          atts.n) == 0) {
+            sio_nsp_broadcast(nsp, &t, &out);
+            sio_out_release(&out);
+        }
+    } else {
+        SL_WARN("adapter", "undecodable broadcast from redis on %s, ignored", nsp_name);
+    }
+    sl_buf_free(&json);
+}
+
+/* ---- requests from other nodes --------------------------------------------- */
+
+typedef struct request {
+    int type;
+    char request_id[64];
+    char uid[64];
+    sio_slice_t sid, room;
+    const char *rooms;        /* msgpack array position, or NULL */
+    const char *opts;         /* msgpack map position, or NULL */
+    int close;
+} request_t;
+
+static void copy_str(const char **p, char *out, size_t cap)
+{
+    if (mp_typeof(**p) != MP_STR) {
+        mp_next(p);
+        return;
+    }
+    uint32_t l;
+    const char *s = mp_decode_str(p, &l);
+    if (l < cap) {
+        memcpy(out, s, l);
+        out[l] = '\0';
+    }
+}
+
+static int read_request(const char *p, const char *end, request_t *q)
+{
+    memset(q, 0, sizeof *q);
+    q->type = -1;
+    const char *check = p;
+    if (mp_check(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
+        return -1;
+    uint32_t n = mp_decode_map(&p);
+    for (uint32_t i = 0; i < n; i++) {
+        if (mp_typeof(*p) != MP_STR) {
+            mp_next(&p);
+            mp_next(&p);
+            continue;
+        }
+        uint32_t kl;
+        const char *k = mp_decode_str(&p, &kl);
+        char scratch[24];
+        if (key_is(k, kl, "type") && mp_typeof(*p) == MP_UINT)
+            q->type = (int)mp_decode_uint(&p);
+        else if (key_is(k, kl, "requestId"))
+            copy_str(&p, q->request_id, sizeof q->request_id);
+        else if (key_is(k, kl, "uid"))
+            copy_str(&p, q->uid, sizeof q->uid);
+        else if (key_is(k, kl, "sid") && mp_typeof(*p) == MP_STR)
+            read_name(&p, &q->sid, scratch, sizeof scratch);
+        else if (key_is(k, kl, "room") && mp_typeof(*p) == MP_STR)
+            read_name(&p, &q->room, scratch, sizeof scratch);
+        else if (key_is(k, kl, "rooms")) {
+            q->rooms = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "opts")) {
+            q->opts = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "close") && mp_typeof(*p) == MP_BOOL)
+            q->close = mp_decode_bool(&p);
+        else
+            mp_next(&p);
+    }
+    return q->type >= 0 ? 0 : -1;
+}
+
+/* JSON string literal. */
+static void json_str(sl_buf_t *b, const char *s, size_t n)
+{
+    sl_buf_append_byte(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            sl_buf_append_byte(b, '\\');
+            sl_buf_append_byte(b, (char)c);
+        } else if (c < 0x20) {
+            sl_buf_appendf(b, "\\u%04x", c);
+        } else {
+            sl_buf_append_byte(b, (char)c);
+        }
+    }
+    sl_buf_append_byte(b, '"');
+}
+
+static void respond(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *body)
+{
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
+    publish(r, ch.data, ch.len, body->data, body->len);
+    sl_buf_free(&ch);
+}
+
+static void begin_response(sl_buf_t *b, const request_t *q)
+{
+    sl_buf_append_str(b, "{\"requestId\":");
+    json_str(b, q->request_id, strlen(q->request_id));
+}
+
+typedef struct list_ctx {
+    sl_buf_t *b;
+    int first;
+} list_ctx_t;
+
+static void add_room_json(const char *room, size_t len, void *ud)
+{
+    list_ctx_t *c = ud;
+    if (!c->first)
+        sl_buf_append_byte(c->b, ',');
+    c->first = 0;
+    json_str(c->b, room, len);
+}
+
+static void add_socket_id(sio_socket_t *s, void *ud)
+{
+    const char *id = sio_socket_id(s);
+    add_room_json(id, strlen(id), ud);
+}
+
+typedef struct fetch_ctx {
+    sio_redis_t *r;
+    sl_buf_t *b;
+    int first;
+} fetch_ctx_t;
+
+static void add_socket_json(sio_socket_t *s, void *ud)
+{
+    fetch_ctx_t *c = ud;
+    if (!c->first)
+        sl_buf_append_byte(c->b, ',');
+    c->first = 0;
+    if (c->r->hooks.socket_json) {
+        c->r->hooks.socket_json(s, c->b, c->r->hooks.ud);
+        return;
+    }
+    sl_buf_append_str(c->b, "{\"id\":");
+    const char *id = sio_socket_id(s);
+    json_str(c->b, id, strlen(id));
+    sl_buf_append_str(c->b, ",\"handshake\":{},\"rooms\":[");
+    list_ctx_t lc = {c->b, 1};
+    sio_socket_each_room(s, add_room_json, &lc);
+    sl_buf_append_str(c->b, "],\"data\":{}}");
+}
+
+typedef struct rooms_op {
+    sio_slice_t rooms[MAX_TARGET_ROOMS];
+    char scratch[MAX_TARGET_ROOMS][24];
+    size_t n;
+    int close;
+} rooms_op_t;
+
+static void op_join(sio_socket_t *s, void *ud)
+{
+    rooms_op_t *o = ud;
+    for (size_t i = 0; i < o->n; i++)
+        sio_socket_join(s, o->rooms[i].p, o->rooms[i].len);
+}
+
+static void op_leave(sio_socket_t *s, void *ud)
+{
+    rooms_op_t *o = ud;
+    for (size_t i = 0; i < o->n; i++)
+        sio_socket_leave(s, o->rooms[i].p, o->rooms[i].len);
+}
+
+static void op_disconnect(sio_socket_t *s, void *ud)
+{
+    rooms_op_t *o = ud;
+    sio_socket_disconnect(s, o->close);
+}
+
+static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t len)
+{
+    sl_buf_t conv = SL_BUF_INIT, body = SL_BUF_INIT;
+    const char *p = msg, *end = msg + len;
+    if (len && msg[0] == '{') {
+        /* JSON requests: read through the msgpack reader. */
+        if (mpjson_from_json(&conv, msg, len, NULL, 0) != 0)
+            goto out;
+        p = conv.data;
+        end = conv.data + conv.len;
+    }
+    request_t q;
+    if (read_request(p, end, &q) != 0)
+        goto out;
+    if (!strcmp(q.uid, r->uid))
+        goto out; /* our own request */
+    target_buf_t tb;
+    sio_target_t t;
+    rooms_op_t op;
+    memset(&op, 0, sizeof op);
+    if (q.opts) {
+        const char *o = q.opts;
+        read_opts(&o, &tb);
+        sio_target_from(&tb, &t);
+    }
+    if (q.rooms) {
+        const char *rp = q.rooms;
+        read_room_list(&rp, op.rooms, &op.n, op.scratch);
+    }
+    switch (q.type) {
+    case REQ_SOCKETS: {
+        begin_response(&body, &q);
+        sl_buf_append_str(&body, ",\"sockets\":[");
+        list_ctx_t lc = {&body, 1};
+        sio_target_t st = {op.rooms, op.n, NULL, 0, 0};
+        sio_nsp_select(nsp, &st, add_socket_id, &lc);
+        sl_buf_append_str(&body, "]}");
+        respond(r, nsp, &body);
+        break;
+    }
+    case REQ_ALL_ROOMS: {
+        begin_response(&body, &q);
+        sl_buf_append_str(&body, ",\"rooms\":[");
+        list_ctx_t lc = {&body, 1};
+        sio_nsp_each_room(nsp, add_room_json, &lc);
+        sl_buf_append_str(&body, "]}");
+        respond(r, nsp, &body);
+        break;
+    }
+    case REQ_REMOTE_JOIN:
+    case REQ_REMOTE_LEAVE:
+    case REQ_REMOTE_DISCONNECT: {
+        void (*fn)(sio_socket_t *, void *) =
+            q.type == REQ_REMOTE_JOIN ? op_join : q.type == REQ_REMOTE_LEAVE ? op_leave : op_disconnect;
+        op.close = q.close;
+        if (q.opts) {
+            sio_nsp_select(nsp, &t, fn, &op);
+            break; /* no answer in this form, as Node */
+        }
+        sio_socket_t *s = q.sid.p ? sio_nsp_find_socket(nsp, q.sid.p, q.sid.len) : NULL;
+        if (!s)
+            break;
+        if (q.room.p) {
+            op.rooms[0] = q.room;
+            op.n = 1;
+        }
+        fn(s, &op);
+        begin_response(&body, &q);
+        sl_buf_append_byte(&body, '}');
+        respond(r, nsp, &body);
+        break;
+    }
+    case REQ_REMOTE_FETCH: {
+        if (!q.opts)
+            break;
+        begin_response(&body, &q);
+        sl_buf_append_str(&body, ",\"sockets\":[");
+        fetch_ctx_t fc = {r, &body, 1};
+        sio_nsp_select(nsp, &t, add_socket_json, &fc);
+        sl_buf_append_str(&body, "]}");
+        respond(r, nsp, &body);
+        break;
+    }
+    default:
+        /* SERVER_SIDE_EMIT and BROADCAST (acks) are not served yet. */
+        SL_DEBUG("adapter", "request type %d on %s not handled", q.type, sio_nsp_name(nsp));
+        break;
+    }
+out:
+    sl_buf_free(&conv);
+    sl_buf_free(&body);
+}
+
+/* ---- subscriptions ---------------------------------------------------------- */
+
+/* "<key>#<nsp>#..." or "<key>-request#<nsp>#": the namespace part. */
+static sio_nsp_t *nsp_of_channel(sio_redis_t *r, const char *ch, size_t len, const char *kind)
+{
+    size_t kl = strlen(r->opts.key), tl = strlen(kind);
+    if (len < kl + tl + 2 || memcmp(ch, r->opts.key, kl) || memcmp(ch + kl, kind, tl) ||
+        ch[kl + tl] != '#')
+        return NULL;
+    const char *s = ch + kl + tl + 1;
+    const char *e = memchr(s, '#', len - kl - tl - 1);
+    if (!e || (size_t)(e - s) >= 256)
+        return NULL;
+    char name[256];
+    memcpy(name, s, (size_t)(e - s));
+    name[e - s] = '\0';
+    return sio_server_find_nsp(r->sio, name);
+}
+
+static void on_sub_message(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    sio_redis_t *r = ac->data ? priv : NULL;
+    redisReply *m = reply;
+    if (!r || !m || m->type != REDIS_REPLY_ARRAY || m->elements < 3)
+        return;
+    redisReply *kind = m->element[0];
+    if (kind->type != REDIS_REPLY_STRING)
+        return;
+    if (!strcmp(kind->str, "pmessage") && m->elements == 4) {
+        on_broadcast_message(r, m->element[3]->str, m->element[3]->len);
+    } else if (!strcmp(kind->str, "message")) {
+        redisReply *ch = m->element[1], *body = m->element[2];
+        sio_nsp_t *nsp = nsp_of_channel(r, ch->str, ch->len, "-request");
+        if (nsp)
+            on_request(r, nsp, body->str, body->len);
+        /* Responses to our own requests: not sent yet, nothing to do. */
+    }
+}
+
+static void subscribe_nsp(sio_nsp_t *nsp, void *ud)
+{
+    sio_redis_t *r = ud;
+    if (!sl_redis_link_up(r->sub))
+        return;
+    sl_buf_t req = SL_BUF_INIT, res = SL_BUF_INIT;
+    channel_name(&req, r, "-request", sio_nsp_name(nsp));
+    channel_name(&res, r, "-response", sio_nsp_name(nsp));
+    sl_buf_append_byte(&req, '\0');
+    sl_buf_append_byte(&res, '\0');
+    /* The request channel is also how the cluster counts its servers
+     * (PUBSUB NUMSUB), so every namespace subscribes it as Node does. */
+    sl_redis_link_command(r->sub, on_sub_message, r, "SUBSCRIBE %s %s %s%s#", req.data, res.data,
+                          res.data, r->uid);
+    sl_buf_free(&req);
+    sl_buf_free(&res);
+}
+
+static void on_sub_state(sl_redis_link_t *l, int up, void *ud)
+{
+    (void)l;
+    sio_redis_t *r = ud;
+    if (!up)
+        return;
+    char pattern[80];
+    snprintf(pattern, sizeof pattern, "%s#*", r->opts.key);
+    sl_redis_link_command(r->sub, on_sub_message, r, "PSUBSCRIBE %s", pattern);
+    sio_server_each_nsp(r->sio, subscribe_nsp, r);
+}
+
+static void on_pub_state(sl_redis_link_t *l, int up, void *ud)
+{
+    (void)l;
+    sio_redis_t *r = ud;
+    if (up && r->publish_down_logged) {
+        SL_INFO("adapter", "redis is back: broadcasts reach the cluster again");
+        r->publish_down_logged = 0;
+    }
+}
+
+static void adapter_nsp_created(void *ud, sio_nsp_t *nsp) { subscribe_nsp(nsp, ud); }
+
+sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
+                           const sio_redis_opts_t *opts, const sio_redis_hooks_t *hooks)
+{
+    sl_redis_url_t u;
+    if (sl_redis_url_parse(url, &u) != 0)
+        return NULL;
+    sio_redis_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->loop = loop;
+    r->sio = srv;
+    if (opts)
+        r->opts = *opts;
+    else
+        sio_redis_opts_init(&r->opts);
+    if (hooks)
+        r->hooks = *hooks;
+    /* 6 characters of [a-z0-9], as uid2(6) makes. */
+    char id[21];
+    if (eio_random_id(id)) {
+        free(r);
+        return NULL;
+    }
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    for (int i = 0; i < 6; i++)
+        r->uid[i] = alnum[(unsigned char)id[i] % 36];
+    r->uid[6] = '\0';
+    r->pub = sl_redis_link_new(loop, &u, "adapter pub", on_pub_state, r);
+    r->sub = sl_redis_link_new(loop, &u, "adapter sub", on_sub_state, r);
+    if (!r->pub || !r->sub) {
+        sl_redis_link_close(r->pub);
+        sl_redis_link_close(r->sub);
+        free(r);
+        return NULL;
+    }
+    sio_adapter_t a = {adapter_nsp_created, adapter_broadcast, r};
+    sio_server_set_adapter(srv, &a);
+    return r;
+}
+
+void sio_redis_close(sio_redis_t *r)
+{
+    if (!r)
+        return;
+    sio_server_set_adapter(r->sio, NULL);
+    sl_redis_link_close(r->pub);
+    sl_redis_link_close(r->sub);
+    free(r);
+}
