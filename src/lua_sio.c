@@ -19,6 +19,7 @@
 #include <lua.h>
 
 #include "log.h"
+#include "lua_client.h"
 #include "lua_crypto.h"
 #include "lua_json.h"
 #ifdef SIOLUA_HAVE_ADAPTER
@@ -975,16 +976,25 @@ static void lua_on_packet(sio_socket_t *s, const sio_packet_t *pkt, const sio_pa
     call_dispatch(app, app->dispatch_ref, is_ack ? "ack" : "event", 3, 0);
 }
 
-static void lua_on_disconnect(sio_socket_t *s, const char *reason, void *ud)
+static void dispatch_leaving(sl_app_t *app, sio_socket_t *s, const char *what, const char *reason)
 {
-    sl_app_t *app = ud;
     push_socket_table(app->L, s);
     if (lua_isnil(app->L, -1)) {
         lua_pop(app->L, 1);
         return;
     }
     lua_pushstring(app->L, reason);
-    call_dispatch(app, app->dispatch_ref, "disconnect", 2, 0);
+    call_dispatch(app, app->dispatch_ref, what, 2, 0);
+}
+
+static void lua_on_disconnecting(sio_socket_t *s, const char *reason, void *ud)
+{
+    dispatch_leaving(ud, s, "disconnecting", reason);
+}
+
+static void lua_on_disconnect(sio_socket_t *s, const char *reason, void *ud)
+{
+    dispatch_leaving(ud, s, "disconnect", reason);
 }
 
 static void lua_on_free(sio_socket_t *s, void *ud)
@@ -1025,6 +1035,7 @@ static const sio_handler_t lua_sio_handler = {
     .resolve_nsp = lua_resolve_nsp,
     .on_connecting = lua_on_connecting,
     .on_packet = lua_on_packet,
+    .on_disconnecting = lua_on_disconnecting,
     .on_disconnect = lua_on_disconnect,
     .on_free = lua_on_free,
 };
@@ -1132,6 +1143,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     }
     app->L = sl_lua_state(app->rt);
     create_metatables(app->L);
+    sl_lua_client_open(app->rt, app->L);
     sl_lua_redis_open(app->rt);
     if (open_api(app)) {
         sl_app_free(app);

@@ -15,6 +15,7 @@
 #include "lua_sio.h"
 #include "server.h"
 #include "sio.h"
+#include "test_runner.h"
 
 static const char usage[] =
     "Usage: siolua run APP_DIR [options]\n"
@@ -184,6 +185,8 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "test"))
+        return sl_test_main(argc, argv);
     cli_t cli;
     memset(&cli, 0, sizeof cli);
     sl_server_config_init(&cli.cfg);

@@ -326,11 +326,14 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
 
 /* ---- shutdown ----------------------------------------------------------- */
 
-/* Every TCP handle but the listener belongs to an sl_conn; closing it
- * cascades to the layers above, which close their own timers. */
+/* Closing an sl_conn cascades to the layers above, which close their own
+ * timers. Not every TCP handle of the loop is one: the Lua WebSocket client
+ * (ws_client.c) owns its own, closed when the Lua state goes. An sl_conn's
+ * handle is its first member and points back at it, which tells them apart. */
+_Static_assert(offsetof(sl_conn_t, tcp) == 0, "close_conn relies on tcp being first");
 static void close_conn(uv_handle_t *h, void *listener)
 {
-    if (h->type == UV_TCP && h != listener && !uv_is_closing(h))
+    if (h->type == UV_TCP && h != listener && !uv_is_closing(h) && h->data == (void *)h)
         sl_conn_close(h->data);
 }
 

@@ -682,8 +682,10 @@ static void socket_gone(sio_socket_t *s, const char *reason, int notify_up)
     int was_connected = s->state == S_CONNECTED;
     if (s->state == S_GONE)
         return;
-    if (was_connected && notify_up && srv->h.on_disconnect)
-        srv->h.on_disconnect(s, reason, srv->ud); /* rooms still readable */
+    /* As Node: "disconnecting" while the socket is still in its rooms, then
+     * it leaves them and its namespace, then "disconnect". */
+    if (was_connected && notify_up && srv->h.on_disconnecting)
+        srv->h.on_disconnecting(s, reason, srv->ud);
     s->state = S_GONE;
     if (was_connected) {
         sio_nsp_t *nsp = s->nsp;
@@ -696,6 +698,8 @@ static void socket_gone(sio_socket_t *s, const char *reason, int notify_up)
         nsp->nsockets--;
     }
     socket_leave_all(s);
+    if (was_connected && notify_up && srv->h.on_disconnect)
+        srv->h.on_disconnect(s, reason, srv->ud);
     socket_free(s);
 }
 

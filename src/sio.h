@@ -44,9 +44,11 @@ typedef struct sio_handler {
      * the raw JSON array (placeholders still in it), atts the attachments. */
     void (*on_packet)(sio_socket_t *s, const sio_packet_t *pkt, const sio_packet_bin_t *atts,
                       unsigned natts, void *ud);
-    /* A connected socket leaves (reason as Node names it). The socket is
-     * still usable for reads (id, rooms) during the call; it is freed after
-     * on_free. */
+    /* A connected socket is leaving (reason as Node names it): still in its
+     * rooms and its namespace during the call ("disconnecting"). */
+    void (*on_disconnecting)(sio_socket_t *s, const char *reason, void *ud);
+    /* It has left its rooms and its namespace ("disconnect"); still
+     * readable (id) during the call; freed after on_free. */
     void (*on_disconnect)(sio_socket_t *s, const char *reason, void *ud);
     /* Last event of every socket, connected or not: drop pointers to it. */
     void (*on_free)(sio_socket_t *s, void *ud);

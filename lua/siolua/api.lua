@@ -729,10 +729,17 @@ return function(sio, core)
     cb(unpack(args, 1, #args))
   end
 
-  function dispatch.disconnect(sock, reason)
+  -- Still in its rooms: "disconnecting" handlers see them, and the session
+  -- kept for recovery records them.
+  function dispatch.disconnecting(sock, reason)
     fire(sock, "disconnecting", reason)
     local on, max = core.recovery()
     if on and sock._pid and RECOVERABLE[reason] then persist_session(sock.nsp, sock, max) end
+  end
+
+  -- Out of its rooms and namespace: broadcasts from "disconnect" handlers
+  -- no longer reach it, and fetch_sockets no longer lists it.
+  function dispatch.disconnect(sock, reason)
     sock.connected = false
     sock.nsp.sockets[sock.id] = nil
     fire(sock, "disconnect", reason)
@@ -961,5 +968,6 @@ return function(sio, core)
     return true, rebound
   end
 
+  require("siolua.client")(sio, core)
   return dispatch, eio_dispatch
 end

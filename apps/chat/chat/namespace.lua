@@ -1,0 +1,65 @@
+-- The /chat namespace: the events of the chat room from the socket.io
+-- book chapter, wired to chat/actions.lua.
+--   client -> server: login (name[, key]), clientMessage (text), join (room)
+--   server -> client: login, serverMessage (text), chat message
+--                     {user, room, text, time}, chat state {user, room, key},
+--                     chat error {code, message}
+local commands = require "chat.commands"
+local actions = require "chat.actions"
+
+local MAX_TEXT = 2000 -- characters in one message
+
+-- Text from the wire: a string (or a number, written as text), else nil.
+local function text_of(v)
+  if type(v) == "number" then return tostring(v) end
+  if type(v) == "string" then return v end
+  return nil
+end
+
+-- Ignores the ack function a client may have asked for as the last
+-- argument (ours never need one).
+local function arg(v)
+  if type(v) == "function" then return nil end
+  return v
+end
+
+return function(nsp)
+  nsp:on("connection", function(socket)
+    -- A hot reload runs this again for connected sockets: rebind the
+    -- listeners, but don't greet them twice.
+    if not socket.reloaded then
+      if socket.handshake.auth.structured == true then socket:join(actions.STRUCTURED) end
+      socket:emit("login")
+    end
+
+    socket:on("login", function(name, key)
+      actions.login(socket, arg(name), arg(key))
+    end)
+
+    socket:on("clientMessage", function(content)
+      local text = text_of(arg(content))
+      if not socket.data.user then
+        return actions.refuse(socket, "not_logged_in", "Log in first: send login with your name")
+      end
+      if not text or text:find("^%s*$") then return end
+      local len = utf8.len(text)
+      if not len then return actions.refuse(socket, "invalid_text", "Messages must be valid UTF-8") end
+      if len > MAX_TEXT then
+        return actions.refuse(socket, "too_long", ("Messages are at most %d characters"):format(MAX_TEXT))
+      end
+      if text:sub(1, 1) == "/" then return commands.run(socket, text) end
+      actions.say(socket, text)
+    end)
+
+    socket:on("join", function(room)
+      if not socket.data.user then
+        return actions.refuse(socket, "not_logged_in", "Log in first: send login with your name")
+      end
+      actions.join(socket, arg(room))
+    end)
+
+    socket:on("disconnect", function()
+      actions.left(socket)
+    end)
+  end)
+end

@@ -1,0 +1,16 @@
+-- The chat of the socket.io tutorial (2024), on the main namespace: every
+-- `chat message` goes to everyone, the sender included, so the tutorial's
+-- page works against siolua as it is.
+return function(server)
+  server:on("connection", function(socket)
+    -- The tutorial's later steps send extra arguments (a client offset)
+    -- and ask for an ack: pass the text on, and answer the ack.
+    socket:on("chat message", function(msg, ...)
+      local n = select("#", ...)
+      local ack = n > 0 and select(n, ...) or nil
+      if type(msg) == "function" then msg, ack = nil, msg end
+      if msg ~= nil then server:emit("chat message", msg) end
+      if type(ack) == "function" then ack() end
+    end)
+  end)
+end
