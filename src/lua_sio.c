@@ -22,9 +22,7 @@
 #include "lua_client.h"
 #include "lua_crypto.h"
 #include "lua_json.h"
-#ifdef SIOLUA_HAVE_ADAPTER
 #include "sio_redis.h"
-#endif
 #include "lua_redis.h"
 #include "watch.h"
 
@@ -45,11 +43,7 @@ struct sl_app {
     int started;
     int shutting_down;
     sl_watch_t *watch;
-#ifdef SIOLUA_HAVE_ADAPTER
     sio_redis_t *redis;
-#else
-    void *redis;
-#endif
 };
 
 typedef struct sock_ud {
@@ -1199,7 +1193,6 @@ static void app_files_changed(void *ud)
     sl_watch_rescan(app->watch);
 }
 
-#ifdef SIOLUA_HAVE_ADAPTER
 /* fetchSockets answers for other nodes: {id, handshake, rooms, data}. */
 static void lua_socket_json(sio_socket_t *s, sl_buf_t *out, void *ud)
 {
@@ -1239,15 +1232,7 @@ int sl_app_use_redis(sl_app_t *app, const char *url)
     SL_INFO("adapter", "redis adapter on %s (uid %s)", url, sio_redis_uid(app->redis));
     return 0;
 }
-#else
-int sl_app_use_redis(sl_app_t *app, const char *url)
-{
-    (void)app;
-    (void)url;
-    return -1;
-}
-#define sio_redis_close(r) ((void)(r))
-#endif
+
 
 int sl_app_watch(sl_app_t *app)
 {

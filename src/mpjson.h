@@ -134,7 +134,8 @@ int mpjson_read_str(const char **p, const char *end, const char **s,
 int mpjson_read_number(const char **p, const char *end, double *v);
 
 /* Writers: notepack's choice of encoding for each kind of value, so an
- * envelope built from them is byte-identical to Node's. 0 or -ENOMEM. */
+ * envelope built from them is byte-identical to Node's. Return 0, -ENOMEM,
+ * or MPJSON_E_TOO_BIG for a str/bin of 2^32 bytes or more. */
 int mpjson_put_nil(sl_buf_t *out);
 int mpjson_put_bool(sl_buf_t *out, int v);
 int mpjson_put_number(sl_buf_t *out, double v); /* the "number" rule above */

@@ -96,6 +96,8 @@ const char *sl_redis_url_text(const sl_redis_url_t *u, char *buf, size_t cap)
 
 static void link_connect(sl_redis_link_t *l);
 
+static void reconnect_cb(uv_timer_t *t) { link_connect(t->data); }
+
 static void link_schedule(sl_redis_link_t *l)
 {
     if (l->closing)
@@ -103,7 +105,7 @@ static void link_schedule(sl_redis_link_t *l)
     unsigned ms = l->backoff_ms ? l->backoff_ms : BACKOFF_MIN_MS;
     l->backoff_ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
     uv_timer_stop(&l->timer);
-    uv_timer_start(&l->timer, (uv_timer_cb)link_connect, ms, 0);
+    uv_timer_start(&l->timer, reconnect_cb, ms, 0);
 }
 
 static void link_down(sl_redis_link_t *l, const char *why)

@@ -294,7 +294,7 @@ static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
 {
     const char *p = msg, *end = msg + len;
     const char *check = msg;
-    if (mp_check(&check, end) != 0 || mp_typeof(*p) != MP_ARRAY || mp_decode_array(&p) < 3)
+    if (mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_ARRAY || mp_decode_array(&p) < 3)
         return;
     if (mp_typeof(*p) != MP_STR) /* the emitter sends "emitter" */
         return;
@@ -392,7 +392,7 @@ static int read_request(const char *p, const char *end, request_t *q)
     memset(q, 0, sizeof *q);
     q->type = -1;
     const char *check = p;
-    if (mp_check(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
+    if (mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
         return -1;
     uint32_t n = mp_decode_map(&p);
     for (uint32_t i = 0; i < n; i++) {

@@ -1,0 +1,223 @@
+// The Redis adapter against the reference: a siolua instance and a Node
+// socket.io 4.8 server with @socket.io/redis-adapter 8 share one real
+// redis-server. Broadcasts, rooms, except, binary, namespaces cross in both
+// directions; Node's fetchSockets / allRooms / socketsJoin /
+// disconnectSockets / serverCount see the siolua node; the Node emitter
+// reaches siolua clients; a Redis restart is survived.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import net from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createRequire } from 'node:module';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startServer } from './lib/server.mjs';
+import { connected, nextEvent, ask, closeClient } from './lib/sio.mjs';
+
+const require = createRequire(import.meta.url);
+const ROOT = process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..');
+const HAVE_REDIS = (() => { try { execFileSync('redis-server', ['--version']); return true; } catch { return false; } })();
+
+let redis, redisPort, dir, siolua, node, nodeUrl;
+const pending = new Map();
+let seq = 0;
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+  });
+}
+
+async function startRedis() {
+  const proc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('redis-server did not start')), 10000);
+    proc.stdout.on('data', (d) => { if (String(d).includes('Ready to accept')) { clearTimeout(timer); resolve(); } });
+  });
+  return proc;
+}
+
+function stopRedis(proc) {
+  return new Promise((resolve) => { proc.on('exit', resolve); proc.kill('SIGKILL'); });
+}
+
+function nodeCommand(cmd) {
+  const id = ++seq;
+  node.stdin.write(`${JSON.stringify({ ...cmd, id })}\n`);
+  return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+}
+
+before(async () => {
+  if (!HAVE_REDIS) return;
+  dir = mkdtempSync(join(tmpdir(), 'siolua-cluster-'));
+  redisPort = await freePort();
+  redis = await startRedis();
+  const url = `redis://127.0.0.1:${redisPort}`;
+  siolua = await startServer({ appDir: join(ROOT, 'tests', 'apps', 'cluster'), args: ['--redis', url, '--no-reload'] });
+  node = spawn(process.execPath, [join(import.meta.dirname, 'lib', 'node-cluster-server.cjs'), url],
+    { stdio: ['pipe', 'pipe', 'inherit'], cwd: join(ROOT, 'tests') });
+  const lines = createInterface({ input: node.stdout });
+  nodeUrl = await new Promise((resolve) => {
+    lines.on('line', (line) => {
+      const m = /^listening (\d+)/.exec(line);
+      if (m) return resolve(`http://127.0.0.1:${m[1]}`);
+      const r = JSON.parse(line);
+      const p = pending.get(r.id);
+      if (p) { pending.delete(r.id); r.error ? p.reject(new Error(r.error)) : p.resolve(r.result); }
+    });
+  });
+  // Both nodes subscribed: the cluster counts two servers.
+  const deadline = Date.now() + 5000;
+  while ((await nodeCommand({ op: 'serverCount' })) < 2 && Date.now() < deadline) await sleep(50);
+});
+
+after(async () => {
+  node?.kill();
+  await siolua?.stop();
+  if (redis) await stopRedis(redis);
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+const skip = HAVE_REDIS ? false : 'redis-server is not installed';
+const nodeSrv = () => ({ url: nodeUrl });
+
+test('the cluster counts both servers (PUBSUB NUMSUB on the request channel)', { skip }, async () => {
+  assert.equal(await nodeCommand({ op: 'serverCount' }), 2);
+});
+
+test('a broadcast from the Node server reaches a siolua client, arguments exact', { skip }, async (t) => {
+  const a = await connected(siolua, '/', { t });
+  const b = await connected(nodeSrv(), '/', { t });
+  const got = nextEvent(a, 'hello');
+  b.emit('to', {}, 'hello', 1, 'two', { three: [true, null], n: 1.5 });
+  assert.deepEqual(await got, [1, 'two', { three: [true, null], n: 1.5 }]);
+});
+
+test('a broadcast from siolua reaches a Node server client', { skip }, async (t) => {
+  const a = await connected(siolua, '/', { t });
+  const b = await connected(nodeSrv(), '/', { t });
+  const got = nextEvent(b, 'hi');
+  a.emit('to', {}, 'hi', { from: 'siolua' }, [1, 2, 3]);
+  assert.deepEqual(await got, [{ from: 'siolua' }, [1, 2, 3]]);
+});
+
+test('binary arguments cross both ways', { skip }, async (t) => {
+  const a = await connected(siolua, '/', { t });
+  const b = await connected(nodeSrv(), '/', { t });
+  const toA = nextEvent(a, 'bin');
+  b.emit('to', {}, 'bin', Buffer.from([1, 2, 255]), { nested: Buffer.from('xyz') });
+  const [x, y] = await toA;
+  assert.deepEqual([...x], [1, 2, 255]);
+  assert.deepEqual([...y.nested], [...Buffer.from('xyz')]);
+  const toB = nextEvent(b, 'bin2');
+  a.emit('to', {}, 'bin2', Buffer.from([9, 8, 7]));
+  const [z] = await toB;
+  assert.deepEqual([...z], [9, 8, 7]);
+});
+
+test('room broadcasts and except cross in both directions', { skip }, async (t) => {
+  const inRoom = await connected(siolua, '/', { t });
+  const outside = await connected(siolua, '/', { t });
+  const excluded = await connected(siolua, '/', { t });
+  const nodeMember = await connected(nodeSrv(), '/', { t });
+  assert.deepEqual(await ask(inRoom, 'join', 'r1'), [true]);
+  assert.deepEqual(await ask(excluded, 'join', 'r1'), [true]);
+  assert.deepEqual(await ask(excluded, 'join', 'muted'), [true]);
+  assert.deepEqual(await ask(nodeMember, 'join', 'r1'), [true]);
+  const stray = [];
+  outside.on('room', (...a) => stray.push(a));
+  excluded.on('room', (...a) => stray.push(a));
+  const got = nextEvent(inRoom, 'room');
+  nodeMember.emit('to', { rooms: ['r1'], except: ['muted'] }, 'room', 'from node');
+  assert.deepEqual(await got, ['from node']);
+  const back = nextEvent(nodeMember, 'room');
+  inRoom.emit('to', { rooms: ['r1'], except: ['muted'] }, 'room', 'from siolua');
+  assert.deepEqual(await back, ['from siolua']);
+  // A broadcast to everyone after: anything stray would have come before it.
+  const sync = nextEvent(outside, 'sync');
+  nodeMember.emit('to', {}, 'sync');
+  await sync;
+  assert.deepEqual(stray.filter((a) => a[0] === 'from node'), []);
+});
+
+test('namespaces stay apart across the cluster', { skip }, async (t) => {
+  const root = await connected(siolua, '/', { t });
+  const chat = await connected(siolua, '/chat', { t });
+  const nodeChat = await connected(nodeSrv(), '/chat', { t });
+  const stray = [];
+  root.on('chat-only', (...a) => stray.push(a));
+  const got = nextEvent(chat, 'chat-only');
+  nodeChat.emit('to', {}, 'chat-only', 42);
+  assert.deepEqual(await got, [42]);
+  assert.deepEqual(stray, []);
+});
+
+test("Node's fetchSockets, allRooms, socketsJoin and disconnectSockets see the siolua sockets", { skip }, async (t) => {
+  const a = await connected(siolua, '/', { t });
+  assert.deepEqual(await ask(a, 'join', 'fetch-me'), [true]);
+  assert.deepEqual(await ask(a, 'set-data', 'color', 'blue'), [true]);
+  const fetched = await nodeCommand({ op: 'fetchSockets', rooms: ['fetch-me'] });
+  assert.deepEqual(fetched, [{ id: a.id, rooms: ['fetch-me', a.id].sort(), data: { color: 'blue' } }]);
+  const rooms = await nodeCommand({ op: 'allRooms' });
+  assert.ok(rooms.includes('fetch-me') && rooms.includes(a.id), `allRooms: ${JSON.stringify(rooms)}`);
+  await nodeCommand({ op: 'socketsJoin', rooms: ['fetch-me'], join: 'joined-remotely' });
+  const deadline = Date.now() + 3000;
+  let after;
+  do {
+    after = await nodeCommand({ op: 'fetchSockets', rooms: ['joined-remotely'] });
+  } while (after.length === 0 && Date.now() < deadline && (await sleep(50), true));
+  assert.deepEqual(after.map((s) => s.id), [a.id]);
+  const gone = new Promise((resolve) => a.on('disconnect', resolve));
+  await nodeCommand({ op: 'disconnectSockets', rooms: ['fetch-me'] });
+  assert.equal(await gone, 'io server disconnect');
+});
+
+test('the Node emitter (@socket.io/redis-emitter) reaches siolua clients, rooms included', { skip }, async (t) => {
+  const { Emitter } = require('@socket.io/redis-emitter');
+  const { createClient } = require('redis');
+  const client = createClient({ url: `redis://127.0.0.1:${redisPort}` });
+  await client.connect();
+  t.after(() => client.quit());
+  const emitter = new Emitter(client);
+  const a = await connected(siolua, '/', { t });
+  const b = await connected(siolua, '/', { t });
+  assert.deepEqual(await ask(a, 'join', 'vip'), [true]);
+  const all = nextEvent(b, 'news');
+  emitter.emit('news', { headline: 'hi' });
+  assert.deepEqual(await all, [{ headline: 'hi' }]);
+  const stray = [];
+  b.on('vip-only', (...x) => stray.push(x));
+  const vip = nextEvent(a, 'vip-only');
+  emitter.to('vip').emit('vip-only', 1);
+  assert.deepEqual(await vip, [1]);
+  const sync = nextEvent(b, 'sync2');
+  emitter.emit('sync2');
+  await sync;
+  assert.deepEqual(stray, []);
+});
+
+test('Redis going away: local delivery goes on, cross-node delivery comes back after a restart', { skip, timeout: 60000 }, async (t) => {
+  const a = await connected(siolua, '/', { t });
+  const a2 = await connected(siolua, '/', { t });
+  const b = await connected(nodeSrv(), '/', { t });
+  await stopRedis(redis);
+  const local = nextEvent(a2, 'local-still');
+  a.emit('to', {}, 'local-still', 1);
+  assert.deepEqual(await local, [1]);
+  redis = await startRedis();
+  // Within seconds (backoff is at most 5 s), a broadcast crosses again.
+  const deadline = Date.now() + 20000;
+  let crossed = false;
+  b.on('again', () => { crossed = true; });
+  while (!crossed && Date.now() < deadline) {
+    a.emit('to', {}, 'again');
+    await sleep(200);
+  }
+  assert.ok(crossed, 'no broadcast crossed to the Node server after Redis came back');
+  assert.match(siolua.stderr(), /lost .*reconnecting|cannot reach/);
+  assert.match(siolua.stderr(), /connected to 127\.0\.0\.1/);
+});

@@ -1,0 +1,57 @@
+// A Node socket.io 4 server with @socket.io/redis-adapter 8 (classic mode),
+// the reference cluster member the siolua adapter must interoperate with.
+// Usage: node node-cluster-server.cjs REDIS_URL ; prints "listening PORT".
+// Answers commands on stdin as JSON lines: {"op": "...", ...} -> JSON line.
+const { createServer } = require('node:http');
+const { Server } = require('socket.io');
+const { createAdapter } = require('@socket.io/redis-adapter');
+const { createClient } = require('redis');
+const readline = require('node:readline');
+
+(async () => {
+  const url = process.argv[2];
+  const pub = createClient({ url });
+  const sub = pub.duplicate();
+  pub.on('error', () => {});
+  sub.on('error', () => {});
+  await Promise.all([pub.connect(), sub.connect()]);
+  const http = createServer();
+  const io = new Server(http, { adapter: createAdapter(pub, sub, { requestsTimeout: 2000 }) });
+  for (const nsp of [io.of('/'), io.of('/chat')]) {
+    nsp.on('connection', (socket) => {
+      socket.on('join', (room, ack) => { socket.join(room); ack(true); });
+      socket.on('to', (spec, event, ...args) => {
+        let op = nsp;
+        if (spec.rooms) op = op.to(spec.rooms);
+        if (spec.except) op = op.except(spec.except);
+        op.emit(event, ...args);
+      });
+    });
+  }
+  http.listen(0, '127.0.0.1', () => console.log(`listening ${http.address().port}`));
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', async (line) => {
+    const cmd = JSON.parse(line);
+    const nsp = io.of(cmd.nsp || '/');
+    let result;
+    try {
+      if (cmd.op === 'fetchSockets') {
+        const sockets = await nsp.in(cmd.rooms || []).fetchSockets();
+        result = sockets.map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data }));
+      } else if (cmd.op === 'allRooms') {
+        result = [...(await nsp.adapter.allRooms())].sort();
+      } else if (cmd.op === 'socketsJoin') {
+        nsp.in(cmd.rooms || []).socketsJoin(cmd.join);
+        result = true;
+      } else if (cmd.op === 'disconnectSockets') {
+        nsp.in(cmd.rooms || []).disconnectSockets(true);
+        result = true;
+      } else if (cmd.op === 'serverCount') {
+        result = await nsp.adapter.serverCount();
+      }
+      console.log(JSON.stringify({ id: cmd.id, result }));
+    } catch (e) {
+      console.log(JSON.stringify({ id: cmd.id, error: e.message }));
+    }
+  });
+})();
