@@ -8,14 +8,23 @@ local api = {}
 local RESERVED = { connect = true, connect_error = true, disconnect = true,
                    disconnecting = true, newListener = true, removeListener = true }
 
+-- The development key works only in development mode (no NOTIFY_SECRET):
+-- a server with a real secret and no NOTIFY_API_KEY refuses every POST
+-- rather than accept a key everybody knows.
 local DEV_KEY = "dev-key-change-me"
 local api_key = os.getenv("NOTIFY_API_KEY")
 if api_key == nil or api_key == "" then
-  api_key = DEV_KEY
-  sio.log.warn("NOTIFY_API_KEY is not set: POST /api/notify takes the development key")
+  if auth.dev then
+    api_key = DEV_KEY
+    sio.log.warn("NOTIFY_API_KEY is not set: POST /api/notify takes the development key")
+  else
+    api_key = nil
+    sio.log.warn("NOTIFY_API_KEY is not set: POST /api/notify refuses every request")
+  end
 end
 
 local function authorized(req)
+  if not api_key then return false end
   local header = req.headers.authorization or ""
   local given = header:match("^Bearer%s+(.+)$") or ""
   return sio.crypto.equal(given, api_key)
@@ -58,7 +67,9 @@ function api.routes(namespaces)
       if type(user) ~= "string" or not user:match("^[%w_%-%.@]+$") then
         return res:json({ error = "?user=ID is required (letters, digits, _-.@)" }, 400)
       end
-      res:json({ user = user, token = auth.mint(user, 3600), api_key = DEV_KEY })
+      -- The key goes to the page only when it is the public development one.
+      res:json({ user = user, token = auth.mint(user, 3600),
+                 api_key = api_key == DEV_KEY and DEV_KEY or sio.json.null })
     end)
   end
 end
