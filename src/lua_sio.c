@@ -472,8 +472,9 @@ static int core_select(lua_State *L)
 
 static int core_nsp_rooms(lua_State *L)
 {
-    (void)check_nsp(L, 1);
-    lua_newtable(L);
+    sio_nsp_t *n = check_nsp(L, 1);
+    lua_json_new_array(L, 0);
+    sio_nsp_each_room(n, push_room, L);
     return 1;
 }
 
@@ -1036,6 +1037,14 @@ static const sio_handler_t lua_sio_handler = {
 
 /* ---- setup -------------------------------------------------------------- */
 
+static int core_remote_fetch(lua_State *L);
+static int core_remote_all_rooms(lua_State *L);
+static int core_remote_emit(lua_State *L);
+static int core_remote_rooms(lua_State *L);
+static int core_remote_disconnect(lua_State *L);
+static int core_server_side_ack(lua_State *L);
+static int core_clustered(lua_State *L);
+
 static const luaL_Reg core_funcs[] = {
     {"id", core_id},
     {"accept", core_accept},
@@ -1065,6 +1074,13 @@ static const luaL_Reg core_funcs[] = {
     {"eio_send", core_eio_send},
     {"eio_close", core_eio_close},
     {"http_respond", core_http_respond},
+    {"remote_fetch", core_remote_fetch},
+    {"remote_all_rooms", core_remote_all_rooms},
+    {"remote_emit", core_remote_emit},
+    {"remote_rooms", core_remote_rooms},
+    {"remote_disconnect", core_remote_disconnect},
+    {"server_side_ack", core_server_side_ack},
+    {"clustered", core_clustered},
     {NULL, NULL},
 };
 
@@ -1223,9 +1239,227 @@ static void lua_socket_json(sio_socket_t *s, sl_buf_t *out, void *ud)
     lua_settop(L, top);
 }
 
+/* serverSideEmit from another server: dispatch.server_side_emit(nsp, args,
+ * request_id or nil). */
+static void lua_server_side_emit(sio_nsp_t *nsp, const char *args, size_t len,
+                                 const char *request_id, void *ud)
+{
+    sl_app_t *app = ud;
+    lua_State *L = app->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(intptr_t)sio_nsp_data(nsp));
+    char err[128];
+    if (lua_json_decode(L, args, len, NULL, err, sizeof err) != 0) {
+        lua_pop(L, 1);
+        return;
+    }
+    if (request_id)
+        lua_pushstring(L, request_id);
+    else
+        lua_pushnil(L);
+    call_dispatch(app, app->dispatch_ref, "server_side_emit", 3, 0);
+}
+
+/* ---- cluster requests from Lua (they wait for the other servers) ---------- */
+
+typedef struct remote_wait {
+    sl_lua_wait_t *w;      /* NULL once the runtime cancelled it */
+    const char *items;
+    size_t len;
+    int complete;
+} remote_wait_t;
+
+static void remote_wait_cancelled(void *ud)
+{
+    remote_wait_t *rw = ud;
+    rw->w = NULL;
+}
+
+/* Resumes with (list, complete): the gathered items decoded as one array. */
+static int push_remote(lua_State *L, void *ud)
+{
+    remote_wait_t *rw = ud;
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_append_byte(&b, '[');
+    sl_buf_append(&b, rw->items, rw->len);
+    sl_buf_append_byte(&b, ']');
+    char err[128];
+    if (lua_json_decode(L, b.data, b.len, NULL, err, sizeof err) != 0)
+        lua_json_new_array(L, 0);
+    sl_buf_free(&b);
+    lua_pushboolean(L, rw->complete);
+    return 2;
+}
+
+static void remote_reply(const char *items, size_t len, int complete, void *ud)
+{
+    remote_wait_t *rw = ud;
+    if (rw->w) {
+        rw->items = items;
+        rw->len = len;
+        rw->complete = complete;
+        sl_lua_wait_t *w = rw->w;
+        rw->w = NULL;
+        sl_lua_wait_resume(w, push_remote, rw);
+    }
+    free(rw);
+}
+
+typedef struct remote_target {
+    sio_nsp_t *nsp;
+    sio_target_t t;
+    const char *json;
+    size_t len;
+    char *owned;      /* freed by the start function */
+} remote_target_t;
+
+/* Starts a wait for a cluster request; returns 0 and yields through the
+ * caller, or pushes (empty list, true) when there is no cluster. */
+static int remote_call(lua_State *L, sl_app_t *app, int (*start)(sl_app_t *, remote_wait_t *, void *),
+                       void *arg)
+{
+    remote_wait_t *rw = app->redis ? calloc(1, sizeof *rw) : NULL;
+    if (!rw) {
+        free(((remote_target_t *)arg)->owned);
+        lua_json_new_array(L, 0);
+        lua_pushboolean(L, app->redis == NULL);
+        return 2;
+    }
+    rw->w = sl_lua_wait_new(L, remote_wait_cancelled, rw);
+    if (start(app, rw, arg) != 0) {
+        /* Redis is down: no answer will come; say so at once. */
+        sl_lua_wait_t *w = rw->w;
+        rw->w = NULL;
+        rw->items = "";
+        rw->len = 0;
+        rw->complete = 0;
+        sl_lua_wait_resume(w, push_remote, rw);
+        free(rw);
+    }
+    return sl_lua_yield(L);
+}
+
+
+static int start_fetch(sl_app_t *app, remote_wait_t *rw, void *arg)
+{
+    remote_target_t *rt = arg;
+    return sio_redis_fetch_sockets(app->redis, rt->nsp, &rt->t, remote_reply, rw);
+}
+
+static int start_all_rooms(sl_app_t *app, remote_wait_t *rw, void *arg)
+{
+    remote_target_t *rt = arg;
+    return sio_redis_all_rooms(app->redis, rt->nsp, remote_reply, rw);
+}
+
+static int start_sse(sl_app_t *app, remote_wait_t *rw, void *arg)
+{
+    remote_target_t *rt = arg;
+    int rc = sio_redis_server_side_emit(app->redis, rt->nsp, rt->json, rt->len, remote_reply, rw);
+    free(rt->owned);
+    rt->owned = NULL;
+    return rc;
+}
+
+/* core.remote_fetch(nsp, rooms, except) -> list of {id, handshake, rooms,
+ * data} from the other servers, complete */
+static int core_remote_fetch(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    remote_target_t rt = {check_nsp(L, 1), {0}, NULL, 0, NULL};
+    lua_settop(L, 3);
+    rt.t.rooms = read_rooms(L, 2, &rt.t.nrooms);
+    rt.t.except = read_rooms(L, 3, &rt.t.nexcept);
+    return remote_call(L, app, start_fetch, &rt);
+}
+
+static int core_remote_all_rooms(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    remote_target_t rt = {check_nsp(L, 1), {0}, NULL, 0, NULL};
+    return remote_call(L, app, start_all_rooms, &rt);
+}
+
+/* core.remote_emit(nsp, args[, want_acks]) -> (acks, complete) when
+ * want_acks, else nothing (fire and forget). */
+static int core_remote_emit(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    sio_nsp_t *n = check_nsp(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int want = lua_toboolean(L, 3);
+    sl_buf_t json = SL_BUF_INIT;
+    char err[256];
+    if (lua_json_encode(L, 2, &json, NULL, err, sizeof err) < 0) {
+        sl_buf_free(&json);
+        return luaL_error(L, "server_side_emit: %s", err);
+    }
+    if (!want) {
+        if (app->redis)
+            sio_redis_server_side_emit(app->redis, n, json.data, json.len, NULL, NULL);
+        sl_buf_free(&json);
+        return 0;
+    }
+    /* A wait ends this C function by a longjmp (lua_yield), so json is
+     * given to start_sse, which frees it once copied into the request. */
+    remote_target_t rt = {n, {0}, json.data, json.len, json.data};
+    return remote_call(L, app, start_sse, &rt);
+}
+
+static int core_remote_rooms(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    sio_nsp_t *n = check_nsp(L, 1);
+    int join = lua_toboolean(L, 4);
+    lua_settop(L, 5);
+    size_t nr, ne, nt;
+    sio_slice_t *rooms = read_rooms(L, 2, &nr);
+    sio_slice_t *except = read_rooms(L, 3, &ne);
+    sio_slice_t *targets = read_rooms(L, 5, &nt);
+    sio_target_t t = {rooms, nr, except, ne, 0};
+    if (app->redis)
+        sio_redis_remote_rooms(app->redis, n, &t, join, targets, nt);
+    return 0;
+}
+
+static int core_remote_disconnect(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    sio_nsp_t *n = check_nsp(L, 1);
+    int close = lua_toboolean(L, 4);
+    lua_settop(L, 4);
+    size_t nr, ne;
+    sio_slice_t *rooms = read_rooms(L, 2, &nr);
+    sio_slice_t *except = read_rooms(L, 3, &ne);
+    sio_target_t t = {rooms, nr, except, ne, 0};
+    if (app->redis)
+        sio_redis_remote_disconnect(app->redis, n, &t, close);
+    return 0;
+}
+
+static int core_server_side_ack(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    sio_nsp_t *n = check_nsp(L, 1);
+    const char *rid = luaL_checkstring(L, 2);
+    sl_buf_t json = SL_BUF_INIT;
+    char err[256];
+    if (lua_isnoneornil(L, 3) || lua_json_encode(L, 3, &json, NULL, err, sizeof err) < 0)
+        sl_buf_reset(&json);
+    if (app->redis)
+        sio_redis_server_side_ack(app->redis, n, rid, json.data, json.len);
+    sl_buf_free(&json);
+    return 0;
+}
+
+static int core_clustered(lua_State *L)
+{
+    lua_pushboolean(L, app_of(L)->redis != NULL);
+    return 1;
+}
+
 int sl_app_use_redis(sl_app_t *app, const char *url)
 {
-    sio_redis_hooks_t hooks = {lua_socket_json, app};
+    sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, app};
     app->redis = sio_redis_new(app->loop, app->sio, url, NULL, &hooks);
     if (!app->redis)
         return -1;

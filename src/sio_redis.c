@@ -40,7 +40,26 @@ struct sio_redis {
     sl_redis_link_t *pub;
     sl_redis_link_t *sub;
     int publish_down_logged;
+    struct pending *pending;
 };
+
+/* A request of ours waiting for the other servers' answers. */
+typedef struct pending {
+    struct pending *next;
+    sio_redis_t *r;
+    char id[16];
+    int type;
+    char nsp[256];
+    const char *field;     /* what to gather from each answer */
+    int expected, got;
+    sl_buf_t body;         /* the request, published once NUMSUB is known */
+    sl_buf_t items;
+    sio_redis_reply_cb cb;
+    void *ud;
+    uv_timer_t timer;
+    int done;
+    int refs;              /* the timer handle, and the NUMSUB reply */
+} pending_t;
 
 void sio_redis_opts_init(sio_redis_opts_t *o)
 {
@@ -370,6 +389,7 @@ typedef struct request {
     sio_slice_t sid, room;
     const char *rooms;        /* msgpack array position, or NULL */
     const char *opts;         /* msgpack map position, or NULL */
+    const char *data;         /* serverSideEmit arguments, or NULL */
     int close;
 } request_t;
 
@@ -419,6 +439,9 @@ static int read_request(const char *p, const char *end, request_t *q)
             mp_next(&p);
         } else if (key_is(k, kl, "opts")) {
             q->opts = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "data")) {
+            q->data = p;
             mp_next(&p);
         } else if (key_is(k, kl, "close") && mp_typeof(*p) == MP_BOOL)
             q->close = mp_decode_bool(&p);
@@ -615,14 +638,317 @@ static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t l
         respond(r, nsp, &body);
         break;
     }
+    case REQ_SERVER_SIDE_EMIT: {
+        if (!q.data || !r->hooks.server_side_emit)
+            break;
+        const char *dp = q.data;
+        sl_buf_t args = SL_BUF_INIT;
+        if (mpjson_to_json(&args, &dp, end, NULL, NULL) == 0 && args.len && args.data[0] == '[')
+            r->hooks.server_side_emit(nsp, args.data, args.len, q.request_id[0] ? q.request_id : NULL,
+                                      r->hooks.ud);
+        sl_buf_free(&args);
+        break;
+    }
     default:
-        /* SERVER_SIDE_EMIT and BROADCAST (acks) are not served yet. */
+        /* BROADCAST (broadcasts with acks) is not served yet. */
         SL_DEBUG("adapter", "request type %d on %s not handled", q.type, sio_nsp_name(nsp));
         break;
     }
 out:
     sl_buf_free(&conv);
     sl_buf_free(&body);
+}
+
+/* ---- our requests -------------------------------------------------------------- */
+
+static void pending_unref(pending_t *q)
+{
+    if (--q->refs > 0)
+        return;
+    sl_buf_free(&q->body);
+    sl_buf_free(&q->items);
+    free(q);
+}
+
+static void pending_timer_closed(uv_handle_t *h) { pending_unref(h->data); }
+
+/* Calls back once, unlinks, frees (after the timer handle closes). */
+static void pending_finish(pending_t *q, int complete)
+{
+    if (q->done)
+        return;
+    q->done = 1;
+    for (pending_t **pp = &q->r->pending; *pp; pp = &(*pp)->next) {
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    }
+    uv_timer_stop(&q->timer);
+    q->cb(q->items.data ? q->items.data : "", q->items.len, complete, q->ud);
+    uv_close((uv_handle_t *)&q->timer, pending_timer_closed);
+}
+
+static void pending_timeout(uv_timer_t *t)
+{
+    pending_t *q = t->data;
+    SL_INFO("adapter", "request %s on %s: %d of %d servers answered in time", q->id, q->nsp, q->got,
+            q->expected);
+    pending_finish(q, 0);
+}
+
+static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
+{
+    pending_t *q = priv;
+    redisReply *m = reply;
+    if (q->done) {
+        pending_unref(q);
+        return;
+    }
+    q->refs--; /* this reply came; the timer still holds q */
+    if (!ac->data || !m || m->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
+        m->element[1]->type != REDIS_REPLY_INTEGER) {
+        pending_finish(q, 0);
+        return;
+    }
+    /* NUMSUB counts this server too. */
+    q->expected = (int)m->element[1]->integer - 1;
+    if (q->expected <= 0) {
+        pending_finish(q, 1);
+        return;
+    }
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, q->r, "-request", q->nsp);
+    publish(q->r, ch.data, ch.len, q->body.data, q->body.len);
+    sl_buf_free(&ch);
+}
+
+/* Starts a request: the body is a JSON object missing its closing brace,
+ * to which the request id is added. */
+static int request_start(sio_redis_t *r, sio_nsp_t *nsp, int type, sl_buf_t *body,
+                         const char *field, sio_redis_reply_cb cb, void *ud)
+{
+    if (!sl_redis_link_up(r->pub))
+        return -1;
+    pending_t *q = calloc(1, sizeof *q);
+    char rid[21];
+    if (!q || eio_random_id(rid)) {
+        free(q);
+        return -1;
+    }
+    q->r = r;
+    memcpy(q->id, rid, 10);
+    q->id[10] = '\0';
+    q->type = type;
+    snprintf(q->nsp, sizeof q->nsp, "%s", sio_nsp_name(nsp));
+    q->field = field;
+    q->cb = cb;
+    q->ud = ud;
+    q->body = *body;
+    memset(body, 0, sizeof *body);
+    sl_buf_appendf(&q->body, ",\"requestId\":\"%s\"}", q->id);
+    uv_timer_init(r->loop, &q->timer);
+    q->timer.data = q;
+    q->refs = 2;
+    uv_timer_start(&q->timer, pending_timeout, r->opts.requests_timeout_ms, 0);
+    q->next = r->pending;
+    r->pending = q;
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, r, "-request", sio_nsp_name(nsp));
+    sl_buf_append_byte(&ch, '\0');
+    if (sl_redis_link_command(r->pub, on_numsub, q, "PUBSUB NUMSUB %s", ch.data) != 0) {
+        q->refs--; /* no reply will come */
+        pending_finish(q, 0);
+    }
+    sl_buf_free(&ch);
+    return 0;
+}
+
+static void append_item_sep(pending_t *q)
+{
+    if (q->items.len)
+        sl_buf_append_byte(&q->items, ',');
+}
+
+/* An answer to one of our requests: {requestId, sockets|rooms|data}. */
+static void on_response(sio_redis_t *r, const char *msg, size_t len)
+{
+    sl_buf_t conv = SL_BUF_INIT;
+    const char *p = msg, *end = msg + len;
+    if (len && msg[0] == '{') {
+        if (mpjson_from_json(&conv, msg, len, NULL, 0) != 0)
+            goto out;
+        p = conv.data;
+        end = conv.data + conv.len;
+    }
+    const char *check = p;
+    uint32_t n;
+    if (mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
+        goto out;
+    n = mp_decode_map(&p);
+    char rid[64] = "";
+    const char *value = NULL;
+    pending_t *q = NULL;
+    /* requestId may come after the list: find it first. */
+    const char *scan = p;
+    for (uint32_t i = 0; i < n; i++) {
+        if (mp_typeof(*scan) == MP_STR) {
+            uint32_t kl;
+            const char *k = mp_decode_str(&scan, &kl);
+            if (key_is(k, kl, "requestId")) {
+                copy_str(&scan, rid, sizeof rid);
+                continue;
+            }
+        } else {
+            mp_next(&scan);
+        }
+        mp_next(&scan);
+    }
+    for (pending_t *it = r->pending; it; it = it->next)
+        if (!strcmp(it->id, rid))
+            q = it;
+    if (!q || q->done)
+        goto out;
+    for (uint32_t i = 0; i < n; i++) {
+        if (mp_typeof(*p) != MP_STR) {
+            mp_next(&p);
+            mp_next(&p);
+            continue;
+        }
+        uint32_t kl;
+        const char *k = mp_decode_str(&p, &kl);
+        if (key_is(k, kl, q->field))
+            value = p;
+        mp_next(&p);
+    }
+    if (value) {
+        const char *v = value;
+        if (q->type == REQ_SERVER_SIDE_EMIT) {
+            append_item_sep(q);
+            mpjson_to_json(&q->items, &v, end, NULL, NULL);
+        } else if (mp_typeof(*v) == MP_ARRAY) {
+            uint32_t count = mp_decode_array(&v);
+            for (uint32_t i = 0; i < count; i++) {
+                append_item_sep(q);
+                if (mpjson_to_json(&q->items, &v, end, NULL, NULL) != 0)
+                    break;
+            }
+        }
+    }
+    if (++q->got >= q->expected)
+        pending_finish(q, 1);
+out:
+    sl_buf_free(&conv);
+}
+
+static void json_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
+{
+    sl_buf_append_byte(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sl_buf_append_byte(b, ',');
+        json_str(b, v[i].p, v[i].len);
+    }
+    sl_buf_append_byte(b, ']');
+}
+
+static void json_opts(sl_buf_t *b, const sio_target_t *t)
+{
+    sl_buf_append_str(b, "\"opts\":{\"rooms\":");
+    json_rooms(b, t->rooms, t->nrooms);
+    sl_buf_append_str(b, ",\"except\":");
+    json_rooms(b, t->except, t->nexcept);
+    sl_buf_append_byte(b, '}');
+}
+
+int sio_redis_fetch_sockets(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
+                            sio_redis_reply_cb cb, void *ud)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d,", r->uid, REQ_REMOTE_FETCH);
+    json_opts(&b, t);
+    int rc = request_start(r, nsp, REQ_REMOTE_FETCH, &b, "sockets", cb, ud);
+    sl_buf_free(&b);
+    return rc;
+}
+
+int sio_redis_all_rooms(sio_redis_t *r, sio_nsp_t *nsp, sio_redis_reply_cb cb, void *ud)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d", r->uid, REQ_ALL_ROOMS);
+    int rc = request_start(r, nsp, REQ_ALL_ROOMS, &b, "rooms", cb, ud);
+    sl_buf_free(&b);
+    return rc;
+}
+
+static int publish_request(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *b)
+{
+    if (!sl_redis_link_up(r->pub))
+        return -1;
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, r, "-request", sio_nsp_name(nsp));
+    publish(r, ch.data, ch.len, b->data, b->len);
+    sl_buf_free(&ch);
+    return 0;
+}
+
+int sio_redis_remote_rooms(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int join,
+                           const sio_slice_t *rooms, size_t nrooms)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d,", r->uid,
+                   join ? REQ_REMOTE_JOIN : REQ_REMOTE_LEAVE);
+    json_opts(&b, t);
+    sl_buf_append_str(&b, ",\"rooms\":");
+    json_rooms(&b, rooms, nrooms);
+    sl_buf_append_byte(&b, '}');
+    int rc = publish_request(r, nsp, &b);
+    sl_buf_free(&b);
+    return rc;
+}
+
+int sio_redis_remote_disconnect(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int close)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d,", r->uid, REQ_REMOTE_DISCONNECT);
+    json_opts(&b, t);
+    sl_buf_appendf(&b, ",\"close\":%s}", close ? "true" : "false");
+    int rc = publish_request(r, nsp, &b);
+    sl_buf_free(&b);
+    return rc;
+}
+
+int sio_redis_server_side_emit(sio_redis_t *r, sio_nsp_t *nsp, const char *json, size_t len,
+                               sio_redis_reply_cb cb, void *ud)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d,\"data\":", r->uid, REQ_SERVER_SIDE_EMIT);
+    sl_buf_append(&b, json, len);
+    int rc;
+    if (cb) {
+        rc = request_start(r, nsp, REQ_SERVER_SIDE_EMIT, &b, "data", cb, ud);
+    } else {
+        sl_buf_append_byte(&b, '}');
+        rc = publish_request(r, nsp, &b);
+    }
+    sl_buf_free(&b);
+    return rc;
+}
+
+void sio_redis_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                               const char *json, size_t len)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"type\":%d,\"requestId\":", REQ_SERVER_SIDE_EMIT);
+    json_str(&b, request_id, strlen(request_id));
+    sl_buf_append_str(&b, ",\"data\":");
+    if (len)
+        sl_buf_append(&b, json, len);
+    else
+        sl_buf_append_str(&b, "null");
+    sl_buf_append_byte(&b, '}');
+    respond(r, nsp, &b);
+    sl_buf_free(&b);
 }
 
 /* ---- subscriptions ---------------------------------------------------------- */
@@ -661,7 +987,8 @@ static void on_sub_message(redisAsyncContext *ac, void *reply, void *priv)
         sio_nsp_t *nsp = nsp_of_channel(r, ch->str, ch->len, "-request");
         if (nsp)
             on_request(r, nsp, body->str, body->len);
-        /* Responses to our own requests: not sent yet, nothing to do. */
+        else if (nsp_of_channel(r, ch->str, ch->len, "-response"))
+            on_response(r, body->str, body->len);
     }
 }
 
@@ -751,6 +1078,8 @@ void sio_redis_close(sio_redis_t *r)
 {
     if (!r)
         return;
+    while (r->pending)
+        pending_finish(r->pending, 0);
     sio_server_set_adapter(r->sio, NULL);
     sl_redis_link_close(r->pub);
     sl_redis_link_close(r->sub);

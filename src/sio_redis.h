@@ -33,6 +33,12 @@ void sio_redis_opts_init(sio_redis_opts_t *o);
 typedef struct sio_redis_hooks {
     /* Appends {"id":..,"handshake":{..},"rooms":[..],"data":..} for s. */
     void (*socket_json)(sio_socket_t *s, sl_buf_t *out, void *ud);
+    /* Another server's serverSideEmit: args is the JSON arguments array
+     * (event first). request_id is non-NULL when the emitter waits for an
+     * answer: the layer above then calls sio_redis_server_side_ack once
+     * with a copy of it. */
+    void (*server_side_emit)(sio_nsp_t *nsp, const char *args, size_t len,
+                             const char *request_id, void *ud);
     void *ud;
 } sio_redis_hooks_t;
 
@@ -41,7 +47,34 @@ typedef struct sio_redis_hooks {
 sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
                            const sio_redis_opts_t *opts, const sio_redis_hooks_t *hooks);
 const char *sio_redis_uid(const sio_redis_t *r);
+/* ---- requests to the other servers ------------------------------------ */
+
+/* What a request gathered: the items of every answer's list ("sockets",
+ * "rooms", or the serverSideEmit acks) joined as the inside of one JSON
+ * array (no brackets), and whether every server answered in time. */
+typedef void (*sio_redis_reply_cb)(const char *items, size_t len, int complete, void *ud);
+
+/* fetchSockets / allRooms / serverSideEmit-with-ack across the cluster:
+ * asks the other servers (their count comes from PUBSUB NUMSUB) and calls
+ * cb once, with everything gathered, when all have answered or after the
+ * requests timeout. Returns 0, or -1 when Redis is down (cb is not called). */
+int sio_redis_fetch_sockets(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
+                            sio_redis_reply_cb cb, void *ud);
+int sio_redis_all_rooms(sio_redis_t *r, sio_nsp_t *nsp, sio_redis_reply_cb cb, void *ud);
+/* socketsJoin / socketsLeave / disconnectSockets on the other servers
+ * (fire and forget, as Node). */
+int sio_redis_remote_rooms(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int join,
+                           const sio_slice_t *rooms, size_t nrooms);
+int sio_redis_remote_disconnect(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int close);
+/* serverSideEmit: json is the arguments array, event name first. Without
+ * cb, fire and forget; with cb, the other servers' acks are gathered. */
+int sio_redis_server_side_emit(sio_redis_t *r, sio_nsp_t *nsp, const char *json, size_t len,
+                               sio_redis_reply_cb cb, void *ud);
+
 /* Uninstalls and disconnects; memory goes with the handles' close. */
 void sio_redis_close(sio_redis_t *r);
+/* The answer (a JSON value) to a serverSideEmit from another server. */
+void sio_redis_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                               const char *json, size_t len);
 
 #endif

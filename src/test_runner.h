@@ -1,7 +1,7 @@
 /* test_runner: the `siolua test APP_DIR` command (see docs/lua-api.md,
- * "siolua test"). Runs the app on an ephemeral port of 127.0.0.1 and its
- * Lua tests (every .lua file of APP_DIR/tests, through lua/siolua/test.lua) in the same
- * Lua state against it. */
+ * "siolua test"). Runs the app on an ephemeral port of 127.0.0.1, and its
+ * Lua tests (every .lua file of APP_DIR/tests, through lua/siolua/test.lua)
+ * in the same Lua state against it. */
 #ifndef SL_TEST_RUNNER_H
 #define SL_TEST_RUNNER_H
 

@@ -483,8 +483,11 @@ static void handshake_feed(sl_wsc_t *c, const char *p, size_t n)
         }
         return;
     }
-    if (e == HPE_OK && c->message_done) { /* a whole answer that is not a 101 */
-        fail_status(c);
+    if (e == HPE_OK && c->message_done) { /* a whole answer that is not an upgrade */
+        if (c->parser.status_code == 101)
+            finishf(c, 1006, "%s answered 101 without Upgrade: websocket", c->authority);
+        else
+            fail_status(c);
         return;
     }
     if (e != HPE_OK)

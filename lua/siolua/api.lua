@@ -309,31 +309,93 @@ return function(sio, core)
     return core.select(op.nsp._h, op._rooms, op._except)
   end
 
+  -- A socket on another server of the cluster, as fetch_sockets returns
+  -- it (Node's RemoteSocket): plain fields, and methods that go through
+  -- the adapter.
+  local RemoteSocket = {}
+  RemoteSocket.__index = RemoteSocket
+  function RemoteSocket:emit(event, ...) return self.nsp:to(self.id):emit(event, ...) end
+  function RemoteSocket:join(rooms) return self.nsp:in_(self.id):sockets_join(rooms) end
+  function RemoteSocket:leave(rooms) return self.nsp:in_(self.id):sockets_leave(rooms) end
+  function RemoteSocket:disconnect(close) return self.nsp:in_(self.id):disconnect_sockets(close) end
+
+  local function remote_socket(nsp, s)
+    local rooms = {}
+    for _, r in ipairs(s.rooms or {}) do rooms[r] = true end
+    return setmetatable({ id = s.id, handshake = s.handshake, rooms = rooms, data = s.data,
+                          nsp = nsp, remote = true }, RemoteSocket)
+  end
+
+  local function clustered(op)
+    return core.clustered() and not op._flags["local"]
+  end
+
+  -- Local sockets, then (in a cluster) the other servers' (this waits).
   function Operator:fetch_sockets()
-    return selected(self)
+    local list = selected(self)
+    if clustered(self) then
+      local remote = core.remote_fetch(self.nsp._h, self._rooms, self._except)
+      for i = 1, #remote do list[#list + 1] = remote_socket(self.nsp, remote[i]) end
+    end
+    return list
+  end
+
+  local function room_list(rooms)
+    if type(rooms) ~= "table" then return { tostring(rooms) } end
+    local l = {}
+    for i = 1, #rooms do l[i] = tostring(rooms[i]) end
+    return l
   end
 
   function Operator:sockets_join(rooms)
+    rooms = room_list(rooms)
     for _, s in ipairs(selected(self)) do s:join(rooms) end
+    if clustered(self) then core.remote_rooms(self.nsp._h, self._rooms, self._except, true, rooms) end
   end
 
   function Operator:sockets_leave(rooms)
-    if type(rooms) ~= "table" then rooms = { rooms } end
+    rooms = room_list(rooms)
     for _, s in ipairs(selected(self)) do
       for i = 1, #rooms do s:leave(rooms[i]) end
     end
+    if clustered(self) then core.remote_rooms(self.nsp._h, self._rooms, self._except, false, rooms) end
   end
 
   function Operator:disconnect_sockets(close)
     for _, s in ipairs(selected(self)) do s:disconnect(close) end
+    if clustered(self) then core.remote_disconnect(self.nsp._h, self._rooms, self._except, close and true or false) end
   end
 
-  -- Without a cluster adapter there is no other server to reach.
+  -- To the other servers of the cluster (never this one), as Node. A
+  -- trailing function gets (err, responses) once they all answered or
+  -- the requests timeout passed.
   function Operator:server_side_emit(event, ...)
+    if RESERVED[event] or event == "connection" or event == "new_namespace" then
+      error('"' .. tostring(event) .. '" is a reserved event name', 2)
+    end
     local n = select("#", ...)
     local last = n > 0 and select(n, ...) or nil
-    if type(last) == "function" then spawn(last, nil, {}) end
+    if type(last) == "function" then
+      local args = args_array(event, n - 1, ...)
+      local nsp = self.nsp
+      spawn(function()
+        local responses, complete = core.remote_emit(nsp._h, args, true)
+        last(not complete and TIMEOUT or nil, responses)
+      end)
+      return true
+    end
+    core.remote_emit(self.nsp._h, args_array(event, n, ...))
     return true
+  end
+
+  -- Every room of the namespace, across the cluster (a set).
+  function Operator:all_rooms()
+    local set = {}
+    for _, r in ipairs(core.nsp_rooms(self.nsp._h)) do set[r] = true end
+    if clustered(self) then
+      for _, r in ipairs(core.remote_all_rooms(self.nsp._h)) do set[r] = true end
+    end
+    return set
   end
 
   local function aliases(t)
@@ -343,6 +405,7 @@ return function(sio, core)
     t.socketsLeave = t.sockets_leave
     t.disconnectSockets = t.disconnect_sockets
     t.serverSideEmit = t.server_side_emit
+    t.allRooms = t.all_rooms
   end
   aliases(Operator)
 
@@ -394,6 +457,7 @@ return function(sio, core)
   function Namespace:sockets_leave(r) return nsp_operator(self):sockets_leave(r) end
   function Namespace:disconnect_sockets(c) return nsp_operator(self):disconnect_sockets(c) end
   function Namespace:server_side_emit(event, ...) return nsp_operator(self):server_side_emit(event, ...) end
+  function Namespace:all_rooms() return nsp_operator(self):all_rooms() end
   aliases(Namespace)
 
   -- Dynamic namespace families keep their object across reloads (by
@@ -750,6 +814,26 @@ return function(sio, core)
     sock.connected = false
     sock.nsp.sockets[sock.id] = nil
     sock._acks = {}
+  end
+
+  -- Another server's server_side_emit: the namespace's listeners of that
+  -- event get the arguments (and an ack function when it waits).
+  function dispatch.server_side_emit(nsp, args, request_id)
+    local event = args[1]
+    if type(event) ~= "string" or RESERVED[event] or event == "connection" or event == "connect" then
+      return
+    end
+    local n = #args
+    if request_id then
+      local used = false
+      args[n + 1] = function(value)
+        if used then return end
+        used = true
+        core.server_side_ack(nsp._h, request_id, value)
+      end
+      n = n + 1
+    end
+    fire(nsp, event, unpack(args, 2, n))
   end
 
   -- A CONNECT for a name no namespace has: ask the dynamic families.

@@ -221,3 +221,47 @@ test('Redis going away: local delivery goes on, cross-node delivery comes back a
   assert.match(siolua.stderr(), /lost .*reconnecting|cannot reach/);
   assert.match(siolua.stderr(), /connected to 127\.0\.0\.1/);
 });
+
+test('siolua fetch_sockets sees the Node server sockets (with data and rooms), and its own', { skip }, async (t) => {
+  const mine = await connected(siolua, '/', { t });
+  const theirs = await connected(nodeSrv(), '/', { t });
+  assert.deepEqual(await ask(mine, 'join', 'everywhere'), [true]);
+  assert.deepEqual(await ask(theirs, 'join', 'everywhere'), [true]);
+  const [list] = await ask(mine, 'fetch', ['everywhere']);
+  assert.deepEqual(list.map((s) => [s.id, s.remote]).sort(),
+    [[mine.id, false], [theirs.id, true]].sort());
+  const remote = list.find((s) => s.id === theirs.id);
+  assert.deepEqual(remote.rooms, [theirs.id, 'everywhere'].sort());
+});
+
+test('siolua all_rooms includes the rooms of the Node server', { skip }, async (t) => {
+  const mine = await connected(siolua, '/', { t });
+  const theirs = await connected(nodeSrv(), '/', { t });
+  assert.deepEqual(await ask(theirs, 'join', 'node-only-room'), [true]);
+  const [rooms] = await ask(mine, 'all-rooms');
+  assert.ok(rooms.includes('node-only-room') && rooms.includes(mine.id) && rooms.includes(theirs.id),
+    JSON.stringify(rooms));
+});
+
+test('server_side_emit with acks both ways: siolua asks Node, Node asks siolua', { skip }, async (t) => {
+  const mine = await connected(siolua, '/', { t });
+  assert.deepEqual(await ask(mine, 'sse', 'hello'), [null, ['node heard hello']]);
+  assert.deepEqual(await nodeCommand({ op: 'serverSideEmit', text: 'hi' }), ['siolua heard hi']);
+});
+
+test('server_side_emit without ack reaches the other server, and a siolua sockets_join reaches a Node socket', { skip }, async (t) => {
+  const mine = await connected(siolua, '/', { t });
+  const theirs = await connected(nodeSrv(), '/', { t });
+  assert.deepEqual(await ask(mine, 'remote-join', theirs.id, 'listeners'), [true]);
+  const deadline = Date.now() + 3000;
+  let joined = [];
+  while (Date.now() < deadline) {
+    joined = await nodeCommand({ op: 'fetchSockets', rooms: ['listeners'] });
+    if (joined.some((s) => s.id === theirs.id)) break;
+    await sleep(50);
+  }
+  assert.ok(joined.some((s) => s.id === theirs.id), 'the Node socket did not join');
+  const heard = nextEvent(theirs, 'heads-up');
+  mine.emit('sse-no-ack', 'psst');
+  assert.deepEqual(await heard, ['psst']);
+});

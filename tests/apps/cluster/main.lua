@@ -18,3 +18,38 @@ end
 
 relay(sio.server)
 relay(sio.server:of("/chat"))
+
+-- Cluster-wide requests started here.
+sio.server:on("connection", function(socket)
+  socket:on("fetch", function(rooms, ack)
+    local out = {}
+    for _, s in ipairs(sio.server:in_(rooms):fetch_sockets()) do
+      local names = {}
+      for r in pairs(s.rooms) do names[#names + 1] = r end
+      table.sort(names)
+      out[#out + 1] = { id = s.id, rooms = sio.json.array(names), data = s.data, remote = s.remote or false }
+    end
+    table.sort(out, function(a, b) return a.id < b.id end)
+    ack(sio.json.array(out))
+  end)
+  socket:on("all-rooms", function(ack)
+    local names = {}
+    for r in pairs(sio.server:all_rooms()) do names[#names + 1] = r end
+    table.sort(names)
+    ack(sio.json.array(names))
+  end)
+  socket:on("sse", function(text, ack)
+    sio.server:server_side_emit("ping-servers", text, function(err, responses)
+      ack(err or sio.json.null, sio.json.array(responses))
+    end)
+  end)
+  socket:on("sse-no-ack", function(text) sio.server:server_side_emit("heads-up", text) end)
+  socket:on("remote-join", function(target, room, ack)
+    sio.server:in_(target):sockets_join(room)
+    ack(true)
+  end)
+end)
+
+-- Another server's server_side_emit.
+sio.server:on("ping-servers", function(text, ack) ack("siolua heard " .. text) end)
+sio.server:on("heads-up", function(text) sio.server:to("listeners"):emit("heads-up", text) end)

@@ -28,6 +28,8 @@ const readline = require('node:readline');
       });
     });
   }
+  io.on('ping-servers', (text, ack) => ack(`node heard ${text}`));
+  io.on('heads-up', (text) => io.local.to('listeners').emit('heads-up', text));
   http.listen(0, '127.0.0.1', () => console.log(`listening ${http.address().port}`));
   const rl = readline.createInterface({ input: process.stdin });
   rl.on('line', async (line) => {
@@ -46,6 +48,8 @@ const readline = require('node:readline');
       } else if (cmd.op === 'disconnectSockets') {
         nsp.in(cmd.rooms || []).disconnectSockets(true);
         result = true;
+      } else if (cmd.op === 'serverSideEmit') {
+        result = await nsp.serverSideEmitWithAck('ping-servers', cmd.text);
       } else if (cmd.op === 'serverCount') {
         result = await nsp.adapter.serverCount();
       }

@@ -1,0 +1,61 @@
+-- The app `siolua test` tests itself against (tests/apps/selftest/tests/):
+-- events, acks both ways, binary, a namespace with an auth middleware,
+-- broadcasts, disconnects. Run: siolua test tests/apps/selftest
+local sio = require "siolua"
+
+-- Short heartbeats, so a test sees the client answer pings.
+sio.configure { pingInterval = 200, pingTimeout = 400 }
+
+sio.server:on("connection", function(socket)
+  socket:emit("welcome", { id = socket.id })
+
+  -- Sends the arguments back: as the ack when asked for one, else as an
+  -- "echo" event.
+  socket:on("echo", function(...)
+    local args = table.pack(...)
+    local last = args[args.n]
+    if type(last) == "function" then
+      last(table.unpack(args, 1, args.n - 1))
+    else
+      socket:emit("echo", table.unpack(args, 1, args.n))
+    end
+  end)
+
+  socket:on("sum", function(a, b, ack) ack(a + b) end)
+
+  socket:on("slow", function(ms, ack)
+    sio.sleep(ms)
+    ack("late")
+  end)
+
+  -- Binary echo: the bytes reversed, and their count.
+  socket:on("binary", function(data, ack)
+    ack(sio.binary(tostring(data):reverse()), #data)
+  end)
+
+  socket:on("send binary", function(n)
+    socket:emit("bytes", sio.binary(string.rep("\0\1\2", n)), { nested = sio.binary("\255") })
+  end)
+
+  -- The server asks the client a question (emit with an ack) and reports
+  -- the answer it got.
+  socket:on("ask me", function(question)
+    local err, answer = socket:timeout(2000):emit_with_ack("question", question)
+    socket:emit("answer was", err or sio.null, answer)
+  end)
+
+  socket:on("shout", function(text) sio.server:emit("broadcast", text) end)
+
+  socket:on("kick me", function() socket:disconnect() end)
+end)
+
+local admin = sio.server:of("/admin")
+admin:use(function(socket, next)
+  if socket.handshake.auth.token ~= "secret" then
+    return next(sio.error("unauthorized", { reason = "bad token" }))
+  end
+  next()
+end)
+admin:on("connection", function(socket)
+  socket:on("whoami", function(ack) ack("admin", socket.handshake.query.user) end)
+end)
