@@ -131,6 +131,35 @@ static int call_dispatch(sl_app_t *app, int ref, const char *name, int nargs, in
     return 0;
 }
 
+/* Every entry from C into Lua runs under one protected call: pushing
+ * values allocates, and under the Lua memory cap an allocation can raise;
+ * outside a pcall that would abort the process. */
+typedef struct tramp {
+    void (*run)(void *args);
+    void *args;
+} tramp_t;
+
+static int tramp_cf(lua_State *L)
+{
+    tramp_t *t = lua_touserdata(L, 1);
+    t->run(t->args);
+    return 0;
+}
+
+static int protect(sl_app_t *app, void (*run)(void *), void *args)
+{
+    lua_State *L = app->L;
+    int top = lua_gettop(L);
+    tramp_t t = {run, args};
+    lua_pushcfunction(L, tramp_cf);
+    lua_pushlightuserdata(L, &t);
+    int rc = lua_pcall(L, 1, 0, 0);
+    if (rc != LUA_OK)
+        SL_ERROR("lua", "event dropped: %s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
+    lua_settop(L, top);
+    return rc == LUA_OK ? 0 : -1;
+}
+
 /* ---- JSON helpers ------------------------------------------------------- */
 
 typedef struct att_list {
@@ -470,6 +499,22 @@ static int core_select(lua_State *L)
     return 1;
 }
 
+/* core.nsp_remove(h): a namespace made by a reload that failed goes away
+ * (it has no socket yet: the reload ran in one go). */
+static int core_nsp_remove(lua_State *L)
+{
+    nsp_ud_t *u = luaL_checkudata(L, 1, NSP_MT);
+    if (!u->n)
+        return 0;
+    intptr_t ref = (intptr_t)sio_nsp_data(u->n);
+    if (sio_server_remove_nsp(app_of(L)->sio, u->n) == 0) {
+        if (ref)
+            luaL_unref(L, LUA_REGISTRYINDEX, (int)ref);
+        u->n = NULL;
+    }
+    return 0;
+}
+
 static int core_nsp_rooms(lua_State *L)
 {
     sio_nsp_t *n = check_nsp(L, 1);
@@ -606,7 +651,7 @@ static int core_configure(lua_State *L)
 
 /* ---- raw Engine.IO endpoints -------------------------------------------- */
 
-static void eio_lua_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
+static void eio_lua_open_unprotected(eio_session_t *e, const sl_http_req_t *req, void *ud)
 {
     (void)req;
     engine_binding_t *eb = ud;
@@ -626,7 +671,7 @@ static void eio_lua_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     eio_session_set_data(e, cb);
 }
 
-static void eio_lua_message(eio_session_t *e, int binary, const char *data, size_t n, void *ud)
+static void eio_lua_message_unprotected(eio_session_t *e, int binary, const char *data, size_t n, void *ud)
 {
     engine_binding_t *eb = ud;
     conn_binding_t *cb = eio_session_data(e);
@@ -641,7 +686,7 @@ static void eio_lua_message(eio_session_t *e, int binary, const char *data, size
     call_dispatch(eb->app, eb->app->eio_dispatch_ref, "message", 2, 0);
 }
 
-static void eio_lua_close(eio_session_t *e, const char *reason, void *ud)
+static void eio_lua_close_unprotected(eio_session_t *e, const char *reason, void *ud)
 {
     engine_binding_t *eb = ud;
     conn_binding_t *cb = eio_session_data(e);
@@ -655,6 +700,59 @@ static void eio_lua_close(eio_session_t *e, const char *reason, void *ud)
     call_dispatch(eb->app, eb->app->eio_dispatch_ref, "close", 2, 0);
     luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
     free(cb);
+}
+
+typedef struct eio_args {
+    eio_session_t *e;
+    const sl_http_req_t *req;
+    int binary;
+    const char *data;
+    size_t n;
+    void *ud;
+} eio_args_t;
+
+static void run_eio_open(void *a)
+{
+    eio_args_t *x = a;
+    eio_lua_open_unprotected(x->e, x->req, x->ud);
+}
+
+static void run_eio_message(void *a)
+{
+    eio_args_t *x = a;
+    eio_lua_message_unprotected(x->e, x->binary, x->data, x->n, x->ud);
+}
+
+static void run_eio_close(void *a)
+{
+    eio_args_t *x = a;
+    eio_lua_close_unprotected(x->e, x->data, x->ud);
+}
+
+static void eio_lua_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
+{
+    eio_args_t a = {e, req, 0, NULL, 0, ud};
+    protect(((engine_binding_t *)ud)->app, run_eio_open, &a);
+}
+
+static void eio_lua_message(eio_session_t *e, int binary, const char *data, size_t n, void *ud)
+{
+    eio_args_t a = {e, NULL, binary, data, n, ud};
+    protect(((engine_binding_t *)ud)->app, run_eio_message, &a);
+}
+
+static void eio_lua_close(eio_session_t *e, const char *reason, void *ud)
+{
+    eio_args_t a = {e, NULL, 0, reason, 0, ud};
+    if (protect(((engine_binding_t *)ud)->app, run_eio_close, &a) != 0) {
+        /* The binding must go even when Lua could not be told. */
+        conn_binding_t *cb = eio_session_data(e);
+        if (cb) {
+            eio_session_set_data(e, NULL);
+            cb->ud->e = NULL;
+            free(cb);
+        }
+    }
 }
 
 static const eio_handler_t eio_lua_handler = {
@@ -780,7 +878,7 @@ static void push_headers(lua_State *L, const sl_http_req_t *req)
 /* A route handler of the server: asks Lua for a route matching the
  * request; when there is one, hands the request to it (a new handler
  * coroutine) and answers later. */
-static int lua_http_route(sl_http_req_t *req, void *ud)
+static int lua_http_route_unprotected(sl_http_req_t *req, void *ud, http_ud_t **handle)
 {
     sl_app_t *app = ud;
     lua_State *L = app->L;
@@ -799,6 +897,7 @@ static int lua_http_route(sl_http_req_t *req, void *ud)
     }
     http_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->req = req;
+    *handle = u;
     luaL_setmetatable(L, HTTP_MT);
     req->on_abort = http_req_aborted;
     req->abort_ud = u;
@@ -818,8 +917,44 @@ static int lua_http_route(sl_http_req_t *req, void *ud)
     lua_pushstring(L, req->peer);
     lua_setfield(L, -2, "address");
     /* stack: handler, params, h, reqtable -> http_run(handler, params, h, req) */
-    call_dispatch(app, app->dispatch_ref, "http_run", 4, 0);
+    if (call_dispatch(app, app->dispatch_ref, "http_run", 4, 0) != 0 && u->req) {
+        /* No handler could start (e.g. out of Lua memory): answer here. */
+        sl_http_req_t *r = u->req;
+        u->req = NULL;
+        r->on_abort = NULL;
+        sl_http_respond_text(r, 500, "{\"error\":\"internal server error\"}");
+    }
     return 1;
+}
+
+typedef struct route_args {
+    sl_http_req_t *req;
+    void *ud;
+    int handled;
+    http_ud_t *handle;
+} route_args_t;
+
+static void run_http_route(void *a)
+{
+    route_args_t *x = a;
+    x->handled = lua_http_route_unprotected(x->req, x->ud, &x->handle);
+}
+
+static int lua_http_route(sl_http_req_t *req, void *ud)
+{
+    route_args_t a = {req, ud, 0, NULL};
+    if (protect(ud, run_http_route, &a) != 0) {
+        /* Lua failed (out of memory) before a handler took the request:
+         * answer here. The handle, when it exists, is GC-owned: detach it. */
+        if (a.handle && !a.handle->req)
+            return 1; /* answered meanwhile */
+        if (a.handle)
+            a.handle->req = NULL;
+        req->on_abort = NULL;
+        sl_http_respond_text(req, 500, "{\"error\":\"internal server error\"}");
+        return 1;
+    }
+    return a.handled;
 }
 
 /* ---- events from the Socket.IO layer ------------------------------------ */
@@ -899,7 +1034,7 @@ static void push_handshake(lua_State *L, const sio_handshake_t *hs)
     lua_setfield(L, -2, "xdomain");
 }
 
-static void lua_on_connecting(sio_socket_t *s, const char *auth, size_t auth_len, void *ud)
+static void lua_on_connecting_unprotected(sio_socket_t *s, const char *auth, size_t auth_len, void *ud, int *alive)
 {
     sl_app_t *app = ud;
     lua_State *L = app->L;
@@ -919,11 +1054,11 @@ static void lua_on_connecting(sio_socket_t *s, const char *auth, size_t auth_len
         lua_json_new_object(L, 0);
     push_handshake(L, sio_socket_handshake(s));
     /* The middlewares may refuse, which frees s and b, before this returns:
-     * on_free clears `alive` so nothing here touches them then. */
-    int alive = 1;
-    b->alive = &alive;
+     * on_free clears *alive (it lives in the caller's frame, which outlives
+     * a longjmp out of here) so nothing touches them then. */
+    b->alive = alive;
     int failed = call_dispatch(app, app->dispatch_ref, "connecting", 4, 1) || !lua_istable(L, -1);
-    if (!alive) {
+    if (!*alive) {
         lua_pop(L, 1);
         return;
     }
@@ -936,7 +1071,7 @@ static void lua_on_connecting(sio_socket_t *s, const char *auth, size_t auth_len
     b->ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-static void lua_on_packet(sio_socket_t *s, const sio_packet_t *pkt, const sio_packet_bin_t *atts,
+static void lua_on_packet_unprotected(sio_socket_t *s, const sio_packet_t *pkt, const sio_packet_bin_t *atts,
                           unsigned natts, void *ud)
 {
     sl_app_t *app = ud;
@@ -982,12 +1117,12 @@ static void dispatch_leaving(sl_app_t *app, sio_socket_t *s, const char *what, c
     call_dispatch(app, app->dispatch_ref, what, 2, 0);
 }
 
-static void lua_on_disconnecting(sio_socket_t *s, const char *reason, void *ud)
+static void lua_on_disconnecting_unprotected(sio_socket_t *s, const char *reason, void *ud)
 {
     dispatch_leaving(ud, s, "disconnecting", reason);
 }
 
-static void lua_on_disconnect(sio_socket_t *s, const char *reason, void *ud)
+static void lua_on_disconnect_unprotected(sio_socket_t *s, const char *reason, void *ud)
 {
     dispatch_leaving(ud, s, "disconnect", reason);
 }
@@ -1011,7 +1146,7 @@ static void lua_on_free(sio_socket_t *s, void *ud)
     free(b);
 }
 
-static sio_nsp_t *lua_resolve_nsp(sio_server_t *srv, const char *name, const char *auth,
+static sio_nsp_t *lua_resolve_nsp_unprotected(sio_server_t *srv, const char *name, const char *auth,
                                   size_t auth_len, void *ud)
 {
     (void)srv;
@@ -1024,6 +1159,89 @@ static sio_nsp_t *lua_resolve_nsp(sio_server_t *srv, const char *name, const cha
     int found = lua_istable(app->L, -1);
     lua_pop(app->L, 1);
     return found ? sio_server_find_nsp(app->sio, name) : NULL;
+}
+
+typedef struct sio_args {
+    sio_socket_t *s;
+    const char *text;
+    size_t len;
+    const sio_packet_t *pkt;
+    const sio_packet_bin_t *atts;
+    unsigned natts;
+    void *ud;
+    int *alive;
+    sio_server_t *srv;
+    sio_nsp_t *result;
+} sio_args_t;
+
+static void run_connecting(void *a)
+{
+    sio_args_t *x = a;
+    lua_on_connecting_unprotected(x->s, x->text, x->len, x->ud, x->alive);
+}
+
+static void lua_on_connecting(sio_socket_t *s, const char *auth, size_t auth_len, void *ud)
+{
+    int alive = 1;
+    sio_args_t a = {s, auth, auth_len, NULL, NULL, 0, ud, &alive, NULL, NULL};
+    if (protect(ud, run_connecting, &a) != 0 && alive) {
+        sock_binding_t *b = sio_socket_data(s);
+        if (b)
+            b->alive = NULL;
+        if (!b || b->ref == LUA_NOREF)
+            sio_socket_refuse(s, "server error", NULL, 0);
+    }
+}
+
+static void run_packet(void *a)
+{
+    sio_args_t *x = a;
+    lua_on_packet_unprotected(x->s, x->pkt, x->atts, x->natts, x->ud);
+}
+
+static void lua_on_packet(sio_socket_t *s, const sio_packet_t *pkt, const sio_packet_bin_t *atts,
+                          unsigned natts, void *ud)
+{
+    sio_args_t a = {s, NULL, 0, pkt, atts, natts, ud, NULL, NULL, NULL};
+    protect(ud, run_packet, &a);
+}
+
+static void run_disconnecting(void *a)
+{
+    sio_args_t *x = a;
+    lua_on_disconnecting_unprotected(x->s, x->text, x->ud);
+}
+
+static void run_disconnect(void *a)
+{
+    sio_args_t *x = a;
+    lua_on_disconnect_unprotected(x->s, x->text, x->ud);
+}
+
+static void lua_on_disconnecting(sio_socket_t *s, const char *reason, void *ud)
+{
+    sio_args_t a = {s, reason, 0, NULL, NULL, 0, ud, NULL, NULL, NULL};
+    protect(ud, run_disconnecting, &a);
+}
+
+static void lua_on_disconnect(sio_socket_t *s, const char *reason, void *ud)
+{
+    sio_args_t a = {s, reason, 0, NULL, NULL, 0, ud, NULL, NULL, NULL};
+    protect(ud, run_disconnect, &a);
+}
+
+static void run_resolve(void *a)
+{
+    sio_args_t *x = a;
+    x->result = lua_resolve_nsp_unprotected(x->srv, x->text, (const char *)x->atts, x->len, x->ud);
+}
+
+static sio_nsp_t *lua_resolve_nsp(sio_server_t *srv, const char *name, const char *auth,
+                                  size_t auth_len, void *ud)
+{
+    sio_args_t a = {NULL, name, auth_len, NULL, (const sio_packet_bin_t *)auth, 0, ud, NULL, srv, NULL};
+    protect(ud, run_resolve, &a);
+    return a.result;
 }
 
 static const sio_handler_t lua_sio_handler = {
@@ -1064,6 +1282,7 @@ static const luaL_Reg core_funcs[] = {
     {"nsp_detached", core_nsp_detached},
     {"nsp_bind", core_nsp_bind},
     {"nsp_rooms", core_nsp_rooms},
+    {"nsp_remove", core_nsp_remove},
     {"broadcast", core_broadcast},
     {"select", core_select},
     {"clients_count", core_clients_count},
@@ -1179,27 +1398,71 @@ int sl_app_load(sl_app_t *app)
 
 void sl_app_start(sl_app_t *app) { app->started = 1; }
 
+/* Pushes dispatch[name]. */
+static void push_dispatch(sl_app_t *app, const char *name)
+{
+    lua_rawgeti(app->L, LUA_REGISTRYINDEX, app->dispatch_ref);
+    lua_getfield(app->L, -1, name);
+    lua_remove(app->L, -2);
+}
+
+/* All or nothing (docs/hot-reload.md). Compile first: a syntax error
+ * changes nothing. Then three protected calls, each with a fresh
+ * instruction budget: set the old registrations aside, run the new
+ * main.lua, then commit (rebind the sockets) or roll back. */
 int sl_app_reload(sl_app_t *app)
 {
     lua_State *L = app->L;
     char path[4200];
     snprintf(path, sizeof path, "%s/main.lua", app->app_dir);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, app->dispatch_ref);
-    lua_getfield(L, -1, "reload");
-    lua_remove(L, -2);
-    lua_pushstring(L, path);
-    lua_pushstring(L, app->app_dir);
-    if (sl_lua_pcall(app->rt, L, 2, 2, "reload") != 0)
+    if (luaL_loadfile(L, path) != LUA_OK) {
+        SL_ERROR("reload", "reload failed, the previous version keeps serving: %s", lua_tostring(L, -1));
+        lua_pop(L, 1);
         return -1;
-    int ok = lua_toboolean(L, -2);
-    if (ok)
-        SL_INFO("reload", "%s reloaded; %lld connected sockets now run the new handlers", path,
-                (long long)lua_tointeger(L, -1));
-    else
-        SL_ERROR("reload", "reload failed, the previous version keeps serving: %s",
-                 lua_tostring(L, -1));
-    lua_pop(L, 2);
-    return ok ? 0 : -1;
+    }
+    push_dispatch(app, "reload_begin");
+    lua_pushstring(L, app->app_dir);
+    if (sl_lua_pcall(app->rt, L, 1, 0, "reload") != 0) {
+        lua_pop(L, 1); /* the chunk */
+        push_dispatch(app, "reload_rollback");
+        sl_lua_pcall(app->rt, L, 0, 0, "reload rollback");
+        return -1;
+    }
+    /* Run the chunk (below) through pcall in Lua so an ordinary error comes
+     * back as a value for one log line of ours; what pcall can't catch (the
+     * instruction budget) is logged by sl_lua_pcall, in one line too. */
+    static const char runner[] =
+        "local chunk = ... local ok, err = pcall(chunk) if not ok then return tostring(err) end";
+    if (luaL_loadstring(L, runner) != LUA_OK) {
+        lua_pop(L, 2);
+        return -1;
+    }
+    lua_insert(L, -2);
+    int failed = sl_lua_pcall(app->rt, L, 1, 1, "reload") != 0;
+    if (failed) {
+        /* Already logged with its place by sl_lua_pcall. */
+        SL_ERROR("reload", "reload failed, the previous version keeps serving (%s: see the error above)",
+                 path);
+    } else {
+        if (!lua_isnil(L, -1)) {
+            SL_ERROR("reload", "reload failed, the previous version keeps serving: %s",
+                     lua_tostring(L, -1));
+            failed = 1;
+        }
+        lua_pop(L, 1);
+    }
+    if (failed) {
+        push_dispatch(app, "reload_rollback");
+        sl_lua_pcall(app->rt, L, 0, 0, "reload rollback");
+        return -1;
+    }
+    push_dispatch(app, "reload_commit");
+    if (sl_lua_pcall(app->rt, L, 0, 1, "reload commit") != 0)
+        return -1;
+    SL_INFO("reload", "%s reloaded; %lld connected sockets now run the new handlers", path,
+            (long long)lua_tointeger(L, -1));
+    lua_pop(L, 1);
+    return 0;
 }
 
 static void app_files_changed(void *ud)
@@ -1210,7 +1473,7 @@ static void app_files_changed(void *ud)
 }
 
 /* fetchSockets answers for other nodes: {id, handshake, rooms, data}. */
-static void lua_socket_json(sio_socket_t *s, sl_buf_t *out, void *ud)
+static void lua_socket_json_unprotected(sio_socket_t *s, sl_buf_t *out, void *ud)
 {
     sl_app_t *app = ud;
     lua_State *L = app->L;
@@ -1241,7 +1504,7 @@ static void lua_socket_json(sio_socket_t *s, sl_buf_t *out, void *ud)
 
 /* serverSideEmit from another server: dispatch.server_side_emit(nsp, args,
  * request_id or nil). */
-static void lua_server_side_emit(sio_nsp_t *nsp, const char *args, size_t len,
+static void lua_server_side_emit_unprotected(sio_nsp_t *nsp, const char *args, size_t len,
                                  const char *request_id, void *ud)
 {
     sl_app_t *app = ud;
@@ -1257,6 +1520,46 @@ static void lua_server_side_emit(sio_nsp_t *nsp, const char *args, size_t len,
     else
         lua_pushnil(L);
     call_dispatch(app, app->dispatch_ref, "server_side_emit", 3, 0);
+}
+
+typedef struct adapter_args {
+    sio_socket_t *s;
+    sl_buf_t *out;
+    sio_nsp_t *nsp;
+    const char *args;
+    size_t len;
+    const char *request_id;
+    void *ud;
+} adapter_args_t;
+
+static void run_socket_json(void *a)
+{
+    adapter_args_t *x = a;
+    lua_socket_json_unprotected(x->s, x->out, x->ud);
+}
+
+static void lua_socket_json(sio_socket_t *s, sl_buf_t *out, void *ud)
+{
+    adapter_args_t a = {s, out, NULL, NULL, 0, NULL, ud};
+    size_t before = out->len;
+    if (protect(ud, run_socket_json, &a) != 0) {
+        out->len = before;
+        sl_buf_appendf(out, "{\"id\":\"%s\",\"handshake\":{},\"rooms\":[],\"data\":{}}",
+                       sio_socket_id(s));
+    }
+}
+
+static void run_server_side_emit(void *a)
+{
+    adapter_args_t *x = a;
+    lua_server_side_emit_unprotected(x->nsp, x->args, x->len, x->request_id, x->ud);
+}
+
+static void lua_server_side_emit(sio_nsp_t *nsp, const char *args, size_t len,
+                                 const char *request_id, void *ud)
+{
+    adapter_args_t a = {NULL, NULL, nsp, args, len, request_id, ud};
+    protect(ud, run_server_side_emit, &a);
 }
 
 /* ---- cluster requests from Lua (they wait for the other servers) ---------- */

@@ -222,7 +222,10 @@ int main(int argc, char **argv)
         char name[128];
         const char *eq = strchr(cli.sets[i], '=');
         snprintf(name, sizeof name, "%.*s", (int)(eq - cli.sets[i]), cli.sets[i]);
-        sl_app_set_option(g_app, name, eq + 1);
+        if (sl_app_set_option(g_app, name, eq + 1)) {
+            fprintf(stderr, "siolua: bad option '%s' (see siolua --help)\n", cli.sets[i]);
+            return 2;
+        }
     }
     if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url)) {
         fprintf(stderr, "siolua: bad --redis URL '%s' (redis://[:password@]host:port[/db] or unix:/path)\n",

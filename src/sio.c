@@ -312,6 +312,26 @@ sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name)
     return n;
 }
 
+static void nsp_free(sio_nsp_t *n);
+
+int sio_server_remove_nsp(sio_server_t *srv, sio_nsp_t *nsp)
+{
+    if (nsp->nsockets || !strcmp(nsp->name, "/"))
+        return -EBUSY;
+    for (sio_client_t *c = srv->clients; c; c = c->next)
+        for (sio_socket_t *s = c->sockets; s; s = s->client_next)
+            if (s->nsp == nsp)
+                return -EBUSY; /* a CONNECT to it is being decided */
+    for (sio_nsp_t **pp = &srv->nsps; *pp; pp = &(*pp)->next) {
+        if (*pp == nsp) {
+            *pp = nsp->next;
+            nsp_free(nsp);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
 void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *a)
 {
     srv->has_adapter = a != NULL;

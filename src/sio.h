@@ -67,6 +67,8 @@ size_t sio_server_client_count(const sio_server_t *srv);
 /* Namespaces. Names start with '/'. of() creates it when missing. */
 sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name);
 sio_nsp_t *sio_server_find_nsp(sio_server_t *srv, const char *name);
+/* Removes a namespace that has no socket ("/" stays). 0, or -EBUSY. */
+int sio_server_remove_nsp(sio_server_t *srv, sio_nsp_t *nsp);
 const char *sio_nsp_name(const sio_nsp_t *nsp);
 sio_server_t *sio_nsp_server(const sio_nsp_t *nsp);
 void sio_nsp_set_data(sio_nsp_t *nsp, void *data);

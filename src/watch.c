@@ -21,6 +21,7 @@ struct sl_watch {
     void *ud;
     uv_timer_t debounce;
     uv_fs_event_t *dirs[MAX_DIRS];
+    char *paths[MAX_DIRS];
     int ndirs;
     int closing;
     int pending_closes;
@@ -64,21 +65,38 @@ static int skip_dir(const char *name)
     return name[0] == '.' || !strcmp(name, "public") || !strcmp(name, "node_modules");
 }
 
+static int watched(const sl_watch_t *w, const char *path)
+{
+    for (int i = 0; i < w->ndirs; i++)
+        if (!strcmp(w->paths[i], path))
+            return 1;
+    return 0;
+}
+
 static void add_dir(sl_watch_t *w, const char *path, int depth)
 {
     if (w->ndirs == MAX_DIRS)
         return;
+    if (watched(w, path))
+        goto children; /* kept: reopening would drop its queued events */
     uv_fs_event_t *h = malloc(sizeof *h);
-    if (!h)
+    char *copy = strdup(path);
+    if (!h || !copy) {
+        free(h);
+        free(copy);
         return;
+    }
     uv_fs_event_init(w->loop, h);
     h->data = w;
     if (uv_fs_event_start(h, event_cb, path, 0) != 0) {
+        free(copy);
         w->pending_closes++;
         uv_close((uv_handle_t *)h, handle_closed);
         return;
     }
+    w->paths[w->ndirs] = copy;
     w->dirs[w->ndirs++] = h;
+children:
     if (depth >= MAX_DEPTH)
         return;
     DIR *d = opendir(path);
@@ -102,6 +120,7 @@ static void close_dirs(sl_watch_t *w)
     for (int i = 0; i < w->ndirs; i++) {
         w->pending_closes++;
         uv_close((uv_handle_t *)w->dirs[i], handle_closed);
+        free(w->paths[i]);
     }
     w->ndirs = 0;
 }
@@ -129,9 +148,10 @@ sl_watch_t *sl_watch_new(uv_loop_t *loop, const char *root, const char *suffix,
     return w;
 }
 
+/* Watches folders that appeared since; the existing watchers stay open so
+ * no change made meanwhile is lost. */
 void sl_watch_rescan(sl_watch_t *w)
 {
-    close_dirs(w);
     add_dir(w, w->root, 0);
 }
 

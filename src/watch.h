@@ -14,7 +14,8 @@ typedef struct sl_watch sl_watch_t;
  * with '.' are skipped. Returns NULL (logged) on failure. */
 sl_watch_t *sl_watch_new(uv_loop_t *loop, const char *root, const char *suffix,
                          unsigned debounce_ms, void (*cb)(void *ud), void *ud);
-/* Scans for folders again (new subfolders get watched). */
+/* Scans for folders again: new subfolders get watched (the others keep
+ * their watchers). */
 void sl_watch_rescan(sl_watch_t *w);
 /* Stops and frees (asynchronously, through handle close callbacks). */
 void sl_watch_close(sl_watch_t *w);

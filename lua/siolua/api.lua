@@ -714,6 +714,13 @@ return function(sio, core)
     if parent then for i = 1, #parent._mw do chain[#chain + 1] = parent._mw[i] end end
     for i = 1, #nsp._mw do chain[#chain + 1] = nsp._mw[i] end
     spawn(function()
+      -- If this handler dies before deciding (the instruction budget, out
+      -- of memory: errors pcall can't keep), the client still gets an
+      -- answer: the <close> guard runs when the coroutine is torn down.
+      local decided = false
+      local guard <close> = setmetatable({}, { __close = function()
+        if not decided and not rawget(sock, "_gone") then core.refuse(h, "server error") end
+      end })
       for i = 1, #chain do
         local verdict, called = nil, false
         local ok, err = pcall(chain[i], sock, function(e)
@@ -721,18 +728,21 @@ return function(sio, core)
           verdict = e
         end)
         if not ok then
+          decided = true
           sio.log.error("middleware error: %s", tostring(err))
           core.refuse(h, "server error")
           return
         end
         if verdict ~= nil then
+          decided = true
           local msg, data = verdict, nil
           if type(verdict) == "table" then msg, data = verdict.message, verdict.data end
           core.refuse(h, tostring(msg or "error"), data)
           return
         end
-        if rawget(sock, "_gone") then return end
+        if rawget(sock, "_gone") then decided = true return end
       end
+      decided = true
       if not core.accept(h) then return end
       sock.connected = true
       nsp.sockets[sock.id] = sock
@@ -917,7 +927,9 @@ return function(sio, core)
         local caps = { path:match(r.pattern) }
         if caps[1] ~= nil then
           local params = {}
-          for j = 1, #r.names do params[r.names[j]] = caps[j] end
+          for j = 1, #r.names do
+            params[r.names[j]] = caps[j]:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+          end
           return r.fn, params
         end
       end
@@ -957,6 +969,11 @@ return function(sio, core)
     setmetatable(req, Request)
     local res = setmetatable({ _h = h, status_code = 200, headers = {}, sent = false }, Response)
     spawn(function()
+      -- Answers 500 if the handler dies where pcall can't help (the
+      -- instruction budget, out of memory).
+      local guard <close> = setmetatable({}, { __close = function()
+        if not res.sent then res:json({ error = "internal server error" }, 500) end
+      end })
       local ok, err = pcall(fn, req, res)
       if not ok then
         if type(err) == "table" and err[BAD_JSON] then
@@ -1005,12 +1022,17 @@ return function(sio, core)
   -- changed. If it succeeds, each connected socket gets its connection
   -- handlers run again with socket.reloaded == true, so its listeners are
   -- the new code's; its id, rooms, data and pending acks stay.
-  function dispatch.reload(path, app_dir)
-    local chunk, err = loadfile(path)
-    if not chunk then return false, err end
+  -- Three steps driven from C, each its own protected call with its own
+  -- instruction budget, so a new main.lua that fails in any way (even one
+  -- that loops until the budget stops it) can always be rolled back.
+  local saved
+
+  function dispatch.reload_begin(app_dir)
     local app_path = app_dir .. "/?.lua;" .. app_dir .. "/?/init.lua"
-    local saved = { nsp = {}, engines = {}, loaded = {}, families = families, routes = routes }
-    for _, nsp in pairs(namespaces) do
+    saved = { nsp = {}, engines = {}, loaded = {}, families = families, routes = routes,
+              app_path = app_path, names = {} }
+    for name, nsp in pairs(namespaces) do
+      saved.names[name] = true
       saved.nsp[nsp] = { nsp._listeners, nsp._mw }
       nsp._listeners, nsp._mw = {}, {}
     end
@@ -1026,18 +1048,33 @@ return function(sio, core)
       end
     end
     reloading = true
-    local ok, lerr = pcall(chunk)
+  end
+
+  function dispatch.reload_rollback()
     reloading = false
-    if not ok then
-      for nsp, st in pairs(saved.nsp) do nsp._listeners, nsp._mw = st[1], st[2] end
-      for e, l in pairs(saved.engines) do e._listeners = l end
-      families, routes = saved.families, saved.routes
-      for name in pairs(package.loaded) do
-        if type(name) == "string" and package.searchpath(name, app_path) then package.loaded[name] = nil end
+    for nsp, st in pairs(saved.nsp) do nsp._listeners, nsp._mw = st[1], st[2] end
+    for e, l in pairs(saved.engines) do e._listeners = l end
+    families, routes = saved.families, saved.routes
+    -- Namespaces the failed code created go away again.
+    for name, nsp in pairs(namespaces) do
+      if not saved.names[name] then
+        namespaces[name] = nil
+        if nsp._h then core.nsp_remove(nsp._h) end
       end
-      for name, mod in pairs(saved.loaded) do package.loaded[name] = mod end
-      return false, tostring(lerr)
     end
+    for key, f in pairs(family_objects) do
+      if not saved.nsp[f] then family_objects[key] = nil end
+    end
+    for name in pairs(package.loaded) do
+      if type(name) == "string" and package.searchpath(name, saved.app_path) then package.loaded[name] = nil end
+    end
+    for name, mod in pairs(saved.loaded) do package.loaded[name] = mod end
+    saved = nil
+  end
+
+  function dispatch.reload_commit()
+    reloading = false
+    saved = nil
     local rebound = 0
     for _, nsp in pairs(namespaces) do
       for _, sock in pairs(nsp.sockets) do
@@ -1049,7 +1086,7 @@ return function(sio, core)
         rebound = rebound + 1
       end
     end
-    return true, rebound
+    return rebound
   end
 
   require("siolua.client")(sio, core)
