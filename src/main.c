@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "eio.h"
+#include "emit_cmd.h"
 #include "log.h"
 #include "lua_sio.h"
 #include "server.h"
@@ -19,6 +20,8 @@
 
 static const char usage[] =
     "Usage: siolua run APP_DIR [options]\n"
+    "       siolua test APP_DIR [--set NAME=VALUE]... [--timeout MS]\n"
+    "       siolua emit --redis URL [--nsp NSP] [--to ROOM]... [--except ROOM]... EVENT [JSON_ARG]...\n"
     "       siolua --help | --version\n"
     "\n"
     "Runs the Socket.IO app in APP_DIR (APP_DIR/main.lua, static files from\n"
@@ -185,6 +188,8 @@ static void on_signal(uv_signal_t *h, int signum)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "emit"))
+        return sl_emit_main(argc, argv);
     if (argc > 1 && !strcmp(argv[1], "test"))
         return sl_test_main(argc, argv);
     cli_t cli;

@@ -265,3 +265,32 @@ test('server_side_emit without ack reaches the other server, and a siolua socket
   mine.emit('sse-no-ack', 'psst');
   assert.deepEqual(await heard, ['psst']);
 });
+
+test('siolua emit (the command-line emitter) reaches siolua and Node clients, rooms included; bad input exits 2', { skip }, async (t) => {
+  const BIN = process.env.SIOLUA_BIN || join(ROOT, 'build', 'siolua');
+  const mine = await connected(siolua, '/', { t });
+  const theirs = await connected(nodeSrv(), '/', { t });
+  const a = nextEvent(mine, 'cli-news');
+  const b = nextEvent(theirs, 'cli-news');
+  const out = execFileSync(BIN, ['emit', '--redis', `redis://127.0.0.1:${redisPort}`, 'cli-news', '{"n":1}', '"two"'],
+    { encoding: 'utf8' });
+  assert.match(out, /published to socket\.io#\/#/);
+  assert.deepEqual(await a, [{ n: 1 }, 'two']);
+  assert.deepEqual(await b, [{ n: 1 }, 'two']);
+  assert.deepEqual(await ask(mine, 'join', 'cli-room'), [true]);
+  const stray = [];
+  theirs.on('cli-room-only', (...x) => stray.push(x));
+  const roomOnly = nextEvent(mine, 'cli-room-only');
+  execFileSync(BIN, ['emit', '--redis', `redis://127.0.0.1:${redisPort}`, '--to', 'cli-room', 'cli-room-only', '3']);
+  assert.deepEqual(await roomOnly, [3]);
+  const sync = nextEvent(theirs, 'cli-sync');
+  execFileSync(BIN, ['emit', '--redis', `redis://127.0.0.1:${redisPort}`, 'cli-sync']);
+  await sync;
+  assert.deepEqual(stray, []);
+  for (const bad of [['emit', 'x'], ['emit', '--redis', 'nope://x', 'ev'],
+    ['emit', '--redis', `redis://127.0.0.1:${redisPort}`, 'ev', '{not json']]) {
+    let code = 0;
+    try { execFileSync(BIN, bad, { stdio: 'pipe' }); } catch (e) { code = e.status; }
+    assert.equal(code, 2, `siolua ${bad.join(' ')}`);
+  }
+});

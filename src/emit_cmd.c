@@ -1,0 +1,190 @@
+/* emit_cmd: `siolua emit --redis URL [--nsp NSP] [--to ROOM]...
+ * [--except ROOM]... [--key PREFIX] EVENT [JSON_ARG]...`. See emit_cmd.h. */
+#include "emit_cmd.h"
+
+#include <msgpuck.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include <hiredis/hiredis.h>
+
+#include "buf.h"
+#include "log.h"
+#include "mpjson.h"
+#include "redis_link.h"
+
+#define MAX_ROOMS 64
+
+typedef struct emit_job {
+    sl_buf_t channel;
+    sl_buf_t msg;
+    sl_redis_link_t *link;
+    int status;       /* exit code */
+    int sent;
+} emit_job_t;
+
+static int usage(const char *why)
+{
+    fprintf(stderr,
+            "siolua emit: %s\n"
+            "usage: siolua emit --redis URL [--nsp NSP] [--to ROOM]... [--except ROOM]...\n"
+            "                   [--key PREFIX] EVENT [JSON_ARG]...\n",
+            why);
+    return 2;
+}
+
+static void put_str(sl_buf_t *b, const char *s)
+{
+    size_t n = strlen(s);
+    if (sl_buf_reserve(b, n + 5) == 0)
+        b->len = (size_t)(mp_encode_str(b->data + b->len, s, (uint32_t)n) - b->data);
+}
+
+static void put_hdr(sl_buf_t *b, int map, uint32_t n)
+{
+    if (sl_buf_reserve(b, 5) == 0)
+        b->len = (size_t)((map ? mp_encode_map(b->data + b->len, n)
+                               : mp_encode_array(b->data + b->len, n)) - b->data);
+}
+
+static void on_published(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    emit_job_t *job = priv;
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        printf("published to %s (%lld servers subscribed)\n", job->channel.data,
+               (long long)reply->integer);
+        job->status = 0;
+    } else {
+        fprintf(stderr, "siolua emit: publish failed\n");
+    }
+    sl_redis_link_close(job->link);
+}
+
+static void on_link(sl_redis_link_t *l, int up, void *ud)
+{
+    emit_job_t *job = ud;
+    if (!up || job->sent)
+        return;
+    job->sent = 1;
+    const char *argv[3] = {"PUBLISH", job->channel.data, job->msg.data};
+    size_t lens[3] = {7, job->channel.len, job->msg.len};
+    if (sl_redis_link_command_argv(l, on_published, job, 3, argv, lens) != 0)
+        sl_redis_link_close(l);
+}
+
+static void give_up(uv_timer_t *t)
+{
+    emit_job_t *job = t->data;
+    if (!job->sent) {
+        fprintf(stderr, "siolua emit: cannot reach redis\n");
+        sl_redis_link_close(job->link);
+    }
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+int sl_emit_main(int argc, char **argv)
+{
+    const char *url = NULL, *nsp = "/", *key = "socket.io", *event = NULL;
+    const char *rooms[MAX_ROOMS], *except[MAX_ROOMS], *args[MAX_ROOMS];
+    int nrooms = 0, nexcept = 0, nargs = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int has_next = i + 1 < argc;
+        if (!strcmp(a, "--redis") && has_next)
+            url = argv[++i];
+        else if (!strcmp(a, "--nsp") && has_next)
+            nsp = argv[++i];
+        else if (!strcmp(a, "--key") && has_next)
+            key = argv[++i];
+        else if (!strcmp(a, "--to") && has_next && nrooms < MAX_ROOMS)
+            rooms[nrooms++] = argv[++i];
+        else if (!strcmp(a, "--except") && has_next && nexcept < MAX_ROOMS)
+            except[nexcept++] = argv[++i];
+        else if (a[0] == '-' && a[1] == '-')
+            return usage("unknown option or missing value");
+        else if (!event)
+            event = a;
+        else if (nargs < MAX_ROOMS)
+            args[nargs++] = a;
+    }
+    if (!url || !event)
+        return usage("--redis URL and EVENT are required");
+    sl_redis_url_t u;
+    if (sl_redis_url_parse(url, &u))
+        return usage("bad --redis URL");
+    if (nsp[0] != '/')
+        return usage("--nsp starts with /");
+
+    /* The arguments array as JSON text: the event name, then each JSON_ARG
+     * (checked by the converter). */
+    sl_buf_t json = SL_BUF_INIT;
+    sl_buf_append_byte(&json, '[');
+    sl_buf_append_byte(&json, '"');
+    for (const char *p = event; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sl_buf_append_byte(&json, '\\');
+        sl_buf_append_byte(&json, *p);
+    }
+    sl_buf_append_byte(&json, '"');
+    for (int i = 0; i < nargs; i++) {
+        sl_buf_append_byte(&json, ',');
+        sl_buf_append_str(&json, args[i]);
+    }
+    sl_buf_append_byte(&json, ']');
+
+    emit_job_t job = {SL_BUF_INIT, SL_BUF_INIT, NULL, 1, 0};
+    /* ["emitter", {type: 2, data, nsp}, {rooms, except, flags}] */
+    put_hdr(&job.msg, 0, 3);
+    put_str(&job.msg, "emitter");
+    put_hdr(&job.msg, 1, 3);
+    put_str(&job.msg, "type");
+    if (sl_buf_reserve(&job.msg, 1) == 0)
+        job.msg.len = (size_t)(mp_encode_uint(job.msg.data + job.msg.len, 2) - job.msg.data);
+    put_str(&job.msg, "data");
+    if (mpjson_from_json(&job.msg, json.data, json.len, NULL, 0) != 0) {
+        sl_buf_free(&json);
+        sl_buf_free(&job.msg);
+        return usage("each JSON_ARG must be valid JSON (e.g. '\"text\"', '{\"a\":1}')");
+    }
+    sl_buf_free(&json);
+    put_str(&job.msg, "nsp");
+    put_str(&job.msg, nsp);
+    put_hdr(&job.msg, 1, 3);
+    put_str(&job.msg, "rooms");
+    put_hdr(&job.msg, 0, (uint32_t)nrooms);
+    for (int i = 0; i < nrooms; i++)
+        put_str(&job.msg, rooms[i]);
+    put_str(&job.msg, "except");
+    put_hdr(&job.msg, 0, (uint32_t)nexcept);
+    for (int i = 0; i < nexcept; i++)
+        put_str(&job.msg, except[i]);
+    put_str(&job.msg, "flags");
+    put_hdr(&job.msg, 1, 0);
+
+    sl_buf_appendf(&job.channel, "%s#%s#", key, nsp);
+    if (nrooms == 1)
+        sl_buf_appendf(&job.channel, "%s#", rooms[0]);
+    sl_buf_append_byte(&job.channel, '\0');
+    job.channel.len--; /* NUL kept for printing, not sent */
+
+    sl_log_level = SL_LOG_ERROR;
+    uv_loop_t *loop = uv_default_loop();
+    job.link = sl_redis_link_new(loop, &u, "emit", on_link, &job);
+    uv_timer_t timer;
+    uv_timer_init(loop, &timer);
+    timer.data = &job;
+    uv_timer_start(&timer, give_up, 5000, 0);
+    uv_unref((uv_handle_t *)&timer);
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (!uv_is_closing((uv_handle_t *)&timer)) {
+        uv_close((uv_handle_t *)&timer, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(loop);
+    sl_buf_free(&job.channel);
+    sl_buf_free(&job.msg);
+    return job.status;
+}
