@@ -2,7 +2,6 @@
  * [--except ROOM]... [--key PREFIX] EVENT [JSON_ARG]...`. See emit_cmd.h. */
 #include "emit_cmd.h"
 
-#include <msgpuck.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,19 +33,7 @@ static int usage(const char *why)
     return 2;
 }
 
-static void put_str(sl_buf_t *b, const char *s)
-{
-    size_t n = strlen(s);
-    if (sl_buf_reserve(b, n + 5) == 0)
-        b->len = (size_t)(mp_encode_str(b->data + b->len, s, (uint32_t)n) - b->data);
-}
-
-static void put_hdr(sl_buf_t *b, int map, uint32_t n)
-{
-    if (sl_buf_reserve(b, 5) == 0)
-        b->len = (size_t)((map ? mp_encode_map(b->data + b->len, n)
-                               : mp_encode_array(b->data + b->len, n)) - b->data);
-}
+static void put_str(sl_buf_t *b, const char *s) { mpjson_put_str(b, s, strlen(s)); }
 
 static void on_published(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -137,12 +124,11 @@ int sl_emit_main(int argc, char **argv)
 
     emit_job_t job = {SL_BUF_INIT, SL_BUF_INIT, NULL, 1, 0};
     /* ["emitter", {type: 2, data, nsp}, {rooms, except, flags}] */
-    put_hdr(&job.msg, 0, 3);
+    mpjson_put_array(&job.msg, 3);
     put_str(&job.msg, "emitter");
-    put_hdr(&job.msg, 1, 3);
+    mpjson_put_map(&job.msg, 3);
     put_str(&job.msg, "type");
-    if (sl_buf_reserve(&job.msg, 1) == 0)
-        job.msg.len = (size_t)(mp_encode_uint(job.msg.data + job.msg.len, 2) - job.msg.data);
+    mpjson_put_number(&job.msg, 2);
     put_str(&job.msg, "data");
     if (mpjson_from_json(&job.msg, json.data, json.len, NULL, 0) != 0) {
         sl_buf_free(&json);
@@ -152,17 +138,17 @@ int sl_emit_main(int argc, char **argv)
     sl_buf_free(&json);
     put_str(&job.msg, "nsp");
     put_str(&job.msg, nsp);
-    put_hdr(&job.msg, 1, 3);
+    mpjson_put_map(&job.msg, 3);
     put_str(&job.msg, "rooms");
-    put_hdr(&job.msg, 0, (uint32_t)nrooms);
+    mpjson_put_array(&job.msg, (uint32_t)nrooms);
     for (int i = 0; i < nrooms; i++)
         put_str(&job.msg, rooms[i]);
     put_str(&job.msg, "except");
-    put_hdr(&job.msg, 0, (uint32_t)nexcept);
+    mpjson_put_array(&job.msg, (uint32_t)nexcept);
     for (int i = 0; i < nexcept; i++)
         put_str(&job.msg, except[i]);
     put_str(&job.msg, "flags");
-    put_hdr(&job.msg, 1, 0);
+    mpjson_put_map(&job.msg, 0);
 
     sl_buf_appendf(&job.channel, "%s#%s#", key, nsp);
     if (nrooms == 1)

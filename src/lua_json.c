@@ -7,6 +7,7 @@
  * Memory that is not owned by Lua (the decoder's scratch buffer) lives in
  * the state struct on the C stack of the entry point and is freed there. */
 #include "lua_json.h"
+#include "mpjson.h"
 
 #include <errno.h>
 #include <float.h>
@@ -801,124 +802,17 @@ static void enc_integer(enc_t *e, lua_Integer i)
     put(e, b, (size_t)n);
 }
 
-/* Splits "D.DDDe+XX" (printf's %e) into its digits and decimal exponent. */
-static int split_e(const char *t, char *digits, int *e10)
-{
-    int k = 0;
-    for (; *t != 'e'; t++)
-        if (*t != '.')
-            digits[k++] = *t;
-    *e10 = atoi(t + 1);
-    return k;
-}
-
-/* The shortest decimal digits (at most 17, no trailing zeros) that read back
- * to ad > 0, as ECMAScript's Number::toString picks them; *e10 is the
- * exponent of the first digit.
- *
- * For a normal double, a decimal of <= 15 digits that reads back to it is
- * also what %.15e rounds to (half an ulp is below half a unit of the 15th
- * digit), so trying 15, 16, 17 digits finds the shortest. Subnormals have
- * fewer significant bits: try from 1. At an exact power of two the values
- * reading back to ad reach twice as far above it as below, so the closest
- * 16-digit decimal may fail while its upper neighbour works; JS then prints
- * the neighbour, and so do we. */
-static int shortest_digits(double ad, char *digits, int *e10)
-{
-    char tmp[48];
-    int prec = ad < DBL_MIN ? 1 : 15;
-    for (;; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, ad);
-        double back = strtod(tmp, NULL);
-        if (back == ad || prec == 17)
-            break;
-        if (prec == 16) {
-            int e;
-            split_e(tmp, digits, &e);
-            uint64_t m = 0;
-            for (int i = 0; i < 16; i++)
-                m = m * 10 + (uint64_t)(digits[i] - '0');
-            m = back < ad ? m + 1 : m - 1;
-            if (m == 10000000000000000ULL) {
-                m = 1000000000000000ULL;
-                e++;
-            } else if (m == 999999999999999ULL) {
-                m = 9999999999999999ULL;
-                e--;
-            }
-            char cand[48];
-            snprintf(cand, sizeof cand, "%llue%d", (unsigned long long)m, e - 15);
-            if (strtod(cand, NULL) == ad) {
-                snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)m);
-                memcpy(digits, tmp, 16);
-                *e10 = e;
-                int k = 16;
-                while (k > 1 && digits[k - 1] == '0')
-                    k--;
-                return k;
-            }
-        }
-    }
-    int k = split_e(tmp, digits, e10);
-    while (k > 1 && digits[k - 1] == '0')
-        k--;
-    return k;
-}
-
-/* Writes d the way JavaScript's Number::toString does (ECMA-262 7.1.12.1):
- * shortest digits placed by the decimal exponent. Returns the length
- * written to o (at least 32 bytes). */
-static size_t format_double(double d, char *o)
-{
-    if (isnan(d) || isinf(d)) {
-        memcpy(o, "null", 4);
-        return 4;
-    }
-    if (d == 0) { /* also -0, as JSON.stringify */
-        o[0] = '0';
-        return 1;
-    }
-    char digits[20];
-    int e10;
-    size_t n = 0;
-    if (d < 0)
-        o[n++] = '-';
-    int k = shortest_digits(fabs(d), digits, &e10);
-    int pt = e10 + 1; /* digits[0..pt) are before the decimal point */
-    if (k <= pt && pt <= 21) {
-        memcpy(o + n, digits, (size_t)k);
-        n += (size_t)k;
-        for (int z = k; z < pt; z++)
-            o[n++] = '0';
-    } else if (0 < pt && pt <= 21) {
-        memcpy(o + n, digits, (size_t)pt);
-        n += (size_t)pt;
-        o[n++] = '.';
-        memcpy(o + n, digits + pt, (size_t)(k - pt));
-        n += (size_t)(k - pt);
-    } else if (-6 < pt && pt <= 0) {
-        o[n++] = '0';
-        o[n++] = '.';
-        for (int z = pt; z < 0; z++)
-            o[n++] = '0';
-        memcpy(o + n, digits, (size_t)k);
-        n += (size_t)k;
-    } else {
-        o[n++] = digits[0];
-        if (k > 1) {
-            o[n++] = '.';
-            memcpy(o + n, digits + 1, (size_t)(k - 1));
-            n += (size_t)(k - 1);
-        }
-        n += (size_t)sprintf(o + n, "e%c%d", e10 < 0 ? '-' : '+', abs(e10));
-    }
-    return n;
-}
-
+/* Numbers print as JavaScript prints them (shortest digits that read back
+ * exactly; mpjson's formatter, shared with the Redis adapter). JSON has no
+ * NaN or Infinity: null, as JSON.stringify writes them. */
 static void enc_double(enc_t *e, double d)
 {
-    char b[48];
-    put(e, b, format_double(d, b));
+    if (isnan(d) || isinf(d)) {
+        PUTS(e, "null");
+        return;
+    }
+    char b[MPJSON_NUMBER_MAX];
+    put(e, b, mpjson_format_number(d, b));
 }
 
 static void enc_value(enc_t *e, int idx);

@@ -72,44 +72,13 @@ const char *sio_redis_uid(const sio_redis_t *r) { return r->uid; }
 
 /* ---- msgpack into an sl_buf --------------------------------------------- */
 
-/* Each put reserves the worst case first: msgpuck writes into raw memory. */
-static void mp_put_array(sl_buf_t *b, uint32_t n)
-{
-    if (sl_buf_reserve(b, 5) == 0)
-        b->len = (size_t)(mp_encode_array(b->data + b->len, n) - b->data);
-}
-
-static void mp_put_map(sl_buf_t *b, uint32_t n)
-{
-    if (sl_buf_reserve(b, 5) == 0)
-        b->len = (size_t)(mp_encode_map(b->data + b->len, n) - b->data);
-}
-
-static void mp_put_str(sl_buf_t *b, const char *s, size_t n)
-{
-    if (sl_buf_reserve(b, n + 5) == 0)
-        b->len = (size_t)(mp_encode_str(b->data + b->len, s, (uint32_t)n) - b->data);
-}
-
-static void mp_put_cstr(sl_buf_t *b, const char *s) { mp_put_str(b, s, strlen(s)); }
-
-static void mp_put_uint(sl_buf_t *b, uint64_t v)
-{
-    if (sl_buf_reserve(b, 9) == 0)
-        b->len = (size_t)(mp_encode_uint(b->data + b->len, v) - b->data);
-}
-
-static void mp_put_bool(sl_buf_t *b, bool v)
-{
-    if (sl_buf_reserve(b, 1) == 0)
-        b->len = (size_t)(mp_encode_bool(b->data + b->len, v) - b->data);
-}
+static void mp_put_cstr(sl_buf_t *b, const char *s) { mpjson_put_str(b, s, strlen(s)); }
 
 static void mp_put_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
 {
-    mp_put_array(b, (uint32_t)n);
+    mpjson_put_array(b, (uint32_t)n);
     for (size_t i = 0; i < n; i++)
-        mp_put_str(b, v[i].p, v[i].len);
+        mpjson_put_str(b, v[i].p, v[i].len);
 }
 
 /* ---- publishing ----------------------------------------------------------- */
@@ -148,11 +117,11 @@ static void adapter_broadcast(void *ud, sio_nsp_t *nsp, const sio_target_t *t, u
     sl_buf_t msg = SL_BUF_INIT, ch = SL_BUF_INIT;
     /* [uid, {type, data, nsp}, {rooms, except, flags}], keys in the order
      * Node's adapter produces them. */
-    mp_put_array(&msg, 3);
+    mpjson_put_array(&msg, 3);
     mp_put_cstr(&msg, r->uid);
-    mp_put_map(&msg, 3);
+    mpjson_put_map(&msg, 3);
     mp_put_cstr(&msg, "type");
-    mp_put_uint(&msg, 2);
+    mpjson_put_number(&msg, 2);
     mp_put_cstr(&msg, "data");
     if (mpjson_from_json(&msg, json, len, atts, natts) != 0) {
         SL_ERROR("adapter", "cannot encode a broadcast for redis");
@@ -160,18 +129,18 @@ static void adapter_broadcast(void *ud, sio_nsp_t *nsp, const sio_target_t *t, u
     }
     mp_put_cstr(&msg, "nsp");
     mp_put_cstr(&msg, name);
-    mp_put_map(&msg, 3);
+    mpjson_put_map(&msg, 3);
     mp_put_cstr(&msg, "rooms");
     mp_put_rooms(&msg, t->rooms, t->nrooms);
     mp_put_cstr(&msg, "except");
     mp_put_rooms(&msg, t->except, t->nexcept);
     mp_put_cstr(&msg, "flags");
     if (flags & SIO_FLAG_VOLATILE) {
-        mp_put_map(&msg, 1);
+        mpjson_put_map(&msg, 1);
         mp_put_cstr(&msg, "volatile");
-        mp_put_bool(&msg, true);
+        mpjson_put_bool(&msg, 1);
     } else {
-        mp_put_map(&msg, 0);
+        mpjson_put_map(&msg, 0);
     }
     channel_name(&ch, r, "", name);
     if (t->nrooms == 1) {
