@@ -817,13 +817,25 @@ static void push_query_table(lua_State *L, const char *q);
  * answered or once the client has gone. */
 typedef struct http_ud {
     sl_http_req_t *req;
+    lua_State *L;
+    int ref;          /* anchors this userdata while req is pending */
 } http_ud_t;
+
+/* The request is answered or gone: the handle may be collected now. */
+static void http_ud_release(http_ud_t *u)
+{
+    u->req = NULL;
+    if (u->ref != LUA_NOREF) {
+        int ref = u->ref;
+        u->ref = LUA_NOREF;
+        luaL_unref(u->L, LUA_REGISTRYINDEX, ref);
+    }
+}
 
 static void http_req_aborted(sl_http_req_t *req, void *ud)
 {
     (void)req;
-    http_ud_t *u = ud;
-    u->req = NULL; /* the HTTP layer frees req */
+    http_ud_release(ud); /* the HTTP layer frees req */
 }
 
 /* core.http_respond(h, status, headers, body) -> true, or false when the
@@ -854,7 +866,7 @@ static int core_http_respond(lua_State *L)
             lua_pop(L, 1);
         }
     }
-    u->req = NULL;
+    http_ud_release(u);
     req->on_abort = NULL;
     sl_http_respond(req, status, ctype, body, len);
     lua_pushboolean(L, 1);
@@ -896,9 +908,16 @@ static int lua_http_route_unprotected(sl_http_req_t *req, void *ud, http_ud_t **
         return 1;
     }
     http_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->req = NULL;
+    u->L = L;
+    u->ref = LUA_NOREF;
+    luaL_setmetatable(L, HTTP_MT);
+    /* Anchored while the request is pending: the C side points at it (and
+     * the caller may have to answer through it if Lua fails later on). */
+    lua_pushvalue(L, -1);
+    u->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     u->req = req;
     *handle = u;
-    luaL_setmetatable(L, HTTP_MT);
     req->on_abort = http_req_aborted;
     req->abort_ud = u;
     lua_createtable(L, 0, 8);
@@ -920,7 +939,7 @@ static int lua_http_route_unprotected(sl_http_req_t *req, void *ud, http_ud_t **
     if (call_dispatch(app, app->dispatch_ref, "http_run", 4, 0) != 0 && u->req) {
         /* No handler could start (e.g. out of Lua memory): answer here. */
         sl_http_req_t *r = u->req;
-        u->req = NULL;
+        http_ud_release(u);
         r->on_abort = NULL;
         sl_http_respond_text(r, 500, "{\"error\":\"internal server error\"}");
     }
@@ -945,11 +964,11 @@ static int lua_http_route(sl_http_req_t *req, void *ud)
     route_args_t a = {req, ud, 0, NULL};
     if (protect(ud, run_http_route, &a) != 0) {
         /* Lua failed (out of memory) before a handler took the request:
-         * answer here. The handle, when it exists, is GC-owned: detach it. */
+         * answer here. The handle, when set, is anchored until released. */
         if (a.handle && !a.handle->req)
             return 1; /* answered meanwhile */
         if (a.handle)
-            a.handle->req = NULL;
+            http_ud_release(a.handle);
         req->on_abort = NULL;
         sl_http_respond_text(req, 500, "{\"error\":\"internal server error\"}");
         return 1;
