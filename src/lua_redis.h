@@ -38,17 +38,6 @@ int sl_lua_redis_open(sl_lua_t *rt);
  * the Lua state). Must not be called from inside Lua. */
 void sl_lua_redis_close(sl_lua_t *rt);
 
-/* ---- internal: redis_uv.c ----------------------------------------------
- * hiredis's libuv adapter header defines static functions (one named
- * on_close), so it is compiled alone in redis_uv.c, which also makes socket
- * errors reach hiredis (the 0.14 adapter drops them). gone(ac) runs once when
- * hiredis destroys ac, whatever the path (an error, a disconnect, a free):
- * after the pending reply callbacks ran with NULL replies, before the
- * disconnect callback; ac and ac->data are still valid then. Every context
- * attached shares the one gone function. Returns 0, or -1 (ac untouched:
- * free it with redisAsyncFree). */
-struct redisAsyncContext;
-typedef void (*sl_redis_uv_gone_cb)(struct redisAsyncContext *ac);
-int sl_redis_uv_attach(struct redisAsyncContext *ac, uv_loop_t *loop, sl_redis_uv_gone_cb gone);
+#include "redis_uv.h"
 
 #endif

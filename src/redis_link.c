@@ -1,6 +1,4 @@
-/* redis_link: a reconnecting hiredis async connection. See redis_link.h.
- * This file includes hiredis's libuv adapter, whose header defines static
- * functions: nothing else lives here. */
+/* redis_link: a reconnecting hiredis async connection. See redis_link.h. */
 #include "redis_link.h"
 
 #include <stdarg.h>
@@ -8,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "redis_uv.h"
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
@@ -219,7 +217,7 @@ static void link_connect(sl_redis_link_t *l)
         return;
     }
     ac->data = l;
-    if (redisLibuvAttach(ac, l->loop) != REDIS_OK) {
+    if (sl_redis_uv_attach(ac, l->loop, NULL) != 0) {
         redisAsyncFree(ac);
         link_down(l, "cannot attach to the loop");
         return;

@@ -6,7 +6,7 @@
 
 #include <hiredis/adapters/libuv.h>
 
-#include "lua_redis.h"
+#include "redis_uv.h"
 
 static sl_redis_uv_gone_cb gone_cb;
 
@@ -83,11 +83,14 @@ int sl_redis_uv_attach(redisAsyncContext *ac, uv_loop_t *loop, sl_redis_uv_gone_
         ac->ev.data = NULL;
         return -1;
     }
-    gone_cb = gone;
+    /* The one gone function serves the contexts that asked for it; the
+     * others keep the adapter's plain cleanup. */
+    if (gone)
+        gone_cb = gone;
     ac->ev.addRead = add_read;
     ac->ev.delRead = del_read;
     ac->ev.addWrite = add_write;
     ac->ev.delWrite = del_write;
-    ac->ev.cleanup = cleanup;
+    ac->ev.cleanup = gone ? cleanup : redisLibuvCleanup;
     return 0;
 }
