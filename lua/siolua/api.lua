@@ -331,11 +331,16 @@ return function(sio, core)
   end
 
   -- Local sockets, then (in a cluster) the other servers' (this waits).
+  -- When some server did not answer within the requests timeout, the list
+  -- has what came and a second value says so (Node fails the call then).
   function Operator:fetch_sockets()
     local list = selected(self)
     if clustered(self) then
-      local remote = core.remote_fetch(self.nsp._h, self._rooms, self._except)
+      local remote, complete = core.remote_fetch(self.nsp._h, self._rooms, self._except)
       for i = 1, #remote do list[#list + 1] = remote_socket(self.nsp, remote[i]) end
+      if not complete then
+        return list, "timeout reached while waiting for fetchSockets response"
+      end
     end
     return list
   end

@@ -71,14 +71,14 @@ function actions.login(socket, name, key)
     return socket:emit("login")
   end
   if type(key) ~= "string" or key == "" then key = nil end
-  if not directory.may_use(socket.nsp, user, key, socket.id) then
+  -- A new browser's key is the id of its first socket: random, and never
+  -- shown to anyone else.
+  key = key or socket.id
+  if not directory.claim(socket, user, key) then
     refuse(socket, "name_taken", "Can't log in: the name " .. user .. " is taken")
     return socket:emit("login")
   end
-  -- A new browser's key is the id of its first socket: random, and never
-  -- shown to anyone else.
-  socket.data.user, socket.data.key = user, key or socket.id
-  socket:join(names.user_room(user))
+  socket.data.user, socket.data.key = user, key
   tell(socket, "Currently logged in as " .. user)
   socket.broadcast:emit("serverMessage", "User " .. user .. " logged in")
   enter(socket, names.DEFAULT_ROOM, true)
@@ -100,12 +100,14 @@ function actions.rename(socket, name)
   local user, why = names.user(name)
   if not user then return refuse(socket, "invalid_name", "Can't rename: " .. why) end
   if user == d.user then return tell(socket, "You are already " .. user) end
-  if not directory.may_use(socket.nsp, user, d.key, socket.id) then
+  local old = d.user
+  -- Renaming to another spelling of one's own name ("ada" -> "Ada") keeps
+  -- the user room: it must not be left after the claim joined it.
+  local same_room = names.user_room(old) == names.user_room(user)
+  if not same_room and not directory.claim(socket, user, d.key) then
     return refuse(socket, "name_taken", "Can't rename: the name " .. user .. " is taken")
   end
-  local old = d.user
-  socket:leave(names.user_room(old))
-  socket:join(names.user_room(user))
+  if not same_room then socket:leave(names.user_room(old)) end
   d.user = user
   tell(socket, "You are now known as " .. user)
   socket:to(names.chat_room(d.room)):emit("serverMessage", "User " .. old .. " is now known as " .. user)

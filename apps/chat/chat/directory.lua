@@ -19,19 +19,37 @@ function directory.tabs(nsp, user)
   return nsp:in_(names.user_room(user)):fetch_sockets()
 end
 
--- Whether a login may use `user`: yes when nobody has the name, or when
--- the tabs that have it were given the same key (another tab of the same
--- browser). `except` is the socket asking, which doesn't count.
+-- Takes `user` for `socket` if nobody else has it: yes when nobody holds
+-- or is taking the name, or when the tabs that do were given the same key
+-- (another tab of the same browser). Returns true when the name is the
+-- socket's; the caller then joins its user room.
+--
+-- fetch_sockets waits for the other instances of a cluster (and, with a
+-- cluster adapter, even on one instance), so "look, then join" would let
+-- two tabs that ask at the same moment both see a free name. Instead a tab
+-- first stakes its claim in the room claim:<name>, then looks at the tabs
+-- that hold or claim the name: of two simultaneous claims at least the
+-- later one sees the other, so two people never get one name (at worst both
+-- are refused and asked again). The claim is dropped either way.
 --
 -- The key is not authentication: it is how one person's tabs share a name.
 -- A real app checks who people are in a connection middleware.
-function directory.may_use(nsp, user, key, except)
-  for _, tab in ipairs(directory.tabs(nsp, user)) do
-    if tab.id ~= except and (key == nil or tab.data.key ~= key) then
-      return false
+function directory.claim(socket, user, key)
+  local claim = names.claim_room(user)
+  socket.data.claim_key = key
+  socket:join(claim)
+  local free = true
+  for _, tab in ipairs(socket.nsp:in_({ names.user_room(user), claim }):fetch_sockets()) do
+    local theirs = tab.data.key or tab.data.claim_key
+    if tab.id ~= socket.id and theirs ~= key then
+      free = false
+      break
     end
   end
-  return true
+  if free then socket:join(names.user_room(user)) end
+  socket:leave(claim)
+  socket.data.claim_key = nil
+  return free
 end
 
 -- The distinct user names of the sockets `op` selects, sorted.

@@ -46,6 +46,10 @@ end
 -- broadcast to it, so it reaches all of them, on every instance.
 function names.user_room(user) return "user:" .. user:lower() end
 
+-- The Socket.IO room of the tabs that are taking the name `user` (see
+-- chat/directory.lua): nothing is ever sent to it.
+function names.claim_room(user) return "claim:" .. user:lower() end
+
 -- The Socket.IO room of a chat room. Prefixes keep chat rooms, user rooms
 -- and socket ids (every socket is in a room named after its id) apart.
 function names.chat_room(room) return "room:" .. room end
