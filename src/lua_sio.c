@@ -1281,6 +1281,9 @@ static int core_remote_rooms(lua_State *L);
 static int core_remote_disconnect(lua_State *L);
 static int core_server_side_ack(lua_State *L);
 static int core_clustered(lua_State *L);
+static int core_remote_broadcast_ack(lua_State *L);
+static int core_broadcast_count(lua_State *L);
+static int core_broadcast_ack(lua_State *L);
 
 static const luaL_Reg core_funcs[] = {
     {"id", core_id},
@@ -1319,6 +1322,9 @@ static const luaL_Reg core_funcs[] = {
     {"remote_disconnect", core_remote_disconnect},
     {"server_side_ack", core_server_side_ack},
     {"clustered", core_clustered},
+    {"remote_broadcast_ack", core_remote_broadcast_ack},
+    {"broadcast_count", core_broadcast_count},
+    {"broadcast_ack", core_broadcast_ack},
     {NULL, NULL},
 };
 
@@ -1581,6 +1587,55 @@ static void lua_server_side_emit(sio_nsp_t *nsp, const char *args, size_t len,
     protect(ud, run_server_side_emit, &a);
 }
 
+/* Another server's broadcast with acks: dispatch.broadcast_with_ack(nsp,
+ * args, rooms, except, request_id, timeout_ms). */
+typedef struct bwa_args {
+    sio_nsp_t *nsp;
+    const sio_target_t *t;
+    const char *args;
+    size_t len;
+    const sio_packet_bin_t *atts;
+    unsigned natts;
+    const char *request_id;
+    unsigned timeout_ms;
+    sl_app_t *app;
+} bwa_args_t;
+
+static void push_slices(lua_State *L, const sio_slice_t *v, size_t n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (size_t i = 0; i < n; i++) {
+        lua_pushlstring(L, v[i].p, v[i].len);
+        lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+}
+
+static void run_broadcast_with_ack(void *a)
+{
+    bwa_args_t *x = a;
+    lua_State *L = x->app->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(intptr_t)sio_nsp_data(x->nsp));
+    char err[128];
+    lua_json_decode_opts_t o = {(const lua_json_blob_t *)x->atts, x->natts};
+    if (lua_json_decode(L, x->args, x->len, x->natts ? &o : NULL, err, sizeof err) != 0) {
+        lua_pop(L, 1);
+        return;
+    }
+    push_slices(L, x->t->rooms, x->t->nrooms);
+    push_slices(L, x->t->except, x->t->nexcept);
+    lua_pushstring(L, x->request_id);
+    lua_pushinteger(L, x->timeout_ms);
+    call_dispatch(x->app, x->app->dispatch_ref, "broadcast_with_ack", 6, 0);
+}
+
+static void lua_broadcast_with_ack(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
+                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                   const char *request_id, unsigned timeout_ms, void *ud)
+{
+    bwa_args_t a = {nsp, t, args, len, atts, natts, request_id, timeout_ms, ud};
+    protect(ud, run_broadcast_with_ack, &a);
+}
+
 /* ---- cluster requests from Lua (they wait for the other servers) ---------- */
 
 typedef struct remote_wait {
@@ -1773,6 +1828,100 @@ static int core_server_side_ack(lua_State *L)
     return 0;
 }
 
+typedef struct bwa_start {
+    sio_nsp_t *nsp;
+    sio_target_t t;
+    char *json;
+    size_t len;
+    att_list_t atts;
+    long ack_id;
+    unsigned timeout_ms;
+} bwa_start_t;
+
+static int start_broadcast_ack(sl_app_t *app, remote_wait_t *rw, void *arg)
+{
+    bwa_start_t *b = arg;
+    int rc = sio_redis_broadcast_with_ack(app->redis, b->nsp, &b->t, b->json, b->len, b->atts.v,
+                                          b->atts.n, b->ack_id, b->timeout_ms, remote_reply, rw);
+    return rc;
+}
+
+/* core.remote_broadcast_ack(nsp, rooms, except, args, ack_id, timeout_ms)
+ * -> acks of the other servers' clients, complete. Waits. */
+static int core_remote_broadcast_ack(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    bwa_start_t b;
+    memset(&b, 0, sizeof b);
+    b.nsp = check_nsp(L, 1);
+    luaL_checktype(L, 4, LUA_TTABLE);
+    b.ack_id = (long)luaL_checkinteger(L, 5);
+    b.timeout_ms = (unsigned)luaL_checkinteger(L, 6);
+    lua_settop(L, 6);
+    b.t.rooms = read_rooms(L, 2, &b.t.nrooms);
+    b.t.except = read_rooms(L, 3, &b.t.nexcept);
+    sl_buf_t json = SL_BUF_INIT;
+    lua_json_encode_opts_t eo = {collect_binary, &b.atts};
+    char err[256];
+    if (lua_json_encode(L, 4, &json, &eo, err, sizeof err) < 0) {
+        sl_buf_free(&json);
+        att_list_free(&b.atts);
+        return luaL_error(L, "cannot send: %s", err);
+    }
+    b.json = json.data;
+    b.len = json.len;
+    /* The request copies everything before the wait ends this function
+     * (a longjmp): free the encodings in start's place. */
+    remote_wait_t *rw = app->redis ? calloc(1, sizeof *rw) : NULL;
+    if (!rw) {
+        free(b.json);
+        att_list_free(&b.atts);
+        lua_json_new_array(L, 0);
+        lua_pushboolean(L, 1);
+        return 2;
+    }
+    rw->w = sl_lua_wait_new(L, remote_wait_cancelled, rw);
+    int rc = start_broadcast_ack(app, rw, &b);
+    free(b.json);
+    att_list_free(&b.atts);
+    if (rc != 0) {
+        sl_lua_wait_t *w = rw->w;
+        rw->w = NULL;
+        rw->items = "";
+        rw->len = 0;
+        rw->complete = 0;
+        sl_lua_wait_resume(w, push_remote, rw);
+        free(rw);
+    }
+    return sl_lua_yield(L);
+}
+
+static int core_broadcast_count(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    sio_nsp_t *n = check_nsp(L, 1);
+    const char *rid = luaL_checkstring(L, 2);
+    lua_Integer count = luaL_checkinteger(L, 3);
+    if (app->redis)
+        sio_redis_broadcast_count(app->redis, n, rid, (long)count);
+    return 0;
+}
+
+static int core_broadcast_ack(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    sio_nsp_t *n = check_nsp(L, 1);
+    const char *rid = luaL_checkstring(L, 2);
+    sl_buf_t json = SL_BUF_INIT;
+    char err[256];
+    if (lua_isnoneornil(L, 3) || lua_json_encode(L, 3, &json, NULL, err, sizeof err) < 0)
+        sl_buf_reset(&json);
+    if (app->redis)
+        sio_redis_broadcast_ack(app->redis, n, rid, json.data, json.len);
+    sl_buf_free(&json);
+    return 0;
+}
+
 static int core_clustered(lua_State *L)
 {
     lua_pushboolean(L, app_of(L)->redis != NULL);
@@ -1781,7 +1930,7 @@ static int core_clustered(lua_State *L)
 
 int sl_app_use_redis(sl_app_t *app, const char *url)
 {
-    sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, app};
+    sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack, app};
     app->redis = sio_redis_new(app->loop, app->sio, url, NULL, &hooks);
     if (!app->redis)
         return -1;

@@ -59,6 +59,12 @@ typedef struct pending {
     uv_timer_t timer;
     int done;
     int refs;              /* the timer handle, and the NUMSUB reply */
+    unsigned timeout_ms;
+    /* Broadcasts with acks: servers that told their client count, the
+     * clients that will answer, and the answers so far. */
+    int servers_counted;
+    long clients_expected;
+    long acks;
 } pending_t;
 
 void sio_redis_opts_init(sio_redis_opts_t *o)
@@ -191,6 +197,7 @@ typedef struct target_buf {
     sio_slice_t rooms[MAX_TARGET_ROOMS], except[MAX_TARGET_ROOMS];
     char scratch[2 * MAX_TARGET_ROOMS][24];
     size_t nrooms, nexcept;
+    unsigned timeout_ms;      /* flags.timeout of a broadcast with acks */
     unsigned volatile_ : 1;
 } target_buf_t;
 
@@ -239,6 +246,8 @@ static void read_opts(const char **p, target_buf_t *t)
                     const char *f = mp_decode_str(p, &fl);
                     if (key_is(f, fl, "volatile") && mp_typeof(**p) == MP_BOOL)
                         t->volatile_ = mp_decode_bool(p);
+                    else if (key_is(f, fl, "timeout") && mp_typeof(**p) == MP_UINT)
+                        t->timeout_ms = (unsigned)mp_decode_uint(p);
                     else
                         mp_next(p);
                 } else {
@@ -359,6 +368,7 @@ typedef struct request {
     const char *rooms;        /* msgpack array position, or NULL */
     const char *opts;         /* msgpack map position, or NULL */
     const char *data;         /* serverSideEmit arguments, or NULL */
+    const char *packet;       /* a broadcast's packet, or NULL */
     int close;
 } request_t;
 
@@ -411,6 +421,9 @@ static int read_request(const char *p, const char *end, request_t *q)
             mp_next(&p);
         } else if (key_is(k, kl, "data")) {
             q->data = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "packet")) {
+            q->packet = p;
             mp_next(&p);
         } else if (key_is(k, kl, "close") && mp_typeof(*p) == MP_BOOL)
             q->close = mp_decode_bool(&p);
@@ -618,8 +631,42 @@ static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t l
         sl_buf_free(&args);
         break;
     }
+    case REQ_BROADCAST: {
+        if (!q.packet || !q.opts || !r->hooks.broadcast_with_ack)
+            break;
+        /* packet: {type, data, nsp, id} */
+        const char *pp = q.packet;
+        if (mp_typeof(*pp) != MP_MAP)
+            break;
+        uint32_t pn = mp_decode_map(&pp);
+        const char *data = NULL;
+        for (uint32_t i = 0; i < pn; i++) {
+            if (mp_typeof(*pp) != MP_STR) {
+                mp_next(&pp);
+                mp_next(&pp);
+                continue;
+            }
+            uint32_t kl;
+            const char *k = mp_decode_str(&pp, &kl);
+            if (key_is(k, kl, "data"))
+                data = pp;
+            mp_next(&pp);
+        }
+        unsigned timeout_ms = r->opts.requests_timeout_ms;
+        if (tb.timeout_ms)
+            timeout_ms = tb.timeout_ms;
+        sl_buf_t args = SL_BUF_INIT;
+        att_store_t atts;
+        atts.n = 0;
+        const char *dp = data;
+        if (data && mpjson_to_json(&args, &dp, end, keep_attachment, &atts) == 0 && args.len &&
+            args.data[0] == '[')
+            r->hooks.broadcast_with_ack(nsp, &t, args.data, args.len, atts.v, atts.n, q.request_id,
+                                        timeout_ms, r->hooks.ud);
+        sl_buf_free(&args);
+        break;
+    }
     default:
-        /* BROADCAST (broadcasts with acks) is not served yet. */
         SL_DEBUG("adapter", "request type %d on %s not handled", q.type, sio_nsp_name(nsp));
         break;
     }
@@ -666,6 +713,8 @@ static void pending_timeout(uv_timer_t *t)
     pending_finish(q, 0);
 }
 
+static void broadcast_maybe_done(pending_t *q);
+
 static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
 {
     pending_t *q = priv;
@@ -686,24 +735,25 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
         pending_finish(q, 1);
         return;
     }
+    if (q->type == REQ_BROADCAST)
+        broadcast_maybe_done(q); /* answers may have come before this reply */
     sl_buf_t ch = SL_BUF_INIT;
     channel_name(&ch, q->r, "-request", q->nsp);
     publish(q->r, ch.data, ch.len, q->body.data, q->body.len);
     sl_buf_free(&ch);
 }
 
-/* Starts a request: the body is a JSON object missing its closing brace,
- * to which the request id is added. */
-static int request_start(sio_redis_t *r, sio_nsp_t *nsp, int type, sl_buf_t *body,
-                         const char *field, sio_redis_reply_cb cb, void *ud)
+/* A new request with its id; the caller writes q->body, then launches. */
+static pending_t *pending_new(sio_redis_t *r, sio_nsp_t *nsp, int type, const char *field,
+                              unsigned timeout_ms, sio_redis_reply_cb cb, void *ud)
 {
     if (!sl_redis_link_up(r->pub))
-        return -1;
+        return NULL;
     pending_t *q = calloc(1, sizeof *q);
     char rid[21];
     if (!q || eio_random_id(rid)) {
         free(q);
-        return -1;
+        return NULL;
     }
     q->r = r;
     memcpy(q->id, rid, 10);
@@ -713,23 +763,42 @@ static int request_start(sio_redis_t *r, sio_nsp_t *nsp, int type, sl_buf_t *bod
     q->field = field;
     q->cb = cb;
     q->ud = ud;
-    q->body = *body;
-    memset(body, 0, sizeof *body);
-    sl_buf_appendf(&q->body, ",\"requestId\":\"%s\"}", q->id);
+    q->timeout_ms = timeout_ms ? timeout_ms : r->opts.requests_timeout_ms;
+    return q;
+}
+
+/* Counts the other servers (PUBSUB NUMSUB), then publishes q->body. */
+static void pending_launch(pending_t *q)
+{
+    sio_redis_t *r = q->r;
     uv_timer_init(r->loop, &q->timer);
     q->timer.data = q;
     q->refs = 2;
-    uv_timer_start(&q->timer, pending_timeout, r->opts.requests_timeout_ms, 0);
+    uv_timer_start(&q->timer, pending_timeout, q->timeout_ms, 0);
     q->next = r->pending;
     r->pending = q;
     sl_buf_t ch = SL_BUF_INIT;
-    channel_name(&ch, r, "-request", sio_nsp_name(nsp));
+    channel_name(&ch, r, "-request", q->nsp);
     sl_buf_append_byte(&ch, '\0');
     if (sl_redis_link_command(r->pub, on_numsub, q, "PUBSUB NUMSUB %s", ch.data) != 0) {
         q->refs--; /* no reply will come */
         pending_finish(q, 0);
     }
     sl_buf_free(&ch);
+}
+
+/* Starts a JSON request: body is a JSON object missing its closing brace,
+ * to which the request id is added. */
+static int request_start(sio_redis_t *r, sio_nsp_t *nsp, int type, sl_buf_t *body,
+                         const char *field, sio_redis_reply_cb cb, void *ud)
+{
+    pending_t *q = pending_new(r, nsp, type, field, 0, cb, ud);
+    if (!q)
+        return -1;
+    q->body = *body;
+    memset(body, 0, sizeof *body);
+    sl_buf_appendf(&q->body, ",\"requestId\":\"%s\"}", q->id);
+    pending_launch(q);
     return 0;
 }
 
@@ -737,6 +806,52 @@ static void append_item_sep(pending_t *q)
 {
     if (q->items.len)
         sl_buf_append_byte(&q->items, ',');
+}
+
+/* The bookkeeping of a broadcast with acks is done once the other servers
+ * all said how many clients they reached and that many acks came. */
+static void broadcast_maybe_done(pending_t *q)
+{
+    if (q->expected > 0 && q->servers_counted >= q->expected && q->acks >= q->clients_expected)
+        pending_finish(q, 1);
+}
+
+/* {type: 8, clientCount} or {type: 9, packet: the client's first ack
+ * argument}. p is past the map header. */
+static void on_broadcast_response(pending_t *q, const char *p, const char *end, uint32_t n)
+{
+    int type = -1;
+    long count = 0;
+    const char *packet = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        if (mp_typeof(*p) != MP_STR) {
+            mp_next(&p);
+            mp_next(&p);
+            continue;
+        }
+        uint32_t kl;
+        const char *k = mp_decode_str(&p, &kl);
+        if (key_is(k, kl, "type") && mp_typeof(*p) == MP_UINT)
+            type = (int)mp_decode_uint(&p);
+        else if (key_is(k, kl, "clientCount") && mp_typeof(*p) == MP_UINT)
+            count = (long)mp_decode_uint(&p);
+        else if (key_is(k, kl, "packet")) {
+            packet = p;
+            mp_next(&p);
+        } else
+            mp_next(&p);
+    }
+    if (type == 8) {
+        q->servers_counted++;
+        q->clients_expected += count;
+    } else if (type == 9 && packet) {
+        append_item_sep(q);
+        const char *v = packet;
+        if (mpjson_to_json(&q->items, &v, end, NULL, NULL) != 0)
+            sl_buf_append_str(&q->items, "null");
+        q->acks++;
+    }
+    broadcast_maybe_done(q);
 }
 
 /* An answer to one of our requests: {requestId, sockets|rooms|data}. */
@@ -778,6 +893,10 @@ static void on_response(sio_redis_t *r, const char *msg, size_t len)
             q = it;
     if (!q || q->done)
         goto out;
+    if (q->type == REQ_BROADCAST) {
+        on_broadcast_response(q, p, end, n);
+        goto out;
+    }
     for (uint32_t i = 0; i < n; i++) {
         if (mp_typeof(*p) != MP_STR) {
             mp_next(&p);
@@ -916,6 +1035,78 @@ void sio_redis_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *reque
     else
         sl_buf_append_str(&b, "null");
     sl_buf_append_byte(&b, '}');
+    respond(r, nsp, &b);
+    sl_buf_free(&b);
+}
+
+int sio_redis_broadcast_with_ack(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
+                                 const char *json, size_t len, const sio_packet_bin_t *atts,
+                                 unsigned natts, long ack_id, unsigned timeout_ms,
+                                 sio_redis_reply_cb cb, void *ud)
+{
+    pending_t *q = pending_new(r, nsp, REQ_BROADCAST, NULL, timeout_ms, cb, ud);
+    if (!q)
+        return -1;
+    /* msgpack, as Node's adapter sends it: {uid, requestId, type, packet,
+     * opts} with packet {type, data, nsp, id}. */
+    sl_buf_t *b = &q->body;
+    mpjson_put_map(b, 5);
+    mp_put_cstr(b, "uid");
+    mp_put_cstr(b, r->uid);
+    mp_put_cstr(b, "requestId");
+    mp_put_cstr(b, q->id);
+    mp_put_cstr(b, "type");
+    mpjson_put_number(b, REQ_BROADCAST);
+    mp_put_cstr(b, "packet");
+    mpjson_put_map(b, 4);
+    mp_put_cstr(b, "type");
+    mpjson_put_number(b, 2);
+    mp_put_cstr(b, "data");
+    if (mpjson_from_json(b, json, len, atts, natts) != 0) {
+        sl_buf_free(&q->body);
+        free(q);
+        return -1;
+    }
+    mp_put_cstr(b, "nsp");
+    mp_put_cstr(b, sio_nsp_name(nsp));
+    mp_put_cstr(b, "id");
+    mpjson_put_number(b, (double)ack_id);
+    mp_put_cstr(b, "opts");
+    mpjson_put_map(b, 3);
+    mp_put_cstr(b, "rooms");
+    mp_put_rooms(b, t->rooms, t->nrooms);
+    mp_put_cstr(b, "except");
+    mp_put_rooms(b, t->except, t->nexcept);
+    mp_put_cstr(b, "flags");
+    mpjson_put_map(b, 1);
+    mp_put_cstr(b, "timeout");
+    mpjson_put_number(b, timeout_ms);
+    pending_launch(q);
+    return 0;
+}
+
+void sio_redis_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, long count)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"type\":8,\"requestId\":");
+    json_str(&b, request_id, strlen(request_id));
+    sl_buf_appendf(&b, ",\"clientCount\":%ld}", count);
+    respond(r, nsp, &b);
+    sl_buf_free(&b);
+}
+
+void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                             const char *json, size_t len)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    mpjson_put_map(&b, 3);
+    mp_put_cstr(&b, "type");
+    mpjson_put_number(&b, 9);
+    mp_put_cstr(&b, "requestId");
+    mp_put_cstr(&b, request_id);
+    mp_put_cstr(&b, "packet");
+    if (!len || mpjson_from_json(&b, json, len, NULL, 0) != 0)
+        mpjson_put_nil(&b);
     respond(r, nsp, &b);
     sl_buf_free(&b);
 }

@@ -39,6 +39,13 @@ typedef struct sio_redis_hooks {
      * with a copy of it. */
     void (*server_side_emit)(sio_nsp_t *nsp, const char *args, size_t len,
                              const char *request_id, void *ud);
+    /* Another server's broadcast with acks: emit args (JSON array with
+     * attachments) with an ack id to the target's local sockets, then call
+     * sio_redis_broadcast_count once and sio_redis_broadcast_ack per ack,
+     * until timeout_ms. */
+    void (*broadcast_with_ack)(sio_nsp_t *nsp, const sio_target_t *t, const char *args, size_t len,
+                               const sio_packet_bin_t *atts, unsigned natts,
+                               const char *request_id, unsigned timeout_ms, void *ud);
     void *ud;
 } sio_redis_hooks_t;
 
@@ -70,6 +77,19 @@ int sio_redis_remote_disconnect(sio_redis_t *r, sio_nsp_t *nsp, const sio_target
  * cb, fire and forget; with cb, the other servers' acks are gathered. */
 int sio_redis_server_side_emit(sio_redis_t *r, sio_nsp_t *nsp, const char *json, size_t len,
                                sio_redis_reply_cb cb, void *ud);
+
+/* A broadcast with acks to the other servers' clients (already sent to
+ * this server's by the caller): cb gets their acks (each client's first
+ * ack argument) once every server told its client count and that many
+ * acks came, or at timeout_ms. */
+int sio_redis_broadcast_with_ack(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
+                                 const char *json, size_t len, const sio_packet_bin_t *atts,
+                                 unsigned natts, long ack_id, unsigned timeout_ms,
+                                 sio_redis_reply_cb cb, void *ud);
+/* Answers to another server's broadcast with acks. */
+void sio_redis_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, long count);
+void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                             const char *json, size_t len);
 
 /* Uninstalls and disconnects; memory goes with the handles' close. */
 void sio_redis_close(sio_redis_t *r);

@@ -288,6 +288,17 @@ return function(sio, core)
     local id = nsp._ids
     nsp._ids = id + 1
     local args = args_array(event, select("#", ...), ...)
+    -- In a cluster the other servers' clients answer through the adapter,
+    -- gathered by a handler of its own while this one waits for the local
+    -- ones (each remote client gives its first ack argument, as in Node).
+    local remote
+    if core.clustered() and not self._flags["local"] then
+      remote = core.waker()
+      local rooms, except = self._rooms, self._except
+      spawn(function()
+        remote:wake(core.remote_broadcast_ack(nsp._h, rooms, except, args, id, ms))
+      end)
+    end
     local recipients = core.broadcast(nsp._h, self._rooms, self._except, flags_of(self), args, id)
     local responses, expected = {}, #recipients
     local w = new_waiter(ms)
@@ -302,6 +313,11 @@ return function(sio, core)
     end
     local err = w.waker:wait()
     for i = 1, expected do recipients[i]._acks[id] = nil end
+    if remote then
+      local acks, complete = remote:wait()
+      for i = 1, #acks do responses[#responses + 1] = acks[i] end
+      if not complete then err = TIMEOUT end
+    end
     return err, responses
   end
 
@@ -849,6 +865,27 @@ return function(sio, core)
       n = n + 1
     end
     fire(nsp, event, unpack(args, 2, n))
+  end
+
+  -- Another server's broadcast with acks: send it to the local sockets
+  -- with an ack id, tell it how many, relay each first ack argument until
+  -- its timeout.
+  function dispatch.broadcast_with_ack(nsp, args, rooms, except, request_id, timeout_ms)
+    local id = nsp._ids
+    nsp._ids = id + 1
+    local recipients = core.broadcast(nsp._h, rooms, except, 2, args, id)
+    core.broadcast_count(nsp._h, request_id, #recipients)
+    for i = 1, #recipients do
+      recipients[i]._acks[id] = function(first)
+        if first == nil then first = null end
+        core.broadcast_ack(nsp._h, request_id, first)
+      end
+    end
+    if #recipients > 0 then
+      sio.set_timeout(timeout_ms, function()
+        for i = 1, #recipients do recipients[i]._acks[id] = nil end
+      end)
+    end
   end
 
   -- A CONNECT for a name no namespace has: ask the dynamic families.

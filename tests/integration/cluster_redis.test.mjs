@@ -294,3 +294,22 @@ test('siolua emit (the command-line emitter) reaches siolua and Node clients, ro
     assert.equal(code, 2, `siolua ${bad.join(' ')}`);
   }
 });
+
+test('broadcasts with acks gather answers from clients on every server, both ways', { skip, timeout: 30000 }, async (t) => {
+  const mine = await connected(siolua, '/', { t });
+  const mine2 = await connected(siolua, '/', { t });
+  const theirs = await connected(nodeSrv(), '/', { t });
+  // Other tests' clients may still be connected: answer for everyone here.
+  mine.on('poll', (q, cb) => cb(`siolua-1 ${q}`));
+  mine2.on('poll', (q, cb) => cb(`siolua-2 ${q}`));
+  theirs.on('poll', (q, cb) => cb(`node ${q}`));
+  const [err, responses] = await ask(mine, 'poll-all', 'q1');
+  assert.equal(err, null);
+  for (const want of ['siolua-1 q1', 'siolua-2 q1', 'node q1']) {
+    assert.ok(responses.includes(want), `${want} missing from ${JSON.stringify(responses)}`);
+  }
+  const fromNode = await nodeCommand({ op: 'emitWithAck', question: 'q2' });
+  for (const want of ['siolua-1 q2', 'siolua-2 q2', 'node q2']) {
+    assert.ok(fromNode.includes(want), `${want} missing from ${JSON.stringify(fromNode)}`);
+  }
+});

@@ -53,3 +53,12 @@ end)
 -- Another server's server_side_emit.
 sio.server:on("ping-servers", function(text, ack) ack("siolua heard " .. text) end)
 sio.server:on("heads-up", function(text) sio.server:to("listeners"):emit("heads-up", text) end)
+
+-- A broadcast with acks from here, answered by clients on every server.
+sio.server:on("connection", function(socket)
+  socket:on("poll-all", function(question, ack)
+    local err, responses = sio.server:timeout(3000):emit_with_ack("poll", question)
+    table.sort(responses, function(a, b) return tostring(a) < tostring(b) end)
+    ack(err or sio.json.null, sio.json.array(responses))
+  end)
+end)

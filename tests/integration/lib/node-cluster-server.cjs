@@ -50,6 +50,9 @@ const readline = require('node:readline');
         result = true;
       } else if (cmd.op === 'serverSideEmit') {
         result = await nsp.serverSideEmitWithAck('ping-servers', cmd.text);
+      } else if (cmd.op === 'emitWithAck') {
+        const responses = await nsp.timeout(3000).emitWithAck('poll', cmd.question);
+        result = responses.sort();
       } else if (cmd.op === 'serverCount') {
         result = await nsp.adapter.serverCount();
       }
