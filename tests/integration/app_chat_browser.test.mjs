@@ -15,7 +15,7 @@ import { makeTempDir } from './lib/server.mjs';
 import { startChat, assertCleanStop } from './lib/chat.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const SHOTS = process.env.SIOLUA_SHOTS || '/tmp';
+const SHOTS = process.env.SIOLUA_SHOTS || process.env.SIOLUA_SCREENSHOT_DIR || '/tmp';
 const shot = (name) => join(SHOTS, `siolua-chat-${name}.png`);
 const ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

@@ -10,7 +10,7 @@ import { request, makeTempDir } from './lib/server.mjs';
 import { startApp, stopProblems } from './lib/sio.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-const SCREENSHOT = process.env.SIOLUA_SCREENSHOT || '/tmp/siolua-browser.png';
+const SCREENSHOT = process.env.SIOLUA_SCREENSHOT || `${process.env.SIOLUA_SCREENSHOT_DIR || '/tmp'}/siolua-browser.png`;
 
 let srv;
 before(async () => { srv = await startApp('browser'); });
