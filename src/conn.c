@@ -217,8 +217,11 @@ static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, int cappe
         if (done == total)
             return 0;
     }
-    if (capped && sl_conn_queued(c) + (total - done) > c->queue_cap)
-        return -ENOBUFS;
+    int over = capped && sl_conn_queued(c) + (total - done) > c->queue_cap;
+    if (over && done == 0)
+        return -ENOBUFS; /* nothing written: the caller decides */
+    /* Over the cap after a partial write: the rest is queued anyway, so the
+     * peer gets whole frames and then a clean close, never half a frame. */
     if (sl_buf_reserve(&c->queue, total - done))
         return -ENOMEM;
     size_t skip = done;
@@ -232,7 +235,7 @@ static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, int cappe
         skip = 0;
     }
     conn_flush(c);
-    return 0;
+    return over ? -ENOBUFS : 0;
 }
 
 int sl_conn_write(sl_conn_t *c, const void *p, size_t n)

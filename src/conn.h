@@ -48,9 +48,10 @@ int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
 void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
 
 /* Writes all buffers in order: what the kernel takes now goes at once, the
- * rest is copied to the queue. Returns 0, -ENOBUFS when the queue would pass
- * queue_cap (nothing is written: the caller decides; usually it closes), or
- * -EPIPE when closing. */
+ * rest is copied to the queue. Returns 0, -ENOBUFS when the queue passes
+ * queue_cap (the caller closes: either nothing was written, or, after a
+ * partial write, the rest was queued so the stream stays whole), or -EPIPE
+ * when closing. */
 int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 int sl_conn_write(sl_conn_t *c, const void *p, size_t n);
 /* Same without the queue cap: for a response to a request, whose size the

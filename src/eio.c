@@ -39,6 +39,7 @@ struct eio_session {
     uint8_t upgrading;    /* a probe WebSocket is attached */
     uint8_t handles;      /* timers still to be closed before free */
     uint8_t draining;     /* closed; waits for a GET to take the close packet */
+    uint8_t doomed;       /* over its output cap: closes from the next tick */
     uint8_t finished;
     sl_http_req_t *poll;  /* parked GET */
     sl_ws_t *ws;
@@ -287,6 +288,23 @@ int eio_random_id(char out[21])
 
 /* ---- session output ----------------------------------------------------- */
 
+static void doom_cb(uv_timer_t *t);
+
+/* A slow reader went over its output cap. Closing it right here would run
+ * the layers above (Lua disconnect handlers) inside whatever send loop got
+ * us here (a broadcast over a room): close from the next loop tick instead,
+ * and refuse further output meanwhile. */
+static void session_doom(eio_session_t *s)
+{
+    if (s->doomed || !s->open)
+        return;
+    s->doomed = 1;
+    SL_WARN("eio", "session %s: output over %zu bytes (slow reader), closing", s->sid,
+            s->srv->opts.session_queue_cap);
+    uv_timer_stop(&s->hb);
+    uv_timer_start(&s->hb, doom_cb, 0, 0);
+}
+
 static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, uint8_t type, int binary,
                            const char *data, size_t n)
 {
@@ -307,25 +325,24 @@ static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, uint8_t type, int bina
 
 /* Queues or writes one packet. data may be NULL (control packets). Takes
  * no ownership: the queue takes its own ref. */
+/* Bytes a queued packet costs besides its data (so zero-length control
+ * packets count against the cap too). */
+#define EIO_OUT_OVERHEAD 16
+
 static int session_push(eio_session_t *s, uint8_t type, int binary, sl_rcbuf_t *data)
 {
-    if (!s->open)
+    if (!s->open || (s->doomed && type != EIO_CLOSE))
         return -EPIPE;
     if (s->transport == T_WEBSOCKET) {
         int rc = ws_write_packet(s, s->ws, type, binary, data ? data->data : NULL,
                                  data ? data->len : 0);
-        if (rc == -ENOBUFS) {
-            SL_WARN("eio", "session %s: websocket output over %zu bytes (slow reader), closing",
-                    s->sid, s->srv->opts.session_queue_cap);
-            session_close(s, "transport error", 0);
-        }
+        if (rc == -ENOBUFS)
+            session_doom(s);
         return rc;
     }
-    size_t n = data ? data->len : 0;
-    if (s->qbytes + n > s->srv->opts.session_queue_cap) {
-        SL_WARN("eio", "session %s: polling queue over %zu bytes (slow reader), closing", s->sid,
-                s->srv->opts.session_queue_cap);
-        session_close(s, "transport error", 0);
+    size_t n = (data ? data->len : 0) + EIO_OUT_OVERHEAD;
+    if (s->qbytes + n > s->srv->opts.session_queue_cap && type != EIO_CLOSE) {
+        session_doom(s);
         return -ENOBUFS;
     }
     if (s->qlen == s->qcap) {
@@ -359,7 +376,7 @@ static void queue_to_ws(eio_session_t *s)
         if (ws_write_packet(s, s->ws, o->type, o->binary, o->data ? o->data->data : NULL,
                             o->data ? o->data->len : 0) == -ENOBUFS) {
             queue_clear(s);
-            session_close(s, "transport error", 0);
+            session_doom(s);
             return;
         }
     }
@@ -421,15 +438,13 @@ int eio_session_send_rc(eio_session_t *s, int binary, sl_rcbuf_t *data)
 
 int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n)
 {
-    if (!s->open)
+    if (!s->open || s->doomed)
         return -EPIPE;
     if (s->transport == T_WEBSOCKET) {
         /* No queue on WebSocket: write straight from the caller's bytes. */
         int rc = ws_write_packet(s, s->ws, EIO_MESSAGE, binary, data, n);
-        if (rc == -ENOBUFS) {
-            SL_WARN("eio", "session %s: websocket output over cap (slow reader), closing", s->sid);
-            session_close(s, "transport error", 0);
-        }
+        if (rc == -ENOBUFS)
+            session_doom(s);
         return rc;
     }
     sl_rcbuf_t *rc = sl_rcbuf_new(data, n);
@@ -444,8 +459,16 @@ int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n)
 
 static void hb_cb(uv_timer_t *t);
 
+static void doom_cb(uv_timer_t *t)
+{
+    eio_session_t *s = t->data;
+    session_close(s, "transport error", 0);
+}
+
 static void hb_schedule_ping(eio_session_t *s)
 {
+    if (s->doomed)
+        return; /* the timer now carries the close */
     s->deadline = 0;
     uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_interval_ms, 0);
 }
@@ -453,6 +476,8 @@ static void hb_schedule_ping(eio_session_t *s)
 /* v3: the client pings; it must do so within interval + timeout. */
 static void hb_expect_ping(eio_session_t *s)
 {
+    if (s->doomed)
+        return;
     uint64_t span = (uint64_t)s->srv->opts.ping_interval_ms + s->srv->opts.ping_timeout_ms;
     s->deadline = now_ms() + span;
     uv_timer_start(&s->hb, hb_cb, span, 0);
@@ -885,6 +910,8 @@ static void ws_on_message(sl_ws_t *ws, int binary, const char *p, size_t n)
 {
     eio_session_t *s = sl_ws_data(ws);
     eio_packet_t pkt;
+    if (!s->open || (ws != s->ws && ws != s->probe))
+        return; /* not (or no longer) a transport of this session */
     if (ws_decode(s, binary, p, n, &pkt)) {
         if (ws == s->probe) {
             s->probe = NULL;
@@ -909,14 +936,20 @@ static void ws_on_message(sl_ws_t *ws, int binary, const char *p, size_t n)
 static void ws_on_close(sl_ws_t *ws)
 {
     eio_session_t *s = sl_ws_data(ws);
+    if (ws == s->ws) {
+        if (s->probe == ws)
+            s->probe = NULL;
+        s->ws = NULL;
+        session_close(s, "transport close", 0);
+        return;
+    }
     if (ws == s->probe) {
         s->probe = NULL;
         s->upgrading = 0;
         uv_timer_stop(&s->up);
         return;
     }
-    s->ws = NULL;
-    session_close(s, "transport close", 0);
+    /* A ws this session no longer knows: nothing to do. */
 }
 
 static void ws_on_drain(sl_ws_t *ws) { (void)ws; }
@@ -998,8 +1031,11 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
             memmove(s->q + 1, s->q, (s->qlen - 1) * sizeof *s->q);
             s->q[0] = o;
         }
-        if (!s->open)
+        if (!s->open) {
+            /* The layer above closed it at once: answer the upgrade. */
+            respond_error(srv, req, ERR_BAD_REQUEST, NULL);
             return;
+        }
         s->ws = accept_ws(srv, req, s);
         if (!s->ws) {
             session_close(s, "transport error", 0);
@@ -1007,6 +1043,8 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         }
         s->transport = T_WEBSOCKET;
         queue_to_ws(s);
+        if (s->open && s->ws)
+            sl_ws_start(s->ws);
         return;
     }
     session_push(s, EIO_OPEN, 0, open);
@@ -1049,6 +1087,9 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
     uv_timer_start(&s->up, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
     if (s->poll && s->qlen == 0)
         session_release_poll(s, EIO_NOOP);
+    /* Frames sent right behind the upgrade request are handled now that
+     * the session knows its probe. */
+    sl_ws_start(ws);
 }
 
 void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)

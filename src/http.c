@@ -39,6 +39,7 @@ struct sl_http_conn {
 
 static const sl_conn_handler_t http_conn_handler;
 static void http_feed(sl_http_conn_t *hc);
+static int header_text_ok(const char *v);
 
 const char *sl_http_status_text(int status)
 {
@@ -249,6 +250,9 @@ static int cb_headers_complete(llhttp_t *p)
 static int cb_body(llhttp_t *p, const char *at, size_t n)
 {
     sl_http_req_t *r = hc_of(p)->req;
+    /* A body must keep coming: each piece re-arms the request timer, so a
+     * client trickling (or stalling) a body is cut off too. */
+    http_arm_timer(hc_of(p), hc_of(p)->lim.header_timeout_ms);
     if (r->body_too_large)
         return 0;
     if (r->body.len + n > hc_of(p)->lim.max_body_bytes) {
@@ -263,6 +267,7 @@ static int cb_message_complete(llhttp_t *p)
 {
     sl_http_conn_t *hc = hc_of(p);
     hc->req_complete = 1;
+    uv_timer_stop(&hc->timer);
     return HPE_PAUSED; /* one request at a time: resume after the response */
 }
 
@@ -517,6 +522,8 @@ int sl_http_query_get(const sl_http_req_t *req, const char *key, char *out, size
 
 int sl_http_resp_header(sl_http_req_t *req, const char *name, const char *value)
 {
+    if (!header_text_ok(name) || !header_text_ok(value) || !*name || strchr(name, ':'))
+        return -EINVAL;
     if (sl_buf_append_str(&req->resp_headers, name) || sl_buf_append(&req->resp_headers, ": ", 2) ||
         sl_buf_append_str(&req->resp_headers, value) || sl_buf_append(&req->resp_headers, "\r\n", 2))
         return -ENOMEM;
@@ -546,6 +553,16 @@ static void http_after_response(sl_http_conn_t *hc, int keep_alive)
     }
 }
 
+/* Header names and values go to the wire as they are: no CR, LF or NUL may
+ * reach it (that would let a value start a header of its own). */
+static int header_text_ok(const char *v)
+{
+    for (; *v; v++)
+        if (*v == '\r' || *v == '\n')
+            return 0;
+    return 1;
+}
+
 int sl_http_respond(sl_http_req_t *req, int status, const char *content_type,
                     const void *body, size_t len)
 {
@@ -554,24 +571,28 @@ int sl_http_respond(sl_http_req_t *req, int status, const char *content_type,
         req_free(req);
         return -EPIPE;
     }
-    int keep_alive = req->keep_alive && !hc->closing;
-    char head[512];
-    int n = snprintf(head, sizeof head, "HTTP/1.1 %d %s\r\n", status, sl_http_status_text(status));
+    /* An upgrade answered over HTTP leaves llhttp in its upgrade state:
+     * nothing more can be read on this connection. */
+    int keep_alive = req->keep_alive && !hc->closing && !req->upgrade;
+    if (content_type && !header_text_ok(content_type))
+        content_type = "application/octet-stream";
+    sl_buf_t head = SL_BUF_INIT;
+    sl_buf_appendf(&head, "HTTP/1.1 %d %s\r\n", status, sl_http_status_text(status));
     if (content_type)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Type: %s\r\n", content_type);
+        sl_buf_appendf(&head, "Content-Type: %s\r\n", content_type);
     if (status != 304 && status != 204 && status != 101)
-        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n", len);
-    n += snprintf(head + n, sizeof head - (size_t)n, "%s",
-                  keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+        sl_buf_appendf(&head, "Content-Length: %zu\r\n", len);
+    sl_buf_append_str(&head, keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
     uv_buf_t bufs[4];
     unsigned nb = 0;
-    bufs[nb++] = uv_buf_init(head, (unsigned)n);
+    bufs[nb++] = uv_buf_init(head.data, (unsigned)head.len);
     if (req->resp_headers.len)
         bufs[nb++] = uv_buf_init(req->resp_headers.data, (unsigned)req->resp_headers.len);
     bufs[nb++] = uv_buf_init("\r\n", 2);
     if (len && !req->is_head && status != 304 && status != 204)
         bufs[nb++] = uv_buf_init((char *)body, (unsigned)len);
     int rc = sl_conn_writev_uncapped(hc->conn, bufs, nb);
+    sl_buf_free(&head);
     hc->req = NULL;
     req_free(req);
     if (rc) {

@@ -72,6 +72,8 @@ typedef struct engine_binding {
 typedef struct conn_binding {
     int ref;              /* the Lua conn table */
     conn_ud_t *ud;
+    unsigned opening : 1;      /* its "connection" handler is running */
+    unsigned closed_early : 1; /* the session closed meanwhile */
 } conn_binding_t;
 
 static sl_app_t *app_of(lua_State *L)
@@ -660,6 +662,11 @@ static void eio_lua_open_unprotected(eio_session_t *e, const sl_http_req_t *req,
     conn_binding_t *cb = calloc(1, sizeof *cb);
     if (!cb)
         return;
+    cb->ref = LUA_NOREF;
+    /* Known to the session before any Lua runs: a conn:close() inside the
+     * "connection" handler then finds it (and is finished below). */
+    eio_session_set_data(e, cb);
+    cb->opening = 1;
     lua_rawgeti(L, LUA_REGISTRYINDEX, eb->engine_ref);
     cb->ud = lua_newuserdatauv(L, sizeof *cb->ud, 0);
     cb->ud->e = e;
@@ -668,7 +675,15 @@ static void eio_lua_open_unprotected(eio_session_t *e, const sl_http_req_t *req,
     lua_pushstring(L, eio_session_transport(e));
     call_dispatch(app, app->eio_dispatch_ref, "open", 4, 1);
     cb->ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    eio_session_set_data(e, cb);
+    cb->opening = 0;
+    if (cb->closed_early) {
+        /* Closed during its own "connection" handler: tell Lua now. */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
+        lua_pushstring(L, "forced close");
+        call_dispatch(app, app->eio_dispatch_ref, "close", 2, 0);
+        luaL_unref(L, LUA_REGISTRYINDEX, cb->ref);
+        free(cb);
+    }
 }
 
 static void eio_lua_message_unprotected(eio_session_t *e, int binary, const char *data, size_t n, void *ud)
@@ -693,8 +708,13 @@ static void eio_lua_close_unprotected(eio_session_t *e, const char *reason, void
     if (!cb)
         return;
     eio_session_set_data(e, NULL);
+    if (cb->ud)
+        cb->ud->e = NULL;
+    if (cb->opening) {
+        cb->closed_early = 1; /* the open path finishes it */
+        return;
+    }
     lua_State *L = eb->app->L;
-    cb->ud->e = NULL;
     lua_rawgeti(L, LUA_REGISTRYINDEX, cb->ref);
     lua_pushstring(L, reason);
     call_dispatch(eb->app, eb->app->eio_dispatch_ref, "close", 2, 0);
@@ -732,7 +752,18 @@ static void run_eio_close(void *a)
 static void eio_lua_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
 {
     eio_args_t a = {e, req, 0, NULL, 0, ud};
-    protect(((engine_binding_t *)ud)->app, run_eio_open, &a);
+    if (protect(((engine_binding_t *)ud)->app, run_eio_open, &a) != 0) {
+        /* Lua could not take the connection (out of memory): drop it. */
+        conn_binding_t *cb = eio_session_data(e);
+        if (cb && cb->ref == LUA_NOREF) {
+            eio_session_set_data(e, NULL);
+            if (cb->ud)
+                cb->ud->e = NULL;
+            free(cb);
+            if (eio_session_is_open(e))
+                eio_session_close(e);
+        }
+    }
 }
 
 static void eio_lua_message(eio_session_t *e, int binary, const char *data, size_t n, void *ud)
@@ -747,9 +778,10 @@ static void eio_lua_close(eio_session_t *e, const char *reason, void *ud)
     if (protect(((engine_binding_t *)ud)->app, run_eio_close, &a) != 0) {
         /* The binding must go even when Lua could not be told. */
         conn_binding_t *cb = eio_session_data(e);
-        if (cb) {
+        if (cb && !cb->opening) {
             eio_session_set_data(e, NULL);
-            cb->ud->e = NULL;
+            if (cb->ud)
+                cb->ud->e = NULL;
             free(cb);
         }
     }
@@ -860,8 +892,9 @@ static int core_http_respond(lua_State *L)
             if (k && v) {
                 if (!strcasecmp(k, "content-type"))
                     ctype = v; /* stays alive: the table holds it */
-                else if (strcasecmp(k, "content-length") && strcasecmp(k, "connection"))
-                    sl_http_resp_header(req, k, v);
+                else if (strcasecmp(k, "content-length") && strcasecmp(k, "connection") &&
+                         sl_http_resp_header(req, k, v) == -EINVAL)
+                    SL_WARN("http", "header %s dropped: names and values may not hold CR or LF", k);
             }
             lua_pop(L, 1);
         }

@@ -48,7 +48,10 @@ struct sio_nsp {
     void *data;
 };
 
-enum { S_CONNECTING = 0, S_CONNECTED, S_GONE };
+/* S_LEAVING: between "disconnecting" and its end; every call that would
+ * act on the socket (disconnect, send, accept) sees it as gone, so a
+ * handler can't free it from under socket_gone. */
+enum { S_CONNECTING = 0, S_CONNECTED, S_LEAVING, S_GONE };
 
 struct sio_socket {
     char id[21];
@@ -202,7 +205,7 @@ static void room_delete(sio_nsp_t *nsp, sio_room_t *r)
 
 int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
 {
-    if (s->state == S_GONE)
+    if (s->state == S_GONE || s->state == S_LEAVING)
         return -EPIPE;
     for (sio_member_t *m = s->rooms; m; m = m->sock_next)
         if (m->room->len == len && !memcmp(m->room->name, room, len))
@@ -699,14 +702,14 @@ void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, 
 static void socket_gone(sio_socket_t *s, const char *reason, int notify_up)
 {
     sio_server_t *srv = s->client->srv;
-    int was_connected = s->state == S_CONNECTED;
-    if (s->state == S_GONE)
+    if (s->state == S_GONE || s->state == S_LEAVING)
         return;
+    int was_connected = s->state == S_CONNECTED;
+    s->state = S_LEAVING;
     /* As Node: "disconnecting" while the socket is still in its rooms, then
      * it leaves them and its namespace, then "disconnect". */
     if (was_connected && notify_up && srv->h.on_disconnecting)
         srv->h.on_disconnecting(s, reason, srv->ud);
-    s->state = S_GONE;
     if (was_connected) {
         sio_nsp_t *nsp = s->nsp;
         if (s->nsp_prev)
@@ -718,6 +721,7 @@ static void socket_gone(sio_socket_t *s, const char *reason, int notify_up)
         nsp->nsockets--;
     }
     socket_leave_all(s);
+    s->state = S_GONE;
     if (was_connected && notify_up && srv->h.on_disconnect)
         srv->h.on_disconnect(s, reason, srv->ud);
     socket_free(s);

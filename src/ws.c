@@ -17,6 +17,7 @@ struct sl_ws {
     void *ud;
     const char *in;          /* bytes being fed to wslay_event_recv */
     size_t in_len;
+    sl_buf_t rest;           /* what came with the upgrade, until started */
     unsigned closing : 1;
 };
 
@@ -120,6 +121,7 @@ static void ws_on_close(sl_conn_t *c)
     if (ws->h && ws->h->on_close)
         ws->h->on_close(ws);
     wslay_event_context_free(ws->ctx);
+    sl_buf_free(&ws->rest);
     free(ws);
 }
 
@@ -191,11 +193,20 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     sl_conn_set_handler(c, &ws_conn_handler, ws);
     sl_conn_write(c, head.data, head.len);
     sl_buf_free(&head);
-    if (rest.len)
-        ws_on_data(c, rest.data, rest.len);
-    sl_buf_free(&rest);
-    sl_conn_resume(c);
+    ws->rest = rest;
+    /* Reading waits for sl_ws_start: no handler call before the caller
+     * knows this ws. */
+    sl_conn_pause(c);
     return ws;
+}
+
+void sl_ws_start(sl_ws_t *ws)
+{
+    sl_conn_t *c = ws->conn;
+    if (ws->rest.len && !ws->closing && !c->closing)
+        ws_on_data(c, ws->rest.data, ws->rest.len);
+    sl_buf_free(&ws->rest);
+    sl_conn_resume(c);
 }
 
 void *sl_ws_data(const sl_ws_t *ws) { return ws->ud; }
