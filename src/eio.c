@@ -608,6 +608,9 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
             free(s);
             return NULL;
         }
+        size_t pl = strlen(srv->opts.sid_prefix);
+        if (pl)
+            memcpy(s->sid, srv->opts.sid_prefix, pl < 20 ? pl : 20);
     } while (table_find(srv, s->sid));
     s->srv = srv;
     s->proto = (uint8_t)proto;
@@ -1137,6 +1140,9 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
         }
         s = NULL;
     }
+    if (has_sid && !s && srv->h.foreign_sid && !sl_http_header_get(req, "x-siolua-relayed") &&
+        srv->h.foreign_sid(sid, req, srv->ud))
+        return; /* another server of the cluster owns it */
     if (has_sid && (!s || hb_expired(s))) {
         respond_error(srv, req, ERR_UNKNOWN_SID, NULL);
         return;

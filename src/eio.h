@@ -32,6 +32,8 @@ typedef struct eio_options {
     char cors_origin[512];       /* "" off, "*" any, or "a,b,c" */
     char cors_methods[64];       /* default "GET,HEAD,PUT,PATCH,POST,DELETE" */
     char cookie_name[64];        /* "" = no cookie */
+    char sid_prefix[8];          /* first characters of every sid (the
+                                    cluster node id), "" for none */
     size_t session_queue_cap;    /* bytes waiting for a slow reader */
 } eio_options_t;
 
@@ -55,6 +57,10 @@ typedef struct eio_handler {
     void (*on_close)(eio_session_t *s, const char *reason, void *ud);
     /* Optional: the session was upgraded to WebSocket. */
     void (*on_upgrade)(eio_session_t *s, void *ud);
+    /* Optional: a request names a sid this server doesn't have. Return 1
+     * after taking req (e.g. relaying it to the server that owns the
+     * session), 0 to answer "Session ID unknown". */
+    int (*foreign_sid)(const char *sid, sl_http_req_t *req, void *ud);
 } eio_handler_t;
 
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,

@@ -1961,6 +1961,12 @@ static int core_clustered(lua_State *L)
     return 1;
 }
 
+void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
+{
+    if (app->redis)
+        sio_redis_set_address(app->redis, host_port);
+}
+
 int sl_app_use_redis(sl_app_t *app, const char *url)
 {
     sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack, app};

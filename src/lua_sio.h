@@ -34,6 +34,9 @@ int sl_app_reload(sl_app_t *app);
 /* Switches the adapter to Redis (redis://..., unix:/path): broadcasts and
  * requests reach every server sharing it. -1 when the URL can't be read. */
 int sl_app_use_redis(sl_app_t *app, const char *url);
+/* Where the other servers of the cluster relay requests for this server's
+ * sessions (no sticky sessions needed). */
+void sl_app_set_cluster_address(sl_app_t *app, const char *host_port);
 /* Reloads by itself when a .lua file of the app changes. */
 int sl_app_watch(sl_app_t *app);
 sio_server_t *sl_app_sio(sl_app_t *app);

@@ -38,7 +38,7 @@ static const char usage[] =
     "                     cors.origin, cors.methods, cors.credentials, cookie,\n"
     "                     allowEIO3, path, httpHeaderTimeout, keepAliveTimeout,\n"
     "                     connectTimeout, connectionStateRecovery, serveClient,\n"
-    "                     luaInstructionBudget, luaMemoryLimit)\n"
+    "                     luaInstructionBudget, luaMemoryLimit, clusterAddress)\n"
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
     "  --no-reload        do not watch the app's files\n";
@@ -54,6 +54,7 @@ typedef struct cli {
     sio_options_t sio;
     const char *redis_url;
     int no_reload;
+    const char *cluster_address;
 } cli_t;
 
 static sl_server_t *g_server;
@@ -80,6 +81,10 @@ static int apply_set(cli_t *cli, const char *kv)
     int ok_http = sl_server_config_set(&cli->cfg, name, value) == 0;
     int ok_eio = eio_options_set(&cli->eio, name, value) == 0;
     int ok_sio = sio_options_set(&cli->sio, name, value) == 0;
+    if (!strcmp(name, "clusterAddress")) {
+        cli->cluster_address = value;
+        return 0;
+    }
     int ok_other = !strcmp(name, "serveClient") || !strcmp(name, "luaInstructionBudget") ||
                    !strcmp(name, "luaMemoryLimit");
     if (!(ok_http || ok_eio || ok_sio || ok_other) || cli->nsets == 64)
@@ -266,6 +271,19 @@ int main(int argc, char **argv)
     }
     SL_INFO("main", "siolua %s serving %s, listening on http://%s", SIOLUA_VERSION, cli.app_dir,
             where);
+    if (cli.redis_url) {
+        /* Other nodes relay requests for our sessions to this address; a
+         * wildcard bind is announced as loopback unless told otherwise. */
+        char addr[160];
+        const char *port = strrchr(where, ':');
+        if (cli.cluster_address)
+            snprintf(addr, sizeof addr, "%s", cli.cluster_address);
+        else if (!strncmp(where, "[::]", 4) || !strncmp(where, "0.0.0.0", 7))
+            snprintf(addr, sizeof addr, "127.0.0.1%s", port);
+        else
+            snprintf(addr, sizeof addr, "%s", where);
+        sl_app_set_cluster_address(g_app, addr);
+    }
     uv_run(loop, UV_RUN_DEFAULT);
     sl_app_free(g_app);
     sl_server_free(g_server);

@@ -18,6 +18,7 @@
 
 #include "log.h"
 #include "mpjson.h"
+#include "proxy.h"
 #include "redis_link.h"
 
 enum {
@@ -41,6 +42,13 @@ struct sio_redis {
     sl_redis_link_t *sub;
     int publish_down_logged;
     struct pending *pending;
+    /* No sticky sessions: where this node takes relayed requests, and the
+     * other nodes' addresses seen so far (by node id = sid prefix). */
+    char address[128];
+    uv_timer_t announce;
+    int announce_on;
+    struct { char uid[8]; char host[64]; int port; } nodes[64];
+    int nnodes;
 };
 
 /* A request of ours waiting for the other servers' answers. */
@@ -1111,6 +1119,135 @@ void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request
     sl_buf_free(&b);
 }
 
+/* ---- no sticky sessions ------------------------------------------------------ */
+
+/* Every node keeps "<key>-node#<uid>" = "host:port" alive in Redis; a node
+ * that gets a request for a sid starting with another node's uid relays it
+ * there (proxy.c). */
+#define ANNOUNCE_EVERY_MS 10000
+#define ANNOUNCE_TTL_S 30
+
+static void on_reply_ignored(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    (void)r;
+    (void)priv;
+}
+
+static void announce(sio_redis_t *r)
+{
+    if (!r->address[0] || !sl_redis_link_up(r->pub))
+        return;
+    sl_redis_link_command(r->pub, on_reply_ignored, NULL, "SET %s-node#%s %s EX %d", r->opts.key,
+                          r->uid, r->address, ANNOUNCE_TTL_S);
+}
+
+static void announce_cb(uv_timer_t *t) { announce(t->data); }
+
+void sio_redis_set_address(sio_redis_t *r, const char *host_port)
+{
+    snprintf(r->address, sizeof r->address, "%s", host_port);
+    announce(r);
+}
+
+static int split_address(const char *a, char *host, size_t cap, int *port)
+{
+    const char *colon = strrchr(a, ':');
+    if (!colon || colon == a || (size_t)(colon - a) >= cap)
+        return -1;
+    const char *h = a;
+    size_t hl = (size_t)(colon - a);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [::1]:3000 */
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = atoi(colon + 1);
+    return *port > 0 && *port < 65536 ? 0 : -1;
+}
+
+typedef struct relay_wait {
+    sio_redis_t *r;
+    sl_http_req_t *req;      /* NULL once the client went away */
+    char uid[8];
+} relay_wait_t;
+
+static void relay_wait_aborted(sl_http_req_t *req, void *ud)
+{
+    (void)req;
+    relay_wait_t *w = ud;
+    w->req = NULL;
+}
+
+static void answer_unknown(sl_http_req_t *req)
+{
+    sl_http_respond_text(req, 400, "{\"code\":1,\"message\":\"Session ID unknown\"}");
+}
+
+static void relay_to(sio_redis_t *r, sl_http_req_t *req, const char *host, int port)
+{
+    SL_DEBUG("adapter", "relaying %s %s to %s:%d", req->method, req->url, host, port);
+    sl_proxy_request(r->loop, req, host, port);
+}
+
+static void on_node_address(redisAsyncContext *ac, void *reply, void *priv)
+{
+    relay_wait_t *w = priv;
+    redisReply *m = reply;
+    sl_http_req_t *req = w->req;
+    sio_redis_t *r = w->r;
+    char uid[8];
+    memcpy(uid, w->uid, sizeof uid);
+    free(w);
+    if (!req)
+        return; /* the client left meanwhile */
+    req->on_abort = NULL;
+    char host[64];
+    int port;
+    if (!ac->data || !m || m->type != REDIS_REPLY_STRING ||
+        split_address(m->str, host, sizeof host, &port) != 0) {
+        answer_unknown(req); /* no such node (any more) */
+        return;
+    }
+    if (r->nnodes < (int)(sizeof r->nodes / sizeof r->nodes[0])) {
+        int i = r->nnodes++;
+        memcpy(r->nodes[i].uid, uid, sizeof uid);
+        snprintf(r->nodes[i].host, sizeof r->nodes[i].host, "%s", host);
+        r->nodes[i].port = port;
+    }
+    relay_to(r, req, host, port);
+}
+
+static int adapter_foreign_sid(void *ud, const char *sid, sl_http_req_t *req)
+{
+    sio_redis_t *r = ud;
+    if (strlen(sid) < 6 || !memcmp(sid, r->uid, 6))
+        return 0; /* ours: it really is unknown */
+    char uid[8];
+    memcpy(uid, sid, 6);
+    uid[6] = '\0';
+    for (int i = 0; i < r->nnodes; i++) {
+        if (!strcmp(r->nodes[i].uid, uid)) {
+            relay_to(r, req, r->nodes[i].host, r->nodes[i].port);
+            return 1;
+        }
+    }
+    relay_wait_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return 0;
+    w->r = r;
+    w->req = req;
+    memcpy(w->uid, uid, 8);
+    if (sl_redis_link_command(r->pub, on_node_address, w, "GET %s-node#%s", r->opts.key, uid) != 0) {
+        free(w);
+        return 0;
+    }
+    req->on_abort = relay_wait_aborted;
+    req->abort_ud = w;
+    return 1;
+}
+
 /* ---- subscriptions ---------------------------------------------------------- */
 
 /* "<key>#<nsp>#..." or "<key>-request#<nsp>#": the namespace part. */
@@ -1186,6 +1323,8 @@ static void on_pub_state(sl_redis_link_t *l, int up, void *ud)
 {
     (void)l;
     sio_redis_t *r = ud;
+    if (up)
+        announce(r);
     if (up && r->publish_down_logged) {
         SL_INFO("adapter", "redis is back: broadcasts reach the cluster again");
         r->publish_down_logged = 0;
@@ -1229,10 +1368,19 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
         free(r);
         return NULL;
     }
-    sio_adapter_t a = {adapter_nsp_created, adapter_broadcast, r};
+    /* Sessions carry this node's id, so any node can find their owner. */
+    eio_options_t *eo = eio_server_options_mut(sio_server_eio(srv));
+    memcpy(eo->sid_prefix, r->uid, 7);
+    uv_timer_init(loop, &r->announce);
+    r->announce.data = r;
+    uv_timer_start(&r->announce, announce_cb, ANNOUNCE_EVERY_MS, ANNOUNCE_EVERY_MS);
+    r->announce_on = 1;
+    sio_adapter_t a = {adapter_nsp_created, adapter_broadcast, adapter_foreign_sid, r};
     sio_server_set_adapter(srv, &a);
     return r;
 }
+
+static void redis_freed(uv_handle_t *h) { free(h->data); }
 
 void sio_redis_close(sio_redis_t *r)
 {
@@ -1243,5 +1391,8 @@ void sio_redis_close(sio_redis_t *r)
     sio_server_set_adapter(r->sio, NULL);
     sl_redis_link_close(r->pub);
     sl_redis_link_close(r->sub);
-    free(r);
+    if (r->announce_on)
+        uv_close((uv_handle_t *)&r->announce, redis_freed);
+    else
+        free(r);
 }

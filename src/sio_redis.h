@@ -91,6 +91,10 @@ void sio_redis_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *reque
 void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
                              const char *json, size_t len);
 
+/* Where the other nodes relay requests for this node's sessions
+ * ("host:port"); kept in Redis while the node lives. */
+void sio_redis_set_address(sio_redis_t *r, const char *host_port);
+
 /* Uninstalls and disconnects; memory goes with the handles' close. */
 void sio_redis_close(sio_redis_t *r);
 /* The answer (a JSON value) to a serverSideEmit from another server. */
