@@ -194,6 +194,20 @@ static int read_name(const char **p, sio_slice_t *out, char *scratch, size_t cap
     }
 }
 
+/* Reads the next key of a map when it is a string (the only keys the
+ * adapter's messages use); otherwise skips that key and its value and
+ * returns 0. */
+static int map_key(const char **p, const char **k, uint32_t *kl)
+{
+    if (mp_typeof(**p) != MP_STR) {
+        mp_next(p);
+        mp_next(p);
+        return 0;
+    }
+    *k = mp_decode_str(p, kl);
+    return 1;
+}
+
 static int key_is(const char *k, uint32_t kl, const char *want)
 {
     return kl == strlen(want) && !memcmp(k, want, kl);
@@ -235,13 +249,10 @@ static void read_opts(const char **p, target_buf_t *t)
     }
     uint32_t n = mp_decode_map(p);
     for (uint32_t i = 0; i < n; i++) {
-        if (mp_typeof(**p) != MP_STR) {
-            mp_next(p);
-            mp_next(p);
-            continue;
-        }
         uint32_t kl;
-        const char *k = mp_decode_str(p, &kl);
+        const char *k;
+        if (!map_key(p, &k, &kl))
+            continue;
         if (key_is(k, kl, "rooms")) {
             read_room_list(p, t->rooms, &t->nrooms, t->scratch);
         } else if (key_is(k, kl, "except")) {
@@ -249,19 +260,16 @@ static void read_opts(const char **p, target_buf_t *t)
         } else if (key_is(k, kl, "flags") && mp_typeof(**p) == MP_MAP) {
             uint32_t fn = mp_decode_map(p);
             for (uint32_t j = 0; j < fn; j++) {
-                if (mp_typeof(**p) == MP_STR) {
-                    uint32_t fl;
-                    const char *f = mp_decode_str(p, &fl);
-                    if (key_is(f, fl, "volatile") && mp_typeof(**p) == MP_BOOL)
-                        t->volatile_ = mp_decode_bool(p);
-                    else if (key_is(f, fl, "timeout") && mp_typeof(**p) == MP_UINT)
-                        t->timeout_ms = (unsigned)mp_decode_uint(p);
-                    else
-                        mp_next(p);
-                } else {
+                uint32_t fl;
+                const char *f;
+                if (!map_key(p, &f, &fl))
+                    continue;
+                if (key_is(f, fl, "volatile") && mp_typeof(**p) == MP_BOOL)
+                    t->volatile_ = mp_decode_bool(p);
+                else if (key_is(f, fl, "timeout") && mp_typeof(**p) == MP_UINT)
+                    t->timeout_ms = (unsigned)mp_decode_uint(p);
+                else
                     mp_next(p);
-                    mp_next(p);
-                }
             }
         } else {
             mp_next(p);
@@ -314,13 +322,10 @@ static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
     char nsp_name[256] = "/";
     int type = 2, has_id = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (mp_typeof(*p) != MP_STR) {
-            mp_next(&p);
-            mp_next(&p);
-            continue;
-        }
         uint32_t kl;
-        const char *k = mp_decode_str(&p, &kl);
+        const char *k;
+        if (!map_key(&p, &k, &kl))
+            continue;
         if (key_is(k, kl, "type") && mp_typeof(*p) == MP_UINT) {
             type = (int)mp_decode_uint(&p);
         } else if (key_is(k, kl, "data")) {
@@ -403,13 +408,10 @@ static int read_request(const char *p, const char *end, request_t *q)
         return -1;
     uint32_t n = mp_decode_map(&p);
     for (uint32_t i = 0; i < n; i++) {
-        if (mp_typeof(*p) != MP_STR) {
-            mp_next(&p);
-            mp_next(&p);
-            continue;
-        }
         uint32_t kl;
-        const char *k = mp_decode_str(&p, &kl);
+        const char *k;
+        if (!map_key(&p, &k, &kl))
+            continue;
         char scratch[24];
         if (key_is(k, kl, "type") && mp_typeof(*p) == MP_UINT)
             q->type = (int)mp_decode_uint(&p);
@@ -649,13 +651,10 @@ static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t l
         uint32_t pn = mp_decode_map(&pp);
         const char *data = NULL;
         for (uint32_t i = 0; i < pn; i++) {
-            if (mp_typeof(*pp) != MP_STR) {
-                mp_next(&pp);
-                mp_next(&pp);
-                continue;
-            }
             uint32_t kl;
-            const char *k = mp_decode_str(&pp, &kl);
+            const char *k;
+            if (!map_key(&pp, &k, &kl))
+                continue;
             if (key_is(k, kl, "data"))
                 data = pp;
             mp_next(&pp);
@@ -832,13 +831,10 @@ static void on_broadcast_response(pending_t *q, const char *p, const char *end, 
     long count = 0;
     const char *packet = NULL;
     for (uint32_t i = 0; i < n; i++) {
-        if (mp_typeof(*p) != MP_STR) {
-            mp_next(&p);
-            mp_next(&p);
-            continue;
-        }
         uint32_t kl;
-        const char *k = mp_decode_str(&p, &kl);
+        const char *k;
+        if (!map_key(&p, &k, &kl))
+            continue;
         if (key_is(k, kl, "type") && mp_typeof(*p) == MP_UINT)
             type = (int)mp_decode_uint(&p);
         else if (key_is(k, kl, "clientCount") && mp_typeof(*p) == MP_UINT)
@@ -906,13 +902,10 @@ static void on_response(sio_redis_t *r, const char *msg, size_t len)
         goto out;
     }
     for (uint32_t i = 0; i < n; i++) {
-        if (mp_typeof(*p) != MP_STR) {
-            mp_next(&p);
-            mp_next(&p);
-            continue;
-        }
         uint32_t kl;
-        const char *k = mp_decode_str(&p, &kl);
+        const char *k;
+        if (!map_key(&p, &k, &kl))
+            continue;
         if (key_is(k, kl, q->field))
             value = p;
         mp_next(&p);
