@@ -1317,6 +1317,8 @@ static int core_clustered(lua_State *L);
 static int core_remote_broadcast_ack(lua_State *L);
 static int core_broadcast_count(lua_State *L);
 static int core_broadcast_ack(lua_State *L);
+static int core_session_put(lua_State *L);
+static int core_session_take(lua_State *L);
 
 static const luaL_Reg core_funcs[] = {
     {"id", core_id},
@@ -1358,6 +1360,8 @@ static const luaL_Reg core_funcs[] = {
     {"remote_broadcast_ack", core_remote_broadcast_ack},
     {"broadcast_count", core_broadcast_count},
     {"broadcast_ack", core_broadcast_ack},
+    {"session_put", core_session_put},
+    {"session_take", core_session_take},
     {NULL, NULL},
 };
 
@@ -1669,6 +1673,100 @@ static void lua_broadcast_with_ack(sio_nsp_t *nsp, const sio_target_t *t, const 
     protect(ud, run_broadcast_with_ack, &a);
 }
 
+/* A broadcast from another server, already delivered here: logged for
+ * connection state recovery (dispatch.remote_broadcast). */
+static void run_remote_broadcast(void *a)
+{
+    bwa_args_t *x = a;
+    lua_State *L = x->app->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(intptr_t)sio_nsp_data(x->nsp));
+    char err[128];
+    lua_json_decode_opts_t o = {(const lua_json_blob_t *)x->atts, x->natts};
+    if (lua_json_decode(L, x->args, x->len, x->natts ? &o : NULL, err, sizeof err) != 0) {
+        lua_pop(L, 1);
+        return;
+    }
+    push_slices(L, x->t->rooms, x->t->nrooms);
+    push_slices(L, x->t->except, x->t->nexcept);
+    call_dispatch(x->app, x->app->dispatch_ref, "remote_broadcast", 4, 0);
+}
+
+static void lua_remote_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
+                                 size_t len, const sio_packet_bin_t *atts, unsigned natts, void *ud)
+{
+    bwa_args_t a = {nsp, t, args, len, atts, natts, NULL, 0, ud};
+    protect(ud, run_remote_broadcast, &a);
+}
+
+/* core.session_put(pid, value, ttl_ms): keeps a recovery session in Redis. */
+static int core_session_put(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    const char *pid = luaL_checkstring(L, 1);
+    lua_Integer ttl = luaL_checkinteger(L, 3);
+    if (!app->redis)
+        return 0;
+    sl_buf_t json = SL_BUF_INIT;
+    char err[256];
+    if (lua_json_encode(L, 2, &json, NULL, err, sizeof err) >= 0)
+        sio_redis_session_put(app->redis, pid, json.data, json.len, (unsigned)ttl);
+    else
+        SL_WARN("lua", "recovery session not kept in redis: %s", err);
+    sl_buf_free(&json);
+    return 0;
+}
+
+typedef struct take_ctx {
+    sl_lua_wait_t *w;
+    const char *json;
+    size_t len;
+} take_ctx_t;
+
+static void take_cancelled(void *ud) { ((take_ctx_t *)ud)->w = NULL; }
+
+static int push_taken(lua_State *L, void *ud)
+{
+    take_ctx_t *t = ud;
+    char err[128];
+    if (!t->json || lua_json_decode(L, t->json, t->len, NULL, err, sizeof err) != 0)
+        lua_pushnil(L);
+    return 1;
+}
+
+static void session_taken(const char *json, size_t len, void *ud)
+{
+    take_ctx_t *t = ud;
+    if (t->w) {
+        t->json = json;
+        t->len = len;
+        sl_lua_wait_t *w = t->w;
+        t->w = NULL;
+        sl_lua_wait_resume(w, push_taken, t);
+    }
+    free(t);
+}
+
+/* core.session_take(pid) -> the session table or nil (waits for Redis). */
+static int core_session_take(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    const char *pid = luaL_checkstring(L, 1);
+    take_ctx_t *t = app->redis ? calloc(1, sizeof *t) : NULL;
+    if (!t) {
+        lua_pushnil(L);
+        return 1;
+    }
+    t->w = sl_lua_wait_new(L, take_cancelled, t);
+    if (sio_redis_session_take(app->redis, pid, session_taken, t) != 0) {
+        sl_lua_wait_t *w = t->w;
+        t->w = NULL;
+        t->json = NULL;
+        sl_lua_wait_resume(w, push_taken, t);
+        free(t);
+    }
+    return sl_lua_yield(L);
+}
+
 /* ---- cluster requests from Lua (they wait for the other servers) ---------- */
 
 typedef struct remote_wait {
@@ -1969,7 +2067,8 @@ void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
 
 int sl_app_use_redis(sl_app_t *app, const char *url)
 {
-    sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack, app};
+    sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack,
+                               lua_remote_broadcast, app};
     app->redis = sio_redis_new(app->loop, app->sio, url, NULL, &hooks);
     if (!app->redis)
         return -1;

@@ -365,6 +365,11 @@ static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
             sio_nsp_broadcast(nsp, &t, &out);
             sio_out_release(&out);
         }
+        int rec_on;
+        uint32_t rec_max;
+        sio_server_recovery(r->sio, &rec_on, &rec_max);
+        if (rec_on && !t.volatile_ && r->hooks.remote_broadcast)
+            r->hooks.remote_broadcast(nsp, &t, json.data, json.len, atts.v, atts.n, r->hooks.ud);
     } else {
         SL_WARN("adapter", "undecodable broadcast from redis on %s, ignored", nsp_name);
     }
@@ -1110,6 +1115,53 @@ void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request
         mpjson_put_nil(&b);
     respond(r, nsp, &b);
     sl_buf_free(&b);
+}
+
+/* ---- recovery across servers -------------------------------------------------- */
+
+int sio_redis_session_put(sio_redis_t *r, const char *pid, const char *json, size_t len,
+                          unsigned ttl_ms)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s-session#%s", r->opts.key, pid);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%u", ttl_ms ? ttl_ms : 1);
+    const char *argv[5] = {"SET", key, json, "PX", ttl};
+    size_t lens[5] = {3, strlen(key), len, 2, strlen(ttl)};
+    return sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 5, argv, lens);
+}
+
+typedef struct take_wait {
+    void (*cb)(const char *json, size_t len, void *ud);
+    void *ud;
+} take_wait_t;
+
+static void on_session_taken(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    take_wait_t *w = priv;
+    redisReply *m = reply;
+    if (m && m->type == REDIS_REPLY_STRING)
+        w->cb(m->str, m->len, w->ud);
+    else
+        w->cb(NULL, 0, w->ud);
+    free(w);
+}
+
+int sio_redis_session_take(sio_redis_t *r, const char *pid,
+                           void (*cb)(const char *json, size_t len, void *ud), void *ud)
+{
+    take_wait_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->cb = cb;
+    w->ud = ud;
+    /* GETDEL: a session comes back once, on one server. */
+    if (sl_redis_link_command(r->pub, on_session_taken, w, "GETDEL %s-session#%s", r->opts.key, pid)) {
+        free(w);
+        return -1;
+    }
+    return 0;
 }
 
 /* ---- no sticky sessions ------------------------------------------------------ */

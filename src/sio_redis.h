@@ -46,6 +46,10 @@ typedef struct sio_redis_hooks {
     void (*broadcast_with_ack)(sio_nsp_t *nsp, const sio_target_t *t, const char *args, size_t len,
                                const sio_packet_bin_t *atts, unsigned natts,
                                const char *request_id, unsigned timeout_ms, void *ud);
+    /* Optional, with connection state recovery: a broadcast from another
+     * server, after it was delivered here (to log it for recovery). */
+    void (*remote_broadcast)(sio_nsp_t *nsp, const sio_target_t *t, const char *args, size_t len,
+                             const sio_packet_bin_t *atts, unsigned natts, void *ud);
     void *ud;
 } sio_redis_hooks_t;
 
@@ -90,6 +94,15 @@ int sio_redis_broadcast_with_ack(sio_redis_t *r, sio_nsp_t *nsp, const sio_targe
 void sio_redis_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, long count);
 void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
                              const char *json, size_t len);
+
+/* Connection state recovery across servers: a session (JSON) kept in
+ * Redis for ttl_ms under its private id, and taken back (once) by
+ * whichever server the client reconnects to. take's cb gets NULL when
+ * there is none (or Redis is away). */
+int sio_redis_session_put(sio_redis_t *r, const char *pid, const char *json, size_t len,
+                          unsigned ttl_ms);
+int sio_redis_session_take(sio_redis_t *r, const char *pid,
+                           void (*cb)(const char *json, size_t len, void *ud), void *ud);
 
 /* Where the other nodes relay requests for this node's sessions
  * ("host:port"); kept in Redis while the node lives. */

@@ -132,15 +132,12 @@ return function(sio, core)
     ["transport error"] = true, ["transport close"] = true, ["forced close"] = true,
     ["ping timeout"] = true, ["server shutting down"] = true, ["forced server close"] = true,
   }
-  local offset_prefix = string.format("%x", os.time())
+  -- Offsets are unique across the servers of a cluster (a random part per
+  -- process), since a client may come back through another one.
+  local offset_prefix = string.format("%x", os.time()) .. core.random_id():sub(1, 6):gsub("[^%w]", "x")
   local offset_seq = 0
 
-  local function log_packet(nsp, rooms, except, args)
-    local on, max = core.recovery()
-    if not on then return end
-    offset_seq = offset_seq + 1
-    local id = offset_prefix .. "-" .. offset_seq
-    args[#args + 1] = id
+  local function append_log(nsp, id, rooms, except, args, max)
     local log = nsp._log
     local now = sio.now()
     while log.first <= log.last and log[log.first].at < now - max do
@@ -153,6 +150,24 @@ return function(sio, core)
     log.index[id] = log.last
   end
 
+  local function log_packet(nsp, rooms, except, args)
+    local on, max = core.recovery()
+    if not on then return end
+    offset_seq = offset_seq + 1
+    local id = offset_prefix .. "-" .. offset_seq
+    args[#args + 1] = id
+    append_log(nsp, id, rooms, except, args, max)
+  end
+
+  -- Another server's broadcast (already delivered here): logged under the
+  -- offset it carries, so a client of that server can recover here.
+  local function remote_broadcast(nsp, args, rooms, except)
+    local on, max = core.recovery()
+    local id = args[#args]
+    if not on or type(id) ~= "string" or not id:match("^%x+%w*%-%d+$") then return end
+    append_log(nsp, id, rooms, except, args, max)
+  end
+
   local function contains_any(list, set)
     for i = 1, #list do if set[list[i]] then return true end end
     return false
@@ -162,6 +177,10 @@ return function(sio, core)
     local rooms = core.rooms(sock._h)
     local now = sio.now()
     nsp._sessions[sock._pid] = { sid = sock.id, rooms = rooms, data = sock.data, at = now }
+    if core.clustered() then
+      -- The client may come back through another server.
+      core.session_put(sock._pid, { sid = sock.id, rooms = json.array(rooms), data = sock.data }, max)
+    end
     nsp._persisted = (nsp._persisted or 0) + 1
     if nsp._persisted % 64 == 0 then
       for pid, s in pairs(nsp._sessions) do
@@ -170,13 +189,9 @@ return function(sio, core)
     end
   end
 
-  -- The session and the packets it missed, or nil when it can't be
-  -- recovered (unknown or expired pid, offset no longer in the log).
-  local function restore_session(nsp, pid, offset, max)
-    local session = nsp._sessions[pid]
-    if not session then return nil end
-    nsp._sessions[pid] = nil
-    if session.at + max < sio.now() then return nil end
+  -- The packets a session missed since offset, or nil when the offset is
+  -- no longer in the log.
+  local function missed_since(nsp, session, offset)
     local log = nsp._log
     local at = log.index[offset]
     if not at then return nil end
@@ -189,6 +204,18 @@ return function(sio, core)
         missed[#missed + 1] = p.args
       end
     end
+    return missed
+  end
+
+  -- The session and the packets it missed, or nil when it can't be
+  -- recovered here (unknown or expired pid, offset no longer in the log).
+  local function restore_session(nsp, pid, offset, max)
+    local session = nsp._sessions[pid]
+    if not session then return nil end
+    nsp._sessions[pid] = nil
+    if session.at + max < sio.now() then return nil end
+    local missed = missed_since(nsp, session, offset)
+    if not missed then return nil end
     return session, missed
   end
 
@@ -696,6 +723,7 @@ return function(sio, core)
   -- ---- hooks called by the C core --------------------------------------
 
   local dispatch = {}
+  dispatch.remote_broadcast = remote_broadcast
 
   -- A CONNECT for nsp: build the socket, run the middlewares (they may
   -- wait), then accept or refuse. Returns the socket table to the C side.
@@ -706,30 +734,63 @@ return function(sio, core)
     }, Socket)
     hs.auth = auth
     local on, max = core.recovery()
-    if on then
-      local session, missed
-      if type(auth.pid) == "string" and type(auth.offset) == "string" then
-        session, missed = restore_session(nsp, auth.pid, auth.offset, max)
-      end
+    local wants = on and type(auth.pid) == "string" and type(auth.offset) == "string"
+
+    local function recover(session, missed, pid)
+      -- Recovered: same id, rooms and data; middlewares are skipped, as
+      -- with Node's default skipMiddlewares.
+      core.set_identity(h, session.sid, pid)
+      sock.id, sock.data, sock.recovered, sock._pid = session.sid, session.data, true, pid
+      spawn(function()
+        if not core.accept(h) then return end
+        for i = 1, #session.rooms do core.join(h, session.rooms[i]) end
+        sock.connected = true
+        nsp.sockets[sock.id] = sock
+        for i = 1, #missed do core.emit(h, missed[i]) end
+        fire(nsp, "connection", sock)
+        if nsp._parent then fire(nsp._parent, "connection", sock) end
+      end)
+    end
+
+    if wants then
+      local session, missed = restore_session(nsp, auth.pid, auth.offset, max)
       if session then
-        -- Recovered: same id, rooms and data; middlewares are skipped, as
-        -- with Node's default skipMiddlewares.
-        core.set_identity(h, session.sid, auth.pid)
-        sock.id, sock.data, sock.recovered, sock._pid = session.sid, session.data, true, auth.pid
+        recover(session, missed, auth.pid)
+        return sock
+      end
+      if core.clustered() then
+        -- It may have left another server: ask Redis, then decide.
         spawn(function()
-          if not core.accept(h) then return end
-          for i = 1, #session.rooms do core.join(h, session.rooms[i]) end
-          sock.connected = true
-          nsp.sockets[sock.id] = sock
-          for i = 1, #missed do core.emit(h, missed[i]) end
-          fire(nsp, "connection", sock)
-          if nsp._parent then fire(nsp._parent, "connection", sock) end
+          local stored = core.session_take(auth.pid)
+          if rawget(sock, "_gone") then return end
+          if type(stored) == "table" and type(stored.sid) == "string" then
+            local rooms = {}
+            for i = 1, #(stored.rooms or {}) do rooms[i] = stored.rooms[i] end
+            local st = { sid = stored.sid, rooms = rooms, data = stored.data or {} }
+            local m = missed_since(nsp, st, auth.offset)
+            if m then
+              recover(st, m, auth.pid)
+              return
+            end
+          end
+          sock._pid = core.random_id()
+          core.set_identity(h, nil, sock._pid)
+          dispatch.run_middlewares(sock, h, nsp)
         end)
         return sock
       end
+    end
+    if on then
       sock._pid = core.random_id()
       core.set_identity(h, nil, sock._pid)
     end
+    dispatch.run_middlewares(sock, h, nsp)
+    return sock
+  end
+
+  -- The connection middlewares (the namespace family's, then the
+  -- namespace's), then accept or refuse.
+  function dispatch.run_middlewares(sock, h, nsp)
     local chain = {}
     local parent = nsp._parent
     if parent then for i = 1, #parent._mw do chain[#chain + 1] = parent._mw[i] end end
