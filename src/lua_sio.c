@@ -1944,15 +1944,22 @@ static int core_remote_disconnect(lua_State *L)
     return 0;
 }
 
+/* An answer value for another server, as JSON; empty (null there) when
+ * absent or not encodable. */
+static void encode_answer(lua_State *L, int idx, sl_buf_t *json)
+{
+    char err[256];
+    if (lua_isnoneornil(L, idx) || lua_json_encode(L, idx, json, NULL, err, sizeof err) < 0)
+        sl_buf_reset(json);
+}
+
 static int core_server_side_ack(lua_State *L)
 {
     sl_app_t *app = app_of(L);
     sio_nsp_t *n = check_nsp(L, 1);
     const char *rid = luaL_checkstring(L, 2);
     sl_buf_t json = SL_BUF_INIT;
-    char err[256];
-    if (lua_isnoneornil(L, 3) || lua_json_encode(L, 3, &json, NULL, err, sizeof err) < 0)
-        sl_buf_reset(&json);
+    encode_answer(L, 3, &json);
     if (app->redis)
         sio_redis_server_side_ack(app->redis, n, rid, json.data, json.len);
     sl_buf_free(&json);
@@ -2044,9 +2051,7 @@ static int core_broadcast_ack(lua_State *L)
     sio_nsp_t *n = check_nsp(L, 1);
     const char *rid = luaL_checkstring(L, 2);
     sl_buf_t json = SL_BUF_INIT;
-    char err[256];
-    if (lua_isnoneornil(L, 3) || lua_json_encode(L, 3, &json, NULL, err, sizeof err) < 0)
-        sl_buf_reset(&json);
+    encode_answer(L, 3, &json);
     if (app->redis)
         sio_redis_broadcast_ack(app->redis, n, rid, json.data, json.len);
     sl_buf_free(&json);

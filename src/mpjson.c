@@ -1112,6 +1112,13 @@ typedef struct mdec {
 static int put_lit(sl_buf_t *b, const char *s) { return sl_buf_append(b, s, strlen(s)); }
 
 /* JSON.stringify's string escaping; s is valid UTF-8. */
+static int put_json_string(sl_buf_t *b, const char *s, size_t n);
+
+int mpjson_append_json_string(sl_buf_t *out, const char *s, size_t n)
+{
+    return put_json_string(out, s, n);
+}
+
 static int put_json_string(sl_buf_t *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

@@ -150,6 +150,10 @@ int mpjson_put_map(sl_buf_t *out, uint32_t n);
 #define MPJSON_NUMBER_MAX 32
 size_t mpjson_format_number(double d, char *out);
 
+/* Appends s as a JSON string literal, escaped as JSON.stringify does (the
+ * one JSON string writer of the C side; s is UTF-8). 0 or -ENOMEM. */
+int mpjson_append_json_string(sl_buf_t *out, const char *s, size_t n);
+
 /* One-line reason for a code returned above (including -ENOMEM). */
 const char *mpjson_strerror(int err);
 

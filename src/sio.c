@@ -18,6 +18,7 @@
 #include <sys/time.h>
 
 #include "log.h"
+#include "mpjson.h"
 
 typedef struct sio_member sio_member_t;
 
@@ -654,23 +655,10 @@ int sio_socket_accept(sio_socket_t *s)
     return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, json, (size_t)n);
 }
 
-/* JSON string literal for a message (escaping quotes, backslashes and
- * control characters). */
+/* A JSON string literal for a message. */
 static void json_string(sl_buf_t *b, const char *s)
 {
-    sl_buf_append_byte(b, '"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            sl_buf_append_byte(b, '\\');
-            sl_buf_append_byte(b, (char)ch);
-        } else if (ch < 0x20) {
-            sl_buf_appendf(b, "\\u%04x", ch);
-        } else {
-            sl_buf_append_byte(b, (char)ch);
-        }
-    }
-    sl_buf_append_byte(b, '"');
+    mpjson_append_json_string(b, s, strlen(s));
 }
 
 void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, size_t data_len)

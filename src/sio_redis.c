@@ -448,23 +448,7 @@ static int read_request(const char *p, const char *end, request_t *q)
     return q->type >= 0 ? 0 : -1;
 }
 
-/* JSON string literal. */
-static void json_str(sl_buf_t *b, const char *s, size_t n)
-{
-    sl_buf_append_byte(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            sl_buf_append_byte(b, '\\');
-            sl_buf_append_byte(b, (char)c);
-        } else if (c < 0x20) {
-            sl_buf_appendf(b, "\\u%04x", c);
-        } else {
-            sl_buf_append_byte(b, (char)c);
-        }
-    }
-    sl_buf_append_byte(b, '"');
-}
+static void json_str(sl_buf_t *b, const char *s, size_t n) { mpjson_append_json_string(b, s, n); }
 
 static void respond(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *body)
 {
