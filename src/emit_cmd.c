@@ -12,6 +12,7 @@
 #include "log.h"
 #include "mpjson.h"
 #include "redis_link.h"
+#include "sio_redis.h"
 
 #define MAX_ROOMS 64
 
@@ -32,8 +33,6 @@ static int usage(const char *why)
             why);
     return 2;
 }
-
-static void put_str(sl_buf_t *b, const char *s) { mpjson_put_str(b, s, strlen(s)); }
 
 static void on_published(redisAsyncContext *ac, void *r, void *priv)
 {
@@ -123,36 +122,20 @@ int sl_emit_main(int argc, char **argv)
     sl_buf_append_byte(&json, ']');
 
     emit_job_t job = {SL_BUF_INIT, SL_BUF_INIT, NULL, 1, 0};
-    /* ["emitter", {type: 2, data, nsp}, {rooms, except, flags}] */
-    mpjson_put_array(&job.msg, 3);
-    put_str(&job.msg, "emitter");
-    mpjson_put_map(&job.msg, 3);
-    put_str(&job.msg, "type");
-    mpjson_put_number(&job.msg, 2);
-    put_str(&job.msg, "data");
-    if (mpjson_from_json(&job.msg, json.data, json.len, NULL, 0) != 0) {
+    sio_slice_t to[MAX_ROOMS], ex[MAX_ROOMS];
+    for (int i = 0; i < nrooms; i++)
+        to[i] = (sio_slice_t){rooms[i], strlen(rooms[i])};
+    for (int i = 0; i < nexcept; i++)
+        ex[i] = (sio_slice_t){except[i], strlen(except[i])};
+    sio_target_t t = {to, (size_t)nrooms, ex, (size_t)nexcept, 0};
+    if (sio_redis_emitter_message(&job.msg, &job.channel, key, nsp, &t, json.data, json.len, NULL,
+                                  0) != 0) {
         sl_buf_free(&json);
         sl_buf_free(&job.msg);
+        sl_buf_free(&job.channel);
         return usage("each JSON_ARG must be valid JSON (e.g. '\"text\"', '{\"a\":1}')");
     }
     sl_buf_free(&json);
-    put_str(&job.msg, "nsp");
-    put_str(&job.msg, nsp);
-    mpjson_put_map(&job.msg, 3);
-    put_str(&job.msg, "rooms");
-    mpjson_put_array(&job.msg, (uint32_t)nrooms);
-    for (int i = 0; i < nrooms; i++)
-        put_str(&job.msg, rooms[i]);
-    put_str(&job.msg, "except");
-    mpjson_put_array(&job.msg, (uint32_t)nexcept);
-    for (int i = 0; i < nexcept; i++)
-        put_str(&job.msg, except[i]);
-    put_str(&job.msg, "flags");
-    mpjson_put_map(&job.msg, 0);
-
-    sl_buf_appendf(&job.channel, "%s#%s#", key, nsp);
-    if (nrooms == 1)
-        sl_buf_appendf(&job.channel, "%s#", rooms[0]);
     sl_buf_append_byte(&job.channel, '\0');
     job.channel.len--; /* NUL kept for printing, not sent */
 

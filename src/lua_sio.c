@@ -22,6 +22,7 @@
 #include "lua_client.h"
 #include "lua_crypto.h"
 #include "lua_json.h"
+#include "redis_link.h"
 #include "sio_redis.h"
 #include "lua_redis.h"
 #include "watch.h"
@@ -30,6 +31,7 @@
 #define NSP_MT "siolua.nsp_handle"
 #define CONN_MT "siolua.eio_handle"
 #define HTTP_MT "siolua.http_handle"
+#define EMITTER_MT "siolua.emitter"
 
 struct sl_app {
     uv_loop_t *loop;
@@ -1319,6 +1321,9 @@ static int core_broadcast_count(lua_State *L);
 static int core_broadcast_ack(lua_State *L);
 static int core_session_put(lua_State *L);
 static int core_session_take(lua_State *L);
+static int core_emitter_new(lua_State *L);
+static int core_emitter_publish(lua_State *L);
+static int emitter_gc(lua_State *L);
 
 static const luaL_Reg core_funcs[] = {
     {"id", core_id},
@@ -1362,6 +1367,8 @@ static const luaL_Reg core_funcs[] = {
     {"broadcast_ack", core_broadcast_ack},
     {"session_put", core_session_put},
     {"session_take", core_session_take},
+    {"emitter_new", core_emitter_new},
+    {"emitter_publish", core_emitter_publish},
     {NULL, NULL},
 };
 
@@ -1383,6 +1390,10 @@ static void create_metatables(lua_State *L)
     luaL_newmetatable(L, CONN_MT);
     lua_pop(L, 1);
     luaL_newmetatable(L, HTTP_MT);
+    lua_pop(L, 1);
+    luaL_newmetatable(L, EMITTER_MT);
+    lua_pushcfunction(L, emitter_gc);
+    lua_setfield(L, -2, "__gc");
     lua_pop(L, 1);
 }
 
@@ -1765,6 +1776,127 @@ static int core_session_take(lua_State *L)
         free(t);
     }
     return sl_lua_yield(L);
+}
+
+/* ---- sio.emitter: publishing to a cluster from anywhere ------------------- */
+
+/* Messages published before the link first comes up wait here (a few:
+ * an emitter is usually made and used at once). */
+#define EMITTER_QUEUE_MAX 1000
+
+typedef struct emitter {
+    sl_redis_link_t *link;
+    char key[64];
+    sl_buf_t queued;      /* [u32 channel len][channel][u32 msg len][msg]... */
+    unsigned nqueued;
+} emitter_t;
+
+static int emitter_publish_now(emitter_t *em, const char *ch, size_t chlen, const char *msg,
+                               size_t len)
+{
+    const char *argv[3] = {"PUBLISH", ch, msg};
+    size_t lens[3] = {7, chlen, len};
+    return sl_redis_link_command_argv(em->link, NULL, NULL, 3, argv, lens);
+}
+
+static void emitter_state(sl_redis_link_t *l, int up, void *ud)
+{
+    (void)l;
+    emitter_t *em = ud;
+    if (!up || !em->nqueued)
+        return;
+    const char *p = em->queued.data, *end = p + em->queued.len;
+    while (p < end) {
+        uint32_t cl, ml;
+        memcpy(&cl, p, 4);
+        const char *ch = p + 4;
+        memcpy(&ml, ch + cl, 4);
+        emitter_publish_now(em, ch, cl, ch + cl + 4, ml);
+        p = ch + cl + 4 + ml;
+    }
+    sl_buf_free(&em->queued);
+    em->nqueued = 0;
+}
+
+static int emitter_gc(lua_State *L)
+{
+    emitter_t *em = luaL_checkudata(L, 1, EMITTER_MT);
+    if (em->link) {
+        sl_redis_link_close(em->link);
+        em->link = NULL;
+    }
+    sl_buf_free(&em->queued);
+    return 0;
+}
+
+/* core.emitter_new(url, key) */
+static int core_emitter_new(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    const char *url = luaL_checkstring(L, 1);
+    const char *key = luaL_optstring(L, 2, "socket.io");
+    sl_redis_url_t u;
+    if (sl_redis_url_parse(url, &u) != 0)
+        return luaL_error(L, "sio.emitter: bad redis URL '%s'", url);
+    if (strlen(key) >= sizeof ((emitter_t *)0)->key)
+        return luaL_error(L, "sio.emitter: key too long");
+    emitter_t *em = lua_newuserdatauv(L, sizeof *em, 0);
+    memset(em, 0, sizeof *em);
+    strcpy(em->key, key);
+    luaL_setmetatable(L, EMITTER_MT);
+    em->link = sl_redis_link_new(app->loop, &u, "emitter", emitter_state, em);
+    if (!em->link)
+        return luaL_error(L, "sio.emitter: out of memory");
+    return 1;
+}
+
+/* core.emitter_publish(h, nsp, rooms, except, args) -> true, or false, err */
+static int core_emitter_publish(lua_State *L)
+{
+    emitter_t *em = luaL_checkudata(L, 1, EMITTER_MT);
+    const char *nsp = luaL_checkstring(L, 2);
+    luaL_checktype(L, 5, LUA_TTABLE);
+    lua_settop(L, 5);
+    size_t nr, ne;
+    sio_slice_t *rooms = read_rooms(L, 3, &nr);
+    sio_slice_t *except = read_rooms(L, 4, &ne);
+    sio_target_t t = {rooms, nr, except, ne, 0};
+    sl_buf_t json = SL_BUF_INIT, msg = SL_BUF_INIT, ch = SL_BUF_INIT;
+    att_list_t atts = {0};
+    lua_json_encode_opts_t eo = {collect_binary, &atts};
+    char err[256];
+    int rc = lua_json_encode(L, 5, &json, &eo, err, sizeof err);
+    if (rc >= 0)
+        rc = sio_redis_emitter_message(&msg, &ch, em->key, nsp, &t, json.data, json.len, atts.v,
+                                       atts.n);
+    sl_buf_free(&json);
+    att_list_free(&atts);
+    if (rc < 0) {
+        sl_buf_free(&msg);
+        sl_buf_free(&ch);
+        return luaL_error(L, "sio.emitter: cannot encode the event");
+    }
+    int ok = 1;
+    if (em->link && sl_redis_link_up(em->link)) {
+        ok = emitter_publish_now(em, ch.data, ch.len, msg.data, msg.len) == 0;
+    } else if (em->link && em->nqueued < EMITTER_QUEUE_MAX) {
+        uint32_t cl = (uint32_t)ch.len, ml = (uint32_t)msg.len;
+        sl_buf_append(&em->queued, &cl, 4);
+        sl_buf_append(&em->queued, ch.data, ch.len);
+        sl_buf_append(&em->queued, &ml, 4);
+        sl_buf_append(&em->queued, msg.data, msg.len);
+        em->nqueued++;
+    } else {
+        ok = 0;
+    }
+    sl_buf_free(&msg);
+    sl_buf_free(&ch);
+    lua_pushboolean(L, ok);
+    if (!ok) {
+        lua_pushliteral(L, "redis unavailable");
+        return 2;
+    }
+    return 1;
 }
 
 /* ---- cluster requests from Lua (they wait for the other servers) ---------- */

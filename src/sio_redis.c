@@ -122,6 +122,59 @@ static void publish(sio_redis_t *r, const char *channel, size_t clen, const char
     r->publish_down_logged = 0;
 }
 
+/* [uid, {type, data, nsp}, {rooms, except, flags}], keys in the order
+ * Node's adapter (and its emitter) produce them. */
+static int build_broadcast(sl_buf_t *msg, const char *uid, const char *nsp, const sio_target_t *t,
+                           unsigned flags, const char *json, size_t len,
+                           const sio_packet_bin_t *atts, unsigned natts)
+{
+    mpjson_put_array(msg, 3);
+    mp_put_cstr(msg, uid);
+    mpjson_put_map(msg, 3);
+    mp_put_cstr(msg, "type");
+    mpjson_put_number(msg, 2);
+    mp_put_cstr(msg, "data");
+    int rc = mpjson_from_json(msg, json, len, atts, natts);
+    if (rc != 0)
+        return rc;
+    mp_put_cstr(msg, "nsp");
+    mp_put_cstr(msg, nsp);
+    mpjson_put_map(msg, 3);
+    mp_put_cstr(msg, "rooms");
+    mp_put_rooms(msg, t->rooms, t->nrooms);
+    mp_put_cstr(msg, "except");
+    mp_put_rooms(msg, t->except, t->nexcept);
+    mp_put_cstr(msg, "flags");
+    if (flags & SIO_FLAG_VOLATILE) {
+        mpjson_put_map(msg, 1);
+        mp_put_cstr(msg, "volatile");
+        mpjson_put_bool(msg, 1);
+    } else {
+        mpjson_put_map(msg, 0);
+    }
+    return 0;
+}
+
+/* <key>#<nsp># or, for exactly one room, <key>#<nsp>#<room># */
+static void broadcast_channel(sl_buf_t *ch, const char *key, const char *nsp, const sio_target_t *t)
+{
+    sl_buf_appendf(ch, "%s#%s#", key, nsp);
+    if (t->nrooms == 1) {
+        sl_buf_append(ch, t->rooms[0].p, t->rooms[0].len);
+        sl_buf_append_byte(ch, '#');
+    }
+}
+
+int sio_redis_emitter_message(sl_buf_t *msg, sl_buf_t *channel, const char *key, const char *nsp,
+                              const sio_target_t *t, const char *json, size_t len,
+                              const sio_packet_bin_t *atts, unsigned natts)
+{
+    int rc = build_broadcast(msg, "emitter", nsp, t, 0, json, len, atts, natts);
+    if (rc == 0)
+        broadcast_channel(channel, key, nsp, t);
+    return rc;
+}
+
 static void adapter_broadcast(void *ud, sio_nsp_t *nsp, const sio_target_t *t, unsigned flags,
                               const char *json, size_t len, const sio_packet_bin_t *atts,
                               unsigned natts)
@@ -129,40 +182,12 @@ static void adapter_broadcast(void *ud, sio_nsp_t *nsp, const sio_target_t *t, u
     sio_redis_t *r = ud;
     const char *name = sio_nsp_name(nsp);
     sl_buf_t msg = SL_BUF_INIT, ch = SL_BUF_INIT;
-    /* [uid, {type, data, nsp}, {rooms, except, flags}], keys in the order
-     * Node's adapter produces them. */
-    mpjson_put_array(&msg, 3);
-    mp_put_cstr(&msg, r->uid);
-    mpjson_put_map(&msg, 3);
-    mp_put_cstr(&msg, "type");
-    mpjson_put_number(&msg, 2);
-    mp_put_cstr(&msg, "data");
-    if (mpjson_from_json(&msg, json, len, atts, natts) != 0) {
+    if (build_broadcast(&msg, r->uid, name, t, flags, json, len, atts, natts) != 0) {
         SL_ERROR("adapter", "cannot encode a broadcast for redis");
-        goto out;
-    }
-    mp_put_cstr(&msg, "nsp");
-    mp_put_cstr(&msg, name);
-    mpjson_put_map(&msg, 3);
-    mp_put_cstr(&msg, "rooms");
-    mp_put_rooms(&msg, t->rooms, t->nrooms);
-    mp_put_cstr(&msg, "except");
-    mp_put_rooms(&msg, t->except, t->nexcept);
-    mp_put_cstr(&msg, "flags");
-    if (flags & SIO_FLAG_VOLATILE) {
-        mpjson_put_map(&msg, 1);
-        mp_put_cstr(&msg, "volatile");
-        mpjson_put_bool(&msg, 1);
     } else {
-        mpjson_put_map(&msg, 0);
+        broadcast_channel(&ch, r->opts.key, name, t);
+        publish(r, ch.data, ch.len, msg.data, msg.len);
     }
-    channel_name(&ch, r, "", name);
-    if (t->nrooms == 1) {
-        sl_buf_append(&ch, t->rooms[0].p, t->rooms[0].len);
-        sl_buf_append_byte(&ch, '#');
-    }
-    publish(r, ch.data, ch.len, msg.data, msg.len);
-out:
     sl_buf_free(&msg);
     sl_buf_free(&ch);
 }

@@ -104,6 +104,13 @@ int sio_redis_session_put(sio_redis_t *r, const char *pid, const char *json, siz
 int sio_redis_session_take(sio_redis_t *r, const char *pid,
                            void (*cb)(const char *json, size_t len, void *ud), void *ud);
 
+/* An emitter's message (uid "emitter", as @socket.io/redis-emitter sends
+ * it) for the event whose arguments array is json, and the channel to
+ * PUBLISH it on. 0, or a negative error (bad JSON). */
+int sio_redis_emitter_message(sl_buf_t *msg, sl_buf_t *channel, const char *key, const char *nsp,
+                              const sio_target_t *t, const char *json, size_t len,
+                              const sio_packet_bin_t *atts, unsigned natts);
+
 /* Where the other nodes relay requests for this node's sessions
  * ("host:port"); kept in Redis while the node lives. */
 void sio_redis_set_address(sio_redis_t *r, const char *host_port);

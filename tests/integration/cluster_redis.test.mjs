@@ -57,7 +57,8 @@ before(async () => {
   redisPort = await freePort();
   redis = await startRedis();
   const url = `redis://127.0.0.1:${redisPort}`;
-  siolua = await startServer({ appDir: join(ROOT, 'tests', 'apps', 'cluster'), args: ['--redis', url, '--no-reload'] });
+  siolua = await startServer({ appDir: join(ROOT, 'tests', 'apps', 'cluster'), args: ['--redis', url, '--no-reload'],
+    env: { SIOLUA_REDIS_URL: url } });
   node = spawn(process.execPath, [join(import.meta.dirname, 'lib', 'node-cluster-server.cjs'), url],
     { stdio: ['pipe', 'pipe', 'inherit'], cwd: join(ROOT, 'tests') });
   const lines = createInterface({ input: node.stdout });
@@ -312,4 +313,25 @@ test('broadcasts with acks gather answers from clients on every server, both way
   for (const want of ['siolua-1 q2', 'siolua-2 q2', 'node q2']) {
     assert.ok(fromNode.includes(want), `${want} missing from ${JSON.stringify(fromNode)}`);
   }
+});
+
+test('sio.emitter (the Lua emitter) publishes like @socket.io/redis-emitter: siolua and Node clients get it, rooms included', { skip }, async (t) => {
+  const mine = await connected(siolua, '/', { t });
+  const theirs = await connected(nodeSrv(), '/', { t });
+  const a = nextEvent(mine, 'emitted');
+  const b = nextEvent(theirs, 'emitted');
+  assert.deepEqual(await ask(mine, 'via-emitter', null, 'to all'), [true]);
+  assert.deepEqual(await a, ['to all', { n: 1 }]);
+  assert.deepEqual(await b, ['to all', { n: 1 }]);
+  assert.deepEqual(await ask(theirs, 'join', 'emitter-room'), [true]);
+  const stray = [];
+  mine.on('emitted', (...x) => stray.push(x));
+  const roomOnly = nextEvent(theirs, 'emitted');
+  assert.deepEqual(await ask(mine, 'via-emitter', 'emitter-room', 'room only'), [true]);
+  assert.deepEqual(await roomOnly, ['room only', { n: 1 }]);
+  const sync = nextEvent(mine, 'cli-sync2');
+  execFileSync(process.env.SIOLUA_BIN || join(ROOT, 'build', 'siolua'),
+    ['emit', '--redis', `redis://127.0.0.1:${redisPort}`, 'cli-sync2']);
+  await sync;
+  assert.deepEqual(stray, []);
 });

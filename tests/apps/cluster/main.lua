@@ -62,3 +62,15 @@ sio.server:on("connection", function(socket)
     ack(err or sio.json.null, sio.json.array(responses))
   end)
 end)
+
+-- sio.emitter: publishes like @socket.io/redis-emitter (here to this same
+-- cluster, whose Redis URL the test passes in SIOLUA_REDIS_URL).
+local emitter
+sio.server:on("connection", function(socket)
+  socket:on("via-emitter", function(room, text, ack)
+    emitter = emitter or sio.emitter()
+    local op = emitter
+    if room ~= sio.json.null then op = op:to(room) end
+    ack(op:emit("emitted", text, { n = 1 }))
+  end)
+end)
