@@ -1658,19 +1658,30 @@ static void push_slices(lua_State *L, const sio_slice_t *v, size_t n)
     }
 }
 
-static void run_broadcast_with_ack(void *a)
+/* Pushes what both kinds of broadcast from another server give Lua: the
+ * namespace table, the decoded arguments, rooms, except. 0, or -1 (nothing
+ * pushed) when the arguments don't decode. */
+static int push_remote_broadcast(bwa_args_t *x)
 {
-    bwa_args_t *x = a;
     lua_State *L = x->app->L;
     lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(intptr_t)sio_nsp_data(x->nsp));
     char err[128];
     lua_json_decode_opts_t o = {(const lua_json_blob_t *)x->atts, x->natts};
     if (lua_json_decode(L, x->args, x->len, x->natts ? &o : NULL, err, sizeof err) != 0) {
         lua_pop(L, 1);
-        return;
+        return -1;
     }
     push_slices(L, x->t->rooms, x->t->nrooms);
     push_slices(L, x->t->except, x->t->nexcept);
+    return 0;
+}
+
+static void run_broadcast_with_ack(void *a)
+{
+    bwa_args_t *x = a;
+    lua_State *L = x->app->L;
+    if (push_remote_broadcast(x) != 0)
+        return;
     lua_pushstring(L, x->request_id);
     lua_pushinteger(L, x->timeout_ms);
     call_dispatch(x->app, x->app->dispatch_ref, "broadcast_with_ack", 6, 0);
@@ -1689,16 +1700,8 @@ static void lua_broadcast_with_ack(sio_nsp_t *nsp, const sio_target_t *t, const 
 static void run_remote_broadcast(void *a)
 {
     bwa_args_t *x = a;
-    lua_State *L = x->app->L;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, (int)(intptr_t)sio_nsp_data(x->nsp));
-    char err[128];
-    lua_json_decode_opts_t o = {(const lua_json_blob_t *)x->atts, x->natts};
-    if (lua_json_decode(L, x->args, x->len, x->natts ? &o : NULL, err, sizeof err) != 0) {
-        lua_pop(L, 1);
+    if (push_remote_broadcast(x) != 0)
         return;
-    }
-    push_slices(L, x->t->rooms, x->t->nrooms);
-    push_slices(L, x->t->except, x->t->nexcept);
     call_dispatch(x->app, x->app->dispatch_ref, "remote_broadcast", 4, 0);
 }
 
