@@ -1839,8 +1839,9 @@ static int core_emitter_new(lua_State *L)
     const char *url = luaL_checkstring(L, 1);
     const char *key = luaL_optstring(L, 2, "socket.io");
     sl_redis_url_t u;
-    if (sl_redis_url_parse(url, &u) != 0)
-        return luaL_error(L, "sio.emitter: bad redis URL '%s'", url);
+    char why[256];
+    if (sl_redis_url_parse(url, &u, why, sizeof why) != 0)
+        return luaL_error(L, "sio.emitter: bad redis URL: %s", why);
     if (strlen(key) >= sizeof ((emitter_t *)0)->key)
         return luaL_error(L, "sio.emitter: key too long");
     emitter_t *em = lua_newuserdatauv(L, sizeof *em, 0);

@@ -14,6 +14,7 @@
 #include "emit_cmd.h"
 #include "log.h"
 #include "lua_sio.h"
+#include "redis_url.h"
 #include "server.h"
 #include "sio.h"
 #include "test_runner.h"
@@ -30,7 +31,7 @@ static const char usage[] =
     "Options:\n"
     "  --port N           TCP port (default 3000; 0 picks a free one)\n"
     "  --host ADDR        address to bind (default :: , all addresses)\n"
-    "  --redis URL        Redis adapter (redis://[:password@]host:port[/db])\n"
+    "  --redis URL        Redis adapter (redis://[[user]:password@]host[:port][/db] or unix:/path)\n"
     "  --log-level L      debug | info | warn | error | off (default info)\n"
     "  --set NAME=VALUE   server option, named as in Node's socket.io\n"
     "                     (pingInterval, pingTimeout, upgradeTimeout,\n"
@@ -141,6 +142,10 @@ static int parse_args(int argc, char **argv, cli_t *cli)
             if (sl_log_set_level(next))
                 return fail_usage("bad log level '%s'", next);
         } else if (!strcmp(a, "--redis")) {
+            sl_redis_url_t u;
+            char why[256];
+            if (sl_redis_url_parse(next, &u, why, sizeof why))
+                return fail_usage("bad --redis URL: %s", why);
             cli->redis_url = next;
         } else if (!strcmp(a, "--set")) {
             if (apply_set(cli, next))
@@ -238,8 +243,7 @@ int main(int argc, char **argv)
         }
     }
     if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url)) {
-        fprintf(stderr, "siolua: bad --redis URL '%s' (redis://[:password@]host:port[/db] or unix:/path)\n",
-                cli.redis_url);
+        fprintf(stderr, "siolua: cannot start the Redis adapter\n");
         return 2;
     }
     sl_app_start(g_app);

@@ -1391,8 +1391,9 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
                            const sio_redis_opts_t *opts, const sio_redis_hooks_t *hooks)
 {
     sl_redis_url_t u;
-    if (sl_redis_url_parse(url, &u) != 0)
-        return NULL;
+    char why[256];
+    if (sl_redis_url_parse(url, &u, why, sizeof why) != 0)
+        return NULL; /* the caller checked the URL and told why */
     sio_redis_t *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;

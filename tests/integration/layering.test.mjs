@@ -9,7 +9,7 @@ import { join, basename } from 'node:path';
 const SRC = join(process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..'), 'src');
 
 const LAYERS = [
-  ['buf', 'log', 'watch'],                                          // L0 utilities
+  ['buf', 'log', 'watch', 'redis_url'],                             // L0 utilities
   ['conn', 'redis_uv', 'redis_link'],                               // L0 connections
   ['http', 'ws', 'ws_client', 'proxy', 'static_files'],             // L1
   ['eio_packet', 'sio_packet', 'mpjson'],                           // L2/L4 codecs (no loop)
