@@ -7,13 +7,13 @@
 // goes to the next one (nothing was sent yet, so this is safe for a POST
 // too). A request that a backend accepted and then dropped (it died with
 // the request in flight) is not retried: the client gets an error, as
-// behind nginx, and the balancer records the request's sid in `broken`
-// (also for a WebSocket that a backend ended; '' when the URL had no sid).
+// behind nginx, and the balancer records it in `broken` (WebSockets, once
+// open, are just piped).
 //
 //   const lb = await startBalancer([a, b, c], { t });
 //   lb.url, lb.hits (requests per backend), lb.down (backends taken out),
-//   lb.broken (a Set of the sids whose request died in flight; '' for
-//   requests without a sid), lb.close()
+//   lb.broken (the HTTP requests that died in flight: {sid, backend},
+//   sid '' when the URL had none), lb.close()
 
 import http from 'node:http';
 import net from 'node:net';
@@ -29,7 +29,7 @@ function sidOf(url) {
 export async function startBalancer(backends, { t } = {}) {
   const hits = backends.map(() => 0);
   const down = backends.map(() => false);
-  const broken = new Set();
+  const broken = [];
   let next = 0;
 
   // The next backend still in the rotation after the ones tried; -1 when
@@ -68,7 +68,7 @@ export async function startBalancer(backends, { t } = {}) {
         r.pipe(res);
         r.on('close', () => {
           if (!r.complete && !clientGone) {
-            broken.add(sidOf(req.url));
+            broken.push({ sid: sidOf(req.url), backend: i });
             res.destroy();
           }
         });
@@ -79,7 +79,7 @@ export async function startBalancer(backends, { t } = {}) {
           forward(body, tried);
           return;
         }
-        if (!clientGone) broken.add(sidOf(req.url));
+        if (!clientGone) broken.push({ sid: sidOf(req.url), backend: i });
         res.destroy();
       });
       res.on('close', () => { if (!res.writableFinished) up.destroy(); });
@@ -117,13 +117,7 @@ export async function startBalancer(backends, { t } = {}) {
           attempt();
         }
       });
-      // The backend went away under an open WebSocket (the client closing
-      // first ends it cleanly and is not counted).
-      up.on('close', (hadError) => {
-        if (!connected) return;
-        if (hadError || !socket.destroyed) broken.add(sidOf(req.url));
-        socket.destroy();
-      });
+      up.on('close', () => { if (connected) socket.destroy(); });
       socket.on('close', () => up.destroy());
     };
     attempt();
