@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { SIOLUA_ROOT, until } from './lib/server.mjs';
 import { connected, askWithin, stopProblems, uniq } from './lib/sio.mjs';
-import { SKIP, startRedis, startNodes } from './lib/cluster.mjs';
+import { SKIP, startRedis, startNodes, redisClient, waitSubscribed } from './lib/cluster.mjs';
 
 const skip = SKIP;
 const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'cluster3');
@@ -121,7 +121,13 @@ test('Redis killed and restarted mid-traffic: local delivery never stops, the cl
     const ok2 = await until(() => count(nodes[name].stderr(), 'adapter sub: connected to') === 2, { timeoutMs: WAIT, stepMs: 20 });
     assert.ok(ok2, `${name} logged the recovery`);
   }
-  // A cluster request answers in full again.
+  // A cluster request answers in full again (once Redis counts the three).
+  const rc = await redisClient(redis);
+  try {
+    await waitSubscribed(rc, ['/'], 3, WAIT);
+  } finally {
+    await rc.quit();
+  }
   const [list, err] = await askWithin(WAIT, clients[0].socket, 'fetch', { rooms: [room] });
   assert.equal(err, null);
   assert.deepEqual(list.map((s) => s.node).sort(), ['A', 'A', 'B', 'B', 'C', 'C']);
