@@ -157,7 +157,7 @@ test('Redis killed and restarted mid-traffic: local delivery never stops, the cl
   // The log: the outage and the recovery once per link, nothing else.
   for (const name of NAMES) {
     const log = nodes[name].stderr();
-    const where = `127\\.0\\.0\\.1:${port}`;
+    const where = `redis://127\\.0\\.0\\.1:${port}`;
     const lines = {
       pubLost: count(log, `adapter pub: lost ${where} \\([^)]*\\), reconnecting`),
       subLost: count(log, `adapter sub: lost ${where} \\([^)]*\\), reconnecting`),
