@@ -34,6 +34,7 @@ int sl_redis_url_parse(const char *url, sl_redis_url_t *out)
 {
     memset(out, 0, sizeof *out);
     out->port = 6379;
+    strcpy(out->label, "redis");
     const char *p = url;
     if (!strncmp(p, "unix://", 7))
         p += 7;
@@ -115,9 +116,9 @@ static void link_down(sl_redis_link_t *l, const char *why)
         char where[300];
         sl_redis_url_text(&l->url, where, sizeof where);
         if (was_up || l->ever_up)
-            SL_WARN("redis", "%s: lost %s (%s), reconnecting", l->name, where, why);
+            SL_WARN(l->url.label, "%s: lost %s (%s), reconnecting", l->name, where, why);
         else
-            SL_WARN("redis", "%s: cannot reach %s (%s), retrying", l->name, where, why);
+            SL_WARN(l->url.label, "%s: cannot reach %s (%s), retrying", l->name, where, why);
         l->announced_down = 1;
     }
     if (was_up && l->cb)
@@ -133,7 +134,7 @@ static void on_auth_reply(redisAsyncContext *ac, void *r, void *priv)
     if (!l || l->ac != ac)
         return;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        SL_ERROR("redis", "%s: AUTH/SELECT failed: %s", l->name,
+        SL_ERROR(l->url.label, "%s: AUTH/SELECT failed: %s", l->name,
                  reply && reply->str ? reply->str : "no reply");
         redisAsyncDisconnect(ac);
     }
@@ -164,7 +165,7 @@ static void on_connect(const redisAsyncContext *cac, int status)
     char where[300];
     sl_redis_url_text(&l->url, where, sizeof where);
     if (l->announced_down || !l->ever_up)
-        SL_INFO("redis", "%s: connected to %s", l->name, where);
+        SL_INFO(l->url.label, "%s: connected to %s", l->name, where);
     l->announced_down = 0;
     l->ever_up = 1;
     if (l->cb)

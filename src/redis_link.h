@@ -16,6 +16,9 @@ typedef struct sl_redis_url {
     char path[256];      /* unix socket path ("" for TCP) */
     char password[256];
     int db;
+    /* What the endpoint is, for logs: "redis", or "local bus" for the
+     * in-memory bus of `siolua run --workers N` (set by its user). */
+    char label[16];
 } sl_redis_url_t;
 
 /* redis://[:password@]host[:port][/db], unix:/path, unix:///path or a bare
