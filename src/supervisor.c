@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "local_bus_server.h"
 #include "log.h"
@@ -453,6 +454,11 @@ static void on_worker_control(uv_stream_t *st, ssize_t nread, const uv_buf_t *bu
 
 int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
 {
+    /* Started by hand, fd 3 is free or something of the loop's own (its
+     * epoll fd): only a socket can be the supervisor's. */
+    struct stat st;
+    if (fstat(CONTROL_FD, &st) != 0 || !S_ISSOCK(st.st_mode))
+        return UV_EBADF;
     /* Not handed down to anything the app might start (io.popen): only
      * this process's exit may close the supervisor's end. */
     if (fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC) != 0)
