@@ -341,7 +341,7 @@ static int reuseport_socket(int family, int *out)
 static int bind_listener(uv_tcp_t *h, const struct sockaddr_storage *ss, int reuse_port)
 {
     if (reuse_port) {
-        int fd;
+        int fd = -1;
         int rc = reuseport_socket(ss->ss_family, &fd);
         if (rc)
             return rc;
@@ -395,28 +395,66 @@ int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size
     return 0;
 }
 
+/* A plain bind (SO_REUSEADDR, as libuv's listeners have, but no
+ * SO_REUSEPORT) of host:port: EADDRINUSE when anything listens there or
+ * holds it. Returns the port it got (port 0: a free one). */
+static int probe_port(const struct sockaddr_storage *ss, int *port)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0, rc = 0;
+    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
+        (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off)) ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0)
+        rc = -errno;
+    struct sockaddr_storage got;
+    len = sizeof got;
+    if (rc == 0 && getsockname(fd, (struct sockaddr *)&got, &len) != 0)
+        rc = -errno;
+    if (rc == 0)
+        *port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                : ((struct sockaddr_in *)&got)->sin_port);
+    close(fd);
+    return rc;
+}
+
 int sl_server_reserve_port(const char *host, int port, int *fd_out, char *out, size_t outlen)
 {
     struct sockaddr_storage ss;
     int rc = resolve(host, port, &ss);
     if (rc)
         return rc;
-    int fd;
-    rc = reuseport_socket(ss.ss_family, &fd);
+    /* SO_REUSEPORT would let any process of this user join a port already
+     * in use, a second `siolua run --workers` included, and the two would
+     * silently split the traffic: a plain bind first finds the port taken
+     * as a single process would. */
+    rc = probe_port(&ss, &port);
     if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
         resolve("0.0.0.0", port, &ss);
-        rc = reuseport_socket(ss.ss_family, &fd);
+        rc = probe_port(&ss, &port);
     }
     if (rc)
         return rc;
+    if (ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+    /* The holder has SO_REUSEPORT only: without SO_REUSEADDR on both sides,
+     * another probe conflicts with it even before the workers listen. */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0;
     socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) ||
+        (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off)) ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0) {
         rc = -errno;
         close(fd);
         return rc;
     }
-    len = sizeof ss;
-    getsockname(fd, (struct sockaddr *)&ss, &len);
     address_text(&ss, out, outlen);
     *fd_out = fd;
     return 0;

@@ -137,6 +137,49 @@ describe('two workers on the local bus', () => {
   });
 });
 
+test('connection state recovery works across workers (the session kept on the local bus)', async (t) => {
+  const srv = await startWorkers(t, { args: ['--set', 'connectionStateRecovery=true'] });
+  const other = await connected(srv, '/', { t });
+  // The delay lets the old worker see the connection go (and keep the
+  // session) before the client comes back, maybe through the other worker.
+  const a = await connected(srv, '/', { t, reconnection: true, reconnectionDelay: 300, reconnectionDelayMax: 300 });
+  const id = a.id;
+  let [who] = await ask(a, 'whoami');
+  const heard = collect(a, 'heard');
+  // A client can ask for recovery once it holds an offset (a broadcast's).
+  other.emit('shout', 'warm-up');
+  await heard.wait(1);
+  let crossed = 0;
+  for (let i = 0; i < 12 && !crossed; i++) {
+    const down = nextEvent(a, 'disconnect', 3000);
+    a.io.engine.transport.ws._socket.destroy(); // the network drops it
+    assert.equal((await down)[0], 'transport close');
+    other.emit('shout', `missed ${i}`);
+    await waitConnect(a, 5000);
+    assert.equal(a.recovered, true, `recovered (round ${i})`);
+    assert.equal(a.id, id);
+    await heard.wait(i + 2);
+    assert.deepEqual(heard[i + 1][0], `missed ${i}`);
+    const [now] = await ask(a, 'whoami');
+    if (now.worker !== who.worker) crossed++;
+    who = now;
+  }
+  assert.ok(crossed > 0, 'the client came back through the other worker at least once');
+  await sleep(200);
+  assert.equal(new Set(heard.map((h) => h[0])).size, heard.length, 'no event twice');
+});
+
+test('the port of a running supervisor is refused to a second one and to a single process', async (t) => {
+  const srv = await startWorkers(t, { logLevel: 'info' });
+  for (const extra of [['--workers', '2'], []]) {
+    const r = await runCli(['run', APP, '--port', String(srv.port), '--host', '127.0.0.1', '--no-reload', ...extra],
+      { timeoutMs: 10000 });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+: address already in use/);
+  }
+  assert.equal((await srv.stop()).code, 0);
+});
+
 test('a killed worker is started again; its clients reconnect, the other worker\'s stay', async (t) => {
   const srv = await startWorkers(t);
   const clients = await connectMany(t, srv, 12, { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 200 });
