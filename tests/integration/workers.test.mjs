@@ -8,6 +8,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { availableParallelism } from 'node:os';
 import { readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, makeTempDir, runCli, sleep, until, SIOLUA_ROOT } from './lib/server.mjs';
@@ -273,6 +274,14 @@ test('--workers is checked, and --worker is for the supervisor only', async () =
   assert.match(r.stderr, /--worker is set by `siolua run --workers N`/);
   const help = await runCli(['--help']);
   assert.match(help.stdout, /--workers N/);
+});
+
+test('--workers auto starts one worker per CPU', async (t) => {
+  const srv = await startServer({ appDir: APP, t, args: ['--workers', 'auto', '--no-reload'], timeoutMs: 20000 });
+  const n = availableParallelism();
+  assert.match(srv.stderr(), new RegExp(`with ${n} workers \\(joined by a local bus\\)`));
+  assert.equal(workerPids(srv).size, n);
+  assert.equal((await srv.stop()).code, 0);
 });
 
 describe('two workers on a real Redis', { skip: SKIP_REDIS }, () => {
