@@ -2206,15 +2206,34 @@ void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
         sio_redis_set_address(app->redis, host_port);
 }
 
-int sl_app_use_redis(sl_app_t *app, const char *url)
+static int use_adapter(sl_app_t *app, const char *url, const char *label)
 {
     sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack,
                                lua_remote_broadcast, app};
-    app->redis = sio_redis_new(app->loop, app->sio, url, NULL, &hooks);
+    sio_redis_opts_t opts;
+    sio_redis_opts_init(&opts);
+    snprintf(opts.label, sizeof opts.label, "%s", label);
+    app->redis = sio_redis_new(app->loop, app->sio, url, &opts, &hooks);
     if (!app->redis)
         return -1;
-    SL_INFO("adapter", "redis adapter on %s (uid %s)", url, sio_redis_uid(app->redis));
+    SL_INFO("adapter", "%s adapter on %s (uid %s)", label, url, sio_redis_uid(app->redis));
     return 0;
+}
+
+int sl_app_use_redis(sl_app_t *app, const char *url) { return use_adapter(app, url, "redis"); }
+
+int sl_app_use_local_bus(sl_app_t *app, const char *url)
+{
+    return use_adapter(app, url, "local bus");
+}
+
+void sl_app_set_worker(sl_app_t *app, int index)
+{
+    lua_State *L = app->L;
+    sl_lua_push_module(app->rt, L);
+    lua_pushinteger(L, index);
+    lua_setfield(L, -2, "worker");
+    lua_pop(L, 1);
 }
 
 

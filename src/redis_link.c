@@ -76,9 +76,9 @@ static void link_down(sl_redis_link_t *l, const char *why)
         char where[300];
         sl_redis_url_text(&l->url, where, sizeof where);
         if (was_up || l->ever_up)
-            SL_WARN("redis", "%s: lost %s (%s), reconnecting", l->name, where, why);
+            SL_WARN(l->url.label, "%s: lost %s (%s), reconnecting", l->name, where, why);
         else
-            SL_WARN("redis", "%s: cannot reach %s (%s), retrying", l->name, where, why);
+            SL_WARN(l->url.label, "%s: cannot reach %s (%s), retrying", l->name, where, why);
         l->announced_down = 1;
     }
     if (was_up && l->cb)
@@ -95,7 +95,7 @@ static void link_ready(sl_redis_link_t *l)
     char where[300];
     sl_redis_url_text(&l->url, where, sizeof where);
     if (l->announced_down || !l->ever_up)
-        SL_INFO("redis", "%s: connected to %s", l->name, where);
+        SL_INFO(l->url.label, "%s: connected to %s", l->name, where);
     l->announced_down = 0;
     l->ever_up = 1;
     if (l->cb)

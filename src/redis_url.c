@@ -95,6 +95,7 @@ static int parse_query(const char *q, sl_redis_url_t *c, char *err, size_t errle
 int sl_redis_url_parse(const char *url, sl_redis_url_t *c, char *err, size_t errlen)
 {
     memset(c, 0, sizeof *c);
+    strcpy(c->label, "redis");
     snprintf(c->host, sizeof c->host, "127.0.0.1");
     c->port = 6379;
     const char *query = NULL;

@@ -20,6 +20,9 @@ typedef struct sl_redis_url {
     char password[256];
     int has_password;    /* an empty password is still sent */
     int db;
+    /* What the endpoint is, for logs: "redis", or "local bus" for the
+     * in-memory bus of `siolua run --workers N` (set by its user). */
+    char label[16];
 } sl_redis_url_t;
 
 #define SL_REDIS_DB_MAX 1000000

@@ -24,6 +24,7 @@ typedef struct sio_redis sio_redis_t;
 typedef struct sio_redis_opts {
     char key[64];                  /* channel prefix, "socket.io" */
     unsigned requests_timeout_ms;  /* 5000 */
+    char label[16];                /* for logs: "redis", or "local bus" */
 } sio_redis_opts_t;
 
 void sio_redis_opts_init(sio_redis_opts_t *o);
