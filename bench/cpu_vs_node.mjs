@@ -1,0 +1,111 @@
+// Server CPU per message, siolua vs Node's socket.io 4, same machine, same
+// run, same clients (socket.io-client over websocket, in this process):
+//   - acked echo: every client loops emit('echo', 64 bytes) -> ack;
+//   - broadcast: one client shouts 64 bytes to a room holding every
+//     client, waits for its own copy, shouts again.
+// The server's CPU time (utime + stime from /proc) is divided by the acks
+// or by the deliveries; the clients' CPU is not counted, so the numbers
+// hold on a loaded machine, though the rates do not.
+//   node bench/cpu_vs_node.mjs [CLIENTS] [SECONDS]      (from the repository root)
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const ROOT = join(import.meta.dirname, '..');
+const require = createRequire(join(ROOT, 'tests', 'package.json'));
+const { io } = require('socket.io-client');
+const BIN = process.env.SIOLUA_BIN || join(ROOT, 'build', 'siolua');
+const CLIENTS = Number(process.argv[2] || 200);
+const SECONDS = Number(process.argv[3] || 5);
+
+// [user, system] CPU ms of pid so far (100 Hz ticks).
+function cpuSplit(pid) {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return [Number(f[11]) * 10, Number(f[12]) * 10];
+}
+const cpuMs = (pid) => cpuSplit(pid)[0] + cpuSplit(pid)[1];
+
+function start(cmd, args, pattern, stream) {
+  const proc = spawn(cmd, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: join(ROOT, 'tests'),
+    env: { ...process.env, NODE_PATH: join(ROOT, 'tests', 'node_modules') },
+  });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: proc[stream] }).on('line', (line) => {
+      const m = pattern.exec(line);
+      if (m) resolve({ proc, url: `http://127.0.0.1:${m[1]}` });
+    });
+    proc.on('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
+  });
+}
+
+async function connectAll(url) {
+  const all = [];
+  for (let i = 0; i < CLIENTS; i += 50) { // in batches: no connect storm
+    all.push(...await Promise.all(Array.from({ length: Math.min(50, CLIENTS - i) }, () => new Promise((resolve, reject) => {
+      const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+      s.once('connect', () => resolve(s));
+      s.once('connect_error', reject);
+    }))));
+  }
+  return all;
+}
+
+async function measure(name, server) {
+  const pid = server.proc.pid;
+  const sockets = await connectAll(server.url);
+  await sleep(300);
+
+  const payload = 'x'.repeat(64);
+  let acks = 0;
+  let cpu0 = cpuMs(pid);
+  const end = Date.now() + SECONDS * 1000;
+  await Promise.all(sockets.map(async (s) => {
+    while (Date.now() < end) { await s.emitWithAck('echo', payload); acks++; }
+  }));
+  const echoCpu = cpuMs(pid) - cpu0;
+
+  let delivered = 0;
+  for (const s of sockets) s.on('shout', () => { delivered++; });
+  const shouter = sockets[0];
+  let shouts = 0;
+  const split0 = cpuSplit(pid);
+  cpu0 = cpuMs(pid);
+  const end2 = Date.now() + SECONDS * 1000;
+  while (Date.now() < end2) {
+    const back = new Promise((resolve) => shouter.once('shout', resolve));
+    shouter.emit('shout', payload);
+    await back;
+    shouts++;
+  }
+  await sleep(300); // the last copies land
+  const bcCpu = cpuMs(pid) - cpu0;
+  const split = cpuSplit(pid).map((v, i) => v - split0[i]);
+  for (const s of sockets) s.disconnect();
+  server.proc.kill('SIGTERM');
+  const r = {
+    name,
+    echoUs: (echoCpu * 1000) / acks,
+    acks,
+    bcUs: (bcCpu * 1000) / delivered,
+    delivered,
+    complete: delivered === shouts * CLIENTS,
+  };
+  console.log(`${name}: acked echo ${r.echoUs.toFixed(2)} us CPU each (${acks} acks); ` +
+    `broadcast ${r.bcUs.toFixed(3)} us CPU per delivery (${shouts} x ${CLIENTS} = ${delivered}` +
+    `${r.complete ? '' : ' INCOMPLETE'}; user ${split[0]} ms, system ${split[1]} ms)`);
+  return r;
+}
+
+const siolua = await measure('siolua', await start(BIN,
+  ['run', join(ROOT, 'tests', 'apps', 'echo'), '--port', '0', '--host', '127.0.0.1', '--no-reload'],
+  /listening on http:\/\/[^:]+:(\d+)/, 'stderr'));
+const node = await measure('node socket.io', await start(process.execPath,
+  [join(ROOT, 'bench', 'node-echo-server.cjs')], /^listening (\d+)/, 'stdout'));
+console.log(`ratio siolua/node: acked echo ${(siolua.echoUs / node.echoUs).toFixed(2)} (target 0.25), ` +
+  `broadcast delivery ${(siolua.bcUs / node.bcUs).toFixed(2)} (target 0.125)`);
+process.exit(0);
