@@ -62,12 +62,14 @@ async function measure(name, server) {
 
   const payload = 'x'.repeat(64);
   let acks = 0;
+  const esplit0 = cpuSplit(pid);
   let cpu0 = cpuMs(pid);
   const end = Date.now() + SECONDS * 1000;
   await Promise.all(sockets.map(async (s) => {
     while (Date.now() < end) { await s.emitWithAck('echo', payload); acks++; }
   }));
   const echoCpu = cpuMs(pid) - cpu0;
+  const esplit = cpuSplit(pid).map((v, i) => v - esplit0[i]);
 
   let delivered = 0;
   for (const s of sockets) s.on('shout', () => { delivered++; });
@@ -95,7 +97,8 @@ async function measure(name, server) {
     delivered,
     complete: delivered === shouts * CLIENTS,
   };
-  console.log(`${name}: acked echo ${r.echoUs.toFixed(2)} us CPU each (${acks} acks); ` +
+  console.log(`${name}: acked echo ${r.echoUs.toFixed(2)} us CPU each (${acks} acks; user ${esplit[0]} ms, ` +
+    `system ${esplit[1]} ms); ` +
     `broadcast ${r.bcUs.toFixed(3)} us CPU per delivery (${shouts} x ${CLIENTS} = ${delivered}` +
     `${r.complete ? '' : ' INCOMPLETE'}; user ${split[0]} ms, system ${split[1]} ms)`);
   return r;
