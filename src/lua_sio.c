@@ -2205,14 +2205,19 @@ void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
         sio_redis_set_address(app->redis, host_port);
 }
 
-int sl_app_use_redis(sl_app_t *app, const char *url)
+int sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts)
 {
     sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack,
                                lua_remote_broadcast, app};
-    app->redis = sio_redis_new(app->loop, app->sio, url, NULL, &hooks);
+    app->redis = sio_redis_new(app->loop, app->sio, url, opts, &hooks);
     if (!app->redis)
         return -1;
-    SL_INFO("adapter", "redis adapter on %s (uid %s)", url, sio_redis_uid(app->redis));
+    static const char *const modes[] = {"dynamic", "static", "dynamic-private"};
+    if (opts && opts->sharded)
+        SL_INFO("adapter", "sharded redis adapter (%s subscriptions) on %s (uid %s)",
+                modes[opts->subscription_mode], url, sio_redis_uid(app->redis));
+    else
+        SL_INFO("adapter", "redis adapter on %s (uid %s)", url, sio_redis_uid(app->redis));
     return 0;
 }
 

@@ -12,6 +12,7 @@
 #include "lua_rt.h"
 #include "server.h"
 #include "sio.h"
+#include "sio_redis.h"
 
 typedef struct sl_app sl_app_t;
 
@@ -33,7 +34,8 @@ void sl_app_start(sl_app_t *app);
 int sl_app_reload(sl_app_t *app);
 /* Switches the adapter to Redis (redis://..., unix:/path): broadcasts and
  * requests reach every server sharing it. -1 when the URL can't be read. */
-int sl_app_use_redis(sl_app_t *app, const char *url);
+/* opts: NULL for the defaults (classic mode). */
+int sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts);
 /* Where the other servers of the cluster relay requests for this server's
  * sessions (no sticky sessions needed). */
 void sl_app_set_cluster_address(sl_app_t *app, const char *host_port);

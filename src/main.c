@@ -16,6 +16,7 @@
 #include "lua_sio.h"
 #include "server.h"
 #include "sio.h"
+#include "sio_redis.h"
 #include "test_runner.h"
 
 static const char usage[] =
@@ -53,6 +54,7 @@ typedef struct cli {
     int nsets;
     sio_options_t sio;
     const char *redis_url;
+    sio_redis_opts_t redis_opts;
     int no_reload;
     const char *cluster_address;
 } cli_t;
@@ -85,6 +87,9 @@ static int apply_set(cli_t *cli, const char *kv)
         cli->cluster_address = value;
         return 0;
     }
+    int redis_opt = sio_redis_opts_set(&cli->redis_opts, name, value);
+    if (redis_opt <= 0)
+        return redis_opt;
     int ok_other = !strcmp(name, "serveClient") || !strcmp(name, "luaInstructionBudget") ||
                    !strcmp(name, "luaMemoryLimit");
     if (!(ok_http || ok_eio || ok_sio || ok_other) || cli->nsets == 64)
@@ -202,6 +207,7 @@ int main(int argc, char **argv)
     sl_server_config_init(&cli.cfg);
     eio_options_init(&cli.eio);
     sio_options_init(&cli.sio);
+    sio_redis_opts_init(&cli.redis_opts);
     eio_options_set(&cli.eio, "path", "/socket.io/");
     int rc = parse_args(argc, argv, &cli);
     if (rc)
@@ -237,7 +243,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url)) {
+    if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url, &cli.redis_opts)) {
         fprintf(stderr, "siolua: bad --redis URL '%s' (redis://[:password@]host:port[/db] or unix:/path)\n",
                 cli.redis_url);
         return 2;
