@@ -39,7 +39,9 @@ static const char usage[] =
     "                     cors.origin, cors.methods, cors.credentials, cookie,\n"
     "                     allowEIO3, path, httpHeaderTimeout, keepAliveTimeout,\n"
     "                     connectTimeout, connectionStateRecovery, serveClient,\n"
-    "                     luaInstructionBudget, luaMemoryLimit, clusterAddress)\n"
+    "                     luaInstructionBudget, luaMemoryLimit, clusterAddress,\n"
+    "                     redisAdapter=classic|sharded,\n"
+    "                     redisSubscriptionMode=dynamic|static|dynamic-private)\n"
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
     "  --no-reload        do not watch the app's files\n";
