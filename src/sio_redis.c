@@ -450,10 +450,11 @@ static void sio_target_from(const target_buf_t *tb, sio_target_t *t)
 
 /* A broadcast from another node, delivered to the local sockets: packet
  * {type, data, nsp?, id?} and opts {rooms, except, flags} are positions in
- * an already validated message ending at end. ClusterAdapter publishes the
- * packet before the namespace is set on it: then nsp (the envelope's) says
- * where it goes. */
-static void deliver_broadcast(sio_redis_t *r, const char *nsp_default, const char *packet,
+ * an already validated message ending at end. Classic messages name the
+ * namespace in the packet (nsp_envelope NULL: "/" when absent);
+ * ClusterAdapter publishes the packet before the namespace is set on it,
+ * and its envelope's nsp is the one that counts (nsp_envelope). */
+static void deliver_broadcast(sio_redis_t *r, const char *nsp_envelope, const char *packet,
                               const char *opts, const char *end)
 {
     const char *p = packet;
@@ -462,7 +463,7 @@ static void deliver_broadcast(sio_redis_t *r, const char *nsp_default, const cha
     uint32_t n = mp_decode_map(&p);
     const char *data = NULL;
     char nsp_name[256];
-    snprintf(nsp_name, sizeof nsp_name, "%s", nsp_default);
+    snprintf(nsp_name, sizeof nsp_name, "%s", nsp_envelope ? nsp_envelope : "/");
     int type = 2, has_id = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t kl;
@@ -474,7 +475,7 @@ static void deliver_broadcast(sio_redis_t *r, const char *nsp_default, const cha
         } else if (key_is(k, kl, "data")) {
             data = p;
             mp_next(&p);
-        } else if (key_is(k, kl, "nsp") && mp_typeof(*p) == MP_STR) {
+        } else if (key_is(k, kl, "nsp") && mp_typeof(*p) == MP_STR && !nsp_envelope) {
             uint32_t nl;
             const char *s = mp_decode_str(&p, &nl);
             if (nl < sizeof nsp_name) {
@@ -538,7 +539,7 @@ static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
         return; /* our own */
     const char *packet = p;
     mp_next(&p);
-    deliver_broadcast(r, "/", packet, p, end);
+    deliver_broadcast(r, NULL, packet, p, end);
 }
 
 /* ---- requests from other nodes --------------------------------------------- */
@@ -1722,6 +1723,7 @@ static void on_smessage(const char *ch, size_t clen, const char *msg, size_t len
     }
     if (!strcmp(m.uid, r->cuid))
         goto out; /* our own */
+    SL_DEBUG("adapter", "cluster message type %d from %s on %.*s", m.type, m.uid, (int)clen, ch);
     if (sio_cluster_is_response(m.type)) {
         on_cluster_response(r, &m);
         goto out;

@@ -12,10 +12,11 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
+import http from 'node:http';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { io } from 'socket.io-client';
-import { startServer, until } from './lib/server.mjs';
+import { startServer, until, makeTempDir } from './lib/server.mjs';
 import { connected, nextEvent, ask, closeClient } from './lib/sio.mjs';
 import { startRedis, redisClient, SKIP as skip } from './lib/cluster.mjs';
 
@@ -75,7 +76,8 @@ async function startMixed(t, mode) {
   const client = await redisClient(redis);
   t.after(() => client.disconnect().catch(() => {}));
   try {
-    const siolua = await startServer({ appDir: CLUSTER_APP, t, args: shardArgs(redis.url, mode) });
+    // Debug logs name every cluster message received (counted below).
+  const siolua = await startServer({ appDir: CLUSTER_APP, t, logLevel: 'debug', args: shardArgs(redis.url, mode) });
     const node = await startNode(t, redis.url, mode);
     await waitServers(client, 2);
     return { redis, client, siolua, node };
@@ -297,6 +299,43 @@ test('dynamic mode: siolua holds a room channel only while it has members there'
   assert.ok(await until(async () => (await numsub(client, 'socket.io#/#dyn-two#')) === 0));
 });
 
+// Cluster messages siolua received on a channel (its debug log names each).
+function received(srv, channel) {
+  return srv.stderr().split('\n').filter((l) => l.includes('cluster message type 3 ') && l.endsWith(` on ${channel}`)).length;
+}
+
+// Node sends 20 broadcasts to a room only its client is in, then one to
+// everyone (to know the 20 went by); returns how many messages siolua got
+// for them: on the room channel and on the namespace channel.
+async function quietRoomTraffic(t, siolua, node, room) {
+  const a = await connected(siolua, '/', { t });
+  const b = await connected(node, '/', { t });
+  assert.deepEqual(await ask(b, 'join', room), [true]);
+  const before = received(siolua, 'socket.io#/#');
+  const stray = [];
+  a.on('quiet', (...x) => stray.push(x));
+  for (let i = 0; i < 20; i++) b.emit('to', { rooms: [room] }, 'quiet', i);
+  const sync = nextEvent(a, 'quiet-sync');
+  b.emit('to', {}, 'quiet-sync');
+  await sync;
+  assert.deepEqual(stray, []);
+  return { roomChannel: received(siolua, `socket.io#/#${room}#`), mainChannel: received(siolua, 'socket.io#/#') - before - 1 };
+}
+
+test('dynamic mode: broadcasts to a room siolua has no member in never reach siolua; they do once it has one', { skip }, async (t) => {
+  const counts = await quietRoomTraffic(t, S(), N(), 'quiet-room');
+  assert.deepEqual(counts, { roomChannel: 0, mainChannel: 0 });
+  const a = await connected(S(), '/', { t });
+  assert.deepEqual(await ask(a, 'join', 'quiet-room'), [true]);
+  assert.ok(await until(async () => (await numsub(cluster.client, 'socket.io#/#quiet-room#')) === 2));
+  const b = await connected(N(), '/', { t });
+  const got = [];
+  a.on('loud', (n) => got.push(n));
+  for (let i = 0; i < 20; i++) b.emit('to', { rooms: ['quiet-room'] }, 'loud', i);
+  assert.ok(await until(() => got.length === 20), `${got.length} of 20`);
+  assert.equal(received(S(), 'socket.io#/#quiet-room#'), 20);
+});
+
 test('a malformed message on a shard channel is dropped with one log line', { skip }, async (t) => {
   const a = await connected(S(), '/', { t });
   const b = await connected(N(), '/', { t });
@@ -330,6 +369,8 @@ test('static mode: two channels per namespace, rooms still cross both ways', { s
   assert.deepEqual(await toB, [2]);
   assert.deepEqual(await ask(a, 'sse', 'static'), [null, ['node heard static']]);
   assert.match(siolua.stderr(), /sharded redis adapter \(static subscriptions\)/);
+  // Every broadcast reaches every server in this mode.
+  assert.deepEqual(await quietRoomTraffic(t, siolua, node, 'quiet-room'), { roomChannel: 0, mainChannel: 20 });
 });
 
 test('dynamic-private mode: own-id rooms get channels too; Node reaches a siolua socket by id', { skip, timeout: 30000 }, async (t) => {
@@ -388,6 +429,85 @@ test('connection state recovery across two sharded siolua instances', { skip, ti
   assert.deepEqual(feed, [...Array(12).keys()], 'every event once, in order');
   assert.equal(c.id, id);
   assert.equal(c.recovered, true);
+});
+
+// A redis-server on a given port (to restart one where it was).
+async function redisOn(port, dir) {
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
+    '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('redis-server did not start')), 10000);
+    proc.stdout.on('data', (d) => { if (String(d).includes('Ready to accept')) { clearTimeout(timer); resolve(); } });
+  });
+  return { proc, stop: () => new Promise((resolve) => { proc.on('exit', resolve); proc.kill('SIGKILL'); }) };
+}
+
+test('Redis restarting: the subscriber reconnects and holds its channels again, room channels included', { skip, timeout: 60000 }, async (t) => {
+  const first = await startRedis();
+  const { port } = first;
+  const dir = makeTempDir('siolua-sharded-');
+  let current = first;
+  t.after(() => current.stop());
+  const url = `redis://127.0.0.1:${port}`;
+  const siolua = await startServer({ appDir: CLUSTER_APP, t, args: shardArgs(url, 'dynamic') });
+  let client = await redisClient(first);
+  await waitServers(client, 1);
+  const a = await connected(siolua, '/', { t });
+  assert.deepEqual(await ask(a, 'join', 'kept'), [true]);
+  assert.ok(await until(async () => (await numsub(client, 'socket.io#/#kept#')) === 1));
+  await client.disconnect();
+  await first.stop();
+  const local = nextEvent(a, 'local-still');
+  a.emit('to', { rooms: ['kept'] }, 'local-still', 1);
+  assert.deepEqual(await local, [1]);
+  current = await redisOn(port, dir);
+  client = await redisClient({ url });
+  t.after(() => client.disconnect().catch(() => {}));
+  // siolua subscribes its namespace, response and room channels again.
+  const uid = /sharded redis adapter .* \(uid ([0-9a-z]{16})\)/.exec(siolua.stderr())[1];
+  for (const ch of ['socket.io#/#', 'socket.io#/chat#', 'socket.io#/#kept#', `socket.io#/#${uid}#`, `socket.io#/chat#${uid}#`]) {
+    assert.ok(await until(async () => (await numsub(client, ch)) === 1, { timeoutMs: 20000 }), `${ch} was not held again`);
+  }
+  // A broadcast to the room, as Node's sharded adapter publishes it.
+  const got = nextEvent(a, 'again');
+  await client.sendCommand(['SPUBLISH', 'socket.io#/#kept#', JSON.stringify({ type: 3,
+    data: { packet: { type: 2, data: ['again', 1] }, opts: { rooms: ['kept'], except: [], flags: {} } },
+    uid: 'restarted-node', nsp: '/' })]);
+  assert.deepEqual(await got, [1]);
+  assert.match(siolua.stderr(), /adapter ssub: lost .*reconnecting/);
+  assert.equal(siolua.stderr().split('\n').filter((l) => /adapter ssub: connected/.test(l)).length, 2);
+});
+
+test('no sticky sessions in sharded mode: long-polling requests sent round robin are relayed to the owner', { skip, timeout: 30000 }, async (t) => {
+  const redis = await startRedis();
+  const args = [...shardArgs(redis.url, 'dynamic'), '--log-level', 'debug'];
+  const a = await startServer({ appDir: CLUSTER_APP, args, t });
+  const b = await startServer({ appDir: CLUSTER_APP, args, t });
+  t.after(() => redis.stop());
+  const rc = await redisClient(redis);
+  t.after(() => rc.disconnect().catch(() => {}));
+  await waitServers(rc, 2);
+  // Both nodes keep their address under <key>-node#<uid>.
+  assert.ok(await until(async () => (await rc.keys('socket.io-node#*')).length === 2, { timeoutMs: 5000 }));
+  let next = 0;
+  const lb = http.createServer((req, res) => {
+    const target = [a, b][next++ % 2];
+    const up = http.request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url,
+      headers: req.headers, agent: false }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
+    up.on('error', () => { res.writeHead(502); res.end(); });
+    req.pipe(up);
+  });
+  await new Promise((resolve) => lb.listen(0, '127.0.0.1', resolve));
+  t.after(() => lb.close());
+  const c = await connected({ url: `http://127.0.0.1:${lb.address().port}` }, '/', { t, transports: ['polling'] });
+  assert.deepEqual(await ask(c, 'join', 'polled'), [true]);
+  for (let i = 0; i < 3; i++) assert.deepEqual(await ask(c, 'join', 'polled'), [true]);
+  // A broadcast from a client of either node reaches it.
+  const other = await connected(b, '/', { t });
+  const got = nextEvent(c, 'via-lb');
+  other.emit('to', { rooms: ['polled'] }, 'via-lb', 'hello');
+  assert.deepEqual(await got, ['hello']);
+  assert.match(a.stderr() + b.stderr(), /relaying (GET|POST) /);
 });
 
 test('bad sharded options exit 2 with one clear line', { skip }, async () => {
