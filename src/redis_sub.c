@@ -55,6 +55,7 @@ struct sl_redis_sub {
     resolve_t *resolving;
     redisReader *reader;
     int up, ever_up, announced_down, closing;
+    int error_logged;      /* an error reply was logged on this connection */
     unsigned backoff_ms;
     uv_timer_t timer;      /* reconnect and connect timeout */
     chan_t **buckets;
@@ -258,6 +259,7 @@ static void on_connected(uv_connect_t *req, int status)
         for (chan_t *ch = s->buckets[i]; ch; ch = ch->next)
             send_chan(s, "SSUBSCRIBE", ch->name, ch->len);
     s->up = 1;
+    s->error_logged = 0;
     s->backoff_ms = 0;
     char where[300];
     sl_redis_url_text(&s->url, where, sizeof where);
@@ -366,7 +368,12 @@ static int reply_is(const redisReply *e, const char *want)
 static void on_reply(sl_redis_sub_t *s, redisReply *m)
 {
     if (m->type == REDIS_REPLY_ERROR) {
-        SL_ERROR("redis", "%s: %s", s->name, m->str);
+        /* Once per connection: a Redis before 7.0 refuses every
+         * SSUBSCRIBE, one error each. */
+        if (!s->error_logged)
+            SL_ERROR("redis", "%s: %s%s", s->name, m->str,
+                     strstr(m->str, "unknown command") ? " (sharded pub/sub needs Redis 7)" : "");
+        s->error_logged = 1;
         return;
     }
     if (m->type != REDIS_REPLY_ARRAY || m->elements < 3)
