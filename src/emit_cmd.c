@@ -99,8 +99,11 @@ int sl_emit_main(int argc, char **argv)
     if (!url || !event)
         return usage("--redis URL and EVENT are required");
     sl_redis_url_t u;
-    if (sl_redis_url_parse(url, &u))
-        return usage("bad --redis URL");
+    char why[256], msg[300];
+    if (sl_redis_url_parse(url, &u, why, sizeof why)) {
+        snprintf(msg, sizeof msg, "bad --redis URL: %s", why);
+        return usage(msg);
+    }
     if (nsp[0] != '/')
         return usage("--nsp starts with /");
 

@@ -9,6 +9,9 @@ extern sl_log_level_t sl_log_level;
 
 /* Returns 0 and sets the level from "debug|info|warn|error|off", -1 if unknown. */
 int sl_log_set_level(const char *name);
+/* A field every line of this process carries after its level ("worker=2");
+ * NULL or "" for none. */
+void sl_log_set_tag(const char *tag);
 void sl_log(sl_log_level_t lvl, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

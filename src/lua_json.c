@@ -751,7 +751,6 @@ static void put(enc_t *e, const void *p, size_t n)
 
 static void enc_string(enc_t *e, const char *str, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)str, *end = p + n, *run = p;
     if (sl_buf_reserve(e->out, n + 2))
         enc_oom(e);
@@ -770,25 +769,8 @@ static void enc_string(enc_t *e, const char *str, size_t n)
             continue;
         }
         put(e, run, (size_t)(p - run));
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t en = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            en = 6;
-        }
-        put(e, esc, en);
+        char esc[6];
+        put(e, esc, mpjson_escape_byte(c, esc));
         run = ++p;
     }
     put(e, run, (size_t)(p - run));

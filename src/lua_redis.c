@@ -45,6 +45,8 @@
 
 #include "log.h"
 #include "lua_json.h"
+#include "redis_link.h"
+#include "redis_url.h"
 
 #define DEFAULT_URL "redis://127.0.0.1:6379"
 #define POOL_DEFAULT 4
@@ -65,14 +67,7 @@ typedef struct req req_t;
 /* ---- configuration ----------------------------------------------------------- */
 
 typedef struct cfg {
-    int is_unix;
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-    char host[256];
-    int port;
-    char user[128];
-    char password[256];
-    int has_password;
-    int db;
+    sl_redis_url_t url;
     int pool;
     unsigned connect_timeout, timeout;
     char shown[640]; /* for log lines: never the password */
@@ -625,22 +620,8 @@ static void conn_attach(conn_t *c, redisAsyncContext *ac)
     c->ac = ac;
     redisAsyncSetConnectCallback(ac, on_connect);
     /* Sent first on the wire, so they precede any queued command. */
-    if (p->cfg.has_password) {
-        /* AUTH [user] password */
-        const char *argv[3] = {"AUTH", p->cfg.user, p->cfg.password};
-        size_t lens[3] = {4, strlen(p->cfg.user), strlen(p->cfg.password)};
-        int skip = p->cfg.user[0] ? 0 : 1;
-        if (skip) {
-            argv[1] = argv[0];
-            lens[1] = lens[0];
-        }
-        redisAsyncCommandArgv(ac, handshake_cb, (void *)&HS_AUTH, 3 - skip, argv + skip, lens + skip);
-        c->handshake_left++;
-    }
-    if (p->cfg.db) {
-        redisAsyncCommand(ac, handshake_cb, (void *)&HS_SELECT, "SELECT %d", p->cfg.db);
-        c->handshake_left++;
-    }
+    c->handshake_left += sl_redis_send_handshake(ac, &p->cfg.url, handshake_cb, (void *)&HS_AUTH, handshake_cb,
+                                                 (void *)&HS_SELECT);
     flush_unsent(c);
 }
 
@@ -706,7 +687,7 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
     pool_t *p = c->p;
     char why[WHY_MAX];
     if (status < 0 || !ai) {
-        snprintf(why, sizeof why, "cannot resolve %.60s: %s", p->cfg.host,
+        snprintf(why, sizeof why, "cannot resolve %.60s: %s", p->cfg.url.host,
                  status < 0 ? uv_strerror(status) : "no address");
         uv_freeaddrinfo(ai);
         conn_failed(c, C_CONNECTING, why);
@@ -725,12 +706,12 @@ static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)use->ai_addr)->sin6_addr, addr, sizeof addr);
     uv_freeaddrinfo(ai);
     if (!addr[0]) {
-        snprintf(why, sizeof why, "cannot resolve %.60s: no usable address", p->cfg.host);
+        snprintf(why, sizeof why, "cannot resolve %.60s: no usable address", p->cfg.url.host);
         conn_failed(c, C_CONNECTING, why);
         return;
     }
     c->state = C_CONNECTING;
-    conn_attach(c, redisAsyncConnect(addr, p->cfg.port));
+    conn_attach(c, redisAsyncConnect(addr, p->cfg.url.port));
 }
 
 static int is_ip_literal(const char *host)
@@ -748,14 +729,14 @@ static void conn_connect(conn_t *c)
     c->handshake_left = 0;
     uv_update_time(p->loop);
     uv_timer_start(&c->timer, connect_timeout_cb, c->connect_timeout, 0);
-    if (p->cfg.is_unix) {
+    if (p->cfg.url.is_unix) {
         c->state = C_CONNECTING;
-        conn_attach(c, redisAsyncConnectUnix(p->cfg.path));
+        conn_attach(c, redisAsyncConnectUnix(p->cfg.url.path));
         return;
     }
-    if (is_ip_literal(p->cfg.host)) {
+    if (is_ip_literal(p->cfg.url.host)) {
         c->state = C_CONNECTING;
-        conn_attach(c, redisAsyncConnect(p->cfg.host, p->cfg.port));
+        conn_attach(c, redisAsyncConnect(p->cfg.url.host, p->cfg.url.port));
         return;
     }
     c->state = C_RESOLVING;
@@ -770,11 +751,11 @@ static void conn_connect(conn_t *c)
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    int rc = uv_getaddrinfo(p->loop, &r->req, resolved_cb, p->cfg.host, NULL, &hints);
+    int rc = uv_getaddrinfo(p->loop, &r->req, resolved_cb, p->cfg.url.host, NULL, &hints);
     if (rc < 0) {
         free(r);
         char why[WHY_MAX];
-        snprintf(why, sizeof why, "cannot resolve %.60s: %s", p->cfg.host, uv_strerror(rc));
+        snprintf(why, sizeof why, "cannot resolve %.60s: %s", p->cfg.url.host, uv_strerror(rc));
         conn_failed(c, C_CONNECTING, why);
         return;
     }
@@ -897,229 +878,6 @@ static void pool_close(pool_t *p)
     p->nready = 0;
 }
 
-/* ---- configuration parsing -------------------------------------------------------------- */
-
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    ch = tolower(ch);
-    return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
-/* Percent-decodes n bytes into out (NUL-terminated); -1 if bad or too long. */
-static int pct_decode(const char *s, size_t n, char *out, size_t outsz)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        int ch = (unsigned char)s[i];
-        if (ch == '%') {
-            if (i + 2 >= n)
-                return -1;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            ch = hi * 16 + lo;
-            i += 2;
-        }
-        if (ch == 0 || o + 1 >= outsz)
-            return -1;
-        out[o++] = (char)ch;
-    }
-    out[o] = '\0';
-    return 0;
-}
-
-/* A decimal number in [lo, hi] from exactly n bytes; -1 if not. */
-static long parse_num(const char *s, size_t n, long lo, long hi)
-{
-    if (n == 0 || n > 9)
-        return -1;
-    long v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    return v < lo || v > hi ? -1 : v;
-}
-
-#define DB_MAX 1000000
-
-/* "?db=N&password=P&user=U" */
-static int parse_query(const char *q, cfg_t *c, char *err, size_t errlen)
-{
-    while (*q) {
-        size_t n = strcspn(q, "&");
-        const char *eq = memchr(q, '=', n);
-        if (!eq) {
-            snprintf(err, errlen, "bad URL query '%.*s'", (int)n, q);
-            return -1;
-        }
-        size_t kl = (size_t)(eq - q), vl = n - kl - 1;
-        const char *v = eq + 1;
-        if (kl == 2 && !memcmp(q, "db", 2)) {
-            long db = parse_num(v, vl, 0, DB_MAX);
-            if (db < 0) {
-                snprintf(err, errlen, "bad database number '%.*s'", (int)vl, v);
-                return -1;
-            }
-            c->db = (int)db;
-        } else if (kl == 8 && !memcmp(q, "password", 8)) {
-            if (pct_decode(v, vl, c->password, sizeof c->password) < 0) {
-                snprintf(err, errlen, "bad password in the URL");
-                return -1;
-            }
-            c->has_password = 1;
-        } else if (kl == 4 && !memcmp(q, "user", 4)) {
-            if (pct_decode(v, vl, c->user, sizeof c->user) < 0) {
-                snprintf(err, errlen, "bad user name in the URL");
-                return -1;
-            }
-        } else {
-            snprintf(err, errlen, "unknown URL parameter '%.*s' (db, password, user)", (int)kl, q);
-            return -1;
-        }
-        q += n;
-        if (*q == '&')
-            q++;
-    }
-    return 0;
-}
-
-/* redis://[[user]:password@]host[:port][/db][?query]  or
- * unix:/path/to.sock[?query]  (also unix:///path). Fills the connection
- * part of c; returns 0, or -1 with err. */
-static int parse_url(const char *url, cfg_t *c, char *err, size_t errlen)
-{
-    c->is_unix = 0;
-    c->path[0] = c->user[0] = c->password[0] = '\0';
-    c->has_password = 0;
-    c->db = 0;
-    snprintf(c->host, sizeof c->host, "127.0.0.1");
-    c->port = 6379;
-    const char *query = NULL;
-    if (!strncmp(url, "unix:", 5)) {
-        const char *s = url + 5;
-        if (!strncmp(s, "//", 2))
-            s += 2;
-        size_t n = strcspn(s, "?");
-        if (n == 0) {
-            snprintf(err, errlen, "'%s': no socket path", url);
-            return -1;
-        }
-        if (n >= sizeof c->path) {
-            snprintf(err, errlen, "socket path too long (%zu bytes, at most %zu)", n, sizeof c->path - 1);
-            return -1;
-        }
-        memcpy(c->path, s, n);
-        c->path[n] = '\0';
-        c->is_unix = 1;
-        if (s[n] == '?')
-            query = s + n + 1;
-    } else if (!strncmp(url, "redis://", 8)) {
-        const char *s = url + 8;
-        const char *end = s + strcspn(s, "/?");
-        const char *at = NULL;
-        for (const char *x = s; x < end; x++)
-            if (*x == '@')
-                at = x;
-        if (at) {
-            const char *colon = memchr(s, ':', (size_t)(at - s));
-            const char *uend = colon ? colon : at;
-            if (pct_decode(s, (size_t)(uend - s), c->user, sizeof c->user) < 0) {
-                snprintf(err, errlen, "bad user name in the URL");
-                return -1;
-            }
-            if (colon) {
-                if (pct_decode(colon + 1, (size_t)(at - colon - 1), c->password, sizeof c->password) < 0) {
-                    snprintf(err, errlen, "bad password in the URL");
-                    return -1;
-                }
-                c->has_password = 1;
-            }
-            s = at + 1;
-        }
-        const char *hend, *portp = NULL;
-        if (*s == '[') {
-            const char *rb = memchr(s, ']', (size_t)(end - s));
-            if (!rb) {
-                snprintf(err, errlen, "'%s': unclosed '[' in the host", url);
-                return -1;
-            }
-            hend = rb;
-            s++;
-            if (rb + 1 < end) {
-                if (rb[1] != ':') {
-                    snprintf(err, errlen, "'%s': bad host", url);
-                    return -1;
-                }
-                portp = rb + 2;
-            }
-        } else {
-            hend = memchr(s, ':', (size_t)(end - s));
-            if (hend)
-                portp = hend + 1;
-            else
-                hend = end;
-        }
-        size_t hl = (size_t)(hend - s);
-        if (hl >= sizeof c->host) {
-            snprintf(err, errlen, "host name too long");
-            return -1;
-        }
-        if (hl) {
-            memcpy(c->host, s, hl);
-            c->host[hl] = '\0';
-        }
-        if (portp) {
-            long port = parse_num(portp, (size_t)(end - portp), 1, 65535);
-            if (port < 0) {
-                snprintf(err, errlen, "'%s': bad port", url);
-                return -1;
-            }
-            c->port = (int)port;
-        }
-        if (*end == '/') {
-            const char *d = end + 1;
-            size_t dl = strcspn(d, "?");
-            if (dl) {
-                long db = parse_num(d, dl, 0, DB_MAX);
-                if (db < 0) {
-                    snprintf(err, errlen, "'%s': bad database number", url);
-                    return -1;
-                }
-                c->db = (int)db;
-            }
-            end = d + dl;
-        }
-        if (*end == '?')
-            query = end + 1;
-    } else if (!strncmp(url, "rediss://", 9)) {
-        snprintf(err, errlen, "TLS (rediss://) is not supported");
-        return -1;
-    } else {
-        snprintf(err, errlen, "'%s': use redis://[[user]:password@]host[:port][/db] or unix:/path/to.sock",
-                 url);
-        return -1;
-    }
-    if (query && parse_query(query, c, err, errlen) < 0)
-        return -1;
-    return 0;
-}
-
-static void cfg_show(cfg_t *c)
-{
-    char db[24] = "";
-    if (c->db)
-        snprintf(db, sizeof db, c->is_unix ? "?db=%d" : "/%d", c->db);
-    if (c->is_unix)
-        snprintf(c->shown, sizeof c->shown, "unix:%s%s", c->path, db);
-    else
-        snprintf(c->shown, sizeof c->shown, "redis://%s%s%s%s%s:%d%s", c->user, c->user[0] ? "@" : "",
-                 strchr(c->host, ':') ? "[" : "", c->host, strchr(c->host, ':') ? "]" : "", c->port, db);
-}
-
 /* The defaults: $SIOLUA_REDIS_URL or redis://127.0.0.1:6379. */
 static int cfg_default(cfg_t *c, char *err, size_t errlen)
 {
@@ -1130,22 +888,20 @@ static int cfg_default(cfg_t *c, char *err, size_t errlen)
     const char *env = getenv("SIOLUA_REDIS_URL");
     int rc;
     if (env && *env) {
-        char e[WHY_MAX];
-        rc = parse_url(env, c, e, sizeof e);
+        char e[WHY_MAX - 24]; /* room for the prefix below */
+        rc = sl_redis_url_parse(env, &c->url, e, sizeof e);
         if (rc < 0)
             snprintf(err, errlen, "bad SIOLUA_REDIS_URL: %s", e);
     } else {
-        rc = parse_url(DEFAULT_URL, c, err, errlen);
+        rc = sl_redis_url_parse(DEFAULT_URL, &c->url, err, errlen);
     }
-    cfg_show(c);
+    sl_redis_url_text(&c->url, c->shown, sizeof c->shown);
     return rc;
 }
 
 static int cfg_equal(const cfg_t *a, const cfg_t *b)
 {
-    return a->is_unix == b->is_unix && !strcmp(a->path, b->path) && !strcmp(a->host, b->host) &&
-           a->port == b->port && !strcmp(a->user, b->user) && !strcmp(a->password, b->password) &&
-           a->has_password == b->has_password && a->db == b->db && a->pool == b->pool &&
+    return sl_redis_url_equal(&a->url, &b->url) && a->pool == b->pool &&
            a->connect_timeout == b->connect_timeout && a->timeout == b->timeout;
 }
 
@@ -1536,17 +1292,17 @@ static int l_configure(lua_State *L)
         if (lua_type(L, -1) != LUA_TSTRING)
             return luaL_error(L, "sio.redis.configure: 'url' must be a string");
         cfg_default(&c, err, sizeof err); /* the other defaults; the URL part is replaced */
-        if (parse_url(lua_tostring(L, -1), &c, err, sizeof err) < 0)
+        if (sl_redis_url_parse(lua_tostring(L, -1), &c.url, err, sizeof err) < 0)
             return luaL_error(L, "sio.redis.configure: bad url: %s", err);
     }
     lua_pop(L, 1);
     c.pool = (int)opt_int(L, t, "pool", 1, POOL_MAX, POOL_DEFAULT);
     c.connect_timeout = (unsigned)opt_int(L, t, "connect_timeout", 1, 600000, CONNECT_TIMEOUT_DEFAULT);
     c.timeout = (unsigned)opt_int(L, t, "timeout", 0, 86400000, TIMEOUT_DEFAULT);
-    c.db = (int)opt_int(L, t, "db", 0, DB_MAX, c.db);
-    opt_str(L, t, "user", c.user, sizeof c.user, NULL);
-    opt_str(L, t, "password", c.password, sizeof c.password, &c.has_password);
-    cfg_show(&c);
+    c.url.db = (int)opt_int(L, t, "db", 0, SL_REDIS_DB_MAX, c.url.db);
+    opt_str(L, t, "user", c.url.user, sizeof c.url.user, NULL);
+    opt_str(L, t, "password", c.url.password, sizeof c.url.password, &c.url.has_password);
+    sl_redis_url_text(&c.url, c.shown, sizeof c.shown);
     if (p->closing) {
         luaL_pushfail(L);
         lua_pushliteral(L, "redis closed");

@@ -1839,8 +1839,9 @@ static int core_emitter_new(lua_State *L)
     const char *url = luaL_checkstring(L, 1);
     const char *key = luaL_optstring(L, 2, "socket.io");
     sl_redis_url_t u;
-    if (sl_redis_url_parse(url, &u) != 0)
-        return luaL_error(L, "sio.emitter: bad redis URL '%s'", url);
+    char why[256];
+    if (sl_redis_url_parse(url, &u, why, sizeof why) != 0)
+        return luaL_error(L, "sio.emitter: bad redis URL: %s", why);
     if (strlen(key) >= sizeof ((emitter_t *)0)->key)
         return luaL_error(L, "sio.emitter: key too long");
     emitter_t *em = lua_newuserdatauv(L, sizeof *em, 0);
@@ -2205,20 +2206,47 @@ void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
         sio_redis_set_address(app->redis, host_port);
 }
 
-int sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts)
+static int use_adapter(sl_app_t *app, const char *url, const char *label,
+                       const sio_redis_opts_t *given)
 {
     sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack,
                                lua_remote_broadcast, app};
-    app->redis = sio_redis_new(app->loop, app->sio, url, opts, &hooks);
+    sio_redis_opts_t opts;
+    if (given)
+        opts = *given;
+    else
+        sio_redis_opts_init(&opts);
+    snprintf(opts.label, sizeof opts.label, "%s", label);
+    app->redis = sio_redis_new(app->loop, app->sio, url, &opts, &hooks);
     if (!app->redis)
         return -1;
     static const char *const modes[] = {"dynamic", "static", "dynamic-private"};
-    if (opts && opts->sharded)
-        SL_INFO("adapter", "sharded redis adapter (%s subscriptions) on %s (uid %s)",
-                modes[opts->subscription_mode], url, sio_redis_uid(app->redis));
+    if (opts.sharded)
+        SL_INFO("adapter", "sharded %s adapter (%s subscriptions) on %s (uid %s)", label,
+                modes[opts.subscription_mode], url, sio_redis_uid(app->redis));
     else
-        SL_INFO("adapter", "redis adapter on %s (uid %s)", url, sio_redis_uid(app->redis));
+        SL_INFO("adapter", "%s adapter on %s (uid %s)", label, url, sio_redis_uid(app->redis));
     return 0;
+}
+
+int sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts)
+{
+    return use_adapter(app, url, "redis", opts);
+}
+
+/* The local bus speaks the classic adapter's subset of Redis only. */
+int sl_app_use_local_bus(sl_app_t *app, const char *url)
+{
+    return use_adapter(app, url, "local bus", NULL);
+}
+
+void sl_app_set_worker(sl_app_t *app, int index)
+{
+    lua_State *L = app->L;
+    sl_lua_push_module(app->rt, L);
+    lua_pushinteger(L, index);
+    lua_setfield(L, -2, "worker");
+    lua_pop(L, 1);
 }
 
 

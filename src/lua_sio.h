@@ -36,6 +36,12 @@ int sl_app_reload(sl_app_t *app);
  * requests reach every server sharing it. -1 when the URL can't be read. */
 /* opts: NULL for the defaults (classic mode). */
 int sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts);
+/* The same adapter on the local bus of `siolua run --workers N` (a unix
+ * socket speaking the Redis subset the adapter uses), logged as such;
+ * always in classic mode. */
+int sl_app_use_local_bus(sl_app_t *app, const char *url);
+/* `sio.worker` = index (1..N) in a worker of `siolua run --workers N`. */
+void sl_app_set_worker(sl_app_t *app, int index);
 /* Where the other servers of the cluster relay requests for this server's
  * sessions (no sticky sessions needed). */
 void sl_app_set_cluster_address(sl_app_t *app, const char *host_port);

@@ -8,15 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "eio.h"
 #include "emit_cmd.h"
 #include "log.h"
 #include "lua_sio.h"
+#include "redis_url.h"
 #include "server.h"
 #include "sio.h"
 #include "sio_redis.h"
+#include "supervisor.h"
 #include "test_runner.h"
 
 static const char usage[] =
@@ -31,7 +34,12 @@ static const char usage[] =
     "Options:\n"
     "  --port N           TCP port (default 3000; 0 picks a free one)\n"
     "  --host ADDR        address to bind (default :: , all addresses)\n"
-    "  --redis URL        Redis adapter (redis://[:password@]host:port[/db])\n"
+    "  --redis URL        Redis adapter (redis://[[user]:password@]host[:port][/db] or unix:/path)\n"
+    "  --workers N        run N worker processes sharing the port (SO_REUSEPORT),\n"
+    "                     joined as one cluster: on --redis URL when given, else\n"
+    "                     on a local bus; 'auto' = one per CPU. SIGTERM/SIGINT\n"
+    "                     stop them all, SIGHUP reloads them all, a worker that\n"
+    "                     dies is started again\n"
     "  --log-level L      debug | info | warn | error | off (default info)\n"
     "  --set NAME=VALUE   server option, named as in Node's socket.io\n"
     "                     (pingInterval, pingTimeout, upgradeTimeout,\n"
@@ -59,6 +67,9 @@ typedef struct cli {
     sio_redis_opts_t redis_opts;
     int no_reload;
     const char *cluster_address;
+    int workers;              /* --workers: run as their supervisor */
+    int worker_index;         /* --worker (set by the supervisor): 1..N */
+    const char *worker_bus;   /* --worker-bus: the supervisor's local bus */
 } cli_t;
 
 static sl_server_t *g_server;
@@ -148,7 +159,26 @@ static int parse_args(int argc, char **argv, cli_t *cli)
             if (sl_log_set_level(next))
                 return fail_usage("bad log level '%s'", next);
         } else if (!strcmp(a, "--redis")) {
+            sl_redis_url_t u;
+            char why[256];
+            if (sl_redis_url_parse(next, &u, why, sizeof why))
+                return fail_usage("bad --redis URL: %s", why);
             cli->redis_url = next;
+        } else if (!strcmp(a, "--workers")) {
+            char *end;
+            long n = !strcmp(next, "auto") ? (long)uv_available_parallelism() : strtol(next, &end, 10);
+            if ((strcmp(next, "auto") && (*end || end == next)) || n < 1 || n > 256)
+                return fail_usage("bad --workers '%s' (1 to 256, or auto)", next);
+            cli->workers = (int)n;
+        } else if (!strcmp(a, "--worker")) {
+            /* Internal: given by the supervisor to each worker it starts. */
+            char *end;
+            long n = strtol(next, &end, 10);
+            if (*end || end == next || n < 1 || n > 256)
+                return fail_usage("bad --worker '%s'", next);
+            cli->worker_index = (int)n;
+        } else if (!strcmp(a, "--worker-bus")) {
+            cli->worker_bus = next;
         } else if (!strcmp(a, "--set")) {
             if (apply_set(cli, next))
                 return fail_usage("bad option '%s'", next);
@@ -173,6 +203,7 @@ static int parse_args(int argc, char **argv, cli_t *cli)
 static void on_shutdown_done(sl_server_t *srv)
 {
     (void)srv;
+    sl_worker_detach();
     sl_app_free(g_app); /* closes the Lua state and its timers */
     g_app = NULL;
     uv_close((uv_handle_t *)&sig_int, NULL);
@@ -198,6 +229,41 @@ static void on_signal(uv_signal_t *h, int signum)
     sl_server_shutdown(g_server, on_shutdown_done);
 }
 
+/* A worker whose supervisor is gone (killed, even with SIGKILL) stops as
+ * on SIGTERM: nothing would restart, reload or stop it any more. */
+static void on_orphaned(void)
+{
+    SL_WARN("main", "the supervisor is gone, shutting down");
+    sl_app_shutdown(g_app);
+    sl_server_shutdown(g_server, on_shutdown_done);
+}
+
+/* "host:port" or "[v6]:port" -> host (for a worker's relay listener). */
+static void host_of(const char *addr, char *out, size_t cap)
+{
+    const char *colon = strrchr(addr, ':');
+    size_t n = colon ? (size_t)(colon - addr) : strlen(addr);
+    if (n >= 2 && addr[0] == '[' && addr[n - 1] == ']') {
+        addr++;
+        n -= 2;
+    }
+    snprintf(out, cap, "%.*s", (int)n, addr);
+}
+
+static int run_supervisor(const cli_t *cli, int argc, char **argv)
+{
+    sl_supervisor_config_t sc = {
+        .workers = cli->workers,
+        .host = cli->cfg.host,
+        .port = cli->cfg.port,
+        .use_local_bus = cli->redis_url == NULL,
+        .app_dir = cli->app_dir,
+        .argc = argc,
+        .argv = argv,
+    };
+    return sl_supervisor_run(&sc);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "emit"))
@@ -217,13 +283,25 @@ int main(int argc, char **argv)
     /* maxHttpBufferSize bounds POST bodies in the HTTP layer too. */
     cli.cfg.limits.max_body_bytes = cli.eio.max_http_buffer_size;
     signal(SIGPIPE, SIG_IGN);
+    if (cli.workers && !cli.worker_index)
+        return run_supervisor(&cli, argc, argv);
+    uv_loop_t *loop = uv_default_loop();
+    if (cli.worker_index) {
+        char tag[32];
+        snprintf(tag, sizeof tag, "worker=%d", cli.worker_index);
+        sl_log_set_tag(tag);
+        if (sl_worker_attach(loop, on_orphaned) != 0) {
+            fprintf(stderr, "siolua: --worker is set by `siolua run --workers N` for its workers\n");
+            return 2;
+        }
+        cli.cfg.reuse_port = 1;
+    }
 
     char pub[PATH_MAX + 16];
     snprintf(pub, sizeof pub, "%s/public", cli.app_dir);
     if (!realpath(pub, cli.cfg.static_root))
         cli.cfg.static_root[0] = '\0';
 
-    uv_loop_t *loop = uv_default_loop();
     g_server = sl_server_new(loop, &cli.cfg);
     const char *lib = getenv("SIOLUA_LUA_DIR");
     g_app = sl_app_new(loop, g_server, cli.app_dir, lib ? lib : SIOLUA_LUA_DIR, &cli.eio, &cli.sio);
@@ -231,6 +309,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "siolua: cannot start the Lua runtime\n");
         return 1;
     }
+    if (cli.worker_index)
+        sl_app_set_worker(g_app, cli.worker_index);
     if (sl_app_load(g_app)) {
         fprintf(stderr, "siolua: %s/main.lua failed to load (see the log above)\n", cli.app_dir);
         return 1;
@@ -246,8 +326,11 @@ int main(int argc, char **argv)
         }
     }
     if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url, &cli.redis_opts)) {
-        fprintf(stderr, "siolua: bad --redis URL '%s' (redis://[:password@]host:port[/db] or unix:/path)\n",
-                cli.redis_url);
+        fprintf(stderr, "siolua: cannot start the Redis adapter\n");
+        return 2;
+    }
+    if (!cli.redis_url && cli.worker_bus && sl_app_use_local_bus(g_app, cli.worker_bus)) {
+        fprintf(stderr, "siolua: bad --worker-bus '%s'\n", cli.worker_bus);
         return 2;
     }
     sl_app_start(g_app);
@@ -277,9 +360,27 @@ int main(int argc, char **argv)
                 uv_strerror(rc));
         return 1;
     }
-    SL_INFO("main", "siolua %s serving %s, listening on http://%s", SIOLUA_VERSION, cli.app_dir,
-            where);
-    if (cli.redis_url) {
+    if (cli.worker_index) {
+        /* The shared port can't address this worker in particular: the
+         * others relay requests for its sessions to a port of its own, on
+         * clusterAddress's host (loopback by default). */
+        char host[128], relay[160];
+        host_of(cli.cluster_address ? cli.cluster_address : "127.0.0.1:0", host, sizeof host);
+        rc = sl_server_listen_private(g_server, host, relay, sizeof relay);
+        if (rc) {
+            fprintf(stderr, "siolua: worker %d cannot listen on %s: %s\n", cli.worker_index, host,
+                    uv_strerror(rc));
+            return 1;
+        }
+        sl_app_set_cluster_address(g_app, relay);
+        SL_INFO("main", "worker %d (pid %d) serving %s on the shared port %s, relay address %s",
+                cli.worker_index, (int)getpid(), cli.app_dir, where, relay);
+        sl_worker_ready();
+    } else {
+        SL_INFO("main", "siolua %s serving %s, listening on http://%s", SIOLUA_VERSION, cli.app_dir,
+                where);
+    }
+    if (cli.redis_url && !cli.worker_index) {
         /* Other nodes relay requests for our sessions to this address; a
          * wildcard bind is announced as loopback unless told otherwise. */
         char addr[160];

@@ -1114,6 +1114,26 @@ static int put_lit(sl_buf_t *b, const char *s) { return sl_buf_append(b, s, strl
 /* JSON.stringify's string escaping; s is valid UTF-8. */
 static int put_json_string(sl_buf_t *b, const char *s, size_t n);
 
+size_t mpjson_escape_byte(unsigned char c, char out[6])
+{
+    static const char hex[] = "0123456789abcdef";
+    out[0] = '\\';
+    switch (c) {
+    case '"': out[1] = '"'; return 2;
+    case '\\': out[1] = '\\'; return 2;
+    case '\b': out[1] = 'b'; return 2;
+    case '\f': out[1] = 'f'; return 2;
+    case '\n': out[1] = 'n'; return 2;
+    case '\r': out[1] = 'r'; return 2;
+    case '\t': out[1] = 't'; return 2;
+    default:
+        memcpy(out + 1, "u00", 3);
+        out[4] = hex[c >> 4];
+        out[5] = hex[c & 15];
+        return 6;
+    }
+}
+
 int mpjson_append_json_string(sl_buf_t *out, const char *s, size_t n)
 {
     return put_json_string(out, s, n);
@@ -1121,7 +1141,6 @@ int mpjson_append_json_string(sl_buf_t *out, const char *s, size_t n)
 
 static int put_json_string(sl_buf_t *b, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
     int rc = sl_buf_reserve(b, n + 2);
     if (rc)
         return rc;
@@ -1131,22 +1150,8 @@ static int put_json_string(sl_buf_t *b, const char *s, size_t n)
         unsigned char c = (unsigned char)*q;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        char e[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t el = 2;
-        switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        default:
-            memcpy(e + 1, "u00", 3);
-            e[4] = hex[c >> 4];
-            e[5] = hex[c & 15];
-            el = 6;
-        }
+        char e[6];
+        size_t el = mpjson_escape_byte(c, e);
         if ((rc = sl_buf_append(b, run, (size_t)(q - run))) || (rc = sl_buf_append(b, e, el)))
             return rc;
         run = q + 1;

@@ -153,6 +153,10 @@ size_t mpjson_format_number(double d, char *out);
 /* Appends s as a JSON string literal, escaped as JSON.stringify does (the
  * one JSON string writer of the C side; s is UTF-8). 0 or -ENOMEM. */
 int mpjson_append_json_string(sl_buf_t *out, const char *s, size_t n);
+/* The escape JSON.stringify writes for c (a control character, '"' or
+ * '\\') into out; returns its length (2 or 6). Shared with lua_json's
+ * encoder, which validates UTF-8 in the same pass and so keeps its own loop. */
+size_t mpjson_escape_byte(unsigned char c, char out[6]);
 
 /* One-line reason for a code returned above (including -ENOMEM). */
 const char *mpjson_strerror(int err);

@@ -26,70 +26,31 @@ struct sl_redis_link {
     int ever_up;
     int closing;
     int announced_down;      /* "lost" logged for this outage */
+    int handshake_left;      /* AUTH/SELECT replies due before the link is up */
+    char refused[160];       /* why Redis refused the handshake, for link_down */
     unsigned backoff_ms;
     uv_timer_t timer;        /* reconnect and connect timeout */
 };
 
-int sl_redis_url_parse(const char *url, sl_redis_url_t *out)
+int sl_redis_send_handshake(redisAsyncContext *ac, const sl_redis_url_t *u, redisCallbackFn *auth_cb,
+                            void *auth_priv, redisCallbackFn *select_cb, void *select_priv)
 {
-    memset(out, 0, sizeof *out);
-    out->port = 6379;
-    const char *p = url;
-    if (!strncmp(p, "unix://", 7))
-        p += 7;
-    else if (!strncmp(p, "unix:", 5))
-        p += 5;
-    if (p[0] == '/') {
-        if (strlen(p) >= sizeof out->path)
-            return -1;
-        strcpy(out->path, p);
-        return 0;
+    int sent = 0;
+    if (u->has_password) {
+        /* AUTH [user] password: a user name means a Redis 6 ACL user. */
+        const char *argv[3] = {"AUTH", u->user, u->password};
+        size_t lens[3] = {4, strlen(u->user), strlen(u->password)};
+        int skip = u->user[0] ? 0 : 1;
+        argv[skip] = "AUTH";
+        lens[skip] = 4;
+        redisAsyncCommandArgv(ac, auth_cb, auth_priv, 3 - skip, argv + skip, lens + skip);
+        sent++;
     }
-    if (strncmp(url, "redis://", 8) != 0)
-        return -1;
-    p = url + 8;
-    const char *at = strchr(p, '@');
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        size_t l = (size_t)(at - pw);
-        if (l >= sizeof out->password)
-            return -1;
-        memcpy(out->password, pw, l);
-        p = at + 1;
+    if (u->db) {
+        redisAsyncCommand(ac, select_cb, select_priv, "SELECT %d", u->db);
+        sent++;
     }
-    const char *end = p + strcspn(p, ":/");
-    if (end == p || (size_t)(end - p) >= sizeof out->host)
-        return -1;
-    memcpy(out->host, p, (size_t)(end - p));
-    p = end;
-    if (*p == ':') {
-        char *e;
-        long port = strtol(p + 1, &e, 10);
-        if (e == p + 1 || port <= 0 || port > 65535)
-            return -1;
-        out->port = (int)port;
-        p = e;
-    }
-    if (*p == '/' && p[1]) {
-        char *e;
-        long db = strtol(p + 1, &e, 10);
-        if (*e || db < 0)
-            return -1;
-        out->db = (int)db;
-    } else if (*p && strcmp(p, "/") != 0) {
-        return -1;
-    }
-    return 0;
-}
-
-const char *sl_redis_url_text(const sl_redis_url_t *u, char *buf, size_t cap)
-{
-    if (u->path[0])
-        snprintf(buf, cap, "%s", u->path);
-    else
-        snprintf(buf, cap, "%s:%d", u->host, u->port);
-    return buf;
+    return sent;
 }
 
 static void link_connect(sl_redis_link_t *l);
@@ -115,9 +76,9 @@ static void link_down(sl_redis_link_t *l, const char *why)
         char where[300];
         sl_redis_url_text(&l->url, where, sizeof where);
         if (was_up || l->ever_up)
-            SL_WARN("redis", "%s: lost %s (%s), reconnecting", l->name, where, why);
+            SL_WARN(l->url.label, "%s: lost %s (%s), reconnecting", l->name, where, why);
         else
-            SL_WARN("redis", "%s: cannot reach %s (%s), retrying", l->name, where, why);
+            SL_WARN(l->url.label, "%s: cannot reach %s (%s), retrying", l->name, where, why);
         l->announced_down = 1;
     }
     if (was_up && l->cb)
@@ -125,19 +86,41 @@ static void link_down(sl_redis_link_t *l, const char *why)
     link_schedule(l);
 }
 
+/* Connected and authenticated: commands may flow. */
+static void link_ready(sl_redis_link_t *l)
+{
+    uv_timer_stop(&l->timer);
+    l->up = 1;
+    l->backoff_ms = 0;
+    char where[300];
+    sl_redis_url_text(&l->url, where, sizeof where);
+    if (l->announced_down || !l->ever_up)
+        SL_INFO(l->url.label, "%s: connected to %s", l->name, where);
+    l->announced_down = 0;
+    l->ever_up = 1;
+    if (l->cb)
+        l->cb(l, 1, l->ud);
+}
+
 static void on_auth_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     (void)priv;
     sl_redis_link_t *l = ac->data;
     redisReply *reply = r;
-    if (!l || l->ac != ac)
+    if (!l || l->ac != ac || !reply) /* no reply: the context is going away */
         return;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        SL_ERROR("redis", "%s: AUTH/SELECT failed: %s", l->name,
-                 reply && reply->str ? reply->str : "no reply");
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* Not up yet, so the backoff keeps growing and the reason is told
+         * once per outage by link_down, not once per attempt. */
+        snprintf(l->refused, sizeof l->refused, "AUTH/SELECT failed: %s", reply->str ? reply->str : "error");
         redisAsyncDisconnect(ac);
+        return;
     }
+    if (--l->handshake_left == 0)
+        link_ready(l);
 }
+
+static void on_connect_timeout(uv_timer_t *t);
 
 static void on_connect(const redisAsyncContext *cac, int status)
 {
@@ -155,20 +138,12 @@ static void on_connect(const redisAsyncContext *cac, int status)
         redisAsyncDisconnect(ac);
         return;
     }
-    if (l->url.password[0])
-        redisAsyncCommand(ac, on_auth_reply, NULL, "AUTH %s", l->url.password);
-    if (l->url.db)
-        redisAsyncCommand(ac, on_auth_reply, NULL, "SELECT %d", l->url.db);
-    l->up = 1;
-    l->backoff_ms = 0;
-    char where[300];
-    sl_redis_url_text(&l->url, where, sizeof where);
-    if (l->announced_down || !l->ever_up)
-        SL_INFO("redis", "%s: connected to %s", l->name, where);
-    l->announced_down = 0;
-    l->ever_up = 1;
-    if (l->cb)
-        l->cb(l, 1, l->ud);
+    l->refused[0] = '\0';
+    l->handshake_left = sl_redis_send_handshake(ac, &l->url, on_auth_reply, NULL, on_auth_reply, NULL);
+    if (l->handshake_left == 0)
+        link_ready(l);
+    else /* a server that accepts but never answers AUTH must not hang us */
+        uv_timer_start(&l->timer, on_connect_timeout, CONNECT_TIMEOUT_MS, 0);
 }
 
 static void on_disconnect(const redisAsyncContext *cac, int status)
@@ -182,7 +157,8 @@ static void on_disconnect(const redisAsyncContext *cac, int status)
         l->up = 0;
         return;
     }
-    link_down(l, status == REDIS_OK ? "closed" : (ac->errstr[0] ? ac->errstr : "error"));
+    link_down(l, l->refused[0] ? l->refused
+                               : status == REDIS_OK ? "closed" : (ac->errstr[0] ? ac->errstr : "error"));
 }
 
 /* Connect timeout: hiredis 0.14 has none, and a black-holed address would
@@ -203,7 +179,7 @@ static void link_connect(sl_redis_link_t *l)
 {
     if (l->closing || l->ac)
         return;
-    redisAsyncContext *ac = l->url.path[0] ? redisAsyncConnectUnix(l->url.path)
+    redisAsyncContext *ac = l->url.is_unix ? redisAsyncConnectUnix(l->url.path)
                                            : redisAsyncConnect(l->url.host, l->url.port);
     if (!ac) {
         link_down(l, "out of memory");

@@ -10,19 +10,12 @@
 #include <uv.h>
 #include <hiredis/async.h>
 
-typedef struct sl_redis_url {
-    char host[256];
-    int port;
-    char path[256];      /* unix socket path ("" for TCP) */
-    char password[256];
-    int db;
-} sl_redis_url_t;
+#include "redis_url.h"
 
-/* redis://[:password@]host[:port][/db], unix:/path, unix:///path or a bare
- * /path. 0, or -1 when it can't be read. */
-int sl_redis_url_parse(const char *url, sl_redis_url_t *out);
-/* "host:port" or the socket path, for logs. */
-const char *sl_redis_url_text(const sl_redis_url_t *u, char *buf, size_t cap);
+/* Queues AUTH [user] password and SELECT db as the URL asks, first on a
+ * fresh context so they precede any command. Returns how many were sent. */
+int sl_redis_send_handshake(redisAsyncContext *ac, const sl_redis_url_t *u, redisCallbackFn *auth_cb,
+                            void *auth_priv, redisCallbackFn *select_cb, void *select_priv);
 
 typedef struct sl_redis_link sl_redis_link_t;
 

@@ -55,6 +55,8 @@ struct sl_redis_sub {
     resolve_t *resolving;
     redisReader *reader;
     int up, ever_up, announced_down, closing;
+    int subscribed;        /* the held channels were asked for on s->c */
+    int handshake_left;    /* AUTH/SELECT replies due before "up" */
     int error_logged;      /* an error reply was logged on this connection */
     unsigned backoff_ms;
     uv_timer_t timer;      /* reconnect and connect timeout */
@@ -163,6 +165,8 @@ static void conn_drop(sl_redis_sub_t *s)
 {
     conn_t *c = s->c;
     s->c = NULL;
+    s->subscribed = 0;
+    s->handshake_left = 0;
     if (!c)
         return;
     c->s = NULL;
@@ -181,9 +185,9 @@ static void sub_down(sl_redis_sub_t *s, const char *why)
         char where[300];
         sl_redis_url_text(&s->url, where, sizeof where);
         if (s->ever_up)
-            SL_WARN("redis", "%s: lost %s (%s), reconnecting", s->name, where, why);
+            SL_WARN(s->url.label, "%s: lost %s (%s), reconnecting", s->name, where, why);
         else
-            SL_WARN("redis", "%s: cannot reach %s (%s), retrying", s->name, where, why);
+            SL_WARN(s->url.label, "%s: cannot reach %s (%s), retrying", s->name, where, why);
         s->announced_down = 1;
     }
     if (was_up && s->on_state)
@@ -216,19 +220,37 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         sub_down(s, "protocol error");
 }
 
-/* Connected: credentials, then every held channel, then "up". */
+/* Every handshake reply came: the connection counts as up. */
+static void sub_ready(sl_redis_sub_t *s)
+{
+    uv_timer_stop(&s->timer);
+    s->up = 1;
+    s->error_logged = 0;
+    s->backoff_ms = 0;
+    char where[300];
+    sl_redis_url_text(&s->url, where, sizeof where);
+    if (s->announced_down || !s->ever_up)
+        SL_INFO(s->url.label, "%s: connected to %s", s->name, where);
+    s->announced_down = 0;
+    s->ever_up = 1;
+    if (s->on_state)
+        s->on_state(1, s->ud);
+}
+
+/* Connected: credentials, then every held channel (pipelined: Redis
+ * answers in order, and refuses the SSUBSCRIBEs too when AUTH fails),
+ * then "up" once AUTH/SELECT said OK. */
 static void on_connected(uv_connect_t *req, int status)
 {
     conn_t *c = req->data;
     sl_redis_sub_t *s = c->s;
     if (!s)
         return;
-    uv_timer_stop(&s->timer);
     if (status < 0) {
         sub_down(s, uv_strerror(status));
         return;
     }
-    if (s->url.path[0] == '\0')
+    if (!s->url.is_unix)
         uv_tcp_nodelay(&c->u.tcp, 1);
     if (uv_read_start(&c->u.st, alloc_cb, on_read) != 0) {
         sub_down(s, "cannot read");
@@ -241,10 +263,16 @@ static void on_connected(uv_connect_t *req, int status)
         sub_down(s, "out of memory");
         return;
     }
-    if (s->url.password[0]) {
-        const char *argv[2] = {"AUTH", s->url.password};
-        size_t lens[2] = {4, strlen(s->url.password)};
-        send_cmd(s, 2, argv, lens);
+    s->handshake_left = 0;
+    if (s->url.has_password) {
+        /* AUTH [user] password: a user name means a Redis 6 ACL user. */
+        const char *argv[3] = {"AUTH", s->url.user, s->url.password};
+        size_t lens[3] = {4, strlen(s->url.user), strlen(s->url.password)};
+        int skip = s->url.user[0] ? 0 : 1;
+        argv[skip] = "AUTH";
+        lens[skip] = 4;
+        send_cmd(s, 3 - skip, argv + skip, lens + skip);
+        s->handshake_left++;
     }
     if (s->url.db) {
         char db[16];
@@ -252,23 +280,18 @@ static void on_connected(uv_connect_t *req, int status)
         const char *argv[2] = {"SELECT", db};
         size_t lens[2] = {6, (size_t)n};
         send_cmd(s, 2, argv, lens);
+        s->handshake_left++;
     }
     /* One channel per command: in a Redis Cluster, channels of one
      * SSUBSCRIBE must share a slot. */
     for (size_t i = 0; i < s->nbuckets; i++)
         for (chan_t *ch = s->buckets[i]; ch; ch = ch->next)
             send_chan(s, "SSUBSCRIBE", ch->name, ch->len);
-    s->up = 1;
-    s->error_logged = 0;
-    s->backoff_ms = 0;
-    char where[300];
-    sl_redis_url_text(&s->url, where, sizeof where);
-    if (s->announced_down || !s->ever_up)
-        SL_INFO("redis", "%s: connected to %s", s->name, where);
-    s->announced_down = 0;
-    s->ever_up = 1;
-    if (s->on_state)
-        s->on_state(1, s->ud);
+    s->subscribed = 1;
+    if (s->handshake_left == 0)
+        sub_ready(s);
+    /* else the connect timer still runs: a server that accepts but never
+     * answers AUTH must not hang us */
 }
 
 static void on_connect_timeout(uv_timer_t *t)
@@ -288,7 +311,7 @@ static void connect_to(sl_redis_sub_t *s, const struct sockaddr *addr)
     c->s = s;
     c->creq.data = c;
     int rc;
-    if (s->url.path[0]) {
+    if (s->url.is_unix) {
         uv_pipe_init(s->loop, &c->u.pipe, 0);
         c->u.h.data = c;
         s->c = c;
@@ -331,7 +354,7 @@ static void sub_connect(sl_redis_sub_t *s)
 {
     if (s->closing || s->c || s->resolving)
         return;
-    if (s->url.path[0]) {
+    if (s->url.is_unix) {
         connect_to(s, NULL);
         return;
     }
@@ -365,19 +388,31 @@ static int reply_is(const redisReply *e, const char *want)
            !strncasecmp(e->str, want, e->len);
 }
 
-static void on_reply(sl_redis_sub_t *s, redisReply *m)
+/* 0, or -1 when the connection was given up (a refused handshake). */
+static int on_reply(sl_redis_sub_t *s, redisReply *m)
 {
+    if (s->handshake_left > 0) {
+        if (m->type == REDIS_REPLY_ERROR) {
+            char why[300];
+            snprintf(why, sizeof why, "AUTH/SELECT failed: %s", m->str);
+            sub_down(s, why); /* logged once per outage, retried with backoff */
+            return -1;
+        }
+        if (--s->handshake_left == 0)
+            sub_ready(s);
+        return 0;
+    }
     if (m->type == REDIS_REPLY_ERROR) {
         /* Once per connection: a Redis before 7.0 refuses every
          * SSUBSCRIBE, one error each. */
         if (!s->error_logged)
-            SL_ERROR("redis", "%s: %s%s", s->name, m->str,
+            SL_ERROR(s->url.label, "%s: %s%s", s->name, m->str,
                      strstr(m->str, "unknown command") ? " (sharded pub/sub needs Redis 7)" : "");
         s->error_logged = 1;
-        return;
+        return 0;
     }
     if (m->type != REDIS_REPLY_ARRAY || m->elements < 3)
-        return; /* +OK of AUTH / SELECT */
+        return 0;
     if (reply_is(m->element[0], "smessage") && m->element[1]->type == REDIS_REPLY_STRING &&
         m->element[2]->type == REDIS_REPLY_STRING) {
         if (s->on_msg)
@@ -386,6 +421,7 @@ static void on_reply(sl_redis_sub_t *s, redisReply *m)
     }
     /* ssubscribe / sunsubscribe confirmations carry nothing we need: the
      * set is ours. */
+    return 0;
 }
 
 int sl_redis_sub_feed(sl_redis_sub_t *s, const char *p, size_t n)
@@ -397,13 +433,15 @@ int sl_redis_sub_feed(sl_redis_sub_t *s, const char *p, size_t n)
     for (;;) {
         void *reply = NULL;
         if (redisReaderGetReply(s->reader, &reply) != REDIS_OK) {
-            SL_ERROR("redis", "%s: unreadable reply: %s", s->name, s->reader->errstr);
+            SL_ERROR(s->url.label, "%s: unreadable reply: %s", s->name, s->reader->errstr);
             return -1;
         }
         if (!reply)
             return 0;
-        on_reply(s, reply);
+        int rc = on_reply(s, reply);
         freeReplyObject(reply);
+        if (rc != 0)
+            return -1;
         if (s->closing)
             return 0;
     }
@@ -420,6 +458,8 @@ sl_redis_sub_t *sl_redis_sub_new(uv_loop_t *loop, const sl_redis_url_t *url, con
         return NULL;
     s->loop = loop;
     s->url = *url;
+    if (!s->url.label[0])
+        snprintf(s->url.label, sizeof s->url.label, "redis");
     snprintf(s->name, sizeof s->name, "%s", name);
     s->on_msg = on_msg;
     s->on_state = on_state;
@@ -449,7 +489,7 @@ int sl_redis_sub_add(sl_redis_sub_t *s, const char *ch, size_t len)
     c->next = NULL;
     *pp = c;
     s->nchans++;
-    if (s->up)
+    if (s->subscribed)
         send_chan(s, "SSUBSCRIBE", ch, len);
     return 0;
 }
@@ -463,7 +503,7 @@ void sl_redis_sub_remove(sl_redis_sub_t *s, const char *ch, size_t len)
     *pp = c->next;
     free(c);
     s->nchans--;
-    if (s->up)
+    if (s->subscribed)
         send_chan(s, "SUNSUBSCRIBE", ch, len);
 }
 

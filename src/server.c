@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "log.h"
 #include "static_files.h"
@@ -27,6 +30,8 @@ struct sl_server {
     sl_server_config_t cfg;
     uv_tcp_t listener;
     int listening;
+    uv_tcp_t relay;          /* sl_server_listen_private's */
+    int relay_listening;
     eio_server_t *eio[MAX_MOUNTS];
     int owned_eio[MAX_MOUNTS];
     int neio;
@@ -228,6 +233,8 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
     snprintf(srv->client_dir, sizeof srv->client_dir, "%s", dir ? dir : SIOLUA_CLIENT_DIR);
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;
+    uv_tcp_init(loop, &srv->relay);
+    srv->relay.data = srv;
     uv_timer_init(loop, &srv->shutdown_timer);
     srv->shutdown_timer.data = srv;
     return srv;
@@ -286,22 +293,79 @@ int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud)
 
 /* ---- listen ------------------------------------------------------------- */
 
+/* host:port as a socket address; "localhost" means 127.0.0.1. */
+static int resolve(const char *host, int port, struct sockaddr_storage *ss)
+{
+    if (!strcmp(host, "localhost"))
+        host = "127.0.0.1";
+    memset(ss, 0, sizeof *ss);
+    int rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
+    if (rc)
+        rc = uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+    return rc;
+}
+
+static void address_text(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+    char ip[64] = "";
+    if (ss->ss_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)ss, ip, sizeof ip);
+        snprintf(out, outlen, "[%s]:%d", ip, ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+    } else {
+        uv_ip4_name((const struct sockaddr_in *)ss, ip, sizeof ip);
+        snprintf(out, outlen, "%s:%d", ip, ntohs(((const struct sockaddr_in *)ss)->sin_port));
+    }
+}
+
+/* A TCP socket with SO_REUSEPORT (and SO_REUSEADDR, as libuv sets). libuv
+ * 1.44 can't set SO_REUSEPORT itself (UV_TCP_REUSEPORT came in 1.49), so the
+ * socket is made here and handed to uv_tcp_open. IPv6 sockets take IPv4 too,
+ * as libuv's own do, so every process's socket on "::" is the same kind. */
+static int reuseport_socket(int family, int *out)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) ||
+        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off))) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    *out = fd;
+    return 0;
+}
+
+static int bind_listener(uv_tcp_t *h, const struct sockaddr_storage *ss, int reuse_port)
+{
+    if (reuse_port) {
+        int fd = -1;
+        int rc = reuseport_socket(ss->ss_family, &fd);
+        if (rc)
+            return rc;
+        rc = uv_tcp_open(h, fd);
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+    }
+    return uv_tcp_bind(h, (const struct sockaddr *)ss, 0);
+}
+
 int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
 {
     struct sockaddr_storage ss;
     const char *host = srv->cfg.host;
-    if (!strcmp(host, "localhost"))
-        host = "127.0.0.1";
-    int rc = uv_ip6_addr(host, srv->cfg.port, (struct sockaddr_in6 *)&ss);
-    if (rc)
-        rc = uv_ip4_addr(host, srv->cfg.port, (struct sockaddr_in *)&ss);
+    int rc = resolve(host, srv->cfg.port, &ss);
     if (rc)
         return rc;
-    rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+    rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
     if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
         /* No IPv6 on this machine: all IPv4 addresses then. */
-        uv_ip4_addr("0.0.0.0", srv->cfg.port, (struct sockaddr_in *)&ss);
-        rc = uv_tcp_bind(&srv->listener, (struct sockaddr *)&ss, 0);
+        resolve("0.0.0.0", srv->cfg.port, &ss);
+        rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
     }
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
@@ -310,17 +374,89 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
     srv->listening = 1;
     int len = sizeof ss;
     uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
-    char ip[64] = "";
-    int port;
-    if (ss.ss_family == AF_INET6) {
-        uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        snprintf(out, outlen, "[%s]:%d", ip, port);
-    } else {
-        uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-        port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        snprintf(out, outlen, "%s:%d", ip, port);
+    address_text(&ss, out, outlen);
+    return 0;
+}
+
+int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    int rc = resolve(host, 0, &ss);
+    if (rc == 0)
+        rc = uv_tcp_bind(&srv->relay, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->relay, 1024, on_connection);
+    if (rc)
+        return rc;
+    srv->relay_listening = 1;
+    int len = sizeof ss;
+    uv_tcp_getsockname(&srv->relay, (struct sockaddr *)&ss, &len);
+    address_text(&ss, out, outlen);
+    return 0;
+}
+
+/* A plain bind (SO_REUSEADDR, as libuv's listeners have, but no
+ * SO_REUSEPORT) of host:port: EADDRINUSE when anything listens there or
+ * holds it. Returns the port it got (port 0: a free one). */
+static int probe_port(const struct sockaddr_storage *ss, int *port)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0, rc = 0;
+    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
+        (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off)) ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0)
+        rc = -errno;
+    struct sockaddr_storage got;
+    len = sizeof got;
+    if (rc == 0 && getsockname(fd, (struct sockaddr *)&got, &len) != 0)
+        rc = -errno;
+    if (rc == 0)
+        *port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                : ((struct sockaddr_in *)&got)->sin_port);
+    close(fd);
+    return rc;
+}
+
+int sl_server_reserve_port(const char *host, int port, int *fd_out, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    int rc = resolve(host, port, &ss);
+    if (rc)
+        return rc;
+    /* SO_REUSEPORT would let any process of this user join a port already
+     * in use, a second `siolua run --workers` included, and the two would
+     * silently split the traffic: a plain bind first finds the port taken
+     * as a single process would. */
+    rc = probe_port(&ss, &port);
+    if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
+        resolve("0.0.0.0", port, &ss);
+        rc = probe_port(&ss, &port);
     }
+    if (rc)
+        return rc;
+    if (ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+    /* The holder has SO_REUSEPORT only: without SO_REUSEADDR on both sides,
+     * another probe conflicts with it even before the workers listen. */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0;
+    socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) ||
+        (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off)) ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    address_text(&ss, out, outlen);
+    *fd_out = fd;
     return 0;
 }
 
@@ -367,9 +503,11 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
         return;
     srv->shutdown_started = uv_now(srv->loop) | 1;
     srv->shutdown_done = done;
-    if (srv->listening)
-        uv_close((uv_handle_t *)&srv->listener, NULL);
+    /* Both handles, listening or not, so the loop can close. */
+    uv_close((uv_handle_t *)&srv->listener, NULL);
+    uv_close((uv_handle_t *)&srv->relay, NULL);
     srv->listening = 0;
+    srv->relay_listening = 0;
     for (int i = 0; i < srv->neio; i++)
         eio_server_close_all(srv->eio[i]);
     uv_timer_start(&srv->shutdown_timer, shutdown_tick, 20, 20);

@@ -17,6 +17,10 @@ typedef struct sl_server_config {
     int port;
     char static_root[4096];   /* realpath of APP_DIR/public, "" for none */
     sl_http_limits_t limits;
+    /* SO_REUSEPORT on the public socket: several processes (the workers of
+     * `siolua run --workers N`) listen on one port and the kernel spreads
+     * the connections over them. */
+    int reuse_port;
 } sl_server_config_t;
 
 void sl_server_config_init(sl_server_config_t *c);
@@ -42,6 +46,16 @@ int sl_server_mount_eio_echo(sl_server_t *srv, const eio_options_t *opts);
 int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud);
 /* Binds and listens; writes "host:port" actually bound into out. */
 int sl_server_listen(sl_server_t *srv, char *out, size_t outlen);
+/* A second listener on host, on a port of its own (ephemeral), serving the
+ * same routes: where the other processes of a cluster reach this one in
+ * particular when the public port is shared (--workers). Writes the
+ * "host:port" bound into out. */
+int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size_t outlen);
+/* Holds host:port (port 0: a free one, chosen now) for the processes that
+ * will listen on it with reuse_port: a bound SO_REUSEPORT socket that does
+ * not listen, so it takes no connections. Writes its fd to *fd (the caller
+ * closes it) and the "host:port" into out. 0 or a negative libuv error. */
+int sl_server_reserve_port(const char *host, int port, int *fd, char *out, size_t outlen);
 /* Graceful stop; done is called once every handle is closed. */
 void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv));
 void sl_server_free(sl_server_t *srv);

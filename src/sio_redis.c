@@ -87,6 +87,7 @@ void sio_redis_opts_init(sio_redis_opts_t *o)
     memset(o, 0, sizeof *o);
     strcpy(o->key, "socket.io");
     o->requests_timeout_ms = 5000;
+    strcpy(o->label, "redis");
 }
 
 int sio_redis_opts_set(sio_redis_opts_t *o, const char *name, const char *value)
@@ -149,7 +150,8 @@ static void publish(sio_redis_t *r, const char *channel, size_t clen, const char
     size_t lens[3] = {strlen(verb), clen, mlen};
     if (sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 3, argv, lens) != 0) {
         if (!r->publish_down_logged)
-            SL_WARN("adapter", "redis is unavailable: broadcasts reach this server's clients only");
+            SL_WARN("adapter", "%s is unavailable: broadcasts reach this server's clients only",
+                    r->opts.label);
         r->publish_down_logged = 1;
         return;
     }
@@ -301,7 +303,7 @@ static void adapter_broadcast(void *ud, sio_nsp_t *nsp, const sio_target_t *t, u
                                                        natts, NULL, 0)
                              : build_broadcast(&msg, r->uid, name, t, flags, json, len, atts, natts);
     if (rc != 0) {
-        SL_ERROR("adapter", "cannot encode a broadcast for redis");
+        SL_ERROR("adapter", "cannot encode a broadcast for %s", r->opts.label);
     } else {
         if (r->opts.sharded)
             sharded_channel(&ch, r, name, t, 0);
@@ -519,7 +521,7 @@ static void deliver_broadcast(sio_redis_t *r, const char *nsp_envelope, const ch
         if (rec_on && !t.volatile_ && r->hooks.remote_broadcast)
             r->hooks.remote_broadcast(nsp, &t, json.data, json.len, atts.v, atts.n, r->hooks.ud);
     } else {
-        SL_WARN("adapter", "undecodable broadcast from redis on %s, ignored", nsp_name);
+        SL_WARN("adapter", "undecodable broadcast from %s on %s, ignored", r->opts.label, nsp_name);
     }
     sl_buf_free(&json);
 }
@@ -1699,7 +1701,7 @@ static void on_pub_state(sl_redis_link_t *l, int up, void *ud)
     if (up)
         announce(r);
     if (up && r->publish_down_logged) {
-        SL_INFO("adapter", "redis is back: broadcasts reach the cluster again");
+        SL_INFO("adapter", "%s is back: broadcasts reach the cluster again", r->opts.label);
         r->publish_down_logged = 0;
     }
 }
@@ -1850,8 +1852,9 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
                            const sio_redis_opts_t *opts, const sio_redis_hooks_t *hooks)
 {
     sl_redis_url_t u;
-    if (sl_redis_url_parse(url, &u) != 0)
-        return NULL;
+    char why[256];
+    if (sl_redis_url_parse(url, &u, why, sizeof why) != 0)
+        return NULL; /* the caller checked the URL and told why */
     sio_redis_t *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
@@ -1863,6 +1866,9 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
         sio_redis_opts_init(&r->opts);
     if (hooks)
         r->hooks = *hooks;
+    if (!r->opts.label[0])
+        strcpy(r->opts.label, "redis");
+    snprintf(u.label, sizeof u.label, "%s", r->opts.label);
     /* 6 characters of [a-z0-9], as uid2(6) makes. */
     char id[21];
     if (eio_random_id(id)) {

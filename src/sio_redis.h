@@ -31,6 +31,7 @@ enum {
 typedef struct sio_redis_opts {
     char key[64];                  /* channel prefix, "socket.io" */
     unsigned requests_timeout_ms;  /* 5000 */
+    char label[16];                /* for logs: "redis", or "local bus" */
     /* 0: classic pub/sub (createAdapter); 1: sharded pub/sub, Redis 7
      * SPUBLISH/SSUBSCRIBE (createShardedAdapter): ClusterAdapter messages
      * on <key>#<nsp># and <key>#<nsp>#<uid>#, plus <key>#<nsp>#<room>#

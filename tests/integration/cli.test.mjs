@@ -67,6 +67,16 @@ test('a --set without NAME=VALUE exits 2 with a one-line error', async () => {
   assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'pingInterval']), '--set pingInterval');
 });
 
+test('a bad --redis URL exits 2 with one line saying why; rediss:// names the missing TLS', async () => {
+  let line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--redis', 'rediss://h:6380']), 'rediss');
+  assert.match(line, /bad --redis URL: rediss:\/\/ is not supported \(hiredis 0\.14 has no TLS\)/);
+  line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--redis', 'redis://h:99999']), 'bad port');
+  assert.match(line, /bad --redis URL: .*bad port/);
+  const r = await runCli(['emit', '--redis', 'rediss://h', 'ev']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr.split('\n')[0], /^siolua emit: bad --redis URL: rediss:\/\/ is not supported/);
+});
+
 test('SIGTERM with no client exits 0', async (t) => {
   const s = await startServer({ t });
   const r = await s.stop('SIGTERM');

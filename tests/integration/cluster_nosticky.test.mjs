@@ -6,7 +6,6 @@
 // server.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import net from 'node:net';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,45 +14,18 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer } from './lib/server.mjs';
 import { connected, ask, nextEvent, closeClient } from './lib/sio.mjs';
+import { startBalancer } from './lib/balancer.mjs';
 
 const ROOT = process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..');
 const HAVE_REDIS = (() => { try { execFileSync('redis-server', ['--version']); return true; } catch { return false; } })();
 const skip = HAVE_REDIS ? false : 'redis-server is not installed';
 
-let redis, dir, a, b, lb, lbUrl;
-const hits = [0, 0];
+let redis, dir, a, b, lb, lbUrl, hits;
 
 function freePort() {
   return new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
   });
-}
-
-// Per request round robin, and raw piping for upgrades.
-function startBalancer(backends) {
-  let next = 0;
-  const pick = () => { const i = next; next = (next + 1) % backends.length; hits[i]++; return backends[i]; };
-  const server = http.createServer((req, res) => {
-    const target = pick();
-    const up = http.request({ host: '127.0.0.1', port: target.port, method: req.method, path: req.url,
-      headers: req.headers, agent: false }, (r) => { res.writeHead(r.statusCode, r.headers); r.pipe(res); });
-    up.on('error', () => { res.writeHead(502); res.end(); });
-    req.pipe(up);
-  });
-  server.on('upgrade', (req, socket, head) => {
-    const target = pick();
-    const up = net.connect(target.port, '127.0.0.1', () => {
-      let raw = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      for (let i = 0; i < req.rawHeaders.length; i += 2) raw += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
-      up.write(`${raw}\r\n`);
-      if (head.length) up.write(head);
-      up.pipe(socket);
-      socket.pipe(up);
-    });
-    up.on('error', () => socket.destroy());
-    socket.on('error', () => up.destroy());
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 before(async () => {
@@ -67,12 +39,13 @@ before(async () => {
   a = await startServer({ appDir: join(ROOT, 'tests', 'apps', 'cluster'), args });
   b = await startServer({ appDir: join(ROOT, 'tests', 'apps', 'cluster'), args });
   lb = await startBalancer([a, b]);
-  lbUrl = `http://127.0.0.1:${lb.address().port}`;
+  lbUrl = lb.url;
+  hits = lb.hits;
   await sleep(300); // both have announced their address
 });
 
 after(async () => {
-  lb?.close();
+  await lb?.close();
   await a?.stop();
   await b?.stop();
   if (redis) await new Promise((resolve) => { redis.on('exit', resolve); redis.kill('SIGKILL'); });

@@ -220,7 +220,7 @@ test('Redis going away: local delivery goes on, cross-node delivery comes back a
   }
   assert.ok(crossed, 'no broadcast crossed to the Node server after Redis came back');
   assert.match(siolua.stderr(), /lost .*reconnecting|cannot reach/);
-  assert.match(siolua.stderr(), /connected to 127\.0\.0\.1/);
+  assert.match(siolua.stderr(), /connected to redis:\/\/127\.0\.0\.1/);
 });
 
 test('siolua fetch_sockets sees the Node server sockets (with data and rooms), and its own', { skip }, async (t) => {

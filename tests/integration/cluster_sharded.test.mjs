@@ -18,7 +18,7 @@ import { createInterface } from 'node:readline';
 import { io } from 'socket.io-client';
 import { startServer, until, makeTempDir } from './lib/server.mjs';
 import { connected, nextEvent, ask, closeClient } from './lib/sio.mjs';
-import { startRedis, redisClient, SKIP as skip } from './lib/cluster.mjs';
+import { startRedis, redisClient, freePort, SKIP as skip } from './lib/cluster.mjs';
 
 const ROOT = process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..');
 const CLUSTER_APP = join(ROOT, 'tests', 'apps', 'cluster');
@@ -508,6 +508,36 @@ test('no sticky sessions in sharded mode: long-polling requests sent round robin
   other.emit('to', { rooms: ['polled'] }, 'via-lb', 'hello');
   assert.deepEqual(await got, ['hello']);
   assert.match(a.stderr() + b.stderr(), /relaying (GET|POST) /);
+});
+
+test('credentials: an ACL user authenticates the sharded subscriber; a wrong password is said once and retried', { skip, timeout: 30000 }, async (t) => {
+  const port = await freePort();
+  const dir = makeTempDir('siolua-sharded-auth-');
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+    '--dir', dir, '--requirepass', 'admin-pw', '--user', 'app', 'on', '>app-pw', '~*', '&*', '+@all'],
+  { stdio: ['ignore', 'pipe', 'ignore'] });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  await new Promise((resolve) => proc.stdout.on('data', (d) => { if (String(d).includes('Ready to accept')) resolve(); }));
+  const acl = `redis://app:app-pw@127.0.0.1:${port}`;
+  const a = await startServer({ appDir: CLUSTER_APP, t, args: shardArgs(acl, 'dynamic') });
+  const b = await startServer({ appDir: CLUSTER_APP, t, args: shardArgs(acl, 'dynamic') });
+  const bad = await startServer({ appDir: CLUSTER_APP, t, args: shardArgs(`redis://app:wrong@127.0.0.1:${port}`, 'dynamic') });
+  t.after(async () => { proc.kill('SIGKILL'); await exited; });
+  const admin = await redisClient({ url: `redis://:admin-pw@127.0.0.1:${port}` });
+  t.after(() => admin.disconnect().catch(() => {}));
+  await waitServers(admin, 2);
+  const ca = await connected(a, '/', { t });
+  const cb = await connected(b, '/', { t });
+  assert.deepEqual(await ask(cb, 'join', 'acl-room'), [true]);
+  const got = nextEvent(cb, 'acl');
+  ca.emit('to', { rooms: ['acl-room'] }, 'acl', 'authenticated');
+  assert.deepEqual(await got, ['authenticated']);
+  const refusals = () => bad.stderr().split('\n').filter((l) => /adapter ssub: .*AUTH\/SELECT failed: WRONGPASS/.test(l));
+  assert.ok(await until(() => refusals().length === 1, { timeoutMs: 5000 }), bad.stderr());
+  await new Promise((r) => setTimeout(r, 1000)); // several attempts later: still one line
+  assert.equal(refusals().length, 1, bad.stderr());
+  assert.ok(!/adapter ssub: connected/.test(bad.stderr()), bad.stderr());
+  assert.equal(await numsub(admin, 'socket.io#/#'), 2);
 });
 
 test('bad sharded options exit 2 with one clear line', { skip }, async () => {

@@ -152,7 +152,8 @@ static void redis_sub_reads_split_replies(void)
     uv_loop_t loop;
     uv_loop_init(&loop);
     sl_redis_url_t u;
-    CHECK_EQ_INT(sl_redis_url_parse("redis://127.0.0.1:1", &u), 0);
+    char err[128];
+    CHECK_EQ_INT(sl_redis_url_parse("redis://127.0.0.1:1", &u, err, sizeof err), 0);
     got_t g = {0};
     sl_redis_sub_t *s = sl_redis_sub_new(&loop, &u, "test", on_msg, NULL, &g);
     const char *stream = "*3\r\n$10\r\nssubscribe\r\n$4\r\nch#1\r\n:1\r\n"
@@ -186,7 +187,8 @@ static void redis_sub_keeps_a_channel_set(void)
     uv_loop_t loop;
     uv_loop_init(&loop);
     sl_redis_url_t u;
-    sl_redis_url_parse("redis://127.0.0.1:1", &u);
+    char err[128];
+    sl_redis_url_parse("redis://127.0.0.1:1", &u, err, sizeof err);
     sl_redis_sub_t *s = sl_redis_sub_new(&loop, &u, "test", NULL, NULL, NULL);
     char name[32];
     for (int i = 0; i < 100; i++) {

@@ -24,11 +24,11 @@ export function freePort() {
   });
 }
 
-// Starts redis-server on a free port; killed when t ends. Returns
-// {port, url, proc, stop()}.
-export async function startRedis(t) {
+// Starts redis-server on a free port (or on `port`: a restart on the same
+// address); killed when t ends. Returns {port, url, proc, stop()}.
+export async function startRedis(t, { port } = {}) {
   const dir = makeTempDir('siolua-redis-');
-  const port = await freePort();
+  port ??= await freePort();
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
     '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -75,6 +75,25 @@ export async function waitSubscribed(client, namespaces, n = 2, timeoutMs = 1000
     if (Date.now() > end) throw new Error(`not ${n} servers on ${channels.join(', ')}: ${JSON.stringify(counts)}`);
     await sleep(20);
   }
+}
+
+// Instances of the app in appDir on `redis`, one per name (each gets its
+// name in SIOLUA_NODE_NAME), each on its own port, all subscribed to the
+// namespaces listed before this returns. Killed when t ends. Returns
+// {name: server}.
+export async function startNodes(t, redis, names, { appDir, namespaces = ['/'], env = {}, args = [] } = {}) {
+  const nodes = {};
+  for (const name of names) {
+    nodes[name] = await startServer({ appDir, t, env: { ...env, SIOLUA_NODE_NAME: name },
+      args: ['--redis', redis.url, '--no-reload', ...args] });
+  }
+  const client = await redisClient(redis);
+  try {
+    await waitSubscribed(client, namespaces, names.length);
+  } finally {
+    await client.quit();
+  }
+  return nodes;
 }
 
 // A Redis and two instances A and B of the app in appDir sharing it, each

@@ -1,0 +1,138 @@
+/* Unit tests of redis_url: the one reader of Redis URLs (adapter, emitter,
+ * sio.redis). Every accepted form, the defaults, percent-decoding, and a
+ * one-line reason for each refusal (rediss:// included). */
+#include "redis_url.h"
+#include "testlib.h"
+
+#include <string.h>
+
+static int parse(const char *url, sl_redis_url_t *u, char *err)
+{
+    err[0] = '\0';
+    return sl_redis_url_parse(url, u, err, 200);
+}
+
+static void tcp_defaults(void)
+{
+    sl_redis_url_t u;
+    char err[200];
+    CHECK_EQ_INT(parse("redis://", &u, err), 0);
+    CHECK(!strcmp(u.host, "127.0.0.1"));
+    CHECK_EQ_INT(u.port, 6379);
+    CHECK_EQ_INT(u.is_unix, 0);
+    CHECK_EQ_INT(u.has_password, 0);
+    CHECK_EQ_INT(u.db, 0);
+    CHECK_EQ_INT(parse("redis://cache.local", &u, err), 0);
+    CHECK(!strcmp(u.host, "cache.local"));
+    CHECK_EQ_INT(u.port, 6379);
+}
+
+static void tcp_full_form_with_acl_user_and_db(void)
+{
+    sl_redis_url_t u;
+    char err[200];
+    CHECK_EQ_INT(parse("redis://app:s%40cret@10.0.0.5:6380/3", &u, err), 0);
+    CHECK(!strcmp(u.user, "app"));
+    CHECK(!strcmp(u.password, "s@cret"));
+    CHECK_EQ_INT(u.has_password, 1);
+    CHECK(!strcmp(u.host, "10.0.0.5"));
+    CHECK_EQ_INT(u.port, 6380);
+    CHECK_EQ_INT(u.db, 3);
+    /* password only (no user): the classic AUTH password */
+    CHECK_EQ_INT(parse("redis://:pw@h:1", &u, err), 0);
+    CHECK(!strcmp(u.user, ""));
+    CHECK(!strcmp(u.password, "pw"));
+    CHECK_EQ_INT(u.has_password, 1);
+    /* an '@' in the password must be encoded; the last '@' ends the credentials */
+    CHECK_EQ_INT(parse("redis://:a@b@h", &u, err), 0);
+    CHECK(!strcmp(u.password, "a@b"));
+    CHECK(!strcmp(u.host, "h"));
+}
+
+static void tcp_ipv6_host(void)
+{
+    sl_redis_url_t u;
+    char err[200], text[300];
+    CHECK_EQ_INT(parse("redis://[::1]:7000", &u, err), 0);
+    CHECK(!strcmp(u.host, "::1"));
+    CHECK_EQ_INT(u.port, 7000);
+    CHECK(!strcmp(sl_redis_url_text(&u, text, sizeof text), "redis://[::1]:7000"));
+    CHECK(parse("redis://[::1:7000", &u, err) < 0);
+    CHECK(strstr(err, "unclosed") != NULL);
+}
+
+static void unix_socket_forms(void)
+{
+    sl_redis_url_t u;
+    char err[200];
+    const char *forms[] = {"unix:/tmp/r.sock", "unix:///tmp/r.sock", "/tmp/r.sock"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_EQ_INT(parse(forms[i], &u, err), 0);
+        CHECK_EQ_INT(u.is_unix, 1);
+        CHECK(!strcmp(u.path, "/tmp/r.sock"));
+    }
+    CHECK_EQ_INT(parse("unix:/tmp/r.sock?db=2&password=p%26q&user=bob", &u, err), 0);
+    CHECK_EQ_INT(u.db, 2);
+    CHECK(!strcmp(u.password, "p&q"));
+    CHECK(!strcmp(u.user, "bob"));
+    CHECK(parse("unix:", &u, err) < 0);
+    CHECK(strstr(err, "no socket path") != NULL);
+}
+
+static void refusals_say_why(void)
+{
+    sl_redis_url_t u;
+    char err[200];
+    CHECK(parse("rediss://h:6380", &u, err) < 0);
+    CHECK(strstr(err, "TLS") != NULL);
+    CHECK(parse("http://h", &u, err) < 0);
+    CHECK(strstr(err, "redis://") != NULL);
+    CHECK(parse("redis://h:0", &u, err) < 0);
+    CHECK(strstr(err, "port") != NULL);
+    CHECK(parse("redis://h:65536", &u, err) < 0);
+    CHECK(parse("redis://h/x", &u, err) < 0);
+    CHECK(strstr(err, "database") != NULL);
+    CHECK(parse("redis://h?colour=red", &u, err) < 0);
+    CHECK(strstr(err, "unknown URL parameter") != NULL);
+    CHECK(parse("redis://:%zz@h", &u, err) < 0);
+    CHECK(strstr(err, "password") != NULL);
+}
+
+static void text_never_shows_the_password(void)
+{
+    sl_redis_url_t u;
+    char err[200], text[300];
+    CHECK_EQ_INT(parse("redis://app:topsecret@h:1/4", &u, err), 0);
+    sl_redis_url_text(&u, text, sizeof text);
+    CHECK(!strcmp(text, "redis://app@h:1/4"));
+    CHECK(strstr(text, "topsecret") == NULL);
+    CHECK_EQ_INT(parse("unix:/s?db=5&password=x", &u, err), 0);
+    CHECK(!strcmp(sl_redis_url_text(&u, text, sizeof text), "unix:/s?db=5"));
+}
+
+static void equal_compares_every_connection_field(void)
+{
+    sl_redis_url_t a, b;
+    char err[200];
+    CHECK_EQ_INT(parse("redis://u:p@h:1/2", &a, err), 0);
+    CHECK_EQ_INT(parse("redis://u:p@h:1/2", &b, err), 0);
+    CHECK(sl_redis_url_equal(&a, &b));
+    CHECK_EQ_INT(parse("redis://u:q@h:1/2", &b, err), 0);
+    CHECK(!sl_redis_url_equal(&a, &b));
+    CHECK_EQ_INT(parse("redis://u:p@h:1/3", &b, err), 0);
+    CHECK(!sl_redis_url_equal(&a, &b));
+    CHECK_EQ_INT(parse("redis://u@h:1/2", &b, err), 0); /* no password vs "p" */
+    CHECK(!sl_redis_url_equal(&a, &b));
+}
+
+int main(void)
+{
+    RUN(tcp_defaults);
+    RUN(tcp_full_form_with_acl_user_and_db);
+    RUN(tcp_ipv6_host);
+    RUN(unix_socket_forms);
+    RUN(refusals_say_why);
+    RUN(text_never_shows_the_password);
+    RUN(equal_compares_every_connection_field);
+    return TESTS_DONE();
+}
