@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 #include <uv.h>
-#include "redis_link.h"
+#include "redis_url.h"
 
 typedef struct sl_redis_sub sl_redis_sub_t;
 
@@ -20,9 +20,9 @@ typedef struct sl_redis_sub sl_redis_sub_t;
  * call only. */
 typedef void (*sl_redis_sub_msg_cb)(const char *channel, size_t clen, const char *msg,
                                     size_t mlen, void *ud);
-/* up = 1 once every held channel was asked for again after a connect;
- * up = 0 when the connection is gone (messages published meanwhile are
- * lost, as with any Redis pub/sub). */
+/* up = 1 once connected, authenticated (AUTH/SELECT answered OK) and every
+ * held channel asked for again; up = 0 when the connection is gone
+ * (messages published meanwhile are lost, as with any Redis pub/sub). */
 typedef void (*sl_redis_sub_state_cb)(int up, void *ud);
 
 /* Starts connecting from the next loop iteration. NULL on OOM. */
