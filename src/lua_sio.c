@@ -2206,25 +2206,38 @@ void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
         sio_redis_set_address(app->redis, host_port);
 }
 
-static int use_adapter(sl_app_t *app, const char *url, const char *label)
+static int use_adapter(sl_app_t *app, const char *url, const char *label,
+                       const sio_redis_opts_t *given)
 {
     sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack,
                                lua_remote_broadcast, app};
     sio_redis_opts_t opts;
-    sio_redis_opts_init(&opts);
+    if (given)
+        opts = *given;
+    else
+        sio_redis_opts_init(&opts);
     snprintf(opts.label, sizeof opts.label, "%s", label);
     app->redis = sio_redis_new(app->loop, app->sio, url, &opts, &hooks);
     if (!app->redis)
         return -1;
-    SL_INFO("adapter", "%s adapter on %s (uid %s)", label, url, sio_redis_uid(app->redis));
+    static const char *const modes[] = {"dynamic", "static", "dynamic-private"};
+    if (opts.sharded)
+        SL_INFO("adapter", "sharded %s adapter (%s subscriptions) on %s (uid %s)", label,
+                modes[opts.subscription_mode], url, sio_redis_uid(app->redis));
+    else
+        SL_INFO("adapter", "%s adapter on %s (uid %s)", label, url, sio_redis_uid(app->redis));
     return 0;
 }
 
-int sl_app_use_redis(sl_app_t *app, const char *url) { return use_adapter(app, url, "redis"); }
+int sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts)
+{
+    return use_adapter(app, url, "redis", opts);
+}
 
+/* The local bus speaks the classic adapter's subset of Redis only. */
 int sl_app_use_local_bus(sl_app_t *app, const char *url)
 {
-    return use_adapter(app, url, "local bus");
+    return use_adapter(app, url, "local bus", NULL);
 }
 
 void sl_app_set_worker(sl_app_t *app, int index)

@@ -12,6 +12,7 @@
 #include "lua_rt.h"
 #include "server.h"
 #include "sio.h"
+#include "sio_redis.h"
 
 typedef struct sl_app sl_app_t;
 
@@ -33,9 +34,11 @@ void sl_app_start(sl_app_t *app);
 int sl_app_reload(sl_app_t *app);
 /* Switches the adapter to Redis (redis://..., unix:/path): broadcasts and
  * requests reach every server sharing it. -1 when the URL can't be read. */
-int sl_app_use_redis(sl_app_t *app, const char *url);
+/* opts: NULL for the defaults (classic mode). */
+int sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts);
 /* The same adapter on the local bus of `siolua run --workers N` (a unix
- * socket speaking the Redis subset the adapter uses), logged as such. */
+ * socket speaking the Redis subset the adapter uses), logged as such;
+ * always in classic mode. */
 int sl_app_use_local_bus(sl_app_t *app, const char *url);
 /* `sio.worker` = index (1..N) in a worker of `siolua run --workers N`. */
 void sl_app_set_worker(sl_app_t *app, int index);

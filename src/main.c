@@ -18,6 +18,7 @@
 #include "redis_url.h"
 #include "server.h"
 #include "sio.h"
+#include "sio_redis.h"
 #include "supervisor.h"
 #include "test_runner.h"
 
@@ -46,7 +47,9 @@ static const char usage[] =
     "                     cors.origin, cors.methods, cors.credentials, cookie,\n"
     "                     allowEIO3, path, httpHeaderTimeout, keepAliveTimeout,\n"
     "                     connectTimeout, connectionStateRecovery, serveClient,\n"
-    "                     luaInstructionBudget, luaMemoryLimit, clusterAddress)\n"
+    "                     luaInstructionBudget, luaMemoryLimit, clusterAddress,\n"
+    "                     redisAdapter=classic|sharded,\n"
+    "                     redisSubscriptionMode=dynamic|static|dynamic-private)\n"
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
     "  --no-reload        do not watch the app's files\n";
@@ -61,6 +64,7 @@ typedef struct cli {
     int nsets;
     sio_options_t sio;
     const char *redis_url;
+    sio_redis_opts_t redis_opts;
     int no_reload;
     const char *cluster_address;
     int workers;              /* --workers: run as their supervisor */
@@ -96,6 +100,9 @@ static int apply_set(cli_t *cli, const char *kv)
         cli->cluster_address = value;
         return 0;
     }
+    int redis_opt = sio_redis_opts_set(&cli->redis_opts, name, value);
+    if (redis_opt <= 0)
+        return redis_opt;
     int ok_other = !strcmp(name, "serveClient") || !strcmp(name, "luaInstructionBudget") ||
                    !strcmp(name, "luaMemoryLimit");
     if (!(ok_http || ok_eio || ok_sio || ok_other) || cli->nsets == 64)
@@ -268,6 +275,7 @@ int main(int argc, char **argv)
     sl_server_config_init(&cli.cfg);
     eio_options_init(&cli.eio);
     sio_options_init(&cli.sio);
+    sio_redis_opts_init(&cli.redis_opts);
     eio_options_set(&cli.eio, "path", "/socket.io/");
     int rc = parse_args(argc, argv, &cli);
     if (rc)
@@ -317,7 +325,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url)) {
+    if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url, &cli.redis_opts)) {
         fprintf(stderr, "siolua: cannot start the Redis adapter\n");
         return 2;
     }

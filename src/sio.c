@@ -27,6 +27,7 @@ typedef struct sio_room {
     sio_member_t *members;   /* doubly linked through room_prev/room_next */
     size_t count;
     size_t len;
+    unsigned own_id : 1;     /* a socket's own-id room */
     char name[];
 } sio_room_t;
 
@@ -218,6 +219,12 @@ int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
             room_delete(s->nsp, r);
         return -ENOMEM;
     }
+    if (r->count == 0) {
+        r->own_id = len == strlen(s->id) && !memcmp(room, s->id, len);
+        sio_server_t *srv = s->nsp->srv;
+        if (srv->has_adapter && srv->adapter.room_created)
+            srv->adapter.room_created(srv->adapter.ud, s->nsp, r->name, r->len, r->own_id);
+    }
     m->room = r;
     m->socket = s;
     m->room_next = r->members;
@@ -242,8 +249,12 @@ static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
         r->members = m->room_next;
     if (m->room_next)
         m->room_next->room_prev = m->room_prev;
-    if (--r->count == 0)
+    if (--r->count == 0) {
+        sio_server_t *srv = nsp->srv;
+        if (srv->has_adapter && srv->adapter.room_deleted)
+            srv->adapter.room_deleted(srv->adapter.ud, nsp, r->name, r->len, r->own_id);
         room_delete(nsp, r);
+    }
     free(m);
 }
 

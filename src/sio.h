@@ -190,6 +190,12 @@ typedef struct sio_adapter {
      * eio_handler_t.foreign_sid). */
     int (*foreign_sid)(void *ud, const char *sid, sl_http_req_t *req);
     void *ud;
+    /* Optional: a room of nsp got its first member / lost its last one
+     * (a sharded adapter holds a channel per room). is_private: the room
+     * is a socket's own-id room. Not called for rooms freed with their
+     * namespace. */
+    void (*room_created)(void *ud, sio_nsp_t *nsp, const char *room, size_t len, int is_private);
+    void (*room_deleted)(void *ud, sio_nsp_t *nsp, const char *room, size_t len, int is_private);
 } sio_adapter_t;
 
 /* Installs the adapter (NULL: in-memory only); it is told of the

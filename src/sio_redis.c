@@ -20,6 +20,8 @@
 #include "mpjson.h"
 #include "proxy.h"
 #include "redis_link.h"
+#include "redis_sub.h"
+#include "sio_cluster.h"
 
 enum {
     REQ_SOCKETS = 0,
@@ -38,8 +40,13 @@ struct sio_redis {
     sio_redis_opts_t opts;
     sio_redis_hooks_t hooks;
     char uid[8];
+    /* Sharded mode: the uid of our ClusterAdapter messages (the node id
+     * and 10 more characters, 16 like Node's), naming our response
+     * channel, which a room name is then unlikely to collide with. */
+    char cuid[20];
     sl_redis_link_t *pub;
-    sl_redis_link_t *sub;
+    sl_redis_link_t *sub;       /* classic mode */
+    sl_redis_sub_t *ssub;       /* sharded mode */
     int publish_down_logged;
     struct pending *pending;
     /* No sticky sessions: where this node takes relayed requests, and the
@@ -83,7 +90,32 @@ void sio_redis_opts_init(sio_redis_opts_t *o)
     strcpy(o->label, "redis");
 }
 
-const char *sio_redis_uid(const sio_redis_t *r) { return r->uid; }
+int sio_redis_opts_set(sio_redis_opts_t *o, const char *name, const char *value)
+{
+    if (!strcmp(name, "redisAdapter")) {
+        if (!strcmp(value, "classic"))
+            o->sharded = 0;
+        else if (!strcmp(value, "sharded"))
+            o->sharded = 1;
+        else
+            return -1;
+        return 0;
+    }
+    if (!strcmp(name, "redisSubscriptionMode")) {
+        if (!strcmp(value, "dynamic"))
+            o->subscription_mode = SIO_REDIS_SUB_DYNAMIC;
+        else if (!strcmp(value, "static"))
+            o->subscription_mode = SIO_REDIS_SUB_STATIC;
+        else if (!strcmp(value, "dynamic-private"))
+            o->subscription_mode = SIO_REDIS_SUB_DYNAMIC_PRIVATE;
+        else
+            return -1;
+        return 0;
+    }
+    return 1;
+}
+
+const char *sio_redis_uid(const sio_redis_t *r) { return r->opts.sharded ? r->cuid : r->uid; }
 
 /* ---- msgpack into an sl_buf --------------------------------------------- */
 
@@ -110,10 +142,12 @@ static void channel_name(sl_buf_t *ch, const sio_redis_t *r, const char *kind, c
     sl_buf_appendf(ch, "%s%s#%s#", r->opts.key, kind, nsp);
 }
 
+/* PUBLISH, or SPUBLISH in sharded mode. */
 static void publish(sio_redis_t *r, const char *channel, size_t clen, const char *msg, size_t mlen)
 {
-    const char *argv[3] = {"PUBLISH", channel, msg};
-    size_t lens[3] = {7, clen, mlen};
+    const char *verb = r->opts.sharded ? "SPUBLISH" : "PUBLISH";
+    const char *argv[3] = {verb, channel, msg};
+    size_t lens[3] = {strlen(verb), clen, mlen};
     if (sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 3, argv, lens) != 0) {
         if (!r->publish_down_logged)
             SL_WARN("adapter", "%s is unavailable: broadcasts reach this server's clients only",
@@ -126,13 +160,11 @@ static void publish(sio_redis_t *r, const char *channel, size_t clen, const char
 
 /* [uid, {type, data, nsp}, {rooms, except, flags}], keys in the order
  * Node's adapter (and its emitter) produce them. */
-static int build_broadcast(sl_buf_t *msg, const char *uid, const char *nsp, const sio_target_t *t,
-                           unsigned flags, const char *json, size_t len,
-                           const sio_packet_bin_t *atts, unsigned natts)
+/* The event packet {type: 2, data, nsp[, id]} (id < 0: none). */
+static int put_packet(sl_buf_t *msg, const char *nsp, const char *json, size_t len,
+                      const sio_packet_bin_t *atts, unsigned natts, long id)
 {
-    mpjson_put_array(msg, 3);
-    mp_put_cstr(msg, uid);
-    mpjson_put_map(msg, 3);
+    mpjson_put_map(msg, id >= 0 ? 4 : 3);
     mp_put_cstr(msg, "type");
     mpjson_put_number(msg, 2);
     mp_put_cstr(msg, "data");
@@ -141,20 +173,103 @@ static int build_broadcast(sl_buf_t *msg, const char *uid, const char *nsp, cons
         return rc;
     mp_put_cstr(msg, "nsp");
     mp_put_cstr(msg, nsp);
+    if (id >= 0) {
+        mp_put_cstr(msg, "id");
+        mpjson_put_number(msg, (double)id);
+    }
+    return 0;
+}
+
+/* {rooms, except, flags} with flags {volatile: true}, {timeout} or {}. */
+static void put_opts(sl_buf_t *msg, const sio_target_t *t, unsigned flags, unsigned timeout_ms)
+{
     mpjson_put_map(msg, 3);
     mp_put_cstr(msg, "rooms");
     mp_put_rooms(msg, t->rooms, t->nrooms);
     mp_put_cstr(msg, "except");
     mp_put_rooms(msg, t->except, t->nexcept);
     mp_put_cstr(msg, "flags");
-    if (flags & SIO_FLAG_VOLATILE) {
+    if (timeout_ms) {
+        mpjson_put_map(msg, 1);
+        mp_put_cstr(msg, "timeout");
+        mpjson_put_number(msg, timeout_ms);
+    } else if (flags & SIO_FLAG_VOLATILE) {
         mpjson_put_map(msg, 1);
         mp_put_cstr(msg, "volatile");
         mpjson_put_bool(msg, 1);
     } else {
         mpjson_put_map(msg, 0);
     }
+}
+
+static int build_broadcast(sl_buf_t *msg, const char *uid, const char *nsp, const sio_target_t *t,
+                           unsigned flags, const char *json, size_t len,
+                           const sio_packet_bin_t *atts, unsigned natts)
+{
+    mpjson_put_array(msg, 3);
+    mp_put_cstr(msg, uid);
+    int rc = put_packet(msg, nsp, json, len, atts, natts, -1);
+    if (rc != 0)
+        return rc;
+    put_opts(msg, t, flags, 0);
     return 0;
+}
+
+/* Sharded mode: a ClusterAdapter BROADCAST, {type: 3, data: {packet,
+ * opts, requestId?}, uid, nsp}, in JSON unless it carries binary (as Node
+ * encodes it). */
+static int build_cluster_broadcast(sl_buf_t *out, const sio_redis_t *r, const char *nsp,
+                                   const sio_target_t *t, unsigned flags, const char *json,
+                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                   const char *request_id, unsigned timeout_ms)
+{
+    sl_buf_t mp = SL_BUF_INIT;
+    mpjson_put_map(&mp, 4);
+    mp_put_cstr(&mp, "type");
+    mpjson_put_number(&mp, SIO_CLUSTER_BROADCAST);
+    mp_put_cstr(&mp, "data");
+    mpjson_put_map(&mp, request_id ? 3 : 2);
+    mp_put_cstr(&mp, "packet");
+    int rc = put_packet(&mp, nsp, json, len, atts, natts, -1);
+    if (rc == 0) {
+        if (request_id) {
+            mp_put_cstr(&mp, "requestId");
+            mp_put_cstr(&mp, request_id);
+        }
+        mp_put_cstr(&mp, "opts");
+        put_opts(&mp, t, flags, timeout_ms);
+        mp_put_cstr(&mp, "uid");
+        mp_put_cstr(&mp, r->cuid);
+        mp_put_cstr(&mp, "nsp");
+        mp_put_cstr(&mp, nsp);
+        if (natts) {
+            sl_buf_append(out, mp.data, mp.len);
+        } else {
+            const char *p = mp.data;
+            rc = mpjson_to_json(out, &p, mp.data + mp.len, NULL, NULL);
+        }
+    }
+    sl_buf_free(&mp);
+    return rc;
+}
+
+/* Node's test for "a socket id" when choosing a broadcast's channel. */
+static int looks_like_a_sid(const sio_slice_t *room) { return room->len == 20; }
+
+/* <key>#<nsp># or, in the dynamic modes, <key>#<nsp>#<room># for a plain
+ * broadcast to exactly one room (public only, unless dynamic-private):
+ * the servers holding members of that room listen there. */
+static void sharded_channel(sl_buf_t *ch, const sio_redis_t *r, const char *nsp,
+                            const sio_target_t *t, int with_ack)
+{
+    sl_buf_appendf(ch, "%s#%s#", r->opts.key, nsp);
+    int mode = r->opts.subscription_mode;
+    if (with_ack || t->nrooms != 1 || mode == SIO_REDIS_SUB_STATIC)
+        return;
+    if (mode == SIO_REDIS_SUB_DYNAMIC && looks_like_a_sid(&t->rooms[0]))
+        return;
+    sl_buf_append(ch, t->rooms[0].p, t->rooms[0].len);
+    sl_buf_append_byte(ch, '#');
 }
 
 /* <key>#<nsp># or, for exactly one room, <key>#<nsp>#<room># */
@@ -184,10 +299,16 @@ static void adapter_broadcast(void *ud, sio_nsp_t *nsp, const sio_target_t *t, u
     sio_redis_t *r = ud;
     const char *name = sio_nsp_name(nsp);
     sl_buf_t msg = SL_BUF_INIT, ch = SL_BUF_INIT;
-    if (build_broadcast(&msg, r->uid, name, t, flags, json, len, atts, natts) != 0) {
+    int rc = r->opts.sharded ? build_cluster_broadcast(&msg, r, name, t, flags, json, len, atts,
+                                                       natts, NULL, 0)
+                             : build_broadcast(&msg, r->uid, name, t, flags, json, len, atts, natts);
+    if (rc != 0) {
         SL_ERROR("adapter", "cannot encode a broadcast for %s", r->opts.label);
     } else {
-        broadcast_channel(&ch, r->opts.key, name, t);
+        if (r->opts.sharded)
+            sharded_channel(&ch, r, name, t, 0);
+        else
+            broadcast_channel(&ch, r->opts.key, name, t);
         publish(r, ch.data, ch.len, msg.data, msg.len);
     }
     sl_buf_free(&msg);
@@ -329,24 +450,22 @@ static void sio_target_from(const target_buf_t *tb, sio_target_t *t)
     t->volatile_ = tb->volatile_;
 }
 
-/* A broadcast from another node: [uid, {type, data, nsp, id?}, opts]. */
-static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
+/* A broadcast from another node, delivered to the local sockets: packet
+ * {type, data, nsp?, id?} and opts {rooms, except, flags} are positions in
+ * an already validated message ending at end. Classic messages name the
+ * namespace in the packet (nsp_envelope NULL: "/" when absent);
+ * ClusterAdapter publishes the packet before the namespace is set on it,
+ * and its envelope's nsp is the one that counts (nsp_envelope). */
+static void deliver_broadcast(sio_redis_t *r, const char *nsp_envelope, const char *packet,
+                              const char *opts, const char *end)
 {
-    const char *p = msg, *end = msg + len;
-    const char *check = msg;
-    if (mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_ARRAY || mp_decode_array(&p) < 3)
-        return;
-    if (mp_typeof(*p) != MP_STR) /* the emitter sends "emitter" */
-        return;
-    uint32_t ul;
-    const char *uid = mp_decode_str(&p, &ul);
-    if (ul == strlen(r->uid) && !memcmp(uid, r->uid, ul))
-        return; /* our own */
+    const char *p = packet;
     if (mp_typeof(*p) != MP_MAP)
         return;
     uint32_t n = mp_decode_map(&p);
     const char *data = NULL;
-    char nsp_name[256] = "/";
+    char nsp_name[256];
+    snprintf(nsp_name, sizeof nsp_name, "%s", nsp_envelope ? nsp_envelope : "/");
     int type = 2, has_id = 0;
     for (uint32_t i = 0; i < n; i++) {
         uint32_t kl;
@@ -358,7 +477,7 @@ static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
         } else if (key_is(k, kl, "data")) {
             data = p;
             mp_next(&p);
-        } else if (key_is(k, kl, "nsp") && mp_typeof(*p) == MP_STR) {
+        } else if (key_is(k, kl, "nsp") && mp_typeof(*p) == MP_STR && !nsp_envelope) {
             uint32_t nl;
             const char *s = mp_decode_str(&p, &nl);
             if (nl < sizeof nsp_name) {
@@ -378,7 +497,11 @@ static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
     if (!nsp)
         return;
     target_buf_t tb;
-    read_opts(&p, &tb);
+    const char *op = opts;
+    if (op)
+        read_opts(&op, &tb);
+    else
+        memset(&tb, 0, sizeof tb);
     sl_buf_t json = SL_BUF_INIT;
     att_store_t atts;
     atts.n = 0;
@@ -403,11 +526,29 @@ static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
     sl_buf_free(&json);
 }
 
+/* Classic mode: [uid, {type, data, nsp, id?}, opts]. */
+static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
+{
+    const char *p = msg, *end = msg + len;
+    const char *check = msg;
+    if (mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_ARRAY || mp_decode_array(&p) < 3)
+        return;
+    if (mp_typeof(*p) != MP_STR) /* the emitter sends "emitter" */
+        return;
+    uint32_t ul;
+    const char *uid = mp_decode_str(&p, &ul);
+    if (ul == strlen(r->uid) && !memcmp(uid, r->uid, ul))
+        return; /* our own */
+    const char *packet = p;
+    mp_next(&p);
+    deliver_broadcast(r, NULL, packet, p, end);
+}
+
 /* ---- requests from other nodes --------------------------------------------- */
 
 typedef struct request {
     int type;
-    char request_id[64];
+    char request_id[136];     /* sharded: "<uid>#<requestId>" */
     char uid[64];
     sio_slice_t sid, room;
     const char *rooms;        /* msgpack array position, or NULL */
@@ -477,18 +618,59 @@ static int read_request(const char *p, const char *end, request_t *q)
 
 static void json_str(sl_buf_t *b, const char *s, size_t n) { mpjson_append_json_string(b, s, n); }
 
-static void respond(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *body)
+/* In sharded mode, answers go to the requester's own channel, so the
+ * request id handed to the layer above (and back with the answer) is
+ * "<requester uid>#<request id>" (on_smessage); uids never hold a '#'. */
+static int split_rid(const char *rid, char *uid, size_t cap, const char **id)
 {
-    sl_buf_t ch = SL_BUF_INIT;
-    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
-    publish(r, ch.data, ch.len, body->data, body->len);
-    sl_buf_free(&ch);
+    const char *hash = strchr(rid, '#');
+    if (!hash || (size_t)(hash - rid) >= cap)
+        return -1;
+    memcpy(uid, rid, (size_t)(hash - rid));
+    uid[hash - rid] = '\0';
+    *id = hash + 1;
+    return 0;
 }
 
-static void begin_response(sl_buf_t *b, const request_t *q)
+/* Opens an answer to request rid: {"requestId":R (classic) or
+ * {"type":T,"data":{"requestId":R (sharded, T the ClusterAdapter
+ * response type). The caller appends ,"field":value pairs, then
+ * finish_response closes and publishes it. -1: rid can't be answered. */
+static int begin_response(sio_redis_t *r, sl_buf_t *b, const char *rid, int cluster_type)
 {
-    sl_buf_append_str(b, "{\"requestId\":");
-    json_str(b, q->request_id, strlen(q->request_id));
+    const char *id = rid;
+    if (r->opts.sharded) {
+        char uid[64];
+        if (split_rid(rid, uid, sizeof uid, &id) != 0)
+            return -1;
+        sio_cluster_json_open(b, cluster_type);
+        sl_buf_append_str(b, "\"requestId\":");
+    } else {
+        sl_buf_append_str(b, "{\"requestId\":");
+    }
+    json_str(b, id, strlen(id));
+    return 0;
+}
+
+/* Classic: on <key>-response#<nsp>#, where every server listens. Sharded:
+ * on <key>#<nsp>#<requester uid>#. */
+static void finish_response(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *body, const char *rid)
+{
+    sl_buf_t ch = SL_BUF_INIT;
+    const char *name = sio_nsp_name(nsp);
+    if (r->opts.sharded) {
+        char uid[64];
+        const char *id;
+        if (split_rid(rid, uid, sizeof uid, &id) != 0)
+            return;
+        sio_cluster_json_close(body, NULL, r->cuid, name);
+        sl_buf_appendf(&ch, "%s#%s#%s#", r->opts.key, name, uid);
+    } else {
+        sl_buf_append_byte(body, '}');
+        channel_name(&ch, r, "-response", name);
+    }
+    publish(r, ch.data, ch.len, body->data, body->len);
+    sl_buf_free(&ch);
 }
 
 typedef struct list_ctx {
@@ -563,22 +745,12 @@ static void op_disconnect(sio_socket_t *s, void *ud)
     sio_socket_disconnect(s, o->close);
 }
 
-static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t len)
+/* Does what another server asks (both modes): q's positions are in a
+ * validated message ending at end. */
+static void run_request(sio_redis_t *r, sio_nsp_t *nsp, const request_t *qp, const char *end)
 {
-    sl_buf_t conv = SL_BUF_INIT, body = SL_BUF_INIT;
-    const char *p = msg, *end = msg + len;
-    if (len && msg[0] == '{') {
-        /* JSON requests: read through the msgpack reader. */
-        if (mpjson_from_json(&conv, msg, len, NULL, 0) != 0)
-            goto out;
-        p = conv.data;
-        end = conv.data + conv.len;
-    }
-    request_t q;
-    if (read_request(p, end, &q) != 0)
-        goto out;
-    if (!strcmp(q.uid, r->uid))
-        goto out; /* our own request */
+    request_t q = *qp;
+    sl_buf_t body = SL_BUF_INIT;
     target_buf_t tb;
     sio_target_t t;
     rooms_op_t op;
@@ -594,22 +766,22 @@ static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t l
     }
     switch (q.type) {
     case REQ_SOCKETS: {
-        begin_response(&body, &q);
+        begin_response(r, &body, q.request_id, 0);
         sl_buf_append_str(&body, ",\"sockets\":[");
         list_ctx_t lc = {&body, 1};
         sio_target_t st = {op.rooms, op.n, NULL, 0, 0};
         sio_nsp_select(nsp, &st, add_socket_id, &lc);
-        sl_buf_append_str(&body, "]}");
-        respond(r, nsp, &body);
+        sl_buf_append_str(&body, "]");
+        finish_response(r, nsp, &body, q.request_id);
         break;
     }
     case REQ_ALL_ROOMS: {
-        begin_response(&body, &q);
+        begin_response(r, &body, q.request_id, 0);
         sl_buf_append_str(&body, ",\"rooms\":[");
         list_ctx_t lc = {&body, 1};
         sio_nsp_each_room(nsp, add_room_json, &lc);
-        sl_buf_append_str(&body, "]}");
-        respond(r, nsp, &body);
+        sl_buf_append_str(&body, "]");
+        finish_response(r, nsp, &body, q.request_id);
         break;
     }
     case REQ_REMOTE_JOIN:
@@ -630,20 +802,20 @@ static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t l
             op.n = 1;
         }
         fn(s, &op);
-        begin_response(&body, &q);
-        sl_buf_append_byte(&body, '}');
-        respond(r, nsp, &body);
+        begin_response(r, &body, q.request_id, 0);
+        finish_response(r, nsp, &body, q.request_id);
         break;
     }
     case REQ_REMOTE_FETCH: {
         if (!q.opts)
             break;
-        begin_response(&body, &q);
+        if (begin_response(r, &body, q.request_id, SIO_CLUSTER_FETCH_SOCKETS_RESPONSE) != 0)
+            break;
         sl_buf_append_str(&body, ",\"sockets\":[");
         fetch_ctx_t fc = {r, &body, 1};
         sio_nsp_select(nsp, &t, add_socket_json, &fc);
-        sl_buf_append_str(&body, "]}");
-        respond(r, nsp, &body);
+        sl_buf_append_str(&body, "]");
+        finish_response(r, nsp, &body, q.request_id);
         break;
     }
     case REQ_SERVER_SIDE_EMIT: {
@@ -693,9 +865,28 @@ static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t l
         SL_DEBUG("adapter", "request type %d on %s not handled", q.type, sio_nsp_name(nsp));
         break;
     }
+    sl_buf_free(&body);
+}
+
+/* Classic mode: a request on <key>-request#<nsp>#, JSON or msgpack. */
+static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t len)
+{
+    sl_buf_t conv = SL_BUF_INIT;
+    const char *p = msg, *end = msg + len;
+    if (len && msg[0] == '{') {
+        /* JSON requests: read through the msgpack reader. */
+        if (mpjson_from_json(&conv, msg, len, NULL, 0) != 0)
+            goto out;
+        p = conv.data;
+        end = conv.data + conv.len;
+    }
+    request_t q;
+    if (read_request(p, end, &q) != 0)
+        goto out;
+    if (strcmp(q.uid, r->uid) != 0) /* not our own request */
+        run_request(r, nsp, &q, end);
 out:
     sl_buf_free(&conv);
-    sl_buf_free(&body);
 }
 
 /* ---- our requests -------------------------------------------------------------- */
@@ -736,6 +927,16 @@ static void pending_timeout(uv_timer_t *t)
     pending_finish(q, 0);
 }
 
+/* Where requests go, and whose subscribers count the servers: classic
+ * <key>-request#<nsp>#, sharded the namespace's main channel. */
+static void request_channel(sl_buf_t *ch, const sio_redis_t *r, const char *nsp)
+{
+    if (r->opts.sharded)
+        sl_buf_appendf(ch, "%s#%s#", r->opts.key, nsp);
+    else
+        channel_name(ch, r, "-request", nsp);
+}
+
 static void broadcast_maybe_done(pending_t *q);
 
 static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
@@ -752,7 +953,7 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
         pending_finish(q, 0);
         return;
     }
-    /* NUMSUB counts this server too. */
+    /* (SHARD)NUMSUB counts this server too. */
     q->expected = (int)m->element[1]->integer - 1;
     if (q->expected <= 0) {
         pending_finish(q, 1);
@@ -761,7 +962,7 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
     if (q->type == REQ_BROADCAST)
         broadcast_maybe_done(q); /* answers may have come before this reply */
     sl_buf_t ch = SL_BUF_INIT;
-    channel_name(&ch, q->r, "-request", q->nsp);
+    request_channel(&ch, q->r, q->nsp);
     publish(q->r, ch.data, ch.len, q->body.data, q->body.len);
     sl_buf_free(&ch);
 }
@@ -790,7 +991,8 @@ static pending_t *pending_new(sio_redis_t *r, sio_nsp_t *nsp, int type, const ch
     return q;
 }
 
-/* Counts the other servers (PUBSUB NUMSUB), then publishes q->body. */
+/* Counts the other servers (PUBSUB NUMSUB, or SHARDNUMSUB), then
+ * publishes q->body. */
 static void pending_launch(pending_t *q)
 {
     sio_redis_t *r = q->r;
@@ -801,17 +1003,40 @@ static void pending_launch(pending_t *q)
     q->next = r->pending;
     r->pending = q;
     sl_buf_t ch = SL_BUF_INIT;
-    channel_name(&ch, r, "-request", q->nsp);
-    sl_buf_append_byte(&ch, '\0');
-    if (sl_redis_link_command(r->pub, on_numsub, q, "PUBSUB NUMSUB %s", ch.data) != 0) {
+    request_channel(&ch, r, q->nsp);
+    const char *argv[3] = {"PUBSUB", r->opts.sharded ? "SHARDNUMSUB" : "NUMSUB", ch.data};
+    size_t lens[3] = {6, strlen(argv[1]), ch.len};
+    if (sl_redis_link_command_argv(r->pub, on_numsub, q, 3, argv, lens) != 0) {
         q->refs--; /* no reply will come */
         pending_finish(q, 0);
     }
     sl_buf_free(&ch);
 }
 
-/* Starts a JSON request: body is a JSON object missing its closing brace,
- * to which the request id is added. */
+/* A JSON request is written in three steps, the same in both modes:
+ * req_open, then fields (sio_cluster_field), then request_start (waits
+ * for answers) or publish_request (fire and forget), which close it. */
+static void req_open(const sio_redis_t *r, sl_buf_t *b, int classic_type, int cluster_type)
+{
+    if (r->opts.sharded)
+        sio_cluster_json_open(b, cluster_type);
+    else
+        sl_buf_appendf(b, "{\"uid\":\"%s\",\"type\":%d", r->uid, classic_type);
+}
+
+static void req_close(const sio_redis_t *r, sl_buf_t *b, const char *nsp, const char *request_id)
+{
+    if (r->opts.sharded) {
+        sio_cluster_json_close(b, request_id, r->cuid, nsp);
+        return;
+    }
+    if (request_id) {
+        sio_cluster_field(b, "requestId");
+        json_str(b, request_id, strlen(request_id));
+    }
+    sl_buf_append_byte(b, '}');
+}
+
 static int request_start(sio_redis_t *r, sio_nsp_t *nsp, int type, sl_buf_t *body,
                          const char *field, sio_redis_reply_cb cb, void *ud)
 {
@@ -820,8 +1045,20 @@ static int request_start(sio_redis_t *r, sio_nsp_t *nsp, int type, sl_buf_t *bod
         return -1;
     q->body = *body;
     memset(body, 0, sizeof *body);
-    sl_buf_appendf(&q->body, ",\"requestId\":\"%s\"}", q->id);
+    req_close(r, &q->body, q->nsp, q->id);
     pending_launch(q);
+    return 0;
+}
+
+static int publish_request(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *b)
+{
+    if (!sl_redis_link_up(r->pub))
+        return -1;
+    req_close(r, b, sio_nsp_name(nsp), NULL);
+    sl_buf_t ch = SL_BUF_INIT;
+    request_channel(&ch, r, sio_nsp_name(nsp));
+    publish(r, ch.data, ch.len, b->data, b->len);
+    sl_buf_free(&ch);
     return 0;
 }
 
@@ -839,8 +1076,55 @@ static void broadcast_maybe_done(pending_t *q)
         pending_finish(q, 1);
 }
 
-/* {type: 8, clientCount} or {type: 9, packet: the client's first ack
- * argument}. p is past the map header. */
+static void broadcast_counted(pending_t *q, long count)
+{
+    q->servers_counted++;
+    q->clients_expected += count;
+    broadcast_maybe_done(q);
+}
+
+static void broadcast_acked(pending_t *q, const char *packet, const char *end)
+{
+    append_item_sep(q);
+    const char *v = packet;
+    if (!v || mpjson_to_json(&q->items, &v, end, NULL, NULL) != 0)
+        sl_buf_append_str(&q->items, "null");
+    q->acks++;
+    broadcast_maybe_done(q);
+}
+
+/* One server's answer: a list ("sockets", "rooms") whose items are
+ * gathered, or a serverSideEmit ack value (NULL when it had none). */
+static void pending_answered(pending_t *q, const char *value, const char *end)
+{
+    if (value) {
+        const char *v = value;
+        if (q->type == REQ_SERVER_SIDE_EMIT) {
+            append_item_sep(q);
+            mpjson_to_json(&q->items, &v, end, NULL, NULL);
+        } else if (mp_typeof(*v) == MP_ARRAY) {
+            uint32_t count = mp_decode_array(&v);
+            for (uint32_t i = 0; i < count; i++) {
+                append_item_sep(q);
+                if (mpjson_to_json(&q->items, &v, end, NULL, NULL) != 0)
+                    break;
+            }
+        }
+    }
+    if (++q->got >= q->expected)
+        pending_finish(q, 1);
+}
+
+static pending_t *pending_find(sio_redis_t *r, const char *rid)
+{
+    for (pending_t *it = r->pending; it; it = it->next)
+        if (!strcmp(it->id, rid))
+            return it->done ? NULL : it;
+    return NULL;
+}
+
+/* Classic: {type: 8, clientCount} or {type: 9, packet: the client's first
+ * ack argument}. p is past the map header. */
 static void on_broadcast_response(pending_t *q, const char *p, const char *end, uint32_t n)
 {
     int type = -1;
@@ -861,20 +1145,13 @@ static void on_broadcast_response(pending_t *q, const char *p, const char *end, 
         } else
             mp_next(&p);
     }
-    if (type == 8) {
-        q->servers_counted++;
-        q->clients_expected += count;
-    } else if (type == 9 && packet) {
-        append_item_sep(q);
-        const char *v = packet;
-        if (mpjson_to_json(&q->items, &v, end, NULL, NULL) != 0)
-            sl_buf_append_str(&q->items, "null");
-        q->acks++;
-    }
-    broadcast_maybe_done(q);
+    if (type == 8)
+        broadcast_counted(q, count);
+    else if (type == 9 && packet)
+        broadcast_acked(q, packet, end);
 }
 
-/* An answer to one of our requests: {requestId, sockets|rooms|data}. */
+/* Classic: an answer to one of our requests: {requestId, sockets|rooms|data}. */
 static void on_response(sio_redis_t *r, const char *msg, size_t len)
 {
     sl_buf_t conv = SL_BUF_INIT;
@@ -892,7 +1169,6 @@ static void on_response(sio_redis_t *r, const char *msg, size_t len)
     n = mp_decode_map(&p);
     char rid[64] = "";
     const char *value = NULL;
-    pending_t *q = NULL;
     /* requestId may come after the list: find it first. */
     const char *scan = p;
     for (uint32_t i = 0; i < n; i++) {
@@ -908,10 +1184,8 @@ static void on_response(sio_redis_t *r, const char *msg, size_t len)
         }
         mp_next(&scan);
     }
-    for (pending_t *it = r->pending; it; it = it->next)
-        if (!strcmp(it->id, rid))
-            q = it;
-    if (!q || q->done)
+    pending_t *q = pending_find(r, rid);
+    if (!q)
         goto out;
     if (q->type == REQ_BROADCAST) {
         on_broadcast_response(q, p, end, n);
@@ -926,24 +1200,35 @@ static void on_response(sio_redis_t *r, const char *msg, size_t len)
             value = p;
         mp_next(&p);
     }
-    if (value) {
-        const char *v = value;
-        if (q->type == REQ_SERVER_SIDE_EMIT) {
-            append_item_sep(q);
-            mpjson_to_json(&q->items, &v, end, NULL, NULL);
-        } else if (mp_typeof(*v) == MP_ARRAY) {
-            uint32_t count = mp_decode_array(&v);
-            for (uint32_t i = 0; i < count; i++) {
-                append_item_sep(q);
-                if (mpjson_to_json(&q->items, &v, end, NULL, NULL) != 0)
-                    break;
-            }
-        }
-    }
-    if (++q->got >= q->expected)
-        pending_finish(q, 1);
+    pending_answered(q, value, end);
 out:
     sl_buf_free(&conv);
+}
+
+/* Sharded: a ClusterAdapter response to one of our requests. */
+static void on_cluster_response(sio_redis_t *r, const sio_cluster_msg_t *m)
+{
+    pending_t *q = pending_find(r, m->request_id);
+    if (!q)
+        return;
+    switch (m->type) {
+    case SIO_CLUSTER_FETCH_SOCKETS_RESPONSE:
+        if (q->type == REQ_REMOTE_FETCH)
+            pending_answered(q, m->sockets, m->end);
+        break;
+    case SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE:
+        if (q->type == REQ_SERVER_SIDE_EMIT)
+            pending_answered(q, m->packet, m->end);
+        break;
+    case SIO_CLUSTER_BROADCAST_CLIENT_COUNT:
+        if (q->type == REQ_BROADCAST && m->client_count >= 0)
+            broadcast_counted(q, m->client_count);
+        break;
+    case SIO_CLUSTER_BROADCAST_ACK:
+        if (q->type == REQ_BROADCAST)
+            broadcast_acked(q, m->packet, m->end);
+        break;
+    }
 }
 
 static void json_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
@@ -957,12 +1242,17 @@ static void json_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
     sl_buf_append_byte(b, ']');
 }
 
-static void json_opts(sl_buf_t *b, const sio_target_t *t)
+/* "opts":{rooms, except} (and "flags":{} in sharded mode, as Node's
+ * ClusterAdapter always sends one). */
+static void json_opts(const sio_redis_t *r, sl_buf_t *b, const sio_target_t *t)
 {
-    sl_buf_append_str(b, "\"opts\":{\"rooms\":");
+    sio_cluster_field(b, "opts");
+    sl_buf_append_str(b, "{\"rooms\":");
     json_rooms(b, t->rooms, t->nrooms);
     sl_buf_append_str(b, ",\"except\":");
     json_rooms(b, t->except, t->nexcept);
+    if (r->opts.sharded)
+        sl_buf_append_str(b, ",\"flags\":{}");
     sl_buf_append_byte(b, '}');
 }
 
@@ -970,8 +1260,8 @@ int sio_redis_fetch_sockets(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *
                             sio_redis_reply_cb cb, void *ud)
 {
     sl_buf_t b = SL_BUF_INIT;
-    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d,", r->uid, REQ_REMOTE_FETCH);
-    json_opts(&b, t);
+    req_open(r, &b, REQ_REMOTE_FETCH, SIO_CLUSTER_FETCH_SOCKETS);
+    json_opts(r, &b, t);
     int rc = request_start(r, nsp, REQ_REMOTE_FETCH, &b, "sockets", cb, ud);
     sl_buf_free(&b);
     return rc;
@@ -979,34 +1269,26 @@ int sio_redis_fetch_sockets(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *
 
 int sio_redis_all_rooms(sio_redis_t *r, sio_nsp_t *nsp, sio_redis_reply_cb cb, void *ud)
 {
+    /* socket.io-adapter's ClusterAdapter has no message for allRooms (the
+     * sharded Node adapter has no allRooms either). */
+    if (r->opts.sharded)
+        return -1;
     sl_buf_t b = SL_BUF_INIT;
-    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d", r->uid, REQ_ALL_ROOMS);
+    req_open(r, &b, REQ_ALL_ROOMS, 0);
     int rc = request_start(r, nsp, REQ_ALL_ROOMS, &b, "rooms", cb, ud);
     sl_buf_free(&b);
     return rc;
-}
-
-static int publish_request(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *b)
-{
-    if (!sl_redis_link_up(r->pub))
-        return -1;
-    sl_buf_t ch = SL_BUF_INIT;
-    channel_name(&ch, r, "-request", sio_nsp_name(nsp));
-    publish(r, ch.data, ch.len, b->data, b->len);
-    sl_buf_free(&ch);
-    return 0;
 }
 
 int sio_redis_remote_rooms(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int join,
                            const sio_slice_t *rooms, size_t nrooms)
 {
     sl_buf_t b = SL_BUF_INIT;
-    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d,", r->uid,
-                   join ? REQ_REMOTE_JOIN : REQ_REMOTE_LEAVE);
-    json_opts(&b, t);
-    sl_buf_append_str(&b, ",\"rooms\":");
+    req_open(r, &b, join ? REQ_REMOTE_JOIN : REQ_REMOTE_LEAVE,
+             join ? SIO_CLUSTER_SOCKETS_JOIN : SIO_CLUSTER_SOCKETS_LEAVE);
+    json_opts(r, &b, t);
+    sio_cluster_field(&b, "rooms");
     json_rooms(&b, rooms, nrooms);
-    sl_buf_append_byte(&b, '}');
     int rc = publish_request(r, nsp, &b);
     sl_buf_free(&b);
     return rc;
@@ -1015,9 +1297,10 @@ int sio_redis_remote_rooms(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t
 int sio_redis_remote_disconnect(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int close)
 {
     sl_buf_t b = SL_BUF_INIT;
-    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d,", r->uid, REQ_REMOTE_DISCONNECT);
-    json_opts(&b, t);
-    sl_buf_appendf(&b, ",\"close\":%s}", close ? "true" : "false");
+    req_open(r, &b, REQ_REMOTE_DISCONNECT, SIO_CLUSTER_DISCONNECT_SOCKETS);
+    json_opts(r, &b, t);
+    sio_cluster_field(&b, "close");
+    sl_buf_append_str(&b, close ? "true" : "false");
     int rc = publish_request(r, nsp, &b);
     sl_buf_free(&b);
     return rc;
@@ -1026,16 +1309,17 @@ int sio_redis_remote_disconnect(sio_redis_t *r, sio_nsp_t *nsp, const sio_target
 int sio_redis_server_side_emit(sio_redis_t *r, sio_nsp_t *nsp, const char *json, size_t len,
                                sio_redis_reply_cb cb, void *ud)
 {
+    /* The arguments: "data" in the classic adapter, "packet" in ClusterAdapter. */
+    const char *field = r->opts.sharded ? "packet" : "data";
     sl_buf_t b = SL_BUF_INIT;
-    sl_buf_appendf(&b, "{\"uid\":\"%s\",\"type\":%d,\"data\":", r->uid, REQ_SERVER_SIDE_EMIT);
+    req_open(r, &b, REQ_SERVER_SIDE_EMIT, SIO_CLUSTER_SERVER_SIDE_EMIT);
+    sio_cluster_field(&b, field);
     sl_buf_append(&b, json, len);
     int rc;
-    if (cb) {
-        rc = request_start(r, nsp, REQ_SERVER_SIDE_EMIT, &b, "data", cb, ud);
-    } else {
-        sl_buf_append_byte(&b, '}');
+    if (cb)
+        rc = request_start(r, nsp, REQ_SERVER_SIDE_EMIT, &b, field, cb, ud);
+    else
         rc = publish_request(r, nsp, &b);
-    }
     sl_buf_free(&b);
     return rc;
 }
@@ -1044,6 +1328,18 @@ void sio_redis_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *reque
                                const char *json, size_t len)
 {
     sl_buf_t b = SL_BUF_INIT;
+    if (r->opts.sharded) {
+        if (begin_response(r, &b, request_id, SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE) == 0) {
+            sio_cluster_field(&b, "packet");
+            if (len)
+                sl_buf_append(&b, json, len);
+            else
+                sl_buf_append_str(&b, "null");
+            finish_response(r, nsp, &b, request_id);
+        }
+        sl_buf_free(&b);
+        return;
+    }
     sl_buf_appendf(&b, "{\"type\":%d,\"requestId\":", REQ_SERVER_SIDE_EMIT);
     json_str(&b, request_id, strlen(request_id));
     sl_buf_append_str(&b, ",\"data\":");
@@ -1052,7 +1348,10 @@ void sio_redis_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *reque
     else
         sl_buf_append_str(&b, "null");
     sl_buf_append_byte(&b, '}');
-    respond(r, nsp, &b);
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
+    publish(r, ch.data, ch.len, b.data, b.len);
+    sl_buf_free(&ch);
     sl_buf_free(&b);
 }
 
@@ -1064,40 +1363,35 @@ int sio_redis_broadcast_with_ack(sio_redis_t *r, sio_nsp_t *nsp, const sio_targe
     pending_t *q = pending_new(r, nsp, REQ_BROADCAST, NULL, timeout_ms, cb, ud);
     if (!q)
         return -1;
-    /* msgpack, as Node's adapter sends it: {uid, requestId, type, packet,
-     * opts} with packet {type, data, nsp, id}. */
     sl_buf_t *b = &q->body;
-    mpjson_put_map(b, 5);
-    mp_put_cstr(b, "uid");
-    mp_put_cstr(b, r->uid);
-    mp_put_cstr(b, "requestId");
-    mp_put_cstr(b, q->id);
-    mp_put_cstr(b, "type");
-    mpjson_put_number(b, REQ_BROADCAST);
-    mp_put_cstr(b, "packet");
-    mpjson_put_map(b, 4);
-    mp_put_cstr(b, "type");
-    mpjson_put_number(b, 2);
-    mp_put_cstr(b, "data");
-    if (mpjson_from_json(b, json, len, atts, natts) != 0) {
+    int rc;
+    if (r->opts.sharded) {
+        /* Always on the main channel: the expected answers are counted
+         * over every server of the namespace. */
+        rc = build_cluster_broadcast(b, r, sio_nsp_name(nsp), t, 0, json, len, atts, natts, q->id,
+                                     timeout_ms);
+    } else {
+        /* msgpack, as Node's adapter sends it: {uid, requestId, type,
+         * packet, opts} with packet {type, data, nsp, id}. */
+        mpjson_put_map(b, 5);
+        mp_put_cstr(b, "uid");
+        mp_put_cstr(b, r->uid);
+        mp_put_cstr(b, "requestId");
+        mp_put_cstr(b, q->id);
+        mp_put_cstr(b, "type");
+        mpjson_put_number(b, REQ_BROADCAST);
+        mp_put_cstr(b, "packet");
+        rc = put_packet(b, sio_nsp_name(nsp), json, len, atts, natts, ack_id);
+        if (rc == 0) {
+            mp_put_cstr(b, "opts");
+            put_opts(b, t, 0, timeout_ms);
+        }
+    }
+    if (rc != 0) {
         sl_buf_free(&q->body);
         free(q);
         return -1;
     }
-    mp_put_cstr(b, "nsp");
-    mp_put_cstr(b, sio_nsp_name(nsp));
-    mp_put_cstr(b, "id");
-    mpjson_put_number(b, (double)ack_id);
-    mp_put_cstr(b, "opts");
-    mpjson_put_map(b, 3);
-    mp_put_cstr(b, "rooms");
-    mp_put_rooms(b, t->rooms, t->nrooms);
-    mp_put_cstr(b, "except");
-    mp_put_rooms(b, t->except, t->nexcept);
-    mp_put_cstr(b, "flags");
-    mpjson_put_map(b, 1);
-    mp_put_cstr(b, "timeout");
-    mpjson_put_number(b, timeout_ms);
     pending_launch(q);
     return 0;
 }
@@ -1105,10 +1399,20 @@ int sio_redis_broadcast_with_ack(sio_redis_t *r, sio_nsp_t *nsp, const sio_targe
 void sio_redis_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, long count)
 {
     sl_buf_t b = SL_BUF_INIT;
-    sl_buf_appendf(&b, "{\"type\":8,\"requestId\":");
-    json_str(&b, request_id, strlen(request_id));
-    sl_buf_appendf(&b, ",\"clientCount\":%ld}", count);
-    respond(r, nsp, &b);
+    if (r->opts.sharded) {
+        if (begin_response(r, &b, request_id, SIO_CLUSTER_BROADCAST_CLIENT_COUNT) == 0) {
+            sl_buf_appendf(&b, ",\"clientCount\":%ld", count);
+            finish_response(r, nsp, &b, request_id);
+        }
+    } else {
+        sl_buf_appendf(&b, "{\"type\":8,\"requestId\":");
+        json_str(&b, request_id, strlen(request_id));
+        sl_buf_appendf(&b, ",\"clientCount\":%ld}", count);
+        sl_buf_t ch = SL_BUF_INIT;
+        channel_name(&ch, r, "-response", sio_nsp_name(nsp));
+        publish(r, ch.data, ch.len, b.data, b.len);
+        sl_buf_free(&ch);
+    }
     sl_buf_free(&b);
 }
 
@@ -1116,6 +1420,18 @@ void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request
                              const char *json, size_t len)
 {
     sl_buf_t b = SL_BUF_INIT;
+    if (r->opts.sharded) {
+        if (begin_response(r, &b, request_id, SIO_CLUSTER_BROADCAST_ACK) == 0) {
+            sio_cluster_field(&b, "packet");
+            if (len)
+                sl_buf_append(&b, json, len);
+            else
+                sl_buf_append_str(&b, "null");
+            finish_response(r, nsp, &b, request_id);
+        }
+        sl_buf_free(&b);
+        return;
+    }
     mpjson_put_map(&b, 3);
     mp_put_cstr(&b, "type");
     mpjson_put_number(&b, 9);
@@ -1124,7 +1440,10 @@ void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request
     mp_put_cstr(&b, "packet");
     if (!len || mpjson_from_json(&b, json, len, NULL, 0) != 0)
         mpjson_put_nil(&b);
-    respond(r, nsp, &b);
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
+    publish(r, ch.data, ch.len, b.data, b.len);
+    sl_buf_free(&ch);
     sl_buf_free(&b);
 }
 
@@ -1389,6 +1708,146 @@ static void on_pub_state(sl_redis_link_t *l, int up, void *ud)
 
 static void adapter_nsp_created(void *ud, sio_nsp_t *nsp) { subscribe_nsp(nsp, ud); }
 
+/* ---- sharded subscriptions ------------------------------------------------ */
+
+/* A ClusterAdapter message on one of our shard channels. Which channel it
+ * came on doesn't matter: its type tells a response from a request, as in
+ * Node's ClusterAdapter.onMessage. */
+static void on_smessage(const char *ch, size_t clen, const char *msg, size_t len, void *ud)
+{
+    sio_redis_t *r = ud;
+    sl_buf_t scratch = SL_BUF_INIT;
+    sio_cluster_msg_t m;
+    if (sio_cluster_decode(msg, len, &scratch, &m) != 0) {
+        SL_WARN("adapter", "malformed cluster message (%zu bytes) on %.*s, dropped", len, (int)clen,
+                ch);
+        goto out;
+    }
+    if (!strcmp(m.uid, r->cuid))
+        goto out; /* our own */
+    SL_DEBUG("adapter", "cluster message type %d from %s on %.*s", m.type, m.uid, (int)clen, ch);
+    if (sio_cluster_is_response(m.type)) {
+        on_cluster_response(r, &m);
+        goto out;
+    }
+    sio_nsp_t *nsp = sio_server_find_nsp(r->sio, m.nsp);
+    if (!nsp)
+        goto out;
+    request_t q;
+    memset(&q, 0, sizeof q);
+    snprintf(q.uid, sizeof q.uid, "%s", m.uid);
+    if (m.request_id[0])
+        snprintf(q.request_id, sizeof q.request_id, "%s#%s", m.uid, m.request_id);
+    q.opts = m.opts;
+    q.rooms = m.rooms;
+    q.close = m.close;
+    switch (m.type) {
+    case SIO_CLUSTER_BROADCAST:
+        if (!m.packet || !m.opts)
+            break;
+        if (!m.request_id[0]) {
+            deliver_broadcast(r, m.nsp, m.packet, m.opts, m.end);
+            break;
+        }
+        q.type = REQ_BROADCAST;
+        q.packet = m.packet;
+        run_request(r, nsp, &q, m.end);
+        break;
+    case SIO_CLUSTER_SOCKETS_JOIN:
+    case SIO_CLUSTER_SOCKETS_LEAVE:
+    case SIO_CLUSTER_DISCONNECT_SOCKETS:
+        if (!m.opts)
+            break;
+        q.type = m.type == SIO_CLUSTER_SOCKETS_JOIN    ? REQ_REMOTE_JOIN
+                 : m.type == SIO_CLUSTER_SOCKETS_LEAVE ? REQ_REMOTE_LEAVE
+                                                       : REQ_REMOTE_DISCONNECT;
+        run_request(r, nsp, &q, m.end);
+        break;
+    case SIO_CLUSTER_FETCH_SOCKETS:
+        if (!m.opts || !m.request_id[0])
+            break;
+        q.type = REQ_REMOTE_FETCH;
+        run_request(r, nsp, &q, m.end);
+        break;
+    case SIO_CLUSTER_SERVER_SIDE_EMIT:
+        if (!m.packet)
+            break;
+        q.type = REQ_SERVER_SIDE_EMIT;
+        q.data = m.packet;
+        run_request(r, nsp, &q, m.end);
+        break;
+    case SIO_CLUSTER_INITIAL_HEARTBEAT:
+    case SIO_CLUSTER_HEARTBEAT:
+    case SIO_CLUSTER_ADAPTER_CLOSE:
+        break; /* ClusterAdapterWithHeartbeat's; the Redis adapters count with (SHARD)NUMSUB */
+    default:
+        SL_DEBUG("adapter", "cluster message type %d on %s not handled", m.type, m.nsp);
+        break;
+    }
+out:
+    sl_buf_free(&scratch);
+}
+
+static void sharded_nsp_created(void *ud, sio_nsp_t *nsp)
+{
+    sio_redis_t *r = ud;
+    sl_buf_t ch = SL_BUF_INIT;
+    sl_buf_appendf(&ch, "%s#%s#", r->opts.key, sio_nsp_name(nsp));
+    sl_redis_sub_add(r->ssub, ch.data, ch.len);
+    sl_buf_appendf(&ch, "%s#", r->cuid);
+    sl_redis_sub_add(r->ssub, ch.data, ch.len);
+    sl_buf_free(&ch);
+}
+
+/* Whether a room gets a channel of its own: every room a publisher may
+ * send to on <key>#<nsp>#<room>#. In "dynamic" mode publishers (Node's
+ * rule) keep 20-character names, which look like socket ids, on the main
+ * channel; any other name, own-id room or not, is published on its own. */
+static int room_has_channel(const sio_redis_t *r, size_t len, int is_private)
+{
+    switch (r->opts.subscription_mode) {
+    case SIO_REDIS_SUB_DYNAMIC_PRIVATE:
+        return 1;
+    case SIO_REDIS_SUB_DYNAMIC:
+        return !is_private || len != 20;
+    default:
+        return 0;
+    }
+}
+
+static void room_channel(sl_buf_t *ch, const sio_redis_t *r, sio_nsp_t *nsp, const char *room,
+                         size_t len)
+{
+    sl_buf_appendf(ch, "%s#%s#", r->opts.key, sio_nsp_name(nsp));
+    sl_buf_append(ch, room, len);
+    sl_buf_append_byte(ch, '#');
+}
+
+static void adapter_room_created(void *ud, sio_nsp_t *nsp, const char *room, size_t len,
+                                 int is_private)
+{
+    sio_redis_t *r = ud;
+    if (!room_has_channel(r, len, is_private))
+        return;
+    sl_buf_t ch = SL_BUF_INIT;
+    room_channel(&ch, r, nsp, room, len);
+    if (sl_redis_sub_add(r->ssub, ch.data, ch.len) != 0)
+        SL_ERROR("adapter", "out of memory: room %.*s gets no channel", (int)len, room);
+    sl_buf_free(&ch);
+}
+
+static void adapter_room_deleted(void *ud, sio_nsp_t *nsp, const char *room, size_t len,
+                                 int is_private)
+{
+    sio_redis_t *r = ud;
+    if (!room_has_channel(r, len, is_private))
+        return;
+    sl_buf_t ch = SL_BUF_INIT;
+    room_channel(&ch, r, nsp, room, len);
+    sl_redis_sub_remove(r->ssub, ch.data, ch.len);
+    sl_buf_free(&ch);
+}
+
 sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
                            const sio_redis_opts_t *opts, const sio_redis_hooks_t *hooks)
 {
@@ -1420,11 +1879,19 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
     for (int i = 0; i < 6; i++)
         r->uid[i] = alnum[(unsigned char)id[i] % 36];
     r->uid[6] = '\0';
+    memcpy(r->cuid, r->uid, 6);
+    for (int i = 0; i < 10; i++)
+        r->cuid[6 + i] = alnum[(unsigned char)id[6 + i] % 36];
+    r->cuid[16] = '\0';
     r->pub = sl_redis_link_new(loop, &u, "adapter pub", on_pub_state, r);
-    r->sub = sl_redis_link_new(loop, &u, "adapter sub", on_sub_state, r);
-    if (!r->pub || !r->sub) {
+    if (r->opts.sharded)
+        r->ssub = sl_redis_sub_new(loop, &u, "adapter ssub", on_smessage, NULL, r);
+    else
+        r->sub = sl_redis_link_new(loop, &u, "adapter sub", on_sub_state, r);
+    if (!r->pub || (!r->sub && !r->ssub)) {
         sl_redis_link_close(r->pub);
         sl_redis_link_close(r->sub);
+        sl_redis_sub_close(r->ssub);
         free(r);
         return NULL;
     }
@@ -1435,7 +1902,18 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
     r->announce.data = r;
     uv_timer_start(&r->announce, announce_cb, ANNOUNCE_EVERY_MS, ANNOUNCE_EVERY_MS);
     r->announce_on = 1;
-    sio_adapter_t a = {adapter_nsp_created, adapter_broadcast, adapter_foreign_sid, r};
+    sio_adapter_t a = {
+        .nsp_created = r->opts.sharded ? sharded_nsp_created : adapter_nsp_created,
+        .broadcast = adapter_broadcast,
+        .foreign_sid = adapter_foreign_sid,
+        .ud = r,
+    };
+    /* Per-room channels only where a mode needs them: no cost per join
+     * otherwise. */
+    if (r->opts.sharded && r->opts.subscription_mode != SIO_REDIS_SUB_STATIC) {
+        a.room_created = adapter_room_created;
+        a.room_deleted = adapter_room_deleted;
+    }
     sio_server_set_adapter(srv, &a);
     return r;
 }
@@ -1451,6 +1929,7 @@ void sio_redis_close(sio_redis_t *r)
     sio_server_set_adapter(r->sio, NULL);
     sl_redis_link_close(r->pub);
     sl_redis_link_close(r->sub);
+    sl_redis_sub_close(r->ssub);
     if (r->announce_on)
         uv_close((uv_handle_t *)&r->announce, redis_freed);
     else

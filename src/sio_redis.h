@@ -21,13 +21,31 @@
 
 typedef struct sio_redis sio_redis_t;
 
+/* Sharded mode's subscription modes, as createShardedAdapter's. */
+enum {
+    SIO_REDIS_SUB_DYNAMIC = 0,     /* + a channel per public room (default) */
+    SIO_REDIS_SUB_STATIC,          /* 2 channels per namespace */
+    SIO_REDIS_SUB_DYNAMIC_PRIVATE, /* + a channel per room, own-id rooms too */
+};
+
 typedef struct sio_redis_opts {
     char key[64];                  /* channel prefix, "socket.io" */
     unsigned requests_timeout_ms;  /* 5000 */
     char label[16];                /* for logs: "redis", or "local bus" */
+    /* 0: classic pub/sub (createAdapter); 1: sharded pub/sub, Redis 7
+     * SPUBLISH/SSUBSCRIBE (createShardedAdapter): ClusterAdapter messages
+     * on <key>#<nsp># and <key>#<nsp>#<uid>#, plus <key>#<nsp>#<room>#
+     * per room in the dynamic modes, so a server only hears about rooms it
+     * has members in. */
+    int sharded;
+    int subscription_mode;
 } sio_redis_opts_t;
 
 void sio_redis_opts_init(sio_redis_opts_t *o);
+/* The --set options of the adapter: redisAdapter=classic|sharded and
+ * redisSubscriptionMode=dynamic|static|dynamic-private. 0 when applied,
+ * -1 for a bad value, 1 when name is not one of them. */
+int sio_redis_opts_set(sio_redis_opts_t *o, const char *name, const char *value);
 
 /* Hooks to the layer above (Lua): a fetchSockets answer needs each
  * socket's handshake and data as JSON. */

@@ -10,9 +10,9 @@ const SRC = join(process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..'
 
 const LAYERS = [
   ['buf', 'log', 'watch', 'redis_url', 'local_bus'],                // L0 utilities
-  ['conn', 'redis_uv', 'redis_link', 'local_bus_server'],           // L0 connections
+  ['conn', 'redis_uv', 'redis_link', 'redis_sub', 'local_bus_server'], // L0 connections
   ['http', 'ws', 'ws_client', 'proxy', 'static_files'],             // L1
-  ['eio_packet', 'sio_packet', 'mpjson'],                           // L2/L4 codecs (no loop)
+  ['eio_packet', 'sio_packet', 'mpjson', 'sio_cluster'],            // L2/L4 codecs (no loop)
   ['eio'],                                                          // L3
   ['sio', 'sio_redis', 'server'],                                   // L5 + router
   ['lua_rt', 'lua_json', 'lua_crypto', 'lua_redis', 'lua_client', 'lua_sio'], // L6

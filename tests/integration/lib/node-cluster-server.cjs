@@ -1,10 +1,12 @@
-// A Node socket.io 4 server with @socket.io/redis-adapter 8 (classic mode),
-// the reference cluster member the siolua adapter must interoperate with.
-// Usage: node node-cluster-server.cjs REDIS_URL ; prints "listening PORT".
+// A Node socket.io 4 server with @socket.io/redis-adapter 8 (classic mode,
+// or sharded with a subscription mode as second argument), the reference
+// cluster member the siolua adapter must interoperate with.
+// Usage: node node-cluster-server.cjs REDIS_URL [static|dynamic|dynamic-private]
+// ; prints "listening PORT".
 // Answers commands on stdin as JSON lines: {"op": "...", ...} -> JSON line.
 const { createServer } = require('node:http');
 const { Server } = require('socket.io');
-const { createAdapter } = require('@socket.io/redis-adapter');
+const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
 const { createClient } = require('redis');
 const readline = require('node:readline');
 
@@ -16,7 +18,10 @@ const readline = require('node:readline');
   sub.on('error', () => {});
   await Promise.all([pub.connect(), sub.connect()]);
   const http = createServer();
-  const io = new Server(http, { adapter: createAdapter(pub, sub, { requestsTimeout: 2000 }) });
+  const mode = process.argv[3];
+  const adapter = mode ? createShardedAdapter(pub, sub, { subscriptionMode: mode })
+    : createAdapter(pub, sub, { requestsTimeout: 2000 });
+  const io = new Server(http, { adapter });
   for (const nsp of [io.of('/'), io.of('/chat')]) {
     nsp.on('connection', (socket) => {
       socket.on('join', (room, ack) => { socket.join(room); ack(true); });
@@ -38,12 +43,15 @@ const readline = require('node:readline');
     let result;
     try {
       if (cmd.op === 'fetchSockets') {
-        const sockets = await nsp.in(cmd.rooms || []).fetchSockets();
+        const sockets = await nsp.in(cmd.rooms || []).except(cmd.except || []).fetchSockets();
         result = sockets.map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data }));
       } else if (cmd.op === 'allRooms') {
         result = [...(await nsp.adapter.allRooms())].sort();
       } else if (cmd.op === 'socketsJoin') {
         nsp.in(cmd.rooms || []).socketsJoin(cmd.join);
+        result = true;
+      } else if (cmd.op === 'socketsLeave') {
+        nsp.in(cmd.rooms || []).socketsLeave(cmd.leave);
         result = true;
       } else if (cmd.op === 'disconnectSockets') {
         nsp.in(cmd.rooms || []).disconnectSockets(true);
