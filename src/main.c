@@ -49,7 +49,8 @@ static const char usage[] =
     "                     connectTimeout, connectionStateRecovery, serveClient,\n"
     "                     luaInstructionBudget, luaMemoryLimit, clusterAddress,\n"
     "                     redisAdapter=classic|sharded,\n"
-    "                     redisSubscriptionMode=dynamic|static|dynamic-private)\n"
+    "                     redisSubscriptionMode=dynamic|static|dynamic-private,\n"
+    "                     requestsTimeout=MS (5000), redisKey=PREFIX (socket.io))\n"
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
     "  --no-reload        do not watch the app's files\n";

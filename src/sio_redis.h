@@ -42,8 +42,10 @@ typedef struct sio_redis_opts {
 } sio_redis_opts_t;
 
 void sio_redis_opts_init(sio_redis_opts_t *o);
-/* The --set options of the adapter: redisAdapter=classic|sharded and
- * redisSubscriptionMode=dynamic|static|dynamic-private. 0 when applied,
+/* The --set options of the adapter: redisAdapter=classic|sharded,
+ * redisSubscriptionMode=dynamic|static|dynamic-private, requestsTimeout=MS
+ * (1..600000) and redisKey=PREFIX (Node's key / channelPrefix; no glob
+ * characters or '#'). 0 when applied,
  * -1 for a bad value, 1 when name is not one of them. */
 int sio_redis_opts_set(sio_redis_opts_t *o, const char *name, const char *value);
 

@@ -27,7 +27,9 @@ const skip = SKIP;
 const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'cluster3');
 const NAMES = ['A', 'B', 'C'];
 const WAIT = 10000;
-const REQUESTS_TIMEOUT = 5000; // sio_redis.c's default, as Node's requestsTimeout
+// --set requestsTimeout (Node's adapter option; the default is 5000): a
+// request that outlives it by more than 1 s fails the test.
+const REQUESTS_TIMEOUT = 1500;
 
 let redis, nodes, lb;
 const cleanups = [];
@@ -36,7 +38,7 @@ const hooks = { after: (fn) => cleanups.push(fn) };
 before(async () => {
   if (skip) return;
   redis = await startRedis(hooks);
-  nodes = await startNodes(hooks, redis, NAMES, { appDir: APP });
+  nodes = await startNodes(hooks, redis, NAMES, { appDir: APP, args: ['--set', `requestsTimeout=${REQUESTS_TIMEOUT}`] });
   // Every instance has told Redis where it takes relayed requests.
   const rc = await redisClient(redis);
   try {
@@ -174,6 +176,8 @@ test('C killed with SIGKILL: clients of A and B keep working, clients of C recon
   assert.deepEqual(await earlySse, ['operation has timed out', ['B heard before']]);
   const earlySseMs = Date.now() - issuedAt;
   assert.ok(earlySseMs >= REQUESTS_TIMEOUT, `the early request waited for the requests timeout (${earlySseMs} ms)`);
+  // ... the configured one, not the 5000 ms default.
+  assert.ok(earlyFetchMs < 4500, `the early fetch ended at requestsTimeout (${earlyFetchMs} ms)`);
   assert.match(nodes.A.stderr(), /request \S+ on \/: 1 of 2 servers answered in time/);
 
   // C's clients reconnect through the balancer, to A or B (and so do

@@ -19,8 +19,11 @@ const readline = require('node:readline');
   await Promise.all([pub.connect(), sub.connect()]);
   const http = createServer();
   const mode = process.argv[3];
-  const adapter = mode ? createShardedAdapter(pub, sub, { subscriptionMode: mode })
-    : createAdapter(pub, sub, { requestsTimeout: 2000 });
+  // NODE_ADAPTER_KEY: the channel prefix (key / channelPrefix), default socket.io.
+  const prefix = process.env.NODE_ADAPTER_KEY;
+  const adapter = mode
+    ? createShardedAdapter(pub, sub, { subscriptionMode: mode, ...(prefix ? { channelPrefix: prefix } : {}) })
+    : createAdapter(pub, sub, { requestsTimeout: 2000, ...(prefix ? { key: prefix } : {}) });
   const io = new Server(http, { adapter });
   for (const nsp of [io.of('/'), io.of('/chat')]) {
     nsp.on('connection', (socket) => {
