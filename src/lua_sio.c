@@ -35,6 +35,7 @@
 
 struct sl_app {
     uv_loop_t *loop;
+    sio_redis_opts_t redis_opts; /* the adapter's, set like every option */
     sl_lua_t *rt;
     lua_State *L;
     sl_server_t *http;
@@ -548,6 +549,9 @@ static int set_option(sl_app_t *app, const char *name, const char *value)
         ok = 1;
     if (sl_server_config_set(sl_server_config_mut(app->http), name, value) == 0)
         ok = 1;
+    int r = sio_redis_opts_set(&app->redis_opts, name, value);
+    if (r <= 0)
+        return r;
     if (!strcmp(name, "luaInstructionBudget") || !strcmp(name, "luaMemoryLimit")) {
         char *end;
         unsigned long long v = strtoull(value, &end, 10);
@@ -1434,6 +1438,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     if (!app)
         return NULL;
     app->loop = loop;
+    sio_redis_opts_init(&app->redis_opts);
     app->http = http;
     snprintf(app->app_dir, sizeof app->app_dir, "%s", app_dir);
     app->sio = sio_server_new(loop, eopts, sopts, &lua_sio_handler, app);
@@ -2206,16 +2211,15 @@ void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
         sio_redis_set_address(app->redis, host_port);
 }
 
-static int use_adapter(sl_app_t *app, const char *url, const char *label,
-                       const sio_redis_opts_t *given)
+static int use_adapter(sl_app_t *app, const char *url, const char *label, int classic_only)
 {
     sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack,
                                lua_remote_broadcast, app};
-    sio_redis_opts_t opts;
-    if (given)
-        opts = *given;
-    else
-        sio_redis_opts_init(&opts);
+    sio_redis_opts_t opts = app->redis_opts;
+    if (classic_only && opts.sharded) {
+        SL_WARN("adapter", "the %s has no sharded pub/sub: redisAdapter=sharded ignored", label);
+        opts.sharded = 0;
+    }
     snprintf(opts.label, sizeof opts.label, "%s", label);
     app->redis = sio_redis_new(app->loop, app->sio, url, &opts, &hooks);
     if (!app->redis)
@@ -2229,15 +2233,15 @@ static int use_adapter(sl_app_t *app, const char *url, const char *label,
     return 0;
 }
 
-int sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts)
+int sl_app_use_redis(sl_app_t *app, const char *url)
 {
-    return use_adapter(app, url, "redis", opts);
+    return use_adapter(app, url, "redis", 0);
 }
 
 /* The local bus speaks the classic adapter's subset of Redis only. */
 int sl_app_use_local_bus(sl_app_t *app, const char *url)
 {
-    return use_adapter(app, url, "local bus", NULL);
+    return use_adapter(app, url, "local bus", 1);
 }
 
 void sl_app_set_worker(sl_app_t *app, int index)

@@ -33,12 +33,13 @@ void sl_app_start(sl_app_t *app);
  * line either way. Returns 0 when the new version is in. */
 int sl_app_reload(sl_app_t *app);
 /* Switches the adapter to Redis (redis://..., unix:/path): broadcasts and
- * requests reach every server sharing it. -1 when the URL can't be read. */
-/* opts: NULL for the defaults (classic mode). */
-int sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts);
+ * requests reach every server sharing it, with the adapter options set so
+ * far (redisAdapter, requestsTimeout, ... from sio.configure or --set).
+ * -1 when the URL can't be read. */
+int sl_app_use_redis(sl_app_t *app, const char *url);
 /* The same adapter on the local bus of `siolua run --workers N` (a unix
  * socket speaking the Redis subset the adapter uses), logged as such;
- * always in classic mode. */
+ * always in classic mode (redisAdapter=sharded is ignored with a warning). */
 int sl_app_use_local_bus(sl_app_t *app, const char *url);
 /* `sio.worker` = index (1..N) in a worker of `siolua run --workers N`. */
 void sl_app_set_worker(sl_app_t *app, int index);

@@ -101,12 +101,14 @@ static int apply_set(cli_t *cli, const char *kv)
         cli->cluster_address = value;
         return 0;
     }
-    int redis_opt = sio_redis_opts_set(&cli->redis_opts, name, value);
-    if (redis_opt <= 0)
-        return redis_opt;
+    /* Checked now (a bad value exits before anything starts), applied with
+     * the others after main.lua. */
+    int ok_redis = sio_redis_opts_set(&cli->redis_opts, name, value);
+    if (ok_redis < 0)
+        return -1;
     int ok_other = !strcmp(name, "serveClient") || !strcmp(name, "luaInstructionBudget") ||
                    !strcmp(name, "luaMemoryLimit");
-    if (!(ok_http || ok_eio || ok_sio || ok_other) || cli->nsets == 64)
+    if (!(ok_http || ok_eio || ok_sio || ok_redis == 0 || ok_other) || cli->nsets == 64)
         return -1;
     cli->sets[cli->nsets++] = kv;
     return 0;
@@ -326,7 +328,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url, &cli.redis_opts)) {
+    if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url)) {
         fprintf(stderr, "siolua: cannot start the Redis adapter\n");
         return 2;
     }

@@ -90,3 +90,20 @@ test('bad requestsTimeout and redisKey values exit 2 with one line', async () =>
     assert.match(r.stderr, new RegExp(`bad option '${bad.replace(/[*]/g, '\\*')}'`));
   }
 });
+
+test('sio.configure sets the adapter options too (redisKey, redisAdapter); the command line wins', { skip: SKIP }, async (t) => {
+  const redis = await startRedis(t);
+  const appDir = makeAppDir({ 'main.lua': `
+local sio = require "siolua"
+sio.configure{ redisKey = "app2", redisAdapter = "sharded", requestsTimeout = 700 }
+` });
+  await startServer({ appDir, t, args: ['--redis', redis.url, '--no-reload'] });
+  await waitCount(redis, 'SHARDNUMSUB', 'app2#/#', 1);
+  await startServer({ appDir, t, args: ['--redis', redis.url, '--no-reload', '--set', 'redisKey=app3'] });
+  await waitCount(redis, 'SHARDNUMSUB', 'app3#/#', 1);
+  await waitCount(redis, 'SHARDNUMSUB', 'app2#/#', 1);
+  const bad = await runCli(['run', makeAppDir({ 'main.lua': `require("siolua").configure{ redisKey = "a#b" }` }),
+    '--port', '0', '--no-reload']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /sio\.configure: bad option redisKey/);
+});
