@@ -54,7 +54,10 @@ struct sio_redis {
     char address[128];
     uv_timer_t announce;
     int announce_on;
-    struct { char uid[8]; char host[64]; int port; } nodes[64];
+    /* Owners' addresses read from Redis, kept NODE_CACHE_MS: long enough to
+     * spare a GET per relayed request, short enough that a dead node's
+     * address (its key expires in Redis) stops being tried soon. */
+    struct { char uid[8]; char host[64]; int port; uint64_t until; } nodes[64];
     int nnodes;
 };
 
@@ -1585,6 +1588,41 @@ static void relay_to(sio_redis_t *r, sl_http_req_t *req, const char *host, int p
     sl_proxy_request(r->loop, req, host, port);
 }
 
+#define NODE_CACHE_MS 10000
+#define NODE_CACHE_CAP ((int)(sizeof ((sio_redis_t *)0)->nodes / sizeof ((sio_redis_t *)0)->nodes[0]))
+
+/* The cached address of node uid, or -1 (expired entries are dropped). */
+static int node_cache_find(sio_redis_t *r, const char *uid)
+{
+    uint64_t now = uv_now(r->loop);
+    for (int i = 0; i < r->nnodes; i++) {
+        if (strcmp(r->nodes[i].uid, uid))
+            continue;
+        if (r->nodes[i].until > now)
+            return i;
+        r->nodes[i] = r->nodes[--r->nnodes];
+        return -1;
+    }
+    return -1;
+}
+
+static void node_cache_put(sio_redis_t *r, const char *uid, const char *host, int port)
+{
+    int i = r->nnodes;
+    if (i == NODE_CACHE_CAP) { /* full: the entry closest to expiry goes */
+        i = 0;
+        for (int j = 1; j < r->nnodes; j++)
+            if (r->nodes[j].until < r->nodes[i].until)
+                i = j;
+    } else {
+        r->nnodes++;
+    }
+    snprintf(r->nodes[i].uid, sizeof r->nodes[i].uid, "%s", uid);
+    snprintf(r->nodes[i].host, sizeof r->nodes[i].host, "%s", host);
+    r->nodes[i].port = port;
+    r->nodes[i].until = uv_now(r->loop) + NODE_CACHE_MS;
+}
+
 static void on_node_address(redisAsyncContext *ac, void *reply, void *priv)
 {
     relay_wait_t *w = priv;
@@ -1604,12 +1642,7 @@ static void on_node_address(redisAsyncContext *ac, void *reply, void *priv)
         answer_unknown(req); /* no such node (any more) */
         return;
     }
-    if (r->nnodes < (int)(sizeof r->nodes / sizeof r->nodes[0])) {
-        int i = r->nnodes++;
-        memcpy(r->nodes[i].uid, uid, sizeof uid);
-        snprintf(r->nodes[i].host, sizeof r->nodes[i].host, "%s", host);
-        r->nodes[i].port = port;
-    }
+    node_cache_put(r, uid, host, port);
     relay_to(r, req, host, port);
 }
 
@@ -1621,11 +1654,10 @@ static int adapter_foreign_sid(void *ud, const char *sid, sl_http_req_t *req)
     char uid[8];
     memcpy(uid, sid, 6);
     uid[6] = '\0';
-    for (int i = 0; i < r->nnodes; i++) {
-        if (!strcmp(r->nodes[i].uid, uid)) {
-            relay_to(r, req, r->nodes[i].host, r->nodes[i].port);
-            return 1;
-        }
+    int i = node_cache_find(r, uid);
+    if (i >= 0) {
+        relay_to(r, req, r->nodes[i].host, r->nodes[i].port);
+        return 1;
     }
     relay_wait_t *w = calloc(1, sizeof *w);
     if (!w)
