@@ -23,12 +23,10 @@ struct sl_redis_link {
     void *ud;
     redisAsyncContext *ac;   /* the current context, connected or not */
     int up;
-    int ever_up;
     int closing;
-    int announced_down;      /* "lost" logged for this outage */
+    sl_redis_health_t health;
     int handshake_left;      /* AUTH/SELECT replies due before the link is up */
     char refused[160];       /* why Redis refused the handshake, for link_down */
-    unsigned backoff_ms;
     uv_timer_t timer;        /* reconnect and connect timeout */
 };
 
@@ -53,37 +51,50 @@ int sl_redis_send_handshake(redisAsyncContext *ac, const sl_redis_url_t *u, redi
     return sent;
 }
 
+void sl_redis_health_up(sl_redis_health_t *h, const sl_redis_url_t *u, const char *name)
+{
+    h->backoff_ms = 0;
+    if (h->announced_down || !h->ever_up) {
+        char where[300];
+        SL_INFO(u->label, "%s: connected to %s", name, sl_redis_url_text(u, where, sizeof where));
+    }
+    h->announced_down = 0;
+    h->ever_up = 1;
+}
+
+unsigned sl_redis_health_down(sl_redis_health_t *h, const sl_redis_url_t *u, const char *name,
+                              const char *why)
+{
+    if (!h->announced_down) {
+        char where[300];
+        sl_redis_url_text(u, where, sizeof where);
+        if (h->ever_up)
+            SL_WARN(u->label, "%s: lost %s (%s), reconnecting", name, where, why);
+        else
+            SL_WARN(u->label, "%s: cannot reach %s (%s), retrying", name, where, why);
+        h->announced_down = 1;
+    }
+    unsigned ms = h->backoff_ms ? h->backoff_ms : BACKOFF_MIN_MS;
+    h->backoff_ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
+    return ms;
+}
+
 static void link_connect(sl_redis_link_t *l);
 
 static void reconnect_cb(uv_timer_t *t) { link_connect(t->data); }
-
-static void link_schedule(sl_redis_link_t *l)
-{
-    if (l->closing)
-        return;
-    unsigned ms = l->backoff_ms ? l->backoff_ms : BACKOFF_MIN_MS;
-    l->backoff_ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
-    uv_timer_stop(&l->timer);
-    uv_timer_start(&l->timer, reconnect_cb, ms, 0);
-}
 
 static void link_down(sl_redis_link_t *l, const char *why)
 {
     int was_up = l->up;
     l->up = 0;
     l->ac = NULL;
-    if (!l->closing && !l->announced_down) {
-        char where[300];
-        sl_redis_url_text(&l->url, where, sizeof where);
-        if (was_up || l->ever_up)
-            SL_WARN(l->url.label, "%s: lost %s (%s), reconnecting", l->name, where, why);
-        else
-            SL_WARN(l->url.label, "%s: cannot reach %s (%s), retrying", l->name, where, why);
-        l->announced_down = 1;
-    }
+    if (l->closing)
+        return;
+    unsigned ms = sl_redis_health_down(&l->health, &l->url, l->name, why);
     if (was_up && l->cb)
         l->cb(l, 0, l->ud);
-    link_schedule(l);
+    uv_timer_stop(&l->timer);
+    uv_timer_start(&l->timer, reconnect_cb, ms, 0);
 }
 
 /* Connected and authenticated: commands may flow. */
@@ -91,13 +102,7 @@ static void link_ready(sl_redis_link_t *l)
 {
     uv_timer_stop(&l->timer);
     l->up = 1;
-    l->backoff_ms = 0;
-    char where[300];
-    sl_redis_url_text(&l->url, where, sizeof where);
-    if (l->announced_down || !l->ever_up)
-        SL_INFO(l->url.label, "%s: connected to %s", l->name, where);
-    l->announced_down = 0;
-    l->ever_up = 1;
+    sl_redis_health_up(&l->health, &l->url, l->name);
     if (l->cb)
         l->cb(l, 1, l->ud);
 }

@@ -17,6 +17,23 @@
 int sl_redis_send_handshake(redisAsyncContext *ac, const sl_redis_url_t *u, redisCallbackFn *auth_cb,
                             void *auth_priv, redisCallbackFn *select_cb, void *select_priv);
 
+/* What a reconnecting Redis connection tells the log, and when it tries
+ * again: shared by sl_redis_link and redis_sub so both log each transition
+ * once and back off alike (100 ms doubling to 5 s). Zero-initialised. */
+typedef struct sl_redis_health {
+    unsigned backoff_ms;
+    int announced_down;  /* the loss was logged for this outage */
+    int ever_up;
+} sl_redis_health_t;
+
+/* Up (and authenticated): logs "connected" the first time and after an
+ * outage; the next outage starts with the shortest delay. */
+void sl_redis_health_up(sl_redis_health_t *h, const sl_redis_url_t *u, const char *name);
+/* Gone, or could not connect: logs why once per outage; returns the delay
+ * in ms before the next attempt. */
+unsigned sl_redis_health_down(sl_redis_health_t *h, const sl_redis_url_t *u, const char *name,
+                              const char *why);
+
 typedef struct sl_redis_link sl_redis_link_t;
 
 /* up = 1: connected (and authenticated); the owner (re)subscribes now.

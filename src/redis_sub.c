@@ -17,9 +17,8 @@
 
 #include "buf.h"
 #include "log.h"
+#include "redis_link.h"
 
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 5000
 #define CONNECT_TIMEOUT_MS 3000
 
 typedef struct chan {
@@ -54,11 +53,11 @@ struct sl_redis_sub {
     conn_t *c;             /* the current connection, connected or not */
     resolve_t *resolving;
     redisReader *reader;
-    int up, ever_up, announced_down, closing;
+    int up, closing;
+    sl_redis_health_t health;
     int subscribed;        /* the held channels were asked for on s->c */
     int handshake_left;    /* AUTH/SELECT replies due before "up" */
     int error_logged;      /* an error reply was logged on this connection */
-    unsigned backoff_ms;
     uv_timer_t timer;      /* reconnect and connect timeout */
     chan_t **buckets;
     size_t nbuckets, nchans;
@@ -181,19 +180,9 @@ static void sub_down(sl_redis_sub_t *s, const char *why)
     conn_drop(s);
     if (s->closing)
         return;
-    if (!s->announced_down) {
-        char where[300];
-        sl_redis_url_text(&s->url, where, sizeof where);
-        if (s->ever_up)
-            SL_WARN(s->url.label, "%s: lost %s (%s), reconnecting", s->name, where, why);
-        else
-            SL_WARN(s->url.label, "%s: cannot reach %s (%s), retrying", s->name, where, why);
-        s->announced_down = 1;
-    }
+    unsigned ms = sl_redis_health_down(&s->health, &s->url, s->name, why);
     if (was_up && s->on_state)
         s->on_state(0, s->ud);
-    unsigned ms = s->backoff_ms ? s->backoff_ms : BACKOFF_MIN_MS;
-    s->backoff_ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
     uv_timer_stop(&s->timer);
     uv_timer_start(&s->timer, reconnect_cb, ms, 0);
 }
@@ -226,13 +215,7 @@ static void sub_ready(sl_redis_sub_t *s)
     uv_timer_stop(&s->timer);
     s->up = 1;
     s->error_logged = 0;
-    s->backoff_ms = 0;
-    char where[300];
-    sl_redis_url_text(&s->url, where, sizeof where);
-    if (s->announced_down || !s->ever_up)
-        SL_INFO(s->url.label, "%s: connected to %s", s->name, where);
-    s->announced_down = 0;
-    s->ever_up = 1;
+    sl_redis_health_up(&s->health, &s->url, s->name);
     if (s->on_state)
         s->on_state(1, s->ud);
 }

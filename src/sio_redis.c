@@ -1346,22 +1346,30 @@ int sio_redis_server_side_emit(sio_redis_t *r, sio_nsp_t *nsp, const char *json,
     return rc;
 }
 
+/* A sharded answer carrying one JSON value as its "packet" (an ack). */
+static void sharded_packet_response(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, int type,
+                                    const char *json, size_t len)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    if (begin_response(r, &b, request_id, type) == 0) {
+        sio_cluster_field(&b, "packet");
+        if (len)
+            sl_buf_append(&b, json, len);
+        else
+            sl_buf_append_str(&b, "null");
+        finish_response(r, nsp, &b, request_id);
+    }
+    sl_buf_free(&b);
+}
+
 void sio_redis_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
                                const char *json, size_t len)
 {
-    sl_buf_t b = SL_BUF_INIT;
     if (r->opts.sharded) {
-        if (begin_response(r, &b, request_id, SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE) == 0) {
-            sio_cluster_field(&b, "packet");
-            if (len)
-                sl_buf_append(&b, json, len);
-            else
-                sl_buf_append_str(&b, "null");
-            finish_response(r, nsp, &b, request_id);
-        }
-        sl_buf_free(&b);
+        sharded_packet_response(r, nsp, request_id, SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE, json, len);
         return;
     }
+    sl_buf_t b = SL_BUF_INIT;
     sl_buf_appendf(&b, "{\"type\":%d,\"requestId\":", REQ_SERVER_SIDE_EMIT);
     json_str(&b, request_id, strlen(request_id));
     sl_buf_append_str(&b, ",\"data\":");
@@ -1441,19 +1449,11 @@ void sio_redis_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *reque
 void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
                              const char *json, size_t len)
 {
-    sl_buf_t b = SL_BUF_INIT;
     if (r->opts.sharded) {
-        if (begin_response(r, &b, request_id, SIO_CLUSTER_BROADCAST_ACK) == 0) {
-            sio_cluster_field(&b, "packet");
-            if (len)
-                sl_buf_append(&b, json, len);
-            else
-                sl_buf_append_str(&b, "null");
-            finish_response(r, nsp, &b, request_id);
-        }
-        sl_buf_free(&b);
+        sharded_packet_response(r, nsp, request_id, SIO_CLUSTER_BROADCAST_ACK, json, len);
         return;
     }
+    sl_buf_t b = SL_BUF_INIT;
     mpjson_put_map(&b, 3);
     mp_put_cstr(&b, "type");
     mpjson_put_number(&b, 9);
