@@ -54,6 +54,9 @@ typedef struct sl_lua_co {
     int yielding;         /* set by sl_lua_yield: this yield is a wait */
     sl_lua_wait_t *wait;  /* armed or parked wait, or NULL */
     struct sl_lua_co *prev, *next;
+    /* What the coroutine runs, for log lines. Empty for a function spawned
+     * from Lua: co_what then names where that function is defined, worked
+     * out only when a line is logged (spawning is on every event's path). */
     char what[WHAT_MAX];
 } sl_lua_co_t;
 
@@ -304,6 +307,25 @@ static void co_where(lua_State *co, char *out, size_t n)
     }
 }
 
+/* co->what, or for a spawned Lua function "function defined at src:line"
+ * from the outermost frame of its stack (kept there until released). */
+static const char *co_what(sl_lua_co_t *co)
+{
+    if (co->what[0])
+        return co->what;
+    lua_Debug ar, outer;
+    int found = 0;
+    for (int level = 0; lua_getstack(co->L, level, &ar); level++) {
+        outer = ar;
+        found = 1;
+    }
+    if (found && lua_getinfo(co->L, "S", &outer) && outer.linedefined > 0)
+        snprintf(co->what, sizeof co->what, "function defined at %s:%d", outer.short_src, outer.linedefined);
+    else
+        snprintf(co->what, sizeof co->what, "spawned function");
+    return co->what;
+}
+
 static void report_co_error(sl_lua_co_t *co, int status, const char *blown)
 {
     lua_State *L = co->L;
@@ -326,7 +348,7 @@ static void report_co_error(sl_lua_co_t *co, int status, const char *blown)
     if ((e.want_msg || e.want_tb) && cpcall(co->rt, co_err_cf, &e, NULL, 0) < 0 && e.want_msg &&
         e.msg.len == before)
         sl_buf_append_str(&e.msg, "(error object is not a string)");
-    SL_ERROR("lua", "lua error in %s: %.*s", co->what, (int)e.msg.len, e.msg.data ? e.msg.data : "");
+    SL_ERROR("lua", "lua error in %s: %.*s", co_what(co), (int)e.msg.len, e.msg.data ? e.msg.data : "");
     if (e.tb.len)
         SL_DEBUG("lua", "%.*s", (int)e.tb.len, e.tb.data);
     sl_buf_free(&e.msg);
@@ -491,36 +513,44 @@ static int co_resume(sl_lua_co_t *co, int nargs)
         SL_ERROR("lua",
                  "lua error in %s: coroutine.yield() outside a siolua wait stops the handler "
                  "(use sio.sleep(0) to let others run)",
-                 co->what);
+                 co_what(co));
     else
         report_co_error(co, st, blown ? where : NULL);
     co_release(co, 0);
     return -1;
 }
 
-int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
+/* what NULL: a function spawned from Lua, described lazily (co_what). */
+static int spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
 {
-    if (!what)
-        what = "handler";
     if (rt->closing) {
         lua_pop(L, nargs + 1);
         return -1;
     }
     sl_lua_co_t *co = co_acquire(rt);
     if (!co) {
-        SL_ERROR("lua", "lua error in %s: cannot create a coroutine: not enough memory", what);
+        SL_ERROR("lua", "lua error in %s: cannot create a coroutine: not enough memory",
+                 what ? what : "a spawned function");
         lua_pop(L, nargs + 1);
         return -1;
     }
-    snprintf(co->what, sizeof co->what, "%s", what);
+    if (what)
+        snprintf(co->what, sizeof co->what, "%s", what);
+    else
+        co->what[0] = '\0';
     if (!lua_checkstack(co->L, nargs + 1)) {
-        SL_ERROR("lua", "lua error in %s: too many arguments", what);
+        SL_ERROR("lua", "lua error in %s: too many arguments", what ? what : "a spawned function");
         lua_pop(L, nargs + 1);
         co_release(co, 1);
         return -1;
     }
     lua_xmove(L, co->L, nargs + 1);
     return co_resume(co, nargs);
+}
+
+int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
+{
+    return spawn(rt, L, nargs, what ? what : "handler");
 }
 
 /* ---- synchronous calls ---------------------------------------------------------- */
@@ -667,7 +697,7 @@ static int push_results(sl_lua_t *rt, sl_lua_wait_t *w, int mode, sl_lua_push_cb
     int n = cpcall(rt, push_cf, &a, w->reason, sizeof w->reason);
     if (n >= 0)
         return n;
-    SL_WARN("lua", "lua error in %s: cannot deliver the results of its wait: %s", w->co->what, w->reason);
+    SL_WARN("lua", "lua error in %s: cannot deliver the results of its wait: %s", co_what(w->co), w->reason);
     a.mode = PUSH_CANCEL;
     n = cpcall(rt, push_cf, &a, NULL, 0);
     return n < 0 ? 0 : n;
@@ -711,7 +741,7 @@ void sl_lua_wait_resume_later(sl_lua_wait_t *w, sl_lua_push_cb push, void *ud)
     if (push) {
         struct push_args a = {PACK, w, push, ud};
         if (cpcall(w->co->rt, push_cf, &a, w->reason, sizeof w->reason) < 0) {
-            SL_WARN("lua", "lua error in %s: cannot deliver the results of its wait: %s", w->co->what,
+            SL_WARN("lua", "lua error in %s: cannot deliver the results of its wait: %s", co_what(w->co),
                     w->reason);
             w->cancelled = 1;
         }
@@ -745,7 +775,7 @@ static void idle_cb(uv_idle_t *h)
         if (co->state != CO_PARKED || co->wait != w) {
             /* Its coroutine ends or parks before any loop turn, so this
              * means a bug; leave the handler as it is. */
-            SL_ERROR("lua", "internal: a queued wait of %s is not parked", co->what);
+            SL_ERROR("lua", "internal: a queued wait of %s is not parked", co_what(co));
             drop_wait(w, 0);
             continue;
         }
@@ -1006,10 +1036,7 @@ static int l_log(lua_State *L)
 int sl_lua_l_spawn(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TFUNCTION);
-    char where[WHERE_MAX], what[WHAT_MAX];
-    caller_where(L, where, sizeof where);
-    snprintf(what, sizeof what, "function spawned at %s", where);
-    int r = sl_lua_spawn(rt_of(L), L, lua_gettop(L) - 1, what);
+    int r = spawn(rt_of(L), L, lua_gettop(L) - 1, NULL);
     lua_pushboolean(L, r == 0);
     return 1;
 }

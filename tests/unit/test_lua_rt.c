@@ -1104,7 +1104,7 @@ static void lua_spawn_runs_function_in_new_handler(void)
     lua_getglobal(f.L, "ok2");
     CHECK(!lua_toboolean(f.L, -1));
     lua_pop(f.L, 2);
-    CHECK_HAS(log, "lua error in function spawned at spawn:5: spawn:5: bad");
+    CHECK_HAS(log, "lua error in function defined at spawn:5: spawn:5: bad");
     CHECK_EQ_INT(lines(log), 1);
     free(log);
     fx_done(&f);
