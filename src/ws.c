@@ -6,17 +6,15 @@
 #include <string.h>
 #include <strings.h>
 #include <openssl/evp.h>
-#include <wslay/wslay.h>
 
 #include "log.h"
+#include "ws_frame.h"
 
 struct sl_ws {
     sl_conn_t *conn;
-    wslay_event_context_ptr ctx;
     const sl_ws_handler_t *h;
     void *ud;
-    const char *in;          /* bytes being fed to wslay_event_recv */
-    size_t in_len;
+    sl_ws_parser_t in;       /* incoming frames */
     sl_buf_t rest;           /* what came with the upgrade, until started */
     unsigned closing : 1;
 };
@@ -36,75 +34,71 @@ int sl_ws_check_request(const sl_http_req_t *req)
     return 0;
 }
 
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
-                          void *ud)
+/* A control frame of ours (pong, close), at most 125 bytes of payload. It
+ * goes through the capped writer: a peer that pings without reading loses
+ * pongs rather than growing our memory. */
+static int ws_write_control(sl_ws_t *ws, unsigned opcode, const void *p, size_t n)
 {
-    (void)flags;
+    unsigned char hdr[10];
+    unsigned hl = sl_ws_frame_header(hdr, opcode, n);
+    uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, hl), uv_buf_init((char *)p, (unsigned)n)};
+    return sl_conn_writev(ws->conn, bufs, n ? 2 : 1);
+}
+
+/* Our close frame is queued (or could not be): no more reading, the conn
+ * closes once its output is written. */
+static void ws_send_close(sl_ws_t *ws, uint16_t code)
+{
+    unsigned char body[2] = {(unsigned char)(code >> 8), (unsigned char)code};
+    ws_write_control(ws, 0x8, body, code ? 2 : 0);
+    ws->closing = 1;
+    sl_conn_close_after_write(ws->conn);
+}
+
+/* Parser callbacks: each returns nonzero once the ws is closing, which
+ * stops the feed (the rest of the bytes is dropped, as it would be). */
+static int ws_in_message(void *ud, int binary, char *p, size_t n)
+{
     sl_ws_t *ws = ud;
-    if (ws->in_len == 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-        return -1;
-    }
-    size_t n = len < ws->in_len ? len : ws->in_len;
-    memcpy(buf, ws->in, n);
-    ws->in += n;
-    ws->in_len -= n;
-    return (ssize_t)n;
+    ws->h->on_message(ws, binary, p, n);
+    return ws->closing || ws->conn->closing;
 }
 
-/* wslay only writes control frames (pong, close) through here; we always
- * take every byte, so its frames are never split around our data frames. */
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len,
-                          int flags, void *ud)
+static int ws_in_ping(void *ud, const char *p, size_t n)
 {
-    (void)flags;
     sl_ws_t *ws = ud;
-    if (sl_conn_write(ws->conn, data, len) != 0) {
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-        return -1;
-    }
-    return (ssize_t)len;
+    ws_write_control(ws, 0xA, p, n);
+    return ws->closing || ws->conn->closing;
 }
 
-static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
-                      void *ud)
+/* The peer's close: echo its code (none when it sent none) and finish. */
+static int ws_in_close(void *ud, uint16_t code, const char *reason, size_t n)
 {
-    (void)ctx;
+    (void)reason;
+    (void)n;
     sl_ws_t *ws = ud;
-    if (ws->closing)
-        return;
-    if (arg->opcode == WSLAY_TEXT_FRAME || arg->opcode == WSLAY_BINARY_FRAME)
-        ws->h->on_message(ws, arg->opcode == WSLAY_BINARY_FRAME, (const char *)arg->msg,
-                          arg->msg_length);
+    ws_send_close(ws, code);
+    return 1;
 }
 
-static void ws_after_io(sl_ws_t *ws)
-{
-    if (ws->conn->closing)
-        return;
-    if (wslay_event_want_write(ws->ctx))
-        wslay_event_send(ws->ctx);
-    if (wslay_event_get_close_sent(ws->ctx) || !wslay_event_want_read(ws->ctx)) {
-        /* Close frame is out (ours, or the echo of the peer's): finish. */
-        ws->closing = 1;
-        sl_conn_close_after_write(ws->conn);
-    }
-}
+static const sl_ws_frame_handler_t ws_in_handler = {
+    .on_message = ws_in_message,
+    .on_ping = ws_in_ping,
+    .on_close = ws_in_close,
+};
 
+/* p is writable: conn.c's read slab (not read again before this returns)
+ * or ws->rest; the parser unmasks frames in place there. */
 static void ws_on_data(sl_conn_t *c, const char *p, size_t n)
 {
     sl_ws_t *ws = c->owner;
-    ws->in = p;
-    ws->in_len = n;
-    int rc = wslay_event_recv(ws->ctx);
-    ws->in_len = 0;
-    if (rc != 0) {
-        SL_INFO("ws", "%s: websocket protocol error (%d), closing", c->peer, rc);
-        ws->closing = 1;
-        sl_conn_close(c);
+    if (ws->closing)
         return;
+    int code = sl_ws_parser_feed(&ws->in, (char *)p, n, &ws_in_handler, ws);
+    if (code && !ws->closing && !c->closing) {
+        SL_DEBUG("ws", "%s: websocket protocol error, closing with %d", c->peer, code);
+        ws_send_close(ws, (uint16_t)code);
     }
-    ws_after_io(ws);
 }
 
 static void ws_on_drain(sl_conn_t *c)
@@ -120,7 +114,7 @@ static void ws_on_close(sl_conn_t *c)
     ws->closing = 1;
     if (ws->h && ws->h->on_close)
         ws->h->on_close(ws);
-    wslay_event_context_free(ws->ctx);
+    sl_ws_parser_free(&ws->in);
     sl_buf_free(&ws->rest);
     free(ws);
 }
@@ -173,22 +167,10 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
         sl_buf_free(&rest);
         return NULL;
     }
-    struct wslay_event_callbacks cbs = {
-        .recv_callback = ws_recv_cb,
-        .send_callback = ws_send_cb,
-        .on_msg_recv_callback = ws_msg_cb,
-    };
     ws->conn = c;
     ws->h = h;
     ws->ud = ud;
-    if (wslay_event_context_server_init(&ws->ctx, &cbs, ws) != 0) {
-        free(ws);
-        sl_conn_close(c);
-        sl_buf_free(&head);
-        sl_buf_free(&rest);
-        return NULL;
-    }
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, opts->max_message);
+    sl_ws_parser_init(&ws->in, opts->max_message);
     c->queue_cap = opts->queue_cap;
     sl_conn_set_handler(c, &ws_conn_handler, ws);
     sl_conn_write(c, head.data, head.len);
@@ -229,22 +211,7 @@ int sl_ws_sendv(sl_ws_t *ws, int binary, const uv_buf_t *parts, unsigned n)
     for (unsigned i = 0; i < n; i++)
         len += parts[i].len;
     unsigned char hdr[10];
-    unsigned hl;
-    hdr[0] = 0x80 | (binary ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME);
-    if (len < 126) {
-        hdr[1] = (unsigned char)len;
-        hl = 2;
-    } else if (len < 65536) {
-        hdr[1] = 126;
-        hdr[2] = (unsigned char)(len >> 8);
-        hdr[3] = (unsigned char)len;
-        hl = 4;
-    } else {
-        hdr[1] = 127;
-        for (int i = 0; i < 8; i++)
-            hdr[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-        hl = 10;
-    }
+    unsigned hl = sl_ws_frame_header(hdr, binary ? 0x2 : 0x1, len);
     uv_buf_t bufs[8];
     bufs[0] = uv_buf_init((char *)hdr, hl);
     for (unsigned i = 0; i < n; i++)
@@ -256,12 +223,7 @@ void sl_ws_close(sl_ws_t *ws, uint16_t code)
 {
     if (ws->closing)
         return;
-    wslay_event_queue_close(ws->ctx, code, NULL, 0);
-    ws_after_io(ws);
-    if (!ws->closing) {
-        ws->closing = 1;
-        sl_conn_close_after_write(ws->conn);
-    }
+    ws_send_close(ws, code);
 }
 
 void sl_ws_abort(sl_ws_t *ws)

@@ -1,7 +1,8 @@
 /* L1 ws: a WebSocket connection (RFC 6455) on an L0 conn taken over from
- * HTTP. wslay parses incoming frames (fragments, control frames, close
- * handshake); data frames going out are framed here and written without a
- * copy so one encoded broadcast serves every recipient.
+ * HTTP. ws_frame parses incoming frames (fragments, control frames, close
+ * handshake); pongs and close frames are answered here; data frames going
+ * out are framed here and written without a copy so one encoded broadcast
+ * serves every recipient.
  * Knows nothing of Engine.IO, sessions or packets. */
 #ifndef SL_WS_H
 #define SL_WS_H

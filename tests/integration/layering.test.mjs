@@ -11,6 +11,7 @@ const SRC = join(process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..'
 const LAYERS = [
   ['buf', 'log', 'watch', 'redis_url', 'local_bus'],                // L0 utilities
   ['conn', 'redis_uv', 'redis_link', 'redis_sub', 'local_bus_server'], // L0 connections
+  ['ws_frame'],                                                      // L1 codec (no loop)
   ['http', 'ws', 'ws_client', 'proxy', 'static_files'],             // L1
   ['eio_packet', 'sio_packet', 'mpjson', 'sio_cluster'],            // L2/L4 codecs (no loop)
   ['eio'],                                                          // L3
