@@ -370,6 +370,20 @@ static int core_writable(lua_State *L)
     return 1;
 }
 
+static void push_handshake(lua_State *L, const sio_handshake_t *hs);
+
+/* core.handshake(h): the socket's handshake table, built when the app
+ * first reads socket.handshake (most sockets never do, and an eager table
+ * of headers was a third of an idle connection's memory); nil once gone. */
+static int core_handshake(lua_State *L)
+{
+    sio_socket_t *s = check_socket(L, 1);
+    if (!s)
+        return 0;
+    push_handshake(L, sio_socket_handshake(s));
+    return 1;
+}
+
 static int core_transport(lua_State *L)
 {
     sio_socket_t *s = check_socket(L, 1);
@@ -1110,12 +1124,11 @@ static void lua_on_connecting_unprotected(sio_socket_t *s, const char *auth, siz
     char err[128];
     if (lua_json_decode(L, auth, auth_len, NULL, err, sizeof err) != 0)
         lua_json_new_object(L, 0);
-    push_handshake(L, sio_socket_handshake(s));
     /* The middlewares may refuse, which frees s and b, before this returns:
      * on_free clears *alive (it lives in the caller's frame, which outlives
      * a longjmp out of here) so nothing touches them then. */
     b->alive = alive;
-    int failed = call_dispatch(app, app->dispatch_ref, "connecting", 4, 1) || !lua_istable(L, -1);
+    int failed = call_dispatch(app, app->dispatch_ref, "connecting", 3, 1) || !lua_istable(L, -1);
     if (!*alive) {
         lua_pop(L, 1);
         return;
@@ -1344,6 +1357,7 @@ static const luaL_Reg core_funcs[] = {
     {"disconnect", core_disconnect},
     {"writable", core_writable},
     {"transport", core_transport},
+    {"handshake", core_handshake},
     {"of", core_of},
     {"nsp_detached", core_nsp_detached},
     {"nsp_bind", core_nsp_bind},

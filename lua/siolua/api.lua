@@ -557,6 +557,11 @@ return function(sio, core)
   Socket.removeAllListeners = function(self, ev) return off(self, ev) end
   Socket.listeners = function(self, ev) return { unpack(self._listeners[ev] or {}) } end
 
+  -- Socket fields made on first use (see dispatch.connecting); readers on
+  -- the hot path use rawget(sock, k) or EMPTY so they don't make them.
+  local LAZY_TABLES = { _mw = true, _any = true, _anyout = true, _acks = true }
+  local EMPTY = setmetatable({}, { __newindex = function() error("internal: EMPTY is read-only", 2) end })
+
   local function notify_outgoing(self, args)
     local l = self._anyout
     if #l == 0 then return end
@@ -694,7 +699,16 @@ return function(sio, core)
   Socket.__index = function(self, k)
     local m = socket_index[k]
     if m ~= nil then return m end
-    if k == "rooms" then
+    if LAZY_TABLES[k] then
+      local t = {}
+      rawset(self, k, t)
+      return t
+    elseif k == "handshake" then
+      local hs = core.handshake(self._h) or { headers = {}, query = {} }
+      hs.auth = self._auth
+      rawset(self, "handshake", hs)
+      return hs
+    elseif k == "rooms" then
       local set = {}
       if rawget(self, "connected") then
         for _, r in ipairs(core.rooms(self._h)) do set[r] = true end
@@ -727,12 +741,14 @@ return function(sio, core)
 
   -- A CONNECT for nsp: build the socket, run the middlewares (they may
   -- wait), then accept or refuse. Returns the socket table to the C side.
-  function dispatch.connecting(h, nsp, auth, hs)
+  function dispatch.connecting(h, nsp, auth)
+    -- handshake and the tables of middlewares, onAny listeners and pending
+    -- acks are made when first used (Socket.__index): an idle socket
+    -- carries none of them.
     local sock = setmetatable({
       id = core.id(h), _h = h, nsp = nsp, data = {}, connected = false, recovered = false,
-      handshake = hs, _listeners = {}, _mw = {}, _any = {}, _anyout = {}, _acks = {},
+      _auth = auth, _listeners = {},
     }, Socket)
-    hs.auth = auth
     local on, max = core.recovery()
     local wants = on and type(auth.pid) == "string" and type(auth.offset) == "string"
 
@@ -842,15 +858,16 @@ return function(sio, core)
   -- Per-socket middlewares, then the listeners and onAny.
   local function run_event(sock, args)
     local n = #args
-    for i = 1, #sock._mw do
+    local mw = rawget(sock, "_mw") or EMPTY
+    for i = 1, #mw do
       local verdict
-      sock._mw[i](args, function(e) verdict = e end)
+      mw[i](args, function(e) verdict = e end)
       if verdict ~= nil then
         fire(sock, "error", verdict)
         return
       end
     end
-    local any = sock._any
+    local any = rawget(sock, "_any") or EMPTY
     for i = 1, #any do spawn(any[i], unpack(args, 1, n)) end
     local l = sock._listeners[args[1]]
     if l then
@@ -871,7 +888,8 @@ return function(sio, core)
         end
       end
     end
-    if #sock._mw > 0 then
+    local mw = rawget(sock, "_mw")
+    if mw and #mw > 0 then
       spawn(run_event, sock, args)
     else
       run_event(sock, args)
@@ -879,9 +897,10 @@ return function(sio, core)
   end
 
   function dispatch.ack(sock, args, id)
-    local cb = sock._acks[id]
+    local acks = rawget(sock, "_acks")
+    local cb = acks and acks[id]
     if not cb then return end -- late or unknown: ignored
-    sock._acks[id] = nil
+    acks[id] = nil
     cb(unpack(args, 1, #args))
   end
 
@@ -896,6 +915,9 @@ return function(sio, core)
   -- Out of its rooms and namespace: broadcasts from "disconnect" handlers
   -- no longer reach it, and fetch_sockets no longer lists it.
   function dispatch.disconnect(sock, reason)
+    -- The handshake is read from the C side, which forgets it after this:
+    -- made now if the app never asked, so a socket kept around still has it.
+    local _ = sock.handshake
     sock.connected = false
     sock.nsp.sockets[sock.id] = nil
     fire(sock, "disconnect", reason)
@@ -1214,7 +1236,7 @@ return function(sio, core)
     local rebound = 0
     for _, nsp in pairs(namespaces) do
       for _, sock in pairs(nsp.sockets) do
-        sock._listeners, sock._any, sock._anyout, sock._mw = {}, {}, {}, {}
+        sock._listeners, sock._any, sock._anyout, sock._mw = {}, nil, nil, nil
         sock.reloaded = true
         fire(nsp, "connection", sock)
         if nsp._parent then fire(nsp._parent, "connection", sock) end

@@ -122,6 +122,18 @@ for (const transports of TRANSPORTS) {
     assert.equal(hs.transport, tr);
   });
 
+  test(`${tr}: a socket kept by the app after it left still has its handshake (query, headers, auth)`, async (t) => {
+    const gone = await connected(srv, '/', { t, transports, query: { x: 'kept' }, auth: { who: 'me' },
+      extraHeaders: { 'User-Agent': 'siolua-kept/2.0' } });
+    assert.deepEqual(await ask(gone, 'remember-me'), [true]);
+    gone.disconnect();
+    const other = await connected(srv, '/', { t, transports });
+    let hs;
+    assert.ok(await until(async () => { [hs] = await ask(other, 'remembered'); return hs && hs.gone; }),
+      'the kept socket never showed as disconnected');
+    assert.deepEqual(hs, { query_x: 'kept', user_agent: 'siolua-kept/2.0', auth: { who: 'me' }, gone: true });
+  });
+
   test(`${tr}: a client that sends no auth is seen with auth {} (sent back as {})`, async (t) => {
     const c = await connected(srv, '/', { t, transports });
     const [hs] = await ask(c, 'handshake');

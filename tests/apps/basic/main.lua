@@ -62,6 +62,19 @@ sio.server:on("connection", function(socket)
     })
   end)
 
+  -- The socket is kept after it leaves; a later "remembered" asks what its
+  -- handshake said (built lazily: it must still be there once the socket is gone).
+  socket:on("remember-me", function(ack) remembered = socket ack(true) end)
+  socket:on("remembered", function(ack)
+    local h = remembered and remembered.handshake
+    ack(h and {
+      query_x = null_if_nil(h.query.x),
+      user_agent = null_if_nil(h.headers["user-agent"]),
+      auth = h.auth,
+      gone = remembered.disconnected,
+    } or sio.json.null)
+  end)
+
   socket:on("data-set", function(key, value, ack)
     socket.data[key] = value
     ack()
