@@ -156,6 +156,23 @@ test('close packet posted while a GET is parked completes the GET with noop "6" 
   assert.deepEqual(JSON.parse(after.text), { code: 1, message: 'Session ID unknown' });
 });
 
+test('close packet posted with no GET parked: the GET sent with it still gets noop "6", then the session is gone', async () => {
+  // The official suite sends the GET and the close POST at once; either may
+  // arrive first. Here the POST surely does.
+  const { sid } = await eioHandshake(srv.url);
+  const p = await eioPost(srv.url, sid, '1');
+  assert.equal(p.status, 200);
+  const g = await eioGet(srv.url, sid);
+  assert.equal(g.status, 200);
+  assert.equal(g.text, '6');
+  const after = await eioGet(srv.url, sid);
+  assert.equal(after.status, 400);
+  assert.deepEqual(JSON.parse(after.text), { code: 1, message: 'Session ID unknown' });
+  // A POST after the close finds no session either.
+  const late = await eioPost(srv.url, sid, '4hello');
+  assert.equal(late.status, 400);
+});
+
 test('engine.io-client close() ends the session on the server (next GET with its sid gets 400 code 1)', async (t) => {
   const c = await openEio(srv, { t });
   const sid = c.socket.id;
