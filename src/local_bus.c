@@ -494,7 +494,8 @@ static int cmd_expire(cmd_t *m, int ms)
     long long t;
     if (m->argc != 3)
         return wrong_args(m);
-    if (arg_ll(m, 2, &t) || t > (1ll << 40)) {
+    /* Bounded both ways before EXPIRE's * 1000 can overflow. */
+    if (arg_ll(m, 2, &t) || t > (1ll << 40) || t < -(1ll << 40)) {
         out_error(m->out, "ERR value is not an integer or out of range");
         return 0;
     }

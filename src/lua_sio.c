@@ -2238,12 +2238,19 @@ static int use_adapter(sl_app_t *app, const char *url, const char *label, int cl
     app->redis = sio_redis_new(app->loop, app->sio, url, &opts, &hooks);
     if (!app->redis)
         return -1;
+    /* The URL as logged never carries the password. */
+    sl_redis_url_t u;
+    char shown[400], why[256];
+    if (sl_redis_url_parse(url, &u, why, sizeof why) == 0)
+        sl_redis_url_text(&u, shown, sizeof shown);
+    else
+        snprintf(shown, sizeof shown, "?");
     static const char *const modes[] = {"dynamic", "static", "dynamic-private"};
     if (opts.sharded)
         SL_INFO("adapter", "sharded %s adapter (%s subscriptions) on %s (uid %s)", label,
-                modes[opts.subscription_mode], url, sio_redis_uid(app->redis));
+                modes[opts.subscription_mode], shown, sio_redis_uid(app->redis));
     else
-        SL_INFO("adapter", "%s adapter on %s (uid %s)", label, url, sio_redis_uid(app->redis));
+        SL_INFO("adapter", "%s adapter on %s (uid %s)", label, shown, sio_redis_uid(app->redis));
     return 0;
 }
 

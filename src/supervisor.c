@@ -44,6 +44,7 @@ typedef struct worker {
     int running;             /* proc is a live process */
     int proc_open, control_open; /* handles not yet closed */
     int ready;
+    int reload_pending;      /* SIGHUP came before it was ready */
     uint64_t started_at;
     unsigned backoff_ms;
     char rbuf[64];
@@ -119,6 +120,11 @@ static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0 || !memchr(buf->base, '\n', (size_t)nread) || w->ready)
         return;
     w->ready = 1;
+    if (w->reload_pending) {
+        /* Its handlers are installed now (it says "ready" after them). */
+        w->reload_pending = 0;
+        uv_process_kill(&w->proc, SIGHUP);
+    }
     if (s->serving) {
         SL_INFO("workers", "worker %d (pid %d) is serving again", w->index, w->proc.pid);
         return;
@@ -235,6 +241,7 @@ static int worker_spawn(worker_t *w)
     }
     w->running = 1;
     w->ready = 0;
+    w->reload_pending = 0;
     w->started_at = uv_now(s->loop);
     uv_read_start((uv_stream_t *)&w->control, on_control_alloc, on_control_read);
     return 0;
@@ -311,9 +318,15 @@ static void on_sighup(uv_signal_t *h, int signum)
     (void)signum;
     supervisor_t *s = h->data;
     SL_INFO("workers", "SIGHUP received, reloading %d workers", running_count(s));
-    for (int i = 0; i < s->n; i++)
-        if (s->workers[i].running)
-            uv_process_kill(&s->workers[i].proc, SIGHUP);
+    /* A worker still loading has no SIGHUP handler yet: the signal would
+     * kill it. It gets the reload once it says it is ready. */
+    for (int i = 0; i < s->n; i++) {
+        worker_t *w = &s->workers[i];
+        if (w->running && w->ready)
+            uv_process_kill(&w->proc, SIGHUP);
+        else if (w->running)
+            w->reload_pending = 1;
+    }
 }
 
 static void supervisor_finish(supervisor_t *s)

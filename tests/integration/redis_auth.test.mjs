@@ -75,6 +75,9 @@ test('an ACL user in the URL (redis://user:password@host): adapter, sio.redis an
   assert.equal(ok, true, err);
   assert.deepEqual(await fromEmitter, [7]);
   assert.ok(!/AUTH/.test(a.stderr() + b.stderr()), a.stderr() + b.stderr());
+  // The adapter's start-up line names the server, never the password.
+  assert.match(a.stderr(), /adapter on redis:\/\/app@127\.0\.0\.1:/);
+  assert.ok(!/app-pw/.test(a.stderr() + b.stderr()), a.stderr() + b.stderr());
 });
 
 test('a wrong password: one log line per link, the server keeps serving its own clients', { skip: SKIP }, async (t) => {

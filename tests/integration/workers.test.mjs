@@ -8,10 +8,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
+import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { readFileSync, writeFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, makeTempDir, runCli, sleep, until, SIOLUA_ROOT } from './lib/server.mjs';
+import { startServer, makeTempDir, runCli, sleep, until, SIOLUA_ROOT, SIOLUA_BIN } from './lib/server.mjs';
 import { startRedis, SKIP as SKIP_REDIS } from './lib/cluster.mjs';
 import { connected, waitConnect, ask, askWithin, collect, nextEvent } from './lib/sio.mjs';
 
@@ -229,6 +230,30 @@ test('SIGHUP to the supervisor reloads every worker, clients stay connected', as
   assert.match(srv.stderr(), /SIGHUP received, reloading 2 workers/);
   for (const d of disconnects) assert.deepEqual(d, []);
   assert.equal((await srv.stop()).code, 0);
+});
+
+test('SIGHUP while the workers still load their app: they start and serve, none is killed by it', async (t) => {
+  // A worker installs its signal handlers only once main.lua has loaded;
+  // until then SIGHUP's default action would kill it (and, at start-up,
+  // stop the supervisor with an error).
+  const dir = makeTempDir('siolua-workers-slow-');
+  cpSync(APP, dir, { recursive: true });
+  const main = join(dir, 'main.lua');
+  writeFileSync(main, 'local t0 = os.clock() while os.clock() - t0 < 1.5 do end\n' + readFileSync(main, 'utf8'));
+  const proc = spawn(SIOLUA_BIN, ['run', dir, '--workers', '2', '--no-reload', '--port', '0', '--host', '127.0.0.1'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  proc.stderr.setEncoding('utf8').on('data', (d) => { log += d; });
+  const exited = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
+  t.after(() => { if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL'); });
+  assert.ok(await until(() => /starting 2 workers/.test(log), { timeoutMs: 5000 }), log);
+  await sleep(300);
+  proc.kill('SIGHUP');
+  assert.ok(await until(() => /listening on http:/.test(log) || proc.exitCode !== null, { timeoutMs: 15000 }), log);
+  assert.match(log, /serving .* with 2 workers/);
+  assert.doesNotMatch(log, /killed by signal 1\b/);
+  proc.kill('SIGTERM');
+  assert.deepEqual(await exited, { code: 0, signal: null }, log);
 });
 
 test('SIGTERM to the supervisor closes every client of every worker and exits 0', async (t) => {

@@ -158,6 +158,32 @@ static void keys_expire_with_px_and_ex(void)
     sl_buf_free(&cap.got);
 }
 
+/* EXPIRE multiplies by 1000: a huge negative time must be refused before
+ * that (signed overflow; the sanitizer build aborts), not wrap into a
+ * far-future expiry. */
+static void expire_refuses_times_out_of_range(void)
+{
+    sl_bus_t *b = sl_bus_new();
+    capture_t cap = {0};
+    sl_bus_client_t *c = sl_bus_client_new(b, capture_write, &cap);
+    sl_bus_set_now(b, 1000);
+    send_cmd(c, 3, "SET", "k", "v");
+    EXPECT(cap, "+OK\r\n");
+    send_cmd(c, 3, "EXPIRE", "k", "-9223372036854776");
+    EXPECT(cap, "-ERR value is not an integer or out of range\r\n");
+    send_cmd(c, 3, "PEXPIRE", "k", "-9223372036854775808");
+    EXPECT(cap, "-ERR value is not an integer or out of range\r\n");
+    send_cmd(c, 2, "TTL", "k");
+    EXPECT(cap, ":-1\r\n");
+    send_cmd(c, 3, "EXPIRE", "k", "-1"); /* in the past: the key goes, as in Redis */
+    EXPECT(cap, ":1\r\n");
+    send_cmd(c, 2, "GET", "k");
+    EXPECT(cap, "$-1\r\n");
+    sl_bus_client_free(c);
+    sl_bus_free(b);
+    sl_buf_free(&cap.got);
+}
+
 static void set_nx_xx_getdel_del_exists(void)
 {
     sl_bus_t *b = sl_bus_new();
@@ -255,6 +281,7 @@ int main(void)
     RUN(requests_split_anywhere_and_pipelined);
     RUN(quit_answers_then_asks_to_close);
     RUN(keys_expire_with_px_and_ex);
+    RUN(expire_refuses_times_out_of_range);
     RUN(set_nx_xx_getdel_del_exists);
     RUN(publish_reaches_channel_and_pattern_subscribers);
     return TESTS_DONE();
