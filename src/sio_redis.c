@@ -52,8 +52,10 @@ struct sio_redis {
     /* No sticky sessions: where this node takes relayed requests, and the
      * other nodes' addresses seen so far (by node id = sid prefix). */
     char address[128];
-    uv_timer_t announce;
+    uv_timer_t announce;     /* every second: relay deadlines; every 10th: announce */
     int announce_on;
+    unsigned ticks;
+    struct relay_wait *waits; /* requests waiting for their owner's address */
     /* Owners' addresses read from Redis, kept NODE_CACHE_MS: long enough to
      * spare a GET per relayed request, short enough that a dead node's
      * address (its key expires in Redis) stops being tried soon. */
@@ -1521,7 +1523,8 @@ int sio_redis_session_take(sio_redis_t *r, const char *pid,
 /* Every node keeps "<key>-node#<uid>" = "host:port" alive in Redis; a node
  * that gets a request for a sid starting with another node's uid relays it
  * there (proxy.c). */
-#define ANNOUNCE_EVERY_MS 10000
+#define TICK_MS 1000
+#define ANNOUNCE_EVERY_TICKS 10 /* the address is refreshed every 10 s */
 #define ANNOUNCE_TTL_S 30
 
 static void on_reply_ignored(redisAsyncContext *ac, void *r, void *priv)
@@ -1539,7 +1542,15 @@ static void announce(sio_redis_t *r)
                           r->uid, r->address, ANNOUNCE_TTL_S);
 }
 
-static void announce_cb(uv_timer_t *t) { announce(t->data); }
+static void sweep_relay_waits(sio_redis_t *r);
+
+static void announce_cb(uv_timer_t *t)
+{
+    sio_redis_t *r = t->data;
+    sweep_relay_waits(r);
+    if (++r->ticks % ANNOUNCE_EVERY_TICKS == 0)
+        announce(r);
+}
 
 void sio_redis_set_address(sio_redis_t *r, const char *host_port)
 {
@@ -1564,11 +1575,22 @@ static int split_address(const char *a, char *host, size_t cap, int *port)
     return *port > 0 && *port < 65536 ? 0 : -1;
 }
 
+/* A request waiting for its owner's address from Redis. It lives until
+ * hiredis calls back (with NULL when the link goes), which may be after the
+ * adapter closed (r NULL then) or after the request was answered or left
+ * (req NULL). */
 typedef struct relay_wait {
     sio_redis_t *r;
-    sl_http_req_t *req;      /* NULL once the client went away */
+    sl_http_req_t *req;
     char uid[8];
+    uint64_t deadline;
+    struct relay_wait *prev, *next; /* r->waits, while r is set */
 } relay_wait_t;
+
+/* A Redis that stays connected but never answers must not park requests
+ * for good: past this, the request is answered as an unknown session and
+ * the client reconnects. */
+#define RELAY_WAIT_MS 5000
 
 static void relay_wait_aborted(sl_http_req_t *req, void *ud)
 {
@@ -1580,6 +1602,41 @@ static void relay_wait_aborted(sl_http_req_t *req, void *ud)
 static void answer_unknown(sl_http_req_t *req)
 {
     sl_http_respond_text(req, 400, "{\"code\":1,\"message\":\"Session ID unknown\"}");
+}
+
+static void relay_wait_unlink(relay_wait_t *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (w->r)
+        w->r->waits = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    w->r = NULL;
+}
+
+/* Answers the request of a wait (if it still has one) as unknown. */
+static void relay_wait_give_up(relay_wait_t *w)
+{
+    sl_http_req_t *req = w->req;
+    if (!req)
+        return;
+    w->req = NULL;
+    req->on_abort = NULL;
+    answer_unknown(req);
+}
+
+static void sweep_relay_waits(sio_redis_t *r)
+{
+    uint64_t now = uv_now(r->loop);
+    for (relay_wait_t *w = r->waits; w; w = w->next) {
+        if (w->req && now >= w->deadline) {
+            SL_WARN("adapter", "redis gave no session owner's address in %d ms: request answered as unknown",
+                    RELAY_WAIT_MS);
+            relay_wait_give_up(w);
+        }
+    }
 }
 
 static void relay_to(sio_redis_t *r, sl_http_req_t *req, const char *host, int port)
@@ -1631,9 +1688,10 @@ static void on_node_address(redisAsyncContext *ac, void *reply, void *priv)
     sio_redis_t *r = w->r;
     char uid[8];
     memcpy(uid, w->uid, sizeof uid);
+    relay_wait_unlink(w);
     free(w);
-    if (!req)
-        return; /* the client left meanwhile */
+    if (!req || !r)
+        return; /* the client left, was answered, or the adapter closed */
     req->on_abort = NULL;
     char host[64];
     int port;
@@ -1665,10 +1723,15 @@ static int adapter_foreign_sid(void *ud, const char *sid, sl_http_req_t *req)
     w->r = r;
     w->req = req;
     memcpy(w->uid, uid, 8);
+    w->deadline = uv_now(r->loop) + RELAY_WAIT_MS;
     if (sl_redis_link_command(r->pub, on_node_address, w, "GET %s-node#%s", r->opts.key, uid) != 0) {
         free(w);
         return 0;
     }
+    w->next = r->waits;
+    if (r->waits)
+        r->waits->prev = w;
+    r->waits = w;
     req->on_abort = relay_wait_aborted;
     req->abort_ud = w;
     return 1;
@@ -1951,7 +2014,7 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
     memcpy(eo->sid_prefix, r->uid, 7);
     uv_timer_init(loop, &r->announce);
     r->announce.data = r;
-    uv_timer_start(&r->announce, announce_cb, ANNOUNCE_EVERY_MS, ANNOUNCE_EVERY_MS);
+    uv_timer_start(&r->announce, announce_cb, TICK_MS, TICK_MS);
     r->announce_on = 1;
     sio_adapter_t a = {
         .nsp_created = r->opts.sharded ? sharded_nsp_created : adapter_nsp_created,
@@ -1977,6 +2040,11 @@ void sio_redis_close(sio_redis_t *r)
         return;
     while (r->pending)
         pending_finish(r->pending, 0);
+    while (r->waits) { /* hiredis calls them back later, without r */
+        relay_wait_t *w = r->waits;
+        relay_wait_give_up(w);
+        relay_wait_unlink(w);
+    }
     sio_server_set_adapter(r->sio, NULL);
     sl_redis_link_close(r->pub);
     sl_redis_link_close(r->sub);
