@@ -8,6 +8,7 @@
  * the state struct on the C stack of the entry point and is freed there. */
 #include "lua_json.h"
 #include "mpjson.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <float.h>
@@ -150,42 +151,6 @@ lua_json_kind_t lua_json_table_kind(lua_State *L, int idx)
     return k;
 }
 
-/* Returns the length of the valid UTF-8 sequence at p (1..4), or 0 when it
- * is invalid (overlong, surrogate, above U+10FFFF, truncated). */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned c = p[0];
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0)
-        return avail >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c < 0xF0) {
-        if (avail < 3)
-            return 0;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
-    }
-    if (c < 0xF5) {
-        if (avail < 4)
-            return 0;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-        return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 &&
-                       (p[3] & 0xC0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
-
 static void copy_err(char *err, size_t errlen, const char *msg)
 {
     if (err && errlen)
@@ -320,7 +285,7 @@ static void parse_string(dec_t *d)
         if (c < 0x20)
             dec_fail(d, q, "control character 0x%02x in string", c);
         if (c >= 0x80) {
-            size_t k = utf8_len(q, (size_t)(end - q));
+            size_t k = sl_utf8_seq_len(q, (size_t)(end - q));
             if (!k)
                 dec_fail(d, q, "invalid UTF-8 in string");
             q += k;
@@ -762,7 +727,7 @@ static void enc_string(enc_t *e, const char *str, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t k = utf8_len(p, (size_t)(end - p));
+            size_t k = sl_utf8_seq_len(p, (size_t)(end - p));
             if (!k)
                 enc_fail(e, "string is not valid UTF-8 (use json.binary for bytes)");
             p += k;

@@ -27,6 +27,8 @@
 
 #include <msgpuck.h>
 
+#include "utf8.h"
+
 #define TWO32 4294967296.0
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -46,42 +48,6 @@ static uint32_t be16(const char *p)
     return (uint32_t)u[0] << 8 | u[1];
 }
 
-/* Length (1..4) of the well-formed UTF-8 sequence at s, 0 if there is none:
- * no overlongs, no UTF-16 surrogates, nothing above U+10FFFF, no cut-off
- * tail. These are exactly the sequences Node's UTF-8 decoder keeps. */
-static size_t utf8_seq(const unsigned char *s, const unsigned char *end)
-{
-    unsigned c = s[0];
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c < 0x80)
-        return 1;
-    if (c < 0xc2)
-        return 0;
-    if (c < 0xe0)
-        return end - s >= 2 && (s[1] & 0xc0) == 0x80 ? 2 : 0;
-    if (c < 0xf0) {
-        if (end - s < 3)
-            return 0;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 ? 3 : 0;
-    }
-    if (c < 0xf5) {
-        if (end - s < 4)
-            return 0;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xc0) == 0x80 && (s[3] & 0xc0) == 0x80
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
-
 static int utf8_valid(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + n;
@@ -90,7 +56,7 @@ static int utf8_valid(const char *s, size_t n)
             p++;
             continue;
         }
-        size_t k = utf8_seq(p, end);
+        size_t k = sl_utf8_seq_len(p, (size_t)(end - p));
         if (!k)
             return 0;
         p += k;
@@ -571,7 +537,7 @@ static int parse_string(jparse_t *j)
         if (c < 0x20)
             return MPJSON_E_JSON;
         if (c >= 0x80) {
-            size_t k = utf8_seq((const unsigned char *)q, (const unsigned char *)j->end);
+            size_t k = sl_utf8_seq_len((const unsigned char *)q, (size_t)(j->end - q));
             if (!k)
                 return MPJSON_E_UTF8;
             q += k;

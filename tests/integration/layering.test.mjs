@@ -9,7 +9,7 @@ import { join, basename } from 'node:path';
 const SRC = join(process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..'), 'src');
 
 const LAYERS = [
-  ['buf', 'log', 'watch', 'redis_url', 'local_bus'],                // L0 utilities
+  ['buf', 'log', 'watch', 'redis_url', 'local_bus', 'utf8'],        // L0 utilities
   ['conn', 'redis_uv', 'redis_link', 'redis_sub', 'local_bus_server'], // L0 connections
   ['ws_frame'],                                                      // L1 codec (no loop)
   ['http', 'ws', 'ws_client', 'proxy', 'static_files'],             // L1
