@@ -76,7 +76,10 @@ unsigned sl_redis_health_down(sl_redis_health_t *h, const sl_redis_url_t *u, con
     }
     unsigned ms = h->backoff_ms ? h->backoff_ms : BACKOFF_MIN_MS;
     h->backoff_ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
-    return ms;
+    /* 75..125 % of the step: a restarted Redis is not met by every server
+     * of the cluster in the same millisecond. */
+    unsigned spread = (unsigned)(uv_hrtime() % 51);
+    return ms * (75 + spread) / 100;
 }
 
 static void link_connect(sl_redis_link_t *l);

@@ -19,7 +19,8 @@ int sl_redis_send_handshake(redisAsyncContext *ac, const sl_redis_url_t *u, redi
 
 /* What a reconnecting Redis connection tells the log, and when it tries
  * again: shared by sl_redis_link and redis_sub so both log each transition
- * once and back off alike (100 ms doubling to 5 s). Zero-initialised. */
+ * once and back off alike (100 ms doubling to 5 s, each step spread by
+ * +-25 % so a cluster doesn't reconnect in lockstep). Zero-initialised. */
 typedef struct sl_redis_health {
     unsigned backoff_ms;
     int announced_down;  /* the loss was logged for this outage */
@@ -30,7 +31,7 @@ typedef struct sl_redis_health {
  * outage; the next outage starts with the shortest delay. */
 void sl_redis_health_up(sl_redis_health_t *h, const sl_redis_url_t *u, const char *name);
 /* Gone, or could not connect: logs why once per outage; returns the delay
- * in ms before the next attempt. */
+ * in ms before the next attempt (the step, give or take 25 %). */
 unsigned sl_redis_health_down(sl_redis_health_t *h, const sl_redis_url_t *u, const char *name,
                               const char *why);
 
