@@ -1,6 +1,6 @@
 -- L6 (Lua side): the Node-like Socket.IO API (server, namespaces,
 -- broadcast operators, sockets, acks, middlewares) built on the small C core
--- in src/lua_sio.c. The C side owns the protocol, rooms and the encoding;
+-- in src/lua/lua_sio.c. The C side owns the protocol, rooms and the encoding;
 -- this file owns listeners, middleware chains and ack bookkeeping.
 -- It must not know packets or transports: it only calls `core`.
 

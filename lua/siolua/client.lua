@@ -1,7 +1,7 @@
 -- L6 (Lua side): a Socket.IO v5 client over Engine.IO v4 on a WebSocket
 -- (transport=websocket from the start, no polling), for app tests and for
 -- apps that talk to another Socket.IO server: sio.client(url, opts).
--- Built on sio._wsclient (src/lua_client.c: the WebSocket and the packet
+-- Built on sio._wsclient (src/lua/lua_client.c: the WebSocket and the packet
 -- codec). Knows nothing of the server side of this process.
 --
 -- One Engine.IO connection per client (like the Node client's forceNew).

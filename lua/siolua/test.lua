@@ -1,4 +1,4 @@
--- siolua.test: the test API of `siolua test APP_DIR` (src/test_runner.c).
+-- siolua.test: the test API of `siolua test APP_DIR` (src/cmd/cmd_test.c).
 -- A test file in APP_DIR/tests/ registers tests when it is loaded:
 --
 --   local sio = require "siolua"
@@ -174,7 +174,7 @@ local function run_limited(env, fn, ms, where)
   return ok, err
 end
 
--- Called by src/test_runner.c in a handler: env = {files = {...},
+-- Called by src/cmd/cmd_test.c in a handler: env = {files = {...},
 -- timeout = ms, spawn = fn, waker = fn, finish = fn(passed, failed),
 -- stopped = fn() -> true once the run is interrupted}.
 function M._run(env)

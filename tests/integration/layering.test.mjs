@@ -1,41 +1,108 @@
-// The layer rule of STYLE.md, checked: a file may include headers of its
-// own layer or below, never above. Layers (bottom up) are listed here; a
-// new file must be placed in one.
+// The layer rule, checked against the one layer table (docs/architecture.md,
+// the same table as shared/STYLE.md): every file of src/ sits in a folder of
+// the table, its first line names its layer (one the folder allows) and its
+// path, its folder's CMakeLists.txt lists it, and it includes only headers of
+// its own layer or below, named by folder ("net/conn.h").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, basename } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-const SRC = join(process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..'), 'src');
+const ROOT = process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..');
+const SRC = join(ROOT, 'src');
 
-const LAYERS = [
-  ['buf', 'log', 'watch', 'redis_url', 'local_bus', 'utf8'],        // L0 utilities
-  ['conn', 'redis_uv', 'redis_link', 'redis_sub', 'local_bus_server'], // L0 connections
-  ['ws_frame'],                                                      // L1 codec (no loop)
-  ['http', 'ws', 'ws_client', 'proxy', 'static_files'],             // L1
-  ['eio_packet', 'sio_packet', 'mpjson', 'sio_cluster'],            // L2/L4 codecs (no loop)
-  ['eio'],                                                          // L3
-  ['sio', 'sio_redis', 'server'],                                   // L5 + router
-  ['lua_rt', 'lua_json', 'lua_crypto', 'lua_redis', 'lua_client', 'lua_sio'], // L6
-  ['main', 'test_runner', 'emit_cmd', 'supervisor'],                // programs
-];
+// The table: the fenced block whose header line starts with "folder".
+// A row is "src/NAME  L<a>[-<b>]  ..."; continuation lines start with spaces.
+function readTable(path) {
+  const text = readFileSync(path, 'utf8');
+  const block = text.split('```').find((b) => /^\s*folder\s+layer\b/m.test(b));
+  assert.ok(block, `${path} has no layer table`);
+  const rows = [];
+  for (const line of block.split('\n')) {
+    const m = /^src\/([a-z]+)\s+(L\d+a?)(?:-(\d+))?\s/.exec(line);
+    if (m) rows.push({ folder: m[1], layers: m[3] ? [m[2], `L${m[3]}`] : [m[2]] });
+  }
+  return rows;
+}
 
-const rank = new Map();
-LAYERS.forEach((names, i) => names.forEach((n) => rank.set(n, i)));
+// L0 < L1 < ... < L5 < L5a < L6 < L7.
+const rankOf = (tag) => Number(tag.slice(1).replace('a', '.5'));
+// Every tag a folder allows: "L2-3" allows L2 and L3.
+function allowed(row) {
+  if (row.layers.length === 1) return row.layers;
+  const [lo, hi] = row.layers.map(rankOf);
+  return Array.from({ length: hi - lo + 1 }, (_, i) => `L${lo + i}`);
+}
 
-test('every source file belongs to a layer', () => {
-  const unknown = readdirSync(SRC).filter((f) => /\.[ch]$/.test(f))
-    .map((f) => basename(f).replace(/\.[ch]$/, '')).filter((n) => !rank.has(n));
-  assert.deepEqual([...new Set(unknown)], [], 'add these to LAYERS in layering.test.mjs');
+const TABLE = readTable(join(ROOT, 'docs', 'architecture.md'));
+const FOLDERS = new Map(TABLE.map((r) => [r.folder, allowed(r)]));
+
+function sources() {
+  const out = [];
+  for (const folder of readdirSync(SRC)) {
+    for (const f of readdirSync(join(SRC, folder))) out.push({ folder, file: f, path: join(SRC, folder, f) });
+  }
+  return out;
+}
+const CODE = () => sources().filter((s) => /\.[ch]$/.test(s.file));
+
+// The tag of one file: "/* L5a cluster/sio_redis: ..." -> L5a.
+function tagOf(s) {
+  const first = readFileSync(s.path, 'utf8').split('\n', 1)[0];
+  const m = /^\/\* (L\d+a?) ([a-z]+)\/([a-z0-9_]+): /.exec(first);
+  return m ? { layer: m[1], folder: m[2], name: m[3] } : null;
+}
+
+test('the table is the one of shared/STYLE.md', { skip: !existsSync(join(ROOT, '..', 'shared', 'STYLE.md')) }, () => {
+  assert.deepEqual(readTable(join(ROOT, '..', 'shared', 'STYLE.md')), TABLE);
 });
 
-test('no file includes a header of a higher layer', () => {
+test('the table has the seven folders, bottom up', () => {
+  assert.deepEqual(TABLE.map((r) => r.folder), ['base', 'net', 'eio', 'sio', 'cluster', 'lua', 'cmd']);
+});
+
+test('every folder of src/ is a row of the table and holds only sources', () => {
+  const folders = readdirSync(SRC);
+  assert.deepEqual(folders.filter((f) => !FOLDERS.has(f)), []);
+  assert.deepEqual(sources().filter((s) => !/\.[ch]$/.test(s.file) && s.file !== 'CMakeLists.txt').map((s) => s.path), []);
+});
+
+test('every file names its layer and path on its first line, as its folder allows', () => {
   const bad = [];
-  for (const f of readdirSync(SRC).filter((x) => /\.[ch]$/.test(x))) {
-    const self = f.replace(/\.[ch]$/, '');
-    for (const m of readFileSync(join(SRC, f), 'utf8').matchAll(/#include "([a-z_]+)\.h"/g)) {
+  for (const s of CODE()) {
+    const t = tagOf(s);
+    const name = s.file.replace(/\.[ch]$/, '');
+    if (!t) bad.push(`${s.folder}/${s.file}: no "/* L<n> ${s.folder}/${name}: " first line`);
+    else if (t.folder !== s.folder || t.name !== name) bad.push(`${s.folder}/${s.file}: tag names ${t.folder}/${t.name}`);
+    else if (!FOLDERS.get(s.folder).includes(t.layer)) bad.push(`${s.folder}/${s.file}: ${t.layer} is not a layer of src/${s.folder}`);
+  }
+  assert.deepEqual(bad, []);
+});
+
+test("every .c file is in its folder's CMakeLists.txt, and nothing else is", () => {
+  const bad = [];
+  for (const folder of FOLDERS.keys()) {
+    const cm = join(SRC, folder, 'CMakeLists.txt');
+    const listed = existsSync(cm) ? [...readFileSync(cm, 'utf8').matchAll(/^\s+([a-z0-9_]+\.c)\s*$/gm)].map((m) => m[1]).sort() : [];
+    const present = readdirSync(join(SRC, folder)).filter((f) => f.endsWith('.c'))
+      .filter((f) => f !== 'main.c').sort(); // main.c is the executable's, not the library's
+    if (JSON.stringify(listed) !== JSON.stringify(present)) bad.push(`src/${folder}: lists ${listed} but holds ${present}`);
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('no file includes a header of a higher layer, and includes name the folder', () => {
+  const layerOf = new Map(CODE().map((s) => [`${s.folder}/${s.file}`, tagOf(s)?.layer]));
+  const bad = [];
+  for (const s of CODE()) {
+    const own = rankOf(layerOf.get(`${s.folder}/${s.file}`) || 'L9');
+    for (const m of readFileSync(s.path, 'utf8').matchAll(/#include "([^"]+)"/g)) {
       const dep = m[1];
-      if (rank.has(dep) && rank.get(dep) > rank.get(self)) bad.push(`${f} includes ${dep}.h`);
+      if (!layerOf.has(dep)) {
+        bad.push(`${s.folder}/${s.file} includes "${dep}": not a src/ header named by folder`);
+        continue;
+      }
+      if (rankOf(layerOf.get(dep)) > own) bad.push(`${s.folder}/${s.file} (${layerOf.get(`${s.folder}/${s.file}`)}) includes ${dep} (${layerOf.get(dep)})`);
     }
   }
   assert.deepEqual(bad, []);

@@ -1,4 +1,4 @@
-// The guards of the Lua runtime against app code (src/lua_rt.h), through
+// The guards of the Lua runtime against app code (src/lua/lua_rt.h), through
 // real socket.io-client sockets and HTTP, against tests/apps/lua_guards:
 // the instruction budget (luaInstructionBudget, default 100000000 per
 // resume of a handler) stops a handler that loops forever, with one log

@@ -2,7 +2,7 @@
  * base64 helpers. Base64 inputs are copied into exactly-sized heap blocks
  * so ASan catches any read past the end (the decoder must never rely on a
  * NUL), and decode outputs get exactly the documented n*3/4 bytes. */
-#include "buf.h"
+#include "base/buf.h"
 #include "testlib.h"
 
 #include <errno.h>

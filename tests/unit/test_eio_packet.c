@@ -4,7 +4,7 @@
  * the XHR2 binary payload). Every input is copied into an exactly-sized
  * heap block so ASan catches any read past its end (the decoders must never
  * rely on a NUL, and they decode in place, so inputs must be writable). */
-#include "eio_packet.h"
+#include "eio/eio_packet.h"
 #include "testlib.h"
 
 #include <errno.h>

@@ -2,8 +2,8 @@
  * `siolua run --workers N` share. Requests go in as the RESP bytes hiredis
  * sends; what each client receives is captured and compared byte for byte
  * with what Redis 7 answers. */
-#include "local_bus.h"
-#include "buf.h"
+#include "cluster/local_bus.h"
+#include "base/buf.h"
 #include "testlib.h"
 
 #include <stdarg.h>

@@ -10,8 +10,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
-#include "buf.h"
-#include "lua_json.h"
+#include "base/buf.h"
+#include "lua/lua_json.h"
 #include "testlib.h"
 
 static lua_State *new_state(void)
@@ -24,26 +24,26 @@ static lua_State *new_state(void)
 }
 
 /* Decodes exactly n bytes from their own allocation; same contract as
- * lua_json_decode. Checks the stack effect. */
+ * sl_lua_json_decode. Checks the stack effect. */
 static int decode_exact(lua_State *L, const char *in, size_t n,
-                        const lua_json_decode_opts_t *opts, char *err, size_t errlen)
+                        const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen)
 {
     char *copy = malloc(n ? n : 1);
     memcpy(copy, in, n);
     int top = lua_gettop(L);
-    int r = lua_json_decode(L, copy, n, opts, err, errlen);
+    int r = sl_lua_json_decode(L, copy, n, opts, err, errlen);
     free(copy);
     CHECK_EQ_INT(lua_gettop(L), r == 0 ? top + 1 : top);
     return r;
 }
 
 /* Encodes the value on top of the stack (left there) into out (reset). */
-static int encode_top(lua_State *L, sl_buf_t *out, const lua_json_encode_opts_t *opts,
+static int encode_top(lua_State *L, sl_buf_t *out, const sl_lua_json_encode_opts_t *opts,
                       char *err, size_t errlen)
 {
     int top = lua_gettop(L);
     sl_buf_reset(out);
-    int r = lua_json_encode(L, -1, out, opts, err, errlen);
+    int r = sl_lua_json_encode(L, -1, out, opts, err, errlen);
     CHECK_EQ_INT(lua_gettop(L), top);
     return r;
 }
@@ -117,7 +117,7 @@ static void expect_lua_error(lua_State *L, const char *expr, const char *needle)
     sl_buf_t out = SL_BUF_INIT;
     sl_buf_append_str(&out, "keep");
     eval(L, expr);
-    int r = lua_json_encode(L, -1, &out, NULL, err, sizeof err);
+    int r = sl_lua_json_encode(L, -1, &out, NULL, err, sizeof err);
     lua_pop(L, 1);
     CHECK_EQ_INT(r, -EINVAL);
     CHECK_STR(out.data, out.len, "keep");
@@ -241,14 +241,14 @@ static void nulls_keep_array_length(void)
     CHECK_EQ_INT(decode_exact(L, "[1,null,3]", 10, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(lua_rawlen(L, -1), 3);
     lua_rawgeti(L, -1, 2);
-    CHECK(lua_json_is_null(L, -1));
+    CHECK(sl_lua_json_is_null(L, -1));
     lua_pop(L, 2);
     CHECK_EQ_INT(decode_exact(L, "[null,null]", 11, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(lua_rawlen(L, -1), 2);
     lua_pop(L, 1);
     CHECK_EQ_INT(decode_exact(L, "{\"a\":null}", 10, NULL, err, sizeof err), 0);
     lua_getfield(L, -1, "a");
-    CHECK(lua_json_is_null(L, -1));
+    CHECK(sl_lua_json_is_null(L, -1));
     lua_pop(L, 2);
     lua_close(L);
 }
@@ -466,9 +466,9 @@ static void nesting_deeper_than_128_is_an_error(void)
     char err[256];
     sl_buf_t s = SL_BUF_INIT, out = SL_BUF_INIT;
     lua_State *L = new_state();
-    for (int i = 0; i < LUA_JSON_MAX_DEPTH; i++)
+    for (int i = 0; i < SL_LUA_JSON_MAX_DEPTH; i++)
         sl_buf_append_byte(&s, '[');
-    for (int i = 0; i < LUA_JSON_MAX_DEPTH; i++)
+    for (int i = 0; i < SL_LUA_JSON_MAX_DEPTH; i++)
         sl_buf_append_byte(&s, ']');
     CHECK_EQ_INT(decode_exact(L, s.data, s.len, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
@@ -477,9 +477,9 @@ static void nesting_deeper_than_128_is_an_error(void)
 
     sl_buf_reset(&s);
     sl_buf_append_str(&s, "[");
-    for (int i = 0; i < LUA_JSON_MAX_DEPTH; i++)
+    for (int i = 0; i < SL_LUA_JSON_MAX_DEPTH; i++)
         sl_buf_append_byte(&s, '[');
-    for (int i = 0; i <= LUA_JSON_MAX_DEPTH; i++)
+    for (int i = 0; i <= SL_LUA_JSON_MAX_DEPTH; i++)
         sl_buf_append_byte(&s, ']');
     expect_decode_error(L, s.data, s.len, "nesting deeper than 128");
 
@@ -599,29 +599,29 @@ static void c_helpers_make_marked_tables(void)
     char err[256];
     sl_buf_t out = SL_BUF_INIT;
     lua_State *L = new_state();
-    lua_json_new_object(L, 0);
-    CHECK_EQ_INT(lua_json_table_kind(L, -1), LUA_JSON_OBJECT);
+    sl_lua_json_new_object(L, 0);
+    CHECK_EQ_INT(sl_lua_json_table_kind(L, -1), SL_LUA_JSON_OBJECT);
     CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
     CHECK_STR(out.data, out.len, "{}");
     lua_pop(L, 1);
-    lua_json_new_array(L, 2);
-    CHECK_EQ_INT(lua_json_table_kind(L, -1), LUA_JSON_ARRAY);
+    sl_lua_json_new_array(L, 2);
+    CHECK_EQ_INT(sl_lua_json_table_kind(L, -1), SL_LUA_JSON_ARRAY);
     CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
     CHECK_STR(out.data, out.len, "[]");
-    lua_json_push_null(L);
+    sl_lua_json_push_null(L);
     lua_rawseti(L, -2, 1);
     CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
     CHECK_STR(out.data, out.len, "[null]");
     lua_pop(L, 1);
     lua_newtable(L);
-    CHECK_EQ_INT(lua_json_table_kind(L, -1), LUA_JSON_PLAIN);
+    CHECK_EQ_INT(sl_lua_json_table_kind(L, -1), SL_LUA_JSON_PLAIN);
     lua_pop(L, 1);
     lua_pushinteger(L, 1);
-    CHECK_EQ_INT(lua_json_table_kind(L, -1), LUA_JSON_PLAIN);
-    CHECK(!lua_json_is_null(L, -1));
+    CHECK_EQ_INT(sl_lua_json_table_kind(L, -1), SL_LUA_JSON_PLAIN);
+    CHECK(!sl_lua_json_is_null(L, -1));
     lua_pop(L, 1);
     lua_pushlightuserdata(L, NULL); /* cjson.null */
-    CHECK(lua_json_is_null(L, -1));
+    CHECK(sl_lua_json_is_null(L, -1));
     CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), 0);
     CHECK_STR(out.data, out.len, "null");
     lua_pop(L, 1);
@@ -629,7 +629,7 @@ static void c_helpers_make_marked_tables(void)
     sl_buf_reset(&out);
     sl_buf_append_str(&out, "42");
     lua_pushinteger(L, 7);
-    CHECK_EQ_INT(lua_json_encode(L, -1, &out, NULL, NULL, 0), 0);
+    CHECK_EQ_INT(sl_lua_json_encode(L, -1, &out, NULL, NULL, 0), 0);
     CHECK_STR(out.data, out.len, "427");
     lua_pop(L, 1);
     CHECK_EQ_INT(lua_gettop(L), 0);
@@ -680,10 +680,10 @@ static void binary_values_encode_as_placeholders_in_order(void)
     char err[256];
     sl_buf_t out = SL_BUF_INIT;
     collected_t c = {0};
-    lua_json_encode_opts_t opts = {collect_cb, &c};
+    sl_lua_json_encode_opts_t opts = {collect_cb, &c};
     lua_State *L = new_state();
     eval(L, "{'x', json.binary('ab'), {k = json.binary('c\\0d'), j = 1}}");
-    CHECK(lua_json_has_binary(L, -1));
+    CHECK(sl_lua_json_has_binary(L, -1));
     CHECK_EQ_INT(encode_top(L, &out, &opts, err, sizeof err), 2);
     CHECK_STR(out.data, out.len,
               "[\"x\",{\"_placeholder\":true,\"num\":0},{\"j\":1,\"k\":{\"_placeholder\":true,\"num\":1}}]");
@@ -694,11 +694,11 @@ static void binary_values_encode_as_placeholders_in_order(void)
     collected_free(&c);
 
     eval(L, "{'x', {{}, 'y'}}");
-    CHECK(!lua_json_has_binary(L, -1));
+    CHECK(!sl_lua_json_has_binary(L, -1));
     CHECK_EQ_INT(encode_top(L, &out, &opts, err, sizeof err), 0);
     lua_pop(L, 1);
     eval(L, "json.binary('')");
-    CHECK(lua_json_has_binary(L, -1));
+    CHECK(sl_lua_json_has_binary(L, -1));
     CHECK_EQ_INT(encode_top(L, &out, &opts, err, sizeof err), 1);
     CHECK_STR(out.data, out.len, "{\"_placeholder\":true,\"num\":0}");
     CHECK_EQ_INT(c.bufs[0].len, 0);
@@ -713,7 +713,7 @@ static void binary_without_callback_or_with_failing_callback_is_an_error(void)
     char err[256];
     sl_buf_t out = SL_BUF_INIT;
     collected_t c = {.fail_with = -ENOBUFS};
-    lua_json_encode_opts_t opts = {collect_cb, &c};
+    sl_lua_json_encode_opts_t opts = {collect_cb, &c};
     lua_State *L = new_state();
     eval(L, "{json.binary('ab')}");
     CHECK_EQ_INT(encode_top(L, &out, NULL, err, sizeof err), -EINVAL);
@@ -729,28 +729,28 @@ static void placeholders_decode_to_attachments_and_back(void)
 {
     const char *in = "[\"m\",{\"_placeholder\":true,\"num\":1},{\"k\":{\"num\":0,\"_placeholder\":true}},"
                      "{\"_placeholder\":false,\"num\":0}]";
-    lua_json_blob_t att[2] = {{"\x01\x02", 2}, {"\x03", 1}};
-    lua_json_decode_opts_t dopts = {att, 2};
+    sl_lua_json_blob_t att[2] = {{"\x01\x02", 2}, {"\x03", 1}};
+    sl_lua_json_decode_opts_t dopts = {att, 2};
     char err[256];
     size_t n;
     sl_buf_t out = SL_BUF_INIT;
     collected_t c = {0};
-    lua_json_encode_opts_t eopts = {collect_cb, &c};
+    sl_lua_json_encode_opts_t eopts = {collect_cb, &c};
     lua_State *L = new_state();
     CHECK_EQ_INT(decode_exact(L, in, strlen(in), &dopts, err, sizeof err), 0);
     lua_rawgeti(L, -1, 2);
-    CHECK(lua_json_is_binary(L, -1));
-    const char *b = lua_json_binary_data(L, -1, &n);
+    CHECK(sl_lua_json_is_binary(L, -1));
+    const char *b = sl_lua_json_binary_data(L, -1, &n);
     CHECK_MEM(b, n, "\x03", 1);
     lua_pop(L, 1);
     lua_rawgeti(L, -1, 3);
     lua_getfield(L, -1, "k");
-    b = lua_json_binary_data(L, -1, &n);
+    b = sl_lua_json_binary_data(L, -1, &n);
     CHECK(b != NULL);
     if (b)
         CHECK_MEM(b, n, "\x01\x02", 2);
     lua_pop(L, 2);
-    CHECK(lua_json_has_binary(L, -1));
+    CHECK(sl_lua_json_has_binary(L, -1));
     /* Re-encoding numbers the attachments in document order. */
     CHECK_EQ_INT(encode_top(L, &out, &eopts, err, sizeof err), 2);
     CHECK_STR(out.data, out.len,
@@ -785,8 +785,8 @@ static void illegal_placeholders_are_errors(void)
         "[{\"_placeholder\":true,\"num\":\"0\"}]", "[{\"_placeholder\":true,\"num\":0.5}]",
         "[{\"_placeholder\":true}]", "{\"_placeholder\":true,\"num\":null}",
     };
-    lua_json_blob_t att[2] = {{"a", 1}, {"b", 1}};
-    lua_json_decode_opts_t dopts = {att, 2};
+    sl_lua_json_blob_t att[2] = {{"a", 1}, {"b", 1}};
+    sl_lua_json_decode_opts_t dopts = {att, 2};
     char err[256];
     lua_State *L = new_state();
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -799,12 +799,12 @@ static void illegal_placeholders_are_errors(void)
     CHECK_EQ_INT(decode_exact(L, nested, strlen(nested), &dopts, err, sizeof err), 0);
     lua_rawgeti(L, -1, 1);
     size_t n;
-    const char *b = lua_json_binary_data(L, -1, &n);
+    const char *b = sl_lua_json_binary_data(L, -1, &n);
     CHECK(b && n == 1 && b[0] == 'b');
     lua_pop(L, 2);
     /* An integral float index is accepted, like Node's buffers[1.0]. */
     CHECK_EQ_INT(decode_exact(L, "{\"_placeholder\":true,\"num\":1.0}", 31, &dopts, err, sizeof err), 0);
-    CHECK(lua_json_is_binary(L, -1));
+    CHECK(sl_lua_json_is_binary(L, -1));
     lua_pop(L, 1);
     lua_close(L);
 }

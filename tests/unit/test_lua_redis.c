@@ -23,10 +23,10 @@
 #include <lua.h>
 #include <uv.h>
 
-#include "log.h"
-#include "lua_json.h"
-#include "lua_redis.h"
-#include "lua_rt.h"
+#include "base/log.h"
+#include "lua/lua_json.h"
+#include "lua/lua_redis.h"
+#include "lua/lua_rt.h"
 #include "testlib.h"
 
 /* ---- fixture ------------------------------------------------------------------- */

@@ -15,8 +15,8 @@
 #include <lua.h>
 #include <uv.h>
 
-#include "log.h"
-#include "lua_rt.h"
+#include "base/log.h"
+#include "lua/lua_rt.h"
 #include "testlib.h"
 
 /* ---- fixture ----------------------------------------------------------------- */

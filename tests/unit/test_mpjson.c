@@ -23,7 +23,7 @@
  *
  * Inputs always live in exactly-sized heap blocks, so ASan sees any read
  * past the end; truncation tests try every cut point. */
-#include "mpjson.h"
+#include "cluster/mpjson.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -229,7 +229,7 @@ static void rec_sig(const rec_t *r, char *o, size_t cap)
 static int enc_json(sl_buf_t *out, const char *json, size_t n, int atts)
 {
     char *in = exact_copy(json, n);
-    int rc = mpjson_from_json(out, in, n, atts ? ATT : NULL, atts ? NATT : 0);
+    int rc = sl_mpjson_from_json(out, in, n, atts ? ATT : NULL, atts ? NATT : 0);
     free(in);
     return rc;
 }
@@ -241,7 +241,7 @@ static int dec_mp(sl_buf_t *out, const char *mp, size_t n, rec_t *r)
 {
     char *in = exact_copy(mp, n);
     const char *p = in;
-    int rc = mpjson_to_json(out, &p, in + n, r ? rec_cb : NULL, r);
+    int rc = sl_mpjson_to_json(out, &p, in + n, r ? rec_cb : NULL, r);
     if (rc == 0)
         CHECK(p > in && p <= in + n);
     else
@@ -315,16 +315,16 @@ static void from_json_rejects_malformed_json(void)
         sl_buf_t out = SL_BUF_INIT;
         sl_buf_append(&out, "xy", 2);
         int rc = enc_str(&out, bad[i]);
-        if (rc != MPJSON_E_JSON)
+        if (rc != SL_MPJSON_E_JSON)
             fprintf(stderr, "  input %s gave %d\n", bad[i], rc);
-        CHECK_EQ_INT(rc, MPJSON_E_JSON);
+        CHECK_EQ_INT(rc, SL_MPJSON_E_JSON);
         CHECK_EQ_INT(out.len, 2);
         sl_buf_free(&out);
     }
     /* A NUL inside the span is a byte like any other, so it is an error,
      * and bytes after len are never looked at. */
     sl_buf_t out = SL_BUF_INIT;
-    CHECK_EQ_INT(enc_json(&out, "[1,\0 2]", 7, 0), MPJSON_E_JSON);
+    CHECK_EQ_INT(enc_json(&out, "[1,\0 2]", 7, 0), SL_MPJSON_E_JSON);
     CHECK_EQ_INT(enc_json(&out, "[1]]]]", 3, 0), 0);
     CHECK_HEX(out, "9101");
     sl_buf_free(&out);
@@ -370,7 +370,7 @@ static void from_json_refuses_invalid_utf8(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sl_buf_t out = SL_BUF_INIT;
-        CHECK_EQ_INT(enc_str(&out, bad[i]), MPJSON_E_UTF8);
+        CHECK_EQ_INT(enc_str(&out, bad[i]), SL_MPJSON_E_UTF8);
         CHECK_EQ_INT(out.len, 0);
         sl_buf_free(&out);
     }
@@ -410,7 +410,7 @@ static void from_json_nesting_limit_is_128(void)
         sl_buf_append_byte(&b, '[');
     for (int i = 0; i < 129; i++)
         sl_buf_append_byte(&b, ']');
-    CHECK_EQ_INT(enc_json(&out, b.data, b.len, 0), MPJSON_E_DEPTH);
+    CHECK_EQ_INT(enc_json(&out, b.data, b.len, 0), SL_MPJSON_E_DEPTH);
     CHECK_EQ_INT(out.len, 0);
     /* Objects count the same, and a bomb fails fast without recursing. */
     sl_buf_reset(&b);
@@ -425,11 +425,11 @@ static void from_json_nesting_limit_is_128(void)
     sl_buf_reset(&out);
     for (int i = 0; i < 1000000; i++)
         sl_buf_append_byte(&b, '[');
-    CHECK_EQ_INT(enc_json(&out, b.data, b.len, 0), MPJSON_E_DEPTH);
+    CHECK_EQ_INT(enc_json(&out, b.data, b.len, 0), SL_MPJSON_E_DEPTH);
     sl_buf_reset(&b);
     for (int i = 0; i < 100000; i++)
         sl_buf_append_str(&b, "{\"\":");
-    CHECK_EQ_INT(enc_json(&out, b.data, b.len, 0), MPJSON_E_DEPTH);
+    CHECK_EQ_INT(enc_json(&out, b.data, b.len, 0), SL_MPJSON_E_DEPTH);
     sl_buf_free(&b);
     sl_buf_free(&out);
 }
@@ -449,14 +449,14 @@ static void from_json_refuses_placeholder_without_valid_num(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sl_buf_t out = SL_BUF_INIT;
-        CHECK_EQ_INT(enc_json(&out, bad[i], strlen(bad[i]), 1), MPJSON_E_PLACEHOLDER);
+        CHECK_EQ_INT(enc_json(&out, bad[i], strlen(bad[i]), 1), SL_MPJSON_E_PLACEHOLDER);
         CHECK_EQ_INT(out.len, 0);
         sl_buf_free(&out);
     }
     /* A non-NULL empty set: every placeholder is out of range. */
     sl_buf_t out = SL_BUF_INIT;
     const char *one = "[{\"_placeholder\":true,\"num\":0}]";
-    CHECK_EQ_INT(mpjson_from_json(&out, one, strlen(one), ATT, 0), MPJSON_E_PLACEHOLDER);
+    CHECK_EQ_INT(sl_mpjson_from_json(&out, one, strlen(one), ATT, 0), SL_MPJSON_E_PLACEHOLDER);
     sl_buf_free(&out);
 }
 
@@ -499,7 +499,7 @@ static void to_json_matches_node_for_handmade_msgpack(void)
         sl_buf_t out = SL_BUF_INIT;
         rec_t r = {.n = 0, .fail_at = -1};
         int before = tl_failed_checks;
-        CHECK_EQ_INT(mpjson_to_json(&out, &p, in + n, rec_cb, &r), 0);
+        CHECK_EQ_INT(sl_mpjson_to_json(&out, &p, in + n, rec_cb, &r), 0);
         CHECK_EQ_INT(p - in, v->used);
         CHECK_STR(out.data, out.len, v->json);
         char sig[2048];
@@ -532,7 +532,7 @@ static void to_json_fails_at_every_truncation(void)
             sl_buf_append(&out, "ab", 2);
             rec_t r = {.n = 0, .fail_at = -1};
             int rc = dec_mp(&out, mp, cut, &r);
-            CHECK_EQ_INT(rc, MPJSON_E_MSGPACK);
+            CHECK_EQ_INT(rc, SL_MPJSON_E_MSGPACK);
             CHECK_EQ_INT(out.len, 2);
             CHECK_EQ_INT(r.n, 0); /* validated before any callback */
             sl_buf_free(&out);
@@ -544,7 +544,7 @@ static void to_json_fails_at_every_truncation(void)
 }
 
 /* msgpuck's mp_check keeps its count of pending values in an int and
- * accepts all of these (0xc1 too); mpjson_skip must not. */
+ * accepts all of these (0xc1 too); sl_mpjson_skip must not. */
 static void to_json_refuses_forged_lengths(void)
 {
     static const char *bad[] = {
@@ -555,12 +555,12 @@ static void to_json_refuses_forged_lengths(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sl_buf_t out = SL_BUF_INIT;
         rec_t r = {.n = 0, .fail_at = -1};
-        CHECK_EQ_INT(dec_hex(&out, bad[i], &r), MPJSON_E_MSGPACK);
+        CHECK_EQ_INT(dec_hex(&out, bad[i], &r), SL_MPJSON_E_MSGPACK);
         CHECK_EQ_INT(out.len, 0);
         size_t n;
         char *mp = unhex(bad[i], &n);
         const char *p = mp;
-        CHECK_EQ_INT(mpjson_skip(&p, mp + n), MPJSON_E_MSGPACK);
+        CHECK_EQ_INT(sl_mpjson_skip(&p, mp + n), SL_MPJSON_E_MSGPACK);
         CHECK(p == mp);
         free(mp);
         sl_buf_free(&out);
@@ -591,7 +591,7 @@ static void to_json_nesting_limit_is_128(void)
             sl_buf_append(&mp, tail, tn);
             free(tail);
             rec_t r = {.n = 0, .fail_at = -1};
-            CHECK_EQ_INT(dec_mp(&out, mp.data, mp.len, &r), fits ? 0 : MPJSON_E_DEPTH);
+            CHECK_EQ_INT(dec_mp(&out, mp.data, mp.len, &r), fits ? 0 : SL_MPJSON_E_DEPTH);
         }
     }
     /* Maps count too; a million-deep bomb is refused without recursing. */
@@ -599,12 +599,12 @@ static void to_json_nesting_limit_is_128(void)
     for (int i = 0; i < 129; i++)
         sl_buf_append(&mp, "\x81\xa1\x61", 3);
     sl_buf_append_byte(&mp, 0x01);
-    CHECK_EQ_INT(dec_mp(&out, mp.data, mp.len, NULL), MPJSON_E_DEPTH);
+    CHECK_EQ_INT(dec_mp(&out, mp.data, mp.len, NULL), SL_MPJSON_E_DEPTH);
     sl_buf_reset(&mp);
     for (int i = 0; i < 1000000; i++)
         sl_buf_append_byte(&mp, (char)0x91);
     sl_buf_append_byte(&mp, (char)0xc0);
-    CHECK_EQ_INT(dec_mp(&out, mp.data, mp.len, NULL), MPJSON_E_DEPTH);
+    CHECK_EQ_INT(dec_mp(&out, mp.data, mp.len, NULL), SL_MPJSON_E_DEPTH);
     sl_buf_free(&mp);
     sl_buf_free(&out);
 }
@@ -617,7 +617,7 @@ static void to_json_refuses_invalid_utf8_in_strings_and_keys(void)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sl_buf_t out = SL_BUF_INIT;
-        CHECK_EQ_INT(dec_hex(&out, bad[i], NULL), MPJSON_E_UTF8);
+        CHECK_EQ_INT(dec_hex(&out, bad[i], NULL), SL_MPJSON_E_UTF8);
         CHECK_EQ_INT(out.len, 0);
         sl_buf_free(&out);
     }
@@ -629,7 +629,7 @@ static void to_json_refuses_container_and_binary_keys(void)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         sl_buf_t out = SL_BUF_INIT;
         rec_t r = {.n = 0, .fail_at = -1};
-        CHECK_EQ_INT(dec_hex(&out, bad[i], &r), MPJSON_E_KEY);
+        CHECK_EQ_INT(dec_hex(&out, bad[i], &r), SL_MPJSON_E_KEY);
         CHECK_EQ_INT(r.n, 0);
         sl_buf_free(&out);
     }
@@ -638,8 +638,8 @@ static void to_json_refuses_container_and_binary_keys(void)
 static void to_json_timestamp_96_with_wrong_length_is_malformed(void)
 {
     sl_buf_t out = SL_BUF_INIT;
-    CHECK_EQ_INT(dec_hex(&out, "c70bff0000000000000000000001", NULL), MPJSON_E_MSGPACK);
-    CHECK_EQ_INT(dec_hex(&out, "c70dff00000000000000000000000100", NULL), MPJSON_E_MSGPACK);
+    CHECK_EQ_INT(dec_hex(&out, "c70bff0000000000000000000001", NULL), SL_MPJSON_E_MSGPACK);
+    CHECK_EQ_INT(dec_hex(&out, "c70dff00000000000000000000000100", NULL), SL_MPJSON_E_MSGPACK);
     CHECK_EQ_INT(out.len, 0);
     sl_buf_free(&out);
 }
@@ -653,8 +653,8 @@ static void to_json_callback_abort_restores_output(void)
     CHECK_STR(out.data, out.len, "keep");
     CHECK_EQ_INT(r.n, 1);
     /* No callback: binary is refused, plain data is fine. */
-    CHECK_EQ_INT(dec_hex(&out, "91c40101", NULL), MPJSON_E_TYPE);
-    CHECK_EQ_INT(dec_hex(&out, "91d40501", NULL), MPJSON_E_TYPE);
+    CHECK_EQ_INT(dec_hex(&out, "91c40101", NULL), SL_MPJSON_E_TYPE);
+    CHECK_EQ_INT(dec_hex(&out, "91d40501", NULL), SL_MPJSON_E_TYPE);
     CHECK_EQ_INT(dec_hex(&out, "92d400007b", NULL), 0);
     CHECK_STR(out.data, out.len, "keep[null,123]");
     sl_buf_free(&out);
@@ -673,17 +673,17 @@ static double bits_to_double(const char *hex)
 static void number_text_matches_js_tostring(void)
 {
     for (size_t i = 0; i < nnumvecs; i++) {
-        char t[MPJSON_NUMBER_MAX];
-        size_t n = mpjson_format_number(bits_to_double(numvecs[i].bits), t);
-        CHECK(n < MPJSON_NUMBER_MAX);
+        char t[SL_JSON_NUMBER_MAX];
+        size_t n = sl_json_format_number(bits_to_double(numvecs[i].bits), t);
+        CHECK(n < SL_JSON_NUMBER_MAX);
         CHECK_STR(t, n, numvecs[i].text);
     }
-    char t[MPJSON_NUMBER_MAX];
-    CHECK_STR(t, mpjson_format_number(NAN, t), "NaN");
-    CHECK_STR(t, mpjson_format_number(INFINITY, t), "Infinity");
-    CHECK_STR(t, mpjson_format_number(-INFINITY, t), "-Infinity");
-    CHECK_STR(t, mpjson_format_number(-0.0, t), "0");
-    CHECK_STR(t, mpjson_format_number(-1.2345678901234567e-200, t), "-1.2345678901234567e-200");
+    char t[SL_JSON_NUMBER_MAX];
+    CHECK_STR(t, sl_json_format_number(NAN, t), "NaN");
+    CHECK_STR(t, sl_json_format_number(INFINITY, t), "Infinity");
+    CHECK_STR(t, sl_json_format_number(-INFINITY, t), "-Infinity");
+    CHECK_STR(t, sl_json_format_number(-0.0, t), "0");
+    CHECK_STR(t, sl_json_format_number(-1.2345678901234567e-200, t), "-1.2345678901234567e-200");
 }
 
 static void number_json_encodes_like_notepack(void)
@@ -714,34 +714,34 @@ static void writers_build_the_envelope_node_builds(void)
 {
     const char *data = "[\"event\",1,\"two\",{\"a\":[true,null]}]";
     sl_buf_t m = SL_BUF_INIT;
-    CHECK_EQ_INT(mpjson_put_array(&m, 3), 0);
-    CHECK_EQ_INT(mpjson_put_str(&m, "uid123", 6), 0);
-    CHECK_EQ_INT(mpjson_put_map(&m, 3), 0);
-    CHECK_EQ_INT(mpjson_put_str(&m, "type", 4), 0);
-    CHECK_EQ_INT(mpjson_put_number(&m, 2), 0);
-    CHECK_EQ_INT(mpjson_put_str(&m, "data", 4), 0);
-    CHECK_EQ_INT(mpjson_from_json(&m, data, strlen(data), NULL, 0), 0);
-    CHECK_EQ_INT(mpjson_put_str(&m, "nsp", 3), 0);
-    CHECK_EQ_INT(mpjson_put_str(&m, "/", 1), 0);
-    CHECK_EQ_INT(mpjson_put_map(&m, 3), 0);
-    CHECK_EQ_INT(mpjson_put_str(&m, "rooms", 5), 0);
-    CHECK_EQ_INT(mpjson_put_array(&m, 1), 0);
-    CHECK_EQ_INT(mpjson_put_str(&m, "r1", 2), 0);
-    CHECK_EQ_INT(mpjson_put_str(&m, "except", 6), 0);
-    CHECK_EQ_INT(mpjson_put_array(&m, 0), 0);
-    CHECK_EQ_INT(mpjson_put_str(&m, "flags", 5), 0);
-    CHECK_EQ_INT(mpjson_put_map(&m, 0), 0);
+    CHECK_EQ_INT(sl_mpjson_put_array(&m, 3), 0);
+    CHECK_EQ_INT(sl_mpjson_put_str(&m, "uid123", 6), 0);
+    CHECK_EQ_INT(sl_mpjson_put_map(&m, 3), 0);
+    CHECK_EQ_INT(sl_mpjson_put_str(&m, "type", 4), 0);
+    CHECK_EQ_INT(sl_mpjson_put_number(&m, 2), 0);
+    CHECK_EQ_INT(sl_mpjson_put_str(&m, "data", 4), 0);
+    CHECK_EQ_INT(sl_mpjson_from_json(&m, data, strlen(data), NULL, 0), 0);
+    CHECK_EQ_INT(sl_mpjson_put_str(&m, "nsp", 3), 0);
+    CHECK_EQ_INT(sl_mpjson_put_str(&m, "/", 1), 0);
+    CHECK_EQ_INT(sl_mpjson_put_map(&m, 3), 0);
+    CHECK_EQ_INT(sl_mpjson_put_str(&m, "rooms", 5), 0);
+    CHECK_EQ_INT(sl_mpjson_put_array(&m, 1), 0);
+    CHECK_EQ_INT(sl_mpjson_put_str(&m, "r1", 2), 0);
+    CHECK_EQ_INT(sl_mpjson_put_str(&m, "except", 6), 0);
+    CHECK_EQ_INT(sl_mpjson_put_array(&m, 0), 0);
+    CHECK_EQ_INT(sl_mpjson_put_str(&m, "flags", 5), 0);
+    CHECK_EQ_INT(sl_mpjson_put_map(&m, 0), 0);
     CHECK_HEX(m, vecs[0].mp_hex);
     sl_buf_reset(&m);
     /* The rest of the writers, against notepack's bytes. */
-    mpjson_put_nil(&m);
-    mpjson_put_bool(&m, 1);
-    mpjson_put_bool(&m, 0);
-    mpjson_put_number(&m, NAN);
-    mpjson_put_number(&m, -0.0);
-    mpjson_put_bin(&m, "", 0);
-    mpjson_put_bin(&m, "\x01\x02", 2);
-    mpjson_put_str(&m, "", 0);
+    sl_mpjson_put_nil(&m);
+    sl_mpjson_put_bool(&m, 1);
+    sl_mpjson_put_bool(&m, 0);
+    sl_mpjson_put_number(&m, NAN);
+    sl_mpjson_put_number(&m, -0.0);
+    sl_mpjson_put_bin(&m, "", 0);
+    sl_mpjson_put_bin(&m, "\x01\x02", 2);
+    sl_mpjson_put_str(&m, "", 0);
     CHECK_HEX(m, "c0c3c2cb7ff800000000000000c400c4020102a0");
     sl_buf_free(&m);
 }
@@ -753,27 +753,27 @@ static void readers_walk_the_envelope(void)
     const char *p = msg, *end = msg + n, *s;
     uint32_t k, len;
     double num;
-    CHECK_EQ_INT(mpjson_read_array(&p, end, &k), 0);
+    CHECK_EQ_INT(sl_mpjson_read_array(&p, end, &k), 0);
     CHECK_EQ_INT(k, 3);
-    CHECK_EQ_INT(mpjson_read_str(&p, end, &s, &len), 0);
+    CHECK_EQ_INT(sl_mpjson_read_str(&p, end, &s, &len), 0);
     CHECK_STR(s, len, "uid123");
-    CHECK_EQ_INT(mpjson_read_map(&p, end, &k), 0);
+    CHECK_EQ_INT(sl_mpjson_read_map(&p, end, &k), 0);
     CHECK_EQ_INT(k, 3);
-    CHECK_EQ_INT(mpjson_read_str(&p, end, &s, &len), 0);
+    CHECK_EQ_INT(sl_mpjson_read_str(&p, end, &s, &len), 0);
     CHECK_STR(s, len, "type");
-    CHECK_EQ_INT(mpjson_read_number(&p, end, &num), 0);
+    CHECK_EQ_INT(sl_mpjson_read_number(&p, end, &num), 0);
     CHECK(num == 2);
-    CHECK_EQ_INT(mpjson_read_str(&p, end, &s, &len), 0);
+    CHECK_EQ_INT(sl_mpjson_read_str(&p, end, &s, &len), 0);
     CHECK_STR(s, len, "data");
     sl_buf_t out = SL_BUF_INIT;
-    CHECK_EQ_INT(mpjson_to_json(&out, &p, end, NULL, NULL), 0);
+    CHECK_EQ_INT(sl_mpjson_to_json(&out, &p, end, NULL, NULL), 0);
     CHECK_STR(out.data, out.len, "[\"event\",1,\"two\",{\"a\":[true,null]}]");
-    CHECK_EQ_INT(mpjson_read_str(&p, end, &s, &len), 0);
-    CHECK_EQ_INT(mpjson_read_str(&p, end, &s, &len), 0);
+    CHECK_EQ_INT(sl_mpjson_read_str(&p, end, &s, &len), 0);
+    CHECK_EQ_INT(sl_mpjson_read_str(&p, end, &s, &len), 0);
     CHECK_STR(s, len, "/");
-    CHECK_EQ_INT(mpjson_skip(&p, end), 0);
+    CHECK_EQ_INT(sl_mpjson_skip(&p, end), 0);
     CHECK(p == end);
-    CHECK_EQ_INT(mpjson_skip(&p, end), MPJSON_E_MSGPACK); /* nothing left */
+    CHECK_EQ_INT(sl_mpjson_skip(&p, end), SL_MPJSON_E_MSGPACK); /* nothing left */
     sl_buf_free(&out);
     free(msg);
 }
@@ -785,12 +785,12 @@ static void readers_refuse_wrong_types_and_short_input(void)
         int which; /* 0 array, 1 map, 2 str, 3 number */
         int rc;
     } cases[] = {
-        {"a161", 0, MPJSON_E_TYPE},   {"90", 1, MPJSON_E_TYPE},      {"c0", 2, MPJSON_E_TYPE},
-        {"a131", 3, MPJSON_E_TYPE},   {"c40100", 2, MPJSON_E_TYPE},  {"dc00", 0, MPJSON_E_MSGPACK},
-        {"dc0002c0", 0, MPJSON_E_MSGPACK}, {"9201", 0, MPJSON_E_MSGPACK}, {"8201c0", 1, MPJSON_E_MSGPACK},
-        {"de0001c0", 1, MPJSON_E_MSGPACK}, {"a2", 2, MPJSON_E_MSGPACK},   {"db000000", 2, MPJSON_E_MSGPACK},
-        {"cf00", 3, MPJSON_E_MSGPACK},     {"ca000000", 3, MPJSON_E_MSGPACK}, {"", 0, MPJSON_E_MSGPACK},
-        {"", 3, MPJSON_E_MSGPACK},
+        {"a161", 0, SL_MPJSON_E_TYPE},   {"90", 1, SL_MPJSON_E_TYPE},      {"c0", 2, SL_MPJSON_E_TYPE},
+        {"a131", 3, SL_MPJSON_E_TYPE},   {"c40100", 2, SL_MPJSON_E_TYPE},  {"dc00", 0, SL_MPJSON_E_MSGPACK},
+        {"dc0002c0", 0, SL_MPJSON_E_MSGPACK}, {"9201", 0, SL_MPJSON_E_MSGPACK}, {"8201c0", 1, SL_MPJSON_E_MSGPACK},
+        {"de0001c0", 1, SL_MPJSON_E_MSGPACK}, {"a2", 2, SL_MPJSON_E_MSGPACK},   {"db000000", 2, SL_MPJSON_E_MSGPACK},
+        {"cf00", 3, SL_MPJSON_E_MSGPACK},     {"ca000000", 3, SL_MPJSON_E_MSGPACK}, {"", 0, SL_MPJSON_E_MSGPACK},
+        {"", 3, SL_MPJSON_E_MSGPACK},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n;
@@ -798,10 +798,10 @@ static void readers_refuse_wrong_types_and_short_input(void)
         const char *p = b, *s;
         uint32_t k, len;
         double d;
-        int rc = cases[i].which == 0   ? mpjson_read_array(&p, b + n, &k)
-                 : cases[i].which == 1 ? mpjson_read_map(&p, b + n, &k)
-                 : cases[i].which == 2 ? mpjson_read_str(&p, b + n, &s, &len)
-                                       : mpjson_read_number(&p, b + n, &d);
+        int rc = cases[i].which == 0   ? sl_mpjson_read_array(&p, b + n, &k)
+                 : cases[i].which == 1 ? sl_mpjson_read_map(&p, b + n, &k)
+                 : cases[i].which == 2 ? sl_mpjson_read_str(&p, b + n, &s, &len)
+                                       : sl_mpjson_read_number(&p, b + n, &d);
         CHECK_EQ_INT(rc, cases[i].rc);
         CHECK(p == b);
         free(b);
@@ -817,7 +817,7 @@ static void readers_refuse_wrong_types_and_short_input(void)
         char *b = unhex(nums[i].hex, &n);
         const char *p = b;
         double d = 0;
-        CHECK_EQ_INT(mpjson_read_number(&p, b + n, &d), 0);
+        CHECK_EQ_INT(sl_mpjson_read_number(&p, b + n, &d), 0);
         CHECK(d == nums[i].v);
         CHECK(p == b + n);
         free(b);
@@ -838,7 +838,7 @@ static void skip_steps_over_exactly_one_value(void)
         size_t n;
         char *b = unhex(cases[i].hex, &n);
         const char *p = b;
-        CHECK_EQ_INT(mpjson_skip(&p, b + n), 0);
+        CHECK_EQ_INT(sl_mpjson_skip(&p, b + n), 0);
         CHECK_EQ_INT(p - b, cases[i].len);
         free(b);
     }
@@ -846,11 +846,11 @@ static void skip_steps_over_exactly_one_value(void)
 
 static void strerror_names_every_code(void)
 {
-    static const int codes[] = {MPJSON_E_JSON,    MPJSON_E_DEPTH, MPJSON_E_PLACEHOLDER,
-                                MPJSON_E_TOO_BIG, MPJSON_E_MSGPACK, MPJSON_E_UTF8,
-                                MPJSON_E_KEY,     MPJSON_E_TYPE,  -ENOMEM};
+    static const int codes[] = {SL_MPJSON_E_JSON,    SL_MPJSON_E_DEPTH, SL_MPJSON_E_PLACEHOLDER,
+                                SL_MPJSON_E_TOO_BIG, SL_MPJSON_E_MSGPACK, SL_MPJSON_E_UTF8,
+                                SL_MPJSON_E_KEY,     SL_MPJSON_E_TYPE,  -ENOMEM};
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
-        CHECK(strcmp(mpjson_strerror(codes[i]), "error") != 0);
+        CHECK(strcmp(sl_mpjson_strerror(codes[i]), "error") != 0);
 }
 
 int main(void)

@@ -1,7 +1,7 @@
 /* Unit tests of redis_url: the one reader of Redis URLs (adapter, emitter,
  * sio.redis). Every accepted form, the defaults, percent-decoding, and a
  * one-line reason for each refusal (rediss:// included). */
-#include "redis_url.h"
+#include "cluster/redis_url.h"
 #include "testlib.h"
 
 #include <string.h>

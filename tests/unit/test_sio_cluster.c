@@ -5,9 +5,9 @@
 #include <msgpuck.h>
 #include <uv.h>
 
-#include "mpjson.h"
-#include "redis_sub.h"
-#include "sio_cluster.h"
+#include "cluster/mpjson.h"
+#include "cluster/redis_sub.h"
+#include "cluster/sio_cluster.h"
 #include "testlib.h"
 
 static int decode_json(const char *json, sio_cluster_msg_t *m, sl_buf_t *scratch)
@@ -55,21 +55,21 @@ static void responses_decode(void)
 static void msgpack_with_binary_decodes(void)
 {
     sl_buf_t b = SL_BUF_INIT, scratch = SL_BUF_INIT;
-    mpjson_put_map(&b, 4);
-    mpjson_put_str(&b, "type", 4);
-    mpjson_put_number(&b, 9);
-    mpjson_put_str(&b, "data", 4);
-    mpjson_put_map(&b, 2);
-    mpjson_put_str(&b, "packet", 6);
-    mpjson_put_array(&b, 2);
-    mpjson_put_str(&b, "ev", 2);
-    mpjson_put_bin(&b, "\x01\x02", 2);
-    mpjson_put_str(&b, "requestId", 9);
-    mpjson_put_str(&b, "r9", 2);
-    mpjson_put_str(&b, "uid", 3);
-    mpjson_put_str(&b, "n1", 2);
-    mpjson_put_str(&b, "nsp", 3);
-    mpjson_put_str(&b, "/", 1);
+    sl_mpjson_put_map(&b, 4);
+    sl_mpjson_put_str(&b, "type", 4);
+    sl_mpjson_put_number(&b, 9);
+    sl_mpjson_put_str(&b, "data", 4);
+    sl_mpjson_put_map(&b, 2);
+    sl_mpjson_put_str(&b, "packet", 6);
+    sl_mpjson_put_array(&b, 2);
+    sl_mpjson_put_str(&b, "ev", 2);
+    sl_mpjson_put_bin(&b, "\x01\x02", 2);
+    sl_mpjson_put_str(&b, "requestId", 9);
+    sl_mpjson_put_str(&b, "r9", 2);
+    sl_mpjson_put_str(&b, "uid", 3);
+    sl_mpjson_put_str(&b, "n1", 2);
+    sl_mpjson_put_str(&b, "nsp", 3);
+    sl_mpjson_put_str(&b, "/", 1);
     sio_cluster_msg_t m;
     CHECK_EQ_INT(sio_cluster_decode(b.data, b.len, &scratch, &m), 0);
     CHECK_EQ_INT(m.type, SIO_CLUSTER_SERVER_SIDE_EMIT);

@@ -1,7 +1,7 @@
 /* Unit tests of L4 sio_packet: decode, encode, placeholders, reassembly.
  * Inputs are copied into exactly-sized heap blocks so ASan catches any read
  * past the end (the codec must never rely on a NUL). */
-#include "sio_packet.h"
+#include "sio/sio_packet.h"
 #include "testlib.h"
 
 #include <errno.h>

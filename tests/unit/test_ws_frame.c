@@ -3,7 +3,7 @@
  * feed is copied into an exactly-sized heap block so ASan catches a read
  * past it. What the parser reports is written to an event log so feeding
  * the same bytes in different chunks can be compared byte for byte. */
-#include "ws_frame.h"
+#include "net/ws_frame.h"
 #include "testlib.h"
 
 #include <stdint.h>

@@ -173,7 +173,7 @@ export function isBinary(v) {
   return Buffer.isBuffer(v) || v instanceof ArrayBuffer || ArrayBuffer.isView(v);
 }
 
-// Log lines at level "error" in a server's output (see src/log.c).
+// Log lines at level "error" in a server's output (see src/base/log.c).
 export function errorLines(text) {
   return text.split('\n').filter((l) => /^\S+Z error /.test(l));
 }

@@ -1,0 +1,169 @@
+/* L0 base/buf: growable and refcounted byte buffers; base64 helpers. */
+#include "base/buf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int sl_buf_reserve(sl_buf_t *b, size_t extra)
+{
+    if (b->cap - b->len >= extra)
+        return 0;
+    size_t need = b->len + extra;
+    if (need < b->len)
+        return -ENOMEM;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap = cap * 2 < cap ? need : cap * 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return -ENOMEM;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int sl_buf_append(sl_buf_t *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (sl_buf_reserve(b, n))
+        return -ENOMEM;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+int sl_buf_append_str(sl_buf_t *b, const char *s) { return sl_buf_append(b, s, strlen(s)); }
+
+int sl_buf_append_byte(sl_buf_t *b, char c) { return sl_buf_append(b, &c, 1); }
+
+int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    char small[256];
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -EINVAL;
+    if ((size_t)n < sizeof small)
+        return sl_buf_append(b, small, (size_t)n);
+    if (sl_buf_reserve(b, (size_t)n + 1))
+        return -ENOMEM;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void sl_buf_consume(sl_buf_t *b, size_t n)
+{
+    if (n >= b->len) {
+        b->len = 0;
+        return;
+    }
+    memmove(b->data, b->data + n, b->len - n);
+    b->len -= n;
+}
+
+void sl_buf_reset(sl_buf_t *b) { b->len = 0; }
+
+void sl_buf_free(sl_buf_t *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+sl_rcbuf_t *sl_rcbuf_alloc(size_t n)
+{
+    sl_rcbuf_t *r = malloc(sizeof *r + n + 1);
+    if (!r)
+        return NULL;
+    r->refs = 1;
+    r->len = n;
+    r->data[n] = '\0'; /* convenient for text, not counted in len */
+    return r;
+}
+
+sl_rcbuf_t *sl_rcbuf_new(const void *p, size_t n)
+{
+    sl_rcbuf_t *r = sl_rcbuf_alloc(n);
+    if (r && n)
+        memcpy(r->data, p, n);
+    return r;
+}
+
+void sl_rcbuf_unref(sl_rcbuf_t *r)
+{
+    if (r && --r->refs == 0)
+        free(r);
+}
+
+static const char b64chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+size_t sl_base64_encoded_len(size_t n) { return (n + 2) / 3 * 4; }
+
+int sl_base64_encode_append(sl_buf_t *out, const unsigned char *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (sl_buf_reserve(out, sl_base64_encoded_len(n)))
+        return -ENOMEM;
+    char *o = out->data + out->len;
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+        *o++ = b64chars[v >> 18];
+        *o++ = b64chars[(v >> 12) & 63];
+        *o++ = b64chars[(v >> 6) & 63];
+        *o++ = b64chars[v & 63];
+    }
+    if (i < n) {
+        unsigned v = (unsigned)p[i] << 16 | (i + 1 < n ? (unsigned)p[i + 1] << 8 : 0);
+        *o++ = b64chars[v >> 18];
+        *o++ = b64chars[(v >> 12) & 63];
+        *o++ = i + 1 < n ? b64chars[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    out->len = (size_t)(o - out->data);
+    return 0;
+}
+
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+long sl_base64_decode(const char *in, size_t n, unsigned char *out)
+{
+    /* Padding is optional: strip it, then the remainder decides the tail. */
+    while (n > 0 && in[n - 1] == '=')
+        n--;
+    if (n % 4 == 1)
+        return -1;
+    size_t o = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64val((unsigned char)in[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (unsigned char)((acc >> bits) & 0xff);
+        }
+    }
+    return (long)o;
+}

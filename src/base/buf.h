@@ -1,0 +1,49 @@
+/* L0 base/buf: the one growable byte buffer of the runtime, and an immutable
+ * refcounted byte block for data shared by several owners (a broadcast is
+ * encoded once into an sl_rcbuf_t and every recipient's queue holds a ref).
+ * Knows nothing of the network or of any protocol. */
+#ifndef SL_BUF_H
+#define SL_BUF_H
+
+#include <stddef.h>
+#include <stdarg.h>
+
+typedef struct sl_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+} sl_buf_t;
+
+#define SL_BUF_INIT {NULL, 0, 0}
+
+/* All return 0 or -ENOMEM; on failure the buffer is unchanged. */
+int sl_buf_reserve(sl_buf_t *b, size_t extra);
+int sl_buf_append(sl_buf_t *b, const void *p, size_t n);
+int sl_buf_append_str(sl_buf_t *b, const char *s);
+int sl_buf_append_byte(sl_buf_t *b, char c);
+int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Drops the first n bytes (consumed input). */
+void sl_buf_consume(sl_buf_t *b, size_t n);
+void sl_buf_reset(sl_buf_t *b); /* len = 0, memory kept */
+void sl_buf_free(sl_buf_t *b);  /* memory released, buffer reusable */
+
+/* Immutable once built; freed when the last ref goes. */
+typedef struct sl_rcbuf {
+    unsigned refs;
+    size_t len;
+    char data[];
+} sl_rcbuf_t;
+
+sl_rcbuf_t *sl_rcbuf_new(const void *p, size_t n); /* refs = 1, NULL on OOM */
+sl_rcbuf_t *sl_rcbuf_alloc(size_t n);               /* uninitialised bytes */
+static inline sl_rcbuf_t *sl_rcbuf_ref(sl_rcbuf_t *r) { r->refs++; return r; }
+void sl_rcbuf_unref(sl_rcbuf_t *r); /* NULL is fine */
+
+/* Standard base64 with padding (Engine.IO polling binary). */
+size_t sl_base64_encoded_len(size_t n);
+int sl_base64_encode_append(sl_buf_t *out, const unsigned char *p, size_t n);
+/* Returns decoded length or -1 on malformed input. out needs n*3/4 bytes. */
+long sl_base64_decode(const char *in, size_t n, unsigned char *out);
+
+#endif

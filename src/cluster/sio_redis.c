@@ -1,0 +1,2056 @@
+/* L5a cluster/sio_redis: Redis adapter (classic pub/sub). See sio_redis.h.
+ *
+ *   sio_nsp_emit --adapter.broadcast--> publish(msgpack) --pub link--> Redis
+ *   Redis --sub link--> on_message --> msgpack -> JSON + attachments
+ *        --> sio_out_build --> sio_nsp_broadcast (local sockets only)
+ *
+ * JSON requests from other nodes are turned into msgpack first
+ * (sl_mpjson_from_json), so one msgpack reader serves both encodings. */
+#include "cluster/sio_redis.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <msgpuck.h>
+#include <hiredis/hiredis.h>
+
+#include "base/log.h"
+#include "cluster/mpjson.h"
+#include "net/proxy.h"
+#include "cluster/redis_link.h"
+#include "cluster/redis_sub.h"
+#include "cluster/sio_cluster.h"
+
+enum {
+    REQ_SOCKETS = 0,
+    REQ_ALL_ROOMS = 1,
+    REQ_REMOTE_JOIN = 2,
+    REQ_REMOTE_LEAVE = 3,
+    REQ_REMOTE_DISCONNECT = 4,
+    REQ_REMOTE_FETCH = 5,
+    REQ_SERVER_SIDE_EMIT = 6,
+    REQ_BROADCAST = 7,
+};
+
+struct sio_redis {
+    uv_loop_t *loop;
+    sio_server_t *sio;
+    sio_redis_opts_t opts;
+    sio_redis_hooks_t hooks;
+    char uid[8];
+    /* Sharded mode: the uid of our ClusterAdapter messages (the node id
+     * and 10 more characters, 16 like Node's), naming our response
+     * channel, which a room name is then unlikely to collide with. */
+    char cuid[20];
+    sl_redis_link_t *pub;
+    sl_redis_link_t *sub;       /* classic mode */
+    sl_redis_sub_t *ssub;       /* sharded mode */
+    int publish_down_logged;
+    struct pending *pending;
+    /* No sticky sessions: where this node takes relayed requests, and the
+     * other nodes' addresses seen so far (by node id = sid prefix). */
+    char address[128];
+    uv_timer_t announce;     /* every second: relay deadlines; every 10th: announce */
+    int announce_on;
+    unsigned ticks;
+    struct relay_wait *waits; /* requests waiting for their owner's address */
+    /* Owners' addresses read from Redis, kept NODE_CACHE_MS: long enough to
+     * spare a GET per relayed request, short enough that a dead node's
+     * address (its key expires in Redis) stops being tried soon. */
+    struct { char uid[8]; char host[64]; int port; uint64_t until; } nodes[64];
+    int nnodes;
+};
+
+/* A request of ours waiting for the other servers' answers. */
+typedef struct pending {
+    struct pending *next;
+    sio_redis_t *r;
+    char id[16];
+    int type;
+    char nsp[256];
+    const char *field;     /* what to gather from each answer */
+    int expected, got;
+    sl_buf_t body;         /* the request, published once NUMSUB is known */
+    sl_buf_t items;
+    sio_redis_reply_cb cb;
+    void *ud;
+    uv_timer_t timer;
+    int done;
+    int refs;              /* the timer handle, and the NUMSUB reply */
+    unsigned timeout_ms;
+    /* Broadcasts with acks: servers that told their client count, the
+     * clients that will answer, and the answers so far. */
+    int servers_counted;
+    long clients_expected;
+    long acks;
+} pending_t;
+
+void sio_redis_opts_init(sio_redis_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    strcpy(o->key, "socket.io");
+    o->requests_timeout_ms = 5000;
+    strcpy(o->label, "redis");
+}
+
+int sio_redis_opts_set(sio_redis_opts_t *o, const char *name, const char *value)
+{
+    if (!strcmp(name, "redisAdapter")) {
+        if (!strcmp(value, "classic"))
+            o->sharded = 0;
+        else if (!strcmp(value, "sharded"))
+            o->sharded = 1;
+        else
+            return -1;
+        return 0;
+    }
+    if (!strcmp(name, "requestsTimeout")) {
+        /* Node's adapter option: how long a cluster request waits for the
+         * other servers' answers. */
+        char *end;
+        unsigned long ms = strtoul(value, &end, 10);
+        if (!*value || *end || ms == 0 || ms > 600000)
+            return -1;
+        o->requests_timeout_ms = (unsigned)ms;
+        return 0;
+    }
+    if (!strcmp(name, "redisKey")) {
+        /* Node's `key` (classic) / `channelPrefix` (sharded): the prefix of
+         * every channel, for several apps on one Redis. */
+        size_t n = strlen(value);
+        if (n == 0 || n >= sizeof o->key || strpbrk(value, "#*?[]\\"))
+            return -1;
+        memcpy(o->key, value, n + 1);
+        return 0;
+    }
+    if (!strcmp(name, "redisSubscriptionMode")) {
+        if (!strcmp(value, "dynamic"))
+            o->subscription_mode = SIO_REDIS_SUB_DYNAMIC;
+        else if (!strcmp(value, "static"))
+            o->subscription_mode = SIO_REDIS_SUB_STATIC;
+        else if (!strcmp(value, "dynamic-private"))
+            o->subscription_mode = SIO_REDIS_SUB_DYNAMIC_PRIVATE;
+        else
+            return -1;
+        return 0;
+    }
+    return 1;
+}
+
+const char *sio_redis_uid(const sio_redis_t *r) { return r->opts.sharded ? r->cuid : r->uid; }
+
+/* ---- msgpack into an sl_buf --------------------------------------------- */
+
+static void mp_put_cstr(sl_buf_t *b, const char *s) { sl_mpjson_put_str(b, s, strlen(s)); }
+
+static void mp_put_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
+{
+    sl_mpjson_put_array(b, (uint32_t)n);
+    for (size_t i = 0; i < n; i++)
+        sl_mpjson_put_str(b, v[i].p, v[i].len);
+}
+
+/* ---- publishing ----------------------------------------------------------- */
+
+static void on_publish_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    (void)r;
+    (void)priv;
+}
+
+static void channel_name(sl_buf_t *ch, const sio_redis_t *r, const char *kind, const char *nsp)
+{
+    sl_buf_appendf(ch, "%s%s#%s#", r->opts.key, kind, nsp);
+}
+
+/* PUBLISH, or SPUBLISH in sharded mode. */
+static void publish(sio_redis_t *r, const char *channel, size_t clen, const char *msg, size_t mlen)
+{
+    const char *verb = r->opts.sharded ? "SPUBLISH" : "PUBLISH";
+    const char *argv[3] = {verb, channel, msg};
+    size_t lens[3] = {strlen(verb), clen, mlen};
+    if (sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 3, argv, lens) != 0) {
+        if (!r->publish_down_logged)
+            SL_WARN("adapter", "%s is unavailable: broadcasts reach this server's clients only",
+                    r->opts.label);
+        r->publish_down_logged = 1;
+        return;
+    }
+    r->publish_down_logged = 0;
+}
+
+/* [uid, {type, data, nsp}, {rooms, except, flags}], keys in the order
+ * Node's adapter (and its emitter) produce them. */
+/* The event packet {type: 2, data, nsp[, id]} (id < 0: none). */
+static int put_packet(sl_buf_t *msg, const char *nsp, const char *json, size_t len,
+                      const sio_packet_bin_t *atts, unsigned natts, long id)
+{
+    sl_mpjson_put_map(msg, id >= 0 ? 4 : 3);
+    mp_put_cstr(msg, "type");
+    sl_mpjson_put_number(msg, 2);
+    mp_put_cstr(msg, "data");
+    int rc = sl_mpjson_from_json(msg, json, len, atts, natts);
+    if (rc != 0)
+        return rc;
+    mp_put_cstr(msg, "nsp");
+    mp_put_cstr(msg, nsp);
+    if (id >= 0) {
+        mp_put_cstr(msg, "id");
+        sl_mpjson_put_number(msg, (double)id);
+    }
+    return 0;
+}
+
+/* {rooms, except, flags} with flags {volatile: true}, {timeout} or {}. */
+static void put_opts(sl_buf_t *msg, const sio_target_t *t, unsigned flags, unsigned timeout_ms)
+{
+    sl_mpjson_put_map(msg, 3);
+    mp_put_cstr(msg, "rooms");
+    mp_put_rooms(msg, t->rooms, t->nrooms);
+    mp_put_cstr(msg, "except");
+    mp_put_rooms(msg, t->except, t->nexcept);
+    mp_put_cstr(msg, "flags");
+    if (timeout_ms) {
+        sl_mpjson_put_map(msg, 1);
+        mp_put_cstr(msg, "timeout");
+        sl_mpjson_put_number(msg, timeout_ms);
+    } else if (flags & SIO_FLAG_VOLATILE) {
+        sl_mpjson_put_map(msg, 1);
+        mp_put_cstr(msg, "volatile");
+        sl_mpjson_put_bool(msg, 1);
+    } else {
+        sl_mpjson_put_map(msg, 0);
+    }
+}
+
+static int build_broadcast(sl_buf_t *msg, const char *uid, const char *nsp, const sio_target_t *t,
+                           unsigned flags, const char *json, size_t len,
+                           const sio_packet_bin_t *atts, unsigned natts)
+{
+    sl_mpjson_put_array(msg, 3);
+    mp_put_cstr(msg, uid);
+    int rc = put_packet(msg, nsp, json, len, atts, natts, -1);
+    if (rc != 0)
+        return rc;
+    put_opts(msg, t, flags, 0);
+    return 0;
+}
+
+/* Sharded mode: a ClusterAdapter BROADCAST, {type: 3, data: {packet,
+ * opts, requestId?}, uid, nsp}, in JSON unless it carries binary (as Node
+ * encodes it). */
+static int build_cluster_broadcast(sl_buf_t *out, const sio_redis_t *r, const char *nsp,
+                                   const sio_target_t *t, unsigned flags, const char *json,
+                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                   const char *request_id, unsigned timeout_ms)
+{
+    sl_buf_t mp = SL_BUF_INIT;
+    sl_mpjson_put_map(&mp, 4);
+    mp_put_cstr(&mp, "type");
+    sl_mpjson_put_number(&mp, SIO_CLUSTER_BROADCAST);
+    mp_put_cstr(&mp, "data");
+    sl_mpjson_put_map(&mp, request_id ? 3 : 2);
+    mp_put_cstr(&mp, "packet");
+    int rc = put_packet(&mp, nsp, json, len, atts, natts, -1);
+    if (rc == 0) {
+        if (request_id) {
+            mp_put_cstr(&mp, "requestId");
+            mp_put_cstr(&mp, request_id);
+        }
+        mp_put_cstr(&mp, "opts");
+        put_opts(&mp, t, flags, timeout_ms);
+        mp_put_cstr(&mp, "uid");
+        mp_put_cstr(&mp, r->cuid);
+        mp_put_cstr(&mp, "nsp");
+        mp_put_cstr(&mp, nsp);
+        if (natts) {
+            sl_buf_append(out, mp.data, mp.len);
+        } else {
+            const char *p = mp.data;
+            rc = sl_mpjson_to_json(out, &p, mp.data + mp.len, NULL, NULL);
+        }
+    }
+    sl_buf_free(&mp);
+    return rc;
+}
+
+/* Node's test for "a socket id" when choosing a broadcast's channel. */
+static int looks_like_a_sid(const sio_slice_t *room) { return room->len == 20; }
+
+/* <key>#<nsp># or, in the dynamic modes, <key>#<nsp>#<room># for a plain
+ * broadcast to exactly one room (public only, unless dynamic-private):
+ * the servers holding members of that room listen there. */
+static void sharded_channel(sl_buf_t *ch, const sio_redis_t *r, const char *nsp,
+                            const sio_target_t *t, int with_ack)
+{
+    sl_buf_appendf(ch, "%s#%s#", r->opts.key, nsp);
+    int mode = r->opts.subscription_mode;
+    if (with_ack || t->nrooms != 1 || mode == SIO_REDIS_SUB_STATIC)
+        return;
+    if (mode == SIO_REDIS_SUB_DYNAMIC && looks_like_a_sid(&t->rooms[0]))
+        return;
+    sl_buf_append(ch, t->rooms[0].p, t->rooms[0].len);
+    sl_buf_append_byte(ch, '#');
+}
+
+/* <key>#<nsp># or, for exactly one room, <key>#<nsp>#<room># */
+static void broadcast_channel(sl_buf_t *ch, const char *key, const char *nsp, const sio_target_t *t)
+{
+    sl_buf_appendf(ch, "%s#%s#", key, nsp);
+    if (t->nrooms == 1) {
+        sl_buf_append(ch, t->rooms[0].p, t->rooms[0].len);
+        sl_buf_append_byte(ch, '#');
+    }
+}
+
+int sio_redis_emitter_message(sl_buf_t *msg, sl_buf_t *channel, const char *key, const char *nsp,
+                              const sio_target_t *t, const char *json, size_t len,
+                              const sio_packet_bin_t *atts, unsigned natts)
+{
+    int rc = build_broadcast(msg, "emitter", nsp, t, 0, json, len, atts, natts);
+    if (rc == 0)
+        broadcast_channel(channel, key, nsp, t);
+    return rc;
+}
+
+static void adapter_broadcast(void *ud, sio_nsp_t *nsp, const sio_target_t *t, unsigned flags,
+                              const char *json, size_t len, const sio_packet_bin_t *atts,
+                              unsigned natts)
+{
+    sio_redis_t *r = ud;
+    const char *name = sio_nsp_name(nsp);
+    sl_buf_t msg = SL_BUF_INIT, ch = SL_BUF_INIT;
+    int rc = r->opts.sharded ? build_cluster_broadcast(&msg, r, name, t, flags, json, len, atts,
+                                                       natts, NULL, 0)
+                             : build_broadcast(&msg, r->uid, name, t, flags, json, len, atts, natts);
+    if (rc != 0) {
+        SL_ERROR("adapter", "cannot encode a broadcast for %s", r->opts.label);
+    } else {
+        if (r->opts.sharded)
+            sharded_channel(&ch, r, name, t, 0);
+        else
+            broadcast_channel(&ch, r->opts.key, name, t);
+        publish(r, ch.data, ch.len, msg.data, msg.len);
+    }
+    sl_buf_free(&msg);
+    sl_buf_free(&ch);
+}
+
+/* ---- reading msgpack ------------------------------------------------------ */
+
+/* A string (or an integer, as a room name may be a number in Node) at *p,
+ * as a slice; integers are printed into scratch. -1 for anything else. */
+static int read_name(const char **p, sio_slice_t *out, char *scratch, size_t cap)
+{
+    switch (mp_typeof(**p)) {
+    case MP_STR: {
+        uint32_t l;
+        out->p = mp_decode_str(p, &l);
+        out->len = l;
+        return 0;
+    }
+    case MP_UINT:
+        out->len = (size_t)snprintf(scratch, cap, "%llu", (unsigned long long)mp_decode_uint(p));
+        out->p = scratch;
+        return 0;
+    case MP_INT:
+        out->len = (size_t)snprintf(scratch, cap, "%lld", (long long)mp_decode_int(p));
+        out->p = scratch;
+        return 0;
+    default:
+        mp_next(p);
+        return -1;
+    }
+}
+
+/* Reads the next key of a map when it is a string (the only keys the
+ * adapter's messages use); otherwise skips that key and its value and
+ * returns 0. */
+static int map_key(const char **p, const char **k, uint32_t *kl)
+{
+    if (mp_typeof(**p) != MP_STR) {
+        mp_next(p);
+        mp_next(p);
+        return 0;
+    }
+    *k = mp_decode_str(p, kl);
+    return 1;
+}
+
+static int key_is(const char *k, uint32_t kl, const char *want)
+{
+    return kl == strlen(want) && !memcmp(k, want, kl);
+}
+
+#define MAX_TARGET_ROOMS 64
+
+typedef struct target_buf {
+    sio_slice_t rooms[MAX_TARGET_ROOMS], except[MAX_TARGET_ROOMS];
+    char scratch[2 * MAX_TARGET_ROOMS][24];
+    size_t nrooms, nexcept;
+    unsigned timeout_ms;      /* flags.timeout of a broadcast with acks */
+    unsigned volatile_ : 1;
+} target_buf_t;
+
+static void read_room_list(const char **p, sio_slice_t *v, size_t *n, char (*scratch)[24])
+{
+    *n = 0;
+    if (mp_typeof(**p) != MP_ARRAY) {
+        mp_next(p);
+        return;
+    }
+    uint32_t count = mp_decode_array(p);
+    for (uint32_t i = 0; i < count; i++) {
+        if (*n < MAX_TARGET_ROOMS && read_name(p, &v[*n], scratch[*n], 24) == 0)
+            (*n)++;
+        else if (*n >= MAX_TARGET_ROOMS)
+            mp_next(p);
+    }
+}
+
+/* {rooms, except, flags} */
+static void read_opts(const char **p, target_buf_t *t)
+{
+    memset(t, 0, sizeof *t);
+    if (mp_typeof(**p) != MP_MAP) {
+        mp_next(p);
+        return;
+    }
+    uint32_t n = mp_decode_map(p);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t kl;
+        const char *k;
+        if (!map_key(p, &k, &kl))
+            continue;
+        if (key_is(k, kl, "rooms")) {
+            read_room_list(p, t->rooms, &t->nrooms, t->scratch);
+        } else if (key_is(k, kl, "except")) {
+            read_room_list(p, t->except, &t->nexcept, t->scratch + MAX_TARGET_ROOMS);
+        } else if (key_is(k, kl, "flags") && mp_typeof(**p) == MP_MAP) {
+            uint32_t fn = mp_decode_map(p);
+            for (uint32_t j = 0; j < fn; j++) {
+                uint32_t fl;
+                const char *f;
+                if (!map_key(p, &f, &fl))
+                    continue;
+                if (key_is(f, fl, "volatile") && mp_typeof(**p) == MP_BOOL)
+                    t->volatile_ = mp_decode_bool(p);
+                else if (key_is(f, fl, "timeout") && mp_typeof(**p) == MP_UINT)
+                    t->timeout_ms = (unsigned)mp_decode_uint(p);
+                else
+                    mp_next(p);
+            }
+        } else {
+            mp_next(p);
+        }
+    }
+}
+
+typedef struct att_store {
+    sio_packet_bin_t v[SIO_PACKET_MAX_ATTACHMENTS * 4];
+    unsigned n;
+} att_store_t;
+
+/* Attachments point into the message: it outlives the broadcast. */
+static int keep_attachment(void *ud, const char *data, size_t len)
+{
+    att_store_t *a = ud;
+    if (a->n == sizeof a->v / sizeof a->v[0])
+        return -1;
+    a->v[a->n].data = data;
+    a->v[a->n].len = len;
+    return (int)a->n++;
+}
+
+static void sio_target_from(const target_buf_t *tb, sio_target_t *t)
+{
+    t->rooms = tb->rooms;
+    t->nrooms = tb->nrooms;
+    t->except = tb->except;
+    t->nexcept = tb->nexcept;
+    t->volatile_ = tb->volatile_;
+}
+
+/* A broadcast from another node, delivered to the local sockets: packet
+ * {type, data, nsp?, id?} and opts {rooms, except, flags} are positions in
+ * an already validated message ending at end. Classic messages name the
+ * namespace in the packet (nsp_envelope NULL: "/" when absent);
+ * ClusterAdapter publishes the packet before the namespace is set on it,
+ * and its envelope's nsp is the one that counts (nsp_envelope). */
+static void deliver_broadcast(sio_redis_t *r, const char *nsp_envelope, const char *packet,
+                              const char *opts, const char *end)
+{
+    const char *p = packet;
+    if (mp_typeof(*p) != MP_MAP)
+        return;
+    uint32_t n = mp_decode_map(&p);
+    const char *data = NULL;
+    char nsp_name[256];
+    snprintf(nsp_name, sizeof nsp_name, "%s", nsp_envelope ? nsp_envelope : "/");
+    int type = 2, has_id = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t kl;
+        const char *k;
+        if (!map_key(&p, &k, &kl))
+            continue;
+        if (key_is(k, kl, "type") && mp_typeof(*p) == MP_UINT) {
+            type = (int)mp_decode_uint(&p);
+        } else if (key_is(k, kl, "data")) {
+            data = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "nsp") && mp_typeof(*p) == MP_STR && !nsp_envelope) {
+            uint32_t nl;
+            const char *s = mp_decode_str(&p, &nl);
+            if (nl < sizeof nsp_name) {
+                memcpy(nsp_name, s, nl);
+                nsp_name[nl] = '\0';
+            }
+        } else if (key_is(k, kl, "id")) {
+            has_id = 1;
+            mp_next(&p);
+        } else {
+            mp_next(&p);
+        }
+    }
+    if (!data || (type != 2 && type != 5) || has_id)
+        return; /* acks across nodes go through BROADCAST requests */
+    sio_nsp_t *nsp = sio_server_find_nsp(r->sio, nsp_name);
+    if (!nsp)
+        return;
+    target_buf_t tb;
+    const char *op = opts;
+    if (op)
+        read_opts(&op, &tb);
+    else
+        memset(&tb, 0, sizeof tb);
+    sl_buf_t json = SL_BUF_INIT;
+    att_store_t atts;
+    atts.n = 0;
+    const char *dp = data;
+    if (sl_mpjson_to_json(&json, &dp, end, keep_attachment, &atts) == 0) {
+        sio_target_t t;
+        sio_target_from(&tb, &t);
+        sio_out_t out;
+        if (sio_out_build(&out, SIO_PACKET_EVENT, nsp_name, -1, json.data, json.len, atts.v,
+                          atts.n) == 0) {
+            sio_nsp_broadcast(nsp, &t, &out);
+            sio_out_release(&out);
+        }
+        int rec_on;
+        uint32_t rec_max;
+        sio_server_recovery(r->sio, &rec_on, &rec_max);
+        if (rec_on && !t.volatile_ && r->hooks.remote_broadcast)
+            r->hooks.remote_broadcast(nsp, &t, json.data, json.len, atts.v, atts.n, r->hooks.ud);
+    } else {
+        SL_WARN("adapter", "undecodable broadcast from %s on %s, ignored", r->opts.label, nsp_name);
+    }
+    sl_buf_free(&json);
+}
+
+/* Classic mode: [uid, {type, data, nsp, id?}, opts]. */
+static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
+{
+    const char *p = msg, *end = msg + len;
+    const char *check = msg;
+    if (sl_mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_ARRAY || mp_decode_array(&p) < 3)
+        return;
+    if (mp_typeof(*p) != MP_STR) /* the emitter sends "emitter" */
+        return;
+    uint32_t ul;
+    const char *uid = mp_decode_str(&p, &ul);
+    if (ul == strlen(r->uid) && !memcmp(uid, r->uid, ul))
+        return; /* our own */
+    const char *packet = p;
+    mp_next(&p);
+    deliver_broadcast(r, NULL, packet, p, end);
+}
+
+/* ---- requests from other nodes --------------------------------------------- */
+
+typedef struct request {
+    int type;
+    char request_id[136];     /* sharded: "<uid>#<requestId>" */
+    char uid[64];
+    sio_slice_t sid, room;
+    const char *rooms;        /* msgpack array position, or NULL */
+    const char *opts;         /* msgpack map position, or NULL */
+    const char *data;         /* serverSideEmit arguments, or NULL */
+    const char *packet;       /* a broadcast's packet, or NULL */
+    int close;
+} request_t;
+
+static void copy_str(const char **p, char *out, size_t cap)
+{
+    if (mp_typeof(**p) != MP_STR) {
+        mp_next(p);
+        return;
+    }
+    uint32_t l;
+    const char *s = mp_decode_str(p, &l);
+    if (l < cap) {
+        memcpy(out, s, l);
+        out[l] = '\0';
+    }
+}
+
+static int read_request(const char *p, const char *end, request_t *q)
+{
+    memset(q, 0, sizeof *q);
+    q->type = -1;
+    const char *check = p;
+    if (sl_mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
+        return -1;
+    uint32_t n = mp_decode_map(&p);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t kl;
+        const char *k;
+        if (!map_key(&p, &k, &kl))
+            continue;
+        char scratch[24];
+        if (key_is(k, kl, "type") && mp_typeof(*p) == MP_UINT)
+            q->type = (int)mp_decode_uint(&p);
+        else if (key_is(k, kl, "requestId"))
+            copy_str(&p, q->request_id, sizeof q->request_id);
+        else if (key_is(k, kl, "uid"))
+            copy_str(&p, q->uid, sizeof q->uid);
+        else if (key_is(k, kl, "sid") && mp_typeof(*p) == MP_STR)
+            read_name(&p, &q->sid, scratch, sizeof scratch);
+        else if (key_is(k, kl, "room") && mp_typeof(*p) == MP_STR)
+            read_name(&p, &q->room, scratch, sizeof scratch);
+        else if (key_is(k, kl, "rooms")) {
+            q->rooms = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "opts")) {
+            q->opts = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "data")) {
+            q->data = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "packet")) {
+            q->packet = p;
+            mp_next(&p);
+        } else if (key_is(k, kl, "close") && mp_typeof(*p) == MP_BOOL)
+            q->close = mp_decode_bool(&p);
+        else
+            mp_next(&p);
+    }
+    return q->type >= 0 ? 0 : -1;
+}
+
+static void json_str(sl_buf_t *b, const char *s, size_t n) { sl_json_append_string(b, s, n); }
+
+/* In sharded mode, answers go to the requester's own channel, so the
+ * request id handed to the layer above (and back with the answer) is
+ * "<requester uid>#<request id>" (on_smessage); uids never hold a '#'. */
+static int split_rid(const char *rid, char *uid, size_t cap, const char **id)
+{
+    const char *hash = strchr(rid, '#');
+    if (!hash || (size_t)(hash - rid) >= cap)
+        return -1;
+    memcpy(uid, rid, (size_t)(hash - rid));
+    uid[hash - rid] = '\0';
+    *id = hash + 1;
+    return 0;
+}
+
+/* Opens an answer to request rid: {"requestId":R (classic) or
+ * {"type":T,"data":{"requestId":R (sharded, T the ClusterAdapter
+ * response type). The caller appends ,"field":value pairs, then
+ * finish_response closes and publishes it. -1: rid can't be answered. */
+static int begin_response(sio_redis_t *r, sl_buf_t *b, const char *rid, int cluster_type)
+{
+    const char *id = rid;
+    if (r->opts.sharded) {
+        char uid[64];
+        if (split_rid(rid, uid, sizeof uid, &id) != 0)
+            return -1;
+        sio_cluster_json_open(b, cluster_type);
+        sl_buf_append_str(b, "\"requestId\":");
+    } else {
+        sl_buf_append_str(b, "{\"requestId\":");
+    }
+    json_str(b, id, strlen(id));
+    return 0;
+}
+
+/* Classic: on <key>-response#<nsp>#, where every server listens. Sharded:
+ * on <key>#<nsp>#<requester uid>#. */
+static void finish_response(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *body, const char *rid)
+{
+    sl_buf_t ch = SL_BUF_INIT;
+    const char *name = sio_nsp_name(nsp);
+    if (r->opts.sharded) {
+        char uid[64];
+        const char *id;
+        if (split_rid(rid, uid, sizeof uid, &id) != 0)
+            return;
+        sio_cluster_json_close(body, NULL, r->cuid, name);
+        sl_buf_appendf(&ch, "%s#%s#%s#", r->opts.key, name, uid);
+    } else {
+        sl_buf_append_byte(body, '}');
+        channel_name(&ch, r, "-response", name);
+    }
+    publish(r, ch.data, ch.len, body->data, body->len);
+    sl_buf_free(&ch);
+}
+
+typedef struct list_ctx {
+    sl_buf_t *b;
+    int first;
+} list_ctx_t;
+
+static void add_room_json(const char *room, size_t len, void *ud)
+{
+    list_ctx_t *c = ud;
+    if (!c->first)
+        sl_buf_append_byte(c->b, ',');
+    c->first = 0;
+    json_str(c->b, room, len);
+}
+
+static void add_socket_id(sio_socket_t *s, void *ud)
+{
+    const char *id = sio_socket_id(s);
+    add_room_json(id, strlen(id), ud);
+}
+
+typedef struct fetch_ctx {
+    sio_redis_t *r;
+    sl_buf_t *b;
+    int first;
+} fetch_ctx_t;
+
+static void add_socket_json(sio_socket_t *s, void *ud)
+{
+    fetch_ctx_t *c = ud;
+    if (!c->first)
+        sl_buf_append_byte(c->b, ',');
+    c->first = 0;
+    if (c->r->hooks.socket_json) {
+        c->r->hooks.socket_json(s, c->b, c->r->hooks.ud);
+        return;
+    }
+    sl_buf_append_str(c->b, "{\"id\":");
+    const char *id = sio_socket_id(s);
+    json_str(c->b, id, strlen(id));
+    sl_buf_append_str(c->b, ",\"handshake\":{},\"rooms\":[");
+    list_ctx_t lc = {c->b, 1};
+    sio_socket_each_room(s, add_room_json, &lc);
+    sl_buf_append_str(c->b, "],\"data\":{}}");
+}
+
+typedef struct rooms_op {
+    sio_slice_t rooms[MAX_TARGET_ROOMS];
+    char scratch[MAX_TARGET_ROOMS][24];
+    size_t n;
+    int close;
+} rooms_op_t;
+
+static void op_join(sio_socket_t *s, void *ud)
+{
+    rooms_op_t *o = ud;
+    for (size_t i = 0; i < o->n; i++)
+        sio_socket_join(s, o->rooms[i].p, o->rooms[i].len);
+}
+
+static void op_leave(sio_socket_t *s, void *ud)
+{
+    rooms_op_t *o = ud;
+    for (size_t i = 0; i < o->n; i++)
+        sio_socket_leave(s, o->rooms[i].p, o->rooms[i].len);
+}
+
+static void op_disconnect(sio_socket_t *s, void *ud)
+{
+    rooms_op_t *o = ud;
+    sio_socket_disconnect(s, o->close);
+}
+
+/* Does what another server asks (both modes): q's positions are in a
+ * validated message ending at end. */
+static void run_request(sio_redis_t *r, sio_nsp_t *nsp, const request_t *qp, const char *end)
+{
+    request_t q = *qp;
+    sl_buf_t body = SL_BUF_INIT;
+    target_buf_t tb;
+    sio_target_t t;
+    rooms_op_t op;
+    memset(&op, 0, sizeof op);
+    if (q.opts) {
+        const char *o = q.opts;
+        read_opts(&o, &tb);
+        sio_target_from(&tb, &t);
+    }
+    if (q.rooms) {
+        const char *rp = q.rooms;
+        read_room_list(&rp, op.rooms, &op.n, op.scratch);
+    }
+    switch (q.type) {
+    case REQ_SOCKETS: {
+        begin_response(r, &body, q.request_id, 0);
+        sl_buf_append_str(&body, ",\"sockets\":[");
+        list_ctx_t lc = {&body, 1};
+        sio_target_t st = {op.rooms, op.n, NULL, 0, 0};
+        sio_nsp_select(nsp, &st, add_socket_id, &lc);
+        sl_buf_append_str(&body, "]");
+        finish_response(r, nsp, &body, q.request_id);
+        break;
+    }
+    case REQ_ALL_ROOMS: {
+        begin_response(r, &body, q.request_id, 0);
+        sl_buf_append_str(&body, ",\"rooms\":[");
+        list_ctx_t lc = {&body, 1};
+        sio_nsp_each_room(nsp, add_room_json, &lc);
+        sl_buf_append_str(&body, "]");
+        finish_response(r, nsp, &body, q.request_id);
+        break;
+    }
+    case REQ_REMOTE_JOIN:
+    case REQ_REMOTE_LEAVE:
+    case REQ_REMOTE_DISCONNECT: {
+        void (*fn)(sio_socket_t *, void *) =
+            q.type == REQ_REMOTE_JOIN ? op_join : q.type == REQ_REMOTE_LEAVE ? op_leave : op_disconnect;
+        op.close = q.close;
+        if (q.opts) {
+            sio_nsp_select(nsp, &t, fn, &op);
+            break; /* no answer in this form, as Node */
+        }
+        sio_socket_t *s = q.sid.p ? sio_nsp_find_socket(nsp, q.sid.p, q.sid.len) : NULL;
+        if (!s)
+            break;
+        if (q.room.p) {
+            op.rooms[0] = q.room;
+            op.n = 1;
+        }
+        fn(s, &op);
+        begin_response(r, &body, q.request_id, 0);
+        finish_response(r, nsp, &body, q.request_id);
+        break;
+    }
+    case REQ_REMOTE_FETCH: {
+        if (!q.opts)
+            break;
+        if (begin_response(r, &body, q.request_id, SIO_CLUSTER_FETCH_SOCKETS_RESPONSE) != 0)
+            break;
+        sl_buf_append_str(&body, ",\"sockets\":[");
+        fetch_ctx_t fc = {r, &body, 1};
+        sio_nsp_select(nsp, &t, add_socket_json, &fc);
+        sl_buf_append_str(&body, "]");
+        finish_response(r, nsp, &body, q.request_id);
+        break;
+    }
+    case REQ_SERVER_SIDE_EMIT: {
+        if (!q.data || !r->hooks.server_side_emit)
+            break;
+        const char *dp = q.data;
+        sl_buf_t args = SL_BUF_INIT;
+        if (sl_mpjson_to_json(&args, &dp, end, NULL, NULL) == 0 && args.len && args.data[0] == '[')
+            r->hooks.server_side_emit(nsp, args.data, args.len, q.request_id[0] ? q.request_id : NULL,
+                                      r->hooks.ud);
+        sl_buf_free(&args);
+        break;
+    }
+    case REQ_BROADCAST: {
+        if (!q.packet || !q.opts || !r->hooks.broadcast_with_ack)
+            break;
+        /* packet: {type, data, nsp, id} */
+        const char *pp = q.packet;
+        if (mp_typeof(*pp) != MP_MAP)
+            break;
+        uint32_t pn = mp_decode_map(&pp);
+        const char *data = NULL;
+        for (uint32_t i = 0; i < pn; i++) {
+            uint32_t kl;
+            const char *k;
+            if (!map_key(&pp, &k, &kl))
+                continue;
+            if (key_is(k, kl, "data"))
+                data = pp;
+            mp_next(&pp);
+        }
+        unsigned timeout_ms = r->opts.requests_timeout_ms;
+        if (tb.timeout_ms)
+            timeout_ms = tb.timeout_ms;
+        sl_buf_t args = SL_BUF_INIT;
+        att_store_t atts;
+        atts.n = 0;
+        const char *dp = data;
+        if (data && sl_mpjson_to_json(&args, &dp, end, keep_attachment, &atts) == 0 && args.len &&
+            args.data[0] == '[')
+            r->hooks.broadcast_with_ack(nsp, &t, args.data, args.len, atts.v, atts.n, q.request_id,
+                                        timeout_ms, r->hooks.ud);
+        sl_buf_free(&args);
+        break;
+    }
+    default:
+        SL_DEBUG("adapter", "request type %d on %s not handled", q.type, sio_nsp_name(nsp));
+        break;
+    }
+    sl_buf_free(&body);
+}
+
+/* Classic mode: a request on <key>-request#<nsp>#, JSON or msgpack. */
+static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t len)
+{
+    sl_buf_t conv = SL_BUF_INIT;
+    const char *p = msg, *end = msg + len;
+    if (len && msg[0] == '{') {
+        /* JSON requests: read through the msgpack reader. */
+        if (sl_mpjson_from_json(&conv, msg, len, NULL, 0) != 0)
+            goto out;
+        p = conv.data;
+        end = conv.data + conv.len;
+    }
+    request_t q;
+    if (read_request(p, end, &q) != 0)
+        goto out;
+    if (strcmp(q.uid, r->uid) != 0) /* not our own request */
+        run_request(r, nsp, &q, end);
+out:
+    sl_buf_free(&conv);
+}
+
+/* ---- our requests -------------------------------------------------------------- */
+
+static void pending_unref(pending_t *q)
+{
+    if (--q->refs > 0)
+        return;
+    sl_buf_free(&q->body);
+    sl_buf_free(&q->items);
+    free(q);
+}
+
+static void pending_timer_closed(uv_handle_t *h) { pending_unref(h->data); }
+
+/* Calls back once, unlinks, frees (after the timer handle closes). */
+static void pending_finish(pending_t *q, int complete)
+{
+    if (q->done)
+        return;
+    q->done = 1;
+    for (pending_t **pp = &q->r->pending; *pp; pp = &(*pp)->next) {
+        if (*pp == q) {
+            *pp = q->next;
+            break;
+        }
+    }
+    uv_timer_stop(&q->timer);
+    q->cb(q->items.data ? q->items.data : "", q->items.len, complete, q->ud);
+    uv_close((uv_handle_t *)&q->timer, pending_timer_closed);
+}
+
+static void pending_timeout(uv_timer_t *t)
+{
+    pending_t *q = t->data;
+    SL_INFO("adapter", "request %s on %s: %d of %d servers answered in time", q->id, q->nsp, q->got,
+            q->expected);
+    pending_finish(q, 0);
+}
+
+/* Where requests go, and whose subscribers count the servers: classic
+ * <key>-request#<nsp>#, sharded the namespace's main channel. */
+static void request_channel(sl_buf_t *ch, const sio_redis_t *r, const char *nsp)
+{
+    if (r->opts.sharded)
+        sl_buf_appendf(ch, "%s#%s#", r->opts.key, nsp);
+    else
+        channel_name(ch, r, "-request", nsp);
+}
+
+static void broadcast_maybe_done(pending_t *q);
+
+static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
+{
+    pending_t *q = priv;
+    redisReply *m = reply;
+    if (q->done) {
+        pending_unref(q);
+        return;
+    }
+    q->refs--; /* this reply came; the timer still holds q */
+    if (!ac->data || !m || m->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
+        m->element[1]->type != REDIS_REPLY_INTEGER) {
+        pending_finish(q, 0);
+        return;
+    }
+    /* (SHARD)NUMSUB counts this server too. */
+    q->expected = (int)m->element[1]->integer - 1;
+    if (q->expected <= 0) {
+        pending_finish(q, 1);
+        return;
+    }
+    if (q->type == REQ_BROADCAST)
+        broadcast_maybe_done(q); /* answers may have come before this reply */
+    sl_buf_t ch = SL_BUF_INIT;
+    request_channel(&ch, q->r, q->nsp);
+    publish(q->r, ch.data, ch.len, q->body.data, q->body.len);
+    sl_buf_free(&ch);
+}
+
+/* A new request with its id; the caller writes q->body, then launches. */
+static pending_t *pending_new(sio_redis_t *r, sio_nsp_t *nsp, int type, const char *field,
+                              unsigned timeout_ms, sio_redis_reply_cb cb, void *ud)
+{
+    if (!sl_redis_link_up(r->pub))
+        return NULL;
+    pending_t *q = calloc(1, sizeof *q);
+    char rid[21];
+    if (!q || eio_random_id(rid)) {
+        free(q);
+        return NULL;
+    }
+    q->r = r;
+    memcpy(q->id, rid, 10);
+    q->id[10] = '\0';
+    q->type = type;
+    snprintf(q->nsp, sizeof q->nsp, "%s", sio_nsp_name(nsp));
+    q->field = field;
+    q->cb = cb;
+    q->ud = ud;
+    q->timeout_ms = timeout_ms ? timeout_ms : r->opts.requests_timeout_ms;
+    return q;
+}
+
+/* Counts the other servers (PUBSUB NUMSUB, or SHARDNUMSUB), then
+ * publishes q->body. */
+static void pending_launch(pending_t *q)
+{
+    sio_redis_t *r = q->r;
+    uv_timer_init(r->loop, &q->timer);
+    q->timer.data = q;
+    q->refs = 2;
+    uv_timer_start(&q->timer, pending_timeout, q->timeout_ms, 0);
+    q->next = r->pending;
+    r->pending = q;
+    sl_buf_t ch = SL_BUF_INIT;
+    request_channel(&ch, r, q->nsp);
+    const char *argv[3] = {"PUBSUB", r->opts.sharded ? "SHARDNUMSUB" : "NUMSUB", ch.data};
+    size_t lens[3] = {6, strlen(argv[1]), ch.len};
+    if (sl_redis_link_command_argv(r->pub, on_numsub, q, 3, argv, lens) != 0) {
+        q->refs--; /* no reply will come */
+        pending_finish(q, 0);
+    }
+    sl_buf_free(&ch);
+}
+
+/* A JSON request is written in three steps, the same in both modes:
+ * req_open, then fields (sio_cluster_field), then request_start (waits
+ * for answers) or publish_request (fire and forget), which close it. */
+static void req_open(const sio_redis_t *r, sl_buf_t *b, int classic_type, int cluster_type)
+{
+    if (r->opts.sharded)
+        sio_cluster_json_open(b, cluster_type);
+    else
+        sl_buf_appendf(b, "{\"uid\":\"%s\",\"type\":%d", r->uid, classic_type);
+}
+
+static void req_close(const sio_redis_t *r, sl_buf_t *b, const char *nsp, const char *request_id)
+{
+    if (r->opts.sharded) {
+        sio_cluster_json_close(b, request_id, r->cuid, nsp);
+        return;
+    }
+    if (request_id) {
+        sio_cluster_field(b, "requestId");
+        json_str(b, request_id, strlen(request_id));
+    }
+    sl_buf_append_byte(b, '}');
+}
+
+static int request_start(sio_redis_t *r, sio_nsp_t *nsp, int type, sl_buf_t *body,
+                         const char *field, sio_redis_reply_cb cb, void *ud)
+{
+    pending_t *q = pending_new(r, nsp, type, field, 0, cb, ud);
+    if (!q)
+        return -1;
+    q->body = *body;
+    memset(body, 0, sizeof *body);
+    req_close(r, &q->body, q->nsp, q->id);
+    pending_launch(q);
+    return 0;
+}
+
+static int publish_request(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *b)
+{
+    if (!sl_redis_link_up(r->pub))
+        return -1;
+    req_close(r, b, sio_nsp_name(nsp), NULL);
+    sl_buf_t ch = SL_BUF_INIT;
+    request_channel(&ch, r, sio_nsp_name(nsp));
+    publish(r, ch.data, ch.len, b->data, b->len);
+    sl_buf_free(&ch);
+    return 0;
+}
+
+static void append_item_sep(pending_t *q)
+{
+    if (q->items.len)
+        sl_buf_append_byte(&q->items, ',');
+}
+
+/* The bookkeeping of a broadcast with acks is done once the other servers
+ * all said how many clients they reached and that many acks came. */
+static void broadcast_maybe_done(pending_t *q)
+{
+    if (q->expected > 0 && q->servers_counted >= q->expected && q->acks >= q->clients_expected)
+        pending_finish(q, 1);
+}
+
+static void broadcast_counted(pending_t *q, long count)
+{
+    q->servers_counted++;
+    q->clients_expected += count;
+    broadcast_maybe_done(q);
+}
+
+static void broadcast_acked(pending_t *q, const char *packet, const char *end)
+{
+    append_item_sep(q);
+    const char *v = packet;
+    if (!v || sl_mpjson_to_json(&q->items, &v, end, NULL, NULL) != 0)
+        sl_buf_append_str(&q->items, "null");
+    q->acks++;
+    broadcast_maybe_done(q);
+}
+
+/* One server's answer: a list ("sockets", "rooms") whose items are
+ * gathered, or a serverSideEmit ack value (NULL when it had none). */
+static void pending_answered(pending_t *q, const char *value, const char *end)
+{
+    if (value) {
+        const char *v = value;
+        if (q->type == REQ_SERVER_SIDE_EMIT) {
+            append_item_sep(q);
+            sl_mpjson_to_json(&q->items, &v, end, NULL, NULL);
+        } else if (mp_typeof(*v) == MP_ARRAY) {
+            uint32_t count = mp_decode_array(&v);
+            for (uint32_t i = 0; i < count; i++) {
+                append_item_sep(q);
+                if (sl_mpjson_to_json(&q->items, &v, end, NULL, NULL) != 0)
+                    break;
+            }
+        }
+    }
+    if (++q->got >= q->expected)
+        pending_finish(q, 1);
+}
+
+static pending_t *pending_find(sio_redis_t *r, const char *rid)
+{
+    for (pending_t *it = r->pending; it; it = it->next)
+        if (!strcmp(it->id, rid))
+            return it->done ? NULL : it;
+    return NULL;
+}
+
+/* Classic: {type: 8, clientCount} or {type: 9, packet: the client's first
+ * ack argument}. p is past the map header. */
+static void on_broadcast_response(pending_t *q, const char *p, const char *end, uint32_t n)
+{
+    int type = -1;
+    long count = 0;
+    const char *packet = NULL;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t kl;
+        const char *k;
+        if (!map_key(&p, &k, &kl))
+            continue;
+        if (key_is(k, kl, "type") && mp_typeof(*p) == MP_UINT)
+            type = (int)mp_decode_uint(&p);
+        else if (key_is(k, kl, "clientCount") && mp_typeof(*p) == MP_UINT)
+            count = (long)mp_decode_uint(&p);
+        else if (key_is(k, kl, "packet")) {
+            packet = p;
+            mp_next(&p);
+        } else
+            mp_next(&p);
+    }
+    if (type == 8)
+        broadcast_counted(q, count);
+    else if (type == 9 && packet)
+        broadcast_acked(q, packet, end);
+}
+
+/* Classic: an answer to one of our requests: {requestId, sockets|rooms|data}. */
+static void on_response(sio_redis_t *r, const char *msg, size_t len)
+{
+    sl_buf_t conv = SL_BUF_INIT;
+    const char *p = msg, *end = msg + len;
+    if (len && msg[0] == '{') {
+        if (sl_mpjson_from_json(&conv, msg, len, NULL, 0) != 0)
+            goto out;
+        p = conv.data;
+        end = conv.data + conv.len;
+    }
+    const char *check = p;
+    uint32_t n;
+    if (sl_mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_MAP)
+        goto out;
+    n = mp_decode_map(&p);
+    char rid[64] = "";
+    const char *value = NULL;
+    /* requestId may come after the list: find it first. */
+    const char *scan = p;
+    for (uint32_t i = 0; i < n; i++) {
+        if (mp_typeof(*scan) == MP_STR) {
+            uint32_t kl;
+            const char *k = mp_decode_str(&scan, &kl);
+            if (key_is(k, kl, "requestId")) {
+                copy_str(&scan, rid, sizeof rid);
+                continue;
+            }
+        } else {
+            mp_next(&scan);
+        }
+        mp_next(&scan);
+    }
+    pending_t *q = pending_find(r, rid);
+    if (!q)
+        goto out;
+    if (q->type == REQ_BROADCAST) {
+        on_broadcast_response(q, p, end, n);
+        goto out;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t kl;
+        const char *k;
+        if (!map_key(&p, &k, &kl))
+            continue;
+        if (key_is(k, kl, q->field))
+            value = p;
+        mp_next(&p);
+    }
+    pending_answered(q, value, end);
+out:
+    sl_buf_free(&conv);
+}
+
+/* Sharded: a ClusterAdapter response to one of our requests. */
+static void on_cluster_response(sio_redis_t *r, const sio_cluster_msg_t *m)
+{
+    pending_t *q = pending_find(r, m->request_id);
+    if (!q)
+        return;
+    switch (m->type) {
+    case SIO_CLUSTER_FETCH_SOCKETS_RESPONSE:
+        if (q->type == REQ_REMOTE_FETCH)
+            pending_answered(q, m->sockets, m->end);
+        break;
+    case SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE:
+        if (q->type == REQ_SERVER_SIDE_EMIT)
+            pending_answered(q, m->packet, m->end);
+        break;
+    case SIO_CLUSTER_BROADCAST_CLIENT_COUNT:
+        if (q->type == REQ_BROADCAST && m->client_count >= 0)
+            broadcast_counted(q, m->client_count);
+        break;
+    case SIO_CLUSTER_BROADCAST_ACK:
+        if (q->type == REQ_BROADCAST)
+            broadcast_acked(q, m->packet, m->end);
+        break;
+    }
+}
+
+static void json_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
+{
+    sl_buf_append_byte(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sl_buf_append_byte(b, ',');
+        json_str(b, v[i].p, v[i].len);
+    }
+    sl_buf_append_byte(b, ']');
+}
+
+/* "opts":{rooms, except} (and "flags":{} in sharded mode, as Node's
+ * ClusterAdapter always sends one). */
+static void json_opts(const sio_redis_t *r, sl_buf_t *b, const sio_target_t *t)
+{
+    sio_cluster_field(b, "opts");
+    sl_buf_append_str(b, "{\"rooms\":");
+    json_rooms(b, t->rooms, t->nrooms);
+    sl_buf_append_str(b, ",\"except\":");
+    json_rooms(b, t->except, t->nexcept);
+    if (r->opts.sharded)
+        sl_buf_append_str(b, ",\"flags\":{}");
+    sl_buf_append_byte(b, '}');
+}
+
+int sio_redis_fetch_sockets(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
+                            sio_redis_reply_cb cb, void *ud)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    req_open(r, &b, REQ_REMOTE_FETCH, SIO_CLUSTER_FETCH_SOCKETS);
+    json_opts(r, &b, t);
+    int rc = request_start(r, nsp, REQ_REMOTE_FETCH, &b, "sockets", cb, ud);
+    sl_buf_free(&b);
+    return rc;
+}
+
+int sio_redis_all_rooms(sio_redis_t *r, sio_nsp_t *nsp, sio_redis_reply_cb cb, void *ud)
+{
+    /* socket.io-adapter's ClusterAdapter has no message for allRooms (the
+     * sharded Node adapter has no allRooms either). */
+    if (r->opts.sharded)
+        return -1;
+    sl_buf_t b = SL_BUF_INIT;
+    req_open(r, &b, REQ_ALL_ROOMS, 0);
+    int rc = request_start(r, nsp, REQ_ALL_ROOMS, &b, "rooms", cb, ud);
+    sl_buf_free(&b);
+    return rc;
+}
+
+int sio_redis_remote_rooms(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int join,
+                           const sio_slice_t *rooms, size_t nrooms)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    req_open(r, &b, join ? REQ_REMOTE_JOIN : REQ_REMOTE_LEAVE,
+             join ? SIO_CLUSTER_SOCKETS_JOIN : SIO_CLUSTER_SOCKETS_LEAVE);
+    json_opts(r, &b, t);
+    sio_cluster_field(&b, "rooms");
+    json_rooms(&b, rooms, nrooms);
+    int rc = publish_request(r, nsp, &b);
+    sl_buf_free(&b);
+    return rc;
+}
+
+int sio_redis_remote_disconnect(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int close)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    req_open(r, &b, REQ_REMOTE_DISCONNECT, SIO_CLUSTER_DISCONNECT_SOCKETS);
+    json_opts(r, &b, t);
+    sio_cluster_field(&b, "close");
+    sl_buf_append_str(&b, close ? "true" : "false");
+    int rc = publish_request(r, nsp, &b);
+    sl_buf_free(&b);
+    return rc;
+}
+
+int sio_redis_server_side_emit(sio_redis_t *r, sio_nsp_t *nsp, const char *json, size_t len,
+                               sio_redis_reply_cb cb, void *ud)
+{
+    /* The arguments: "data" in the classic adapter, "packet" in ClusterAdapter. */
+    const char *field = r->opts.sharded ? "packet" : "data";
+    sl_buf_t b = SL_BUF_INIT;
+    req_open(r, &b, REQ_SERVER_SIDE_EMIT, SIO_CLUSTER_SERVER_SIDE_EMIT);
+    sio_cluster_field(&b, field);
+    sl_buf_append(&b, json, len);
+    int rc;
+    if (cb)
+        rc = request_start(r, nsp, REQ_SERVER_SIDE_EMIT, &b, field, cb, ud);
+    else
+        rc = publish_request(r, nsp, &b);
+    sl_buf_free(&b);
+    return rc;
+}
+
+/* A sharded answer carrying one JSON value as its "packet" (an ack). */
+static void sharded_packet_response(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, int type,
+                                    const char *json, size_t len)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    if (begin_response(r, &b, request_id, type) == 0) {
+        sio_cluster_field(&b, "packet");
+        if (len)
+            sl_buf_append(&b, json, len);
+        else
+            sl_buf_append_str(&b, "null");
+        finish_response(r, nsp, &b, request_id);
+    }
+    sl_buf_free(&b);
+}
+
+void sio_redis_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                               const char *json, size_t len)
+{
+    if (r->opts.sharded) {
+        sharded_packet_response(r, nsp, request_id, SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE, json, len);
+        return;
+    }
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"type\":%d,\"requestId\":", REQ_SERVER_SIDE_EMIT);
+    json_str(&b, request_id, strlen(request_id));
+    sl_buf_append_str(&b, ",\"data\":");
+    if (len)
+        sl_buf_append(&b, json, len);
+    else
+        sl_buf_append_str(&b, "null");
+    sl_buf_append_byte(&b, '}');
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
+    publish(r, ch.data, ch.len, b.data, b.len);
+    sl_buf_free(&ch);
+    sl_buf_free(&b);
+}
+
+int sio_redis_broadcast_with_ack(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
+                                 const char *json, size_t len, const sio_packet_bin_t *atts,
+                                 unsigned natts, long ack_id, unsigned timeout_ms,
+                                 sio_redis_reply_cb cb, void *ud)
+{
+    pending_t *q = pending_new(r, nsp, REQ_BROADCAST, NULL, timeout_ms, cb, ud);
+    if (!q)
+        return -1;
+    sl_buf_t *b = &q->body;
+    int rc;
+    if (r->opts.sharded) {
+        /* Always on the main channel: the expected answers are counted
+         * over every server of the namespace. */
+        rc = build_cluster_broadcast(b, r, sio_nsp_name(nsp), t, 0, json, len, atts, natts, q->id,
+                                     timeout_ms);
+    } else {
+        /* msgpack, as Node's adapter sends it: {uid, requestId, type,
+         * packet, opts} with packet {type, data, nsp, id}. */
+        sl_mpjson_put_map(b, 5);
+        mp_put_cstr(b, "uid");
+        mp_put_cstr(b, r->uid);
+        mp_put_cstr(b, "requestId");
+        mp_put_cstr(b, q->id);
+        mp_put_cstr(b, "type");
+        sl_mpjson_put_number(b, REQ_BROADCAST);
+        mp_put_cstr(b, "packet");
+        rc = put_packet(b, sio_nsp_name(nsp), json, len, atts, natts, ack_id);
+        if (rc == 0) {
+            mp_put_cstr(b, "opts");
+            put_opts(b, t, 0, timeout_ms);
+        }
+    }
+    if (rc != 0) {
+        sl_buf_free(&q->body);
+        free(q);
+        return -1;
+    }
+    pending_launch(q);
+    return 0;
+}
+
+void sio_redis_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, long count)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    if (r->opts.sharded) {
+        if (begin_response(r, &b, request_id, SIO_CLUSTER_BROADCAST_CLIENT_COUNT) == 0) {
+            sl_buf_appendf(&b, ",\"clientCount\":%ld", count);
+            finish_response(r, nsp, &b, request_id);
+        }
+    } else {
+        sl_buf_appendf(&b, "{\"type\":8,\"requestId\":");
+        json_str(&b, request_id, strlen(request_id));
+        sl_buf_appendf(&b, ",\"clientCount\":%ld}", count);
+        sl_buf_t ch = SL_BUF_INIT;
+        channel_name(&ch, r, "-response", sio_nsp_name(nsp));
+        publish(r, ch.data, ch.len, b.data, b.len);
+        sl_buf_free(&ch);
+    }
+    sl_buf_free(&b);
+}
+
+void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                             const char *json, size_t len)
+{
+    if (r->opts.sharded) {
+        sharded_packet_response(r, nsp, request_id, SIO_CLUSTER_BROADCAST_ACK, json, len);
+        return;
+    }
+    sl_buf_t b = SL_BUF_INIT;
+    sl_mpjson_put_map(&b, 3);
+    mp_put_cstr(&b, "type");
+    sl_mpjson_put_number(&b, 9);
+    mp_put_cstr(&b, "requestId");
+    mp_put_cstr(&b, request_id);
+    mp_put_cstr(&b, "packet");
+    if (!len || sl_mpjson_from_json(&b, json, len, NULL, 0) != 0)
+        sl_mpjson_put_nil(&b);
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
+    publish(r, ch.data, ch.len, b.data, b.len);
+    sl_buf_free(&ch);
+    sl_buf_free(&b);
+}
+
+/* ---- recovery across servers -------------------------------------------------- */
+
+int sio_redis_session_put(sio_redis_t *r, const char *pid, const char *json, size_t len,
+                          unsigned ttl_ms)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%s-session#%s", r->opts.key, pid);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%u", ttl_ms ? ttl_ms : 1);
+    const char *argv[5] = {"SET", key, json, "PX", ttl};
+    size_t lens[5] = {3, strlen(key), len, 2, strlen(ttl)};
+    return sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 5, argv, lens);
+}
+
+typedef struct take_wait {
+    void (*cb)(const char *json, size_t len, void *ud);
+    void *ud;
+} take_wait_t;
+
+static void on_session_taken(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    take_wait_t *w = priv;
+    redisReply *m = reply;
+    if (m && m->type == REDIS_REPLY_STRING)
+        w->cb(m->str, m->len, w->ud);
+    else
+        w->cb(NULL, 0, w->ud);
+    free(w);
+}
+
+int sio_redis_session_take(sio_redis_t *r, const char *pid,
+                           void (*cb)(const char *json, size_t len, void *ud), void *ud)
+{
+    take_wait_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->cb = cb;
+    w->ud = ud;
+    /* GETDEL: a session comes back once, on one server. */
+    if (sl_redis_link_command(r->pub, on_session_taken, w, "GETDEL %s-session#%s", r->opts.key, pid)) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- no sticky sessions ------------------------------------------------------ */
+
+/* Every node keeps "<key>-node#<uid>" = "host:port" alive in Redis; a node
+ * that gets a request for a sid starting with another node's uid relays it
+ * there (proxy.c). */
+#define TICK_MS 1000
+#define ANNOUNCE_EVERY_TICKS 10 /* the address is refreshed every 10 s */
+#define ANNOUNCE_TTL_S 30
+
+static void on_reply_ignored(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    (void)r;
+    (void)priv;
+}
+
+static void announce(sio_redis_t *r)
+{
+    if (!r->address[0] || !sl_redis_link_up(r->pub))
+        return;
+    sl_redis_link_command(r->pub, on_reply_ignored, NULL, "SET %s-node#%s %s EX %d", r->opts.key,
+                          r->uid, r->address, ANNOUNCE_TTL_S);
+}
+
+static void sweep_relay_waits(sio_redis_t *r);
+
+static void announce_cb(uv_timer_t *t)
+{
+    sio_redis_t *r = t->data;
+    sweep_relay_waits(r);
+    if (++r->ticks % ANNOUNCE_EVERY_TICKS == 0)
+        announce(r);
+}
+
+void sio_redis_set_address(sio_redis_t *r, const char *host_port)
+{
+    snprintf(r->address, sizeof r->address, "%s", host_port);
+    announce(r);
+}
+
+static int split_address(const char *a, char *host, size_t cap, int *port)
+{
+    const char *colon = strrchr(a, ':');
+    if (!colon || colon == a || (size_t)(colon - a) >= cap)
+        return -1;
+    const char *h = a;
+    size_t hl = (size_t)(colon - a);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [::1]:3000 */
+        h++;
+        hl -= 2;
+    }
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    *port = atoi(colon + 1);
+    return *port > 0 && *port < 65536 ? 0 : -1;
+}
+
+/* A request waiting for its owner's address from Redis. It lives until
+ * hiredis calls back (with NULL when the link goes), which may be after the
+ * adapter closed (r NULL then) or after the request was answered or left
+ * (req NULL). */
+typedef struct relay_wait {
+    sio_redis_t *r;
+    sl_http_req_t *req;
+    char uid[8];
+    uint64_t deadline;
+    struct relay_wait *prev, *next; /* r->waits, while r is set */
+} relay_wait_t;
+
+/* A Redis that stays connected but never answers must not park requests
+ * for good: past this, the request is answered as an unknown session and
+ * the client reconnects. */
+#define RELAY_WAIT_MS 5000
+
+static void relay_wait_aborted(sl_http_req_t *req, void *ud)
+{
+    (void)req;
+    relay_wait_t *w = ud;
+    w->req = NULL;
+}
+
+static void answer_unknown(sl_http_req_t *req)
+{
+    sl_http_respond_text(req, 400, "{\"code\":1,\"message\":\"Session ID unknown\"}");
+}
+
+static void relay_wait_unlink(relay_wait_t *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (w->r)
+        w->r->waits = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+    w->r = NULL;
+}
+
+/* Answers the request of a wait (if it still has one) as unknown. */
+static void relay_wait_give_up(relay_wait_t *w)
+{
+    sl_http_req_t *req = w->req;
+    if (!req)
+        return;
+    w->req = NULL;
+    req->on_abort = NULL;
+    answer_unknown(req);
+}
+
+static void sweep_relay_waits(sio_redis_t *r)
+{
+    uint64_t now = uv_now(r->loop);
+    for (relay_wait_t *w = r->waits; w; w = w->next) {
+        if (w->req && now >= w->deadline) {
+            SL_WARN("adapter", "redis gave no session owner's address in %d ms: request answered as unknown",
+                    RELAY_WAIT_MS);
+            relay_wait_give_up(w);
+        }
+    }
+}
+
+static void relay_to(sio_redis_t *r, sl_http_req_t *req, const char *host, int port)
+{
+    SL_DEBUG("adapter", "relaying %s %s to %s:%d", req->method, req->url, host, port);
+    sl_proxy_request(r->loop, req, host, port);
+}
+
+#define NODE_CACHE_MS 10000
+#define NODE_CACHE_CAP ((int)(sizeof ((sio_redis_t *)0)->nodes / sizeof ((sio_redis_t *)0)->nodes[0]))
+
+/* The cached address of node uid, or -1 (expired entries are dropped). */
+static int node_cache_find(sio_redis_t *r, const char *uid)
+{
+    uint64_t now = uv_now(r->loop);
+    for (int i = 0; i < r->nnodes; i++) {
+        if (strcmp(r->nodes[i].uid, uid))
+            continue;
+        if (r->nodes[i].until > now)
+            return i;
+        r->nodes[i] = r->nodes[--r->nnodes];
+        return -1;
+    }
+    return -1;
+}
+
+static void node_cache_put(sio_redis_t *r, const char *uid, const char *host, int port)
+{
+    int i = r->nnodes;
+    if (i == NODE_CACHE_CAP) { /* full: the entry closest to expiry goes */
+        i = 0;
+        for (int j = 1; j < r->nnodes; j++)
+            if (r->nodes[j].until < r->nodes[i].until)
+                i = j;
+    } else {
+        r->nnodes++;
+    }
+    snprintf(r->nodes[i].uid, sizeof r->nodes[i].uid, "%s", uid);
+    snprintf(r->nodes[i].host, sizeof r->nodes[i].host, "%s", host);
+    r->nodes[i].port = port;
+    r->nodes[i].until = uv_now(r->loop) + NODE_CACHE_MS;
+}
+
+static void on_node_address(redisAsyncContext *ac, void *reply, void *priv)
+{
+    relay_wait_t *w = priv;
+    redisReply *m = reply;
+    sl_http_req_t *req = w->req;
+    sio_redis_t *r = w->r;
+    char uid[8];
+    memcpy(uid, w->uid, sizeof uid);
+    relay_wait_unlink(w);
+    free(w);
+    if (!req || !r)
+        return; /* the client left, was answered, or the adapter closed */
+    req->on_abort = NULL;
+    char host[64];
+    int port;
+    if (!ac->data || !m || m->type != REDIS_REPLY_STRING ||
+        split_address(m->str, host, sizeof host, &port) != 0) {
+        answer_unknown(req); /* no such node (any more) */
+        return;
+    }
+    node_cache_put(r, uid, host, port);
+    relay_to(r, req, host, port);
+}
+
+static int adapter_foreign_sid(void *ud, const char *sid, sl_http_req_t *req)
+{
+    sio_redis_t *r = ud;
+    if (strlen(sid) < 6 || !memcmp(sid, r->uid, 6))
+        return 0; /* ours: it really is unknown */
+    char uid[8];
+    memcpy(uid, sid, 6);
+    uid[6] = '\0';
+    int i = node_cache_find(r, uid);
+    if (i >= 0) {
+        relay_to(r, req, r->nodes[i].host, r->nodes[i].port);
+        return 1;
+    }
+    relay_wait_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return 0;
+    w->r = r;
+    w->req = req;
+    memcpy(w->uid, uid, 8);
+    w->deadline = uv_now(r->loop) + RELAY_WAIT_MS;
+    if (sl_redis_link_command(r->pub, on_node_address, w, "GET %s-node#%s", r->opts.key, uid) != 0) {
+        free(w);
+        return 0;
+    }
+    w->next = r->waits;
+    if (r->waits)
+        r->waits->prev = w;
+    r->waits = w;
+    req->on_abort = relay_wait_aborted;
+    req->abort_ud = w;
+    return 1;
+}
+
+/* ---- subscriptions ---------------------------------------------------------- */
+
+/* "<key>#<nsp>#..." or "<key>-request#<nsp>#": the namespace part. */
+static sio_nsp_t *nsp_of_channel(sio_redis_t *r, const char *ch, size_t len, const char *kind)
+{
+    size_t kl = strlen(r->opts.key), tl = strlen(kind);
+    if (len < kl + tl + 2 || memcmp(ch, r->opts.key, kl) || memcmp(ch + kl, kind, tl) ||
+        ch[kl + tl] != '#')
+        return NULL;
+    const char *s = ch + kl + tl + 1;
+    const char *e = memchr(s, '#', len - kl - tl - 1);
+    if (!e || (size_t)(e - s) >= 256)
+        return NULL;
+    char name[256];
+    memcpy(name, s, (size_t)(e - s));
+    name[e - s] = '\0';
+    return sio_server_find_nsp(r->sio, name);
+}
+
+static void on_sub_message(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)priv;
+    sio_redis_t *r = ac->data ? priv : NULL;
+    redisReply *m = reply;
+    if (!r || !m || m->type != REDIS_REPLY_ARRAY || m->elements < 3)
+        return;
+    redisReply *kind = m->element[0];
+    if (kind->type != REDIS_REPLY_STRING)
+        return;
+    if (!strcmp(kind->str, "pmessage") && m->elements == 4) {
+        on_broadcast_message(r, m->element[3]->str, m->element[3]->len);
+    } else if (!strcmp(kind->str, "message")) {
+        redisReply *ch = m->element[1], *body = m->element[2];
+        sio_nsp_t *nsp = nsp_of_channel(r, ch->str, ch->len, "-request");
+        if (nsp)
+            on_request(r, nsp, body->str, body->len);
+        else if (nsp_of_channel(r, ch->str, ch->len, "-response"))
+            on_response(r, body->str, body->len);
+    }
+}
+
+static void subscribe_nsp(sio_nsp_t *nsp, void *ud)
+{
+    sio_redis_t *r = ud;
+    if (!sl_redis_link_up(r->sub))
+        return;
+    sl_buf_t req = SL_BUF_INIT, res = SL_BUF_INIT;
+    channel_name(&req, r, "-request", sio_nsp_name(nsp));
+    channel_name(&res, r, "-response", sio_nsp_name(nsp));
+    sl_buf_append_byte(&req, '\0');
+    sl_buf_append_byte(&res, '\0');
+    /* The request channel is also how the cluster counts its servers
+     * (PUBSUB NUMSUB), so every namespace subscribes it as Node does. */
+    sl_redis_link_command(r->sub, on_sub_message, r, "SUBSCRIBE %s %s %s%s#", req.data, res.data,
+                          res.data, r->uid);
+    sl_buf_free(&req);
+    sl_buf_free(&res);
+}
+
+static void on_sub_state(sl_redis_link_t *l, int up, void *ud)
+{
+    (void)l;
+    sio_redis_t *r = ud;
+    if (!up)
+        return;
+    char pattern[80];
+    snprintf(pattern, sizeof pattern, "%s#*", r->opts.key);
+    sl_redis_link_command(r->sub, on_sub_message, r, "PSUBSCRIBE %s", pattern);
+    sio_server_each_nsp(r->sio, subscribe_nsp, r);
+}
+
+static void on_pub_state(sl_redis_link_t *l, int up, void *ud)
+{
+    (void)l;
+    sio_redis_t *r = ud;
+    if (up)
+        announce(r);
+    if (up && r->publish_down_logged) {
+        SL_INFO("adapter", "%s is back: broadcasts reach the cluster again", r->opts.label);
+        r->publish_down_logged = 0;
+    }
+}
+
+static void adapter_nsp_created(void *ud, sio_nsp_t *nsp) { subscribe_nsp(nsp, ud); }
+
+/* ---- sharded subscriptions ------------------------------------------------ */
+
+/* A ClusterAdapter message on one of our shard channels. Which channel it
+ * came on doesn't matter: its type tells a response from a request, as in
+ * Node's ClusterAdapter.onMessage. */
+static void on_smessage(const char *ch, size_t clen, const char *msg, size_t len, void *ud)
+{
+    sio_redis_t *r = ud;
+    sl_buf_t scratch = SL_BUF_INIT;
+    sio_cluster_msg_t m;
+    if (sio_cluster_decode(msg, len, &scratch, &m) != 0) {
+        SL_WARN("adapter", "malformed cluster message (%zu bytes) on %.*s, dropped", len, (int)clen,
+                ch);
+        goto out;
+    }
+    if (!strcmp(m.uid, r->cuid))
+        goto out; /* our own */
+    SL_DEBUG("adapter", "cluster message type %d from %s on %.*s", m.type, m.uid, (int)clen, ch);
+    if (sio_cluster_is_response(m.type)) {
+        on_cluster_response(r, &m);
+        goto out;
+    }
+    sio_nsp_t *nsp = sio_server_find_nsp(r->sio, m.nsp);
+    if (!nsp)
+        goto out;
+    request_t q;
+    memset(&q, 0, sizeof q);
+    snprintf(q.uid, sizeof q.uid, "%s", m.uid);
+    if (m.request_id[0])
+        snprintf(q.request_id, sizeof q.request_id, "%s#%s", m.uid, m.request_id);
+    q.opts = m.opts;
+    q.rooms = m.rooms;
+    q.close = m.close;
+    switch (m.type) {
+    case SIO_CLUSTER_BROADCAST:
+        if (!m.packet || !m.opts)
+            break;
+        if (!m.request_id[0]) {
+            deliver_broadcast(r, m.nsp, m.packet, m.opts, m.end);
+            break;
+        }
+        q.type = REQ_BROADCAST;
+        q.packet = m.packet;
+        run_request(r, nsp, &q, m.end);
+        break;
+    case SIO_CLUSTER_SOCKETS_JOIN:
+    case SIO_CLUSTER_SOCKETS_LEAVE:
+    case SIO_CLUSTER_DISCONNECT_SOCKETS:
+        if (!m.opts)
+            break;
+        q.type = m.type == SIO_CLUSTER_SOCKETS_JOIN    ? REQ_REMOTE_JOIN
+                 : m.type == SIO_CLUSTER_SOCKETS_LEAVE ? REQ_REMOTE_LEAVE
+                                                       : REQ_REMOTE_DISCONNECT;
+        run_request(r, nsp, &q, m.end);
+        break;
+    case SIO_CLUSTER_FETCH_SOCKETS:
+        if (!m.opts || !m.request_id[0])
+            break;
+        q.type = REQ_REMOTE_FETCH;
+        run_request(r, nsp, &q, m.end);
+        break;
+    case SIO_CLUSTER_SERVER_SIDE_EMIT:
+        if (!m.packet)
+            break;
+        q.type = REQ_SERVER_SIDE_EMIT;
+        q.data = m.packet;
+        run_request(r, nsp, &q, m.end);
+        break;
+    case SIO_CLUSTER_INITIAL_HEARTBEAT:
+    case SIO_CLUSTER_HEARTBEAT:
+    case SIO_CLUSTER_ADAPTER_CLOSE:
+        break; /* ClusterAdapterWithHeartbeat's; the Redis adapters count with (SHARD)NUMSUB */
+    default:
+        SL_DEBUG("adapter", "cluster message type %d on %s not handled", m.type, m.nsp);
+        break;
+    }
+out:
+    sl_buf_free(&scratch);
+}
+
+static void sharded_nsp_created(void *ud, sio_nsp_t *nsp)
+{
+    sio_redis_t *r = ud;
+    sl_buf_t ch = SL_BUF_INIT;
+    sl_buf_appendf(&ch, "%s#%s#", r->opts.key, sio_nsp_name(nsp));
+    sl_redis_sub_add(r->ssub, ch.data, ch.len);
+    sl_buf_appendf(&ch, "%s#", r->cuid);
+    sl_redis_sub_add(r->ssub, ch.data, ch.len);
+    sl_buf_free(&ch);
+}
+
+/* Whether a room gets a channel of its own: every room a publisher may
+ * send to on <key>#<nsp>#<room>#. In "dynamic" mode publishers (Node's
+ * rule) keep 20-character names, which look like socket ids, on the main
+ * channel; any other name, own-id room or not, is published on its own. */
+static int room_has_channel(const sio_redis_t *r, size_t len, int is_private)
+{
+    switch (r->opts.subscription_mode) {
+    case SIO_REDIS_SUB_DYNAMIC_PRIVATE:
+        return 1;
+    case SIO_REDIS_SUB_DYNAMIC:
+        return !is_private || len != 20;
+    default:
+        return 0;
+    }
+}
+
+static void room_channel(sl_buf_t *ch, const sio_redis_t *r, sio_nsp_t *nsp, const char *room,
+                         size_t len)
+{
+    sl_buf_appendf(ch, "%s#%s#", r->opts.key, sio_nsp_name(nsp));
+    sl_buf_append(ch, room, len);
+    sl_buf_append_byte(ch, '#');
+}
+
+static void adapter_room_created(void *ud, sio_nsp_t *nsp, const char *room, size_t len,
+                                 int is_private)
+{
+    sio_redis_t *r = ud;
+    if (!room_has_channel(r, len, is_private))
+        return;
+    sl_buf_t ch = SL_BUF_INIT;
+    room_channel(&ch, r, nsp, room, len);
+    if (sl_redis_sub_add(r->ssub, ch.data, ch.len) != 0)
+        SL_ERROR("adapter", "out of memory: room %.*s gets no channel", (int)len, room);
+    sl_buf_free(&ch);
+}
+
+static void adapter_room_deleted(void *ud, sio_nsp_t *nsp, const char *room, size_t len,
+                                 int is_private)
+{
+    sio_redis_t *r = ud;
+    if (!room_has_channel(r, len, is_private))
+        return;
+    sl_buf_t ch = SL_BUF_INIT;
+    room_channel(&ch, r, nsp, room, len);
+    sl_redis_sub_remove(r->ssub, ch.data, ch.len);
+    sl_buf_free(&ch);
+}
+
+sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
+                           const sio_redis_opts_t *opts, const sio_redis_hooks_t *hooks)
+{
+    sl_redis_url_t u;
+    char why[256];
+    if (sl_redis_url_parse(url, &u, why, sizeof why) != 0)
+        return NULL; /* the caller checked the URL and told why */
+    sio_redis_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->loop = loop;
+    r->sio = srv;
+    if (opts)
+        r->opts = *opts;
+    else
+        sio_redis_opts_init(&r->opts);
+    if (hooks)
+        r->hooks = *hooks;
+    if (!r->opts.label[0])
+        strcpy(r->opts.label, "redis");
+    snprintf(u.label, sizeof u.label, "%s", r->opts.label);
+    /* 6 characters of [a-z0-9], as uid2(6) makes. */
+    char id[21];
+    if (eio_random_id(id)) {
+        free(r);
+        return NULL;
+    }
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    for (int i = 0; i < 6; i++)
+        r->uid[i] = alnum[(unsigned char)id[i] % 36];
+    r->uid[6] = '\0';
+    memcpy(r->cuid, r->uid, 6);
+    for (int i = 0; i < 10; i++)
+        r->cuid[6 + i] = alnum[(unsigned char)id[6 + i] % 36];
+    r->cuid[16] = '\0';
+    r->pub = sl_redis_link_new(loop, &u, "adapter pub", on_pub_state, r);
+    if (r->opts.sharded)
+        r->ssub = sl_redis_sub_new(loop, &u, "adapter ssub", on_smessage, NULL, r);
+    else
+        r->sub = sl_redis_link_new(loop, &u, "adapter sub", on_sub_state, r);
+    if (!r->pub || (!r->sub && !r->ssub)) {
+        sl_redis_link_close(r->pub);
+        sl_redis_link_close(r->sub);
+        sl_redis_sub_close(r->ssub);
+        free(r);
+        return NULL;
+    }
+    /* Sessions carry this node's id, so any node can find their owner. */
+    eio_options_t *eo = eio_server_options_mut(sio_server_eio(srv));
+    memcpy(eo->sid_prefix, r->uid, 7);
+    uv_timer_init(loop, &r->announce);
+    r->announce.data = r;
+    uv_timer_start(&r->announce, announce_cb, TICK_MS, TICK_MS);
+    r->announce_on = 1;
+    sio_adapter_t a = {
+        .nsp_created = r->opts.sharded ? sharded_nsp_created : adapter_nsp_created,
+        .broadcast = adapter_broadcast,
+        .foreign_sid = adapter_foreign_sid,
+        .ud = r,
+    };
+    /* Per-room channels only where a mode needs them: no cost per join
+     * otherwise. */
+    if (r->opts.sharded && r->opts.subscription_mode != SIO_REDIS_SUB_STATIC) {
+        a.room_created = adapter_room_created;
+        a.room_deleted = adapter_room_deleted;
+    }
+    sio_server_set_adapter(srv, &a);
+    return r;
+}
+
+static void redis_freed(uv_handle_t *h) { free(h->data); }
+
+void sio_redis_close(sio_redis_t *r)
+{
+    if (!r)
+        return;
+    while (r->pending)
+        pending_finish(r->pending, 0);
+    while (r->waits) { /* hiredis calls them back later, without r */
+        relay_wait_t *w = r->waits;
+        relay_wait_give_up(w);
+        relay_wait_unlink(w);
+    }
+    sio_server_set_adapter(r->sio, NULL);
+    sl_redis_link_close(r->pub);
+    sl_redis_link_close(r->sub);
+    sl_redis_sub_close(r->ssub);
+    if (r->announce_on)
+        uv_close((uv_handle_t *)&r->announce, redis_freed);
+    else
+        free(r);
+}

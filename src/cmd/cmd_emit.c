@@ -1,0 +1,162 @@
+/* L7 cmd/cmd_emit: `siolua emit --redis URL [--nsp NSP] [--to ROOM]...
+ * [--except ROOM]... [--key PREFIX] EVENT [JSON_ARG]...`. See emit_cmd.h. */
+#include "cmd/cmd_emit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+#include <hiredis/hiredis.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "cluster/mpjson.h"
+#include "cluster/redis_link.h"
+#include "cluster/sio_redis.h"
+
+#define MAX_ROOMS 64
+
+typedef struct emit_job {
+    sl_buf_t channel;
+    sl_buf_t msg;
+    sl_redis_link_t *link;
+    int status;       /* exit code */
+    int sent;
+} emit_job_t;
+
+static int usage(const char *why)
+{
+    fprintf(stderr,
+            "siolua emit: %s\n"
+            "usage: siolua emit --redis URL [--nsp NSP] [--to ROOM]... [--except ROOM]...\n"
+            "                   [--key PREFIX] EVENT [JSON_ARG]...\n",
+            why);
+    return 2;
+}
+
+static void on_published(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    emit_job_t *job = priv;
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        printf("published to %s (%lld servers subscribed)\n", job->channel.data,
+               (long long)reply->integer);
+        job->status = 0;
+    } else {
+        fprintf(stderr, "siolua emit: publish failed\n");
+    }
+    sl_redis_link_close(job->link);
+}
+
+static void on_link(sl_redis_link_t *l, int up, void *ud)
+{
+    emit_job_t *job = ud;
+    if (!up || job->sent)
+        return;
+    job->sent = 1;
+    const char *argv[3] = {"PUBLISH", job->channel.data, job->msg.data};
+    size_t lens[3] = {7, job->channel.len, job->msg.len};
+    if (sl_redis_link_command_argv(l, on_published, job, 3, argv, lens) != 0)
+        sl_redis_link_close(l);
+}
+
+static void give_up(uv_timer_t *t)
+{
+    emit_job_t *job = t->data;
+    if (!job->sent) {
+        fprintf(stderr, "siolua emit: cannot reach redis\n");
+        sl_redis_link_close(job->link);
+    }
+    uv_close((uv_handle_t *)t, NULL);
+}
+
+int sl_emit_main(int argc, char **argv)
+{
+    const char *url = NULL, *nsp = "/", *key = "socket.io", *event = NULL;
+    const char *rooms[MAX_ROOMS], *except[MAX_ROOMS], *args[MAX_ROOMS];
+    int nrooms = 0, nexcept = 0, nargs = 0;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        int has_next = i + 1 < argc;
+        if (!strcmp(a, "--redis") && has_next)
+            url = argv[++i];
+        else if (!strcmp(a, "--nsp") && has_next)
+            nsp = argv[++i];
+        else if (!strcmp(a, "--key") && has_next)
+            key = argv[++i];
+        else if (!strcmp(a, "--to") && has_next && nrooms < MAX_ROOMS)
+            rooms[nrooms++] = argv[++i];
+        else if (!strcmp(a, "--except") && has_next && nexcept < MAX_ROOMS)
+            except[nexcept++] = argv[++i];
+        else if (a[0] == '-' && a[1] == '-')
+            return usage("unknown option or missing value");
+        else if (!event)
+            event = a;
+        else if (nargs < MAX_ROOMS)
+            args[nargs++] = a;
+    }
+    if (!url || !event)
+        return usage("--redis URL and EVENT are required");
+    sl_redis_url_t u;
+    char why[256], msg[300];
+    if (sl_redis_url_parse(url, &u, why, sizeof why)) {
+        snprintf(msg, sizeof msg, "bad --redis URL: %s", why);
+        return usage(msg);
+    }
+    if (nsp[0] != '/')
+        return usage("--nsp starts with /");
+
+    /* The arguments array as JSON text: the event name, then each JSON_ARG
+     * (checked by the converter). */
+    sl_buf_t json = SL_BUF_INIT;
+    sl_buf_append_byte(&json, '[');
+    sl_buf_append_byte(&json, '"');
+    for (const char *p = event; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            sl_buf_append_byte(&json, '\\');
+        sl_buf_append_byte(&json, *p);
+    }
+    sl_buf_append_byte(&json, '"');
+    for (int i = 0; i < nargs; i++) {
+        sl_buf_append_byte(&json, ',');
+        sl_buf_append_str(&json, args[i]);
+    }
+    sl_buf_append_byte(&json, ']');
+
+    emit_job_t job = {SL_BUF_INIT, SL_BUF_INIT, NULL, 1, 0};
+    sio_slice_t to[MAX_ROOMS], ex[MAX_ROOMS];
+    for (int i = 0; i < nrooms; i++)
+        to[i] = (sio_slice_t){rooms[i], strlen(rooms[i])};
+    for (int i = 0; i < nexcept; i++)
+        ex[i] = (sio_slice_t){except[i], strlen(except[i])};
+    sio_target_t t = {to, (size_t)nrooms, ex, (size_t)nexcept, 0};
+    if (sio_redis_emitter_message(&job.msg, &job.channel, key, nsp, &t, json.data, json.len, NULL,
+                                  0) != 0) {
+        sl_buf_free(&json);
+        sl_buf_free(&job.msg);
+        sl_buf_free(&job.channel);
+        return usage("each JSON_ARG must be valid JSON (e.g. '\"text\"', '{\"a\":1}')");
+    }
+    sl_buf_free(&json);
+    sl_buf_append_byte(&job.channel, '\0');
+    job.channel.len--; /* NUL kept for printing, not sent */
+
+    sl_log_level = SL_LOG_ERROR;
+    uv_loop_t *loop = uv_default_loop();
+    job.link = sl_redis_link_new(loop, &u, "emit", on_link, &job);
+    uv_timer_t timer;
+    uv_timer_init(loop, &timer);
+    timer.data = &job;
+    uv_timer_start(&timer, give_up, 5000, 0);
+    uv_unref((uv_handle_t *)&timer);
+    uv_run(loop, UV_RUN_DEFAULT);
+    if (!uv_is_closing((uv_handle_t *)&timer)) {
+        uv_close((uv_handle_t *)&timer, NULL);
+        uv_run(loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(loop);
+    sl_buf_free(&job.channel);
+    sl_buf_free(&job.msg);
+    return job.status;
+}

@@ -1,0 +1,1269 @@
+/* L3 eio/eio: Engine.IO server: sessions, transports, upgrade, heartbeat.
+ *
+ *   eio_server --hash(sid)--> eio_session --+-- poll: parked GET (sl_http_req)
+ *                                           +-- ws: active WebSocket
+ *                                           +-- probe: WebSocket being upgraded
+ *                                           +-- q: packets waiting for a GET
+ *
+ * A session owns its queue and its two timers; the transports point back to
+ * it through their handler data and are detached before the session goes,
+ * so a transport closing late never touches freed memory. */
+#include "eio/eio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "eio/eio_packet.h"
+#include "base/log.h"
+#include "net/ws.h"
+
+enum { T_POLLING = 0, T_WEBSOCKET = 1 };
+
+typedef struct eio_out {
+    uint8_t type;
+    uint8_t binary;
+    sl_rcbuf_t *data; /* NULL for control packets without data */
+} eio_out_t;
+
+struct eio_session {
+    char sid[24];
+    eio_server_t *srv;
+    eio_session_t *hnext;
+    uint8_t open;
+    uint8_t proto;        /* 3 or 4 */
+    uint8_t transport;
+    uint8_t upgrading;    /* a probe WebSocket is attached */
+    uint8_t handles;      /* timers still to be closed before free */
+    uint8_t draining;     /* closed; waits for a GET to take the close packet */
+    uint8_t doomed;       /* over its output cap: closes from the next tick */
+    uint8_t finished;
+    sl_http_req_t *poll;  /* parked GET */
+    sl_ws_t *ws;
+    sl_ws_t *probe;
+    eio_out_t *q;
+    uint32_t qlen, qcap;
+    size_t qbytes;
+    uv_timer_t hb;        /* heartbeat */
+    uv_timer_t up;        /* upgrade timeout */
+    uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
+    void *data;
+};
+
+struct eio_server {
+    uv_loop_t *loop;
+    eio_options_t opts;
+    eio_handler_t h;
+    void *ud;
+    eio_session_t **buckets;
+    size_t nbuckets;
+    size_t count;
+};
+
+enum {
+    ERR_UNKNOWN_TRANSPORT = 0,
+    ERR_UNKNOWN_SID = 1,
+    ERR_BAD_HANDSHAKE_METHOD = 2,
+    ERR_BAD_REQUEST = 3,
+    ERR_FORBIDDEN = 4,
+    ERR_UNSUPPORTED_PROTOCOL_VERSION = 5,
+};
+
+static const char *const error_messages[] = {
+    "Transport unknown", "Session ID unknown", "Bad handshake method",
+    "Bad request",       "Forbidden",          "Unsupported protocol version",
+};
+
+static const sl_ws_handler_t ws_session_handler;
+static const sl_ws_handler_t ws_detached_handler;
+static void session_close(eio_session_t *s, const char *reason, int notify_peer);
+static void session_flush_poll(eio_session_t *s);
+
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
+
+/* ---- options ------------------------------------------------------------ */
+
+void eio_options_init(eio_options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    strcpy(o->path, "/engine.io/");
+    o->ping_interval_ms = 25000;
+    o->ping_timeout_ms = 20000;
+    o->upgrade_timeout_ms = 10000;
+    o->max_http_buffer_size = 1000000;
+    o->allow_polling = 1;
+    o->allow_websocket = 1;
+    o->allow_upgrades = 1;
+    strcpy(o->cors_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
+    o->session_queue_cap = 16u << 20;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "true") || !strcmp(v, "1")) { *out = 1; return 0; }
+    if (!strcmp(v, "false") || !strcmp(v, "0")) { *out = 0; return 0; }
+    return -1;
+}
+
+static int parse_uint(const char *v, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    if (!*v || *v == '-')
+        return -1;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || *end || x > max)
+        return -1;
+    *out = x;
+    return 0;
+}
+
+static int copy_opt(char *dst, size_t cap, const char *v)
+{
+    if (strlen(v) >= cap)
+        return -1;
+    strcpy(dst, v);
+    return 0;
+}
+
+int eio_options_set(eio_options_t *o, const char *name, const char *v)
+{
+    unsigned long long n;
+    int b;
+    if (!strcmp(name, "pingInterval") || !strcmp(name, "pingTimeout") ||
+        !strcmp(name, "upgradeTimeout")) {
+        if (parse_uint(v, 0x7fffffff, &n) || n == 0)
+            return -1;
+        if (name[1] == 'i' && name[4] == 'I') o->ping_interval_ms = (uint32_t)n;
+        else if (name[0] == 'p') o->ping_timeout_ms = (uint32_t)n;
+        else o->upgrade_timeout_ms = (uint32_t)n;
+        return 0;
+    }
+    if (!strcmp(name, "maxHttpBufferSize")) {
+        if (parse_uint(v, 1ull << 32, &n) || n == 0)
+            return -1;
+        o->max_http_buffer_size = (size_t)n;
+        return 0;
+    }
+    if (!strcmp(name, "sessionQueueCap")) {
+        if (parse_uint(v, 1ull << 34, &n) || n == 0)
+            return -1;
+        o->session_queue_cap = (size_t)n;
+        return 0;
+    }
+    if (!strcmp(name, "transports")) {
+        int p = strstr(v, "polling") != NULL, w = strstr(v, "websocket") != NULL;
+        if (!p && !w)
+            return -1;
+        o->allow_polling = (unsigned)p;
+        o->allow_websocket = (unsigned)w;
+        return 0;
+    }
+    if (!strcmp(name, "allowUpgrades") && !parse_bool(v, &b)) { o->allow_upgrades = (unsigned)b; return 0; }
+    if (!strcmp(name, "allowEIO3") && !parse_bool(v, &b)) { o->allow_eio3 = (unsigned)b; return 0; }
+    if (!strcmp(name, "cors.credentials") && !parse_bool(v, &b)) { o->cors_credentials = (unsigned)b; return 0; }
+    if (!strcmp(name, "cors.origin") || !strcmp(name, "cors"))
+        return copy_opt(o->cors_origin, sizeof o->cors_origin, v);
+    if (!strcmp(name, "cors.methods"))
+        return copy_opt(o->cors_methods, sizeof o->cors_methods, v);
+    if (!strcmp(name, "cookie")) {
+        if (!parse_bool(v, &b))
+            return copy_opt(o->cookie_name, sizeof o->cookie_name, b ? "io" : "");
+        return copy_opt(o->cookie_name, sizeof o->cookie_name, v);
+    }
+    if (!strcmp(name, "path")) {
+        /* "/a" or "/a,/b": normalised with a trailing slash, as Node does. */
+        char first[128], second[128] = "";
+        const char *comma = strchr(v, ',');
+        size_t l1 = comma ? (size_t)(comma - v) : strlen(v);
+        if (l1 == 0 || l1 + 2 > sizeof first || (comma && strlen(comma + 1) + 2 > sizeof second))
+            return -1;
+        memcpy(first, v, l1);
+        first[l1] = '\0';
+        if (comma)
+            strcpy(second, comma + 1);
+        char *paths[2] = {first, second};
+        for (int i = 0; i < 2; i++) {
+            size_t l = strlen(paths[i]);
+            if (!l)
+                continue;
+            if (paths[i][0] != '/' || strchr(paths[i], ','))
+                return -1;
+            if (paths[i][l - 1] != '/')
+                strcat(paths[i], "/");
+        }
+        strcpy(o->path, first);
+        strcpy(o->alt_path, second);
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- session table ------------------------------------------------------ */
+
+static size_t sid_hash(const char *sid, size_t nb)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *sid; sid++)
+        h = (h ^ (unsigned char)*sid) * 1099511628211ull;
+    return (size_t)(h & (nb - 1));
+}
+
+static int table_grow(eio_server_t *srv)
+{
+    size_t nb = srv->nbuckets ? srv->nbuckets * 2 : 64;
+    eio_session_t **b = calloc(nb, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < srv->nbuckets; i++) {
+        eio_session_t *s = srv->buckets[i];
+        while (s) {
+            eio_session_t *next = s->hnext;
+            size_t k = sid_hash(s->sid, nb);
+            s->hnext = b[k];
+            b[k] = s;
+            s = next;
+        }
+    }
+    free(srv->buckets);
+    srv->buckets = b;
+    srv->nbuckets = nb;
+    return 0;
+}
+
+static eio_session_t *table_find(eio_server_t *srv, const char *sid)
+{
+    if (!srv->nbuckets)
+        return NULL;
+    for (eio_session_t *s = srv->buckets[sid_hash(sid, srv->nbuckets)]; s; s = s->hnext)
+        if (!strcmp(s->sid, sid))
+            return s;
+    return NULL;
+}
+
+static int table_add(eio_server_t *srv, eio_session_t *s)
+{
+    if (srv->count >= srv->nbuckets && table_grow(srv))
+        return -ENOMEM;
+    size_t k = sid_hash(s->sid, srv->nbuckets);
+    s->hnext = srv->buckets[k];
+    srv->buckets[k] = s;
+    srv->count++;
+    return 0;
+}
+
+static void table_remove(eio_server_t *srv, eio_session_t *s)
+{
+    eio_session_t **pp = &srv->buckets[sid_hash(s->sid, srv->nbuckets)];
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == s) {
+            *pp = s->hnext;
+            srv->count--;
+            return;
+        }
+    }
+}
+
+int eio_random_id(char out[21])
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[15];
+    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+        return -EIO;
+    /* 15 bytes = 120 bits = exactly 20 base64url characters. */
+    for (int i = 0, o = 0; i < 15; i += 3) {
+        unsigned v = (unsigned)raw[i] << 16 | (unsigned)raw[i + 1] << 8 | raw[i + 2];
+        out[o++] = alphabet[v >> 18];
+        out[o++] = alphabet[(v >> 12) & 63];
+        out[o++] = alphabet[(v >> 6) & 63];
+        out[o++] = alphabet[v & 63];
+    }
+    out[20] = '\0';
+    return 0;
+}
+
+/* ---- session output ----------------------------------------------------- */
+
+static void doom_cb(uv_timer_t *t);
+
+/* A slow reader went over its output cap. Closing it right here would run
+ * the layers above (Lua disconnect handlers) inside whatever send loop got
+ * us here (a broadcast over a room): close from the next loop tick instead,
+ * and refuse further output meanwhile. */
+static void session_doom(eio_session_t *s)
+{
+    if (s->doomed || !s->open)
+        return;
+    s->doomed = 1;
+    SL_WARN("eio", "session %s: output over %zu bytes (slow reader), closing", s->sid,
+            s->srv->opts.session_queue_cap);
+    uv_timer_stop(&s->hb);
+    uv_timer_start(&s->hb, doom_cb, 0, 0);
+}
+
+static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, uint8_t type, int binary,
+                           const char *data, size_t n)
+{
+    uv_buf_t parts[2];
+    unsigned np = 0;
+    char prefix = (char)('0' + type);
+    char v3bin = 4;
+    if (binary) {
+        if (s->proto == 3) /* v3 binary frames start with the type byte */
+            parts[np++] = uv_buf_init(&v3bin, 1);
+    } else {
+        parts[np++] = uv_buf_init(&prefix, 1);
+    }
+    if (n)
+        parts[np++] = uv_buf_init((char *)data, (unsigned)n);
+    return sl_ws_sendv(ws, binary, parts, np);
+}
+
+/* Queues or writes one packet. data may be NULL (control packets). Takes
+ * no ownership: the queue takes its own ref. */
+/* Bytes a queued packet costs besides its data (so zero-length control
+ * packets count against the cap too). */
+#define EIO_OUT_OVERHEAD 16
+
+static int session_push(eio_session_t *s, uint8_t type, int binary, sl_rcbuf_t *data)
+{
+    if (!s->open || (s->doomed && type != EIO_CLOSE))
+        return -EPIPE;
+    if (s->transport == T_WEBSOCKET) {
+        int rc = ws_write_packet(s, s->ws, type, binary, data ? data->data : NULL,
+                                 data ? data->len : 0);
+        if (rc == -ENOBUFS)
+            session_doom(s);
+        return rc;
+    }
+    size_t n = (data ? data->len : 0) + EIO_OUT_OVERHEAD;
+    if (s->qbytes + n > s->srv->opts.session_queue_cap && type != EIO_CLOSE) {
+        session_doom(s);
+        return -ENOBUFS;
+    }
+    if (s->qlen == s->qcap) {
+        uint32_t cap = s->qcap ? s->qcap * 2 : 8;
+        eio_out_t *q = realloc(s->q, cap * sizeof *q);
+        if (!q)
+            return -ENOMEM;
+        s->q = q;
+        s->qcap = cap;
+    }
+    s->q[s->qlen++] = (eio_out_t){type, (uint8_t)binary, data ? sl_rcbuf_ref(data) : NULL};
+    s->qbytes += n;
+    if (s->poll)
+        session_flush_poll(s);
+    return 0;
+}
+
+static void queue_clear(eio_session_t *s)
+{
+    for (uint32_t i = 0; i < s->qlen; i++)
+        sl_rcbuf_unref(s->q[i].data);
+    s->qlen = 0;
+    s->qbytes = 0;
+}
+
+/* Moves every queued packet onto the WebSocket, in order. */
+static void queue_to_ws(eio_session_t *s)
+{
+    for (uint32_t i = 0; i < s->qlen && s->open; i++) {
+        eio_out_t *o = &s->q[i];
+        if (ws_write_packet(s, s->ws, o->type, o->binary, o->data ? o->data->data : NULL,
+                            o->data ? o->data->len : 0) == -ENOBUFS) {
+            queue_clear(s);
+            session_doom(s);
+            return;
+        }
+    }
+    queue_clear(s);
+}
+
+static void cors_headers(eio_server_t *srv, sl_http_req_t *req);
+
+static void respond_poll(eio_session_t *s, sl_http_req_t *req, const char *body, size_t n)
+{
+    req->on_abort = NULL;
+    cors_headers(s->srv, req);
+    sl_http_resp_header(req, "Cache-Control", "no-store");
+    sl_http_respond(req, 200, "text/plain; charset=UTF-8", body, n);
+}
+
+/* Answers the parked GET with the whole queue. */
+static void session_flush_poll(eio_session_t *s)
+{
+    if (!s->poll || s->qlen == 0)
+        return;
+    sl_buf_t body = SL_BUF_INIT;
+    for (uint32_t i = 0; i < s->qlen; i++) {
+        eio_out_t *o = &s->q[i];
+        const char *d = o->data ? o->data->data : NULL;
+        size_t n = o->data ? o->data->len : 0;
+        if (s->proto == 3)
+            eio3_payload_append(&body, (eio_type_t)o->type, o->binary, d, n);
+        else
+            eio_payload_append(&body, (eio_type_t)o->type, o->binary, d, n);
+    }
+    queue_clear(s);
+    sl_http_req_t *req = s->poll;
+    s->poll = NULL;
+    respond_poll(s, req, body.data, body.len);
+    sl_buf_free(&body);
+}
+
+/* Releases a parked GET with a single packet that is not queued. */
+static void session_release_poll(eio_session_t *s, uint8_t type)
+{
+    if (!s->poll)
+        return;
+    sl_http_req_t *req = s->poll;
+    s->poll = NULL;
+    char body[8];
+    size_t n;
+    if (s->proto == 3)
+        n = (size_t)snprintf(body, sizeof body, "1:%c", '0' + type);
+    else
+        n = (size_t)snprintf(body, sizeof body, "%c", '0' + type);
+    respond_poll(s, req, body, n);
+}
+
+int eio_session_send_rc(eio_session_t *s, int binary, sl_rcbuf_t *data)
+{
+    return session_push(s, EIO_MESSAGE, binary, data);
+}
+
+int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n)
+{
+    if (!s->open || s->doomed)
+        return -EPIPE;
+    if (s->transport == T_WEBSOCKET) {
+        /* No queue on WebSocket: write straight from the caller's bytes. */
+        int rc = ws_write_packet(s, s->ws, EIO_MESSAGE, binary, data, n);
+        if (rc == -ENOBUFS)
+            session_doom(s);
+        return rc;
+    }
+    sl_rcbuf_t *rc = sl_rcbuf_new(data, n);
+    if (!rc)
+        return -ENOMEM;
+    int r = session_push(s, EIO_MESSAGE, binary, rc);
+    sl_rcbuf_unref(rc);
+    return r;
+}
+
+/* ---- heartbeat ---------------------------------------------------------- */
+
+static void hb_cb(uv_timer_t *t);
+
+static void doom_cb(uv_timer_t *t)
+{
+    eio_session_t *s = t->data;
+    session_close(s, "transport error", 0);
+}
+
+static void hb_schedule_ping(eio_session_t *s)
+{
+    if (s->doomed)
+        return; /* the timer now carries the close */
+    s->deadline = 0;
+    uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_interval_ms, 0);
+}
+
+/* v3: the client pings; it must do so within interval + timeout. */
+static void hb_expect_ping(eio_session_t *s)
+{
+    if (s->doomed)
+        return;
+    uint64_t span = (uint64_t)s->srv->opts.ping_interval_ms + s->srv->opts.ping_timeout_ms;
+    s->deadline = now_ms() + span;
+    uv_timer_start(&s->hb, hb_cb, span, 0);
+}
+
+static void hb_cb(uv_timer_t *t)
+{
+    eio_session_t *s = t->data;
+    if (!s->open)
+        return;
+    if (s->proto == 3 || s->deadline) {
+        session_close(s, "ping timeout", 0);
+        return;
+    }
+    /* The deadline counts from now, when the ping is queued, not from when
+     * a GET collects it. */
+    s->deadline = now_ms() + s->srv->opts.ping_timeout_ms;
+    uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_timeout_ms, 0);
+    session_push(s, EIO_PING, 0, NULL);
+}
+
+/* A timer may fire a few ms late; a request arriving after the deadline
+ * must see the session as gone, as the protocol promises. */
+static int hb_expired(eio_session_t *s)
+{
+    if (s->deadline && now_ms() >= s->deadline) {
+        session_close(s, "ping timeout", 0);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- session lifetime --------------------------------------------------- */
+
+static void session_handle_closed(uv_handle_t *h)
+{
+    eio_session_t *s = h->data;
+    if (--s->handles == 0) {
+        free(s->q);
+        free(s);
+    }
+}
+
+/* Ends what is left of a closed session: table entry, timers, memory. */
+static void session_finish(eio_session_t *s)
+{
+    if (s->finished)
+        return;
+    s->finished = 1;
+    table_remove(s->srv, s);
+    uv_timer_stop(&s->hb);
+    uv_timer_stop(&s->up);
+    queue_clear(s);
+    uv_close((uv_handle_t *)&s->hb, session_handle_closed);
+    uv_close((uv_handle_t *)&s->up, session_handle_closed);
+}
+
+static void drain_timeout_cb(uv_timer_t *t) { session_finish(t->data); }
+
+/* Closes the session once. notify_peer: 1 sends a close packet first (the
+ * server decided), 0 doesn't (the peer went or broke the protocol). A GET
+ * parked at that moment gets "1" when the server closes and "6" when the
+ * client asked to close, as the reference server does. A polling client
+ * with no GET parked collects the close packet (and what was queued before
+ * it) with its next GET: the session lingers, closed for the layers above,
+ * until then or until the ping timeout. */
+static void session_close_ex(eio_session_t *s, const char *reason, int notify_peer,
+                             uint8_t poll_answer)
+{
+    if (!s->open)
+        return;
+    eio_server_t *srv = s->srv;
+    SL_DEBUG("eio", "session %s closed: %s", s->sid, reason);
+    int drain = 0;
+    if (notify_peer && s->transport == T_WEBSOCKET && s->ws)
+        ws_write_packet(s, s->ws, EIO_CLOSE, 0, NULL, 0);
+    if (notify_peer && s->transport == T_POLLING && !s->poll) {
+        session_push(s, EIO_CLOSE, 0, NULL);
+        drain = s->open;
+    } else if (poll_answer == EIO_NOOP && s->transport == T_POLLING && !s->poll) {
+        /* The client closed with a POST while no GET was parked: a GET it
+         * sent at the same moment (the official suite sends both at once)
+         * may land just after, and gets the noop it would have got had it
+         * come first, not 400. */
+        session_push(s, EIO_NOOP, 0, NULL);
+        drain = s->open;
+    }
+    if (s->poll) {
+        if (notify_peer && s->qlen) {
+            session_push(s, EIO_CLOSE, 0, NULL); /* flushes with the queue */
+        } else {
+            session_release_poll(s, poll_answer);
+        }
+    }
+    s->open = 0;
+    uv_timer_stop(&s->hb);
+    uv_timer_stop(&s->up);
+    if (s->ws) {
+        sl_ws_set_handler(s->ws, &ws_detached_handler, NULL);
+        sl_ws_close(s->ws, 1000);
+        s->ws = NULL;
+    }
+    if (s->probe) {
+        sl_ws_set_handler(s->probe, &ws_detached_handler, NULL);
+        sl_ws_close(s->probe, 1000);
+        s->probe = NULL;
+    }
+    if (srv->h.on_close)
+        srv->h.on_close(s, reason, srv->ud);
+    if (drain) {
+        s->draining = 1;
+        uv_timer_start(&s->up, drain_timeout_cb, srv->opts.ping_timeout_ms, 0);
+    } else {
+        session_finish(s);
+    }
+}
+
+static void session_close(eio_session_t *s, const char *reason, int notify_peer)
+{
+    session_close_ex(s, reason, notify_peer, EIO_CLOSE);
+}
+
+void eio_session_close(eio_session_t *s)
+{
+    session_close(s, "forced close", 1);
+}
+
+static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
+{
+    eio_session_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    do {
+        if (eio_random_id(s->sid)) {
+            free(s);
+            return NULL;
+        }
+        size_t pl = strlen(srv->opts.sid_prefix);
+        if (pl)
+            memcpy(s->sid, srv->opts.sid_prefix, pl < 20 ? pl : 20);
+    } while (table_find(srv, s->sid));
+    s->srv = srv;
+    s->proto = (uint8_t)proto;
+    s->transport = (uint8_t)transport;
+    s->open = 1;
+    if (table_add(srv, s)) {
+        free(s);
+        return NULL;
+    }
+    uv_timer_init(srv->loop, &s->hb);
+    uv_timer_init(srv->loop, &s->up);
+    s->hb.data = s;
+    s->up.data = s;
+    s->handles = 2;
+    return s;
+}
+
+static int session_open_packet(eio_session_t *s, sl_rcbuf_t **out)
+{
+    const eio_options_t *o = &s->srv->opts;
+    char json[256];
+    int upgrades = s->transport == T_POLLING && o->allow_upgrades && o->allow_websocket;
+    int n;
+    if (s->proto == 3)
+        n = snprintf(json, sizeof json,
+                     "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u}",
+                     s->sid, upgrades ? "\"websocket\"" : "", o->ping_interval_ms,
+                     o->ping_timeout_ms);
+    else
+        n = snprintf(json, sizeof json,
+                     "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u,"
+                     "\"maxPayload\":%zu}",
+                     s->sid, upgrades ? "\"websocket\"" : "", o->ping_interval_ms,
+                     o->ping_timeout_ms, o->max_http_buffer_size);
+    *out = sl_rcbuf_new(json, (size_t)n);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* ---- incoming packets --------------------------------------------------- */
+
+/* Handles one packet from the active transport. Returns -1 when the session
+ * closed because of it (stop processing the rest). */
+static int session_on_packet(eio_session_t *s, const eio_packet_t *p)
+{
+    eio_server_t *srv = s->srv;
+    switch (p->type) {
+    case EIO_PONG:
+        if (s->proto == 4) {
+            hb_schedule_ping(s);
+            return 0;
+        }
+        break;
+    case EIO_PING:
+        if (s->proto == 3) {
+            sl_rcbuf_t *d = p->len ? sl_rcbuf_new(p->data, p->len) : NULL;
+            session_push(s, EIO_PONG, 0, d);
+            sl_rcbuf_unref(d);
+            hb_expect_ping(s);
+            return s->open ? 0 : -1;
+        }
+        return 0; /* v4 clients don't ping; tolerate it */
+    case EIO_MESSAGE:
+        if (srv->h.on_message)
+            srv->h.on_message(s, p->binary, p->data, p->len, srv->ud);
+        return s->open ? 0 : -1;
+    case EIO_CLOSE:
+        session_close_ex(s, "transport close", 0, EIO_NOOP);
+        return -1;
+    case EIO_NOOP:
+        return 0;
+    default:
+        break;
+    }
+    SL_INFO("eio", "session %s: unexpected packet type %d, closing", s->sid, p->type);
+    session_close(s, "parse error", 0);
+    return -1;
+}
+
+/* ---- HTTP errors, CORS, cookie ------------------------------------------ */
+
+static int origin_allowed(const eio_options_t *o, const char *origin)
+{
+    if (!o->cors_origin[0] || !strcmp(o->cors_origin, "*") || !origin)
+        return 1;
+    size_t ol = strlen(origin);
+    const char *p = o->cors_origin;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        while (l && *p == ' ') { p++; l--; }
+        if (l == ol && !strncmp(p, origin, l))
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* Adds the headers Node's `cors` middleware would add to a normal response. */
+static void cors_headers(eio_server_t *srv, sl_http_req_t *req)
+{
+    const eio_options_t *o = &srv->opts;
+    if (!o->cors_origin[0])
+        return;
+    const char *origin = sl_http_header_get(req, "origin");
+    if (!strcmp(o->cors_origin, "*") && !(o->cors_credentials && origin)) {
+        sl_http_resp_header(req, "Access-Control-Allow-Origin", "*");
+    } else if (origin && origin_allowed(o, origin)) {
+        sl_http_resp_header(req, "Access-Control-Allow-Origin", origin);
+        sl_http_resp_header(req, "Vary", "Origin");
+    }
+    if (o->cors_credentials)
+        sl_http_resp_header(req, "Access-Control-Allow-Credentials", "true");
+}
+
+static void respond_error(eio_server_t *srv, sl_http_req_t *req, int code, const char *message)
+{
+    char body[320];
+    if (!message)
+        message = error_messages[code];
+    SL_INFO("eio", "%s %s %s: %d %s", req->peer, req->method, req->url, code, message);
+    int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, message);
+    if (req->upgrade && code != ERR_FORBIDDEN) {
+        /* As the reference server answers a refused WebSocket upgrade. */
+        sl_http_respond(req, 400, "text/html", message, strlen(message));
+        return;
+    }
+    cors_headers(srv, req);
+    sl_http_respond(req, code == ERR_FORBIDDEN ? 403 : 400, "application/json", body, (size_t)n);
+}
+
+static void respond_preflight(eio_server_t *srv, sl_http_req_t *req)
+{
+    const eio_options_t *o = &srv->opts;
+    cors_headers(srv, req);
+    sl_http_resp_header(req, "Access-Control-Allow-Methods", o->cors_methods);
+    const char *want = sl_http_header_get(req, "access-control-request-headers");
+    if (want) {
+        sl_http_resp_header(req, "Access-Control-Allow-Headers", want);
+        sl_http_resp_header(req, "Vary", "Access-Control-Request-Headers");
+    }
+    sl_http_respond(req, 204, NULL, NULL, 0);
+}
+
+static void cookie_header(eio_server_t *srv, eio_session_t *s, sl_http_req_t *req)
+{
+    if (!srv->opts.cookie_name[0])
+        return;
+    char v[160];
+    snprintf(v, sizeof v, "%s=%s; Path=/; HttpOnly; SameSite=Lax", srv->opts.cookie_name, s->sid);
+    sl_http_resp_header(req, "Set-Cookie", v);
+}
+
+/* ---- transports --------------------------------------------------------- */
+
+static void poll_aborted(sl_http_req_t *req, void *ud)
+{
+    (void)req;
+    eio_session_t *s = ud;
+    s->poll = NULL;
+    session_close(s, "transport close", 0);
+}
+
+static void handle_poll_get(eio_session_t *s, sl_http_req_t *req)
+{
+    if (s->poll) {
+        SL_INFO("eio", "session %s: overlapping GET, closing", s->sid);
+        respond_error(s->srv, req, ERR_BAD_REQUEST, NULL);
+        session_close(s, "transport error", 0);
+        return;
+    }
+    s->poll = req;
+    req->on_abort = poll_aborted;
+    req->abort_ud = s;
+    if (s->qlen)
+        session_flush_poll(s);
+    else if (s->upgrading)
+        session_release_poll(s, EIO_NOOP);
+}
+
+typedef struct post_ctx {
+    eio_session_t *s;
+} post_ctx_t;
+
+static int post_packet_cb(const eio_packet_t *p, void *ud)
+{
+    post_ctx_t *ctx = ud;
+    return session_on_packet(ctx->s, p);
+}
+
+static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
+{
+    eio_server_t *srv = s->srv;
+    if (req->body_too_large) {
+        SL_INFO("eio", "session %s: POST body over maxHttpBufferSize (%zu), closing", s->sid,
+                srv->opts.max_http_buffer_size);
+        cors_headers(srv, req);
+        sl_http_respond(req, 413, "text/plain", "Payload Too Large", 17);
+        session_close(s, "transport error", 0);
+        return;
+    }
+    const char *ctype = sl_http_header_get(req, "content-type");
+    int binary_body = ctype && !strncasecmp(ctype, "application/octet-stream", 24);
+    if (binary_body && s->proto == 4) {
+        /* Engine.IO v4 polling bodies are text (binary goes base64). */
+        SL_INFO("eio", "session %s: binary POST body, closing", s->sid);
+        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+        session_close(s, "transport error", 0);
+        return;
+    }
+    post_ctx_t ctx = {s};
+    int rc = binary_body ? eio3_payload_decode_binary(req->body.data, req->body.len, post_packet_cb, &ctx)
+           : s->proto == 3 ? eio3_payload_decode(req->body.data, req->body.len, post_packet_cb, &ctx)
+                           : eio_payload_decode(req->body.data ? req->body.data : "", req->body.len,
+                                                post_packet_cb, &ctx);
+    if (rc == -1 && s->open) {
+        SL_INFO("eio", "session %s: malformed polling payload, closing", s->sid);
+        session_close(s, "parse error", 0);
+    }
+    cors_headers(srv, req);
+    sl_http_respond(req, 200, "text/html", "ok", 2);
+}
+
+static void ws_detached_message(sl_ws_t *ws, int binary, const char *p, size_t n)
+{
+    (void)ws; (void)binary; (void)p; (void)n;
+}
+
+static void ws_detached_close(sl_ws_t *ws) { (void)ws; }
+
+static const sl_ws_handler_t ws_detached_handler = {
+    .on_message = ws_detached_message,
+    .on_close = ws_detached_close,
+};
+
+/* A WebSocket frame carries one packet. */
+static int ws_decode(eio_session_t *s, int binary, const char *p, size_t n, eio_packet_t *pkt)
+{
+    if (binary) {
+        if (s->proto == 3) { /* leading type byte */
+            if (n == 0 || p[0] != 4)
+                return -1;
+            p++;
+            n--;
+        }
+        pkt->type = EIO_MESSAGE;
+        pkt->binary = 1;
+        pkt->data = p;
+        pkt->len = n;
+        return 0;
+    }
+    return eio_packet_decode_text(p, n, pkt);
+}
+
+static void upgrade_timeout_cb(uv_timer_t *t)
+{
+    eio_session_t *s = t->data;
+    if (s->probe) {
+        SL_INFO("eio", "session %s: upgrade timed out", s->sid);
+        sl_ws_set_handler(s->probe, &ws_detached_handler, NULL);
+        sl_ws_close(s->probe, 1000);
+        s->probe = NULL;
+        s->upgrading = 0;
+    }
+}
+
+static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt)
+{
+    if (pkt->type == EIO_PING && pkt->len == 5 && !memcmp(pkt->data, "probe", 5)) {
+        ws_write_packet(s, ws, EIO_PONG, 0, "probe", 5);
+        /* The client now pauses polling: release its parked GET. */
+        if (s->poll && s->qlen == 0)
+            session_release_poll(s, EIO_NOOP);
+        return;
+    }
+    if (pkt->type == EIO_UPGRADE) {
+        uv_timer_stop(&s->up);
+        s->probe = NULL;
+        s->upgrading = 0;
+        s->ws = ws;
+        s->transport = T_WEBSOCKET;
+        /* A GET still parked must not hold packets now bound for the
+         * WebSocket: release it empty, then move the queue over in order. */
+        if (s->poll)
+            session_release_poll(s, EIO_NOOP);
+        queue_to_ws(s);
+        if (s->open && s->srv->h.on_upgrade)
+            s->srv->h.on_upgrade(s, s->srv->ud);
+        return;
+    }
+    SL_INFO("eio", "session %s: unexpected packet during upgrade, dropping probe", s->sid);
+    s->probe = NULL;
+    s->upgrading = 0;
+    sl_ws_set_handler(ws, &ws_detached_handler, NULL);
+    sl_ws_close(ws, 1002);
+}
+
+static void ws_on_message(sl_ws_t *ws, int binary, const char *p, size_t n)
+{
+    eio_session_t *s = sl_ws_data(ws);
+    eio_packet_t pkt;
+    if (!s->open || (ws != s->ws && ws != s->probe))
+        return; /* not (or no longer) a transport of this session */
+    if (ws_decode(s, binary, p, n, &pkt)) {
+        if (ws == s->probe) {
+            s->probe = NULL;
+            s->upgrading = 0;
+            sl_ws_set_handler(ws, &ws_detached_handler, NULL);
+            sl_ws_close(ws, 1002);
+            return;
+        }
+        SL_INFO("eio", "session %s: malformed websocket packet, closing", s->sid);
+        session_close(s, "parse error", 0);
+        return;
+    }
+    if (ws != s->ws) {
+        probe_message(s, ws, &pkt);
+        return;
+    }
+    if (hb_expired(s))
+        return;
+    session_on_packet(s, &pkt);
+}
+
+static void ws_on_close(sl_ws_t *ws)
+{
+    eio_session_t *s = sl_ws_data(ws);
+    if (ws == s->ws) {
+        if (s->probe == ws)
+            s->probe = NULL;
+        s->ws = NULL;
+        session_close(s, "transport close", 0);
+        return;
+    }
+    if (ws == s->probe) {
+        s->probe = NULL;
+        s->upgrading = 0;
+        uv_timer_stop(&s->up);
+        return;
+    }
+    /* A ws this session no longer knows: nothing to do. */
+}
+
+static void ws_on_drain(sl_ws_t *ws) { (void)ws; }
+
+static const sl_ws_handler_t ws_session_handler = {
+    .on_message = ws_on_message,
+    .on_close = ws_on_close,
+    .on_drain = ws_on_drain,
+};
+
+static sl_ws_t *accept_ws(eio_server_t *srv, sl_http_req_t *req, eio_session_t *s)
+{
+    struct sl_ws_opts wo = {
+        .max_message = srv->opts.max_http_buffer_size,
+        .queue_cap = srv->opts.session_queue_cap,
+    };
+    return sl_ws_accept(req, &wo, &ws_session_handler, s);
+}
+
+/* ---- request entry ------------------------------------------------------ */
+
+static int proto_of(eio_server_t *srv, const sl_http_req_t *req)
+{
+    char v[8];
+    if (sl_http_query_get(req, "EIO", v, sizeof v) < 0)
+        return -1;
+    if (!strcmp(v, "4"))
+        return 4;
+    if (!strcmp(v, "3") && srv->opts.allow_eio3)
+        return 3;
+    return -1;
+}
+
+static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int transport)
+{
+    if (strcmp(req->method, "GET") != 0) {
+        respond_error(srv, req, ERR_BAD_HANDSHAKE_METHOD, NULL);
+        return;
+    }
+    if (transport == T_WEBSOCKET && (!req->upgrade || sl_ws_check_request(req))) {
+        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+        return;
+    }
+    if (srv->h.allow_request) {
+        const char *why = srv->h.allow_request(req, srv->ud);
+        if (why) {
+            respond_error(srv, req, ERR_FORBIDDEN, why);
+            return;
+        }
+    }
+    eio_session_t *s = session_new(srv, proto, transport);
+    if (!s) {
+        sl_http_respond_text(req, 503, "out of memory");
+        return;
+    }
+    sl_rcbuf_t *open;
+    if (session_open_packet(s, &open)) {
+        session_close(s, "transport error", 0);
+        sl_http_respond_text(req, 503, "out of memory");
+        return;
+    }
+    /* The heartbeat starts with the session, before the handshake goes out. */
+    if (proto == 3)
+        hb_expect_ping(s);
+    else
+        hb_schedule_ping(s);
+    cookie_header(srv, s, req);
+    if (transport == T_WEBSOCKET) {
+        cors_headers(srv, req);
+        s->transport = T_POLLING; /* queue what on_open sends until the ws exists */
+        if (srv->h.on_open)
+            srv->h.on_open(s, req, srv->ud);
+        session_push(s, EIO_OPEN, 0, open);
+        sl_rcbuf_unref(open);
+        /* on_open ran first, so its packets are queued before OPEN: put OPEN
+         * first. */
+        if (s->qlen > 1) {
+            eio_out_t o = s->q[s->qlen - 1];
+            memmove(s->q + 1, s->q, (s->qlen - 1) * sizeof *s->q);
+            s->q[0] = o;
+        }
+        if (!s->open) {
+            /* The layer above closed it at once: answer the upgrade. */
+            respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+            return;
+        }
+        s->ws = accept_ws(srv, req, s);
+        if (!s->ws) {
+            session_close(s, "transport error", 0);
+            return;
+        }
+        s->transport = T_WEBSOCKET;
+        queue_to_ws(s);
+        if (s->open && s->ws)
+            sl_ws_start(s->ws);
+        return;
+    }
+    session_push(s, EIO_OPEN, 0, open);
+    sl_rcbuf_unref(open);
+    if (srv->h.on_open)
+        srv->h.on_open(s, req, srv->ud);
+    if (!s->open) {
+        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+        return;
+    }
+    /* The handshake GET is the first poll: it takes the open packet and
+     * whatever on_open queued. */
+    s->poll = req;
+    req->on_abort = poll_aborted;
+    req->abort_ud = s;
+    session_flush_poll(s);
+}
+
+static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *req)
+{
+    if (sl_ws_check_request(req)) {
+        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+        return;
+    }
+    int refuse = s->transport != T_POLLING || s->upgrading || !srv->opts.allow_upgrades;
+    cors_headers(srv, req);
+    sl_ws_t *ws = accept_ws(srv, req, s);
+    if (!ws)
+        return;
+    if (refuse) {
+        /* Accepted then closed, as the reference server does: clients
+         * expect a WebSocket, not an HTTP error, for this case. */
+        SL_INFO("eio", "session %s: refused a second upgrade", s->sid);
+        sl_ws_set_handler(ws, &ws_detached_handler, NULL);
+        sl_ws_close(ws, 1000);
+        return;
+    }
+    s->probe = ws;
+    s->upgrading = 1;
+    uv_timer_start(&s->up, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
+    if (s->poll && s->qlen == 0)
+        session_release_poll(s, EIO_NOOP);
+    /* Frames sent right behind the upgrade request are handled now that
+     * the session knows its probe. */
+    sl_ws_start(ws);
+}
+
+void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
+{
+    const eio_options_t *o = &srv->opts;
+    if (req->aborted) {
+        /* The peer went away in the middle of a request body: a polling
+         * session loses its data, so it closes, as the reference does. */
+        char asid[32];
+        eio_session_t *as = sl_http_query_get(req, "sid", asid, sizeof asid) >= 0
+                                ? table_find(srv, asid) : NULL;
+        if (as && as->open && !strcmp(req->method, "POST"))
+            session_close(as, "transport close", 0);
+        sl_http_respond(req, 400, NULL, NULL, 0); /* frees it; nothing is written */
+        return;
+    }
+    /* An origin outside cors.origin is not refused (Node's cors package
+     * doesn't either): it just gets no Access-Control-Allow-* headers and
+     * the browser does the blocking. */
+    if (!strcmp(req->method, "OPTIONS") && o->cors_origin[0]) {
+        respond_preflight(srv, req);
+        return;
+    }
+    char tname[16], sid[32];
+    int tl = sl_http_query_get(req, "transport", tname, sizeof tname);
+    int transport = -1;
+    if (tl > 0 && !strcmp(tname, "polling") && o->allow_polling)
+        transport = T_POLLING;
+    else if (tl > 0 && !strcmp(tname, "websocket") && o->allow_websocket)
+        transport = T_WEBSOCKET;
+    if (transport < 0) {
+        respond_error(srv, req, ERR_UNKNOWN_TRANSPORT, NULL);
+        return;
+    }
+    int has_sid = sl_http_query_get(req, "sid", sid, sizeof sid) >= 0;
+    eio_session_t *s = has_sid ? table_find(srv, sid) : NULL;
+    if (s && s->draining) {
+        /* The last GET of a server-closed polling session collects the
+         * close packet; anything else finds the session gone. */
+        if (transport == T_POLLING && !strcmp(req->method, "GET") && s->qlen) {
+            s->poll = req;
+            session_flush_poll(s);
+            session_finish(s);
+            return;
+        }
+        s = NULL;
+    }
+    if (has_sid && !s && srv->h.foreign_sid && !sl_http_header_get(req, "x-siolua-relayed") &&
+        srv->h.foreign_sid(sid, req, srv->ud))
+        return; /* another server of the cluster owns it */
+    if (has_sid && (!s || hb_expired(s))) {
+        respond_error(srv, req, ERR_UNKNOWN_SID, NULL);
+        return;
+    }
+    int proto = proto_of(srv, req);
+    if (!s) {
+        if (strcmp(req->method, "GET") != 0) {
+            respond_error(srv, req, ERR_BAD_HANDSHAKE_METHOD, NULL);
+            return;
+        }
+        if (proto < 0) {
+            respond_error(srv, req, ERR_UNSUPPORTED_PROTOCOL_VERSION, NULL);
+            return;
+        }
+        handshake(srv, req, proto, transport);
+        return;
+    }
+    if (transport == T_WEBSOCKET && req->upgrade) {
+        handle_upgrade(srv, s, req);
+        return;
+    }
+    if (transport != T_POLLING || s->transport != T_POLLING) {
+        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+        return;
+    }
+    if (!strcmp(req->method, "GET"))
+        handle_poll_get(s, req);
+    else if (!strcmp(req->method, "POST"))
+        handle_poll_post(s, req);
+    else
+        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+}
+
+/* ---- server ------------------------------------------------------------- */
+
+eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
+                             const eio_handler_t *h, void *ud)
+{
+    eio_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->loop = loop;
+    srv->opts = *opts;
+    srv->h = *h;
+    srv->ud = ud;
+    return srv;
+}
+
+const eio_options_t *eio_server_options(const eio_server_t *srv) { return &srv->opts; }
+eio_options_t *eio_server_options_mut(eio_server_t *srv) { return &srv->opts; }
+
+static int path_match(const char *want, const char *path)
+{
+    /* "/engine.io/" matches "/engine.io/" and "/engine.io" (no slash). */
+    size_t l = strlen(want);
+    if (!l)
+        return 0;
+    if (!strncmp(path, want, l) && path[l] == '\0')
+        return 1;
+    return !strncmp(path, want, l - 1) && path[l - 1] == '\0';
+}
+
+int eio_server_match(const eio_server_t *srv, const char *path)
+{
+    return path_match(srv->opts.path, path) || path_match(srv->opts.alt_path, path);
+}
+
+void eio_server_close_all(eio_server_t *srv)
+{
+    for (size_t i = 0; i < srv->nbuckets; i++) {
+        eio_session_t *s = srv->buckets[i];
+        while (s) {
+            eio_session_t *next = s->hnext; /* s may leave the table */
+            session_close(s, "server shutting down", 1);
+            s = next;
+        }
+    }
+}
+
+size_t eio_server_session_count(const eio_server_t *srv) { return srv->count; }
+
+void eio_server_stop(eio_server_t *srv)
+{
+    eio_server_close_all(srv);
+    for (size_t i = 0; i < srv->nbuckets; i++) {
+        eio_session_t *s = srv->buckets[i];
+        while (s) {
+            eio_session_t *next = s->hnext;
+            session_finish(s);
+            s = next;
+        }
+    }
+}
+
+void eio_server_free(eio_server_t *srv)
+{
+    if (!srv)
+        return;
+    free(srv->buckets);
+    free(srv);
+}
+
+/* ---- accessors ---------------------------------------------------------- */
+
+const char *eio_session_id(const eio_session_t *s) { return s->sid; }
+const char *eio_session_transport(const eio_session_t *s)
+{
+    return s->transport == T_WEBSOCKET ? "websocket" : "polling";
+}
+int eio_session_protocol(const eio_session_t *s) { return s->proto; }
+int eio_session_is_open(const eio_session_t *s) { return s->open; }
+void eio_session_set_data(eio_session_t *s, void *data) { s->data = data; }
+void *eio_session_data(const eio_session_t *s) { return s->data; }
+size_t eio_session_queued(const eio_session_t *s)
+{
+    return s->transport == T_WEBSOCKET && s->ws ? sl_ws_queued(s->ws) : s->qbytes;
+}

@@ -1,0 +1,104 @@
+/* L3 eio/eio: the Engine.IO v4 server (v3 too when allowEIO3): sessions with
+ * unguessable sids, handshake, long-polling and WebSocket transports,
+ * upgrade, heartbeat, per-session output queue, and the reference server's
+ * error table. The layer above sees sessions that open, carry messages
+ * (text or binary) and close with a reason.
+ * Knows nothing of Socket.IO packets, namespaces, JSON or Lua. */
+#ifndef SL_EIO_H
+#define SL_EIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "base/buf.h"
+#include "net/http.h"
+
+typedef struct eio_server eio_server_t;
+typedef struct eio_session eio_session_t;
+
+typedef struct eio_options {
+    char path[128];              /* "/engine.io/" or "/socket.io/" */
+    char alt_path[128];          /* a second path for the same endpoint, "" none
+                                    (`path = "/socket.io/,/notice"`) */
+    uint32_t ping_interval_ms;   /* 25000 */
+    uint32_t ping_timeout_ms;    /* 20000 */
+    uint32_t upgrade_timeout_ms; /* 10000 */
+    size_t max_http_buffer_size; /* 1e6: polling body and WS message cap */
+    unsigned allow_polling : 1;
+    unsigned allow_websocket : 1;
+    unsigned allow_upgrades : 1;
+    unsigned allow_eio3 : 1;
+    unsigned cors_credentials : 1;
+    char cors_origin[512];       /* "" off, "*" any, or "a,b,c" */
+    char cors_methods[64];       /* default "GET,HEAD,PUT,PATCH,POST,DELETE" */
+    char cookie_name[64];        /* "" = no cookie */
+    char sid_prefix[8];          /* first characters of every sid (the
+                                    cluster node id), "" for none */
+    size_t session_queue_cap;    /* bytes waiting for a slow reader */
+} eio_options_t;
+
+void eio_options_init(eio_options_t *o);
+/* Sets one option by its Node name ("pingInterval", "cors.origin", ...).
+ * Returns 0, or -1 for an unknown name or bad value. */
+int eio_options_set(eio_options_t *o, const char *name, const char *value);
+
+typedef struct eio_handler {
+    /* Optional: decide on a handshake. Return NULL to accept, or a message
+     * to refuse with 403 {"code":4,"message":...}. */
+    const char *(*allow_request)(const sl_http_req_t *req, void *ud);
+    /* A session opened; req is the handshake request (valid during the
+     * call only: copy what must be kept). */
+    void (*on_open)(eio_session_t *s, const sl_http_req_t *req, void *ud);
+    /* A message; data is valid during the call only. */
+    void (*on_message)(eio_session_t *s, int binary, const char *data, size_t n, void *ud);
+    /* The session is closed (reason as Node's engine.io names it: "transport
+     * close", "transport error", "ping timeout", "parse error", "forced
+     * close", "server shutting down"). Last event for s. */
+    void (*on_close)(eio_session_t *s, const char *reason, void *ud);
+    /* Optional: the session was upgraded to WebSocket. */
+    void (*on_upgrade)(eio_session_t *s, void *ud);
+    /* Optional: a request names a sid this server doesn't have. Return 1
+     * after taking req (e.g. relaying it to the server that owns the
+     * session), 0 to answer "Session ID unknown". */
+    int (*foreign_sid)(const char *sid, sl_http_req_t *req, void *ud);
+} eio_handler_t;
+
+eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
+                             const eio_handler_t *h, void *ud);
+const eio_options_t *eio_server_options(const eio_server_t *srv);
+/* Options may change until the server listens (the app configures it). */
+eio_options_t *eio_server_options_mut(eio_server_t *srv);
+/* Whether an HTTP path belongs to this endpoint. */
+int eio_server_match(const eio_server_t *srv, const char *path);
+/* Answers (now or later) a request whose path matched. */
+void eio_server_handle(eio_server_t *srv, sl_http_req_t *req);
+/* Closes every session with a close packet ("server shutting down"). */
+void eio_server_close_all(eio_server_t *srv);
+size_t eio_server_session_count(const eio_server_t *srv);
+/* Ends the sessions still waiting for a GET to collect their close packet
+ * (last step of a shutdown). */
+void eio_server_stop(eio_server_t *srv);
+/* Frees the server; every session must be closed already. */
+void eio_server_free(eio_server_t *srv);
+
+/* Queues a message. Copies data. Returns 0, or -EPIPE once closed; when the
+ * session's output cap is exceeded the session is closed and -ENOBUFS is
+ * returned. */
+int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n);
+/* Same, sharing an immutable buffer (one encode for many recipients). */
+int eio_session_send_rc(eio_session_t *s, int binary, sl_rcbuf_t *data);
+/* Server-side close: a close packet, then the transport goes. */
+void eio_session_close(eio_session_t *s);
+
+const char *eio_session_id(const eio_session_t *s);
+const char *eio_session_transport(const eio_session_t *s); /* "polling" | "websocket" */
+int eio_session_protocol(const eio_session_t *s);           /* 3 or 4 */
+int eio_session_is_open(const eio_session_t *s);
+void eio_session_set_data(eio_session_t *s, void *data);
+void *eio_session_data(const eio_session_t *s);
+size_t eio_session_queued(const eio_session_t *s);
+
+/* 20 characters of base64url from the OS's random source. */
+int eio_random_id(char out[21]);
+
+#endif

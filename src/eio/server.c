@@ -1,0 +1,526 @@
+/* L3 eio/server: listener, router and shutdown. See server.h. */
+#include "eio/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "base/log.h"
+#include "net/static_files.h"
+
+#define MAX_MOUNTS 8
+#define MAX_ROUTES 8
+
+/* The official client bundle, read once from the socket.io-client npm
+ * package on first request and kept in memory. */
+typedef struct client_file {
+    const char *name;
+    const char *type;
+    char *data;
+    size_t len;
+    int tried;
+} client_file_t;
+
+struct sl_server {
+    uv_loop_t *loop;
+    sl_server_config_t cfg;
+    uv_tcp_t listener;
+    int listening;
+    uv_tcp_t relay;          /* sl_server_listen_private's */
+    int relay_listening;
+    eio_server_t *eio[MAX_MOUNTS];
+    int owned_eio[MAX_MOUNTS];
+    int neio;
+    struct { sl_route_cb cb; void *ud; } routes[MAX_ROUTES];
+    int nroutes;
+    int serve_client;
+    char client_dir[1024];
+    char client_etag[64];
+    client_file_t client_files[8];
+    uv_timer_t shutdown_timer;
+    uint64_t shutdown_started;
+    void (*shutdown_done)(sl_server_t *);
+};
+
+void sl_server_config_init(sl_server_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    strcpy(c->host, "::");
+    c->port = 3000;
+    c->limits.max_header_bytes = 16384;      /* Node's default */
+    c->limits.max_body_bytes = 1000000;      /* maxHttpBufferSize */
+    c->limits.header_timeout_ms = 60000;     /* Node's headersTimeout */
+    c->limits.keepalive_timeout_ms = 5000;   /* Node's keepAliveTimeout */
+    c->limits.write_queue_cap = 16u << 20;
+}
+
+int sl_server_config_set(sl_server_config_t *c, const char *name, const char *value)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(value, &end, 10);
+    if (errno || *end || !*value || *value == '-')
+        return -1;
+    if (!strcmp(name, "httpHeaderTimeout") && v > 0) c->limits.header_timeout_ms = v;
+    else if (!strcmp(name, "keepAliveTimeout") && v > 0) c->limits.keepalive_timeout_ms = v;
+    else if (!strcmp(name, "maxHttpBufferSize") && v > 0) c->limits.max_body_bytes = (size_t)v;
+    else if (!strcmp(name, "maxHeaderSize") && v >= 1024) c->limits.max_header_bytes = (size_t)v;
+    else return -1;
+    return 0;
+}
+
+/* ---- client bundle ------------------------------------------------------ */
+
+static const char *const client_names[8] = {
+    "socket.io.js", "socket.io.js.map", "socket.io.min.js", "socket.io.min.js.map",
+    "socket.io.esm.min.js", "socket.io.esm.min.js.map", "socket.io.msgpack.min.js",
+    "socket.io.msgpack.min.js.map",
+};
+
+static char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    sl_buf_t b = SL_BUF_INIT;
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        if (sl_buf_append(&b, chunk, n)) {
+            sl_buf_free(&b);
+            fclose(f);
+            return NULL;
+        }
+    fclose(f);
+    *len = b.len;
+    if (!b.data)
+        b.data = calloc(1, 1);
+    return b.data;
+}
+
+/* The ETag is the client's version, as Node's socket.io sends it. */
+static void client_load_etag(sl_server_t *srv)
+{
+    char path[1200];
+    size_t len;
+    snprintf(path, sizeof path, "%s/../package.json", srv->client_dir);
+    char *pkg = read_file(path, &len);
+    const char *v = pkg ? strstr(pkg, "\"version\"") : NULL;
+    const char *q1 = v ? strchr(v + 9, '"') : NULL;
+    const char *q2 = q1 ? strchr(q1 + 1, '"') : NULL;
+    if (q2 && q2 - q1 < 40)
+        snprintf(srv->client_etag, sizeof srv->client_etag, "\"%.*s\"", (int)(q2 - q1 - 1), q1 + 1);
+    else
+        snprintf(srv->client_etag, sizeof srv->client_etag, "\"%s\"", SIOLUA_VERSION);
+    free(pkg);
+}
+
+static int serve_client_file(sl_server_t *srv, sl_http_req_t *req, const char *file)
+{
+    for (int i = 0; i < 8; i++) {
+        if (strcmp(file, client_names[i]) != 0)
+            continue;
+        client_file_t *cf = &srv->client_files[i];
+        if (!cf->tried) {
+            char path[1200];
+            cf->tried = 1;
+            snprintf(path, sizeof path, "%s/%s", srv->client_dir, file);
+            cf->data = read_file(path, &cf->len);
+            if (!cf->data)
+                SL_WARN("server", "client bundle %s not found (npm ci in client/?)", path);
+            if (!srv->client_etag[0])
+                client_load_etag(srv);
+        }
+        if (!cf->data)
+            return 0;
+        const char *type = strstr(file, ".map") ? "application/json; charset=utf-8"
+                                                : "application/javascript; charset=utf-8";
+        sl_http_resp_header(req, "Cache-Control", "public, max-age=0");
+        sl_static_serve_bytes(req, type, srv->client_etag, cf->data, cf->len);
+        return 1;
+    }
+    return 0;
+}
+
+void sl_server_set_serve_client(sl_server_t *srv, int on) { srv->serve_client = on; }
+
+void sl_server_set_client_dir(sl_server_t *srv, const char *dir)
+{
+    snprintf(srv->client_dir, sizeof srv->client_dir, "%s", dir);
+}
+
+/* "<path>socket.io.js" for the Socket.IO endpoint's path ("/socket.io/"). */
+static int route_client(sl_server_t *srv, sl_http_req_t *req)
+{
+    if (!srv->serve_client || (strcmp(req->method, "GET") && strcmp(req->method, "HEAD")))
+        return 0;
+    for (int i = 0; i < srv->neio; i++) {
+        if (srv->owned_eio[i])
+            continue; /* raw Engine.IO endpoints don't serve the client */
+        const eio_options_t *o = eio_server_options(srv->eio[i]);
+        const char *paths[2] = {o->path, o->alt_path};
+        for (int k = 0; k < 2; k++) {
+            size_t l = strlen(paths[k]);
+            if (l && !strncmp(req->path, paths[k], l) && serve_client_file(srv, req, req->path + l))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+static void on_request(sl_http_req_t *req, void *ud)
+{
+    sl_server_t *srv = ud;
+    for (int i = 0; i < srv->neio; i++) {
+        if (eio_server_match(srv->eio[i], req->path)) {
+            eio_server_handle(srv->eio[i], req);
+            return;
+        }
+    }
+    if (req->aborted) {
+        sl_http_respond(req, 400, NULL, NULL, 0); /* discarded: frees it */
+        return;
+    }
+    if (req->upgrade) {
+        /* Nothing here speaks WebSocket outside the Engine.IO paths. */
+        SL_INFO("server", "%s: upgrade request for %s refused", req->peer, req->path);
+        sl_http_respond_text(req, 400, "Bad Request");
+        return;
+    }
+    if (route_client(srv, req))
+        return;
+    for (int i = 0; i < srv->nroutes; i++)
+        if (srv->routes[i].cb(req, srv->routes[i].ud))
+            return;
+    if (srv->cfg.static_root[0] && sl_static_serve(req, srv->cfg.static_root))
+        return;
+    sl_http_respond_text(req, 404, "Not Found");
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    sl_server_t *srv = listener->data;
+    if (status < 0) {
+        SL_WARN("server", "accept: %s", uv_strerror(status));
+        return;
+    }
+    sl_conn_t *c;
+    /* The conn starts with no handler; http takes it over at once. */
+    static const sl_conn_handler_t none = {0};
+    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, &c);
+    if (rc) {
+        SL_WARN("server", "accept: %s", uv_strerror(rc));
+        return;
+    }
+    sl_http_conn_new(c, &srv->cfg.limits, on_request, srv);
+}
+
+sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
+{
+    sl_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    srv->serve_client = 1;
+    const char *dir = getenv("SIOLUA_CLIENT_DIR");
+    snprintf(srv->client_dir, sizeof srv->client_dir, "%s", dir ? dir : SIOLUA_CLIENT_DIR);
+    uv_tcp_init(loop, &srv->listener);
+    srv->listener.data = srv;
+    uv_tcp_init(loop, &srv->relay);
+    srv->relay.data = srv;
+    uv_timer_init(loop, &srv->shutdown_timer);
+    srv->shutdown_timer.data = srv;
+    return srv;
+}
+
+int sl_server_mount_eio(sl_server_t *srv, eio_server_t *eio)
+{
+    if (srv->neio == MAX_MOUNTS)
+        return -ENOSPC;
+    srv->eio[srv->neio++] = eio;
+    return 0;
+}
+
+/* ---- raw Engine.IO echo endpoint ---------------------------------------- */
+
+static void echo_message(eio_session_t *s, int binary, const char *data, size_t n, void *ud)
+{
+    (void)ud;
+    eio_session_send(s, binary, data, n);
+}
+
+static const eio_handler_t echo_handler = {
+    .on_message = echo_message,
+};
+
+int sl_server_mount_eio_echo(sl_server_t *srv, const eio_options_t *opts)
+{
+    eio_server_t *e = eio_server_new(srv->loop, opts, &echo_handler, NULL);
+    if (!e)
+        return -ENOMEM;
+    int rc = sl_server_mount_eio_owned(srv, e);
+    if (rc)
+        eio_server_free(e);
+    return rc;
+}
+
+int sl_server_mount_eio_owned(sl_server_t *srv, eio_server_t *eio)
+{
+    int rc = sl_server_mount_eio(srv, eio);
+    if (rc == 0)
+        srv->owned_eio[srv->neio - 1] = 1;
+    return rc;
+}
+
+sl_server_config_t *sl_server_config_mut(sl_server_t *srv) { return &srv->cfg; }
+
+int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud)
+{
+    if (srv->nroutes == MAX_ROUTES)
+        return -ENOSPC;
+    srv->routes[srv->nroutes].cb = cb;
+    srv->routes[srv->nroutes].ud = ud;
+    srv->nroutes++;
+    return 0;
+}
+
+/* ---- listen ------------------------------------------------------------- */
+
+/* host:port as a socket address; "localhost" means 127.0.0.1. */
+static int resolve(const char *host, int port, struct sockaddr_storage *ss)
+{
+    if (!strcmp(host, "localhost"))
+        host = "127.0.0.1";
+    memset(ss, 0, sizeof *ss);
+    int rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss);
+    if (rc)
+        rc = uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+    return rc;
+}
+
+static void address_text(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+    char ip[64] = "";
+    if (ss->ss_family == AF_INET6) {
+        uv_ip6_name((const struct sockaddr_in6 *)ss, ip, sizeof ip);
+        snprintf(out, outlen, "[%s]:%d", ip, ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+    } else {
+        uv_ip4_name((const struct sockaddr_in *)ss, ip, sizeof ip);
+        snprintf(out, outlen, "%s:%d", ip, ntohs(((const struct sockaddr_in *)ss)->sin_port));
+    }
+}
+
+/* A TCP socket with SO_REUSEPORT (and SO_REUSEADDR, as libuv sets). libuv
+ * 1.44 can't set SO_REUSEPORT itself (UV_TCP_REUSEPORT came in 1.49), so the
+ * socket is made here and handed to uv_tcp_open. IPv6 sockets take IPv4 too,
+ * as libuv's own do, so every process's socket on "::" is the same kind. */
+static int reuseport_socket(int family, int *out)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) ||
+        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off))) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    *out = fd;
+    return 0;
+}
+
+static int bind_listener(uv_tcp_t *h, const struct sockaddr_storage *ss, int reuse_port)
+{
+    if (reuse_port) {
+        int fd = -1;
+        int rc = reuseport_socket(ss->ss_family, &fd);
+        if (rc)
+            return rc;
+        rc = uv_tcp_open(h, fd);
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+    }
+    return uv_tcp_bind(h, (const struct sockaddr *)ss, 0);
+}
+
+int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    const char *host = srv->cfg.host;
+    int rc = resolve(host, srv->cfg.port, &ss);
+    if (rc)
+        return rc;
+    rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
+    if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
+        /* No IPv6 on this machine: all IPv4 addresses then. */
+        resolve("0.0.0.0", srv->cfg.port, &ss);
+        rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
+    }
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+    if (rc)
+        return rc;
+    srv->listening = 1;
+    int len = sizeof ss;
+    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+    address_text(&ss, out, outlen);
+    return 0;
+}
+
+int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    int rc = resolve(host, 0, &ss);
+    if (rc == 0)
+        rc = uv_tcp_bind(&srv->relay, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&srv->relay, 1024, on_connection);
+    if (rc)
+        return rc;
+    srv->relay_listening = 1;
+    int len = sizeof ss;
+    uv_tcp_getsockname(&srv->relay, (struct sockaddr *)&ss, &len);
+    address_text(&ss, out, outlen);
+    return 0;
+}
+
+/* A plain bind (SO_REUSEADDR, as libuv's listeners have, but no
+ * SO_REUSEPORT) of host:port: EADDRINUSE when anything listens there or
+ * holds it. Returns the port it got (port 0: a free one). */
+static int probe_port(const struct sockaddr_storage *ss, int *port)
+{
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0, rc = 0;
+    socklen_t len = ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
+        (ss->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off)) ||
+        bind(fd, (const struct sockaddr *)ss, len) != 0)
+        rc = -errno;
+    struct sockaddr_storage got;
+    len = sizeof got;
+    if (rc == 0 && getsockname(fd, (struct sockaddr *)&got, &len) != 0)
+        rc = -errno;
+    if (rc == 0)
+        *port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                                : ((struct sockaddr_in *)&got)->sin_port);
+    close(fd);
+    return rc;
+}
+
+int sl_server_reserve_port(const char *host, int port, int *fd_out, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    int rc = resolve(host, port, &ss);
+    if (rc)
+        return rc;
+    /* SO_REUSEPORT would let any process of this user join a port already
+     * in use, a second `siolua run --workers` included, and the two would
+     * silently split the traffic: a plain bind first finds the port taken
+     * as a single process would. */
+    rc = probe_port(&ss, &port);
+    if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
+        resolve("0.0.0.0", port, &ss);
+        rc = probe_port(&ss, &port);
+    }
+    if (rc)
+        return rc;
+    if (ss.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+    else
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+    /* The holder has SO_REUSEPORT only: without SO_REUSEADDR on both sides,
+     * another probe conflicts with it even before the workers listen. */
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1, off = 0;
+    socklen_t len = ss.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) ||
+        (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off)) ||
+        bind(fd, (struct sockaddr *)&ss, len) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    address_text(&ss, out, outlen);
+    *fd_out = fd;
+    return 0;
+}
+
+/* ---- shutdown ----------------------------------------------------------- */
+
+/* Closing an sl_conn cascades to the layers above, which close their own
+ * timers. Not every TCP handle of the loop is one: the Lua WebSocket client
+ * (ws_client.c) owns its own, closed when the Lua state goes. An sl_conn's
+ * handle is its first member and points back at it, which tells them apart. */
+_Static_assert(offsetof(sl_conn_t, tcp) == 0, "close_conn relies on tcp being first");
+static void close_conn(uv_handle_t *h, void *listener)
+{
+    if (h->type == UV_TCP && h != listener && !uv_is_closing(h) && h->data == (void *)h)
+        sl_conn_close(h->data);
+}
+
+static size_t sessions_left(sl_server_t *srv)
+{
+    size_t n = 0;
+    for (int i = 0; i < srv->neio; i++)
+        n += eio_server_session_count(srv->eio[i]);
+    return n;
+}
+
+/* Waits (briefly) for polling clients to collect their close packets and
+ * for output to drain, then closes every handle so the loop ends. */
+static void shutdown_tick(uv_timer_t *t)
+{
+    sl_server_t *srv = t->data;
+    uint64_t waited = uv_now(srv->loop) - srv->shutdown_started;
+    if (sessions_left(srv) && waited < 2000)
+        return;
+    uv_close((uv_handle_t *)t, NULL);
+    for (int i = 0; i < srv->neio; i++)
+        eio_server_stop(srv->eio[i]);
+    uv_walk(srv->loop, close_conn, &srv->listener);
+    if (srv->shutdown_done)
+        srv->shutdown_done(srv);
+}
+
+void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
+{
+    if (srv->shutdown_started)
+        return;
+    srv->shutdown_started = uv_now(srv->loop) | 1;
+    srv->shutdown_done = done;
+    /* Both handles, listening or not, so the loop can close. */
+    uv_close((uv_handle_t *)&srv->listener, NULL);
+    uv_close((uv_handle_t *)&srv->relay, NULL);
+    srv->listening = 0;
+    srv->relay_listening = 0;
+    for (int i = 0; i < srv->neio; i++)
+        eio_server_close_all(srv->eio[i]);
+    uv_timer_start(&srv->shutdown_timer, shutdown_tick, 20, 20);
+}
+
+void sl_server_free(sl_server_t *srv)
+{
+    if (!srv)
+        return;
+    for (int i = 0; i < 8; i++)
+        free(srv->client_files[i].data);
+    for (int i = 0; i < srv->neio; i++)
+        if (srv->owned_eio[i])
+            eio_server_free(srv->eio[i]);
+    free(srv);
+}

@@ -1,0 +1,72 @@
+/* L1 net/conn: one accepted TCP connection. Reads bytes, writes bytes with a
+ * bounded user-space queue (backpressure), closes asynchronously.
+ * Knows nothing of HTTP, WebSocket or Engine.IO: the layer above registers
+ * a handler struct and gets bytes, "drained" and "closed" events. */
+#ifndef SL_CONN_H
+#define SL_CONN_H
+
+#include <uv.h>
+#include "base/buf.h"
+
+typedef struct sl_conn sl_conn_t;
+
+typedef struct sl_conn_handler {
+    /* Bytes arrived. The handler may close the conn from here. */
+    void (*on_data)(sl_conn_t *c, const char *p, size_t n);
+    /* Peer closed, read error, or sl_conn_close(): the last event. The conn
+     * memory is released right after this returns; drop every pointer. */
+    void (*on_close)(sl_conn_t *c);
+    /* Optional: the user-space write queue became empty again. */
+    void (*on_drain)(sl_conn_t *c);
+} sl_conn_handler_t;
+
+struct sl_conn {
+    uv_tcp_t tcp;
+    const sl_conn_handler_t *handler;
+    void *owner;               /* the upper layer's object */
+    /* Output not yet accepted by the kernel: `inflight` is being written by
+     * one uv_write, `queue` gathers what comes meanwhile. Two buffers so the
+     * in-flight bytes never move. */
+    sl_buf_t inflight;
+    sl_buf_t queue;
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+    uv_timer_t *linger;        /* while lingering after a graceful close */
+    size_t queue_cap;          /* max bytes in user space before refusal */
+    unsigned writing : 1;
+    unsigned closing : 1;
+    unsigned close_after_write : 1;
+    unsigned reading : 1;
+    unsigned lingering : 1;
+    char peer[64];             /* "ip" of the peer, for logs and handshake */
+};
+
+/* Called by the listener; accepts from server into a new conn. */
+int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
+                   size_t queue_cap, sl_conn_t **out);
+/* Swap the handler (HTTP -> WebSocket after an upgrade). */
+void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
+
+/* Writes all buffers in order: what the kernel takes now goes at once, the
+ * rest is copied to the queue. Returns 0, -ENOBUFS when the queue passes
+ * queue_cap (the caller closes: either nothing was written, or, after a
+ * partial write, the rest was queued so the stream stays whole), or -EPIPE
+ * when closing. */
+int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
+int sl_conn_write(sl_conn_t *c, const void *p, size_t n);
+/* Same without the queue cap: for a response to a request, whose size the
+ * request bounds; the caller stops reading until it drains. */
+int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
+size_t sl_conn_queued(const sl_conn_t *c);
+
+/* Close now (pending output is dropped). on_close follows asynchronously. */
+void sl_conn_close(sl_conn_t *c);
+/* Close once every queued byte is written: then the write side is shut
+ * down and what the peer still sends is read and dropped for a moment
+ * (a lingering close), so a response sent before the request was read
+ * whole is not wiped out by a reset. */
+void sl_conn_close_after_write(sl_conn_t *c);
+void sl_conn_pause(sl_conn_t *c);
+void sl_conn_resume(sl_conn_t *c);
+
+#endif

@@ -1,0 +1,91 @@
+/* L1 net/http: HTTP/1.1 requests on an L1 conn, parsed with llhttp.
+ * Delivers one whole request at a time (headers + bounded body) and writes
+ * its response; keep-alive, pipelining (held until the previous response),
+ * header size/time limits, hand-over of the conn on an Upgrade request.
+ * Knows nothing of Engine.IO, sids or packets. */
+#ifndef SL_HTTP_H
+#define SL_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "base/buf.h"
+#include "net/conn.h"
+
+typedef struct sl_http_conn sl_http_conn_t;
+typedef struct sl_http_req sl_http_req_t;
+
+typedef struct sl_http_limits {
+    size_t max_header_bytes;      /* request line + headers; over -> 431 */
+    size_t max_body_bytes;        /* over -> req->body_too_large, body empty */
+    uint64_t header_timeout_ms;   /* whole header must arrive within this */
+    uint64_t keepalive_timeout_ms;/* idle keep-alive connection is closed */
+    size_t write_queue_cap;       /* per-connection user-space output cap */
+} sl_http_limits_t;
+
+/* Called once per complete request. The handler answers with
+ * sl_http_respond() now or later; until then the request stays valid, and if
+ * the peer goes away first the request's on_abort (when set) is called and
+ * the request is freed. */
+typedef void (*sl_http_request_cb)(sl_http_req_t *req, void *ud);
+
+#define SL_HTTP_MAX_HEADERS 64
+
+typedef struct sl_http_header {
+    const char *name;   /* as sent; compare with sl_http_header_get */
+    const char *value;
+} sl_http_header_t;
+
+struct sl_http_req {
+    sl_http_conn_t *hc;
+    const char *method;      /* "GET", "POST", ... */
+    const char *url;         /* raw request target */
+    const char *path;        /* target up to '?', not decoded */
+    const char *query;       /* after '?', "" when none */
+    sl_http_header_t headers[SL_HTTP_MAX_HEADERS];
+    int nheaders;
+    sl_buf_t body;
+    unsigned keep_alive : 1;
+    unsigned upgrade : 1;        /* Connection: upgrade + Upgrade: x */
+    unsigned body_too_large : 1; /* body exceeded max_body_bytes (discarded) */
+    unsigned is_head : 1;
+    unsigned aborted : 1;        /* the peer left before the body was whole:
+                                    delivered once so owners can react; the
+                                    response is discarded */
+    const char *peer;            /* remote address text */
+    /* Set by whoever holds the request past on_request. */
+    void (*on_abort)(sl_http_req_t *req, void *abort_ud);
+    void *abort_ud;
+    sl_buf_t resp_headers;       /* extra "Name: value\r\n" lines */
+    /* private */
+    sl_buf_t strings;
+};
+
+/* Wraps an accepted conn. The http conn owns it from now on. */
+sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
+                                 sl_http_request_cb cb, void *ud);
+
+const char *sl_http_header_get(const sl_http_req_t *req, const char *name);
+/* Finds key in the query string and copies its %-decoded value to out.
+ * Returns the value length, or -1 when absent (or too long for out). */
+int sl_http_query_get(const sl_http_req_t *req, const char *key, char *out, size_t outlen);
+/* Whether the comma-separated header contains token (case-insensitive). */
+int sl_http_header_has_token(const sl_http_req_t *req, const char *name, const char *token);
+
+int sl_http_resp_header(sl_http_req_t *req, const char *name, const char *value);
+
+/* Writes the response and frees req (do not touch it afterwards).
+ * Content-Length is added; for HEAD the body is not sent. */
+int sl_http_respond(sl_http_req_t *req, int status, const char *content_type,
+                    const void *body, size_t len);
+/* Shortcut for a plain-text or JSON error body. */
+int sl_http_respond_text(sl_http_req_t *req, int status, const char *text);
+
+/* For an upgrade request: detaches the conn from HTTP (the http conn and the
+ * request are freed) and returns it, with any bytes that came after the
+ * headers copied to *rest (caller frees with sl_buf_free). The caller must
+ * set a new handler at once. */
+sl_conn_t *sl_http_take_conn(sl_http_req_t *req, sl_buf_t *rest);
+
+const char *sl_http_status_text(int status);
+
+#endif

@@ -1,0 +1,233 @@
+/* L1 net/ws: WebSocket framing over an L1 conn. See ws.h. */
+#include "net/ws.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <openssl/evp.h>
+
+#include "base/log.h"
+#include "net/ws_frame.h"
+
+struct sl_ws {
+    sl_conn_t *conn;
+    const sl_ws_handler_t *h;
+    void *ud;
+    sl_ws_parser_t in;       /* incoming frames */
+    sl_buf_t rest;           /* what came with the upgrade, until started */
+    unsigned closing : 1;
+};
+
+static const sl_conn_handler_t ws_conn_handler;
+
+int sl_ws_check_request(const sl_http_req_t *req)
+{
+    if (strcmp(req->method, "GET") != 0 || !req->upgrade)
+        return -1;
+    const char *up = sl_http_header_get(req, "upgrade");
+    const char *ver = sl_http_header_get(req, "sec-websocket-version");
+    const char *key = sl_http_header_get(req, "sec-websocket-key");
+    if (!up || strcasecmp(up, "websocket") != 0 || !ver || strcmp(ver, "13") != 0 || !key ||
+        strlen(key) != 24)
+        return -1;
+    return 0;
+}
+
+/* A control frame of ours (pong, close), at most 125 bytes of payload. It
+ * goes through the capped writer: a peer that pings without reading loses
+ * pongs rather than growing our memory. */
+static int ws_write_control(sl_ws_t *ws, unsigned opcode, const void *p, size_t n)
+{
+    unsigned char hdr[10];
+    unsigned hl = sl_ws_frame_header(hdr, opcode, n);
+    uv_buf_t bufs[2] = {uv_buf_init((char *)hdr, hl), uv_buf_init((char *)p, (unsigned)n)};
+    return sl_conn_writev(ws->conn, bufs, n ? 2 : 1);
+}
+
+/* Our close frame is queued (or could not be): no more reading, the conn
+ * closes once its output is written. */
+static void ws_send_close(sl_ws_t *ws, uint16_t code)
+{
+    unsigned char body[2] = {(unsigned char)(code >> 8), (unsigned char)code};
+    ws_write_control(ws, 0x8, body, code ? 2 : 0);
+    ws->closing = 1;
+    sl_conn_close_after_write(ws->conn);
+}
+
+/* Parser callbacks: each returns nonzero once the ws is closing, which
+ * stops the feed (the rest of the bytes is dropped, as it would be). */
+static int ws_in_message(void *ud, int binary, char *p, size_t n)
+{
+    sl_ws_t *ws = ud;
+    ws->h->on_message(ws, binary, p, n);
+    return ws->closing || ws->conn->closing;
+}
+
+static int ws_in_ping(void *ud, const char *p, size_t n)
+{
+    sl_ws_t *ws = ud;
+    ws_write_control(ws, 0xA, p, n);
+    return ws->closing || ws->conn->closing;
+}
+
+/* The peer's close: echo its code (none when it sent none) and finish. */
+static int ws_in_close(void *ud, uint16_t code, const char *reason, size_t n)
+{
+    (void)reason;
+    (void)n;
+    sl_ws_t *ws = ud;
+    ws_send_close(ws, code);
+    return 1;
+}
+
+static const sl_ws_frame_handler_t ws_in_handler = {
+    .on_message = ws_in_message,
+    .on_ping = ws_in_ping,
+    .on_close = ws_in_close,
+};
+
+/* p is writable: conn.c's read slab (not read again before this returns)
+ * or ws->rest; the parser unmasks frames in place there. */
+static void ws_on_data(sl_conn_t *c, const char *p, size_t n)
+{
+    sl_ws_t *ws = c->owner;
+    if (ws->closing)
+        return;
+    int code = sl_ws_parser_feed(&ws->in, (char *)p, n, &ws_in_handler, ws);
+    if (code && !ws->closing && !c->closing) {
+        SL_DEBUG("ws", "%s: websocket protocol error, closing with %d", c->peer, code);
+        ws_send_close(ws, (uint16_t)code);
+    }
+}
+
+static void ws_on_drain(sl_conn_t *c)
+{
+    sl_ws_t *ws = c->owner;
+    if (ws->h && ws->h->on_drain && !ws->closing)
+        ws->h->on_drain(ws);
+}
+
+static void ws_on_close(sl_conn_t *c)
+{
+    sl_ws_t *ws = c->owner;
+    ws->closing = 1;
+    if (ws->h && ws->h->on_close)
+        ws->h->on_close(ws);
+    sl_ws_parser_free(&ws->in);
+    sl_buf_free(&ws->rest);
+    free(ws);
+}
+
+static const sl_conn_handler_t ws_conn_handler = {
+    .on_data = ws_on_data,
+    .on_close = ws_on_close,
+    .on_drain = ws_on_drain,
+};
+
+static void ws_accept_key(const char *key, char out[29])
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    char in[128];
+    size_t kl = strlen(key);
+    if (kl > sizeof in - sizeof guid)
+        kl = sizeof in - sizeof guid;
+    memcpy(in, key, kl);
+    memcpy(in + kl, guid, sizeof guid - 1);
+    EVP_Digest(in, kl + sizeof guid - 1, md, &mdlen, EVP_sha1(), NULL);
+    sl_buf_t b = SL_BUF_INIT;
+    sl_base64_encode_append(&b, md, mdlen);
+    memcpy(out, b.data, 28);
+    out[28] = '\0';
+    sl_buf_free(&b);
+}
+
+sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
+                      const sl_ws_handler_t *h, void *ud)
+{
+    char accept[29];
+    ws_accept_key(sl_http_header_get(req, "sec-websocket-key"), accept);
+    sl_buf_t head = SL_BUF_INIT;
+    sl_buf_appendf(&head,
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
+                   accept);
+    sl_buf_append(&head, req->resp_headers.data, req->resp_headers.len);
+    sl_buf_append(&head, "\r\n", 2);
+
+    sl_buf_t rest = SL_BUF_INIT;
+    sl_conn_t *c = sl_http_take_conn(req, &rest);
+    sl_ws_t *ws = c ? calloc(1, sizeof *ws) : NULL;
+    if (!ws) {
+        if (c)
+            sl_conn_close(c);
+        sl_buf_free(&head);
+        sl_buf_free(&rest);
+        return NULL;
+    }
+    ws->conn = c;
+    ws->h = h;
+    ws->ud = ud;
+    sl_ws_parser_init(&ws->in, opts->max_message);
+    c->queue_cap = opts->queue_cap;
+    sl_conn_set_handler(c, &ws_conn_handler, ws);
+    sl_conn_write(c, head.data, head.len);
+    sl_buf_free(&head);
+    ws->rest = rest;
+    /* Reading waits for sl_ws_start: no handler call before the caller
+     * knows this ws. */
+    sl_conn_pause(c);
+    return ws;
+}
+
+void sl_ws_start(sl_ws_t *ws)
+{
+    sl_conn_t *c = ws->conn;
+    if (ws->rest.len && !ws->closing && !c->closing)
+        ws_on_data(c, ws->rest.data, ws->rest.len);
+    sl_buf_free(&ws->rest);
+    sl_conn_resume(c);
+}
+
+void *sl_ws_data(const sl_ws_t *ws) { return ws->ud; }
+
+void sl_ws_set_handler(sl_ws_t *ws, const sl_ws_handler_t *h, void *ud)
+{
+    ws->h = h;
+    ws->ud = ud;
+}
+
+const char *sl_ws_peer(const sl_ws_t *ws) { return ws->conn->peer; }
+
+size_t sl_ws_queued(const sl_ws_t *ws) { return sl_conn_queued(ws->conn); }
+
+int sl_ws_sendv(sl_ws_t *ws, int binary, const uv_buf_t *parts, unsigned n)
+{
+    if (ws->closing || n > 7)
+        return -EPIPE;
+    size_t len = 0;
+    for (unsigned i = 0; i < n; i++)
+        len += parts[i].len;
+    unsigned char hdr[10];
+    unsigned hl = sl_ws_frame_header(hdr, binary ? 0x2 : 0x1, len);
+    uv_buf_t bufs[8];
+    bufs[0] = uv_buf_init((char *)hdr, hl);
+    for (unsigned i = 0; i < n; i++)
+        bufs[i + 1] = parts[i];
+    return sl_conn_writev(ws->conn, bufs, n + 1);
+}
+
+void sl_ws_close(sl_ws_t *ws, uint16_t code)
+{
+    if (ws->closing)
+        return;
+    ws_send_close(ws, code);
+}
+
+void sl_ws_abort(sl_ws_t *ws)
+{
+    ws->closing = 1;
+    sl_conn_close(ws->conn);
+}

@@ -1,0 +1,59 @@
+/* L1 net/ws: a WebSocket connection (RFC 6455) on an L1 conn taken over from
+ * HTTP. ws_frame parses incoming frames (fragments, control frames, close
+ * handshake); pongs and close frames are answered here; data frames going
+ * out are framed here and written without a copy so one encoded broadcast
+ * serves every recipient.
+ * Knows nothing of Engine.IO, sessions or packets. */
+#ifndef SL_WS_H
+#define SL_WS_H
+
+#include <stdint.h>
+#include "net/conn.h"
+#include "net/http.h"
+
+typedef struct sl_ws sl_ws_t;
+
+typedef struct sl_ws_handler {
+    void (*on_message)(sl_ws_t *ws, int binary, const char *p, size_t n);
+    /* The connection is gone (close handshake done, peer vanished, protocol
+     * error or sl_ws_close). Last event; the ws is freed after it returns. */
+    void (*on_close)(sl_ws_t *ws);
+    void (*on_drain)(sl_ws_t *ws); /* optional */
+} sl_ws_handler_t;
+
+struct sl_ws_opts {
+    size_t max_message;   /* larger incoming message -> close 1009 */
+    size_t queue_cap;     /* user-space output cap */
+};
+
+/* 0 when req is a well-formed WebSocket upgrade (GET, Upgrade: websocket,
+ * Sec-WebSocket-Version: 13, a key); -1 otherwise. */
+int sl_ws_check_request(const sl_http_req_t *req);
+
+/* Answers 101 (with any extra headers already added to req->resp_headers),
+ * takes the conn and returns the ws; req is freed. NULL on failure (the
+ * conn is closed). */
+sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
+                      const sl_ws_handler_t *h, void *ud);
+
+/* Feeds the bytes that came with the upgrade request (a client may send
+ * frames right behind it). Call once the caller's bookkeeping is done:
+ * sl_ws_accept never calls the handler itself. */
+void sl_ws_start(sl_ws_t *ws);
+
+void *sl_ws_data(const sl_ws_t *ws);
+void sl_ws_set_handler(sl_ws_t *ws, const sl_ws_handler_t *h, void *ud);
+
+/* One message whose payload is the concatenation of parts. Returns 0,
+ * -ENOBUFS when the output cap is hit, -EPIPE when closing. */
+int sl_ws_sendv(sl_ws_t *ws, int binary, const uv_buf_t *parts, unsigned n);
+size_t sl_ws_queued(const sl_ws_t *ws);
+
+/* Starts the close handshake (code 1000 normal); the conn is closed once
+ * the close frame is written. */
+void sl_ws_close(sl_ws_t *ws, uint16_t code);
+/* Drops the connection at once, no close frame. */
+void sl_ws_abort(sl_ws_t *ws);
+const char *sl_ws_peer(const sl_ws_t *ws);
+
+#endif

@@ -1,0 +1,335 @@
+/* L1 net/ws_frame: incremental RFC 6455 frame parser (server side). See
+ * ws_frame.h. Knows nothing of sockets, Engine.IO or what the messages
+ * mean. */
+#include "net/ws_frame.h"
+
+#include <string.h>
+
+enum { ST_HEADER, ST_PAYLOAD, ST_CLOSED, ST_DEAD };
+
+enum { OP_CONT = 0, OP_TEXT = 1, OP_BINARY = 2, OP_CLOSE = 8, OP_PING = 9, OP_PONG = 10 };
+
+#define CODE_PROTOCOL 1002
+#define CODE_BAD_DATA 1007
+#define CODE_TOO_BIG 1009
+#define CODE_INTERNAL 1011
+
+/* ---- UTF-8 --------------------------------------------------------------
+ * A byte-at-a-time validator small enough to keep its state in one byte
+ * across feeds and fragments. States: 0 accept, 1..3 continuation bytes
+ * still owed, 4..7 the first continuation byte has a narrower range
+ * (E0: no overlong, ED: no surrogates, F0: no overlong, F4: <= U+10FFFF),
+ * U8_REJECT absorbs. */
+#define U8_REJECT 8
+
+static uint8_t utf8_step(uint8_t st, unsigned char c)
+{
+    switch (st) {
+    case 0:
+        if (c < 0x80) return 0;
+        if (c < 0xC2) return U8_REJECT;
+        if (c < 0xE0) return 1;
+        if (c == 0xE0) return 4;
+        if (c == 0xED) return 5;
+        if (c < 0xF0) return 2;
+        if (c == 0xF0) return 6;
+        if (c < 0xF4) return 3;
+        if (c == 0xF4) return 7;
+        return U8_REJECT;
+    case 1: case 2: case 3:
+        return (c & 0xC0) == 0x80 ? (uint8_t)(st - 1) : U8_REJECT;
+    case 4: return c >= 0xA0 && c <= 0xBF ? 1 : U8_REJECT;
+    case 5: return c >= 0x80 && c <= 0x9F ? 1 : U8_REJECT;
+    case 6: return c >= 0x90 && c <= 0xBF ? 2 : U8_REJECT;
+    case 7: return c >= 0x80 && c <= 0x8F ? 2 : U8_REJECT;
+    default: return U8_REJECT;
+    }
+}
+
+/* Unmasks n payload bytes in place, continuing the mask at *off, and when
+ * utf8 is not NULL validates the unmasked bytes in the same pass: the
+ * payload is read once. Eight bytes at a time; a word of plain ASCII costs
+ * the validator one test. */
+static void unmask(unsigned char *p, size_t n, const uint8_t mask[4], uint8_t *off,
+                   uint8_t *utf8)
+{
+    unsigned o = *off;
+    uint8_t st = utf8 ? *utf8 : 0;
+    size_t i = 0;
+    if (n >= 8) {
+        unsigned char m8[8];
+        for (unsigned k = 0; k < 8; k++)
+            m8[k] = mask[(o + k) & 3];
+        uint64_t m;
+        memcpy(&m, m8, 8);
+        for (; i + 8 <= n; i += 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            w ^= m;
+            memcpy(p + i, &w, 8);
+            if (utf8 && (st != 0 || (w & 0x8080808080808080ull)))
+                for (unsigned k = 0; k < 8; k++)
+                    st = utf8_step(st, p[i + k]);
+        }
+    }
+    for (; i < n; i++) {
+        p[i] ^= mask[(o + i) & 3];
+        if (utf8)
+            st = utf8_step(st, p[i]);
+    }
+    *off = (uint8_t)((o + n) & 3);
+    if (utf8)
+        *utf8 = st;
+}
+
+static int utf8_valid(const unsigned char *p, size_t n)
+{
+    uint8_t st = 0;
+    for (size_t i = 0; i < n; i++)
+        st = utf8_step(st, p[i]);
+    return st == 0;
+}
+
+/* ---- frames ------------------------------------------------------------- */
+
+int sl_ws_close_code_valid(unsigned code)
+{
+    return (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
+           (code >= 3000 && code <= 4999);
+}
+
+unsigned sl_ws_frame_header(unsigned char out[10], unsigned opcode, uint64_t len)
+{
+    out[0] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        out[1] = (unsigned char)len;
+        return 2;
+    }
+    if (len < 65536) {
+        out[1] = 126;
+        out[2] = (unsigned char)(len >> 8);
+        out[3] = (unsigned char)len;
+        return 4;
+    }
+    out[1] = 127;
+    for (int i = 0; i < 8; i++)
+        out[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+    return 10;
+}
+
+void sl_ws_parser_init(sl_ws_parser_t *ps, size_t max_message)
+{
+    memset(ps, 0, sizeof *ps);
+    ps->max_message = max_message;
+}
+
+void sl_ws_parser_free(sl_ws_parser_t *ps) { sl_buf_free(&ps->msg); }
+
+static int is_control(unsigned op) { return op >= 8; }
+
+/* Header length, mask included, once the first two bytes are known. */
+static unsigned header_size(const uint8_t *hdr)
+{
+    unsigned l7 = hdr[1] & 0x7f;
+    return (l7 < 126 ? 2 : l7 == 126 ? 4 : 10) + 4;
+}
+
+/* What the first two bytes alone can refuse. */
+static int check_start(const sl_ws_parser_t *ps)
+{
+    unsigned b0 = ps->hdr[0], b1 = ps->hdr[1];
+    unsigned op = b0 & 0x0f, fin = b0 & 0x80;
+    if (b0 & 0x70)
+        return CODE_PROTOCOL; /* RSV bits: no extension is ever negotiated */
+    if (!(b1 & 0x80))
+        return CODE_PROTOCOL; /* a client must mask */
+    switch (op) {
+    case OP_CONT:
+        return ps->msg_opcode ? 0 : CODE_PROTOCOL;
+    case OP_TEXT:
+    case OP_BINARY:
+        return ps->msg_opcode ? CODE_PROTOCOL : 0;
+    case OP_CLOSE:
+    case OP_PING:
+    case OP_PONG:
+        return fin && (b1 & 0x7f) <= 125 ? 0 : CODE_PROTOCOL;
+    default:
+        return CODE_PROTOCOL;
+    }
+}
+
+/* The whole header is in: length and mask. */
+static int check_header(sl_ws_parser_t *ps)
+{
+    unsigned l7 = ps->hdr[1] & 0x7f;
+    uint64_t len = l7;
+    if (l7 == 126) {
+        len = (uint64_t)ps->hdr[2] << 8 | ps->hdr[3];
+    } else if (l7 == 127) {
+        len = 0;
+        for (int i = 0; i < 8; i++)
+            len = len << 8 | ps->hdr[2 + i];
+        if (len >> 63)
+            return CODE_PROTOCOL;
+    }
+    ps->opcode = ps->hdr[0] & 0x0f;
+    ps->left = len;
+    ps->mask_off = 0;
+    if (!is_control(ps->opcode) && len > ps->max_message - ps->msg.len)
+        return CODE_TOO_BIG; /* msg.len never exceeds max_message */
+    if (ps->opcode == OP_TEXT)
+        ps->utf8 = 0; /* a new text message */
+    return 0;
+}
+
+/* A control frame's payload is complete (unmasked) at p. */
+static int control_frame(sl_ws_parser_t *ps, const char *p, size_t n,
+                         const sl_ws_frame_handler_t *h, void *ud, int *stop)
+{
+    if (ps->opcode == OP_PING) {
+        *stop = h->on_ping(ud, p, n);
+        return 0;
+    }
+    if (ps->opcode == OP_PONG) {
+        *stop = h->on_pong ? h->on_pong(ud, p, n) : 0;
+        return 0;
+    }
+    uint16_t code = 0;
+    if (n == 1)
+        return CODE_PROTOCOL;
+    if (n >= 2) {
+        code = (uint16_t)((unsigned char)p[0] << 8 | (unsigned char)p[1]);
+        if (!sl_ws_close_code_valid(code))
+            return CODE_PROTOCOL;
+        if (!utf8_valid((const unsigned char *)p + 2, n - 2))
+            return CODE_BAD_DATA;
+    }
+    ps->state = ST_CLOSED;
+    h->on_close(ud, code, n >= 2 ? p + 2 : p, n >= 2 ? n - 2 : 0);
+    sl_buf_free(&ps->msg); /* after the call: p may point into it */
+    *stop = 1;
+    return 0;
+}
+
+/* The last fragment of a buffered message is in. */
+static int message_done(sl_ws_parser_t *ps, const sl_ws_frame_handler_t *h, void *ud, int *stop)
+{
+    int binary = ps->msg_opcode == OP_BINARY;
+    if (!binary && ps->utf8 != 0)
+        return CODE_BAD_DATA;
+    ps->msg_opcode = 0;
+    /* Handed out, then freed: an idle connection holds no buffer. */
+    sl_buf_t m = ps->msg;
+    ps->msg = (sl_buf_t)SL_BUF_INIT;
+    *stop = h->on_message(ud, binary, m.data ? m.data : (char *)"", m.len);
+    sl_buf_free(&m);
+    return 0;
+}
+
+static int die(sl_ws_parser_t *ps, int code)
+{
+    ps->state = ST_DEAD;
+    ps->error = (uint16_t)code;
+    sl_buf_free(&ps->msg);
+    return code;
+}
+
+int sl_ws_parser_feed(sl_ws_parser_t *ps, char *p, size_t n, const sl_ws_frame_handler_t *h,
+                      void *ud)
+{
+    if (ps->state == ST_DEAD)
+        return ps->error;
+    int stop = 0, rc = 0;
+    while (n > 0 && !stop && ps->state != ST_CLOSED) {
+        if (ps->state == ST_HEADER) {
+            /* Header bytes are gathered in ps->hdr/mask (at most 14), so a
+             * header split across feeds costs nothing extra. */
+            unsigned need = ps->hdr_len < 2 ? 2 : header_size(ps->hdr);
+            while (ps->hdr_len < need && n > 0) {
+                unsigned i = ps->hdr_len++;
+                unsigned char c = (unsigned char)*p++;
+                n--;
+                if (i < need - 4 || need == 2)
+                    ps->hdr[i] = c;
+                else
+                    ps->mask[i - (need - 4)] = c;
+                if (ps->hdr_len == 2) {
+                    if ((rc = check_start(ps)))
+                        return die(ps, rc);
+                    need = header_size(ps->hdr);
+                }
+            }
+            if (ps->hdr_len < need)
+                break;
+            if ((rc = check_header(ps)))
+                return die(ps, rc);
+            ps->hdr_len = 0;
+            int fin = ps->hdr[0] & 0x80;
+            size_t len = (size_t)ps->left; /* <= max_message or <= 125 here */
+            if (len <= n && (is_control(ps->opcode) || (fin && ps->opcode != OP_CONT))) {
+                /* The whole frame is here and is a whole message or a
+                 * control frame: unmask in place, no copy. */
+                uint8_t *u8 = ps->opcode == OP_TEXT ? &ps->utf8 : NULL;
+                unmask((unsigned char *)p, len, ps->mask, &ps->mask_off, u8);
+                char *payload = p;
+                p += len;
+                n -= len;
+                ps->left = 0;
+                if (is_control(ps->opcode)) {
+                    if ((rc = control_frame(ps, payload, len, h, ud, &stop)))
+                        return die(ps, rc);
+                } else {
+                    if (u8 && ps->utf8 != 0)
+                        return die(ps, CODE_BAD_DATA);
+                    stop = h->on_message(ud, ps->opcode == OP_BINARY, payload, len);
+                }
+                continue;
+            }
+            /* Split across feeds or fragmented: gather into ps->msg. A data
+             * frame's room is taken once, at its known length; a control
+             * frame waits behind the message in progress. */
+            size_t room = is_control(ps->opcode) ? 125 : len;
+            if (room && sl_buf_reserve(&ps->msg, room))
+                return die(ps, CODE_INTERNAL);
+            if (ps->opcode != OP_CONT && !is_control(ps->opcode))
+                ps->msg_opcode = ps->opcode;
+            ps->ctrl_len = 0;
+            ps->state = ST_PAYLOAD;
+        }
+        /* ST_PAYLOAD: bytes of a frame being gathered. */
+        size_t take = ps->left < n ? (size_t)ps->left : n;
+        if (take == 0) {
+            /* an empty fragment: nothing to copy (msg.data may be NULL) */
+        } else if (is_control(ps->opcode)) {
+            memcpy(ps->msg.data + ps->msg.len + ps->ctrl_len, p, take);
+            ps->ctrl_len = (uint8_t)(ps->ctrl_len + take);
+        } else {
+            unsigned char *dst = (unsigned char *)ps->msg.data + ps->msg.len;
+            memcpy(dst, p, take);
+            unmask(dst, take, ps->mask, &ps->mask_off,
+                   ps->msg_opcode == OP_TEXT ? &ps->utf8 : NULL);
+            ps->msg.len += take;
+            if (ps->utf8 == U8_REJECT && ps->msg_opcode == OP_TEXT)
+                return die(ps, CODE_BAD_DATA);
+        }
+        p += take;
+        n -= take;
+        ps->left -= take;
+        if (ps->left > 0)
+            break;
+        ps->state = ST_HEADER;
+        if (is_control(ps->opcode)) {
+            char *c = ps->msg.data + ps->msg.len;
+            unmask((unsigned char *)c, ps->ctrl_len, ps->mask, &ps->mask_off, NULL);
+            rc = control_frame(ps, c, ps->ctrl_len, h, ud, &stop);
+            if (rc)
+                return die(ps, rc);
+            if (ps->state != ST_CLOSED && ps->msg_opcode == 0)
+                sl_buf_free(&ps->msg); /* no message was waiting behind it */
+        } else if (ps->hdr[0] & 0x80) {
+            if ((rc = message_done(ps, h, ud, &stop)))
+                return die(ps, rc);
+        }
+    }
+    return 0;
+}

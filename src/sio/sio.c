@@ -1,0 +1,1059 @@
+/* L5 sio/sio: Socket.IO server: clients, namespaces, sockets, rooms.
+ *
+ *   sio_server --list--> sio_nsp --hash--> sio_room --members--> membership
+ *        |                  |                                      |    |
+ *   eio session <-> sio_client --sockets--> sio_socket --rooms-----+    |
+ *                                                ^----------------------+
+ *
+ * Rooms follow two indexes (room -> members, socket -> memberships), so a
+ * disconnect costs only the socket's own rooms. A broadcast marks sockets
+ * with a per-namespace epoch instead of building a set: no allocation per
+ * recipient, each socket written at most once. */
+#include "sio/sio.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "base/log.h"
+#include "base/json_text.h"
+
+typedef struct sio_member sio_member_t;
+
+typedef struct sio_room {
+    struct sio_room *hnext;
+    sio_member_t *members;   /* doubly linked through room_prev/room_next */
+    size_t count;
+    size_t len;
+    unsigned own_id : 1;     /* a socket's own-id room */
+    char name[];
+} sio_room_t;
+
+struct sio_member {
+    sio_room_t *room;
+    sio_socket_t *socket;
+    sio_member_t *room_prev, *room_next;
+    sio_member_t *sock_next;   /* the socket's rooms, singly linked */
+};
+
+struct sio_nsp {
+    sio_server_t *srv;
+    sio_nsp_t *next;
+    char *name;
+    sio_room_t **buckets;
+    size_t nbuckets, nrooms;
+    sio_socket_t *sockets;     /* connected ones, doubly linked */
+    size_t nsockets;
+    uint64_t epoch;
+    void *data;
+};
+
+/* S_LEAVING: between "disconnecting" and its end; every call that would
+ * act on the socket (disconnect, send, accept) sees it as gone, so a
+ * handler can't free it from under socket_gone. */
+enum { S_CONNECTING = 0, S_CONNECTED, S_LEAVING, S_GONE };
+
+struct sio_socket {
+    char id[21];
+    char pid[21];     /* private session id (recovery), "" when off */
+    uint8_t state;
+    uint8_t recovered;
+    sio_nsp_t *nsp;
+    sio_client_t *client;
+    sio_socket_t *nsp_prev, *nsp_next;
+    sio_socket_t *client_next;
+    sio_member_t *rooms;       /* first is the own-id room once connected */
+    uint64_t mark;
+    uint64_t next_ack;
+    void *data;
+};
+
+struct sio_client {
+    sio_server_t *srv;
+    eio_session_t *eio;
+    sio_client_t *prev, *next;
+    sio_socket_t *sockets;
+    sio_packet_reasm_t reasm;
+    uv_timer_t connect_timer;
+    unsigned timer_armed : 1;
+    unsigned closed : 1;
+    sio_handshake_t hs;
+    char *hs_strings;          /* one block holding every handshake string */
+    const char **hs_names, **hs_values;
+};
+
+struct sio_server {
+    uv_loop_t *loop;
+    eio_server_t *eio;
+    sio_options_t opts;
+    sio_handler_t h;
+    void *ud;
+    sio_nsp_t *nsps;
+    sio_client_t *clients;
+    size_t nclients;
+    const char *(*allow_request)(const sl_http_req_t *req, void *ud);
+    void *allow_ud;
+    sio_adapter_t adapter;
+    int has_adapter;
+};
+
+static void client_close(sio_client_t *c, const char *reason);
+static void socket_gone(sio_socket_t *s, const char *reason, int notify_up);
+
+/* ---- options ------------------------------------------------------------ */
+
+void sio_options_init(sio_options_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->connect_timeout_ms = 45000;
+    o->recovery_max_ms = 120000;
+}
+
+int sio_options_set(sio_options_t *o, const char *name, const char *value)
+{
+    char *end;
+    unsigned long v = strtoul(value, &end, 10);
+    int numeric = *value && !*end && *value != '-';
+    if (!strcmp(name, "connectTimeout") && numeric && v > 0) {
+        o->connect_timeout_ms = (uint32_t)v;
+        return 0;
+    }
+    if (!strcmp(name, "connectionStateRecovery")) {
+        if (!strcmp(value, "true")) { o->recovery = 1; return 0; }
+        if (!strcmp(value, "false")) { o->recovery = 0; return 0; }
+        return -1;
+    }
+    if (!strcmp(name, "connectionStateRecovery.maxDisconnectionDuration") && numeric) {
+        o->recovery = 1;
+        o->recovery_max_ms = (uint32_t)v;
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- rooms -------------------------------------------------------------- */
+
+static size_t room_hash(const char *p, size_t n, size_t nb)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+    return (size_t)(h & (nb - 1));
+}
+
+static sio_room_t *room_find(sio_nsp_t *nsp, const char *p, size_t n)
+{
+    if (!nsp->nbuckets)
+        return NULL;
+    for (sio_room_t *r = nsp->buckets[room_hash(p, n, nsp->nbuckets)]; r; r = r->hnext)
+        if (r->len == n && !memcmp(r->name, p, n))
+            return r;
+    return NULL;
+}
+
+static int rooms_grow(sio_nsp_t *nsp)
+{
+    size_t nb = nsp->nbuckets ? nsp->nbuckets * 2 : 64;
+    sio_room_t **b = calloc(nb, sizeof *b);
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < nsp->nbuckets; i++) {
+        for (sio_room_t *r = nsp->buckets[i], *next; r; r = next) {
+            next = r->hnext;
+            size_t k = room_hash(r->name, r->len, nb);
+            r->hnext = b[k];
+            b[k] = r;
+        }
+    }
+    free(nsp->buckets);
+    nsp->buckets = b;
+    nsp->nbuckets = nb;
+    return 0;
+}
+
+static sio_room_t *room_get(sio_nsp_t *nsp, const char *p, size_t n)
+{
+    sio_room_t *r = room_find(nsp, p, n);
+    if (r)
+        return r;
+    if (nsp->nrooms >= nsp->nbuckets && rooms_grow(nsp))
+        return NULL;
+    r = calloc(1, sizeof *r + n + 1);
+    if (!r)
+        return NULL;
+    memcpy(r->name, p, n);
+    r->len = n;
+    size_t k = room_hash(p, n, nsp->nbuckets);
+    r->hnext = nsp->buckets[k];
+    nsp->buckets[k] = r;
+    nsp->nrooms++;
+    return r;
+}
+
+static void room_delete(sio_nsp_t *nsp, sio_room_t *r)
+{
+    sio_room_t **pp = &nsp->buckets[room_hash(r->name, r->len, nsp->nbuckets)];
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == r) {
+            *pp = r->hnext;
+            nsp->nrooms--;
+            free(r);
+            return;
+        }
+    }
+}
+
+int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
+{
+    if (s->state == S_GONE || s->state == S_LEAVING)
+        return -EPIPE;
+    for (sio_member_t *m = s->rooms; m; m = m->sock_next)
+        if (m->room->len == len && !memcmp(m->room->name, room, len))
+            return 0;
+    sio_room_t *r = room_get(s->nsp, room, len);
+    sio_member_t *m = r ? calloc(1, sizeof *m) : NULL;
+    if (!m) {
+        if (r && !r->count)
+            room_delete(s->nsp, r);
+        return -ENOMEM;
+    }
+    if (r->count == 0) {
+        r->own_id = len == strlen(s->id) && !memcmp(room, s->id, len);
+        sio_server_t *srv = s->nsp->srv;
+        if (srv->has_adapter && srv->adapter.room_created)
+            srv->adapter.room_created(srv->adapter.ud, s->nsp, r->name, r->len, r->own_id);
+    }
+    m->room = r;
+    m->socket = s;
+    m->room_next = r->members;
+    if (r->members)
+        r->members->room_prev = m;
+    r->members = m;
+    r->count++;
+    /* Appended, so the own-id room stays first as Node lists it. */
+    sio_member_t **tail = &s->rooms;
+    while (*tail)
+        tail = &(*tail)->sock_next;
+    *tail = m;
+    return 0;
+}
+
+static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
+{
+    sio_room_t *r = m->room;
+    if (m->room_prev)
+        m->room_prev->room_next = m->room_next;
+    else
+        r->members = m->room_next;
+    if (m->room_next)
+        m->room_next->room_prev = m->room_prev;
+    if (--r->count == 0) {
+        sio_server_t *srv = nsp->srv;
+        if (srv->has_adapter && srv->adapter.room_deleted)
+            srv->adapter.room_deleted(srv->adapter.ud, nsp, r->name, r->len, r->own_id);
+        room_delete(nsp, r);
+    }
+    free(m);
+}
+
+int sio_socket_leave(sio_socket_t *s, const char *room, size_t len)
+{
+    for (sio_member_t **pp = &s->rooms; *pp; pp = &(*pp)->sock_next) {
+        sio_member_t *m = *pp;
+        if (m->room->len == len && !memcmp(m->room->name, room, len)) {
+            *pp = m->sock_next;
+            member_unlink(s->nsp, m);
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static void socket_leave_all(sio_socket_t *s)
+{
+    while (s->rooms) {
+        sio_member_t *m = s->rooms;
+        s->rooms = m->sock_next;
+        member_unlink(s->nsp, m);
+    }
+}
+
+void sio_socket_each_room(const sio_socket_t *s, void (*cb)(const char *, size_t, void *), void *ud)
+{
+    for (sio_member_t *m = s->rooms; m; m = m->sock_next)
+        cb(m->room->name, m->room->len, ud);
+}
+
+int sio_socket_in_room(const sio_socket_t *s, const char *room, size_t len)
+{
+    for (sio_member_t *m = s->rooms; m; m = m->sock_next)
+        if (m->room->len == len && !memcmp(m->room->name, room, len))
+            return 1;
+    return 0;
+}
+
+/* ---- namespaces --------------------------------------------------------- */
+
+sio_nsp_t *sio_server_find_nsp(sio_server_t *srv, const char *name)
+{
+    for (sio_nsp_t *n = srv->nsps; n; n = n->next)
+        if (!strcmp(n->name, name))
+            return n;
+    return NULL;
+}
+
+sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name)
+{
+    sio_nsp_t *n = sio_server_find_nsp(srv, name);
+    if (n)
+        return n;
+    if (name[0] != '/')
+        return NULL;
+    n = calloc(1, sizeof *n);
+    if (!n || !(n->name = strdup(name))) {
+        free(n);
+        return NULL;
+    }
+    n->srv = srv;
+    /* Appended: lookups by order of creation, "/" first. */
+    sio_nsp_t **tail = &srv->nsps;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = n;
+    if (srv->has_adapter && srv->adapter.nsp_created)
+        srv->adapter.nsp_created(srv->adapter.ud, n);
+    return n;
+}
+
+static void nsp_free(sio_nsp_t *n);
+
+int sio_server_remove_nsp(sio_server_t *srv, sio_nsp_t *nsp)
+{
+    if (nsp->nsockets || !strcmp(nsp->name, "/"))
+        return -EBUSY;
+    for (sio_client_t *c = srv->clients; c; c = c->next)
+        for (sio_socket_t *s = c->sockets; s; s = s->client_next)
+            if (s->nsp == nsp)
+                return -EBUSY; /* a CONNECT to it is being decided */
+    for (sio_nsp_t **pp = &srv->nsps; *pp; pp = &(*pp)->next) {
+        if (*pp == nsp) {
+            *pp = nsp->next;
+            nsp_free(nsp);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *a)
+{
+    srv->has_adapter = a != NULL;
+    if (!a)
+        return;
+    srv->adapter = *a;
+    if (srv->adapter.nsp_created)
+        for (sio_nsp_t *n = srv->nsps; n; n = n->next)
+            srv->adapter.nsp_created(srv->adapter.ud, n);
+}
+
+void sio_server_each_nsp(sio_server_t *srv, void (*cb)(sio_nsp_t *nsp, void *ud), void *ud)
+{
+    for (sio_nsp_t *n = srv->nsps; n; n = n->next)
+        cb(n, ud);
+}
+
+void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t len, void *ud),
+                       void *ud)
+{
+    for (size_t i = 0; i < nsp->nbuckets; i++)
+        for (sio_room_t *r = nsp->buckets[i]; r; r = r->hnext)
+            cb(r->name, r->len, ud);
+}
+
+sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len)
+{
+    /* The own-id room has exactly that socket. */
+    sio_room_t *r = room_find(nsp, id, len);
+    if (!r || !r->members)
+        return NULL;
+    sio_socket_t *s = r->members->socket;
+    return strlen(s->id) == len && !memcmp(s->id, id, len) && s->state == S_CONNECTED ? s : NULL;
+}
+
+const char *sio_nsp_name(const sio_nsp_t *nsp) { return nsp->name; }
+sio_server_t *sio_nsp_server(const sio_nsp_t *nsp) { return nsp->srv; }
+void sio_nsp_set_data(sio_nsp_t *nsp, void *data) { nsp->data = data; }
+void *sio_nsp_data(const sio_nsp_t *nsp) { return nsp->data; }
+size_t sio_nsp_socket_count(const sio_nsp_t *nsp) { return nsp->nsockets; }
+
+static void nsp_free(sio_nsp_t *n)
+{
+    for (size_t i = 0; i < n->nbuckets; i++) {
+        for (sio_room_t *r = n->buckets[i], *next; r; r = next) {
+            next = r->hnext;
+            free(r);
+        }
+    }
+    free(n->buckets);
+    free(n->name);
+    free(n);
+}
+
+/* ---- outgoing ----------------------------------------------------------- */
+
+int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64_t ack_id,
+                  const char *json, size_t json_len, const sio_packet_bin_t *atts,
+                  unsigned natts)
+{
+    memset(out, 0, sizeof *out);
+    if (natts && type == SIO_PACKET_EVENT)
+        type = SIO_PACKET_BINARY_EVENT;
+    else if (natts && type == SIO_PACKET_ACK)
+        type = SIO_PACKET_BINARY_ACK;
+    sio_packet_t pkt = {
+        .type = type,
+        .attachments = natts,
+        .nsp = nsp,
+        .nsp_len = nsp ? strlen(nsp) : 0,
+        .has_ack = ack_id >= 0,
+        .ack_id = ack_id >= 0 ? (uint64_t)ack_id : 0,
+        .payload = json,
+        .payload_len = json_len,
+    };
+    sl_buf_t b = SL_BUF_INIT;
+    int rc = sio_packet_encode(&b, &pkt);
+    if (rc) {
+        sl_buf_free(&b);
+        return rc;
+    }
+    out->text = sl_rcbuf_new(b.data, b.len);
+    sl_buf_free(&b);
+    if (!out->text)
+        return -ENOMEM;
+    if (natts) {
+        out->atts = calloc(natts, sizeof *out->atts);
+        if (!out->atts) {
+            sio_out_release(out);
+            return -ENOMEM;
+        }
+        for (unsigned i = 0; i < natts; i++) {
+            out->atts[i] = sl_rcbuf_new(atts[i].data, atts[i].len);
+            if (!out->atts[i]) {
+                sio_out_release(out);
+                return -ENOMEM;
+            }
+            out->natts = i + 1;
+        }
+    }
+    return 0;
+}
+
+void sio_out_release(sio_out_t *out)
+{
+    sl_rcbuf_unref(out->text);
+    for (unsigned i = 0; i < out->natts; i++)
+        sl_rcbuf_unref(out->atts[i]);
+    free(out->atts);
+    memset(out, 0, sizeof *out);
+}
+
+static int client_send(sio_client_t *c, const sio_out_t *out)
+{
+    if (c->closed)
+        return -EPIPE;
+    int rc = eio_session_send_rc(c->eio, 0, out->text);
+    for (unsigned i = 0; rc == 0 && i < out->natts; i++)
+        rc = eio_session_send_rc(c->eio, 1, out->atts[i]);
+    return rc;
+}
+
+/* Sends a packet built on the spot (control packets, CONNECT replies). */
+static int client_send_packet(sio_client_t *c, sio_packet_type_t type, const char *nsp,
+                              const char *json, size_t len)
+{
+    sio_out_t out;
+    int rc = sio_out_build(&out, type, nsp, -1, json, len, NULL, 0);
+    if (rc == 0)
+        rc = client_send(c, &out);
+    sio_out_release(&out);
+    return rc;
+}
+
+int sio_socket_send(sio_socket_t *s, const sio_out_t *out)
+{
+    if (s->state != S_CONNECTED)
+        return -EPIPE;
+    return client_send(s->client, out);
+}
+
+int sio_socket_writable(const sio_socket_t *s)
+{
+    return s->state == S_CONNECTED && !s->client->closed &&
+           eio_session_queued(s->client->eio) == 0;
+}
+
+/* ---- selection ---------------------------------------------------------- */
+
+static void mark_rooms(sio_nsp_t *nsp, const sio_slice_t *rooms, size_t n, uint64_t epoch)
+{
+    for (size_t i = 0; i < n; i++) {
+        sio_room_t *r = room_find(nsp, rooms[i].p, rooms[i].len);
+        for (sio_member_t *m = r ? r->members : NULL; m; m = m->room_next)
+            m->socket->mark = epoch;
+    }
+}
+
+/* Calls cb on s unless it is excluded or already visited in this epoch.
+ * Marks first, so cb may make s leave rooms or go. */
+static int visit(sio_socket_t *s, uint64_t epoch, const sio_target_t *t,
+                 void (*cb)(sio_socket_t *, void *), void *ud)
+{
+    if (s->mark == epoch || s->state != S_CONNECTED)
+        return 0;
+    s->mark = epoch;
+    if (t->volatile_ && !sio_socket_writable(s))
+        return 0;
+    cb(s, ud);
+    return 1;
+}
+
+size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
+                      void (*cb)(sio_socket_t *s, void *ud), void *ud)
+{
+    uint64_t epoch = ++nsp->epoch;
+    size_t n = 0;
+    mark_rooms(nsp, t->except, t->nexcept, epoch);
+    if (t->nrooms == 0) {
+        for (sio_socket_t *s = nsp->sockets, *next; s; s = next) {
+            next = s->nsp_next;
+            n += (size_t)visit(s, epoch, t, cb, ud);
+        }
+        return n;
+    }
+    for (size_t i = 0; i < t->nrooms; i++) {
+        sio_room_t *r = room_find(nsp, t->rooms[i].p, t->rooms[i].len);
+        /* The callback may empty and free this room (a leave or a
+         * disconnect): keep the next member before calling it, and stop
+         * once the room is gone. Members added meanwhile come first in the
+         * list, so they are never visited here. */
+        for (sio_member_t *m = r ? r->members : NULL, *next; m; m = next) {
+            next = m->room_next;
+            int last = next == NULL;
+            sio_socket_t *s = m->socket;
+            n += (size_t)visit(s, epoch, t, cb, ud);
+            if (last || !room_find(nsp, t->rooms[i].p, t->rooms[i].len))
+                break;
+        }
+    }
+    return n;
+}
+
+static void broadcast_one(sio_socket_t *s, void *ud)
+{
+    client_send(s->client, ud);
+}
+
+size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const sio_out_t *out)
+{
+    return sio_nsp_select(nsp, t, broadcast_one, (void *)out);
+}
+
+long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const char *json,
+                  size_t len, const sio_packet_bin_t *atts, unsigned natts)
+{
+    sio_out_t out;
+    int rc = sio_out_build(&out, SIO_PACKET_EVENT, nsp->name, -1, json, len, atts, natts);
+    if (rc)
+        return rc;
+    size_t n = sio_nsp_broadcast(nsp, t, &out);
+    sio_out_release(&out);
+    sio_server_t *srv = nsp->srv;
+    if (srv->has_adapter && srv->adapter.broadcast && !(flags & SIO_FLAG_LOCAL))
+        srv->adapter.broadcast(srv->adapter.ud, nsp, t, flags, json, len, atts, natts);
+    return (long)n;
+}
+
+/* ---- sockets ------------------------------------------------------------ */
+
+const char *sio_socket_id(const sio_socket_t *s) { return s->id; }
+sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) { return s->nsp; }
+int sio_socket_connected(const sio_socket_t *s) { return s->state == S_CONNECTED; }
+uint64_t sio_socket_next_ack_id(sio_socket_t *s) { return s->next_ack++; }
+void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
+void *sio_socket_data(const sio_socket_t *s) { return s->data; }
+int sio_socket_recovered(const sio_socket_t *s) { return s->recovered; }
+const sio_handshake_t *sio_socket_handshake(const sio_socket_t *s) { return &s->client->hs; }
+const char *sio_socket_transport(const sio_socket_t *s)
+{
+    return s->client->closed ? "closed" : eio_session_transport(s->client->eio);
+}
+
+static sio_socket_t *socket_new(sio_client_t *c, sio_nsp_t *nsp)
+{
+    sio_socket_t *s = calloc(1, sizeof *s);
+    if (!s || eio_random_id(s->id)) {
+        free(s);
+        return NULL;
+    }
+    s->nsp = nsp;
+    s->client = c;
+    s->client_next = c->sockets;
+    c->sockets = s;
+    return s;
+}
+
+static void client_unlink_socket(sio_client_t *c, sio_socket_t *s)
+{
+    for (sio_socket_t **pp = &c->sockets; *pp; pp = &(*pp)->client_next) {
+        if (*pp == s) {
+            *pp = s->client_next;
+            return;
+        }
+    }
+}
+
+static void socket_free(sio_socket_t *s)
+{
+    sio_server_t *srv = s->client->srv;
+    if (srv->h.on_free)
+        srv->h.on_free(s, srv->ud);
+    free(s);
+}
+
+int sio_socket_set_identity(sio_socket_t *s, const char *id, const char *pid)
+{
+    if (s->state != S_CONNECTING || (id && strlen(id) >= sizeof s->id) ||
+        (pid && strlen(pid) >= sizeof s->pid))
+        return -EINVAL;
+    if (id)
+        strcpy(s->id, id);
+    if (pid)
+        strcpy(s->pid, pid);
+    return 0;
+}
+
+void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms)
+{
+    *enabled = srv->opts.recovery;
+    *max_ms = srv->opts.recovery_max_ms;
+}
+
+int sio_socket_accept(sio_socket_t *s)
+{
+    if (s->state != S_CONNECTING || s->client->closed)
+        return -EPIPE;
+    sio_client_t *c = s->client;
+    if (c->timer_armed) {
+        uv_timer_stop(&c->connect_timer);
+        c->timer_armed = 0;
+    }
+    if (sio_socket_join(s, s->id, strlen(s->id)))
+        return -ENOMEM;
+    s->state = S_CONNECTED;
+    sio_nsp_t *nsp = s->nsp;
+    s->nsp_next = nsp->sockets;
+    if (nsp->sockets)
+        nsp->sockets->nsp_prev = s;
+    nsp->sockets = s;
+    nsp->nsockets++;
+    char json[96];
+    int n = s->pid[0] ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
+                      : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
+    if (eio_session_protocol(c->eio) == 3) /* v2 clients: a bare CONNECT */
+        return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, NULL, 0);
+    return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, json, (size_t)n);
+}
+
+/* A JSON string literal for a message. */
+static void json_string(sl_buf_t *b, const char *s)
+{
+    sl_json_append_string(b, s, strlen(s));
+}
+
+void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, size_t data_len)
+{
+    if (s->state != S_CONNECTING)
+        return;
+    sio_client_t *c = s->client;
+    sl_buf_t b = SL_BUF_INIT;
+    if (eio_session_protocol(c->eio) == 3) {
+        json_string(&b, msg); /* v2 clients take a bare string */
+    } else {
+        sl_buf_append_str(&b, "{\"message\":");
+        json_string(&b, msg);
+        if (data_json && data_len) {
+            sl_buf_append_str(&b, ",\"data\":");
+            sl_buf_append(&b, data_json, data_len);
+        }
+        sl_buf_append_byte(&b, '}');
+    }
+    client_send_packet(c, SIO_PACKET_CONNECT_ERROR, s->nsp->name, b.data, b.len);
+    sl_buf_free(&b);
+    s->state = S_GONE;
+    client_unlink_socket(c, s);
+    socket_free(s);
+}
+
+/* Takes s out of its namespace and rooms, tells the layer above, frees it.
+ * The client's list is the caller's business. */
+static void socket_gone(sio_socket_t *s, const char *reason, int notify_up)
+{
+    sio_server_t *srv = s->client->srv;
+    if (s->state == S_GONE || s->state == S_LEAVING)
+        return;
+    int was_connected = s->state == S_CONNECTED;
+    s->state = S_LEAVING;
+    /* As Node: "disconnecting" while the socket is still in its rooms, then
+     * it leaves them and its namespace, then "disconnect". */
+    if (was_connected && notify_up && srv->h.on_disconnecting)
+        srv->h.on_disconnecting(s, reason, srv->ud);
+    if (was_connected) {
+        sio_nsp_t *nsp = s->nsp;
+        if (s->nsp_prev)
+            s->nsp_prev->nsp_next = s->nsp_next;
+        else
+            nsp->sockets = s->nsp_next;
+        if (s->nsp_next)
+            s->nsp_next->nsp_prev = s->nsp_prev;
+        nsp->nsockets--;
+    }
+    socket_leave_all(s);
+    s->state = S_GONE;
+    if (was_connected && notify_up && srv->h.on_disconnect)
+        srv->h.on_disconnect(s, reason, srv->ud);
+    socket_free(s);
+}
+
+void sio_socket_disconnect(sio_socket_t *s, int close_conn)
+{
+    if (s->state != S_CONNECTED)
+        return;
+    sio_client_t *c = s->client;
+    if (close_conn) {
+        client_send_packet(c, SIO_PACKET_DISCONNECT, s->nsp->name, NULL, 0);
+        client_unlink_socket(c, s);
+        socket_gone(s, "server namespace disconnect", 1);
+        client_close(c, "forced server close");
+        eio_session_close(c->eio);
+        return;
+    }
+    client_send_packet(c, SIO_PACKET_DISCONNECT, s->nsp->name, NULL, 0);
+    client_unlink_socket(c, s);
+    socket_gone(s, "server namespace disconnect", 1);
+}
+
+/* ---- clients (one per Engine.IO session) -------------------------------- */
+
+static void connect_timer_closed(uv_handle_t *h)
+{
+    sio_client_t *c = h->data;
+    sio_packet_reasm_free(&c->reasm);
+    free(c->hs_strings);
+    free(c->hs_names);
+    free(c);
+}
+
+/* Every socket of the client leaves with reason; the client is unlinked
+ * and freed once its timer handle is closed. Idempotent. */
+static void client_close(sio_client_t *c, const char *reason)
+{
+    if (c->closed)
+        return;
+    c->closed = 1;
+    sio_server_t *srv = c->srv;
+    while (c->sockets) {
+        sio_socket_t *s = c->sockets;
+        c->sockets = s->client_next;
+        socket_gone(s, reason, 1);
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nclients--;
+    uv_timer_stop(&c->connect_timer);
+    uv_close((uv_handle_t *)&c->connect_timer, connect_timer_closed);
+}
+
+static void connect_timeout_cb(uv_timer_t *t)
+{
+    sio_client_t *c = t->data;
+    c->timer_armed = 0;
+    if (c->closed)
+        return;
+    for (sio_socket_t *s = c->sockets; s; s = s->client_next)
+        if (s->state == S_CONNECTED)
+            return;
+    SL_INFO("sio", "session %s joined no namespace within %u ms, closing",
+            eio_session_id(c->eio), c->srv->opts.connect_timeout_ms);
+    eio_session_t *e = c->eio;
+    client_close(c, "connect timeout");
+    eio_session_close(e);
+}
+
+/* Copies what the handshake object needs out of the request, into one
+ * block, because the request is gone once the handshake is answered. */
+static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
+{
+    size_t total = strlen(req->query) + strlen(req->url) + strlen(req->peer) + 3;
+    for (int i = 0; i < req->nheaders; i++)
+        total += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 2;
+    c->hs_strings = malloc(total);
+    c->hs_names = calloc((size_t)req->nheaders * 2 + 1, sizeof(char *));
+    if (!c->hs_strings || !c->hs_names)
+        return -ENOMEM;
+    c->hs_values = c->hs_names + req->nheaders;
+    char *p = c->hs_strings;
+#define COPY(dst, src)                                                         \
+    do {                                                                       \
+        size_t l_ = strlen(src) + 1;                                           \
+        memcpy(p, src, l_);                                                    \
+        dst = p;                                                               \
+        p += l_;                                                               \
+    } while (0)
+    COPY(c->hs.query, req->query);
+    COPY(c->hs.url, req->url);
+    COPY(c->hs.address, req->peer);
+    for (int i = 0; i < req->nheaders; i++) {
+        char *name = p;
+        COPY(c->hs_names[i], req->headers[i].name);
+        for (char *q = name; *q; q++)
+            if (*q >= 'A' && *q <= 'Z')
+                *q = (char)(*q + 32);
+        COPY(c->hs_values[i], req->headers[i].value);
+    }
+#undef COPY
+    c->hs.header_names = c->hs_names;
+    c->hs.header_values = c->hs_values;
+    c->hs.nheaders = req->nheaders;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    c->hs.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+    c->hs.secure = 0;
+    return 0;
+}
+
+static sio_socket_t *client_socket_for(sio_client_t *c, const char *nsp, size_t len)
+{
+    for (sio_socket_t *s = c->sockets; s; s = s->client_next)
+        if (strlen(s->nsp->name) == len && !memcmp(s->nsp->name, nsp, len))
+            return s;
+    return NULL;
+}
+
+static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
+{
+    sio_server_t *srv = c->srv;
+    char name[256];
+    if (pkt->nsp_len >= sizeof name) {
+        client_send_packet(c, SIO_PACKET_CONNECT_ERROR, "/",
+                           "{\"message\":\"Invalid namespace\"}", 31);
+        return;
+    }
+    memcpy(name, pkt->nsp, pkt->nsp_len);
+    name[pkt->nsp_len] = '\0';
+    /* v2 clients put the query in the namespace: "/nsp?x=1". */
+    char *q = strchr(name, '?');
+    if (q)
+        *q = '\0';
+    if (client_socket_for(c, name, strlen(name)))
+        return; /* already connected or connecting there */
+    const char *auth = pkt->payload ? pkt->payload : "{}";
+    size_t auth_len = pkt->payload ? pkt->payload_len : 2;
+    sio_nsp_t *nsp = sio_server_find_nsp(srv, name);
+    if (!nsp && srv->h.resolve_nsp)
+        nsp = srv->h.resolve_nsp(srv, name, auth, auth_len, srv->ud);
+    if (!nsp) {
+        const char *msg = eio_session_protocol(c->eio) == 3 ? "\"Invalid namespace\""
+                                                            : "{\"message\":\"Invalid namespace\"}";
+        client_send_packet(c, SIO_PACKET_CONNECT_ERROR, name, msg, strlen(msg));
+        return;
+    }
+    sio_socket_t *s = socket_new(c, nsp);
+    if (!s)
+        return;
+    if (srv->h.on_connecting)
+        srv->h.on_connecting(s, auth, auth_len, srv->ud);
+    else
+        sio_socket_accept(s);
+}
+
+static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio_packet_bin_t *atts)
+{
+    sio_server_t *srv = c->srv;
+    if (pkt->type == SIO_PACKET_CONNECT) {
+        client_on_connect(c, pkt);
+        return;
+    }
+    sio_socket_t *s = client_socket_for(c, pkt->nsp, pkt->nsp_len);
+    if (!s || s->state != S_CONNECTED)
+        return; /* as the reference: packets for an unjoined namespace are dropped */
+    switch (pkt->type) {
+    case SIO_PACKET_DISCONNECT:
+        client_unlink_socket(c, s);
+        socket_gone(s, "client namespace disconnect", 1);
+        break;
+    case SIO_PACKET_EVENT:
+    case SIO_PACKET_BINARY_EVENT:
+    case SIO_PACKET_ACK:
+    case SIO_PACKET_BINARY_ACK:
+        if (srv->h.on_packet)
+            srv->h.on_packet(s, pkt, atts, pkt->attachments, srv->ud);
+        break;
+    default:
+        break;
+    }
+}
+
+static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
+{
+    sio_server_t *srv = ud;
+    sio_client_t *c = calloc(1, sizeof *c);
+    if (!c || client_copy_handshake(c, req)) {
+        if (c) {
+            free(c->hs_strings);
+            free(c->hs_names);
+            free(c);
+        }
+        eio_session_close(e);
+        return;
+    }
+    c->srv = srv;
+    c->eio = e;
+    sio_packet_reasm_init(&c->reasm);
+    uv_timer_init(srv->loop, &c->connect_timer);
+    c->connect_timer.data = c;
+    c->next = srv->clients;
+    if (srv->clients)
+        srv->clients->prev = c;
+    srv->clients = c;
+    srv->nclients++;
+    eio_session_set_data(e, c);
+    uv_timer_start(&c->connect_timer, connect_timeout_cb, srv->opts.connect_timeout_ms, 0);
+    c->timer_armed = 1;
+    if (eio_session_protocol(e) == 3) {
+        /* Socket.IO v2 (protocol 4) joins "/" implicitly at open. */
+        sio_packet_t pkt = {.type = SIO_PACKET_CONNECT, .nsp = "/", .nsp_len = 1};
+        client_on_connect(c, &pkt);
+    }
+}
+
+static void client_protocol_error(sio_client_t *c, int err)
+{
+    SL_INFO("sio", "session %s: %s, closing", eio_session_id(c->eio), sio_packet_strerror(err));
+    eio_session_t *e = c->eio;
+    client_close(c, "parse error");
+    eio_session_close(e);
+}
+
+static void eio_on_message(eio_session_t *e, int binary, const char *data, size_t n, void *ud)
+{
+    (void)ud;
+    sio_client_t *c = eio_session_data(e);
+    if (!c || c->closed)
+        return;
+    sio_packet_t pkt;
+    int rc = binary ? sio_packet_reasm_binary(&c->reasm, data, n, &pkt)
+                    : sio_packet_reasm_text(&c->reasm, data, n, &pkt);
+    if (rc < 0) {
+        client_protocol_error(c, rc);
+        return;
+    }
+    if (rc == SIO_PACKET_READY)
+        client_on_packet(c, &pkt, c->reasm.bins);
+}
+
+static void eio_on_close(eio_session_t *e, const char *reason, void *ud)
+{
+    (void)ud;
+    sio_client_t *c = eio_session_data(e);
+    if (!c)
+        return;
+    eio_session_set_data(e, NULL);
+    /* Engine.IO's reasons are the Socket.IO ones, except a server-side close. */
+    if (!strcmp(reason, "forced close"))
+        reason = "forced server close";
+    client_close(c, reason);
+}
+
+static const char *eio_allow_request(const sl_http_req_t *req, void *ud)
+{
+    sio_server_t *srv = ud;
+    return srv->allow_request ? srv->allow_request(req, srv->allow_ud) : NULL;
+}
+
+static int eio_foreign_sid(const char *sid, sl_http_req_t *req, void *ud)
+{
+    sio_server_t *srv = ud;
+    if (!srv->has_adapter || !srv->adapter.foreign_sid)
+        return 0;
+    return srv->adapter.foreign_sid(srv->adapter.ud, sid, req);
+}
+
+static const eio_handler_t sio_eio_handler = {
+    .foreign_sid = eio_foreign_sid,
+    .allow_request = eio_allow_request,
+    .on_open = eio_on_open,
+    .on_message = eio_on_message,
+    .on_close = eio_on_close,
+};
+
+/* ---- server ------------------------------------------------------------- */
+
+sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
+                             const sio_options_t *opts, const sio_handler_t *h, void *ud)
+{
+    sio_server_t *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return NULL;
+    srv->loop = loop;
+    srv->opts = *opts;
+    srv->h = *h;
+    srv->ud = ud;
+    srv->eio = eio_server_new(loop, eopts, &sio_eio_handler, srv);
+    if (!srv->eio || !sio_server_of(srv, "/")) {
+        eio_server_free(srv->eio);
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+eio_server_t *sio_server_eio(sio_server_t *srv) { return srv->eio; }
+sio_options_t *sio_server_options_mut(sio_server_t *srv) { return &srv->opts; }
+size_t sio_server_client_count(const sio_server_t *srv) { return srv->nclients; }
+
+void sio_server_set_allow_request(sio_server_t *srv,
+                                  const char *(*cb)(const sl_http_req_t *req, void *ud), void *ud)
+{
+    srv->allow_request = cb;
+    srv->allow_ud = ud;
+}
+
+void sio_server_close_all(sio_server_t *srv)
+{
+    while (srv->clients) {
+        sio_client_t *c = srv->clients;
+        eio_session_t *e = c->eio;
+        client_close(c, "server shutting down");
+        eio_session_set_data(e, NULL);
+    }
+    eio_server_close_all(srv->eio);
+}
+
+void sio_server_free(sio_server_t *srv)
+{
+    if (!srv)
+        return;
+    while (srv->nsps) {
+        sio_nsp_t *n = srv->nsps;
+        srv->nsps = n->next;
+        nsp_free(n);
+    }
+    eio_server_free(srv->eio);
+    free(srv);
+}

@@ -1,0 +1,228 @@
+/* L5 sio/sio: the Socket.IO v5 server over an L3 Engine.IO server: one client
+ * per Engine.IO session, namespaces multiplexed on it, sockets, rooms,
+ * broadcasting (encoded once, the same bytes written to every recipient),
+ * acks by id, binary attachments, connect timeout, disconnect reasons.
+ * Middlewares, handlers and ack callbacks live above (Lua): this layer
+ * calls up through sio_handler_t and is called through the functions here.
+ * Knows nothing of Lua, JSON values or transports. */
+#ifndef SL_SIO_H
+#define SL_SIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+#include "base/buf.h"
+#include "eio/eio.h"
+#include "sio/sio_packet.h"
+
+typedef struct sio_server sio_server_t;
+typedef struct sio_nsp sio_nsp_t;
+typedef struct sio_socket sio_socket_t;
+typedef struct sio_client sio_client_t;
+
+typedef struct sio_options {
+    uint32_t connect_timeout_ms;     /* 45000: no namespace joined -> close */
+    unsigned recovery : 1;           /* connectionStateRecovery enabled */
+    uint32_t recovery_max_ms;        /* maxDisconnectionDuration, 120000 */
+} sio_options_t;
+
+void sio_options_init(sio_options_t *o);
+int sio_options_set(sio_options_t *o, const char *name, const char *value);
+
+/* What the layer above hears. ud is the one given to sio_server_new. */
+typedef struct sio_handler {
+    /* A CONNECT names a namespace that does not exist: return one (dynamic
+     * namespaces) or NULL (the client gets "Invalid namespace"). */
+    sio_nsp_t *(*resolve_nsp)(sio_server_t *srv, const char *name, const char *auth,
+                              size_t auth_len, void *ud);
+    /* A CONNECT for namespace s->nsp: s exists but is not connected. The
+     * layer above runs its middlewares and then calls sio_socket_accept or
+     * sio_socket_refuse, now or later. auth is the raw JSON object ("{}"
+     * when none was sent). */
+    void (*on_connecting)(sio_socket_t *s, const char *auth, size_t auth_len, void *ud);
+    /* An EVENT/BINARY_EVENT or ACK/BINARY_ACK for a connected socket: args is
+     * the raw JSON array (placeholders still in it), atts the attachments. */
+    void (*on_packet)(sio_socket_t *s, const sio_packet_t *pkt, const sio_packet_bin_t *atts,
+                      unsigned natts, void *ud);
+    /* A connected socket is leaving (reason as Node names it): still in its
+     * rooms and its namespace during the call ("disconnecting"). */
+    void (*on_disconnecting)(sio_socket_t *s, const char *reason, void *ud);
+    /* It has left its rooms and its namespace ("disconnect"); still
+     * readable (id) during the call; freed after on_free. */
+    void (*on_disconnect)(sio_socket_t *s, const char *reason, void *ud);
+    /* Last event of every socket, connected or not: drop pointers to it. */
+    void (*on_free)(sio_socket_t *s, void *ud);
+} sio_handler_t;
+
+sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
+                             const sio_options_t *opts, const sio_handler_t *h, void *ud);
+eio_server_t *sio_server_eio(sio_server_t *srv);
+/* Options may change until the server listens (the app configures it). */
+sio_options_t *sio_server_options_mut(sio_server_t *srv);
+/* Disconnects every socket ("server shutting down") and closes sessions. */
+void sio_server_close_all(sio_server_t *srv);
+void sio_server_free(sio_server_t *srv);
+size_t sio_server_client_count(const sio_server_t *srv);
+
+/* Namespaces. Names start with '/'. of() creates it when missing. */
+sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name);
+sio_nsp_t *sio_server_find_nsp(sio_server_t *srv, const char *name);
+/* Removes a namespace that has no socket ("/" stays). 0, or -EBUSY. */
+int sio_server_remove_nsp(sio_server_t *srv, sio_nsp_t *nsp);
+const char *sio_nsp_name(const sio_nsp_t *nsp);
+sio_server_t *sio_nsp_server(const sio_nsp_t *nsp);
+void sio_nsp_set_data(sio_nsp_t *nsp, void *data);
+void *sio_nsp_data(const sio_nsp_t *nsp);
+size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
+
+/* ---- outgoing packets --------------------------------------------------- */
+
+/* One encoded packet: the text frame and its binary attachments, shared
+ * (refcounted) by every recipient it is written to. */
+typedef struct sio_out {
+    sl_rcbuf_t *text;
+    sl_rcbuf_t **atts;
+    unsigned natts;
+} sio_out_t;
+
+/* Builds the packet `type` (EVENT, ACK, CONNECT_ERROR, DISCONNECT...) for
+ * namespace nsp with the JSON payload (may be NULL) and attachments (the
+ * payload holds their placeholders). EVENT/ACK become BINARY_* when natts >
+ * 0. ack_id < 0: none. Returns 0 or a negative error. */
+int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64_t ack_id,
+                  const char *json, size_t json_len, const sio_packet_bin_t *atts,
+                  unsigned natts);
+void sio_out_release(sio_out_t *out);
+
+/* ---- sockets ------------------------------------------------------------ */
+
+/* Finish a pending CONNECT: send the CONNECT reply, join the room named
+ * after the id, and count the socket in the namespace. */
+int sio_socket_accept(sio_socket_t *s);
+/* Before accepting: the id (a restored session's, NULL keeps the random
+ * one) and the private session id sent with the CONNECT reply when
+ * connection state recovery is on (NULL: none). -EINVAL after accept. */
+int sio_socket_set_identity(sio_socket_t *s, const char *id, const char *pid);
+void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms);
+
+/* Refuse a pending CONNECT with CONNECT_ERROR {"message":msg,"data":data}
+ * (data_json may be NULL); the socket is freed. */
+void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, size_t data_len);
+/* Writes one packet to this socket. Returns 0, -EPIPE when gone. */
+int sio_socket_send(sio_socket_t *s, const sio_out_t *out);
+/* Whether a volatile packet would be written now (no backlog). */
+int sio_socket_writable(const sio_socket_t *s);
+/* Server-side disconnect: DISCONNECT packet, reason "server namespace
+ * disconnect"; with close_conn the whole Engine.IO session closes too. */
+void sio_socket_disconnect(sio_socket_t *s, int close_conn);
+
+int sio_socket_join(sio_socket_t *s, const char *room, size_t len);
+int sio_socket_leave(sio_socket_t *s, const char *room, size_t len);
+/* Calls cb for each room the socket is in (first is its own id). */
+void sio_socket_each_room(const sio_socket_t *s, void (*cb)(const char *room, size_t len, void *ud),
+                          void *ud);
+int sio_socket_in_room(const sio_socket_t *s, const char *room, size_t len);
+
+const char *sio_socket_id(const sio_socket_t *s);
+sio_nsp_t *sio_socket_nsp(const sio_socket_t *s);
+int sio_socket_connected(const sio_socket_t *s);
+/* Next ack id for an emit from the server (unique per socket). */
+uint64_t sio_socket_next_ack_id(sio_socket_t *s);
+void sio_socket_set_data(sio_socket_t *s, void *data);
+void *sio_socket_data(const sio_socket_t *s);
+/* The session's Engine.IO transport name, and whether this socket was
+ * restored by connection state recovery. */
+const char *sio_socket_transport(const sio_socket_t *s);
+int sio_socket_recovered(const sio_socket_t *s);
+
+/* The handshake of the socket's connection (copied at Engine.IO open). */
+typedef struct sio_handshake {
+    const char *const *header_names;  /* lower-cased */
+    const char *const *header_values;
+    int nheaders;
+    const char *query;    /* raw query string */
+    const char *url;      /* request target */
+    const char *address;  /* peer address */
+    uint64_t time_ms;     /* wall clock at handshake, ms since epoch */
+    int secure;
+} sio_handshake_t;
+const sio_handshake_t *sio_socket_handshake(const sio_socket_t *s);
+
+/* ---- selecting and broadcasting ----------------------------------------- */
+
+typedef struct sio_slice {
+    const char *p;
+    size_t len;
+} sio_slice_t;
+
+/* Which sockets of a namespace: members of any of `rooms` (all sockets when
+ * nrooms == 0), minus members of any of `except`. Each socket at most once. */
+typedef struct sio_target {
+    const sio_slice_t *rooms;
+    size_t nrooms;
+    const sio_slice_t *except;
+    size_t nexcept;
+    unsigned volatile_ : 1;   /* skip sockets that can't take it now */
+} sio_target_t;
+
+/* Calls cb for every selected connected socket; cb must not disconnect or
+ * free sockets other than the one it is given (the iteration is safe
+ * against the current one leaving rooms or disconnecting). Returns count. */
+size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
+                      void (*cb)(sio_socket_t *s, void *ud), void *ud);
+/* Writes out to every selected socket. Returns the number of recipients. */
+size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const sio_out_t *out);
+
+/* ---- adapter (cluster) --------------------------------------------------- */
+
+/* Broadcast flags that cross the adapter. */
+enum { SIO_FLAG_VOLATILE = 1, SIO_FLAG_LOCAL = 2 };
+
+/* What the server tells a cluster adapter (e.g. Redis): every namespace
+ * that exists (to subscribe its channels) and every broadcast that is not
+ * local (to publish it). json/atts are the event's arguments array and its
+ * attachments. */
+typedef struct sio_adapter {
+    void (*nsp_created)(void *ud, sio_nsp_t *nsp);
+    void (*broadcast)(void *ud, sio_nsp_t *nsp, const sio_target_t *t, unsigned flags,
+                      const char *json, size_t len, const sio_packet_bin_t *atts, unsigned natts);
+    /* Optional: a request for a session another server owns (see
+     * eio_handler_t.foreign_sid). */
+    int (*foreign_sid)(void *ud, const char *sid, sl_http_req_t *req);
+    void *ud;
+    /* Optional: a room of nsp got its first member / lost its last one
+     * (a sharded adapter holds a channel per room). is_private: the room
+     * is a socket's own-id room. Not called for rooms freed with their
+     * namespace. */
+    void (*room_created)(void *ud, sio_nsp_t *nsp, const char *room, size_t len, int is_private);
+    void (*room_deleted)(void *ud, sio_nsp_t *nsp, const char *room, size_t len, int is_private);
+} sio_adapter_t;
+
+/* Installs the adapter (NULL: in-memory only); it is told of the
+ * namespaces that exist already. */
+void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *a);
+
+/* Emits the EVENT whose arguments array is json (with attachments) to the
+ * selected sockets here, and through the adapter to the other servers
+ * unless flags has SIO_FLAG_LOCAL. Returns the local recipient count, or a
+ * negative error when the packet can't be built. */
+long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const char *json,
+                  size_t len, const sio_packet_bin_t *atts, unsigned natts);
+
+/* Every room of the namespace (own-id rooms included, as Node's adapter
+ * lists them). */
+void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t len, void *ud),
+                       void *ud);
+/* A connected socket of the namespace by id, or NULL. */
+sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len);
+/* Each namespace of the server, in creation order. */
+void sio_server_each_nsp(sio_server_t *srv, void (*cb)(sio_nsp_t *nsp, void *ud), void *ud);
+
+/* ---- raw Engine.IO under the Socket.IO layer ---------------------------- */
+
+/* Handshake-time hook, e.g. for allowRequest from Lua: return NULL to accept
+ * or a message for 403. */
+void sio_server_set_allow_request(sio_server_t *srv,
+                                  const char *(*cb)(const sl_http_req_t *req, void *ud), void *ud);
+
+#endif

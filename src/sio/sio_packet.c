@@ -1,0 +1,607 @@
+/* L4 sio/sio_packet: Socket.IO v5 packet text <-> header + raw JSON, JSON
+ * well-formedness check, placeholder search and binary reassembly.
+ * No event loop, no Lua, no JSON values: only bytes and spans. */
+#include "sio/sio_packet.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+static int is_binary_type(int t)
+{
+    return t == SIO_PACKET_BINARY_EVENT || t == SIO_PACKET_BINARY_ACK;
+}
+
+/* ---- JSON scanner --------------------------------------------------------
+ * One recursive pass that checks strict JSON (RFC 8259, as JSON.parse does)
+ * and, when `found` is set, notes the placeholder objects. We need a real
+ * scanner rather than a substring search because a placeholder-looking text
+ * inside a string, or an object with its keys in another order, must be told
+ * apart; and once we have it, checking the whole payload costs one pass. */
+
+typedef struct placeholder {
+    size_t off, len;
+    unsigned num;
+    int num_ok; /* "num" present, a plain integer, and small enough */
+} placeholder_t;
+
+typedef struct json_scan {
+    const char *base, *p, *end;
+    int depth;
+    sl_buf_t *found; /* of placeholder_t; NULL: only validate */
+    int err;
+} json_scan_t;
+
+static void skip_ws(json_scan_t *s)
+{
+    while (s->p < s->end && is_ws(*s->p))
+        s->p++;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* s->p at the opening quote. On success s->p is past the closing quote.
+ * Bytes >= 0x80 are passed as they are: UTF-8 validity of a text frame is
+ * the transport's business, and JSON.parse only ever sees decoded text. */
+static int scan_string(json_scan_t *s)
+{
+    s->p++;
+    while (s->p < s->end) {
+        unsigned char c = (unsigned char)*s->p++;
+        if (c == '"')
+            return 0;
+        if (c < 0x20)
+            return -1;
+        if (c != '\\')
+            continue;
+        if (s->p >= s->end)
+            return -1;
+        c = (unsigned char)*s->p++;
+        if (c == 'u') {
+            if (s->end - s->p < 4)
+                return -1;
+            for (int i = 0; i < 4; i++)
+                if (hexval(s->p[i]) < 0)
+                    return -1;
+            s->p += 4;
+        } else if (!strchr("\"\\/bfnrt", c) || c == 0) {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static int scan_digits(json_scan_t *s)
+{
+    const char *start = s->p;
+    while (s->p < s->end && is_digit(*s->p))
+        s->p++;
+    return s->p > start ? 0 : -1;
+}
+
+static int scan_number(json_scan_t *s)
+{
+    if (*s->p == '-')
+        s->p++;
+    if (s->p >= s->end)
+        return -1;
+    if (*s->p == '0')
+        s->p++; /* no leading zeros: "01" is two tokens, caught by caller */
+    else if (scan_digits(s))
+        return -1;
+    if (s->p < s->end && *s->p == '.') {
+        s->p++;
+        if (scan_digits(s))
+            return -1;
+    }
+    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+        s->p++;
+        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
+            s->p++;
+        if (scan_digits(s))
+            return -1;
+    }
+    return 0;
+}
+
+static int scan_literal(json_scan_t *s, const char *lit, size_t n)
+{
+    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
+        return -1;
+    s->p += n;
+    return 0;
+}
+
+/* Compares the contents of a (validated) JSON string literal, quotes
+ * excluded, with an ASCII C string, decoding escapes, so that a key written
+ * "\u005fplaceholder" is the same key JSON.parse sees. */
+static int json_str_eq(const char *p, const char *end, const char *lit)
+{
+    while (p < end) {
+        unsigned cp = (unsigned char)*p++;
+        if (cp == '\\') {
+            char e = *p++;
+            switch (e) {
+            case 'b': cp = '\b'; break;
+            case 'f': cp = '\f'; break;
+            case 'n': cp = '\n'; break;
+            case 'r': cp = '\r'; break;
+            case 't': cp = '\t'; break;
+            case 'u':
+                cp = 0;
+                for (int i = 0; i < 4; i++)
+                    cp = cp * 16 + (unsigned)hexval(*p++);
+                break;
+            default: cp = (unsigned char)e; break; /* " \ / */
+            }
+        }
+        if (*lit == '\0' || cp != (unsigned char)*lit)
+            return 0;
+        lit++;
+    }
+    return *lit == '\0';
+}
+
+static int scan_value(json_scan_t *s);
+
+static int scan_array(json_scan_t *s)
+{
+    s->p++; /* '[' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == ']') {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        skip_ws(s);
+        if (scan_value(s))
+            return -1;
+        skip_ws(s);
+        if (s->p >= s->end)
+            return -1;
+        if (*s->p == ']') {
+            s->p++;
+            return 0;
+        }
+        if (*s->p != ',')
+            return -1;
+        s->p++;
+    }
+}
+
+/* Parses a "num" value span: a plain non-negative integer that fits an
+ * unsigned. 1.0 or 1e0 would index the same buffer in JS, but no encoder
+ * writes them, so refusing them is simpler than emulating Number(). */
+static int parse_num(const char *p, const char *end, unsigned *out)
+{
+    if (p >= end || (end - p > 1 && *p == '0'))
+        return -1;
+    uint64_t v = 0;
+    for (; p < end; p++) {
+        if (!is_digit(*p))
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+        if (v > 0xffffffffu)
+            return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int scan_object(json_scan_t *s)
+{
+    const char *open = s->p;
+    size_t found_before = s->found ? s->found->len : 0;
+    int is_placeholder = 0, num_ok = 0;
+    unsigned num = 0;
+
+    s->p++; /* '{' */
+    skip_ws(s);
+    if (s->p < s->end && *s->p == '}') {
+        s->p++;
+        return 0;
+    }
+    for (;;) {
+        if (s->p >= s->end || *s->p != '"')
+            return -1;
+        const char *key = s->p + 1;
+        if (scan_string(s))
+            return -1;
+        const char *key_end = s->p - 1;
+        skip_ws(s);
+        if (s->p >= s->end || *s->p != ':')
+            return -1;
+        s->p++;
+        skip_ws(s);
+        const char *val = s->p;
+        if (scan_value(s))
+            return -1;
+        if (s->found) {
+            /* Last duplicate wins, as with JSON.parse. */
+            if (json_str_eq(key, key_end, "_placeholder"))
+                is_placeholder = s->p - val == 4 && memcmp(val, "true", 4) == 0;
+            else if (json_str_eq(key, key_end, "num"))
+                num_ok = parse_num(val, s->p, &num) == 0;
+        }
+        skip_ws(s);
+        if (s->p >= s->end)
+            return -1;
+        if (*s->p == '}') {
+            s->p++;
+            break;
+        }
+        if (*s->p != ',')
+            return -1;
+        s->p++;
+        skip_ws(s);
+    }
+    if (s->found && is_placeholder) {
+        /* The reference replaces the whole object and never looks inside,
+         * so placeholders noted within it are forgotten. */
+        placeholder_t ph = {(size_t)(open - s->base), (size_t)(s->p - open),
+                            num, num_ok};
+        s->found->len = found_before;
+        if (sl_buf_append(s->found, &ph, sizeof ph)) {
+            s->err = -ENOMEM;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int scan_value(json_scan_t *s)
+{
+    int rc;
+    if (s->p >= s->end)
+        return -1;
+    switch (*s->p) {
+    case '{':
+    case '[':
+        if (++s->depth > SIO_PACKET_MAX_DEPTH)
+            return -1;
+        rc = *s->p == '{' ? scan_object(s) : scan_array(s);
+        s->depth--;
+        return rc;
+    case '"': return scan_string(s);
+    case 't': return scan_literal(s, "true", 4);
+    case 'f': return scan_literal(s, "false", 5);
+    case 'n': return scan_literal(s, "null", 4);
+    default:
+        if (*s->p == '-' || is_digit(*s->p))
+            return scan_number(s);
+        return -1;
+    }
+}
+
+/* Checks that [p, p+n) is exactly one JSON value with optional whitespace
+ * around it. Returns 0, SIO_PACKET_E_JSON or -ENOMEM. */
+static int json_check(const char *p, size_t n, sl_buf_t *found)
+{
+    json_scan_t s = {p, p, p + n, 0, found, 0};
+    skip_ws(&s);
+    if (scan_value(&s))
+        return s.err ? s.err : SIO_PACKET_E_JSON;
+    skip_ws(&s);
+    return s.p == s.end ? 0 : SIO_PACKET_E_JSON;
+}
+
+/* ---- decode ------------------------------------------------------------- */
+
+/* Event names the reference server refuses to receive: they would collide
+ * with its own lifecycle events. */
+static const char *const reserved_events[] = {
+    "connect", "connect_error", "disconnect", "disconnecting",
+    "newListener", "removeListener",
+};
+
+/* payload is a well-formed array. Like the reference, the first element
+ * must be a number or a string that is not a reserved event name (so an
+ * empty array is refused too). */
+static int check_event_name(const char *p, size_t n)
+{
+    json_scan_t s = {p, p + 1, p + n, 0, NULL, 0};
+    skip_ws(&s);
+    if (s.p < s.end && (*s.p == '-' || is_digit(*s.p)))
+        return 0;
+    if (s.p >= s.end || *s.p != '"')
+        return SIO_PACKET_E_EVENT_NAME;
+    const char *name = s.p + 1;
+    if (scan_string(&s))
+        return SIO_PACKET_E_JSON; /* can't happen: already validated */
+    for (size_t i = 0; i < sizeof reserved_events / sizeof *reserved_events; i++)
+        if (json_str_eq(name, s.p - 1, reserved_events[i]))
+            return SIO_PACKET_E_EVENT_NAME;
+    return 0;
+}
+
+/* Whether a payload starting with *first (NULL: no payload) may follow
+ * this type. For well-formed JSON the first byte tells the kind: '{' object,
+ * '[' array, '"' string. */
+static int check_payload(int type, const char *first)
+{
+    int ok;
+    char k = first ? *first : 0;
+    switch (type) {
+    case SIO_PACKET_CONNECT: ok = !first || k == '{'; break;
+    case SIO_PACKET_DISCONNECT: ok = !first; break;
+    case SIO_PACKET_CONNECT_ERROR: ok = !first || k == '{' || k == '"'; break;
+    default: ok = first && k == '['; break; /* EVENT, ACK, binary forms */
+    }
+    return ok ? 0 : SIO_PACKET_E_PAYLOAD;
+}
+
+/* Layout: <type>[<n>-][/nsp[,]][<ack id>][<json>]. The namespace runs to the
+ * first ',' or to the end, as in the reference: that is what makes the
+ * comma optional after "40/custom" (and what makes "42/chat[1]" a namespace
+ * "/chat[1]" without payload, which the type check then refuses). */
+int sio_packet_decode(const char *p, size_t n, sio_packet_t *out)
+{
+    size_t i = 0;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if (n == 0)
+        return SIO_PACKET_E_EMPTY;
+    if (p[0] < '0' || p[0] > '6')
+        return SIO_PACKET_E_TYPE;
+    out->type = (sio_packet_type_t)(p[0] - '0');
+    i = 1;
+
+    if (is_binary_type(out->type)) {
+        /* At least one digit then '-'. The reference also takes "5-" as 0
+         * (Number("") is 0); no encoder writes that, so we refuse it. */
+        size_t start = i;
+        unsigned v = 0;
+        while (i < n && is_digit(p[i])) {
+            v = v * 10 + (unsigned)(p[i] - '0');
+            if (v > SIO_PACKET_MAX_ATTACHMENTS)
+                return SIO_PACKET_E_TOO_MANY;
+            i++;
+        }
+        if (i == start || i >= n || p[i] != '-')
+            return SIO_PACKET_E_ATTACHMENTS;
+        out->attachments = v;
+        i++;
+    }
+
+    if (i < n && p[i] == '/') {
+        const char *comma = memchr(p + i, ',', n - i);
+        size_t stop = comma ? (size_t)(comma - p) : n;
+        out->nsp = p + i;
+        out->nsp_len = stop - i;
+        i = comma ? stop + 1 : n;
+    } else {
+        out->nsp = "/";
+        out->nsp_len = 1;
+    }
+
+    if (i < n && is_digit(p[i])) {
+        uint64_t id = 0;
+        while (i < n && is_digit(p[i])) {
+            unsigned d = (unsigned)(p[i] - '0');
+            if (id > (UINT64_MAX - d) / 10)
+                return SIO_PACKET_E_ACK_ID;
+            id = id * 10 + d;
+            i++;
+        }
+        out->has_ack = 1;
+        out->ack_id = id;
+    }
+
+    /* Whatever is left is the payload. JSON.parse accepts whitespace around
+     * the value, so we do too and hand out the trimmed span; a blank
+     * remainder is a payload all the same, and an invalid one. */
+    if (i < n) {
+        const char *b = p + i, *e = p + n;
+        while (b < e && is_ws(*b))
+            b++;
+        while (e > b && is_ws(e[-1]))
+            e--;
+        if (b == e)
+            return SIO_PACKET_E_PAYLOAD;
+        /* Kind first, so "42abc[...]" and "42{}" say "invalid payload". */
+        if ((rc = check_payload(out->type, b)))
+            return rc;
+        if ((rc = json_check(b, (size_t)(e - b), NULL)))
+            return rc;
+        out->payload = b;
+        out->payload_len = (size_t)(e - b);
+    } else if ((rc = check_payload(out->type, NULL))) {
+        return rc;
+    }
+    if (out->type == SIO_PACKET_EVENT || out->type == SIO_PACKET_BINARY_EVENT)
+        return check_event_name(out->payload, out->payload_len);
+    return 0;
+}
+
+/* ---- encode ------------------------------------------------------------- */
+
+int sio_packet_encode(sl_buf_t *out, const sio_packet_t *pkt)
+{
+    int t = (int)pkt->type;
+    if (t < SIO_PACKET_CONNECT || t > SIO_PACKET_BINARY_ACK)
+        return -EINVAL;
+    if (!is_binary_type(t) && pkt->attachments)
+        return -EINVAL;
+    if (pkt->payload_len && !pkt->payload)
+        return -EINVAL;
+    if (check_payload(t, pkt->payload_len ? pkt->payload : NULL))
+        return -EINVAL;
+
+    int with_nsp = pkt->nsp && !(pkt->nsp_len == 1 && pkt->nsp[0] == '/');
+    if (with_nsp && (pkt->nsp_len == 0 || pkt->nsp[0] != '/' ||
+                     memchr(pkt->nsp, ',', pkt->nsp_len)))
+        return -EINVAL;
+
+    size_t len0 = out->len;
+    /* Worst case: type + 10 digits + '-' + nsp + ',' + 20 digits + payload. */
+    if (sl_buf_reserve(out, 33 + (with_nsp ? pkt->nsp_len : 0) + pkt->payload_len))
+        return -ENOMEM;
+    int rc = sl_buf_append_byte(out, (char)('0' + t));
+    if (!rc && is_binary_type(t))
+        rc = sl_buf_appendf(out, "%u-", pkt->attachments);
+    /* The reference writes the comma after every non-main namespace, even
+     * with nothing after it: a namespace DISCONNECT is "1/admin,". */
+    if (!rc && with_nsp) {
+        rc = sl_buf_append(out, pkt->nsp, pkt->nsp_len);
+        if (!rc)
+            rc = sl_buf_append_byte(out, ',');
+    }
+    if (!rc && pkt->has_ack)
+        rc = sl_buf_appendf(out, "%" PRIu64, pkt->ack_id);
+    if (!rc)
+        rc = sl_buf_append(out, pkt->payload, pkt->payload_len);
+    if (rc)
+        out->len = len0;
+    return rc;
+}
+
+int sio_packet_placeholder_append(sl_buf_t *out, unsigned num)
+{
+    return sl_buf_appendf(out, "{\"_placeholder\":true,\"num\":%u}", num);
+}
+
+/* ---- placeholders ------------------------------------------------------- */
+
+int sio_packet_placeholders(const char *json, size_t n,
+                            const sio_packet_bin_t *atts, size_t natt,
+                            sio_packet_placeholder_cb cb, void *ud)
+{
+    sl_buf_t found = SL_BUF_INIT;
+    int rc = json_check(json, n, &found);
+    size_t count = found.len / sizeof(placeholder_t);
+    const placeholder_t *ph = (const placeholder_t *)(void *)found.data;
+
+    for (size_t i = 0; !rc && i < count; i++)
+        if (!ph[i].num_ok || ph[i].num >= natt)
+            rc = SIO_PACKET_E_PLACEHOLDER;
+    for (size_t i = 0; !rc && cb && i < count; i++)
+        rc = cb(ud, ph[i].off, ph[i].len, ph[i].num,
+                atts ? &atts[ph[i].num] : NULL);
+    sl_buf_free(&found);
+    return rc;
+}
+
+/* ---- reassembly --------------------------------------------------------- */
+
+void sio_packet_reasm_init(sio_packet_reasm_t *r)
+{
+    sio_packet_reasm_t zero = SIO_PACKET_REASM_INIT;
+    *r = zero;
+}
+
+void sio_packet_reasm_free(sio_packet_reasm_t *r)
+{
+    for (unsigned i = 0; i < r->nbins; i++)
+        free((void *)r->bins[i].data);
+    free(r->bins);
+    free(r->text);
+    sio_packet_reasm_init(r);
+}
+
+int sio_packet_reasm_text(sio_packet_reasm_t *r, const char *p, size_t n,
+                          sio_packet_t *out)
+{
+    if (r->pending) {
+        sio_packet_reasm_free(r);
+        return SIO_PACKET_E_UNEXPECTED_TEXT;
+    }
+    sio_packet_reasm_free(r); /* the previous complete packet, if any */
+
+    int rc = sio_packet_decode(p, n, out);
+    if (rc)
+        return rc;
+    if (!is_binary_type(out->type))
+        return SIO_PACKET_READY;
+    /* Fail now rather than after buffering the attachments: every
+     * placeholder must name one of the announced attachments. */
+    rc = sio_packet_placeholders(out->payload, out->payload_len, NULL,
+                                 out->attachments, NULL, NULL);
+    if (rc)
+        return rc;
+    if (out->attachments == 0)
+        return SIO_PACKET_READY; /* nothing follows; no copy needed */
+
+    /* Attachments arrive in later messages, after the caller's buffer for
+     * this one is gone: keep our own copy of the header. */
+    r->text = malloc(n);
+    r->bins = calloc(out->attachments, sizeof *r->bins);
+    if (!r->text || !r->bins) {
+        sio_packet_reasm_free(r);
+        return -ENOMEM;
+    }
+    memcpy(r->text, p, n);
+    rc = sio_packet_decode(r->text, n, &r->pkt);
+    if (rc) { /* can't happen: same bytes as above */
+        sio_packet_reasm_free(r);
+        return rc;
+    }
+    r->pending = 1;
+    *out = r->pkt;
+    return SIO_PACKET_PENDING;
+}
+
+int sio_packet_reasm_binary(sio_packet_reasm_t *r, const char *p, size_t n,
+                            sio_packet_t *out)
+{
+    if (!r->pending) {
+        sio_packet_reasm_free(r);
+        return SIO_PACKET_E_UNEXPECTED_BINARY;
+    }
+    char *copy = malloc(n ? n : 1); /* malloc(0) may be NULL */
+    if (!copy) {
+        sio_packet_reasm_free(r);
+        return -ENOMEM;
+    }
+    if (n)
+        memcpy(copy, p, n);
+    r->bins[r->nbins].data = copy;
+    r->bins[r->nbins].len = n;
+    r->nbins++;
+    *out = r->pkt;
+    if (r->nbins < r->pkt.attachments)
+        return SIO_PACKET_PENDING;
+    r->pending = 0;
+    return SIO_PACKET_READY;
+}
+
+/* ---- names -------------------------------------------------------------- */
+
+const char *sio_packet_type_name(int type)
+{
+    static const char *const names[] = {
+        "CONNECT", "DISCONNECT", "EVENT", "ACK",
+        "CONNECT_ERROR", "BINARY_EVENT", "BINARY_ACK",
+    };
+    return type >= 0 && type <= 6 ? names[type] : "?";
+}
+
+const char *sio_packet_strerror(int err)
+{
+    switch (err) {
+    case 0: return "ok";
+    case SIO_PACKET_E_EMPTY: return "empty packet";
+    case SIO_PACKET_E_TYPE: return "unknown packet type";
+    case SIO_PACKET_E_ATTACHMENTS: return "illegal attachments";
+    case SIO_PACKET_E_TOO_MANY: return "too many attachments";
+    case SIO_PACKET_E_ACK_ID: return "ack id out of range";
+    case SIO_PACKET_E_PAYLOAD: return "invalid payload";
+    case SIO_PACKET_E_JSON: return "malformed JSON payload";
+    case SIO_PACKET_E_EVENT_NAME: return "invalid event name";
+    case SIO_PACKET_E_PLACEHOLDER: return "illegal attachments placeholder";
+    case SIO_PACKET_E_UNEXPECTED_TEXT: return "got plaintext data when reconstructing a packet";
+    case SIO_PACKET_E_UNEXPECTED_BINARY: return "got binary data when not reconstructing a packet";
+    case -EINVAL: return "invalid packet to encode";
+    case -ENOMEM: return "out of memory";
+    default: return "unknown error";
+    }
+}
