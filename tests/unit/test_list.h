@@ -4,6 +4,7 @@
  * entry unit_NAME (`unit_runner NAME`). One per line. */
 SUITE(buf)
 SUITE(eio_packet)
+SUITE(hashtab)
 SUITE(local_bus)
 SUITE(lua_json)
 SUITE(lua_redis)
