@@ -5,6 +5,7 @@
 SUITE(buf)
 SUITE(eio_packet)
 SUITE(hashtab)
+SUITE(json_text)
 SUITE(local_bus)
 SUITE(lua_json)
 SUITE(lua_redis)
