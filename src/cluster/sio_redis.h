@@ -135,6 +135,10 @@ int sio_redis_emitter_message(sl_buf_t *msg, sl_buf_t *channel, const char *key,
 /* Where the other nodes relay requests for this node's sessions
  * ("host:port"); kept in Redis while the node lives. */
 void sio_redis_set_address(sio_redis_t *r, const char *host_port);
+/* The other nodes' addresses: the locator for the router (node_registry.h,
+ * sl_node_registry_locator). Valid until sio_redis_close. */
+typedef struct sl_node_registry sl_node_registry_t;
+sl_node_registry_t *sio_redis_nodes(sio_redis_t *r);
 
 /* Uninstalls and disconnects; memory goes with the handles' close. */
 void sio_redis_close(sio_redis_t *r);

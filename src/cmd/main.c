@@ -21,6 +21,7 @@
 #include "cluster/sio_redis.h"
 #include "cmd/supervisor.h"
 #include "cmd/cmd_test.h"
+#include "cluster/node_registry.h"
 
 static const char usage[] =
     "Usage: siolua run APP_DIR [options]\n"
@@ -75,6 +76,7 @@ typedef struct cli {
 
 static sl_server_t *g_server;
 static sl_app_t *g_app;
+static sio_redis_t *g_adapter; /* the app's, until its shutdown */
 static uv_signal_t sig_int, sig_term, sig_hup;
 
 static int fail_usage(const char *fmt, const char *arg)
@@ -224,12 +226,21 @@ static void on_sighup(uv_signal_t *h, int signum)
     }
 }
 
+/* The node registry goes with the adapter, in the app's shutdown: the
+ * router stops asking it first. */
+static void shutdown_all(void)
+{
+    sl_server_set_locator(g_server, NULL, NULL);
+    g_adapter = NULL;
+    sl_app_shutdown(g_app);
+    sl_server_shutdown(g_server, on_shutdown_done);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     (void)h;
     SL_INFO("main", "%s received, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    sl_app_shutdown(g_app);
-    sl_server_shutdown(g_server, on_shutdown_done);
+    shutdown_all();
 }
 
 /* A worker whose supervisor is gone (killed, even with SIGKILL) stops as
@@ -237,8 +248,18 @@ static void on_signal(uv_signal_t *h, int signum)
 static void on_orphaned(void)
 {
     SL_WARN("main", "the supervisor is gone, shutting down");
-    sl_app_shutdown(g_app);
-    sl_server_shutdown(g_server, on_shutdown_done);
+    shutdown_all();
+}
+
+/* Joins the cluster; the router asks the adapter's node registry where
+ * other nodes' sessions are. */
+static int use_adapter(const char *url, int local_bus)
+{
+    g_adapter = local_bus ? sl_app_use_local_bus(g_app, url) : sl_app_use_redis(g_app, url);
+    if (!g_adapter)
+        return -1;
+    sl_server_set_locator(g_server, &sl_node_registry_locator, sio_redis_nodes(g_adapter));
+    return 0;
 }
 
 /* "host:port" or "[v6]:port" -> host (for a worker's relay listener). */
@@ -328,11 +349,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (cli.redis_url && sl_app_use_redis(g_app, cli.redis_url)) {
+    if (cli.redis_url && use_adapter(cli.redis_url, 0)) {
         fprintf(stderr, "siolua: cannot start the Redis adapter\n");
         return 2;
     }
-    if (!cli.redis_url && cli.worker_bus && sl_app_use_local_bus(g_app, cli.worker_bus)) {
+    if (!cli.redis_url && cli.worker_bus && use_adapter(cli.worker_bus, 1)) {
         fprintf(stderr, "siolua: bad --worker-bus '%s'\n", cli.worker_bus);
         return 2;
     }
@@ -375,7 +396,8 @@ int main(int argc, char **argv)
                     uv_strerror(rc));
             return 1;
         }
-        sl_app_set_cluster_address(g_app, relay);
+        if (g_adapter)
+            sio_redis_set_address(g_adapter, relay);
         SL_INFO("main", "worker %d (pid %d) serving %s on the shared port %s, relay address %s",
                 cli.worker_index, (int)getpid(), cli.app_dir, where, relay);
         sl_worker_ready();
@@ -394,7 +416,7 @@ int main(int argc, char **argv)
             snprintf(addr, sizeof addr, "127.0.0.1%s", port);
         else
             snprintf(addr, sizeof addr, "%s", where);
-        sl_app_set_cluster_address(g_app, addr);
+        sio_redis_set_address(g_adapter, addr);
     }
     uv_run(loop, UV_RUN_DEFAULT);
     sl_app_free(g_app);

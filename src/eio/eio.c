@@ -1102,9 +1102,38 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
     sl_ws_start(ws);
 }
 
+static int is_preflight(const eio_server_t *srv, const sl_http_req_t *req)
+{
+    return !strcmp(req->method, "OPTIONS") && srv->opts.cors_origin[0];
+}
+
+/* The transport a request asks for, T_POLLING or T_WEBSOCKET, or -1 when
+ * it is not one this endpoint allows. */
+static int request_transport(const eio_server_t *srv, const sl_http_req_t *req)
+{
+    char tname[16];
+    int tl = sl_http_query_get(req, "transport", tname, sizeof tname);
+    if (tl > 0 && !strcmp(tname, "polling") && srv->opts.allow_polling)
+        return T_POLLING;
+    if (tl > 0 && !strcmp(tname, "websocket") && srv->opts.allow_websocket)
+        return T_WEBSOCKET;
+    return -1;
+}
+
+/* The checks eio_server_handle makes before it looks for the session, in
+ * its order, so the router relays exactly the requests this endpoint would
+ * answer "Session ID unknown". */
+int eio_server_lacks_sid(eio_server_t *srv, const sl_http_req_t *req, char *out, size_t cap)
+{
+    if (req->aborted || is_preflight(srv, req) || request_transport(srv, req) < 0)
+        return 0;
+    if (sl_http_query_get(req, "sid", out, cap) < 0)
+        return 0;
+    return table_find(srv, out) == NULL;
+}
+
 void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
 {
-    const eio_options_t *o = &srv->opts;
     if (req->aborted) {
         /* The peer went away in the middle of a request body: a polling
          * session loses its data, so it closes, as the reference does. */
@@ -1119,17 +1148,12 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
     /* An origin outside cors.origin is not refused (Node's cors package
      * doesn't either): it just gets no Access-Control-Allow-* headers and
      * the browser does the blocking. */
-    if (!strcmp(req->method, "OPTIONS") && o->cors_origin[0]) {
+    if (is_preflight(srv, req)) {
         respond_preflight(srv, req);
         return;
     }
-    char tname[16], sid[32];
-    int tl = sl_http_query_get(req, "transport", tname, sizeof tname);
-    int transport = -1;
-    if (tl > 0 && !strcmp(tname, "polling") && o->allow_polling)
-        transport = T_POLLING;
-    else if (tl > 0 && !strcmp(tname, "websocket") && o->allow_websocket)
-        transport = T_WEBSOCKET;
+    char sid[32];
+    int transport = request_transport(srv, req);
     if (transport < 0) {
         respond_error(srv, req, ERR_UNKNOWN_TRANSPORT, NULL);
         return;
@@ -1147,9 +1171,6 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
         }
         s = NULL;
     }
-    if (has_sid && !s && srv->h.foreign_sid && !sl_http_header_get(req, "x-siolua-relayed") &&
-        srv->h.foreign_sid(sid, req, srv->ud))
-        return; /* another server of the cluster owns it */
     if (has_sid && (!s || hb_expired(s))) {
         respond_error(srv, req, ERR_UNKNOWN_SID, NULL);
         return;

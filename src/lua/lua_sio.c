@@ -2219,13 +2219,7 @@ static int core_clustered(lua_State *L)
     return 1;
 }
 
-void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
-{
-    if (app->redis)
-        sio_redis_set_address(app->redis, host_port);
-}
-
-static int use_adapter(sl_app_t *app, const char *url, const char *label, int classic_only)
+static sio_redis_t *use_adapter(sl_app_t *app, const char *url, const char *label, int classic_only)
 {
     sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack,
                                lua_remote_broadcast, app};
@@ -2237,7 +2231,7 @@ static int use_adapter(sl_app_t *app, const char *url, const char *label, int cl
     snprintf(opts.label, sizeof opts.label, "%s", label);
     app->redis = sio_redis_new(app->loop, app->sio, url, &opts, &hooks);
     if (!app->redis)
-        return -1;
+        return NULL;
     /* The URL as logged never carries the password. */
     sl_redis_url_t u;
     char shown[400], why[256];
@@ -2251,16 +2245,16 @@ static int use_adapter(sl_app_t *app, const char *url, const char *label, int cl
                 modes[opts.subscription_mode], shown, sio_redis_uid(app->redis));
     else
         SL_INFO("adapter", "%s adapter on %s (uid %s)", label, shown, sio_redis_uid(app->redis));
-    return 0;
+    return app->redis;
 }
 
-int sl_app_use_redis(sl_app_t *app, const char *url)
+sio_redis_t *sl_app_use_redis(sl_app_t *app, const char *url)
 {
     return use_adapter(app, url, "redis", 0);
 }
 
 /* The local bus speaks the classic adapter's subset of Redis only. */
-int sl_app_use_local_bus(sl_app_t *app, const char *url)
+sio_redis_t *sl_app_use_local_bus(sl_app_t *app, const char *url)
 {
     return use_adapter(app, url, "local bus", 1);
 }

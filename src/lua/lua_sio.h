@@ -35,17 +35,16 @@ int sl_app_reload(sl_app_t *app);
 /* Switches the adapter to Redis (redis://..., unix:/path): broadcasts and
  * requests reach every server sharing it, with the adapter options set so
  * far (redisAdapter, requestsTimeout, ... from sio.configure or --set).
- * -1 when the URL can't be read. */
-int sl_app_use_redis(sl_app_t *app, const char *url);
+ * Returns the adapter, which the app owns until sl_app_shutdown (its
+ * address and node registry are the caller's to wire), or NULL when the
+ * URL can't be read. */
+sio_redis_t *sl_app_use_redis(sl_app_t *app, const char *url);
 /* The same adapter on the local bus of `siolua run --workers N` (a unix
  * socket speaking the Redis subset the adapter uses), logged as such;
  * always in classic mode (redisAdapter=sharded is ignored with a warning). */
-int sl_app_use_local_bus(sl_app_t *app, const char *url);
+sio_redis_t *sl_app_use_local_bus(sl_app_t *app, const char *url);
 /* `sio.worker` = index (1..N) in a worker of `siolua run --workers N`. */
 void sl_app_set_worker(sl_app_t *app, int index);
-/* Where the other servers of the cluster relay requests for this server's
- * sessions (no sticky sessions needed). */
-void sl_app_set_cluster_address(sl_app_t *app, const char *host_port);
 /* Reloads by itself when a .lua file of the app changes. */
 int sl_app_watch(sl_app_t *app);
 sio_server_t *sl_app_sio(sl_app_t *app);

@@ -986,16 +986,7 @@ static const char *eio_allow_request(const sl_http_req_t *req, void *ud)
     return srv->allow_request ? srv->allow_request(req, srv->allow_ud) : NULL;
 }
 
-static int eio_foreign_sid(const char *sid, sl_http_req_t *req, void *ud)
-{
-    sio_server_t *srv = ud;
-    if (!srv->has_adapter || !srv->adapter.foreign_sid)
-        return 0;
-    return srv->adapter.foreign_sid(srv->adapter.ud, sid, req);
-}
-
 static const eio_handler_t sio_eio_handler = {
-    .foreign_sid = eio_foreign_sid,
     .allow_request = eio_allow_request,
     .on_open = eio_on_open,
     .on_message = eio_on_message,

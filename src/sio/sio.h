@@ -186,9 +186,6 @@ typedef struct sio_adapter {
     void (*nsp_created)(void *ud, sio_nsp_t *nsp);
     void (*broadcast)(void *ud, sio_nsp_t *nsp, const sio_target_t *t, unsigned flags,
                       const char *json, size_t len, const sio_packet_bin_t *atts, unsigned natts);
-    /* Optional: a request for a session another server owns (see
-     * eio_handler_t.foreign_sid). */
-    int (*foreign_sid)(void *ud, const char *sid, sl_http_req_t *req);
     void *ud;
     /* Optional: a room of nsp got its first member / lost its last one
      * (a sharded adapter holds a channel per room). is_private: the room
