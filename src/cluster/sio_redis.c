@@ -87,50 +87,6 @@ void sio_redis_opts_init(sio_redis_opts_t *o)
     strcpy(o->label, "redis");
 }
 
-int sio_redis_opts_set(sio_redis_opts_t *o, const char *name, const char *value)
-{
-    if (!strcmp(name, "redisAdapter")) {
-        if (!strcmp(value, "classic"))
-            o->sharded = 0;
-        else if (!strcmp(value, "sharded"))
-            o->sharded = 1;
-        else
-            return -1;
-        return 0;
-    }
-    if (!strcmp(name, "requestsTimeout")) {
-        /* Node's adapter option: how long a cluster request waits for the
-         * other servers' answers. */
-        char *end;
-        unsigned long ms = strtoul(value, &end, 10);
-        if (!*value || *end || ms == 0 || ms > 600000)
-            return -1;
-        o->requests_timeout_ms = (unsigned)ms;
-        return 0;
-    }
-    if (!strcmp(name, "redisKey")) {
-        /* Node's `key` (classic) / `channelPrefix` (sharded): the prefix of
-         * every channel, for several apps on one Redis. */
-        size_t n = strlen(value);
-        if (n == 0 || n >= sizeof o->key || strpbrk(value, "#*?[]\\"))
-            return -1;
-        memcpy(o->key, value, n + 1);
-        return 0;
-    }
-    if (!strcmp(name, "redisSubscriptionMode")) {
-        if (!strcmp(value, "dynamic"))
-            o->subscription_mode = SIO_REDIS_SUB_DYNAMIC;
-        else if (!strcmp(value, "static"))
-            o->subscription_mode = SIO_REDIS_SUB_STATIC;
-        else if (!strcmp(value, "dynamic-private"))
-            o->subscription_mode = SIO_REDIS_SUB_DYNAMIC_PRIVATE;
-        else
-            return -1;
-        return 0;
-    }
-    return 1;
-}
-
 const char *sio_redis_uid(const sio_redis_t *r) { return r->opts.sharded ? r->cuid : r->uid; }
 
 /* ---- msgpack into an sl_buf --------------------------------------------- */

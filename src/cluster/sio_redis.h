@@ -41,13 +41,10 @@ typedef struct sio_redis_opts {
     int subscription_mode;
 } sio_redis_opts_t;
 
+/* The defaults (Node's @socket.io/redis-adapter 8). The fields are set by
+ * name (redisAdapter, redisSubscriptionMode, requestsTimeout, redisKey) and
+ * checked by the typed options table (cmd/options.c). */
 void sio_redis_opts_init(sio_redis_opts_t *o);
-/* The --set options of the adapter: redisAdapter=classic|sharded,
- * redisSubscriptionMode=dynamic|static|dynamic-private, requestsTimeout=MS
- * (1..600000) and redisKey=PREFIX (Node's key / channelPrefix; no glob
- * characters or '#'). 0 when applied,
- * -1 for a bad value, 1 when name is not one of them. */
-int sio_redis_opts_set(sio_redis_opts_t *o, const char *name, const char *value);
 
 /* Hooks to the layer above (Lua): a fetchSockets answer needs each
  * socket's handshake and data as JSON. */

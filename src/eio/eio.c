@@ -101,105 +101,32 @@ void eio_options_init(eio_options_t *o)
     o->session_queue_cap = 16u << 20;
 }
 
-static int parse_bool(const char *v, int *out)
+/* "/a" or "/a,/b" (a second path for the same endpoint), each normalised
+ * with a trailing slash as Node does. */
+int eio_options_set_path(eio_options_t *o, const char *v)
 {
-    if (!strcmp(v, "true") || !strcmp(v, "1")) { *out = 1; return 0; }
-    if (!strcmp(v, "false") || !strcmp(v, "0")) { *out = 0; return 0; }
-    return -1;
-}
-
-static int parse_uint(const char *v, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    if (!*v || *v == '-')
+    char first[128], second[128] = "";
+    const char *comma = strchr(v, ',');
+    size_t l1 = comma ? (size_t)(comma - v) : strlen(v);
+    if (l1 == 0 || l1 + 2 > sizeof first || (comma && strlen(comma + 1) + 2 > sizeof second))
         return -1;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || x > max)
-        return -1;
-    *out = x;
+    memcpy(first, v, l1);
+    first[l1] = '\0';
+    if (comma)
+        strcpy(second, comma + 1);
+    char *paths[2] = {first, second};
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(paths[i]);
+        if (!l)
+            continue;
+        if (paths[i][0] != '/' || strchr(paths[i], ','))
+            return -1;
+        if (paths[i][l - 1] != '/')
+            strcat(paths[i], "/");
+    }
+    strcpy(o->path, first);
+    strcpy(o->alt_path, second);
     return 0;
-}
-
-static int copy_opt(char *dst, size_t cap, const char *v)
-{
-    if (strlen(v) >= cap)
-        return -1;
-    strcpy(dst, v);
-    return 0;
-}
-
-int eio_options_set(eio_options_t *o, const char *name, const char *v)
-{
-    unsigned long long n;
-    int b;
-    if (!strcmp(name, "pingInterval") || !strcmp(name, "pingTimeout") ||
-        !strcmp(name, "upgradeTimeout")) {
-        if (parse_uint(v, 0x7fffffff, &n) || n == 0)
-            return -1;
-        if (name[1] == 'i' && name[4] == 'I') o->ping_interval_ms = (uint32_t)n;
-        else if (name[0] == 'p') o->ping_timeout_ms = (uint32_t)n;
-        else o->upgrade_timeout_ms = (uint32_t)n;
-        return 0;
-    }
-    if (!strcmp(name, "maxHttpBufferSize")) {
-        if (parse_uint(v, 1ull << 32, &n) || n == 0)
-            return -1;
-        o->max_http_buffer_size = (size_t)n;
-        return 0;
-    }
-    if (!strcmp(name, "sessionQueueCap")) {
-        if (parse_uint(v, 1ull << 34, &n) || n == 0)
-            return -1;
-        o->session_queue_cap = (size_t)n;
-        return 0;
-    }
-    if (!strcmp(name, "transports")) {
-        int p = strstr(v, "polling") != NULL, w = strstr(v, "websocket") != NULL;
-        if (!p && !w)
-            return -1;
-        o->allow_polling = (unsigned)p;
-        o->allow_websocket = (unsigned)w;
-        return 0;
-    }
-    if (!strcmp(name, "allowUpgrades") && !parse_bool(v, &b)) { o->allow_upgrades = (unsigned)b; return 0; }
-    if (!strcmp(name, "allowEIO3") && !parse_bool(v, &b)) { o->allow_eio3 = (unsigned)b; return 0; }
-    if (!strcmp(name, "cors.credentials") && !parse_bool(v, &b)) { o->cors_credentials = (unsigned)b; return 0; }
-    if (!strcmp(name, "cors.origin") || !strcmp(name, "cors"))
-        return copy_opt(o->cors_origin, sizeof o->cors_origin, v);
-    if (!strcmp(name, "cors.methods"))
-        return copy_opt(o->cors_methods, sizeof o->cors_methods, v);
-    if (!strcmp(name, "cookie")) {
-        if (!parse_bool(v, &b))
-            return copy_opt(o->cookie_name, sizeof o->cookie_name, b ? "io" : "");
-        return copy_opt(o->cookie_name, sizeof o->cookie_name, v);
-    }
-    if (!strcmp(name, "path")) {
-        /* "/a" or "/a,/b": normalised with a trailing slash, as Node does. */
-        char first[128], second[128] = "";
-        const char *comma = strchr(v, ',');
-        size_t l1 = comma ? (size_t)(comma - v) : strlen(v);
-        if (l1 == 0 || l1 + 2 > sizeof first || (comma && strlen(comma + 1) + 2 > sizeof second))
-            return -1;
-        memcpy(first, v, l1);
-        first[l1] = '\0';
-        if (comma)
-            strcpy(second, comma + 1);
-        char *paths[2] = {first, second};
-        for (int i = 0; i < 2; i++) {
-            size_t l = strlen(paths[i]);
-            if (!l)
-                continue;
-            if (paths[i][0] != '/' || strchr(paths[i], ','))
-                return -1;
-            if (paths[i][l - 1] != '/')
-                strcat(paths[i], "/");
-        }
-        strcpy(o->path, first);
-        strcpy(o->alt_path, second);
-        return 0;
-    }
-    return -1;
 }
 
 /* ---- session table ------------------------------------------------------ */

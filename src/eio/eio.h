@@ -37,10 +37,13 @@ typedef struct eio_options {
     size_t session_queue_cap;    /* bytes waiting for a slow reader */
 } eio_options_t;
 
+/* The defaults (Node's engine.io 6), path "/engine.io/". The fields are
+ * set by name and checked by the typed options table (cmd/options.c). */
 void eio_options_init(eio_options_t *o);
-/* Sets one option by its Node name ("pingInterval", "cors.origin", ...).
- * Returns 0, or -1 for an unknown name or bad value. */
-int eio_options_set(eio_options_t *o, const char *name, const char *value);
+/* path: "/a", or "/a,/b" for two paths of one endpoint; each gets a
+ * trailing slash, as Node adds it. 0, or -1 (not starting with '/', too
+ * long, more than two) with o unchanged. */
+int eio_options_set_path(eio_options_t *o, const char *paths);
 
 typedef struct eio_handler {
     /* Optional: decide on a handshake. Return NULL to accept, or a message

@@ -61,21 +61,6 @@ void sl_server_config_init(sl_server_config_t *c)
     c->limits.write_queue_cap = 16u << 20;
 }
 
-int sl_server_config_set(sl_server_config_t *c, const char *name, const char *value)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(value, &end, 10);
-    if (errno || *end || !*value || *value == '-')
-        return -1;
-    if (!strcmp(name, "httpHeaderTimeout") && v > 0) c->limits.header_timeout_ms = v;
-    else if (!strcmp(name, "keepAliveTimeout") && v > 0) c->limits.keepalive_timeout_ms = v;
-    else if (!strcmp(name, "maxHttpBufferSize") && v > 0) c->limits.max_body_bytes = (size_t)v;
-    else if (!strcmp(name, "maxHeaderSize") && v >= 1024) c->limits.max_header_bytes = (size_t)v;
-    else return -1;
-    return 0;
-}
-
 /* ---- client bundle ------------------------------------------------------ */
 
 static const char *const client_names[8] = {

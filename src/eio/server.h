@@ -33,10 +33,9 @@ typedef struct sl_server_config {
     int reuse_port;
 } sl_server_config_t;
 
+/* The defaults: "::" port 3000, Node's HTTP limits. The limits are set by
+ * name and checked by the typed options table (cmd/options.c). */
 void sl_server_config_init(sl_server_config_t *c);
-/* HTTP-level options by name (httpHeaderTimeout, keepAliveTimeout,
- * maxHttpBufferSize, maxHeaderSize). 0, or -1 when unknown/bad. */
-int sl_server_config_set(sl_server_config_t *c, const char *name, const char *value);
 
 /* Returns 1 when it answered the request. */
 typedef int (*sl_route_cb)(sl_http_req_t *req, void *ud);

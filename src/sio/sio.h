@@ -26,8 +26,9 @@ typedef struct sio_options {
     uint32_t recovery_max_ms;        /* maxDisconnectionDuration, 120000 */
 } sio_options_t;
 
+/* The defaults (Node's socket.io 4.8). The fields are set by name and
+ * checked by the typed options table (cmd/options.c). */
 void sio_options_init(sio_options_t *o);
-int sio_options_set(sio_options_t *o, const char *name, const char *value);
 
 /* What the layer above hears. ud is the one given to sio_server_new. */
 typedef struct sio_handler {

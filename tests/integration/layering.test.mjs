@@ -107,3 +107,25 @@ test('no file includes a header of a higher layer, and includes name the folder'
   }
   assert.deepEqual(bad, []);
 });
+
+// "src/lua: the only code that includes lua.h": no file outside src/lua
+// includes Lua's headers, directly or through a src/ header it includes.
+test('only src/lua includes lua.h, lauxlib.h or lualib.h, even through a header', () => {
+  const LUA = /#include\s*<(?:lua5\.4\/)?(lua|lauxlib|lualib)\.h>/;
+  const text = new Map(CODE().map((s) => [`${s.folder}/${s.file}`, readFileSync(s.path, 'utf8')]));
+  const includes = (key) => [...(text.get(key) || '').matchAll(/#include "([^"]+)"/g)].map((m) => m[1]);
+  const bad = [];
+  for (const key of text.keys()) {
+    if (key.startsWith('lua/')) continue;
+    const seen = new Set([key]);
+    const todo = [[key, []]];
+    while (todo.length) {
+      const [k, path] = todo.pop();
+      if (LUA.test(text.get(k))) { bad.push([key, ...path].join(' -> ') + ` includes <${LUA.exec(text.get(k))[1]}.h>`); break; }
+      for (const dep of includes(k)) {
+        if (!seen.has(dep)) { seen.add(dep); todo.push([dep, [...path, dep]]); }
+      }
+    }
+  }
+  assert.deepEqual(bad, []);
+});
