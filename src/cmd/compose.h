@@ -33,7 +33,6 @@ struct sl_compose {
      * (every handle of the server closed; the loop is about to end). */
     void (*on_signal)(sl_compose_t *c, int signum);
     void (*on_closed)(sl_compose_t *c);
-    void *data;
 
     /* Built. */
     uv_loop_t *loop;

@@ -615,10 +615,8 @@ static int configure_error(lua_State *L, sl_app_t *app, const char *msg)
 static void configure_set(lua_State *L, sl_app_t *app, const char *name, const char *value)
 {
     char err[256];
-    if (!app->set_option) {
-        snprintf(err, sizeof err, "options are not settable here");
-        configure_error(L, app, err);
-    }
+    if (!app->set_option)
+        configure_error(L, app, "options are not settable here");
     if (app->set_option(app->option_ud, name, value, err, sizeof err) != 0)
         configure_error(L, app, err);
 }

@@ -2,7 +2,8 @@
 // the same table as shared/STYLE.md): every file of src/ sits in a folder of
 // the table, its first line names its layer (one the folder allows) and its
 // path, its folder's CMakeLists.txt lists it, and it includes only headers of
-// its own layer or below, named by folder ("net/conn.h").
+// its own layer or below, named by folder ("net/conn.h"); and only src/lua
+// includes Lua's headers, even through a header of its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
