@@ -100,105 +100,32 @@ void eio_options_init(eio_options_t *o)
     o->session_queue_cap = 16u << 20;
 }
 
-static int parse_bool(const char *v, int *out)
+/* "/a" or "/a,/b" (a second path for the same endpoint), each normalised
+ * with a trailing slash as Node does. */
+int eio_options_set_path(eio_options_t *o, const char *v)
 {
-    if (!strcmp(v, "true") || !strcmp(v, "1")) { *out = 1; return 0; }
-    if (!strcmp(v, "false") || !strcmp(v, "0")) { *out = 0; return 0; }
-    return -1;
-}
-
-static int parse_uint(const char *v, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    if (!*v || *v == '-')
+    char first[128], second[128] = "";
+    const char *comma = strchr(v, ',');
+    size_t l1 = comma ? (size_t)(comma - v) : strlen(v);
+    if (l1 == 0 || l1 + 2 > sizeof first || (comma && strlen(comma + 1) + 2 > sizeof second))
         return -1;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || x > max)
-        return -1;
-    *out = x;
+    memcpy(first, v, l1);
+    first[l1] = '\0';
+    if (comma)
+        strcpy(second, comma + 1);
+    char *paths[2] = {first, second};
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(paths[i]);
+        if (!l)
+            continue;
+        if (paths[i][0] != '/' || strchr(paths[i], ','))
+            return -1;
+        if (paths[i][l - 1] != '/')
+            strcat(paths[i], "/");
+    }
+    strcpy(o->path, first);
+    strcpy(o->alt_path, second);
     return 0;
-}
-
-static int copy_opt(char *dst, size_t cap, const char *v)
-{
-    if (strlen(v) >= cap)
-        return -1;
-    strcpy(dst, v);
-    return 0;
-}
-
-int eio_options_set(eio_options_t *o, const char *name, const char *v)
-{
-    unsigned long long n;
-    int b;
-    if (!strcmp(name, "pingInterval") || !strcmp(name, "pingTimeout") ||
-        !strcmp(name, "upgradeTimeout")) {
-        if (parse_uint(v, 0x7fffffff, &n) || n == 0)
-            return -1;
-        if (name[1] == 'i' && name[4] == 'I') o->ping_interval_ms = (uint32_t)n;
-        else if (name[0] == 'p') o->ping_timeout_ms = (uint32_t)n;
-        else o->upgrade_timeout_ms = (uint32_t)n;
-        return 0;
-    }
-    if (!strcmp(name, "maxHttpBufferSize")) {
-        if (parse_uint(v, 1ull << 32, &n) || n == 0)
-            return -1;
-        o->max_http_buffer_size = (size_t)n;
-        return 0;
-    }
-    if (!strcmp(name, "sessionQueueCap")) {
-        if (parse_uint(v, 1ull << 34, &n) || n == 0)
-            return -1;
-        o->session_queue_cap = (size_t)n;
-        return 0;
-    }
-    if (!strcmp(name, "transports")) {
-        int p = strstr(v, "polling") != NULL, w = strstr(v, "websocket") != NULL;
-        if (!p && !w)
-            return -1;
-        o->allow_polling = (unsigned)p;
-        o->allow_websocket = (unsigned)w;
-        return 0;
-    }
-    if (!strcmp(name, "allowUpgrades") && !parse_bool(v, &b)) { o->allow_upgrades = (unsigned)b; return 0; }
-    if (!strcmp(name, "allowEIO3") && !parse_bool(v, &b)) { o->allow_eio3 = (unsigned)b; return 0; }
-    if (!strcmp(name, "cors.credentials") && !parse_bool(v, &b)) { o->cors_credentials = (unsigned)b; return 0; }
-    if (!strcmp(name, "cors.origin") || !strcmp(name, "cors"))
-        return copy_opt(o->cors_origin, sizeof o->cors_origin, v);
-    if (!strcmp(name, "cors.methods"))
-        return copy_opt(o->cors_methods, sizeof o->cors_methods, v);
-    if (!strcmp(name, "cookie")) {
-        if (!parse_bool(v, &b))
-            return copy_opt(o->cookie_name, sizeof o->cookie_name, b ? "io" : "");
-        return copy_opt(o->cookie_name, sizeof o->cookie_name, v);
-    }
-    if (!strcmp(name, "path")) {
-        /* "/a" or "/a,/b": normalised with a trailing slash, as Node does. */
-        char first[128], second[128] = "";
-        const char *comma = strchr(v, ',');
-        size_t l1 = comma ? (size_t)(comma - v) : strlen(v);
-        if (l1 == 0 || l1 + 2 > sizeof first || (comma && strlen(comma + 1) + 2 > sizeof second))
-            return -1;
-        memcpy(first, v, l1);
-        first[l1] = '\0';
-        if (comma)
-            strcpy(second, comma + 1);
-        char *paths[2] = {first, second};
-        for (int i = 0; i < 2; i++) {
-            size_t l = strlen(paths[i]);
-            if (!l)
-                continue;
-            if (paths[i][0] != '/' || strchr(paths[i], ','))
-                return -1;
-            if (paths[i][l - 1] != '/')
-                strcat(paths[i], "/");
-        }
-        strcpy(o->path, first);
-        strcpy(o->alt_path, second);
-        return 0;
-    }
-    return -1;
 }
 
 /* ---- session table ------------------------------------------------------ */
@@ -1061,9 +988,38 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
     sl_ws_start(ws);
 }
 
+static int is_preflight(const eio_server_t *srv, const sl_http_req_t *req)
+{
+    return !strcmp(req->method, "OPTIONS") && srv->opts.cors_origin[0];
+}
+
+/* The transport a request asks for, T_POLLING or T_WEBSOCKET, or -1 when
+ * it is not one this endpoint allows. */
+static int request_transport(const eio_server_t *srv, const sl_http_req_t *req)
+{
+    char tname[16];
+    int tl = sl_http_query_get(req, "transport", tname, sizeof tname);
+    if (tl > 0 && !strcmp(tname, "polling") && srv->opts.allow_polling)
+        return T_POLLING;
+    if (tl > 0 && !strcmp(tname, "websocket") && srv->opts.allow_websocket)
+        return T_WEBSOCKET;
+    return -1;
+}
+
+/* The checks eio_server_handle makes before it looks for the session, in
+ * its order, so the router relays exactly the requests this endpoint would
+ * answer "Session ID unknown". */
+int eio_server_lacks_sid(eio_server_t *srv, const sl_http_req_t *req, char *out, size_t cap)
+{
+    if (req->aborted || is_preflight(srv, req) || request_transport(srv, req) < 0)
+        return 0;
+    if (sl_http_query_get(req, "sid", out, cap) < 0)
+        return 0;
+    return table_find(srv, out) == NULL;
+}
+
 void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
 {
-    const eio_options_t *o = &srv->opts;
     if (req->aborted) {
         /* The peer went away in the middle of a request body: a polling
          * session loses its data, so it closes, as the reference does. */
@@ -1078,17 +1034,12 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
     /* An origin outside cors.origin is not refused (Node's cors package
      * doesn't either): it just gets no Access-Control-Allow-* headers and
      * the browser does the blocking. */
-    if (!strcmp(req->method, "OPTIONS") && o->cors_origin[0]) {
+    if (is_preflight(srv, req)) {
         respond_preflight(srv, req);
         return;
     }
-    char tname[16], sid[32];
-    int tl = sl_http_query_get(req, "transport", tname, sizeof tname);
-    int transport = -1;
-    if (tl > 0 && !strcmp(tname, "polling") && o->allow_polling)
-        transport = T_POLLING;
-    else if (tl > 0 && !strcmp(tname, "websocket") && o->allow_websocket)
-        transport = T_WEBSOCKET;
+    char sid[32];
+    int transport = request_transport(srv, req);
     if (transport < 0) {
         respond_error(srv, req, ERR_UNKNOWN_TRANSPORT, NULL);
         return;
@@ -1106,9 +1057,6 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
         }
         s = NULL;
     }
-    if (has_sid && !s && srv->h.foreign_sid && !sl_http_header_get(req, "x-siolua-relayed") &&
-        srv->h.foreign_sid(sid, req, srv->ud))
-        return; /* another server of the cluster owns it */
     if (has_sid && (!s || hb_expired(s))) {
         respond_error(srv, req, ERR_UNKNOWN_SID, NULL);
         return;

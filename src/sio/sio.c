@@ -111,28 +111,6 @@ void sio_options_init(sio_options_t *o)
     o->recovery_max_ms = 120000;
 }
 
-int sio_options_set(sio_options_t *o, const char *name, const char *value)
-{
-    char *end;
-    unsigned long v = strtoul(value, &end, 10);
-    int numeric = *value && !*end && *value != '-';
-    if (!strcmp(name, "connectTimeout") && numeric && v > 0) {
-        o->connect_timeout_ms = (uint32_t)v;
-        return 0;
-    }
-    if (!strcmp(name, "connectionStateRecovery")) {
-        if (!strcmp(value, "true")) { o->recovery = 1; return 0; }
-        if (!strcmp(value, "false")) { o->recovery = 0; return 0; }
-        return -1;
-    }
-    if (!strcmp(name, "connectionStateRecovery.maxDisconnectionDuration") && numeric) {
-        o->recovery = 1;
-        o->recovery_max_ms = (uint32_t)v;
-        return 0;
-    }
-    return -1;
-}
-
 /* ---- rooms -------------------------------------------------------------- */
 
 static const void *room_key(const sl_hnode_t *n, size_t *len)
@@ -954,16 +932,7 @@ static const char *eio_allow_request(const sl_http_req_t *req, void *ud)
     return srv->allow_request ? srv->allow_request(req, srv->allow_ud) : NULL;
 }
 
-static int eio_foreign_sid(const char *sid, sl_http_req_t *req, void *ud)
-{
-    sio_server_t *srv = ud;
-    if (!srv->has_adapter || !srv->adapter.foreign_sid)
-        return 0;
-    return srv->adapter.foreign_sid(srv->adapter.ud, sid, req);
-}
-
 static const eio_handler_t sio_eio_handler = {
-    .foreign_sid = eio_foreign_sid,
     .allow_request = eio_allow_request,
     .on_open = eio_on_open,
     .on_message = eio_on_message,
