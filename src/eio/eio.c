@@ -18,6 +18,7 @@
 #include <sys/random.h>
 
 #include "eio/eio_packet.h"
+#include "base/hashtab.h"
 #include "base/log.h"
 #include "net/ws.h"
 
@@ -32,7 +33,7 @@ typedef struct eio_out {
 struct eio_session {
     char sid[24];
     eio_server_t *srv;
-    eio_session_t *hnext;
+    sl_hnode_t hnode;     /* in srv->sessions, keyed by sid */
     uint8_t open;
     uint8_t proto;        /* 3 or 4 */
     uint8_t transport;
@@ -58,9 +59,7 @@ struct eio_server {
     eio_options_t opts;
     eio_handler_t h;
     void *ud;
-    eio_session_t **buckets;
-    size_t nbuckets;
-    size_t count;
+    sl_hashtab_t sessions; /* by sid */
 };
 
 enum {
@@ -131,67 +130,27 @@ int eio_options_set_path(eio_options_t *o, const char *v)
 
 /* ---- session table ------------------------------------------------------ */
 
-static size_t sid_hash(const char *sid, size_t nb)
+static const void *session_key(const sl_hnode_t *n, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *sid; sid++)
-        h = (h ^ (unsigned char)*sid) * 1099511628211ull;
-    return (size_t)(h & (nb - 1));
-}
-
-static int table_grow(eio_server_t *srv)
-{
-    size_t nb = srv->nbuckets ? srv->nbuckets * 2 : 64;
-    eio_session_t **b = calloc(nb, sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        eio_session_t *s = srv->buckets[i];
-        while (s) {
-            eio_session_t *next = s->hnext;
-            size_t k = sid_hash(s->sid, nb);
-            s->hnext = b[k];
-            b[k] = s;
-            s = next;
-        }
-    }
-    free(srv->buckets);
-    srv->buckets = b;
-    srv->nbuckets = nb;
-    return 0;
+    const eio_session_t *s = SL_CONTAINER_OF(n, eio_session_t, hnode);
+    *len = strlen(s->sid);
+    return s->sid;
 }
 
 static eio_session_t *table_find(eio_server_t *srv, const char *sid)
 {
-    if (!srv->nbuckets)
-        return NULL;
-    for (eio_session_t *s = srv->buckets[sid_hash(sid, srv->nbuckets)]; s; s = s->hnext)
-        if (!strcmp(s->sid, sid))
-            return s;
-    return NULL;
+    sl_hnode_t *n = sl_hashtab_find(&srv->sessions, sid, strlen(sid));
+    return n ? SL_CONTAINER_OF(n, eio_session_t, hnode) : NULL;
 }
 
 static int table_add(eio_server_t *srv, eio_session_t *s)
 {
-    if (srv->count >= srv->nbuckets && table_grow(srv))
-        return -ENOMEM;
-    size_t k = sid_hash(s->sid, srv->nbuckets);
-    s->hnext = srv->buckets[k];
-    srv->buckets[k] = s;
-    srv->count++;
-    return 0;
+    return sl_hashtab_insert(&srv->sessions, &s->hnode);
 }
 
 static void table_remove(eio_server_t *srv, eio_session_t *s)
 {
-    eio_session_t **pp = &srv->buckets[sid_hash(s->sid, srv->nbuckets)];
-    for (; *pp; pp = &(*pp)->hnext) {
-        if (*pp == s) {
-            *pp = s->hnext;
-            srv->count--;
-            return;
-        }
-    }
+    sl_hashtab_remove(&srv->sessions, &s->hnode);
 }
 
 int eio_random_id(char out[21])
@@ -1143,6 +1102,7 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
     srv->opts = *opts;
     srv->h = *h;
     srv->ud = ud;
+    sl_hashtab_init(&srv->sessions, session_key);
     return srv;
 }
 
@@ -1167,36 +1127,28 @@ int eio_server_match(const eio_server_t *srv, const char *path)
 
 void eio_server_close_all(eio_server_t *srv)
 {
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        eio_session_t *s = srv->buckets[i];
-        while (s) {
-            eio_session_t *next = s->hnext; /* s may leave the table */
-            session_close(s, "server shutting down", 1);
-            s = next;
-        }
-    }
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &srv->sessions);
+    for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));) /* n may leave the table */
+        session_close(SL_CONTAINER_OF(n, eio_session_t, hnode), "server shutting down", 1);
 }
 
-size_t eio_server_session_count(const eio_server_t *srv) { return srv->count; }
+size_t eio_server_session_count(const eio_server_t *srv) { return sl_hashtab_count(&srv->sessions); }
 
 void eio_server_stop(eio_server_t *srv)
 {
     eio_server_close_all(srv);
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        eio_session_t *s = srv->buckets[i];
-        while (s) {
-            eio_session_t *next = s->hnext;
-            session_finish(s);
-            s = next;
-        }
-    }
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &srv->sessions);
+    for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));)
+        session_finish(SL_CONTAINER_OF(n, eio_session_t, hnode));
 }
 
 void eio_server_free(eio_server_t *srv)
 {
     if (!srv)
         return;
-    free(srv->buckets);
+    sl_hashtab_free(&srv->sessions);
     free(srv);
 }
 

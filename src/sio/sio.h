@@ -208,7 +208,7 @@ long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const c
                   size_t len, const sio_packet_bin_t *atts, unsigned natts);
 
 /* Every room of the namespace (own-id rooms included, as Node's adapter
- * lists them). */
+ * lists them), in no particular order; cb must not join or leave. */
 void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t len, void *ud),
                        void *ud);
 /* A connected socket of the namespace by id, or NULL. */

@@ -25,6 +25,22 @@ static sl_http_req_t req(const char *method, const char *query)
     return r;
 }
 
+/* Each test has its own server on the test's loop (it never runs: the
+ * router's question needs no I/O). */
+static void server_up(void)
+{
+    eio_options_t o;
+    eio_options_init(&o);
+    srv = eio_server_new(tl_loop(), &o, &none, NULL);
+    CHECK(srv != NULL);
+}
+
+static void server_down(void)
+{
+    eio_server_free(srv);
+    srv = NULL;
+}
+
 static int lacks(const sl_http_req_t *r, char *sid)
 {
     sid[0] = '\0';
@@ -33,6 +49,7 @@ static int lacks(const sl_http_req_t *r, char *sid)
 
 static void a_sid_no_session_holds_is_lacking(void)
 {
+    server_up();
     char sid[32];
     sl_http_req_t r = req("GET", "EIO=4&transport=polling&sid=zzzzzzAAAAAAAAAAAAAA");
     CHECK_EQ_INT(lacks(&r, sid), 1);
@@ -42,17 +59,21 @@ static void a_sid_no_session_holds_is_lacking(void)
     r = req("GET", "EIO=4&transport=websocket&sid=abc");
     r.upgrade = 1;
     CHECK_EQ_INT(lacks(&r, sid), 1);
+    server_down();
 }
 
 static void a_handshake_is_not(void)
 {
+    server_up();
     char sid[32];
     sl_http_req_t r = req("GET", "EIO=4&transport=polling");
     CHECK_EQ_INT(lacks(&r, sid), 0);
+    server_down();
 }
 
 static void what_the_endpoint_answers_first_is_not(void)
 {
+    server_up();
     char sid[32];
     sl_http_req_t r = req("GET", "EIO=4&transport=carrier-pigeon&sid=abc");
     CHECK_EQ_INT(lacks(&r, sid), 0); /* unknown transport */
@@ -63,24 +84,20 @@ static void what_the_endpoint_answers_first_is_not(void)
     CHECK_EQ_INT(lacks(&r, sid), 1); /* no CORS configured: not a preflight */
     strcpy(eio_server_options_mut(srv)->cors_origin, "*");
     CHECK_EQ_INT(lacks(&r, sid), 0); /* a preflight is answered here */
+    server_down();
 }
 
 static void a_sid_too_long_for_any_session_is_not_copied(void)
 {
+    server_up();
     char sid[32];
     sl_http_req_t r = req("GET", "EIO=4&transport=polling&sid=0123456789012345678901234567890123456789");
     CHECK_EQ_INT(lacks(&r, sid), 0);
+    server_down();
 }
 
-int main(void)
-{
-    eio_options_t o;
-    eio_options_init(&o);
-    srv = eio_server_new(uv_default_loop(), &o, &none, NULL);
-    RUN(a_sid_no_session_holds_is_lacking);
-    RUN(a_handshake_is_not);
-    RUN(what_the_endpoint_answers_first_is_not);
-    RUN(a_sid_too_long_for_any_session_is_not_copied);
-    eio_server_free(srv);
-    return TESTS_DONE();
-}
+TL_SUITE(eio_lacks_sid, NULL, NULL,
+         TL_TEST(a_sid_no_session_holds_is_lacking),
+         TL_TEST(a_handshake_is_not),
+         TL_TEST(what_the_endpoint_answers_first_is_not),
+         TL_TEST(a_sid_too_long_for_any_session_is_not_copied));

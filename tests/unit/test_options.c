@@ -226,15 +226,12 @@ static void help_lists_every_option_in_80_columns(void)
     free(text);
 }
 
-int main(void)
-{
-    RUN(rows_are_whole_and_names_unique);
-    RUN(every_default_is_the_layers_default);
-    RUN(unknown_names_and_bad_values_are_told_apart);
-    RUN(integers_keep_to_their_range);
-    RUN(booleans_enums_and_lists);
-    RUN(text_values_land_in_their_layer);
-    RUN(numbers_land_in_every_layer_that_reads_them);
-    RUN(help_lists_every_option_in_80_columns);
-    return TESTS_DONE();
-}
+TL_SUITE(options, NULL, NULL,
+         TL_TEST(rows_are_whole_and_names_unique),
+         TL_TEST(every_default_is_the_layers_default),
+         TL_TEST(unknown_names_and_bad_values_are_told_apart),
+         TL_TEST(integers_keep_to_their_range),
+         TL_TEST(booleans_enums_and_lists),
+         TL_TEST(text_values_land_in_their_layer),
+         TL_TEST(numbers_land_in_every_layer_that_reads_them),
+         TL_TEST(help_lists_every_option_in_80_columns));
