@@ -69,7 +69,10 @@ SETTER(set_recovery, s->sio.recovery = (unsigned)v->n)
 SETTER(set_recovery_max, s->sio.recovery_max_ms = (uint32_t)v->n; s->sio.recovery = 1)
 SETTER(set_serve_client, s->serve_client = (int)v->n)
 SETTER(set_header_timeout, s->http.limits.header_timeout_ms = v->n)
+SETTER(set_request_timeout, s->http.limits.request_timeout_ms = v->n)
 SETTER(set_keepalive_timeout, s->http.limits.keepalive_timeout_ms = v->n)
+SETTER(set_max_headers, s->http.limits.max_headers = (size_t)v->n)
+SETTER(set_max_buffered, s->http.limits.max_buffered_bytes = (size_t)v->n)
 SETTER(set_max_header_size, s->http.limits.max_header_bytes = (size_t)v->n)
 SETTER(set_lua_budget, s->lua_budget = v->n)
 SETTER(set_lua_memory, s->lua_memory = (size_t)v->n)
@@ -158,12 +161,23 @@ const sl_option_t sl_options[] = {
     {.name = "httpHeaderTimeout", .type = SL_OPT_UINT, .def = "60000", .min = 1, .max = UINT64_MAX,
      .unit = "ms", .where = ALL, .to = SL_TO_HTTP,
      .help = "time a request's headers may take to arrive", .apply = set_header_timeout},
+    {.name = "requestTimeout", .type = SL_OPT_UINT, .def = "60000", .min = 1, .max = UINT64_MAX,
+     .unit = "ms", .where = ALL, .to = SL_TO_HTTP,
+     .help = "time a request may take to arrive whole; else 408",
+     .apply = set_request_timeout},
     {.name = "keepAliveTimeout", .type = SL_OPT_UINT, .def = "5000", .min = 1, .max = UINT64_MAX,
      .unit = "ms", .where = ALL, .to = SL_TO_HTTP, .help = "time an idle keep-alive connection is kept",
      .apply = set_keepalive_timeout},
     {.name = "maxHeaderSize", .type = SL_OPT_UINT, .def = "16384", .min = 1024, .max = SIZE_MAX,
      .unit = "bytes", .where = ALL, .to = SL_TO_HTTP, .help = "largest request line and headers",
      .apply = set_max_header_size},
+    {.name = "maxHeadersCount", .type = SL_OPT_UINT, .def = "2000", .min = 1, .max = 100000,
+     .unit = "lines", .where = ALL, .to = SL_TO_HTTP,
+     .help = "most header lines a request may have; else 431", .apply = set_max_headers},
+    {.name = "maxBufferedRequestBytes", .type = SL_OPT_UINT, .def = "67108864", .min = 1,
+     .max = SIZE_MAX, .unit = "bytes", .where = ALL, .to = SL_TO_HTTP,
+     .help = "request bodies held at once, all conns; else 503",
+     .apply = set_max_buffered},
     {.name = "luaInstructionBudget", .type = SL_OPT_UINT, .def = "100000000", .max = UINT64_MAX,
      .unit = "instructions", .where = ALL, .to = SL_TO_BUDGET,
      .help = "what one run of a handler may take (0: no limit)", .apply = set_lua_budget},

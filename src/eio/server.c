@@ -42,6 +42,7 @@ struct sl_server {
     char client_dir[1024];
     char client_etag[64];
     client_file_t client_files[8];
+    sl_http_shared_t http;         /* what every HTTP conn here shares */
     const sl_locator_t *locator;   /* where other nodes' sessions are */
     void *locator_ud;
     uv_timer_t shutdown_timer;
@@ -56,7 +57,10 @@ void sl_server_config_init(sl_server_config_t *c)
     c->port = 3000;
     c->limits.max_header_bytes = 16384;      /* Node's default */
     c->limits.max_body_bytes = 1000000;      /* maxHttpBufferSize */
+    c->limits.max_headers = 2000;            /* Node's maxHeadersCount */
     c->limits.header_timeout_ms = 60000;     /* Node's headersTimeout */
+    c->limits.request_timeout_ms = 60000;    /* Node's requestTimeout is 300 s */
+    c->limits.max_buffered_bytes = 64u << 20;
     c->limits.keepalive_timeout_ms = 5000;   /* Node's keepAliveTimeout */
     c->limits.write_queue_cap = 16u << 20;
 }
@@ -279,7 +283,7 @@ static void on_connection(uv_stream_t *listener, int status)
         SL_WARN("server", "accept: %s", uv_strerror(rc));
         return;
     }
-    sl_http_conn_new(c, &srv->cfg.limits, on_request, srv);
+    sl_http_conn_new(c, &srv->cfg.limits, &srv->http, on_request, srv);
 }
 
 sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
