@@ -45,6 +45,7 @@ SETTER(set_upgrade_timeout, s->eio.upgrade_timeout_ms = (uint32_t)v->n)
 /* The message cap of both transports, and so the HTTP layer's body cap. */
 SETTER(set_max_http_buffer, s->eio.max_http_buffer_size = s->http.limits.max_body_bytes = (size_t)v->n)
 SETTER(set_session_queue_cap, s->eio.session_queue_cap = (size_t)v->n)
+SETTER(set_max_sessions, s->eio.max_sessions = (size_t)v->n)
 SETTER(set_transports, s->eio.allow_polling = v->n & 1; s->eio.allow_websocket = (v->n >> 1) & 1)
 SETTER(set_allow_upgrades, s->eio.allow_upgrades = (unsigned)v->n)
 SETTER(set_allow_eio3, s->eio.allow_eio3 = (unsigned)v->n)
@@ -146,6 +147,9 @@ const sl_option_t sl_options[] = {
      .unit = "bytes", .where = ALL, .to = SL_TO_EIO,
      .help = "output a slow client may have waiting",
      .apply = set_session_queue_cap},
+    {.name = "maxSessions", .type = SL_OPT_UINT, .def = "100000", .min = 1, .max = SIZE_MAX,
+     .unit = "sessions", .where = ALL, .to = SL_TO_EIO,
+     .help = "open Engine.IO sessions per process; else 503", .apply = set_max_sessions},
     {.name = "connectTimeout", .type = SL_OPT_UINT, .def = "45000", .min = 1, .max = U32, .unit = "ms",
      .where = ALL, .to = SL_TO_SIO, .help = "time a client has to join a namespace",
      .apply = set_connect_timeout},

@@ -49,7 +49,10 @@ struct eio_session {
     uint32_t qlen, qcap;
     size_t qbytes;
     uv_timer_t hb;        /* heartbeat */
-    uv_timer_t up;        /* upgrade timeout */
+    uv_timer_t *up;       /* upgrade timeout, then drain timeout; made when
+                             first needed: most sessions never need it, and
+                             a session that only ever handshakes must cost
+                             little (maxSessions of them may exist) */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
     void *data;
 };
@@ -59,7 +62,14 @@ struct eio_server {
     eio_options_t opts;
     eio_handler_t h;
     void *ud;
-    sl_hashtab_t sessions; /* by sid */
+    sl_hashtab_t sessions; /* by sid; closed ones that drain stay a moment */
+    size_t live;           /* open sessions: what max_sessions caps */
+    /* What clients can make happen at will is logged once per interval
+     * (with a count), never once per request. */
+    sl_log_every_t full;   /* handshakes refused at max_sessions */
+    sl_log_every_t bad;    /* requests answered with an error */
+    sl_log_every_t broken; /* sessions closed for breaking the protocol */
+    sl_log_every_t slow;   /* sessions closed as slow readers */
 };
 
 enum {
@@ -98,6 +108,7 @@ void eio_options_init(eio_options_t *o)
     o->allow_upgrades = 1;
     strcpy(o->cors_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
     o->session_queue_cap = 16u << 20;
+    o->max_sessions = 100000;
 }
 
 /* "/a" or "/a,/b" (a second path for the same endpoint), each normalised
@@ -185,8 +196,9 @@ static void session_doom(eio_session_t *s)
     if (s->doomed || !s->open)
         return;
     s->doomed = 1;
-    SL_WARN("eio", "session %s: output over %zu bytes (slow reader), closing", s->sid,
-            s->srv->opts.session_queue_cap);
+    SL_LOG_EVERY(&s->srv->slow, SL_LOG_WARN, "eio",
+                 "session %s: output over %zu bytes (slow reader), closing", s->sid,
+                 s->srv->opts.session_queue_cap);
     uv_timer_stop(&s->hb);
     uv_timer_start(&s->hb, doom_cb, 0, 0);
 }
@@ -401,10 +413,35 @@ static int hb_expired(eio_session_t *s)
 static void session_handle_closed(uv_handle_t *h)
 {
     eio_session_t *s = h->data;
+    if (h != (uv_handle_t *)&s->hb)
+        free(h);
     if (--s->handles == 0) {
         free(s->q);
         free(s);
     }
+}
+
+/* The second timer, made on first use. NULL only when out of memory. */
+static uv_timer_t *session_up(eio_session_t *s)
+{
+    if (!s->up && (s->up = malloc(sizeof *s->up)) != NULL) {
+        uv_timer_init(s->srv->loop, s->up);
+        s->up->data = s;
+        s->handles++;
+    }
+    return s->up;
+}
+
+static void session_up_start(eio_session_t *s, uv_timer_cb cb, uint64_t ms)
+{
+    if (session_up(s))
+        uv_timer_start(s->up, cb, ms, 0);
+}
+
+static void session_up_stop(eio_session_t *s)
+{
+    if (s->up)
+        uv_timer_stop(s->up);
 }
 
 /* Ends what is left of a closed session: table entry, timers, memory. */
@@ -415,10 +452,10 @@ static void session_finish(eio_session_t *s)
     s->finished = 1;
     table_remove(s->srv, s);
     uv_timer_stop(&s->hb);
-    uv_timer_stop(&s->up);
     queue_clear(s);
     uv_close((uv_handle_t *)&s->hb, session_handle_closed);
-    uv_close((uv_handle_t *)&s->up, session_handle_closed);
+    if (s->up)
+        uv_close((uv_handle_t *)s->up, session_handle_closed);
 }
 
 static void drain_timeout_cb(uv_timer_t *t) { session_finish(t->data); }
@@ -459,8 +496,9 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
         }
     }
     s->open = 0;
+    srv->live--;
     uv_timer_stop(&s->hb);
-    uv_timer_stop(&s->up);
+    session_up_stop(s);
     if (s->ws) {
         sl_ws_set_handler(s->ws, &ws_detached_handler, NULL);
         sl_ws_close(s->ws, 1000);
@@ -475,7 +513,9 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
         srv->h.on_close(s, reason, srv->ud);
     if (drain) {
         s->draining = 1;
-        uv_timer_start(&s->up, drain_timeout_cb, srv->opts.ping_timeout_ms, 0);
+        session_up_start(s, drain_timeout_cb, srv->opts.ping_timeout_ms);
+        if (!s->up)
+            session_finish(s);
     } else {
         session_finish(s);
     }
@@ -514,10 +554,9 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
         return NULL;
     }
     uv_timer_init(srv->loop, &s->hb);
-    uv_timer_init(srv->loop, &s->up);
     s->hb.data = s;
-    s->up.data = s;
-    s->handles = 2;
+    s->handles = 1;
+    srv->live++;
     return s;
 }
 
@@ -577,7 +616,8 @@ static int session_on_packet(eio_session_t *s, const eio_packet_t *p)
     default:
         break;
     }
-    SL_INFO("eio", "session %s: unexpected packet type %d, closing", s->sid, p->type);
+    SL_LOG_EVERY(&s->srv->broken, SL_LOG_INFO, "eio",
+                 "session %s: unexpected packet type %d, closing", s->sid, p->type);
     session_close(s, "parse error", 0);
     return -1;
 }
@@ -625,7 +665,8 @@ static void respond_error(eio_server_t *srv, sl_http_req_t *req, int code, const
     char body[320];
     if (!message)
         message = error_messages[code];
-    SL_INFO("eio", "%s %s %s: %d %s", req->peer, req->method, req->url, code, message);
+    SL_LOG_EVERY(&srv->bad, SL_LOG_INFO, "eio", "%s %s %.200s: %d %s", req->peer, req->method,
+                 req->url, code, message);
     int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, message);
     if (req->upgrade && code != ERR_FORBIDDEN) {
         /* As the reference server answers a refused WebSocket upgrade. */
@@ -671,7 +712,8 @@ static void poll_aborted(sl_http_req_t *req, void *ud)
 static void handle_poll_get(eio_session_t *s, sl_http_req_t *req)
 {
     if (s->poll) {
-        SL_INFO("eio", "session %s: overlapping GET, closing", s->sid);
+        SL_LOG_EVERY(&s->srv->broken, SL_LOG_INFO, "eio",
+                     "session %s: overlapping GET, closing", s->sid);
         respond_error(s->srv, req, ERR_BAD_REQUEST, NULL);
         session_close(s, "transport error", 0);
         return;
@@ -699,8 +741,9 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
 {
     eio_server_t *srv = s->srv;
     if (req->body_too_large) {
-        SL_INFO("eio", "session %s: POST body over maxHttpBufferSize (%zu), closing", s->sid,
-                srv->opts.max_http_buffer_size);
+        SL_LOG_EVERY(&s->srv->broken, SL_LOG_INFO, "eio",
+                     "session %s: POST body over maxHttpBufferSize (%zu), closing", s->sid,
+                     srv->opts.max_http_buffer_size);
         cors_headers(srv, req);
         sl_http_respond(req, 413, "text/plain", "Payload Too Large", 17);
         session_close(s, "transport error", 0);
@@ -710,7 +753,8 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
     int binary_body = ctype && !strncasecmp(ctype, "application/octet-stream", 24);
     if (binary_body && s->proto == 4) {
         /* Engine.IO v4 polling bodies are text (binary goes base64). */
-        SL_INFO("eio", "session %s: binary POST body, closing", s->sid);
+        SL_LOG_EVERY(&s->srv->broken, SL_LOG_INFO, "eio",
+                     "session %s: binary POST body, closing", s->sid);
         respond_error(srv, req, ERR_BAD_REQUEST, NULL);
         session_close(s, "transport error", 0);
         return;
@@ -721,7 +765,8 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
                            : eio_payload_decode(req->body.data ? req->body.data : "", req->body.len,
                                                 post_packet_cb, &ctx);
     if (rc == -1 && s->open) {
-        SL_INFO("eio", "session %s: malformed polling payload, closing", s->sid);
+        SL_LOG_EVERY(&s->srv->broken, SL_LOG_INFO, "eio",
+                     "session %s: malformed polling payload, closing", s->sid);
         session_close(s, "parse error", 0);
     }
     cors_headers(srv, req);
@@ -763,7 +808,7 @@ static void upgrade_timeout_cb(uv_timer_t *t)
 {
     eio_session_t *s = t->data;
     if (s->probe) {
-        SL_INFO("eio", "session %s: upgrade timed out", s->sid);
+        SL_LOG_EVERY(&s->srv->broken, SL_LOG_INFO, "eio", "session %s: upgrade timed out", s->sid);
         sl_ws_set_handler(s->probe, &ws_detached_handler, NULL);
         sl_ws_close(s->probe, 1000);
         s->probe = NULL;
@@ -781,7 +826,7 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
         return;
     }
     if (pkt->type == EIO_UPGRADE) {
-        uv_timer_stop(&s->up);
+        session_up_stop(s);
         s->probe = NULL;
         s->upgrading = 0;
         s->ws = ws;
@@ -795,7 +840,8 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
             s->srv->h.on_upgrade(s, s->srv->ud);
         return;
     }
-    SL_INFO("eio", "session %s: unexpected packet during upgrade, dropping probe", s->sid);
+    SL_LOG_EVERY(&s->srv->broken, SL_LOG_INFO, "eio",
+                 "session %s: unexpected packet during upgrade, dropping probe", s->sid);
     s->probe = NULL;
     s->upgrading = 0;
     sl_ws_set_handler(ws, &ws_detached_handler, NULL);
@@ -816,7 +862,8 @@ static void ws_on_message(sl_ws_t *ws, int binary, const char *p, size_t n)
             sl_ws_close(ws, 1002);
             return;
         }
-        SL_INFO("eio", "session %s: malformed websocket packet, closing", s->sid);
+        SL_LOG_EVERY(&s->srv->broken, SL_LOG_INFO, "eio",
+                     "session %s: malformed websocket packet, closing", s->sid);
         session_close(s, "parse error", 0);
         return;
     }
@@ -842,7 +889,7 @@ static void ws_on_close(sl_ws_t *ws)
     if (ws == s->probe) {
         s->probe = NULL;
         s->upgrading = 0;
-        uv_timer_stop(&s->up);
+        session_up_stop(s);
         return;
     }
     /* A ws this session no longer knows: nothing to do. */
@@ -887,6 +934,18 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
     }
     if (transport == T_WEBSOCKET && (!req->upgrade || sl_ws_check_request(req))) {
         respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+        return;
+    }
+    if (srv->live >= srv->opts.max_sessions) {
+        /* Each session costs memory until it closes (a client that never
+         * joins a namespace holds one for connectTimeout): past the cap a
+         * new one waits, an upgrade of one that exists is not refused. */
+        SL_LOG_EVERY(&srv->full, SL_LOG_WARN, "eio",
+                     "%zu sessions open, the most maxSessions allows: answering 503 to the "
+                     "handshake of %s", srv->live, req->peer);
+        cors_headers(srv, req);
+        sl_http_resp_header(req, "Retry-After", "5");
+        sl_http_respond_text(req, 503, "Service Unavailable");
         return;
     }
     if (srv->h.allow_request) {
@@ -973,14 +1032,15 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
     if (refuse) {
         /* Accepted then closed, as the reference server does: clients
          * expect a WebSocket, not an HTTP error, for this case. */
-        SL_INFO("eio", "session %s: refused a second upgrade", s->sid);
+        SL_LOG_EVERY(&s->srv->broken, SL_LOG_INFO, "eio",
+                     "session %s: refused a second upgrade", s->sid);
         sl_ws_set_handler(ws, &ws_detached_handler, NULL);
         sl_ws_close(ws, 1000);
         return;
     }
     s->probe = ws;
     s->upgrading = 1;
-    uv_timer_start(&s->up, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
+    session_up_start(s, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms);
     if (s->poll && s->qlen == 0)
         session_release_poll(s, EIO_NOOP);
     /* Frames sent right behind the upgrade request are handled now that
@@ -1014,7 +1074,7 @@ int eio_server_lacks_sid(eio_server_t *srv, const sl_http_req_t *req, char *out,
     if (req->aborted || is_preflight(srv, req) || request_transport(srv, req) < 0)
         return 0;
     if (sl_http_query_get(req, "sid", out, cap) < 0)
-        return 0;
+        return 0; /* none, or too long to be anyone's: answered here */
     return table_find(srv, out) == NULL;
 }
 
@@ -1044,8 +1104,11 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
         respond_error(srv, req, ERR_UNKNOWN_TRANSPORT, NULL);
         return;
     }
-    int has_sid = sl_http_query_get(req, "sid", sid, sizeof sid) >= 0;
-    eio_session_t *s = has_sid ? table_find(srv, sid) : NULL;
+    /* A sid too long to be one is an unknown sid, not a missing one (which
+     * would make this a handshake). */
+    int sid_len = sl_http_query_get(req, "sid", sid, sizeof sid);
+    int has_sid = sid_len >= 0 || sid_len == -2;
+    eio_session_t *s = sid_len >= 0 ? table_find(srv, sid) : NULL;
     if (s && s->draining) {
         /* The last GET of a server-closed polling session collects the
          * close packet; anything else finds the session gone. */
@@ -1134,6 +1197,8 @@ void eio_server_close_all(eio_server_t *srv)
 }
 
 size_t eio_server_session_count(const eio_server_t *srv) { return sl_hashtab_count(&srv->sessions); }
+size_t eio_server_live_count(const eio_server_t *srv) { return srv->live; }
+uint64_t eio_server_refused_count(const eio_server_t *srv) { return srv->full.total; }
 
 void eio_server_stop(eio_server_t *srv)
 {

@@ -35,6 +35,9 @@ typedef struct eio_options {
     char sid_prefix[8];          /* first characters of every sid (the
                                     cluster node id), "" for none */
     size_t session_queue_cap;    /* bytes waiting for a slow reader */
+    size_t max_sessions;         /* open sessions of this endpoint (so of the
+                                    process: it has one Socket.IO endpoint);
+                                    a handshake over it gets 503 */
 } eio_options_t;
 
 /* The defaults (Node's engine.io 6), path "/engine.io/". The fields are
@@ -80,6 +83,11 @@ int eio_server_lacks_sid(eio_server_t *srv, const sl_http_req_t *req, char *out,
 /* Closes every session with a close packet ("server shutting down"). */
 void eio_server_close_all(eio_server_t *srv);
 size_t eio_server_session_count(const eio_server_t *srv);
+/* Open sessions (what max_sessions caps; closed ones still handing their
+ * close packet to a last GET are not counted), and the handshakes refused
+ * at the cap since the start: for metrics. */
+size_t eio_server_live_count(const eio_server_t *srv);
+uint64_t eio_server_refused_count(const eio_server_t *srv);
 /* Ends the sessions still waiting for a GET to collect their close packet
  * (last step of a shutdown). */
 void eio_server_stop(eio_server_t *srv);

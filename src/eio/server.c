@@ -43,6 +43,7 @@ struct sl_server {
     char client_etag[64];
     client_file_t client_files[8];
     sl_http_shared_t http;         /* what every HTTP conn here shares */
+    sl_log_every_t bad_upgrade;    /* upgrades outside the Engine.IO paths */
     const sl_locator_t *locator;   /* where other nodes' sessions are */
     void *locator_ud;
     uv_timer_t shutdown_timer;
@@ -254,7 +255,8 @@ static void on_request(sl_http_req_t *req, void *ud)
     }
     if (req->upgrade) {
         /* Nothing here speaks WebSocket outside the Engine.IO paths. */
-        SL_INFO("server", "%s: upgrade request for %s refused", req->peer, req->path);
+        SL_LOG_EVERY(&srv->bad_upgrade, SL_LOG_INFO, "server", "%s: upgrade request for %.200s refused",
+                     req->peer, req->path);
         sl_http_respond_text(req, 400, "Bad Request");
         return;
     }

@@ -73,11 +73,12 @@ struct sio_socket {
 struct sio_client {
     sio_server_t *srv;
     eio_session_t *eio;
-    sio_client_t *prev, *next;
+    sio_client_t *prev, *next;   /* srv->clients; once closed, srv->dead */
+    sio_client_t *wait_prev, *wait_next; /* srv->waiting, until it joins */
     sio_socket_t *sockets;
     sio_packet_reasm_t reasm;
-    uv_timer_t connect_timer;
-    unsigned timer_armed : 1;
+    uint64_t opened;             /* loop time of the Engine.IO open */
+    unsigned waiting : 1;        /* has joined no namespace yet */
     unsigned closed : 1;
     sio_handshake_t hs;
     char *hs_strings;          /* one block holding every handshake string */
@@ -97,9 +98,23 @@ struct sio_server {
     void *allow_ud;
     sio_adapter_t adapter;
     int has_adapter;
+    /* Clients that have joined no namespace yet, oldest first. The
+     * timeout is the same for all, so one timer serves them: a client
+     * that only ever handshakes costs a list link, not a timer handle.
+     *
+     *   waiting: c1 <-> c2 <-> c3    timer due at c1->opened + connect_timeout
+     */
+    sio_client_t *waiting, *waiting_tail;
+    /* Closed clients, freed by the timer on the next loop turn: whoever
+     * closed one may still be using it further up the stack. */
+    sio_client_t *dead;
+    uv_timer_t *timer;            /* on the heap: it outlives sio_server_free */
+    sl_log_every_t timeouts;      /* clients closed by connect_timeout */
+    sl_log_every_t broken;        /* clients closed for a malformed packet */
 };
 
 static void client_close(sio_client_t *c, const char *reason);
+static void client_unwait(sio_client_t *c);
 static void socket_gone(sio_socket_t *s, const char *reason, int notify_up);
 
 /* ---- options ------------------------------------------------------------ */
@@ -591,10 +606,7 @@ int sio_socket_accept(sio_socket_t *s)
     if (s->state != S_CONNECTING || s->client->closed)
         return -EPIPE;
     sio_client_t *c = s->client;
-    if (c->timer_armed) {
-        uv_timer_stop(&c->connect_timer);
-        c->timer_armed = 0;
-    }
+    client_unwait(c);
     if (sio_socket_join(s, s->id, strlen(s->id)))
         return -ENOMEM;
     s->state = S_CONNECTED;
@@ -692,23 +704,58 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn)
 
 /* ---- clients (one per Engine.IO session) -------------------------------- */
 
-static void connect_timer_closed(uv_handle_t *h)
+static void client_free(sio_client_t *c)
 {
-    sio_client_t *c = h->data;
     sio_packet_reasm_free(&c->reasm);
     free(c->hs_strings);
     free(c->hs_names);
     free(c);
 }
 
+static void server_tick(uv_timer_t *t);
+
+/* Arms the server's timer for what is due first: freeing the dead at
+ * once, else the oldest waiting client's connect timeout. */
+static void server_schedule(sio_server_t *srv)
+{
+    if (!srv->timer)
+        return;
+    if (srv->dead) {
+        uv_timer_start(srv->timer, server_tick, 0, 0);
+    } else if (srv->waiting) {
+        uint64_t now = uv_now(srv->loop), due = srv->waiting->opened + srv->opts.connect_timeout_ms;
+        uv_timer_start(srv->timer, server_tick, due > now ? due - now : 0, 0);
+    } else {
+        uv_timer_stop(srv->timer);
+    }
+}
+
+static void client_unwait(sio_client_t *c)
+{
+    if (!c->waiting)
+        return;
+    sio_server_t *srv = c->srv;
+    c->waiting = 0;
+    if (c->wait_prev)
+        c->wait_prev->wait_next = c->wait_next;
+    else
+        srv->waiting = c->wait_next;
+    if (c->wait_next)
+        c->wait_next->wait_prev = c->wait_prev;
+    else
+        srv->waiting_tail = c->wait_prev;
+    c->wait_prev = c->wait_next = NULL;
+}
+
 /* Every socket of the client leaves with reason; the client is unlinked
- * and freed once its timer handle is closed. Idempotent. */
+ * and freed on the next loop turn. Idempotent. */
 static void client_close(sio_client_t *c, const char *reason)
 {
     if (c->closed)
         return;
     c->closed = 1;
     sio_server_t *srv = c->srv;
+    client_unwait(c);
     while (c->sockets) {
         sio_socket_t *s = c->sockets;
         c->sockets = s->client_next;
@@ -721,24 +768,36 @@ static void client_close(sio_client_t *c, const char *reason)
     if (c->next)
         c->next->prev = c->prev;
     srv->nclients--;
-    uv_timer_stop(&c->connect_timer);
-    uv_close((uv_handle_t *)&c->connect_timer, connect_timer_closed);
+    c->prev = NULL;
+    c->next = srv->dead;
+    srv->dead = c;
+    server_schedule(srv);
 }
 
-static void connect_timeout_cb(uv_timer_t *t)
+/* Frees the clients closed since the last turn, then closes those that
+ * joined no namespace within connect_timeout (counted against the time
+ * now, so a changed timeout applies to those already waiting). */
+static void server_tick(uv_timer_t *t)
 {
-    sio_client_t *c = t->data;
-    c->timer_armed = 0;
-    if (c->closed)
-        return;
-    for (sio_socket_t *s = c->sockets; s; s = s->client_next)
-        if (s->state == S_CONNECTED)
-            return;
-    SL_INFO("sio", "session %s joined no namespace within %u ms, closing",
-            eio_session_id(c->eio), c->srv->opts.connect_timeout_ms);
-    eio_session_t *e = c->eio;
-    client_close(c, "connect timeout");
-    eio_session_close(e);
+    sio_server_t *srv = t->data;
+    while (srv->dead) {
+        sio_client_t *c = srv->dead;
+        srv->dead = c->next;
+        client_free(c);
+    }
+    uint64_t now = uv_now(srv->loop);
+    while (srv->waiting && srv->waiting->opened + srv->opts.connect_timeout_ms <= now) {
+        sio_client_t *c = srv->waiting;
+        /* A client that never joins is what a handshake flood leaves:
+         * one line per interval with the count, not one per client. */
+        SL_LOG_EVERY(&srv->timeouts, SL_LOG_INFO, "sio",
+                     "session %s joined no namespace within %u ms, closing", eio_session_id(c->eio),
+                     srv->opts.connect_timeout_ms);
+        eio_session_t *e = c->eio;
+        client_close(c, "connect timeout");
+        eio_session_close(e);
+    }
+    server_schedule(srv);
 }
 
 /* Copies what the handshake object needs out of the request, into one
@@ -871,16 +930,22 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     c->srv = srv;
     c->eio = e;
     sio_packet_reasm_init(&c->reasm);
-    uv_timer_init(srv->loop, &c->connect_timer);
-    c->connect_timer.data = c;
+    c->opened = uv_now(srv->loop);
+    c->waiting = 1;
+    c->wait_prev = srv->waiting_tail;
+    if (srv->waiting_tail)
+        srv->waiting_tail->wait_next = c;
+    else
+        srv->waiting = c;
+    srv->waiting_tail = c;
+    if (srv->waiting == c)
+        server_schedule(srv);
     c->next = srv->clients;
     if (srv->clients)
         srv->clients->prev = c;
     srv->clients = c;
     srv->nclients++;
     eio_session_set_data(e, c);
-    uv_timer_start(&c->connect_timer, connect_timeout_cb, srv->opts.connect_timeout_ms, 0);
-    c->timer_armed = 1;
     if (eio_session_protocol(e) == 3) {
         /* Socket.IO v2 (protocol 4) joins "/" implicitly at open. */
         sio_packet_t pkt = {.type = SIO_PACKET_CONNECT, .nsp = "/", .nsp_len = 1};
@@ -890,7 +955,8 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
 
 static void client_protocol_error(sio_client_t *c, int err)
 {
-    SL_INFO("sio", "session %s: %s, closing", eio_session_id(c->eio), sio_packet_strerror(err));
+    SL_LOG_EVERY(&c->srv->broken, SL_LOG_INFO, "sio", "session %s: %s, closing",
+                 eio_session_id(c->eio), sio_packet_strerror(err));
     eio_session_t *e = c->eio;
     client_close(c, "parse error");
     eio_session_close(e);
@@ -952,11 +1018,15 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
     srv->h = *h;
     srv->ud = ud;
     srv->eio = eio_server_new(loop, eopts, &sio_eio_handler, srv);
-    if (!srv->eio || !sio_server_of(srv, "/")) {
+    srv->timer = malloc(sizeof *srv->timer);
+    if (!srv->eio || !srv->timer || !sio_server_of(srv, "/")) {
         eio_server_free(srv->eio);
+        free(srv->timer);
         free(srv);
         return NULL;
     }
+    uv_timer_init(loop, srv->timer);
+    srv->timer->data = srv;
     return srv;
 }
 
@@ -982,10 +1052,20 @@ void sio_server_close_all(sio_server_t *srv)
     eio_server_close_all(srv->eio);
 }
 
+static void timer_closed(uv_handle_t *h) { free(h); }
+
 void sio_server_free(sio_server_t *srv)
 {
     if (!srv)
         return;
+    while (srv->dead) {
+        sio_client_t *c = srv->dead;
+        srv->dead = c->next;
+        client_free(c);
+    }
+    /* Closed here, freed by the loop's next run (the caller runs it to
+     * close what is left). */
+    uv_close((uv_handle_t *)srv->timer, timer_closed);
     while (srv->nsps) {
         sio_nsp_t *n = srv->nsps;
         srv->nsps = n->next;
