@@ -850,13 +850,33 @@ static sio_socket_t *client_socket_for(sio_client_t *c, const char *nsp, size_t 
     return NULL;
 }
 
+/* CONNECT_ERROR "Invalid namespace" for nsp, bytes as the client sent
+ * them: its client files the answer under that name, whatever it holds. */
+static void client_refuse_nsp(sio_client_t *c, const char *nsp, size_t len)
+{
+    const char *msg = eio_session_protocol(c->eio) == 3 ? "\"Invalid namespace\""
+                                                        : "{\"message\":\"Invalid namespace\"}";
+    sio_packet_t pkt = {.type = SIO_PACKET_CONNECT_ERROR, .nsp = nsp, .nsp_len = len,
+                        .payload = msg, .payload_len = strlen(msg)};
+    sl_buf_t b = SL_BUF_INIT;
+    sl_rcbuf_t *text = sio_packet_encode(&b, &pkt) ? NULL : sl_rcbuf_new(b.data, b.len);
+    if (text && !c->closed)
+        eio_session_send_rc(c->eio, 0, text);
+    sl_rcbuf_unref(text);
+    sl_buf_free(&b);
+}
+
 static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
 {
     sio_server_t *srv = c->srv;
-    char name[256];
-    if (pkt->nsp_len >= sizeof name) {
-        client_send_packet(c, SIO_PACKET_CONNECT_ERROR, "/",
-                           "{\"message\":\"Invalid namespace\"}", 31);
+    char name[SIO_NSP_NAME_MAX + 1];
+    /* Names are C strings from here up (and in Lua): one holding NUL
+     * would be cut there and join another namespace ("/chat\0x" would be
+     * "/chat"). Node takes NUL as any byte, so such a name is one no
+     * namespace has: refused as unknown, under the name as sent, and so
+     * is a name over the limit. */
+    if (pkt->nsp_len > SIO_NSP_NAME_MAX || memchr(pkt->nsp, '\0', pkt->nsp_len)) {
+        client_refuse_nsp(c, pkt->nsp, pkt->nsp_len);
         return;
     }
     memcpy(name, pkt->nsp, pkt->nsp_len);
@@ -873,9 +893,7 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
     if (!nsp && srv->h.resolve_nsp)
         nsp = srv->h.resolve_nsp(srv, name, auth, auth_len, srv->ud);
     if (!nsp) {
-        const char *msg = eio_session_protocol(c->eio) == 3 ? "\"Invalid namespace\""
-                                                            : "{\"message\":\"Invalid namespace\"}";
-        client_send_packet(c, SIO_PACKET_CONNECT_ERROR, name, msg, strlen(msg));
+        client_refuse_nsp(c, name, strlen(name));
         return;
     }
     sio_socket_t *s = socket_new(c, nsp);

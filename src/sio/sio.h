@@ -20,6 +20,11 @@ typedef struct sio_nsp sio_nsp_t;
 typedef struct sio_socket sio_socket_t;
 typedef struct sio_client sio_client_t;
 
+/* The longest namespace name a client may join, in bytes (Node has no
+ * limit but maxHttpBufferSize). A CONNECT for a longer one, or for a name
+ * holding a NUL byte, gets CONNECT_ERROR "Invalid namespace". */
+#define SIO_NSP_NAME_MAX 255
+
 typedef struct sio_options {
     uint32_t connect_timeout_ms;     /* 45000: no namespace joined -> close */
     unsigned recovery : 1;           /* connectionStateRecovery enabled */
