@@ -18,6 +18,7 @@
 #include <lua.h>
 
 #include "eio/eio.h"
+#include "base/datadir.h"
 #include "base/log.h"
 #include "lua/lua_sio.h"
 #include "eio/server.h"
@@ -277,8 +278,7 @@ int sl_test_main(int argc, char **argv)
 
     R.loop = uv_default_loop();
     R.server = sl_server_new(R.loop, &R.cfg);
-    const char *lib = getenv("SIOLUA_LUA_DIR");
-    R.app = R.server ? sl_app_new(R.loop, R.server, R.app_dir, lib ? lib : SIOLUA_LUA_DIR, &R.eio,
+    R.app = R.server ? sl_app_new(R.loop, R.server, R.app_dir, sl_datadir_lua(), &R.eio,
                                   &R.sio)
                      : NULL;
     int status = 1;

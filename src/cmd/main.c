@@ -13,6 +13,7 @@
 
 #include "eio/eio.h"
 #include "cmd/cmd_emit.h"
+#include "base/datadir.h"
 #include "base/log.h"
 #include "lua/lua_sio.h"
 #include "cluster/redis_url.h"
@@ -306,8 +307,7 @@ int main(int argc, char **argv)
         cli.cfg.static_root[0] = '\0';
 
     g_server = sl_server_new(loop, &cli.cfg);
-    const char *lib = getenv("SIOLUA_LUA_DIR");
-    g_app = sl_app_new(loop, g_server, cli.app_dir, lib ? lib : SIOLUA_LUA_DIR, &cli.eio, &cli.sio);
+    g_app = sl_app_new(loop, g_server, cli.app_dir, sl_datadir_lua(), &cli.eio, &cli.sio);
     if (!g_app) {
         fprintf(stderr, "siolua: cannot start the Lua runtime\n");
         return 1;
