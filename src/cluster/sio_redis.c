@@ -545,7 +545,8 @@ static void deliver_broadcast(sio_redis_t *r, const char *nsp_envelope, const ch
         if (rec_on && !t.volatile_ && r->hooks.remote_broadcast)
             r->hooks.remote_broadcast(nsp, &t, json.data, json.len, atts.v, atts.n, r->hooks.ud);
     } else {
-        SL_WARN("adapter", "undecodable broadcast from %s on %s, ignored", r->opts.label, nsp_name);
+        SL_WARNF("adapter", SL_LOG_FIELDS("nsp", nsp_name), "undecodable broadcast from %s on %s, ignored",
+                 r->opts.label, nsp_name);
     }
     sl_buf_free(&json);
 }
@@ -946,8 +947,8 @@ static void pending_finish(pending_t *q, int complete)
 static void pending_timeout(uv_timer_t *t)
 {
     pending_t *q = t->data;
-    SL_INFO("adapter", "request %s on %s: %d of %d servers answered in time", q->id, q->nsp, q->got,
-            q->expected);
+    SL_INFOF("adapter", SL_LOG_FIELDS("nsp", q->nsp, "request", q->id),
+             "request %s on %s: %d of %d servers answered in time", q->id, q->nsp, q->got, q->expected);
     pending_finish(q, 0);
 }
 
@@ -1641,7 +1642,12 @@ static void sweep_relay_waits(sio_redis_t *r)
 
 static void relay_to(sio_redis_t *r, sl_http_req_t *req, const char *host, int port)
 {
-    SL_DEBUG("adapter", "relaying %s %s to %s:%d", req->method, req->url, host, port);
+    /* The path, not the URL: an app's query may carry a token. */
+    char sid[64];
+    if (sl_http_query_get(req, "sid", sid, sizeof sid) < 0)
+        sid[0] = '\0';
+    SL_DEBUGF("adapter", SL_LOG_FIELDS("sid", sid[0] ? sid : NULL), "relaying %s %s to %s:%d", req->method,
+              req->path, host, port);
     sl_proxy_request(r->loop, req, host, port);
 }
 

@@ -36,7 +36,8 @@ static const char usage[] =
     "Options:\n"
     "  --set NAME=VALUE   server option, as for `siolua run`\n"
     "  --timeout MS       time limit of each test (default 10000)\n"
-    "  --log-level L      debug | info | warn | error | off (default warn)\n";
+    "  --log-level L      debug | info | warn | error | off (default warn)\n"
+    "  --log-format F     text (default) | json, as for `siolua run`\n";
 
 #define MAX_SETS 64
 
@@ -109,7 +110,7 @@ static int parse_args(int argc, char **argv)
             R.app_dir = a;
             continue;
         }
-        if (strcmp(a, "--set") && strcmp(a, "--timeout") && strcmp(a, "--log-level"))
+        if (strcmp(a, "--set") && strcmp(a, "--timeout") && strcmp(a, "--log-level") && strcmp(a, "--log-format"))
             return fail_usage("unknown option '%s'", a);
         if (!next)
             return fail_usage("option '%s' needs a value", a);
@@ -123,6 +124,9 @@ static int parse_args(int argc, char **argv)
             if (*end || end == next || ms <= 0 || ms > 86400000)
                 return fail_usage("bad timeout '%s'", next);
             R.timeout_ms = ms;
+        } else if (!strcmp(a, "--log-format")) {
+            if (sl_log_set_format(next))
+                return fail_usage("bad log format '%s' (text or json)", next);
         } else if (sl_log_set_level(next)) { /* --log-level */
             return fail_usage("bad log level '%s'", next);
         }

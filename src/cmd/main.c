@@ -42,6 +42,9 @@ static const char usage[] =
     "                     stop them all, SIGHUP reloads them all, a worker that\n"
     "                     dies is started again\n"
     "  --log-level L      debug | info | warn | error | off (default info)\n"
+    "  --log-format F     text (default) | json: one JSON object per line, with\n"
+    "                     ts, level, module, pid, worker, msg and fields such as\n"
+    "                     sid, nsp, reason\n"
     "  --set NAME=VALUE   server option, named as in Node's socket.io\n"
     "                     (pingInterval, pingTimeout, upgradeTimeout,\n"
     "                     maxHttpBufferSize, transports, allowUpgrades,\n"
@@ -162,6 +165,9 @@ static int parse_args(int argc, char **argv, cli_t *cli)
         } else if (!strcmp(a, "--log-level")) {
             if (sl_log_set_level(next))
                 return fail_usage("bad log level '%s'", next);
+        } else if (!strcmp(a, "--log-format")) {
+            if (sl_log_set_format(next))
+                return fail_usage("bad log format '%s' (text or json)", next);
         } else if (!strcmp(a, "--redis")) {
             sl_redis_url_t u;
             char why[256];

@@ -788,8 +788,9 @@ static void connect_timeout_cb(uv_timer_t *t)
     for (sio_socket_t *s = c->sockets; s; s = s->client_next)
         if (s->state == S_CONNECTED)
             return;
-    SL_INFO("sio", "session %s joined no namespace within %u ms, closing",
-            eio_session_id(c->eio), c->srv->opts.connect_timeout_ms);
+    SL_INFOF("sio", SL_LOG_FIELDS("sid", eio_session_id(c->eio), "reason", "connect timeout"),
+             "session %s joined no namespace within %u ms, closing", eio_session_id(c->eio),
+             c->srv->opts.connect_timeout_ms);
     eio_session_t *e = c->eio;
     client_close(c, "connect timeout");
     eio_session_close(e);
@@ -944,7 +945,8 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
 
 static void client_protocol_error(sio_client_t *c, int err)
 {
-    SL_INFO("sio", "session %s: %s, closing", eio_session_id(c->eio), sio_packet_strerror(err));
+    SL_INFOF("sio", SL_LOG_FIELDS("sid", eio_session_id(c->eio), "reason", "parse error"),
+             "session %s: %s, closing", eio_session_id(c->eio), sio_packet_strerror(err));
     eio_session_t *e = c->eio;
     client_close(c, "parse error");
     eio_session_close(e);
