@@ -22,6 +22,7 @@
 #include "cluster/sio_redis.h"
 #include "cmd/supervisor.h"
 #include "cmd/cmd_test.h"
+#include "cmd/sd_notify.h"
 
 static const char usage[] =
     "Usage: siolua run APP_DIR [options]\n"
@@ -227,7 +228,9 @@ static void on_sighup(uv_signal_t *h, int signum)
     (void)signum;
     if (g_app) {
         SL_INFO("main", "SIGHUP received, reloading");
+        sl_sd_reloading();
         sl_app_reload(g_app);
+        sl_sd_ready(NULL, NULL);
     }
 }
 
@@ -235,6 +238,7 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     (void)h;
     SL_INFO("main", "%s received, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    sl_sd_stopping();
     sl_app_shutdown(g_app);
     sl_server_shutdown(g_server, on_shutdown_done);
 }
@@ -388,6 +392,7 @@ int main(int argc, char **argv)
     } else {
         SL_INFO("main", "siolua %s serving %s, listening on http://%s", SIOLUA_VERSION, cli.app_dir,
                 where);
+        sl_sd_ready(loop, "serving %s on http://%s", cli.app_dir, where);
     }
     if (cli.redis_url && !cli.worker_index) {
         /* Other nodes relay requests for our sessions to this address; a
