@@ -775,8 +775,8 @@ static void respond_error(eio_server_t *srv, sl_http_req_t *req, int code, const
             sid[0] = '\0';
         snprintf(status, sizeof status, "%d", code);
         sl_logf(SL_LOG_INFO, "eio",
-                SL_LOG_FIELDS("peer", req->peer, "sid", sid[0] ? sid : NULL, "code", status, "reason", message),
-                "%s %s %s: %d %s", req->peer, req->method, url, code, message);
+                SL_LOG_FIELDS("peer", req->address, "sid", sid[0] ? sid : NULL, "code", status, "reason", message),
+                "%s %s %s: %d %s", req->address, req->method, url, code, message);
     }
     int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, message);
     if (req->upgrade && code != ERR_FORBIDDEN) {

@@ -62,6 +62,13 @@ void sl_server_config_init(sl_server_config_t *c)
 
 int sl_server_config_set(sl_server_config_t *c, const char *name, const char *value)
 {
+    if (!strcmp(name, "trustProxy")) {
+        char why[200];
+        if (sl_trust_parse(&c->trust_proxy, value, why, sizeof why) == 0)
+            return 0;
+        SL_ERROR("server", "trustProxy: %s", why);
+        return -1;
+    }
     char *end;
     errno = 0;
     unsigned long long v = strtoull(value, &end, 10);
@@ -251,6 +258,7 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
         return NULL;
     srv->loop = loop;
     srv->cfg = *cfg;
+    srv->cfg.limits.trust_proxy = &srv->cfg.trust_proxy;
     srv->serve_client = 1;
     snprintf(srv->client_dir, sizeof srv->client_dir, "%s", sl_datadir_client());
     uv_tcp_init(loop, &srv->listener);

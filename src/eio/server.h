@@ -9,6 +9,7 @@
 #include <uv.h>
 #include "eio/eio.h"
 #include "net/http.h"
+#include "net/trust.h"
 
 typedef struct sl_server sl_server_t;
 
@@ -21,11 +22,14 @@ typedef struct sl_server_config {
      * `siolua run --workers N`) listen on one port and the kernel spreads
      * the connections over them. */
     int reuse_port;
+    /* trustProxy: proxies whose X-Forwarded-For names the client
+     * (limits.trust_proxy points here once the server has its copy). */
+    sl_trust_t trust_proxy;
 } sl_server_config_t;
 
 void sl_server_config_init(sl_server_config_t *c);
 /* HTTP-level options by name (httpHeaderTimeout, keepAliveTimeout,
- * maxHttpBufferSize, maxHeaderSize). 0, or -1 when unknown/bad. */
+ * maxHttpBufferSize, maxHeaderSize, trustProxy). 0, or -1 when unknown/bad. */
 int sl_server_config_set(sl_server_config_t *c, const char *name, const char *value);
 
 /* Returns 1 when it answered the request. */

@@ -800,7 +800,7 @@ static void connect_timeout_cb(uv_timer_t *t)
  * block, because the request is gone once the handshake is answered. */
 static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
 {
-    size_t total = strlen(req->query) + strlen(req->url) + strlen(req->peer) + 3;
+    size_t total = strlen(req->query) + strlen(req->url) + strlen(req->address) + 3;
     for (int i = 0; i < req->nheaders; i++)
         total += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 2;
     c->hs_strings = malloc(total);
@@ -818,7 +818,7 @@ static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
     } while (0)
     COPY(c->hs.query, req->query);
     COPY(c->hs.url, req->url);
-    COPY(c->hs.address, req->peer);
+    COPY(c->hs.address, req->address);
     for (int i = 0; i < req->nheaders; i++) {
         char *name = p;
         COPY(c->hs_names[i], req->headers[i].name);
