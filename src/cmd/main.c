@@ -55,7 +55,10 @@ static const char usage[] =
     "                     luaInstructionBudget, luaMemoryLimit, clusterAddress,\n"
     "                     redisAdapter=classic|sharded,\n"
     "                     redisSubscriptionMode=dynamic|static|dynamic-private,\n"
-    "                     requestsTimeout=MS (5000), redisKey=PREFIX (socket.io))\n"
+    "                     requestsTimeout=MS (5000), redisKey=PREFIX (socket.io),\n"
+    "                     trustProxy=LIST: proxies whose X-Forwarded-For gives\n"
+    "                     the client's address (addresses, CIDRs, loopback,\n"
+    "                     linklocal, uniquelocal; default none))\n"
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
     "  --no-reload        do not watch the app's files\n";

@@ -986,7 +986,7 @@ static int lua_http_route_unprotected(sl_http_req_t *req, void *ud, http_ud_t **
     lua_setfield(L, -2, "headers");
     lua_pushlstring(L, req->body.data ? req->body.data : "", req->body.len);
     lua_setfield(L, -2, "body");
-    lua_pushstring(L, req->peer);
+    lua_pushstring(L, req->address);
     lua_setfield(L, -2, "address");
     /* stack: handler, params, h, reqtable -> http_run(handler, params, h, req) */
     if (call_dispatch(app, app->dispatch_ref, "http_run", 4, 0) != 0 && u->req) {
