@@ -518,8 +518,12 @@ static void shutdown_tick(uv_timer_t *t)
 {
     sl_server_t *srv = t->data;
     uint64_t waited = uv_now(srv->loop) - srv->shutdown_started;
-    if (sessions_left(srv) && waited < 2000)
+    size_t left = sessions_left(srv);
+    if (left && waited < 2000)
         return;
+    if (left)
+        SL_INFO("server", "%zu session%s did not collect the close packet within 2 s: dropped", left,
+                left == 1 ? "" : "s");
     uv_close((uv_handle_t *)t, NULL);
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
@@ -539,6 +543,11 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
     uv_close((uv_handle_t *)&srv->relay, NULL);
     srv->listening = 0;
     srv->relay_listening = 0;
+    /* The wait below can take seconds: say what it waits for. */
+    size_t n = sessions_left(srv);
+    if (n)
+        SL_INFO("server", "closing %zu session%s (up to 2 s for polling clients to collect the close)", n,
+                n == 1 ? "" : "s");
     for (int i = 0; i < srv->neio; i++)
         eio_server_close_all(srv->eio[i]);
     uv_timer_start(&srv->shutdown_timer, shutdown_tick, 20, 20);

@@ -123,6 +123,7 @@ test('the text format is as before; fields stay out of it; the same events give 
   await eioPost(srv.url, sid, 'garbage-not-a-payload', { path: '/socket.io/' });
   await request(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=nope&token=query-secret-3`);
   await until(() => srv.stderr().includes('Session ID unknown'));
+  await eioHandshake(srv.url, { path: '/socket.io/' }); // open at shutdown, never polled again
   await srv.stop();
   const lines = srv.stderr().split('\n').filter(Boolean);
   const TEXT = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (debug|info |warn |error) \[[a-z]+\] /;
@@ -131,6 +132,9 @@ test('the text format is as before; fields stay out of it; the same events give 
   assert.ok(lines.some((l) => l.endsWith(`debug [eio] session ${sid} closed: parse error`)), srv.stderr());
   assert.ok(lines.some((l) => l.endsWith('info  [eio] 127.0.0.1 GET /socket.io/?EIO=4&transport=polling&sid=nope&token=***: 1 Session ID unknown')), srv.stderr());
   assert.ok(!srv.stderr().includes('query-secret-3'));
+  // The shutdown's wait is announced, and its end.
+  assert.ok(lines.some((l) => l.endsWith('info  [server] closing 1 session (up to 2 s for polling clients to collect the close)')), srv.stderr());
+  assert.ok(lines.some((l) => l.endsWith('info  [server] 1 session did not collect the close packet within 2 s: dropped')), srv.stderr());
 });
 
 test('workers: every line of supervisor and workers is JSON; a worker\'s lines carry "worker":N', async (t) => {
