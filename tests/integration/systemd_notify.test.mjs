@@ -3,12 +3,12 @@
 // half WATCHDOG_USEC, RELOADING=1 then READY=1 around a SIGHUP reload,
 // STOPPING=1 on SIGTERM, every message from the main PID only (with
 // --workers the workers stay silent). The socket is a test's own
-// (lib/notify.mjs); no systemd runs.
+// (lib/sd_notify.mjs); no systemd runs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { startServer, makeAppDir, request, sleep } from './lib/server.mjs';
-import { startNotifySink } from './lib/notify.mjs';
+import { startNotifySink } from './lib/sd_notify.mjs';
 
 const HAVE_PY = (() => { try { execFileSync('python3', ['--version']); return true; } catch { return false; } })();
 const skip = HAVE_PY ? false : 'python3 is not installed (it holds the notify socket)';
