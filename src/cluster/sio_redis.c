@@ -1642,12 +1642,15 @@ static void sweep_relay_waits(sio_redis_t *r)
 
 static void relay_to(sio_redis_t *r, sl_http_req_t *req, const char *host, int port)
 {
-    /* The path, not the URL: an app's query may carry a token. */
-    char sid[64];
+    /* The protocol's parameters only, not the URL: an app's query may
+     * carry a token. */
+    char sid[64], transport[16];
     if (sl_http_query_get(req, "sid", sid, sizeof sid) < 0)
         sid[0] = '\0';
-    SL_DEBUGF("adapter", SL_LOG_FIELDS("sid", sid[0] ? sid : NULL), "relaying %s %s to %s:%d", req->method,
-              req->path, host, port);
+    if (sl_http_query_get(req, "transport", transport, sizeof transport) < 0)
+        transport[0] = '\0';
+    SL_DEBUGF("adapter", SL_LOG_FIELDS("sid", sid[0] ? sid : NULL), "relaying %s %s?transport=%s&sid=%s to %s:%d",
+              req->method, req->path, transport, sid, host, port);
     sl_proxy_request(r->loop, req, host, port);
 }
 
