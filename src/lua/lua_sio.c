@@ -981,7 +981,7 @@ static int lua_http_route_unprotected(sl_http_req_t *req, void *ud, http_ud_t **
     lua_setfield(L, -2, "headers");
     lua_pushlstring(L, req->body.data ? req->body.data : "", req->body.len);
     lua_setfield(L, -2, "body");
-    lua_pushstring(L, req->peer);
+    lua_pushstring(L, req->address);
     lua_setfield(L, -2, "address");
     /* stack: handler, params, h, reqtable -> http_run(handler, params, h, req) */
     if (call_dispatch(app, app->dispatch_ref, "http_run", 4, 0) != 0 && u->req) {
@@ -1152,7 +1152,8 @@ static void lua_on_packet_unprotected(sio_socket_t *s, const sio_packet_t *pkt, 
     sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)atts, natts};
     if (sl_lua_json_decode(L, pkt->payload, pkt->payload_len, natts ? &o : NULL, err, sizeof err)) {
         lua_pop(L, 1);
-        SL_INFO("sio", "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), err);
+        SL_INFOF("sio", SL_LOG_FIELDS("socket", sio_socket_id(s), "nsp", sio_nsp_name(sio_socket_nsp(s))),
+                 "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), err);
         sio_socket_disconnect(s, 1);
         return;
     }
