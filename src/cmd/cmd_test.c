@@ -82,7 +82,8 @@ static int check_set(const char *kv)
     sio_options_t so = R.sio;
     int ok = sl_server_config_set(&cfg, name, eq + 1) == 0 || eio_options_set(&eo, name, eq + 1) == 0 ||
              sio_options_set(&so, name, eq + 1) == 0 || !strcmp(name, "serveClient") ||
-             !strcmp(name, "luaInstructionBudget") || !strcmp(name, "luaMemoryLimit");
+             !strcmp(name, "luaInstructionBudget") || !strcmp(name, "luaMemoryLimit") ||
+             !strcmp(name, "fetchCaFile");
     if (!ok || R.nsets == MAX_SETS)
         return -1;
     /* Options read before the app starts (HTTP limits) take effect now. */

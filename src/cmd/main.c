@@ -107,7 +107,7 @@ static int apply_set(cli_t *cli, const char *kv)
     if (ok_redis < 0)
         return -1;
     int ok_other = !strcmp(name, "serveClient") || !strcmp(name, "luaInstructionBudget") ||
-                   !strcmp(name, "luaMemoryLimit");
+                   !strcmp(name, "luaMemoryLimit") || !strcmp(name, "fetchCaFile");
     if (!(ok_http || ok_eio || ok_sio || ok_redis == 0 || ok_other) || cli->nsets == 64)
         return -1;
     cli->sets[cli->nsets++] = kv;

@@ -25,6 +25,7 @@
 #include "cluster/redis_link.h"
 #include "cluster/sio_redis.h"
 #include "lua/lua_redis.h"
+#include "lua/lua_fetch.h"
 #include "base/watch.h"
 
 #define SOCK_MT "siolua.socket_handle"
@@ -576,6 +577,13 @@ static int set_option(sl_app_t *app, const char *name, const char *value)
         else
             sl_lua_set_memory_limit(app->rt, (size_t)v);
         return 0;
+    }
+    if (!strcmp(name, "fetchCaFile")) {
+        char err[300];
+        if (sl_lua_fetch_set_ca_file(app->rt, value, err, sizeof err) == 0)
+            return 0;
+        SL_ERROR("fetch", "fetchCaFile: %s", err);
+        return -1;
     }
     if (!strcmp(name, "serveClient") && (!strcmp(value, "true") || !strcmp(value, "false"))) {
         sl_server_set_serve_client(app->http, value[0] == 't');
@@ -1466,6 +1474,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     create_metatables(app->L);
     sl_lua_client_open(app->rt, app->L);
     sl_lua_redis_open(app->rt);
+    sl_lua_fetch_open(app->rt);
     if (open_api(app)) {
         sl_app_free(app);
         return NULL;
@@ -2295,6 +2304,7 @@ void sl_app_shutdown(sl_app_t *app)
     sio_server_close_all(app->sio);
     sio_redis_close(app->redis);
     app->redis = NULL;
+    sl_lua_fetch_close(app->rt, "the server is shutting down");
 }
 
 void sl_app_free(sl_app_t *app)
@@ -2304,6 +2314,7 @@ void sl_app_free(sl_app_t *app)
     sl_watch_close(app->watch);
     app->watch = NULL;
     sl_lua_redis_close(app->rt);
+    sl_lua_fetch_close(app->rt, "the server is shutting down");
     if (app->rt)
         sl_lua_free(app->rt);
     sio_server_free(app->sio);
