@@ -26,6 +26,26 @@ return function(sio, core)
     return string.format("response %d %s (%s, %d bytes)", self.status, self.status_text, self.url, #self.body)
   end
 
+  -- A response made in Lua (t.stub_fetch): defaults filled in, methods set.
+  -- A table body is encoded as JSON.
+  function sio._fetch_response(t, url)
+    if type(t) ~= "table" then error("a stubbed response must be a table", 3) end
+    local res = {}
+    for k, v in pairs(t) do res[k] = v end
+    res.status = res.status or 200
+    res.headers = res.headers or {}
+    if type(res.body) == "table" then
+      res.body = json.encode(res.body)
+      if res.headers["content-type"] == nil then res.headers["content-type"] = "application/json" end
+    end
+    res.body = res.body or ""
+    res.status_text = res.status_text or ""
+    if res.ok == nil then res.ok = res.status >= 200 and res.status < 300 end
+    res.url = res.url or url
+    res.redirected = res.redirected or false
+    return setmetatable(res, Response)
+  end
+
   local function has_header(headers, name)
     for k in pairs(headers) do
       if type(k) == "string" and k:lower() == name then return true end
