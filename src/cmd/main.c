@@ -48,6 +48,7 @@ static const char usage[] =
     "                     allowEIO3, path, httpHeaderTimeout, keepAliveTimeout,\n"
     "                     connectTimeout, connectionStateRecovery, serveClient,\n"
     "                     luaInstructionBudget, luaMemoryLimit, clusterAddress,\n"
+    "                     fetchCaFile=PEM (a CA every sio.fetch trusts),\n"
     "                     redisAdapter=classic|sharded,\n"
     "                     redisSubscriptionMode=dynamic|static|dynamic-private,\n"
     "                     requestsTimeout=MS (5000), redisKey=PREFIX (socket.io))\n"

@@ -420,6 +420,18 @@ test('fetchCaFile (sio.configure) makes every fetch trust a CA; a missing file s
     /fetchCaFile: cannot read CA file .*missing\.pem: No such file or directory/);
 });
 
+test('a body larger than luaMemoryLimit allows is nil, "not enough memory", and the server carries on', async (t) => {
+  const small = await startApp('fetch', { args: ['--no-reload', '--set', 'luaMemoryLimit=20000000'], t });
+  const s = await connected(small, '/', { t });
+  const [big, err] = await askWithin(10000, s, 'fetch', url('plain', '/big?n=30000000'), { max_body: 40000000 });
+  assert.equal(big, null);
+  assert.equal(err, 'not enough memory');
+  const [ok] = await askWithin(5000, s, 'fetch', url('plain', '/big?n=1000'), {});
+  assert.equal(ok.body.length, 1000);
+  s.disconnect();
+  assert.deepEqual(await stopProblems(small), []);
+});
+
 // ---------------------------------------------------------------------------
 // Failures and timeouts
 
