@@ -15,8 +15,8 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import zlib from 'node:zlib';
-import { makeTempDir, sleep, until } from './lib/server.mjs';
-import { startApp, connected, ask, askWithin, nextEvent, stopProblems, errorLines } from './lib/sio.mjs';
+import { makeTempDir, runCli, sleep, until } from './lib/server.mjs';
+import { APPS_DIR, startApp, connected, ask, askWithin, nextEvent, stopProblems, errorLines } from './lib/sio.mjs';
 
 let dir, ca, srv, sock;
 const servers = {};
@@ -417,7 +417,11 @@ test('fetchCaFile (sio.configure) makes every fetch trust a CA; a missing file s
   s.disconnect();
   assert.deepEqual(await stopProblems(other), []);
   await assert.rejects(startApp('fetch', { args: ['--no-reload'], env: { FETCH_CA_FILE: join(dir, 'missing.pem') }, t }),
-    /fetchCaFile: cannot read CA file .*missing\.pem: No such file or directory/);
+    /main\.lua:\d+: sio\.configure: bad value '.*missing\.pem' for fetchCaFile: expected a readable PEM file of CA certificates/);
+  // The command line checks the file before anything starts.
+  const r = await runCli(['run', join(APPS_DIR, 'fetch'), '--port', '0', '--set', `fetchCaFile=${join(dir, 'good.key')}`]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /bad value '.*good\.key' for fetchCaFile: expected a readable PEM file of CA certificates/);
 });
 
 test('a body larger than luaMemoryLimit allows is nil, "not enough memory", and the server carries on', async (t) => {

@@ -135,14 +135,13 @@ static void finish(uv_loop_t *loop, sl_httpc_t *c)
     uv_run(loop, UV_RUN_DEFAULT);
     sl_httpc_close(c, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(loop), 0);
+    CHECK_EQ_INT(tl_loop_close(), 0);
 }
 
 static void bad_requests_are_refused_at_once(void)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    sl_httpc_t *c = sl_httpc_new(&loop, NULL);
+    uv_loop_t *loop = tl_loop();
+    sl_httpc_t *c = sl_httpc_new(loop, NULL);
     char err[200];
     outcome_t o = {0};
     sl_httpc_request_t rq = {.url = "gopher://h/"};
@@ -173,7 +172,7 @@ static void bad_requests_are_refused_at_once(void)
     CHECK_EQ_INT(sl_httpc_request(c, &rq, record_cb, &o, NULL, err, sizeof err), SL_HTTPC_EINVAL);
     CHECK(!strcmp(err, "cannot read CA file /nonexistent/ca.pem: No such file or directory"));
     CHECK_EQ_INT(sl_httpc_set_ca_file(c, "/nonexistent/ca.pem", err, sizeof err), -1);
-    finish(&loop, c);
+    finish(loop, c);
     CHECK_EQ_INT(o.calls, 0);
 }
 
@@ -201,16 +200,15 @@ static void a_blackhole_hits_the_connect_timeout(void)
     int port, fillers[4];
     int fd = blackhole(&port, fillers);
     CHECK(fd >= 0);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    sl_httpc_t *c = sl_httpc_new(&loop, NULL);
+    uv_loop_t *loop = tl_loop();
+    sl_httpc_t *c = sl_httpc_new(loop, NULL);
     char url[64], err[200];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     outcome_t o = {0};
     sl_httpc_request_t rq = {.url = url, .connect_timeout_ms = 200};
     CHECK_EQ_INT(sl_httpc_request(c, &rq, record_cb, &o, NULL, err, sizeof err), 0);
     uint64_t t0 = uv_hrtime();
-    finish(&loop, c);
+    finish(loop, c);
     CHECK_EQ_INT(o.calls, 1);
     CHECK_EQ_INT(o.code, SL_HTTPC_ETIMEDOUT);
     char expect[120];
@@ -233,9 +231,8 @@ static void refused_and_dns_failures_are_named(void)
     bind(fd, (struct sockaddr *)&a, sizeof a);
     getsockname(fd, (struct sockaddr *)&a, &al);
     close(fd);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    sl_httpc_t *c = sl_httpc_new(&loop, NULL);
+    uv_loop_t *loop = tl_loop();
+    sl_httpc_t *c = sl_httpc_new(loop, NULL);
     char url[64], err[200];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/x", ntohs(a.sin_port));
     outcome_t refused = {0}, dns = {0};
@@ -244,7 +241,7 @@ static void refused_and_dns_failures_are_named(void)
     rq.url = "http://nope.invalid/";
     CHECK_EQ_INT(sl_httpc_request(c, &rq, record_cb, &dns, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(refused.calls + dns.calls, 0); /* never inside the call */
-    finish(&loop, c);
+    finish(loop, c);
     CHECK_EQ_INT(refused.calls, 1);
     CHECK_EQ_INT(refused.code, SL_HTTPC_ECONNECT);
     char expect[120];
@@ -259,9 +256,8 @@ static void closing_the_client_ends_pending_requests(void)
 {
     int port, fillers[4];
     int fd = blackhole(&port, fillers);
-    uv_loop_t loop;
-    uv_loop_init(&loop);
-    sl_httpc_t *c = sl_httpc_new(&loop, NULL);
+    uv_loop_t *loop = tl_loop();
+    sl_httpc_t *c = sl_httpc_new(loop, NULL);
     char url[64], err[200];
     snprintf(url, sizeof url, "http://127.0.0.1:%d/", port);
     outcome_t o[3] = {{0}};
@@ -269,7 +265,7 @@ static void closing_the_client_ends_pending_requests(void)
     sl_httpc_req_t *cancelled;
     for (int i = 0; i < 3; i++)
         CHECK_EQ_INT(sl_httpc_request(c, &rq, record_cb, &o[i], i == 2 ? &cancelled : NULL, err, sizeof err), 0);
-    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_run(loop, UV_RUN_NOWAIT);
     CHECK_EQ_INT(sl_httpc_connections(c), 3);
     sl_httpc_cancel(cancelled); /* no callback for this one */
     CHECK_EQ_INT(sl_httpc_connections(c), 2);
@@ -282,22 +278,19 @@ static void closing_the_client_ends_pending_requests(void)
     /* Refused once closed, with a reason and no callback. */
     CHECK_EQ_INT(sl_httpc_request(c, &rq, record_cb, &o[2], NULL, err, sizeof err), SL_HTTPC_ECANCELED);
     CHECK(!strcmp(err, "the HTTP client is closed"));
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(tl_loop_close(), 0);
     CHECK_EQ_INT(o[2].calls, 0);
     for (int i = 0; i < 4; i++)
         close(fillers[i]);
     close(fd);
 }
 
-int main(void)
-{
-    RUN(urls_are_read_with_defaults);
-    RUN(bad_urls_say_why);
-    RUN(references_resolve_as_rfc_3986_says);
-    RUN(bad_requests_are_refused_at_once);
-    RUN(a_blackhole_hits_the_connect_timeout);
-    RUN(refused_and_dns_failures_are_named);
-    RUN(closing_the_client_ends_pending_requests);
-    return TESTS_DONE();
-}
+TL_SUITE(http_client, NULL, NULL,
+         TL_TEST(urls_are_read_with_defaults),
+         TL_TEST(bad_urls_say_why),
+         TL_TEST(references_resolve_as_rfc_3986_says),
+         TL_TEST(bad_requests_are_refused_at_once),
+         TL_TEST(a_blackhole_hits_the_connect_timeout),
+         TL_TEST(refused_and_dns_failures_are_named),
+         TL_TEST(closing_the_client_ends_pending_requests));

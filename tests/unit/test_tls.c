@@ -81,11 +81,11 @@ static void cert_free(cert_t *c)
     EVP_PKEY_free(c->key);
 }
 
-static int setup(void)
+static const char *setup(void)
 {
     snprintf(dir, sizeof dir, "/tmp/siolua-tls-XXXXXX");
     if (!mkdtemp(dir))
-        return -1;
+        return "cannot make a temporary directory";
 #define PATH(var, name) snprintf(var, sizeof var, "%s/%s", dir, name)
     PATH(ca_pem, "ca.pem");
     PATH(leaf_pem, "leaf.pem");
@@ -115,7 +115,7 @@ static int setup(void)
     FILE *f = fopen(garbage_pem, "w");
     fputs("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n", f);
     fclose(f);
-    return 0;
+    return NULL;
 }
 
 static void teardown(void)
@@ -506,22 +506,14 @@ static void bad_files_and_options_say_why(void)
     sl_tls_ctx_unref(c);
 }
 
-int main(void)
-{
-    if (setup()) {
-        fprintf(stderr, "cannot make a temporary directory\n");
-        return 1;
-    }
-    RUN(handshake_then_data_both_ways);
-    RUN(byte_by_byte_feeding_and_large_messages);
-    RUN(an_unknown_issuer_fails_verification_on_both_sides);
-    RUN(a_self_signed_certificate_is_named);
-    RUN(host_names_and_addresses_are_checked);
-    RUN(alpn_picks_the_servers_protocol_or_fails_without_one);
-    RUN(close_notify_ends_each_direction);
-    RUN(garbage_gets_a_reason);
-    RUN(reload_swaps_the_certificate_for_new_connections_only);
-    RUN(bad_files_and_options_say_why);
-    teardown();
-    return TESTS_DONE();
-}
+TL_SUITE(tls, setup, teardown,
+         TL_TEST(handshake_then_data_both_ways),
+         TL_TEST(byte_by_byte_feeding_and_large_messages),
+         TL_TEST(an_unknown_issuer_fails_verification_on_both_sides),
+         TL_TEST(a_self_signed_certificate_is_named),
+         TL_TEST(host_names_and_addresses_are_checked),
+         TL_TEST(alpn_picks_the_servers_protocol_or_fails_without_one),
+         TL_TEST(close_notify_ends_each_direction),
+         TL_TEST(garbage_gets_a_reason),
+         TL_TEST(reload_swaps_the_certificate_for_new_connections_only),
+         TL_TEST(bad_files_and_options_say_why));
