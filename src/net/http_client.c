@@ -83,6 +83,7 @@ struct origin {
     hconn_t *conns;             /* all of them (prev/next) */
     hconn_t *idle;              /* the idle ones, last used first (idle_next) */
     unsigned nconns;
+    int busy;                   /* origin_dispatch is running: not to be freed */
     sl_httpc_req_t *qhead, *qtail;
 };
 
@@ -596,7 +597,7 @@ static origin_t *origin_get(sl_httpc_t *c, sl_httpc_req_t *r)
 
 static void origin_maybe_free(origin_t *o)
 {
-    if (o->nconns || o->qhead)
+    if (o->nconns || o->qhead || o->busy)
         return;
     sl_httpc_t *c = o->c;
     if (o->prev)
@@ -613,6 +614,7 @@ static void queue_push(origin_t *o, sl_httpc_req_t *r, int front)
 {
     r->o = o;
     r->state = R_QUEUED;
+    r->phase = P_NONE; /* only the whole deadline runs while it waits */
     if (front) {
         r->qnext = o->qhead;
         o->qhead = r;
@@ -647,10 +649,14 @@ static void queue_remove(sl_httpc_req_t *r)
     r->o = NULL;
 }
 
-/* Gives queued requests an idle connection or a new one, as the cap allows. */
+/* Gives queued requests an idle connection or a new one, as the cap allows.
+ * A request that fails on the way closes its connection, which dispatches
+ * again (nested): o stays allocated until the outermost call is over, and
+ * the caller frees it when that suits it (origin_maybe_free). */
 static void origin_dispatch(origin_t *o)
 {
     sl_httpc_t *c = o->c;
+    o->busy++;
     while (o->qhead && !c->closing) {
         sl_httpc_req_t *r = o->qhead;
         if (o->idle) {
@@ -669,6 +675,7 @@ static void origin_dispatch(origin_t *o)
             break;
         }
     }
+    o->busy--;
 }
 
 /* ---- requests: ending ---------------------------------------------------------------------- */
@@ -896,6 +903,7 @@ static void conn_idle(hconn_t *k, int ka_timeout)
     if (!uv_is_active((uv_handle_t *)&c->sweep))
         uv_timer_start(&c->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
     origin_dispatch(o);
+    origin_maybe_free(o); /* its request may have failed and closed k */
 }
 
 /* ---- connections: output ------------------------------------------------------------------ */
@@ -1008,9 +1016,7 @@ static void req_send(sl_httpc_req_t *r)
         return;
     }
     llhttp_init(&k->parser, HTTP_RESPONSE, &parser_settings);
-    k->parser.data = k;
-    if (!strcmp(r->method, "HEAD"))
-        k->parser.method = HTTP_HEAD; /* llhttp then expects no body */
+    k->parser.data = k; /* a HEAD answer has no body: on_headers_complete says so */
     k->uses++;
     r->state = R_SENT;
     req_set_phase(r, P_HEADERS, r->headers_ms);
@@ -1703,6 +1709,7 @@ static void req_enqueue(sl_httpc_req_t *r, int front)
     }
     queue_push(o, r, front);
     origin_dispatch(o);
+    origin_maybe_free(o);
 }
 
 static void req_complete(sl_httpc_req_t *r)
@@ -1812,7 +1819,10 @@ int sl_httpc_request(sl_httpc_t *c, const sl_httpc_request_t *rq, sl_httpc_done_
             }
         }
     }
-    if (!rc && rq->body && rq->body_len) {
+    if (!rc && rq->body_len > ((size_t)1 << 31)) {
+        errf(err, errlen, "request body too large (more than 2 GiB)");
+        rc = SL_HTTPC_EINVAL;
+    } else if (!rc && rq->body && rq->body_len) {
         r->has_body = 1;
         if (sl_buf_append(&r->body, rq->body, rq->body_len)) {
             errf(err, errlen, "out of memory");
