@@ -24,7 +24,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +34,7 @@
 #include <zlib.h>
 
 #include "base/buf.h"
+#include "net/tcp_connect.h"
 #include "net/tls.h"
 
 #define MAX_HEAD 65536    /* status line + response headers */
@@ -48,7 +48,7 @@
 typedef struct origin origin_t;
 typedef struct hconn hconn_t;
 
-typedef enum { K_RESOLVING, K_CONNECTING, K_TLS, K_BUSY, K_IDLE, K_CLOSED } kstate_t;
+typedef enum { K_CONNECTING, K_TLS, K_BUSY, K_IDLE, K_CLOSED } kstate_t;
 typedef enum { R_QUEUED, R_CONNECTING, R_SENT, R_FAILING, R_DONE } rstate_t;
 typedef enum { P_NONE, P_CONNECT, P_HEADERS } phase_t;
 typedef enum { Z_NONE, Z_GZIP, Z_DEFLATE } zmode_t;
@@ -94,12 +94,8 @@ struct hconn {
     kstate_t state;
     int refs;
     sl_httpc_req_t *req;
-    uv_getaddrinfo_t gai;
-    struct addrinfo *ai, *ai_next;
-    struct sockaddr_storage lit; /* the host is an address: no lookup */
-    int lit_state;              /* 0: not an address, 1: to try, 2: tried */
-    uv_tcp_t *tcp;              /* the current attempt (malloc'd) */
-    uv_connect_t creq;
+    sl_tcp_connect_t *dial;     /* while connecting */
+    uv_tcp_t *tcp;              /* once connected (malloc'd) */
     sl_tls_t *tls;
     llhttp_t parser;
     unsigned uses;              /* requests sent on it */
@@ -166,6 +162,7 @@ static void settings_init(void);
 static void origin_dispatch(origin_t *o);
 static void origin_maybe_free(origin_t *o);
 static void conn_close(hconn_t *k);
+static void conn_drop(hconn_t *k);
 static void conn_open(origin_t *o, sl_httpc_req_t *r);
 static void req_send(sl_httpc_req_t *r);
 static void req_arm(sl_httpc_req_t *r);
@@ -715,12 +712,7 @@ static void req_detach(sl_httpc_req_t *r)
     if (k) {
         r->conn = NULL;
         k->req = NULL;
-        origin_t *o = k->o;
-        conn_close(k);
-        if (o) {
-            origin_dispatch(o);
-            origin_maybe_free(o);
-        }
+        conn_drop(k);
     }
 }
 
@@ -810,8 +802,6 @@ static void conn_maybe_free(hconn_t *k)
     if (k->state != K_CLOSED || k->refs > 0)
         return;
     sl_httpc_t *c = k->c;
-    if (k->ai)
-        uv_freeaddrinfo(k->ai);
     free(k);
     c->refs--;
     client_maybe_free(c);
@@ -847,8 +837,8 @@ static void conn_close(hconn_t *k)
         if (*pp)
             *pp = k->idle_next;
     }
-    if (k->state == K_RESOLVING)
-        uv_cancel((uv_req_t *)&k->gai); /* its callback still comes */
+    sl_tcp_connect_cancel(k->dial);
+    k->dial = NULL;
     k->state = K_CLOSED;
     if (k->prev)
         k->prev->next = k->next;
@@ -865,6 +855,18 @@ static void conn_close(hconn_t *k)
     conn_maybe_free(k);
 }
 
+/* Closes k, then lets its origin's queue use the slot and frees the origin
+ * if nothing is left of it. */
+static void conn_drop(hconn_t *k)
+{
+    origin_t *o = k->o;
+    conn_close(k);
+    if (o) {
+        origin_dispatch(o);
+        origin_maybe_free(o);
+    }
+}
+
 /* A failure found in a libuv callback: the request (if any) fails with it,
  * which also closes k. */
 static void conn_fail(hconn_t *k, int code, const char *msg)
@@ -874,12 +876,7 @@ static void conn_fail(hconn_t *k, int code, const char *msg)
         req_fail(r, code, "%s", msg);
         return;
     }
-    origin_t *o = k->o;
-    conn_close(k);
-    if (o) {
-        origin_dispatch(o);
-        origin_maybe_free(o);
-    }
+    conn_drop(k);
 }
 
 static void conn_idle(hconn_t *k, int ka_timeout)
@@ -890,9 +887,7 @@ static void conn_idle(hconn_t *k, int ka_timeout)
     if (ka_timeout >= 0 && (uint64_t)ka_timeout * 1000 < limit + KA_MARGIN_MS)
         limit = (uint64_t)ka_timeout * 1000 > KA_MARGIN_MS ? (uint64_t)ka_timeout * 1000 - KA_MARGIN_MS : 0;
     if (limit == 0 || c->closing) {
-        conn_close(k);
-        origin_dispatch(o);
-        origin_maybe_free(o);
+        conn_drop(k);
         return;
     }
     k->state = K_IDLE;
@@ -1490,30 +1485,13 @@ static void conn_settle(hconn_t *k)
         if (reuse) {
             conn_idle(k, ka);
         } else {
-            origin_t *o = k->o;
-            conn_close(k);
-            origin_dispatch(o);
-            origin_maybe_free(o);
+            conn_drop(k);
         }
         req_complete(r); /* last: may call the user's callback */
         return;
     }
-    if (!r && (k->eof || k->dirty)) { /* an idle connection closed by its server, or junk on it */
-        origin_t *o = k->o;
-        conn_close(k);
-        origin_maybe_free(o);
-    }
-}
-
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    /* One read buffer for every connection: input is consumed before the
-     * read callback returns. */
-    static char slab[65536];
-    (void)h;
-    (void)suggested;
-    buf->base = slab;
-    buf->len = sizeof slab;
+    if (!r && (k->eof || k->dirty)) /* an idle connection closed by its server, or junk on it */
+        conn_drop(k);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -1534,66 +1512,21 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- connecting --------------------------------------------------------------------------------- */
 
-static void connect_cb(uv_connect_t *req, int status);
-
-static void conn_try_next(hconn_t *k, int last_err)
+static void dialed_cb(uv_tcp_t *tcp, int code, const char *err, void *ud)
 {
-    for (;;) {
-        const struct sockaddr *sa = NULL;
-        if (k->lit_state == 1) {
-            k->lit_state = 2;
-            sa = (const struct sockaddr *)&k->lit;
-        } else {
-            while (k->ai_next && !sa) {
-                struct addrinfo *a = k->ai_next;
-                k->ai_next = a->ai_next;
-                if (a->ai_family == AF_INET || a->ai_family == AF_INET6)
-                    sa = a->ai_addr;
-            }
-        }
-        if (!sa) {
-            char msg[ERR_MAX];
-            snprintf(msg, sizeof msg, "cannot connect to %s: %s", k->o->authority, uv_strerror(last_err));
-            conn_fail(k, SL_HTTPC_ECONNECT, msg);
-            return;
-        }
-        uv_tcp_t *t = malloc(sizeof *t);
-        if (!t) {
-            conn_fail(k, SL_HTTPC_ENOMEM, "out of memory");
-            return;
-        }
-        uv_tcp_init(k->c->loop, t);
-        t->data = k;
-        k->tcp = t;
-        k->refs++;
-        k->creq.data = k;
-        int rc = uv_tcp_connect(&k->creq, t, sa, connect_cb);
-        if (rc == 0) {
-            k->refs++;
-            return;
-        }
-        close_tcp(k);
-        last_err = rc;
-    }
-}
-
-static void connect_cb(uv_connect_t *req, int status)
-{
-    hconn_t *k = req->data;
-    k->refs--;
-    if (k->state == K_CLOSED) {
-        conn_maybe_free(k);
+    hconn_t *k = ud;
+    k->dial = NULL;
+    if (!tcp) {
+        conn_fail(k, code == SL_TCP_CONNECT_EDNS ? SL_HTTPC_EDNS : SL_HTTPC_ECONNECT, err);
         return;
     }
-    if (status < 0) {
-        close_tcp(k);
-        conn_try_next(k, status);
-        return;
-    }
-    uv_tcp_nodelay(k->tcp, 1);
-    int rc = uv_read_start((uv_stream_t *)k->tcp, alloc_cb, read_cb);
+    k->tcp = tcp;
+    tcp->data = k;
+    k->refs++; /* the handle, until its close callback */
+    uv_tcp_nodelay(tcp, 1);
+    int rc = uv_read_start((uv_stream_t *)tcp, sl_tcp_read_slab, read_cb);
+    char msg[ERR_MAX];
     if (rc) {
-        char msg[ERR_MAX];
         snprintf(msg, sizeof msg, "cannot read from %s: %s", k->o->authority, uv_strerror(rc));
         conn_fail(k, SL_HTTPC_ECONNECT, msg);
         return;
@@ -1603,44 +1536,18 @@ static void connect_cb(uv_connect_t *req, int status)
         req_send(k->req);
         return;
     }
-    char err[200];
-    if (sl_tls_new(k->o->tls, k->o->host, &k->tls, err, sizeof err)) {
-        char msg[ERR_MAX];
-        snprintf(msg, sizeof msg, "%s (https://%s)", err, k->o->authority);
+    char why[200];
+    if (sl_tls_new(k->o->tls, k->o->host, &k->tls, why, sizeof why)) {
+        snprintf(msg, sizeof msg, "%s (https://%s)", why, k->o->authority);
         conn_fail(k, SL_HTTPC_ETLS, msg);
         return;
     }
     k->state = K_TLS;
     rc = conn_flush_tls(k); /* the ClientHello */
     if (rc) {
-        char msg[ERR_MAX];
         snprintf(msg, sizeof msg, "cannot send to %s: %s", k->o->authority, uv_strerror(rc));
         conn_fail(k, SL_HTTPC_ECONNECT, msg);
     }
-}
-
-static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    hconn_t *k = req->data;
-    k->refs--;
-    if (k->state == K_CLOSED) {
-        if (res)
-            uv_freeaddrinfo(res);
-        conn_maybe_free(k);
-        return;
-    }
-    if (status < 0 || !res) {
-        char msg[ERR_MAX];
-        snprintf(msg, sizeof msg, "DNS lookup for %s failed: %s", k->o->host,
-                 status < 0 ? uv_strerror(status) : "no address");
-        if (res)
-            uv_freeaddrinfo(res);
-        conn_fail(k, SL_HTTPC_EDNS, msg);
-        return;
-    }
-    k->ai = k->ai_next = res;
-    k->state = K_CONNECTING;
-    conn_try_next(k, UV_EADDRNOTAVAIL);
 }
 
 /* A new connection for r (taken off the queue by the caller). */
@@ -1664,38 +1571,12 @@ static void conn_open(origin_t *o, sl_httpc_req_t *r)
     k->req = r;
     r->conn = k;
     r->state = R_CONNECTING;
+    k->state = K_CONNECTING;
     req_set_phase(r, P_CONNECT, r->connect_ms);
-
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&k->lit;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&k->lit;
-    int port = atoi(o->port);
-    if (inet_pton(AF_INET, o->host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-        k->lit_state = 1;
-    } else if (inet_pton(AF_INET6, o->host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        k->lit_state = 1;
-    }
-    if (k->lit_state) {
-        k->state = K_CONNECTING;
-        conn_try_next(k, UV_EADDRNOTAVAIL);
-        return;
-    }
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    k->state = K_RESOLVING;
-    k->gai.data = k;
-    int rc = uv_getaddrinfo(c->loop, &k->gai, gai_cb, o->host, o->port, &hints);
-    if (rc) {
-        k->state = K_CONNECTING; /* nothing to cancel */
-        req_fail(r, SL_HTTPC_EDNS, "DNS lookup for %s failed: %s", o->host, uv_strerror(rc));
-        return;
-    }
-    k->refs++;
+    char err[ERR_MAX];
+    int rc = sl_tcp_connect_start(c->loop, o->host, o->port, dialed_cb, k, &k->dial, err, sizeof err);
+    if (rc)
+        req_fail(r, rc == SL_TCP_CONNECT_EDNS ? SL_HTTPC_EDNS : SL_HTTPC_ECONNECT, "%s", err);
 }
 
 /* ---- requests: starting, completing ---------------------------------------------------------- */

@@ -16,44 +16,29 @@
 -- (10000, 0: never), at most until the token's exp, so the tabs of one user
 -- cost one call; NOTIFY_INTROSPECT_TIMEOUT_MS (5000) bounds each call.
 local sio = require "siolua"
+local settings = require "notify.settings"
 
 local introspect = {}
 
 local CACHE_MAX = 1000
 local st = {}
 
-local function env_int(name, default, lo, hi)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  local n = math.tointeger(tonumber(v))
-  if not n or n < lo or n > hi then
-    error(string.format("%s must be an integer from %d to %d, got %q", name, lo, hi, v), 0)
-  end
-  return n
-end
-
 -- introspect.configure{url =, auth =, timeout_ms =, cache_ms =}: fields
 -- left out keep their value; url = false turns introspection off (tokens
 -- are checked locally again). The cache is emptied.
 function introspect.configure(opts)
-  if opts.url ~= nil then
-    if opts.url ~= false and (type(opts.url) ~= "string" or not opts.url:match("^https?://")) then
-      error("introspect.configure: 'url' must be an http:// or https:// URL (or false)", 2)
-    end
-    st.url = opts.url or nil
-  end
+  if opts.url ~= nil then st.url = settings.check_url(opts.url, "introspect.configure") end
   if opts.auth ~= nil then st.auth = opts.auth ~= "" and opts.auth or nil end
   st.timeout_ms = opts.timeout_ms or st.timeout_ms
   st.cache_ms = opts.cache_ms or st.cache_ms
   st.cache, st.cached = {}, 0
 end
 
-local url = os.getenv("NOTIFY_INTROSPECT_URL")
 introspect.configure {
-  url = (url and url ~= "") and url or false,
+  url = settings.url("NOTIFY_INTROSPECT_URL"),
   auth = os.getenv("NOTIFY_INTROSPECT_AUTH") or "",
-  timeout_ms = env_int("NOTIFY_INTROSPECT_TIMEOUT_MS", 5000, 1, 600000),
-  cache_ms = env_int("NOTIFY_INTROSPECT_CACHE_MS", 10000, 0, 86400000),
+  timeout_ms = settings.int("NOTIFY_INTROSPECT_TIMEOUT_MS", 5000, 1, 600000),
+  cache_ms = settings.int("NOTIFY_INTROSPECT_CACHE_MS", 10000, 0, 86400000),
 }
 
 function introspect.enabled() return st.url ~= nil end

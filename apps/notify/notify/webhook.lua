@@ -13,6 +13,7 @@
 -- hears later. An outage is logged once when it starts and once when it
 -- ends, never per call.
 local sio = require "siolua"
+local settings = require "notify.settings"
 
 local webhook = {}
 
@@ -27,16 +28,6 @@ end
 
 local RETRY_CAP = 30000
 
-local function env_int(name, default, lo, hi)
-  local v = os.getenv(name)
-  if v == nil or v == "" then return default end
-  local n = math.tointeger(tonumber(v))
-  if not n or n < lo or n > hi then
-    error(string.format("%s must be an integer from %d to %d, got %q", name, lo, hi, v), 0)
-  end
-  return n
-end
-
 local function check_int(opts, name, lo, hi)
   local v = opts[name]
   if v ~= nil and (math.type(v) ~= "integer" or v < lo or v > hi) then
@@ -49,12 +40,7 @@ end
 -- timeout_ms =}: fields left out keep their value; url = false turns the
 -- webhook off. Deliveries already queued stay queued.
 function webhook.configure(opts)
-  if opts.url ~= nil then
-    if opts.url ~= false and (type(opts.url) ~= "string" or not opts.url:match("^https?://")) then
-      error("webhook.configure: 'url' must be an http:// or https:// URL (or false)", 2)
-    end
-    st.url = opts.url or nil
-  end
+  if opts.url ~= nil then st.url = settings.check_url(opts.url, "webhook.configure") end
   if opts.secret ~= nil then st.secret = opts.secret ~= "" and opts.secret or nil end
   st.max = check_int(opts, "queue", 1, 1000000) or st.max
   st.attempts = check_int(opts, "attempts", 1, 100) or st.attempts
@@ -62,14 +48,13 @@ function webhook.configure(opts)
   st.timeout_ms = check_int(opts, "timeout_ms", 1, 600000) or st.timeout_ms
 end
 
-local url = os.getenv("NOTIFY_WEBHOOK_URL")
 webhook.configure {
-  url = (url and url ~= "") and url or false,
+  url = settings.url("NOTIFY_WEBHOOK_URL"),
   secret = os.getenv("NOTIFY_WEBHOOK_SECRET") or "",
-  queue = env_int("NOTIFY_WEBHOOK_QUEUE", 1000, 1, 1000000),
-  attempts = env_int("NOTIFY_WEBHOOK_ATTEMPTS", 5, 1, 100),
-  retry_ms = env_int("NOTIFY_WEBHOOK_RETRY_MS", 500, 1, 3600000),
-  timeout_ms = env_int("NOTIFY_WEBHOOK_TIMEOUT_MS", 5000, 1, 600000),
+  queue = settings.int("NOTIFY_WEBHOOK_QUEUE", 1000, 1, 1000000),
+  attempts = settings.int("NOTIFY_WEBHOOK_ATTEMPTS", 5, 1, 100),
+  retry_ms = settings.int("NOTIFY_WEBHOOK_RETRY_MS", 500, 1, 3600000),
+  timeout_ms = settings.int("NOTIFY_WEBHOOK_TIMEOUT_MS", 5000, 1, 600000),
 }
 
 local function queued() return st.tail - st.head + 1 end
