@@ -13,7 +13,7 @@ build_pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev lib
 # tests' own processes: the packages start nothing here); systemd gives
 # systemd-analyze, which checks the unit file; python3 holds the unix
 # datagram socket of the sd_notify test (node has none).
-test_pkgs=(redis-server chromium valgrind nginx haproxy systemd python3)
+test_pkgs=(redis-server chromium valgrind nginx haproxy systemd python3 openssl)
 
 want=("${build_pkgs[@]}" nodejs npm)
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

@@ -137,6 +137,8 @@ static void push(sl_compose_t *c, unsigned to)
         sl_app_set_lua_budget(c->app, c->settings.lua_budget);
     if (to & SL_TO_MEMORY)
         sl_app_set_lua_memory(c->app, c->settings.lua_memory);
+    if (to & SL_TO_FETCH)
+        sl_app_set_fetch_ca_file(c->app, c->settings.fetch_ca_file);
 }
 
 /* sio.configure's setter (sl_app_option_cb). */

@@ -25,6 +25,7 @@
 #include "cluster/redis_link.h"
 #include "cluster/sio_redis.h"
 #include "lua/lua_redis.h"
+#include "lua/lua_fetch.h"
 #include "lua/lua_rt.h"
 #include "base/watch.h"
 
@@ -558,6 +559,13 @@ void sl_app_set_lua_budget(sl_app_t *app, uint64_t instructions)
 }
 
 void sl_app_set_lua_memory(sl_app_t *app, size_t bytes) { sl_lua_set_memory_limit(app->rt, bytes); }
+
+void sl_app_set_fetch_ca_file(sl_app_t *app, const char *path)
+{
+    char err[300];
+    if (sl_lua_fetch_set_ca_file(app->rt, path, err, sizeof err))
+        SL_ERROR("fetch", "fetchCaFile: %s", err);
+}
 
 /* Turns one Lua option value into the text form the option setters take;
  * tables become comma lists (transports, cors.origin). */
@@ -1463,6 +1471,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     create_metatables(app->L);
     sl_lua_client_open(app->rt, app->L);
     sl_lua_redis_open(app->rt);
+    sl_lua_fetch_open(app->rt);
     if (open_api(app)) {
         sl_app_free(app);
         return NULL;
@@ -2287,6 +2296,7 @@ void sl_app_shutdown(sl_app_t *app)
     sio_server_close_all(app->sio);
     sio_redis_close(app->redis);
     app->redis = NULL;
+    sl_lua_fetch_close(app->rt, "the server is shutting down");
 }
 
 void sl_app_free(sl_app_t *app)
@@ -2296,6 +2306,7 @@ void sl_app_free(sl_app_t *app)
     sl_watch_close(app->watch);
     app->watch = NULL;
     sl_lua_redis_close(app->rt);
+    sl_lua_fetch_close(app->rt, "the server is shutting down");
     if (app->rt)
         sl_lua_free(app->rt);
     sio_server_free(app->sio);
