@@ -25,6 +25,8 @@ typedef struct sl_http_limits {
     size_t write_queue_cap;       /* per-connection user-space output cap */
     size_t max_buffered_bytes;    /* request bodies held by every conn sharing
                                      one sl_http_shared_t; over -> 503 */
+    /* Whose X-Forwarded-For to believe (net/trust.h); NULL: nobody's. */
+    const struct sl_trust *trust_proxy;
 } sl_http_limits_t;
 
 /* What the HTTP conns of one server share: the request body bytes they
@@ -71,6 +73,9 @@ struct sl_http_req {
                                     delivered once so owners can react; the
                                     response is discarded */
     const char *peer;            /* remote address text */
+    const char *address;         /* the client's: peer, or from X-Forwarded-For
+                                    when peer is a trusted proxy (net/trust.h) */
+    char address_buf[64];
     /* Set by whoever holds the request past on_request. */
     void (*on_abort)(sl_http_req_t *req, void *abort_ud);
     void *abort_ud;

@@ -1,7 +1,7 @@
 /* L1 net/ws_client: WebSocket client on libuv, llhttp and wslay. See ws_client.h.
  *
  *   sl_wsc_connect
- *     -> uv_getaddrinfo -> uv_tcp_connect (next address on failure)
+ *     -> sl_tcp_connect (the lookup, then each address in turn)
  *     -> write the upgrade request, llhttp reads the answer (101 checked)
  *     -> wslay client context: frames in and out          (ST_OPEN)
  *     -> close handshake / EOF / error / timeout -> finish (ST_DONE)
@@ -12,7 +12,6 @@
 #include "net/ws_client.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <wslay/wslay.h>
 
 #include "base/buf.h"
+#include "net/tcp_connect.h"
 
 #define DEFAULT_CAP ((size_t)64 << 20)
 #define CLOSE_WAIT_MS 2000
@@ -31,7 +31,7 @@
 #define BODY_SNIPPET 200
 #define ERR_MAX 256
 
-enum { ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DONE };
+enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DONE };
 
 typedef struct wsc_write {
     uv_write_t req;
@@ -57,10 +57,8 @@ struct sl_wsc {
     char accept[29];           /* the Sec-WebSocket-Accept we expect */
     char err[ERR_MAX];         /* for fail_later */
 
-    uv_getaddrinfo_t gai;
-    struct addrinfo *ai, *ai_next;
+    sl_tcp_connect_t *dial;    /* while connecting */
     uv_tcp_t *tcp;             /* the current attempt (malloc'd) */
-    uv_connect_t creq;
     uv_shutdown_t sreq;
     uv_timer_t timer;          /* open timeout, close wait, deferred failure */
     uint64_t open_timeout_ms;
@@ -87,8 +85,6 @@ static void maybe_free(sl_wsc_t *c)
         return;
     if (c->ctx)
         wslay_event_context_free(c->ctx);
-    if (c->ai)
-        uv_freeaddrinfo(c->ai);
     sl_buf_free(&c->request);
     sl_buf_free(&c->field);
     sl_buf_free(&c->value);
@@ -134,8 +130,8 @@ static void teardown(sl_wsc_t *c, int graceful)
 {
     if (c->state == ST_DONE)
         return;
-    if (c->state == ST_RESOLVING)
-        uv_cancel((uv_req_t *)&c->gai); /* its callback still comes */
+    sl_tcp_connect_cancel(c->dial);
+    c->dial = NULL;
     c->state = ST_DONE;
     if (!c->timer_closed) {
         c->timer_closed = 1;
@@ -497,17 +493,6 @@ static void handshake_feed(sl_wsc_t *c, const char *p, size_t n)
 
 /* ---- connecting ---------------------------------------------------------- */
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    /* One read buffer for every client: input is consumed (copied by wslay
-     * or parsed) before the read callback returns. */
-    static char slab[65536];
-    (void)h;
-    (void)suggested;
-    buf->base = slab;
-    buf->len = sizeof slab;
-}
-
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sl_wsc_t *c = s->data;
@@ -534,78 +519,25 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-static void try_next(sl_wsc_t *c, int last_err);
-
-static void connect_cb(uv_connect_t *req, int status)
+static void dialed_cb(uv_tcp_t *tcp, int code, const char *err, void *ud)
 {
-    sl_wsc_t *c = req->data;
-    c->refs--;
-    if (c->state == ST_DONE) {
-        maybe_free(c);
+    (void)code;
+    sl_wsc_t *c = ud;
+    c->dial = NULL;
+    if (!tcp) {
+        finish(c, err, 1006, 0);
         return;
     }
-    if (status < 0) {
-        close_tcp(c);
-        try_next(c, status);
-        return;
-    }
+    tcp->data = c;
+    c->tcp = tcp;
+    c->refs++; /* the handle, until its close callback */
     c->state = ST_HANDSHAKE;
     uv_tcp_nodelay(c->tcp, 1);
     int rc = write_bytes(c, c->request.data, c->request.len);
     if (rc == 0)
-        rc = uv_read_start((uv_stream_t *)c->tcp, alloc_cb, read_cb);
+        rc = uv_read_start((uv_stream_t *)c->tcp, sl_tcp_read_slab, read_cb);
     if (rc)
         finishf(c, 1006, "cannot write to %s: %s", c->authority, uv_strerror(rc));
-}
-
-static void try_next(sl_wsc_t *c, int last_err)
-{
-    for (;;) {
-        struct addrinfo *a = c->ai_next;
-        if (!a) {
-            finishf(c, 1006, "cannot connect to %s: %s", c->authority, uv_strerror(last_err));
-            return;
-        }
-        c->ai_next = a->ai_next;
-        if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
-            continue;
-        uv_tcp_t *t = malloc(sizeof *t);
-        if (!t) {
-            finishf(c, 1006, "out of memory");
-            return;
-        }
-        uv_tcp_init(c->loop, t);
-        t->data = c;
-        c->refs++;
-        c->tcp = t;
-        c->creq.data = c;
-        int rc = uv_tcp_connect(&c->creq, t, a->ai_addr, connect_cb);
-        if (rc == 0) {
-            c->refs++;
-            return;
-        }
-        close_tcp(c);
-        last_err = rc;
-    }
-}
-
-static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    sl_wsc_t *c = req->data;
-    c->refs--;
-    if (c->state == ST_DONE) {
-        if (res)
-            uv_freeaddrinfo(res);
-        maybe_free(c);
-        return;
-    }
-    if (status < 0) {
-        finishf(c, 1006, "cannot resolve %s: %s", c->host, uv_strerror(status));
-        return;
-    }
-    c->ai = c->ai_next = res;
-    c->state = ST_CONNECTING;
-    try_next(c, UV_EADDRNOTAVAIL);
 }
 
 /* ---- URL and request ------------------------------------------------------- */
@@ -764,22 +696,13 @@ int sl_wsc_connect(uv_loop_t *loop, const char *url, const sl_wsc_opts_t *opts,
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     c->refs++;
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    c->gai.data = c;
-    c->state = ST_RESOLVING;
-    rc = uv_getaddrinfo(loop, &c->gai, gai_cb, c->host, c->port, &hints);
-    if (rc) {
+    c->state = ST_CONNECTING;
+    if (sl_tcp_connect_start(loop, c->host, c->port, dialed_cb, c, &c->dial, err, errlen)) {
         /* Nothing reported yet: the caller gets the error instead. */
-        snprintf(err, errlen, "cannot resolve %s: %s", c->host, uv_strerror(rc));
         c->h = NULL;
-        c->state = ST_CONNECTING; /* nothing to cancel */
         teardown(c, 0);
-        return rc;
+        return -ECONNREFUSED;
     }
-    c->refs++;
     if (c->open_timeout_ms)
         uv_timer_start(&c->timer, timer_cb, c->open_timeout_ms, 0);
     *out = c;
