@@ -413,6 +413,7 @@ sl_redis_sub_t *sl_redis_sub_new(uv_loop_t *loop, const sl_redis_url_t *url, con
     s->on_msg = on_msg;
     s->on_state = on_state;
     s->ud = ud;
+    sl_redis_health_init(&s->health);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     uv_timer_start(&s->timer, reconnect_cb, 0, 0);
