@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "cluster/local_bus_server.h"
+#include "base/backoff.h"
 #include "base/log.h"
 #include "eio/server.h"
 
@@ -46,7 +47,7 @@ typedef struct worker {
     int ready;
     int reload_pending;      /* SIGHUP came before it was ready */
     uint64_t started_at;
-    unsigned backoff_ms;
+    sl_backoff_t backoff;    /* restart delays (see RESTART_MIN_MS) */
     char rbuf[64];
 } worker_t;
 
@@ -72,7 +73,7 @@ struct supervisor {
 
 /* ---- spawning ------------------------------------------------------------- */
 
-static void worker_schedule_restart(worker_t *w);
+static unsigned worker_schedule_restart(worker_t *w);
 
 static void proc_closed(uv_handle_t *h)
 {
@@ -172,13 +173,10 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int sig)
         return;
     }
     uint64_t lived = uv_now(s->loop) - w->started_at;
-    if (lived >= STABLE_MS || !w->backoff_ms)
-        w->backoff_ms = RESTART_MIN_MS;
-    else
-        w->backoff_ms = w->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : w->backoff_ms * 2;
-    SL_WARN("workers", "worker %d (pid %d) %s; starting it again in %u ms", w->index, p->pid, how,
-            w->backoff_ms);
-    worker_schedule_restart(w);
+    if (lived >= STABLE_MS)
+        sl_backoff_reset(&w->backoff);
+    unsigned ms = worker_schedule_restart(w);
+    SL_WARN("workers", "worker %d (pid %d) %s; starting it again in %u ms", w->index, p->pid, how, ms);
 }
 
 static int worker_spawn(worker_t *w)
@@ -258,16 +256,19 @@ static void on_restart(uv_timer_t *t)
     }
     int rc = worker_spawn(w);
     if (rc) {
-        w->backoff_ms = w->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : w->backoff_ms * 2;
+        unsigned ms = worker_schedule_restart(w);
         SL_ERROR("workers", "cannot start worker %d: %s; trying again in %u ms", w->index,
-                 uv_strerror(rc), w->backoff_ms);
-        worker_schedule_restart(w);
+                 uv_strerror(rc), ms);
     }
 }
 
-static void worker_schedule_restart(worker_t *w)
+/* Returns the delay. No jitter: the workers are this machine's own
+ * processes, nobody else's clients. */
+static unsigned worker_schedule_restart(worker_t *w)
 {
-    uv_timer_start(&w->restart, on_restart, w->backoff_ms, 0);
+    unsigned ms = sl_backoff_next(&w->backoff, 0);
+    uv_timer_start(&w->restart, on_restart, ms, 0);
+    return ms;
 }
 
 /* ---- stopping ---------------------------------------------------------------- */
@@ -417,6 +418,7 @@ int sl_supervisor_run(const sl_supervisor_config_t *cfg)
         w->index = i + 1;
         uv_timer_init(s.loop, &w->restart);
         w->restart.data = w;
+        sl_backoff_init(&w->backoff, RESTART_MIN_MS, RESTART_MAX_MS, 0);
     }
     SL_INFO("workers", "starting %d workers of %s on %s%s%s", s.n, cfg->app_dir, s.where,
             cfg->use_local_bus ? ", local bus at " : "", cfg->use_local_bus ? s.bus_url + 5 : "");
