@@ -21,6 +21,7 @@
 #include "base/backoff.h"
 #include "base/log.h"
 #include "eio/server.h"
+#include "net/stream_writer.h"
 
 /* A worker that dies is started again after RESTART_MIN_MS; one that dies
  * again soon after (a crash loop: a bad main.lua, a port taken) waits twice
@@ -444,8 +445,16 @@ int sl_supervisor_run(const sl_supervisor_config_t *cfg)
 static uv_pipe_t control;
 static int control_attached;
 static void (*orphaned)(void);
-static uv_write_t ready_req;
+static sl_stream_writer_t control_out;
 static char ready_byte_buf[64];
+
+static void ready_failed(sl_stream_writer_t *w, int status)
+{
+    (void)w;
+    SL_WARN("worker", "cannot tell the supervisor it serves: %s", uv_strerror(status));
+}
+
+static const sl_stream_writer_handler_t control_writer = {.on_error = ready_failed};
 
 static void on_worker_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
@@ -479,6 +488,7 @@ int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
     if (fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC) != 0)
         return -errno;
     uv_pipe_init(loop, &control, 0);
+    sl_stream_writer_init(&control_out, (uv_stream_t *)&control, 0, &control_writer, NULL);
     int rc = uv_pipe_open(&control, CONTROL_FD);
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)&control, on_worker_alloc, on_worker_control);
@@ -491,25 +501,21 @@ int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
     return 0;
 }
 
-static void after_ready(uv_write_t *req, int status)
-{
-    (void)req;
-    if (status)
-        SL_WARN("worker", "cannot tell the supervisor it serves: %s", uv_strerror(status));
-}
-
 void sl_worker_ready(void)
 {
-    static char msg[] = "ready\n";
+    static const char msg[] = "ready\n";
     if (!control_attached || uv_is_closing((uv_handle_t *)&control))
         return;
-    uv_buf_t b = uv_buf_init(msg, sizeof msg - 1);
-    uv_write(&ready_req, (uv_stream_t *)&control, &b, 1, after_ready);
+    int rc = sl_stream_writer_write(&control_out, msg, sizeof msg - 1, SL_STREAM_WRITE_UNCAPPED);
+    if (rc)
+        ready_failed(&control_out, rc);
 }
 
 void sl_worker_detach(void)
 {
     orphaned = NULL;
-    if (control_attached && !uv_is_closing((uv_handle_t *)&control))
+    if (control_attached && !uv_is_closing((uv_handle_t *)&control)) {
+        sl_stream_writer_close(&control_out);
         uv_close((uv_handle_t *)&control, NULL);
+    }
 }
