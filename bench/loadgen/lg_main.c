@@ -553,7 +553,11 @@ int main(int argc, char **argv)
                 close(procs[k].ctl_fd);
                 close(procs[k].out_fd);
             }
-            _exit(lg_run_child(&o, &p->ch, ctl[0], out[1]));
+            /* exit, not _exit: stdio was flushed before the fork, and
+             * the sanitizers' leak check runs at exit. */
+            lg_child_t ch = p->ch;
+            free(procs);
+            exit(lg_run_child(&o, &ch, ctl[0], out[1]));
         }
         close(ctl[0]);
         close(out[1]);
@@ -604,5 +608,7 @@ int main(int argc, char **argv)
             lg_result_add(total, &procs[i].res);
     }
     lg_report(&o, total, failed, s);
+    free(total);
+    free(procs);
     return failed ? 1 : 0;
 }

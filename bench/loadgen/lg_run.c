@@ -597,5 +597,12 @@ int lg_run_child(const lg_opts_t *o, const lg_child_t *ch, int ctl_fd, int out_f
 
     uv_run(&r->loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&r->loop) == 0 ? 0 : 1;
+    for (uint32_t i = 0; i < r->n; i++)
+        free(r->slots[i].sent_ns);
+    free(r->slots);
+    free(r->args);
+    free(r->frame);
+    free(r);
+    close(out_fd);
     return rc;
 }
