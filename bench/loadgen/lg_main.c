@@ -329,7 +329,11 @@ static int lg_procs_pump(lg_proc_t *p, uint32_t n, char want, int timeout_ms)
                 continue;
             lg_proc_t *c = &p[idx[f]];
             char buf[8192];
-            ssize_t r = read(c->out_fd, buf, c->in_result ? (sizeof c->res - c->got < sizeof buf ? sizeof c->res - c->got : sizeof buf) : 1);
+            /* One byte at a time until 'R', so no result byte is read as a message. */
+            size_t want_n = 1;
+            if (c->in_result)
+                want_n = sizeof c->res - c->got < sizeof buf ? sizeof c->res - c->got : sizeof buf;
+            ssize_t r = read(c->out_fd, buf, want_n);
             if (r <= 0) {
                 c->failed = 1;     /* died without a result */
                 continue;
