@@ -3,6 +3,7 @@
  * SUITE(NAME) compiles test_NAME.c into the runner and becomes the ctest
  * entry unit_NAME (`unit_runner NAME`). One per line. No include guard:
  * runner.c includes it twice, with two meanings of SUITE. */
+SUITE(backoff)
 SUITE(buf)
 SUITE(eio_lacks_sid)
 SUITE(eio_packet)
@@ -18,6 +19,7 @@ SUITE(options)
 SUITE(redis_url)
 SUITE(sio_cluster)
 SUITE(sio_packet)
+SUITE(stream_writer)
 SUITE(testlib)
 SUITE(tls)
 SUITE(trust)
