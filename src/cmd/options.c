@@ -77,6 +77,7 @@ SETTER(set_request_timeout, s->http.limits.request_timeout_ms = v->n)
 SETTER(set_keepalive_timeout, s->http.limits.keepalive_timeout_ms = v->n)
 SETTER(set_max_headers, s->http.limits.max_headers = (size_t)v->n)
 SETTER(set_max_buffered, s->http.limits.max_buffered_bytes = (size_t)v->n)
+SETTER(set_max_connections, s->http.limits.max_connections = (size_t)v->n)
 SETTER(set_max_header_size, s->http.limits.max_header_bytes = (size_t)v->n)
 SETTER(set_lua_budget, s->lua_budget = v->n)
 SETTER(set_lua_memory, s->lua_memory = (size_t)v->n)
@@ -205,6 +206,10 @@ const sl_option_t sl_options[] = {
     {.name = "maxHeadersCount", .type = SL_OPT_UINT, .def = "2000", .min = 1, .max = 100000,
      .unit = "lines", .where = ALL, .to = SL_TO_HTTP,
      .help = "most header lines a request may have; else 431", .apply = set_max_headers},
+    {.name = "maxConnections", .type = SL_OPT_UINT, .def = "0", .max = SIZE_MAX,
+     .unit = "connections", .where = ALL, .to = SL_TO_HTTP,
+     .help = "open connections per process (0: no limit); else 503",
+     .apply = set_max_connections},
     {.name = "maxBufferedRequestBytes", .type = SL_OPT_UINT, .def = "67108864", .min = 1,
      .max = SIZE_MAX, .unit = "bytes", .where = ALL, .to = SL_TO_HTTP,
      .help = "request bodies held at once, all conns; else 503",

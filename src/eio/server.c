@@ -11,6 +11,7 @@
 
 #include "base/datadir.h"
 #include "base/log.h"
+#include "net/listener.h"
 #include "net/proxy.h"
 #include "net/static_files.h"
 
@@ -30,10 +31,11 @@ typedef struct client_file {
 struct sl_server {
     uv_loop_t *loop;
     sl_server_config_t cfg;
-    uv_tcp_t listener;
-    int listening;
-    uv_tcp_t relay;          /* sl_server_listen_private's */
-    int relay_listening;
+    sl_listener_t listener;
+    sl_listener_t relay;     /* sl_server_listen_private's */
+    size_t conns;            /* open: what maxConnections caps */
+    size_t refusing;         /* conns over it, being answered 503 */
+    uint64_t refused;        /* conns answered 503 over maxConnections */
     eio_server_t *eio[MAX_MOUNTS];
     int owned_eio[MAX_MOUNTS];
     int neio;
@@ -46,6 +48,7 @@ struct sl_server {
     client_file_t client_files[8];
     sl_http_shared_t http;         /* what every HTTP conn here shares */
     sl_log_every_t bad_upgrade;    /* upgrades outside the Engine.IO paths */
+    sl_log_every_t busy;           /* conns refused over maxConnections */
     const sl_locator_t *locator;   /* where other nodes' sessions are */
     void *locator_ud;
     uv_timer_t shutdown_timer;
@@ -293,19 +296,54 @@ static void on_request(sl_http_req_t *req, void *ud)
     sl_http_respond_text(req, 404, "Not Found");
 }
 
-static void on_connection(uv_stream_t *listener, int status)
+/* Over maxConnections: a conn of its own answers 503 before the request
+ * is read (a WebSocket client sees its upgrade refused) and closes once
+ * the client has taken it. Those being answered are not counted as open,
+ * but at most REFUSING_MAX of them linger; past that the socket just
+ * closes. */
+#define REFUSING_MAX 256
+
+static void refused_data(sl_conn_t *c, const char *p, size_t n)
 {
-    sl_server_t *srv = listener->data;
-    if (status < 0) {
-        SL_WARN("server", "accept: %s", uv_strerror(status));
+    (void)c; (void)p; (void)n;
+}
+
+static const sl_conn_handler_t refused_handler = {.on_data = refused_data};
+
+static void refuse_connection(sl_server_t *srv, int fd)
+{
+    srv->refused++;
+    SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server",
+                 "%zu connections open, the most maxConnections allows: answering 503 to new ones",
+                 srv->conns);
+    if (srv->refusing >= REFUSING_MAX) {
+        close(fd);
+        return;
+    }
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 19\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                               "Service Unavailable";
+    sl_conn_t *c;
+    if (sl_conn_open(srv->loop, fd, &refused_handler, srv, 1024, &srv->refusing, &c) == 0) {
+        sl_conn_write(c, busy, sizeof busy - 1);
+        sl_conn_close_after_write(c);
+    }
+}
+
+static void on_accept(sl_listener_t *l, int fd, void *ud)
+{
+    sl_server_t *srv = ud;
+    (void)l;
+    if (srv->cfg.limits.max_connections && srv->conns >= srv->cfg.limits.max_connections) {
+        refuse_connection(srv, fd);
         return;
     }
     sl_conn_t *c;
     /* The conn starts with no handler; http takes it over at once. */
     static const sl_conn_handler_t none = {0};
-    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, &c);
+    int rc = sl_conn_open(srv->loop, fd, &none, NULL, srv->cfg.limits.write_queue_cap, &srv->conns, &c);
     if (rc) {
-        SL_WARN("server", "accept: %s", uv_strerror(rc));
+        SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server", "accept: %s", uv_strerror(rc));
         return;
     }
     sl_http_conn_new(c, &srv->cfg.limits, &srv->http, on_request, srv);
@@ -321,10 +359,9 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
     srv->cfg.limits.trust_proxy = &srv->cfg.trust_proxy;
     srv->serve_client = 1;
     snprintf(srv->client_dir, sizeof srv->client_dir, "%s", sl_datadir_client());
-    uv_tcp_init(loop, &srv->listener);
-    srv->listener.data = srv;
-    uv_tcp_init(loop, &srv->relay);
-    srv->relay.data = srv;
+    sl_listener_init(&srv->listener);
+    sl_listener_init(&srv->relay);
+    srv->listener.open_conns = srv->relay.open_conns = &srv->conns;
     uv_timer_init(loop, &srv->shutdown_timer);
     srv->shutdown_timer.data = srv;
     return srv;
@@ -414,43 +451,6 @@ static void address_text(const struct sockaddr_storage *ss, char *out, size_t ou
     }
 }
 
-/* A TCP socket with SO_REUSEPORT (and SO_REUSEADDR, as libuv sets). libuv
- * 1.44 can't set SO_REUSEPORT itself (UV_TCP_REUSEPORT came in 1.49), so the
- * socket is made here and handed to uv_tcp_open. IPv6 sockets take IPv4 too,
- * as libuv's own do, so every process's socket on "::" is the same kind. */
-static int reuseport_socket(int family, int *out)
-{
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int on = 1, off = 0;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) ||
-        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off))) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    *out = fd;
-    return 0;
-}
-
-static int bind_listener(uv_tcp_t *h, const struct sockaddr_storage *ss, int reuse_port)
-{
-    if (reuse_port) {
-        int fd = -1;
-        int rc = reuseport_socket(ss->ss_family, &fd);
-        if (rc)
-            return rc;
-        rc = uv_tcp_open(h, fd);
-        if (rc) {
-            close(fd);
-            return rc;
-        }
-    }
-    return uv_tcp_bind(h, (const struct sockaddr *)ss, 0);
-}
-
 int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
 {
     struct sockaddr_storage ss;
@@ -458,20 +458,18 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
     int rc = resolve(host, srv->cfg.port, &ss);
     if (rc)
         return rc;
-    rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
+    rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port, 1024,
+                          on_accept, srv);
     if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
         /* No IPv6 on this machine: all IPv4 addresses then. */
         resolve("0.0.0.0", srv->cfg.port, &ss);
-        rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
+        rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port,
+                              1024, on_accept, srv);
     }
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
     if (rc)
         return rc;
-    srv->listening = 1;
     client_check(srv);
-    int len = sizeof ss;
-    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+    sl_listener_address(&srv->listener, &ss);
     address_text(&ss, out, outlen);
     return 0;
 }
@@ -481,14 +479,10 @@ int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size
     struct sockaddr_storage ss;
     int rc = resolve(host, 0, &ss);
     if (rc == 0)
-        rc = uv_tcp_bind(&srv->relay, (struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->relay, 1024, on_connection);
+        rc = sl_listener_open(&srv->relay, srv->loop, (struct sockaddr *)&ss, 0, 1024, on_accept, srv);
     if (rc)
         return rc;
-    srv->relay_listening = 1;
-    int len = sizeof ss;
-    uv_tcp_getsockname(&srv->relay, (struct sockaddr *)&ss, &len);
+    sl_listener_address(&srv->relay, &ss);
     address_text(&ss, out, outlen);
     return 0;
 }
@@ -565,9 +559,10 @@ int sl_server_reserve_port(const char *host, int port, int *fd_out, char *out, s
  * (ws_client.c) owns its own, closed when the Lua state goes. An sl_conn's
  * handle is its first member and points back at it, which tells them apart. */
 _Static_assert(offsetof(sl_conn_t, tcp) == 0, "close_conn relies on tcp being first");
-static void close_conn(uv_handle_t *h, void *listener)
+static void close_conn(uv_handle_t *h, void *ud)
 {
-    if (h->type == UV_TCP && h != listener && !uv_is_closing(h) && h->data == (void *)h)
+    (void)ud;
+    if (h->type == UV_TCP && !uv_is_closing(h) && h->data == (void *)h)
         sl_conn_close(h->data);
 }
 
@@ -594,7 +589,7 @@ static void shutdown_tick(uv_timer_t *t)
     uv_close((uv_handle_t *)t, NULL);
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
-    uv_walk(srv->loop, close_conn, &srv->listener);
+    uv_walk(srv->loop, close_conn, NULL);
     if (srv->shutdown_done)
         srv->shutdown_done(srv);
 }
@@ -605,11 +600,8 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
         return;
     srv->shutdown_started = uv_now(srv->loop) | 1;
     srv->shutdown_done = done;
-    /* Both handles, listening or not, so the loop can close. */
-    uv_close((uv_handle_t *)&srv->listener, NULL);
-    uv_close((uv_handle_t *)&srv->relay, NULL);
-    srv->listening = 0;
-    srv->relay_listening = 0;
+    sl_listener_close(&srv->listener);
+    sl_listener_close(&srv->relay);
     /* The wait below can take seconds: say what it waits for. */
     size_t n = sessions_left(srv);
     if (n)
@@ -620,10 +612,27 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
     uv_timer_start(&srv->shutdown_timer, shutdown_tick, 20, 20);
 }
 
+void sl_server_stats(const sl_server_t *srv, sl_server_stats_t *st)
+{
+    st->connections = srv->conns;
+    st->refused_busy = srv->refused;
+    st->accepted = srv->listener.stats.accepted + srv->relay.stats.accepted;
+    st->fd_exhausted = srv->listener.stats.fd_exhausted + srv->relay.stats.fd_exhausted;
+    st->dropped_no_fd = srv->listener.stats.dropped + srv->relay.stats.dropped;
+    st->body_bytes = srv->http.body_bytes;
+    st->refused_bodies = srv->http.busy.total;
+    st->timed_out = srv->http.timeout.total;
+    st->bad_requests = srv->http.bad.total;
+}
+
 void sl_server_free(sl_server_t *srv)
 {
     if (!srv)
         return;
+    /* Closed already by a shutdown; if not, the loop has closed the
+     * handles (the caller's walk), and the sockets close here. */
+    sl_listener_close(&srv->listener);
+    sl_listener_close(&srv->relay);
     for (int i = 0; i < 8; i++)
         free(srv->client_files[i].data);
     for (int i = 0; i < srv->neio; i++)

@@ -32,12 +32,16 @@ struct sl_conn {
     unsigned close_after_write : 1;
     unsigned reading : 1;
     unsigned lingering : 1;
+    size_t *live;              /* the owner's count of open conns, or NULL */
     char peer[64];             /* "ip" of the peer, for logs and handshake */
 };
 
-/* Called by the listener; accepts from server into a new conn. */
-int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
-                   size_t queue_cap, sl_conn_t **out);
+/* A new conn on fd, a socket just accepted (net/listener.h): it owns fd
+ * from now on, even when this fails. live, when not NULL, counts the
+ * conns open: one more now, one less when it has closed. 0 or a negative
+ * libuv error. */
+int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owner,
+                 size_t queue_cap, size_t *live, sl_conn_t **out);
 /* Swap the handler (HTTP -> WebSocket after an upgrade). */
 void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
 /* Bytes the output queue may hold before sl_conn_writev refuses. */
