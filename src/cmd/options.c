@@ -78,6 +78,7 @@ SETTER(set_keepalive_timeout, s->http.limits.keepalive_timeout_ms = v->n)
 SETTER(set_max_headers, s->http.limits.max_headers = (size_t)v->n)
 SETTER(set_max_buffered, s->http.limits.max_buffered_bytes = (size_t)v->n)
 SETTER(set_max_connections, s->http.limits.max_connections = (size_t)v->n)
+SETTER(set_max_output_total, s->http.limits.max_output_total = (size_t)v->n)
 SETTER(set_max_header_size, s->http.limits.max_header_bytes = (size_t)v->n)
 SETTER(set_lua_budget, s->lua_budget = v->n)
 SETTER(set_lua_memory, s->lua_memory = (size_t)v->n)
@@ -210,6 +211,10 @@ const sl_option_t sl_options[] = {
      .unit = "connections", .where = ALL, .to = SL_TO_HTTP,
      .help = "open connections per process (0: no limit); else 503",
      .apply = set_max_connections},
+    {.name = "maxOutputBufferTotal", .type = SL_OPT_UINT, .def = "268435456", .max = SIZE_MAX,
+     .unit = "bytes", .where = ALL, .to = SL_TO_HTTP,
+     .help = "output all clients may have waiting (0: no cap)",
+     .apply = set_max_output_total},
     {.name = "maxBufferedRequestBytes", .type = SL_OPT_UINT, .def = "67108864", .min = 1,
      .max = SIZE_MAX, .unit = "bytes", .where = ALL, .to = SL_TO_HTTP,
      .help = "request bodies held at once, all conns; else 503",

@@ -11,6 +11,7 @@
 #include "eio/eio.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,7 @@ struct eio_session {
                              a session that only ever handshakes must cost
                              little (maxSessions of them may exist) */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
+    sl_budget_entry_t be; /* q, in the process's output budget */
     void *data;
 };
 
@@ -63,6 +65,7 @@ struct eio_server {
     eio_handler_t h;
     void *ud;
     sl_hashtab_t sessions; /* by sid; closed ones that drain stay a moment */
+    sl_budget_t *budget;   /* the process's cap on output queues, or NULL */
     size_t live;           /* open sessions: what max_sessions caps */
     /* What clients can make happen at will is logged once per interval
      * (with a count), never once per request. */
@@ -191,17 +194,37 @@ static void doom_cb(uv_timer_t *t);
  * the layers above (Lua disconnect handlers) inside whatever send loop got
  * us here (a broadcast over a room): close from the next loop tick instead,
  * and refuse further output meanwhile. */
+static void session_doom_start(eio_session_t *s)
+{
+    s->doomed = 1;
+    uv_timer_stop(&s->hb);
+    uv_timer_start(&s->hb, doom_cb, 0, 0);
+}
+
 static void session_doom(eio_session_t *s)
 {
     if (s->doomed || !s->open)
         return;
-    s->doomed = 1;
     SL_LOG_EVERYF(&s->srv->slow, SL_LOG_WARN, "eio",
                   SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
                   "session %s: output over %zu bytes (slow reader), closing", s->sid,
                   s->srv->opts.session_queue_cap);
-    uv_timer_stop(&s->hb);
-    uv_timer_start(&s->hb, doom_cb, 0, 0);
+    session_doom_start(s);
+}
+
+static void queue_clear(eio_session_t *s);
+
+/* The process's output budget drops this session's queue (it has waited
+ * longest; the budget logs why): closed from the next tick, as above. */
+static void session_evicted(sl_budget_entry_t *e)
+{
+    eio_session_t *s = (eio_session_t *)((char *)e - offsetof(eio_session_t, be));
+    for (uint32_t i = 0; i < s->qlen; i++)
+        if (s->q[i].data)
+            sl_budget_release(&s->be, s->q[i].data, s->q[i].data->len);
+    sl_budget_leave(&s->be);
+    if (!s->doomed && s->open)
+        session_doom_start(s);
 }
 
 static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, uint8_t type, int binary,
@@ -254,6 +277,8 @@ static int session_push(eio_session_t *s, uint8_t type, int binary, sl_rcbuf_t *
     }
     s->q[s->qlen++] = (eio_out_t){type, (uint8_t)binary, data ? sl_rcbuf_ref(data) : NULL};
     s->qbytes += n;
+    if (data)
+        sl_budget_hold(&s->be, data, data->len);
     if (s->poll)
         session_flush_poll(s);
     return 0;
@@ -261,8 +286,11 @@ static int session_push(eio_session_t *s, uint8_t type, int binary, sl_rcbuf_t *
 
 static void queue_clear(eio_session_t *s)
 {
-    for (uint32_t i = 0; i < s->qlen; i++)
+    for (uint32_t i = 0; i < s->qlen; i++) {
+        if (s->q[i].data)
+            sl_budget_release(&s->be, s->q[i].data, s->q[i].data->len);
         sl_rcbuf_unref(s->q[i].data);
+    }
     s->qlen = 0;
     s->qbytes = 0;
 }
@@ -454,6 +482,7 @@ static void session_finish(eio_session_t *s)
     table_remove(s->srv, s);
     uv_timer_stop(&s->hb);
     queue_clear(s);
+    sl_budget_leave(&s->be);
     uv_close((uv_handle_t *)&s->hb, session_handle_closed);
     if (s->up)
         uv_close((uv_handle_t *)s->up, session_handle_closed);
@@ -547,6 +576,7 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
             memcpy(s->sid, srv->opts.sid_prefix, pl < 20 ? pl : 20);
     } while (table_find(srv, s->sid));
     s->srv = srv;
+    sl_budget_join(&s->be, srv->budget, session_evicted, s->sid);
     s->proto = (uint8_t)proto;
     s->transport = (uint8_t)transport;
     s->open = 1;
@@ -1219,6 +1249,7 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
 }
 
 const eio_options_t *eio_server_options(const eio_server_t *srv) { return &srv->opts; }
+void eio_server_set_budget(eio_server_t *srv, sl_budget_t *b) { srv->budget = b; }
 eio_options_t *eio_server_options_mut(eio_server_t *srv) { return &srv->opts; }
 
 static int path_match(const char *want, const char *path)

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include "base/budget.h"
 #include "base/buf.h"
 #include "net/http.h"
 
@@ -67,6 +68,11 @@ typedef struct eio_handler {
 
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
                              const eio_handler_t *h, void *ud);
+/* Counts the long-polling queues of the sessions opened from now on in b,
+ * the process's cap on all output queues (base/budget.h): over it, the
+ * sessions whose queues have waited longest are closed ("transport
+ * error"). NULL: not counted. */
+void eio_server_set_budget(eio_server_t *srv, sl_budget_t *b);
 const eio_options_t *eio_server_options(const eio_server_t *srv);
 /* Options may change until the server listens (the app configures it). */
 eio_options_t *eio_server_options_mut(eio_server_t *srv);

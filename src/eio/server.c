@@ -47,6 +47,7 @@ struct sl_server {
     char client_etag[64];
     client_file_t client_files[8];
     sl_http_shared_t http;         /* what every HTTP conn here shares */
+    sl_budget_t out;               /* the cap on all output queues together */
     sl_log_every_t bad_upgrade;    /* upgrades outside the Engine.IO paths */
     sl_log_every_t busy;           /* conns refused over maxConnections */
     const sl_locator_t *locator;   /* where other nodes' sessions are */
@@ -69,6 +70,7 @@ void sl_server_config_init(sl_server_config_t *c)
     c->limits.max_buffered_bytes = 64u << 20;
     c->limits.keepalive_timeout_ms = 5000;   /* Node's keepAliveTimeout */
     c->limits.write_queue_cap = 16u << 20;
+    c->limits.max_output_total = 256u << 20;
 }
 
 /* ---- client bundle ------------------------------------------------------ */
@@ -346,6 +348,7 @@ static void on_accept(sl_listener_t *l, int fd, void *ud)
         SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server", "accept: %s", uv_strerror(rc));
         return;
     }
+    sl_conn_set_budget(c, &srv->out);
     sl_http_conn_new(c, &srv->cfg.limits, &srv->http, on_request, srv);
 }
 
@@ -359,6 +362,7 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
     srv->cfg.limits.trust_proxy = &srv->cfg.trust_proxy;
     srv->serve_client = 1;
     snprintf(srv->client_dir, sizeof srv->client_dir, "%s", sl_datadir_client());
+    sl_budget_init(&srv->out, loop, srv->cfg.limits.max_output_total, "maxOutputBufferTotal");
     sl_listener_init(&srv->listener);
     sl_listener_init(&srv->relay);
     srv->listener.open_conns = srv->relay.open_conns = &srv->conns;
@@ -371,6 +375,7 @@ int sl_server_mount_eio(sl_server_t *srv, eio_server_t *eio)
 {
     if (srv->neio == MAX_MOUNTS)
         return -ENOSPC;
+    eio_server_set_budget(eio, &srv->out);
     srv->eio[srv->neio++] = eio;
     return 0;
 }
@@ -411,6 +416,7 @@ sl_server_config_t *sl_server_config_mut(sl_server_t *srv) { return &srv->cfg; }
 void sl_server_set_http(sl_server_t *srv, const sl_http_limits_t *limits, const sl_trust_t *trust)
 {
     srv->cfg.limits = *limits;
+    sl_budget_set_cap(&srv->out, limits->max_output_total);
     srv->cfg.trust_proxy = *trust;
     srv->cfg.limits.trust_proxy = &srv->cfg.trust_proxy;
 }
@@ -590,6 +596,7 @@ static void shutdown_tick(uv_timer_t *t)
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
     uv_walk(srv->loop, close_conn, NULL);
+    sl_budget_close(&srv->out);
     if (srv->shutdown_done)
         srv->shutdown_done(srv);
 }
@@ -623,6 +630,8 @@ void sl_server_stats(const sl_server_t *srv, sl_server_stats_t *st)
     st->refused_bodies = srv->http.busy.total;
     st->timed_out = srv->http.timeout.total;
     st->bad_requests = srv->http.bad.total;
+    st->output_bytes = srv->out.used;
+    st->output_dropped = srv->out.dropped;
 }
 
 void sl_server_free(sl_server_t *srv)

@@ -113,6 +113,8 @@ typedef struct sl_server_stats {
     uint64_t refused_bodies; /* answered 503 over maxBufferedRequestBytes */
     uint64_t timed_out;      /* requests answered 408 */
     uint64_t bad_requests;   /* requests refused with 400, 431 or 505 */
+    size_t output_bytes;     /* held by output queues now (shared buffers once) */
+    uint64_t output_dropped; /* slow readers dropped over maxOutputBufferTotal */
 } sl_server_stats_t;
 
 void sl_server_stats(const sl_server_t *srv, sl_server_stats_t *st);

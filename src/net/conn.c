@@ -158,6 +158,11 @@ void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner)
     c->owner = owner;
 }
 
+void sl_conn_set_budget(sl_conn_t *c, sl_budget_t *b)
+{
+    sl_stream_writer_set_budget(&c->out, b, c->peer);
+}
+
 void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap) { sl_stream_writer_set_cap(&c->out, cap); }
 
 void sl_conn_pause(sl_conn_t *c)

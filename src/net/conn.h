@@ -42,6 +42,10 @@ struct sl_conn {
  * libuv error. */
 int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owner,
                  size_t queue_cap, size_t *live, sl_conn_t **out);
+/* Counts the conn's output in b, the process's cap on all output queues
+ * (base/budget.h); over it the conns that have waited longest are closed.
+ * Right after sl_conn_open. */
+void sl_conn_set_budget(sl_conn_t *c, sl_budget_t *b);
 /* Swap the handler (HTTP -> WebSocket after an upgrade). */
 void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
 /* Bytes the output queue may hold before sl_conn_writev refuses. */

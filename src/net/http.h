@@ -25,6 +25,9 @@ typedef struct sl_http_limits {
     size_t write_queue_cap;       /* per-connection user-space output cap */
     size_t max_buffered_bytes;    /* request bodies held by every conn sharing
                                      one sl_http_shared_t; over -> 503 */
+    size_t max_output_total;      /* output all of a server's queues may hold
+                                     (base/budget.h), 0 no limit (read by
+                                     the router, eio/server) */
     size_t max_connections;       /* conns a server keeps open, 0 no limit;
                                      over -> 503 (read by the router that
                                      accepts them, eio/server) */

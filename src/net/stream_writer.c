@@ -2,6 +2,7 @@
 #include "net/stream_writer.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,28 @@ void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t ca
 }
 
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap) { w->cap = cap; }
+
+static sl_stream_chunk_t *chunk_at(const sl_stream_writer_t *w, uint32_t i);
+
+/* Dropped by the budget (from its timer): what the queue holds is no
+ * longer counted, writes are refused, and the owner closes the stream. */
+static void writer_evicted(sl_budget_entry_t *e)
+{
+    sl_stream_writer_t *w = (sl_stream_writer_t *)((char *)e - offsetof(sl_stream_writer_t, be));
+    for (uint32_t i = 0; i < w->count; i++) {
+        sl_stream_chunk_t *c = chunk_at(w, i);
+        sl_budget_release(&w->be, c->rc, c->len);
+    }
+    sl_budget_leave(&w->be);
+    w->failed = 1;
+    if (w->h && w->h->on_error)
+        w->h->on_error(w, UV_ENOBUFS);
+}
+
+void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const char *label)
+{
+    sl_budget_join(&w->be, b, writer_evicted, label);
+}
 
 /* ---- the chunk ring ----------------------------------------------------- */
 
@@ -84,6 +107,7 @@ static void push_ref(sl_stream_writer_t *w, sl_rcbuf_t *rc, char *base, size_t l
 {
     *chunk_at(w, w->count++) = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
     w->queued += len;
+    sl_budget_hold(&w->be, rc, len);
 }
 
 /* Copies into the current block (room reserved). Back-to-back copies that
@@ -98,6 +122,7 @@ static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
         if (last->rc == w->block && last->base + last->len == dst) {
             last->len += len;
             w->queued += len;
+            sl_budget_bytes(&w->be, (long long)len);
             return;
         }
     }
@@ -114,10 +139,12 @@ static void queue_advance(sl_stream_writer_t *w, size_t n)
             c->base += n;
             c->len -= n;
             w->queued -= n;
+            sl_budget_bytes(&w->be, -(long long)n);
             return;
         }
         n -= c->len;
         w->queued -= c->len;
+        sl_budget_release(&w->be, c->rc, c->len);
         sl_rcbuf_unref(c->rc);
         w->head = (w->head + 1) & (w->qcap - 1);
         w->count--;
@@ -378,6 +405,7 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
     while (w->count > w->inflight) {
         sl_stream_chunk_t *c = chunk_at(w, w->count - 1);
         w->queued -= c->len;
+        sl_budget_release(&w->be, c->rc, c->len);
         sl_rcbuf_unref(c->rc);
         w->count--;
     }

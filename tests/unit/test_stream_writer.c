@@ -436,6 +436,47 @@ static const char *suite_setup(void)
     return NULL;
 }
 
+/* A writer in a budget (the process's cap on all output queues): its
+ * shared buffer is counted once however many chunks refer to it; once the
+ * budget is over its cap, the writer that has waited longest is dropped
+ * on the next turn (on_error with UV_ENOBUFS, writes refused), and a
+ * writer that keeps up stays. */
+static void writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first(void)
+{
+    fx_t slow, fast;
+    char *p = pattern(BIG, 3);
+    fx_init(&slow, 64 * BIG);
+    fx_init(&fast, 64 * BIG); /* the same loop: tl_loop() */
+    sl_budget_t b;
+    sl_budget_init(&b, slow.loop, BIG / 2, "cap");
+    sl_stream_writer_set_budget(&slow.w, &b, "slow");
+    sl_stream_writer_set_budget(&fast.w, &b, "fast");
+    sl_rcbuf_t *rc = sl_rcbuf_new(p, BIG);
+    uv_buf_t whole = uv_buf_init(rc->data, (unsigned)BIG), half = uv_buf_init(rc->data, (unsigned)(BIG / 2));
+    CHECK_EQ_INT(sl_stream_writer_writev(&slow.w, &whole, &rc, 1, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_writev(&slow.w, &half, &rc, 1, 0), 0);
+    CHECK(b.used == BIG); /* two chunks of one buffer: counted once */
+    CHECK_EQ_INT(slow.errors, 0); /* not inside the write */
+    /* The fast writer's write goes out at once: never queued, never listed. */
+    CHECK_EQ_INT(sl_stream_writer_write(&fast.w, "hi", 2, 0), 0);
+    uv_run(slow.loop, UV_RUN_NOWAIT);
+    CHECK_EQ_INT(slow.errors, 1);
+    CHECK_EQ_INT(slow.error_status, UV_ENOBUFS);
+    CHECK_EQ_INT(sl_stream_writer_write(&slow.w, "x", 1, 0), -EPIPE);
+    CHECK_EQ_INT(b.used, 0);
+    CHECK_EQ_INT(b.dropped, 1);
+    CHECK_EQ_INT(fast.errors, 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&fast.w, "!", 1, 0), 0);
+    sl_rcbuf_unref(rc);
+    sl_budget_close(&b);
+    sl_stream_writer_close(&fast.w);
+    uv_close((uv_handle_t *)&fast.pipe, closed_cb);
+    close(fast.peer);
+    sl_buf_free(&fast.got);
+    fx_done(&slow);
+    free(p);
+}
+
 TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(writer_small_write_goes_out_at_once),
          TL_TEST(writer_partial_write_queues_the_rest_and_drains),
@@ -450,4 +491,5 @@ TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(writer_write_to_a_gone_peer_fails_at_once),
          TL_TEST(writer_cork_holds_writes_until_uncork),
          TL_TEST(writer_corked_writes_count_against_the_cap),
-         TL_TEST(writer_empty_writes_do_nothing));
+         TL_TEST(writer_empty_writes_do_nothing),
+         TL_TEST(writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first));

@@ -1,0 +1,140 @@
+// The cap on all output queues together (maxOutputBufferTotal): slow
+// readers that never read are dropped, the longest waiting first, with a
+// logged reason, before the process grows without bound; fast readers
+// keep everything, and a broadcast shared by every queue counts once.
+// Slow readers are raw WebSocket clients that stop reading.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import crypto from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { io } from 'socket.io-client';
+import { startServer, makeAppDir, sleep, until } from './lib/server.mjs';
+
+const APP = `
+local sio = require "siolua"
+sio.server:on("connection", function(socket)
+  -- n messages of size bytes, each encoded apart: what this socket's
+  -- queue holds is its own memory.
+  socket:on("gimme", function(n, size)
+    for i = 1, n do socket:emit("data", i, string.rep(string.char(65 + i % 26), size)) end
+  end)
+  -- n broadcasts of size bytes: one buffer shared by every queue.
+  socket:on("shout", function(n, size)
+    for i = 1, n do sio.server:emit("shout", i, string.rep("y", size)) end
+  end)
+end)
+`;
+
+const MB = 1 << 20;
+
+function frame(text) {
+  const payload = Buffer.from(text);
+  const mask = crypto.randomBytes(4);
+  let head;
+  if (payload.length < 126) head = Buffer.from([0x81, 0x80 | payload.length]);
+  else { head = Buffer.alloc(4); head[0] = 0x81; head[1] = 0x80 | 126; head.writeUInt16BE(payload.length, 2); }
+  return Buffer.concat([head, mask, Buffer.from(payload.map((b, i) => b ^ mask[i % 4]))]);
+}
+
+// A Socket.IO client over a raw WebSocket that sends its frames and then
+// reads nothing more: everything sent to it piles up in the server.
+async function slowReader(port, frames) {
+  const s = net.connect(port, '127.0.0.1');
+  await new Promise((r) => s.on('connect', r));
+  s.on('error', () => {});
+  const closed = new Promise((r) => s.on('close', r));
+  s.write(`GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
+    `Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\n\r\n`);
+  s.write(Buffer.concat(frames.map(frame)));
+  s.pause();
+  // A paused socket doesn't see the server's close: resume and read what
+  // the kernel holds, then the end comes (or not, if still served).
+  s.dropped = async (ms) => { s.on('data', () => {}); s.resume(); return Promise.race([closed.then(() => 1), sleep(ms).then(() => 0)]); };
+  return s;
+}
+
+const rss = (pid, key = 'VmRSS') => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+
+async function fastReader(srv, event, ask) {
+  const c = io(srv.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  await new Promise((r, j) => { c.on('connect', r); c.on('connect_error', j); });
+  let got = 0;
+  let bytes = 0;
+  c.on(event, (_i, text) => { got++; bytes += text.length; });
+  if (ask) c.emit(...ask);
+  return { c, got: () => got, bytes: () => bytes };
+}
+
+test('slow readers are dropped, longest waiting first, once all queues hold more than maxOutputBufferTotal; RSS stays bounded; a fast reader gets everything', async (t) => {
+  const srv = await startServer({
+    t,
+    appDir: makeAppDir({ 'main.lua': APP }),
+    args: ['--no-reload', '--set', 'maxOutputBufferTotal=25165824', '--set', 'sessionQueueCap=67108864',
+      '--set', 'pingInterval=60000', '--set', 'pingTimeout=60000'],
+  });
+  const base = rss(srv.proc.pid);
+  // Ten slow readers, one after the other, each asking for 30 MB of its own.
+  const slow = [];
+  for (let i = 0; i < 10; i++) {
+    slow.push(await slowReader(srv.port, ['40', '42["gimme",500,60000]']));
+    await sleep(100);
+  }
+  const fast = await fastReader(srv, 'data', ['gimme', 330, 60000]);
+  assert.ok(await until(() => fast.got() === 330, { timeoutMs: 20000 }), `the fast reader got ${fast.got()} of 330`);
+  await sleep(300);
+  const peak = rss(srv.proc.pid, 'VmHWM') - base;
+  const dropped = await Promise.all(slow.map((s) => s.dropped(3000)));
+  const log = srv.stderr().split('\n').filter((l) => /over maxOutputBufferTotal/.test(l));
+  t.diagnostic(`peak RSS +${(peak / MB).toFixed(1)} MB; slow readers dropped: ${dropped.join('')}`);
+  // 10 x 30 MB were asked for (with no cap the peak grows by about 250
+  // MB); the queues may hold 24 MB together, plus one reader's burst in
+  // the loop turn before the drop, plus the Lua strings the app made.
+  assert.ok(peak < 170 * MB, `peak RSS grew by ${(peak / MB).toFixed(1)} MB`);
+  assert.ok(dropped.filter(Boolean).length >= 5, `${dropped.filter(Boolean).length} slow readers dropped`);
+  assert.equal(dropped[0], 1, 'the one that waited longest was dropped');
+  assert.equal(log.length, 1, 'one line per interval');
+  assert.match(log[0], / warn .*dropping 127\.0\.0\.1, whose output has waited \d+ ms/);
+  assert.equal(fast.bytes(), 330 * 60000);
+  fast.c.close();
+  for (const s of slow) s.destroy();
+  const { code } = await srv.stop();
+  assert.equal(code, 0);
+});
+
+test('a broadcast held by many long-polling queues counts once: under the cap nobody is dropped', async (t) => {
+  const srv = await startServer({
+    t,
+    appDir: makeAppDir({ 'main.lua': APP }),
+    args: ['--no-reload', '--set', 'maxOutputBufferTotal=50331648', '--set', 'sessionQueueCap=67108864'],
+  });
+  // Ten polling sessions that joined "/" and then never GET again: their
+  // queues keep a reference to every broadcast.
+  const sids = [];
+  for (let i = 0; i < 10; i++) {
+    const open = await fetch(`${srv.url}/socket.io/?EIO=4&transport=polling`);
+    const sid = JSON.parse((await open.text()).slice(1)).sid;
+    await fetch(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`, { method: 'POST', body: '40' });
+    sids.push(sid);
+  }
+  const base = rss(srv.proc.pid);
+  // 15 MB of broadcasts, and the fast reader's copy of them while its
+  // WebSocket drains: 30 MB, under the cap; 165 MB if each queue's
+  // reference counted apart.
+  const fast = await fastReader(srv, 'shout', ['shout', 250, 60000]);
+  assert.ok(await until(() => fast.got() === 250, { timeoutMs: 20000 }), `the fast reader got ${fast.got()} of 250`);
+  await sleep(300);
+  const grown = rss(srv.proc.pid) - base;
+  t.diagnostic(`RSS +${(grown / MB).toFixed(1)} MB with 10 queues holding 15 MB of broadcasts`);
+  assert.ok(grown < 60 * MB, `RSS grew by ${(grown / MB).toFixed(1)} MB`);
+  assert.equal(srv.stderr().split('\n').filter((l) => /maxOutputBufferTotal/.test(l)).length, 0, srv.stderr());
+  for (const sid of sids) {
+    // Still open: the GET collects the queue (the CONNECT reply first).
+    const res = await fetch(`${srv.url}/socket.io/?EIO=4&transport=polling&sid=${sid}`);
+    assert.equal(res.status, 200, srv.stderr());
+    assert.match((await res.text()).slice(0, 200), /^40\{"sid"/);
+  }
+  fast.c.close();
+  const { code } = await srv.stop();
+  assert.equal(code, 0);
+});
