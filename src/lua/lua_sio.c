@@ -1315,6 +1315,15 @@ static sio_nsp_t *lua_resolve_nsp(sio_server_t *srv, const char *name, const cha
     return a.result;
 }
 
+static void lua_socket_json(sio_socket_t *s, sl_buf_t *out, void *ud);
+static void lua_server_side_emit(sio_nsp_t *nsp, const char *args, size_t len,
+                                 const char *request_id, void *ud);
+static void lua_broadcast_with_ack(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
+                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                   const char *request_id, unsigned timeout_ms, void *ud);
+static void lua_remote_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
+                                 size_t len, const sio_packet_bin_t *atts, unsigned natts, void *ud);
+
 static const sio_handler_t lua_sio_handler = {
     .resolve_nsp = lua_resolve_nsp,
     .on_connecting = lua_on_connecting,
@@ -1322,6 +1331,10 @@ static const sio_handler_t lua_sio_handler = {
     .on_disconnecting = lua_on_disconnecting,
     .on_disconnect = lua_on_disconnect,
     .on_free = lua_on_free,
+    .describe_socket = lua_socket_json,
+    .on_server_side_emit = lua_server_side_emit,
+    .on_broadcast_with_ack = lua_broadcast_with_ack,
+    .on_remote_broadcast = lua_remote_broadcast,
 };
 
 /* ---- setup -------------------------------------------------------------- */
@@ -1737,12 +1750,12 @@ static int core_session_put(lua_State *L)
     sl_app_t *app = app_of(L);
     const char *pid = luaL_checkstring(L, 1);
     lua_Integer ttl = luaL_checkinteger(L, 3);
-    if (!app->redis)
+    if (!sio_adapter_installed(app->sio))
         return 0;
     sl_buf_t json = SL_BUF_INIT;
     char err[256];
     if (sl_lua_json_encode(L, 2, &json, NULL, err, sizeof err) >= 0)
-        sio_redis_session_put(app->redis, pid, json.data, json.len, (unsigned)ttl);
+        sio_adapter_session_put(app->sio, pid, json.data, json.len, (unsigned)ttl);
     else
         SL_WARN("lua", "recovery session not kept in redis: %s", err);
     sl_buf_free(&json);
@@ -1784,13 +1797,13 @@ static int core_session_take(lua_State *L)
 {
     sl_app_t *app = app_of(L);
     const char *pid = luaL_checkstring(L, 1);
-    take_ctx_t *t = app->redis ? calloc(1, sizeof *t) : NULL;
+    take_ctx_t *t = sio_adapter_installed(app->sio) ? calloc(1, sizeof *t) : NULL;
     if (!t) {
         lua_pushnil(L);
         return 1;
     }
     t->w = sl_lua_wait_new(L, take_cancelled, t);
-    if (sio_redis_session_take(app->redis, pid, session_taken, t) != 0) {
+    if (sio_adapter_session_take(app->sio, pid, session_taken, t) != 0) {
         sl_lua_wait_t *w = t->w;
         t->w = NULL;
         t->json = NULL;
@@ -1980,11 +1993,11 @@ typedef struct remote_target {
 static int remote_call(lua_State *L, sl_app_t *app, int (*start)(sl_app_t *, remote_wait_t *, void *),
                        void *arg)
 {
-    remote_wait_t *rw = app->redis ? calloc(1, sizeof *rw) : NULL;
+    remote_wait_t *rw = sio_adapter_installed(app->sio) ? calloc(1, sizeof *rw) : NULL;
     if (!rw) {
         free(((remote_target_t *)arg)->owned);
         sl_lua_json_new_array(L, 0);
-        lua_pushboolean(L, app->redis == NULL);
+        lua_pushboolean(L, !sio_adapter_installed(app->sio));
         return 2;
     }
     rw->w = sl_lua_wait_new(L, remote_wait_cancelled, rw);
@@ -2005,19 +2018,22 @@ static int remote_call(lua_State *L, sl_app_t *app, int (*start)(sl_app_t *, rem
 static int start_fetch(sl_app_t *app, remote_wait_t *rw, void *arg)
 {
     remote_target_t *rt = arg;
-    return sio_redis_fetch_sockets(app->redis, rt->nsp, &rt->t, remote_reply, rw);
+    (void)app;
+    return sio_adapter_fetch_sockets(rt->nsp, &rt->t, remote_reply, rw);
 }
 
 static int start_all_rooms(sl_app_t *app, remote_wait_t *rw, void *arg)
 {
     remote_target_t *rt = arg;
-    return sio_redis_all_rooms(app->redis, rt->nsp, remote_reply, rw);
+    (void)app;
+    return sio_adapter_all_rooms(rt->nsp, remote_reply, rw);
 }
 
 static int start_sse(sl_app_t *app, remote_wait_t *rw, void *arg)
 {
     remote_target_t *rt = arg;
-    int rc = sio_redis_server_side_emit(app->redis, rt->nsp, rt->json, rt->len, remote_reply, rw);
+    (void)app;
+    int rc = sio_adapter_server_side_emit(rt->nsp, rt->json, rt->len, remote_reply, rw);
     free(rt->owned);
     rt->owned = NULL;
     return rc;
@@ -2057,8 +2073,7 @@ static int core_remote_emit(lua_State *L)
         return luaL_error(L, "server_side_emit: %s", err);
     }
     if (!want) {
-        if (app->redis)
-            sio_redis_server_side_emit(app->redis, n, json.data, json.len, NULL, NULL);
+        sio_adapter_server_side_emit(n, json.data, json.len, NULL, NULL);
         sl_buf_free(&json);
         return 0;
     }
@@ -2070,7 +2085,6 @@ static int core_remote_emit(lua_State *L)
 
 static int core_remote_rooms(lua_State *L)
 {
-    sl_app_t *app = app_of(L);
     sio_nsp_t *n = check_nsp(L, 1);
     int join = lua_toboolean(L, 4);
     lua_settop(L, 5);
@@ -2079,14 +2093,15 @@ static int core_remote_rooms(lua_State *L)
     sio_slice_t *except = read_rooms(L, 3, &ne);
     sio_slice_t *targets = read_rooms(L, 5, &nt);
     sio_target_t t = {rooms, nr, except, ne, 0};
-    if (app->redis)
-        sio_redis_remote_rooms(app->redis, n, &t, join, targets, nt);
+    if (join)
+        sio_adapter_sockets_join(n, &t, targets, nt);
+    else
+        sio_adapter_sockets_leave(n, &t, targets, nt);
     return 0;
 }
 
 static int core_remote_disconnect(lua_State *L)
 {
-    sl_app_t *app = app_of(L);
     sio_nsp_t *n = check_nsp(L, 1);
     int close = lua_toboolean(L, 4);
     lua_settop(L, 4);
@@ -2094,8 +2109,7 @@ static int core_remote_disconnect(lua_State *L)
     sio_slice_t *rooms = read_rooms(L, 2, &nr);
     sio_slice_t *except = read_rooms(L, 3, &ne);
     sio_target_t t = {rooms, nr, except, ne, 0};
-    if (app->redis)
-        sio_redis_remote_disconnect(app->redis, n, &t, close);
+    sio_adapter_disconnect_sockets(n, &t, close);
     return 0;
 }
 
@@ -2110,13 +2124,11 @@ static void encode_answer(lua_State *L, int idx, sl_buf_t *json)
 
 static int core_server_side_ack(lua_State *L)
 {
-    sl_app_t *app = app_of(L);
     sio_nsp_t *n = check_nsp(L, 1);
     const char *rid = luaL_checkstring(L, 2);
     sl_buf_t json = SL_BUF_INIT;
     encode_answer(L, 3, &json);
-    if (app->redis)
-        sio_redis_server_side_ack(app->redis, n, rid, json.data, json.len);
+    sio_adapter_server_side_ack(n, rid, json.data, json.len);
     sl_buf_free(&json);
     return 0;
 }
@@ -2134,8 +2146,9 @@ typedef struct bwa_start {
 static int start_broadcast_ack(sl_app_t *app, remote_wait_t *rw, void *arg)
 {
     bwa_start_t *b = arg;
-    int rc = sio_redis_broadcast_with_ack(app->redis, b->nsp, &b->t, b->json, b->len, b->atts.v,
-                                          b->atts.n, b->ack_id, b->timeout_ms, remote_reply, rw);
+    (void)app;
+    int rc = sio_adapter_broadcast_with_ack(b->nsp, &b->t, b->json, b->len, b->atts.v, b->atts.n,
+                                            b->ack_id, b->timeout_ms, remote_reply, rw);
     return rc;
 }
 
@@ -2165,7 +2178,7 @@ static int core_remote_broadcast_ack(lua_State *L)
     b.len = json.len;
     /* The request copies everything before the wait ends this function
      * (a longjmp): free the encodings in start's place. */
-    remote_wait_t *rw = app->redis ? calloc(1, sizeof *rw) : NULL;
+    remote_wait_t *rw = sio_adapter_installed(app->sio) ? calloc(1, sizeof *rw) : NULL;
     if (!rw) {
         free(b.json);
         att_list_free(&b.atts);
@@ -2191,31 +2204,27 @@ static int core_remote_broadcast_ack(lua_State *L)
 
 static int core_broadcast_count(lua_State *L)
 {
-    sl_app_t *app = app_of(L);
     sio_nsp_t *n = check_nsp(L, 1);
     const char *rid = luaL_checkstring(L, 2);
     lua_Integer count = luaL_checkinteger(L, 3);
-    if (app->redis)
-        sio_redis_broadcast_count(app->redis, n, rid, (long)count);
+    sio_adapter_broadcast_count(n, rid, (long)count);
     return 0;
 }
 
 static int core_broadcast_ack(lua_State *L)
 {
-    sl_app_t *app = app_of(L);
     sio_nsp_t *n = check_nsp(L, 1);
     const char *rid = luaL_checkstring(L, 2);
     sl_buf_t json = SL_BUF_INIT;
     encode_answer(L, 3, &json);
-    if (app->redis)
-        sio_redis_broadcast_ack(app->redis, n, rid, json.data, json.len);
+    sio_adapter_broadcast_ack(n, rid, json.data, json.len);
     sl_buf_free(&json);
     return 0;
 }
 
 static int core_clustered(lua_State *L)
 {
-    lua_pushboolean(L, app_of(L)->redis != NULL);
+    lua_pushboolean(L, sio_adapter_installed(app_of(L)->sio));
     return 1;
 }
 
@@ -2227,15 +2236,13 @@ void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
 
 static int use_adapter(sl_app_t *app, const char *url, const char *label, int classic_only)
 {
-    sio_redis_hooks_t hooks = {lua_socket_json, lua_server_side_emit, lua_broadcast_with_ack,
-                               lua_remote_broadcast, app};
     sio_redis_opts_t opts = app->redis_opts;
     if (classic_only && opts.sharded) {
         SL_WARN("adapter", "the %s has no sharded pub/sub: redisAdapter=sharded ignored", label);
         opts.sharded = 0;
     }
     snprintf(opts.label, sizeof opts.label, "%s", label);
-    app->redis = sio_redis_new(app->loop, app->sio, url, &opts, &hooks);
+    app->redis = sio_redis_new(app->loop, app->sio, url, &opts);
     if (!app->redis)
         return -1;
     /* The URL as logged never carries the password. */
