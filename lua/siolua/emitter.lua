@@ -1,7 +1,7 @@
 -- L6 (Lua side): sio.emitter{redis = url, key = "socket.io"}: publishes
 -- events to a cluster (this one or another) the way
 -- @socket.io/redis-emitter does, without being a member of it. The C side
--- owns the Redis link and the message format.
+-- (src/lua/lua_emitter.c) owns the Redis link and the message format.
 -- Part of lua/siolua/api.lua's library.
 
 return function(lib)
@@ -34,8 +34,8 @@ return function(lib)
   -- -> true, or false and "redis unavailable"
   function Emitter:emit(event, ...)
     if E.RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 2) end
-    return core.emitter_publish(self._h, self._nsp, self._rooms, self._except,
-                                E.args_array(event, select("#", ...), ...))
+    return self._h:publish(self._nsp, self._rooms, self._except,
+                           E.args_array(event, select("#", ...), ...))
   end
 
   return {}

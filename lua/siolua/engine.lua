@@ -12,8 +12,8 @@ return function(lib)
   Engine.__index = Engine
   local Conn = { on = E.on, off = E.off, once = E.once }
   Conn.__index = Conn
-  function Conn:send(data) return core.eio_send(self._h, data) end
-  function Conn:close() core.eio_close(self._h) end
+  function Conn:send(data) return self._h:send(data) end
+  function Conn:close() self._h:close() end
 
   local eio_dispatch = lib.eio_dispatch
   function eio_dispatch.open(engine, h, id, transport)

@@ -74,7 +74,7 @@ return function(lib)
   function Response:send(body, status)
     if self.sent then return false end
     self.sent = true
-    return core.http_respond(self._h, status or self.status_code, self.headers, body and tostring(body) or "")
+    return self._h:respond(status or self.status_code, self.headers, body and tostring(body) or "")
   end
   function Response:json(value, status)
     if not self.headers["content-type"] then self.headers["content-type"] = "application/json" end

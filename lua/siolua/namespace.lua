@@ -16,13 +16,14 @@ return function(lib)
   local namespaces = {}        -- name -> namespace
   local families = {}          -- dynamic namespace matchers, in order
 
-  local function new_namespace(name, h, parent)
+  -- family: a dynamic family's object, whose handle has no namespace.
+  local function new_namespace(name, h, parent, family)
     local nsp = setmetatable({
       name = name, _h = h, _listeners = {}, _mw = {}, sockets = {}, _ids = 0,
-      _parent = parent, server = sio.server,
+      _parent = parent, server = sio.server, _family = family,
       _log = R.new_log(), _sessions = {},
     }, Namespace)
-    core.nsp_bind(h, nsp)
+    if not family then h:bind(nsp) end
     namespaces[name] = nsp
     return nsp
   end
@@ -61,7 +62,7 @@ return function(lib)
   local function family(key, label, match)
     local f = family_objects[key]
     if not f then
-      f = new_namespace("[dynamic " .. label .. "]", core.nsp_detached(), nil)
+      f = new_namespace("[dynamic " .. label .. "]", core.nsp_detached(), nil, true)
       family_objects[key] = f
     end
     families[#families + 1] = { match = match, parent = f }
@@ -87,7 +88,7 @@ return function(lib)
   Namespace.__index = function(self, k)
     if k == "volatile" then return O.volatile(new_operator(self)) end
     if k == "local_" or k == "local" then return O.local_(new_operator(self)) end
-    if k == "adapter" then return { rooms = core.nsp_rooms(self._h) } end
+    if k == "adapter" then return { rooms = self._h:rooms() } end
     return namespace_index[k]
   end
 
@@ -119,7 +120,7 @@ return function(lib)
       args[n + 1] = function(value)
         if used then return end
         used = true
-        core.server_side_ack(nsp._h, request_id, value)
+        core.adapter:server_side_ack(nsp._h, request_id, value)
       end
       n = n + 1
     end
@@ -155,7 +156,7 @@ return function(lib)
     for name, nsp in pairs(namespaces) do
       if not saved.names[name] then
         namespaces[name] = nil
-        if nsp._h then core.nsp_remove(nsp._h) end
+        if not nsp._family then nsp._h:remove() end
       end
     end
     for key, f in pairs(family_objects) do

@@ -10,6 +10,7 @@
 
 return function(lib)
   local sio, core = lib.sio, lib.core
+  local adapter = core.adapter
   local E, R = lib.events, lib.recovery
   local spawn = core.spawn
   local null = core.json.null
@@ -76,7 +77,7 @@ return function(lib)
     end
     local args = args_array(event, n, ...)
     if not op._flags.volatile then log_packet(op.nsp, op._rooms, op._except, args) end
-    return core.broadcast(op.nsp._h, op._rooms, op._except, flags_of(op), args)
+    return op.nsp._h:broadcast(op._rooms, op._except, flags_of(op), args)
   end
 
   function Operator:emit(event, ...)
@@ -86,7 +87,7 @@ return function(lib)
 
   -- Whether the other servers take part (a cluster, and not `local`).
   local function clustered(op)
-    return core.clustered() and not op._flags["local"]
+    return adapter:installed() and not op._flags["local"]
   end
 
   -- Broadcast with acks: waits for every recipient until the timeout;
@@ -107,10 +108,10 @@ return function(lib)
       remote = core.waker()
       local rooms, except = self._rooms, self._except
       spawn(function()
-        remote:wake(core.remote_broadcast_ack(nsp._h, rooms, except, args, id, ms))
+        remote:wake(adapter:broadcast_with_ack(nsp._h, rooms, except, args, id, ms))
       end)
     end
-    local recipients = core.broadcast(nsp._h, self._rooms, self._except, flags_of(self), args, id)
+    local recipients = nsp._h:broadcast(self._rooms, self._except, flags_of(self), args, id)
     local responses, expected = {}, #recipients
     local w = new_waiter(ms)
     if expected == 0 then settle(w, nil) end
@@ -133,7 +134,7 @@ return function(lib)
   end
 
   local function selected(op)
-    return core.select(op.nsp._h, op._rooms, op._except)
+    return op.nsp._h:select(op._rooms, op._except)
   end
 
   -- A socket on another server of the cluster, as fetch_sockets returns
@@ -159,7 +160,7 @@ return function(lib)
   function Operator:fetch_sockets()
     local list = selected(self)
     if clustered(self) then
-      local remote, complete = core.remote_fetch(self.nsp._h, self._rooms, self._except)
+      local remote, complete = adapter:fetch_sockets(self.nsp._h, self._rooms, self._except)
       for i = 1, #remote do list[#list + 1] = remote_socket(self.nsp, remote[i]) end
       if not complete then
         return list, "timeout reached while waiting for fetchSockets response"
@@ -178,7 +179,7 @@ return function(lib)
   function Operator:sockets_join(rooms)
     rooms = room_list(rooms)
     for _, s in ipairs(selected(self)) do s:join(rooms) end
-    if clustered(self) then core.remote_rooms(self.nsp._h, self._rooms, self._except, true, rooms) end
+    if clustered(self) then adapter:sockets_join(self.nsp._h, self._rooms, self._except, rooms) end
   end
 
   function Operator:sockets_leave(rooms)
@@ -186,12 +187,12 @@ return function(lib)
     for _, s in ipairs(selected(self)) do
       for i = 1, #rooms do s:leave(rooms[i]) end
     end
-    if clustered(self) then core.remote_rooms(self.nsp._h, self._rooms, self._except, false, rooms) end
+    if clustered(self) then adapter:sockets_leave(self.nsp._h, self._rooms, self._except, rooms) end
   end
 
   function Operator:disconnect_sockets(close)
     for _, s in ipairs(selected(self)) do s:disconnect(close) end
-    if clustered(self) then core.remote_disconnect(self.nsp._h, self._rooms, self._except, close and true or false) end
+    if clustered(self) then adapter:disconnect_sockets(self.nsp._h, self._rooms, self._except, close and true or false) end
   end
 
   -- To the other servers of the cluster (never this one), as Node. A
@@ -207,21 +208,21 @@ return function(lib)
       local args = args_array(event, n - 1, ...)
       local nsp = self.nsp
       spawn(function()
-        local responses, complete = core.remote_emit(nsp._h, args, true)
+        local responses, complete = adapter:server_side_emit(nsp._h, args, true)
         last(not complete and TIMEOUT or nil, responses)
       end)
       return true
     end
-    core.remote_emit(self.nsp._h, args_array(event, n, ...))
+    adapter:server_side_emit(self.nsp._h, args_array(event, n, ...))
     return true
   end
 
   -- Every room of the namespace, across the cluster (a set).
   function Operator:all_rooms()
     local set = {}
-    for _, r in ipairs(core.nsp_rooms(self.nsp._h)) do set[r] = true end
+    for _, r in ipairs(self.nsp._h:rooms()) do set[r] = true end
     if clustered(self) then
-      for _, r in ipairs(core.remote_all_rooms(self.nsp._h)) do set[r] = true end
+      for _, r in ipairs(adapter:all_rooms(self.nsp._h)) do set[r] = true end
     end
     return set
   end
@@ -251,12 +252,12 @@ return function(lib)
   function lib.dispatch.broadcast_with_ack(nsp, args, rooms, except, request_id, timeout_ms)
     local id = nsp._ids
     nsp._ids = id + 1
-    local recipients = core.broadcast(nsp._h, rooms, except, 2, args, id)
-    core.broadcast_count(nsp._h, request_id, #recipients)
+    local recipients = nsp._h:broadcast(rooms, except, 2, args, id)
+    adapter:broadcast_count(nsp._h, request_id, #recipients)
     for i = 1, #recipients do
       recipients[i]._acks[id] = function(first)
         if first == nil then first = null end
-        core.broadcast_ack(nsp._h, request_id, first)
+        adapter:broadcast_ack(nsp._h, request_id, first)
       end
     end
     if #recipients > 0 then

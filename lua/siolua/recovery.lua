@@ -10,6 +10,7 @@
 
 return function(lib)
   local sio, core = lib.sio, lib.core
+  local adapter = core.adapter
   local json = core.json
   local type = type
 
@@ -71,12 +72,12 @@ return function(lib)
   -- A socket leaving for a recoverable reason (still in its rooms) leaves
   -- its session behind.
   function R.persist_session(nsp, sock, max)
-    local rooms = core.rooms(sock._h)
+    local rooms = sock._h:rooms()
     local now = sio.now()
     nsp._sessions[sock._pid] = { sid = sock.id, rooms = rooms, data = sock.data, at = now }
-    if core.clustered() then
+    if adapter:installed() then
       -- The client may come back through another server.
-      core.session_put(sock._pid, { sid = sock.id, rooms = json.array(rooms), data = sock.data }, max)
+      adapter:session_put(sock._pid, { sid = sock.id, rooms = json.array(rooms), data = sock.data }, max)
     end
     nsp._persisted = (nsp._persisted or 0) + 1
     if nsp._persisted % 64 == 0 then

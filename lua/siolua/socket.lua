@@ -8,6 +8,7 @@
 
 return function(lib)
   local sio, core, dispatch = lib.sio, lib.core, lib.dispatch
+  local adapter = core.adapter
   local E, R, O = lib.events, lib.recovery, lib.operator
   local spawn = core.spawn
   local pack, unpack, select, type = table.pack, table.unpack, select, type
@@ -66,7 +67,7 @@ return function(lib)
     local args = args_array(event, n, ...)
     notify_outgoing(self, args)
     if not id then log_packet(self.nsp, { self.id }, {}, args) end
-    core.emit(self._h, args, id)
+    self._h:emit(args, id)
     return true
   end
 
@@ -86,7 +87,7 @@ return function(lib)
     end
     local args = args_array(event, select("#", ...), ...)
     notify_outgoing(self, args)
-    core.emit(self._h, args, id)
+    self._h:emit(args, id)
     local r = pack(w.waker:wait())
     self._acks[id] = nil
     return unpack(r, 1, r.n)
@@ -112,17 +113,21 @@ return function(lib)
     return view
   end
 
+  -- A socket that has gone keeps no rooms: joining or leaving is then a
+  -- no-op (its handle is closed).
   function Socket:join(rooms)
+    if rawget(self, "_gone") then return self end
+    local h = self._h
     if type(rooms) == "table" then
-      for i = 1, #rooms do core.join(self._h, tostring(rooms[i])) end
+      for i = 1, #rooms do h:join(tostring(rooms[i])) end
     else
-      core.join(self._h, tostring(rooms))
+      h:join(tostring(rooms))
     end
     return self
   end
 
   function Socket:leave(room)
-    core.leave(self._h, tostring(room))
+    if not rawget(self, "_gone") then self._h:leave(tostring(room)) end
     return self
   end
 
@@ -136,7 +141,7 @@ return function(lib)
   end
 
   function Socket:disconnect(close)
-    core.disconnect(self._h, close and true or false)
+    self._h:disconnect(close and true or false)
     return self
   end
 
@@ -176,14 +181,14 @@ return function(lib)
       rawset(self, k, t)
       return t
     elseif k == "handshake" then
-      local hs = core.handshake(self._h) or { headers = {}, query = {} }
+      local hs = rawget(self, "_gone") and { headers = {}, query = {} } or self._h:handshake()
       hs.auth = self._auth
       rawset(self, "handshake", hs)
       return hs
     elseif k == "rooms" then
       local set = {}
       if rawget(self, "connected") then
-        for _, r in ipairs(core.rooms(self._h)) do set[r] = true end
+        for _, r in ipairs(self._h:rooms()) do set[r] = true end
       end
       return set
     elseif k == "disconnected" then
@@ -193,12 +198,13 @@ return function(lib)
     elseif k == "volatile" then
       local view = socket_view(self, { volatile = true })
       view.emit = function(_, event, ...)
-        if not core.writable(self._h) then return false end
+        if not self._h:writable() then return false end
         return Socket.emit(self, event, ...)
       end
       return setmetatable({}, { __index = view, __call = function() return view end })
     elseif k == "conn" then
-      return { transport = { name = core.transport(self._h) }, id = self._eio_id }
+      local name = rawget(self, "_gone") and "closed" or self._h:transport()
+      return { transport = { name = name }, id = self._eio_id }
     elseif k == "client" then
       return { conn = self.conn }
     end
@@ -221,7 +227,7 @@ return function(lib)
       -- answer: the <close> guard runs when the coroutine is torn down.
       local decided = false
       local guard <close> = setmetatable({}, { __close = function()
-        if not decided and not rawget(sock, "_gone") then core.refuse(h, "server error") end
+        if not decided then h:refuse("server error") end
       end })
       for i = 1, #chain do
         local verdict, called = nil, false
@@ -232,20 +238,20 @@ return function(lib)
         if not ok then
           decided = true
           sio.log.error("middleware error: %s", tostring(err))
-          core.refuse(h, "server error")
+          h:refuse("server error")
           return
         end
         if verdict ~= nil then
           decided = true
           local msg, data = verdict, nil
           if type(verdict) == "table" then msg, data = verdict.message, verdict.data end
-          core.refuse(h, tostring(msg or "error"), data)
+          h:refuse(tostring(msg or "error"), data)
           return
         end
         if rawget(sock, "_gone") then decided = true return end
       end
       decided = true
-      if not core.accept(h) then return end
+      if not h:accept() then return end
       sock.connected = true
       nsp.sockets[sock.id] = sock
       local family = nsp._parent
@@ -266,7 +272,7 @@ return function(lib)
     -- acks are made when first used (Socket.__index): an idle socket
     -- carries none of them.
     local sock = setmetatable({
-      id = core.id(h), _h = h, nsp = nsp, data = {}, connected = false, recovered = false,
+      id = h:id(), _h = h, nsp = nsp, data = {}, connected = false, recovered = false,
       _auth = auth, _listeners = {},
     }, Socket)
     local on, max = core.recovery()
@@ -275,14 +281,14 @@ return function(lib)
     local function recover(session, missed, pid)
       -- Recovered: same id, rooms and data; middlewares are skipped, as
       -- with Node's default skipMiddlewares.
-      core.set_identity(h, session.sid, pid)
+      h:set_identity(session.sid, pid)
       sock.id, sock.data, sock.recovered, sock._pid = session.sid, session.data, true, pid
       spawn(function()
-        if not core.accept(h) then return end
-        for i = 1, #session.rooms do core.join(h, session.rooms[i]) end
+        if not h:accept() then return end
+        for i = 1, #session.rooms do h:join(session.rooms[i]) end
         sock.connected = true
         nsp.sockets[sock.id] = sock
-        for i = 1, #missed do core.emit(h, missed[i]) end
+        for i = 1, #missed do h:emit(missed[i]) end
         fire(nsp, "connection", sock)
         if nsp._parent then fire(nsp._parent, "connection", sock) end
       end)
@@ -294,10 +300,10 @@ return function(lib)
         recover(session, missed, auth.pid)
         return sock
       end
-      if core.clustered() then
+      if adapter:installed() then
         -- It may have left another server: ask the adapter, then decide.
         spawn(function()
-          local stored = core.session_take(auth.pid)
+          local stored = adapter:session_take(auth.pid)
           if rawget(sock, "_gone") then return end
           if type(stored) == "table" and type(stored.sid) == "string" then
             local rooms = {}
@@ -310,7 +316,7 @@ return function(lib)
             end
           end
           sock._pid = core.random_id()
-          core.set_identity(h, nil, sock._pid)
+          h:set_identity(nil, sock._pid)
           run_middlewares(sock, h, nsp)
         end)
         return sock
@@ -318,7 +324,7 @@ return function(lib)
     end
     if on then
       sock._pid = core.random_id()
-      core.set_identity(h, nil, sock._pid)
+      h:set_identity(nil, sock._pid)
     end
     run_middlewares(sock, h, nsp)
     return sock
@@ -353,7 +359,7 @@ return function(lib)
         if used then return end
         used = true
         if rawget(sock, "connected") then
-          core.ack(sock._h, values_array(select("#", ...), ...), id)
+          sock._h:ack(values_array(select("#", ...), ...), id)
         end
       end
     end

@@ -180,6 +180,25 @@ test('require finds modules in the app directory (helper.lua and lib/util.lua)',
 });
 
 // Last: a crash or a sanitizer report anywhere in the run shows up here.
+test('a socket kept in Lua after it has gone: its methods are harmless no-ops, its handle is closed and raises a clear error (never a dangling pointer)', async (t) => {
+  const a = await connected(srv, '/', { t });
+  await ask(a, 'keep-me');
+  a.disconnect();
+  const b = await connected(srv, '/', { t });
+  let out;
+  // The server frees the socket once the DISCONNECT is in.
+  assert.ok(await until(async () => { [out] = await ask(b, 'probe-kept'); return out.connected === false; }, { timeoutMs: 3000 }));
+  const { handle_join: handleJoin, handle_rooms: handleRooms, family_emit: familyEmit, ...rest } = out;
+  assert.deepEqual(rest, {
+    connected: false, disconnected: true, emit: true, join: true, leave: true, rooms: true,
+    transport: 'closed', handle: 'socket handle (closed)', handle_emit: false,
+  });
+  assert.match(handleJoin, /^socket handle is closed/);
+  assert.match(handleRooms, /^socket handle is closed/);
+  assert.match(familyEmit, /namespace handle is closed/);
+  assert.deepEqual(await ask(b, 'echo', 'still'), ['still']);
+});
+
 test('the server exits 0 on SIGTERM after the run, with no crash or sanitizer report', async () => {
   assert.deepEqual(await stopProblems(srv), []);
 });
