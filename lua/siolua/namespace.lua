@@ -108,10 +108,12 @@ return function(lib)
   end
 
   -- Another server's server_side_emit: the namespace's listeners of that
-  -- event get the arguments (and an ack function when it waits).
+  -- event get the arguments (and an ack function when it waits). Not the
+  -- library's own events ("reload" too: a Node server may send one).
   function lib.dispatch.server_side_emit(nsp, args, request_id)
     local event = args[1]
-    if type(event) ~= "string" or E.RESERVED[event] or event == "connection" or event == "connect" then
+    if type(event) ~= "string" or E.RESERVED[event] or event == "connection" or event == "connect"
+       or event == "reload" then
       return
     end
     local n = #args

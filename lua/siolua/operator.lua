@@ -197,9 +197,10 @@ return function(lib)
 
   -- To the other servers of the cluster (never this one), as Node. A
   -- trailing function gets (err, responses) once they all answered or
-  -- the requests timeout passed.
+  -- the requests timeout passed. "reload" is the library's own event on a
+  -- namespace (docs/hot-reload.md), so it is reserved here too.
   function Operator:server_side_emit(event, ...)
-    if RESERVED[event] or event == "connection" or event == "new_namespace" then
+    if RESERVED[event] or event == "connection" or event == "new_namespace" or event == "reload" then
       error('"' .. tostring(event) .. '" is a reserved event name', 2)
     end
     local n = select("#", ...)

@@ -3,9 +3,10 @@
 -- (listeners, middlewares, namespace families, HTTP routes, engine
 -- listeners) set aside and the app's modules unloaded; if it fails, the
 -- old registrations and modules are put back and nothing changed. If it
--- succeeds, each connected socket gets its connection handlers run again
--- with socket.reloaded == true, so its listeners are the new code's; its
--- id, rooms, data and pending acks stay.
+-- succeeds, the connected sockets of every namespace with "reload"
+-- listeners get those (and lose their own listeners), so they are bound to
+-- the new code; "connection" stays for new connections. A socket's id,
+-- rooms, data and pending acks stay.
 -- Three steps driven from C (sl_app_reload), each its own guarded call
 -- with its own instruction budget, so a new main.lua that fails in any way
 -- (even one that loops until the budget stops it) can always be rolled
@@ -44,21 +45,37 @@ return function(lib)
     saved = nil
   end
 
+  -- Whether a namespace's sockets follow the new code: it (or its
+  -- dynamic family) has "reload" listeners.
+  local function rebinds(nsp)
+    local own = nsp._listeners.reload
+    local family = nsp._parent and nsp._parent._listeners.reload
+    return (own and #own > 0) or (family and #family > 0)
+  end
+
+  -- The new code is in: each connected socket of a namespace with "reload"
+  -- listeners loses its own listeners (socket:on, on_any,
+  -- on_any_outgoing, socket:use) and gets those, so it is bound to the new
+  -- code; elsewhere sockets keep the handlers they have (the old code)
+  -- until they reconnect. "connection" never fires for a socket that is
+  -- already connected. Returns how many were rebound, and kept.
   function dispatch.reload_commit()
     reloading = false
     saved = nil
-    local rebound = 0
+    local rebound, kept = 0, 0
     for _, nsp in N.each() do
-      for _, sock in pairs(nsp.sockets) do
-        sock._listeners, sock._any, sock._anyout, sock._mw = {}, nil, nil, nil
-        sock.reloaded = true
-        fire(nsp, "connection", sock)
-        if nsp._parent then fire(nsp._parent, "connection", sock) end
-        sock.reloaded = nil
-        rebound = rebound + 1
+      if rebinds(nsp) then
+        for _, sock in pairs(nsp.sockets) do
+          sock._listeners, sock._any, sock._anyout, sock._mw = {}, nil, nil, nil
+          fire(nsp, "reload", sock)
+          if nsp._parent then fire(nsp._parent, "reload", sock) end
+          rebound = rebound + 1
+        end
+      else
+        for _ in pairs(nsp.sockets) do kept = kept + 1 end
       end
     end
-    return rebound
+    return rebound, kept
   end
 
   -- Whether main.lua is being run again (sio.configure is then ignored).

@@ -1029,11 +1029,13 @@ int sl_app_reload(sl_app_t *app)
         return -1;
     }
     push_dispatch(app, "reload_commit");
-    if (sl_lua_pcall(app->b.rt, L, 0, 1, "reload commit") != 0)
+    if (sl_lua_pcall(app->b.rt, L, 0, 2, "reload commit") != 0)
         return -1;
-    SL_INFO("reload", "%s reloaded; %lld connected sockets now run the new handlers", path,
-            (long long)lua_tointeger(L, -1));
-    lua_pop(L, 1);
+    long long rebound = lua_tointeger(L, -2), kept = lua_tointeger(L, -1);
+    lua_pop(L, 2);
+    SL_INFO("reload", "%s reloaded; %lld connected sockets: %lld rebound by 'reload' listeners, "
+            "%lld kept their handlers (no 'reload' listener in their namespace)",
+            path, rebound + kept, rebound, kept);
     return 0;
 }
 
