@@ -11,7 +11,7 @@ return function(lib)
   local adapter = core.adapter
   local E, R, O = lib.events, lib.recovery, lib.operator
   local spawn = core.spawn
-  local pack, unpack, select, type = table.pack, table.unpack, select, type
+  local pack, unpack, select, type, rawget = table.pack, table.unpack, select, type, rawget
   local RESERVED = E.RESERVED
   local args_array, values_array = E.args_array, E.values_array
   local copy_list, copy_flags = E.copy_list, E.copy_flags
@@ -330,9 +330,9 @@ return function(lib)
     return sock
   end
 
-  -- Per-socket middlewares, then the listeners and onAny.
-  local function run_event(sock, args)
-    local n = #args
+  -- Per-socket middlewares (they may wait), then onAny, then the
+  -- listeners, each in its own handler; the last one runs in the caller's.
+  local function run_event(sock, args, n)
     local mw = rawget(sock, "_mw") or EMPTY
     for i = 1, #mw do
       local verdict
@@ -345,30 +345,37 @@ return function(lib)
     local any = rawget(sock, "_any") or EMPTY
     for i = 1, #any do spawn(any[i], unpack(args, 1, n)) end
     local l = sock._listeners[args[1]]
-    if l then
-      local copy = { unpack(l) }
-      for i = 1, #copy do spawn(copy[i], unpack(args, 2, n)) end
-    end
+    if not l then return end
+    local copy = { unpack(l) } -- listeners may add or remove listeners
+    for i = 1, #copy - 1 do spawn(copy[i], unpack(args, 2, n)) end
+    if #copy > 0 then return copy[#copy](unpack(args, 2, n)) end
   end
 
+  -- An event from the client. The C side runs this as a new handler, so
+  -- the work on every event is one coroutine: the last listener (most
+  -- often the only one) is tail-called in it, which keeps error reports
+  -- naming the listener; the others, and onAny listeners, get their own.
+  -- Each listener starts in order, before the C side goes on (as Node's
+  -- EventEmitter calls them).
   function dispatch.event(sock, args, id)
-    if not rawget(sock, "connected") then return end
+    if not sock.connected then return end
+    local n = #args
     if id then
       local used = false
-      args[#args + 1] = function(...)
+      n = n + 1
+      args[n] = function(...)
         if used then return end
         used = true
-        if rawget(sock, "connected") then
+        if sock.connected then
           sock._h:ack(values_array(select("#", ...), ...), id)
         end
       end
     end
-    local mw = rawget(sock, "_mw")
-    if mw and #mw > 0 then
-      spawn(run_event, sock, args)
-    else
-      run_event(sock, args)
-    end
+    if rawget(sock, "_mw") or rawget(sock, "_any") then return run_event(sock, args, n) end
+    local l = sock._listeners[args[1]]
+    if not l then return end
+    if #l == 1 then return l[1](unpack(args, 2, n)) end
+    return run_event(sock, args, n)
   end
 
   function dispatch.ack(sock, args, id)

@@ -35,6 +35,17 @@ void sl_lua_bind_dispatch(lua_State *L, int table_ref, const char *name, int nar
     lua_call(L, nargs, nres);
 }
 
+void sl_lua_bind_spawn(lua_State *L, int table_ref, const char *name, int nargs)
+{
+    luaL_checkstack(L, 3, NULL);
+    lua_pushcfunction(L, sl_lua_l_spawn);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, table_ref);
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+    lua_rotate(L, -(nargs + 2), 2);
+    lua_call(L, nargs + 1, 0);
+}
+
 sl_lua_bind_t *sl_lua_bind_upvalue(lua_State *L)
 {
     return lua_touserdata(L, lua_upvalueindex(1));

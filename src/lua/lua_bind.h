@@ -11,8 +11,15 @@
  *           ev_cf(L): push values from ev              instruction budget,
  *             --> sl_lua_bind_dispatch(L, "name")      memory cap
  *                   --> api.lua dispatch.name(...)
+ *             or  sl_lua_bind_spawn(L, "name")         the same guards, per
+ *                   --> dispatch.name(...) as a handler  handler (lua_rt)
  *           ev_cf writes results back into ev
  *     <-- 0, or -1 (logged once): the caller settles from what ev says
+ *
+ * The budget's count hook makes every Lua instruction run under a guard
+ * cost more; an event whose work is a handler's anyway (a client's event)
+ * is spawned, so the main thread runs no Lua code for it and the listener
+ * runs in that same coroutine (dispatch.event tail-calls it).
  *
  * Every object the library reaches is a handle userdata with methods (one
  * metatable per type, built from luaL_Reg tables, as luv does). A handle
@@ -63,6 +70,12 @@ int sl_lua_bind_call(sl_lua_bind_t *b, lua_CFunction fn, void *ev, const char *w
  * registry slot table_ref with the nargs values on top of the stack (pops
  * them) and leaves nres results. Errors propagate to the guard. */
 void sl_lua_bind_dispatch(lua_State *L, int table_ref, const char *name, int nargs, int nres);
+
+/* The same, but the library's function runs as a new handler (the spawn
+ * path of lua_rt: its own coroutine and budget, errors logged naming the
+ * function its stack starts with), for events whose work is a handler's
+ * anyway: then the main thread runs no Lua code of its own. */
+void sl_lua_bind_spawn(lua_State *L, int table_ref, const char *name, int nargs);
 
 /* The context of a C function registered with it as upvalue 1. */
 sl_lua_bind_t *sl_lua_bind_upvalue(lua_State *L);

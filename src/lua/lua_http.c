@@ -169,26 +169,27 @@ int sl_lua_http_route(sl_http_req_t *req, void *ud)
 {
     route_ev_t ev = {ud, req, 0, 0, NULL};
     int rc = sl_lua_bind_call(ud, route_cf, &ev, "an HTTP request");
-    if (!ev.matched)
-        return 0; /* not ours (also when matching failed: logged) */
-    if (ev.too_large) {
-        sl_http_respond_text(req, 413, "{\"error\":\"payload too large\"}");
-        return 1;
-    }
     http_ud_t *u = ev.handle; /* anchored during the call, even if answered */
     if (u)
         u->held = 0;
-    if (rc != 0 && (!u || u->req)) {
-        /* No handler could start (e.g. out of Lua memory): answer here. */
+    if (u && !u->req) {
+        http_ud_release(u); /* answered during the call: let the handle go */
+        return 1;
+    }
+    if (rc != 0) {
+        /* Lua failed (out of memory) before a handler took the request:
+         * answer here. */
         if (u)
             http_ud_release(u);
         req->on_abort = NULL;
         sl_http_respond_text(req, 500, "{\"error\":\"internal server error\"}");
         return 1;
     }
-    if (u && !u->req)
-        http_ud_release(u); /* answered during the call: let the handle go */
-    return 1;
+    if (!ev.matched)
+        return 0; /* no route: static files, or 404 */
+    if (ev.too_large)
+        sl_http_respond_text(req, 413, "{\"error\":\"payload too large\"}");
+    return 1; /* else its handler runs */
 }
 
 /* ---- raw Engine.IO endpoints ------------------------------------------------ */

@@ -743,7 +743,10 @@ static int packet_cf(lua_State *L)
         lua_pushinteger(L, (lua_Integer)pkt->ack_id);
     else
         lua_pushnil(L);
-    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, is_ack ? "ack" : "event", 3, 0);
+    if (is_ack)
+        sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "ack", 3, 0);
+    else
+        sl_lua_bind_spawn(L, ev->b->dispatch_ref, "event", 3);
     return 0;
 }
 
