@@ -1,4 +1,5 @@
--- siolua.test: the test API of `siolua test APP_DIR` (src/cmd/cmd_test.c).
+-- siolua.test: the test API of `siolua test APP_DIR` (src/cmd/cmd_test.c,
+-- started by src/lua/lua_test.c).
 -- A test file in APP_DIR/tests/ registers tests when it is loaded:
 --
 --   local sio = require "siolua"

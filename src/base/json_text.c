@@ -4,6 +4,7 @@
  * it. */
 #include "base/json_text.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -11,7 +12,311 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- JS number text ------------------------------------------------------ */
+#include "base/utf8.h"
+
+/* ---- reading: numbers ------------------------------------------------------ */
+
+static int is_digit(const char *q, const char *end) { return q < end && *q >= '0' && *q <= '9'; }
+
+static const char *skip_digits(const char *q, const char *end)
+{
+    while (is_digit(q, end))
+        q++;
+    return q;
+}
+
+int sl_json_scan_number(const char *p, const char *end, sl_json_number_t *num, const char **at)
+{
+    const char *q = p, *bad;
+    int rc;
+    num->start = p;
+    num->neg = *q == '-';
+    q += num->neg;
+    if (!is_digit(q, end)) {
+        bad = p;
+        rc = SL_JSON_E_NUMBER;
+        goto fail;
+    }
+    if (*q == '0') {
+        if (is_digit(++q, end)) {
+            bad = p;
+            rc = SL_JSON_E_LEADING_ZERO;
+            goto fail;
+        }
+    } else {
+        q = skip_digits(q, end);
+    }
+    num->int_end = q;
+    num->integer = 1;
+    if (q < end && *q == '.') {
+        if (!is_digit(++q, end)) {
+            bad = q;
+            rc = SL_JSON_E_FRACTION;
+            goto fail;
+        }
+        q = skip_digits(q, end);
+        num->integer = 0;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < end && (*q == '+' || *q == '-'))
+            q++;
+        if (!is_digit(q, end)) {
+            bad = q;
+            rc = SL_JSON_E_EXPONENT;
+            goto fail;
+        }
+        q = skip_digits(q, end);
+        num->integer = 0;
+    }
+    num->end = q;
+    return 0;
+fail:
+    if (at)
+        *at = bad;
+    return rc;
+}
+
+int sl_json_number_int64(const sl_json_number_t *num, int64_t *out)
+{
+    if (!num->integer)
+        return 0;
+    uint64_t v = 0, limit = num->neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (const char *r = num->start + num->neg; r < num->int_end; r++) {
+        unsigned dg = (unsigned)(*r - '0');
+        if (v > (limit - dg) / 10)
+            return 0;
+        v = v * 10 + dg;
+    }
+    if (num->neg && v == 0)
+        return 0;
+    *out = !num->neg ? (int64_t)v : v == limit ? INT64_MIN : -(int64_t)v;
+    return 1;
+}
+
+int sl_json_number_uint(const sl_json_number_t *num, uint64_t max, uint64_t *out)
+{
+    if (!num->integer || num->neg)
+        return 0;
+    uint64_t v = 0;
+    for (const char *r = num->start; r < num->int_end; r++) {
+        unsigned dg = (unsigned)(*r - '0');
+        if (dg > max || v > (max - dg) / 10)
+            return 0;
+        v = v * 10 + dg;
+    }
+    *out = v;
+    return 1;
+}
+
+/* Integers of up to 15 digits are exact in a double: no strtod for them
+ * (the common case: ids, counts, timestamps in ms are 13 digits). The rest
+ * goes through strtod, which rounds correctly, on a NUL-terminated copy. */
+int sl_json_number_double(const sl_json_number_t *num, double *out)
+{
+    const char *digits = num->start + num->neg;
+    if (num->integer && num->int_end - digits <= 15) {
+        uint64_t acc = 0;
+        for (const char *r = digits; r < num->int_end; r++)
+            acc = acc * 10 + (uint64_t)(*r - '0');
+        *out = num->neg ? -(double)acc : (double)acc;
+        return 0;
+    }
+    size_t n = (size_t)(num->end - num->start);
+    char small[64], *t = n < sizeof small ? small : malloc(n + 1);
+    if (!t)
+        return -ENOMEM;
+    memcpy(t, num->start, n);
+    t[n] = '\0';
+    *out = strtod(t, NULL);
+    if (t != small)
+        free(t);
+    return 0;
+}
+
+/* ---- reading: strings ------------------------------------------------------ */
+
+/* Each byte's digit value plus one, 0 for a byte that is no hex digit. */
+static const unsigned char hex_plus1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7,
+    ['7'] = 8, ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14,
+    ['e'] = 15, ['f'] = 16, ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15,
+    ['F'] = 16,
+};
+
+/* The value of four hex digits at p (readable), or -1. */
+static inline int hex4(const char *p)
+{
+    unsigned a = hex_plus1[(unsigned char)p[0]], b = hex_plus1[(unsigned char)p[1]];
+    unsigned c = hex_plus1[(unsigned char)p[2]], d = hex_plus1[(unsigned char)p[3]];
+    if (!a || !b || !c || !d)
+        return -1;
+    return (int)((a - 1) << 12 | (b - 1) << 8 | (c - 1) << 4 | (d - 1));
+}
+
+/* What a byte inside a string literal is: STOP for those that end a run of
+ * plain text (below 0x20, '"', '\\'), PLAIN for the rest of ASCII, HIGH
+ * from 0x80 up (plain too unless UTF-8 is checked). */
+enum { STOP = 0, PLAIN = 1, HIGH = 2 };
+#define ROW(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+static const unsigned char str_class[256] = {
+    ROW(STOP), ROW(STOP),                                  /* 0x00-0x1f */
+    PLAIN, PLAIN, STOP, PLAIN, PLAIN, PLAIN, PLAIN, PLAIN, /* 0x20-0x2f: '"' */
+    PLAIN, PLAIN, PLAIN, PLAIN, PLAIN, PLAIN, PLAIN, PLAIN,
+    ROW(PLAIN), ROW(PLAIN),                                /* 0x30-0x4f */
+    PLAIN, PLAIN, PLAIN, PLAIN, PLAIN, PLAIN, PLAIN, PLAIN, /* 0x50-0x5f: '\\' */
+    PLAIN, PLAIN, PLAIN, PLAIN, STOP, PLAIN, PLAIN, PLAIN,
+    ROW(PLAIN), ROW(PLAIN),                                /* 0x60-0x7f */
+    ROW(HIGH), ROW(HIGH), ROW(HIGH), ROW(HIGH),            /* 0x80-0xff */
+    ROW(HIGH), ROW(HIGH), ROW(HIGH), ROW(HIGH),
+};
+#undef ROW
+
+/* The byte a one-letter escape stands for, or -1 ('u' is not one). */
+static int simple_escape(char e)
+{
+    switch (e) {
+    case '"': return '"';
+    case '\\': return '\\';
+    case '/': return '/';
+    case 'b': return '\b';
+    case 'f': return '\f';
+    case 'n': return '\n';
+    case 'r': return '\r';
+    case 't': return '\t';
+    default: return -1;
+    }
+}
+
+/* Runs of plain bytes are skipped without copying, four at a time where
+ * four are left (this loop is most of what validating a payload costs);
+ * the first escape turns decoding on (when out is given), and from then on
+ * each run is copied up to the next escape. A string without escapes, the
+ * common case, is never copied at all. */
+int sl_json_scan_string(const char *p, const char *end, unsigned flags, sl_buf_t *out,
+                        sl_json_string_t *s)
+{
+    const unsigned char *u;
+    const char *q = p + 1, *run = q;
+    unsigned plain = flags & SL_JSON_STR_UTF8 ? PLAIN : PLAIN | HIGH;
+    int rc = 0;
+    s->escaped = 0;
+    for (;;) {
+        while (end - q >= 4 && (u = (const unsigned char *)q, str_class[u[0]] & plain) &&
+               (str_class[u[1]] & plain) && (str_class[u[2]] & plain) && (str_class[u[3]] & plain))
+            q += 4;
+        while (q < end && (str_class[(unsigned char)*q] & plain))
+            q++;
+        if (q >= end) {
+            s->at = p;
+            return SL_JSON_E_UNTERMINATED;
+        }
+        unsigned char c = (unsigned char)*q;
+        if (c == '"')
+            break;
+        if (c < 0x20) {
+            s->at = q;
+            return SL_JSON_E_CONTROL;
+        }
+        if (c >= 0x80) { /* only met when UTF-8 is checked */
+            size_t k = sl_utf8_seq_len((const unsigned char *)q, (size_t)(end - q));
+            if (!k) {
+                s->at = q;
+                return SL_JSON_E_UTF8;
+            }
+            q += k;
+            continue;
+        }
+        const char *esc = q; /* the backslash: all that is left */
+        s->at = esc;
+        if (end - q < 2) {
+            s->at = p;
+            return SL_JSON_E_UNTERMINATED;
+        }
+        s->escaped = 1;
+        if (out && (rc = sl_buf_append(out, run, (size_t)(q - run))))
+            return rc;
+        if (q[1] != 'u') {
+            int b = simple_escape(q[1]);
+            if (b < 0)
+                return SL_JSON_E_ESCAPE;
+            if (out && (rc = sl_buf_append_byte(out, (char)b)))
+                return rc;
+            q += 2;
+            run = q;
+            continue;
+        }
+        int cp = end - q >= 6 ? hex4(q + 2) : -1;
+        if (cp < 0)
+            return SL_JSON_E_UNICODE_ESCAPE;
+        q += 6;
+        if (cp >= 0xd800 && cp <= 0xdfff) {
+            /* A high surrogate joins the low one escaped right after it. */
+            int lo = cp <= 0xdbff && end - q >= 6 && q[0] == '\\' && q[1] == 'u' ? hex4(q + 2) : -1;
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                q += 6;
+            } else if (flags & SL_JSON_STR_LONE_ERROR) {
+                return SL_JSON_E_SURROGATE;
+            } else {
+                cp = 0xfffd;
+            }
+        }
+        if (out) {
+            char u[4];
+            if ((rc = sl_buf_append(out, u, sl_utf8_encode((unsigned)cp, u))))
+                return rc;
+        }
+        run = q;
+    }
+    if (s->escaped && out && (rc = sl_buf_append(out, run, (size_t)(q - run)))) {
+        s->at = q;
+        return rc;
+    }
+    s->end = q + 1;
+    return 0;
+}
+
+int sl_json_string_eq(const char *p, const char *end, const char *lit)
+{
+    while (p < end) {
+        unsigned cp = (unsigned char)*p++;
+        if (cp == '\\') {
+            char e = *p++;
+            if (e == 'u') {
+                cp = (unsigned)hex4(p);
+                p += 4;
+            } else {
+                cp = (unsigned char)simple_escape(e);
+            }
+        }
+        if (*lit == '\0' || cp != (unsigned char)*lit)
+            return 0;
+        lit++;
+    }
+    return *lit == '\0';
+}
+
+const char *sl_json_strerror(int code)
+{
+    switch (code) {
+    case SL_JSON_E_UNTERMINATED: return "unterminated string";
+    case SL_JSON_E_CONTROL: return "control character in string";
+    case SL_JSON_E_UTF8: return "invalid UTF-8 in string";
+    case SL_JSON_E_ESCAPE: return "invalid escape in string";
+    case SL_JSON_E_UNICODE_ESCAPE: return "invalid \\u escape";
+    case SL_JSON_E_SURROGATE: return "lone surrogate in \\u escape";
+    case SL_JSON_E_NUMBER: return "invalid number";
+    case SL_JSON_E_LEADING_ZERO: return "leading zero in number";
+    case SL_JSON_E_FRACTION: return "expected digit after '.'";
+    case SL_JSON_E_EXPONENT: return "expected digit in exponent";
+    case -ENOMEM: return "out of memory";
+    default: return "invalid JSON";
+    }
+}
+
+/* ---- writing: JS number text ---------------------------------------------- */
+
 
 /* Splits printf's "D.DDDDe+XX" into digits (trailing zeros dropped, at
  * least one kept) and the decimal exponent of the first digit. */
@@ -139,6 +444,8 @@ size_t sl_json_format_number(double d, char *o)
     }
     return n;
 }
+
+/* ---- writing: strings ------------------------------------------------------- */
 
 size_t sl_json_escape_byte(unsigned char c, char out[6])
 {

@@ -1,6 +1,6 @@
-/* L0 base/utf8: the one test of a well-formed UTF-8 sequence, shared by the JSON
- * codecs (lua_json, mpjson). Inline: it runs per non-ASCII character on the
- * emit path. */
+/* L0 base/utf8: the one test of a well-formed UTF-8 sequence and the one
+ * encoder of a code point, shared by the JSON text core and the codecs
+ * above it. Inline: they run per non-ASCII character. */
 #ifndef SL_UTF8_H
 #define SL_UTF8_H
 
@@ -39,6 +39,32 @@ static inline size_t sl_utf8_seq_len(const unsigned char *p, size_t avail)
         return p[1] >= lo && p[1] <= hi && (p[2] & 0xc0) == 0x80 && (p[3] & 0xc0) == 0x80 ? 4 : 0;
     }
     return 0;
+}
+
+/* Writes code point cp (at most U+10FFFF; the caller keeps surrogates out)
+ * as UTF-8 into out; returns the length (1..4). */
+static inline size_t sl_utf8_encode(unsigned cp, char out[4])
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xc0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xe0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
+        out[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    out[0] = (char)(0xf0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
+    out[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
 }
 
 #endif

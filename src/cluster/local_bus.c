@@ -2,7 +2,7 @@
  * local_bus.h.
  *
  *   bus ── clients (list) ── each: its channels and patterns (arrays)
- *    └──── keys (chained hash: key -> value, expiry)
+ *    └──── keys (base/hashtab: key -> value, expiry)
  *
  * PUBLISH walks every client: the bus serves a handful of workers (two
  * links each), each subscribed to a few channels per namespace, so a walk
@@ -17,6 +17,7 @@
 #include <hiredis/hiredis.h>
 
 #include "base/buf.h"
+#include "base/hashtab.h"
 
 typedef struct bus_str {
     char *p;
@@ -24,7 +25,7 @@ typedef struct bus_str {
 } bus_str_t;
 
 typedef struct bus_key {
-    struct bus_key *next;
+    sl_hnode_t hnode; /* in bus->keys, keyed by name */
     char *name;
     size_t nlen;
     char *value;
@@ -47,8 +48,7 @@ struct sl_bus_client {
 
 struct sl_bus {
     sl_bus_client_t *clients;
-    bus_key_t **slots;
-    size_t nslots, nkeys;
+    sl_hashtab_t keys; /* bus_key_t by name */
     uint64_t now;
 };
 
@@ -165,22 +165,11 @@ static void out_error_name(sl_buf_t *b, const char *fmt, const char *name, size_
 
 /* ---- keys ------------------------------------------------------------------------ */
 
-static uint64_t hash_bytes(const char *p, size_t n)
+static const void *key_name(const sl_hnode_t *n, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)p[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-static bus_key_t **key_slot(sl_bus_t *b, const char *name, size_t n)
-{
-    bus_key_t **pp = &b->slots[hash_bytes(name, n) & (b->nslots - 1)];
-    while (*pp && ((*pp)->nlen != n || memcmp((*pp)->name, name, n)))
-        pp = &(*pp)->next;
-    return pp;
+    const bus_key_t *k = SL_CONTAINER_OF(n, bus_key_t, hnode);
+    *len = k->nlen;
+    return k->name;
 }
 
 static void key_free(bus_key_t *k)
@@ -190,12 +179,10 @@ static void key_free(bus_key_t *k)
     free(k);
 }
 
-static void key_unlink(sl_bus_t *b, bus_key_t **pp)
+static void key_unlink(sl_bus_t *b, bus_key_t *k)
 {
-    bus_key_t *k = *pp;
-    *pp = k->next;
+    sl_hashtab_remove(&b->keys, &k->hnode);
     key_free(k);
-    b->nkeys--;
 }
 
 static int key_expired(const sl_bus_t *b, const bus_key_t *k)
@@ -203,37 +190,22 @@ static int key_expired(const sl_bus_t *b, const bus_key_t *k)
     return k->expires_at && k->expires_at <= b->now;
 }
 
+/* The key, live or expired, or NULL. */
+static bus_key_t *key_lookup(sl_bus_t *b, const char *name, size_t n)
+{
+    sl_hnode_t *h = sl_hashtab_find(&b->keys, name, n);
+    return h ? SL_CONTAINER_OF(h, bus_key_t, hnode) : NULL;
+}
+
 /* The live key, or NULL; an expired one is dropped on the way. */
 static bus_key_t *key_find(sl_bus_t *b, const char *name, size_t n)
 {
-    bus_key_t **pp = key_slot(b, name, n);
-    if (*pp && key_expired(b, *pp)) {
-        key_unlink(b, pp);
+    bus_key_t *k = key_lookup(b, name, n);
+    if (k && key_expired(b, k)) {
+        key_unlink(b, k);
         return NULL;
     }
-    return *pp;
-}
-
-static int keys_grow(sl_bus_t *b)
-{
-    size_t n = b->nslots * 2;
-    bus_key_t **slots = calloc(n, sizeof *slots);
-    if (!slots)
-        return -1;
-    for (size_t i = 0; i < b->nslots; i++) {
-        bus_key_t *k = b->slots[i];
-        while (k) {
-            bus_key_t *next = k->next;
-            size_t j = hash_bytes(k->name, k->nlen) & (n - 1);
-            k->next = slots[j];
-            slots[j] = k;
-            k = next;
-        }
-    }
-    free(b->slots);
-    b->slots = slots;
-    b->nslots = n;
-    return 0;
+    return k;
 }
 
 static char *dup_bytes(const char *p, size_t n)
@@ -253,8 +225,7 @@ static int key_set(sl_bus_t *b, const char *name, size_t nlen, const char *value
     char *v = dup_bytes(value, vlen);
     if (!v)
         return -1;
-    bus_key_t **pp = key_slot(b, name, nlen);
-    bus_key_t *k = *pp;
+    bus_key_t *k = key_lookup(b, name, nlen);
     if (!k) {
         k = calloc(1, sizeof *k);
         char *nm = dup_bytes(name, nlen);
@@ -266,10 +237,11 @@ static int key_set(sl_bus_t *b, const char *name, size_t nlen, const char *value
         }
         k->name = nm;
         k->nlen = nlen;
-        k->next = b->slots[hash_bytes(name, nlen) & (b->nslots - 1)];
-        b->slots[hash_bytes(name, nlen) & (b->nslots - 1)] = k;
-        if (++b->nkeys > b->nslots * 2)
-            keys_grow(b); /* on failure the chains just get longer */
+        if (sl_hashtab_insert(&b->keys, &k->hnode)) {
+            key_free(k);
+            free(v);
+            return -1;
+        }
     }
     free(k->value);
     k->value = v;
@@ -281,21 +253,19 @@ static int key_set(sl_bus_t *b, const char *name, size_t nlen, const char *value
 size_t sl_bus_sweep(sl_bus_t *b)
 {
     size_t gone = 0;
-    for (size_t i = 0; i < b->nslots; i++) {
-        bus_key_t **pp = &b->slots[i];
-        while (*pp) {
-            if (key_expired(b, *pp)) {
-                key_unlink(b, pp);
-                gone++;
-            } else {
-                pp = &(*pp)->next;
-            }
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &b->keys);
+    for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));) {
+        bus_key_t *k = SL_CONTAINER_OF(h, bus_key_t, hnode);
+        if (key_expired(b, k)) {
+            key_unlink(b, k);
+            gone++;
         }
     }
     return gone;
 }
 
-size_t sl_bus_key_count(const sl_bus_t *b) { return b->nkeys; }
+size_t sl_bus_key_count(const sl_bus_t *b) { return sl_hashtab_count(&b->keys); }
 
 void sl_bus_set_now(sl_bus_t *b, uint64_t now_ms) { b->now = now_ms; }
 
@@ -467,7 +437,7 @@ static int cmd_get(cmd_t *m, int del)
     }
     out_bulk(m->out, k->value, k->vlen);
     if (del)
-        key_unlink(b, key_slot(b, k->name, k->nlen));
+        key_unlink(b, k);
     return 0;
 }
 
@@ -478,10 +448,11 @@ static int cmd_del(cmd_t *m, int just_count)
     sl_bus_t *b = m->c->bus;
     long long n = 0;
     for (size_t i = 1; i < m->argc; i++) {
-        if (key_find(b, m->argv[i]->str, m->argv[i]->len)) {
+        bus_key_t *k = key_find(b, m->argv[i]->str, m->argv[i]->len);
+        if (k) {
             n++;
             if (!just_count)
-                key_unlink(b, key_slot(b, m->argv[i]->str, m->argv[i]->len));
+                key_unlink(b, k);
         }
     }
     out_int(m->out, n);
@@ -508,7 +479,7 @@ static int cmd_expire(cmd_t *m, int ms)
     if (!ms)
         t *= 1000;
     if (t <= 0)
-        key_unlink(b, key_slot(b, k->name, k->nlen));
+        key_unlink(b, k);
     else
         k->expires_at = b->now + (uint64_t)t;
     out_int(m->out, 1);
@@ -722,12 +693,7 @@ sl_bus_t *sl_bus_new(void)
     sl_bus_t *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
-    b->nslots = 64;
-    b->slots = calloc(b->nslots, sizeof *b->slots);
-    if (!b->slots) {
-        free(b);
-        return NULL;
-    }
+    sl_hashtab_init(&b->keys, key_name);
     return b;
 }
 
@@ -735,10 +701,11 @@ void sl_bus_free(sl_bus_t *b)
 {
     if (!b)
         return;
-    for (size_t i = 0; i < b->nslots; i++)
-        while (b->slots[i])
-            key_unlink(b, &b->slots[i]);
-    free(b->slots);
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &b->keys);
+    for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));)
+        key_free(SL_CONTAINER_OF(h, bus_key_t, hnode));
+    sl_hashtab_free(&b->keys);
     free(b);
 }
 

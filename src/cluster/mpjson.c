@@ -13,9 +13,11 @@
  * then walks it with msgpuck's unchecked decoders, recursing once per
  * array or map, at most SL_MPJSON_MAX_DEPTH deep.
  *
- * Numbers go through strtod and printf's %e, which read and write '.' only
- * in the "C" LC_NUMERIC locale; like lua_json.c we rely on the process never
- * switching it. */
+ * The tokens of the JSON text (whitespace, literals, numbers, strings and
+ * their escapes) are read by base/json_text, the lexer lua_json and
+ * sio_packet read with too; the tree is ours. Number text is read and
+ * written there as well (strtod, printf's %e: the "C" LC_NUMERIC locale,
+ * which the process never switches). */
 #include "cluster/mpjson.h"
 
 #include <errno.h>
@@ -35,7 +37,7 @@
 /* ---- small helpers ------------------------------------------------------- */
 
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 
 static uint32_t be32(const char *p)
 {
@@ -324,7 +326,6 @@ typedef struct jparse {
     const char *base, *p, *end;
     sl_buf_t nodes;   /* jnode_t[] */
     sl_buf_t scratch; /* strings that had escapes, decoded */
-    sl_buf_t numtxt;  /* NUL-terminated copy of a number for strtod */
     int depth;
 } jparse_t;
 
@@ -341,55 +342,12 @@ static int jnew(jparse_t *j, int kind, size_t *idx)
     return sl_buf_append(&j->nodes, &n, sizeof n);
 }
 
-static void jskip_ws(jparse_t *j)
-{
-    while (j->p < j->end && is_ws(*j->p))
-        j->p++;
-}
+static void jskip_ws(jparse_t *j) { j->p = sl_json_skip_ws(j->p, j->end); }
 
-static int hex4(const char *p, unsigned *out)
+/* The reader's codes as ours: only bad UTF-8 has its own. */
+static int jerr(int rc)
 {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int put_utf8(sl_buf_t *b, unsigned cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | cp >> 6);
-        u[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | cp >> 12);
-        u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        u[0] = (char)(0xf0 | cp >> 18);
-        u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-        u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-        u[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    return sl_buf_append(b, u, n);
+    return rc == SL_JSON_E_UTF8 ? SL_MPJSON_E_UTF8 : rc == -ENOMEM ? rc : SL_MPJSON_E_JSON;
 }
 
 /* At '"'. A string without escapes stays a span of the input; one with
@@ -397,153 +355,51 @@ static int put_utf8(sl_buf_t *b, unsigned cp)
  * escapes join; a lone surrogate becomes U+FFFD (see mpjson.h). */
 static int parse_string(jparse_t *j)
 {
-    const char *start = j->p + 1, *q = start, *run = start;
-    size_t soff = j->scratch.len;
-    int esc = 0, rc;
-    for (;;) {
-        if (q >= j->end)
-            return SL_MPJSON_E_JSON;
-        unsigned char c = (unsigned char)*q;
-        if (c == '"')
-            break;
-        if (c < 0x20)
-            return SL_MPJSON_E_JSON;
-        if (c >= 0x80) {
-            size_t k = sl_utf8_seq_len((const unsigned char *)q, (size_t)(j->end - q));
-            if (!k)
-                return SL_MPJSON_E_UTF8;
-            q += k;
-            continue;
-        }
-        if (c != '\\') {
-            q++;
-            continue;
-        }
-        esc = 1;
-        if ((rc = sl_buf_append(&j->scratch, run, (size_t)(q - run))))
-            return rc;
-        if (j->end - q < 2)
-            return SL_MPJSON_E_JSON;
-        char e = q[1], out = 0;
-        q += 2;
-        switch (e) {
-        case '"': out = '"'; break;
-        case '\\': out = '\\'; break;
-        case '/': out = '/'; break;
-        case 'b': out = '\b'; break;
-        case 'f': out = '\f'; break;
-        case 'n': out = '\n'; break;
-        case 'r': out = '\r'; break;
-        case 't': out = '\t'; break;
-        case 'u': {
-            unsigned cp, lo;
-            if (j->end - q < 4 || hex4(q, &cp))
-                return SL_MPJSON_E_JSON;
-            q += 4;
-            if (cp >= 0xd800 && cp < 0xdc00 && j->end - q >= 6 && q[0] == '\\' && q[1] == 'u' &&
-                hex4(q + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                q += 6;
-            } else if (cp >= 0xd800 && cp < 0xe000) {
-                cp = 0xfffd;
-            }
-            if ((rc = put_utf8(&j->scratch, cp)))
-                return rc;
-            break;
-        }
-        default:
-            return SL_MPJSON_E_JSON;
-        }
-        if (out && (rc = sl_buf_append_byte(&j->scratch, out)))
-            return rc;
-        run = q;
-    }
-    size_t idx;
+    size_t soff = j->scratch.len, idx;
+    sl_json_string_t str;
+    int rc = sl_json_scan_string(j->p, j->end, SL_JSON_STR_UTF8, &j->scratch, &str);
+    if (rc)
+        return jerr(rc);
     if ((rc = jnew(j, J_STR, &idx)))
         return rc;
     jnode_t *n = &jnodes(j)[idx];
-    if (esc) {
-        if ((rc = sl_buf_append(&j->scratch, run, (size_t)(q - run))))
-            return rc;
-        n = &jnodes(j)[idx];
+    if (str.escaped) {
         n->flags = JF_SCRATCH;
         n->u.s.off = soff;
         n->u.s.len = j->scratch.len - soff;
     } else {
-        n->u.s.off = (size_t)(start - j->base);
-        n->u.s.len = (size_t)(q - start);
+        n->u.s.off = (size_t)(j->p + 1 - j->base);
+        n->u.s.len = (size_t)(str.end - 1 - (j->p + 1));
     }
-    j->p = q + 1;
+    j->p = str.end;
     return 0;
 }
 
 /* At '-' or a digit: JSON's number grammar, then the double JSON.parse
- * would give. Up to 15 integer digits are exact in a double; everything
- * else goes through strtod, which rounds correctly. */
+ * would give. */
 static int parse_number(jparse_t *j)
 {
-    const char *s = j->p, *q = s;
-    int neg = 0, rc;
-    if (*q == '-') {
-        neg = 1;
-        q++;
-    }
-    if (q >= j->end || !is_digit(*q))
-        return SL_MPJSON_E_JSON;
-    if (*q == '0') {
-        q++;
-        if (q < j->end && is_digit(*q))
-            return SL_MPJSON_E_JSON;
-    } else {
-        while (q < j->end && is_digit(*q))
-            q++;
-    }
-    const char *int_end = q;
-    if (q < j->end && *q == '.') {
-        q++;
-        if (q >= j->end || !is_digit(*q))
-            return SL_MPJSON_E_JSON;
-        while (q < j->end && is_digit(*q))
-            q++;
-    }
-    if (q < j->end && (*q == 'e' || *q == 'E')) {
-        q++;
-        if (q < j->end && (*q == '+' || *q == '-'))
-            q++;
-        if (q >= j->end || !is_digit(*q))
-            return SL_MPJSON_E_JSON;
-        while (q < j->end && is_digit(*q))
-            q++;
-    }
+    sl_json_number_t num;
     double v;
-    if (q == int_end && int_end - (s + neg) <= 15) {
-        uint64_t acc = 0;
-        for (const char *r = s + neg; r < int_end; r++)
-            acc = acc * 10 + (uint64_t)(*r - '0');
-        v = neg ? -(double)acc : (double)acc;
-    } else {
-        sl_buf_reset(&j->numtxt);
-        if ((rc = sl_buf_append(&j->numtxt, s, (size_t)(q - s))) ||
-            (rc = sl_buf_append_byte(&j->numtxt, '\0')))
-            return rc;
-        v = strtod(j->numtxt.data, NULL);
-    }
     size_t idx;
-    if ((rc = jnew(j, J_NUM, &idx)))
+    int rc = sl_json_scan_number(j->p, j->end, &num, NULL);
+    if (rc)
+        return jerr(rc);
+    if ((rc = sl_json_number_double(&num, &v)) || (rc = jnew(j, J_NUM, &idx)))
         return rc;
     jnodes(j)[idx].u.num = v;
-    if (!neg && q == int_end)
+    if (!num.neg && num.integer)
         jnodes(j)[idx].flags = JF_PLAIN_UINT;
-    j->p = q;
+    j->p = num.end;
     return 0;
 }
 
-static int parse_literal(jparse_t *j, const char *lit, size_t n, int kind)
+static int parse_literal(jparse_t *j, int kind)
 {
-    if ((size_t)(j->end - j->p) < n || memcmp(j->p, lit, n) != 0)
+    size_t n = sl_json_literal(j->p, j->end), idx;
+    if (!n)
         return SL_MPJSON_E_JSON;
     j->p += n;
-    size_t idx;
     return jnew(j, kind, &idx);
 }
 
@@ -608,11 +464,11 @@ static int parse_value(jparse_t *j)
     case '{':
     case '[': return parse_container(j);
     case '"': return parse_string(j);
-    case 't': return parse_literal(j, "true", 4, J_TRUE);
-    case 'f': return parse_literal(j, "false", 5, J_FALSE);
-    case 'n': return parse_literal(j, "null", 4, J_NULL);
+    case 't': return parse_literal(j, J_TRUE);
+    case 'f': return parse_literal(j, J_FALSE);
+    case 'n': return parse_literal(j, J_NULL);
     default:
-        if (*j->p == '-' || is_digit(*j->p))
+        if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9'))
             return parse_number(j);
         return SL_MPJSON_E_JSON;
     }
@@ -733,7 +589,6 @@ int sl_mpjson_from_json(sl_buf_t *out, const char *json, size_t len,
     }
     sl_buf_free(&j.nodes);
     sl_buf_free(&j.scratch);
-    sl_buf_free(&j.numtxt);
     return rc;
 }
 

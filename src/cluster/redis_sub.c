@@ -16,13 +16,14 @@
 #include <hiredis/read.h>
 
 #include "base/buf.h"
+#include "base/hashtab.h"
 #include "base/log.h"
 #include "cluster/redis_link.h"
 
 #define CONNECT_TIMEOUT_MS 3000
 
 typedef struct chan {
-    struct chan *next;
+    sl_hnode_t hnode;      /* in s->chans, keyed by name */
     size_t len;
     char name[];
 } chan_t;
@@ -59,49 +60,22 @@ struct sl_redis_sub {
     int handshake_left;    /* AUTH/SELECT replies due before "up" */
     int error_logged;      /* an error reply was logged on this connection */
     uv_timer_t timer;      /* reconnect and connect timeout */
-    chan_t **buckets;
-    size_t nbuckets, nchans;
+    sl_hashtab_t chans;    /* chan_t by name: the channels held */
 };
 
 /* ---- the channel set ------------------------------------------------------ */
 
-static size_t chan_hash(const char *p, size_t n, size_t nb)
+static const void *chan_key(const sl_hnode_t *n, size_t *len)
 {
-    unsigned long long h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return (size_t)(h & (nb - 1));
+    const chan_t *c = SL_CONTAINER_OF(n, chan_t, hnode);
+    *len = c->len;
+    return c->name;
 }
 
-static chan_t **chan_slot(const sl_redis_sub_t *s, const char *p, size_t n)
+static chan_t *chan_find(const sl_redis_sub_t *s, const char *p, size_t n)
 {
-    if (!s->nbuckets)
-        return NULL;
-    chan_t **pp = &s->buckets[chan_hash(p, n, s->nbuckets)];
-    for (; *pp; pp = &(*pp)->next)
-        if ((*pp)->len == n && !memcmp((*pp)->name, p, n))
-            return pp;
-    return pp;
-}
-
-static int chans_grow(sl_redis_sub_t *s)
-{
-    size_t nb = s->nbuckets ? s->nbuckets * 2 : 16;
-    chan_t **b = calloc(nb, sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    for (size_t i = 0; i < s->nbuckets; i++) {
-        for (chan_t *c = s->buckets[i], *next; c; c = next) {
-            next = c->next;
-            size_t k = chan_hash(c->name, c->len, nb);
-            c->next = b[k];
-            b[k] = c;
-        }
-    }
-    free(s->buckets);
-    s->buckets = b;
-    s->nbuckets = nb;
-    return 0;
+    sl_hnode_t *h = sl_hashtab_find(&s->chans, p, n);
+    return h ? SL_CONTAINER_OF(h, chan_t, hnode) : NULL;
 }
 
 /* ---- writing -------------------------------------------------------------- */
@@ -267,9 +241,12 @@ static void on_connected(uv_connect_t *req, int status)
     }
     /* One channel per command: in a Redis Cluster, channels of one
      * SSUBSCRIBE must share a slot. */
-    for (size_t i = 0; i < s->nbuckets; i++)
-        for (chan_t *ch = s->buckets[i]; ch; ch = ch->next)
-            send_chan(s, "SSUBSCRIBE", ch->name, ch->len);
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &s->chans);
+    for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));) {
+        const chan_t *ch = SL_CONTAINER_OF(h, chan_t, hnode);
+        send_chan(s, "SSUBSCRIBE", ch->name, ch->len);
+    }
     s->subscribed = 1;
     if (s->handshake_left == 0)
         sub_ready(s);
@@ -441,6 +418,7 @@ sl_redis_sub_t *sl_redis_sub_new(uv_loop_t *loop, const sl_redis_url_t *url, con
         return NULL;
     s->loop = loop;
     s->url = *url;
+    sl_hashtab_init(&s->chans, chan_key);
     if (!s->url.label[0])
         snprintf(s->url.label, sizeof s->url.label, "redis");
     snprintf(s->name, sizeof s->name, "%s", name);
@@ -457,21 +435,18 @@ int sl_redis_sub_up(const sl_redis_sub_t *s) { return s->up; }
 
 int sl_redis_sub_add(sl_redis_sub_t *s, const char *ch, size_t len)
 {
-    chan_t **pp = chan_slot(s, ch, len);
-    if (pp && *pp)
+    if (chan_find(s, ch, len))
         return 0;
-    if (s->nchans >= s->nbuckets && chans_grow(s) != 0)
-        return -ENOMEM;
     chan_t *c = malloc(sizeof *c + len + 1);
     if (!c)
         return -ENOMEM;
     memcpy(c->name, ch, len);
     c->name[len] = '\0';
     c->len = len;
-    pp = chan_slot(s, ch, len);
-    c->next = NULL;
-    *pp = c;
-    s->nchans++;
+    if (sl_hashtab_insert(&s->chans, &c->hnode)) {
+        free(c);
+        return -ENOMEM;
+    }
     if (s->subscribed)
         send_chan(s, "SSUBSCRIBE", ch, len);
     return 0;
@@ -479,35 +454,30 @@ int sl_redis_sub_add(sl_redis_sub_t *s, const char *ch, size_t len)
 
 void sl_redis_sub_remove(sl_redis_sub_t *s, const char *ch, size_t len)
 {
-    chan_t **pp = chan_slot(s, ch, len);
-    if (!pp || !*pp)
+    chan_t *c = chan_find(s, ch, len);
+    if (!c)
         return;
-    chan_t *c = *pp;
-    *pp = c->next;
+    sl_hashtab_remove(&s->chans, &c->hnode);
     free(c);
-    s->nchans--;
     if (s->subscribed)
         send_chan(s, "SUNSUBSCRIBE", ch, len);
 }
 
 int sl_redis_sub_holds(const sl_redis_sub_t *s, const char *ch, size_t len)
 {
-    chan_t **pp = chan_slot(s, ch, len);
-    return pp && *pp;
+    return chan_find(s, ch, len) != NULL;
 }
 
-size_t sl_redis_sub_count(const sl_redis_sub_t *s) { return s->nchans; }
+size_t sl_redis_sub_count(const sl_redis_sub_t *s) { return sl_hashtab_count(&s->chans); }
 
 static void sub_timer_closed(uv_handle_t *h)
 {
     sl_redis_sub_t *s = h->data;
-    for (size_t i = 0; i < s->nbuckets; i++) {
-        for (chan_t *c = s->buckets[i], *next; c; c = next) {
-            next = c->next;
-            free(c);
-        }
-    }
-    free(s->buckets);
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &s->chans);
+    for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));)
+        free(SL_CONTAINER_OF(h, chan_t, hnode));
+    sl_hashtab_free(&s->chans);
     if (s->reader)
         redisReaderFree(s->reader);
     free(s);

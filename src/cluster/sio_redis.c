@@ -25,7 +25,7 @@
 
 #include "base/log.h"
 #include "cluster/mpjson.h"
-#include "net/proxy.h"
+#include "cluster/node_registry.h"
 #include "cluster/redis_link.h"
 #include "cluster/redis_sub.h"
 #include "cluster/sio_cluster.h"
@@ -58,18 +58,10 @@ struct sio_redis {
     sl_redis_sub_t *ssub;       /* sharded mode */
     int publish_down_logged;
     struct pending *pending;
-    /* No sticky sessions: where this node takes relayed requests, and the
-     * other nodes' addresses seen so far (by node id = sid prefix). */
-    char address[128];
-    uv_timer_t announce;     /* every second: relay deadlines; every 10th: announce */
+    /* No sticky sessions: this node's relay address and the others'. */
+    sl_node_registry_t *nodes;
+    uv_timer_t announce;     /* every second: the registry's tick */
     int announce_on;
-    unsigned ticks;
-    struct relay_wait *waits; /* requests waiting for their owner's address */
-    /* Owners' addresses read from Redis, kept NODE_CACHE_MS: long enough to
-     * spare a GET per relayed request, short enough that a dead node's
-     * address (its key expires in Redis) stops being tried soon. */
-    struct { char uid[8]; char host[64]; int port; uint64_t until; } nodes[64];
-    int nnodes;
 };
 
 /* A request of ours waiting for the other servers' answers. */
@@ -148,50 +140,6 @@ void sio_redis_opts_init(sio_redis_opts_t *o)
     strcpy(o->key, "socket.io");
     o->requests_timeout_ms = 5000;
     strcpy(o->label, "redis");
-}
-
-int sio_redis_opts_set(sio_redis_opts_t *o, const char *name, const char *value)
-{
-    if (!strcmp(name, "redisAdapter")) {
-        if (!strcmp(value, "classic"))
-            o->sharded = 0;
-        else if (!strcmp(value, "sharded"))
-            o->sharded = 1;
-        else
-            return -1;
-        return 0;
-    }
-    if (!strcmp(name, "requestsTimeout")) {
-        /* Node's adapter option: how long a cluster request waits for the
-         * other servers' answers. */
-        char *end;
-        unsigned long ms = strtoul(value, &end, 10);
-        if (!*value || *end || ms == 0 || ms > 600000)
-            return -1;
-        o->requests_timeout_ms = (unsigned)ms;
-        return 0;
-    }
-    if (!strcmp(name, "redisKey")) {
-        /* Node's `key` (classic) / `channelPrefix` (sharded): the prefix of
-         * every channel, for several apps on one Redis. */
-        size_t n = strlen(value);
-        if (n == 0 || n >= sizeof o->key || strpbrk(value, "#*?[]\\"))
-            return -1;
-        memcpy(o->key, value, n + 1);
-        return 0;
-    }
-    if (!strcmp(name, "redisSubscriptionMode")) {
-        if (!strcmp(value, "dynamic"))
-            o->subscription_mode = SIO_REDIS_SUB_DYNAMIC;
-        else if (!strcmp(value, "static"))
-            o->subscription_mode = SIO_REDIS_SUB_STATIC;
-        else if (!strcmp(value, "dynamic-private"))
-            o->subscription_mode = SIO_REDIS_SUB_DYNAMIC_PRIVATE;
-        else
-            return -1;
-        return 0;
-    }
-    return 1;
 }
 
 const char *sio_redis_uid(const sio_redis_t *r) { return r->mode->uid(r); }
@@ -1183,229 +1131,30 @@ static int adapter_session_take(void *ud_, const char *pid, sio_session_cb cb, v
 
 /* ---- no sticky sessions ------------------------------------------------------ */
 
-/* Every node keeps "<key>-node#<uid>" = "host:port" alive in Redis; a node
- * that gets a request for a sid starting with another node's uid relays it
- * there (proxy.c). */
+/* The node registry (node_registry.c) keeps this node's relay address in
+ * Redis and finds the others'; its clock is this timer, whose handle also
+ * outlives r's last hiredis callbacks (r is freed in its close callback). */
 #define TICK_MS 1000
-#define ANNOUNCE_EVERY_TICKS 10 /* the address is refreshed every 10 s */
-#define ANNOUNCE_TTL_S 30
-
-static void on_reply_ignored(redisAsyncContext *ac, void *r, void *priv)
-{
-    (void)ac;
-    (void)r;
-    (void)priv;
-}
-
-static void announce(sio_redis_t *r)
-{
-    if (!r->address[0] || !sl_redis_link_up(r->pub))
-        return;
-    sl_redis_link_command(r->pub, on_reply_ignored, NULL, "SET %s-node#%s %s EX %d", r->opts.key,
-                          r->uid, r->address, ANNOUNCE_TTL_S);
-}
-
-static void sweep_relay_waits(sio_redis_t *r);
 
 static void announce_cb(uv_timer_t *t)
 {
     sio_redis_t *r = t->data;
-    sweep_relay_waits(r);
-    if (++r->ticks % ANNOUNCE_EVERY_TICKS == 0)
-        announce(r);
+    sl_node_registry_tick(r->nodes);
 }
 
 void sio_redis_set_address(sio_redis_t *r, const char *host_port)
 {
-    snprintf(r->address, sizeof r->address, "%s", host_port);
-    announce(r);
+    sl_node_registry_set_address(r->nodes, host_port);
 }
 
-static int split_address(const char *a, char *host, size_t cap, int *port)
-{
-    const char *colon = strrchr(a, ':');
-    if (!colon || colon == a || (size_t)(colon - a) >= cap)
-        return -1;
-    const char *h = a;
-    size_t hl = (size_t)(colon - a);
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') { /* [::1]:3000 */
-        h++;
-        hl -= 2;
-    }
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = atoi(colon + 1);
-    return *port > 0 && *port < 65536 ? 0 : -1;
-}
-
-/* A request waiting for its owner's address from Redis. It lives until
- * hiredis calls back (with NULL when the link goes), which may be after the
- * adapter closed (r NULL then) or after the request was answered or left
- * (req NULL). */
-typedef struct relay_wait {
-    sio_redis_t *r;
-    sl_http_req_t *req;
-    char uid[8];
-    uint64_t deadline;
-    struct relay_wait *prev, *next; /* r->waits, while r is set */
-} relay_wait_t;
-
-/* A Redis that stays connected but never answers must not park requests
- * for good: past this, the request is answered as an unknown session and
- * the client reconnects. */
-#define RELAY_WAIT_MS 5000
-
-static void relay_wait_aborted(sl_http_req_t *req, void *ud)
-{
-    (void)req;
-    relay_wait_t *w = ud;
-    w->req = NULL;
-}
-
-static void answer_unknown(sl_http_req_t *req)
-{
-    sl_http_respond_text(req, 400, "{\"code\":1,\"message\":\"Session ID unknown\"}");
-}
-
-static void relay_wait_unlink(relay_wait_t *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else if (w->r)
-        w->r->waits = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    w->prev = w->next = NULL;
-    w->r = NULL;
-}
-
-/* Answers the request of a wait (if it still has one) as unknown. */
-static void relay_wait_give_up(relay_wait_t *w)
-{
-    sl_http_req_t *req = w->req;
-    if (!req)
-        return;
-    w->req = NULL;
-    req->on_abort = NULL;
-    answer_unknown(req);
-}
-
-static void sweep_relay_waits(sio_redis_t *r)
-{
-    uint64_t now = uv_now(r->loop);
-    for (relay_wait_t *w = r->waits; w; w = w->next) {
-        if (w->req && now >= w->deadline) {
-            SL_WARN("adapter", "redis gave no session owner's address in %d ms: request answered as unknown",
-                    RELAY_WAIT_MS);
-            relay_wait_give_up(w);
-        }
-    }
-}
-
-static void relay_to(sio_redis_t *r, sl_http_req_t *req, const char *host, int port)
-{
-    SL_DEBUG("adapter", "relaying %s %s to %s:%d", req->method, req->url, host, port);
-    sl_proxy_request(r->loop, req, host, port);
-}
-
-#define NODE_CACHE_MS 10000
-#define NODE_CACHE_CAP ((int)(sizeof ((sio_redis_t *)0)->nodes / sizeof ((sio_redis_t *)0)->nodes[0]))
-
-/* The cached address of node uid, or -1 (expired entries are dropped). */
-static int node_cache_find(sio_redis_t *r, const char *uid)
-{
-    uint64_t now = uv_now(r->loop);
-    for (int i = 0; i < r->nnodes; i++) {
-        if (strcmp(r->nodes[i].uid, uid))
-            continue;
-        if (r->nodes[i].until > now)
-            return i;
-        r->nodes[i] = r->nodes[--r->nnodes];
-        return -1;
-    }
-    return -1;
-}
-
-static void node_cache_put(sio_redis_t *r, const char *uid, const char *host, int port)
-{
-    int i = r->nnodes;
-    if (i == NODE_CACHE_CAP) { /* full: the entry closest to expiry goes */
-        i = 0;
-        for (int j = 1; j < r->nnodes; j++)
-            if (r->nodes[j].until < r->nodes[i].until)
-                i = j;
-    } else {
-        r->nnodes++;
-    }
-    snprintf(r->nodes[i].uid, sizeof r->nodes[i].uid, "%s", uid);
-    snprintf(r->nodes[i].host, sizeof r->nodes[i].host, "%s", host);
-    r->nodes[i].port = port;
-    r->nodes[i].until = uv_now(r->loop) + NODE_CACHE_MS;
-}
-
-static void on_node_address(redisAsyncContext *ac, void *reply, void *priv)
-{
-    relay_wait_t *w = priv;
-    redisReply *m = reply;
-    sl_http_req_t *req = w->req;
-    sio_redis_t *r = w->r;
-    char uid[8];
-    memcpy(uid, w->uid, sizeof uid);
-    relay_wait_unlink(w);
-    free(w);
-    if (!req || !r)
-        return; /* the client left, was answered, or the adapter closed */
-    req->on_abort = NULL;
-    char host[64];
-    int port;
-    if (!ac->data || !m || m->type != REDIS_REPLY_STRING ||
-        split_address(m->str, host, sizeof host, &port) != 0) {
-        answer_unknown(req); /* no such node (any more) */
-        return;
-    }
-    node_cache_put(r, uid, host, port);
-    relay_to(r, req, host, port);
-}
-
-static int adapter_foreign_sid(void *ud, const char *sid, sl_http_req_t *req)
-{
-    sio_redis_t *r = ud;
-    if (strlen(sid) < 6 || !memcmp(sid, r->uid, 6))
-        return 0; /* ours: it really is unknown */
-    char uid[8];
-    memcpy(uid, sid, 6);
-    uid[6] = '\0';
-    int i = node_cache_find(r, uid);
-    if (i >= 0) {
-        relay_to(r, req, r->nodes[i].host, r->nodes[i].port);
-        return 1;
-    }
-    relay_wait_t *w = calloc(1, sizeof *w);
-    if (!w)
-        return 0;
-    w->r = r;
-    w->req = req;
-    memcpy(w->uid, uid, 8);
-    w->deadline = uv_now(r->loop) + RELAY_WAIT_MS;
-    if (sl_redis_link_command(r->pub, on_node_address, w, "GET %s-node#%s", r->opts.key, uid) != 0) {
-        free(w);
-        return 0;
-    }
-    w->next = r->waits;
-    if (r->waits)
-        r->waits->prev = w;
-    r->waits = w;
-    req->on_abort = relay_wait_aborted;
-    req->abort_ud = w;
-    return 1;
-}
+sl_node_registry_t *sio_redis_nodes(sio_redis_t *r) { return r->nodes; }
 
 static void on_pub_state(sl_redis_link_t *l, int up, void *ud)
 {
     (void)l;
     sio_redis_t *r = ud;
     if (up)
-        announce(r);
+        sl_node_registry_announce(r->nodes);
     if (up && r->publish_down_logged) {
         SL_INFO("adapter", "%s is back: broadcasts reach the cluster again", r->opts.label);
         r->publish_down_logged = 0;
@@ -2205,7 +1954,9 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
         r->cuid[6 + i] = alnum[(unsigned char)id[6 + i] % 36];
     r->cuid[16] = '\0';
     r->pub = sl_redis_link_new(loop, &u, "adapter pub", on_pub_state, r);
-    if (!r->pub || r->mode->subscribe(r, &u) != 0) {
+    r->nodes = r->pub ? sl_node_registry_new(loop, r->pub, r->opts.key, r->uid) : NULL;
+    if (!r->nodes || r->mode->subscribe(r, &u) != 0) {
+        sl_node_registry_close(r->nodes);
         sl_redis_link_close(r->pub);
         sl_redis_link_close(r->sub);
         sl_redis_sub_close(r->ssub);
@@ -2222,7 +1973,6 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
     sio_adapter_t a = {
         .nsp_created = r->mode->nsp_created,
         .broadcast = adapter_broadcast,
-        .foreign_sid = adapter_foreign_sid,
         .ud = r,
         .fetch_sockets = adapter_fetch_sockets,
         .all_rooms = adapter_all_rooms,
@@ -2255,11 +2005,8 @@ void sio_redis_close(sio_redis_t *r)
         return;
     while (r->pending)
         pending_finish(r->pending, 0);
-    while (r->waits) { /* hiredis calls them back later, without r */
-        relay_wait_t *w = r->waits;
-        relay_wait_give_up(w);
-        relay_wait_unlink(w);
-    }
+    sl_node_registry_close(r->nodes); /* lookups still waiting: unknown */
+    r->nodes = NULL;
     sio_server_set_adapter(r->sio, NULL);
     sl_redis_link_close(r->pub);
     sl_redis_link_close(r->sub);

@@ -46,13 +46,10 @@ typedef struct sio_redis_opts {
     int subscription_mode;
 } sio_redis_opts_t;
 
+/* The defaults (Node's @socket.io/redis-adapter 8). The fields are set by
+ * name (redisAdapter, redisSubscriptionMode, requestsTimeout, redisKey) and
+ * checked by the typed options table (cmd/options.c). */
 void sio_redis_opts_init(sio_redis_opts_t *o);
-/* The --set options of the adapter: redisAdapter=classic|sharded,
- * redisSubscriptionMode=dynamic|static|dynamic-private, requestsTimeout=MS
- * (1..600000) and redisKey=PREFIX (Node's key / channelPrefix; no glob
- * characters or '#'). 0 when applied,
- * -1 for a bad value, 1 when name is not one of them. */
-int sio_redis_opts_set(sio_redis_opts_t *o, const char *name, const char *value);
 
 /* Connects (in the background; reconnecting forever) and installs itself
  * as srv's adapter (sio_adapter_t), requests included: the layer above
@@ -73,6 +70,10 @@ int sio_redis_emitter_message(sl_buf_t *msg, sl_buf_t *channel, const char *key,
 /* Where the other nodes relay requests for this node's sessions
  * ("host:port"); kept in Redis while the node lives. */
 void sio_redis_set_address(sio_redis_t *r, const char *host_port);
+/* The other nodes' addresses: the locator for the router (node_registry.h,
+ * sl_node_registry_locator). Valid until sio_redis_close. */
+typedef struct sl_node_registry sl_node_registry_t;
+sl_node_registry_t *sio_redis_nodes(sio_redis_t *r);
 
 /* Uninstalls and disconnects; memory goes with the handles' close. */
 void sio_redis_close(sio_redis_t *r);

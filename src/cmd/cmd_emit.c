@@ -1,5 +1,5 @@
 /* L7 cmd/cmd_emit: `siolua emit --redis URL [--nsp NSP] [--to ROOM]...
- * [--except ROOM]... [--key PREFIX] EVENT [JSON_ARG]...`. See emit_cmd.h. */
+ * [--except ROOM]... [--key PREFIX] EVENT [JSON_ARG]...`. See cmd_emit.h. */
 #include "cmd/cmd_emit.h"
 
 #include <stdio.h>

@@ -18,6 +18,7 @@
 #include <sys/random.h>
 
 #include "eio/eio_packet.h"
+#include "base/hashtab.h"
 #include "base/log.h"
 #include "net/ws.h"
 
@@ -32,7 +33,7 @@ typedef struct eio_out {
 struct eio_session {
     char sid[24];
     eio_server_t *srv;
-    eio_session_t *hnext;
+    sl_hnode_t hnode;     /* in srv->sessions, keyed by sid */
     uint8_t open;
     uint8_t proto;        /* 3 or 4 */
     uint8_t transport;
@@ -58,9 +59,7 @@ struct eio_server {
     eio_options_t opts;
     eio_handler_t h;
     void *ud;
-    eio_session_t **buckets;
-    size_t nbuckets;
-    size_t count;
+    sl_hashtab_t sessions; /* by sid */
 };
 
 enum {
@@ -101,170 +100,57 @@ void eio_options_init(eio_options_t *o)
     o->session_queue_cap = 16u << 20;
 }
 
-static int parse_bool(const char *v, int *out)
+/* "/a" or "/a,/b" (a second path for the same endpoint), each normalised
+ * with a trailing slash as Node does. */
+int eio_options_set_path(eio_options_t *o, const char *v)
 {
-    if (!strcmp(v, "true") || !strcmp(v, "1")) { *out = 1; return 0; }
-    if (!strcmp(v, "false") || !strcmp(v, "0")) { *out = 0; return 0; }
-    return -1;
-}
-
-static int parse_uint(const char *v, unsigned long long max, unsigned long long *out)
-{
-    char *end;
-    if (!*v || *v == '-')
+    char first[128], second[128] = "";
+    const char *comma = strchr(v, ',');
+    size_t l1 = comma ? (size_t)(comma - v) : strlen(v);
+    if (l1 == 0 || l1 + 2 > sizeof first || (comma && strlen(comma + 1) + 2 > sizeof second))
         return -1;
-    errno = 0;
-    unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || x > max)
-        return -1;
-    *out = x;
+    memcpy(first, v, l1);
+    first[l1] = '\0';
+    if (comma)
+        strcpy(second, comma + 1);
+    char *paths[2] = {first, second};
+    for (int i = 0; i < 2; i++) {
+        size_t l = strlen(paths[i]);
+        if (!l)
+            continue;
+        if (paths[i][0] != '/' || strchr(paths[i], ','))
+            return -1;
+        if (paths[i][l - 1] != '/')
+            strcat(paths[i], "/");
+    }
+    strcpy(o->path, first);
+    strcpy(o->alt_path, second);
     return 0;
-}
-
-static int copy_opt(char *dst, size_t cap, const char *v)
-{
-    if (strlen(v) >= cap)
-        return -1;
-    strcpy(dst, v);
-    return 0;
-}
-
-int eio_options_set(eio_options_t *o, const char *name, const char *v)
-{
-    unsigned long long n;
-    int b;
-    if (!strcmp(name, "pingInterval") || !strcmp(name, "pingTimeout") ||
-        !strcmp(name, "upgradeTimeout")) {
-        if (parse_uint(v, 0x7fffffff, &n) || n == 0)
-            return -1;
-        if (name[1] == 'i' && name[4] == 'I') o->ping_interval_ms = (uint32_t)n;
-        else if (name[0] == 'p') o->ping_timeout_ms = (uint32_t)n;
-        else o->upgrade_timeout_ms = (uint32_t)n;
-        return 0;
-    }
-    if (!strcmp(name, "maxHttpBufferSize")) {
-        if (parse_uint(v, 1ull << 32, &n) || n == 0)
-            return -1;
-        o->max_http_buffer_size = (size_t)n;
-        return 0;
-    }
-    if (!strcmp(name, "sessionQueueCap")) {
-        if (parse_uint(v, 1ull << 34, &n) || n == 0)
-            return -1;
-        o->session_queue_cap = (size_t)n;
-        return 0;
-    }
-    if (!strcmp(name, "transports")) {
-        int p = strstr(v, "polling") != NULL, w = strstr(v, "websocket") != NULL;
-        if (!p && !w)
-            return -1;
-        o->allow_polling = (unsigned)p;
-        o->allow_websocket = (unsigned)w;
-        return 0;
-    }
-    if (!strcmp(name, "allowUpgrades") && !parse_bool(v, &b)) { o->allow_upgrades = (unsigned)b; return 0; }
-    if (!strcmp(name, "allowEIO3") && !parse_bool(v, &b)) { o->allow_eio3 = (unsigned)b; return 0; }
-    if (!strcmp(name, "cors.credentials") && !parse_bool(v, &b)) { o->cors_credentials = (unsigned)b; return 0; }
-    if (!strcmp(name, "cors.origin") || !strcmp(name, "cors"))
-        return copy_opt(o->cors_origin, sizeof o->cors_origin, v);
-    if (!strcmp(name, "cors.methods"))
-        return copy_opt(o->cors_methods, sizeof o->cors_methods, v);
-    if (!strcmp(name, "cookie")) {
-        if (!parse_bool(v, &b))
-            return copy_opt(o->cookie_name, sizeof o->cookie_name, b ? "io" : "");
-        return copy_opt(o->cookie_name, sizeof o->cookie_name, v);
-    }
-    if (!strcmp(name, "path")) {
-        /* "/a" or "/a,/b": normalised with a trailing slash, as Node does. */
-        char first[128], second[128] = "";
-        const char *comma = strchr(v, ',');
-        size_t l1 = comma ? (size_t)(comma - v) : strlen(v);
-        if (l1 == 0 || l1 + 2 > sizeof first || (comma && strlen(comma + 1) + 2 > sizeof second))
-            return -1;
-        memcpy(first, v, l1);
-        first[l1] = '\0';
-        if (comma)
-            strcpy(second, comma + 1);
-        char *paths[2] = {first, second};
-        for (int i = 0; i < 2; i++) {
-            size_t l = strlen(paths[i]);
-            if (!l)
-                continue;
-            if (paths[i][0] != '/' || strchr(paths[i], ','))
-                return -1;
-            if (paths[i][l - 1] != '/')
-                strcat(paths[i], "/");
-        }
-        strcpy(o->path, first);
-        strcpy(o->alt_path, second);
-        return 0;
-    }
-    return -1;
 }
 
 /* ---- session table ------------------------------------------------------ */
 
-static size_t sid_hash(const char *sid, size_t nb)
+static const void *session_key(const sl_hnode_t *n, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *sid; sid++)
-        h = (h ^ (unsigned char)*sid) * 1099511628211ull;
-    return (size_t)(h & (nb - 1));
-}
-
-static int table_grow(eio_server_t *srv)
-{
-    size_t nb = srv->nbuckets ? srv->nbuckets * 2 : 64;
-    eio_session_t **b = calloc(nb, sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        eio_session_t *s = srv->buckets[i];
-        while (s) {
-            eio_session_t *next = s->hnext;
-            size_t k = sid_hash(s->sid, nb);
-            s->hnext = b[k];
-            b[k] = s;
-            s = next;
-        }
-    }
-    free(srv->buckets);
-    srv->buckets = b;
-    srv->nbuckets = nb;
-    return 0;
+    const eio_session_t *s = SL_CONTAINER_OF(n, eio_session_t, hnode);
+    *len = strlen(s->sid);
+    return s->sid;
 }
 
 static eio_session_t *table_find(eio_server_t *srv, const char *sid)
 {
-    if (!srv->nbuckets)
-        return NULL;
-    for (eio_session_t *s = srv->buckets[sid_hash(sid, srv->nbuckets)]; s; s = s->hnext)
-        if (!strcmp(s->sid, sid))
-            return s;
-    return NULL;
+    sl_hnode_t *n = sl_hashtab_find(&srv->sessions, sid, strlen(sid));
+    return n ? SL_CONTAINER_OF(n, eio_session_t, hnode) : NULL;
 }
 
 static int table_add(eio_server_t *srv, eio_session_t *s)
 {
-    if (srv->count >= srv->nbuckets && table_grow(srv))
-        return -ENOMEM;
-    size_t k = sid_hash(s->sid, srv->nbuckets);
-    s->hnext = srv->buckets[k];
-    srv->buckets[k] = s;
-    srv->count++;
-    return 0;
+    return sl_hashtab_insert(&srv->sessions, &s->hnode);
 }
 
 static void table_remove(eio_server_t *srv, eio_session_t *s)
 {
-    eio_session_t **pp = &srv->buckets[sid_hash(s->sid, srv->nbuckets)];
-    for (; *pp; pp = &(*pp)->hnext) {
-        if (*pp == s) {
-            *pp = s->hnext;
-            srv->count--;
-            return;
-        }
-    }
+    sl_hashtab_remove(&srv->sessions, &s->hnode);
 }
 
 int eio_random_id(char out[21])
@@ -1102,9 +988,38 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
     sl_ws_start(ws);
 }
 
+static int is_preflight(const eio_server_t *srv, const sl_http_req_t *req)
+{
+    return !strcmp(req->method, "OPTIONS") && srv->opts.cors_origin[0];
+}
+
+/* The transport a request asks for, T_POLLING or T_WEBSOCKET, or -1 when
+ * it is not one this endpoint allows. */
+static int request_transport(const eio_server_t *srv, const sl_http_req_t *req)
+{
+    char tname[16];
+    int tl = sl_http_query_get(req, "transport", tname, sizeof tname);
+    if (tl > 0 && !strcmp(tname, "polling") && srv->opts.allow_polling)
+        return T_POLLING;
+    if (tl > 0 && !strcmp(tname, "websocket") && srv->opts.allow_websocket)
+        return T_WEBSOCKET;
+    return -1;
+}
+
+/* The checks eio_server_handle makes before it looks for the session, in
+ * its order, so the router relays exactly the requests this endpoint would
+ * answer "Session ID unknown". */
+int eio_server_lacks_sid(eio_server_t *srv, const sl_http_req_t *req, char *out, size_t cap)
+{
+    if (req->aborted || is_preflight(srv, req) || request_transport(srv, req) < 0)
+        return 0;
+    if (sl_http_query_get(req, "sid", out, cap) < 0)
+        return 0;
+    return table_find(srv, out) == NULL;
+}
+
 void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
 {
-    const eio_options_t *o = &srv->opts;
     if (req->aborted) {
         /* The peer went away in the middle of a request body: a polling
          * session loses its data, so it closes, as the reference does. */
@@ -1119,17 +1034,12 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
     /* An origin outside cors.origin is not refused (Node's cors package
      * doesn't either): it just gets no Access-Control-Allow-* headers and
      * the browser does the blocking. */
-    if (!strcmp(req->method, "OPTIONS") && o->cors_origin[0]) {
+    if (is_preflight(srv, req)) {
         respond_preflight(srv, req);
         return;
     }
-    char tname[16], sid[32];
-    int tl = sl_http_query_get(req, "transport", tname, sizeof tname);
-    int transport = -1;
-    if (tl > 0 && !strcmp(tname, "polling") && o->allow_polling)
-        transport = T_POLLING;
-    else if (tl > 0 && !strcmp(tname, "websocket") && o->allow_websocket)
-        transport = T_WEBSOCKET;
+    char sid[32];
+    int transport = request_transport(srv, req);
     if (transport < 0) {
         respond_error(srv, req, ERR_UNKNOWN_TRANSPORT, NULL);
         return;
@@ -1147,9 +1057,6 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
         }
         s = NULL;
     }
-    if (has_sid && !s && srv->h.foreign_sid && !sl_http_header_get(req, "x-siolua-relayed") &&
-        srv->h.foreign_sid(sid, req, srv->ud))
-        return; /* another server of the cluster owns it */
     if (has_sid && (!s || hb_expired(s))) {
         respond_error(srv, req, ERR_UNKNOWN_SID, NULL);
         return;
@@ -1195,6 +1102,7 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
     srv->opts = *opts;
     srv->h = *h;
     srv->ud = ud;
+    sl_hashtab_init(&srv->sessions, session_key);
     return srv;
 }
 
@@ -1219,36 +1127,28 @@ int eio_server_match(const eio_server_t *srv, const char *path)
 
 void eio_server_close_all(eio_server_t *srv)
 {
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        eio_session_t *s = srv->buckets[i];
-        while (s) {
-            eio_session_t *next = s->hnext; /* s may leave the table */
-            session_close(s, "server shutting down", 1);
-            s = next;
-        }
-    }
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &srv->sessions);
+    for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));) /* n may leave the table */
+        session_close(SL_CONTAINER_OF(n, eio_session_t, hnode), "server shutting down", 1);
 }
 
-size_t eio_server_session_count(const eio_server_t *srv) { return srv->count; }
+size_t eio_server_session_count(const eio_server_t *srv) { return sl_hashtab_count(&srv->sessions); }
 
 void eio_server_stop(eio_server_t *srv)
 {
     eio_server_close_all(srv);
-    for (size_t i = 0; i < srv->nbuckets; i++) {
-        eio_session_t *s = srv->buckets[i];
-        while (s) {
-            eio_session_t *next = s->hnext;
-            session_finish(s);
-            s = next;
-        }
-    }
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &srv->sessions);
+    for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));)
+        session_finish(SL_CONTAINER_OF(n, eio_session_t, hnode));
 }
 
 void eio_server_free(eio_server_t *srv)
 {
     if (!srv)
         return;
-    free(srv->buckets);
+    sl_hashtab_free(&srv->sessions);
     free(srv);
 }
 

@@ -37,10 +37,13 @@ typedef struct eio_options {
     size_t session_queue_cap;    /* bytes waiting for a slow reader */
 } eio_options_t;
 
+/* The defaults (Node's engine.io 6), path "/engine.io/". The fields are
+ * set by name and checked by the typed options table (cmd/options.c). */
 void eio_options_init(eio_options_t *o);
-/* Sets one option by its Node name ("pingInterval", "cors.origin", ...).
- * Returns 0, or -1 for an unknown name or bad value. */
-int eio_options_set(eio_options_t *o, const char *name, const char *value);
+/* path: "/a", or "/a,/b" for two paths of one endpoint; each gets a
+ * trailing slash, as Node adds it. 0, or -1 (not starting with '/', too
+ * long, more than two) with o unchanged. */
+int eio_options_set_path(eio_options_t *o, const char *paths);
 
 typedef struct eio_handler {
     /* Optional: decide on a handshake. Return NULL to accept, or a message
@@ -57,10 +60,6 @@ typedef struct eio_handler {
     void (*on_close)(eio_session_t *s, const char *reason, void *ud);
     /* Optional: the session was upgraded to WebSocket. */
     void (*on_upgrade)(eio_session_t *s, void *ud);
-    /* Optional: a request names a sid this server doesn't have. Return 1
-     * after taking req (e.g. relaying it to the server that owns the
-     * session), 0 to answer "Session ID unknown". */
-    int (*foreign_sid)(const char *sid, sl_http_req_t *req, void *ud);
 } eio_handler_t;
 
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
@@ -72,6 +71,12 @@ eio_options_t *eio_server_options_mut(eio_server_t *srv);
 int eio_server_match(const eio_server_t *srv, const char *path);
 /* Answers (now or later) a request whose path matched. */
 void eio_server_handle(eio_server_t *srv, sl_http_req_t *req);
+/* Whether eio_server_handle would answer req "Session ID unknown" because
+ * it names a sid (?sid=) no session here holds, with nothing to answer
+ * first (an aborted body, a CORS preflight, an unknown transport): then
+ * the sid is copied into out (cap 32 holds any valid one) and 1 returned,
+ * else 0. The router asks, to relay requests for other nodes' sessions. */
+int eio_server_lacks_sid(eio_server_t *srv, const sl_http_req_t *req, char *out, size_t cap);
 /* Closes every session with a close packet ("server shutting down"). */
 void eio_server_close_all(eio_server_t *srv);
 size_t eio_server_session_count(const eio_server_t *srv);

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "base/log.h"
+#include "net/proxy.h"
 #include "net/static_files.h"
 
 #define MAX_MOUNTS 8
@@ -41,6 +42,8 @@ struct sl_server {
     char client_dir[1024];
     char client_etag[64];
     client_file_t client_files[8];
+    const sl_locator_t *locator;   /* where other nodes' sessions are */
+    void *locator_ud;
     uv_timer_t shutdown_timer;
     uint64_t shutdown_started;
     void (*shutdown_done)(sl_server_t *);
@@ -56,21 +59,6 @@ void sl_server_config_init(sl_server_config_t *c)
     c->limits.header_timeout_ms = 60000;     /* Node's headersTimeout */
     c->limits.keepalive_timeout_ms = 5000;   /* Node's keepAliveTimeout */
     c->limits.write_queue_cap = 16u << 20;
-}
-
-int sl_server_config_set(sl_server_config_t *c, const char *name, const char *value)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(value, &end, 10);
-    if (errno || *end || !*value || *value == '-')
-        return -1;
-    if (!strcmp(name, "httpHeaderTimeout") && v > 0) c->limits.header_timeout_ms = v;
-    else if (!strcmp(name, "keepAliveTimeout") && v > 0) c->limits.keepalive_timeout_ms = v;
-    else if (!strcmp(name, "maxHttpBufferSize") && v > 0) c->limits.max_body_bytes = (size_t)v;
-    else if (!strcmp(name, "maxHeaderSize") && v >= 1024) c->limits.max_header_bytes = (size_t)v;
-    else return -1;
-    return 0;
 }
 
 /* ---- client bundle ------------------------------------------------------ */
@@ -172,6 +160,78 @@ static int route_client(sl_server_t *srv, sl_http_req_t *req)
     return 0;
 }
 
+/* ---- sessions of other nodes ---------------------------------------------- */
+
+void sl_server_set_locator(sl_server_t *srv, const sl_locator_t *ops, void *ud)
+{
+    srv->locator = ops;
+    srv->locator_ud = ud;
+}
+
+/* A request waiting for the locator's answer. It lives until the locator
+ * calls back (exactly once); req turns NULL if the client leaves first. */
+typedef struct locate_wait {
+    uv_loop_t *loop;
+    sl_http_req_t *req;
+} locate_wait_t;
+
+static void locate_aborted(sl_http_req_t *req, void *ud)
+{
+    (void)req;
+    ((locate_wait_t *)ud)->req = NULL;
+}
+
+static void relay(uv_loop_t *loop, sl_http_req_t *req, const char *host, int port)
+{
+    SL_DEBUG("server", "relaying %s %s to %s:%d", req->method, req->url, host, port);
+    sl_proxy_request(loop, req, host, port);
+}
+
+static void located(void *ud, const char *host, int port)
+{
+    locate_wait_t *w = ud;
+    sl_http_req_t *req = w->req;
+    uv_loop_t *loop = w->loop;
+    free(w);
+    if (!req)
+        return; /* the client left meanwhile */
+    req->on_abort = NULL;
+    if (host)
+        relay(loop, req, host, port);
+    else /* no such node (any more), or no answer in time */
+        sl_http_respond_text(req, 400, "{\"code\":1,\"message\":\"Session ID unknown\"}");
+}
+
+/* Takes req when it names a session another node owns, to relay it there;
+ * 0 leaves it to the endpoint (which holds the session, or answers). */
+static int route_to_owner(sl_server_t *srv, eio_server_t *eio, sl_http_req_t *req)
+{
+    char sid[32], node[sizeof sid];
+    if (!srv->locator || sl_http_header_get(req, SL_PROXY_HEADER) ||
+        !eio_server_lacks_sid(eio, req, sid, sizeof sid))
+        return 0;
+    const char *own = eio_server_options(eio)->sid_prefix;
+    size_t n = strlen(own);
+    if (n == 0 || strlen(sid) < n || !memcmp(sid, own, n))
+        return 0; /* ours: it really is unknown */
+    memcpy(node, sid, n);
+    node[n] = '\0';
+    locate_wait_t *w = malloc(sizeof *w);
+    if (!w)
+        return 0;
+    w->loop = srv->loop;
+    w->req = req;
+    /* Before asking: an address from a cache comes back at once. */
+    req->on_abort = locate_aborted;
+    req->abort_ud = w;
+    if (srv->locator->locate(srv->locator_ud, node, located, w) != 0) {
+        req->on_abort = NULL;
+        free(w);
+        return 0;
+    }
+    return 1;
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static void on_request(sl_http_req_t *req, void *ud)
@@ -179,7 +239,8 @@ static void on_request(sl_http_req_t *req, void *ud)
     sl_server_t *srv = ud;
     for (int i = 0; i < srv->neio; i++) {
         if (eio_server_match(srv->eio[i], req->path)) {
-            eio_server_handle(srv->eio[i], req);
+            if (srv->owned_eio[i] || !route_to_owner(srv, srv->eio[i], req))
+                eio_server_handle(srv->eio[i], req);
             return;
         }
     }

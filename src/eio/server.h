@@ -1,8 +1,18 @@
 /* L3 eio/server: the listening socket and the request router. A request goes to
  * the first mounted Engine.IO endpoint whose path matches, then to route
  * handlers (client bundle, Lua HTTP routes), then to the app's static
- * files, else 404. Owns shutdown: stop accepting, close every session with
- * a close packet, let the writes drain, close every handle. */
+ * files, else 404. In a cluster without sticky sessions, a request for a
+ * session another node owns is relayed to that node before the endpoint
+ * sees it (the locator below tells where). Owns shutdown: stop accepting,
+ * close every session with a close packet, let the writes drain, close
+ * every handle.
+ *
+ *   request --path--> Socket.IO endpoint: sid held here? --yes--> eio_server_handle
+ *                                            | no: sid of node X (its prefix)
+ *                                            v
+ *                     locator->locate(X) ----> host:port --> sl_proxy_request
+ *                                        \--> unknown  --> "Session ID unknown"
+ */
 #ifndef SL_SERVER_H
 #define SL_SERVER_H
 
@@ -23,10 +33,9 @@ typedef struct sl_server_config {
     int reuse_port;
 } sl_server_config_t;
 
+/* The defaults: "::" port 3000, Node's HTTP limits. The limits are set by
+ * name and checked by the typed options table (cmd/options.c). */
 void sl_server_config_init(sl_server_config_t *c);
-/* HTTP-level options by name (httpHeaderTimeout, keepAliveTimeout,
- * maxHttpBufferSize, maxHeaderSize). 0, or -1 when unknown/bad. */
-int sl_server_config_set(sl_server_config_t *c, const char *name, const char *value);
 
 /* Returns 1 when it answered the request. */
 typedef int (*sl_route_cb)(sl_http_req_t *req, void *ud);
@@ -56,6 +65,37 @@ int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size
  * not listen, so it takes no connections. Writes its fd to *fd (the caller
  * closes it) and the "host:port" into out. 0 or a negative libuv error. */
 int sl_server_reserve_port(const char *host, int port, int *fd, char *out, size_t outlen);
+
+/* ---- sessions of other nodes -------------------------------------------- */
+
+/* Every sid starts with the id of the node that made it (the endpoint's
+ * eio_options_t.sid_prefix, set by the cluster). A request to the Socket.IO
+ * endpoint that names a sid no session here holds, with another node's
+ * prefix and no SL_PROXY_HEADER (a relayed request is never relayed on),
+ * is relayed to that node; the locator, which the cluster implements,
+ * tells where. Raw Engine.IO endpoints (sl_server_mount_eio_owned) are not
+ * part of a cluster: their requests are never relayed. */
+
+/* host: an IPv4/IPv6 literal and port where node takes relayed requests,
+ * or NULL when the node is unknown (gone, or not found in time). */
+typedef void (*sl_locate_cb)(void *ud, const char *host, int port);
+
+typedef struct sl_locator {
+    /* Where node (a sid prefix, NUL-terminated) is. Returns 0 when done
+     * will be called exactly once, now (a cached address) or later, even
+     * if the locator closes first (then with NULL); or a negative error
+     * when it cannot look now (done is not called; the endpoint answers
+     * "Session ID unknown"). */
+    int (*locate)(void *ud, const char *node, sl_locate_cb done, void *done_ud);
+} sl_locator_t;
+
+/* Installs the locator (ops NULL: none; requests for unknown sids are
+ * answered by the endpoint). ops and ud must stay valid until replaced:
+ * uninstall it before closing what implements it. */
+void sl_server_set_locator(sl_server_t *srv, const sl_locator_t *ops, void *ud);
+
+/* ---- stopping ------------------------------------------------------------ */
+
 /* Graceful stop; done is called once every handle is closed. */
 void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv));
 void sl_server_free(sl_server_t *srv);

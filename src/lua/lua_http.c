@@ -380,7 +380,7 @@ static int core_eio_mount(lua_State *L)
     if (b->started)
         return luaL_error(L, "sio.engine: endpoints are mounted from main.lua, before the server starts");
     eio_options_t o = *eio_server_options(sio_server_eio(b->sio));
-    if (eio_options_set(&o, "path", path))
+    if (eio_options_set_path(&o, path))
         return luaL_error(L, "sio.engine: bad path '%s'", path);
     engine_binding_t *eb = lua_newuserdatauv(L, sizeof *eb, 0); /* anchored below */
     eb->b = b;

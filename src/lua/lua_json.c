@@ -5,7 +5,11 @@
  * memory, or our own syntax/misuse error raised with lua_error) unwinds to
  * the public entry point, which turns it into a return code and a message.
  * Memory that is not owned by Lua (the decoder's scratch buffer) lives in
- * the state struct on the C stack of the entry point and is freed there. */
+ * the state struct on the C stack of the entry point and is freed there.
+ *
+ * The decoder reads its tokens (whitespace, literals, numbers, strings and
+ * their escapes) with base/json_text, the lexer mpjson and sio_packet share,
+ * and builds the Lua values here. */
 #include "lua/lua_json.h"
 #include "base/json_text.h"
 #include "base/utf8.h"
@@ -163,7 +167,7 @@ typedef struct dec {
     lua_State *L;
     const unsigned char *start, *p, *end;
     const sl_lua_json_decode_opts_t *opts;
-    sl_buf_t scratch; /* unescaped strings, number tokens; sl_lua_json_decode frees it */
+    sl_buf_t scratch; /* unescaped strings; sl_lua_json_decode frees it */
     int depth;
     int code;
     int arr_mt, obj_mt; /* stack slots of the shared metatables */
@@ -209,209 +213,61 @@ static void dec_unexpected(dec_t *d)
     dec_fail(d, d->p, "unexpected byte 0x%02x", c);
 }
 
-static void skip_ws(dec_t *d)
+static inline void skip_ws(dec_t *d)
 {
-    while (d->p < d->end &&
-           (*d->p == ' ' || *d->p == '\n' || *d->p == '\r' || *d->p == '\t'))
-        d->p++;
+    d->p = (const unsigned char *)sl_json_skip_ws((const char *)d->p, (const char *)d->end);
 }
 
-static void scratch_put(dec_t *d, const void *p, size_t n)
+/* A token the reader refused: its message, at the byte it names. */
+__attribute__((noreturn))
+static void dec_token_fail(dec_t *d, int rc, const char *at)
 {
-    if (sl_buf_append(&d->scratch, p, n))
+    if (rc == -ENOMEM)
         dec_oom(d);
+    if (rc == SL_JSON_E_CONTROL)
+        dec_fail(d, (const unsigned char *)at, "control character 0x%02x in string",
+                 (unsigned char)*at);
+    dec_fail(d, (const unsigned char *)at, "%s", sl_json_strerror(rc));
 }
 
-static int hex4(const unsigned char *p)
-{
-    int v = 0;
-    for (int i = 0; i < 4; i++) {
-        int c = p[i], x;
-        if (c >= '0' && c <= '9') x = c - '0';
-        else if (c >= 'a' && c <= 'f') x = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') x = c - 'A' + 10;
-        else return -1;
-        v = v << 4 | x;
-    }
-    return v;
-}
-
-static void put_utf8(dec_t *d, unsigned cp)
-{
-    unsigned char o[4];
-    size_t n;
-    if (cp < 0x80) {
-        o[0] = (unsigned char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        o[0] = (unsigned char)(0xC0 | cp >> 6);
-        o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 2;
-    } else if (cp < 0x10000) {
-        o[0] = (unsigned char)(0xE0 | cp >> 12);
-        o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 3;
-    } else {
-        o[0] = (unsigned char)(0xF0 | cp >> 18);
-        o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-        o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-        n = 4;
-    }
-    scratch_put(d, o, n);
-}
-
-/* At '"'. Pushes the decoded string. Strings without escapes (the common
- * case) are pushed straight from the input; the others are rebuilt in the
- * scratch buffer. */
+/* At '"'. Pushes the decoded string: UTF-8 checked, a lone surrogate
+ * refused (see lua_json.h). Strings without escapes (the common case) are
+ * pushed straight from the input; the others are rebuilt in the scratch
+ * buffer, which is empty between strings. */
 static void parse_string(dec_t *d)
 {
-    const unsigned char *open = d->p, *q = d->p + 1, *end = d->end;
-    const unsigned char *run = q;
-    int slow = 0;
-    while (q < end) {
-        unsigned c = *q;
-        if (c == '"') {
-            if (!slow) {
-                lua_pushlstring(d->L, (const char *)run, (size_t)(q - run));
-            } else {
-                scratch_put(d, run, (size_t)(q - run));
-                lua_pushlstring(d->L, d->scratch.data ? d->scratch.data : "", d->scratch.len);
-            }
-            d->p = q + 1;
-            return;
-        }
-        if (c < 0x20)
-            dec_fail(d, q, "control character 0x%02x in string", c);
-        if (c >= 0x80) {
-            size_t k = sl_utf8_seq_len(q, (size_t)(end - q));
-            if (!k)
-                dec_fail(d, q, "invalid UTF-8 in string");
-            q += k;
-            continue;
-        }
-        if (c != '\\') {
-            q++;
-            continue;
-        }
-        /* An escape: switch to (or continue on) the slow path. */
-        if (!slow) {
-            slow = 1;
-            sl_buf_reset(&d->scratch);
-        }
-        scratch_put(d, run, (size_t)(q - run));
-        const unsigned char *esc = q;
-        if (end - q < 2)
-            break;
-        char out;
-        switch (q[1]) {
-        case '"': out = '"'; break;
-        case '\\': out = '\\'; break;
-        case '/': out = '/'; break;
-        case 'b': out = '\b'; break;
-        case 'f': out = '\f'; break;
-        case 'n': out = '\n'; break;
-        case 'r': out = '\r'; break;
-        case 't': out = '\t'; break;
-        case 'u': {
-            int cp = end - q >= 6 ? hex4(q + 2) : -1;
-            if (cp < 0)
-                dec_fail(d, esc, "invalid \\u escape");
-            q += 6;
-            if (cp >= 0xD800 && cp <= 0xDBFF) {
-                int lo = end - q >= 6 && q[0] == '\\' && q[1] == 'u' ? hex4(q + 2) : -1;
-                if (lo < 0xDC00 || lo > 0xDFFF)
-                    dec_fail(d, esc, "lone surrogate in \\u escape");
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                q += 6;
-            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                dec_fail(d, esc, "lone surrogate in \\u escape");
-            }
-            put_utf8(d, (unsigned)cp);
-            run = q;
-            continue;
-        }
-        default:
-            dec_fail(d, esc, "invalid escape in string");
-        }
-        scratch_put(d, &out, 1);
-        q += 2;
-        run = q;
-    }
-    dec_fail(d, open, "unterminated string");
-}
-
-static int is_digit(const unsigned char *q, const unsigned char *end)
-{
-    return q < end && *q >= '0' && *q <= '9';
+    sl_json_string_t str;
+    int rc = sl_json_scan_string((const char *)d->p, (const char *)d->end,
+                                 SL_JSON_STR_UTF8 | SL_JSON_STR_LONE_ERROR, &d->scratch, &str);
+    if (rc)
+        dec_token_fail(d, rc, str.at);
+    if (str.escaped) {
+        lua_pushlstring(d->L, d->scratch.data ? d->scratch.data : "", d->scratch.len);
+        sl_buf_reset(&d->scratch);
+    } else
+        lua_pushlstring(d->L, (const char *)d->p + 1, (size_t)(str.end - 1 - ((const char *)d->p + 1)));
+    d->p = (const unsigned char *)str.end;
 }
 
 /* At '-' or a digit. Integers that fit in int64 become Lua integers; the rest
- * goes through strtod, which rounds correctly. */
+ * (and -0) becomes a float, correctly rounded. */
 static void parse_number(dec_t *d)
 {
-    const unsigned char *s = d->p, *q = d->p, *end = d->end;
-    int neg = 0, isint = 1;
-    if (*q == '-') {
-        neg = 1;
-        q++;
+    sl_json_number_t num;
+    const char *at;
+    int64_t i;
+    double v;
+    int rc = sl_json_scan_number((const char *)d->p, (const char *)d->end, &num, &at);
+    if (rc)
+        dec_token_fail(d, rc, at);
+    d->p = (const unsigned char *)num.end;
+    if (sl_json_number_int64(&num, &i)) {
+        lua_pushinteger(d->L, (lua_Integer)i);
+        return;
     }
-    if (!is_digit(q, end))
-        dec_fail(d, s, "invalid number");
-    if (*q == '0') {
-        q++;
-        if (is_digit(q, end))
-            dec_fail(d, s, "leading zero in number");
-    } else {
-        while (is_digit(q, end))
-            q++;
-    }
-    const unsigned char *int_end = q;
-    if (q < end && *q == '.') {
-        q++;
-        if (!is_digit(q, end))
-            dec_fail(d, q, "expected digit after '.'");
-        while (is_digit(q, end))
-            q++;
-        isint = 0;
-    }
-    if (q < end && (*q == 'e' || *q == 'E')) {
-        q++;
-        if (q < end && (*q == '+' || *q == '-'))
-            q++;
-        if (!is_digit(q, end))
-            dec_fail(d, q, "expected digit in exponent");
-        while (is_digit(q, end))
-            q++;
-        isint = 0;
-    }
-    d->p = q;
-    if (isint) {
-        uint64_t v = 0, limit = neg ? (uint64_t)LUA_MAXINTEGER + 1 : (uint64_t)LUA_MAXINTEGER;
-        int fits = 1;
-        for (const unsigned char *r = s + neg; r < int_end; r++) {
-            unsigned dg = (unsigned)(*r - '0');
-            if (v > (limit - dg) / 10) {
-                fits = 0;
-                break;
-            }
-            v = v * 10 + dg;
-        }
-        if (fits) {
-            if (neg && v == 0)
-                lua_pushnumber(d->L, -0.0);
-            else if (neg)
-                lua_pushinteger(d->L, v == limit ? LUA_MININTEGER : -(lua_Integer)v);
-            else
-                lua_pushinteger(d->L, (lua_Integer)v);
-            return;
-        }
-    }
-    sl_buf_reset(&d->scratch);
-    scratch_put(d, s, (size_t)(q - s));
-    scratch_put(d, "", 1);
-    lua_pushnumber(d->L, strtod(d->scratch.data, NULL));
+    if (sl_json_number_double(&num, &v))
+        dec_oom(d);
+    lua_pushnumber(d->L, v);
 }
 
 static void parse_value(dec_t *d);
@@ -571,9 +427,10 @@ static void parse_object(dec_t *d)
     d->depth--;
 }
 
-static void expect_literal(dec_t *d, const char *lit, size_t n)
+static void expect_literal(dec_t *d, const char *lit)
 {
-    if ((size_t)(d->end - d->p) < n || memcmp(d->p, lit, n) != 0)
+    size_t n = sl_json_literal((const char *)d->p, (const char *)d->end);
+    if (!n)
         dec_fail(d, d->p, "invalid literal (expected %s)", lit);
     d->p += n;
 }
@@ -587,9 +444,9 @@ static void parse_value(dec_t *d)
     case '{': parse_object(d); return;
     case '[': parse_array(d); return;
     case '"': parse_string(d); return;
-    case 't': expect_literal(d, "true", 4); lua_pushboolean(d->L, 1); return;
-    case 'f': expect_literal(d, "false", 5); lua_pushboolean(d->L, 0); return;
-    case 'n': expect_literal(d, "null", 4); sl_lua_json_push_null(d->L); return;
+    case 't': expect_literal(d, "true"); lua_pushboolean(d->L, 1); return;
+    case 'f': expect_literal(d, "false"); lua_pushboolean(d->L, 0); return;
+    case 'n': expect_literal(d, "null"); sl_lua_json_push_null(d->L); return;
     case '-': case '0': case '1': case '2': case '3': case '4':
     case '5': case '6': case '7': case '8': case '9':
         parse_number(d);

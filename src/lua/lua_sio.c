@@ -30,12 +30,14 @@
 #include "lua/lua_crypto.h"
 #include "lua/lua_json.h"
 #include "lua/lua_redis.h"
+#include "lua/lua_rt.h"
 
 #define SOCK_MT "siolua.socket_handle"
 
 struct sl_app {
     sl_lua_bind_t b;             /* first: the handlers' ud is the app */
-    sio_redis_opts_t redis_opts; /* the adapter's, set like every option */
+    sl_app_option_cb set_option; /* sio.configure's: the options table */
+    void *option_ud;
     char app_dir[4096];
     int shutting_down;
     sl_watch_t *watch;
@@ -465,44 +467,12 @@ static int core_clients_count(lua_State *L)
 
 /* ---- core: options ------------------------------------------------------ */
 
-static int set_option(sl_app_t *app, const char *name, const char *value)
+void sl_app_set_lua_budget(sl_app_t *app, uint64_t instructions)
 {
-    eio_options_t *eo = eio_server_options_mut(sio_server_eio(app->b.sio));
-    int ok = 0;
-    if (eio_options_set(eo, name, value) == 0) {
-        ok = 1;
-        if (!strcmp(name, "maxHttpBufferSize"))
-            sl_server_config_set(sl_server_config_mut(app->b.http), name, value);
-    }
-    if (sio_options_set(sio_server_options_mut(app->b.sio), name, value) == 0)
-        ok = 1;
-    if (sl_server_config_set(sl_server_config_mut(app->b.http), name, value) == 0)
-        ok = 1;
-    int r = sio_redis_opts_set(&app->redis_opts, name, value);
-    if (r <= 0)
-        return r;
-    if (!strcmp(name, "luaInstructionBudget") || !strcmp(name, "luaMemoryLimit")) {
-        char *end;
-        unsigned long long v = strtoull(value, &end, 10);
-        if (*value == '-' || *end || end == value)
-            return -1;
-        if (name[3] == 'I')
-            sl_lua_set_budget(app->b.rt, v);
-        else
-            sl_lua_set_memory_limit(app->b.rt, (size_t)v);
-        return 0;
-    }
-    if (!strcmp(name, "serveClient") && (!strcmp(value, "true") || !strcmp(value, "false"))) {
-        sl_server_set_serve_client(app->b.http, value[0] == 't');
-        ok = 1;
-    }
-    return ok ? 0 : -1;
+    sl_lua_set_budget(app->b.rt, instructions);
 }
 
-int sl_app_set_option(sl_app_t *app, const char *name, const char *value)
-{
-    return set_option(app, name, value);
-}
+void sl_app_set_lua_memory(sl_app_t *app, size_t bytes) { sl_lua_set_memory_limit(app->b.rt, bytes); }
 
 /* Turns one Lua option value into the text form the option setters take;
  * tables become comma lists (transports, cors.origin). */
@@ -536,6 +506,36 @@ static const char *option_text(lua_State *L, int idx, char *buf, size_t cap)
     }
 }
 
+/* Raises msg at the position of sio.configure's caller (main.lua:12:),
+ * through the library's wrapper if it was called through it. */
+static int configure_error(lua_State *L, sl_app_t *app, const char *msg)
+{
+    int level = 1;
+    lua_Debug ar;
+    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "f", &ar)) {
+        sl_lua_push_module(app->b.rt, L);
+        lua_getfield(L, -1, "configure");
+        if (lua_rawequal(L, -1, -3))
+            level = 2;
+        lua_pop(L, 3);
+    }
+    luaL_where(L, level);
+    lua_pushfstring(L, "sio.configure: %s", msg);
+    lua_concat(L, 2);
+    return lua_error(L);
+}
+
+/* One option through the composition root's table (text form, as on the
+ * command line); a Lua value with no text form goes as NULL. */
+static void configure_set(lua_State *L, sl_app_t *app, const char *name, const char *value)
+{
+    char err[256];
+    if (!app->set_option)
+        configure_error(L, app, "options are not settable here");
+    if (app->set_option(app->option_ud, name, value, err, sizeof err) != 0)
+        configure_error(L, app, err);
+}
+
 static void configure_one(lua_State *L, sl_app_t *app, const char *name, int vidx)
 {
     char buf[1024];
@@ -543,7 +543,7 @@ static void configure_one(lua_State *L, sl_app_t *app, const char *name, int vid
      * into "cors.origin" etc.; a list is a value. */
     if (lua_type(L, vidx) == LUA_TTABLE && lua_rawlen(L, vidx) == 0) {
         if (!strcmp(name, "connectionStateRecovery"))
-            set_option(app, name, "true");
+            configure_set(L, app, name, "true");
         lua_pushnil(L);
         while (lua_next(L, vidx)) {
             if (lua_type(L, -2) == LUA_TSTRING) {
@@ -555,29 +555,24 @@ static void configure_one(lua_State *L, sl_app_t *app, const char *name, int vid
         }
         return;
     }
-    if (!strcmp(name, "connectionStateRecovery") && lua_isboolean(L, vidx)) {
-        set_option(app, name, lua_toboolean(L, vidx) ? "true" : "false");
-        return;
-    }
     if (!strcmp(name, "cors.origin") && lua_isboolean(L, vidx)) {
-        set_option(app, name, lua_toboolean(L, vidx) ? "*" : "");
+        configure_set(L, app, name, lua_toboolean(L, vidx) ? "*" : "");
         return;
     }
-    const char *v = option_text(L, vidx, buf, sizeof buf);
-    if (!v || set_option(app, name, v))
-        luaL_error(L, "sio.configure: bad option %s", name);
+    configure_set(L, app, name, option_text(L, vidx, buf, sizeof buf));
 }
 
 static int core_configure(lua_State *L)
 {
     sl_app_t *app = app_of(L);
     if (app->b.started)
-        return luaL_error(L, "sio.configure: options are set before the server starts (in main.lua)");
-    luaL_checktype(L, 1, LUA_TTABLE);
+        return configure_error(L, app, "options are set before the server starts (in main.lua)");
+    if (!lua_istable(L, 1))
+        return configure_error(L, app, "expects a table of options");
     lua_pushnil(L);
     while (lua_next(L, 1)) {
         if (lua_type(L, -2) != LUA_TSTRING)
-            return luaL_error(L, "sio.configure: option names are strings");
+            return configure_error(L, app, "option names are strings");
         configure_one(L, app, lua_tostring(L, -2), lua_gettop(L));
         lua_pop(L, 1);
     }
@@ -924,14 +919,15 @@ static int open_api_cf(lua_State *L)
 
 sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
                      const char *lib_dir, const eio_options_t *eopts,
-                     const sio_options_t *sopts)
+                     const sio_options_t *sopts, sl_app_option_cb set_option, void *option_ud)
 {
     sl_app_t *app = calloc(1, sizeof *app);
     if (!app)
         return NULL;
     app->b.loop = loop;
     app->b.dispatch_ref = app->b.eio_dispatch_ref = LUA_NOREF;
-    sio_redis_opts_init(&app->redis_opts);
+    app->set_option = set_option;
+    app->option_ud = option_ud;
     app->b.http = http;
     snprintf(app->app_dir, sizeof app->app_dir, "%s", app_dir);
     sio_handler_t h = lua_sio_handler;
@@ -1051,15 +1047,10 @@ static void app_files_changed(void *ud)
 
 /* ---- the adapter ------------------------------------------------------------ */
 
-void sl_app_set_cluster_address(sl_app_t *app, const char *host_port)
+static sio_redis_t *use_adapter(sl_app_t *app, const char *url, const sio_redis_opts_t *o,
+                               const char *label, int classic_only)
 {
-    if (app->redis)
-        sio_redis_set_address(app->redis, host_port);
-}
-
-static int use_adapter(sl_app_t *app, const char *url, const char *label, int classic_only)
-{
-    sio_redis_opts_t opts = app->redis_opts;
+    sio_redis_opts_t opts = *o;
     if (classic_only && opts.sharded) {
         SL_WARN("adapter", "the %s has no sharded pub/sub: redisAdapter=sharded ignored", label);
         opts.sharded = 0;
@@ -1067,7 +1058,7 @@ static int use_adapter(sl_app_t *app, const char *url, const char *label, int cl
     snprintf(opts.label, sizeof opts.label, "%s", label);
     app->redis = sio_redis_new(app->b.loop, app->b.sio, url, &opts);
     if (!app->redis)
-        return -1;
+        return NULL;
     /* The URL as logged never carries the password. */
     sl_redis_url_t u;
     char shown[400], why[256];
@@ -1081,18 +1072,18 @@ static int use_adapter(sl_app_t *app, const char *url, const char *label, int cl
                 modes[opts.subscription_mode], shown, sio_redis_uid(app->redis));
     else
         SL_INFO("adapter", "%s adapter on %s (uid %s)", label, shown, sio_redis_uid(app->redis));
-    return 0;
+    return app->redis;
 }
 
-int sl_app_use_redis(sl_app_t *app, const char *url)
+sio_redis_t *sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts)
 {
-    return use_adapter(app, url, "redis", 0);
+    return use_adapter(app, url, opts, "redis", 0);
 }
 
 /* The local bus speaks the classic adapter's subset of Redis only. */
-int sl_app_use_local_bus(sl_app_t *app, const char *url)
+sio_redis_t *sl_app_use_local_bus(sl_app_t *app, const char *url, const sio_redis_opts_t *opts)
 {
-    return use_adapter(app, url, "local bus", 1);
+    return use_adapter(app, url, opts, "local bus", 1);
 }
 
 void sl_app_set_worker(sl_app_t *app, int index)

@@ -12,44 +12,57 @@
 #ifndef SL_LUA_SIO_H
 #define SL_LUA_SIO_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 #include "eio/eio.h"
-#include "lua/lua_rt.h"
 #include "eio/server.h"
 #include "sio/sio.h"
+#include "cluster/sio_redis.h"
 
 typedef struct sl_app sl_app_t;
+typedef struct sl_lua sl_lua_t; /* lua/lua_rt.h, for the Lua layer's own files */
+
+/* How sio.configure{...} sets one option: the composition root's typed
+ * options table, which this layer cannot see. name and value are in the
+ * command line's text form ("cors.origin", "*"; a nested table is
+ * flattened to "connectionStateRecovery.maxDisconnectionDuration"); value
+ * is NULL for a Lua value with no text form. Returns 0, or -1 with one
+ * line in err ("unknown option 'x'", "bad value 'y' for x: expected ...");
+ * sio.configure raises it at its caller's line. */
+typedef int (*sl_app_option_cb)(void *ud, const char *name, const char *value, char *err,
+                                 size_t errcap);
 
 /* Creates the Socket.IO server (mounted on http), the Lua runtime and the
- * `siolua` module. eopts/sopts are the defaults plus command-line options;
- * the app may change them from main.lua until sl_app_start. */
+ * `siolua` module. eopts/sopts are the options so far; main.lua changes
+ * them through set_option (with option_ud) until sl_app_start. */
 sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
                      const char *lib_dir, const eio_options_t *eopts,
-                     const sio_options_t *sopts);
+                     const sio_options_t *sopts, sl_app_option_cb set_option, void *option_ud);
 /* Runs APP_DIR/main.lua. Returns 0, or -1 when it failed to load or run
  * (logged). A missing main.lua is not an error (a static-only app). */
 int sl_app_load(sl_app_t *app);
-/* Applies an option by name after main.lua (command line wins). */
-int sl_app_set_option(sl_app_t *app, const char *name, const char *value);
+/* The Lua guards: instructions per resume of a handler (0: off), and the
+ * bytes the state may hold (0: unlimited). See lua_rt.h. */
+void sl_app_set_lua_budget(sl_app_t *app, uint64_t instructions);
+void sl_app_set_lua_memory(sl_app_t *app, size_t bytes);
 /* Ends configuration: options are final from now on. */
 void sl_app_start(sl_app_t *app);
 /* Runs main.lua again, all or nothing (see docs/hot-reload.md); one log
  * line either way. Returns 0 when the new version is in. */
 int sl_app_reload(sl_app_t *app);
 /* Switches the adapter to Redis (redis://..., unix:/path): broadcasts and
- * requests reach every server sharing it, with the adapter options set so
- * far (redisAdapter, requestsTimeout, ... from sio.configure or --set).
- * -1 when the URL can't be read. */
-int sl_app_use_redis(sl_app_t *app, const char *url);
+ * requests reach every server sharing it, with the adapter options opts
+ * (redisAdapter, requestsTimeout, ...). Returns the adapter, which the app
+ * owns until sl_app_shutdown (its address and node registry are the
+ * caller's to wire), or NULL when the URL can't be read. */
+sio_redis_t *sl_app_use_redis(sl_app_t *app, const char *url, const sio_redis_opts_t *opts);
 /* The same adapter on the local bus of `siolua run --workers N` (a unix
  * socket speaking the Redis subset the adapter uses), logged as such;
  * always in classic mode (redisAdapter=sharded is ignored with a warning). */
-int sl_app_use_local_bus(sl_app_t *app, const char *url);
+sio_redis_t *sl_app_use_local_bus(sl_app_t *app, const char *url, const sio_redis_opts_t *opts);
 /* `sio.worker` = index (1..N) in a worker of `siolua run --workers N`. */
 void sl_app_set_worker(sl_app_t *app, int index);
-/* Where the other servers of the cluster relay requests for this server's
- * sessions (no sticky sessions needed). */
-void sl_app_set_cluster_address(sl_app_t *app, const char *host_port);
 /* Reloads by itself when a .lua file of the app changes. */
 int sl_app_watch(sl_app_t *app);
 sio_server_t *sl_app_sio(sl_app_t *app);

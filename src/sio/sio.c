@@ -17,13 +17,14 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "base/hashtab.h"
 #include "base/log.h"
 #include "base/json_text.h"
 
 typedef struct sio_member sio_member_t;
 
 typedef struct sio_room {
-    struct sio_room *hnext;
+    sl_hnode_t hnode;        /* in nsp->rooms, keyed by name */
     sio_member_t *members;   /* doubly linked through room_prev/room_next */
     size_t count;
     size_t len;
@@ -42,8 +43,7 @@ struct sio_nsp {
     sio_server_t *srv;
     sio_nsp_t *next;
     char *name;
-    sio_room_t **buckets;
-    size_t nbuckets, nrooms;
+    sl_hashtab_t rooms;        /* sio_room_t by name */
     sio_socket_t *sockets;     /* connected ones, doubly linked */
     size_t nsockets;
     uint64_t epoch;
@@ -111,66 +111,19 @@ void sio_options_init(sio_options_t *o)
     o->recovery_max_ms = 120000;
 }
 
-int sio_options_set(sio_options_t *o, const char *name, const char *value)
-{
-    char *end;
-    unsigned long v = strtoul(value, &end, 10);
-    int numeric = *value && !*end && *value != '-';
-    if (!strcmp(name, "connectTimeout") && numeric && v > 0) {
-        o->connect_timeout_ms = (uint32_t)v;
-        return 0;
-    }
-    if (!strcmp(name, "connectionStateRecovery")) {
-        if (!strcmp(value, "true")) { o->recovery = 1; return 0; }
-        if (!strcmp(value, "false")) { o->recovery = 0; return 0; }
-        return -1;
-    }
-    if (!strcmp(name, "connectionStateRecovery.maxDisconnectionDuration") && numeric) {
-        o->recovery = 1;
-        o->recovery_max_ms = (uint32_t)v;
-        return 0;
-    }
-    return -1;
-}
-
 /* ---- rooms -------------------------------------------------------------- */
 
-static size_t room_hash(const char *p, size_t n, size_t nb)
+static const void *room_key(const sl_hnode_t *n, size_t *len)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
-    return (size_t)(h & (nb - 1));
+    const sio_room_t *r = SL_CONTAINER_OF(n, sio_room_t, hnode);
+    *len = r->len;
+    return r->name;
 }
 
 static sio_room_t *room_find(sio_nsp_t *nsp, const char *p, size_t n)
 {
-    if (!nsp->nbuckets)
-        return NULL;
-    for (sio_room_t *r = nsp->buckets[room_hash(p, n, nsp->nbuckets)]; r; r = r->hnext)
-        if (r->len == n && !memcmp(r->name, p, n))
-            return r;
-    return NULL;
-}
-
-static int rooms_grow(sio_nsp_t *nsp)
-{
-    size_t nb = nsp->nbuckets ? nsp->nbuckets * 2 : 64;
-    sio_room_t **b = calloc(nb, sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    for (size_t i = 0; i < nsp->nbuckets; i++) {
-        for (sio_room_t *r = nsp->buckets[i], *next; r; r = next) {
-            next = r->hnext;
-            size_t k = room_hash(r->name, r->len, nb);
-            r->hnext = b[k];
-            b[k] = r;
-        }
-    }
-    free(nsp->buckets);
-    nsp->buckets = b;
-    nsp->nbuckets = nb;
-    return 0;
+    sl_hnode_t *h = sl_hashtab_find(&nsp->rooms, p, n);
+    return h ? SL_CONTAINER_OF(h, sio_room_t, hnode) : NULL;
 }
 
 static sio_room_t *room_get(sio_nsp_t *nsp, const char *p, size_t n)
@@ -178,31 +131,22 @@ static sio_room_t *room_get(sio_nsp_t *nsp, const char *p, size_t n)
     sio_room_t *r = room_find(nsp, p, n);
     if (r)
         return r;
-    if (nsp->nrooms >= nsp->nbuckets && rooms_grow(nsp))
-        return NULL;
     r = calloc(1, sizeof *r + n + 1);
     if (!r)
         return NULL;
     memcpy(r->name, p, n);
     r->len = n;
-    size_t k = room_hash(p, n, nsp->nbuckets);
-    r->hnext = nsp->buckets[k];
-    nsp->buckets[k] = r;
-    nsp->nrooms++;
+    if (sl_hashtab_insert(&nsp->rooms, &r->hnode)) {
+        free(r);
+        return NULL;
+    }
     return r;
 }
 
 static void room_delete(sio_nsp_t *nsp, sio_room_t *r)
 {
-    sio_room_t **pp = &nsp->buckets[room_hash(r->name, r->len, nsp->nbuckets)];
-    for (; *pp; pp = &(*pp)->hnext) {
-        if (*pp == r) {
-            *pp = r->hnext;
-            nsp->nrooms--;
-            free(r);
-            return;
-        }
-    }
+    sl_hashtab_remove(&nsp->rooms, &r->hnode);
+    free(r);
 }
 
 int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
@@ -317,6 +261,7 @@ sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name)
         return NULL;
     }
     n->srv = srv;
+    sl_hashtab_init(&n->rooms, room_key);
     /* Appended: lookups by order of creation, "/" first. */
     sio_nsp_t **tail = &srv->nsps;
     while (*tail)
@@ -367,9 +312,12 @@ void sio_server_each_nsp(sio_server_t *srv, void (*cb)(sio_nsp_t *nsp, void *ud)
 void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t len, void *ud),
                        void *ud)
 {
-    for (size_t i = 0; i < nsp->nbuckets; i++)
-        for (sio_room_t *r = nsp->buckets[i]; r; r = r->hnext)
-            cb(r->name, r->len, ud);
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &nsp->rooms);
+    for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));) {
+        const sio_room_t *r = SL_CONTAINER_OF(h, sio_room_t, hnode);
+        cb(r->name, r->len, ud);
+    }
 }
 
 sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len)
@@ -390,13 +338,11 @@ size_t sio_nsp_socket_count(const sio_nsp_t *nsp) { return nsp->nsockets; }
 
 static void nsp_free(sio_nsp_t *n)
 {
-    for (size_t i = 0; i < n->nbuckets; i++) {
-        for (sio_room_t *r = n->buckets[i], *next; r; r = next) {
-            next = r->hnext;
-            free(r);
-        }
-    }
-    free(n->buckets);
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &n->rooms);
+    for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));)
+        free(SL_CONTAINER_OF(h, sio_room_t, hnode));
+    sl_hashtab_free(&n->rooms);
     free(n->name);
     free(n);
 }
@@ -1142,16 +1088,7 @@ static const char *eio_allow_request(const sl_http_req_t *req, void *ud)
     return srv->allow_request ? srv->allow_request(req, srv->allow_ud) : NULL;
 }
 
-static int eio_foreign_sid(const char *sid, sl_http_req_t *req, void *ud)
-{
-    sio_server_t *srv = ud;
-    if (!srv->has_adapter || !srv->adapter.foreign_sid)
-        return 0;
-    return srv->adapter.foreign_sid(srv->adapter.ud, sid, req);
-}
-
 static const eio_handler_t sio_eio_handler = {
-    .foreign_sid = eio_foreign_sid,
     .allow_request = eio_allow_request,
     .on_open = eio_on_open,
     .on_message = eio_on_message,

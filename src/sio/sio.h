@@ -27,8 +27,9 @@ typedef struct sio_options {
     uint32_t recovery_max_ms;        /* maxDisconnectionDuration, 120000 */
 } sio_options_t;
 
+/* The defaults (Node's socket.io 4.8). The fields are set by name and
+ * checked by the typed options table (cmd/options.c). */
 void sio_options_init(sio_options_t *o);
-int sio_options_set(sio_options_t *o, const char *name, const char *value);
 
 /* What the layer above hears. ud is the one given to sio_server_new. */
 typedef struct sio_handler {
@@ -218,9 +219,6 @@ typedef struct sio_adapter {
     void (*nsp_created)(void *ud, sio_nsp_t *nsp);
     void (*broadcast)(void *ud, sio_nsp_t *nsp, const sio_target_t *t, unsigned flags,
                       const char *json, size_t len, const sio_packet_bin_t *atts, unsigned natts);
-    /* Optional: a request for a session another server owns (see
-     * eio_handler_t.foreign_sid). */
-    int (*foreign_sid)(void *ud, const char *sid, sl_http_req_t *req);
     void *ud;
     /* Optional: a room of nsp got its first member / lost its last one
      * (a sharded adapter holds a channel per room). is_private: the room
@@ -333,7 +331,7 @@ long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const c
                   size_t len, const sio_packet_bin_t *atts, unsigned natts);
 
 /* Every room of the namespace (own-id rooms included, as Node's adapter
- * lists them). */
+ * lists them), in no particular order; cb must not join or leave. */
 void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t len, void *ud),
                        void *ud);
 /* A connected socket of the namespace by id, or NULL. */

@@ -8,8 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/json_text.h"
+
 static int is_digit(char c) { return c >= '0' && c <= '9'; }
-static int is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 static int is_binary_type(int t)
 {
     return t == SIO_PACKET_BINARY_EVENT || t == SIO_PACKET_BINARY_ACK;
@@ -20,7 +21,9 @@ static int is_binary_type(int t)
  * and, when `found` is set, notes the placeholder objects. We need a real
  * scanner rather than a substring search because a placeholder-looking text
  * inside a string, or an object with its keys in another order, must be told
- * apart; and once we have it, checking the whole payload costs one pass. */
+ * apart; and once we have it, checking the whole payload costs one pass.
+ * The tokens (strings, numbers, literals, whitespace) are base/json_text's,
+ * as for the other codecs; the structure and the placeholders are ours. */
 
 typedef struct placeholder {
     size_t off, len;
@@ -35,120 +38,35 @@ typedef struct json_scan {
     int err;
 } json_scan_t;
 
-static void skip_ws(json_scan_t *s)
-{
-    while (s->p < s->end && is_ws(*s->p))
-        s->p++;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
+static void skip_ws(json_scan_t *s) { s->p = sl_json_skip_ws(s->p, s->end); }
 
 /* s->p at the opening quote. On success s->p is past the closing quote.
- * Bytes >= 0x80 are passed as they are: UTF-8 validity of a text frame is
- * the transport's business, and JSON.parse only ever sees decoded text. */
+ * Bytes >= 0x80 are passed as they are (no SL_JSON_STR_UTF8): UTF-8
+ * validity of a text frame is the transport's business, and JSON.parse only
+ * ever sees decoded text. Lone surrogates pass too, as in JSON.parse. */
 static int scan_string(json_scan_t *s)
 {
-    s->p++;
-    while (s->p < s->end) {
-        unsigned char c = (unsigned char)*s->p++;
-        if (c == '"')
-            return 0;
-        if (c < 0x20)
-            return -1;
-        if (c != '\\')
-            continue;
-        if (s->p >= s->end)
-            return -1;
-        c = (unsigned char)*s->p++;
-        if (c == 'u') {
-            if (s->end - s->p < 4)
-                return -1;
-            for (int i = 0; i < 4; i++)
-                if (hexval(s->p[i]) < 0)
-                    return -1;
-            s->p += 4;
-        } else if (!strchr("\"\\/bfnrt", c) || c == 0) {
-            return -1;
-        }
-    }
-    return -1;
-}
-
-static int scan_digits(json_scan_t *s)
-{
-    const char *start = s->p;
-    while (s->p < s->end && is_digit(*s->p))
-        s->p++;
-    return s->p > start ? 0 : -1;
+    sl_json_string_t str;
+    if (sl_json_scan_string(s->p, s->end, 0, NULL, &str))
+        return -1;
+    s->p = str.end;
+    return 0;
 }
 
 static int scan_number(json_scan_t *s)
 {
-    if (*s->p == '-')
-        s->p++;
-    if (s->p >= s->end)
+    sl_json_number_t num;
+    if (sl_json_scan_number(s->p, s->end, &num, NULL))
         return -1;
-    if (*s->p == '0')
-        s->p++; /* no leading zeros: "01" is two tokens, caught by caller */
-    else if (scan_digits(s))
-        return -1;
-    if (s->p < s->end && *s->p == '.') {
-        s->p++;
-        if (scan_digits(s))
-            return -1;
-    }
-    if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
-        s->p++;
-        if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-            s->p++;
-        if (scan_digits(s))
-            return -1;
-    }
+    s->p = num.end;
     return 0;
 }
 
-static int scan_literal(json_scan_t *s, const char *lit, size_t n)
+static int scan_literal(json_scan_t *s)
 {
-    if ((size_t)(s->end - s->p) < n || memcmp(s->p, lit, n) != 0)
-        return -1;
+    size_t n = sl_json_literal(s->p, s->end);
     s->p += n;
-    return 0;
-}
-
-/* Compares the contents of a (validated) JSON string literal, quotes
- * excluded, with an ASCII C string, decoding escapes, so that a key written
- * "\u005fplaceholder" is the same key JSON.parse sees. */
-static int json_str_eq(const char *p, const char *end, const char *lit)
-{
-    while (p < end) {
-        unsigned cp = (unsigned char)*p++;
-        if (cp == '\\') {
-            char e = *p++;
-            switch (e) {
-            case 'b': cp = '\b'; break;
-            case 'f': cp = '\f'; break;
-            case 'n': cp = '\n'; break;
-            case 'r': cp = '\r'; break;
-            case 't': cp = '\t'; break;
-            case 'u':
-                cp = 0;
-                for (int i = 0; i < 4; i++)
-                    cp = cp * 16 + (unsigned)hexval(*p++);
-                break;
-            default: cp = (unsigned char)e; break; /* " \ / */
-            }
-        }
-        if (*lit == '\0' || cp != (unsigned char)*lit)
-            return 0;
-        lit++;
-    }
-    return *lit == '\0';
+    return n ? 0 : -1;
 }
 
 static int scan_value(json_scan_t *s);
@@ -183,16 +101,11 @@ static int scan_array(json_scan_t *s)
  * writes them, so refusing them is simpler than emulating Number(). */
 static int parse_num(const char *p, const char *end, unsigned *out)
 {
-    if (p >= end || (end - p > 1 && *p == '0'))
+    sl_json_number_t num;
+    uint64_t v;
+    if (p >= end || (*p != '-' && !is_digit(*p)) || sl_json_scan_number(p, end, &num, NULL) ||
+        num.end != end || !sl_json_number_uint(&num, 0xffffffffu, &v))
         return -1;
-    uint64_t v = 0;
-    for (; p < end; p++) {
-        if (!is_digit(*p))
-            return -1;
-        v = v * 10 + (uint64_t)(*p - '0');
-        if (v > 0xffffffffu)
-            return -1;
-    }
     *out = (unsigned)v;
     return 0;
 }
@@ -227,9 +140,9 @@ static int scan_object(json_scan_t *s)
             return -1;
         if (s->found) {
             /* Last duplicate wins, as with JSON.parse. */
-            if (json_str_eq(key, key_end, "_placeholder"))
+            if (sl_json_string_eq(key, key_end, "_placeholder"))
                 is_placeholder = s->p - val == 4 && memcmp(val, "true", 4) == 0;
-            else if (json_str_eq(key, key_end, "num"))
+            else if (sl_json_string_eq(key, key_end, "num"))
                 num_ok = parse_num(val, s->p, &num) == 0;
         }
         skip_ws(s);
@@ -272,9 +185,9 @@ static int scan_value(json_scan_t *s)
         s->depth--;
         return rc;
     case '"': return scan_string(s);
-    case 't': return scan_literal(s, "true", 4);
-    case 'f': return scan_literal(s, "false", 5);
-    case 'n': return scan_literal(s, "null", 4);
+    case 't':
+    case 'f':
+    case 'n': return scan_literal(s);
     default:
         if (*s->p == '-' || is_digit(*s->p))
             return scan_number(s);
@@ -318,7 +231,7 @@ static int check_event_name(const char *p, size_t n)
     if (scan_string(&s))
         return SIO_PACKET_E_JSON; /* can't happen: already validated */
     for (size_t i = 0; i < sizeof reserved_events / sizeof *reserved_events; i++)
-        if (json_str_eq(name, s.p - 1, reserved_events[i]))
+        if (sl_json_string_eq(name, s.p - 1, reserved_events[i]))
             return SIO_PACKET_E_EVENT_NAME;
     return 0;
 }
@@ -402,9 +315,8 @@ int sio_packet_decode(const char *p, size_t n, sio_packet_t *out)
      * remainder is a payload all the same, and an invalid one. */
     if (i < n) {
         const char *b = p + i, *e = p + n;
-        while (b < e && is_ws(*b))
-            b++;
-        while (e > b && is_ws(e[-1]))
+        b = sl_json_skip_ws(b, e);
+        while (e > b && sl_json_is_ws((unsigned char)e[-1]))
             e--;
         if (b == e)
             return SIO_PACKET_E_PAYLOAD;

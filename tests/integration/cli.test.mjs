@@ -118,3 +118,87 @@ test('SIGTERM with engine.io-client sessions on both transports: both see their 
   await aClosed;
   await bClosed;
 });
+
+// ---------------------------------------------------------------------------
+// Options: one typed table gives --help its list and the errors their words.
+
+test('--set with an unknown option name says it is unknown, naming it', async () => {
+  const line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'pingIntervall=3000']), 'unknown option');
+  assert.equal(line, "siolua: unknown option 'pingIntervall' (see siolua --help)");
+});
+
+test('--set with a bad value names the value, the option and what it expects', async () => {
+  let line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'pingInterval=abc']), 'bad value');
+  assert.equal(line, "siolua: bad value 'abc' for pingInterval: expected an integer from 1 to 2147483647 (see siolua --help)");
+  line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'pingInterval=0']), 'out of range');
+  assert.match(line, /^siolua: bad value '0' for pingInterval: expected an integer from 1 to 2147483647/);
+  line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'allowUpgrades=yes']), 'bool');
+  assert.match(line, /^siolua: bad value 'yes' for allowUpgrades: expected true or false/);
+  line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'redisAdapter=fast']), 'enum');
+  assert.match(line, /^siolua: bad value 'fast' for redisAdapter: expected one of classic, sharded/);
+  line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'transports=polling,carrier-pigeon']), 'list');
+  assert.match(line, /^siolua: bad value 'polling,carrier-pigeon' for transports: expected a comma list of polling, websocket/);
+});
+
+test('siolua run APP --bogus (a last flag with no value) says the option is unknown', async () => {
+  const line = assertOneLineError(await runCli(['run', makeAppDir(), '--bogus']), '--bogus');
+  assert.equal(line, "siolua: unknown option '--bogus' (see siolua --help)");
+});
+
+test('siolua test refuses an option of siolua run only, naming where it is set', async () => {
+  const line = assertOneLineError(await runCli(['test', makeAppDir(), '--set', 'clusterAddress=10.0.0.5:3000']), 'where');
+  assert.equal(line, "siolua: option 'clusterAddress' is set with siolua run --set only (see siolua test --help)");
+});
+
+test('--help lists every server option with its type, range and default', async () => {
+  const r = await runCli(['--help']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\n {2}pingInterval +ms, 1 to 2147483647; default 25000\n/);
+  assert.match(r.stdout, /\n {2}transports +list of polling,websocket; default polling,websocket\n/);
+  assert.match(r.stdout, /\n {2}redisAdapter +classic\|sharded; default classic\n[^\n]+\n +\(siolua run --set or sio\.configure only\)\n/);
+  for (const name of ['path', 'pingTimeout', 'upgradeTimeout', 'maxHttpBufferSize', 'allowUpgrades', 'cors.origin',
+    'cors.methods', 'cors.credentials', 'cookie', 'allowEIO3', 'connectTimeout', 'connectionStateRecovery',
+    'serveClient', 'httpHeaderTimeout', 'keepAliveTimeout', 'luaInstructionBudget', 'luaMemoryLimit',
+    'clusterAddress', 'redisSubscriptionMode', 'requestsTimeout', 'redisKey']) {
+    assert.match(r.stdout, new RegExp(`\\n  ${name.replace('.', '\\.')} +\\S.*; default `), name);
+  }
+  for (const l of r.stdout.split('\n').filter((x) => /^ {2}[a-zA-Z]/.test(x))) {
+    assert.ok(l.length <= 80, `help line over 80 columns: ${l}`);
+  }
+  const t = await runCli(['test', '--help']);
+  assert.equal(t.code, 0, t.stderr);
+  assert.match(t.stdout, /\n {2}pingInterval +ms/);
+  assert.doesNotMatch(t.stdout, /clusterAddress|redisKey/);
+});
+
+test('sio.configure errors point at the line of main.lua (or of the module) that called it', async () => {
+  const cases = [
+    [{ 'main.lua': 'local sio = require "siolua"\n\nsio.configure { pingInterval = "soon" }\n' },
+      /main\.lua:3: sio\.configure: bad value 'soon' for pingInterval: expected an integer from 1 to 2147483647/],
+    [{ 'main.lua': 'local sio = require "siolua"\nsio.configure { pingIntervall = 1000 }\n' },
+      /main\.lua:2: sio\.configure: unknown option 'pingIntervall'/],
+    [{ 'main.lua': 'require("siolua").configure { cors = { credentials = "maybe" } }\n' },
+      /main\.lua:1: sio\.configure: bad value 'maybe' for cors\.credentials: expected true or false/],
+    [{ 'main.lua': 'require "settings"\n', 'settings.lua': 'local sio = require "siolua"\n\n\nsio.configure { transports = { "smoke" } }\n' },
+      /settings\.lua:4: sio\.configure: bad value 'smoke' for transports/],
+    [{ 'main.lua': 'local sio = require "siolua"\nsio.configure { clusterAddress = "10.0.0.5:3000" }\n' },
+      /main\.lua:2: sio\.configure: option 'clusterAddress' is set with siolua run --set only/],
+    [{ 'main.lua': 'local sio = require "siolua"\nsio.configure { pingInterval = print }\n' },
+      /main\.lua:2: sio\.configure: bad value for pingInterval: expected an integer/],
+  ];
+  for (const [files, want] of cases) {
+    const r = await runCli(['run', makeAppDir(files), '--port', '0', '--no-reload']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, want);
+    assert.ok(!/listening on/.test(r.stderr), r.stderr);
+  }
+});
+
+test('the command line wins over sio.configure, which wins over the defaults', async (t) => {
+  const appDir = makeAppDir({ 'main.lua': 'local sio = require "siolua"\nsio.configure { pingInterval = 1111, pingTimeout = 2222 }\n' });
+  const s = await startServer({ appDir, t, args: ['--no-reload', '--set', 'pingInterval=3333'] });
+  const { handshake } = await eioHandshake(s.url, { path: '/socket.io/' });
+  assert.equal(handshake.pingInterval, 3333);
+  assert.equal(handshake.pingTimeout, 2222);
+  assert.equal(handshake.maxPayload, 1000000);
+});

@@ -2,7 +2,8 @@
 // the same table as shared/STYLE.md): every file of src/ sits in a folder of
 // the table, its first line names its layer (one the folder allows) and its
 // path, its folder's CMakeLists.txt lists it, and it includes only headers of
-// its own layer or below, named by folder ("net/conn.h").
+// its own layer or below, named by folder ("net/conn.h"); and only src/lua
+// includes Lua's headers, even through a header of its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -103,6 +104,28 @@ test('no file includes a header of a higher layer, and includes name the folder'
         continue;
       }
       if (rankOf(layerOf.get(dep)) > own) bad.push(`${s.folder}/${s.file} (${layerOf.get(`${s.folder}/${s.file}`)}) includes ${dep} (${layerOf.get(dep)})`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
+// "src/lua: the only code that includes lua.h": no file outside src/lua
+// includes Lua's headers, directly or through a src/ header it includes.
+test('only src/lua includes lua.h, lauxlib.h or lualib.h, even through a header', () => {
+  const LUA = /#include\s*<(?:lua5\.4\/)?(lua|lauxlib|lualib)\.h>/;
+  const text = new Map(CODE().map((s) => [`${s.folder}/${s.file}`, readFileSync(s.path, 'utf8')]));
+  const includes = (key) => [...(text.get(key) || '').matchAll(/#include "([^"]+)"/g)].map((m) => m[1]);
+  const bad = [];
+  for (const key of text.keys()) {
+    if (key.startsWith('lua/')) continue;
+    const seen = new Set([key]);
+    const todo = [[key, []]];
+    while (todo.length) {
+      const [k, path] = todo.pop();
+      if (LUA.test(text.get(k))) { bad.push([key, ...path].join(' -> ') + ` includes <${LUA.exec(text.get(k))[1]}.h>`); break; }
+      for (const dep of includes(k)) {
+        if (!seen.has(dep)) { seen.add(dep); todo.push([dep, [...path, dep]]); }
+      }
     }
   }
   assert.deepEqual(bad, []);

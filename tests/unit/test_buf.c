@@ -535,37 +535,34 @@ static void base64_decode_in_place_over_its_own_bytes(void)
     free(s);
 }
 
-int main(void)
-{
-    RUN(buf_init_is_empty);
-    RUN(buf_append_concatenates_in_order);
-    RUN(buf_append_zero_bytes_is_a_noop);
-    RUN(buf_append_large_blocks_grows_and_keeps_content);
-    RUN(buf_reserve_grows_capacity_without_changing_len);
-    RUN(buf_reserve_refuses_size_overflow_and_keeps_buffer);
-    RUN(buf_appendf_small_formats);
-    RUN(buf_appendf_at_and_around_the_256_byte_boundary);
-    RUN(buf_appendf_longer_than_256_bytes);
-    RUN(buf_consume_drops_prefix);
-    RUN(buf_consume_all_or_more_empties);
-    RUN(buf_reset_keeps_memory);
-    RUN(buf_free_releases_and_buffer_is_reusable);
-    RUN(rcbuf_new_copies_bytes_with_one_ref);
-    RUN(rcbuf_new_empty);
-    RUN(rcbuf_alloc_is_writable_and_terminated);
-    RUN(rcbuf_ref_and_unref_free_on_last_release);
-    RUN(rcbuf_unref_null_is_fine);
-    RUN(base64_encoded_len_rounds_up_to_quads);
-    RUN(base64_encode_rfc4648_vectors);
-    RUN(base64_encode_empty_input_into_empty_buffer);
-    RUN(base64_encode_lengths_0_to_5_all_byte_values);
-    RUN(base64_decode_rfc4648_vectors_with_padding);
-    RUN(base64_decode_without_padding);
-    RUN(base64_decode_empty_input);
-    RUN(base64_decode_accepts_url_safe_alphabet);
-    RUN(base64_decode_rejects_invalid_characters);
-    RUN(base64_decode_rejects_impossible_lengths);
-    RUN(base64_round_trips_random_bytes_of_many_lengths);
-    RUN(base64_decode_in_place_over_its_own_bytes);
-    return TESTS_DONE();
-}
+TL_SUITE(buf, NULL, NULL,
+         TL_TEST(buf_init_is_empty),
+         TL_TEST(buf_append_concatenates_in_order),
+         TL_TEST(buf_append_zero_bytes_is_a_noop),
+         TL_TEST(buf_append_large_blocks_grows_and_keeps_content),
+         TL_TEST(buf_reserve_grows_capacity_without_changing_len),
+         TL_TEST(buf_reserve_refuses_size_overflow_and_keeps_buffer),
+         TL_TEST(buf_appendf_small_formats),
+         TL_TEST(buf_appendf_at_and_around_the_256_byte_boundary),
+         TL_TEST(buf_appendf_longer_than_256_bytes),
+         TL_TEST(buf_consume_drops_prefix),
+         TL_TEST(buf_consume_all_or_more_empties),
+         TL_TEST(buf_reset_keeps_memory),
+         TL_TEST(buf_free_releases_and_buffer_is_reusable),
+         TL_TEST(rcbuf_new_copies_bytes_with_one_ref),
+         TL_TEST(rcbuf_new_empty),
+         TL_TEST(rcbuf_alloc_is_writable_and_terminated),
+         TL_TEST(rcbuf_ref_and_unref_free_on_last_release),
+         TL_TEST(rcbuf_unref_null_is_fine),
+         TL_TEST(base64_encoded_len_rounds_up_to_quads),
+         TL_TEST(base64_encode_rfc4648_vectors),
+         TL_TEST(base64_encode_empty_input_into_empty_buffer),
+         TL_TEST(base64_encode_lengths_0_to_5_all_byte_values),
+         TL_TEST(base64_decode_rfc4648_vectors_with_padding),
+         TL_TEST(base64_decode_without_padding),
+         TL_TEST(base64_decode_empty_input),
+         TL_TEST(base64_decode_accepts_url_safe_alphabet),
+         TL_TEST(base64_decode_rejects_invalid_characters),
+         TL_TEST(base64_decode_rejects_impossible_lengths),
+         TL_TEST(base64_round_trips_random_bytes_of_many_lengths),
+         TL_TEST(base64_decode_in_place_over_its_own_bytes));

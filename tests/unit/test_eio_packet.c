@@ -15,7 +15,7 @@
 
 static char *exact(const void *s, size_t n)
 {
-    char *c = malloc(n ? n : 1);
+    char *c = calloc(n ? n : 1, 1); /* zeroed: the empty case passes no unset byte */
     if (!c)
         abort();
     memcpy(c, s, n);
@@ -732,48 +732,45 @@ static void eio3_binary_decode_callback_return_stops_and_is_returned(void)
     CHECK_EQ_INT(s.n, 2);
 }
 
-int main(void)
-{
-    RUN(decode_text_every_type_with_data);
-    RUN(decode_text_every_type_without_data);
-    RUN(decode_text_keeps_data_bytes_verbatim);
-    RUN(decode_text_rejects_empty_input);
-    RUN(decode_text_rejects_bad_type_bytes);
-    RUN(payload_decode_single_record);
-    RUN(payload_decode_splits_records_in_order);
-    RUN(payload_decode_base64_binary_record);
-    RUN(payload_decode_base64_without_padding_and_url_safe);
-    RUN(payload_decode_empty_binary_record_is_empty_buffer);
-    RUN(payload_decode_mix_of_text_and_binary);
-    RUN(payload_decode_rejects_empty_body);
-    RUN(payload_decode_rejects_empty_record_after_earlier_ones);
-    RUN(payload_decode_rejects_trailing_separator);
-    RUN(payload_decode_rejects_leading_separator);
-    RUN(payload_decode_rejects_garbage_record);
-    RUN(payload_decode_rejects_bad_base64);
-    RUN(payload_decode_callback_return_stops_and_is_returned);
-    RUN(payload_append_text_separators_only_between_records);
-    RUN(payload_append_binary_is_b_base64);
-    RUN(payload_append_round_trips_text_and_binary);
-    RUN(payload_append_round_trips_random_binary);
-    RUN(eio3_payload_decode_splits_records_in_order);
-    RUN(eio3_payload_decode_length_counts_utf16_units);
-    RUN(eio3_payload_decode_spec_example_with_base64);
-    RUN(eio3_payload_decode_b4_binary_records);
-    RUN(eio3_payload_decode_rejects_bad_b_records);
-    RUN(eio3_payload_decode_rejects_malformed_lengths);
-    RUN(eio3_payload_decode_accepts_ten_digit_length);
-    RUN(eio3_payload_decode_rejects_junk_after_records);
-    RUN(eio3_payload_decode_rejects_length_splitting_surrogate_pair);
-    RUN(eio3_payload_decode_callback_return_stops_and_is_returned);
-    RUN(eio3_payload_append_text_binary_and_concatenation);
-    RUN(eio3_payload_append_counts_utf16_units);
-    RUN(eio3_payload_append_round_trips_including_non_ascii);
-    RUN(eio3_binary_decode_text_and_binary_records);
-    RUN(eio3_binary_decode_multi_digit_lengths_and_empty_binary);
-    RUN(eio3_binary_decode_rejects_malformed);
-    RUN(eio3_binary_decode_rejects_bad_record_after_good_ones);
-    RUN(eio3_binary_decode_accepts_ten_digit_length);
-    RUN(eio3_binary_decode_callback_return_stops_and_is_returned);
-    return TESTS_DONE();
-}
+TL_SUITE(eio_packet, NULL, NULL,
+         TL_TEST(decode_text_every_type_with_data),
+         TL_TEST(decode_text_every_type_without_data),
+         TL_TEST(decode_text_keeps_data_bytes_verbatim),
+         TL_TEST(decode_text_rejects_empty_input),
+         TL_TEST(decode_text_rejects_bad_type_bytes),
+         TL_TEST(payload_decode_single_record),
+         TL_TEST(payload_decode_splits_records_in_order),
+         TL_TEST(payload_decode_base64_binary_record),
+         TL_TEST(payload_decode_base64_without_padding_and_url_safe),
+         TL_TEST(payload_decode_empty_binary_record_is_empty_buffer),
+         TL_TEST(payload_decode_mix_of_text_and_binary),
+         TL_TEST(payload_decode_rejects_empty_body),
+         TL_TEST(payload_decode_rejects_empty_record_after_earlier_ones),
+         TL_TEST(payload_decode_rejects_trailing_separator),
+         TL_TEST(payload_decode_rejects_leading_separator),
+         TL_TEST(payload_decode_rejects_garbage_record),
+         TL_TEST(payload_decode_rejects_bad_base64),
+         TL_TEST(payload_decode_callback_return_stops_and_is_returned),
+         TL_TEST(payload_append_text_separators_only_between_records),
+         TL_TEST(payload_append_binary_is_b_base64),
+         TL_TEST(payload_append_round_trips_text_and_binary),
+         TL_TEST(payload_append_round_trips_random_binary),
+         TL_TEST(eio3_payload_decode_splits_records_in_order),
+         TL_TEST(eio3_payload_decode_length_counts_utf16_units),
+         TL_TEST(eio3_payload_decode_spec_example_with_base64),
+         TL_TEST(eio3_payload_decode_b4_binary_records),
+         TL_TEST(eio3_payload_decode_rejects_bad_b_records),
+         TL_TEST(eio3_payload_decode_rejects_malformed_lengths),
+         TL_TEST(eio3_payload_decode_accepts_ten_digit_length),
+         TL_TEST(eio3_payload_decode_rejects_junk_after_records),
+         TL_TEST(eio3_payload_decode_rejects_length_splitting_surrogate_pair),
+         TL_TEST(eio3_payload_decode_callback_return_stops_and_is_returned),
+         TL_TEST(eio3_payload_append_text_binary_and_concatenation),
+         TL_TEST(eio3_payload_append_counts_utf16_units),
+         TL_TEST(eio3_payload_append_round_trips_including_non_ascii),
+         TL_TEST(eio3_binary_decode_text_and_binary_records),
+         TL_TEST(eio3_binary_decode_multi_digit_lengths_and_empty_binary),
+         TL_TEST(eio3_binary_decode_rejects_malformed),
+         TL_TEST(eio3_binary_decode_rejects_bad_record_after_good_ones),
+         TL_TEST(eio3_binary_decode_accepts_ten_digit_length),
+         TL_TEST(eio3_binary_decode_callback_return_stops_and_is_returned));

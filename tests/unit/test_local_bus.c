@@ -274,15 +274,12 @@ static void publish_reaches_channel_and_pattern_subscribers(void)
     sl_buf_free(&tc.got);
 }
 
-int main(void)
-{
-    RUN(glob_follows_redis_rules);
-    RUN(unknown_command_is_an_error_not_silence);
-    RUN(requests_split_anywhere_and_pipelined);
-    RUN(quit_answers_then_asks_to_close);
-    RUN(keys_expire_with_px_and_ex);
-    RUN(expire_refuses_times_out_of_range);
-    RUN(set_nx_xx_getdel_del_exists);
-    RUN(publish_reaches_channel_and_pattern_subscribers);
-    return TESTS_DONE();
-}
+TL_SUITE(local_bus, NULL, NULL,
+         TL_TEST(glob_follows_redis_rules),
+         TL_TEST(unknown_command_is_an_error_not_silence),
+         TL_TEST(requests_split_anywhere_and_pipelined),
+         TL_TEST(quit_answers_then_asks_to_close),
+         TL_TEST(keys_expire_with_px_and_ex),
+         TL_TEST(expire_refuses_times_out_of_range),
+         TL_TEST(set_nx_xx_getdel_del_exists),
+         TL_TEST(publish_reaches_channel_and_pattern_subscribers));

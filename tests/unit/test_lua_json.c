@@ -809,30 +809,27 @@ static void illegal_placeholders_are_errors(void)
     lua_close(L);
 }
 
-int main(void)
-{
-    RUN(roundtrip_corpus_is_byte_exact);
-    RUN(whitespace_escapes_and_numbers_come_out_like_json_stringify);
-    RUN(decoded_numbers_are_integers_only_when_exact);
-    RUN(nulls_keep_array_length);
-    RUN(member_order_is_kept_and_keys_added_later_follow_sorted);
-    RUN(floats_print_like_javascript);
-    RUN(random_doubles_round_trip_bit_exact);
-    RUN(strings_escape_like_json_stringify);
-    RUN(unicode_escapes_and_surrogate_pairs_become_utf8);
-    RUN(malformed_inputs_are_errors_with_offsets);
-    RUN(error_messages_name_the_byte_offset);
-    RUN(nul_bytes_inside_input_are_errors);
-    RUN(truncated_input_never_reads_past_len);
-    RUN(nesting_deeper_than_128_is_an_error);
-    RUN(lua_values_encode_as_documented);
-    RUN(unencodable_lua_values_fail_with_their_path);
-    RUN(lua_module_follows_nil_msg_and_raise_conventions);
-    RUN(c_helpers_make_marked_tables);
-    RUN(conformance_payloads_round_trip);
-    RUN(binary_values_encode_as_placeholders_in_order);
-    RUN(binary_without_callback_or_with_failing_callback_is_an_error);
-    RUN(placeholders_decode_to_attachments_and_back);
-    RUN(illegal_placeholders_are_errors);
-    return TESTS_DONE();
-}
+TL_SUITE(lua_json, NULL, NULL,
+         TL_TEST(roundtrip_corpus_is_byte_exact),
+         TL_TEST(whitespace_escapes_and_numbers_come_out_like_json_stringify),
+         TL_TEST(decoded_numbers_are_integers_only_when_exact),
+         TL_TEST(nulls_keep_array_length),
+         TL_TEST(member_order_is_kept_and_keys_added_later_follow_sorted),
+         TL_TEST(floats_print_like_javascript),
+         TL_TEST(random_doubles_round_trip_bit_exact),
+         TL_TEST(strings_escape_like_json_stringify),
+         TL_TEST(unicode_escapes_and_surrogate_pairs_become_utf8),
+         TL_TEST(malformed_inputs_are_errors_with_offsets),
+         TL_TEST(error_messages_name_the_byte_offset),
+         TL_TEST(nul_bytes_inside_input_are_errors),
+         TL_TEST(truncated_input_never_reads_past_len),
+         TL_TEST(nesting_deeper_than_128_is_an_error),
+         TL_TEST(lua_values_encode_as_documented),
+         TL_TEST(unencodable_lua_values_fail_with_their_path),
+         TL_TEST(lua_module_follows_nil_msg_and_raise_conventions),
+         TL_TEST(c_helpers_make_marked_tables),
+         TL_TEST(conformance_payloads_round_trip),
+         TL_TEST(binary_values_encode_as_placeholders_in_order),
+         TL_TEST(binary_without_callback_or_with_failing_callback_is_an_error),
+         TL_TEST(placeholders_decode_to_attachments_and_back),
+         TL_TEST(illegal_placeholders_are_errors));

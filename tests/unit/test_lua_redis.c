@@ -32,7 +32,7 @@
 /* ---- fixture ------------------------------------------------------------------- */
 
 typedef struct fx {
-    uv_loop_t loop;
+    uv_loop_t *loop; /* the test's, from tl_loop() */
     uv_timer_t watchdog; /* unref'd: stops a test whose snippet never finishes */
     sl_lua_t *rt;
     lua_State *L;
@@ -49,7 +49,7 @@ static void watchdog_cb(uv_timer_t *h)
 {
     fx_t *f = h->data;
     f->timed_out = 1;
-    uv_stop(&f->loop);
+    uv_stop(f->loop);
 }
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -153,7 +153,7 @@ static int l_t_done(lua_State *L)
 {
     (void)L;
     cur->done = 1;
-    uv_stop(&cur->loop);
+    uv_stop(cur->loop);
     return 0;
 }
 
@@ -192,11 +192,11 @@ static void fx_init(fx_t *f, int start)
     setenv("SIOLUA_REDIS_URL", url, 1);
     if (start)
         CHECK_EQ_INT(redis_start(f), 0);
-    CHECK_EQ_INT(uv_loop_init(&f->loop), 0);
-    uv_timer_init(&f->loop, &f->watchdog);
+    f->loop = tl_loop();
+    uv_timer_init(f->loop, &f->watchdog);
     f->watchdog.data = f;
     uv_unref((uv_handle_t *)&f->watchdog);
-    f->rt = sl_lua_new(&f->loop, dir, NULL);
+    f->rt = sl_lua_new(f->loop, dir, NULL);
     CHECK(f->rt != NULL);
     f->L = sl_lua_state(f->rt);
     CHECK_EQ_INT(sl_lua_redis_open(f->rt), 0);
@@ -221,8 +221,8 @@ static void fx_done_opts(fx_t *f, int close_first)
     if (close_first)
         sl_lua_redis_close(f->rt);
     sl_lua_free(f->rt);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(&f->loop), 0);
+    uv_run(f->loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(tl_loop_close(), 0);
     redis_stop(f);
     nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
     unsetenv("SIOLUA_REDIS_URL");
@@ -254,7 +254,7 @@ static void run_lua(fx_t *f, const char *code, const char *name)
     snprintf(chunk, sizeof chunk, "=%s", name);
     CHECK_EQ_INT(sl_lua_run_string(f->rt, all, chunk), 0);
     if (!f->done)
-        uv_run(&f->loop, UV_RUN_DEFAULT);
+        uv_run(f->loop, UV_RUN_DEFAULT);
     uv_timer_stop(&f->watchdog);
     free(all);
     CHECK(f->done);
@@ -709,7 +709,7 @@ static void redis_bad_env_url_fails_calls_until_configured(void)
     /* A second runtime on the same loop, opened with a bad URL. */
     setenv("SIOLUA_REDIS_URL", "http://nope", 1);
     capture_start();
-    sl_lua_t *rt2 = sl_lua_new(&f.loop, f.dir, NULL);
+    sl_lua_t *rt2 = sl_lua_new(f.loop, f.dir, NULL);
     CHECK(rt2 != NULL);
     CHECK_EQ_INT(sl_lua_redis_open(rt2), 0);
     char *log = capture_end();
@@ -733,30 +733,28 @@ static void redis_bad_env_url_fails_calls_until_configured(void)
     fx_done(&f);
 }
 
-int main(void)
+static const char *suite_setup(void)
 {
-    if (system("command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1") != 0) {
-        printf("SKIP: redis-server or redis-cli is not installed\n");
-        printf("0 passed, 0 failed\n");
-        return 0;
-    }
-    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (system("command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1") != 0)
+        return "redis-server or redis-cli is not installed";
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
     signal(SIGPIPE, SIG_IGN);
-    RUN(redis_call_maps_replies_to_lua_values);
-    RUN(redis_numbers_are_sent_exactly);
-    RUN(redis_concurrent_handlers_share_the_pool);
-    RUN(redis_pipeline_returns_every_reply_and_runs_transactions);
-    RUN(redis_misuse_raises);
-    RUN(redis_down_from_start_fails_fast_and_logs_once);
-    RUN(redis_stopped_fails_calls_then_restarted_works_again);
-    RUN(redis_auth_and_select_run_after_connect);
-    RUN(redis_tcp_url_with_host_name_is_resolved_off_loop);
-    RUN(redis_reply_timeout_fails_the_call_and_reconnects);
-    RUN(redis_connect_timeout_covers_a_server_that_never_answers);
-    RUN(redis_free_runtime_with_handlers_waiting);
-    RUN(redis_close_resumes_waiting_handlers_with_closed);
-    RUN(redis_reconfigure_drains_old_connections);
-    RUN(redis_bad_env_url_fails_calls_until_configured);
-    return TESTS_DONE();
+    return NULL;
 }
+
+TL_SUITE(lua_redis, suite_setup, NULL,
+         TL_TEST(redis_call_maps_replies_to_lua_values),
+         TL_TEST(redis_numbers_are_sent_exactly),
+         TL_TEST(redis_concurrent_handlers_share_the_pool),
+         TL_TEST(redis_pipeline_returns_every_reply_and_runs_transactions),
+         TL_TEST(redis_misuse_raises),
+         TL_TEST(redis_down_from_start_fails_fast_and_logs_once),
+         TL_TEST(redis_stopped_fails_calls_then_restarted_works_again),
+         TL_TEST(redis_auth_and_select_run_after_connect),
+         TL_TEST(redis_tcp_url_with_host_name_is_resolved_off_loop),
+         TL_TEST(redis_reply_timeout_fails_the_call_and_reconnects),
+         TL_TEST(redis_connect_timeout_covers_a_server_that_never_answers),
+         TL_TEST(redis_free_runtime_with_handlers_waiting),
+         TL_TEST(redis_close_resumes_waiting_handlers_with_closed),
+         TL_TEST(redis_reconfigure_drains_old_connections),
+         TL_TEST(redis_bad_env_url_fails_calls_until_configured));

@@ -22,7 +22,7 @@
 /* ---- fixture ----------------------------------------------------------------- */
 
 typedef struct fx {
-    uv_loop_t loop;
+    uv_loop_t *loop; /* the test's, from tl_loop() */
     uv_timer_t watchdog; /* unref'd: stops a runaway test loop */
     sl_lua_t *rt;
     lua_State *L;
@@ -34,18 +34,18 @@ static void watchdog_cb(uv_timer_t *h)
 {
     fx_t *f = h->data;
     f->timed_out = 1;
-    uv_stop(&f->loop);
+    uv_stop(f->loop);
 }
 
 static void fx_init_dirs(fx_t *f, const char *app, const char *lib)
 {
     memset(f, 0, sizeof *f);
-    CHECK_EQ_INT(uv_loop_init(&f->loop), 0);
-    uv_timer_init(&f->loop, &f->watchdog);
+    f->loop = tl_loop();
+    uv_timer_init(f->loop, &f->watchdog);
     f->watchdog.data = f;
     uv_timer_start(&f->watchdog, watchdog_cb, 10000, 0);
     uv_unref((uv_handle_t *)&f->watchdog);
-    f->rt = sl_lua_new(&f->loop, app, lib);
+    f->rt = sl_lua_new(f->loop, app, lib);
     CHECK(f->rt != NULL);
     f->L = sl_lua_state(f->rt);
 }
@@ -60,7 +60,7 @@ static void fx_init(fx_t *f)
 
 static void fx_run(fx_t *f)
 {
-    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_run(f->loop, UV_RUN_DEFAULT);
     CHECK(!f->timed_out);
 }
 
@@ -74,8 +74,8 @@ static void fx_done(fx_t *f)
 {
     uv_close((uv_handle_t *)&f->watchdog, NULL);
     sl_lua_free(f->rt);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(&f->loop), 0);
+    uv_run(f->loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(tl_loop_close(), 0);
     if (f->dir[0])
         nftw(f->dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 }
@@ -613,7 +613,7 @@ static void c_wait_resumed_from_uv_timer_returns_values(void)
     CHECK_EQ_INT(tw.n, 1);
     CHECK_GSTR(&f, "got", "<nil>");
     uv_timer_t t;
-    uv_timer_init(&f.loop, &t);
+    uv_timer_init(f.loop, &t);
     uv_timer_start(&t, resume_cb, 5, 0);
     fx_run(&f);
     CHECK_GSTR(&f, "got", "42:hi");
@@ -633,7 +633,7 @@ static void c_wait_push_error_resumes_with_nil_message(void)
                                    "=pusherr"),
                  0);
     uv_timer_t t;
-    uv_timer_init(&f.loop, &t);
+    uv_timer_init(f.loop, &t);
     uv_timer_start(&t, resume_raising_cb, 1, 0);
     capture_start();
     fx_run(&f);
@@ -690,7 +690,7 @@ static void c_wait_cancel_resumes_with_nil_cancelled(void)
                                    "=cancel"),
                  0);
     uv_timer_t t;
-    uv_timer_init(&f.loop, &t);
+    uv_timer_init(f.loop, &t);
     uv_timer_start(&t, cancel_cb_timer, 5, 0);
     fx_run(&f);
     CHECK_GSTR(&f, "got", "nil:cancelled");
@@ -947,7 +947,7 @@ static void free_with_pending_timers_and_waits_leaves_no_handle(void)
                                    "sio.set_timeout(0, function() sio.test_wait() end)\n",
                                    "=pending"),
                  0);
-    uv_run(&f.loop, UV_RUN_NOWAIT);
+    uv_run(f.loop, UV_RUN_NOWAIT);
     CHECK_EQ_INT(tw.n, 1);
     CHECK_EQ_INT(tw.cancels, 0);
     /* fx_done frees the runtime: the C wait's owner is told, every handle
@@ -955,8 +955,8 @@ static void free_with_pending_timers_and_waits_leaves_no_handle(void)
     uv_close((uv_handle_t *)&f.watchdog, NULL);
     sl_lua_free(f.rt);
     CHECK_EQ_INT(tw.cancels, 1);
-    uv_run(&f.loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(&f.loop), 0);
+    uv_run(f.loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(tl_loop_close(), 0);
     nftw(f.dir, rm_cb, 8, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -1238,47 +1238,44 @@ static void bad_timer_arguments_raise(void)
     fx_done(&f);
 }
 
-int main(void)
-{
-    RUN(require_finds_modules_in_app_and_lib_dirs);
-    RUN(require_cjson_and_siolua_work);
-    RUN(io_is_the_standard_io);
-    RUN(set_timeout_fires_in_time_order_with_args);
-    RUN(timer_cancel_prevents_firing_and_is_idempotent);
-    RUN(dropped_timer_object_still_fires);
-    RUN(set_interval_fires_n_times_then_cancel);
-    RUN(sleep_resumes_handler_after_its_timeout);
-    RUN(sleep_zero_loop_does_not_starve_timers);
-    RUN(main_file_may_sleep);
-    RUN(handler_error_is_one_log_line_and_next_handler_runs);
-    RUN(error_in_interval_callback_keeps_interval_running);
-    RUN(syntax_error_in_main_file_returns_minus_one_with_file_line);
-    RUN(runtime_error_in_main_file_returns_minus_one);
-    RUN(c_wait_resumed_from_uv_timer_returns_values);
-    RUN(c_wait_push_error_resumes_with_nil_message);
-    RUN(c_wait_resumed_synchronously_from_another_handler);
-    RUN(c_wait_cancel_resumes_with_nil_cancelled);
-    RUN(c_wait_resumed_before_yield_resumes_later);
-    RUN(c_function_raising_after_wait_new_cancels_its_wait);
-    RUN(pcall_around_yielding_call_works);
-    RUN(wait_outside_handler_raises_clear_error);
-    RUN(sl_lua_pcall_returns_results);
-    RUN(runaway_handler_is_aborted_and_next_handler_runs);
-    RUN(budget_cannot_be_swallowed_by_pcall);
-    RUN(budget_covers_coroutines_made_by_the_app);
-    RUN(budget_counts_per_resume_not_cumulatively);
-    RUN(memory_cap_fails_handler_and_state_stays_usable);
-    RUN(free_with_pending_timers_and_waits_leaves_no_handle);
-    RUN(log_functions_format_and_prefix_caller_location);
-    RUN(bare_coroutine_yield_stops_handler_with_log);
-    RUN(coroutine_resume_of_handler_is_refused);
-    RUN(waker_wakes_waiting_handler_and_keeps_values);
-    RUN(lua_spawn_runs_function_in_new_handler);
-    RUN(deep_recursive_spawn_fails_cleanly);
-    RUN(many_handlers_reuse_pooled_coroutines);
-    RUN(non_string_error_is_logged_with_location);
-    RUN(traceback_is_logged_at_debug_level);
-    RUN(now_is_monotonic_milliseconds);
-    RUN(bad_timer_arguments_raise);
-    return TESTS_DONE();
-}
+TL_SUITE(lua_rt, NULL, NULL,
+         TL_TEST(require_finds_modules_in_app_and_lib_dirs),
+         TL_TEST(require_cjson_and_siolua_work),
+         TL_TEST(io_is_the_standard_io),
+         TL_TEST(set_timeout_fires_in_time_order_with_args),
+         TL_TEST(timer_cancel_prevents_firing_and_is_idempotent),
+         TL_TEST(dropped_timer_object_still_fires),
+         TL_TEST(set_interval_fires_n_times_then_cancel),
+         TL_TEST(sleep_resumes_handler_after_its_timeout),
+         TL_TEST(sleep_zero_loop_does_not_starve_timers),
+         TL_TEST(main_file_may_sleep),
+         TL_TEST(handler_error_is_one_log_line_and_next_handler_runs),
+         TL_TEST(error_in_interval_callback_keeps_interval_running),
+         TL_TEST(syntax_error_in_main_file_returns_minus_one_with_file_line),
+         TL_TEST(runtime_error_in_main_file_returns_minus_one),
+         TL_TEST(c_wait_resumed_from_uv_timer_returns_values),
+         TL_TEST(c_wait_push_error_resumes_with_nil_message),
+         TL_TEST(c_wait_resumed_synchronously_from_another_handler),
+         TL_TEST(c_wait_cancel_resumes_with_nil_cancelled),
+         TL_TEST(c_wait_resumed_before_yield_resumes_later),
+         TL_TEST(c_function_raising_after_wait_new_cancels_its_wait),
+         TL_TEST(pcall_around_yielding_call_works),
+         TL_TEST(wait_outside_handler_raises_clear_error),
+         TL_TEST(sl_lua_pcall_returns_results),
+         TL_TEST(runaway_handler_is_aborted_and_next_handler_runs),
+         TL_TEST(budget_cannot_be_swallowed_by_pcall),
+         TL_TEST(budget_covers_coroutines_made_by_the_app),
+         TL_TEST(budget_counts_per_resume_not_cumulatively),
+         TL_TEST(memory_cap_fails_handler_and_state_stays_usable),
+         TL_TEST(free_with_pending_timers_and_waits_leaves_no_handle),
+         TL_TEST(log_functions_format_and_prefix_caller_location),
+         TL_TEST(bare_coroutine_yield_stops_handler_with_log),
+         TL_TEST(coroutine_resume_of_handler_is_refused),
+         TL_TEST(waker_wakes_waiting_handler_and_keeps_values),
+         TL_TEST(lua_spawn_runs_function_in_new_handler),
+         TL_TEST(deep_recursive_spawn_fails_cleanly),
+         TL_TEST(many_handlers_reuse_pooled_coroutines),
+         TL_TEST(non_string_error_is_logged_with_location),
+         TL_TEST(traceback_is_logged_at_debug_level),
+         TL_TEST(now_is_monotonic_milliseconds),
+         TL_TEST(bad_timer_arguments_raise));

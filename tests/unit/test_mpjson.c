@@ -853,37 +853,38 @@ static void strerror_names_every_code(void)
         CHECK(strcmp(sl_mpjson_strerror(codes[i]), "error") != 0);
 }
 
-int main(void)
+static const char *suite_setup(void)
 {
     atts_init();
-    RUN(from_json_matches_notepack_byte_for_byte);
-    RUN(from_json_appends_after_existing_bytes);
-    RUN(from_json_rejects_malformed_json);
-    RUN(from_json_fails_at_every_truncation);
-    RUN(from_json_refuses_invalid_utf8);
-    RUN(from_json_lone_surrogate_becomes_replacement_char);
-    RUN(from_json_nesting_limit_is_128);
-    RUN(from_json_refuses_placeholder_without_valid_num);
-    RUN(to_json_round_trip_matches_json_stringify);
-    RUN(to_json_matches_node_for_handmade_msgpack);
-    RUN(to_json_fails_at_every_truncation);
-    RUN(to_json_refuses_forged_lengths);
-    RUN(to_json_nesting_limit_is_128);
-    RUN(to_json_refuses_invalid_utf8_in_strings_and_keys);
-    RUN(to_json_refuses_container_and_binary_keys);
-    RUN(to_json_timestamp_96_with_wrong_length_is_malformed);
-    RUN(to_json_callback_abort_restores_output);
-    RUN(number_text_matches_js_tostring);
-    RUN(number_json_encodes_like_notepack);
-    RUN(number_float64_decodes_to_js_text);
-    RUN(writers_build_the_envelope_node_builds);
-    RUN(readers_walk_the_envelope);
-    RUN(readers_refuse_wrong_types_and_short_input);
-    RUN(skip_steps_over_exactly_one_value);
-    RUN(strerror_names_every_code);
-    atts_free();
-    return TESTS_DONE();
+    return NULL;
 }
+
+TL_SUITE(mpjson, suite_setup, atts_free,
+         TL_TEST(from_json_matches_notepack_byte_for_byte),
+         TL_TEST(from_json_appends_after_existing_bytes),
+         TL_TEST(from_json_rejects_malformed_json),
+         TL_TEST(from_json_fails_at_every_truncation),
+         TL_TEST(from_json_refuses_invalid_utf8),
+         TL_TEST(from_json_lone_surrogate_becomes_replacement_char),
+         TL_TEST(from_json_nesting_limit_is_128),
+         TL_TEST(from_json_refuses_placeholder_without_valid_num),
+         TL_TEST(to_json_round_trip_matches_json_stringify),
+         TL_TEST(to_json_matches_node_for_handmade_msgpack),
+         TL_TEST(to_json_fails_at_every_truncation),
+         TL_TEST(to_json_refuses_forged_lengths),
+         TL_TEST(to_json_nesting_limit_is_128),
+         TL_TEST(to_json_refuses_invalid_utf8_in_strings_and_keys),
+         TL_TEST(to_json_refuses_container_and_binary_keys),
+         TL_TEST(to_json_timestamp_96_with_wrong_length_is_malformed),
+         TL_TEST(to_json_callback_abort_restores_output),
+         TL_TEST(number_text_matches_js_tostring),
+         TL_TEST(number_json_encodes_like_notepack),
+         TL_TEST(number_float64_decodes_to_js_text),
+         TL_TEST(writers_build_the_envelope_node_builds),
+         TL_TEST(readers_walk_the_envelope),
+         TL_TEST(readers_refuse_wrong_types_and_short_input),
+         TL_TEST(skip_steps_over_exactly_one_value),
+         TL_TEST(strerror_names_every_code));
 
 /* ---- vectors generated from notepack.io 3.0.1 (see the top of the file) -- */
 

@@ -125,14 +125,11 @@ static void equal_compares_every_connection_field(void)
     CHECK(!sl_redis_url_equal(&a, &b));
 }
 
-int main(void)
-{
-    RUN(tcp_defaults);
-    RUN(tcp_full_form_with_acl_user_and_db);
-    RUN(tcp_ipv6_host);
-    RUN(unix_socket_forms);
-    RUN(refusals_say_why);
-    RUN(text_never_shows_the_password);
-    RUN(equal_compares_every_connection_field);
-    return TESTS_DONE();
-}
+TL_SUITE(redis_url, NULL, NULL,
+         TL_TEST(tcp_defaults),
+         TL_TEST(tcp_full_form_with_acl_user_and_db),
+         TL_TEST(tcp_ipv6_host),
+         TL_TEST(unix_socket_forms),
+         TL_TEST(refusals_say_why),
+         TL_TEST(text_never_shows_the_password),
+         TL_TEST(equal_compares_every_connection_field));

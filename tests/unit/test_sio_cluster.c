@@ -149,13 +149,12 @@ static void on_msg(const char *ch, size_t clen, const char *msg, size_t mlen, vo
 
 static void redis_sub_reads_split_replies(void)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+    uv_loop_t *loop = tl_loop();
     sl_redis_url_t u;
     char err[128];
     CHECK_EQ_INT(sl_redis_url_parse("redis://127.0.0.1:1", &u, err, sizeof err), 0);
     got_t g = {0};
-    sl_redis_sub_t *s = sl_redis_sub_new(&loop, &u, "test", on_msg, NULL, &g);
+    sl_redis_sub_t *s = sl_redis_sub_new(loop, &u, "test", on_msg, NULL, &g);
     const char *stream = "*3\r\n$10\r\nssubscribe\r\n$4\r\nch#1\r\n:1\r\n"
                          "+OK\r\n"
                          "*3\r\n$8\r\nsmessage\r\n$4\r\nch#1\r\n$5\r\nh\r\nlo\r\n"
@@ -178,18 +177,17 @@ static void redis_sub_reads_split_replies(void)
     CHECK_EQ_INT(g.n, 3);
     CHECK_EQ_INT(sl_redis_sub_feed(s, "!?\r\n", 4), -1);
     sl_redis_sub_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(tl_loop_close(), 0);
 }
 
 static void redis_sub_keeps_a_channel_set(void)
 {
-    uv_loop_t loop;
-    uv_loop_init(&loop);
+    uv_loop_t *loop = tl_loop();
     sl_redis_url_t u;
     char err[128];
     sl_redis_url_parse("redis://127.0.0.1:1", &u, err, sizeof err);
-    sl_redis_sub_t *s = sl_redis_sub_new(&loop, &u, "test", NULL, NULL, NULL);
+    sl_redis_sub_t *s = sl_redis_sub_new(loop, &u, "test", NULL, NULL, NULL);
     char name[32];
     for (int i = 0; i < 100; i++) {
         int n = snprintf(name, sizeof name, "socket.io#/#room%d#", i);
@@ -203,18 +201,15 @@ static void redis_sub_keeps_a_channel_set(void)
     CHECK(!sl_redis_sub_holds(s, "socket.io#/#room42#", 19));
     CHECK_EQ_INT(sl_redis_sub_count(s), 99);
     sl_redis_sub_close(s);
-    uv_run(&loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(uv_loop_close(&loop), 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(tl_loop_close(), 0);
 }
 
-int main(void)
-{
-    RUN(json_broadcast_decodes);
-    RUN(responses_decode);
-    RUN(msgpack_with_binary_decodes);
-    RUN(malformed_messages_are_refused);
-    RUN(json_writers_make_the_envelope);
-    RUN(redis_sub_reads_split_replies);
-    RUN(redis_sub_keeps_a_channel_set);
-    return TESTS_DONE();
-}
+TL_SUITE(sio_cluster, NULL, NULL,
+         TL_TEST(json_broadcast_decodes),
+         TL_TEST(responses_decode),
+         TL_TEST(msgpack_with_binary_decodes),
+         TL_TEST(malformed_messages_are_refused),
+         TL_TEST(json_writers_make_the_envelope),
+         TL_TEST(redis_sub_reads_split_replies),
+         TL_TEST(redis_sub_keeps_a_channel_set));

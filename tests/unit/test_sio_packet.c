@@ -10,14 +10,14 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-/* Exact-size copies kept alive until the end of main, so decoded pointers
+/* Exact-size copies kept alive until the end of the suite, so decoded pointers
  * stay valid for the checks that follow a decode. */
 static char *pool[4096];
 static int npool;
 
 static const char *exact(const char *s, size_t n)
 {
-    char *c = malloc(n ? n : 1);
+    char *c = calloc(n ? n : 1, 1); /* zeroed: the empty case passes no unset byte */
     memcpy(c, s, n);
     if (npool == (int)(sizeof pool / sizeof *pool))
         abort(); /* grow the pool */
@@ -1065,78 +1065,74 @@ static void strerror_and_type_names_cover_every_code(void)
     CHECK_STR(sio_packet_type_name(7), 1, "?");
 }
 
-int main(void)
-{
-    RUN(decode_connect_main_namespace_without_payload);
-    RUN(decode_connect_main_namespace_with_auth_object);
-    RUN(decode_connect_custom_namespace_comma_is_optional);
-    RUN(decode_connect_custom_namespace_with_auth_object);
-    RUN(decode_event_with_mixed_arguments);
-    RUN(decode_event_with_ack_id);
-    RUN(decode_binary_event_reads_attachment_count);
-    RUN(decode_binary_ack_with_ack_id);
-    RUN(decode_disconnect_main_and_custom_namespace);
-    RUN(decode_event_on_namespace_with_ack_id);
-    RUN(decode_event_with_number_as_first_element);
-    RUN(decode_ack_allows_empty_array);
-    RUN(decode_connect_error_object_string_or_nothing);
-    RUN(decode_binary_event_on_namespace);
-    RUN(decode_binary_with_zero_attachments_is_valid);
-    RUN(decode_attachment_count_at_limit_is_accepted);
-    RUN(decode_slash_comma_is_main_namespace);
-    RUN(decode_trims_whitespace_around_payload);
-    RUN(decode_ack_id_max_uint64_is_accepted);
-    RUN(decode_accepts_strict_json_edge_cases);
-    RUN(decode_nesting_up_to_depth_limit);
-    RUN(decode_empty_input_is_error);
-    RUN(decode_unknown_type_is_error);
-    RUN(decode_event_payload_not_array_is_error);
-    RUN(decode_event_without_payload_is_error);
-    RUN(decode_non_numeric_ack_id_is_error);
-    RUN(decode_ack_id_overflow_is_error);
-    RUN(decode_event_name_must_be_string_or_number);
-    RUN(decode_reserved_event_names_are_refused);
-    RUN(decode_connect_payload_must_be_object);
-    RUN(decode_disconnect_with_payload_is_error);
-    RUN(decode_connect_error_payload_must_be_object_or_string);
-    RUN(decode_binary_without_attachment_count_is_error);
-    RUN(decode_huge_attachment_count_is_error);
-    RUN(decode_truncated_json_is_error);
-    RUN(decode_malformed_json_is_error);
-    RUN(decode_embedded_nul_bytes_are_data_not_terminators);
-    RUN(decode_every_prefix_of_valid_packet_is_error);
-    RUN(decode_random_input_never_crashes_and_round_trips);
-    RUN(encode_event_main_namespace);
-    RUN(encode_event_custom_namespace_with_ack_id);
-    RUN(encode_connect_reply_with_sid);
-    RUN(encode_connect_error);
-    RUN(encode_disconnect_custom_namespace_keeps_comma);
-    RUN(encode_ack_with_id);
-    RUN(encode_binary_event_and_ack_with_attachment_count);
-    RUN(encode_appends_to_existing_buffer_content);
-    RUN(encode_invalid_packet_is_refused_and_buffer_unchanged);
-    RUN(encode_placeholder_in_reference_key_order);
-    RUN(every_packet_type_round_trips);
-    RUN(placeholders_found_with_spans_and_attachments);
-    RUN(placeholders_nested_in_arrays_and_objects);
-    RUN(placeholders_tolerate_whitespace_key_order_and_escapes);
-    RUN(placeholders_inside_strings_are_not_matched);
-    RUN(placeholders_only_when_flag_is_literal_true);
-    RUN(placeholder_num_out_of_range_is_error_before_any_callback);
-    RUN(placeholder_num_must_be_plain_integer);
-    RUN(placeholders_inside_a_placeholder_are_ignored);
-    RUN(placeholders_malformed_json_is_error);
-    RUN(placeholder_callback_can_stop_the_walk);
-    RUN(placeholders_without_callback_only_validate);
-    RUN(reasm_plain_text_packet_is_ready_at_once);
-    RUN(reasm_collects_attachments_then_reports_ready);
-    RUN(reasm_text_while_attachments_pending_is_error);
-    RUN(reasm_binary_without_pending_header_is_error);
-    RUN(reasm_binary_with_zero_attachments_is_ready_at_once);
-    RUN(reasm_bad_placeholder_fails_before_attachments);
-    RUN(reasm_accepts_empty_attachment);
-    RUN(reasm_free_while_pending_releases_everything);
-    RUN(strerror_and_type_names_cover_every_code);
-    pool_free();
-    return TESTS_DONE();
-}
+TL_SUITE(sio_packet, NULL, pool_free,
+         TL_TEST(decode_connect_main_namespace_without_payload),
+         TL_TEST(decode_connect_main_namespace_with_auth_object),
+         TL_TEST(decode_connect_custom_namespace_comma_is_optional),
+         TL_TEST(decode_connect_custom_namespace_with_auth_object),
+         TL_TEST(decode_event_with_mixed_arguments),
+         TL_TEST(decode_event_with_ack_id),
+         TL_TEST(decode_binary_event_reads_attachment_count),
+         TL_TEST(decode_binary_ack_with_ack_id),
+         TL_TEST(decode_disconnect_main_and_custom_namespace),
+         TL_TEST(decode_event_on_namespace_with_ack_id),
+         TL_TEST(decode_event_with_number_as_first_element),
+         TL_TEST(decode_ack_allows_empty_array),
+         TL_TEST(decode_connect_error_object_string_or_nothing),
+         TL_TEST(decode_binary_event_on_namespace),
+         TL_TEST(decode_binary_with_zero_attachments_is_valid),
+         TL_TEST(decode_attachment_count_at_limit_is_accepted),
+         TL_TEST(decode_slash_comma_is_main_namespace),
+         TL_TEST(decode_trims_whitespace_around_payload),
+         TL_TEST(decode_ack_id_max_uint64_is_accepted),
+         TL_TEST(decode_accepts_strict_json_edge_cases),
+         TL_TEST(decode_nesting_up_to_depth_limit),
+         TL_TEST(decode_empty_input_is_error),
+         TL_TEST(decode_unknown_type_is_error),
+         TL_TEST(decode_event_payload_not_array_is_error),
+         TL_TEST(decode_event_without_payload_is_error),
+         TL_TEST(decode_non_numeric_ack_id_is_error),
+         TL_TEST(decode_ack_id_overflow_is_error),
+         TL_TEST(decode_event_name_must_be_string_or_number),
+         TL_TEST(decode_reserved_event_names_are_refused),
+         TL_TEST(decode_connect_payload_must_be_object),
+         TL_TEST(decode_disconnect_with_payload_is_error),
+         TL_TEST(decode_connect_error_payload_must_be_object_or_string),
+         TL_TEST(decode_binary_without_attachment_count_is_error),
+         TL_TEST(decode_huge_attachment_count_is_error),
+         TL_TEST(decode_truncated_json_is_error),
+         TL_TEST(decode_malformed_json_is_error),
+         TL_TEST(decode_embedded_nul_bytes_are_data_not_terminators),
+         TL_TEST(decode_every_prefix_of_valid_packet_is_error),
+         TL_TEST(decode_random_input_never_crashes_and_round_trips),
+         TL_TEST(encode_event_main_namespace),
+         TL_TEST(encode_event_custom_namespace_with_ack_id),
+         TL_TEST(encode_connect_reply_with_sid),
+         TL_TEST(encode_connect_error),
+         TL_TEST(encode_disconnect_custom_namespace_keeps_comma),
+         TL_TEST(encode_ack_with_id),
+         TL_TEST(encode_binary_event_and_ack_with_attachment_count),
+         TL_TEST(encode_appends_to_existing_buffer_content),
+         TL_TEST(encode_invalid_packet_is_refused_and_buffer_unchanged),
+         TL_TEST(encode_placeholder_in_reference_key_order),
+         TL_TEST(every_packet_type_round_trips),
+         TL_TEST(placeholders_found_with_spans_and_attachments),
+         TL_TEST(placeholders_nested_in_arrays_and_objects),
+         TL_TEST(placeholders_tolerate_whitespace_key_order_and_escapes),
+         TL_TEST(placeholders_inside_strings_are_not_matched),
+         TL_TEST(placeholders_only_when_flag_is_literal_true),
+         TL_TEST(placeholder_num_out_of_range_is_error_before_any_callback),
+         TL_TEST(placeholder_num_must_be_plain_integer),
+         TL_TEST(placeholders_inside_a_placeholder_are_ignored),
+         TL_TEST(placeholders_malformed_json_is_error),
+         TL_TEST(placeholder_callback_can_stop_the_walk),
+         TL_TEST(placeholders_without_callback_only_validate),
+         TL_TEST(reasm_plain_text_packet_is_ready_at_once),
+         TL_TEST(reasm_collects_attachments_then_reports_ready),
+         TL_TEST(reasm_text_while_attachments_pending_is_error),
+         TL_TEST(reasm_binary_without_pending_header_is_error),
+         TL_TEST(reasm_binary_with_zero_attachments_is_ready_at_once),
+         TL_TEST(reasm_bad_placeholder_fails_before_attachments),
+         TL_TEST(reasm_accepts_empty_attachment),
+         TL_TEST(reasm_free_while_pending_releases_everything),
+         TL_TEST(strerror_and_type_names_cover_every_code));

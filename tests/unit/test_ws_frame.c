@@ -733,22 +733,19 @@ static void fuzz_random_and_mutated_input(void)
     CHECK(1);
 }
 
-int main(void)
-{
-    RUN(every_frame_kind_is_reported);
-    RUN(close_without_payload_has_no_code);
-    RUN(lengths_in_7_16_and_64_bit_forms);
-    RUN(whole_frame_allocates_nothing);
-    RUN(fragments_with_pings_between_are_reassembled);
-    RUN(long_fragmented_message_split_everywhere);
-    RUN(protocol_errors_close_with_1002);
-    RUN(errors_are_the_same_in_any_chunking);
-    RUN(dead_parser_stays_dead);
-    RUN(max_message_counts_all_fragments);
-    RUN(invalid_utf8_text_closes_with_1007);
-    RUN(utf8_validation_matches_reference);
-    RUN(callback_can_stop_the_feed);
-    RUN(frame_header_encoder);
-    RUN(fuzz_random_and_mutated_input);
-    return TESTS_DONE();
-}
+TL_SUITE(ws_frame, NULL, NULL,
+         TL_TEST(every_frame_kind_is_reported),
+         TL_TEST(close_without_payload_has_no_code),
+         TL_TEST(lengths_in_7_16_and_64_bit_forms),
+         TL_TEST(whole_frame_allocates_nothing),
+         TL_TEST(fragments_with_pings_between_are_reassembled),
+         TL_TEST(long_fragmented_message_split_everywhere),
+         TL_TEST(protocol_errors_close_with_1002),
+         TL_TEST(errors_are_the_same_in_any_chunking),
+         TL_TEST(dead_parser_stays_dead),
+         TL_TEST(max_message_counts_all_fragments),
+         TL_TEST(invalid_utf8_text_closes_with_1007),
+         TL_TEST(utf8_validation_matches_reference),
+         TL_TEST(callback_can_stop_the_feed),
+         TL_TEST(frame_header_encoder),
+         TL_TEST(fuzz_random_and_mutated_input));

@@ -1,15 +1,27 @@
-/* testlib: the tiny unit-test harness of tests/unit. Each test is a function
- * registered in main() with RUN(name); a failed CHECK reports file:line and
- * marks the test failed without stopping the others. The last line printed
- * is "N passed, M failed", which ctest and CI read. */
+/* testlib: the tiny unit-test harness of tests/unit, shared by every test
+ * file and the one runner binary (runner.c). A test is a `static void
+ * name(void)` function; each file ends with its suite, the list of its
+ * tests:
+ *
+ *     TL_SUITE(buf, NULL, NULL,
+ *              TL_TEST(buf_append_grows),
+ *              TL_TEST(buf_consume_moves_the_rest));
+ *
+ * and the suite's name goes in test_list.h. A failed CHECK reports
+ * file:line and marks the test failed without stopping the others. A test
+ * that needs an event loop takes a fresh one from tl_loop(); after the test
+ * the runner checks that it closes with no handle left (libuv's own tests
+ * do the same), so every such test is also a leak check for handles. The
+ * last line the runner prints is "N passed, M failed", which ctest and CI
+ * read. */
 #ifndef SL_TESTLIB_H
 #define SL_TESTLIB_H
 
 #include <stdio.h>
 #include <string.h>
 
-static int tl_failed_checks;
-static int tl_passed, tl_failed;
+/* Failed checks so far in this run (the runner compares it around a test). */
+extern int tl_failed_checks;
 
 #define CHECK(cond)                                                            \
     do {                                                                       \
@@ -44,20 +56,38 @@ static int tl_passed, tl_failed;
 
 #define CHECK_STR(p, n, s) CHECK_MEM(p, n, s, strlen(s))
 
-#define RUN(fn)                                                                \
-    do {                                                                       \
-        int tl_before = tl_failed_checks;                                      \
-        fn();                                                                  \
-        if (tl_failed_checks == tl_before) {                                   \
-            tl_passed++;                                                       \
-            printf("ok %s\n", #fn);                                            \
-        } else {                                                               \
-            tl_failed++;                                                       \
-            printf("FAIL %s\n", #fn);                                          \
-        }                                                                      \
-    } while (0)
+typedef struct tl_test {
+    const char *name;
+    void (*fn)(void);
+} tl_test_t;
 
-#define TESTS_DONE()                                                           \
-    (printf("%d passed, %d failed\n", tl_passed, tl_failed), tl_failed ? 1 : 0)
+/* setup runs once before the suite's first test that is run; it returns
+ * NULL, or the reason to skip the whole suite (a tool is not installed).
+ * teardown runs once after its last test. Either may be NULL. */
+typedef struct tl_suite {
+    const char *name;
+    const tl_test_t *tests; /* ends with {NULL, NULL} */
+    const char *(*setup)(void);
+    void (*teardown)(void);
+} tl_suite_t;
+
+#define TL_TEST(fn) {#fn, fn}
+
+#define TL_SUITE(name_, setup_, teardown_, ...)                                \
+    static const tl_test_t tl_tests_[] = {__VA_ARGS__, {NULL, NULL}};          \
+    const tl_suite_t tl_suite_##name_ = {#name_, tl_tests_, setup_, teardown_}
+
+/* The running test's event loop, initialised on first call (later calls in
+ * the same test return the same loop). The test runs it as it likes; it
+ * need not close it. */
+struct uv_loop_s *tl_loop(void);
+
+/* Ends the running test's loop: every handle must be closed already (those
+ * left open are named on stderr, closed, and make the result non-zero),
+ * close callbacks and pending requests are run, then uv_loop_close must
+ * succeed. Returns 0 when the loop closed clean. The runner calls it after
+ * every test that took a loop; a test may call it itself to check at a
+ * given point (it is then not called again). */
+int tl_loop_close(void);
 
 #endif
