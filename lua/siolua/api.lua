@@ -50,6 +50,6 @@ return function(sio, core)
   -- Module-level state that survives reloads (main.lua's locals don't).
   sio.state = {}
 
-  require("siolua.client")(sio, core)
+  require("siolua.client")(sio, core, lib.events)
   return lib.dispatch, lib.eio_dispatch
 end

@@ -151,20 +151,21 @@ return function(lib)
     return self
   end
 
+  -- Removes fn (every time it is there) from the list in field k, or
+  -- every function when fn is nil.
+  local function off_list(self, k, fn)
+    if fn == nil then self[k] = {} return self end
+    local l = self[k]
+    for i = #l, 1, -1 do if l[i] == fn then table.remove(l, i) end end
+    return self
+  end
+
   function Socket:on_any(fn) self._any[#self._any + 1] = fn return self end
   function Socket:prepend_any(fn) table.insert(self._any, 1, fn) return self end
-  function Socket:off_any(fn)
-    if fn == nil then self._any = {} return self end
-    for i = #self._any, 1, -1 do if self._any[i] == fn then table.remove(self._any, i) end end
-    return self
-  end
+  function Socket:off_any(fn) return off_list(self, "_any", fn) end
   function Socket:on_any_outgoing(fn) self._anyout[#self._anyout + 1] = fn return self end
   function Socket:prepend_any_outgoing(fn) table.insert(self._anyout, 1, fn) return self end
-  function Socket:off_any_outgoing(fn)
-    if fn == nil then self._anyout = {} return self end
-    for i = #self._anyout, 1, -1 do if self._anyout[i] == fn then table.remove(self._anyout, i) end end
-    return self
-  end
+  function Socket:off_any_outgoing(fn) return off_list(self, "_anyout", fn) end
   Socket.onAny = Socket.on_any
   Socket.prependAny = Socket.prepend_any
   Socket.offAny = Socket.off_any

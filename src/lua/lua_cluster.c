@@ -27,45 +27,78 @@ static sio_server_t *adapter_sio(lua_State *L)
     return (*u)->sio;
 }
 
-/* ---- requests that wait for the other servers ------------------------------ */
+/* ---- answers a handler waits for -------------------------------------------- */
 
-typedef struct reply_wait {
-    sl_lua_wait_t *w;      /* NULL once the runtime cancelled it */
-    const char *items;
+/* One answer the running handler is parked on (a wait of lua_rt): what
+ * came, and how it becomes the handler's results. */
+typedef struct answer {
+    sl_lua_wait_t *w;      /* NULL once delivered, or cancelled by the runtime */
+    sl_lua_push_cb push;
+    const char *data;      /* gathered items, or a session's JSON; NULL: none */
     size_t len;
     int complete;
-} reply_wait_t;
+} answer_t;
 
-static void reply_cancelled(void *ud) { ((reply_wait_t *)ud)->w = NULL; }
+static void answer_cancelled(void *ud) { ((answer_t *)ud)->w = NULL; }
+
+/* Ties a new answer to the wait w (NULL when out of memory). */
+static answer_t *answer_new(sl_lua_wait_t *w, sl_lua_push_cb push)
+{
+    answer_t *a = calloc(1, sizeof *a);
+    if (a) {
+        a->w = w;
+        a->push = push;
+        sl_lua_wait_set_cancel(w, answer_cancelled, a);
+    }
+    return a;
+}
+
+/* The answer is in: the handler resumes with it (unless it went); a goes. */
+static void answer_deliver(answer_t *a, const char *data, size_t len, int complete)
+{
+    if (a->w) {
+        a->data = data;
+        a->len = len;
+        a->complete = complete;
+        sl_lua_wait_t *w = a->w;
+        a->w = NULL;
+        sl_lua_wait_resume(w, a->push, a);
+    }
+    free(a);
+}
+
+/* No answer will come (the request could not start): the handler resumes
+ * with "nothing" at once; a (may be NULL) goes. */
+static void answer_none(sl_lua_wait_t *w, answer_t *a, sl_lua_push_cb push)
+{
+    answer_t none = {NULL, push, NULL, 0, 0};
+    sl_lua_wait_set_cancel(w, NULL, NULL);
+    sl_lua_wait_resume(w, push, &none);
+    free(a);
+}
+
+/* ---- requests that wait for the other servers ------------------------------ */
 
 /* Resumes with (list, complete): the gathered items decoded as one array. */
 static int push_reply(lua_State *L, void *ud)
 {
-    reply_wait_t *rw = ud;
+    answer_t *a = ud;
     sl_buf_t b = SL_BUF_INIT;
     sl_buf_append_byte(&b, '[');
-    sl_buf_append(&b, rw->items, rw->len);
+    if (a->data)
+        sl_buf_append(&b, a->data, a->len);
     sl_buf_append_byte(&b, ']');
     char err[128];
     if (sl_lua_json_decode(L, b.data, b.len, NULL, err, sizeof err) != 0)
         sl_lua_json_new_array(L, 0);
     sl_buf_free(&b);
-    lua_pushboolean(L, rw->complete);
+    lua_pushboolean(L, a->complete);
     return 2;
 }
 
 static void on_reply(const char *items, size_t len, int complete, void *ud)
 {
-    reply_wait_t *rw = ud;
-    if (rw->w) {
-        rw->items = items;
-        rw->len = len;
-        rw->complete = complete;
-        sl_lua_wait_t *w = rw->w;
-        rw->w = NULL;
-        sl_lua_wait_resume(w, push_reply, rw);
-    }
-    free(rw);
+    answer_deliver(ud, items, len, complete);
 }
 
 /* One request that gathers answers, with what it sends. */
@@ -81,19 +114,19 @@ typedef struct request {
     unsigned timeout_ms;
 } request_t;
 
-static int request_start(request_t *q, reply_wait_t *rw)
+static int request_start(request_t *q, answer_t *a)
 {
     switch (q->kind) {
     case REQ_FETCH:
-        return sio_adapter_fetch_sockets(q->nsp, &q->t, on_reply, rw);
+        return sio_adapter_fetch_sockets(q->nsp, &q->t, on_reply, a);
     case REQ_ALL_ROOMS:
-        return sio_adapter_all_rooms(q->nsp, on_reply, rw);
+        return sio_adapter_all_rooms(q->nsp, on_reply, a);
     case REQ_SERVER_SIDE_EMIT:
-        return sio_adapter_server_side_emit(q->nsp, q->args.json.data, q->args.json.len, on_reply, rw);
+        return sio_adapter_server_side_emit(q->nsp, q->args.json.data, q->args.json.len, on_reply, a);
     default:
         return sio_adapter_broadcast_with_ack(q->nsp, &q->t, q->args.json.data, q->args.json.len,
                                               q->args.atts, q->args.natts, q->ack_id, q->timeout_ms,
-                                              on_reply, rw);
+                                              on_reply, a);
     }
 }
 
@@ -113,21 +146,12 @@ static int request_wait(lua_State *L, request_t *q)
         sl_lua_bind_args_free(&q->args);
         return luaL_error(L, "cannot send: %s", err); /* the runtime drops the wait */
     }
-    reply_wait_t *rw = calloc(1, sizeof *rw);
-    if (rw) {
-        rw->w = w;
-        sl_lua_wait_set_cancel(w, reply_cancelled, rw);
-    }
+    answer_t *a = answer_new(w, push_reply);
     /* The request copies what it sends: the encoding goes now. */
-    int rc = rw ? request_start(q, rw) : -ENOMEM;
+    int rc = a ? request_start(q, a) : -ENOMEM;
     sl_lua_bind_args_free(&q->args);
-    if (rc != 0) {
-        /* The cluster is unreachable: no answer will come; say so at once. */
-        reply_wait_t none = {NULL, "", 0, 0};
-        sl_lua_wait_set_cancel(w, NULL, NULL);
-        sl_lua_wait_resume(w, push_reply, &none);
-        free(rw);
-    }
+    if (rc != 0)
+        answer_none(w, a, push_reply); /* the cluster is out of reach */
     return sl_lua_yield(L);
 }
 
@@ -283,34 +307,18 @@ static int adapter_session_put(lua_State *L)
     return 0;
 }
 
-typedef struct take_wait {
-    sl_lua_wait_t *w;
-    const char *json;
-    size_t len;
-} take_wait_t;
-
-static void take_cancelled(void *ud) { ((take_wait_t *)ud)->w = NULL; }
-
 static int push_taken(lua_State *L, void *ud)
 {
-    take_wait_t *t = ud;
+    answer_t *a = ud;
     char err[128];
-    if (!t->json || sl_lua_json_decode(L, t->json, t->len, NULL, err, sizeof err) != 0)
+    if (!a->data || sl_lua_json_decode(L, a->data, a->len, NULL, err, sizeof err) != 0)
         lua_pushnil(L);
     return 1;
 }
 
 static void session_taken(const char *json, size_t len, void *ud)
 {
-    take_wait_t *t = ud;
-    if (t->w) {
-        t->json = json;
-        t->len = len;
-        sl_lua_wait_t *w = t->w;
-        t->w = NULL;
-        sl_lua_wait_resume(w, push_taken, t);
-    }
-    free(t);
+    answer_deliver(ud, json, len, 1);
 }
 
 /* a:session_take(pid) -> the session table or nil; waits for the cluster
@@ -324,17 +332,9 @@ static int adapter_session_take(lua_State *L)
         return 1;
     }
     sl_lua_wait_t *w = sl_lua_wait_new(L, NULL, NULL);
-    take_wait_t *t = calloc(1, sizeof *t);
-    if (t) {
-        t->w = w;
-        sl_lua_wait_set_cancel(w, take_cancelled, t);
-    }
-    if (!t || sio_adapter_session_take(srv, pid, session_taken, t) != 0) {
-        take_wait_t none = {NULL, NULL, 0};
-        sl_lua_wait_set_cancel(w, NULL, NULL);
-        sl_lua_wait_resume(w, push_taken, &none);
-        free(t);
-    }
+    answer_t *a = answer_new(w, push_taken);
+    if (!a || sio_adapter_session_take(srv, pid, session_taken, a) != 0)
+        answer_none(w, a, push_taken);
     return sl_lua_yield(L);
 }
 
