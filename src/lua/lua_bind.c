@@ -35,15 +35,12 @@ void sl_lua_bind_dispatch(lua_State *L, int table_ref, const char *name, int nar
     lua_call(L, nargs, nres);
 }
 
-void sl_lua_bind_spawn(lua_State *L, int table_ref, const char *name, int nargs)
+void sl_lua_bind_spawn(sl_lua_bind_t *b, lua_State *L, int fn_ref, int nargs)
 {
-    luaL_checkstack(L, 3, NULL);
-    lua_pushcfunction(L, sl_lua_l_spawn);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, table_ref);
-    lua_getfield(L, -1, name);
-    lua_remove(L, -2);
-    lua_rotate(L, -(nargs + 2), 2);
-    lua_call(L, nargs + 1, 0);
+    luaL_checkstack(L, 1, NULL);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
+    lua_insert(L, -(nargs + 1));
+    sl_lua_spawn_function(b->rt, L, nargs);
 }
 
 sl_lua_bind_t *sl_lua_bind_upvalue(lua_State *L)

@@ -11,8 +11,8 @@
  *           ev_cf(L): push values from ev              instruction budget,
  *             --> sl_lua_bind_dispatch(L, "name")      memory cap
  *                   --> api.lua dispatch.name(...)
- *             or  sl_lua_bind_spawn(L, "name")         the same guards, per
- *                   --> dispatch.name(...) as a handler  handler (lua_rt)
+ *             or  sl_lua_bind_spawn(b, L, fn_ref)      the same guards, per
+ *                   --> dispatch.event(...) as a handler handler (lua_rt)
  *           ev_cf writes results back into ev
  *     <-- 0, or -1 (logged once): the caller settles from what ev says
  *
@@ -50,6 +50,7 @@ typedef struct sl_lua_bind {
     sl_server_t *http;
     int dispatch_ref;      /* lua/siolua/api.lua's dispatch table */
     int eio_dispatch_ref;  /* and its eio_dispatch table */
+    int event_ref;         /* dispatch.event: every client event runs it */
     int started;           /* options are final, endpoints mounted */
 } sl_lua_bind_t;
 
@@ -71,11 +72,13 @@ int sl_lua_bind_call(sl_lua_bind_t *b, lua_CFunction fn, void *ev, const char *w
  * them) and leaves nres results. Errors propagate to the guard. */
 void sl_lua_bind_dispatch(lua_State *L, int table_ref, const char *name, int nargs, int nres);
 
-/* The same, but the library's function runs as a new handler (the spawn
+/* Inside such an fn: runs the library's function in registry slot fn_ref
+ * with the nargs values on top (pops them) as a new handler (the spawn
  * path of lua_rt: its own coroutine and budget, errors logged naming the
  * function its stack starts with), for events whose work is a handler's
- * anyway: then the main thread runs no Lua code of its own. */
-void sl_lua_bind_spawn(lua_State *L, int table_ref, const char *name, int nargs);
+ * anyway: then the main thread runs no Lua code of its own. Never raises
+ * (a failure to start is logged). */
+void sl_lua_bind_spawn(sl_lua_bind_t *b, lua_State *L, int fn_ref, int nargs);
 
 /* The context of a C function registered with it as upvalue 1. */
 sl_lua_bind_t *sl_lua_bind_upvalue(lua_State *L);

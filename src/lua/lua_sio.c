@@ -741,7 +741,7 @@ static int packet_cf(lua_State *L)
     if (is_ack)
         sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "ack", 3, 0);
     else
-        sl_lua_bind_spawn(L, ev->b->dispatch_ref, "event", 3);
+        sl_lua_bind_spawn(ev->b, L, ev->b->event_ref, 3);
     return 0;
 }
 
@@ -913,6 +913,8 @@ static int open_api_cf(lua_State *L)
     lua_setfield(L, core, "crypto");
     lua_call(L, 2, 2);
     app->b.eio_dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_getfield(L, -1, "event");
+    app->b.event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     app->b.dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
@@ -925,7 +927,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     if (!app)
         return NULL;
     app->b.loop = loop;
-    app->b.dispatch_ref = app->b.eio_dispatch_ref = LUA_NOREF;
+    app->b.dispatch_ref = app->b.eio_dispatch_ref = app->b.event_ref = LUA_NOREF;
     app->set_option = set_option;
     app->option_ud = option_ud;
     app->b.http = http;

@@ -41,6 +41,9 @@ test('a Lua error in a handler is logged in one line with main.lua:<line>; that 
   const line = await logMatch(off, /deliberate failure in a handler/);
   assert.ok(line.includes(`main.lua:${lineOf('deliberate failure in a handler')}`), `log line: ${line}`);
   assert.match(line, /\berror\b/);
+  // The handler it names is the app's listener, where it is defined.
+  const named = /lua error in function defined at \S*main\.lua:(\d+): /.exec(line);
+  assert.equal(named?.[1], String(lineOf('socket:on("crash", function()')), `log line: ${line}`);
   assert.deepEqual(await ask(a, 'echo', 'a after crash'), ['a after crash']);
   assert.deepEqual(await ask(b, 'echo', 'b after crash'), ['b after crash']);
   assert.equal(a.connected, true);
