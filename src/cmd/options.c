@@ -88,6 +88,14 @@ static int set_redis_key(sl_settings_t *s, const sl_optval_t *v)
     return 0;
 }
 
+/* trustProxy: "" or a comma list of addresses, CIDRs and the names
+ * loopback, linklocal, uniquelocal (net/trust.h says how it is read). */
+static int set_trust_proxy(sl_settings_t *s, const sl_optval_t *v)
+{
+    char why[200];
+    return sl_trust_parse(&s->http.trust_proxy, v->text, why, sizeof why) ? -1 : 0;
+}
+
 /* ---- the table ---------------------------------------------------------------- */
 
 #define ALL (SL_OPT_RUN | SL_OPT_TEST | SL_OPT_LUA)
@@ -164,6 +172,10 @@ const sl_option_t sl_options[] = {
     {.name = "maxHeaderSize", .type = SL_OPT_UINT, .def = "16384", .min = 1024, .max = SIZE_MAX,
      .unit = "bytes", .where = ALL, .to = SL_TO_HTTP, .help = "largest request line and headers",
      .apply = set_max_header_size},
+    {.name = "trustProxy", .type = SL_OPT_TEXT, .def = "", .max = 1023, .where = ALL, .to = SL_TO_HTTP,
+     .expect = "a comma list of addresses, CIDR networks, loopback, linklocal or uniquelocal",
+     .help = "proxies whose X-Forwarded-For names the client",
+     .apply = set_trust_proxy},
     {.name = "luaInstructionBudget", .type = SL_OPT_UINT, .def = "100000000", .max = UINT64_MAX,
      .unit = "instructions", .where = ALL, .to = SL_TO_BUDGET,
      .help = "what one run of a handler may take (0: no limit)", .apply = set_lua_budget},

@@ -20,6 +20,7 @@
 #include "cluster/local_bus_server.h"
 #include "base/log.h"
 #include "eio/server.h"
+#include "cmd/sd_notify.h"
 
 /* A worker that dies is started again after RESTART_MIN_MS; one that dies
  * again soon after (a crash loop: a bad main.lua, a port taken) waits twice
@@ -136,6 +137,7 @@ static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     SL_INFO("main", "siolua %s serving %s with %d workers (%s), listening on http://%s",
             SIOLUA_VERSION, s->cfg->app_dir, s->n,
             s->cfg->use_local_bus ? "joined by a local bus" : "joined by redis", s->where);
+    sl_sd_ready(s->loop, "serving %s with %d workers on http://%s", s->cfg->app_dir, s->n, s->where);
 }
 
 static void describe_exit(char *out, size_t cap, int64_t status, int sig)
@@ -310,6 +312,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         return;
     SL_INFO("workers", "%s received, stopping %d workers", signum == SIGINT ? "SIGINT" : "SIGTERM",
             running_count(s));
+    sl_sd_stopping();
     stop_workers(s, 0);
 }
 
@@ -318,6 +321,7 @@ static void on_sighup(uv_signal_t *h, int signum)
     (void)signum;
     supervisor_t *s = h->data;
     SL_INFO("workers", "SIGHUP received, reloading %d workers", running_count(s));
+    sl_sd_reloading();
     /* A worker still loading has no SIGHUP handler yet: the signal would
      * kill it. It gets the reload once it says it is ready. */
     for (int i = 0; i < s->n; i++) {
@@ -327,6 +331,9 @@ static void on_sighup(uv_signal_t *h, int signum)
         else if (w->running)
             w->reload_pending = 1;
     }
+    /* Each worker reloads on its own and logs how it went; the supervisor
+     * can't wait for them, so systemd hears the reload is done once sent. */
+    sl_sd_ready(NULL, NULL);
 }
 
 static void supervisor_finish(supervisor_t *s)

@@ -158,7 +158,7 @@ static int route_cf(lua_State *L)
     lua_setfield(L, -2, "headers");
     lua_pushlstring(L, req->body.data ? req->body.data : "", req->body.len);
     lua_setfield(L, -2, "body");
-    lua_pushstring(L, req->peer);
+    lua_pushstring(L, req->address);
     lua_setfield(L, -2, "address");
     /* stack: handler, params, h, reqtable -> http_run(handler, params, h, req) */
     sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "http_run", 4, 0);

@@ -751,7 +751,8 @@ static void lua_on_packet(sio_socket_t *s, const sio_packet_t *pkt, const sio_pa
     packet_ev_t ev = {ud, s, pkt, atts, natts, ""};
     sl_lua_bind_call(ud, packet_cf, &ev, "an event");
     if (ev.err[0]) {
-        SL_INFO("sio", "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), ev.err);
+        SL_INFOF("sio", SL_LOG_FIELDS("socket", sio_socket_id(s), "nsp", sio_nsp_name(sio_socket_nsp(s))),
+                 "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), ev.err);
         sio_socket_disconnect(s, 1);
     }
 }
