@@ -21,44 +21,21 @@ void sl_budget_close(sl_budget_t *b)
         uv_close((uv_handle_t *)&b->timer, NULL);
 }
 
-static int listed(const sl_budget_entry_t *e) { return e->prev || e->budget->head == e; }
-
-static void unlist(sl_budget_entry_t *e)
-{
-    sl_budget_t *b = e->budget;
-    if (!listed(e))
-        return;
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        b->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        b->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
 /* The queue stopped being empty now: it goes last, behind every queue
  * that has waited longer. */
 static void enlist(sl_budget_entry_t *e)
 {
-    sl_budget_t *b = e->budget;
-    e->since = uv_now(b->loop);
-    e->prev = b->tail;
-    e->next = NULL;
-    if (b->tail)
-        b->tail->next = e;
-    else
-        b->head = e;
-    b->tail = e;
+    e->since = uv_now(e->budget->loop);
+    sl_list_push_back(&e->budget->waiting, &e->link);
 }
+
+static void unlist(sl_budget_entry_t *e) { sl_list_remove(&e->budget->waiting, &e->link); }
 
 static void budget_tick(uv_timer_t *t)
 {
     sl_budget_t *b = t->data;
-    while (b->cap && b->used > b->cap && b->head) {
-        sl_budget_entry_t *e = b->head;
+    while (b->cap && b->used > b->cap && b->waiting.head) {
+        sl_budget_entry_t *e = SL_CONTAINER_OF(b->waiting.head, sl_budget_entry_t, link);
         unlist(e);
         b->dropped++;
         SL_LOG_EVERY(&b->over, SL_LOG_WARN, "output",

@@ -28,6 +28,7 @@
 #include <uv.h>
 
 #include "base/buf.h"
+#include "base/list.h"
 #include "base/log.h"
 
 typedef struct sl_budget sl_budget_t;
@@ -42,7 +43,7 @@ typedef void (*sl_budget_evict_cb)(sl_budget_entry_t *e);
 /* One queue. Embedded in its owner; all zero is "in no budget". */
 struct sl_budget_entry {
     sl_budget_t *budget;          /* NULL: nothing is counted */
-    sl_budget_entry_t *prev, *next;
+    sl_link_t link;               /* in budget->waiting while bytes > 0 */
     uint64_t since;               /* loop ms when its queue stopped being empty */
     size_t bytes;                 /* bytes its queue holds (slices of the buffers) */
     sl_budget_evict_cb evict;
@@ -54,7 +55,7 @@ struct sl_budget {
     uv_timer_t timer;             /* drops queues on the next loop turn */
     size_t used;                  /* bytes of the buffers held, each once */
     size_t cap;                   /* 0: no cap */
-    sl_budget_entry_t *head, *tail;
+    sl_list_t waiting;            /* entries with bytes, longest waiting first */
     uint64_t dropped;             /* queues dropped since the start */
     sl_log_every_t over;
     const char *option;           /* the option's name, for the log */

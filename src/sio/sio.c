@@ -18,6 +18,7 @@
 #include <sys/time.h>
 
 #include "base/hashtab.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "base/json_text.h"
 
@@ -74,11 +75,10 @@ struct sio_client {
     sio_server_t *srv;
     eio_session_t *eio;
     sio_client_t *prev, *next;   /* srv->clients; once closed, srv->dead */
-    sio_client_t *wait_prev, *wait_next; /* srv->waiting, until it joins */
+    sl_link_t wait;              /* in srv->waiting until it joins a namespace */
     sio_socket_t *sockets;
     sio_packet_reasm_t reasm;
     uint64_t opened;             /* loop time of the Engine.IO open */
-    unsigned waiting : 1;        /* has joined no namespace yet */
     unsigned closed : 1;
     sio_handshake_t hs;
     char *hs_strings;          /* one block holding every handshake string */
@@ -104,7 +104,7 @@ struct sio_server {
      *
      *   waiting: c1 <-> c2 <-> c3    timer due at c1->opened + connect_timeout
      */
-    sio_client_t *waiting, *waiting_tail;
+    sl_list_t waiting;
     /* Closed clients, freed by the timer on the next loop turn: whoever
      * closed one may still be using it further up the stack. */
     sio_client_t *dead;
@@ -115,6 +115,7 @@ struct sio_server {
 
 static void client_close(sio_client_t *c, const char *reason);
 static void client_unwait(sio_client_t *c);
+static sio_client_t *first_waiting(sio_server_t *srv);
 static void socket_gone(sio_socket_t *s, const char *reason, int notify_up);
 
 /* ---- options ------------------------------------------------------------ */
@@ -878,29 +879,20 @@ static void server_schedule(sio_server_t *srv)
         return;
     if (srv->dead) {
         uv_timer_start(srv->timer, server_tick, 0, 0);
-    } else if (srv->waiting) {
-        uint64_t now = uv_now(srv->loop), due = srv->waiting->opened + srv->opts.connect_timeout_ms;
+    } else if (srv->waiting.head) {
+        uint64_t now = uv_now(srv->loop), due = first_waiting(srv)->opened + srv->opts.connect_timeout_ms;
         uv_timer_start(srv->timer, server_tick, due > now ? due - now : 0, 0);
     } else {
         uv_timer_stop(srv->timer);
     }
 }
 
-static void client_unwait(sio_client_t *c)
+static void client_unwait(sio_client_t *c) { sl_list_remove(&c->srv->waiting, &c->wait); }
+
+/* The client that has waited longest for its first namespace, or NULL. */
+static sio_client_t *first_waiting(sio_server_t *srv)
 {
-    if (!c->waiting)
-        return;
-    sio_server_t *srv = c->srv;
-    c->waiting = 0;
-    if (c->wait_prev)
-        c->wait_prev->wait_next = c->wait_next;
-    else
-        srv->waiting = c->wait_next;
-    if (c->wait_next)
-        c->wait_next->wait_prev = c->wait_prev;
-    else
-        srv->waiting_tail = c->wait_prev;
-    c->wait_prev = c->wait_next = NULL;
+    return srv->waiting.head ? SL_CONTAINER_OF(srv->waiting.head, sio_client_t, wait) : NULL;
 }
 
 /* Every socket of the client leaves with reason; the client is unlinked
@@ -942,8 +934,7 @@ static void server_tick(uv_timer_t *t)
         client_free(c);
     }
     uint64_t now = uv_now(srv->loop);
-    while (srv->waiting && srv->waiting->opened + srv->opts.connect_timeout_ms <= now) {
-        sio_client_t *c = srv->waiting;
+    for (sio_client_t *c; (c = first_waiting(srv)) && c->opened + srv->opts.connect_timeout_ms <= now;) {
         /* A client that never joins is what a handshake flood leaves:
          * one line per interval with the count, not one per client. */
         SL_LOG_EVERYF(&srv->timeouts, SL_LOG_INFO, "sio",
@@ -1106,14 +1097,8 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     c->eio = e;
     sio_packet_reasm_init(&c->reasm);
     c->opened = uv_now(srv->loop);
-    c->waiting = 1;
-    c->wait_prev = srv->waiting_tail;
-    if (srv->waiting_tail)
-        srv->waiting_tail->wait_next = c;
-    else
-        srv->waiting = c;
-    srv->waiting_tail = c;
-    if (srv->waiting == c)
+    sl_list_push_back(&srv->waiting, &c->wait);
+    if (srv->waiting.head == &c->wait)
         server_schedule(srv);
     c->next = srv->clients;
     if (srv->clients)

@@ -62,7 +62,7 @@ static void a_buffer_shared_by_queues_is_counted_once(void)
     CHECK_EQ_INT(b.used, 1000);
     q_pop_all(&q2);
     CHECK_EQ_INT(b.used, 0);
-    CHECK(b.head == NULL);
+    CHECK(b.waiting.head == NULL);
     sl_rcbuf_unref(rc);
     finish(&b);
 }

@@ -4,9 +4,7 @@ local sio = require "siolua"
 local t = require "siolua.test"
 local h = require "tests.lib.tab"
 
-local function root()
-  return assert(sio.client(sio.test_url .. "/"))
-end
+local root = h.root
 
 t.test("names with invisible, control, combining, full-width characters or mixed scripts are refused as invalid_name", function()
   local c = h.tab()
