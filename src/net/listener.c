@@ -46,7 +46,7 @@ static void listener_pause(sl_listener_t *l)
  * the loop doesn't spin on a socket that stays readable. */
 static void listener_exhausted(sl_listener_t *l, int err)
 {
-    l->stats.fd_exhausted++;
+    uint64_t dropped = l->stats.dropped;
     if (l->spare >= 0) {
         close(l->spare);
         l->spare = -1;
@@ -64,6 +64,11 @@ static void listener_exhausted(sl_listener_t *l, int err)
             break;
     }
     l->spare = spare_open();
+    /* accept(2) says EMFILE before it looks at the backlog: when the
+     * accept before took the last descriptor, nothing may be waiting. */
+    if (l->stats.dropped == dropped && l->spare >= 0 && e != EMFILE && e != ENFILE)
+        return;
+    l->stats.fd_exhausted++;
     uint64_t more;
     if (sl_log_every_due(&l->exhausted, &more) && sl_log_level <= SL_LOG_WARN) {
         struct rlimit rl = {0, 0};
