@@ -34,11 +34,13 @@ struct sl_http_conn {
     sl_buf_t hdrs;
     size_t nh;
     int last_was_value;
-    /* Where llhttp_execute started, and the byte before it (the last one
-     * parsed by the previous call): what tells a folded header line from
-     * a value that came in two reads. */
+    /* What tells a folded header line (obs-fold) from a value that came in
+     * two reads: where llhttp_execute started, where the last header span
+     * ended in this call (NULL: in an earlier one), and whether a line
+     * ended after it (in the bytes before this call). */
     const char *feed_base;
-    char feed_prev;
+    const char *span_end;
+    int nl_after_span;
     /* Set by a callback that refuses the request: the status and reason
      * http_feed answers with once llhttp returns the error. */
     int refuse_status;
@@ -188,6 +190,7 @@ static int cb_message_begin(llhttp_t *p)
     hc->nh = 0;
     sl_buf_reset(&hc->hdrs);
     hc->last_was_value = 0;
+    hc->nl_after_span = 0;
     hc->header_bytes = 0;
     hc->headers_done = 0;
     hc->req_start = uv_now(hc->conn->tcp.loop);
@@ -241,6 +244,8 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
         hc->nh++;
         hc->last_was_value = 0;
     }
+    hc->span_end = at + n;
+    hc->nl_after_span = 0;
     return sl_buf_append(s, at, n) ? -1 : 0;
 }
 
@@ -255,18 +260,21 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n)
     if (add_header_bytes(hc, n))
         return HPE_USER;
     sl_buf_t *s = &hc->req->strings;
+    /* A value starts on its name's line. llhttp takes a line folded onto
+     * the next (obs-fold) even in strict mode, after an empty value too,
+     * skipping the fold's whitespace: a value piece with a line end
+     * between it and the span before it (the name, or the value's first
+     * line) is a fold. RFC 9112 5.2 lets a server refuse those with 400;
+     * smuggling relies on servers that read them differently. (An empty
+     * value comes as an empty piece after its line end: not a fold.) */
+    const char *from = hc->span_end ? hc->span_end : hc->feed_base;
+    if (n && (hc->nl_after_span || memchr(from, '\n', (size_t)(at - from))))
+        return refuse(hc, 400, "folded header line (obs-fold)");
+    hc->span_end = at + n;
+    hc->nl_after_span = 0;
     if (!hc->last_was_value) {
         hdr_last(hc)->value = (uint32_t)s->len;
         hc->last_was_value = 1;
-    } else {
-        /* llhttp only splits a value at the end of a read, or at a line
-         * folded onto the next (obs-fold, which it takes even in strict
-         * mode): a piece that starts right after a line end is a fold.
-         * RFC 9112 5.2 lets a server refuse those with 400; smuggling
-         * relies on servers that read them differently. */
-        char prev = at > hc->feed_base ? at[-1] : hc->feed_prev;
-        if (prev == '\n')
-            return refuse(hc, 400, "folded header line (obs-fold)");
     }
     return sl_buf_append(s, at, n) ? -1 : 0;
 }
@@ -274,11 +282,17 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n)
 static int cb_header_value_complete(llhttp_t *p)
 {
     sl_http_conn_t *hc = hc_of(p);
+    sl_buf_t *s = &hc->req->strings;
     if (!hc->last_was_value) { /* empty value: no on_header_value call */
-        hdr_last(hc)->value = (uint32_t)hc->req->strings.len;
+        hdr_last(hc)->value = (uint32_t)s->len;
         hc->last_was_value = 1;
     }
-    return sl_buf_append_byte(&hc->req->strings, '\0') ? -1 : 0;
+    /* Whitespace after a value is not part of it (RFC 9110 5.5); llhttp
+     * leaves it out when the line comes whole, not when it comes in
+     * pieces. */
+    while (s->len > hdr_last(hc)->value && (s->data[s->len - 1] == ' ' || s->data[s->len - 1] == '\t'))
+        s->len--;
+    return sl_buf_append_byte(s, '\0') ? -1 : 0;
 }
 
 /* How Node's IncomingMessage files a header whose name came before: the
@@ -536,6 +550,7 @@ static void http_feed(sl_http_conn_t *hc)
     hc->in_feed = 1;
     while (!hc->closing && !hc->detached && !hc->req_complete && hc->pending.len > 0) {
         hc->feed_base = hc->pending.data;
+        hc->span_end = NULL;
         llhttp_errno_t err = llhttp_execute(&hc->parser, hc->pending.data, hc->pending.len);
         size_t used = hc->pending.len;
         if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
@@ -556,8 +571,14 @@ static void http_feed(sl_http_conn_t *hc)
             http_bad_request(hc, status, status == 503 ? NULL : why);
             break;
         }
-        if (used)
-            hc->feed_prev = hc->pending.data[used - 1];
+        if (hc->req && !hc->headers_done) {
+            /* Headers go on in the next read: note whether a line ended
+             * after the last span, for cb_header_value. */
+            const char *from = hc->span_end ? hc->span_end : hc->pending.data;
+            const char *end = hc->pending.data + used;
+            if (from < end && memchr(from, '\n', (size_t)(end - from)))
+                hc->nl_after_span = 1;
+        }
         if (hc->req_complete) {
             if (hc->req->upgrade) {
                 /* Leave the post-header bytes in pending for take_conn. */

@@ -149,6 +149,8 @@ test('chunk data followed by anything but CRLF is refused with 400', async () =>
 test('a folded header line (obs-fold) is refused with 400, in one write or split at the fold', async () => {
   await refused('GET /echo-headers HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n');
   await refused('GET /echo-headers HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n');
+  await refused('GET /echo-headers HTTP/1.1\r\nHost: x\r\nX-A:\r\n b\r\n\r\n'); // after an empty value
+  await refused('GET /echo-headers HTTP/1.1\r\nHost: x\r\nX-A: \r\n b\r\n\r\n');
   const c = await RawConn.connect(srv.port);
   await c.write('GET /echo-headers HTTP/1.1\r\nHost: x\r\nX-A: a\r\n');
   await sleep(50);
@@ -156,6 +158,23 @@ test('a folded header line (obs-fold) is refused with 400, in one write or split
   const { responses } = await c.readResponses(1);
   assert.equal(responses[0].status, 400);
   c.destroy();
+  const e = await RawConn.connect(srv.port);
+  await e.write('GET /echo-headers HTTP/1.1\r\nHost: x\r\nX-A:\r\n');
+  await sleep(50);
+  await e.write(' b\r\n\r\n');
+  assert.equal((await e.readResponses(1)).responses[0].status, 400, 'a fold after an empty value, split at the fold');
+  e.destroy();
+  // A request that arrives a byte at a time, empty values and all, is fine.
+  const f = await RawConn.connect(srv.port);
+  f.sock.setNoDelay(true);
+  for (const ch of 'GET /echo-headers HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nX-List:  a b \r\nConnection: close\r\n\r\n') {
+    await f.write(ch);
+    await sleep(1);
+  }
+  const fr = await f.readResponses(1);
+  assert.equal(fr.responses[0].status, 200);
+  assert.equal(JSON.parse(fr.responses[0].text).list, 'a b');
+  f.destroy();
   // A value that merely arrives in two writes is fine.
   const d = await RawConn.connect(srv.port);
   await d.write('GET /echo-headers HTTP/1.1\r\nHost: x\r\nX-List: ab');
