@@ -77,6 +77,7 @@ test('slow readers are dropped, longest waiting first, once all queues hold more
       '--set', 'pingInterval=60000', '--set', 'pingTimeout=60000'],
   });
   const base = rss(srv.proc.pid);
+  const started = Date.now();
   // Ten slow readers, one after the other, each asking for 30 MB of its own.
   const slow = [];
   for (let i = 0; i < 10; i++) {
@@ -96,7 +97,8 @@ test('slow readers are dropped, longest waiting first, once all queues hold more
   if (!SANITIZED) assert.ok(peak < 170 * MB, `peak RSS grew by ${(peak / MB).toFixed(1)} MB`);
   assert.ok(dropped.filter(Boolean).length >= 5, `${dropped.filter(Boolean).length} slow readers dropped`);
   assert.equal(dropped[0], 1, 'the one that waited longest was dropped');
-  assert.equal(log.length, 1, 'one line per interval');
+  // Once per interval (10 s): one line, or a few on a slow (sanitizer) build.
+  assert.ok(log.length >= 1 && log.length <= Math.ceil((Date.now() - started) / 10000), `${log.length} lines`);
   assert.match(log[0], / warn .*dropping 127\.0\.0\.1, whose output has waited \d+ ms/);
   assert.equal(fast.bytes(), 330 * 60000);
   fast.c.close();
