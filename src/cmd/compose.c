@@ -120,8 +120,10 @@ int sl_compose_args(sl_compose_t *c, int argc, char **argv, const sl_flag_t *fla
 static void push(sl_compose_t *c, unsigned to)
 {
     sio_server_t *sio = sl_app_sio(c->app);
-    if (to & SL_TO_HTTP)
+    if (to & SL_TO_HTTP) {
         sl_server_config_mut(c->server)->limits = c->settings.http.limits;
+        sl_server_config_mut(c->server)->compress = c->settings.http.compress;
+    }
     if (to & SL_TO_EIO)
         *eio_server_options_mut(sio_server_eio(sio)) = c->settings.eio;
     if (to & SL_TO_SIO)

@@ -451,7 +451,7 @@ static sio_slice_t *read_rooms(lua_State *L, int idx, size_t *n)
 
 typedef struct select_ctx {
     lua_State *L;
-    const sio_out_t *out;
+    sio_out_t *out;
     int table_idx;   /* 0: no list wanted */
 } select_ctx_t;
 
@@ -624,11 +624,11 @@ static void configure_set(lua_State *L, sl_app_t *app, const char *name, const c
 static void configure_one(lua_State *L, sl_app_t *app, const char *name, int vidx)
 {
     char buf[1024];
-    /* Nested tables of named fields (cors, connectionStateRecovery): flatten
-     * into "cors.origin" etc.; a list is a value. */
+    /* Nested tables of named fields (cors, perMessageDeflate): the table
+     * itself ("{}": a section such as perMessageDeflate turns on), then
+     * each field flattened into "cors.origin" etc.; a list is a value. */
     if (lua_type(L, vidx) == LUA_TTABLE && lua_rawlen(L, vidx) == 0) {
-        if (!strcmp(name, "connectionStateRecovery"))
-            configure_set(L, app, name, "true");
+        configure_set(L, app, name, "{}");
         lua_pushnil(L);
         while (lua_next(L, vidx)) {
             if (lua_type(L, -2) == LUA_TSTRING) {
