@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "cluster/node_registry.h"
+#include "net/deflate.h"
 
 /* The server's shutdown callback carries no user data; there is one
  * composition per process. */
@@ -305,6 +306,7 @@ int sl_compose_free(sl_compose_t *c)
     uv_run(c->loop, UV_RUN_DEFAULT);
     sl_server_free(c->server);
     c->server = NULL;
+    sl_zpool_free(); /* the compressors shared by every connection */
     g_compose = NULL;
     return uv_loop_close(c->loop) ? -1 : 0;
 }
