@@ -7,8 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 build_pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwslay-dev
-            libhiredis-dev lua-cjson lua-cjson-dev libmsgpuck-dev node-llhttp libssl-dev zlib1g-dev)
-test_pkgs=(redis-server chromium valgrind)
+            libhiredis-dev lua-cjson lua-cjson-dev libmsgpuck-dev node-llhttp libssl-dev zlib1g-dev
+            libsystemd-dev)
+# nginx and haproxy run the deployment recipes of docs/deploying.md (as the
+# tests' own processes: the packages start nothing here); systemd gives
+# systemd-analyze, which checks the unit file; python3 holds the unix
+# datagram socket of the sd_notify test (node has none).
+test_pkgs=(redis-server chromium valgrind nginx haproxy systemd python3 openssl)
 
 want=("${build_pkgs[@]}" nodejs npm)
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

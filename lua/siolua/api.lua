@@ -1248,5 +1248,6 @@ return function(sio, core)
   end
 
   require("siolua.client")(sio, core)
+  require("siolua.fetch")(sio, core)
   return dispatch, eio_dispatch
 end

@@ -149,6 +149,63 @@ function M.test(name, fn, opts)
   }
 end
 
+-- ---- HTTP: the app's own routes, and a stub for sio.fetch -------------------
+
+-- The URL of path on the instance under test (absolute URLs pass through).
+local function test_url(path)
+  if type(path) ~= "string" then error("t.http: the path must be a string", 3) end
+  if path:match("^https?://") then return path end
+  if not sio.test_url then error("t.http: no server under test (run the tests with `siolua test`)", 3) end
+  if path:sub(1, 1) ~= "/" then path = "/" .. path end
+  return sio.test_url .. path
+end
+
+local function with(opts, key, value)
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o[key] = value
+  return o
+end
+
+-- t.http.get(path[, opts]), .delete, .head, .options; t.http.post(path,
+-- body[, opts]), .put, .patch; t.http.request(method, path[, opts]): a
+-- sio.fetch against the server under test -> res | nil, err (a table body
+-- goes as JSON, as with sio.fetch).
+M.http = {}
+function M.http.request(method, path, opts)
+  return sio.fetch(test_url(path), with(opts, "method", method))
+end
+for _, m in ipairs({ "get", "delete", "head", "options" }) do
+  M.http[m] = function(path, opts) return M.http.request(m:upper(), path, opts) end
+end
+for _, m in ipairs({ "post", "put", "patch" }) do
+  M.http[m] = function(path, body, opts) return M.http.request(m:upper(), path, with(opts, "body", body)) end
+end
+
+-- t.stub_fetch(fn): until the running test ends, sio.fetch(url, opts) calls
+-- fn(url, opts) instead of the network. fn returns a response table
+-- ({status = 200, headers = {...}, body = "..." or a table sent back as
+-- JSON}; missing fields get those defaults) or nil, err. Returns the list
+-- of calls seen, each {url = ..., opts = ...}. The app must look sio.fetch
+-- up when it calls it (not keep it in a local from load time).
+local real_fetch
+function M.stub_fetch(fn)
+  if type(fn) ~= "function" then error("t.stub_fetch: expects a function(url, opts)", 2) end
+  real_fetch = real_fetch or sio.fetch
+  local calls = {}
+  sio.fetch = function(url, opts)
+    calls[#calls + 1] = { url = url, opts = opts }
+    local res, err = fn(url, opts)
+    if res == nil then return nil, err or "stubbed failure" end
+    return sio._fetch_response(res, url)
+  end
+  return calls
+end
+
+local function unstub()
+  if real_fetch then sio.fetch, real_fetch = real_fetch, nil end
+end
+
 -- ---- the runner --------------------------------------------------------------
 
 local function out(line)
@@ -202,8 +259,10 @@ function M._run(env)
       registry = nil
       if not ok then result(path, false, err) end
       sio._client_close_all()
+      unstub()
       for _, t in ipairs(list) do
         local tok, terr = run_limited(env, t.fn, t.timeout or default, t.where)
+        unstub()
         result(t.name, tok, terr)
         sio._client_close_all()
       end

@@ -92,8 +92,43 @@ static int parse_query(const char *q, sl_redis_url_t *c, char *err, size_t errle
     return 0;
 }
 
+/* The URL as given, for an error message: a password in it (user:PASS@
+ * or password=PASS) is shown as "***", since these messages reach logs
+ * and terminals. */
+static void url_masked(const char *url, char *out, size_t cap)
+{
+    size_t o = 0;
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : NULL;
+    const char *at = NULL, *colon = NULL;
+    if (auth) {
+        const char *aend = auth + strcspn(auth, "/?");
+        for (const char *x = auth; x < aend; x++)
+            if (*x == '@')
+                at = x;
+        colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    }
+    const char *query = strchr(url, '?');
+    for (const char *x = url; *x && o + 13 < cap;) {
+        if (colon && x == colon + 1) { /* user:PASS@ */
+            memcpy(out + o, "***", 3);
+            o += 3;
+            x = at;
+        } else if (query && x > query && (x[-1] == '?' || x[-1] == '&') && !strncmp(x, "password=", 9)) {
+            memcpy(out + o, "password=***", 12);
+            o += 12;
+            x += strcspn(x, "&");
+        } else {
+            out[o++] = *x++;
+        }
+    }
+    out[o] = '\0';
+}
+
 int sl_redis_url_parse(const char *url, sl_redis_url_t *c, char *err, size_t errlen)
 {
+    char shown[512];
+    url_masked(url, shown, sizeof shown);
     memset(c, 0, sizeof *c);
     strcpy(c->label, "redis");
     snprintf(c->host, sizeof c->host, "127.0.0.1");
@@ -105,7 +140,7 @@ int sl_redis_url_parse(const char *url, sl_redis_url_t *c, char *err, size_t err
             s += 2;
         size_t n = strcspn(s, "?");
         if (n == 0) {
-            snprintf(err, errlen, "'%s': no socket path", url);
+            snprintf(err, errlen, "'%s': no socket path", shown);
             return -1;
         }
         if (n >= sizeof c->path) {
@@ -144,14 +179,14 @@ int sl_redis_url_parse(const char *url, sl_redis_url_t *c, char *err, size_t err
         if (*s == '[') {
             const char *rb = memchr(s, ']', (size_t)(end - s));
             if (!rb) {
-                snprintf(err, errlen, "'%s': unclosed '[' in the host", url);
+                snprintf(err, errlen, "'%s': unclosed '[' in the host", shown);
                 return -1;
             }
             hend = rb;
             s++;
             if (rb + 1 < end) {
                 if (rb[1] != ':') {
-                    snprintf(err, errlen, "'%s': bad host", url);
+                    snprintf(err, errlen, "'%s': bad host", shown);
                     return -1;
                 }
                 portp = rb + 2;
@@ -175,7 +210,7 @@ int sl_redis_url_parse(const char *url, sl_redis_url_t *c, char *err, size_t err
         if (portp) {
             long port = parse_num(portp, (size_t)(end - portp), 1, 65535);
             if (port < 0) {
-                snprintf(err, errlen, "'%s': bad port", url);
+                snprintf(err, errlen, "'%s': bad port", shown);
                 return -1;
             }
             c->port = (int)port;
@@ -186,7 +221,7 @@ int sl_redis_url_parse(const char *url, sl_redis_url_t *c, char *err, size_t err
             if (dl) {
                 long db = parse_num(d, dl, 0, SL_REDIS_DB_MAX);
                 if (db < 0) {
-                    snprintf(err, errlen, "'%s': bad database number", url);
+                    snprintf(err, errlen, "'%s': bad database number", shown);
                     return -1;
                 }
                 c->db = (int)db;
@@ -200,7 +235,7 @@ int sl_redis_url_parse(const char *url, sl_redis_url_t *c, char *err, size_t err
         return -1;
     } else {
         snprintf(err, errlen, "'%s': use redis://[[user]:password@]host[:port][/db] or unix:/path/to.sock",
-                 url);
+                 shown);
         return -1;
     }
     if (query && parse_query(query, c, err, errlen) < 0)

@@ -493,7 +493,8 @@ static void deliver_broadcast(sio_redis_t *r, const char *nsp_envelope, const ch
         if (rec_on && !t.volatile_ && r->hooks.remote_broadcast)
             r->hooks.remote_broadcast(nsp, &t, json.data, json.len, atts.v, atts.n, r->hooks.ud);
     } else {
-        SL_WARN("adapter", "undecodable broadcast from %s on %s, ignored", r->opts.label, nsp_name);
+        SL_WARNF("adapter", SL_LOG_FIELDS("nsp", nsp_name), "undecodable broadcast from %s on %s, ignored",
+                 r->opts.label, nsp_name);
     }
     sl_buf_free(&json);
 }
@@ -894,8 +895,8 @@ static void pending_finish(pending_t *q, int complete)
 static void pending_timeout(uv_timer_t *t)
 {
     pending_t *q = t->data;
-    SL_INFO("adapter", "request %s on %s: %d of %d servers answered in time", q->id, q->nsp, q->got,
-            q->expected);
+    SL_INFOF("adapter", SL_LOG_FIELDS("nsp", q->nsp, "request", q->id),
+             "request %s on %s: %d of %d servers answered in time", q->id, q->nsp, q->got, q->expected);
     pending_finish(q, 0);
 }
 

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "cluster/redis_url.h"
 #include "cmd/compose.h"
+#include "cmd/sd_notify.h"
 #include "cmd/supervisor.h"
 
 static const char usage[] =
@@ -37,6 +38,9 @@ static const char usage[] =
     "                     stop them all, SIGHUP reloads them all, a worker that\n"
     "                     dies is started again\n"
     "  --log-level L      debug | info | warn | error | off (default info)\n"
+    "  --log-format F     text (default) | json: one JSON object per line, with\n"
+    "                     ts, level, module, pid, worker, msg and fields such as\n"
+    "                     sid, nsp, reason\n"
     "  --set NAME=VALUE   a server option (below); may be repeated\n"
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
@@ -179,6 +183,7 @@ static int announce_address(const char *where)
     }
     SL_INFO("main", "siolua %s serving %s, listening on http://%s", SIOLUA_VERSION, R.c.app_dir,
             where);
+    sl_sd_ready(R.c.loop, "serving %s on http://%s", R.c.app_dir, where);
     if (R.redis_url) {
         /* A wildcard bind is announced as loopback unless told otherwise. */
         char addr[160];

@@ -32,6 +32,7 @@ static const char usage[] =
     "  --set NAME=VALUE   a server option (below), as for `siolua run`\n"
     "  --timeout MS       time limit of each test (default 10000)\n"
     "  --log-level L      debug | info | warn | error | off (default warn)\n"
+    "  --log-format F     text (default) | json, as for `siolua run`\n"
     "\n"
     "Server options:\n";
 

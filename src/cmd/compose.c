@@ -9,8 +9,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/datadir.h"
 #include "base/log.h"
 #include "cluster/node_registry.h"
+#include "cmd/sd_notify.h"
 #include "net/deflate.h"
 
 /* The server's shutdown callback carries no user data; there is one
@@ -60,7 +62,7 @@ static int add_set(sl_compose_t *c, const char *kv)
     return 0;
 }
 
-static const sl_flag_t common_flags[] = {{"--set", 1}, {"--log-level", 1}, {NULL, 0}};
+static const sl_flag_t common_flags[] = {{"--set", 1}, {"--log-level", 1}, {"--log-format", 1}, {NULL, 0}};
 
 static const sl_flag_t *flag_find(const sl_flag_t *flags, const char *name)
 {
@@ -97,7 +99,10 @@ int sl_compose_args(sl_compose_t *c, int argc, char **argv, const sl_flag_t *fla
             rc = own(c, a, value);
         else if (!strcmp(a, "--set"))
             rc = add_set(c, value);
-        else if ((rc = sl_log_set_level(value)) != 0)
+        else if (!strcmp(a, "--log-format")) {
+            if ((rc = sl_log_set_format(value)) != 0)
+                rc = sl_compose_usage(c, "bad log format '%s' (text or json)", value);
+        } else if ((rc = sl_log_set_level(value)) != 0)
             rc = sl_compose_usage(c, "bad log level '%s'", value);
         if (rc)
             return rc;
@@ -122,7 +127,7 @@ static void push(sl_compose_t *c, unsigned to)
 {
     sio_server_t *sio = sl_app_sio(c->app);
     if (to & SL_TO_HTTP) {
-        sl_server_config_mut(c->server)->limits = c->settings.http.limits;
+        sl_server_set_http(c->server, &c->settings.http.limits, &c->settings.http.trust_proxy);
         sl_server_config_mut(c->server)->compress = c->settings.http.compress;
     }
     if (to & SL_TO_EIO)
@@ -135,6 +140,8 @@ static void push(sl_compose_t *c, unsigned to)
         sl_app_set_lua_budget(c->app, c->settings.lua_budget);
     if (to & SL_TO_MEMORY)
         sl_app_set_lua_memory(c->app, c->settings.lua_memory);
+    if (to & SL_TO_FETCH)
+        sl_app_set_fetch_ca_file(c->app, c->settings.fetch_ca_file);
 }
 
 /* sio.configure's setter (sl_app_option_cb). */
@@ -176,8 +183,7 @@ int sl_compose_build(sl_compose_t *c, uv_loop_t *loop)
     if (!realpath(pub, c->settings.http.static_root))
         c->settings.http.static_root[0] = '\0';
     c->server = sl_server_new(loop, &c->settings.http);
-    const char *lib = getenv("SIOLUA_LUA_DIR");
-    c->app = c->server ? sl_app_new(loop, c->server, c->app_dir, lib ? lib : SIOLUA_LUA_DIR,
+    c->app = c->server ? sl_app_new(loop, c->server, c->app_dir, sl_datadir_lua(),
                                     &c->settings.eio, &c->settings.sio, configure_option, c)
                        : NULL;
     if (!c->app) {
@@ -264,6 +270,7 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     sl_compose_t *c = h->data;
     SL_INFO("main", "%s received, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    sl_sd_stopping();
     if (c->on_signal)
         c->on_signal(c, signum);
     sl_compose_stop(c);
@@ -275,7 +282,9 @@ static void on_sighup(uv_signal_t *h, int signum)
     sl_compose_t *c = h->data;
     if (c->app) {
         SL_INFO("main", "SIGHUP received, reloading");
+        sl_sd_reloading();
         sl_app_reload(c->app);
+        sl_sd_ready(NULL, NULL);
     }
 }
 

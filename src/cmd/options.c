@@ -6,8 +6,11 @@
 #include "cmd/options.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "net/tls.h"
 
 /* ---- storing values --------------------------------------------------------- */
 
@@ -146,6 +149,30 @@ static int set_redis_key(sl_settings_t *s, const sl_optval_t *v)
     return 0;
 }
 
+/* trustProxy: "" or a comma list of addresses, CIDRs and the names
+ * loopback, linklocal, uniquelocal (net/trust.h says how it is read). */
+static int set_trust_proxy(sl_settings_t *s, const sl_optval_t *v)
+{
+    char why[200];
+    return sl_trust_parse(&s->http.trust_proxy, v->text, why, sizeof why) ? -1 : 0;
+}
+
+/* A CA file for sio.fetch: one that loads (read here, so a bad file is a
+ * bad value at the caller, not a failure of the first fetch). */
+static int set_fetch_ca_file(sl_settings_t *s, const sl_optval_t *v)
+{
+    if (v->text[0]) {
+        char err[300];
+        sl_tls_ctx_t *ctx;
+        sl_tls_client_opts_t o = {.ca_file = v->text, .no_system_store = 1};
+        if (sl_tls_ctx_new_client(&o, &ctx, err, sizeof err))
+            return -1;
+        sl_tls_ctx_unref(ctx);
+    }
+    COPY(s->fetch_ca_file, v->text);
+    return 0;
+}
+
 /* ---- the table ---------------------------------------------------------------- */
 
 #define ALL (SL_OPT_RUN | SL_OPT_TEST | SL_OPT_LUA)
@@ -268,6 +295,10 @@ const sl_option_t sl_options[] = {
     {.name = "maxHeaderSize", .type = SL_OPT_UINT, .def = "16384", .min = 1024, .max = SIZE_MAX,
      .unit = "bytes", .where = ALL, .to = SL_TO_HTTP, .help = "largest request line and headers",
      .apply = set_max_header_size},
+    {.name = "trustProxy", .type = SL_OPT_TEXT, .def = "", .max = 1023, .where = ALL, .to = SL_TO_HTTP,
+     .expect = "a comma list of addresses, CIDR networks, loopback, linklocal or uniquelocal",
+     .help = "proxies whose X-Forwarded-For names the client",
+     .apply = set_trust_proxy},
     {.name = "luaInstructionBudget", .type = SL_OPT_UINT, .def = "100000000", .max = UINT64_MAX,
      .unit = "instructions", .where = ALL, .to = SL_TO_BUDGET,
      .help = "what one run of a handler may take (0: no limit)", .apply = set_lua_budget},
@@ -291,6 +322,9 @@ const sl_option_t sl_options[] = {
      .where = CLUSTER, .to = SL_TO_ADAPTER, .expect = "1 to 63 bytes, none of # * ? [ ] \\",
      .help = "prefix of the channels (one per app sharing a Redis)",
      .apply = set_redis_key},
+    {.name = "fetchCaFile", .type = SL_OPT_TEXT, .def = "", .max = 4095, .where = ALL, .to = SL_TO_FETCH,
+     .expect = "a readable PEM file of CA certificates", .help = "CAs every sio.fetch trusts besides the system's",
+     .apply = set_fetch_ca_file},
 };
 const size_t sl_options_count = sizeof sl_options / sizeof sl_options[0];
 

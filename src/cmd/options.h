@@ -38,6 +38,7 @@ typedef struct sl_settings {
     uint64_t lua_budget;       /* instructions per resume of a handler, 0 off */
     size_t lua_memory;         /* bytes the Lua state may hold, 0 unlimited */
     char cluster_address[128]; /* "" : derived from the address listened on */
+    char fetch_ca_file[4096];  /* extra CAs every sio.fetch trusts; "" none */
 } sl_settings_t;
 
 /* Where an option may be set. */
@@ -57,6 +58,7 @@ enum {
     SL_TO_MEMORY = 32,    /* the Lua runtime's memory cap */
     SL_TO_ADAPTER = 64,   /* the cluster adapter, when it is created */
     SL_TO_CLUSTER = 128,  /* the address announced to the cluster */
+    SL_TO_FETCH = 256,    /* sio.fetch's trust (the Lua runtime's HTTP client) */
 };
 
 typedef enum sl_opt_type {

@@ -18,8 +18,11 @@
 #include <sys/stat.h>
 
 #include "cluster/local_bus_server.h"
+#include "base/backoff.h"
 #include "base/log.h"
 #include "eio/server.h"
+#include "cmd/sd_notify.h"
+#include "net/stream_writer.h"
 
 /* A worker that dies is started again after RESTART_MIN_MS; one that dies
  * again soon after (a crash loop: a bad main.lua, a port taken) waits twice
@@ -46,7 +49,7 @@ typedef struct worker {
     int ready;
     int reload_pending;      /* SIGHUP came before it was ready */
     uint64_t started_at;
-    unsigned backoff_ms;
+    sl_backoff_t backoff;    /* restart delays (see RESTART_MIN_MS) */
     char rbuf[64];
 } worker_t;
 
@@ -72,7 +75,7 @@ struct supervisor {
 
 /* ---- spawning ------------------------------------------------------------- */
 
-static void worker_schedule_restart(worker_t *w);
+static unsigned worker_schedule_restart(worker_t *w);
 
 static void proc_closed(uv_handle_t *h)
 {
@@ -136,6 +139,7 @@ static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     SL_INFO("main", "siolua %s serving %s with %d workers (%s), listening on http://%s",
             SIOLUA_VERSION, s->cfg->app_dir, s->n,
             s->cfg->use_local_bus ? "joined by a local bus" : "joined by redis", s->where);
+    sl_sd_ready(s->loop, "serving %s with %d workers on http://%s", s->cfg->app_dir, s->n, s->where);
 }
 
 static void describe_exit(char *out, size_t cap, int64_t status, int sig)
@@ -172,13 +176,10 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int sig)
         return;
     }
     uint64_t lived = uv_now(s->loop) - w->started_at;
-    if (lived >= STABLE_MS || !w->backoff_ms)
-        w->backoff_ms = RESTART_MIN_MS;
-    else
-        w->backoff_ms = w->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : w->backoff_ms * 2;
-    SL_WARN("workers", "worker %d (pid %d) %s; starting it again in %u ms", w->index, p->pid, how,
-            w->backoff_ms);
-    worker_schedule_restart(w);
+    if (lived >= STABLE_MS)
+        sl_backoff_reset(&w->backoff);
+    unsigned ms = worker_schedule_restart(w);
+    SL_WARN("workers", "worker %d (pid %d) %s; starting it again in %u ms", w->index, p->pid, how, ms);
 }
 
 static int worker_spawn(worker_t *w)
@@ -258,16 +259,19 @@ static void on_restart(uv_timer_t *t)
     }
     int rc = worker_spawn(w);
     if (rc) {
-        w->backoff_ms = w->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : w->backoff_ms * 2;
+        unsigned ms = worker_schedule_restart(w);
         SL_ERROR("workers", "cannot start worker %d: %s; trying again in %u ms", w->index,
-                 uv_strerror(rc), w->backoff_ms);
-        worker_schedule_restart(w);
+                 uv_strerror(rc), ms);
     }
 }
 
-static void worker_schedule_restart(worker_t *w)
+/* Returns the delay. No jitter: the workers are this machine's own
+ * processes, nobody else's clients. */
+static unsigned worker_schedule_restart(worker_t *w)
 {
-    uv_timer_start(&w->restart, on_restart, w->backoff_ms, 0);
+    unsigned ms = sl_backoff_next(&w->backoff, 0);
+    uv_timer_start(&w->restart, on_restart, ms, 0);
+    return ms;
 }
 
 /* ---- stopping ---------------------------------------------------------------- */
@@ -310,6 +314,7 @@ static void on_stop_signal(uv_signal_t *h, int signum)
         return;
     SL_INFO("workers", "%s received, stopping %d workers", signum == SIGINT ? "SIGINT" : "SIGTERM",
             running_count(s));
+    sl_sd_stopping();
     stop_workers(s, 0);
 }
 
@@ -318,6 +323,7 @@ static void on_sighup(uv_signal_t *h, int signum)
     (void)signum;
     supervisor_t *s = h->data;
     SL_INFO("workers", "SIGHUP received, reloading %d workers", running_count(s));
+    sl_sd_reloading();
     /* A worker still loading has no SIGHUP handler yet: the signal would
      * kill it. It gets the reload once it says it is ready. */
     for (int i = 0; i < s->n; i++) {
@@ -327,6 +333,9 @@ static void on_sighup(uv_signal_t *h, int signum)
         else if (w->running)
             w->reload_pending = 1;
     }
+    /* Each worker reloads on its own and logs how it went; the supervisor
+     * can't wait for them, so systemd hears the reload is done once sent. */
+    sl_sd_ready(NULL, NULL);
 }
 
 static void supervisor_finish(supervisor_t *s)
@@ -417,6 +426,7 @@ int sl_supervisor_run(const sl_supervisor_config_t *cfg)
         w->index = i + 1;
         uv_timer_init(s.loop, &w->restart);
         w->restart.data = w;
+        sl_backoff_init(&w->backoff, RESTART_MIN_MS, RESTART_MAX_MS, 0);
     }
     SL_INFO("workers", "starting %d workers of %s on %s%s%s", s.n, cfg->app_dir, s.where,
             cfg->use_local_bus ? ", local bus at " : "", cfg->use_local_bus ? s.bus_url + 5 : "");
@@ -442,8 +452,16 @@ int sl_supervisor_run(const sl_supervisor_config_t *cfg)
 static uv_pipe_t control;
 static int control_attached;
 static void (*orphaned)(void);
-static uv_write_t ready_req;
+static sl_stream_writer_t control_out;
 static char ready_byte_buf[64];
+
+static void ready_failed(sl_stream_writer_t *w, int status)
+{
+    (void)w;
+    SL_WARN("worker", "cannot tell the supervisor it serves: %s", uv_strerror(status));
+}
+
+static const sl_stream_writer_handler_t control_writer = {.on_error = ready_failed};
 
 static void on_worker_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
@@ -477,6 +495,7 @@ int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
     if (fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC) != 0)
         return -errno;
     uv_pipe_init(loop, &control, 0);
+    sl_stream_writer_init(&control_out, (uv_stream_t *)&control, 0, &control_writer, NULL);
     int rc = uv_pipe_open(&control, CONTROL_FD);
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)&control, on_worker_alloc, on_worker_control);
@@ -489,25 +508,21 @@ int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
     return 0;
 }
 
-static void after_ready(uv_write_t *req, int status)
-{
-    (void)req;
-    if (status)
-        SL_WARN("worker", "cannot tell the supervisor it serves: %s", uv_strerror(status));
-}
-
 void sl_worker_ready(void)
 {
-    static char msg[] = "ready\n";
+    static const char msg[] = "ready\n";
     if (!control_attached || uv_is_closing((uv_handle_t *)&control))
         return;
-    uv_buf_t b = uv_buf_init(msg, sizeof msg - 1);
-    uv_write(&ready_req, (uv_stream_t *)&control, &b, 1, after_ready);
+    int rc = sl_stream_writer_write(&control_out, msg, sizeof msg - 1, SL_STREAM_WRITE_UNCAPPED);
+    if (rc)
+        ready_failed(&control_out, rc);
 }
 
 void sl_worker_detach(void)
 {
     orphaned = NULL;
-    if (control_attached && !uv_is_closing((uv_handle_t *)&control))
+    if (control_attached && !uv_is_closing((uv_handle_t *)&control)) {
+        sl_stream_writer_close(&control_out);
         uv_close((uv_handle_t *)&control, NULL);
+    }
 }

@@ -188,8 +188,9 @@ static void session_doom(eio_session_t *s)
     if (s->doomed || !s->open)
         return;
     s->doomed = 1;
-    SL_WARN("eio", "session %s: output over %zu bytes (slow reader), closing", s->sid,
-            s->srv->opts.session_queue_cap);
+    SL_WARNF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
+             "session %s: output over %zu bytes (slow reader), closing", s->sid,
+             s->srv->opts.session_queue_cap);
     uv_timer_stop(&s->hb);
     uv_timer_start(&s->hb, doom_cb, 0, 0);
 }
@@ -454,7 +455,7 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
     if (!s->open)
         return;
     eio_server_t *srv = s->srv;
-    SL_DEBUG("eio", "session %s closed: %s", s->sid, reason);
+    SL_DEBUGF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", reason), "session %s closed: %s", s->sid, reason);
     int drain = 0;
     if (notify_peer && s->transport == T_WEBSOCKET && s->ws)
         ws_write_packet(s, s->ws, EIO_CLOSE, 0, NULL, 0, NULL);
@@ -595,7 +596,8 @@ static int session_on_packet(eio_session_t *s, const eio_packet_t *p)
     default:
         break;
     }
-    SL_INFO("eio", "session %s: unexpected packet type %d, closing", s->sid, p->type);
+    SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "parse error"),
+             "session %s: unexpected packet type %d, closing", s->sid, p->type);
     session_close(s, "parse error", 0);
     return -1;
 }
@@ -638,12 +640,48 @@ static void cors_headers(eio_server_t *srv, sl_http_req_t *req)
         sl_http_resp_header(req, "Access-Control-Allow-Credentials", "true");
 }
 
+/* The request's URL for a log line: the query's values other than the
+ * protocol's own are shown as "***", since apps put tokens there
+ * (io(url, {query: {token}})) and logs are read by more people than the
+ * app's secrets should be. */
+static void url_for_log(const sl_http_req_t *req, char *out, size_t cap)
+{
+    static const char *const protocol[] = {"EIO", "transport", "sid", "t", "b64", "j"};
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_append_str(&b, req->path);
+    const char *q = req->query;
+    for (char sep = '?'; *q; sep = '&') {
+        size_t n = strcspn(q, "&");
+        size_t k = strcspn(q, "=");
+        if (k > n)
+            k = n;
+        int keep = 0;
+        for (size_t i = 0; i < sizeof protocol / sizeof *protocol; i++)
+            keep |= strlen(protocol[i]) == k && !strncmp(q, protocol[i], k);
+        if (n)
+            sl_buf_appendf(&b, "%c%.*s%s", sep, (int)(keep || k == n ? n : k), q,
+                           keep || k == n ? "" : "=***");
+        q += n + (q[n] == '&');
+    }
+    snprintf(out, cap, "%.*s", (int)b.len, b.data ? b.data : "");
+    sl_buf_free(&b);
+}
+
 static void respond_error(eio_server_t *srv, sl_http_req_t *req, int code, const char *message)
 {
     char body[320];
     if (!message)
         message = error_messages[code];
-    SL_INFO("eio", "%s %s %s: %d %s", req->peer, req->method, req->url, code, message);
+    if (sl_log_level <= SL_LOG_INFO) {
+        char url[512], sid[64], status[8];
+        url_for_log(req, url, sizeof url);
+        if (sl_http_query_get(req, "sid", sid, sizeof sid) < 0)
+            sid[0] = '\0';
+        snprintf(status, sizeof status, "%d", code);
+        sl_logf(SL_LOG_INFO, "eio",
+                SL_LOG_FIELDS("peer", req->address, "sid", sid[0] ? sid : NULL, "code", status, "reason", message),
+                "%s %s %s: %d %s", req->address, req->method, url, code, message);
+    }
     int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, message);
     if (req->upgrade && code != ERR_FORBIDDEN) {
         /* As the reference server answers a refused WebSocket upgrade. */
@@ -689,7 +727,8 @@ static void poll_aborted(sl_http_req_t *req, void *ud)
 static void handle_poll_get(eio_session_t *s, sl_http_req_t *req)
 {
     if (s->poll) {
-        SL_INFO("eio", "session %s: overlapping GET, closing", s->sid);
+        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
+                 "session %s: overlapping GET, closing", s->sid);
         respond_error(s->srv, req, ERR_BAD_REQUEST, NULL);
         session_close(s, "transport error", 0);
         return;
@@ -717,8 +756,9 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
 {
     eio_server_t *srv = s->srv;
     if (req->body_too_large) {
-        SL_INFO("eio", "session %s: POST body over maxHttpBufferSize (%zu), closing", s->sid,
-                srv->opts.max_http_buffer_size);
+        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
+                 "session %s: POST body over maxHttpBufferSize (%zu), closing", s->sid,
+                 srv->opts.max_http_buffer_size);
         cors_headers(srv, req);
         sl_http_respond(req, 413, "text/plain", "Payload Too Large", 17);
         session_close(s, "transport error", 0);
@@ -728,7 +768,8 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
     int binary_body = ctype && !strncasecmp(ctype, "application/octet-stream", 24);
     if (binary_body && s->proto == 4) {
         /* Engine.IO v4 polling bodies are text (binary goes base64). */
-        SL_INFO("eio", "session %s: binary POST body, closing", s->sid);
+        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
+                 "session %s: binary POST body, closing", s->sid);
         respond_error(srv, req, ERR_BAD_REQUEST, NULL);
         session_close(s, "transport error", 0);
         return;
@@ -739,7 +780,8 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
                            : eio_payload_decode(req->body.data ? req->body.data : "", req->body.len,
                                                 post_packet_cb, &ctx);
     if (rc == -1 && s->open) {
-        SL_INFO("eio", "session %s: malformed polling payload, closing", s->sid);
+        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "parse error"),
+                 "session %s: malformed polling payload, closing", s->sid);
         session_close(s, "parse error", 0);
     }
     cors_headers(srv, req);
@@ -781,7 +823,7 @@ static void upgrade_timeout_cb(uv_timer_t *t)
 {
     eio_session_t *s = t->data;
     if (s->probe) {
-        SL_INFO("eio", "session %s: upgrade timed out", s->sid);
+        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid), "session %s: upgrade timed out", s->sid);
         sl_ws_set_handler(s->probe, &ws_detached_handler, NULL);
         sl_ws_close(s->probe, 1000);
         s->probe = NULL;
@@ -813,7 +855,8 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
             s->srv->h.on_upgrade(s, s->srv->ud);
         return;
     }
-    SL_INFO("eio", "session %s: unexpected packet during upgrade, dropping probe", s->sid);
+    SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid), "session %s: unexpected packet during upgrade, dropping probe",
+             s->sid);
     s->probe = NULL;
     s->upgrading = 0;
     sl_ws_set_handler(ws, &ws_detached_handler, NULL);
@@ -834,7 +877,8 @@ static void ws_on_message(sl_ws_t *ws, int binary, const char *p, size_t n)
             sl_ws_close(ws, 1002);
             return;
         }
-        SL_INFO("eio", "session %s: malformed websocket packet, closing", s->sid);
+        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "parse error"),
+                 "session %s: malformed websocket packet, closing", s->sid);
         session_close(s, "parse error", 0);
         return;
     }
@@ -1010,7 +1054,7 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
     if (refuse) {
         /* Accepted then closed, as the reference server does: clients
          * expect a WebSocket, not an HTTP error, for this case. */
-        SL_INFO("eio", "session %s: refused a second upgrade", s->sid);
+        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid), "session %s: refused a second upgrade", s->sid);
         sl_ws_set_handler(ws, &ws_detached_handler, NULL);
         sl_ws_close(ws, 1000);
         return;

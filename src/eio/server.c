@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "base/datadir.h"
 #include "base/log.h"
 #include "net/proxy.h"
 #include "net/static_files.h"
@@ -39,6 +40,7 @@ struct sl_server {
     struct { sl_route_cb cb; void *ud; } routes[MAX_ROUTES];
     int nroutes;
     int serve_client;
+    int client_missing;      /* said at start (client_check): not again per file */
     char client_dir[1024];
     char client_etag[64];
     client_file_t client_files[8];
@@ -119,7 +121,7 @@ static int serve_client_file(sl_server_t *srv, sl_http_req_t *req, const char *f
             cf->tried = 1;
             snprintf(path, sizeof path, "%s/%s", srv->client_dir, file);
             cf->data = read_file(path, &cf->len);
-            if (!cf->data)
+            if (!cf->data && !srv->client_missing)
                 SL_WARN("server", "client bundle %s not found (npm ci in client/?)", path);
             if (!srv->client_etag[0])
                 client_load_etag(srv);
@@ -140,6 +142,27 @@ void sl_server_set_serve_client(sl_server_t *srv, int on) { srv->serve_client = 
 void sl_server_set_client_dir(sl_server_t *srv, const char *dir)
 {
     snprintf(srv->client_dir, sizeof srv->client_dir, "%s", dir);
+}
+
+/* Said once, when the server starts listening, rather than at a browser's
+ * first 404: an install built without client/node_modules has no bundle. */
+static void client_check(sl_server_t *srv)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/socket.io.js", srv->client_dir);
+    if (!srv->serve_client || access(path, R_OK) == 0)
+        return;
+    const char *mount = "/socket.io/";
+    for (int i = 0; i < srv->neio; i++)
+        if (!srv->owned_eio[i]) {
+            mount = eio_server_options(srv->eio[i])->path;
+            break;
+        }
+    srv->client_missing = 1;
+    SL_WARN("server", "%ssocket.io.js is not served: no client bundle in %s (%s)", mount, srv->client_dir,
+            getenv("SIOLUA_CLIENT_DIR") ? "SIOLUA_CLIENT_DIR points there"
+                                        : "built without client/node_modules: run scripts/deps.sh before "
+                                          "building, or set SIOLUA_CLIENT_DIR");
 }
 
 /* "<path>socket.io.js" for the Socket.IO endpoint's path ("/socket.io/"). */
@@ -290,9 +313,9 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
         return NULL;
     srv->loop = loop;
     srv->cfg = *cfg;
+    srv->cfg.limits.trust_proxy = &srv->cfg.trust_proxy;
     srv->serve_client = 1;
-    const char *dir = getenv("SIOLUA_CLIENT_DIR");
-    snprintf(srv->client_dir, sizeof srv->client_dir, "%s", dir ? dir : SIOLUA_CLIENT_DIR);
+    snprintf(srv->client_dir, sizeof srv->client_dir, "%s", sl_datadir_client());
     uv_tcp_init(loop, &srv->listener);
     srv->listener.data = srv;
     uv_tcp_init(loop, &srv->relay);
@@ -342,6 +365,13 @@ int sl_server_mount_eio_owned(sl_server_t *srv, eio_server_t *eio)
 }
 
 sl_server_config_t *sl_server_config_mut(sl_server_t *srv) { return &srv->cfg; }
+
+void sl_server_set_http(sl_server_t *srv, const sl_http_limits_t *limits, const sl_trust_t *trust)
+{
+    srv->cfg.limits = *limits;
+    srv->cfg.trust_proxy = *trust;
+    srv->cfg.limits.trust_proxy = &srv->cfg.trust_proxy;
+}
 
 int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud)
 {
@@ -434,6 +464,7 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
     if (rc)
         return rc;
     srv->listening = 1;
+    client_check(srv);
     int len = sizeof ss;
     uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
     address_text(&ss, out, outlen);
@@ -549,8 +580,12 @@ static void shutdown_tick(uv_timer_t *t)
 {
     sl_server_t *srv = t->data;
     uint64_t waited = uv_now(srv->loop) - srv->shutdown_started;
-    if (sessions_left(srv) && waited < 2000)
+    size_t left = sessions_left(srv);
+    if (left && waited < 2000)
         return;
+    if (left)
+        SL_INFO("server", "%zu session%s did not collect the close packet within 2 s: dropped", left,
+                left == 1 ? "" : "s");
     uv_close((uv_handle_t *)t, NULL);
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
@@ -570,6 +605,11 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
     uv_close((uv_handle_t *)&srv->relay, NULL);
     srv->listening = 0;
     srv->relay_listening = 0;
+    /* The wait below can take seconds: say what it waits for. */
+    size_t n = sessions_left(srv);
+    if (n)
+        SL_INFO("server", "closing %zu session%s (up to 2 s for polling clients to collect the close)", n,
+                n == 1 ? "" : "s");
     for (int i = 0; i < srv->neio; i++)
         eio_server_close_all(srv->eio[i]);
     uv_timer_start(&srv->shutdown_timer, shutdown_tick, 20, 20);

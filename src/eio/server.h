@@ -19,6 +19,7 @@
 #include <uv.h>
 #include "eio/eio.h"
 #include "net/http.h"
+#include "net/trust.h"
 
 typedef struct sl_server sl_server_t;
 
@@ -32,6 +33,9 @@ typedef struct sl_server_config {
      * `siolua run --workers N`) listen on one port and the kernel spreads
      * the connections over them. */
     int reuse_port;
+    /* trustProxy: proxies whose X-Forwarded-For names the client
+     * (limits.trust_proxy points here once the server has its copy). */
+    sl_trust_t trust_proxy;
 } sl_server_config_t;
 
 /* The defaults: "::" port 3000, Node's HTTP limits. The limits are set by
@@ -47,6 +51,9 @@ int sl_server_mount_eio(sl_server_t *srv, eio_server_t *eio);
 int sl_server_mount_eio_owned(sl_server_t *srv, eio_server_t *eio);
 /* Limits apply to connections accepted from then on. */
 sl_server_config_t *sl_server_config_mut(sl_server_t *srv);
+/* New HTTP limits and trusted proxies, for connections accepted from then
+ * on (the limits point at the server's own copy of the trust list). */
+void sl_server_set_http(sl_server_t *srv, const sl_http_limits_t *limits, const sl_trust_t *trust);
 /* Serve the official client bundle under each Socket.IO path
  * (<path>socket.io.js, .min.js, .esm.min.js, .msgpack.min.js, .map). */
 void sl_server_set_serve_client(sl_server_t *srv, int on);

@@ -1027,7 +1027,7 @@ static int l_log(lua_State *L)
     }
     char where[WHERE_MAX];
     caller_where(L, where, sizeof where);
-    sl_log(lvl, "lua", "%s: %s", where, msg ? msg : "");
+    sl_logf(lvl, "lua", SL_LOG_FIELDS("where", where), "%s: %s", where, msg ? msg : "");
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "cluster/redis_link.h"
 #include "cluster/sio_redis.h"
 #include "lua/lua_redis.h"
+#include "lua/lua_fetch.h"
 #include "lua/lua_rt.h"
 #include "base/watch.h"
 
@@ -559,6 +560,13 @@ void sl_app_set_lua_budget(sl_app_t *app, uint64_t instructions)
 
 void sl_app_set_lua_memory(sl_app_t *app, size_t bytes) { sl_lua_set_memory_limit(app->rt, bytes); }
 
+void sl_app_set_fetch_ca_file(sl_app_t *app, const char *path)
+{
+    char err[300];
+    if (sl_lua_fetch_set_ca_file(app->rt, path, err, sizeof err))
+        SL_ERROR("fetch", "fetchCaFile: %s", err);
+}
+
 /* Turns one Lua option value into the text form the option setters take;
  * tables become comma lists (transports, cors.origin). */
 static const char *option_text(lua_State *L, int idx, char *buf, size_t cap)
@@ -981,7 +989,7 @@ static int lua_http_route_unprotected(sl_http_req_t *req, void *ud, http_ud_t **
     lua_setfield(L, -2, "headers");
     lua_pushlstring(L, req->body.data ? req->body.data : "", req->body.len);
     lua_setfield(L, -2, "body");
-    lua_pushstring(L, req->peer);
+    lua_pushstring(L, req->address);
     lua_setfield(L, -2, "address");
     /* stack: handler, params, h, reqtable -> http_run(handler, params, h, req) */
     if (call_dispatch(app, app->dispatch_ref, "http_run", 4, 0) != 0 && u->req) {
@@ -1152,7 +1160,8 @@ static void lua_on_packet_unprotected(sio_socket_t *s, const sio_packet_t *pkt, 
     sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)atts, natts};
     if (sl_lua_json_decode(L, pkt->payload, pkt->payload_len, natts ? &o : NULL, err, sizeof err)) {
         lua_pop(L, 1);
-        SL_INFO("sio", "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), err);
+        SL_INFOF("sio", SL_LOG_FIELDS("socket", sio_socket_id(s), "nsp", sio_nsp_name(sio_socket_nsp(s))),
+                 "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), err);
         sio_socket_disconnect(s, 1);
         return;
     }
@@ -1462,6 +1471,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     create_metatables(app->L);
     sl_lua_client_open(app->rt, app->L);
     sl_lua_redis_open(app->rt);
+    sl_lua_fetch_open(app->rt);
     if (open_api(app)) {
         sl_app_free(app);
         return NULL;
@@ -2286,6 +2296,7 @@ void sl_app_shutdown(sl_app_t *app)
     sio_server_close_all(app->sio);
     sio_redis_close(app->redis);
     app->redis = NULL;
+    sl_lua_fetch_close(app->rt, "the server is shutting down");
 }
 
 void sl_app_free(sl_app_t *app)
@@ -2295,6 +2306,7 @@ void sl_app_free(sl_app_t *app)
     sl_watch_close(app->watch);
     app->watch = NULL;
     sl_lua_redis_close(app->rt);
+    sl_lua_fetch_close(app->rt, "the server is shutting down");
     if (app->rt)
         sl_lua_free(app->rt);
     sio_server_free(app->sio);

@@ -41,6 +41,9 @@ int sl_app_load(sl_app_t *app);
  * bytes the state may hold (0: unlimited). See lua_rt.h. */
 void sl_app_set_lua_budget(sl_app_t *app, uint64_t instructions);
 void sl_app_set_lua_memory(sl_app_t *app, size_t bytes);
+/* The CAs every sio.fetch trusts besides the system store ("" for none);
+ * a file that can't be read is logged and changes nothing. */
+void sl_app_set_fetch_ca_file(sl_app_t *app, const char *path);
 /* Ends configuration: options are final from now on. */
 void sl_app_start(sl_app_t *app);
 /* Runs main.lua again, all or nothing (see docs/hot-reload.md); one log

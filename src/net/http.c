@@ -2,6 +2,7 @@
  * conn. One request is in flight per connection; bytes of a pipelined next
  * request wait in `pending` until the current one is answered. */
 #include "net/http.h"
+#include "net/trust.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -86,6 +87,7 @@ static sl_http_req_t *req_new(sl_http_conn_t *hc)
         return NULL;
     r->hc = hc;
     r->peer = hc->conn->peer;
+    r->address = r->peer;
     return r;
 }
 
@@ -313,6 +315,7 @@ static void http_dispatch(sl_http_conn_t *hc)
 {
     sl_http_req_t *r = hc->req;
     req_split_url(r);
+    r->address = sl_trust_client_address(hc->lim.trust_proxy, r->peer, r, r->address_buf, sizeof r->address_buf);
     hc->cb(r, hc->ud);
 }
 

@@ -21,6 +21,8 @@ typedef struct sl_http_limits {
     uint64_t header_timeout_ms;   /* whole header must arrive within this */
     uint64_t keepalive_timeout_ms;/* idle keep-alive connection is closed */
     size_t write_queue_cap;       /* per-connection user-space output cap */
+    /* Whose X-Forwarded-For to believe (net/trust.h); NULL: nobody's. */
+    const struct sl_trust *trust_proxy;
 } sl_http_limits_t;
 
 /* Called once per complete request. The handler answers with
@@ -53,6 +55,9 @@ struct sl_http_req {
                                     delivered once so owners can react; the
                                     response is discarded */
     const char *peer;            /* remote address text */
+    const char *address;         /* the client's: peer, or from X-Forwarded-For
+                                    when peer is a trusted proxy (net/trust.h) */
+    char address_buf[64];
     /* Set by whoever holds the request past on_request. */
     void (*on_abort)(sl_http_req_t *req, void *abort_ud);
     void *abort_ud;

@@ -218,7 +218,7 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     sl_ws_parser_init(&ws->in, opts->max_message);
     if (z)
         sl_ws_parser_allow_rsv1(&ws->in);
-    c->queue_cap = opts->queue_cap;
+    sl_conn_set_queue_cap(c, opts->queue_cap);
     sl_conn_set_handler(c, &ws_conn_handler, ws);
     sl_conn_write(c, head.data, head.len);
     sl_buf_free(&head);
@@ -262,7 +262,10 @@ int sl_ws_sendv(sl_ws_t *ws, unsigned flags, const uv_buf_t *parts, unsigned n,
     if (ws->z && !(flags & SL_WS_PLAIN) && sl_ws_deflate_wants(ws->z, len)) {
         sl_rcbuf_t *f = sl_ws_deflate_frame(ws->z, opcode, parts, n, cache);
         if (f) {
-            int rc = sl_conn_write(ws->conn, f->data, f->len);
+            /* A frame shared by a broadcast waits, if it must, as a
+             * reference: one copy for every slow recipient. */
+            uv_buf_t b = uv_buf_init(f->data, (unsigned)f->len);
+            int rc = sl_conn_writev_rcs(ws->conn, &b, &f, 1);
             sl_rcbuf_unref(f);
             return rc;
         }

@@ -1,18 +1,19 @@
 /* L1 net/ws_client: WebSocket client on libuv, llhttp and wslay. See ws_client.h.
  *
  *   sl_wsc_connect
- *     -> uv_getaddrinfo -> uv_tcp_connect (next address on failure)
+ *     -> sl_tcp_connect (the lookup, then each address in turn)
  *     -> write the upgrade request, llhttp reads the answer (101 checked)
  *     -> wslay client context: frames in and out          (ST_OPEN)
  *     -> close handshake / EOF / error / timeout -> finish (ST_DONE)
  *
  * Every libuv handle and request points back at the sl_wsc_t, so the struct
  * lives until the last of them has called back (`refs`); finish() only
- * starts closing them. */
+ * starts closing them. Output goes through the stream writer `out`, whose
+ * write and shutdown requests call back before the tcp handle's close
+ * callback: the handle's ref covers them. */
 #include "net/ws_client.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,8 @@
 #include <wslay/wslay.h>
 
 #include "base/buf.h"
+#include "net/tcp_connect.h"
+#include "net/stream_writer.h"
 
 #define DEFAULT_CAP ((size_t)64 << 20)
 #define CLOSE_WAIT_MS 2000
@@ -31,13 +34,7 @@
 #define BODY_SNIPPET 200
 #define ERR_MAX 256
 
-enum { ST_RESOLVING, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DONE };
-
-typedef struct wsc_write {
-    uv_write_t req;
-    sl_wsc_t *c;
-    char data[];
-} wsc_write_t;
+enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DONE };
 
 struct sl_wsc {
     uv_loop_t *loop;
@@ -57,11 +54,9 @@ struct sl_wsc {
     char accept[29];           /* the Sec-WebSocket-Accept we expect */
     char err[ERR_MAX];         /* for fail_later */
 
-    uv_getaddrinfo_t gai;
-    struct addrinfo *ai, *ai_next;
+    sl_tcp_connect_t *dial;    /* while connecting */
     uv_tcp_t *tcp;             /* the current attempt (malloc'd) */
-    uv_connect_t creq;
-    uv_shutdown_t sreq;
+    sl_stream_writer_t out;    /* on tcp once connected */
     uv_timer_t timer;          /* open timeout, close wait, deferred failure */
     uint64_t open_timeout_ms;
 
@@ -87,8 +82,6 @@ static void maybe_free(sl_wsc_t *c)
         return;
     if (c->ctx)
         wslay_event_context_free(c->ctx);
-    if (c->ai)
-        uv_freeaddrinfo(c->ai);
     sl_buf_free(&c->request);
     sl_buf_free(&c->field);
     sl_buf_free(&c->value);
@@ -115,17 +108,9 @@ static void close_tcp(sl_wsc_t *c)
 {
     uv_tcp_t *t = c->tcp;
     c->tcp = NULL;
+    sl_stream_writer_close(&c->out);
     if (t && !uv_is_closing((uv_handle_t *)t))
         uv_close((uv_handle_t *)t, tcp_closed_cb);
-}
-
-static void shutdown_cb(uv_shutdown_t *req, int status)
-{
-    (void)status;
-    sl_wsc_t *c = req->data;
-    c->refs--;
-    close_tcp(c);
-    maybe_free(c);
 }
 
 /* Stops everything. graceful: let queued output (our close frame) reach
@@ -134,8 +119,8 @@ static void teardown(sl_wsc_t *c, int graceful)
 {
     if (c->state == ST_DONE)
         return;
-    if (c->state == ST_RESOLVING)
-        uv_cancel((uv_req_t *)&c->gai); /* its callback still comes */
+    sl_tcp_connect_cancel(c->dial);
+    c->dial = NULL;
     c->state = ST_DONE;
     if (!c->timer_closed) {
         c->timer_closed = 1;
@@ -144,13 +129,10 @@ static void teardown(sl_wsc_t *c, int graceful)
     if (c->tcp && !c->shut) {
         c->shut = 1;
         uv_read_stop((uv_stream_t *)c->tcp);
-        if (graceful && c->tcp->write_queue_size > 0) {
-            c->sreq.data = c;
-            if (uv_shutdown(&c->sreq, (uv_stream_t *)c->tcp, shutdown_cb) == 0) {
-                c->refs++;
-                return;
-            }
-        }
+        /* The tcp handle's ref keeps c until the writer's on_shutdown. */
+        if (graceful && sl_stream_writer_queued(&c->out) > 0 &&
+            sl_stream_writer_shutdown(&c->out) == 0)
+            return;
         close_tcp(c);
     }
 }
@@ -202,49 +184,31 @@ static void fail_later(sl_wsc_t *c, const char *err)
 
 /* ---- output -------------------------------------------------------------- */
 
-static void write_cb(uv_write_t *req, int status)
+static void write_error_cb(sl_stream_writer_t *w, int status)
 {
-    wsc_write_t *wr = req->data;
-    sl_wsc_t *c = wr->c;
-    free(wr);
-    c->refs--;
-    if (status < 0 && c->state != ST_DONE)
+    sl_wsc_t *c = w->data;
+    if (c->state != ST_DONE)
         finishf(c, 1006, "write failed: %s", uv_strerror(status));
-    maybe_free(c);
 }
 
-/* What the kernel takes now goes at once; the rest is copied into a write
- * request (libuv keeps them in order, and try_write refuses while any is
- * queued). */
+/* The close frame went out and the write side is shut down (or failed). */
+static void shutdown_cb(sl_stream_writer_t *w, int status)
+{
+    (void)status;
+    close_tcp(w->data);
+}
+
+static const sl_stream_writer_handler_t wsc_writer_handler = {
+    .on_error = write_error_cb,
+    .on_shutdown = shutdown_cb,
+};
+
+/* Uncapped: sl_wsc_send checks the cap before wslay frames a message. */
 static int write_bytes(sl_wsc_t *c, const void *p, size_t n)
 {
     if (!c->tcp || c->shut)
         return -EPIPE;
-    if (n == 0)
-        return 0;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    size_t done = 0;
-    int w = uv_try_write((uv_stream_t *)c->tcp, &b, 1);
-    if (w > 0)
-        done = (size_t)w;
-    else if (w < 0 && w != UV_EAGAIN)
-        return w;
-    if (done == n)
-        return 0;
-    wsc_write_t *wr = malloc(sizeof *wr + (n - done));
-    if (!wr)
-        return -ENOMEM;
-    memcpy(wr->data, (const char *)p + done, n - done);
-    wr->c = c;
-    wr->req.data = wr;
-    b = uv_buf_init(wr->data, (unsigned)(n - done));
-    int rc = uv_write(&wr->req, (uv_stream_t *)c->tcp, &b, 1, write_cb);
-    if (rc) {
-        free(wr);
-        return rc;
-    }
-    c->refs++;
-    return 0;
+    return sl_stream_writer_write(&c->out, p, n, SL_STREAM_WRITE_UNCAPPED);
 }
 
 /* ---- wslay callbacks ----------------------------------------------------- */
@@ -497,17 +461,6 @@ static void handshake_feed(sl_wsc_t *c, const char *p, size_t n)
 
 /* ---- connecting ---------------------------------------------------------- */
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    /* One read buffer for every client: input is consumed (copied by wslay
-     * or parsed) before the read callback returns. */
-    static char slab[65536];
-    (void)h;
-    (void)suggested;
-    buf->base = slab;
-    buf->len = sizeof slab;
-}
-
 static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sl_wsc_t *c = s->data;
@@ -534,78 +487,26 @@ static void read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-static void try_next(sl_wsc_t *c, int last_err);
-
-static void connect_cb(uv_connect_t *req, int status)
+static void dialed_cb(uv_tcp_t *tcp, int code, const char *err, void *ud)
 {
-    sl_wsc_t *c = req->data;
-    c->refs--;
-    if (c->state == ST_DONE) {
-        maybe_free(c);
+    (void)code;
+    sl_wsc_t *c = ud;
+    c->dial = NULL;
+    if (!tcp) {
+        finish(c, err, 1006, 0);
         return;
     }
-    if (status < 0) {
-        close_tcp(c);
-        try_next(c, status);
-        return;
-    }
+    tcp->data = c;
+    c->tcp = tcp;
+    c->refs++; /* the handle, until its close callback */
     c->state = ST_HANDSHAKE;
     uv_tcp_nodelay(c->tcp, 1);
+    sl_stream_writer_init(&c->out, (uv_stream_t *)c->tcp, 0, &wsc_writer_handler, c);
     int rc = write_bytes(c, c->request.data, c->request.len);
     if (rc == 0)
-        rc = uv_read_start((uv_stream_t *)c->tcp, alloc_cb, read_cb);
+        rc = uv_read_start((uv_stream_t *)c->tcp, sl_tcp_read_slab, read_cb);
     if (rc)
         finishf(c, 1006, "cannot write to %s: %s", c->authority, uv_strerror(rc));
-}
-
-static void try_next(sl_wsc_t *c, int last_err)
-{
-    for (;;) {
-        struct addrinfo *a = c->ai_next;
-        if (!a) {
-            finishf(c, 1006, "cannot connect to %s: %s", c->authority, uv_strerror(last_err));
-            return;
-        }
-        c->ai_next = a->ai_next;
-        if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
-            continue;
-        uv_tcp_t *t = malloc(sizeof *t);
-        if (!t) {
-            finishf(c, 1006, "out of memory");
-            return;
-        }
-        uv_tcp_init(c->loop, t);
-        t->data = c;
-        c->refs++;
-        c->tcp = t;
-        c->creq.data = c;
-        int rc = uv_tcp_connect(&c->creq, t, a->ai_addr, connect_cb);
-        if (rc == 0) {
-            c->refs++;
-            return;
-        }
-        close_tcp(c);
-        last_err = rc;
-    }
-}
-
-static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-    sl_wsc_t *c = req->data;
-    c->refs--;
-    if (c->state == ST_DONE) {
-        if (res)
-            uv_freeaddrinfo(res);
-        maybe_free(c);
-        return;
-    }
-    if (status < 0) {
-        finishf(c, 1006, "cannot resolve %s: %s", c->host, uv_strerror(status));
-        return;
-    }
-    c->ai = c->ai_next = res;
-    c->state = ST_CONNECTING;
-    try_next(c, UV_EADDRNOTAVAIL);
 }
 
 /* ---- URL and request ------------------------------------------------------- */
@@ -764,22 +665,13 @@ int sl_wsc_connect(uv_loop_t *loop, const char *url, const sl_wsc_opts_t *opts,
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     c->refs++;
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    c->gai.data = c;
-    c->state = ST_RESOLVING;
-    rc = uv_getaddrinfo(loop, &c->gai, gai_cb, c->host, c->port, &hints);
-    if (rc) {
+    c->state = ST_CONNECTING;
+    if (sl_tcp_connect_start(loop, c->host, c->port, dialed_cb, c, &c->dial, err, errlen)) {
         /* Nothing reported yet: the caller gets the error instead. */
-        snprintf(err, errlen, "cannot resolve %s: %s", c->host, uv_strerror(rc));
         c->h = NULL;
-        c->state = ST_CONNECTING; /* nothing to cancel */
         teardown(c, 0);
-        return rc;
+        return -ECONNREFUSED;
     }
-    c->refs++;
     if (c->open_timeout_ms)
         uv_timer_start(&c->timer, timer_cb, c->open_timeout_ms, 0);
     *out = c;
@@ -792,7 +684,7 @@ int sl_wsc_send(sl_wsc_t *c, int binary, const void *p, size_t n)
 {
     if (c->state != ST_OPEN || c->close_requested || c->failing)
         return -EPIPE;
-    size_t queued = c->tcp->write_queue_size + wslay_event_get_queued_msg_length(c->ctx);
+    size_t queued = sl_stream_writer_queued(&c->out) + wslay_event_get_queued_msg_length(c->ctx);
     if (queued + n > c->queue_cap)
         return -ENOBUFS;
     struct wslay_event_msg m = {

@@ -48,7 +48,8 @@ typedef struct sl_wsc_opts {
  * be a name, an IPv4 address or [IPv6]). Returns 0 and sets *out, or a
  * negative code with nothing started and err set when the URL is unusable
  * (-EINVAL: not ws://, wss:// which needs TLS, bad port, header lines with
- * a bare CR or LF...) or memory is short (-ENOMEM). */
+ * a bare CR or LF...), memory is short (-ENOMEM), or the connection could
+ * not even start (-ECONNREFUSED: a lookup libuv refused at once). */
 int sl_wsc_connect(uv_loop_t *loop, const char *url, const sl_wsc_opts_t *opts,
                    const sl_wsc_handler_t *h, void *ud, sl_wsc_t **out, char *err,
                    size_t errlen);

@@ -741,8 +741,9 @@ static void connect_timeout_cb(uv_timer_t *t)
     for (sio_socket_t *s = c->sockets; s; s = s->client_next)
         if (s->state == S_CONNECTED)
             return;
-    SL_INFO("sio", "session %s joined no namespace within %u ms, closing",
-            eio_session_id(c->eio), c->srv->opts.connect_timeout_ms);
+    SL_INFOF("sio", SL_LOG_FIELDS("sid", eio_session_id(c->eio), "reason", "connect timeout"),
+             "session %s joined no namespace within %u ms, closing", eio_session_id(c->eio),
+             c->srv->opts.connect_timeout_ms);
     eio_session_t *e = c->eio;
     client_close(c, "connect timeout");
     eio_session_close(e);
@@ -752,7 +753,7 @@ static void connect_timeout_cb(uv_timer_t *t)
  * block, because the request is gone once the handshake is answered. */
 static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
 {
-    size_t total = strlen(req->query) + strlen(req->url) + strlen(req->peer) + 3;
+    size_t total = strlen(req->query) + strlen(req->url) + strlen(req->address) + 3;
     for (int i = 0; i < req->nheaders; i++)
         total += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 2;
     c->hs_strings = malloc(total);
@@ -770,7 +771,7 @@ static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
     } while (0)
     COPY(c->hs.query, req->query);
     COPY(c->hs.url, req->url);
-    COPY(c->hs.address, req->peer);
+    COPY(c->hs.address, req->address);
     for (int i = 0; i < req->nheaders; i++) {
         char *name = p;
         COPY(c->hs_names[i], req->headers[i].name);
@@ -897,7 +898,8 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
 
 static void client_protocol_error(sio_client_t *c, int err)
 {
-    SL_INFO("sio", "session %s: %s, closing", eio_session_id(c->eio), sio_packet_strerror(err));
+    SL_INFOF("sio", SL_LOG_FIELDS("sid", eio_session_id(c->eio), "reason", "parse error"),
+             "session %s: %s, closing", eio_session_id(c->eio), sio_packet_strerror(err));
     eio_session_t *e = c->eio;
     client_close(c, "parse error");
     eio_session_close(e);

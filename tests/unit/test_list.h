@@ -3,11 +3,13 @@
  * SUITE(NAME) compiles test_NAME.c into the runner and becomes the ctest
  * entry unit_NAME (`unit_runner NAME`). One per line. No include guard:
  * runner.c includes it twice, with two meanings of SUITE. */
+SUITE(backoff)
 SUITE(buf)
 SUITE(deflate)
 SUITE(eio_lacks_sid)
 SUITE(eio_packet)
 SUITE(hashtab)
+SUITE(http_client)
 SUITE(json_text)
 SUITE(local_bus)
 SUITE(lua_json)
@@ -18,6 +20,9 @@ SUITE(options)
 SUITE(redis_url)
 SUITE(sio_cluster)
 SUITE(sio_packet)
+SUITE(stream_writer)
 SUITE(testlib)
+SUITE(tls)
+SUITE(trust)
 SUITE(ws_deflate)
 SUITE(ws_frame)

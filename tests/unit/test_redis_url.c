@@ -110,6 +110,23 @@ static void text_never_shows_the_password(void)
     CHECK(!strcmp(sl_redis_url_text(&u, text, sizeof text), "unix:/s?db=5"));
 }
 
+static void refusals_never_show_the_password(void)
+{
+    sl_redis_url_t u;
+    char err[200];
+    CHECK_EQ_INT(parse("redis://app:hunter2@host:99999", &u, err), -1);
+    CHECK(strstr(err, "bad port") && strstr(err, "app:***@host") && !strstr(err, "hunter2"));
+    CHECK_EQ_INT(parse("redis://:hunter2@[::1:6379", &u, err), -1);
+    CHECK(strstr(err, "unclosed") && !strstr(err, "hunter2"));
+    CHECK_EQ_INT(parse("http://u:hunter2@host", &u, err), -1);
+    CHECK(strstr(err, "use redis://") && strstr(err, "http://u:***@host") && !strstr(err, "hunter2"));
+    CHECK_EQ_INT(parse("redis://:p%40ss@h/x?password=hunter2", &u, err), -1);
+    CHECK(strstr(err, "database") && !strstr(err, "p%40ss") && !strstr(err, "hunter2"));
+    CHECK(strstr(err, "?password=***"));
+    CHECK_EQ_INT(parse("unix:?password=hunter2", &u, err), -1);
+    CHECK(strstr(err, "no socket path") && !strstr(err, "hunter2"));
+}
+
 static void equal_compares_every_connection_field(void)
 {
     sl_redis_url_t a, b;
@@ -132,4 +149,5 @@ TL_SUITE(redis_url, NULL, NULL,
          TL_TEST(unix_socket_forms),
          TL_TEST(refusals_say_why),
          TL_TEST(text_never_shows_the_password),
+         TL_TEST(refusals_never_show_the_password),
          TL_TEST(equal_compares_every_connection_field));

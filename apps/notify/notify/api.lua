@@ -2,6 +2,7 @@
 -- minting route for the demo page.
 local sio = require "siolua"
 local auth = require "notify.auth"
+local webhook = require "notify.webhook"
 
 local api = {}
 
@@ -58,6 +59,7 @@ function api.routes(namespaces)
       if body.data == nil then target:emit(event) else target:emit(event, body.data) end
     end
     res:json({ delivered = true, user = user, event = event, sockets = sockets })
+    webhook.delivered(user, event, sockets)
   end)
 
   if auth.dev then

@@ -47,6 +47,23 @@ sio.server:on("connection", function(socket)
   socket:on("shout", function(text) sio.server:emit("broadcast", text) end)
 
   socket:on("kick me", function() socket:disconnect() end)
+
+  -- Asks an outside service (tests stub sio.fetch): acks the user's name.
+  socket:on("lookup", function(id, ack)
+    local res, err = sio.fetch("https://users.example.invalid/users/" .. id)
+    if not res then return ack(sio.null, err) end
+    if res.status ~= 200 then return ack(sio.null, "status " .. res.status) end
+    ack(res:json().name)
+  end)
+end)
+
+-- HTTP routes, for t.http.
+sio.http.get("/api/items/:id", function(req, res)
+  res:json({ id = req.params.id, q = req.query.q or sio.null })
+end)
+sio.http.post("/api/items", function(req, res)
+  local body = req:json()
+  res:json({ created = body.name }, 201)
 end)
 
 local admin = sio.server:of("/admin")

@@ -88,8 +88,10 @@ export function runCli(args, { timeoutMs = 5000, env = {} } = {}) {
 //   t: optional node:test context; the server is killed when that test ends.
 //   wrapper: optional argv prefix that runs the binary (e.g. valgrind ...);
 //     its last element is the binary.
+//   cwd: the working directory (default: this process's).
+//   replaceEnv: env is the whole environment, not additions to this one's.
 // Returns {url, port, host, proc, stderr(), stop(signal), exited}.
-export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 10000, logLevel, wrapper } = {}) {
+export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 10000, logLevel, wrapper, cwd, replaceEnv } = {}) {
   const dir = appDir ?? makeAppDir();
   const argv = ['run', dir, '--port', '0', '--host', '127.0.0.1'];
   if (logLevel) argv.push('--log-level', logLevel);
@@ -97,7 +99,8 @@ export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 
   const cmd = wrapper ? wrapper[0] : SIOLUA_BIN;
   if (wrapper) argv.unshift(...wrapper.slice(1));
   const proc = spawn(cmd, argv, {
-    env: { ...process.env, ...env },
+    env: replaceEnv ? env : { ...process.env, ...env },
+    cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(proc);

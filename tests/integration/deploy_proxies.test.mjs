@@ -1,0 +1,203 @@
+// The deployment recipes of docs/deploying.md, as written: nginx and
+// HAProxy (Debian's, run as this test's own processes on free ports) load
+// docs/deploy/nginx-siolua.conf and docs/deploy/haproxy-siolua.cfg with only
+// the ports put in (and, for stickiness, the one line the docs say to
+// change), in front of three siolua instances on one real Redis. Real
+// socket.io-clients connect from 127.0.0.2 over polling, WebSocket and the
+// upgrade, round robin and sticky; the app sees the client's address from
+// X-Forwarded-For only when the instances trust the proxy (trustProxy).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { io } from 'socket.io-client';
+import { SIOLUA_ROOT, makeTempDir, until, sleep } from './lib/server.mjs';
+import { HAVE_REDIS, startRedis, startNodes, freePort } from './lib/cluster.mjs';
+
+const has = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore' }).status === 0;
+const HAVE_NGINX = has('nginx', ['-v']);
+const HAVE_HAPROXY = has('haproxy', ['-v']);
+const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'deploy');
+const DOCS = join(SIOLUA_ROOT, 'docs', 'deploy');
+const CLIENT_ADDR = '127.0.0.2'; // not the proxy's 127.0.0.1: the two can be told apart
+
+// Replaces `from` by `to` in text, failing when the docs no longer hold it.
+function edit(text, from, to) {
+  assert.ok(text.includes(from), `the recipe no longer holds ${JSON.stringify(from)}`);
+  return text.split(from).join(to);
+}
+
+function backendsOf(text, ports) {
+  return ports.reduce((t, p, i) => edit(t, `127.0.0.1:${3001 + i}`, `127.0.0.1:${p}`), text);
+}
+
+async function waitPort(port, proc, log) {
+  const ok = await until(() => new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  }), { timeoutMs: 10000, stepMs: 50 });
+  if (!ok) throw new Error(`${proc.spawnargs[0]} did not listen on ${port}: ${log()}`);
+}
+
+function run(cmd, args) {
+  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d) => { out += d; });
+  proc.stderr.on('data', (d) => { out += d; });
+  const exited = new Promise((resolve) => proc.on('exit', resolve));
+  return { proc, log: () => out, async stop() { if (proc.exitCode === null) proc.kill('SIGTERM'); await exited; } };
+}
+
+// nginx with the docs' site file included from a minimal main config of
+// the test's own (pid, temp paths, error log in a private prefix).
+async function startNginx(ports, { sticky = false } = {}) {
+  const dir = makeTempDir('siolua-nginx-');
+  chmodSync(dir, 0o755); // nginx's workers (user nobody) use the temp paths
+  const port = await freePort();
+  let site = readFileSync(join(DOCS, 'nginx-siolua.conf'), 'utf8');
+  site = edit(site, 'listen 80;', `listen 127.0.0.1:${port};`);
+  site = backendsOf(site, ports);
+  if (sticky) site = edit(site, '# ip_hash;', 'ip_hash;');
+  writeFileSync(join(dir, 'site.conf'), site);
+  writeFileSync(join(dir, 'nginx.conf'), `daemon off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  include ${dir}/site.conf;
+}
+`);
+  const p = run('nginx', ['-c', join(dir, 'nginx.conf'), '-p', dir, '-e', join(dir, 'error.log')]);
+  await waitPort(port, p.proc, () => p.log() + readFileSync(join(dir, 'error.log'), 'utf8'));
+  return { ...p, url: `http://127.0.0.1:${port}` };
+}
+
+// HAProxy with the docs' file after a global section of the test's own.
+async function startHaproxy(ports, { sticky = false } = {}) {
+  const dir = makeTempDir('siolua-haproxy-');
+  const port = await freePort();
+  let cfg = readFileSync(join(DOCS, 'haproxy-siolua.cfg'), 'utf8');
+  cfg = edit(cfg, '    bind :80\n', `    bind 127.0.0.1:${port}\n`);
+  cfg = backendsOf(cfg, ports);
+  if (sticky) cfg = edit(cfg, '    balance roundrobin\n', '    balance source\n');
+  writeFileSync(join(dir, 'haproxy.cfg'), cfg);
+  // maxconn needs twice as many descriptors: under CI's ulimit -n 4096.
+  writeFileSync(join(dir, 'global.cfg'), 'global\n    maxconn 1000\n');
+  const p = run('haproxy', ['-db', '-f', join(dir, 'global.cfg'), '-f', join(dir, 'haproxy.cfg')]);
+  await waitPort(port, p.proc, p.log);
+  return { ...p, url: `http://127.0.0.1:${port}` };
+}
+
+// A socket.io-client whose connections leave from CLIENT_ADDR.
+async function client(url, transports, t, extraHeaders = {}) {
+  const agent = new http.Agent({ localAddress: CLIENT_ADDR, keepAlive: true });
+  const c = io(url, { forceNew: true, reconnection: false, transports, agent, extraHeaders });
+  t.after(() => { c.close(); agent.destroy(); });
+  await new Promise((resolve, reject) => {
+    c.on('connect', resolve);
+    c.on('connect_error', (e) => reject(new Error(`connect_error through ${url}: ${e.message}`)));
+  });
+  return c;
+}
+
+const ask = (c, ...args) => c.timeout(5000).emitWithAck(...args);
+
+let redis, trusted, untrusted;
+const relays = (nodes) => Object.values(nodes).reduce((n, s) => n + (s.stderr().match(/relaying (GET|POST)/g) || []).length, 0);
+
+before(async () => {
+  if (!HAVE_REDIS) return;
+  redis = await startRedis();
+  const args = ['--log-level', 'debug'];
+  trusted = await startNodes(undefined, redis, ['A', 'B', 'C'], { appDir: APP, args: [...args, '--set', 'trustProxy=127.0.0.1'] });
+  untrusted = await startNodes(undefined, redis, ['U1', 'U2', 'U3'], { appDir: APP, args });
+  await sleep(200); // every instance has announced its relay address
+});
+
+after(async () => {
+  for (const s of [...Object.values(trusted ?? {}), ...Object.values(untrusted ?? {})]) await s.stop();
+  await redis?.stop();
+});
+
+const ports = (nodes) => Object.values(nodes).map((s) => s.port);
+
+for (const [name, start, have] of [['nginx', startNginx, HAVE_NGINX], ['HAProxy', startHaproxy, HAVE_HAPROXY]]) {
+  const skip = !HAVE_REDIS ? 'redis-server is not installed' : !have ? `${name} is not installed` : false;
+
+  test(`${name}, round robin (docs as written): polling, websocket and upgrade clients talk across the instances; the app sees the client's address`, { skip, timeout: 60000 }, async (t) => {
+    const lb = await start(ports(trusted));
+    t.after(() => lb.stop());
+    const before = relays(trusted);
+    const poll = await client(lb.url, ['polling'], t);
+    const ws = await client(lb.url, ['websocket'], t);
+    const up = await client(lb.url, ['polling', 'websocket'], t);
+    await until(() => up.io.engine.transport.name === 'websocket', { timeoutMs: 5000 });
+    assert.equal(up.io.engine.transport.name, 'websocket', 'the upgrade went through the proxy');
+    for (const c of [poll, ws, up]) {
+      const me = await ask(c, 'whoami');
+      assert.equal(me.address, CLIENT_ADDR, `${name} -> ${me.node}: the client's address, from X-Forwarded-For`);
+      await ask(c, 'join', 'room');
+    }
+    // Each hears the others' broadcasts, whichever instances own them.
+    for (const [i, [from, to]] of [[poll, ws], [ws, up], [up, poll]].entries()) {
+      const heard = new Promise((resolve) => to.once(`hello${i}`, resolve));
+      from.emit('to', 'room', `hello${i}`, from.id);
+      assert.equal(await heard, from.id);
+    }
+    for (let i = 0; i < 6; i++) await ask(poll, 'whoami'); // more polling round trips
+    assert.ok(relays(trusted) > before, 'round robin sent requests to instances that relayed them to the session\'s owner');
+  });
+
+  test(`${name}, sticky (the docs' one-line change): every request of a client reaches one instance, nothing is relayed`, { skip, timeout: 60000 }, async (t) => {
+    const lb = await start(ports(trusted), { sticky: true });
+    t.after(() => lb.stop());
+    const before = relays(trusted);
+    const nodes = new Set();
+    for (const transports of [['polling'], ['websocket'], ['polling', 'websocket']]) {
+      const c = await client(lb.url, transports, t);
+      for (let i = 0; i < 4; i++) nodes.add((await ask(c, 'whoami')).node);
+      assert.equal((await ask(c, 'whoami')).address, CLIENT_ADDR);
+    }
+    assert.equal(nodes.size, 1, `one client address, one instance: ${[...nodes]}`);
+    assert.equal(relays(trusted), before, 'no request needed a relay');
+  });
+
+  test(`${name}: X-Forwarded-For is believed only from a trusted proxy, and a client can't forge it`, { skip, timeout: 60000 }, async (t) => {
+    const forged = { 'X-Forwarded-For': '6.6.6.6' };
+    const lbTrusted = await start(ports(trusted));
+    t.after(() => lbTrusted.stop());
+    // Trusted proxy: its own entry (the client's address) wins over the forged one.
+    for (const transports of [['polling'], ['websocket']]) {
+      const c = await client(lbTrusted.url, transports, t, forged);
+      assert.equal((await ask(c, 'whoami')).address, CLIENT_ADDR, transports[0]);
+    }
+    // Instances that trust nobody: the proxy's address; the header is ignored.
+    const lbUntrusted = await start(ports(untrusted));
+    t.after(() => lbUntrusted.stop());
+    for (const transports of [['polling'], ['websocket']]) {
+      const c = await client(lbUntrusted.url, transports, t, forged);
+      assert.equal((await ask(c, 'whoami')).address, '127.0.0.1', transports[0]);
+    }
+    // Straight to a trusting instance from an untrusted address: the header is ignored.
+    const direct = await client(trusted.A.url, ['polling'], t, forged);
+    assert.equal((await ask(direct, 'whoami')).address, CLIENT_ADDR);
+  });
+}
+
+test('docs/deploying.md shows each file of docs/deploy/ exactly as the tests load it', () => {
+  const md = readFileSync(join(SIOLUA_ROOT, 'docs', 'deploying.md'), 'utf8');
+  const blocks = [...md.matchAll(/<!-- file: (\S+) -->\n```\w*\n([\s\S]*?)```\n/g)];
+  assert.deepEqual(blocks.map((b) => b[1]).sort(),
+    ['docs/deploy/haproxy-siolua.cfg', 'docs/deploy/nginx-siolua.conf', 'docs/deploy/siolua@.service']);
+  for (const [, file, text] of blocks) assert.equal(text, readFileSync(join(SIOLUA_ROOT, file), 'utf8'), file);
+});
