@@ -509,6 +509,8 @@ static void broadcast_one(sio_socket_t *s, void *ud)
 
 size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, sio_out_t *out)
 {
+    if (t->plain)
+        out->plain = 1;
     return sio_nsp_select(nsp, t, broadcast_one, out);
 }
 

@@ -193,6 +193,7 @@ struct sio_target {
     const sio_slice_t *except;
     size_t nexcept;
     unsigned volatile_ : 1;   /* skip sockets that can't take it now */
+    unsigned plain : 1;       /* never compressed: compress(false) */
 };
 
 /* Calls cb for every selected connected socket; cb must not disconnect or

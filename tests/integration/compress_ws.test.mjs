@@ -10,11 +10,13 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { startServer, makeAppDir, makeTempDir } from './lib/server.mjs';
-import { startApp, connected, ask, nextEvent, closeClient, stopProblems } from './lib/sio.mjs';
+import { startServer, request, makeAppDir, makeTempDir } from './lib/server.mjs';
+import { startApp, connected, ask, nextEvent, closeClient, stopProblems, APPS_DIR } from './lib/sio.mjs';
+import { startCluster, SKIP } from './lib/cluster.mjs';
 import { openRawWs, wsUrl, clientFrame, closeCode, frameHeads } from './lib/eio.mjs';
-import { textOf, bytesOf, deflated, rawUpgrade } from './lib/compress.mjs';
+import { textOf, bytesOf, deflated, rawUpgrade, decodeBody } from './lib/compress.mjs';
 
 const servers = [];
 async function app(args, opts = {}) {
@@ -97,6 +99,59 @@ test('serverNoContextTakeover: one broadcast reaches compressed, uncompressed an
   });
   assert.ok(tcpOf(plain).bytesRead - before[4] > 200_000, 'the client that declined got it compressed');
   for (const s of all) closeClient(s);
+});
+
+test('compress(false) sends a packet plain, to one socket or to all, on websocket and on polling', async (t) => {
+  const srv = await app(['--set', 'perMessageDeflate=true']);
+  const s = await connected(srv, '/', { t, transports: ['websocket'] });
+  const tcp = tcpOf(s);
+  const text = textOf(50_000);
+  for (const toAll of [false, true]) {
+    const r0 = tcp.bytesRead;
+    const heard = nextEvent(s, 'plain');
+    s.emit('plain', text, toAll);
+    assert.deepEqual(await heard, [text]);
+    assert.ok(tcp.bytesRead - r0 > 50_000, `compress(false) ${toAll ? 'broadcast' : 'emit'} came compressed`);
+    const r1 = tcp.bytesRead;
+    assert.deepEqual(await ask(s, 'echo', text), [text]);
+    assert.ok(tcp.bytesRead - r1 < 10_000, 'the next packet is compressed again');
+  }
+  closeClient(s);
+  // Polling: a body holding only that packet goes plain, whatever
+  // Accept-Encoding says (as engine.io decides: compressed when any packet
+  // of the body allows it).
+  const url = `${srv.url}/socket.io/?EIO=4&transport=polling`;
+  const hs = await request(url);
+  const sid = JSON.parse(hs.text.slice(1)).sid;
+  const post = (body) => request(`${url}&sid=${sid}`, { method: 'POST', body, headers: { 'Content-Type': 'text/plain' } });
+  await post('40');
+  await request(`${url}&sid=${sid}`); // the CONNECT answer
+  for (const [event, plain] of [['plain', true], ['echo', false]]) {
+    await post(`42${event === 'echo' ? '1' : ''}${JSON.stringify([event, text])}`);
+    const res = await request(`${url}&sid=${sid}`, { headers: { 'Accept-Encoding': 'gzip' } });
+    assert.equal(res.headers['content-encoding'], plain ? undefined : 'gzip', event);
+    assert.ok(decodeBody(res).includes(JSON.stringify(text)), event);
+  }
+  await post('1');
+});
+
+test('compress(false) crosses the cluster: a broadcast from another server reaches this one\'s clients plain', { skip: SKIP }, async (t) => {
+  const { a, b } = await startCluster(t, { appDir: join(APPS_DIR, 'compress'), args: ['--set', 'perMessageDeflate=true'] });
+  const onA = await connected(a, '/', { t, transports: ['websocket'] });
+  const onB = await connected(b, '/', { t, transports: ['websocket'] });
+  const text = textOf(50_000);
+  const r0 = tcpOf(onB).bytesRead;
+  const heard = nextEvent(onB, 'plain', 5000);
+  onA.emit('plain', text, true);
+  assert.deepEqual(await heard, [text]);
+  assert.ok(tcpOf(onB).bytesRead - r0 > 50_000, 'it came compressed');
+  const r1 = tcpOf(onB).bytesRead;
+  const shout = nextEvent(onB, 'shout', 5000);
+  onA.emit('shout', text);
+  assert.deepEqual(await shout, [text]);
+  assert.ok(tcpOf(onB).bytesRead - r1 < 10_000, 'an ordinary broadcast came plain');
+  closeClient(onA);
+  closeClient(onB);
 });
 
 test('with context takeover every message is compressed (as ws does); without it, from the threshold up', async (t) => {

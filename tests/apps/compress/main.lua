@@ -1,6 +1,7 @@
 -- The compression tests' app (tests/integration/compress_*.test.mjs):
 -- echoes with acks (binary included), broadcasts to everyone, and sends
--- what it is asked for. A client connecting with ?big=1 is welcomed with
+-- what it is asked for, compressed or, with compress(false), not: to
+-- itself, or to everyone (across the cluster too). A client connecting with ?big=1 is welcomed with
 -- 3000 bytes at once (so its next poll is over httpCompression's
 -- threshold), as tests/integration/lib/node-compress-server.cjs does.
 local sio = require "siolua"
@@ -15,5 +16,12 @@ sio.server:on("connection", function(socket)
   end)
   socket:on("shout", function(...)
     sio.server:to("everyone"):emit("shout", ...)
+  end)
+  socket:on("plain", function(text, to_all)
+    if to_all then
+      sio.server:compress(false):emit("plain", text)
+    else
+      socket:compress(false):emit("plain", text)
+    end
   end)
 end)
