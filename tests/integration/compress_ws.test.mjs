@@ -116,6 +116,11 @@ test('compress(false) sends a packet plain, to one socket or to all, on websocke
     assert.deepEqual(await ask(s, 'echo', text), [text]);
     assert.ok(tcp.bytesRead - r1 < 10_000, 'the next packet is compressed again');
   }
+  // Chained with timeout: socket:compress(false):timeout(ms):emit_with_ack.
+  s.on('question', (q, answer) => answer(q.length));
+  const r2 = tcp.bytesRead;
+  assert.deepEqual(await ask(s, 'ask_plain', text), [null, 50_000]);
+  assert.ok(tcp.bytesRead - r2 > 50_000, 'the question came compressed');
   closeClient(s);
   // Polling: a body holding only that packet goes plain, whatever
   // Accept-Encoding says (as engine.io decides: compressed when any packet

@@ -332,6 +332,8 @@ static void without_context_takeover_a_broadcast_is_compressed_once(void)
     sl_ws_deflate_free(c);
 }
 
+static size_t client_deflate(const void *p, size_t n, unsigned char *out, size_t cap);
+
 /* What each mode holds, measured through net/deflate's counter (the
  * numbers docs/lua-api.md gives). */
 static void memory_is_held_only_where_the_negotiation_needs_it(void)
@@ -359,6 +361,20 @@ static void memory_is_held_only_where_the_negotiation_needs_it(void)
         fprintf(stderr, "  %s: %zu bytes while compressing, %zu kept by the connection\n",
                 modes[i].offer, held, own);
         CHECK(own >= modes[i].min_kib * 1024 && own <= modes[i].max_kib * 1024);
+        sl_ws_deflate_free(z);
+        CHECK_EQ_INT(sl_zmem(), 0);
+    }
+    /* An inflater of its own (client context takeover): 2^window + ~7 KiB. */
+    const char *inflaters[] = {"permessage-deflate", "permessage-deflate; client_max_window_bits=10"};
+    for (int i = 0; i < 2; i++) {
+        sl_ws_deflate_t *z = conn(inflaters[i], "def");
+        unsigned char buf[128];
+        size_t n = client_deflate(msg, strlen(msg), buf, sizeof buf);
+        sl_buf_t out = SL_BUF_INIT;
+        CHECK_EQ_INT(sl_ws_deflate_inflate(z, (char *)buf, n, 1000, &out), 0);
+        sl_buf_free(&out);
+        fprintf(stderr, "  %s: inflater %zu bytes\n", inflaters[i], sl_zmem());
+        CHECK(sl_zmem() >= (i ? 1024u : 32768u) && sl_zmem() <= (i ? 9u : 41u) * 1024);
         sl_ws_deflate_free(z);
         CHECK_EQ_INT(sl_zmem(), 0);
     }
