@@ -10,25 +10,16 @@
 //     recipient (context takeover, as Node does), or not at all;
 //   ratios: bytes on the wire for typical payloads, per setting.
 //   node bench/compress.mjs [N] [C] [B]      (run from the repository root)
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT, start, rssKiB, cpuMs } from './lib.mjs';
 
-const ROOT = join(import.meta.dirname, '..');
 const require = createRequire(join(ROOT, 'tests', 'package.json'));
 const { io } = require('socket.io-client');
 const N = Number(process.argv[2] || 500);
 const C = Number(process.argv[3] || 100);
 const B = Number(process.argv[4] || 200);
-
-const rssKiB = (pid) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-function cpuMs(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime + stime, in clock ticks of 10 ms
-}
 
 // JSON-ish text of n bytes; from differs between messages, so no two are
 // the same (context takeover would otherwise send repeats for nothing).
@@ -47,18 +38,6 @@ function startNode(options) {
   return start(process.execPath, [join(ROOT, 'tests', 'integration', 'lib', 'node-compress-server.cjs'),
     JSON.stringify(options)], /^listening (\d+)/, 'stdout');
 }
-function start(cmd, args, pattern, stream) {
-  const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: join(ROOT, 'tests') });
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: proc[stream] });
-    rl.on('line', (line) => {
-      const m = pattern.exec(line);
-      if (m) resolve({ proc, url: `http://127.0.0.1:${m[1]}` });
-    });
-    proc.on('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
-  });
-}
-
 async function connectAll(url, n) {
   const clients = [];
   for (let i = 0; i < n; i += 100) {

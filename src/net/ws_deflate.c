@@ -212,6 +212,34 @@ static void ev_offer_end(negotiation_t *g)
     g->in_pmd = 0;
 }
 
+/* What an extension name and a parameter name share in ws's parser: a
+ * token character extends the token unless whitespace ended it, and
+ * whitespace ends it. 1 when code was taken so. */
+static int token_char(unsigned char code, size_t i, long *start, long *end)
+{
+    if (*end == -1 && is_token(code)) {
+        if (*start == -1)
+            *start = (long)i;
+        return 1;
+    }
+    if (code == ' ' || code == '\t') {
+        if (*end == -1 && *start != -1)
+            *end = (long)i;
+        return 1;
+    }
+    return 0;
+}
+
+/* At ';' or ',': 0 with the token's end set, or -1 when there was none. */
+static int token_done(size_t i, long start, long *end)
+{
+    if (start == -1)
+        return -1;
+    if (*end == -1)
+        *end = (long)i;
+    return 0;
+}
+
 /* ws's extension.parse, state for state (its quirks included: an escape
  * right after the opening quote is not unescaped, a value is unescaped
  * once a second escape is seen). 0, or -1 where it throws. */
@@ -225,54 +253,35 @@ static int ext_parse(negotiation_t *g, const char *h, size_t len)
     size_t i = 0;
     for (; i < len; i++) {
         code = (unsigned char)h[i];
+        int sep = code == ';' || code == ',';
         if (!in_ext) {
-            if (end == -1 && is_token(code)) {
-                if (start == -1)
-                    start = (long)i;
-            } else if (i != 0 && (code == ' ' || code == '\t')) {
-                if (end == -1 && start != -1)
-                    end = (long)i;
-            } else if (code == ';' || code == ',') {
-                if (start == -1)
-                    return -1;
-                if (end == -1)
-                    end = (long)i;
-                ev_offer_start(g, h + start, (size_t)(end - start));
-                if (code == ',')
-                    ev_offer_end(g);
-                else
-                    in_ext = 1;
-                start = end = -1;
-            } else {
+            if (i == 0 && (code == ' ' || code == '\t'))
+                return -1; /* no whitespace before the first name */
+            if (token_char(code, i, &start, &end))
+                continue;
+            if (!sep || token_done(i, start, &end))
                 return -1;
-            }
+            ev_offer_start(g, h + start, (size_t)(end - start));
+            if (code == ',')
+                ev_offer_end(g);
+            else
+                in_ext = 1;
+            start = end = -1;
         } else if (!in_param) {
-            if (end == -1 && is_token(code)) {
-                if (start == -1)
-                    start = (long)i;
-            } else if (code == ' ' || code == '\t') {
-                if (end == -1 && start != -1)
-                    end = (long)i;
-            } else if (code == ';' || code == ',') {
-                if (start == -1)
-                    return -1;
-                if (end == -1)
-                    end = (long)i;
-                if (ev_param(g, h + start, (size_t)(end - start), NULL, 0, 0))
-                    return -1;
-                if (code == ',') {
-                    ev_offer_end(g);
-                    in_ext = 0;
-                }
-                start = end = -1;
-            } else if (code == '=' && start != -1 && end == -1) {
+            if (token_char(code, i, &start, &end))
+                continue;
+            if (code == '=' && start != -1 && end == -1) {
                 pname = h + start;
                 pname_len = i - (size_t)start;
                 in_param = 1;
-                start = end = -1;
-            } else {
+            } else if (!sep || token_done(i, start, &end) ||
+                       ev_param(g, h + start, (size_t)(end - start), NULL, 0, 0)) {
                 return -1;
+            } else if (code == ',') {
+                ev_offer_end(g);
+                in_ext = 0;
             }
+            start = end = -1;
         } else {
             if (escaping) {
                 if (!is_token(code))
@@ -303,10 +312,8 @@ static int ext_parse(negotiation_t *g, const char *h, size_t len)
                 if (end == -1)
                     end = (long)i;
             } else if (code == ';' || code == ',') {
-                if (start == -1)
+                if (token_done(i, start, &end))
                     return -1;
-                if (end == -1)
-                    end = (long)i;
                 if (ev_param(g, pname, pname_len, h + start, (size_t)(end - start), must_unescape))
                     return -1;
                 must_unescape = 0;

@@ -8,8 +8,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import zlib from 'node:zlib';
-import { chromium } from 'playwright-core';
-import { startServer, request, makeAppDir, makeTempDir } from './lib/server.mjs';
+import { startServer, request, makeAppDir } from './lib/server.mjs';
+import { launchChromium, clientPage } from './lib/browser.mjs';
 import { startApp, stopProblems } from './lib/sio.mjs';
 import { pollWelcome, decodeBody } from './lib/compress.mjs';
 
@@ -94,21 +94,13 @@ test('files and the client bundle are compressed for text types, with Vary: Acce
 
 test('headless Chromium over long-polling reads gzip bodies, both ways whole', { timeout: 60_000 }, async () => {
   const srv = await app();
-  const context = await chromium.launchPersistentContext(makeTempDir('siolua-chromium-'), {
-    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const context = await launchChromium();
   try {
-    const page = context.pages()[0] ?? await context.newPage();
+    const page = await clientPage(context, srv.url);
     const encodings = [];
     page.on('response', (r) => {
       if (r.url().includes('transport=polling') && r.request().method() === 'GET') encodings.push(r.headers()['content-encoding'] || '');
     });
-    await page.goto(srv.url + '/socket.io/socket.io.js');
-    await page.setContent('<html><body></body></html>');
-    await page.addScriptTag({ url: srv.url + '/socket.io/socket.io.js' });
     const ok = await page.evaluate(async (url) => {
       const s = io(url, { transports: ['polling'], query: { big: 1 } });
       const welcome = await new Promise((res) => s.on('welcome', res));

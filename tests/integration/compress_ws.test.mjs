@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { startServer, request, makeAppDir, makeTempDir } from './lib/server.mjs';
+import { startServer, request, makeAppDir } from './lib/server.mjs';
+import { launchChromium, clientPage } from './lib/browser.mjs';
 import { startApp, connected, ask, nextEvent, closeClient, stopProblems, APPS_DIR } from './lib/sio.mjs';
 import { startCluster, SKIP } from './lib/cluster.mjs';
 import { openRawWs, wsUrl, clientFrame, closeCode, frameHeads } from './lib/eio.mjs';
@@ -258,17 +258,9 @@ sio.server:on("connection", function(s) s:on("echo", function(x, ack) ack(x) end
 
 test('headless Chromium negotiates permessage-deflate and round-trips compressed text and binary', { timeout: 60_000 }, async () => {
   const srv = await app(['--set', 'perMessageDeflate=true']);
-  const context = await chromium.launchPersistentContext(makeTempDir('siolua-chromium-'), {
-    executablePath: process.env.CHROMIUM_BIN || '/usr/bin/chromium',
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const context = await launchChromium();
   try {
-    const page = context.pages()[0] ?? await context.newPage();
-    await page.goto(srv.url + '/socket.io/socket.io.js');
-    await page.setContent('<html><body></body></html>');
-    await page.addScriptTag({ url: srv.url + '/socket.io/socket.io.js' });
+    const page = await clientPage(context, srv.url);
     const r = await page.evaluate(async (url) => {
       const s = io(url, { transports: ['websocket'] });
       await new Promise((res, rej) => { s.on('connect', res); s.on('connect_error', rej); });
