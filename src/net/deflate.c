@@ -162,6 +162,8 @@ int sl_zdeflate_message(sl_zdeflate_t *z, const uv_buf_t *parts, unsigned n, sl_
     return rc;
 }
 
+void sl_zdeflate_reset(sl_zdeflate_t *z) { deflateReset(&z->s); }
+
 /* ---- inflaters ------------------------------------------------------------------ */
 
 sl_zinflate_t *sl_zinflate_new(unsigned wbits)

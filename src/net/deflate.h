@@ -52,6 +52,10 @@ sl_zdeflate_t *sl_zdeflate_pooled(const sl_zcfg_t *cfg);
 int sl_zdeflate_message(sl_zdeflate_t *z, const uv_buf_t *parts, unsigned n, sl_buf_t *out,
                         int reset);
 
+/* Forgets the history, so the next message refers to nothing before it:
+ * for a message compressed but never sent (its peer never saw it). */
+void sl_zdeflate_reset(sl_zdeflate_t *z);
+
 /* An inflater for a window of wbits (8..15), or NULL. */
 sl_zinflate_t *sl_zinflate_new(unsigned wbits);
 void sl_zinflate_free(sl_zinflate_t *z);

@@ -456,6 +456,10 @@ sl_rcbuf_t *sl_ws_deflate_frame(sl_ws_deflate_t *z, unsigned opcode, const uv_bu
             unsigned hl = sl_ws_frame_header(hdr, 0x40 | opcode, plen);
             memcpy(b.data + HEAD_ROOM - hl, hdr, hl);
             f = sl_rcbuf_new(b.data + HEAD_ROOM - hl, hl + plen);
+            /* Compressed but not to be sent: the peer's history must not
+             * be assumed to hold it. */
+            if (!f && !shared)
+                sl_zdeflate_reset(d);
         }
     }
     sl_buf_free(&b);
