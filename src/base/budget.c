@@ -47,6 +47,11 @@ static void budget_tick(uv_timer_t *t)
     }
 }
 
+int sl_budget_refuses(const sl_budget_t *b, size_t more)
+{
+    return b && b->cap && b->used + more > 2 * b->cap;
+}
+
 void sl_budget_join(sl_budget_entry_t *e, sl_budget_t *b, sl_budget_evict_cb evict, const char *label)
 {
     memset(e, 0, sizeof *e);

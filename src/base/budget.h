@@ -72,6 +72,14 @@ void sl_budget_set_cap(sl_budget_t *b, size_t cap);
  * so its memory must stay until they have. */
 void sl_budget_close(sl_budget_t *b);
 
+/* Whether a queue of b may not take `more` bytes now: the queues hold
+ * twice the cap already. Between the cap and twice it the longest waiting
+ * are dropped on the next loop turn; past twice it, writes that would
+ * wait are refused at once (their queue is closed as a slow reader's), so
+ * that what one loop turn makes (a burst to many slow readers) can't grow
+ * the process past that either. 0 when b is NULL or has no cap. */
+int sl_budget_refuses(const sl_budget_t *b, size_t more);
+
 /* Puts e in b (NULL: in none), its queue empty. */
 void sl_budget_join(sl_budget_entry_t *e, sl_budget_t *b, sl_budget_evict_cb evict, const char *label);
 /* A chunk of len bytes referring to rc joined e's queue. */

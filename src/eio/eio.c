@@ -208,10 +208,13 @@ static void session_doom(eio_session_t *s)
 {
     if (s->doomed || !s->open)
         return;
+    const sl_budget_t *b = s->srv->budget;
     SL_LOG_EVERYF(&s->srv->slow, SL_LOG_WARN, "eio",
                   SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
-                  "session %s: output over %zu bytes (slow reader), closing", s->sid,
-                  s->srv->opts.session_queue_cap);
+                  "session %s: output refused, closing (a slow reader: %zu bytes waiting, "
+                  "sessionQueueCap %zu; all queues %zu bytes, maxOutputBufferTotal %zu)",
+                  s->sid, eio_session_queued(s), s->srv->opts.session_queue_cap, b ? b->used : 0,
+                  b ? b->cap : 0);
     session_doom_start(s);
 }
 
@@ -273,7 +276,11 @@ static int session_push(eio_session_t *s, uint8_t type, unsigned flags, sl_rcbuf
         return rc;
     }
     size_t n = (data ? data->len : 0) + EIO_OUT_OVERHEAD;
-    if (s->qbytes + n > s->srv->opts.session_queue_cap && type != EIO_CLOSE) {
+    /* Past twice the process's output cap, no queue takes more memory
+     * (a broadcast another queue holds already costs none). */
+    size_t fresh = data && data->queued == 0 ? data->len : 0;
+    if ((s->qbytes + n > s->srv->opts.session_queue_cap || sl_budget_refuses(s->be.budget, fresh)) &&
+        type != EIO_CLOSE) {
         session_doom(s);
         return -ENOBUFS;
     }

@@ -298,19 +298,24 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
                                                   sl_rcbuf_t *const *rcs, unsigned n, size_t total,
                                                   size_t done, unsigned flags)
 {
-    int over = !(flags & SL_STREAM_WRITE_UNCAPPED) && w->queued + (total - done) > w->cap;
-    if (over && done == 0)
-        return -ENOBUFS; /* nothing written: the caller decides */
-    /* Over the cap after a partial write: the rest is queued anyway, so the
-     * peer gets whole frames and then a clean close, never half a frame.
-     * Memory first, so that the queue is never left with half a write. */
-    size_t copy = 0, skip = done;
+    /* What waiting would add to the process's memory: the copies, and the
+     * shared buffers no queue holds yet (the budget counts each once). */
+    size_t copy = 0, fresh = 0, skip = done;
     for (unsigned i = 0; i < n; i++) {
         size_t len = bufs[i].len, from = skip < len ? skip : len;
         skip -= from;
         if (!(rcs && rcs[i]))
             copy += len - from;
+        else if (from < len && rcs[i]->queued == 0)
+            fresh += rcs[i]->len;
     }
+    int over = !(flags & SL_STREAM_WRITE_UNCAPPED) &&
+               (w->queued + (total - done) > w->cap || sl_budget_refuses(w->be.budget, copy + fresh));
+    if (over && done == 0)
+        return -ENOBUFS; /* nothing written: the caller decides */
+    /* Over the cap after a partial write: the rest is queued anyway, so the
+     * peer gets whole frames and then a clean close, never half a frame.
+     * Memory first, so that the queue is never left with half a write. */
     if (ring_reserve(w, n) || block_reserve(w, copy)) {
         if (w->count == 0)
             queue_release(w);

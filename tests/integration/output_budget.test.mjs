@@ -19,6 +19,12 @@ sio.server:on("connection", function(socket)
   socket:on("gimme", function(n, size)
     for i = 1, n do socket:emit("data", i, string.rep(string.char(65 + i % 26), size)) end
   end)
+  -- n messages of one string: each packet is still encoded apart (the
+  -- queue's memory), but the app makes no garbage of its own.
+  socket:on("burst", function(n, size)
+    local s = string.rep("z", size)
+    for i = 1, n do socket:emit("data", i, s) end
+  end)
   -- n broadcasts of size bytes: one buffer shared by every queue.
   socket:on("shout", function(n, size)
     for i = 1, n do sio.server:emit("shout", i, string.rep("y", size)) end
@@ -60,7 +66,8 @@ async function slowReader(port, frames) {
 const rss = (pid, key = 'VmRSS') => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
 
 async function fastReader(srv, event, ask) {
-  const c = io(srv.url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  // A loaded machine may take a while to make the slow readers' megabytes.
+  const c = io(srv.url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 60000 });
   await new Promise((r, j) => { c.on('connect', r); c.on('connect_error', j); });
   let got = 0;
   let bytes = 0;
@@ -73,35 +80,74 @@ test('slow readers are dropped, longest waiting first, once all queues hold more
   const srv = await startServer({
     t,
     appDir: makeAppDir({ 'main.lua': APP }),
-    args: ['--no-reload', '--set', 'maxOutputBufferTotal=25165824', '--set', 'sessionQueueCap=67108864',
+    args: ['--no-reload', '--set', 'maxOutputBufferTotal=16777216', '--set', 'sessionQueueCap=67108864',
       '--set', 'pingInterval=60000', '--set', 'pingTimeout=60000'],
   });
   const base = rss(srv.proc.pid);
   const started = Date.now();
-  // Ten slow readers, one after the other, each asking for 30 MB of its own.
+  // Eight slow readers, one after the other, each asking for 24 MB of its own.
   const slow = [];
-  for (let i = 0; i < 10; i++) {
-    slow.push(await slowReader(srv.port, ['40', '42["gimme",500,60000]']));
+  for (let i = 0; i < 8; i++) {
+    slow.push(await slowReader(srv.port, ['40', '42["gimme",400,60000]']));
     await sleep(100);
   }
-  const fast = await fastReader(srv, 'data', ['gimme', 330, 60000]);
-  assert.ok(await until(() => fast.got() === 330, { timeoutMs: 20000 }), `the fast reader got ${fast.got()} of 330`);
+  // A fast reader asks for 30 MB too, a megabyte at a time, reading all
+  // the while: never queued long, never dropped.
+  const fast = await fastReader(srv, 'data');
+  for (let i = 1; i <= 30; i++) {
+    fast.c.emit('gimme', 17, 60000);
+    assert.ok(await until(() => fast.got() === 17 * i, { timeoutMs: 10000 }), `the fast reader got ${fast.got()} of ${17 * i}`);
+  }
   await sleep(300);
   const peak = rss(srv.proc.pid, 'VmHWM') - base;
   const dropped = await Promise.all(slow.map((s) => s.dropped(3000)));
-  const log = srv.stderr().split('\n').filter((l) => /over maxOutputBufferTotal/.test(l));
+  // Dropped by the budget (the longest waiting first, on the next turn)
+  // or, past twice the cap, refused at once: either way the log says why.
+  const log = srv.stderr().split('\n').filter((l) => /maxOutputBufferTotal/.test(l));
   t.diagnostic(`peak RSS +${(peak / MB).toFixed(1)} MB; slow readers dropped: ${dropped.join('')}`);
-  // 10 x 30 MB were asked for (with no cap the peak grows by about 250
-  // MB); the queues may hold 24 MB together, plus one reader's burst in
-  // the loop turn before the drop, plus the Lua strings the app made.
-  if (!SANITIZED) assert.ok(peak < 170 * MB, `peak RSS grew by ${(peak / MB).toFixed(1)} MB`);
+  // 8 x 24 MB were asked for (with no cap the peak grows by about 160
+  // MB); the queues hold at most twice the 16 MB cap, plus the Lua strings
+  // the app made.
+  if (!SANITIZED) assert.ok(peak < 100 * MB, `peak RSS grew by ${(peak / MB).toFixed(1)} MB`);
   assert.ok(dropped.filter(Boolean).length >= 5, `${dropped.filter(Boolean).length} slow readers dropped`);
   assert.equal(dropped[0], 1, 'the one that waited longest was dropped');
-  // Once per interval (10 s): one line, or a few on a slow (sanitizer) build.
-  assert.ok(log.length >= 1 && log.length <= Math.ceil((Date.now() - started) / 10000), `${log.length} lines`);
-  assert.match(log[0], / warn .*dropping 127\.0\.0\.1, whose output has waited \d+ ms/);
-  assert.equal(fast.bytes(), 330 * 60000);
+  // Once per interval (10 s) for each of the two lines: a slow run (the
+  // sanitizer build) may see a few.
+  const intervals = Math.ceil((Date.now() - started) / 10000);
+  assert.ok(log.length >= 1 && log.length <= 2 * intervals, `${log.length} lines`);
+  assert.ok(log.every((l) => / warn /.test(l)));
+  assert.ok(log.some((l) => /dropping 127\.0\.0\.1, whose output has waited \d+ ms|output refused, closing \(a slow reader/.test(l)), log.join('\n'));
+  assert.equal(fast.bytes(), 30 * 17 * 60000);
   fast.c.close();
+  for (const s of slow) s.destroy();
+  const { code } = await srv.stop();
+  assert.equal(code, 0);
+});
+
+test('a burst bigger than the cap in one loop turn: the queues never hold more than twice maxOutputBufferTotal', async (t) => {
+  const srv = await startServer({
+    t,
+    appDir: makeAppDir({ 'main.lua': APP }),
+    args: ['--no-reload', '--set', 'maxOutputBufferTotal=8388608', '--set', 'sessionQueueCap=67108864',
+      '--set', 'pingInterval=60000', '--set', 'pingTimeout=60000'],
+  });
+  const base = rss(srv.proc.pid);
+  // Each asks for 48 MB within one handler call, before the budget's
+  // timer can drop anyone: without the refusal at twice the cap the peak
+  // grows by at least that much.
+  const slow = [];
+  for (let i = 0; i < 3; i++) {
+    slow.push(await slowReader(srv.port, ['40', '42["burst",800,60000]']));
+    await sleep(200);
+  }
+  const dropped = await Promise.all(slow.map((s) => s.dropped(10000)));
+  const peak = rss(srv.proc.pid, 'VmHWM') - base;
+  t.diagnostic(`peak RSS +${(peak / MB).toFixed(1)} MB; slow readers dropped: ${dropped.join('')}`);
+  if (!SANITIZED) assert.ok(peak < 30 * MB, `peak RSS grew by ${(peak / MB).toFixed(1)} MB`);
+  assert.deepEqual(dropped, [1, 1, 1], srv.stderr());
+  const log = srv.stderr().split('\n').filter((l) => /maxOutputBufferTotal/.test(l));
+  assert.ok(log.length >= 1 && log.every((l) => / warn /.test(l)), srv.stderr());
+  assert.ok(log.some((l) => /output refused, closing \(a slow reader: \d+ bytes waiting/.test(l)), log.join('\n'));
   for (const s of slow) s.destroy();
   const { code } = await srv.stop();
   assert.equal(code, 0);

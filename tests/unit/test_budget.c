@@ -141,8 +141,29 @@ static void no_cap_drops_nothing_and_a_partial_write_only_moves_bytes(void)
     finish(&b);
 }
 
+static void past_twice_the_cap_more_is_refused_at_once(void)
+{
+    sl_budget_t b;
+    sl_budget_init(&b, tl_loop(), 1000, "cap");
+    sl_rcbuf_t *rc = sl_rcbuf_alloc(1500);
+    q_t q = {0};
+    sl_budget_join(&q.be, &b, q_evict, "q");
+    CHECK_EQ_INT(sl_budget_refuses(&b, 2000), 0); /* up to twice the cap */
+    CHECK_EQ_INT(sl_budget_refuses(&b, 2001), 1);
+    q_push(&q, rc, 1500);
+    CHECK_EQ_INT(sl_budget_refuses(&b, 500), 0);
+    CHECK_EQ_INT(sl_budget_refuses(&b, 501), 1);
+    CHECK_EQ_INT(sl_budget_refuses(NULL, 1 << 30), 0);
+    sl_budget_set_cap(&b, 0);
+    CHECK_EQ_INT(sl_budget_refuses(&b, 1 << 30), 0); /* no cap */
+    q_pop_all(&q);
+    sl_rcbuf_unref(rc);
+    finish(&b);
+}
+
 TL_SUITE(budget, NULL, NULL,
          TL_TEST(a_buffer_shared_by_queues_is_counted_once),
          TL_TEST(over_the_cap_the_longest_waiting_queue_goes_first_on_the_next_turn),
          TL_TEST(a_queue_that_emptied_waits_behind_the_others_again),
-         TL_TEST(no_cap_drops_nothing_and_a_partial_write_only_moves_bytes));
+         TL_TEST(no_cap_drops_nothing_and_a_partial_write_only_moves_bytes),
+         TL_TEST(past_twice_the_cap_more_is_refused_at_once));

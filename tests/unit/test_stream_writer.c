@@ -477,6 +477,42 @@ static void writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first(voi
     free(p);
 }
 
+/* Past twice the budget's cap a write that would wait is refused at once
+ * (-ENOBUFS, nothing queued), as one past the writer's own cap is: a
+ * burst within one loop turn, before the budget's timer drops anyone,
+ * can't grow the queues past that. A buffer some queue holds already
+ * costs nothing more; an uncapped write (a close frame) still goes. The
+ * writer is corked, so every write waits. */
+static void writer_in_a_budget_past_twice_its_cap_refuses_what_would_wait(void)
+{
+    fx_t f;
+    fx_init(&f, 1 << 20);
+    sl_budget_t b;
+    sl_budget_init(&b, f.loop, 100, "cap");
+    sl_stream_writer_set_budget(&f.w, &b, "corked");
+    sl_stream_writer_cork(&f.w);
+    char *p = pattern(210, 5);
+    sl_rcbuf_t *big = sl_rcbuf_new(p, 150), *more = sl_rcbuf_new(p + 150, 60);
+    uv_buf_t bb = uv_buf_init(big->data, 150), mb = uv_buf_init(more->data, 60);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &bb, &big, 1, 0), 0); /* 150: over the cap, under twice */
+    CHECK_EQ_INT(b.used, 150);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &mb, &more, 1, 0), -ENOBUFS); /* 210 > 200 */
+    CHECK_EQ_INT(b.used, 150);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 150);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &bb, &big, 1, 0), 0); /* held already: free */
+    CHECK_EQ_INT(b.used, 150);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &mb, &more, 1, SL_STREAM_WRITE_UNCAPPED), 0);
+    CHECK_EQ_INT(b.used, 210);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 360);
+    sl_rcbuf_unref(big);
+    sl_rcbuf_unref(more);
+    sl_stream_writer_close(&f.w); /* before the budget's timer drops it */
+    CHECK_EQ_INT(b.used, 0);
+    sl_budget_close(&b);
+    fx_done(&f);
+    free(p);
+}
+
 TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(writer_small_write_goes_out_at_once),
          TL_TEST(writer_partial_write_queues_the_rest_and_drains),
@@ -492,4 +528,5 @@ TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(writer_cork_holds_writes_until_uncork),
          TL_TEST(writer_corked_writes_count_against_the_cap),
          TL_TEST(writer_empty_writes_do_nothing),
-         TL_TEST(writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first));
+         TL_TEST(writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first),
+         TL_TEST(writer_in_a_budget_past_twice_its_cap_refuses_what_would_wait));
