@@ -92,6 +92,11 @@ return function(sio, core, events)
   local client_index = Client
 
   local function send_packet(c, ptype, id, value)
+    if c._msgpack then -- one binary message, binary values inline
+      local ok, err = c._ws:send(wsc.sio_encode(ptype, c.nsp, id, value, true), true)
+      if not ok then return nil, err end
+      return true
+    end
     local text, atts = wsc.sio_encode(ptype, c.nsp, id, value)
     local ok, err = c._ws:send("4" .. text)
     if not ok then return nil, err end
@@ -212,7 +217,16 @@ return function(sio, core, events)
         end
         return
       end
-      if kind == true then -- a binary message: the next attachment
+      if kind == true and c._msgpack then -- a whole packet
+        local ptype, nsp, id, payload, atts = wsc.sio_decode_msgpack(data)
+        if not ptype then
+          sio.log.warn("client %s: bad packet from the server (%s), closing", tostring(c.id), nsp)
+          ws:close()
+          lost(c, "parse error")
+          return
+        end
+        if nsp == c.nsp then handle_packet(c, ptype, id, payload, atts) end
+      elseif kind == true then -- a binary message: the next attachment
         if pending then
           local atts = pending.atts
           atts[#atts + 1] = data
@@ -413,13 +427,24 @@ return function(sio, core, events)
 
   -- sio.client(url, opts) -> client | nil, err[, data]
   --   opts.path ("/socket.io/"), opts.auth (table), opts.query (table),
-  --   opts.headers (table), opts.timeout (ms for the whole connection, 5000)
+  --   opts.headers (table), opts.timeout (ms for the whole connection, 5000),
+  --   opts.parser ("default" or "msgpack"; under siolua test: the app's)
   function sio.client(url, opts)
     opts = opts or {}
     assert(type(opts) == "table", "options must be a table")
     local authority, nsp, url_query = parse_url(url)
     if not authority then return nil, nsp end
     local path = opts.path or "/socket.io/"
+    -- Under siolua test, a client of the app under test speaks its parser.
+    local parser = opts.parser
+    if parser == nil then
+      local own = sio.test_url and url:sub(1, #sio.test_url) == sio.test_url
+      parser = own and core.parser() or "default"
+    end
+    if parser ~= "default" and parser ~= "msgpack" then
+      error("sio.client: parser must be \"default\" or \"msgpack\"", 2)
+    end
+    local msgpack = parser == "msgpack"
     if path:sub(1, 1) ~= "/" then path = "/" .. path end
     local timeout = opts.timeout or 5000
     local deadline = sio.now() + timeout
@@ -446,7 +471,7 @@ return function(sio, core, events)
     if type(hs) ~= "table" or type(hs.sid) ~= "string" then return fail("bad Engine.IO handshake: " .. data:sub(1, 80)) end
 
     local c = setmetatable({
-      id = nil, connected = false, nsp = nsp, _ws = ws, _sid = hs.sid, _ids = 0,
+      id = nil, connected = false, nsp = nsp, _ws = ws, _sid = hs.sid, _ids = 0, _msgpack = msgpack,
       _listeners = {}, _receivers = {}, _buffer = {}, _acks = {},
       _ping_window = (tonumber(hs.pingInterval) or 25000) + (tonumber(hs.pingTimeout) or 20000),
     }, Meta)
@@ -459,25 +484,30 @@ return function(sio, core, events)
       if not ms then return fail("timeout") end
       data, kind, detail = ws:receive(ms)
       if not data then return fail(kind == "timeout" and "timeout" or ("connection closed: " .. tostring(detail))) end
-      if kind ~= true then
+      local ptype, pnsp, payload
+      if kind == true and c._msgpack then
+        local t, n, _, p = wsc.sio_decode_msgpack(data)
+        ptype, pnsp, payload = t, n, p
+      elseif kind ~= true and data:sub(1, 1) == "4" and not c._msgpack then
+        local t, n, _, _, p = wsc.sio_decode(data:sub(2))
+        ptype, pnsp, payload = t, n, p
+      end
+      if ptype and pnsp == nsp then
+        if ptype == CONNECT then
+          local v = payload and json.decode(payload)
+          c.id = type(v) == "table" and v.sid or nil
+          break
+        elseif ptype == CONNECT_ERROR then
+          local v = payload and json.decode(payload)
+          if type(v) == "table" then return fail(tostring(v.message), v.data) end
+          return fail(tostring(v))
+        end
+      elseif kind ~= true then
         local t = data:sub(1, 1)
         if t == "2" then
           ws:send("3")
         elseif t == "1" then
           return fail("connection closed by the server")
-        elseif t == "4" then
-          local ptype, pnsp, _, _, payload = wsc.sio_decode(data:sub(2))
-          if ptype and pnsp == nsp then
-            if ptype == CONNECT then
-              local v = payload and json.decode(payload)
-              c.id = type(v) == "table" and v.sid or nil
-              break
-            elseif ptype == CONNECT_ERROR then
-              local v = payload and json.decode(payload)
-              if type(v) == "table" then return fail(tostring(v.message), v.data) end
-              return fail(tostring(v))
-            end
-          end
         end
       end
     end

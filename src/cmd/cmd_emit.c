@@ -10,7 +10,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
-#include "cluster/mpjson.h"
+#include "sio/mpjson.h"
 #include "cluster/redis_link.h"
 #include "cluster/sio_redis.h"
 

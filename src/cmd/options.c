@@ -67,6 +67,7 @@ static int set_cookie(sl_settings_t *s, const sl_optval_t *v)
 }
 
 SETTER(set_connect_timeout, s->sio.connect_timeout_ms = (uint32_t)v->n)
+SETTER(set_parser, s->sio.parser = (unsigned)v->n)
 SETTER(set_recovery, s->sio.recovery = (unsigned)v->n)
 /* Giving the duration turns recovery on, as Node's option object does. */
 SETTER(set_recovery_max, s->sio.recovery_max_ms = (uint32_t)v->n; s->sio.recovery = 1)
@@ -124,6 +125,8 @@ static int set_fetch_ca_file(sl_settings_t *s, const sl_optval_t *v)
 
 static const char *const transports[] = {"polling", "websocket", NULL};
 static const char *const adapters[] = {"classic", "sharded", NULL};
+/* In SIO_PARSER_* order. */
+static const char *const parsers[] = {"default", "msgpack", NULL};
 /* In SIO_REDIS_SUB_* order. */
 static const char *const sub_modes[] = {"dynamic", "static", "dynamic-private", NULL};
 
@@ -173,6 +176,9 @@ const sl_option_t sl_options[] = {
     {.name = "connectTimeout", .type = SL_OPT_UINT, .def = "45000", .min = 1, .max = U32, .unit = "ms",
      .where = ALL, .to = SL_TO_SIO, .help = "time a client has to join a namespace",
      .apply = set_connect_timeout},
+    {.name = "parser", .type = SL_OPT_ENUM, .def = "default", .choices = parsers, .where = ALL,
+     .to = SL_TO_SIO, .help = "packet format: socket.io-parser, or socket.io-msgpack-parser",
+     .apply = set_parser},
     {.name = "connectionStateRecovery", .type = SL_OPT_BOOL, .def = "false", .where = ALL,
      .to = SL_TO_SIO, .help = "give back rooms and missed packets on reconnection",
      .apply = set_recovery},

@@ -23,7 +23,7 @@
  *
  * Inputs always live in exactly-sized heap blocks, so ASan sees any read
  * past the end; truncation tests try every cut point. */
-#include "cluster/mpjson.h"
+#include "sio/mpjson.h"
 #include "testlib.h"
 
 #include <errno.h>
