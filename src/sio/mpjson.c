@@ -580,7 +580,14 @@ static int emit_object(jemit_t *e, size_t i)
         ms.m[k].v.node = c + 1;
         c = nodes[c + 1].end;
     }
-    size_t live = order_members(ms.m, n, ms.order, ms.tmp);
+    /* The exact rule keeps the members as they are (see dec_map_in_order):
+     * the last of repeated names still decides a placeholder. */
+    size_t live = n;
+    if (e->flags & SL_MPJSON_EXACT)
+        for (size_t k = 0; k < n; k++)
+            ms.order[k] = &ms.m[k];
+    else
+        live = order_members(ms.m, n, ms.order, ms.tmp);
     if (e->atts && (rc = emit_placeholder(e, ms.order, live)) != 0) {
         members_free(&ms);
         return rc < 0 ? rc : 0;
@@ -632,7 +639,11 @@ int sl_mpjson_from_json_opt(sl_buf_t *out, const char *json, size_t len,
     memset(&j, 0, sizeof j);
     j.base = j.p = json;
     j.end = json + len;
-    int rc = len ? parse_value(&j) : SL_MPJSON_E_JSON;
+    /* A node takes at least one byte of text: room for a small payload's
+     * tree at once instead of growing it node by node. */
+    int rc = sl_buf_reserve(&j.nodes, (len < 32 ? len : 32) * sizeof(jnode_t));
+    if (!rc)
+        rc = len ? parse_value(&j) : SL_MPJSON_E_JSON;
     if (!rc) {
         jskip_ws(&j);
         if (j.p != j.end)
@@ -1025,10 +1036,37 @@ static int dec_key(const char **p, member_t *m)
     return 0;
 }
 
+/* The exact rule's map: members as they come. Its JSON is read by lua_json
+ * only, which merges repeated names as JS would (first slot, last value)
+ * and keeps the order, so no sorting and no member table are needed. */
+static int dec_map_in_order(mdec_t *d, const char **p, int depth)
+{
+    uint32_t n = mp_decode_map(p);
+    int rc = sl_buf_append_byte(d->out, '{'), first = 1;
+    for (uint32_t k = 0; k < n && !rc; k++) {
+        member_t m;
+        if ((rc = dec_key(p, &m)))
+            break;
+        if (is_undefined(*p)) {
+            mp_next(p);
+            continue;
+        }
+        if (!first && (rc = sl_buf_append_byte(d->out, ',')))
+            break;
+        first = 0;
+        if (!(rc = sl_json_append_string(d->out, m.key, m.klen)) &&
+            !(rc = sl_buf_append_byte(d->out, ':')))
+            rc = dec_value(d, p, depth + 1);
+    }
+    return rc ? rc : sl_buf_append_byte(d->out, '}');
+}
+
 static int dec_map(mdec_t *d, const char **p, int depth)
 {
     if (depth + 1 > SL_MPJSON_MAX_DEPTH)
         return SL_MPJSON_E_DEPTH;
+    if (d->flags & SL_MPJSON_EXACT)
+        return dec_map_in_order(d, p, depth);
     uint32_t n = mp_decode_map(p);
     members_t ms;
     int rc = members_init(&ms, n);
@@ -1063,21 +1101,47 @@ static int dec_map(mdec_t *d, const char **p, int depth)
     return rc ? rc : sl_buf_append_byte(d->out, '}');
 }
 
+/* Decimal digits of v, with a '-' when neg (v is then the magnitude):
+ * printf's cost is most of a small packet's. */
+static int put_uint_text(sl_buf_t *b, uint64_t v, int neg)
+{
+    char t[21];
+    int i = (int)sizeof t;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (neg)
+        t[--i] = '-';
+    return sl_buf_append(b, t + i, sizeof t - (size_t)i);
+}
+
+static int put_int_text(sl_buf_t *b, int64_t v)
+{
+    return v < 0 ? put_uint_text(b, (uint64_t)0 - (uint64_t)v, 1) : put_uint_text(b, (uint64_t)v, 0);
+}
+
 /* The exact rule's float: text that reads back as the same double and as a
- * float (lua_json makes a Lua integer of digits alone). */
+ * float (lua_json makes a Lua integer of digits alone). The text is read
+ * by lua_json only, never shown, so 17 significant digits do instead of
+ * the shortest ones JS would print, which cost a search. */
 static int put_exact_float(sl_buf_t *b, double v)
 {
     if (!isfinite(v))
         return put_lit(b, "null");
     if (v == 0)
         return put_lit(b, signbit(v) ? "-0.0" : "0.0");
-    char t[SL_JSON_NUMBER_MAX + 2];
-    size_t n = sl_json_format_number(v, t);
-    if (!memchr(t, '.', n) && !memchr(t, 'e', n)) {
+    if (fabs(v) < 0x1p53 && v == trunc(v)) {
+        int rc = put_int_text(b, (int64_t)v);
+        return rc ? rc : put_lit(b, ".0");
+    }
+    char t[40];
+    int n = snprintf(t, sizeof t, "%.17g", v);
+    if (!memchr(t, '.', (size_t)n) && !memchr(t, 'e', (size_t)n)) {
         t[n++] = '.';
         t[n++] = '0';
     }
-    return sl_buf_append(b, t, n);
+    return sl_buf_append(b, t, (size_t)n);
 }
 
 static int dec_value(mdec_t *d, const char **p, int depth)
@@ -1092,11 +1156,11 @@ static int dec_value(mdec_t *d, const char **p, int depth)
         return put_lit(d->out, mp_decode_bool(p) ? "true" : "false");
     case MP_UINT:
         if (exact)
-            return sl_buf_appendf(d->out, "%llu", (unsigned long long)mp_decode_uint(p));
+            return put_uint_text(d->out, mp_decode_uint(p), 0);
         return put_json_number(d->out, (double)mp_decode_uint(p));
     case MP_INT:
         if (exact)
-            return sl_buf_appendf(d->out, "%lld", (long long)mp_decode_int(p));
+            return put_int_text(d->out, mp_decode_int(p));
         return put_json_number(d->out, (double)mp_decode_int(p));
     case MP_FLOAT:
         if (exact)

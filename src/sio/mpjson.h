@@ -74,10 +74,14 @@
  *           notepack sends JS's 2); every other number is float64, NaN and
  *           +-Infinity included (nothing wraps modulo 2^64).
  *   MessagePack -> JSON: int and uint are their exact decimal digits; a
- *           float32/float64 is written so that it reads back as a float
- *           (shortest round trip, ".0" added to integral values: 2.0 ->
- *           "2.0", -0.0 -> "-0.0", 1e21 -> "1e+21"); NaN, +-Infinity ->
+ *           float32/float64 is written so that it reads back as the same
+ *           double and as a float (17 significant digits, ".0" added to
+ *           integral values: 2.0 -> "2.0", -0.0 -> "-0.0", 0.1 ->
+ *           "0.10000000000000001", 1e21 -> "1e+21"); NaN, +-Infinity ->
  *           null.
+ *   Both ways, the members of an object or map stay in the order they
+ *   come, repeated names included: the text is lua_json's, which merges
+ *   them as JS does (first slot, last value).
  *
  * Nesting: the JSON side is never deeper than SL_MPJSON_MAX_DEPTH arrays and
  * objects (a placeholder counts as an object, [type, placeholder] as two).

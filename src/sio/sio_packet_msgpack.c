@@ -200,8 +200,15 @@ int sio_packet_msgpack_encode(sl_buf_t *out, const sio_packet_t *pkt, const sio_
     const char *nsp = pkt->nsp ? pkt->nsp : "/";
     size_t nsp_len = pkt->nsp ? pkt->nsp_len : 1;
 
+    /* About as long as the JSON it comes from (floats grow, strings and
+     * small integers shrink) plus the attachments it holds: most packets
+     * then take one allocation. */
+    size_t need = pkt->payload_len + nsp_len + 40;
+    for (unsigned k = 0; binary && k < natts; k++)
+        need += atts[k].len + 5;
     size_t len0 = out->len;
-    int rc = sl_mpjson_put_map(out, 2u + (pkt->payload_len != 0) + (pkt->has_ack != 0));
+    int rc = sl_buf_reserve(out, need) ? -ENOMEM
+                                       : sl_mpjson_put_map(out, 2u + (pkt->payload_len != 0) + (pkt->has_ack != 0));
     if (!rc && ack_first)
         rc = put_id(out, pkt);
     if (!rc && !(rc = put_key(out, "type")))
