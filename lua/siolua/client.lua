@@ -333,34 +333,25 @@ return function(sio, core, events)
     return ok, err
   end
 
-  -- Waits for the server's ack and returns its arguments (nil,
-  -- "disconnected" if the client goes first). With c:timeout(ms): returns
-  -- err, ... where err is nil, "operation has timed out" or "disconnected".
+  -- Waits for the server's ack and returns its first argument, as the
+  -- official client's emitWithAck resolves; nil, err when there is none:
+  -- "operation has timed out" (c:timeout(ms)) or "disconnected" (the
+  -- client goes first). The callback form of emit gives every argument.
   function Client:emit_with_ack(event, ...)
     assert(type(event) == "string", "event name must be a string")
-    local ms = self._flags and self._flags.timeout
-    if not self.connected then
-      if ms then return DISCONNECTED end
-      return nil, DISCONNECTED
-    end
+    if not self.connected then return nil, DISCONNECTED end
     local id = next_id(self)
-    local w
-    if ms then
-      w = new_waiter(ms, TIMEOUT)
-      self._acks[id] = { ok = function(...) settle(w, nil, ...) end, fail = function() settle(w, DISCONNECTED) end }
-    else
-      w = new_waiter(nil)
-      self._acks[id] = { ok = function(...) settle(w, ...) end, fail = function() settle(w, nil, DISCONNECTED) end }
-    end
+    local w = new_waiter(self._flags and self._flags.timeout, TIMEOUT)
+    self._acks[id] = { ok = function(...) settle(w, nil, (...)) end, fail = function() settle(w, DISCONNECTED) end }
     local ok, err = send_packet(self, EVENT, id, args_array(event, select("#", ...), ...))
     if not ok then
       self._acks[id] = nil
-      if ms then return err end
       return nil, err
     end
-    local r = pack(w.waker:wait())
+    local werr, value = w.waker:wait()
     self._acks[id] = nil
-    return unpack(r, 1, r.n)
+    if werr then return nil, werr end
+    return value
   end
 
   -- The next `event` from the server: its arguments (with an ack function
@@ -415,6 +406,9 @@ return function(sio, core, events)
   Client.close = Client.disconnect
   Client.emitWithAck = Client.emit_with_ack
 
+  -- The official client's send(...): emit("message", ...).
+  function Client:send(...) return self:emit("message", ...) end
+
   local Meta = {
     __index = client_index,
     __close = function(self) self:disconnect() end,
@@ -447,9 +441,9 @@ return function(sio, core, events)
     local msgpack = parser == "msgpack"
     if path:sub(1, 1) ~= "/" then path = "/" .. path end
     local timeout = opts.timeout or 5000
-    local deadline = sio.now() + timeout
+    local deadline = sio.monotonic() + timeout
     local function left()
-      local ms = deadline - sio.now()
+      local ms = deadline - sio.monotonic()
       return ms > 0 and ms or nil
     end
     local ws, err = wsc.connect("ws://" .. authority .. path .. "?" .. query_string(url_query, opts.query),

@@ -461,6 +461,43 @@ static int core_recovery(lua_State *L)
     return 2;
 }
 
+/* The server is closed (every client gone, nothing listening): the
+ * adapter goes too, as Node's close() closes each namespace's adapter,
+ * then the library wakes whoever waits in sio.server:close(). */
+typedef struct closed_ev {
+    sl_lua_bind_t *b;
+} closed_ev_t;
+
+static int closed_cf(lua_State *L)
+{
+    closed_ev_t *ev = lua_touserdata(L, 1);
+    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "closed", 0, 0);
+    return 0;
+}
+
+static void app_closed(void *ud)
+{
+    sl_app_t *app = ud;
+    sio_redis_close(app->redis);
+    app->redis = NULL;
+    closed_ev_t ev = {&app->b};
+    sl_lua_bind_call(&app->b, closed_cf, &ev, "the server's close");
+}
+
+/* core.close() -> true when dispatch.closed will follow, false when the
+ * server is closed already. Disconnects every socket ("server shutting
+ * down") now; the router closes its listeners, sessions and connections. */
+static int core_close(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    sio_server_close_all(app->b.sio);
+    int rc = sl_server_close(app->b.http, app_closed, app);
+    if (rc < 0)
+        return luaL_error(L, "cannot close the server: %s", strerror(-rc));
+    lua_pushboolean(L, rc == 0);
+    return 1;
+}
+
 static int core_parser(lua_State *L)
 {
     int msgpack = sio_server_options_mut(app_of(L)->b.sio)->parser == SIO_PARSER_MSGPACK;
@@ -898,6 +935,7 @@ static const luaL_Reg core_funcs[] = {
     {"recovery", core_recovery},
     {"clients_count", core_clients_count},
     {"parser", core_parser},
+    {"close", core_close},
     {"configure", core_configure},
     {"spawn", sl_lua_l_spawn},
     {"waker", sl_lua_l_waker},

@@ -92,7 +92,7 @@ for (const transports of TRANSPORTS) {
     assert.equal(toBuffer(b.inner).toString('hex'), '01');
     c.once('give', (bin, ack) => ack(Buffer.from([7, 7]), 'and text'));
     const asked = nextEvent(c, 'asked');
-    c.emit('ask');
+    c.emit('ask-cb');
     assert.deepEqual((await asked)[0], [{ bin: '0707', len: 2 }, 'and text']);
   });
 
