@@ -342,7 +342,43 @@ static void decode_then_encode_round_trips(void)
     }
 }
 
+/* Mutations of the reference packets (a byte changed, a length field off)
+ * and random bytes: every decode ends, in bounds, with a packet that
+ * re-encodes or with an error. */
+static void decode_mutated_and_random_input_never_crashes(void)
+{
+    const char *all[] = {CONNECT_AUTH, EVENT, EVENT_ACK_ID, ACK, BINARY_EVENT, CONNECT_ERROR, CLIENT_EVENT};
+    uint32_t seed = 12345;
+    for (int round = 0; round < 20000; round++) {
+        size_t n;
+        char *m = unhex(all[round % (sizeof all / sizeof *all)], &n);
+        seed = seed * 1103515245u + 12345u;
+        if (round % 4 == 3) { /* all random */
+            for (size_t i = 0; i < n; i++) {
+                seed = seed * 1103515245u + 12345u;
+                m[i] = (char)(seed >> 16);
+            }
+        } else {
+            for (int k = 0; k <= round % 3; k++) {
+                seed = seed * 1103515245u + 12345u;
+                m[(seed >> 8) % n] = (char)(seed >> 20);
+            }
+        }
+        sio_packet_mp_t st = SIO_PACKET_MP_INIT;
+        sio_packet_t pkt;
+        const sio_packet_bin_t *bins;
+        if (sio_packet_msgpack_decode(&st, m, n, &pkt, &bins) == 0) {
+            sl_buf_t out = SL_BUF_INIT;
+            CHECK_EQ_INT(sio_packet_msgpack_encode(&out, &pkt, bins, pkt.attachments), 0);
+            sl_buf_free(&out);
+        }
+        sio_packet_mp_free(&st);
+        free(m);
+    }
+}
+
 TL_SUITE(sio_packet_msgpack, NULL, NULL,
+         TL_TEST(decode_mutated_and_random_input_never_crashes),
          TL_TEST(encode_writes_what_the_reference_writes),
          TL_TEST(encode_binary_event_puts_attachments_inline),
          TL_TEST(encode_numbers_are_exact),
