@@ -202,6 +202,13 @@ return function(sio, core, events)
     end
   end
 
+  -- A packet the client can't read ends the connection.
+  local function bad_packet(c, err)
+    sio.log.warn("client %s: bad packet from the server (%s), closing", tostring(c.id), err)
+    c._ws:close()
+    lost(c, "parse error")
+  end
+
   -- The reader: one handler per client, until the connection ends.
   local function reader(c)
     local ws = c._ws
@@ -219,12 +226,7 @@ return function(sio, core, events)
       end
       if kind == true and c._msgpack then -- a whole packet
         local ptype, nsp, id, payload, atts = wsc.sio_decode_msgpack(data)
-        if not ptype then
-          sio.log.warn("client %s: bad packet from the server (%s), closing", tostring(c.id), nsp)
-          ws:close()
-          lost(c, "parse error")
-          return
-        end
+        if not ptype then return bad_packet(c, nsp) end
         if nsp == c.nsp then handle_packet(c, ptype, id, payload, atts) end
       elseif kind == true then -- a binary message: the next attachment
         if pending then
@@ -241,13 +243,8 @@ return function(sio, core, events)
         if t == "2" then
           ws:send("3")
         elseif t == "4" then
-          local ptype, nsp, id, count, payload = wsc.sio_decode(data:sub(2))
-          if not ptype then
-            sio.log.warn("client %s: bad packet from the server (%s), closing", tostring(c.id), nsp)
-            ws:close()
-            lost(c, "parse error")
-            return
-          end
+          local ptype, nsp, id, payload, count = wsc.sio_decode(data:sub(2))
+          if not ptype then return bad_packet(c, nsp) end
           if nsp == c.nsp then
             if count > 0 then
               pending = { type = ptype, id = id, payload = payload, count = count, atts = {} }
@@ -478,13 +475,11 @@ return function(sio, core, events)
       if not ms then return fail("timeout") end
       data, kind, detail = ws:receive(ms)
       if not data then return fail(kind == "timeout" and "timeout" or ("connection closed: " .. tostring(detail))) end
-      local ptype, pnsp, payload
+      local ptype, pnsp, _, payload
       if kind == true and c._msgpack then
-        local t, n, _, p = wsc.sio_decode_msgpack(data)
-        ptype, pnsp, payload = t, n, p
+        ptype, pnsp, _, payload = wsc.sio_decode_msgpack(data)
       elseif kind ~= true and data:sub(1, 1) == "4" and not c._msgpack then
-        local t, n, _, _, p = wsc.sio_decode(data:sub(2))
-        ptype, pnsp, payload = t, n, p
+        ptype, pnsp, _, payload = wsc.sio_decode(data:sub(2))
       end
       if ptype and pnsp == nsp then
         if ptype == CONNECT then

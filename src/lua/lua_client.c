@@ -502,63 +502,56 @@ static int l_sio_encode(lua_State *L)
     return 2;
 }
 
-/* sio_decode_msgpack(bytes) -> type, nsp, ack_id|nil, payload|nil, atts|nil
- * (a socket.io-msgpack-parser packet: binary values come out as
- * attachments, as json_decode takes them) | nil, err */
+/* The results of both decoders: type, nsp, ack_id|nil, payload|nil, and
+ * last the attachments: their count (text: they follow in later frames) or
+ * their list (msgpack: inline, nil when none); nil, err on a decode error. */
+static int push_decoded(lua_State *L, int rc, const sio_packet_t *pkt, const sio_packet_bin_t *bins)
+{
+    if (rc) {
+        lua_pushnil(L);
+        lua_pushstring(L, sio_packet_strerror(rc));
+        return 2;
+    }
+    lua_pushinteger(L, pkt->type);
+    lua_pushlstring(L, pkt->nsp, pkt->nsp_len);
+    if (pkt->has_ack)
+        lua_pushinteger(L, (lua_Integer)pkt->ack_id);
+    else
+        lua_pushnil(L);
+    if (pkt->payload)
+        lua_pushlstring(L, pkt->payload, pkt->payload_len);
+    else
+        lua_pushnil(L);
+    if (!bins)
+        lua_pushinteger(L, pkt->attachments);
+    else if (pkt->attachments)
+        push_atts(L, bins, pkt->attachments);
+    else
+        lua_pushnil(L);
+    return 5;
+}
+
+/* sio_decode_msgpack(bytes): a socket.io-msgpack-parser packet, binary
+ * values as attachments, as json_decode takes them (see push_decoded). */
 static int l_sio_decode_msgpack(lua_State *L)
 {
     size_t n;
     const char *p = luaL_checklstring(L, 1, &n);
     enc_box_t *b = new_box(L);
     sio_packet_t pkt;
-    const sio_packet_bin_t *bins;
+    const sio_packet_bin_t *bins = NULL;
     int rc = sio_packet_msgpack_decode(&b->mp, p, n, &pkt, &bins);
-    if (rc) {
-        lua_pushnil(L);
-        lua_pushstring(L, sio_packet_strerror(rc));
-        return 2;
-    }
-    lua_pushinteger(L, pkt.type);
-    lua_pushlstring(L, pkt.nsp, pkt.nsp_len);
-    if (pkt.has_ack)
-        lua_pushinteger(L, (lua_Integer)pkt.ack_id);
-    else
-        lua_pushnil(L);
-    if (pkt.payload)
-        lua_pushlstring(L, pkt.payload, pkt.payload_len);
-    else
-        lua_pushnil(L);
-    if (pkt.attachments)
-        push_atts(L, bins, pkt.attachments);
-    else
-        lua_pushnil(L);
-    return 5;
+    static const sio_packet_bin_t none;
+    return push_decoded(L, rc, &pkt, bins ? bins : &none);
 }
 
-/* sio_decode(text) -> type, nsp, ack_id|nil, nattachments, payload|nil */
+/* sio_decode(text): a socket.io-parser packet (see push_decoded). */
 static int l_sio_decode(lua_State *L)
 {
     size_t n;
     const char *p = luaL_checklstring(L, 1, &n);
     sio_packet_t pkt;
-    int rc = sio_packet_decode(p, n, &pkt);
-    if (rc) {
-        lua_pushnil(L);
-        lua_pushstring(L, sio_packet_strerror(rc));
-        return 2;
-    }
-    lua_pushinteger(L, pkt.type);
-    lua_pushlstring(L, pkt.nsp, pkt.nsp_len);
-    if (pkt.has_ack)
-        lua_pushinteger(L, (lua_Integer)pkt.ack_id);
-    else
-        lua_pushnil(L);
-    lua_pushinteger(L, pkt.attachments);
-    if (pkt.payload)
-        lua_pushlstring(L, pkt.payload, pkt.payload_len);
-    else
-        lua_pushnil(L);
-    return 5;
+    return push_decoded(L, sio_packet_decode(p, n, &pkt), &pkt, NULL);
 }
 
 /* json_decode(text[, atts]) -> value | nil, err */
