@@ -209,6 +209,9 @@ return function(lib)
       return not rawget(self, "connected")
     elseif k == "broadcast" then
       return new_operator(self.nsp, {}, { self.id })
+    elseif k == "local_" or k == "local" then
+      -- Node's socket.local: everyone on this server but this socket.
+      return O.local_(new_operator(self.nsp, {}, { self.id }))
     elseif k == "volatile" then
       local view = socket_view(self, { volatile = true })
       view.emit = function(_, event, ...)

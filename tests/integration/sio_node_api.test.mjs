@@ -51,6 +51,17 @@ test('nsp:send reaches every socket; op:write (send) the room only', async (t) =
   assert.deepEqual(gotB, []);
 });
 
+test('socket.local_ (Node\'s socket.local) reaches the others on this server, not the socket itself', async (t) => {
+  const a = await connected(srv, '/', { t });
+  const b = await connected(srv, '/', { t });
+  const gotA = collect(a, 'local');
+  const heard = nextEvent(b, 'local');
+  a.emit('local-emit', 'here');
+  assert.deepEqual(await heard, ['here']);
+  await ask(a, 'join', 'barrier');
+  assert.deepEqual(gotA, []);
+});
+
 test('listeners_any / listenersAny and the outgoing list: copies, in order, emptied by off_any', async (t) => {
   const c = await connected(srv, '/', { t });
   const [r] = await ask(c, 'listeners-any');

@@ -14,6 +14,7 @@ sio.server:on("connection", function(socket)
   socket:on("write", function(text) socket:write(text) end)
   socket:on("join", function(room, ack) socket:join(room) ack() end)
   socket:on("nsp-send", function(text) sio.server:send(text) end)
+  socket:on("local-emit", function(text) socket.local_:emit("local", text) end)
   socket:on("room-send", function(room, text) sio.server:to(room):write(text) end)
 
   socket:on("listeners-any", function(ack)
