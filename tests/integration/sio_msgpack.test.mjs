@@ -181,6 +181,31 @@ test('the bytes are those a Node socket.io server with socket.io-msgpack-parser 
   assert.deepEqual(ours, theirs);
 });
 
+test('connection state recovery with the parser: the transport drops while the room is fed; recovered, same id, the missed events in order', async (t) => {
+  const rec = await startApp('recovery', { t, args: [...MSGPACK, '--set', 'connectionStateRecovery=true'] });
+  const c = client(rec, '/', { t, parser, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 100,
+    randomizationFactor: 0 });
+  const states = collect(c, 'state');
+  await states.wait(1);
+  const id = c.id;
+  const room = uniq('mprec');
+  await ask(c, 'setup', room, 'alice');
+  const feed = [];
+  c.on('feed', (i) => feed.push(i));
+  const end = nextEvent(c, 'feed-end', 10000);
+  await ask(c, 'start-feed', room, 30, 20);
+  await until(() => feed.length >= 3);
+  const down = nextDisconnect(c);
+  c.io.engine.close();
+  await down;
+  await end;
+  assert.equal(c.recovered, true);
+  assert.equal(c.id, id);
+  assert.deepEqual(feed, Array.from({ length: 30 }, (_, i) => i));
+  assert.equal(states.at(-1)[0].recovered, true);
+  assert.deepEqual(await stopProblems(rec), []);
+});
+
 // ---- a cluster whose members all use the parser ---------------------------
 
 const CLUSTER_APP = join(SIOLUA_ROOT, 'tests', 'apps', 'cluster');
