@@ -17,12 +17,13 @@
 -- demo's page has no way to show a refusal: a refused `add user` gets no
 -- `login`, and a refused message goes to no one.
 local names = require "chat.names"
+local directory = require "chat.directory"
 
 local USERS = "demo:users"
 
 return function(server)
   local function count()
-    return #server:in_(USERS):fetch_sockets()
+    return #directory.sockets(server:in_(USERS))
   end
 
   -- On connection, and again on a hot reload (to the new code).
