@@ -47,9 +47,10 @@ static void budget_tick(uv_timer_t *t)
     }
 }
 
-int sl_budget_refuses(const sl_budget_t *b, size_t more)
+int sl_budget_refuses(const sl_budget_entry_t *e, size_t fresh, size_t len)
 {
-    return b && b->cap && b->used + more > 2 * b->cap;
+    const sl_budget_t *b = e->budget;
+    return b && b->cap && b->used + fresh > 2 * b->cap && e->bytes + len > b->cap / 64;
 }
 
 void sl_budget_join(sl_budget_entry_t *e, sl_budget_t *b, sl_budget_evict_cb evict, const char *label)

@@ -72,13 +72,18 @@ void sl_budget_set_cap(sl_budget_t *b, size_t cap);
  * so its memory must stay until they have. */
 void sl_budget_close(sl_budget_t *b);
 
-/* Whether a queue of b may not take `more` bytes now: the queues hold
- * twice the cap already. Between the cap and twice it the longest waiting
- * are dropped on the next loop turn; past twice it, writes that would
- * wait are refused at once (their queue is closed as a slow reader's), so
- * that what one loop turn makes (a burst to many slow readers) can't grow
- * the process past that either. 0 when b is NULL or has no cap. */
-int sl_budget_refuses(const sl_budget_t *b, size_t more);
+/* Whether e's queue may not take a write of len bytes, fresh of them new
+ * to the budget (shared buffers some queue holds already cost nothing):
+ * the queues would hold more than twice the cap, and e's queue more than
+ * a sixty-fourth of it. Between the cap and twice it the longest waiting
+ * are dropped on the next loop turn; past twice it, a queue that grew
+ * that far is refused at once (its owner closes it as a slow reader's),
+ * so that what one loop turn makes (a burst to a reader that stopped
+ * reading) can't grow the process past that either. A queue that holds
+ * little (a new client's first packets, a fast reader's corked turn) is
+ * not refused: it isn't what fills the process. 0 when e is in no budget
+ * or the budget has no cap. */
+int sl_budget_refuses(const sl_budget_entry_t *e, size_t fresh, size_t len);
 
 /* Puts e in b (NULL: in none), its queue empty. */
 void sl_budget_join(sl_budget_entry_t *e, sl_budget_t *b, sl_budget_evict_cb evict, const char *label);

@@ -276,10 +276,11 @@ static int session_push(eio_session_t *s, uint8_t type, unsigned flags, sl_rcbuf
         return rc;
     }
     size_t n = (data ? data->len : 0) + EIO_OUT_OVERHEAD;
-    /* Past twice the process's output cap, no queue takes more memory
-     * (a broadcast another queue holds already costs none). */
+    /* Past twice the process's output cap, a queue that holds much
+     * already takes no more memory (a broadcast another queue holds
+     * already costs none). */
     size_t fresh = data && data->queued == 0 ? data->len : 0;
-    if ((s->qbytes + n > s->srv->opts.session_queue_cap || sl_budget_refuses(s->be.budget, fresh)) &&
+    if ((s->qbytes + n > s->srv->opts.session_queue_cap || sl_budget_refuses(&s->be, fresh, data ? data->len : 0)) &&
         type != EIO_CLOSE) {
         session_doom(s);
         return -ENOBUFS;

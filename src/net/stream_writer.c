@@ -310,7 +310,7 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
             fresh += rcs[i]->len;
     }
     int over = !(flags & SL_STREAM_WRITE_UNCAPPED) &&
-               (w->queued + (total - done) > w->cap || sl_budget_refuses(w->be.budget, copy + fresh));
+               (w->queued + (total - done) > w->cap || sl_budget_refuses(&w->be, copy + fresh, total - done));
     if (over && done == 0)
         return -ENOBUFS; /* nothing written: the caller decides */
     /* Over the cap after a partial write: the rest is queued anyway, so the

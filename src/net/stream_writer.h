@@ -105,8 +105,9 @@ void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap);
  * Past b's cap, the writers that have waited longest are dropped: such a
  * writer refuses every write from then on, and its owner hears on_error
  * with UV_ENOBUFS (from the budget's timer), when it closes the stream.
- * Past twice b's cap, a capped write that would wait is refused with
- * -ENOBUFS, as one past the writer's own cap is. */
+ * Past twice b's cap, a capped write that would wait in a queue holding
+ * more than a 64th of the cap is refused with -ENOBUFS, as one past the
+ * writer's own cap is (sl_budget_refuses). */
 void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const char *label);
 
 /* Writes the n buffers in order: what the kernel takes now goes at once

@@ -141,21 +141,29 @@ static void no_cap_drops_nothing_and_a_partial_write_only_moves_bytes(void)
     finish(&b);
 }
 
-static void past_twice_the_cap_more_is_refused_at_once(void)
+/* Past twice the cap, a queue that holds more than a 64th of the cap
+ * takes nothing more; a queue that holds little (a new client's first
+ * packet) still does, and a buffer some queue holds already costs none. */
+static void past_twice_the_cap_a_queue_that_holds_much_is_refused(void)
 {
     sl_budget_t b;
-    sl_budget_init(&b, tl_loop(), 1000, "cap");
-    sl_rcbuf_t *rc = sl_rcbuf_alloc(1500);
-    q_t q = {0};
+    sl_budget_init(&b, tl_loop(), 6400, "cap"); /* a 64th: 100 */
+    sl_rcbuf_t *rc = sl_rcbuf_alloc(12000);
+    q_t q = {0}, little = {0}, outside = {0};
     sl_budget_join(&q.be, &b, q_evict, "q");
-    CHECK_EQ_INT(sl_budget_refuses(&b, 2000), 0); /* up to twice the cap */
-    CHECK_EQ_INT(sl_budget_refuses(&b, 2001), 1);
-    q_push(&q, rc, 1500);
-    CHECK_EQ_INT(sl_budget_refuses(&b, 500), 0);
-    CHECK_EQ_INT(sl_budget_refuses(&b, 501), 1);
-    CHECK_EQ_INT(sl_budget_refuses(NULL, 1 << 30), 0);
+    sl_budget_join(&little.be, &b, q_evict, "little");
+    CHECK_EQ_INT(sl_budget_refuses(&q.be, 12800, 12800), 0); /* up to twice the cap */
+    CHECK_EQ_INT(sl_budget_refuses(&q.be, 12801, 12801), 1);
+    CHECK_EQ_INT(sl_budget_refuses(&q.be, 12801, 100), 0); /* the queue would hold little */
+    q_push(&q, rc, 12000);
+    CHECK_EQ_INT(sl_budget_refuses(&q.be, 800, 800), 0);
+    CHECK_EQ_INT(sl_budget_refuses(&q.be, 801, 801), 1);
+    CHECK_EQ_INT(sl_budget_refuses(&q.be, 0, 12000), 0); /* held already: no new memory */
+    CHECK_EQ_INT(sl_budget_refuses(&little.be, 801, 100), 0);
+    CHECK_EQ_INT(sl_budget_refuses(&little.be, 801, 101), 1);
+    CHECK_EQ_INT(sl_budget_refuses(&outside.be, 1 << 30, 1 << 30), 0); /* in no budget */
     sl_budget_set_cap(&b, 0);
-    CHECK_EQ_INT(sl_budget_refuses(&b, 1 << 30), 0); /* no cap */
+    CHECK_EQ_INT(sl_budget_refuses(&q.be, 1 << 30, 1 << 30), 0); /* no cap */
     q_pop_all(&q);
     sl_rcbuf_unref(rc);
     finish(&b);
@@ -166,4 +174,4 @@ TL_SUITE(budget, NULL, NULL,
          TL_TEST(over_the_cap_the_longest_waiting_queue_goes_first_on_the_next_turn),
          TL_TEST(a_queue_that_emptied_waits_behind_the_others_again),
          TL_TEST(no_cap_drops_nothing_and_a_partial_write_only_moves_bytes),
-         TL_TEST(past_twice_the_cap_more_is_refused_at_once));
+         TL_TEST(past_twice_the_cap_a_queue_that_holds_much_is_refused));

@@ -477,38 +477,55 @@ static void writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first(voi
     free(p);
 }
 
-/* Past twice the budget's cap a write that would wait is refused at once
- * (-ENOBUFS, nothing queued), as one past the writer's own cap is: a
- * burst within one loop turn, before the budget's timer drops anyone,
- * can't grow the queues past that. A buffer some queue holds already
- * costs nothing more; an uncapped write (a close frame) still goes. The
- * writer is corked, so every write waits. */
+/* Past twice the budget's cap a write that would wait, in a queue that
+ * holds more than a 64th of the cap, is refused at once (-ENOBUFS,
+ * nothing queued), as one past the writer's own cap is: a burst within
+ * one loop turn, before the budget's timer drops anyone, can't grow the
+ * queues past that. A queue that holds little still takes a write (a new
+ * client's first packet), a buffer some queue holds already costs
+ * nothing more, and an uncapped write (a close frame) still goes. Both
+ * writers are corked, so every write waits. */
 static void writer_in_a_budget_past_twice_its_cap_refuses_what_would_wait(void)
 {
-    fx_t f;
+    fx_t f, g;
     fx_init(&f, 1 << 20);
+    fx_init(&g, 1 << 20);
     sl_budget_t b;
-    sl_budget_init(&b, f.loop, 100, "cap");
-    sl_stream_writer_set_budget(&f.w, &b, "corked");
+    sl_budget_init(&b, f.loop, 6400, "cap"); /* a 64th: 100 */
+    sl_stream_writer_set_budget(&f.w, &b, "slow");
+    sl_stream_writer_set_budget(&g.w, &b, "new");
     sl_stream_writer_cork(&f.w);
-    char *p = pattern(210, 5);
-    sl_rcbuf_t *big = sl_rcbuf_new(p, 150), *more = sl_rcbuf_new(p + 150, 60);
-    uv_buf_t bb = uv_buf_init(big->data, 150), mb = uv_buf_init(more->data, 60);
-    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &bb, &big, 1, 0), 0); /* 150: over the cap, under twice */
-    CHECK_EQ_INT(b.used, 150);
-    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &mb, &more, 1, 0), -ENOBUFS); /* 210 > 200 */
-    CHECK_EQ_INT(b.used, 150);
-    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 150);
-    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &bb, &big, 1, 0), 0); /* held already: free */
-    CHECK_EQ_INT(b.used, 150);
-    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &mb, &more, 1, SL_STREAM_WRITE_UNCAPPED), 0);
-    CHECK_EQ_INT(b.used, 210);
-    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 360);
+    sl_stream_writer_cork(&g.w);
+    char *p = pattern(12400, 5);
+    sl_rcbuf_t *big = sl_rcbuf_new(p, 12000), *more = sl_rcbuf_new(p + 12000, 400),
+               *first = sl_rcbuf_new(p, 100);
+    uv_buf_t bb = uv_buf_init(big->data, 12000), mb = uv_buf_init(more->data, 400),
+             fb = uv_buf_init(first->data, 100);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &bb, &big, 1, 0), 0); /* over the cap, under twice */
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &mb, &more, 1, 0), 0); /* 12400 */
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &mb, &more, 1, 0), 0); /* held already: free */
+    CHECK_EQ_INT(b.used, 12400);
+    sl_rcbuf_t *over = sl_rcbuf_new(p, 401);
+    uv_buf_t ob = uv_buf_init(over->data, 401);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &ob, &over, 1, 0), -ENOBUFS); /* 12801 > 12800 */
+    CHECK_EQ_INT(b.used, 12400);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 12800);
+    /* The other writer holds nothing: its first 100 bytes go in. */
+    CHECK_EQ_INT(sl_stream_writer_writev(&g.w, &fb, &first, 1, 0), 0);
+    CHECK_EQ_INT(b.used, 12500);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &ob, &over, 1, SL_STREAM_WRITE_UNCAPPED), 0);
+    CHECK_EQ_INT(b.used, 12901);
     sl_rcbuf_unref(big);
     sl_rcbuf_unref(more);
-    sl_stream_writer_close(&f.w); /* before the budget's timer drops it */
+    sl_rcbuf_unref(first);
+    sl_rcbuf_unref(over);
+    sl_stream_writer_close(&f.w); /* before the budget's timer drops them */
+    sl_stream_writer_close(&g.w);
     CHECK_EQ_INT(b.used, 0);
     sl_budget_close(&b);
+    uv_close((uv_handle_t *)&g.pipe, closed_cb);
+    close(g.peer);
+    sl_buf_free(&g.got);
     fx_done(&f);
     free(p);
 }
