@@ -1024,11 +1024,14 @@ static void client_refuse_nsp(sio_client_t *c, const char *nsp, size_t len)
                                                         : "{\"message\":\"Invalid namespace\"}";
     sio_packet_t pkt = {.type = SIO_PACKET_CONNECT_ERROR, .nsp = nsp, .nsp_len = len,
                         .payload = msg, .payload_len = strlen(msg)};
+    /* In the client's parser (not sio_out_build: the name may hold NUL). */
+    int msgpack = c->srv->opts.parser == SIO_PARSER_MSGPACK;
     sl_buf_t b = SL_BUF_INIT;
-    sl_rcbuf_t *text = sio_packet_encode(&b, &pkt) ? NULL : sl_rcbuf_new(b.data, b.len);
-    if (text && !c->closed)
-        eio_session_send_rc(c->eio, 0, text, NULL);
-    sl_rcbuf_unref(text);
+    int rc = msgpack ? sio_packet_msgpack_encode(&b, &pkt, NULL, 0) : sio_packet_encode(&b, &pkt);
+    sl_rcbuf_t *packet = rc ? NULL : sl_rcbuf_new(b.data, b.len);
+    if (packet && !c->closed)
+        eio_session_send_rc(c->eio, msgpack ? EIO_SEND_BINARY : 0, packet, NULL);
+    sl_rcbuf_unref(packet);
     sl_buf_free(&b);
 }
 

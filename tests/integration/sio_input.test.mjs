@@ -3,9 +3,10 @@
 // 2^64 always did; namespace names holding NUL or over 255 bytes get
 // CONNECT_ERROR under the name exactly as sent (as Node answers a name it
 // doesn't have), never another namespace's. None of it makes an
-// error-level log line.
+// error-level log line. Both parsers: the default one and msgpack.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import WebSocket from 'ws';
 import { startServer, makeAppDir, sleep } from './lib/server.mjs';
 
@@ -84,4 +85,60 @@ test('the namespace itself still works, on the same connection as a refused one'
   assert.equal(got[2], '42/chat,["welcome","chat"]');
   await sleep(10);
   assert.deepEqual(errorLines(), []);
+});
+
+// The same refusals with the msgpack parser (socket.io-msgpack-parser),
+// whose ids are msgpack integers up to 2^64 - 1 and whose namespace names
+// are msgpack strings, NUL and all.
+const require = createRequire(import.meta.url);
+const notepack = require('notepack.io');
+
+// A packet map whose id is a uint64 written as such (a JavaScript number
+// can't hold 2^63 exactly).
+function mpPacket(type, nsp, data, id) {
+  const parts = [Buffer.from([0x80 | (2 + (data ? 1 : 0) + (id !== undefined ? 1 : 0))]),
+    notepack.encode('type'), notepack.encode(type), notepack.encode('nsp'), notepack.encode(nsp)];
+  if (data) parts.push(notepack.encode('data'), notepack.encode(data));
+  if (id !== undefined) {
+    const u = Buffer.alloc(9);
+    u[0] = 0xcf;
+    u.writeBigUInt64BE(BigInt(id), 1);
+    parts.push(notepack.encode('id'), u);
+  }
+  return Buffer.concat(parts);
+}
+
+function mpSession(server, frames, ms = 500) {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(`${server.wsUrl}/socket.io/?EIO=4&transport=websocket`);
+    const got = [];
+    let closed = false;
+    ws.on('message', (d, binary) => got.push(binary ? notepack.decode(d) : d.toString()));
+    ws.on('open', () => { for (const f of frames) ws.send(f); });
+    ws.on('close', () => { closed = true; });
+    setTimeout(() => { ws.terminate(); resolve({ got: got.slice(1), closed }); }, ms);
+  });
+}
+
+test('msgpack parser: ack ids past 2^63 - 1 close the session at the parser; a namespace name holding NUL or over 255 bytes gets CONNECT_ERROR under that name; no error-level line', async (t) => {
+  const mp = await startServer({ t, appDir: makeAppDir({ 'main.lua': APP }), args: ['--no-reload', '--set', 'parser=msgpack'] });
+  const errors = () => mp.stderr().split('\n').filter((l) => / error /.test(l));
+  const ok = await mpSession(mp, [mpPacket(0, '/'), mpPacket(2, '/', ['hi'], '9223372036854775807')]);
+  assert.equal(ok.closed, false);
+  assert.ok(ok.got.some((p) => p.type === 3 && p.data[0] === 'hello'), JSON.stringify(ok.got));
+  for (const id of ['9223372036854775808', '18446744073709551615']) {
+    const r = await mpSession(mp, [mpPacket(0, '/'), mpPacket(2, '/', ['hi'], id)]);
+    assert.ok(r.closed, `an ack id of ${id} closed the connection`);
+    assert.ok(!r.got.some((p) => p.type === 3), JSON.stringify(r.got));
+  }
+  const long = `/${'x'.repeat(100000)}`;
+  const r = await mpSession(mp, [mpPacket(0, '/chat\0anything'), mpPacket(0, long), mpPacket(0, '/chat')]);
+  assert.equal(r.closed, false, 'a refused namespace does not close the connection');
+  assert.deepEqual(r.got.slice(0, 2).map((p) => [p.type, p.nsp, p.data?.message]),
+    [[4, '/chat\0anything', 'Invalid namespace'], [4, long, 'Invalid namespace']]);
+  assert.equal(r.got[2].type, 0);
+  assert.equal(r.got[2].nsp, '/chat');
+  assert.deepEqual(errors(), []);
+  const { code } = await mp.stop();
+  assert.equal(code, 0);
 });
