@@ -514,6 +514,41 @@ static int core_clients_count(lua_State *L)
     return 1;
 }
 
+/* sio.stats(): the counters of the limits, for an app's metrics route:
+ * what is held now and what was refused since the start (this process;
+ * with --workers, this worker). */
+static int core_stats(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    sl_server_stats_t st;
+    sl_server_stats(app->b.http, &st);
+    const eio_server_t *eio = sio_server_eio(app->b.sio);
+    struct {
+        const char *name;
+        uint64_t v;
+    } f[] = {
+        {"connections", st.connections},
+        {"accepted", st.accepted},
+        {"refused_connections", st.refused_busy},
+        {"fd_exhausted", st.fd_exhausted},
+        {"dropped_no_fd", st.dropped_no_fd},
+        {"request_body_bytes", st.body_bytes},
+        {"refused_bodies", st.refused_bodies},
+        {"timed_out_requests", st.timed_out},
+        {"bad_requests", st.bad_requests},
+        {"output_bytes", st.output_bytes},
+        {"dropped_slow_readers", st.output_dropped},
+        {"sessions", eio_server_live_count(eio)},
+        {"refused_sessions", eio_server_refused_count(eio)},
+    };
+    lua_createtable(L, 0, (int)(sizeof f / sizeof *f));
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        lua_pushinteger(L, (lua_Integer)f[i].v);
+        lua_setfield(L, -2, f[i].name);
+    }
+    return 1;
+}
+
 /* ---- core: options ------------------------------------------------------ */
 
 void sl_app_set_lua_budget(sl_app_t *app, uint64_t instructions)
@@ -937,6 +972,7 @@ static const luaL_Reg core_funcs[] = {
     {"random_id", core_random_id},
     {"recovery", core_recovery},
     {"clients_count", core_clients_count},
+    {"stats", core_stats},
     {"parser", core_parser},
     {"close", core_close},
     {"configure", core_configure},

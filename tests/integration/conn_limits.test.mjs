@@ -14,7 +14,10 @@ import { startServer, makeAppDir, SIOLUA_BIN, RawConn, sleep, until } from './li
 const APP = `
 local sio = require "siolua"
 sio.server:on("connection", function(socket) socket:on("hi", function(ack) ack("hello") end) end)
+sio.http.get("/stats", function(req, res) res:json(sio.stats()) end)
 `;
+
+const stats = async (srv) => (await fetch(`${srv.url}/stats`)).json();
 
 // utime + stime of a process, in clock ticks (100 per second here).
 function cpuTicks(pid) {
@@ -82,6 +85,10 @@ test('at the file-descriptor limit new connections are closed at once, logged on
   assert.ok(await until(async () => {
     try { return (await askHello(srv)) === 'hello'; } catch { return false; }
   }, { timeoutMs: 5000, stepMs: 100 }), 'served again once descriptors were free');
+  // The metrics say so too: how often, and how many went unserved.
+  const st = await stats(srv);
+  assert.ok(st.fd_exhausted >= 1, JSON.stringify(st));
+  assert.ok(st.dropped_no_fd > 20 && st.dropped_no_fd <= closedAtOnce + 20, JSON.stringify(st));
   const { code } = await srv.stop();
   assert.equal(code, 0);
 });
@@ -119,6 +126,10 @@ test('past maxConnections a connection gets 503 with Retry-After and a WebSocket
     try { return (await askHello(srv)) === 'hello'; } catch { return false; }
   }, { timeoutMs: 3000, stepMs: 50 }), 'a freed slot serves a new client');
   for (const c of held) c.destroy();
+  await sleep(100);
+  const st = await stats(srv);
+  assert.equal(st.refused_connections, 4, JSON.stringify(st));
+  assert.equal(st.fd_exhausted, 0);
   const { code } = await srv.stop();
   assert.equal(code, 0);
 });

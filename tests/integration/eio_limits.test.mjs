@@ -12,6 +12,7 @@ import { startServer, makeAppDir, request, sleep, until } from './lib/server.mjs
 const APP = `
 local sio = require "siolua"
 sio.server:on("connection", function(socket) socket:on("hi", function(ack) ack("hello") end) end)
+sio.http.get("/stats", function(req, res) res:json(sio.stats()) end)
 `;
 
 let srv;
@@ -76,6 +77,9 @@ test('past maxSessions a handshake gets 503 with Retry-After, polling or WebSock
   const { res } = await handshake();
   assert.equal(res.status, 200, 'the slot of the closed session is free at once');
   assert.equal(lines(/maxSessions/).length, 1, 'four refusals, one log line');
+  const st = await (await fetch(`${srv.url}/stats`)).json();
+  assert.equal(st.refused_sessions, 4, JSON.stringify(st));
+  assert.ok(st.sessions >= 3 && st.sessions <= 5, JSON.stringify(st));
   await sleep(600); // connectTimeout closes them all
 });
 

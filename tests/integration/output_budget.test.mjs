@@ -30,6 +30,7 @@ sio.server:on("connection", function(socket)
     for i = 1, n do sio.server:emit("shout", i, string.rep("y", size)) end
   end)
 end)
+sio.http.get("/stats", function(req, res) res:json(sio.stats()) end)
 `;
 
 const MB = 1 << 20;
@@ -118,6 +119,8 @@ test('slow readers are dropped, longest waiting first, once all queues hold more
   assert.ok(log.every((l) => / warn /.test(l)));
   assert.ok(log.some((l) => /dropping 127\.0\.0\.1, whose output has waited \d+ ms|output refused, closing \(a slow reader/.test(l)), log.join('\n'));
   assert.equal(fast.bytes(), 30 * 17 * 60000);
+  const st = await (await fetch(`${srv.url}/stats`)).json();
+  assert.ok(st.dropped_slow_readers >= 1 && st.dropped_slow_readers <= 8, JSON.stringify(st));
   fast.c.close();
   for (const s of slow) s.destroy();
   const { code } = await srv.stop();
