@@ -18,6 +18,7 @@ sio.http.route("GET", "/echo-headers", function(req, res)
              agent = req.headers["user-agent"], n = req.headers["x-last"] })
 end)
 sio.http.post("/body", function(req, res) res:send("got " .. #req.body) end)
+sio.http.get("/stats", function(req, res) res:json(sio.stats()) end)
 sio.server:on("connection", function(socket)
   socket:emit("auth-header", socket.handshake.headers.authorization)
 end)
@@ -235,10 +236,15 @@ test('a flood of bad requests is one log line per interval, not one per request'
   assert.equal(linesMatching(/ error /).length, 0, 'no error-level line');
 });
 
-test('the server still serves after all that', async () => {
+test('the server still serves after all that, and its counters saw it all', async () => {
   const res = await request(`${srv.url}/echo-headers`, { headers: { authorization: 'x' } });
   assert.equal(res.status, 200);
   assert.equal(JSON.parse(res.text).authorization, 'x');
+  const st = JSON.parse((await request(`${srv.url}/stats`)).text);
+  assert.ok(st.timed_out_requests >= 2, JSON.stringify(st)); // the trickled body, the endless headers
+  assert.ok(st.refused_bodies >= 1, JSON.stringify(st));
+  assert.ok(st.bad_requests >= 40 + 5, JSON.stringify(st)); // the flood and the strict-parsing cases
+  assert.equal(st.request_body_bytes, 0, 'no body held once all are answered');
   const s = net.connect(srv.port, '127.0.0.1');
   await new Promise((r) => s.on('connect', r));
   s.destroy();
