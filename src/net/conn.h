@@ -35,21 +35,28 @@ struct sl_conn {
     char peer[64];             /* "ip" of the peer, for logs and handshake */
 };
 
-/* Called by the listener; accepts from server into a new conn. */
+/* Called by the listener; accepts from server into a new conn. With a
+ * flusher (may be NULL), the conn's output of a loop turn leaves in one
+ * write at the end of the turn (see net/stream_writer.h). */
 int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
-                   size_t queue_cap, sl_conn_t **out);
+                   size_t queue_cap, sl_stream_flusher_t *flusher, sl_conn_t **out);
 /* Swap the handler (HTTP -> WebSocket after an upgrade). */
 void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
 /* Bytes the output queue may hold before sl_conn_writev refuses. */
 void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap);
 
-/* Writes all buffers in order: what the kernel takes now goes at once, the
- * rest is copied to the queue. Returns 0, -ENOBUFS when the queue passes
+/* Writes all buffers in order: what the kernel takes now goes at once (or,
+ * with a flusher, at the end of the loop turn), the rest is copied to the
+ * queue. Returns 0, -ENOBUFS when the queue passes
  * queue_cap (the caller closes: either nothing was written, or, after a
  * partial write, the rest was queued so the stream stays whole), -ENOMEM,
  * or -EPIPE when closing (a failed write closes the conn). */
 int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 int sl_conn_write(sl_conn_t *c, const void *p, size_t n);
+/* Same, where rcs[i] (when not NULL) is a shared buffer holding bufs[i]:
+ * the queue takes a reference instead of a copy (a broadcast's frame,
+ * written to every recipient). */
+int sl_conn_writev_rc(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n);
 /* Same without the queue cap: for a response to a request, whose size the
  * request bounds; the caller stops reading until it drains. */
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
