@@ -24,10 +24,14 @@
 
 enum { T_POLLING = 0, T_WEBSOCKET = 1 };
 
+/* One packet on its way out; queued for a GET, it holds a reference to
+ * rc. */
 typedef struct eio_out {
     uint8_t type;
     uint8_t binary;
-    sl_rcbuf_t *data; /* NULL for control packets without data */
+    sl_rcbuf_t *rc;       /* holds data; NULL for control packets without data */
+    const char *data;
+    size_t len;
 } eio_out_t;
 
 struct eio_session {
@@ -192,43 +196,62 @@ static void session_doom(eio_session_t *s)
     uv_timer_start(&s->hb, doom_cb, 0, 0);
 }
 
-static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, uint8_t type, int binary,
-                           const char *data, size_t n)
+/* A packet without a shared buffer of its own: rc may be NULL (data is
+ * copied if it must wait). */
+static eio_out_t out_of(uint8_t type, int binary, sl_rcbuf_t *rc, const char *data, size_t len)
 {
-    uv_buf_t parts[2];
-    unsigned np = 0;
-    char prefix = (char)('0' + type);
-    char v3bin = 4;
-    if (binary) {
-        if (s->proto == 3) /* v3 binary frames start with the type byte */
-            parts[np++] = uv_buf_init(&v3bin, 1);
-    } else {
-        parts[np++] = uv_buf_init(&prefix, 1);
-    }
-    if (n)
-        parts[np++] = uv_buf_init((char *)data, (unsigned)n);
-    return sl_ws_sendv(ws, binary, parts, np);
+    return (eio_out_t){type, (uint8_t)binary, rc, data, len};
 }
 
-/* Queues or writes one packet. data may be NULL (control packets). Takes
- * no ownership: the queue takes its own ref. */
+static eio_out_t out_rc(uint8_t type, sl_rcbuf_t *rc)
+{
+    return out_of(type, 0, rc, rc ? rc->data : NULL, rc ? rc->len : 0);
+}
+
+/* One packet, one WebSocket frame. m, when not NULL, is the message the
+ * packet came from, with its frame built once for every recipient; only a
+ * v3 binary frame (a leading type byte) is framed here. */
+static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, const eio_out_t *o, const eio_msg_t *m)
+{
+    if (m && !(o->binary && s->proto == 3))
+        return sl_ws_send_frame(ws, m->rc, m->frame, m->frame_len);
+    uv_buf_t parts[2];
+    sl_rcbuf_t *rcs[2] = {NULL, NULL};
+    unsigned np = 0;
+    char prefix = (char)('0' + o->type);
+    char v3bin = 4;
+    if (o->binary) {
+        if (s->proto == 3) /* v3 binary frames start with the type byte */
+            parts[np++] = (uv_buf_t){.base = &v3bin, .len = 1};
+    } else {
+        parts[np++] = (uv_buf_t){.base = &prefix, .len = 1};
+    }
+    if (o->len) {
+        rcs[np] = o->rc;
+        parts[np++] = (uv_buf_t){.base = (char *)o->data, .len = o->len};
+    }
+    return sl_ws_sendv(ws, o->binary, parts, rcs, np);
+}
+
 /* Bytes a queued packet costs besides its data (so zero-length control
  * packets count against the cap too). */
 #define EIO_OUT_OVERHEAD 16
 
-static int session_push(eio_session_t *s, uint8_t type, int binary, sl_rcbuf_t *data)
+/* Writes one packet to the WebSocket, or queues it for the next GET
+ * (taking a reference to o->rc, which must hold o's data then). m as for
+ * ws_write_packet. */
+static int session_push(eio_session_t *s, const eio_out_t *o, const eio_msg_t *m)
 {
-    if (!s->open || (s->doomed && type != EIO_CLOSE))
+    if (!s->open || (s->doomed && o->type != EIO_CLOSE))
         return -EPIPE;
     if (s->transport == T_WEBSOCKET) {
-        int rc = ws_write_packet(s, s->ws, type, binary, data ? data->data : NULL,
-                                 data ? data->len : 0);
+        int rc = ws_write_packet(s, s->ws, o, m);
         if (rc == -ENOBUFS)
             session_doom(s);
         return rc;
     }
-    size_t n = (data ? data->len : 0) + EIO_OUT_OVERHEAD;
-    if (s->qbytes + n > s->srv->opts.session_queue_cap && type != EIO_CLOSE) {
+    size_t n = o->len + EIO_OUT_OVERHEAD;
+    if (s->qbytes + n > s->srv->opts.session_queue_cap && o->type != EIO_CLOSE) {
         session_doom(s);
         return -ENOBUFS;
     }
@@ -240,7 +263,10 @@ static int session_push(eio_session_t *s, uint8_t type, int binary, sl_rcbuf_t *
         s->q = q;
         s->qcap = cap;
     }
-    s->q[s->qlen++] = (eio_out_t){type, (uint8_t)binary, data ? sl_rcbuf_ref(data) : NULL};
+    eio_out_t *slot = &s->q[s->qlen++];
+    *slot = *o;
+    if (slot->rc)
+        sl_rcbuf_ref(slot->rc);
     s->qbytes += n;
     if (s->poll)
         session_flush_poll(s);
@@ -250,18 +276,23 @@ static int session_push(eio_session_t *s, uint8_t type, int binary, sl_rcbuf_t *
 static void queue_clear(eio_session_t *s)
 {
     for (uint32_t i = 0; i < s->qlen; i++)
-        sl_rcbuf_unref(s->q[i].data);
+        sl_rcbuf_unref(s->q[i].rc);
     s->qlen = 0;
     s->qbytes = 0;
+}
+
+/* A control packet (or the open packet), data in rc or none. */
+static int session_push_ctl(eio_session_t *s, uint8_t type, sl_rcbuf_t *rc)
+{
+    eio_out_t o = out_rc(type, rc);
+    return session_push(s, &o, NULL);
 }
 
 /* Moves every queued packet onto the WebSocket, in order. */
 static void queue_to_ws(eio_session_t *s)
 {
     for (uint32_t i = 0; i < s->qlen && s->open; i++) {
-        eio_out_t *o = &s->q[i];
-        if (ws_write_packet(s, s->ws, o->type, o->binary, o->data ? o->data->data : NULL,
-                            o->data ? o->data->len : 0) == -ENOBUFS) {
+        if (ws_write_packet(s, s->ws, &s->q[i], NULL) == -ENOBUFS) {
             queue_clear(s);
             session_doom(s);
             return;
@@ -288,12 +319,10 @@ static void session_flush_poll(eio_session_t *s)
     sl_buf_t body = SL_BUF_INIT;
     for (uint32_t i = 0; i < s->qlen; i++) {
         eio_out_t *o = &s->q[i];
-        const char *d = o->data ? o->data->data : NULL;
-        size_t n = o->data ? o->data->len : 0;
         if (s->proto == 3)
-            eio3_payload_append(&body, (eio_type_t)o->type, o->binary, d, n);
+            eio3_payload_append(&body, (eio_type_t)o->type, o->binary, o->data, o->len);
         else
-            eio_payload_append(&body, (eio_type_t)o->type, o->binary, d, n);
+            eio_payload_append(&body, (eio_type_t)o->type, o->binary, o->data, o->len);
     }
     queue_clear(s);
     sl_http_req_t *req = s->poll;
@@ -318,9 +347,38 @@ static void session_release_poll(eio_session_t *s, uint8_t type)
     respond_poll(s, req, body, n);
 }
 
-int eio_session_send_rc(eio_session_t *s, int binary, sl_rcbuf_t *data)
+int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n)
 {
-    return session_push(s, EIO_MESSAGE, binary, data);
+    /* [room for the header][type byte][data]: the type byte is only in a
+     * text frame (v4 binary frames are the bare data). */
+    sl_rcbuf_t *rc = sl_rcbuf_alloc(SL_WS_HEADER_MAX + 1 + n);
+    if (!rc)
+        return -ENOMEM;
+    char *d = rc->data + SL_WS_HEADER_MAX + 1;
+    if (n)
+        memcpy(d, data, n);
+    if (!binary)
+        d[-1] = (char)('0' + EIO_MESSAGE);
+    char *payload = binary ? d : d - 1;
+    m->rc = rc;
+    m->data = d;
+    m->len = n;
+    m->binary = binary;
+    m->frame = sl_ws_frame_prepend(payload, binary, (size_t)(d + n - payload));
+    m->frame_len = (size_t)(d + n - m->frame);
+    return 0;
+}
+
+void eio_msg_release(eio_msg_t *m)
+{
+    sl_rcbuf_unref(m->rc);
+    memset(m, 0, sizeof *m);
+}
+
+int eio_session_send_msg(eio_session_t *s, const eio_msg_t *m)
+{
+    eio_out_t o = out_of(EIO_MESSAGE, m->binary, m->rc, m->data, m->len);
+    return session_push(s, &o, m);
 }
 
 int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n)
@@ -328,16 +386,15 @@ int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n)
     if (!s->open || s->doomed)
         return -EPIPE;
     if (s->transport == T_WEBSOCKET) {
-        /* No queue on WebSocket: write straight from the caller's bytes. */
-        int rc = ws_write_packet(s, s->ws, EIO_MESSAGE, binary, data, n);
-        if (rc == -ENOBUFS)
-            session_doom(s);
-        return rc;
+        /* No queue on WebSocket: written (or copied) from the caller's bytes. */
+        eio_out_t o = out_of(EIO_MESSAGE, binary, NULL, data, n);
+        return session_push(s, &o, NULL);
     }
     sl_rcbuf_t *rc = sl_rcbuf_new(data, n);
     if (!rc)
         return -ENOMEM;
-    int r = session_push(s, EIO_MESSAGE, binary, rc);
+    eio_out_t o = out_of(EIO_MESSAGE, binary, rc, rc->data, n);
+    int r = session_push(s, &o, NULL);
     sl_rcbuf_unref(rc);
     return r;
 }
@@ -383,7 +440,7 @@ static void hb_cb(uv_timer_t *t)
      * a GET collects it. */
     s->deadline = now_ms() + s->srv->opts.ping_timeout_ms;
     uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_timeout_ms, 0);
-    session_push(s, EIO_PING, 0, NULL);
+    session_push_ctl(s, EIO_PING, NULL);
 }
 
 /* A timer may fire a few ms late; a request arriving after the deadline
@@ -440,21 +497,21 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
     SL_DEBUGF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", reason), "session %s closed: %s", s->sid, reason);
     int drain = 0;
     if (notify_peer && s->transport == T_WEBSOCKET && s->ws)
-        ws_write_packet(s, s->ws, EIO_CLOSE, 0, NULL, 0);
+        ws_write_packet(s, s->ws, &(eio_out_t){.type = EIO_CLOSE}, NULL);
     if (notify_peer && s->transport == T_POLLING && !s->poll) {
-        session_push(s, EIO_CLOSE, 0, NULL);
+        session_push_ctl(s, EIO_CLOSE, NULL);
         drain = s->open;
     } else if (poll_answer == EIO_NOOP && s->transport == T_POLLING && !s->poll) {
         /* The client closed with a POST while no GET was parked: a GET it
          * sent at the same moment (the official suite sends both at once)
          * may land just after, and gets the noop it would have got had it
          * come first, not 400. */
-        session_push(s, EIO_NOOP, 0, NULL);
+        session_push_ctl(s, EIO_NOOP, NULL);
         drain = s->open;
     }
     if (s->poll) {
         if (notify_peer && s->qlen) {
-            session_push(s, EIO_CLOSE, 0, NULL); /* flushes with the queue */
+            session_push_ctl(s, EIO_CLOSE, NULL); /* flushes with the queue */
         } else {
             session_release_poll(s, poll_answer);
         }
@@ -560,7 +617,7 @@ static int session_on_packet(eio_session_t *s, const eio_packet_t *p)
     case EIO_PING:
         if (s->proto == 3) {
             sl_rcbuf_t *d = p->len ? sl_rcbuf_new(p->data, p->len) : NULL;
-            session_push(s, EIO_PONG, 0, d);
+            session_push_ctl(s, EIO_PONG, d);
             sl_rcbuf_unref(d);
             hb_expect_ping(s);
             return s->open ? 0 : -1;
@@ -816,7 +873,7 @@ static void upgrade_timeout_cb(uv_timer_t *t)
 static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt)
 {
     if (pkt->type == EIO_PING && pkt->len == 5 && !memcmp(pkt->data, "probe", 5)) {
-        ws_write_packet(s, ws, EIO_PONG, 0, "probe", 5);
+        ws_write_packet(s, ws, &(eio_out_t){.type = EIO_PONG, .data = "probe", .len = 5}, NULL);
         /* The client now pauses polling: release its parked GET. */
         if (s->poll && s->qlen == 0)
             session_release_poll(s, EIO_NOOP);
@@ -962,7 +1019,7 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         s->transport = T_POLLING; /* queue what on_open sends until the ws exists */
         if (srv->h.on_open)
             srv->h.on_open(s, req, srv->ud);
-        session_push(s, EIO_OPEN, 0, open);
+        session_push_ctl(s, EIO_OPEN, open);
         sl_rcbuf_unref(open);
         /* on_open ran first, so its packets are queued before OPEN: put OPEN
          * first. */
@@ -987,7 +1044,7 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
             sl_ws_start(s->ws);
         return;
     }
-    session_push(s, EIO_OPEN, 0, open);
+    session_push_ctl(s, EIO_OPEN, open);
     sl_rcbuf_unref(open);
     if (srv->h.on_open)
         srv->h.on_open(s, req, srv->ud);

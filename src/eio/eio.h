@@ -90,8 +90,30 @@ void eio_server_free(eio_server_t *srv);
  * session's output cap is exceeded the session is closed and -ENOBUFS is
  * returned. */
 int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n);
-/* Same, sharing an immutable buffer (one encode for many recipients). */
-int eio_session_send_rc(eio_session_t *s, int binary, sl_rcbuf_t *data);
+
+/* A message laid out once for every session and transport it goes to (a
+ * broadcast, or any packet the layer above encodes once): one shared
+ * buffer holding the whole WebSocket frame (header, Engine.IO type byte,
+ * data), so that every WebSocket recipient's queue holds a reference to
+ * the same bytes, and whose data part polling queues reference too.
+ *
+ *   rc->data: [ room | WS header | '4' | data ............ ]
+ *                      ^frame             ^data, len
+ */
+typedef struct eio_msg {
+    sl_rcbuf_t *rc;
+    const char *data;     /* the message, inside rc */
+    size_t len;
+    const char *frame;    /* the WebSocket frame (Engine.IO v4; v3 text) */
+    size_t frame_len;
+    int binary;
+} eio_msg_t;
+
+/* Copies n bytes into a new message. 0 or -ENOMEM. */
+int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n);
+void eio_msg_release(eio_msg_t *m);
+/* Queues or writes m as eio_session_send does, sharing its buffer. */
+int eio_session_send_msg(eio_session_t *s, const eio_msg_t *m);
 /* Server-side close: a close packet, then the transport goes. */
 void eio_session_close(eio_session_t *s);
 

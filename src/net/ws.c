@@ -203,20 +203,39 @@ const char *sl_ws_peer(const sl_ws_t *ws) { return ws->conn->peer; }
 
 size_t sl_ws_queued(const sl_ws_t *ws) { return sl_conn_queued(ws->conn); }
 
-int sl_ws_sendv(sl_ws_t *ws, int binary, const uv_buf_t *parts, unsigned n)
+int sl_ws_sendv(sl_ws_t *ws, int binary, const uv_buf_t *parts, sl_rcbuf_t *const *rcs, unsigned n)
 {
     if (ws->closing || n > 7)
         return -EPIPE;
     size_t len = 0;
     for (unsigned i = 0; i < n; i++)
         len += parts[i].len;
-    unsigned char hdr[10];
+    unsigned char hdr[SL_WS_HEADER_MAX];
     unsigned hl = sl_ws_frame_header(hdr, binary ? 0x2 : 0x1, len);
     uv_buf_t bufs[8];
-    bufs[0] = uv_buf_init((char *)hdr, hl);
-    for (unsigned i = 0; i < n; i++)
+    sl_rcbuf_t *brcs[8] = {NULL};
+    bufs[0] = (uv_buf_t){.base = (char *)hdr, .len = hl};
+    for (unsigned i = 0; i < n; i++) {
         bufs[i + 1] = parts[i];
-    return sl_conn_writev(ws->conn, bufs, n + 1);
+        brcs[i + 1] = rcs ? rcs[i] : NULL;
+    }
+    return sl_conn_writev_rc(ws->conn, bufs, brcs, n + 1);
+}
+
+char *sl_ws_frame_prepend(char *payload, int binary, size_t len)
+{
+    unsigned char hdr[SL_WS_HEADER_MAX];
+    unsigned hl = sl_ws_frame_header(hdr, binary ? 0x2 : 0x1, len);
+    memcpy(payload - hl, hdr, hl);
+    return payload - hl;
+}
+
+int sl_ws_send_frame(sl_ws_t *ws, sl_rcbuf_t *rc, const char *frame, size_t n)
+{
+    if (ws->closing)
+        return -EPIPE;
+    uv_buf_t b = {.base = (char *)frame, .len = n};
+    return sl_conn_writev_rc(ws->conn, &b, &rc, 1);
 }
 
 void sl_ws_close(sl_ws_t *ws, uint16_t code)

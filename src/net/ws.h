@@ -44,9 +44,26 @@ void sl_ws_start(sl_ws_t *ws);
 void *sl_ws_data(const sl_ws_t *ws);
 void sl_ws_set_handler(sl_ws_t *ws, const sl_ws_handler_t *h, void *ud);
 
-/* One message whose payload is the concatenation of parts. Returns 0,
- * -ENOBUFS when the output cap is hit, -EPIPE when closing. */
-int sl_ws_sendv(sl_ws_t *ws, int binary, const uv_buf_t *parts, unsigned n);
+/* One message whose payload is the concatenation of parts (at most 7).
+ * rcs may be NULL; otherwise rcs[i], when not NULL, is a shared buffer
+ * holding parts[i], which the output queue references instead of copying.
+ * Returns 0, -ENOBUFS when the output cap is hit, -EPIPE when closing. */
+int sl_ws_sendv(sl_ws_t *ws, int binary, const uv_buf_t *parts, sl_rcbuf_t *const *rcs, unsigned n);
+
+/* Frames built once for many connections. A server's frames are not
+ * masked, so the frame of a payload is the same bytes for every
+ * recipient: a broadcast lays its payload out with SL_WS_HEADER_MAX bytes
+ * of room in front, writes the header there once, and every connection's
+ * queue holds a reference to the one frame (no copy, no allocation per
+ * recipient). */
+#define SL_WS_HEADER_MAX 10
+/* Writes the header of a data frame whose len payload bytes start at
+ * payload, right before them (the caller left SL_WS_HEADER_MAX bytes of
+ * room); returns where the frame starts. */
+char *sl_ws_frame_prepend(char *payload, int binary, size_t len);
+/* Writes a whole frame made by sl_ws_frame_prepend, frame..frame+n inside
+ * rc. 0, -ENOBUFS or -EPIPE as sl_ws_sendv. */
+int sl_ws_send_frame(sl_ws_t *ws, sl_rcbuf_t *rc, const char *frame, size_t n);
 size_t sl_ws_queued(const sl_ws_t *ws);
 
 /* Starts the close handshake (code 1000 normal); the conn is closed once

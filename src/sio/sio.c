@@ -374,10 +374,10 @@ int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64
         sl_buf_free(&b);
         return rc;
     }
-    out->text = sl_rcbuf_new(b.data, b.len);
+    rc = eio_msg_init(&out->text, 0, b.data, b.len);
     sl_buf_free(&b);
-    if (!out->text)
-        return -ENOMEM;
+    if (rc)
+        return rc;
     if (natts) {
         out->atts = calloc(natts, sizeof *out->atts);
         if (!out->atts) {
@@ -385,8 +385,7 @@ int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64
             return -ENOMEM;
         }
         for (unsigned i = 0; i < natts; i++) {
-            out->atts[i] = sl_rcbuf_new(atts[i].data, atts[i].len);
-            if (!out->atts[i]) {
+            if (eio_msg_init(&out->atts[i], 1, atts[i].data, atts[i].len)) {
                 sio_out_release(out);
                 return -ENOMEM;
             }
@@ -398,9 +397,9 @@ int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64
 
 void sio_out_release(sio_out_t *out)
 {
-    sl_rcbuf_unref(out->text);
+    eio_msg_release(&out->text);
     for (unsigned i = 0; i < out->natts; i++)
-        sl_rcbuf_unref(out->atts[i]);
+        eio_msg_release(&out->atts[i]);
     free(out->atts);
     memset(out, 0, sizeof *out);
 }
@@ -409,9 +408,9 @@ static int client_send(sio_client_t *c, const sio_out_t *out)
 {
     if (c->closed)
         return -EPIPE;
-    int rc = eio_session_send_rc(c->eio, 0, out->text);
+    int rc = eio_session_send_msg(c->eio, &out->text);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
-        rc = eio_session_send_rc(c->eio, 1, out->atts[i]);
+        rc = eio_session_send_msg(c->eio, &out->atts[i]);
     return rc;
 }
 

@@ -78,11 +78,12 @@ size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 
 /* ---- outgoing packets --------------------------------------------------- */
 
-/* One encoded packet: the text frame and its binary attachments, shared
- * (refcounted) by every recipient it is written to. */
+/* One encoded packet: the text frame and its binary attachments, each laid
+ * out once for every transport (eio_msg_t: one refcounted buffer shared by
+ * every recipient's queue, WebSocket frame header included). */
 typedef struct sio_out {
-    sl_rcbuf_t *text;
-    sl_rcbuf_t **atts;
+    eio_msg_t text;
+    eio_msg_t *atts;
     unsigned natts;
 } sio_out_t;
 
