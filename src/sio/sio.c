@@ -28,6 +28,7 @@ typedef struct sio_room {
     sio_member_t *members;   /* doubly linked through room_prev/room_next */
     size_t count;
     size_t len;
+    unsigned pins;           /* selections walking it: kept while empty */
     unsigned own_id : 1;     /* a socket's own-id room */
     char name[];
 } sio_room_t;
@@ -159,7 +160,7 @@ int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
     sio_room_t *r = room_get(s->nsp, room, len);
     sio_member_t *m = r ? calloc(1, sizeof *m) : NULL;
     if (!m) {
-        if (r && !r->count)
+        if (r && !r->count && !r->pins)
             room_delete(s->nsp, r);
         return -ENOMEM;
     }
@@ -197,7 +198,8 @@ static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
         sio_server_t *srv = nsp->srv;
         if (srv->has_adapter && srv->adapter.room_deleted)
             srv->adapter.room_deleted(srv->adapter.ud, nsp, r->name, r->len, r->own_id);
-        room_delete(nsp, r);
+        if (!r->pins)
+            room_delete(nsp, r); /* else the selection walking it frees it */
     }
     free(m);
 }
@@ -479,18 +481,22 @@ size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
     }
     for (size_t i = 0; i < t->nrooms; i++) {
         sio_room_t *r = room_find(nsp, t->rooms[i].p, t->rooms[i].len);
-        /* The callback may empty and free this room (a leave or a
-         * disconnect): keep the next member before calling it, and stop
-         * once the room is gone. Members added meanwhile come first in the
-         * list, so they are never visited here. */
-        for (sio_member_t *m = r ? r->members : NULL, *next; m; m = next) {
+        if (!r)
+            continue;
+        /* The callback may empty this room (a leave or a disconnect): it
+         * is pinned, so it stays (empty) until the walk is over, and the
+         * walk stops once it is empty. The next member is kept before the
+         * call. Members added meanwhile come first in the list, so they
+         * are never visited here. */
+        r->pins++;
+        for (sio_member_t *m = r->members, *next; m; m = next) {
             next = m->room_next;
-            int last = next == NULL;
-            sio_socket_t *s = m->socket;
-            n += (size_t)visit(s, epoch, t, cb, ud);
-            if (last || !room_find(nsp, t->rooms[i].p, t->rooms[i].len))
+            n += (size_t)visit(m->socket, epoch, t, cb, ud);
+            if (r->count == 0)
                 break;
         }
+        if (--r->pins == 0 && r->count == 0)
+            room_delete(nsp, r);
     }
     return n;
 }
