@@ -577,12 +577,8 @@ static void enc_string(enc_t *e, const char *str, size_t n)
     if (sl_buf_reserve(e->out, n + 2))
         enc_oom(e);
     PUTS(e, "\"");
-    while (p < end) {
+    while ((p += sl_json_plain_len((const char *)p, (size_t)(end - p), 1)) < end) {
         unsigned c = *p;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            p++;
-            continue;
-        }
         if (c >= 0x80) {
             size_t k = sl_utf8_seq_len(p, (size_t)(end - p));
             if (!k)
