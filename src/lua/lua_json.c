@@ -284,7 +284,10 @@ static void parse_array(dec_t *d)
     lua_State *L = d->L;
     enter(d);
     d->p++;
-    lua_createtable(L, 0, 0);
+    /* A top-level array is most often an event's arguments: room for an
+     * event name, two arguments and the ack function Lua appends, so that
+     * none of them grows the table. */
+    lua_createtable(L, d->depth == 1 ? 4 : 0, 0);
     lua_pushvalue(L, d->arr_mt);
     lua_setmetatable(L, -2);
     skip_ws(d);
@@ -953,6 +956,47 @@ int sl_lua_json_encode(lua_State *L, int idx, sl_buf_t *out,
     lua_pushvalue(L, idx);
     lua_pushlightuserdata(L, &e);
     int st = lua_pcall(L, 2, 0, 0);
+    if (st == LUA_OK)
+        return e.nbinary;
+    out->len = start;
+    int code = st == LUA_ERRMEM ? -ENOMEM : e.code ? e.code : -EINVAL;
+    copy_err(err, errlen, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    return code;
+}
+
+/* The values after e as one array: nil is null, as in an array table. */
+static int enc_values_run(lua_State *L)
+{
+    enc_t *e = lua_touserdata(L, 1);
+    int n = lua_gettop(L) - 1;
+    e->depth = 1;
+    PUTS(e, "[");
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            PUTS(e, ",");
+        e->path[1] = (path_el_t){NULL, 0, i, 1};
+        enc_value(e, i + 1);
+    }
+    PUTS(e, "]");
+    return 0;
+}
+
+int sl_lua_json_encode_values(lua_State *L, int first, int n, sl_buf_t *out,
+                              const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen)
+{
+    first = lua_absindex(L, first);
+    if (n < 0 || !lua_checkstack(L, n + 4)) {
+        copy_err(err, errlen, "Lua stack overflow");
+        return -ENOMEM;
+    }
+    size_t start = out->len;
+    enc_t e = {.L = L, .out = out, .opts = opts};
+    lua_pushcfunction(L, enc_values_run);
+    lua_pushlightuserdata(L, &e);
+    for (int i = 0; i < n; i++)
+        lua_pushvalue(L, first + i);
+    int st = lua_pcall(L, n + 1, 0, 0);
     if (st == LUA_OK)
         return e.nbinary;
     out->len = start;
