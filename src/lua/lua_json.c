@@ -170,7 +170,7 @@ typedef struct dec {
     sl_buf_t scratch; /* unescaped strings; sl_lua_json_decode frees it */
     int depth;
     int code;
-    int arr_mt, obj_mt; /* stack slots of the shared metatables */
+    int arr_mt, obj_mt; /* stack slots of the shared metatables (obj_mt: nil until used) */
 } dec_t;
 
 __attribute__((noreturn, format(printf, 3, 4)))
@@ -380,6 +380,10 @@ static void parse_object(dec_t *d)
     skip_ws(d);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
+        if (lua_isnil(L, d->obj_mt)) { /* looked up when first needed */
+            push_object_mt(L);
+            lua_replace(L, d->obj_mt);
+        }
         lua_pushvalue(L, d->obj_mt);
         lua_setmetatable(L, t);
         d->depth--;
@@ -464,7 +468,7 @@ static int dec_run(lua_State *L)
     dec_t *d = lua_touserdata(L, 1);
     push_array_mt(L);
     d->arr_mt = lua_gettop(L);
-    push_object_mt(L);
+    lua_pushnil(L); /* the shared object metatable: only `{}` needs it */
     d->obj_mt = lua_gettop(L);
     parse_value(d);
     skip_ws(d);

@@ -212,7 +212,8 @@ static int ack_call(lua_State *L)
         return 0;
     lua_pushboolean(L, 1);
     lua_replace(L, lua_upvalueindex(3));
-    sio_socket_t *s = opt_socket(L, lua_upvalueindex(1));
+    /* A socket handle: checked when the closure was made. */
+    sio_socket_t *s = ((sock_ud_t *)lua_touserdata(L, lua_upvalueindex(1)))->s;
     if (s && sio_socket_connected(s))
         send_built(L, s, 1, lua_gettop(L), SIO_PACKET_ACK, (int64_t)lua_tointeger(L, lua_upvalueindex(2)));
     return 0;
