@@ -391,6 +391,15 @@ int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbu
 {
     if (w->closed || w->failed || w->shutdown)
         return -EPIPE;
+    /* The common case of a flushed writer in a busy turn: one more shared
+     * buffer (a broadcast's frame) held for the turn's end, room in the
+     * ring, under the cap and the thresholds. */
+    if (n == 1 && rcs && rcs[0] && w->fprev && !w->corked && w->count < w->qcap &&
+        w->count < SL_STREAM_WRITER_IOV - 1 && w->queued + bufs[0].len < SL_STREAM_FLUSH_BYTES &&
+        ((flags & SL_STREAM_WRITE_UNCAPPED) || w->queued + bufs[0].len <= w->cap)) {
+        push_ref(w, rcs[0], bufs[0].base, bufs[0].len);
+        return 0;
+    }
     size_t total = 0;
     for (unsigned i = 0; i < n; i++)
         total += bufs[i].len;
