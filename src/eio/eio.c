@@ -288,17 +288,21 @@ static int session_push_ctl(eio_session_t *s, uint8_t type, sl_rcbuf_t *rc)
     return session_push(s, &o, NULL);
 }
 
-/* Moves every queued packet onto the WebSocket, in order. */
+/* Moves every queued packet onto the WebSocket, in order. The session
+ * writes to the WebSocket from now on, so the queue's memory goes (a
+ * WebSocket handshake queues what on_open sends until the ws exists). */
 static void queue_to_ws(eio_session_t *s)
 {
     for (uint32_t i = 0; i < s->qlen && s->open; i++) {
         if (ws_write_packet(s, s->ws, &s->q[i], NULL) == -ENOBUFS) {
-            queue_clear(s);
             session_doom(s);
-            return;
+            break;
         }
     }
     queue_clear(s);
+    free(s->q);
+    s->q = NULL;
+    s->qcap = 0;
 }
 
 static void cors_headers(eio_server_t *srv, sl_http_req_t *req);
