@@ -939,27 +939,22 @@ static void enc_value(enc_t *e, int idx)
     }
 }
 
-static int enc_run(lua_State *L)
-{
-    enc_t *e = lua_touserdata(L, 2);
-    enc_value(e, 1);
-    return 0;
-}
-
-int sl_lua_json_encode(lua_State *L, int idx, sl_buf_t *out,
+/* fn(e, values...) in protected mode: the n values from stack index
+ * first are its arguments after the encoder state. */
+static int enc_call(lua_State *L, lua_CFunction fn, int first, int n, sl_buf_t *out,
                     const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen)
 {
-    idx = lua_absindex(L, idx);
-    if (!lua_checkstack(L, 4)) {
+    if (n < 0 || !lua_checkstack(L, n + 4)) {
         copy_err(err, errlen, "Lua stack overflow");
         return -ENOMEM;
     }
     size_t start = out->len;
     enc_t e = {.L = L, .out = out, .opts = opts};
-    lua_pushcfunction(L, enc_run);
-    lua_pushvalue(L, idx);
+    lua_pushcfunction(L, fn);
     lua_pushlightuserdata(L, &e);
-    int st = lua_pcall(L, 2, 0, 0);
+    for (int i = 0; i < n; i++)
+        lua_pushvalue(L, first + i);
+    int st = lua_pcall(L, n + 1, 0, 0);
     if (st == LUA_OK)
         return e.nbinary;
     out->len = start;
@@ -967,6 +962,18 @@ int sl_lua_json_encode(lua_State *L, int idx, sl_buf_t *out,
     copy_err(err, errlen, lua_tostring(L, -1));
     lua_pop(L, 1);
     return code;
+}
+
+static int enc_run(lua_State *L)
+{
+    enc_value(lua_touserdata(L, 1), 2);
+    return 0;
+}
+
+int sl_lua_json_encode(lua_State *L, int idx, sl_buf_t *out,
+                    const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen)
+{
+    return enc_call(L, enc_run, lua_absindex(L, idx), 1, out, opts, err, errlen);
 }
 
 /* The values after e as one array: nil is null, as in an array table. */
@@ -989,25 +996,7 @@ static int enc_values_run(lua_State *L)
 int sl_lua_json_encode_values(lua_State *L, int first, int n, sl_buf_t *out,
                               const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen)
 {
-    first = lua_absindex(L, first);
-    if (n < 0 || !lua_checkstack(L, n + 4)) {
-        copy_err(err, errlen, "Lua stack overflow");
-        return -ENOMEM;
-    }
-    size_t start = out->len;
-    enc_t e = {.L = L, .out = out, .opts = opts};
-    lua_pushcfunction(L, enc_values_run);
-    lua_pushlightuserdata(L, &e);
-    for (int i = 0; i < n; i++)
-        lua_pushvalue(L, first + i);
-    int st = lua_pcall(L, n + 1, 0, 0);
-    if (st == LUA_OK)
-        return e.nbinary;
-    out->len = start;
-    int code = st == LUA_ERRMEM ? -ENOMEM : e.code ? e.code : -EINVAL;
-    copy_err(err, errlen, lua_tostring(L, -1));
-    lua_pop(L, 1);
-    return code;
+    return enc_call(L, enc_values_run, lua_absindex(L, first), n, out, opts, err, errlen);
 }
 
 static int has_binary(lua_State *L, int idx, int depth)

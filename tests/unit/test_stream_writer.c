@@ -450,6 +450,15 @@ static void writer_empty_writes_do_nothing(void)
 
 static int flushed_idle(fx_t *f) { return f->fl.dirty == NULL && sl_stream_writer_queued(&f->w) == 0; }
 
+/* Turns the loop (the peer reading per_turn bytes a turn, 0: all) until
+ * the flushed writer is idle; the peer must have got exactly want. */
+static void flushed_expect(fx_t *f, size_t per_turn, const char *want, size_t n)
+{
+    CHECK(pump(f, per_turn, flushed_idle));
+    peer_read(f, 0);
+    CHECK_MEM(f->got.data, f->got.len, want, n);
+}
+
 /* A turn's output, in the order a connection gets it (a broadcast shared
  * by reference, a direct emit copied, an ack, a ping), stays in user space
  * until the turn ends and then leaves at once, in order. */
@@ -557,9 +566,7 @@ static void flusher_writes_early_past_the_threshold_and_big_writes_at_once(void)
         sent += tiny;
     }
     CHECK(f.w.count < SL_STREAM_WRITER_IOV || f.w.wreq != NULL);
-    CHECK(pump(&f, 3000, flushed_idle));
-    peer_read(&f, 0);
-    CHECK_MEM(f.got.data, f.got.len, p, sent);
+    flushed_expect(&f, 3000, p, sent);
     fx_done(&f);
     free(p);
 }
@@ -582,9 +589,7 @@ static void flusher_partial_write_keeps_the_rest_in_order_and_drains(void)
         sl_buf_append(&want, p + off, frame);
     }
     CHECK(sl_stream_writer_queued(&f.w) > 0);
-    CHECK(pump(&f, 5000, flushed_idle));
-    peer_read(&f, 0);
-    CHECK_MEM(f.got.data, f.got.len, want.data, want.len);
+    flushed_expect(&f, 5000, want.data, want.len);
     CHECK_EQ_INT(f.drains, 1);
     fx_done(&f);
     sl_buf_free(&want);
@@ -634,9 +639,7 @@ static void flusher_slow_reader_is_cut_off_at_the_cap(void)
     CHECK_EQ_INT(rc, -ENOBUFS);
     CHECK(sl_stream_writer_queued(&f.w) <= 2 * BIG);
     CHECK(sl_stream_writer_queued(&f.w) > 2 * BIG - 1000);
-    CHECK(pump(&f, 0, flushed_idle));
-    peer_read(&f, 0);
-    CHECK_MEM(f.got.data, f.got.len, p, sent);
+    flushed_expect(&f, 0, p, sent);
     fx_done(&f);
     free(p);
 }
