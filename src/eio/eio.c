@@ -28,7 +28,7 @@ enum { T_POLLING = 0, T_WEBSOCKET = 1 };
  * rc. */
 typedef struct eio_out {
     uint8_t type;
-    uint8_t binary;
+    uint8_t flags;        /* EIO_SEND_* */
     sl_rcbuf_t *rc;       /* holds data; NULL for control packets without data */
     const char *data;
     size_t len;
@@ -46,6 +46,7 @@ struct eio_session {
     uint8_t draining;     /* closed; waits for a GET to take the close packet */
     uint8_t doomed;       /* over its output cap: closes from the next tick */
     uint8_t finished;
+    uint8_t polled;       /* a GET was answered: the handshake is out */
     sl_http_req_t *poll;  /* parked GET */
     sl_ws_t *ws;
     sl_ws_t *probe;
@@ -102,6 +103,8 @@ void eio_options_init(eio_options_t *o)
     o->allow_upgrades = 1;
     strcpy(o->cors_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
     o->session_queue_cap = 16u << 20;
+    sl_ws_deflate_opts_init(&o->per_message_deflate);
+    sl_http_compress_init(&o->http_compression);
 }
 
 /* "/a" or "/a,/b" (a second path for the same endpoint), each normalised
@@ -198,9 +201,9 @@ static void session_doom(eio_session_t *s)
 
 /* A packet without a shared buffer of its own: rc may be NULL (data is
  * copied if it must wait). */
-static eio_out_t out_of(uint8_t type, int binary, sl_rcbuf_t *rc, const char *data, size_t len)
+static eio_out_t out_of(uint8_t type, unsigned flags, sl_rcbuf_t *rc, const char *data, size_t len)
 {
-    return (eio_out_t){type, (uint8_t)binary, rc, data, len};
+    return (eio_out_t){type, (uint8_t)flags, rc, data, len};
 }
 
 static eio_out_t out_rc(uint8_t type, sl_rcbuf_t *rc)
@@ -209,18 +212,21 @@ static eio_out_t out_rc(uint8_t type, sl_rcbuf_t *rc)
 }
 
 /* One packet, one WebSocket frame. m, when not NULL, is the message the
- * packet came from, with its frame built once for every recipient; only a
- * v3 binary frame (a leading type byte) is framed here. */
-static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, const eio_out_t *o, const eio_msg_t *m)
+ * packet came from, with its plain frame built once for every recipient and
+ * the cache of its compressed one; only a v3 binary frame (a leading type
+ * byte) is framed here, and shares no cache. */
+static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, const eio_out_t *o, eio_msg_t *m)
 {
-    if (m && !(o->binary && s->proto == 3))
-        return sl_ws_send_frame(ws, m->rc, m->frame, m->frame_len);
+    int binary = o->flags & EIO_SEND_BINARY;
+    unsigned wf = (binary ? SL_WS_BINARY : 0) | (o->flags & EIO_SEND_PLAIN ? SL_WS_PLAIN : 0);
+    if (m && !(binary && s->proto == 3))
+        return sl_ws_send_frame(ws, wf, m->rc, m->frame, m->frame_len, &m->cache);
     uv_buf_t parts[2];
     sl_rcbuf_t *rcs[2] = {NULL, NULL};
     unsigned np = 0;
     char prefix = (char)('0' + o->type);
     char v3bin = 4;
-    if (o->binary) {
+    if (binary) {
         if (s->proto == 3) /* v3 binary frames start with the type byte */
             parts[np++] = (uv_buf_t){.base = &v3bin, .len = 1};
     } else {
@@ -230,7 +236,7 @@ static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, const eio_out_t *o, co
         rcs[np] = o->rc;
         parts[np++] = (uv_buf_t){.base = (char *)o->data, .len = o->len};
     }
-    return sl_ws_sendv(ws, o->binary, parts, rcs, np);
+    return sl_ws_sendv(ws, wf, parts, rcs, np, NULL);
 }
 
 /* Bytes a queued packet costs besides its data (so zero-length control
@@ -240,7 +246,7 @@ static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, const eio_out_t *o, co
 /* Writes one packet to the WebSocket, or queues it for the next GET
  * (taking a reference to o->rc, which must hold o's data then). m as for
  * ws_write_packet. */
-static int session_push(eio_session_t *s, const eio_out_t *o, const eio_msg_t *m)
+static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
 {
     if (!s->open || (s->doomed && o->type != EIO_CLOSE))
         return -EPIPE;
@@ -307,12 +313,17 @@ static void queue_to_ws(eio_session_t *s)
 
 static void cors_headers(eio_server_t *srv, sl_http_req_t *req);
 
-static void respond_poll(eio_session_t *s, sl_http_req_t *req, const char *body, size_t n)
+/* compress: a message in the body allows it (as engine.io decides). The
+ * first answer, the handshake, never is compressed. */
+static void respond_poll(eio_session_t *s, sl_http_req_t *req, const char *body, size_t n,
+                         int compress)
 {
     req->on_abort = NULL;
     cors_headers(s->srv, req);
     sl_http_resp_header(req, "Cache-Control", "no-store");
-    sl_http_respond(req, 200, "text/plain; charset=UTF-8", body, n);
+    const sl_http_compress_t *z = compress && s->polled ? &s->srv->opts.http_compression : NULL;
+    s->polled = 1;
+    sl_http_respond_compressed(req, 200, "text/plain; charset=UTF-8", body, n, z);
 }
 
 /* Answers the parked GET with the whole queue. */
@@ -321,17 +332,20 @@ static void session_flush_poll(eio_session_t *s)
     if (!s->poll || s->qlen == 0)
         return;
     sl_buf_t body = SL_BUF_INIT;
+    int compress = 0;
     for (uint32_t i = 0; i < s->qlen; i++) {
         eio_out_t *o = &s->q[i];
+        int binary = o->flags & EIO_SEND_BINARY;
         if (s->proto == 3)
-            eio3_payload_append(&body, (eio_type_t)o->type, o->binary, o->data, o->len);
+            eio3_payload_append(&body, (eio_type_t)o->type, binary, o->data, o->len);
         else
-            eio_payload_append(&body, (eio_type_t)o->type, o->binary, o->data, o->len);
+            eio_payload_append(&body, (eio_type_t)o->type, binary, o->data, o->len);
+        compress |= !(o->flags & EIO_SEND_PLAIN);
     }
     queue_clear(s);
     sl_http_req_t *req = s->poll;
     s->poll = NULL;
-    respond_poll(s, req, body.data, body.len);
+    respond_poll(s, req, body.data, body.len, compress);
     sl_buf_free(&body);
 }
 
@@ -348,7 +362,7 @@ static void session_release_poll(eio_session_t *s, uint8_t type)
         n = (size_t)snprintf(body, sizeof body, "1:%c", '0' + type);
     else
         n = (size_t)snprintf(body, sizeof body, "%c", '0' + type);
-    respond_poll(s, req, body, n);
+    respond_poll(s, req, body, n, 0);
 }
 
 int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n)
@@ -364,40 +378,39 @@ int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n)
     if (!binary)
         d[-1] = (char)('0' + EIO_MESSAGE);
     char *payload = binary ? d : d - 1;
-    m->rc = rc;
-    m->data = d;
-    m->len = n;
-    m->binary = binary;
-    m->frame = sl_ws_frame_prepend(payload, binary, (size_t)(d + n - payload));
-    m->frame_len = (size_t)(d + n - m->frame);
+    const char *frame = sl_ws_frame_prepend(payload, binary, (size_t)(d + n - payload));
+    *m = (eio_msg_t){.rc = rc, .data = d, .len = n, .frame = frame,
+                     .frame_len = (size_t)(d + n - frame), .binary = binary};
     return 0;
 }
 
 void eio_msg_release(eio_msg_t *m)
 {
     sl_rcbuf_unref(m->rc);
+    eio_cache_release(&m->cache);
     memset(m, 0, sizeof *m);
 }
 
-int eio_session_send_msg(eio_session_t *s, const eio_msg_t *m)
+int eio_session_send_msg(eio_session_t *s, eio_msg_t *m, unsigned flags)
 {
-    eio_out_t o = out_of(EIO_MESSAGE, m->binary, m->rc, m->data, m->len);
+    unsigned f = (m->binary ? EIO_SEND_BINARY : 0) | (flags & EIO_SEND_PLAIN);
+    eio_out_t o = out_of(EIO_MESSAGE, f, m->rc, m->data, m->len);
     return session_push(s, &o, m);
 }
 
-int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n)
+int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t n)
 {
     if (!s->open || s->doomed)
         return -EPIPE;
     if (s->transport == T_WEBSOCKET) {
         /* No queue on WebSocket: written (or copied) from the caller's bytes. */
-        eio_out_t o = out_of(EIO_MESSAGE, binary, NULL, data, n);
+        eio_out_t o = out_of(EIO_MESSAGE, flags, NULL, data, n);
         return session_push(s, &o, NULL);
     }
     sl_rcbuf_t *rc = sl_rcbuf_new(data, n);
     if (!rc)
         return -ENOMEM;
-    eio_out_t o = out_of(EIO_MESSAGE, binary, rc, rc->data, n);
+    eio_out_t o = out_of(EIO_MESSAGE, flags, rc, rc->data, n);
     int r = session_push(s, &o, NULL);
     sl_rcbuf_unref(rc);
     return r;
@@ -961,13 +974,30 @@ static const sl_ws_handler_t ws_session_handler = {
     .on_drain = ws_on_drain,
 };
 
-static sl_ws_t *accept_ws(eio_server_t *srv, sl_http_req_t *req, eio_session_t *s)
+static struct sl_ws_opts ws_opts(const eio_server_t *srv)
 {
-    struct sl_ws_opts wo = {
+    const sl_ws_deflate_opts_t *z = &srv->opts.per_message_deflate;
+    return (struct sl_ws_opts){
         .max_message = srv->opts.max_http_buffer_size,
         .queue_cap = srv->opts.session_queue_cap,
+        .deflate = z->enabled ? z : NULL,
     };
+}
+
+static sl_ws_t *accept_ws(eio_server_t *srv, sl_http_req_t *req, eio_session_t *s)
+{
+    struct sl_ws_opts wo = ws_opts(srv);
     return sl_ws_accept(req, &wo, &ws_session_handler, s);
+}
+
+/* NULL when req is an upgrade this endpoint can answer with 101; else the
+ * 400's text: "Bad request", or ws's words for extensions it can't accept. */
+static const char *ws_refusal(const eio_server_t *srv, const sl_http_req_t *req)
+{
+    if (!req->upgrade || sl_ws_check_request(req))
+        return error_messages[ERR_BAD_REQUEST];
+    struct sl_ws_opts wo = ws_opts(srv);
+    return sl_ws_check_extensions(req, &wo);
 }
 
 /* ---- request entry ------------------------------------------------------ */
@@ -990,8 +1020,9 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         respond_error(srv, req, ERR_BAD_HANDSHAKE_METHOD, NULL);
         return;
     }
-    if (transport == T_WEBSOCKET && (!req->upgrade || sl_ws_check_request(req))) {
-        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+    const char *refusal = transport == T_WEBSOCKET ? ws_refusal(srv, req) : NULL;
+    if (refusal) {
+        respond_error(srv, req, ERR_BAD_REQUEST, refusal);
         return;
     }
     if (srv->h.allow_request) {
@@ -1066,8 +1097,9 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
 
 static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *req)
 {
-    if (sl_ws_check_request(req)) {
-        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+    const char *why = ws_refusal(srv, req);
+    if (why) {
+        respond_error(srv, req, ERR_BAD_REQUEST, why);
         return;
     }
     int refuse = s->transport != T_POLLING || s->upgrading || !srv->opts.allow_upgrades;

@@ -12,6 +12,7 @@
 #include <uv.h>
 #include "base/buf.h"
 #include "net/http.h"
+#include "net/ws.h"
 
 typedef struct eio_server eio_server_t;
 typedef struct eio_session eio_session_t;
@@ -35,6 +36,8 @@ typedef struct eio_options {
     char sid_prefix[8];          /* first characters of every sid (the
                                     cluster node id), "" for none */
     size_t session_queue_cap;    /* bytes waiting for a slow reader */
+    sl_ws_deflate_opts_t per_message_deflate; /* perMessageDeflate: off */
+    sl_http_compress_t http_compression;      /* httpCompression: on, 1024 */
 } eio_options_t;
 
 /* The defaults (Node's engine.io 6), path "/engine.io/". The fields are
@@ -86,16 +89,34 @@ void eio_server_stop(eio_server_t *srv);
 /* Frees the server; every session must be closed already. */
 void eio_server_free(eio_server_t *srv);
 
-/* Queues a message. Copies data. Returns 0, or -EPIPE once closed; when the
- * session's output cap is exceeded the session is closed and -ENOBUFS is
- * returned. */
-int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n);
+/* Send flags. */
+enum {
+    EIO_SEND_BINARY = 1, /* a binary message (else text) */
+    /* Never compressed, on either transport (Node's `compress: false`): a
+     * polling body is compressed when any message in it allows it. */
+    EIO_SEND_PLAIN = 2,
+};
+
+/* What a message written to many sessions (a broadcast) carries besides its
+ * bytes: the WebSocket frame compressed from it once, for every recipient
+ * that can take the same frame (sl_ws_zcache_t). The holder of the message
+ * zeroes it, passes it with each send of that message and releases it once
+ * the message went to everyone. */
+typedef sl_ws_zcache_t eio_cache_t;
+static inline void eio_cache_release(eio_cache_t *c) { sl_ws_zcache_release(c); }
+
+/* Queues a message. Copies data. flags: EIO_SEND_*. Returns 0, or -EPIPE
+ * once closed; when the session's output cap is exceeded the session is
+ * closed and -ENOBUFS is returned. */
+int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t n);
 
 /* A message laid out once for every session and transport it goes to (a
  * broadcast, or any packet the layer above encodes once): one shared
- * buffer holding the whole WebSocket frame (header, Engine.IO type byte,
- * data), so that every WebSocket recipient's queue holds a reference to
- * the same bytes, and whose data part polling queues reference too.
+ * buffer holding the whole plain WebSocket frame (header, Engine.IO type
+ * byte, data), so that every WebSocket recipient's queue holds a reference
+ * to the same bytes, and whose data part polling queues reference too; and
+ * the cache of its compressed frame, made once for the recipients that
+ * compress it.
  *
  *   rc->data: [ room | WS header | '4' | data ............ ]
  *                      ^frame             ^data, len
@@ -104,16 +125,19 @@ typedef struct eio_msg {
     sl_rcbuf_t *rc;
     const char *data;     /* the message, inside rc */
     size_t len;
-    const char *frame;    /* the WebSocket frame (Engine.IO v4; v3 text) */
+    const char *frame;    /* the plain WebSocket frame (Engine.IO v4; v3 text) */
     size_t frame_len;
     int binary;
+    eio_cache_t cache;
 } eio_msg_t;
 
 /* Copies n bytes into a new message. 0 or -ENOMEM. */
 int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n);
 void eio_msg_release(eio_msg_t *m);
-/* Queues or writes m as eio_session_send does, sharing its buffer. */
-int eio_session_send_msg(eio_session_t *s, const eio_msg_t *m);
+/* Queues or writes m as eio_session_send does, sharing its buffer and
+ * filling its cache. flags: EIO_SEND_PLAIN or 0 (the message knows whether
+ * it is binary). */
+int eio_session_send_msg(eio_session_t *s, eio_msg_t *m, unsigned flags);
 /* Server-side close: a close packet, then the transport goes. */
 void eio_session_close(eio_session_t *s);
 

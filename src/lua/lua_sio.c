@@ -161,30 +161,33 @@ static int sock_refuse(lua_State *L)
     return 1;
 }
 
-/* Writes the packet built from the Lua values (see build_out) to s. */
+/* Writes the packet built from the Lua values (see build_out) to s;
+ * plain: never compressed (compress(false)). */
 static int send_built(lua_State *L, sio_socket_t *s, int idx, int n, sio_packet_type_t type,
-                      int64_t id)
+                      int64_t id, int plain)
 {
     sio_out_t out;
     build_out(L, idx, n, type, sio_nsp_name(sio_socket_nsp(s)), id, &out);
+    out.plain = plain != 0;
     int rc = sio_socket_send(s, &out);
     sio_out_release(&out);
     lua_pushboolean(L, rc == 0);
     return 1;
 }
 
-/* h:emit(args[, ack_id]): false when the socket is not connected (or
- * gone). */
+/* h:emit(args[, ack_id[, plain]]): false when the socket is not
+ * connected (or gone). plain: never compressed (compress(false)). */
 static int sock_emit(lua_State *L)
 {
     sio_socket_t *s = opt_socket(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int64_t id = opt_ack_id(L, 3);
+    int plain = lua_toboolean(L, 4);
     if (!s || !sio_socket_connected(s)) {
         lua_pushboolean(L, 0);
         return 1;
     }
-    return send_built(L, s, 2, -1, SIO_PACKET_EVENT, id);
+    return send_built(L, s, 2, -1, SIO_PACKET_EVENT, id, plain);
 }
 
 /* h:ack(id, ...): the ACK with the values after the id (nil is null),
@@ -198,7 +201,7 @@ static int sock_ack(lua_State *L)
         lua_pushboolean(L, 0);
         return 1;
     }
-    return send_built(L, s, 3, lua_gettop(L) - 2, SIO_PACKET_ACK, id);
+    return send_built(L, s, 3, lua_gettop(L) - 2, SIO_PACKET_ACK, id, 0);
 }
 
 /* The function an event handler gets as its last argument when the client
@@ -215,7 +218,8 @@ static int ack_call(lua_State *L)
     /* A socket handle: checked when the closure was made. */
     sio_socket_t *s = ((sock_ud_t *)lua_touserdata(L, lua_upvalueindex(1)))->s;
     if (s && sio_socket_connected(s))
-        send_built(L, s, 1, lua_gettop(L), SIO_PACKET_ACK, (int64_t)lua_tointeger(L, lua_upvalueindex(2)));
+        send_built(L, s, 1, lua_gettop(L), SIO_PACKET_ACK,
+                   (int64_t)lua_tointeger(L, lua_upvalueindex(2)), 0);
     return 0;
 }
 
@@ -361,7 +365,7 @@ static int nsp_bind(lua_State *L)
 
 typedef struct select_ctx {
     lua_State *L;
-    const sio_out_t *out;
+    sio_out_t *out;
     int table_idx;   /* 0: no list wanted */
 } select_ctx_t;
 
@@ -381,7 +385,7 @@ static void select_cb(sio_socket_t *s, void *ud)
  * event to the adapter; returns the local recipient count, or with an ack
  * id the list of recipient sockets (they expect the ack; the other
  * servers' clients answer through the adapter's broadcast_with_ack).
- * flags: 1 volatile, 2 local. */
+ * flags: SIO_FLAG_* (1 volatile, 2 local, 4 plain: compress(false)). */
 static int nsp_broadcast(lua_State *L)
 {
     sio_nsp_t *n = sl_lua_bind_check_nsp(L, 1);
@@ -392,7 +396,8 @@ static int nsp_broadcast(lua_State *L)
     size_t nr, ne;
     sio_slice_t *rooms = sl_lua_bind_rooms(L, 2, &nr);
     sio_slice_t *except = sl_lua_bind_rooms(L, 3, &ne);
-    sio_target_t t = {rooms, nr, except, ne, (flags & SIO_FLAG_VOLATILE) ? 1u : 0u};
+    sio_target_t t = {rooms, nr, except, ne, (flags & SIO_FLAG_VOLATILE) ? 1u : 0u,
+                      (flags & SIO_FLAG_PLAIN) ? 1u : 0u};
     if (id < 0) {
         sl_lua_bind_args_t a = SL_LUA_BIND_ARGS_INIT;
         char err[256];
@@ -423,7 +428,7 @@ static int nsp_select(lua_State *L)
     size_t nr, ne;
     sio_slice_t *rooms = sl_lua_bind_rooms(L, 2, &nr);
     sio_slice_t *except = sl_lua_bind_rooms(L, 3, &ne);
-    sio_target_t t = {rooms, nr, except, ne, 0};
+    sio_target_t t = {rooms, nr, except, ne, 0, 0};
     lua_newtable(L);
     select_ctx_t ctx = {L, NULL, lua_gettop(L)};
     sio_nsp_select(n, &t, select_cb, &ctx);
@@ -596,11 +601,11 @@ static void configure_set(lua_State *L, sl_app_t *app, const char *name, const c
 static void configure_one(lua_State *L, sl_app_t *app, const char *name, int vidx)
 {
     char buf[1024];
-    /* Nested tables of named fields (cors, connectionStateRecovery): flatten
-     * into "cors.origin" etc.; a list is a value. */
+    /* Nested tables of named fields (cors, perMessageDeflate): the table
+     * itself ("{}": a section such as perMessageDeflate turns on), then
+     * each field flattened into "cors.origin" etc.; a list is a value. */
     if (lua_type(L, vidx) == LUA_TTABLE && lua_rawlen(L, vidx) == 0) {
-        if (!strcmp(name, "connectionStateRecovery"))
-            configure_set(L, app, name, "true");
+        configure_set(L, app, name, "{}");
         lua_pushnil(L);
         while (lua_next(L, vidx)) {
             if (lua_type(L, -2) == LUA_TSTRING) {

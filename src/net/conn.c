@@ -190,7 +190,7 @@ int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
     return conn_writev(c, bufs, NULL, n, 0);
 }
 
-int sl_conn_writev_rc(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n)
+int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n)
 {
     return conn_writev(c, bufs, rcs, n, 0);
 }
