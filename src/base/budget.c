@@ -47,12 +47,6 @@ static void budget_tick(uv_timer_t *t)
     }
 }
 
-int sl_budget_refuses(const sl_budget_entry_t *e, size_t fresh, size_t len)
-{
-    const sl_budget_t *b = e->budget;
-    return b && b->cap && b->used + fresh > 2 * b->cap && e->bytes + len > b->cap / 64;
-}
-
 void sl_budget_join(sl_budget_entry_t *e, sl_budget_t *b, sl_budget_evict_cb evict, const char *label)
 {
     memset(e, 0, sizeof *e);
@@ -83,7 +77,11 @@ void sl_budget_hold(sl_budget_entry_t *e, sl_rcbuf_t *rc, size_t len)
     sl_budget_bytes(e, (long long)len);
     if (b->cap && b->used > b->cap && !uv_is_active((uv_handle_t *)&b->timer) &&
         !uv_is_closing((uv_handle_t *)&b->timer))
-        uv_timer_start(&b->timer, budget_tick, 0, 0);
+        /* 1 ms, not 0: a timer due now would run in this turn's timers
+         * phase when a timer's callback wrote this, before the stream
+         * writers' flusher writes the turn's output at its end; one due
+         * later runs in a later turn, after that. */
+        uv_timer_start(&b->timer, budget_tick, 1, 0);
 }
 
 void sl_budget_release(sl_budget_entry_t *e, sl_rcbuf_t *rc, size_t len)

@@ -11,7 +11,9 @@
  * (not empty for the longest time): a fast reader, whose queue empties at
  * once, is never a candidate, a reader stuck for seconds goes first. The
  * drop happens on the next loop turn, never inside the write that went
- * over (which may be deep in a broadcast loop).
+ * over (which may be deep in a broadcast loop), and after the turn's
+ * output held for its end by the stream writers' flusher has been written
+ * (a turn's output is no slow reader).
  *
  *   sl_budget_t   used (bytes of the buffers held), cap
  *     waiting:  e1 <-> e2 <-> e3     entries with bytes queued, by the time
@@ -83,7 +85,11 @@ void sl_budget_close(sl_budget_t *b);
  * little (a new client's first packets, a fast reader's corked turn) is
  * not refused: it isn't what fills the process. 0 when e is in no budget
  * or the budget has no cap. */
-int sl_budget_refuses(const sl_budget_entry_t *e, size_t fresh, size_t len);
+static inline int sl_budget_refuses(const sl_budget_entry_t *e, size_t fresh, size_t len)
+{
+    const sl_budget_t *b = e->budget;
+    return b && b->cap && b->used + fresh > 2 * b->cap && e->bytes + len > b->cap / 64;
+}
 
 /* Puts e in b (NULL: in none), its queue empty. */
 void sl_budget_join(sl_budget_entry_t *e, sl_budget_t *b, sl_budget_evict_cb evict, const char *label);

@@ -52,6 +52,9 @@ struct sl_server {
     sl_log_every_t busy;           /* conns refused over maxConnections */
     const sl_locator_t *locator;   /* where other nodes' sessions are */
     void *locator_ud;
+    /* Every accepted connection's output of a loop turn leaves in one
+     * write at the turn's end (net/stream_writer.h). */
+    sl_stream_flusher_t flusher;
     uv_timer_t shutdown_timer;
     uint64_t shutdown_started;
     int shutdown_finished;
@@ -330,7 +333,7 @@ static void refuse_connection(sl_server_t *srv, int fd)
                                "Content-Length: 19\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
                                "Service Unavailable";
     sl_conn_t *c;
-    if (sl_conn_open(srv->loop, fd, &refused_handler, srv, 1024, &srv->refusing, &c) == 0) {
+    if (sl_conn_open(srv->loop, fd, &refused_handler, srv, 1024, &srv->refusing, NULL, &c) == 0) {
         sl_conn_write(c, busy, sizeof busy - 1);
         sl_conn_close_after_write(c);
     }
@@ -347,7 +350,8 @@ static void on_accept(sl_listener_t *l, int fd, void *ud)
     sl_conn_t *c;
     /* The conn starts with no handler; http takes it over at once. */
     static const sl_conn_handler_t none = {0};
-    int rc = sl_conn_open(srv->loop, fd, &none, NULL, srv->cfg.limits.write_queue_cap, &srv->conns, &c);
+    int rc = sl_conn_open(srv->loop, fd, &none, NULL, srv->cfg.limits.write_queue_cap, &srv->conns,
+                          &srv->flusher, &c);
     if (rc) {
         SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server", "accept: %s", uv_strerror(rc));
         return;
@@ -372,6 +376,7 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
     srv->listener.open_conns = srv->relay.open_conns = &srv->conns;
     uv_timer_init(loop, &srv->shutdown_timer);
     srv->shutdown_timer.data = srv;
+    sl_stream_flusher_init(loop, &srv->flusher);
     return srv;
 }
 
@@ -600,6 +605,7 @@ static void shutdown_tick(uv_timer_t *t)
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
     uv_walk(srv->loop, close_conn, NULL);
+    sl_stream_flusher_close(&srv->flusher, NULL); /* its writers are closed */
     sl_budget_close(&srv->out);
     srv->shutdown_finished = 1;
     for (int i = 0; i < srv->nclosers; i++)

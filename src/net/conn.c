@@ -67,8 +67,9 @@ static void conn_shutdown_cb(sl_stream_writer_t *w, int status)
     uv_timer_start(c->linger, linger_timeout_cb, LINGER_MS, 0);
 }
 
-/* Every queued byte is written: shut down our side, keep reading (and
- * dropping) until the peer closes or the linger time is over. */
+/* Our side is shut down once every queued byte is written; meanwhile and
+ * after, what the peer sends is read and dropped until it closes or the
+ * linger time is over. */
 static void conn_linger(sl_conn_t *c)
 {
     c->lingering = 1;
@@ -80,11 +81,7 @@ static void conn_linger(sl_conn_t *c)
 static void conn_drain_cb(sl_stream_writer_t *w)
 {
     sl_conn_t *c = w->data;
-    if (c->closing)
-        return;
-    if (c->close_after_write)
-        conn_linger(c);
-    else if (c->handler->on_drain)
+    if (!c->closing && c->handler->on_drain)
         c->handler->on_drain(c);
 }
 
@@ -112,7 +109,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owner,
-                 size_t queue_cap, size_t *live, sl_conn_t **out)
+                 size_t queue_cap, size_t *live, sl_stream_flusher_t *flusher, sl_conn_t **out)
 {
     sl_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
@@ -127,6 +124,7 @@ int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owne
     }
     c->tcp.data = c;
     sl_stream_writer_init(&c->out, (uv_stream_t *)&c->tcp, queue_cap, &conn_writer_handler, c);
+    sl_stream_writer_set_flusher(&c->out, flusher);
     rc = uv_tcp_open(&c->tcp, fd);
     if (rc) {
         close(fd); /* not the handle's: it was never opened */
@@ -222,11 +220,12 @@ int sl_conn_write(sl_conn_t *c, const void *p, size_t n)
     return sl_conn_writev(c, &b, 1);
 }
 
+/* The writer shuts the write side down once what is queued (held for the
+ * turn's end or waiting for the kernel) is written. */
 void sl_conn_close_after_write(sl_conn_t *c)
 {
-    if (c->closing)
+    if (c->closing || c->close_after_write)
         return;
     c->close_after_write = 1;
-    if (sl_stream_writer_queued(&c->out) == 0)
-        conn_linger(c);
+    conn_linger(c);
 }

@@ -38,10 +38,12 @@ struct sl_conn {
 
 /* A new conn on fd, a socket just accepted (net/listener.h): it owns fd
  * from now on, even when this fails. live, when not NULL, counts the
- * conns open: one more now, one less when it has closed. 0 or a negative
- * libuv error. */
+ * conns open: one more now, one less when it has closed. With a flusher
+ * (may be NULL), the conn's output of a loop turn leaves in one write at
+ * the end of the turn (see net/stream_writer.h). 0 or a negative libuv
+ * error. */
 int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owner,
-                 size_t queue_cap, size_t *live, sl_conn_t **out);
+                 size_t queue_cap, size_t *live, sl_stream_flusher_t *flusher, sl_conn_t **out);
 /* Counts the conn's output in b, the process's cap on all output queues
  * (base/budget.h); over it the conns that have waited longest are closed.
  * Right after sl_conn_open. */
@@ -51,8 +53,9 @@ void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
 /* Bytes the output queue may hold before sl_conn_writev refuses. */
 void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap);
 
-/* Writes all buffers in order: what the kernel takes now goes at once, the
- * rest is copied to the queue. Returns 0, -ENOBUFS when the queue passes
+/* Writes all buffers in order: what the kernel takes now goes at once (or,
+ * with a flusher, at the end of the loop turn), the rest is copied to the
+ * queue. Returns 0, -ENOBUFS when the queue passes
  * queue_cap (the caller closes: either nothing was written, or, after a
  * partial write, the rest was queued so the stream stays whole), -ENOMEM,
  * or -EPIPE when closing (a failed write closes the conn). */
