@@ -106,6 +106,7 @@ return function(sio, core)
       w.timer = sio.set_timeout(ms, function()
         if not w.done then
           w.done = true
+          core.ack_timed_out()
           w.waker:wake(TIMEOUT)
         end
       end)

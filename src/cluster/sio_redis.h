@@ -76,6 +76,9 @@ typedef struct sio_redis_hooks {
 sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
                            const sio_redis_opts_t *opts, const sio_redis_hooks_t *hooks);
 const char *sio_redis_uid(const sio_redis_t *r);
+/* 1 while both its connections (publishing and subscribed) are up and
+ * authenticated, for metrics and health; 0 during an outage. */
+int sio_redis_up(const sio_redis_t *r);
 /* ---- requests to the other servers ------------------------------------ */
 
 /* What a request gathered: the items of every answer's list ("sockets",

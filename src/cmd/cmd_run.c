@@ -178,7 +178,7 @@ static int announce_address(const char *where)
         sl_compose_set_cluster_address(&R.c, relay);
         SL_INFO("main", "worker %d (pid %d) serving %s on the shared port %s, relay address %s",
                 R.worker_index, (int)getpid(), R.c.app_dir, where, relay);
-        sl_worker_ready();
+        sl_worker_ready(relay);
         return 0;
     }
     SL_INFO("main", "siolua %s serving %s, listening on http://%s", SIOLUA_VERSION, R.c.app_dir,

@@ -12,6 +12,7 @@
 #include "base/datadir.h"
 #include "base/log.h"
 #include "cluster/node_registry.h"
+#include "cmd/metrics.h"
 #include "cmd/sd_notify.h"
 
 /* The server's shutdown callback carries no user data; there is one
@@ -180,7 +181,9 @@ int sl_compose_build(sl_compose_t *c, uv_loop_t *loop)
     if (!realpath(pub, c->settings.http.static_root))
         c->settings.http.static_root[0] = '\0';
     c->server = sl_server_new(loop, &c->settings.http);
-    c->app = c->server ? sl_app_new(loop, c->server, c->app_dir, sl_datadir_lua(),
+    /* Before the app, so its routes come before the app's own. */
+    c->metrics = c->server ? sl_metrics_new(c) : NULL;
+    c->app = c->metrics ? sl_app_new(loop, c->server, c->app_dir, sl_datadir_lua(),
                                     &c->settings.eio, &c->settings.sio, configure_option, c)
                        : NULL;
     if (!c->app) {
@@ -213,7 +216,11 @@ void sl_compose_set_cluster_address(sl_compose_t *c, const char *host_port)
         sio_redis_set_address(c->adapter, host_port);
 }
 
-void sl_compose_start(sl_compose_t *c) { sl_app_start(c->app); }
+void sl_compose_start(sl_compose_t *c)
+{
+    sl_app_start(c->app);
+    sl_metrics_start(c->metrics);
+}
 
 /* ---- stopping -------------------------------------------------------------------------- */
 
@@ -234,6 +241,9 @@ static void on_shutdown_done(sl_server_t *srv)
     sl_compose_t *c = g_compose;
     if (c->on_closed)
         c->on_closed(c);
+    /* Health checks were answered while draining; now nothing more comes. */
+    sl_metrics_close(c->metrics);
+    c->metrics = NULL;
     sl_app_free(c->app); /* closes the Lua state and its timers */
     c->app = NULL;
     close_handles(c);
@@ -303,6 +313,8 @@ static void close_left(uv_handle_t *h, void *ud)
 
 int sl_compose_free(sl_compose_t *c)
 {
+    sl_metrics_close(c->metrics);
+    c->metrics = NULL;
     sl_app_free(c->app);
     c->app = NULL;
     close_handles(c);

@@ -22,6 +22,7 @@
 #define SL_COMPOSE_MAX_SETS 64
 
 typedef struct sl_compose sl_compose_t;
+typedef struct sl_metrics sl_metrics_t;
 struct sl_compose {
     /* The command's, before sl_compose_build. */
     const char *app_dir;
@@ -39,6 +40,7 @@ struct sl_compose {
     sl_server_t *server;
     sl_app_t *app;
     sio_redis_t *adapter;     /* the app's, while it lives */
+    sl_metrics_t *metrics;    /* the metrics and health routes (metrics.h) */
 
     /* Private. */
     struct { const sl_option_t *opt; sl_optval_t v; } sets[SL_COMPOSE_MAX_SETS];

@@ -115,6 +115,39 @@ static int set_fetch_ca_file(sl_settings_t *s, const sl_optval_t *v)
     return 0;
 }
 
+/* metrics, healthPath: "" (off) or a path of our own; no query or
+ * fragment, since requests are matched on the path alone. */
+static int read_route_path(const char *t)
+{
+    return t[0] && (t[0] != '/' || strpbrk(t, "?# \t")) ? -1 : 0;
+}
+
+static int set_metrics_path(sl_settings_t *s, const sl_optval_t *v)
+{
+    if (read_route_path(v->text))
+        return -1;
+    COPY(s->metrics_path, v->text);
+    return 0;
+}
+
+static int set_health_path(sl_settings_t *s, const sl_optval_t *v)
+{
+    if (read_route_path(v->text))
+        return -1;
+    COPY(s->health_path, v->text);
+    return 0;
+}
+
+/* A token goes in a header: visible ASCII, no spaces. */
+static int set_metrics_token(sl_settings_t *s, const sl_optval_t *v)
+{
+    for (const char *p = v->text; *p; p++)
+        if (*p <= ' ' || *p > '~')
+            return -1;
+    COPY(s->metrics_token, v->text);
+    return 0;
+}
+
 /* ---- the table ---------------------------------------------------------------- */
 
 #define ALL (SL_OPT_RUN | SL_OPT_TEST | SL_OPT_LUA)
@@ -221,6 +254,17 @@ const sl_option_t sl_options[] = {
     {.name = "fetchCaFile", .type = SL_OPT_TEXT, .def = "", .max = 4095, .where = ALL, .to = SL_TO_FETCH,
      .expect = "a readable PEM file of CA certificates", .help = "CAs every sio.fetch trusts besides the system's",
      .apply = set_fetch_ca_file},
+    {.name = "metrics", .type = SL_OPT_TEXT, .def = "", .max = 127, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_METRICS, .expect = "a path starting with '/' (e.g. /metrics), or '' for none",
+     .help = "Prometheus metrics at this path ('': off)", .apply = set_metrics_path},
+    {.name = "metricsToken", .type = SL_OPT_TEXT, .def = "", .max = 127, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_METRICS, .expect = "up to 127 visible ASCII characters, no spaces",
+     .help = "metrics ask for 'Authorization: Bearer <token>'",
+     .apply = set_metrics_token},
+    {.name = "healthPath", .type = SL_OPT_TEXT, .def = "", .max = 127, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_METRICS, .expect = "a path starting with '/' (e.g. /health), or '' for none",
+     .help = "health check: 200 serving, 503 draining ('': off)",
+     .apply = set_health_path},
 };
 const size_t sl_options_count = sizeof sl_options / sizeof sl_options[0];
 

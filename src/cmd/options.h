@@ -31,6 +31,9 @@ typedef struct sl_settings {
     size_t lua_memory;         /* bytes the Lua state may hold, 0 unlimited */
     char cluster_address[128]; /* "" : derived from the address listened on */
     char fetch_ca_file[4096];  /* extra CAs every sio.fetch trusts; "" none */
+    char metrics_path[128];    /* Prometheus metrics served there; "" off */
+    char metrics_token[128];   /* Bearer token the metrics path asks for; "" none */
+    char health_path[128];     /* the health check; "" off */
 } sl_settings_t;
 
 /* Where an option may be set. */
@@ -51,6 +54,7 @@ enum {
     SL_TO_ADAPTER = 64,   /* the cluster adapter, when it is created */
     SL_TO_CLUSTER = 128,  /* the address announced to the cluster */
     SL_TO_FETCH = 256,    /* sio.fetch's trust (the Lua runtime's HTTP client) */
+    SL_TO_METRICS = 512,  /* the metrics and health routes (read at each request) */
 };
 
 typedef enum sl_opt_type {

@@ -3,7 +3,13 @@
  *   supervisor ── local bus (unix socket, no --redis) ◄── workers' adapter links
  *       │  └───── reserved port (bound, not listening)
  *       └── worker i: uv_process_t + control socket (its fd 3)
- *                     "ready\n" ──►      ◄── EOF: supervisor gone
+ *                     "ready RELAY\n" ──►     ◄── "peers 1=RELAY 2=- ...\n"
+ *                                             ◄── EOF: supervisor gone
+ *
+ * RELAY is the worker's private listener ("127.0.0.1:41234"); the peers
+ * line, sent to every serving worker whenever one starts or stops serving,
+ * lists them all ("-" for one that is not serving), so the worker a metrics
+ * scrape lands on can gather the others' figures from there.
  */
 #include "cmd/supervisor.h"
 
@@ -17,6 +23,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "base/buf.h"
 #include "cluster/local_bus_server.h"
 #include "base/log.h"
 #include "eio/server.h"
@@ -48,7 +55,8 @@ typedef struct worker {
     int reload_pending;      /* SIGHUP came before it was ready */
     uint64_t started_at;
     unsigned backoff_ms;
-    char rbuf[64];
+    char rbuf[128];
+    char relay[64];          /* "host:port" of its private listener, "" */
 } worker_t;
 
 struct supervisor {
@@ -110,6 +118,46 @@ static void on_control_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(w->rbuf, sizeof w->rbuf);
 }
 
+/* A line to one worker: the buffer goes with the request. */
+typedef struct control_write {
+    uv_write_t req;
+    char data[];
+} control_write_t;
+
+static void control_written(uv_write_t *req, int status)
+{
+    (void)status; /* a worker that went away: its exit is handled */
+    free(req);
+}
+
+static void control_send(worker_t *w, const sl_buf_t *line)
+{
+    control_write_t *cw;
+    if (!w->control_open || uv_is_closing((uv_handle_t *)&w->control) ||
+        !(cw = malloc(sizeof *cw + line->len)))
+        return;
+    memcpy(cw->data, line->data, line->len);
+    uv_buf_t b = uv_buf_init(cw->data, (unsigned)line->len);
+    if (uv_write(&cw->req, (uv_stream_t *)&w->control, &b, 1, control_written) != 0)
+        free(cw);
+}
+
+/* "peers 1=127.0.0.1:41234 2=- ...\n" to every serving worker. */
+static void tell_peers(supervisor_t *s)
+{
+    sl_buf_t line = SL_BUF_INIT;
+    sl_buf_append_str(&line, "peers");
+    for (int i = 0; i < s->n; i++) {
+        const worker_t *w = &s->workers[i];
+        sl_buf_appendf(&line, " %d=%s", w->index, w->ready && w->relay[0] ? w->relay : "-");
+    }
+    sl_buf_append_byte(&line, '\n');
+    for (int i = 0; i < s->n && line.data; i++)
+        if (s->workers[i].ready)
+            control_send(&s->workers[i], &line);
+    sl_buf_free(&line);
+}
+
 static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     worker_t *w = st->data;
@@ -118,9 +166,17 @@ static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         control_close(w);
         return;
     }
-    if (nread == 0 || !memchr(buf->base, '\n', (size_t)nread) || w->ready)
+    /* "ready RELAY\n", all of it in one read (a few dozen bytes, written
+     * at once, on a socket pair). */
+    char *nl = nread > 0 ? memchr(buf->base, '\n', (size_t)nread) : NULL;
+    if (!nl || w->ready)
         return;
+    *nl = '\0';
+    w->relay[0] = '\0';
+    if (!strncmp(buf->base, "ready ", 6) && strlen(buf->base + 6) < sizeof w->relay)
+        strcpy(w->relay, buf->base + 6);
     w->ready = 1;
+    tell_peers(s);
     if (w->reload_pending) {
         /* Its handlers are installed now (it says "ready" after them). */
         w->reload_pending = 0;
@@ -157,9 +213,12 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int sig)
     char how[96];
     describe_exit(how, sizeof how, status, sig);
     w->running = 0;
+    int was_ready = w->ready;
     w->ready = 0;
     uv_close((uv_handle_t *)p, proc_closed);
     control_close(w);
+    if (was_ready && !s->stopping)
+        tell_peers(s);
     if (s->stopping) {
         SL_DEBUG("workers", "worker %d %s", w->index, how);
         if (!running_count(s))
@@ -450,21 +509,56 @@ static uv_pipe_t control;
 static int control_attached;
 static void (*orphaned)(void);
 static uv_write_t ready_req;
-static char ready_byte_buf[64];
+static char ready_line[96];
+static char control_rbuf[4096];
+static sl_buf_t control_in;      /* a peers line being assembled */
+/* The last peers line: index -> "host:port" ("" when not serving). */
+static char (*peers)[64];
+static int npeers;
 
 static void on_worker_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)h;
     (void)hint;
-    *buf = uv_buf_init(ready_byte_buf, sizeof ready_byte_buf);
+    *buf = uv_buf_init(control_rbuf, sizeof control_rbuf);
 }
 
-/* The supervisor never writes: anything but data is its end going away. */
+/* "peers 1=ADDR 2=- ..." */
+static void read_peers(char *line)
+{
+    if (strncmp(line, "peers ", 6))
+        return;
+    int n = 0;
+    for (char *p = line + 6; *p; p++)
+        n += *p == '=';
+    char (*tab)[64] = calloc((size_t)n + 1, sizeof *tab);
+    if (!tab)
+        return;
+    for (char *tok = strtok(line + 6, " "); tok; tok = strtok(NULL, " ")) {
+        char *eq = strchr(tok, '=');
+        int i = eq ? atoi(tok) : 0;
+        if (i >= 1 && i <= n && strcmp(eq + 1, "-") && strlen(eq + 1) < sizeof tab[0])
+            strcpy(tab[i], eq + 1);
+    }
+    free(peers);
+    peers = tab;
+    npeers = n;
+}
+
+/* Lines from the supervisor (peers); its end of file means it is gone. */
 static void on_worker_control(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
-    (void)buf;
-    if (nread >= 0)
+    if (nread >= 0) {
+        if (sl_buf_append(&control_in, buf->base, (size_t)nread))
+            return;
+        char *nl;
+        while (control_in.len && (nl = memchr(control_in.data, '\n', control_in.len))) {
+            *nl = '\0';
+            read_peers(control_in.data);
+            sl_buf_consume(&control_in, (size_t)(nl - control_in.data) + 1);
+        }
         return;
+    }
     uv_read_stop(st);
     void (*cb)(void) = orphaned;
     orphaned = NULL;
@@ -503,17 +597,28 @@ static void after_ready(uv_write_t *req, int status)
         SL_WARN("worker", "cannot tell the supervisor it serves: %s", uv_strerror(status));
 }
 
-void sl_worker_ready(void)
+void sl_worker_ready(const char *relay)
 {
-    static char msg[] = "ready\n";
     if (!control_attached || uv_is_closing((uv_handle_t *)&control))
         return;
-    uv_buf_t b = uv_buf_init(msg, sizeof msg - 1);
+    int n = snprintf(ready_line, sizeof ready_line, "ready %s\n", relay);
+    uv_buf_t b = uv_buf_init(ready_line, (unsigned)n);
     uv_write(&ready_req, (uv_stream_t *)&control, &b, 1, after_ready);
+}
+
+int sl_worker_peer_count(void) { return npeers; }
+
+const char *sl_worker_peer(int index)
+{
+    return index >= 1 && index <= npeers && peers[index][0] ? peers[index] : NULL;
 }
 
 void sl_worker_detach(void)
 {
+    free(peers);
+    peers = NULL;
+    npeers = 0;
+    sl_buf_free(&control_in);
     orphaned = NULL;
     if (control_attached && !uv_is_closing((uv_handle_t *)&control))
         uv_close((uv_handle_t *)&control, NULL);

@@ -257,11 +257,26 @@ static int route_to_owner(sl_server_t *srv, eio_server_t *eio, sl_http_req_t *re
 
 /* ---- routing ------------------------------------------------------------ */
 
+/* While draining, an Engine.IO request that names no session would open
+ * one that the shutdown closes at once: the client is better told to try
+ * another server (or this one again later). */
+static int refused_while_draining(sl_server_t *srv, sl_http_req_t *req)
+{
+    char sid[32];
+    if (!srv->shutdown_started || sl_http_query_get(req, "sid", sid, sizeof sid) >= 0)
+        return 0;
+    sl_http_resp_header(req, "Retry-After", "1");
+    sl_http_respond_text(req, 503, "Service Unavailable: the server is shutting down");
+    return 1;
+}
+
 static void on_request(sl_http_req_t *req, void *ud)
 {
     sl_server_t *srv = ud;
     for (int i = 0; i < srv->neio; i++) {
         if (eio_server_match(srv->eio[i], req->path)) {
+            if (refused_while_draining(srv, req))
+                return;
             if (srv->owned_eio[i] || !route_to_owner(srv, srv->eio[i], req))
                 eio_server_handle(srv->eio[i], req);
             return;
@@ -586,6 +601,10 @@ static void shutdown_tick(uv_timer_t *t)
         SL_INFO("server", "%zu session%s did not collect the close packet within 2 s: dropped", left,
                 left == 1 ? "" : "s");
     uv_close((uv_handle_t *)t, NULL);
+    uv_close((uv_handle_t *)&srv->listener, NULL);
+    uv_close((uv_handle_t *)&srv->relay, NULL);
+    srv->listening = 0;
+    srv->relay_listening = 0;
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
     uv_walk(srv->loop, close_conn, &srv->listener);
@@ -599,12 +618,11 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
         return;
     srv->shutdown_started = uv_now(srv->loop) | 1;
     srv->shutdown_done = done;
-    /* Both handles, listening or not, so the loop can close. */
-    uv_close((uv_handle_t *)&srv->listener, NULL);
-    uv_close((uv_handle_t *)&srv->relay, NULL);
-    srv->listening = 0;
-    srv->relay_listening = 0;
-    /* The wait below can take seconds: say what it waits for. */
+    /* The listeners stay open while the sessions drain (closed, with both
+     * handles, listening or not, at the end of it): a polling client may
+     * need a new connection to collect its close packet, and a health
+     * check gets its 503 (sl_server_draining) instead of a refusal. New
+     * Engine.IO sessions are refused meanwhile. The wait below can take seconds: say what it waits for. */
     size_t n = sessions_left(srv);
     if (n)
         SL_INFO("server", "closing %zu session%s (up to 2 s for polling clients to collect the close)", n,
@@ -613,6 +631,8 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
         eio_server_close_all(srv->eio[i]);
     uv_timer_start(&srv->shutdown_timer, shutdown_tick, 20, 20);
 }
+
+int sl_server_draining(const sl_server_t *srv) { return srv->shutdown_started != 0; }
 
 void sl_server_free(sl_server_t *srv)
 {

@@ -103,8 +103,13 @@ void sl_server_set_locator(sl_server_t *srv, const sl_locator_t *ops, void *ud);
 
 /* ---- stopping ------------------------------------------------------------ */
 
-/* Graceful stop; done is called once every handle is closed. */
+/* Graceful stop: every session gets its close packet, and the server
+ * drains (up to 2 s for polling clients to collect it) while still
+ * listening, refusing new Engine.IO sessions with 503; then the listeners
+ * and every connection close, and done is called once every handle is. */
 void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv));
+/* 1 from sl_server_shutdown on (health checks answer 503). */
+int sl_server_draining(const sl_server_t *srv);
 void sl_server_free(sl_server_t *srv);
 
 #endif

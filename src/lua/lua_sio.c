@@ -50,6 +50,7 @@ struct sl_app {
     int shutting_down;
     sl_watch_t *watch;
     sio_redis_t *redis;
+    sl_app_stats_t stats;
 };
 
 typedef struct sock_ud {
@@ -256,6 +257,14 @@ static int core_random_id(lua_State *L)
         return luaL_error(L, "no randomness from the OS");
     lua_pushstring(L, id);
     return 1;
+}
+
+/* An ack wait ran out of time (the Lua side owns ack waits): counted for
+ * metrics. */
+static int core_ack_timed_out(lua_State *L)
+{
+    app_of(L)->stats.ack_timeouts++;
+    return 0;
 }
 
 static int core_recovery(lua_State *L)
@@ -1352,6 +1361,7 @@ static const luaL_Reg core_funcs[] = {
     {"set_identity", core_set_identity},
     {"random_id", core_random_id},
     {"recovery", core_recovery},
+    {"ack_timed_out", core_ack_timed_out},
     {"refuse", core_refuse},
     {"emit", core_emit},
     {"ack", core_ack},
@@ -1508,7 +1518,7 @@ static void push_dispatch(sl_app_t *app, const char *name)
  * changes nothing. Then three protected calls, each with a fresh
  * instruction budget: set the old registrations aside, run the new
  * main.lua, then commit (rebind the sockets) or roll back. */
-int sl_app_reload(sl_app_t *app)
+static int app_reload(sl_app_t *app)
 {
     lua_State *L = app->L;
     char path[4200];
@@ -1562,6 +1572,21 @@ int sl_app_reload(sl_app_t *app)
     lua_pop(L, 1);
     return 0;
 }
+
+int sl_app_reload(sl_app_t *app)
+{
+    int rc = app_reload(app);
+    if (rc == 0)
+        app->stats.reloads_ok++;
+    else
+        app->stats.reloads_failed++;
+    return rc;
+}
+
+const sl_app_stats_t *sl_app_stats(const sl_app_t *app) { return &app->stats; }
+const sl_lua_stats_t *sl_app_lua_stats(const sl_app_t *app) { return sl_lua_stats(app->rt); }
+size_t sl_app_lua_memory(const sl_app_t *app) { return sl_lua_memory(app->rt); }
+void sl_app_set_lua_timing(sl_app_t *app, int on) { sl_lua_set_timing(app->rt, on); }
 
 static void app_files_changed(void *ud)
 {

@@ -18,6 +18,10 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 #define LINGER_MS 2000
 
+static sl_conn_stats_t stats;
+
+const sl_conn_stats_t *sl_conn_stats(void) { return &stats; }
+
 static void linger_closed_cb(uv_handle_t *h) { free(h); }
 
 static void conn_closed_cb(uv_handle_t *h)
@@ -78,6 +82,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sl_conn_t *c = s->data;
     if (nread > 0) {
+        stats.bytes_received += (uint64_t)nread;
         if (!c->closing && !c->lingering && !c->close_after_write)
             c->handler->on_data(c, buf->base, (size_t)nread);
     } else if (nread < 0) {
@@ -150,6 +155,8 @@ static void conn_write_cb(uv_write_t *req, int status)
 {
     sl_conn_t *c = req->data;
     c->writing = 0;
+    if (status == 0)
+        stats.bytes_sent += c->inflight.len;
     sl_buf_reset(&c->inflight);
     if (c->closing)
         return;
@@ -208,8 +215,10 @@ static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, int cappe
     size_t done = 0;
     if (!c->writing && c->queue.len == 0) {
         int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
-        if (w > 0)
+        if (w > 0) {
             done = (size_t)w;
+            stats.bytes_sent += done;
+        }
         else if (w < 0 && w != UV_EAGAIN) {
             sl_conn_close(c);
             return -EPIPE;

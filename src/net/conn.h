@@ -69,4 +69,14 @@ void sl_conn_close_after_write(sl_conn_t *c);
 void sl_conn_pause(sl_conn_t *c);
 void sl_conn_resume(sl_conn_t *c);
 
+/* Bytes of every accepted connection of this process, as read from and
+ * written to the sockets (TLS records, not their plaintext), for metrics.
+ * Plain counters: a process runs one loop, and they are read at scrape
+ * time, so counting costs an addition per read and per write. */
+typedef struct sl_conn_stats {
+    uint64_t bytes_received;
+    uint64_t bytes_sent;
+} sl_conn_stats_t;
+const sl_conn_stats_t *sl_conn_stats(void);
+
 #endif

@@ -97,6 +97,7 @@ struct sio_server {
     void *allow_ud;
     sio_adapter_t adapter;
     int has_adapter;
+    sio_stats_t stats;
 };
 
 static void client_close(sio_client_t *c, const char *reason);
@@ -409,6 +410,7 @@ static int client_send(sio_client_t *c, const sio_out_t *out)
 {
     if (c->closed)
         return -EPIPE;
+    c->srv->stats.packets_sent++;
     int rc = eio_session_send_rc(c->eio, 0, out->text);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
         rc = eio_session_send_rc(c->eio, 1, out->atts[i]);
@@ -516,6 +518,7 @@ long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const c
     size_t n = sio_nsp_broadcast(nsp, t, &out);
     sio_out_release(&out);
     sio_server_t *srv = nsp->srv;
+    srv->stats.broadcasts++;
     if (srv->has_adapter && srv->adapter.broadcast && !(flags & SIO_FLAG_LOCAL))
         srv->adapter.broadcast(srv->adapter.ud, nsp, t, flags, json, len, atts, natts);
     return (long)n;
@@ -911,8 +914,10 @@ static void eio_on_message(eio_session_t *e, int binary, const char *data, size_
         client_protocol_error(c, rc);
         return;
     }
-    if (rc == SIO_PACKET_READY)
+    if (rc == SIO_PACKET_READY) {
+        c->srv->stats.packets_received++;
         client_on_packet(c, &pkt, c->reasm.bins);
+    }
 }
 
 static void eio_on_close(eio_session_t *e, const char *reason, void *ud)
@@ -965,6 +970,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
 eio_server_t *sio_server_eio(sio_server_t *srv) { return srv->eio; }
 sio_options_t *sio_server_options_mut(sio_server_t *srv) { return &srv->opts; }
 size_t sio_server_client_count(const sio_server_t *srv) { return srv->nclients; }
+const sio_stats_t *sio_server_stats(const sio_server_t *srv) { return &srv->stats; }
 
 void sio_server_set_allow_request(sio_server_t *srv,
                                   const char *(*cb)(const sl_http_req_t *req, void *ud), void *ud)
