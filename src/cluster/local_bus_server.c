@@ -8,6 +8,7 @@
 
 #include "cluster/local_bus.h"
 #include "base/log.h"
+#include "net/stream_writer.h"
 
 /* Redis's default hard limit for pub/sub clients is 32 MB; a worker is a
  * busier subscriber than most Redis clients, so a little more room. */
@@ -18,7 +19,7 @@ typedef struct bus_conn {
     struct bus_conn *prev, *next;
     struct sl_bus_server *srv;
     uv_pipe_t pipe;
-    uv_shutdown_t shutdown;
+    sl_stream_writer_t out;
     sl_bus_client_t *client;
     int closing;
 } bus_conn_t;
@@ -34,11 +35,6 @@ struct sl_bus_server {
     char path[108];
     char rbuf[65536]; /* libuv reads one stream at a time: one buffer serves all */
 };
-
-typedef struct bus_write {
-    uv_write_t req;
-    char data[];
-} bus_write_t;
 
 static void server_release(sl_bus_server_t *s)
 {
@@ -70,14 +66,22 @@ static void conn_close(bus_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
+    sl_stream_writer_close(&c->out);
     uv_close((uv_handle_t *)&c->pipe, conn_closed);
 }
 
-static void after_shutdown(uv_shutdown_t *req, int status)
+/* The answer before a QUIT is written and the write side shut down, or a
+ * write failed (the client is gone): either way the conn closes. */
+static void output_ended(sl_stream_writer_t *w, int status)
 {
     (void)status;
-    conn_close(req->data);
+    conn_close(w->data);
 }
+
+static const sl_stream_writer_handler_t bus_writer_handler = {
+    .on_error = output_ended,
+    .on_shutdown = output_ended,
+};
 
 /* After QUIT or a protocol error: the answer is written, then it closes. */
 static void conn_finish(bus_conn_t *c)
@@ -85,15 +89,8 @@ static void conn_finish(bus_conn_t *c)
     if (c->closing)
         return;
     uv_read_stop((uv_stream_t *)&c->pipe);
-    c->shutdown.data = c;
-    if (uv_shutdown(&c->shutdown, (uv_stream_t *)&c->pipe, after_shutdown) != 0)
+    if (sl_stream_writer_shutdown(&c->out) != 0)
         conn_close(c);
-}
-
-static void after_write(uv_write_t *req, int status)
-{
-    (void)status;
-    free(req);
 }
 
 static int conn_write(void *ud, const char *data, size_t len)
@@ -101,20 +98,14 @@ static int conn_write(void *ud, const char *data, size_t len)
     bus_conn_t *c = ud;
     if (c->closing)
         return -1;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->pipe) > OUTPUT_CAP) {
+    /* The cap is checked before the write, as Redis checks its output
+     * buffer limit: the write that crosses it still goes. */
+    if (sl_stream_writer_queued(&c->out) > OUTPUT_CAP) {
         SL_WARN("bus", "a client stopped reading (over %u MB queued): disconnected", OUTPUT_CAP >> 20);
         conn_close(c);
         return -1;
     }
-    bus_write_t *w = malloc(sizeof *w + len);
-    if (!w) {
-        conn_close(c);
-        return -1;
-    }
-    memcpy(w->data, data, len);
-    uv_buf_t b = uv_buf_init(w->data, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &b, 1, after_write) != 0) {
-        free(w);
+    if (sl_stream_writer_write(&c->out, data, len, SL_STREAM_WRITE_UNCAPPED) != 0) {
         conn_close(c);
         return -1;
     }
@@ -153,6 +144,7 @@ static void on_connection(uv_stream_t *l, int status)
     c->srv = s;
     uv_pipe_init(s->loop, &c->pipe, 0);
     c->pipe.data = c;
+    sl_stream_writer_init(&c->out, (uv_stream_t *)&c->pipe, 0, &bus_writer_handler, c);
     s->handles++;
     c->client = sl_bus_client_new(s->bus, conn_write, c);
     c->next = s->conns;

@@ -13,6 +13,7 @@
 
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 5000
+#define BACKOFF_JITTER_PCT 25
 #define CONNECT_TIMEOUT_MS 3000
 
 struct sl_redis_link {
@@ -51,9 +52,16 @@ int sl_redis_send_handshake(redisAsyncContext *ac, const sl_redis_url_t *u, redi
     return sent;
 }
 
+void sl_redis_health_init(sl_redis_health_t *h)
+{
+    sl_backoff_init(&h->backoff, BACKOFF_MIN_MS, BACKOFF_MAX_MS, BACKOFF_JITTER_PCT);
+    h->announced_down = 0;
+    h->ever_up = 0;
+}
+
 void sl_redis_health_up(sl_redis_health_t *h, const sl_redis_url_t *u, const char *name)
 {
-    h->backoff_ms = 0;
+    sl_backoff_reset(&h->backoff);
     if (h->announced_down || !h->ever_up) {
         char where[300];
         SL_INFO(u->label, "%s: connected to %s", name, sl_redis_url_text(u, where, sizeof where));
@@ -74,12 +82,8 @@ unsigned sl_redis_health_down(sl_redis_health_t *h, const sl_redis_url_t *u, con
             SL_WARN(u->label, "%s: cannot reach %s (%s), retrying", name, where, why);
         h->announced_down = 1;
     }
-    unsigned ms = h->backoff_ms ? h->backoff_ms : BACKOFF_MIN_MS;
-    h->backoff_ms = ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : ms * 2;
-    /* 75..125 % of the step: a restarted Redis is not met by every server
-     * of the cluster in the same millisecond. */
-    unsigned spread = (unsigned)(uv_hrtime() % 51);
-    return ms * (75 + spread) / 100;
+    /* The clock's low bits are random enough to spread a cluster. */
+    return sl_backoff_next(&h->backoff, (uint32_t)uv_hrtime());
 }
 
 static void link_connect(sl_redis_link_t *l);
@@ -224,6 +228,7 @@ sl_redis_link_t *sl_redis_link_new(uv_loop_t *loop, const sl_redis_url_t *url, c
     snprintf(l->name, sizeof l->name, "%s", name);
     l->cb = cb;
     l->ud = ud;
+    sl_redis_health_init(&l->health);
     uv_timer_init(loop, &l->timer);
     l->timer.data = l;
     link_connect(l);

@@ -10,6 +10,7 @@
 #include <uv.h>
 #include <hiredis/async.h>
 
+#include "base/backoff.h"
 #include "cluster/redis_url.h"
 
 /* Queues AUTH [user] password and SELECT db as the URL asks, first on a
@@ -19,14 +20,15 @@ int sl_redis_send_handshake(redisAsyncContext *ac, const sl_redis_url_t *u, redi
 
 /* What a reconnecting Redis connection tells the log, and when it tries
  * again: shared by sl_redis_link and redis_sub so both log each transition
- * once and back off alike (100 ms doubling to 5 s, each step spread by
- * +-25 % so a cluster doesn't reconnect in lockstep). Zero-initialised. */
+ * once and back off alike (the backoff tracker: 100 ms doubling to 5 s, each
+ * delay spread by +-25 % so a cluster doesn't reconnect in lockstep). */
 typedef struct sl_redis_health {
-    unsigned backoff_ms;
+    sl_backoff_t backoff;
     int announced_down;  /* the loss was logged for this outage */
     int ever_up;
 } sl_redis_health_t;
 
+void sl_redis_health_init(sl_redis_health_t *h);
 /* Up (and authenticated): logs "connected" the first time and after an
  * outage; the next outage starts with the shortest delay. */
 void sl_redis_health_up(sl_redis_health_t *h, const sl_redis_url_t *u, const char *name);

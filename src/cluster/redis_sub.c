@@ -19,6 +19,7 @@
 #include "base/hashtab.h"
 #include "base/log.h"
 #include "cluster/redis_link.h"
+#include "net/stream_writer.h"
 
 #define CONNECT_TIMEOUT_MS 3000
 
@@ -36,6 +37,7 @@ typedef struct conn {
         uv_stream_t st;
     } u;
     uv_connect_t creq;
+    sl_stream_writer_t out;
     sl_redis_sub_t *s;     /* NULL once let go of */
 } conn_t;
 
@@ -80,19 +82,6 @@ static chan_t *chan_find(const sl_redis_sub_t *s, const char *p, size_t n)
 
 /* ---- writing -------------------------------------------------------------- */
 
-typedef struct wreq {
-    uv_write_t req;
-    sl_buf_t buf;
-} wreq_t;
-
-static void on_written(uv_write_t *req, int status)
-{
-    (void)status; /* a failed write shows up as a read error too */
-    wreq_t *w = (wreq_t *)req;
-    sl_buf_free(&w->buf);
-    free(w);
-}
-
 static void resp_arg(sl_buf_t *b, const char *p, size_t n)
 {
     sl_buf_appendf(b, "$%zu\r\n", n);
@@ -100,22 +89,19 @@ static void resp_arg(sl_buf_t *b, const char *p, size_t n)
     sl_buf_append(b, "\r\n", 2);
 }
 
-/* Sends one command of argc arguments; nothing when not connected. */
+/* Sends one command of argc arguments; nothing when not connected. Write
+ * errors are not reported here: a failed write shows up as a read error
+ * too, and the connection is made again from there. */
 static void send_cmd(sl_redis_sub_t *s, int argc, const char **argv, const size_t *lens)
 {
     if (!s->c)
         return;
-    wreq_t *w = calloc(1, sizeof *w);
-    if (!w)
-        return;
-    sl_buf_appendf(&w->buf, "*%d\r\n", argc);
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "*%d\r\n", argc);
     for (int i = 0; i < argc; i++)
-        resp_arg(&w->buf, argv[i], lens[i]);
-    uv_buf_t ub = uv_buf_init(w->buf.data, (unsigned)w->buf.len);
-    if (uv_write(&w->req, &s->c->u.st, &ub, 1, on_written) != 0) {
-        sl_buf_free(&w->buf);
-        free(w);
-    }
+        resp_arg(&b, argv[i], lens[i]);
+    sl_stream_writer_write(&s->c->out, b.data, b.len, SL_STREAM_WRITE_UNCAPPED);
+    sl_buf_free(&b);
 }
 
 static void send_chan(sl_redis_sub_t *s, const char *verb, const char *ch, size_t len)
@@ -143,6 +129,7 @@ static void conn_drop(sl_redis_sub_t *s)
     if (!c)
         return;
     c->s = NULL;
+    sl_stream_writer_close(&c->out);
     if (!uv_is_closing(&c->u.h))
         uv_close(&c->u.h, conn_closed);
 }
@@ -270,6 +257,7 @@ static void connect_to(sl_redis_sub_t *s, const struct sockaddr *addr)
     }
     c->s = s;
     c->creq.data = c;
+    sl_stream_writer_init(&c->out, &c->u.st, 0, NULL, c);
     int rc;
     if (s->url.is_unix) {
         uv_pipe_init(s->loop, &c->u.pipe, 0);
@@ -425,6 +413,7 @@ sl_redis_sub_t *sl_redis_sub_new(uv_loop_t *loop, const sl_redis_url_t *url, con
     s->on_msg = on_msg;
     s->on_state = on_state;
     s->ud = ud;
+    sl_redis_health_init(&s->health);
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     uv_timer_start(&s->timer, reconnect_cb, 0, 0);

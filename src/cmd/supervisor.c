@@ -23,11 +23,13 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "base/buf.h"
 #include "cluster/local_bus_server.h"
+#include "base/backoff.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "eio/server.h"
 #include "cmd/sd_notify.h"
+#include "net/stream_writer.h"
 
 /* A worker that dies is started again after RESTART_MIN_MS; one that dies
  * again soon after (a crash loop: a bad main.lua, a port taken) waits twice
@@ -48,13 +50,14 @@ typedef struct worker {
     int index;               /* 1..N */
     uv_process_t proc;
     uv_pipe_t control;
+    sl_stream_writer_t out;  /* the peers lines, on control */
     uv_timer_t restart;
     int running;             /* proc is a live process */
     int proc_open, control_open; /* handles not yet closed */
     int ready;
     int reload_pending;      /* SIGHUP came before it was ready */
     uint64_t started_at;
-    unsigned backoff_ms;
+    sl_backoff_t backoff;    /* restart delays (see RESTART_MIN_MS) */
     char rbuf[128];
     char relay[64];          /* "host:port" of its private listener, "" */
 } worker_t;
@@ -81,7 +84,7 @@ struct supervisor {
 
 /* ---- spawning ------------------------------------------------------------- */
 
-static void worker_schedule_restart(worker_t *w);
+static unsigned worker_schedule_restart(worker_t *w);
 
 static void proc_closed(uv_handle_t *h)
 {
@@ -97,8 +100,29 @@ static void control_closed(uv_handle_t *h)
 
 static void control_close(worker_t *w)
 {
-    if (w->control_open && !uv_is_closing((uv_handle_t *)&w->control))
+    if (w->control_open && !uv_is_closing((uv_handle_t *)&w->control)) {
+        sl_stream_writer_close(&w->out);
         uv_close((uv_handle_t *)&w->control, control_closed);
+    }
+}
+
+/* "peers 1=127.0.0.1:41234 2=- ...\n" to every serving worker. A worker
+ * that can't take it is going away: its exit is handled. */
+static void tell_peers(supervisor_t *s)
+{
+    sl_buf_t line = SL_BUF_INIT;
+    sl_buf_append_str(&line, "peers");
+    for (int i = 0; i < s->n; i++) {
+        const worker_t *w = &s->workers[i];
+        sl_buf_appendf(&line, " %d=%s", w->index, w->ready && w->relay[0] ? w->relay : "-");
+    }
+    sl_buf_append_byte(&line, '\n');
+    for (int i = 0; i < s->n && line.data; i++) {
+        worker_t *w = &s->workers[i];
+        if (w->ready && w->control_open && !uv_is_closing((uv_handle_t *)&w->control))
+            sl_stream_writer_write(&w->out, line.data, line.len, SL_STREAM_WRITE_UNCAPPED);
+    }
+    sl_buf_free(&line);
 }
 
 static void supervisor_finish(supervisor_t *s);
@@ -116,46 +140,6 @@ static void on_control_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     (void)hint;
     worker_t *w = h->data;
     *buf = uv_buf_init(w->rbuf, sizeof w->rbuf);
-}
-
-/* A line to one worker: the buffer goes with the request. */
-typedef struct control_write {
-    uv_write_t req;
-    char data[];
-} control_write_t;
-
-static void control_written(uv_write_t *req, int status)
-{
-    (void)status; /* a worker that went away: its exit is handled */
-    free(req);
-}
-
-static void control_send(worker_t *w, const sl_buf_t *line)
-{
-    control_write_t *cw;
-    if (!w->control_open || uv_is_closing((uv_handle_t *)&w->control) ||
-        !(cw = malloc(sizeof *cw + line->len)))
-        return;
-    memcpy(cw->data, line->data, line->len);
-    uv_buf_t b = uv_buf_init(cw->data, (unsigned)line->len);
-    if (uv_write(&cw->req, (uv_stream_t *)&w->control, &b, 1, control_written) != 0)
-        free(cw);
-}
-
-/* "peers 1=127.0.0.1:41234 2=- ...\n" to every serving worker. */
-static void tell_peers(supervisor_t *s)
-{
-    sl_buf_t line = SL_BUF_INIT;
-    sl_buf_append_str(&line, "peers");
-    for (int i = 0; i < s->n; i++) {
-        const worker_t *w = &s->workers[i];
-        sl_buf_appendf(&line, " %d=%s", w->index, w->ready && w->relay[0] ? w->relay : "-");
-    }
-    sl_buf_append_byte(&line, '\n');
-    for (int i = 0; i < s->n && line.data; i++)
-        if (s->workers[i].ready)
-            control_send(&s->workers[i], &line);
-    sl_buf_free(&line);
 }
 
 static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
@@ -233,13 +217,10 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int sig)
         return;
     }
     uint64_t lived = uv_now(s->loop) - w->started_at;
-    if (lived >= STABLE_MS || !w->backoff_ms)
-        w->backoff_ms = RESTART_MIN_MS;
-    else
-        w->backoff_ms = w->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : w->backoff_ms * 2;
-    SL_WARN("workers", "worker %d (pid %d) %s; starting it again in %u ms", w->index, p->pid, how,
-            w->backoff_ms);
-    worker_schedule_restart(w);
+    if (lived >= STABLE_MS)
+        sl_backoff_reset(&w->backoff);
+    unsigned ms = worker_schedule_restart(w);
+    SL_WARN("workers", "worker %d (pid %d) %s; starting it again in %u ms", w->index, p->pid, how, ms);
 }
 
 static int worker_spawn(worker_t *w)
@@ -273,6 +254,7 @@ static int worker_spawn(worker_t *w)
     argv[k] = NULL;
 
     uv_pipe_init(s->loop, &w->control, 0);
+    sl_stream_writer_init(&w->out, (uv_stream_t *)&w->control, 0, NULL, w);
     w->control.data = w;
     w->control_open = 1;
     uv_stdio_container_t stdio[CONTROL_FD + 1];
@@ -319,16 +301,19 @@ static void on_restart(uv_timer_t *t)
     }
     int rc = worker_spawn(w);
     if (rc) {
-        w->backoff_ms = w->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : w->backoff_ms * 2;
+        unsigned ms = worker_schedule_restart(w);
         SL_ERROR("workers", "cannot start worker %d: %s; trying again in %u ms", w->index,
-                 uv_strerror(rc), w->backoff_ms);
-        worker_schedule_restart(w);
+                 uv_strerror(rc), ms);
     }
 }
 
-static void worker_schedule_restart(worker_t *w)
+/* Returns the delay. No jitter: the workers are this machine's own
+ * processes, nobody else's clients. */
+static unsigned worker_schedule_restart(worker_t *w)
 {
-    uv_timer_start(&w->restart, on_restart, w->backoff_ms, 0);
+    unsigned ms = sl_backoff_next(&w->backoff, 0);
+    uv_timer_start(&w->restart, on_restart, ms, 0);
+    return ms;
 }
 
 /* ---- stopping ---------------------------------------------------------------- */
@@ -483,6 +468,7 @@ int sl_supervisor_run(const sl_supervisor_config_t *cfg)
         w->index = i + 1;
         uv_timer_init(s.loop, &w->restart);
         w->restart.data = w;
+        sl_backoff_init(&w->backoff, RESTART_MIN_MS, RESTART_MAX_MS, 0);
     }
     SL_INFO("workers", "starting %d workers of %s on %s%s%s", s.n, cfg->app_dir, s.where,
             cfg->use_local_bus ? ", local bus at " : "", cfg->use_local_bus ? s.bus_url + 5 : "");
@@ -508,13 +494,20 @@ int sl_supervisor_run(const sl_supervisor_config_t *cfg)
 static uv_pipe_t control;
 static int control_attached;
 static void (*orphaned)(void);
-static uv_write_t ready_req;
-static char ready_line[96];
+static sl_stream_writer_t control_out;
 static char control_rbuf[4096];
 static sl_buf_t control_in;      /* a peers line being assembled */
 /* The last peers line: index -> "host:port" ("" when not serving). */
 static char (*peers)[64];
 static int npeers;
+
+static void ready_failed(sl_stream_writer_t *w, int status)
+{
+    (void)w;
+    SL_WARN("worker", "cannot tell the supervisor it serves: %s", uv_strerror(status));
+}
+
+static const sl_stream_writer_handler_t control_writer = {.on_error = ready_failed};
 
 static void on_worker_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
@@ -531,7 +524,7 @@ static void read_peers(char *line)
     int n = 0;
     for (char *p = line + 6; *p; p++)
         n += *p == '=';
-    char (*tab)[64] = calloc((size_t)n + 1, sizeof *tab);
+    char(*tab)[64] = calloc((size_t)n + 1, sizeof *tab);
     if (!tab)
         return;
     for (char *tok = strtok(line + 6, " "); tok; tok = strtok(NULL, " ")) {
@@ -578,6 +571,7 @@ int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
     if (fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC) != 0)
         return -errno;
     uv_pipe_init(loop, &control, 0);
+    sl_stream_writer_init(&control_out, (uv_stream_t *)&control, 0, &control_writer, NULL);
     int rc = uv_pipe_open(&control, CONTROL_FD);
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)&control, on_worker_alloc, on_worker_control);
@@ -590,20 +584,15 @@ int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
     return 0;
 }
 
-static void after_ready(uv_write_t *req, int status)
-{
-    (void)req;
-    if (status)
-        SL_WARN("worker", "cannot tell the supervisor it serves: %s", uv_strerror(status));
-}
-
 void sl_worker_ready(const char *relay)
 {
+    char msg[96];
     if (!control_attached || uv_is_closing((uv_handle_t *)&control))
         return;
-    int n = snprintf(ready_line, sizeof ready_line, "ready %s\n", relay);
-    uv_buf_t b = uv_buf_init(ready_line, (unsigned)n);
-    uv_write(&ready_req, (uv_stream_t *)&control, &b, 1, after_ready);
+    int n = snprintf(msg, sizeof msg, "ready %s\n", relay);
+    int rc = sl_stream_writer_write(&control_out, msg, (size_t)n, SL_STREAM_WRITE_UNCAPPED);
+    if (rc)
+        ready_failed(&control_out, rc);
 }
 
 int sl_worker_peer_count(void) { return npeers; }
@@ -620,6 +609,8 @@ void sl_worker_detach(void)
     npeers = 0;
     sl_buf_free(&control_in);
     orphaned = NULL;
-    if (control_attached && !uv_is_closing((uv_handle_t *)&control))
+    if (control_attached && !uv_is_closing((uv_handle_t *)&control)) {
+        sl_stream_writer_close(&control_out);
         uv_close((uv_handle_t *)&control, NULL);
+    }
 }

@@ -43,6 +43,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "base/backoff.h"
 #include "base/log.h"
 #include "lua/lua_json.h"
 #include "cluster/redis_link.h"
@@ -55,6 +56,7 @@
 #define TIMEOUT_DEFAULT 5000u         /* ms without a reply before a connection is dropped */
 #define BACKOFF_MIN 100u
 #define BACKOFF_MAX 5000u
+#define BACKOFF_JITTER_PCT 25 /* the pool's connections don't retry in step */
 #define MSG_MAX 96   /* a failure message (lua_rt keeps 95 bytes of a cancel reason) */
 #define WHY_MAX 128
 #define NUM_MAX 48
@@ -90,7 +92,7 @@ struct conn {
     redisAsyncContext *ac;
     resolve_t *res;
     uv_timer_t timer; /* connect timeout, reconnect backoff or reply timeout, by state */
-    unsigned backoff;
+    sl_backoff_t backoff;
     int handshake_left; /* AUTH / SELECT replies still due */
     unsigned connect_timeout, timeout;
     req_t *head, *tail;
@@ -480,6 +482,7 @@ static conn_t *conn_new(pool_t *p, int idx)
     c->state = C_IDLE;
     c->connect_timeout = p->cfg.connect_timeout;
     c->timeout = p->cfg.timeout;
+    sl_backoff_init(&c->backoff, BACKOFF_MIN, BACKOFF_MAX, BACKOFF_JITTER_PCT);
     uv_timer_init(p->loop, &c->timer);
     c->timer.data = c;
     c->next = p->all;
@@ -522,7 +525,7 @@ static void conn_ready(conn_t *c)
 {
     pool_t *p = c->p;
     c->state = C_READY;
-    c->backoff = 0;
+    sl_backoff_reset(&c->backoff);
     c->why[0] = c->fail[0] = '\0';
     uv_timer_stop(&c->timer);
     /* Requests queued while connecting: their time starts now. */
@@ -641,10 +644,8 @@ static void conn_failed(conn_t *c, cstate_t was, const char *reason)
     snprintf(msg, sizeof msg, "redis unavailable: %.76s", reason);
     fail_unsent(c, msg);
     c->state = C_BACKOFF;
-    c->backoff = c->backoff ? c->backoff * 2 : BACKOFF_MIN;
-    if (c->backoff > BACKOFF_MAX)
-        c->backoff = BACKOFF_MAX;
-    uv_timer_start(&c->timer, backoff_cb, c->backoff, 0);
+    unsigned retry_ms = sl_backoff_next(&c->backoff, (uint32_t)uv_hrtime());
+    uv_timer_start(&c->timer, backoff_cb, retry_ms, 0);
     if (p->nready == 0 && !p->down) {
         p->down = 1;
         p->down_since = uv_now(p->loop);
@@ -658,7 +659,7 @@ static void conn_failed(conn_t *c, cstate_t was, const char *reason)
     if (p->nready == 0)
         snprintf(p->down_reason, sizeof p->down_reason, "%s", reason);
     SL_DEBUG("redis", "connection %d/%d to %s: %s; retry in %u ms", c->idx, p->nconns, p->cfg.shown, reason,
-             c->backoff);
+             retry_ms);
 }
 
 static void connect_timeout_cb(uv_timer_t *h)

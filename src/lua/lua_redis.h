@@ -13,7 +13,7 @@
  * Connections: a small pool (default 4) opened on first use, from
  * sio.redis.configure{url=...}, else $SIOLUA_REDIS_URL, else
  * redis://127.0.0.1:6379. A dropped connection reconnects with backoff
- * (100 ms doubling to 5 s); while none is up, calls fail at once with
+ * (100 ms doubling to 5 s, +-25 %); while none is up, calls fail at once with
  * nil, "redis unavailable: <reason>". Transitions of the pool (connected,
  * lost, reconnected) are logged once each, in one line.
  */

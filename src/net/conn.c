@@ -1,4 +1,4 @@
-/* L1 net/conn: TCP connection with a bounded write queue. See conn.h. */
+/* L1 net/conn: TCP connection whose output goes through the stream writer. See conn.h. */
 #include "net/conn.h"
 
 #include <errno.h>
@@ -22,6 +22,16 @@ static sl_conn_stats_t stats;
 
 const sl_conn_stats_t *sl_conn_stats(void) { return &stats; }
 
+/* The writer counts what the kernel took; the process's total catches up
+ * with it after each write, at each drain and at the close, so output that
+ * waited is counted once it is gone. */
+static void count_sent(sl_conn_t *c)
+{
+    uint64_t w = sl_stream_writer_written(&c->out);
+    stats.bytes_sent += w - c->sent_counted;
+    c->sent_counted = w;
+}
+
 static void linger_closed_cb(uv_handle_t *h) { free(h); }
 
 static void conn_closed_cb(uv_handle_t *h)
@@ -29,8 +39,6 @@ static void conn_closed_cb(uv_handle_t *h)
     sl_conn_t *c = h->data;
     if (c->handler && c->handler->on_close)
         c->handler->on_close(c);
-    sl_buf_free(&c->inflight);
-    sl_buf_free(&c->queue);
     free(c);
 }
 
@@ -39,18 +47,22 @@ void sl_conn_close(sl_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
+    count_sent(c);
     if (c->linger) {
         uv_close((uv_handle_t *)c->linger, linger_closed_cb);
         c->linger = NULL;
     }
+    sl_stream_writer_close(&c->out); /* pending output is dropped */
     uv_close((uv_handle_t *)&c->tcp, conn_closed_cb);
 }
 
 static void linger_timeout_cb(uv_timer_t *t) { sl_conn_close(t->data); }
 
-static void conn_shutdown_cb(uv_shutdown_t *req, int status)
+/* The write side is shut down: what the peer still sends is dropped until
+ * it closes or the linger time is over. */
+static void conn_shutdown_cb(sl_stream_writer_t *w, int status)
 {
-    sl_conn_t *c = req->data;
+    sl_conn_t *c = w->data;
     if (c->closing)
         return;
     if (status < 0) {
@@ -67,16 +79,39 @@ static void conn_shutdown_cb(uv_shutdown_t *req, int status)
     uv_timer_start(c->linger, linger_timeout_cb, LINGER_MS, 0);
 }
 
-/* Shut down our side, keep reading (and dropping) until the peer closes or
- * the linger time is over. */
+/* Every queued byte is written: shut down our side, keep reading (and
+ * dropping) until the peer closes or the linger time is over. */
 static void conn_linger(sl_conn_t *c)
 {
     c->lingering = 1;
-    c->sreq.data = c;
     sl_conn_resume(c);
-    if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, conn_shutdown_cb) != 0)
+    if (sl_stream_writer_shutdown(&c->out) != 0)
         sl_conn_close(c);
 }
+
+static void conn_drain_cb(sl_stream_writer_t *w)
+{
+    sl_conn_t *c = w->data;
+    if (c->closing)
+        return;
+    count_sent(c);
+    if (c->close_after_write)
+        conn_linger(c);
+    else if (c->handler->on_drain)
+        c->handler->on_drain(c);
+}
+
+static void conn_write_error_cb(sl_stream_writer_t *w, int status)
+{
+    (void)status;
+    sl_conn_close(w->data);
+}
+
+static const sl_stream_writer_handler_t conn_writer_handler = {
+    .on_drain = conn_drain_cb,
+    .on_error = conn_write_error_cb,
+    .on_shutdown = conn_shutdown_cb,
+};
 
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
@@ -104,7 +139,7 @@ int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
     c->tcp.data = c;
     c->handler = h;
     c->owner = owner;
-    c->queue_cap = queue_cap;
+    sl_stream_writer_init(&c->out, (uv_stream_t *)&c->tcp, queue_cap, &conn_writer_handler, c);
     rc = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (rc) {
         c->handler = NULL; /* the upper layer never saw it */
@@ -131,6 +166,8 @@ void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner)
     c->owner = owner;
 }
 
+void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap) { sl_stream_writer_set_cap(&c->out, cap); }
+
 void sl_conn_pause(sl_conn_t *c)
 {
     if (c->reading && !c->closing) {
@@ -147,104 +184,34 @@ void sl_conn_resume(sl_conn_t *c)
     }
 }
 
-size_t sl_conn_queued(const sl_conn_t *c) { return c->inflight.len + c->queue.len; }
+size_t sl_conn_queued(const sl_conn_t *c) { return sl_stream_writer_queued(&c->out); }
 
-static void conn_flush(sl_conn_t *c);
-
-static void conn_write_cb(uv_write_t *req, int status)
+/* Out of line: the write that succeeds pays for none of it. */
+__attribute__((noinline)) static int conn_write_failed(sl_conn_t *c, int rc)
 {
-    sl_conn_t *c = req->data;
-    c->writing = 0;
-    if (status == 0)
-        stats.bytes_sent += c->inflight.len;
-    sl_buf_reset(&c->inflight);
-    if (c->closing)
-        return;
-    if (status < 0) {
-        sl_conn_close(c);
-        return;
-    }
-    conn_flush(c);
-    if (!c->writing) {
-        if (c->close_after_write)
-            conn_linger(c);
-        else if (c->handler->on_drain)
-            c->handler->on_drain(c);
-    }
+    if (rc == -ENOBUFS || rc == -ENOMEM)
+        return rc;
+    sl_conn_close(c); /* the stream failed */
+    return -EPIPE;
 }
 
-/* Moves the queue into flight. Swapping the two buffers keeps their memory
- * for reuse instead of allocating per write. */
-static void conn_flush(sl_conn_t *c)
+static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, unsigned flags)
 {
-    if (c->writing || c->queue.len == 0 || c->closing)
-        return;
-    sl_buf_t t = c->inflight;
-    c->inflight = c->queue;
-    c->queue = t;
-    sl_buf_reset(&c->queue);
-    uv_buf_t b = uv_buf_init(c->inflight.data, (unsigned)c->inflight.len);
-    c->wreq.data = c;
-    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, conn_write_cb) == 0)
-        c->writing = 1;
-    else
-        sl_conn_close(c);
+    if (c->closing || c->close_after_write)
+        return -EPIPE;
+    int rc = sl_stream_writer_writev(&c->out, bufs, NULL, n, flags);
+    count_sent(c);
+    return rc == 0 ? 0 : conn_write_failed(c, rc);
 }
-
-static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, int capped);
 
 int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
-{
-    return conn_writev(c, bufs, n, 1);
-}
-
-int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
     return conn_writev(c, bufs, n, 0);
 }
 
-static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, int capped)
+int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
-    if (c->closing || c->close_after_write)
-        return -EPIPE;
-    size_t total = 0;
-    for (unsigned i = 0; i < n; i++)
-        total += bufs[i].len;
-    if (total == 0)
-        return 0;
-    size_t done = 0;
-    if (!c->writing && c->queue.len == 0) {
-        int w = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
-        if (w > 0) {
-            done = (size_t)w;
-            stats.bytes_sent += done;
-        }
-        else if (w < 0 && w != UV_EAGAIN) {
-            sl_conn_close(c);
-            return -EPIPE;
-        }
-        if (done == total)
-            return 0;
-    }
-    int over = capped && sl_conn_queued(c) + (total - done) > c->queue_cap;
-    if (over && done == 0)
-        return -ENOBUFS; /* nothing written: the caller decides */
-    /* Over the cap after a partial write: the rest is queued anyway, so the
-     * peer gets whole frames and then a clean close, never half a frame. */
-    if (sl_buf_reserve(&c->queue, total - done))
-        return -ENOMEM;
-    size_t skip = done;
-    for (unsigned i = 0; i < n; i++) {
-        size_t len = bufs[i].len;
-        if (skip >= len) {
-            skip -= len;
-            continue;
-        }
-        sl_buf_append(&c->queue, bufs[i].base + skip, len - skip);
-        skip = 0;
-    }
-    conn_flush(c);
-    return over ? -ENOBUFS : 0;
+    return conn_writev(c, bufs, n, SL_STREAM_WRITE_UNCAPPED);
 }
 
 int sl_conn_write(sl_conn_t *c, const void *p, size_t n)
@@ -258,6 +225,6 @@ void sl_conn_close_after_write(sl_conn_t *c)
     if (c->closing)
         return;
     c->close_after_write = 1;
-    if (!c->writing && c->queue.len == 0)
+    if (sl_stream_writer_queued(&c->out) == 0)
         conn_linger(c);
 }

@@ -1,5 +1,6 @@
-/* L1 net/conn: one accepted TCP connection. Reads bytes, writes bytes with a
- * bounded user-space queue (backpressure), closes asynchronously.
+/* L1 net/conn: one accepted TCP connection. Reads bytes, writes them through
+ * the stream writer (a capped user-space queue: backpressure), closes
+ * asynchronously, or after its output with a lingering close.
  * Knows nothing of HTTP, WebSocket or Engine.IO: the layer above registers
  * a handler struct and gets bytes, "drained" and "closed" events. */
 #ifndef SL_CONN_H
@@ -7,6 +8,7 @@
 
 #include <uv.h>
 #include "base/buf.h"
+#include "net/stream_writer.h"
 
 typedef struct sl_conn sl_conn_t;
 
@@ -21,19 +23,12 @@ typedef struct sl_conn_handler {
 } sl_conn_handler_t;
 
 struct sl_conn {
-    uv_tcp_t tcp;
+    uv_tcp_t tcp;              /* first: server.c tells conns apart by it */
     const sl_conn_handler_t *handler;
     void *owner;               /* the upper layer's object */
-    /* Output not yet accepted by the kernel: `inflight` is being written by
-     * one uv_write, `queue` gathers what comes meanwhile. Two buffers so the
-     * in-flight bytes never move. */
-    sl_buf_t inflight;
-    sl_buf_t queue;
-    uv_write_t wreq;
-    uv_shutdown_t sreq;
+    sl_stream_writer_t out;    /* output not yet taken by the kernel */
     uv_timer_t *linger;        /* while lingering after a graceful close */
-    size_t queue_cap;          /* max bytes in user space before refusal */
-    unsigned writing : 1;
+    uint64_t sent_counted;     /* of out's bytes written, those in sl_conn_stats */
     unsigned closing : 1;
     unsigned close_after_write : 1;
     unsigned reading : 1;
@@ -46,12 +41,14 @@ int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
                    size_t queue_cap, sl_conn_t **out);
 /* Swap the handler (HTTP -> WebSocket after an upgrade). */
 void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
+/* Bytes the output queue may hold before sl_conn_writev refuses. */
+void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap);
 
 /* Writes all buffers in order: what the kernel takes now goes at once, the
  * rest is copied to the queue. Returns 0, -ENOBUFS when the queue passes
  * queue_cap (the caller closes: either nothing was written, or, after a
- * partial write, the rest was queued so the stream stays whole), or -EPIPE
- * when closing. */
+ * partial write, the rest was queued so the stream stays whole), -ENOMEM,
+ * or -EPIPE when closing (a failed write closes the conn). */
 int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 int sl_conn_write(sl_conn_t *c, const void *p, size_t n);
 /* Same without the queue cap: for a response to a request, whose size the

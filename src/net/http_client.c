@@ -35,6 +35,7 @@
 
 #include "base/buf.h"
 #include "net/tcp_connect.h"
+#include "net/stream_writer.h"
 #include "net/tls.h"
 
 #define MAX_HEAD 65536    /* status line + response headers */
@@ -96,6 +97,7 @@ struct hconn {
     sl_httpc_req_t *req;
     sl_tcp_connect_t *dial;     /* while connecting */
     uv_tcp_t *tcp;              /* once connected (malloc'd) */
+    sl_stream_writer_t out;     /* on tcp, once connected */
     sl_tls_t *tls;
     llhttp_t parser;
     unsigned uses;              /* requests sent on it */
@@ -105,12 +107,6 @@ struct hconn {
     int fail_code;
     char fail[ERR_MAX];
 };
-
-typedef struct hwrite {
-    uv_write_t req;
-    hconn_t *k;
-    char data[];
-} hwrite_t;
 
 struct sl_httpc_req {
     sl_httpc_t *c;
@@ -819,8 +815,10 @@ static void close_tcp(hconn_t *k)
 {
     uv_tcp_t *t = k->tcp;
     k->tcp = NULL;
-    if (t)
+    if (t) {
+        sl_stream_writer_close(&k->out);
         uv_close((uv_handle_t *)t, tcp_closed_cb);
+    }
 }
 
 /* Unlinks and closes; the caller dispatches the origin's queue and frees
@@ -903,51 +901,27 @@ static void conn_idle(hconn_t *k, int ka_timeout)
 
 /* ---- connections: output ------------------------------------------------------------------ */
 
-static void write_cb(uv_write_t *req, int status)
+/* A write that had to wait failed: the request on k fails with it. */
+static void out_error(sl_stream_writer_t *w, int status)
 {
-    hwrite_t *w = req->data;
-    hconn_t *k = w->k;
-    free(w);
-    k->refs--;
-    if (status < 0 && k->state != K_CLOSED) {
-        char msg[ERR_MAX];
-        snprintf(msg, sizeof msg, "cannot send to %s: %s", k->o->authority, uv_strerror(status));
-        conn_fail(k, SL_HTTPC_ECLOSED, msg);
-    }
-    conn_maybe_free(k);
+    hconn_t *k = w->data;
+    if (k->state == K_CLOSED)
+        return;
+    char msg[ERR_MAX];
+    snprintf(msg, sizeof msg, "cannot send to %s: %s", k->o->authority, uv_strerror(status));
+    conn_fail(k, SL_HTTPC_ECLOSED, msg);
 }
 
-/* The one place bytes go to the socket. What the kernel takes now goes at
- * once, the rest is copied into a write request (libuv keeps them in
- * order). When net/stream_writer lands, this becomes one call to
- * sl_stream_writer_write. Returns 0 or a libuv error. */
+static const sl_stream_writer_handler_t out_handler = {.on_error = out_error};
+
+/* The one place bytes go to the socket: the stream writer (uncapped: the
+ * request's size is the caller's, and a server that reads nothing is cut
+ * by the request's timeouts). Returns 0 or a negative error. */
 static int conn_write(hconn_t *k, const char *p, size_t n)
 {
     if (!k->tcp)
         return UV_EPIPE;
-    if (n == 0)
-        return 0;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    int w = uv_try_write((uv_stream_t *)k->tcp, &b, 1);
-    if (w < 0 && w != UV_EAGAIN)
-        return w;
-    size_t done = w > 0 ? (size_t)w : 0;
-    if (done == n)
-        return 0;
-    hwrite_t *wr = malloc(sizeof *wr + (n - done));
-    if (!wr)
-        return UV_ENOMEM;
-    memcpy(wr->data, p + done, n - done);
-    wr->k = k;
-    wr->req.data = wr;
-    b = uv_buf_init(wr->data, (unsigned)(n - done));
-    int rc = uv_write(&wr->req, (uv_stream_t *)k->tcp, &b, 1, write_cb);
-    if (rc) {
-        free(wr);
-        return rc;
-    }
-    k->refs++;
-    return 0;
+    return sl_stream_writer_write(&k->out, p, n, SL_STREAM_WRITE_UNCAPPED);
 }
 
 /* Sends the ciphertext the TLS engine has for the peer. */
@@ -1524,6 +1498,7 @@ static void dialed_cb(uv_tcp_t *tcp, int code, const char *err, void *ud)
     tcp->data = k;
     k->refs++; /* the handle, until its close callback */
     uv_tcp_nodelay(tcp, 1);
+    sl_stream_writer_init(&k->out, (uv_stream_t *)tcp, 0, &out_handler, k);
     int rc = uv_read_start((uv_stream_t *)tcp, sl_tcp_read_slab, read_cb);
     char msg[ERR_MAX];
     if (rc) {

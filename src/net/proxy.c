@@ -14,31 +14,26 @@
 #include <strings.h>
 
 #include "net/conn.h"
+#include "net/stream_writer.h"
 #include "base/log.h"
 
 typedef struct relay {
     sl_conn_t *client;       /* NULL once it closed */
     uv_tcp_t upstream;
     uv_connect_t connect;
-    sl_buf_t request;        /* bytes for the owner (headers, body, early bytes) */
-    int upstream_open;       /* connected, not closed */
+    /* Bytes for the owner: the request, then what the client sends. Corked
+     * until the connection is made, so they leave in that order. */
+    sl_stream_writer_t up;
     int closing;
-    uv_write_t wreq;
-    int writing;
-    sl_buf_t pending_up;     /* client bytes waiting for the owner */
-    sl_buf_t inflight_up;
 } relay_t;
+
+/* Past this much waiting for the owner, the client is not read until the
+ * owner has taken it all: a hostile client can't pile data here. */
+#define UP_PAUSE_BYTES (1u << 20)
 
 static void relay_close(relay_t *r);
 
-static void upstream_closed(uv_handle_t *h)
-{
-    relay_t *r = h->data;
-    sl_buf_free(&r->request);
-    sl_buf_free(&r->pending_up);
-    sl_buf_free(&r->inflight_up);
-    free(r);
-}
+static void upstream_closed(uv_handle_t *h) { free(h->data); }
 
 /* Both sides go; the relay is freed once the upstream handle is closed and
  * the client conn has dropped its pointer. */
@@ -53,38 +48,28 @@ static void relay_close(relay_t *r)
         c->owner = NULL;
         sl_conn_close_after_write(c);
     }
+    sl_stream_writer_close(&r->up);
     uv_close((uv_handle_t *)&r->upstream, upstream_closed);
 }
 
-static void up_flush(relay_t *r);
+static void up_write_error(sl_stream_writer_t *w, int status)
+{
+    (void)status;
+    relay_close(w->data);
+}
 
-static void up_write_cb(uv_write_t *w, int status)
+/* The owner took everything: a client paused for piling up is read again. */
+static void up_drained(sl_stream_writer_t *w)
 {
     relay_t *r = w->data;
-    r->writing = 0;
-    sl_buf_reset(&r->inflight_up);
-    if (status < 0) {
-        relay_close(r);
-        return;
-    }
-    up_flush(r);
+    if (r->client && !r->closing)
+        sl_conn_resume(r->client);
 }
 
-static void up_flush(relay_t *r)
-{
-    if (r->writing || r->closing || !r->upstream_open || r->pending_up.len == 0)
-        return;
-    sl_buf_t t = r->inflight_up;
-    r->inflight_up = r->pending_up;
-    r->pending_up = t;
-    sl_buf_reset(&r->pending_up);
-    uv_buf_t b = uv_buf_init(r->inflight_up.data, (unsigned)r->inflight_up.len);
-    r->wreq.data = r;
-    if (uv_write(&r->wreq, (uv_stream_t *)&r->upstream, &b, 1, up_write_cb) == 0)
-        r->writing = 1;
-    else
-        relay_close(r);
-}
+static const sl_stream_writer_handler_t up_writer_handler = {
+    .on_drain = up_drained,
+    .on_error = up_write_error,
+};
 
 /* ---- client side ---------------------------------------------------------- */
 
@@ -93,15 +78,14 @@ static void client_data(sl_conn_t *c, const char *p, size_t n)
     relay_t *r = c->owner;
     if (!r || r->closing)
         return;
-    /* A hostile client can't pile data here: the owner's own limits apply
-     * once it reads, and we stop reading the client past 1 MiB. */
-    if (sl_buf_append(&r->pending_up, p, n)) {
+    /* Uncapped: the owner's own limits apply once it reads, and the client
+     * is paused past UP_PAUSE_BYTES. */
+    if (sl_stream_writer_write(&r->up, p, n, SL_STREAM_WRITE_UNCAPPED)) {
         relay_close(r);
         return;
     }
-    if (r->pending_up.len > (1u << 20))
+    if (sl_stream_writer_queued(&r->up) > UP_PAUSE_BYTES)
         sl_conn_pause(c);
-    up_flush(r);
 }
 
 static void client_closed(sl_conn_t *c)
@@ -167,14 +151,13 @@ static void up_connected(uv_connect_t *req, int status)
         relay_close(r);
         return;
     }
-    r->upstream_open = 1;
     /* The request first, then whatever the client sent meanwhile. */
-    sl_buf_t later = r->pending_up;
-    r->pending_up = r->request;
-    memset(&r->request, 0, sizeof r->request);
-    sl_buf_append(&r->pending_up, later.data, later.len);
-    sl_buf_free(&later);
-    up_flush(r);
+    if (sl_stream_writer_uncork(&r->up) != 0) {
+        relay_close(r);
+        return;
+    }
+    if (sl_stream_writer_queued(&r->up) == 0 && r->client)
+        sl_conn_resume(r->client); /* all went at once: no drain event */
     uv_read_start((uv_stream_t *)&r->upstream, up_alloc, up_read);
 }
 
@@ -198,34 +181,47 @@ int sl_proxy_request(uv_loop_t *loop, sl_http_req_t *req, const char *host, int 
         return -1;
     }
     /* The request, written again. An upgrade keeps "Connection: Upgrade". */
-    sl_buf_appendf(&r->request, "%s %s HTTP/1.1\r\n", req->method, req->url);
+    sl_buf_t head = SL_BUF_INIT;
+    sl_buf_appendf(&head, "%s %s HTTP/1.1\r\n", req->method, req->url);
     for (int i = 0; i < req->nheaders; i++) {
         if (hop_by_hop(req->headers[i].name))
             continue;
-        sl_buf_appendf(&r->request, "%s: %s\r\n", req->headers[i].name, req->headers[i].value);
+        sl_buf_appendf(&head, "%s: %s\r\n", req->headers[i].name, req->headers[i].value);
     }
-    sl_buf_appendf(&r->request, "%s: 1\r\nX-Forwarded-For: %s\r\n", SL_PROXY_HEADER, req->peer);
+    sl_buf_appendf(&head, "%s: 1\r\nX-Forwarded-For: %s\r\n", SL_PROXY_HEADER, req->peer);
     if (req->upgrade)
-        sl_buf_append_str(&r->request, "Connection: Upgrade\r\n");
+        sl_buf_append_str(&head, "Connection: Upgrade\r\n");
     else
-        sl_buf_append_str(&r->request, "Connection: close\r\n");
+        sl_buf_append_str(&head, "Connection: close\r\n");
     if (!req->upgrade)
-        sl_buf_appendf(&r->request, "Content-Length: %zu\r\n", req->body.len);
-    sl_buf_append_str(&r->request, "\r\n");
-    sl_buf_append(&r->request, req->body.data, req->body.len);
+        sl_buf_appendf(&head, "Content-Length: %zu\r\n", req->body.len);
+    sl_buf_append_str(&head, "\r\n");
+    sl_buf_append(&head, req->body.data, req->body.len);
 
     uv_tcp_init(loop, &r->upstream);
     r->upstream.data = r;
+    sl_stream_writer_init(&r->up, (uv_stream_t *)&r->upstream, 0, &up_writer_handler, r);
+    sl_stream_writer_cork(&r->up); /* until connected */
     sl_buf_t rest = SL_BUF_INIT;
     r->client = sl_http_take_conn(req, &rest);
     if (!r->client) {
+        sl_buf_free(&head);
         sl_buf_free(&rest);
+        sl_stream_writer_close(&r->up);
         uv_close((uv_handle_t *)&r->upstream, upstream_closed);
         return -1;
     }
     sl_conn_set_handler(r->client, &relay_client_handler, r);
-    sl_buf_append(&r->pending_up, rest.data, rest.len);
+    /* The request, then what came behind it: queued until connected. */
+    int rc = sl_stream_writer_write(&r->up, head.data, head.len, SL_STREAM_WRITE_UNCAPPED);
+    if (rc == 0)
+        rc = sl_stream_writer_write(&r->up, rest.data, rest.len, SL_STREAM_WRITE_UNCAPPED);
+    sl_buf_free(&head);
     sl_buf_free(&rest);
+    if (rc) {
+        relay_close(r);
+        return 0;
+    }
     sl_conn_resume(r->client);
     r->connect.data = r;
     if (uv_tcp_connect(&r->connect, &r->upstream, (struct sockaddr *)&ss, up_connected)) {

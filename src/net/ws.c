@@ -171,7 +171,7 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     ws->h = h;
     ws->ud = ud;
     sl_ws_parser_init(&ws->in, opts->max_message);
-    c->queue_cap = opts->queue_cap;
+    sl_conn_set_queue_cap(c, opts->queue_cap);
     sl_conn_set_handler(c, &ws_conn_handler, ws);
     sl_conn_write(c, head.data, head.len);
     sl_buf_free(&head);

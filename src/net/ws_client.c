@@ -8,7 +8,9 @@
  *
  * Every libuv handle and request points back at the sl_wsc_t, so the struct
  * lives until the last of them has called back (`refs`); finish() only
- * starts closing them. */
+ * starts closing them. Output goes through the stream writer `out`, whose
+ * write and shutdown requests call back before the tcp handle's close
+ * callback: the handle's ref covers them. */
 #include "net/ws_client.h"
 
 #include <errno.h>
@@ -24,6 +26,7 @@
 
 #include "base/buf.h"
 #include "net/tcp_connect.h"
+#include "net/stream_writer.h"
 
 #define DEFAULT_CAP ((size_t)64 << 20)
 #define CLOSE_WAIT_MS 2000
@@ -32,12 +35,6 @@
 #define ERR_MAX 256
 
 enum { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DONE };
-
-typedef struct wsc_write {
-    uv_write_t req;
-    sl_wsc_t *c;
-    char data[];
-} wsc_write_t;
 
 struct sl_wsc {
     uv_loop_t *loop;
@@ -59,7 +56,7 @@ struct sl_wsc {
 
     sl_tcp_connect_t *dial;    /* while connecting */
     uv_tcp_t *tcp;             /* the current attempt (malloc'd) */
-    uv_shutdown_t sreq;
+    sl_stream_writer_t out;    /* on tcp once connected */
     uv_timer_t timer;          /* open timeout, close wait, deferred failure */
     uint64_t open_timeout_ms;
 
@@ -111,17 +108,9 @@ static void close_tcp(sl_wsc_t *c)
 {
     uv_tcp_t *t = c->tcp;
     c->tcp = NULL;
+    sl_stream_writer_close(&c->out);
     if (t && !uv_is_closing((uv_handle_t *)t))
         uv_close((uv_handle_t *)t, tcp_closed_cb);
-}
-
-static void shutdown_cb(uv_shutdown_t *req, int status)
-{
-    (void)status;
-    sl_wsc_t *c = req->data;
-    c->refs--;
-    close_tcp(c);
-    maybe_free(c);
 }
 
 /* Stops everything. graceful: let queued output (our close frame) reach
@@ -140,13 +129,10 @@ static void teardown(sl_wsc_t *c, int graceful)
     if (c->tcp && !c->shut) {
         c->shut = 1;
         uv_read_stop((uv_stream_t *)c->tcp);
-        if (graceful && c->tcp->write_queue_size > 0) {
-            c->sreq.data = c;
-            if (uv_shutdown(&c->sreq, (uv_stream_t *)c->tcp, shutdown_cb) == 0) {
-                c->refs++;
-                return;
-            }
-        }
+        /* The tcp handle's ref keeps c until the writer's on_shutdown. */
+        if (graceful && sl_stream_writer_queued(&c->out) > 0 &&
+            sl_stream_writer_shutdown(&c->out) == 0)
+            return;
         close_tcp(c);
     }
 }
@@ -198,49 +184,31 @@ static void fail_later(sl_wsc_t *c, const char *err)
 
 /* ---- output -------------------------------------------------------------- */
 
-static void write_cb(uv_write_t *req, int status)
+static void write_error_cb(sl_stream_writer_t *w, int status)
 {
-    wsc_write_t *wr = req->data;
-    sl_wsc_t *c = wr->c;
-    free(wr);
-    c->refs--;
-    if (status < 0 && c->state != ST_DONE)
+    sl_wsc_t *c = w->data;
+    if (c->state != ST_DONE)
         finishf(c, 1006, "write failed: %s", uv_strerror(status));
-    maybe_free(c);
 }
 
-/* What the kernel takes now goes at once; the rest is copied into a write
- * request (libuv keeps them in order, and try_write refuses while any is
- * queued). */
+/* The close frame went out and the write side is shut down (or failed). */
+static void shutdown_cb(sl_stream_writer_t *w, int status)
+{
+    (void)status;
+    close_tcp(w->data);
+}
+
+static const sl_stream_writer_handler_t wsc_writer_handler = {
+    .on_error = write_error_cb,
+    .on_shutdown = shutdown_cb,
+};
+
+/* Uncapped: sl_wsc_send checks the cap before wslay frames a message. */
 static int write_bytes(sl_wsc_t *c, const void *p, size_t n)
 {
     if (!c->tcp || c->shut)
         return -EPIPE;
-    if (n == 0)
-        return 0;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    size_t done = 0;
-    int w = uv_try_write((uv_stream_t *)c->tcp, &b, 1);
-    if (w > 0)
-        done = (size_t)w;
-    else if (w < 0 && w != UV_EAGAIN)
-        return w;
-    if (done == n)
-        return 0;
-    wsc_write_t *wr = malloc(sizeof *wr + (n - done));
-    if (!wr)
-        return -ENOMEM;
-    memcpy(wr->data, (const char *)p + done, n - done);
-    wr->c = c;
-    wr->req.data = wr;
-    b = uv_buf_init(wr->data, (unsigned)(n - done));
-    int rc = uv_write(&wr->req, (uv_stream_t *)c->tcp, &b, 1, write_cb);
-    if (rc) {
-        free(wr);
-        return rc;
-    }
-    c->refs++;
-    return 0;
+    return sl_stream_writer_write(&c->out, p, n, SL_STREAM_WRITE_UNCAPPED);
 }
 
 /* ---- wslay callbacks ----------------------------------------------------- */
@@ -533,6 +501,7 @@ static void dialed_cb(uv_tcp_t *tcp, int code, const char *err, void *ud)
     c->refs++; /* the handle, until its close callback */
     c->state = ST_HANDSHAKE;
     uv_tcp_nodelay(c->tcp, 1);
+    sl_stream_writer_init(&c->out, (uv_stream_t *)c->tcp, 0, &wsc_writer_handler, c);
     int rc = write_bytes(c, c->request.data, c->request.len);
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)c->tcp, sl_tcp_read_slab, read_cb);
@@ -715,7 +684,7 @@ int sl_wsc_send(sl_wsc_t *c, int binary, const void *p, size_t n)
 {
     if (c->state != ST_OPEN || c->close_requested || c->failing)
         return -EPIPE;
-    size_t queued = c->tcp->write_queue_size + wslay_event_get_queued_msg_length(c->ctx);
+    size_t queued = sl_stream_writer_queued(&c->out) + wslay_event_get_queued_msg_length(c->ctx);
     if (queued + n > c->queue_cap)
         return -ENOBUFS;
     struct wslay_event_msg m = {

@@ -3,6 +3,7 @@
  * SUITE(NAME) compiles test_NAME.c into the runner and becomes the ctest
  * entry unit_NAME (`unit_runner NAME`). One per line. No include guard:
  * runner.c includes it twice, with two meanings of SUITE. */
+SUITE(backoff)
 SUITE(buf)
 SUITE(eio_lacks_sid)
 SUITE(eio_packet)
@@ -16,8 +17,10 @@ SUITE(lua_rt)
 SUITE(mpjson)
 SUITE(options)
 SUITE(redis_url)
+SUITE(sio_adapter)
 SUITE(sio_cluster)
 SUITE(sio_packet)
+SUITE(stream_writer)
 SUITE(testlib)
 SUITE(tls)
 SUITE(trust)

@@ -1,0 +1,389 @@
+/* L1 net/stream_writer: capped, gathered, corkable output of a libuv stream. See stream_writer.h. */
+#include "net/stream_writer.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The smallest copy block: a page with its header. Small writes that wait
+ * (frame headers, short frames) share one block instead of one allocation
+ * each; a larger remainder gets a block of its own size. */
+#define BLOCK_MIN (4096 - sizeof(sl_rcbuf_t) - 1)
+#define RING_MIN 8
+
+void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
+                           const sl_stream_writer_handler_t *h, void *data)
+{
+    memset(w, 0, sizeof *w);
+    w->stream = stream;
+    w->cap = cap;
+    w->h = h;
+    w->data = data;
+}
+
+void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap) { w->cap = cap; }
+
+/* ---- the chunk ring ----------------------------------------------------- */
+
+static sl_stream_chunk_t *chunk_at(const sl_stream_writer_t *w, uint32_t i)
+{
+    return &w->q[(w->head + i) & (w->qcap - 1)];
+}
+
+/* The queue is empty: its memory goes, so an idle writer holds nothing. */
+static void queue_release(sl_stream_writer_t *w)
+{
+    free(w->q);
+    w->q = NULL;
+    w->head = w->qcap = 0;
+    sl_rcbuf_unref(w->block);
+    w->block = NULL;
+    w->block_used = 0;
+}
+
+/* Room for `more` chunks; 0 or -ENOMEM with the ring unchanged. */
+static int ring_reserve(sl_stream_writer_t *w, uint32_t more)
+{
+    uint32_t cap = w->qcap ? w->qcap : RING_MIN;
+    while (cap - w->count < more) {
+        if (cap > UINT32_MAX / 2)
+            return -ENOMEM;
+        cap *= 2;
+    }
+    if (cap == w->qcap)
+        return 0;
+    sl_stream_chunk_t *q = malloc(cap * sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < w->count; i++)
+        q[i] = *chunk_at(w, i);
+    free(w->q);
+    w->q = q;
+    w->head = 0;
+    w->qcap = cap;
+    return 0;
+}
+
+/* Room for n more copied bytes in the current block; 0 or -ENOMEM. The
+ * old block lives on in the chunks that point into it. */
+static int block_reserve(sl_stream_writer_t *w, size_t n)
+{
+    if (n == 0 || (w->block && w->block->len - w->block_used >= n))
+        return 0;
+    sl_rcbuf_t *b = sl_rcbuf_alloc(n > BLOCK_MIN ? n : BLOCK_MIN);
+    if (!b)
+        return -ENOMEM;
+    sl_rcbuf_unref(w->block);
+    w->block = b;
+    w->block_used = 0;
+    return 0;
+}
+
+/* Appends a chunk that takes its own reference to rc (room reserved). */
+static void push_ref(sl_stream_writer_t *w, sl_rcbuf_t *rc, char *base, size_t len)
+{
+    *chunk_at(w, w->count++) = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
+    w->queued += len;
+}
+
+/* Copies into the current block (room reserved). Back-to-back copies that
+ * are not in flight grow the last chunk instead of adding one. */
+static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
+{
+    char *dst = w->block->data + w->block_used;
+    memcpy(dst, p, len);
+    w->block_used += len;
+    if (w->count > w->inflight) {
+        sl_stream_chunk_t *last = chunk_at(w, w->count - 1);
+        if (last->rc == w->block && last->base + last->len == dst) {
+            last->len += len;
+            w->queued += len;
+            return;
+        }
+    }
+    push_ref(w, w->block, dst, len);
+}
+
+/* Drops n written bytes from the head: whole chunks go, a partly written
+ * one moves its start. */
+static void queue_advance(sl_stream_writer_t *w, size_t n)
+{
+    while (n > 0 && w->count > 0) {
+        sl_stream_chunk_t *c = chunk_at(w, 0);
+        if (n < c->len) {
+            c->base += n;
+            c->len -= n;
+            w->queued -= n;
+            return;
+        }
+        n -= c->len;
+        w->queued -= c->len;
+        sl_rcbuf_unref(c->rc);
+        w->head = (w->head + 1) & (w->qcap - 1);
+        w->count--;
+    }
+    if (w->count == 0)
+        queue_release(w);
+}
+
+/* The first chunks as iovecs, at most SL_STREAM_WRITER_IOV. */
+static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t *bytes)
+{
+    unsigned nb = w->count < SL_STREAM_WRITER_IOV ? w->count : SL_STREAM_WRITER_IOV;
+    size_t sum = 0;
+    for (unsigned i = 0; i < nb; i++) {
+        const sl_stream_chunk_t *c = chunk_at(w, i);
+        iov[i].base = c->base;
+        iov[i].len = c->len;
+        sum += c->len;
+    }
+    *bytes = sum;
+    return nb;
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+static void write_cb(uv_write_t *req, int status);
+static void shutdown_cb(uv_shutdown_t *req, int status);
+
+/* Starts writing the queue unless a write is in flight or it is corked.
+ * try_first: offer it to the kernel with uv_try_write before handing the
+ * rest to uv_write (worth it when the kernel likely has room: uncorking);
+ * uv_write itself tries once anyway when libuv has nothing queued.
+ * 0, or a negative libuv error (the writer has failed). */
+static int queue_flush(sl_stream_writer_t *w, int try_first)
+{
+    if (w->wreq || w->count == 0 || w->corked || w->closed || w->failed)
+        return 0;
+    uv_buf_t iov[SL_STREAM_WRITER_IOV];
+    size_t bytes;
+    unsigned nb = queue_gather(w, iov, &bytes);
+    while (try_first) {
+        int r = uv_try_write(w->stream, iov, nb);
+        if (r < 0 && r != UV_EAGAIN) {
+            w->failed = 1;
+            return r;
+        }
+        if (r <= 0)
+            break;
+        w->written += (size_t)r;
+        queue_advance(w, (size_t)r);
+        if (w->count == 0)
+            return 0;
+        size_t was = bytes;
+        nb = queue_gather(w, iov, &bytes);
+        if ((size_t)r < was)
+            break; /* the kernel is full: the rest waits for uv_write */
+    }
+    uv_write_t *req = malloc(sizeof *req);
+    if (!req) {
+        w->failed = 1;
+        return UV_ENOMEM;
+    }
+    req->data = w;
+    int r = uv_write(req, w->stream, iov, nb, write_cb);
+    if (r) {
+        free(req);
+        w->failed = 1;
+        return r;
+    }
+    w->wreq = req;
+    w->inflight = nb;
+    return 0;
+}
+
+static int shutdown_start(sl_stream_writer_t *w)
+{
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req)
+        return UV_ENOMEM;
+    req->data = w;
+    int r = uv_shutdown(req, w->stream, shutdown_cb);
+    if (r) {
+        free(req);
+        return r;
+    }
+    w->sreq = req;
+    return 0;
+}
+
+/* A write failed (from a callback): the shutdown asked for ends with the
+ * error, otherwise the owner hears of it. */
+static void writer_fail(sl_stream_writer_t *w, int status)
+{
+    w->failed = 1;
+    if (w->shutdown) {
+        if (w->h && w->h->on_shutdown)
+            w->h->on_shutdown(w, status);
+    } else if (w->h && w->h->on_error) {
+        w->h->on_error(w, status);
+    }
+}
+
+static void write_cb(uv_write_t *req, int status)
+{
+    sl_stream_writer_t *w = req->data;
+    free(req);
+    w->wreq = NULL;
+    uint32_t k = w->inflight;
+    w->inflight = 0;
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < k; i++)
+        bytes += chunk_at(w, i)->len;
+    if (status == 0)
+        w->written += bytes;
+    queue_advance(w, bytes);
+    if (w->closed)
+        return; /* the owner is closing the stream: no more callbacks */
+    if (status < 0) {
+        writer_fail(w, status);
+        return;
+    }
+    int r = queue_flush(w, 0);
+    if (r < 0) {
+        writer_fail(w, r);
+        return;
+    }
+    if (w->count > 0)
+        return;
+    if (w->shutdown) {
+        r = shutdown_start(w);
+        if (r < 0)
+            writer_fail(w, r);
+    } else if (w->h && w->h->on_drain) {
+        w->h->on_drain(w);
+    }
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    sl_stream_writer_t *w = req->data;
+    free(req);
+    w->sreq = NULL;
+    if (!w->closed && w->h && w->h->on_shutdown)
+        w->h->on_shutdown(w, status);
+}
+
+/* The slow path of sl_stream_writer_writev: queues what the kernel did not
+ * take (done bytes of total went). Kept out of line so that the write that
+ * goes at once, by far the most common, pays for none of it. */
+__attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const uv_buf_t *bufs,
+                                                  sl_rcbuf_t *const *rcs, unsigned n, size_t total,
+                                                  size_t done, unsigned flags)
+{
+    int over = !(flags & SL_STREAM_WRITE_UNCAPPED) && w->queued + (total - done) > w->cap;
+    if (over && done == 0)
+        return -ENOBUFS; /* nothing written: the caller decides */
+    /* Over the cap after a partial write: the rest is queued anyway, so the
+     * peer gets whole frames and then a clean close, never half a frame.
+     * Memory first, so that the queue is never left with half a write. */
+    size_t copy = 0, skip = done;
+    for (unsigned i = 0; i < n; i++) {
+        size_t len = bufs[i].len, from = skip < len ? skip : len;
+        skip -= from;
+        if (!(rcs && rcs[i]))
+            copy += len - from;
+    }
+    if (ring_reserve(w, n) || block_reserve(w, copy)) {
+        if (w->count == 0)
+            queue_release(w);
+        return -ENOMEM;
+    }
+    skip = done;
+    for (unsigned i = 0; i < n; i++) {
+        size_t len = bufs[i].len;
+        if (skip >= len) {
+            skip -= len;
+            continue;
+        }
+        if (rcs && rcs[i])
+            push_ref(w, rcs[i], bufs[i].base + skip, len - skip);
+        else
+            push_copy(w, bufs[i].base + skip, len - skip);
+        skip = 0;
+    }
+    int r = queue_flush(w, 0);
+    if (r < 0)
+        return r;
+    return over ? -ENOBUFS : 0;
+}
+
+int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs,
+                            unsigned n, unsigned flags)
+{
+    if (w->closed || w->failed || w->shutdown)
+        return -EPIPE;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += bufs[i].len;
+    if (total == 0)
+        return 0;
+    size_t done = 0;
+    if (w->count == 0 && !w->corked) {
+        int r = uv_try_write(w->stream, bufs, n);
+        if (r > 0)
+            done = (size_t)r;
+        else if (r < 0 && r != UV_EAGAIN) {
+            w->failed = 1;
+            return r;
+        }
+        w->written += done;
+        if (done == total)
+            return 0;
+    }
+    return writer_queue(w, bufs, rcs, n, total, done, flags);
+}
+
+int sl_stream_writer_write(sl_stream_writer_t *w, const void *p, size_t n, unsigned flags)
+{
+    uv_buf_t b = {.base = (char *)p, .len = n};
+    return sl_stream_writer_writev(w, &b, NULL, 1, flags);
+}
+
+void sl_stream_writer_cork(sl_stream_writer_t *w)
+{
+    if (w->corked < UINT16_MAX)
+        w->corked++;
+}
+
+int sl_stream_writer_uncork(sl_stream_writer_t *w)
+{
+    if (w->corked == 0 || --w->corked > 0)
+        return 0;
+    return queue_flush(w, 1);
+}
+
+int sl_stream_writer_shutdown(sl_stream_writer_t *w)
+{
+    if (w->closed || w->failed || w->shutdown)
+        return -EPIPE;
+    w->shutdown = 1;
+    /* What is queued must go first, corked or not. */
+    w->corked = 0;
+    int r = queue_flush(w, 1);
+    if (r < 0)
+        return r;
+    if (w->count > 0)
+        return 0; /* the last write's callback starts it */
+    return shutdown_start(w);
+}
+
+void sl_stream_writer_close(sl_stream_writer_t *w)
+{
+    if (w->closed)
+        return;
+    w->closed = 1;
+    /* The chunks in flight belong to libuv until their callback, which
+     * comes with UV_ECANCELED once the stream is closed. */
+    while (w->count > w->inflight) {
+        sl_stream_chunk_t *c = chunk_at(w, w->count - 1);
+        w->queued -= c->len;
+        sl_rcbuf_unref(c->rc);
+        w->count--;
+    }
+    sl_rcbuf_unref(w->block);
+    w->block = NULL;
+    w->block_used = 0;
+    if (w->count == 0)
+        queue_release(w);
+}

@@ -1,0 +1,142 @@
+/* L1 net/stream_writer: the one output queue of every libuv stream (TCP or
+ * pipe): try-write first, a capped user-space queue for what the kernel
+ * does not take, gathered writes, shutdown once written, byte counters.
+ * Knows nothing of HTTP, WebSocket, Redis or any other protocol.
+ *
+ * The queue is a sequence of chunks, each a slice of an sl_rcbuf_t: either
+ * a buffer the caller shares (a broadcast encoded once; the queue holds a
+ * reference, no copy) or a copy block the writer owns (the caller's bytes
+ * that had to wait, copied back to back). Chunks leave from the head, up to
+ * SL_STREAM_WRITER_IOV of them in one uv_write, so a backlog of many frames
+ * costs one writev.
+ *
+ *   sl_stream_writer_t
+ *     q[head .. head+inflight)        handed to the uv_write in flight
+ *     q[head+inflight .. head+count)  waiting
+ *        chunk = { rc, base, len }    base..base+len lies inside rc->data
+ *                     |
+ *                     +-> caller's sl_rcbuf_t (a ref) or a copy block
+ *
+ * Corking: between sl_stream_writer_cork and _uncork, writes only queue;
+ * uncork writes the whole queue at once (try-write, then one uv_write for
+ * the rest). Nothing corks yet: every write goes out at once as before. The
+ * next step (output corked per loop turn, flushed once per connection at
+ * the end of the turn) builds on this.
+ *
+ * Life cycle: _init on a stream that the owner keeps open; _close before
+ * the owner closes the stream (queued chunks are released; the ones in
+ * flight are released by their write callback, which libuv runs before the
+ * stream's close callback). No callback comes after _close, and none ever
+ * runs inside a call to this API. Every allocation (the chunk ring, copy
+ * blocks, the write and shutdown requests) exists only while output is
+ * queued or a shutdown is under way: an idle writer is this struct alone. */
+#ifndef SL_STREAM_WRITER_H
+#define SL_STREAM_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "base/buf.h"
+
+/* Most chunks one uv_write carries (iovecs of one writev). */
+#define SL_STREAM_WRITER_IOV 64
+
+typedef struct sl_stream_writer sl_stream_writer_t;
+
+typedef struct sl_stream_writer_handler {
+    /* Optional: the queue became empty after output had to wait (never
+     * when a write went out at once, never once a shutdown is asked). */
+    void (*on_drain)(sl_stream_writer_t *w);
+    /* Optional: a queued write failed (status < 0). The writer refuses
+     * further writes; the owner closes the stream. */
+    void (*on_error)(sl_stream_writer_t *w, int status);
+    /* After sl_stream_writer_shutdown: the write side was shut down
+     * (status 0), or a write or the shutdown failed (status < 0). Exactly
+     * once per shutdown asked, unless the writer is closed first. */
+    void (*on_shutdown)(sl_stream_writer_t *w, int status);
+} sl_stream_writer_handler_t;
+
+typedef struct sl_stream_chunk {
+    sl_rcbuf_t *rc;   /* holds the bytes; the chunk owns one reference */
+    char *base;       /* first byte not yet written, inside rc->data */
+    size_t len;
+} sl_stream_chunk_t;
+
+/* Embedded in its owner; the fields are the writer's own, read them through
+ * the functions below. */
+struct sl_stream_writer {
+    uv_stream_t *stream;
+    const sl_stream_writer_handler_t *h;
+    void *data;               /* the owner's, for the callbacks */
+    sl_stream_chunk_t *q;     /* ring of qcap chunks; NULL while empty */
+    uint32_t head, count, qcap;
+    uint32_t inflight;        /* chunks from head in the uv_write in flight */
+    size_t queued;            /* bytes in q (in flight ones included) */
+    size_t cap;               /* refusal threshold for capped writes */
+    uint64_t written;         /* bytes the kernel took, since _init */
+    sl_rcbuf_t *block;        /* the copy block being filled (a reference) */
+    size_t block_used;
+    uv_write_t *wreq;         /* allocated while a uv_write is in flight */
+    uv_shutdown_t *sreq;      /* allocated while a shutdown is under way */
+    uint16_t corked;          /* nested cork count */
+    unsigned closed : 1;      /* _close called: everything refused */
+    unsigned failed : 1;      /* a write failed: everything refused */
+    unsigned shutdown : 1;    /* shutdown asked: writes refused */
+};
+
+/* Write flags. */
+enum {
+    /* No cap: for the answer to a request, whose size the request bounds
+     * (the caller stops reading until it drains). */
+    SL_STREAM_WRITE_UNCAPPED = 1,
+};
+
+/* cap: bytes the queue may hold before capped writes are refused (0: no
+ * limit). Allocates nothing. */
+void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
+                           const sl_stream_writer_handler_t *h, void *data);
+void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap);
+
+/* Writes the n buffers in order: what the kernel takes now goes at once
+ * (when nothing waits before it and the writer is not corked), the rest is
+ * queued. rcs may be NULL; otherwise rcs[i], when not NULL, is a buffer
+ * whose data holds bufs[i]: the queue keeps a reference to it instead of a
+ * copy, so the caller may drop its own at once. The caller's other bytes
+ * are copied when they must wait.
+ * Returns
+ *   0         all written or queued;
+ *   -ENOBUFS  a capped write would pass the cap: nothing was written (the
+ *             caller decides), or, after a partial write, the rest was
+ *             queued anyway so the stream stays whole (the caller closes);
+ *   -EPIPE    the writer is closed, failed or shutting down;
+ *   -ENOMEM   no memory to queue the rest (after a partial write the
+ *             stream is cut: the caller closes);
+ *   another negative libuv error: the stream failed (the writer refuses
+ *             further writes; the caller closes). */
+int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs,
+                            unsigned n, unsigned flags);
+int sl_stream_writer_write(sl_stream_writer_t *w, const void *p, size_t n, unsigned flags);
+
+/* Corking (see above). uncork returns 0, or a negative libuv error (the
+ * stream failed). What the kernel takes at once is gone when it returns:
+ * when that empties the queue, no on_drain follows. */
+void sl_stream_writer_cork(sl_stream_writer_t *w);
+int sl_stream_writer_uncork(sl_stream_writer_t *w);
+
+/* Shuts the write side down once every queued byte is written; writes are
+ * refused from now on. on_shutdown follows (never inside this call).
+ * 0, -EPIPE when closed or already shutting down, or a libuv error from
+ * uv_shutdown when it could start at once (no callback then). */
+int sl_stream_writer_shutdown(sl_stream_writer_t *w);
+
+/* Releases what is queued and refuses everything; no callback follows.
+ * Call it before uv_close on the stream. Idempotent. */
+void sl_stream_writer_close(sl_stream_writer_t *w);
+
+/* Bytes waiting in user space (in flight included): what the cap limits. */
+static inline size_t sl_stream_writer_queued(const sl_stream_writer_t *w) { return w->queued; }
+/* Bytes the kernel took since _init (for metrics). */
+static inline uint64_t sl_stream_writer_written(const sl_stream_writer_t *w) { return w->written; }
+
+#endif

@@ -1,0 +1,453 @@
+/* Unit tests for net/stream_writer on a real libuv loop (the test's, from
+ * tl_loop()): the writer sits on one end of a unix socketpair (a
+ * uv_pipe_t), the test reads the other end itself, as fast or as slowly as
+ * a test wants, with small socket buffers so that big writes are partial.
+ * Each test ends by closing the writer and the pipe and checking that the
+ * loop closes with no handle left; the sanitizer build's leak check covers
+ * the memory. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "base/buf.h"
+#include "net/stream_writer.h"
+#include "testlib.h"
+
+/* ---- fixture ------------------------------------------------------------------- */
+
+typedef struct fx {
+    uv_loop_t *loop;
+    uv_pipe_t pipe;
+    int peer;             /* the other end, read by the test (-1 once closed) */
+    sl_stream_writer_t w;
+    sl_buf_t got;         /* what the peer read */
+    int eof;              /* the peer read end of file */
+    int drains, errors, shutdowns;
+    int error_status, shutdown_status;
+} fx_t;
+
+static void on_drain(sl_stream_writer_t *w)
+{
+    fx_t *f = w->data;
+    f->drains++;
+}
+
+static void on_error(sl_stream_writer_t *w, int status)
+{
+    fx_t *f = w->data;
+    f->errors++;
+    f->error_status = status;
+}
+
+static void on_shutdown(sl_stream_writer_t *w, int status)
+{
+    fx_t *f = w->data;
+    f->shutdowns++;
+    f->shutdown_status = status;
+}
+
+static const sl_stream_writer_handler_t handler = {
+    .on_drain = on_drain,
+    .on_error = on_error,
+    .on_shutdown = on_shutdown,
+};
+
+static void fx_init(fx_t *f, size_t cap)
+{
+    memset(f, 0, sizeof *f);
+    int sv[2];
+    CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    /* Small buffers: a write of a few hundred KiB is partial. */
+    int small = 8192;
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    f->loop = tl_loop();
+    CHECK_EQ_INT(uv_pipe_init(f->loop, &f->pipe, 0), 0);
+    CHECK_EQ_INT(uv_pipe_open(&f->pipe, sv[0]), 0);
+    f->pipe.data = f;
+    f->peer = sv[1];
+    sl_stream_writer_init(&f->w, (uv_stream_t *)&f->pipe, cap, &handler, f);
+}
+
+/* Reads at most max bytes the peer has now (max 0: all it has). */
+static size_t peer_read(fx_t *f, size_t max)
+{
+    size_t total = 0;
+    char buf[4096];
+    while (f->peer >= 0 && !f->eof && (max == 0 || total < max)) {
+        size_t want = sizeof buf;
+        if (max && max - total < want)
+            want = max - total;
+        ssize_t n = read(f->peer, buf, want);
+        if (n > 0) {
+            sl_buf_append(&f->got, buf, (size_t)n);
+            total += (size_t)n;
+        } else if (n == 0) {
+            f->eof = 1;
+        } else {
+            break; /* EAGAIN */
+        }
+    }
+    return total;
+}
+
+/* Turns the loop, the peer reading `per_turn` bytes a turn (0: all), until
+ * done() holds or 20000 turns have passed. */
+static int pump(fx_t *f, size_t per_turn, int (*done)(fx_t *f))
+{
+    for (int i = 0; i < 20000; i++) {
+        if (done(f))
+            return 1;
+        peer_read(f, per_turn);
+        uv_run(f->loop, UV_RUN_NOWAIT);
+    }
+    return done(f);
+}
+
+static int idle(fx_t *f) { return sl_stream_writer_queued(&f->w) == 0; }
+static int got_eof(fx_t *f) { return f->eof; }
+static int got_error(fx_t *f) { return f->errors > 0; }
+
+static void closed_cb(uv_handle_t *h) { (void)h; }
+
+/* Closes the writer and the pipe, and checks that nothing is left. */
+static void fx_done(fx_t *f)
+{
+    sl_stream_writer_close(&f->w);
+    uv_close((uv_handle_t *)&f->pipe, closed_cb);
+    uv_run(f->loop, UV_RUN_DEFAULT);
+    CHECK(f->w.q == NULL);
+    CHECK(f->w.block == NULL);
+    CHECK(f->w.wreq == NULL);
+    CHECK(f->w.sreq == NULL);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f->w), 0);
+    CHECK_EQ_INT(tl_loop_close(), 0);
+    if (f->peer >= 0)
+        close(f->peer);
+    sl_buf_free(&f->got);
+}
+
+/* Bytes that tell their position: a wrong order or a lost byte shows. */
+static char *pattern(size_t n, unsigned seed)
+{
+    char *p = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (char)('a' + (i * 7 + seed) % 26);
+    return p;
+}
+
+#define BIG ((size_t)1 << 20)
+
+/* A fixture whose writer has BIG bytes of a pattern written, part of them
+ * still queued (the kernel took what fits). Returns the pattern. */
+static char *fx_backlog(fx_t *f, size_t cap, unsigned seed)
+{
+    fx_init(f, cap);
+    char *p = pattern(BIG, seed);
+    CHECK_EQ_INT(sl_stream_writer_write(&f->w, p, BIG, 0), 0);
+    CHECK(sl_stream_writer_queued(&f->w) > 0);
+    return p;
+}
+
+/* ---- tests --------------------------------------------------------------------- */
+
+static void writer_small_write_goes_out_at_once(void)
+{
+    fx_t f;
+    fx_init(&f, BIG);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "hello", 5, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 0);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), 5);
+    CHECK(f.w.q == NULL && f.w.wreq == NULL); /* nothing allocated */
+    peer_read(&f, 0);
+    CHECK_STR(f.got.data, f.got.len, "hello");
+    fx_done(&f);
+    CHECK_EQ_INT(f.drains, 0); /* nothing waited, so nothing drained */
+}
+
+static void writer_partial_write_queues_the_rest_and_drains(void)
+{
+    fx_t f;
+    char *p = fx_backlog(&f, 4 * BIG, 1);
+    size_t queued = sl_stream_writer_queued(&f.w);
+    CHECK(queued < BIG);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w) + queued, BIG);
+    /* A slow reader: 3000 bytes a turn. */
+    CHECK(pump(&f, 3000, idle));
+    peer_read(&f, 0);
+    CHECK_MEM(f.got.data, f.got.len, p, BIG);
+    CHECK_EQ_INT(f.drains, 1);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), BIG);
+    CHECK(f.w.q == NULL && f.w.block == NULL && f.w.wreq == NULL); /* idle: no memory */
+    fx_done(&f);
+    free(p);
+}
+
+static void writer_order_kept_across_copies_and_rc_references(void)
+{
+    fx_t f;
+    fx_init(&f, 64 * BIG);
+    sl_buf_t want = SL_BUF_INIT;
+    /* Fill the kernel so that what follows waits in the queue. */
+    char *fill = pattern(BIG, 2);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, fill, BIG, 0), 0);
+    sl_buf_append(&want, fill, BIG);
+    CHECK(sl_stream_writer_queued(&f.w) > 0);
+    for (unsigned i = 0; i < 200; i++) {
+        /* A frame: a header copied from the stack, a body shared by
+         * reference (as a broadcast), a trailer copied. */
+        char hdr[16], trl[8];
+        int hl = snprintf(hdr, sizeof hdr, "<%u:", i);
+        int tl = snprintf(trl, sizeof trl, ">");
+        sl_rcbuf_t *body = sl_rcbuf_new(fill + i, 100 + i);
+        uv_buf_t bufs[3] = {
+            {.base = hdr, .len = (size_t)hl},
+            {.base = body->data + 10, .len = body->len - 10}, /* a slice of it */
+            {.base = trl, .len = (size_t)tl},
+        };
+        sl_rcbuf_t *rcs[3] = {NULL, body, NULL};
+        CHECK_EQ_INT(sl_stream_writer_writev(&f.w, bufs, rcs, 3, 0), 0);
+        for (int k = 0; k < 3; k++)
+            sl_buf_append(&want, bufs[k].base, bufs[k].len);
+        /* The caller's own copies go at once: the queue holds its refs and
+         * copies. */
+        sl_rcbuf_unref(body);
+        memset(hdr, '#', sizeof hdr);
+        memset(trl, '#', sizeof trl);
+    }
+    /* Copies and refs alternate: more chunks than one writev carries. */
+    CHECK(f.w.count > SL_STREAM_WRITER_IOV);
+    CHECK(pump(&f, 0, idle));
+    peer_read(&f, 0);
+    CHECK_MEM(f.got.data, f.got.len, want.data, want.len);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), want.len);
+    fx_done(&f);
+    sl_buf_free(&want);
+    free(fill);
+}
+
+static void writer_cap_refuses_with_nothing_written_and_keeps_the_stream_whole(void)
+{
+    fx_t f;
+    fx_init(&f, 64 * 1024);
+    char *p = pattern(BIG, 3);
+    /* Partly written, the rest over the cap: queued anyway, -ENOBUFS. */
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, p, BIG, 0), -ENOBUFS);
+    size_t queued = sl_stream_writer_queued(&f.w);
+    CHECK(queued > 64 * 1024);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w) + queued, BIG);
+    /* Now over the cap with nothing written: refused, nothing queued. */
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "late", 4, 0), -ENOBUFS);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), queued);
+    /* Uncapped writes still go (a response the request bounds). */
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "tail", 4, SL_STREAM_WRITE_UNCAPPED), 0);
+    CHECK(pump(&f, 0, idle));
+    peer_read(&f, 0);
+    CHECK_EQ_INT(f.got.len, BIG + 4);
+    CHECK_MEM(f.got.data, BIG, p, BIG);
+    CHECK_MEM(f.got.data + BIG, 4, "tail", 4);
+    /* Empty again: a write under the cap goes. */
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "more", 4, 0), 0);
+    fx_done(&f);
+    free(p);
+}
+
+static void writer_cap_counts_what_is_queued(void)
+{
+    fx_t f;
+    fx_init(&f, 2 * BIG);
+    char *p = pattern(2 * BIG, 4);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, p, BIG, 0), 0);
+    size_t queued = sl_stream_writer_queued(&f.w);
+    CHECK(queued > 0);
+    /* Fits beside what waits: queued, not refused. */
+    size_t room = 2 * BIG - queued;
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, p, room, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 2 * BIG);
+    /* One byte more does not fit. */
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -ENOBUFS);
+    CHECK(pump(&f, 0, idle));
+    peer_read(&f, 0);
+    CHECK_EQ_INT(f.got.len, BIG + room);
+    fx_done(&f);
+    free(p);
+}
+
+static void writer_shutdown_after_write_delivers_everything_then_eof(void)
+{
+    fx_t f;
+    char *p = fx_backlog(&f, 4 * BIG, 5);
+    CHECK_EQ_INT(sl_stream_writer_shutdown(&f.w), 0);
+    CHECK_EQ_INT(f.shutdowns, 0); /* never inside the call */
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -EPIPE);
+    CHECK_EQ_INT(sl_stream_writer_shutdown(&f.w), -EPIPE);
+    CHECK(pump(&f, 5000, got_eof));
+    CHECK_MEM(f.got.data, f.got.len, p, BIG);
+    CHECK_EQ_INT(f.shutdowns, 1);
+    CHECK_EQ_INT(f.shutdown_status, 0);
+    CHECK_EQ_INT(f.drains, 0); /* the shutdown follows, not a drain */
+    fx_done(&f);
+    free(p);
+}
+
+static void writer_shutdown_with_nothing_queued_starts_at_once(void)
+{
+    fx_t f;
+    fx_init(&f, BIG);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "bye", 3, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_shutdown(&f.w), 0);
+    CHECK(f.w.sreq != NULL);
+    CHECK(pump(&f, 0, got_eof));
+    CHECK_STR(f.got.data, f.got.len, "bye");
+    CHECK_EQ_INT(f.shutdowns, 1);
+    fx_done(&f);
+}
+
+static void writer_close_while_queued_frees_everything(void)
+{
+    fx_t f;
+    char *p = fx_backlog(&f, 64 * BIG, 6);
+    sl_rcbuf_t *rc = sl_rcbuf_new(p, 1000);
+    uv_buf_t b = {.base = rc->data, .len = rc->len};
+    for (int i = 0; i < 100; i++)
+        CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &b, &rc, 1, 0), 0);
+    CHECK_EQ_INT(rc->refs, 101); /* each queued chunk holds one */
+    CHECK(f.w.wreq != NULL);     /* a write in flight */
+    CHECK_EQ_INT(sl_stream_writer_shutdown(&f.w), 0);
+    sl_stream_writer_close(&f.w);
+    /* The waiting chunks went at once; the one in flight goes with its
+     * callback. */
+    CHECK_EQ_INT(rc->refs, 1);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -EPIPE);
+    sl_rcbuf_unref(rc);
+    fx_done(&f); /* runs the canceled write's callback: no callback to us */
+    CHECK_EQ_INT(f.drains + f.errors + f.shutdowns, 0);
+    free(p);
+}
+
+static void writer_failed_write_reports_once_and_refuses_after(void)
+{
+    fx_t f;
+    char *p = fx_backlog(&f, 64 * BIG, 7);
+    close(f.peer); /* the peer goes away without reading */
+    f.peer = -1;
+    CHECK(pump(&f, 0, got_error));
+    CHECK_EQ_INT(f.errors, 1);
+    CHECK(f.error_status < 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -EPIPE);
+    CHECK_EQ_INT(sl_stream_writer_shutdown(&f.w), -EPIPE);
+    fx_done(&f);
+    CHECK_EQ_INT(f.errors, 1);
+    free(p);
+}
+
+static void writer_failed_write_during_shutdown_ends_the_shutdown(void)
+{
+    fx_t f;
+    char *p = fx_backlog(&f, 64 * BIG, 8);
+    CHECK_EQ_INT(sl_stream_writer_shutdown(&f.w), 0);
+    close(f.peer);
+    f.peer = -1;
+    for (int i = 0; i < 1000 && !f.shutdowns; i++)
+        uv_run(f.loop, UV_RUN_NOWAIT);
+    CHECK_EQ_INT(f.shutdowns, 1);
+    CHECK(f.shutdown_status < 0);
+    CHECK_EQ_INT(f.errors, 0);
+    fx_done(&f);
+    free(p);
+}
+
+static void writer_write_to_a_gone_peer_fails_at_once(void)
+{
+    fx_t f;
+    fx_init(&f, BIG);
+    close(f.peer);
+    f.peer = -1;
+    int rc = sl_stream_writer_write(&f.w, "x", 1, 0);
+    CHECK(rc < 0 && rc != -ENOBUFS);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -EPIPE);
+    fx_done(&f);
+    CHECK_EQ_INT(f.errors, 0); /* returned, not called back */
+}
+
+static void writer_cork_holds_writes_until_uncork(void)
+{
+    fx_t f;
+    fx_init(&f, BIG);
+    sl_stream_writer_cork(&f.w);
+    sl_stream_writer_cork(&f.w); /* nested */
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "one ", 4, 0), 0);
+    sl_rcbuf_t *rc = sl_rcbuf_new("two ", 4);
+    uv_buf_t b = {.base = rc->data, .len = rc->len};
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &b, &rc, 1, 0), 0);
+    sl_rcbuf_unref(rc);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "three", 5, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 13);
+    uv_run(f.loop, UV_RUN_NOWAIT);
+    peer_read(&f, 0);
+    CHECK_EQ_INT(f.got.len, 0);
+    CHECK_EQ_INT(sl_stream_writer_uncork(&f.w), 0); /* still corked once */
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 13);
+    CHECK_EQ_INT(sl_stream_writer_uncork(&f.w), 0); /* one writev, at once */
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 0);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), 13);
+    CHECK(f.w.q == NULL && f.w.wreq == NULL);
+    peer_read(&f, 0);
+    CHECK_STR(f.got.data, f.got.len, "one two three");
+    CHECK_EQ_INT(sl_stream_writer_uncork(&f.w), 0); /* not corked: nothing */
+    fx_done(&f);
+}
+
+static void writer_corked_writes_count_against_the_cap(void)
+{
+    fx_t f;
+    fx_init(&f, 10);
+    sl_stream_writer_cork(&f.w);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "0123456789", 10, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -ENOBUFS);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 10);
+    CHECK_EQ_INT(sl_stream_writer_uncork(&f.w), 0);
+    peer_read(&f, 0);
+    CHECK_STR(f.got.data, f.got.len, "0123456789");
+    fx_done(&f);
+}
+
+static void writer_empty_writes_do_nothing(void)
+{
+    fx_t f;
+    fx_init(&f, 0);
+    uv_buf_t none[2] = {{.base = NULL, .len = 0}, {.base = NULL, .len = 0}};
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, none, NULL, 2, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, none, NULL, 0, 0), 0);
+    CHECK(f.w.q == NULL);
+    fx_done(&f);
+}
+
+static const char *suite_setup(void)
+{
+    signal(SIGPIPE, SIG_IGN); /* a write to a gone peer must fail, not kill */
+    return NULL;
+}
+
+TL_SUITE(stream_writer, suite_setup, NULL,
+         TL_TEST(writer_small_write_goes_out_at_once),
+         TL_TEST(writer_partial_write_queues_the_rest_and_drains),
+         TL_TEST(writer_order_kept_across_copies_and_rc_references),
+         TL_TEST(writer_cap_refuses_with_nothing_written_and_keeps_the_stream_whole),
+         TL_TEST(writer_cap_counts_what_is_queued),
+         TL_TEST(writer_shutdown_after_write_delivers_everything_then_eof),
+         TL_TEST(writer_shutdown_with_nothing_queued_starts_at_once),
+         TL_TEST(writer_close_while_queued_frees_everything),
+         TL_TEST(writer_failed_write_reports_once_and_refuses_after),
+         TL_TEST(writer_failed_write_during_shutdown_ends_the_shutdown),
+         TL_TEST(writer_write_to_a_gone_peer_fails_at_once),
+         TL_TEST(writer_cork_holds_writes_until_uncork),
+         TL_TEST(writer_corked_writes_count_against_the_cap),
+         TL_TEST(writer_empty_writes_do_nothing));
