@@ -45,6 +45,16 @@ static const char usage[] =
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
     "  --no-reload        do not watch the app's files\n"
+    "  --config FILE      settings from a Lua file returning a table: port, host,\n"
+    "                     redis, workers, logLevel, logFormat, reload (false:\n"
+    "                     --no-reload) and options = { NAME = VALUE, ... }\n"
+    "  --check            check the flags, environment, file and main.lua's\n"
+    "                     sio.configure, then exit: 0 when sound, 2 with why\n"
+    "\n"
+    "Environment: SIOLUA_PORT, SIOLUA_HOST, SIOLUA_REDIS_URL (also sio.redis's\n"
+    "default), SIOLUA_WORKERS, SIOLUA_LOG_LEVEL, SIOLUA_LOG_FORMAT. A flag wins\n"
+    "over the environment, which wins over the file, which wins over\n"
+    "sio.configure in main.lua, which wins over the defaults.\n"
     "\n"
     "Server options, named as in Node's socket.io 4.8 and @socket.io/redis-adapter 8.\n"
     "An app sets them with sio.configure{NAME = VALUE} in main.lua; --set wins:\n";
@@ -61,6 +71,7 @@ typedef struct run {
     int nechos;
     const char *redis_url;
     int no_reload;
+    int check;              /* --check: validate, don't serve */
     int workers;            /* --workers: run as their supervisor */
     int worker_index;       /* --worker (set by the supervisor): 1..N */
     const char *worker_bus; /* --worker-bus: the supervisor's local bus */
@@ -70,7 +81,8 @@ static run_t R;
 
 static const sl_flag_t run_flags[] = {
     {"--port", 1},   {"--host", 1},       {"--redis", 1},    {"--workers", 1}, {"--worker", 1},
-    {"--worker-bus", 1}, {"--eio-echo", 1}, {"--no-reload", 0}, {"--help", 0},   {NULL, 0},
+    {"--worker-bus", 1}, {"--eio-echo", 1}, {"--no-reload", 0}, {"--help", 0},   {"--config", 1},
+    {"--check", 0},     {NULL, 0},
 };
 
 static int run_flag(sl_compose_t *c, const char *a, const char *next)
@@ -83,6 +95,10 @@ static int run_flag(sl_compose_t *c, const char *a, const char *next)
         exit(0);
     } else if (!strcmp(a, "--no-reload")) {
         R.no_reload = 1;
+    } else if (!strcmp(a, "--check")) {
+        R.check = 1;
+    } else if (!strcmp(a, "--config")) {
+        c->config_file = next;
     } else if (!strcmp(a, "--port")) {
         n = strtol(next, &end, 10);
         if (*end || end == next || n < 0 || n > 65535)
@@ -199,13 +215,36 @@ static int announce_address(const char *where)
     return 0;
 }
 
+/* --check: every source was read and checked by sl_compose_args; what is
+ * left is main.lua and its sio.configure. Nothing listens, nothing
+ * connects; exit 0 when sound, 2 with the reason. */
+static int check(void)
+{
+    uv_loop_t *loop = uv_default_loop();
+    int rc = sl_compose_build(&R.c, loop);
+    if (sl_compose_free(&R.c))
+        SL_WARN("main", "the loop still holds handles at exit");
+    if (rc) {
+        fprintf(stderr, "siolua: --check: %s is not sound (see above)\n", R.c.app_dir);
+        return 2;
+    }
+    const sl_server_config_t *h = &R.c.settings.http;
+    printf("siolua: --check: %s is sound (it would listen on %s port %d, %d worker%s%s)\n", R.c.app_dir,
+           h->host, h->port, R.workers ? R.workers : 1, R.workers > 1 ? "s" : "",
+           R.redis_url ? ", Redis adapter" : "");
+    return 0;
+}
+
 int sl_run_main(int argc, char **argv)
 {
     memset(&R, 0, sizeof R);
     sl_compose_init(&R.c, SL_OPT_RUN, "siolua --help");
+    R.c.sources = 1;
     int rc = sl_compose_args(&R.c, argc, argv, run_flags, run_flag);
     if (rc)
         return rc;
+    if (R.check)
+        return check();
     signal(SIGPIPE, SIG_IGN);
     if (R.workers && !R.worker_index)
         return run_supervisor(argc, argv);

@@ -90,10 +90,12 @@ export function runCli(args, { timeoutMs = 5000, env = {} } = {}) {
 //     its last element is the binary.
 //   cwd: the working directory (default: this process's).
 //   replaceEnv: env is the whole environment, not additions to this one's.
+//   bind: false leaves --port and --host out (the environment or a
+//     configuration file gives them).
 // Returns {url, port, host, proc, stderr(), stop(signal), exited}.
-export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 10000, logLevel, wrapper, cwd, replaceEnv } = {}) {
+export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 10000, logLevel, wrapper, cwd, replaceEnv, bind = true } = {}) {
   const dir = appDir ?? makeAppDir();
-  const argv = ['run', dir, '--port', '0', '--host', '127.0.0.1'];
+  const argv = ['run', dir, ...(bind ? ['--port', '0', '--host', '127.0.0.1'] : [])];
   if (logLevel) argv.push('--log-level', logLevel);
   argv.push(...args);
   const cmd = wrapper ? wrapper[0] : SIOLUA_BIN;
