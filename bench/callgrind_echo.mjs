@@ -6,6 +6,8 @@
 // start-up and connection set-up are left out.
 //   node bench/callgrind_echo.mjs [CLIENTS] [ECHOES_PER_CLIENT] [-- siolua run flags...]
 // e.g. node bench/callgrind_echo.mjs 10 1000 -- --set metrics=/metrics
+//      node bench/callgrind_echo.mjs 10 1000 -- --tls-cert c.pem --tls-key k.pem
+// (with TLS the clients trust the certificate given, a self-signed one)
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -30,14 +32,16 @@ const proc = spawn('valgrind', ['--tool=callgrind', `--callgrind-out-file=${out}
 { stdio: ['ignore', 'ignore', 'pipe'] });
 const url = await new Promise((resolve, reject) => {
   createInterface({ input: proc.stderr }).on('line', (line) => {
-    const m = /listening on https?:\/\/[^ ]*:(\d+)/.exec(line);
-    if (m) resolve(`http://127.0.0.1:${m[1]}`);
+    const m = /listening on (https?):\/\/[^ ]*:(\d+)/.exec(line);
+    if (m) resolve(`${m[1]}://127.0.0.1:${m[2]}`);
   });
   proc.on('exit', (code) => reject(new Error(`siolua exited ${code}`)));
 });
 
+const certAt = extra.indexOf('--tls-cert');
+const ca = certAt < 0 ? undefined : readFileSync(extra[certAt + 1]);
 const sockets = await Promise.all(Array.from({ length: CLIENTS }, () => new Promise((resolve, reject) => {
-  const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+  const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, ca });
   s.once('connect', () => resolve(s));
   s.once('connect_error', reject);
 })));

@@ -45,12 +45,15 @@ static const char usage[] =
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
     "  --no-reload        do not watch the app's files\n"
+    "  --tls-cert FILE    serve HTTPS and WSS with this PEM certificate (and its\n"
+    "  --tls-key FILE     chain) and key; SIGHUP reloads them (= --set tls.cert=...)\n"
     "  --config FILE      settings from a Lua file returning a table: port, host,\n"
     "                     redis, workers, logLevel, logFormat, reload (false:\n"
     "                     --no-reload) and options = { NAME = VALUE, ... }\n"
     "  --check            check the flags, environment, file and main.lua's\n"
     "                     sio.configure, then exit: 0 when sound, 2 with why\n"
     "\n"
+    "The file's tls = { cert = FILE, key = FILE } stands for --tls-cert/--tls-key.\n"
     "Environment: SIOLUA_PORT, SIOLUA_HOST, SIOLUA_REDIS_URL (also sio.redis's\n"
     "default), SIOLUA_WORKERS, SIOLUA_LOG_LEVEL, SIOLUA_LOG_FORMAT. A flag wins\n"
     "over the environment, which wins over the file, which wins over\n"
@@ -82,7 +85,7 @@ static run_t R;
 static const sl_flag_t run_flags[] = {
     {"--port", 1},   {"--host", 1},       {"--redis", 1},    {"--workers", 1}, {"--worker", 1},
     {"--worker-bus", 1}, {"--eio-echo", 1}, {"--no-reload", 0}, {"--help", 0},   {"--config", 1},
-    {"--check", 0},     {NULL, 0},
+    {"--check", 0},     {"--tls-cert", 1}, {"--tls-key", 1}, {NULL, 0},
 };
 
 static int run_flag(sl_compose_t *c, const char *a, const char *next)
@@ -99,6 +102,8 @@ static int run_flag(sl_compose_t *c, const char *a, const char *next)
         R.check = 1;
     } else if (!strcmp(a, "--config")) {
         c->config_file = next;
+    } else if (!strcmp(a, "--tls-cert") || !strcmp(a, "--tls-key")) {
+        return sl_compose_set(c, a[6] == 'c' ? "tls.cert" : "tls.key", next);
     } else if (!strcmp(a, "--port")) {
         n = strtol(next, &end, 10);
         if (*end || end == next || n < 0 || n > 65535)
@@ -164,6 +169,13 @@ static void host_of(const char *addr, char *out, size_t cap)
 
 static int run_supervisor(int argc, char **argv)
 {
+    /* Every worker would fail the same way on a bad certificate: say so
+     * once, here, before any starts. */
+    sl_tls_ctx_t *tls;
+    int rc = sl_compose_tls_context(&R.c, &tls);
+    if (rc)
+        return rc;
+    sl_tls_ctx_unref(tls);
     sl_supervisor_config_t sc = {
         .workers = R.workers,
         .host = R.c.settings.http.host,
@@ -176,31 +188,48 @@ static int run_supervisor(int argc, char **argv)
     return sl_supervisor_run(&sc);
 }
 
+/* A plaintext listener of this node alone (sl_server_listen_private) on
+ * host (and port, 0: a free one): where other nodes relay requests. */
+static int listen_relay(const char *host, int port, char *relay, size_t cap)
+{
+    int rc = sl_server_listen_private(R.c.server, host, port, relay, cap);
+    if (rc)
+        fprintf(stderr, "siolua: cannot listen for relayed requests on %s:%d: %s\n", host, port,
+                uv_strerror(rc));
+    return rc;
+}
+
 /* Other nodes relay requests for this node's sessions to what it listens
  * on (where); a worker has a listener of its own for that, on
- * clusterAddress's host, since the shared port can't address it. */
+ * clusterAddress's host, since the shared port can't address it; so has a
+ * node whose public port speaks TLS (relays are plaintext HTTP), on
+ * clusterAddress, or on loopback for the nodes of one machine. */
 static int announce_address(const char *where)
 {
     const char *cluster_address = R.c.settings.cluster_address;
+    const char *scheme = sl_server_secure(R.c.server) ? "https" : "http";
+    char host[128], relay[160];
+    host_of(cluster_address[0] ? cluster_address : "127.0.0.1:0", host, sizeof host);
     if (R.worker_index) {
-        char host[128], relay[160];
-        host_of(cluster_address[0] ? cluster_address : "127.0.0.1:0", host, sizeof host);
-        int rc = sl_server_listen_private(R.c.server, host, relay, sizeof relay);
-        if (rc) {
-            fprintf(stderr, "siolua: worker %d cannot listen on %s: %s\n", R.worker_index, host,
-                    uv_strerror(rc));
+        int rc = listen_relay(host, 0, relay, sizeof relay);
+        if (rc)
             return 1;
-        }
         sl_compose_set_cluster_address(&R.c, relay);
         SL_INFO("main", "worker %d (pid %d) serving %s on the shared port %s, relay address %s",
                 R.worker_index, (int)getpid(), R.c.app_dir, where, relay);
-        sl_worker_ready(relay);
+        sl_worker_ready(relay, scheme);
         return 0;
     }
-    SL_INFO("main", "siolua %s serving %s, listening on http://%s", SIOLUA_VERSION, R.c.app_dir,
+    SL_INFO("main", "siolua %s serving %s, listening on %s://%s", SIOLUA_VERSION, R.c.app_dir, scheme,
             where);
-    sl_sd_ready(R.c.loop, "serving %s on http://%s", R.c.app_dir, where);
-    if (R.redis_url) {
+    sl_sd_ready(R.c.loop, "serving %s on %s://%s", R.c.app_dir, scheme, where);
+    if (R.redis_url && sl_server_secure(R.c.server)) {
+        const char *colon = cluster_address[0] ? strrchr(cluster_address, ':') : NULL;
+        if (listen_relay(host, colon ? atoi(colon + 1) : 0, relay, sizeof relay))
+            return 1;
+        sl_compose_set_cluster_address(&R.c, relay);
+        SL_INFO("main", "relayed requests from the other servers come in plaintext on %s", relay);
+    } else if (R.redis_url) {
         /* A wildcard bind is announced as loopback unless told otherwise. */
         char addr[160];
         const char *port = strrchr(where, ':');

@@ -131,6 +131,11 @@ static int do_flag(sl_compose_t *c, own_flag_fn own, const char *a, const char *
     return rc;
 }
 
+int sl_compose_set(sl_compose_t *c, const char *name, const char *value)
+{
+    return add_set(c, name, strlen(name), value, NULL);
+}
+
 /* ---- the environment and the configuration file ------------------------------- */
 
 /* What the environment or a file may give besides options: each stands for
@@ -147,6 +152,8 @@ static const struct source_row {
     {"logLevel", "SIOLUA_LOG_LEVEL", "--log-level"},
     {"logFormat", "SIOLUA_LOG_FORMAT", "--log-format"},
     {"reload", NULL, "--no-reload"},
+    {"tls.cert", NULL, "--tls-cert"},
+    {"tls.key", NULL, "--tls-key"},
 };
 
 typedef struct file_item {
@@ -198,7 +205,7 @@ static int file_item(void *ud, const char *name, const char *value)
                                 sl_option_find(name) || sl_option_find(first)
                                     ? " (server options go in options = { ... })"
                                     : " (known: port, host, redis, workers, logLevel, logFormat, "
-                                      "reload, options)");
+                                      "reload, tls, options)");
     }
     if (f->n == SL_COMPOSE_MAX_SETS || !(value = keep(c, value, strlen(value))))
         return sl_compose_usage(c, "more than %d bytes of settings", SL_COMPOSE_STORE);
@@ -381,7 +388,53 @@ int sl_compose_build(sl_compose_t *c, uv_loop_t *loop)
         return 1;
     }
     apply_sets(c);
+    int rc = sl_compose_tls_context(c, &c->tls);
+    if (rc == 0 && c->tls)
+        sl_server_set_tls(c->server, c->tls);
+    return rc;
+}
+
+/* ---- TLS ------------------------------------------------------------------------------ */
+
+/* HTTP/1.1 is what every route here speaks; a client that offers ALPN
+ * without it (h2 only) is refused during the handshake (RFC 7301). */
+static sl_tls_server_opts_t tls_opts(const sl_compose_t *c)
+{
+    sl_tls_server_opts_t o = {c->settings.tls_cert, c->settings.tls_key, "http/1.1"};
+    return o;
+}
+
+int sl_compose_tls_context(sl_compose_t *c, sl_tls_ctx_t **out)
+{
+    const sl_settings_t *s = &c->settings;
+    *out = NULL;
+    if (!s->tls_cert[0] && !s->tls_key[0])
+        return 0;
+    if (!s->tls_cert[0] || !s->tls_key[0]) {
+        fprintf(stderr, "siolua: TLS needs both tls.cert and tls.key (--tls-cert and --tls-key)\n");
+        return 2;
+    }
+    char err[600];
+    sl_tls_server_opts_t o = tls_opts(c);
+    if (sl_tls_ctx_new_server(&o, out, err, sizeof err)) {
+        fprintf(stderr, "siolua: TLS: %s\n", err);
+        return 2;
+    }
     return 0;
+}
+
+/* SIGHUP: the files again, all or nothing. */
+static void tls_reload(sl_compose_t *c)
+{
+    char err[600];
+    sl_tls_server_opts_t o = tls_opts(c);
+    if (sl_tls_ctx_reload(&c->tls, &o, err, sizeof err)) {
+        SL_ERROR("tls", "certificate not reloaded, the previous one stays: %s", err);
+        return;
+    }
+    sl_server_set_tls(c->server, c->tls);
+    SL_INFO("tls", "certificate reloaded from %s (new connections get it; open ones keep theirs)",
+            c->settings.tls_cert);
 }
 
 int sl_compose_use_adapter(sl_compose_t *c, const char *url, int local_bus)
@@ -474,6 +527,8 @@ static void on_sighup(uv_signal_t *h, int signum)
     if (c->app) {
         SL_INFO("main", "SIGHUP received, reloading");
         sl_sd_reloading();
+        if (c->tls)
+            tls_reload(c);
         sl_app_reload(c->app);
         sl_sd_ready(NULL, NULL);
     }
@@ -508,6 +563,8 @@ int sl_compose_free(sl_compose_t *c)
     uv_run(c->loop, UV_RUN_DEFAULT);
     sl_server_free(c->server);
     c->server = NULL;
+    sl_tls_ctx_unref(c->tls);
+    c->tls = NULL;
     g_compose = NULL;
     return uv_loop_close(c->loop) ? -1 : 0;
 }

@@ -64,6 +64,7 @@ struct sl_compose {
     sl_app_t *app;
     sio_redis_t *adapter;     /* the app's, while it lives */
     sl_metrics_t *metrics;    /* the metrics and health routes (metrics.h) */
+    sl_tls_ctx_t *tls;        /* HTTPS/WSS of the public listener, or NULL */
 
     /* Private. */
     /* Options to apply, in order: the file's, then the command line's
@@ -107,9 +108,17 @@ typedef struct sl_flag {
 int sl_compose_args(sl_compose_t *c, int argc, char **argv, const sl_flag_t *flags,
                     int (*own)(sl_compose_t *c, const char *flag, const char *value));
 
+/* An option of the command line (a flag that stands for one, such as
+ * --tls-cert for tls.cert): checked and applied with the others. 0 or 2. */
+int sl_compose_set(sl_compose_t *c, const char *name, const char *value);
+/* The TLS context tls.cert and tls.key make (NULL with neither): 0, or 2
+ * after printing why it can't be made. */
+int sl_compose_tls_context(sl_compose_t *c, sl_tls_ctx_t **out);
+
 /* Builds the server (its static files from APP_DIR/public) and the app,
- * runs main.lua, applies the command line's options again. 0, or the exit
- * status after printing why. */
+ * runs main.lua, applies the file's and the command line's options again,
+ * and makes the TLS context when tls.cert and tls.key say so. 0, or the
+ * exit status after printing why. */
 int sl_compose_build(sl_compose_t *c, uv_loop_t *loop);
 /* The cluster: the Redis adapter (local_bus: the supervisor's local bus),
  * whose node registry the router asks for other nodes' sessions. 0, or -1
@@ -119,7 +128,8 @@ int sl_compose_use_adapter(sl_compose_t *c, const char *url, int local_bus);
 void sl_compose_set_cluster_address(sl_compose_t *c, const char *host_port);
 /* Ends configuration (sio.configure raises from now on). */
 void sl_compose_start(sl_compose_t *c);
-/* SIGINT/SIGTERM stop gracefully; with hup, SIGHUP reloads main.lua. */
+/* SIGINT/SIGTERM stop gracefully; with hup, SIGHUP reloads main.lua (and
+ * the TLS certificate, all or nothing: a bad new one keeps the old). */
 void sl_compose_signals(sl_compose_t *c, int hup);
 /* Graceful stop: every session gets a close packet, then every handle
  * closes and on_closed is called. Not from inside Lua: see stop_soon. */

@@ -148,6 +148,9 @@ static int set_metrics_token(sl_settings_t *s, const sl_optval_t *v)
     return 0;
 }
 
+SETTER(set_tls_cert, COPY(s->tls_cert, v->text))
+SETTER(set_tls_key, COPY(s->tls_key, v->text))
+
 /* ---- the table ---------------------------------------------------------------- */
 
 #define ALL (SL_OPT_RUN | SL_OPT_TEST | SL_OPT_LUA)
@@ -265,6 +268,12 @@ const sl_option_t sl_options[] = {
      .to = SL_TO_METRICS, .expect = "a path starting with '/' (e.g. /health), or '' for none",
      .help = "health check: 200 serving, 503 draining ('': off)",
      .apply = set_health_path},
+    {.name = "tls.cert", .type = SL_OPT_TEXT, .def = "", .max = 4095, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_TLS, .expect = "a PEM file: the certificate, then its chain",
+     .help = "serve HTTPS/WSS with this certificate (with tls.key)", .apply = set_tls_cert},
+    {.name = "tls.key", .type = SL_OPT_TEXT, .def = "", .max = 4095, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_TLS, .expect = "a PEM file: the certificate's private key",
+     .help = "the private key of tls.cert", .apply = set_tls_key},
 };
 const size_t sl_options_count = sizeof sl_options / sizeof sl_options[0];
 

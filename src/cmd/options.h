@@ -34,6 +34,8 @@ typedef struct sl_settings {
     char metrics_path[128];    /* Prometheus metrics served there; "" off */
     char metrics_token[128];   /* Bearer token the metrics path asks for; "" none */
     char health_path[128];     /* the health check; "" off */
+    char tls_cert[4096];       /* PEM certificate (and chain) of HTTPS/WSS; "" none */
+    char tls_key[4096];        /* its private key */
 } sl_settings_t;
 
 /* Where an option may be set. */
@@ -55,6 +57,7 @@ enum {
     SL_TO_CLUSTER = 128,  /* the address announced to the cluster */
     SL_TO_FETCH = 256,    /* sio.fetch's trust (the Lua runtime's HTTP client) */
     SL_TO_METRICS = 512,  /* the metrics and health routes (read at each request) */
+    SL_TO_TLS = 1024,     /* the public listener's TLS (made once configuration ends) */
 };
 
 typedef enum sl_opt_type {

@@ -3,7 +3,7 @@
  *   supervisor ── local bus (unix socket, no --redis) ◄── workers' adapter links
  *       │  └───── reserved port (bound, not listening)
  *       └── worker i: uv_process_t + control socket (its fd 3)
- *                     "ready RELAY\n" ──►     ◄── "peers 1=RELAY 2=- ...\n"
+ *                     "ready RELAY SCHEME\n" ──►     ◄── "peers 1=RELAY 2=- ...\n"
  *                                             ◄── EOF: supervisor gone
  *
  * RELAY is the worker's private listener ("127.0.0.1:41234"); the peers
@@ -60,6 +60,7 @@ typedef struct worker {
     sl_backoff_t backoff;    /* restart delays (see RESTART_MIN_MS) */
     char rbuf[128];
     char relay[64];          /* "host:port" of its private listener, "" */
+    char scheme[8];          /* what the shared port speaks, as it said */
 } worker_t;
 
 struct supervisor {
@@ -150,15 +151,16 @@ static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         control_close(w);
         return;
     }
-    /* "ready RELAY\n", all of it in one read (a few dozen bytes, written
+    /* "ready RELAY SCHEME\n", all of it in one read (a few dozen bytes, written
      * at once, on a socket pair). */
     char *nl = nread > 0 ? memchr(buf->base, '\n', (size_t)nread) : NULL;
     if (!nl || w->ready)
         return;
     *nl = '\0';
-    w->relay[0] = '\0';
-    if (!strncmp(buf->base, "ready ", 6) && strlen(buf->base + 6) < sizeof w->relay)
-        strcpy(w->relay, buf->base + 6);
+    if (sscanf(buf->base, "ready %63s %7s", w->relay, w->scheme) != 2) {
+        w->relay[0] = '\0';
+        snprintf(w->scheme, sizeof w->scheme, "http");
+    }
     w->ready = 1;
     tell_peers(s);
     if (w->reload_pending) {
@@ -174,10 +176,11 @@ static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (!s->workers[i].ready)
             return;
     s->serving = 1;
-    SL_INFO("main", "siolua %s serving %s with %d workers (%s), listening on http://%s",
+    SL_INFO("main", "siolua %s serving %s with %d workers (%s), listening on %s://%s",
             SIOLUA_VERSION, s->cfg->app_dir, s->n,
-            s->cfg->use_local_bus ? "joined by a local bus" : "joined by redis", s->where);
-    sl_sd_ready(s->loop, "serving %s with %d workers on http://%s", s->cfg->app_dir, s->n, s->where);
+            s->cfg->use_local_bus ? "joined by a local bus" : "joined by redis", w->scheme, s->where);
+    sl_sd_ready(s->loop, "serving %s with %d workers on %s://%s", s->cfg->app_dir, s->n, w->scheme,
+                s->where);
 }
 
 static void describe_exit(char *out, size_t cap, int64_t status, int sig)
@@ -584,12 +587,12 @@ int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
     return 0;
 }
 
-void sl_worker_ready(const char *relay)
+void sl_worker_ready(const char *relay, const char *scheme)
 {
     char msg[96];
     if (!control_attached || uv_is_closing((uv_handle_t *)&control))
         return;
-    int n = snprintf(msg, sizeof msg, "ready %s\n", relay);
+    int n = snprintf(msg, sizeof msg, "ready %s %s\n", relay, scheme);
     int rc = sl_stream_writer_write(&control_out, msg, (size_t)n, SL_STREAM_WRITE_UNCAPPED);
     if (rc)
         ready_failed(&control_out, rc);

@@ -41,9 +41,10 @@ int sl_supervisor_run(const sl_supervisor_config_t *cfg);
  * the supervisor goes away. 0, or a negative libuv error (not started by a
  * supervisor). */
 int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void));
-/* Tells the supervisor this worker serves (after it listens), and where
- * its private listener is ("127.0.0.1:41234"). */
-void sl_worker_ready(const char *relay);
+/* Tells the supervisor this worker serves (after it listens), where its
+ * private listener is ("127.0.0.1:41234") and what the shared port speaks
+ * ("http", "https": the supervisor's log line says it). */
+void sl_worker_ready(const char *relay, const char *scheme);
 /* The workers' private listeners as the supervisor last told them (for
  * gathering metrics): how many workers there are, and the "host:port" of
  * worker index (1..count), or NULL when it is not serving. */

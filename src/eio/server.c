@@ -34,6 +34,7 @@ struct sl_server {
     int listening;
     uv_tcp_t relay;          /* sl_server_listen_private's */
     int relay_listening;
+    sl_tls_ctx_t *tls;       /* the public listener's, NULL: plaintext */
     eio_server_t *eio[MAX_MOUNTS];
     int owned_eio[MAX_MOUNTS];
     int neio;
@@ -312,7 +313,8 @@ static void on_connection(uv_stream_t *listener, int status)
     sl_conn_t *c;
     /* The conn starts with no handler; http takes it over at once. */
     static const sl_conn_handler_t none = {0};
-    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, &c);
+    sl_tls_ctx_t *tls = listener == (uv_stream_t *)&srv->listener ? srv->tls : NULL;
+    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, tls, &c);
     if (rc) {
         SL_WARN("server", "accept: %s", uv_strerror(rc));
         return;
@@ -485,10 +487,10 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
     return 0;
 }
 
-int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size_t outlen)
+int sl_server_listen_private(sl_server_t *srv, const char *host, int port, char *out, size_t outlen)
 {
     struct sockaddr_storage ss;
-    int rc = resolve(host, 0, &ss);
+    int rc = resolve(host, port, &ss);
     if (rc == 0)
         rc = uv_tcp_bind(&srv->relay, (struct sockaddr *)&ss, 0);
     if (rc == 0)
@@ -634,12 +636,23 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
 
 int sl_server_draining(const sl_server_t *srv) { return srv->shutdown_started != 0; }
 
+void sl_server_set_tls(sl_server_t *srv, sl_tls_ctx_t *ctx)
+{
+    if (ctx)
+        sl_tls_ctx_ref(ctx);
+    sl_tls_ctx_unref(srv->tls);
+    srv->tls = ctx;
+}
+
+int sl_server_secure(const sl_server_t *srv) { return srv->tls != NULL; }
+
 void sl_server_free(sl_server_t *srv)
 {
     if (!srv)
         return;
     for (int i = 0; i < 8; i++)
         free(srv->client_files[i].data);
+    sl_tls_ctx_unref(srv->tls);
     for (int i = 0; i < srv->neio; i++)
         if (srv->owned_eio[i])
             eio_server_free(srv->eio[i]);

@@ -19,6 +19,7 @@
 #include <uv.h>
 #include "eio/eio.h"
 #include "net/http.h"
+#include "net/tls.h"
 #include "net/trust.h"
 
 typedef struct sl_server sl_server_t;
@@ -62,11 +63,19 @@ int sl_server_mount_eio_echo(sl_server_t *srv, const eio_options_t *opts);
 int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud);
 /* Binds and listens; writes "host:port" actually bound into out. */
 int sl_server_listen(sl_server_t *srv, char *out, size_t outlen);
-/* A second listener on host, on a port of its own (ephemeral), serving the
- * same routes: where the other processes of a cluster reach this one in
- * particular when the public port is shared (--workers). Writes the
- * "host:port" bound into out. */
-int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size_t outlen);
+/* A second listener on host:port (port 0: a free one), serving the same
+ * routes in plaintext whatever the public listener speaks: where the other
+ * processes of a cluster reach this one in particular when the public port
+ * is shared (--workers) or speaks TLS. Writes the "host:port" bound into
+ * out. */
+int sl_server_listen_private(sl_server_t *srv, const char *host, int port, char *out, size_t outlen);
+/* Connections the public listener accepts from now on speak TLS with ctx
+ * (a server context; NULL: plaintext). The server holds a reference: a
+ * certificate reloaded on SIGHUP comes as a new context, while open
+ * connections keep the one they started with. */
+void sl_server_set_tls(sl_server_t *srv, sl_tls_ctx_t *ctx);
+/* 1 when the public listener speaks TLS. */
+int sl_server_secure(const sl_server_t *srv);
 /* Holds host:port (port 0: a free one, chosen now) for the processes that
  * will listen on it with reuse_port: a bound SO_REUSEPORT socket that does
  * not listen, so it takes no connections. Writes its fd to *fd (the caller

@@ -939,7 +939,7 @@ static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     c->hs.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-    c->hs.secure = 0;
+    c->hs.secure = req->secure;
     return 0;
 }
 
