@@ -82,6 +82,13 @@ static void sample_d(expo_t *e, const char *name, const char *labels, double v)
     sl_buf_appendf(e->b, "%.15g\n", v);
 }
 
+/* A family of one unlabelled sample. */
+static void single(expo_t *e, const char *name, const char *type, const char *help, uint64_t v)
+{
+    family(e, name, type, help);
+    sample_u(e, name, "", v);
+}
+
 /* A label value as the format wants it: backslash, double quote and line
  * feed escaped; a byte that is not part of well-formed UTF-8 (a namespace
  * is the client's bytes) becomes U+FFFD. */
@@ -140,10 +147,9 @@ static void render_engine(expo_t *e, sio_server_t *sio)
     sio_server_each_nsp(sio, nsp_sample, &w);
     sl_buf_free(&w.label);
 
-    family(e, "siolua_handshakes_total", "counter", "Engine.IO sessions opened.");
-    sample_u(e, "siolua_handshakes_total", "", es->handshakes);
-    family(e, "siolua_upgrades_total", "counter", "Sessions upgraded from polling to WebSocket.");
-    sample_u(e, "siolua_upgrades_total", "", es->upgrades);
+    single(e, "siolua_handshakes_total", "counter", "Engine.IO sessions opened.", es->handshakes);
+    single(e, "siolua_upgrades_total", "counter",
+           "Sessions upgraded from polling to WebSocket.", es->upgrades);
     family(e, "siolua_disconnects_total", "counter", "Engine.IO sessions closed, by reason.");
     for (int i = 0; i < EIO_REASON_COUNT; i++) {
         char label[64];
@@ -156,18 +162,16 @@ static void render_sio(expo_t *e, sio_server_t *sio, const sl_app_stats_t *as)
 {
     const sio_stats_t *ss = sio_server_stats(sio);
     const sl_conn_stats_t *cs = sl_conn_stats();
-    family(e, "siolua_packets_received_total", "counter", "Socket.IO packets received from clients.");
-    sample_u(e, "siolua_packets_received_total", "", ss->packets_received);
-    family(e, "siolua_packets_sent_total", "counter", "Socket.IO packets sent to clients (one per recipient).");
-    sample_u(e, "siolua_packets_sent_total", "", ss->packets_sent);
-    family(e, "siolua_bytes_received_total", "counter", "Bytes read from client connections.");
-    sample_u(e, "siolua_bytes_received_total", "", cs->bytes_received);
-    family(e, "siolua_bytes_sent_total", "counter", "Bytes written to client connections.");
-    sample_u(e, "siolua_bytes_sent_total", "", cs->bytes_sent);
-    family(e, "siolua_broadcasts_total", "counter", "Broadcasts made by this server.");
-    sample_u(e, "siolua_broadcasts_total", "", ss->broadcasts);
-    family(e, "siolua_ack_timeouts_total", "counter", "Acknowledgements not received in time (emit_with_ack with a timeout).");
-    sample_u(e, "siolua_ack_timeouts_total", "", as->ack_timeouts);
+    single(e, "siolua_packets_received_total", "counter",
+           "Socket.IO packets received from clients.", ss->packets_received);
+    single(e, "siolua_packets_sent_total", "counter",
+           "Socket.IO packets sent to clients (one per recipient).", ss->packets_sent);
+    single(e, "siolua_bytes_received_total", "counter",
+           "Bytes read from client connections.", cs->bytes_received);
+    single(e, "siolua_bytes_sent_total", "counter", "Bytes written to client connections.", cs->bytes_sent);
+    single(e, "siolua_broadcasts_total", "counter", "Broadcasts made by this server.", ss->broadcasts);
+    single(e, "siolua_ack_timeouts_total", "counter",
+           "Acknowledgements not received in time (emit_with_ack with a timeout).", as->ack_timeouts);
 }
 
 static void render_lua(expo_t *e, sl_app_t *app, const sl_app_stats_t *as)
@@ -187,11 +191,11 @@ static void render_lua(expo_t *e, sl_app_t *app, const sl_app_stats_t *as)
     }
     sample_d(e, "siolua_lua_handler_seconds_sum", "", (double)ls->run_ns / 1e9);
     sample_u(e, "siolua_lua_handler_seconds_count", "", ls->runs);
-    family(e, "siolua_lua_errors_total", "counter", "Errors in Lua code (each also logged as a 'lua error' line).");
-    sample_u(e, "siolua_lua_errors_total", "", ls->errors);
-    family(e, "siolua_lua_memory_bytes", "gauge", "Bytes the Lua state holds.");
-    sample_u(e, "siolua_lua_memory_bytes", "", sl_app_lua_memory(app));
-    family(e, "siolua_reloads_total", "counter", "Reloads of main.lua, by result (failed: the old version kept serving).");
+    single(e, "siolua_lua_errors_total", "counter",
+           "Errors in Lua code (each also logged as a 'lua error' line).", ls->errors);
+    single(e, "siolua_lua_memory_bytes", "gauge", "Bytes the Lua state holds.", sl_app_lua_memory(app));
+    family(e, "siolua_reloads_total", "counter",
+           "Reloads of main.lua, by result (failed: the old version kept serving).");
     sample_u(e, "siolua_reloads_total", "result=\"ok\"", as->reloads_ok);
     sample_u(e, "siolua_reloads_total", "result=\"failed\"", as->reloads_failed);
 }
@@ -219,8 +223,7 @@ static void render_process(sl_metrics_t *m, expo_t *e)
                  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
     size_t rss = 0;
     uv_resident_set_memory(&rss);
-    family(e, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
-    sample_u(e, "process_resident_memory_bytes", "", rss);
+    single(e, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss);
     unsigned long vsize_pages = 0;
     FILE *f = fopen("/proc/self/statm", "r");
     if (f) {
@@ -228,19 +231,20 @@ static void render_process(sl_metrics_t *m, expo_t *e)
             vsize_pages = 0;
         fclose(f);
     }
-    family(e, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-    sample_u(e, "process_virtual_memory_bytes", "", (uint64_t)vsize_pages * (uint64_t)sysconf(_SC_PAGESIZE));
+    single(e, "process_virtual_memory_bytes", "gauge",
+           "Virtual memory size in bytes.", (uint64_t)vsize_pages * (uint64_t)sysconf(_SC_PAGESIZE));
     long fds = open_fds();
     if (fds >= 0) {
-        family(e, "process_open_fds", "gauge", "Number of open file descriptors.");
-        sample_u(e, "process_open_fds", "", (uint64_t)fds);
+        single(e, "process_open_fds", "gauge", "Number of open file descriptors.", (uint64_t)fds);
     }
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        family(e, "process_max_fds", "gauge", "Maximum number of open file descriptors.");
-        sample_u(e, "process_max_fds", "", rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur);
+        single(e, "process_max_fds", "gauge",
+               "Maximum number of open file descriptors.",
+               rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur);
     }
-    family(e, "process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.");
+    family(e, "process_start_time_seconds", "gauge",
+           "Start time of the process since unix epoch in seconds.");
     sample_d(e, "process_start_time_seconds", "", m->start_time);
 }
 
@@ -257,9 +261,9 @@ void sl_metrics_render(sl_metrics_t *m, sl_buf_t *out)
         render_lua(&e, c->app, as);
     }
     if (c->adapter) {
-        family(&e, "siolua_redis_up", "gauge",
-               "1 while the cluster adapter's connections to Redis (or to the --workers local bus) are up.");
-        sample_u(&e, "siolua_redis_up", "", (uint64_t)sio_redis_up(c->adapter));
+        single(&e, "siolua_redis_up", "gauge",
+               "1 while the cluster adapter's connections to Redis (or to the --workers local bus) are up.",
+               (uint64_t)sio_redis_up(c->adapter));
     }
     family(&e, "siolua_event_loop_lag_seconds", "gauge",
            "How late the event loop ran a timer at its last check (every 0.5 s): time it was busy.");

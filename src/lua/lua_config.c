@@ -69,8 +69,8 @@ static int walk_value(lua_State *L, const char *name, size_t rel, int vidx, sl_l
             if (lua_type(L, -2) == LUA_TSTRING) {
                 char full[NAME_MAX_LEN];
                 int n = snprintf(full, sizeof full, "%s.%s", name, lua_tostring(L, -2));
-                rc = n < (int)sizeof full ? walk_value(L, full, rel + (size_t)n - strlen(name), lua_gettop(L), cb, ud)
-                                          : cb(ud, name, NULL);
+                size_t sub = rel + (size_t)n - strlen(name); /* the option's own name grew too */
+                rc = n < (int)sizeof full ? walk_value(L, full, sub, lua_gettop(L), cb, ud) : cb(ud, name, NULL);
                 if (rc) {
                     lua_pop(L, 2);
                     return rc;

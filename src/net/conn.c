@@ -143,7 +143,9 @@ static int tls_flush(sl_conn_t *c)
         scratch_done(&tls_out);
         return -ENOMEM;
     }
-    int rc = tls_out.len ? sl_stream_writer_write(&c->out, tls_out.data, tls_out.len, SL_STREAM_WRITE_UNCAPPED) : 0;
+    int rc = 0;
+    if (tls_out.len)
+        rc = sl_stream_writer_write(&c->out, tls_out.data, tls_out.len, SL_STREAM_WRITE_UNCAPPED);
     scratch_done(&tls_out);
     return rc;
 }

@@ -17,7 +17,7 @@ import { connected, closeClient } from './lib/sio.mjs';
 import { startRedis, freePort, SKIP as NO_REDIS } from './lib/cluster.mjs';
 import { parseMetrics, value, promtoolCheck } from './lib/prom.mjs';
 
-const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'metrics');
+const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'echo');
 const METRICS = ['--set', 'metrics=/metrics'];
 
 async function scrape(srv, { headers = {}, path = '/metrics' } = {}) {

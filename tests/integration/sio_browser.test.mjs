@@ -5,11 +5,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { request, makeTempDir } from './lib/server.mjs';
+import { request } from './lib/server.mjs';
+import { launchBrowser } from './lib/browser.mjs';
 import { startApp, stopProblems } from './lib/sio.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const SCREENSHOT = process.env.SIOLUA_SCREENSHOT || `${process.env.SIOLUA_SCREENSHOT_DIR || '/tmp'}/siolua-browser.png`;
 
 let srv;
@@ -73,15 +72,7 @@ test('a file name under /socket.io/ that is not a client bundle is not served', 
 });
 
 test('headless Chromium: index.html loads /socket.io/socket.io.js, connects, upgrades to websocket, emits and renders the replies', { timeout: 60_000 }, async () => {
-  const profile = makeTempDir('siolua-chromium-');
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
+  const context = await launchBrowser();
   try {
     const page = context.pages()[0] ?? await context.newPage();
     const pageErrors = [];

@@ -13,7 +13,6 @@ import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { chromium } from 'playwright-core';
 import { Socket as EioSocket } from 'engine.io-client';
 import {
   startServer, request, runCli, makeAppDir, makeTempDir, until, SIOLUA_ROOT, RawConn,
@@ -21,10 +20,10 @@ import {
 import { io, closeClient } from './lib/sio.mjs';
 import { startRedis, redisClient, waitSubscribed, SKIP as NO_REDIS } from './lib/cluster.mjs';
 import { makeCerts, spkiHash } from './lib/certs.mjs';
+import { launchBrowser } from './lib/browser.mjs';
 import { parseMetrics, value } from './lib/prom.mjs';
 
-const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'tls');
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'echo');
 const certs = makeCerts({ good: 'DNS:localhost,IP:127.0.0.1', next: 'DNS:localhost,IP:127.0.0.1' });
 const TLS_ARGS = ['--tls-cert', certs.good.certFile, '--tls-key', certs.good.keyFile];
 const CA_PEM = readFileSync(certs.caFile, 'utf8');
@@ -245,48 +244,27 @@ test('--workers 2 with TLS: every worker speaks TLS on the shared port; polling 
 test('headless Chromium trusts the test certificate by its key hash: the page, socket.io.js, polling and the WSS upgrade', { timeout: 60000 }, async (t) => {
   const srv = await startTls(t);
   const url = `https://localhost:${srv.port}/`;
-  const profile = makeTempDir('siolua-chromium-');
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      `--ignore-certificate-errors-spki-list=${spkiHash(certs.good.certFile)}`,
-    ],
-  });
-  try {
-    const page = context.pages()[0] ?? await context.newPage();
-    const failed = [];
-    page.on('requestfailed', (r) => failed.push(`${r.url()} ${r.failure()?.errorText}`));
-    const res = await page.goto(url, { waitUntil: 'load' });
-    assert.equal(res.status(), 200);
-    await page.waitForFunction(() => document.getElementById('secure').textContent !== '', null, { timeout: 15000 });
-    await page.waitForFunction(() => document.getElementById('binary').textContent !== '', null, { timeout: 15000 });
-    const text = async (id) => (await page.textContent(`#${id}`)).trim();
-    assert.equal(await text('page'), 'https:');
-    assert.equal(await text('status'), 'connected');
-    assert.equal(await text('transport'), 'websocket');
-    assert.equal(await text('secure'), 'true on websocket');
-    assert.equal(await text('echo'), 'hello over TLS');
-    assert.equal(await text('binary'), '1,2,3,250');
-    await page.screenshot({ path: `${process.env.SIOLUA_SCREENSHOT_DIR || '/tmp'}/siolua-tls-browser.png` });
-    assert.deepEqual(failed.filter((f) => !/ERR_ABORTED/.test(f)), []);
-  } finally {
-    await context.close();
-  }
+  const context = await launchBrowser(t, { args: [`--ignore-certificate-errors-spki-list=${spkiHash(certs.good.certFile)}`] });
+  const page = context.pages()[0] ?? await context.newPage();
+  const failed = [];
+  page.on('requestfailed', (r) => failed.push(`${r.url()} ${r.failure()?.errorText}`));
+  const res = await page.goto(url, { waitUntil: 'load' });
+  assert.equal(res.status(), 200);
+  await page.waitForFunction(() => document.getElementById('secure').textContent !== '', null, { timeout: 15000 });
+  await page.waitForFunction(() => document.getElementById('binary').textContent !== '', null, { timeout: 15000 });
+  const text = async (id) => (await page.textContent(`#${id}`)).trim();
+  assert.equal(await text('page'), 'https:');
+  assert.equal(await text('status'), 'connected');
+  assert.equal(await text('transport'), 'websocket');
+  assert.equal(await text('secure'), 'true on websocket');
+  assert.equal(await text('echo'), 'hello over TLS');
+  assert.equal(await text('binary'), '1,2,3,250');
+  await page.screenshot({ path: `${process.env.SIOLUA_SCREENSHOT_DIR || '/tmp'}/siolua-tls-browser.png` });
+  assert.deepEqual(failed.filter((f) => !/ERR_ABORTED/.test(f)), []);
   // Without the key hash, Chromium refuses the certificate: the trust above
   // was the test's, not a browser that accepts anything.
-  const untrusting = await chromium.launchPersistentContext(makeTempDir('siolua-chromium-'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run'],
-  });
-  try {
-    const page = untrusting.pages()[0] ?? await untrusting.newPage();
-    await assert.rejects(page.goto(url), /ERR_CERT_AUTHORITY_INVALID/);
-  } finally {
-    await untrusting.close();
-  }
+  const untrusting = await launchBrowser(t);
+  const other = untrusting.pages()[0] ?? await untrusting.newPage();
+  await assert.rejects(other.goto(url), /ERR_CERT_AUTHORITY_INVALID/);
 });
 
