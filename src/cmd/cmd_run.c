@@ -45,8 +45,9 @@ static const char usage[] =
     "  --eio-echo PATH    also mount a raw Engine.IO endpoint at PATH that\n"
     "                     sends every message back (protocol test suites)\n"
     "  --no-reload        do not watch the app's files\n"
-    "  --tls-cert FILE    serve HTTPS and WSS with this PEM certificate (and its\n"
-    "  --tls-key FILE     chain) and key; SIGHUP reloads them (= --set tls.cert=...)\n"
+    "  --tls-cert FILE    serve HTTPS and WSS with this PEM certificate and its\n"
+    "                     chain (the option tls.cert); SIGHUP reloads it\n"
+    "  --tls-key FILE     its private key (the option tls.key)\n"
     "  --config FILE      settings from a Lua file returning a table: port, host,\n"
     "                     redis, workers, logLevel, logFormat, reload (false:\n"
     "                     --no-reload) and options = { NAME = VALUE, ... }\n"
@@ -60,7 +61,8 @@ static const char usage[] =
     "sio.configure in main.lua, which wins over the defaults.\n"
     "\n"
     "Server options, named as in Node's socket.io 4.8 and @socket.io/redis-adapter 8.\n"
-    "An app sets them with sio.configure{NAME = VALUE} in main.lua; --set wins:\n";
+    "An app sets them with sio.configure{NAME = VALUE} in main.lua; --set and the\n"
+    "file's options win:\n";
 
 void sl_run_help(FILE *out)
 {
