@@ -15,6 +15,7 @@
 #include "cmd/metrics.h"
 #include "cmd/sd_notify.h"
 #include "lua/lua_config.h"
+#include "net/deflate.h"
 
 /* The server's shutdown callback carries no user data; there is one
  * composition per process. */
@@ -91,8 +92,6 @@ static int apply_options(sl_compose_t *c)
         const char *name = c->sets[i].name;
         if (sl_settings_set(&c->settings, name, c->sets[i].text, c->where, err, sizeof err))
             return sl_compose_usage(c, "%s", err);
-        c->sets[i].opt = sl_option_find(name);
-        sl_option_parse(c->sets[i].opt, c->sets[i].text, &c->sets[i].v, err, sizeof err);
     }
     c->source = NULL;
     return 0;
@@ -195,6 +194,8 @@ static int file_item(void *ud, const char *name, const char *value)
         return src ? add_set(c, name + 8, strlen(name + 8), value, src)
                    : sl_compose_usage(c, "more than %d bytes of settings", SL_COMPOSE_STORE);
     }
+    if (!strcmp(value, SL_OPT_TABLE))
+        return 0; /* a table of keys (tls = {...}): they follow, each checked */
     size_t i = 0;
     while (i < sizeof source_rows / sizeof *source_rows && strcmp(source_rows[i].key, name))
         i++;
@@ -317,8 +318,10 @@ int sl_compose_args(sl_compose_t *c, int argc, char **argv, const sl_flag_t *fla
 static void push(sl_compose_t *c, unsigned to)
 {
     sio_server_t *sio = sl_app_sio(c->app);
-    if (to & SL_TO_HTTP)
+    if (to & SL_TO_HTTP) {
         sl_server_set_http(c->server, &c->settings.http.limits, &c->settings.http.trust_proxy);
+        sl_server_config_mut(c->server)->compress = c->settings.http.compress;
+    }
     if (to & SL_TO_EIO)
         *eio_server_options_mut(sio_server_eio(sio)) = c->settings.eio;
     if (to & SL_TO_SIO)
@@ -339,18 +342,23 @@ static int configure_option(void *ud, const char *name, const char *value, char 
     sl_compose_t *c = ud;
     if (sl_settings_set(&c->settings, name, value, SL_OPT_LUA, err, cap))
         return -1;
-    push(c, sl_option_find(name)->to);
+    const sl_option_t *o = sl_option_find(name);
+    if (o) /* none for a table whose fields are the options (tls) */
+        push(c, o->to);
     return 0;
 }
 
-/* The file and the command line win over main.lua. */
+/* The file and the command line win over main.lua: the same settings
+ * again, through the same reading (a table's "{}" included), so they
+ * can't fail now where they passed before. */
 static void apply_sets(sl_compose_t *c)
 {
     char err[512];
     unsigned to = 0;
     for (int i = 0; i < c->nsets; i++) {
-        sl_option_apply(c->sets[i].opt, &c->settings, &c->sets[i].v, err, sizeof err);
-        to |= c->sets[i].opt->to;
+        const sl_option_t *o = sl_option_find(c->sets[i].name);
+        sl_settings_set(&c->settings, c->sets[i].name, c->sets[i].text, c->where, err, sizeof err);
+        to |= o ? o->to : 0;
     }
     push(c, to);
 }
@@ -565,6 +573,7 @@ int sl_compose_free(sl_compose_t *c)
     c->server = NULL;
     sl_tls_ctx_unref(c->tls);
     c->tls = NULL;
+    sl_zpool_free(); /* the compressors shared by every connection */
     g_compose = NULL;
     return uv_loop_close(c->loop) ? -1 : 0;
 }

@@ -39,8 +39,6 @@ typedef struct sl_metrics sl_metrics_t;
 typedef struct sl_compose_set {
     const char *name, *text;
     const char *source;       /* "FILE: options.NAME", or NULL: --set */
-    const sl_option_t *opt;
-    sl_optval_t v;
 } sl_compose_set_t;
 struct sl_compose {
     /* The command's, before sl_compose_build. */
@@ -68,7 +66,7 @@ struct sl_compose {
 
     /* Private. */
     /* Options to apply, in order: the file's, then the command line's
-     * (source NULL); opt and v are filled once applied. */
+     * (source NULL). */
     sl_compose_set_t sets[SL_COMPOSE_MAX_SETS];
     int nsets;
     const char *given[SL_COMPOSE_MAX_GIVEN]; /* flags the command line gave */

@@ -138,10 +138,10 @@ typedef int (*sl_lua_option_cb)(void *ud, const char *name, const char *value);
 /* A key of an options table that is not a string. */
 #define SL_LUA_OPTIONS_EKEY (-2)
 /* Hands every option of the table at idx to cb, named prefix + key, the way
- * sio.configure and configuration files read them (lua_config.h): nested
- * tables of named fields flattened ("cors.origin"), lists joined by commas,
- * connectionStateRecovery = {...} also as connectionStateRecovery=true,
- * cors.origin = true as '*'. Returns 0, cb's nonzero, or
+ * sio.configure and configuration files read them (lua_config.h): a nested
+ * table of named fields as "{}" (a section turns on) then flattened
+ * ("cors.origin"), lists joined by commas, cors.origin = true as '*'.
+ * Returns 0, cb's nonzero, or
  * SL_LUA_OPTIONS_EKEY. cb may raise (it then leaves the walk). */
 int sl_lua_options_walk(lua_State *L, int idx, const char *prefix, sl_lua_option_cb cb, void *ud);
 

@@ -52,17 +52,18 @@ static const char *option_text(lua_State *L, int idx, char *buf, size_t cap)
 }
 
 /* The value at vidx under the name in name (its last rel bytes are the
- * option's own name, what the special cases look at). Nested tables of
- * named fields (cors, connectionStateRecovery) flatten into "cors.origin";
- * a list is a value. */
+ * option's own name, what the special case looks at). A nested table of
+ * named fields (cors, perMessageDeflate) is given first as itself, "{}"
+ * (a section such as perMessageDeflate turns on, as Node's option objects
+ * do), then field by field flattened into "cors.origin"; a list is a
+ * value. */
 static int walk_value(lua_State *L, const char *name, size_t rel, int vidx, sl_lua_option_cb cb, void *ud)
 {
     char buf[1024];
     const char *own = name + strlen(name) - rel;
     if (lua_type(L, vidx) == LUA_TTABLE && lua_rawlen(L, vidx) == 0) {
-        int rc = 0;
-        /* As Node's option object: giving it turns recovery on. */
-        if (!strcmp(own, "connectionStateRecovery") && (rc = cb(ud, name, "true")))
+        int rc = cb(ud, name, "{}");
+        if (rc)
             return rc;
         lua_pushnil(L);
         while (lua_next(L, vidx)) {

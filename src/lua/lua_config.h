@@ -6,10 +6,10 @@
  * composition root's (cmd/options.c, cmd/compose.c).
  *
  *   return {                                 port                 "3000"
- *     port = 3000,                           tls.cert             "/etc/x.pem"
- *     tls = { cert = "/etc/x.pem" },   -->   options.pingInterval "10000"
- *     options = { pingInterval = 10000,      options.transports   "websocket"
- *                 transports = { "websocket" } },
+ *     port = 3000,                           tls                  "{}"
+ *     tls = { cert = "/etc/x.pem" },   -->   tls.cert             "/etc/x.pem"
+ *     options = { pingInterval = 10000,      options.pingInterval "10000"
+ *                 transports = { "websocket" } },  options.transports "websocket"
  *   }
  */
 #ifndef SL_LUA_CONFIG_H
@@ -27,8 +27,9 @@ typedef int (*sl_config_cb)(void *ud, const char *name, const char *value);
  * table, math and utf8 libraries and os.getenv (so a secret can come from
  * the environment), at most 10 million instructions, and hands every
  * setting of the table it returns to cb: top-level keys by name, nested
- * tables of named fields flattened ("tls.cert"), the `options` table as
- * sio.configure reads it, prefixed "options.". Returns 0, cb's nonzero, or
+ * tables of named fields as "{}" then flattened ("tls", "tls.cert"), the
+ * `options` table as sio.configure reads it, prefixed "options.". Returns
+ * 0, cb's nonzero, or
  * -1 with err set: "FILE:3: '}' expected near 'x'", "cannot open FILE",
  * "FILE: must return a table (it returned nil)", "FILE: keys must be names
  * (found a number key)", "FILE: took more than 10000000 instructions". */

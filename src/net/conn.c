@@ -316,14 +316,17 @@ __attribute__((noinline)) static int conn_write_failed(sl_conn_t *c, int rc)
     return -EPIPE;
 }
 
-static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, unsigned flags)
+static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n,
+                       unsigned flags)
 {
     if (c->closing || c->close_after_write)
         return -EPIPE;
     int rc;
     if (c->tls) {
         /* The cap is checked on the plaintext, before it is encrypted:
-         * refused, nothing was written (records can't be taken back). */
+         * refused, nothing was written (records can't be taken back). A
+         * shared buffer (rcs) is of no use here: each connection's copy is
+         * encrypted on its own. */
         size_t total = 0;
         for (unsigned i = 0; i < n; i++)
             total += bufs[i].len;
@@ -332,7 +335,7 @@ static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, unsigned 
             return -ENOBUFS;
         rc = tls_write(c, bufs, n, total);
     } else {
-        rc = sl_stream_writer_writev(&c->out, bufs, NULL, n, flags);
+        rc = sl_stream_writer_writev(&c->out, bufs, rcs, n, flags);
     }
     count_sent(c);
     return rc == 0 ? 0 : conn_write_failed(c, rc);
@@ -340,12 +343,17 @@ static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, unsigned 
 
 int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
-    return conn_writev(c, bufs, n, 0);
+    return conn_writev(c, bufs, NULL, n, 0);
+}
+
+int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n)
+{
+    return conn_writev(c, bufs, rcs, n, 0);
 }
 
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
-    return conn_writev(c, bufs, n, SL_STREAM_WRITE_UNCAPPED);
+    return conn_writev(c, bufs, NULL, n, SL_STREAM_WRITE_UNCAPPED);
 }
 
 int sl_conn_write(sl_conn_t *c, const void *p, size_t n)

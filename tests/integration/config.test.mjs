@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { runCli, startServer, makeAppDir, makeTempDir, request, eioHandshake, until } from './lib/server.mjs';
 import { freePort, startRedis, redisClient, SKIP as NO_REDIS } from './lib/cluster.mjs';
 import { connected } from './lib/sio.mjs';
+import { openRawWs, wsUrl } from './lib/eio.mjs';
 
 // An app whose sio.configure sets pingInterval (the level just above the
 // default) and which answers "redis" with sio.redis's PING (its default URL
@@ -61,6 +62,17 @@ test('options: a --set flag beats the file, which beats sio.configure, which bea
   const pre = await request(`${srv.url}/socket.io/?EIO=4&transport=polling`, { method: 'OPTIONS', headers: { Origin: 'https://a.example' } });
   assert.equal(pre.headers['access-control-allow-origin'], 'https://a.example');
   assert.deepEqual((await eioHandshake(srv.url, { path: '/socket.io/' })).handshake.upgrades, []);
+});
+
+test('a section given as a table in the file turns on, and stays on after sio.configure (perMessageDeflate = {...})', async (t) => {
+  const file = configFile('return { options = { perMessageDeflate = { threshold = 0 } } }\n');
+  const off = await start(t, { bind: true });
+  const on = await start(t, { bind: true, args: ['--config', file] });
+  for (const [srv, want] of [[off, ''], [on, 'permessage-deflate']]) {
+    const { ws } = await openRawWs(wsUrl(srv, {}, '/socket.io/'), { t, perMessageDeflate: true });
+    assert.equal(ws.extensions.split(';')[0], want);
+    ws.terminate();
+  }
 });
 
 test('port and host: a flag beats SIOLUA_PORT, which beats the file', async (t) => {

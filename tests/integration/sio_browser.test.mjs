@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from './lib/server.mjs';
-import { launchBrowser } from './lib/browser.mjs';
+import { launchChromium } from './lib/browser.mjs';
 import { startApp, stopProblems } from './lib/sio.mjs';
 
 const SCREENSHOT = process.env.SIOLUA_SCREENSHOT || `${process.env.SIOLUA_SCREENSHOT_DIR || '/tmp'}/siolua-browser.png`;
@@ -72,7 +72,7 @@ test('a file name under /socket.io/ that is not a client bundle is not served', 
 });
 
 test('headless Chromium: index.html loads /socket.io/socket.io.js, connects, upgrades to websocket, emits and renders the replies', { timeout: 60_000 }, async () => {
-  const context = await launchBrowser();
+  const context = await launchChromium();
   try {
     const page = context.pages()[0] ?? await context.newPage();
     const pageErrors = [];

@@ -20,7 +20,7 @@ import {
 import { io, closeClient } from './lib/sio.mjs';
 import { startRedis, redisClient, waitSubscribed, SKIP as NO_REDIS } from './lib/cluster.mjs';
 import { makeCerts, spkiHash } from './lib/certs.mjs';
-import { launchBrowser } from './lib/browser.mjs';
+import { launchChromium } from './lib/browser.mjs';
 import { parseMetrics, value } from './lib/prom.mjs';
 
 const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'echo');
@@ -244,7 +244,7 @@ test('--workers 2 with TLS: every worker speaks TLS on the shared port; polling 
 test('headless Chromium trusts the test certificate by its key hash: the page, socket.io.js, polling and the WSS upgrade', { timeout: 60000 }, async (t) => {
   const srv = await startTls(t);
   const url = `https://localhost:${srv.port}/`;
-  const context = await launchBrowser(t, { args: [`--ignore-certificate-errors-spki-list=${spkiHash(certs.good.certFile)}`] });
+  const context = await launchChromium({ t, args: [`--ignore-certificate-errors-spki-list=${spkiHash(certs.good.certFile)}`] });
   const page = context.pages()[0] ?? await context.newPage();
   const failed = [];
   page.on('requestfailed', (r) => failed.push(`${r.url()} ${r.failure()?.errorText}`));
@@ -263,7 +263,7 @@ test('headless Chromium trusts the test certificate by its key hash: the page, s
   assert.deepEqual(failed.filter((f) => !/ERR_ABORTED/.test(f)), []);
   // Without the key hash, Chromium refuses the certificate: the trust above
   // was the test's, not a browser that accepts anything.
-  const untrusting = await launchBrowser(t);
+  const untrusting = await launchChromium({ t });
   const other = untrusting.pages()[0] ?? await untrusting.newPage();
   await assert.rejects(other.goto(url), /ERR_CERT_AUTHORITY_INVALID/);
 });

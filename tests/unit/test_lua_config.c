@@ -63,18 +63,22 @@ static void config_file_flattens_like_the_command_line(void)
                            out, sizeof out),
                  0);
     CHECK_STR(out, strlen(out),
-              "options.cors.credentials=true options.cors.origin=* options.pingInterval=10000 "
-              "options.transports=polling,websocket port=3000 reload=false tls.cert=/c.pem workers=auto");
+              "options.cors.credentials=true options.cors.origin=* options.cors={} options.pingInterval=10000 "
+              "options.transports=polling,websocket port=3000 reload=false tls.cert=/c.pem tls={} workers=auto");
 }
 
-static void config_file_recovery_table_turns_recovery_on(void)
+/* A table of named fields comes first as itself, "{}": a section
+ * (connectionStateRecovery, perMessageDeflate) turns on, even empty. */
+static void config_file_table_of_fields_comes_as_itself_first(void)
 {
     char out[1024];
-    CHECK_EQ_INT(read_text("return { options = { connectionStateRecovery = { maxDisconnectionDuration = 5000 } } }",
+    CHECK_EQ_INT(read_text("return { options = { connectionStateRecovery = { maxDisconnectionDuration = 5000 },\n"
+                           "  perMessageDeflate = {} } }",
                            out, sizeof out),
                  0);
     CHECK_STR(out, strlen(out),
-              "options.connectionStateRecovery.maxDisconnectionDuration=5000 options.connectionStateRecovery=true");
+              "options.connectionStateRecovery.maxDisconnectionDuration=5000 options.connectionStateRecovery={} "
+              "options.perMessageDeflate={}");
 }
 
 static void config_file_values_without_text_form_are_none(void)
@@ -138,7 +142,7 @@ static void config_file_callback_stops_the_reading(void)
 
 TL_SUITE(lua_config, NULL, NULL,
          TL_TEST(config_file_flattens_like_the_command_line),
-         TL_TEST(config_file_recovery_table_turns_recovery_on),
+         TL_TEST(config_file_table_of_fields_comes_as_itself_first),
          TL_TEST(config_file_values_without_text_form_are_none),
          TL_TEST(config_file_reads_the_environment_but_not_files),
          TL_TEST(config_file_refusals_name_the_file),
