@@ -116,9 +116,16 @@ void sl_server_set_locator(sl_server_t *srv, const sl_locator_t *ops, void *ud);
 /* Graceful stop: every session gets its close packet, and the server
  * drains (up to 2 s for polling clients to collect it) while still
  * listening, refusing new Engine.IO sessions with 503; then the listeners
- * and every connection close, and done is called once every handle is. */
+ * and every connection close, and done is called once every handle is:
+ * later, or at once when sl_server_close had closed it all already. */
 void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv));
-/* 1 from sl_server_shutdown on (health checks answer 503). */
+/* The same stop from inside the app (io.close() in Node), while the
+ * process goes on: done(ud) once it is over (before a shutdown's done),
+ * and a later sl_server_shutdown finishes at once. Returns 0 (done will be
+ * called), 1 when it is over already (done is not called), or -ENOSPC when
+ * four closers wait already. */
+int sl_server_close(sl_server_t *srv, void (*done)(void *ud), void *ud);
+/* 1 from sl_server_shutdown or sl_server_close on (health checks answer 503). */
 int sl_server_draining(const sl_server_t *srv);
 void sl_server_free(sl_server_t *srv);
 

@@ -100,6 +100,27 @@ test('headless Chromium: index.html loads /socket.io/socket.io.js, connects, upg
   }
 });
 
+test('headless Chromium with the msgpack bundle against a server with parser=msgpack: connects, upgrades, acks, and an ArrayBuffer goes up and comes back', { timeout: 60_000 }, async (t) => {
+  const mp = await startApp('browser', { t, args: ['--set', 'parser=msgpack'] });
+  const context = await launchChromium();
+  try {
+    const page = context.pages()[0] ?? await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    assert.equal((await page.goto(mp.url + '/msgpack.html', { waitUntil: 'load' })).status(), 200);
+    const text = async (id) => (await page.textContent(`#${id}`)).trim();
+    await page.waitForFunction(() => document.getElementById('bytes').textContent !== '', null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.getElementById('transport').textContent === 'websocket', null, { timeout: 10_000 });
+    assert.equal(await text('status'), 'connected');
+    assert.equal(await text('reply'), 'hello chromium, from Lua');
+    assert.equal(await text('bytes'), '250,3,2,1');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await context.close();
+  }
+  assert.deepEqual(await stopProblems(mp), []);
+});
+
 // Last: a crash or a sanitizer report anywhere in the run shows up here.
 test('the server exits 0 on SIGTERM after the run, with no crash or sanitizer report', async () => {
   assert.deepEqual(await stopProblems(srv), []);

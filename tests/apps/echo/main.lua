@@ -19,7 +19,7 @@ sio.server:on("connection", function(socket)
     error("boom on purpose")
   end)
   socket:on("ask", function(ms, done)
-    local err = socket:timeout(ms):emit_with_ack("question")
+    local _, err = socket:timeout(ms):emit_with_ack("question")
     done(err and "timed out" or "answered")
   end)
   -- For TLS: is this connection secure, on which transport.
