@@ -4,7 +4,8 @@
 // the ports put in (and, for stickiness, the one line the docs say to
 // change), in front of three siolua instances on one real Redis. Real
 // socket.io-clients connect from 127.0.0.2 over polling, WebSocket and the
-// upgrade, round robin and sticky; the app sees the client's address from
+// upgrade, round robin and sticky (by address, and HAProxy's cookie variant
+// that its file's comment describes); the app sees the client's address from
 // X-Forwarded-For only when the instances trust the proxy (trustProxy).
 // With the recipes' TLS lines in, the same clients connect over HTTPS and
 // WSS, trusting the test's CA, to plaintext instances.
@@ -110,7 +111,12 @@ async function startHaproxy(ports, { sticky = false, tls = false } = {}) {
     cfg = edit(cfg, '    bind :80\n', `    bind 127.0.0.1:${port}\n`);
   }
   cfg = backendsOf(cfg, ports);
-  if (sticky) cfg = edit(cfg, '    balance roundrobin\n', '    balance source\n');
+  if (sticky === true) cfg = edit(cfg, '    balance roundrobin\n', '    balance source\n');
+  if (sticky === 'cookie') { // what the comment above "balance roundrobin" says to add
+    assert.match(cfg, /add "cookie SIOLUA insert indirect nocache" with "cookie s1" etc\. on\n\s*# the servers/);
+    cfg = edit(cfg, '    balance roundrobin\n', '    balance roundrobin\n    cookie SIOLUA insert indirect nocache\n');
+    cfg = ports.reduce((c, p, i) => edit(c, `127.0.0.1:${p} check\n`, `127.0.0.1:${p} check cookie s${i + 1}\n`), cfg);
+  }
   writeFileSync(join(dir, 'haproxy.cfg'), cfg);
   // maxconn needs twice as many descriptors: under CI's ulimit -n 4096.
   writeFileSync(join(dir, 'global.cfg'), 'global\n    maxconn 1000\n');
@@ -121,11 +127,11 @@ async function startHaproxy(ports, { sticky = false, tls = false } = {}) {
 
 // A socket.io-client whose connections leave from CLIENT_ADDR (over TLS
 // for an https:// url, trusting the test's CA only).
-async function client(url, transports, t, extraHeaders = {}) {
+async function client(url, transports, t, extraHeaders = {}, opts = {}) {
   const secure = url.startsWith('https:');
   const agent = secure ? new https.Agent({ localAddress: CLIENT_ADDR, keepAlive: true, ca: CA })
     : new http.Agent({ localAddress: CLIENT_ADDR, keepAlive: true });
-  const c = io(url, { forceNew: true, reconnection: false, transports, agent, extraHeaders, ...(secure ? { ca: CA } : {}) });
+  const c = io(url, { forceNew: true, reconnection: false, transports, agent, extraHeaders, ...(secure ? { ca: CA } : {}), ...opts });
   t.after(() => { c.close(); agent.destroy(); });
   await new Promise((resolve, reject) => {
     c.on('connect', resolve);
@@ -196,6 +202,23 @@ for (const [name, start, have] of [['nginx', startNginx, HAVE_NGINX], ['HAProxy'
     assert.equal(nodes.size, 1, `one client address, one instance: ${[...nodes]}`);
     assert.equal(relays(trusted), before, 'no request needed a relay');
   });
+
+  if (name === 'HAProxy') {
+    test('HAProxy, sticky by cookie (the comment\'s variant): a client that keeps cookies stays on one instance, polling and upgrade', { skip, timeout: 60000 }, async (t) => {
+      const lb = await start(ports(trusted), { sticky: 'cookie' });
+      t.after(() => lb.stop());
+      const before = relays(trusted);
+      for (const transports of [['polling'], ['polling', 'websocket']]) {
+        // withCredentials: engine.io-client keeps a cookie jar under Node.
+        const c = await client(lb.url, transports, t, {}, { withCredentials: true });
+        if (transports.length === 2) await until(() => c.io.engine.transport.name === 'websocket', { timeoutMs: 5000 });
+        const nodes = new Set();
+        for (let i = 0; i < 6; i++) nodes.add((await ask(c, 'whoami')).node);
+        assert.equal(nodes.size, 1, `${transports}: one cookie, one instance: ${[...nodes]}`);
+      }
+      assert.equal(relays(trusted), before, 'no request needed a relay');
+    });
+  }
 
   test(`${name} with the recipe's TLS lines: HTTPS polling, WSS and the upgrade to plaintext instances, round robin and sticky`, { skip, timeout: 60000 }, async (t) => {
     for (const sticky of [false, true]) {
