@@ -6,11 +6,13 @@
  * (supervisor.c), and each worker it starts is `siolua run` again. */
 #include "cmd/cmd_run.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "base/log.h"
@@ -247,6 +249,40 @@ static int announce_address(const char *where)
     return 0;
 }
 
+/* Shells and systemd start a process with a soft limit of descriptors
+ * (often 1024) under a far higher hard one, expecting a program that needs
+ * many to raise its own (systemd.exec(5), LimitNOFILE=): a server holds one
+ * per connection. Nothing here uses select(), which could not take them.
+ * Workers inherit the supervisor's. An unlimited hard limit is capped at
+ * the kernel's fs.nr_open, which no process can exceed. */
+static void raise_descriptor_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    if (rl.rlim_max == RLIM_INFINITY) {
+        unsigned long long nr_open = 1048576;
+        FILE *f = fopen("/proc/sys/fs/nr_open", "r");
+        if (f) {
+            if (fscanf(f, "%llu", &nr_open) != 1)
+                nr_open = 1048576;
+            fclose(f);
+        }
+        rl.rlim_cur = (rlim_t)nr_open;
+    } else {
+        rl.rlim_cur = rl.rlim_max;
+    }
+    if (rl.rlim_cur <= was)
+        return;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        SL_INFO("main", "open files limit raised from %llu to %llu (the hard limit; one per connection)",
+                (unsigned long long)was, (unsigned long long)rl.rlim_cur);
+    else
+        SL_WARN("main", "open files limit stays %llu (raising it to %llu: %s)", (unsigned long long)was,
+                (unsigned long long)rl.rlim_cur, strerror(errno));
+}
+
 /* --check: every source was read and checked by sl_compose_args; what is
  * left is main.lua and its sio.configure. Nothing listens, nothing
  * connects; exit 0 when sound, 2 with the reason. */
@@ -278,6 +314,7 @@ int sl_run_main(int argc, char **argv)
     if (R.check)
         return check();
     signal(SIGPIPE, SIG_IGN);
+    raise_descriptor_limit();
     if (R.workers && !R.worker_index)
         return run_supervisor(argc, argv);
     uv_loop_t *loop = uv_default_loop();

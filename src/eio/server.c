@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "base/datadir.h"
@@ -53,6 +54,7 @@ struct sl_server {
     void (*shutdown_done)(sl_server_t *);
     struct { void (*cb)(void *ud); void *ud; } closers[4]; /* sl_server_close's */
     int nclosers;
+    uint64_t fd_warned_at;   /* descriptors_short's last line (uv_now | 1) */
 };
 
 void sl_server_config_init(sl_server_config_t *c)
@@ -307,9 +309,42 @@ static void on_request(sl_http_req_t *req, void *ud)
     sl_http_respond_text(req, 404, "Not Found");
 }
 
+/* Out of descriptors, libuv accepts each waiting connection on a spare
+ * descriptor it keeps and closes it at once, without telling us: clients
+ * see their connection closed and the log would say nothing. Descriptors
+ * are given lowest first, so a connection accepted on the highest the
+ * limit allows means every one is in use now, and the next ones will be
+ * closed. That is said, at most once a minute (it comes and goes at the
+ * edge), as is a failed accept (libuv without its spare descriptor). */
+static void descriptors_short(sl_server_t *srv, const char *why)
+{
+    uint64_t now = uv_now(srv->loop);
+    if (srv->fd_warned_at && now - srv->fd_warned_at < 60000)
+        return;
+    srv->fd_warned_at = now | 1;
+    struct rlimit rl;
+    unsigned long long limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (unsigned long long)rl.rlim_cur : 0;
+    SL_WARN("server", "%s: this process may have %llu open files, and further connections are closed at once "
+            "until some end; raise LimitNOFILE or ulimit -n (docs/deploying.md, kernel limits)", why, limit);
+}
+
+static void check_descriptors(sl_server_t *srv, sl_conn_t *c)
+{
+    uv_os_fd_t fd;
+    struct rlimit rl;
+    if (uv_fileno((const uv_handle_t *)c, &fd) == 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+        rl.rlim_cur != RLIM_INFINITY && (rlim_t)fd + 1 >= rl.rlim_cur)
+        descriptors_short(srv, "every file descriptor is in use");
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     sl_server_t *srv = listener->data;
+    if (status == UV_EMFILE || status == UV_ENFILE) {
+        descriptors_short(srv, status == UV_EMFILE ? "accept: too many open files"
+                                                   : "accept: too many open files in the system");
+        return;
+    }
     if (status < 0) {
         SL_WARN("server", "accept: %s", uv_strerror(status));
         return;
@@ -323,6 +358,7 @@ static void on_connection(uv_stream_t *listener, int status)
         SL_WARN("server", "accept: %s", uv_strerror(rc));
         return;
     }
+    check_descriptors(srv, c);
     sl_http_conn_new(c, &srv->cfg.limits, on_request, srv);
 }
 
@@ -466,6 +502,11 @@ static int bind_listener(uv_tcp_t *h, const struct sockaddr_storage *ss, int reu
     return uv_tcp_bind(h, (const struct sockaddr *)ss, 0);
 }
 
+/* Connections waiting to be accepted, as many as net.core.somaxconn allows
+ * (the kernel caps any larger number at it, silently): the sysctl decides,
+ * so raising it for a burst of reconnects after a restart takes effect. */
+#define LISTEN_BACKLOG 65535
+
 int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
 {
     struct sockaddr_storage ss;
@@ -480,7 +521,7 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
         rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
     }
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)&srv->listener, LISTEN_BACKLOG, on_connection);
     if (rc)
         return rc;
     srv->listening = 1;
@@ -498,7 +539,7 @@ int sl_server_listen_private(sl_server_t *srv, const char *host, int port, char 
     if (rc == 0)
         rc = uv_tcp_bind(&srv->relay, (struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->relay, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)&srv->relay, LISTEN_BACKLOG, on_connection);
     if (rc)
         return rc;
     srv->relay_listening = 1;

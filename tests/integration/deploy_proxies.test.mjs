@@ -287,6 +287,6 @@ test('docs/deploying.md shows each file of docs/deploy/ exactly as the tests loa
   const blocks = [...md.matchAll(/<!-- file: (\S+) -->\n```\w*\n([\s\S]*?)```\n/g)];
   assert.deepEqual(blocks.map((b) => b[1]).sort(),
     ['docs/deploy/haproxy-siolua.cfg', 'docs/deploy/nginx-siolua.conf', 'docs/deploy/prometheus-siolua.yml',
-      'docs/deploy/siolua@.service']);
+      'docs/deploy/siolua@.service', 'docs/deploy/sysctl-siolua.conf']);
   for (const [, file, text] of blocks) assert.equal(text, readFileSync(join(SIOLUA_ROOT, file), 'utf8'), file);
 });
