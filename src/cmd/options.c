@@ -371,7 +371,7 @@ const sl_option_t sl_options[] = {
      .to = SL_TO_METRICS, .expect = "a path starting with '/' (e.g. /metrics), or '' for none",
      .help = "Prometheus metrics at this path ('': off)", .apply = set_metrics_path},
     {.name = "metricsToken", .type = SL_OPT_TEXT, .def = "", .max = 127, .where = SL_OPT_RUN | SL_OPT_LUA,
-     .to = SL_TO_METRICS, .expect = "up to 127 visible ASCII characters, no spaces",
+     .to = SL_TO_METRICS, .expect = "up to 127 visible ASCII characters, no spaces", .secret = 1,
      .help = "metrics ask for 'Authorization: Bearer <token>'",
      .apply = set_metrics_token},
     {.name = "healthPath", .type = SL_OPT_TEXT, .def = "", .max = 127, .where = SL_OPT_RUN | SL_OPT_LUA,
@@ -465,7 +465,7 @@ static int bad_value(const sl_option_t *o, const char *text, char *err, size_t c
 {
     char want[200];
     describe(o, 0, want, sizeof want);
-    if (text)
+    if (text && !o->secret)
         snprintf(err, cap, "bad value '%s' for %s: expected %s", text, o->name, want);
     else
         snprintf(err, cap, "bad value for %s: expected %s", o->name, want);

@@ -92,6 +92,7 @@ typedef struct sl_option {
     unsigned to;                 /* SL_TO_*: what it configures */
     const char *unit;            /* UINT: "ms", "bytes"... for --help; NULL none */
     const char *expect;          /* TEXT: what a good value is, for messages */
+    int secret;                  /* a message never shows the value (it may be nearly the secret) */
     const char *help;
     /* Stores v; -1 when a TEXT value is not one (the message says expect). */
     int (*apply)(sl_settings_t *s, const sl_optval_t *v);

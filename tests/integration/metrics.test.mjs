@@ -180,18 +180,29 @@ test('metricsToken: Bearer only, right token only; 401 with WWW-Authenticate oth
   assert.ok(fams.has('siolua_handshakes_total'));
   assert.equal((await scrape(srv, { headers: { Authorization: `bearer ${token}` } })).size, fams.size, 'the scheme is case-insensitive');
   assert.equal((await request(`${srv.url}/health`)).status, 200);
+  assert.ok(!srv.stderr().includes(token), 'the token is in no log line');
 });
 
-test('bad metrics options are refused with the reason', async () => {
+test('bad metrics options are refused with the reason; a bad token is not shown (it may be nearly the secret)', async () => {
   for (const [set, why] of [
     ['metrics=metrics', /bad value 'metrics' for metrics: expected a path starting with '\/'/],
     ['metrics=/m?x=1', /bad value '\/m\?x=1' for metrics/],
     ['healthPath=health', /bad value 'health' for healthPath/],
-    ['metricsToken=a b', /bad value 'a b' for metricsToken: expected up to 127 visible ASCII characters/],
+    ['metricsToken=s3cret x', /^siolua: bad value for metricsToken: expected up to 127 visible ASCII characters/],
   ]) {
     const r = await runCli(['run', APP, '--set', set]);
     assert.equal(r.code, 2, set);
     assert.match(r.stderr, why);
+  }
+  // From a configuration file and from sio.configure alike.
+  const file = join(makeTempDir('siolua-metrics-'), 'conf.lua');
+  writeFileSync(file, 'return { options = { metricsToken = "s3cret\\n" } }\n');
+  const app = makeAppDir({ 'main.lua': 'require("siolua").configure { metricsToken = "s3cret y" }\n' });
+  for (const args of [['run', APP, '--config', file, '--check'], ['run', app, '--check']]) {
+    const r = await runCli(args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.match(r.stderr, /bad value for metricsToken/);
+    assert.ok(!r.stderr.includes('s3cret'), r.stderr);
   }
 });
 
