@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import {
   startServer, request, runCli, makeAppDir, makeTempDir, eioHandshake, until, once, SIOLUA_ROOT,
 } from './lib/server.mjs';
@@ -121,6 +122,16 @@ test('values follow real clients: handshake, upgrade, packets, bytes, broadcasts
   fams = await scrapeUntil(srv, (f) => value(f, 'siolua_engine_clients', { transport: 'polling' }) === 0);
   assert.equal(value(fams, 'siolua_disconnects_total', { reason: 'transport close' }), 2);
   assert.equal(value(fams, 'siolua_sockets', { namespace: '/' }), 0);
+});
+
+test('with the msgpack parser, packets are counted both ways as with JSON', async (t) => {
+  const parser = createRequire(import.meta.url)('socket.io-msgpack-parser');
+  const srv = await startServer({ appDir: APP, t, args: [...METRICS, '--set', 'parser=msgpack'] });
+  const a = await connected(srv, '/', { t, parser });
+  for (let i = 0; i < 5; i++) assert.equal(await a.emitWithAck('echo', i), i);
+  const fams = await scrape(srv);
+  assert.equal(value(fams, 'siolua_packets_received_total'), 1 + 5, 'CONNECT and 5 events');
+  assert.equal(value(fams, 'siolua_packets_sent_total'), 1 + 5, 'the CONNECT reply and 5 acks');
 });
 
 test('namespace names from clients come out as valid label values (quotes, backslashes, line feeds, non-UTF-8)', async (t) => {
