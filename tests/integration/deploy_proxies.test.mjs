@@ -142,6 +142,17 @@ async function client(url, transports, t, extraHeaders = {}, opts = {}) {
 
 const ask = (c, ...args) => c.timeout(5000).emitWithAck(...args);
 
+// A client of each kind through the proxy: polling, WebSocket, and one that
+// upgrades (resolved once it has).
+async function clientsOfEachTransport(url, t) {
+  const poll = await client(url, ['polling'], t);
+  const ws = await client(url, ['websocket'], t);
+  const up = await client(url, ['polling', 'websocket'], t);
+  await until(() => up.io.engine.transport.name === 'websocket', { timeoutMs: 5000 });
+  assert.equal(up.io.engine.transport.name, 'websocket', `the upgrade went through the proxy (${url})`);
+  return { poll, ws, up };
+}
+
 let redis, trusted, untrusted;
 const relays = (nodes) => Object.values(nodes).reduce((n, s) => n + (s.stderr().match(/relaying (GET|POST)/g) || []).length, 0);
 
@@ -168,11 +179,7 @@ for (const [name, start, have] of [['nginx', startNginx, HAVE_NGINX], ['HAProxy'
     const lb = await start(ports(trusted));
     t.after(() => lb.stop());
     const before = relays(trusted);
-    const poll = await client(lb.url, ['polling'], t);
-    const ws = await client(lb.url, ['websocket'], t);
-    const up = await client(lb.url, ['polling', 'websocket'], t);
-    await until(() => up.io.engine.transport.name === 'websocket', { timeoutMs: 5000 });
-    assert.equal(up.io.engine.transport.name, 'websocket', 'the upgrade went through the proxy');
+    const { poll, ws, up } = await clientsOfEachTransport(lb.url, t);
     for (const c of [poll, ws, up]) {
       const me = await ask(c, 'whoami');
       assert.equal(me.address, CLIENT_ADDR, `${name} -> ${me.node}: the client's address, from X-Forwarded-For`);
@@ -227,11 +234,7 @@ for (const [name, start, have] of [['nginx', startNginx, HAVE_NGINX], ['HAProxy'
       assert.match(lb.url, /^https:/);
       const before = relays(trusted);
       const nodes = new Set();
-      const poll = await client(lb.url, ['polling'], t);
-      const ws = await client(lb.url, ['websocket'], t);
-      const up = await client(lb.url, ['polling', 'websocket'], t);
-      await until(() => up.io.engine.transport.name === 'websocket', { timeoutMs: 5000 });
-      assert.equal(up.io.engine.transport.name, 'websocket', 'the upgrade went through the proxy over TLS');
+      const { poll, ws, up } = await clientsOfEachTransport(lb.url, t);
       for (const c of [poll, ws, up]) {
         for (let i = 0; i < 3; i++) {
           const me = await ask(c, 'whoami');
