@@ -47,9 +47,6 @@ return function(sio, core)
     return core.configure(opts)
   end
 
-  -- The limits' counters (held now, refused since the start), for metrics.
-  sio.stats = core.stats
-
   -- Module-level state that survives reloads (main.lua's locals don't).
   sio.state = {}
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "base/datadir.h"
@@ -36,6 +37,7 @@ struct sl_server {
     size_t conns;            /* open: what maxConnections caps */
     size_t refusing;         /* conns over it, being answered 503 */
     uint64_t refused;        /* conns answered 503 over maxConnections */
+    sl_tls_ctx_t *tls;       /* the public listener's, NULL: plaintext */
     eio_server_t *eio[MAX_MOUNTS];
     int owned_eio[MAX_MOUNTS];
     int neio;
@@ -274,11 +276,26 @@ static int route_to_owner(sl_server_t *srv, eio_server_t *eio, sl_http_req_t *re
 
 /* ---- routing ------------------------------------------------------------ */
 
+/* While draining, an Engine.IO request that names no session would open
+ * one that the shutdown closes at once: the client is better told to try
+ * another server (or this one again later). */
+static int refused_while_draining(sl_server_t *srv, sl_http_req_t *req)
+{
+    char sid[32];
+    if (!srv->shutdown_started || sl_http_query_get(req, "sid", sid, sizeof sid) >= 0)
+        return 0;
+    sl_http_resp_header(req, "Retry-After", "1");
+    sl_http_respond_text(req, 503, "Service Unavailable: the server is shutting down");
+    return 1;
+}
+
 static void on_request(sl_http_req_t *req, void *ud)
 {
     sl_server_t *srv = ud;
     for (int i = 0; i < srv->neio; i++) {
         if (eio_server_match(srv->eio[i], req->path)) {
+            if (refused_while_draining(srv, req))
+                return;
             if (srv->owned_eio[i] || !route_to_owner(srv, srv->eio[i], req))
                 eio_server_handle(srv->eio[i], req);
             return;
@@ -319,13 +336,15 @@ static void refused_data(sl_conn_t *c, const char *p, size_t n)
 
 static const sl_conn_handler_t refused_handler = {.on_data = refused_data};
 
-static void refuse_connection(sl_server_t *srv, int fd)
+static void refuse_connection(sl_server_t *srv, int fd, int tls)
 {
     srv->refused++;
     SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server",
                  "%zu connections open, the most maxConnections allows: answering 503 to new ones",
                  srv->conns);
-    if (srv->refusing >= REFUSING_MAX) {
+    /* A TLS client can't read a plaintext answer, and a handshake is the
+     * work this refusal saves: closed at once. */
+    if (tls || srv->refusing >= REFUSING_MAX) {
         close(fd);
         return;
     }
@@ -333,7 +352,7 @@ static void refuse_connection(sl_server_t *srv, int fd)
                                "Content-Length: 19\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
                                "Service Unavailable";
     sl_conn_t *c;
-    if (sl_conn_open(srv->loop, fd, &refused_handler, srv, 1024, &srv->refusing, NULL, &c) == 0) {
+    if (sl_conn_open(srv->loop, fd, &refused_handler, srv, 1024, &srv->refusing, NULL, NULL, &c) == 0) {
         sl_conn_write(c, busy, sizeof busy - 1);
         sl_conn_close_after_write(c);
     }
@@ -342,15 +361,17 @@ static void refuse_connection(sl_server_t *srv, int fd)
 static void on_accept(sl_listener_t *l, int fd, void *ud)
 {
     sl_server_t *srv = ud;
-    (void)l;
     if (srv->cfg.limits.max_connections && srv->conns >= srv->cfg.limits.max_connections) {
-        refuse_connection(srv, fd);
+        refuse_connection(srv, fd, l == &srv->listener && srv->tls);
         return;
     }
     sl_conn_t *c;
     /* The conn starts with no handler; http takes it over at once. */
     static const sl_conn_handler_t none = {0};
-    int rc = sl_conn_open(srv->loop, fd, &none, NULL, srv->cfg.limits.write_queue_cap, &srv->conns,
+    /* The public listener speaks TLS when the server has a context;
+     * relays stay plaintext. */
+    sl_tls_ctx_t *tls = l == &srv->listener ? srv->tls : NULL;
+    int rc = sl_conn_open(srv->loop, fd, &none, NULL, srv->cfg.limits.write_queue_cap, &srv->conns, tls,
                           &srv->flusher, &c);
     if (rc) {
         SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server", "accept: %s", uv_strerror(rc));
@@ -466,6 +487,11 @@ static void address_text(const struct sockaddr_storage *ss, char *out, size_t ou
     }
 }
 
+/* Connections waiting to be accepted, as many as net.core.somaxconn allows
+ * (the kernel caps any larger number at it, silently): the sysctl decides,
+ * so raising it for a burst of reconnects after a restart takes effect. */
+#define LISTEN_BACKLOG 65535
+
 int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
 {
     struct sockaddr_storage ss;
@@ -473,13 +499,13 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
     int rc = resolve(host, srv->cfg.port, &ss);
     if (rc)
         return rc;
-    rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port, 1024,
+    rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port, LISTEN_BACKLOG,
                           on_accept, srv);
     if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
         /* No IPv6 on this machine: all IPv4 addresses then. */
         resolve("0.0.0.0", srv->cfg.port, &ss);
         rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port,
-                              1024, on_accept, srv);
+                              LISTEN_BACKLOG, on_accept, srv);
     }
     if (rc)
         return rc;
@@ -489,12 +515,12 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
     return 0;
 }
 
-int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size_t outlen)
+int sl_server_listen_private(sl_server_t *srv, const char *host, int port, char *out, size_t outlen)
 {
     struct sockaddr_storage ss;
-    int rc = resolve(host, 0, &ss);
+    int rc = resolve(host, port, &ss);
     if (rc == 0)
-        rc = sl_listener_open(&srv->relay, srv->loop, (struct sockaddr *)&ss, 0, 1024, on_accept, srv);
+        rc = sl_listener_open(&srv->relay, srv->loop, (struct sockaddr *)&ss, 0, LISTEN_BACKLOG, on_accept, srv);
     if (rc)
         return rc;
     sl_listener_address(&srv->relay, &ss);
@@ -602,6 +628,8 @@ static void shutdown_tick(uv_timer_t *t)
         SL_INFO("server", "%zu session%s did not collect the close packet within 2 s: dropped", left,
                 left == 1 ? "" : "s");
     uv_close((uv_handle_t *)t, NULL);
+    sl_listener_close(&srv->listener);
+    sl_listener_close(&srv->relay);
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
     uv_walk(srv->loop, close_conn, NULL);
@@ -618,9 +646,12 @@ static void shutdown_tick(uv_timer_t *t)
 static void shutdown_start(sl_server_t *srv)
 {
     srv->shutdown_started = uv_now(srv->loop) | 1;
-    sl_listener_close(&srv->listener);
-    sl_listener_close(&srv->relay);
-    /* The wait below can take seconds: say what it waits for. */
+    /* The listeners stay open while the sessions drain (closed, with both
+     * handles, listening or not, at the end of it, before done or the
+     * closers are called): a polling client may need a new connection to
+     * collect its close packet, and a health check gets its 503
+     * (sl_server_draining) instead of a refusal. New Engine.IO sessions are
+     * refused meanwhile. The wait below can take seconds: say what it waits for. */
     size_t n = sessions_left(srv);
     if (n)
         SL_INFO("server", "closing %zu session%s (up to 2 s for polling clients to collect the close)", n,
@@ -673,6 +704,18 @@ void sl_server_stats(const sl_server_t *srv, sl_server_stats_t *st)
     st->output_dropped = srv->out.dropped;
 }
 
+int sl_server_draining(const sl_server_t *srv) { return srv->shutdown_started != 0; }
+
+void sl_server_set_tls(sl_server_t *srv, sl_tls_ctx_t *ctx)
+{
+    if (ctx)
+        sl_tls_ctx_ref(ctx);
+    sl_tls_ctx_unref(srv->tls);
+    srv->tls = ctx;
+}
+
+int sl_server_secure(const sl_server_t *srv) { return srv->tls != NULL; }
+
 void sl_server_free(sl_server_t *srv)
 {
     if (!srv)
@@ -683,6 +726,7 @@ void sl_server_free(sl_server_t *srv)
     sl_listener_close(&srv->relay);
     for (int i = 0; i < 8; i++)
         free(srv->client_files[i].data);
+    sl_tls_ctx_unref(srv->tls);
     for (int i = 0; i < srv->neio; i++)
         if (srv->owned_eio[i])
             eio_server_free(srv->eio[i]);

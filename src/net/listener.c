@@ -74,9 +74,12 @@ static void listener_exhausted(sl_listener_t *l, int err)
         struct rlimit rl = {0, 0};
         getrlimit(RLIMIT_NOFILE, &rl);
         SL_WARN("net",
-                "out of file descriptors (%s; limit %llu, %zu connections open): %llu new "
-                "connection(s) closed unserved since the last such line",
+                "out of file descriptors (%s; limit %llu, %zu connections open): every file "
+                "descriptor is in use: this process may have %llu open files, and further "
+                "connections are closed at once until some end (%llu closed unserved since the "
+                "last such line); raise LimitNOFILE or ulimit -n (docs/deploying.md, kernel limits)",
                 strerror(err), (unsigned long long)rl.rlim_cur, l->open_conns ? *l->open_conns : 0,
+                (unsigned long long)rl.rlim_cur,
                 (unsigned long long)(l->stats.dropped - l->dropped_logged));
         l->dropped_logged = l->stats.dropped;
     }

@@ -553,6 +553,8 @@ void sl_stream_flusher_flush(sl_stream_flusher_t *f)
         int r = queue_flush(w, 1); /* unlists it */
         if (r < 0)
             writer_fail(w, r);
+        else if (w->h && w->h->on_flushed)
+            w->h->on_flushed(w);
     }
     if (f->started) {
         uv_check_stop(&f->check);

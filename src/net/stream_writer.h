@@ -78,6 +78,10 @@ typedef struct sl_stream_writer_handler {
      * (status 0), or a write or the shutdown failed (status < 0). Exactly
      * once per shutdown asked, unless the writer is closed first. */
     void (*on_shutdown)(sl_stream_writer_t *w, int status);
+    /* Optional: the flusher offered what the writer held for the turn to
+     * the kernel (sl_stream_writer_written may have grown), for an owner
+     * that counts its output as it leaves. */
+    void (*on_flushed)(sl_stream_writer_t *w);
 } sl_stream_writer_handler_t;
 
 typedef struct sl_stream_chunk {
@@ -202,6 +206,8 @@ void sl_stream_writer_close(sl_stream_writer_t *w);
 
 /* Bytes waiting in user space (in flight included): what the cap limits. */
 static inline size_t sl_stream_writer_queued(const sl_stream_writer_t *w) { return w->queued; }
+/* Bytes the queue may hold before capped writes are refused (0: no limit). */
+static inline size_t sl_stream_writer_cap(const sl_stream_writer_t *w) { return w->cap; }
 /* Bytes the kernel took since _init (for metrics). */
 static inline uint64_t sl_stream_writer_written(const sl_stream_writer_t *w) { return w->written; }
 

@@ -113,6 +113,7 @@ struct sio_server {
     uv_timer_t *timer;            /* on the heap: it outlives sio_server_free */
     sl_log_every_t timeouts;      /* clients closed by connect_timeout */
     sl_log_every_t broken;        /* clients closed for a malformed packet */
+    sio_stats_t stats;
     /* The msgpack decoder's buffers, reused by every message (decoding
      * runs to its end before the next message is read); mp_busy guards
      * against a message decoded while another one's packet is handled. */
@@ -434,6 +435,7 @@ static int client_send(sio_client_t *c, sio_out_t *out)
 {
     if (c->closed)
         return -EPIPE;
+    c->srv->stats.packets_sent++;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
     int rc = eio_session_send_msg(c->eio, &out->text, plain);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
@@ -549,6 +551,7 @@ long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const c
     size_t n = sio_nsp_broadcast(nsp, t, &out);
     sio_out_release(&out);
     sio_server_t *srv = nsp->srv;
+    srv->stats.broadcasts++;
     if (srv->has_adapter && srv->adapter.broadcast && !(flags & SIO_FLAG_LOCAL))
         srv->adapter.broadcast(srv->adapter.ud, nsp, t, flags, json, len, atts, natts);
     return (long)n;
@@ -1003,7 +1006,7 @@ static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     c->hs.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-    c->hs.secure = 0;
+    c->hs.secure = req->secure;
     return 0;
 }
 
@@ -1071,9 +1074,11 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
         sio_socket_accept(s);
 }
 
+/* Every whole packet of either parser comes through here. */
 static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio_packet_bin_t *atts)
 {
     sio_server_t *srv = c->srv;
+    srv->stats.packets_received++;
     if (pkt->type == SIO_PACKET_CONNECT) {
         client_on_connect(c, pkt);
         return;
@@ -1254,6 +1259,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
 eio_server_t *sio_server_eio(sio_server_t *srv) { return srv->eio; }
 sio_options_t *sio_server_options_mut(sio_server_t *srv) { return &srv->opts; }
 size_t sio_server_client_count(const sio_server_t *srv) { return srv->nclients; }
+const sio_stats_t *sio_server_stats(const sio_server_t *srv) { return &srv->stats; }
 
 void sio_server_set_allow_request(sio_server_t *srv,
                                   const char *(*cb)(const sl_http_req_t *req, void *ud), void *ud)

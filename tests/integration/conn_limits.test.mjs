@@ -9,15 +9,14 @@ import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
 import { io } from 'socket.io-client';
+import { scrapeValues } from './lib/prom.mjs';
 import { startServer, makeAppDir, SIOLUA_BIN, RawConn, sleep, until } from './lib/server.mjs';
 
 const APP = `
 local sio = require "siolua"
 sio.server:on("connection", function(socket) socket:on("hi", function(ack) ack("hello") end) end)
-sio.http.get("/stats", function(req, res) res:json(sio.stats()) end)
 `;
 
-const stats = async (srv) => (await fetch(`${srv.url}/stats`)).json();
 
 // utime + stime of a process, in clock ticks (100 per second here).
 function cpuTicks(pid) {
@@ -52,7 +51,7 @@ test('at the file-descriptor limit new connections are closed at once, logged on
   const srv = await startServer({
     t,
     appDir: makeAppDir({ 'main.lua': APP }),
-    args: ['--no-reload'],
+    args: ['--no-reload', '--set', 'metrics=/metrics'],
     wrapper: ['sh', '-c', 'ulimit -n 64; exec "$0" "$@"', SIOLUA_BIN],
   });
   const held = [];
@@ -86,9 +85,9 @@ test('at the file-descriptor limit new connections are closed at once, logged on
     try { return (await askHello(srv)) === 'hello'; } catch { return false; }
   }, { timeoutMs: 5000, stepMs: 100 }), 'served again once descriptors were free');
   // The metrics say so too: how often, and how many went unserved.
-  const st = await stats(srv);
-  assert.ok(st.fd_exhausted >= 1, JSON.stringify(st));
-  assert.ok(st.dropped_no_fd > 20 && st.dropped_no_fd <= closedAtOnce + 20, JSON.stringify(st));
+  const st = await scrapeValues(srv.url);
+  assert.ok(st.siolua_fd_exhausted_total >= 1, JSON.stringify(st));
+  assert.ok(st.siolua_connections_dropped_no_fd_total > 20 && st.siolua_connections_dropped_no_fd_total <= closedAtOnce + 20, JSON.stringify(st));
   const { code } = await srv.stop();
   assert.equal(code, 0);
 });
@@ -97,7 +96,7 @@ test('past maxConnections a connection gets 503 with Retry-After and a WebSocket
   const srv = await startServer({
     t,
     appDir: makeAppDir({ 'main.lua': APP }),
-    args: ['--no-reload', '--set', 'maxConnections=4'],
+    args: ['--no-reload', '--set', 'metrics=/metrics', '--set', 'maxConnections=4'],
   });
   const held = [];
   for (let i = 0; i < 4; i++) held.push(await RawConn.connect(srv.port));
@@ -127,9 +126,9 @@ test('past maxConnections a connection gets 503 with Retry-After and a WebSocket
   }, { timeoutMs: 3000, stepMs: 50 }), 'a freed slot serves a new client');
   for (const c of held) c.destroy();
   await sleep(100);
-  const st = await stats(srv);
-  assert.equal(st.refused_connections, 4, JSON.stringify(st));
-  assert.equal(st.fd_exhausted, 0);
+  const st = await scrapeValues(srv.url);
+  assert.equal(st.siolua_connections_refused_total, 4, JSON.stringify(st));
+  assert.equal(st.siolua_fd_exhausted_total, 0);
   const { code } = await srv.stop();
   assert.equal(code, 0);
 });

@@ -8,6 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import WebSocket from 'ws';
+import { scrapeValues } from './lib/prom.mjs';
 import { startServer, makeAppDir, rawRequest, RawConn, request, sleep } from './lib/server.mjs';
 
 const APP = `
@@ -18,7 +19,6 @@ sio.http.route("GET", "/echo-headers", function(req, res)
              agent = req.headers["user-agent"], n = req.headers["x-last"] })
 end)
 sio.http.post("/body", function(req, res) res:send("got " .. #req.body) end)
-sio.http.get("/stats", function(req, res) res:json(sio.stats()) end)
 sio.server:on("connection", function(socket)
   socket:emit("auth-header", socket.handshake.headers.authorization)
 end)
@@ -28,7 +28,7 @@ let srv;
 before(async () => {
   srv = await startServer({
     appDir: makeAppDir({ 'main.lua': APP }),
-    args: ['--no-reload', '--set', 'requestTimeout=1500', '--set', 'httpHeaderTimeout=1000',
+    args: ['--no-reload', '--set', 'metrics=/metrics', '--set', 'requestTimeout=1500', '--set', 'httpHeaderTimeout=1000',
       '--set', 'maxBufferedRequestBytes=3000', '--set', 'pingInterval=2500', '--set', 'pingTimeout=2000'],
   });
 });
@@ -240,11 +240,11 @@ test('the server still serves after all that, and its counters saw it all', asyn
   const res = await request(`${srv.url}/echo-headers`, { headers: { authorization: 'x' } });
   assert.equal(res.status, 200);
   assert.equal(JSON.parse(res.text).authorization, 'x');
-  const st = JSON.parse((await request(`${srv.url}/stats`)).text);
-  assert.ok(st.timed_out_requests >= 2, JSON.stringify(st)); // the trickled body, the endless headers
-  assert.ok(st.refused_bodies >= 1, JSON.stringify(st));
-  assert.ok(st.bad_requests >= 40 + 5, JSON.stringify(st)); // the flood and the strict-parsing cases
-  assert.equal(st.request_body_bytes, 0, 'no body held once all are answered');
+  const st = await scrapeValues(srv.url);
+  assert.ok(st.siolua_requests_timed_out_total >= 2, JSON.stringify(st)); // the trickled body, the endless headers
+  assert.ok(st.siolua_request_bodies_refused_total >= 1, JSON.stringify(st));
+  assert.ok(st.siolua_requests_bad_total >= 40 + 5, JSON.stringify(st)); // the flood and the strict-parsing cases
+  assert.equal(st.siolua_request_body_bytes, 0, 'no body held once all are answered');
   const s = net.connect(srv.port, '127.0.0.1');
   await new Promise((r) => s.on('connect', r));
   s.destroy();

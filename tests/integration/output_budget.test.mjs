@@ -9,6 +9,7 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { io } from 'socket.io-client';
+import { scrapeValues } from './lib/prom.mjs';
 import { startServer, makeAppDir, sleep, until } from './lib/server.mjs';
 
 const APP = `
@@ -30,7 +31,6 @@ sio.server:on("connection", function(socket)
     for i = 1, n do sio.server:emit("shout", i, string.rep("y", size)) end
   end)
 end)
-sio.http.get("/stats", function(req, res) res:json(sio.stats()) end)
 `;
 
 const MB = 1 << 20;
@@ -81,7 +81,7 @@ test('slow readers are dropped, longest waiting first, once all queues hold more
   const srv = await startServer({
     t,
     appDir: makeAppDir({ 'main.lua': APP }),
-    args: ['--no-reload', '--set', 'maxOutputBufferTotal=16777216', '--set', 'sessionQueueCap=67108864',
+    args: ['--no-reload', '--set', 'metrics=/metrics', '--set', 'maxOutputBufferTotal=16777216', '--set', 'sessionQueueCap=67108864',
       '--set', 'pingInterval=60000', '--set', 'pingTimeout=60000'],
   });
   const base = rss(srv.proc.pid);
@@ -119,8 +119,8 @@ test('slow readers are dropped, longest waiting first, once all queues hold more
   assert.ok(log.every((l) => / warn /.test(l)));
   assert.ok(log.some((l) => /dropping 127\.0\.0\.1, whose output has waited \d+ ms|output refused, closing \(a slow reader/.test(l)), log.join('\n'));
   assert.equal(fast.bytes(), 30 * 17 * 60000);
-  const st = await (await fetch(`${srv.url}/stats`)).json();
-  assert.ok(st.dropped_slow_readers >= 1 && st.dropped_slow_readers <= 8, JSON.stringify(st));
+  const st = await scrapeValues(srv.url);
+  assert.ok(st.siolua_slow_readers_dropped_total >= 1 && st.siolua_slow_readers_dropped_total <= 8, JSON.stringify(st));
   fast.c.close();
   for (const s of slow) s.destroy();
   const { code } = await srv.stop();
@@ -131,7 +131,7 @@ test('a burst bigger than the cap in one loop turn: the queues never hold more t
   const srv = await startServer({
     t,
     appDir: makeAppDir({ 'main.lua': APP }),
-    args: ['--no-reload', '--set', 'maxOutputBufferTotal=8388608', '--set', 'sessionQueueCap=67108864',
+    args: ['--no-reload', '--set', 'metrics=/metrics', '--set', 'maxOutputBufferTotal=8388608', '--set', 'sessionQueueCap=67108864',
       '--set', 'pingInterval=60000', '--set', 'pingTimeout=60000'],
   });
   const base = rss(srv.proc.pid);
@@ -160,7 +160,7 @@ test('a broadcast held by many long-polling queues counts once: under the cap no
   const srv = await startServer({
     t,
     appDir: makeAppDir({ 'main.lua': APP }),
-    args: ['--no-reload', '--set', 'maxOutputBufferTotal=50331648', '--set', 'sessionQueueCap=67108864'],
+    args: ['--no-reload', '--set', 'metrics=/metrics', '--set', 'maxOutputBufferTotal=50331648', '--set', 'sessionQueueCap=67108864'],
   });
   // Ten polling sessions that joined "/" and then never GET again: their
   // queues keep a reference to every broadcast.

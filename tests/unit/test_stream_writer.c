@@ -29,7 +29,7 @@ typedef struct fx {
     sl_stream_writer_t w;
     sl_buf_t got;         /* what the peer read */
     int eof;              /* the peer read end of file */
-    int drains, errors, shutdowns;
+    int drains, errors, shutdowns, flushes;
     int error_status, shutdown_status;
     sl_stream_flusher_t fl; /* with fx_init_flushed */
     int flushed;
@@ -55,10 +55,17 @@ static void on_shutdown(sl_stream_writer_t *w, int status)
     f->shutdown_status = status;
 }
 
+static void on_flushed(sl_stream_writer_t *w)
+{
+    fx_t *f = w->data;
+    f->flushes++;
+}
+
 static const sl_stream_writer_handler_t handler = {
     .on_drain = on_drain,
     .on_error = on_error,
     .on_shutdown = on_shutdown,
+    .on_flushed = on_flushed,
 };
 
 static void fx_init(fx_t *f, size_t cap)
@@ -484,6 +491,7 @@ static void flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end
     /* Nothing has gone yet: all of it waits for the turn's end, the
      * broadcast by reference (one per write, no copy). */
     CHECK_EQ_INT(sl_stream_writer_written(&f.w), 0);
+    CHECK_EQ_INT(f.flushes, 0);
     CHECK_EQ_INT(sl_stream_writer_queued(&f.w), want.len);
     CHECK_EQ_INT(bcast->refs, 11);
     CHECK(f.fl.dirty == &f.w);
@@ -501,6 +509,7 @@ static void flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end
     peer_read(&f, 0);
     CHECK_MEM(f.got.data, f.got.len, want.data, want.len);
     CHECK_EQ_INT(f.drains, 0); /* it went at once: nothing drained */
+    CHECK_EQ_INT(f.flushes, 1); /* but its owner heard it went (counting) */
     /* The next turn takes the ring back. */
     CHECK_EQ_INT(sl_stream_writer_write(&f.w, "again", 5, 0), 0);
     CHECK_EQ_INT(f.fl.nspare, 0);
