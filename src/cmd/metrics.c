@@ -219,27 +219,33 @@ static void render_limits(expo_t *e, const sl_server_t *srv, sio_server_t *sio)
 {
     sl_server_stats_t st;
     sl_server_stats(srv, &st);
-    single(e, "siolua_connections", "gauge", "Open connections (what maxConnections caps).", st.connections);
-    single(e, "siolua_connections_refused_total", "counter",
-           "Connections answered 503 over maxConnections.", st.refused_busy);
-    single(e, "siolua_fd_exhausted_total", "counter",
-           "Times accepting a connection found no file descriptor free.", st.fd_exhausted);
-    single(e, "siolua_connections_dropped_no_fd_total", "counter",
-           "Connections closed unserved for want of a file descriptor.", st.dropped_no_fd);
-    single(e, "siolua_request_body_bytes", "gauge",
-           "Request bodies held now (what maxBufferedRequestBytes caps).", st.body_bytes);
-    single(e, "siolua_request_bodies_refused_total", "counter",
-           "Requests answered 503 over maxBufferedRequestBytes.", st.refused_bodies);
-    single(e, "siolua_requests_timed_out_total", "counter",
-           "Requests answered 408 (httpHeaderTimeout, requestTimeout).", st.timed_out);
-    single(e, "siolua_requests_bad_total", "counter", "Requests refused with 400, 431 or 505.",
-           st.bad_requests);
-    single(e, "siolua_output_queued_bytes", "gauge",
-           "Output all queues hold now, shared buffers once (what maxOutputBufferTotal caps).",
-           st.output_bytes);
-    single(e, "siolua_slow_readers_dropped_total", "counter",
-           "Clients closed because all output queues held more than maxOutputBufferTotal.",
-           st.output_dropped);
+    const struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } f[] = {
+        {"siolua_connections", "gauge", "Open connections (what maxConnections caps).", st.connections},
+        {"siolua_connections_refused_total", "counter", "Connections answered 503 over maxConnections.",
+         st.refused_busy},
+        {"siolua_fd_exhausted_total", "counter",
+         "Times accepting a connection found no file descriptor free.", st.fd_exhausted},
+        {"siolua_connections_dropped_no_fd_total", "counter",
+         "Connections closed unserved for want of a file descriptor.", st.dropped_no_fd},
+        {"siolua_request_body_bytes", "gauge",
+         "Request bodies held now (what maxBufferedRequestBytes caps).", st.body_bytes},
+        {"siolua_request_bodies_refused_total", "counter",
+         "Requests answered 503 over maxBufferedRequestBytes.", st.refused_bodies},
+        {"siolua_requests_timed_out_total", "counter",
+         "Requests answered 408 (httpHeaderTimeout, requestTimeout).", st.timed_out},
+        {"siolua_requests_bad_total", "counter", "Requests refused with 400, 431 or 505.", st.bad_requests},
+        {"siolua_output_queued_bytes", "gauge",
+         "Output all queues hold now, shared buffers once (what maxOutputBufferTotal caps).",
+         st.output_bytes},
+        {"siolua_slow_readers_dropped_total", "counter",
+         "Clients closed because all output queues held more than maxOutputBufferTotal.",
+         st.output_dropped},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        single(e, f[i].name, f[i].type, f[i].help, f[i].v);
     if (sio)
         single(e, "siolua_sessions_refused_total", "counter",
                "Engine.IO handshakes answered 503 over maxSessions.",
