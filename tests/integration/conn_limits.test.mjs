@@ -87,7 +87,11 @@ test('at the file-descriptor limit new connections are closed at once, logged on
   // The metrics say so too: how often, and how many went unserved.
   const st = await scrapeValues(srv.url);
   assert.ok(st.siolua_fd_exhausted_total >= 1, JSON.stringify(st));
-  assert.ok(st.siolua_connections_dropped_no_fd_total > 20 && st.siolua_connections_dropped_no_fd_total <= closedAtOnce + 20, JSON.stringify(st));
+  // Every connection seen closed at once was counted (one right after the
+  // accept that took the last descriptor may not be), and no more than
+  // were made past the limit (the 90 and the 20).
+  const dropped = st.siolua_connections_dropped_no_fd_total;
+  assert.ok(dropped >= closedAtOnce - 1 && dropped <= 110, `${dropped} dropped, ${closedAtOnce} seen: ${JSON.stringify(st)}`);
   const { code } = await srv.stop();
   assert.equal(code, 0);
 });
