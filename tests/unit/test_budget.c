@@ -79,7 +79,8 @@ static void over_the_cap_the_longest_waiting_queue_goes_first_on_the_next_turn(v
     q_push(&q2, r2, 1000);
     CHECK_EQ_INT(b.used, 2000);
     CHECK_EQ_INT(q1.evicted + q2.evicted, 0); /* never inside the write */
-    uv_run(b.loop, UV_RUN_ONCE); /* the budget's timer: 1 ms */
+    uv_sleep(2); /* the budget's timer is due in 1 ms */
+    uv_run(b.loop, UV_RUN_NOWAIT);
     CHECK_EQ_INT(q1.evicted, 1);
     CHECK_EQ_INT(q2.evicted, 0);
     CHECK_EQ_INT(b.used, 1000);
@@ -107,7 +108,8 @@ static void a_queue_that_emptied_waits_behind_the_others_again(void)
     q_push(&q1, r[2], 1000);
     q_push(&q1, r[3], 1000);
     CHECK_EQ_INT(b.used, 3000);
-    uv_run(b.loop, UV_RUN_ONCE); /* the budget's timer: 1 ms */
+    uv_sleep(2); /* the budget's timer is due in 1 ms */
+    uv_run(b.loop, UV_RUN_NOWAIT);
     CHECK_EQ_INT(q2.evicted, 1); /* waiting since before q1's new backlog */
     CHECK_EQ_INT(q1.evicted, 0);
     q2.n = 0;
@@ -125,7 +127,8 @@ static void no_cap_drops_nothing_and_a_partial_write_only_moves_bytes(void)
     q_t q = {0};
     sl_budget_join(&q.be, &b, q_evict, "q");
     q_push(&q, rc, 1 << 20);
-    uv_run(b.loop, UV_RUN_ONCE); /* the budget's timer: 1 ms */
+    uv_sleep(2); /* the budget's timer is due in 1 ms */
+    uv_run(b.loop, UV_RUN_NOWAIT);
     CHECK_EQ_INT(q.evicted, 0);
     sl_budget_bytes(&q.be, -1000); /* partly written */
     CHECK_EQ_INT(q.be.bytes, (1 << 20) - 1000);

@@ -758,7 +758,12 @@ static void writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first(voi
     CHECK_EQ_INT(slow.errors, 0); /* not inside the write */
     /* The fast writer's write goes out at once: never queued, never listed. */
     CHECK_EQ_INT(sl_stream_writer_write(&fast.w, "hi", 2, 0), 0);
-    uv_run(slow.loop, UV_RUN_ONCE); /* the budget's timer: 1 ms */
+    /* The budget's timer is due in 1 ms (UV_RUN_ONCE could block on the
+     * slow writer's write once the timer has run). */
+    for (int i = 0; i < 2000 && slow.errors == 0; i++) {
+        uv_sleep(1);
+        uv_run(slow.loop, UV_RUN_NOWAIT);
+    }
     CHECK_EQ_INT(slow.errors, 1);
     CHECK_EQ_INT(slow.error_status, UV_ENOBUFS);
     CHECK_EQ_INT(sl_stream_writer_write(&slow.w, "x", 1, 0), -EPIPE);
@@ -867,8 +872,10 @@ static void flusher_held_output_counts_in_the_budget_and_is_no_slow_reader(void)
     CHECK(pump(&f, 0, flushed_idle));
     CHECK_EQ_INT(tw.result, 0);
     CHECK_EQ_INT(tw.used, 1500); /* held for the turn's end: counted */
-    for (int i = 0; i < 3; i++)
-        uv_run(f.loop, UV_RUN_ONCE); /* the budget's timer, if it was started */
+    for (int i = 0; i < 5; i++) { /* the budget's timer, if it was started: 1 ms */
+        uv_sleep(1);
+        uv_run(f.loop, UV_RUN_NOWAIT);
+    }
     CHECK_EQ_INT(f.errors, 0);
     CHECK_EQ_INT(b.dropped, 0);
     CHECK_EQ_INT(b.used, 0);
