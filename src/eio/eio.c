@@ -5,9 +5,18 @@
  *                                           +-- probe: WebSocket being upgraded
  *                                           +-- q: packets waiting for a GET
  *
- * A session owns its queue and its two timers; the transports point back to
- * it through their handler data and are detached before the session goes,
- * so a transport closing late never touches freed memory. */
+ * A session owns its queue and its upgrade timer; its heartbeat is an entry
+ * in one of the server's deadline queues (base/timerq), one per duration:
+ *
+ *   ping_due  (pingInterval)            --> ping sent, on to pong_due
+ *   pong_due  (pingTimeout)             --> "ping timeout"
+ *   v3_due    (pingInterval+pingTimeout) --> "ping timeout" (v3: the client pings)
+ *   doomed    (0: the next turn)        --> "transport error" (slow reader)
+ *
+ * so a session costs three words for it, not a uv_timer_t, and a heartbeat
+ * is O(1) whatever the number of sessions. The transports point back to the
+ * session through their handler data and are detached before the session
+ * goes, so a transport closing late never touches freed memory. */
 #include "eio/eio.h"
 
 #include <errno.h>
@@ -20,6 +29,7 @@
 #include "eio/eio_packet.h"
 #include "base/hashtab.h"
 #include "base/log.h"
+#include "base/timerq.h"
 #include "net/ws.h"
 
 enum { T_POLLING = 0, T_WEBSOCKET = 1 };
@@ -38,7 +48,6 @@ struct eio_session {
     uint8_t proto;        /* 3 or 4 */
     uint8_t transport;
     uint8_t upgrading;    /* a probe WebSocket is attached */
-    uint8_t handles;      /* timers still to be closed before free */
     uint8_t draining;     /* closed; waits for a GET to take the close packet */
     uint8_t doomed;       /* over its output cap: closes from the next tick */
     uint8_t finished;
@@ -48,7 +57,7 @@ struct eio_session {
     eio_out_t *q;
     uint32_t qlen, qcap;
     size_t qbytes;
-    uv_timer_t hb;        /* heartbeat */
+    sl_timerq_entry_t hb; /* heartbeat: in one of the server's queues */
     uv_timer_t up;        /* upgrade timeout */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
     void *data;
@@ -60,6 +69,8 @@ struct eio_server {
     eio_handler_t h;
     void *ud;
     sl_hashtab_t sessions; /* by sid */
+    /* The heartbeats, one queue per duration (see the top of the file). */
+    sl_timerq_t ping_due, pong_due, v3_due, doomed;
 };
 
 enum {
@@ -174,8 +185,6 @@ int eio_random_id(char out[21])
 
 /* ---- session output ----------------------------------------------------- */
 
-static void doom_cb(uv_timer_t *t);
-
 /* A slow reader went over its output cap. Closing it right here would run
  * the layers above (Lua disconnect handlers) inside whatever send loop got
  * us here (a broadcast over a room): close from the next loop tick instead,
@@ -188,8 +197,7 @@ static void session_doom(eio_session_t *s)
     SL_WARNF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
              "session %s: output over %zu bytes (slow reader), closing", s->sid,
              s->srv->opts.session_queue_cap);
-    uv_timer_stop(&s->hb);
-    uv_timer_start(&s->hb, doom_cb, 0, 0);
+    sl_timerq_start(&s->srv->doomed, &s->hb, 0);
 }
 
 static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, uint8_t type, int binary,
@@ -255,19 +263,23 @@ static void queue_clear(eio_session_t *s)
     s->qbytes = 0;
 }
 
-/* Moves every queued packet onto the WebSocket, in order. */
+/* Moves every queued packet onto the WebSocket, in order, and frees the
+ * queue: on WebSocket nothing is queued here again (the connection's
+ * writer queues), so a WebSocket session keeps no array. */
 static void queue_to_ws(eio_session_t *s)
 {
     for (uint32_t i = 0; i < s->qlen && s->open; i++) {
         eio_out_t *o = &s->q[i];
         if (ws_write_packet(s, s->ws, o->type, o->binary, o->data ? o->data->data : NULL,
                             o->data ? o->data->len : 0) == -ENOBUFS) {
-            queue_clear(s);
             session_doom(s);
-            return;
+            break;
         }
     }
     queue_clear(s);
+    free(s->q);
+    s->q = NULL;
+    s->qcap = 0;
 }
 
 static void cors_headers(eio_server_t *srv, sl_http_req_t *req);
@@ -344,20 +356,20 @@ int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n)
 
 /* ---- heartbeat ---------------------------------------------------------- */
 
-static void hb_cb(uv_timer_t *t);
+#define SESSION_OF_HB(e) SL_CONTAINER_OF(e, eio_session_t, hb)
 
-static void doom_cb(uv_timer_t *t)
+static void doomed_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
 {
-    eio_session_t *s = t->data;
-    session_close(s, "transport error", 0);
+    (void)q;
+    session_close(SESSION_OF_HB(e), "transport error", 0);
 }
 
 static void hb_schedule_ping(eio_session_t *s)
 {
     if (s->doomed)
-        return; /* the timer now carries the close */
+        return; /* the heartbeat entry now carries the close */
     s->deadline = 0;
-    uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_interval_ms, 0);
+    sl_timerq_start(&s->srv->ping_due, &s->hb, s->srv->opts.ping_interval_ms);
 }
 
 /* v3: the client pings; it must do so within interval + timeout. */
@@ -367,23 +379,31 @@ static void hb_expect_ping(eio_session_t *s)
         return;
     uint64_t span = (uint64_t)s->srv->opts.ping_interval_ms + s->srv->opts.ping_timeout_ms;
     s->deadline = now_ms() + span;
-    uv_timer_start(&s->hb, hb_cb, span, 0);
+    sl_timerq_start(&s->srv->v3_due, &s->hb, span);
 }
 
-static void hb_cb(uv_timer_t *t)
+/* v4: pingInterval since the last pong (or the open): ping, and expect the
+ * pong within pingTimeout. */
+static void ping_due_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
 {
-    eio_session_t *s = t->data;
+    (void)q;
+    eio_session_t *s = SESSION_OF_HB(e);
     if (!s->open)
         return;
-    if (s->proto == 3 || s->deadline) {
-        session_close(s, "ping timeout", 0);
-        return;
-    }
     /* The deadline counts from now, when the ping is queued, not from when
      * a GET collects it. */
     s->deadline = now_ms() + s->srv->opts.ping_timeout_ms;
-    uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_timeout_ms, 0);
+    sl_timerq_start(&s->srv->pong_due, &s->hb, s->srv->opts.ping_timeout_ms);
     session_push(s, EIO_PING, 0, NULL);
+}
+
+/* No pong within pingTimeout (v4), or no ping within interval + timeout (v3). */
+static void ping_timeout_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
+{
+    (void)q;
+    eio_session_t *s = SESSION_OF_HB(e);
+    if (s->open)
+        session_close(s, "ping timeout", 0);
 }
 
 /* A timer may fire a few ms late; a request arriving after the deadline
@@ -402,10 +422,8 @@ static int hb_expired(eio_session_t *s)
 static void session_handle_closed(uv_handle_t *h)
 {
     eio_session_t *s = h->data;
-    if (--s->handles == 0) {
-        free(s->q);
-        free(s);
-    }
+    free(s->q);
+    free(s);
 }
 
 /* Ends what is left of a closed session: table entry, timers, memory. */
@@ -415,10 +433,9 @@ static void session_finish(eio_session_t *s)
         return;
     s->finished = 1;
     table_remove(s->srv, s);
-    uv_timer_stop(&s->hb);
+    sl_timerq_stop(&s->hb);
     uv_timer_stop(&s->up);
     queue_clear(s);
-    uv_close((uv_handle_t *)&s->hb, session_handle_closed);
     uv_close((uv_handle_t *)&s->up, session_handle_closed);
 }
 
@@ -460,7 +477,7 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
         }
     }
     s->open = 0;
-    uv_timer_stop(&s->hb);
+    sl_timerq_stop(&s->hb);
     uv_timer_stop(&s->up);
     if (s->ws) {
         sl_ws_set_handler(s->ws, &ws_detached_handler, NULL);
@@ -514,11 +531,8 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
         free(s);
         return NULL;
     }
-    uv_timer_init(srv->loop, &s->hb);
     uv_timer_init(srv->loop, &s->up);
-    s->hb.data = s;
     s->up.data = s;
-    s->handles = 2;
     return s;
 }
 
@@ -1147,6 +1161,10 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
     srv->h = *h;
     srv->ud = ud;
     sl_hashtab_init(&srv->sessions, session_key);
+    sl_timerq_init(&srv->ping_due, loop, ping_due_cb, srv);
+    sl_timerq_init(&srv->pong_due, loop, ping_timeout_cb, srv);
+    sl_timerq_init(&srv->v3_due, loop, ping_timeout_cb, srv);
+    sl_timerq_init(&srv->doomed, loop, doomed_cb, srv);
     return srv;
 }
 
@@ -1179,6 +1197,17 @@ void eio_server_close_all(eio_server_t *srv)
 
 size_t eio_server_session_count(const eio_server_t *srv) { return sl_hashtab_count(&srv->sessions); }
 
+/* No session is left to need a heartbeat: the queues' timers close now,
+ * while the loop runs (a server the router owns is freed only after the
+ * loop has ended). */
+static void heartbeats_close(eio_server_t *srv)
+{
+    sl_timerq_close(&srv->ping_due);
+    sl_timerq_close(&srv->pong_due);
+    sl_timerq_close(&srv->v3_due);
+    sl_timerq_close(&srv->doomed);
+}
+
 void eio_server_stop(eio_server_t *srv)
 {
     eio_server_close_all(srv);
@@ -1186,6 +1215,7 @@ void eio_server_stop(eio_server_t *srv)
     sl_hashtab_iter_init(&it, &srv->sessions);
     for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));)
         session_finish(SL_CONTAINER_OF(n, eio_session_t, hnode));
+    heartbeats_close(srv);
 }
 
 void eio_server_free(eio_server_t *srv)
@@ -1193,6 +1223,7 @@ void eio_server_free(eio_server_t *srv)
     if (!srv)
         return;
     sl_hashtab_free(&srv->sessions);
+    heartbeats_close(srv);
     free(srv);
 }
 
