@@ -383,7 +383,9 @@ static int core_handshake(lua_State *L)
     sio_socket_t *s = check_socket(L, 1);
     if (!s)
         return 0;
-    push_handshake(L, sio_socket_handshake(s));
+    sio_handshake_t hs;
+    sio_socket_handshake(s, &hs);
+    push_handshake(L, &hs);
     return 1;
 }
 
@@ -1079,9 +1081,12 @@ static void push_handshake(lua_State *L, const sio_handshake_t *hs)
 {
     lua_createtable(L, 0, 9);
     lua_createtable(L, 0, hs->nheaders);
-    for (int i = 0; i < hs->nheaders; i++) {
-        lua_pushstring(L, hs->header_values[i]);
-        lua_setfield(L, -2, hs->header_names[i]);
+    int xdomain = 0;
+    const char *name = hs->headers;
+    for (int i = 0; i < hs->nheaders; i++, name = sio_handshake_next(name)) {
+        lua_pushstring(L, sio_handshake_value(name));
+        lua_setfield(L, -2, name);
+        xdomain |= !strcmp(name, "origin");
     }
     lua_setfield(L, -2, "headers");
     push_query_table(L, hs->query);
@@ -1101,10 +1106,6 @@ static void push_handshake(lua_State *L, const sio_handshake_t *hs)
     strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
     lua_pushstring(L, when);
     lua_setfield(L, -2, "time");
-    int xdomain = 0;
-    for (int i = 0; i < hs->nheaders; i++)
-        if (!strcmp(hs->header_names[i], "origin"))
-            xdomain = 1;
     lua_pushboolean(L, xdomain);
     lua_setfield(L, -2, "xdomain");
 }

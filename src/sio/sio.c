@@ -79,9 +79,10 @@ struct sio_client {
     uv_timer_t connect_timer;
     unsigned timer_armed : 1;
     unsigned closed : 1;
-    sio_handshake_t hs;
-    char *hs_strings;          /* one block holding every handshake string */
-    const char **hs_names, **hs_values;
+    uint64_t hs_time_ms;       /* wall clock at the handshake */
+    int hs_nheaders;
+    char hs[];                 /* the handshake: "url\0address\0" then the
+                                  headers, "name\0value\0" each */
 };
 
 struct sio_server {
@@ -530,7 +531,18 @@ uint64_t sio_socket_next_ack_id(sio_socket_t *s) { return s->next_ack++; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
 void *sio_socket_data(const sio_socket_t *s) { return s->data; }
 int sio_socket_recovered(const sio_socket_t *s) { return s->recovered; }
-const sio_handshake_t *sio_socket_handshake(const sio_socket_t *s) { return &s->client->hs; }
+void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out)
+{
+    const sio_client_t *c = s->client;
+    const char *q = strchr(c->hs, '?');
+    out->url = c->hs;
+    out->query = q ? q + 1 : "";
+    out->address = sio_handshake_value(c->hs);
+    out->headers = sio_handshake_value(out->address);
+    out->nheaders = c->hs_nheaders;
+    out->time_ms = c->hs_time_ms;
+    out->secure = 0;
+}
 const char *sio_socket_transport(const sio_socket_t *s)
 {
     return s->client->closed ? "closed" : eio_session_transport(s->client->eio);
@@ -696,8 +708,6 @@ static void connect_timer_closed(uv_handle_t *h)
 {
     sio_client_t *c = h->data;
     sio_packet_reasm_free(&c->reasm);
-    free(c->hs_strings);
-    free(c->hs_names);
     free(c);
 }
 
@@ -742,46 +752,41 @@ static void connect_timeout_cb(uv_timer_t *t)
     eio_session_close(e);
 }
 
-/* Copies what the handshake object needs out of the request, into one
- * block, because the request is gone once the handshake is answered. */
-static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
+/* The bytes the handshake takes at the end of the client: the URL (the
+ * query is its tail), the address and every header, each NUL-terminated,
+ * because the request is gone once the handshake is answered. */
+static size_t handshake_size(const sl_http_req_t *req)
 {
-    size_t total = strlen(req->query) + strlen(req->url) + strlen(req->address) + 3;
+    size_t total = strlen(req->url) + strlen(req->address) + 2;
     for (int i = 0; i < req->nheaders; i++)
         total += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 2;
-    c->hs_strings = malloc(total);
-    c->hs_names = calloc((size_t)req->nheaders * 2 + 1, sizeof(char *));
-    if (!c->hs_strings || !c->hs_names)
-        return -ENOMEM;
-    c->hs_values = c->hs_names + req->nheaders;
-    char *p = c->hs_strings;
-#define COPY(dst, src)                                                         \
+    return total;
+}
+
+static void client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
+{
+    char *p = c->hs;
+#define COPY(src)                                                              \
     do {                                                                       \
         size_t l_ = strlen(src) + 1;                                           \
         memcpy(p, src, l_);                                                    \
-        dst = p;                                                               \
         p += l_;                                                               \
     } while (0)
-    COPY(c->hs.query, req->query);
-    COPY(c->hs.url, req->url);
-    COPY(c->hs.address, req->address);
+    COPY(req->url);
+    COPY(req->address);
     for (int i = 0; i < req->nheaders; i++) {
         char *name = p;
-        COPY(c->hs_names[i], req->headers[i].name);
+        COPY(req->headers[i].name);
         for (char *q = name; *q; q++)
             if (*q >= 'A' && *q <= 'Z')
                 *q = (char)(*q + 32);
-        COPY(c->hs_values[i], req->headers[i].value);
+        COPY(req->headers[i].value);
     }
 #undef COPY
-    c->hs.header_names = c->hs_names;
-    c->hs.header_values = c->hs_values;
-    c->hs.nheaders = req->nheaders;
+    c->hs_nheaders = req->nheaders;
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    c->hs.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-    c->hs.secure = 0;
-    return 0;
+    c->hs_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
 }
 
 static sio_socket_t *client_socket_for(sio_client_t *c, const char *nsp, size_t len)
@@ -859,16 +864,12 @@ static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio
 static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
 {
     sio_server_t *srv = ud;
-    sio_client_t *c = calloc(1, sizeof *c);
-    if (!c || client_copy_handshake(c, req)) {
-        if (c) {
-            free(c->hs_strings);
-            free(c->hs_names);
-            free(c);
-        }
+    sio_client_t *c = calloc(1, sizeof *c + handshake_size(req));
+    if (!c) {
         eio_session_close(e);
         return;
     }
+    client_copy_handshake(c, req);
     c->srv = srv;
     c->eio = e;
     sio_packet_reasm_init(&c->reasm);
@@ -912,7 +913,7 @@ static void eio_on_message(eio_session_t *e, int binary, const char *data, size_
         return;
     }
     if (rc == SIO_PACKET_READY)
-        client_on_packet(c, &pkt, c->reasm.bins);
+        client_on_packet(c, &pkt, sio_packet_reasm_bins(&c->reasm));
 }
 
 static void eio_on_close(eio_session_t *e, const char *reason, void *ud)

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <uv.h>
 #include "base/buf.h"
 #include "eio/eio.h"
@@ -136,10 +137,12 @@ void *sio_socket_data(const sio_socket_t *s);
 const char *sio_socket_transport(const sio_socket_t *s);
 int sio_socket_recovered(const sio_socket_t *s);
 
-/* The handshake of the socket's connection (copied at Engine.IO open). */
+/* The handshake of the socket's connection, copied at Engine.IO open into
+ * one block with the client: the URL, the address and the headers, back to
+ * back, nothing else (the query is the URL's own tail). */
 typedef struct sio_handshake {
-    const char *const *header_names;  /* lower-cased */
-    const char *const *header_values;
+    const char *headers;  /* nheaders of "name\0value\0", names lower-cased:
+                             walk them with sio_handshake_value/_next */
     int nheaders;
     const char *query;    /* raw query string */
     const char *url;      /* request target */
@@ -147,7 +150,15 @@ typedef struct sio_handshake {
     uint64_t time_ms;     /* wall clock at handshake, ms since epoch */
     int secure;
 } sio_handshake_t;
-const sio_handshake_t *sio_socket_handshake(const sio_socket_t *s);
+/* Fills *out; its strings live as long as the socket. */
+void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out);
+/* The value of the header whose name is at name, and the header after it. */
+static inline const char *sio_handshake_value(const char *name) { return name + strlen(name) + 1; }
+static inline const char *sio_handshake_next(const char *name)
+{
+    const char *v = sio_handshake_value(name);
+    return v + strlen(v) + 1;
+}
 
 /* ---- selecting and broadcasting ----------------------------------------- */
 
