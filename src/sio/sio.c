@@ -8,7 +8,14 @@
  * Rooms follow two indexes (room -> members, socket -> memberships), so a
  * disconnect costs only the socket's own rooms. A broadcast marks sockets
  * with a per-namespace epoch instead of building a set: no allocation per
- * recipient, each socket written at most once. */
+ * recipient, each socket written at most once.
+ *
+ * A socket's own-id room is not a room: every socket is in one, alone, so
+ * it is a bit of the socket and an entry in the namespace's table of
+ * sockets by id (nsp->own), and costs no room or membership. A real room
+ * may still carry the same name (another socket joined that id): the name
+ * then reaches both, and the adapter hears of the name once, when the
+ * first of the two appears, and once when the last goes. */
 #include "sio/sio.h"
 
 #include <errno.h>
@@ -28,7 +35,8 @@ typedef struct sio_room {
     sio_member_t *members;   /* doubly linked through room_prev/room_next */
     size_t count;
     size_t len;
-    unsigned own_id : 1;     /* a socket's own-id room */
+    unsigned own_id : 1;     /* announced to the adapter as a socket's own-id
+                                room (see room_announce) */
     char name[];
 } sio_room_t;
 
@@ -44,6 +52,7 @@ struct sio_nsp {
     sio_nsp_t *next;
     char *name;
     sl_hashtab_t rooms;        /* sio_room_t by name */
+    sl_hashtab_t own;          /* sockets in their own-id room, by id */
     sio_socket_t *sockets;     /* connected ones, doubly linked */
     size_t nsockets;
     uint64_t epoch;
@@ -60,11 +69,14 @@ struct sio_socket {
     char pid[21];     /* private session id (recovery), "" when off */
     uint8_t state;
     uint8_t recovered;
+    uint8_t in_own;            /* in its own-id room (in nsp->own) */
+    uint8_t own_private;       /* how the name was announced (room_announce) */
+    sl_hnode_t own_node;       /* in nsp->own, keyed by id */
     sio_nsp_t *nsp;
     sio_client_t *client;
     sio_socket_t *nsp_prev, *nsp_next;
     sio_socket_t *client_next;
-    sio_member_t *rooms;       /* first is the own-id room once connected */
+    sio_member_t *rooms;       /* the rooms it joined, its own id's aside */
     uint64_t mark;
     uint64_t next_ack;
     void *data;
@@ -127,6 +139,40 @@ static sio_room_t *room_find(sio_nsp_t *nsp, const char *p, size_t n)
     return h ? SL_CONTAINER_OF(h, sio_room_t, hnode) : NULL;
 }
 
+static const void *own_key(const sl_hnode_t *n, size_t *len)
+{
+    const sio_socket_t *s = SL_CONTAINER_OF(n, sio_socket_t, own_node);
+    *len = strlen(s->id);
+    return s->id;
+}
+
+/* The socket whose own-id room is named p, or NULL. */
+static sio_socket_t *own_find(const sio_nsp_t *nsp, const char *p, size_t n)
+{
+    sl_hnode_t *h = sl_hashtab_find(&nsp->own, p, n);
+    return h ? SL_CONTAINER_OF(h, sio_socket_t, own_node) : NULL;
+}
+
+static int is_own_id(const sio_socket_t *s, const char *p, size_t n)
+{
+    return n == strlen(s->id) && !memcmp(p, s->id, n);
+}
+
+/* The adapter hears of a room name when its first holder appears (a real
+ * room or an own-id room) and when its last one goes, with the same
+ * is_private both times: a holder that goes while the other stays hands
+ * its flag over (they agree already: the second took the first's). */
+static void room_announce(sio_nsp_t *nsp, const char *p, size_t n, int created, int is_private)
+{
+    sio_server_t *srv = nsp->srv;
+    if (!srv->has_adapter)
+        return;
+    if (created && srv->adapter.room_created)
+        srv->adapter.room_created(srv->adapter.ud, nsp, p, n, is_private);
+    else if (!created && srv->adapter.room_deleted)
+        srv->adapter.room_deleted(srv->adapter.ud, nsp, p, n, is_private);
+}
+
 static sio_room_t *room_get(sio_nsp_t *nsp, const char *p, size_t n)
 {
     sio_room_t *r = room_find(nsp, p, n);
@@ -150,13 +196,54 @@ static void room_delete(sio_nsp_t *nsp, sio_room_t *r)
     free(r);
 }
 
+/* s joins its own-id room. 0, or 1 when another socket of the namespace
+ * holds that id already (recovery gave it out twice): then it is an
+ * ordinary room. */
+static int own_join(sio_socket_t *s)
+{
+    sio_nsp_t *nsp = s->nsp;
+    size_t n = strlen(s->id);
+    if (own_find(nsp, s->id, n))
+        return 1;
+    if (sl_hashtab_insert(&nsp->own, &s->own_node))
+        return -ENOMEM;
+    s->in_own = 1;
+    sio_room_t *r = room_find(nsp, s->id, n);
+    if (r) {
+        s->own_private = r->own_id;
+    } else {
+        s->own_private = 1;
+        room_announce(nsp, s->id, n, 1, 1);
+    }
+    return 0;
+}
+
+static void own_leave(sio_socket_t *s)
+{
+    if (!s->in_own)
+        return;
+    sio_nsp_t *nsp = s->nsp;
+    size_t n = strlen(s->id);
+    sl_hashtab_remove(&nsp->own, &s->own_node);
+    s->in_own = 0;
+    sio_room_t *r = room_find(nsp, s->id, n);
+    if (r)
+        r->own_id = s->own_private;
+    else
+        room_announce(nsp, s->id, n, 0, s->own_private);
+}
+
 int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
 {
     if (s->state == S_GONE || s->state == S_LEAVING)
         return -EPIPE;
-    for (sio_member_t *m = s->rooms; m; m = m->sock_next)
-        if (m->room->len == len && !memcmp(m->room->name, room, len))
-            return 0;
+    if (sio_socket_in_room(s, room, len))
+        return 0;
+    if (is_own_id(s, room, len)) {
+        int rc = own_join(s);
+        if (rc <= 0)
+            return rc;
+    }
     sio_room_t *r = room_get(s->nsp, room, len);
     sio_member_t *m = r ? calloc(1, sizeof *m) : NULL;
     if (!m) {
@@ -165,10 +252,13 @@ int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
         return -ENOMEM;
     }
     if (r->count == 0) {
-        r->own_id = len == strlen(s->id) && !memcmp(room, s->id, len);
-        sio_server_t *srv = s->nsp->srv;
-        if (srv->has_adapter && srv->adapter.room_created)
-            srv->adapter.room_created(srv->adapter.ud, s->nsp, r->name, r->len, r->own_id);
+        sio_socket_t *holder = own_find(s->nsp, room, len);
+        if (holder) {
+            r->own_id = holder->own_private;
+        } else {
+            r->own_id = is_own_id(s, room, len);
+            room_announce(s->nsp, r->name, r->len, 1, r->own_id);
+        }
     }
     m->room = r;
     m->socket = s;
@@ -177,7 +267,7 @@ int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
         r->members->room_prev = m;
     r->members = m;
     r->count++;
-    /* Appended, so the own-id room stays first as Node lists it. */
+    /* Appended: the rooms are listed in the order joined, as Node does. */
     sio_member_t **tail = &s->rooms;
     while (*tail)
         tail = &(*tail)->sock_next;
@@ -195,9 +285,11 @@ static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
     if (m->room_next)
         m->room_next->room_prev = m->room_prev;
     if (--r->count == 0) {
-        sio_server_t *srv = nsp->srv;
-        if (srv->has_adapter && srv->adapter.room_deleted)
-            srv->adapter.room_deleted(srv->adapter.ud, nsp, r->name, r->len, r->own_id);
+        sio_socket_t *holder = own_find(nsp, r->name, r->len);
+        if (holder)
+            holder->own_private = r->own_id;
+        else
+            room_announce(nsp, r->name, r->len, 0, r->own_id);
         room_delete(nsp, r);
     }
     free(m);
@@ -205,6 +297,10 @@ static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
 
 int sio_socket_leave(sio_socket_t *s, const char *room, size_t len)
 {
+    if (s->in_own && is_own_id(s, room, len)) {
+        own_leave(s);
+        return 0;
+    }
     for (sio_member_t **pp = &s->rooms; *pp; pp = &(*pp)->sock_next) {
         sio_member_t *m = *pp;
         if (m->room->len == len && !memcmp(m->room->name, room, len)) {
@@ -218,6 +314,7 @@ int sio_socket_leave(sio_socket_t *s, const char *room, size_t len)
 
 static void socket_leave_all(sio_socket_t *s)
 {
+    own_leave(s);
     while (s->rooms) {
         sio_member_t *m = s->rooms;
         s->rooms = m->sock_next;
@@ -227,12 +324,16 @@ static void socket_leave_all(sio_socket_t *s)
 
 void sio_socket_each_room(const sio_socket_t *s, void (*cb)(const char *, size_t, void *), void *ud)
 {
+    if (s->in_own)
+        cb(s->id, strlen(s->id), ud);
     for (sio_member_t *m = s->rooms; m; m = m->sock_next)
         cb(m->room->name, m->room->len, ud);
 }
 
 int sio_socket_in_room(const sio_socket_t *s, const char *room, size_t len)
 {
+    if (s->in_own && is_own_id(s, room, len))
+        return 1;
     for (sio_member_t *m = s->rooms; m; m = m->sock_next)
         if (m->room->len == len && !memcmp(m->room->name, room, len))
             return 1;
@@ -263,6 +364,7 @@ sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name)
     }
     n->srv = srv;
     sl_hashtab_init(&n->rooms, room_key);
+    sl_hashtab_init(&n->own, own_key);
     /* Appended: lookups by order of creation, "/" first. */
     sio_nsp_t **tail = &srv->nsps;
     while (*tail)
@@ -319,16 +421,19 @@ void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t
         const sio_room_t *r = SL_CONTAINER_OF(h, sio_room_t, hnode);
         cb(r->name, r->len, ud);
     }
+    sl_hashtab_iter_init(&it, &nsp->own);
+    for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));) {
+        const sio_socket_t *s = SL_CONTAINER_OF(h, sio_socket_t, own_node);
+        size_t n = strlen(s->id);
+        if (!room_find((sio_nsp_t *)nsp, s->id, n)) /* else listed above */
+            cb(s->id, n, ud);
+    }
 }
 
 sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len)
 {
-    /* The own-id room has exactly that socket. */
-    sio_room_t *r = room_find(nsp, id, len);
-    if (!r || !r->members)
-        return NULL;
-    sio_socket_t *s = r->members->socket;
-    return strlen(s->id) == len && !memcmp(s->id, id, len) && s->state == S_CONNECTED ? s : NULL;
+    sio_socket_t *s = own_find(nsp, id, len);
+    return s && s->state == S_CONNECTED ? s : NULL;
 }
 
 const char *sio_nsp_name(const sio_nsp_t *nsp) { return nsp->name; }
@@ -344,6 +449,7 @@ static void nsp_free(sio_nsp_t *n)
     for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));)
         free(SL_CONTAINER_OF(h, sio_room_t, hnode));
     sl_hashtab_free(&n->rooms);
+    sl_hashtab_free(&n->own);
     free(n->name);
     free(n);
 }
@@ -449,6 +555,9 @@ static void mark_rooms(sio_nsp_t *nsp, const sio_slice_t *rooms, size_t n, uint6
         sio_room_t *r = room_find(nsp, rooms[i].p, rooms[i].len);
         for (sio_member_t *m = r ? r->members : NULL; m; m = m->room_next)
             m->socket->mark = epoch;
+        sio_socket_t *s = own_find(nsp, rooms[i].p, rooms[i].len);
+        if (s)
+            s->mark = epoch;
     }
 }
 
@@ -493,6 +602,9 @@ size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
             if (last || !room_find(nsp, t->rooms[i].p, t->rooms[i].len))
                 break;
         }
+        sio_socket_t *s = own_find(nsp, t->rooms[i].p, t->rooms[i].len);
+        if (s)
+            n += (size_t)visit(s, epoch, t, cb, ud);
     }
     return n;
 }

@@ -385,8 +385,25 @@ test('dynamic-private mode: own-id rooms get channels too; Node reaches a siolua
   const toB = nextEvent(b, 'private2');
   a.emit('to', { rooms: [b.id] }, 'private2', 'you too');
   assert.deepEqual(await toB, ['you too']);
+  // Another socket joins a's id: the name is announced once, and its
+  // channel stays while either holds it (the own-id room is no room of
+  // its own in siolua: the two must add up).
+  const a2 = await connected(siolua, '/', { t });
+  assert.deepEqual(await ask(a2, 'join', a.id), [true]);
+  const [aId, aSid] = [a.id, a.io.engine.id]; // the client forgets both once closed
   await closeClient(a);
-  assert.ok(await until(async () => (await numsub(client, `socket.io#/#${a.id}#`)) === 0));
+  assert.ok(await until(() => siolua.stderr().includes(`session ${aSid} closed`)));
+  assert.equal(await numsub(client, `socket.io#/#${aId}#`), 1);
+  const toA2 = nextEvent(a2, 'private3');
+  b.emit('to', { rooms: [aId] }, 'private3', 'the joiner');
+  assert.deepEqual(await toA2, ['the joiner']);
+  assert.deepEqual(await ask(a2, 'leave', aId), [true]);
+  assert.ok(await until(async () => (await numsub(client, `socket.io#/#${aId}#`)) === 0));
+  // A socket alone in its own room takes its channel with it.
+  const a2Id = a2.id;
+  assert.equal(await numsub(client, `socket.io#/#${a2Id}#`), 1);
+  await closeClient(a2);
+  assert.ok(await until(async () => (await numsub(client, `socket.io#/#${a2Id}#`)) === 0));
 });
 
 test('connection state recovery across two sharded siolua instances', { skip, timeout: 30000 }, async (t) => {

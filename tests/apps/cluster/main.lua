@@ -5,6 +5,7 @@ local sio = require "siolua"
 local function relay(nsp)
   nsp:on("connection", function(socket)
     socket:on("join", function(room, ack) socket:join(room) ack(true) end)
+    socket:on("leave", function(room, ack) socket:leave(room) ack(true) end)
     socket:on("to", function(spec, event, ...)
       local op = nsp
       if spec.rooms then op = op:to(spec.rooms) end
