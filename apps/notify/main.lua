@@ -12,11 +12,11 @@ local api = require "notify.api"
 -- original post connect (io(url, { path: "/notice" })).
 sio.configure { path = "/socket.io/,/notice" }
 
+-- A socket has no listeners of its own here (its room is what matters), so
+-- a hot reload has nothing to rebind: no "reload" listener.
 local function on_connection(socket)
   socket:join("user:" .. socket.data.user)
-  if not socket.reloaded then
-    socket:emit("ready", { user = socket.data.user })
-  end
+  socket:emit("ready", { user = socket.data.user })
 end
 
 -- "/notice" is the app's namespace; "/" serves the same for clients that

@@ -2,19 +2,20 @@
 -- (transport=websocket from the start, no polling), for app tests and for
 -- apps that talk to another Socket.IO server: sio.client(url, opts).
 -- Built on sio._wsclient (src/lua/lua_client.c: the WebSocket and the packet
--- codec). Knows nothing of the server side of this process.
+-- codec) and the library's events module (listeners, argument arrays).
+-- Knows nothing of the server side of this process.
 --
 -- One Engine.IO connection per client (like the Node client's forceNew).
 -- A reader handler per client takes every message off the WebSocket:
 -- answers pings, reassembles binary packets, runs acks, and hands events to
 -- listeners (c:on) or to c:receive, which keeps what nobody took yet.
 
-return function(sio, core)
+return function(sio, core, events)
   local wsc = sio._wsclient
   local json = core.json
   local spawn, waker = core.spawn, core.waker
-  local null = json.null
   local pack, unpack, select, type = table.pack, table.unpack, select, type
+  local values_array, args_array = events.values_array, events.args_array
 
   local CONNECT, DISCONNECT, EVENT, ACK, CONNECT_ERROR = 0, 1, 2, 3, 4
   local BINARY_EVENT, BINARY_ACK = 5, 6
@@ -25,22 +26,6 @@ return function(sio, core)
   -- Clients that may still be open, for sio._client_close_all (the test
   -- runner closes what a test left open).
   local open_clients = setmetatable({}, { __mode = "k" })
-
-  local function values_array(n, ...)
-    local a = json.array()
-    for i = 1, n do
-      local v = select(i, ...)
-      if v == nil then v = null end
-      a[i] = v
-    end
-    return a
-  end
-
-  local function args_array(event, n, ...)
-    local a = values_array(n, ...)
-    table.insert(a, 1, event)
-    return a
-  end
 
   -- ---- URLs --------------------------------------------------------------
 
@@ -268,16 +253,7 @@ return function(sio, core)
 
   -- ---- public API --------------------------------------------------------
 
-  function Client:on(event, fn)
-    assert(type(fn) == "function", "listener must be a function")
-    local l = self._listeners[event]
-    if not l then
-      l = {}
-      self._listeners[event] = l
-    end
-    l[#l + 1] = fn
-    return self
-  end
+  Client.on = events.on
 
   -- once-wrappers -> the function they wrap, so off(event, fn) finds them
   local wrapped = setmetatable({}, { __mode = "k" })

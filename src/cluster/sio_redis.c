@@ -1,9 +1,16 @@
-/* L5a cluster/sio_redis: Redis adapter (classic pub/sub). See sio_redis.h.
+/* L5a cluster/sio_redis: Redis adapter, classic or sharded. See sio_redis.h.
  *
- *   sio_nsp_emit --adapter.broadcast--> publish(msgpack) --pub link--> Redis
- *   Redis --sub link--> on_message --> msgpack -> JSON + attachments
- *        --> sio_out_build --> sio_nsp_broadcast (local sockets only)
+ *   sio_nsp_emit --adapter.broadcast--> mode->broadcast --pub link--> Redis
+ *   Redis --sub link (classic) / ssub (sharded)--> msgpack -> JSON + attachments
+ *        --> sio_adapter_deliver_broadcast (local sockets only)
+ *   sio_adapter_fetch_sockets ... --> request framing (mode) --> pending
+ *        <-- answers (on_response / on_cluster_response) <-- Redis
  *
+ * The two wire protocols differ in framing, channels and verbs, not in
+ * what a request does: what differs is one table of functions per mode
+ * (classic_mode, sharded_mode at the end of this file), chosen once in
+ * sio_redis_new; the requests, the pending answers and the handling of
+ * other servers' requests are written once, above them.
  * JSON requests from other nodes are turned into msgpack first
  * (sl_mpjson_from_json), so one msgpack reader serves both encodings. */
 #include "cluster/sio_redis.h"
@@ -34,11 +41,13 @@ enum {
     REQ_BROADCAST = 7,
 };
 
+typedef struct redis_mode redis_mode_t;
+
 struct sio_redis {
     uv_loop_t *loop;
     sio_server_t *sio;
     sio_redis_opts_t opts;
-    sio_redis_hooks_t hooks;
+    const redis_mode_t *mode;   /* the wire protocol: classic or sharded */
     char uid[8];
     /* Sharded mode: the uid of our ClusterAdapter messages (the node id
      * and 10 more characters, 16 like Node's), naming our response
@@ -66,7 +75,7 @@ typedef struct pending {
     int expected, got;
     sl_buf_t body;         /* the request, published once NUMSUB is known */
     sl_buf_t items;
-    sio_redis_reply_cb cb;
+    sio_reply_cb cb;
     void *ud;
     uv_timer_t timer;
     int done;
@@ -79,6 +88,52 @@ typedef struct pending {
     long acks;
 } pending_t;
 
+/* What differs between the two wire protocols: classic pub/sub
+ * (createAdapter: PUBLISH on <key>#..., requests and responses on
+ * <key>-request# / <key>-response#, JSON or msgpack) and sharded pub/sub
+ * (createShardedAdapter: SPUBLISH, socket.io-adapter's ClusterAdapter
+ * messages on <key>#<nsp># and each server's own <key>#<nsp>#<uid>#).
+ * kind is a request type as the classic adapter numbers them (REQ_*). */
+struct redis_mode {
+    const char *publish;       /* the publishing verb */
+    const char *numsub;        /* how subscribers of a channel are counted */
+    const char *sse_field;     /* where serverSideEmit's arguments go */
+    const char *opts_extra;    /* appended inside a request's "opts" */
+    int all_rooms;             /* has an allRooms request */
+    const char *(*uid)(const sio_redis_t *r);
+    /* Subscribes the namespaces' channels and starts hearing them. */
+    int (*subscribe)(sio_redis_t *r, const sl_redis_url_t *u);
+    void (*nsp_created)(void *ud, sio_nsp_t *nsp);
+    /* A broadcast of ours: its message and channel. */
+    int (*broadcast)(const sio_redis_t *r, sl_buf_t *msg, sl_buf_t *ch, const char *nsp,
+                     const sio_target_t *t, unsigned flags, const char *json, size_t len,
+                     const sio_packet_bin_t *atts, unsigned natts);
+    /* Our requests: where they go (and whose subscribers are counted),
+     * and their JSON framing: open, fields, close. */
+    void (*request_channel)(sl_buf_t *ch, const sio_redis_t *r, const char *nsp);
+    void (*req_open)(const sio_redis_t *r, sl_buf_t *b, int kind);
+    void (*req_close)(const sio_redis_t *r, sl_buf_t *b, const char *nsp, const char *request_id);
+    /* A broadcast with acks of ours (q->id is its request id). */
+    int (*broadcast_with_ack)(const sio_redis_t *r, sl_buf_t *b, const char *request_id,
+                              const char *nsp, const sio_target_t *t, const char *json, size_t len,
+                              const sio_packet_bin_t *atts, unsigned natts, long ack_id,
+                              unsigned timeout_ms);
+    /* Answers to other servers' requests. begin_response opens one to
+     * request rid (kind: the request answered), the caller appends
+     * ,"field":value pairs and finish_response closes and publishes it;
+     * -1: rid can't be answered. */
+    int (*begin_response)(const sio_redis_t *r, sl_buf_t *b, const char *rid, int kind);
+    void (*finish_response)(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *body, const char *rid);
+    void (*server_side_ack)(sio_redis_t *r, sio_nsp_t *nsp, const char *rid, const char *json,
+                            size_t len);
+    void (*broadcast_count)(sio_redis_t *r, sio_nsp_t *nsp, const char *rid, long count);
+    void (*broadcast_ack)(sio_redis_t *r, sio_nsp_t *nsp, const char *rid, const char *json,
+                          size_t len);
+    /* Channels per room (NULL: none); see sio_adapter_t. */
+    void (*room_created)(void *ud, sio_nsp_t *nsp, const char *room, size_t len, int is_private);
+    void (*room_deleted)(void *ud, sio_nsp_t *nsp, const char *room, size_t len, int is_private);
+};
+
 void sio_redis_opts_init(sio_redis_opts_t *o)
 {
     memset(o, 0, sizeof *o);
@@ -87,7 +142,7 @@ void sio_redis_opts_init(sio_redis_opts_t *o)
     strcpy(o->label, "redis");
 }
 
-const char *sio_redis_uid(const sio_redis_t *r) { return r->opts.sharded ? r->cuid : r->uid; }
+const char *sio_redis_uid(const sio_redis_t *r) { return r->mode->uid(r); }
 
 /* ---- msgpack into an sl_buf --------------------------------------------- */
 
@@ -117,7 +172,7 @@ static void channel_name(sl_buf_t *ch, const sio_redis_t *r, const char *kind, c
 /* PUBLISH, or SPUBLISH in sharded mode. */
 static void publish(sio_redis_t *r, const char *channel, size_t clen, const char *msg, size_t mlen)
 {
-    const char *verb = r->opts.sharded ? "SPUBLISH" : "PUBLISH";
+    const char *verb = r->mode->publish;
     const char *argv[3] = {verb, channel, msg};
     size_t lens[3] = {strlen(verb), clen, mlen};
     if (sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 3, argv, lens) != 0) {
@@ -187,63 +242,6 @@ static int build_broadcast(sl_buf_t *msg, const char *uid, const char *nsp, cons
     return 0;
 }
 
-/* Sharded mode: a ClusterAdapter BROADCAST, {type: 3, data: {packet,
- * opts, requestId?}, uid, nsp}, in JSON unless it carries binary (as Node
- * encodes it). */
-static int build_cluster_broadcast(sl_buf_t *out, const sio_redis_t *r, const char *nsp,
-                                   const sio_target_t *t, unsigned flags, const char *json,
-                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
-                                   const char *request_id, unsigned timeout_ms)
-{
-    sl_buf_t mp = SL_BUF_INIT;
-    sl_mpjson_put_map(&mp, 4);
-    mp_put_cstr(&mp, "type");
-    sl_mpjson_put_number(&mp, SIO_CLUSTER_BROADCAST);
-    mp_put_cstr(&mp, "data");
-    sl_mpjson_put_map(&mp, request_id ? 3 : 2);
-    mp_put_cstr(&mp, "packet");
-    int rc = put_packet(&mp, nsp, json, len, atts, natts, -1);
-    if (rc == 0) {
-        if (request_id) {
-            mp_put_cstr(&mp, "requestId");
-            mp_put_cstr(&mp, request_id);
-        }
-        mp_put_cstr(&mp, "opts");
-        put_opts(&mp, t, flags, timeout_ms);
-        mp_put_cstr(&mp, "uid");
-        mp_put_cstr(&mp, r->cuid);
-        mp_put_cstr(&mp, "nsp");
-        mp_put_cstr(&mp, nsp);
-        if (natts) {
-            sl_buf_append(out, mp.data, mp.len);
-        } else {
-            const char *p = mp.data;
-            rc = sl_mpjson_to_json(out, &p, mp.data + mp.len, NULL, NULL);
-        }
-    }
-    sl_buf_free(&mp);
-    return rc;
-}
-
-/* Node's test for "a socket id" when choosing a broadcast's channel. */
-static int looks_like_a_sid(const sio_slice_t *room) { return room->len == 20; }
-
-/* <key>#<nsp># or, in the dynamic modes, <key>#<nsp>#<room># for a plain
- * broadcast to exactly one room (public only, unless dynamic-private):
- * the servers holding members of that room listen there. */
-static void sharded_channel(sl_buf_t *ch, const sio_redis_t *r, const char *nsp,
-                            const sio_target_t *t, int with_ack)
-{
-    sl_buf_appendf(ch, "%s#%s#", r->opts.key, nsp);
-    int mode = r->opts.subscription_mode;
-    if (with_ack || t->nrooms != 1 || mode == SIO_REDIS_SUB_STATIC)
-        return;
-    if (mode == SIO_REDIS_SUB_DYNAMIC && looks_like_a_sid(&t->rooms[0]))
-        return;
-    sl_buf_append(ch, t->rooms[0].p, t->rooms[0].len);
-    sl_buf_append_byte(ch, '#');
-}
-
 /* <key>#<nsp># or, for exactly one room, <key>#<nsp>#<room># */
 static void broadcast_channel(sl_buf_t *ch, const char *key, const char *nsp, const sio_target_t *t)
 {
@@ -269,20 +267,11 @@ static void adapter_broadcast(void *ud, sio_nsp_t *nsp, const sio_target_t *t, u
                               unsigned natts)
 {
     sio_redis_t *r = ud;
-    const char *name = sio_nsp_name(nsp);
     sl_buf_t msg = SL_BUF_INIT, ch = SL_BUF_INIT;
-    int rc = r->opts.sharded ? build_cluster_broadcast(&msg, r, name, t, flags, json, len, atts,
-                                                       natts, NULL, 0)
-                             : build_broadcast(&msg, r->uid, name, t, flags, json, len, atts, natts);
-    if (rc != 0) {
+    if (r->mode->broadcast(r, &msg, &ch, sio_nsp_name(nsp), t, flags, json, len, atts, natts) != 0)
         SL_ERROR("adapter", "cannot encode a broadcast for %s", r->opts.label);
-    } else {
-        if (r->opts.sharded)
-            sharded_channel(&ch, r, name, t, 0);
-        else
-            broadcast_channel(&ch, r->opts.key, name, t);
+    else
         publish(r, ch.data, ch.len, msg.data, msg.len);
-    }
     sl_buf_free(&msg);
     sl_buf_free(&ch);
 }
@@ -481,40 +470,12 @@ static void deliver_broadcast(sio_redis_t *r, const char *nsp_envelope, const ch
     if (sl_mpjson_to_json(&json, &dp, end, keep_attachment, &atts) == 0) {
         sio_target_t t;
         sio_target_from(&tb, &t);
-        sio_out_t out;
-        if (sio_out_build(&out, SIO_PACKET_EVENT, nsp_name, -1, json.data, json.len, atts.v,
-                          atts.n) == 0) {
-            sio_nsp_broadcast(nsp, &t, &out);
-            sio_out_release(&out);
-        }
-        int rec_on;
-        uint32_t rec_max;
-        sio_server_recovery(r->sio, &rec_on, &rec_max);
-        if (rec_on && !t.volatile_ && r->hooks.remote_broadcast)
-            r->hooks.remote_broadcast(nsp, &t, json.data, json.len, atts.v, atts.n, r->hooks.ud);
+        sio_adapter_deliver_broadcast(nsp, &t, json.data, json.len, atts.v, atts.n);
     } else {
         SL_WARNF("adapter", SL_LOG_FIELDS("nsp", nsp_name), "undecodable broadcast from %s on %s, ignored",
                  r->opts.label, nsp_name);
     }
     sl_buf_free(&json);
-}
-
-/* Classic mode: [uid, {type, data, nsp, id?}, opts]. */
-static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
-{
-    const char *p = msg, *end = msg + len;
-    const char *check = msg;
-    if (sl_mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_ARRAY || mp_decode_array(&p) < 3)
-        return;
-    if (mp_typeof(*p) != MP_STR) /* the emitter sends "emitter" */
-        return;
-    uint32_t ul;
-    const char *uid = mp_decode_str(&p, &ul);
-    if (ul == strlen(r->uid) && !memcmp(uid, r->uid, ul))
-        return; /* our own */
-    const char *packet = p;
-    mp_next(&p);
-    deliver_broadcast(r, NULL, packet, p, end);
 }
 
 /* ---- requests from other nodes --------------------------------------------- */
@@ -591,61 +552,6 @@ static int read_request(const char *p, const char *end, request_t *q)
 
 static void json_str(sl_buf_t *b, const char *s, size_t n) { sl_json_append_string(b, s, n); }
 
-/* In sharded mode, answers go to the requester's own channel, so the
- * request id handed to the layer above (and back with the answer) is
- * "<requester uid>#<request id>" (on_smessage); uids never hold a '#'. */
-static int split_rid(const char *rid, char *uid, size_t cap, const char **id)
-{
-    const char *hash = strchr(rid, '#');
-    if (!hash || (size_t)(hash - rid) >= cap)
-        return -1;
-    memcpy(uid, rid, (size_t)(hash - rid));
-    uid[hash - rid] = '\0';
-    *id = hash + 1;
-    return 0;
-}
-
-/* Opens an answer to request rid: {"requestId":R (classic) or
- * {"type":T,"data":{"requestId":R (sharded, T the ClusterAdapter
- * response type). The caller appends ,"field":value pairs, then
- * finish_response closes and publishes it. -1: rid can't be answered. */
-static int begin_response(sio_redis_t *r, sl_buf_t *b, const char *rid, int cluster_type)
-{
-    const char *id = rid;
-    if (r->opts.sharded) {
-        char uid[64];
-        if (split_rid(rid, uid, sizeof uid, &id) != 0)
-            return -1;
-        sio_cluster_json_open(b, cluster_type);
-        sl_buf_append_str(b, "\"requestId\":");
-    } else {
-        sl_buf_append_str(b, "{\"requestId\":");
-    }
-    json_str(b, id, strlen(id));
-    return 0;
-}
-
-/* Classic: on <key>-response#<nsp>#, where every server listens. Sharded:
- * on <key>#<nsp>#<requester uid>#. */
-static void finish_response(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *body, const char *rid)
-{
-    sl_buf_t ch = SL_BUF_INIT;
-    const char *name = sio_nsp_name(nsp);
-    if (r->opts.sharded) {
-        char uid[64];
-        const char *id;
-        if (split_rid(rid, uid, sizeof uid, &id) != 0)
-            return;
-        sio_cluster_json_close(body, NULL, r->cuid, name);
-        sl_buf_appendf(&ch, "%s#%s#%s#", r->opts.key, name, uid);
-    } else {
-        sl_buf_append_byte(body, '}');
-        channel_name(&ch, r, "-response", name);
-    }
-    publish(r, ch.data, ch.len, body->data, body->len);
-    sl_buf_free(&ch);
-}
-
 typedef struct list_ctx {
     sl_buf_t *b;
     int first;
@@ -666,29 +572,13 @@ static void add_socket_id(sio_socket_t *s, void *ud)
     add_room_json(id, strlen(id), ud);
 }
 
-typedef struct fetch_ctx {
-    sio_redis_t *r;
-    sl_buf_t *b;
-    int first;
-} fetch_ctx_t;
-
 static void add_socket_json(sio_socket_t *s, void *ud)
 {
-    fetch_ctx_t *c = ud;
+    list_ctx_t *c = ud;
     if (!c->first)
         sl_buf_append_byte(c->b, ',');
     c->first = 0;
-    if (c->r->hooks.socket_json) {
-        c->r->hooks.socket_json(s, c->b, c->r->hooks.ud);
-        return;
-    }
-    sl_buf_append_str(c->b, "{\"id\":");
-    const char *id = sio_socket_id(s);
-    json_str(c->b, id, strlen(id));
-    sl_buf_append_str(c->b, ",\"handshake\":{},\"rooms\":[");
-    list_ctx_t lc = {c->b, 1};
-    sio_socket_each_room(s, add_room_json, &lc);
-    sl_buf_append_str(c->b, "],\"data\":{}}");
+    sio_adapter_describe_socket(s, c->b);
 }
 
 typedef struct rooms_op {
@@ -739,22 +629,22 @@ static void run_request(sio_redis_t *r, sio_nsp_t *nsp, const request_t *qp, con
     }
     switch (q.type) {
     case REQ_SOCKETS: {
-        begin_response(r, &body, q.request_id, 0);
+        r->mode->begin_response(r, &body, q.request_id, REQ_SOCKETS);
         sl_buf_append_str(&body, ",\"sockets\":[");
         list_ctx_t lc = {&body, 1};
         sio_target_t st = {op.rooms, op.n, NULL, 0, 0};
         sio_nsp_select(nsp, &st, add_socket_id, &lc);
         sl_buf_append_str(&body, "]");
-        finish_response(r, nsp, &body, q.request_id);
+        r->mode->finish_response(r, nsp, &body, q.request_id);
         break;
     }
     case REQ_ALL_ROOMS: {
-        begin_response(r, &body, q.request_id, 0);
+        r->mode->begin_response(r, &body, q.request_id, REQ_ALL_ROOMS);
         sl_buf_append_str(&body, ",\"rooms\":[");
         list_ctx_t lc = {&body, 1};
         sio_nsp_each_room(nsp, add_room_json, &lc);
         sl_buf_append_str(&body, "]");
-        finish_response(r, nsp, &body, q.request_id);
+        r->mode->finish_response(r, nsp, &body, q.request_id);
         break;
     }
     case REQ_REMOTE_JOIN:
@@ -775,35 +665,35 @@ static void run_request(sio_redis_t *r, sio_nsp_t *nsp, const request_t *qp, con
             op.n = 1;
         }
         fn(s, &op);
-        begin_response(r, &body, q.request_id, 0);
-        finish_response(r, nsp, &body, q.request_id);
+        r->mode->begin_response(r, &body, q.request_id, q.type);
+        r->mode->finish_response(r, nsp, &body, q.request_id);
         break;
     }
     case REQ_REMOTE_FETCH: {
         if (!q.opts)
             break;
-        if (begin_response(r, &body, q.request_id, SIO_CLUSTER_FETCH_SOCKETS_RESPONSE) != 0)
+        if (r->mode->begin_response(r, &body, q.request_id, REQ_REMOTE_FETCH) != 0)
             break;
         sl_buf_append_str(&body, ",\"sockets\":[");
-        fetch_ctx_t fc = {r, &body, 1};
+        list_ctx_t fc = {&body, 1};
         sio_nsp_select(nsp, &t, add_socket_json, &fc);
         sl_buf_append_str(&body, "]");
-        finish_response(r, nsp, &body, q.request_id);
+        r->mode->finish_response(r, nsp, &body, q.request_id);
         break;
     }
     case REQ_SERVER_SIDE_EMIT: {
-        if (!q.data || !r->hooks.server_side_emit)
+        if (!q.data)
             break;
         const char *dp = q.data;
         sl_buf_t args = SL_BUF_INIT;
         if (sl_mpjson_to_json(&args, &dp, end, NULL, NULL) == 0 && args.len && args.data[0] == '[')
-            r->hooks.server_side_emit(nsp, args.data, args.len, q.request_id[0] ? q.request_id : NULL,
-                                      r->hooks.ud);
+            sio_adapter_deliver_server_side_emit(nsp, args.data, args.len,
+                                                 q.request_id[0] ? q.request_id : NULL);
         sl_buf_free(&args);
         break;
     }
     case REQ_BROADCAST: {
-        if (!q.packet || !q.opts || !r->hooks.broadcast_with_ack)
+        if (!q.packet || !q.opts)
             break;
         /* packet: {type, data, nsp, id} */
         const char *pp = q.packet;
@@ -829,8 +719,8 @@ static void run_request(sio_redis_t *r, sio_nsp_t *nsp, const request_t *qp, con
         const char *dp = data;
         if (data && sl_mpjson_to_json(&args, &dp, end, keep_attachment, &atts) == 0 && args.len &&
             args.data[0] == '[')
-            r->hooks.broadcast_with_ack(nsp, &t, args.data, args.len, atts.v, atts.n, q.request_id,
-                                        timeout_ms, r->hooks.ud);
+            sio_adapter_deliver_broadcast_with_ack(nsp, &t, args.data, args.len, atts.v, atts.n,
+                                                   q.request_id, timeout_ms);
         sl_buf_free(&args);
         break;
     }
@@ -839,27 +729,6 @@ static void run_request(sio_redis_t *r, sio_nsp_t *nsp, const request_t *qp, con
         break;
     }
     sl_buf_free(&body);
-}
-
-/* Classic mode: a request on <key>-request#<nsp>#, JSON or msgpack. */
-static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t len)
-{
-    sl_buf_t conv = SL_BUF_INIT;
-    const char *p = msg, *end = msg + len;
-    if (len && msg[0] == '{') {
-        /* JSON requests: read through the msgpack reader. */
-        if (sl_mpjson_from_json(&conv, msg, len, NULL, 0) != 0)
-            goto out;
-        p = conv.data;
-        end = conv.data + conv.len;
-    }
-    request_t q;
-    if (read_request(p, end, &q) != 0)
-        goto out;
-    if (strcmp(q.uid, r->uid) != 0) /* not our own request */
-        run_request(r, nsp, &q, end);
-out:
-    sl_buf_free(&conv);
 }
 
 /* ---- our requests -------------------------------------------------------------- */
@@ -900,16 +769,6 @@ static void pending_timeout(uv_timer_t *t)
     pending_finish(q, 0);
 }
 
-/* Where requests go, and whose subscribers count the servers: classic
- * <key>-request#<nsp>#, sharded the namespace's main channel. */
-static void request_channel(sl_buf_t *ch, const sio_redis_t *r, const char *nsp)
-{
-    if (r->opts.sharded)
-        sl_buf_appendf(ch, "%s#%s#", r->opts.key, nsp);
-    else
-        channel_name(ch, r, "-request", nsp);
-}
-
 static void broadcast_maybe_done(pending_t *q);
 
 static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
@@ -935,14 +794,14 @@ static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
     if (q->type == REQ_BROADCAST)
         broadcast_maybe_done(q); /* answers may have come before this reply */
     sl_buf_t ch = SL_BUF_INIT;
-    request_channel(&ch, q->r, q->nsp);
+    q->r->mode->request_channel(&ch, q->r, q->nsp);
     publish(q->r, ch.data, ch.len, q->body.data, q->body.len);
     sl_buf_free(&ch);
 }
 
 /* A new request with its id; the caller writes q->body, then launches. */
 static pending_t *pending_new(sio_redis_t *r, sio_nsp_t *nsp, int type, const char *field,
-                              unsigned timeout_ms, sio_redis_reply_cb cb, void *ud)
+                              unsigned timeout_ms, sio_reply_cb cb, void *ud)
 {
     if (!sl_redis_link_up(r->pub))
         return NULL;
@@ -976,8 +835,8 @@ static void pending_launch(pending_t *q)
     q->next = r->pending;
     r->pending = q;
     sl_buf_t ch = SL_BUF_INIT;
-    request_channel(&ch, r, q->nsp);
-    const char *argv[3] = {"PUBSUB", r->opts.sharded ? "SHARDNUMSUB" : "NUMSUB", ch.data};
+    r->mode->request_channel(&ch, r, q->nsp);
+    const char *argv[3] = {"PUBSUB", r->mode->numsub, ch.data};
     size_t lens[3] = {6, strlen(argv[1]), ch.len};
     if (sl_redis_link_command_argv(r->pub, on_numsub, q, 3, argv, lens) != 0) {
         q->refs--; /* no reply will come */
@@ -987,38 +846,18 @@ static void pending_launch(pending_t *q)
 }
 
 /* A JSON request is written in three steps, the same in both modes:
- * req_open, then fields (sio_cluster_field), then request_start (waits
- * for answers) or publish_request (fire and forget), which close it. */
-static void req_open(const sio_redis_t *r, sl_buf_t *b, int classic_type, int cluster_type)
-{
-    if (r->opts.sharded)
-        sio_cluster_json_open(b, cluster_type);
-    else
-        sl_buf_appendf(b, "{\"uid\":\"%s\",\"type\":%d", r->uid, classic_type);
-}
-
-static void req_close(const sio_redis_t *r, sl_buf_t *b, const char *nsp, const char *request_id)
-{
-    if (r->opts.sharded) {
-        sio_cluster_json_close(b, request_id, r->cuid, nsp);
-        return;
-    }
-    if (request_id) {
-        sio_cluster_field(b, "requestId");
-        json_str(b, request_id, strlen(request_id));
-    }
-    sl_buf_append_byte(b, '}');
-}
-
+ * mode->req_open, then fields (sio_cluster_field), then request_start
+ * (waits for answers) or publish_request (fire and forget), which close
+ * it with mode->req_close. */
 static int request_start(sio_redis_t *r, sio_nsp_t *nsp, int type, sl_buf_t *body,
-                         const char *field, sio_redis_reply_cb cb, void *ud)
+                         const char *field, sio_reply_cb cb, void *ud)
 {
     pending_t *q = pending_new(r, nsp, type, field, 0, cb, ud);
     if (!q)
         return -1;
     q->body = *body;
     memset(body, 0, sizeof *body);
-    req_close(r, &q->body, q->nsp, q->id);
+    r->mode->req_close(r, &q->body, q->nsp, q->id);
     pending_launch(q);
     return 0;
 }
@@ -1027,9 +866,9 @@ static int publish_request(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *b)
 {
     if (!sl_redis_link_up(r->pub))
         return -1;
-    req_close(r, b, sio_nsp_name(nsp), NULL);
+    r->mode->req_close(r, b, sio_nsp_name(nsp), NULL);
     sl_buf_t ch = SL_BUF_INIT;
-    request_channel(&ch, r, sio_nsp_name(nsp));
+    r->mode->request_channel(&ch, r, sio_nsp_name(nsp));
     publish(r, ch.data, ch.len, b->data, b->len);
     sl_buf_free(&ch);
     return 0;
@@ -1094,6 +933,406 @@ static pending_t *pending_find(sio_redis_t *r, const char *rid)
         if (!strcmp(it->id, rid))
             return it->done ? NULL : it;
     return NULL;
+}
+
+static void json_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
+{
+    sl_buf_append_byte(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sl_buf_append_byte(b, ',');
+        json_str(b, v[i].p, v[i].len);
+    }
+    sl_buf_append_byte(b, ']');
+}
+
+/* "opts":{rooms, except} (and what the mode adds: "flags":{} in sharded
+ * mode, as Node's ClusterAdapter always sends one). */
+static void json_opts(const sio_redis_t *r, sl_buf_t *b, const sio_target_t *t)
+{
+    sio_cluster_field(b, "opts");
+    sl_buf_append_str(b, "{\"rooms\":");
+    json_rooms(b, t->rooms, t->nrooms);
+    sl_buf_append_str(b, ",\"except\":");
+    json_rooms(b, t->except, t->nexcept);
+    sl_buf_append_str(b, r->mode->opts_extra);
+    sl_buf_append_byte(b, '}');
+}
+
+/* ---- the adapter's requests (sio_adapter_t), the same in both modes ------- */
+
+static int adapter_fetch_sockets(void *ud, sio_nsp_t *nsp, const sio_target_t *t, sio_reply_cb cb,
+                                 void *cb_ud)
+{
+    sio_redis_t *r = ud;
+    sl_buf_t b = SL_BUF_INIT;
+    r->mode->req_open(r, &b, REQ_REMOTE_FETCH);
+    json_opts(r, &b, t);
+    int rc = request_start(r, nsp, REQ_REMOTE_FETCH, &b, "sockets", cb, cb_ud);
+    sl_buf_free(&b);
+    return rc;
+}
+
+static int adapter_all_rooms(void *ud, sio_nsp_t *nsp, sio_reply_cb cb, void *cb_ud)
+{
+    sio_redis_t *r = ud;
+    /* socket.io-adapter's ClusterAdapter has no message for allRooms (the
+     * sharded Node adapter has no allRooms either). */
+    if (!r->mode->all_rooms)
+        return -ENOTSUP;
+    sl_buf_t b = SL_BUF_INIT;
+    r->mode->req_open(r, &b, REQ_ALL_ROOMS);
+    int rc = request_start(r, nsp, REQ_ALL_ROOMS, &b, "rooms", cb, cb_ud);
+    sl_buf_free(&b);
+    return rc;
+}
+
+static int remote_rooms(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int kind,
+                        const sio_slice_t *rooms, size_t nrooms)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    r->mode->req_open(r, &b, kind);
+    json_opts(r, &b, t);
+    sio_cluster_field(&b, "rooms");
+    json_rooms(&b, rooms, nrooms);
+    int rc = publish_request(r, nsp, &b);
+    sl_buf_free(&b);
+    return rc;
+}
+
+static int adapter_sockets_join(void *ud, sio_nsp_t *nsp, const sio_target_t *t,
+                                const sio_slice_t *rooms, size_t nrooms)
+{
+    return remote_rooms(ud, nsp, t, REQ_REMOTE_JOIN, rooms, nrooms);
+}
+
+static int adapter_sockets_leave(void *ud, sio_nsp_t *nsp, const sio_target_t *t,
+                                 const sio_slice_t *rooms, size_t nrooms)
+{
+    return remote_rooms(ud, nsp, t, REQ_REMOTE_LEAVE, rooms, nrooms);
+}
+
+static int adapter_disconnect_sockets(void *ud, sio_nsp_t *nsp, const sio_target_t *t, int close)
+{
+    sio_redis_t *r = ud;
+    sl_buf_t b = SL_BUF_INIT;
+    r->mode->req_open(r, &b, REQ_REMOTE_DISCONNECT);
+    json_opts(r, &b, t);
+    sio_cluster_field(&b, "close");
+    sl_buf_append_str(&b, close ? "true" : "false");
+    int rc = publish_request(r, nsp, &b);
+    sl_buf_free(&b);
+    return rc;
+}
+
+static int adapter_server_side_emit(void *ud, sio_nsp_t *nsp, const char *json, size_t len,
+                                    sio_reply_cb cb, void *cb_ud)
+{
+    sio_redis_t *r = ud;
+    const char *field = r->mode->sse_field;
+    sl_buf_t b = SL_BUF_INIT;
+    r->mode->req_open(r, &b, REQ_SERVER_SIDE_EMIT);
+    sio_cluster_field(&b, field);
+    sl_buf_append(&b, json, len);
+    int rc;
+    if (cb)
+        rc = request_start(r, nsp, REQ_SERVER_SIDE_EMIT, &b, field, cb, cb_ud);
+    else
+        rc = publish_request(r, nsp, &b);
+    sl_buf_free(&b);
+    return rc;
+}
+
+static void adapter_server_side_ack(void *ud, sio_nsp_t *nsp, const char *request_id,
+                                    const char *json, size_t len)
+{
+    sio_redis_t *r = ud;
+    r->mode->server_side_ack(r, nsp, request_id, json, len);
+}
+
+static int adapter_broadcast_with_ack(void *ud, sio_nsp_t *nsp, const sio_target_t *t,
+                                      const char *json, size_t len, const sio_packet_bin_t *atts,
+                                      unsigned natts, long ack_id, unsigned timeout_ms,
+                                      sio_reply_cb cb, void *cb_ud)
+{
+    sio_redis_t *r = ud;
+    pending_t *q = pending_new(r, nsp, REQ_BROADCAST, NULL, timeout_ms, cb, cb_ud);
+    if (!q)
+        return -1;
+    if (r->mode->broadcast_with_ack(r, &q->body, q->id, sio_nsp_name(nsp), t, json, len, atts,
+                                    natts, ack_id, timeout_ms) != 0) {
+        sl_buf_free(&q->body);
+        free(q);
+        return -1;
+    }
+    pending_launch(q);
+    return 0;
+}
+
+static void adapter_broadcast_count(void *ud, sio_nsp_t *nsp, const char *request_id, long count)
+{
+    sio_redis_t *r = ud;
+    r->mode->broadcast_count(r, nsp, request_id, count);
+}
+
+static void adapter_broadcast_ack(void *ud, sio_nsp_t *nsp, const char *request_id,
+                                  const char *json, size_t len)
+{
+    sio_redis_t *r = ud;
+    r->mode->broadcast_ack(r, nsp, request_id, json, len);
+}
+
+/* ---- recovery across servers -------------------------------------------------- */
+
+static int adapter_session_put(void *ud, const char *pid, const char *json, size_t len,
+                               unsigned ttl_ms)
+{
+    sio_redis_t *r = ud;
+    char key[160];
+    snprintf(key, sizeof key, "%s-session#%s", r->opts.key, pid);
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%u", ttl_ms ? ttl_ms : 1);
+    const char *argv[5] = {"SET", key, json, "PX", ttl};
+    size_t lens[5] = {3, strlen(key), len, 2, strlen(ttl)};
+    return sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 5, argv, lens);
+}
+
+typedef struct take_wait {
+    sio_session_cb cb;
+    void *ud;
+} take_wait_t;
+
+static void on_session_taken(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    take_wait_t *w = priv;
+    redisReply *m = reply;
+    if (m && m->type == REDIS_REPLY_STRING)
+        w->cb(m->str, m->len, w->ud);
+    else
+        w->cb(NULL, 0, w->ud);
+    free(w);
+}
+
+static int adapter_session_take(void *ud_, const char *pid, sio_session_cb cb, void *ud)
+{
+    sio_redis_t *r = ud_;
+    take_wait_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->cb = cb;
+    w->ud = ud;
+    /* GETDEL: a session comes back once, on one server. */
+    if (sl_redis_link_command(r->pub, on_session_taken, w, "GETDEL %s-session#%s", r->opts.key, pid)) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- no sticky sessions ------------------------------------------------------ */
+
+/* The node registry (node_registry.c) keeps this node's relay address in
+ * Redis and finds the others'; its clock is this timer, whose handle also
+ * outlives r's last hiredis callbacks (r is freed in its close callback). */
+#define TICK_MS 1000
+
+static void announce_cb(uv_timer_t *t)
+{
+    sio_redis_t *r = t->data;
+    sl_node_registry_tick(r->nodes);
+}
+
+void sio_redis_set_address(sio_redis_t *r, const char *host_port)
+{
+    sl_node_registry_set_address(r->nodes, host_port);
+}
+
+sl_node_registry_t *sio_redis_nodes(sio_redis_t *r) { return r->nodes; }
+
+static void on_pub_state(sl_redis_link_t *l, int up, void *ud)
+{
+    (void)l;
+    sio_redis_t *r = ud;
+    if (up)
+        sl_node_registry_announce(r->nodes);
+    if (up && r->publish_down_logged) {
+        SL_INFO("adapter", "%s is back: broadcasts reach the cluster again", r->opts.label);
+        r->publish_down_logged = 0;
+    }
+}
+
+/* ---- classic mode ------------------------------------------------------------
+ * createAdapter's wire: broadcasts [uid, packet, opts] in msgpack on
+ * <key>#<nsp># (or <key>#<nsp>#<room># for one room), heard with
+ * PSUBSCRIBE <key>#*; requests as JSON {uid, type, ...} on
+ * <key>-request#<nsp>#, answers on <key>-response#<nsp>#, where every
+ * server listens; broadcasts with acks and their answers in msgpack. */
+
+static const char *classic_uid(const sio_redis_t *r) { return r->uid; }
+
+static int classic_broadcast(const sio_redis_t *r, sl_buf_t *msg, sl_buf_t *ch, const char *nsp,
+                             const sio_target_t *t, unsigned flags, const char *json, size_t len,
+                             const sio_packet_bin_t *atts, unsigned natts)
+{
+    int rc = build_broadcast(msg, r->uid, nsp, t, flags, json, len, atts, natts);
+    if (rc == 0)
+        broadcast_channel(ch, r->opts.key, nsp, t);
+    return rc;
+}
+
+static void classic_request_channel(sl_buf_t *ch, const sio_redis_t *r, const char *nsp)
+{
+    channel_name(ch, r, "-request", nsp);
+}
+
+static void classic_req_open(const sio_redis_t *r, sl_buf_t *b, int kind)
+{
+    sl_buf_appendf(b, "{\"uid\":\"%s\",\"type\":%d", r->uid, kind);
+}
+
+static void classic_req_close(const sio_redis_t *r, sl_buf_t *b, const char *nsp,
+                              const char *request_id)
+{
+    (void)r;
+    (void)nsp;
+    if (request_id) {
+        sio_cluster_field(b, "requestId");
+        json_str(b, request_id, strlen(request_id));
+    }
+    sl_buf_append_byte(b, '}');
+}
+
+/* msgpack, as Node's adapter sends it: {uid, requestId, type, packet,
+ * opts} with packet {type, data, nsp, id}. */
+static int classic_broadcast_with_ack(const sio_redis_t *r, sl_buf_t *b, const char *request_id,
+                                      const char *nsp, const sio_target_t *t, const char *json,
+                                      size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                      long ack_id, unsigned timeout_ms)
+{
+    sl_mpjson_put_map(b, 5);
+    mp_put_cstr(b, "uid");
+    mp_put_cstr(b, r->uid);
+    mp_put_cstr(b, "requestId");
+    mp_put_cstr(b, request_id);
+    mp_put_cstr(b, "type");
+    sl_mpjson_put_number(b, REQ_BROADCAST);
+    mp_put_cstr(b, "packet");
+    int rc = put_packet(b, nsp, json, len, atts, natts, ack_id);
+    if (rc == 0) {
+        mp_put_cstr(b, "opts");
+        put_opts(b, t, 0, timeout_ms);
+    }
+    return rc;
+}
+
+/* {"requestId":R, then the caller's fields, then '}'. */
+static int classic_begin_response(const sio_redis_t *r, sl_buf_t *b, const char *rid, int kind)
+{
+    (void)r;
+    (void)kind;
+    sl_buf_append_str(b, "{\"requestId\":");
+    json_str(b, rid, strlen(rid));
+    return 0;
+}
+
+/* Every answer goes to <key>-response#<nsp>#, where every server listens. */
+static void publish_response(sio_redis_t *r, sio_nsp_t *nsp, const sl_buf_t *body)
+{
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
+    publish(r, ch.data, ch.len, body->data, body->len);
+    sl_buf_free(&ch);
+}
+
+static void classic_finish_response(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *body,
+                                    const char *rid)
+{
+    (void)rid;
+    sl_buf_append_byte(body, '}');
+    publish_response(r, nsp, body);
+}
+
+static void classic_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                                    const char *json, size_t len)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"type\":%d,\"requestId\":", REQ_SERVER_SIDE_EMIT);
+    json_str(&b, request_id, strlen(request_id));
+    sl_buf_append_str(&b, ",\"data\":");
+    if (len)
+        sl_buf_append(&b, json, len);
+    else
+        sl_buf_append_str(&b, "null");
+    sl_buf_append_byte(&b, '}');
+    publish_response(r, nsp, &b);
+    sl_buf_free(&b);
+}
+
+static void classic_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                                    long count)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_buf_appendf(&b, "{\"type\":8,\"requestId\":");
+    json_str(&b, request_id, strlen(request_id));
+    sl_buf_appendf(&b, ",\"clientCount\":%ld}", count);
+    publish_response(r, nsp, &b);
+    sl_buf_free(&b);
+}
+
+static void classic_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                                  const char *json, size_t len)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    sl_mpjson_put_map(&b, 3);
+    mp_put_cstr(&b, "type");
+    sl_mpjson_put_number(&b, 9);
+    mp_put_cstr(&b, "requestId");
+    mp_put_cstr(&b, request_id);
+    mp_put_cstr(&b, "packet");
+    if (!len || sl_mpjson_from_json(&b, json, len, NULL, 0) != 0)
+        sl_mpjson_put_nil(&b);
+    publish_response(r, nsp, &b);
+    sl_buf_free(&b);
+}
+
+/* Classic mode: [uid, {type, data, nsp, id?}, opts]. */
+static void on_broadcast_message(sio_redis_t *r, const char *msg, size_t len)
+{
+    const char *p = msg, *end = msg + len;
+    const char *check = msg;
+    if (sl_mpjson_skip(&check, end) != 0 || mp_typeof(*p) != MP_ARRAY || mp_decode_array(&p) < 3)
+        return;
+    if (mp_typeof(*p) != MP_STR) /* the emitter sends "emitter" */
+        return;
+    uint32_t ul;
+    const char *uid = mp_decode_str(&p, &ul);
+    if (ul == strlen(r->uid) && !memcmp(uid, r->uid, ul))
+        return; /* our own */
+    const char *packet = p;
+    mp_next(&p);
+    deliver_broadcast(r, NULL, packet, p, end);
+}
+
+/* Classic mode: a request on <key>-request#<nsp>#, JSON or msgpack. */
+static void on_request(sio_redis_t *r, sio_nsp_t *nsp, const char *msg, size_t len)
+{
+    sl_buf_t conv = SL_BUF_INIT;
+    const char *p = msg, *end = msg + len;
+    if (len && msg[0] == '{') {
+        /* JSON requests: read through the msgpack reader. */
+        if (sl_mpjson_from_json(&conv, msg, len, NULL, 0) != 0)
+            goto out;
+        p = conv.data;
+        end = conv.data + conv.len;
+    }
+    request_t q;
+    if (read_request(p, end, &q) != 0)
+        goto out;
+    if (strcmp(q.uid, r->uid) != 0) /* not our own request */
+        run_request(r, nsp, &q, end);
+out:
+    sl_buf_free(&conv);
 }
 
 /* Classic: {type: 8, clientCount} or {type: 9, packet: the client's first
@@ -1178,317 +1417,6 @@ out:
     sl_buf_free(&conv);
 }
 
-/* Sharded: a ClusterAdapter response to one of our requests. */
-static void on_cluster_response(sio_redis_t *r, const sio_cluster_msg_t *m)
-{
-    pending_t *q = pending_find(r, m->request_id);
-    if (!q)
-        return;
-    switch (m->type) {
-    case SIO_CLUSTER_FETCH_SOCKETS_RESPONSE:
-        if (q->type == REQ_REMOTE_FETCH)
-            pending_answered(q, m->sockets, m->end);
-        break;
-    case SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE:
-        if (q->type == REQ_SERVER_SIDE_EMIT)
-            pending_answered(q, m->packet, m->end);
-        break;
-    case SIO_CLUSTER_BROADCAST_CLIENT_COUNT:
-        if (q->type == REQ_BROADCAST && m->client_count >= 0)
-            broadcast_counted(q, m->client_count);
-        break;
-    case SIO_CLUSTER_BROADCAST_ACK:
-        if (q->type == REQ_BROADCAST)
-            broadcast_acked(q, m->packet, m->end);
-        break;
-    }
-}
-
-static void json_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
-{
-    sl_buf_append_byte(b, '[');
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            sl_buf_append_byte(b, ',');
-        json_str(b, v[i].p, v[i].len);
-    }
-    sl_buf_append_byte(b, ']');
-}
-
-/* "opts":{rooms, except} (and "flags":{} in sharded mode, as Node's
- * ClusterAdapter always sends one). */
-static void json_opts(const sio_redis_t *r, sl_buf_t *b, const sio_target_t *t)
-{
-    sio_cluster_field(b, "opts");
-    sl_buf_append_str(b, "{\"rooms\":");
-    json_rooms(b, t->rooms, t->nrooms);
-    sl_buf_append_str(b, ",\"except\":");
-    json_rooms(b, t->except, t->nexcept);
-    if (r->opts.sharded)
-        sl_buf_append_str(b, ",\"flags\":{}");
-    sl_buf_append_byte(b, '}');
-}
-
-int sio_redis_fetch_sockets(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
-                            sio_redis_reply_cb cb, void *ud)
-{
-    sl_buf_t b = SL_BUF_INIT;
-    req_open(r, &b, REQ_REMOTE_FETCH, SIO_CLUSTER_FETCH_SOCKETS);
-    json_opts(r, &b, t);
-    int rc = request_start(r, nsp, REQ_REMOTE_FETCH, &b, "sockets", cb, ud);
-    sl_buf_free(&b);
-    return rc;
-}
-
-int sio_redis_all_rooms(sio_redis_t *r, sio_nsp_t *nsp, sio_redis_reply_cb cb, void *ud)
-{
-    /* socket.io-adapter's ClusterAdapter has no message for allRooms (the
-     * sharded Node adapter has no allRooms either). */
-    if (r->opts.sharded)
-        return -1;
-    sl_buf_t b = SL_BUF_INIT;
-    req_open(r, &b, REQ_ALL_ROOMS, 0);
-    int rc = request_start(r, nsp, REQ_ALL_ROOMS, &b, "rooms", cb, ud);
-    sl_buf_free(&b);
-    return rc;
-}
-
-int sio_redis_remote_rooms(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int join,
-                           const sio_slice_t *rooms, size_t nrooms)
-{
-    sl_buf_t b = SL_BUF_INIT;
-    req_open(r, &b, join ? REQ_REMOTE_JOIN : REQ_REMOTE_LEAVE,
-             join ? SIO_CLUSTER_SOCKETS_JOIN : SIO_CLUSTER_SOCKETS_LEAVE);
-    json_opts(r, &b, t);
-    sio_cluster_field(&b, "rooms");
-    json_rooms(&b, rooms, nrooms);
-    int rc = publish_request(r, nsp, &b);
-    sl_buf_free(&b);
-    return rc;
-}
-
-int sio_redis_remote_disconnect(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int close)
-{
-    sl_buf_t b = SL_BUF_INIT;
-    req_open(r, &b, REQ_REMOTE_DISCONNECT, SIO_CLUSTER_DISCONNECT_SOCKETS);
-    json_opts(r, &b, t);
-    sio_cluster_field(&b, "close");
-    sl_buf_append_str(&b, close ? "true" : "false");
-    int rc = publish_request(r, nsp, &b);
-    sl_buf_free(&b);
-    return rc;
-}
-
-int sio_redis_server_side_emit(sio_redis_t *r, sio_nsp_t *nsp, const char *json, size_t len,
-                               sio_redis_reply_cb cb, void *ud)
-{
-    /* The arguments: "data" in the classic adapter, "packet" in ClusterAdapter. */
-    const char *field = r->opts.sharded ? "packet" : "data";
-    sl_buf_t b = SL_BUF_INIT;
-    req_open(r, &b, REQ_SERVER_SIDE_EMIT, SIO_CLUSTER_SERVER_SIDE_EMIT);
-    sio_cluster_field(&b, field);
-    sl_buf_append(&b, json, len);
-    int rc;
-    if (cb)
-        rc = request_start(r, nsp, REQ_SERVER_SIDE_EMIT, &b, field, cb, ud);
-    else
-        rc = publish_request(r, nsp, &b);
-    sl_buf_free(&b);
-    return rc;
-}
-
-/* A sharded answer carrying one JSON value as its "packet" (an ack). */
-static void sharded_packet_response(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, int type,
-                                    const char *json, size_t len)
-{
-    sl_buf_t b = SL_BUF_INIT;
-    if (begin_response(r, &b, request_id, type) == 0) {
-        sio_cluster_field(&b, "packet");
-        if (len)
-            sl_buf_append(&b, json, len);
-        else
-            sl_buf_append_str(&b, "null");
-        finish_response(r, nsp, &b, request_id);
-    }
-    sl_buf_free(&b);
-}
-
-void sio_redis_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
-                               const char *json, size_t len)
-{
-    if (r->opts.sharded) {
-        sharded_packet_response(r, nsp, request_id, SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE, json, len);
-        return;
-    }
-    sl_buf_t b = SL_BUF_INIT;
-    sl_buf_appendf(&b, "{\"type\":%d,\"requestId\":", REQ_SERVER_SIDE_EMIT);
-    json_str(&b, request_id, strlen(request_id));
-    sl_buf_append_str(&b, ",\"data\":");
-    if (len)
-        sl_buf_append(&b, json, len);
-    else
-        sl_buf_append_str(&b, "null");
-    sl_buf_append_byte(&b, '}');
-    sl_buf_t ch = SL_BUF_INIT;
-    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
-    publish(r, ch.data, ch.len, b.data, b.len);
-    sl_buf_free(&ch);
-    sl_buf_free(&b);
-}
-
-int sio_redis_broadcast_with_ack(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
-                                 const char *json, size_t len, const sio_packet_bin_t *atts,
-                                 unsigned natts, long ack_id, unsigned timeout_ms,
-                                 sio_redis_reply_cb cb, void *ud)
-{
-    pending_t *q = pending_new(r, nsp, REQ_BROADCAST, NULL, timeout_ms, cb, ud);
-    if (!q)
-        return -1;
-    sl_buf_t *b = &q->body;
-    int rc;
-    if (r->opts.sharded) {
-        /* Always on the main channel: the expected answers are counted
-         * over every server of the namespace. */
-        rc = build_cluster_broadcast(b, r, sio_nsp_name(nsp), t, 0, json, len, atts, natts, q->id,
-                                     timeout_ms);
-    } else {
-        /* msgpack, as Node's adapter sends it: {uid, requestId, type,
-         * packet, opts} with packet {type, data, nsp, id}. */
-        sl_mpjson_put_map(b, 5);
-        mp_put_cstr(b, "uid");
-        mp_put_cstr(b, r->uid);
-        mp_put_cstr(b, "requestId");
-        mp_put_cstr(b, q->id);
-        mp_put_cstr(b, "type");
-        sl_mpjson_put_number(b, REQ_BROADCAST);
-        mp_put_cstr(b, "packet");
-        rc = put_packet(b, sio_nsp_name(nsp), json, len, atts, natts, ack_id);
-        if (rc == 0) {
-            mp_put_cstr(b, "opts");
-            put_opts(b, t, 0, timeout_ms);
-        }
-    }
-    if (rc != 0) {
-        sl_buf_free(&q->body);
-        free(q);
-        return -1;
-    }
-    pending_launch(q);
-    return 0;
-}
-
-void sio_redis_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, long count)
-{
-    sl_buf_t b = SL_BUF_INIT;
-    if (r->opts.sharded) {
-        if (begin_response(r, &b, request_id, SIO_CLUSTER_BROADCAST_CLIENT_COUNT) == 0) {
-            sl_buf_appendf(&b, ",\"clientCount\":%ld", count);
-            finish_response(r, nsp, &b, request_id);
-        }
-    } else {
-        sl_buf_appendf(&b, "{\"type\":8,\"requestId\":");
-        json_str(&b, request_id, strlen(request_id));
-        sl_buf_appendf(&b, ",\"clientCount\":%ld}", count);
-        sl_buf_t ch = SL_BUF_INIT;
-        channel_name(&ch, r, "-response", sio_nsp_name(nsp));
-        publish(r, ch.data, ch.len, b.data, b.len);
-        sl_buf_free(&ch);
-    }
-    sl_buf_free(&b);
-}
-
-void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
-                             const char *json, size_t len)
-{
-    if (r->opts.sharded) {
-        sharded_packet_response(r, nsp, request_id, SIO_CLUSTER_BROADCAST_ACK, json, len);
-        return;
-    }
-    sl_buf_t b = SL_BUF_INIT;
-    sl_mpjson_put_map(&b, 3);
-    mp_put_cstr(&b, "type");
-    sl_mpjson_put_number(&b, 9);
-    mp_put_cstr(&b, "requestId");
-    mp_put_cstr(&b, request_id);
-    mp_put_cstr(&b, "packet");
-    if (!len || sl_mpjson_from_json(&b, json, len, NULL, 0) != 0)
-        sl_mpjson_put_nil(&b);
-    sl_buf_t ch = SL_BUF_INIT;
-    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
-    publish(r, ch.data, ch.len, b.data, b.len);
-    sl_buf_free(&ch);
-    sl_buf_free(&b);
-}
-
-/* ---- recovery across servers -------------------------------------------------- */
-
-int sio_redis_session_put(sio_redis_t *r, const char *pid, const char *json, size_t len,
-                          unsigned ttl_ms)
-{
-    char key[160];
-    snprintf(key, sizeof key, "%s-session#%s", r->opts.key, pid);
-    char ttl[24];
-    snprintf(ttl, sizeof ttl, "%u", ttl_ms ? ttl_ms : 1);
-    const char *argv[5] = {"SET", key, json, "PX", ttl};
-    size_t lens[5] = {3, strlen(key), len, 2, strlen(ttl)};
-    return sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 5, argv, lens);
-}
-
-typedef struct take_wait {
-    void (*cb)(const char *json, size_t len, void *ud);
-    void *ud;
-} take_wait_t;
-
-static void on_session_taken(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)ac;
-    take_wait_t *w = priv;
-    redisReply *m = reply;
-    if (m && m->type == REDIS_REPLY_STRING)
-        w->cb(m->str, m->len, w->ud);
-    else
-        w->cb(NULL, 0, w->ud);
-    free(w);
-}
-
-int sio_redis_session_take(sio_redis_t *r, const char *pid,
-                           void (*cb)(const char *json, size_t len, void *ud), void *ud)
-{
-    take_wait_t *w = calloc(1, sizeof *w);
-    if (!w)
-        return -1;
-    w->cb = cb;
-    w->ud = ud;
-    /* GETDEL: a session comes back once, on one server. */
-    if (sl_redis_link_command(r->pub, on_session_taken, w, "GETDEL %s-session#%s", r->opts.key, pid)) {
-        free(w);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- no sticky sessions ------------------------------------------------------ */
-
-/* The node registry (node_registry.c) keeps this node's relay address in
- * Redis and finds the others'; its clock is this timer, whose handle also
- * outlives r's last hiredis callbacks (r is freed in its close callback). */
-#define TICK_MS 1000
-
-static void announce_cb(uv_timer_t *t)
-{
-    sio_redis_t *r = t->data;
-    sl_node_registry_tick(r->nodes);
-}
-
-void sio_redis_set_address(sio_redis_t *r, const char *host_port)
-{
-    sl_node_registry_set_address(r->nodes, host_port);
-}
-
-sl_node_registry_t *sio_redis_nodes(sio_redis_t *r) { return r->nodes; }
-
-/* ---- subscriptions ---------------------------------------------------------- */
-
 /* "<key>#<nsp>#..." or "<key>-request#<nsp>#": the namespace part. */
 static sio_nsp_t *nsp_of_channel(sio_redis_t *r, const char *ch, size_t len, const char *kind)
 {
@@ -1558,21 +1486,270 @@ static void on_sub_state(sl_redis_link_t *l, int up, void *ud)
     sio_server_each_nsp(r->sio, subscribe_nsp, r);
 }
 
-static void on_pub_state(sl_redis_link_t *l, int up, void *ud)
+static void classic_nsp_created(void *ud, sio_nsp_t *nsp) { subscribe_nsp(nsp, ud); }
+
+static int classic_subscribe(sio_redis_t *r, const sl_redis_url_t *u)
 {
-    (void)l;
-    sio_redis_t *r = ud;
-    if (up)
-        sl_node_registry_announce(r->nodes);
-    if (up && r->publish_down_logged) {
-        SL_INFO("adapter", "%s is back: broadcasts reach the cluster again", r->opts.label);
-        r->publish_down_logged = 0;
+    r->sub = sl_redis_link_new(r->loop, u, "adapter sub", on_sub_state, r);
+    return r->sub ? 0 : -1;
+}
+
+static const redis_mode_t classic_mode = {
+    .publish = "PUBLISH",
+    .numsub = "NUMSUB",
+    .sse_field = "data",
+    .opts_extra = "",
+    .all_rooms = 1,
+    .uid = classic_uid,
+    .subscribe = classic_subscribe,
+    .nsp_created = classic_nsp_created,
+    .broadcast = classic_broadcast,
+    .request_channel = classic_request_channel,
+    .req_open = classic_req_open,
+    .req_close = classic_req_close,
+    .broadcast_with_ack = classic_broadcast_with_ack,
+    .begin_response = classic_begin_response,
+    .finish_response = classic_finish_response,
+    .server_side_ack = classic_server_side_ack,
+    .broadcast_count = classic_broadcast_count,
+    .broadcast_ack = classic_broadcast_ack,
+};
+
+/* ---- sharded mode ------------------------------------------------------------
+ * createShardedAdapter's wire: socket.io-adapter's ClusterAdapter messages
+ * {type, data, uid, nsp} (JSON, msgpack when binary) with SPUBLISH on
+ * <key>#<nsp># (every server), <key>#<nsp>#<room># (the dynamic modes)
+ * and <key>#<nsp>#<uid># (answers to one server's requests). */
+
+static const char *sharded_uid(const sio_redis_t *r) { return r->cuid; }
+
+/* Sharded mode: a ClusterAdapter BROADCAST, {type: 3, data: {packet,
+ * opts, requestId?}, uid, nsp}, in JSON unless it carries binary (as Node
+ * encodes it). */
+static int build_cluster_broadcast(sl_buf_t *out, const sio_redis_t *r, const char *nsp,
+                                   const sio_target_t *t, unsigned flags, const char *json,
+                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                   const char *request_id, unsigned timeout_ms)
+{
+    sl_buf_t mp = SL_BUF_INIT;
+    sl_mpjson_put_map(&mp, 4);
+    mp_put_cstr(&mp, "type");
+    sl_mpjson_put_number(&mp, SIO_CLUSTER_BROADCAST);
+    mp_put_cstr(&mp, "data");
+    sl_mpjson_put_map(&mp, request_id ? 3 : 2);
+    mp_put_cstr(&mp, "packet");
+    int rc = put_packet(&mp, nsp, json, len, atts, natts, -1);
+    if (rc == 0) {
+        if (request_id) {
+            mp_put_cstr(&mp, "requestId");
+            mp_put_cstr(&mp, request_id);
+        }
+        mp_put_cstr(&mp, "opts");
+        put_opts(&mp, t, flags, timeout_ms);
+        mp_put_cstr(&mp, "uid");
+        mp_put_cstr(&mp, r->cuid);
+        mp_put_cstr(&mp, "nsp");
+        mp_put_cstr(&mp, nsp);
+        if (natts) {
+            sl_buf_append(out, mp.data, mp.len);
+        } else {
+            const char *p = mp.data;
+            rc = sl_mpjson_to_json(out, &p, mp.data + mp.len, NULL, NULL);
+        }
+    }
+    sl_buf_free(&mp);
+    return rc;
+}
+
+/* Node's test for "a socket id" when choosing a broadcast's channel. */
+static int looks_like_a_sid(const sio_slice_t *room) { return room->len == 20; }
+
+/* <key>#<nsp># or, in the dynamic modes, <key>#<nsp>#<room># for a plain
+ * broadcast to exactly one room (public only, unless dynamic-private):
+ * the servers holding members of that room listen there. */
+static void sharded_channel(sl_buf_t *ch, const sio_redis_t *r, const char *nsp,
+                            const sio_target_t *t, int with_ack)
+{
+    sl_buf_appendf(ch, "%s#%s#", r->opts.key, nsp);
+    int mode = r->opts.subscription_mode;
+    if (with_ack || t->nrooms != 1 || mode == SIO_REDIS_SUB_STATIC)
+        return;
+    if (mode == SIO_REDIS_SUB_DYNAMIC && looks_like_a_sid(&t->rooms[0]))
+        return;
+    sl_buf_append(ch, t->rooms[0].p, t->rooms[0].len);
+    sl_buf_append_byte(ch, '#');
+}
+
+static int sharded_broadcast(const sio_redis_t *r, sl_buf_t *msg, sl_buf_t *ch, const char *nsp,
+                             const sio_target_t *t, unsigned flags, const char *json, size_t len,
+                             const sio_packet_bin_t *atts, unsigned natts)
+{
+    int rc = build_cluster_broadcast(msg, r, nsp, t, flags, json, len, atts, natts, NULL, 0);
+    if (rc == 0)
+        sharded_channel(ch, r, nsp, t, 0);
+    return rc;
+}
+
+/* Requests go on the namespace's main channel, whose subscribers are the
+ * servers to wait for. */
+static void sharded_request_channel(sl_buf_t *ch, const sio_redis_t *r, const char *nsp)
+{
+    sl_buf_appendf(ch, "%s#%s#", r->opts.key, nsp);
+}
+
+/* The ClusterAdapter type of a request, by its classic number. */
+static int cluster_type(int kind)
+{
+    switch (kind) {
+    case REQ_REMOTE_JOIN: return SIO_CLUSTER_SOCKETS_JOIN;
+    case REQ_REMOTE_LEAVE: return SIO_CLUSTER_SOCKETS_LEAVE;
+    case REQ_REMOTE_DISCONNECT: return SIO_CLUSTER_DISCONNECT_SOCKETS;
+    case REQ_REMOTE_FETCH: return SIO_CLUSTER_FETCH_SOCKETS;
+    case REQ_SERVER_SIDE_EMIT: return SIO_CLUSTER_SERVER_SIDE_EMIT;
+    case REQ_BROADCAST: return SIO_CLUSTER_BROADCAST;
+    default: return 0;
     }
 }
 
-static void adapter_nsp_created(void *ud, sio_nsp_t *nsp) { subscribe_nsp(nsp, ud); }
+static void sharded_req_open(const sio_redis_t *r, sl_buf_t *b, int kind)
+{
+    (void)r;
+    sio_cluster_json_open(b, cluster_type(kind));
+}
 
-/* ---- sharded subscriptions ------------------------------------------------ */
+static void sharded_req_close(const sio_redis_t *r, sl_buf_t *b, const char *nsp,
+                              const char *request_id)
+{
+    sio_cluster_json_close(b, request_id, r->cuid, nsp);
+}
+
+/* Always on the main channel: the expected answers are counted over every
+ * server of the namespace. */
+static int sharded_broadcast_with_ack(const sio_redis_t *r, sl_buf_t *b, const char *request_id,
+                                      const char *nsp, const sio_target_t *t, const char *json,
+                                      size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                      long ack_id, unsigned timeout_ms)
+{
+    (void)ack_id; /* ClusterAdapter's receivers number the acks themselves */
+    return build_cluster_broadcast(b, r, nsp, t, 0, json, len, atts, natts, request_id, timeout_ms);
+}
+
+/* In sharded mode, answers go to the requester's own channel, so the
+ * request id handed to the layer above (and back with the answer) is
+ * "<requester uid>#<request id>" (on_smessage); uids never hold a '#'. */
+static int split_rid(const char *rid, char *uid, size_t cap, const char **id)
+{
+    const char *hash = strchr(rid, '#');
+    if (!hash || (size_t)(hash - rid) >= cap)
+        return -1;
+    memcpy(uid, rid, (size_t)(hash - rid));
+    uid[hash - rid] = '\0';
+    *id = hash + 1;
+    return 0;
+}
+
+/* {"type":T,"data":{"requestId":R, then the caller's fields; rid is
+ * "<requester uid>#<request id>", T a ClusterAdapter response type. */
+static int open_response(sl_buf_t *b, const char *rid, int type)
+{
+    char uid[64];
+    const char *id;
+    if (split_rid(rid, uid, sizeof uid, &id) != 0)
+        return -1;
+    sio_cluster_json_open(b, type);
+    sl_buf_append_str(b, "\"requestId\":");
+    json_str(b, id, strlen(id));
+    return 0;
+}
+
+/* Of the requests run_request answers, ClusterAdapter sends fetchSockets
+ * only (the others come with opts and get no answer, as in Node). */
+static int sharded_begin_response(const sio_redis_t *r, sl_buf_t *b, const char *rid, int kind)
+{
+    (void)r;
+    return open_response(b, rid, kind == REQ_REMOTE_FETCH ? SIO_CLUSTER_FETCH_SOCKETS_RESPONSE : 0);
+}
+
+/* On <key>#<nsp>#<requester uid>#. */
+static void sharded_finish_response(sio_redis_t *r, sio_nsp_t *nsp, sl_buf_t *body,
+                                    const char *rid)
+{
+    char uid[64];
+    const char *id;
+    if (split_rid(rid, uid, sizeof uid, &id) != 0)
+        return;
+    const char *name = sio_nsp_name(nsp);
+    sio_cluster_json_close(body, NULL, r->cuid, name);
+    sl_buf_t ch = SL_BUF_INIT;
+    sl_buf_appendf(&ch, "%s#%s#%s#", r->opts.key, name, uid);
+    publish(r, ch.data, ch.len, body->data, body->len);
+    sl_buf_free(&ch);
+}
+
+/* An answer carrying one JSON value as its "packet" (an ack). */
+static void sharded_packet_response(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, int type,
+                                    const char *json, size_t len)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    if (open_response(&b, request_id, type) == 0) {
+        sio_cluster_field(&b, "packet");
+        if (len)
+            sl_buf_append(&b, json, len);
+        else
+            sl_buf_append_str(&b, "null");
+        sharded_finish_response(r, nsp, &b, request_id);
+    }
+    sl_buf_free(&b);
+}
+
+static void sharded_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                                    const char *json, size_t len)
+{
+    sharded_packet_response(r, nsp, request_id, SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE, json, len);
+}
+
+static void sharded_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                                    long count)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    if (open_response(&b, request_id, SIO_CLUSTER_BROADCAST_CLIENT_COUNT) == 0) {
+        sl_buf_appendf(&b, ",\"clientCount\":%ld", count);
+        sharded_finish_response(r, nsp, &b, request_id);
+    }
+    sl_buf_free(&b);
+}
+
+static void sharded_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
+                                  const char *json, size_t len)
+{
+    sharded_packet_response(r, nsp, request_id, SIO_CLUSTER_BROADCAST_ACK, json, len);
+}
+
+/* Sharded: a ClusterAdapter response to one of our requests. */
+static void on_cluster_response(sio_redis_t *r, const sio_cluster_msg_t *m)
+{
+    pending_t *q = pending_find(r, m->request_id);
+    if (!q)
+        return;
+    switch (m->type) {
+    case SIO_CLUSTER_FETCH_SOCKETS_RESPONSE:
+        if (q->type == REQ_REMOTE_FETCH)
+            pending_answered(q, m->sockets, m->end);
+        break;
+    case SIO_CLUSTER_SERVER_SIDE_EMIT_RESPONSE:
+        if (q->type == REQ_SERVER_SIDE_EMIT)
+            pending_answered(q, m->packet, m->end);
+        break;
+    case SIO_CLUSTER_BROADCAST_CLIENT_COUNT:
+        if (q->type == REQ_BROADCAST && m->client_count >= 0)
+            broadcast_counted(q, m->client_count);
+        break;
+    case SIO_CLUSTER_BROADCAST_ACK:
+        if (q->type == REQ_BROADCAST)
+            broadcast_acked(q, m->packet, m->end);
+        break;
+    }
+}
 
 /* A ClusterAdapter message on one of our shard channels. Which channel it
  * came on doesn't matter: its type tells a response from a request, as in
@@ -1687,7 +1864,7 @@ static void room_channel(sl_buf_t *ch, const sio_redis_t *r, sio_nsp_t *nsp, con
     sl_buf_append_byte(ch, '#');
 }
 
-static void adapter_room_created(void *ud, sio_nsp_t *nsp, const char *room, size_t len,
+static void sharded_room_created(void *ud, sio_nsp_t *nsp, const char *room, size_t len,
                                  int is_private)
 {
     sio_redis_t *r = ud;
@@ -1700,7 +1877,7 @@ static void adapter_room_created(void *ud, sio_nsp_t *nsp, const char *room, siz
     sl_buf_free(&ch);
 }
 
-static void adapter_room_deleted(void *ud, sio_nsp_t *nsp, const char *room, size_t len,
+static void sharded_room_deleted(void *ud, sio_nsp_t *nsp, const char *room, size_t len,
                                  int is_private)
 {
     sio_redis_t *r = ud;
@@ -1712,8 +1889,39 @@ static void adapter_room_deleted(void *ud, sio_nsp_t *nsp, const char *room, siz
     sl_buf_free(&ch);
 }
 
+static int sharded_subscribe(sio_redis_t *r, const sl_redis_url_t *u)
+{
+    r->ssub = sl_redis_sub_new(r->loop, u, "adapter ssub", on_smessage, NULL, r);
+    return r->ssub ? 0 : -1;
+}
+
+static const redis_mode_t sharded_mode = {
+    .publish = "SPUBLISH",
+    .numsub = "SHARDNUMSUB",
+    .sse_field = "packet",
+    .opts_extra = ",\"flags\":{}",
+    .all_rooms = 0,
+    .uid = sharded_uid,
+    .subscribe = sharded_subscribe,
+    .nsp_created = sharded_nsp_created,
+    .broadcast = sharded_broadcast,
+    .request_channel = sharded_request_channel,
+    .req_open = sharded_req_open,
+    .req_close = sharded_req_close,
+    .broadcast_with_ack = sharded_broadcast_with_ack,
+    .begin_response = sharded_begin_response,
+    .finish_response = sharded_finish_response,
+    .server_side_ack = sharded_server_side_ack,
+    .broadcast_count = sharded_broadcast_count,
+    .broadcast_ack = sharded_broadcast_ack,
+    .room_created = sharded_room_created,
+    .room_deleted = sharded_room_deleted,
+};
+
+/* ---- life cycle ----------------------------------------------------------- */
+
 sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
-                           const sio_redis_opts_t *opts, const sio_redis_hooks_t *hooks)
+                           const sio_redis_opts_t *opts)
 {
     sl_redis_url_t u;
     char why[256];
@@ -1728,8 +1936,7 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
         r->opts = *opts;
     else
         sio_redis_opts_init(&r->opts);
-    if (hooks)
-        r->hooks = *hooks;
+    r->mode = r->opts.sharded ? &sharded_mode : &classic_mode;
     if (!r->opts.label[0])
         strcpy(r->opts.label, "redis");
     snprintf(u.label, sizeof u.label, "%s", r->opts.label);
@@ -1748,12 +1955,8 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
         r->cuid[6 + i] = alnum[(unsigned char)id[6 + i] % 36];
     r->cuid[16] = '\0';
     r->pub = sl_redis_link_new(loop, &u, "adapter pub", on_pub_state, r);
-    if (r->opts.sharded)
-        r->ssub = sl_redis_sub_new(loop, &u, "adapter ssub", on_smessage, NULL, r);
-    else
-        r->sub = sl_redis_link_new(loop, &u, "adapter sub", on_sub_state, r);
     r->nodes = r->pub ? sl_node_registry_new(loop, r->pub, r->opts.key, r->uid) : NULL;
-    if (!r->nodes || (!r->sub && !r->ssub)) {
+    if (!r->nodes || r->mode->subscribe(r, &u) != 0) {
         sl_node_registry_close(r->nodes);
         sl_redis_link_close(r->pub);
         sl_redis_link_close(r->sub);
@@ -1769,15 +1972,27 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
     uv_timer_start(&r->announce, announce_cb, TICK_MS, TICK_MS);
     r->announce_on = 1;
     sio_adapter_t a = {
-        .nsp_created = r->opts.sharded ? sharded_nsp_created : adapter_nsp_created,
+        .nsp_created = r->mode->nsp_created,
         .broadcast = adapter_broadcast,
         .ud = r,
+        .fetch_sockets = adapter_fetch_sockets,
+        .all_rooms = adapter_all_rooms,
+        .sockets_join = adapter_sockets_join,
+        .sockets_leave = adapter_sockets_leave,
+        .disconnect_sockets = adapter_disconnect_sockets,
+        .server_side_emit = adapter_server_side_emit,
+        .server_side_ack = adapter_server_side_ack,
+        .broadcast_with_ack = adapter_broadcast_with_ack,
+        .broadcast_count = adapter_broadcast_count,
+        .broadcast_ack = adapter_broadcast_ack,
+        .session_put = adapter_session_put,
+        .session_take = adapter_session_take,
     };
     /* Per-room channels only where a mode needs them: no cost per join
      * otherwise. */
-    if (r->opts.sharded && r->opts.subscription_mode != SIO_REDIS_SUB_STATIC) {
-        a.room_created = adapter_room_created;
-        a.room_deleted = adapter_room_deleted;
+    if (r->mode->room_created && r->opts.subscription_mode != SIO_REDIS_SUB_STATIC) {
+        a.room_created = r->mode->room_created;
+        a.room_deleted = r->mode->room_deleted;
     }
     sio_server_set_adapter(srv, &a);
     return r;

@@ -8,10 +8,15 @@
  *   requests    <key>-request#<nsp>#, answered on <key>-response#<nsp>#;
  *               JSON, or msgpack for broadcasts with acks.
  *
+ * --set redisAdapter=sharded speaks createShardedAdapter's protocol instead
+ * (socket.io-adapter's ClusterAdapter messages over SPUBLISH/SSUBSCRIBE).
+ *
  * Local delivery never waits for Redis: a broadcast goes to local sockets
  * first, then is published; while Redis is away, publishing is skipped
  * (logged once per outage) and resumes when the link is back.
- * Knows nothing of Lua; the layer above fills socket details through a hook. */
+ * Knows nothing of Lua: it talks to the Socket.IO layer only, through
+ * sio_adapter_t (requests, broadcasts) and the sio_adapter_deliver_*
+ * functions (what the other servers send). */
 #ifndef SL_SIO_REDIS_H
 #define SL_SIO_REDIS_H
 
@@ -46,81 +51,14 @@ typedef struct sio_redis_opts {
  * checked by the typed options table (cmd/options.c). */
 void sio_redis_opts_init(sio_redis_opts_t *o);
 
-/* Hooks to the layer above (Lua): a fetchSockets answer needs each
- * socket's handshake and data as JSON. */
-typedef struct sio_redis_hooks {
-    /* Appends {"id":..,"handshake":{..},"rooms":[..],"data":..} for s. */
-    void (*socket_json)(sio_socket_t *s, sl_buf_t *out, void *ud);
-    /* Another server's serverSideEmit: args is the JSON arguments array
-     * (event first). request_id is non-NULL when the emitter waits for an
-     * answer: the layer above then calls sio_redis_server_side_ack once
-     * with a copy of it. */
-    void (*server_side_emit)(sio_nsp_t *nsp, const char *args, size_t len,
-                             const char *request_id, void *ud);
-    /* Another server's broadcast with acks: emit args (JSON array with
-     * attachments) with an ack id to the target's local sockets, then call
-     * sio_redis_broadcast_count once and sio_redis_broadcast_ack per ack,
-     * until timeout_ms. */
-    void (*broadcast_with_ack)(sio_nsp_t *nsp, const sio_target_t *t, const char *args, size_t len,
-                               const sio_packet_bin_t *atts, unsigned natts,
-                               const char *request_id, unsigned timeout_ms, void *ud);
-    /* Optional, with connection state recovery: a broadcast from another
-     * server, after it was delivered here (to log it for recovery). */
-    void (*remote_broadcast)(sio_nsp_t *nsp, const sio_target_t *t, const char *args, size_t len,
-                             const sio_packet_bin_t *atts, unsigned natts, void *ud);
-    void *ud;
-} sio_redis_hooks_t;
-
 /* Connects (in the background; reconnecting forever) and installs itself
- * as srv's adapter. NULL when the URL can't be read. */
+ * as srv's adapter (sio_adapter_t), requests included: the layer above
+ * reaches it only through the sio_adapter_* functions of sio.h, and hears
+ * the other servers through its sio_handler_t. The wire protocol (classic
+ * or sharded) is chosen here, once. NULL when the URL can't be read. */
 sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
-                           const sio_redis_opts_t *opts, const sio_redis_hooks_t *hooks);
+                           const sio_redis_opts_t *opts);
 const char *sio_redis_uid(const sio_redis_t *r);
-/* ---- requests to the other servers ------------------------------------ */
-
-/* What a request gathered: the items of every answer's list ("sockets",
- * "rooms", or the serverSideEmit acks) joined as the inside of one JSON
- * array (no brackets), and whether every server answered in time. */
-typedef void (*sio_redis_reply_cb)(const char *items, size_t len, int complete, void *ud);
-
-/* fetchSockets / allRooms / serverSideEmit-with-ack across the cluster:
- * asks the other servers (their count comes from PUBSUB NUMSUB) and calls
- * cb once, with everything gathered, when all have answered or after the
- * requests timeout. Returns 0, or -1 when Redis is down (cb is not called). */
-int sio_redis_fetch_sockets(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
-                            sio_redis_reply_cb cb, void *ud);
-int sio_redis_all_rooms(sio_redis_t *r, sio_nsp_t *nsp, sio_redis_reply_cb cb, void *ud);
-/* socketsJoin / socketsLeave / disconnectSockets on the other servers
- * (fire and forget, as Node). */
-int sio_redis_remote_rooms(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int join,
-                           const sio_slice_t *rooms, size_t nrooms);
-int sio_redis_remote_disconnect(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t, int close);
-/* serverSideEmit: json is the arguments array, event name first. Without
- * cb, fire and forget; with cb, the other servers' acks are gathered. */
-int sio_redis_server_side_emit(sio_redis_t *r, sio_nsp_t *nsp, const char *json, size_t len,
-                               sio_redis_reply_cb cb, void *ud);
-
-/* A broadcast with acks to the other servers' clients (already sent to
- * this server's by the caller): cb gets their acks (each client's first
- * ack argument) once every server told its client count and that many
- * acks came, or at timeout_ms. */
-int sio_redis_broadcast_with_ack(sio_redis_t *r, sio_nsp_t *nsp, const sio_target_t *t,
-                                 const char *json, size_t len, const sio_packet_bin_t *atts,
-                                 unsigned natts, long ack_id, unsigned timeout_ms,
-                                 sio_redis_reply_cb cb, void *ud);
-/* Answers to another server's broadcast with acks. */
-void sio_redis_broadcast_count(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id, long count);
-void sio_redis_broadcast_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
-                             const char *json, size_t len);
-
-/* Connection state recovery across servers: a session (JSON) kept in
- * Redis for ttl_ms under its private id, and taken back (once) by
- * whichever server the client reconnects to. take's cb gets NULL when
- * there is none (or Redis is away). */
-int sio_redis_session_put(sio_redis_t *r, const char *pid, const char *json, size_t len,
-                          unsigned ttl_ms);
-int sio_redis_session_take(sio_redis_t *r, const char *pid,
-                           void (*cb)(const char *json, size_t len, void *ud), void *ud);
 
 /* An emitter's message (uid "emitter", as @socket.io/redis-emitter sends
  * it) for the event whose arguments array is json, and the channel to
@@ -139,8 +77,5 @@ sl_node_registry_t *sio_redis_nodes(sio_redis_t *r);
 
 /* Uninstalls and disconnects; memory goes with the handles' close. */
 void sio_redis_close(sio_redis_t *r);
-/* The answer (a JSON value) to a serverSideEmit from another server. */
-void sio_redis_server_side_ack(sio_redis_t *r, sio_nsp_t *nsp, const char *request_id,
-                               const char *json, size_t len);
 
 #endif

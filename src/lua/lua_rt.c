@@ -553,6 +553,8 @@ int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
     return spawn(rt, L, nargs, what ? what : "handler");
 }
 
+int sl_lua_spawn_function(sl_lua_t *rt, lua_State *L, int nargs) { return spawn(rt, L, nargs, NULL); }
+
 /* ---- synchronous calls ---------------------------------------------------------- */
 
 static int msgh(lua_State *L)

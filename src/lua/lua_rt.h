@@ -112,6 +112,11 @@ int sl_lua_run_string(sl_lua_t *rt, const char *code, const char *chunkname);
  * the caller continues, like Node's EventEmitter). Finished coroutines are
  * pooled and reused. */
 int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what);
+/* The same, with the handler described as the Lua library's spawn() does
+ * it: lazily, only when a line is logged, by where the function its stack
+ * starts with is defined ("function defined at FILE:LINE"). For C code
+ * handing an event to a library function that tail-calls the app's. */
+int sl_lua_spawn_function(sl_lua_t *rt, lua_State *L, int nargs);
 
 /* lua_pcall with a traceback message handler and the instruction budget, for
  * synchronous calls that must not wait (e.g. a value needed right now). On

@@ -1,8 +1,13 @@
 /* L6 lua/lua_sio: binds the Socket.IO layer (L5) and raw Engine.IO endpoints to
- * Lua. The C side here is small on purpose: it moves events up into the Lua
- * library (lua/siolua/api.lua, which owns listeners, middlewares and acks)
- * and exposes the primitives that library calls (`core.emit`,
- * `core.broadcast`, `core.join`, ...). JSON <-> Lua goes through lua_json.
+ * Lua: the app (its life, options, cluster adapter, hot reload). The C side
+ * is small on purpose: it moves events up into the Lua library
+ * (lua/siolua/api.lua and its modules, which own listeners, middlewares and
+ * acks) and gives it handles with methods (a socket's `h:emit(...)`, a
+ * namespace's `h:broadcast(...)`, the adapter's requests, ...). The work
+ * is split by object: lua_sio.c (the app, sockets, namespaces), lua_http.c
+ * (HTTP routes, raw Engine.IO), lua_cluster.c (the adapter's requests and
+ * what other servers send), lua_emitter.c (sio.emitter); lua_bind.h is
+ * what they share. JSON <-> Lua goes through lua_json.
  * The only layer that knows both Lua and sio. */
 #ifndef SL_LUA_SIO_H
 #define SL_LUA_SIO_H

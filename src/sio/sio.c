@@ -634,6 +634,162 @@ long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const c
     return (long)n;
 }
 
+/* ---- cluster requests through the installed adapter ---------------------- */
+
+/* The installed adapter when it has the request `op` (a member), else NULL. */
+#define ADAPTER_OP(srv, op) ((srv)->has_adapter && (srv)->adapter.op ? &(srv)->adapter : NULL)
+
+int sio_adapter_installed(const sio_server_t *srv) { return srv->has_adapter; }
+
+int sio_adapter_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *t, sio_reply_cb cb, void *ud)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, fetch_sockets);
+    return a ? a->fetch_sockets(a->ud, nsp, t, cb, ud) : -ENOTSUP;
+}
+
+int sio_adapter_all_rooms(sio_nsp_t *nsp, sio_reply_cb cb, void *ud)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, all_rooms);
+    return a ? a->all_rooms(a->ud, nsp, cb, ud) : -ENOTSUP;
+}
+
+int sio_adapter_sockets_join(sio_nsp_t *nsp, const sio_target_t *t, const sio_slice_t *rooms,
+                             size_t nrooms)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, sockets_join);
+    return a ? a->sockets_join(a->ud, nsp, t, rooms, nrooms) : -ENOTSUP;
+}
+
+int sio_adapter_sockets_leave(sio_nsp_t *nsp, const sio_target_t *t, const sio_slice_t *rooms,
+                              size_t nrooms)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, sockets_leave);
+    return a ? a->sockets_leave(a->ud, nsp, t, rooms, nrooms) : -ENOTSUP;
+}
+
+int sio_adapter_disconnect_sockets(sio_nsp_t *nsp, const sio_target_t *t, int close)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, disconnect_sockets);
+    return a ? a->disconnect_sockets(a->ud, nsp, t, close) : -ENOTSUP;
+}
+
+int sio_adapter_server_side_emit(sio_nsp_t *nsp, const char *json, size_t len, sio_reply_cb cb,
+                                 void *ud)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, server_side_emit);
+    return a ? a->server_side_emit(a->ud, nsp, json, len, cb, ud) : -ENOTSUP;
+}
+
+void sio_adapter_server_side_ack(sio_nsp_t *nsp, const char *request_id, const char *json,
+                                 size_t len)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, server_side_ack);
+    if (a)
+        a->server_side_ack(a->ud, nsp, request_id, json, len);
+}
+
+int sio_adapter_broadcast_with_ack(sio_nsp_t *nsp, const sio_target_t *t, const char *json,
+                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                   long ack_id, unsigned timeout_ms, sio_reply_cb cb, void *ud)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, broadcast_with_ack);
+    return a ? a->broadcast_with_ack(a->ud, nsp, t, json, len, atts, natts, ack_id, timeout_ms, cb, ud)
+             : -ENOTSUP;
+}
+
+void sio_adapter_broadcast_count(sio_nsp_t *nsp, const char *request_id, long count)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, broadcast_count);
+    if (a)
+        a->broadcast_count(a->ud, nsp, request_id, count);
+}
+
+void sio_adapter_broadcast_ack(sio_nsp_t *nsp, const char *request_id, const char *json,
+                               size_t len)
+{
+    const sio_adapter_t *a = ADAPTER_OP(nsp->srv, broadcast_ack);
+    if (a)
+        a->broadcast_ack(a->ud, nsp, request_id, json, len);
+}
+
+int sio_adapter_session_put(sio_server_t *srv, const char *pid, const char *json, size_t len,
+                            unsigned ttl_ms)
+{
+    const sio_adapter_t *a = ADAPTER_OP(srv, session_put);
+    return a ? a->session_put(a->ud, pid, json, len, ttl_ms) : -ENOTSUP;
+}
+
+int sio_adapter_session_take(sio_server_t *srv, const char *pid, sio_session_cb cb, void *ud)
+{
+    const sio_adapter_t *a = ADAPTER_OP(srv, session_take);
+    return a ? a->session_take(a->ud, pid, cb, ud) : -ENOTSUP;
+}
+
+/* ---- what the adapter hands in ------------------------------------------- */
+
+int sio_adapter_deliver_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const char *json,
+                                  size_t len, const sio_packet_bin_t *atts, unsigned natts)
+{
+    sio_out_t out;
+    int rc = sio_out_build(&out, SIO_PACKET_EVENT, nsp->name, -1, json, len, atts, natts);
+    if (rc == 0) {
+        sio_nsp_broadcast(nsp, t, &out);
+        sio_out_release(&out);
+    }
+    /* Logged for recovery even when it could not be written here: a
+     * client of that server may come back through this one. */
+    sio_server_t *srv = nsp->srv;
+    if (srv->opts.recovery && !t->volatile_ && srv->h.on_remote_broadcast)
+        srv->h.on_remote_broadcast(nsp, t, json, len, atts, natts, srv->ud);
+    return rc;
+}
+
+void sio_adapter_deliver_server_side_emit(sio_nsp_t *nsp, const char *args, size_t len,
+                                          const char *request_id)
+{
+    sio_server_t *srv = nsp->srv;
+    if (srv->h.on_server_side_emit)
+        srv->h.on_server_side_emit(nsp, args, len, request_id, srv->ud);
+}
+
+void sio_adapter_deliver_broadcast_with_ack(sio_nsp_t *nsp, const sio_target_t *t,
+                                            const char *args, size_t len,
+                                            const sio_packet_bin_t *atts, unsigned natts,
+                                            const char *request_id, unsigned timeout_ms)
+{
+    sio_server_t *srv = nsp->srv;
+    if (srv->h.on_broadcast_with_ack)
+        srv->h.on_broadcast_with_ack(nsp, t, args, len, atts, natts, request_id, timeout_ms, srv->ud);
+}
+
+typedef struct room_list {
+    sl_buf_t *out;
+    int n;
+} room_list_t;
+
+static void describe_room(const char *room, size_t len, void *ud)
+{
+    room_list_t *l = ud;
+    if (l->n++)
+        sl_buf_append_byte(l->out, ',');
+    sl_json_append_string(l->out, room, len);
+}
+
+void sio_adapter_describe_socket(sio_socket_t *s, sl_buf_t *out)
+{
+    sio_server_t *srv = s->nsp->srv;
+    if (srv->h.describe_socket) {
+        srv->h.describe_socket(s, out, srv->ud);
+        return;
+    }
+    sl_buf_append_str(out, "{\"id\":");
+    sl_json_append_string(out, s->id, strlen(s->id));
+    sl_buf_append_str(out, ",\"handshake\":{},\"rooms\":[");
+    room_list_t l = {out, 0};
+    sio_socket_each_room(s, describe_room, &l);
+    sl_buf_append_str(out, "],\"data\":{}}");
+}
+
 /* ---- sockets ------------------------------------------------------------ */
 
 const char *sio_socket_id(const sio_socket_t *s) { return s->id; }

@@ -20,6 +20,7 @@ typedef struct sio_server sio_server_t;
 typedef struct sio_nsp sio_nsp_t;
 typedef struct sio_socket sio_socket_t;
 typedef struct sio_client sio_client_t;
+typedef struct sio_target sio_target_t;
 
 typedef struct sio_options {
     uint32_t connect_timeout_ms;     /* 45000: no namespace joined -> close */
@@ -54,6 +55,29 @@ typedef struct sio_handler {
     void (*on_disconnect)(sio_socket_t *s, const char *reason, void *ud);
     /* Last event of every socket, connected or not: drop pointers to it. */
     void (*on_free)(sio_socket_t *s, void *ud);
+
+    /* Optional: what the installed adapter hands in from the other servers
+     * of a cluster (see "adapter" below). */
+    /* A fetchSockets answer needs the socket as the other servers see it:
+     * append {"id":..,"handshake":{..},"rooms":[..],"data":..} to out. */
+    void (*describe_socket)(sio_socket_t *s, sl_buf_t *out, void *ud);
+    /* Another server's serverSideEmit: args is the JSON arguments array
+     * (event first). request_id is non-NULL when that server waits for an
+     * answer: the layer above then calls sio_adapter_server_side_ack once
+     * with a copy of it. */
+    void (*on_server_side_emit)(sio_nsp_t *nsp, const char *args, size_t len,
+                                const char *request_id, void *ud);
+    /* Another server's broadcast with acks: emit args (JSON array with
+     * attachments) with an ack id to the target's local sockets, then call
+     * sio_adapter_broadcast_count once and sio_adapter_broadcast_ack per
+     * ack, until timeout_ms. */
+    void (*on_broadcast_with_ack)(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
+                                  size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                  const char *request_id, unsigned timeout_ms, void *ud);
+    /* With connection state recovery on: another server's broadcast (not
+     * volatile), after it was delivered here, to be logged for recovery. */
+    void (*on_remote_broadcast)(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
+                                size_t len, const sio_packet_bin_t *atts, unsigned natts, void *ud);
 } sio_handler_t;
 
 sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
@@ -169,13 +193,13 @@ typedef struct sio_slice {
 
 /* Which sockets of a namespace: members of any of `rooms` (all sockets when
  * nrooms == 0), minus members of any of `except`. Each socket at most once. */
-typedef struct sio_target {
+struct sio_target {
     const sio_slice_t *rooms;
     size_t nrooms;
     const sio_slice_t *except;
     size_t nexcept;
     unsigned volatile_ : 1;   /* skip sockets that can't take it now */
-} sio_target_t;
+};
 
 /* Calls cb for every selected connected socket; cb must not disconnect or
  * free sockets other than the one it is given (the iteration is safe
@@ -189,6 +213,14 @@ size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const sio_out_t 
 
 /* Broadcast flags that cross the adapter. */
 enum { SIO_FLAG_VOLATILE = 1, SIO_FLAG_LOCAL = 2 };
+
+/* What a cluster request gathered: the items of every server's answer
+ * list ("sockets", "rooms", or serverSideEmit/broadcast acks) joined as
+ * the inside of one JSON array (no brackets), and whether every server
+ * answered in time. */
+typedef void (*sio_reply_cb)(const char *items, size_t len, int complete, void *ud);
+/* A recovery session taken back: its JSON, or NULL when there is none. */
+typedef void (*sio_session_cb)(const char *json, size_t len, void *ud);
 
 /* What the server tells a cluster adapter (e.g. Redis): every namespace
  * that exists (to subscribe its channels) and every broadcast that is not
@@ -205,11 +237,102 @@ typedef struct sio_adapter {
      * namespace. */
     void (*room_created)(void *ud, sio_nsp_t *nsp, const char *room, size_t len, int is_private);
     void (*room_deleted)(void *ud, sio_nsp_t *nsp, const char *room, size_t len, int is_private);
+
+    /* Optional: the requests to the other servers, as Node's adapters
+     * have them (called through the sio_adapter_* functions below, which
+     * document them). A request that gathers answers returns 0 when it is
+     * under way (its callback is then called once, later) or a negative
+     * error (its callback is not called); the others are fire and forget. */
+    int (*fetch_sockets)(void *ud, sio_nsp_t *nsp, const sio_target_t *t, sio_reply_cb cb,
+                         void *cb_ud);
+    int (*all_rooms)(void *ud, sio_nsp_t *nsp, sio_reply_cb cb, void *cb_ud);
+    int (*sockets_join)(void *ud, sio_nsp_t *nsp, const sio_target_t *t, const sio_slice_t *rooms,
+                        size_t nrooms);
+    int (*sockets_leave)(void *ud, sio_nsp_t *nsp, const sio_target_t *t,
+                         const sio_slice_t *rooms, size_t nrooms);
+    int (*disconnect_sockets)(void *ud, sio_nsp_t *nsp, const sio_target_t *t, int close);
+    int (*server_side_emit)(void *ud, sio_nsp_t *nsp, const char *json, size_t len,
+                            sio_reply_cb cb, void *cb_ud);
+    void (*server_side_ack)(void *ud, sio_nsp_t *nsp, const char *request_id, const char *json,
+                            size_t len);
+    int (*broadcast_with_ack)(void *ud, sio_nsp_t *nsp, const sio_target_t *t, const char *json,
+                              size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                              long ack_id, unsigned timeout_ms, sio_reply_cb cb, void *cb_ud);
+    void (*broadcast_count)(void *ud, sio_nsp_t *nsp, const char *request_id, long count);
+    void (*broadcast_ack)(void *ud, sio_nsp_t *nsp, const char *request_id, const char *json,
+                          size_t len);
+    int (*session_put)(void *ud, const char *pid, const char *json, size_t len, unsigned ttl_ms);
+    int (*session_take)(void *ud, const char *pid, sio_session_cb cb, void *cb_ud);
 } sio_adapter_t;
 
 /* Installs the adapter (NULL: in-memory only); it is told of the
  * namespaces that exist already. */
 void sio_server_set_adapter(sio_server_t *srv, const sio_adapter_t *a);
+
+/* ---- cluster requests, through whatever adapter is installed ------------- */
+
+/* The layer above asks "the adapter" without knowing which one is
+ * installed (none, Redis classic or sharded, the workers' local bus). Each
+ * call reaches the OTHER servers only: the caller does this server's part
+ * itself. With no adapter installed (or one without that request), calls
+ * that gather answers return -ENOTSUP at once (there are no other servers:
+ * the local part is the whole answer) and the others do nothing. */
+
+/* Whether an adapter is installed (requests then reach other servers). */
+int sio_adapter_installed(const sio_server_t *srv);
+/* fetchSockets of the target's sockets on the other servers; cb gets the
+ * items {id, handshake, rooms, data} (see sio_reply_cb). */
+int sio_adapter_fetch_sockets(sio_nsp_t *nsp, const sio_target_t *t, sio_reply_cb cb, void *ud);
+/* Every room of the namespace on the other servers. */
+int sio_adapter_all_rooms(sio_nsp_t *nsp, sio_reply_cb cb, void *ud);
+/* socketsJoin / socketsLeave / disconnectSockets on the other servers. */
+int sio_adapter_sockets_join(sio_nsp_t *nsp, const sio_target_t *t, const sio_slice_t *rooms,
+                             size_t nrooms);
+int sio_adapter_sockets_leave(sio_nsp_t *nsp, const sio_target_t *t, const sio_slice_t *rooms,
+                              size_t nrooms);
+int sio_adapter_disconnect_sockets(sio_nsp_t *nsp, const sio_target_t *t, int close);
+/* serverSideEmit: json is the arguments array, event name first. Without
+ * cb fire and forget; with cb the other servers' acks are gathered. */
+int sio_adapter_server_side_emit(sio_nsp_t *nsp, const char *json, size_t len, sio_reply_cb cb,
+                                 void *ud);
+/* The answer (a JSON value; len 0: null) to another server's serverSideEmit. */
+void sio_adapter_server_side_ack(sio_nsp_t *nsp, const char *request_id, const char *json,
+                                 size_t len);
+/* A broadcast with acks to the other servers' clients (this server's got
+ * it from the caller): cb gets their acks (each client's first ack
+ * argument) once every server told its client count and that many acks
+ * came, or at timeout_ms. */
+int sio_adapter_broadcast_with_ack(sio_nsp_t *nsp, const sio_target_t *t, const char *json,
+                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
+                                   long ack_id, unsigned timeout_ms, sio_reply_cb cb, void *ud);
+/* The answers to another server's broadcast with acks: how many clients
+ * got it here, then each one's first ack argument (JSON; len 0: null). */
+void sio_adapter_broadcast_count(sio_nsp_t *nsp, const char *request_id, long count);
+void sio_adapter_broadcast_ack(sio_nsp_t *nsp, const char *request_id, const char *json,
+                               size_t len);
+/* Connection state recovery across servers: a session (JSON) kept for
+ * ttl_ms under its private id, taken back (once) by whichever server the
+ * client comes back to; take's cb gets NULL when there is none. */
+int sio_adapter_session_put(sio_server_t *srv, const char *pid, const char *json, size_t len,
+                            unsigned ttl_ms);
+int sio_adapter_session_take(sio_server_t *srv, const char *pid, sio_session_cb cb, void *ud);
+
+/* What an adapter hands in from the other servers; the layer above hears
+ * it through sio_handler_t. */
+/* A broadcast: written to the target's sockets here (and, with recovery
+ * on and unless volatile, told to on_remote_broadcast). 0, or a negative
+ * error when the packet can't be built. */
+int sio_adapter_deliver_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const char *json,
+                                  size_t len, const sio_packet_bin_t *atts, unsigned natts);
+void sio_adapter_deliver_server_side_emit(sio_nsp_t *nsp, const char *args, size_t len,
+                                          const char *request_id);
+void sio_adapter_deliver_broadcast_with_ack(sio_nsp_t *nsp, const sio_target_t *t,
+                                            const char *args, size_t len,
+                                            const sio_packet_bin_t *atts, unsigned natts,
+                                            const char *request_id, unsigned timeout_ms);
+/* Appends s as a fetchSockets answer item (describe_socket, or its id and
+ * rooms with an empty handshake and data when the layer above has none). */
+void sio_adapter_describe_socket(sio_socket_t *s, sl_buf_t *out);
 
 /* Emits the EVENT whose arguments array is json (with attachments) to the
  * selected sockets here, and through the adapter to the other servers

@@ -3,8 +3,10 @@
 // tests/apps/reload/ into its own temp dir, starts a server on the copy and
 // edits the copy while clients stay connected. Checked: the next event of
 // an old connection runs the new code (main.lua and required modules);
-// socket.id, rooms and socket.data survive; the connection handler runs
-// again with socket.reloaded; a syntax or runtime error at load keeps the
+// socket.id, rooms and socket.data survive; a namespace's "reload" listeners
+// run once per connected socket (never "connection", so one-time work is not
+// redone, and socket.reloaded is gone), a namespace without one keeps its
+// sockets' old handlers; a syntax or runtime error at load keeps the
 // old version serving and logs one line naming the file and line; fixing
 // the file reloads; pending acks and sleeping handlers finish; SIGHUP and
 // --no-reload; HTTP routes follow the reload; sio.state survives while the
@@ -156,7 +158,7 @@ for (const transports of TRANSPORTS) {
     await assertSameConnection(b);
   });
 
-  test(`${T} a reload runs the connection handler again with socket.reloaded == true, once per socket; one-time work is skipped`, async (t) => {
+  test(`${T} a reload runs the namespace's "reload" listeners once per connected socket, binding it to the new code; "connection" and its one-time work do not run again; socket.reloaded is gone`, async (t) => {
     const srv = await startCopy(t);
     const a = await stayingClient(srv, t, transports);
     await a.welcome.wait(1);
@@ -164,16 +166,24 @@ for (const transports of TRANSPORTS) {
     assert.equal(before.connects, 1);
     assert.equal(before.rebinds, 0);
     assert.equal(before.loads, 1);
+    assert.equal(before.reloaded_field, false);
 
     edit(srv, 'main.lua', 'local VERSION = "v1"', 'local VERSION = "v2"');
     await waitReloaded(srv);
+    assert.match(logLines(srv, RELOADED)[0], /reloaded; 1 connected sockets: 1 rebound by 'reload' listeners, 0 kept their handlers/);
     await a.rebound.wait(1);
     const [after] = await ask(a.socket, 'info');
-    assert.equal(after.connects, 1, 'the non-reload branch ran again');
+    assert.equal(after.connects, 1, 'the connection handler ran again');
     assert.equal(after.rebinds, 1);
     assert.equal(after.loads, 2);
+    assert.equal(after.reloaded_field, false, 'socket.reloaded is set');
     assert.deepEqual(a.rebound, [['v2', 1]]);
     assert.deepEqual(a.welcome, [['v1']], 'the greeting was sent again on reload');
+
+    // "reload" is reserved: server_side_emit refuses it.
+    const [ok, err] = await ask(a.socket, 'sse-reload');
+    assert.equal(ok, false);
+    assert.match(err, /"reload" is a reserved event name/);
 
     // A socket that connects after the reload is a plain new connection.
     const n = await stayingClient(srv, t, transports);
@@ -386,6 +396,26 @@ test('sockets of another namespace (/admin) are rebound too, on both transports'
   await assertSameConnection(poll);
 });
 
+test('a namespace with no "reload" listener keeps its connected sockets on their old handlers until they reconnect; the log counts them (both transports)', async (t) => {
+  const srv = await startCopy(t);
+  const ws = await stayingClient(srv, t, ['websocket'], '/legacy');
+  const poll = await stayingClient(srv, t, ['polling'], '/legacy');
+  const root = await stayingClient(srv, t, ['websocket']);
+  assert.deepEqual(await ask(ws.socket, 'version'), ['legacy v1']);
+  edit(srv, 'main.lua', 'local VERSION = "v1"', 'local VERSION = "v2"');
+  await waitReloaded(srv);
+  assert.match(logLines(srv, RELOADED)[0], /reloaded; 3 connected sockets: 1 rebound by 'reload' listeners, 2 kept their handlers/);
+  // The old code answers them, nothing was rebound; "/" follows the new.
+  assert.deepEqual(await ask(ws.socket, 'version'), ['legacy v1']);
+  assert.deepEqual(await ask(poll.socket, 'version'), ['legacy v1']);
+  assert.deepEqual(ws.rebound, []);
+  assert.deepEqual(await ask(root.socket, 'version'), ['v2']);
+  // A socket that connects now runs the new code.
+  const fresh = await stayingClient(srv, t, ['websocket'], '/legacy');
+  assert.deepEqual(await ask(fresh.socket, 'version'), ['legacy v2']);
+  for (const c of [ws, poll, root, fresh]) await assertSameConnection(c);
+});
+
 test('an error() after the new handlers and routes registered: none of them stays in, the old ones serve unchanged (both transports)', async (t) => {
   const srv = await startCopy(t);
   const ws = await stayingClient(srv, t, ['websocket']);
@@ -515,7 +545,7 @@ test('with --no-reload a file change does nothing; SIGHUP then reloads it (both 
   await assertSameConnection(poll);
 });
 
-test('SIGHUP reloads on demand with no change: the connection handler re-runs with socket.reloaded, each SIGHUP once', async (t) => {
+test('SIGHUP reloads on demand with no change: the "reload" listeners run for each socket, each SIGHUP once', async (t) => {
   const srv = await startCopy(t);
   const ws = await stayingClient(srv, t, ['websocket']);
   const poll = await stayingClient(srv, t, ['polling']);

@@ -129,6 +129,7 @@ test('an HTTP route that loops forever is stopped: answered 500 {"error":"intern
   const line = await logLine(srv, off, /instruction budget exceeded/);
   assert.ok(line.includes(`main.lua:${lineOf('-- the loop in a route')}:`), line);
   assert.equal((await request(`${srv.url}/ok`)).text, 'ok');
+  assert.equal(linesWith(srv, off, 'instruction budget exceeded').length, 1);
 });
 
 test('a connection middleware that loops forever is stopped: the client is refused with "server error" and the server keeps serving', async (t) => {
@@ -140,6 +141,24 @@ test('a connection middleware that loops forever is stopped: the client is refus
   assert.ok(line.includes(`main.lua:${lineOf('-- the loop in a middleware')}:`), line);
   const a = await connected(srv, '/', { t });
   assert.deepEqual(await ask(a, 'echo', 1), [1]);
+  assert.equal(linesWith(srv, off, 'instruction budget exceeded').length, 1);
+});
+
+test('a dynamic namespace matcher that loops forever is stopped by the budget: the client gets CONNECT_ERROR "Invalid namespace", one log line, and the server keeps serving (dynamic namespaces too)', async (t) => {
+  for (const transports of TRANSPORTS) {
+    const off = srv.stderr().length;
+    const g = client(srv, '/spin-matcher', { t, transports });
+    const err = await waitConnectError(g, 15000);
+    assert.equal(err.message, 'Invalid namespace');
+    const line = await logLine(srv, off, /instruction budget exceeded/);
+    assert.ok(line.includes(`main.lua:${lineOf('-- the loop in a namespace matcher')}: instruction budget exceeded`), line);
+    assert.match(line, /Z error .*lua error in a dynamic namespace matcher: /);
+    const d = await connected(srv, '/dyn-ok', { t, transports });
+    assert.deepEqual(await ask(d, 'echo', 'dyn'), ['dyn']);
+    const a = await connected(srv, '/', { t, transports });
+    assert.deepEqual(await ask(a, 'echo', 1), [1]);
+    assert.equal(linesWith(srv, off, 'instruction budget exceeded').length, 1);
+  }
 });
 
 test('--set luaInstructionBudget=N: work under N instructions per run finishes, over N is stopped; the budget counts per resume (a handler that waits starts afresh)', async (t) => {

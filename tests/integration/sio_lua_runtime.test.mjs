@@ -41,6 +41,9 @@ test('a Lua error in a handler is logged in one line with main.lua:<line>; that 
   const line = await logMatch(off, /deliberate failure in a handler/);
   assert.ok(line.includes(`main.lua:${lineOf('deliberate failure in a handler')}`), `log line: ${line}`);
   assert.match(line, /\berror\b/);
+  // The handler it names is the app's listener, where it is defined.
+  const named = /lua error in function defined at \S*main\.lua:(\d+): /.exec(line);
+  assert.equal(named?.[1], String(lineOf('socket:on("crash", function()')), `log line: ${line}`);
   assert.deepEqual(await ask(a, 'echo', 'a after crash'), ['a after crash']);
   assert.deepEqual(await ask(b, 'echo', 'b after crash'), ['b after crash']);
   assert.equal(a.connected, true);
@@ -180,6 +183,25 @@ test('require finds modules in the app directory (helper.lua and lib/util.lua)',
 });
 
 // Last: a crash or a sanitizer report anywhere in the run shows up here.
+test('a socket kept in Lua after it has gone: its methods are harmless no-ops, its handle is closed and raises a clear error (never a dangling pointer)', async (t) => {
+  const a = await connected(srv, '/', { t });
+  await ask(a, 'keep-me');
+  a.disconnect();
+  const b = await connected(srv, '/', { t });
+  let out;
+  // The server frees the socket once the DISCONNECT is in.
+  assert.ok(await until(async () => { [out] = await ask(b, 'probe-kept'); return out.connected === false; }, { timeoutMs: 3000 }));
+  const { handle_join: handleJoin, handle_rooms: handleRooms, family_emit: familyEmit, ...rest } = out;
+  assert.deepEqual(rest, {
+    connected: false, disconnected: true, emit: true, join: true, leave: true, rooms: true,
+    transport: 'closed', handle: 'socket handle (closed)', handle_emit: false,
+  });
+  assert.match(handleJoin, /^socket handle is closed/);
+  assert.match(handleRooms, /^socket handle is closed/);
+  assert.match(familyEmit, /namespace handle is closed/);
+  assert.deepEqual(await ask(b, 'echo', 'still'), ['still']);
+});
+
 test('the server exits 0 on SIGTERM after the run, with no crash or sanitizer report', async () => {
   assert.deepEqual(await stopProblems(srv), []);
 });

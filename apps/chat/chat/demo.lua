@@ -17,7 +17,8 @@ return function(server)
     return #server:in_(USERS):fetch_sockets()
   end
 
-  server:on("connection", function(socket)
+  -- On connection, and again on a hot reload (to the new code).
+  local function bind(socket)
     -- Only logged-in users talk, and only they hear it.
     local function to_others(event, payload)
       if socket.data.username then socket:to(USERS):emit(event, payload) end
@@ -51,5 +52,7 @@ return function(server)
         server:to(USERS):emit("user left", { username = name, numUsers = count() })
       end
     end)
-  end)
+  end
+  server:on("connection", bind)
+  server:on("reload", bind)
 end

@@ -24,14 +24,10 @@ local function arg(v)
 end
 
 return function(nsp)
-  nsp:on("connection", function(socket)
-    -- A hot reload runs this again for connected sockets: rebind the
-    -- listeners, but don't greet them twice.
-    if not socket.reloaded then
-      if socket.handshake.auth.structured == true then socket:join(actions.STRUCTURED) end
-      socket:emit("login")
-    end
-
+  -- The socket's listeners. A hot reload binds the connected sockets to the
+  -- new code by running this again (the "reload" event), without greeting
+  -- them again.
+  local function bind(socket)
     socket:on("login", function(name, key)
       actions.login(socket, arg(name), arg(key))
     end)
@@ -61,5 +57,16 @@ return function(nsp)
     socket:on("disconnect", function()
       actions.left(socket)
     end)
+  end
+
+  local function greet(socket)
+    if socket.handshake.auth.structured == true then socket:join(actions.STRUCTURED) end
+    socket:emit("login")
+  end
+
+  nsp:on("connection", function(socket)
+    bind(socket)
+    greet(socket)
   end)
+  nsp:on("reload", bind)
 end

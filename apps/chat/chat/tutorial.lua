@@ -2,7 +2,8 @@
 -- `chat message` goes to everyone, the sender included, so the tutorial's
 -- page works against siolua as it is.
 return function(server)
-  server:on("connection", function(socket)
+  -- On connection, and again on a hot reload (to the new code).
+  local function bind(socket)
     -- The tutorial's later steps send extra arguments (a client offset)
     -- and ask for an ack: pass the text on, and answer the ack.
     socket:on("chat message", function(msg, ...)
@@ -12,5 +13,7 @@ return function(server)
       if msg ~= nil then server:emit("chat message", msg) end
       if type(ack) == "function" then ack() end
     end)
-  end)
+  end
+  server:on("connection", bind)
+  server:on("reload", bind)
 end

@@ -128,3 +128,16 @@ end)
 sio.server:of("/guarded"):on("connection", function(socket)
   socket:on("echo", function(value, ack) ack(value) end)
 end)
+
+-- A dynamic namespace matcher (app code run when a CONNECT names an
+-- unknown namespace) that runs away for one name and declines the others,
+-- then a family after it that serves /dyn-ok.
+sio.server:of(function(name)
+  if name == "/spin-matcher" then
+    while true do end -- the loop in a namespace matcher
+  end
+  return false
+end)
+sio.server:of("^/dyn%-ok$"):on("connection", function(socket)
+  socket:on("echo", function(value, ack) ack(value) end)
+end)

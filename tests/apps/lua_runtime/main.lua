@@ -122,4 +122,27 @@ sio.server:on("connection", function(socket)
   socket:on("greet", function(name, ack)
     ack(helper.greet(name), util.sum({ 1, 2, 3, 4 }))
   end)
+
+  -- A socket kept after it has gone: what it does then. Its public
+  -- methods stay harmless (Node drops emits to a gone socket); its C
+  -- handle is closed and says so, never touching freed memory.
+  socket:on("keep-me", function(ack)
+    sio.state.kept = socket
+    ack()
+  end)
+  socket:on("probe-kept", function(ack)
+    local s = sio.state.kept
+    local out = { connected = s.connected, disconnected = s.disconnected }
+    out.emit = s:emit("late", 1)
+    out.join = s:join("late-room") == s
+    out.leave = s:leave("late-room") == s
+    out.rooms = next(s.rooms) == nil
+    out.transport = s.conn.transport.name
+    out.handle = tostring(s._h)
+    out.handle_emit = s._h:emit(sio.json.array({ "late" }))
+    out.handle_join = select(2, pcall(s._h.join, s._h, "late-room"))
+    out.handle_rooms = select(2, pcall(s._h.rooms, s._h))
+    out.family_emit = select(2, pcall(function() return sio.server:of("^/family$"):emit("x") end))
+    ack(out)
+  end)
 end)

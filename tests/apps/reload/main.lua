@@ -18,16 +18,9 @@ local hits = 0
 sio.state.hits = sio.state.hits or 0
 sio.state.loads = (sio.state.loads or 0) + 1
 
-sio.server:on("connection", function(socket)
-  if socket.reloaded then
-    -- One-time work is skipped; the rebinding is recorded.
-    socket.data.rebinds = (socket.data.rebinds or 0) + 1
-    socket:emit("rebound", VERSION, socket.data.rebinds)
-  else
-    socket.data.connects = (socket.data.connects or 0) + 1
-    socket:emit("welcome", VERSION)
-  end
-
+-- The socket's listeners: bound on connection, and again by each reload
+-- (the "reload" event), so a connected socket runs the new code.
+local function bind(socket)
   socket:on("version", function(ack) ack(VERSION) end)
   socket:on("greet", function(name, ack) ack(greeting.greet(name)) end)
   socket:on("shout", function(text, ack) ack(format.shout(text)) end)
@@ -42,7 +35,14 @@ sio.server:on("connection", function(socket)
       connects = socket.data.connects or 0,
       rebinds = socket.data.rebinds or 0,
       loads = sio.state.loads,
+      reloaded_field = socket.reloaded ~= nil,
     })
+  end)
+
+  -- "reload" is the library's own event: not one to send other servers.
+  socket:on("sse-reload", function(ack)
+    local ok, err = pcall(sio.server.server_side_emit, sio.server, "reload", "x")
+    ack(ok, tostring(err))
   end)
 
   socket:on("set-data", function(key, value, ack) socket.data[key] = value ack() end)
@@ -79,12 +79,37 @@ sio.server:on("connection", function(socket)
     sio.state.held[key] = true
     ack()
   end)
+end
+
+-- A new connection: one-time work (counted, greeted), then the listeners.
+sio.server:on("connection", function(socket)
+  socket.data.connects = (socket.data.connects or 0) + 1
+  socket:emit("welcome", VERSION)
+  bind(socket)
+end)
+
+-- A reload, for each connected socket: the rebinding is recorded, the
+-- one-time work is not done again.
+sio.server:on("reload", function(socket)
+  socket.data.rebinds = (socket.data.rebinds or 0) + 1
+  socket:emit("rebound", VERSION, socket.data.rebinds)
+  bind(socket)
 end)
 
 -- A second namespace: its sockets are rebound too.
-sio.server:of("/admin"):on("connection", function(socket)
-  if socket.reloaded then socket:emit("rebound", VERSION) end
+local function bind_admin(socket)
   socket:on("version", function(ack) ack("admin " .. VERSION) end)
+end
+sio.server:of("/admin"):on("connection", bind_admin)
+sio.server:of("/admin"):on("reload", function(socket)
+  socket:emit("rebound", VERSION)
+  bind_admin(socket)
+end)
+
+-- A namespace with no "reload" listener: its connected sockets keep the
+-- handlers they have (this version's) until they reconnect.
+sio.server:of("/legacy"):on("connection", function(socket)
+  socket:on("version", function(ack) ack("legacy " .. VERSION) end)
 end)
 
 sio.http.get("/version", function(req, res) res:json({ version = VERSION }) end)

@@ -11,6 +11,9 @@ for _ = 1, 30000000 do n = n + 1 end -- the slow part
 sio.log.info("loading done, word is %s", word)
 
 sio.http.get("/word", function(req, res) res:send(word) end)
-sio.server:on("connection", function(socket)
+-- On connection, and on each reload (so a connected socket asks the new code).
+local function bind(socket)
   socket:on("word", function(ack) ack(word) end)
-end)
+end
+sio.server:on("connection", bind)
+sio.server:on("reload", bind)

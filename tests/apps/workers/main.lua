@@ -5,8 +5,9 @@ local sio = require "siolua"
 
 local VERSION = "v1" -- the SIGHUP test rewrites this line in a copy
 
-sio.server:on("connection", function(socket)
-  socket.data.worker = sio.worker
+-- The socket's listeners: on connection, and again on a reload (SIGHUP),
+-- which binds connected sockets to the new code.
+local function bind(socket)
   socket:on("whoami", function(ack)
     ack({ worker = sio.worker, version = VERSION, id = socket.id })
   end)
@@ -27,7 +28,13 @@ sio.server:on("connection", function(socket)
       ack(err or sio.json.null, sio.json.array(responses))
     end)
   end)
+end
+
+sio.server:on("connection", function(socket)
+  socket.data.worker = sio.worker
+  bind(socket)
 end)
+sio.server:on("reload", bind)
 
 -- Another worker's server_side_emit.
 sio.server:on("ping-workers", function(text, ack)

@@ -1,0 +1,417 @@
+-- L6 (Lua side): sockets (Node's Socket) and their life, as the C side
+-- reports it: a CONNECT (recovery, connection middlewares, then accept or
+-- refuse), events and acks from the client, "disconnecting", "disconnect"
+-- and the end. A socket's listeners, per-socket middlewares, onAny lists
+-- and pending acks live here; its id, rooms and packets are the C side's,
+-- reached through its handle (sock._h). Part of lua/siolua/api.lua's
+-- library.
+
+return function(lib)
+  local sio, core, dispatch = lib.sio, lib.core, lib.dispatch
+  local adapter = core.adapter
+  local E, R, O = lib.events, lib.recovery, lib.operator
+  local spawn = core.spawn
+  local pack, unpack, select, type, rawget = table.pack, table.unpack, select, type, rawget
+  local RESERVED = E.RESERVED
+  local args_array, values_array = E.args_array, E.values_array
+  local copy_list, copy_flags = E.copy_list, E.copy_flags
+  local new_waiter, settle = E.new_waiter, E.settle
+  local fire = E.fire
+  local log_packet = R.log_packet
+  local new_operator = O.new
+
+  local Socket = {}
+  local socket_index = Socket
+
+  Socket.on = E.on
+  Socket.off = E.off
+  Socket.once = E.once
+  Socket.removeListener = E.off
+  Socket.removeAllListeners = function(self, ev) return E.off(self, ev) end
+  Socket.listeners = function(self, ev) return { unpack(self._listeners[ev] or {}) } end
+
+  -- Socket fields made on first use (see dispatch.connecting); readers on
+  -- the hot path use rawget(sock, k) or EMPTY so they don't make them.
+  local LAZY_TABLES = { _mw = true, _any = true, _anyout = true, _acks = true }
+  local EMPTY = setmetatable({}, { __newindex = function() error("internal: EMPTY is read-only", 2) end })
+
+  local function notify_outgoing(self, args)
+    local l = self._anyout
+    if #l == 0 then return end
+    for i = 1, #l do spawn(l[i], unpack(args, 1, #args)) end
+  end
+
+  function Socket:emit(event, ...)
+    if RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 2) end
+    local n = select("#", ...)
+    local last = n > 0 and select(n, ...) or nil
+    local id
+    if type(last) == "function" then
+      n = n - 1
+      local nsp = self.nsp
+      id = nsp._ids
+      nsp._ids = id + 1
+      local ms = self._flags and self._flags.timeout
+      if ms then
+        local w = new_waiter(ms)
+        self._acks[id] = function(...) settle(w, nil, ...) end
+        spawn(function()
+          local r = pack(w.waker:wait())
+          self._acks[id] = nil
+          last(unpack(r, 1, r.n))
+        end)
+      else
+        self._acks[id] = function(...) spawn(last, ...) end
+      end
+    end
+    local args = args_array(event, n, ...)
+    notify_outgoing(self, args)
+    if not id then log_packet(self.nsp, { self.id }, {}, args) end
+    self._h:emit(args, id)
+    return true
+  end
+
+  -- Waits for the client's ack and returns its arguments; with a timeout
+  -- (socket:timeout(ms)) returns err, ... where err is nil or the timeout.
+  function Socket:emit_with_ack(event, ...)
+    if RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 2) end
+    local nsp = self.nsp
+    local id = nsp._ids
+    nsp._ids = id + 1
+    local ms = self._flags and self._flags.timeout
+    local w = new_waiter(ms)
+    if ms then
+      self._acks[id] = function(...) settle(w, nil, ...) end
+    else
+      self._acks[id] = function(...) settle(w, ...) end
+    end
+    local args = args_array(event, select("#", ...), ...)
+    notify_outgoing(self, args)
+    self._h:emit(args, id)
+    local r = pack(w.waker:wait())
+    self._acks[id] = nil
+    return unpack(r, 1, r.n)
+  end
+
+  -- A socket seen through an operator (timeout/volatile on one socket).
+  local function socket_view(self, flags)
+    local base = rawget(self, "_base") or self
+    return setmetatable({ _base = base, _flags = flags }, {
+      __index = function(_, k)
+        return base[k]
+      end,
+    })
+  end
+
+  function Socket:timeout(ms)
+    local base = rawget(self, "_base") or self
+    local view = socket_view(base, copy_flags(rawget(self, "_flags") or {}, "timeout", ms))
+    -- emit / emit_with_ack must see the view's flags but the socket's state.
+    view.emit = function(v, ...) return Socket.emit(setmetatable({ _flags = v._flags }, { __index = base, __newindex = base }), ...) end
+    view.emit_with_ack = function(v, ...) return Socket.emit_with_ack(setmetatable({ _flags = v._flags }, { __index = base, __newindex = base }), ...) end
+    view.emitWithAck = view.emit_with_ack
+    return view
+  end
+
+  -- A socket that has gone keeps no rooms: joining or leaving is then a
+  -- no-op (its handle is closed).
+  function Socket:join(rooms)
+    if rawget(self, "_gone") then return self end
+    local h = self._h
+    if type(rooms) == "table" then
+      for i = 1, #rooms do h:join(tostring(rooms[i])) end
+    else
+      h:join(tostring(rooms))
+    end
+    return self
+  end
+
+  function Socket:leave(room)
+    if not rawget(self, "_gone") then self._h:leave(tostring(room)) end
+    return self
+  end
+
+  function Socket:to(room)
+    return new_operator(self.nsp, copy_list({}, room), { self.id })
+  end
+  Socket.in_ = Socket.to
+  Socket["in"] = Socket.to
+  function Socket:except(room)
+    return new_operator(self.nsp, {}, copy_list({ self.id }, room))
+  end
+
+  function Socket:disconnect(close)
+    self._h:disconnect(close and true or false)
+    return self
+  end
+
+  function Socket:use(fn)
+    assert(type(fn) == "function", "middleware must be a function")
+    self._mw[#self._mw + 1] = fn
+    return self
+  end
+
+  -- Removes fn (every time it is there) from the list in field k, or
+  -- every function when fn is nil.
+  local function off_list(self, k, fn)
+    if fn == nil then self[k] = {} return self end
+    local l = self[k]
+    for i = #l, 1, -1 do if l[i] == fn then table.remove(l, i) end end
+    return self
+  end
+
+  function Socket:on_any(fn) self._any[#self._any + 1] = fn return self end
+  function Socket:prepend_any(fn) table.insert(self._any, 1, fn) return self end
+  function Socket:off_any(fn) return off_list(self, "_any", fn) end
+  function Socket:on_any_outgoing(fn) self._anyout[#self._anyout + 1] = fn return self end
+  function Socket:prepend_any_outgoing(fn) table.insert(self._anyout, 1, fn) return self end
+  function Socket:off_any_outgoing(fn) return off_list(self, "_anyout", fn) end
+  Socket.onAny = Socket.on_any
+  Socket.prependAny = Socket.prepend_any
+  Socket.offAny = Socket.off_any
+  Socket.onAnyOutgoing = Socket.on_any_outgoing
+  Socket.prependAnyOutgoing = Socket.prepend_any_outgoing
+  Socket.offAnyOutgoing = Socket.off_any_outgoing
+  Socket.emitWithAck = Socket.emit_with_ack
+
+  Socket.__index = function(self, k)
+    local m = socket_index[k]
+    if m ~= nil then return m end
+    if LAZY_TABLES[k] then
+      local t = {}
+      rawset(self, k, t)
+      return t
+    elseif k == "handshake" then
+      local hs = rawget(self, "_gone") and { headers = {}, query = {} } or self._h:handshake()
+      hs.auth = self._auth
+      rawset(self, "handshake", hs)
+      return hs
+    elseif k == "rooms" then
+      local set = {}
+      if rawget(self, "connected") then
+        for _, r in ipairs(self._h:rooms()) do set[r] = true end
+      end
+      return set
+    elseif k == "disconnected" then
+      return not rawget(self, "connected")
+    elseif k == "broadcast" then
+      return new_operator(self.nsp, {}, { self.id })
+    elseif k == "volatile" then
+      local view = socket_view(self, { volatile = true })
+      view.emit = function(_, event, ...)
+        if not self._h:writable() then return false end
+        return Socket.emit(self, event, ...)
+      end
+      return setmetatable({}, { __index = view, __call = function() return view end })
+    elseif k == "conn" then
+      local name = rawget(self, "_gone") and "closed" or self._h:transport()
+      return { transport = { name = name }, id = self._eio_id }
+    elseif k == "client" then
+      return { conn = self.conn }
+    end
+    return nil
+  end
+  Socket.__tostring = function(self) return "socket " .. self.id end
+
+  -- ---- hooks called by the C side ------------------------------------------
+
+  -- The connection middlewares (the namespace family's, then the
+  -- namespace's), then accept or refuse.
+  local function run_middlewares(sock, h, nsp)
+    local chain = {}
+    local parent = nsp._parent
+    if parent then for i = 1, #parent._mw do chain[#chain + 1] = parent._mw[i] end end
+    for i = 1, #nsp._mw do chain[#chain + 1] = nsp._mw[i] end
+    spawn(function()
+      -- If this handler dies before deciding (the instruction budget, out
+      -- of memory: errors pcall can't keep), the client still gets an
+      -- answer: the <close> guard runs when the coroutine is torn down.
+      local decided = false
+      local guard <close> = setmetatable({}, { __close = function()
+        if not decided then h:refuse("server error") end
+      end })
+      for i = 1, #chain do
+        local verdict, called = nil, false
+        local ok, err = pcall(chain[i], sock, function(e)
+          called = true
+          verdict = e
+        end)
+        if not ok then
+          decided = true
+          sio.log.error("middleware error: %s", tostring(err))
+          h:refuse("server error")
+          return
+        end
+        if verdict ~= nil then
+          decided = true
+          local msg, data = verdict, nil
+          if type(verdict) == "table" then msg, data = verdict.message, verdict.data end
+          h:refuse(tostring(msg or "error"), data)
+          return
+        end
+        if rawget(sock, "_gone") then decided = true return end
+      end
+      decided = true
+      if not h:accept() then return end
+      sock.connected = true
+      nsp.sockets[sock.id] = sock
+      local family = nsp._parent
+      fire(nsp, "connection", sock)
+      fire(nsp, "connect", sock)
+      if family then
+        fire(family, "connection", sock)
+        fire(family, "connect", sock)
+      end
+    end)
+    return sock
+  end
+
+  -- A CONNECT for nsp: build the socket, run the middlewares (they may
+  -- wait), then accept or refuse. Returns the socket table to the C side.
+  function dispatch.connecting(h, nsp, auth)
+    -- handshake and the tables of middlewares, onAny listeners and pending
+    -- acks are made when first used (Socket.__index): an idle socket
+    -- carries none of them.
+    local sock = setmetatable({
+      id = h:id(), _h = h, nsp = nsp, data = {}, connected = false, recovered = false,
+      _auth = auth, _listeners = {},
+    }, Socket)
+    local on, max = core.recovery()
+    local wants = on and type(auth.pid) == "string" and type(auth.offset) == "string"
+
+    local function recover(session, missed, pid)
+      -- Recovered: same id, rooms and data; middlewares are skipped, as
+      -- with Node's default skipMiddlewares.
+      h:set_identity(session.sid, pid)
+      sock.id, sock.data, sock.recovered, sock._pid = session.sid, session.data, true, pid
+      spawn(function()
+        if not h:accept() then return end
+        for i = 1, #session.rooms do h:join(session.rooms[i]) end
+        sock.connected = true
+        nsp.sockets[sock.id] = sock
+        for i = 1, #missed do h:emit(missed[i]) end
+        fire(nsp, "connection", sock)
+        if nsp._parent then fire(nsp._parent, "connection", sock) end
+      end)
+    end
+
+    if wants then
+      local session, missed = R.restore_session(nsp, auth.pid, auth.offset, max)
+      if session then
+        recover(session, missed, auth.pid)
+        return sock
+      end
+      if adapter:installed() then
+        -- It may have left another server: ask the adapter, then decide.
+        spawn(function()
+          local stored = adapter:session_take(auth.pid)
+          if rawget(sock, "_gone") then return end
+          if type(stored) == "table" and type(stored.sid) == "string" then
+            local rooms = {}
+            for i = 1, #(stored.rooms or {}) do rooms[i] = stored.rooms[i] end
+            local st = { sid = stored.sid, rooms = rooms, data = stored.data or {} }
+            local m = R.missed_since(nsp, st, auth.offset)
+            if m then
+              recover(st, m, auth.pid)
+              return
+            end
+          end
+          sock._pid = core.random_id()
+          h:set_identity(nil, sock._pid)
+          run_middlewares(sock, h, nsp)
+        end)
+        return sock
+      end
+    end
+    if on then
+      sock._pid = core.random_id()
+      h:set_identity(nil, sock._pid)
+    end
+    run_middlewares(sock, h, nsp)
+    return sock
+  end
+
+  -- Per-socket middlewares (they may wait), then onAny, then the
+  -- listeners, each in its own handler; the last one runs in the caller's.
+  local function run_event(sock, args, n)
+    local mw = rawget(sock, "_mw") or EMPTY
+    for i = 1, #mw do
+      local verdict
+      mw[i](args, function(e) verdict = e end)
+      if verdict ~= nil then
+        fire(sock, "error", verdict)
+        return
+      end
+    end
+    local any = rawget(sock, "_any") or EMPTY
+    for i = 1, #any do spawn(any[i], unpack(args, 1, n)) end
+    local l = sock._listeners[args[1]]
+    if not l then return end
+    local copy = { unpack(l) } -- listeners may add or remove listeners
+    for i = 1, #copy - 1 do spawn(copy[i], unpack(args, 2, n)) end
+    if #copy > 0 then return copy[#copy](unpack(args, 2, n)) end
+  end
+
+  -- An event from the client. The C side runs this as a new handler, so
+  -- the work on every event is one coroutine: the last listener (most
+  -- often the only one) is tail-called in it, which keeps error reports
+  -- naming the listener; the others, and onAny listeners, get their own.
+  -- Each listener starts in order, before the C side goes on (as Node's
+  -- EventEmitter calls them).
+  function dispatch.event(sock, args, id)
+    if not sock.connected then return end
+    local n = #args
+    if id then
+      local used = false
+      n = n + 1
+      args[n] = function(...)
+        if used then return end
+        used = true
+        if sock.connected then
+          sock._h:ack(values_array(select("#", ...), ...), id)
+        end
+      end
+    end
+    if rawget(sock, "_mw") or rawget(sock, "_any") then return run_event(sock, args, n) end
+    local l = sock._listeners[args[1]]
+    if not l then return end
+    if #l == 1 then return l[1](unpack(args, 2, n)) end
+    return run_event(sock, args, n)
+  end
+
+  function dispatch.ack(sock, args, id)
+    local acks = rawget(sock, "_acks")
+    local cb = acks and acks[id]
+    if not cb then return end -- late or unknown: ignored
+    acks[id] = nil
+    cb(unpack(args, 1, #args))
+  end
+
+  -- Still in its rooms: "disconnecting" handlers see them, and the session
+  -- kept for recovery records them.
+  function dispatch.disconnecting(sock, reason)
+    fire(sock, "disconnecting", reason)
+    local on, max = core.recovery()
+    if on and sock._pid and R.RECOVERABLE[reason] then R.persist_session(sock.nsp, sock, max) end
+  end
+
+  -- Out of its rooms and namespace: broadcasts from "disconnect" handlers
+  -- no longer reach it, and fetch_sockets no longer lists it.
+  function dispatch.disconnect(sock, reason)
+    -- The handshake is read from the C side, which forgets it after this:
+    -- made now if the app never asked, so a socket kept around still has it.
+    local _ = sock.handshake
+    sock.connected = false
+    sock.nsp.sockets[sock.id] = nil
+    fire(sock, "disconnect", reason)
+  end
+
+  function dispatch.free(sock)
+    sock._gone = true
+    sock.connected = false
+    sock.nsp.sockets[sock.id] = nil
+    sock._acks = {}
+  end
+
+  return {}
+end
