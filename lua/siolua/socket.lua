@@ -277,7 +277,7 @@ return function(lib)
         if rawget(sock, "_gone") then decided = true return end
       end
       decided = true
-      if not h:accept() then return end
+      if not h:accept(rawget(sock, "_pid")) then return end
       sock.connected = true
       nsp.sockets[sock.id] = sock
       local family = nsp._parent
@@ -308,10 +308,10 @@ return function(lib)
     local function recover(session, missed, pid)
       -- Recovered: same id, rooms and data; middlewares are skipped, as
       -- with Node's default skipMiddlewares.
-      h:set_identity(session.sid, pid)
+      h:set_identity(session.sid)
       sock.id, sock.data, sock.recovered, sock._pid = session.sid, session.data, true, pid
       spawn(function()
-        if not h:accept() then return end
+        if not h:accept(pid) then return end
         for i = 1, #session.rooms do h:join(session.rooms[i]) end
         sock.connected = true
         nsp.sockets[sock.id] = sock
@@ -343,16 +343,12 @@ return function(lib)
             end
           end
           sock._pid = core.random_id()
-          h:set_identity(nil, sock._pid)
           run_middlewares(sock, h, nsp)
         end)
         return sock
       end
     end
-    if on then
-      sock._pid = core.random_id()
-      h:set_identity(nil, sock._pid)
-    end
+    if on then sock._pid = core.random_id() end
     run_middlewares(sock, h, nsp)
     return sock
   end

@@ -117,22 +117,21 @@ static int sock_id(lua_State *L)
     return 1;
 }
 
-/* h:set_identity(id, pid): before accept, the id a recovered session had
- * (nil keeps the random one) and the private id sent with the CONNECT
- * reply. */
+/* h:set_identity(id): before accept, the id a recovered session had. */
 static int sock_set_identity(lua_State *L)
 {
     sio_socket_t *s = check_socket(L, 1);
-    const char *id = luaL_optstring(L, 2, NULL);
-    const char *pid = luaL_optstring(L, 3, NULL);
-    lua_pushboolean(L, sio_socket_set_identity(s, id, pid) == 0);
+    lua_pushboolean(L, sio_socket_set_identity(s, luaL_checkstring(L, 2)) == 0);
     return 1;
 }
 
+/* h:accept([pid]): the CONNECT reply, with the private session id of
+ * connection state recovery when given. */
 static int sock_accept(lua_State *L)
 {
     sio_socket_t *s = opt_socket(L, 1);
-    lua_pushboolean(L, s && sio_socket_accept(s) == 0);
+    const char *pid = luaL_optstring(L, 2, NULL);
+    lua_pushboolean(L, s && sio_socket_accept(s, pid) == 0);
     return 1;
 }
 

@@ -66,7 +66,6 @@ enum { S_CONNECTING = 0, S_CONNECTED, S_LEAVING, S_GONE };
 
 struct sio_socket {
     char id[21];
-    char pid[21];     /* private session id (recovery), "" when off */
     uint8_t state;
     uint8_t recovered;
     uint8_t in_own;            /* in its own-id room (in nsp->own) */
@@ -78,7 +77,6 @@ struct sio_socket {
     sio_socket_t *client_next;
     sio_member_t *rooms;       /* the rooms it joined, its own id's aside */
     uint64_t mark;
-    uint64_t next_ack;
     void *data;
 };
 
@@ -795,7 +793,6 @@ void sio_adapter_describe_socket(sio_socket_t *s, sl_buf_t *out)
 const char *sio_socket_id(const sio_socket_t *s) { return s->id; }
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket_t *s) { return s->state == S_CONNECTED; }
-uint64_t sio_socket_next_ack_id(sio_socket_t *s) { return s->next_ack++; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
 void *sio_socket_data(const sio_socket_t *s) { return s->data; }
 int sio_socket_recovered(const sio_socket_t *s) { return s->recovered; }
@@ -848,15 +845,11 @@ static void socket_free(sio_socket_t *s)
     free(s);
 }
 
-int sio_socket_set_identity(sio_socket_t *s, const char *id, const char *pid)
+int sio_socket_set_identity(sio_socket_t *s, const char *id)
 {
-    if (s->state != S_CONNECTING || (id && strlen(id) >= sizeof s->id) ||
-        (pid && strlen(pid) >= sizeof s->pid))
+    if (s->state != S_CONNECTING || strlen(id) >= sizeof s->id)
         return -EINVAL;
-    if (id)
-        strcpy(s->id, id);
-    if (pid)
-        strcpy(s->pid, pid);
+    strcpy(s->id, id);
     return 0;
 }
 
@@ -866,10 +859,12 @@ void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms
     *max_ms = srv->opts.recovery_max_ms;
 }
 
-int sio_socket_accept(sio_socket_t *s)
+int sio_socket_accept(sio_socket_t *s, const char *pid)
 {
     if (s->state != S_CONNECTING || s->client->closed)
         return -EPIPE;
+    if (pid && strlen(pid) > 64)
+        pid = NULL; /* ours are 20 characters */
     sio_client_t *c = s->client;
     if (c->timer_armed) {
         uv_timer_stop(&c->connect_timer);
@@ -884,9 +879,9 @@ int sio_socket_accept(sio_socket_t *s)
         nsp->sockets->nsp_prev = s;
     nsp->sockets = s;
     nsp->nsockets++;
-    char json[96];
-    int n = s->pid[0] ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
-                      : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
+    char json[128];
+    int n = pid ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, pid)
+                : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
     if (eio_session_protocol(c->eio) == 3) /* v2 clients: a bare CONNECT */
         return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, NULL, 0);
     return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, json, (size_t)n);
@@ -1099,7 +1094,7 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
     if (srv->h.on_connecting)
         srv->h.on_connecting(s, auth, auth_len, srv->ud);
     else
-        sio_socket_accept(s);
+        sio_socket_accept(s, NULL);
 }
 
 static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio_packet_bin_t *atts)
