@@ -15,7 +15,9 @@ struct sl_ws {
     const sl_ws_handler_t *h;
     void *ud;
     sl_ws_parser_t in;       /* incoming frames */
-    sl_buf_t rest;           /* what came with the upgrade, until started */
+    sl_buf_t *rest;          /* what came with the upgrade, until started;
+                                NULL when nothing did (clients wait for the
+                                101), so most connections never have one */
     unsigned closing : 1;
 };
 
@@ -88,7 +90,7 @@ static const sl_ws_frame_handler_t ws_in_handler = {
 };
 
 /* p is writable: conn.c's read slab (not read again before this returns)
- * or ws->rest; the parser unmasks frames in place there. */
+ * or *ws->rest; the parser unmasks frames in place there. */
 static void ws_on_data(sl_conn_t *c, const char *p, size_t n)
 {
     sl_ws_t *ws = c->owner;
@@ -108,6 +110,15 @@ static void ws_on_drain(sl_conn_t *c)
         ws->h->on_drain(ws);
 }
 
+static void ws_rest_free(sl_ws_t *ws)
+{
+    if (ws->rest) {
+        sl_buf_free(ws->rest);
+        free(ws->rest);
+        ws->rest = NULL;
+    }
+}
+
 static void ws_on_close(sl_conn_t *c)
 {
     sl_ws_t *ws = c->owner;
@@ -115,7 +126,7 @@ static void ws_on_close(sl_conn_t *c)
     if (ws->h && ws->h->on_close)
         ws->h->on_close(ws);
     sl_ws_parser_free(&ws->in);
-    sl_buf_free(&ws->rest);
+    ws_rest_free(ws);
     free(ws);
 }
 
@@ -160,6 +171,10 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     sl_buf_t rest = SL_BUF_INIT;
     sl_conn_t *c = sl_http_take_conn(req, &rest);
     sl_ws_t *ws = c ? calloc(1, sizeof *ws) : NULL;
+    if (ws && rest.len && (ws->rest = malloc(sizeof *ws->rest)) == NULL) {
+        free(ws);
+        ws = NULL;
+    }
     if (!ws) {
         if (c)
             sl_conn_close(c);
@@ -175,7 +190,10 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     sl_conn_set_handler(c, &ws_conn_handler, ws);
     sl_conn_write(c, head.data, head.len);
     sl_buf_free(&head);
-    ws->rest = rest;
+    if (ws->rest)
+        *ws->rest = rest;
+    else
+        sl_buf_free(&rest);
     /* Reading waits for sl_ws_start: no handler call before the caller
      * knows this ws. */
     sl_conn_pause(c);
@@ -185,9 +203,9 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
 void sl_ws_start(sl_ws_t *ws)
 {
     sl_conn_t *c = ws->conn;
-    if (ws->rest.len && !ws->closing && !c->closing)
-        ws_on_data(c, ws->rest.data, ws->rest.len);
-    sl_buf_free(&ws->rest);
+    if (ws->rest && !ws->closing && !c->closing)
+        ws_on_data(c, ws->rest->data, ws->rest->len);
+    ws_rest_free(ws);
     sl_conn_resume(c);
 }
 
