@@ -240,11 +240,31 @@ return function(lib)
 
   -- ---- hooks called by the C side ------------------------------------------
 
+  -- Accepted: the CONNECT reply goes, the socket joins the namespace and
+  -- its "connection" listeners run.
+  local function accepted(sock, h, nsp)
+    if not h:accept(rawget(sock, "_pid")) then return end
+    sock.connected = true
+    nsp.sockets[sock.id] = sock
+    local family = nsp._parent
+    fire(nsp, "connection", sock)
+    fire(nsp, "connect", sock)
+    if family then
+      fire(family, "connection", sock)
+      fire(family, "connect", sock)
+    end
+  end
+
   -- The connection middlewares (the namespace family's, then the
-  -- namespace's), then accept or refuse.
+  -- namespace's), then accept or refuse. Without any, the socket is
+  -- accepted at once: no handler of its own to wait in.
   local function run_middlewares(sock, h, nsp)
-    local chain = {}
     local parent = nsp._parent
+    if #nsp._mw == 0 and (not parent or #parent._mw == 0) then
+      accepted(sock, h, nsp)
+      return sock
+    end
+    local chain = {}
     if parent then for i = 1, #parent._mw do chain[#chain + 1] = parent._mw[i] end end
     for i = 1, #nsp._mw do chain[#chain + 1] = nsp._mw[i] end
     spawn(function()
@@ -277,16 +297,7 @@ return function(lib)
         if rawget(sock, "_gone") then decided = true return end
       end
       decided = true
-      if not h:accept(rawget(sock, "_pid")) then return end
-      sock.connected = true
-      nsp.sockets[sock.id] = sock
-      local family = nsp._parent
-      fire(nsp, "connection", sock)
-      fire(nsp, "connect", sock)
-      if family then
-        fire(family, "connection", sock)
-        fire(family, "connect", sock)
-      end
+      accepted(sock, h, nsp)
     end)
     return sock
   end
