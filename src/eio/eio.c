@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 #include <sys/random.h>
 
 #include "eio/eio_packet.h"
@@ -63,6 +64,13 @@ struct eio_session {
     void *data;
 };
 
+typedef struct open_tail {
+    char text[160];
+    int len;              /* 0: not made yet */
+    uint32_t interval, timeout;
+    size_t max_payload;
+} open_tail_t;
+
 struct eio_server {
     uv_loop_t *loop;
     eio_options_t opts;
@@ -71,6 +79,11 @@ struct eio_server {
     sl_hashtab_t sessions; /* by sid */
     /* The heartbeats, one queue per duration (see the top of the file). */
     sl_timerq_t ping_due, pong_due, v3_due, doomed;
+    /* What follows the sid in the open packet, by protocol (v3, v4) and
+     * upgrades offered or not, made once for the options it was made
+     * with (formatting it for every session was a tenth of what a
+     * handshake cost in user space). */
+    open_tail_t open_tail[2][2];
 };
 
 enum {
@@ -164,12 +177,41 @@ static void table_remove(eio_server_t *srv, eio_session_t *s)
     sl_hashtab_remove(&srv->sessions, &s->hnode);
 }
 
+/* Random bytes for ids come from the OS 4 KiB at a time: a connection
+ * needs two ids (its session's and its socket's), and a getrandom() for
+ * each was two system calls per connection. A forked child starts with an
+ * empty pool, so no two processes hand out the same ids. */
+static struct {
+    unsigned char bytes[4080]; /* 272 ids */
+    size_t left;
+    int atfork;
+} id_pool;
+
+static void id_pool_forget(void) { id_pool.left = 0; }
+
+static int id_pool_take(unsigned char *out, size_t n)
+{
+    if (!id_pool.atfork) {
+        pthread_atfork(NULL, NULL, id_pool_forget);
+        id_pool.atfork = 1;
+    }
+    if (id_pool.left < n) {
+        if (getrandom(id_pool.bytes, sizeof id_pool.bytes, 0) != (ssize_t)sizeof id_pool.bytes)
+            return -EIO;
+        id_pool.left = sizeof id_pool.bytes;
+    }
+    id_pool.left -= n;
+    memcpy(out, id_pool.bytes + id_pool.left, n);
+    memset(id_pool.bytes + id_pool.left, 0, n); /* handed out: not kept */
+    return 0;
+}
+
 int eio_random_id(char out[21])
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char raw[15];
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+    if (id_pool_take(raw, sizeof raw))
         return -EIO;
     /* 15 bytes = 120 bits = exactly 20 base64url characters. */
     for (int i = 0, o = 0; i < 15; i += 3) {
@@ -539,21 +581,27 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
 static int session_open_packet(eio_session_t *s, sl_rcbuf_t **out)
 {
     const eio_options_t *o = &s->srv->opts;
-    char json[256];
     int upgrades = s->transport == T_POLLING && o->allow_upgrades && o->allow_websocket;
-    int n;
-    if (s->proto == 3)
-        n = snprintf(json, sizeof json,
-                     "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u}",
-                     s->sid, upgrades ? "\"websocket\"" : "", o->ping_interval_ms,
-                     o->ping_timeout_ms);
-    else
-        n = snprintf(json, sizeof json,
-                     "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u,"
-                     "\"maxPayload\":%zu}",
-                     s->sid, upgrades ? "\"websocket\"" : "", o->ping_interval_ms,
-                     o->ping_timeout_ms, o->max_http_buffer_size);
-    *out = sl_rcbuf_new(json, (size_t)n);
+    int v4 = s->proto != 3;
+    open_tail_t *t = &s->srv->open_tail[v4][upgrades];
+    if (!t->len || t->interval != o->ping_interval_ms || t->timeout != o->ping_timeout_ms ||
+        t->max_payload != o->max_http_buffer_size) {
+        t->len = snprintf(t->text, sizeof t->text, "\",\"upgrades\":[%s],\"pingInterval\":%u,"
+                          "\"pingTimeout\":%u%s", upgrades ? "\"websocket\"" : "",
+                          o->ping_interval_ms, o->ping_timeout_ms, v4 ? ",\"maxPayload\":" : "}");
+        if (v4)
+            t->len += snprintf(t->text + t->len, sizeof t->text - (size_t)t->len, "%zu}",
+                               o->max_http_buffer_size);
+        t->interval = o->ping_interval_ms;
+        t->timeout = o->ping_timeout_ms;
+        t->max_payload = o->max_http_buffer_size;
+    }
+    char json[256];
+    size_t sl = strlen(s->sid);
+    memcpy(json, "{\"sid\":\"", 8);
+    memcpy(json + 8, s->sid, sl);
+    memcpy(json + 8 + sl, t->text, (size_t)t->len);
+    *out = sl_rcbuf_new(json, 8 + sl + (size_t)t->len);
     return *out ? 0 : -ENOMEM;
 }
 

@@ -104,7 +104,8 @@ void eio_session_set_data(eio_session_t *s, void *data);
 void *eio_session_data(const eio_session_t *s);
 size_t eio_session_queued(const eio_session_t *s);
 
-/* 20 characters of base64url from the OS's random source. */
+/* 20 characters of base64url from the OS's random source (read 4 KiB at
+ * a time; a forked child reads its own). 0 or -EIO. */
 int eio_random_id(char out[21]);
 
 #endif

@@ -5,6 +5,8 @@
  * runner.c includes it twice, with two meanings of SUITE. */
 SUITE(backoff)
 SUITE(buf)
+SUITE(conn)
+SUITE(eio_ids)
 SUITE(eio_lacks_sid)
 SUITE(eio_packet)
 SUITE(hashtab)
