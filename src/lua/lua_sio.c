@@ -602,9 +602,10 @@ static void push_handshake(lua_State *L, const sio_handshake_t *hs)
     lua_createtable(L, 0, 9);
     lua_createtable(L, 0, hs->nheaders);
     int xdomain = 0;
-    const char *name = hs->headers;
-    for (int i = 0; i < hs->nheaders; i++, name = sio_handshake_next(name)) {
-        lua_pushstring(L, sio_handshake_value(name));
+    const char *at = hs->headers, *name, *value;
+    for (int i = 0; i < hs->nheaders; i++) {
+        sio_handshake_header(&at, &name, &value);
+        lua_pushstring(L, value);
         lua_setfield(L, -2, name);
         xdomain |= !strcmp(name, "origin");
     }

@@ -10,7 +10,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 #include <uv.h>
 #include "base/buf.h"
 #include "eio/eio.h"
@@ -165,10 +164,11 @@ int sio_socket_recovered(const sio_socket_t *s);
 
 /* The handshake of the socket's connection, copied at Engine.IO open into
  * one block with the client: the URL, the address and the headers, back to
- * back, nothing else (the query is the URL's own tail). */
+ * back, nothing else (the query is the URL's own tail), the headers most
+ * clients send as a byte each (see sio.c). */
 typedef struct sio_handshake {
-    const char *headers;  /* nheaders of "name\0value\0", names lower-cased:
-                             walk them with sio_handshake_value/_next */
+    const char *headers;  /* nheaders records: read them in turn with
+                             sio_handshake_header */
     int nheaders;
     const char *query;    /* raw query string */
     const char *url;      /* request target */
@@ -178,13 +178,9 @@ typedef struct sio_handshake {
 } sio_handshake_t;
 /* Fills *out; its strings live as long as the socket. */
 void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out);
-/* The value of the header whose name is at name, and the header after it. */
-static inline const char *sio_handshake_value(const char *name) { return name + strlen(name) + 1; }
-static inline const char *sio_handshake_next(const char *name)
-{
-    const char *v = sio_handshake_value(name);
-    return v + strlen(v) + 1;
-}
+/* The header record at *at (start at hs.headers): its name (lower-cased)
+ * and value; *at moves to the next record. */
+void sio_handshake_header(const char **at, const char **name, const char **value);
 
 /* ---- selecting and broadcasting ----------------------------------------- */
 
