@@ -5,8 +5,9 @@
  *                                           +-- probe: WebSocket being upgraded
  *                                           +-- q: packets waiting for a GET
  *
- * A session owns its queue and its upgrade timer; its heartbeat is an entry
- * in one of the server's deadline queues (base/timerq), one per duration:
+ * A session owns its queue and, only while one runs, a timer (upgrade or
+ * drain timeout); its heartbeat is an entry in one of the server's deadline
+ * queues (base/timerq), one per duration:
  *
  *   ping_due  (pingInterval)            --> ping sent, on to pong_due
  *   pong_due  (pingTimeout)             --> "ping timeout"
@@ -28,6 +29,7 @@
 #include <sys/random.h>
 
 #include "eio/eio_packet.h"
+#include "base/defer.h"
 #include "base/hashtab.h"
 #include "base/log.h"
 #include "base/timerq.h"
@@ -60,7 +62,8 @@ struct eio_session {
     uint32_t qlen, qcap;
     size_t qbytes;
     sl_timerq_entry_t hb; /* heartbeat: in one of the server's queues */
-    uv_timer_t up;        /* upgrade timeout */
+    uv_timer_t *up;       /* upgrade or drain timeout, made when one starts:
+                             most sessions never need one (152 bytes) */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
     void *data;
 };
@@ -479,14 +482,38 @@ static int hb_expired(eio_session_t *s)
 
 /* ---- session lifetime --------------------------------------------------- */
 
-static void session_handle_closed(uv_handle_t *h)
+static void timer_closed(uv_handle_t *h) { free(h); }
+
+static void session_free(void *p)
 {
-    eio_session_t *s = h->data;
+    eio_session_t *s = p;
     free(s->q);
     free(s);
 }
 
-/* Ends what is left of a closed session: table entry, timers, memory. */
+/* The session's timer, made on first use. NULL when out of memory. */
+static uv_timer_t *session_timer(eio_session_t *s)
+{
+    if (!s->up) {
+        s->up = malloc(sizeof *s->up);
+        if (!s->up)
+            return NULL;
+        uv_timer_init(s->srv->loop, s->up);
+        s->up->data = s;
+    }
+    return s->up;
+}
+
+static void session_timer_stop(eio_session_t *s)
+{
+    if (s->up)
+        uv_timer_stop(s->up);
+}
+
+/* Ends what is left of a closed session: table entry, timers, memory. The
+ * memory goes later in this loop turn, not at once: the session is
+ * finished from inside its own transports' and the layers above's
+ * callbacks, which still read it when this returns. */
 static void session_finish(eio_session_t *s)
 {
     if (s->finished)
@@ -494,9 +521,16 @@ static void session_finish(eio_session_t *s)
     s->finished = 1;
     table_remove(s->srv, s);
     sl_timerq_stop(&s->hb);
-    uv_timer_stop(&s->up);
+    if (s->up) {
+        uv_close((uv_handle_t *)s->up, timer_closed);
+        s->up = NULL;
+    }
     queue_clear(s);
-    uv_close((uv_handle_t *)&s->up, session_handle_closed);
+    if (sl_defer(s->srv->loop, session_free, s)) {
+        SL_ERRORF("eio", SL_LOG_FIELDS("sid", s->sid),
+                  "session %s: out of memory to defer its free; freed at once", s->sid);
+        session_free(s);
+    }
 }
 
 static void drain_timeout_cb(uv_timer_t *t) { session_finish(t->data); }
@@ -538,7 +572,7 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
     }
     s->open = 0;
     sl_timerq_stop(&s->hb);
-    uv_timer_stop(&s->up);
+    session_timer_stop(s);
     if (s->ws) {
         sl_ws_set_handler(s->ws, &ws_detached_handler, NULL);
         sl_ws_close(s->ws, 1000);
@@ -551,10 +585,12 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
     }
     if (srv->h.on_close)
         srv->h.on_close(s, reason, srv->ud);
-    if (drain) {
+    uv_timer_t *t = drain ? session_timer(s) : NULL;
+    if (t) {
         s->draining = 1;
-        uv_timer_start(&s->up, drain_timeout_cb, srv->opts.ping_timeout_ms, 0);
+        uv_timer_start(t, drain_timeout_cb, srv->opts.ping_timeout_ms, 0);
     } else {
+        /* No close packet to wait for, or no memory to wait with. */
         session_finish(s);
     }
 }
@@ -591,8 +627,6 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
         free(s);
         return NULL;
     }
-    uv_timer_init(srv->loop, &s->up);
-    s->up.data = s;
     return s;
 }
 
@@ -903,7 +937,7 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
         return;
     }
     if (pkt->type == EIO_UPGRADE) {
-        uv_timer_stop(&s->up);
+        session_timer_stop(s);
         s->probe = NULL;
         s->upgrading = 0;
         s->ws = ws;
@@ -966,7 +1000,7 @@ static void ws_on_close(sl_ws_t *ws)
     if (ws == s->probe) {
         s->probe = NULL;
         s->upgrading = 0;
-        uv_timer_stop(&s->up);
+        session_timer_stop(s);
         return;
     }
     /* A ws this session no longer knows: nothing to do. */
@@ -1121,9 +1155,17 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
         sl_ws_close(ws, 1000);
         return;
     }
+    uv_timer_t *t = session_timer(s);
+    if (!t) {
+        /* No upgrade without its timeout: the session stays on polling. */
+        SL_WARNF("eio", SL_LOG_FIELDS("sid", s->sid), "session %s: upgrade refused, out of memory", s->sid);
+        sl_ws_set_handler(ws, &ws_detached_handler, NULL);
+        sl_ws_close(ws, 1011);
+        return;
+    }
     s->probe = ws;
     s->upgrading = 1;
-    uv_timer_start(&s->up, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
+    uv_timer_start(t, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
     if (s->poll && s->qlen == 0)
         session_release_poll(s, EIO_NOOP);
     /* Frames sent right behind the upgrade request are handled now that

@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include "base/defer.h"
 #include "base/hashtab.h"
 #include "base/log.h"
 #include "base/json_text.h"
@@ -88,8 +89,9 @@ struct sio_client {
     sio_client_t *prev, *next;
     sio_socket_t *sockets;
     sio_packet_reasm_t reasm;
-    uv_timer_t connect_timer;
-    unsigned timer_armed : 1;
+    uv_timer_t *connect_timer; /* until a namespace is joined (or the client
+                                  closes): 152 bytes an idle client doesn't
+                                  keep */
     unsigned closed : 1;
     uint64_t hs_time_ms;       /* wall clock at the handshake */
     int hs_nheaders;
@@ -878,6 +880,18 @@ void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms
     *max_ms = srv->opts.recovery_max_ms;
 }
 
+static void timer_closed(uv_handle_t *h) { free(h); }
+
+/* The connect timeout is over: a namespace was joined, it fired, or the
+ * client closed. */
+static void client_connect_timer_close(sio_client_t *c)
+{
+    if (c->connect_timer) {
+        uv_close((uv_handle_t *)c->connect_timer, timer_closed);
+        c->connect_timer = NULL;
+    }
+}
+
 int sio_socket_accept(sio_socket_t *s, const char *pid)
 {
     if (s->state != S_CONNECTING || s->client->closed)
@@ -885,10 +899,7 @@ int sio_socket_accept(sio_socket_t *s, const char *pid)
     if (pid && strlen(pid) > 64)
         pid = NULL; /* ours are 20 characters */
     sio_client_t *c = s->client;
-    if (c->timer_armed) {
-        uv_timer_stop(&c->connect_timer);
-        c->timer_armed = 0;
-    }
+    client_connect_timer_close(c);
     if (sio_socket_join(s, s->id, strlen(s->id)))
         return -ENOMEM;
     s->state = S_CONNECTED;
@@ -986,15 +997,16 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn)
 
 /* ---- clients (one per Engine.IO session) -------------------------------- */
 
-static void connect_timer_closed(uv_handle_t *h)
+static void client_free(void *p)
 {
-    sio_client_t *c = h->data;
+    sio_client_t *c = p;
     sio_packet_reasm_free(&c->reasm);
     free(c);
 }
 
 /* Every socket of the client leaves with reason; the client is unlinked
- * and freed once its timer handle is closed. Idempotent. */
+ * now and freed later in this loop turn (callers up the stack still read
+ * it). Idempotent. */
 static void client_close(sio_client_t *c, const char *reason)
 {
     if (c->closed)
@@ -1013,14 +1025,17 @@ static void client_close(sio_client_t *c, const char *reason)
     if (c->next)
         c->next->prev = c->prev;
     srv->nclients--;
-    uv_timer_stop(&c->connect_timer);
-    uv_close((uv_handle_t *)&c->connect_timer, connect_timer_closed);
+    client_connect_timer_close(c);
+    if (sl_defer(srv->loop, client_free, c)) {
+        SL_ERROR("sio", "out of memory to defer a client's free; freed at once");
+        client_free(c);
+    }
 }
 
 static void connect_timeout_cb(uv_timer_t *t)
 {
     sio_client_t *c = t->data;
-    c->timer_armed = 0;
+    client_connect_timer_close(c);
     if (c->closed)
         return;
     for (sio_socket_t *s = c->sockets; s; s = s->client_next)
@@ -1217,16 +1232,21 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     c->srv = srv;
     c->eio = e;
     sio_packet_reasm_init(&c->reasm);
-    uv_timer_init(srv->loop, &c->connect_timer);
-    c->connect_timer.data = c;
+    c->connect_timer = malloc(sizeof *c->connect_timer);
+    if (!c->connect_timer) {
+        free(c);
+        eio_session_close(e);
+        return;
+    }
+    uv_timer_init(srv->loop, c->connect_timer);
+    c->connect_timer->data = c;
     c->next = srv->clients;
     if (srv->clients)
         srv->clients->prev = c;
     srv->clients = c;
     srv->nclients++;
     eio_session_set_data(e, c);
-    uv_timer_start(&c->connect_timer, connect_timeout_cb, srv->opts.connect_timeout_ms, 0);
-    c->timer_armed = 1;
+    uv_timer_start(c->connect_timer, connect_timeout_cb, srv->opts.connect_timeout_ms, 0);
     if (eio_session_protocol(e) == 3) {
         /* Socket.IO v2 (protocol 4) joins "/" implicitly at open. */
         sio_packet_t pkt = {.type = SIO_PACKET_CONNECT, .nsp = "/", .nsp_len = 1};
