@@ -35,7 +35,7 @@ static char *ip4_text(char *out, const unsigned char *b)
  * mapped into IPv6 (every IPv4 client of a dual-stack listener) are
  * written here: libuv's inet_ntop makes one snprintf per group, a tenth
  * of what accepting a connection cost in user space. */
-static void peer_name(const struct sockaddr *sa, char out[64])
+static void peer_name(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
 {
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (sa->sa_family == AF_INET) {
@@ -45,7 +45,7 @@ static void peer_name(const struct sockaddr *sa, char out[64])
         if (memcmp(b, mapped, sizeof mapped) == 0)
             ip4_text(stpcpy(out, "::ffff:"), b + 12);
         else
-            uv_ip6_name((const struct sockaddr_in6 *)sa, out, 64);
+            uv_ip6_name((const struct sockaddr_in6 *)sa, out, INET6_ADDRSTRLEN);
     }
 }
 
