@@ -8,8 +8,10 @@
 
 #include <uv.h>
 
-/* fn(data) runs once, from the loop. 0, or -ENOMEM (nothing will run: the
- * caller decides what to do at once). */
+/* fn(data) runs once, from the loop, before its next turn's timers (in no
+ * promised order among several: libuv runs close callbacks last asked
+ * first). 0, or -ENOMEM (nothing will run: the caller decides what to do
+ * at once). */
 int sl_defer(uv_loop_t *loop, void (*fn)(void *data), void *data);
 
 #endif

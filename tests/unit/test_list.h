@@ -6,6 +6,7 @@
 SUITE(backoff)
 SUITE(buf)
 SUITE(conn)
+SUITE(defer)
 SUITE(deflate)
 SUITE(eio_ids)
 SUITE(eio_lacks_sid)
