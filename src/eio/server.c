@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "base/datadir.h"
@@ -52,6 +53,8 @@ struct sl_server {
     void (*shutdown_done)(sl_server_t *);
     struct { void (*cb)(void *ud); void *ud; } closers[4]; /* sl_server_close's */
     int nclosers;
+    long fd_limit;           /* RLIMIT_NOFILE's soft limit; 0: none known */
+    int fd_warned;           /* said that descriptors near it (fd_watch) */
 };
 
 void sl_server_config_init(sl_server_config_t *c)
@@ -291,6 +294,25 @@ static void on_request(sl_http_req_t *req, void *ud)
     sl_http_respond_text(req, 404, "Not Found");
 }
 
+/* The kernel gives a new socket the lowest free descriptor, so one
+ * accepted near the open-files limit means the process is nearly out; at
+ * the limit libuv accepts and closes at once what it can't keep (its
+ * EMFILE reserve), saying nothing, and clients see resets. Said once when
+ * a descriptor passes 95 % of the limit, again only after one under 90 %. */
+static void fd_watch(sl_server_t *srv, const sl_conn_t *c)
+{
+    uv_os_fd_t fd;
+    if (srv->fd_limit <= 0 || uv_fileno((const uv_handle_t *)&c->tcp, &fd))
+        return;
+    if (!srv->fd_warned && (long)fd >= srv->fd_limit * 19 / 20) {
+        srv->fd_warned = 1;
+        SL_WARN("server", "open files: a connection got descriptor %d of the limit %ld; at the limit "
+                "new connections are reset: raise it (ulimit -n) or add --workers", (int)fd, srv->fd_limit);
+    } else if (srv->fd_warned && (long)fd < srv->fd_limit * 9 / 10) {
+        srv->fd_warned = 0;
+    }
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     sl_server_t *srv = listener->data;
@@ -306,6 +328,7 @@ static void on_connection(uv_stream_t *listener, int status)
         SL_WARN("server", "accept: %s", uv_strerror(rc));
         return;
     }
+    fd_watch(srv, c);
     sl_http_conn_new(c, &srv->cfg.limits, on_request, srv);
 }
 
@@ -325,6 +348,9 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
     srv->relay.data = srv;
     uv_timer_init(loop, &srv->shutdown_timer);
     srv->shutdown_timer.data = srv;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        srv->fd_limit = (long)rl.rlim_cur;
     return srv;
 }
 
