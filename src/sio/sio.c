@@ -93,6 +93,7 @@ struct sio_client {
                                   closes): 152 bytes an idle client doesn't
                                   keep */
     unsigned closed : 1;
+    unsigned hs_secure : 1;    /* the handshake came over TLS */
     uint64_t hs_time_ms;       /* wall clock at the handshake */
     int hs_nheaders;
     char hs[];                 /* the handshake: "url\0address\0" then the
@@ -112,6 +113,7 @@ struct sio_server {
     void *allow_ud;
     sio_adapter_t adapter;
     int has_adapter;
+    sio_stats_t stats;
     /* The msgpack decoder's buffers, reused by every message (decoding
      * runs to its end before the next message is read); mp_busy guards
      * against a message decoded while another one's packet is handled. */
@@ -530,6 +532,7 @@ static int client_send(sio_client_t *c, sio_out_t *out)
 {
     if (c->closed)
         return -EPIPE;
+    c->srv->stats.packets_sent++;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
     unsigned first = out->binary ? EIO_SEND_BINARY : 0;
     int rc = eio_session_send_rc(c->eio, first | plain, out->text, &out->text_cache);
@@ -648,6 +651,7 @@ long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const c
     size_t n = sio_nsp_broadcast(nsp, t, &out);
     sio_out_release(&out);
     sio_server_t *srv = nsp->srv;
+    srv->stats.broadcasts++;
     if (srv->has_adapter && srv->adapter.broadcast && !(flags & SIO_FLAG_LOCAL))
         srv->adapter.broadcast(srv->adapter.ud, nsp, t, flags, json, len, atts, natts);
     return (long)n;
@@ -827,7 +831,7 @@ void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out)
     out->headers = out->address + strlen(out->address) + 1;
     out->nheaders = c->hs_nheaders;
     out->time_ms = c->hs_time_ms;
-    out->secure = 0;
+    out->secure = c->hs_secure;
 }
 const char *sio_socket_transport(const sio_socket_t *s)
 {
@@ -1146,6 +1150,7 @@ static void client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     c->hs_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+    c->hs_secure = req->secure != 0;
 }
 
 static sio_socket_t *client_socket_for(sio_client_t *c, const char *nsp, size_t len)
@@ -1193,9 +1198,11 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
         sio_socket_accept(s, NULL);
 }
 
+/* Every whole packet of either parser comes through here. */
 static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio_packet_bin_t *atts)
 {
     sio_server_t *srv = c->srv;
+    srv->stats.packets_received++;
     if (pkt->type == SIO_PACKET_CONNECT) {
         client_on_connect(c, pkt);
         return;
@@ -1375,6 +1382,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
 eio_server_t *sio_server_eio(sio_server_t *srv) { return srv->eio; }
 sio_options_t *sio_server_options_mut(sio_server_t *srv) { return &srv->opts; }
 size_t sio_server_client_count(const sio_server_t *srv) { return srv->nclients; }
+const sio_stats_t *sio_server_stats(const sio_server_t *srv) { return &srv->stats; }
 
 void sio_server_set_allow_request(sio_server_t *srv,
                                   const char *(*cb)(const sl_http_req_t *req, void *ud), void *ud)
