@@ -38,6 +38,7 @@ typedef struct sio_room {
     sio_member_t *members;   /* doubly linked through room_prev/room_next */
     size_t count;
     size_t len;
+    unsigned pins;           /* selections walking it: kept while empty */
     unsigned own_id : 1;     /* announced to the adapter as a socket's own-id
                                 room (see room_announce) */
     char name[];
@@ -148,6 +149,14 @@ static sio_room_t *room_find(sio_nsp_t *nsp, const char *p, size_t n)
     return h ? SL_CONTAINER_OF(h, sio_room_t, hnode) : NULL;
 }
 
+/* The room named p if it has members: an emptied room a selection still
+ * walks (pinned) is gone for everyone else. */
+static sio_room_t *room_live(sio_nsp_t *nsp, const char *p, size_t n)
+{
+    sio_room_t *r = room_find(nsp, p, n);
+    return r && r->count ? r : NULL;
+}
+
 static const void *own_key(const sl_hnode_t *n, size_t *len)
 {
     const sio_socket_t *s = SL_CONTAINER_OF(n, sio_socket_t, own_node);
@@ -217,7 +226,7 @@ static int own_join(sio_socket_t *s)
     if (sl_hashtab_insert(&nsp->own, &s->own_node))
         return -ENOMEM;
     s->in_own = 1;
-    sio_room_t *r = room_find(nsp, s->id, n);
+    sio_room_t *r = room_live(nsp, s->id, n);
     if (r) {
         s->own_private = r->own_id;
     } else {
@@ -235,7 +244,7 @@ static void own_leave(sio_socket_t *s)
     size_t n = strlen(s->id);
     sl_hashtab_remove(&nsp->own, &s->own_node);
     s->in_own = 0;
-    sio_room_t *r = room_find(nsp, s->id, n);
+    sio_room_t *r = room_live(nsp, s->id, n);
     if (r)
         r->own_id = s->own_private;
     else
@@ -256,7 +265,7 @@ int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
     sio_room_t *r = room_get(s->nsp, room, len);
     sio_member_t *m = r ? calloc(1, sizeof *m) : NULL;
     if (!m) {
-        if (r && !r->count)
+        if (r && !r->count && !r->pins)
             room_delete(s->nsp, r);
         return -ENOMEM;
     }
@@ -299,7 +308,8 @@ static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
             holder->own_private = r->own_id;
         else
             room_announce(nsp, r->name, r->len, 0, r->own_id);
-        room_delete(nsp, r);
+        if (!r->pins)
+            room_delete(nsp, r); /* else the selection walking it frees it */
     }
     free(m);
 }
@@ -428,13 +438,14 @@ void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t
     sl_hashtab_iter_init(&it, &nsp->rooms);
     for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));) {
         const sio_room_t *r = SL_CONTAINER_OF(h, sio_room_t, hnode);
-        cb(r->name, r->len, ud);
+        if (r->count) /* else emptied, kept while a selection walks it */
+            cb(r->name, r->len, ud);
     }
     sl_hashtab_iter_init(&it, &nsp->own);
     for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));) {
         const sio_socket_t *s = SL_CONTAINER_OF(h, sio_socket_t, own_node);
         size_t n = strlen(s->id);
-        if (!room_find((sio_nsp_t *)nsp, s->id, n)) /* else listed above */
+        if (!room_live((sio_nsp_t *)nsp, s->id, n)) /* else listed above */
             cb(s->id, n, ud);
     }
 }
@@ -491,21 +502,19 @@ int sio_out_build(sio_out_t *out, const sio_server_t *srv, sio_packet_type_t typ
         sl_buf_free(&b);
         return rc;
     }
-    out->text = sl_rcbuf_new(b.data, b.len);
+    /* With the msgpack parser the whole packet is one binary message. */
+    rc = eio_msg_init(&out->text, msgpack, b.data, b.len);
     sl_buf_free(&b);
-    if (!out->text)
-        return -ENOMEM;
-    out->binary = msgpack;
+    if (rc)
+        return rc;
     if (natts && !msgpack) {
         out->atts = calloc(natts, sizeof *out->atts);
-        out->att_caches = calloc(natts, sizeof *out->att_caches);
-        if (!out->atts || !out->att_caches) {
+        if (!out->atts) {
             sio_out_release(out);
             return -ENOMEM;
         }
         for (unsigned i = 0; i < natts; i++) {
-            out->atts[i] = sl_rcbuf_new(atts[i].data, atts[i].len);
-            if (!out->atts[i]) {
+            if (eio_msg_init(&out->atts[i], 1, atts[i].data, atts[i].len)) {
                 sio_out_release(out);
                 return -ENOMEM;
             }
@@ -517,14 +526,10 @@ int sio_out_build(sio_out_t *out, const sio_server_t *srv, sio_packet_type_t typ
 
 void sio_out_release(sio_out_t *out)
 {
-    sl_rcbuf_unref(out->text);
-    eio_cache_release(&out->text_cache);
-    for (unsigned i = 0; i < out->natts; i++) {
-        sl_rcbuf_unref(out->atts[i]);
-        eio_cache_release(&out->att_caches[i]);
-    }
+    eio_msg_release(&out->text);
+    for (unsigned i = 0; i < out->natts; i++)
+        eio_msg_release(&out->atts[i]);
     free(out->atts);
-    free(out->att_caches);
     memset(out, 0, sizeof *out);
 }
 
@@ -534,10 +539,9 @@ static int client_send(sio_client_t *c, sio_out_t *out)
         return -EPIPE;
     c->srv->stats.packets_sent++;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
-    unsigned first = out->binary ? EIO_SEND_BINARY : 0;
-    int rc = eio_session_send_rc(c->eio, first | plain, out->text, &out->text_cache);
+    int rc = eio_session_send_msg(c->eio, &out->text, plain);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
-        rc = eio_session_send_rc(c->eio, EIO_SEND_BINARY | plain, out->atts[i], &out->att_caches[i]);
+        rc = eio_session_send_msg(c->eio, &out->atts[i], plain);
     return rc;
 }
 
@@ -609,18 +613,24 @@ size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
     }
     for (size_t i = 0; i < t->nrooms; i++) {
         sio_room_t *r = room_find(nsp, t->rooms[i].p, t->rooms[i].len);
-        /* The callback may empty and free this room (a leave or a
-         * disconnect): keep the next member before calling it, and stop
-         * once the room is gone. Members added meanwhile come first in the
-         * list, so they are never visited here. */
-        for (sio_member_t *m = r ? r->members : NULL, *next; m; m = next) {
-            next = m->room_next;
-            int last = next == NULL;
-            sio_socket_t *s = m->socket;
-            n += (size_t)visit(s, epoch, t, cb, ud);
-            if (last || !room_find(nsp, t->rooms[i].p, t->rooms[i].len))
-                break;
+        /* The callback may empty this room (a leave or a disconnect): it
+         * is pinned, so it stays (empty) until the walk is over, and the
+         * walk stops once it is empty. The next member is kept before the
+         * call. Members added meanwhile come first in the list, so they
+         * are never visited here. */
+        if (r) {
+            r->pins++;
+            for (sio_member_t *m = r->members, *next; m; m = next) {
+                next = m->room_next;
+                n += (size_t)visit(m->socket, epoch, t, cb, ud);
+                if (r->count == 0)
+                    break;
+            }
+            if (--r->pins == 0 && r->count == 0)
+                room_delete(nsp, r);
         }
+        /* The socket whose own id this is: in the namespace's table by id,
+         * not a member (it may be a member too: visit counts it once). */
         sio_socket_t *s = own_find(nsp, t->rooms[i].p, t->rooms[i].len);
         if (s)
             n += (size_t)visit(s, epoch, t, cb, ud);

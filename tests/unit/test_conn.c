@@ -24,7 +24,7 @@ static void on_connection(uv_stream_t *l, int status)
 {
     fx_t *f = l->data;
     sl_conn_t *c;
-    if (status == 0 && sl_conn_accept(l, &handler, f, 0, NULL, &c) == 0) {
+    if (status == 0 && sl_conn_accept(l, &handler, f, 0, NULL, NULL, &c) == 0) {
         snprintf(f->peer, sizeof f->peer, "%s", c->peer);
         f->accepted = 1;
         sl_conn_close(c);
