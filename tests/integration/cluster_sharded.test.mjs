@@ -532,7 +532,7 @@ test('credentials: an ACL user authenticates the sharded subscriber; a wrong pas
   const got = nextEvent(cb, 'acl');
   ca.emit('to', { rooms: ['acl-room'] }, 'acl', 'authenticated');
   assert.deepEqual(await got, ['authenticated']);
-  const refusals = () => bad.stderr().split('\n').filter((l) => /adapter ssub: .*AUTH\/SELECT failed: WRONGPASS/.test(l));
+  const refusals = () => bad.stderr().split('\n').filter((l) => /adapter ssub: .*AUTH failed: WRONGPASS/.test(l));
   assert.ok(await until(() => refusals().length === 1, { timeoutMs: 5000 }), bad.stderr());
   await new Promise((r) => setTimeout(r, 1000)); // several attempts later: still one line
   assert.equal(refusals().length, 1, bad.stderr());

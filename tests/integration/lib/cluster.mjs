@@ -25,12 +25,13 @@ export function freePort() {
 }
 
 // Starts redis-server on a free port (or on `port`: a restart on the same
-// address); killed when t ends. Returns {port, url, proc, stop()}.
-export async function startRedis(t, { port } = {}) {
+// address), with extra arguments if given; killed when t ends. Returns
+// {port, url, proc, stop()}.
+export async function startRedis(t, { port, args = [] } = {}) {
   const dir = makeTempDir('siolua-redis-');
   port ??= await freePort();
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    '--appendonly', 'no', '--dir', dir, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const exited = new Promise((resolve) => proc.on('exit', resolve));
   await new Promise((resolve, reject) => {
