@@ -78,7 +78,7 @@ void sl_node_registry_announce(sl_node_registry_t *g)
     snprintf(ttl, sizeof ttl, "%d", ANNOUNCE_TTL_S);
     const char *argv[5] = {"SET", key, g->address, "EX", ttl};
     size_t lens[5] = {3, strlen(key), strlen(g->address), 2, strlen(ttl)};
-    sl_redis_link_command(g->link, NULL, NULL, 5, argv, lens, 0);
+    sl_redis_link_command(g->link, NULL, NULL, 5, argv, lens, SL_REDIS_WAIT);
 }
 
 void sl_node_registry_set_address(sl_node_registry_t *g, const char *host_port)
@@ -198,7 +198,7 @@ static int registry_locate(void *ud, const char *node, sl_locate_cb done, void *
     node_key(g, node, key, sizeof key);
     const char *argv[2] = {"GET", key};
     size_t lens[2] = {3, strlen(key)};
-    if (sl_redis_link_command(g->link, on_node_address, l, 2, argv, lens, 0) != 0) {
+    if (sl_redis_link_command(g->link, on_node_address, l, 2, argv, lens, SL_REDIS_WAIT) != 0) {
         free(l);
         return -1; /* the link is down */
     }

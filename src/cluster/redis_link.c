@@ -24,7 +24,7 @@
 
 #define REFRESH_MS 5000          /* the map is read again this often */
 #define REFRESH_FAST_MIN_MS 250  /* ... and this often while a slot has no master that answers */
-#define REFRESH_FAST_MAX_MS 2000
+#define REFRESH_FAST_MAX_MS 1000
 #define MOVED_REFRESH_MS 100     /* after a -MOVED: soon, once for a burst of them */
 #define MAX_REDIRECTS 5
 #define WAITS_MAX 10000
@@ -102,10 +102,12 @@ struct sl_redis_link {
     int refresh_again;    /* asked for while one was in flight */
     int refresh_failed;
     int map_error_logged;
+    int use_slots;        /* CLUSTER SHARDS is unknown (Redis 6): CLUSTER SLOTS */
     unsigned fast_ms;     /* the next refresh delay while degraded */
     int degraded, outage_logged;
     uint64_t degraded_since;
-    unsigned rr;
+    unsigned rr;          /* the next node asked for the map */
+    unsigned keyless;     /* where commands with no key go */
     void (*watch)(void *);
     void *watch_ud;
 };
@@ -370,7 +372,11 @@ static void on_conn_state(sl_redis_conn_t *c, int up, const char *why, void *ud)
             n->nup++;
         }
         n->down = 0;
-        if (!l->o.quiet)
+        /* A cluster's nodes are named in one line, with the map; each is
+         * named again only when it comes back from an outage. */
+        if (l->cluster && !n->health.ever_up)
+            n->health.ever_up = 1;
+        else if (!l->o.quiet)
             sl_redis_health_up(&n->health, label(l), l->name, n->shown);
         if (l->cluster && (!l->map_known || l->refresh_failed))
             refresh_now(l);
@@ -501,17 +507,20 @@ static lnode_t *slot_node(const sl_redis_link_t *l, int slot)
     return l->slots[slot] == NO_NODE ? NULL : l->nodes[l->slots[slot]];
 }
 
-/* A master that answers, in turn (a command with no key), else one being
- * connected to. */
+/* Where a command with no key goes (PUBLISH above all): the same master as
+ * long as it answers, so that what one server publishes stays in order
+ * (the cluster bus carries a node's messages in order); the next one that
+ * answers when it does not; else one being connected to. Each link starts
+ * at a random master, so a cluster's servers spread over them. */
 static lnode_t *any_master(sl_redis_link_t *l)
 {
     lnode_t *waiting = NULL;
     for (int k = 0; k < l->nnodes; k++) {
-        lnode_t *n = l->nodes[(l->rr + (unsigned)k) % (unsigned)l->nnodes];
+        lnode_t *n = l->nodes[(l->keyless + (unsigned)k) % (unsigned)l->nnodes];
         if (!n || !n->master)
             continue;
         if (n->nup) {
-            l->rr = (unsigned)n->idx + 1;
+            l->keyless = (unsigned)n->idx;
             return n;
         }
         if (!waiting && node_connecting(n))
@@ -728,7 +737,11 @@ static void on_slots(void *priv, redisReply *r, const char *why)
             snprintf(err, sizeof err, "out of memory");
         } else if (!r) {
             snprintf(err, sizeof err, "%s", why);
-        } else if (sl_redis_map_parse(m, r, rq->host, err, sizeof err) == 0) {
+        } else if (r->type == REDIS_REPLY_ERROR && !l->use_slots && strstr(r->str, "subcommand")) {
+            l->use_slots = 1; /* before Redis 7: CLUSTER SLOTS */
+            l->refresh_again = 1;
+            err[0] = '\0';
+        } else if (sl_redis_map_parse(m, r, rq->host, l->url.tls, err, sizeof err) == 0) {
             apply_map(l, m);
             err[0] = '\0';
         }
@@ -785,8 +798,8 @@ static void refresh_now(sl_redis_link_t *l)
     l->rr = (unsigned)n->idx + 1;
     slots_req_t *rq = calloc(1, sizeof *rq);
     lconn_t *lc = node_pick(n);
-    static const char *const cmd[] = {"CLUSTER", "SLOTS"};
-    static const size_t len[] = {7, 5};
+    const char *cmd[] = {"CLUSTER", l->use_slots ? "SLOTS" : "SHARDS"};
+    const size_t len[] = {7, strlen(cmd[1])};
     if (!rq || !lc || sl_redis_conn_send(lc->c, on_slots, rq, 2, cmd, len)) {
         free(rq);
         schedule_refresh(l);
@@ -1072,6 +1085,7 @@ sl_redis_link_t *sl_redis_link_new(uv_loop_t *loop, const sl_redis_url_t *u, con
     l->cb = cb;
     l->ud = ud;
     l->cluster = u->cluster;
+    l->keyless = (unsigned)(uv_hrtime() / 1000);
     sl_redis_url_text(u, l->shown, sizeof l->shown);
     if (sl_redis_tls_ctx(u, &l->tls, err, errlen)) {
         free(l);

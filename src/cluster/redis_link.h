@@ -8,7 +8,7 @@
  *                                                     --ASK----> ASKING + the importing node
  *            slot map: CLUSTER SLOTS from any node that answers, read at start,
  *            again at once when a master is lost or a reply says MOVED, then
- *            every 250 ms (up to 2 s) until every slot has a reachable master
+ *            every 250 ms (up to 1 s) until every slot has a reachable master
  *            again, and every 5 s otherwise (a failover or a resharding is seen
  *            without waiting for a MOVED)
  *

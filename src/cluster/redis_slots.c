@@ -56,82 +56,151 @@ static int is_str(const redisReply *r)
     return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
 }
 
-static int node_add(sl_redis_map_t *m, const redisReply *e, const char *asked_host, int master)
+static int str_eq(const redisReply *r, const char *s)
 {
-    if (!e || e->type != REDIS_REPLY_ARRAY || e->elements < 2 || !is_str(e->element[0]) ||
-        e->element[1]->type != REDIS_REPLY_INTEGER)
-        return -2;
-    const char *host = e->element[0]->str;
-    size_t hl = e->element[0]->len;
+    return is_str(r) && r->len == strlen(s) && !memcmp(r->str, s, r->len);
+}
+
+/* Adds host:port (once) with its role; an empty host or "?" is the node
+ * that answered. The index, -1 when full, -2 when the address is bad. */
+static int node_add(sl_redis_map_t *m, const char *host, size_t hl, long long port, const char *asked_host,
+                    int master)
+{
     if (hl == 0 || (hl == 1 && host[0] == '?')) {
         host = asked_host;
         hl = strlen(asked_host);
     }
-    int port = (int)e->element[1]->integer;
     if (hl >= sizeof m->nodes[0].host || port <= 0 || port > 65535)
         return -2;
     char h[256];
     memcpy(h, host, hl);
     h[hl] = '\0';
-    int i = sl_redis_map_find(m, h, port);
-    if (i >= 0)
-        return i;
-    if (m->nnodes == SL_REDIS_MAP_NODES_MAX)
-        return -1;
-    i = m->nnodes++;
-    memcpy(m->nodes[i].host, h, hl + 1);
-    m->nodes[i].port = port;
-    m->nodes[i].master = master;
-    if (master < 0)
+    int i = sl_redis_map_find(m, h, (int)port);
+    if (i < 0) {
+        if (m->nnodes == SL_REDIS_MAP_NODES_MAX)
+            return -1;
+        i = m->nnodes++;
+        memcpy(m->nodes[i].host, h, hl + 1);
+        m->nodes[i].port = (int)port;
+        m->nodes[i].master = master;
+        if (master < 0)
+            m->nmasters++;
+    } else if (master < 0 && m->nodes[i].master >= 0) { /* listed as a replica before */
+        m->nodes[i].master = -1;
         m->nmasters++;
+    }
     return i;
 }
 
-int sl_redis_map_parse(sl_redis_map_t *m, const redisReply *r, const char *asked_host, char *err,
+static int assign(sl_redis_map_t *m, long long from, long long to, int master)
+{
+    if (from < 0 || to < from || to >= SL_REDIS_SLOTS)
+        return -2;
+    for (long long s = from; s <= to; s++)
+        m->slot[s] = (int16_t)master;
+    return 0;
+}
+
+/* CLUSTER SLOTS: [[from, to, [host, port, id, ...] master, [host, port, ...]
+ * replica...], ...]. Replicas still syncing are left out. */
+static int parse_slots(sl_redis_map_t *m, const redisReply *r, const char *asked_host)
+{
+    for (size_t k = 0; k < r->elements; k++) {
+        const redisReply *e = r->element[k];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[0]->type != REDIS_REPLY_INTEGER ||
+            e->element[1]->type != REDIS_REPLY_INTEGER)
+            return -2;
+        int master = -1;
+        for (size_t j = 2; j < e->elements; j++) {
+            const redisReply *a = e->element[j];
+            if (a->type != REDIS_REPLY_ARRAY || a->elements < 2 || !is_str(a->element[0]) ||
+                a->element[1]->type != REDIS_REPLY_INTEGER)
+                return -2;
+            int i = node_add(m, a->element[0]->str, a->element[0]->len, a->element[1]->integer, asked_host,
+                             j == 2 ? -1 : master);
+            if (i < 0)
+                return i;
+            if (j == 2)
+                master = i;
+        }
+        int rc = assign(m, e->element[0]->integer, e->element[1]->integer, master);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* A field of a RESP2 map (a flat array of names and values), or NULL. */
+static const redisReply *field(const redisReply *map, const char *name)
+{
+    if (!map || map->type != REDIS_REPLY_ARRAY)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->elements; i += 2)
+        if (str_eq(map->element[i], name))
+            return map->element[i + 1];
+    return NULL;
+}
+
+/* CLUSTER SHARDS (Redis 7): [{slots: [from, to, ...], nodes: [{ip,
+ * endpoint, port, tls-port, role, health, ...}]}, ...]: every node, the
+ * ones still syncing too (their subscribers count). */
+static int parse_shards(sl_redis_map_t *m, const redisReply *r, const char *asked_host, int tls)
+{
+    for (size_t k = 0; k < r->elements; k++) {
+        const redisReply *slots = field(r->element[k], "slots"), *nodes = field(r->element[k], "nodes");
+        if (!slots || !nodes || slots->type != REDIS_REPLY_ARRAY || nodes->type != REDIS_REPLY_ARRAY ||
+            slots->elements % 2)
+            return -2;
+        int master = -1;
+        for (int pass = 0; pass < 2; pass++) { /* the master first: replicas name it */
+            for (size_t j = 0; j < nodes->elements; j++) {
+                const redisReply *n = nodes->element[j];
+                if (str_eq(field(n, "role"), "master") != (pass == 0))
+                    continue;
+                const redisReply *host = field(n, "endpoint");
+                if (!is_str(host) || host->len == 0 || (host->len == 1 && host->str[0] == '?'))
+                    host = field(n, "ip");
+                const redisReply *port = tls && field(n, "tls-port") ? field(n, "tls-port") : field(n, "port");
+                if (!is_str(host) || !port || port->type != REDIS_REPLY_INTEGER)
+                    return -2;
+                if (pass == 1 && master < 0)
+                    continue; /* a replica of nothing: no use here */
+                int i = node_add(m, host->str, host->len, port->integer, asked_host, pass == 0 ? -1 : master);
+                if (i < 0)
+                    return i;
+                if (pass == 0)
+                    master = i;
+            }
+        }
+        for (size_t j = 0; master >= 0 && j < slots->elements; j += 2) {
+            if (slots->element[j]->type != REDIS_REPLY_INTEGER || slots->element[j + 1]->type != REDIS_REPLY_INTEGER)
+                return -2;
+            int rc = assign(m, slots->element[j]->integer, slots->element[j + 1]->integer, master);
+            if (rc)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int sl_redis_map_parse(sl_redis_map_t *m, const redisReply *r, const char *asked_host, int tls, char *err,
                        size_t errlen)
 {
     memset(m, 0, sizeof *m);
     for (int i = 0; i < SL_REDIS_SLOTS; i++)
         m->slot[i] = -1;
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, errlen, "CLUSTER SLOTS: %s", r && r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+        snprintf(err, errlen, "%s", r && r->type == REDIS_REPLY_ERROR ? r->str : "not a slot map");
         return -1;
     }
-    /* [[from, to, [host, port, id, ...] master, [host, port, ...] replica...], ...] */
-    for (size_t k = 0; k < r->elements; k++) {
-        const redisReply *e = r->element[k];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 || e->element[0]->type != REDIS_REPLY_INTEGER ||
-            e->element[1]->type != REDIS_REPLY_INTEGER)
-            goto bad;
-        long long from = e->element[0]->integer, to = e->element[1]->integer;
-        if (from < 0 || to < from || to >= SL_REDIS_SLOTS)
-            goto bad;
-        int master = node_add(m, e->element[2], asked_host, -1);
-        if (master == -2)
-            goto bad;
-        if (master == -1)
-            goto full;
-        if (m->nodes[master].master >= 0) { /* listed as a replica before */
-            m->nodes[master].master = -1;
-            m->nmasters++;
-        }
-        for (long long s = from; s <= to; s++)
-            m->slot[s] = (int16_t)master;
-        for (size_t j = 3; j < e->elements; j++) {
-            int rep = node_add(m, e->element[j], asked_host, master);
-            if (rep == -2)
-                goto bad;
-            if (rep == -1)
-                goto full;
-        }
-    }
-    return 0;
-bad:
-    snprintf(err, errlen, "CLUSTER SLOTS: unexpected reply");
-    return -1;
-full:
-    snprintf(err, errlen, "CLUSTER SLOTS: more than %d nodes", SL_REDIS_MAP_NODES_MAX);
-    return -1;
+    int shards = r->elements && r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements &&
+                 is_str(r->element[0]->element[0]);
+    int rc = shards ? parse_shards(m, r, asked_host, tls) : parse_slots(m, r, asked_host);
+    if (rc == -1)
+        snprintf(err, errlen, "more than %d nodes in the cluster", SL_REDIS_MAP_NODES_MAX);
+    else if (rc)
+        snprintf(err, errlen, "CLUSTER %s: unexpected reply", shards ? "SHARDS" : "SLOTS");
+    return rc ? -1 : 0;
 }
 
 int sl_redis_map_find(const sl_redis_map_t *m, const char *host, int port)
@@ -204,9 +273,11 @@ static int name_in(const char *name, size_t len, const char *const *list)
     return 0;
 }
 
-/* Commands whose first argument is not a key. */
+/* Commands whose first argument is not a key. PUBLISH names a channel, and
+ * a cluster hands it to every node whichever takes it (SPUBLISH's channel
+ * does route by slot). */
 static const char *const keyless[] = {
-    "PING", "ECHO", "INFO", "TIME", "DBSIZE", "CLIENT", "CONFIG", "COMMAND", "CLUSTER", "PUBSUB",
+    "PING", "ECHO", "INFO", "TIME", "DBSIZE", "CLIENT", "CONFIG", "COMMAND", "CLUSTER", "PUBSUB", "PUBLISH",
     "SCRIPT", "FUNCTION", "FLUSHALL", "FLUSHDB", "RANDOMKEY", "KEYS", "SCAN", "WAIT", "WAITAOF",
     "SLOWLOG", "LATENCY", "DEBUG", "LASTSAVE", "SAVE", "BGSAVE", "BGREWRITEAOF", "ROLE", "READONLY",
     "READWRITE", "ACL", "SHUTDOWN", "SWAPDB", "MULTI", "EXEC", "DISCARD", "LOLWUT", "HELLO", "MODULE",

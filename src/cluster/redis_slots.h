@@ -1,6 +1,6 @@
 /* L5a cluster/redis_slots: what a Redis Cluster client computes without any
  * connection: the hash slot of a key (CRC16/XMODEM of the key, or of its
- * {hash tag}, modulo 16384), the slot map read from a CLUSTER SLOTS reply,
+ * {hash tag}, modulo 16384), the slot map read from CLUSTER SHARDS or SLOTS,
  * the target of a -MOVED / -ASK redirection, and which argument of a
  * command is its key. Pure: no loop, no sockets, no logs. */
 #ifndef SL_REDIS_SLOTS_H
@@ -33,10 +33,13 @@ typedef struct sl_redis_map {
     int nmasters;
 } sl_redis_map_t;
 
-/* Reads a CLUSTER SLOTS reply into m. A node announced with an empty host
- * (or "?") is reachable at the address that answered: asked_host. 0, or -1
- * with the reason (not a CLUSTER SLOTS reply, too many nodes). */
-int sl_redis_map_parse(sl_redis_map_t *m, const redisReply *r, const char *asked_host, char *err,
+/* Reads a CLUSTER SHARDS reply (Redis 7: every node, also replicas still
+ * syncing, whose subscribers count too) or a CLUSTER SLOTS one (older) into
+ * m. A node announced with an empty host (or "?") is reachable at the
+ * address that answered: asked_host. tls: take a node's tls-port when it
+ * has one. 0, or -1 with the reason (an error reply, not a map, too many
+ * nodes). */
+int sl_redis_map_parse(sl_redis_map_t *m, const redisReply *r, const char *asked_host, int tls, char *err,
                        size_t errlen);
 /* The index of host:port in m->nodes, or -1. */
 int sl_redis_map_find(const sl_redis_map_t *m, const char *host, int port);

@@ -350,6 +350,7 @@ sl_redis_sub_t *sl_redis_sub_new(uv_loop_t *loop, sl_redis_link_t *link, const c
     s->link = link;
     snprintf(s->name, sizeof s->name, "%s", name);
     s->ping_ms = ping_ms;
+    s->nth = (unsigned)(uv_hrtime() / 1000); /* a cluster's servers spread over its nodes */
     s->on_msg = on_msg;
     s->ud = ud;
     sl_hashtab_init(&s->chans, chan_key);

@@ -1086,7 +1086,7 @@ static int adapter_session_put(void *ud, const char *pid, const char *json, size
     snprintf(ttl, sizeof ttl, "%u", ttl_ms ? ttl_ms : 1);
     const char *argv[5] = {"SET", key, json, "PX", ttl};
     size_t lens[5] = {3, strlen(key), len, 2, strlen(ttl)};
-    return sl_redis_link_command(r->pub, NULL, NULL, 5, argv, lens, 0);
+    return sl_redis_link_command(r->pub, NULL, NULL, 5, argv, lens, SL_REDIS_WAIT);
 }
 
 typedef struct take_wait {
@@ -1118,7 +1118,7 @@ static int adapter_session_take(void *ud_, const char *pid, sio_session_cb cb, v
     snprintf(key, sizeof key, "%s-session#%s", r->opts.key, pid);
     const char *argv[2] = {"GETDEL", key};
     size_t lens[2] = {6, strlen(key)};
-    if (sl_redis_link_command(r->pub, on_session_taken, w, 2, argv, lens, 0)) {
+    if (sl_redis_link_command(r->pub, on_session_taken, w, 2, argv, lens, SL_REDIS_WAIT)) {
         free(w);
         return -1;
     }
