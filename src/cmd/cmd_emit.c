@@ -22,7 +22,6 @@ typedef struct emit_job {
     int status;       /* exit code */
     int sent, done;
     int cluster;
-    char why[200];    /* why Redis can't be reached */
 } emit_job_t;
 
 static int usage(const char *why)
@@ -50,11 +49,16 @@ static void on_published(void *priv, redisReply *reply, const char *why)
     job->done = 1;
 }
 
+/* The first failure ends the command: a refused connection, a certificate
+ * that does not verify, a wrong password are not worth waiting for. */
 static void on_link(sl_redis_link_t *l, int up, const char *why, void *ud)
 {
     emit_job_t *job = ud;
     if (!up) {
-        snprintf(job->why, sizeof job->why, "%s", why);
+        if (!job->sent && !job->done) {
+            fprintf(stderr, "siolua emit: cannot reach redis (%s)\n", why);
+            job->done = 1;
+        }
         return;
     }
     if (job->sent)
@@ -72,8 +76,9 @@ static void give_up(uv_timer_t *t)
 {
     emit_job_t *job = t->data;
     if (!job->sent)
-        fprintf(stderr, "siolua emit: cannot reach redis%s%s%s\n", job->why[0] ? " (" : "", job->why,
-                job->why[0] ? ")" : "");
+        fprintf(stderr, "siolua emit: cannot reach redis (no answer in 5 s)\n");
+    else
+        fprintf(stderr, "siolua emit: no answer to PUBLISH in 5 s\n");
     job->done = 1;
 }
 

@@ -81,6 +81,12 @@ test('a bad --redis URL exits 2 with one line saying why (a cluster with a db, a
   r = await runCli(['emit', '--redis', 'rediss://h?ca=/nonexistent/ca.pem', 'ev']);
   assert.equal(r.code, 2);
   assert.match(r.stderr.split('\n')[0], /^siolua emit: bad --redis URL: cannot read CA file/);
+  // A Redis that can't be reached: the first failure ends it, saying why.
+  const start = Date.now();
+  r = await runCli(['emit', '--redis', 'redis://127.0.0.1:1', 'ev']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, 'siolua emit: cannot reach redis (cannot connect to 127.0.0.1:1: connection refused)\n');
+  assert.ok(Date.now() - start < 3000, `took ${Date.now() - start} ms`);
 });
 
 test('SIGTERM with no client exits 0', async (t) => {

@@ -4,7 +4,7 @@
 // started here is killed when the test that started it ends.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -151,7 +151,7 @@ export function keyslot(key) {
 // master has its replica in CLUSTER SLOTS. Killed when t ends.
 // Returns {nodes: [{port, proc, kill()}], url (every node as a seed),
 // command(args, port?), slots(), masterOf(key), keyslot(key), stop()}.
-export async function startRedisCluster(t, { nodeTimeout = 1000, extraArgs = [] } = {}) {
+export async function startRedisCluster(t, { nodeTimeout = 1000, extraArgs = [], tls } = {}) {
   const dir = makeTempDir('siolua-rcluster-');
   const nodes = [];
   const stopAll = async () => { await Promise.all(nodes.map((n) => n.kill())); };
@@ -161,7 +161,9 @@ export async function startRedisCluster(t, { nodeTimeout = 1000, extraArgs = [] 
     const bus = await freePort();
     const ndir = join(dir, String(port));
     mkdirSync(ndir);
-    const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
+    const listen = tls ? [...tlsArgs(tls, port), '--tls-cluster', 'yes', '--tls-replication', 'yes']
+      : ['--port', String(port)];
+    const proc = spawn('redis-server', [...listen, '--bind', '127.0.0.1', '--cluster-enabled', 'yes',
       '--cluster-port', String(bus), '--cluster-config-file', join(ndir, 'nodes.conf'),
       '--cluster-node-timeout', String(nodeTimeout), '--save', '', '--appendonly', 'no', '--dir', ndir,
       '--repl-diskless-sync-delay', '0',
@@ -186,14 +188,17 @@ export async function startRedisCluster(t, { nodeTimeout = 1000, extraArgs = [] 
     });
   }
   const addrs = nodes.map((n) => `127.0.0.1:${n.port}`);
-  execFileSync('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'],
+  const secure = tls ? tlsCli(tls) : [];
+  execFileSync('redis-cli', [...secure, '--cluster', 'create', ...addrs, '--cluster-replicas', '1', '--cluster-yes'],
     { stdio: 'ignore' });
   const cli = (args, port = nodes[0].port) =>
-    execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8' }).trim();
+    execFileSync('redis-cli', [...secure, '-p', String(port), ...args], { encoding: 'utf8' }).trim();
+  const portOf = (x) => x && (x['tls-port'] || x.port);
   const cluster = {
     nodes,
     dir,
-    url: `redis://${addrs.join(',')}`,
+    url: tls ? `rediss://${addrs.join(',')}?ca=${tls.ca}&cert=${tls.clientCert}&key=${tls.clientKey}`
+      : `redis://${addrs.join(',')}`,
     cli,
     // [{ranges: [[from, to], ...], master: port, replicas: [port]}] as
     // CLUSTER SHARDS says, from the first node that answers.
@@ -204,8 +209,8 @@ export async function startRedisCluster(t, { nodeTimeout = 1000, extraArgs = [] 
         try { rows = JSON.parse(cli(['--json', 'cluster', 'shards'], n.port)); } catch { continue; }
         return rows.filter((r) => r.slots.length).map((r) => ({
           ranges: r.slots.reduce((acc, v, i) => (i % 2 ? acc[acc.length - 1].push(v) : acc.push([v]), acc), []),
-          master: r.nodes.find((x) => x.role === 'master')?.port,
-          replicas: r.nodes.filter((x) => x.role !== 'master').map((x) => x.port),
+          master: portOf(r.nodes.find((x) => x.role === 'master')),
+          replicas: r.nodes.filter((x) => x.role !== 'master').map(portOf),
         }));
       }
       return [];
@@ -279,4 +284,44 @@ export async function startNodeServer(t, url, mode) {
       return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
     },
   };
+}
+
+// ---- TLS -------------------------------------------------------------------
+
+// Test certificates made now with the openssl command in dir: a CA, a
+// server certificate for localhost and 127.0.0.1 and a client certificate
+// signed by it, and another CA that signed none of them. Paths:
+// {ca, cert, key, clientCert, clientKey, otherCa}.
+export function makeTlsCerts(dir) {
+  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const ca = (name) => openssl('req', '-x509', ...ec, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2',
+    '-subj', `/CN=siolua ${name}`, '-addext', 'basicConstraints=critical,CA:TRUE',
+    '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+  ca('ca');
+  ca('other-ca');
+  const signed = (name, ext) => {
+    openssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`);
+    writeFileSync(join(dir, `${name}.ext`), `${ext}\nbasicConstraints=CA:FALSE\n`);
+    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
+  };
+  signed('server', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
+  signed('client', 'extendedKeyUsage=clientAuth');
+  const at = (f) => join(dir, f);
+  return {
+    ca: at('ca.pem'), cert: at('server.pem'), key: at('server.key'),
+    clientCert: at('client.pem'), clientKey: at('client.key'), otherCa: at('other-ca.pem'),
+  };
+}
+
+// The redis-server arguments of a TLS-only server with certs.
+export function tlsArgs(certs, port) {
+  return ['--port', '0', '--tls-port', String(port), '--tls-cert-file', certs.cert, '--tls-key-file', certs.key,
+    '--tls-ca-cert-file', certs.ca];
+}
+
+// redis-cli's arguments to talk to such a server (as a trusted client).
+export function tlsCli(certs) {
+  return ['--tls', '--cacert', certs.ca, '--cert', certs.clientCert, '--key', certs.clientKey];
 }
