@@ -7,41 +7,16 @@
 // or by the deliveries; the clients' CPU is not counted, so the numbers
 // hold on a loaded machine, though the rates do not.
 //   node bench/cpu_vs_node.mjs [CLIENTS] [SECONDS]      (from the repository root)
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT, start, cpuSplit, cpuMs } from './lib.mjs';
 
-const ROOT = join(import.meta.dirname, '..');
 const require = createRequire(join(ROOT, 'tests', 'package.json'));
 const { io } = require('socket.io-client');
 const BIN = process.env.SIOLUA_BIN || join(ROOT, 'build', 'siolua');
 const CLIENTS = Number(process.argv[2] || 200);
 const SECONDS = Number(process.argv[3] || 5);
-
-// [user, system] CPU ms of pid so far (100 Hz ticks).
-function cpuSplit(pid) {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return [Number(f[11]) * 10, Number(f[12]) * 10];
-}
-const cpuMs = (pid) => cpuSplit(pid)[0] + cpuSplit(pid)[1];
-
-function start(cmd, args, pattern, stream) {
-  const proc = spawn(cmd, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: join(ROOT, 'tests'),
-    env: { ...process.env, NODE_PATH: join(ROOT, 'tests', 'node_modules') },
-  });
-  return new Promise((resolve, reject) => {
-    createInterface({ input: proc[stream] }).on('line', (line) => {
-      const m = pattern.exec(line);
-      if (m) resolve({ proc, url: `http://127.0.0.1:${m[1]}` });
-    });
-    proc.on('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
-  });
-}
 
 async function connectAll(url) {
   const all = [];

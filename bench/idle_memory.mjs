@@ -2,38 +2,14 @@
 // N socket.io clients (websocket) connect to each server in turn; the
 // server's resident memory is read from /proc before and after.
 //   node bench/idle_memory.mjs [N]      (run from the repository root)
-import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT, start, rssKiB } from './lib.mjs';
 
-const ROOT = join(import.meta.dirname, '..');
 const require = createRequire(join(ROOT, 'tests', 'package.json'));
 const { io } = require('socket.io-client');
 const N = Number(process.argv[2] || 2000);
-
-function rssKiB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m[1]);
-}
-
-function start(cmd, args, pattern, stream) {
-  const proc = spawn(cmd, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cwd: join(ROOT, 'tests'),
-    env: { ...process.env, NODE_PATH: join(ROOT, 'tests', 'node_modules') },
-  });
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: proc[stream] });
-    rl.on('line', (line) => {
-      const m = pattern.exec(line);
-      if (m) resolve({ proc, url: `http://127.0.0.1:${m[1]}` });
-    });
-    proc.on('exit', (code) => reject(new Error(`${cmd} exited ${code}`)));
-  });
-}
 
 async function measure(name, server) {
   await sleep(300);

@@ -12,8 +12,11 @@ build_pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev lib
 # nginx and haproxy run the deployment recipes of docs/deploying.md (as the
 # tests' own processes: the packages start nothing here); systemd gives
 # systemd-analyze, which checks the unit file; python3 holds the unix
-# datagram socket of the sd_notify test (node has none).
-test_pkgs=(redis-server chromium valgrind nginx haproxy systemd python3 openssl)
+# datagram socket of the sd_notify test (node has none); python3-socketio
+# (with websocket-client and requests) is the third client the compression
+# tests run.
+test_pkgs=(redis-server chromium valgrind nginx haproxy systemd python3 openssl
+           python3-socketio python3-websocket python3-requests)
 
 want=("${build_pkgs[@]}" nodejs npm)
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

@@ -56,9 +56,11 @@ return function(lib)
   Operator.__call = function(self) return self end
   local make_volatile, make_local = flag_operator("volatile"), flag_operator("local")
 
-  -- The flags the C side takes: 1 volatile, 2 local (this server only).
+  -- The flags the C side takes: 1 volatile, 2 local (this server only),
+  -- 4 plain (compress(false): never compressed, on any transport).
   local function flags_of(op)
-    return (op._flags.volatile and 1 or 0) + (op._flags["local"] and 2 or 0)
+    local f = op._flags
+    return (f.volatile and 1 or 0) + (f["local"] and 2 or 0) + (f.compress == false and 4 or 0)
   end
 
   local function broadcast(op, event, n, ...)

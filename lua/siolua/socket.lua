@@ -41,6 +41,12 @@ return function(lib)
     for i = 1, #l do spawn(l[i], unpack(args, 1, #args)) end
   end
 
+  -- compress(false) on this view of the socket: its packets go plain.
+  local function plain(self)
+    local f = self._flags
+    return f ~= nil and f.compress == false
+  end
+
   function Socket:emit(event, ...)
     if RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 2) end
     local n = select("#", ...)
@@ -67,7 +73,7 @@ return function(lib)
     local args = args_array(event, n, ...)
     notify_outgoing(self, args)
     if not id then log_packet(self.nsp, { self.id }, {}, args) end
-    self._h:emit(args, id)
+    self._h:emit(args, id, plain(self))
     return true
   end
 
@@ -87,7 +93,7 @@ return function(lib)
     end
     local args = args_array(event, select("#", ...), ...)
     notify_outgoing(self, args)
-    self._h:emit(args, id)
+    self._h:emit(args, id, plain(self))
     local r = pack(w.waker:wait())
     self._acks[id] = nil
     return unpack(r, 1, r.n)
@@ -103,15 +109,23 @@ return function(lib)
     })
   end
 
-  function Socket:timeout(ms)
+  -- The socket with one more flag for its emits (timeout, compress), as
+  -- Node's socket.timeout(ms) and socket.compress(false) return it.
+  local function flagged(self, name, value)
     local base = rawget(self, "_base") or self
-    local view = socket_view(base, copy_flags(rawget(self, "_flags") or {}, "timeout", ms))
+    local view = socket_view(base, copy_flags(rawget(self, "_flags") or {}, name, value))
     -- emit / emit_with_ack must see the view's flags but the socket's state.
     view.emit = function(v, ...) return Socket.emit(setmetatable({ _flags = v._flags }, { __index = base, __newindex = base }), ...) end
     view.emit_with_ack = function(v, ...) return Socket.emit_with_ack(setmetatable({ _flags = v._flags }, { __index = base, __newindex = base }), ...) end
     view.emitWithAck = view.emit_with_ack
     return view
   end
+
+  function Socket:timeout(ms) return flagged(self, "timeout", ms) end
+  -- compress(false): this view's packets are never compressed, on either
+  -- transport (permessage-deflate, httpCompression); compress(true) is the
+  -- default.
+  function Socket:compress(b) return flagged(self, "compress", b and true or false) end
 
   -- A socket that has gone keeps no rooms: joining or leaving is then a
   -- no-op (its handle is closed).

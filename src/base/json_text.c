@@ -109,6 +109,49 @@ int sl_json_number_uint(const sl_json_number_t *num, uint64_t max, uint64_t *out
     return 1;
 }
 
+size_t sl_json_js_decimal(const char *p, const char *end, double *out)
+{
+    const char *q = p;
+    int neg = q < end && *q == '-';
+    if (q < end && (*q == '+' || *q == '-'))
+        q++;
+    if ((size_t)(end - q) >= 8 && !memcmp(q, "Infinity", 8)) {
+        *out = neg ? -HUGE_VAL : HUGE_VAL;
+        return (size_t)(q + 8 - p);
+    }
+    size_t digits = 0;
+    for (; q < end && *q >= '0' && *q <= '9'; q++)
+        digits++;
+    if (q < end && *q == '.')
+        for (q++; q < end && *q >= '0' && *q <= '9'; q++)
+            digits++;
+    if (!digits)
+        return 0;
+    /* An exponent counts only with a digit after it ("1e" reads as 1). */
+    const char *e = q;
+    if (e < end && (*e == 'e' || *e == 'E')) {
+        e++;
+        if (e < end && (*e == '+' || *e == '-'))
+            e++;
+        if (e < end && *e >= '0' && *e <= '9') {
+            while (e < end && *e >= '0' && *e <= '9')
+                e++;
+            q = e;
+        }
+    }
+    /* strtod reads this subset the same way, correctly rounded. */
+    size_t n = (size_t)(q - p);
+    char small[64], *t = n < sizeof small ? small : malloc(n + 1);
+    if (!t)
+        return 0;
+    memcpy(t, p, n);
+    t[n] = '\0';
+    *out = strtod(t, NULL);
+    if (t != small)
+        free(t);
+    return n;
+}
+
 /* Integers of up to 15 digits are exact in a double: no strtod for them
  * (the common case: ids, counts, timestamps in ms are 13 digits). The rest
  * goes through strtod, which rounds correctly, on a NUL-terminated copy. */

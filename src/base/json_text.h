@@ -91,6 +91,14 @@ int sl_json_number_uint(const sl_json_number_t *num, uint64_t max, uint64_t *out
  * copy. */
 int sl_json_number_double(const sl_json_number_t *num, double *out);
 
+/* JavaScript's StrDecimalLiteral at p, the decimal form parseFloat and
+ * Number() read beyond JSON: [+-]? (Infinity | digits [. [digits]] |
+ * . digits) ([eE] [+-]? digits)?, leading zeros allowed. Returns the length
+ * of the longest such prefix (0: none) and its value, rounded as
+ * JavaScript rounds it. HTTP and WebSocket header parameters are read
+ * with it, as Node's packages read them. */
+size_t sl_json_js_decimal(const char *p, const char *end, double *out);
+
 /* What a string scan checks beyond the grammar. */
 enum {
     /* Raw bytes from 0x80 up must be well-formed UTF-8 (sl_utf8_seq_len),

@@ -202,7 +202,9 @@ static int put_packet(sl_buf_t *msg, const char *nsp, const char *json, size_t l
     return 0;
 }
 
-/* {rooms, except, flags} with flags {volatile: true}, {timeout} or {}. */
+/* {rooms, except, flags} with flags {volatile: true} or {timeout}, and
+ * compress: false for a compress(false) broadcast (as Node's flags object
+ * has them), or {}. */
 static void put_opts(sl_buf_t *msg, const sio_target_t *t, unsigned flags, unsigned timeout_ms)
 {
     sl_mpjson_put_map(msg, 3);
@@ -211,16 +213,18 @@ static void put_opts(sl_buf_t *msg, const sio_target_t *t, unsigned flags, unsig
     mp_put_cstr(msg, "except");
     mp_put_rooms(msg, t->except, t->nexcept);
     mp_put_cstr(msg, "flags");
+    int plain = (flags & SIO_FLAG_PLAIN) != 0;
+    sl_mpjson_put_map(msg, (timeout_ms || (flags & SIO_FLAG_VOLATILE)) + (uint32_t)plain);
     if (timeout_ms) {
-        sl_mpjson_put_map(msg, 1);
         mp_put_cstr(msg, "timeout");
         sl_mpjson_put_number(msg, timeout_ms);
     } else if (flags & SIO_FLAG_VOLATILE) {
-        sl_mpjson_put_map(msg, 1);
         mp_put_cstr(msg, "volatile");
         sl_mpjson_put_bool(msg, 1);
-    } else {
-        sl_mpjson_put_map(msg, 0);
+    }
+    if (plain) {
+        mp_put_cstr(msg, "compress");
+        sl_mpjson_put_bool(msg, 0);
     }
 }
 
@@ -325,6 +329,7 @@ typedef struct target_buf {
     size_t nrooms, nexcept;
     unsigned timeout_ms;      /* flags.timeout of a broadcast with acks */
     unsigned volatile_ : 1;
+    unsigned plain : 1;       /* flags.compress === false */
 } target_buf_t;
 
 static void read_room_list(const char **p, sio_slice_t *v, size_t *n, char (*scratch)[24])
@@ -370,6 +375,8 @@ static void read_opts(const char **p, target_buf_t *t)
                     continue;
                 if (key_is(f, fl, "volatile") && mp_typeof(**p) == MP_BOOL)
                     t->volatile_ = mp_decode_bool(p);
+                else if (key_is(f, fl, "compress") && mp_typeof(**p) == MP_BOOL)
+                    t->plain = !mp_decode_bool(p);
                 else if (key_is(f, fl, "timeout") && mp_typeof(**p) == MP_UINT)
                     t->timeout_ms = (unsigned)mp_decode_uint(p);
                 else
@@ -404,6 +411,7 @@ static void sio_target_from(const target_buf_t *tb, sio_target_t *t)
     t->except = tb->except;
     t->nexcept = tb->nexcept;
     t->volatile_ = tb->volatile_;
+    t->plain = tb->plain;
 }
 
 /* A broadcast from another node, delivered to the local sockets: packet
@@ -627,7 +635,7 @@ static void run_request(sio_redis_t *r, sio_nsp_t *nsp, const request_t *qp, con
         r->mode->begin_response(r, &body, q.request_id, REQ_SOCKETS);
         sl_buf_append_str(&body, ",\"sockets\":[");
         list_ctx_t lc = {&body, 1};
-        sio_target_t st = {op.rooms, op.n, NULL, 0, 0};
+        sio_target_t st = {op.rooms, op.n, NULL, 0, 0, 0};
         sio_nsp_select(nsp, &st, add_socket_id, &lc);
         sl_buf_append_str(&body, "]");
         r->mode->finish_response(r, nsp, &body, q.request_id);

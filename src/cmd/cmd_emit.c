@@ -141,7 +141,7 @@ int sl_emit_main(int argc, char **argv)
         to[i] = (sio_slice_t){rooms[i], strlen(rooms[i])};
     for (int i = 0; i < nexcept; i++)
         ex[i] = (sio_slice_t){except[i], strlen(except[i])};
-    sio_target_t t = {to, (size_t)nrooms, ex, (size_t)nexcept, 0};
+    sio_target_t t = {to, (size_t)nrooms, ex, (size_t)nexcept, 0, 0};
     if (sio_redis_emitter_message(&job.msg, &job.channel, key, nsp, &t, json.data, json.len, NULL,
                                   0) != 0) {
         sl_buf_free(&json);

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "cluster/node_registry.h"
 #include "cmd/sd_notify.h"
+#include "net/deflate.h"
 
 /* The server's shutdown callback carries no user data; there is one
  * composition per process. */
@@ -125,8 +126,10 @@ int sl_compose_args(sl_compose_t *c, int argc, char **argv, const sl_flag_t *fla
 static void push(sl_compose_t *c, unsigned to)
 {
     sio_server_t *sio = sl_app_sio(c->app);
-    if (to & SL_TO_HTTP)
+    if (to & SL_TO_HTTP) {
         sl_server_set_http(c->server, &c->settings.http.limits, &c->settings.http.trust_proxy);
+        sl_server_config_mut(c->server)->compress = c->settings.http.compress;
+    }
     if (to & SL_TO_EIO)
         *eio_server_options_mut(sio_server_eio(sio)) = c->settings.eio;
     if (to & SL_TO_SIO)
@@ -312,6 +315,7 @@ int sl_compose_free(sl_compose_t *c)
     uv_run(c->loop, UV_RUN_DEFAULT);
     sl_server_free(c->server);
     c->server = NULL;
+    sl_zpool_free(); /* the compressors shared by every connection */
     g_compose = NULL;
     return uv_loop_close(c->loop) ? -1 : 0;
 }

@@ -34,6 +34,8 @@ static int read_bool(const char *t, int *b)
     return -1;
 }
 
+static int read_uint(const char *t, uint64_t *out);
+
 /* TEXT rows: the length was checked against the row's max, which is at
  * most the field's size - 1. */
 #define COPY(dst, text) snprintf((dst), sizeof(dst), "%s", (text))
@@ -68,8 +70,64 @@ static int set_cookie(sl_settings_t *s, const sl_optval_t *v)
 
 SETTER(set_connect_timeout, s->sio.connect_timeout_ms = (uint32_t)v->n)
 SETTER(set_recovery, s->sio.recovery = (unsigned)v->n)
-/* Giving the duration turns recovery on, as Node's option object does. */
-SETTER(set_recovery_max, s->sio.recovery_max_ms = (uint32_t)v->n; s->sio.recovery = 1)
+SETTER(set_recovery_max, s->sio.recovery_max_ms = (uint32_t)v->n)
+
+/* perMessageDeflate: ws's options. Its three-valued ones are TEXT rows:
+ * '' (unset: the client's offer decides) is a value of its own. */
+#define PMD (s->eio.per_message_deflate)
+SETTER(set_pmd, PMD.enabled = (unsigned)v->n)
+SETTER(set_pmd_threshold, PMD.threshold = (size_t)v->n)
+SETTER(set_pmd_cnct, PMD.client_no_context_takeover = v->n ? SL_WSZ_TRUE : SL_WSZ_FALSE)
+SETTER(set_pmd_level, PMD.level = (uint8_t)v->n)
+SETTER(set_pmd_mem_level, PMD.mem_level = (uint8_t)v->n)
+/* concurrencyLimit and zlib's chunkSize shape how Node's ws runs zlib on
+ * its thread pool; compression here runs on the loop, a message at once. */
+SETTER(set_nothing, (void)s; (void)v)
+
+static int set_pmd_snct(sl_settings_t *s, const sl_optval_t *v)
+{
+    int b;
+    if (!v->text[0])
+        PMD.server_no_context_takeover = SL_WSZ_UNSET;
+    else if (!read_bool(v->text, &b))
+        PMD.server_no_context_takeover = b ? SL_WSZ_TRUE : SL_WSZ_FALSE;
+    else
+        return -1;
+    return 0;
+}
+
+/* '' or true: unset (ws reads only a number or false); false; 8 to 15. */
+static int read_window(const char *t, int8_t *out)
+{
+    uint64_t n;
+    if (!t[0] || !strcmp(t, "true"))
+        *out = SL_WSZ_UNSET;
+    else if (!strcmp(t, "false"))
+        *out = SL_WSZ_FALSE;
+    else if (!read_uint(t, &n) && n >= 8 && n <= 15)
+        *out = (int8_t)n;
+    else
+        return -1;
+    return 0;
+}
+
+static int set_pmd_smwb(sl_settings_t *s, const sl_optval_t *v)
+{
+    return read_window(v->text, &PMD.server_max_window_bits);
+}
+
+static int set_pmd_cmwb(sl_settings_t *s, const sl_optval_t *v)
+{
+    return read_window(v->text, &PMD.client_max_window_bits);
+}
+#undef PMD
+
+/* httpCompression: polling bodies (the Engine.IO endpoint) and files (the
+ * router) alike. */
+SETTER(set_http_z, s->eio.http_compression.enabled = s->http.compress.enabled = (unsigned)v->n)
+SETTER(set_http_z_threshold,
+       s->eio.http_compression.threshold = s->http.compress.threshold = (size_t)v->n)
+SETTER(set_http_z_level, s->eio.http_compression.level = s->http.compress.level = (uint8_t)v->n)
 SETTER(set_serve_client, s->serve_client = (int)v->n)
 SETTER(set_header_timeout, s->http.limits.header_timeout_ms = v->n)
 SETTER(set_keepalive_timeout, s->http.limits.keepalive_timeout_ms = v->n)
@@ -184,6 +242,52 @@ const sl_option_t sl_options[] = {
      .max = U32, .unit = "ms", .where = ALL, .to = SL_TO_SIO,
      .help = "how long a session is kept (turns recovery on)",
      .apply = set_recovery_max},
+    {.name = "perMessageDeflate", .type = SL_OPT_BOOL, .def = "false", .where = ALL, .to = SL_TO_EIO,
+     .help = "compress WebSocket messages (RFC 7692)", .apply = set_pmd},
+    {.name = "perMessageDeflate.threshold", .type = SL_OPT_UINT, .def = "1024", .max = U32,
+     .unit = "bytes", .where = ALL, .to = SL_TO_EIO,
+     .help = "smaller ones go plain (without context takeover)", .apply = set_pmd_threshold},
+    {.name = "perMessageDeflate.serverNoContextTakeover", .type = SL_OPT_TEXT, .def = "", .max = 5,
+     .where = ALL, .to = SL_TO_EIO, .expect = "true, false, or '' (the client's offer decides)",
+     .help = "true|false|'' (as asked); true shares a compressor", .apply = set_pmd_snct},
+    {.name = "perMessageDeflate.clientNoContextTakeover", .type = SL_OPT_BOOL, .def = "false",
+     .where = ALL, .to = SL_TO_EIO, .help = "true: no inflater per connection",
+     .apply = set_pmd_cnct},
+    {.name = "perMessageDeflate.serverMaxWindowBits", .type = SL_OPT_TEXT, .def = "", .max = 5,
+     .where = ALL, .to = SL_TO_EIO,
+     .expect = "false, an integer from 8 to 15, or '' (the client's offer decides)",
+     .help = "8..15|false|'' (as asked): compressor window 2^N", .apply = set_pmd_smwb},
+    {.name = "perMessageDeflate.clientMaxWindowBits", .type = SL_OPT_TEXT, .def = "", .max = 5,
+     .where = ALL, .to = SL_TO_EIO,
+     .expect = "false, an integer from 8 to 15, or '' (the client's offer decides)",
+     .help = "8..15|false|'' (as asked): inflater window 2^N", .apply = set_pmd_cmwb},
+    {.name = "perMessageDeflate.level", .type = SL_OPT_UINT, .def = "6", .max = 9, .where = ALL,
+     .to = SL_TO_EIO, .help = "zlib compression level", .apply = set_pmd_level},
+    {.name = "perMessageDeflate.memLevel", .type = SL_OPT_UINT, .def = "8", .min = 1, .max = 9,
+     .where = ALL, .to = SL_TO_EIO, .help = "zlib memLevel: 2^(N+9) bytes of compressor",
+     .apply = set_pmd_mem_level},
+    /* ws's own spellings of the two above, and what only Node's thread
+     * pool needs: taken as Node's users write them. */
+    {.name = "perMessageDeflate.zlibDeflateOptions.level", .type = SL_OPT_UINT, .max = 9,
+     .where = ALL, .to = SL_TO_EIO, .help = "same as perMessageDeflate.level",
+     .apply = set_pmd_level},
+    {.name = "perMessageDeflate.zlibDeflateOptions.memLevel", .type = SL_OPT_UINT, .min = 1, .max = 9,
+     .where = ALL, .to = SL_TO_EIO, .help = "same as perMessageDeflate.memLevel",
+     .apply = set_pmd_mem_level},
+    {.name = "perMessageDeflate.concurrencyLimit", .type = SL_OPT_UINT, .max = U32, .where = ALL,
+     .to = SL_TO_EIO, .help = "accepted; no effect (no zlib thread pool)", .apply = set_nothing},
+    {.name = "perMessageDeflate.zlibDeflateOptions.chunkSize", .type = SL_OPT_UINT, .max = U32,
+     .where = ALL, .to = SL_TO_EIO, .help = "accepted; no effect", .apply = set_nothing},
+    {.name = "perMessageDeflate.zlibInflateOptions.chunkSize", .type = SL_OPT_UINT, .max = U32,
+     .where = ALL, .to = SL_TO_EIO, .help = "accepted; no effect", .apply = set_nothing},
+    {.name = "httpCompression", .type = SL_OPT_BOOL, .def = "true", .where = ALL,
+     .to = SL_TO_EIO | SL_TO_HTTP, .help = "gzip/deflate polling and files per Accept-Encoding",
+     .apply = set_http_z},
+    {.name = "httpCompression.threshold", .type = SL_OPT_UINT, .def = "1024", .max = U32,
+     .unit = "bytes", .where = ALL, .to = SL_TO_EIO | SL_TO_HTTP,
+     .help = "smaller bodies go plain", .apply = set_http_z_threshold},
+    {.name = "httpCompression.level", .type = SL_OPT_UINT, .def = "6", .max = 9, .where = ALL,
+     .to = SL_TO_EIO | SL_TO_HTTP, .help = "zlib compression level", .apply = set_http_z_level},
     {.name = "serveClient", .type = SL_OPT_BOOL, .def = "true", .where = ALL, .to = SL_TO_CLIENT,
      .help = "serve the client bundle at <path>socket.io.js", .apply = set_serve_client},
     {.name = "httpHeaderTimeout", .type = SL_OPT_UINT, .def = "60000", .min = 1, .max = UINT64_MAX,
@@ -399,10 +503,43 @@ int sl_option_parse(const sl_option_t *o, const char *text, sl_optval_t *v, char
     return bad_value(o, text, err, cap);
 }
 
+/* Whether some row is a field of o ("o.name.x"). */
+static int has_fields(const sl_option_t *o)
+{
+    size_t l = strlen(o->name);
+    for (size_t i = 0; i < sl_options_count; i++)
+        if (!strncmp(sl_options[i].name, o->name, l) && sl_options[i].name[l] == '.')
+            return 1;
+    return 0;
+}
+
+/* The section o is a field of: the nearest row named by a prefix of its
+ * name that is a true/false switch with fields (perMessageDeflate for
+ * perMessageDeflate.zlibDeflateOptions.level), or NULL. */
+static const sl_option_t *section_of(const sl_option_t *o)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%s", o->name);
+    for (char *dot; (dot = strrchr(name, '.'));) {
+        *dot = '\0';
+        const sl_option_t *sec = sl_option_find(name);
+        if (sec && sec->type == SL_OPT_BOOL)
+            return sec;
+    }
+    return NULL;
+}
+
 int sl_option_apply(const sl_option_t *o, sl_settings_t *s, const sl_optval_t *v, char *err,
                     size_t cap)
 {
-    return o->apply(s, v) ? bad_value(o, v->text, err, cap) : 0;
+    /* A refused value stores nothing (apply checks before it stores), and
+     * leaves the section as it was. */
+    if (o->apply(s, v))
+        return bad_value(o, v->text, err, cap);
+    const sl_option_t *sec = section_of(o);
+    if (sec)
+        sec->apply(s, &(sl_optval_t){1, "true"});
+    return 0;
 }
 
 /* "siolua run --set or sio.configure" */
@@ -429,6 +566,13 @@ int sl_settings_set(sl_settings_t *s, const char *name, const char *text, unsign
         where_text(o->where, w, sizeof w);
         snprintf(err, cap, "option '%s' is set with %s only", name, w);
         return SL_OPT_EWHERE;
+    }
+    /* The table form: a section turns on, fields follow one by one; a
+     * name whose fields are set one by one anyway (cors) takes nothing. */
+    if (text && !strcmp(text, SL_OPT_TABLE) && has_fields(o)) {
+        if (o->type != SL_OPT_BOOL)
+            return 0;
+        text = "true";
     }
     sl_optval_t v;
     int rc = sl_option_parse(o, text, &v, err, cap);

@@ -20,6 +20,14 @@
 #include "eio/server.h"
 #include "sio/sio.h"
 
+/* Sections. A true/false row with fields, rows named "NAME.field"
+ * (perMessageDeflate and perMessageDeflate.threshold), is a section, as
+ * Node's option objects are: setting any of its fields turns it on, and
+ * NAME given the text "{}" (a table in sio.configure: `perMessageDeflate =
+ * {}`) turns it on and sets nothing else. "{}" given to a name whose
+ * fields are not a section (cors) sets nothing. */
+#define SL_OPT_TABLE "{}"
+
 /* Every option's value, in the layers' own structs. */
 typedef struct sl_settings {
     sl_server_config_t http;   /* limits; host, port, static root: the command's */

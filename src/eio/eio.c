@@ -26,7 +26,7 @@ enum { T_POLLING = 0, T_WEBSOCKET = 1 };
 
 typedef struct eio_out {
     uint8_t type;
-    uint8_t binary;
+    uint8_t flags;    /* EIO_SEND_* */
     sl_rcbuf_t *data; /* NULL for control packets without data */
 } eio_out_t;
 
@@ -42,6 +42,7 @@ struct eio_session {
     uint8_t draining;     /* closed; waits for a GET to take the close packet */
     uint8_t doomed;       /* over its output cap: closes from the next tick */
     uint8_t finished;
+    uint8_t polled;       /* a GET was answered: the handshake is out */
     sl_http_req_t *poll;  /* parked GET */
     sl_ws_t *ws;
     sl_ws_t *probe;
@@ -98,6 +99,8 @@ void eio_options_init(eio_options_t *o)
     o->allow_upgrades = 1;
     strcpy(o->cors_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
     o->session_queue_cap = 16u << 20;
+    sl_ws_deflate_opts_init(&o->per_message_deflate);
+    sl_http_compress_init(&o->http_compression);
 }
 
 /* "/a" or "/a,/b" (a second path for the same endpoint), each normalised
@@ -192,37 +195,44 @@ static void session_doom(eio_session_t *s)
     uv_timer_start(&s->hb, doom_cb, 0, 0);
 }
 
-static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, uint8_t type, int binary,
-                           const char *data, size_t n)
+/* cache: only where every session's frame holds the same bytes (a v3
+ * binary frame starts with a type byte a v4 one lacks). */
+static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, uint8_t type, unsigned flags,
+                           const char *data, size_t n, eio_cache_t *cache)
 {
     uv_buf_t parts[2];
     unsigned np = 0;
     char prefix = (char)('0' + type);
     char v3bin = 4;
+    int binary = flags & EIO_SEND_BINARY;
     if (binary) {
-        if (s->proto == 3) /* v3 binary frames start with the type byte */
+        if (s->proto == 3) { /* v3 binary frames start with the type byte */
             parts[np++] = uv_buf_init(&v3bin, 1);
+            cache = NULL;
+        }
     } else {
         parts[np++] = uv_buf_init(&prefix, 1);
     }
     if (n)
         parts[np++] = uv_buf_init((char *)data, (unsigned)n);
-    return sl_ws_sendv(ws, binary, parts, np);
+    unsigned wf = (binary ? SL_WS_BINARY : 0) | (flags & EIO_SEND_PLAIN ? SL_WS_PLAIN : 0);
+    return sl_ws_sendv(ws, wf, parts, np, cache);
 }
 
-/* Queues or writes one packet. data may be NULL (control packets). Takes
- * no ownership: the queue takes its own ref. */
 /* Bytes a queued packet costs besides its data (so zero-length control
  * packets count against the cap too). */
 #define EIO_OUT_OVERHEAD 16
 
-static int session_push(eio_session_t *s, uint8_t type, int binary, sl_rcbuf_t *data)
+/* Queues or writes one packet. data may be NULL (control packets). Takes
+ * no ownership: the queue takes its own ref. */
+static int session_push(eio_session_t *s, uint8_t type, unsigned flags, sl_rcbuf_t *data,
+                        eio_cache_t *cache)
 {
     if (!s->open || (s->doomed && type != EIO_CLOSE))
         return -EPIPE;
     if (s->transport == T_WEBSOCKET) {
-        int rc = ws_write_packet(s, s->ws, type, binary, data ? data->data : NULL,
-                                 data ? data->len : 0);
+        int rc = ws_write_packet(s, s->ws, type, flags, data ? data->data : NULL,
+                                 data ? data->len : 0, cache);
         if (rc == -ENOBUFS)
             session_doom(s);
         return rc;
@@ -240,7 +250,7 @@ static int session_push(eio_session_t *s, uint8_t type, int binary, sl_rcbuf_t *
         s->q = q;
         s->qcap = cap;
     }
-    s->q[s->qlen++] = (eio_out_t){type, (uint8_t)binary, data ? sl_rcbuf_ref(data) : NULL};
+    s->q[s->qlen++] = (eio_out_t){type, (uint8_t)flags, data ? sl_rcbuf_ref(data) : NULL};
     s->qbytes += n;
     if (s->poll)
         session_flush_poll(s);
@@ -260,8 +270,8 @@ static void queue_to_ws(eio_session_t *s)
 {
     for (uint32_t i = 0; i < s->qlen && s->open; i++) {
         eio_out_t *o = &s->q[i];
-        if (ws_write_packet(s, s->ws, o->type, o->binary, o->data ? o->data->data : NULL,
-                            o->data ? o->data->len : 0) == -ENOBUFS) {
+        if (ws_write_packet(s, s->ws, o->type, o->flags, o->data ? o->data->data : NULL,
+                            o->data ? o->data->len : 0, NULL) == -ENOBUFS) {
             queue_clear(s);
             session_doom(s);
             return;
@@ -272,12 +282,17 @@ static void queue_to_ws(eio_session_t *s)
 
 static void cors_headers(eio_server_t *srv, sl_http_req_t *req);
 
-static void respond_poll(eio_session_t *s, sl_http_req_t *req, const char *body, size_t n)
+/* compress: a message in the body allows it (as engine.io decides). The
+ * first answer, the handshake, never is compressed. */
+static void respond_poll(eio_session_t *s, sl_http_req_t *req, const char *body, size_t n,
+                         int compress)
 {
     req->on_abort = NULL;
     cors_headers(s->srv, req);
     sl_http_resp_header(req, "Cache-Control", "no-store");
-    sl_http_respond(req, 200, "text/plain; charset=UTF-8", body, n);
+    const sl_http_compress_t *z = compress && s->polled ? &s->srv->opts.http_compression : NULL;
+    s->polled = 1;
+    sl_http_respond_compressed(req, 200, "text/plain; charset=UTF-8", body, n, z);
 }
 
 /* Answers the parked GET with the whole queue. */
@@ -286,19 +301,22 @@ static void session_flush_poll(eio_session_t *s)
     if (!s->poll || s->qlen == 0)
         return;
     sl_buf_t body = SL_BUF_INIT;
+    int compress = 0;
     for (uint32_t i = 0; i < s->qlen; i++) {
         eio_out_t *o = &s->q[i];
         const char *d = o->data ? o->data->data : NULL;
         size_t n = o->data ? o->data->len : 0;
+        int binary = o->flags & EIO_SEND_BINARY;
         if (s->proto == 3)
-            eio3_payload_append(&body, (eio_type_t)o->type, o->binary, d, n);
+            eio3_payload_append(&body, (eio_type_t)o->type, binary, d, n);
         else
-            eio_payload_append(&body, (eio_type_t)o->type, o->binary, d, n);
+            eio_payload_append(&body, (eio_type_t)o->type, binary, d, n);
+        compress |= !(o->flags & EIO_SEND_PLAIN);
     }
     queue_clear(s);
     sl_http_req_t *req = s->poll;
     s->poll = NULL;
-    respond_poll(s, req, body.data, body.len);
+    respond_poll(s, req, body.data, body.len, compress);
     sl_buf_free(&body);
 }
 
@@ -315,21 +333,21 @@ static void session_release_poll(eio_session_t *s, uint8_t type)
         n = (size_t)snprintf(body, sizeof body, "1:%c", '0' + type);
     else
         n = (size_t)snprintf(body, sizeof body, "%c", '0' + type);
-    respond_poll(s, req, body, n);
+    respond_poll(s, req, body, n, 0);
 }
 
-int eio_session_send_rc(eio_session_t *s, int binary, sl_rcbuf_t *data)
+int eio_session_send_rc(eio_session_t *s, unsigned flags, sl_rcbuf_t *data, eio_cache_t *cache)
 {
-    return session_push(s, EIO_MESSAGE, binary, data);
+    return session_push(s, EIO_MESSAGE, flags, data, cache);
 }
 
-int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n)
+int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t n)
 {
     if (!s->open || s->doomed)
         return -EPIPE;
     if (s->transport == T_WEBSOCKET) {
         /* No queue on WebSocket: write straight from the caller's bytes. */
-        int rc = ws_write_packet(s, s->ws, EIO_MESSAGE, binary, data, n);
+        int rc = ws_write_packet(s, s->ws, EIO_MESSAGE, flags, data, n, NULL);
         if (rc == -ENOBUFS)
             session_doom(s);
         return rc;
@@ -337,7 +355,7 @@ int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n)
     sl_rcbuf_t *rc = sl_rcbuf_new(data, n);
     if (!rc)
         return -ENOMEM;
-    int r = session_push(s, EIO_MESSAGE, binary, rc);
+    int r = session_push(s, EIO_MESSAGE, flags, rc, NULL);
     sl_rcbuf_unref(rc);
     return r;
 }
@@ -383,7 +401,7 @@ static void hb_cb(uv_timer_t *t)
      * a GET collects it. */
     s->deadline = now_ms() + s->srv->opts.ping_timeout_ms;
     uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_timeout_ms, 0);
-    session_push(s, EIO_PING, 0, NULL);
+    session_push(s, EIO_PING, 0, NULL, NULL);
 }
 
 /* A timer may fire a few ms late; a request arriving after the deadline
@@ -440,21 +458,21 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
     SL_DEBUGF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", reason), "session %s closed: %s", s->sid, reason);
     int drain = 0;
     if (notify_peer && s->transport == T_WEBSOCKET && s->ws)
-        ws_write_packet(s, s->ws, EIO_CLOSE, 0, NULL, 0);
+        ws_write_packet(s, s->ws, EIO_CLOSE, 0, NULL, 0, NULL);
     if (notify_peer && s->transport == T_POLLING && !s->poll) {
-        session_push(s, EIO_CLOSE, 0, NULL);
+        session_push(s, EIO_CLOSE, 0, NULL, NULL);
         drain = s->open;
     } else if (poll_answer == EIO_NOOP && s->transport == T_POLLING && !s->poll) {
         /* The client closed with a POST while no GET was parked: a GET it
          * sent at the same moment (the official suite sends both at once)
          * may land just after, and gets the noop it would have got had it
          * come first, not 400. */
-        session_push(s, EIO_NOOP, 0, NULL);
+        session_push(s, EIO_NOOP, 0, NULL, NULL);
         drain = s->open;
     }
     if (s->poll) {
         if (notify_peer && s->qlen) {
-            session_push(s, EIO_CLOSE, 0, NULL); /* flushes with the queue */
+            session_push(s, EIO_CLOSE, 0, NULL, NULL); /* flushes with the queue */
         } else {
             session_release_poll(s, poll_answer);
         }
@@ -560,7 +578,7 @@ static int session_on_packet(eio_session_t *s, const eio_packet_t *p)
     case EIO_PING:
         if (s->proto == 3) {
             sl_rcbuf_t *d = p->len ? sl_rcbuf_new(p->data, p->len) : NULL;
-            session_push(s, EIO_PONG, 0, d);
+            session_push(s, EIO_PONG, 0, d, NULL);
             sl_rcbuf_unref(d);
             hb_expect_ping(s);
             return s->open ? 0 : -1;
@@ -816,7 +834,7 @@ static void upgrade_timeout_cb(uv_timer_t *t)
 static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt)
 {
     if (pkt->type == EIO_PING && pkt->len == 5 && !memcmp(pkt->data, "probe", 5)) {
-        ws_write_packet(s, ws, EIO_PONG, 0, "probe", 5);
+        ws_write_packet(s, ws, EIO_PONG, 0, "probe", 5, NULL);
         /* The client now pauses polling: release its parked GET. */
         if (s->poll && s->qlen == 0)
             session_release_poll(s, EIO_NOOP);
@@ -900,13 +918,30 @@ static const sl_ws_handler_t ws_session_handler = {
     .on_drain = ws_on_drain,
 };
 
-static sl_ws_t *accept_ws(eio_server_t *srv, sl_http_req_t *req, eio_session_t *s)
+static struct sl_ws_opts ws_opts(const eio_server_t *srv)
 {
-    struct sl_ws_opts wo = {
+    const sl_ws_deflate_opts_t *z = &srv->opts.per_message_deflate;
+    return (struct sl_ws_opts){
         .max_message = srv->opts.max_http_buffer_size,
         .queue_cap = srv->opts.session_queue_cap,
+        .deflate = z->enabled ? z : NULL,
     };
+}
+
+static sl_ws_t *accept_ws(eio_server_t *srv, sl_http_req_t *req, eio_session_t *s)
+{
+    struct sl_ws_opts wo = ws_opts(srv);
     return sl_ws_accept(req, &wo, &ws_session_handler, s);
+}
+
+/* NULL when req is an upgrade this endpoint can answer with 101; else the
+ * 400's text: "Bad request", or ws's words for extensions it can't accept. */
+static const char *ws_refusal(const eio_server_t *srv, const sl_http_req_t *req)
+{
+    if (!req->upgrade || sl_ws_check_request(req))
+        return error_messages[ERR_BAD_REQUEST];
+    struct sl_ws_opts wo = ws_opts(srv);
+    return sl_ws_check_extensions(req, &wo);
 }
 
 /* ---- request entry ------------------------------------------------------ */
@@ -929,8 +964,9 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         respond_error(srv, req, ERR_BAD_HANDSHAKE_METHOD, NULL);
         return;
     }
-    if (transport == T_WEBSOCKET && (!req->upgrade || sl_ws_check_request(req))) {
-        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+    const char *refusal = transport == T_WEBSOCKET ? ws_refusal(srv, req) : NULL;
+    if (refusal) {
+        respond_error(srv, req, ERR_BAD_REQUEST, refusal);
         return;
     }
     if (srv->h.allow_request) {
@@ -962,7 +998,7 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         s->transport = T_POLLING; /* queue what on_open sends until the ws exists */
         if (srv->h.on_open)
             srv->h.on_open(s, req, srv->ud);
-        session_push(s, EIO_OPEN, 0, open);
+        session_push(s, EIO_OPEN, 0, open, NULL);
         sl_rcbuf_unref(open);
         /* on_open ran first, so its packets are queued before OPEN: put OPEN
          * first. */
@@ -987,7 +1023,7 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
             sl_ws_start(s->ws);
         return;
     }
-    session_push(s, EIO_OPEN, 0, open);
+    session_push(s, EIO_OPEN, 0, open, NULL);
     sl_rcbuf_unref(open);
     if (srv->h.on_open)
         srv->h.on_open(s, req, srv->ud);
@@ -1005,8 +1041,9 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
 
 static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *req)
 {
-    if (sl_ws_check_request(req)) {
-        respond_error(srv, req, ERR_BAD_REQUEST, NULL);
+    const char *why = ws_refusal(srv, req);
+    if (why) {
+        respond_error(srv, req, ERR_BAD_REQUEST, why);
         return;
     }
     int refuse = s->transport != T_POLLING || s->upgrading || !srv->opts.allow_upgrades;

@@ -12,6 +12,7 @@
 #include <uv.h>
 #include "base/buf.h"
 #include "net/http.h"
+#include "net/ws.h"
 
 typedef struct eio_server eio_server_t;
 typedef struct eio_session eio_session_t;
@@ -35,6 +36,8 @@ typedef struct eio_options {
     char sid_prefix[8];          /* first characters of every sid (the
                                     cluster node id), "" for none */
     size_t session_queue_cap;    /* bytes waiting for a slow reader */
+    sl_ws_deflate_opts_t per_message_deflate; /* perMessageDeflate: off */
+    sl_http_compress_t http_compression;      /* httpCompression: on, 1024 */
 } eio_options_t;
 
 /* The defaults (Node's engine.io 6), path "/engine.io/". The fields are
@@ -86,12 +89,29 @@ void eio_server_stop(eio_server_t *srv);
 /* Frees the server; every session must be closed already. */
 void eio_server_free(eio_server_t *srv);
 
-/* Queues a message. Copies data. Returns 0, or -EPIPE once closed; when the
- * session's output cap is exceeded the session is closed and -ENOBUFS is
- * returned. */
-int eio_session_send(eio_session_t *s, int binary, const char *data, size_t n);
-/* Same, sharing an immutable buffer (one encode for many recipients). */
-int eio_session_send_rc(eio_session_t *s, int binary, sl_rcbuf_t *data);
+/* Send flags. */
+enum {
+    EIO_SEND_BINARY = 1, /* a binary message (else text) */
+    /* Never compressed, on either transport (Node's `compress: false`): a
+     * polling body is compressed when any message in it allows it. */
+    EIO_SEND_PLAIN = 2,
+};
+
+/* What a message written to many sessions (a broadcast) carries besides its
+ * bytes: the WebSocket frame compressed from it once, for every recipient
+ * that can take the same frame (sl_ws_zcache_t). The holder of the message
+ * zeroes it, passes it with each send of that message and releases it once
+ * the message went to everyone. */
+typedef sl_ws_zcache_t eio_cache_t;
+static inline void eio_cache_release(eio_cache_t *c) { sl_ws_zcache_release(c); }
+
+/* Queues a message. Copies data. flags: EIO_SEND_*. Returns 0, or -EPIPE
+ * once closed; when the session's output cap is exceeded the session is
+ * closed and -ENOBUFS is returned. */
+int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t n);
+/* Same, sharing an immutable buffer (one encode for many recipients), and
+ * its cache (may be NULL). */
+int eio_session_send_rc(eio_session_t *s, unsigned flags, sl_rcbuf_t *data, eio_cache_t *cache);
 /* Server-side close: a close packet, then the transport goes. */
 void eio_session_close(eio_session_t *s);
 

@@ -61,6 +61,7 @@ void sl_server_config_init(sl_server_config_t *c)
     c->limits.header_timeout_ms = 60000;     /* Node's headersTimeout */
     c->limits.keepalive_timeout_ms = 5000;   /* Node's keepAliveTimeout */
     c->limits.write_queue_cap = 16u << 20;
+    sl_http_compress_init(&c->compress);
 }
 
 /* ---- client bundle ------------------------------------------------------ */
@@ -130,7 +131,7 @@ static int serve_client_file(sl_server_t *srv, sl_http_req_t *req, const char *f
         const char *type = strstr(file, ".map") ? "application/json; charset=utf-8"
                                                 : "application/javascript; charset=utf-8";
         sl_http_resp_header(req, "Cache-Control", "public, max-age=0");
-        sl_static_serve_bytes(req, type, srv->client_etag, cf->data, cf->len);
+        sl_static_serve_bytes(req, type, srv->client_etag, cf->data, cf->len, &srv->cfg.compress);
         return 1;
     }
     return 0;
@@ -282,7 +283,7 @@ static void on_request(sl_http_req_t *req, void *ud)
     for (int i = 0; i < srv->nroutes; i++)
         if (srv->routes[i].cb(req, srv->routes[i].ud))
             return;
-    if (srv->cfg.static_root[0] && sl_static_serve(req, srv->cfg.static_root))
+    if (srv->cfg.static_root[0] && sl_static_serve(req, srv->cfg.static_root, &srv->cfg.compress))
         return;
     sl_http_respond_text(req, 404, "Not Found");
 }
@@ -337,7 +338,7 @@ int sl_server_mount_eio(sl_server_t *srv, eio_server_t *eio)
 static void echo_message(eio_session_t *s, int binary, const char *data, size_t n, void *ud)
 {
     (void)ud;
-    eio_session_send(s, binary, data, n);
+    eio_session_send(s, binary ? EIO_SEND_BINARY : 0, data, n);
 }
 
 static const eio_handler_t echo_handler = {

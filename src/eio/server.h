@@ -28,6 +28,7 @@ typedef struct sl_server_config {
     int port;
     char static_root[4096];   /* realpath of APP_DIR/public, "" for none */
     sl_http_limits_t limits;
+    sl_http_compress_t compress; /* files and the client bundle (httpCompression) */
     /* SO_REUSEPORT on the public socket: several processes (the workers of
      * `siolua run --workers N`) listen on one port and the kernel spreads
      * the connections over them. */

@@ -219,7 +219,7 @@ static int remote_rooms(lua_State *L, int join)
     sio_slice_t *rooms = sl_lua_bind_rooms(L, 3, &nr);
     sio_slice_t *except = sl_lua_bind_rooms(L, 4, &ne);
     sio_slice_t *targets = sl_lua_bind_rooms(L, 5, &nt);
-    sio_target_t t = {rooms, nr, except, ne, 0};
+    sio_target_t t = {rooms, nr, except, ne, 0, 0};
     if (join)
         sio_adapter_sockets_join(n, &t, targets, nt);
     else
@@ -239,7 +239,7 @@ static int adapter_disconnect_sockets(lua_State *L)
     size_t nr, ne;
     sio_slice_t *rooms = sl_lua_bind_rooms(L, 3, &nr);
     sio_slice_t *except = sl_lua_bind_rooms(L, 4, &ne);
-    sio_target_t t = {rooms, nr, except, ne, 0};
+    sio_target_t t = {rooms, nr, except, ne, 0, 0};
     sio_adapter_disconnect_sockets(n, &t, close);
     return 0;
 }

@@ -101,7 +101,7 @@ static int emitter_publish(lua_State *L)
     size_t nr, ne;
     sio_slice_t *rooms = sl_lua_bind_rooms(L, 3, &nr);
     sio_slice_t *except = sl_lua_bind_rooms(L, 4, &ne);
-    sio_target_t t = {rooms, nr, except, ne, 0};
+    sio_target_t t = {rooms, nr, except, ne, 0, 0};
     sl_buf_t msg = SL_BUF_INIT, ch = SL_BUF_INIT;
     sl_lua_bind_args_t a = SL_LUA_BIND_ARGS_INIT;
     char err[256];

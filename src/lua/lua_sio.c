@@ -161,19 +161,21 @@ static int sock_refuse(lua_State *L)
     return 1;
 }
 
-/* h:emit(args[, ack_id]) / h:ack(args, id): false when the socket is not
- * connected (or gone). */
+/* h:emit(args[, ack_id[, plain]]) / h:ack(args, id): false when the socket
+ * is not connected (or gone). plain: never compressed (compress(false)). */
 static int send_to_socket(lua_State *L, sio_packet_type_t type)
 {
     sio_socket_t *s = opt_socket(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int64_t id = opt_ack_id(L, 3);
+    int plain = lua_toboolean(L, 4);
     if (!s || !sio_socket_connected(s)) {
         lua_pushboolean(L, 0);
         return 1;
     }
     sio_out_t out;
     build_out(L, 2, type, sio_nsp_name(sio_socket_nsp(s)), id, &out);
+    out.plain = plain != 0;
     int rc = sio_socket_send(s, &out);
     sio_out_release(&out);
     lua_pushboolean(L, rc == 0);
@@ -312,7 +314,7 @@ static int nsp_bind(lua_State *L)
 
 typedef struct select_ctx {
     lua_State *L;
-    const sio_out_t *out;
+    sio_out_t *out;
     int table_idx;   /* 0: no list wanted */
 } select_ctx_t;
 
@@ -332,7 +334,7 @@ static void select_cb(sio_socket_t *s, void *ud)
  * event to the adapter; returns the local recipient count, or with an ack
  * id the list of recipient sockets (they expect the ack; the other
  * servers' clients answer through the adapter's broadcast_with_ack).
- * flags: 1 volatile, 2 local. */
+ * flags: SIO_FLAG_* (1 volatile, 2 local, 4 plain: compress(false)). */
 static int nsp_broadcast(lua_State *L)
 {
     sio_nsp_t *n = sl_lua_bind_check_nsp(L, 1);
@@ -343,7 +345,8 @@ static int nsp_broadcast(lua_State *L)
     size_t nr, ne;
     sio_slice_t *rooms = sl_lua_bind_rooms(L, 2, &nr);
     sio_slice_t *except = sl_lua_bind_rooms(L, 3, &ne);
-    sio_target_t t = {rooms, nr, except, ne, (flags & SIO_FLAG_VOLATILE) ? 1u : 0u};
+    sio_target_t t = {rooms, nr, except, ne, (flags & SIO_FLAG_VOLATILE) ? 1u : 0u,
+                      (flags & SIO_FLAG_PLAIN) ? 1u : 0u};
     if (id < 0) {
         sl_lua_bind_args_t a = SL_LUA_BIND_ARGS_INIT;
         char err[256];
@@ -374,7 +377,7 @@ static int nsp_select(lua_State *L)
     size_t nr, ne;
     sio_slice_t *rooms = sl_lua_bind_rooms(L, 2, &nr);
     sio_slice_t *except = sl_lua_bind_rooms(L, 3, &ne);
-    sio_target_t t = {rooms, nr, except, ne, 0};
+    sio_target_t t = {rooms, nr, except, ne, 0, 0};
     lua_newtable(L);
     select_ctx_t ctx = {L, NULL, lua_gettop(L)};
     sio_nsp_select(n, &t, select_cb, &ctx);
@@ -547,11 +550,11 @@ static void configure_set(lua_State *L, sl_app_t *app, const char *name, const c
 static void configure_one(lua_State *L, sl_app_t *app, const char *name, int vidx)
 {
     char buf[1024];
-    /* Nested tables of named fields (cors, connectionStateRecovery): flatten
-     * into "cors.origin" etc.; a list is a value. */
+    /* Nested tables of named fields (cors, perMessageDeflate): the table
+     * itself ("{}": a section such as perMessageDeflate turns on), then
+     * each field flattened into "cors.origin" etc.; a list is a value. */
     if (lua_type(L, vidx) == LUA_TTABLE && lua_rawlen(L, vidx) == 0) {
-        if (!strcmp(name, "connectionStateRecovery"))
-            configure_set(L, app, name, "true");
+        configure_set(L, app, name, "{}");
         lua_pushnil(L);
         while (lua_next(L, vidx)) {
             if (lua_type(L, -2) == LUA_TSTRING) {

@@ -25,9 +25,9 @@ typedef struct sl_lua sl_lua_t; /* lua/lua_rt.h, for the Lua layer's own files *
 
 /* How sio.configure{...} sets one option: the composition root's typed
  * options table, which this layer cannot see. name and value are in the
- * command line's text form ("cors.origin", "*"; a nested table is
- * flattened to "connectionStateRecovery.maxDisconnectionDuration"); value
- * is NULL for a Lua value with no text form. Returns 0, or -1 with one
+ * command line's text form ("cors.origin", "*"; a nested table is given
+ * as "{}", then flattened: "connectionStateRecovery.maxDisconnectionDuration");
+ * value is NULL for a Lua value with no text form. Returns 0, or -1 with one
  * line in err ("unknown option 'x'", "bad value 'y' for x: expected ...");
  * sio.configure raises it at its caller's line. */
 typedef int (*sl_app_option_cb)(void *ud, const char *name, const char *value, char *err,

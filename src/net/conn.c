@@ -178,22 +178,28 @@ __attribute__((noinline)) static int conn_write_failed(sl_conn_t *c, int rc)
     return -EPIPE;
 }
 
-static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, unsigned flags)
+static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n,
+                       unsigned flags)
 {
     if (c->closing || c->close_after_write)
         return -EPIPE;
-    int rc = sl_stream_writer_writev(&c->out, bufs, NULL, n, flags);
+    int rc = sl_stream_writer_writev(&c->out, bufs, rcs, n, flags);
     return rc == 0 ? 0 : conn_write_failed(c, rc);
 }
 
 int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
-    return conn_writev(c, bufs, n, 0);
+    return conn_writev(c, bufs, NULL, n, 0);
+}
+
+int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n)
+{
+    return conn_writev(c, bufs, rcs, n, 0);
 }
 
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
-    return conn_writev(c, bufs, n, SL_STREAM_WRITE_UNCAPPED);
+    return conn_writev(c, bufs, NULL, n, SL_STREAM_WRITE_UNCAPPED);
 }
 
 int sl_conn_write(sl_conn_t *c, const void *p, size_t n)

@@ -50,6 +50,10 @@ void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap);
  * or -EPIPE when closing (a failed write closes the conn). */
 int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);
 int sl_conn_write(sl_conn_t *c, const void *p, size_t n);
+/* Same, where rcs[i] (when not NULL) is a shared buffer holding bufs[i]:
+ * what must wait is queued as a reference to it, not a copy (a frame made
+ * once for many connections). */
+int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n);
 /* Same without the queue cap: for a response to a request, whose size the
  * request bounds; the caller stops reading until it drains. */
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);

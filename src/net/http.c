@@ -6,12 +6,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <llhttp.h>
 
+#include "base/json_text.h"
 #include "base/log.h"
 
 struct sl_http_conn {
@@ -460,6 +462,25 @@ const char *sl_http_header_get(const sl_http_req_t *req, const char *name)
     return NULL;
 }
 
+static int is_ows(char c) { return c == ' ' || c == '\t'; }
+
+int sl_http_header_join(const sl_http_req_t *req, const char *name, sl_buf_t *out)
+{
+    int found = 0;
+    for (int i = 0; i < req->nheaders; i++) {
+        if (strcasecmp(req->headers[i].name, name) != 0)
+            continue;
+        const char *v = req->headers[i].value, *e = v + strlen(v);
+        while (v < e && is_ows(*v))
+            v++;
+        while (e > v && is_ows(e[-1]))
+            e--;
+        if ((found++ && sl_buf_append(out, ", ", 2)) || sl_buf_append(out, v, (size_t)(e - v)))
+            return found;
+    }
+    return found;
+}
+
 int sl_http_header_has_token(const sl_http_req_t *req, const char *name, const char *token)
 {
     size_t tl = strlen(token);
@@ -608,6 +629,138 @@ int sl_http_respond(sl_http_req_t *req, int status, const char *content_type,
     if (keep_alive && sl_conn_queued(hc->conn) > hc->lim.write_queue_cap)
         sl_conn_pause(hc->conn);
     return 0;
+}
+
+/* ---- compressed responses ------------------------------------------------ */
+
+void sl_http_compress_init(sl_http_compress_t *z)
+{
+    z->enabled = 1;
+    z->threshold = 1024;
+    z->level = 6;
+}
+
+static int is_js_space(char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* One Accept-Encoding entry as negotiator 0.6 reads it (/^\s*([^\s;]+)\s*
+ * (?:;(.*))?$/ on the trimmed text, q from the first "q=" parameter by
+ * parseFloat): 0 when it is none. */
+static int coding_entry(const char *p, const char *e, const char **name, size_t *nlen, double *q)
+{
+    while (p < e && is_js_space(*p))
+        p++;
+    while (e > p && is_js_space(e[-1]))
+        e--;
+    const char *t = p;
+    while (t < e && !is_js_space(*t) && *t != ';')
+        t++;
+    if (t == p)
+        return 0;
+    *name = p;
+    *nlen = (size_t)(t - p);
+    while (t < e && is_js_space(*t))
+        t++;
+    *q = 1;
+    if (t == e)
+        return 1;
+    if (*t != ';')
+        return 0;
+    for (const char *a = t + 1; a <= e;) {
+        const char *b = memchr(a, ';', (size_t)(e - a));
+        if (!b)
+            b = e;
+        const char *x = a, *y = b;
+        while (x < y && is_js_space(*x))
+            x++;
+        while (y > x && is_js_space(y[-1]))
+            y--;
+        /* split('='): the name is what comes before the first '='. */
+        const char *eq = memchr(x, '=', (size_t)(y - x));
+        if ((eq ? eq : y) - x == 1 && *x == 'q') {
+            const char *v = eq ? eq + 1 : y, *ve = eq ? memchr(v, '=', (size_t)(y - v)) : NULL;
+            if (!ve)
+                ve = y;
+            while (v < ve && is_js_space(*v))
+                v++;
+            if (!eq || !sl_json_js_decimal(v, ve, q))
+                *q = NAN;
+            return 1;
+        }
+        a = b + 1;
+    }
+    return 1;
+}
+
+/* negotiator's priority of one offered coding: the best-matching entry,
+ * an exact name (s = 1) over "*" (s = 0), then higher q, then the later
+ * entry, compared as its `a - b || ...` chain does (NaN counts as 0). */
+typedef struct coding_prio {
+    double q;
+    int s, o, i;
+} coding_prio_t;
+
+static int js_lt0(double d) { return d < 0; }
+
+static coding_prio_t coding_priority(const char *h, size_t hl, const char *coding, int index)
+{
+    coding_prio_t best = {0, 0, -1, index};
+    const char *p = h, *end = h + hl;
+    for (int i = 0; p <= end; i++) {
+        const char *c = memchr(p, ',', (size_t)(end - p));
+        if (!c)
+            c = end;
+        const char *name;
+        size_t nl;
+        double q;
+        if (coding_entry(p, c, &name, &nl, &q)) {
+            int s = -1;
+            if (nl == strlen(coding) && !strncasecmp(name, coding, nl))
+                s = 1;
+            else if (nl == 1 && *name == '*')
+                s = 0;
+            if (s >= 0) {
+                double dq = best.q - q;
+                int take = best.s != s ? best.s < s : (dq != 0 && !isnan(dq)) ? js_lt0(dq) : best.o < i;
+                if (take)
+                    best = (coding_prio_t){q, s, i, index};
+            }
+        }
+        p = c + 1;
+    }
+    return best;
+}
+
+sl_zcoding_t sl_http_accepted_coding(const sl_http_req_t *req)
+{
+    sl_buf_t h = SL_BUF_INIT;
+    sl_http_header_join(req, "accept-encoding", &h);
+    coding_prio_t g = coding_priority(h.data ? h.data : "", h.len, "gzip", 0);
+    coding_prio_t d = coding_priority(h.data ? h.data : "", h.len, "deflate", 1);
+    sl_buf_free(&h);
+    int gz = g.q > 0, df = d.q > 0; /* isQuality: NaN and 0 are out */
+    if (gz && df) {
+        /* compareSpecs: q, then s, then o; gzip comes first in the list. */
+        int deflate_first = d.q != g.q ? d.q > g.q : d.s != g.s ? d.s > g.s : d.o < g.o;
+        return deflate_first ? SL_ZCODING_DEFLATE : SL_ZCODING_GZIP;
+    }
+    return gz ? SL_ZCODING_GZIP : df ? SL_ZCODING_DEFLATE : SL_ZCODING_IDENTITY;
+}
+
+int sl_http_respond_compressed(sl_http_req_t *req, int status, const char *content_type,
+                               const void *body, size_t len, const sl_http_compress_t *z)
+{
+    sl_zcoding_t coding = z && z->enabled && len >= z->threshold && !req->is_head
+                              ? sl_http_accepted_coding(req)
+                              : SL_ZCODING_IDENTITY;
+    sl_buf_t enc = SL_BUF_INIT;
+    if (coding != SL_ZCODING_IDENTITY && sl_zencode(coding, z->level, body, len, &enc) == 0 &&
+        sl_http_resp_header(req, "Content-Encoding", sl_zcoding_name(coding)) == 0) {
+        int rc = sl_http_respond(req, status, content_type, enc.data, enc.len);
+        sl_buf_free(&enc);
+        return rc;
+    }
+    sl_buf_free(&enc);
+    return sl_http_respond(req, status, content_type, body, len);
 }
 
 int sl_http_respond_text(sl_http_req_t *req, int status, const char *text)

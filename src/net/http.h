@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "base/buf.h"
 #include "net/conn.h"
+#include "net/deflate.h"
 
 typedef struct sl_http_conn sl_http_conn_t;
 typedef struct sl_http_req sl_http_req_t;
@@ -73,6 +74,10 @@ const char *sl_http_header_get(const sl_http_req_t *req, const char *name);
 /* Finds key in the query string and copies its %-decoded value to out.
  * Returns the value length, or -1 when absent (or too long for out). */
 int sl_http_query_get(const sl_http_req_t *req, const char *key, char *out, size_t outlen);
+/* Every value of header name, trimmed, joined with ", " as Node joins a
+ * repeated header, into out. 1 when present (out may be empty), 0 when
+ * absent. */
+int sl_http_header_join(const sl_http_req_t *req, const char *name, sl_buf_t *out);
 /* Whether the comma-separated header contains token (case-insensitive). */
 int sl_http_header_has_token(const sl_http_req_t *req, const char *name, const char *token);
 
@@ -82,6 +87,28 @@ int sl_http_resp_header(sl_http_req_t *req, const char *name, const char *value)
  * Content-Length is added; for HEAD the body is not sent. */
 int sl_http_respond(sl_http_req_t *req, int status, const char *content_type,
                     const void *body, size_t len);
+/* Compression of response bodies, Node's httpCompression option. */
+typedef struct sl_http_compress {
+    unsigned enabled : 1; /* on, as in Node */
+    size_t threshold;     /* 1024: smaller bodies go as they are */
+    uint8_t level;        /* zlib's 0..9; 6, its default */
+} sl_http_compress_t;
+void sl_http_compress_init(sl_http_compress_t *z);
+
+/* The coding Node's engine.io picks for the request's Accept-Encoding
+ * among gzip and deflate (`accepts(req).encodings(["gzip", "deflate"])`,
+ * negotiator 0.6: by q, then an exact name over "*", then the order of
+ * the header, then gzip): SL_ZCODING_IDENTITY when neither is
+ * acceptable, as with no header, "identity" or only "br". */
+sl_zcoding_t sl_http_accepted_coding(const sl_http_req_t *req);
+
+/* sl_http_respond, with the body gzip- or deflate-encoded (and a
+ * Content-Encoding header) when z is on, the body has at least
+ * z->threshold bytes and the request accepts a coding; as it is
+ * otherwise, and when encoding fails. */
+int sl_http_respond_compressed(sl_http_req_t *req, int status, const char *content_type,
+                               const void *body, size_t len, const sl_http_compress_t *z);
+
 /* Shortcut for a plain-text or JSON error body. */
 int sl_http_respond_text(sl_http_req_t *req, int status, const char *text);
 

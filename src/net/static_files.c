@@ -28,6 +28,28 @@ static const struct {
     {"wasm", "application/wasm"},          {"xml", "application/xml"},
 };
 
+/* Types worth compressing: text. Images, fonts and archives are
+ * compressed already. */
+static int compressible(const char *type)
+{
+    return !strncmp(type, "text/", 5) || strstr(type, "javascript") || strstr(type, "json") ||
+           strstr(type, "xml") || !strcmp(type, "application/wasm");
+}
+
+/* A 200 with the body, compressed when z, the type and the request allow
+ * it. The answer varies with Accept-Encoding whenever it could be
+ * compressed, so caches are told. */
+static void respond_file(sl_http_req_t *req, const char *type, const char *data, size_t len,
+                         const sl_http_compress_t *z)
+{
+    if (!z || !z->enabled || len < z->threshold || !compressible(type)) {
+        sl_http_respond(req, 200, type, data, len);
+        return;
+    }
+    sl_http_resp_header(req, "Vary", "Accept-Encoding");
+    sl_http_respond_compressed(req, 200, type, data, len, z);
+}
+
 const char *sl_static_content_type(const char *path)
 {
     const char *dot = strrchr(path, '.');
@@ -108,7 +130,7 @@ static int etag_matches(const sl_http_req_t *req, const char *etag)
 }
 
 int sl_static_serve_bytes(sl_http_req_t *req, const char *content_type, const char *etag,
-                          const char *data, size_t len)
+                          const char *data, size_t len, const sl_http_compress_t *z)
 {
     if (etag)
         sl_http_resp_header(req, "ETag", etag);
@@ -116,11 +138,11 @@ int sl_static_serve_bytes(sl_http_req_t *req, const char *content_type, const ch
         sl_http_respond(req, 304, NULL, NULL, 0);
         return 1;
     }
-    sl_http_respond(req, 200, content_type, data, len);
+    respond_file(req, content_type, data, len, z);
     return 1;
 }
 
-int sl_static_serve(sl_http_req_t *req, const char *root)
+int sl_static_serve(sl_http_req_t *req, const char *root, const sl_http_compress_t *z)
 {
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
         return 0;
@@ -172,7 +194,7 @@ int sl_static_serve(sl_http_req_t *req, const char *root)
         sl_http_respond_text(req, 500, "read error");
         return 1;
     }
-    sl_http_respond(req, 200, type, data, (size_t)got);
+    respond_file(req, type, data, (size_t)got, z);
     free(data);
     return 1;
 }

@@ -1,7 +1,8 @@
 /* L1 net/static_files: serves an app's public/ folder over L1 http: GET/HEAD,
- * content types, ETag/If-None-Match, "/" -> index.html, and no path ever
- * leaves the folder (.., %2e%2e, absolute paths, symlinks pointing out).
- * Knows nothing of Engine.IO or Socket.IO. */
+ * content types, ETag/If-None-Match, "/" -> index.html, gzip or deflate
+ * for text types as the request accepts (httpCompression), and no path
+ * ever leaves the folder (.., %2e%2e, absolute paths, symlinks pointing
+ * out). Knows nothing of Engine.IO or Socket.IO. */
 #ifndef SL_STATIC_FILES_H
 #define SL_STATIC_FILES_H
 
@@ -9,12 +10,12 @@
 
 /* root must be an absolute, symlink-free path (realpath). Returns 1 when it
  * answered the request with a file (200/304), 0 when there is no such file
- * (the caller answers, usually 404). */
-int sl_static_serve(sl_http_req_t *req, const char *root);
+ * (the caller answers, usually 404). z: how to compress (NULL: never). */
+int sl_static_serve(sl_http_req_t *req, const char *root, const sl_http_compress_t *z);
 
 /* Serves bytes held in memory with an ETag; for bundles read once. */
 int sl_static_serve_bytes(sl_http_req_t *req, const char *content_type, const char *etag,
-                          const char *data, size_t len);
+                          const char *data, size_t len, const sl_http_compress_t *z);
 
 const char *sl_static_content_type(const char *path);
 

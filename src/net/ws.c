@@ -16,6 +16,8 @@ struct sl_ws {
     void *ud;
     sl_ws_parser_t in;       /* incoming frames */
     sl_buf_t rest;           /* what came with the upgrade, until started */
+    sl_ws_deflate_t *z;      /* permessage-deflate; NULL unless negotiated */
+    size_t max_message;      /* for inflated messages */
     unsigned closing : 1;
 };
 
@@ -55,12 +57,34 @@ static void ws_send_close(sl_ws_t *ws, uint16_t code)
     sl_conn_close_after_write(ws->conn);
 }
 
+/* A message that came compressed: inflated (never past max_message: a
+ * zip bomb stops there with 1009) and, for text, checked as UTF-8 after
+ * inflating, as Node's ws does. */
+static void ws_in_deflated(sl_ws_t *ws, int binary, const char *p, size_t n)
+{
+    sl_buf_t m = SL_BUF_INIT;
+    int code = sl_ws_deflate_inflate(ws->z, p, n, ws->max_message, &m);
+    if (!code && !binary && !sl_ws_utf8_valid(m.data, m.len))
+        code = 1007;
+    if (code) {
+        SL_INFO("ws", "%s: %s compressed message, closing with %d", ws->conn->peer,
+                code == 1009 ? "oversized" : code == 1007 ? "undecodable" : "unreadable", code);
+        ws_send_close(ws, (uint16_t)code);
+    } else {
+        ws->h->on_message(ws, binary, m.data ? m.data : "", m.len);
+    }
+    sl_buf_free(&m);
+}
+
 /* Parser callbacks: each returns nonzero once the ws is closing, which
  * stops the feed (the rest of the bytes is dropped, as it would be). */
 static int ws_in_message(void *ud, int binary, char *p, size_t n)
 {
     sl_ws_t *ws = ud;
-    ws->h->on_message(ws, binary, p, n);
+    if (ws->in.msg_rsv1)
+        ws_in_deflated(ws, binary, p, n);
+    else
+        ws->h->on_message(ws, binary, p, n);
     return ws->closing || ws->conn->closing;
 }
 
@@ -116,6 +140,7 @@ static void ws_on_close(sl_conn_t *c)
         ws->h->on_close(ws);
     sl_ws_parser_free(&ws->in);
     sl_buf_free(&ws->rest);
+    sl_ws_deflate_free(ws->z);
     free(ws);
 }
 
@@ -144,6 +169,15 @@ static void ws_accept_key(const char *key, char out[29])
     sl_buf_free(&b);
 }
 
+const char *sl_ws_check_extensions(const sl_http_req_t *req, const struct sl_ws_opts *opts)
+{
+    sl_ws_deflate_params_t p;
+    char v[SL_WS_DEFLATE_VALUE_MAX];
+    if (opts->deflate && sl_ws_deflate_negotiate(req, opts->deflate, &p, v, sizeof v) < 0)
+        return SL_WS_DEFLATE_REFUSAL;
+    return NULL;
+}
+
 sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
                       const sl_ws_handler_t *h, void *ud)
 {
@@ -154,6 +188,14 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
                    accept);
+    /* Negotiated as the caller checked it (sl_ws_check_extensions); the
+     * state costs nothing more until a message is compressed. */
+    sl_ws_deflate_params_t zp;
+    char zv[SL_WS_DEFLATE_VALUE_MAX];
+    sl_ws_deflate_t *z = NULL;
+    if (opts->deflate && sl_ws_deflate_negotiate(req, opts->deflate, &zp, zv, sizeof zv) == 1 &&
+        (z = sl_ws_deflate_new(&zp, opts->deflate)))
+        sl_buf_appendf(&head, "Sec-WebSocket-Extensions: %s\r\n", zv);
     sl_buf_append(&head, req->resp_headers.data, req->resp_headers.len);
     sl_buf_append(&head, "\r\n", 2);
 
@@ -165,12 +207,17 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
             sl_conn_close(c);
         sl_buf_free(&head);
         sl_buf_free(&rest);
+        sl_ws_deflate_free(z);
         return NULL;
     }
     ws->conn = c;
     ws->h = h;
     ws->ud = ud;
+    ws->z = z;
+    ws->max_message = opts->max_message;
     sl_ws_parser_init(&ws->in, opts->max_message);
+    if (z)
+        sl_ws_parser_allow_rsv1(&ws->in);
     sl_conn_set_queue_cap(c, opts->queue_cap);
     sl_conn_set_handler(c, &ws_conn_handler, ws);
     sl_conn_write(c, head.data, head.len);
@@ -203,15 +250,30 @@ const char *sl_ws_peer(const sl_ws_t *ws) { return ws->conn->peer; }
 
 size_t sl_ws_queued(const sl_ws_t *ws) { return sl_conn_queued(ws->conn); }
 
-int sl_ws_sendv(sl_ws_t *ws, int binary, const uv_buf_t *parts, unsigned n)
+int sl_ws_sendv(sl_ws_t *ws, unsigned flags, const uv_buf_t *parts, unsigned n,
+                sl_ws_zcache_t *cache)
 {
     if (ws->closing || n > 7)
         return -EPIPE;
     size_t len = 0;
     for (unsigned i = 0; i < n; i++)
         len += parts[i].len;
+    unsigned opcode = flags & SL_WS_BINARY ? 0x2 : 0x1;
+    if (ws->z && !(flags & SL_WS_PLAIN) && sl_ws_deflate_wants(ws->z, len)) {
+        sl_rcbuf_t *f = sl_ws_deflate_frame(ws->z, opcode, parts, n, cache);
+        if (f) {
+            /* A frame shared by a broadcast waits, if it must, as a
+             * reference: one copy for every slow recipient. */
+            uv_buf_t b = uv_buf_init(f->data, (unsigned)f->len);
+            int rc = sl_conn_writev_rcs(ws->conn, &b, &f, 1);
+            sl_rcbuf_unref(f);
+            return rc;
+        }
+        /* No memory to compress: the message goes plain, which RFC 7692
+         * allows for any message. */
+    }
     unsigned char hdr[10];
-    unsigned hl = sl_ws_frame_header(hdr, binary ? 0x2 : 0x1, len);
+    unsigned hl = sl_ws_frame_header(hdr, opcode, len);
     uv_buf_t bufs[8];
     bufs[0] = uv_buf_init((char *)hdr, hl);
     for (unsigned i = 0; i < n; i++)

@@ -2,7 +2,11 @@
  * HTTP. ws_frame parses incoming frames (fragments, control frames, close
  * handshake); pongs and close frames are answered here; data frames going
  * out are framed here and written without a copy so one encoded broadcast
- * serves every recipient.
+ * serves every recipient. permessage-deflate (RFC 7692) is negotiated in
+ * the 101 and applied here through ws_deflate: compressed messages are
+ * inflated before the handler sees them, and messages going out are
+ * compressed when the negotiation says so (a broadcast once for all
+ * recipients that can share the frame); control frames never are.
  * Knows nothing of Engine.IO, sessions or packets. */
 #ifndef SL_WS_H
 #define SL_WS_H
@@ -10,6 +14,7 @@
 #include <stdint.h>
 #include "net/conn.h"
 #include "net/http.h"
+#include "net/ws_deflate.h"
 
 typedef struct sl_ws sl_ws_t;
 
@@ -22,13 +27,18 @@ typedef struct sl_ws_handler {
 } sl_ws_handler_t;
 
 struct sl_ws_opts {
-    size_t max_message;   /* larger incoming message -> close 1009 */
+    size_t max_message;   /* larger incoming message (inflated or not) -> close 1009 */
     size_t queue_cap;     /* user-space output cap */
+    const sl_ws_deflate_opts_t *deflate; /* permessage-deflate; NULL: off */
 };
 
 /* 0 when req is a well-formed WebSocket upgrade (GET, Upgrade: websocket,
  * Sec-WebSocket-Version: 13, a key); -1 otherwise. */
 int sl_ws_check_request(const sl_http_req_t *req);
+/* NULL when the extensions req offers can be answered under opts; else
+ * the reason to answer 400 with, as Node's ws does
+ * (SL_WS_DEFLATE_REFUSAL). */
+const char *sl_ws_check_extensions(const sl_http_req_t *req, const struct sl_ws_opts *opts);
 
 /* Answers 101 (with any extra headers already added to req->resp_headers),
  * takes the conn and returns the ws; req is freed. NULL on failure (the
@@ -44,9 +54,19 @@ void sl_ws_start(sl_ws_t *ws);
 void *sl_ws_data(const sl_ws_t *ws);
 void sl_ws_set_handler(sl_ws_t *ws, const sl_ws_handler_t *h, void *ud);
 
-/* One message whose payload is the concatenation of parts. Returns 0,
- * -ENOBUFS when the output cap is hit, -EPIPE when closing. */
-int sl_ws_sendv(sl_ws_t *ws, int binary, const uv_buf_t *parts, unsigned n);
+/* Send flags. */
+enum {
+    SL_WS_BINARY = 1, /* a binary message (else text) */
+    SL_WS_PLAIN = 2,  /* never compressed (socket.compress(false)) */
+};
+/* One message whose payload is the concatenation of parts (at most 7). It
+ * goes compressed when permessage-deflate was negotiated, flags allow it
+ * and sl_ws_deflate_wants says so. cache (may be NULL): the same message
+ * goes to many connections, whose frame is made once for those that can
+ * share it (see sl_ws_zcache_t). Returns 0, -ENOBUFS when the output cap
+ * is hit, -EPIPE when closing. */
+int sl_ws_sendv(sl_ws_t *ws, unsigned flags, const uv_buf_t *parts, unsigned n,
+                sl_ws_zcache_t *cache);
 size_t sl_ws_queued(const sl_ws_t *ws);
 
 /* Starts the close handshake (code 1000 normal); the conn is closed once

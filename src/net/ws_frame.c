@@ -82,11 +82,11 @@ static void unmask(unsigned char *p, size_t n, const uint8_t mask[4], uint8_t *o
         *utf8 = st;
 }
 
-static int utf8_valid(const unsigned char *p, size_t n)
+int sl_ws_utf8_valid(const char *p, size_t n)
 {
     uint8_t st = 0;
     for (size_t i = 0; i < n; i++)
-        st = utf8_step(st, p[i]);
+        st = utf8_step(st, (unsigned char)p[i]);
     return st == 0;
 }
 
@@ -139,8 +139,12 @@ static int check_start(const sl_ws_parser_t *ps)
 {
     unsigned b0 = ps->hdr[0], b1 = ps->hdr[1];
     unsigned op = b0 & 0x0f, fin = b0 & 0x80;
-    if (b0 & 0x70)
-        return CODE_PROTOCOL; /* RSV bits: no extension is ever negotiated */
+    if (b0 & 0x30)
+        return CODE_PROTOCOL; /* RSV2, RSV3: no extension uses them */
+    /* RSV1 marks a compressed message (permessage-deflate), on its first
+     * frame only: never on a control frame or a continuation. */
+    if ((b0 & 0x40) && (!ps->rsv1_ok || (op != OP_TEXT && op != OP_BINARY)))
+        return CODE_PROTOCOL;
     if (!(b1 & 0x80))
         return CODE_PROTOCOL; /* a client must mask */
     switch (op) {
@@ -177,8 +181,10 @@ static int check_header(sl_ws_parser_t *ps)
     ps->mask_off = 0;
     if (!is_control(ps->opcode) && len > ps->max_message - ps->msg.len)
         return CODE_TOO_BIG; /* msg.len never exceeds max_message */
-    if (ps->opcode == OP_TEXT)
-        ps->utf8 = 0; /* a new text message */
+    if (ps->opcode == OP_TEXT || ps->opcode == OP_BINARY) {
+        ps->utf8 = 0; /* a new message */
+        ps->msg_rsv1 = (ps->hdr[0] & 0x40) != 0;
+    }
     return 0;
 }
 
@@ -201,7 +207,7 @@ static int control_frame(sl_ws_parser_t *ps, const char *p, size_t n,
         code = (uint16_t)((unsigned char)p[0] << 8 | (unsigned char)p[1]);
         if (!sl_ws_close_code_valid(code))
             return CODE_PROTOCOL;
-        if (!utf8_valid((const unsigned char *)p + 2, n - 2))
+        if (!sl_ws_utf8_valid(p + 2, n - 2))
             return CODE_BAD_DATA;
     }
     ps->state = ST_CLOSED;
@@ -269,7 +275,7 @@ int sl_ws_parser_feed(sl_ws_parser_t *ps, char *p, size_t n, const sl_ws_frame_h
             if (len <= n && (is_control(ps->opcode) || (fin && ps->opcode != OP_CONT))) {
                 /* The whole frame is here and is a whole message or a
                  * control frame: unmask in place, no copy. */
-                uint8_t *u8 = ps->opcode == OP_TEXT ? &ps->utf8 : NULL;
+                uint8_t *u8 = ps->opcode == OP_TEXT && !ps->msg_rsv1 ? &ps->utf8 : NULL;
                 unmask((unsigned char *)p, len, ps->mask, &ps->mask_off, u8);
                 char *payload = p;
                 p += len;
@@ -307,7 +313,7 @@ int sl_ws_parser_feed(sl_ws_parser_t *ps, char *p, size_t n, const sl_ws_frame_h
             unsigned char *dst = (unsigned char *)ps->msg.data + ps->msg.len;
             memcpy(dst, p, take);
             unmask(dst, take, ps->mask, &ps->mask_off,
-                   ps->msg_opcode == OP_TEXT ? &ps->utf8 : NULL);
+                   ps->msg_opcode == OP_TEXT && !ps->msg_rsv1 ? &ps->utf8 : NULL);
             ps->msg.len += take;
             if (ps->utf8 == U8_REJECT && ps->msg_opcode == OP_TEXT)
                 return die(ps, CODE_BAD_DATA);

@@ -39,10 +39,18 @@ typedef struct sl_ws_parser {
     uint8_t utf8;          /* validator state across a text message */
     uint8_t ctrl_len;      /* bytes of a split control frame, kept after msg.len */
     uint8_t state;
+    uint8_t rsv1_ok;       /* permessage-deflate was negotiated */
+    uint8_t msg_rsv1;      /* the message being read (or handed out) was
+                              sent compressed: RSV1 on its first frame */
     uint16_t error;        /* close code once dead */
 } sl_ws_parser_t;
 
 void sl_ws_parser_init(sl_ws_parser_t *ps, size_t max_message);
+/* Accepts RSV1 on the first frame of a message (RFC 7692: the message is
+ * compressed; ps->msg_rsv1 tells so during on_message, and its text is not
+ * checked as UTF-8 here: the inflated text is the caller's to check). Still
+ * refused on control frames and continuation frames (1002). */
+static inline void sl_ws_parser_allow_rsv1(sl_ws_parser_t *ps) { ps->rsv1_ok = 1; }
 /* Releases the message buffer, if any. */
 void sl_ws_parser_free(sl_ws_parser_t *ps);
 
@@ -54,11 +62,15 @@ void sl_ws_parser_free(sl_ws_parser_t *ps);
 int sl_ws_parser_feed(sl_ws_parser_t *ps, char *p, size_t n, const sl_ws_frame_handler_t *h,
                       void *ud);
 
+/* Whether p..p+n is well-formed UTF-8, as the parser checks text. */
+int sl_ws_utf8_valid(const char *p, size_t n);
+
 /* Close codes a peer may send (RFC 6455 7.4, as Node's ws accepts them). */
 int sl_ws_close_code_valid(unsigned code);
 
 /* Writes a server frame header (FIN set, no mask) for opcode and len into
- * out (10 bytes enough); returns its length. */
+ * out (10 bytes enough); returns its length. opcode may carry RSV1 (0x40)
+ * for a compressed message. */
 unsigned sl_ws_frame_header(unsigned char out[10], unsigned opcode, uint64_t len);
 
 #endif

@@ -380,7 +380,8 @@ int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64
         return -ENOMEM;
     if (natts) {
         out->atts = calloc(natts, sizeof *out->atts);
-        if (!out->atts) {
+        out->att_caches = calloc(natts, sizeof *out->att_caches);
+        if (!out->atts || !out->att_caches) {
             sio_out_release(out);
             return -ENOMEM;
         }
@@ -399,19 +400,24 @@ int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64
 void sio_out_release(sio_out_t *out)
 {
     sl_rcbuf_unref(out->text);
-    for (unsigned i = 0; i < out->natts; i++)
+    eio_cache_release(&out->text_cache);
+    for (unsigned i = 0; i < out->natts; i++) {
         sl_rcbuf_unref(out->atts[i]);
+        eio_cache_release(&out->att_caches[i]);
+    }
     free(out->atts);
+    free(out->att_caches);
     memset(out, 0, sizeof *out);
 }
 
-static int client_send(sio_client_t *c, const sio_out_t *out)
+static int client_send(sio_client_t *c, sio_out_t *out)
 {
     if (c->closed)
         return -EPIPE;
-    int rc = eio_session_send_rc(c->eio, 0, out->text);
+    unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
+    int rc = eio_session_send_rc(c->eio, plain, out->text, &out->text_cache);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
-        rc = eio_session_send_rc(c->eio, 1, out->atts[i]);
+        rc = eio_session_send_rc(c->eio, EIO_SEND_BINARY | plain, out->atts[i], &out->att_caches[i]);
     return rc;
 }
 
@@ -427,7 +433,7 @@ static int client_send_packet(sio_client_t *c, sio_packet_type_t type, const cha
     return rc;
 }
 
-int sio_socket_send(sio_socket_t *s, const sio_out_t *out)
+int sio_socket_send(sio_socket_t *s, sio_out_t *out)
 {
     if (s->state != S_CONNECTED)
         return -EPIPE;
@@ -501,9 +507,11 @@ static void broadcast_one(sio_socket_t *s, void *ud)
     client_send(s->client, ud);
 }
 
-size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const sio_out_t *out)
+size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, sio_out_t *out)
 {
-    return sio_nsp_select(nsp, t, broadcast_one, (void *)out);
+    if (t->plain)
+        out->plain = 1;
+    return sio_nsp_select(nsp, t, broadcast_one, out);
 }
 
 long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const char *json,
@@ -513,6 +521,7 @@ long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const c
     int rc = sio_out_build(&out, SIO_PACKET_EVENT, nsp->name, -1, json, len, atts, natts);
     if (rc)
         return rc;
+    out.plain = (flags & SIO_FLAG_PLAIN) != 0;
     size_t n = sio_nsp_broadcast(nsp, t, &out);
     sio_out_release(&out);
     sio_server_t *srv = nsp->srv;

@@ -103,11 +103,16 @@ size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 /* ---- outgoing packets --------------------------------------------------- */
 
 /* One encoded packet: the text frame and its binary attachments, shared
- * (refcounted) by every recipient it is written to. */
+ * (refcounted) by every recipient it is written to, each with the cache of
+ * what the transport made of it once for all (a compressed WebSocket
+ * frame), which fills as the packet is written. */
 typedef struct sio_out {
     sl_rcbuf_t *text;
     sl_rcbuf_t **atts;
     unsigned natts;
+    unsigned plain : 1;       /* never compressed: compress(false) */
+    eio_cache_t text_cache;
+    eio_cache_t *att_caches;  /* natts of them */
 } sio_out_t;
 
 /* Builds the packet `type` (EVENT, ACK, CONNECT_ERROR, DISCONNECT...) for
@@ -134,7 +139,7 @@ void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms
  * (data_json may be NULL); the socket is freed. */
 void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, size_t data_len);
 /* Writes one packet to this socket. Returns 0, -EPIPE when gone. */
-int sio_socket_send(sio_socket_t *s, const sio_out_t *out);
+int sio_socket_send(sio_socket_t *s, sio_out_t *out);
 /* Whether a volatile packet would be written now (no backlog). */
 int sio_socket_writable(const sio_socket_t *s);
 /* Server-side disconnect: DISCONNECT packet, reason "server namespace
@@ -188,6 +193,7 @@ struct sio_target {
     const sio_slice_t *except;
     size_t nexcept;
     unsigned volatile_ : 1;   /* skip sockets that can't take it now */
+    unsigned plain : 1;       /* never compressed: compress(false) */
 };
 
 /* Calls cb for every selected connected socket; cb must not disconnect or
@@ -196,12 +202,12 @@ struct sio_target {
 size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
                       void (*cb)(sio_socket_t *s, void *ud), void *ud);
 /* Writes out to every selected socket. Returns the number of recipients. */
-size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const sio_out_t *out);
+size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, sio_out_t *out);
 
 /* ---- adapter (cluster) --------------------------------------------------- */
 
 /* Broadcast flags that cross the adapter. */
-enum { SIO_FLAG_VOLATILE = 1, SIO_FLAG_LOCAL = 2 };
+enum { SIO_FLAG_VOLATILE = 1, SIO_FLAG_LOCAL = 2, SIO_FLAG_PLAIN = 4 /* compress(false) */ };
 
 /* What a cluster request gathered: the items of every server's answer
  * list ("sockets", "rooms", or serverSideEmit/broadcast acks) joined as

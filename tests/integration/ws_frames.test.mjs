@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import crypto from 'node:crypto';
 import { startServer, once } from './lib/server.mjs';
-import { openRawWs, wsUrl } from './lib/eio.mjs';
+import { openRawWs, wsUrl, clientFrame, closeCode } from './lib/eio.mjs';
 
 const MAX = 1000; // maxHttpBufferSize: the largest message accepted
 let srv;
@@ -19,29 +19,12 @@ after(async () => {
   await srv?.stop();
 });
 
-// A client frame with any header bits: { op, fin, rsv, masked }.
-function frame(payload, { op = 1, fin = true, rsv = 0, masked = true } = {}) {
-  const data = Buffer.from(payload);
-  const head = [(fin ? 0x80 : 0) | (rsv << 4) | op];
-  if (data.length < 126) head.push((masked ? 0x80 : 0) | data.length);
-  else head.push((masked ? 0x80 : 0) | 126, data.length >> 8, data.length & 0xff);
-  if (!masked) return Buffer.concat([Buffer.from(head), data]);
-  const mask = crypto.randomBytes(4);
-  return Buffer.concat([Buffer.from(head), mask, Buffer.from(data.map((b, i) => b ^ mask[i % 4]))]);
-}
+const frame = clientFrame;
 
 async function opened(t) {
   const c = await openRawWs(wsUrl(srv), { t });
   await c.waitFrames(1); // the open packet
   return c;
-}
-
-async function closeCode(c) {
-  let tm;
-  const info = await Promise.race([c.closed, new Promise((r) => { tm = setTimeout(() => r(null), 2000); })]);
-  clearTimeout(tm);
-  assert.ok(info, 'the server did not close the websocket within 2 s');
-  return info.code;
 }
 
 test('an unmasked client frame closes the websocket with 1002', async (t) => {

@@ -5,6 +5,7 @@
  * runner.c includes it twice, with two meanings of SUITE. */
 SUITE(backoff)
 SUITE(buf)
+SUITE(deflate)
 SUITE(eio_lacks_sid)
 SUITE(eio_packet)
 SUITE(hashtab)
@@ -25,4 +26,5 @@ SUITE(stream_writer)
 SUITE(testlib)
 SUITE(tls)
 SUITE(trust)
+SUITE(ws_deflate)
 SUITE(ws_frame)

@@ -33,33 +33,119 @@ static void rows_are_whole_and_names_unique(void)
     CHECK(sl_option_find("pingIntervall") == NULL);
 }
 
+/* The section a field belongs to (see options.h), as the test reads the
+ * names: the nearest true/false row named by a prefix. */
+static const sl_option_t *section_of(const char *name)
+{
+    char n[128];
+    snprintf(n, sizeof n, "%s", name);
+    for (char *dot; (dot = strrchr(n, '.'));) {
+        *dot = '\0';
+        const sl_option_t *o = sl_option_find(n);
+        if (o && o->type == SL_OPT_BOOL)
+            return o;
+    }
+    return NULL;
+}
+
 /* The table's default column is what --help prints; the values come from
- * the layers' init functions. They must agree. */
+ * the layers' init functions. They must agree. A field's default is
+ * compared with its section turned on, since giving a field turns it on. */
 static void every_default_is_the_layers_default(void)
 {
-    sl_settings_t base;
-    sl_settings_init(&base);
+    sl_settings_t init;
+    sl_settings_init(&init);
     char err[256];
     for (size_t i = 0; i < sl_options_count; i++) {
         const sl_option_t *o = &sl_options[i];
         if (!o->def)
             continue; /* an alias */
-        sl_settings_t s;
+        sl_settings_t base, s;
+        memcpy(&base, &init, sizeof base);
+        const sl_option_t *sec = section_of(o->name);
+        if (sec)
+            CHECK_EQ_INT(sl_settings_set(&base, sec->name, "true", sec->where, err, sizeof err), 0);
         memcpy(&s, &base, sizeof s);
         sl_optval_t v;
         CHECK_EQ_INT(sl_option_parse(o, o->def, &v, err, sizeof err), 0);
         CHECK_EQ_INT(sl_option_apply(o, &s, &v, err, sizeof err), 0);
-        if (!strcmp(o->name, "connectionStateRecovery.maxDisconnectionDuration")) {
-            CHECK_EQ_INT(s.sio.recovery, 1); /* giving it turns recovery on */
-            s.sio.recovery = 0;
-        }
         if (memcmp(&s, &base, sizeof s) != 0)
             fprintf(stderr, "  the default of %s is not the layers'\n", o->name);
         CHECK(memcmp(&s, &base, sizeof s) == 0);
     }
-    CHECK_EQ_INT(base.lua_budget, SL_LUA_DEFAULT_BUDGET);
-    CHECK(!strcmp(base.eio.path, "/socket.io/"));
-    CHECK_EQ_INT(base.http.limits.max_body_bytes, base.eio.max_http_buffer_size);
+    CHECK_EQ_INT(init.lua_budget, SL_LUA_DEFAULT_BUDGET);
+    CHECK(!strcmp(init.eio.path, "/socket.io/"));
+    CHECK_EQ_INT(init.http.limits.max_body_bytes, init.eio.max_http_buffer_size);
+    CHECK_EQ_INT(init.eio.per_message_deflate.enabled, 0); /* Node's defaults */
+    CHECK_EQ_INT(init.eio.http_compression.enabled, 1);
+    CHECK_EQ_INT(init.http.compress.enabled, 1);
+}
+
+/* perMessageDeflate and httpCompression as Node's option objects: the
+ * switch, a field that turns it on, the table form, ws's three-valued
+ * settings, and clear words for what is refused. */
+static void compression_options_read_as_node_writes_them(void)
+{
+    sl_settings_t s;
+    sl_settings_init(&s);
+    char err[256];
+    const sl_ws_deflate_opts_t *z = &s.eio.per_message_deflate;
+    CHECK_EQ_INT(set(&s, "perMessageDeflate", "true", err), 0);
+    CHECK_EQ_INT(z->enabled, 1);
+    CHECK_EQ_INT(z->threshold, 1024);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate", "false", err), 0);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.threshold", "10", err), 0);
+    CHECK_EQ_INT(z->enabled, 1); /* a field turns the section on */
+    CHECK_EQ_INT(z->threshold, 10);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate", "false", err), 0);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate", "{}", err), 0); /* perMessageDeflate = {} */
+    CHECK_EQ_INT(z->enabled, 1);
+    CHECK_EQ_INT(z->threshold, 10);
+
+    CHECK_EQ_INT(z->server_no_context_takeover, SL_WSZ_UNSET);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.serverNoContextTakeover", "true", err), 0);
+    CHECK_EQ_INT(z->server_no_context_takeover, SL_WSZ_TRUE);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.serverNoContextTakeover", "false", err), 0);
+    CHECK_EQ_INT(z->server_no_context_takeover, SL_WSZ_FALSE);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.serverNoContextTakeover", "", err), 0);
+    CHECK_EQ_INT(z->server_no_context_takeover, SL_WSZ_UNSET);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.serverNoContextTakeover", "yes", err), SL_OPT_EVALUE);
+    CHECK(!strcmp(err, "bad value 'yes' for perMessageDeflate.serverNoContextTakeover: expected "
+                       "true, false, or '' (the client's offer decides)"));
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.serverMaxWindowBits", "10", err), 0);
+    CHECK_EQ_INT(z->server_max_window_bits, 10);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.clientMaxWindowBits", "false", err), 0);
+    CHECK_EQ_INT(z->client_max_window_bits, SL_WSZ_FALSE);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.clientMaxWindowBits", "true", err), 0);
+    CHECK_EQ_INT(z->client_max_window_bits, SL_WSZ_UNSET); /* ws reads only numbers and false */
+    const char *windows[] = {"7", "16", "x", "-9", "09x"};
+    for (size_t i = 0; i < sizeof windows / sizeof windows[0]; i++)
+        CHECK_EQ_INT(set(&s, "perMessageDeflate.serverMaxWindowBits", windows[i], err), SL_OPT_EVALUE);
+    CHECK_EQ_INT(z->server_max_window_bits, 10);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.memLevel", "0", err), SL_OPT_EVALUE);
+    CHECK(!strcmp(err, "bad value '0' for perMessageDeflate.memLevel: expected an integer from 1 to 9"));
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.zlibDeflateOptions.memLevel", "4", err), 0);
+    CHECK_EQ_INT(z->mem_level, 4);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.zlibDeflateOptions.level", "1", err), 0);
+    CHECK_EQ_INT(z->level, 1);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.concurrencyLimit", "10", err), 0);
+    CHECK_EQ_INT(set(&s, "perMessageDeflate.thresold", "10", err), SL_OPT_EUNKNOWN);
+    CHECK(!strcmp(err, "unknown option 'perMessageDeflate.thresold'"));
+
+    CHECK_EQ_INT(set(&s, "httpCompression", "false", err), 0);
+    CHECK(!s.eio.http_compression.enabled && !s.http.compress.enabled);
+    CHECK_EQ_INT(set(&s, "httpCompression.threshold", "2048", err), 0);
+    CHECK(s.eio.http_compression.enabled && s.http.compress.enabled);
+    CHECK_EQ_INT(s.eio.http_compression.threshold, 2048);
+    CHECK_EQ_INT(s.http.compress.threshold, 2048);
+    CHECK_EQ_INT(set(&s, "httpCompression.level", "10", err), SL_OPT_EVALUE);
+
+    /* "{}" on a name whose fields are no section sets nothing; on a plain
+     * option it is a bad value. */
+    CHECK_EQ_INT(set(&s, "cors", "{}", err), 0);
+    CHECK(!strcmp(s.eio.cors_origin, ""));
+    CHECK_EQ_INT(set(&s, "transports", "{}", err), SL_OPT_EVALUE);
+    CHECK(!strcmp(err, "bad value '{}' for transports: expected a comma list of polling, websocket"));
 }
 
 static void unknown_names_and_bad_values_are_told_apart(void)
@@ -246,4 +332,5 @@ TL_SUITE(options, NULL, NULL,
          TL_TEST(booleans_enums_and_lists),
          TL_TEST(text_values_land_in_their_layer),
          TL_TEST(numbers_land_in_every_layer_that_reads_them),
+         TL_TEST(compression_options_read_as_node_writes_them),
          TL_TEST(help_lists_every_option_in_80_columns));

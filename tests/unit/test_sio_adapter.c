@@ -203,7 +203,7 @@ static void server_down(void)
 }
 
 static const sio_slice_t ROOMS[] = {{"a", 1}, {"b", 1}};
-static const sio_target_t TARGET = {ROOMS, 2, ROOMS + 1, 1, 0};
+static const sio_target_t TARGET = {ROOMS, 2, ROOMS + 1, 1, 0, 0};
 
 /* ---- tests ------------------------------------------------------------------------ */
 

@@ -699,6 +699,83 @@ static void frame_header_encoder(void)
 
 /* Random bytes, and valid streams with random bytes changed, in random
  * chunks: no crash, no leak, no read outside the blocks (ASan). */
+/* RSV1 (permessage-deflate): refused until allowed; then it marks the
+ * message whose first frame carries it, whose bytes (compressed) are not
+ * checked as UTF-8 here; never on a continuation or a control frame. */
+typedef struct {
+    seen_t seen; /* first: on_ping and the others log here */
+    sl_ws_parser_t ps;
+    int rsv1[8];
+    int n;
+} rsv_seen_t;
+
+static int rsv_on_message(void *ud, int binary, char *p, size_t n)
+{
+    (void)binary;
+    (void)p;
+    (void)n;
+    rsv_seen_t *s = ud;
+    if (s->n < 8)
+        s->rsv1[s->n++] = s->ps.msg_rsv1;
+    return 0;
+}
+
+static int rsv_feed(const bytes_t *in, int allow, rsv_seen_t *s, int bytewise)
+{
+    static const sl_ws_frame_handler_t h = {rsv_on_message, on_ping, on_pong, on_close};
+    memset(s, 0, sizeof *s);
+    sl_ws_parser_init(&s->ps, 1000);
+    if (allow)
+        sl_ws_parser_allow_rsv1(&s->ps);
+    int rc = 0;
+    for (size_t at = 0; at < in->len && rc == 0;) {
+        size_t len = bytewise ? 1 : in->len;
+        char *blk = malloc(len);
+        memcpy(blk, in->p + at, len);
+        rc = sl_ws_parser_feed(&s->ps, blk, len, &h, s);
+        free(blk);
+        at += len;
+    }
+    sl_ws_parser_free(&s->ps);
+    seen_free(&s->seen);
+    return rc;
+}
+
+static void rsv1_marks_compressed_messages_once_negotiated(void)
+{
+    const unsigned char deflated[] = {0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00}; /* not UTF-8 */
+    rsv_seen_t s;
+    for (int bytewise = 0; bytewise < 2; bytewise++) {
+        bytes_t in = {0};
+        frame(&in, 1 | F_RSV1, deflated, sizeof deflated);
+        CHECK_EQ_INT(rsv_feed(&in, 0, &s, bytewise), 1002); /* not negotiated */
+        CHECK_EQ_INT(rsv_feed(&in, 1, &s, bytewise), 0);
+        CHECK_EQ_INT(s.n, 1);
+        CHECK_EQ_INT(s.rsv1[0], 1);
+        /* Fragmented: RSV1 on the first frame only, a ping between, then a
+         * plain message. */
+        in.len = 0;
+        frame(&in, 1 | F_RSV1 | F_NOFIN, deflated, 3);
+        frame_str(&in, 9, "p");
+        frame(&in, 0, deflated + 3, sizeof deflated - 3);
+        frame_str(&in, 1, "4plain");
+        CHECK_EQ_INT(rsv_feed(&in, 1, &s, bytewise), 0);
+        CHECK_EQ_INT(s.n, 2);
+        CHECK(s.rsv1[0] == 1 && s.rsv1[1] == 0);
+        /* Where RFC 7692 forbids it. */
+        unsigned bad[][2] = {{1 | F_NOFIN, 0 | F_RSV1}, {9 | F_RSV1, 0}, {8 | F_RSV1, 0},
+                             {10 | F_RSV1, 0}, {1 | F_RSV2, 0}, {2 | F_RSV3, 0}};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            in.len = 0;
+            frame(&in, bad[i][0], "ab", 2);
+            if (bad[i][0] & F_NOFIN)
+                frame(&in, bad[i][1], "cd", 2);
+            CHECK_EQ_INT(rsv_feed(&in, 1, &s, bytewise), 1002);
+        }
+        free(in.p);
+    }
+}
+
 static void fuzz_random_and_mutated_input(void)
 {
     bytes_t valid = {0};
@@ -748,4 +825,5 @@ TL_SUITE(ws_frame, NULL, NULL,
          TL_TEST(utf8_validation_matches_reference),
          TL_TEST(callback_can_stop_the_feed),
          TL_TEST(frame_header_encoder),
+         TL_TEST(rsv1_marks_compressed_messages_once_negotiated),
          TL_TEST(fuzz_random_and_mutated_input));

@@ -1,6 +1,7 @@
 // engine.io-client helpers: open a session against a started server and
 // collect what it receives.
 
+import crypto from 'node:crypto';
 import { Socket } from 'engine.io-client';
 import WebSocket from 'ws';
 import { once, until } from './server.mjs';
@@ -107,4 +108,50 @@ export function openRawWs(url, { t, timeoutMs = 3000, ...wsOpts } = {}) {
       });
     });
   });
+}
+
+// A client frame with any header bits: { op, fin, rsv (RSV1 = 4), masked },
+// for writing frames the real clients never write to ws._socket.
+export function clientFrame(payload, { op = 1, fin = true, rsv = 0, masked = true } = {}) {
+  const data = Buffer.from(payload);
+  const head = [(fin ? 0x80 : 0) | (rsv << 4) | op];
+  if (data.length < 126) head.push((masked ? 0x80 : 0) | data.length);
+  else if (data.length < 65536) head.push((masked ? 0x80 : 0) | 126, data.length >> 8, data.length & 0xff);
+  else {
+    head.push((masked ? 0x80 : 0) | 127);
+    for (let i = 7; i >= 0; i--) head.push(Math.floor(data.length / 2 ** (8 * i)) & 0xff);
+  }
+  if (!masked) return Buffer.concat([Buffer.from(head), data]);
+  const mask = crypto.randomBytes(4);
+  return Buffer.concat([Buffer.from(head), mask, Buffer.from(data.map((b, i) => b ^ mask[i % 4]))]);
+}
+
+// The close code of a raw socket (openRawWs), waiting at most waitMs.
+export async function closeCode(c, waitMs = 2000) {
+  let tm;
+  const info = await Promise.race([c.closed, new Promise((r) => { tm = setTimeout(() => r(null), waitMs); })]);
+  clearTimeout(tm);
+  if (!info) throw new Error(`the server did not close the websocket within ${waitMs} ms`);
+  return info.code;
+}
+
+// The first byte of every frame the server sends on a raw socket, from
+// now on: 0xC1 is a compressed text message (FIN, RSV1), 0x81 a plain one.
+export function frameHeads(ws) {
+  const heads = [];
+  let buf = Buffer.alloc(0);
+  ws._socket.prependListener('data', (d) => {
+    buf = Buffer.concat([buf, d]);
+    for (;;) {
+      if (buf.length < 2) return;
+      let len = buf[1] & 0x7f;
+      let hl = 2;
+      if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); hl = 4; }
+      else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); hl = 10; }
+      if (buf.length < hl + len) return;
+      heads.push(buf[0]);
+      buf = buf.subarray(hl + len);
+    }
+  });
+  return heads;
 }
