@@ -1034,11 +1034,18 @@ int sl_redis_link_some_node(const sl_redis_link_t *l, unsigned nth, int up_only,
 {
     const lnode_t *pick[NODES_MAX];
     int np = 0;
-    for (int pass = 0; pass < (up_only ? 2 : 3) && !np; pass++) {
-        /* masters that answer, then any node that answers, then any node */
+    /* Not before the map says which nodes are masters: a message published
+     * on a master reaches a replica's subscribers ten times later (the
+     * cluster bus relays it there) than another master's. */
+    if (l->cluster && !l->map_known)
+        return -1;
+    /* Masters that answer, masters, then any node that answers, any node. */
+    for (int pass = 0; pass < 4 && !np; pass++) {
+        if (up_only && (pass == 1 || pass == 3))
+            continue;
         for (int i = 0; i < l->nnodes; i++) {
             const lnode_t *n = l->nodes[i];
-            if (n && (pass == 2 || (n->nup && (pass == 1 || n->master || !l->cluster))))
+            if (n && (n->master || !l->cluster || pass >= 2) && (n->nup || pass % 2))
                 pick[np++] = n;
         }
     }

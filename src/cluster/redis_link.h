@@ -83,9 +83,10 @@ sl_tls_ctx_t *sl_redis_link_tls(const sl_redis_link_t *l);
 /* The master of slot: 0 with its address, or -1 (unknown yet). */
 int sl_redis_link_slot_master(const sl_redis_link_t *l, int slot, const char **host, int *port);
 /* The nth node of the map, for what may live on any node (classic
- * subscriptions): masters that answer first, then any node that answers,
- * then (unless up_only) any node. 0 with its address, or -1 (none). A
- * single server: its address (host "" for a unix socket). */
+ * subscriptions): masters that answer first, then (unless up_only) any
+ * master, then replicas the same way. 0 with its address, or -1 (none, or the
+ * map is not known yet: the watch tells when it is). A single server: its
+ * address (host "" for a unix socket). */
 int sl_redis_link_some_node(const sl_redis_link_t *l, unsigned nth, int up_only, const char **host, int *port);
 /* A -MOVED someone else got: the map learns it now and is read again. */
 void sl_redis_link_moved(sl_redis_link_t *l, int slot, const char *host, int port);
