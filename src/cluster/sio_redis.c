@@ -23,7 +23,7 @@
 #include <msgpuck.h>
 
 #include "base/log.h"
-#include "cluster/mpjson.h"
+#include "sio/mpjson.h"
 #include "cluster/node_registry.h"
 #include "cluster/redis_link.h"
 #include "cluster/redis_sub.h"
