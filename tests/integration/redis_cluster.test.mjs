@@ -98,6 +98,10 @@ test('broadcasts to rooms whose channels land on each master reach every member 
   const got = all.map((c) => collect(c, 'in-room'));
   for (const sender of all)
     for (const room of rooms) sender.emit('to', { rooms: [room] }, 'in-room', room, all.indexOf(sender));
+  // Node's cluster client publishes each channel through its slot's master,
+  // so its room broadcast may come after its barrier: wait for all four,
+  // then the barrier shows nothing more comes.
+  for (const g of got) await g.wait(4, WAIT);
   await barrier(all, all);
   for (const [i, g] of got.entries()) {
     const mine = rooms[i % 3];
@@ -216,6 +220,46 @@ test('sio.redis on the cluster: keys on every master, a key whose slot just move
   assert.deepEqual(await ask(c, 'redis', ['GET', key]), ['moved']);
 });
 
+test('sio.redis during a slot migration: -ASK is followed (ASKING, then the importing node), one command at a time', { skip }, async (t) => {
+  const [c] = await clientsEverywhere(t);
+  // A slot in the middle of a master's range, set migrating to another
+  // master by hand: keys still on the source answer there, keys not there
+  // get -ASK <slot> <importing node>.
+  const shard = cluster.shards()[0];
+  const from = shard.master;
+  const to = cluster.masters().find((p) => p !== from);
+  const slot = shard.ranges[0][0] + 7;
+  let tag;
+  for (let i = 0; !tag; i++) if (keyslot(`ask${i}`) === slot) tag = `ask${i}`;
+  const id = (port) => cluster.cli(['cluster', 'myid'], port);
+  assert.deepEqual(await ask(c, 'redis', ['SET', `{${tag}}.old`, 'on the source']), ['OK']);
+  cluster.cli(['cluster', 'setslot', String(slot), 'importing', id(from)], to);
+  cluster.cli(['cluster', 'setslot', String(slot), 'migrating', id(to)], from);
+  // Whatever happens here, the cluster is left whole for the tests after.
+  let ended = false;
+  const endMigration = () => {
+    if (ended) return;
+    ended = true;
+    cluster.cli(['migrate', '127.0.0.1', String(to), '', '0', '5000', 'keys', `{${tag}}.old`], from);
+    for (const p of [to, from, ...cluster.masters().filter((x) => x !== to && x !== from)])
+      cluster.cli(['cluster', 'setslot', String(slot), 'node', id(to)], p);
+  };
+  t.after(endMigration);
+  // On the source still: answered there.
+  assert.deepEqual(await ask(c, 'redis', ['GET', `{${tag}}.old`]), ['on the source']);
+  // Not on the source: -ASK, followed to the importing node.
+  assert.deepEqual(await ask(c, 'redis', ['SET', `{${tag}}.new`, 'on the target']), ['OK']);
+  assert.deepEqual(await ask(c, 'redis', ['GET', `{${tag}}.new`]), ['on the target']);
+  // The source never had it: it sends there too.
+  assert.match(cluster.cli(['exists', `{${tag}}.new`], from), new RegExp(`^ASK ${slot} `));
+  // The migration ends (the old key moved, the slot given to the target
+  // on every master): the next command to the source gets -MOVED.
+  endMigration();
+  assert.deepEqual(await ask(c, 'redis', ['GET', `{${tag}}.old`]), ['on the source']);
+  assert.deepEqual(await ask(c, 'redis', ['GET', `{${tag}}.new`]), ['on the target']);
+  assert.equal(cluster.masterOf(`{${tag}}.new`), to);
+});
+
 test('a seed that is a replica: the map is read from it, and the server keeps working when it dies', { skip, timeout: 30000 }, async (t) => {
   // A replica whose master is not the one the next test kills.
   const shards = cluster.shards();
@@ -258,6 +302,7 @@ test('a master killed mid-traffic: delivery goes on, nothing arrives twice, the 
       await sleep(20);
     }
   })();
+  t.after(() => { sending = false; return pump; }); // a failed assertion stops it too
   await sleep(500);
   const killedAt = Date.now();
   await cluster.node(victim).kill();

@@ -137,6 +137,7 @@ async function traffic(t, room, damage) {
       await sleep(20);
     }
   })();
+  t.after(() => { sending = false; return pump; }); // a failed assertion stops it too
   await sleep(300);
   const info = await damage();
   // Delivery resumes by itself.
