@@ -14,14 +14,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import net from 'node:net';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { io } from 'socket.io-client';
 import { startServer, until, sleep, SIOLUA_BIN, SIOLUA_ROOT } from './lib/server.mjs';
-import { connected, askWithin, collect, closeClient } from './lib/sio.mjs';
-import { startBalancer } from './lib/balancer.mjs';
-import { SKIP as skip, startRedisCluster, roomsPerMaster, startNodeServer, keyslot } from './lib/cluster.mjs';
+import { connected, askWithin, collect } from './lib/sio.mjs';
+import { SKIP as skip, startRedisCluster, roomsPerMaster, startNodeServer, keyslot, recoveredThroughAnother,
+  relayedRoundRobin } from './lib/cluster.mjs';
 
 const require = createRequire(import.meta.url);
 const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'cluster');
@@ -121,55 +119,15 @@ test('broadcasts with acks and fetch_sockets gather the clients of every server'
 });
 
 test('no sticky sessions: long-polling requests sent round robin are relayed to the owner', { skip }, async (t) => {
-  const lb = await startBalancer(S, { t });
-  const c = await connected({ url: lb.url }, '/', { t, transports: ['polling'] });
-  assert.deepEqual(await ask(c, 'join', 'rr'), [true]);
-  const heard = collect(c, 'rr');
-  const other = await connected(node, '/', { t });
-  other.emit('to', { rooms: ['rr'] }, 'rr', 'via the cluster');
-  await heard.wait(1, WAIT);
-  for (let i = 0; i < 6; i++) assert.deepEqual(await ask(c, 'join', `r${i}`), [true]);
-  // One session's requests landed on every instance: they were relayed.
-  assert.ok(lb.hits.every((h) => h > 0), `every instance got requests: ${lb.hits}`);
+  const hits = await relayedRoundRobin(t, S, node, { timeoutMs: WAIT });
+  assert.ok(hits.every((h) => h > 0), `every instance got requests: ${hits}`);
 });
 
 test('connection state recovery: a session kept by one server is taken by another', { skip, timeout: 30000 }, async (t) => {
-  const appDir = join(SIOLUA_ROOT, 'tests', 'apps', 'recovery');
-  const args = ['--redis', cluster.url, '--no-reload', '--set', 'connectionStateRecovery=true'];
-  const a = await startServer({ appDir, t, args });
-  const b = await startServer({ appDir, t, args });
-  // A TCP balancer whose target the test chooses.
-  let target = a;
-  const lb = net.createServer((client) => {
-    const up = net.connect(target.port, '127.0.0.1');
-    client.pipe(up);
-    up.pipe(client);
-    up.on('error', () => client.destroy());
-    client.on('error', () => up.destroy());
-  });
-  await new Promise((resolve) => lb.listen(0, '127.0.0.1', resolve));
-  t.after(() => lb.close());
-  const c = io(`http://127.0.0.1:${lb.address().port}`, { transports: ['websocket'], forceNew: true,
-    reconnectionDelay: 100, reconnectionDelayMax: 200 });
-  t.after(() => closeClient(c));
-  await new Promise((resolve) => c.on('connect', resolve));
-  const id = c.id;
-  await ask(c, 'setup', 'news', 'ann');
-  const feed = [];
-  c.on('feed', (k) => feed.push(k));
-  const ended = new Promise((resolve) => c.on('feed-end', resolve));
-  // B feeds the room; the client drops after 2 events (A keeps its session
-  // on the session key's master) and comes back through B, which takes it.
-  const d = await connected(b, '/', { t, transports: ['websocket'] });
-  await ask(d, 'setup', 'news', 'observer');
-  await ask(d, 'start-feed', 'news', 8, 60);
-  assert.ok(await until(() => feed.length >= 2, { timeoutMs: WAIT }));
-  target = b;
-  c.io.engine.close();
-  await ended;
-  assert.deepEqual(feed, [...Array(8).keys()], 'every event once, in order');
-  assert.equal(c.recovered, true);
-  assert.equal(c.id, id);
+  const r = await recoveredThroughAnother(t, ['--redis', cluster.url], { timeoutMs: WAIT });
+  assert.deepEqual(r.feed, [...Array(8).keys()], 'every event once, in order');
+  assert.equal(r.recovered, true);
+  assert.equal(r.sameId, true);
 });
 
 test('the emitters (sio.emitter, siolua emit, @socket.io/redis-emitter on a cluster client) reach every server once', { skip }, async (t) => {

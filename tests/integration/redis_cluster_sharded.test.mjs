@@ -4,7 +4,8 @@
 // createShardedAdapter (@socket.io/redis-adapter 8.3) on a node-redis 4.7
 // cluster client. Each shard channel is held on the master of its slot, one
 // subscriber connection per master; SPUBLISH goes to that master; servers
-// are counted with PUBSUB SHARDNUMSUB on the nodes of the channel's slot.
+// are counted with PUBSUB SHARDNUMSUB on the nodes of the channel's slot;
+// the no-sticky relay and recovery sessions are keys, as in classic mode.
 // Then the cluster changes under the traffic: a slot moves to another
 // master (redis-cli --cluster reshard), and a master is killed; delivery
 // resumes by itself and nothing ever arrives twice.
@@ -14,7 +15,8 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startServer, until, sleep, SIOLUA_ROOT } from './lib/server.mjs';
 import { connected, askWithin, collect } from './lib/sio.mjs';
-import { SKIP as skip, startRedisCluster, roomsPerMaster, startNodeServer, keyslot } from './lib/cluster.mjs';
+import { SKIP as skip, startRedisCluster, roomsPerMaster, startNodeServer, keyslot, recoveredThroughAnother,
+  relayedRoundRobin } from './lib/cluster.mjs';
 
 const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'cluster');
 const WAIT = 10000;
@@ -115,6 +117,18 @@ test('broadcasts with acks and fetch_sockets gather every server', { skip }, asy
   for (let i = 0; i < all.length; i++) assert.ok(answers.includes(`q:${i}`), JSON.stringify(answers));
   const [sockets] = await ask(all[1], 'fetch', []);
   for (const c of all) assert.ok(sockets.some((s) => s.id === c.id), `${c.id} not fetched`);
+});
+
+test('no sticky sessions: long-polling requests sent round robin are relayed to the owner', { skip }, async (t) => {
+  const hits = await relayedRoundRobin(t, S, node, { timeoutMs: WAIT });
+  assert.ok(hits.every((h) => h > 0), `every instance got requests: ${hits}`);
+});
+
+test('connection state recovery: a session kept by one server is taken by another', { skip, timeout: 30000 }, async (t) => {
+  const r = await recoveredThroughAnother(t, ['--redis', cluster.url, '--set', 'redisAdapter=sharded'], { timeoutMs: WAIT });
+  assert.deepEqual(r.feed, [...Array(8).keys()], 'every event once, in order');
+  assert.equal(r.recovered, true);
+  assert.equal(r.sameId, true);
 });
 
 // Ticks to a room from two siolua senders every 20 ms while `damage()`
