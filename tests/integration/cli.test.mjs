@@ -75,7 +75,16 @@ test('a bad --redis URL exits 2 with one line saying why (a cluster with a db, a
   line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--redis', 'rediss://h?ca=/nonexistent/ca.pem']),
     'CA file');
   assert.match(line, /bad --redis URL: cannot read CA file \/nonexistent\/ca\.pem: No such file or directory/);
-  let r = await runCli(['emit', '--redis', 'redis://h?ca=/ca.pem', 'ev']);
+  // redisCluster (--set or sio.configure) is checked against the URL when the adapter starts.
+  let r = await runCli(['run', makeAppDir(), '--port', '0', '--no-reload', '--redis', 'redis://127.0.0.1:1,127.0.0.1:2',
+    '--set', 'redisCluster=false']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /redisCluster=false, but redis:\/\/127\.0\.0\.1:1,127\.0\.0\.1:2 names several hosts/);
+  r = await runCli(['run', makeAppDir(), '--port', '0', '--no-reload', '--redis', 'redis://127.0.0.1:1/2',
+    '--set', 'redisCluster=true']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /a Redis Cluster has database 0 only/);
+  r = await runCli(['emit', '--redis', 'redis://h?ca=/ca.pem', 'ev']);
   assert.equal(r.code, 2);
   assert.match(r.stderr.split('\n')[0], /^siolua emit: bad --redis URL: .*ca=, cert= and key= need rediss:\/\//);
   r = await runCli(['emit', '--redis', 'rediss://h?ca=/nonexistent/ca.pem', 'ev']);
