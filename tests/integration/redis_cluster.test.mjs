@@ -18,14 +18,15 @@ import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { startServer, until, sleep, SIOLUA_BIN, SIOLUA_ROOT } from './lib/server.mjs';
 import { connected, askWithin, collect } from './lib/sio.mjs';
-import { SKIP as skip, startRedisCluster, roomsPerMaster, startNodeServer, keyslot, recoveredThroughAnother,
-  relayedRoundRobin } from './lib/cluster.mjs';
+import { SKIP as skip, startRedisCluster, roomsPerMaster, startNodeServer, keyslot } from './lib/cluster.mjs';
+import { clientsEverywhere, commonClusterTests } from './lib/cluster_common.mjs';
 
 const require = createRequire(import.meta.url);
 const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'cluster');
 const WAIT = 10000;
 
 let cluster, S, node;
+const ctx = {}; // the same, for the tests of lib/cluster_common.mjs
 const cleanups = [];
 const hooks = { after: (fn) => cleanups.push(fn) };
 
@@ -52,6 +53,7 @@ before(async () => {
   S = [];
   for (let i = 0; i < 3; i++) S.push(await startServer({ appDir: APP, t: hooks, args, env }));
   node = await startNodeServer(hooks, cluster.url);
+  Object.assign(ctx, { cluster, S, node, args: ['--redis', cluster.url, ...[]] });
   const ok = await until(() => numsubAll('socket.io-request#/#') === 4, { timeoutMs: WAIT, stepMs: 50 });
   assert.ok(ok, `not 4 servers subscribed: ${numsubAll('socket.io-request#/#')}`);
 });
@@ -59,13 +61,6 @@ before(async () => {
 after(async () => {
   for (const fn of cleanups.reverse()) await fn();
 });
-
-// One client per server (siolua A, B, C, then Node).
-async function clientsEverywhere(t) {
-  const out = [];
-  for (const s of [...S, node]) out.push(await connected(s, '/', { t }));
-  return out;
-}
 
 // Every client hears one broadcast to everyone from each sender: what
 // they published before has arrived by then.
@@ -79,7 +74,7 @@ async function barrier(senders, all) {
 
 test('each server finds the cluster and counts every server, on whichever node it subscribed', { skip }, async (t) => {
   for (const s of S) assert.match(s.stderr(), /adapter pub: Redis Cluster of 3 masters \(.*\) and 3 replicas/);
-  const [a] = await clientsEverywhere(t);
+  const [a] = await clientsEverywhere(ctx, t);
   // server_side_emit with acks waits for every other server: 2 siolua and Node.
   const [err, responses] = await ask(a, 'sse', 'hi');
   assert.equal(err, null);
@@ -91,7 +86,7 @@ test('each server finds the cluster and counts every server, on whichever node i
 test('broadcasts to rooms whose channels land on each master reach every member once, from every server', { skip }, async (t) => {
   const rooms = Object.values(roomsPerMaster(cluster, { base: 'croom' }));
   assert.equal(rooms.length, 3);
-  const all = await clientsEverywhere(t);
+  const all = await clientsEverywhere(ctx, t);
   for (const c of all) assert.deepEqual(await ask(c, 'join', rooms[all.indexOf(c) % 3]), [true]);
   const got = all.map((c) => collect(c, 'in-room'));
   for (const sender of all)
@@ -108,30 +103,10 @@ test('broadcasts to rooms whose channels land on each master reach every member 
   }
 });
 
-test('broadcasts with acks and fetch_sockets gather the clients of every server', { skip }, async (t) => {
-  const all = await clientsEverywhere(t);
-  for (const [i, c] of all.entries()) c.on('poll', (q, ack) => ack(`${q}:${i}`));
-  const [err, answers] = await ask(all[1], 'poll-all', 'q');
-  assert.equal(err, null);
-  for (let i = 0; i < all.length; i++) assert.ok(answers.includes(`q:${i}`), JSON.stringify(answers));
-  const [sockets] = await ask(all[2], 'fetch', []);
-  for (const c of all) assert.ok(sockets.some((s) => s.id === c.id), `${c.id} not fetched`);
-});
-
-test('no sticky sessions: long-polling requests sent round robin are relayed to the owner', { skip }, async (t) => {
-  const hits = await relayedRoundRobin(t, S, node, { timeoutMs: WAIT });
-  assert.ok(hits.every((h) => h > 0), `every instance got requests: ${hits}`);
-});
-
-test('connection state recovery: a session kept by one server is taken by another', { skip, timeout: 30000 }, async (t) => {
-  const r = await recoveredThroughAnother(t, ['--redis', cluster.url], { timeoutMs: WAIT });
-  assert.deepEqual(r.feed, [...Array(8).keys()], 'every event once, in order');
-  assert.equal(r.recovered, true);
-  assert.equal(r.sameId, true);
-});
+commonClusterTests(ctx, { skip, timeoutMs: WAIT });
 
 test('the emitters (sio.emitter, siolua emit, @socket.io/redis-emitter on a cluster client) reach every server once', { skip }, async (t) => {
-  const all = await clientsEverywhere(t);
+  const all = await clientsEverywhere(ctx, t);
   const got = all.map((c) => collect(c, 'emitted'));
   assert.deepEqual(await ask(all[0], 'via-emitter', null, 'lua'), [true]);
   const out = execFileSync(SIOLUA_BIN, ['emit', '--redis', cluster.url, 'emitted', '"cli"', '{"n":1}'],
@@ -150,7 +125,7 @@ test('the emitters (sio.emitter, siolua emit, @socket.io/redis-emitter on a clus
 });
 
 test('sio.redis on the cluster: keys on every master, a key whose slot just moved (-MOVED followed), pipelines in one slot', { skip, timeout: 30000 }, async (t) => {
-  const [c] = await clientsEverywhere(t);
+  const [c] = await clientsEverywhere(ctx, t);
   for (let i = 0; i < 30; i++) assert.deepEqual(await ask(c, 'redis', ['SET', `k${i}`, i]), ['OK']);
   for (let i = 0; i < 30; i++) assert.deepEqual(await ask(c, 'redis', ['GET', `k${i}`]), [String(i)]);
   const masters = new Set([...Array(30).keys()].map((i) => cluster.masterOf(`k${i}`)));
@@ -179,7 +154,7 @@ test('sio.redis on the cluster: keys on every master, a key whose slot just move
 });
 
 test('sio.redis during a slot migration: -ASK is followed (ASKING, then the importing node), one command at a time', { skip }, async (t) => {
-  const [c] = await clientsEverywhere(t);
+  const [c] = await clientsEverywhere(ctx, t);
   // A slot in the middle of a master's range, set migrating to another
   // master by hand: keys still on the source answer there, keys not there
   // get -ASK <slot> <importing node>.

@@ -15,13 +15,14 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { startServer, until, sleep, SIOLUA_ROOT } from './lib/server.mjs';
 import { connected, askWithin, collect } from './lib/sio.mjs';
-import { SKIP as skip, startRedisCluster, roomsPerMaster, startNodeServer, keyslot, recoveredThroughAnother,
-  relayedRoundRobin } from './lib/cluster.mjs';
+import { SKIP as skip, startRedisCluster, roomsPerMaster, startNodeServer, keyslot } from './lib/cluster.mjs';
+import { clientsEverywhere, commonClusterTests } from './lib/cluster_common.mjs';
 
 const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'cluster');
 const WAIT = 10000;
 
 let cluster, S, node;
+const ctx = {}; // the same, for the tests of lib/cluster_common.mjs
 const cleanups = [];
 const hooks = { after: (fn) => cleanups.push(fn) };
 
@@ -53,6 +54,7 @@ before(async () => {
   S = [];
   for (let i = 0; i < 3; i++) S.push(await startServer({ appDir: APP, t: hooks, args }));
   node = await startNodeServer(hooks, cluster.url, 'dynamic');
+  Object.assign(ctx, { cluster, S, node, args: ['--redis', cluster.url, ...['--set', 'redisAdapter=sharded']] });
   for (const nsp of ['/', '/chat']) {
     const ok = await until(() => shardNumsub(`socket.io#${nsp}#`) === 4, { timeoutMs: WAIT, stepMs: 50 });
     assert.ok(ok, `not 4 servers on socket.io#${nsp}#: ${shardNumsub(`socket.io#${nsp}#`)}`);
@@ -62,12 +64,6 @@ before(async () => {
 after(async () => {
   for (const fn of cleanups.reverse()) await fn();
 });
-
-async function clientsEverywhere(t) {
-  const out = [];
-  for (const s of [...S, node]) out.push(await connected(s, '/', { t }));
-  return out;
-}
 
 // A broadcast from each sender to a room (or everyone), heard by every
 // member: what the senders published before on the same channel has
@@ -82,7 +78,7 @@ async function barrier(senders, members, room) {
 
 test('every server counts the others on the namespace channel\'s slot (SHARDNUMSUB), each channel on its master', { skip }, async (t) => {
   for (const s of S) assert.match(s.stderr(), /Redis Cluster of 3 masters/);
-  const [a] = await clientsEverywhere(t);
+  const [a] = await clientsEverywhere(ctx, t);
   const [err, responses] = await ask(a, 'sse', 'hi');
   assert.equal(err, null);
   assert.deepEqual(responses.sort(), ['node heard hi', 'siolua heard hi', 'siolua heard hi']);
@@ -93,7 +89,7 @@ test('every server counts the others on the namespace channel\'s slot (SHARDNUMS
 test('room channels on each master: broadcasts cross every way, each member hears each once', { skip }, async (t) => {
   const rooms = Object.values(roomsPerMaster(cluster, { base: 'sroom' }));
   assert.equal(rooms.length, 3);
-  const all = await clientsEverywhere(t);
+  const all = await clientsEverywhere(ctx, t);
   for (const [i, c] of all.entries()) assert.deepEqual(await ask(c, 'join', rooms[i % 3]), [true]);
   // The room channels are held on three different masters.
   const where = rooms.map((r) => Object.keys(holders(`socket.io#/#${r}#`)));
@@ -109,27 +105,7 @@ test('room channels on each master: broadcasts cross every way, each member hear
   }
 });
 
-test('broadcasts with acks and fetch_sockets gather every server', { skip }, async (t) => {
-  const all = await clientsEverywhere(t);
-  for (const [i, c] of all.entries()) c.on('poll', (q, ack) => ack(`${q}:${i}`));
-  const [err, answers] = await ask(all[0], 'poll-all', 'q');
-  assert.equal(err, null);
-  for (let i = 0; i < all.length; i++) assert.ok(answers.includes(`q:${i}`), JSON.stringify(answers));
-  const [sockets] = await ask(all[1], 'fetch', []);
-  for (const c of all) assert.ok(sockets.some((s) => s.id === c.id), `${c.id} not fetched`);
-});
-
-test('no sticky sessions: long-polling requests sent round robin are relayed to the owner', { skip }, async (t) => {
-  const hits = await relayedRoundRobin(t, S, node, { timeoutMs: WAIT });
-  assert.ok(hits.every((h) => h > 0), `every instance got requests: ${hits}`);
-});
-
-test('connection state recovery: a session kept by one server is taken by another', { skip, timeout: 30000 }, async (t) => {
-  const r = await recoveredThroughAnother(t, ['--redis', cluster.url, '--set', 'redisAdapter=sharded'], { timeoutMs: WAIT });
-  assert.deepEqual(r.feed, [...Array(8).keys()], 'every event once, in order');
-  assert.equal(r.recovered, true);
-  assert.equal(r.sameId, true);
-});
+commonClusterTests(ctx, { skip, timeoutMs: WAIT });
 
 // Ticks to a room from two siolua senders every 20 ms while `damage()`
 // runs, heard by clients on two other servers. Returns what each receiver

@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createRequire } from 'node:module';
 import { startServer, makeTempDir, sleep, until } from './server.mjs';
-import { io, connected, askWithin, closeClient, collect } from './sio.mjs';
-import { startBalancer } from './balancer.mjs';
 
 const require = createRequire(import.meta.url);
 
@@ -328,66 +326,3 @@ export function tlsCli(certs) {
   return ['--tls', '--cacert', certs.ca, '--cert', certs.clientCert, '--key', certs.clientKey];
 }
 
-// ---- what every cluster set-up must keep working ----------------------------
-
-// Connection state recovery across servers on `args` (--redis ... and the
-// adapter's mode): two instances of the recovery app behind a TCP switch
-// whose target the test moves. A client of A drops while B feeds its room
-// and comes back through B, which takes the session A kept in Redis.
-// Returns {feed (what the client got, in order), recovered, sameId}.
-export async function recoveredThroughAnother(t, args, { timeoutMs = 10000 } = {}) {
-  const appDir = join(import.meta.dirname, '..', '..', 'apps', 'recovery');
-  const full = [...args, '--no-reload', '--set', 'connectionStateRecovery=true'];
-  const a = await startServer({ appDir, t, args: full });
-  const b = await startServer({ appDir, t, args: full });
-  let target = a;
-  const sw = net.createServer((client) => {
-    const up = net.connect(target.port, '127.0.0.1');
-    client.pipe(up);
-    up.pipe(client);
-    up.on('error', () => client.destroy());
-    client.on('error', () => up.destroy());
-  });
-  await new Promise((resolve) => sw.listen(0, '127.0.0.1', resolve));
-  t.after(() => sw.close());
-  const c = io(`http://127.0.0.1:${sw.address().port}`, { transports: ['websocket'], forceNew: true,
-    reconnectionDelay: 100, reconnectionDelayMax: 200 });
-  t.after(() => closeClient(c));
-  await new Promise((resolve) => c.on('connect', resolve));
-  const id = c.id;
-  await askWithin(timeoutMs, c, 'setup', 'news', 'ann');
-  const feed = [];
-  c.on('feed', (k) => feed.push(k));
-  const ended = new Promise((resolve) => c.on('feed-end', resolve));
-  // B feeds the room; the client drops after 2 events (A keeps its session
-  // under a key in Redis) and comes back through B.
-  const d = await connected(b, '/', { t, transports: ['websocket'] });
-  await askWithin(timeoutMs, d, 'setup', 'news', 'observer');
-  await askWithin(timeoutMs, d, 'start-feed', 'news', 8, 60);
-  if (!(await until(() => feed.length >= 2, { timeoutMs }))) throw new Error(`fed ${feed.length} events`);
-  target = b;
-  c.io.engine.close();
-  await ended;
-  return { feed, recovered: c.recovered, sameId: c.id === id };
-}
-
-// No sticky sessions: a long-polling client behind a round-robin balancer
-// over `servers` joins a room, hears a broadcast to it from a client of
-// `other` (another server of the cluster), and makes more requests. Returns
-// the balancer's hits per server (all > 0: the session's requests were
-// relayed to its owner).
-export async function relayedRoundRobin(t, servers, other, { timeoutMs = 10000 } = {}) {
-  const lb = await startBalancer(servers, { t });
-  const c = await connected({ url: lb.url }, '/', { t, transports: ['polling'] });
-  const join = async (room) => {
-    const r = await askWithin(timeoutMs, c, 'join', room);
-    if (r[0] !== true) throw new Error(`join ${room}: ${JSON.stringify(r)}`);
-  };
-  await join('rr');
-  const heard = collect(c, 'rr');
-  const o = await connected(other, '/', { t });
-  o.emit('to', { rooms: ['rr'] }, 'rr', 'via the cluster');
-  await heard.wait(1, timeoutMs);
-  for (let i = 0; i < 6; i++) await join(`r${i}`);
-  return lb.hits;
-}
