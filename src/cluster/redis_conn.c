@@ -199,14 +199,44 @@ static void fail_pending(sl_redis_conn_t *c, const char *msg)
 
 /* ---- writing --------------------------------------------------------------------- */
 
+size_t sl_redis_resp_header_len(size_t n)
+{
+    size_t digits = 1;
+    while (n >= 10) {
+        n /= 10;
+        digits++;
+    }
+    return 1 + digits + 2;
+}
+
+size_t sl_redis_resp_len(int argc, const size_t *lens)
+{
+    size_t n = sl_redis_resp_header_len((size_t)argc);
+    for (int i = 0; i < argc; i++)
+        n += sl_redis_resp_header_len(lens[i]) + lens[i] + 2;
+    return n;
+}
+
+size_t sl_redis_resp_write(char *dst, int argc, const char *const *argv, const size_t *lens)
+{
+    char *p = dst;
+    p += sprintf(p, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++) {
+        p += sprintf(p, "$%zu\r\n", lens[i]);
+        memcpy(p, argv[i], lens[i]);
+        p += lens[i];
+        memcpy(p, "\r\n", 2);
+        p += 2;
+    }
+    return (size_t)(p - dst);
+}
+
 void sl_redis_resp_append(sl_buf_t *b, int argc, const char *const *argv, const size_t *lens)
 {
-    sl_buf_appendf(b, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++) {
-        sl_buf_appendf(b, "$%zu\r\n", lens[i]);
-        sl_buf_append(b, argv[i], lens[i]);
-        sl_buf_append(b, "\r\n", 2);
-    }
+    size_t n = sl_redis_resp_len(argc, lens);
+    /* +1: sprintf's terminating NUL after the last header */
+    if (sl_buf_reserve(b, n + 1) == 0)
+        b->len += sl_redis_resp_write(b->data + b->len, argc, argv, lens);
 }
 
 static void flush_cb(uv_idle_t *h);

@@ -97,6 +97,13 @@ int sl_redis_conn_send_resp(sl_redis_conn_t *c, sl_redis_reply_cb fn, void *priv
                             int n);
 /* RESP for one command, appended to b. */
 void sl_redis_resp_append(sl_buf_t *b, int argc, const char *const *argv, const size_t *lens);
+/* The size of a RESP header ("*<n>\r\n" or "$<n>\r\n"), and of a whole
+ * command: what sl_redis_resp_write writes. */
+size_t sl_redis_resp_header_len(size_t n);
+size_t sl_redis_resp_len(int argc, const size_t *lens);
+/* RESP for one command at dst (sl_redis_resp_len bytes there); returns
+ * how many it wrote. */
+size_t sl_redis_resp_write(char *dst, int argc, const char *const *argv, const size_t *lens);
 
 /* Ends it: pending commands fail with "redis closed" (inside this call),
  * no callback follows, memory goes with the handles. NULL is fine. */

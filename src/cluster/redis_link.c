@@ -813,36 +813,6 @@ static void refresh_now(sl_redis_link_t *l)
 
 /* ---- commands ----------------------------------------------------------------------- */
 
-static size_t ndigits(size_t v)
-{
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-static size_t resp_len(int argc, const size_t *lens)
-{
-    size_t n = 1 + ndigits((size_t)argc) + 2;
-    for (int i = 0; i < argc; i++)
-        n += 1 + ndigits(lens[i]) + 2 + lens[i] + 2;
-    return n;
-}
-
-static void resp_write(char *dst, int argc, const char *const *argv, const size_t *lens)
-{
-    dst += sprintf(dst, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++) {
-        dst += sprintf(dst, "$%zu\r\n", lens[i]);
-        memcpy(dst, argv[i], lens[i]);
-        dst += lens[i];
-        memcpy(dst, "\r\n", 2);
-        dst += 2;
-    }
-}
-
 static int slot_of(int argc, const char *const *argv, const size_t *lens)
 {
     const char *key;
@@ -850,26 +820,36 @@ static int slot_of(int argc, const char *const *argv, const size_t *lens)
     return sl_redis_command_key(argc, argv, lens, &key, &klen) ? sl_redis_keyslot(key, klen) : -1;
 }
 
-int sl_redis_link_command(sl_redis_link_t *l, sl_redis_reply_cb fn, void *priv, int argc, const char *const *argv,
-                          const size_t *lens, unsigned flags)
+/* What every command starts with: -1 when the link is closing (why says
+ * so); else 0, with *direct the connection to use at once (one server
+ * with a connection up), or NULL (the routed, maybe waiting, way). */
+static int command_start(sl_redis_link_t *l, lconn_t **direct)
 {
+    *direct = NULL;
     if (l->closing) {
         snprintf(l->why, sizeof l->why, "redis closed");
         return -1;
     }
-    /* One server: straight to a connection when one is up. */
-    if (!l->cluster) {
-        lconn_t *lc = l->nodes[0] ? node_pick(l->nodes[0]) : NULL;
-        if (lc)
-            return sl_redis_conn_send(lc->c, fn, priv, argc, argv, lens);
-    }
-    size_t len = resp_len(argc, lens);
+    if (!l->cluster && l->nodes[0])
+        *direct = node_pick(l->nodes[0]);
+    return 0;
+}
+
+int sl_redis_link_command(sl_redis_link_t *l, sl_redis_reply_cb fn, void *priv, int argc, const char *const *argv,
+                          const size_t *lens, unsigned flags)
+{
+    lconn_t *lc;
+    if (command_start(l, &lc))
+        return -1;
+    if (lc)
+        return sl_redis_conn_send(lc->c, fn, priv, argc, argv, lens);
+    size_t len = sl_redis_resp_len(argc, lens);
     lreq_t *q = lreq_new(l, fn, priv, len + 1, 1);
     if (!q) {
         snprintf(l->why, sizeof l->why, "redis unavailable: out of memory");
         return -1;
     }
-    resp_write(q->bytes, argc, argv, lens);
+    sl_redis_resp_write(q->bytes, argc, argv, lens);
     q->len = len;
     q->follow = 1;
     if (l->cluster)
@@ -915,15 +895,11 @@ static int resp_args(const char **p, const char *end, const char **argv, size_t 
 int sl_redis_link_command_resp(sl_redis_link_t *l, sl_redis_reply_cb fn, void *priv, const char *resp,
                                size_t len, int n, unsigned flags)
 {
-    if (l->closing) {
-        snprintf(l->why, sizeof l->why, "redis closed");
+    lconn_t *lc;
+    if (command_start(l, &lc))
         return -1;
-    }
-    if (!l->cluster) {
-        lconn_t *lc = l->nodes[0] ? node_pick(l->nodes[0]) : NULL;
-        if (lc)
-            return sl_redis_conn_send_resp(lc->c, fn, priv, resp, len, n);
-    }
+    if (lc)
+        return sl_redis_conn_send_resp(lc->c, fn, priv, resp, len, n);
     lreq_t *q = lreq_new(l, fn, priv, len, n);
     if (!q) {
         snprintf(l->why, sizeof l->why, "redis unavailable: out of memory");
@@ -981,7 +957,7 @@ int sl_redis_link_numsub(sl_redis_link_t *l, int sharded, const char *ch, size_t
     }
     const char *argv[3] = {"PUBSUB", sharded ? "SHARDNUMSUB" : "NUMSUB", ch};
     size_t lens[3] = {6, strlen(argv[1]), len};
-    size_t rlen = resp_len(3, lens);
+    size_t rlen = sl_redis_resp_len(3, lens);
     count_t *k = calloc(1, sizeof *k);
     if (!k) {
         snprintf(l->why, sizeof l->why, "redis unavailable: out of memory");
@@ -999,7 +975,7 @@ int sl_redis_link_numsub(sl_redis_link_t *l, int sharded, const char *ch, size_t
         lreq_t *q = lreq_new(l, count_part, k, rlen + 1, 1);
         if (!q)
             continue;
-        resp_write(q->bytes, 3, argv, lens);
+        sl_redis_resp_write(q->bytes, 3, argv, lens);
         q->len = rlen;
         q->node = n;
         k->left++;

@@ -451,16 +451,6 @@ static int arg_bytes(lua_State *L, char *num, const char **p, size_t *len)
     }
 }
 
-static size_t ndigits(size_t v)
-{
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
 typedef struct denied {
     const char *name;
     const char *why;
@@ -540,7 +530,7 @@ static size_t measure_command(lua_State *L, int t, int base, int n, int cmdno, i
     const char *name = lua_tolstring(L, -1, &nlen);
     check_command(L, t, base, n, name, nlen, cmdno, multi);
     lua_pop(L, 1);
-    size_t total = 1 + ndigits((size_t)n) + 2;
+    size_t total = sl_redis_resp_header_len((size_t)n);
     for (int k = 1; k <= n; k++) {
         char num[NUM_MAX];
         const char *p;
@@ -550,7 +540,7 @@ static size_t measure_command(lua_State *L, int t, int base, int n, int cmdno, i
         if (rc < 0)
             bad_arg(L, base, k, cmdno, rc);
         lua_pop(L, 1);
-        total += 1 + ndigits(len) + 2 + len + 2;
+        total += sl_redis_resp_header_len(len) + len + 2;
     }
     return total;
 }
