@@ -399,6 +399,18 @@ int sl_redis_sub_holds(const sl_redis_sub_t *s, int kind, const char *ch, size_t
 
 size_t sl_redis_sub_count(const sl_redis_sub_t *s) { return sl_hashtab_count(&s->chans); }
 
+int sl_redis_sub_up(const sl_redis_sub_t *s)
+{
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &s->chans);
+    for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));) {
+        const chan_t *c = SL_CONTAINER_OF(h, chan_t, hnode);
+        if (!c->on || !c->on->up)
+            return 0;
+    }
+    return 1;
+}
+
 int sl_redis_sub_nodes(const sl_redis_sub_t *s)
 {
     int n = 0;

@@ -48,6 +48,9 @@ int sl_redis_sub_add(sl_redis_sub_t *s, int kind, const char *ch, size_t len);
 void sl_redis_sub_remove(sl_redis_sub_t *s, int kind, const char *ch, size_t len);
 int sl_redis_sub_holds(const sl_redis_sub_t *s, int kind, const char *ch, size_t len);
 size_t sl_redis_sub_count(const sl_redis_sub_t *s);
+/* 1 while every channel it holds is on a connection that is up (for
+ * metrics and health), 0 while one waits for its node or the map. */
+int sl_redis_sub_up(const sl_redis_sub_t *s);
 /* Connections it has open (one per node it subscribes on). */
 int sl_redis_sub_nodes(const sl_redis_sub_t *s);
 /* Disconnects for good; memory goes with the handles' close callbacks. */
