@@ -1130,7 +1130,12 @@ static int body_inflate(sl_httpc_req_t *r, const char *p, size_t n)
     int first = r->raw_bytes == n;
     z->next_in = (Bytef *)p;
     z->avail_in = (uInt)n;
-    while (z->avail_in > 0) {
+    /* full: the last round filled its output, so zlib may hold more of
+     * what it has read (the end of a match whose input is all taken: a raw
+     * stream has no trailer left to come and bring it out). */
+    int full = 0;
+    while (z->avail_in > 0 || full) {
+        full = 0;
         if (r->z_end) {
             if (r->zmode != Z_GZIP)
                 return 0; /* bytes after a deflate stream: ignored */
@@ -1147,6 +1152,7 @@ static int body_inflate(sl_httpc_req_t *r, const char *p, size_t n)
         r->rbody.len += before - z->avail_out;
         if (r->rbody.len > r->max_body)
             return too_big(r);
+        full = zr == Z_OK && z->avail_out == 0;
         if (zr == Z_STREAM_END) {
             r->z_end = 1;
         } else if (zr == Z_DATA_ERROR && r->zmode == Z_DEFLATE && first && !r->z_raw && r->rbody.len == 0) {

@@ -59,7 +59,7 @@ function makeCerts() {
 //   /status/N             status N with a short body
 //   /headers              repeated headers and two set-cookie
 //   /chunked              a body in chunks, over time
-//   /gzip, /gzip-always   gzip when asked / always; /deflate, /deflate-raw
+//   /gzip, /gzip-always   gzip when asked / always; /deflate, /deflate-raw (?n=N: N words)
 //   /bomb                 20 MiB of zeros, gzipped
 //   /big?n=N              N bytes
 //   /redirect/N           302 chain down to /redirect/0
@@ -99,7 +99,7 @@ function handler(req, res) {
       }
     } else if (p === '/deflate' || p === '/deflate-raw') {
       res.setHeader('content-encoding', 'deflate');
-      const text = 'deflated '.repeat(500);
+      const text = 'deflated '.repeat(Number(u.searchParams.get('n') || 500));
       res.end(p === '/deflate' ? zlib.deflateSync(text) : zlib.deflateRawSync(text));
     } else if (p === '/bomb') {
       res.setHeader('content-encoding', 'gzip');
@@ -307,6 +307,15 @@ test('gzip bodies are decoded, asked for or not; deflate with and without its zl
     const [res, err] = await fetchIt(url('plain', p));
     assert.equal(err, undefined, p);
     assert.equal(res.body, 'deflated '.repeat(500), p);
+  }
+  // 16398 bytes whose last match crosses the 16 KiB the inflater fills at
+  // a time: a raw stream has no trailer left to read after it, so the
+  // match's end must be drained with no input left (it was reported as
+  // "truncated deflate body").
+  for (const p of ['/deflate?n=1822', '/deflate-raw?n=1822']) {
+    const [res, err] = await fetchIt(url('plain', p));
+    assert.equal(err, undefined, p);
+    assert.equal(res.body, 'deflated '.repeat(1822), p);
   }
 });
 
