@@ -1578,9 +1578,16 @@ static void req_complete(sl_httpc_req_t *r)
 {
     const char *loc = resp_header(r, "location");
     if (!r->manual && is_redirect(r->status) && loc && *loc) {
-        char copy[SL_HTTPC_MAX_URL + 1];
-        snprintf(copy, sizeof copy, "%s", loc);
+        /* A copy (the response is reset on the way), whole: a reference
+         * cut short names another place. What it resolves to is held to
+         * SL_HTTPC_MAX_URL like any URL. */
+        char *copy = dupstr(loc);
+        if (!copy) {
+            req_fail(r, SL_HTTPC_ENOMEM, "out of memory");
+            return;
+        }
         req_redirect(r, copy);
+        free(copy);
         return;
     }
     sl_httpc_header_t one, *hs = r->nrh <= 1 ? &one : malloc(r->nrh * sizeof *hs);

@@ -65,6 +65,7 @@ function makeCerts() {
 //   /redirect/N           302 chain down to /redirect/0
 //   /to?url=U&status=S    S (302) to U
 //   /loop                 302 to itself
+//   /long-location        302 to a 9 KB reference that resolves to /redirect/0
 //   /never                headers never come
 //   /slow-body            headers now, the body never ends
 //   /slow?ms=N            the answer after N ms
@@ -116,6 +117,10 @@ function handler(req, res) {
       res.statusCode = Number(u.searchParams.get('status') || 302);
       res.setHeader('location', u.searchParams.get('url'));
       res.end('moved');
+    } else if (p === '/long-location') {
+      res.statusCode = 302;
+      res.setHeader('location', '/' + './'.repeat(4500) + 'redirect/0');
+      res.end();
     } else if (p === '/loop') {
       res.statusCode = 302;
       res.setHeader('location', '/loop');
@@ -346,6 +351,12 @@ test('redirects are followed (res.url, res.redirected); manual gives the 3xx; to
   const [loop, err] = await fetchIt(url('plain', '/loop'));
   assert.equal(loop, null);
   assert.match(err, /^too many redirects \(more than 5\), the last from http:\/\/127\.0\.0\.1:\d+\/loop$/);
+  // A Location longer than a URL may be is resolved whole (it was cut at
+  // 8 KiB, and what was left led elsewhere: here to / instead of /redirect/0).
+  const [long, lerr] = await fetchIt(url('plain', '/long-location'));
+  assert.equal(lerr, undefined);
+  assert.equal(long.url, url('plain', '/redirect/0'));
+  assert.equal(long.body, 'done');
   const [few, ferr] = await fetchIt(url('plain', '/redirect/3'), { max_redirects: 2 });
   assert.equal(few, null);
   assert.match(ferr, /too many redirects \(more than 2\)/);
