@@ -1357,6 +1357,8 @@ static void conn_parse(hconn_t *k, const char *p, size_t n)
     }
 }
 
+static void conn_ended(hconn_t *k, ssize_t status);
+
 /* Plaintext from the TLS engine until it has no more; finishes the
  * handshake (and sends the request) on the way. */
 static void conn_tls_input(hconn_t *k, const char *p, size_t n)
@@ -1382,7 +1384,7 @@ static void conn_tls_input(hconn_t *k, const char *p, size_t n)
             continue;
         }
         if (got == SL_TLS_CLOSED)
-            k->eof = 1;
+            conn_ended(k, UV_EOF); /* the server's close_notify: its data ends here, FIN or not */
         else if (got < 0) {
             k->fail_code = k->state == K_TLS ? SL_HTTPC_ETLS : SL_HTTPC_EPROTO;
             snprintf(k->fail, sizeof k->fail, "%s (https://%s)", sl_tls_reason(k->tls), k->o->authority);

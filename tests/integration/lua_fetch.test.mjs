@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
+import tls from 'node:tls';
+import { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
 import { makeTempDir, runCli, sleep, until } from './lib/server.mjs';
 import { APPS_DIR, startApp, connected, ask, askWithin, nextEvent, stopProblems, errorLines } from './lib/sio.mjs';
@@ -181,6 +183,20 @@ before(async () => {
   // A body that ends when the connection does (no length, not chunked).
   servers.eof = raw((c) => {
     c.once('data', () => c.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end'));
+  });
+  // TLS, a body that ends with the server's close_notify while its TCP
+  // connection stays open (as a server waiting for ours before closing).
+  servers.notify = raw((c) => {
+    const side = new Duplex({
+      read() {},
+      write(chunk, enc, cb) { c.write(chunk, cb); },
+      final(cb) { cb(); }, /* the close_notify goes; the TCP connection stays */
+    });
+    c.on('data', (d) => side.push(d));
+    c.on('error', () => {});
+    const t = new tls.TLSSocket(side, { isServer: true, secureContext: tls.createSecureContext(ca.good) });
+    t.on('error', () => {});
+    t.once('data', () => t.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close_notify'));
   });
   for (const [name, s] of Object.entries(servers)) s.port = await listen(s);
   srv = await startApp('fetch', { args: ['--no-reload'] });
@@ -410,6 +426,12 @@ test('https: verified against the CA given with ca_file; without it the system s
   const [none, verr] = await fetchIt(url('secure', '/echo'));
   assert.equal(none, null);
   assert.equal(verr, `certificate verify failed: unable to get local issuer certificate (https://127.0.0.1:${servers.secure.port})`);
+});
+
+test('https: the server\'s close_notify ends a body that ends with the connection, TCP open or not', async () => {
+  const [res, err] = await fetchIt(url('notify', '/'), { ...TLS(), timeout: 3000 });
+  assert.equal(err, undefined);
+  assert.equal(res.body, 'until close_notify');
 });
 
 test('https: a self-signed certificate and a host name mismatch are refused with their reason', async () => {
