@@ -14,42 +14,15 @@ import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
 import http from 'node:http';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { io } from 'socket.io-client';
 import { startServer, until, makeTempDir } from './lib/server.mjs';
 import { connected, nextEvent, ask, closeClient } from './lib/sio.mjs';
-import { startRedis, redisClient, freePort, SKIP as skip } from './lib/cluster.mjs';
+import { startRedis, redisClient, freePort, startNodeServer, SKIP as skip } from './lib/cluster.mjs';
 
 const ROOT = process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..');
 const CLUSTER_APP = join(ROOT, 'tests', 'apps', 'cluster');
 
-// A Node server with the sharded adapter, driven by JSON lines on stdin.
-async function startNode(t, url, mode) {
-  const proc = spawn(process.execPath, [join(import.meta.dirname, 'lib', 'node-cluster-server.cjs'), url, mode],
-    { stdio: ['pipe', 'pipe', 'inherit'], cwd: join(ROOT, 'tests') });
-  t?.after?.(() => proc.kill());
-  const pending = new Map();
-  let seq = 0;
-  const lines = createInterface({ input: proc.stdout });
-  const port = await new Promise((resolve) => {
-    lines.on('line', (line) => {
-      const m = /^listening (\d+)/.exec(line);
-      if (m) return resolve(Number(m[1]));
-      const r = JSON.parse(line);
-      const p = pending.get(r.id);
-      if (p) { pending.delete(r.id); r.error ? p.reject(new Error(r.error)) : p.resolve(r.result); }
-    });
-  });
-  return {
-    proc,
-    url: `http://127.0.0.1:${port}`,
-    command(cmd) {
-      const id = ++seq;
-      proc.stdin.write(`${JSON.stringify({ ...cmd, id })}\n`);
-      return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
-    },
-  };
-}
+const startNode = startNodeServer;
 
 const shardArgs = (url, mode) => ['--redis', url, '--no-reload', '--set', 'redisAdapter=sharded',
   '--set', `redisSubscriptionMode=${mode}`];
@@ -532,7 +505,7 @@ test('credentials: an ACL user authenticates the sharded subscriber; a wrong pas
   const got = nextEvent(cb, 'acl');
   ca.emit('to', { rooms: ['acl-room'] }, 'acl', 'authenticated');
   assert.deepEqual(await got, ['authenticated']);
-  const refusals = () => bad.stderr().split('\n').filter((l) => /adapter ssub: .*AUTH\/SELECT failed: WRONGPASS/.test(l));
+  const refusals = () => bad.stderr().split('\n').filter((l) => /adapter ssub: .*AUTH failed: WRONGPASS/.test(l));
   assert.ok(await until(() => refusals().length === 1, { timeoutMs: 5000 }), bad.stderr());
   await new Promise((r) => setTimeout(r, 1000)); // several attempts later: still one line
   assert.equal(refusals().length, 1, bad.stderr());

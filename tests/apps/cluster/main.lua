@@ -83,3 +83,10 @@ sio.server:on("connection", function(socket)
     ack(op:emit("emitted", text, { n = 1 }))
   end)
 end)
+
+-- sio.redis on the same Redis (SIOLUA_REDIS_URL): one command, or a
+-- pipeline; acks (reply) or (nil, err).
+sio.server:on("connection", function(socket)
+  socket:on("redis", function(cmd, ack) ack(sio.redis.call(table.unpack(cmd))) end)
+  socket:on("pipeline", function(cmds, ack) ack(sio.redis.pipeline(cmds)) end)
+end)
