@@ -18,6 +18,7 @@
 #ifndef SL_CONN_H
 #define SL_CONN_H
 
+#include <netinet/in.h> /* INET6_ADDRSTRLEN */
 #include <uv.h>
 #include "base/buf.h"
 #include "net/stream_writer.h"
@@ -49,7 +50,9 @@ struct sl_conn {
     unsigned lingering : 1;
     unsigned tls_started : 1;  /* the first bytes came: not plaintext HTTP */
     size_t *live;              /* the owner's count of open conns, or NULL */
-    char peer[64];             /* "ip" of the peer, for logs and handshake */
+    char peer[INET6_ADDRSTRLEN]; /* "ip" of the peer, for logs and handshake:
+                                    46 bytes hold any IPv6 text (no zone is
+                                    written), 18 less than a round 64 */
 };
 
 /* A new conn on fd, a socket just accepted (net/listener.h): it owns fd
