@@ -152,8 +152,10 @@ return function(lib)
   local function remote_socket(nsp, s)
     local rooms = {}
     for _, r in ipairs(s.rooms or {}) do rooms[r] = true end
+    -- _room_list: the rooms in the order that server listed them (its
+    -- own-id room first), as a dashboard shows them.
     return setmetatable({ id = s.id, handshake = s.handshake, rooms = rooms, data = s.data,
-                          nsp = nsp, remote = true }, RemoteSocket)
+                          nsp = nsp, remote = true, _room_list = s.rooms or {} }, RemoteSocket)
   end
 
   -- Local sockets, then (in a cluster) the other servers' (this waits).
