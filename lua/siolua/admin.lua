@@ -13,6 +13,7 @@
 -- (rooms, transports, traffic: lua_watch.c) stays off.
 --
 --   socket.lua --watcher.connected/disconnected/event_in/event_out--+
+--   operator.lua, recovery.lua --watcher.broadcast_out--------------+
 --   C: rooms, upgrades --dispatch.room/transport--------------------+
 --                                                                   v
 --         push(event, ...) --> queue --(next loop turn, or now at a
@@ -288,6 +289,16 @@ return function(lib)
   end
   local on_event_in, on_event_out = on_event("event_received"), on_event("event_sent")
 
+  -- A broadcast (this server's or another's, delivered here): one
+  -- "event_sent" per recipient here, as Node's adapter tells each
+  -- recipient's outgoing listeners.
+  local function on_broadcast(nsp, rooms, except, args)
+    local st = state
+    if not st or nsp == st.nsp then return end
+    local recipients = nsp._h:select(rooms, except)
+    for i = 1, #recipients do on_event_out(recipients[i], args) end
+  end
+
   function dispatch.room(nsp_name, id, room, joined)
     if not state then return end
     if joined then
@@ -448,6 +459,7 @@ return function(lib)
     watcher.disconnected = dev and on_disconnected or nil
     watcher.event_in = dev and on_event_in or nil
     watcher.event_out = dev and on_event_out or nil
+    watcher.broadcast_out = dev and on_broadcast or nil
     watch.on(st ~= nil, dev and true or false)
   end
 

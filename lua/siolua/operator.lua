@@ -20,6 +20,8 @@ return function(lib)
   local copy_list, copy_flags = E.copy_list, E.copy_flags
   local new_waiter, settle = E.new_waiter, E.settle
   local log_packet = R.log_packet
+  -- A dashboard's hook (admin.lua), nil unless it watches.
+  local watcher = lib.watcher
 
   local Operator = {}
 
@@ -81,6 +83,8 @@ return function(lib)
     end
     local args = args_array(event, n, ...)
     if not op._flags.volatile then log_packet(op.nsp, op._rooms, op._except, args) end
+    local hook = watcher.broadcast_out
+    if hook then hook(op.nsp, op._rooms, op._except, args) end
     return op.nsp._h:broadcast(op._rooms, op._except, flags_of(op), args)
   end
 

@@ -740,9 +740,11 @@ int sio_adapter_deliver_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const c
         sio_out_release(&out);
     }
     /* Logged for recovery even when it could not be written here: a
-     * client of that server may come back through this one. */
+     * client of that server may come back through this one. A dashboard
+     * watching hears of every one, volatile too (its recipients here). */
     sio_server_t *srv = nsp->srv;
-    if (srv->opts.recovery && !t->volatile_ && srv->h.on_remote_broadcast)
+    if (((srv->opts.recovery && !t->volatile_) || (srv->watch & SIO_WATCH_EVENTS)) &&
+        srv->h.on_remote_broadcast)
         srv->h.on_remote_broadcast(nsp, t, json, len, atts, natts, srv->ud);
     return rc;
 }

@@ -79,8 +79,10 @@ typedef struct sio_handler {
     void (*on_broadcast_with_ack)(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
                                   const char *request_id, unsigned timeout_ms, void *ud);
-    /* With connection state recovery on: another server's broadcast (not
-     * volatile), after it was delivered here, to be logged for recovery. */
+    /* Another server's broadcast, after it was delivered here: with
+     * connection state recovery on (not volatile), to be logged for
+     * recovery; while SIO_WATCH_EVENTS is on (volatile too), for a
+     * dashboard to hear what its recipients here were sent. */
     void (*on_remote_broadcast)(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
                                 size_t len, const sio_packet_bin_t *atts, unsigned natts, void *ud);
 
