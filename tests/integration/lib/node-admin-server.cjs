@@ -5,14 +5,14 @@
 // @socket.io/redis-adapter. Prints "listening PORT".
 const { createServer } = require('node:http');
 const { Server } = require('socket.io');
-const { instrument, RedisV4Store } = require('@socket.io/admin-ui');
+const { instrument, RedisStore } = require('@socket.io/admin-ui');
 const { createAdapter } = require('@socket.io/redis-adapter');
 const { createClient } = require('redis');
 
 (async () => {
   const url = process.argv[2];
   const opts = {};
-  let pub;
+  let pub, legacy;
   if (url) {
     pub = createClient({ url });
     const sub = pub.duplicate();
@@ -20,6 +20,9 @@ const { createClient } = require('redis');
     sub.on('error', () => {});
     await Promise.all([pub.connect(), sub.connect()]);
     opts.adapter = createAdapter(pub, sub, { requestsTimeout: 2000 });
+    legacy = createClient({ url, legacyMode: true });
+    legacy.on('error', () => {});
+    await legacy.connect();
   }
   if (process.env.ADMIN_CORS) opts.cors = { origin: [process.env.ADMIN_CORS], credentials: true };
   const http = createServer();
@@ -31,7 +34,9 @@ const { createClient } = require('redis');
     mode: process.env.ADMIN_MODE || 'development',
     readonly: process.env.ADMIN_READONLY === '1',
     serverId: process.env.ADMIN_SERVER_ID,
-    ...(process.env.ADMIN_STORE === 'redis' ? { store: new RedisV4Store(pub) } : {}),
+    // admin-ui 0.5's RedisStore speaks the callback API: node-redis 4's
+    // legacy mode.
+    ...(process.env.ADMIN_STORE === 'redis' ? { store: new RedisStore(legacy) } : {}),
   });
   for (const nsp of [io.of('/'), io.of('/chat')]) {
     nsp.use((socket, next) => {
