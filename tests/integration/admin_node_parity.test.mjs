@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
-import { sleep } from './lib/server.mjs';
+import { sleep, request } from './lib/server.mjs';
 import {
   startSiolua, startNode, dashboard, normalize, totals, connectError, waitConnected, CREDENTIALS,
 } from './lib/admin.mjs';
@@ -212,4 +212,29 @@ test('a polling client: listed as polling, counted in pollingClientsCount, updat
     assert.equal(all.find((s) => s.id === u.id).transport, 'websocket');
     assert.equal(all.find((s) => s.id === p.id).transport, 'polling');
   }
+});
+
+test('CORS for the hosted dashboard (https://admin.socket.io, with credentials): the same headers as Node', async (t) => {
+  const env = { ADMIN_CORS: 'https://admin.socket.io' };
+  const [siolua, node] = await Promise.all([startSiolua(t, { env }), startNode(t, { env })]);
+  const seen = [];
+  for (const srv of [siolua, node]) {
+    const url = `${srv.url}/socket.io/?EIO=4&transport=polling`;
+    const pre = await request(url, { method: 'OPTIONS', headers: { origin: 'https://admin.socket.io',
+      'access-control-request-method': 'GET' } });
+    const get = await request(url, { headers: { origin: 'https://admin.socket.io' } });
+    const other = await request(url, { headers: { origin: 'https://evil.example' } });
+    assert.ok(pre.status === 204 || pre.status === 200, `${srv.url} preflight ${pre.status}`);
+    assert.equal(get.status, 200);
+    seen.push({
+      allowOrigin: get.headers['access-control-allow-origin'],
+      credentials: get.headers['access-control-allow-credentials'],
+      preOrigin: pre.headers['access-control-allow-origin'],
+      preCredentials: pre.headers['access-control-allow-credentials'],
+      otherOrigin: other.headers['access-control-allow-origin'] ?? null,
+    });
+  }
+  assert.deepEqual(seen[0], seen[1]);
+  assert.equal(seen[0].allowOrigin, 'https://admin.socket.io');
+  assert.equal(seen[0].credentials, 'true');
 });
