@@ -238,3 +238,29 @@ test('CORS for the hosted dashboard (https://admin.socket.io, with credentials):
   assert.equal(seen[0].allowOrigin, 'https://admin.socket.io');
   assert.equal(seen[0].credentials, 'true');
 });
+
+test('bcrypt: siolua\'s hashes verify in bcryptjs (what Node\'s admin-ui uses) and bcryptjs\'s in siolua, on the thread pool', async (t) => {
+  const bcrypt = (await import('bcryptjs')).default;
+  const siolua = await startSiolua(t, { env: { ADMIN_AUTH: 'basic' } });
+  const post = async (body) => JSON.parse((await request(`${siolua.url}/test/bcrypt`, { method: 'POST',
+    headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).text);
+  const mine = await post({ password: 'changeit', cost: 4 });
+  assert.match(mine.hash, /^\$2b\$04\$[./A-Za-z0-9]{53}$/);
+  assert.equal(mine.ok, true);
+  assert.equal(mine.wrong, false);
+  assert.equal(bcrypt.compareSync('changeit', mine.hash), true);
+  assert.equal(bcrypt.compareSync('changeix', mine.hash), false);
+  for (const hash of [bcrypt.hashSync('p\u00e4ss w\u00f6rd', 5), bcrypt.hashSync('p\u00e4ss w\u00f6rd', 5).replace('$2a$', '$2y$')]) {
+    const theirs = await post({ password: 'p\u00e4ss w\u00f6rd', hash, cost: 4 });
+    assert.equal(theirs.ok, true, hash);
+    assert.equal(theirs.wrong, false);
+  }
+  // The loop keeps serving while hashes are worked out (cost 12: long).
+  const slow = post({ password: 'x', cost: 12 });
+  const t0 = Date.now();
+  const quick = await request(`${siolua.url}/admin/`);
+  assert.equal(quick.status, 200);
+  const quickMs = Date.now() - t0;
+  await slow;
+  assert.ok(quickMs < 150, `a request waited ${quickMs} ms behind a bcrypt`);
+});

@@ -46,3 +46,12 @@ local function app(nsp)
 end
 app(sio.server)
 app(sio.server:of("/chat"))
+
+-- For the bcrypt test: a hash made here, and a hash made elsewhere
+-- checked here (both waiting on the thread pool).
+sio.http.post("/test/bcrypt", function(req, res)
+  local body = req:json()
+  local hash = sio.crypto.bcrypt_hash(body.password, body.cost)
+  res:json({ hash = hash, ok = sio.crypto.bcrypt_verify(body.password, body.hash or hash),
+             wrong = sio.crypto.bcrypt_verify(body.password .. "x", body.hash or hash) })
+end)
