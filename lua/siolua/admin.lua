@@ -47,7 +47,7 @@ return function(lib)
 
   -- new Date() as JSON writes it: 2024-01-31T12:34:56.789Z.
   local function now_iso()
-    local ms = watch.wall_ms()
+    local ms = sio.now()
     return os.date("!%Y-%m-%dT%H:%M:%S", ms // 1000) .. string.format(".%03dZ", ms % 1000)
   end
 

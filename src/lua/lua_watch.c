@@ -2,7 +2,7 @@
  * lua/siolua/admin.lua (the Admin UI's instrument): sio_server_watch
  * turned on and off, the room and transport events it brings up (into
  * dispatch.room and dispatch.transport), the traffic counted per second,
- * and the server's facts (host name, pid, uptime, wall clock). Nothing
+ * and the server's facts (host name, pid, uptime). Nothing
  * here runs, and nothing crosses into Lua, until the app instruments.
  *
  *   sio_socket_join/leave --on_room--> dispatch.room(nsp, id, room, joined)
@@ -13,7 +13,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <lauxlib.h>
 #include <lua.h>
 
@@ -174,15 +173,6 @@ static int watch_server(lua_State *L)
     return 3;
 }
 
-/* wall_ms() -> milliseconds since the epoch (an integer: Date.now()). */
-static int watch_wall_ms(lua_State *L)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    lua_pushinteger(L, (lua_Integer)tv.tv_sec * 1000 + tv.tv_usec / 1000);
-    return 1;
-}
-
 /* ui_dir() -> where the Admin UI's files are (base/datadir.h). */
 static int watch_ui_dir(lua_State *L)
 {
@@ -196,7 +186,6 @@ static const luaL_Reg watch_funcs[] = {
     {"traffic", watch_traffic},
     {"namespaces", watch_namespaces},
     {"server", watch_server},
-    {"wall_ms", watch_wall_ms},
     {"ui_dir", watch_ui_dir},
     {NULL, NULL},
 };
