@@ -13,7 +13,7 @@ return function(lib)
   local spawn = core.spawn
   local pack, unpack, select, type, rawget = table.pack, table.unpack, select, type, rawget
   local RESERVED, DISCONNECTED = E.RESERVED, E.DISCONNECTED
-  local args_array, values_array = E.args_array, E.values_array
+  local args_array = E.args_array
   local copy_list, copy_flags = E.copy_list, E.copy_flags
   local new_waiter, settle = E.new_waiter, E.settle
   local fire = E.fire
@@ -416,15 +416,9 @@ return function(lib)
     local w = watcher.event_in
     if w then w(sock, args, n) end
     if id then
-      local used = false
+      -- ack(...): sends the ACK once, while the socket is connected.
       n = n + 1
-      args[n] = function(...)
-        if used then return end
-        used = true
-        if sock.connected then
-          sock._h:ack(values_array(select("#", ...), ...), id)
-        end
-      end
+      args[n] = sock._h:acker(id)
     end
     if w then
       -- A dashboard watches: no tail call, so it hears what the listener
