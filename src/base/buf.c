@@ -100,18 +100,14 @@ sl_rcbuf_t *sl_rcbuf_alloc(size_t n)
     return r;
 }
 
+void sl_rcbuf_release_(sl_rcbuf_t *r) { free(r); }
+
 sl_rcbuf_t *sl_rcbuf_new(const void *p, size_t n)
 {
     sl_rcbuf_t *r = sl_rcbuf_alloc(n);
     if (r && n)
         memcpy(r->data, p, n);
     return r;
-}
-
-void sl_rcbuf_unref(sl_rcbuf_t *r)
-{
-    if (r && --r->refs == 0)
-        free(r);
 }
 
 static const char b64chars[] =

@@ -42,7 +42,13 @@ typedef struct sl_rcbuf {
 sl_rcbuf_t *sl_rcbuf_new(const void *p, size_t n); /* refs = 1, NULL on OOM */
 sl_rcbuf_t *sl_rcbuf_alloc(size_t n);               /* uninitialised bytes */
 static inline sl_rcbuf_t *sl_rcbuf_ref(sl_rcbuf_t *r) { r->refs++; return r; }
-void sl_rcbuf_unref(sl_rcbuf_t *r); /* NULL is fine */
+void sl_rcbuf_release_(sl_rcbuf_t *r); /* the last reference went: frees r */
+/* NULL is fine. Inline: a writer drops one per frame it wrote. */
+static inline void sl_rcbuf_unref(sl_rcbuf_t *r)
+{
+    if (r && --r->refs == 0)
+        sl_rcbuf_release_(r);
+}
 
 /* Standard base64 with padding (Engine.IO polling binary). */
 size_t sl_base64_encoded_len(size_t n);

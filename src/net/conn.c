@@ -391,6 +391,16 @@ int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rc
     return conn_writev(c, bufs, rcs, n, 0);
 }
 
+int sl_conn_write_rc(sl_conn_t *c, sl_rcbuf_t *rc, const char *p, size_t n)
+{
+    /* Held for the turn's end (a plaintext conn in a busy turn): nothing
+     * went to the kernel, so there is nothing to count yet. */
+    if (!c->tls && !c->closing && !c->close_after_write && sl_stream_writer_hold_rc(&c->out, rc, p, n))
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    return conn_writev(c, &b, &rc, 1, 0);
+}
+
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
     return conn_writev(c, bufs, NULL, n, SL_STREAM_WRITE_UNCAPPED);

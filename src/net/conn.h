@@ -80,6 +80,9 @@ int sl_conn_write(sl_conn_t *c, const void *p, size_t n);
  * what must wait is queued as a reference to it, not a copy (a frame made
  * once for many connections). */
 int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n);
+/* Same for one shared buffer's bytes p..p+n (a broadcast's frame to one
+ * recipient): the per-recipient path, kept short. */
+int sl_conn_write_rc(sl_conn_t *c, sl_rcbuf_t *rc, const char *p, size_t n);
 /* Same without the queue cap: for a response to a request, whose size the
  * request bounds; the caller stops reading until it drains. */
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);

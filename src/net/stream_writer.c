@@ -100,6 +100,8 @@ static int block_reserve(sl_stream_writer_t *w, size_t n)
 {
     if (n == 0 || (w->block && w->block->len - w->block_used >= n))
         return 0;
+    if (n > UINT32_MAX)
+        return -ENOMEM; /* block_used counts in 32 bits */
     sl_rcbuf_t *b = sl_rcbuf_alloc(n > BLOCK_MIN ? n : BLOCK_MIN);
     if (!b)
         return -ENOMEM;
@@ -122,7 +124,7 @@ static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
 {
     char *dst = w->block->data + w->block_used;
     memcpy(dst, p, len);
-    w->block_used += len;
+    w->block_used += (uint32_t)len;
     if (w->count > w->inflight) {
         sl_stream_chunk_t *last = chunk_at(w, w->count - 1);
         if (last->rc == w->block && last->base + last->len == dst) {
@@ -386,20 +388,35 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
     return over ? -ENOBUFS : 0;
 }
 
+int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p, size_t n)
+{
+    size_t q = w->queued + n;
+    if (w->corked || q >= SL_STREAM_FLUSH_BYTES || q > w->cap)
+        return 0;
+    if (w->fprev) {
+        /* Listed: neither closed, failed, shutting down nor writing. */
+        if (w->count >= w->qcap || w->count >= SL_STREAM_WRITER_IOV - 1)
+            return 0;
+        push_ref(w, rc, (char *)p, n);
+        return 1;
+    }
+    /* The turn's first output: a ring (the flusher's spare) and a place
+     * in the flusher's list. */
+    if (n == 0 || w->count || w->wreq || !held(w) || w->closed || w->failed || w->shutdown ||
+        ring_reserve(w, 1))
+        return 0;
+    push_ref(w, rc, (char *)p, n);
+    dirty_link(w);
+    return 1;
+}
+
 int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs,
                             unsigned n, unsigned flags)
 {
     if (w->closed || w->failed || w->shutdown)
         return -EPIPE;
-    /* The common case of a flushed writer in a busy turn: one more shared
-     * buffer (a broadcast's frame) held for the turn's end, room in the
-     * ring, under the cap and the thresholds. */
-    if (n == 1 && rcs && rcs[0] && w->fprev && !w->corked && w->count < w->qcap &&
-        w->count < SL_STREAM_WRITER_IOV - 1 && w->queued + bufs[0].len < SL_STREAM_FLUSH_BYTES &&
-        ((flags & SL_STREAM_WRITE_UNCAPPED) || w->queued + bufs[0].len <= w->cap)) {
-        push_ref(w, rcs[0], bufs[0].base, bufs[0].len);
+    if (n == 1 && rcs && rcs[0] && sl_stream_writer_hold_rc(w, rcs[0], bufs[0].base, bufs[0].len))
         return 0;
-    }
     size_t total = 0;
     for (unsigned i = 0; i < n; i++)
         total += bufs[i].len;

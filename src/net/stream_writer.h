@@ -102,16 +102,19 @@ struct sl_stream_writer {
     size_t cap;               /* refusal threshold for capped writes */
     uint64_t written;         /* bytes the kernel took, since _init */
     sl_rcbuf_t *block;        /* the copy block being filled (a reference) */
-    size_t block_used;
-    uv_write_t *wreq;         /* allocated while a uv_write is in flight */
-    uv_shutdown_t *sreq;      /* allocated while a shutdown is under way */
+    union {                   /* never both: a shutdown starts once nothing is
+                                 queued or in flight, and refuses writes */
+        uv_write_t *wreq;     /* allocated while a uv_write is in flight */
+        uv_shutdown_t *sreq;  /* allocated while a shutdown is under way */
+    };
     sl_stream_flusher_t *flusher; /* NULL: writes go at once */
     sl_stream_writer_t *fnext;    /* in the flusher's list while listed */
     sl_stream_writer_t **fprev;   /* what points at us there; NULL: not listed */
+    uint32_t block_used;      /* a block is at most 4 GiB (block_reserve) */
     uint16_t corked;          /* nested cork count */
-    unsigned closed : 1;      /* _close called: everything refused */
-    unsigned failed : 1;      /* a write failed: everything refused */
-    unsigned shutdown : 1;    /* shutdown asked: writes refused */
+    uint16_t closed : 1;      /* _close called: everything refused */
+    uint16_t failed : 1;      /* a write failed: everything refused */
+    uint16_t shutdown : 1;    /* shutdown asked: writes refused */
 };
 
 /* Write flags. */
@@ -146,6 +149,12 @@ void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap);
 int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs,
                             unsigned n, unsigned flags);
 int sl_stream_writer_write(sl_stream_writer_t *w, const void *p, size_t n, unsigned flags);
+/* The short path of a flushed writer's one shared buffer (a broadcast's
+ * frame): held for the turn's end as a reference to rc when that is all
+ * it takes (under the cap and the flush thresholds, not corked, nothing in
+ * flight); returns 1 then. 0: nothing was done, write it with
+ * sl_stream_writer_writev. Never writes to the kernel. */
+int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p, size_t n);
 
 /* Corking (see above). uncork returns 0, or a negative libuv error (the
  * stream failed). What the kernel takes at once is gone when it returns:

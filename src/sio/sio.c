@@ -533,16 +533,27 @@ void sio_out_release(sio_out_t *out)
     memset(out, 0, sizeof *out);
 }
 
-static int client_send(sio_client_t *c, sio_out_t *out)
+/* Writes a packet, not counted: a broadcast counts its recipients once
+ * for all of them (sio_nsp_broadcast), so the per-recipient path stays as
+ * short as it can be. */
+static int client_deliver(sio_client_t *c, sio_out_t *out)
 {
     if (c->closed)
         return -EPIPE;
-    c->srv->stats.packets_sent++;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
+    if (out->natts == 0) /* a tail call, the broadcast's case */
+        return eio_session_send_msg(c->eio, &out->text, plain);
     int rc = eio_session_send_msg(c->eio, &out->text, plain);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
         rc = eio_session_send_msg(c->eio, &out->atts[i], plain);
     return rc;
+}
+
+static int client_send(sio_client_t *c, sio_out_t *out)
+{
+    if (!c->closed)
+        c->srv->stats.packets_sent++;
+    return client_deliver(c, out);
 }
 
 /* Sends a packet built on the spot (control packets, CONNECT replies). */
@@ -640,14 +651,16 @@ size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
 
 static void broadcast_one(sio_socket_t *s, void *ud)
 {
-    client_send(s->client, ud);
+    client_deliver(s->client, ud);
 }
 
 size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, sio_out_t *out)
 {
     if (t->plain)
         out->plain = 1;
-    return sio_nsp_select(nsp, t, broadcast_one, out);
+    size_t n = sio_nsp_select(nsp, t, broadcast_one, out);
+    nsp->srv->stats.packets_sent += n; /* one per socket visited */
+    return n;
 }
 
 long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const char *json,
