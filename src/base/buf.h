@@ -27,6 +27,8 @@ int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
 /* The decimal digits of v (what "%" PRIu64 writes, without printf's cost on
  * a per-packet path). */
 int sl_buf_append_u64(sl_buf_t *b, uint64_t v);
+/* The same written at dst (room for 20); the end of what was written. */
+char *sl_u64_put(char *dst, uint64_t v);
 /* Drops the first n bytes (consumed input). */
 void sl_buf_consume(sl_buf_t *b, size_t n);
 void sl_buf_reset(sl_buf_t *b); /* len = 0, memory kept */

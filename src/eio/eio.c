@@ -419,22 +419,37 @@ static void session_release_poll(eio_session_t *s, uint8_t type)
     respond_poll(s, req, body, n, 0);
 }
 
-int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n)
+int eio_msg_alloc(eio_msg_t *m, int binary, size_t cap, char **data)
 {
     /* [room for the header][type byte][data]: the type byte is only in a
      * text frame (v4 binary frames are the bare data). */
-    sl_rcbuf_t *rc = sl_rcbuf_alloc(SL_WS_HEADER_MAX + 1 + n);
+    sl_rcbuf_t *rc = sl_rcbuf_alloc(SL_WS_HEADER_MAX + 1 + cap);
     if (!rc)
         return -ENOMEM;
-    char *d = rc->data + SL_WS_HEADER_MAX + 1;
+    *m = (eio_msg_t){.rc = rc, .data = rc->data + SL_WS_HEADER_MAX + 1, .binary = binary};
+    *data = rc->data + SL_WS_HEADER_MAX + 1;
+    return 0;
+}
+
+void eio_msg_seal(eio_msg_t *m, size_t n)
+{
+    char *d = m->rc->data + SL_WS_HEADER_MAX + 1;
+    if (!m->binary)
+        d[-1] = (char)('0' + EIO_MESSAGE);
+    char *payload = m->binary ? d : d - 1;
+    m->len = n;
+    m->frame = sl_ws_frame_prepend(payload, m->binary, (size_t)(d + n - payload));
+    m->frame_len = (size_t)(d + n - m->frame);
+}
+
+int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n)
+{
+    char *d;
+    if (eio_msg_alloc(m, binary, n, &d))
+        return -ENOMEM;
     if (n)
         memcpy(d, data, n);
-    if (!binary)
-        d[-1] = (char)('0' + EIO_MESSAGE);
-    char *payload = binary ? d : d - 1;
-    const char *frame = sl_ws_frame_prepend(payload, binary, (size_t)(d + n - payload));
-    *m = (eio_msg_t){.rc = rc, .data = d, .len = n, .frame = frame,
-                     .frame_len = (size_t)(d + n - frame), .binary = binary};
+    eio_msg_seal(m, n);
     return 0;
 }
 

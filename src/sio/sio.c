@@ -495,16 +495,27 @@ int sio_out_build(sio_out_t *out, const sio_server_t *srv, sio_packet_type_t typ
         .payload = json,
         .payload_len = json_len,
     };
-    sl_buf_t b = SL_BUF_INIT;
     int msgpack = srv->opts.parser == SIO_PARSER_MSGPACK;
-    int rc = msgpack ? sio_packet_msgpack_encode(&b, &pkt, atts, natts) : sio_packet_encode(&b, &pkt);
-    if (rc) {
+    int rc;
+    if (msgpack) {
+        /* With the msgpack parser the whole packet is one binary message. */
+        sl_buf_t b = SL_BUF_INIT;
+        rc = sio_packet_msgpack_encode(&b, &pkt, atts, natts);
+        if (!rc)
+            rc = eio_msg_init(&out->text, 1, b.data, b.len);
         sl_buf_free(&b);
-        return rc;
+    } else {
+        /* Encoded in the message's own buffer: one allocation, no copy. */
+        char *d;
+        long n;
+        rc = eio_msg_alloc(&out->text, 0, sio_packet_encoded_max(&pkt), &d);
+        if (!rc && (n = sio_packet_encode_to(d, &pkt)) < 0) {
+            eio_msg_release(&out->text);
+            rc = (int)n;
+        } else if (!rc) {
+            eio_msg_seal(&out->text, (size_t)n);
+        }
     }
-    /* With the msgpack parser the whole packet is one binary message. */
-    rc = eio_msg_init(&out->text, msgpack, b.data, b.len);
-    sl_buf_free(&b);
     if (rc)
         return rc;
     if (natts && !msgpack) {
