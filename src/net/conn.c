@@ -62,12 +62,7 @@ const sl_conn_stats_t *sl_conn_stats(void) { return &stats; }
 /* The writer counts what the kernel took; the process's total catches up
  * with it after each write, at each drain and at the close, so output that
  * waited is counted once it is gone. */
-static void count_sent(sl_conn_t *c)
-{
-    uint64_t w = sl_stream_writer_written(&c->out);
-    stats.bytes_sent += w - c->sent_counted;
-    c->sent_counted = w;
-}
+static void count_sent(sl_conn_t *c) { stats.bytes_sent += sl_stream_writer_take_written(&c->out); }
 
 static void linger_closed_cb(uv_handle_t *h) { free(h); }
 
@@ -389,16 +384,6 @@ int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n)
 {
     return conn_writev(c, bufs, rcs, n, 0);
-}
-
-int sl_conn_write_rc(sl_conn_t *c, sl_rcbuf_t *rc, const char *p, size_t n)
-{
-    /* Held for the turn's end (a plaintext conn in a busy turn): nothing
-     * went to the kernel, so there is nothing to count yet. */
-    if (!c->tls && !c->closing && !c->close_after_write && sl_stream_writer_hold_rc(&c->out, rc, p, n))
-        return 0;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    return conn_writev(c, &b, &rc, 1, 0);
 }
 
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)

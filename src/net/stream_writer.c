@@ -11,17 +11,22 @@
 #define BLOCK_MIN (4096 - sizeof(sl_rcbuf_t) - 1)
 #define RING_MIN 8
 
+_Static_assert(SL_STREAM_WRITER_IOV <= UINT8_MAX, "inflight counts chunks in 8 bits");
+
 void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
                            const sl_stream_writer_handler_t *h, void *data)
 {
     memset(w, 0, sizeof *w);
     w->stream = stream;
-    w->cap = cap;
+    sl_stream_writer_set_cap(w, cap);
     w->h = h;
     w->data = data;
 }
 
-void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap) { w->cap = cap; }
+void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap)
+{
+    w->cap = cap < UINT32_MAX ? (uint32_t)cap : UINT32_MAX;
+}
 
 /* ---- the chunk ring ----------------------------------------------------- */
 
@@ -114,8 +119,7 @@ static int block_reserve(sl_stream_writer_t *w, size_t n)
 /* Appends a chunk that takes its own reference to rc (room reserved). */
 static void push_ref(sl_stream_writer_t *w, sl_rcbuf_t *rc, char *base, size_t len)
 {
-    *chunk_at(w, w->count++) = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
-    w->queued += len;
+    sl_stream_writer_push_ref_(w, rc, base, len);
 }
 
 /* Copies into the current block (room reserved). Back-to-back copies that
@@ -270,7 +274,7 @@ static int queue_flush(sl_stream_writer_t *w, int try_first)
         return r;
     }
     w->wreq = req;
-    w->inflight = nb;
+    w->inflight = (uint8_t)nb; /* at most SL_STREAM_WRITER_IOV */
     return 0;
 }
 
@@ -398,22 +402,13 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
     return over ? -ENOBUFS : 0;
 }
 
-int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p, size_t n)
+int sl_stream_writer_hold_rc_first(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p, size_t n)
 {
-    size_t q = w->queued + n;
-    if (w->corked || q >= SL_STREAM_FLUSH_BYTES || q > w->cap)
-        return 0;
-    if (w->fprev) {
-        /* Listed: neither closed, failed, shutting down nor writing. */
-        if (w->count >= w->qcap || w->count >= SL_STREAM_WRITER_IOV - 1)
-            return 0;
-        push_ref(w, rc, (char *)p, n);
-        return 1;
-    }
     /* The turn's first output: a ring (the flusher's spare) and a place
-     * in the flusher's list. */
-    if (n == 0 || w->count || w->wreq || !held(w) || w->closed || w->failed || w->shutdown ||
-        ring_reserve(w, 1))
+     * in the flusher's list. (A listed writer is the inline path's.) */
+    size_t q = w->queued + n;
+    if (w->fprev || w->corked || q >= SL_STREAM_FLUSH_BYTES || q > w->cap || n == 0 || w->count ||
+        w->wreq || !held(w) || w->closed || w->failed || w->shutdown || ring_reserve(w, 1))
         return 0;
     push_ref(w, rc, (char *)p, n);
     dirty_link(w);
