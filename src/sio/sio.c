@@ -153,13 +153,18 @@ static sio_traffic_t *traffic_now(sio_server_t *srv)
     return t;
 }
 
-/* One more of kind; a packet in or out also counts its bytes. */
-static void traffic_add(sio_server_t *srv, int kind, uint64_t bytes)
+/* n more of kind; packets in or out also count their bytes. */
+static void traffic_add_n(sio_server_t *srv, int kind, uint64_t n, uint64_t bytes)
 {
     sio_traffic_t *t = traffic_now(srv);
-    t->count[kind]++;
+    t->count[kind] += n;
     if (kind == SIO_TRAFFIC_PACKETS_IN || kind == SIO_TRAFFIC_PACKETS_OUT)
         t->count[kind + 1] += bytes;
+}
+
+static void traffic_add(sio_server_t *srv, int kind, uint64_t bytes)
+{
+    traffic_add_n(srv, kind, 1, bytes);
 }
 
 static void traffic_closed(sio_server_t *srv, const char *reason)
@@ -657,19 +662,27 @@ static int client_deliver(sio_client_t *c, sio_out_t *out)
     int rc = eio_session_send_msg(c->eio, &out->text, plain);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
         rc = eio_session_send_msg(c->eio, &out->atts[i], plain);
-    if ((c->srv->watch & SIO_WATCH_TRAFFIC) && rc == 0) {
-        traffic_add(c->srv, SIO_TRAFFIC_PACKETS_OUT, out->text.len);
-        for (unsigned i = 0; i < out->natts; i++)
-            traffic_add(c->srv, SIO_TRAFFIC_PACKETS_OUT, out->atts[i].len);
-    }
     return rc;
+}
+
+/* out went to n clients: the packets sent (metrics) and, while the admin
+ * UI watches, the traffic (each packet and attachment, with its bytes). */
+static void count_out(sio_server_t *srv, const sio_out_t *out, size_t n)
+{
+    srv->stats.packets_sent += n;
+    if (!(srv->watch & SIO_WATCH_TRAFFIC) || n == 0)
+        return;
+    traffic_add_n(srv, SIO_TRAFFIC_PACKETS_OUT, n, n * out->text.len);
+    for (unsigned i = 0; i < out->natts; i++)
+        traffic_add_n(srv, SIO_TRAFFIC_PACKETS_OUT, n, n * out->atts[i].len);
 }
 
 static int client_send(sio_client_t *c, sio_out_t *out)
 {
-    if (!c->closed)
-        c->srv->stats.packets_sent++;
-    return client_deliver(c, out);
+    int rc = client_deliver(c, out);
+    if (rc == 0)
+        count_out(c->srv, out, 1);
+    return rc;
 }
 
 /* Sends a packet built on the spot (control packets, CONNECT replies). */
@@ -775,7 +788,7 @@ size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, sio_out_t *out)
     if (t->plain)
         out->plain = 1;
     size_t n = sio_nsp_select(nsp, t, broadcast_one, out);
-    nsp->srv->stats.packets_sent += n; /* one per socket visited */
+    count_out(nsp->srv, out, n); /* once for all: one per socket visited */
     return n;
 }
 
