@@ -56,6 +56,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "base/budget.h"
 #include "base/buf.h"
 
 /* Most chunks one uv_write carries (iovecs of one writev). */
@@ -109,6 +110,7 @@ struct sl_stream_writer {
         uv_write_t *wreq;     /* allocated while a uv_write is in flight */
         uv_shutdown_t *sreq;  /* allocated while a shutdown is under way */
     };
+    sl_budget_entry_t be;     /* in the process's output budget, if any */
     sl_stream_flusher_t *flusher; /* NULL: writes go at once */
     sl_stream_writer_t *fnext;    /* in the flusher's list while listed */
     sl_stream_writer_t **fprev;   /* what points at us there; NULL: not listed */
@@ -133,6 +135,16 @@ enum {
 void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
                            const sl_stream_writer_handler_t *h, void *data);
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap);
+/* Counts this writer's queue in b (base/budget.h), the cap on what all
+ * output queues of the process hold together; label names it in the log
+ * (a peer address; it must outlive the writer). While the queue is empty.
+ * Past b's cap, the writers that have waited longest are dropped: such a
+ * writer refuses every write from then on, and its owner hears on_error
+ * with UV_ENOBUFS (from the budget's timer), when it closes the stream.
+ * Past twice b's cap, a capped write that would wait in a queue holding
+ * more than a 64th of the cap is refused with -ENOBUFS, as one past the
+ * writer's own cap is (sl_budget_refuses). */
+void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const char *label);
 
 /* Writes the n buffers in order: what the kernel takes now goes at once
  * (when nothing waits before it and the writer is neither corked nor held
@@ -166,6 +178,7 @@ static inline void sl_stream_writer_push_ref_(sl_stream_writer_t *w, sl_rcbuf_t 
 {
     w->q[(w->head + w->count++) & (w->qcap - 1)] = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
     w->queued += len;
+    sl_budget_hold(&w->be, rc, len);
 }
 static inline int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p,
                                            size_t n)
@@ -173,7 +186,8 @@ static inline int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc
     size_t q = w->queued + n;
     /* Listed (so neither closed, failed, shutting down nor writing). */
     if (w->fprev && !w->corked && w->count < w->qcap && w->count < SL_STREAM_WRITER_IOV - 1 &&
-        q < SL_STREAM_FLUSH_BYTES && q <= w->cap) {
+        q < SL_STREAM_FLUSH_BYTES && q <= w->cap &&
+        !sl_budget_refuses(&w->be, rc->queued ? 0 : rc->len, n)) {
         sl_stream_writer_push_ref_(w, rc, (char *)p, n);
         return 1;
     }
