@@ -1,0 +1,55 @@
+/* tests/fuzz/fuzz_mpjson.c: cluster/mpjson from the JSON side, the path of
+ * every broadcast to a cluster: JSON text (with binary placeholders and the
+ * attachments they name) -> MessagePack as notepack writes it -> JSON again
+ * (what another node of the cluster makes of it).
+ *
+ * Input: one byte of options (bit 7: the packet has attachments, bits 0-2:
+ * how many), then the JSON text.
+ *
+ * Invariants: an accepted text gives one well-formed MessagePack value
+ * (sl_mpjson_skip takes exactly it) that decodes again; what comes back is
+ * "ours" (UTF-8, taken by the packet validator and lua_json, placeholders
+ * exactly the attachments) and reaches a fixed point after one more pass;
+ * a refusal leaves the output as it was. */
+#include "fuzz_json.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_in_t in = {data, size};
+    unsigned opt = fuzz_byte(&in);
+    /* Up to 7 attachments, the i-th made of i*5 bytes of value i (empty
+     * ones included: a zero-length Buffer is legal). */
+    static char att_bytes[7][30];
+    sio_packet_bin_t atts[7];
+    size_t natts = (opt & 0x80) ? opt & 7 : 0;
+    for (size_t i = 0; i < natts; i++) {
+        memset(att_bytes[i], (int)i, sizeof att_bytes[i]);
+        atts[i].data = att_bytes[i];
+        atts[i].len = i * 5;
+    }
+    const char *json = (const char *)in.p;
+
+    sl_buf_t mp = SL_BUF_INIT, j1 = SL_BUF_INIT, bins = SL_BUF_INIT;
+    sl_buf_append(&mp, "pre", 3); /* appends, never overwrites */
+    int rc = sl_mpjson_from_json(&mp, json, in.n, (opt & 0x80) ? atts : NULL, natts);
+    if (rc != 0) {
+        FUZZ_CHECK(mp.len == 3);
+        FUZZ_CHECK(rc < 0 && strcmp(sl_mpjson_strerror(rc), "unknown error") != 0);
+        /* Text that is not ours to refuse: the packet validator agrees it
+         * is not JSON, or it held a bad placeholder or an unplain string. */
+        if (rc == SL_MPJSON_E_JSON && fuzz_json_plain(json, in.n))
+            FUZZ_CHECK(!fuzz_sio_json_ok(json, in.n));
+    } else {
+        FUZZ_CHECK(mp.len > 3 && !memcmp(mp.data, "pre", 3));
+        FUZZ_CHECK(fuzz_mp_to_json(mp.data + 3, mp.len - 3, &j1, &bins) == 0);
+        size_t nb;
+        const sio_packet_bin_t *b = fuzz_bins(&bins, &nb);
+        fuzz_check_mp_output(j1.data, j1.len, b, nb);
+        fuzz_mp_fixpoint(j1.data, j1.len, b, nb);
+    }
+    sl_buf_free(&mp);
+    sl_buf_free(&j1);
+    sl_buf_free(&bins);
+    fuzz_lua_settle();
+    return 0;
+}
