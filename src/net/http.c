@@ -173,9 +173,16 @@ static int cb_url_complete(llhttp_t *p)
     return sl_buf_append_byte(&hc_of(p)->req->strings, '\0') ? -1 : 0;
 }
 
+/* Header fields after the body of a chunked request are trailers: llhttp
+ * reports them with the same callbacks, after cb_headers_complete turned
+ * the strings into pointers, so they must not touch the strings (a realloc
+ * would leave the request's pointers dangling). They are read, not counted
+ * and dropped. */
 static int cb_header_field(llhttp_t *p, const char *at, size_t n)
 {
     sl_http_conn_t *hc = hc_of(p);
+    if (hc->headers_done)
+        return 0;
     if (add_header_bytes(hc, n))
         return HPE_USER;
     sl_buf_t *s = &hc->req->strings;
@@ -195,12 +202,16 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
 
 static int cb_header_field_complete(llhttp_t *p)
 {
+    if (hc_of(p)->headers_done)
+        return 0;
     return sl_buf_append_byte(&hc_of(p)->req->strings, '\0') ? -1 : 0;
 }
 
 static int cb_header_value(llhttp_t *p, const char *at, size_t n)
 {
     sl_http_conn_t *hc = hc_of(p);
+    if (hc->headers_done)
+        return 0;
     if (add_header_bytes(hc, n))
         return HPE_USER;
     sl_buf_t *s = &hc->req->strings;
@@ -215,6 +226,8 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n)
 static int cb_header_value_complete(llhttp_t *p)
 {
     sl_http_conn_t *hc = hc_of(p);
+    if (hc->headers_done)
+        return 0;
     if (!hc->last_was_value) { /* empty value: no on_header_value call */
         hc->hoff[hc->nh - 1][1] = hc->req->strings.len;
         hc->last_was_value = 1;
