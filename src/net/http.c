@@ -27,6 +27,8 @@ struct sl_http_conn {
     sl_http_req_t *req;          /* being parsed or being answered */
     sl_buf_t pending;            /* input not yet fed to the parser */
     size_t header_bytes;
+    size_t msg_fed;              /* bytes of the message being parsed that
+                                    earlier llhttp_execute calls took */
     /* Offsets into req->strings while parsing; resolved at headers end. */
     size_t url_off, url_len;
     size_t hoff[SL_HTTP_MAX_HEADERS][2], hlen[SL_HTTP_MAX_HEADERS][2];
@@ -38,6 +40,12 @@ struct sl_http_conn {
     unsigned detached : 1;       /* conn taken by an upgrade */
     unsigned in_feed : 1;
     unsigned headers_done : 1;   /* of the request being parsed */
+    /* Fields past SL_HTTP_MAX_HEADERS are read and not stored (skipping),
+     * and the request is refused (431) once the head is whole. too_many
+     * is set at the end of such a field's name, which llhttp reaches at
+     * the same byte however the reads were split (see http_feed). */
+    unsigned skipping : 1;
+    unsigned too_many : 1;
 };
 
 static const sl_conn_handler_t http_conn_handler;
@@ -147,6 +155,8 @@ static int cb_message_begin(llhttp_t *p)
     hc->last_was_value = 0;
     hc->header_bytes = 0;
     hc->headers_done = 0;
+    hc->skipping = 0;
+    hc->too_many = 0;
     http_arm_timer(hc, hc->lim.header_timeout_ms);
     return 0;
 }
@@ -176,8 +186,10 @@ static int cb_url_complete(llhttp_t *p)
 /* Header fields after the body of a chunked request are trailers: llhttp
  * reports them with the same callbacks, after cb_headers_complete turned
  * the strings into pointers, so they must not touch the strings (a realloc
- * would leave the request's pointers dangling). They are read, not counted
- * and dropped. */
+ * would leave the request's pointers dangling). They are read and dropped,
+ * like the fields past SL_HTTP_MAX_HEADERS; neither counts. */
+static int field_ignored(const sl_http_conn_t *hc) { return hc->headers_done || hc->skipping; }
+
 static int cb_header_field(llhttp_t *p, const char *at, size_t n)
 {
     sl_http_conn_t *hc = hc_of(p);
@@ -186,9 +198,11 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
     if (add_header_bytes(hc, n))
         return HPE_USER;
     sl_buf_t *s = &hc->req->strings;
+    if (hc->nh == SL_HTTP_MAX_HEADERS && hc->last_was_value)
+        hc->skipping = 1; /* the rest of the head is only counted */
+    if (hc->skipping)
+        return 0;
     if (hc->nh == 0 || hc->last_was_value) {
-        if (hc->nh == SL_HTTP_MAX_HEADERS)
-            return HPE_USER;
         hc->hoff[hc->nh][0] = s->len;
         hc->hlen[hc->nh][0] = 0;
         hc->hlen[hc->nh][1] = 0;
@@ -202,7 +216,9 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
 
 static int cb_header_field_complete(llhttp_t *p)
 {
-    if (hc_of(p)->headers_done)
+    if (hc_of(p)->skipping)
+        hc_of(p)->too_many = 1;
+    if (field_ignored(hc_of(p)))
         return 0;
     return sl_buf_append_byte(&hc_of(p)->req->strings, '\0') ? -1 : 0;
 }
@@ -214,6 +230,8 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n)
         return 0;
     if (add_header_bytes(hc, n))
         return HPE_USER;
+    if (hc->skipping)
+        return 0;
     sl_buf_t *s = &hc->req->strings;
     if (!hc->last_was_value) {
         hc->hoff[hc->nh - 1][1] = s->len;
@@ -226,7 +244,7 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n)
 static int cb_header_value_complete(llhttp_t *p)
 {
     sl_http_conn_t *hc = hc_of(p);
-    if (hc->headers_done)
+    if (field_ignored(hc))
         return 0;
     if (!hc->last_was_value) { /* empty value: no on_header_value call */
         hc->hoff[hc->nh - 1][1] = hc->req->strings.len;
@@ -239,6 +257,8 @@ static int cb_headers_complete(llhttp_t *p)
 {
     sl_http_conn_t *hc = hc_of(p);
     sl_http_req_t *r = hc->req;
+    if (hc->too_many)
+        return HPE_USER;
     /* The strings buffer is final now: turn offsets into pointers. */
     char *base = r->strings.data;
     r->method = llhttp_method_name((llhttp_method_t)p->method);
@@ -359,12 +379,22 @@ static void http_feed(sl_http_conn_t *hc)
         if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
             used = (size_t)(llhttp_get_error_pos(&hc->parser) - hc->pending.data);
         } else if (err != HPE_OK) {
-            int big = hc->header_bytes > hc->lim.max_header_bytes;
-            http_bad_request(hc, big ? 431 : 400, big ? "request header too large"
-                                                      : llhttp_errno_name(err));
+            /* 431 or 400 must not depend on how the bytes were split into
+             * reads: llhttp hands a header over at the end of its span or
+             * of the read, whichever comes first, so our count can pass
+             * the limit before llhttp meets a bad byte further on in one
+             * split and not in another. The head's raw length up to the
+             * error (which covers everything counted) decides. */
+            size_t at = hc->msg_fed + (size_t)(llhttp_get_error_pos(&hc->parser) - hc->pending.data);
+            int big = hc->header_bytes > hc->lim.max_header_bytes ||
+                      (!hc->headers_done && at > hc->lim.max_header_bytes);
+            http_bad_request(hc, big || hc->too_many ? 431 : 400,
+                             big ? "request header too large"
+                             : hc->too_many ? "too many header fields" : llhttp_errno_name(err));
             break;
         }
         if (hc->req_complete) {
+            hc->msg_fed = 0; /* the next execute starts the next message */
             if (hc->req->upgrade) {
                 /* Leave the post-header bytes in pending for take_conn. */
                 sl_buf_consume(&hc->pending, used);
@@ -375,6 +405,7 @@ static void http_feed(sl_http_conn_t *hc)
             http_dispatch(hc); /* may respond synchronously and loop on */
             continue;
         }
+        hc->msg_fed += used;
         sl_buf_consume(&hc->pending, used);
     }
     hc->in_feed = 0;
