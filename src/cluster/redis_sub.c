@@ -56,6 +56,7 @@ struct sl_redis_sub {
     conn_t *c;             /* the current connection, connected or not */
     resolve_t *resolving;
     redisReader *reader;
+    int refused_elements;  /* the count of an array reply refused (see sub_reader_new) */
     int up, closing;
     sl_redis_health_t health;
     int subscribed;        /* the held channels were asked for on s->c */
@@ -110,6 +111,8 @@ static void send_chan(sl_redis_sub_t *s, const char *verb, const char *ch, size_
     size_t lens[2] = {strlen(verb), len};
     send_cmd(s, 2, argv, lens);
 }
+
+static redisReader *sub_reader_new(sl_redis_sub_t *s);
 
 /* ---- connection lifecycle ------------------------------------------------- */
 
@@ -202,7 +205,7 @@ static void on_connected(uv_connect_t *req, int status)
     }
     if (s->reader)
         redisReaderFree(s->reader);
-    s->reader = redisReaderCreate();
+    s->reader = sub_reader_new(s);
     if (!s->reader) {
         sub_down(s, "out of memory");
         return;
@@ -330,6 +333,44 @@ static void sub_connect(sl_redis_sub_t *s)
 
 /* ---- replies ---------------------------------------------------------------- */
 
+/* hiredis 0.14 allocates an array reply's element table as soon as it has
+ * read the count, and has no limit of its own: "*888888881\r\n" from
+ * whatever answers on the Redis address asks for 7 GB (found by
+ * tests/fuzz/fuzz_resp). Nothing Redis sends a subscriber holds more than
+ * a few elements, so a larger count is refused as a protocol error: the
+ * connection is dropped and made again. */
+#define SUB_MAX_ELEMENTS 1024
+
+static void *(*hiredis_create_array)(const redisReadTask *, int);
+
+static void *sub_create_array(const redisReadTask *t, int elements)
+{
+    if (elements > SUB_MAX_ELEMENTS) {
+        ((sl_redis_sub_t *)t->privdata)->refused_elements = elements;
+        return NULL; /* the reader fails the reply */
+    }
+    return hiredis_create_array(t, elements);
+}
+
+/* hiredis's reader with its own reply objects, but sub_create_array for
+ * arrays. NULL on OOM. */
+static redisReader *sub_reader_new(sl_redis_sub_t *s)
+{
+    static redisReplyObjectFunctions fns;
+    redisReader *r = redisReaderCreate();
+    if (!r)
+        return NULL;
+    if (!hiredis_create_array) {
+        fns = *r->fn;
+        hiredis_create_array = fns.createArray;
+        fns.createArray = sub_create_array;
+    }
+    r->fn = &fns;
+    r->privdata = s;
+    s->refused_elements = 0;
+    return r;
+}
+
 static int reply_is(const redisReply *e, const char *want)
 {
     return e->type == REDIS_REPLY_STRING && e->len == strlen(want) &&
@@ -374,14 +415,18 @@ static int on_reply(sl_redis_sub_t *s, redisReply *m)
 
 int sl_redis_sub_feed(sl_redis_sub_t *s, const char *p, size_t n)
 {
-    if (!s->reader && !(s->reader = redisReaderCreate()))
+    if (!s->reader && !(s->reader = sub_reader_new(s)))
         return -1;
     if (redisReaderFeed(s->reader, p, n) != REDIS_OK)
         return -1;
     for (;;) {
         void *reply = NULL;
         if (redisReaderGetReply(s->reader, &reply) != REDIS_OK) {
-            SL_ERROR(s->url.label, "%s: unreadable reply: %s", s->name, s->reader->errstr);
+            if (s->refused_elements)
+                SL_ERROR(s->url.label, "%s: unreadable reply: an array of %d elements (at most %d)",
+                         s->name, s->refused_elements, SUB_MAX_ELEMENTS);
+            else
+                SL_ERROR(s->url.label, "%s: unreadable reply: %s", s->name, s->reader->errstr);
             return -1;
         }
         if (!reply)
