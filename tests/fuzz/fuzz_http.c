@@ -114,6 +114,15 @@ static void answer(run_t *r, sl_http_req_t *req)
         sl_conn_close(c);
         return;
     }
+    /* An app echoing a value of the request into a response header
+     * (res:header in Lua): the body may hold CR and LF, which must be
+     * refused, never reach the wire (check_responses checks the lines). */
+    char echo[65];
+    size_t el = req->body.len < 64 ? req->body.len : 64;
+    memcpy(echo, req->body.data ? req->body.data : "", el);
+    echo[el] = '\0';
+    int hrc = sl_http_resp_header(req, "X-Echo", echo);
+    FUZZ_CHECK(hrc == 0 ? !strpbrk(echo, "\r\n") : hrc == -EINVAL);
     int head = req->is_head, aborted = req->aborted;
     int rc = req->body_too_large ? sl_http_respond(req, 413, "text/plain", "", 0)
                                  : sl_http_respond(req, 200, "text/plain", "ok", 2);
@@ -235,6 +244,14 @@ static void check_responses(const run_t *r)
         FUZZ_CHECK(hend != NULL);
         const char *cl = memmem(p, (size_t)(hend - p), "\r\nContent-Length: ", 18);
         FUZZ_CHECK(cl != NULL);
+        /* Every header line is "Name: value" (no line injected, no fold). */
+        for (const char *l = memchr(p, '\n', (size_t)(hend - p)); l && l < hend; ) {
+            const char *colon = memchr(l + 1, ':', (size_t)(hend - l - 1));
+            FUZZ_CHECK(colon && colon > l + 1);
+            for (const char *c = l + 1; c < colon; c++)
+                FUZZ_CHECK(*c > ' ' && *c < 0x7f);
+            l = memchr(l + 1, '\n', (size_t)(hend - l - 1));
+        }
         size_t len = strtoul(cl + 18, NULL, 10);
         hend += 4;
         if (status == 200 || status == 413) {

@@ -46,8 +46,10 @@ dict_of() {
   esac
 }
 
+# Runs one target; its exit code goes to $work/<target>.rc (a job's status
+# cannot be waited for reliably once other jobs were reaped).
 run_one() {
-  local t=$1 d
+  local t=$1 d rc=0
   mkdir -p "$work/corpus/$t" "$work/crashes"
   d=$(dict_of "$t" || true)
   # -timeout: an input taking 10 s is a hang. Leaks are checked
@@ -55,7 +57,8 @@ run_one() {
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   nice -n "$nice_level" "$dir/tests/fuzz/fuzz_$t" "$work/corpus/$t" "tests/fuzz/corpus/$t" \
     ${d:+-dict=$d} -max_total_time="$secs" -timeout=10 -print_final_stats=1 \
-    -artifact_prefix="$work/crashes/$t-" >"$work/$t.log" 2>&1
+    -artifact_prefix="$work/crashes/$t-" >"$work/$t.log" 2>&1 || rc=$?
+  echo "$rc" >"$work/$t.rc"
 }
 
 # A summary line from a finished log.
@@ -74,17 +77,14 @@ if ! command -v llvm-symbolizer >/dev/null && [ -x /usr/bin/llvm-symbolizer-14 ]
 fi
 
 start=$(date +%s)
-failed=()
-pids=()
-names=()
 for t in $targets; do
-  while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do sleep 1; done
+  while [ "$(jobs -pr | wc -l)" -ge "$jobs" ]; do wait -n || true; done
   run_one "$t" &
-  pids+=($!)
-  names+=("$t")
 done
-for i in "${!pids[@]}"; do
-  if ! wait "${pids[$i]}"; then failed+=("${names[$i]}"); fi
+wait
+failed=()
+for t in $targets; do
+  [ "$(cat "$work/$t.rc" 2>/dev/null)" = 0 ] || failed+=("$t")
 done
 
 echo "fuzz: ${secs}s per target, $jobs at a time, $(( $(date +%s) - start ))s in all"

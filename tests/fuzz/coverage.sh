@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Line coverage of the code under fuzz: builds the targets' replay binaries
+# (the gcc-style build, no libFuzzer) with clang's source-based coverage in
+# build-cov/, runs each over a corpus, and prints llvm-cov's report for the
+# files each target is about. libFuzzer's cov:/ft: count edges and
+# features; this says which lines of http.c, ws_frame.c, ... were reached.
+#
+#   tests/fuzz/coverage.sh [CORPUS_ROOT]
+#
+# CORPUS_ROOT holds one directory per target (default: the committed
+# corpus, tests/fuzz/corpus; after a long run: build-fuzz/longrun/corpus,
+# the committed corpus is then added).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=${1:-tests/fuzz/corpus}
+dir=${FUZZ_COV_DIR:-build-cov}
+ver=14
+profdata=$(command -v llvm-profdata || echo /usr/bin/llvm-profdata-$ver)
+cov=$(command -v llvm-cov || echo /usr/bin/llvm-cov-$ver)
+
+CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DSIOLUA_FUZZ=OFF \
+  -DCMAKE_C_FLAGS="-fprofile-instr-generate -fcoverage-mapping" >/dev/null
+cmake --build "$dir" -j"$(nproc)" --target fuzz >/dev/null
+targets=$(find "$dir/tests/fuzz" -maxdepth 1 -type f -executable -name 'fuzz_*' -printf '%f\n' |
+          sed 's/^fuzz_//' | sort)
+
+# The sources a target is about (its report lists only these).
+files_of() {
+  case $1 in
+    http) echo src/net/http.c src/net/conn.c ;;
+    ws_frame) echo src/net/ws_frame.c ;;
+    eio_payload) echo src/eio/eio_packet.c src/base/buf.c ;;
+    sio_packet) echo src/sio/sio_packet.c src/eio/eio_packet.c ;;
+    lua_json) echo src/lua/lua_json.c src/base/json_text.c ;;
+    mpjson|msgpack) echo src/cluster/mpjson.c src/cluster/sio_cluster.c ;;
+    resp) echo src/cluster/redis_sub.c ;;
+    redis_url) echo src/cluster/redis_url.c ;;
+    jwt) echo src/lua/lua_crypto.c ;;
+  esac
+}
+
+rm -rf "$dir/profiles"
+mkdir -p "$dir/profiles"
+for t in $targets; do
+  dirs=("tests/fuzz/corpus/$t")
+  [ "$root" != tests/fuzz/corpus ] && [ -d "$root/$t" ] && dirs+=("$root/$t")
+  LLVM_PROFILE_FILE="$dir/profiles/$t.profraw" "$dir/tests/fuzz/fuzz_$t" "${dirs[@]}" >/dev/null
+  "$profdata" merge -sparse "$dir/profiles/$t.profraw" -o "$dir/profiles/$t.profdata"
+  echo "== fuzz_$t"
+  # shellcheck disable=SC2046
+  "$cov" report "$dir/tests/fuzz/fuzz_$t" -instr-profile="$dir/profiles/$t.profdata" \
+    $(files_of "$t") | sed -n '3,$p' | grep -v '^-*$'
+done
