@@ -216,4 +216,23 @@ static inline void fuzz_mp_fixpoint(const char *j1, size_t n1, const sio_packet_
     sl_buf_free(&bins3);
 }
 
+/* The one MessagePack value of mp[0..n) through sl_mpjson_to_json and, when
+ * that succeeds, the checks of what it wrote (and, with fixpoint, its
+ * fixed point). Returns to_json's code. */
+static inline int fuzz_mp_check_value(const char *mp, size_t n, int fixpoint)
+{
+    sl_buf_t j = SL_BUF_INIT, bins = SL_BUF_INIT;
+    int rc = fuzz_mp_to_json(mp, n, &j, &bins);
+    if (rc == 0) {
+        size_t nb;
+        const sio_packet_bin_t *b = fuzz_bins(&bins, &nb);
+        fuzz_check_mp_output(j.data, j.len, b, nb);
+        if (fixpoint)
+            fuzz_mp_fixpoint(j.data, j.len, b, nb);
+    }
+    sl_buf_free(&j);
+    sl_buf_free(&bins);
+    return rc;
+}
+
 #endif

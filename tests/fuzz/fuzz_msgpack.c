@@ -49,14 +49,7 @@ static void member(const char *v, const char *lo, const char *end)
     FUZZ_CHECK(v >= lo && v < end);
     const char *q = v;
     FUZZ_CHECK(sl_mpjson_skip(&q, end) == 0);
-    sl_buf_t j = SL_BUF_INIT, bins = SL_BUF_INIT;
-    if (fuzz_mp_to_json(v, (size_t)(end - v), &j, &bins) == 0) {
-        size_t nb;
-        const sio_packet_bin_t *b = fuzz_bins(&bins, &nb);
-        fuzz_check_mp_output(j.data, j.len, b, nb);
-    }
-    sl_buf_free(&j);
-    sl_buf_free(&bins);
+    fuzz_mp_check_value(v, (size_t)(end - v), 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -68,15 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     readers(msg, end);
 
-    sl_buf_t j1 = SL_BUF_INIT, bins = SL_BUF_INIT;
-    if (fuzz_mp_to_json(msg, size, &j1, &bins) == 0) {
-        size_t nb;
-        const sio_packet_bin_t *b = fuzz_bins(&bins, &nb);
-        fuzz_check_mp_output(j1.data, j1.len, b, nb);
-        fuzz_mp_fixpoint(j1.data, j1.len, b, nb);
-    }
-    sl_buf_free(&j1);
-    sl_buf_free(&bins);
+    fuzz_mp_check_value(msg, size, 1);
 
     sl_buf_t scratch = SL_BUF_INIT;
     sio_cluster_msg_t m;
