@@ -262,6 +262,7 @@ function hand() {
     'POST /x HTTP/1.1\r\nContent-Length: 5000000\r\n\r\nabc',
     'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n\x81\x85\x00\x00\x00\x0040ab',
     `GET /${'a'.repeat(300)} HTTP/1.1\r\nX: ${'b'.repeat(300)}\r\n\r\n`,
+    'GET /x HTTP/1.1\r\nX-Forwarded-For: 203.0.113.7, 10.0.0.2\r\nX-Forwarded-For: ::ffff:10.1.2.3\r\n\r\n',
   ];
   for (const h of http) seed('http', H([3, 0, 0]), h);
   seed('http', H([1, 3, 1]), http[1]);

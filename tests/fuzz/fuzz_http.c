@@ -4,7 +4,8 @@
  * client's bytes written in pieces with the loop run after each, so
  * http.c sees exactly those reads.
  *
- * Input: a byte picking the limits (header and body caps), a byte picking
+ * Input: a byte picking the limits (header and body caps; with the larger
+ * two, every peer is a trusted proxy, so X-Forwarded-For is read), a byte picking
  * the split into reads (fuzz_split_t), a byte picking how the handler
  * answers (at once, or after the next read arrives, as a long-polling GET
  * or a relayed request is answered), then the bytes a client sends.
@@ -31,6 +32,9 @@
 #include "base/log.h"
 #include "net/conn.h"
 #include "net/http.h"
+#include "net/trust.h"
+
+#include <arpa/inet.h>
 
 static uv_loop_t loop;
 static uv_pipe_t listener;
@@ -41,12 +45,15 @@ static char sock_dir[64], sock_path[108];
 #define LIMITS(h, b, cap)                                                          \
     {.max_header_bytes = h, .max_body_bytes = b, .header_timeout_ms = 600000,      \
      .keepalive_timeout_ms = 600000, .write_queue_cap = cap}
-static const sl_http_limits_t limit_table[] = {
+static sl_http_limits_t limit_table[] = {
     LIMITS(64, 0, 1 << 20),
     LIMITS(200, 10, 1 << 20),
     LIMITS(1024, 100, 1 << 20),
     LIMITS(16384, 1000000, 16 << 20), /* the server's defaults */
 };
+/* The last two trust every peer (ours is 0.0.0.0 on a Unix socket), so
+ * X-Forwarded-For is walked (net/trust). */
+static sl_trust_t trust_all;
 
 typedef struct run {
     sl_http_limits_t lim;
@@ -80,6 +87,11 @@ static void check_request(run_t *r, sl_http_req_t *req)
     FUZZ_CHECK(!strncmp(req->url, req->path, pl));
     FUZZ_CHECK(req->url[pl] == '\0' ? req->query[0] == '\0' && !strchr(req->url, '?')
                                     : req->url[pl] == '?' && !strcmp(req->query, req->url + pl + 1));
+    /* The client's address: the peer's, or one X-Forwarded-For gave. */
+    unsigned char ip[16];
+    FUZZ_CHECK(req->address && strlen(req->address) < sizeof req->address_buf);
+    FUZZ_CHECK(!strcmp(req->address, req->peer) || inet_pton(AF_INET, req->address, ip) == 1 ||
+               inet_pton(AF_INET6, req->address, ip) == 1);
     /* The accessors the router calls on every request. */
     char v[64];
     int n = sl_http_query_get(req, "sid", v, sizeof v);
@@ -188,6 +200,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     snprintf(sock_path, sizeof sock_path, "%s/s", sock_dir);
     atexit(cleanup);
+    char why[128];
+    if (sl_trust_parse(&trust_all, "0.0.0.0/0,::/0", why, sizeof why))
+        abort();
+    limit_table[2].trust_proxy = limit_table[3].trust_proxy = &trust_all;
     if (uv_loop_init(&loop) || uv_pipe_init(&loop, &listener, 0) ||
         uv_pipe_bind(&listener, sock_path) || uv_listen((uv_stream_t *)&listener, 16, on_connection))
         abort();
