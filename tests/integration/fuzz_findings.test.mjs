@@ -71,3 +71,28 @@ test('65 header fields are refused with 431, 64 are served', async () => {
   assert.equal((await send([head(65)])).status, 431);
   assert.equal((await send(split(head(65), 50))).status, 431);
 });
+
+// From fuzz_ws_deflate (tests/unit/test_deflate.c): with permessage-deflate
+// and context takeover, an empty message after another was compressed to
+// no bytes at all, which the client's inflater reads as the start of a
+// stored block: the next message broke the WebSocket ("transport error").
+// An empty binary attachment is such a message.
+test('an empty attachment over a compressed WebSocket leaves the next messages intact', async (t) => {
+  const { io } = await import('socket.io-client');
+  const app = await startServer({ t, appDir: join(SIOLUA_ROOT, 'tests', 'apps', 'binary'),
+    args: ['--set', 'perMessageDeflate=true', '--set', 'perMessageDeflate.threshold=0'] });
+  const s = io(app.url, { transports: ['websocket'], reconnection: false, perMessageDeflate: { threshold: 0 } });
+  t.after(() => s.close());
+  await new Promise((resolve, reject) => { s.on('connect', resolve); s.on('connect_error', reject); });
+  assert.ok(s.io.engine.transport.ws._extensions['permessage-deflate'], 'permessage-deflate negotiated');
+  let disconnected = null;
+  s.on('disconnect', (why) => { disconnected = why; });
+  for (let i = 0; i < 3; i++) {
+    s.emit('make-empty');
+    const [bin, one] = await new Promise((resolve) => s.once('made-empty', (...a) => resolve(a)));
+    assert.equal(bin.length, 0);
+    assert.equal(one, 1);
+    assert.equal(await s.timeout(3000).emitWithAck('echo', `after ${i}`), `after ${i}`);
+  }
+  assert.equal(disconnected, null);
+});
