@@ -3,12 +3,14 @@
  * frames, as eio.c does for a WebSocket transport). Input: one byte picking
  * max_message, one byte picking how the bytes are split into reads
  * (fuzz_split_t), one byte picking which callback stops the feed (as a
- * closing connection does), then the bytes a client sends after the
- * upgrade.
+ * closing connection does) and whether permessage-deflate was agreed
+ * (RSV1 allowed on a message's first frame), then the bytes a client sends
+ * after the upgrade.
  *
  * Invariants: split or whole, the parser reports the same events with the
  * same bytes and the same close code; no message is over max_message;
- * every text message and close reason is UTF-8; control payloads are at
+ * every text message (not compressed) and close reason is UTF-8; a
+ * compressed message only when it was agreed; control payloads are at
  * most 125 bytes; a close code handed up is one a peer may send; nothing
  * is reported after the close frame or an error, and a dead parser keeps
  * answering its code. */
@@ -19,6 +21,7 @@
 
 typedef struct run {
     sl_buf_t log;      /* events: kind byte, length, bytes */
+    const sl_ws_parser_t *ps;
     size_t max;
     unsigned events, stop_at;
     int closed, stopped;
@@ -43,8 +46,12 @@ static int on_message(void *ud, int binary, char *p, size_t n)
 {
     run_t *r = ud;
     FUZZ_CHECK(n <= r->max);
-    note(r, binary ? 'b' : 't', p, n);
-    if (!binary) {
+    /* A compressed message (RSV1, when permessage-deflate was agreed) is
+     * checked after inflating, by ws.c: here it is only bytes. */
+    int compressed = r->ps->msg_rsv1;
+    FUZZ_CHECK(!compressed || r->ps->rsv1_ok);
+    note(r, compressed ? (binary ? 'B' : 'T') : binary ? 'b' : 't', p, n);
+    if (!binary && !compressed) {
         FUZZ_CHECK(fuzz_utf8_valid(p, n));
         eio_packet_t pkt;
         if (eio_packet_decode_text(p, n, &pkt) == 0)
@@ -89,13 +96,15 @@ static const sl_ws_frame_handler_t handler = {on_message, on_ping, on_pong, on_c
 /* Feeds a copy of the bytes (the parser unmasks in place) in pieces until
  * the end, an error or a callback's stop. Returns the close code (0: none). */
 static int feed(const char *bytes, size_t n, size_t max, unsigned split_seed, unsigned stop_at,
-                run_t *r)
+                int rsv1, run_t *r)
 {
     char *p = malloc(n ? n : 1);
     memcpy(p, bytes, n);
     sl_ws_parser_t ps;
     sl_ws_parser_init(&ps, max);
-    *r = (run_t){SL_BUF_INIT, max, 0, stop_at, 0, 0};
+    if (rsv1)
+        sl_ws_parser_allow_rsv1(&ps);
+    *r = (run_t){SL_BUF_INIT, &ps, max, 0, stop_at, 0, 0};
     fuzz_split_t sp;
     fuzz_split_init(&sp, split_seed);
     int rc = 0;
@@ -125,10 +134,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const size_t maxes[] = {0, 1, 7, 125, 126, 1000, 65535, 65536, 100000, 1000000};
     size_t max = maxes[fuzz_byte(&in) % (sizeof maxes / sizeof *maxes)];
     unsigned seed = fuzz_byte(&in);
-    unsigned stop_at = fuzz_byte(&in) % 8; /* 0: never stop */
+    unsigned mode = fuzz_byte(&in);
+    unsigned stop_at = mode % 8; /* 0: never stop */
+    int rsv1 = (mode & 0x80) != 0; /* permessage-deflate agreed */
     run_t whole, split;
-    int rc_whole = feed((const char *)in.p, in.n, max, 0, stop_at, &whole);
-    int rc_split = feed((const char *)in.p, in.n, max, seed, stop_at, &split);
+    int rc_whole = feed((const char *)in.p, in.n, max, 0, stop_at, rsv1, &whole);
+    int rc_split = feed((const char *)in.p, in.n, max, seed, stop_at, rsv1, &split);
     FUZZ_CHECK(rc_whole == rc_split);
     FUZZ_CHECK(whole.log.len == split.log.len &&
                (whole.log.len == 0 || !memcmp(whole.log.data, split.log.data, whole.log.len)));
