@@ -7,6 +7,7 @@
 // or by the deliveries; the clients' CPU is not counted, so the numbers
 // hold on a loaded machine, though the rates do not.
 //   node bench/cpu_vs_node.mjs [CLIENTS] [SECONDS]      (from the repository root)
+// PARSER=msgpack: clients and both servers use socket.io-msgpack-parser.
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,12 +18,14 @@ const { io } = require('socket.io-client');
 const BIN = process.env.SIOLUA_BIN || join(ROOT, 'build', 'siolua');
 const CLIENTS = Number(process.argv[2] || 200);
 const SECONDS = Number(process.argv[3] || 5);
+const MSGPACK = process.env.PARSER === 'msgpack';
+const PARSER = MSGPACK ? { parser: require('socket.io-msgpack-parser') } : {};
 
 async function connectAll(url) {
   const all = [];
   for (let i = 0; i < CLIENTS; i += 50) { // in batches: no connect storm
     all.push(...await Promise.all(Array.from({ length: Math.min(50, CLIENTS - i) }, () => new Promise((resolve, reject) => {
-      const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false });
+      const s = io(url, { transports: ['websocket'], forceNew: true, reconnection: false, ...PARSER });
       s.once('connect', () => resolve(s));
       s.once('connect_error', reject);
     }))));
@@ -80,7 +83,8 @@ async function measure(name, server) {
 }
 
 const siolua = await measure('siolua', await start(BIN,
-  ['run', join(ROOT, 'tests', 'apps', 'echo'), '--port', '0', '--host', '127.0.0.1', '--no-reload'],
+  ['run', join(ROOT, 'tests', 'apps', 'echo'), '--port', '0', '--host', '127.0.0.1', '--no-reload',
+    ...(MSGPACK ? ['--set', 'parser=msgpack'] : [])],
   /listening on http:\/\/[^:]+:(\d+)/, 'stderr'));
 const node = await measure('node socket.io', await start(process.execPath,
   [join(ROOT, 'bench', 'node-echo-server.cjs')], /^listening (\d+)/, 'stdout'));

@@ -1,10 +1,12 @@
 // The reference for the benchmarks: Node's socket.io 4 with the same echo
-// behaviour as tests/apps/echo. Prints "listening PORT".
+// behaviour as tests/apps/echo. Prints "listening PORT". PARSER=msgpack:
+// with socket.io-msgpack-parser.
 const { createServer } = require('node:http');
 const { Server } = require('socket.io');
 
 const http = createServer();
-const io = new Server(http, { serveClient: false });
+const parser = process.env.PARSER === 'msgpack' ? { parser: require('socket.io-msgpack-parser') } : {};
+const io = new Server(http, { serveClient: false, ...parser });
 io.on('connection', (socket) => {
   socket.join('everyone');
   socket.on('echo', (...args) => {

@@ -92,6 +92,11 @@ return function(sio, core, events)
   local client_index = Client
 
   local function send_packet(c, ptype, id, value)
+    if c._msgpack then -- one binary message, binary values inline
+      local ok, err = c._ws:send(wsc.sio_encode(ptype, c.nsp, id, value, true), true)
+      if not ok then return nil, err end
+      return true
+    end
     local text, atts = wsc.sio_encode(ptype, c.nsp, id, value)
     local ok, err = c._ws:send("4" .. text)
     if not ok then return nil, err end
@@ -197,6 +202,13 @@ return function(sio, core, events)
     end
   end
 
+  -- A packet the client can't read ends the connection.
+  local function bad_packet(c, err)
+    sio.log.warn("client %s: bad packet from the server (%s), closing", tostring(c.id), err)
+    c._ws:close()
+    lost(c, "parse error")
+  end
+
   -- The reader: one handler per client, until the connection ends.
   local function reader(c)
     local ws = c._ws
@@ -212,7 +224,11 @@ return function(sio, core, events)
         end
         return
       end
-      if kind == true then -- a binary message: the next attachment
+      if kind == true and c._msgpack then -- a whole packet
+        local ptype, nsp, id, payload, atts = wsc.sio_decode_msgpack(data)
+        if not ptype then return bad_packet(c, nsp) end
+        if nsp == c.nsp then handle_packet(c, ptype, id, payload, atts) end
+      elseif kind == true then -- a binary message: the next attachment
         if pending then
           local atts = pending.atts
           atts[#atts + 1] = data
@@ -227,13 +243,8 @@ return function(sio, core, events)
         if t == "2" then
           ws:send("3")
         elseif t == "4" then
-          local ptype, nsp, id, count, payload = wsc.sio_decode(data:sub(2))
-          if not ptype then
-            sio.log.warn("client %s: bad packet from the server (%s), closing", tostring(c.id), nsp)
-            ws:close()
-            lost(c, "parse error")
-            return
-          end
+          local ptype, nsp, id, payload, count = wsc.sio_decode(data:sub(2))
+          if not ptype then return bad_packet(c, nsp) end
           if nsp == c.nsp then
             if count > 0 then
               pending = { type = ptype, id = id, payload = payload, count = count, atts = {} }
@@ -319,34 +330,25 @@ return function(sio, core, events)
     return ok, err
   end
 
-  -- Waits for the server's ack and returns its arguments (nil,
-  -- "disconnected" if the client goes first). With c:timeout(ms): returns
-  -- err, ... where err is nil, "operation has timed out" or "disconnected".
+  -- Waits for the server's ack and returns its first argument, as the
+  -- official client's emitWithAck resolves; nil, err when there is none:
+  -- "operation has timed out" (c:timeout(ms)) or "disconnected" (the
+  -- client goes first). The callback form of emit gives every argument.
   function Client:emit_with_ack(event, ...)
     assert(type(event) == "string", "event name must be a string")
-    local ms = self._flags and self._flags.timeout
-    if not self.connected then
-      if ms then return DISCONNECTED end
-      return nil, DISCONNECTED
-    end
+    if not self.connected then return nil, DISCONNECTED end
     local id = next_id(self)
-    local w
-    if ms then
-      w = new_waiter(ms, TIMEOUT)
-      self._acks[id] = { ok = function(...) settle(w, nil, ...) end, fail = function() settle(w, DISCONNECTED) end }
-    else
-      w = new_waiter(nil)
-      self._acks[id] = { ok = function(...) settle(w, ...) end, fail = function() settle(w, nil, DISCONNECTED) end }
-    end
+    local w = new_waiter(self._flags and self._flags.timeout, TIMEOUT)
+    self._acks[id] = { ok = function(...) settle(w, nil, (...)) end, fail = function() settle(w, DISCONNECTED) end }
     local ok, err = send_packet(self, EVENT, id, args_array(event, select("#", ...), ...))
     if not ok then
       self._acks[id] = nil
-      if ms then return err end
       return nil, err
     end
-    local r = pack(w.waker:wait())
+    local werr, value = w.waker:wait()
     self._acks[id] = nil
-    return unpack(r, 1, r.n)
+    if werr then return nil, werr end
+    return value
   end
 
   -- The next `event` from the server: its arguments (with an ack function
@@ -401,6 +403,9 @@ return function(sio, core, events)
   Client.close = Client.disconnect
   Client.emitWithAck = Client.emit_with_ack
 
+  -- The official client's send(...): emit("message", ...).
+  function Client:send(...) return self:emit("message", ...) end
+
   local Meta = {
     __index = client_index,
     __close = function(self) self:disconnect() end,
@@ -413,18 +418,29 @@ return function(sio, core, events)
 
   -- sio.client(url, opts) -> client | nil, err[, data]
   --   opts.path ("/socket.io/"), opts.auth (table), opts.query (table),
-  --   opts.headers (table), opts.timeout (ms for the whole connection, 5000)
+  --   opts.headers (table), opts.timeout (ms for the whole connection, 5000),
+  --   opts.parser ("default" or "msgpack"; under siolua test: the app's)
   function sio.client(url, opts)
     opts = opts or {}
     assert(type(opts) == "table", "options must be a table")
     local authority, nsp, url_query = parse_url(url)
     if not authority then return nil, nsp end
     local path = opts.path or "/socket.io/"
+    -- Under siolua test, a client of the app under test speaks its parser.
+    local parser = opts.parser
+    if parser == nil then
+      local own = sio.test_url and url:sub(1, #sio.test_url) == sio.test_url
+      parser = own and core.parser() or "default"
+    end
+    if parser ~= "default" and parser ~= "msgpack" then
+      error("sio.client: parser must be \"default\" or \"msgpack\"", 2)
+    end
+    local msgpack = parser == "msgpack"
     if path:sub(1, 1) ~= "/" then path = "/" .. path end
     local timeout = opts.timeout or 5000
-    local deadline = sio.now() + timeout
+    local deadline = sio.monotonic() + timeout
     local function left()
-      local ms = deadline - sio.now()
+      local ms = deadline - sio.monotonic()
       return ms > 0 and ms or nil
     end
     local ws, err = wsc.connect("ws://" .. authority .. path .. "?" .. query_string(url_query, opts.query),
@@ -446,7 +462,7 @@ return function(sio, core, events)
     if type(hs) ~= "table" or type(hs.sid) ~= "string" then return fail("bad Engine.IO handshake: " .. data:sub(1, 80)) end
 
     local c = setmetatable({
-      id = nil, connected = false, nsp = nsp, _ws = ws, _sid = hs.sid, _ids = 0,
+      id = nil, connected = false, nsp = nsp, _ws = ws, _sid = hs.sid, _ids = 0, _msgpack = msgpack,
       _listeners = {}, _receivers = {}, _buffer = {}, _acks = {},
       _ping_window = (tonumber(hs.pingInterval) or 25000) + (tonumber(hs.pingTimeout) or 20000),
     }, Meta)
@@ -459,25 +475,28 @@ return function(sio, core, events)
       if not ms then return fail("timeout") end
       data, kind, detail = ws:receive(ms)
       if not data then return fail(kind == "timeout" and "timeout" or ("connection closed: " .. tostring(detail))) end
-      if kind ~= true then
+      local ptype, pnsp, _, payload
+      if kind == true and c._msgpack then
+        ptype, pnsp, _, payload = wsc.sio_decode_msgpack(data)
+      elseif kind ~= true and data:sub(1, 1) == "4" and not c._msgpack then
+        ptype, pnsp, _, payload = wsc.sio_decode(data:sub(2))
+      end
+      if ptype and pnsp == nsp then
+        if ptype == CONNECT then
+          local v = payload and json.decode(payload)
+          c.id = type(v) == "table" and v.sid or nil
+          break
+        elseif ptype == CONNECT_ERROR then
+          local v = payload and json.decode(payload)
+          if type(v) == "table" then return fail(tostring(v.message), v.data) end
+          return fail(tostring(v))
+        end
+      elseif kind ~= true then
         local t = data:sub(1, 1)
         if t == "2" then
           ws:send("3")
         elseif t == "1" then
           return fail("connection closed by the server")
-        elseif t == "4" then
-          local ptype, pnsp, _, _, payload = wsc.sio_decode(data:sub(2))
-          if ptype and pnsp == nsp then
-            if ptype == CONNECT then
-              local v = payload and json.decode(payload)
-              c.id = type(v) == "table" and v.sid or nil
-              break
-            elseif ptype == CONNECT_ERROR then
-              local v = payload and json.decode(payload)
-              if type(v) == "table" then return fail(tostring(v.message), v.data) end
-              return fail(tostring(v))
-            end
-          end
         end
       end
     end

@@ -31,11 +31,13 @@ return function(lib)
   Emitter.in_ = Emitter.to
   Emitter["in"] = Emitter.to
   function Emitter:except(room) return emitter_copy(self, nil, nil, copy_list(self._except, room)) end
-  -- -> true, or false and "redis unavailable"
+  -- -> true, or nil, "redis unavailable"
   function Emitter:emit(event, ...)
     if E.RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 2) end
-    return self._h:publish(self._nsp, self._rooms, self._except,
-                           E.args_array(event, select("#", ...), ...))
+    local ok, err = self._h:publish(self._nsp, self._rooms, self._except,
+                                    E.args_array(event, select("#", ...), ...))
+    if not ok then return nil, err end
+    return true
   end
 
   return {}

@@ -14,6 +14,7 @@ return function(lib)
   local E = {}
 
   E.TIMEOUT = "operation has timed out"
+  E.DISCONNECTED = "disconnected"
 
   -- Events that a client may not emit and that an app may not emit either,
   -- as Node's socket.io reserves them.

@@ -52,6 +52,11 @@ return function(lib)
   function Namespace:sockets_leave(r) return nsp_operator(self):sockets_leave(r) end
   function Namespace:disconnect_sockets(c) return nsp_operator(self):disconnect_sockets(c) end
   function Namespace:server_side_emit(event, ...) return nsp_operator(self):server_side_emit(event, ...) end
+  function Namespace:server_side_emit_with_ack(event, ...)
+    return nsp_operator(self):server_side_emit_with_ack(event, ...)
+  end
+  function Namespace:send(...) return nsp_operator(self):send(...) end
+  Namespace.write = Namespace.send
   function Namespace:all_rooms() return nsp_operator(self):all_rooms() end
   O.aliases(Namespace)
 
@@ -88,7 +93,11 @@ return function(lib)
   Namespace.__index = function(self, k)
     if k == "volatile" then return O.volatile(new_operator(self)) end
     if k == "local_" or k == "local" then return O.local_(new_operator(self)) end
-    if k == "adapter" then return { rooms = self._h:rooms() } end
+    if k == "adapter" then
+      -- clustered: other servers share this one's namespaces (an adapter
+      -- is installed: --redis, --workers), so nsp.local_ is its part only.
+      return { rooms = self._h:rooms(), clustered = core.adapter:installed() }
+    end
     return namespace_index[k]
   end
 
@@ -170,6 +179,32 @@ return function(lib)
 
   sio.server = new_namespace("/", core.of("/"))
   sio.server.of = Namespace.of
+
+  -- io.close(): every client is disconnected ("server shutting down"), the
+  -- server stops listening and leaves its cluster; returns true once all
+  -- that is done. The process goes on (timers, outbound calls) until it is
+  -- stopped as usual.
+  local closing, closed, close_waiters = false, false, {}
+  function sio.server:close()
+    if closed then return true end
+    local w = core.waker()
+    close_waiters[#close_waiters + 1] = w
+    if not closing then
+      closing = true
+      if not core.close() then
+        closed = true
+        return true
+      end
+    end
+    return w:wait()
+  end
+
+  function lib.dispatch.closed()
+    closed = true
+    local list = close_waiters
+    close_waiters = {}
+    for i = 1, #list do list[i]:wake(true) end
+  end
   sio.server.engine = setmetatable({}, {
     __index = function(_, k) if k == "clientsCount" then return core.clients_count() end end,
   })

@@ -70,10 +70,12 @@ return function(lib)
       if not op._flags.timeout then
         error("a broadcast with an ack needs a timeout: op:timeout(ms):emit(...)", 3)
       end
-      -- Callback form: collect in a handler of its own, as emit_with_ack.
+      -- Callback form: collect in a handler of its own, as emit_with_ack,
+      -- and answer as Node does, err first and the responses that came.
       local packed = pack(...)
       spawn(function()
-        last(op:emit_with_ack(event, unpack(packed, 1, packed.n - 1)))
+        local responses, err, partial = op:emit_with_ack(event, unpack(packed, 1, packed.n - 1))
+        last(err, responses or partial)
       end)
       return true
     end
@@ -87,14 +89,20 @@ return function(lib)
     return true
   end
 
+  -- Node's send(...) / write(...): emit("message", ...).
+  function Operator:send(...) return self:emit("message", ...) end
+  Operator.write = Operator.send
+
   -- Whether the other servers take part (a cluster, and not `local`).
   local function clustered(op)
     return adapter:installed() and not op._flags["local"]
   end
 
   -- Broadcast with acks: waits for every recipient until the timeout;
-  -- returns err, responses (a list, one entry per client that answered: a
-  -- single value, or a list when the client answered with several).
+  -- returns the responses (a list, one entry per client that answered: a
+  -- single value, or a list when the client answered with several), or
+  -- nil, "operation has timed out", the responses that came (Node's
+  -- promise rejects then).
   function Operator:emit_with_ack(event, ...)
     local ms = self._flags.timeout
     if not ms then error("emit_with_ack on a broadcast needs :timeout(ms)", 2) end
@@ -132,7 +140,8 @@ return function(lib)
       for i = 1, #acks do responses[#responses + 1] = acks[i] end
       if not complete then err = TIMEOUT end
     end
-    return err, responses
+    if err then return nil, err, responses end
+    return responses
   end
 
   local function selected(op)
@@ -157,15 +166,15 @@ return function(lib)
   end
 
   -- Local sockets, then (in a cluster) the other servers' (this waits).
-  -- When some server did not answer within the requests timeout, the list
-  -- has what came and a second value says so (Node fails the call then).
+  -- When some server did not answer within the requests timeout: nil, the
+  -- error and the sockets that came (Node's promise rejects then).
   function Operator:fetch_sockets()
     local list = selected(self)
     if clustered(self) then
       local remote, complete = adapter:fetch_sockets(self.nsp._h, self._rooms, self._except)
       for i = 1, #remote do list[#list + 1] = remote_socket(self.nsp, remote[i]) end
       if not complete then
-        return list, "timeout reached while waiting for fetchSockets response"
+        return nil, "timeout reached while waiting for fetchSockets response", list
       end
     end
     return list
@@ -197,27 +206,46 @@ return function(lib)
     if clustered(self) then adapter:disconnect_sockets(self.nsp._h, self._rooms, self._except, close and true or false) end
   end
 
+  -- "reload" is the library's own event on a namespace
+  -- (docs/hot-reload.md), so it is reserved here too.
+  local function check_server_side(event)
+    if RESERVED[event] or event == "connection" or event == "new_namespace" or event == "reload" then
+      error('"' .. tostring(event) .. '" is a reserved event name', 3)
+    end
+  end
+
+  -- Asks the other servers and waits: their answers, or nil, "operation
+  -- has timed out" and the answers that came within the requests timeout.
+  local function server_side_ask(nsp, args)
+    local responses, complete = adapter:server_side_emit(nsp._h, args, true)
+    if not complete then return nil, TIMEOUT, responses end
+    return responses
+  end
+
   -- To the other servers of the cluster (never this one), as Node. A
   -- trailing function gets (err, responses) once they all answered or
-  -- the requests timeout passed. "reload" is the library's own event on a
-  -- namespace (docs/hot-reload.md), so it is reserved here too.
+  -- the requests timeout passed.
   function Operator:server_side_emit(event, ...)
-    if RESERVED[event] or event == "connection" or event == "new_namespace" or event == "reload" then
-      error('"' .. tostring(event) .. '" is a reserved event name', 2)
-    end
+    check_server_side(event)
     local n = select("#", ...)
     local last = n > 0 and select(n, ...) or nil
     if type(last) == "function" then
       local args = args_array(event, n - 1, ...)
       local nsp = self.nsp
       spawn(function()
-        local responses, complete = adapter:server_side_emit(nsp._h, args, true)
-        last(not complete and TIMEOUT or nil, responses)
+        local responses, err, partial = server_side_ask(nsp, args)
+        last(err, responses or partial)
       end)
       return true
     end
     adapter:server_side_emit(self.nsp._h, args_array(event, n, ...))
     return true
+  end
+
+  -- Node's serverSideEmitWithAck: the same, waiting (see server_side_ask).
+  function Operator:server_side_emit_with_ack(event, ...)
+    check_server_side(event)
+    return server_side_ask(self.nsp, args_array(event, select("#", ...), ...))
   end
 
   -- Every room of the namespace, across the cluster (a set).
@@ -238,6 +266,7 @@ return function(lib)
     t.socketsLeave = t.sockets_leave
     t.disconnectSockets = t.disconnect_sockets
     t.serverSideEmit = t.server_side_emit
+    t.serverSideEmitWithAck = t.server_side_emit_with_ack
     t.allRooms = t.all_rooms
   end
   aliases(Operator)

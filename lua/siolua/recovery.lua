@@ -33,7 +33,7 @@ return function(lib)
 
   local function append_log(nsp, id, rooms, except, args, max)
     local log = nsp._log
-    local now = sio.now()
+    local now = sio.monotonic()
     while log.first <= log.last and log[log.first].at < now - max do
       log.index[log[log.first].id] = nil
       log[log.first] = nil
@@ -73,7 +73,7 @@ return function(lib)
   -- its session behind.
   function R.persist_session(nsp, sock, max)
     local rooms = sock._h:rooms()
-    local now = sio.now()
+    local now = sio.monotonic()
     nsp._sessions[sock._pid] = { sid = sock.id, rooms = rooms, data = sock.data, at = now }
     if adapter:installed() then
       -- The client may come back through another server.
@@ -111,7 +111,7 @@ return function(lib)
     local session = nsp._sessions[pid]
     if not session then return nil end
     nsp._sessions[pid] = nil
-    if session.at + max < sio.now() then return nil end
+    if session.at + max < sio.monotonic() then return nil end
     local missed = R.missed_since(nsp, session, offset)
     if not missed then return nil end
     return session, missed

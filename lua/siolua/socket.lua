@@ -12,7 +12,7 @@ return function(lib)
   local E, R, O = lib.events, lib.recovery, lib.operator
   local spawn = core.spawn
   local pack, unpack, select, type, rawget = table.pack, table.unpack, select, type, rawget
-  local RESERVED = E.RESERVED
+  local RESERVED, DISCONNECTED = E.RESERVED, E.DISCONNECTED
   local args_array, values_array = E.args_array, E.values_array
   local copy_list, copy_flags = E.copy_list, E.copy_flags
   local new_waiter, settle = E.new_waiter, E.settle
@@ -32,7 +32,7 @@ return function(lib)
 
   -- Socket fields made on first use (see dispatch.connecting); readers on
   -- the hot path use rawget(sock, k) or EMPTY so they don't make them.
-  local LAZY_TABLES = { _mw = true, _any = true, _anyout = true, _acks = true }
+  local LAZY_TABLES = { _mw = true, _any = true, _anyout = true, _acks = true, _waiting = true }
   local EMPTY = setmetatable({}, { __newindex = function() error("internal: EMPTY is read-only", 2) end })
 
   local function notify_outgoing(self, args)
@@ -77,27 +77,36 @@ return function(lib)
     return true
   end
 
-  -- Waits for the client's ack and returns its arguments; with a timeout
-  -- (socket:timeout(ms)) returns err, ... where err is nil or the timeout.
+  -- Waits for the client's ack and returns its first argument, as Node's
+  -- emitWithAck resolves; nil, err when there is none: "operation has
+  -- timed out" (socket:timeout(ms)), or "disconnected" when the socket
+  -- goes first (Node's promise would never settle: a handler would wait
+  -- forever). The callback form gives every argument.
   function Socket:emit_with_ack(event, ...)
     if RESERVED[event] then error('"' .. tostring(event) .. '" is a reserved event name', 2) end
     local nsp = self.nsp
     local id = nsp._ids
     nsp._ids = id + 1
-    local ms = self._flags and self._flags.timeout
-    local w = new_waiter(ms)
-    if ms then
-      self._acks[id] = function(...) settle(w, nil, ...) end
-    else
-      self._acks[id] = function(...) settle(w, ...) end
-    end
+    local w = new_waiter(self._flags and self._flags.timeout)
+    self._acks[id] = function(...) settle(w, nil, (...)) end
     local args = args_array(event, select("#", ...), ...)
     notify_outgoing(self, args)
-    self._h:emit(args, id, plain(self))
-    local r = pack(w.waker:wait())
+    if not self._h:emit(args, id, plain(self)) then
+      self._acks[id] = nil
+      settle(w, DISCONNECTED)
+    else
+      self._waiting[w] = true
+    end
+    local err, value = w.waker:wait()
     self._acks[id] = nil
-    return unpack(r, 1, r.n)
+    self._waiting[w] = nil
+    if err then return nil, err end
+    return value
   end
+
+  -- Node's socket.send(...) / write(...): emit("message", ...).
+  function Socket:send(...) return self:emit("message", ...) end
+  Socket.write = Socket.send
 
   -- A socket seen through an operator (timeout/volatile on one socket).
   local function socket_view(self, flags)
@@ -180,12 +189,16 @@ return function(lib)
   function Socket:on_any_outgoing(fn) self._anyout[#self._anyout + 1] = fn return self end
   function Socket:prepend_any_outgoing(fn) table.insert(self._anyout, 1, fn) return self end
   function Socket:off_any_outgoing(fn) return off_list(self, "_anyout", fn) end
+  function Socket:listeners_any() return { unpack(self._any) } end
+  function Socket:listeners_any_outgoing() return { unpack(self._anyout) } end
   Socket.onAny = Socket.on_any
   Socket.prependAny = Socket.prepend_any
   Socket.offAny = Socket.off_any
   Socket.onAnyOutgoing = Socket.on_any_outgoing
   Socket.prependAnyOutgoing = Socket.prepend_any_outgoing
   Socket.offAnyOutgoing = Socket.off_any_outgoing
+  Socket.listenersAny = Socket.listeners_any
+  Socket.listenersAnyOutgoing = Socket.listeners_any_outgoing
   Socket.emitWithAck = Socket.emit_with_ack
 
   Socket.__index = function(self, k)
@@ -210,6 +223,9 @@ return function(lib)
       return not rawget(self, "connected")
     elseif k == "broadcast" then
       return new_operator(self.nsp, {}, { self.id })
+    elseif k == "local_" or k == "local" then
+      -- Node's socket.local: everyone on this server but this socket.
+      return O.local_(new_operator(self.nsp, {}, { self.id }))
     elseif k == "volatile" then
       local view = socket_view(self, { volatile = true })
       view.emit = function(_, event, ...)
@@ -222,6 +238,13 @@ return function(lib)
       return { transport = { name = name }, id = self._eio_id }
     elseif k == "client" then
       return { conn = self.conn }
+    elseif k == "request" then
+      -- Node's socket.request is the handshake's IncomingMessage; ours has
+      -- what an app reads of it. An Engine.IO handshake is always a GET.
+      local hs = self.handshake
+      local req = { method = "GET", url = hs.url, headers = hs.headers, address = hs.address }
+      rawset(self, "request", req)
+      return req
     end
     return nil
   end
@@ -417,6 +440,11 @@ return function(lib)
     local _ = sock.handshake
     sock.connected = false
     sock.nsp.sockets[sock.id] = nil
+    -- No ack can come any more: every emit_with_ack still waiting ends.
+    local waiting = rawget(sock, "_waiting")
+    if waiting then
+      for w in pairs(waiting) do settle(w, DISCONNECTED) end
+    end
     fire(sock, "disconnect", reason)
   end
 

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <msgpuck.h>
 
-#include "cluster/mpjson.h"
+#include "sio/mpjson.h"
 
 static int key_is(const char *k, uint32_t kl, const char *want)
 {

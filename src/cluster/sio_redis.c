@@ -24,7 +24,7 @@
 #include <hiredis/hiredis.h>
 
 #include "base/log.h"
-#include "cluster/mpjson.h"
+#include "sio/mpjson.h"
 #include "cluster/node_registry.h"
 #include "cluster/redis_link.h"
 #include "cluster/redis_sub.h"

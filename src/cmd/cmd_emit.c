@@ -10,7 +10,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
-#include "cluster/mpjson.h"
+#include "sio/mpjson.h"
 #include "cluster/redis_link.h"
 #include "cluster/sio_redis.h"
 
@@ -24,13 +24,28 @@ typedef struct emit_job {
     int sent;
 } emit_job_t;
 
+static const char synopsis[] =
+    "usage: siolua emit --redis URL [--nsp NSP] [--to ROOM]... [--except ROOM]...\n"
+    "                   [--key PREFIX] EVENT [JSON_ARG]...\n";
+
+static const char help[] =
+    "\n"
+    "Publishes EVENT with the JSON arguments to every server of a cluster\n"
+    "sharing the Redis at URL (siolua or Node), as @socket.io/redis-emitter does.\n"
+    "\n"
+    "  --redis URL     redis://[[user]:password@]host[:port][/db] or unix:/path\n"
+    "  --nsp NSP       the namespace (default /)\n"
+    "  --to ROOM       only the sockets in ROOM (repeat for several rooms)\n"
+    "  --except ROOM   not the sockets in ROOM (may be repeated)\n"
+    "  --key PREFIX    the channel prefix the servers use: their redisKey\n"
+    "                  (Node's key / channelPrefix), default socket.io\n"
+    "  JSON_ARG        each argument as JSON text: '\"text\"', 42, '{\"a\":1}'\n"
+    "\n"
+    "Example: siolua emit --redis redis://127.0.0.1:6379 --nsp /chat --to room1 news '\"hello\"'\n";
+
 static int usage(const char *why)
 {
-    fprintf(stderr,
-            "siolua emit: %s\n"
-            "usage: siolua emit --redis URL [--nsp NSP] [--to ROOM]... [--except ROOM]...\n"
-            "                   [--key PREFIX] EVENT [JSON_ARG]...\n",
-            why);
+    fprintf(stderr, "siolua emit: %s\n%s", why, synopsis);
     return 2;
 }
 
@@ -79,6 +94,10 @@ int sl_emit_main(int argc, char **argv)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         int has_next = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            printf("%s%s", synopsis, help);
+            return 0;
+        }
         if (!strcmp(a, "--redis") && has_next)
             url = argv[++i];
         else if (!strcmp(a, "--nsp") && has_next)
@@ -89,8 +108,18 @@ int sl_emit_main(int argc, char **argv)
             rooms[nrooms++] = argv[++i];
         else if (!strcmp(a, "--except") && has_next && nexcept < MAX_ROOMS)
             except[nexcept++] = argv[++i];
-        else if (a[0] == '-' && a[1] == '-')
-            return usage("unknown option or missing value");
+        else if (a[0] == '-' && a[1] == '-') {
+            char why[300];
+            int known = !strcmp(a, "--redis") || !strcmp(a, "--nsp") || !strcmp(a, "--key") ||
+                        !strcmp(a, "--to") || !strcmp(a, "--except");
+            if (known && !has_next)
+                snprintf(why, sizeof why, "%s needs a value", a);
+            else if (known)
+                snprintf(why, sizeof why, "more than %d %s", MAX_ROOMS, a);
+            else
+                snprintf(why, sizeof why, "unknown option '%s'", a);
+            return usage(why);
+        }
         else if (!event)
             event = a;
         else if (nargs < MAX_ROOMS)

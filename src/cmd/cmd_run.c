@@ -22,7 +22,8 @@
 static const char usage[] =
     "Usage: siolua run APP_DIR [options]\n"
     "       siolua test APP_DIR [--set NAME=VALUE]... [--timeout MS]\n"
-    "       siolua emit --redis URL [--nsp NSP] [--to ROOM]... [--except ROOM]... EVENT [JSON_ARG]...\n"
+    "       siolua emit --redis URL [--nsp NSP] [--to ROOM]... [--except ROOM]...\n"
+    "                   [--key PREFIX] EVENT [JSON_ARG]...   (siolua emit --help)\n"
     "       siolua --help | --version\n"
     "\n"
     "Runs the Socket.IO app in APP_DIR (APP_DIR/main.lua, static files from\n"

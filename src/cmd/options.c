@@ -69,6 +69,7 @@ static int set_cookie(sl_settings_t *s, const sl_optval_t *v)
 }
 
 SETTER(set_connect_timeout, s->sio.connect_timeout_ms = (uint32_t)v->n)
+SETTER(set_parser, s->sio.parser = (unsigned)v->n)
 SETTER(set_recovery, s->sio.recovery = (unsigned)v->n)
 SETTER(set_recovery_max, s->sio.recovery_max_ms = (uint32_t)v->n)
 
@@ -182,6 +183,8 @@ static int set_fetch_ca_file(sl_settings_t *s, const sl_optval_t *v)
 
 static const char *const transports[] = {"polling", "websocket", NULL};
 static const char *const adapters[] = {"classic", "sharded", NULL};
+/* In SIO_PARSER_* order. */
+static const char *const parsers[] = {"default", "msgpack", NULL};
 /* In SIO_REDIS_SUB_* order. */
 static const char *const sub_modes[] = {"dynamic", "static", "dynamic-private", NULL};
 
@@ -231,6 +234,9 @@ const sl_option_t sl_options[] = {
     {.name = "connectTimeout", .type = SL_OPT_UINT, .def = "45000", .min = 1, .max = U32, .unit = "ms",
      .where = ALL, .to = SL_TO_SIO, .help = "time a client has to join a namespace",
      .apply = set_connect_timeout},
+    {.name = "parser", .type = SL_OPT_ENUM, .def = "default", .choices = parsers, .where = ALL,
+     .to = SL_TO_SIO, .help = "packet codec: socket.io-parser or -msgpack-parser",
+     .apply = set_parser},
     {.name = "connectionStateRecovery", .type = SL_OPT_BOOL, .def = "false", .where = ALL,
      .to = SL_TO_SIO, .help = "give back rooms and missed packets on reconnection",
      .apply = set_recovery},
@@ -542,12 +548,58 @@ static void where_text(unsigned where, char *out, size_t cap)
             o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? " or " : "", places[i]);
 }
 
+/* Edits (insert, delete, change a byte, ignoring case) from a to b, or
+ * more than max when it would be larger. */
+static int distance(const char *a, const char *b, int max)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63 || (la > lb ? la - lb : lb - la) > (size_t)max)
+        return max + 1;
+    int prev[64], cur[64];
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int same = (a[i - 1] | 0x20) == (b[j - 1] | 0x20);
+            int d = prev[j - 1] + !same;
+            if (prev[j] + 1 < d)
+                d = prev[j] + 1;
+            if (cur[j - 1] + 1 < d)
+                d = cur[j - 1] + 1;
+            cur[j] = d;
+        }
+        memcpy(prev, cur, (lb + 1) * sizeof *prev);
+    }
+    return prev[lb];
+}
+
+/* The option a misspelt name most likely meant (at most two edits away,
+ * the closest), or NULL. */
+static const sl_option_t *closest(const char *name)
+{
+    const sl_option_t *best = NULL;
+    int best_d = 3;
+    for (size_t i = 0; i < sl_options_count; i++) {
+        int d = distance(name, sl_options[i].name, 2);
+        if (d < best_d) {
+            best_d = d;
+            best = &sl_options[i];
+        }
+    }
+    return best;
+}
+
 int sl_settings_set(sl_settings_t *s, const char *name, const char *text, unsigned where,
                     char *err, size_t cap)
 {
     const sl_option_t *o = sl_option_find(name);
     if (!o) {
-        snprintf(err, cap, "unknown option '%s'", name);
+        const sl_option_t *near = closest(name);
+        if (near)
+            snprintf(err, cap, "unknown option '%s'; did you mean %s?", name, near->name);
+        else
+            snprintf(err, cap, "unknown option '%s'", name);
         return SL_OPT_EUNKNOWN;
     }
     if (!(o->where & where)) {

@@ -48,7 +48,10 @@ struct sl_server {
     void *locator_ud;
     uv_timer_t shutdown_timer;
     uint64_t shutdown_started;
+    int shutdown_finished;
     void (*shutdown_done)(sl_server_t *);
+    struct { void (*cb)(void *ud); void *ud; } closers[4]; /* sl_server_close's */
+    int nclosers;
 };
 
 void sl_server_config_init(sl_server_config_t *c)
@@ -590,16 +593,17 @@ static void shutdown_tick(uv_timer_t *t)
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
     uv_walk(srv->loop, close_conn, &srv->listener);
+    srv->shutdown_finished = 1;
+    for (int i = 0; i < srv->nclosers; i++)
+        srv->closers[i].cb(srv->closers[i].ud);
+    srv->nclosers = 0;
     if (srv->shutdown_done)
         srv->shutdown_done(srv);
 }
 
-void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
+static void shutdown_start(sl_server_t *srv)
 {
-    if (srv->shutdown_started)
-        return;
     srv->shutdown_started = uv_now(srv->loop) | 1;
-    srv->shutdown_done = done;
     /* Both handles, listening or not, so the loop can close. */
     uv_close((uv_handle_t *)&srv->listener, NULL);
     uv_close((uv_handle_t *)&srv->relay, NULL);
@@ -613,6 +617,34 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
     for (int i = 0; i < srv->neio; i++)
         eio_server_close_all(srv->eio[i]);
     uv_timer_start(&srv->shutdown_timer, shutdown_tick, 20, 20);
+}
+
+void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv))
+{
+    if (srv->shutdown_finished) { /* closed already (sl_server_close) */
+        if (done)
+            done(srv);
+        return;
+    }
+    if (srv->shutdown_done)
+        return;
+    srv->shutdown_done = done;
+    if (!srv->shutdown_started)
+        shutdown_start(srv);
+}
+
+int sl_server_close(sl_server_t *srv, void (*done)(void *ud), void *ud)
+{
+    if (srv->shutdown_finished)
+        return 1;
+    if (srv->nclosers == (int)(sizeof srv->closers / sizeof *srv->closers))
+        return -ENOSPC;
+    srv->closers[srv->nclosers].cb = done;
+    srv->closers[srv->nclosers].ud = ud;
+    srv->nclosers++;
+    if (!srv->shutdown_started)
+        shutdown_start(srv);
+    return 0;
 }
 
 void sl_server_free(sl_server_t *srv)

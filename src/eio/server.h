@@ -104,8 +104,17 @@ void sl_server_set_locator(sl_server_t *srv, const sl_locator_t *ops, void *ud);
 
 /* ---- stopping ------------------------------------------------------------ */
 
-/* Graceful stop; done is called once every handle is closed. */
+/* Graceful stop: the listeners close, every session gets its close packet
+ * (polling clients have up to 2 s to collect it), then every connection
+ * closes. done is called once every handle is closed: later, or at once
+ * when sl_server_close had closed it all already. */
 void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv));
+/* The same stop from inside the app (io.close() in Node), while the
+ * process goes on: done(ud) once it is over (before a shutdown's done),
+ * and a later sl_server_shutdown finishes at once. Returns 0 (done will be
+ * called), 1 when it is over already (done is not called), or -ENOSPC when
+ * four closers wait already. */
+int sl_server_close(sl_server_t *srv, void (*done)(void *ud), void *ud);
 void sl_server_free(sl_server_t *srv);
 
 #endif

@@ -22,6 +22,7 @@
 #include "base/buf.h"
 #include "lua/lua_json.h"
 #include "sio/sio_packet.h"
+#include "sio/sio_packet_msgpack.h"
 #include "net/ws_client.h"
 
 #define WSC_MT "siolua.wsclient"
@@ -401,6 +402,8 @@ static int l_tostring(lua_State *L)
  * while pushing the result) cannot leak them: its finalizer frees them. */
 typedef struct enc_box {
     sl_buf_t json, out;
+    sl_buf_t atts;         /* sio_packet_bin_t[] */
+    sio_packet_mp_t mp;    /* the msgpack decoder's */
 } enc_box_t;
 
 static int box_gc(lua_State *L)
@@ -408,27 +411,44 @@ static int box_gc(lua_State *L)
     enc_box_t *b = luaL_checkudata(L, 1, BOX_MT);
     sl_buf_free(&b->json);
     sl_buf_free(&b->out);
+    sl_buf_free(&b->atts);
+    sio_packet_mp_free(&b->mp);
     return 0;
 }
 
-struct atts {
-    sio_packet_bin_t v[SIO_PACKET_MAX_ATTACHMENTS];
-    unsigned n;
-};
+static enc_box_t *new_box(lua_State *L)
+{
+    enc_box_t *b = lua_newuserdatauv(L, sizeof *b, 0);
+    memset(b, 0, sizeof *b);
+    luaL_setmetatable(L, BOX_MT);
+    return b;
+}
 
 /* The bytes stay in the binary values of the argument table, which lives
  * for the whole call: keep pointers, push strings at the end. */
 static int note_binary(void *ud, const char *data, size_t len)
 {
-    struct atts *a = ud;
-    if (a->n == SIO_PACKET_MAX_ATTACHMENTS)
-        return -E2BIG;
-    a->v[a->n].data = data;
-    a->v[a->n].len = len;
-    return (int)a->n++;
+    sl_buf_t *atts = ud;
+    sio_packet_bin_t a = {data, len};
+    size_t n = atts->len / sizeof a;
+    if (n >= 0x7fffffff || sl_buf_append(atts, &a, sizeof a))
+        return -ENOMEM;
+    return (int)n;
 }
 
-/* sio_encode(type, nsp, ack_id|nil, value|nil) -> text, atts|nil */
+/* Pushes the attachments as a list of strings. */
+static void push_atts(lua_State *L, const sio_packet_bin_t *v, unsigned n)
+{
+    lua_createtable(L, (int)n, 0);
+    for (unsigned i = 0; i < n; i++) {
+        lua_pushlstring(L, v[i].data, v[i].len);
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* sio_encode(type, nsp, ack_id|nil, value|nil[, msgpack]) -> text, atts|nil;
+ * with msgpack: the socket.io-msgpack-parser packet (binary values inline)
+ * and nil. */
 static int l_sio_encode(lua_State *L)
 {
     lua_Integer type = luaL_checkinteger(L, 1);
@@ -439,28 +459,27 @@ static int l_sio_encode(lua_State *L)
     luaL_argcheck(L, type >= 0 && type <= 6, 1, "bad packet type");
     luaL_argcheck(L, id >= 0, 3, "ack id must be >= 0");
     int has_value = !lua_isnoneornil(L, 4);
-    lua_settop(L, 4);
-    enc_box_t *b = lua_newuserdatauv(L, sizeof *b, 0);
-    memset(b, 0, sizeof *b);
-    luaL_setmetatable(L, BOX_MT);
-    struct atts a = {.n = 0};
+    int msgpack = lua_toboolean(L, 5);
+    lua_settop(L, 5);
+    enc_box_t *b = new_box(L);
     if (has_value) {
-        sl_lua_json_encode_opts_t eo = {note_binary, &a};
+        sl_lua_json_encode_opts_t eo = {note_binary, &b->atts};
         char err[256];
-        int rc = sl_lua_json_encode(L, 4, &b->json, &eo, err, sizeof err);
-        if (rc == -E2BIG)
-            return luaL_error(L, "cannot send: more than %d binary values in one packet",
-                              SIO_PACKET_MAX_ATTACHMENTS);
-        if (rc < 0)
+        if (sl_lua_json_encode(L, 4, &b->json, &eo, err, sizeof err) < 0)
             return luaL_error(L, "cannot send: %s", err);
     }
-    if (a.n && type == SIO_PACKET_EVENT)
+    const sio_packet_bin_t *atts = (const sio_packet_bin_t *)(void *)b->atts.data;
+    unsigned natts = (unsigned)(b->atts.len / sizeof *atts);
+    if (natts > SIO_PACKET_MAX_ATTACHMENTS && !msgpack)
+        return luaL_error(L, "cannot send: more than %d binary values in one packet",
+                          SIO_PACKET_MAX_ATTACHMENTS);
+    if (natts && type == SIO_PACKET_EVENT)
         type = SIO_PACKET_BINARY_EVENT;
-    else if (a.n && type == SIO_PACKET_ACK)
+    else if (natts && type == SIO_PACKET_ACK)
         type = SIO_PACKET_BINARY_ACK;
     sio_packet_t pkt = {
         .type = (sio_packet_type_t)type,
-        .attachments = a.n,
+        .attachments = natts,
         .nsp = nsp,
         .nsp_len = nsp_len,
         .has_ack = has_ack,
@@ -468,48 +487,71 @@ static int l_sio_encode(lua_State *L)
         .payload = has_value ? b->json.data : NULL,
         .payload_len = has_value ? b->json.len : 0,
     };
-    int rc = sio_packet_encode(&b->out, &pkt);
+    int rc = msgpack ? sio_packet_msgpack_encode(&b->out, &pkt, atts, natts)
+                     : sio_packet_encode(&b->out, &pkt);
     if (rc)
         return luaL_error(L, "cannot send: %s", sio_packet_strerror(rc));
     lua_pushlstring(L, b->out.data ? b->out.data : "", b->out.len);
-    if (a.n) {
-        lua_createtable(L, (int)a.n, 0);
-        for (unsigned i = 0; i < a.n; i++) {
-            lua_pushlstring(L, a.v[i].data, a.v[i].len);
-            lua_rawseti(L, -2, i + 1);
-        }
-    } else {
+    if (natts && !msgpack)
+        push_atts(L, atts, natts);
+    else
         lua_pushnil(L);
-    }
     sl_buf_free(&b->json);
     sl_buf_free(&b->out);
+    sl_buf_free(&b->atts);
     return 2;
 }
 
-/* sio_decode(text) -> type, nsp, ack_id|nil, nattachments, payload|nil */
-static int l_sio_decode(lua_State *L)
+/* The results of both decoders: type, nsp, ack_id|nil, payload|nil, and
+ * last the attachments: their count (text: they follow in later frames) or
+ * their list (msgpack: inline, nil when none); nil, err on a decode error. */
+static int push_decoded(lua_State *L, int rc, const sio_packet_t *pkt, const sio_packet_bin_t *bins)
 {
-    size_t n;
-    const char *p = luaL_checklstring(L, 1, &n);
-    sio_packet_t pkt;
-    int rc = sio_packet_decode(p, n, &pkt);
     if (rc) {
         lua_pushnil(L);
         lua_pushstring(L, sio_packet_strerror(rc));
         return 2;
     }
-    lua_pushinteger(L, pkt.type);
-    lua_pushlstring(L, pkt.nsp, pkt.nsp_len);
-    if (pkt.has_ack)
-        lua_pushinteger(L, (lua_Integer)pkt.ack_id);
+    lua_pushinteger(L, pkt->type);
+    lua_pushlstring(L, pkt->nsp, pkt->nsp_len);
+    if (pkt->has_ack)
+        lua_pushinteger(L, (lua_Integer)pkt->ack_id);
     else
         lua_pushnil(L);
-    lua_pushinteger(L, pkt.attachments);
-    if (pkt.payload)
-        lua_pushlstring(L, pkt.payload, pkt.payload_len);
+    if (pkt->payload)
+        lua_pushlstring(L, pkt->payload, pkt->payload_len);
+    else
+        lua_pushnil(L);
+    if (!bins)
+        lua_pushinteger(L, pkt->attachments);
+    else if (pkt->attachments)
+        push_atts(L, bins, pkt->attachments);
     else
         lua_pushnil(L);
     return 5;
+}
+
+/* sio_decode_msgpack(bytes): a socket.io-msgpack-parser packet, binary
+ * values as attachments, as json_decode takes them (see push_decoded). */
+static int l_sio_decode_msgpack(lua_State *L)
+{
+    size_t n;
+    const char *p = luaL_checklstring(L, 1, &n);
+    enc_box_t *b = new_box(L);
+    sio_packet_t pkt;
+    const sio_packet_bin_t *bins = NULL;
+    int rc = sio_packet_msgpack_decode(&b->mp, p, n, &pkt, &bins);
+    static const sio_packet_bin_t none;
+    return push_decoded(L, rc, &pkt, bins ? bins : &none);
+}
+
+/* sio_decode(text): a socket.io-parser packet (see push_decoded). */
+static int l_sio_decode(lua_State *L)
+{
+    size_t n;
+    const char *p = luaL_checklstring(L, 1, &n);
+    sio_packet_t pkt;
+    return push_decoded(L, sio_packet_decode(p, n, &pkt), &pkt, NULL);
 }
 
 /* json_decode(text[, atts]) -> value | nil, err */
@@ -517,12 +559,14 @@ static int l_json_decode(lua_State *L)
 {
     size_t n;
     const char *p = luaL_checklstring(L, 1, &n);
-    sl_lua_json_blob_t blobs[SIO_PACKET_MAX_ATTACHMENTS];
-    sl_lua_json_decode_opts_t o = {blobs, 0};
+    sl_lua_json_decode_opts_t o = {NULL, 0};
     if (!lua_isnoneornil(L, 2)) {
         luaL_checktype(L, 2, LUA_TTABLE);
         size_t count = lua_rawlen(L, 2);
-        luaL_argcheck(L, count <= SIO_PACKET_MAX_ATTACHMENTS, 2, "too many attachments");
+        luaL_argcheck(L, count < 0x10000000, 2, "too many attachments");
+        /* GC-owned, so a Lua error below leaks nothing. */
+        sl_lua_json_blob_t *blobs = lua_newuserdatauv(L, (count ? count : 1) * sizeof *blobs, 0);
+        o.attachments = blobs;
         for (size_t i = 0; i < count; i++) {
             lua_rawgeti(L, 2, (lua_Integer)i + 1);
             if (lua_type(L, -1) != LUA_TSTRING)
@@ -554,6 +598,7 @@ static const luaL_Reg module_funcs[] = {
     {"connect", l_connect},
     {"sio_encode", l_sio_encode},
     {"sio_decode", l_sio_decode},
+    {"sio_decode_msgpack", l_sio_decode_msgpack},
     {"json_decode", l_json_decode},
     {NULL, NULL},
 };

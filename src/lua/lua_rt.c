@@ -1004,7 +1004,19 @@ static int l_sleep(lua_State *L)
     return sl_lua_yield(L);
 }
 
+/* now(): the wall clock in whole milliseconds since 1970, as Date.now(). */
 static int l_now(lua_State *L)
+{
+    uv_timeval64_t tv;
+    if (uv_gettimeofday(&tv))
+        return luaL_error(L, "no wall clock");
+    lua_pushinteger(L, (lua_Integer)tv.tv_sec * 1000 + tv.tv_usec / 1000);
+    return 1;
+}
+
+/* monotonic(): milliseconds (a float) from a clock that never goes back,
+ * for deadlines and durations, as performance.now(). */
+static int l_monotonic(lua_State *L)
 {
     lua_pushnumber(L, (lua_Number)uv_hrtime() / 1e6);
     return 1;
@@ -1208,6 +1220,7 @@ static const luaL_Reg module_funcs[] = {
     {"set_timeout", l_set_timeout},   {"set_interval", l_set_interval},
     {"clear_timeout", l_clear_timeout}, {"clear_interval", l_clear_timeout},
     {"sleep", l_sleep},               {"now", l_now},
+    {"monotonic", l_monotonic},
     {NULL, NULL},
 };
 

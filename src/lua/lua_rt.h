@@ -35,7 +35,9 @@
  *   sio.clear_timeout(t), sio.clear_interval(t)   same as t:cancel(); nil is fine
  *   sio.sleep(ms)   parks the running handler; returns true. sleep(0) lets
  *     the other ready handlers run first (resumes from the loop's idle phase).
- *   sio.now()       monotonic milliseconds (float, from uv_hrtime)
+ *   sio.now()       the wall clock: integer milliseconds since 1970 (Date.now())
+ *   sio.monotonic() milliseconds from a clock that never goes back (float,
+ *                   from uv_hrtime), for deadlines and durations
  *   sio.log.debug/info/warn/error(fmt, ...)   string.format when more
  *     arguments follow, tostring otherwise; one line "[lua] file:line: msg".
  *   coroutine.resume / coroutine.close refuse handler coroutines (a handler

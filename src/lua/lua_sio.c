@@ -100,13 +100,14 @@ static int64_t opt_ack_id(lua_State *L, int idx)
 
 /* Encodes the Lua array at idx into a packet. Raises on unencodable values
  * (misuse), like sio.json.encode. */
-static void build_out(lua_State *L, int idx, sio_packet_type_t type, const char *nsp,
+static void build_out(lua_State *L, int idx, sio_packet_type_t type, sio_nsp_t *nsp,
                       int64_t ack_id, sio_out_t *out)
 {
     sl_lua_bind_args_t a = SL_LUA_BIND_ARGS_INIT;
     char err[256];
     int rc = sl_lua_bind_encode(L, idx, &a, err, sizeof err) == 0
-                 ? sio_out_build(out, type, nsp, ack_id, a.json.data, a.json.len, a.atts, a.natts)
+                 ? sio_out_build(out, sio_nsp_server(nsp), type, sio_nsp_name(nsp), ack_id,
+                                 a.json.data, a.json.len, a.atts, a.natts)
                  : -EINVAL;
     sl_lua_bind_args_free(&a);
     if (rc < 0)
@@ -174,7 +175,7 @@ static int send_to_socket(lua_State *L, sio_packet_type_t type)
         return 1;
     }
     sio_out_t out;
-    build_out(L, 2, type, sio_nsp_name(sio_socket_nsp(s)), id, &out);
+    build_out(L, 2, type, sio_socket_nsp(s), id, &out);
     out.plain = plain != 0;
     int rc = sio_socket_send(s, &out);
     sio_out_release(&out);
@@ -360,7 +361,7 @@ static int nsp_broadcast(lua_State *L)
         return 1;
     }
     sio_out_t out;
-    build_out(L, 5, SIO_PACKET_EVENT, sio_nsp_name(n), id, &out);
+    build_out(L, 5, SIO_PACKET_EVENT, n, id, &out);
     select_ctx_t ctx = {L, &out, 0};
     lua_newtable(L);
     ctx.table_idx = lua_gettop(L);
@@ -461,6 +462,50 @@ static int core_recovery(lua_State *L)
     lua_pushboolean(L, on);
     lua_pushinteger(L, max_ms);
     return 2;
+}
+
+/* The server is closed (every client gone, nothing listening): the
+ * adapter goes too, as Node's close() closes each namespace's adapter,
+ * then the library wakes whoever waits in sio.server:close(). */
+typedef struct closed_ev {
+    sl_lua_bind_t *b;
+} closed_ev_t;
+
+static int closed_cf(lua_State *L)
+{
+    closed_ev_t *ev = lua_touserdata(L, 1);
+    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "closed", 0, 0);
+    return 0;
+}
+
+static void app_closed(void *ud)
+{
+    sl_app_t *app = ud;
+    sio_redis_close(app->redis);
+    app->redis = NULL;
+    closed_ev_t ev = {&app->b};
+    sl_lua_bind_call(&app->b, closed_cf, &ev, "the server's close");
+}
+
+/* core.close() -> true when dispatch.closed will follow, false when the
+ * server is closed already. Disconnects every socket ("server shutting
+ * down") now; the router closes its listeners, sessions and connections. */
+static int core_close(lua_State *L)
+{
+    sl_app_t *app = app_of(L);
+    sio_server_close_all(app->b.sio);
+    int rc = sl_server_close(app->b.http, app_closed, app);
+    if (rc < 0)
+        return luaL_error(L, "cannot close the server: %s", strerror(-rc));
+    lua_pushboolean(L, rc == 0);
+    return 1;
+}
+
+static int core_parser(lua_State *L)
+{
+    int msgpack = sio_server_options_mut(app_of(L)->b.sio)->parser == SIO_PARSER_MSGPACK;
+    lua_pushstring(L, msgpack ? "msgpack" : "default");
+    return 1;
 }
 
 static int core_clients_count(lua_State *L)
@@ -892,6 +937,8 @@ static const luaL_Reg core_funcs[] = {
     {"random_id", core_random_id},
     {"recovery", core_recovery},
     {"clients_count", core_clients_count},
+    {"parser", core_parser},
+    {"close", core_close},
     {"configure", core_configure},
     {"spawn", sl_lua_l_spawn},
     {"waker", sl_lua_l_waker},

@@ -20,6 +20,7 @@
 #include "base/hashtab.h"
 #include "base/log.h"
 #include "base/json_text.h"
+#include "sio/sio_packet_msgpack.h"
 
 typedef struct sio_member sio_member_t;
 
@@ -97,6 +98,11 @@ struct sio_server {
     void *allow_ud;
     sio_adapter_t adapter;
     int has_adapter;
+    /* The msgpack decoder's buffers, reused by every message (decoding
+     * runs to its end before the next message is read); mp_busy guards
+     * against a message decoded while another one's packet is handled. */
+    sio_packet_mp_t mp;
+    int mp_busy;
 };
 
 static void client_close(sio_client_t *c, const char *reason);
@@ -349,8 +355,8 @@ static void nsp_free(sio_nsp_t *n)
 
 /* ---- outgoing ----------------------------------------------------------- */
 
-int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64_t ack_id,
-                  const char *json, size_t json_len, const sio_packet_bin_t *atts,
+int sio_out_build(sio_out_t *out, const sio_server_t *srv, sio_packet_type_t type, const char *nsp,
+                  int64_t ack_id, const char *json, size_t json_len, const sio_packet_bin_t *atts,
                   unsigned natts)
 {
     memset(out, 0, sizeof *out);
@@ -369,7 +375,8 @@ int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64
         .payload_len = json_len,
     };
     sl_buf_t b = SL_BUF_INIT;
-    int rc = sio_packet_encode(&b, &pkt);
+    int msgpack = srv->opts.parser == SIO_PARSER_MSGPACK;
+    int rc = msgpack ? sio_packet_msgpack_encode(&b, &pkt, atts, natts) : sio_packet_encode(&b, &pkt);
     if (rc) {
         sl_buf_free(&b);
         return rc;
@@ -378,7 +385,8 @@ int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64
     sl_buf_free(&b);
     if (!out->text)
         return -ENOMEM;
-    if (natts) {
+    out->binary = msgpack;
+    if (natts && !msgpack) {
         out->atts = calloc(natts, sizeof *out->atts);
         out->att_caches = calloc(natts, sizeof *out->att_caches);
         if (!out->atts || !out->att_caches) {
@@ -415,7 +423,8 @@ static int client_send(sio_client_t *c, sio_out_t *out)
     if (c->closed)
         return -EPIPE;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
-    int rc = eio_session_send_rc(c->eio, plain, out->text, &out->text_cache);
+    unsigned first = out->binary ? EIO_SEND_BINARY : 0;
+    int rc = eio_session_send_rc(c->eio, first | plain, out->text, &out->text_cache);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
         rc = eio_session_send_rc(c->eio, EIO_SEND_BINARY | plain, out->atts[i], &out->att_caches[i]);
     return rc;
@@ -426,7 +435,7 @@ static int client_send_packet(sio_client_t *c, sio_packet_type_t type, const cha
                               const char *json, size_t len)
 {
     sio_out_t out;
-    int rc = sio_out_build(&out, type, nsp, -1, json, len, NULL, 0);
+    int rc = sio_out_build(&out, c->srv, type, nsp, -1, json, len, NULL, 0);
     if (rc == 0)
         rc = client_send(c, &out);
     sio_out_release(&out);
@@ -518,7 +527,7 @@ long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const c
                   size_t len, const sio_packet_bin_t *atts, unsigned natts)
 {
     sio_out_t out;
-    int rc = sio_out_build(&out, SIO_PACKET_EVENT, nsp->name, -1, json, len, atts, natts);
+    int rc = sio_out_build(&out, nsp->srv, SIO_PACKET_EVENT, nsp->name, -1, json, len, atts, natts);
     if (rc)
         return rc;
     out.plain = (flags & SIO_FLAG_PLAIN) != 0;
@@ -627,7 +636,7 @@ int sio_adapter_deliver_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const c
                                   size_t len, const sio_packet_bin_t *atts, unsigned natts)
 {
     sio_out_t out;
-    int rc = sio_out_build(&out, SIO_PACKET_EVENT, nsp->name, -1, json, len, atts, natts);
+    int rc = sio_out_build(&out, nsp->srv, SIO_PACKET_EVENT, nsp->name, -1, json, len, atts, natts);
     if (rc == 0) {
         sio_nsp_broadcast(nsp, t, &out);
         sio_out_release(&out);
@@ -1054,13 +1063,54 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     }
 }
 
-static void client_protocol_error(sio_client_t *c, int err)
+/* A client that speaks the other parser (Node closes it too): said at warn
+ * level with a hint, since it is a deployment mistake rather than noise.
+ * A msgpack packet is a map, whose first byte is 0x80..0x8f for the few
+ * keys the parser writes. */
+static const char *parser_mismatch(const sio_client_t *c, int err, const char *data, size_t n)
 {
-    SL_INFOF("sio", SL_LOG_FIELDS("sid", eio_session_id(c->eio), "reason", "parse error"),
-             "session %s: %s, closing", eio_session_id(c->eio), sio_packet_strerror(err));
+    if (err == SIO_PACKET_E_TEXT_MESSAGE)
+        return "the server uses the msgpack parser (a client with the default parser?)";
+    if (err == SIO_PACKET_E_UNEXPECTED_BINARY && c->srv->opts.parser == SIO_PARSER_DEFAULT && n &&
+        ((unsigned char)data[0] & 0xf0) == 0x80)
+        return "the server uses the default parser (a client with the msgpack parser?)";
+    return NULL;
+}
+
+static void client_protocol_error(sio_client_t *c, int err, const char *data, size_t n)
+{
+    const char *sid = eio_session_id(c->eio), *hint = parser_mismatch(c, err, data, n);
+    if (hint)
+        SL_WARNF("sio", SL_LOG_FIELDS("sid", sid, "reason", "parse error"),
+                 "session %s: %s: %s, closing", sid, sio_packet_strerror(err), hint);
+    else
+        SL_INFOF("sio", SL_LOG_FIELDS("sid", sid, "reason", "parse error"),
+                 "session %s: %s, closing", sid, sio_packet_strerror(err));
     eio_session_t *e = c->eio;
     client_close(c, "parse error");
     eio_session_close(e);
+}
+
+/* socket.io-msgpack-parser: every packet is one binary message. */
+static void client_on_msgpack(sio_client_t *c, int binary, const char *data, size_t n)
+{
+    sio_server_t *srv = c->srv;
+    sio_packet_mp_t local = SIO_PACKET_MP_INIT, *mp = srv->mp_busy ? &local : &srv->mp;
+    sio_packet_t pkt;
+    const sio_packet_bin_t *bins;
+    int rc = binary ? sio_packet_msgpack_decode(mp, data, n, &pkt, &bins) : SIO_PACKET_E_TEXT_MESSAGE;
+    if (rc) {
+        client_protocol_error(c, rc, data, n);
+    } else {
+        int outer = mp == &srv->mp;
+        srv->mp_busy = 1;
+        client_on_packet(c, &pkt, bins);
+        if (outer)
+            srv->mp_busy = 0;
+    }
+    /* Keep the shared buffers for the next message unless one was large. */
+    if (mp == &local || mp->json.cap > 65536 || mp->bins.cap > 4096)
+        sio_packet_mp_free(mp);
 }
 
 static void eio_on_message(eio_session_t *e, int binary, const char *data, size_t n, void *ud)
@@ -1069,11 +1119,15 @@ static void eio_on_message(eio_session_t *e, int binary, const char *data, size_
     sio_client_t *c = eio_session_data(e);
     if (!c || c->closed)
         return;
+    if (c->srv->opts.parser == SIO_PARSER_MSGPACK) {
+        client_on_msgpack(c, binary, data, n);
+        return;
+    }
     sio_packet_t pkt;
     int rc = binary ? sio_packet_reasm_binary(&c->reasm, data, n, &pkt)
                     : sio_packet_reasm_text(&c->reasm, data, n, &pkt);
     if (rc < 0) {
-        client_protocol_error(c, rc);
+        client_protocol_error(c, rc, data, n);
         return;
     }
     if (rc == SIO_PACKET_READY)
@@ -1159,5 +1213,6 @@ void sio_server_free(sio_server_t *srv)
         nsp_free(n);
     }
     eio_server_free(srv->eio);
+    sio_packet_mp_free(&srv->mp);
     free(srv);
 }

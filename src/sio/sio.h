@@ -21,8 +21,14 @@ typedef struct sio_socket sio_socket_t;
 typedef struct sio_client sio_client_t;
 typedef struct sio_target sio_target_t;
 
+/* The packet codec every client of the server speaks (Node's `parser`
+ * option): socket.io-parser's text packets and attachments (sio_packet.h),
+ * or socket.io-msgpack-parser's maps (sio_packet_msgpack.h). */
+enum { SIO_PARSER_DEFAULT = 0, SIO_PARSER_MSGPACK = 1 };
+
 typedef struct sio_options {
     uint32_t connect_timeout_ms;     /* 45000: no namespace joined -> close */
+    unsigned parser : 1;             /* SIO_PARSER_* */
     unsigned recovery : 1;           /* connectionStateRecovery enabled */
     uint32_t recovery_max_ms;        /* maxDisconnectionDuration, 120000 */
 } sio_options_t;
@@ -102,14 +108,17 @@ size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 
 /* ---- outgoing packets --------------------------------------------------- */
 
-/* One encoded packet: the text frame and its binary attachments, shared
- * (refcounted) by every recipient it is written to, each with the cache of
- * what the transport made of it once for all (a compressed WebSocket
- * frame), which fills as the packet is written. */
+/* One encoded packet: its first frame and the binary attachments that
+ * follow it, shared (refcounted) by every recipient it is written to, each
+ * with the cache of what the transport made of it once for all (a
+ * compressed WebSocket frame), which fills as the packet is written. With
+ * the default parser the first frame is text; with the msgpack parser it
+ * is the whole packet, binary (binary = 1), and there are no attachments. */
 typedef struct sio_out {
     sl_rcbuf_t *text;
     sl_rcbuf_t **atts;
     unsigned natts;
+    unsigned binary : 1;      /* text is a binary message (msgpack parser) */
     unsigned plain : 1;       /* never compressed: compress(false) */
     eio_cache_t text_cache;
     eio_cache_t *att_caches;  /* natts of them */
@@ -117,10 +126,11 @@ typedef struct sio_out {
 
 /* Builds the packet `type` (EVENT, ACK, CONNECT_ERROR, DISCONNECT...) for
  * namespace nsp with the JSON payload (may be NULL) and attachments (the
- * payload holds their placeholders). EVENT/ACK become BINARY_* when natts >
- * 0. ack_id < 0: none. Returns 0 or a negative error. */
-int sio_out_build(sio_out_t *out, sio_packet_type_t type, const char *nsp, int64_t ack_id,
-                  const char *json, size_t json_len, const sio_packet_bin_t *atts,
+ * payload holds their placeholders), in the parser of srv. EVENT/ACK
+ * become BINARY_* when natts > 0. ack_id < 0: none. Returns 0 or a
+ * negative error. */
+int sio_out_build(sio_out_t *out, const sio_server_t *srv, sio_packet_type_t type, const char *nsp,
+                  int64_t ack_id, const char *json, size_t json_len, const sio_packet_bin_t *atts,
                   unsigned natts);
 void sio_out_release(sio_out_t *out);
 

@@ -404,6 +404,14 @@ int sio_packet_decode(const char *p, size_t n, sio_packet_t *out)
     return 0;
 }
 
+int sio_packet_check(const sio_packet_t *pkt)
+{
+    int rc = check_payload(pkt->type, pkt->payload_len ? pkt->payload : NULL);
+    if (!rc && (pkt->type == SIO_PACKET_EVENT || pkt->type == SIO_PACKET_BINARY_EVENT))
+        rc = check_event_name(pkt->payload, pkt->payload_len);
+    return rc;
+}
+
 /* ---- encode ------------------------------------------------------------- */
 
 int sio_packet_encode(sl_buf_t *out, const sio_packet_t *pkt)
@@ -581,6 +589,8 @@ const char *sio_packet_strerror(int err)
     case SIO_PACKET_E_PLACEHOLDER: return "illegal attachments placeholder";
     case SIO_PACKET_E_UNEXPECTED_TEXT: return "got plaintext data when reconstructing a packet";
     case SIO_PACKET_E_UNEXPECTED_BINARY: return "got binary data when not reconstructing a packet";
+    case SIO_PACKET_E_MSGPACK: return "not a MessagePack packet";
+    case SIO_PACKET_E_TEXT_MESSAGE: return "text message to the msgpack parser";
     case -EINVAL: return "invalid packet to encode";
     case -ENOMEM: return "out of memory";
     default: return "unknown error";

@@ -47,6 +47,8 @@ enum {
     SIO_PACKET_E_PLACEHOLDER = -1009,  /* placeholder with a bad "num" */
     SIO_PACKET_E_UNEXPECTED_TEXT = -1010,   /* text while attachments pending */
     SIO_PACKET_E_UNEXPECTED_BINARY = -1011, /* binary with none pending */
+    SIO_PACKET_E_MSGPACK = -1012,      /* msgpack parser: not a packet map */
+    SIO_PACKET_E_TEXT_MESSAGE = -1013, /* msgpack parser: a text message */
 };
 
 /* One decoded packet, or the header to encode.
@@ -81,6 +83,12 @@ typedef struct sio_packet_bin {
  * string). Returns 0 and fills *out, or a SIO_PACKET_E_* code. Placeholders
  * are not checked here (see sio_packet_placeholders). */
 int sio_packet_decode(const char *p, size_t n, sio_packet_t *out);
+
+/* The payload checks sio_packet_decode makes, for a packet another codec
+ * built (sio_packet_msgpack): the kind of payload its type needs and, for
+ * an EVENT, the event name. The payload (if any) must be well-formed JSON:
+ * it is not checked again. Returns 0 or a SIO_PACKET_E_* code. */
+int sio_packet_check(const sio_packet_t *pkt);
 
 /* Appends the text form of pkt to out: type, "<n>-" for binary types, "/nsp,"
  * unless the namespace is "/", the ack id, then the payload bytes verbatim.

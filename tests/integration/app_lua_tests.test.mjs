@@ -113,7 +113,7 @@ test('the notify Lua tests catch a bug: a copy of apps/notify that lets expired 
     'local claims, why = jwt.verify(token, auth.secret)',
     'local claims, why = jwt.verify(token, auth.secret, { leeway = 10 ^ 9 })');
   const r = await siotest(dir, PROD);
-  assertSomeFailed(r, dir, 'refusals: unauthorized with the reason');
+  assertSomeFailed(r, dir, 'refusals: Authentication error with the reason');
 });
 
 test('the notify Lua tests catch a bug: a copy of apps/notify that puts every socket in one room fails them', async () => {

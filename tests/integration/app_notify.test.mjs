@@ -81,7 +81,7 @@ test('auth.token wins over ?token=: a good auth token with a bad query token con
   assert.deepEqual(good.heard, [['ready', { user: '42' }]]);
   const bad = tab(srv, t, { auth: { token: tokenFor('42', { secret: 'other' }) }, query: { token: tokenFor('42') } });
   const err = await waitConnectError(bad.socket);
-  assert.equal(err.message, 'unauthorized');
+  assert.equal(err.message, 'Authentication error');
   assert.deepEqual(err.data, { reason: 'bad signature' });
   await assertCleanStop(srv);
 });
@@ -102,14 +102,14 @@ for (const transports of TRANSPORTS) {
     // Without a token the path /notice refuses just like the namespace.
     const anon = tab(srv, t, { nsp: '/', path: '/notice', transports });
     const err = await waitConnectError(anon.socket);
-    assert.equal(err.message, 'unauthorized');
+    assert.equal(err.message, 'Authentication error');
     assert.deepEqual(err.data, { reason: 'missing token' });
     await assertCleanStop(srv);
   });
 }
 
 // ---------------------------------------------------------------------------
-// Refusals: connect_error "unauthorized" with err.data.reason, and nothing else
+// Refusals: connect_error "Authentication error" with err.data.reason, and nothing else
 
 const b64 = (s) => Buffer.from(s).toString('base64url');
 const HEAD = b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }));
@@ -150,7 +150,7 @@ const REFUSALS = [
 // connection must be the CONNECT_ERROR.
 for (const transports of TRANSPORTS) {
   for (const [name, opts, reason] of REFUSALS) {
-    test(`${transports[0]}: ${name} → connect_error "unauthorized" {reason: "${reason}"} and nothing else`, async (t) => {
+    test(`${transports[0]}: ${name} → connect_error "Authentication error" {reason: "${reason}"} and nothing else`, async (t) => {
       const srv = await startNotify(t);
       const observerToken = tokenFor('observer');
       // The query (if any) is the connection's, so the observer sees it too;
@@ -160,7 +160,7 @@ for (const transports of TRANSPORTS) {
       const heard = [];
       socket.onAny((...e) => heard.push(e));
       const err = await waitConnectError(socket);
-      assert.equal(err.message, 'unauthorized');
+      assert.equal(err.message, 'Authentication error');
       assert.deepEqual(err.data, { reason });
       assert.equal(socket.connected, false);
 
@@ -174,7 +174,7 @@ for (const transports of TRANSPORTS) {
       const nsp = rawTexts(observer.socket).filter((p) => /^\d+\/notice,/.test(p));
       assert.equal(nsp.length, 1, JSON.stringify(nsp));
       assert.ok(nsp[0].startsWith('4/notice,'), nsp[0]);
-      assert.deepEqual(JSON.parse(nsp[0].slice('4/notice,'.length)), { message: 'unauthorized', data: { reason } });
+      assert.deepEqual(JSON.parse(nsp[0].slice('4/notice,'.length)), { message: 'Authentication error', data: { reason } });
       assert.deepEqual(observer.heard, [['ready', { user: 'observer' }], ['barrier']]);
       await assertCleanStop(srv);
     });
@@ -187,9 +187,9 @@ test('a refused socket with its own connection: the client gets connect_error al
   let connects = 0;
   me.socket.on('connect', () => { connects += 1; });
   const err = await waitConnectError(me.socket);
-  assert.deepEqual([err.message, err.data], ['unauthorized', { reason: 'bad signature' }]);
+  assert.deepEqual([err.message, err.data], ['Authentication error', { reason: 'bad signature' }]);
   const texts = rawTexts(me.socket);
-  assert.deepEqual(texts, ['4/notice,{"message":"unauthorized","data":{"reason":"bad signature"}}']);
+  assert.deepEqual(texts, ['4/notice,{"message":"Authentication error","data":{"reason":"bad signature"}}']);
   assert.equal(connects, 0);
   assert.deepEqual(me.heard, []);
   await assertCleanStop(srv);
@@ -241,11 +241,18 @@ test('a user with tabs on the namespace /notice and on the path /notice gets one
   await assertCleanStop(srv);
 });
 
-test('a user with no socket: 200 with sockets: 0 (delivered to nobody, no error)', async (t) => {
+test('a user with no socket: 200, delivered: false, sockets: 0 (no error); ?wait=1 changes nothing on one instance', async (t) => {
   const srv = await startNotify(t);
   const res = await notify(srv, { user: 'nobody', event: 'notice', data: {} });
   assert.equal(res.status, 200);
-  assert.deepEqual(res.json, { delivered: true, user: 'nobody', event: 'notice', sockets: 0 });
+  assert.deepEqual(res.json, { delivered: false, user: 'nobody', event: 'notice', sockets: 0 });
+  const waited = await request(`${srv.url}/api/notify?wait=1`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${API_KEY}` },
+    body: JSON.stringify({ user: 'nobody', event: 'notice' }),
+  });
+  assert.equal(waited.status, 200);
+  assert.deepEqual(JSON.parse(waited.text), { delivered: false, user: 'nobody', event: 'notice', sockets: 0 });
   await assertCleanStop(srv);
 });
 
@@ -452,7 +459,7 @@ test('with NOTIFY_SECRET set, /api/dev-token is 404, nothing about development i
   assert.doesNotMatch(res.text, /token/);
   const me = tab(srv, t, { auth: { token: tokenFor('42', { secret: DEV_SECRET }) } });
   const err = await waitConnectError(me.socket);
-  assert.deepEqual([err.message, err.data], ['unauthorized', { reason: 'bad signature' }]);
+  assert.deepEqual([err.message, err.data], ['Authentication error', { reason: 'bad signature' }]);
   await assertCleanStop(srv);
 });
 

@@ -237,7 +237,7 @@ test('development mode: log in as 42 in two pages (one on websocket, one kept on
   await assertCleanStop(srv);
 });
 
-test('production mode (NOTIFY_SECRET set): no token → the page says to paste one; bad and expired tokens show "unauthorized (reason)"; a minted token logs in, without the send form, and lists a POSTed notification', { timeout: 90_000 }, async (t) => {
+test('production mode (NOTIFY_SECRET set): no token → the page says to paste one; bad and expired tokens show "Authentication error (reason)"; a minted token logs in, without the send form, and lists a POSTed notification', { timeout: 90_000 }, async (t) => {
   const srv = await startNotify(t);
   assert.equal((await request(`${srv.url}/api/dev-token?user=42`)).status, 404);
   const context = await launch(t);
@@ -253,13 +253,13 @@ test('production mode (NOTIFY_SECRET set): no token → the page says to paste o
   assert.equal(await visible(page, '#inbox'), false);
 
   await login(page, '42', tokenFor('42', { secret: 'not-the-secret' }));
-  await page.waitForFunction(() => /unauthorized/.test(document.getElementById('login-error').textContent), null, { timeout: 10_000 });
-  assert.equal(await loginError(), 'unauthorized (bad signature)');
+  await page.waitForFunction(() => /Authentication error/.test(document.getElementById('login-error').textContent), null, { timeout: 10_000 });
+  assert.equal(await loginError(), 'Authentication error (bad signature)');
   await page.screenshot({ path: shot('login-error'), fullPage: true });
 
   await login(page, '42', tokenFor('42', { ttl: -60 }));
   await page.waitForFunction(() => /expired/.test(document.getElementById('login-error').textContent), null, { timeout: 10_000 });
-  assert.equal(await loginError(), 'unauthorized (expired)');
+  assert.equal(await loginError(), 'Authentication error (expired)');
   assert.equal(await visible(page, '#inbox'), false);
   assert.equal(await text(page, '#status'), 'offline');
 

@@ -2,8 +2,9 @@
 // port) of the unchanged app, in production mode (NOTIFY_SECRET and
 // NOTIFY_API_KEY set), share one real redis-server through --redis. A
 // backend may POST /api/notify to either instance: the notification reaches
-// every socket of the user on both, once each, and the `sockets` count in
-// the answer counts them on both (fetch_sockets is cluster-wide).
+// every socket of the user on both, once each, and with ?wait=1 the
+// `sockets` count in the answer counts them on both (fetch_sockets is
+// cluster-wide); without it the answer is 202 at once.
 //
 // "Nothing else arrived" checks use a barrier notification POSTed to the
 // same instance afterwards: it crosses through the same Redis connection,
@@ -13,10 +14,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rawTexts, waitConnectError } from './lib/sio.mjs';
 import { until } from './lib/server.mjs';
-import { NOTIFY_DIR, SECRET, API_KEY, assertCleanStop, notify, tab, userTab, waitHeard, notices, tokenFor } from './lib/notify.mjs';
+import { NOTIFY_DIR, SECRET, API_KEY, assertCleanStop, notify as post, tab, userTab, waitHeard, notices, tokenFor } from './lib/notify.mjs';
 import { SKIP, startCluster } from './lib/cluster.mjs';
 
 const skip = SKIP;
+
+// POST /api/notify?wait=1: in a cluster only then does the answer count the
+// user's sockets on every instance (without it: 202, see the last test).
+const notify = (srv, body, opts = {}) => post(srv, body, { wait: true, ...opts });
 
 function notifyCluster(t) {
   return startCluster(t, {
@@ -105,9 +110,9 @@ test('cluster notify: sockets counts every tab on both instances and both namesp
     return r.json.sockets === 3 ? r : null;
   }, { timeoutMs: 3000, stepMs: 50 });
   assert.ok(after, 'A still counts the closed tabs on B');
-  // A user nobody connected as: delivered, sockets 0, nobody hears it.
+  // A user nobody connected as: not delivered, sockets 0, nobody hears it.
   const none = await notify(b, { user: 'nobody', event: 'void' });
-  assert.deepEqual(none.json, { delivered: true, user: 'nobody', event: 'void', sockets: 0 });
+  assert.deepEqual(none.json, { delivered: false, user: 'nobody', event: 'void', sockets: 0 });
   await barrier(b, 42, [tabs[0], tabs[2], tabs[4]]);
   for (const me of tabs) assert.ok(!me.heard.some((e) => e[0] === 'void'));
   await assertCleanStop(a);
@@ -122,11 +127,25 @@ test('cluster notify: auth and API refusals are per instance as before: a bad to
   // A token signed with another secret is refused on B, and is in no room.
   const forged = tab(b, t, { auth: { token: tokenFor('42', { secret: 'another-secret' }) } });
   const err = await waitConnectError(forged.socket);
-  assert.equal(err.message, 'unauthorized');
+  assert.equal(err.message, 'Authentication error');
   assert.deepEqual(err.data, { reason: 'bad signature' });
   const res = await barrier(a, '42', [me]);
   assert.equal(res.sockets, 1, 'the refused socket is counted nowhere');
   assert.deepEqual(notices(me).map((e) => e[0]), ['barrier']);
+  await assertCleanStop(a);
+  await assertCleanStop(b);
+});
+
+test('cluster notify without ?wait=1: 202 at once, delivered and sockets unknown (null), and the notification still reaches the tab on the other instance', { skip }, async (t) => {
+  const { a, b } = await notifyCluster(t);
+  const me = await userTab(b, t, '42');
+  const res = await post(a, { user: '42', event: 'fast', data: 1 });
+  assert.equal(res.status, 202, res.text);
+  assert.deepEqual(res.json, { delivered: null, user: '42', event: 'fast', sockets: null });
+  assert.deepEqual(await waitHeard(me, (e) => e[0] === 'fast'), ['fast', 1]);
+  const nobody = await post(b, { user: 'nobody', event: 'void' });
+  assert.equal(nobody.status, 202);
+  assert.equal(nobody.json.delivered, null);
   await assertCleanStop(a);
   await assertCleanStop(b);
 });

@@ -74,7 +74,7 @@ test('introspected tokens: an active one connects as its sub, a revoked one is r
   assert.deepEqual(last, { token: 'opaque-alice', auth: RS_AUTH, type: 'application/x-www-form-urlencoded' });
   const revoked = tab(srv, t, { auth: { token: 'opaque-revoked' } });
   const err = await waitConnectError(revoked.socket);
-  assert.equal(err.message, 'unauthorized');
+  assert.equal(err.message, 'Authentication error');
   assert.deepEqual(err.data, { reason: 'inactive token' });
   await assertCleanStop(srv);
 });

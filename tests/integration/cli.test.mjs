@@ -122,9 +122,24 @@ test('SIGTERM with engine.io-client sessions on both transports: both see their 
 // ---------------------------------------------------------------------------
 // Options: one typed table gives --help its list and the errors their words.
 
-test('--set with an unknown option name says it is unknown, naming it', async () => {
-  const line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'pingIntervall=3000']), 'unknown option');
-  assert.equal(line, "siolua: unknown option 'pingIntervall' (see siolua --help)");
+test('--set with an unknown option name says it is unknown, naming it and the option it most likely meant', async () => {
+  let line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'pingIntervall=3000']), 'unknown option');
+  assert.equal(line, "siolua: unknown option 'pingIntervall'; did you mean pingInterval? (see siolua --help)");
+  line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'nothingLikeIt=1']), 'unknown option');
+  assert.equal(line, "siolua: unknown option 'nothingLikeIt' (see siolua --help)");
+});
+
+test('siolua emit says what is wrong, and --help describes every flag, --key included', async () => {
+  const help = await runCli(['emit', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--key PREFIX +the channel prefix the servers use: their redisKey/);
+  const bad = await runCli(['emit', '--redis', 'redis://127.0.0.1:1', '--bogus', 'ev']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /^siolua emit: unknown option '--bogus'\n/);
+  const missing = await runCli(['emit', '--redis', 'redis://127.0.0.1:1', 'ev', '--key']);
+  assert.match(missing.stderr, /^siolua emit: --key needs a value\n/);
+  const general = await runCli(['--help']);
+  assert.match(general.stdout, /siolua emit --redis URL .*\n.*\[--key PREFIX\] EVENT/);
 });
 
 test('--set with a bad value names the value, the option and what it expects', async () => {
@@ -159,7 +174,7 @@ test('--help lists every server option with its type, range and default', async 
   for (const name of ['path', 'pingTimeout', 'upgradeTimeout', 'maxHttpBufferSize', 'allowUpgrades', 'cors.origin',
     'cors.methods', 'cors.credentials', 'cookie', 'allowEIO3', 'connectTimeout', 'connectionStateRecovery',
     'serveClient', 'httpHeaderTimeout', 'keepAliveTimeout', 'luaInstructionBudget', 'luaMemoryLimit',
-    'clusterAddress', 'redisSubscriptionMode', 'requestsTimeout', 'redisKey']) {
+    'clusterAddress', 'redisSubscriptionMode', 'requestsTimeout', 'redisKey', 'parser']) {
     assert.match(r.stdout, new RegExp(`\\n  ${name.replace('.', '\\.')} +\\S.*; default `), name);
   }
   for (const l of r.stdout.split('\n').filter((x) => /^ {2}[a-zA-Z]/.test(x))) {

@@ -72,9 +72,8 @@ test('a file name under /socket.io/ that is not a client bundle is not served', 
   assert.doesNotMatch(res.text.slice(0, 200), /Socket\.IO v4/);
 });
 
-test('headless Chromium: index.html loads /socket.io/socket.io.js, connects, upgrades to websocket, emits and renders the replies', { timeout: 60_000 }, async () => {
-  const profile = makeTempDir('siolua-chromium-');
-  const context = await chromium.launchPersistentContext(profile, {
+function launch() {
+  return chromium.launchPersistentContext(makeTempDir('siolua-chromium-'), {
     executablePath: CHROMIUM,
     headless: true,
     args: [
@@ -82,6 +81,10 @@ test('headless Chromium: index.html loads /socket.io/socket.io.js, connects, upg
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
     ],
   });
+}
+
+test('headless Chromium: index.html loads /socket.io/socket.io.js, connects, upgrades to websocket, emits and renders the replies', { timeout: 60_000 }, async () => {
+  const context = await launch();
   try {
     const page = context.pages()[0] ?? await context.newPage();
     const pageErrors = [];
@@ -107,6 +110,27 @@ test('headless Chromium: index.html loads /socket.io/socket.io.js, connects, upg
   } finally {
     await context.close();
   }
+});
+
+test('headless Chromium with the msgpack bundle against a server with parser=msgpack: connects, upgrades, acks, and an ArrayBuffer goes up and comes back', { timeout: 60_000 }, async (t) => {
+  const mp = await startApp('browser', { t, args: ['--set', 'parser=msgpack'] });
+  const context = await launch();
+  try {
+    const page = context.pages()[0] ?? await context.newPage();
+    const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    assert.equal((await page.goto(mp.url + '/msgpack.html', { waitUntil: 'load' })).status(), 200);
+    const text = async (id) => (await page.textContent(`#${id}`)).trim();
+    await page.waitForFunction(() => document.getElementById('bytes').textContent !== '', null, { timeout: 10_000 });
+    await page.waitForFunction(() => document.getElementById('transport').textContent === 'websocket', null, { timeout: 10_000 });
+    assert.equal(await text('status'), 'connected');
+    assert.equal(await text('reply'), 'hello chromium, from Lua');
+    assert.equal(await text('bytes'), '250,3,2,1');
+    assert.deepEqual(pageErrors, []);
+  } finally {
+    await context.close();
+  }
+  assert.deepEqual(await stopProblems(mp), []);
 });
 
 // Last: a crash or a sanitizer report anywhere in the run shows up here.

@@ -96,6 +96,7 @@ describe('two workers on the local bus', () => {
     const [err, responses] = await askWithin(6000, two.s, 'sse', 'x');
     assert.equal(err, null);
     assert.deepEqual(responses, ['worker 1 heard x']);
+    assert.deepEqual(await askWithin(6000, one.s, 'sse-wait', 'y'), [null, ['worker 2 heard y']]);
   });
 
   test('polling-only clients, a new TCP connection per request, are relayed to their worker', async (t) => {

@@ -33,6 +33,29 @@ static const tl_suite_t *const suites[] = {
 
 int tl_failed_checks;
 
+char *tl_unhex(const char *hex, size_t *n)
+{
+    size_t len = strlen(hex) / 2;
+    char *b = malloc(len ? len : 1);
+    if (!b)
+        abort();
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        sscanf(hex + 2 * i, "%2x", &v);
+        b[i] = (char)v;
+    }
+    *n = len;
+    return b;
+}
+
+void tl_hex(const void *p, size_t n, char *out)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", s[i]);
+    out[2 * n] = '\0';
+}
+
 /* ---- the loop of the running test -------------------------------------- */
 
 static uv_loop_t test_loop;

@@ -7,6 +7,7 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -452,9 +453,9 @@ static void sleep_resumes_handler_after_its_timeout(void)
                                    "order = ''\n"
                                    "sio.set_timeout(0, function()\n"
                                    "  order = order .. 'a'\n"
-                                   "  local t0 = sio.now()\n"
+                                   "  local t0 = sio.monotonic()\n"
                                    "  local r = sio.sleep(30)\n"
-                                   "  elapsed = sio.now() - t0\n"
+                                   "  elapsed = sio.monotonic() - t0\n"
                                    "  order = order .. 'c' .. tostring(r)\n"
                                    "end)\n"
                                    "sio.set_timeout(10, function() order = order .. 'b' end)\n"
@@ -1203,16 +1204,34 @@ static void traceback_is_logged_at_debug_level(void)
     fx_done(&f);
 }
 
-static void now_is_monotonic_milliseconds(void)
+static void now_is_the_wall_clock_in_integer_milliseconds(void)
+{
+    fx_t f;
+    fx_init(&f);
+    long long before = (long long)time(NULL) * 1000;
+    CHECK_EQ_INT(sl_lua_run_string(f.rt,
+                                   "local sio = require 'siolua'\n"
+                                   "now = sio.now()\n"
+                                   "kind = math.type(now)\n",
+                                   "=now"),
+                 0);
+    fx_run(&f);
+    long long after = (long long)time(NULL) * 1000 + 1000;
+    CHECK_GSTR(&f, "kind", "integer");
+    CHECK(gint(&f, "now") >= before && gint(&f, "now") <= after);
+    fx_done(&f);
+}
+
+static void monotonic_is_milliseconds_that_never_go_back(void)
 {
     fx_t f;
     fx_init(&f);
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local sio = require 'siolua'\n"
-                                   "local a = sio.now() local b = sio.now()\n"
+                                   "local a = sio.monotonic() local b = sio.monotonic()\n"
                                    "mono = b >= a and 'yes' or 'no'\n"
                                    "sio.sleep(20)\n"
-                                   "d = math.floor(sio.now() - a)\n",
+                                   "d = math.floor(sio.monotonic() - a)\n",
                                    "=now"),
                  0);
     fx_run(&f);
@@ -1277,5 +1296,6 @@ TL_SUITE(lua_rt, NULL, NULL,
          TL_TEST(many_handlers_reuse_pooled_coroutines),
          TL_TEST(non_string_error_is_logged_with_location),
          TL_TEST(traceback_is_logged_at_debug_level),
-         TL_TEST(now_is_monotonic_milliseconds),
+         TL_TEST(now_is_the_wall_clock_in_integer_milliseconds),
+         TL_TEST(monotonic_is_milliseconds_that_never_go_back),
          TL_TEST(bad_timer_arguments_raise));

@@ -23,7 +23,7 @@
  *
  * Inputs always live in exactly-sized heap blocks, so ASan sees any read
  * past the end; truncation tests try every cut point. */
-#include "cluster/mpjson.h"
+#include "sio/mpjson.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -85,30 +85,6 @@ static char *exact_copy(const void *s, size_t n)
     if (n)
         memcpy(c, s, n);
     return c;
-}
-
-/* Hex to an exactly-sized heap block. */
-static char *unhex(const char *hex, size_t *n)
-{
-    size_t len = strlen(hex) / 2;
-    char *b = malloc(len ? len : 1);
-    if (!b)
-        abort();
-    for (size_t i = 0; i < len; i++) {
-        unsigned v;
-        sscanf(hex + 2 * i, "%2x", &v);
-        b[i] = (char)v;
-    }
-    *n = len;
-    return b;
-}
-
-static void tohex(const void *p, size_t n, char *o)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < n; i++)
-        sprintf(o + 2 * i, "%02x", s[i]);
-    o[2 * n] = '\0';
 }
 
 static const size_t ATT_LEN[] = {5, 300, 70000, 255, 256, 0};
@@ -253,7 +229,7 @@ static int dec_mp(sl_buf_t *out, const char *mp, size_t n, rec_t *r)
 static int dec_hex(sl_buf_t *out, const char *hex, rec_t *r)
 {
     size_t n;
-    char *mp = unhex(hex, &n);
+    char *mp = tl_unhex(hex, &n);
     int rc = dec_mp(out, mp, n, r);
     free(mp);
     return rc;
@@ -263,7 +239,7 @@ static int dec_hex(sl_buf_t *out, const char *hex, rec_t *r)
     do {                                                                       \
         char tl_h[2 * 4096 + 1];                                               \
         size_t tl_n = (buf).len > 4096 ? 4096 : (buf).len;                     \
-        tohex((buf).data, tl_n, tl_h);                                         \
+        tl_hex((buf).data, tl_n, tl_h);                                         \
         CHECK_STR(tl_h, strlen(tl_h), hex);                                    \
     } while (0)
 
@@ -493,7 +469,7 @@ static void to_json_matches_node_for_handmade_msgpack(void)
     for (size_t i = 0; i < nmpvecs; i++) {
         const mpvec_t *v = &mpvecs[i];
         size_t n;
-        char *mp = unhex(v->hex, &n);
+        char *mp = tl_unhex(v->hex, &n);
         char *in = exact_copy(mp, n);
         const char *p = in;
         sl_buf_t out = SL_BUF_INIT;
@@ -522,9 +498,9 @@ static void to_json_fails_at_every_truncation(void)
         if (i < nvecs) {
             if (!vecs[i].mp_hex)
                 continue; /* every cut of a 64 KiB value is O(n^2): skip */
-            mp = unhex(vecs[i].mp_hex, &n);
+            mp = tl_unhex(vecs[i].mp_hex, &n);
         } else {
-            mp = unhex(mpvecs[i - nvecs].hex, &n);
+            mp = tl_unhex(mpvecs[i - nvecs].hex, &n);
             n = mpvecs[i - nvecs].used;
         }
         for (size_t cut = 0; cut < n; cut++) {
@@ -558,7 +534,7 @@ static void to_json_refuses_forged_lengths(void)
         CHECK_EQ_INT(dec_hex(&out, bad[i], &r), SL_MPJSON_E_MSGPACK);
         CHECK_EQ_INT(out.len, 0);
         size_t n;
-        char *mp = unhex(bad[i], &n);
+        char *mp = tl_unhex(bad[i], &n);
         const char *p = mp;
         CHECK_EQ_INT(sl_mpjson_skip(&p, mp + n), SL_MPJSON_E_MSGPACK);
         CHECK(p == mp);
@@ -587,7 +563,7 @@ static void to_json_nesting_limit_is_128(void)
             for (int i = 0; i < levels; i++)
                 sl_buf_append_byte(&mp, (char)0x91);
             size_t tn;
-            char *tail = unhex(tails[t], &tn);
+            char *tail = tl_unhex(tails[t], &tn);
             sl_buf_append(&mp, tail, tn);
             free(tail);
             rec_t r = {.n = 0, .fail_at = -1};
@@ -749,7 +725,7 @@ static void writers_build_the_envelope_node_builds(void)
 static void readers_walk_the_envelope(void)
 {
     size_t n;
-    char *msg = unhex(vecs[0].mp_hex, &n);
+    char *msg = tl_unhex(vecs[0].mp_hex, &n);
     const char *p = msg, *end = msg + n, *s;
     uint32_t k, len;
     double num;
@@ -794,7 +770,7 @@ static void readers_refuse_wrong_types_and_short_input(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n;
-        char *b = unhex(cases[i].hex, &n);
+        char *b = tl_unhex(cases[i].hex, &n);
         const char *p = b, *s;
         uint32_t k, len;
         double d;
@@ -814,7 +790,7 @@ static void readers_refuse_wrong_types_and_short_input(void)
                 {"d38000000000000000", -9223372036854775808.0}, {"ca3fc00000", 1.5}, {"cb3ff8000000000000", 1.5}};
     for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
         size_t n;
-        char *b = unhex(nums[i].hex, &n);
+        char *b = tl_unhex(nums[i].hex, &n);
         const char *p = b;
         double d = 0;
         CHECK_EQ_INT(sl_mpjson_read_number(&p, b + n, &d), 0);
@@ -836,7 +812,7 @@ static void skip_steps_over_exactly_one_value(void)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t n;
-        char *b = unhex(cases[i].hex, &n);
+        char *b = tl_unhex(cases[i].hex, &n);
         const char *p = b;
         CHECK_EQ_INT(sl_mpjson_skip(&p, b + n), 0);
         CHECK_EQ_INT(p - b, cases[i].len);

@@ -129,7 +129,7 @@ static void compression_options_read_as_node_writes_them(void)
     CHECK_EQ_INT(z->level, 1);
     CHECK_EQ_INT(set(&s, "perMessageDeflate.concurrencyLimit", "10", err), 0);
     CHECK_EQ_INT(set(&s, "perMessageDeflate.thresold", "10", err), SL_OPT_EUNKNOWN);
-    CHECK(!strcmp(err, "unknown option 'perMessageDeflate.thresold'"));
+    CHECK(!strcmp(err, "unknown option 'perMessageDeflate.thresold'; did you mean perMessageDeflate.threshold?"));
 
     CHECK_EQ_INT(set(&s, "httpCompression", "false", err), 0);
     CHECK(!s.eio.http_compression.enabled && !s.http.compress.enabled);
@@ -153,7 +153,11 @@ static void unknown_names_and_bad_values_are_told_apart(void)
     sl_settings_init(&s);
     char err[256];
     CHECK_EQ_INT(set(&s, "pingIntervall", "3000", err), SL_OPT_EUNKNOWN);
-    CHECK(!strcmp(err, "unknown option 'pingIntervall'"));
+    CHECK(!strcmp(err, "unknown option 'pingIntervall'; did you mean pingInterval?"));
+    CHECK_EQ_INT(set(&s, "PingTimeOut", "1", err), SL_OPT_EUNKNOWN);
+    CHECK(!strcmp(err, "unknown option 'PingTimeOut'; did you mean pingTimeout?"));
+    CHECK_EQ_INT(set(&s, "compression", "1", err), SL_OPT_EUNKNOWN);
+    CHECK(!strcmp(err, "unknown option 'compression'"));
     CHECK_EQ_INT(set(&s, "pingInterval", "abc", err), SL_OPT_EVALUE);
     CHECK(!strcmp(err, "bad value 'abc' for pingInterval: expected an integer from 1 to 2147483647"));
     CHECK_EQ_INT(set(&s, "pingInterval", NULL, err), SL_OPT_EVALUE);

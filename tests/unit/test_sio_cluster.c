@@ -5,7 +5,7 @@
 #include <msgpuck.h>
 #include <uv.h>
 
-#include "cluster/mpjson.h"
+#include "sio/mpjson.h"
 #include "cluster/redis_sub.h"
 #include "cluster/sio_cluster.h"
 #include "testlib.h"

@@ -2,6 +2,7 @@
  * Inputs are copied into exactly-sized heap blocks so ASan catches any read
  * past the end (the codec must never rely on a NUL). */
 #include "sio/sio_packet.h"
+#include "sio_packet_fixture.h"
 #include "testlib.h"
 
 #include <errno.h>
@@ -42,21 +43,6 @@ static int dec_rc(const char *s)
 {
     sio_packet_t pkt;
     return dec(s, &pkt);
-}
-
-static sio_packet_t mk(sio_packet_type_t type, const char *nsp, int has_ack,
-                       uint64_t ack, const char *payload)
-{
-    sio_packet_t p;
-    memset(&p, 0, sizeof p);
-    p.type = type;
-    p.nsp = nsp;
-    p.nsp_len = nsp ? strlen(nsp) : 0;
-    p.has_ack = has_ack;
-    p.ack_id = ack;
-    p.payload = payload;
-    p.payload_len = payload ? strlen(payload) : 0;
-    return p;
 }
 
 /* Encodes into a pooled NUL-terminated string, or "<rc N>" on failure. */

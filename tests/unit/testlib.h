@@ -77,6 +77,12 @@ typedef struct tl_suite {
     static const tl_test_t tl_tests_[] = {__VA_ARGS__, {NULL, NULL}};          \
     const tl_suite_t tl_suite_##name_ = {#name_, tl_tests_, setup_, teardown_}
 
+/* Hex text (two digits a byte) to an exactly-sized heap block of *n bytes
+ * (free it), so ASan sees a read past the end; and bytes to NUL-terminated
+ * hex in out (2n + 1 bytes). For test vectors written as hex. */
+char *tl_unhex(const char *hex, size_t *n);
+void tl_hex(const void *p, size_t n, char *out);
+
 /* The running test's event loop, initialised on first call (later calls in
  * the same test return the same loop). The test runs it as it likes; it
  * need not close it. */

@@ -7,6 +7,7 @@
 --   user:<name>   every tab of that user (private messages go here)
 --   room:<room>   the chat room the tab is in (one at a time)
 --   structured    tabs whose page renders `chat message` itself
+local sio = require "siolua"
 local names = require "chat.names"
 local directory = require "chat.directory"
 
@@ -38,9 +39,6 @@ local function send_state(socket)
   socket:emit("chat state", { user = d.user, room = d.room, key = d.key })
 end
 
--- Milliseconds since the epoch, as JavaScript's Date counts them (to the
--- second: os.time is the wall clock plain Lua has).
-local function now_ms() return os.time() * 1000 end
 
 -- Moves the tab into `room`, leaving the one it was in, and tells the
 -- members of both (a login has just told everyone: `quietly` skips that).
@@ -122,7 +120,7 @@ function actions.say(socket, text)
   local room = names.chat_room(d.room)
   if not socket.rooms[actions.STRUCTURED] then tell(socket, "You said: " .. text) end
   socket:to(room):except(actions.STRUCTURED):emit("serverMessage", d.user .. " said: " .. text)
-  socket.nsp:to(room):emit("chat message", { user = d.user, room = d.room, text = text, time = now_ms() })
+  socket.nsp:to(room):emit("chat message", { user = d.user, room = d.room, text = text, time = sio.now() })
 end
 
 -- `/msg NAME TEXT`: to every tab of NAME, wherever they are; the sender's
@@ -138,7 +136,7 @@ function actions.whisper(socket, name, text)
   socket.nsp:to(target):except(actions.STRUCTURED):emit("serverMessage", d.user .. " whispers: " .. text)
   if not socket.rooms[actions.STRUCTURED] then tell(socket, "You whisper to " .. to .. ": " .. text) end
   socket.nsp:to(target):to(names.user_room(d.user)):emit("chat message",
-    { user = d.user, to = to, text = text, time = now_ms(), private = true })
+    { user = d.user, to = to, text = text, time = sio.now(), private = true })
 end
 
 -- `/who`

@@ -10,11 +10,13 @@
 -- numUsers is the size of the room USERS as the adapter sees it, not a
 -- counter in a Lua variable: with a cluster adapter it counts the users of
 -- every instance, where the Node demo's counter counts only its own.
+local directory = require "chat.directory"
+
 local USERS = "demo:users"
 
 return function(server)
   local function count()
-    return #server:in_(USERS):fetch_sockets()
+    return #directory.sockets(server:in_(USERS))
   end
 
   -- On connection, and again on a hot reload (to the new code).

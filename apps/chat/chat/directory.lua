@@ -3,9 +3,21 @@
 -- (user, room, key), and rooms carry membership, so the answers stay right
 -- when several instances share rooms through Redis: there is no second
 -- copy to go stale, and a closed tab removes nothing but itself.
+local sio = require "siolua"
 local names = require "chat.names"
 
 local directory = {}
+
+-- The sockets op selects. When an instance of the cluster does not answer
+-- in time, fetch_sockets fails (nil, err, what came): the sockets that did
+-- come are the best answer there is, and the miss is logged.
+local function sockets(op)
+  local list, err, partial = op:fetch_sockets()
+  if list then return list end
+  sio.log.warn("chat: %s; answering with the sockets that came", err)
+  return partial
+end
+directory.sockets = sockets
 
 -- Sorts names the way people expect to read them: case-insensitively.
 local function by_name(a, b)
@@ -16,7 +28,7 @@ end
 
 -- The sockets (tabs) of a user, on any instance.
 function directory.tabs(nsp, user)
-  return nsp:in_(names.user_room(user)):fetch_sockets()
+  return sockets(nsp:in_(names.user_room(user)))
 end
 
 -- Takes `user` for `socket` if nobody else has it: yes when nobody holds
@@ -39,7 +51,7 @@ function directory.claim(socket, user, key)
   socket.data.claim_key = key
   socket:join(claim)
   local free = true
-  for _, tab in ipairs(socket.nsp:in_({ names.user_room(user), claim }):fetch_sockets()) do
+  for _, tab in ipairs(sockets(socket.nsp:in_({ names.user_room(user), claim }))) do
     local theirs = tab.data.key or tab.data.claim_key
     if tab.id ~= socket.id and theirs ~= key then
       free = false
@@ -55,7 +67,7 @@ end
 -- The distinct user names of the sockets `op` selects, sorted.
 local function users_of(op)
   local seen, list = {}, {}
-  for _, s in ipairs(op:fetch_sockets()) do
+  for _, s in ipairs(sockets(op)) do
     local user = s.data.user
     if user and not seen[user] then
       seen[user] = true
@@ -75,7 +87,7 @@ end
 -- {name = room, users = count of distinct users}.
 function directory.rooms(nsp)
   local users = {}  -- room -> set of user names
-  for _, s in ipairs(nsp:fetch_sockets()) do
+  for _, s in ipairs(sockets(nsp)) do
     local room, user = s.data.room, s.data.user
     if room and user then
       users[room] = users[room] or {}

@@ -44,6 +44,30 @@ local function validate(body)
   return user, event
 end
 
+-- How many sockets of the user's room got it. This instance's count costs
+-- nothing and is the whole answer when it serves alone (200). In a cluster
+-- the other instances' sockets are only known by asking them all, which a
+-- backend sending many notifications should not pay for each one: without
+-- ?wait=1 the answer is 202 (sent to every instance, not counted), with it
+-- every instance is asked (200; complete = false when one did not answer
+-- in time, with what the others said).
+local function count(targets, wait)
+  local clustered = sio.server.adapter.clustered
+  local n, complete = 0, nil
+  for _, target in ipairs(targets) do
+    if clustered and (wait == "1" or wait == "true") then
+      local list, _, partial = target:fetch_sockets()
+      if not list then list, complete = partial, false end
+      n = n + #list
+    elseif clustered then
+      return nil, 202
+    else
+      n = n + #target:fetch_sockets()
+    end
+  end
+  return n, 200, complete
+end
+
 function api.routes(namespaces)
   sio.http.post("/api/notify", function(req, res)
     if not authorized(req) then
@@ -52,14 +76,19 @@ function api.routes(namespaces)
     local body = req:json()
     local user, event = validate(body)
     if not user then return res:json({ error = event }, 400) end
-    local room, sockets = "user:" .. user, 0
-    for _, name in ipairs(namespaces) do
+    local room = "user:" .. user
+    local targets = {}
+    for i, name in ipairs(namespaces) do
       local target = sio.server:of(name):to(room)
-      sockets = sockets + #target:fetch_sockets()
+      targets[i] = target
       if body.data == nil then target:emit(event) else target:emit(event, body.data) end
     end
-    res:json({ delivered = true, user = user, event = event, sockets = sockets })
-    webhook.delivered(user, event, sockets)
+    local sockets, status, complete = count(targets, req.query.wait)
+    local answer = { delivered = sockets == nil and sio.json.null or sockets > 0, user = user,
+                     event = event, sockets = sockets or sio.json.null }
+    if complete == false then answer.complete = false end
+    res:json(answer, status)
+    webhook.delivered(user, event, sockets or sio.json.null)
   end)
 
   if auth.dev then

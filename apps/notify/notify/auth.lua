@@ -14,8 +14,10 @@ if auth.dev then
   sio.log.warn("NOTIFY_SECRET is not set: using a development secret and serving /api/dev-token")
 end
 
+-- The message is the one the clients of the original post match on
+-- (`err.message === "Authentication error"`); the reason is in err.data.
 local function refuse(next, reason)
-  return next(sio.error("unauthorized", { reason = reason }))
+  return next(sio.error("Authentication error", { reason = reason }))
 end
 
 function auth.middleware(socket, next)

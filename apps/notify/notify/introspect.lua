@@ -65,7 +65,7 @@ local function remember(key, claims)
     if st.cached >= CACHE_MAX then st.cache, st.cached = {}, 0 end
   end
   local until_ms = now + st.cache_ms
-  if claims.exp then until_ms = math.min(until_ms, now + (claims.exp - os.time()) * 1000) end
+  if claims.exp then until_ms = math.min(until_ms, claims.exp * 1000) end
   st.cache[key] = { claims = claims, until_ms = until_ms }
   st.cached = st.cached + 1
 end

@@ -78,6 +78,9 @@
       body: JSON.stringify({ user: $('to').value.trim(), event: $('event').value.trim(), data: { text: $('text').value } }),
     });
     const body = await res.json();
-    $('send-result').textContent = res.ok ? `delivered to ${body.sockets} socket(s)` : body.error;
+    let result = body.error;
+    if (res.status === 202) result = 'sent to every instance (not counted)';
+    else if (res.ok) result = body.delivered ? `delivered to ${body.sockets} socket(s)` : 'no socket for that user';
+    $('send-result').textContent = result;
   });
 })();

@@ -19,11 +19,11 @@ local function connect(opts, nsp)
   return sio.client(sio.test_url .. (nsp or "/notice"), opts)
 end
 
--- A refused connection: nil, "unauthorized", {reason = ...}.
+-- A refused connection: nil, "Authentication error", {reason = ...}.
 local function refused(opts, nsp)
   local c, err, data = connect(opts, nsp)
   t.eq(c, nil, "connected: " .. t.show(opts))
-  t.eq(err, "unauthorized")
+  t.eq(err, "Authentication error")
   return data and data.reason
 end
 
@@ -58,7 +58,7 @@ t.test("the path /notice without a namespace is the same service", function()
   t.ok(sio.server.sockets[c.id].rooms["user:7"])
 end)
 
-t.test("refusals: unauthorized with the reason, on /notice and on /", function()
+t.test("refusals: Authentication error with the reason, on /notice and on /", function()
   for _, nsp in ipairs({ "/notice", "/" }) do
     t.eq(refused({}, nsp), "missing token", nsp)
     t.eq(refused({ auth = { token = "" } }, nsp), "missing token")

@@ -31,8 +31,8 @@ local function deliver(user, event, data)
 end
 
 local function wait_for(cond, ms)
-  local deadline = sio.now() + (ms or 2000)
-  while not cond() and sio.now() < deadline do sio.sleep(5) end
+  local deadline = sio.monotonic() + (ms or 2000)
+  while not cond() and sio.monotonic() < deadline do sio.sleep(5) end
   return cond()
 end
 
@@ -75,4 +75,31 @@ t.test("a notification without data arrives with no argument; ready was the only
   t.eq(deliver("quiet", "bare"), 1)
   t.eq(select("#", c:receive("bare", 2000)), 0, "an event with no argument")
   t.eq(select(2, c:receive("ready", 0)), "timeout", "a second ready")
+end)
+
+-- The route itself (t.http: a real HTTP exchange with the app under test).
+local env_key = os.getenv("NOTIFY_API_KEY")
+local API_KEY = (env_key == nil or env_key == "") and "dev-key-change-me" or env_key
+
+local function post(body, query)
+  return assert(t.http.post("/api/notify" .. (query or ""), body,
+                            { headers = { authorization = "Bearer " .. API_KEY } }))
+end
+
+t.test("POST /api/notify counts the user's tabs on this instance and says delivered", function()
+  local a1, a2 = tab("poster"), tab("poster", { nsp = "/", path = "/notice/" })
+  local res = post({ user = "poster", event = "notice", data = { n = 1 } })
+  t.eq(res.status, 200)
+  t.deep_eq(res:json(), { delivered = true, user = "poster", event = "notice", sockets = 2 })
+  t.deep_eq(a1:receive("notice", 2000), { n = 1 })
+  t.deep_eq(a2:receive("notice", 2000), { n = 1 })
+end)
+
+t.test("POST /api/notify for a user with no socket says so: delivered false, sockets 0 (with ?wait=1 too)", function()
+  for _, query in ipairs({ "", "?wait=1" }) do
+    local res = post({ user = "nobody-at-all", event = "notice" }, query)
+    t.eq(res.status, 200, query)
+    t.deep_eq(res:json(), { delivered = false, user = "nobody-at-all", event = "notice", sockets = 0 }, query)
+  end
+  t.eq(sio.server.adapter.clustered, false, "siolua test runs without an adapter")
 end)

@@ -23,8 +23,8 @@ sio.http.post("/_test/webhook", function(req, res)
 end)
 
 local function wait_for(cond, ms)
-  local deadline = sio.now() + (ms or 3000)
-  while not cond() and sio.now() < deadline do sio.sleep(10) end
+  local deadline = sio.monotonic() + (ms or 3000)
+  while not cond() and sio.monotonic() < deadline do sio.sleep(10) end
   return cond()
 end
 

@@ -40,7 +40,7 @@ end
 local function refused(token)
   local c, err, data = connect(token)
   t.eq(c, nil)
-  t.eq(err, "unauthorized")
+  t.eq(err, "Authentication error")
   return data and data.reason
 end
 

@@ -56,24 +56,25 @@ sio.server:on("connection", function(socket)
     end)
   end)
 
-  -- Server -> client, coroutine form: the client's answer is passed on in
-  -- this event's ack.
+  -- Server -> client, coroutine form: the client's answer (its first
+  -- argument, as Node's emitWithAck resolves) is passed on in this
+  -- event's ack.
   socket:on("ask-wait", function(question, ack)
     ack(socket:emit_with_ack("question", question))
   end)
 
   -- With a timeout, coroutine form: ack(err, first answer, elapsed ms).
   socket:on("ask-timeout", function(event, ms, ack)
-    local t0 = sio.now()
-    local err, answer = socket:timeout(ms):emit_with_ack(event, ms)
-    ack(or_null(err), or_null(answer), sio.now() - t0)
+    local t0 = sio.monotonic()
+    local answer, err = socket:timeout(ms):emit_with_ack(event, ms)
+    ack(or_null(err), or_null(answer), sio.monotonic() - t0)
   end)
 
   -- With a timeout, callback form: ack(err, first answer, elapsed ms).
   socket:on("ask-timeout-cb", function(event, ms, ack)
-    local t0 = sio.now()
+    local t0 = sio.monotonic()
     socket:timeout(ms):emit(event, ms, function(err, answer)
-      ack(or_null(err), or_null(answer), sio.now() - t0)
+      ack(or_null(err), or_null(answer), sio.monotonic() - t0)
     end)
   end)
 
@@ -93,7 +94,7 @@ sio.server:on("connection", function(socket)
   socket:on("ask-late-wait", function(ms, ack)
     socket.data.late_wait = { resumed = 0 }
     ack()
-    local err, answer = socket:timeout(ms):emit_with_ack("slow-question", ms)
+    local answer, err = socket:timeout(ms):emit_with_ack("slow-question", ms)
     local late = socket.data.late_wait
     late.resumed = late.resumed + 1
     late.err = err
@@ -115,16 +116,16 @@ sio.server:on("connection", function(socket)
 
   -- Broadcast with acks to a room: ack(err, responses, elapsed ms).
   socket:on("poll-room", function(room, ms, ack)
-    local t0 = sio.now()
-    local err, responses = sio.server:to(room):timeout(ms):emit_with_ack("poll", room)
-    ack(or_null(err), sio.json.array(responses or {}), sio.now() - t0)
+    local t0 = sio.monotonic()
+    local responses, err, partial = sio.server:to(room):timeout(ms):emit_with_ack("poll", room)
+    ack(or_null(err), sio.json.array(responses or partial), sio.monotonic() - t0)
   end)
 
   -- The same with the callback form of a broadcast.
   socket:on("poll-room-cb", function(room, ms, ack)
-    local t0 = sio.now()
+    local t0 = sio.monotonic()
     sio.server:to(room):timeout(ms):emit("poll", room, function(err, responses)
-      ack(or_null(err), sio.json.array(responses or {}), sio.now() - t0)
+      ack(or_null(err), sio.json.array(responses or {}), sio.monotonic() - t0)
     end)
   end)
 end)

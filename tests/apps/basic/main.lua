@@ -95,6 +95,17 @@ sio.server:on("connection", function(socket)
     ack()
   end)
 
+  -- The Lua client (sio.client) with the msgpack parser, against this
+  -- server: what an "echo" event brings back.
+  socket:on("lua-client-echo", function(url, ack)
+    local c = assert(sio.client(url, { parser = "msgpack" }))
+    c:emit("echo", 1, 1.5, sio.json.array(), {}, "x", sio.binary("\1\2"))
+    local a, b, c3, d, e, bin = c:receive("echo", 3000)
+    c:disconnect()
+    ack({ args = sio.json.array({ a, b, c3, d, e }),
+          bin = (tostring(bin):gsub(".", function(ch) return string.format("%02x", ch:byte()) end)) })
+  end)
+
   socket:on("kick-me", function(close)
     socket:disconnect(close == true)
   end)

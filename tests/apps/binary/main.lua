@@ -72,10 +72,10 @@ sio.server:on("connection", function(socket)
   end)
 
   -- Server -> client with an ack: the client answers with binary and Lua
-  -- reports what it got (coroutine form).
+  -- reports what it got (coroutine form: the first argument).
   socket:on("ask", function()
-    local reply = table.pack(socket:emit_with_ack("give", sio.binary("\9\8\7")))
-    socket:emit("asked", describe_all(reply))
+    local reply = socket:emit_with_ack("give", sio.binary("\9\8\7"))
+    socket:emit("asked", describe_all(table.pack(reply)))
   end)
 
   -- The same with the callback form.

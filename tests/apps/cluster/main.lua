@@ -65,7 +65,8 @@ sio.server:on("heads-up", function(text) sio.server:to("listeners"):emit("heads-
 -- A broadcast with acks from here, answered by clients on every server.
 sio.server:on("connection", function(socket)
   socket:on("poll-all", function(question, ack)
-    local err, responses = sio.server:timeout(3000):emit_with_ack("poll", question)
+    local responses, err, partial = sio.server:timeout(3000):emit_with_ack("poll", question)
+    responses = responses or partial
     table.sort(responses, function(a, b) return tostring(a) < tostring(b) end)
     ack(err or sio.json.null, sio.json.array(responses))
   end)

@@ -50,7 +50,8 @@ local function serve(nsp)
     socket:on("to", function(spec, event, ...) op_of(nsp, spec):emit(event, ...) end)
 
     socket:on("fetch", function(spec, ack)
-      local list, err = op_of(nsp, spec):fetch_sockets()
+      local list, err, partial = op_of(nsp, spec):fetch_sockets()
+      list = list or partial
       local out = {}
       for i, s in ipairs(list) do out[i] = summary(s) end
       ack(sorted(out, function(x) return x.id end), err or null)
@@ -79,8 +80,8 @@ local function serve(nsp)
 
     -- A broadcast with acks, answered by clients on every instance.
     socket:on("poll", function(spec, question, ms, ack)
-      local err, responses = op_of(nsp, spec):timeout(ms):emit_with_ack("poll", question)
-      ack(err or null, sorted(responses))
+      local responses, err, partial = op_of(nsp, spec):timeout(ms):emit_with_ack("poll", question)
+      ack(err or null, sorted(responses or partial))
     end)
   end)
 

@@ -17,9 +17,11 @@ sio.server:on("connection", function(socket)
   socket:on("shout", function(...)
     sio.server:to("everyone"):emit("shout", ...)
   end)
-  -- Asks the client a question plain, waiting at most 2 s for its answer.
+  -- Asks the client a question plain, waiting at most 2 s for its answer:
+  -- ack(err, answer).
   socket:on("ask_plain", function(text, ack)
-    ack(socket:compress(false):timeout(2000):emit_with_ack("question", text))
+    local answer, err = socket:compress(false):timeout(2000):emit_with_ack("question", text)
+    ack(err or sio.json.null, answer)
   end)
   socket:on("plain", function(text, to_all)
     if to_all then

@@ -62,9 +62,9 @@ end)
 
 -- Handlers that wait.
 sio.http.get("/api/sleep/:ms", function(req, res)
-  local t0 = sio.now()
+  local t0 = sio.monotonic()
   sio.sleep(tonumber(req.params.ms))
-  res:json({ slept = sio.now() - t0 })
+  res:json({ slept = sio.monotonic() - t0 })
 end)
 sio.state.released = {}
 sio.http.get("/api/hold/:key", function(req, res)

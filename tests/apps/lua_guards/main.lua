@@ -97,8 +97,8 @@ sio.server:on("connection", function(socket)
     end
     pcall(function() while true do kept[#kept + 1] = {} end end)
     pcall(sio.log.info, "holder is full")
-    local t0 = sio.now()
-    while sio.now() - t0 < ms do pcall(sio.sleep, 5) end
+    local t0 = sio.monotonic()
+    while sio.monotonic() - t0 < ms do pcall(sio.sleep, 5) end
     kept = nil
     collectgarbage()
     sio.log.info("holder let go")

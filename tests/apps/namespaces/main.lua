@@ -116,9 +116,9 @@ slow:use(function(socket, next)
   next()
 end)
 slow:use(function(socket, next)
-  local t0 = sio.now()
+  local t0 = sio.monotonic()
   sio.sleep(150)
-  socket.data.waited = sio.now() - t0
+  socket.data.waited = sio.monotonic() - t0
   table.insert(socket.data.order, "second")
   next()
 end)

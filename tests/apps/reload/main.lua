@@ -64,7 +64,7 @@ local function bind(socket)
   -- the outcome is reported with the VERSION of the code that started it.
   socket:on("ask-client", function(ack)
     ack()
-    local err, answer = socket:timeout(20000):emit_with_ack("question", VERSION)
+    local answer, err = socket:timeout(20000):emit_with_ack("question", VERSION)
     socket:emit("answer-was", VERSION, err or sio.json.null, answer or sio.json.null)
   end)
 

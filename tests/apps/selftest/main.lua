@@ -40,7 +40,7 @@ sio.server:on("connection", function(socket)
   -- The server asks the client a question (emit with an ack) and reports
   -- the answer it got.
   socket:on("ask me", function(question)
-    local err, answer = socket:timeout(2000):emit_with_ack("question", question)
+    local answer, err = socket:timeout(2000):emit_with_ack("question", question)
     socket:emit("answer was", err or sio.null, answer)
   end)
 

@@ -28,6 +28,11 @@ local function bind(socket)
       ack(err or sio.json.null, sio.json.array(responses))
     end)
   end)
+  -- The same, waiting (Node's serverSideEmitWithAck).
+  socket:on("sse-wait", function(text, ack)
+    local responses, err, partial = sio.server:server_side_emit_with_ack("ping-workers", text)
+    ack(err or sio.json.null, sio.json.array(responses or partial))
+  end)
 end
 
 sio.server:on("connection", function(socket)

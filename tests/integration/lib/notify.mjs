@@ -61,12 +61,13 @@ export function decodeJwt(token) {
 
 // ---------------------------------------------------------------------------
 // POST /api/notify. body: an object (JSON-encoded) or a raw string.
-// key: the Bearer key (null: no Authorization header). Resolves {status,
+// key: the Bearer key (null: no Authorization header); wait: ?wait=1 (in a
+// cluster, every instance counts the user's sockets). Resolves {status,
 // json (or undefined), text, headers}.
-export async function notify(srv, body, { key = API_KEY, headers = {} } = {}) {
+export async function notify(srv, body, { key = API_KEY, headers = {}, wait = false } = {}) {
   const h = { 'Content-Type': 'application/json', ...headers };
   if (key !== null) h.Authorization = `Bearer ${key}`;
-  const res = await request(`${srv.url}/api/notify`, {
+  const res = await request(`${srv.url}/api/notify${wait ? '?wait=1' : ''}`, {
     method: 'POST',
     headers: h,
     body: typeof body === 'string' ? body : JSON.stringify(body),

@@ -14,9 +14,9 @@ local M = {}
 
 -- Polls cond() until it is true-ish or ms pass; returns its last value.
 function M.wait_for(cond, ms)
-  local deadline = sio.now() + (ms or 2000)
+  local deadline = sio.monotonic() + (ms or 2000)
   local v = cond()
-  while not v and sio.now() < deadline do
+  while not v and sio.monotonic() < deadline do
     sio.sleep(5)
     v = cond()
   end

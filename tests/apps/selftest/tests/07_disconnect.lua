@@ -2,8 +2,8 @@ local sio = require "siolua"
 local t = require "siolua.test"
 
 local function wait_for(cond, ms)
-  local deadline = sio.now() + (ms or 2000)
-  while not cond() and sio.now() < deadline do sio.sleep(5) end
+  local deadline = sio.monotonic() + (ms or 2000)
+  while not cond() and sio.monotonic() < deadline do sio.sleep(5) end
   return cond()
 end
 
@@ -32,8 +32,10 @@ end)
 t.test("a pending emit_with_ack ends when the client disconnects", function()
   local c = assert(sio.client(sio.test_url))
   sio.set_timeout(20, function() c:disconnect() end)
-  local err = c:timeout(5000):emit_with_ack("slow", 1000)
+  local v, err = c:timeout(5000):emit_with_ack("slow", 1000)
+  t.eq(v, nil)
   t.eq(err, "disconnected")
+  t.deep_eq({ c:emit_with_ack("sum", 1, 2) }, { nil, "disconnected" })
 end)
 
 t.test("the client answers the server's pings and stays connected", function()

@@ -3,6 +3,7 @@
 -- t.stub_fetch standing in for an outside service (restored after the test).
 local sio = require "siolua"
 local t = require "siolua.test"
+local ack = require "tests.lib.ack"
 
 t.test("t.http.get and t.http.post call the app's routes", function()
   local res = assert(t.http.get("/api/items/7?q=x"))
@@ -45,10 +46,10 @@ t.test("t.stub_fetch answers for the outside service and records the calls", fun
   stub = sio.fetch
   local c = assert(sio.client(sio.test_url))
   t.eq(c:emit_with_ack("lookup", "42"), "Ada")
-  local name, err = c:emit_with_ack("lookup", "7")
+  local name, err = ack.all(c, "lookup", "7")
   t.eq(name, sio.null)
   t.eq(err, "status 404")
-  name, err = c:emit_with_ack("lookup", "down")
+  name, err = ack.all(c, "lookup", "down")
   t.eq(err, "connection refused")
   t.eq(#calls, 3)
   t.eq(calls[1].url, "https://users.example.invalid/users/42")
@@ -58,7 +59,7 @@ t.test("the stub is gone once its test ended", function()
   t.ok(stub ~= nil)
   t.neq(sio.fetch, stub)
   local c = assert(sio.client(sio.test_url))
-  local name, err = c:emit_with_ack("lookup", "42")
+  local name, err = ack.all(c, "lookup", "42")
   t.eq(name, sio.null)
   t.ok(err:find("DNS lookup for users.example.invalid failed", 1, true), err)
 end)

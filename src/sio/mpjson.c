@@ -1,6 +1,6 @@
-/* L5a cluster/mpjson: JSON text <-> MessagePack as notepack.io writes and reads it
- * (the contract is in mpjson.h). Pure bytes: knows nothing of Redis, the
- * event loop, sockets or Lua.
+/* L4 sio/mpjson: JSON text <-> MessagePack as notepack.io writes and reads it,
+ * or with exact numbers (the contract is in mpjson.h). Pure bytes: knows
+ * nothing of Redis, the event loop, sockets or Lua.
  *
  * JSON -> MessagePack goes through a flat tree: MessagePack needs every
  * array and map length before the members, and JS reorders object members
@@ -18,7 +18,7 @@
  * sio_packet read with too; the tree is ours. Number text is read and
  * written there as well (strtod, printf's %e: the "C" LC_NUMERIC locale,
  * which the process never switches). */
-#include "cluster/mpjson.h"
+#include "sio/mpjson.h"
 
 #include <errno.h>
 #include <float.h>
@@ -305,8 +305,10 @@ static int key_is(const member_t *m, const char *s)
 
 enum { J_NULL, J_FALSE, J_TRUE, J_NUM, J_STR, J_ARR, J_OBJ };
 enum {
-    JF_SCRATCH = 1,   /* string bytes are in the scratch buffer */
-    JF_PLAIN_UINT = 2 /* number written as bare digits (a valid "num") */
+    JF_SCRATCH = 1,    /* string bytes are in the scratch buffer */
+    JF_PLAIN_UINT = 2, /* number written as bare digits (a valid "num") */
+    JF_INT = 4,        /* integer text an int64 holds: u.i */
+    JF_UINT = 8        /* integer text past int64 that a uint64 holds: u.u */
 };
 
 /* Nodes are in document order; an object's children alternate key, value. */
@@ -316,6 +318,8 @@ typedef struct jnode {
     size_t end;     /* index one past the last node of this subtree */
     union {
         double num;
+        int64_t i;
+        uint64_t u;
         struct {
             size_t off, len; /* into the JSON text or the scratch buffer */
         } s;
@@ -375,23 +379,46 @@ static int parse_string(jparse_t *j)
     return 0;
 }
 
-/* At '-' or a digit: JSON's number grammar, then the double JSON.parse
- * would give. */
+/* At '-' or a digit: JSON's number grammar. An integer text that 64 bits
+ * hold is kept exactly (the exact rule writes it so; notepack's turns it
+ * into the double JSON.parse would give, see jnum_double); anything else
+ * is that double at once. */
 static int parse_number(jparse_t *j)
 {
     sl_json_number_t num;
-    double v;
+    double v = 0;
+    int64_t i;
+    uint64_t u;
     size_t idx;
     int rc = sl_json_scan_number(j->p, j->end, &num, NULL);
     if (rc)
         return jerr(rc);
-    if ((rc = sl_json_number_double(&num, &v)) || (rc = jnew(j, J_NUM, &idx)))
+    uint8_t flags = !num.neg && num.integer ? JF_PLAIN_UINT : 0;
+    if (sl_json_number_int64(&num, &i))
+        flags |= JF_INT;
+    else if (sl_json_number_uint(&num, UINT64_MAX, &u))
+        flags |= JF_UINT;
+    else if ((rc = sl_json_number_double(&num, &v)))
         return rc;
-    jnodes(j)[idx].u.num = v;
-    if (!num.neg && num.integer)
-        jnodes(j)[idx].flags = JF_PLAIN_UINT;
+    if ((rc = jnew(j, J_NUM, &idx)))
+        return rc;
+    jnode_t *n = &jnodes(j)[idx];
+    n->flags = flags;
+    if (flags & JF_INT)
+        n->u.i = i;
+    else if (flags & JF_UINT)
+        n->u.u = u;
+    else
+        n->u.num = v;
     j->p = num.end;
     return 0;
+}
+
+/* The double JSON.parse gives for a number node: an int64 or uint64
+ * converts correctly rounded, as strtod would have read its text. */
+static double jnum_double(const jnode_t *n)
+{
+    return n->flags & JF_INT ? (double)n->u.i : n->flags & JF_UINT ? (double)n->u.u : n->u.num;
 }
 
 static int parse_literal(jparse_t *j, int kind)
@@ -481,6 +508,7 @@ typedef struct jemit {
     sl_buf_t *out;
     const sio_packet_bin_t *atts;
     size_t natts;
+    unsigned flags;
 } jemit_t;
 
 static const char *jstr(const jparse_t *j, const jnode_t *n)
@@ -491,6 +519,27 @@ static const char *jstr(const jparse_t *j, const jnode_t *n)
 }
 
 static int emit_node(jemit_t *e, size_t i);
+
+/* The exact rule (mpjson.h): integers as integers, the rest as float64. */
+static int put_exact_number(sl_buf_t *out, const jnode_t *n)
+{
+    char *w = room(out, 9);
+    if (!w)
+        return -ENOMEM;
+    double v = n->u.num;
+    if (n->flags & JF_INT)
+        w = n->u.i < 0 ? mp_encode_int(w, n->u.i) : mp_encode_uint(w, (uint64_t)n->u.i);
+    else if (n->flags & JF_UINT)
+        w = mp_encode_uint(w, n->u.u);
+    else if (isfinite(v) && floor(v) == v && v >= -0x1p63 && v < 0)
+        w = mp_encode_int(w, (int64_t)v);
+    else if (isfinite(v) && floor(v) == v && v >= 0 && v < 0x1p64) /* -0 too: 0 */
+        w = mp_encode_uint(w, (uint64_t)v);
+    else
+        w = mp_encode_double(w, v);
+    wrote(out, w);
+    return 0;
+}
 
 /* A placeholder of a binary packet becomes its attachment, whole. Returns
  * 1 if the object was one (and was written), 0 if not, or an error. */
@@ -508,9 +557,10 @@ static int emit_placeholder(jemit_t *e, member_t **order, size_t live)
     if (!is_ph)
         return 0;
     const jnode_t *nv = num ? &nodes[num->v.node] : NULL;
-    if (!nv || nv->kind != J_NUM || !(nv->flags & JF_PLAIN_UINT) || nv->u.num >= (double)e->natts)
+    if (!nv || nv->kind != J_NUM || (nv->flags & (JF_PLAIN_UINT | JF_INT)) != (JF_PLAIN_UINT | JF_INT) ||
+        (uint64_t)nv->u.i >= e->natts)
         return SL_MPJSON_E_PLACEHOLDER;
-    const sio_packet_bin_t *a = &e->atts[(size_t)nv->u.num];
+    const sio_packet_bin_t *a = &e->atts[nv->u.i];
     int rc = sl_mpjson_put_bin(e->out, a->data, a->len);
     return rc ? rc : 1;
 }
@@ -530,7 +580,14 @@ static int emit_object(jemit_t *e, size_t i)
         ms.m[k].v.node = c + 1;
         c = nodes[c + 1].end;
     }
-    size_t live = order_members(ms.m, n, ms.order, ms.tmp);
+    /* The exact rule keeps the members as they are (see dec_map_in_order):
+     * the last of repeated names still decides a placeholder. */
+    size_t live = n;
+    if (e->flags & SL_MPJSON_EXACT)
+        for (size_t k = 0; k < n; k++)
+            ms.order[k] = &ms.m[k];
+    else
+        live = order_members(ms.m, n, ms.order, ms.tmp);
     if (e->atts && (rc = emit_placeholder(e, ms.order, live)) != 0) {
         members_free(&ms);
         return rc < 0 ? rc : 0;
@@ -552,7 +609,9 @@ static int emit_node(jemit_t *e, size_t i)
     case J_NULL: return sl_mpjson_put_nil(e->out);
     case J_FALSE: return sl_mpjson_put_bool(e->out, 0);
     case J_TRUE: return sl_mpjson_put_bool(e->out, 1);
-    case J_NUM: return sl_mpjson_put_number(e->out, n->u.num);
+    case J_NUM:
+        return e->flags & SL_MPJSON_EXACT ? put_exact_number(e->out, n)
+                                          : sl_mpjson_put_number(e->out, jnum_double(n));
     case J_STR: return sl_mpjson_put_str(e->out, jstr(e->j, n), n->u.s.len);
     case J_ARR: {
         int rc = sl_mpjson_put_array(e->out, n->count);
@@ -570,11 +629,21 @@ static int emit_node(jemit_t *e, size_t i)
 int sl_mpjson_from_json(sl_buf_t *out, const char *json, size_t len,
                      const sio_packet_bin_t *atts, size_t natts)
 {
+    return sl_mpjson_from_json_opt(out, json, len, atts, natts, 0);
+}
+
+int sl_mpjson_from_json_opt(sl_buf_t *out, const char *json, size_t len,
+                            const sio_packet_bin_t *atts, size_t natts, unsigned flags)
+{
     jparse_t j;
     memset(&j, 0, sizeof j);
     j.base = j.p = json;
     j.end = json + len;
-    int rc = len ? parse_value(&j) : SL_MPJSON_E_JSON;
+    /* A node takes at least one byte of text: room for a small payload's
+     * tree at once instead of growing it node by node. */
+    int rc = sl_buf_reserve(&j.nodes, (len < 32 ? len : 32) * sizeof(jnode_t));
+    if (!rc)
+        rc = len ? parse_value(&j) : SL_MPJSON_E_JSON;
     if (!rc) {
         jskip_ws(&j);
         if (j.p != j.end)
@@ -582,7 +651,7 @@ int sl_mpjson_from_json(sl_buf_t *out, const char *json, size_t len,
     }
     if (!rc) {
         size_t len0 = out->len;
-        jemit_t e = {&j, out, atts, natts};
+        jemit_t e = {&j, out, atts, natts, flags};
         rc = emit_node(&e, 0);
         if (rc)
             out->len = len0;
@@ -800,6 +869,7 @@ typedef struct mdec {
     const char *end;
     sl_mpjson_att_cb cb;
     void *ud;
+    unsigned flags;
 } mdec_t;
 
 static int put_lit(sl_buf_t *b, const char *s) { return sl_buf_append(b, s, strlen(s)); }
@@ -966,10 +1036,37 @@ static int dec_key(const char **p, member_t *m)
     return 0;
 }
 
+/* The exact rule's map: members as they come. Its JSON is read by lua_json
+ * only, which merges repeated names as JS would (first slot, last value)
+ * and keeps the order, so no sorting and no member table are needed. */
+static int dec_map_in_order(mdec_t *d, const char **p, int depth)
+{
+    uint32_t n = mp_decode_map(p);
+    int rc = sl_buf_append_byte(d->out, '{'), first = 1;
+    for (uint32_t k = 0; k < n && !rc; k++) {
+        member_t m;
+        if ((rc = dec_key(p, &m)))
+            break;
+        if (is_undefined(*p)) {
+            mp_next(p);
+            continue;
+        }
+        if (!first && (rc = sl_buf_append_byte(d->out, ',')))
+            break;
+        first = 0;
+        if (!(rc = sl_json_append_string(d->out, m.key, m.klen)) &&
+            !(rc = sl_buf_append_byte(d->out, ':')))
+            rc = dec_value(d, p, depth + 1);
+    }
+    return rc ? rc : sl_buf_append_byte(d->out, '}');
+}
+
 static int dec_map(mdec_t *d, const char **p, int depth)
 {
     if (depth + 1 > SL_MPJSON_MAX_DEPTH)
         return SL_MPJSON_E_DEPTH;
+    if (d->flags & SL_MPJSON_EXACT)
+        return dec_map_in_order(d, p, depth);
     uint32_t n = mp_decode_map(p);
     members_t ms;
     int rc = members_init(&ms, n);
@@ -1004,10 +1101,53 @@ static int dec_map(mdec_t *d, const char **p, int depth)
     return rc ? rc : sl_buf_append_byte(d->out, '}');
 }
 
+/* Decimal digits of v, with a '-' when neg (v is then the magnitude):
+ * printf's cost is most of a small packet's. */
+static int put_uint_text(sl_buf_t *b, uint64_t v, int neg)
+{
+    char t[21];
+    int i = (int)sizeof t;
+    do {
+        t[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (neg)
+        t[--i] = '-';
+    return sl_buf_append(b, t + i, sizeof t - (size_t)i);
+}
+
+static int put_int_text(sl_buf_t *b, int64_t v)
+{
+    return v < 0 ? put_uint_text(b, (uint64_t)0 - (uint64_t)v, 1) : put_uint_text(b, (uint64_t)v, 0);
+}
+
+/* The exact rule's float: text that reads back as the same double and as a
+ * float (lua_json makes a Lua integer of digits alone). The text is read
+ * by lua_json only, never shown, so 17 significant digits do instead of
+ * the shortest ones JS would print, which cost a search. */
+static int put_exact_float(sl_buf_t *b, double v)
+{
+    if (!isfinite(v))
+        return put_lit(b, "null");
+    if (v == 0)
+        return put_lit(b, signbit(v) ? "-0.0" : "0.0");
+    if (fabs(v) < 0x1p53 && v == trunc(v)) {
+        int rc = put_int_text(b, (int64_t)v);
+        return rc ? rc : put_lit(b, ".0");
+    }
+    char t[40];
+    int n = snprintf(t, sizeof t, "%.17g", v);
+    if (!memchr(t, '.', (size_t)n) && !memchr(t, 'e', (size_t)n)) {
+        t[n++] = '.';
+        t[n++] = '0';
+    }
+    return sl_buf_append(b, t, (size_t)n);
+}
+
 static int dec_value(mdec_t *d, const char **p, int depth)
 {
     const char *q = *p;
-    int rc;
+    int exact = d->flags & SL_MPJSON_EXACT, rc;
     switch (mp_typeof(*q)) {
     case MP_NIL:
         mp_decode_nil(p);
@@ -1015,12 +1155,20 @@ static int dec_value(mdec_t *d, const char **p, int depth)
     case MP_BOOL:
         return put_lit(d->out, mp_decode_bool(p) ? "true" : "false");
     case MP_UINT:
+        if (exact)
+            return put_uint_text(d->out, mp_decode_uint(p), 0);
         return put_json_number(d->out, (double)mp_decode_uint(p));
     case MP_INT:
+        if (exact)
+            return put_int_text(d->out, mp_decode_int(p));
         return put_json_number(d->out, (double)mp_decode_int(p));
     case MP_FLOAT:
+        if (exact)
+            return put_exact_float(d->out, (double)mp_decode_float(p));
         return put_json_number(d->out, (double)mp_decode_float(p));
     case MP_DOUBLE:
+        if (exact)
+            return put_exact_float(d->out, mp_decode_double(p));
         return put_json_number(d->out, mp_decode_double(p));
     case MP_STR: {
         uint32_t n;
@@ -1058,12 +1206,18 @@ static int dec_value(mdec_t *d, const char **p, int depth)
 int sl_mpjson_to_json(sl_buf_t *out, const char **p, const char *end,
                    sl_mpjson_att_cb att_cb, void *ud)
 {
+    return sl_mpjson_to_json_opt(out, p, end, att_cb, ud, 0);
+}
+
+int sl_mpjson_to_json_opt(sl_buf_t *out, const char **p, const char *end,
+                          sl_mpjson_att_cb att_cb, void *ud, unsigned flags)
+{
     const char *q = *p;
     int rc = sl_mpjson_skip(&q, end);
     if (rc)
         return rc;
     size_t len0 = out->len;
-    mdec_t d = {out, end, att_cb, ud};
+    mdec_t d = {out, end, att_cb, ud, flags};
     const char *r = *p;
     rc = dec_value(&d, &r, 0);
     if (rc) {

@@ -1,6 +1,9 @@
-/* L5a cluster/mpjson: JSON text <-> MessagePack exactly as notepack.io (the encoder of
- * Node's @socket.io/redis-adapter) writes and reads it, for the Redis
- * adapter's wire format. Pure bytes: no event loop, no Lua, no sockets.
+/* L4 sio/mpjson: JSON text <-> MessagePack, for the two places MessagePack
+ * meets the JSON text the rest of the stack carries: the Redis adapter's
+ * wire format (as notepack.io, the encoder of Node's
+ * @socket.io/redis-adapter, writes and reads it) and the packets of
+ * socket.io-msgpack-parser (sio_packet_msgpack, with exact numbers, see
+ * SL_MPJSON_EXACT below). Pure bytes: no event loop, no Lua, no sockets.
  *
  * ---- Mapping contract (verified against notepack.io 3.0.1 under Node 20) --
  *
@@ -60,6 +63,26 @@
  *           \u00xx, '/' and non-ASCII as is. Invalid UTF-8 is an error
  *           (SL_MPJSON_E_UTF8), where Node would substitute U+FFFD.
  *
+ * Exact numbers (SL_MPJSON_EXACT, the client-facing msgpack parser): apps
+ * must see the Lua values the JSON parser gives them, and MessagePack can
+ * say more than a JS number, so the two number rules above change and
+ * nothing else does:
+ *   JSON -> MessagePack: an integer text that an int64 or uint64 holds is
+ *           that integer, exactly (smallest encoding: fixint, (u)int8..64);
+ *           any other finite number whose value is integral and within
+ *           [-2^63, 2^64) is that integer too (Lua's 2.0 is sent as 2, as
+ *           notepack sends JS's 2); every other number is float64, NaN and
+ *           +-Infinity included (nothing wraps modulo 2^64).
+ *   MessagePack -> JSON: int and uint are their exact decimal digits; a
+ *           float32/float64 is written so that it reads back as the same
+ *           double and as a float (17 significant digits, ".0" added to
+ *           integral values: 2.0 -> "2.0", -0.0 -> "-0.0", 0.1 ->
+ *           "0.10000000000000001", 1e21 -> "1e+21"); NaN, +-Infinity ->
+ *           null.
+ *   Both ways, the members of an object or map stay in the order they
+ *   come, repeated names included: the text is lua_json's, which merges
+ *   them as JS does (first slot, last value).
+ *
  * Nesting: the JSON side is never deeper than SL_MPJSON_MAX_DEPTH arrays and
  * objects (a placeholder counts as an object, [type, placeholder] as two).
  *
@@ -93,12 +116,18 @@ enum {
     SL_MPJSON_E_TYPE = -2008,        /* sl_mpjson_read_*: value of another type */
 };
 
+/* Flags of the _opt variants. */
+enum { SL_MPJSON_EXACT = 1 };
+
 /* Appends the MessagePack encoding of the one JSON value in json[0..len)
  * (whitespace around it allowed; need not be NUL-terminated; never read
  * past len). atts/natts: the attachments of a binary packet, or NULL/0 for
  * a plain one (see "placeholder" above). Returns 0 or a negative error. */
 int sl_mpjson_from_json(sl_buf_t *out, const char *json, size_t len,
                      const sio_packet_bin_t *atts, size_t natts);
+/* The same with flags (SL_MPJSON_EXACT). */
+int sl_mpjson_from_json_opt(sl_buf_t *out, const char *json, size_t len,
+                            const sio_packet_bin_t *atts, size_t natts, unsigned flags);
 
 /* Called once per binary value, in the order the placeholders appear in the
  * JSON written. data/len point into the MessagePack input (nothing copied).
@@ -114,6 +143,9 @@ typedef int (*sl_mpjson_att_cb)(void *ud, const char *data, size_t len);
  * binary data: a bin/ext then fails with SL_MPJSON_E_TYPE. */
 int sl_mpjson_to_json(sl_buf_t *out, const char **p, const char *end,
                    sl_mpjson_att_cb att_cb, void *ud);
+/* The same with flags (SL_MPJSON_EXACT). */
+int sl_mpjson_to_json_opt(sl_buf_t *out, const char **p, const char *end,
+                          sl_mpjson_att_cb att_cb, void *ud, unsigned flags);
 
 /* ---- pieces for the adapter's envelopes ----------------------------------
  *
