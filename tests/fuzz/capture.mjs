@@ -16,6 +16,9 @@
 //   mpjson       the same JSON, with its attachment count
 //   msgpack      the cluster messages read from Redis, and the JSON above
 //                as notepack (the Node adapter's encoder) writes it
+//   sio_packet_msgpack  the binary messages of socket.io-client with
+//                socket.io-msgpack-parser and of the siolua server with
+//                --set parser=msgpack (both ways, polling and WebSocket)
 //   resp         what Redis sent the siolua subscriber connection
 //   jwt          tokens made with node:crypto (HS256), claims, and parts
 //   redis_url    the URL forms of docs/lua-api.md
@@ -41,6 +44,7 @@ import { startRedis } from '../integration/lib/cluster.mjs';
 const require = createRequire(import.meta.url);
 const ioV2 = require('socket.io-client-v2');
 const notepack = require('notepack.io');
+const msgpackParser = require('socket.io-msgpack-parser');
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -94,15 +98,23 @@ async function talkV4(url, transports) {
   s.disconnect();
 }
 
-// The binary test app: acks from the client, binary acks both ways.
-async function talkBinary(url, transports) {
-  const s = io(url, { transports, forceNew: true, reconnection: false });
+// The binary test app: acks from the client, binary acks both ways; with
+// the msgpack parser (opts.parser) also every kind of value MessagePack
+// tells apart, echoed, and the server's binary values made in Lua.
+async function talkBinary(url, transports, opts = {}) {
+  const s = io(url, { transports, forceNew: true, reconnection: false, ...opts });
   await new Promise((resolve, reject) => { s.on('connect', resolve); s.on('connect_error', reject); });
   s.on('give', (...args) => { const ack = args.pop(); ack(Buffer.from([9, 9]), 'back'); });
   await s.emitWithAck('echo', BYTES, 'two', { three: [Buffer.from('3')] });
   s.emit('ask');
   await new Promise((resolve) => s.once('asked', resolve));
   await s.emitWithAck('make-ack');
+  if (opts.parser) {
+    await s.emitWithAck('echo', 1, -7, 1.5, 0.1, 2 ** 40, -(2 ** 33), 2 ** 53, 'héllo ✓', '', null,
+      true, false, [], {}, [1, [2, [3]]], { b: 1, a: [1, { c: null }], '': {} }, new Date(0));
+    s.emit('make');
+    await new Promise((resolve) => s.once('made', resolve));
+  }
   s.disconnect();
 }
 
@@ -146,7 +158,7 @@ function parseHttp(buf) {
   return reqs;
 }
 
-// Client frames (masked) -> messages {binary, data}.
+// Frames (a client's masked, a server's not) -> messages {binary, data}.
 function parseFrames(buf) {
   const msgs = [];
   let off = 0, parts = [], op = 0;
@@ -154,8 +166,8 @@ function parseFrames(buf) {
     const b0 = buf[off], b1 = buf[off + 1];
     let len = b1 & 0x7f, p = off + 2;
     if (len === 126) { len = buf.readUInt16BE(p); p += 2; } else if (len === 127) { len = Number(buf.readBigUInt64BE(p)); p += 8; }
-    const mask = buf.subarray(p, p + 4);
-    p += 4;
+    const mask = b1 & 0x80 ? buf.subarray(p, p + 4) : Buffer.alloc(4);
+    if (b1 & 0x80) p += 4;
     if (p + len > buf.length) break;
     const data = Buffer.from(buf.subarray(p, p + len));
     for (let i = 0; i < len; i++) data[i] ^= mask[i & 3];
@@ -284,6 +296,21 @@ function hand() {
   for (const r of ['*3\r\n$8\r\nsmessage\r\n$4\r\nchan\r\n$5\r\nhello\r\n',
     '*3\r\n$10\r\nssubscribe\r\n$4\r\nchan\r\n:1\r\n-ERR unknown command \'SSUBSCRIBE\'\r\n',
     '+OK\r\n*2\r\n*1\r\n:1\r\n$-1\r\n*-1\r\n']) seed('resp', H([0]), r);
+  // msgpack parser packets the clients seldom send: every type, a
+  // namespace, the largest ack id, undefined fields, a float type, ext
+  // values, a repeated key, extra keys.
+  const mp = (v) => seed('sio_packet_msgpack', notepack.encode(v));
+  mp({ type: 0, nsp: '/chat', data: { token: 'abc' } });
+  mp({ type: 1, nsp: '/' });
+  mp({ type: 4, nsp: '/', data: { message: 'no' } });
+  mp({ type: 4, nsp: '/', data: 'no' });
+  mp({ type: 2, nsp: '/', data: ['e', undefined, { a: undefined, b: [undefined] }], id: undefined });
+  mp({ id: 2 ** 53, type: 3, nsp: '/', data: [Buffer.from([1]), new Date(86400000)] });
+  mp({ type: 2.0, nsp: '/', data: [7, 1e300, -0, 2 ** 64], extra: [1, 2] });
+  seed('sio_packet_msgpack', H([0x84, 0xa4]), 'type', H([2, 0xa3]), 'nsp', H([0xa1]), '/',
+    H([0xa4]), 'data', H([0x92, 0xa1]), 'e', H([0xc7, 3, 5, 1, 2, 3, 0xa4]), 'type', H([3]));
+  seed('sio_packet_msgpack', H([0x84, 0xa4]), 'type', H([3, 0xa3]), 'nsp', H([0xa1]), '/',
+    H([0xa2]), 'id', H([0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xa4]), 'data', H([0x90]));
 }
 
 async function main() {
@@ -299,6 +326,8 @@ async function main() {
   });
   const binary = await startServer({ appDir: join(ROOT, 'tests', 'apps', 'binary') });
   const eio3 = await startServer({ appDir: join(ROOT, 'tests', 'apps', 'eio3') });
+  const msgpack = await startServer({ appDir: join(ROOT, 'tests', 'apps', 'binary'),
+    args: ['--set', 'parser=msgpack'] });
   const node = spawn(process.execPath, [join(ROOT, 'tests', 'integration', 'lib', 'node-cluster-server.cjs'),
     redis.url, 'dynamic'], { stdio: ['pipe', 'pipe', 'inherit'], cwd: join(ROOT, 'tests') });
   const nodePort = await new Promise((resolve) => createInterface({ input: node.stdout }).on('line', (l) => {
@@ -308,6 +337,7 @@ async function main() {
   const clusterProxy = await recordingProxy(cluster.port);
   const binaryProxy = await recordingProxy(binary.port);
   const eio3Proxy = await recordingProxy(eio3.port);
+  const msgpackProxy = await recordingProxy(msgpack.port);
 
   try {
     const cUrl = `http://127.0.0.1:${clusterProxy.port}`;
@@ -316,6 +346,7 @@ async function main() {
       await talkV4(cUrl, transports);
       await talkBinary(bUrl, transports);
       await talkV2(`http://127.0.0.1:${eio3Proxy.port}`, transports);
+      await talkBinary(`http://127.0.0.1:${msgpackProxy.port}`, transports, { parser: msgpackParser });
     }
     // Node broadcasts reach the siolua subscriber through Redis.
     const viaNode = io(`http://127.0.0.1:${nodePort}`, { transports: ['websocket'], forceNew: true });
@@ -331,8 +362,10 @@ async function main() {
     await cluster.stop();
     await binary.stop();
     await eio3.stop();
+    await msgpack.stop();
     await redis.stop();
-    await Promise.all([clusterProxy.close(), binaryProxy.close(), eio3Proxy.close(), redisProxy.close()]);
+    await Promise.all([clusterProxy.close(), binaryProxy.close(), eio3Proxy.close(), redisProxy.close(),
+      msgpackProxy.close()]);
   }
 
   // Cut the client streams.
@@ -358,6 +391,21 @@ async function main() {
       seed('eio_payload', Buffer.from([mode]), r.body);
       seed('sio_packet', Buffer.from([mode]), r.body);
       if (!binaryBody) for (const t of eioMessages(r.body, v3)) addJson(t);
+    }
+  }
+  // The msgpack parser's packets: every binary message, both ways (the
+  // server's too: sio.client decodes them).
+  for (const conn of msgpackProxy.conns) {
+    // The client's requests, and the server's responses (parseHttp reads
+    // those too: heads, Content-Length bodies, the 101 then frames).
+    for (const r of [...parseHttp(Buffer.concat(conn.up)), ...parseHttp(Buffer.concat(conn.down))]) {
+      if (r.ws) {
+        for (const m of parseFrames(r.ws)) if (m.binary) seed('sio_packet_msgpack', m.data);
+        continue;
+      }
+      for (const rec of r.body.toString('latin1').split('\x1e')) {
+        if (rec[0] === 'b') seed('sio_packet_msgpack', Buffer.from(rec.slice(1), 'base64'));
+      }
     }
   }
   // What Redis sent the siolua subscriber, and the cluster messages in it.

@@ -31,8 +31,11 @@ files_of() {
     ws_frame) echo src/net/ws_frame.c ;;
     eio_payload) echo src/eio/eio_packet.c src/base/buf.c ;;
     sio_packet) echo src/sio/sio_packet.c src/eio/eio_packet.c ;;
+    ws_deflate) echo src/net/ws_deflate.c src/net/deflate.c ;;
     lua_json) echo src/lua/lua_json.c src/base/json_text.c ;;
-    mpjson|msgpack) echo src/cluster/mpjson.c src/cluster/sio_cluster.c ;;
+    lua_json_encode) echo src/lua/lua_json.c ;;
+    mpjson|msgpack) echo src/sio/mpjson.c src/cluster/sio_cluster.c ;;
+    sio_packet_msgpack) echo src/sio/sio_packet_msgpack.c src/sio/mpjson.c ;;
     resp) echo src/cluster/redis_sub.c ;;
     redis_url) echo src/cluster/redis_url.c ;;
     jwt) echo src/lua/lua_crypto.c ;;

@@ -1,10 +1,11 @@
-/* tests/fuzz/fuzz_mpjson.c: cluster/mpjson from the JSON side, the path of
+/* tests/fuzz/fuzz_mpjson.c: sio/mpjson from the JSON side, the path of
  * every broadcast to a cluster: JSON text (with binary placeholders and the
  * attachments they name) -> MessagePack as notepack writes it -> JSON again
- * (what another node of the cluster makes of it).
+ * (what another node of the cluster makes of it); and, with exact numbers,
+ * of every packet the server sends a client of the msgpack parser.
  *
  * Input: one byte of options (bit 7: the packet has attachments, bits 0-2:
- * how many), then the JSON text.
+ * how many; bit 6: exact numbers, SL_MPJSON_EXACT), then the JSON text.
  *
  * Invariants: an accepted text gives one well-formed MessagePack value
  * (sl_mpjson_skip takes exactly it) that decodes again; what comes back is
@@ -31,7 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     sl_buf_t mp = SL_BUF_INIT;
     sl_buf_append(&mp, "pre", 3); /* appends, never overwrites */
-    int rc = sl_mpjson_from_json(&mp, json, in.n, (opt & 0x80) ? atts : NULL, natts);
+    unsigned flags = (opt & 0x40) ? SL_MPJSON_EXACT : 0;
+    int rc = sl_mpjson_from_json_opt(&mp, json, in.n, (opt & 0x80) ? atts : NULL, natts, flags);
     if (rc != 0) {
         FUZZ_CHECK(mp.len == 3);
         FUZZ_CHECK(rc < 0 && strcmp(sl_mpjson_strerror(rc), "unknown error") != 0);
@@ -41,7 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(!fuzz_sio_json_ok(json, in.n));
     } else {
         FUZZ_CHECK(mp.len > 3 && !memcmp(mp.data, "pre", 3));
-        FUZZ_CHECK(fuzz_mp_check_value(mp.data + 3, mp.len - 3, 1) == 0);
+        FUZZ_CHECK(fuzz_mp_check_value(mp.data + 3, mp.len - 3, 1, flags) == 0);
     }
     sl_buf_free(&mp);
     fuzz_lua_settle();

@@ -3,7 +3,9 @@
  * access to Redis) may have written: sio_cluster_decode (the envelope of
  * the sharded adapter's messages; JSON when the first byte is '{'),
  * sl_mpjson_to_json (notepack's values as JSON text with placeholders), and
- * the envelope readers sl_mpjson_skip / _read_*.
+ * the envelope readers sl_mpjson_skip / _read_*. The same values are read
+ * with exact numbers too (SL_MPJSON_EXACT, how the msgpack parser reads a
+ * client's data; its packet envelope has fuzz_sio_packet_msgpack).
  *
  * Invariants: no reader runs past the end; to_json takes exactly the bytes
  * skip says the value has; what to_json writes is "ours" (UTF-8, taken by
@@ -49,7 +51,7 @@ static void member(const char *v, const char *lo, const char *end)
     FUZZ_CHECK(v >= lo && v < end);
     const char *q = v;
     FUZZ_CHECK(sl_mpjson_skip(&q, end) == 0);
-    fuzz_mp_check_value(v, (size_t)(end - v), 0);
+    fuzz_mp_check_value(v, (size_t)(end - v), 0, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -61,7 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     readers(msg, end);
 
-    fuzz_mp_check_value(msg, size, 1);
+    /* As the adapter reads it, and as the msgpack parser reads a client's
+     * data (exact numbers). */
+    fuzz_mp_check_value(msg, size, 1, 0);
+    fuzz_mp_check_value(msg, size, 1, SL_MPJSON_EXACT);
 
     sl_buf_t scratch = SL_BUF_INIT;
     sio_cluster_msg_t m;

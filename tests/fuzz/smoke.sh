@@ -38,10 +38,12 @@ fi
 mkdir -p "$work"
 work=$(cd "$work" && pwd)
 
-# The dictionary of a target, if it has one (the JSON codecs share one).
+# The dictionary of a target, if it has one (the JSON codecs share one, so
+# do the MessagePack ones).
 dict_of() {
   case $1 in
     lua_json|mpjson) echo tests/fuzz/dict/json.dict ;;
+    sio_packet_msgpack) echo tests/fuzz/dict/msgpack.dict ;;
     *) [ -f "tests/fuzz/dict/$1.dict" ] && echo "tests/fuzz/dict/$1.dict" ;;
   esac
 }
@@ -67,7 +69,7 @@ summary() {
   local execs done_line
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   done_line=$(grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE|INITED)' "$log" | tail -1 || true)
-  printf '%-12s %12s execs  %s\n' "$t" "${execs:-?}" \
+  printf '%-18s %12s execs  %s\n' "$t" "${execs:-?}" \
     "$(echo "$done_line" | grep -oE 'cov: [0-9]+ ft: [0-9]+ corp: [0-9]+/[0-9]+[bKM]*b?')"
 }
 
