@@ -130,6 +130,7 @@ return function(lib)
       w.timer = sio.set_timeout(ms, function()
         if not w.done then
           w.done = true
+          core.ack_timed_out()
           w.waker:wake(E.TIMEOUT)
         end
       end)

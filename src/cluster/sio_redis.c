@@ -144,6 +144,11 @@ void sio_redis_opts_init(sio_redis_opts_t *o)
 
 const char *sio_redis_uid(const sio_redis_t *r) { return r->mode->uid(r); }
 
+int sio_redis_up(const sio_redis_t *r)
+{
+    return sl_redis_link_up(r->pub) && (r->ssub ? sl_redis_sub_up(r->ssub) : sl_redis_link_up(r->sub));
+}
+
 /* ---- msgpack into an sl_buf --------------------------------------------- */
 
 static void mp_put_cstr(sl_buf_t *b, const char *s) { sl_mpjson_put_str(b, s, strlen(s)); }

@@ -59,6 +59,9 @@ void sio_redis_opts_init(sio_redis_opts_t *o);
 sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
                            const sio_redis_opts_t *opts);
 const char *sio_redis_uid(const sio_redis_t *r);
+/* 1 while both its connections (publishing and subscribed) are up and
+ * authenticated, for metrics and health; 0 during an outage. */
+int sio_redis_up(const sio_redis_t *r);
 
 /* An emitter's message (uid "emitter", as @socket.io/redis-emitter sends
  * it) for the event whose arguments array is json, and the channel to

@@ -174,6 +174,42 @@ static int set_fetch_ca_file(sl_settings_t *s, const sl_optval_t *v)
     return 0;
 }
 
+/* metrics, healthPath: "" (off) or a path of our own; no query or
+ * fragment, since requests are matched on the path alone. */
+static int read_route_path(const char *t)
+{
+    return t[0] && (t[0] != '/' || strpbrk(t, "?# \t")) ? -1 : 0;
+}
+
+static int set_metrics_path(sl_settings_t *s, const sl_optval_t *v)
+{
+    if (read_route_path(v->text))
+        return -1;
+    COPY(s->metrics_path, v->text);
+    return 0;
+}
+
+static int set_health_path(sl_settings_t *s, const sl_optval_t *v)
+{
+    if (read_route_path(v->text))
+        return -1;
+    COPY(s->health_path, v->text);
+    return 0;
+}
+
+/* A token goes in a header: visible ASCII, no spaces. */
+static int set_metrics_token(sl_settings_t *s, const sl_optval_t *v)
+{
+    for (const char *p = v->text; *p; p++)
+        if (*p <= ' ' || *p > '~')
+            return -1;
+    COPY(s->metrics_token, v->text);
+    return 0;
+}
+
+SETTER(set_tls_cert, COPY(s->tls_cert, v->text))
+SETTER(set_tls_key, COPY(s->tls_key, v->text))
+
 /* ---- the table ---------------------------------------------------------------- */
 
 #define ALL (SL_OPT_RUN | SL_OPT_TEST | SL_OPT_LUA)
@@ -331,6 +367,23 @@ const sl_option_t sl_options[] = {
     {.name = "fetchCaFile", .type = SL_OPT_TEXT, .def = "", .max = 4095, .where = ALL, .to = SL_TO_FETCH,
      .expect = "a readable PEM file of CA certificates", .help = "CAs every sio.fetch trusts besides the system's",
      .apply = set_fetch_ca_file},
+    {.name = "metrics", .type = SL_OPT_TEXT, .def = "", .max = 127, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_METRICS, .expect = "a path starting with '/' (e.g. /metrics), or '' for none",
+     .help = "Prometheus metrics at this path ('': off)", .apply = set_metrics_path},
+    {.name = "metricsToken", .type = SL_OPT_TEXT, .def = "", .max = 127, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_METRICS, .expect = "up to 127 visible ASCII characters, no spaces", .secret = 1,
+     .help = "metrics ask for 'Authorization: Bearer <token>'",
+     .apply = set_metrics_token},
+    {.name = "healthPath", .type = SL_OPT_TEXT, .def = "", .max = 127, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_METRICS, .expect = "a path starting with '/' (e.g. /health), or '' for none",
+     .help = "health check: 200 serving, 503 draining ('': off)",
+     .apply = set_health_path},
+    {.name = "tls.cert", .type = SL_OPT_TEXT, .def = "", .max = 4095, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_TLS, .expect = "a PEM file: the certificate, then its chain",
+     .help = "serve HTTPS/WSS with this certificate (with tls.key)", .apply = set_tls_cert},
+    {.name = "tls.key", .type = SL_OPT_TEXT, .def = "", .max = 4095, .where = SL_OPT_RUN | SL_OPT_LUA,
+     .to = SL_TO_TLS, .expect = "a PEM file: the certificate's private key",
+     .help = "the private key of tls.cert", .apply = set_tls_key},
 };
 const size_t sl_options_count = sizeof sl_options / sizeof sl_options[0];
 
@@ -412,7 +465,7 @@ static int bad_value(const sl_option_t *o, const char *text, char *err, size_t c
 {
     char want[200];
     describe(o, 0, want, sizeof want);
-    if (text)
+    if (text && !o->secret)
         snprintf(err, cap, "bad value '%s' for %s: expected %s", text, o->name, want);
     else
         snprintf(err, cap, "bad value for %s: expected %s", o->name, want);
@@ -499,11 +552,11 @@ int sl_option_parse(const sl_option_t *o, const char *text, sl_optval_t *v, char
 }
 
 /* Whether some row is a field of o ("o.name.x"). */
-static int has_fields(const sl_option_t *o)
+static int has_fields(const char *name)
 {
-    size_t l = strlen(o->name);
+    size_t l = strlen(name);
     for (size_t i = 0; i < sl_options_count; i++)
-        if (!strncmp(sl_options[i].name, o->name, l) && sl_options[i].name[l] == '.')
+        if (!strncmp(sl_options[i].name, name, l) && sl_options[i].name[l] == '.')
             return 1;
     return 0;
 }
@@ -594,6 +647,10 @@ int sl_settings_set(sl_settings_t *s, const char *name, const char *text, unsign
                     char *err, size_t cap)
 {
     const sl_option_t *o = sl_option_find(name);
+    /* A table of fields that are options of their own, with no row for
+     * itself (tls = { cert = ..., key = ... }): the fields follow. */
+    if (!o && text && !strcmp(text, SL_OPT_TABLE) && has_fields(name))
+        return 0;
     if (!o) {
         const sl_option_t *near = closest(name);
         if (near)
@@ -610,7 +667,7 @@ int sl_settings_set(sl_settings_t *s, const char *name, const char *text, unsign
     }
     /* The table form: a section turns on, fields follow one by one; a
      * name whose fields are set one by one anyway (cors) takes nothing. */
-    if (text && !strcmp(text, SL_OPT_TABLE) && has_fields(o)) {
+    if (text && !strcmp(text, SL_OPT_TABLE) && has_fields(o->name)) {
         if (o->type != SL_OPT_BOOL)
             return 0;
         text = "true";

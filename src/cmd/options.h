@@ -39,6 +39,11 @@ typedef struct sl_settings {
     size_t lua_memory;         /* bytes the Lua state may hold, 0 unlimited */
     char cluster_address[128]; /* "" : derived from the address listened on */
     char fetch_ca_file[4096];  /* extra CAs every sio.fetch trusts; "" none */
+    char metrics_path[128];    /* Prometheus metrics served there; "" off */
+    char metrics_token[128];   /* Bearer token the metrics path asks for; "" none */
+    char health_path[128];     /* the health check; "" off */
+    char tls_cert[4096];       /* PEM certificate (and chain) of HTTPS/WSS; "" none */
+    char tls_key[4096];        /* its private key */
 } sl_settings_t;
 
 /* Where an option may be set. */
@@ -59,6 +64,8 @@ enum {
     SL_TO_ADAPTER = 64,   /* the cluster adapter, when it is created */
     SL_TO_CLUSTER = 128,  /* the address announced to the cluster */
     SL_TO_FETCH = 256,    /* sio.fetch's trust (the Lua runtime's HTTP client) */
+    SL_TO_METRICS = 512,  /* the metrics and health routes (read at each request) */
+    SL_TO_TLS = 1024,     /* the public listener's TLS (made once configuration ends) */
 };
 
 typedef enum sl_opt_type {
@@ -85,6 +92,7 @@ typedef struct sl_option {
     unsigned to;                 /* SL_TO_*: what it configures */
     const char *unit;            /* UINT: "ms", "bytes"... for --help; NULL none */
     const char *expect;          /* TEXT: what a good value is, for messages */
+    int secret;                  /* a message never shows the value (it may be nearly the secret) */
     const char *help;
     /* Stores v; -1 when a TEXT value is not one (the message says expect). */
     int (*apply)(sl_settings_t *s, const sl_optval_t *v);

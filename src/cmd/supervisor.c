@@ -3,7 +3,13 @@
  *   supervisor ── local bus (unix socket, no --redis) ◄── workers' adapter links
  *       │  └───── reserved port (bound, not listening)
  *       └── worker i: uv_process_t + control socket (its fd 3)
- *                     "ready\n" ──►      ◄── EOF: supervisor gone
+ *                     "ready RELAY SCHEME\n" ──►     ◄── "peers 1=RELAY 2=- ...\n"
+ *                                             ◄── EOF: supervisor gone
+ *
+ * RELAY is the worker's private listener ("127.0.0.1:41234"); the peers
+ * line, sent to every serving worker whenever one starts or stops serving,
+ * lists them all ("-" for one that is not serving), so the worker a metrics
+ * scrape lands on can gather the others' figures from there.
  */
 #include "cmd/supervisor.h"
 
@@ -19,6 +25,7 @@
 
 #include "cluster/local_bus_server.h"
 #include "base/backoff.h"
+#include "base/buf.h"
 #include "base/log.h"
 #include "eio/server.h"
 #include "cmd/sd_notify.h"
@@ -43,6 +50,7 @@ typedef struct worker {
     int index;               /* 1..N */
     uv_process_t proc;
     uv_pipe_t control;
+    sl_stream_writer_t out;  /* the peers lines, on control */
     uv_timer_t restart;
     int running;             /* proc is a live process */
     int proc_open, control_open; /* handles not yet closed */
@@ -50,7 +58,9 @@ typedef struct worker {
     int reload_pending;      /* SIGHUP came before it was ready */
     uint64_t started_at;
     sl_backoff_t backoff;    /* restart delays (see RESTART_MIN_MS) */
-    char rbuf[64];
+    char rbuf[128];
+    char relay[64];          /* "host:port" of its private listener, "" */
+    char scheme[8];          /* what the shared port speaks, as it said */
 } worker_t;
 
 struct supervisor {
@@ -91,8 +101,29 @@ static void control_closed(uv_handle_t *h)
 
 static void control_close(worker_t *w)
 {
-    if (w->control_open && !uv_is_closing((uv_handle_t *)&w->control))
+    if (w->control_open && !uv_is_closing((uv_handle_t *)&w->control)) {
+        sl_stream_writer_close(&w->out);
         uv_close((uv_handle_t *)&w->control, control_closed);
+    }
+}
+
+/* "peers 1=127.0.0.1:41234 2=- ...\n" to every serving worker. A worker
+ * that can't take it is going away: its exit is handled. */
+static void tell_peers(supervisor_t *s)
+{
+    sl_buf_t line = SL_BUF_INIT;
+    sl_buf_append_str(&line, "peers");
+    for (int i = 0; i < s->n; i++) {
+        const worker_t *w = &s->workers[i];
+        sl_buf_appendf(&line, " %d=%s", w->index, w->ready && w->relay[0] ? w->relay : "-");
+    }
+    sl_buf_append_byte(&line, '\n');
+    for (int i = 0; i < s->n && line.data; i++) {
+        worker_t *w = &s->workers[i];
+        if (w->ready && w->control_open && !uv_is_closing((uv_handle_t *)&w->control))
+            sl_stream_writer_write(&w->out, line.data, line.len, SL_STREAM_WRITE_UNCAPPED);
+    }
+    sl_buf_free(&line);
 }
 
 static void supervisor_finish(supervisor_t *s);
@@ -120,9 +151,18 @@ static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         control_close(w);
         return;
     }
-    if (nread == 0 || !memchr(buf->base, '\n', (size_t)nread) || w->ready)
+    /* "ready RELAY SCHEME\n", all of it in one read (a few dozen bytes, written
+     * at once, on a socket pair). */
+    char *nl = nread > 0 ? memchr(buf->base, '\n', (size_t)nread) : NULL;
+    if (!nl || w->ready)
         return;
+    *nl = '\0';
+    if (sscanf(buf->base, "ready %63s %7s", w->relay, w->scheme) != 2) {
+        w->relay[0] = '\0';
+        snprintf(w->scheme, sizeof w->scheme, "http");
+    }
     w->ready = 1;
+    tell_peers(s);
     if (w->reload_pending) {
         /* Its handlers are installed now (it says "ready" after them). */
         w->reload_pending = 0;
@@ -136,10 +176,11 @@ static void on_control_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (!s->workers[i].ready)
             return;
     s->serving = 1;
-    SL_INFO("main", "siolua %s serving %s with %d workers (%s), listening on http://%s",
+    SL_INFO("main", "siolua %s serving %s with %d workers (%s), listening on %s://%s",
             SIOLUA_VERSION, s->cfg->app_dir, s->n,
-            s->cfg->use_local_bus ? "joined by a local bus" : "joined by redis", s->where);
-    sl_sd_ready(s->loop, "serving %s with %d workers on http://%s", s->cfg->app_dir, s->n, s->where);
+            s->cfg->use_local_bus ? "joined by a local bus" : "joined by redis", w->scheme, s->where);
+    sl_sd_ready(s->loop, "serving %s with %d workers on %s://%s", s->cfg->app_dir, s->n, w->scheme,
+                s->where);
 }
 
 static void describe_exit(char *out, size_t cap, int64_t status, int sig)
@@ -159,9 +200,12 @@ static void on_worker_exit(uv_process_t *p, int64_t status, int sig)
     char how[96];
     describe_exit(how, sizeof how, status, sig);
     w->running = 0;
+    int was_ready = w->ready;
     w->ready = 0;
     uv_close((uv_handle_t *)p, proc_closed);
     control_close(w);
+    if (was_ready && !s->stopping)
+        tell_peers(s);
     if (s->stopping) {
         SL_DEBUG("workers", "worker %d %s", w->index, how);
         if (!running_count(s))
@@ -213,6 +257,7 @@ static int worker_spawn(worker_t *w)
     argv[k] = NULL;
 
     uv_pipe_init(s->loop, &w->control, 0);
+    sl_stream_writer_init(&w->out, (uv_stream_t *)&w->control, 0, NULL, w);
     w->control.data = w;
     w->control_open = 1;
     uv_stdio_container_t stdio[CONTROL_FD + 1];
@@ -453,7 +498,11 @@ static uv_pipe_t control;
 static int control_attached;
 static void (*orphaned)(void);
 static sl_stream_writer_t control_out;
-static char ready_byte_buf[64];
+static char control_rbuf[4096];
+static sl_buf_t control_in;      /* a peers line being assembled */
+/* The last peers line: index -> "host:port" ("" when not serving). */
+static char (*peers)[64];
+static int npeers;
 
 static void ready_failed(sl_stream_writer_t *w, int status)
 {
@@ -467,15 +516,45 @@ static void on_worker_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
     (void)h;
     (void)hint;
-    *buf = uv_buf_init(ready_byte_buf, sizeof ready_byte_buf);
+    *buf = uv_buf_init(control_rbuf, sizeof control_rbuf);
 }
 
-/* The supervisor never writes: anything but data is its end going away. */
+/* "peers 1=ADDR 2=- ..." */
+static void read_peers(char *line)
+{
+    if (strncmp(line, "peers ", 6))
+        return;
+    int n = 0;
+    for (char *p = line + 6; *p; p++)
+        n += *p == '=';
+    char(*tab)[64] = calloc((size_t)n + 1, sizeof *tab);
+    if (!tab)
+        return;
+    for (char *tok = strtok(line + 6, " "); tok; tok = strtok(NULL, " ")) {
+        char *eq = strchr(tok, '=');
+        int i = eq ? atoi(tok) : 0;
+        if (i >= 1 && i <= n && strcmp(eq + 1, "-") && strlen(eq + 1) < sizeof tab[0])
+            strcpy(tab[i], eq + 1);
+    }
+    free(peers);
+    peers = tab;
+    npeers = n;
+}
+
+/* Lines from the supervisor (peers); its end of file means it is gone. */
 static void on_worker_control(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
-    (void)buf;
-    if (nread >= 0)
+    if (nread >= 0) {
+        if (sl_buf_append(&control_in, buf->base, (size_t)nread))
+            return;
+        char *nl;
+        while (control_in.len && (nl = memchr(control_in.data, '\n', control_in.len))) {
+            *nl = '\0';
+            read_peers(control_in.data);
+            sl_buf_consume(&control_in, (size_t)(nl - control_in.data) + 1);
+        }
         return;
+    }
     uv_read_stop(st);
     void (*cb)(void) = orphaned;
     orphaned = NULL;
@@ -508,18 +587,30 @@ int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
     return 0;
 }
 
-void sl_worker_ready(void)
+void sl_worker_ready(const char *relay, const char *scheme)
 {
-    static const char msg[] = "ready\n";
+    char msg[96];
     if (!control_attached || uv_is_closing((uv_handle_t *)&control))
         return;
-    int rc = sl_stream_writer_write(&control_out, msg, sizeof msg - 1, SL_STREAM_WRITE_UNCAPPED);
+    int n = snprintf(msg, sizeof msg, "ready %s %s\n", relay, scheme);
+    int rc = sl_stream_writer_write(&control_out, msg, (size_t)n, SL_STREAM_WRITE_UNCAPPED);
     if (rc)
         ready_failed(&control_out, rc);
 }
 
+int sl_worker_peer_count(void) { return npeers; }
+
+const char *sl_worker_peer(int index)
+{
+    return index >= 1 && index <= npeers && peers[index][0] ? peers[index] : NULL;
+}
+
 void sl_worker_detach(void)
 {
+    free(peers);
+    peers = NULL;
+    npeers = 0;
+    sl_buf_free(&control_in);
     orphaned = NULL;
     if (control_attached && !uv_is_closing((uv_handle_t *)&control)) {
         sl_stream_writer_close(&control_out);

@@ -11,9 +11,11 @@
  * The supervisor forwards SIGTERM/SIGINT (every worker shuts down
  * gracefully, then it exits 0) and SIGHUP (every worker reloads), and
  * restarts a worker that dies, with backoff. Workers hear of it through a
- * socket pair on their fd 3: they write "ready" on it once listening, and
- * its end of file means the supervisor is gone (even after SIGKILL), so no
- * worker outlives it. Program layer: knows the CLI's shape, not the app. */
+ * socket pair on their fd 3: they write "ready" and their private address
+ * on it once listening, the supervisor tells each the others' addresses
+ * (so a metrics scrape gathers every worker's figures), and its end of file
+ * means the supervisor is gone (even after SIGKILL), so no worker outlives
+ * it. Program layer: knows the CLI's shape, not the app. */
 #ifndef SL_SUPERVISOR_H
 #define SL_SUPERVISOR_H
 
@@ -39,8 +41,15 @@ int sl_supervisor_run(const sl_supervisor_config_t *cfg);
  * the supervisor goes away. 0, or a negative libuv error (not started by a
  * supervisor). */
 int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void));
-/* Tells the supervisor this worker serves (after it listens). */
-void sl_worker_ready(void);
+/* Tells the supervisor this worker serves (after it listens), where its
+ * private listener is ("127.0.0.1:41234") and what the shared port speaks
+ * ("http", "https": the supervisor's log line says it). */
+void sl_worker_ready(const char *relay, const char *scheme);
+/* The workers' private listeners as the supervisor last told them (for
+ * gathering metrics): how many workers there are, and the "host:port" of
+ * worker index (1..count), or NULL when it is not serving. */
+int sl_worker_peer_count(void);
+const char *sl_worker_peer(int index);
 /* Closes the control socket (at shutdown, so the loop can end). */
 void sl_worker_detach(void);
 

@@ -61,6 +61,7 @@ struct eio_server {
     eio_handler_t h;
     void *ud;
     sl_hashtab_t sessions; /* by sid */
+    eio_stats_t stats;
 };
 
 enum {
@@ -442,6 +443,20 @@ static void session_finish(eio_session_t *s)
 
 static void drain_timeout_cb(uv_timer_t *t) { session_finish(t->data); }
 
+const char *const eio_close_reasons[EIO_REASON_COUNT] = {
+    "transport close", "transport error", "ping timeout", "parse error",
+    "forced close",    "server shutting down", "other",
+};
+
+/* Once per session: a few string compares at its close. */
+static int close_reason_index(const char *reason)
+{
+    int i = 0;
+    while (i < EIO_REASON_OTHER && strcmp(eio_close_reasons[i], reason))
+        i++;
+    return i;
+}
+
 /* Closes the session once. notify_peer: 1 sends a close packet first (the
  * server decided), 0 doesn't (the peer went or broke the protocol). A GET
  * parked at that moment gets "1" when the server closes and "6" when the
@@ -455,6 +470,7 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
     if (!s->open)
         return;
     eio_server_t *srv = s->srv;
+    srv->stats.closes[close_reason_index(reason)]++;
     SL_DEBUGF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", reason), "session %s closed: %s", s->sid, reason);
     int drain = 0;
     if (notify_peer && s->transport == T_WEBSOCKET && s->ws)
@@ -846,6 +862,7 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
         s->upgrading = 0;
         s->ws = ws;
         s->transport = T_WEBSOCKET;
+        s->srv->stats.upgrades++;
         /* A GET still parked must not hold packets now bound for the
          * WebSocket: release it empty, then move the queue over in order. */
         if (s->poll)
@@ -981,6 +998,7 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         sl_http_respond_text(req, 503, "out of memory");
         return;
     }
+    srv->stats.handshakes++;
     sl_rcbuf_t *open;
     if (session_open_packet(s, &open)) {
         session_close(s, "transport error", 0);
@@ -1215,6 +1233,20 @@ void eio_server_close_all(eio_server_t *srv)
 }
 
 size_t eio_server_session_count(const eio_server_t *srv) { return sl_hashtab_count(&srv->sessions); }
+
+const eio_stats_t *eio_server_stats(const eio_server_t *srv) { return &srv->stats; }
+
+void eio_server_count_transports(const eio_server_t *srv, size_t out[2])
+{
+    out[0] = out[1] = 0;
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &srv->sessions);
+    for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));) {
+        const eio_session_t *s = SL_CONTAINER_OF(n, eio_session_t, hnode);
+        if (s->open)
+            out[s->transport == T_WEBSOCKET]++;
+    }
+}
 
 void eio_server_stop(eio_server_t *srv)
 {

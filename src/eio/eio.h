@@ -123,6 +123,35 @@ void eio_session_set_data(eio_session_t *s, void *data);
 void *eio_session_data(const eio_session_t *s);
 size_t eio_session_queued(const eio_session_t *s);
 
+/* ---- counters, for metrics ---------------------------------------------- */
+
+/* Why sessions closed, in Node's engine.io words (EIO_REASON_OTHER for a
+ * reason not in this list). */
+enum {
+    EIO_REASON_TRANSPORT_CLOSE,
+    EIO_REASON_TRANSPORT_ERROR,
+    EIO_REASON_PING_TIMEOUT,
+    EIO_REASON_PARSE_ERROR,
+    EIO_REASON_FORCED_CLOSE,
+    EIO_REASON_SHUTTING_DOWN,
+    EIO_REASON_OTHER,
+    EIO_REASON_COUNT
+};
+/* "transport close", ..., "server shutting down", "other". */
+extern const char *const eio_close_reasons[EIO_REASON_COUNT];
+
+/* Plain counters kept by the server as it goes (an addition each, never on
+ * a message's path) and read at scrape time. */
+typedef struct eio_stats {
+    uint64_t handshakes;                 /* sessions opened */
+    uint64_t upgrades;                   /* polling sessions moved to WebSocket */
+    uint64_t closes[EIO_REASON_COUNT];   /* sessions closed, by reason */
+} eio_stats_t;
+const eio_stats_t *eio_server_stats(const eio_server_t *srv);
+/* Open sessions by the transport they are on now: out[0] polling, out[1]
+ * websocket. Walks every session: for a scrape, not for a hot path. */
+void eio_server_count_transports(const eio_server_t *srv, size_t out[2]);
+
 /* 20 characters of base64url from the OS's random source. */
 int eio_random_id(char out[21]);
 

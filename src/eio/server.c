@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "base/datadir.h"
@@ -34,6 +35,7 @@ struct sl_server {
     int listening;
     uv_tcp_t relay;          /* sl_server_listen_private's */
     int relay_listening;
+    sl_tls_ctx_t *tls;       /* the public listener's, NULL: plaintext */
     eio_server_t *eio[MAX_MOUNTS];
     int owned_eio[MAX_MOUNTS];
     int neio;
@@ -52,6 +54,7 @@ struct sl_server {
     void (*shutdown_done)(sl_server_t *);
     struct { void (*cb)(void *ud); void *ud; } closers[4]; /* sl_server_close's */
     int nclosers;
+    uint64_t fd_warned_at;   /* descriptors_short's last line (uv_now | 1) */
 };
 
 void sl_server_config_init(sl_server_config_t *c)
@@ -261,11 +264,26 @@ static int route_to_owner(sl_server_t *srv, eio_server_t *eio, sl_http_req_t *re
 
 /* ---- routing ------------------------------------------------------------ */
 
+/* While draining, an Engine.IO request that names no session would open
+ * one that the shutdown closes at once: the client is better told to try
+ * another server (or this one again later). */
+static int refused_while_draining(sl_server_t *srv, sl_http_req_t *req)
+{
+    char sid[32];
+    if (!srv->shutdown_started || sl_http_query_get(req, "sid", sid, sizeof sid) >= 0)
+        return 0;
+    sl_http_resp_header(req, "Retry-After", "1");
+    sl_http_respond_text(req, 503, "Service Unavailable: the server is shutting down");
+    return 1;
+}
+
 static void on_request(sl_http_req_t *req, void *ud)
 {
     sl_server_t *srv = ud;
     for (int i = 0; i < srv->neio; i++) {
         if (eio_server_match(srv->eio[i], req->path)) {
+            if (refused_while_draining(srv, req))
+                return;
             if (srv->owned_eio[i] || !route_to_owner(srv, srv->eio[i], req))
                 eio_server_handle(srv->eio[i], req);
             return;
@@ -291,9 +309,42 @@ static void on_request(sl_http_req_t *req, void *ud)
     sl_http_respond_text(req, 404, "Not Found");
 }
 
+/* Out of descriptors, libuv accepts each waiting connection on a spare
+ * descriptor it keeps and closes it at once, without telling us: clients
+ * see their connection closed and the log would say nothing. Descriptors
+ * are given lowest first, so a connection accepted on the highest the
+ * limit allows means every one is in use now, and the next ones will be
+ * closed. That is said, at most once a minute (it comes and goes at the
+ * edge), as is a failed accept (libuv without its spare descriptor). */
+static void descriptors_short(sl_server_t *srv, const char *why)
+{
+    uint64_t now = uv_now(srv->loop);
+    if (srv->fd_warned_at && now - srv->fd_warned_at < 60000)
+        return;
+    srv->fd_warned_at = now | 1;
+    struct rlimit rl;
+    unsigned long long limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (unsigned long long)rl.rlim_cur : 0;
+    SL_WARN("server", "%s: this process may have %llu open files, and further connections are closed at once "
+            "until some end; raise LimitNOFILE or ulimit -n (docs/deploying.md, kernel limits)", why, limit);
+}
+
+static void check_descriptors(sl_server_t *srv, sl_conn_t *c)
+{
+    uv_os_fd_t fd;
+    struct rlimit rl;
+    if (uv_fileno((const uv_handle_t *)c, &fd) == 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+        rl.rlim_cur != RLIM_INFINITY && (rlim_t)fd + 1 >= rl.rlim_cur)
+        descriptors_short(srv, "every file descriptor is in use");
+}
+
 static void on_connection(uv_stream_t *listener, int status)
 {
     sl_server_t *srv = listener->data;
+    if (status == UV_EMFILE || status == UV_ENFILE) {
+        descriptors_short(srv, status == UV_EMFILE ? "accept: too many open files"
+                                                   : "accept: too many open files in the system");
+        return;
+    }
     if (status < 0) {
         SL_WARN("server", "accept: %s", uv_strerror(status));
         return;
@@ -301,11 +352,13 @@ static void on_connection(uv_stream_t *listener, int status)
     sl_conn_t *c;
     /* The conn starts with no handler; http takes it over at once. */
     static const sl_conn_handler_t none = {0};
-    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, &c);
+    sl_tls_ctx_t *tls = listener == (uv_stream_t *)&srv->listener ? srv->tls : NULL;
+    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, tls, &c);
     if (rc) {
         SL_WARN("server", "accept: %s", uv_strerror(rc));
         return;
     }
+    check_descriptors(srv, c);
     sl_http_conn_new(c, &srv->cfg.limits, on_request, srv);
 }
 
@@ -449,6 +502,11 @@ static int bind_listener(uv_tcp_t *h, const struct sockaddr_storage *ss, int reu
     return uv_tcp_bind(h, (const struct sockaddr *)ss, 0);
 }
 
+/* Connections waiting to be accepted, as many as net.core.somaxconn allows
+ * (the kernel caps any larger number at it, silently): the sysctl decides,
+ * so raising it for a burst of reconnects after a restart takes effect. */
+#define LISTEN_BACKLOG 65535
+
 int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
 {
     struct sockaddr_storage ss;
@@ -463,7 +521,7 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
         rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
     }
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->listener, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)&srv->listener, LISTEN_BACKLOG, on_connection);
     if (rc)
         return rc;
     srv->listening = 1;
@@ -474,14 +532,14 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
     return 0;
 }
 
-int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size_t outlen)
+int sl_server_listen_private(sl_server_t *srv, const char *host, int port, char *out, size_t outlen)
 {
     struct sockaddr_storage ss;
-    int rc = resolve(host, 0, &ss);
+    int rc = resolve(host, port, &ss);
     if (rc == 0)
         rc = uv_tcp_bind(&srv->relay, (struct sockaddr *)&ss, 0);
     if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->relay, 1024, on_connection);
+        rc = uv_listen((uv_stream_t *)&srv->relay, LISTEN_BACKLOG, on_connection);
     if (rc)
         return rc;
     srv->relay_listening = 1;
@@ -590,6 +648,10 @@ static void shutdown_tick(uv_timer_t *t)
         SL_INFO("server", "%zu session%s did not collect the close packet within 2 s: dropped", left,
                 left == 1 ? "" : "s");
     uv_close((uv_handle_t *)t, NULL);
+    uv_close((uv_handle_t *)&srv->listener, NULL);
+    uv_close((uv_handle_t *)&srv->relay, NULL);
+    srv->listening = 0;
+    srv->relay_listening = 0;
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
     uv_walk(srv->loop, close_conn, &srv->listener);
@@ -604,12 +666,12 @@ static void shutdown_tick(uv_timer_t *t)
 static void shutdown_start(sl_server_t *srv)
 {
     srv->shutdown_started = uv_now(srv->loop) | 1;
-    /* Both handles, listening or not, so the loop can close. */
-    uv_close((uv_handle_t *)&srv->listener, NULL);
-    uv_close((uv_handle_t *)&srv->relay, NULL);
-    srv->listening = 0;
-    srv->relay_listening = 0;
-    /* The wait below can take seconds: say what it waits for. */
+    /* The listeners stay open while the sessions drain (closed, with both
+     * handles, listening or not, at the end of it, before done or the
+     * closers are called): a polling client may need a new connection to
+     * collect its close packet, and a health check gets its 503
+     * (sl_server_draining) instead of a refusal. New Engine.IO sessions are
+     * refused meanwhile. The wait below can take seconds: say what it waits for. */
     size_t n = sessions_left(srv);
     if (n)
         SL_INFO("server", "closing %zu session%s (up to 2 s for polling clients to collect the close)", n,
@@ -647,12 +709,25 @@ int sl_server_close(sl_server_t *srv, void (*done)(void *ud), void *ud)
     return 0;
 }
 
+int sl_server_draining(const sl_server_t *srv) { return srv->shutdown_started != 0; }
+
+void sl_server_set_tls(sl_server_t *srv, sl_tls_ctx_t *ctx)
+{
+    if (ctx)
+        sl_tls_ctx_ref(ctx);
+    sl_tls_ctx_unref(srv->tls);
+    srv->tls = ctx;
+}
+
+int sl_server_secure(const sl_server_t *srv) { return srv->tls != NULL; }
+
 void sl_server_free(sl_server_t *srv)
 {
     if (!srv)
         return;
     for (int i = 0; i < 8; i++)
         free(srv->client_files[i].data);
+    sl_tls_ctx_unref(srv->tls);
     for (int i = 0; i < srv->neio; i++)
         if (srv->owned_eio[i])
             eio_server_free(srv->eio[i]);

@@ -19,6 +19,7 @@
 #include <uv.h>
 #include "eio/eio.h"
 #include "net/http.h"
+#include "net/tls.h"
 #include "net/trust.h"
 
 typedef struct sl_server sl_server_t;
@@ -63,11 +64,19 @@ int sl_server_mount_eio_echo(sl_server_t *srv, const eio_options_t *opts);
 int sl_server_add_route(sl_server_t *srv, sl_route_cb cb, void *ud);
 /* Binds and listens; writes "host:port" actually bound into out. */
 int sl_server_listen(sl_server_t *srv, char *out, size_t outlen);
-/* A second listener on host, on a port of its own (ephemeral), serving the
- * same routes: where the other processes of a cluster reach this one in
- * particular when the public port is shared (--workers). Writes the
- * "host:port" bound into out. */
-int sl_server_listen_private(sl_server_t *srv, const char *host, char *out, size_t outlen);
+/* A second listener on host:port (port 0: a free one), serving the same
+ * routes in plaintext whatever the public listener speaks: where the other
+ * processes of a cluster reach this one in particular when the public port
+ * is shared (--workers) or speaks TLS. Writes the "host:port" bound into
+ * out. */
+int sl_server_listen_private(sl_server_t *srv, const char *host, int port, char *out, size_t outlen);
+/* Connections the public listener accepts from now on speak TLS with ctx
+ * (a server context; NULL: plaintext). The server holds a reference: a
+ * certificate reloaded on SIGHUP comes as a new context, while open
+ * connections keep the one they started with. */
+void sl_server_set_tls(sl_server_t *srv, sl_tls_ctx_t *ctx);
+/* 1 when the public listener speaks TLS. */
+int sl_server_secure(const sl_server_t *srv);
 /* Holds host:port (port 0: a free one, chosen now) for the processes that
  * will listen on it with reuse_port: a bound SO_REUSEPORT socket that does
  * not listen, so it takes no connections. Writes its fd to *fd (the caller
@@ -104,10 +113,11 @@ void sl_server_set_locator(sl_server_t *srv, const sl_locator_t *ops, void *ud);
 
 /* ---- stopping ------------------------------------------------------------ */
 
-/* Graceful stop: the listeners close, every session gets its close packet
- * (polling clients have up to 2 s to collect it), then every connection
- * closes. done is called once every handle is closed: later, or at once
- * when sl_server_close had closed it all already. */
+/* Graceful stop: every session gets its close packet, and the server
+ * drains (up to 2 s for polling clients to collect it) while still
+ * listening, refusing new Engine.IO sessions with 503; then the listeners
+ * and every connection close, and done is called once every handle is:
+ * later, or at once when sl_server_close had closed it all already. */
 void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv));
 /* The same stop from inside the app (io.close() in Node), while the
  * process goes on: done(ud) once it is over (before a shutdown's done),
@@ -115,6 +125,8 @@ void sl_server_shutdown(sl_server_t *srv, void (*done)(sl_server_t *srv));
  * called), 1 when it is over already (done is not called), or -ENOSPC when
  * four closers wait already. */
 int sl_server_close(sl_server_t *srv, void (*done)(void *ud), void *ud);
+/* 1 from sl_server_shutdown or sl_server_close on (health checks answer 503). */
+int sl_server_draining(const sl_server_t *srv);
 void sl_server_free(sl_server_t *srv);
 
 #endif

@@ -2,7 +2,8 @@
  * (lua_sio.c: the app, sockets and namespaces; lua_http.c: HTTP routes and
  * raw Engine.IO; lua_cluster.c: the adapter's requests; lua_emitter.c:
  * sio.emitter): the context they hang off, the one guarded call every
- * event from C into the Lua library goes through, and value helpers.
+ * event from C into the Lua library goes through, value helpers and the
+ * reading of options tables.
  * Knows nothing of wire formats; not for use outside those files.
  *
  *   sio / http / eio callback (C)
@@ -129,6 +130,20 @@ void sl_lua_bind_args_free(sl_lua_bind_args_t *a);
 /* Pushes a table of a query string, keys and values %-decoded (+ is a
  * space), as Node's querystring does. */
 void sl_lua_bind_push_query(lua_State *L, const char *q);
+
+/* ---- options tables (lua_config.c) ------------------------------------------ */
+
+/* One option of a table being read: see sl_config_cb. */
+typedef int (*sl_lua_option_cb)(void *ud, const char *name, const char *value);
+/* A key of an options table that is not a string. */
+#define SL_LUA_OPTIONS_EKEY (-2)
+/* Hands every option of the table at idx to cb, named prefix + key, the way
+ * sio.configure and configuration files read them (lua_config.h): a nested
+ * table of named fields as "{}" (a section turns on) then flattened
+ * ("cors.origin"), lists joined by commas, cors.origin = true as '*'.
+ * Returns 0, cb's nonzero, or
+ * SL_LUA_OPTIONS_EKEY. cb may raise (it then leaves the walk). */
+int sl_lua_options_walk(lua_State *L, int idx, const char *prefix, sl_lua_option_cb cb, void *ud);
 
 /* ---- the other binding files ----------------------------------------------- */
 

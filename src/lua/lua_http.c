@@ -160,6 +160,8 @@ static int route_cf(lua_State *L)
     lua_setfield(L, -2, "body");
     lua_pushstring(L, req->address);
     lua_setfield(L, -2, "address");
+    lua_pushboolean(L, req->secure);
+    lua_setfield(L, -2, "secure");
     /* stack: handler, params, h, reqtable -> http_run(handler, params, h, req) */
     sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "http_run", 4, 0);
     return 0;

@@ -101,9 +101,19 @@ struct sl_lua {
     sl_lua_timer_t *timers;
     int module_ref;
     sl_buf_t warn;        /* pieces of a Lua warning being assembled */
+    int timing;           /* time each run for the handler histogram */
+    sl_lua_stats_t stats;
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
+
+/* Every failure of app code is one "lua error ..." line and one count
+ * (siolua_lua_errors_total). */
+#define LUA_FAILED(rt, LOG, ...)       \
+    do {                               \
+        (rt)->stats.errors++;          \
+        LOG("lua", __VA_ARGS__);       \
+    } while (0)
 
 static sl_lua_t *rt_of(lua_State *L)
 {
@@ -348,7 +358,8 @@ static void report_co_error(sl_lua_co_t *co, int status, const char *blown)
     if ((e.want_msg || e.want_tb) && cpcall(co->rt, co_err_cf, &e, NULL, 0) < 0 && e.want_msg &&
         e.msg.len == before)
         sl_buf_append_str(&e.msg, "(error object is not a string)");
-    SL_ERROR("lua", "lua error in %s: %.*s", co_what(co), (int)e.msg.len, e.msg.data ? e.msg.data : "");
+    LUA_FAILED(co->rt, SL_ERROR, "lua error in %s: %.*s", co_what(co), (int)e.msg.len,
+               e.msg.data ? e.msg.data : "");
     if (e.tb.len)
         SL_DEBUG("lua", "%.*s", (int)e.tb.len, e.tb.data);
     sl_buf_free(&e.msg);
@@ -482,6 +493,34 @@ static void co_release(sl_lua_co_t *co, int finished)
     free(co);
 }
 
+/* ---- handler time ---------------------------------------------------------------- */
+
+const uint64_t sl_lua_hist_bounds_ns[SL_LUA_HIST_BUCKETS] = {
+    10000,   25000,    50000,    100000,    250000,    500000,    1000000,    2500000,
+    5000000, 10000000, 25000000, 50000000, 100000000, 250000000, 500000000, 1000000000,
+};
+
+/* Only the outermost run of Lua is timed (a handler started from inside
+ * another is part of its time): what the loop spends in Lua per event.
+ * Two clock reads a run, so only while asked for (metrics on). */
+static uint64_t timing_start(const sl_lua_t *rt) { return rt->timing && rt->depth == 0 ? uv_hrtime() : 0; }
+
+static void timing_end(sl_lua_t *rt, uint64_t t0)
+{
+    if (!t0)
+        return;
+    uint64_t ns = uv_hrtime() - t0;
+    int i = 0;
+    while (i < SL_LUA_HIST_BUCKETS && ns > sl_lua_hist_bounds_ns[i])
+        i++;
+    rt->stats.buckets[i]++;
+    rt->stats.runs++;
+    rt->stats.run_ns += ns;
+}
+
+void sl_lua_set_timing(sl_lua_t *rt, int on) { rt->timing = on; }
+const sl_lua_stats_t *sl_lua_stats(const sl_lua_t *rt) { return &rt->stats; }
+
 /* Resumes co with the nargs values on its stack and settles the outcome:
  * parked in a wait, finished, or failed (logged). */
 static int co_resume(sl_lua_co_t *co, int nargs)
@@ -494,9 +533,11 @@ static int co_resume(sl_lua_co_t *co, int nargs)
 
     co->state = CO_RUNNING;
     co->yielding = 0;
+    uint64_t t0 = timing_start(rt);
     run_enter(rt, co->L, &save);
     int st = lua_resume(co->L, from, nargs, &nres);
     int blown = run_leave(rt, &save, where);
+    timing_end(rt, t0);
 
     if (st == LUA_YIELD && co->yielding && co->wait) {
         lua_pop(co->L, nres);
@@ -510,10 +551,10 @@ static int co_resume(sl_lua_co_t *co, int nargs)
         return 0;
     }
     if (st == LUA_YIELD)
-        SL_ERROR("lua",
-                 "lua error in %s: coroutine.yield() outside a siolua wait stops the handler "
-                 "(use sio.sleep(0) to let others run)",
-                 co_what(co));
+        LUA_FAILED(rt, SL_ERROR,
+                   "lua error in %s: coroutine.yield() outside a siolua wait stops the handler "
+                   "(use sio.sleep(0) to let others run)",
+                   co_what(co));
     else
         report_co_error(co, st, blown ? where : NULL);
     co_release(co, 0);
@@ -529,8 +570,8 @@ static int spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
     }
     sl_lua_co_t *co = co_acquire(rt);
     if (!co) {
-        SL_ERROR("lua", "lua error in %s: cannot create a coroutine: not enough memory",
-                 what ? what : "a spawned function");
+        LUA_FAILED(rt, SL_ERROR, "lua error in %s: cannot create a coroutine: not enough memory",
+                   what ? what : "a spawned function");
         lua_pop(L, nargs + 1);
         return -1;
     }
@@ -539,7 +580,7 @@ static int spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
     else
         co->what[0] = '\0';
     if (!lua_checkstack(co->L, nargs + 1)) {
-        SL_ERROR("lua", "lua error in %s: too many arguments", what ? what : "a spawned function");
+        LUA_FAILED(rt, SL_ERROR, "lua error in %s: too many arguments", what ? what : "a spawned function");
         lua_pop(L, nargs + 1);
         co_release(co, 1);
         return -1;
@@ -569,7 +610,7 @@ int sl_lua_pcall(sl_lua_t *rt, lua_State *L, int nargs, int nresults, const char
     if (!what)
         what = "call";
     if (!lua_checkstack(L, 1)) {
-        SL_ERROR("lua", "lua error in %s: stack overflow", what);
+        LUA_FAILED(rt, SL_ERROR, "lua error in %s: stack overflow", what);
         lua_settop(L, fn - 1);
         return -1;
     }
@@ -579,9 +620,11 @@ int sl_lua_pcall(sl_lua_t *rt, lua_State *L, int nargs, int nresults, const char
     int mask = lua_gethookmask(L), count = lua_gethookcount(L);
     run_t save;
     char where[WHERE_MAX];
+    uint64_t t0 = timing_start(rt);
     run_enter(rt, L, &save);
     int st = lua_pcall(L, nargs, nresults, fn);
     int blown = run_leave(rt, &save, where);
+    timing_end(rt, t0);
     lua_sethook(L, hook, mask, count);
     if (st == LUA_OK) {
         lua_remove(L, fn);
@@ -591,9 +634,9 @@ int sl_lua_pcall(sl_lua_t *rt, lua_State *L, int nargs, int nresults, const char
     const char *tb = strstr(s, "\nstack traceback:");
     int mlen = tb ? (int)(tb - s) : (int)strlen(s);
     if (blown)
-        SL_ERROR("lua", "lua error in %s: %sinstruction budget exceeded", what, where);
+        LUA_FAILED(rt, SL_ERROR, "lua error in %s: %sinstruction budget exceeded", what, where);
     else
-        SL_ERROR("lua", "lua error in %s: %.*s", what, mlen, s);
+        LUA_FAILED(rt, SL_ERROR, "lua error in %s: %.*s", what, mlen, s);
     if (tb)
         SL_DEBUG("lua", "%s", tb + 1);
     lua_settop(L, fn - 1);
@@ -699,7 +742,8 @@ static int push_results(sl_lua_t *rt, sl_lua_wait_t *w, int mode, sl_lua_push_cb
     int n = cpcall(rt, push_cf, &a, w->reason, sizeof w->reason);
     if (n >= 0)
         return n;
-    SL_WARN("lua", "lua error in %s: cannot deliver the results of its wait: %s", co_what(w->co), w->reason);
+    LUA_FAILED(rt, SL_WARN, "lua error in %s: cannot deliver the results of its wait: %s", co_what(w->co),
+               w->reason);
     a.mode = PUSH_CANCEL;
     n = cpcall(rt, push_cf, &a, NULL, 0);
     return n < 0 ? 0 : n;
@@ -743,8 +787,8 @@ void sl_lua_wait_resume_later(sl_lua_wait_t *w, sl_lua_push_cb push, void *ud)
     if (push) {
         struct push_args a = {PACK, w, push, ud};
         if (cpcall(w->co->rt, push_cf, &a, w->reason, sizeof w->reason) < 0) {
-            SL_WARN("lua", "lua error in %s: cannot deliver the results of its wait: %s", co_what(w->co),
-                    w->reason);
+            LUA_FAILED(w->co->rt, SL_WARN, "lua error in %s: cannot deliver the results of its wait: %s",
+                       co_what(w->co), w->reason);
             w->cancelled = 1;
         }
     }
@@ -841,7 +885,7 @@ static void timer_cb(uv_timer_t *h)
     int n = t->nargs;
     char what[WHAT_MAX];
     if (!lua_checkstack(L, n + 3)) {
-        SL_ERROR("lua", "lua error in %s: stack overflow", t->what);
+        LUA_FAILED(rt, SL_ERROR, "lua error in %s: stack overflow", t->what);
         return;
     }
     memcpy(what, t->what, sizeof what);
@@ -1409,7 +1453,7 @@ static int run_chunk(sl_lua_t *rt, const struct load_args *a, const char *what)
     if (rt->closing)
         return -1;
     if (cpcall(rt, load_cf, (void *)a, err, sizeof err) != 1) {
-        SL_ERROR("lua", "lua error loading %s: %s", what, err);
+        LUA_FAILED(rt, SL_ERROR, "lua error loading %s: %s", what, err);
         return -1;
     }
     return sl_lua_spawn(rt, rt->L, 0, what);

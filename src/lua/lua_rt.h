@@ -51,6 +51,7 @@
 #include <stdint.h>
 #include <lua.h>
 #include <uv.h>
+#include "lua/lua_stats.h"
 
 typedef struct sl_lua sl_lua_t;
 typedef struct sl_lua_wait sl_lua_wait_t;
@@ -195,6 +196,14 @@ void sl_lua_set_budget(sl_lua_t *rt, uint64_t instructions);
 void sl_lua_set_memory_limit(sl_lua_t *rt, size_t bytes);
 /* Bytes the state holds now. */
 size_t sl_lua_memory(sl_lua_t *rt);
+
+/* ---- counters, for metrics ------------------------------------------------- */
+
+/* The runtime's counters (lua_stats.h). */
+const sl_lua_stats_t *sl_lua_stats(const sl_lua_t *rt);
+/* Times every run for the histogram (two clock reads each): off until
+ * asked, so a server without metrics pays nothing for it. */
+void sl_lua_set_timing(sl_lua_t *rt, int on);
 
 /* ---- primitives for the Lua library (lua_sio.c registers them) ------------ */
 

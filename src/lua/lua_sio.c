@@ -43,6 +43,7 @@ struct sl_app {
     int shutting_down;
     sl_watch_t *watch;
     sio_redis_t *redis;
+    sl_app_stats_t stats;
 };
 
 static sl_app_t *app_of(lua_State *L)
@@ -454,6 +455,14 @@ static int core_random_id(lua_State *L)
     return 1;
 }
 
+/* core.ack_timed_out(): an ack wait ran out of time (the Lua side owns
+ * ack waits); counted for metrics. */
+static int core_ack_timed_out(lua_State *L)
+{
+    app_of(L)->stats.ack_timeouts++;
+    return 0;
+}
+
 static int core_recovery(lua_State *L)
 {
     int on;
@@ -530,38 +539,6 @@ void sl_app_set_fetch_ca_file(sl_app_t *app, const char *path)
         SL_ERROR("fetch", "fetchCaFile: %s", err);
 }
 
-/* Turns one Lua option value into the text form the option setters take;
- * tables become comma lists (transports, cors.origin). */
-static const char *option_text(lua_State *L, int idx, char *buf, size_t cap)
-{
-    switch (lua_type(L, idx)) {
-    case LUA_TBOOLEAN:
-        return lua_toboolean(L, idx) ? "true" : "false";
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx))
-            snprintf(buf, cap, "%lld", (long long)lua_tointeger(L, idx));
-        else
-            snprintf(buf, cap, "%.0f", lua_tonumber(L, idx));
-        return buf;
-    case LUA_TSTRING:
-        return lua_tostring(L, idx);
-    case LUA_TTABLE: {
-        size_t o = 0;
-        buf[0] = '\0';
-        for (lua_Integer i = 1; i <= (lua_Integer)lua_rawlen(L, idx); i++) {
-            lua_rawgeti(L, idx, i);
-            const char *s = lua_tostring(L, -1);
-            if (s)
-                o += (size_t)snprintf(buf + o, o < cap ? cap - o : 0, "%s%s", o ? "," : "", s);
-            lua_pop(L, 1);
-        }
-        return o < cap ? buf : NULL;
-    }
-    default:
-        return NULL;
-    }
-}
-
 /* Raises msg at the position of sio.configure's caller (main.lua:12:),
  * through the library's wrapper if it was called through it. */
 static int configure_error(lua_State *L, sl_app_t *app, const char *msg)
@@ -581,41 +558,24 @@ static int configure_error(lua_State *L, sl_app_t *app, const char *msg)
     return lua_error(L);
 }
 
-/* One option through the composition root's table (text form, as on the
- * command line); a Lua value with no text form goes as NULL. */
-static void configure_set(lua_State *L, sl_app_t *app, const char *name, const char *value)
-{
-    char err[256];
-    if (!app->set_option)
-        configure_error(L, app, "options are not settable here");
-    if (app->set_option(app->option_ud, name, value, err, sizeof err) != 0)
-        configure_error(L, app, err);
-}
+/* sio.configure's state while it walks its table. */
+typedef struct configure_walk {
+    lua_State *L;
+    sl_app_t *app;
+} configure_walk_t;
 
-static void configure_one(lua_State *L, sl_app_t *app, const char *name, int vidx)
+/* One option through the composition root's table (text form, as on the
+ * command line; NULL for a Lua value with no text form). Raises a refusal
+ * at the caller's line. */
+static int configure_set(void *ud, const char *name, const char *value)
 {
-    char buf[1024];
-    /* Nested tables of named fields (cors, perMessageDeflate): the table
-     * itself ("{}": a section such as perMessageDeflate turns on), then
-     * each field flattened into "cors.origin" etc.; a list is a value. */
-    if (lua_type(L, vidx) == LUA_TTABLE && lua_rawlen(L, vidx) == 0) {
-        configure_set(L, app, name, "{}");
-        lua_pushnil(L);
-        while (lua_next(L, vidx)) {
-            if (lua_type(L, -2) == LUA_TSTRING) {
-                char full[256];
-                snprintf(full, sizeof full, "%s.%s", name, lua_tostring(L, -2));
-                configure_one(L, app, full, lua_gettop(L));
-            }
-            lua_pop(L, 1);
-        }
-        return;
-    }
-    if (!strcmp(name, "cors.origin") && lua_isboolean(L, vidx)) {
-        configure_set(L, app, name, lua_toboolean(L, vidx) ? "*" : "");
-        return;
-    }
-    configure_set(L, app, name, option_text(L, vidx, buf, sizeof buf));
+    configure_walk_t *w = ud;
+    char err[256];
+    if (!w->app->set_option)
+        configure_error(w->L, w->app, "options are not settable here");
+    if (w->app->set_option(w->app->option_ud, name, value, err, sizeof err) != 0)
+        configure_error(w->L, w->app, err);
+    return 0;
 }
 
 static int core_configure(lua_State *L)
@@ -625,13 +585,9 @@ static int core_configure(lua_State *L)
         return configure_error(L, app, "options are set before the server starts (in main.lua)");
     if (!lua_istable(L, 1))
         return configure_error(L, app, "expects a table of options");
-    lua_pushnil(L);
-    while (lua_next(L, 1)) {
-        if (lua_type(L, -2) != LUA_TSTRING)
-            return configure_error(L, app, "option names are strings");
-        configure_one(L, app, lua_tostring(L, -2), lua_gettop(L));
-        lua_pop(L, 1);
-    }
+    configure_walk_t w = {L, app};
+    if (sl_lua_options_walk(L, 1, "", configure_set, &w) == SL_LUA_OPTIONS_EKEY)
+        return configure_error(L, app, "option names are strings");
     return 0;
 }
 
@@ -936,6 +892,7 @@ static const luaL_Reg core_funcs[] = {
     {"nsp_detached", core_nsp_detached},
     {"random_id", core_random_id},
     {"recovery", core_recovery},
+    {"ack_timed_out", core_ack_timed_out},
     {"clients_count", core_clients_count},
     {"parser", core_parser},
     {"close", core_close},
@@ -1043,7 +1000,7 @@ static void push_dispatch(sl_app_t *app, const char *name)
  * changes nothing. Then three guarded calls, each with a fresh
  * instruction budget: set the old registrations aside, run the new
  * main.lua, then commit (rebind the sockets) or roll back. */
-int sl_app_reload(sl_app_t *app)
+static int app_reload(sl_app_t *app)
 {
     lua_State *L = app->b.L;
     char path[4200];
@@ -1099,6 +1056,21 @@ int sl_app_reload(sl_app_t *app)
             path, rebound + kept, rebound, kept);
     return 0;
 }
+
+int sl_app_reload(sl_app_t *app)
+{
+    int rc = app_reload(app);
+    if (rc == 0)
+        app->stats.reloads_ok++;
+    else
+        app->stats.reloads_failed++;
+    return rc;
+}
+
+const sl_app_stats_t *sl_app_stats(const sl_app_t *app) { return &app->stats; }
+const sl_lua_stats_t *sl_app_lua_stats(const sl_app_t *app) { return sl_lua_stats(app->b.rt); }
+size_t sl_app_lua_memory(const sl_app_t *app) { return sl_lua_memory(app->b.rt); }
+void sl_app_set_lua_timing(sl_app_t *app, int on) { sl_lua_set_timing(app->b.rt, on); }
 
 static void app_files_changed(void *ud)
 {

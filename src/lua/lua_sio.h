@@ -19,6 +19,7 @@
 #include "eio/server.h"
 #include "sio/sio.h"
 #include "cluster/sio_redis.h"
+#include "lua/lua_stats.h"
 
 typedef struct sl_app sl_app_t;
 typedef struct sl_lua sl_lua_t; /* lua/lua_rt.h, for the Lua layer's own files */
@@ -69,6 +70,15 @@ void sl_app_set_worker(sl_app_t *app, int index);
 /* Reloads by itself when a .lua file of the app changes. */
 int sl_app_watch(sl_app_t *app);
 sio_server_t *sl_app_sio(sl_app_t *app);
+
+/* Counters, for metrics (lua_stats.h): the app's, and its runtime's. */
+const sl_app_stats_t *sl_app_stats(const sl_app_t *app);
+const sl_lua_stats_t *sl_app_lua_stats(const sl_app_t *app);
+/* Bytes the Lua state holds. */
+size_t sl_app_lua_memory(const sl_app_t *app);
+/* Times every run of Lua code for the handler histogram (two clock reads
+ * a run): off unless metrics are on. */
+void sl_app_set_lua_timing(sl_app_t *app, int on);
 sl_lua_t *sl_app_lua(sl_app_t *app);
 /* Disconnects every socket (server shutting down). */
 void sl_app_shutdown(sl_app_t *app);

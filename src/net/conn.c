@@ -1,9 +1,13 @@
-/* L1 net/conn: TCP connection whose output goes through the stream writer. See conn.h. */
+/* L1 net/conn: TCP connection whose output goes through the stream writer,
+ * with TLS in between when asked. See conn.h. */
 #include "net/conn.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "base/log.h"
 
 static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
@@ -18,6 +22,20 @@ static void conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 #define LINGER_MS 2000
 
+static sl_conn_stats_t stats;
+
+const sl_conn_stats_t *sl_conn_stats(void) { return &stats; }
+
+/* The writer counts what the kernel took; the process's total catches up
+ * with it after each write, at each drain and at the close, so output that
+ * waited is counted once it is gone. */
+static void count_sent(sl_conn_t *c)
+{
+    uint64_t w = sl_stream_writer_written(&c->out);
+    stats.bytes_sent += w - c->sent_counted;
+    c->sent_counted = w;
+}
+
 static void linger_closed_cb(uv_handle_t *h) { free(h); }
 
 static void conn_closed_cb(uv_handle_t *h)
@@ -25,6 +43,7 @@ static void conn_closed_cb(uv_handle_t *h)
     sl_conn_t *c = h->data;
     if (c->handler && c->handler->on_close)
         c->handler->on_close(c);
+    sl_tls_free(c->tls);
     free(c);
 }
 
@@ -33,6 +52,7 @@ void sl_conn_close(sl_conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
+    count_sent(c);
     if (c->linger) {
         uv_close((uv_handle_t *)c->linger, linger_closed_cb);
         c->linger = NULL;
@@ -79,6 +99,7 @@ static void conn_drain_cb(sl_stream_writer_t *w)
     sl_conn_t *c = w->data;
     if (c->closing)
         return;
+    count_sent(c);
     if (c->close_after_write)
         conn_linger(c);
     else if (c->handler->on_drain)
@@ -97,11 +118,124 @@ static const sl_stream_writer_handler_t conn_writer_handler = {
     .on_shutdown = conn_shutdown_cb,
 };
 
+/* ---- TLS ------------------------------------------------------------------- */
+
+/* Reused by every connection of the loop, one call at a time: the
+ * ciphertext taken from an engine on its way to the writer, and the
+ * plaintext of a few small buffers gathered into one record. */
+static sl_buf_t tls_out, tls_gather;
+
+/* Scratch that grew for one big write does not stay that big. */
+static void scratch_done(sl_buf_t *b)
+{
+    if (b->cap > 256 * 1024)
+        sl_buf_free(b);
+    else
+        sl_buf_reset(b);
+}
+
+/* What the engine has for the peer (handshake, records, alerts) goes to
+ * the writer, uncapped: once encrypted, bytes can't be taken back (the
+ * caller's cap was checked on the plaintext). */
+static int tls_flush(sl_conn_t *c)
+{
+    if (sl_tls_take(c->tls, &tls_out) < 0) {
+        scratch_done(&tls_out);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    if (tls_out.len)
+        rc = sl_stream_writer_write(&c->out, tls_out.data, tls_out.len, SL_STREAM_WRITE_UNCAPPED);
+    scratch_done(&tls_out);
+    return rc;
+}
+
+/* Text where a ClientHello should be (its first byte is 0x16): someone
+ * typed http:// for an https:// server. */
+static void plaintext_refused(sl_conn_t *c)
+{
+#define REFUSAL "This port speaks TLS: use https:// (or wss://) instead.\n"
+    static const char resp[] = "HTTP/1.1 400 Bad Request\r\n"
+                               "Content-Type: text/plain; charset=utf-8\r\n"
+                               "Connection: close\r\n"
+                               "Content-Length: ";
+    char head[sizeof resp + 96];
+    int n = snprintf(head, sizeof head, "%s%zu\r\n\r\n%s", resp, sizeof REFUSAL - 1, REFUSAL);
+#undef REFUSAL
+    SL_INFO("tls", "%s: plaintext HTTP on the TLS port, answered 400", c->peer);
+    sl_stream_writer_write(&c->out, head, (size_t)n, SL_STREAM_WRITE_UNCAPPED);
+    count_sent(c);
+    sl_conn_close_after_write(c);
+}
+
+static void tls_input(sl_conn_t *c, const char *p, size_t n)
+{
+    /* Plaintext for the layer above, one static slab as for reads: every
+     * on_data consumer copies what it keeps. */
+    static char plain[65536];
+    if (!c->tls_started) {
+        c->tls_started = 1;
+        if (p[0] >= 'A' && p[0] <= 'Z') {
+            plaintext_refused(c);
+            return;
+        }
+    }
+    if (sl_tls_feed(c->tls, p, n)) {
+        sl_conn_close(c);
+        return;
+    }
+    ssize_t r;
+    while ((r = sl_tls_read(c->tls, plain, sizeof plain)) > 0) {
+        c->handler->on_data(c, plain, (size_t)r);
+        if (c->closing || c->lingering || c->close_after_write)
+            return; /* the rest would be dropped, as after a plaintext close */
+    }
+    /* The handshake's answers, or the alert that explains a failure. */
+    int rc = tls_flush(c);
+    count_sent(c);
+    if (r == SL_TLS_CLOSED) {
+        sl_conn_close(c); /* the peer's close_notify: its end of the stream */
+    } else if (r < 0) {
+        SL_INFO("tls", "%s: %s", c->peer, sl_tls_reason(c->tls));
+        sl_conn_close_after_write(c);
+    } else if (rc && rc != -ENOBUFS) {
+        sl_conn_close(c);
+    }
+}
+
+/* The plaintext of one write into records: small pieces gathered into
+ * one (a WebSocket frame's header and payload, an HTTP head and body), a
+ * big piece as it is (it makes records of its own). */
+static int tls_write(sl_conn_t *c, const uv_buf_t *bufs, unsigned n, size_t total)
+{
+    int rc = 0;
+    if (n > 1 && total <= 16384) {
+        for (unsigned i = 0; i < n && !rc; i++)
+            rc = sl_buf_append(&tls_gather, bufs[i].base, bufs[i].len) ? SL_TLS_ENOMEM : 0;
+        if (!rc)
+            rc = sl_tls_write(c->tls, tls_gather.data, tls_gather.len);
+        scratch_done(&tls_gather);
+    } else {
+        for (unsigned i = 0; i < n && !rc; i++)
+            rc = sl_tls_write(c->tls, bufs[i].base, bufs[i].len);
+    }
+    if (rc == SL_TLS_ENOMEM)
+        return -ENOMEM;
+    if (rc)
+        return -EPIPE; /* the engine failed: the stream can't go on */
+    return tls_flush(c);
+}
+
 static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     sl_conn_t *c = s->data;
     if (nread > 0) {
-        if (!c->closing && !c->lingering && !c->close_after_write)
+        stats.bytes_received += (uint64_t)nread;
+        if (c->closing || c->lingering || c->close_after_write)
+            return;
+        if (c->tls)
+            tls_input(c, buf->base, (size_t)nread);
+        else
             c->handler->on_data(c, buf->base, (size_t)nread);
     } else if (nread < 0) {
         sl_conn_close(c);
@@ -109,7 +243,7 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
-                   size_t queue_cap, sl_conn_t **out)
+                   size_t queue_cap, sl_tls_ctx_t *tls, sl_conn_t **out)
 {
     sl_conn_t *c = calloc(1, sizeof *c);
     if (!c)
@@ -124,6 +258,10 @@ int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
     c->owner = owner;
     sl_stream_writer_init(&c->out, (uv_stream_t *)&c->tcp, queue_cap, &conn_writer_handler, c);
     rc = uv_accept(server, (uv_stream_t *)&c->tcp);
+    if (!rc && tls) {
+        char err[SL_TLS_REASON_MAX];
+        rc = sl_tls_new(tls, NULL, &c->tls, err, sizeof err) ? -ENOMEM : 0;
+    }
     if (rc) {
         c->handler = NULL; /* the upper layer never saw it */
         sl_conn_close(c);
@@ -183,7 +321,23 @@ static int conn_writev(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rc
 {
     if (c->closing || c->close_after_write)
         return -EPIPE;
-    int rc = sl_stream_writer_writev(&c->out, bufs, rcs, n, flags);
+    int rc;
+    if (c->tls) {
+        /* The cap is checked on the plaintext, before it is encrypted:
+         * refused, nothing was written (records can't be taken back). A
+         * shared buffer (rcs) is of no use here: each connection's copy is
+         * encrypted on its own. */
+        size_t total = 0;
+        for (unsigned i = 0; i < n; i++)
+            total += bufs[i].len;
+        size_t cap = sl_stream_writer_cap(&c->out);
+        if (!(flags & SL_STREAM_WRITE_UNCAPPED) && cap && sl_stream_writer_queued(&c->out) + total > cap)
+            return -ENOBUFS;
+        rc = tls_write(c, bufs, n, total);
+    } else {
+        rc = sl_stream_writer_writev(&c->out, bufs, rcs, n, flags);
+    }
+    count_sent(c);
     return rc == 0 ? 0 : conn_write_failed(c, rc);
 }
 
@@ -212,6 +366,12 @@ void sl_conn_close_after_write(sl_conn_t *c)
 {
     if (c->closing)
         return;
+    /* A TLS session ends with our close_notify (none before the handshake
+     * is done: there is no session to end). */
+    if (c->tls && !c->close_after_write && sl_tls_shutdown(c->tls) == 0) {
+        tls_flush(c);
+        count_sent(c);
+    }
     c->close_after_write = 1;
     if (sl_stream_writer_queued(&c->out) == 0)
         conn_linger(c);

@@ -2,13 +2,26 @@
  * the stream writer (a capped user-space queue: backpressure), closes
  * asynchronously, or after its output with a lingering close.
  * Knows nothing of HTTP, WebSocket or Engine.IO: the layer above registers
- * a handler struct and gets bytes, "drained" and "closed" events. */
+ * a handler struct and gets bytes, "drained" and "closed" events.
+ *
+ * Accepted with a TLS context, a connection speaks TLS (net/tls) on the
+ * wire and plaintext to the layer above, which never knows the difference
+ * (sl_conn_secure tells it, for `secure` flags):
+ *
+ *   socket --read--> sl_tls_feed/read --plaintext--> handler->on_data
+ *   sl_conn_writev(plaintext) --sl_tls_write/take--> stream writer --> socket
+ *
+ * A plaintext HTTP request on a TLS connection gets a plaintext 400 that
+ * says to use https:// (Node's https server just closes; nginx answers
+ * likewise); a failed handshake is one log line and a close, after the
+ * alert that explains it. */
 #ifndef SL_CONN_H
 #define SL_CONN_H
 
 #include <uv.h>
 #include "base/buf.h"
 #include "net/stream_writer.h"
+#include "net/tls.h"
 
 typedef struct sl_conn sl_conn_t;
 
@@ -28,16 +41,22 @@ struct sl_conn {
     void *owner;               /* the upper layer's object */
     sl_stream_writer_t out;    /* output not yet taken by the kernel */
     uv_timer_t *linger;        /* while lingering after a graceful close */
+    uint64_t sent_counted;     /* of out's bytes written, those in sl_conn_stats */
+    sl_tls_t *tls;             /* NULL: plaintext */
     unsigned closing : 1;
     unsigned close_after_write : 1;
     unsigned reading : 1;
     unsigned lingering : 1;
+    unsigned tls_started : 1;  /* the first bytes came: not plaintext HTTP */
     char peer[64];             /* "ip" of the peer, for logs and handshake */
 };
 
-/* Called by the listener; accepts from server into a new conn. */
+/* Called by the listener; accepts from server into a new conn, which
+ * speaks TLS with tls (a server context; NULL: plaintext). */
 int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
-                   size_t queue_cap, sl_conn_t **out);
+                   size_t queue_cap, sl_tls_ctx_t *tls, sl_conn_t **out);
+/* 1 when the connection speaks TLS. */
+static inline int sl_conn_secure(const sl_conn_t *c) { return c->tls != NULL; }
 /* Swap the handler (HTTP -> WebSocket after an upgrade). */
 void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
 /* Bytes the output queue may hold before sl_conn_writev refuses. */
@@ -68,5 +87,15 @@ void sl_conn_close(sl_conn_t *c);
 void sl_conn_close_after_write(sl_conn_t *c);
 void sl_conn_pause(sl_conn_t *c);
 void sl_conn_resume(sl_conn_t *c);
+
+/* Bytes of every accepted connection of this process, as read from and
+ * written to the sockets (TLS records, not their plaintext), for metrics.
+ * Plain counters: a process runs one loop, and they are read at scrape
+ * time, so counting costs an addition per read and per write. */
+typedef struct sl_conn_stats {
+    uint64_t bytes_received;
+    uint64_t bytes_sent;
+} sl_conn_stats_t;
+const sl_conn_stats_t *sl_conn_stats(void);
 
 #endif

@@ -94,6 +94,7 @@ static sl_http_req_t *req_new(sl_http_conn_t *hc)
     if (!r)
         return NULL;
     r->hc = hc;
+    r->secure = sl_conn_secure(hc->conn);
     r->peer = hc->conn->peer;
     r->address = r->peer;
     return r;

@@ -51,6 +51,7 @@ struct sl_http_req {
     unsigned upgrade : 1;        /* Connection: upgrade + Upgrade: x */
     unsigned body_too_large : 1; /* body exceeded max_body_bytes (discarded) */
     unsigned is_head : 1;
+    unsigned secure : 1;         /* it came over TLS (net/conn.h) */
     unsigned aborted : 1;        /* the peer left before the body was whole:
                                     delivered once so owners can react; the
                                     response is discarded */

@@ -136,6 +136,8 @@ void sl_stream_writer_close(sl_stream_writer_t *w);
 
 /* Bytes waiting in user space (in flight included): what the cap limits. */
 static inline size_t sl_stream_writer_queued(const sl_stream_writer_t *w) { return w->queued; }
+/* Bytes the queue may hold before capped writes are refused (0: no limit). */
+static inline size_t sl_stream_writer_cap(const sl_stream_writer_t *w) { return w->cap; }
 /* Bytes the kernel took since _init (for metrics). */
 static inline uint64_t sl_stream_writer_written(const sl_stream_writer_t *w) { return w->written; }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -46,6 +47,7 @@ struct sl_tls {
     unsigned started : 1; /* SSL_do_handshake called once */
     unsigned shut : 1;    /* our close_notify is queued */
     unsigned closed : 1;  /* the peer's close_notify was read */
+    unsigned char rtrimmed, wtrimmed; /* the handshake's BIO memory is given back */
     int err;              /* sticky failure code, 0 while none */
     char alpn[32];        /* the protocol chosen, copied once the handshake is done */
     sl_buf_t pending;     /* plaintext written before the handshake was done */
@@ -351,6 +353,27 @@ static int fail_handshake(sl_tls_t *t, int sslerr)
 
 static int flush_pending(sl_tls_t *t);
 
+/* A memory BIO keeps the memory of the largest burst it held. Once it is
+ * empty, the handshake's flights (a few KiB: the certificate chain) and
+ * any burst over TRIM_ABOVE (a big message) are given back, so an idle
+ * connection holds no buffer it no longer needs; the small buffers of
+ * ordinary messages stay, so they cost no allocation each. */
+#define TRIM_ABOVE 16384
+static void bio_trim(sl_tls_t *t, BIO *b)
+{
+    unsigned char *trimmed = b == t->rbio ? &t->rtrimmed : &t->wtrimmed;
+    BUF_MEM *bm = NULL;
+    if (BIO_ctrl_pending(b) != 0 || BIO_get_mem_ptr(b, &bm) != 1 || !bm)
+        return;
+    if (bm->max <= TRIM_ABOVE && (*trimmed || !t->done))
+        return;
+    BUF_MEM *fresh = BUF_MEM_new();
+    if (fresh && BIO_set_mem_buf(b, fresh, BIO_CLOSE) == 1)
+        *trimmed = 1;
+    else
+        BUF_MEM_free(fresh);
+}
+
 /* 1 once the handshake is done, 0 while it needs input, < 0 failed. */
 static int step(sl_tls_t *t)
 {
@@ -422,6 +445,7 @@ ssize_t sl_tls_read(sl_tls_t *t, void *buf, size_t cap)
     int e = SSL_get_error(t->ssl, n);
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         ERR_clear_error();
+        bio_trim(t, t->rbio);
         return 0;
     }
     if (e == SSL_ERROR_ZERO_RETURN) {
@@ -464,6 +488,7 @@ ssize_t sl_tls_take(sl_tls_t *t, sl_buf_t *out)
         return 0;
     }
     out->len += (size_t)r;
+    bio_trim(t, t->wbio);
     return r;
 }
 

@@ -98,6 +98,7 @@ struct sio_server {
     void *allow_ud;
     sio_adapter_t adapter;
     int has_adapter;
+    sio_stats_t stats;
     /* The msgpack decoder's buffers, reused by every message (decoding
      * runs to its end before the next message is read); mp_busy guards
      * against a message decoded while another one's packet is handled. */
@@ -422,6 +423,7 @@ static int client_send(sio_client_t *c, sio_out_t *out)
 {
     if (c->closed)
         return -EPIPE;
+    c->srv->stats.packets_sent++;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
     unsigned first = out->binary ? EIO_SEND_BINARY : 0;
     int rc = eio_session_send_rc(c->eio, first | plain, out->text, &out->text_cache);
@@ -534,6 +536,7 @@ long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const c
     size_t n = sio_nsp_broadcast(nsp, t, &out);
     sio_out_release(&out);
     sio_server_t *srv = nsp->srv;
+    srv->stats.broadcasts++;
     if (srv->has_adapter && srv->adapter.broadcast && !(flags & SIO_FLAG_LOCAL))
         srv->adapter.broadcast(srv->adapter.ud, nsp, t, flags, json, len, atts, natts);
     return (long)n;
@@ -954,7 +957,7 @@ static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
     struct timeval tv;
     gettimeofday(&tv, NULL);
     c->hs.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-    c->hs.secure = 0;
+    c->hs.secure = req->secure;
     return 0;
 }
 
@@ -1003,9 +1006,11 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
         sio_socket_accept(s);
 }
 
+/* Every whole packet of either parser comes through here. */
 static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio_packet_bin_t *atts)
 {
     sio_server_t *srv = c->srv;
+    srv->stats.packets_received++;
     if (pkt->type == SIO_PACKET_CONNECT) {
         client_on_connect(c, pkt);
         return;
@@ -1184,6 +1189,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
 eio_server_t *sio_server_eio(sio_server_t *srv) { return srv->eio; }
 sio_options_t *sio_server_options_mut(sio_server_t *srv) { return &srv->opts; }
 size_t sio_server_client_count(const sio_server_t *srv) { return srv->nclients; }
+const sio_stats_t *sio_server_stats(const sio_server_t *srv) { return &srv->stats; }
 
 void sio_server_set_allow_request(sio_server_t *srv,
                                   const char *(*cb)(const sl_http_req_t *req, void *ud), void *ud)

@@ -95,6 +95,15 @@ void sio_server_close_all(sio_server_t *srv);
 void sio_server_free(sio_server_t *srv);
 size_t sio_server_client_count(const sio_server_t *srv);
 
+/* Plain counters kept as packets go (an addition each), read at scrape
+ * time; connected sockets per namespace are sio_nsp_socket_count. */
+typedef struct sio_stats {
+    uint64_t packets_received; /* whole packets from clients (attachments included) */
+    uint64_t packets_sent;     /* packets written to clients, one per recipient */
+    uint64_t broadcasts;       /* sio_nsp_emit calls: broadcasts made here */
+} sio_stats_t;
+const sio_stats_t *sio_server_stats(const sio_server_t *srv);
+
 /* Namespaces. Names start with '/'. of() creates it when missing. */
 sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name);
 sio_nsp_t *sio_server_find_nsp(sio_server_t *srv, const char *name);

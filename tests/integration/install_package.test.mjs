@@ -39,7 +39,9 @@ test('cmake --install: the binary, the Lua library, the client bundle, the unit;
   const { prefix } = installMoved();
   for (const f of ['bin/siolua', 'share/siolua/lua/siolua/api.lua', 'share/siolua/client/dist/socket.io.js',
     'share/siolua/client/dist/socket.io.min.js', 'share/siolua/client/package.json',
-    'share/siolua/examples/chat/main.lua', 'share/doc/siolua/deploying.md', 'lib/systemd/system/siolua@.service']) {
+    'share/siolua/examples/chat/main.lua', 'share/doc/siolua/deploying.md', 'lib/systemd/system/siolua@.service',
+    'share/doc/siolua/deploy/nginx-siolua.conf', 'share/doc/siolua/deploy/haproxy-siolua.cfg',
+    'share/doc/siolua/deploy/prometheus-siolua.yml', 'share/doc/siolua/deploy/sysctl-siolua.conf']) {
     assert.ok(existsSync(join(prefix, f)), `${f} installed`);
   }
   const bin = readFileSync(join(prefix, 'bin/siolua'));

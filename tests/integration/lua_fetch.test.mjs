@@ -8,48 +8,17 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import zlib from 'node:zlib';
 import { makeTempDir, runCli, sleep, until } from './lib/server.mjs';
+import { makeCerts } from './lib/certs.mjs';
 import { APPS_DIR, startApp, connected, ask, askWithin, nextEvent, stopProblems, errorLines } from './lib/sio.mjs';
 
 let dir, ca, srv, sock;
 const servers = {};
-
-// ---------------------------------------------------------------------------
-// Certificates
-
-function openssl(...args) {
-  execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-function makeCerts() {
-  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=siolua fetch test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
-  const signed = (name, san) => {
-    openssl('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', '/CN=localhost');
-    writeFileSync(join(dir, `${name}.ext`), `subjectAltName=${san}\nbasicConstraints=CA:FALSE\n`);
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
-      '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
-  };
-  signed('good', 'DNS:localhost,IP:127.0.0.1');
-  signed('other', 'DNS:other.example');
-  openssl('req', '-x509', ...ec, '-keyout', 'self.key', '-out', 'self.pem', '-days', '2', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1');
-  const read = (f) => readFileSync(join(dir, f));
-  return {
-    caFile: join(dir, 'ca.pem'),
-    good: { key: read('good.key'), cert: read('good.pem') },
-    other: { key: read('other.key'), cert: read('other.pem') },
-    self: { key: read('self.key'), cert: read('self.pem') },
-  };
-}
 
 // ---------------------------------------------------------------------------
 // The servers
@@ -155,7 +124,7 @@ function raw(onConn) {
 
 before(async () => {
   dir = makeTempDir('siolua-fetch-');
-  ca = makeCerts();
+  ca = makeCerts({ good: 'DNS:localhost,IP:127.0.0.1', other: 'DNS:other.example' }, { cn: 'siolua fetch test CA' });
   servers.plain = counting(http.createServer(handler));
   servers.plain2 = counting(http.createServer(handler));
   servers.secure = counting(https.createServer(ca.good, handler));
@@ -419,7 +388,7 @@ test('fetchCaFile (sio.configure) makes every fetch trust a CA; a missing file s
   await assert.rejects(startApp('fetch', { args: ['--no-reload'], env: { FETCH_CA_FILE: join(dir, 'missing.pem') }, t }),
     /main\.lua:\d+: sio\.configure: bad value '.*missing\.pem' for fetchCaFile: expected a readable PEM file of CA certificates/);
   // The command line checks the file before anything starts.
-  const r = await runCli(['run', join(APPS_DIR, 'fetch'), '--port', '0', '--set', `fetchCaFile=${join(dir, 'good.key')}`]);
+  const r = await runCli(['run', join(APPS_DIR, 'fetch'), '--port', '0', '--set', `fetchCaFile=${ca.good.keyFile}`]);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /bad value '.*good\.key' for fetchCaFile: expected a readable PEM file of CA certificates/);
 });

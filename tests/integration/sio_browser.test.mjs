@@ -5,11 +5,10 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chromium } from 'playwright-core';
-import { request, makeTempDir } from './lib/server.mjs';
+import { request } from './lib/server.mjs';
+import { launchChromium } from './lib/browser.mjs';
 import { startApp, stopProblems } from './lib/sio.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 const SCREENSHOT = process.env.SIOLUA_SCREENSHOT || `${process.env.SIOLUA_SCREENSHOT_DIR || '/tmp'}/siolua-browser.png`;
 
 let srv;
@@ -72,19 +71,8 @@ test('a file name under /socket.io/ that is not a client bundle is not served', 
   assert.doesNotMatch(res.text.slice(0, 200), /Socket\.IO v4/);
 });
 
-function launch() {
-  return chromium.launchPersistentContext(makeTempDir('siolua-chromium-'), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
-}
-
 test('headless Chromium: index.html loads /socket.io/socket.io.js, connects, upgrades to websocket, emits and renders the replies', { timeout: 60_000 }, async () => {
-  const context = await launch();
+  const context = await launchChromium();
   try {
     const page = context.pages()[0] ?? await context.newPage();
     const pageErrors = [];
@@ -114,7 +102,7 @@ test('headless Chromium: index.html loads /socket.io/socket.io.js, connects, upg
 
 test('headless Chromium with the msgpack bundle against a server with parser=msgpack: connects, upgrades, acks, and an ArrayBuffer goes up and comes back', { timeout: 60_000 }, async (t) => {
   const mp = await startApp('browser', { t, args: ['--set', 'parser=msgpack'] });
-  const context = await launch();
+  const context = await launchChromium();
   try {
     const page = context.pages()[0] ?? await context.newPage();
     const pageErrors = [];

@@ -8,6 +8,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after as afterAll } from 'node:test';
@@ -84,16 +85,19 @@ export function runCli(args, { timeoutMs = 5000, env = {} } = {}) {
 }
 
 // Starts `siolua run APP_DIR --port 0 --host 127.0.0.1 ...args` and waits
-// for the "listening on http://HOST:PORT" line on stderr.
+// for the "listening on http://HOST:PORT" line on stderr (https:// with TLS:
+// url and wsUrl follow).
 //   t: optional node:test context; the server is killed when that test ends.
 //   wrapper: optional argv prefix that runs the binary (e.g. valgrind ...);
 //     its last element is the binary.
 //   cwd: the working directory (default: this process's).
 //   replaceEnv: env is the whole environment, not additions to this one's.
+//   bind: false leaves --port and --host out (the environment or a
+//     configuration file gives them).
 // Returns {url, port, host, proc, stderr(), stop(signal), exited}.
-export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 10000, logLevel, wrapper, cwd, replaceEnv } = {}) {
+export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 10000, logLevel, wrapper, cwd, replaceEnv, bind = true } = {}) {
   const dir = appDir ?? makeAppDir();
-  const argv = ['run', dir, '--port', '0', '--host', '127.0.0.1'];
+  const argv = ['run', dir, ...(bind ? ['--port', '0', '--host', '127.0.0.1'] : [])];
   if (logLevel) argv.push('--log-level', logLevel);
   argv.push(...args);
   const cmd = wrapper ? wrapper[0] : SIOLUA_BIN;
@@ -121,6 +125,7 @@ export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 
     });
   });
 
+  let scheme = 'http';
   const port = await new Promise((resolve, reject) => {
     let done = false;
     const finish = (fn, v) => {
@@ -131,8 +136,11 @@ export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 
       fn(v);
     };
     const onData = () => {
-      const m = /listening on http:\/\/([^\s:/]+|\[[^\]]+\]):(\d+)/.exec(log);
-      if (m) finish(resolve, Number(m[2]));
+      const m = /listening on (https?):\/\/([^\s:/]+|\[[^\]]+\]):(\d+)/.exec(log);
+      if (m) {
+        scheme = m[1];
+        finish(resolve, Number(m[3]));
+      }
     };
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
@@ -147,8 +155,8 @@ export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 
   const server = {
     host: '127.0.0.1',
     port,
-    url: `http://127.0.0.1:${port}`,
-    wsUrl: `ws://127.0.0.1:${port}`,
+    url: `${scheme}://127.0.0.1:${port}`,
+    wsUrl: `${scheme === 'https' ? 'wss' : 'ws'}://127.0.0.1:${port}`,
     appDir: dir,
     proc,
     exited,
@@ -174,11 +182,13 @@ export async function startServer({ appDir, args = [], env = {}, t, timeoutMs = 
 }
 
 // ---------------------------------------------------------------------------
-// HTTP with node's http module (no agent: one connection per request).
+// HTTP with node's http and https modules (no agent: one connection per request).
 // Resolves {status, headers, body (Buffer), text}.
-export function request(url, { method = 'GET', headers = {}, body, timeoutMs = 5000 } = {}) {
+// An https:// URL goes over TLS, trusting ca (a PEM) when given.
+export function request(url, { method = 'GET', headers = {}, body, timeoutMs = 5000, ca } = {}) {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, { method, headers, agent: false }, (res) => {
+    const mod = url.startsWith('https:') ? https : http;
+    const req = mod.request(url, { method, headers, agent: false, ...(ca ? { ca } : {}) }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
