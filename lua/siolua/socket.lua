@@ -13,7 +13,7 @@ return function(lib)
   local spawn = core.spawn
   local pack, unpack, select, type, rawget = table.pack, table.unpack, select, type, rawget
   local RESERVED, DISCONNECTED = E.RESERVED, E.DISCONNECTED
-  local args_array, values_array = E.args_array, E.values_array
+  local args_array = E.args_array
   local copy_list, copy_flags = E.copy_list, E.copy_flags
   local new_waiter, settle = E.new_waiter, E.settle
   local fire = E.fire
@@ -399,15 +399,9 @@ return function(lib)
     if not sock.connected then return end
     local n = #args
     if id then
-      local used = false
+      -- ack(...): sends the ACK once, while the socket is connected.
       n = n + 1
-      args[n] = function(...)
-        if used then return end
-        used = true
-        if sock.connected then
-          sock._h:ack(values_array(select("#", ...), ...), id)
-        end
-      end
+      args[n] = sock._h:acker(id)
     end
     if rawget(sock, "_mw") or rawget(sock, "_any") then return run_event(sock, args, n) end
     local l = sock._listeners[args[1]]

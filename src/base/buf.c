@@ -59,6 +59,17 @@ int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
     return 0;
 }
 
+int sl_buf_append_u64(sl_buf_t *b, uint64_t v)
+{
+    char d[20];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return sl_buf_append(b, d + i, sizeof d - i);
+}
+
 void sl_buf_consume(sl_buf_t *b, size_t n)
 {
     if (n >= b->len) {

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdarg.h>
+#include <stdint.h>
 
 typedef struct sl_buf {
     char *data;
@@ -23,6 +24,9 @@ int sl_buf_append_str(sl_buf_t *b, const char *s);
 int sl_buf_append_byte(sl_buf_t *b, char c);
 int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The decimal digits of v (what "%" PRIu64 writes, without printf's cost on
+ * a per-packet path). */
+int sl_buf_append_u64(sl_buf_t *b, uint64_t v);
 /* Drops the first n bytes (consumed input). */
 void sl_buf_consume(sl_buf_t *b, size_t n);
 void sl_buf_reset(sl_buf_t *b); /* len = 0, memory kept */

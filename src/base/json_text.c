@@ -231,25 +231,58 @@ static int simple_escape(char e)
     }
 }
 
-/* Runs of plain bytes are skipped without copying, four at a time where
- * four are left (this loop is most of what validating a payload costs);
+/* The special bytes of the word x (see sl_json_plain_len) have their top
+ * bit set in the result: the classic tests "has a byte below n" and "has a
+ * zero byte" (after an xor with the byte looked for), exact as to whether
+ * any byte matches (which one is found byte by byte). '"' and '\\' have
+ * their top bit clear, so ~x stands for ~(x ^ each of them) there; with
+ * high, every byte with its top bit set counts too. */
+#define ONES 0x0101010101010101ull
+#define TOPS 0x8080808080808080ull
+#define WORD_SPECIAL(x, high)                                                                      \
+    ((((((x) - ONES * 0x20) | (((x) ^ (ONES * '"')) - ONES) | (((x) ^ (ONES * '\\')) - ONES)) &     \
+       ~(x)) |                                                                                     \
+      ((high) & (x))) &                                                                            \
+     TOPS)
+
+size_t sl_json_plain_len(const char *p, size_t n, int high)
+{
+    unsigned stop = high ? 0 : HIGH; /* classes that are plain here */
+    uint64_t hi = high ? ~0ull : 0;
+    size_t i = 0;
+    for (; n - i >= 16; i += 16) {
+        uint64_t x, y;
+        memcpy(&x, p + i, 8);
+        memcpy(&y, p + i + 8, 8);
+        if (WORD_SPECIAL(x, hi) | WORD_SPECIAL(y, hi))
+            break;
+    }
+    for (; n - i >= 8; i += 8) {
+        uint64_t x;
+        memcpy(&x, p + i, 8);
+        if (WORD_SPECIAL(x, hi))
+            break;
+    }
+    while (i < n && (str_class[(unsigned char)p[i]] & (PLAIN | stop)))
+        i++;
+    return i;
+}
+
+/* Runs of plain bytes are skipped without copying, eight at a time (this
+ * loop is most of what validating a payload costs);
  * the first escape turns decoding on (when out is given), and from then on
  * each run is copied up to the next escape. A string without escapes, the
  * common case, is never copied at all. */
 int sl_json_scan_string(const char *p, const char *end, unsigned flags, sl_buf_t *out,
                         sl_json_string_t *s)
 {
-    const unsigned char *u;
     const char *q = p + 1, *run = q;
-    unsigned plain = flags & SL_JSON_STR_UTF8 ? PLAIN : PLAIN | HIGH;
+    int high = (flags & SL_JSON_STR_UTF8) != 0;
     int rc = 0;
     s->escaped = 0;
     for (;;) {
-        while (end - q >= 4 && (u = (const unsigned char *)q, str_class[u[0]] & plain) &&
-               (str_class[u[1]] & plain) && (str_class[u[2]] & plain) && (str_class[u[3]] & plain))
-            q += 4;
-        while (q < end && (str_class[(unsigned char)*q] & plain))
-            q++;
+        if (q < end) /* an empty input has its quote at end */
+            q += sl_json_plain_len(q, (size_t)(end - q), high);
         if (q >= end) {
             s->at = p;
             return SL_JSON_E_UNTERMINATED;
@@ -517,10 +550,8 @@ int sl_json_append_string(sl_buf_t *b, const char *s, size_t n)
         return rc;
     b->data[b->len++] = '"';
     const char *run = s, *end = s + n;
-    for (const char *q = s; q < end; q++) {
+    for (const char *q = s; (q += sl_json_plain_len(q, (size_t)(end - q), 0)) < end; q++) {
         unsigned char c = (unsigned char)*q;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
         char e[6];
         size_t el = sl_json_escape_byte(c, e);
         if ((rc = sl_buf_append(b, run, (size_t)(q - run))) || (rc = sl_buf_append(b, e, el)))

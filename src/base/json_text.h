@@ -125,6 +125,12 @@ typedef struct sl_json_string {
 int sl_json_scan_string(const char *p, const char *end, unsigned flags, sl_buf_t *out,
                         sl_json_string_t *s);
 
+/* How many of the n bytes at p are plain string text, written as they are:
+ * none is '"', '\\' or below 0x20, nor (with high set) 0x80 or above (the
+ * bytes whose UTF-8 must be checked). Eight bytes a step: the run of plain
+ * text is most of what reading and writing a string literal costs. */
+size_t sl_json_plain_len(const char *p, size_t n, int high);
+
 /* Whether the body of a well-formed string literal (between its quotes)
  * reads as the ASCII text lit once its escapes are decoded: so that
  * "\u005fplaceholder" is the key "_placeholder", as JSON.parse sees it. */

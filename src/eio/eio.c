@@ -24,10 +24,14 @@
 
 enum { T_POLLING = 0, T_WEBSOCKET = 1 };
 
+/* One packet on its way out; queued for a GET, it holds a reference to
+ * rc. */
 typedef struct eio_out {
     uint8_t type;
-    uint8_t flags;    /* EIO_SEND_* */
-    sl_rcbuf_t *data; /* NULL for control packets without data */
+    uint8_t flags;        /* EIO_SEND_* */
+    sl_rcbuf_t *rc;       /* holds data; NULL for control packets without data */
+    const char *data;
+    size_t len;
 } eio_out_t;
 
 struct eio_session {
@@ -196,50 +200,65 @@ static void session_doom(eio_session_t *s)
     uv_timer_start(&s->hb, doom_cb, 0, 0);
 }
 
-/* cache: only where every session's frame holds the same bytes (a v3
- * binary frame starts with a type byte a v4 one lacks). */
-static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, uint8_t type, unsigned flags,
-                           const char *data, size_t n, eio_cache_t *cache)
+/* A packet without a shared buffer of its own: rc may be NULL (data is
+ * copied if it must wait). */
+static eio_out_t out_of(uint8_t type, unsigned flags, sl_rcbuf_t *rc, const char *data, size_t len)
 {
+    return (eio_out_t){type, (uint8_t)flags, rc, data, len};
+}
+
+static eio_out_t out_rc(uint8_t type, sl_rcbuf_t *rc)
+{
+    return out_of(type, 0, rc, rc ? rc->data : NULL, rc ? rc->len : 0);
+}
+
+/* One packet, one WebSocket frame. m, when not NULL, is the message the
+ * packet came from, with its plain frame built once for every recipient and
+ * the cache of its compressed one; only a v3 binary frame (a leading type
+ * byte) is framed here, and shares no cache. */
+static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, const eio_out_t *o, eio_msg_t *m)
+{
+    int binary = o->flags & EIO_SEND_BINARY;
+    unsigned wf = (binary ? SL_WS_BINARY : 0) | (o->flags & EIO_SEND_PLAIN ? SL_WS_PLAIN : 0);
+    if (m && !(binary && s->proto == 3))
+        return sl_ws_send_frame(ws, wf, m->rc, m->frame, m->frame_len, &m->cache);
     uv_buf_t parts[2];
+    sl_rcbuf_t *rcs[2] = {NULL, NULL};
     unsigned np = 0;
-    char prefix = (char)('0' + type);
+    char prefix = (char)('0' + o->type);
     char v3bin = 4;
-    int binary = flags & EIO_SEND_BINARY;
     if (binary) {
-        if (s->proto == 3) { /* v3 binary frames start with the type byte */
-            parts[np++] = uv_buf_init(&v3bin, 1);
-            cache = NULL;
-        }
+        if (s->proto == 3) /* v3 binary frames start with the type byte */
+            parts[np++] = (uv_buf_t){.base = &v3bin, .len = 1};
     } else {
-        parts[np++] = uv_buf_init(&prefix, 1);
+        parts[np++] = (uv_buf_t){.base = &prefix, .len = 1};
     }
-    if (n)
-        parts[np++] = uv_buf_init((char *)data, (unsigned)n);
-    unsigned wf = (binary ? SL_WS_BINARY : 0) | (flags & EIO_SEND_PLAIN ? SL_WS_PLAIN : 0);
-    return sl_ws_sendv(ws, wf, parts, np, cache);
+    if (o->len) {
+        rcs[np] = o->rc;
+        parts[np++] = (uv_buf_t){.base = (char *)o->data, .len = o->len};
+    }
+    return sl_ws_sendv(ws, wf, parts, rcs, np, NULL);
 }
 
 /* Bytes a queued packet costs besides its data (so zero-length control
  * packets count against the cap too). */
 #define EIO_OUT_OVERHEAD 16
 
-/* Queues or writes one packet. data may be NULL (control packets). Takes
- * no ownership: the queue takes its own ref. */
-static int session_push(eio_session_t *s, uint8_t type, unsigned flags, sl_rcbuf_t *data,
-                        eio_cache_t *cache)
+/* Writes one packet to the WebSocket, or queues it for the next GET
+ * (taking a reference to o->rc, which must hold o's data then). m as for
+ * ws_write_packet. */
+static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
 {
-    if (!s->open || (s->doomed && type != EIO_CLOSE))
+    if (!s->open || (s->doomed && o->type != EIO_CLOSE))
         return -EPIPE;
     if (s->transport == T_WEBSOCKET) {
-        int rc = ws_write_packet(s, s->ws, type, flags, data ? data->data : NULL,
-                                 data ? data->len : 0, cache);
+        int rc = ws_write_packet(s, s->ws, o, m);
         if (rc == -ENOBUFS)
             session_doom(s);
         return rc;
     }
-    size_t n = (data ? data->len : 0) + EIO_OUT_OVERHEAD;
-    if (s->qbytes + n > s->srv->opts.session_queue_cap && type != EIO_CLOSE) {
+    size_t n = o->len + EIO_OUT_OVERHEAD;
+    if (s->qbytes + n > s->srv->opts.session_queue_cap && o->type != EIO_CLOSE) {
         session_doom(s);
         return -ENOBUFS;
     }
@@ -251,7 +270,10 @@ static int session_push(eio_session_t *s, uint8_t type, unsigned flags, sl_rcbuf
         s->q = q;
         s->qcap = cap;
     }
-    s->q[s->qlen++] = (eio_out_t){type, (uint8_t)flags, data ? sl_rcbuf_ref(data) : NULL};
+    eio_out_t *slot = &s->q[s->qlen++];
+    *slot = *o;
+    if (slot->rc)
+        sl_rcbuf_ref(slot->rc);
     s->qbytes += n;
     if (s->poll)
         session_flush_poll(s);
@@ -261,24 +283,33 @@ static int session_push(eio_session_t *s, uint8_t type, unsigned flags, sl_rcbuf
 static void queue_clear(eio_session_t *s)
 {
     for (uint32_t i = 0; i < s->qlen; i++)
-        sl_rcbuf_unref(s->q[i].data);
+        sl_rcbuf_unref(s->q[i].rc);
     s->qlen = 0;
     s->qbytes = 0;
 }
 
-/* Moves every queued packet onto the WebSocket, in order. */
+/* A control packet (or the open packet), data in rc or none. */
+static int session_push_ctl(eio_session_t *s, uint8_t type, sl_rcbuf_t *rc)
+{
+    eio_out_t o = out_rc(type, rc);
+    return session_push(s, &o, NULL);
+}
+
+/* Moves every queued packet onto the WebSocket, in order. The session
+ * writes to the WebSocket from now on, so the queue's memory goes (a
+ * WebSocket handshake queues what on_open sends until the ws exists). */
 static void queue_to_ws(eio_session_t *s)
 {
     for (uint32_t i = 0; i < s->qlen && s->open; i++) {
-        eio_out_t *o = &s->q[i];
-        if (ws_write_packet(s, s->ws, o->type, o->flags, o->data ? o->data->data : NULL,
-                            o->data ? o->data->len : 0, NULL) == -ENOBUFS) {
-            queue_clear(s);
+        if (ws_write_packet(s, s->ws, &s->q[i], NULL) == -ENOBUFS) {
             session_doom(s);
-            return;
+            break;
         }
     }
     queue_clear(s);
+    free(s->q);
+    s->q = NULL;
+    s->qcap = 0;
 }
 
 static void cors_headers(eio_server_t *srv, sl_http_req_t *req);
@@ -305,13 +336,11 @@ static void session_flush_poll(eio_session_t *s)
     int compress = 0;
     for (uint32_t i = 0; i < s->qlen; i++) {
         eio_out_t *o = &s->q[i];
-        const char *d = o->data ? o->data->data : NULL;
-        size_t n = o->data ? o->data->len : 0;
         int binary = o->flags & EIO_SEND_BINARY;
         if (s->proto == 3)
-            eio3_payload_append(&body, (eio_type_t)o->type, binary, d, n);
+            eio3_payload_append(&body, (eio_type_t)o->type, binary, o->data, o->len);
         else
-            eio_payload_append(&body, (eio_type_t)o->type, binary, d, n);
+            eio_payload_append(&body, (eio_type_t)o->type, binary, o->data, o->len);
         compress |= !(o->flags & EIO_SEND_PLAIN);
     }
     queue_clear(s);
@@ -337,9 +366,37 @@ static void session_release_poll(eio_session_t *s, uint8_t type)
     respond_poll(s, req, body, n, 0);
 }
 
-int eio_session_send_rc(eio_session_t *s, unsigned flags, sl_rcbuf_t *data, eio_cache_t *cache)
+int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n)
 {
-    return session_push(s, EIO_MESSAGE, flags, data, cache);
+    /* [room for the header][type byte][data]: the type byte is only in a
+     * text frame (v4 binary frames are the bare data). */
+    sl_rcbuf_t *rc = sl_rcbuf_alloc(SL_WS_HEADER_MAX + 1 + n);
+    if (!rc)
+        return -ENOMEM;
+    char *d = rc->data + SL_WS_HEADER_MAX + 1;
+    if (n)
+        memcpy(d, data, n);
+    if (!binary)
+        d[-1] = (char)('0' + EIO_MESSAGE);
+    char *payload = binary ? d : d - 1;
+    const char *frame = sl_ws_frame_prepend(payload, binary, (size_t)(d + n - payload));
+    *m = (eio_msg_t){.rc = rc, .data = d, .len = n, .frame = frame,
+                     .frame_len = (size_t)(d + n - frame), .binary = binary};
+    return 0;
+}
+
+void eio_msg_release(eio_msg_t *m)
+{
+    sl_rcbuf_unref(m->rc);
+    eio_cache_release(&m->cache);
+    memset(m, 0, sizeof *m);
+}
+
+int eio_session_send_msg(eio_session_t *s, eio_msg_t *m, unsigned flags)
+{
+    unsigned f = (m->binary ? EIO_SEND_BINARY : 0) | (flags & EIO_SEND_PLAIN);
+    eio_out_t o = out_of(EIO_MESSAGE, f, m->rc, m->data, m->len);
+    return session_push(s, &o, m);
 }
 
 int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t n)
@@ -347,16 +404,15 @@ int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t 
     if (!s->open || s->doomed)
         return -EPIPE;
     if (s->transport == T_WEBSOCKET) {
-        /* No queue on WebSocket: write straight from the caller's bytes. */
-        int rc = ws_write_packet(s, s->ws, EIO_MESSAGE, flags, data, n, NULL);
-        if (rc == -ENOBUFS)
-            session_doom(s);
-        return rc;
+        /* No queue on WebSocket: written (or copied) from the caller's bytes. */
+        eio_out_t o = out_of(EIO_MESSAGE, flags, NULL, data, n);
+        return session_push(s, &o, NULL);
     }
     sl_rcbuf_t *rc = sl_rcbuf_new(data, n);
     if (!rc)
         return -ENOMEM;
-    int r = session_push(s, EIO_MESSAGE, flags, rc, NULL);
+    eio_out_t o = out_of(EIO_MESSAGE, flags, rc, rc->data, n);
+    int r = session_push(s, &o, NULL);
     sl_rcbuf_unref(rc);
     return r;
 }
@@ -402,7 +458,7 @@ static void hb_cb(uv_timer_t *t)
      * a GET collects it. */
     s->deadline = now_ms() + s->srv->opts.ping_timeout_ms;
     uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_timeout_ms, 0);
-    session_push(s, EIO_PING, 0, NULL, NULL);
+    session_push_ctl(s, EIO_PING, NULL);
 }
 
 /* A timer may fire a few ms late; a request arriving after the deadline
@@ -474,21 +530,21 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
     SL_DEBUGF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", reason), "session %s closed: %s", s->sid, reason);
     int drain = 0;
     if (notify_peer && s->transport == T_WEBSOCKET && s->ws)
-        ws_write_packet(s, s->ws, EIO_CLOSE, 0, NULL, 0, NULL);
+        ws_write_packet(s, s->ws, &(eio_out_t){.type = EIO_CLOSE}, NULL);
     if (notify_peer && s->transport == T_POLLING && !s->poll) {
-        session_push(s, EIO_CLOSE, 0, NULL, NULL);
+        session_push_ctl(s, EIO_CLOSE, NULL);
         drain = s->open;
     } else if (poll_answer == EIO_NOOP && s->transport == T_POLLING && !s->poll) {
         /* The client closed with a POST while no GET was parked: a GET it
          * sent at the same moment (the official suite sends both at once)
          * may land just after, and gets the noop it would have got had it
          * come first, not 400. */
-        session_push(s, EIO_NOOP, 0, NULL, NULL);
+        session_push_ctl(s, EIO_NOOP, NULL);
         drain = s->open;
     }
     if (s->poll) {
         if (notify_peer && s->qlen) {
-            session_push(s, EIO_CLOSE, 0, NULL, NULL); /* flushes with the queue */
+            session_push_ctl(s, EIO_CLOSE, NULL); /* flushes with the queue */
         } else {
             session_release_poll(s, poll_answer);
         }
@@ -594,7 +650,7 @@ static int session_on_packet(eio_session_t *s, const eio_packet_t *p)
     case EIO_PING:
         if (s->proto == 3) {
             sl_rcbuf_t *d = p->len ? sl_rcbuf_new(p->data, p->len) : NULL;
-            session_push(s, EIO_PONG, 0, d, NULL);
+            session_push_ctl(s, EIO_PONG, d);
             sl_rcbuf_unref(d);
             hb_expect_ping(s);
             return s->open ? 0 : -1;
@@ -850,7 +906,7 @@ static void upgrade_timeout_cb(uv_timer_t *t)
 static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt)
 {
     if (pkt->type == EIO_PING && pkt->len == 5 && !memcmp(pkt->data, "probe", 5)) {
-        ws_write_packet(s, ws, EIO_PONG, 0, "probe", 5, NULL);
+        ws_write_packet(s, ws, &(eio_out_t){.type = EIO_PONG, .data = "probe", .len = 5}, NULL);
         /* The client now pauses polling: release its parked GET. */
         if (s->poll && s->qlen == 0)
             session_release_poll(s, EIO_NOOP);
@@ -1016,7 +1072,7 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         s->transport = T_POLLING; /* queue what on_open sends until the ws exists */
         if (srv->h.on_open)
             srv->h.on_open(s, req, srv->ud);
-        session_push(s, EIO_OPEN, 0, open, NULL);
+        session_push_ctl(s, EIO_OPEN, open);
         sl_rcbuf_unref(open);
         /* on_open ran first, so its packets are queued before OPEN: put OPEN
          * first. */
@@ -1041,7 +1097,7 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
             sl_ws_start(s->ws);
         return;
     }
-    session_push(s, EIO_OPEN, 0, open, NULL);
+    session_push_ctl(s, EIO_OPEN, open);
     sl_rcbuf_unref(open);
     if (srv->h.on_open)
         srv->h.on_open(s, req, srv->ud);

@@ -109,9 +109,35 @@ static inline void eio_cache_release(eio_cache_t *c) { sl_ws_zcache_release(c); 
  * once closed; when the session's output cap is exceeded the session is
  * closed and -ENOBUFS is returned. */
 int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t n);
-/* Same, sharing an immutable buffer (one encode for many recipients), and
- * its cache (may be NULL). */
-int eio_session_send_rc(eio_session_t *s, unsigned flags, sl_rcbuf_t *data, eio_cache_t *cache);
+
+/* A message laid out once for every session and transport it goes to (a
+ * broadcast, or any packet the layer above encodes once): one shared
+ * buffer holding the whole plain WebSocket frame (header, Engine.IO type
+ * byte, data), so that every WebSocket recipient's queue holds a reference
+ * to the same bytes, and whose data part polling queues reference too; and
+ * the cache of its compressed frame, made once for the recipients that
+ * compress it.
+ *
+ *   rc->data: [ room | WS header | '4' | data ............ ]
+ *                      ^frame             ^data, len
+ */
+typedef struct eio_msg {
+    sl_rcbuf_t *rc;
+    const char *data;     /* the message, inside rc */
+    size_t len;
+    const char *frame;    /* the plain WebSocket frame (Engine.IO v4; v3 text) */
+    size_t frame_len;
+    int binary;
+    eio_cache_t cache;
+} eio_msg_t;
+
+/* Copies n bytes into a new message. 0 or -ENOMEM. */
+int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n);
+void eio_msg_release(eio_msg_t *m);
+/* Queues or writes m as eio_session_send does, sharing its buffer and
+ * filling its cache. flags: EIO_SEND_PLAIN or 0 (the message knows whether
+ * it is binary). */
+int eio_session_send_msg(eio_session_t *s, eio_msg_t *m, unsigned flags);
 /* Server-side close: a close packet, then the transport goes. */
 void eio_session_close(eio_session_t *s);
 

@@ -48,6 +48,9 @@ struct sl_server {
     client_file_t client_files[8];
     const sl_locator_t *locator;   /* where other nodes' sessions are */
     void *locator_ud;
+    /* Every accepted connection's output of a loop turn leaves in one
+     * write at the turn's end (net/stream_writer.h). */
+    sl_stream_flusher_t flusher;
     uv_timer_t shutdown_timer;
     uint64_t shutdown_started;
     int shutdown_finished;
@@ -353,7 +356,7 @@ static void on_connection(uv_stream_t *listener, int status)
     /* The conn starts with no handler; http takes it over at once. */
     static const sl_conn_handler_t none = {0};
     sl_tls_ctx_t *tls = listener == (uv_stream_t *)&srv->listener ? srv->tls : NULL;
-    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, tls, &c);
+    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, tls, &srv->flusher, &c);
     if (rc) {
         SL_WARN("server", "accept: %s", uv_strerror(rc));
         return;
@@ -378,6 +381,7 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
     srv->relay.data = srv;
     uv_timer_init(loop, &srv->shutdown_timer);
     srv->shutdown_timer.data = srv;
+    sl_stream_flusher_init(loop, &srv->flusher);
     return srv;
 }
 
@@ -655,6 +659,7 @@ static void shutdown_tick(uv_timer_t *t)
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
     uv_walk(srv->loop, close_conn, &srv->listener);
+    sl_stream_flusher_close(&srv->flusher, NULL); /* its writers are closed */
     srv->shutdown_finished = 1;
     for (int i = 0; i < srv->nclosers; i++)
         srv->closers[i].cb(srv->closers[i].ud);

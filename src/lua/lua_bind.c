@@ -139,6 +139,13 @@ int sl_lua_bind_encode(lua_State *L, int idx, sl_lua_bind_args_t *a, char *err, 
     return sl_lua_json_encode(L, idx, &a->json, &eo, err, errlen) < 0 ? -1 : 0;
 }
 
+int sl_lua_bind_encode_values(lua_State *L, int first, int n, sl_lua_bind_args_t *a, char *err,
+                              size_t errlen)
+{
+    sl_lua_json_encode_opts_t eo = {collect_binary, a};
+    return sl_lua_json_encode_values(L, first, n, &a->json, &eo, err, errlen) < 0 ? -1 : 0;
+}
+
 void sl_lua_bind_args_free(sl_lua_bind_args_t *a)
 {
     for (unsigned i = 0; i < a->natts; i++)

@@ -125,6 +125,10 @@ typedef struct sl_lua_bind_args {
  * -1 with the reason in err. Never raises: call it after everything that
  * may raise, and free a with sl_lua_bind_args_free before raising. */
 int sl_lua_bind_encode(lua_State *L, int idx, sl_lua_bind_args_t *a, char *err, size_t errlen);
+/* Same for the n values from stack index first, as one array (nil: null):
+ * an ack's arguments, with no table made for them. */
+int sl_lua_bind_encode_values(lua_State *L, int first, int n, sl_lua_bind_args_t *a, char *err,
+                              size_t errlen);
 void sl_lua_bind_args_free(sl_lua_bind_args_t *a);
 
 /* Pushes a table of a query string, keys and values %-decoded (+ is a

@@ -170,7 +170,7 @@ typedef struct dec {
     sl_buf_t scratch; /* unescaped strings; sl_lua_json_decode frees it */
     int depth;
     int code;
-    int arr_mt, obj_mt; /* stack slots of the shared metatables */
+    int arr_mt, obj_mt; /* stack slots of the shared metatables (obj_mt: nil until used) */
 } dec_t;
 
 __attribute__((noreturn, format(printf, 3, 4)))
@@ -284,7 +284,10 @@ static void parse_array(dec_t *d)
     lua_State *L = d->L;
     enter(d);
     d->p++;
-    lua_createtable(L, 0, 0);
+    /* A top-level array is most often an event's arguments: room for an
+     * event name, two arguments and the ack function Lua appends, so that
+     * none of them grows the table. */
+    lua_createtable(L, d->depth == 1 ? 4 : 0, 0);
     lua_pushvalue(L, d->arr_mt);
     lua_setmetatable(L, -2);
     skip_ws(d);
@@ -377,6 +380,10 @@ static void parse_object(dec_t *d)
     skip_ws(d);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
+        if (lua_isnil(L, d->obj_mt)) { /* looked up when first needed */
+            push_object_mt(L);
+            lua_replace(L, d->obj_mt);
+        }
         lua_pushvalue(L, d->obj_mt);
         lua_setmetatable(L, t);
         d->depth--;
@@ -461,7 +468,7 @@ static int dec_run(lua_State *L)
     dec_t *d = lua_touserdata(L, 1);
     push_array_mt(L);
     d->arr_mt = lua_gettop(L);
-    push_object_mt(L);
+    lua_pushnil(L); /* the shared object metatable: only `{}` needs it */
     d->obj_mt = lua_gettop(L);
     parse_value(d);
     skip_ws(d);
@@ -577,12 +584,8 @@ static void enc_string(enc_t *e, const char *str, size_t n)
     if (sl_buf_reserve(e->out, n + 2))
         enc_oom(e);
     PUTS(e, "\"");
-    while (p < end) {
+    while ((p += sl_json_plain_len((const char *)p, (size_t)(end - p), 1)) < end) {
         unsigned c = *p;
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-            p++;
-            continue;
-        }
         if (c >= 0x80) {
             size_t k = sl_utf8_seq_len(p, (size_t)(end - p));
             if (!k)
@@ -936,27 +939,22 @@ static void enc_value(enc_t *e, int idx)
     }
 }
 
-static int enc_run(lua_State *L)
-{
-    enc_t *e = lua_touserdata(L, 2);
-    enc_value(e, 1);
-    return 0;
-}
-
-int sl_lua_json_encode(lua_State *L, int idx, sl_buf_t *out,
+/* fn(e, values...) in protected mode: the n values from stack index
+ * first are its arguments after the encoder state. */
+static int enc_call(lua_State *L, lua_CFunction fn, int first, int n, sl_buf_t *out,
                     const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen)
 {
-    idx = lua_absindex(L, idx);
-    if (!lua_checkstack(L, 4)) {
+    if (n < 0 || !lua_checkstack(L, n + 4)) {
         copy_err(err, errlen, "Lua stack overflow");
         return -ENOMEM;
     }
     size_t start = out->len;
     enc_t e = {.L = L, .out = out, .opts = opts};
-    lua_pushcfunction(L, enc_run);
-    lua_pushvalue(L, idx);
+    lua_pushcfunction(L, fn);
     lua_pushlightuserdata(L, &e);
-    int st = lua_pcall(L, 2, 0, 0);
+    for (int i = 0; i < n; i++)
+        lua_pushvalue(L, first + i);
+    int st = lua_pcall(L, n + 1, 0, 0);
     if (st == LUA_OK)
         return e.nbinary;
     out->len = start;
@@ -964,6 +962,41 @@ int sl_lua_json_encode(lua_State *L, int idx, sl_buf_t *out,
     copy_err(err, errlen, lua_tostring(L, -1));
     lua_pop(L, 1);
     return code;
+}
+
+static int enc_run(lua_State *L)
+{
+    enc_value(lua_touserdata(L, 1), 2);
+    return 0;
+}
+
+int sl_lua_json_encode(lua_State *L, int idx, sl_buf_t *out,
+                    const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen)
+{
+    return enc_call(L, enc_run, lua_absindex(L, idx), 1, out, opts, err, errlen);
+}
+
+/* The values after e as one array: nil is null, as in an array table. */
+static int enc_values_run(lua_State *L)
+{
+    enc_t *e = lua_touserdata(L, 1);
+    int n = lua_gettop(L) - 1;
+    e->depth = 1;
+    PUTS(e, "[");
+    for (int i = 1; i <= n; i++) {
+        if (i > 1)
+            PUTS(e, ",");
+        e->path[1] = (path_el_t){NULL, 0, i, 1};
+        enc_value(e, i + 1);
+    }
+    PUTS(e, "]");
+    return 0;
+}
+
+int sl_lua_json_encode_values(lua_State *L, int first, int n, sl_buf_t *out,
+                              const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen)
+{
+    return enc_call(L, enc_values_run, lua_absindex(L, first), n, out, opts, err, errlen);
 }
 
 /* 1: a binary is in there; 0: none; -1: nested past the limit, which ends

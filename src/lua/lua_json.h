@@ -139,6 +139,12 @@ int sl_lua_json_decode(lua_State *L, const char *json, size_t len,
 int sl_lua_json_encode(lua_State *L, int idx, sl_buf_t *out,
                     const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen);
 
+/* The same for the n values from stack index first, written as one array
+ * (nil, which a table can't hold, is null): an ack's arguments, encoded
+ * straight from the call's arguments without a table. */
+int sl_lua_json_encode_values(lua_State *L, int first, int n, sl_buf_t *out,
+                              const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen);
+
 /* 1 when the value at idx is, or holds (in table values, recursively, up to
  * SL_LUA_JSON_MAX_DEPTH), a siolua.binary: choose BINARY_EVENT over EVENT.
  * 0 for a value nested deeper (a cycle included), which cannot be encoded. */

@@ -27,6 +27,7 @@
 #include <lua5.4/lua-cjson.h>
 
 #include "base/buf.h"
+#include "base/slab.h"
 #include "base/log.h"
 
 /* Exported by lua-cjson next to luaopen_cjson, but its header omits it. */
@@ -90,6 +91,7 @@ struct sl_lua {
     uv_idle_t idle;       /* runs the queue; rt is freed in its close callback */
     int closing;
     size_t mem, mem_limit;
+    sl_slab_t slab;       /* Lua's small blocks (see rt_alloc) */
     uint64_t budget;
     int chunk;
     run_t run;
@@ -144,20 +146,56 @@ static void caller_where(lua_State *L, char *out, size_t n)
     snprintf(out, n, "?");
 }
 
-/* The allocator: plain malloc, counting bytes, failing growth past the cap.
- * Lua answers a failure with an emergency collection and one retry. */
+/* Small blocks (most of Lua's objects) come from the runtime's slab, the
+ * rest from malloc: Lua tells the old size of every block it frees or
+ * resizes, which is all a slab needs. A sanitizer build uses malloc for
+ * everything, so that ASan keeps watching every Lua object. */
+#if defined(__SANITIZE_ADDRESS__)
+#define USE_SLAB 0
+#else
+#define USE_SLAB 1
+#endif
+
+static void block_free(sl_lua_t *rt, void *p, size_t n)
+{
+    if (USE_SLAB && sl_slab_fits(n))
+        sl_slab_free(&rt->slab, p, n);
+    else
+        free(p);
+}
+
+static void *block_resize(sl_lua_t *rt, void *ptr, size_t old, size_t nsize)
+{
+    if (!USE_SLAB)
+        return realloc(ptr, nsize);
+    int small_old = ptr && sl_slab_fits(old), small_new = sl_slab_fits(nsize);
+    if (ptr && !small_old && !small_new)
+        return realloc(ptr, nsize);
+    if (small_old && small_new && sl_slab_same_class(old, nsize))
+        return ptr;
+    void *p = small_new ? sl_slab_alloc(&rt->slab, nsize) : malloc(nsize);
+    if (p && ptr) {
+        memcpy(p, ptr, old < nsize ? old : nsize);
+        block_free(rt, ptr, old);
+    }
+    return p;
+}
+
+/* The allocator: counting bytes, failing growth past the cap. Lua answers
+ * a failure with an emergency collection and one retry. */
 static void *rt_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     sl_lua_t *rt = ud;
     size_t old = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
+        if (ptr)
+            block_free(rt, ptr, old);
         rt->mem -= old;
         return NULL;
     }
     if (rt->mem_limit && nsize > old && rt->mem - old + nsize > rt->mem_limit)
         return NULL;
-    void *p = realloc(ptr, nsize);
+    void *p = block_resize(rt, ptr, old, nsize);
     if (p)
         rt->mem = rt->mem - old + nsize;
     return p;
@@ -1362,10 +1400,12 @@ sl_lua_t *sl_lua_new(uv_loop_t *loop, const char *app_dir, const char *lib_dir)
     }
     rt->loop = loop;
     rt->module_ref = LUA_NOREF;
+    sl_slab_init(&rt->slab);
     sl_lua_set_budget(rt, SL_LUA_DEFAULT_BUDGET);
     rt->L = lua_newstate(rt_alloc, rt);
     if (!rt->L) {
         SL_ERROR("lua", "cannot create the Lua runtime: out of memory");
+        sl_slab_destroy(&rt->slab);
         free(rt);
         return NULL;
     }
@@ -1377,6 +1417,7 @@ sl_lua_t *sl_lua_new(uv_loop_t *loop, const char *app_dir, const char *lib_dir)
     if (cpcall(rt, init_cf, &a, err, sizeof err) < 0) {
         SL_ERROR("lua", "cannot create the Lua runtime: %s", err);
         lua_close(rt->L);
+        sl_slab_destroy(&rt->slab);
         sl_buf_free(&rt->warn);
         free(rt);
         return NULL;
@@ -1417,6 +1458,7 @@ void sl_lua_free(sl_lua_t *rt)
     rt->budget = 0;
     lua_close(rt->L);
     rt->L = NULL;
+    sl_slab_destroy(&rt->slab);
     sl_buf_free(&rt->warn);
     uv_close((uv_handle_t *)&rt->idle, rt_closed_cb);
 }

@@ -99,17 +99,19 @@ static int64_t opt_ack_id(lua_State *L, int idx)
     return (int64_t)id;
 }
 
-/* Encodes the Lua array at idx into a packet. Raises on unencodable values
- * (misuse), like sio.json.encode. */
-static void build_out(lua_State *L, int idx, sio_packet_type_t type, sio_nsp_t *nsp,
+/* Encodes the Lua array at idx (n < 0), or the n values from idx, into a
+ * packet in nsp's parser. Raises on unencodable values (misuse), like
+ * sio.json.encode. */
+static void build_out(lua_State *L, int idx, int n, sio_packet_type_t type, sio_nsp_t *nsp,
                       int64_t ack_id, sio_out_t *out)
 {
     sl_lua_bind_args_t a = SL_LUA_BIND_ARGS_INIT;
     char err[256];
-    int rc = sl_lua_bind_encode(L, idx, &a, err, sizeof err) == 0
-                 ? sio_out_build(out, sio_nsp_server(nsp), type, sio_nsp_name(nsp), ack_id,
-                                 a.json.data, a.json.len, a.atts, a.natts)
-                 : -EINVAL;
+    int bad = n < 0 ? sl_lua_bind_encode(L, idx, &a, err, sizeof err)
+                    : sl_lua_bind_encode_values(L, idx, n, &a, err, sizeof err);
+    int rc = bad ? -EINVAL
+                 : sio_out_build(out, sio_nsp_server(nsp), type, sio_nsp_name(nsp), ack_id,
+                                 a.json.data, a.json.len, a.atts, a.natts);
     sl_lua_bind_args_free(&a);
     if (rc < 0)
         luaL_error(L, "cannot send: %s", rc == -EINVAL ? err : "encoding failed");
@@ -163,9 +165,23 @@ static int sock_refuse(lua_State *L)
     return 1;
 }
 
-/* h:emit(args[, ack_id[, plain]]) / h:ack(args, id): false when the socket
- * is not connected (or gone). plain: never compressed (compress(false)). */
-static int send_to_socket(lua_State *L, sio_packet_type_t type)
+/* Writes the packet built from the Lua values (see build_out) to s;
+ * plain: never compressed (compress(false)). */
+static int send_built(lua_State *L, sio_socket_t *s, int idx, int n, sio_packet_type_t type,
+                      int64_t id, int plain)
+{
+    sio_out_t out;
+    build_out(L, idx, n, type, sio_socket_nsp(s), id, &out);
+    out.plain = plain != 0;
+    int rc = sio_socket_send(s, &out);
+    sio_out_release(&out);
+    lua_pushboolean(L, rc == 0);
+    return 1;
+}
+
+/* h:emit(args[, ack_id[, plain]]): false when the socket is not
+ * connected (or gone). plain: never compressed (compress(false)). */
+static int sock_emit(lua_State *L)
 {
     sio_socket_t *s = opt_socket(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
@@ -175,17 +191,53 @@ static int send_to_socket(lua_State *L, sio_packet_type_t type)
         lua_pushboolean(L, 0);
         return 1;
     }
-    sio_out_t out;
-    build_out(L, 2, type, sio_socket_nsp(s), id, &out);
-    out.plain = plain != 0;
-    int rc = sio_socket_send(s, &out);
-    sio_out_release(&out);
-    lua_pushboolean(L, rc == 0);
-    return 1;
+    return send_built(L, s, 2, -1, SIO_PACKET_EVENT, id, plain);
 }
 
-static int sock_emit(lua_State *L) { return send_to_socket(L, SIO_PACKET_EVENT); }
-static int sock_ack(lua_State *L) { return send_to_socket(L, SIO_PACKET_ACK); }
+/* h:ack(id, ...): the ACK with the values after the id (nil is null),
+ * encoded from the call's arguments; false as h:emit. */
+static int sock_ack(lua_State *L)
+{
+    sio_socket_t *s = opt_socket(L, 1);
+    int64_t id = opt_ack_id(L, 2);
+    luaL_argcheck(L, id >= 0, 2, "ack id expected");
+    if (!s || !sio_socket_connected(s)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    return send_built(L, s, 3, lua_gettop(L) - 2, SIO_PACKET_ACK, id, 0);
+}
+
+/* The function an event handler gets as its last argument when the client
+ * asked for an ack: ack(...) sends the ACK once (later calls, and calls
+ * once the socket is gone, do nothing). A C closure whose upvalues are the
+ * handle, the id and whether it was called: one allocation per acked
+ * event, where a Lua closure over the same three costs four. */
+static int ack_call(lua_State *L)
+{
+    if (lua_toboolean(L, lua_upvalueindex(3)))
+        return 0;
+    lua_pushboolean(L, 1);
+    lua_replace(L, lua_upvalueindex(3));
+    /* A socket handle: checked when the closure was made. */
+    sio_socket_t *s = ((sock_ud_t *)lua_touserdata(L, lua_upvalueindex(1)))->s;
+    if (s && sio_socket_connected(s))
+        send_built(L, s, 1, lua_gettop(L), SIO_PACKET_ACK,
+                   (int64_t)lua_tointeger(L, lua_upvalueindex(2)), 0);
+    return 0;
+}
+
+/* h:acker(id): that function for the ack id. */
+static int sock_acker(lua_State *L)
+{
+    opt_socket(L, 1);
+    int64_t id = opt_ack_id(L, 2);
+    luaL_argcheck(L, id >= 0, 2, "ack id expected");
+    lua_settop(L, 2);
+    lua_pushboolean(L, 0);
+    lua_pushcclosure(L, ack_call, 3);
+    return 1;
+}
 
 static int sock_join(lua_State *L)
 {
@@ -280,6 +332,7 @@ static const luaL_Reg sock_methods[] = {
     {"refuse", sock_refuse},
     {"emit", sock_emit},
     {"ack", sock_ack},
+    {"acker", sock_acker},
     {"join", sock_join},
     {"leave", sock_leave},
     {"rooms", sock_rooms},
@@ -362,7 +415,7 @@ static int nsp_broadcast(lua_State *L)
         return 1;
     }
     sio_out_t out;
-    build_out(L, 5, SIO_PACKET_EVENT, n, id, &out);
+    build_out(L, 5, -1, SIO_PACKET_EVENT, n, id, &out);
     select_ctx_t ctx = {L, &out, 0};
     lua_newtable(L);
     ctx.table_idx = lua_gettop(L);

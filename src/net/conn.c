@@ -84,8 +84,9 @@ static void conn_shutdown_cb(sl_stream_writer_t *w, int status)
     uv_timer_start(c->linger, linger_timeout_cb, LINGER_MS, 0);
 }
 
-/* Every queued byte is written: shut down our side, keep reading (and
- * dropping) until the peer closes or the linger time is over. */
+/* Our side is shut down once every queued byte is written; meanwhile and
+ * after, what the peer sends is read and dropped until it closes or the
+ * linger time is over. */
 static void conn_linger(sl_conn_t *c)
 {
     c->lingering = 1;
@@ -100,10 +101,17 @@ static void conn_drain_cb(sl_stream_writer_t *w)
     if (c->closing)
         return;
     count_sent(c);
-    if (c->close_after_write)
-        conn_linger(c);
-    else if (c->handler->on_drain)
+    if (c->handler->on_drain)
         c->handler->on_drain(c);
+}
+
+/* What the flusher wrote at the turn's end is counted then, not at the
+ * connection's close. */
+static void conn_flushed_cb(sl_stream_writer_t *w)
+{
+    sl_conn_t *c = w->data;
+    if (!c->closing)
+        count_sent(c);
 }
 
 static void conn_write_error_cb(sl_stream_writer_t *w, int status)
@@ -116,6 +124,7 @@ static const sl_stream_writer_handler_t conn_writer_handler = {
     .on_drain = conn_drain_cb,
     .on_error = conn_write_error_cb,
     .on_shutdown = conn_shutdown_cb,
+    .on_flushed = conn_flushed_cb,
 };
 
 /* ---- TLS ------------------------------------------------------------------- */
@@ -243,7 +252,8 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 }
 
 int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
-                   size_t queue_cap, sl_tls_ctx_t *tls, sl_conn_t **out)
+                   size_t queue_cap, sl_tls_ctx_t *tls, sl_stream_flusher_t *flusher,
+                   sl_conn_t **out)
 {
     sl_conn_t *c = calloc(1, sizeof *c);
     if (!c)
@@ -257,6 +267,7 @@ int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
     c->handler = h;
     c->owner = owner;
     sl_stream_writer_init(&c->out, (uv_stream_t *)&c->tcp, queue_cap, &conn_writer_handler, c);
+    sl_stream_writer_set_flusher(&c->out, flusher);
     rc = uv_accept(server, (uv_stream_t *)&c->tcp);
     if (!rc && tls) {
         char err[SL_TLS_REASON_MAX];
@@ -362,9 +373,11 @@ int sl_conn_write(sl_conn_t *c, const void *p, size_t n)
     return sl_conn_writev(c, &b, 1);
 }
 
+/* The writer shuts the write side down once what is queued (held for the
+ * turn's end or waiting for the kernel) is written. */
 void sl_conn_close_after_write(sl_conn_t *c)
 {
-    if (c->closing)
+    if (c->closing || c->close_after_write)
         return;
     /* A TLS session ends with our close_notify (none before the handshake
      * is done: there is no session to end). */
@@ -373,6 +386,5 @@ void sl_conn_close_after_write(sl_conn_t *c)
         count_sent(c);
     }
     c->close_after_write = 1;
-    if (sl_stream_writer_queued(&c->out) == 0)
-        conn_linger(c);
+    conn_linger(c);
 }

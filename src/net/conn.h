@@ -52,9 +52,12 @@ struct sl_conn {
 };
 
 /* Called by the listener; accepts from server into a new conn, which
- * speaks TLS with tls (a server context; NULL: plaintext). */
+ * speaks TLS with tls (a server context; NULL: plaintext). With a flusher
+ * (may be NULL), the conn's output of a loop turn leaves in one write at
+ * the end of the turn (see net/stream_writer.h). */
 int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
-                   size_t queue_cap, sl_tls_ctx_t *tls, sl_conn_t **out);
+                   size_t queue_cap, sl_tls_ctx_t *tls, sl_stream_flusher_t *flusher,
+                   sl_conn_t **out);
 /* 1 when the connection speaks TLS. */
 static inline int sl_conn_secure(const sl_conn_t *c) { return c->tls != NULL; }
 /* Swap the handler (HTTP -> WebSocket after an upgrade). */
@@ -62,8 +65,9 @@ void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner);
 /* Bytes the output queue may hold before sl_conn_writev refuses. */
 void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap);
 
-/* Writes all buffers in order: what the kernel takes now goes at once, the
- * rest is copied to the queue. Returns 0, -ENOBUFS when the queue passes
+/* Writes all buffers in order: what the kernel takes now goes at once (or,
+ * with a flusher, at the end of the loop turn), the rest is copied to the
+ * queue. Returns 0, -ENOBUFS when the queue passes
  * queue_cap (the caller closes: either nothing was written, or, after a
  * partial write, the rest was queued so the stream stays whole), -ENOMEM,
  * or -EPIPE when closing (a failed write closes the conn). */

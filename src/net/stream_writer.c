@@ -30,10 +30,40 @@ static sl_stream_chunk_t *chunk_at(const sl_stream_writer_t *w, uint32_t i)
     return &w->q[(w->head + i) & (w->qcap - 1)];
 }
 
+/* Rings of RING_MIN chunks: a flushed writer takes one every turn it has
+ * output and gives it back at the turn's end, so its flusher keeps up to
+ * SPARE_MAX of them for the next turn instead of a malloc and a free per
+ * connection per turn. */
+#define SPARE_MAX 1024
+
+static sl_stream_chunk_t *ring_alloc(sl_stream_writer_t *w, uint32_t cap)
+{
+    sl_stream_flusher_t *f = w->flusher;
+    if (cap == RING_MIN && f && f->spare) {
+        sl_stream_chunk_t *q = f->spare;
+        f->spare = *(void **)q;
+        f->nspare--;
+        return q;
+    }
+    return malloc(cap * sizeof(sl_stream_chunk_t));
+}
+
+static void ring_free(sl_stream_writer_t *w, sl_stream_chunk_t *q, uint32_t cap)
+{
+    sl_stream_flusher_t *f = w->flusher;
+    if (q && cap == RING_MIN && f && !f->closing && f->nspare < SPARE_MAX) {
+        *(void **)q = f->spare;
+        f->spare = q;
+        f->nspare++;
+        return;
+    }
+    free(q);
+}
+
 /* The queue is empty: its memory goes, so an idle writer holds nothing. */
 static void queue_release(sl_stream_writer_t *w)
 {
-    free(w->q);
+    ring_free(w, w->q, w->qcap);
     w->q = NULL;
     w->head = w->qcap = 0;
     sl_rcbuf_unref(w->block);
@@ -52,12 +82,12 @@ static int ring_reserve(sl_stream_writer_t *w, uint32_t more)
     }
     if (cap == w->qcap)
         return 0;
-    sl_stream_chunk_t *q = malloc(cap * sizeof *q);
+    sl_stream_chunk_t *q = ring_alloc(w, cap);
     if (!q)
         return -ENOMEM;
     for (uint32_t i = 0; i < w->count; i++)
         q[i] = *chunk_at(w, i);
-    free(w->q);
+    ring_free(w, w->q, w->qcap);
     w->q = q;
     w->head = 0;
     w->qcap = cap;
@@ -141,6 +171,45 @@ static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t 
     return nb;
 }
 
+/* ---- the flusher's list ---------------------------------------------------- */
+
+/* Whether writes wait for the end of the turn. */
+static int held(const sl_stream_writer_t *w) { return w->flusher && !w->flusher->closing; }
+
+static void flusher_check_cb(uv_check_t *h) { sl_stream_flusher_flush(h->data); }
+static void flusher_prepare_cb(uv_prepare_t *h) { sl_stream_flusher_flush(h->data); }
+
+/* Appended, so writers are flushed in the order their turn's first write
+ * came. Starts the flusher's handles with the first. */
+static void dirty_link(sl_stream_writer_t *w)
+{
+    sl_stream_flusher_t *f = w->flusher;
+    if (w->fprev)
+        return;
+    w->fnext = NULL;
+    w->fprev = f->dirty_tail;
+    *f->dirty_tail = w;
+    f->dirty_tail = &w->fnext;
+    if (!f->started) {
+        uv_check_start(&f->check, flusher_check_cb);
+        uv_prepare_start(&f->prepare, flusher_prepare_cb);
+        f->started = 1;
+    }
+}
+
+static void dirty_unlink(sl_stream_writer_t *w)
+{
+    if (!w->fprev)
+        return;
+    *w->fprev = w->fnext;
+    if (w->fnext)
+        w->fnext->fprev = w->fprev;
+    else
+        w->flusher->dirty_tail = w->fprev;
+    w->fnext = NULL;
+    w->fprev = NULL;
+}
+
 /* ---- writing -------------------------------------------------------------- */
 
 static void write_cb(uv_write_t *req, int status);
@@ -153,6 +222,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status);
  * 0, or a negative libuv error (the writer has failed). */
 static int queue_flush(sl_stream_writer_t *w, int try_first)
 {
+    dirty_unlink(w); /* whatever it held goes now, or with the write in flight */
     if (w->wreq || w->count == 0 || w->corked || w->closed || w->failed)
         return 0;
     uv_buf_t iov[SL_STREAM_WRITER_IOV];
@@ -302,7 +372,15 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
             push_copy(w, bufs[i].base + skip, len - skip);
         skip = 0;
     }
-    int r = queue_flush(w, 0);
+    /* Held until the turn's end unless this turn's output is already big
+     * enough for a write of its own. What a write in flight leaves behind
+     * goes with its callback, and a corked writer with its uncork. */
+    if (done == 0 && held(w) && w->queued < SL_STREAM_FLUSH_BYTES && w->count < SL_STREAM_WRITER_IOV) {
+        if (!w->wreq && !w->corked)
+            dirty_link(w);
+        return over ? -ENOBUFS : 0;
+    }
+    int r = queue_flush(w, done == 0 && held(w));
     if (r < 0)
         return r;
     return over ? -ENOBUFS : 0;
@@ -313,13 +391,25 @@ int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbu
 {
     if (w->closed || w->failed || w->shutdown)
         return -EPIPE;
+    /* The common case of a flushed writer in a busy turn: one more shared
+     * buffer (a broadcast's frame) held for the turn's end, room in the
+     * ring, under the cap and the thresholds. */
+    if (n == 1 && rcs && rcs[0] && w->fprev && !w->corked && w->count < w->qcap &&
+        w->count < SL_STREAM_WRITER_IOV - 1 && w->queued + bufs[0].len < SL_STREAM_FLUSH_BYTES &&
+        ((flags & SL_STREAM_WRITE_UNCAPPED) || w->queued + bufs[0].len <= w->cap)) {
+        push_ref(w, rcs[0], bufs[0].base, bufs[0].len);
+        return 0;
+    }
     size_t total = 0;
     for (unsigned i = 0; i < n; i++)
         total += bufs[i].len;
     if (total == 0)
         return 0;
     size_t done = 0;
-    if (w->count == 0 && !w->corked) {
+    /* Nothing waits before these bytes: offer them to the kernel now,
+     * unless the flusher holds the turn's output (a write big enough on
+     * its own goes now anyway). */
+    if (w->count == 0 && !w->corked && (total >= SL_STREAM_FLUSH_BYTES || !held(w))) {
         int r = uv_try_write(w->stream, bufs, n);
         if (r > 0)
             done = (size_t)r;
@@ -372,6 +462,21 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
 {
     if (w->closed)
         return;
+    if (w->fprev) {
+        /* Held back for the turn's end: offered to the kernel once, as a
+         * writer without a flusher would have at write time (a response
+         * or a close frame written just before the stream is closed). */
+        uv_buf_t iov[SL_STREAM_WRITER_IOV];
+        size_t bytes;
+        dirty_unlink(w);
+        if (!w->wreq && !w->failed && w->count > 0) {
+            int r = uv_try_write(w->stream, iov, queue_gather(w, iov, &bytes));
+            if (r > 0) {
+                w->written += (size_t)r;
+                queue_advance(w, (size_t)r);
+            }
+        }
+    }
     w->closed = 1;
     /* The chunks in flight belong to libuv until their callback, which
      * comes with UV_ECANCELED once the stream is closed. */
@@ -386,4 +491,70 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
     w->block_used = 0;
     if (w->count == 0)
         queue_release(w);
+}
+
+/* ---- the flusher ----------------------------------------------------------- */
+
+int sl_stream_flusher_init(uv_loop_t *loop, sl_stream_flusher_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->dirty_tail = &f->dirty;
+    /* Neither can fail (libuv's own code ignores their result too). */
+    uv_check_init(loop, &f->check);
+    uv_prepare_init(loop, &f->prepare);
+    f->check.data = f;
+    f->prepare.data = f;
+    f->handles = 2;
+    return 0;
+}
+
+/* Writes every listed writer, first listed first. A failed write's callback
+ * (the owner closes its stream) may list or unlist others: the list is
+ * read from its head each time. */
+void sl_stream_flusher_flush(sl_stream_flusher_t *f)
+{
+    while (f->dirty) {
+        sl_stream_writer_t *w = f->dirty;
+        int r = queue_flush(w, 1); /* unlists it */
+        if (r < 0)
+            writer_fail(w, r);
+        else if (w->h && w->h->on_flushed)
+            w->h->on_flushed(w);
+    }
+    if (f->started) {
+        uv_check_stop(&f->check);
+        uv_prepare_stop(&f->prepare);
+        f->started = 0;
+    }
+}
+
+static void flusher_handle_closed(uv_handle_t *h)
+{
+    sl_stream_flusher_t *f = h->data;
+    if (--f->handles == 0 && f->close_cb)
+        f->close_cb(f);
+}
+
+void sl_stream_flusher_close(sl_stream_flusher_t *f, void (*cb)(sl_stream_flusher_t *f))
+{
+    if (f->closing)
+        return;
+    sl_stream_flusher_flush(f);
+    f->closing = 1;
+    while (f->spare) {
+        void *q = f->spare;
+        f->spare = *(void **)q;
+        free(q);
+    }
+    f->nspare = 0;
+    f->close_cb = cb;
+    uv_close((uv_handle_t *)&f->check, flusher_handle_closed);
+    uv_close((uv_handle_t *)&f->prepare, flusher_handle_closed);
+}
+
+void sl_stream_writer_set_flusher(sl_stream_writer_t *w, sl_stream_flusher_t *f)
+{
+    if (w->fprev && queue_flush(w, 1) < 0)
+        w->failed = 1; /* reported by the next write */
+    w->flusher = f;
 }

@@ -19,17 +19,36 @@
  *
  * Corking: between sl_stream_writer_cork and _uncork, writes only queue;
  * uncork writes the whole queue at once (try-write, then one uv_write for
- * the rest). Nothing corks yet: every write goes out at once as before. The
- * next step (output corked per loop turn, flushed once per connection at
- * the end of the turn) builds on this.
+ * the rest).
+ *
+ * Flushing once per loop turn: a writer given a flusher (one per loop, or
+ * per owner of many streams: the server's connections share one) holds
+ * what is written during a loop turn and writes it at the end of the
+ * turn, with one writev for everything the turn produced (broadcasts,
+ * direct emits, acks, pings, close frames: in the order written). The
+ * first write of a turn links the writer into the flusher's list; the
+ * flusher's check handle (right after the poll phase, so an answer to
+ * what was read leaves in the same loop iteration) and prepare handle
+ * (before the loop blocks: what timers, idle handles and close callbacks
+ * wrote) write every listed writer. A writer flushes early once a turn's
+ * output passes SL_STREAM_FLUSH_BYTES or SL_STREAM_WRITER_IOV chunks, and
+ * a write that big on its own goes at once. This is what uWebSockets does
+ * (one write per socket per loop iteration) and why its broadcasts are
+ * cheap: N broadcasts in a turn cost each recipient one system call, not N.
+ *
+ *   sl_stream_flusher_t --dirty--> writer --fnext--> writer --> ...
+ *        check, prepare            (each: chunks queued this turn)
  *
  * Life cycle: _init on a stream that the owner keeps open; _close before
  * the owner closes the stream (queued chunks are released; the ones in
  * flight are released by their write callback, which libuv runs before the
- * stream's close callback). No callback comes after _close, and none ever
- * runs inside a call to this API. Every allocation (the chunk ring, copy
+ * stream's close callback; what a flushed writer held back this turn is
+ * offered to the kernel once first, as it would have been at write time
+ * without a flusher). No callback comes after _close, and none ever runs
+ * inside a call to this API. Every allocation (the chunk ring, copy
  * blocks, the write and shutdown requests) exists only while output is
- * queued or a shutdown is under way: an idle writer is this struct alone. */
+ * queued or a shutdown is under way: an idle writer is this struct alone.
+ */
 #ifndef SL_STREAM_WRITER_H
 #define SL_STREAM_WRITER_H
 
@@ -41,8 +60,11 @@
 
 /* Most chunks one uv_write carries (iovecs of one writev). */
 #define SL_STREAM_WRITER_IOV 64
+/* Bytes a flushed writer holds back in a turn before it writes early. */
+#define SL_STREAM_FLUSH_BYTES (64 * 1024)
 
 typedef struct sl_stream_writer sl_stream_writer_t;
+typedef struct sl_stream_flusher sl_stream_flusher_t;
 
 typedef struct sl_stream_writer_handler {
     /* Optional: the queue became empty after output had to wait (never
@@ -55,6 +77,10 @@ typedef struct sl_stream_writer_handler {
      * (status 0), or a write or the shutdown failed (status < 0). Exactly
      * once per shutdown asked, unless the writer is closed first. */
     void (*on_shutdown)(sl_stream_writer_t *w, int status);
+    /* Optional: the flusher offered what the writer held for the turn to
+     * the kernel (sl_stream_writer_written may have grown), for an owner
+     * that counts its output as it leaves. */
+    void (*on_flushed)(sl_stream_writer_t *w);
 } sl_stream_writer_handler_t;
 
 typedef struct sl_stream_chunk {
@@ -79,6 +105,9 @@ struct sl_stream_writer {
     size_t block_used;
     uv_write_t *wreq;         /* allocated while a uv_write is in flight */
     uv_shutdown_t *sreq;      /* allocated while a shutdown is under way */
+    sl_stream_flusher_t *flusher; /* NULL: writes go at once */
+    sl_stream_writer_t *fnext;    /* in the flusher's list while listed */
+    sl_stream_writer_t **fprev;   /* what points at us there; NULL: not listed */
     uint16_t corked;          /* nested cork count */
     unsigned closed : 1;      /* _close called: everything refused */
     unsigned failed : 1;      /* a write failed: everything refused */
@@ -99,8 +128,8 @@ void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t ca
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap);
 
 /* Writes the n buffers in order: what the kernel takes now goes at once
- * (when nothing waits before it and the writer is not corked), the rest is
- * queued. rcs may be NULL; otherwise rcs[i], when not NULL, is a buffer
+ * (when nothing waits before it and the writer is neither corked nor held
+ * back until the turn's end by its flusher), the rest is queued. rcs may be NULL; otherwise rcs[i], when not NULL, is a buffer
  * whose data holds bufs[i]: the queue keeps a reference to it instead of a
  * copy, so the caller may drop its own at once. The caller's other bytes
  * are copied when they must wait.
@@ -123,6 +152,35 @@ int sl_stream_writer_write(sl_stream_writer_t *w, const void *p, size_t n, unsig
  * when that empties the queue, no on_drain follows. */
 void sl_stream_writer_cork(sl_stream_writer_t *w);
 int sl_stream_writer_uncork(sl_stream_writer_t *w);
+
+/* ---- flushing once per loop turn (see above) ------------------------------ */
+
+struct sl_stream_flusher {
+    uv_check_t check;         /* after the poll phase */
+    uv_prepare_t prepare;     /* before the loop blocks */
+    sl_stream_writer_t *dirty; /* writers holding output back this turn */
+    sl_stream_writer_t **dirty_tail; /* the last one's fnext (or &dirty) */
+    void *spare;              /* empty chunk rings kept for the next turn */
+    unsigned nspare;
+    unsigned started : 1;     /* the handles run (only while dirty is not empty) */
+    unsigned closing : 1;
+    void (*close_cb)(sl_stream_flusher_t *f);
+    int handles;              /* still to be closed */
+    void *data;               /* the owner's */
+};
+
+/* Embedded in its owner; allocates nothing. 0 or a libuv error. */
+int sl_stream_flusher_init(uv_loop_t *loop, sl_stream_flusher_t *f);
+/* Writes what every listed writer holds and closes the handles; cb (may
+ * be NULL) follows once they are closed, then f may be freed. Writers
+ * still attached write at once from then on; every one must be closed
+ * before f is freed. */
+void sl_stream_flusher_close(sl_stream_flusher_t *f, void (*cb)(sl_stream_flusher_t *f));
+/* Attaches w (idle: nothing queued) to f, or detaches it (f NULL). */
+void sl_stream_writer_set_flusher(sl_stream_writer_t *w, sl_stream_flusher_t *f);
+/* Writes what every listed writer holds now (the flusher's handles call
+ * it; a test or an owner that can't wait for the turn's end may too). */
+void sl_stream_flusher_flush(sl_stream_flusher_t *f);
 
 /* Shuts the write side down once every queued byte is written; writes are
  * refused from now on. on_shutdown follows (never inside this call).

@@ -250,8 +250,8 @@ const char *sl_ws_peer(const sl_ws_t *ws) { return ws->conn->peer; }
 
 size_t sl_ws_queued(const sl_ws_t *ws) { return sl_conn_queued(ws->conn); }
 
-int sl_ws_sendv(sl_ws_t *ws, unsigned flags, const uv_buf_t *parts, unsigned n,
-                sl_ws_zcache_t *cache)
+int sl_ws_sendv(sl_ws_t *ws, unsigned flags, const uv_buf_t *parts, sl_rcbuf_t *const *rcs,
+                unsigned n, sl_ws_zcache_t *cache)
 {
     if (ws->closing || n > 7)
         return -EPIPE;
@@ -264,7 +264,7 @@ int sl_ws_sendv(sl_ws_t *ws, unsigned flags, const uv_buf_t *parts, unsigned n,
         if (f) {
             /* A frame shared by a broadcast waits, if it must, as a
              * reference: one copy for every slow recipient. */
-            uv_buf_t b = uv_buf_init(f->data, (unsigned)f->len);
+            uv_buf_t b = {.base = f->data, .len = f->len};
             int rc = sl_conn_writev_rcs(ws->conn, &b, &f, 1);
             sl_rcbuf_unref(f);
             return rc;
@@ -272,13 +272,40 @@ int sl_ws_sendv(sl_ws_t *ws, unsigned flags, const uv_buf_t *parts, unsigned n,
         /* No memory to compress: the message goes plain, which RFC 7692
          * allows for any message. */
     }
-    unsigned char hdr[10];
+    unsigned char hdr[SL_WS_HEADER_MAX];
     unsigned hl = sl_ws_frame_header(hdr, opcode, len);
     uv_buf_t bufs[8];
-    bufs[0] = uv_buf_init((char *)hdr, hl);
-    for (unsigned i = 0; i < n; i++)
+    sl_rcbuf_t *brcs[8] = {NULL};
+    bufs[0] = (uv_buf_t){.base = (char *)hdr, .len = hl};
+    for (unsigned i = 0; i < n; i++) {
         bufs[i + 1] = parts[i];
-    return sl_conn_writev(ws->conn, bufs, n + 1);
+        brcs[i + 1] = rcs ? rcs[i] : NULL;
+    }
+    return sl_conn_writev_rcs(ws->conn, bufs, brcs, n + 1);
+}
+
+char *sl_ws_frame_prepend(char *payload, int binary, size_t len)
+{
+    unsigned char hdr[SL_WS_HEADER_MAX];
+    unsigned hl = sl_ws_frame_header(hdr, binary ? 0x2 : 0x1, len);
+    memcpy(payload - hl, hdr, hl);
+    return payload - hl;
+}
+
+int sl_ws_send_frame(sl_ws_t *ws, unsigned flags, sl_rcbuf_t *rc, const char *frame, size_t n,
+                     sl_ws_zcache_t *cache)
+{
+    if (ws->closing)
+        return -EPIPE;
+    /* The header's length, from its second byte (server frames: no mask). */
+    unsigned char l7 = (unsigned char)frame[1] & 0x7f;
+    size_t hl = l7 < 126 ? 2 : l7 == 126 ? 4 : 10;
+    if (ws->z && !(flags & SL_WS_PLAIN) && sl_ws_deflate_wants(ws->z, n - hl)) {
+        uv_buf_t payload = {.base = (char *)frame + hl, .len = n - hl};
+        return sl_ws_sendv(ws, flags, &payload, &rc, 1, cache);
+    }
+    uv_buf_t b = {.base = (char *)frame, .len = n};
+    return sl_conn_writev_rcs(ws->conn, &b, &rc, 1);
 }
 
 void sl_ws_close(sl_ws_t *ws, uint16_t code)

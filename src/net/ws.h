@@ -61,12 +61,32 @@ enum {
 };
 /* One message whose payload is the concatenation of parts (at most 7). It
  * goes compressed when permessage-deflate was negotiated, flags allow it
- * and sl_ws_deflate_wants says so. cache (may be NULL): the same message
+ * and sl_ws_deflate_wants says so. rcs may be NULL; otherwise rcs[i], when
+ * not NULL, is a shared buffer holding parts[i], which the output queue
+ * references instead of copying. cache (may be NULL): the same message
  * goes to many connections, whose frame is made once for those that can
  * share it (see sl_ws_zcache_t). Returns 0, -ENOBUFS when the output cap
  * is hit, -EPIPE when closing. */
-int sl_ws_sendv(sl_ws_t *ws, unsigned flags, const uv_buf_t *parts, unsigned n,
-                sl_ws_zcache_t *cache);
+int sl_ws_sendv(sl_ws_t *ws, unsigned flags, const uv_buf_t *parts, sl_rcbuf_t *const *rcs,
+                unsigned n, sl_ws_zcache_t *cache);
+
+/* Frames built once for many connections. A server's frames are not
+ * masked, so the plain frame of a payload is the same bytes for every
+ * recipient: a broadcast lays its payload out with SL_WS_HEADER_MAX bytes
+ * of room in front, writes the header there once, and every connection's
+ * queue holds a reference to the one frame (no copy, no allocation per
+ * recipient). */
+#define SL_WS_HEADER_MAX 10
+/* Writes the header of a data frame whose len payload bytes start at
+ * payload, right before them (the caller left SL_WS_HEADER_MAX bytes of
+ * room); returns where the frame starts. */
+char *sl_ws_frame_prepend(char *payload, int binary, size_t len);
+/* Writes a whole frame made by sl_ws_frame_prepend, frame..frame+n inside
+ * rc; a connection that compresses this message gets its payload
+ * compressed instead (through cache, as sl_ws_sendv). 0, -ENOBUFS or
+ * -EPIPE as sl_ws_sendv. */
+int sl_ws_send_frame(sl_ws_t *ws, unsigned flags, sl_rcbuf_t *rc, const char *frame, size_t n,
+                     sl_ws_zcache_t *cache);
 size_t sl_ws_queued(const sl_ws_t *ws);
 
 /* Starts the close handshake (code 1000 normal); the conn is closed once

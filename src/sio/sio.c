@@ -29,6 +29,7 @@ typedef struct sio_room {
     sio_member_t *members;   /* doubly linked through room_prev/room_next */
     size_t count;
     size_t len;
+    unsigned pins;           /* selections walking it: kept while empty */
     unsigned own_id : 1;     /* a socket's own-id room */
     char name[];
 } sio_room_t;
@@ -166,7 +167,7 @@ int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
     sio_room_t *r = room_get(s->nsp, room, len);
     sio_member_t *m = r ? calloc(1, sizeof *m) : NULL;
     if (!m) {
-        if (r && !r->count)
+        if (r && !r->count && !r->pins)
             room_delete(s->nsp, r);
         return -ENOMEM;
     }
@@ -204,7 +205,8 @@ static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
         sio_server_t *srv = nsp->srv;
         if (srv->has_adapter && srv->adapter.room_deleted)
             srv->adapter.room_deleted(srv->adapter.ud, nsp, r->name, r->len, r->own_id);
-        room_delete(nsp, r);
+        if (!r->pins)
+            room_delete(nsp, r); /* else the selection walking it frees it */
     }
     free(m);
 }
@@ -382,21 +384,19 @@ int sio_out_build(sio_out_t *out, const sio_server_t *srv, sio_packet_type_t typ
         sl_buf_free(&b);
         return rc;
     }
-    out->text = sl_rcbuf_new(b.data, b.len);
+    /* With the msgpack parser the whole packet is one binary message. */
+    rc = eio_msg_init(&out->text, msgpack, b.data, b.len);
     sl_buf_free(&b);
-    if (!out->text)
-        return -ENOMEM;
-    out->binary = msgpack;
+    if (rc)
+        return rc;
     if (natts && !msgpack) {
         out->atts = calloc(natts, sizeof *out->atts);
-        out->att_caches = calloc(natts, sizeof *out->att_caches);
-        if (!out->atts || !out->att_caches) {
+        if (!out->atts) {
             sio_out_release(out);
             return -ENOMEM;
         }
         for (unsigned i = 0; i < natts; i++) {
-            out->atts[i] = sl_rcbuf_new(atts[i].data, atts[i].len);
-            if (!out->atts[i]) {
+            if (eio_msg_init(&out->atts[i], 1, atts[i].data, atts[i].len)) {
                 sio_out_release(out);
                 return -ENOMEM;
             }
@@ -408,14 +408,10 @@ int sio_out_build(sio_out_t *out, const sio_server_t *srv, sio_packet_type_t typ
 
 void sio_out_release(sio_out_t *out)
 {
-    sl_rcbuf_unref(out->text);
-    eio_cache_release(&out->text_cache);
-    for (unsigned i = 0; i < out->natts; i++) {
-        sl_rcbuf_unref(out->atts[i]);
-        eio_cache_release(&out->att_caches[i]);
-    }
+    eio_msg_release(&out->text);
+    for (unsigned i = 0; i < out->natts; i++)
+        eio_msg_release(&out->atts[i]);
     free(out->atts);
-    free(out->att_caches);
     memset(out, 0, sizeof *out);
 }
 
@@ -425,10 +421,9 @@ static int client_send(sio_client_t *c, sio_out_t *out)
         return -EPIPE;
     c->srv->stats.packets_sent++;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
-    unsigned first = out->binary ? EIO_SEND_BINARY : 0;
-    int rc = eio_session_send_rc(c->eio, first | plain, out->text, &out->text_cache);
+    int rc = eio_session_send_msg(c->eio, &out->text, plain);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
-        rc = eio_session_send_rc(c->eio, EIO_SEND_BINARY | plain, out->atts[i], &out->att_caches[i]);
+        rc = eio_session_send_msg(c->eio, &out->atts[i], plain);
     return rc;
 }
 
@@ -497,18 +492,22 @@ size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
     }
     for (size_t i = 0; i < t->nrooms; i++) {
         sio_room_t *r = room_find(nsp, t->rooms[i].p, t->rooms[i].len);
-        /* The callback may empty and free this room (a leave or a
-         * disconnect): keep the next member before calling it, and stop
-         * once the room is gone. Members added meanwhile come first in the
-         * list, so they are never visited here. */
-        for (sio_member_t *m = r ? r->members : NULL, *next; m; m = next) {
+        if (!r)
+            continue;
+        /* The callback may empty this room (a leave or a disconnect): it
+         * is pinned, so it stays (empty) until the walk is over, and the
+         * walk stops once it is empty. The next member is kept before the
+         * call. Members added meanwhile come first in the list, so they
+         * are never visited here. */
+        r->pins++;
+        for (sio_member_t *m = r->members, *next; m; m = next) {
             next = m->room_next;
-            int last = next == NULL;
-            sio_socket_t *s = m->socket;
-            n += (size_t)visit(s, epoch, t, cb, ud);
-            if (last || !room_find(nsp, t->rooms[i].p, t->rooms[i].len))
+            n += (size_t)visit(m->socket, epoch, t, cb, ud);
+            if (r->count == 0)
                 break;
         }
+        if (--r->pins == 0 && r->count == 0)
+            room_delete(nsp, r);
     }
     return n;
 }

@@ -118,19 +118,17 @@ size_t sio_nsp_socket_count(const sio_nsp_t *nsp);
 /* ---- outgoing packets --------------------------------------------------- */
 
 /* One encoded packet: its first frame and the binary attachments that
- * follow it, shared (refcounted) by every recipient it is written to, each
- * with the cache of what the transport made of it once for all (a
- * compressed WebSocket frame), which fills as the packet is written. With
- * the default parser the first frame is text; with the msgpack parser it
- * is the whole packet, binary (binary = 1), and there are no attachments. */
+ * follow it, each laid out once for every transport (eio_msg_t: one
+ * refcounted buffer shared by every recipient's queue, WebSocket frame
+ * header included, with the cache of its compressed frame, which fills as
+ * the packet is written). With the default parser the first frame is text;
+ * with the msgpack parser it is the whole packet, binary (text.binary), and
+ * there are no attachments. */
 typedef struct sio_out {
-    sl_rcbuf_t *text;
-    sl_rcbuf_t **atts;
+    eio_msg_t text;
+    eio_msg_t *atts;
     unsigned natts;
-    unsigned binary : 1;      /* text is a binary message (msgpack parser) */
     unsigned plain : 1;       /* never compressed: compress(false) */
-    eio_cache_t text_cache;
-    eio_cache_t *att_caches;  /* natts of them */
 } sio_out_t;
 
 /* Builds the packet `type` (EVENT, ACK, CONNECT_ERROR, DISCONNECT...) for

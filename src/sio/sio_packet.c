@@ -4,7 +4,6 @@
 #include "sio/sio_packet.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -436,8 +435,8 @@ int sio_packet_encode(sl_buf_t *out, const sio_packet_t *pkt)
     if (sl_buf_reserve(out, 33 + (with_nsp ? pkt->nsp_len : 0) + pkt->payload_len))
         return -ENOMEM;
     int rc = sl_buf_append_byte(out, (char)('0' + t));
-    if (!rc && is_binary_type(t))
-        rc = sl_buf_appendf(out, "%u-", pkt->attachments);
+    if (!rc && is_binary_type(t) && !(rc = sl_buf_append_u64(out, pkt->attachments)))
+        rc = sl_buf_append_byte(out, '-');
     /* The reference writes the comma after every non-main namespace, even
      * with nothing after it: a namespace DISCONNECT is "1/admin,". */
     if (!rc && with_nsp) {
@@ -446,7 +445,7 @@ int sio_packet_encode(sl_buf_t *out, const sio_packet_t *pkt)
             rc = sl_buf_append_byte(out, ',');
     }
     if (!rc && pkt->has_ack)
-        rc = sl_buf_appendf(out, "%" PRIu64, pkt->ack_id);
+        rc = sl_buf_append_u64(out, pkt->ack_id);
     if (!rc)
         rc = sl_buf_append(out, pkt->payload, pkt->payload_len);
     if (rc)

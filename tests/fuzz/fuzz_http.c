@@ -180,7 +180,7 @@ static void on_connection(uv_stream_t *server, int status)
     FUZZ_CHECK(status == 0 && cur && !cur->accepted);
     static const sl_conn_handler_t none = {0};
     sl_conn_t *c;
-    FUZZ_CHECK(sl_conn_accept(server, &none, NULL, cur->lim.write_queue_cap, NULL, &c) == 0);
+    FUZZ_CHECK(sl_conn_accept(server, &none, NULL, cur->lim.write_queue_cap, NULL, NULL, &c) == 0);
     FUZZ_CHECK(sl_http_conn_new(c, &cur->lim, on_request, cur) != NULL);
     cur->accepted = 1;
 }

@@ -535,7 +535,23 @@ static void base64_decode_in_place_over_its_own_bytes(void)
     free(s);
 }
 
+
+static void buf_append_u64_writes_decimal_digits(void)
+{
+    sl_buf_t b = SL_BUF_INIT;
+    CHECK_EQ_INT(sl_buf_append_u64(&b, 0), 0);
+    CHECK_EQ_INT(sl_buf_append_byte(&b, ' '), 0);
+    CHECK_EQ_INT(sl_buf_append_u64(&b, 9), 0);
+    CHECK_EQ_INT(sl_buf_append_byte(&b, ' '), 0);
+    CHECK_EQ_INT(sl_buf_append_u64(&b, 10), 0);
+    CHECK_EQ_INT(sl_buf_append_byte(&b, ' '), 0);
+    CHECK_EQ_INT(sl_buf_append_u64(&b, UINT64_MAX), 0);
+    CHECK_STR(b.data, b.len, "0 9 10 18446744073709551615");
+    sl_buf_free(&b);
+}
+
 TL_SUITE(buf, NULL, NULL,
+         TL_TEST(buf_append_u64_writes_decimal_digits),
          TL_TEST(buf_init_is_empty),
          TL_TEST(buf_append_concatenates_in_order),
          TL_TEST(buf_append_zero_bytes_is_a_noop),

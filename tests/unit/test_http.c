@@ -54,7 +54,7 @@ static void on_connection(uv_stream_t *server, int status)
     static const sl_conn_handler_t none = {0};
     sl_conn_t *c;
     CHECK_EQ_INT(status, 0);
-    if (sl_conn_accept(server, &none, NULL, f->lim.write_queue_cap, NULL, &c) == 0)
+    if (sl_conn_accept(server, &none, NULL, f->lim.write_queue_cap, NULL, NULL, &c) == 0)
         sl_http_conn_new(c, &f->lim, on_request, f);
 }
 

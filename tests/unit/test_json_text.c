@@ -374,7 +374,41 @@ static void every_code_has_a_message(void)
     CHECK_STR(sl_json_strerror(-ENOMEM), strlen(sl_json_strerror(-ENOMEM)), "out of memory");
 }
 
+
+/* sl_json_plain_len, the eight-bytes-a-step run finder: every special byte
+ * at every position of words and tails is found exactly where it is, high
+ * bytes count only when asked, and nothing past n is read. */
+static void plain_len_finds_each_special_byte_wherever_it_is(void)
+{
+    static const unsigned char special[] = {'"', '\\', 0x00, 0x01, 0x0a, 0x1f};
+    static const unsigned char plain[] = {' ', '!', '#', '[', ']', '~', 0x7f, 'a'};
+    for (size_t n = 0; n <= 41; n++) {
+        char *buf = malloc(n ? n : 1);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (char)plain[i % sizeof plain];
+        CHECK_EQ_INT(sl_json_plain_len(buf, n, 0), n);
+        CHECK_EQ_INT(sl_json_plain_len(buf, n, 1), n);
+        for (size_t at = 0; at < n; at++) {
+            char keep = buf[at];
+            for (size_t k = 0; k < sizeof special; k++) {
+                buf[at] = (char)special[k];
+                CHECK_EQ_INT(sl_json_plain_len(buf, n, 0), at);
+                CHECK_EQ_INT(sl_json_plain_len(buf, n, 1), at);
+            }
+            buf[at] = (char)0x80;
+            CHECK_EQ_INT(sl_json_plain_len(buf, n, 0), n);
+            CHECK_EQ_INT(sl_json_plain_len(buf, n, 1), at);
+            buf[at] = (char)0xff;
+            CHECK_EQ_INT(sl_json_plain_len(buf, n, 0), n);
+            CHECK_EQ_INT(sl_json_plain_len(buf, n, 1), at);
+            buf[at] = keep;
+        }
+        free(buf);
+    }
+}
+
 TL_SUITE(json_text, NULL, NULL,
+         TL_TEST(plain_len_finds_each_special_byte_wherever_it_is),
          TL_TEST(whitespace_is_the_four_json_bytes),
          TL_TEST(literals_match_whole_or_not_at_all),
          TL_TEST(number_grammar_and_where_it_fails),

@@ -831,6 +831,51 @@ static void has_binary_ends_on_a_cycle_with_two_ways_back(void)
     lua_close(L);
 }
 
+/* An ack's arguments, encoded straight from the stack: nil anywhere is
+ * null, no values is [], binaries become placeholders, a bad value names
+ * its place and leaves out and the stack as they were. */
+static void values_encode_as_one_array_from_the_stack(void)
+{
+    lua_State *L = new_state();
+    char err[256];
+    sl_buf_t out = SL_BUF_INIT;
+    int top = lua_gettop(L);
+    CHECK_EQ_INT(sl_lua_json_encode_values(L, top + 1, 0, &out, NULL, err, sizeof err), 0);
+    CHECK_STR(out.data, out.len, "[]");
+    lua_pushnil(L);
+    lua_pushinteger(L, 1);
+    lua_pushnil(L);
+    eval(L, "{a = json.null, b = {1, 2}}");
+    lua_pushnil(L);
+    sl_buf_reset(&out);
+    CHECK_EQ_INT(sl_lua_json_encode_values(L, top + 1, 5, &out, NULL, err, sizeof err), 0);
+    CHECK_STR(out.data, out.len, "[null,1,null,{\"a\":null,\"b\":[1,2]},null]");
+    CHECK_EQ_INT(lua_gettop(L), top + 5);
+    lua_settop(L, top);
+    eval(L, "'x'");
+    eval(L, "json.binary('ab')");
+    eval(L, "{json.binary('cd')}");
+    collected_t c = {0};
+    sl_lua_json_encode_opts_t o = {collect_cb, &c};
+    sl_buf_reset(&out);
+    CHECK_EQ_INT(sl_lua_json_encode_values(L, top + 1, 3, &out, &o, err, sizeof err), 2);
+    CHECK_STR(out.data, out.len,
+              "[\"x\",{\"_placeholder\":true,\"num\":0},[{\"_placeholder\":true,\"num\":1}]]");
+    CHECK_EQ_INT(c.n, 2);
+    collected_free(&c);
+    lua_settop(L, top);
+    lua_pushinteger(L, 1);
+    eval(L, "print");
+    sl_buf_reset(&out);
+    sl_buf_append(&out, "kept", 4);
+    CHECK_EQ_INT(sl_lua_json_encode_values(L, top + 1, 2, &out, NULL, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "$[2]") != NULL);
+    CHECK_STR(out.data, out.len, "kept");
+    CHECK_EQ_INT(lua_gettop(L), top + 2);
+    sl_buf_free(&out);
+    lua_close(L);
+}
+
 static void has_binary_finds_them_within_the_limit_only(void)
 {
     lua_State *L = new_state();
@@ -845,6 +890,7 @@ static void has_binary_finds_them_within_the_limit_only(void)
 }
 
 TL_SUITE(lua_json, NULL, NULL,
+         TL_TEST(values_encode_as_one_array_from_the_stack),
          TL_TEST(roundtrip_corpus_is_byte_exact),
          TL_TEST(whitespace_escapes_and_numbers_come_out_like_json_stringify),
          TL_TEST(decoded_numbers_are_integers_only_when_exact),

@@ -29,8 +29,10 @@ typedef struct fx {
     sl_stream_writer_t w;
     sl_buf_t got;         /* what the peer read */
     int eof;              /* the peer read end of file */
-    int drains, errors, shutdowns;
+    int drains, errors, shutdowns, flushes;
     int error_status, shutdown_status;
+    sl_stream_flusher_t fl; /* with fx_init_flushed */
+    int flushed;
 } fx_t;
 
 static void on_drain(sl_stream_writer_t *w)
@@ -53,10 +55,17 @@ static void on_shutdown(sl_stream_writer_t *w, int status)
     f->shutdown_status = status;
 }
 
+static void on_flushed(sl_stream_writer_t *w)
+{
+    fx_t *f = w->data;
+    f->flushes++;
+}
+
 static const sl_stream_writer_handler_t handler = {
     .on_drain = on_drain,
     .on_error = on_error,
     .on_shutdown = on_shutdown,
+    .on_flushed = on_flushed,
 };
 
 static void fx_init(fx_t *f, size_t cap)
@@ -117,10 +126,23 @@ static int got_error(fx_t *f) { return f->errors > 0; }
 
 static void closed_cb(uv_handle_t *h) { (void)h; }
 
+/* A fixture whose writer holds each loop turn's output for its flusher. */
+static void fx_init_flushed(fx_t *f, size_t cap)
+{
+    fx_init(f, cap);
+    CHECK_EQ_INT(sl_stream_flusher_init(f->loop, &f->fl), 0);
+    f->flushed = 1;
+    sl_stream_writer_set_flusher(&f->w, &f->fl);
+}
+
 /* Closes the writer and the pipe, and checks that nothing is left. */
 static void fx_done(fx_t *f)
 {
     sl_stream_writer_close(&f->w);
+    if (f->flushed) {
+        CHECK(f->fl.dirty == NULL);
+        sl_stream_flusher_close(&f->fl, NULL);
+    }
     uv_close((uv_handle_t *)&f->pipe, closed_cb);
     uv_run(f->loop, UV_RUN_DEFAULT);
     CHECK(f->w.q == NULL);
@@ -430,6 +452,283 @@ static void writer_empty_writes_do_nothing(void)
     fx_done(&f);
 }
 
+
+/* ---- flushing once per loop turn ---------------------------------------------- */
+
+static int flushed_idle(fx_t *f) { return f->fl.dirty == NULL && sl_stream_writer_queued(&f->w) == 0; }
+
+/* Turns the loop (the peer reading per_turn bytes a turn, 0: all) until
+ * the flushed writer is idle; the peer must have got exactly want. */
+static void flushed_expect(fx_t *f, size_t per_turn, const char *want, size_t n)
+{
+    CHECK(pump(f, per_turn, flushed_idle));
+    peer_read(f, 0);
+    CHECK_MEM(f->got.data, f->got.len, want, n);
+}
+
+/* A turn's output, in the order a connection gets it (a broadcast shared
+ * by reference, a direct emit copied, an ack, a ping), stays in user space
+ * until the turn ends and then leaves at once, in order. */
+static void flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, BIG);
+    sl_buf_t want = SL_BUF_INIT;
+    sl_rcbuf_t *bcast = sl_rcbuf_new("<broadcast>", 11);
+    for (int i = 0; i < 10; i++) {
+        char direct[32];
+        int n = snprintf(direct, sizeof direct, "<direct %d>", i);
+        uv_buf_t b = {.base = bcast->data, .len = bcast->len};
+        CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &b, &bcast, 1, 0), 0);
+        CHECK_EQ_INT(sl_stream_writer_write(&f.w, direct, (size_t)n, 0), 0);
+        CHECK_EQ_INT(sl_stream_writer_write(&f.w, "<ack>", 5, SL_STREAM_WRITE_UNCAPPED), 0);
+        sl_buf_append(&want, bcast->data, bcast->len);
+        sl_buf_append(&want, direct, (size_t)n);
+        sl_buf_append(&want, "<ack>", 5);
+    }
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "<ping>", 6, 0), 0);
+    sl_buf_append(&want, "<ping>", 6);
+    /* Nothing has gone yet: all of it waits for the turn's end, the
+     * broadcast by reference (one per write, no copy). */
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), 0);
+    CHECK_EQ_INT(f.flushes, 0);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), want.len);
+    CHECK_EQ_INT(bcast->refs, 11);
+    CHECK(f.fl.dirty == &f.w);
+    peer_read(&f, 0);
+    CHECK_EQ_INT(f.got.len, 0);
+    /* The turn's end: one pass of the flusher writes everything, the ring
+     * goes back to the flusher for the next turn. */
+    uv_run(f.loop, UV_RUN_NOWAIT);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), want.len);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 0);
+    CHECK(f.w.q == NULL && f.w.block == NULL && f.w.wreq == NULL);
+    CHECK(f.fl.dirty == NULL && !f.fl.started);
+    CHECK_EQ_INT(f.fl.nspare, 1);
+    CHECK_EQ_INT(bcast->refs, 1);
+    peer_read(&f, 0);
+    CHECK_MEM(f.got.data, f.got.len, want.data, want.len);
+    CHECK_EQ_INT(f.drains, 0); /* it went at once: nothing drained */
+    CHECK_EQ_INT(f.flushes, 1); /* but its owner heard it went (counting) */
+    /* The next turn takes the ring back. */
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "again", 5, 0), 0);
+    CHECK_EQ_INT(f.fl.nspare, 0);
+    CHECK(pump(&f, 0, flushed_idle));
+    sl_rcbuf_unref(bcast);
+    fx_done(&f);
+    sl_buf_free(&want);
+}
+
+/* What a timer writes (heartbeats, app timers) goes before the loop
+ * blocks in its poll: the flusher's prepare handle writes it in the same
+ * iteration, not after the next event. */
+static void timer_write_cb(uv_timer_t *t)
+{
+    fx_t *f = t->data;
+    sl_stream_writer_write(&f->w, "ping", 4, 0);
+}
+
+static void flusher_writes_what_a_timer_wrote_before_the_loop_blocks(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, BIG);
+    uv_timer_t t;
+    uv_timer_init(f.loop, &t);
+    t.data = &f;
+    uv_timer_start(&t, timer_write_cb, 0, 0);
+    uv_run(f.loop, UV_RUN_ONCE);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), 4);
+    peer_read(&f, 0);
+    CHECK_STR(f.got.data, f.got.len, "ping");
+    uv_close((uv_handle_t *)&t, NULL);
+    fx_done(&f);
+}
+
+/* A turn's output past SL_STREAM_FLUSH_BYTES is written at once instead of
+ * piling up, and a write that big on its own is not held at all. */
+static void flusher_writes_early_past_the_threshold_and_big_writes_at_once(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, 64 * BIG);
+    char *p = pattern(4 * SL_STREAM_FLUSH_BYTES, 9);
+    size_t piece = SL_STREAM_FLUSH_BYTES / 4, sent = 0;
+    while (sl_stream_writer_written(&f.w) == 0 && sent < SL_STREAM_FLUSH_BYTES) {
+        CHECK_EQ_INT(sl_stream_writer_write(&f.w, p + sent, piece, 0), 0);
+        sent += piece;
+    }
+    CHECK(sl_stream_writer_written(&f.w) > 0); /* went before the turn's end */
+    CHECK_EQ_INT(sent, SL_STREAM_FLUSH_BYTES);
+    CHECK(pump(&f, 0, flushed_idle));
+    size_t before = sl_stream_writer_written(&f.w);
+    CHECK_EQ_INT(before, sent);
+    /* Empty again: a big write goes straight to the kernel. */
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, p + sent, 2 * SL_STREAM_FLUSH_BYTES, 0), 0);
+    CHECK(sl_stream_writer_written(&f.w) > before);
+    sent += 2 * SL_STREAM_FLUSH_BYTES;
+    /* So do more chunks than one writev carries. */
+    size_t tiny = 16;
+    for (unsigned i = 0; i < SL_STREAM_WRITER_IOV; i++) {
+        sl_rcbuf_t *rc = sl_rcbuf_new(p + sent, tiny);
+        uv_buf_t b = {.base = rc->data, .len = tiny};
+        CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &b, &rc, 1, 0), 0);
+        sl_rcbuf_unref(rc);
+        sent += tiny;
+    }
+    CHECK(f.w.count < SL_STREAM_WRITER_IOV || f.w.wreq != NULL);
+    flushed_expect(&f, 3000, p, sent);
+    fx_done(&f);
+    free(p);
+}
+
+/* Held output larger than the kernel takes: the turn's write is partial,
+ * the rest follows in order (whole, as written) and drains. */
+static void flusher_partial_write_keeps_the_rest_in_order_and_drains(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, 64 * BIG);
+    sl_buf_t want = SL_BUF_INIT;
+    char *p = pattern(BIG, 10);
+    /* Frames under the threshold, held, each a reference. */
+    size_t frame = 1000;
+    for (size_t off = 0; off + frame <= BIG; off += frame) {
+        sl_rcbuf_t *rc = sl_rcbuf_new(p + off, frame);
+        uv_buf_t b = {.base = rc->data, .len = frame};
+        CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &b, &rc, 1, 0), 0);
+        sl_rcbuf_unref(rc);
+        sl_buf_append(&want, p + off, frame);
+    }
+    CHECK(sl_stream_writer_queued(&f.w) > 0);
+    flushed_expect(&f, 5000, want.data, want.len);
+    CHECK_EQ_INT(f.drains, 1);
+    fx_done(&f);
+    sl_buf_free(&want);
+    free(p);
+}
+
+/* The slow-reader cap counts what is held for the turn's end as well as
+ * what waits for the kernel: a write past it is refused with nothing of it
+ * written or queued. */
+static void flusher_held_output_counts_against_the_cap(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, 100);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "0123456789", 10, 0), 0);
+    char big[95];
+    memset(big, 'x', sizeof big);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, big, sizeof big, 0), -ENOBUFS);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 10);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, big, 90, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "y", 1, 0), -ENOBUFS);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 100);
+    CHECK(pump(&f, 0, flushed_idle));
+    peer_read(&f, 0);
+    CHECK_EQ_INT(f.got.len, 100);
+    CHECK_MEM(f.got.data, 10, "0123456789", 10);
+    fx_done(&f);
+}
+
+/* A slow reader with a backlog: the cap still cuts it off, and what the
+ * turn held goes behind the backlog, in order. */
+static void flusher_slow_reader_is_cut_off_at_the_cap(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, 2 * BIG);
+    char *p = pattern(4 * BIG, 11);
+    size_t sent = 0;
+    int rc = 0;
+    /* The reader reads nothing; the writer keeps writing turn after turn. */
+    for (int turn = 0; turn < 1000 && rc == 0; turn++) {
+        for (int i = 0; i < 8 && rc == 0; i++) {
+            rc = sl_stream_writer_write(&f.w, p + sent, 1000, 0);
+            if (rc == 0)
+                sent += 1000;
+        }
+        uv_run(f.loop, UV_RUN_NOWAIT);
+    }
+    CHECK_EQ_INT(rc, -ENOBUFS);
+    CHECK(sl_stream_writer_queued(&f.w) <= 2 * BIG);
+    CHECK(sl_stream_writer_queued(&f.w) > 2 * BIG - 1000);
+    flushed_expect(&f, 0, p, sent);
+    fx_done(&f);
+    free(p);
+}
+
+/* A shutdown (a close after write) writes what the turn held, then ends
+ * the stream. */
+static void flusher_shutdown_writes_what_was_held_then_eof(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, BIG);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "last words", 10, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "+close frame", 12, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), 0);
+    CHECK_EQ_INT(sl_stream_writer_shutdown(&f.w), 0);
+    CHECK(f.fl.dirty == NULL); /* not held any more */
+    CHECK(pump(&f, 0, got_eof));
+    CHECK_STR(f.got.data, f.got.len, "last words+close frame");
+    CHECK_EQ_INT(f.shutdowns, 1);
+    CHECK_EQ_INT(f.shutdown_status, 0);
+    fx_done(&f);
+}
+
+/* A writer closed with held output (a response, then the conn closed in
+ * the same turn): the bytes are offered to the kernel once, as a write
+ * would have been without a flusher, and nothing is left behind. */
+static void flusher_writer_closed_with_held_output_offers_it_once_and_leaves_nothing(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, BIG);
+    sl_rcbuf_t *rc = sl_rcbuf_new("shared", 6);
+    uv_buf_t b = {.base = rc->data, .len = rc->len};
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "bye ", 4, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &b, &rc, 1, 0), 0);
+    CHECK_EQ_INT(rc->refs, 2);
+    sl_stream_writer_close(&f.w);
+    CHECK(f.fl.dirty == NULL);
+    CHECK_EQ_INT(rc->refs, 1);
+    CHECK(f.w.q == NULL && f.w.block == NULL);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -EPIPE);
+    peer_read(&f, 0);
+    CHECK_STR(f.got.data, f.got.len, "bye shared");
+    sl_rcbuf_unref(rc);
+    fx_done(&f);
+    CHECK_EQ_INT(f.drains + f.errors + f.shutdowns, 0);
+}
+
+/* A write that fails at the turn's end (the peer went) is reported once,
+ * from the flusher, and the writer refuses after. */
+static void flusher_failed_write_at_the_turns_end_reports_once(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, BIG);
+    close(f.peer);
+    f.peer = -1;
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), 0); /* held: no error yet */
+    CHECK(pump(&f, 0, got_error));
+    CHECK_EQ_INT(f.errors, 1);
+    CHECK(f.error_status < 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -EPIPE);
+    fx_done(&f);
+    CHECK_EQ_INT(f.errors, 1);
+}
+
+/* Closing the flusher writes what it holds; its writers write at once
+ * from then on. */
+static void flusher_close_writes_what_it_holds_and_writers_go_direct(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, BIG);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "held", 4, 0), 0);
+    sl_stream_flusher_close(&f.fl, NULL);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), 4);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, " now", 4, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_written(&f.w), 8);
+    peer_read(&f, 0);
+    CHECK_STR(f.got.data, f.got.len, "held now");
+    f.flushed = 0; /* closed already */
+    fx_done(&f);
+}
+
 static const char *suite_setup(void)
 {
     signal(SIGPIPE, SIG_IGN); /* a write to a gone peer must fail, not kill */
@@ -450,4 +749,14 @@ TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(writer_write_to_a_gone_peer_fails_at_once),
          TL_TEST(writer_cork_holds_writes_until_uncork),
          TL_TEST(writer_corked_writes_count_against_the_cap),
-         TL_TEST(writer_empty_writes_do_nothing));
+         TL_TEST(writer_empty_writes_do_nothing),
+         TL_TEST(flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end),
+         TL_TEST(flusher_writes_what_a_timer_wrote_before_the_loop_blocks),
+         TL_TEST(flusher_writes_early_past_the_threshold_and_big_writes_at_once),
+         TL_TEST(flusher_partial_write_keeps_the_rest_in_order_and_drains),
+         TL_TEST(flusher_held_output_counts_against_the_cap),
+         TL_TEST(flusher_slow_reader_is_cut_off_at_the_cap),
+         TL_TEST(flusher_shutdown_writes_what_was_held_then_eof),
+         TL_TEST(flusher_writer_closed_with_held_output_offers_it_once_and_leaves_nothing),
+         TL_TEST(flusher_failed_write_at_the_turns_end_reports_once),
+         TL_TEST(flusher_close_writes_what_it_holds_and_writers_go_direct));
