@@ -250,7 +250,10 @@ test('SIGHUP while the workers still load their app: they start and serve, none 
   assert.ok(await until(() => /starting 2 workers/.test(log), { timeoutMs: 5000 }), log);
   await sleep(300);
   proc.kill('SIGHUP');
-  assert.ok(await until(() => /listening on http:/.test(log) || proc.exitCode !== null, { timeoutMs: 15000 }), log);
+  // 1.5 s of CPU each, twice (the load, then the reload): on a loaded
+  // 2-core machine (a load average of 20 in a full test run) that is tens
+  // of seconds of wall time.
+  assert.ok(await until(() => /listening on http:/.test(log) || proc.exitCode !== null, { timeoutMs: 60000 }), log);
   assert.match(log, /serving .* with 2 workers/);
   assert.doesNotMatch(log, /killed by signal 1\b/);
   proc.kill('SIGTERM');
