@@ -124,9 +124,8 @@ return function(sio, core, events)
     while rs and #rs > 0 and (all or not taken) do
       if settle(table.remove(rs, 1), unpack(args, 1, args.n)) then taken = true end
     end
-    local l = c._listeners[event]
-    if l and #l > 0 then
-      local copy = { unpack(l) }
+    if events.count(c._listeners[event]) > 0 then
+      local copy = events.list(c._listeners[event])
       for i = 1, #copy do spawn(copy[i], unpack(args, 1, args.n)) end
       taken = true
     end
@@ -269,14 +268,11 @@ return function(sio, core, events)
   -- once-wrappers -> the function they wrap, so off(event, fn) finds them
   local wrapped = setmetatable({}, { __mode = "k" })
 
+  local function wraps(l, fn) return wrapped[l] == fn end
+
   function Client:off(event, fn)
-    if event == nil then self._listeners = {} return self end
-    local l = self._listeners[event]
-    if not l then return self end
-    if fn == nil then self._listeners[event] = nil return self end
-    for i = #l, 1, -1 do
-      if l[i] == fn or wrapped[l[i]] == fn then table.remove(l, i) break end
-    end
+    if event == nil or fn == nil then return events.off(self, event) end
+    events.remove(self, event, fn, wraps)
     return self
   end
 

@@ -68,33 +68,63 @@ return function(lib)
 
   -- ---- listeners -------------------------------------------------------
 
+  -- The listeners of an event are the function itself while there is one
+  -- (most events of most sockets have one, and a list for each was a fifth
+  -- of an idle socket's memory), a list from the second on. Everything
+  -- that reads or changes them goes through these.
+
+  -- How many listeners l holds (nil: none).
+  function E.count(l)
+    if l == nil then return 0 end
+    if type(l) == "function" then return 1 end
+    return #l
+  end
+
+  -- A new list of the listeners in l, which listeners may then change.
+  function E.list(l)
+    if l == nil then return {} end
+    if type(l) == "function" then return { l } end
+    return { unpack(l) }
+  end
+
   function E.on(self, event, fn)
     assert(type(fn) == "function", "listener must be a function")
-    local l = self._listeners[event]
-    if not l then
-      l = {}
-      self._listeners[event] = l
+    local ls = self._listeners
+    local l = ls[event]
+    if l == nil then
+      ls[event] = fn
+    elseif type(l) == "function" then
+      ls[event] = { l, fn }
+    else
+      l[#l + 1] = fn
     end
-    l[#l + 1] = fn
     return self
+  end
+
+  -- Takes out of self's listeners of event the last one that is fn, or
+  -- one that wraps(listener, fn) says stands for fn (a once wrapper).
+  function E.remove(self, event, fn, wraps)
+    local ls = self._listeners
+    local l = ls[event]
+    if type(l) == "function" then
+      if l == fn or (wraps and wraps(l, fn)) then ls[event] = nil end
+      return
+    end
+    for i = #(l or {}), 1, -1 do
+      if l[i] == fn or (wraps and wraps(l[i], fn)) then
+        table.remove(l, i)
+        break
+      end
+    end
   end
 
   function E.off(self, event, fn)
     if event == nil then
       self._listeners = {}
-      return self
-    end
-    local l = self._listeners[event]
-    if not l then return self end
-    if fn == nil then
+    elseif fn == nil then
       self._listeners[event] = nil
-      return self
-    end
-    for i = #l, 1, -1 do
-      if l[i] == fn or (type(l[i]) == "table" and l[i].fn == fn) then
-        table.remove(l, i)
-        break
-      end
+    else
+      E.remove(self, event, fn)
     end
     return self
   end
@@ -111,6 +141,10 @@ return function(lib)
   -- Runs every listener of event, each in its own coroutine.
   function E.fire(self, event, ...)
     local l = self._listeners[event]
+    if type(l) == "function" then
+      spawn(l, ...)
+      return true
+    end
     if not l or #l == 0 then return false end
     local copy = { unpack(l) }
     for i = 1, #copy do

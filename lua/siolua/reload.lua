@@ -48,9 +48,8 @@ return function(lib)
   -- Whether a namespace's sockets follow the new code: it (or its
   -- dynamic family) has "reload" listeners.
   local function rebinds(nsp)
-    local own = nsp._listeners.reload
     local family = nsp._parent and nsp._parent._listeners.reload
-    return (own and #own > 0) or (family and #family > 0)
+    return E.count(nsp._listeners.reload) > 0 or E.count(family) > 0
   end
 
   -- The new code is in: each connected socket of a namespace with "reload"

@@ -28,11 +28,12 @@ return function(lib)
   Socket.once = E.once
   Socket.removeListener = E.off
   Socket.removeAllListeners = function(self, ev) return E.off(self, ev) end
-  Socket.listeners = function(self, ev) return { unpack(self._listeners[ev] or {}) } end
+  Socket.listeners = function(self, ev) return E.list(self._listeners[ev]) end
 
   -- Socket fields made on first use (see dispatch.connecting); readers on
   -- the hot path use rawget(sock, k) or EMPTY so they don't make them.
-  local LAZY_TABLES = { _mw = true, _any = true, _anyout = true, _acks = true, _waiting = true }
+  local LAZY_TABLES = { _mw = true, _any = true, _anyout = true, _acks = true, _waiting = true,
+                        data = true }
   local EMPTY = setmetatable({}, { __newindex = function() error("internal: EMPTY is read-only", 2) end })
 
   local function notify_outgoing(self, args)
@@ -201,16 +202,18 @@ return function(lib)
   Socket.listenersAnyOutgoing = Socket.listeners_any_outgoing
   Socket.emitWithAck = Socket.emit_with_ack
 
-  Socket.__index = function(self, k)
-    local m = socket_index[k]
-    if m ~= nil then return m end
+  -- What a socket table doesn't hold itself: the methods, and fields made
+  -- on first use or read from the C side.
+  local function socket_field(self, k)
     if LAZY_TABLES[k] then
       local t = {}
       rawset(self, k, t)
       return t
+    elseif k == "connected" or k == "recovered" then
+      return false -- held only once true
     elseif k == "handshake" then
       local hs = rawget(self, "_gone") and { headers = {}, query = {} } or self._h:handshake()
-      hs.auth = self._auth
+      hs.auth = rawget(self, "_auth") or {}
       rawset(self, "handshake", hs)
       return hs
     elseif k == "rooms" then
@@ -248,15 +251,58 @@ return function(lib)
     end
     return nil
   end
-  Socket.__tostring = function(self) return "socket " .. self.id end
+
+  local function socket_tostring(self) return "socket " .. self.id end
+
+  -- One metatable per namespace, which holds the socket's nsp: an idle
+  -- socket table is then its id, handle, listeners and connected flag,
+  -- four fields (the hash part of a Lua table is a power of two: the fifth
+  -- doubles it).
+  local metatables = setmetatable({}, { __mode = "k" })
+  local function socket_metatable(nsp)
+    local mt = metatables[nsp]
+    if not mt then
+      mt = {
+        __index = function(self, k)
+          local m = socket_index[k]
+          if m ~= nil then return m end
+          if k == "nsp" then return nsp end
+          return socket_field(self, k)
+        end,
+        __tostring = socket_tostring,
+      }
+      metatables[nsp] = mt
+    end
+    return mt
+  end
 
   -- ---- hooks called by the C side ------------------------------------------
 
+  -- Accepted: the CONNECT reply goes, the socket joins the namespace and
+  -- its "connection" listeners run.
+  local function accepted(sock, h, nsp)
+    if not h:accept(rawget(sock, "_pid")) then return end
+    sock.connected = true
+    nsp.sockets[sock.id] = sock
+    local family = nsp._parent
+    fire(nsp, "connection", sock)
+    fire(nsp, "connect", sock)
+    if family then
+      fire(family, "connection", sock)
+      fire(family, "connect", sock)
+    end
+  end
+
   -- The connection middlewares (the namespace family's, then the
-  -- namespace's), then accept or refuse.
+  -- namespace's), then accept or refuse. Without any, the socket is
+  -- accepted at once: no handler of its own to wait in.
   local function run_middlewares(sock, h, nsp)
-    local chain = {}
     local parent = nsp._parent
+    if #nsp._mw == 0 and (not parent or #parent._mw == 0) then
+      accepted(sock, h, nsp)
+      return sock
+    end
+    local chain = {}
     if parent then for i = 1, #parent._mw do chain[#chain + 1] = parent._mw[i] end end
     for i = 1, #nsp._mw do chain[#chain + 1] = nsp._mw[i] end
     spawn(function()
@@ -289,16 +335,7 @@ return function(lib)
         if rawget(sock, "_gone") then decided = true return end
       end
       decided = true
-      if not h:accept() then return end
-      sock.connected = true
-      nsp.sockets[sock.id] = sock
-      local family = nsp._parent
-      fire(nsp, "connection", sock)
-      fire(nsp, "connect", sock)
-      if family then
-        fire(family, "connection", sock)
-        fire(family, "connect", sock)
-      end
+      accepted(sock, h, nsp)
     end)
     return sock
   end
@@ -306,23 +343,24 @@ return function(lib)
   -- A CONNECT for nsp: build the socket, run the middlewares (they may
   -- wait), then accept or refuse. Returns the socket table to the C side.
   function dispatch.connecting(h, nsp, auth)
-    -- handshake and the tables of middlewares, onAny listeners and pending
-    -- acks are made when first used (Socket.__index): an idle socket
-    -- carries none of them.
+    -- handshake, data and the tables of middlewares, onAny listeners and
+    -- pending acks are made when first used (socket_field), nsp is its
+    -- metatable's, connected and recovered are held once true, and an
+    -- empty auth is not kept: an idle socket carries none of them.
     local sock = setmetatable({
-      id = h:id(), _h = h, nsp = nsp, data = {}, connected = false, recovered = false,
-      _auth = auth, _listeners = {},
-    }, Socket)
+      id = h:id(), _h = h, _auth = type(auth) == "table" and next(auth) ~= nil and auth or nil,
+      _listeners = {},
+    }, socket_metatable(nsp))
     local on, max = core.recovery()
     local wants = on and type(auth.pid) == "string" and type(auth.offset) == "string"
 
     local function recover(session, missed, pid)
       -- Recovered: same id, rooms and data; middlewares are skipped, as
       -- with Node's default skipMiddlewares.
-      h:set_identity(session.sid, pid)
+      h:set_identity(session.sid)
       sock.id, sock.data, sock.recovered, sock._pid = session.sid, session.data, true, pid
       spawn(function()
-        if not h:accept() then return end
+        if not h:accept(pid) then return end
         for i = 1, #session.rooms do h:join(session.rooms[i]) end
         sock.connected = true
         nsp.sockets[sock.id] = sock
@@ -354,16 +392,12 @@ return function(lib)
             end
           end
           sock._pid = core.random_id()
-          h:set_identity(nil, sock._pid)
           run_middlewares(sock, h, nsp)
         end)
         return sock
       end
     end
-    if on then
-      sock._pid = core.random_id()
-      h:set_identity(nil, sock._pid)
-    end
+    if on then sock._pid = core.random_id() end
     run_middlewares(sock, h, nsp)
     return sock
   end
@@ -384,6 +418,7 @@ return function(lib)
     for i = 1, #any do spawn(any[i], unpack(args, 1, n)) end
     local l = sock._listeners[args[1]]
     if not l then return end
+    if type(l) == "function" then return l(unpack(args, 2, n)) end
     local copy = { unpack(l) } -- listeners may add or remove listeners
     for i = 1, #copy - 1 do spawn(copy[i], unpack(args, 2, n)) end
     if #copy > 0 then return copy[#copy](unpack(args, 2, n)) end
@@ -406,6 +441,7 @@ return function(lib)
     if rawget(sock, "_mw") or rawget(sock, "_any") then return run_event(sock, args, n) end
     local l = sock._listeners[args[1]]
     if not l then return end
+    if type(l) == "function" then return l(unpack(args, 2, n)) end
     if #l == 1 then return l[1](unpack(args, 2, n)) end
     return run_event(sock, args, n)
   end

@@ -3,16 +3,16 @@
  *
  *   g->waits: lookups sent to Redis, newest first
  *     lookup {g, done (NULL once answered), uid, deadline} <-> lookup ...
- *   hiredis holds each lookup until it calls back (with NULL when the link
- *   goes), which may be after it was answered (deadline) or after g closed
- *   (then lookup->g is NULL). */
+ *   the link holds each lookup until it calls back (with no reply when the
+ *   connection goes), which may be after it was answered (deadline) or
+ *   after g closed (then lookup->g is NULL). In a Redis Cluster the keys
+ *   are on their slots' masters, like any key. */
 #include "cluster/node_registry.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <hiredis/hiredis.h>
 
 #include "base/log.h"
 
@@ -64,19 +64,21 @@ sl_node_registry_t *sl_node_registry_new(uv_loop_t *loop, sl_redis_link_t *link,
 
 /* ---- this node's address ---------------------------------------------------- */
 
-static void on_reply_ignored(redisAsyncContext *ac, void *r, void *priv)
+static void node_key(const sl_node_registry_t *g, const char *uid, char *key, size_t cap)
 {
-    (void)ac;
-    (void)r;
-    (void)priv;
+    snprintf(key, cap, "%s-node#%s", g->key, uid);
 }
 
 void sl_node_registry_announce(sl_node_registry_t *g)
 {
     if (!g || !g->address[0] || !sl_redis_link_up(g->link))
         return;
-    sl_redis_link_command(g->link, on_reply_ignored, NULL, "SET %s-node#%s %s EX %d", g->key, g->uid,
-                          g->address, ANNOUNCE_TTL_S);
+    char key[96], ttl[16];
+    node_key(g, g->uid, key, sizeof key);
+    snprintf(ttl, sizeof ttl, "%d", ANNOUNCE_TTL_S);
+    const char *argv[5] = {"SET", key, g->address, "EX", ttl};
+    size_t lens[5] = {3, strlen(key), strlen(g->address), 2, strlen(ttl)};
+    sl_redis_link_command(g->link, NULL, NULL, 5, argv, lens, SL_REDIS_WAIT);
 }
 
 void sl_node_registry_set_address(sl_node_registry_t *g, const char *host_port)
@@ -158,15 +160,15 @@ static void lookup_answer(lookup_t *l, const char *host, int port)
     done(l->done_ud, host, port);
 }
 
-static void on_node_address(redisAsyncContext *ac, void *reply, void *priv)
+static void on_node_address(void *priv, redisReply *m, const char *why)
 {
+    (void)why;
     lookup_t *l = priv;
-    redisReply *m = reply;
     sl_node_registry_t *g = l->g;
     lookup_unlink(l);
     char host[64];
     int port = 0;
-    int found = g && ac->data && m && m->type == REDIS_REPLY_STRING &&
+    int found = g && m && m->type == REDIS_REPLY_STRING &&
                 split_address(m->str, host, sizeof host, &port) == 0;
     if (found)
         node_cache_put(g, l->uid, host, port);
@@ -192,7 +194,11 @@ static int registry_locate(void *ud, const char *node, sl_locate_cb done, void *
     l->done_ud = done_ud;
     snprintf(l->uid, sizeof l->uid, "%s", node);
     l->deadline = uv_now(g->loop) + LOOKUP_WAIT_MS;
-    if (sl_redis_link_command(g->link, on_node_address, l, "GET %s-node#%s", g->key, node) != 0) {
+    char key[96];
+    node_key(g, node, key, sizeof key);
+    const char *argv[2] = {"GET", key};
+    size_t lens[2] = {3, strlen(key)};
+    if (sl_redis_link_command(g->link, on_node_address, l, 2, argv, lens, SL_REDIS_WAIT) != 0) {
         free(l);
         return -1; /* the link is down */
     }
@@ -223,7 +229,7 @@ void sl_node_registry_close(sl_node_registry_t *g)
 {
     if (!g)
         return;
-    while (g->waits) { /* hiredis calls them back later, without g */
+    while (g->waits) { /* the link calls them back later, without g */
         lookup_t *l = g->waits;
         lookup_unlink(l);
         lookup_answer(l, NULL, 0);

@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <msgpuck.h>
-#include <hiredis/hiredis.h>
 
 #include "base/log.h"
 #include "sio/mpjson.h"
@@ -53,10 +52,10 @@ struct sio_redis {
      * and 10 more characters, 16 like Node's), naming our response
      * channel, which a room name is then unlikely to collide with. */
     char cuid[20];
-    sl_redis_link_t *pub;
-    sl_redis_link_t *sub;       /* classic mode */
-    sl_redis_sub_t *ssub;       /* sharded mode */
+    sl_redis_link_t *pub;       /* commands: publishing, counting, keys */
+    sl_redis_sub_t *sub;        /* channels and patterns (classic), shard channels (sharded) */
     int publish_down_logged;
+    unsigned ping_ms;           /* the subscribers' ping, and their watchdog */
     struct pending *pending;
     /* No sticky sessions: this node's relay address and the others'. */
     sl_node_registry_t *nodes;
@@ -101,8 +100,9 @@ struct redis_mode {
     const char *opts_extra;    /* appended inside a request's "opts" */
     int all_rooms;             /* has an allRooms request */
     const char *(*uid)(const sio_redis_t *r);
-    /* Subscribes the namespaces' channels and starts hearing them. */
-    int (*subscribe)(sio_redis_t *r, const sl_redis_url_t *u);
+    /* Starts hearing the cluster (each namespace's channels are added by
+     * nsp_created). */
+    int (*subscribe)(sio_redis_t *r);
     void (*nsp_created)(void *ud, sio_nsp_t *nsp);
     /* A broadcast of ours: its message and channel. */
     int (*broadcast)(const sio_redis_t *r, sl_buf_t *msg, sl_buf_t *ch, const char *nsp,
@@ -139,6 +139,7 @@ void sio_redis_opts_init(sio_redis_opts_t *o)
     memset(o, 0, sizeof *o);
     strcpy(o->key, "socket.io");
     o->requests_timeout_ms = 5000;
+    o->command_timeout_ms = 5000;
     strcpy(o->label, "redis");
 }
 
@@ -146,7 +147,7 @@ const char *sio_redis_uid(const sio_redis_t *r) { return r->mode->uid(r); }
 
 int sio_redis_up(const sio_redis_t *r)
 {
-    return sl_redis_link_up(r->pub) && (r->ssub ? sl_redis_sub_up(r->ssub) : sl_redis_link_up(r->sub));
+    return sl_redis_link_up(r->pub) && sl_redis_sub_up(r->sub);
 }
 
 /* ---- msgpack into an sl_buf --------------------------------------------- */
@@ -162,32 +163,26 @@ static void mp_put_rooms(sl_buf_t *b, const sio_slice_t *v, size_t n)
 
 /* ---- publishing ----------------------------------------------------------- */
 
-static void on_publish_reply(redisAsyncContext *ac, void *r, void *priv)
-{
-    (void)ac;
-    (void)r;
-    (void)priv;
-}
-
 static void channel_name(sl_buf_t *ch, const sio_redis_t *r, const char *kind, const char *nsp)
 {
     sl_buf_appendf(ch, "%s%s#%s#", r->opts.key, kind, nsp);
 }
 
-/* PUBLISH, or SPUBLISH in sharded mode. */
+/* PUBLISH, or SPUBLISH in sharded mode (in a cluster: on the master of
+ * the channel's slot). What can't be published is dropped: said once while
+ * Redis is away as a whole (a cluster's master between its loss and the
+ * failover is told by the link, once). */
 static void publish(sio_redis_t *r, const char *channel, size_t clen, const char *msg, size_t mlen)
 {
     const char *verb = r->mode->publish;
     const char *argv[3] = {verb, channel, msg};
     size_t lens[3] = {strlen(verb), clen, mlen};
-    if (sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 3, argv, lens) != 0) {
-        if (!r->publish_down_logged)
-            SL_WARN("adapter", "%s is unavailable: broadcasts reach this server's clients only",
-                    r->opts.label);
-        r->publish_down_logged = 1;
+    if (sl_redis_link_command(r->pub, NULL, NULL, 3, argv, lens, 0) == 0)
         return;
+    if (!r->publish_down_logged && !sl_redis_link_up(r->pub)) {
+        SL_WARN("adapter", "%s is unavailable: broadcasts reach this server's clients only", r->opts.label);
+        r->publish_down_logged = 1;
     }
-    r->publish_down_logged = 0;
 }
 
 /* [uid, {type, data, nsp}, {rooms, except, flags}], keys in the order
@@ -784,28 +779,27 @@ static void pending_timeout(uv_timer_t *t)
 
 static void broadcast_maybe_done(pending_t *q);
 
-static void on_numsub(redisAsyncContext *ac, void *reply, void *priv)
+/* How many servers the request waits for: (SHARD)NUMSUB, summed over the
+ * nodes that have subscribers (redis_link.c), counts this server too. */
+static void on_numsub(void *priv, long n)
 {
     pending_t *q = priv;
-    redisReply *m = reply;
     if (q->done) {
         pending_unref(q);
         return;
     }
-    q->refs--; /* this reply came; the timer still holds q */
-    if (!ac->data || !m || m->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
-        m->element[1]->type != REDIS_REPLY_INTEGER) {
+    q->refs--; /* this count came; the timer still holds q */
+    if (n < 0) {
         pending_finish(q, 0);
         return;
     }
-    /* (SHARD)NUMSUB counts this server too. */
-    q->expected = (int)m->element[1]->integer - 1;
+    q->expected = (int)n - 1;
     if (q->expected <= 0) {
         pending_finish(q, 1);
         return;
     }
     if (q->type == REQ_BROADCAST)
-        broadcast_maybe_done(q); /* answers may have come before this reply */
+        broadcast_maybe_done(q); /* answers may have come before this count */
     sl_buf_t ch = SL_BUF_INIT;
     q->r->mode->request_channel(&ch, q->r, q->nsp);
     publish(q->r, ch.data, ch.len, q->body.data, q->body.len);
@@ -836,8 +830,8 @@ static pending_t *pending_new(sio_redis_t *r, sio_nsp_t *nsp, int type, const ch
     return q;
 }
 
-/* Counts the other servers (PUBSUB NUMSUB, or SHARDNUMSUB), then
- * publishes q->body. */
+/* Counts the other servers (PUBSUB NUMSUB, or SHARDNUMSUB: on every node
+ * of a cluster that may have them), then publishes q->body. */
 static void pending_launch(pending_t *q)
 {
     sio_redis_t *r = q->r;
@@ -849,9 +843,7 @@ static void pending_launch(pending_t *q)
     r->pending = q;
     sl_buf_t ch = SL_BUF_INIT;
     r->mode->request_channel(&ch, r, q->nsp);
-    const char *argv[3] = {"PUBSUB", r->mode->numsub, ch.data};
-    size_t lens[3] = {6, strlen(argv[1]), ch.len};
-    if (sl_redis_link_command_argv(r->pub, on_numsub, q, 3, argv, lens) != 0) {
+    if (sl_redis_link_numsub(r->pub, r->opts.sharded, ch.data, ch.len, on_numsub, q) != 0) {
         q->refs--; /* no reply will come */
         pending_finish(q, 0);
     }
@@ -1107,7 +1099,7 @@ static int adapter_session_put(void *ud, const char *pid, const char *json, size
     snprintf(ttl, sizeof ttl, "%u", ttl_ms ? ttl_ms : 1);
     const char *argv[5] = {"SET", key, json, "PX", ttl};
     size_t lens[5] = {3, strlen(key), len, 2, strlen(ttl)};
-    return sl_redis_link_command_argv(r->pub, on_publish_reply, NULL, 5, argv, lens);
+    return sl_redis_link_command(r->pub, NULL, NULL, 5, argv, lens, SL_REDIS_WAIT);
 }
 
 typedef struct take_wait {
@@ -1115,11 +1107,10 @@ typedef struct take_wait {
     void *ud;
 } take_wait_t;
 
-static void on_session_taken(redisAsyncContext *ac, void *reply, void *priv)
+static void on_session_taken(void *priv, redisReply *m, const char *why)
 {
-    (void)ac;
+    (void)why;
     take_wait_t *w = priv;
-    redisReply *m = reply;
     if (m && m->type == REDIS_REPLY_STRING)
         w->cb(m->str, m->len, w->ud);
     else
@@ -1136,7 +1127,11 @@ static int adapter_session_take(void *ud_, const char *pid, sio_session_cb cb, v
     w->cb = cb;
     w->ud = ud;
     /* GETDEL: a session comes back once, on one server. */
-    if (sl_redis_link_command(r->pub, on_session_taken, w, "GETDEL %s-session#%s", r->opts.key, pid)) {
+    char key[160];
+    snprintf(key, sizeof key, "%s-session#%s", r->opts.key, pid);
+    const char *argv[2] = {"GETDEL", key};
+    size_t lens[2] = {6, strlen(key)};
+    if (sl_redis_link_command(r->pub, on_session_taken, w, 2, argv, lens, SL_REDIS_WAIT)) {
         free(w);
         return -1;
     }
@@ -1163,9 +1158,10 @@ void sio_redis_set_address(sio_redis_t *r, const char *host_port)
 
 sl_node_registry_t *sio_redis_nodes(sio_redis_t *r) { return r->nodes; }
 
-static void on_pub_state(sl_redis_link_t *l, int up, void *ud)
+static void on_pub_state(sl_redis_link_t *l, int up, const char *why, void *ud)
 {
     (void)l;
+    (void)why;
     sio_redis_t *r = ud;
     if (up)
         sl_node_registry_announce(r->nodes);
@@ -1447,64 +1443,45 @@ static sio_nsp_t *nsp_of_channel(sio_redis_t *r, const char *ch, size_t len, con
     return sio_server_find_nsp(r->sio, name);
 }
 
-static void on_sub_message(redisAsyncContext *ac, void *reply, void *priv)
+static void on_sub_message(int kind, const char *ch, size_t clen, const char *msg, size_t mlen, void *ud)
 {
-    (void)priv;
-    sio_redis_t *r = ac->data ? priv : NULL;
-    redisReply *m = reply;
-    if (!r || !m || m->type != REDIS_REPLY_ARRAY || m->elements < 3)
+    sio_redis_t *r = ud;
+    if (kind == SL_REDIS_SUB_PATTERN) {
+        on_broadcast_message(r, msg, mlen);
         return;
-    redisReply *kind = m->element[0];
-    if (kind->type != REDIS_REPLY_STRING)
-        return;
-    if (!strcmp(kind->str, "pmessage") && m->elements == 4) {
-        on_broadcast_message(r, m->element[3]->str, m->element[3]->len);
-    } else if (!strcmp(kind->str, "message")) {
-        redisReply *ch = m->element[1], *body = m->element[2];
-        sio_nsp_t *nsp = nsp_of_channel(r, ch->str, ch->len, "-request");
-        if (nsp)
-            on_request(r, nsp, body->str, body->len);
-        else if (nsp_of_channel(r, ch->str, ch->len, "-response"))
-            on_response(r, body->str, body->len);
     }
+    sio_nsp_t *nsp = nsp_of_channel(r, ch, clen, "-request");
+    if (nsp)
+        on_request(r, nsp, msg, mlen);
+    else if (nsp_of_channel(r, ch, clen, "-response"))
+        on_response(r, msg, mlen);
 }
 
-static void subscribe_nsp(sio_nsp_t *nsp, void *ud)
+/* The request channel is also how the cluster counts its servers (PUBSUB
+ * NUMSUB), so every namespace holds it as Node does, with the response
+ * channel and this server's own response channel. */
+static void classic_nsp_created(void *ud, sio_nsp_t *nsp)
 {
     sio_redis_t *r = ud;
-    if (!sl_redis_link_up(r->sub))
-        return;
-    sl_buf_t req = SL_BUF_INIT, res = SL_BUF_INIT;
-    channel_name(&req, r, "-request", sio_nsp_name(nsp));
-    channel_name(&res, r, "-response", sio_nsp_name(nsp));
-    sl_buf_append_byte(&req, '\0');
-    sl_buf_append_byte(&res, '\0');
-    /* The request channel is also how the cluster counts its servers
-     * (PUBSUB NUMSUB), so every namespace subscribes it as Node does. */
-    sl_redis_link_command(r->sub, on_sub_message, r, "SUBSCRIBE %s %s %s%s#", req.data, res.data,
-                          res.data, r->uid);
-    sl_buf_free(&req);
-    sl_buf_free(&res);
+    sl_buf_t ch = SL_BUF_INIT;
+    channel_name(&ch, r, "-request", sio_nsp_name(nsp));
+    sl_redis_sub_add(r->sub, SL_REDIS_SUB_CHANNEL, ch.data, ch.len);
+    sl_buf_reset(&ch);
+    channel_name(&ch, r, "-response", sio_nsp_name(nsp));
+    sl_redis_sub_add(r->sub, SL_REDIS_SUB_CHANNEL, ch.data, ch.len);
+    sl_buf_appendf(&ch, "%s#", r->uid);
+    sl_redis_sub_add(r->sub, SL_REDIS_SUB_CHANNEL, ch.data, ch.len);
+    sl_buf_free(&ch);
 }
 
-static void on_sub_state(sl_redis_link_t *l, int up, void *ud)
+static int classic_subscribe(sio_redis_t *r)
 {
-    (void)l;
-    sio_redis_t *r = ud;
-    if (!up)
-        return;
+    r->sub = sl_redis_sub_new(r->loop, r->pub, "adapter sub", r->ping_ms, on_sub_message, r);
+    if (!r->sub)
+        return -1;
     char pattern[80];
-    snprintf(pattern, sizeof pattern, "%s#*", r->opts.key);
-    sl_redis_link_command(r->sub, on_sub_message, r, "PSUBSCRIBE %s", pattern);
-    sio_server_each_nsp(r->sio, subscribe_nsp, r);
-}
-
-static void classic_nsp_created(void *ud, sio_nsp_t *nsp) { subscribe_nsp(nsp, ud); }
-
-static int classic_subscribe(sio_redis_t *r, const sl_redis_url_t *u)
-{
-    r->sub = sl_redis_link_new(r->loop, u, "adapter sub", on_sub_state, r);
-    return r->sub ? 0 : -1;
+    int n = snprintf(pattern, sizeof pattern, "%s#*", r->opts.key);
+    return sl_redis_sub_add(r->sub, SL_REDIS_SUB_PATTERN, pattern, (size_t)n);
 }
 
 static const redis_mode_t classic_mode = {
@@ -1767,8 +1744,9 @@ static void on_cluster_response(sio_redis_t *r, const sio_cluster_msg_t *m)
 /* A ClusterAdapter message on one of our shard channels. Which channel it
  * came on doesn't matter: its type tells a response from a request, as in
  * Node's ClusterAdapter.onMessage. */
-static void on_smessage(const char *ch, size_t clen, const char *msg, size_t len, void *ud)
+static void on_smessage(int kind, const char *ch, size_t clen, const char *msg, size_t len, void *ud)
 {
+    (void)kind;
     sio_redis_t *r = ud;
     sl_buf_t scratch = SL_BUF_INIT;
     sio_cluster_msg_t m;
@@ -1847,9 +1825,9 @@ static void sharded_nsp_created(void *ud, sio_nsp_t *nsp)
     sio_redis_t *r = ud;
     sl_buf_t ch = SL_BUF_INIT;
     sl_buf_appendf(&ch, "%s#%s#", r->opts.key, sio_nsp_name(nsp));
-    sl_redis_sub_add(r->ssub, ch.data, ch.len);
+    sl_redis_sub_add(r->sub, SL_REDIS_SUB_SHARD, ch.data, ch.len);
     sl_buf_appendf(&ch, "%s#", r->cuid);
-    sl_redis_sub_add(r->ssub, ch.data, ch.len);
+    sl_redis_sub_add(r->sub, SL_REDIS_SUB_SHARD, ch.data, ch.len);
     sl_buf_free(&ch);
 }
 
@@ -1885,7 +1863,7 @@ static void sharded_room_created(void *ud, sio_nsp_t *nsp, const char *room, siz
         return;
     sl_buf_t ch = SL_BUF_INIT;
     room_channel(&ch, r, nsp, room, len);
-    if (sl_redis_sub_add(r->ssub, ch.data, ch.len) != 0)
+    if (sl_redis_sub_add(r->sub, SL_REDIS_SUB_SHARD, ch.data, ch.len) != 0)
         SL_ERROR("adapter", "out of memory: room %.*s gets no channel", (int)len, room);
     sl_buf_free(&ch);
 }
@@ -1898,14 +1876,14 @@ static void sharded_room_deleted(void *ud, sio_nsp_t *nsp, const char *room, siz
         return;
     sl_buf_t ch = SL_BUF_INIT;
     room_channel(&ch, r, nsp, room, len);
-    sl_redis_sub_remove(r->ssub, ch.data, ch.len);
+    sl_redis_sub_remove(r->sub, SL_REDIS_SUB_SHARD, ch.data, ch.len);
     sl_buf_free(&ch);
 }
 
-static int sharded_subscribe(sio_redis_t *r, const sl_redis_url_t *u)
+static int sharded_subscribe(sio_redis_t *r)
 {
-    r->ssub = sl_redis_sub_new(r->loop, u, "adapter ssub", on_smessage, NULL, r);
-    return r->ssub ? 0 : -1;
+    r->sub = sl_redis_sub_new(r->loop, r->pub, "adapter ssub", r->ping_ms, on_smessage, r);
+    return r->sub ? 0 : -1;
 }
 
 static const redis_mode_t sharded_mode = {
@@ -1953,6 +1931,14 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
     if (!r->opts.label[0])
         strcpy(r->opts.label, "redis");
     snprintf(u.label, sizeof u.label, "%s", r->opts.label);
+    if (sl_redis_url_set_cluster(&u, r->opts.cluster, why, sizeof why)) {
+        SL_ERROR("adapter", "%s", why);
+        free(r);
+        return NULL;
+    }
+    /* A subscriber hears nothing on a quiet cluster: it pings as often as
+     * a command may wait, so a hung Redis is noticed there too. */
+    r->ping_ms = r->opts.command_timeout_ms ? r->opts.command_timeout_ms : 5000;
     /* 6 characters of [a-z0-9], as uid2(6) makes. */
     char id[21];
     if (eio_random_id(id)) {
@@ -1967,13 +1953,21 @@ sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
     for (int i = 0; i < 10; i++)
         r->cuid[6 + i] = alnum[(unsigned char)id[6 + i] % 36];
     r->cuid[16] = '\0';
-    r->pub = sl_redis_link_new(loop, &u, "adapter pub", on_pub_state, r);
+    /* Requests count the servers on every node of a cluster: the link keeps
+     * a connection to each. */
+    sl_redis_link_opts_t lo = {
+        .name = "adapter pub",
+        .command_timeout_ms = r->opts.command_timeout_ms,
+        .all_nodes = 1,
+    };
+    r->pub = sl_redis_link_new(loop, &u, &lo, on_pub_state, r, why, sizeof why);
+    if (!r->pub)
+        SL_ERROR("adapter", "cannot use %s: %s", r->opts.label, why);
     r->nodes = r->pub ? sl_node_registry_new(loop, r->pub, r->opts.key, r->uid) : NULL;
-    if (!r->nodes || r->mode->subscribe(r, &u) != 0) {
+    if (!r->nodes || r->mode->subscribe(r) != 0) {
         sl_node_registry_close(r->nodes);
+        sl_redis_sub_close(r->sub);
         sl_redis_link_close(r->pub);
-        sl_redis_link_close(r->sub);
-        sl_redis_sub_close(r->ssub);
         free(r);
         return NULL;
     }
@@ -2022,9 +2016,8 @@ void sio_redis_close(sio_redis_t *r)
     sl_node_registry_close(r->nodes); /* lookups still waiting: unknown */
     r->nodes = NULL;
     sio_server_set_adapter(r->sio, NULL);
+    sl_redis_sub_close(r->sub);
     sl_redis_link_close(r->pub);
-    sl_redis_link_close(r->sub);
-    sl_redis_sub_close(r->ssub);
     if (r->announce_on)
         uv_close((uv_handle_t *)&r->announce, redis_freed);
     else

@@ -44,23 +44,34 @@ typedef struct sio_redis_opts {
      * has members in. */
     int sharded;
     int subscription_mode;
+    /* A Redis Cluster: SL_REDIS_CLUSTER_AUTO (several hosts in the URL, or
+     * cluster=true), _ON, _OFF (redisCluster). */
+    int cluster;
+    /* How long a command may wait for its reply before its connection is
+     * dropped as hung (redisCommandTimeout); 0: no limit. */
+    unsigned command_timeout_ms;
 } sio_redis_opts_t;
 
 /* The defaults (Node's @socket.io/redis-adapter 8). The fields are set by
- * name (redisAdapter, redisSubscriptionMode, requestsTimeout, redisKey) and
- * checked by the typed options table (cmd/options.c). */
+ * name (redisAdapter, redisSubscriptionMode, requestsTimeout, redisKey,
+ * redisCluster, redisCommandTimeout) and checked by the typed options table
+ * (cmd/options.c). */
 void sio_redis_opts_init(sio_redis_opts_t *o);
 
-/* Connects (in the background; reconnecting forever) and installs itself
+/* Connects (in the background; reconnecting forever) to one Redis or a
+ * Redis Cluster (then: slot-routed commands, shard channels on their
+ * slots' masters, counts summed over the nodes) and installs itself
  * as srv's adapter (sio_adapter_t), requests included: the layer above
  * reaches it only through the sio_adapter_* functions of sio.h, and hears
  * the other servers through its sio_handler_t. The wire protocol (classic
- * or sharded) is chosen here, once. NULL when the URL can't be read. */
+ * or sharded) is chosen here, once. NULL when the URL can't be read, or
+ * can't be used (a TLS file, redisCluster=false with several hosts: logged). */
 sio_redis_t *sio_redis_new(uv_loop_t *loop, sio_server_t *srv, const char *url,
                            const sio_redis_opts_t *opts);
 const char *sio_redis_uid(const sio_redis_t *r);
-/* 1 while both its connections (publishing and subscribed) are up and
- * authenticated, for metrics and health; 0 during an outage. */
+/* 1 while it can publish (one Redis up; a cluster: the map known and a
+ * master answering) and every channel it subscribes to is on a connection
+ * that is up, for metrics and health; 0 during an outage. */
 int sio_redis_up(const sio_redis_t *r);
 
 /* An emitter's message (uid "emitter", as @socket.io/redis-emitter sends

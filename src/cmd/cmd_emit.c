@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
-#include <hiredis/hiredis.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -21,7 +20,8 @@ typedef struct emit_job {
     sl_buf_t msg;
     sl_redis_link_t *link;
     int status;       /* exit code */
-    int sent;
+    int sent, done;
+    int cluster;
 } emit_job_t;
 
 static const char synopsis[] =
@@ -33,7 +33,9 @@ static const char help[] =
     "Publishes EVENT with the JSON arguments to every server of a cluster\n"
     "sharing the Redis at URL (siolua or Node), as @socket.io/redis-emitter does.\n"
     "\n"
-    "  --redis URL     redis://[[user]:password@]host[:port][/db] or unix:/path\n"
+    "  --redis URL     redis://[[user]:password@]host[:port][/db], rediss://... (TLS),\n"
+    "                  unix:/path, or a Redis Cluster: host1:port1,host2:port2,...\n"
+    "                  (or one seed with ?cluster=true); see docs/cluster.md\n"
     "  --nsp NSP       the namespace (default /)\n"
     "  --to ROOM       only the sockets in ROOM (repeat for several rooms)\n"
     "  --except ROOM   not the sockets in ROOM (may be repeated)\n"
@@ -49,41 +51,52 @@ static int usage(const char *why)
     return 2;
 }
 
-static void on_published(redisAsyncContext *ac, void *r, void *priv)
+/* PUBLISH answers how many subscribers the node that took it has: in a
+ * Redis Cluster, only those connected to that node. */
+static void on_published(void *priv, redisReply *reply, const char *why)
 {
-    (void)ac;
     emit_job_t *job = priv;
-    redisReply *reply = r;
     if (reply && reply->type == REDIS_REPLY_INTEGER) {
-        printf("published to %s (%lld servers subscribed)\n", job->channel.data,
-               (long long)reply->integer);
+        printf("published to %s (%lld %s subscribed%s)\n", job->channel.data, (long long)reply->integer,
+               reply->integer == 1 ? "server" : "servers", job->cluster ? " on that node" : "");
         job->status = 0;
     } else {
-        fprintf(stderr, "siolua emit: publish failed\n");
+        fprintf(stderr, "siolua emit: publish failed: %s\n", reply ? reply->str : why);
     }
-    sl_redis_link_close(job->link);
+    job->done = 1;
 }
 
-static void on_link(sl_redis_link_t *l, int up, void *ud)
+/* The first failure ends the command: a refused connection, a certificate
+ * that does not verify, a wrong password are not worth waiting for. */
+static void on_link(sl_redis_link_t *l, int up, const char *why, void *ud)
 {
     emit_job_t *job = ud;
-    if (!up || job->sent)
+    if (!up) {
+        if (!job->sent && !job->done) {
+            fprintf(stderr, "siolua emit: cannot reach redis (%s)\n", why);
+            job->done = 1;
+        }
+        return;
+    }
+    if (job->sent)
         return;
     job->sent = 1;
     const char *argv[3] = {"PUBLISH", job->channel.data, job->msg.data};
     size_t lens[3] = {7, job->channel.len, job->msg.len};
-    if (sl_redis_link_command_argv(l, on_published, job, 3, argv, lens) != 0)
-        sl_redis_link_close(l);
+    if (sl_redis_link_command(l, on_published, job, 3, argv, lens, 0) != 0) {
+        fprintf(stderr, "siolua emit: publish failed: %s\n", sl_redis_link_why(l));
+        job->done = 1;
+    }
 }
 
 static void give_up(uv_timer_t *t)
 {
     emit_job_t *job = t->data;
-    if (!job->sent) {
-        fprintf(stderr, "siolua emit: cannot reach redis\n");
-        sl_redis_link_close(job->link);
-    }
-    uv_close((uv_handle_t *)t, NULL);
+    if (!job->sent)
+        fprintf(stderr, "siolua emit: cannot reach redis (no answer in 5 s)\n");
+    else
+        fprintf(stderr, "siolua emit: no answer to PUBLISH in 5 s\n");
+    job->done = 1;
 }
 
 int sl_emit_main(int argc, char **argv)
@@ -129,7 +142,7 @@ int sl_emit_main(int argc, char **argv)
         return usage("--redis URL and EVENT are required");
     sl_redis_url_t u;
     char why[256], msg[300];
-    if (sl_redis_url_parse(url, &u, why, sizeof why)) {
+    if (sl_redis_url_parse_checked(url, &u, why, sizeof why)) {
         snprintf(msg, sizeof msg, "bad --redis URL: %s", why);
         return usage(msg);
     }
@@ -153,7 +166,7 @@ int sl_emit_main(int argc, char **argv)
     }
     sl_buf_append_byte(&json, ']');
 
-    emit_job_t job = {SL_BUF_INIT, SL_BUF_INIT, NULL, 1, 0};
+    emit_job_t job = {.channel = SL_BUF_INIT, .msg = SL_BUF_INIT, .status = 1};
     sio_slice_t to[MAX_ROOMS], ex[MAX_ROOMS];
     for (int i = 0; i < nrooms; i++)
         to[i] = (sio_slice_t){rooms[i], strlen(rooms[i])};
@@ -173,17 +186,24 @@ int sl_emit_main(int argc, char **argv)
 
     sl_log_level = SL_LOG_ERROR;
     uv_loop_t *loop = uv_default_loop();
-    job.link = sl_redis_link_new(loop, &u, "emit", on_link, &job);
+    job.cluster = u.cluster;
+    sl_redis_link_opts_t lo = {.name = "emit", .command_timeout_ms = 5000, .quiet = 1};
+    job.link = sl_redis_link_new(loop, &u, &lo, on_link, &job, why, sizeof why);
+    if (!job.link) {
+        sl_buf_free(&job.channel);
+        sl_buf_free(&job.msg);
+        fprintf(stderr, "siolua emit: %s\n", why);
+        return 1;
+    }
     uv_timer_t timer;
     uv_timer_init(loop, &timer);
     timer.data = &job;
     uv_timer_start(&timer, give_up, 5000, 0);
-    uv_unref((uv_handle_t *)&timer);
+    while (!job.done)
+        uv_run(loop, UV_RUN_ONCE);
+    sl_redis_link_close(job.link);
+    uv_close((uv_handle_t *)&timer, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
-    if (!uv_is_closing((uv_handle_t *)&timer)) {
-        uv_close((uv_handle_t *)&timer, NULL);
-        uv_run(loop, UV_RUN_DEFAULT);
-    }
     uv_loop_close(loop);
     sl_buf_free(&job.channel);
     sl_buf_free(&job.msg);

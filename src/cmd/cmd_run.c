@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "base/log.h"
+#include "cluster/redis_conn.h"
 #include "cluster/redis_url.h"
 #include "cmd/compose.h"
 #include "cmd/sd_notify.h"
@@ -34,7 +35,9 @@ static const char usage[] =
     "Options:\n"
     "  --port N           TCP port (default 3000; 0 picks a free one)\n"
     "  --host ADDR        address to bind (default :: , all addresses)\n"
-    "  --redis URL        Redis adapter (redis://[[user]:password@]host[:port][/db] or unix:/path)\n"
+    "  --redis URL        Redis adapter: redis://[[user]:password@]host[:port][/db],\n"
+    "                     rediss://... (TLS; ?ca=FILE), unix:/path, or a Redis\n"
+    "                     Cluster: redis://host1:port1,host2:port2,...\n"
     "  --workers N        run N worker processes sharing the port (SO_REUSEPORT),\n"
     "                     joined as one cluster: on --redis URL when given, else\n"
     "                     on a local bus; 'auto' = one per CPU. SIGTERM/SIGINT\n"
@@ -121,7 +124,7 @@ static int run_flag(sl_compose_t *c, const char *a, const char *next)
     } else if (!strcmp(a, "--redis")) {
         sl_redis_url_t u;
         char why[256];
-        if (sl_redis_url_parse(next, &u, why, sizeof why))
+        if (sl_redis_url_parse_checked(next, &u, why, sizeof why))
             return sl_compose_usage(c, "bad --redis URL: %s", why);
         R.redis_url = next;
     } else if (!strcmp(a, "--workers")) {

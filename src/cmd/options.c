@@ -139,6 +139,8 @@ SETTER(set_cluster_address, COPY(s->cluster_address, v->text))
 SETTER(set_redis_adapter, s->redis.sharded = (int)v->n)
 SETTER(set_redis_sub_mode, s->redis.subscription_mode = (int)v->n)
 SETTER(set_requests_timeout, s->redis.requests_timeout_ms = (unsigned)v->n)
+SETTER(set_redis_cluster, s->redis.cluster = (int)v->n)
+SETTER(set_redis_command_timeout, s->redis.command_timeout_ms = (unsigned)v->n)
 
 /* Node's `key` / `channelPrefix`: the prefix of every channel; a glob
  * character or '#' would make the adapter's patterns match other keys. */
@@ -223,6 +225,8 @@ static const char *const adapters[] = {"classic", "sharded", NULL};
 static const char *const parsers[] = {"default", "msgpack", NULL};
 /* In SIO_REDIS_SUB_* order. */
 static const char *const sub_modes[] = {"dynamic", "static", "dynamic-private", NULL};
+/* In SL_REDIS_CLUSTER_* order. */
+static const char *const cluster_modes[] = {"auto", "true", "false", NULL};
 
 const sl_option_t sl_options[] = {
     {.name = "path", .type = SL_OPT_TEXT, .def = "/socket.io/", .min = 1, .max = 254,
@@ -360,6 +364,13 @@ const sl_option_t sl_options[] = {
     {.name = "requestsTimeout", .type = SL_OPT_UINT, .def = "5000", .min = 1, .max = 600000,
      .unit = "ms", .where = CLUSTER, .to = SL_TO_ADAPTER,
      .help = "time a cluster request waits for other servers", .apply = set_requests_timeout},
+    {.name = "redisCluster", .type = SL_OPT_ENUM, .def = "auto", .choices = cluster_modes,
+     .where = CLUSTER, .to = SL_TO_ADAPTER,
+     .help = "--redis is a Redis Cluster (auto: if several hosts)", .apply = set_redis_cluster},
+    {.name = "redisCommandTimeout", .type = SL_OPT_UINT, .def = "5000", .max = 600000, .unit = "ms",
+     .where = CLUSTER, .to = SL_TO_ADAPTER,
+     .help = "a later Redis reply drops the connection (0: none)",
+     .apply = set_redis_command_timeout},
     {.name = "redisKey", .type = SL_OPT_TEXT, .def = "socket.io", .min = 1, .max = 63,
      .where = CLUSTER, .to = SL_TO_ADAPTER, .expect = "1 to 63 bytes, none of # * ? [ ] \\",
      .help = "prefix of the channels (one per app sharing a Redis)",

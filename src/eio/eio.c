@@ -5,9 +5,19 @@
  *                                           +-- probe: WebSocket being upgraded
  *                                           +-- q: packets waiting for a GET
  *
- * A session owns its queue and its two timers; the transports point back to
- * it through their handler data and are detached before the session goes,
- * so a transport closing late never touches freed memory. */
+ * A session owns its queue and, only while one runs, a timer (upgrade or
+ * drain timeout); its heartbeat is an entry in one of the server's deadline
+ * queues (base/timerq), one per duration:
+ *
+ *   ping_due  (pingInterval)            --> ping sent, on to pong_due
+ *   pong_due  (pingTimeout)             --> "ping timeout"
+ *   v3_due    (pingInterval+pingTimeout) --> "ping timeout" (v3: the client pings)
+ *   doomed    (0: the next turn)        --> "transport error" (slow reader)
+ *
+ * so a session costs three words for it, not a uv_timer_t, and a heartbeat
+ * is O(1) whatever the number of sessions. The transports point back to the
+ * session through their handler data and are detached before the session
+ * goes, so a transport closing late never touches freed memory. */
 #include "eio/eio.h"
 
 #include <errno.h>
@@ -15,11 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <pthread.h>
 #include <sys/random.h>
 
 #include "eio/eio_packet.h"
+#include "base/defer.h"
 #include "base/hashtab.h"
 #include "base/log.h"
+#include "base/timerq.h"
 #include "net/ws.h"
 
 enum { T_POLLING = 0, T_WEBSOCKET = 1 };
@@ -42,7 +55,6 @@ struct eio_session {
     uint8_t proto;        /* 3 or 4 */
     uint8_t transport;
     uint8_t upgrading;    /* a probe WebSocket is attached */
-    uint8_t handles;      /* timers still to be closed before free */
     uint8_t draining;     /* closed; waits for a GET to take the close packet */
     uint8_t doomed;       /* over its output cap: closes from the next tick */
     uint8_t finished;
@@ -53,11 +65,19 @@ struct eio_session {
     eio_out_t *q;
     uint32_t qlen, qcap;
     size_t qbytes;
-    uv_timer_t hb;        /* heartbeat */
-    uv_timer_t up;        /* upgrade timeout */
+    sl_timerq_entry_t hb; /* heartbeat: in one of the server's queues */
+    uv_timer_t *up;       /* upgrade or drain timeout, made when one starts:
+                             most sessions never need one (152 bytes) */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
     void *data;
 };
+
+typedef struct open_tail {
+    char text[160];
+    int len;              /* 0: not made yet */
+    uint32_t interval, timeout;
+    size_t max_payload;
+} open_tail_t;
 
 struct eio_server {
     uv_loop_t *loop;
@@ -65,6 +85,13 @@ struct eio_server {
     eio_handler_t h;
     void *ud;
     sl_hashtab_t sessions; /* by sid */
+    /* The heartbeats, one queue per duration (see the top of the file). */
+    sl_timerq_t ping_due, pong_due, v3_due, doomed;
+    /* What follows the sid in the open packet, by protocol (v3, v4) and
+     * upgrades offered or not, made once for the options it was made
+     * with (formatting it for every session was a tenth of what a
+     * handshake cost in user space). */
+    open_tail_t open_tail[2][2];
     eio_stats_t stats;
 };
 
@@ -161,12 +188,41 @@ static void table_remove(eio_server_t *srv, eio_session_t *s)
     sl_hashtab_remove(&srv->sessions, &s->hnode);
 }
 
+/* Random bytes for ids come from the OS 4 KiB at a time: a connection
+ * needs two ids (its session's and its socket's), and a getrandom() for
+ * each was two system calls per connection. A forked child starts with an
+ * empty pool, so no two processes hand out the same ids. */
+static struct {
+    unsigned char bytes[4080]; /* 272 ids */
+    size_t left;
+    int atfork;
+} id_pool;
+
+static void id_pool_forget(void) { id_pool.left = 0; }
+
+static int id_pool_take(unsigned char *out, size_t n)
+{
+    if (!id_pool.atfork) {
+        pthread_atfork(NULL, NULL, id_pool_forget);
+        id_pool.atfork = 1;
+    }
+    if (id_pool.left < n) {
+        if (getrandom(id_pool.bytes, sizeof id_pool.bytes, 0) != (ssize_t)sizeof id_pool.bytes)
+            return -EIO;
+        id_pool.left = sizeof id_pool.bytes;
+    }
+    id_pool.left -= n;
+    memcpy(out, id_pool.bytes + id_pool.left, n);
+    memset(id_pool.bytes + id_pool.left, 0, n); /* handed out: not kept */
+    return 0;
+}
+
 int eio_random_id(char out[21])
 {
     static const char alphabet[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     unsigned char raw[15];
-    if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+    if (id_pool_take(raw, sizeof raw))
         return -EIO;
     /* 15 bytes = 120 bits = exactly 20 base64url characters. */
     for (int i = 0, o = 0; i < 15; i += 3) {
@@ -182,8 +238,6 @@ int eio_random_id(char out[21])
 
 /* ---- session output ----------------------------------------------------- */
 
-static void doom_cb(uv_timer_t *t);
-
 /* A slow reader went over its output cap. Closing it right here would run
  * the layers above (Lua disconnect handlers) inside whatever send loop got
  * us here (a broadcast over a room): close from the next loop tick instead,
@@ -196,8 +250,7 @@ static void session_doom(eio_session_t *s)
     SL_WARNF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
              "session %s: output over %zu bytes (slow reader), closing", s->sid,
              s->srv->opts.session_queue_cap);
-    uv_timer_stop(&s->hb);
-    uv_timer_start(&s->hb, doom_cb, 0, 0);
+    sl_timerq_start(&s->srv->doomed, &s->hb, 0);
 }
 
 /* A packet without a shared buffer of its own: rc may be NULL (data is
@@ -419,20 +472,20 @@ int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t 
 
 /* ---- heartbeat ---------------------------------------------------------- */
 
-static void hb_cb(uv_timer_t *t);
+#define SESSION_OF_HB(e) SL_CONTAINER_OF(e, eio_session_t, hb)
 
-static void doom_cb(uv_timer_t *t)
+static void doomed_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
 {
-    eio_session_t *s = t->data;
-    session_close(s, "transport error", 0);
+    (void)q;
+    session_close(SESSION_OF_HB(e), "transport error", 0);
 }
 
 static void hb_schedule_ping(eio_session_t *s)
 {
     if (s->doomed)
-        return; /* the timer now carries the close */
+        return; /* the heartbeat entry now carries the close */
     s->deadline = 0;
-    uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_interval_ms, 0);
+    sl_timerq_start(&s->srv->ping_due, &s->hb, s->srv->opts.ping_interval_ms);
 }
 
 /* v3: the client pings; it must do so within interval + timeout. */
@@ -442,23 +495,31 @@ static void hb_expect_ping(eio_session_t *s)
         return;
     uint64_t span = (uint64_t)s->srv->opts.ping_interval_ms + s->srv->opts.ping_timeout_ms;
     s->deadline = now_ms() + span;
-    uv_timer_start(&s->hb, hb_cb, span, 0);
+    sl_timerq_start(&s->srv->v3_due, &s->hb, span);
 }
 
-static void hb_cb(uv_timer_t *t)
+/* v4: pingInterval since the last pong (or the open): ping, and expect the
+ * pong within pingTimeout. */
+static void ping_due_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
 {
-    eio_session_t *s = t->data;
+    (void)q;
+    eio_session_t *s = SESSION_OF_HB(e);
     if (!s->open)
         return;
-    if (s->proto == 3 || s->deadline) {
-        session_close(s, "ping timeout", 0);
-        return;
-    }
     /* The deadline counts from now, when the ping is queued, not from when
      * a GET collects it. */
     s->deadline = now_ms() + s->srv->opts.ping_timeout_ms;
-    uv_timer_start(&s->hb, hb_cb, s->srv->opts.ping_timeout_ms, 0);
+    sl_timerq_start(&s->srv->pong_due, &s->hb, s->srv->opts.ping_timeout_ms);
     session_push_ctl(s, EIO_PING, NULL);
+}
+
+/* No pong within pingTimeout (v4), or no ping within interval + timeout (v3). */
+static void ping_timeout_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
+{
+    (void)q;
+    eio_session_t *s = SESSION_OF_HB(e);
+    if (s->open)
+        session_close(s, "ping timeout", 0);
 }
 
 /* A timer may fire a few ms late; a request arriving after the deadline
@@ -474,27 +535,55 @@ static int hb_expired(eio_session_t *s)
 
 /* ---- session lifetime --------------------------------------------------- */
 
-static void session_handle_closed(uv_handle_t *h)
+static void timer_closed(uv_handle_t *h) { free(h); }
+
+static void session_free(void *p)
 {
-    eio_session_t *s = h->data;
-    if (--s->handles == 0) {
-        free(s->q);
-        free(s);
-    }
+    eio_session_t *s = p;
+    free(s->q);
+    free(s);
 }
 
-/* Ends what is left of a closed session: table entry, timers, memory. */
+/* The session's timer, made on first use. NULL when out of memory. */
+static uv_timer_t *session_timer(eio_session_t *s)
+{
+    if (!s->up) {
+        s->up = malloc(sizeof *s->up);
+        if (!s->up)
+            return NULL;
+        uv_timer_init(s->srv->loop, s->up);
+        s->up->data = s;
+    }
+    return s->up;
+}
+
+static void session_timer_stop(eio_session_t *s)
+{
+    if (s->up)
+        uv_timer_stop(s->up);
+}
+
+/* Ends what is left of a closed session: table entry, timers, memory. The
+ * memory goes later in this loop turn, not at once: the session is
+ * finished from inside its own transports' and the layers above's
+ * callbacks, which still read it when this returns. */
 static void session_finish(eio_session_t *s)
 {
     if (s->finished)
         return;
     s->finished = 1;
     table_remove(s->srv, s);
-    uv_timer_stop(&s->hb);
-    uv_timer_stop(&s->up);
+    sl_timerq_stop(&s->hb);
+    if (s->up) {
+        uv_close((uv_handle_t *)s->up, timer_closed);
+        s->up = NULL;
+    }
     queue_clear(s);
-    uv_close((uv_handle_t *)&s->hb, session_handle_closed);
-    uv_close((uv_handle_t *)&s->up, session_handle_closed);
+    if (sl_defer(s->srv->loop, session_free, s)) {
+        SL_ERRORF("eio", SL_LOG_FIELDS("sid", s->sid),
+                  "session %s: out of memory to defer its free; freed at once", s->sid);
+        session_free(s);
+    }
 }
 
 static void drain_timeout_cb(uv_timer_t *t) { session_finish(t->data); }
@@ -550,8 +639,8 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
         }
     }
     s->open = 0;
-    uv_timer_stop(&s->hb);
-    uv_timer_stop(&s->up);
+    sl_timerq_stop(&s->hb);
+    session_timer_stop(s);
     if (s->ws) {
         sl_ws_set_handler(s->ws, &ws_detached_handler, NULL);
         sl_ws_close(s->ws, 1000);
@@ -564,10 +653,12 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
     }
     if (srv->h.on_close)
         srv->h.on_close(s, reason, srv->ud);
-    if (drain) {
+    uv_timer_t *t = drain ? session_timer(s) : NULL;
+    if (t) {
         s->draining = 1;
-        uv_timer_start(&s->up, drain_timeout_cb, srv->opts.ping_timeout_ms, 0);
+        uv_timer_start(t, drain_timeout_cb, srv->opts.ping_timeout_ms, 0);
     } else {
+        /* No close packet to wait for, or no memory to wait with. */
         session_finish(s);
     }
 }
@@ -604,32 +695,33 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
         free(s);
         return NULL;
     }
-    uv_timer_init(srv->loop, &s->hb);
-    uv_timer_init(srv->loop, &s->up);
-    s->hb.data = s;
-    s->up.data = s;
-    s->handles = 2;
     return s;
 }
 
 static int session_open_packet(eio_session_t *s, sl_rcbuf_t **out)
 {
     const eio_options_t *o = &s->srv->opts;
-    char json[256];
     int upgrades = s->transport == T_POLLING && o->allow_upgrades && o->allow_websocket;
-    int n;
-    if (s->proto == 3)
-        n = snprintf(json, sizeof json,
-                     "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u}",
-                     s->sid, upgrades ? "\"websocket\"" : "", o->ping_interval_ms,
-                     o->ping_timeout_ms);
-    else
-        n = snprintf(json, sizeof json,
-                     "{\"sid\":\"%s\",\"upgrades\":[%s],\"pingInterval\":%u,\"pingTimeout\":%u,"
-                     "\"maxPayload\":%zu}",
-                     s->sid, upgrades ? "\"websocket\"" : "", o->ping_interval_ms,
-                     o->ping_timeout_ms, o->max_http_buffer_size);
-    *out = sl_rcbuf_new(json, (size_t)n);
+    int v4 = s->proto != 3;
+    open_tail_t *t = &s->srv->open_tail[v4][upgrades];
+    if (!t->len || t->interval != o->ping_interval_ms || t->timeout != o->ping_timeout_ms ||
+        t->max_payload != o->max_http_buffer_size) {
+        t->len = snprintf(t->text, sizeof t->text, "\",\"upgrades\":[%s],\"pingInterval\":%u,"
+                          "\"pingTimeout\":%u%s", upgrades ? "\"websocket\"" : "",
+                          o->ping_interval_ms, o->ping_timeout_ms, v4 ? ",\"maxPayload\":" : "}");
+        if (v4)
+            t->len += snprintf(t->text + t->len, sizeof t->text - (size_t)t->len, "%zu}",
+                               o->max_http_buffer_size);
+        t->interval = o->ping_interval_ms;
+        t->timeout = o->ping_timeout_ms;
+        t->max_payload = o->max_http_buffer_size;
+    }
+    char json[256];
+    size_t sl = strlen(s->sid);
+    memcpy(json, "{\"sid\":\"", 8);
+    memcpy(json + 8, s->sid, sl);
+    memcpy(json + 8 + sl, t->text, (size_t)t->len);
+    *out = sl_rcbuf_new(json, 8 + sl + (size_t)t->len);
     return *out ? 0 : -ENOMEM;
 }
 
@@ -913,7 +1005,7 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
         return;
     }
     if (pkt->type == EIO_UPGRADE) {
-        uv_timer_stop(&s->up);
+        session_timer_stop(s);
         s->probe = NULL;
         s->upgrading = 0;
         s->ws = ws;
@@ -977,7 +1069,7 @@ static void ws_on_close(sl_ws_t *ws)
     if (ws == s->probe) {
         s->probe = NULL;
         s->upgrading = 0;
-        uv_timer_stop(&s->up);
+        session_timer_stop(s);
         return;
     }
     /* A ws this session no longer knows: nothing to do. */
@@ -1133,9 +1225,17 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
         sl_ws_close(ws, 1000);
         return;
     }
+    uv_timer_t *t = session_timer(s);
+    if (!t) {
+        /* No upgrade without its timeout: the session stays on polling. */
+        SL_WARNF("eio", SL_LOG_FIELDS("sid", s->sid), "session %s: upgrade refused, out of memory", s->sid);
+        sl_ws_set_handler(ws, &ws_detached_handler, NULL);
+        sl_ws_close(ws, 1011);
+        return;
+    }
     s->probe = ws;
     s->upgrading = 1;
-    uv_timer_start(&s->up, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
+    uv_timer_start(t, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
     if (s->poll && s->qlen == 0)
         session_release_poll(s, EIO_NOOP);
     /* Frames sent right behind the upgrade request are handled now that
@@ -1258,6 +1358,10 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
     srv->h = *h;
     srv->ud = ud;
     sl_hashtab_init(&srv->sessions, session_key);
+    sl_timerq_init(&srv->ping_due, loop, ping_due_cb, srv);
+    sl_timerq_init(&srv->pong_due, loop, ping_timeout_cb, srv);
+    sl_timerq_init(&srv->v3_due, loop, ping_timeout_cb, srv);
+    sl_timerq_init(&srv->doomed, loop, doomed_cb, srv);
     return srv;
 }
 
@@ -1304,6 +1408,17 @@ void eio_server_count_transports(const eio_server_t *srv, size_t out[2])
     }
 }
 
+/* No session is left to need a heartbeat: the queues' timers close now,
+ * while the loop runs (a server the router owns is freed only after the
+ * loop has ended). */
+static void heartbeats_close(eio_server_t *srv)
+{
+    sl_timerq_close(&srv->ping_due);
+    sl_timerq_close(&srv->pong_due);
+    sl_timerq_close(&srv->v3_due);
+    sl_timerq_close(&srv->doomed);
+}
+
 void eio_server_stop(eio_server_t *srv)
 {
     eio_server_close_all(srv);
@@ -1311,6 +1426,7 @@ void eio_server_stop(eio_server_t *srv)
     sl_hashtab_iter_init(&it, &srv->sessions);
     for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));)
         session_finish(SL_CONTAINER_OF(n, eio_session_t, hnode));
+    heartbeats_close(srv);
 }
 
 void eio_server_free(eio_server_t *srv)
@@ -1318,6 +1434,7 @@ void eio_server_free(eio_server_t *srv)
     if (!srv)
         return;
     sl_hashtab_free(&srv->sessions);
+    heartbeats_close(srv);
     free(srv);
 }
 

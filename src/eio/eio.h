@@ -84,7 +84,8 @@ int eio_server_lacks_sid(eio_server_t *srv, const sl_http_req_t *req, char *out,
 void eio_server_close_all(eio_server_t *srv);
 size_t eio_server_session_count(const eio_server_t *srv);
 /* Ends the sessions still waiting for a GET to collect their close packet
- * (last step of a shutdown). */
+ * and closes the heartbeat timers (last step of a shutdown: no session
+ * opens after it). */
 void eio_server_stop(eio_server_t *srv);
 /* Frees the server; every session must be closed already. */
 void eio_server_free(eio_server_t *srv);
@@ -178,7 +179,8 @@ const eio_stats_t *eio_server_stats(const eio_server_t *srv);
  * websocket. Walks every session: for a scrape, not for a hot path. */
 void eio_server_count_transports(const eio_server_t *srv, size_t out[2]);
 
-/* 20 characters of base64url from the OS's random source. */
+/* 20 characters of base64url from the OS's random source (read 4 KiB at
+ * a time; a forked child reads its own). 0 or -EIO. */
 int eio_random_id(char out[21]);
 
 #endif

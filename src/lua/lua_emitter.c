@@ -33,12 +33,13 @@ static int emitter_publish_now(emitter_t *em, const char *ch, size_t chlen, cons
 {
     const char *argv[3] = {"PUBLISH", ch, msg};
     size_t lens[3] = {7, chlen, len};
-    return sl_redis_link_command_argv(em->link, NULL, NULL, 3, argv, lens);
+    return sl_redis_link_command(em->link, NULL, NULL, 3, argv, lens, 0);
 }
 
-static void emitter_state(sl_redis_link_t *l, int up, void *ud)
+static void emitter_state(sl_redis_link_t *l, int up, const char *why, void *ud)
 {
     (void)l;
+    (void)why;
     emitter_t *em = ud;
     if (!up || !em->nqueued)
         return;
@@ -75,7 +76,7 @@ static int core_emitter_new(lua_State *L)
     const char *key = luaL_optstring(L, 2, "socket.io");
     sl_redis_url_t u;
     char why[256];
-    if (sl_redis_url_parse(url, &u, why, sizeof why) != 0)
+    if (sl_redis_url_parse_checked(url, &u, why, sizeof why) != 0)
         return luaL_error(L, "sio.emitter: bad redis URL: %s", why);
     if (strlen(key) >= sizeof ((emitter_t *)0)->key)
         return luaL_error(L, "sio.emitter: key too long");
@@ -83,9 +84,10 @@ static int core_emitter_new(lua_State *L)
     memset(em, 0, sizeof *em);
     strcpy(em->key, key);
     luaL_setmetatable(L, EMITTER_MT);
-    em->link = sl_redis_link_new(b->loop, &u, "emitter", emitter_state, em);
+    sl_redis_link_opts_t lo = {.name = "emitter", .command_timeout_ms = 5000};
+    em->link = sl_redis_link_new(b->loop, &u, &lo, emitter_state, em, why, sizeof why);
     if (!em->link)
-        return luaL_error(L, "sio.emitter: out of memory");
+        return luaL_error(L, "sio.emitter: %s", why);
     return 1;
 }
 

@@ -1,29 +1,29 @@
 /* L6 lua/lua_redis: sio.redis (contract in lua_redis.h and docs/lua-api.md):
- * a pool of hiredis async connections on the server's loop, and the Lua
- * functions that park a handler until its reply comes. Knows nothing of
- * Socket.IO, Engine.IO or HTTP.
+ * a pool of connections on the server's loop (a redis_link: one Redis or a
+ * Redis Cluster, `pool` connections per node), and the Lua functions that
+ * park a handler until its reply comes. Knows nothing of Socket.IO,
+ * Engine.IO or HTTP.
  *
  *   box (Lua userdata: registry + upvalue of every function) --p--> pool
- *   pool --conns[]--> conn          current generation: what calls pick
- *        --all-----> conn <-> conn   current and retired, until freed
- *   conn --ac--> redisAsyncContext --data--> conn
- *   conn --head--> req <-> req       in flight, in the order sent
- *   req --w--> sl_lua_wait_t         NULL once the handler no longer waits
+ *   pool --link--> sl_redis_link (the current configuration; the ones
+ *                  replaced drain on their own and close)
+ *   req (one call: its commands, the handler's wait) <-- priv of each
+ *                  command's reply callback
+ *   req --w--> sl_lua_wait_t   NULL once the handler no longer waits
  *
- * Life cycles. A req lives until hiredis has called its callback once per
- * command it sent (with a reply, or NULL when the context dies), so hiredis
- * never holds a freed pointer; the handler may be gone long before (its
- * wait's cancel callback just clears req->w). A conn lives until its
- * context is gone (redis_uv.c's hook tells us, whatever the path) and its
- * timer handle has closed. The pool lives until the Lua state is closed
- * and every conn is freed (a reference count).
+ * Life cycles. A req lives until the link has called back once per command
+ * it took (with a reply, or a failure), so the link never holds a freed
+ * pointer; the handler may be gone long before (its wait's cancel callback
+ * just clears req->w). The pool lives until the Lua state is closed and
+ * every req is done (a reference count).
  *
- * Handlers are never resumed from inside hiredis: replies are handed over
- * with sl_lua_wait_resume_later (values built now, the handler runs from the
- * runtime's idle phase) and failures with sl_lua_wait_cancel. So app code
- * never runs in the middle of hiredis's callback loop, where a call to
- * sio.redis.configure would free the context under it, and a context torn
- * down with many replies pending wakes its handlers in one batch. */
+ * Handlers are never resumed from inside the link's callbacks: replies are
+ * handed over with sl_lua_wait_resume_later (values built now, the handler
+ * runs from the runtime's idle phase) and failures with sl_lua_wait_cancel.
+ * So app code never runs in the middle of a connection's read loop, where a
+ * call to sio.redis.configure would close the link under it, and a
+ * connection torn down with many replies pending wakes its handlers in one
+ * batch. */
 #include "lua/lua_redis.h"
 
 #include <ctype.h>
@@ -33,17 +33,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 
-#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <lauxlib.h>
 #include <lua.h>
 
-#include "base/backoff.h"
 #include "base/log.h"
 #include "lua/lua_json.h"
 #include "cluster/redis_link.h"
@@ -52,18 +46,14 @@
 #define DEFAULT_URL "redis://127.0.0.1:6379"
 #define POOL_DEFAULT 4
 #define POOL_MAX 64
-#define CONNECT_TIMEOUT_DEFAULT 2000u /* ms; hiredis 0.14 has no connect timeout */
+#define CONNECT_TIMEOUT_DEFAULT 2000u /* ms for connect (+ TLS) + AUTH + SELECT */
 #define TIMEOUT_DEFAULT 5000u         /* ms without a reply before a connection is dropped */
-#define BACKOFF_MIN 100u
-#define BACKOFF_MAX 5000u
-#define BACKOFF_JITTER_PCT 25 /* the pool's connections don't retry in step */
 #define MSG_MAX 96   /* a failure message (lua_rt keeps 95 bytes of a cancel reason) */
 #define WHY_MAX 128
 #define NUM_MAX 48
 #define BOX_MT "siolua.redis.pool"
 
 typedef struct pool pool_t;
-typedef struct conn conn_t;
 typedef struct req req_t;
 
 /* ---- configuration ----------------------------------------------------------- */
@@ -75,36 +65,11 @@ typedef struct cfg {
     char shown[640]; /* for log lines: never the password */
 } cfg_t;
 
-/* ---- pool, connections, requests ----------------------------------------------- */
-
-typedef enum { C_IDLE, C_RESOLVING, C_CONNECTING, C_READY, C_BACKOFF, C_DEAD } cstate_t;
-
-typedef struct resolve {
-    uv_getaddrinfo_t req;
-    conn_t *c; /* NULL once the conn stopped waiting for it */
-} resolve_t;
-
-struct conn {
-    pool_t *p;
-    int idx; /* 1-based, for log lines */
-    cstate_t state;
-    int retired; /* left the pool's array (configure, close): ends when its context does */
-    redisAsyncContext *ac;
-    resolve_t *res;
-    uv_timer_t timer; /* connect timeout, reconnect backoff or reply timeout, by state */
-    sl_backoff_t backoff;
-    int handshake_left; /* AUTH / SELECT replies still due */
-    unsigned connect_timeout, timeout;
-    req_t *head, *tail;
-    int inflight; /* replies due for the requests in the list */
-    char why[WHY_MAX];  /* why we dropped the context ourselves */
-    char fail[MSG_MAX]; /* what its requests then get */
-    conn_t *prev, *next; /* pool->all */
-};
+/* ---- the pool and its requests -------------------------------------------------- */
 
 /* Commands encoded for the wire (RESP), packed in a Lua userdata while the
- * call is set up, or in a malloc'd copy while a connection resolves its
- * host: offs[i]..offs[i+1] is command i in the bytes after offs[n]. */
+ * call is set up: offs[i]..offs[i+1] is command i in the bytes after
+ * offs[n]. */
 typedef struct blob {
     int n;
     size_t offs[];
@@ -114,14 +79,11 @@ static char *blob_bytes(const blob_t *b) { return (char *)&b->offs[b->n + 1]; }
 static size_t blob_size(int n, size_t bytes) { return sizeof(blob_t) + (size_t)(n + 1) * sizeof(size_t) + bytes; }
 
 struct req {
-    conn_t *c;
+    pool_t *p;
     sl_lua_wait_t *w;
-    req_t *prev, *next;
-    uint64_t deadline; /* loop time its replies are due by */
     int ncmds, ngot;
     int pipeline;
-    int failed;          /* the handler got nil, err already */
-    blob_t *unsent;      /* not yet handed to hiredis (conn resolving) */
+    int failed;            /* the handler got nil, err already */
     redisReply *replies[]; /* pipeline: copies, until the last one */
 };
 
@@ -131,16 +93,11 @@ struct pool {
     cfg_t cfg;
     int cfg_ok;
     char cfg_err[WHY_MAX];
-    conn_t **conns;
-    int nconns;
-    unsigned rr;
-    int nready;
-    conn_t *all;
+    sl_redis_link_t *link; /* the current configuration's, from the first call on */
     int closing;
-    int refs; /* the Lua box + every conn not yet freed */
+    int refs; /* the Lua box + every req not yet done */
     int ever_up, down;
     uint64_t down_since;
-    char down_reason[WHY_MAX];
     char msg[MSG_MAX]; /* scratch for the failure message being handed over */
 };
 
@@ -149,12 +106,6 @@ typedef struct box {
 } box_t;
 
 static char registry_key; /* registry[&registry_key] = the box */
-static const int HS_AUTH = 1, HS_SELECT = 2;
-
-static void conn_connect(conn_t *c);
-static void conn_failed(conn_t *c, cstate_t was, const char *reason);
-static void conn_free(conn_t *c);
-static void reply_cb(redisAsyncContext *ac, void *r, void *privdata);
 
 /* ---- replies -> Lua --------------------------------------------------------------- */
 
@@ -270,6 +221,12 @@ static redisReply *reply_dup(const redisReply *r)
 
 /* ---- requests ---------------------------------------------------------------------- */
 
+static void pool_unref(pool_t *p)
+{
+    if (--p->refs == 0)
+        free(p);
+}
+
 static void req_cancel_cb(void *ud)
 {
     req_t *q = ud;
@@ -290,125 +247,24 @@ static void req_fail(req_t *q, const char *msg)
 
 static void req_free(req_t *q)
 {
+    pool_t *p = q->p;
     if (q->pipeline)
         for (int i = 0; i < q->ncmds; i++)
             reply_free(q->replies[i]);
-    free(q->unsent);
     free(q);
+    pool_unref(p);
 }
 
-/* Arms the timer for the oldest request of a ready connection: replies come
- * in order, so the head is the one overdue first. */
-static void arm_reply_timer(conn_t *c);
-
-static void req_link(conn_t *c, req_t *q)
-{
-    q->c = c;
-    q->prev = c->tail;
-    q->next = NULL;
-    if (c->tail)
-        c->tail->next = q;
-    else
-        c->head = q;
-    c->tail = q;
-    c->inflight += q->ncmds;
-    if (c->head == q)
-        arm_reply_timer(c);
-}
-
-static void req_unlink(conn_t *c, req_t *q)
-{
-    if (q->prev)
-        q->prev->next = q->next;
-    else
-        c->head = q->next;
-    if (q->next)
-        q->next->prev = q->prev;
-    else
-        c->tail = q->prev;
-    q->prev = q->next = NULL;
-}
-
-/* Hands the commands of b to hiredis; returns how many it took (all of
- * them, unless the context is already being closed). */
-static int req_send(conn_t *c, req_t *q, const blob_t *b)
-{
-    const char *bytes = blob_bytes(b);
-    int i;
-    for (i = 0; i < b->n; i++)
-        if (redisAsyncFormattedCommand(c->ac, reply_cb, q, bytes + b->offs[i],
-                                       b->offs[i + 1] - b->offs[i]) != REDIS_OK)
-            break;
-    return i;
-}
-
-/* Settles a request of which hiredis took only k of its commands. */
-static void req_short(conn_t *c, req_t *q, int k)
-{
-    c->inflight -= q->ncmds - k;
-    q->ncmds = k;
-    req_fail(q, "redis unavailable: the connection is closing");
-    if (k == 0) {
-        req_unlink(c, q);
-        req_free(q);
-    }
-}
-
-/* Requests still waiting for a connection that never got a context. */
-static void fail_unsent(conn_t *c, const char *msg)
-{
-    req_t *q = c->head, *next;
-    for (; q; q = next) {
-        next = q->next;
-        if (!q->unsent)
-            continue;
-        c->inflight -= q->ncmds;
-        req_unlink(c, q);
-        req_fail(q, msg);
-        req_free(q);
-    }
-}
-
-static void flush_unsent(conn_t *c)
-{
-    req_t *q = c->head, *next;
-    for (; q; q = next) {
-        next = q->next;
-        if (!q->unsent)
-            continue;
-        blob_t *b = q->unsent;
-        q->unsent = NULL;
-        int k = req_send(c, q, b);
-        free(b);
-        if (k < q->ncmds)
-            req_short(c, q, k);
-    }
-}
-
-/* What the requests of a dying context get. */
-static const char *dead_msg(conn_t *c, const redisAsyncContext *ac)
-{
-    pool_t *p = c->p;
-    if (c->fail[0])
-        return c->fail;
-    if (p->closing)
-        return "redis closed";
-    snprintf(p->msg, sizeof p->msg, "%s: %.70s",
-             c->state == C_READY ? "redis connection lost" : "redis unavailable",
-             ac->c.err ? ac->c.errstr : "connection closed");
-    return p->msg;
-}
-
-static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
+/* Once per command of q: its reply, or why it failed ("redis connection
+ * lost: ...", "redis timeout: ...", "redis closed", "redis unavailable:
+ * ..." for one that waited for a connection in vain). */
+static void reply_cb(void *privdata, redisReply *reply, const char *why)
 {
     req_t *q = privdata;
-    conn_t *c = q->c;
-    redisReply *reply = r;
     q->ngot++;
-    c->inflight--;
     if (!reply) {
         if (!q->failed)
-            req_fail(q, dead_msg(c, ac));
+            req_fail(q, why);
     } else if (!q->failed) {
         if (!q->pipeline) {
             if (q->w) {
@@ -427,373 +283,42 @@ static void reply_cb(redisAsyncContext *ac, void *r, void *privdata)
         q->w = NULL;
         sl_lua_wait_resume_later(w, push_pipeline, q);
     }
-    req_unlink(c, q);
     req_free(q);
-    if (reply)
-        arm_reply_timer(c);
-}
-
-/* ---- connections -------------------------------------------------------------------- */
-
-static void pool_unref(pool_t *p)
-{
-    if (--p->refs == 0)
-        free(p);
-}
-
-static void conn_closed_cb(uv_handle_t *h)
-{
-    conn_t *c = h->data;
-    pool_t *p = c->p;
-    free(c);
-    pool_unref(p);
-}
-
-static void reply_timeout_cb(uv_timer_t *h)
-{
-    conn_t *c = h->data;
-    if (c->state != C_READY || !c->ac)
-        return;
-    snprintf(c->why, sizeof c->why, "no reply within %u ms", c->timeout);
-    snprintf(c->fail, sizeof c->fail, "redis timeout: %.80s", c->why);
-    redisAsyncFree(c->ac); /* its requests fail, then on_gone */
-}
-
-static void arm_reply_timer(conn_t *c)
-{
-    if (c->state != C_READY)
-        return;
-    if (!c->head || !c->timeout) {
-        uv_timer_stop(&c->timer);
-        return;
-    }
-    uint64_t now = uv_now(c->p->loop);
-    uint64_t due = c->head->deadline > now ? c->head->deadline - now : 0;
-    uv_timer_start(&c->timer, reply_timeout_cb, due, 0);
-}
-
-static conn_t *conn_new(pool_t *p, int idx)
-{
-    conn_t *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
-    c->p = p;
-    c->idx = idx;
-    c->state = C_IDLE;
-    c->connect_timeout = p->cfg.connect_timeout;
-    c->timeout = p->cfg.timeout;
-    sl_backoff_init(&c->backoff, BACKOFF_MIN, BACKOFF_MAX, BACKOFF_JITTER_PCT);
-    uv_timer_init(p->loop, &c->timer);
-    c->timer.data = c;
-    c->next = p->all;
-    if (p->all)
-        p->all->prev = c;
-    p->all = c;
-    p->refs++;
-    return c;
-}
-
-static void abandon_resolve(conn_t *c)
-{
-    if (!c->res)
-        return;
-    c->res->c = NULL;
-    uv_cancel((uv_req_t *)&c->res->req);
-    c->res = NULL;
-}
-
-/* Ends a conn that has no context: its timer closes, then it is freed. */
-static void conn_free(conn_t *c)
-{
-    pool_t *p = c->p;
-    if (c->state == C_DEAD)
-        return;
-    abandon_resolve(c);
-    fail_unsent(c, p->closing ? "redis closed" : "redis unavailable: connection closed");
-    c->state = C_DEAD;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        p->all = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
-    uv_close((uv_handle_t *)&c->timer, conn_closed_cb);
-}
-
-static void conn_ready(conn_t *c)
-{
-    pool_t *p = c->p;
-    c->state = C_READY;
-    sl_backoff_reset(&c->backoff);
-    c->why[0] = c->fail[0] = '\0';
-    uv_timer_stop(&c->timer);
-    /* Requests queued while connecting: their time starts now. */
-    uint64_t now = uv_now(p->loop);
-    for (req_t *q = c->head; q; q = q->next)
-        q->deadline = now + c->timeout;
-    arm_reply_timer(c);
-    if (c->retired)
-        return;
-    if (++p->nready > 1) {
-        SL_DEBUG("redis", "connection %d/%d to %s is up", c->idx, p->nconns, p->cfg.shown);
-        return;
-    }
-    if (!p->ever_up)
-        SL_INFO("redis", "connected to %s (pool of %d)", p->cfg.shown, p->nconns);
-    else if (p->down)
-        SL_INFO("redis", "reconnected to %s after %.1f s", p->cfg.shown,
-                (double)(now - p->down_since) / 1000.0);
-    p->ever_up = 1;
-    p->down = 0;
-}
-
-/* hiredis destroys ac (see redis_uv.c): its requests have had their NULL
- * replies already. */
-static void on_gone(redisAsyncContext *ac)
-{
-    conn_t *c = ac->data;
-    if (!c)
-        return;
-    ac->data = NULL;
-    c->ac = NULL;
-    char reason[WHY_MAX];
-    snprintf(reason, sizeof reason, "%s",
-             c->why[0] ? c->why : ac->c.err ? ac->c.errstr : "connection closed");
-    cstate_t was = c->state;
-    if (was == C_READY && !c->retired)
-        c->p->nready--;
-    if (c->retired || c->p->closing) {
-        conn_free(c);
-        return;
-    }
-    conn_failed(c, was, reason);
-}
-
-static void on_connect(const redisAsyncContext *ac, int status)
-{
-    conn_t *c = ac->data;
-    if (!c || status != REDIS_OK)
-        return; /* a failure: on_gone follows */
-    if (c->handshake_left == 0 && c->state == C_CONNECTING)
-        conn_ready(c);
-}
-
-static void handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
-{
-    conn_t *c = ac->data;
-    redisReply *reply = r;
-    if (!c || !reply)
-        return;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        if (!c->why[0]) {
-            snprintf(c->why, sizeof c->why, "%s failed: %.100s", privdata == &HS_AUTH ? "AUTH" : "SELECT",
-                     reply->str ? reply->str : "");
-            snprintf(c->fail, sizeof c->fail, "redis unavailable: %.76s", c->why);
-        }
-        redisAsyncFree(ac); /* deferred by hiredis until this callback returns */
-        return;
-    }
-    if (--c->handshake_left == 0 && c->state == C_CONNECTING)
-        conn_ready(c);
-}
-
-/* Takes over a context just created for c (NULL: out of memory). */
-static void conn_attach(conn_t *c, redisAsyncContext *ac)
-{
-    pool_t *p = c->p;
-    if (!ac) {
-        conn_failed(c, C_CONNECTING, "not enough memory");
-        return;
-    }
-    if (ac->err) { /* refused at once, typically a unix socket nobody listens on */
-        char why[WHY_MAX];
-        snprintf(why, sizeof why, "%s", ac->c.errstr[0] ? ac->c.errstr : "cannot connect");
-        redisAsyncFree(ac);
-        conn_failed(c, C_CONNECTING, why);
-        return;
-    }
-    ac->data = c;
-    if (sl_redis_uv_attach(ac, p->loop, on_gone) != 0) {
-        ac->data = NULL;
-        redisAsyncFree(ac);
-        conn_failed(c, C_CONNECTING, "cannot watch the socket");
-        return;
-    }
-    c->ac = ac;
-    redisAsyncSetConnectCallback(ac, on_connect);
-    /* Sent first on the wire, so they precede any queued command. */
-    c->handshake_left += sl_redis_send_handshake(ac, &p->cfg.url, handshake_cb, (void *)&HS_AUTH, handshake_cb,
-                                                 (void *)&HS_SELECT);
-    flush_unsent(c);
-}
-
-static void backoff_cb(uv_timer_t *h)
-{
-    conn_t *c = h->data;
-    if (c->state == C_BACKOFF && !c->retired && !c->p->closing)
-        conn_connect(c);
-}
-
-/* A connect attempt failed or a connection was lost (c has no context):
- * retry after the backoff, and log what the pool as a whole went through. */
-static void conn_failed(conn_t *c, cstate_t was, const char *reason)
-{
-    pool_t *p = c->p;
-    char msg[MSG_MAX];
-    snprintf(msg, sizeof msg, "redis unavailable: %.76s", reason);
-    fail_unsent(c, msg);
-    c->state = C_BACKOFF;
-    unsigned retry_ms = sl_backoff_next(&c->backoff, (uint32_t)uv_hrtime());
-    uv_timer_start(&c->timer, backoff_cb, retry_ms, 0);
-    if (p->nready == 0 && !p->down) {
-        p->down = 1;
-        p->down_since = uv_now(p->loop);
-        snprintf(p->down_reason, sizeof p->down_reason, "%s", reason);
-        if (was == C_READY)
-            SL_WARN("redis", "lost connection to %s: %s; reconnecting", p->cfg.shown, reason);
-        else
-            SL_WARN("redis", "cannot connect to %s: %s; retrying", p->cfg.shown, reason);
-        return;
-    }
-    if (p->nready == 0)
-        snprintf(p->down_reason, sizeof p->down_reason, "%s", reason);
-    SL_DEBUG("redis", "connection %d/%d to %s: %s; retry in %u ms", c->idx, p->nconns, p->cfg.shown, reason,
-             retry_ms);
-}
-
-static void connect_timeout_cb(uv_timer_t *h)
-{
-    conn_t *c = h->data;
-    snprintf(c->why, sizeof c->why, "connect timeout (%u ms)", c->connect_timeout);
-    snprintf(c->fail, sizeof c->fail, "redis unavailable: %.76s", c->why);
-    if (c->state == C_RESOLVING) {
-        abandon_resolve(c);
-        conn_failed(c, C_CONNECTING, c->why);
-    } else if (c->state == C_CONNECTING && c->ac) {
-        redisAsyncFree(c->ac); /* its requests fail, then on_gone */
-    }
-}
-
-static void resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
-{
-    resolve_t *r = req->data;
-    conn_t *c = r->c;
-    free(r);
-    if (!c) {
-        uv_freeaddrinfo(ai);
-        return;
-    }
-    c->res = NULL;
-    pool_t *p = c->p;
-    char why[WHY_MAX];
-    if (status < 0 || !ai) {
-        snprintf(why, sizeof why, "cannot resolve %.60s: %s", p->cfg.url.host,
-                 status < 0 ? uv_strerror(status) : "no address");
-        uv_freeaddrinfo(ai);
-        conn_failed(c, C_CONNECTING, why);
-        return;
-    }
-    struct addrinfo *use = ai;
-    for (struct addrinfo *a = ai; a; a = a->ai_next)
-        if (a->ai_family == AF_INET) {
-            use = a;
-            break;
-        }
-    char addr[INET6_ADDRSTRLEN] = "";
-    if (use->ai_family == AF_INET)
-        inet_ntop(AF_INET, &((struct sockaddr_in *)use->ai_addr)->sin_addr, addr, sizeof addr);
-    else if (use->ai_family == AF_INET6)
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)use->ai_addr)->sin6_addr, addr, sizeof addr);
-    uv_freeaddrinfo(ai);
-    if (!addr[0]) {
-        snprintf(why, sizeof why, "cannot resolve %.60s: no usable address", p->cfg.url.host);
-        conn_failed(c, C_CONNECTING, why);
-        return;
-    }
-    c->state = C_CONNECTING;
-    conn_attach(c, redisAsyncConnect(addr, p->cfg.url.port));
-}
-
-static int is_ip_literal(const char *host)
-{
-    unsigned char buf[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
-}
-
-/* One connect attempt. hiredis resolves names with a blocking getaddrinfo,
- * so names go through uv_getaddrinfo first and hiredis gets an address. */
-static void conn_connect(conn_t *c)
-{
-    pool_t *p = c->p;
-    c->why[0] = c->fail[0] = '\0';
-    c->handshake_left = 0;
-    uv_update_time(p->loop);
-    uv_timer_start(&c->timer, connect_timeout_cb, c->connect_timeout, 0);
-    if (p->cfg.url.is_unix) {
-        c->state = C_CONNECTING;
-        conn_attach(c, redisAsyncConnectUnix(p->cfg.url.path));
-        return;
-    }
-    if (is_ip_literal(p->cfg.url.host)) {
-        c->state = C_CONNECTING;
-        conn_attach(c, redisAsyncConnect(p->cfg.url.host, p->cfg.url.port));
-        return;
-    }
-    c->state = C_RESOLVING;
-    resolve_t *r = calloc(1, sizeof *r);
-    if (!r) {
-        conn_failed(c, C_CONNECTING, "not enough memory");
-        return;
-    }
-    r->c = c;
-    r->req.data = r;
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    int rc = uv_getaddrinfo(p->loop, &r->req, resolved_cb, p->cfg.url.host, NULL, &hints);
-    if (rc < 0) {
-        free(r);
-        char why[WHY_MAX];
-        snprintf(why, sizeof why, "cannot resolve %.60s: %s", p->cfg.url.host, uv_strerror(rc));
-        conn_failed(c, C_CONNECTING, why);
-        return;
-    }
-    c->res = r;
 }
 
 /* ---- the pool ------------------------------------------------------------------------ */
 
-/* Opens the connections of the current configuration (first use after
- * start or configure). */
-static int pool_start(pool_t *p)
+/* What the pool as a whole went through, one line each: the link tells
+ * only changes (the first connection up, the last one lost). */
+static void on_link_state(sl_redis_link_t *l, int up, const char *why, void *ud)
 {
-    p->conns = calloc((size_t)p->cfg.pool, sizeof *p->conns);
-    if (!p->conns)
-        return -1;
-    for (int i = 0; i < p->cfg.pool; i++) {
-        if (!(p->conns[i] = conn_new(p, i + 1)))
-            break;
-        p->nconns++;
+    pool_t *p = ud;
+    if (l != p->link)
+        return;
+    uint64_t now = uv_now(p->loop);
+    if (up) {
+        if (!p->ever_up)
+            SL_INFO("redis", "connected to %s (pool of %d)", p->cfg.shown, p->cfg.pool);
+        else if (p->down)
+            SL_INFO("redis", "reconnected to %s after %.1f s", p->cfg.shown,
+                    (double)(now - p->down_since) / 1000.0);
+        p->ever_up = 1;
+        p->down = 0;
+        return;
     }
-    if (p->nconns == 0) {
-        free(p->conns);
-        p->conns = NULL;
-        return -1;
-    }
-    for (int i = 0; i < p->nconns; i++)
-        if (p->conns[i]->state == C_IDLE && !p->closing)
-            conn_connect(p->conns[i]);
-    return 0;
+    if (p->down)
+        return;
+    p->down = 1;
+    p->down_since = now;
+    if (p->ever_up)
+        SL_WARN("redis", "lost connection to %s: %s; reconnecting", p->cfg.shown, why);
+    else
+        SL_WARN("redis", "cannot connect to %s: %s; retrying", p->cfg.shown, why);
 }
 
-/* The connection for the next request: a ready one with the fewest replies
- * due (round robin among equals); while the first connections are being
- * made, one of those (the request waits for it, up to the connect
- * timeout). NULL, with the message in p->msg, when there is none: the call
- * fails at once. */
-static conn_t *pick(pool_t *p)
+/* The current configuration's link, opened on the first call. NULL, with
+ * the message in p->msg, when there is none: the call fails at once. */
+static sl_redis_link_t *pool_link(pool_t *p)
 {
     if (p->closing) {
         snprintf(p->msg, sizeof p->msg, "redis closed");
@@ -803,59 +328,32 @@ static conn_t *pick(pool_t *p)
         snprintf(p->msg, sizeof p->msg, "redis unavailable: %.76s", p->cfg_err);
         return NULL;
     }
-    if (!p->conns && pool_start(p) < 0) {
-        snprintf(p->msg, sizeof p->msg, "redis unavailable: not enough memory");
-        return NULL;
-    }
-    conn_t *best = NULL;
-    int besti = 0;
-    for (int k = 0; k < p->nconns; k++) {
-        int i = (int)((p->rr + (unsigned)k) % (unsigned)p->nconns);
-        conn_t *c = p->conns[i];
-        if (c->state == C_READY && (!best || c->inflight < best->inflight)) {
-            best = c;
-            besti = i;
+    if (!p->link) {
+        sl_redis_link_opts_t o = {
+            .name = "sio.redis",
+            .pool = p->cfg.pool,
+            .connect_timeout_ms = p->cfg.connect_timeout,
+            .command_timeout_ms = p->cfg.timeout,
+            .quiet = 1,
+        };
+        char err[WHY_MAX];
+        p->link = sl_redis_link_new(p->loop, &p->cfg.url, &o, on_link_state, p, err, sizeof err);
+        if (!p->link) {
+            snprintf(p->msg, sizeof p->msg, "redis unavailable: %.76s", err);
+            return NULL;
         }
     }
-    if (best) {
-        p->rr = (unsigned)besti + 1;
-        return best;
-    }
-    if (p->down) {
-        snprintf(p->msg, sizeof p->msg, "redis unavailable: %.76s", p->down_reason);
-        return NULL;
-    }
-    for (int i = 0; i < p->nconns; i++) {
-        conn_t *c = p->conns[i];
-        if ((c->state == C_CONNECTING || c->state == C_RESOLVING) && (!best || c->inflight < best->inflight))
-            best = c;
-    }
-    if (!best)
-        snprintf(p->msg, sizeof p->msg, "redis unavailable: not connected");
-    return best;
+    return p->link;
 }
 
-/* The current connections leave the pool (a new configuration): those with
- * a context finish what they have in flight, then close. */
+/* The current connections leave the pool (a new configuration): they
+ * finish what they have in flight, then close. */
 static void pool_retire(pool_t *p)
 {
-    conn_t **conns = p->conns;
-    int n = p->nconns;
-    p->conns = NULL;
-    p->nconns = 0;
-    p->nready = 0;
-    p->rr = 0;
+    sl_redis_link_drain(p->link);
+    p->link = NULL;
     p->down = 0;
     p->ever_up = 0;
-    for (int i = 0; i < n; i++) {
-        conn_t *c = conns[i];
-        c->retired = 1;
-        if (c->ac)
-            redisAsyncDisconnect(c->ac); /* may end it right here (on_gone) */
-        else
-            conn_free(c);
-    }
-    free(conns);
 }
 
 static void pool_close(pool_t *p)
@@ -863,20 +361,9 @@ static void pool_close(pool_t *p)
     if (p->closing)
         return;
     p->closing = 1;
-    conn_t *c = p->all, *next;
-    for (; c; c = next) {
-        next = c->next;
-        c->retired = 1;
-        snprintf(c->fail, sizeof c->fail, "redis closed");
-        if (c->ac)
-            redisAsyncFree(c->ac); /* its requests fail, then on_gone frees c */
-        else
-            conn_free(c);
-    }
-    free(p->conns);
-    p->conns = NULL;
-    p->nconns = 0;
-    p->nready = 0;
+    sl_redis_link_t *l = p->link;
+    p->link = NULL;
+    sl_redis_link_close(l); /* its requests fail with "redis closed" */
 }
 
 /* The defaults: $SIOLUA_REDIS_URL or redis://127.0.0.1:6379. */
@@ -964,16 +451,6 @@ static int arg_bytes(lua_State *L, char *num, const char **p, size_t *len)
     }
 }
 
-static size_t ndigits(size_t v)
-{
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
 typedef struct denied {
     const char *name;
     const char *why;
@@ -1053,7 +530,7 @@ static size_t measure_command(lua_State *L, int t, int base, int n, int cmdno, i
     const char *name = lua_tolstring(L, -1, &nlen);
     check_command(L, t, base, n, name, nlen, cmdno, multi);
     lua_pop(L, 1);
-    size_t total = 1 + ndigits((size_t)n) + 2;
+    size_t total = sl_redis_resp_header_len((size_t)n);
     for (int k = 1; k <= n; k++) {
         char num[NUM_MAX];
         const char *p;
@@ -1063,7 +540,7 @@ static size_t measure_command(lua_State *L, int t, int base, int n, int cmdno, i
         if (rc < 0)
             bad_arg(L, base, k, cmdno, rc);
         lua_pop(L, 1);
-        total += 1 + ndigits(len) + 2 + len + 2;
+        total += sl_redis_resp_header_len(len) + len + 2;
     }
     return total;
 }
@@ -1117,8 +594,8 @@ static blob_t *blob_new(lua_State *L, int n, size_t bytes)
 static int start(lua_State *L, pool_t *p, blob_t *b, int pipeline)
 {
     sl_lua_wait_t *w = sl_lua_wait_new(L, req_cancel_cb, NULL); /* raises outside a handler */
-    conn_t *c = pick(p);
-    if (!c) {
+    sl_redis_link_t *link = pool_link(p);
+    if (!link) {
         sl_lua_wait_cancel(w, p->msg);
         return sl_lua_yield(L);
     }
@@ -1127,33 +604,22 @@ static int start(lua_State *L, pool_t *p, blob_t *b, int pipeline)
         sl_lua_wait_cancel(w, "not enough memory");
         return sl_lua_yield(L);
     }
+    q->p = p;
+    p->refs++;
     q->w = w;
     q->ncmds = b->n;
     q->pipeline = pipeline;
     uv_update_time(p->loop); /* a long handler may have left the loop time stale */
-    q->deadline = uv_now(p->loop) + c->timeout;
-    if (c->state == C_RESOLVING) {
-        size_t size = blob_size(b->n, b->offs[b->n]);
-        if (!(q->unsent = malloc(size))) {
-            free(q);
-            sl_lua_wait_cancel(w, "not enough memory");
-            return sl_lua_yield(L);
-        }
-        memcpy(q->unsent, b, size);
-        req_link(c, q);
-    } else {
-        int k = req_send(c, q, b);
-        if (k == 0) {
-            free(q);
-            sl_lua_wait_cancel(w, "redis unavailable: the connection is closing");
-            return sl_lua_yield(L);
-        }
-        req_link(c, q);
-        if (k < q->ncmds)
-            req_short(c, q, k); /* fails the handler's wait (q->w = NULL), keeps q */
+    /* While the first connections are being made, the call waits for them
+     * (up to connect_timeout); once they failed, it fails at once. */
+    if (sl_redis_link_command_resp(link, reply_cb, q, blob_bytes(b), b->offs[b->n], b->n, SL_REDIS_WAIT)) {
+        snprintf(p->msg, sizeof p->msg, "%s", sl_redis_link_why(link));
+        q->w = NULL;
+        req_free(q);
+        sl_lua_wait_cancel(w, p->msg);
+        return sl_lua_yield(L);
     }
-    if (q->w)
-        sl_lua_wait_set_cancel(w, req_cancel_cb, q);
+    sl_lua_wait_set_cancel(w, req_cancel_cb, q);
     return sl_lua_yield(L);
 }
 
@@ -1293,7 +759,7 @@ static int l_configure(lua_State *L)
         if (lua_type(L, -1) != LUA_TSTRING)
             return luaL_error(L, "sio.redis.configure: 'url' must be a string");
         cfg_default(&c, err, sizeof err); /* the other defaults; the URL part is replaced */
-        if (sl_redis_url_parse(lua_tostring(L, -1), &c.url, err, sizeof err) < 0)
+        if (sl_redis_url_parse_checked(lua_tostring(L, -1), &c.url, err, sizeof err) < 0)
             return luaL_error(L, "sio.redis.configure: bad url: %s", err);
     }
     lua_pop(L, 1);

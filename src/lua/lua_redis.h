@@ -1,8 +1,9 @@
-/* L6 lua/lua_redis: `sio.redis`, Redis commands from Lua handlers over hiredis's
- * async API on the server's own libuv loop. A call parks the handler and the
- * reply resumes it (the cosocket model of lua_rt.h); the loop never blocks.
- * Knows nothing of Socket.IO, Engine.IO or HTTP; the cluster adapter (L5a)
- * has its own connections and does not use this file.
+/* L6 lua/lua_redis: `sio.redis`, Redis commands from Lua handlers over the
+ * cluster column's Redis client (cluster/redis_link.h: one Redis or a Redis
+ * Cluster, TLS, a watchdog per command) on the server's own libuv loop. A
+ * call parks the handler and the reply resumes it (the cosocket model of
+ * lua_rt.h); the loop never blocks. Knows nothing of Socket.IO, Engine.IO
+ * or HTTP; the cluster adapter (L5a) has its own connections.
  *
  * Lua side (fields of the `siolua` module table, see docs/lua-api.md)
  *   sio.redis.call(cmd, ...)      -> reply | nil, err
@@ -10,7 +11,8 @@
  *   sio.redis.configure(opts)     -> true (misuse raises)
  *   sio.redis.null                   the nil-reply sentinel (= sio.json.null)
  *
- * Connections: a small pool (default 4) opened on first use, from
+ * Connections: a small pool (default 4, per node of a Redis Cluster) opened
+ * on first use, from
  * sio.redis.configure{url=...}, else $SIOLUA_REDIS_URL, else
  * redis://127.0.0.1:6379. A dropped connection reconnects with backoff
  * (100 ms doubling to 5 s, +-25 %); while none is up, calls fail at once with
@@ -37,7 +39,5 @@ int sl_lua_redis_open(sl_lua_t *rt);
  * it before sl_lua_free (which would otherwise do the same while closing
  * the Lua state). Must not be called from inside Lua. */
 void sl_lua_redis_close(sl_lua_t *rt);
-
-#include "cluster/redis_uv.h"
 
 #endif

@@ -3,14 +3,17 @@
  * how the binding files share the work and how every event from C into
  * the Lua library runs (one guarded call).
  *
- *   sio_socket --data--> sock_binding {table ref, ud} --> Lua socket table
- *        ^                                   |             { _h = ud, ... }
- *        +------------- ud->s (NULLed when the socket is freed) <--+
+ *   sio_socket --data--> handle userdata {s, table ref} --ref--> Lua socket table
+ *        ^                    |                                  { _h = handle, ... }
+ *        +-- s (NULLed when the socket is freed)
  *
  * Lua holds sockets only through their handle userdata, whose pointer
  * turns NULL when the C socket goes, so a socket kept in a Lua table after
- * its disconnect is a closed handle, never a dangling pointer; a handle
- * collected first tells its binding (__gc), which then forgets it. */
+ * its disconnect is a closed handle, never a dangling pointer. The handle
+ * is also the binding (Lua never moves a userdata): no allocation of its
+ * own per socket. A handle collected while its socket lives (its table
+ * dropped half-way through a CONNECT, or an app that replaced _h) unhooks
+ * itself (__gc). */
 #include "lua/lua_sio.h"
 
 #include <errno.h>
@@ -53,17 +56,12 @@ static sl_app_t *app_of(lua_State *L)
 
 /* ---- socket handles ------------------------------------------------------- */
 
+/* A socket's handle, and its binding: the socket's data points here. */
 typedef struct sock_ud {
     sio_socket_t *s;  /* NULL once the socket is gone: the handle is closed */
-} sock_ud_t;
-
-/* The socket's side of the pair; owned by the socket (its data), freed in
- * lua_on_free. */
-typedef struct sock_binding {
-    int ref;          /* the Lua socket table */
-    sock_ud_t *ud;    /* its handle, NULL once collected */
+    int ref;          /* the Lua socket table, LUA_NOREF until it has one */
     int *alive;       /* set during "connecting": cleared if freed meanwhile */
-} sock_binding_t;
+} sock_ud_t;
 
 /* The socket of the handle at idx, or NULL when it is closed. */
 static sio_socket_t *opt_socket(lua_State *L, int idx)
@@ -83,9 +81,9 @@ static sio_socket_t *check_socket(lua_State *L, int idx)
 
 void sl_lua_bind_push_socket(lua_State *L, sio_socket_t *s)
 {
-    sock_binding_t *b = sio_socket_data(s);
-    if (b && b->ref != LUA_NOREF)
-        lua_rawgeti(L, LUA_REGISTRYINDEX, b->ref);
+    sock_ud_t *u = sio_socket_data(s);
+    if (u && u->ref != LUA_NOREF)
+        lua_rawgeti(L, LUA_REGISTRYINDEX, u->ref);
     else
         lua_pushnil(L);
 }
@@ -123,22 +121,21 @@ static int sock_id(lua_State *L)
     return 1;
 }
 
-/* h:set_identity(id, pid): before accept, the id a recovered session had
- * (nil keeps the random one) and the private id sent with the CONNECT
- * reply. */
+/* h:set_identity(id): before accept, the id a recovered session had. */
 static int sock_set_identity(lua_State *L)
 {
     sio_socket_t *s = check_socket(L, 1);
-    const char *id = luaL_optstring(L, 2, NULL);
-    const char *pid = luaL_optstring(L, 3, NULL);
-    lua_pushboolean(L, sio_socket_set_identity(s, id, pid) == 0);
+    lua_pushboolean(L, sio_socket_set_identity(s, luaL_checkstring(L, 2)) == 0);
     return 1;
 }
 
+/* h:accept([pid]): the CONNECT reply, with the private session id of
+ * connection state recovery when given. */
 static int sock_accept(lua_State *L)
 {
     sio_socket_t *s = opt_socket(L, 1);
-    lua_pushboolean(L, s && sio_socket_accept(s) == 0);
+    const char *pid = luaL_optstring(L, 2, NULL);
+    lua_pushboolean(L, s && sio_socket_accept(s, pid) == 0);
     return 1;
 }
 
@@ -296,7 +293,9 @@ static void push_handshake(lua_State *L, const sio_handshake_t *hs);
  * headers was a third of an idle connection's memory). */
 static int sock_handshake(lua_State *L)
 {
-    push_handshake(L, sio_socket_handshake(check_socket(L, 1)));
+    sio_handshake_t hs;
+    sio_socket_handshake(check_socket(L, 1), &hs);
+    push_handshake(L, &hs);
     return 1;
 }
 
@@ -313,15 +312,18 @@ static int sock_tostring(lua_State *L)
     return 1;
 }
 
-/* Collected before its socket went (a binding that failed half-way): the
- * binding must not write into it later. */
+/* Collected before its socket went (a binding that failed half-way, or
+ * an app that replaced sock._h): the socket forgets it, and its table
+ * leaves the registry. */
 static int sock_gc(lua_State *L)
 {
     sock_ud_t *u = luaL_checkudata(L, 1, SOCK_MT);
-    sock_binding_t *b = u->s ? sio_socket_data(u->s) : NULL;
-    if (b && b->ud == u)
-        b->ud = NULL;
+    if (u->s && sio_socket_data(u->s) == u)
+        sio_socket_set_data(u->s, NULL);
+    if (u->ref != LUA_NOREF)
+        luaL_unref(L, LUA_REGISTRYINDEX, u->ref);
     u->s = NULL;
+    u->ref = LUA_NOREF;
     return 0;
 }
 
@@ -653,9 +655,13 @@ static void push_handshake(lua_State *L, const sio_handshake_t *hs)
 {
     lua_createtable(L, 0, 9);
     lua_createtable(L, 0, hs->nheaders);
+    int xdomain = 0;
+    const char *at = hs->headers, *name, *value;
     for (int i = 0; i < hs->nheaders; i++) {
-        lua_pushstring(L, hs->header_values[i]);
-        lua_setfield(L, -2, hs->header_names[i]);
+        sio_handshake_header(&at, &name, &value);
+        lua_pushstring(L, value);
+        lua_setfield(L, -2, name);
+        xdomain |= !strcmp(name, "origin");
     }
     lua_setfield(L, -2, "headers");
     sl_lua_bind_push_query(L, hs->query);
@@ -675,10 +681,6 @@ static void push_handshake(lua_State *L, const sio_handshake_t *hs)
     strftime(when, sizeof when, "%a %b %d %Y %H:%M:%S GMT+0000 (Coordinated Universal Time)", &tm);
     lua_pushstring(L, when);
     lua_setfield(L, -2, "time");
-    int xdomain = 0;
-    for (int i = 0; i < hs->nheaders; i++)
-        if (!strcmp(hs->header_names[i], "origin"))
-            xdomain = 1;
     lua_pushboolean(L, xdomain);
     lua_setfield(L, -2, "xdomain");
 }
@@ -718,13 +720,12 @@ static sio_nsp_t *lua_resolve_nsp(sio_server_t *srv, const char *name, const cha
     return ev.found ? sio_server_find_nsp(srv, name) : NULL;
 }
 
-/* A CONNECT: the socket gets its handle and binding, then the library
- * builds its table and starts the middlewares, which may refuse (freeing
- * the socket) before the call returns. */
+/* A CONNECT: the socket gets its handle, then the library builds its
+ * table and starts the middlewares, which may refuse (freeing the socket)
+ * before the call returns. */
 typedef struct connecting_ev {
     sl_lua_bind_t *b;
     sio_socket_t *s;
-    sock_binding_t *binding;
     const char *auth;
     size_t auth_len;
     int alive;        /* cleared by lua_on_free if the socket goes meanwhile */
@@ -735,33 +736,29 @@ static int connecting_cf(lua_State *L)
     connecting_ev_t *ev = lua_touserdata(L, 1);
     sock_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->s = ev->s;
+    u->ref = LUA_NOREF;
+    u->alive = &ev->alive;
     luaL_setmetatable(L, SOCK_MT);
-    ev->binding->ud = u;
+    sio_socket_set_data(ev->s, u);
     sl_lua_bind_push_nsp(L, sio_socket_nsp(ev->s));
     push_auth(L, ev->auth, ev->auth_len);
     sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "connecting", 3, 1);
-    /* Refused during the call: the binding is freed, the table dropped. */
+    /* Refused during the call: the socket is gone, the table dropped. */
     if (ev->alive && lua_istable(L, -1))
-        ev->binding->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+        u->ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 }
 
 static void lua_on_connecting(sio_socket_t *s, const char *auth, size_t auth_len, void *ud)
 {
-    sock_binding_t *binding = calloc(1, sizeof *binding);
-    if (!binding) {
-        sio_socket_refuse(s, "server error", NULL, 0);
-        return;
-    }
-    binding->ref = LUA_NOREF;
-    sio_socket_set_data(s, binding); /* the socket owns it from here */
-    connecting_ev_t ev = {ud, s, binding, auth, auth_len, 1};
-    binding->alive = &ev.alive;
+    connecting_ev_t ev = {ud, s, auth, auth_len, 1};
     sl_lua_bind_call(ud, connecting_cf, &ev, "a CONNECT");
     if (!ev.alive)
         return;
-    binding->alive = NULL;
-    if (binding->ref == LUA_NOREF) /* Lua failed: no table, no answer */
+    sock_ud_t *u = sio_socket_data(s);
+    if (u)
+        u->alive = NULL;
+    if (!u || u->ref == LUA_NOREF) /* Lua failed: no table, no answer */
         sio_socket_refuse(s, "server error", NULL, 0);
 }
 
@@ -869,20 +866,22 @@ static int free_cf(lua_State *L)
 static void lua_on_free(sio_socket_t *s, void *ud)
 {
     sl_lua_bind_t *b = ud;
-    sock_binding_t *binding = sio_socket_data(s);
-    if (!binding)
+    sock_ud_t *u = sio_socket_data(s);
+    if (!u)
         return;
     sio_socket_set_data(s, NULL);
-    if (binding->alive)
-        *binding->alive = 0;
-    if (binding->ud)
-        binding->ud->s = NULL;
-    if (binding->ref != LUA_NOREF) {
-        free_ev_t ev = {b, binding->ref};
+    if (u->alive)
+        *u->alive = 0;
+    u->s = NULL;
+    int ref = u->ref;
+    u->ref = LUA_NOREF;
+    /* The handle may be collected during the free event: u is not read
+     * after it. */
+    if (ref != LUA_NOREF) {
+        free_ev_t ev = {b, ref};
         sl_lua_bind_call(b, free_cf, &ev, "a socket's end");
-        luaL_unref(b->L, LUA_REGISTRYINDEX, binding->ref);
+        luaL_unref(b->L, LUA_REGISTRYINDEX, ref);
     }
-    free(binding);
 }
 
 /* A fetchSockets answer for another server: {id, handshake, rooms, data},

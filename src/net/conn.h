@@ -18,6 +18,7 @@
 #ifndef SL_CONN_H
 #define SL_CONN_H
 
+#include <netinet/in.h> /* INET6_ADDRSTRLEN */
 #include <uv.h>
 #include "base/buf.h"
 #include "net/stream_writer.h"
@@ -48,7 +49,9 @@ struct sl_conn {
     unsigned reading : 1;
     unsigned lingering : 1;
     unsigned tls_started : 1;  /* the first bytes came: not plaintext HTTP */
-    char peer[64];             /* "ip" of the peer, for logs and handshake */
+    char peer[INET6_ADDRSTRLEN]; /* "ip" of the peer, for logs and handshake:
+                                    46 bytes hold any IPv6 text (no zone is
+                                    written), 18 less than a round 64 */
 };
 
 /* Called by the listener; accepts from server into a new conn, which

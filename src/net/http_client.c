@@ -445,9 +445,8 @@ done:
 
 static const sl_tls_client_opts_t *client_tls_opts(const char *ca_file, sl_tls_client_opts_t *o)
 {
-    o->ca_file = ca_file;
-    o->no_system_store = 0;
-    o->alpn = "http/1.1";
+    /* every field: the ones not named here are NULL (no client certificate) */
+    *o = (sl_tls_client_opts_t){.ca_file = ca_file, .alpn = "http/1.1"};
     return o;
 }
 

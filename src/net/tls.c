@@ -153,6 +153,33 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
     return SSL_TLSEXT_ERR_OK;
 }
 
+/* The certificate (with its chain) and its key: a server's, or a client's
+ * for servers that ask for one (mutual TLS). 0, or -1 with err set. */
+static int use_cert_and_key(sl_tls_ctx_t *c, const char *cert_file, const char *key_file, char *err,
+                            size_t errlen)
+{
+    char buf[128];
+    const char *why;
+    if (SSL_CTX_use_certificate_chain_file(c->ssl, cert_file) != 1) {
+        why = queue_reason(buf, sizeof buf);
+        snprintf(err, errlen, "cannot read certificate %s: %s", cert_file, why ? why : "not PEM");
+    } else if (SSL_CTX_use_PrivateKey_file(c->ssl, key_file, SSL_FILETYPE_PEM) != 1) {
+        /* OpenSSL compares the key with the certificate here already. */
+        int mismatch = ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH;
+        why = queue_reason(buf, sizeof buf);
+        if (mismatch)
+            snprintf(err, errlen, "the key %s does not match the certificate %s", key_file, cert_file);
+        else
+            snprintf(err, errlen, "cannot read key %s: %s", key_file, why ? why : "not PEM");
+    } else if (SSL_CTX_check_private_key(c->ssl) != 1) {
+        ERR_clear_error();
+        snprintf(err, errlen, "the key %s does not match the certificate %s", key_file, cert_file);
+    } else {
+        return 0;
+    }
+    return -1;
+}
+
 int sl_tls_ctx_new_server(const sl_tls_server_opts_t *o, sl_tls_ctx_t **out, char *err, size_t errlen)
 {
     if (!o || !o->cert_file || !o->key_file) {
@@ -165,38 +192,29 @@ int sl_tls_ctx_new_server(const sl_tls_server_opts_t *o, sl_tls_ctx_t **out, cha
     sl_tls_ctx_t *c = ctx_alloc(1, o->alpn, err, errlen);
     if (!c)
         return SL_TLS_EINVAL;
-    char buf[128];
-    const char *why;
-    if (SSL_CTX_use_certificate_chain_file(c->ssl, o->cert_file) != 1) {
-        why = queue_reason(buf, sizeof buf);
-        snprintf(err, errlen, "cannot read certificate %s: %s", o->cert_file, why ? why : "not PEM");
-    } else if (SSL_CTX_use_PrivateKey_file(c->ssl, o->key_file, SSL_FILETYPE_PEM) != 1) {
-        /* OpenSSL compares the key with the certificate here already. */
-        int mismatch = ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH;
-        why = queue_reason(buf, sizeof buf);
-        if (mismatch)
-            snprintf(err, errlen, "the key %s does not match the certificate %s", o->key_file, o->cert_file);
-        else
-            snprintf(err, errlen, "cannot read key %s: %s", o->key_file, why ? why : "not PEM");
-    } else if (SSL_CTX_check_private_key(c->ssl) != 1) {
-        ERR_clear_error();
-        snprintf(err, errlen, "the key %s does not match the certificate %s", o->key_file, o->cert_file);
-    } else {
-        if (c->alpn_len)
-            SSL_CTX_set_alpn_select_cb(c->ssl, alpn_select_cb, c);
-        *out = c;
-        return 0;
+    if (use_cert_and_key(c, o->cert_file, o->key_file, err, errlen)) {
+        sl_tls_ctx_unref(c);
+        return SL_TLS_EINVAL;
     }
-    sl_tls_ctx_unref(c);
-    return SL_TLS_EINVAL;
+    if (c->alpn_len)
+        SSL_CTX_set_alpn_select_cb(c->ssl, alpn_select_cb, c);
+    *out = c;
+    return 0;
 }
 
 int sl_tls_ctx_new_client(const sl_tls_client_opts_t *o, sl_tls_ctx_t **out, char *err, size_t errlen)
 {
-    static const sl_tls_client_opts_t defaults = {NULL, 0, NULL};
+    static const sl_tls_client_opts_t defaults = {NULL, 0, NULL, NULL, NULL};
     if (!o)
         o = &defaults;
     if (o->ca_file && check_readable("CA file", o->ca_file, err, errlen))
+        return SL_TLS_EINVAL;
+    if (!o->cert_file != !o->key_file) {
+        snprintf(err, errlen, "a client certificate needs both a certificate file and a key file");
+        return SL_TLS_EINVAL;
+    }
+    if (o->cert_file && (check_readable("certificate", o->cert_file, err, errlen) ||
+                         check_readable("key", o->key_file, err, errlen)))
         return SL_TLS_EINVAL;
     sl_tls_ctx_t *c = ctx_alloc(0, o->alpn, err, errlen);
     if (!c)
@@ -212,6 +230,10 @@ int sl_tls_ctx_new_client(const sl_tls_client_opts_t *o, sl_tls_ctx_t **out, cha
     if (o->ca_file && SSL_CTX_load_verify_locations(c->ssl, o->ca_file, NULL) != 1) {
         const char *why = queue_reason(buf, sizeof buf);
         snprintf(err, errlen, "cannot read CA file %s: %s", o->ca_file, why ? why : "not PEM");
+        sl_tls_ctx_unref(c);
+        return SL_TLS_EINVAL;
+    }
+    if (o->cert_file && use_cert_and_key(c, o->cert_file, o->key_file, err, errlen)) {
         sl_tls_ctx_unref(c);
         return SL_TLS_EINVAL;
     }

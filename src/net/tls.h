@@ -75,6 +75,8 @@ typedef struct sl_tls_client_opts {
     const char *ca_file;   /* PEM file of extra trusted CAs, or NULL */
     int no_system_store;   /* 1: trust ca_file only (tests, pinned services) */
     const char *alpn;      /* comma list offered ("http/1.1"), or NULL */
+    const char *cert_file; /* PEM: a client certificate for servers that ask */
+    const char *key_file;  /* for one (mutual TLS, a Redis default), or NULL */
 } sl_tls_client_opts_t;
 
 /* ---- contexts ------------------------------------------------------------- */

@@ -15,10 +15,13 @@ struct sl_ws {
     const sl_ws_handler_t *h;
     void *ud;
     sl_ws_parser_t in;       /* incoming frames */
-    sl_buf_t rest;           /* what came with the upgrade, until started */
+    sl_buf_t *rest;          /* what came with the upgrade (or before
+                                sl_ws_start), until started; NULL when nothing
+                                did (clients wait for the 101), so most
+                                connections never have one */
     sl_ws_deflate_t *z;      /* permessage-deflate; NULL unless negotiated */
-    size_t max_message;      /* for inflated messages */
     unsigned closing : 1;
+    unsigned started : 1;    /* sl_ws_start was called */
 };
 
 static const sl_conn_handler_t ws_conn_handler;
@@ -63,7 +66,7 @@ static void ws_send_close(sl_ws_t *ws, uint16_t code)
 static void ws_in_deflated(sl_ws_t *ws, int binary, const char *p, size_t n)
 {
     sl_buf_t m = SL_BUF_INIT;
-    int code = sl_ws_deflate_inflate(ws->z, p, n, ws->max_message, &m);
+    int code = sl_ws_deflate_inflate(ws->z, p, n, ws->in.max_message, &m);
     if (!code && !binary && !sl_ws_utf8_valid(m.data, m.len))
         code = 1007;
     if (code) {
@@ -112,12 +115,23 @@ static const sl_ws_frame_handler_t ws_in_handler = {
 };
 
 /* p is writable: conn.c's read slab (not read again before this returns)
- * or ws->rest; the parser unmasks frames in place there. */
+ * or *ws->rest; the parser unmasks frames in place there. */
+static int ws_keep_rest(sl_ws_t *ws, const char *p, size_t n);
+
 static void ws_on_data(sl_conn_t *c, const char *p, size_t n)
 {
     sl_ws_t *ws = c->owner;
     if (ws->closing)
         return;
+    if (!ws->started) {
+        /* Only when the caller went back to the loop before sl_ws_start:
+         * keep the bytes for it and stop reading until then. */
+        if (ws_keep_rest(ws, p, n))
+            sl_ws_abort(ws);
+        else
+            sl_conn_pause(c);
+        return;
+    }
     int code = sl_ws_parser_feed(&ws->in, (char *)p, n, &ws_in_handler, ws);
     if (code && !ws->closing && !c->closing) {
         SL_DEBUG("ws", "%s: websocket protocol error, closing with %d", c->peer, code);
@@ -132,6 +146,26 @@ static void ws_on_drain(sl_conn_t *c)
         ws->h->on_drain(ws);
 }
 
+/* Appends to what waits for sl_ws_start. 0 or -ENOMEM. */
+static int ws_keep_rest(sl_ws_t *ws, const char *p, size_t n)
+{
+    if (!ws->rest) {
+        if (!(ws->rest = malloc(sizeof *ws->rest)))
+            return -ENOMEM;
+        *ws->rest = (sl_buf_t)SL_BUF_INIT;
+    }
+    return sl_buf_append(ws->rest, p, n) ? -ENOMEM : 0;
+}
+
+static void ws_rest_free(sl_ws_t *ws)
+{
+    if (ws->rest) {
+        sl_buf_free(ws->rest);
+        free(ws->rest);
+        ws->rest = NULL;
+    }
+}
+
 static void ws_on_close(sl_conn_t *c)
 {
     sl_ws_t *ws = c->owner;
@@ -139,7 +173,7 @@ static void ws_on_close(sl_conn_t *c)
     if (ws->h && ws->h->on_close)
         ws->h->on_close(ws);
     sl_ws_parser_free(&ws->in);
-    sl_buf_free(&ws->rest);
+    ws_rest_free(ws);
     sl_ws_deflate_free(ws->z);
     free(ws);
 }
@@ -161,7 +195,12 @@ static void ws_accept_key(const char *key, char out[29])
         kl = sizeof in - sizeof guid;
     memcpy(in, key, kl);
     memcpy(in + kl, guid, sizeof guid - 1);
-    EVP_Digest(in, kl + sizeof guid - 1, md, &mdlen, EVP_sha1(), NULL);
+    /* Fetched once: EVP_sha1() makes every digest look the algorithm up
+     * again (OpenSSL 3), a third of what the accept key costs. */
+    static EVP_MD *sha1;
+    if (!sha1)
+        sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+    EVP_Digest(in, kl + sizeof guid - 1, md, &mdlen, sha1 ? sha1 : EVP_sha1(), NULL);
     sl_buf_t b = SL_BUF_INIT;
     sl_base64_encode_append(&b, md, mdlen);
     memcpy(out, b.data, 28);
@@ -202,11 +241,16 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     sl_buf_t rest = SL_BUF_INIT;
     sl_conn_t *c = sl_http_take_conn(req, &rest);
     sl_ws_t *ws = c ? calloc(1, sizeof *ws) : NULL;
+    if (ws && rest.len && ws_keep_rest(ws, rest.data, rest.len)) {
+        ws_rest_free(ws);
+        free(ws);
+        ws = NULL;
+    }
+    sl_buf_free(&rest);
     if (!ws) {
         if (c)
             sl_conn_close(c);
         sl_buf_free(&head);
-        sl_buf_free(&rest);
         sl_ws_deflate_free(z);
         return NULL;
     }
@@ -214,7 +258,6 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     ws->h = h;
     ws->ud = ud;
     ws->z = z;
-    ws->max_message = opts->max_message;
     sl_ws_parser_init(&ws->in, opts->max_message);
     if (z)
         sl_ws_parser_allow_rsv1(&ws->in);
@@ -222,19 +265,22 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     sl_conn_set_handler(c, &ws_conn_handler, ws);
     sl_conn_write(c, head.data, head.len);
     sl_buf_free(&head);
-    ws->rest = rest;
-    /* Reading waits for sl_ws_start: no handler call before the caller
-     * knows this ws. */
-    sl_conn_pause(c);
+
+    /* No handler call before sl_ws_start (the caller must know this ws
+     * first). Reading goes on: the caller starts it before it returns to
+     * the loop, so no byte can come in between, and stopping and starting
+     * the read cost two epoll_ctl calls per connection; were one to come,
+     * ws_on_data keeps it and stops reading then. */
     return ws;
 }
 
 void sl_ws_start(sl_ws_t *ws)
 {
     sl_conn_t *c = ws->conn;
-    if (ws->rest.len && !ws->closing && !c->closing)
-        ws_on_data(c, ws->rest.data, ws->rest.len);
-    sl_buf_free(&ws->rest);
+    ws->started = 1;
+    if (ws->rest && !ws->closing && !c->closing)
+        ws_on_data(c, ws->rest->data, ws->rest->len);
+    ws_rest_free(ws);
     sl_conn_resume(c);
 }
 

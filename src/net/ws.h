@@ -47,8 +47,10 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
                       const sl_ws_handler_t *h, void *ud);
 
 /* Feeds the bytes that came with the upgrade request (a client may send
- * frames right behind it). Call once the caller's bookkeeping is done:
- * sl_ws_accept never calls the handler itself. */
+ * frames right behind it). Call once the caller's bookkeeping is done,
+ * before going back to the loop (or close the ws): sl_ws_accept never
+ * calls the handler itself, and reading stays on in between (bytes that
+ * come anyway wait for this call, reading stopped). */
 void sl_ws_start(sl_ws_t *ws);
 
 void *sl_ws_data(const sl_ws_t *ws);

@@ -3,6 +3,8 @@
  * mean. */
 #include "net/ws_frame.h"
 
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { ST_HEADER, ST_PAYLOAD, ST_CLOSED, ST_DEAD };
@@ -123,7 +125,25 @@ void sl_ws_parser_init(sl_ws_parser_t *ps, size_t max_message)
     ps->max_message = max_message;
 }
 
-void sl_ws_parser_free(sl_ws_parser_t *ps) { sl_buf_free(&ps->msg); }
+static void msg_free(sl_ws_parser_t *ps)
+{
+    if (ps->msg) {
+        sl_buf_free(ps->msg);
+        free(ps->msg);
+        ps->msg = NULL;
+    }
+}
+
+/* Room for n more bytes of the message being gathered (its buffer made
+ * on first need). 0 or -ENOMEM. */
+static int msg_reserve(sl_ws_parser_t *ps, size_t n)
+{
+    if (!ps->msg && !(ps->msg = calloc(1, sizeof *ps->msg)))
+        return -ENOMEM;
+    return sl_buf_reserve(ps->msg, n);
+}
+
+void sl_ws_parser_free(sl_ws_parser_t *ps) { msg_free(ps); }
 
 static int is_control(unsigned op) { return op >= 8; }
 
@@ -179,8 +199,8 @@ static int check_header(sl_ws_parser_t *ps)
     ps->opcode = ps->hdr[0] & 0x0f;
     ps->left = len;
     ps->mask_off = 0;
-    if (!is_control(ps->opcode) && len > ps->max_message - ps->msg.len)
-        return CODE_TOO_BIG; /* msg.len never exceeds max_message */
+    if (!is_control(ps->opcode) && len > ps->max_message - (ps->msg ? ps->msg->len : 0))
+        return CODE_TOO_BIG; /* msg->len never exceeds max_message */
     if (ps->opcode == OP_TEXT || ps->opcode == OP_BINARY) {
         ps->utf8 = 0; /* a new message */
         ps->msg_rsv1 = (ps->hdr[0] & 0x40) != 0;
@@ -212,7 +232,7 @@ static int control_frame(sl_ws_parser_t *ps, const char *p, size_t n,
     }
     ps->state = ST_CLOSED;
     h->on_close(ud, code, n >= 2 ? p + 2 : p, n >= 2 ? n - 2 : 0);
-    sl_buf_free(&ps->msg); /* after the call: p may point into it */
+    msg_free(ps); /* after the call: p may point into it */
     *stop = 1;
     return 0;
 }
@@ -225,10 +245,13 @@ static int message_done(sl_ws_parser_t *ps, const sl_ws_frame_handler_t *h, void
         return CODE_BAD_DATA;
     ps->msg_opcode = 0;
     /* Handed out, then freed: an idle connection holds no buffer. */
-    sl_buf_t m = ps->msg;
-    ps->msg = (sl_buf_t)SL_BUF_INIT;
-    *stop = h->on_message(ud, binary, m.data ? m.data : (char *)"", m.len);
-    sl_buf_free(&m);
+    sl_buf_t *m = ps->msg;
+    ps->msg = NULL;
+    *stop = h->on_message(ud, binary, m && m->data ? m->data : (char *)"", m ? m->len : 0);
+    if (m) {
+        sl_buf_free(m);
+        free(m);
+    }
     return 0;
 }
 
@@ -236,7 +259,7 @@ static int die(sl_ws_parser_t *ps, int code)
 {
     ps->state = ST_DEAD;
     ps->error = (uint16_t)code;
-    sl_buf_free(&ps->msg);
+    msg_free(ps);
     return code;
 }
 
@@ -295,7 +318,7 @@ int sl_ws_parser_feed(sl_ws_parser_t *ps, char *p, size_t n, const sl_ws_frame_h
              * frame's room is taken once, at its known length; a control
              * frame waits behind the message in progress. */
             size_t room = is_control(ps->opcode) ? 125 : len;
-            if (room && sl_buf_reserve(&ps->msg, room))
+            if (room && msg_reserve(ps, room))
                 return die(ps, CODE_INTERNAL);
             if (ps->opcode != OP_CONT && !is_control(ps->opcode))
                 ps->msg_opcode = ps->opcode;
@@ -305,16 +328,16 @@ int sl_ws_parser_feed(sl_ws_parser_t *ps, char *p, size_t n, const sl_ws_frame_h
         /* ST_PAYLOAD: bytes of a frame being gathered. */
         size_t take = ps->left < n ? (size_t)ps->left : n;
         if (take == 0) {
-            /* an empty fragment: nothing to copy (msg.data may be NULL) */
+            /* an empty fragment: nothing to copy (msg may be NULL) */
         } else if (is_control(ps->opcode)) {
-            memcpy(ps->msg.data + ps->msg.len + ps->ctrl_len, p, take);
+            memcpy(ps->msg->data + ps->msg->len + ps->ctrl_len, p, take);
             ps->ctrl_len = (uint8_t)(ps->ctrl_len + take);
         } else {
-            unsigned char *dst = (unsigned char *)ps->msg.data + ps->msg.len;
+            unsigned char *dst = (unsigned char *)ps->msg->data + ps->msg->len;
             memcpy(dst, p, take);
             unmask(dst, take, ps->mask, &ps->mask_off,
                    ps->msg_opcode == OP_TEXT && !ps->msg_rsv1 ? &ps->utf8 : NULL);
-            ps->msg.len += take;
+            ps->msg->len += take;
             if (ps->utf8 == U8_REJECT && ps->msg_opcode == OP_TEXT)
                 return die(ps, CODE_BAD_DATA);
         }
@@ -325,13 +348,13 @@ int sl_ws_parser_feed(sl_ws_parser_t *ps, char *p, size_t n, const sl_ws_frame_h
             break;
         ps->state = ST_HEADER;
         if (is_control(ps->opcode)) {
-            char *c = ps->msg.data + ps->msg.len;
+            char *c = ps->msg->data + ps->msg->len;
             unmask((unsigned char *)c, ps->ctrl_len, ps->mask, &ps->mask_off, NULL);
             rc = control_frame(ps, c, ps->ctrl_len, h, ud, &stop);
             if (rc)
                 return die(ps, rc);
             if (ps->state != ST_CLOSED && ps->msg_opcode == 0)
-                sl_buf_free(&ps->msg); /* no message was waiting behind it */
+                msg_free(ps); /* no message was waiting behind it */
         } else if (ps->hdr[0] & 0x80) {
             if ((rc = message_done(ps, h, ud, &stop)))
                 return die(ps, rc);

@@ -27,7 +27,8 @@ typedef struct sl_ws_frame_handler {
 } sl_ws_frame_handler_t;
 
 typedef struct sl_ws_parser {
-    sl_buf_t msg;          /* reassembly; data == NULL unless needed */
+    sl_buf_t *msg;         /* reassembly; NULL unless a message is split
+                              across feeds or fragmented */
     uint64_t left;         /* payload bytes of the current frame to come */
     size_t max_message;    /* message total above this -> 1009 */
     uint8_t hdr[10];       /* header bytes before the mask, as received */

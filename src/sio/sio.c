@@ -8,15 +8,24 @@
  * Rooms follow two indexes (room -> members, socket -> memberships), so a
  * disconnect costs only the socket's own rooms. A broadcast marks sockets
  * with a per-namespace epoch instead of building a set: no allocation per
- * recipient, each socket written at most once. */
+ * recipient, each socket written at most once.
+ *
+ * A socket's own-id room is not a room: every socket is in one, alone, so
+ * it is a bit of the socket and an entry in the namespace's table of
+ * sockets by id (nsp->own), and costs no room or membership. A real room
+ * may still carry the same name (another socket joined that id): the name
+ * then reaches both, and the adapter hears of the name once, when the
+ * first of the two appears, and once when the last goes. */
 #include "sio/sio.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
+#include "base/defer.h"
 #include "base/hashtab.h"
 #include "base/log.h"
 #include "base/json_text.h"
@@ -30,7 +39,8 @@ typedef struct sio_room {
     size_t count;
     size_t len;
     unsigned pins;           /* selections walking it: kept while empty */
-    unsigned own_id : 1;     /* a socket's own-id room */
+    unsigned own_id : 1;     /* announced to the adapter as a socket's own-id
+                                room (see room_announce) */
     char name[];
 } sio_room_t;
 
@@ -46,6 +56,7 @@ struct sio_nsp {
     sio_nsp_t *next;
     char *name;
     sl_hashtab_t rooms;        /* sio_room_t by name */
+    sl_hashtab_t own;          /* sockets in their own-id room, by id */
     sio_socket_t *sockets;     /* connected ones, doubly linked */
     size_t nsockets;
     uint64_t epoch;
@@ -59,16 +70,17 @@ enum { S_CONNECTING = 0, S_CONNECTED, S_LEAVING, S_GONE };
 
 struct sio_socket {
     char id[21];
-    char pid[21];     /* private session id (recovery), "" when off */
     uint8_t state;
     uint8_t recovered;
+    uint8_t in_own;            /* in its own-id room (in nsp->own) */
+    uint8_t own_private;       /* how the name was announced (room_announce) */
+    sl_hnode_t own_node;       /* in nsp->own, keyed by id */
     sio_nsp_t *nsp;
     sio_client_t *client;
     sio_socket_t *nsp_prev, *nsp_next;
     sio_socket_t *client_next;
-    sio_member_t *rooms;       /* first is the own-id room once connected */
+    sio_member_t *rooms;       /* the rooms it joined, its own id's aside */
     uint64_t mark;
-    uint64_t next_ack;
     void *data;
 };
 
@@ -78,12 +90,15 @@ struct sio_client {
     sio_client_t *prev, *next;
     sio_socket_t *sockets;
     sio_packet_reasm_t reasm;
-    uv_timer_t connect_timer;
-    unsigned timer_armed : 1;
+    uv_timer_t *connect_timer; /* until a namespace is joined (or the client
+                                  closes): 152 bytes an idle client doesn't
+                                  keep */
     unsigned closed : 1;
-    sio_handshake_t hs;
-    char *hs_strings;          /* one block holding every handshake string */
-    const char **hs_names, **hs_values;
+    unsigned hs_secure : 1;    /* the handshake came over TLS */
+    uint64_t hs_time_ms;       /* wall clock at the handshake */
+    int hs_nheaders;
+    char hs[];                 /* the handshake: "url\0address\0" then the
+                                  header records (handshake_write) */
 };
 
 struct sio_server {
@@ -134,6 +149,48 @@ static sio_room_t *room_find(sio_nsp_t *nsp, const char *p, size_t n)
     return h ? SL_CONTAINER_OF(h, sio_room_t, hnode) : NULL;
 }
 
+/* The room named p if it has members: an emptied room a selection still
+ * walks (pinned) is gone for everyone else. */
+static sio_room_t *room_live(sio_nsp_t *nsp, const char *p, size_t n)
+{
+    sio_room_t *r = room_find(nsp, p, n);
+    return r && r->count ? r : NULL;
+}
+
+static const void *own_key(const sl_hnode_t *n, size_t *len)
+{
+    const sio_socket_t *s = SL_CONTAINER_OF(n, sio_socket_t, own_node);
+    *len = strlen(s->id);
+    return s->id;
+}
+
+/* The socket whose own-id room is named p, or NULL. */
+static sio_socket_t *own_find(const sio_nsp_t *nsp, const char *p, size_t n)
+{
+    sl_hnode_t *h = sl_hashtab_find(&nsp->own, p, n);
+    return h ? SL_CONTAINER_OF(h, sio_socket_t, own_node) : NULL;
+}
+
+static int is_own_id(const sio_socket_t *s, const char *p, size_t n)
+{
+    return n == strlen(s->id) && !memcmp(p, s->id, n);
+}
+
+/* The adapter hears of a room name when its first holder appears (a real
+ * room or an own-id room) and when its last one goes, with the same
+ * is_private both times: a holder that goes while the other stays hands
+ * its flag over (they agree already: the second took the first's). */
+static void room_announce(sio_nsp_t *nsp, const char *p, size_t n, int created, int is_private)
+{
+    sio_server_t *srv = nsp->srv;
+    if (!srv->has_adapter)
+        return;
+    if (created && srv->adapter.room_created)
+        srv->adapter.room_created(srv->adapter.ud, nsp, p, n, is_private);
+    else if (!created && srv->adapter.room_deleted)
+        srv->adapter.room_deleted(srv->adapter.ud, nsp, p, n, is_private);
+}
+
 static sio_room_t *room_get(sio_nsp_t *nsp, const char *p, size_t n)
 {
     sio_room_t *r = room_find(nsp, p, n);
@@ -157,13 +214,54 @@ static void room_delete(sio_nsp_t *nsp, sio_room_t *r)
     free(r);
 }
 
+/* s joins its own-id room. 0, or 1 when another socket of the namespace
+ * holds that id already (recovery gave it out twice): then it is an
+ * ordinary room. */
+static int own_join(sio_socket_t *s)
+{
+    sio_nsp_t *nsp = s->nsp;
+    size_t n = strlen(s->id);
+    if (own_find(nsp, s->id, n))
+        return 1;
+    if (sl_hashtab_insert(&nsp->own, &s->own_node))
+        return -ENOMEM;
+    s->in_own = 1;
+    sio_room_t *r = room_live(nsp, s->id, n);
+    if (r) {
+        s->own_private = r->own_id;
+    } else {
+        s->own_private = 1;
+        room_announce(nsp, s->id, n, 1, 1);
+    }
+    return 0;
+}
+
+static void own_leave(sio_socket_t *s)
+{
+    if (!s->in_own)
+        return;
+    sio_nsp_t *nsp = s->nsp;
+    size_t n = strlen(s->id);
+    sl_hashtab_remove(&nsp->own, &s->own_node);
+    s->in_own = 0;
+    sio_room_t *r = room_live(nsp, s->id, n);
+    if (r)
+        r->own_id = s->own_private;
+    else
+        room_announce(nsp, s->id, n, 0, s->own_private);
+}
+
 int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
 {
     if (s->state == S_GONE || s->state == S_LEAVING)
         return -EPIPE;
-    for (sio_member_t *m = s->rooms; m; m = m->sock_next)
-        if (m->room->len == len && !memcmp(m->room->name, room, len))
-            return 0;
+    if (sio_socket_in_room(s, room, len))
+        return 0;
+    if (is_own_id(s, room, len)) {
+        int rc = own_join(s);
+        if (rc <= 0)
+            return rc;
+    }
     sio_room_t *r = room_get(s->nsp, room, len);
     sio_member_t *m = r ? calloc(1, sizeof *m) : NULL;
     if (!m) {
@@ -172,10 +270,13 @@ int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
         return -ENOMEM;
     }
     if (r->count == 0) {
-        r->own_id = len == strlen(s->id) && !memcmp(room, s->id, len);
-        sio_server_t *srv = s->nsp->srv;
-        if (srv->has_adapter && srv->adapter.room_created)
-            srv->adapter.room_created(srv->adapter.ud, s->nsp, r->name, r->len, r->own_id);
+        sio_socket_t *holder = own_find(s->nsp, room, len);
+        if (holder) {
+            r->own_id = holder->own_private;
+        } else {
+            r->own_id = is_own_id(s, room, len);
+            room_announce(s->nsp, r->name, r->len, 1, r->own_id);
+        }
     }
     m->room = r;
     m->socket = s;
@@ -184,7 +285,7 @@ int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
         r->members->room_prev = m;
     r->members = m;
     r->count++;
-    /* Appended, so the own-id room stays first as Node lists it. */
+    /* Appended: the rooms are listed in the order joined, as Node does. */
     sio_member_t **tail = &s->rooms;
     while (*tail)
         tail = &(*tail)->sock_next;
@@ -202,9 +303,11 @@ static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
     if (m->room_next)
         m->room_next->room_prev = m->room_prev;
     if (--r->count == 0) {
-        sio_server_t *srv = nsp->srv;
-        if (srv->has_adapter && srv->adapter.room_deleted)
-            srv->adapter.room_deleted(srv->adapter.ud, nsp, r->name, r->len, r->own_id);
+        sio_socket_t *holder = own_find(nsp, r->name, r->len);
+        if (holder)
+            holder->own_private = r->own_id;
+        else
+            room_announce(nsp, r->name, r->len, 0, r->own_id);
         if (!r->pins)
             room_delete(nsp, r); /* else the selection walking it frees it */
     }
@@ -213,6 +316,10 @@ static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
 
 int sio_socket_leave(sio_socket_t *s, const char *room, size_t len)
 {
+    if (s->in_own && is_own_id(s, room, len)) {
+        own_leave(s);
+        return 0;
+    }
     for (sio_member_t **pp = &s->rooms; *pp; pp = &(*pp)->sock_next) {
         sio_member_t *m = *pp;
         if (m->room->len == len && !memcmp(m->room->name, room, len)) {
@@ -226,6 +333,7 @@ int sio_socket_leave(sio_socket_t *s, const char *room, size_t len)
 
 static void socket_leave_all(sio_socket_t *s)
 {
+    own_leave(s);
     while (s->rooms) {
         sio_member_t *m = s->rooms;
         s->rooms = m->sock_next;
@@ -235,12 +343,16 @@ static void socket_leave_all(sio_socket_t *s)
 
 void sio_socket_each_room(const sio_socket_t *s, void (*cb)(const char *, size_t, void *), void *ud)
 {
+    if (s->in_own)
+        cb(s->id, strlen(s->id), ud);
     for (sio_member_t *m = s->rooms; m; m = m->sock_next)
         cb(m->room->name, m->room->len, ud);
 }
 
 int sio_socket_in_room(const sio_socket_t *s, const char *room, size_t len)
 {
+    if (s->in_own && is_own_id(s, room, len))
+        return 1;
     for (sio_member_t *m = s->rooms; m; m = m->sock_next)
         if (m->room->len == len && !memcmp(m->room->name, room, len))
             return 1;
@@ -271,6 +383,7 @@ sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name)
     }
     n->srv = srv;
     sl_hashtab_init(&n->rooms, room_key);
+    sl_hashtab_init(&n->own, own_key);
     /* Appended: lookups by order of creation, "/" first. */
     sio_nsp_t **tail = &srv->nsps;
     while (*tail)
@@ -325,18 +438,22 @@ void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t
     sl_hashtab_iter_init(&it, &nsp->rooms);
     for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));) {
         const sio_room_t *r = SL_CONTAINER_OF(h, sio_room_t, hnode);
-        cb(r->name, r->len, ud);
+        if (r->count) /* else emptied, kept while a selection walks it */
+            cb(r->name, r->len, ud);
+    }
+    sl_hashtab_iter_init(&it, &nsp->own);
+    for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));) {
+        const sio_socket_t *s = SL_CONTAINER_OF(h, sio_socket_t, own_node);
+        size_t n = strlen(s->id);
+        if (!room_live((sio_nsp_t *)nsp, s->id, n)) /* else listed above */
+            cb(s->id, n, ud);
     }
 }
 
 sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len)
 {
-    /* The own-id room has exactly that socket. */
-    sio_room_t *r = room_find(nsp, id, len);
-    if (!r || !r->members)
-        return NULL;
-    sio_socket_t *s = r->members->socket;
-    return strlen(s->id) == len && !memcmp(s->id, id, len) && s->state == S_CONNECTED ? s : NULL;
+    sio_socket_t *s = own_find(nsp, id, len);
+    return s && s->state == S_CONNECTED ? s : NULL;
 }
 
 const char *sio_nsp_name(const sio_nsp_t *nsp) { return nsp->name; }
@@ -352,6 +469,7 @@ static void nsp_free(sio_nsp_t *n)
     for (sl_hnode_t *h; (h = sl_hashtab_iter_next(&it));)
         free(SL_CONTAINER_OF(h, sio_room_t, hnode));
     sl_hashtab_free(&n->rooms);
+    sl_hashtab_free(&n->own);
     free(n->name);
     free(n);
 }
@@ -460,6 +578,9 @@ static void mark_rooms(sio_nsp_t *nsp, const sio_slice_t *rooms, size_t n, uint6
         sio_room_t *r = room_find(nsp, rooms[i].p, rooms[i].len);
         for (sio_member_t *m = r ? r->members : NULL; m; m = m->room_next)
             m->socket->mark = epoch;
+        sio_socket_t *s = own_find(nsp, rooms[i].p, rooms[i].len);
+        if (s)
+            s->mark = epoch;
     }
 }
 
@@ -492,22 +613,27 @@ size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
     }
     for (size_t i = 0; i < t->nrooms; i++) {
         sio_room_t *r = room_find(nsp, t->rooms[i].p, t->rooms[i].len);
-        if (!r)
-            continue;
         /* The callback may empty this room (a leave or a disconnect): it
          * is pinned, so it stays (empty) until the walk is over, and the
          * walk stops once it is empty. The next member is kept before the
          * call. Members added meanwhile come first in the list, so they
          * are never visited here. */
-        r->pins++;
-        for (sio_member_t *m = r->members, *next; m; m = next) {
-            next = m->room_next;
-            n += (size_t)visit(m->socket, epoch, t, cb, ud);
-            if (r->count == 0)
-                break;
+        if (r) {
+            r->pins++;
+            for (sio_member_t *m = r->members, *next; m; m = next) {
+                next = m->room_next;
+                n += (size_t)visit(m->socket, epoch, t, cb, ud);
+                if (r->count == 0)
+                    break;
+            }
+            if (--r->pins == 0 && r->count == 0)
+                room_delete(nsp, r);
         }
-        if (--r->pins == 0 && r->count == 0)
-            room_delete(nsp, r);
+        /* The socket whose own id this is: in the namespace's table by id,
+         * not a member (it may be a member too: visit counts it once). */
+        sio_socket_t *s = own_find(nsp, t->rooms[i].p, t->rooms[i].len);
+        if (s)
+            n += (size_t)visit(s, epoch, t, cb, ud);
     }
     return n;
 }
@@ -702,11 +828,21 @@ void sio_adapter_describe_socket(sio_socket_t *s, sl_buf_t *out)
 const char *sio_socket_id(const sio_socket_t *s) { return s->id; }
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket_t *s) { return s->state == S_CONNECTED; }
-uint64_t sio_socket_next_ack_id(sio_socket_t *s) { return s->next_ack++; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
 void *sio_socket_data(const sio_socket_t *s) { return s->data; }
 int sio_socket_recovered(const sio_socket_t *s) { return s->recovered; }
-const sio_handshake_t *sio_socket_handshake(const sio_socket_t *s) { return &s->client->hs; }
+void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out)
+{
+    const sio_client_t *c = s->client;
+    const char *q = strchr(c->hs, '?');
+    out->url = c->hs;
+    out->query = q ? q + 1 : "";
+    out->address = c->hs + strlen(c->hs) + 1;
+    out->headers = out->address + strlen(out->address) + 1;
+    out->nheaders = c->hs_nheaders;
+    out->time_ms = c->hs_time_ms;
+    out->secure = c->hs_secure;
+}
 const char *sio_socket_transport(const sio_socket_t *s)
 {
     return s->client->closed ? "closed" : eio_session_transport(s->client->eio);
@@ -744,15 +880,11 @@ static void socket_free(sio_socket_t *s)
     free(s);
 }
 
-int sio_socket_set_identity(sio_socket_t *s, const char *id, const char *pid)
+int sio_socket_set_identity(sio_socket_t *s, const char *id)
 {
-    if (s->state != S_CONNECTING || (id && strlen(id) >= sizeof s->id) ||
-        (pid && strlen(pid) >= sizeof s->pid))
+    if (s->state != S_CONNECTING || strlen(id) >= sizeof s->id)
         return -EINVAL;
-    if (id)
-        strcpy(s->id, id);
-    if (pid)
-        strcpy(s->pid, pid);
+    strcpy(s->id, id);
     return 0;
 }
 
@@ -762,15 +894,26 @@ void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms
     *max_ms = srv->opts.recovery_max_ms;
 }
 
-int sio_socket_accept(sio_socket_t *s)
+static void timer_closed(uv_handle_t *h) { free(h); }
+
+/* The connect timeout is over: a namespace was joined, it fired, or the
+ * client closed. */
+static void client_connect_timer_close(sio_client_t *c)
+{
+    if (c->connect_timer) {
+        uv_close((uv_handle_t *)c->connect_timer, timer_closed);
+        c->connect_timer = NULL;
+    }
+}
+
+int sio_socket_accept(sio_socket_t *s, const char *pid)
 {
     if (s->state != S_CONNECTING || s->client->closed)
         return -EPIPE;
+    if (pid && strlen(pid) > 64)
+        pid = NULL; /* ours are 20 characters */
     sio_client_t *c = s->client;
-    if (c->timer_armed) {
-        uv_timer_stop(&c->connect_timer);
-        c->timer_armed = 0;
-    }
+    client_connect_timer_close(c);
     if (sio_socket_join(s, s->id, strlen(s->id)))
         return -ENOMEM;
     s->state = S_CONNECTED;
@@ -780,9 +923,9 @@ int sio_socket_accept(sio_socket_t *s)
         nsp->sockets->nsp_prev = s;
     nsp->sockets = s;
     nsp->nsockets++;
-    char json[96];
-    int n = s->pid[0] ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, s->pid)
-                      : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
+    char json[128];
+    int n = pid ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, pid)
+                : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
     if (eio_session_protocol(c->eio) == 3) /* v2 clients: a bare CONNECT */
         return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, NULL, 0);
     return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, json, (size_t)n);
@@ -868,17 +1011,16 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn)
 
 /* ---- clients (one per Engine.IO session) -------------------------------- */
 
-static void connect_timer_closed(uv_handle_t *h)
+static void client_free(void *p)
 {
-    sio_client_t *c = h->data;
+    sio_client_t *c = p;
     sio_packet_reasm_free(&c->reasm);
-    free(c->hs_strings);
-    free(c->hs_names);
     free(c);
 }
 
 /* Every socket of the client leaves with reason; the client is unlinked
- * and freed once its timer handle is closed. Idempotent. */
+ * now and freed later in this loop turn (callers up the stack still read
+ * it). Idempotent. */
 static void client_close(sio_client_t *c, const char *reason)
 {
     if (c->closed)
@@ -897,14 +1039,17 @@ static void client_close(sio_client_t *c, const char *reason)
     if (c->next)
         c->next->prev = c->prev;
     srv->nclients--;
-    uv_timer_stop(&c->connect_timer);
-    uv_close((uv_handle_t *)&c->connect_timer, connect_timer_closed);
+    client_connect_timer_close(c);
+    if (sl_defer(srv->loop, client_free, c)) {
+        SL_ERROR("sio", "out of memory to defer a client's free; freed at once");
+        client_free(c);
+    }
 }
 
 static void connect_timeout_cb(uv_timer_t *t)
 {
     sio_client_t *c = t->data;
-    c->timer_armed = 0;
+    client_connect_timer_close(c);
     if (c->closed)
         return;
     for (sio_socket_t *s = c->sockets; s; s = s->client_next)
@@ -918,46 +1063,104 @@ static void connect_timeout_cb(uv_timer_t *t)
     eio_session_close(e);
 }
 
-/* Copies what the handshake object needs out of the request, into one
- * block, because the request is gone once the handshake is answered. */
-static int client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
+/* The handshake's headers, as most clients send them, are a byte each in
+ * the client's block: a whole header (name and value) is 0x10 + its index
+ * in COMMON_HEADERS, a name alone 0x01 + its index in COMMON_NAMES,
+ * followed by the value; any other header is its name (lower-cased) and
+ * value, each NUL-terminated. Header names never hold bytes under 0x21, so
+ * a record says which it is by its first byte. The headers of an idle
+ * connection were three quarters of its handshake copy. */
+static const char *const COMMON_NAMES[] = {
+    "host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
+    "sec-websocket-extensions", "user-agent", "origin", "accept-encoding", "accept-language",
+    "cache-control", "pragma", "cookie", "accept", "x-forwarded-for",
+};
+static const char *const COMMON_HEADERS[][2] = {
+    {"upgrade", "websocket"},
+    {"connection", "Upgrade"},
+    {"connection", "upgrade"},
+    {"connection", "keep-alive"},
+    {"sec-websocket-version", "13"},
+    {"sec-websocket-extensions", "permessage-deflate; client_max_window_bits"},
+    {"cache-control", "no-cache"},
+    {"pragma", "no-cache"},
+    {"accept-encoding", "gzip, deflate, br"},
+    {"accept-encoding", "gzip, deflate"},
+    {"accept", "*/*"},
+};
+#define COMMON_NAME_CODE 0x01
+#define COMMON_HEADER_CODE 0x10
+
+void sio_handshake_header(const char **at, const char **name, const char **value)
 {
-    size_t total = strlen(req->query) + strlen(req->url) + strlen(req->address) + 3;
-    for (int i = 0; i < req->nheaders; i++)
-        total += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 2;
-    c->hs_strings = malloc(total);
-    c->hs_names = calloc((size_t)req->nheaders * 2 + 1, sizeof(char *));
-    if (!c->hs_strings || !c->hs_names)
-        return -ENOMEM;
-    c->hs_values = c->hs_names + req->nheaders;
-    char *p = c->hs_strings;
-#define COPY(dst, src)                                                         \
-    do {                                                                       \
-        size_t l_ = strlen(src) + 1;                                           \
-        memcpy(p, src, l_);                                                    \
-        dst = p;                                                               \
-        p += l_;                                                               \
-    } while (0)
-    COPY(c->hs.query, req->query);
-    COPY(c->hs.url, req->url);
-    COPY(c->hs.address, req->address);
-    for (int i = 0; i < req->nheaders; i++) {
-        char *name = p;
-        COPY(c->hs_names[i], req->headers[i].name);
-        for (char *q = name; *q; q++)
-            if (*q >= 'A' && *q <= 'Z')
-                *q = (char)(*q + 32);
-        COPY(c->hs_values[i], req->headers[i].value);
+    const unsigned char c = (unsigned char)**at;
+    if (c >= COMMON_HEADER_CODE && c < COMMON_HEADER_CODE + 16) {
+        *name = COMMON_HEADERS[c - COMMON_HEADER_CODE][0];
+        *value = COMMON_HEADERS[c - COMMON_HEADER_CODE][1];
+        *at += 1;
+        return;
     }
-#undef COPY
-    c->hs.header_names = c->hs_names;
-    c->hs.header_values = c->hs_values;
-    c->hs.nheaders = req->nheaders;
+    if (c >= COMMON_NAME_CODE && c < COMMON_HEADER_CODE) {
+        *name = COMMON_NAMES[c - COMMON_NAME_CODE];
+        *value = *at + 1;
+    } else {
+        *name = *at;
+        *value = *at + strlen(*at) + 1;
+    }
+    *at = *value + strlen(*value) + 1;
+}
+
+/* Writes the handshake's block to out (NULL: only counts): the URL (the
+ * query is its tail), the address and every header record, because the
+ * request is gone once the handshake is answered. Returns its size. */
+static size_t handshake_write(const sl_http_req_t *req, char *out)
+{
+    size_t n = 0;
+#define PUT(src, len)                                                          \
+    do {                                                                       \
+        if (out)                                                               \
+            memcpy(out + n, src, len);                                         \
+        n += len;                                                              \
+    } while (0)
+    PUT(req->url, strlen(req->url) + 1);
+    PUT(req->address, strlen(req->address) + 1);
+    for (int i = 0; i < req->nheaders; i++) {
+        const char *name = req->headers[i].name, *value = req->headers[i].value;
+        size_t nl = strlen(name), vl = strlen(value) + 1;
+        unsigned char code = 0;
+        for (unsigned k = 0; !code && k < sizeof COMMON_HEADERS / sizeof *COMMON_HEADERS; k++)
+            if (!strcasecmp(name, COMMON_HEADERS[k][0]) && !strcmp(value, COMMON_HEADERS[k][1]))
+                code = (unsigned char)(COMMON_HEADER_CODE + k);
+        if (code) {
+            PUT(&code, 1);
+            continue;
+        }
+        for (unsigned k = 0; !code && k < sizeof COMMON_NAMES / sizeof *COMMON_NAMES; k++)
+            if (!strcasecmp(name, COMMON_NAMES[k]))
+                code = (unsigned char)(COMMON_NAME_CODE + k);
+        if (code) {
+            PUT(&code, 1);
+        } else {
+            if (out)
+                for (size_t k = 0; k < nl; k++)
+                    out[n + k] = (char)(name[k] >= 'A' && name[k] <= 'Z' ? name[k] + 32 : name[k]);
+            n += nl;
+            PUT("", 1);
+        }
+        PUT(value, vl);
+    }
+#undef PUT
+    return n;
+}
+
+static void client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
+{
+    handshake_write(req, c->hs);
+    c->hs_nheaders = req->nheaders;
     struct timeval tv;
     gettimeofday(&tv, NULL);
-    c->hs.time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-    c->hs.secure = req->secure;
-    return 0;
+    c->hs_time_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+    c->hs_secure = req->secure != 0;
 }
 
 static sio_socket_t *client_socket_for(sio_client_t *c, const char *nsp, size_t len)
@@ -1002,7 +1205,7 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
     if (srv->h.on_connecting)
         srv->h.on_connecting(s, auth, auth_len, srv->ud);
     else
-        sio_socket_accept(s);
+        sio_socket_accept(s, NULL);
 }
 
 /* Every whole packet of either parser comes through here. */
@@ -1037,29 +1240,30 @@ static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio
 static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
 {
     sio_server_t *srv = ud;
-    sio_client_t *c = calloc(1, sizeof *c);
-    if (!c || client_copy_handshake(c, req)) {
-        if (c) {
-            free(c->hs_strings);
-            free(c->hs_names);
-            free(c);
-        }
+    sio_client_t *c = calloc(1, sizeof *c + handshake_write(req, NULL));
+    if (!c) {
         eio_session_close(e);
         return;
     }
+    client_copy_handshake(c, req);
     c->srv = srv;
     c->eio = e;
     sio_packet_reasm_init(&c->reasm);
-    uv_timer_init(srv->loop, &c->connect_timer);
-    c->connect_timer.data = c;
+    c->connect_timer = malloc(sizeof *c->connect_timer);
+    if (!c->connect_timer) {
+        free(c);
+        eio_session_close(e);
+        return;
+    }
+    uv_timer_init(srv->loop, c->connect_timer);
+    c->connect_timer->data = c;
     c->next = srv->clients;
     if (srv->clients)
         srv->clients->prev = c;
     srv->clients = c;
     srv->nclients++;
     eio_session_set_data(e, c);
-    uv_timer_start(&c->connect_timer, connect_timeout_cb, srv->opts.connect_timeout_ms, 0);
-    c->timer_armed = 1;
+    uv_timer_start(c->connect_timer, connect_timeout_cb, srv->opts.connect_timeout_ms, 0);
     if (eio_session_protocol(e) == 3) {
         /* Socket.IO v2 (protocol 4) joins "/" implicitly at open. */
         sio_packet_t pkt = {.type = SIO_PACKET_CONNECT, .nsp = "/", .nsp_len = 1};
@@ -1135,7 +1339,7 @@ static void eio_on_message(eio_session_t *e, int binary, const char *data, size_
         return;
     }
     if (rc == SIO_PACKET_READY)
-        client_on_packet(c, &pkt, c->reasm.bins);
+        client_on_packet(c, &pkt, sio_packet_reasm_bins(&c->reasm));
 }
 
 static void eio_on_close(eio_session_t *e, const char *reason, void *ud)

@@ -143,13 +143,12 @@ void sio_out_release(sio_out_t *out);
 
 /* ---- sockets ------------------------------------------------------------ */
 
-/* Finish a pending CONNECT: send the CONNECT reply, join the room named
- * after the id, and count the socket in the namespace. */
-int sio_socket_accept(sio_socket_t *s);
-/* Before accepting: the id (a restored session's, NULL keeps the random
- * one) and the private session id sent with the CONNECT reply when
- * connection state recovery is on (NULL: none). -EINVAL after accept. */
-int sio_socket_set_identity(sio_socket_t *s, const char *id, const char *pid);
+/* Finish a pending CONNECT: send the CONNECT reply (with pid, the private
+ * session id of connection state recovery, unless it is NULL), join the
+ * room named after the id, and count the socket in the namespace. */
+int sio_socket_accept(sio_socket_t *s, const char *pid);
+/* Before accepting: the id of a restored session. -EINVAL after accept. */
+int sio_socket_set_identity(sio_socket_t *s, const char *id);
 void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms);
 
 /* Refuse a pending CONNECT with CONNECT_ERROR {"message":msg,"data":data}
@@ -173,8 +172,6 @@ int sio_socket_in_room(const sio_socket_t *s, const char *room, size_t len);
 const char *sio_socket_id(const sio_socket_t *s);
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s);
 int sio_socket_connected(const sio_socket_t *s);
-/* Next ack id for an emit from the server (unique per socket). */
-uint64_t sio_socket_next_ack_id(sio_socket_t *s);
 void sio_socket_set_data(sio_socket_t *s, void *data);
 void *sio_socket_data(const sio_socket_t *s);
 /* The session's Engine.IO transport name, and whether this socket was
@@ -182,10 +179,13 @@ void *sio_socket_data(const sio_socket_t *s);
 const char *sio_socket_transport(const sio_socket_t *s);
 int sio_socket_recovered(const sio_socket_t *s);
 
-/* The handshake of the socket's connection (copied at Engine.IO open). */
+/* The handshake of the socket's connection, copied at Engine.IO open into
+ * one block with the client: the URL, the address and the headers, back to
+ * back, nothing else (the query is the URL's own tail), the headers most
+ * clients send as a byte each (see sio.c). */
 typedef struct sio_handshake {
-    const char *const *header_names;  /* lower-cased */
-    const char *const *header_values;
+    const char *headers;  /* nheaders records: read them in turn with
+                             sio_handshake_header */
     int nheaders;
     const char *query;    /* raw query string */
     const char *url;      /* request target */
@@ -193,7 +193,11 @@ typedef struct sio_handshake {
     uint64_t time_ms;     /* wall clock at handshake, ms since epoch */
     int secure;
 } sio_handshake_t;
-const sio_handshake_t *sio_socket_handshake(const sio_socket_t *s);
+/* Fills *out; its strings live as long as the socket. */
+void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out);
+/* The header record at *at (start at hs.headers): its name (lower-cased)
+ * and value; *at moves to the next record. */
+void sio_handshake_header(const char **at, const char **name, const char **value);
 
 /* ---- selecting and broadcasting ----------------------------------------- */
 

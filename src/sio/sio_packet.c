@@ -481,25 +481,41 @@ int sio_packet_placeholders(const char *json, size_t n,
 
 /* ---- reassembly --------------------------------------------------------- */
 
-void sio_packet_reasm_init(sio_packet_reasm_t *r)
-{
-    sio_packet_reasm_t zero = SIO_PACKET_REASM_INIT;
-    *r = zero;
-}
+struct sio_packet_reasm_state {
+    sio_packet_t pkt;       /* decoded from text */
+    sio_packet_bin_t *bins; /* owned: array and each data block */
+    unsigned nbins;         /* attachments received so far */
+    int pending;            /* waiting for pkt.attachments - nbins more */
+    char text[];            /* owned copy of the binary packet's header */
+};
+
+void sio_packet_reasm_init(sio_packet_reasm_t *r) { r->st = NULL; }
 
 void sio_packet_reasm_free(sio_packet_reasm_t *r)
 {
-    for (unsigned i = 0; i < r->nbins; i++)
-        free((void *)r->bins[i].data);
-    free(r->bins);
-    free(r->text);
-    sio_packet_reasm_init(r);
+    struct sio_packet_reasm_state *st = r->st;
+    if (!st)
+        return;
+    for (unsigned i = 0; i < st->nbins; i++)
+        free((void *)st->bins[i].data);
+    free(st->bins);
+    free(st);
+    r->st = NULL;
 }
+
+const sio_packet_bin_t *sio_packet_reasm_bins(const sio_packet_reasm_t *r)
+{
+    return r->st ? r->st->bins : NULL;
+}
+
+unsigned sio_packet_reasm_count(const sio_packet_reasm_t *r) { return r->st ? r->st->nbins : 0; }
+
+int sio_packet_reasm_pending(const sio_packet_reasm_t *r) { return r->st && r->st->pending; }
 
 int sio_packet_reasm_text(sio_packet_reasm_t *r, const char *p, size_t n,
                           sio_packet_t *out)
 {
-    if (r->pending) {
+    if (sio_packet_reasm_pending(r)) {
         sio_packet_reasm_free(r);
         return SIO_PACKET_E_UNEXPECTED_TEXT;
     }
@@ -521,27 +537,31 @@ int sio_packet_reasm_text(sio_packet_reasm_t *r, const char *p, size_t n,
 
     /* Attachments arrive in later messages, after the caller's buffer for
      * this one is gone: keep our own copy of the header. */
-    r->text = malloc(n);
-    r->bins = calloc(out->attachments, sizeof *r->bins);
-    if (!r->text || !r->bins) {
+    struct sio_packet_reasm_state *st = calloc(1, sizeof *st + n);
+    if (!st)
+        return -ENOMEM;
+    r->st = st;
+    st->bins = calloc(out->attachments, sizeof *st->bins);
+    if (!st->bins) {
         sio_packet_reasm_free(r);
         return -ENOMEM;
     }
-    memcpy(r->text, p, n);
-    rc = sio_packet_decode(r->text, n, &r->pkt);
+    memcpy(st->text, p, n);
+    rc = sio_packet_decode(st->text, n, &st->pkt);
     if (rc) { /* can't happen: same bytes as above */
         sio_packet_reasm_free(r);
         return rc;
     }
-    r->pending = 1;
-    *out = r->pkt;
+    st->pending = 1;
+    *out = st->pkt;
     return SIO_PACKET_PENDING;
 }
 
 int sio_packet_reasm_binary(sio_packet_reasm_t *r, const char *p, size_t n,
                             sio_packet_t *out)
 {
-    if (!r->pending) {
+    struct sio_packet_reasm_state *st = r->st;
+    if (!st || !st->pending) {
         sio_packet_reasm_free(r);
         return SIO_PACKET_E_UNEXPECTED_BINARY;
     }
@@ -552,13 +572,13 @@ int sio_packet_reasm_binary(sio_packet_reasm_t *r, const char *p, size_t n,
     }
     if (n)
         memcpy(copy, p, n);
-    r->bins[r->nbins].data = copy;
-    r->bins[r->nbins].len = n;
-    r->nbins++;
-    *out = r->pkt;
-    if (r->nbins < r->pkt.attachments)
+    st->bins[st->nbins].data = copy;
+    st->bins[st->nbins].len = n;
+    st->nbins++;
+    *out = st->pkt;
+    if (st->nbins < st->pkt.attachments)
         return SIO_PACKET_PENDING;
-    r->pending = 0;
+    st->pending = 0;
     return SIO_PACKET_READY;
 }
 

@@ -144,21 +144,26 @@ int sio_packet_placeholders(const char *json, size_t n,
  * message when none is expected. */
 enum { SIO_PACKET_PENDING = 0, SIO_PACKET_READY = 1 };
 
+/* One pointer per connection: the state of a binary packet being put
+ * together exists only from its header to the next message after its last
+ * attachment (most connections never send one). */
 typedef struct sio_packet_reasm {
-    char *text;             /* owned copy of the binary packet's header */
-    sio_packet_t pkt;       /* decoded from text */
-    sio_packet_bin_t *bins; /* owned: array and each data block */
-    unsigned nbins;         /* attachments received so far */
-    int pending;            /* waiting for pkt.attachments - nbins more */
+    struct sio_packet_reasm_state *st; /* NULL while no binary packet is held */
 } sio_packet_reasm_t;
 
-#define SIO_PACKET_REASM_INIT {NULL, {0}, NULL, 0, 0}
+#define SIO_PACKET_REASM_INIT {NULL}
 
 void sio_packet_reasm_init(sio_packet_reasm_t *r);
 int sio_packet_reasm_text(sio_packet_reasm_t *r, const char *p, size_t n,
                           sio_packet_t *out);
 int sio_packet_reasm_binary(sio_packet_reasm_t *r, const char *p, size_t n,
                             sio_packet_t *out);
+/* The attachments received so far for the packet held (owned by r, valid
+ * as *out is), and how many; NULL and 0 when none is held. */
+const sio_packet_bin_t *sio_packet_reasm_bins(const sio_packet_reasm_t *r);
+unsigned sio_packet_reasm_count(const sio_packet_reasm_t *r);
+/* Whether attachments are still awaited. */
+int sio_packet_reasm_pending(const sio_packet_reasm_t *r);
 /* Releases everything r holds (pending or complete); r is reusable. */
 void sio_packet_reasm_free(sio_packet_reasm_t *r);
 

@@ -37,7 +37,7 @@ files_of() {
     lua_json_encode) echo src/lua/lua_json.c ;;
     mpjson|msgpack) echo src/sio/mpjson.c src/cluster/sio_cluster.c ;;
     sio_packet_msgpack) echo src/sio/sio_packet_msgpack.c src/sio/mpjson.c ;;
-    resp) echo src/cluster/redis_sub.c ;;
+    resp) echo src/cluster/redis_reader.c ;;
     redis_url) echo src/cluster/redis_url.c ;;
     jwt) echo src/lua/lua_crypto.c ;;
   esac

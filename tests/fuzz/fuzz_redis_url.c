@@ -40,12 +40,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(url);
         return 0;
     }
-    FUZZ_CHECK(terminated(u.path, sizeof u.path) && terminated(u.host, sizeof u.host) &&
-               terminated(u.user, sizeof u.user) && terminated(u.password, sizeof u.password) &&
-               terminated(u.label, sizeof u.label));
-    FUZZ_CHECK(u.port >= 1 && u.port <= 65535);
+    FUZZ_CHECK(terminated(u.path, sizeof u.path) && terminated(u.user, sizeof u.user) &&
+               terminated(u.password, sizeof u.password) && terminated(u.label, sizeof u.label) &&
+               terminated(u.ca_file, sizeof u.ca_file) && terminated(u.cert_file, sizeof u.cert_file) &&
+               terminated(u.key_file, sizeof u.key_file));
+    FUZZ_CHECK(u.is_unix ? u.path[0] != '\0' : u.nseeds >= 1 && u.nseeds <= SL_REDIS_SEEDS_MAX);
+    int hosts_plain = 1;
+    for (int i = 0; !u.is_unix && i < u.nseeds; i++) {
+        FUZZ_CHECK(terminated(u.seeds[i].host, sizeof u.seeds[i].host) && u.seeds[i].host[0] != '\0');
+        FUZZ_CHECK(u.seeds[i].port >= 1 && u.seeds[i].port <= 65535);
+        hosts_plain = hosts_plain && plain(u.seeds[i].host);
+    }
     FUZZ_CHECK(u.db >= 0 && u.db <= SL_REDIS_DB_MAX);
-    FUZZ_CHECK(u.is_unix ? u.path[0] != '\0' : u.host[0] != '\0');
     FUZZ_CHECK(u.has_password || u.password[0] == '\0');
 
     /* The log text does not depend on the password at all. */
@@ -58,7 +64,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(strcmp(text, other) == 0);
 
     int simple = u.is_unix ? plain(u.path + 1) && u.path[0] == '/' && u.path[1] != '/'
-                           : plain(u.host) && plain(u.user);
+                           : hosts_plain && plain(u.user);
+    /* TLS files are paths: the text writes them back escaped. */
+    simple = simple && !u.ca_file[0] && !u.cert_file[0] && !u.key_file[0];
     if (simple) {
         sl_redis_url_t back;
         FUZZ_CHECK(sl_redis_url_parse(text, &back, err, sizeof err) == 0);

@@ -18,13 +18,13 @@
 
 typedef struct chain {
     sio_packet_reasm_t reasm;
-    size_t header_len; /* of the binary packet being reassembled */
+    sl_buf_t header;   /* the text of the binary packet being reassembled */
     int dead;          /* a protocol error closed the connection */
 } chain_t;
 
 static int within(const char *p, size_t n, const char *lo, const char *hi)
 {
-    return n == 0 || (p >= lo && p + n <= hi);
+    return n == 0 || !lo || (p >= lo && p + n <= hi); /* lo NULL: the reassembler's copy */
 }
 
 typedef struct ph_walk {
@@ -52,7 +52,9 @@ static int same_packet(const sio_packet_t *a, const sio_packet_t *b)
 }
 
 /* A whole packet, as client_on_packet gets it; [lo, hi) is the text it
- * was decoded from (the caller's message, or the reassembler's copy). */
+ * was decoded from (the caller's message), or lo NULL for a binary packet
+ * (the reassembler's copy, private to sio_packet.c: on_eio_packet compares
+ * the packet with the header text decoded again). */
 static void on_ready(chain_t *c, const sio_packet_t *pkt, const char *lo, const char *hi)
 {
     const sio_packet_reasm_t *r = &c->reasm;
@@ -64,7 +66,7 @@ static void on_ready(chain_t *c, const sio_packet_t *pkt, const char *lo, const 
     FUZZ_CHECK(pkt->nsp_len == 1 || within(pkt->nsp, pkt->nsp_len, lo, hi));
     FUZZ_CHECK(within(pkt->payload, pkt->payload_len, lo, hi));
     if (pkt->attachments)
-        FUZZ_CHECK(r->nbins == pkt->attachments && r->text == lo);
+        FUZZ_CHECK(sio_packet_reasm_count(r) == pkt->attachments);
 
     /* Encoded again, it reads back the same. */
     sl_buf_t enc = SL_BUF_INIT;
@@ -79,13 +81,14 @@ static void on_ready(chain_t *c, const sio_packet_t *pkt, const char *lo, const 
     /* The placeholders, then the values the app gets (lua_sio's
      * on_packet: attachments given only when there are some). */
     size_t natts = binary ? pkt->attachments : 0;
-    ph_walk_t w = {r->bins, pkt->payload_len, 0, pkt->payload};
-    int rc = binary ? sio_packet_placeholders(pkt->payload, pkt->payload_len, r->bins, natts,
+    const sio_packet_bin_t *bins = sio_packet_reasm_bins(r);
+    ph_walk_t w = {bins, pkt->payload_len, 0, pkt->payload};
+    int rc = binary ? sio_packet_placeholders(pkt->payload, pkt->payload_len, bins, natts,
                                               on_placeholder, &w)
                     : 0;
     FUZZ_CHECK(rc == 0);
     size_t nbin = 0;
-    rc = fuzz_lua_decode(pkt->payload, pkt->payload_len, natts ? r->bins : NULL, natts, &nbin);
+    rc = fuzz_lua_decode(pkt->payload, pkt->payload_len, natts ? bins : NULL, natts, &nbin);
     if (fuzz_json_plain(pkt->payload, pkt->payload_len))
         FUZZ_CHECK(rc == 0);
     if (rc == 0)
@@ -102,18 +105,28 @@ static int on_eio_packet(const eio_packet_t *p, void *ud)
                        : sio_packet_reasm_text(&c->reasm, p->data, p->len, &pkt);
     if (rc < 0) {
         /* The reassembler is reset; the connection would be closed. */
-        FUZZ_CHECK(c->reasm.pending == 0 && c->reasm.text == NULL && c->reasm.nbins == 0);
+        FUZZ_CHECK(!sio_packet_reasm_pending(&c->reasm) && sio_packet_reasm_bins(&c->reasm) == NULL &&
+                   sio_packet_reasm_count(&c->reasm) == 0);
         FUZZ_CHECK(strcmp(sio_packet_strerror(rc), "unknown error") != 0);
         c->dead = 1;
         return 0;
     }
     FUZZ_CHECK(rc == SIO_PACKET_READY || rc == SIO_PACKET_PENDING);
     if (rc == SIO_PACKET_PENDING) {
-        FUZZ_CHECK(c->reasm.pending && c->reasm.nbins < c->reasm.pkt.attachments);
-        if (!p->binary)
-            c->header_len = p->len;
+        if (!p->binary) {
+            sl_buf_reset(&c->header);
+            if (sl_buf_append(&c->header, p->data, p->len))
+                abort();
+        }
+        sio_packet_t hdr;
+        FUZZ_CHECK(sio_packet_decode(c->header.data, c->header.len, &hdr) == 0);
+        FUZZ_CHECK(sio_packet_reasm_pending(&c->reasm) && sio_packet_reasm_count(&c->reasm) < hdr.attachments);
     } else if (p->binary) {
-        on_ready(c, &pkt, c->reasm.text, c->reasm.text + c->header_len);
+        /* The reassembler's copy of the header reads as the header did. */
+        sio_packet_t hdr;
+        FUZZ_CHECK(sio_packet_decode(c->header.data, c->header.len, &hdr) == 0);
+        FUZZ_CHECK(same_packet(&pkt, &hdr));
+        on_ready(c, &pkt, NULL, NULL);
     } else {
         on_ready(c, &pkt, p->data, p->data + p->len);
     }
@@ -126,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int mode = (int)(fuzz_byte(&in) % 3);
     char *body = malloc(in.n ? in.n : 1);
     memcpy(body, in.p, in.n);
-    chain_t c = {SIO_PACKET_REASM_INIT, 0, 0};
+    chain_t c = {SIO_PACKET_REASM_INIT, SL_BUF_INIT, 0};
     if (mode == 0)
         eio_payload_decode(body, in.n, on_eio_packet, &c);
     else if (mode == 1)
@@ -134,6 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else
         eio3_payload_decode_binary(body, in.n, on_eio_packet, &c);
     sio_packet_reasm_free(&c.reasm);
+    sl_buf_free(&c.header);
     free(body);
     fuzz_lua_settle();
     return 0;

@@ -67,14 +67,35 @@ test('a --set without NAME=VALUE exits 2 with a one-line error', async () => {
   assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--set', 'pingInterval']), '--set pingInterval');
 });
 
-test('a bad --redis URL exits 2 with one line saying why; rediss:// names the missing TLS', async () => {
-  let line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--redis', 'rediss://h:6380']), 'rediss');
-  assert.match(line, /bad --redis URL: rediss:\/\/ is not supported \(hiredis 0\.14 has no TLS\)/);
-  line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--redis', 'redis://h:99999']), 'bad port');
+test('a bad --redis URL exits 2 with one line saying why (a cluster with a db, a CA file that is not there)', async () => {
+  let line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--redis', 'redis://h:99999']), 'bad port');
   assert.match(line, /bad --redis URL: .*bad port/);
-  const r = await runCli(['emit', '--redis', 'rediss://h', 'ev']);
+  line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--redis', 'redis://a:1,b:2/3']), 'database');
+  assert.match(line, /bad --redis URL: .*a Redis Cluster has database 0 only/);
+  line = assertOneLineError(await runCli(['run', makeAppDir(), '--port', '0', '--redis', 'rediss://h?ca=/nonexistent/ca.pem']),
+    'CA file');
+  assert.match(line, /bad --redis URL: cannot read CA file \/nonexistent\/ca\.pem: No such file or directory/);
+  // redisCluster (--set or sio.configure) is checked against the URL when the adapter starts.
+  let r = await runCli(['run', makeAppDir(), '--port', '0', '--no-reload', '--redis', 'redis://127.0.0.1:1,127.0.0.1:2',
+    '--set', 'redisCluster=false']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr.split('\n')[0], /^siolua emit: bad --redis URL: rediss:\/\/ is not supported/);
+  assert.match(r.stderr, /redisCluster=false, but redis:\/\/127\.0\.0\.1:1,127\.0\.0\.1:2 names several hosts/);
+  r = await runCli(['run', makeAppDir(), '--port', '0', '--no-reload', '--redis', 'redis://127.0.0.1:1/2',
+    '--set', 'redisCluster=true']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /a Redis Cluster has database 0 only/);
+  r = await runCli(['emit', '--redis', 'redis://h?ca=/ca.pem', 'ev']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr.split('\n')[0], /^siolua emit: bad --redis URL: .*ca=, cert= and key= need rediss:\/\//);
+  r = await runCli(['emit', '--redis', 'rediss://h?ca=/nonexistent/ca.pem', 'ev']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr.split('\n')[0], /^siolua emit: bad --redis URL: cannot read CA file/);
+  // A Redis that can't be reached: the first failure ends it, saying why.
+  const start = Date.now();
+  r = await runCli(['emit', '--redis', 'redis://127.0.0.1:1', 'ev']);
+  assert.equal(r.code, 1);
+  assert.equal(r.stderr, 'siolua emit: cannot reach redis (cannot connect to 127.0.0.1:1: connection refused)\n');
+  assert.ok(Date.now() - start < 3000, `took ${Date.now() - start} ms`);
 });
 
 test('SIGTERM with no client exits 0', async (t) => {

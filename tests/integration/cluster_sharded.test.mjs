@@ -14,42 +14,15 @@ import { spawn, execFileSync } from 'node:child_process';
 import net from 'node:net';
 import http from 'node:http';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { io } from 'socket.io-client';
 import { startServer, until, makeTempDir } from './lib/server.mjs';
 import { connected, nextEvent, ask, closeClient } from './lib/sio.mjs';
-import { startRedis, redisClient, freePort, SKIP as skip } from './lib/cluster.mjs';
+import { startRedis, redisClient, freePort, startNodeServer, SKIP as skip } from './lib/cluster.mjs';
 
 const ROOT = process.env.SIOLUA_ROOT || join(import.meta.dirname, '..', '..');
 const CLUSTER_APP = join(ROOT, 'tests', 'apps', 'cluster');
 
-// A Node server with the sharded adapter, driven by JSON lines on stdin.
-async function startNode(t, url, mode) {
-  const proc = spawn(process.execPath, [join(import.meta.dirname, 'lib', 'node-cluster-server.cjs'), url, mode],
-    { stdio: ['pipe', 'pipe', 'inherit'], cwd: join(ROOT, 'tests') });
-  t?.after?.(() => proc.kill());
-  const pending = new Map();
-  let seq = 0;
-  const lines = createInterface({ input: proc.stdout });
-  const port = await new Promise((resolve) => {
-    lines.on('line', (line) => {
-      const m = /^listening (\d+)/.exec(line);
-      if (m) return resolve(Number(m[1]));
-      const r = JSON.parse(line);
-      const p = pending.get(r.id);
-      if (p) { pending.delete(r.id); r.error ? p.reject(new Error(r.error)) : p.resolve(r.result); }
-    });
-  });
-  return {
-    proc,
-    url: `http://127.0.0.1:${port}`,
-    command(cmd) {
-      const id = ++seq;
-      proc.stdin.write(`${JSON.stringify({ ...cmd, id })}\n`);
-      return new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
-    },
-  };
-}
+const startNode = startNodeServer;
 
 const shardArgs = (url, mode) => ['--redis', url, '--no-reload', '--set', 'redisAdapter=sharded',
   '--set', `redisSubscriptionMode=${mode}`];
@@ -385,8 +358,25 @@ test('dynamic-private mode: own-id rooms get channels too; Node reaches a siolua
   const toB = nextEvent(b, 'private2');
   a.emit('to', { rooms: [b.id] }, 'private2', 'you too');
   assert.deepEqual(await toB, ['you too']);
+  // Another socket joins a's id: the name is announced once, and its
+  // channel stays while either holds it (the own-id room is no room of
+  // its own in siolua: the two must add up).
+  const a2 = await connected(siolua, '/', { t });
+  assert.deepEqual(await ask(a2, 'join', a.id), [true]);
+  const [aId, aSid] = [a.id, a.io.engine.id]; // the client forgets both once closed
   await closeClient(a);
-  assert.ok(await until(async () => (await numsub(client, `socket.io#/#${a.id}#`)) === 0));
+  assert.ok(await until(() => siolua.stderr().includes(`session ${aSid} closed`)));
+  assert.equal(await numsub(client, `socket.io#/#${aId}#`), 1);
+  const toA2 = nextEvent(a2, 'private3');
+  b.emit('to', { rooms: [aId] }, 'private3', 'the joiner');
+  assert.deepEqual(await toA2, ['the joiner']);
+  assert.deepEqual(await ask(a2, 'leave', aId), [true]);
+  assert.ok(await until(async () => (await numsub(client, `socket.io#/#${aId}#`)) === 0));
+  // A socket alone in its own room takes its channel with it.
+  const a2Id = a2.id;
+  assert.equal(await numsub(client, `socket.io#/#${a2Id}#`), 1);
+  await closeClient(a2);
+  assert.ok(await until(async () => (await numsub(client, `socket.io#/#${a2Id}#`)) === 0));
 });
 
 test('connection state recovery across two sharded siolua instances', { skip, timeout: 30000 }, async (t) => {
@@ -532,7 +522,7 @@ test('credentials: an ACL user authenticates the sharded subscriber; a wrong pas
   const got = nextEvent(cb, 'acl');
   ca.emit('to', { rooms: ['acl-room'] }, 'acl', 'authenticated');
   assert.deepEqual(await got, ['authenticated']);
-  const refusals = () => bad.stderr().split('\n').filter((l) => /adapter ssub: .*AUTH\/SELECT failed: WRONGPASS/.test(l));
+  const refusals = () => bad.stderr().split('\n').filter((l) => /adapter ssub: .*AUTH failed: WRONGPASS/.test(l));
   assert.ok(await until(() => refusals().length === 1, { timeoutMs: 5000 }), bad.stderr());
   await new Promise((r) => setTimeout(r, 1000)); // several attempts later: still one line
   assert.equal(refusals().length, 1, bad.stderr());

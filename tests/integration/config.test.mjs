@@ -169,7 +169,7 @@ test('a bad file is refused with its name and the reason (exit 2)', async () => 
     ['return { options = { pingInterval = "soon" } }\n', /siolua\.lua: options\.pingInterval: bad value 'soon' for pingInterval: expected an integer from 1 to 2147483647/],
     ['return { port = "eighty" }\n', /siolua\.lua: port: bad port 'eighty'/],
     ['return { workers = 0 }\n', /siolua\.lua: workers: bad --workers '0' \(1 to 256, or auto\)/],
-    ['return { redis = "rediss://x" }\n', /siolua\.lua: redis: bad --redis URL: .*TLS/],
+    ['return { redis = "redis://a:1,b:2/3" }\n', /siolua\.lua: redis: bad --redis URL: .*a Redis Cluster has database 0 only/],
     ['return { reload = "no" }\n', /siolua\.lua: reload: bad value 'no': expected true or false/],
     ['return { options = { transports = { {} } } }\n', /siolua\.lua: options\.transports: no text form/],
     ['return 42\n', /siolua\.lua: must return a table \(it returned number\)/],

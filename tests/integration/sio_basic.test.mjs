@@ -6,6 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { until } from './lib/server.mjs';
+import { openRawWs, wsUrl } from './lib/eio.mjs';
 import {
   startApp, connected, client, waitConnect, nextEvent, nextDisconnect, ask, collect,
   rawTexts, TRANSPORTS,
@@ -244,6 +245,44 @@ test('several clients at once each get their own echoes only', async (t) => {
   await Promise.all(clients.map((c) => ask(c, 'count')));
   echoes.forEach((e, i) => assert.deepEqual(e, [[`from ${i}`]]));
   assert.equal(new Set(clients.map((c) => c.id)).size, 5);
+});
+
+// The server keeps the handshake's headers compactly (the common ones as a
+// byte each): what the app reads must be exactly what came, common pairs,
+// common names with other values and other headers alike, names
+// lower-cased, values as sent.
+test('socket.handshake.headers is exactly the request\'s headers, names lower-cased', async (t) => {
+  const sent = {
+    'Cache-Control': 'no-cache',                  // a common pair
+    Pragma: 'no-cache, but not quite',            // a common name, another value
+    Accept: '*/*',
+    'Accept-Language': 'fr-CH, fr;q=0.9',
+    'X-Mixed-Case-Name': 'Value With Case',       // neither
+    'X-Empty': '',
+  };
+  const c = await openRawWs(wsUrl(srv, {}, '/socket.io/'), { t, headers: sent, perMessageDeflate: true });
+  c.ws.send('40');
+  await c.waitFrames(2);
+  c.ws.send('420["handshake"]');
+  assert.ok(await until(() => c.frames.some((f) => f.text?.startsWith('430'))), JSON.stringify(c.frames));
+  const ack = c.frames.find((f) => f.text?.startsWith('430')).text;
+  const { headers } = JSON.parse(ack.slice(3))[0];
+  const expect = {
+    host: `127.0.0.1:${srv.port}`,
+    connection: 'Upgrade',
+    upgrade: 'websocket',
+    'sec-websocket-version': '13',
+    'sec-websocket-extensions': 'permessage-deflate; client_max_window_bits',
+    'cache-control': 'no-cache',
+    pragma: 'no-cache, but not quite',
+    accept: '*/*',
+    'accept-language': 'fr-CH, fr;q=0.9',
+    'x-mixed-case-name': 'Value With Case',
+    'x-empty': '',
+  };
+  assert.match(headers['sec-websocket-key'], /^[A-Za-z0-9+/]{22}==$/);
+  delete headers['sec-websocket-key'];
+  assert.deepEqual(headers, expect);
 });
 
 // Last: a crash or a sanitizer report anywhere in the run shows up here.

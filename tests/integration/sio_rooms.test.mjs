@@ -145,6 +145,28 @@ test('to(socket.id) reaches that one socket through its own room', async (t) => 
   assert.deepEqual(copies(cs, p), [0, 0, 1]);
 });
 
+// A socket's own-id room is kept apart from the real rooms (it costs the
+// server no room): a real room of the same name, made by another socket
+// joining that id, must still add up with it as Node's one Set would.
+test('another socket that joins a socket\'s id shares its room: to(id) reaches both, except(id) skips both, leaving the id leaves only the joiner', async (t) => {
+  const cs = await group(t, 3);
+  const id = cs[1].s.id;
+  assert.deepEqual(await ask(cs[0].s, 'join', id), [[cs[0].s.id, id].sort()]);
+  let p = await send(cs[2], { from: 'server', to: id }, cs);
+  assert.deepEqual(copies(cs, p), [1, 1, 0]);
+  p = await send(cs[2], { from: 'server', except: id }, cs);
+  assert.deepEqual(copies(cs, p), [0, 0, 1]);
+  // The owner leaves its own id: the joiner still gets what goes to it.
+  assert.deepEqual(await ask(cs[1].s, 'leave', id), [[]]);
+  p = await send(cs[2], { from: 'server', to: id }, cs);
+  assert.deepEqual(copies(cs, p), [1, 0, 0]);
+  // And joins it again; the joiner leaves: the owner alone.
+  assert.deepEqual(await ask(cs[1].s, 'join', id), [[id]]);
+  assert.deepEqual(await ask(cs[0].s, 'leave', id), [[cs[0].s.id]]);
+  p = await send(cs[2], { from: 'server', to: id }, cs);
+  assert.deepEqual(copies(cs, p), [0, 1, 0]);
+});
+
 test('after leave(room), to(room) no longer reaches the socket', async (t) => {
   const cs = await group(t, 2);
   const room = uniq('room');

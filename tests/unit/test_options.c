@@ -5,6 +5,7 @@
  * every row within 80 columns. */
 #include "cmd/options.h"
 #include "lua/lua_rt.h"
+#include "cluster/redis_url.h"
 #include "testlib.h"
 
 #include <stdio.h>
@@ -214,6 +215,17 @@ static void booleans_enums_and_lists(void)
     CHECK_EQ_INT(s.redis.sharded, 1);
     CHECK_EQ_INT(set(&s, "redisAdapter", "Sharded", err), SL_OPT_EVALUE);
     CHECK(!strcmp(err, "bad value 'Sharded' for redisAdapter: expected one of classic, sharded"));
+    CHECK_EQ_INT(s.redis.cluster, SL_REDIS_CLUSTER_AUTO);
+    CHECK_EQ_INT(set(&s, "redisCluster", "true", err), 0);
+    CHECK_EQ_INT(s.redis.cluster, SL_REDIS_CLUSTER_ON);
+    CHECK_EQ_INT(set(&s, "redisCluster", "false", err), 0);
+    CHECK_EQ_INT(s.redis.cluster, SL_REDIS_CLUSTER_OFF);
+    CHECK_EQ_INT(set(&s, "redisCluster", "yes", err), SL_OPT_EVALUE);
+    CHECK(!strcmp(err, "bad value 'yes' for redisCluster: expected one of auto, true, false"));
+    CHECK_EQ_INT(s.redis.command_timeout_ms, 5000);
+    CHECK_EQ_INT(set(&s, "redisCommandTimeout", "0", err), 0);
+    CHECK_EQ_INT(s.redis.command_timeout_ms, 0);
+    CHECK_EQ_INT(set(&s, "redisCommandTimeout", "600001", err), SL_OPT_EVALUE);
 
     CHECK_EQ_INT(set(&s, "transports", "websocket", err), 0);
     CHECK(!s.eio.allow_polling && s.eio.allow_websocket);

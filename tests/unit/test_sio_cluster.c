@@ -1,12 +1,11 @@
 /* Unit tests for sio_cluster (ClusterAdapter message envelopes, JSON and
- * MessagePack) and for redis_sub's read path fed partial RESP. */
+ * MessagePack). */
 #include <stdlib.h>
 #include <string.h>
 #include <msgpuck.h>
 #include <uv.h>
 
 #include "sio/mpjson.h"
-#include "cluster/redis_sub.h"
 #include "cluster/sio_cluster.h"
 #include "testlib.h"
 
@@ -132,84 +131,9 @@ static void json_writers_make_the_envelope(void)
     sl_buf_free(&b);
 }
 
-/* ---- redis_sub's read path ---------------------------------------------- */
-
-typedef struct got {
-    int n;
-    char ch[64], msg[64];
-} got_t;
-
-static void on_msg(const char *ch, size_t clen, const char *msg, size_t mlen, void *ud)
-{
-    got_t *g = ud;
-    g->n++;
-    snprintf(g->ch, sizeof g->ch, "%.*s", (int)clen, ch);
-    snprintf(g->msg, sizeof g->msg, "%.*s", (int)mlen, msg);
-}
-
-static void redis_sub_reads_split_replies(void)
-{
-    uv_loop_t *loop = tl_loop();
-    sl_redis_url_t u;
-    char err[128];
-    CHECK_EQ_INT(sl_redis_url_parse("redis://127.0.0.1:1", &u, err, sizeof err), 0);
-    got_t g = {0};
-    sl_redis_sub_t *s = sl_redis_sub_new(loop, &u, "test", on_msg, NULL, &g);
-    const char *stream = "*3\r\n$10\r\nssubscribe\r\n$4\r\nch#1\r\n:1\r\n"
-                         "+OK\r\n"
-                         "*3\r\n$8\r\nsmessage\r\n$4\r\nch#1\r\n$5\r\nh\r\nlo\r\n"
-                         "*3\r\n$8\r\nSMESSAGE\r\n$2\r\nc2\r\n$0\r\n\r\n";
-    /* One byte at a time: replies complete only at their last byte. */
-    for (size_t i = 0; stream[i]; i++)
-        CHECK_EQ_INT(sl_redis_sub_feed(s, stream + i, 1), 0);
-    CHECK_EQ_INT(g.n, 2);
-    CHECK_STR(g.ch, strlen(g.ch), "c2");
-    CHECK_EQ_INT(strlen(g.msg), 0);
-    /* A binary-safe body split in two feeds. */
-    const char *part1 = "*3\r\n$8\r\nsmessage\r\n$4\r\nch#1\r\n$3\r\n\x93", *part2 = "\x01\x02\r\n";
-    CHECK_EQ_INT(sl_redis_sub_feed(s, part1, strlen(part1)), 0);
-    CHECK_EQ_INT(g.n, 2);
-    CHECK_EQ_INT(sl_redis_sub_feed(s, part2, strlen(part2)), 0);
-    CHECK_EQ_INT(g.n, 3);
-    CHECK_EQ_INT((unsigned char)g.msg[0], 0x93);
-    /* An error reply is logged, not delivered; garbage is a protocol error. */
-    CHECK_EQ_INT(sl_redis_sub_feed(s, "-ERR nope\r\n", 11), 0);
-    CHECK_EQ_INT(g.n, 3);
-    CHECK_EQ_INT(sl_redis_sub_feed(s, "!?\r\n", 4), -1);
-    sl_redis_sub_close(s);
-    uv_run(loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(tl_loop_close(), 0);
-}
-
-static void redis_sub_keeps_a_channel_set(void)
-{
-    uv_loop_t *loop = tl_loop();
-    sl_redis_url_t u;
-    char err[128];
-    sl_redis_url_parse("redis://127.0.0.1:1", &u, err, sizeof err);
-    sl_redis_sub_t *s = sl_redis_sub_new(loop, &u, "test", NULL, NULL, NULL);
-    char name[32];
-    for (int i = 0; i < 100; i++) {
-        int n = snprintf(name, sizeof name, "socket.io#/#room%d#", i);
-        CHECK_EQ_INT(sl_redis_sub_add(s, name, (size_t)n), 0);
-    }
-    CHECK_EQ_INT(sl_redis_sub_add(s, "socket.io#/#room7#", 18), 0); /* held already */
-    CHECK_EQ_INT(sl_redis_sub_count(s), 100);
-    CHECK(sl_redis_sub_holds(s, "socket.io#/#room42#", 19));
-    sl_redis_sub_remove(s, "socket.io#/#room42#", 19);
-    sl_redis_sub_remove(s, "socket.io#/#nope#", 17);
-    CHECK(!sl_redis_sub_holds(s, "socket.io#/#room42#", 19));
-    CHECK_EQ_INT(sl_redis_sub_count(s), 99);
-    sl_redis_sub_close(s);
-    uv_run(loop, UV_RUN_DEFAULT);
-    CHECK_EQ_INT(tl_loop_close(), 0);
-}
-
 TL_SUITE(sio_cluster, NULL, NULL,
          TL_TEST(json_broadcast_decodes),
          TL_TEST(responses_decode),
          TL_TEST(msgpack_with_binary_decodes),
          TL_TEST(malformed_messages_are_refused),
-         TL_TEST(json_writers_make_the_envelope),
-         TL_TEST(redis_sub_reads_split_replies),
-         TL_TEST(redis_sub_keeps_a_channel_set));
+         TL_TEST(json_writers_make_the_envelope));

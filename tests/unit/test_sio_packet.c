@@ -955,7 +955,7 @@ static void reasm_plain_text_packet_is_ready_at_once(void)
     CHECK_EQ_INT(sio_packet_reasm_text(&r, in, 6, &p), SIO_PACKET_READY);
     CHECK_EQ_INT(p.type, SIO_PACKET_EVENT);
     CHECK(p.payload == in + 1); /* no copy for the common case */
-    CHECK_EQ_INT(r.pending, 0);
+    CHECK_EQ_INT(sio_packet_reasm_pending(&r), 0);
     sio_packet_reasm_free(&r);
 }
 
@@ -988,21 +988,21 @@ static void reasm_collects_attachments_then_reports_ready(void)
     CHECK_EQ_INT(p.attachments, 2);
     CHECK(p.ack_id == 789);
     CHECK_PAYLOAD(p, "[\"m\"," PH "0}," PH "1}]");
-    CHECK_EQ_INT(r.nbins, 2);
-    CHECK_MEM(r.bins[0].data, r.bins[0].len, "\x01\x02\x03", 3);
-    CHECK_MEM(r.bins[1].data, r.bins[1].len, "\x04\x05\x06", 3);
+    CHECK_EQ_INT(sio_packet_reasm_count(&r), 2);
+    CHECK_MEM(sio_packet_reasm_bins(&r)[0].data, sio_packet_reasm_bins(&r)[0].len, "\x01\x02\x03", 3);
+    CHECK_MEM(sio_packet_reasm_bins(&r)[1].data, sio_packet_reasm_bins(&r)[1].len, "\x04\x05\x06", 3);
 
     /* What the Lua layer will do next: substitute by placeholder. */
     seen_t s;
     memset(&s, 0, sizeof s);
-    CHECK_EQ_INT(sio_packet_placeholders(p.payload, p.payload_len, r.bins, r.nbins, on_ph, &s), 0);
+    CHECK_EQ_INT(sio_packet_placeholders(p.payload, p.payload_len, sio_packet_reasm_bins(&r), sio_packet_reasm_count(&r), on_ph, &s), 0);
     CHECK_EQ_INT(s.n, 2);
-    CHECK(s.att[0] == &r.bins[0]);
-    CHECK(s.att[1] == &r.bins[1]);
+    CHECK(s.att[0] == &sio_packet_reasm_bins(&r)[0]);
+    CHECK(s.att[1] == &sio_packet_reasm_bins(&r)[1]);
 
     /* The next packet releases the previous one. */
     CHECK_EQ_INT(sio_packet_reasm_text(&r, "3[]", 3, &p), SIO_PACKET_READY);
-    CHECK_EQ_INT(r.nbins, 0);
+    CHECK_EQ_INT(sio_packet_reasm_count(&r), 0);
     sio_packet_reasm_free(&r);
 }
 
@@ -1015,7 +1015,7 @@ static void reasm_text_while_attachments_pending_is_error(void)
     CHECK_EQ_INT(sio_packet_reasm_binary(&r, "x", 1, &p), SIO_PACKET_PENDING);
     CHECK_EQ_INT(sio_packet_reasm_text(&r, "2[\"a\"]", 6, &p), SIO_PACKET_E_UNEXPECTED_TEXT);
     /* The state was dropped: the stream can be read afresh (or closed). */
-    CHECK_EQ_INT(r.pending, 0);
+    CHECK_EQ_INT(sio_packet_reasm_pending(&r), 0);
     CHECK_EQ_INT(sio_packet_reasm_text(&r, "2[\"a\"]", 6, &p), SIO_PACKET_READY);
     sio_packet_reasm_free(&r);
 }
@@ -1050,7 +1050,7 @@ static void reasm_bad_placeholder_fails_before_attachments(void)
     sio_packet_t p;
     const char *hdr = "51-[\"m\"," PH "1}]";
     CHECK_EQ_INT(sio_packet_reasm_text(&r, hdr, strlen(hdr), &p), SIO_PACKET_E_PLACEHOLDER);
-    CHECK_EQ_INT(r.pending, 0);
+    CHECK_EQ_INT(sio_packet_reasm_pending(&r), 0);
     CHECK_EQ_INT(sio_packet_reasm_text(&r, "5-[\"m\"]", 7, &p), SIO_PACKET_E_ATTACHMENTS);
     sio_packet_reasm_free(&r);
 }
@@ -1062,8 +1062,8 @@ static void reasm_accepts_empty_attachment(void)
     const char *hdr = "61-3[" PH "0}]";
     CHECK_EQ_INT(sio_packet_reasm_text(&r, hdr, strlen(hdr), &p), SIO_PACKET_PENDING);
     CHECK_EQ_INT(sio_packet_reasm_binary(&r, "", 0, &p), SIO_PACKET_READY);
-    CHECK_EQ_INT(r.bins[0].len, 0);
-    CHECK(r.bins[0].data != NULL);
+    CHECK_EQ_INT(sio_packet_reasm_bins(&r)[0].len, 0);
+    CHECK(sio_packet_reasm_bins(&r)[0].data != NULL);
     sio_packet_reasm_free(&r);
 }
 
@@ -1076,8 +1076,8 @@ static void reasm_free_while_pending_releases_everything(void)
     CHECK_EQ_INT(sio_packet_reasm_text(&r, hdr, strlen(hdr), &p), SIO_PACKET_PENDING);
     CHECK_EQ_INT(sio_packet_reasm_binary(&r, "abc", 3, &p), SIO_PACKET_PENDING);
     sio_packet_reasm_free(&r);
-    CHECK_EQ_INT(r.pending, 0);
-    CHECK(r.bins == NULL && r.text == NULL);
+    CHECK_EQ_INT(sio_packet_reasm_pending(&r), 0);
+    CHECK(sio_packet_reasm_bins(&r) == NULL && r.st == NULL);
     sio_packet_reasm_free(&r); /* twice is harmless */
 }
 

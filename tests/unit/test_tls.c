@@ -204,7 +204,7 @@ static void pair_close(pair_t *p)
     sl_buf_free(&p->s.got);
 }
 
-static const sl_tls_client_opts_t trust_ca = {ca_pem, 1, "http/1.1"};
+static const sl_tls_client_opts_t trust_ca = {ca_pem, 1, "http/1.1", NULL, NULL};
 
 /* ---- tests ------------------------------------------------------------------ */
 
@@ -265,7 +265,7 @@ static void byte_by_byte_feeding_and_large_messages(void)
 
 static void an_unknown_issuer_fails_verification_on_both_sides(void)
 {
-    sl_tls_client_opts_t none = {NULL, 1, NULL}; /* trusts nothing */
+    sl_tls_client_opts_t none = {NULL, 1, NULL, NULL, NULL}; /* trusts nothing */
     pair_t p;
     if (pair_open(&p, &none, leaf_pem, leaf_key, NULL, "localhost")) {
         CHECK(0);
@@ -299,7 +299,7 @@ static void a_self_signed_certificate_is_named(void)
     CHECK(!strcmp(sl_tls_reason(p.c.t), "certificate verify failed: self-signed certificate"));
     pair_close(&p);
     /* Trusting the certificate itself (a pinned self-signed server) works. */
-    sl_tls_client_opts_t pinned = {self_pem, 1, NULL};
+    sl_tls_client_opts_t pinned = {self_pem, 1, NULL, NULL, NULL};
     if (pair_open(&p, &pinned, self_pem, self_key, NULL, "localhost")) {
         CHECK(0);
         return;
@@ -349,7 +349,7 @@ static void host_names_and_addresses_are_checked(void)
 
 static void alpn_picks_the_servers_protocol_or_fails_without_one(void)
 {
-    sl_tls_client_opts_t both = {ca_pem, 1, "h2,http/1.1"};
+    sl_tls_client_opts_t both = {ca_pem, 1, "h2,http/1.1", NULL, NULL};
     pair_t p;
     if (pair_open(&p, &both, leaf_pem, leaf_key, "http/1.1", "localhost")) {
         CHECK(0);
@@ -360,7 +360,7 @@ static void alpn_picks_the_servers_protocol_or_fails_without_one(void)
     CHECK(sl_tls_alpn(p.s.t) && !strcmp(sl_tls_alpn(p.s.t), "http/1.1"));
     pair_close(&p);
 
-    sl_tls_client_opts_t h2 = {ca_pem, 1, "h2"};
+    sl_tls_client_opts_t h2 = {ca_pem, 1, "h2", NULL, NULL};
     if (pair_open(&p, &h2, leaf_pem, leaf_key, "http/1.1", "localhost")) {
         CHECK(0);
         return;
@@ -372,7 +372,7 @@ static void alpn_picks_the_servers_protocol_or_fails_without_one(void)
     CHECK(strstr(sl_tls_reason(p.c.t), "alert no application protocol") != NULL);
     pair_close(&p);
 
-    sl_tls_client_opts_t plain = {ca_pem, 1, NULL}; /* offers none: served anyway */
+    sl_tls_client_opts_t plain = {ca_pem, 1, NULL, NULL, NULL}; /* offers none: served anyway */
     if (pair_open(&p, &plain, leaf_pem, leaf_key, "http/1.1", "localhost")) {
         CHECK(0);
         return;
@@ -492,13 +492,13 @@ static void bad_files_and_options_say_why(void)
     sl_tls_server_opts_t garbage = {garbage_pem, leaf_key, NULL};
     CHECK_EQ_INT(sl_tls_ctx_new_server(&garbage, &c, err, sizeof err), SL_TLS_EINVAL);
     CHECK(strncmp(err, "cannot read certificate ", 24) == 0);
-    sl_tls_client_opts_t missing_ca = {"/nonexistent/ca.pem", 0, NULL};
+    sl_tls_client_opts_t missing_ca = {"/nonexistent/ca.pem", 0, NULL, NULL, NULL};
     CHECK_EQ_INT(sl_tls_ctx_new_client(&missing_ca, &c, err, sizeof err), SL_TLS_EINVAL);
     CHECK(!strcmp(err, "cannot read CA file /nonexistent/ca.pem: No such file or directory"));
-    sl_tls_client_opts_t bad_ca = {garbage_pem, 0, NULL};
+    sl_tls_client_opts_t bad_ca = {garbage_pem, 0, NULL, NULL, NULL};
     CHECK_EQ_INT(sl_tls_ctx_new_client(&bad_ca, &c, err, sizeof err), SL_TLS_EINVAL);
     CHECK(strncmp(err, "cannot read CA file ", 20) == 0);
-    sl_tls_client_opts_t bad_alpn = {NULL, 0, "http/1.1,,h2"};
+    sl_tls_client_opts_t bad_alpn = {NULL, 0, "http/1.1,,h2", NULL, NULL};
     CHECK_EQ_INT(sl_tls_ctx_new_client(&bad_alpn, &c, err, sizeof err), SL_TLS_EINVAL);
     CHECK(!strcmp(err, "bad ALPN list 'http/1.1,,h2'"));
     /* The system store alone loads (whatever it holds). */

@@ -170,7 +170,7 @@ static void feed_cuts(const unsigned char *in, size_t n, const size_t *cuts, siz
         at = cuts[i];
     }
     log_event(s, 'R', (unsigned)rc, "", 0);
-    log_event(s, ps.msg.data ? 'H' : 'E', 0, "", 0);
+    log_event(s, ps.msg ? 'H' : 'E', 0, "", 0);
     sl_ws_parser_free(&ps);
 }
 
@@ -361,15 +361,15 @@ static void whole_frame_allocates_nothing(void)
     s.block = blk;
     s.block_len = in.len;
     CHECK_EQ_INT(sl_ws_parser_feed(&ps, blk, in.len, &handler, &s), 0);
-    CHECK(ps.msg.data == NULL);
+    CHECK(ps.msg == NULL);
     CHECK_EQ_INT(s.in_place, 2);
     /* A frame split in two needs the buffer only until it completes. */
     bytes_t two = {0};
     frame_str(&two, 1, "split across two reads");
     CHECK_EQ_INT(sl_ws_parser_feed(&ps, (char *)two.p, 10, &handler, &s), 0);
-    CHECK(ps.msg.data != NULL);
+    CHECK(ps.msg != NULL);
     CHECK_EQ_INT(sl_ws_parser_feed(&ps, (char *)two.p + 10, two.len - 10, &handler, &s), 0);
-    CHECK(ps.msg.data == NULL);
+    CHECK(ps.msg == NULL);
     CHECK_EQ_INT(s.messages, 3);
     CHECK(sizeof(sl_ws_parser_t) <= 80);
     sl_ws_parser_free(&ps);

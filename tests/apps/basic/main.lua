@@ -59,6 +59,7 @@ sio.server:on("connection", function(socket)
       connected = socket.connected,
       disconnected = socket.disconnected,
       nsp = socket.nsp.name,
+      headers = h.headers,
     })
   end)
 

@@ -5,6 +5,7 @@ local sio = require "siolua"
 local function relay(nsp)
   nsp:on("connection", function(socket)
     socket:on("join", function(room, ack) socket:join(room) ack(true) end)
+    socket:on("leave", function(room, ack) socket:leave(room) ack(true) end)
     socket:on("to", function(spec, event, ...)
       local op = nsp
       if spec.rooms then op = op:to(spec.rooms) end
@@ -82,4 +83,11 @@ sio.server:on("connection", function(socket)
     if room ~= sio.json.null then op = op:to(room) end
     ack(op:emit("emitted", text, { n = 1 }))
   end)
+end)
+
+-- sio.redis on the same Redis (SIOLUA_REDIS_URL): one command, or a
+-- pipeline; acks (reply) or (nil, err).
+sio.server:on("connection", function(socket)
+  socket:on("redis", function(cmd, ack) ack(sio.redis.call(table.unpack(cmd))) end)
+  socket:on("pipeline", function(cmds, ack) ack(sio.redis.pipeline(cmds)) end)
 end)

@@ -23,6 +23,22 @@ sio.server:on("connection", function(socket)
 
   socket:on("sum", function(a, b, ack) ack(a + b) end)
 
+  -- The socket's own listener lists, driven by the client: "listen" adds
+  -- a listener for event that emits "heard" with tag and the arguments
+  -- (once: gone after its first run), "unlisten" takes out the one of tag
+  -- (all of event without one); both ack how many are left.
+  local added = {}
+  socket:on("listen", function(event, tag, once, ack)
+    local fn = function(...) socket:emit("heard", tag, ...) end
+    added[tag] = fn
+    if once then socket:once(event, fn) else socket:on(event, fn) end
+    ack(#socket:listeners(event))
+  end)
+  socket:on("unlisten", function(event, tag, ack)
+    if tag == sio.null then socket:removeAllListeners(event) else socket:off(event, added[tag]) end
+    ack(#socket:listeners(event))
+  end)
+
   socket:on("slow", function(ms, ack)
     sio.sleep(ms)
     ack("late")

@@ -1,18 +1,23 @@
 // A Node socket.io 4 server with @socket.io/redis-adapter 8 (classic mode,
 // or sharded with a subscription mode as second argument), the reference
-// cluster member the siolua adapter must interoperate with.
+// cluster member the siolua adapter must interoperate with. A URL naming
+// several hosts (redis://h1:p1,h2:p2,...) is a Redis Cluster, reached with
+// node-redis's createCluster, as Node users do.
 // Usage: node node-cluster-server.cjs REDIS_URL [static|dynamic|dynamic-private]
 // ; prints "listening PORT".
 // Answers commands on stdin as JSON lines: {"op": "...", ...} -> JSON line.
 const { createServer } = require('node:http');
 const { Server } = require('socket.io');
 const { createAdapter, createShardedAdapter } = require('@socket.io/redis-adapter');
-const { createClient } = require('redis');
+const { createClient, createCluster } = require('redis');
 const readline = require('node:readline');
 
 (async () => {
   const url = process.argv[2];
-  const pub = createClient({ url });
+  const hosts = url.replace(/^redis:\/\//, '').split(',');
+  const pub = hosts.length > 1
+    ? createCluster({ rootNodes: hosts.map((h) => ({ url: `redis://${h}` })) })
+    : createClient({ url });
   const sub = pub.duplicate();
   pub.on('error', () => {});
   sub.on('error', () => {});
