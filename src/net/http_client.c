@@ -1129,7 +1129,12 @@ static int body_inflate(sl_httpc_req_t *r, const char *p, size_t n)
     int first = r->raw_bytes == n;
     z->next_in = (Bytef *)p;
     z->avail_in = (uInt)n;
-    while (z->avail_in > 0) {
+    /* full: the last round filled its output, so zlib may hold more of
+     * what it has read (the end of a match whose input is all taken: a raw
+     * stream has no trailer left to come and bring it out). */
+    int full = 0;
+    while (z->avail_in > 0 || full) {
+        full = 0;
         if (r->z_end) {
             if (r->zmode != Z_GZIP)
                 return 0; /* bytes after a deflate stream: ignored */
@@ -1146,6 +1151,7 @@ static int body_inflate(sl_httpc_req_t *r, const char *p, size_t n)
         r->rbody.len += before - z->avail_out;
         if (r->rbody.len > r->max_body)
             return too_big(r);
+        full = zr == Z_OK && z->avail_out == 0;
         if (zr == Z_STREAM_END) {
             r->z_end = 1;
         } else if (zr == Z_DATA_ERROR && r->zmode == Z_DEFLATE && first && !r->z_raw && r->rbody.len == 0) {
@@ -1350,6 +1356,8 @@ static void conn_parse(hconn_t *k, const char *p, size_t n)
     }
 }
 
+static void conn_ended(hconn_t *k, ssize_t status);
+
 /* Plaintext from the TLS engine until it has no more; finishes the
  * handshake (and sends the request) on the way. */
 static void conn_tls_input(hconn_t *k, const char *p, size_t n)
@@ -1375,7 +1383,7 @@ static void conn_tls_input(hconn_t *k, const char *p, size_t n)
             continue;
         }
         if (got == SL_TLS_CLOSED)
-            k->eof = 1;
+            conn_ended(k, UV_EOF); /* the server's close_notify: its data ends here, FIN or not */
         else if (got < 0) {
             k->fail_code = k->state == K_TLS ? SL_HTTPC_ETLS : SL_HTTPC_EPROTO;
             snprintf(k->fail, sizeof k->fail, "%s (https://%s)", sl_tls_reason(k->tls), k->o->authority);
@@ -1571,9 +1579,16 @@ static void req_complete(sl_httpc_req_t *r)
 {
     const char *loc = resp_header(r, "location");
     if (!r->manual && is_redirect(r->status) && loc && *loc) {
-        char copy[SL_HTTPC_MAX_URL + 1];
-        snprintf(copy, sizeof copy, "%s", loc);
+        /* A copy (the response is reset on the way), whole: a reference
+         * cut short names another place. What it resolves to is held to
+         * SL_HTTPC_MAX_URL like any URL. */
+        char *copy = dupstr(loc);
+        if (!copy) {
+            req_fail(r, SL_HTTPC_ENOMEM, "out of memory");
+            return;
+        }
         req_redirect(r, copy);
+        free(copy);
         return;
     }
     sl_httpc_header_t one, *hs = r->nrh <= 1 ? &one : malloc(r->nrh * sizeof *hs);
