@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 build_pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev libwslay-dev
             libhiredis-dev lua-cjson lua-cjson-dev libmsgpuck-dev node-llhttp libssl-dev zlib1g-dev
-            libsystemd-dev)
+            libsystemd-dev libcrypt-dev)
 # nginx and haproxy run the deployment recipes of docs/deploying.md (as the
 # tests' own processes: the packages start nothing here); systemd gives
 # systemd-analyze, which checks the unit file; python3 holds the unix
@@ -53,11 +53,13 @@ npm_ci() {
   fi
 }
 
-# The client bundle the server serves at /socket.io/socket.io.js.
+# The client bundle the server serves at /socket.io/socket.io.js, and the
+# Admin UI's dashboard (sio.admin.serve_ui).
 if command -v npm >/dev/null; then
   npm_ci client
+  npm_ci admin-ui
 else
-  echo "deps: npm not found: /socket.io/socket.io.js will not be served" >&2
+  echo "deps: npm not found: /socket.io/socket.io.js and the Admin UI will not be served" >&2
 fi
 [ "${1:-}" = "--test" ] && npm_ci tests
 exit 0

@@ -18,15 +18,18 @@
 --   engine     sio.engine raw Engine.IO endpoints
 --   emitter    sio.emitter
 --   reload     hot reload (set aside, roll back, commit)
+--   admin      the Admin UI's server side (sio.admin.instrument)
 --
 -- The C side calls into the library through two tables of functions this
 -- returns: dispatch (Socket.IO, HTTP, reload) and eio_dispatch (raw
 -- Engine.IO).
 
 return function(sio, core)
-  local lib = { sio = sio, core = core, dispatch = {}, eio_dispatch = {} }
+  -- watcher: hooks a dashboard sets (admin.lua); empty, they cost one
+  -- field read where socket.lua would call them.
+  local lib = { sio = sio, core = core, dispatch = {}, eio_dispatch = {}, watcher = {} }
   for _, name in ipairs({ "events", "recovery", "operator", "namespace", "socket", "http",
-                          "engine", "emitter", "reload" }) do
+                          "engine", "emitter", "reload", "admin" }) do
     lib[name] = require("siolua." .. name)(lib)
   end
 

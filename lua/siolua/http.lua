@@ -35,13 +35,40 @@ return function(lib)
     http[m] = function(path, fn) add_route(m:upper(), path, fn) end
   end
   function http.route(method, path, fn) add_route(method:upper(), path, fn) end
+
+  -- The files of folder dir under prefix ("/admin": /admin/ is its
+  -- index.html, /admin/js/app.js its js/app.js; /admin itself redirects
+  -- to /admin/ as express.static does), for GET and HEAD; a name with no
+  -- file is a 404.
+  function http.static(prefix, dir)
+    assert(type(prefix) == "string" and prefix:sub(1, 1) == "/", "a static prefix starts with /")
+    assert(type(dir) == "string", "a static folder is a path")
+    prefix = prefix:gsub("/+$", "")
+    local n = #prefix
+    routes[#routes + 1] = {
+      method = "GET", path = prefix .. "/*", names = {},
+      -- The prefix alone, or followed by a path: not /administrator.
+      match = function(path)
+        if path:sub(1, n) ~= prefix then return nil end
+        local rest = path:sub(n + 1)
+        if rest == "" or rest:sub(1, 1) == "/" then return rest end
+      end,
+      fn = function(req, res)
+        local rest = req.path:sub(n + 1)
+        if rest == "" then
+          return res:header("location", prefix .. "/" .. (req.url:match("%?.*$") or "")):send("", 301)
+        end
+        if res._h:serve_static(dir, rest) then res.sent = true else res:send("Not Found", 404) end
+      end,
+    }
+  end
   sio.http = http
 
   function dispatch.http_match(method, path)
     for i = 1, #routes do
       local r = routes[i]
       if r.method == method or (r.method == "GET" and method == "HEAD") then
-        local caps = { path:match(r.pattern) }
+        local caps = r.match and { r.match(path) } or { path:match(r.pattern) }
         if caps[1] ~= nil then
           local params = {}
           for j = 1, #r.names do

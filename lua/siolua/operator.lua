@@ -20,6 +20,8 @@ return function(lib)
   local copy_list, copy_flags = E.copy_list, E.copy_flags
   local new_waiter, settle = E.new_waiter, E.settle
   local log_packet = R.log_packet
+  -- A dashboard's hook (admin.lua), nil unless it watches.
+  local watcher = lib.watcher
 
   local Operator = {}
 
@@ -81,6 +83,8 @@ return function(lib)
     end
     local args = args_array(event, n, ...)
     if not op._flags.volatile then log_packet(op.nsp, op._rooms, op._except, args) end
+    local hook = watcher.broadcast_out
+    if hook then hook(op.nsp, op._rooms, op._except, args) end
     return op.nsp._h:broadcast(op._rooms, op._except, flags_of(op), args)
   end
 
@@ -161,8 +165,10 @@ return function(lib)
   local function remote_socket(nsp, s)
     local rooms = {}
     for _, r in ipairs(s.rooms or {}) do rooms[r] = true end
+    -- _room_list: the rooms in the order that server listed them (its
+    -- own-id room first), as a dashboard shows them.
     return setmetatable({ id = s.id, handshake = s.handshake, rooms = rooms, data = s.data,
-                          nsp = nsp, remote = true }, RemoteSocket)
+                          nsp = nsp, remote = true, _room_list = s.rooms or {} }, RemoteSocket)
   end
 
   -- Local sockets, then (in a cluster) the other servers' (this waits).

@@ -55,9 +55,13 @@ return function(lib)
     append_log(nsp, id, rooms, except, args, max)
   end
 
-  -- Another server's broadcast (already delivered here): logged under the
-  -- offset it carries, so a client of that server can recover here.
-  function lib.dispatch.remote_broadcast(nsp, args, rooms, except)
+  -- Another server's broadcast (already delivered here): told to a
+  -- watching dashboard (admin.lua), and logged under the offset it
+  -- carries, so a client of that server can recover here.
+  function lib.dispatch.remote_broadcast(nsp, args, rooms, except, volatile)
+    local hook = lib.watcher.broadcast_out
+    if hook then hook(nsp, rooms, except, args) end
+    if volatile then return end
     local on, max = core.recovery()
     local id = args[#args]
     if not on or type(id) ~= "string" or not id:match("^%x+%w*%-%d+$") then return end

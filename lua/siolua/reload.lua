@@ -16,6 +16,7 @@ return function(lib)
   local dispatch = lib.dispatch
   local E, N, H, M = lib.events, lib.namespace, lib.http, lib.engine
   local fire = E.fire
+  -- admin.lua loads after this file: reached through lib when a reload runs.
 
   local saved
   local reloading = false
@@ -23,7 +24,7 @@ return function(lib)
   function dispatch.reload_begin(app_dir)
     local app_path = app_dir .. "/?.lua;" .. app_dir .. "/?/init.lua"
     saved = { nsp = N.set_aside(), routes = H.set_aside(), engines = M.set_aside(),
-              loaded = {}, app_path = app_path }
+              admin = lib.admin.set_aside(), loaded = {}, app_path = app_path }
     for name, mod in pairs(package.loaded) do
       if type(name) == "string" and package.searchpath(name, app_path) then
         saved.loaded[name] = mod
@@ -38,6 +39,7 @@ return function(lib)
     N.put_back(saved.nsp)
     H.put_back(saved.routes)
     M.put_back(saved.engines)
+    lib.admin.put_back(saved.admin)
     for name in pairs(package.loaded) do
       if type(name) == "string" and package.searchpath(name, saved.app_path) then package.loaded[name] = nil end
     end
@@ -61,6 +63,7 @@ return function(lib)
   function dispatch.reload_commit()
     reloading = false
     saved = nil
+    lib.admin.commit()
     local rebound, kept = 0, 0
     for _, nsp in N.each() do
       if rebinds(nsp) then

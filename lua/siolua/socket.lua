@@ -19,6 +19,8 @@ return function(lib)
   local fire = E.fire
   local log_packet = R.log_packet
   local new_operator = O.new
+  -- A dashboard's hooks (admin.lua), each nil unless it watches.
+  local watcher = lib.watcher
 
   local Socket = {}
   local socket_index = Socket
@@ -73,6 +75,8 @@ return function(lib)
     end
     local args = args_array(event, n, ...)
     notify_outgoing(self, args)
+    local w = watcher.event_out
+    if w then w(self, args) end
     if not id then log_packet(self.nsp, { self.id }, {}, args) end
     self._h:emit(args, id, plain(self))
     return true
@@ -92,6 +96,8 @@ return function(lib)
     self._acks[id] = function(...) settle(w, nil, (...)) end
     local args = args_array(event, select("#", ...), ...)
     notify_outgoing(self, args)
+    local hook = watcher.event_out
+    if hook then hook(self, args) end
     if not self._h:emit(args, id, plain(self)) then
       self._acks[id] = nil
       settle(w, DISCONNECTED)
@@ -237,8 +243,9 @@ return function(lib)
       end
       return setmetatable({}, { __index = view, __call = function() return view end })
     elseif k == "conn" then
-      local name = rawget(self, "_gone") and "closed" or self._h:transport()
-      return { transport = { name = name }, id = self._eio_id }
+      local gone = rawget(self, "_gone")
+      return { transport = { name = gone and "closed" or self._h:transport() },
+               id = not gone and self._h:session_id() or nil }
     elseif k == "client" then
       return { conn = self.conn }
     elseif k == "request" then
@@ -285,12 +292,16 @@ return function(lib)
     sock.connected = true
     nsp.sockets[sock.id] = sock
     local family = nsp._parent
+    local w = watcher.connected
+    if w then w(sock) end
     fire(nsp, "connection", sock)
     fire(nsp, "connect", sock)
     if family then
       fire(family, "connection", sock)
       fire(family, "connect", sock)
     end
+    w = watcher.after_connection
+    if w then w(sock) end
   end
 
   -- The connection middlewares (the namespace family's, then the
@@ -365,8 +376,12 @@ return function(lib)
         sock.connected = true
         nsp.sockets[sock.id] = sock
         for i = 1, #missed do h:emit(missed[i]) end
+        local w = watcher.connected
+        if w then w(sock) end
         fire(nsp, "connection", sock)
         if nsp._parent then fire(nsp._parent, "connection", sock) end
+        w = watcher.after_connection
+        if w then w(sock) end
       end)
     end
 
@@ -433,10 +448,20 @@ return function(lib)
   function dispatch.event(sock, args, id)
     if not sock.connected then return end
     local n = #args
+    local w = watcher.event_in
+    if w then w(sock, args, n) end
     if id then
       -- ack(...): sends the ACK once, while the socket is connected.
       n = n + 1
       args[n] = sock._h:acker(id)
+    end
+    if w then
+      -- A dashboard watches: no tail call, so it hears what the listener
+      -- changed (socket.data) once it returns.
+      run_event(sock, args, n)
+      local after = watcher.after_event
+      if after then after(sock) end
+      return
     end
     if rawget(sock, "_mw") or rawget(sock, "_any") then return run_event(sock, args, n) end
     local l = sock._listeners[args[1]]
@@ -470,6 +495,8 @@ return function(lib)
     local _ = sock.handshake
     sock.connected = false
     sock.nsp.sockets[sock.id] = nil
+    local hook = watcher.disconnected
+    if hook then hook(sock, reason) end
     -- No ack can come any more: every emit_with_ack still waiting ends.
     local waiting = rawget(sock, "_waiting")
     if waiting then

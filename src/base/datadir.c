@@ -11,6 +11,7 @@
 static char data_dir[PATH_MAX];
 static char lua_dir[PATH_MAX];
 static char client_dir[PATH_MAX];
+static char admin_ui_dir[PATH_MAX];
 
 /* a/b into out; -1 when it doesn't fit (then out is not a path to use). */
 static int path_join(char *out, size_t cap, const char *a, const char *b)
@@ -75,3 +76,5 @@ static const char *resolve(char *out, const char *env, const char *rel)
 const char *sl_datadir_lua(void) { return resolve(lua_dir, "SIOLUA_LUA_DIR", "lua"); }
 
 const char *sl_datadir_client(void) { return resolve(client_dir, "SIOLUA_CLIENT_DIR", "client/dist"); }
+
+const char *sl_datadir_admin_ui(void) { return resolve(admin_ui_dir, "SIOLUA_ADMIN_UI_DIR", "admin-ui"); }

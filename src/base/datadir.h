@@ -1,13 +1,15 @@
 /* L0 base/datadir: where the files siolua ships beside its binary are (the
- * Lua library and the socket.io-client bundle), found relative to the
+ * Lua library, the socket.io-client bundle and the Admin UI), found relative to the
  * running executable so that one build runs from its build tree and from
  * any install prefix. Knows no layer; nothing of the source tree is baked in.
  *
- *   installed:   PREFIX/bin/siolua    PREFIX/share/siolua/{lua,client}
- *   build tree:  BUILD/siolua         BUILD/share/siolua/{lua,client}
+ *   installed:   PREFIX/bin/siolua    PREFIX/share/siolua/{lua,client,admin-ui}
+ *   build tree:  BUILD/siolua         BUILD/share/siolua/{lua,client,admin-ui}
  *                                     (symlinks made by CMake into the source)
  *
- * client/ holds the socket.io-client npm package's dist/ and package.json. */
+ * client/ holds the socket.io-client npm package's dist/ and package.json;
+ * admin-ui/ the built dashboard of the @socket.io/admin-ui npm package
+ * (its ui/dist). */
 #ifndef SL_DATADIR_H
 #define SL_DATADIR_H
 
@@ -20,6 +22,11 @@ const char *sl_datadir_lua(void);
  * when set, else DATA/client/dist. Never NULL; may not exist (built
  * without client/node_modules). */
 const char *sl_datadir_client(void);
+
+/* The folder holding the Admin UI's index.html and its assets:
+ * $SIOLUA_ADMIN_UI_DIR when set, else DATA/admin-ui. Never NULL; may not
+ * exist (built without admin-ui/node_modules). */
+const char *sl_datadir_admin_ui(void);
 
 /* DATA itself: PREFIX/share/siolua (or BUILD/share/siolua), the first of
  * the two layouts above that holds lua/siolua; the installed one when

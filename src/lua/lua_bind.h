@@ -1,9 +1,9 @@
 /* L6 lua/lua_bind: what the files binding the Socket.IO server to Lua share
  * (lua_sio.c: the app, sockets and namespaces; lua_http.c: HTTP routes and
  * raw Engine.IO; lua_cluster.c: the adapter's requests; lua_emitter.c:
- * sio.emitter): the context they hang off, the one guarded call every
- * event from C into the Lua library goes through, value helpers and the
- * reading of options tables.
+ * sio.emitter; lua_watch.c: what a dashboard sees): the context they hang
+ * off, the one guarded call every event from C into the Lua library goes
+ * through, value helpers and the reading of options tables.
  * Knows nothing of wire formats; not for use outside those files.
  *
  *   sio / http / eio callback (C)
@@ -157,6 +157,7 @@ int sl_lua_options_walk(lua_State *L, int idx, const char *prefix, sl_lua_option
 void sl_lua_http_open(sl_lua_bind_t *b, int core);     /* eio_mount */
 void sl_lua_cluster_open(sl_lua_bind_t *b, int core);  /* core.adapter */
 void sl_lua_emitter_open(sl_lua_bind_t *b, int core);  /* emitter_new */
+void sl_lua_watch_open(sl_lua_bind_t *b, int core);    /* core.watch (lua_watch.c) */
 
 /* The route handler of the app's HTTP routes (ud: the bind context), for
  * sl_server_add_route once the library is up. */
@@ -165,5 +166,8 @@ int sl_lua_http_route(sl_http_req_t *req, void *ud);
 /* The sio_handler_t members lua_cluster.c answers (ud: the bind context):
  * what the other servers of a cluster send. */
 void sl_lua_cluster_handler(sio_handler_t *h);
+/* The members lua_watch.c answers: room and transport events for a
+ * dashboard, while the app has turned watching on. */
+void sl_lua_watch_handler(sio_handler_t *h);
 
 #endif

@@ -440,14 +440,16 @@ static void lua_on_broadcast_with_ack(sio_nsp_t *nsp, const sio_target_t *t, con
     sl_lua_bind_call(ud, broadcast_with_ack_cf, &ev, "a broadcast with acks from another server");
 }
 
-/* dispatch.remote_broadcast(nsp, args, rooms, except): delivered here
- * already, logged for connection state recovery. */
+/* dispatch.remote_broadcast(nsp, args, rooms, except, volatile):
+ * delivered here already, logged for connection state recovery (unless
+ * volatile) and told to a watching dashboard. */
 static int remote_broadcast_cf(lua_State *L)
 {
     remote_ev_t *ev = lua_touserdata(L, 1);
     if (!push_remote(L, ev))
         return 0;
-    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "remote_broadcast", 4, 0);
+    lua_pushboolean(L, ev->t->volatile_);
+    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "remote_broadcast", 5, 0);
     return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "lua/lua_bind.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -19,6 +20,7 @@
 
 #include "base/log.h"
 #include "lua/lua_json.h"
+#include "net/static_files.h"
 
 #define CONN_MT "siolua.eio_handle"
 #define HTTP_MT "siolua.http_handle"
@@ -29,6 +31,7 @@
  * answered or once the client has gone. */
 typedef struct http_ud {
     sl_http_req_t *req;
+    sl_lua_bind_t *b;
     lua_State *L;
     int ref;          /* anchors this userdata while req is pending */
     int held;         /* sl_lua_http_route still reads it: keep the anchor */
@@ -87,8 +90,37 @@ static int http_respond(lua_State *L)
     return 1;
 }
 
+/* h:serve_static(root, path) -> true when a file of folder root answered
+ * the request (200 or 304: ETag, index.html for a folder, compression as
+ * httpCompression says), false when there is none (nothing is sent) or it
+ * was answered already. path starts with '/' and never leaves root. */
+static int http_serve_static(lua_State *L)
+{
+    http_ud_t *u = luaL_checkudata(L, 1, HTTP_MT);
+    const char *root = luaL_checkstring(L, 2);
+    const char *path = luaL_checkstring(L, 3);
+    char real[PATH_MAX];
+    if (!u->req || !realpath(root, real)) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    /* As http_respond: no abort hook while answering; put back when no
+     * file answered (the request is still the handler's). */
+    sl_http_req_t *req = u->req;
+    req->on_abort = NULL;
+    if (!sl_static_serve_at(req, real, path, &sl_server_config_mut(u->b->http)->compress)) {
+        req->on_abort = http_req_aborted;
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    http_ud_release(u);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static const luaL_Reg http_methods[] = {
     {"respond", http_respond},
+    {"serve_static", http_serve_static},
     {NULL, NULL},
 };
 
@@ -133,6 +165,7 @@ static int route_cf(lua_State *L)
     /* stack: handler, params */
     http_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->req = NULL;
+    u->b = ev->b;
     u->L = L;
     u->ref = LUA_NOREF;
     u->held = 1;

@@ -121,6 +121,13 @@ static int sock_id(lua_State *L)
     return 1;
 }
 
+/* h:session_id(): its Engine.IO session's id (socket.conn.id). */
+static int sock_session_id(lua_State *L)
+{
+    lua_pushstring(L, sio_socket_session_id(check_socket(L, 1)));
+    return 1;
+}
+
 /* h:set_identity(id): before accept, the id a recovered session had. */
 static int sock_set_identity(lua_State *L)
 {
@@ -176,15 +183,16 @@ static int send_built(lua_State *L, sio_socket_t *s, int idx, int n, sio_packet_
     return 1;
 }
 
-/* h:emit(args[, ack_id[, plain]]): false when the socket is not
- * connected (or gone). plain: never compressed (compress(false)). */
+/* h:emit(args[, ack_id[, plain]]): false when the socket is gone. An
+ * emit before accept goes before the CONNECT reply, as Node's socket.emit
+ * in a middleware. plain: never compressed (compress(false)). */
 static int sock_emit(lua_State *L)
 {
     sio_socket_t *s = opt_socket(L, 1);
     luaL_checktype(L, 2, LUA_TTABLE);
     int64_t id = opt_ack_id(L, 3);
     int plain = lua_toboolean(L, 4);
-    if (!s || !sio_socket_connected(s)) {
+    if (!s) {
         lua_pushboolean(L, 0);
         return 1;
     }
@@ -329,6 +337,7 @@ static int sock_gc(lua_State *L)
 
 static const luaL_Reg sock_methods[] = {
     {"id", sock_id},
+    {"session_id", sock_session_id},
     {"set_identity", sock_set_identity},
     {"accept", sock_accept},
     {"refuse", sock_refuse},
@@ -975,6 +984,7 @@ static int open_api_cf(lua_State *L)
     sl_lua_http_open(&app->b, core);
     sl_lua_cluster_open(&app->b, core);
     sl_lua_emitter_open(&app->b, core);
+    sl_lua_watch_open(&app->b, core);
     luaL_requiref(L, "siolua.json", luaopen_siolua_json, 0);
     lua_setfield(L, core, "json");
     sl_lua_crypto_push(L);
@@ -1002,6 +1012,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     snprintf(app->app_dir, sizeof app->app_dir, "%s", app_dir);
     sio_handler_t h = lua_sio_handler;
     sl_lua_cluster_handler(&h);
+    sl_lua_watch_handler(&h);
     app->b.sio = sio_server_new(loop, eopts, sopts, &h, &app->b);
     app->b.rt = app->b.sio ? sl_lua_new(loop, app_dir, lib_dir) : NULL;
     if (!app->b.rt) {

@@ -144,10 +144,16 @@ int sl_static_serve_bytes(sl_http_req_t *req, const char *content_type, const ch
 
 int sl_static_serve(sl_http_req_t *req, const char *root, const sl_http_compress_t *z)
 {
+    return sl_static_serve_at(req, root, req->path, z);
+}
+
+int sl_static_serve_at(sl_http_req_t *req, const char *root, const char *path,
+                       const sl_http_compress_t *z)
+{
     if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
         return 0;
     char rel[PATH_MAX], full[PATH_MAX * 2], real[PATH_MAX];
-    if (decode_path(req->path, rel, sizeof rel))
+    if (path[0] != '/' || decode_path(path, rel, sizeof rel))
         return 0;
     size_t rl = strlen(rel);
     const char *suffix = rel[rl - 1] == '/' ? "index.html" : "";

@@ -12,6 +12,10 @@
  * answered the request with a file (200/304), 0 when there is no such file
  * (the caller answers, usually 404). z: how to compress (NULL: never). */
 int sl_static_serve(sl_http_req_t *req, const char *root, const sl_http_compress_t *z);
+/* The same for path (starting with '/') instead of the request's own: a
+ * folder served under a prefix, the prefix cut off by the caller. */
+int sl_static_serve_at(sl_http_req_t *req, const char *root, const char *path,
+                       const sl_http_compress_t *z);
 
 /* Serves bytes held in memory with an ETag; for bundles read once. */
 int sl_static_serve_bytes(sl_http_req_t *req, const char *content_type, const char *etag,

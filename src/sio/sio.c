@@ -114,6 +114,9 @@ struct sio_server {
     void *allow_ud;
     sio_adapter_t adapter;
     int has_adapter;
+    unsigned watch;              /* sio_server_watch: SIO_WATCH_* */
+    int64_t wall_offset_ms;      /* wall clock minus loop time, set by watch */
+    sio_traffic_t traffic[16];   /* a ring of seconds, by sec % 16 */
     sio_stats_t stats;
     /* The msgpack decoder's buffers, reused by every message (decoding
      * runs to its end before the next message is read); mp_busy guards
@@ -132,6 +135,88 @@ void sio_options_init(sio_options_t *o)
     memset(o, 0, sizeof *o);
     o->connect_timeout_ms = 45000;
     o->recovery_max_ms = 120000;
+}
+
+/* ---- watching: traffic per second ---------------------------------------- */
+
+/* The second of wall clock now, from the loop's cached time (no system
+ * call per message). */
+static sio_traffic_t *traffic_now(sio_server_t *srv)
+{
+    int64_t ms = (int64_t)uv_now(srv->loop) + srv->wall_offset_ms;
+    int64_t sec = ms / 1000;
+    sio_traffic_t *t = &srv->traffic[sec % 16];
+    if (t->sec != sec) {
+        memset(t, 0, sizeof *t); /* a second no take came for in 16: gone */
+        t->sec = sec;
+    }
+    return t;
+}
+
+/* One more of kind; a packet in or out also counts its bytes. */
+static void traffic_add(sio_server_t *srv, int kind, uint64_t bytes)
+{
+    sio_traffic_t *t = traffic_now(srv);
+    t->count[kind]++;
+    if (kind == SIO_TRAFFIC_PACKETS_IN || kind == SIO_TRAFFIC_PACKETS_OUT)
+        t->count[kind + 1] += bytes;
+}
+
+static void traffic_closed(sio_server_t *srv, const char *reason)
+{
+    sio_traffic_t *t = traffic_now(srv);
+    for (int i = 0; i < SIO_TRAFFIC_REASONS; i++) {
+        if (!t->closed[i].reason || !strcmp(t->closed[i].reason, reason)) {
+            t->closed[i].reason = reason;
+            t->closed[i].n++;
+            return;
+        }
+    }
+}
+
+static void watch_sync_clock(sio_server_t *srv)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    uv_update_time(srv->loop);
+    srv->wall_offset_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 - (int64_t)uv_now(srv->loop);
+}
+
+void sio_server_watch(sio_server_t *srv, unsigned what)
+{
+    if ((what & SIO_WATCH_TRAFFIC) && !(srv->watch & SIO_WATCH_TRAFFIC)) {
+        memset(srv->traffic, 0, sizeof srv->traffic);
+        watch_sync_clock(srv);
+    }
+    srv->watch = what;
+}
+
+void sio_server_traffic_take(sio_server_t *srv, void (*cb)(const sio_traffic_t *t, void *ud),
+                             void *ud)
+{
+    int64_t oldest = INT64_MAX;
+    for (int i = 0; i < 16; i++)
+        if (srv->traffic[i].sec && srv->traffic[i].sec < oldest)
+            oldest = srv->traffic[i].sec;
+    for (int64_t sec = oldest; oldest != INT64_MAX && sec < oldest + 16; sec++) {
+        sio_traffic_t *t = &srv->traffic[sec % 16];
+        if (t->sec == sec) {
+            sio_traffic_t copy = *t;
+            memset(t, 0, sizeof *t);
+            cb(&copy, ud);
+        }
+    }
+    /* Wall clock and loop time drift apart (NTP): follow the wall clock. */
+    watch_sync_clock(srv);
+}
+
+size_t sio_server_polling_count(const sio_server_t *srv)
+{
+    size_t n = 0;
+    for (sio_client_t *c = srv->clients; c; c = c->next)
+        if (!c->closed && !strcmp(eio_session_transport(c->eio), "polling"))
+            n++;
+    return n;
 }
 
 /* ---- rooms -------------------------------------------------------------- */
@@ -214,6 +299,14 @@ static void room_delete(sio_nsp_t *nsp, sio_room_t *r)
     free(r);
 }
 
+/* A dashboard watching hears of every join and leave, own-id room too. */
+static void watch_room(sio_socket_t *s, const char *room, size_t len, int joined)
+{
+    sio_server_t *srv = s->nsp->srv;
+    if ((srv->watch & SIO_WATCH_EVENTS) && srv->h.on_room)
+        srv->h.on_room(s, room, len, joined, srv->ud);
+}
+
 /* s joins its own-id room. 0, or 1 when another socket of the namespace
  * holds that id already (recovery gave it out twice): then it is an
  * ordinary room. */
@@ -233,6 +326,7 @@ static int own_join(sio_socket_t *s)
         s->own_private = 1;
         room_announce(nsp, s->id, n, 1, 1);
     }
+    watch_room(s, s->id, n, 1);
     return 0;
 }
 
@@ -249,6 +343,7 @@ static void own_leave(sio_socket_t *s)
         r->own_id = s->own_private;
     else
         room_announce(nsp, s->id, n, 0, s->own_private);
+    watch_room(s, s->id, n, 0);
 }
 
 int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
@@ -290,9 +385,12 @@ int sio_socket_join(sio_socket_t *s, const char *room, size_t len)
     while (*tail)
         tail = &(*tail)->sock_next;
     *tail = m;
+    watch_room(s, r->name, r->len, 1);
     return 0;
 }
 
+/* m is already out of its socket's list; the watcher hears of the leave
+ * with the room still allocated (it may go with its last member). */
 static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
 {
     sio_room_t *r = m->room;
@@ -302,7 +400,9 @@ static void member_unlink(sio_nsp_t *nsp, sio_member_t *m)
         r->members = m->room_next;
     if (m->room_next)
         m->room_next->room_prev = m->room_prev;
-    if (--r->count == 0) {
+    r->count--;
+    watch_room(m->socket, r->name, r->len, 0);
+    if (r->count == 0) {
         sio_socket_t *holder = own_find(nsp, r->name, r->len);
         if (holder)
             holder->own_private = r->own_id;
@@ -542,6 +642,11 @@ static int client_send(sio_client_t *c, sio_out_t *out)
     int rc = eio_session_send_msg(c->eio, &out->text, plain);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
         rc = eio_session_send_msg(c->eio, &out->atts[i], plain);
+    if ((c->srv->watch & SIO_WATCH_TRAFFIC) && rc == 0) {
+        traffic_add(c->srv, SIO_TRAFFIC_PACKETS_OUT, out->text.len);
+        for (unsigned i = 0; i < out->natts; i++)
+            traffic_add(c->srv, SIO_TRAFFIC_PACKETS_OUT, out->atts[i].len);
+    }
     return rc;
 }
 
@@ -559,7 +664,7 @@ static int client_send_packet(sio_client_t *c, sio_packet_type_t type, const cha
 
 int sio_socket_send(sio_socket_t *s, sio_out_t *out)
 {
-    if (s->state != S_CONNECTED)
+    if (s->state != S_CONNECTED && s->state != S_CONNECTING)
         return -EPIPE;
     return client_send(s->client, out);
 }
@@ -770,9 +875,11 @@ int sio_adapter_deliver_broadcast(sio_nsp_t *nsp, const sio_target_t *t, const c
         sio_out_release(&out);
     }
     /* Logged for recovery even when it could not be written here: a
-     * client of that server may come back through this one. */
+     * client of that server may come back through this one. A dashboard
+     * watching hears of every one, volatile too (its recipients here). */
     sio_server_t *srv = nsp->srv;
-    if (srv->opts.recovery && !t->volatile_ && srv->h.on_remote_broadcast)
+    if (((srv->opts.recovery && !t->volatile_) || (srv->watch & SIO_WATCH_EVENTS)) &&
+        srv->h.on_remote_broadcast)
         srv->h.on_remote_broadcast(nsp, t, json, len, atts, natts, srv->ud);
     return rc;
 }
@@ -826,6 +933,7 @@ void sio_adapter_describe_socket(sio_socket_t *s, sl_buf_t *out)
 /* ---- sockets ------------------------------------------------------------ */
 
 const char *sio_socket_id(const sio_socket_t *s) { return s->id; }
+const char *sio_socket_session_id(const sio_socket_t *s) { return eio_session_id(s->client->eio); }
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket_t *s) { return s->state == S_CONNECTED; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
@@ -1263,6 +1371,8 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     srv->clients = c;
     srv->nclients++;
     eio_session_set_data(e, c);
+    if (srv->watch & SIO_WATCH_TRAFFIC)
+        traffic_add(srv, SIO_TRAFFIC_OPENED, 0);
     uv_timer_start(c->connect_timer, connect_timeout_cb, srv->opts.connect_timeout_ms, 0);
     if (eio_session_protocol(e) == 3) {
         /* Socket.IO v2 (protocol 4) joins "/" implicitly at open. */
@@ -1323,10 +1433,12 @@ static void client_on_msgpack(sio_client_t *c, int binary, const char *data, siz
 
 static void eio_on_message(eio_session_t *e, int binary, const char *data, size_t n, void *ud)
 {
-    (void)ud;
+    sio_server_t *srv = ud;
     sio_client_t *c = eio_session_data(e);
     if (!c || c->closed)
         return;
+    if (srv->watch & SIO_WATCH_TRAFFIC)
+        traffic_add(srv, SIO_TRAFFIC_PACKETS_IN, n);
     if (c->srv->opts.parser == SIO_PARSER_MSGPACK) {
         client_on_msgpack(c, binary, data, n);
         return;
@@ -1344,15 +1456,31 @@ static void eio_on_message(eio_session_t *e, int binary, const char *data, size_
 
 static void eio_on_close(eio_session_t *e, const char *reason, void *ud)
 {
-    (void)ud;
+    sio_server_t *srv = ud;
     sio_client_t *c = eio_session_data(e);
     if (!c)
         return;
+    if (srv->watch & SIO_WATCH_TRAFFIC)
+        traffic_closed(srv, reason);
     eio_session_set_data(e, NULL);
     /* Engine.IO's reasons are the Socket.IO ones, except a server-side close. */
     if (!strcmp(reason, "forced close"))
         reason = "forced server close";
     client_close(c, reason);
+}
+
+/* The dashboard shows each socket's transport: tell the watcher. */
+static void eio_on_upgrade(eio_session_t *e, void *ud)
+{
+    sio_server_t *srv = ud;
+    sio_client_t *c = eio_session_data(e);
+    if (!c || c->closed || !(srv->watch & SIO_WATCH_EVENTS) || !srv->h.on_transport)
+        return;
+    for (sio_socket_t *s = c->sockets, *next; s; s = next) {
+        next = s->client_next;
+        if (s->state == S_CONNECTED)
+            srv->h.on_transport(s, eio_session_transport(e), srv->ud);
+    }
 }
 
 static const char *eio_allow_request(const sl_http_req_t *req, void *ud)
@@ -1366,6 +1494,7 @@ static const eio_handler_t sio_eio_handler = {
     .on_open = eio_on_open,
     .on_message = eio_on_message,
     .on_close = eio_on_close,
+    .on_upgrade = eio_on_upgrade,
 };
 
 /* ---- server ------------------------------------------------------------- */

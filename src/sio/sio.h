@@ -79,10 +79,22 @@ typedef struct sio_handler {
     void (*on_broadcast_with_ack)(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
                                   size_t len, const sio_packet_bin_t *atts, unsigned natts,
                                   const char *request_id, unsigned timeout_ms, void *ud);
-    /* With connection state recovery on: another server's broadcast (not
-     * volatile), after it was delivered here, to be logged for recovery. */
+    /* Another server's broadcast, after it was delivered here: with
+     * connection state recovery on (not volatile), to be logged for
+     * recovery; while SIO_WATCH_EVENTS is on (volatile too), for a
+     * dashboard to hear what its recipients here were sent. */
     void (*on_remote_broadcast)(sio_nsp_t *nsp, const sio_target_t *t, const char *args,
                                 size_t len, const sio_packet_bin_t *atts, unsigned natts, void *ud);
+
+    /* Optional, and only while sio_server_watch has SIO_WATCH_EVENTS. */
+    /* s joined (joined = 1) or left a room, whatever made it: its own-id
+     * room at accept, the layer above, another server's socketsJoin, or a
+     * disconnect leaving them all (between on_disconnecting and
+     * on_disconnect). s must not join or leave rooms during the call. */
+    void (*on_room)(sio_socket_t *s, const char *room, size_t len, int joined, void *ud);
+    /* The session of s (a connected socket) moved to another transport (an
+     * upgrade to "websocket"): called for each of its connected sockets. */
+    void (*on_transport)(sio_socket_t *s, const char *transport, void *ud);
 } sio_handler_t;
 
 sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
@@ -154,7 +166,10 @@ void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms
 /* Refuse a pending CONNECT with CONNECT_ERROR {"message":msg,"data":data}
  * (data_json may be NULL); the socket is freed. */
 void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, size_t data_len);
-/* Writes one packet to this socket. Returns 0, -EPIPE when gone. */
+/* Writes one packet to this socket, connected or still connecting (an
+ * EVENT before the CONNECT reply, as Node's socket.emit in a middleware:
+ * the client keeps it until it is connected). Returns 0, -EPIPE when
+ * gone. */
 int sio_socket_send(sio_socket_t *s, sio_out_t *out);
 /* Whether a volatile packet would be written now (no backlog). */
 int sio_socket_writable(const sio_socket_t *s);
@@ -170,6 +185,8 @@ void sio_socket_each_room(const sio_socket_t *s, void (*cb)(const char *room, si
 int sio_socket_in_room(const sio_socket_t *s, const char *room, size_t len);
 
 const char *sio_socket_id(const sio_socket_t *s);
+/* The id of its Engine.IO session (Node's socket.conn.id). */
+const char *sio_socket_session_id(const sio_socket_t *s);
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s);
 int sio_socket_connected(const sio_socket_t *s);
 void sio_socket_set_data(sio_socket_t *s, void *data);
@@ -365,6 +382,41 @@ void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t
 sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len);
 /* Each namespace of the server, in creation order. */
 void sio_server_each_nsp(sio_server_t *srv, void (*cb)(sio_nsp_t *nsp, void *ud), void *ud);
+
+/* ---- watching: what a dashboard shows (the Admin UI) --------------------- */
+
+/* What sio_server_watch turns on. Off (0) by default, when watching costs
+ * one test per room change and per message.
+ * SIO_WATCH_TRAFFIC: the traffic of the server's sessions is counted per
+ *   second of wall clock: sessions opened and closed (with Engine.IO's
+ *   reason: "transport close", "ping timeout", "forced close", ...), and
+ *   messages in and out with their bytes (every Engine.IO message, each
+ *   binary attachment one more; pings and pongs carry none).
+ * SIO_WATCH_EVENTS: the handler's on_room and on_transport are called. */
+enum { SIO_WATCH_TRAFFIC = 1, SIO_WATCH_EVENTS = 2 };
+void sio_server_watch(sio_server_t *srv, unsigned what);
+
+/* The kinds of sio_traffic_t.count. */
+enum { SIO_TRAFFIC_OPENED, SIO_TRAFFIC_PACKETS_IN, SIO_TRAFFIC_BYTES_IN, SIO_TRAFFIC_PACKETS_OUT,
+       SIO_TRAFFIC_BYTES_OUT, SIO_TRAFFIC_KINDS };
+
+#define SIO_TRAFFIC_REASONS 8
+/* One second of traffic. */
+typedef struct sio_traffic {
+    int64_t sec;                       /* wall clock, seconds since the epoch */
+    uint64_t count[SIO_TRAFFIC_KINDS];
+    struct {
+        const char *reason;            /* static strings of the eio layer */
+        uint64_t n;
+    } closed[SIO_TRAFFIC_REASONS];     /* sessions closed, per reason */
+} sio_traffic_t;
+
+/* Calls cb for each second counted since the last take (at most the last
+ * 16: a watcher takes every few seconds), oldest first, and forgets them. */
+void sio_server_traffic_take(sio_server_t *srv, void (*cb)(const sio_traffic_t *t, void *ud),
+                             void *ud);
+/* Sessions whose transport is long-polling now. */
+size_t sio_server_polling_count(const sio_server_t *srv);
 
 /* ---- raw Engine.IO under the Socket.IO layer ---------------------------- */
 
