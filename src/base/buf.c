@@ -95,6 +95,7 @@ sl_rcbuf_t *sl_rcbuf_alloc(size_t n)
     if (!r)
         return NULL;
     r->refs = 1;
+    r->queued = 0;
     r->len = n;
     r->data[n] = '\0'; /* convenient for text, not counted in len */
     return r;

@@ -195,3 +195,45 @@ void sl_logf(sl_log_level_t lvl, const char *module, const char *const *fields, 
     log_v(lvl, module, fields, fmt, ap);
     va_end(ap);
 }
+
+void sl_log_more(sl_log_level_t lvl, const char *module, uint64_t more, const char *const *fields,
+                 const char *fmt, ...)
+{
+    char msg[1024], n[24];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *f[2 * 16 + 3];
+    size_t k = 0;
+    for (size_t i = 0; fields && fields[i] && k < 2 * 16; i += 2) {
+        f[k++] = fields[i];
+        f[k++] = fields[i + 1];
+    }
+    if (more) {
+        snprintf(n, sizeof n, "%llu", (unsigned long long)more);
+        f[k++] = "more";
+        f[k++] = n;
+    }
+    f[k] = NULL;
+    if (more)
+        sl_logf(lvl, module, f, "%s (and %s more since the last such line)", msg, n);
+    else
+        sl_logf(lvl, module, f, "%s", msg);
+}
+
+int sl_log_every_due(sl_log_every_t *e, uint64_t *more)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+    e->total++;
+    if (e->next_ms && now < e->next_ms) {
+        e->suppressed++;
+        return 0;
+    }
+    *more = e->suppressed;
+    e->suppressed = 0;
+    e->next_ms = now + SL_LOG_EVERY_MS;
+    return 1;
+}

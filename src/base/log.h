@@ -12,6 +12,8 @@
 #ifndef SL_LOG_H
 #define SL_LOG_H
 
+#include <stdint.h>
+
 typedef enum { SL_LOG_DEBUG = 0, SL_LOG_INFO, SL_LOG_WARN, SL_LOG_ERROR, SL_LOG_OFF } sl_log_level_t;
 
 extern sl_log_level_t sl_log_level;
@@ -42,5 +44,43 @@ void sl_logf(sl_log_level_t lvl, const char *module, const char *const *fields, 
 #define SL_INFOF(mod, f, ...)  do { if (sl_log_level <= SL_LOG_INFO) sl_logf(SL_LOG_INFO, mod, f, __VA_ARGS__); } while (0)
 #define SL_WARNF(mod, f, ...)  do { if (sl_log_level <= SL_LOG_WARN) sl_logf(SL_LOG_WARN, mod, f, __VA_ARGS__); } while (0)
 #define SL_ERRORF(mod, f, ...) do { if (sl_log_level <= SL_LOG_ERROR) sl_logf(SL_LOG_ERROR, mod, f, __VA_ARGS__); } while (0)
+
+/* ---- problems that recur ------------------------------------------------
+ * Whatever a peer can make happen again and again (a bad request, a full
+ * cap, a refused handshake) is logged at most once per interval, so no
+ * client can flood the log: the first time at once, then one line per
+ * interval that also says how many times it happened meanwhile (JSON: a
+ * "more" field). The struct keeps a running total too, for metrics.
+ *
+ *   static sl_log_every_t bad = SL_LOG_EVERY_INIT;
+ *   SL_LOG_EVERY(&bad, SL_LOG_INFO, "http", "%s: bad request", peer);
+ *   -> "... [http] 10.0.0.7: bad request"
+ *   -> "... [http] 10.0.0.9: bad request (and 4120 more since the last such line)"
+ */
+#define SL_LOG_EVERY_MS 10000
+
+typedef struct sl_log_every {
+    uint64_t next_ms;    /* monotonic ms before which nothing is written */
+    uint64_t suppressed; /* occurrences not written since the last line */
+    uint64_t total;      /* every occurrence ever */
+} sl_log_every_t;
+
+#define SL_LOG_EVERY_INIT {0, 0, 0}
+
+/* Counts one occurrence. Returns 1 when a line is due now (then *more is
+ * how many went unwritten before it, and the count restarts), else 0. */
+int sl_log_every_due(sl_log_every_t *e, uint64_t *more);
+/* Writes a line carrying "(and N more since the last such line)" when
+ * N > 0; fields as sl_logf's (NULL: none), "more" added to them. */
+void sl_log_more(sl_log_level_t lvl, const char *module, uint64_t more, const char *const *fields,
+                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+#define SL_LOG_EVERYF(e, lvl, mod, f, ...)                                   \
+    do {                                                                     \
+        uint64_t more_;                                                      \
+        if (sl_log_every_due((e), &more_) && sl_log_level <= (lvl))          \
+            sl_log_more((lvl), (mod), more_, (f), __VA_ARGS__);              \
+    } while (0)
+#define SL_LOG_EVERY(e, lvl, mod, ...) SL_LOG_EVERYF(e, lvl, mod, NULL, __VA_ARGS__)
 
 #endif

@@ -213,6 +213,45 @@ static long open_fds(void)
     return n - 1;
 }
 
+/* The limits (README "Limits"): what is held now against each, and what
+ * each turned away. */
+static void render_limits(expo_t *e, const sl_server_t *srv, sio_server_t *sio)
+{
+    sl_server_stats_t st;
+    sl_server_stats(srv, &st);
+    const struct {
+        const char *name, *type, *help;
+        uint64_t v;
+    } f[] = {
+        {"siolua_connections", "gauge", "Open connections (what maxConnections caps).", st.connections},
+        {"siolua_connections_refused_total", "counter", "Connections answered 503 over maxConnections.",
+         st.refused_busy},
+        {"siolua_fd_exhausted_total", "counter",
+         "Times accepting a connection found no file descriptor free.", st.fd_exhausted},
+        {"siolua_connections_dropped_no_fd_total", "counter",
+         "Connections closed unserved for want of a file descriptor.", st.dropped_no_fd},
+        {"siolua_request_body_bytes", "gauge",
+         "Request bodies held now (what maxBufferedRequestBytes caps).", st.body_bytes},
+        {"siolua_request_bodies_refused_total", "counter",
+         "Requests answered 503 over maxBufferedRequestBytes.", st.refused_bodies},
+        {"siolua_requests_timed_out_total", "counter",
+         "Requests answered 408 (httpHeaderTimeout, requestTimeout).", st.timed_out},
+        {"siolua_requests_bad_total", "counter", "Requests refused with 400, 431 or 505.", st.bad_requests},
+        {"siolua_output_queued_bytes", "gauge",
+         "Output all queues hold now, shared buffers once (what maxOutputBufferTotal caps).",
+         st.output_bytes},
+        {"siolua_slow_readers_dropped_total", "counter",
+         "Clients closed because all output queues held more than maxOutputBufferTotal.",
+         st.output_dropped},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        single(e, f[i].name, f[i].type, f[i].help, f[i].v);
+    if (sio)
+        single(e, "siolua_sessions_refused_total", "counter",
+               "Engine.IO handshakes answered 503 over maxSessions.",
+               eio_server_refused_count(sio_server_eio(sio)));
+}
+
 static void render_process(sl_metrics_t *m, expo_t *e)
 {
     struct rusage ru;
@@ -260,6 +299,7 @@ void sl_metrics_render(sl_metrics_t *m, sl_buf_t *out)
         render_sio(&e, sl_app_sio(c->app), as);
         render_lua(&e, c->app, as);
     }
+    render_limits(&e, c->server, c->app ? sl_app_sio(c->app) : NULL);
     if (c->adapter) {
         single(&e, "siolua_redis_up", "gauge",
                "1 while the cluster adapter's connections to Redis (or to the --workers local bus) are up.",

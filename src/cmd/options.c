@@ -50,6 +50,7 @@ SETTER(set_upgrade_timeout, s->eio.upgrade_timeout_ms = (uint32_t)v->n)
 /* The message cap of both transports, and so the HTTP layer's body cap. */
 SETTER(set_max_http_buffer, s->eio.max_http_buffer_size = s->http.limits.max_body_bytes = (size_t)v->n)
 SETTER(set_session_queue_cap, s->eio.session_queue_cap = (size_t)v->n)
+SETTER(set_max_sessions, s->eio.max_sessions = (size_t)v->n)
 SETTER(set_transports, s->eio.allow_polling = v->n & 1; s->eio.allow_websocket = (v->n >> 1) & 1)
 SETTER(set_allow_upgrades, s->eio.allow_upgrades = (unsigned)v->n)
 SETTER(set_allow_eio3, s->eio.allow_eio3 = (unsigned)v->n)
@@ -131,7 +132,12 @@ SETTER(set_http_z_threshold,
 SETTER(set_http_z_level, s->eio.http_compression.level = s->http.compress.level = (uint8_t)v->n)
 SETTER(set_serve_client, s->serve_client = (int)v->n)
 SETTER(set_header_timeout, s->http.limits.header_timeout_ms = v->n)
+SETTER(set_request_timeout, s->http.limits.request_timeout_ms = v->n)
 SETTER(set_keepalive_timeout, s->http.limits.keepalive_timeout_ms = v->n)
+SETTER(set_max_headers, s->http.limits.max_headers = (size_t)v->n)
+SETTER(set_max_buffered, s->http.limits.max_buffered_bytes = (size_t)v->n)
+SETTER(set_max_connections, s->http.limits.max_connections = (size_t)v->n)
+SETTER(set_max_output_total, s->http.limits.max_output_total = (size_t)v->n)
 SETTER(set_max_header_size, s->http.limits.max_header_bytes = (size_t)v->n)
 SETTER(set_lua_budget, s->lua_budget = v->n)
 SETTER(set_lua_memory, s->lua_memory = (size_t)v->n)
@@ -271,6 +277,9 @@ const sl_option_t sl_options[] = {
      .unit = "bytes", .where = ALL, .to = SL_TO_EIO,
      .help = "output a slow client may have waiting",
      .apply = set_session_queue_cap},
+    {.name = "maxSessions", .type = SL_OPT_UINT, .def = "100000", .min = 1, .max = SIZE_MAX,
+     .unit = "sessions", .where = ALL, .to = SL_TO_EIO,
+     .help = "open Engine.IO sessions per process; else 503", .apply = set_max_sessions},
     {.name = "connectTimeout", .type = SL_OPT_UINT, .def = "45000", .min = 1, .max = U32, .unit = "ms",
      .where = ALL, .to = SL_TO_SIO, .help = "time a client has to join a namespace",
      .apply = set_connect_timeout},
@@ -335,12 +344,31 @@ const sl_option_t sl_options[] = {
     {.name = "httpHeaderTimeout", .type = SL_OPT_UINT, .def = "60000", .min = 1, .max = UINT64_MAX,
      .unit = "ms", .where = ALL, .to = SL_TO_HTTP,
      .help = "time a request's headers may take to arrive", .apply = set_header_timeout},
+    {.name = "requestTimeout", .type = SL_OPT_UINT, .def = "60000", .min = 1, .max = UINT64_MAX,
+     .unit = "ms", .where = ALL, .to = SL_TO_HTTP,
+     .help = "time a request may take to arrive whole; else 408",
+     .apply = set_request_timeout},
     {.name = "keepAliveTimeout", .type = SL_OPT_UINT, .def = "5000", .min = 1, .max = UINT64_MAX,
      .unit = "ms", .where = ALL, .to = SL_TO_HTTP, .help = "time an idle keep-alive connection is kept",
      .apply = set_keepalive_timeout},
     {.name = "maxHeaderSize", .type = SL_OPT_UINT, .def = "16384", .min = 1024, .max = SIZE_MAX,
      .unit = "bytes", .where = ALL, .to = SL_TO_HTTP, .help = "largest request line and headers",
      .apply = set_max_header_size},
+    {.name = "maxHeadersCount", .type = SL_OPT_UINT, .def = "2000", .min = 1, .max = 100000,
+     .unit = "lines", .where = ALL, .to = SL_TO_HTTP,
+     .help = "most header lines a request may have; else 431", .apply = set_max_headers},
+    {.name = "maxConnections", .type = SL_OPT_UINT, .def = "0", .max = SIZE_MAX,
+     .unit = "connections", .where = ALL, .to = SL_TO_HTTP,
+     .help = "open connections per process (0: no limit); else 503",
+     .apply = set_max_connections},
+    {.name = "maxOutputBufferTotal", .type = SL_OPT_UINT, .def = "268435456", .max = SIZE_MAX,
+     .unit = "bytes", .where = ALL, .to = SL_TO_HTTP,
+     .help = "output all clients may have waiting (0: no cap)",
+     .apply = set_max_output_total},
+    {.name = "maxBufferedRequestBytes", .type = SL_OPT_UINT, .def = "67108864", .min = 1,
+     .max = SIZE_MAX, .unit = "bytes", .where = ALL, .to = SL_TO_HTTP,
+     .help = "request bodies held at once, all conns; else 503",
+     .apply = set_max_buffered},
     {.name = "trustProxy", .type = SL_OPT_TEXT, .def = "", .max = 1023, .where = ALL, .to = SL_TO_HTTP,
      .expect = "a comma list of addresses, CIDR networks, loopback, linklocal or uniquelocal",
      .help = "proxies whose X-Forwarded-For names the client",

@@ -21,6 +21,7 @@
 #include "eio/eio.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +68,11 @@ struct eio_session {
     size_t qbytes;
     sl_timerq_entry_t hb; /* heartbeat: in one of the server's queues */
     uv_timer_t *up;       /* upgrade or drain timeout, made when one starts:
-                             most sessions never need one (152 bytes) */
+                             most sessions never need one (152 bytes), and
+                             a session that only ever handshakes must cost
+                             little (maxSessions of them may exist) */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
+    sl_budget_entry_t be; /* q, in the process's output budget */
     void *data;
 };
 
@@ -84,7 +88,15 @@ struct eio_server {
     eio_options_t opts;
     eio_handler_t h;
     void *ud;
-    sl_hashtab_t sessions; /* by sid */
+    sl_hashtab_t sessions; /* by sid; closed ones that drain stay a moment */
+    sl_budget_t *budget;   /* the process's cap on output queues, or NULL */
+    size_t live;           /* open sessions: what max_sessions caps */
+    /* What clients can make happen at will is logged once per interval
+     * (with a count), never once per request. */
+    sl_log_every_t full;   /* handshakes refused at max_sessions */
+    sl_log_every_t bad;    /* requests answered with an error */
+    sl_log_every_t broken; /* sessions closed for breaking the protocol */
+    sl_log_every_t slow;   /* sessions closed as slow readers */
     /* The heartbeats, one queue per duration (see the top of the file). */
     sl_timerq_t ping_due, pong_due, v3_due, doomed;
     /* What follows the sid in the open packet, by protocol (v3, v4) and
@@ -131,6 +143,7 @@ void eio_options_init(eio_options_t *o)
     o->allow_upgrades = 1;
     strcpy(o->cors_methods, "GET,HEAD,PUT,PATCH,POST,DELETE");
     o->session_queue_cap = 16u << 20;
+    o->max_sessions = 100000;
     sl_ws_deflate_opts_init(&o->per_message_deflate);
     sl_http_compress_init(&o->http_compression);
 }
@@ -242,15 +255,39 @@ int eio_random_id(char out[21])
  * the layers above (Lua disconnect handlers) inside whatever send loop got
  * us here (a broadcast over a room): close from the next loop tick instead,
  * and refuse further output meanwhile. */
+static void session_doom_start(eio_session_t *s)
+{
+    s->doomed = 1;
+    sl_timerq_start(&s->srv->doomed, &s->hb, 0);
+}
+
 static void session_doom(eio_session_t *s)
 {
     if (s->doomed || !s->open)
         return;
-    s->doomed = 1;
-    SL_WARNF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
-             "session %s: output over %zu bytes (slow reader), closing", s->sid,
-             s->srv->opts.session_queue_cap);
-    sl_timerq_start(&s->srv->doomed, &s->hb, 0);
+    const sl_budget_t *b = s->srv->budget;
+    SL_LOG_EVERYF(&s->srv->slow, SL_LOG_WARN, "eio",
+                  SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
+                  "session %s: output refused, closing (a slow reader: %zu bytes waiting, "
+                  "sessionQueueCap %zu; all queues %zu bytes, maxOutputBufferTotal %zu)",
+                  s->sid, eio_session_queued(s), s->srv->opts.session_queue_cap, b ? b->used : 0,
+                  b ? b->cap : 0);
+    session_doom_start(s);
+}
+
+static void queue_clear(eio_session_t *s);
+
+/* The process's output budget drops this session's queue (it has waited
+ * longest; the budget logs why): closed from the next tick, as above. */
+static void session_evicted(sl_budget_entry_t *e)
+{
+    eio_session_t *s = (eio_session_t *)((char *)e - offsetof(eio_session_t, be));
+    for (uint32_t i = 0; i < s->qlen; i++)
+        if (s->q[i].rc)
+            sl_budget_release(&s->be, s->q[i].rc, s->q[i].len);
+    sl_budget_leave(&s->be);
+    if (!s->doomed && s->open)
+        session_doom_start(s);
 }
 
 /* A packet without a shared buffer of its own: rc may be NULL (data is
@@ -311,7 +348,12 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
         return rc;
     }
     size_t n = o->len + EIO_OUT_OVERHEAD;
-    if (s->qbytes + n > s->srv->opts.session_queue_cap && o->type != EIO_CLOSE) {
+    /* Past twice the process's output cap, a queue that holds much
+     * already takes no more memory (a broadcast another queue holds
+     * already costs none). */
+    size_t fresh = o->rc && o->rc->queued == 0 ? o->rc->len : 0;
+    if ((s->qbytes + n > s->srv->opts.session_queue_cap || sl_budget_refuses(&s->be, fresh, o->len)) &&
+        o->type != EIO_CLOSE) {
         session_doom(s);
         return -ENOBUFS;
     }
@@ -328,6 +370,8 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
     if (slot->rc)
         sl_rcbuf_ref(slot->rc);
     s->qbytes += n;
+    if (slot->rc)
+        sl_budget_hold(&s->be, slot->rc, slot->len);
     if (s->poll)
         session_flush_poll(s);
     return 0;
@@ -335,8 +379,11 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
 
 static void queue_clear(eio_session_t *s)
 {
-    for (uint32_t i = 0; i < s->qlen; i++)
+    for (uint32_t i = 0; i < s->qlen; i++) {
+        if (s->q[i].rc)
+            sl_budget_release(&s->be, s->q[i].rc, s->q[i].len);
         sl_rcbuf_unref(s->q[i].rc);
+    }
     s->qlen = 0;
     s->qbytes = 0;
 }
@@ -579,6 +626,7 @@ static void session_finish(eio_session_t *s)
         s->up = NULL;
     }
     queue_clear(s);
+    sl_budget_leave(&s->be);
     if (sl_defer(s->srv->loop, session_free, s)) {
         SL_ERRORF("eio", SL_LOG_FIELDS("sid", s->sid),
                   "session %s: out of memory to defer its free; freed at once", s->sid);
@@ -639,6 +687,7 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
         }
     }
     s->open = 0;
+    srv->live--;
     sl_timerq_stop(&s->hb);
     session_timer_stop(s);
     if (s->ws) {
@@ -688,6 +737,7 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
             memcpy(s->sid, srv->opts.sid_prefix, pl < 20 ? pl : 20);
     } while (table_find(srv, s->sid));
     s->srv = srv;
+    sl_budget_join(&s->be, srv->budget, session_evicted, s->sid);
     s->proto = (uint8_t)proto;
     s->transport = (uint8_t)transport;
     s->open = 1;
@@ -695,6 +745,7 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
         free(s);
         return NULL;
     }
+    srv->live++;
     return s;
 }
 
@@ -760,8 +811,9 @@ static int session_on_packet(eio_session_t *s, const eio_packet_t *p)
     default:
         break;
     }
-    SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "parse error"),
-             "session %s: unexpected packet type %d, closing", s->sid, p->type);
+    SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
+                  SL_LOG_FIELDS("sid", s->sid, "reason", "parse error"),
+                  "session %s: unexpected packet type %d, closing", s->sid, p->type);
     session_close(s, "parse error", 0);
     return -1;
 }
@@ -836,15 +888,17 @@ static void respond_error(eio_server_t *srv, sl_http_req_t *req, int code, const
     char body[320];
     if (!message)
         message = error_messages[code];
-    if (sl_log_level <= SL_LOG_INFO) {
+    uint64_t more;
+    if (sl_log_every_due(&srv->bad, &more) && sl_log_level <= SL_LOG_INFO) {
         char url[512], sid[64], status[8];
         url_for_log(req, url, sizeof url);
         if (sl_http_query_get(req, "sid", sid, sizeof sid) < 0)
             sid[0] = '\0';
         snprintf(status, sizeof status, "%d", code);
-        sl_logf(SL_LOG_INFO, "eio",
-                SL_LOG_FIELDS("peer", req->address, "sid", sid[0] ? sid : NULL, "code", status, "reason", message),
-                "%s %s %s: %d %s", req->address, req->method, url, code, message);
+        sl_log_more(SL_LOG_INFO, "eio", more,
+                    SL_LOG_FIELDS("peer", req->address, "sid", sid[0] ? sid : NULL, "code", status,
+                                  "reason", message),
+                    "%s %s %s: %d %s", req->address, req->method, url, code, message);
     }
     int n = snprintf(body, sizeof body, "{\"code\":%d,\"message\":\"%s\"}", code, message);
     if (req->upgrade && code != ERR_FORBIDDEN) {
@@ -891,8 +945,9 @@ static void poll_aborted(sl_http_req_t *req, void *ud)
 static void handle_poll_get(eio_session_t *s, sl_http_req_t *req)
 {
     if (s->poll) {
-        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
-                 "session %s: overlapping GET, closing", s->sid);
+        SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
+                      SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
+                      "session %s: overlapping GET, closing", s->sid);
         respond_error(s->srv, req, ERR_BAD_REQUEST, NULL);
         session_close(s, "transport error", 0);
         return;
@@ -920,9 +975,10 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
 {
     eio_server_t *srv = s->srv;
     if (req->body_too_large) {
-        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
-                 "session %s: POST body over maxHttpBufferSize (%zu), closing", s->sid,
-                 srv->opts.max_http_buffer_size);
+        SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
+                      SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
+                      "session %s: POST body over maxHttpBufferSize (%zu), closing", s->sid,
+                      srv->opts.max_http_buffer_size);
         cors_headers(srv, req);
         sl_http_respond(req, 413, "text/plain", "Payload Too Large", 17);
         session_close(s, "transport error", 0);
@@ -932,8 +988,9 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
     int binary_body = ctype && !strncasecmp(ctype, "application/octet-stream", 24);
     if (binary_body && s->proto == 4) {
         /* Engine.IO v4 polling bodies are text (binary goes base64). */
-        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
-                 "session %s: binary POST body, closing", s->sid);
+        SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
+                      SL_LOG_FIELDS("sid", s->sid, "reason", "transport error"),
+                      "session %s: binary POST body, closing", s->sid);
         respond_error(srv, req, ERR_BAD_REQUEST, NULL);
         session_close(s, "transport error", 0);
         return;
@@ -944,8 +1001,9 @@ static void handle_poll_post(eio_session_t *s, sl_http_req_t *req)
                            : eio_payload_decode(req->body.data ? req->body.data : "", req->body.len,
                                                 post_packet_cb, &ctx);
     if (rc == -1 && s->open) {
-        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "parse error"),
-                 "session %s: malformed polling payload, closing", s->sid);
+        SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
+                      SL_LOG_FIELDS("sid", s->sid, "reason", "parse error"),
+                      "session %s: malformed polling payload, closing", s->sid);
         session_close(s, "parse error", 0);
     }
     cors_headers(srv, req);
@@ -987,7 +1045,9 @@ static void upgrade_timeout_cb(uv_timer_t *t)
 {
     eio_session_t *s = t->data;
     if (s->probe) {
-        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid), "session %s: upgrade timed out", s->sid);
+        SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
+                      SL_LOG_FIELDS("sid", s->sid),
+                      "session %s: upgrade timed out", s->sid);
         sl_ws_set_handler(s->probe, &ws_detached_handler, NULL);
         sl_ws_close(s->probe, 1000);
         s->probe = NULL;
@@ -1020,8 +1080,10 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
             s->srv->h.on_upgrade(s, s->srv->ud);
         return;
     }
-    SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid), "session %s: unexpected packet during upgrade, dropping probe",
-             s->sid);
+    SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
+                  SL_LOG_FIELDS("sid", s->sid),
+                  "session %s: unexpected packet during upgrade, dropping probe",
+                  s->sid);
     s->probe = NULL;
     s->upgrading = 0;
     sl_ws_set_handler(ws, &ws_detached_handler, NULL);
@@ -1042,8 +1104,9 @@ static void ws_on_message(sl_ws_t *ws, int binary, const char *p, size_t n)
             sl_ws_close(ws, 1002);
             return;
         }
-        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid, "reason", "parse error"),
-                 "session %s: malformed websocket packet, closing", s->sid);
+        SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
+                      SL_LOG_FIELDS("sid", s->sid, "reason", "parse error"),
+                      "session %s: malformed websocket packet, closing", s->sid);
         session_close(s, "parse error", 0);
         return;
     }
@@ -1134,6 +1197,18 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         respond_error(srv, req, ERR_BAD_REQUEST, refusal);
         return;
     }
+    if (srv->live >= srv->opts.max_sessions) {
+        /* Each session costs memory until it closes (a client that never
+         * joins a namespace holds one for connectTimeout): past the cap a
+         * new one waits, an upgrade of one that exists is not refused. */
+        SL_LOG_EVERY(&srv->full, SL_LOG_WARN, "eio",
+                     "%zu sessions open, the most maxSessions allows: answering 503 to the "
+                     "handshake of %s", srv->live, req->address);
+        cors_headers(srv, req);
+        sl_http_resp_header(req, "Retry-After", "5");
+        sl_http_respond_text(req, 503, "Service Unavailable");
+        return;
+    }
     if (srv->h.allow_request) {
         const char *why = srv->h.allow_request(req, srv->ud);
         if (why) {
@@ -1220,7 +1295,9 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
     if (refuse) {
         /* Accepted then closed, as the reference server does: clients
          * expect a WebSocket, not an HTTP error, for this case. */
-        SL_INFOF("eio", SL_LOG_FIELDS("sid", s->sid), "session %s: refused a second upgrade", s->sid);
+        SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
+                      SL_LOG_FIELDS("sid", s->sid),
+                      "session %s: refused a second upgrade", s->sid);
         sl_ws_set_handler(ws, &ws_detached_handler, NULL);
         sl_ws_close(ws, 1000);
         return;
@@ -1269,7 +1346,7 @@ int eio_server_lacks_sid(eio_server_t *srv, const sl_http_req_t *req, char *out,
     if (req->aborted || is_preflight(srv, req) || request_transport(srv, req) < 0)
         return 0;
     if (sl_http_query_get(req, "sid", out, cap) < 0)
-        return 0;
+        return 0; /* none, or too long to be anyone's: answered here */
     return table_find(srv, out) == NULL;
 }
 
@@ -1299,8 +1376,11 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
         respond_error(srv, req, ERR_UNKNOWN_TRANSPORT, NULL);
         return;
     }
-    int has_sid = sl_http_query_get(req, "sid", sid, sizeof sid) >= 0;
-    eio_session_t *s = has_sid ? table_find(srv, sid) : NULL;
+    /* A sid too long to be one is an unknown sid, not a missing one (which
+     * would make this a handshake). */
+    int sid_len = sl_http_query_get(req, "sid", sid, sizeof sid);
+    int has_sid = sid_len >= 0 || sid_len == -2;
+    eio_session_t *s = sid_len >= 0 ? table_find(srv, sid) : NULL;
     if (s && s->draining) {
         /* The last GET of a server-closed polling session collects the
          * close packet; anything else finds the session gone. */
@@ -1366,6 +1446,7 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
 }
 
 const eio_options_t *eio_server_options(const eio_server_t *srv) { return &srv->opts; }
+void eio_server_set_budget(eio_server_t *srv, sl_budget_t *b) { srv->budget = b; }
 eio_options_t *eio_server_options_mut(eio_server_t *srv) { return &srv->opts; }
 
 static int path_match(const char *want, const char *path)
@@ -1393,6 +1474,8 @@ void eio_server_close_all(eio_server_t *srv)
 }
 
 size_t eio_server_session_count(const eio_server_t *srv) { return sl_hashtab_count(&srv->sessions); }
+size_t eio_server_live_count(const eio_server_t *srv) { return srv->live; }
+uint64_t eio_server_refused_count(const eio_server_t *srv) { return srv->full.total; }
 
 const eio_stats_t *eio_server_stats(const eio_server_t *srv) { return &srv->stats; }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+#include "base/budget.h"
 #include "base/buf.h"
 #include "net/http.h"
 #include "net/ws.h"
@@ -36,6 +37,9 @@ typedef struct eio_options {
     char sid_prefix[8];          /* first characters of every sid (the
                                     cluster node id), "" for none */
     size_t session_queue_cap;    /* bytes waiting for a slow reader */
+    size_t max_sessions;         /* open sessions of this endpoint (so of the
+                                    process: it has one Socket.IO endpoint);
+                                    a handshake over it gets 503 */
     sl_ws_deflate_opts_t per_message_deflate; /* perMessageDeflate: off */
     sl_http_compress_t http_compression;      /* httpCompression: on, 1024 */
 } eio_options_t;
@@ -67,6 +71,11 @@ typedef struct eio_handler {
 
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
                              const eio_handler_t *h, void *ud);
+/* Counts the long-polling queues of the sessions opened from now on in b,
+ * the process's cap on all output queues (base/budget.h): over it, the
+ * sessions whose queues have waited longest are closed ("transport
+ * error"). NULL: not counted. */
+void eio_server_set_budget(eio_server_t *srv, sl_budget_t *b);
 const eio_options_t *eio_server_options(const eio_server_t *srv);
 /* Options may change until the server listens (the app configures it). */
 eio_options_t *eio_server_options_mut(eio_server_t *srv);
@@ -83,6 +92,11 @@ int eio_server_lacks_sid(eio_server_t *srv, const sl_http_req_t *req, char *out,
 /* Closes every session with a close packet ("server shutting down"). */
 void eio_server_close_all(eio_server_t *srv);
 size_t eio_server_session_count(const eio_server_t *srv);
+/* Open sessions (what max_sessions caps; closed ones still handing their
+ * close packet to a last GET are not counted), and the handshakes refused
+ * at the cap since the start: for metrics. */
+size_t eio_server_live_count(const eio_server_t *srv);
+uint64_t eio_server_refused_count(const eio_server_t *srv);
 /* Ends the sessions still waiting for a GET to collect their close packet
  * and closes the heartbeat timers (last step of a shutdown: no session
  * opens after it). */

@@ -12,6 +12,7 @@
 
 #include "base/datadir.h"
 #include "base/log.h"
+#include "net/listener.h"
 #include "net/proxy.h"
 #include "net/static_files.h"
 
@@ -31,10 +32,11 @@ typedef struct client_file {
 struct sl_server {
     uv_loop_t *loop;
     sl_server_config_t cfg;
-    uv_tcp_t listener;
-    int listening;
-    uv_tcp_t relay;          /* sl_server_listen_private's */
-    int relay_listening;
+    sl_listener_t listener;
+    sl_listener_t relay;     /* sl_server_listen_private's */
+    size_t conns;            /* open: what maxConnections caps */
+    size_t refusing;         /* conns over it, being answered 503 */
+    uint64_t refused;        /* conns answered 503 over maxConnections */
     sl_tls_ctx_t *tls;       /* the public listener's, NULL: plaintext */
     eio_server_t *eio[MAX_MOUNTS];
     int owned_eio[MAX_MOUNTS];
@@ -46,6 +48,10 @@ struct sl_server {
     char client_dir[1024];
     char client_etag[64];
     client_file_t client_files[8];
+    sl_http_shared_t http;         /* what every HTTP conn here shares */
+    sl_budget_t out;               /* the cap on all output queues together */
+    sl_log_every_t bad_upgrade;    /* upgrades outside the Engine.IO paths */
+    sl_log_every_t busy;           /* conns refused over maxConnections */
     const sl_locator_t *locator;   /* where other nodes' sessions are */
     void *locator_ud;
     /* Every accepted connection's output of a loop turn leaves in one
@@ -57,7 +63,6 @@ struct sl_server {
     void (*shutdown_done)(sl_server_t *);
     struct { void (*cb)(void *ud); void *ud; } closers[4]; /* sl_server_close's */
     int nclosers;
-    uint64_t fd_warned_at;   /* descriptors_short's last line (uv_now | 1) */
 };
 
 void sl_server_config_init(sl_server_config_t *c)
@@ -67,9 +72,13 @@ void sl_server_config_init(sl_server_config_t *c)
     c->port = 3000;
     c->limits.max_header_bytes = 16384;      /* Node's default */
     c->limits.max_body_bytes = 1000000;      /* maxHttpBufferSize */
+    c->limits.max_headers = 2000;            /* Node's maxHeadersCount */
     c->limits.header_timeout_ms = 60000;     /* Node's headersTimeout */
+    c->limits.request_timeout_ms = 60000;    /* Node's requestTimeout is 300 s */
+    c->limits.max_buffered_bytes = 64u << 20;
     c->limits.keepalive_timeout_ms = 5000;   /* Node's keepAliveTimeout */
     c->limits.write_queue_cap = 16u << 20;
+    c->limits.max_output_total = 256u << 20;
     sl_http_compress_init(&c->compress);
 }
 
@@ -298,7 +307,8 @@ static void on_request(sl_http_req_t *req, void *ud)
     }
     if (req->upgrade) {
         /* Nothing here speaks WebSocket outside the Engine.IO paths. */
-        SL_INFO("server", "%s: upgrade request for %s refused", req->peer, req->path);
+        SL_LOG_EVERY(&srv->bad_upgrade, SL_LOG_INFO, "server", "%s: upgrade request for %.200s refused",
+                     req->address, req->path);
         sl_http_respond_text(req, 400, "Bad Request");
         return;
     }
@@ -312,57 +322,63 @@ static void on_request(sl_http_req_t *req, void *ud)
     sl_http_respond_text(req, 404, "Not Found");
 }
 
-/* Out of descriptors, libuv accepts each waiting connection on a spare
- * descriptor it keeps and closes it at once, without telling us: clients
- * see their connection closed and the log would say nothing. Descriptors
- * are given lowest first, so a connection accepted on the highest the
- * limit allows means every one is in use now, and the next ones will be
- * closed. That is said, at most once a minute (it comes and goes at the
- * edge), as is a failed accept (libuv without its spare descriptor). */
-static void descriptors_short(sl_server_t *srv, const char *why)
+/* Over maxConnections: a conn of its own answers 503 before the request
+ * is read (a WebSocket client sees its upgrade refused) and closes once
+ * the client has taken it. Those being answered are not counted as open,
+ * but at most REFUSING_MAX of them linger; past that the socket just
+ * closes. */
+#define REFUSING_MAX 256
+
+static void refused_data(sl_conn_t *c, const char *p, size_t n)
 {
-    uint64_t now = uv_now(srv->loop);
-    if (srv->fd_warned_at && now - srv->fd_warned_at < 60000)
-        return;
-    srv->fd_warned_at = now | 1;
-    struct rlimit rl;
-    unsigned long long limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (unsigned long long)rl.rlim_cur : 0;
-    SL_WARN("server", "%s: this process may have %llu open files, and further connections are closed at once "
-            "until some end; raise LimitNOFILE or ulimit -n (docs/deploying.md, kernel limits)", why, limit);
+    (void)c; (void)p; (void)n;
 }
 
-static void check_descriptors(sl_server_t *srv, sl_conn_t *c)
-{
-    uv_os_fd_t fd;
-    struct rlimit rl;
-    if (uv_fileno((const uv_handle_t *)c, &fd) == 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
-        rl.rlim_cur != RLIM_INFINITY && (rlim_t)fd + 1 >= rl.rlim_cur)
-        descriptors_short(srv, "every file descriptor is in use");
-}
+static const sl_conn_handler_t refused_handler = {.on_data = refused_data};
 
-static void on_connection(uv_stream_t *listener, int status)
+static void refuse_connection(sl_server_t *srv, int fd, int tls)
 {
-    sl_server_t *srv = listener->data;
-    if (status == UV_EMFILE || status == UV_ENFILE) {
-        descriptors_short(srv, status == UV_EMFILE ? "accept: too many open files"
-                                                   : "accept: too many open files in the system");
+    srv->refused++;
+    SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server",
+                 "%zu connections open, the most maxConnections allows: answering 503 to new ones",
+                 srv->conns);
+    /* A TLS client can't read a plaintext answer, and a handshake is the
+     * work this refusal saves: closed at once. */
+    if (tls || srv->refusing >= REFUSING_MAX) {
+        close(fd);
         return;
     }
-    if (status < 0) {
-        SL_WARN("server", "accept: %s", uv_strerror(status));
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 19\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                               "Service Unavailable";
+    sl_conn_t *c;
+    if (sl_conn_open(srv->loop, fd, &refused_handler, srv, 1024, &srv->refusing, NULL, NULL, &c) == 0) {
+        sl_conn_write(c, busy, sizeof busy - 1);
+        sl_conn_close_after_write(c);
+    }
+}
+
+static void on_accept(sl_listener_t *l, int fd, void *ud)
+{
+    sl_server_t *srv = ud;
+    if (srv->cfg.limits.max_connections && srv->conns >= srv->cfg.limits.max_connections) {
+        refuse_connection(srv, fd, l == &srv->listener && srv->tls);
         return;
     }
     sl_conn_t *c;
     /* The conn starts with no handler; http takes it over at once. */
     static const sl_conn_handler_t none = {0};
-    sl_tls_ctx_t *tls = listener == (uv_stream_t *)&srv->listener ? srv->tls : NULL;
-    int rc = sl_conn_accept(listener, &none, NULL, srv->cfg.limits.write_queue_cap, tls, &srv->flusher, &c);
+    /* The public listener speaks TLS when the server has a context;
+     * relays stay plaintext. */
+    sl_tls_ctx_t *tls = l == &srv->listener ? srv->tls : NULL;
+    int rc = sl_conn_open(srv->loop, fd, &none, NULL, srv->cfg.limits.write_queue_cap, &srv->conns, tls,
+                          &srv->flusher, &c);
     if (rc) {
-        SL_WARN("server", "accept: %s", uv_strerror(rc));
+        SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server", "accept: %s", uv_strerror(rc));
         return;
     }
-    check_descriptors(srv, c);
-    sl_http_conn_new(c, &srv->cfg.limits, on_request, srv);
+    sl_conn_set_budget(c, &srv->out);
+    sl_http_conn_new(c, &srv->cfg.limits, &srv->http, on_request, srv);
 }
 
 sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
@@ -375,10 +391,10 @@ sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
     srv->cfg.limits.trust_proxy = &srv->cfg.trust_proxy;
     srv->serve_client = 1;
     snprintf(srv->client_dir, sizeof srv->client_dir, "%s", sl_datadir_client());
-    uv_tcp_init(loop, &srv->listener);
-    srv->listener.data = srv;
-    uv_tcp_init(loop, &srv->relay);
-    srv->relay.data = srv;
+    sl_budget_init(&srv->out, loop, srv->cfg.limits.max_output_total, "maxOutputBufferTotal");
+    sl_listener_init(&srv->listener);
+    sl_listener_init(&srv->relay);
+    srv->listener.open_conns = srv->relay.open_conns = &srv->conns;
     uv_timer_init(loop, &srv->shutdown_timer);
     srv->shutdown_timer.data = srv;
     sl_stream_flusher_init(loop, &srv->flusher);
@@ -389,6 +405,7 @@ int sl_server_mount_eio(sl_server_t *srv, eio_server_t *eio)
 {
     if (srv->neio == MAX_MOUNTS)
         return -ENOSPC;
+    eio_server_set_budget(eio, &srv->out);
     srv->eio[srv->neio++] = eio;
     return 0;
 }
@@ -429,6 +446,7 @@ sl_server_config_t *sl_server_config_mut(sl_server_t *srv) { return &srv->cfg; }
 void sl_server_set_http(sl_server_t *srv, const sl_http_limits_t *limits, const sl_trust_t *trust)
 {
     srv->cfg.limits = *limits;
+    sl_budget_set_cap(&srv->out, limits->max_output_total);
     srv->cfg.trust_proxy = *trust;
     srv->cfg.limits.trust_proxy = &srv->cfg.trust_proxy;
 }
@@ -469,43 +487,6 @@ static void address_text(const struct sockaddr_storage *ss, char *out, size_t ou
     }
 }
 
-/* A TCP socket with SO_REUSEPORT (and SO_REUSEADDR, as libuv sets). libuv
- * 1.44 can't set SO_REUSEPORT itself (UV_TCP_REUSEPORT came in 1.49), so the
- * socket is made here and handed to uv_tcp_open. IPv6 sockets take IPv4 too,
- * as libuv's own do, so every process's socket on "::" is the same kind. */
-static int reuseport_socket(int family, int *out)
-{
-    int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    int on = 1, off = 0;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) ||
-        (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off))) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    *out = fd;
-    return 0;
-}
-
-static int bind_listener(uv_tcp_t *h, const struct sockaddr_storage *ss, int reuse_port)
-{
-    if (reuse_port) {
-        int fd = -1;
-        int rc = reuseport_socket(ss->ss_family, &fd);
-        if (rc)
-            return rc;
-        rc = uv_tcp_open(h, fd);
-        if (rc) {
-            close(fd);
-            return rc;
-        }
-    }
-    return uv_tcp_bind(h, (const struct sockaddr *)ss, 0);
-}
-
 /* Connections waiting to be accepted, as many as net.core.somaxconn allows
  * (the kernel caps any larger number at it, silently): the sysctl decides,
  * so raising it for a burst of reconnects after a restart takes effect. */
@@ -518,20 +499,18 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
     int rc = resolve(host, srv->cfg.port, &ss);
     if (rc)
         return rc;
-    rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
+    rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port, LISTEN_BACKLOG,
+                          on_accept, srv);
     if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
         /* No IPv6 on this machine: all IPv4 addresses then. */
         resolve("0.0.0.0", srv->cfg.port, &ss);
-        rc = bind_listener(&srv->listener, &ss, srv->cfg.reuse_port);
+        rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port,
+                              LISTEN_BACKLOG, on_accept, srv);
     }
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->listener, LISTEN_BACKLOG, on_connection);
     if (rc)
         return rc;
-    srv->listening = 1;
     client_check(srv);
-    int len = sizeof ss;
-    uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &len);
+    sl_listener_address(&srv->listener, &ss);
     address_text(&ss, out, outlen);
     return 0;
 }
@@ -541,14 +520,10 @@ int sl_server_listen_private(sl_server_t *srv, const char *host, int port, char 
     struct sockaddr_storage ss;
     int rc = resolve(host, port, &ss);
     if (rc == 0)
-        rc = uv_tcp_bind(&srv->relay, (struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&srv->relay, LISTEN_BACKLOG, on_connection);
+        rc = sl_listener_open(&srv->relay, srv->loop, (struct sockaddr *)&ss, 0, LISTEN_BACKLOG, on_accept, srv);
     if (rc)
         return rc;
-    srv->relay_listening = 1;
-    int len = sizeof ss;
-    uv_tcp_getsockname(&srv->relay, (struct sockaddr *)&ss, &len);
+    sl_listener_address(&srv->relay, &ss);
     address_text(&ss, out, outlen);
     return 0;
 }
@@ -625,9 +600,10 @@ int sl_server_reserve_port(const char *host, int port, int *fd_out, char *out, s
  * (ws_client.c) owns its own, closed when the Lua state goes. An sl_conn's
  * handle is its first member and points back at it, which tells them apart. */
 _Static_assert(offsetof(sl_conn_t, tcp) == 0, "close_conn relies on tcp being first");
-static void close_conn(uv_handle_t *h, void *listener)
+static void close_conn(uv_handle_t *h, void *ud)
 {
-    if (h->type == UV_TCP && h != listener && !uv_is_closing(h) && h->data == (void *)h)
+    (void)ud;
+    if (h->type == UV_TCP && !uv_is_closing(h) && h->data == (void *)h)
         sl_conn_close(h->data);
 }
 
@@ -652,14 +628,13 @@ static void shutdown_tick(uv_timer_t *t)
         SL_INFO("server", "%zu session%s did not collect the close packet within 2 s: dropped", left,
                 left == 1 ? "" : "s");
     uv_close((uv_handle_t *)t, NULL);
-    uv_close((uv_handle_t *)&srv->listener, NULL);
-    uv_close((uv_handle_t *)&srv->relay, NULL);
-    srv->listening = 0;
-    srv->relay_listening = 0;
+    sl_listener_close(&srv->listener);
+    sl_listener_close(&srv->relay);
     for (int i = 0; i < srv->neio; i++)
         eio_server_stop(srv->eio[i]);
-    uv_walk(srv->loop, close_conn, &srv->listener);
+    uv_walk(srv->loop, close_conn, NULL);
     sl_stream_flusher_close(&srv->flusher, NULL); /* its writers are closed */
+    sl_budget_close(&srv->out);
     srv->shutdown_finished = 1;
     for (int i = 0; i < srv->nclosers; i++)
         srv->closers[i].cb(srv->closers[i].ud);
@@ -714,6 +689,21 @@ int sl_server_close(sl_server_t *srv, void (*done)(void *ud), void *ud)
     return 0;
 }
 
+void sl_server_stats(const sl_server_t *srv, sl_server_stats_t *st)
+{
+    st->connections = srv->conns;
+    st->refused_busy = srv->refused;
+    st->accepted = srv->listener.stats.accepted + srv->relay.stats.accepted;
+    st->fd_exhausted = srv->listener.stats.fd_exhausted + srv->relay.stats.fd_exhausted;
+    st->dropped_no_fd = srv->listener.stats.dropped + srv->relay.stats.dropped;
+    st->body_bytes = srv->http.body_bytes;
+    st->refused_bodies = srv->http.busy.total;
+    st->timed_out = srv->http.timeout.total;
+    st->bad_requests = srv->http.bad.total;
+    st->output_bytes = srv->out.used;
+    st->output_dropped = srv->out.dropped;
+}
+
 int sl_server_draining(const sl_server_t *srv) { return srv->shutdown_started != 0; }
 
 void sl_server_set_tls(sl_server_t *srv, sl_tls_ctx_t *ctx)
@@ -730,6 +720,10 @@ void sl_server_free(sl_server_t *srv)
 {
     if (!srv)
         return;
+    /* Closed already by a shutdown; if not, the loop has closed the
+     * handles (the caller's walk), and the sockets close here. */
+    sl_listener_close(&srv->listener);
+    sl_listener_close(&srv->relay);
     for (int i = 0; i < 8; i++)
         free(srv->client_files[i].data);
     sl_tls_ctx_unref(srv->tls);

@@ -111,6 +111,24 @@ typedef struct sl_locator {
  * uninstall it before closing what implements it. */
 void sl_server_set_locator(sl_server_t *srv, const sl_locator_t *ops, void *ud);
 
+/* ---- counters (for metrics) ---------------------------------------------- */
+
+typedef struct sl_server_stats {
+    size_t connections;      /* open now (HTTP, long-polls, WebSockets) */
+    uint64_t accepted;       /* since the start */
+    uint64_t refused_busy;   /* answered 503 over maxConnections */
+    uint64_t fd_exhausted;   /* times accepting found no file descriptor */
+    uint64_t dropped_no_fd;  /* connections closed unserved for that */
+    size_t body_bytes;       /* request bodies held now */
+    uint64_t refused_bodies; /* answered 503 over maxBufferedRequestBytes */
+    uint64_t timed_out;      /* requests answered 408 */
+    uint64_t bad_requests;   /* requests refused with 400, 431 or 505 */
+    size_t output_bytes;     /* held by output queues now (shared buffers once) */
+    uint64_t output_dropped; /* slow readers dropped over maxOutputBufferTotal */
+} sl_server_stats_t;
+
+void sl_server_stats(const sl_server_t *srv, sl_server_stats_t *st);
+
 /* ---- stopping ------------------------------------------------------------ */
 
 /* Graceful stop: every session gets its close packet, and the server

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 
@@ -74,6 +75,8 @@ static void linger_closed_cb(uv_handle_t *h) { free(h); }
 static void conn_closed_cb(uv_handle_t *h)
 {
     sl_conn_t *c = h->data;
+    if (c->live)
+        (*c->live)--;
     if (c->handler && c->handler->on_close)
         c->handler->on_close(c);
     sl_tls_free(c->tls);
@@ -284,33 +287,43 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
-                   size_t queue_cap, sl_tls_ctx_t *tls, sl_stream_flusher_t *flusher,
-                   sl_conn_t **out)
+int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owner,
+                 size_t queue_cap, size_t *live, sl_tls_ctx_t *tls, sl_stream_flusher_t *flusher,
+                 sl_conn_t **out)
 {
     sl_conn_t *c = calloc(1, sizeof *c);
-    if (!c)
+    if (!c) {
+        close(fd);
         return -ENOMEM;
-    int rc = uv_tcp_init(server->loop, &c->tcp);
+    }
+    int rc = uv_tcp_init(loop, &c->tcp);
     if (rc) {
         free(c);
+        close(fd);
         return rc;
     }
     c->tcp.data = c;
-    c->handler = h;
-    c->owner = owner;
     sl_stream_writer_init(&c->out, (uv_stream_t *)&c->tcp, queue_cap, &conn_writer_handler, c);
     sl_stream_writer_set_flusher(&c->out, flusher);
-    rc = uv_accept(server, (uv_stream_t *)&c->tcp);
-    if (!rc && tls) {
+    rc = uv_tcp_open(&c->tcp, fd);
+    if (rc) {
+        close(fd); /* not the handle's: it was never opened */
+        sl_conn_close(c); /* the upper layer never saw it: no handler */
+        return rc;
+    }
+    if (tls) {
         char err[SL_TLS_REASON_MAX];
         rc = sl_tls_new(tls, NULL, &c->tls, err, sizeof err) ? -ENOMEM : 0;
     }
     if (rc) {
-        c->handler = NULL; /* the upper layer never saw it */
-        sl_conn_close(c);
+        sl_conn_close(c); /* the upper layer never saw it: no handler */
         return rc;
     }
+    c->handler = h;
+    c->owner = owner;
+    c->live = live;
+    if (live)
+        (*live)++;
     uv_tcp_nodelay(&c->tcp, 1);
     struct sockaddr_storage ss;
     int len = sizeof ss;
@@ -325,6 +338,11 @@ void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner)
 {
     c->handler = h;
     c->owner = owner;
+}
+
+void sl_conn_set_budget(sl_conn_t *c, sl_budget_t *b)
+{
+    sl_stream_writer_set_budget(&c->out, b, c->peer);
 }
 
 void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap) { sl_stream_writer_set_cap(&c->out, cap); }

@@ -49,18 +49,26 @@ struct sl_conn {
     unsigned reading : 1;
     unsigned lingering : 1;
     unsigned tls_started : 1;  /* the first bytes came: not plaintext HTTP */
+    size_t *live;              /* the owner's count of open conns, or NULL */
     char peer[INET6_ADDRSTRLEN]; /* "ip" of the peer, for logs and handshake:
                                     46 bytes hold any IPv6 text (no zone is
                                     written), 18 less than a round 64 */
 };
 
-/* Called by the listener; accepts from server into a new conn, which
- * speaks TLS with tls (a server context; NULL: plaintext). With a flusher
- * (may be NULL), the conn's output of a loop turn leaves in one write at
- * the end of the turn (see net/stream_writer.h). */
-int sl_conn_accept(uv_stream_t *server, const sl_conn_handler_t *h, void *owner,
-                   size_t queue_cap, sl_tls_ctx_t *tls, sl_stream_flusher_t *flusher,
-                   sl_conn_t **out);
+/* A new conn on fd, a socket just accepted (net/listener.h): it owns fd
+ * from now on, even when this fails. live, when not NULL, counts the
+ * conns open: one more now, one less when it has closed. The conn speaks
+ * TLS with tls (a server context; NULL: plaintext). With a flusher (may
+ * be NULL), the conn's output of a loop turn leaves in one write at the
+ * end of the turn (see net/stream_writer.h). 0 or a negative libuv
+ * error. */
+int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owner,
+                 size_t queue_cap, size_t *live, sl_tls_ctx_t *tls, sl_stream_flusher_t *flusher,
+                 sl_conn_t **out);
+/* Counts the conn's output in b, the process's cap on all output queues
+ * (base/budget.h); over it the conns that have waited longest are closed.
+ * Right after sl_conn_open. */
+void sl_conn_set_budget(sl_conn_t *c, sl_budget_t *b);
 /* 1 when the connection speaks TLS. */
 static inline int sl_conn_secure(const sl_conn_t *c) { return c->tls != NULL; }
 /* Swap the handler (HTTP -> WebSocket after an upgrade). */

@@ -1,6 +1,7 @@
 /* L1 net/http: HTTP/1.1 request parsing (llhttp) and response writing on an L0
  * conn. One request is in flight per connection; bytes of a pipelined next
  * request wait in `pending` until the current one is answered. */
+#define _GNU_SOURCE /* qsort_r */
 #include "net/http.h"
 #include "net/trust.h"
 
@@ -21,32 +22,50 @@ struct sl_http_conn {
     llhttp_t parser;
     llhttp_settings_t settings;
     sl_http_limits_t lim;
+    sl_http_shared_t *shared;
     sl_http_request_cb cb;
     void *ud;
-    uv_timer_t timer;            /* header timeout, then keep-alive idle */
+    uv_timer_t timer;            /* header/request deadline, then keep-alive idle */
     sl_http_req_t *req;          /* being parsed or being answered */
     sl_buf_t pending;            /* input not yet fed to the parser */
     size_t header_bytes;
     size_t msg_fed;              /* bytes of the message being parsed that
                                     earlier llhttp_execute calls took */
-    /* Offsets into req->strings while parsing; resolved at headers end. */
+    uint64_t req_start;          /* loop time of the request's first byte */
+    /* Offsets into req->strings while parsing (hdr_pos_t), resolved into
+     * req->headers at headers end. */
     size_t url_off, url_len;
-    size_t hoff[SL_HTTP_MAX_HEADERS][2], hlen[SL_HTTP_MAX_HEADERS][2];
-    int nh;
+    sl_buf_t hdrs;
+    size_t nh;
     int last_was_value;
+    /* What tells a folded header line (obs-fold) from a value that came in
+     * two reads: where llhttp_execute started, where the last header span
+     * ended in this call (NULL: in an earlier one), and whether a line
+     * ended after it (in the bytes before this call). */
+    const char *feed_base;
+    const char *span_end;
+    int nl_after_span;
+    /* Set by a callback that refuses the request: the status and reason
+     * http_feed answers with once llhttp returns the error. */
+    int refuse_status;
+    const char *refuse_why;
     unsigned req_complete : 1;   /* the handler has it, no response yet */
     unsigned closing : 1;
     unsigned timer_closed : 1;
     unsigned detached : 1;       /* conn taken by an upgrade */
     unsigned in_feed : 1;
     unsigned headers_done : 1;   /* of the request being parsed */
-    /* Fields past SL_HTTP_MAX_HEADERS are read and not stored (skipping),
-     * and the request is refused (431) once the head is whole. too_many
-     * is set at the end of such a field's name, which llhttp reaches at
-     * the same byte however the reads were split (see http_feed). */
+    /* A field past the most header lines (lim.max_headers) is not stored
+     * (skipping) and the request is refused (431) at the end of its name,
+     * which llhttp reaches at the same byte however the reads were split
+     * (refusing where its first piece arrives would not be: a read ending
+     * inside a name hands that piece over before a bad byte after it). */
     unsigned skipping : 1;
-    unsigned too_many : 1;
 };
+
+typedef struct hdr_pos {
+    uint32_t name, value; /* offsets of NUL-terminated strings in req->strings */
+} hdr_pos_t;
 
 static const sl_conn_handler_t http_conn_handler;
 static void http_feed(sl_http_conn_t *hc);
@@ -82,6 +101,7 @@ const char *sl_http_status_text(int status)
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -104,6 +124,9 @@ static void req_free(sl_http_req_t *r)
 {
     if (!r)
         return;
+    if (r->shared)
+        r->shared->body_bytes -= r->body_held;
+    free(r->headers);
     sl_buf_free(&r->body);
     sl_buf_free(&r->strings);
     sl_buf_free(&r->resp_headers);
@@ -123,14 +146,20 @@ static void http_close(sl_http_conn_t *hc)
     sl_conn_close(hc->conn); /* on_close frees the rest */
 }
 
+static void http_bad_request(sl_http_conn_t *hc, int status, const char *why);
+
+/* A request that started and did not arrive whole in time gets 408 (as
+ * Node answers both its headersTimeout and its requestTimeout); an idle
+ * connection, before a request or between two, just closes. */
 static void http_timer_cb(uv_timer_t *t)
 {
     sl_http_conn_t *hc = t->data;
-    if (!hc->req_complete) {
-        if (hc->req)
-            SL_INFO("http", "%s: request header timeout, closing", hc->conn->peer);
+    if (hc->req_complete)
+        return;
+    if (hc->req)
+        http_bad_request(hc, 408, hc->headers_done ? "request timeout" : "request header timeout");
+    else
         http_close(hc);
-    }
 }
 
 static void http_arm_timer(sl_http_conn_t *hc, uint64_t ms)
@@ -139,6 +168,23 @@ static void http_arm_timer(sl_http_conn_t *hc, uint64_t ms)
         uv_timer_start(&hc->timer, http_timer_cb, ms, 0);
     else
         uv_timer_stop(&hc->timer);
+}
+
+/* The request's deadline: its headers within header_timeout_ms, all of it
+ * within request_timeout_ms, both counted from its first byte. A body
+ * trickled a byte at a time gets no more time than one sent at once. */
+static void http_arm_deadline(sl_http_conn_t *hc)
+{
+    uint64_t now = uv_now(hc->conn->tcp.loop), spent = now - hc->req_start;
+    uint64_t left = hc->lim.request_timeout_ms > spent ? hc->lim.request_timeout_ms - spent : 1;
+    if (!hc->headers_done && hc->lim.header_timeout_ms) {
+        uint64_t h = hc->lim.header_timeout_ms > spent ? hc->lim.header_timeout_ms - spent : 1;
+        if (!hc->lim.request_timeout_ms || h < left)
+            left = h;
+    } else if (!hc->lim.request_timeout_ms) {
+        left = 0;
+    }
+    http_arm_timer(hc, left);
 }
 
 /* ---- llhttp callbacks --------------------------------------------------- */
@@ -153,12 +199,14 @@ static int cb_message_begin(llhttp_t *p)
         return -1;
     hc->url_len = 0;
     hc->nh = 0;
+    sl_buf_reset(&hc->hdrs);
     hc->last_was_value = 0;
+    hc->nl_after_span = 0;
     hc->header_bytes = 0;
     hc->headers_done = 0;
     hc->skipping = 0;
-    hc->too_many = 0;
-    http_arm_timer(hc, hc->lim.header_timeout_ms);
+    hc->req_start = uv_now(hc->conn->tcp.loop);
+    http_arm_deadline(hc);
     return 0;
 }
 
@@ -166,6 +214,13 @@ static int add_header_bytes(sl_http_conn_t *hc, size_t n)
 {
     hc->header_bytes += n;
     return hc->header_bytes > hc->lim.max_header_bytes ? -1 : 0;
+}
+
+static int refuse(sl_http_conn_t *hc, int status, const char *why)
+{
+    hc->refuse_status = status;
+    hc->refuse_why = why;
+    return HPE_USER;
 }
 
 static int cb_url(llhttp_t *p, const char *at, size_t n)
@@ -188,8 +243,10 @@ static int cb_url_complete(llhttp_t *p)
  * reports them with the same callbacks, after cb_headers_complete turned
  * the strings into pointers, so they must not touch the strings (a realloc
  * would leave the request's pointers dangling). They are read and dropped,
- * like the fields past SL_HTTP_MAX_HEADERS; neither counts. */
+ * like a field past the most header lines, which is refused at its end. */
 static int field_ignored(const sl_http_conn_t *hc) { return hc->headers_done || hc->skipping; }
+
+static hdr_pos_t *hdr_last(sl_http_conn_t *hc) { return (hdr_pos_t *)hc->hdrs.data + hc->nh - 1; }
 
 static int cb_header_field(llhttp_t *p, const char *at, size_t n)
 {
@@ -199,26 +256,26 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
     if (add_header_bytes(hc, n))
         return HPE_USER;
     sl_buf_t *s = &hc->req->strings;
-    if (hc->nh == SL_HTTP_MAX_HEADERS && hc->last_was_value)
-        hc->skipping = 1; /* the rest of the head is only counted */
+    if (hc->nh == hc->lim.max_headers && (hc->nh == 0 || hc->last_was_value))
+        hc->skipping = 1; /* a new field past the most: refused at the end of its name */
     if (hc->skipping)
         return 0;
     if (hc->nh == 0 || hc->last_was_value) {
-        hc->hoff[hc->nh][0] = s->len;
-        hc->hlen[hc->nh][0] = 0;
-        hc->hlen[hc->nh][1] = 0;
-        hc->hoff[hc->nh][1] = 0;
+        hdr_pos_t pos = {(uint32_t)s->len, 0};
+        if (sl_buf_append(&hc->hdrs, &pos, sizeof pos))
+            return -1;
         hc->nh++;
         hc->last_was_value = 0;
     }
-    hc->hlen[hc->nh - 1][0] += n;
+    hc->span_end = at + n;
+    hc->nl_after_span = 0;
     return sl_buf_append(s, at, n) ? -1 : 0;
 }
 
 static int cb_header_field_complete(llhttp_t *p)
 {
-    if (hc_of(p)->skipping)
-        hc_of(p)->too_many = 1;
+    if (hc_of(p)->skipping && !hc_of(p)->headers_done)
+        return refuse(hc_of(p), 431, "too many header lines");
     if (field_ignored(hc_of(p)))
         return 0;
     return sl_buf_append_byte(&hc_of(p)->req->strings, '\0') ? -1 : 0;
@@ -234,11 +291,22 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n)
     if (hc->skipping)
         return 0;
     sl_buf_t *s = &hc->req->strings;
+    /* A value starts on its name's line. llhttp takes a line folded onto
+     * the next (obs-fold) even in strict mode, after an empty value too,
+     * skipping the fold's whitespace: a value piece with a line end
+     * between it and the span before it (the name, or the value's first
+     * line) is a fold. RFC 9112 5.2 lets a server refuse those with 400;
+     * smuggling relies on servers that read them differently. (An empty
+     * value comes as an empty piece after its line end: not a fold.) */
+    const char *from = hc->span_end ? hc->span_end : hc->feed_base;
+    if (n && (hc->nl_after_span || memchr(from, '\n', (size_t)(at - from))))
+        return refuse(hc, 400, "folded header line (obs-fold)");
+    hc->span_end = at + n;
+    hc->nl_after_span = 0;
     if (!hc->last_was_value) {
-        hc->hoff[hc->nh - 1][1] = s->len;
+        hdr_last(hc)->value = (uint32_t)s->len;
         hc->last_was_value = 1;
     }
-    hc->hlen[hc->nh - 1][1] += n;
     return sl_buf_append(s, at, n) ? -1 : 0;
 }
 
@@ -247,56 +315,188 @@ static int cb_header_value_complete(llhttp_t *p)
     sl_http_conn_t *hc = hc_of(p);
     if (field_ignored(hc))
         return 0;
+    sl_buf_t *s = &hc->req->strings;
     if (!hc->last_was_value) { /* empty value: no on_header_value call */
-        hc->hoff[hc->nh - 1][1] = hc->req->strings.len;
+        hdr_last(hc)->value = (uint32_t)s->len;
         hc->last_was_value = 1;
     }
-    return sl_buf_append_byte(&hc->req->strings, '\0') ? -1 : 0;
+    /* Whitespace after a value is not part of it (RFC 9110 5.5); llhttp
+     * leaves it out when the line comes whole, not when it comes in
+     * pieces. */
+    while (s->len > hdr_last(hc)->value && (s->data[s->len - 1] == ' ' || s->data[s->len - 1] == '\t'))
+        s->len--;
+    return sl_buf_append_byte(s, '\0') ? -1 : 0;
+}
+
+/* How Node's IncomingMessage files a header whose name came before: the
+ * names below keep their first value (a second Authorization or Host must
+ * not override the first: Node and the proxies in front agree on which
+ * counts), Cookie values join with "; ", every other name with ", ". */
+enum { DUP_JOIN, DUP_FIRST, DUP_COOKIE };
+
+static int dup_rule(const char *name)
+{
+    static const char *const first[] = {
+        "age", "authorization", "content-length", "content-type", "etag", "expires", "from",
+        "host", "if-modified-since", "if-unmodified-since", "last-modified", "location",
+        "max-forwards", "proxy-authorization", "referer", "retry-after", "server", "user-agent",
+    };
+    if (!strcasecmp(name, "cookie"))
+        return DUP_COOKIE;
+    for (size_t i = 0; i < sizeof first / sizeof first[0]; i++)
+        if (!strcasecmp(name, first[i]))
+            return DUP_FIRST;
+    return DUP_JOIN;
+}
+
+typedef struct hdr_sort {
+    const char *base;
+    const hdr_pos_t *pos;
+} hdr_sort_t;
+
+/* By name, then by position: the first line of a name sorts first. */
+static int hdr_cmp(const void *a, const void *b, void *ud)
+{
+    const hdr_sort_t *h = ud;
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    int c = strcasecmp(h->base + h->pos[i].name, h->base + h->pos[j].name);
+    return c ? c : (i > j) - (i < j);
+}
+
+/* Merges repeated names into their first line (dup_rule), keeping the
+ * order of first appearances. Sorting indexes by name finds the repeats
+ * in n log n, so the most header lines a request may have cost little.
+ * Joined values go to the end of req->strings (offsets stay valid). */
+static int headers_merge(sl_http_conn_t *hc)
+{
+    sl_http_req_t *r = hc->req;
+    hdr_pos_t *pos = (hdr_pos_t *)hc->hdrs.data;
+    size_t n = hc->nh;
+    if (n < 2)
+        return 0;
+    uint32_t *idx = malloc(n * sizeof *idx);
+    if (!idx)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        idx[i] = (uint32_t)i;
+    hdr_sort_t ctx = {r->strings.data, pos};
+    qsort_r(idx, n, sizeof *idx, hdr_cmp, &ctx);
+    int rc = 0;
+    for (size_t a = 0, b; a < n; a = b) {
+        /* Joined values are appended as we go: read names through the
+         * buffer as it is now, not as it was when sorting. */
+        const char *base = r->strings.data;
+        for (b = a + 1; b < n && !strcasecmp(base + pos[idx[a]].name, base + pos[idx[b]].name); b++)
+            ;
+        if (b - a == 1)
+            continue;
+        hdr_pos_t *keep = &pos[idx[a]];
+        int rule = dup_rule(r->strings.data + keep->name);
+        if (rule != DUP_FIRST) {
+            size_t off = r->strings.len;
+            const char *sep = rule == DUP_COOKIE ? "; " : ", ";
+            for (size_t k = a; k < b && !rc; k++) {
+                uint32_t v = pos[idx[k]].value;
+                /* The source may move as the buffer grows: copy by offset. */
+                size_t vl = strlen(r->strings.data + v);
+                if ((k > a && sl_buf_append_str(&r->strings, sep)) || sl_buf_reserve(&r->strings, vl))
+                    rc = -1;
+                else
+                    sl_buf_append(&r->strings, r->strings.data + v, vl);
+            }
+            if (rc || sl_buf_append_byte(&r->strings, '\0')) {
+                rc = -1;
+                break;
+            }
+            keep->value = (uint32_t)off;
+        }
+        for (size_t k = a + 1; k < b; k++)
+            pos[idx[k]].name = UINT32_MAX; /* dropped */
+    }
+    free(idx);
+    return rc;
 }
 
 static int cb_headers_complete(llhttp_t *p)
 {
     sl_http_conn_t *hc = hc_of(p);
     sl_http_req_t *r = hc->req;
-    if (hc->too_many)
-        return HPE_USER;
+    if (p->http_major != 1)
+        return p->http_major == 0 ? refuse(hc, 400, "request line without HTTP version")
+                                  : refuse(hc, 505, "HTTP version not supported");
+    if (headers_merge(hc))
+        return -1;
+    r->headers = malloc((hc->nh ? hc->nh : 1) * sizeof *r->headers);
+    if (!r->headers)
+        return -1;
     /* The strings buffer is final now: turn offsets into pointers. */
     char *base = r->strings.data;
+    const hdr_pos_t *pos = (const hdr_pos_t *)hc->hdrs.data;
     r->method = llhttp_method_name((llhttp_method_t)p->method);
     r->url = hc->url_len ? base + hc->url_off : "/";
-    r->nheaders = hc->nh;
-    for (int i = 0; i < hc->nh; i++) {
-        r->headers[i].name = base + hc->hoff[i][0];
-        r->headers[i].value = base + hc->hoff[i][1];
+    r->nheaders = 0;
+    for (size_t i = 0; i < hc->nh; i++) {
+        if (pos[i].name == UINT32_MAX)
+            continue;
+        r->headers[r->nheaders].name = base + pos[i].name;
+        r->headers[r->nheaders].value = base + pos[i].value;
+        r->nheaders++;
     }
+    sl_buf_free(&hc->hdrs); /* a long list must not stay with the conn */
     r->keep_alive = llhttp_should_keep_alive(p) ? 1 : 0;
     r->is_head = p->method == HTTP_HEAD;
     r->upgrade = p->upgrade ? 1 : 0;
-    uv_timer_stop(&hc->timer);
     hc->headers_done = 1;
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > hc->lim.max_body_bytes) {
         /* Don't read (or wait for) a body we will refuse: answer now and
          * close the connection afterwards, since its body stays unread. */
+        uv_timer_stop(&hc->timer);
         r->body_too_large = 1;
         r->keep_alive = 0;
         hc->req_complete = 1;
         return HPE_PAUSED;
     }
+    int chunked = (p->flags & F_CHUNKED) != 0;
+    uint64_t declared = (p->flags & F_CONTENT_LENGTH) ? p->content_length : 0;
+    if (hc->shared && (chunked || declared)) {
+        /* Bodies wait in memory until they are whole: all the conns
+         * together may hold max_buffered_bytes. A declared length is
+         * counted at once, so a slow sender can't slip in under the cap;
+         * a chunked body counts as it comes. */
+        if (hc->shared->body_bytes + declared > hc->lim.max_buffered_bytes ||
+            (chunked && hc->shared->body_bytes >= hc->lim.max_buffered_bytes)) {
+            SL_LOG_EVERY(&hc->shared->busy, SL_LOG_WARN, "http",
+                         "request bodies held: %zu bytes, the most maxBufferedRequestBytes "
+                         "allows is %zu: answering 503 to %s",
+                         hc->shared->body_bytes, hc->lim.max_buffered_bytes, hc->conn->peer);
+            return refuse(hc, 503, NULL);
+        }
+        r->shared = hc->shared;
+        r->body_held = (size_t)declared;
+        hc->shared->body_bytes += r->body_held;
+    }
+    http_arm_deadline(hc);
     return 0;
 }
 
 static int cb_body(llhttp_t *p, const char *at, size_t n)
 {
     sl_http_req_t *r = hc_of(p)->req;
-    /* A body must keep coming: each piece re-arms the request timer, so a
-     * client trickling (or stalling) a body is cut off too. */
-    http_arm_timer(hc_of(p), hc_of(p)->lim.header_timeout_ms);
     if (r->body_too_large)
         return 0;
     if (r->body.len + n > hc_of(p)->lim.max_body_bytes) {
         r->body_too_large = 1;
         sl_buf_free(&r->body);
+        if (r->shared) { /* nothing is held any more */
+            r->shared->body_bytes -= r->body_held;
+            r->body_held = 0;
+            r->shared = NULL;
+        }
         return 0;
+    }
+    if (r->shared && r->body.len + n > r->body_held) { /* chunked: count as it comes */
+        r->shared->body_bytes += r->body.len + n - r->body_held;
+        r->body_held = r->body.len + n;
     }
     return sl_buf_append(&r->body, at, n) ? -1 : 0;
 }
@@ -353,17 +553,27 @@ static void http_dispatch(sl_http_conn_t *hc)
     hc->cb(r, hc->ud);
 }
 
+/* Answers a request the parser refused (or that ran out of time) and
+ * closes. why: for the log, which says it once per interval for all the
+ * conns of the server; NULL when the caller logged already. */
 static void http_bad_request(sl_http_conn_t *hc, int status, const char *why)
 {
-    SL_INFO("http", "%s: %s, closing", hc->conn->peer, why);
+    /* shared may be NULL (sl_http_conn_new): then one throttle for all. */
+    static sl_http_shared_t unshared = {0, SL_LOG_EVERY_INIT, SL_LOG_EVERY_INIT, SL_LOG_EVERY_INIT};
+    sl_http_shared_t *sh = hc->shared ? hc->shared : &unshared;
+    sl_log_every_t *e = status == 408 ? &sh->timeout : &sh->bad;
+    if (why)
+        SL_LOG_EVERY(e, SL_LOG_INFO, "http", "%s: %s: answered %d, closing", hc->conn->peer, why,
+                     status);
     char resp[256];
     int n = snprintf(resp, sizeof resp,
-                     "HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                     status, sl_http_status_text(status));
+                     "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n%sConnection: close\r\n\r\n", status,
+                     sl_http_status_text(status), status == 503 ? "Retry-After: 1\r\n" : "");
     sl_conn_write(hc->conn, resp, (size_t)n);
     req_free(hc->req);
     hc->req = NULL;
     hc->closing = 1;
+    uv_timer_stop(&hc->timer);
     sl_conn_close_after_write(hc->conn);
 }
 
@@ -375,6 +585,8 @@ static void http_feed(sl_http_conn_t *hc)
         return;
     hc->in_feed = 1;
     while (!hc->closing && !hc->detached && !hc->req_complete && hc->pending.len > 0) {
+        hc->feed_base = hc->pending.data;
+        hc->span_end = NULL;
         llhttp_errno_t err = llhttp_execute(&hc->parser, hc->pending.data, hc->pending.len);
         size_t used = hc->pending.len;
         if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
@@ -386,13 +598,30 @@ static void http_feed(sl_http_conn_t *hc)
              * the limit before llhttp meets a bad byte further on in one
              * split and not in another. The head's raw length up to the
              * error (which covers everything counted) decides. */
+            char why[160];
+            int status = hc->refuse_status;
             size_t at = hc->msg_fed + (size_t)(llhttp_get_error_pos(&hc->parser) - hc->pending.data);
-            int big = hc->header_bytes > hc->lim.max_header_bytes ||
-                      (!hc->headers_done && at > hc->lim.max_header_bytes);
-            http_bad_request(hc, big || hc->too_many ? 431 : 400,
-                             big ? "request header too large"
-                             : hc->too_many ? "too many header fields" : llhttp_errno_name(err));
+            if (status) {
+                snprintf(why, sizeof why, "%s", hc->refuse_why ? hc->refuse_why : "");
+            } else if (hc->header_bytes > hc->lim.max_header_bytes ||
+                       (!hc->headers_done && at > hc->lim.max_header_bytes)) {
+                status = 431;
+                snprintf(why, sizeof why, "request header over %zu bytes", hc->lim.max_header_bytes);
+            } else {
+                status = 400;
+                snprintf(why, sizeof why, "%s (%s)", llhttp_errno_name(err),
+                         llhttp_get_error_reason(&hc->parser) ? llhttp_get_error_reason(&hc->parser) : "");
+            }
+            http_bad_request(hc, status, status == 503 ? NULL : why);
             break;
+        }
+        if (hc->req && !hc->headers_done) {
+            /* Headers go on in the next read: note whether a line ended
+             * after the last span, for cb_header_value. */
+            const char *from = hc->span_end ? hc->span_end : hc->pending.data;
+            const char *end = hc->pending.data + used;
+            if (from < end && memchr(from, '\n', (size_t)(end - from)))
+                hc->nl_after_span = 1;
         }
         if (hc->req_complete) {
             hc->msg_fed = 0; /* the next execute starts the next message */
@@ -447,6 +676,7 @@ static void http_on_close(sl_conn_t *c)
     }
     req_free(r);
     sl_buf_free(&hc->pending);
+    sl_buf_free(&hc->hdrs);
     uv_timer_stop(&hc->timer);
     uv_close((uv_handle_t *)&hc->timer, http_timer_closed_cb); /* frees hc */
 }
@@ -465,7 +695,7 @@ static const sl_conn_handler_t http_conn_handler = {
 };
 
 sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
-                                 sl_http_request_cb cb, void *ud)
+                                 sl_http_shared_t *shared, sl_http_request_cb cb, void *ud)
 {
     sl_http_conn_t *hc = calloc(1, sizeof *hc);
     if (!hc) {
@@ -474,6 +704,7 @@ sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
     }
     hc->conn = c;
     hc->lim = *lim;
+    hc->shared = shared;
     hc->cb = cb;
     hc->ud = ud;
     llhttp_settings_init(&hc->settings);
@@ -488,6 +719,14 @@ sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
     hc->settings.on_body = cb_body;
     hc->settings.on_message_complete = cb_message_complete;
     llhttp_init(&hc->parser, HTTP_REQUEST, &hc->settings);
+    /* Off by default, and said here so no one turns them on unawares: each
+     * lets through a request that some proxy in front reads differently
+     * (request smuggling). The build also compiles llhttp in strict mode,
+     * which checks the CRLF after chunk data and refuses "Host : x". */
+    llhttp_set_lenient_headers(&hc->parser, 0);
+    llhttp_set_lenient_chunked_length(&hc->parser, 0);
+    llhttp_set_lenient_keep_alive(&hc->parser, 0);
+    llhttp_set_lenient_transfer_encoding(&hc->parser, 0);
     hc->parser.data = hc;
     uv_timer_init(c->tcp.loop, &hc->timer);
     hc->timer.data = hc;
@@ -578,7 +817,7 @@ int sl_http_query_get(const sl_http_req_t *req, const char *key, char *out, size
                     v += 2;
                 }
                 if (o + 1 >= outlen)
-                    return -1;
+                    return -2;
                 out[o++] = (char)c;
             }
             out[o] = '\0';
@@ -825,6 +1064,7 @@ sl_conn_t *sl_http_take_conn(sl_http_req_t *req, sl_buf_t *rest)
     hc->detached = 1;
     hc->req = NULL;
     req_free(req);
+    sl_buf_free(&hc->hdrs);
     uv_timer_stop(&hc->timer);
     uv_close((uv_handle_t *)&hc->timer, http_timer_closed_cb); /* frees hc */
     sl_conn_set_handler(c, NULL, NULL);

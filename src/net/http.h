@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "base/buf.h"
+#include "base/log.h"
 #include "net/conn.h"
 #include "net/deflate.h"
 
@@ -17,21 +18,40 @@ typedef struct sl_http_req sl_http_req_t;
 
 typedef struct sl_http_limits {
     size_t max_header_bytes;      /* request line + headers; over -> 431 */
+    size_t max_headers;           /* header lines; over -> 431 (Node's maxHeadersCount) */
     size_t max_body_bytes;        /* over -> req->body_too_large, body empty */
     uint64_t header_timeout_ms;   /* whole header must arrive within this */
+    uint64_t request_timeout_ms;  /* whole request, headers and body; over -> 408 */
     uint64_t keepalive_timeout_ms;/* idle keep-alive connection is closed */
     size_t write_queue_cap;       /* per-connection user-space output cap */
+    size_t max_buffered_bytes;    /* request bodies held by every conn sharing
+                                     one sl_http_shared_t; over -> 503 */
+    size_t max_output_total;      /* output all of a server's queues may hold
+                                     (base/budget.h), 0 no limit (read by
+                                     the router, eio/server) */
+    size_t max_connections;       /* conns a server keeps open, 0 no limit;
+                                     over -> 503 (read by the router that
+                                     accepts them, eio/server) */
     /* Whose X-Forwarded-For to believe (net/trust.h); NULL: nobody's. */
     const struct sl_trust *trust_proxy;
 } sl_http_limits_t;
+
+/* What the HTTP conns of one server share: the request body bytes they
+ * hold between them (checked against max_buffered_bytes), and the
+ * counters and log throttles of the problems clients can cause, so that a
+ * flood of bad requests is one log line per interval, not one per request. */
+typedef struct sl_http_shared {
+    size_t body_bytes;            /* request bodies buffered (or reserved) now */
+    sl_log_every_t busy;          /* bodies refused with 503: over the cap */
+    sl_log_every_t timeout;       /* requests cut off with 408 */
+    sl_log_every_t bad;           /* refused with 400, 431 or 505 */
+} sl_http_shared_t;
 
 /* Called once per complete request. The handler answers with
  * sl_http_respond() now or later; until then the request stays valid, and if
  * the peer goes away first the request's on_abort (when set) is called and
  * the request is freed. */
 typedef void (*sl_http_request_cb)(sl_http_req_t *req, void *ud);
-
-#define SL_HTTP_MAX_HEADERS 64
 
 typedef struct sl_http_header {
     const char *name;   /* as sent; compare with sl_http_header_get */
@@ -44,7 +64,12 @@ struct sl_http_req {
     const char *url;         /* raw request target */
     const char *path;        /* target up to '?', not decoded */
     const char *query;       /* after '?', "" when none */
-    sl_http_header_t headers[SL_HTTP_MAX_HEADERS];
+    /* One entry per header name, as Node's req.headers has them: a
+     * repeated name is merged into its first entry, joined with ", " ("; "
+     * for Cookie), except the names that take one value only
+     * (Authorization, Host, Content-Type, ...), whose first one is kept.
+     * At most max_headers lines were sent. */
+    sl_http_header_t *headers;
     int nheaders;
     sl_buf_t body;
     unsigned keep_alive : 1;
@@ -65,15 +90,20 @@ struct sl_http_req {
     sl_buf_t resp_headers;       /* extra "Name: value\r\n" lines */
     /* private */
     sl_buf_t strings;
+    sl_http_shared_t *shared;    /* where body_held is counted */
+    size_t body_held;
 };
 
-/* Wraps an accepted conn. The http conn owns it from now on. */
+/* Wraps an accepted conn. The http conn owns it from now on; shared
+ * (may be NULL: no body cap across conns) must outlive it. */
 sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
-                                 sl_http_request_cb cb, void *ud);
+                                 sl_http_shared_t *shared, sl_http_request_cb cb, void *ud);
 
 const char *sl_http_header_get(const sl_http_req_t *req, const char *name);
 /* Finds key in the query string and copies its %-decoded value to out.
- * Returns the value length, or -1 when absent (or too long for out). */
+ * Returns the value length, -1 when absent, or -2 when it is longer than
+ * outlen - 1 (then out holds nothing useful): an over-long value is a bad
+ * one, never an absent one. */
 int sl_http_query_get(const sl_http_req_t *req, const char *key, char *out, size_t outlen);
 /* Every value of header name, trimmed, joined with ", " as Node joins a
  * repeated header, into out. 1 when present (out may be empty), 0 when

@@ -2,6 +2,7 @@
 #include "net/stream_writer.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,28 @@ void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t ca
 }
 
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap) { w->cap = cap; }
+
+static sl_stream_chunk_t *chunk_at(const sl_stream_writer_t *w, uint32_t i);
+
+/* Dropped by the budget (from its timer): what the queue holds is no
+ * longer counted, writes are refused, and the owner closes the stream. */
+static void writer_evicted(sl_budget_entry_t *e)
+{
+    sl_stream_writer_t *w = (sl_stream_writer_t *)((char *)e - offsetof(sl_stream_writer_t, be));
+    for (uint32_t i = 0; i < w->count; i++) {
+        sl_stream_chunk_t *c = chunk_at(w, i);
+        sl_budget_release(&w->be, c->rc, c->len);
+    }
+    sl_budget_leave(&w->be);
+    w->failed = 1;
+    if (w->h && w->h->on_error)
+        w->h->on_error(w, UV_ENOBUFS);
+}
+
+void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const char *label)
+{
+    sl_budget_join(&w->be, b, writer_evicted, label);
+}
 
 /* ---- the chunk ring ----------------------------------------------------- */
 
@@ -114,6 +137,7 @@ static void push_ref(sl_stream_writer_t *w, sl_rcbuf_t *rc, char *base, size_t l
 {
     *chunk_at(w, w->count++) = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
     w->queued += len;
+    sl_budget_hold(&w->be, rc, len);
 }
 
 /* Copies into the current block (room reserved). Back-to-back copies that
@@ -128,6 +152,7 @@ static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
         if (last->rc == w->block && last->base + last->len == dst) {
             last->len += len;
             w->queued += len;
+            sl_budget_bytes(&w->be, (long long)len);
             return;
         }
     }
@@ -144,10 +169,12 @@ static void queue_advance(sl_stream_writer_t *w, size_t n)
             c->base += n;
             c->len -= n;
             w->queued -= n;
+            sl_budget_bytes(&w->be, -(long long)n);
             return;
         }
         n -= c->len;
         w->queued -= c->len;
+        sl_budget_release(&w->be, c->rc, c->len);
         sl_rcbuf_unref(c->rc);
         w->head = (w->head + 1) & (w->qcap - 1);
         w->count--;
@@ -341,19 +368,24 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
                                                   sl_rcbuf_t *const *rcs, unsigned n, size_t total,
                                                   size_t done, unsigned flags)
 {
-    int over = !(flags & SL_STREAM_WRITE_UNCAPPED) && w->queued + (total - done) > w->cap;
-    if (over && done == 0)
-        return -ENOBUFS; /* nothing written: the caller decides */
-    /* Over the cap after a partial write: the rest is queued anyway, so the
-     * peer gets whole frames and then a clean close, never half a frame.
-     * Memory first, so that the queue is never left with half a write. */
-    size_t copy = 0, skip = done;
+    /* What waiting would add to the process's memory: the copies, and the
+     * shared buffers no queue holds yet (the budget counts each once). */
+    size_t copy = 0, fresh = 0, skip = done;
     for (unsigned i = 0; i < n; i++) {
         size_t len = bufs[i].len, from = skip < len ? skip : len;
         skip -= from;
         if (!(rcs && rcs[i]))
             copy += len - from;
+        else if (from < len && rcs[i]->queued == 0)
+            fresh += rcs[i]->len;
     }
+    int over = !(flags & SL_STREAM_WRITE_UNCAPPED) &&
+               (w->queued + (total - done) > w->cap || sl_budget_refuses(&w->be, copy + fresh, total - done));
+    if (over && done == 0)
+        return -ENOBUFS; /* nothing written: the caller decides */
+    /* Over the cap after a partial write: the rest is queued anyway, so the
+     * peer gets whole frames and then a clean close, never half a frame.
+     * Memory first, so that the queue is never left with half a write. */
     if (ring_reserve(w, n) || block_reserve(w, copy)) {
         if (w->count == 0)
             queue_release(w);
@@ -396,7 +428,9 @@ int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbu
      * ring, under the cap and the thresholds. */
     if (n == 1 && rcs && rcs[0] && w->fprev && !w->corked && w->count < w->qcap &&
         w->count < SL_STREAM_WRITER_IOV - 1 && w->queued + bufs[0].len < SL_STREAM_FLUSH_BYTES &&
-        ((flags & SL_STREAM_WRITE_UNCAPPED) || w->queued + bufs[0].len <= w->cap)) {
+        ((flags & SL_STREAM_WRITE_UNCAPPED) ||
+         (w->queued + bufs[0].len <= w->cap &&
+          !sl_budget_refuses(&w->be, rcs[0]->queued ? 0 : rcs[0]->len, bufs[0].len)))) {
         push_ref(w, rcs[0], bufs[0].base, bufs[0].len);
         return 0;
     }
@@ -483,6 +517,7 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
     while (w->count > w->inflight) {
         sl_stream_chunk_t *c = chunk_at(w, w->count - 1);
         w->queued -= c->len;
+        sl_budget_release(&w->be, c->rc, c->len);
         sl_rcbuf_unref(c->rc);
         w->count--;
     }

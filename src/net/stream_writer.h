@@ -56,6 +56,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "base/budget.h"
 #include "base/buf.h"
 
 /* Most chunks one uv_write carries (iovecs of one writev). */
@@ -105,6 +106,7 @@ struct sl_stream_writer {
     size_t block_used;
     uv_write_t *wreq;         /* allocated while a uv_write is in flight */
     uv_shutdown_t *sreq;      /* allocated while a shutdown is under way */
+    sl_budget_entry_t be;     /* in the process's output budget, if any */
     sl_stream_flusher_t *flusher; /* NULL: writes go at once */
     sl_stream_writer_t *fnext;    /* in the flusher's list while listed */
     sl_stream_writer_t **fprev;   /* what points at us there; NULL: not listed */
@@ -126,6 +128,16 @@ enum {
 void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
                            const sl_stream_writer_handler_t *h, void *data);
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap);
+/* Counts this writer's queue in b (base/budget.h), the cap on what all
+ * output queues of the process hold together; label names it in the log
+ * (a peer address; it must outlive the writer). While the queue is empty.
+ * Past b's cap, the writers that have waited longest are dropped: such a
+ * writer refuses every write from then on, and its owner hears on_error
+ * with UV_ENOBUFS (from the budget's timer), when it closes the stream.
+ * Past twice b's cap, a capped write that would wait in a queue holding
+ * more than a 64th of the cap is refused with -ENOBUFS, as one past the
+ * writer's own cap is (sl_budget_refuses). */
+void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const char *label);
 
 /* Writes the n buffers in order: what the kernel takes now goes at once
  * (when nothing waits before it and the writer is neither corked nor held

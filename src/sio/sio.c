@@ -29,6 +29,7 @@
 #include "base/hashtab.h"
 #include "base/log.h"
 #include "base/json_text.h"
+#include "base/timerq.h"
 #include "sio/sio_packet_msgpack.h"
 
 typedef struct sio_member sio_member_t;
@@ -90,13 +91,13 @@ struct sio_client {
     sio_client_t *prev, *next;
     sio_socket_t *sockets;
     sio_packet_reasm_t reasm;
-    uv_timer_t *connect_timer; /* until a namespace is joined (or the client
-                                  closes): 152 bytes an idle client doesn't
-                                  keep */
+    sl_timerq_entry_t connect; /* in srv->connect_due until a namespace is
+                                  joined (or the client closes): three
+                                  words, not a 152-byte timer */
+    int hs_nheaders;           /* next to the bits: no padding */
     unsigned closed : 1;
     unsigned hs_secure : 1;    /* the handshake came over TLS */
     uint64_t hs_time_ms;       /* wall clock at the handshake */
-    int hs_nheaders;
     char hs[];                 /* the handshake: "url\0address\0" then the
                                   header records (handshake_write) */
 };
@@ -114,6 +115,13 @@ struct sio_server {
     void *allow_ud;
     sio_adapter_t adapter;
     int has_adapter;
+    /* Clients that have joined no namespace yet, by connect timeout (one
+     * duration for all, so one timer serves them: base/timerq). A client
+     * that only ever handshakes (a flood of them, up to maxSessions) costs
+     * three words for it, not a timer handle. */
+    sl_timerq_t connect_due;
+    sl_log_every_t timeouts;      /* clients closed by connect_timeout */
+    sl_log_every_t broken;        /* clients closed for a malformed packet */
     unsigned watch;              /* sio_server_watch: SIO_WATCH_* */
     int64_t wall_offset_ms;      /* wall clock minus loop time, set by watch */
     sio_traffic_t traffic[16];   /* a ring of seconds, by sec % 16 */
@@ -1002,18 +1010,6 @@ void sio_server_recovery(const sio_server_t *srv, int *enabled, uint32_t *max_ms
     *max_ms = srv->opts.recovery_max_ms;
 }
 
-static void timer_closed(uv_handle_t *h) { free(h); }
-
-/* The connect timeout is over: a namespace was joined, it fired, or the
- * client closed. */
-static void client_connect_timer_close(sio_client_t *c)
-{
-    if (c->connect_timer) {
-        uv_close((uv_handle_t *)c->connect_timer, timer_closed);
-        c->connect_timer = NULL;
-    }
-}
-
 int sio_socket_accept(sio_socket_t *s, const char *pid)
 {
     if (s->state != S_CONNECTING || s->client->closed)
@@ -1021,7 +1017,7 @@ int sio_socket_accept(sio_socket_t *s, const char *pid)
     if (pid && strlen(pid) > 64)
         pid = NULL; /* ours are 20 characters */
     sio_client_t *c = s->client;
-    client_connect_timer_close(c);
+    sl_timerq_stop(&c->connect);
     if (sio_socket_join(s, s->id, strlen(s->id)))
         return -ENOMEM;
     s->state = S_CONNECTED;
@@ -1135,6 +1131,7 @@ static void client_close(sio_client_t *c, const char *reason)
         return;
     c->closed = 1;
     sio_server_t *srv = c->srv;
+    sl_timerq_stop(&c->connect);
     while (c->sockets) {
         sio_socket_t *s = c->sockets;
         c->sockets = s->client_next;
@@ -1147,28 +1144,26 @@ static void client_close(sio_client_t *c, const char *reason)
     if (c->next)
         c->next->prev = c->prev;
     srv->nclients--;
-    client_connect_timer_close(c);
     if (sl_defer(srv->loop, client_free, c)) {
         SL_ERROR("sio", "out of memory to defer a client's free; freed at once");
         client_free(c);
     }
 }
 
-static void connect_timeout_cb(uv_timer_t *t)
+/* A client joined no namespace within connect_timeout. */
+static void connect_timeout_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
 {
-    sio_client_t *c = t->data;
-    client_connect_timer_close(c);
-    if (c->closed)
-        return;
-    for (sio_socket_t *s = c->sockets; s; s = s->client_next)
-        if (s->state == S_CONNECTED)
-            return;
-    SL_INFOF("sio", SL_LOG_FIELDS("sid", eio_session_id(c->eio), "reason", "connect timeout"),
-             "session %s joined no namespace within %u ms, closing", eio_session_id(c->eio),
-             c->srv->opts.connect_timeout_ms);
-    eio_session_t *e = c->eio;
+    sio_server_t *srv = q->data;
+    sio_client_t *c = SL_CONTAINER_OF(e, sio_client_t, connect);
+    /* A client that never joins is what a handshake flood leaves: one
+     * line per interval with the count, not one per client. */
+    SL_LOG_EVERYF(&srv->timeouts, SL_LOG_INFO, "sio",
+                  SL_LOG_FIELDS("sid", eio_session_id(c->eio), "reason", "connect timeout"),
+                  "session %s joined no namespace within %u ms, closing", eio_session_id(c->eio),
+                  srv->opts.connect_timeout_ms);
+    eio_session_t *es = c->eio;
     client_close(c, "connect timeout");
-    eio_session_close(e);
+    eio_session_close(es);
 }
 
 /* The handshake's headers, as most clients send them, are a byte each in
@@ -1279,13 +1274,34 @@ static sio_socket_t *client_socket_for(sio_client_t *c, const char *nsp, size_t 
     return NULL;
 }
 
+/* CONNECT_ERROR "Invalid namespace" for nsp, bytes as the client sent
+ * them: its client files the answer under that name, whatever it holds. */
+static void client_refuse_nsp(sio_client_t *c, const char *nsp, size_t len)
+{
+    const char *msg = eio_session_protocol(c->eio) == 3 ? "\"Invalid namespace\""
+                                                        : "{\"message\":\"Invalid namespace\"}";
+    sio_packet_t pkt = {.type = SIO_PACKET_CONNECT_ERROR, .nsp = nsp, .nsp_len = len,
+                        .payload = msg, .payload_len = strlen(msg)};
+    /* In the client's parser (not sio_out_build: the name may hold NUL). */
+    int msgpack = c->srv->opts.parser == SIO_PARSER_MSGPACK;
+    sl_buf_t b = SL_BUF_INIT;
+    int rc = msgpack ? sio_packet_msgpack_encode(&b, &pkt, NULL, 0) : sio_packet_encode(&b, &pkt);
+    if (!rc && !c->closed)
+        eio_session_send(c->eio, msgpack ? EIO_SEND_BINARY : 0, b.data, b.len);
+    sl_buf_free(&b);
+}
+
 static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
 {
     sio_server_t *srv = c->srv;
-    char name[256];
-    if (pkt->nsp_len >= sizeof name) {
-        client_send_packet(c, SIO_PACKET_CONNECT_ERROR, "/",
-                           "{\"message\":\"Invalid namespace\"}", 31);
+    char name[SIO_NSP_NAME_MAX + 1];
+    /* Names are C strings from here up (and in Lua): one holding NUL
+     * would be cut there and join another namespace ("/chat\0x" would be
+     * "/chat"). Node takes NUL as any byte, so such a name is one no
+     * namespace has: refused as unknown, under the name as sent, and so
+     * is a name over the limit. */
+    if (pkt->nsp_len > SIO_NSP_NAME_MAX || memchr(pkt->nsp, '\0', pkt->nsp_len)) {
+        client_refuse_nsp(c, pkt->nsp, pkt->nsp_len);
         return;
     }
     memcpy(name, pkt->nsp, pkt->nsp_len);
@@ -1302,9 +1318,7 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
     if (!nsp && srv->h.resolve_nsp)
         nsp = srv->h.resolve_nsp(srv, name, auth, auth_len, srv->ud);
     if (!nsp) {
-        const char *msg = eio_session_protocol(c->eio) == 3 ? "\"Invalid namespace\""
-                                                            : "{\"message\":\"Invalid namespace\"}";
-        client_send_packet(c, SIO_PACKET_CONNECT_ERROR, name, msg, strlen(msg));
+        client_refuse_nsp(c, name, strlen(name));
         return;
     }
     sio_socket_t *s = socket_new(c, nsp);
@@ -1357,14 +1371,12 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     c->srv = srv;
     c->eio = e;
     sio_packet_reasm_init(&c->reasm);
-    c->connect_timer = malloc(sizeof *c->connect_timer);
-    if (!c->connect_timer) {
+    if (sl_timerq_start(&srv->connect_due, &c->connect, srv->opts.connect_timeout_ms)) {
+        sio_packet_reasm_free(&c->reasm);
         free(c);
         eio_session_close(e);
         return;
     }
-    uv_timer_init(srv->loop, c->connect_timer);
-    c->connect_timer->data = c;
     c->next = srv->clients;
     if (srv->clients)
         srv->clients->prev = c;
@@ -1373,7 +1385,6 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     eio_session_set_data(e, c);
     if (srv->watch & SIO_WATCH_TRAFFIC)
         traffic_add(srv, SIO_TRAFFIC_OPENED, 0);
-    uv_timer_start(c->connect_timer, connect_timeout_cb, srv->opts.connect_timeout_ms, 0);
     if (eio_session_protocol(e) == 3) {
         /* Socket.IO v2 (protocol 4) joins "/" implicitly at open. */
         sio_packet_t pkt = {.type = SIO_PACKET_CONNECT, .nsp = "/", .nsp_len = 1};
@@ -1398,12 +1409,10 @@ static const char *parser_mismatch(const sio_client_t *c, int err, const char *d
 static void client_protocol_error(sio_client_t *c, int err, const char *data, size_t n)
 {
     const char *sid = eio_session_id(c->eio), *hint = parser_mismatch(c, err, data, n);
-    if (hint)
-        SL_WARNF("sio", SL_LOG_FIELDS("sid", sid, "reason", "parse error"),
-                 "session %s: %s: %s, closing", sid, sio_packet_strerror(err), hint);
-    else
-        SL_INFOF("sio", SL_LOG_FIELDS("sid", sid, "reason", "parse error"),
-                 "session %s: %s, closing", sid, sio_packet_strerror(err));
+    /* Any client can send a broken packet at will: once per interval. */
+    SL_LOG_EVERYF(&c->srv->broken, hint ? SL_LOG_WARN : SL_LOG_INFO, "sio",
+                  SL_LOG_FIELDS("sid", sid, "reason", "parse error"), "session %s: %s%s%s, closing", sid,
+                  sio_packet_strerror(err), hint ? ": " : "", hint ? hint : "");
     eio_session_t *e = c->eio;
     client_close(c, "parse error");
     eio_session_close(e);
@@ -1510,6 +1519,7 @@ sio_server_t *sio_server_new(uv_loop_t *loop, const eio_options_t *eopts,
     srv->h = *h;
     srv->ud = ud;
     srv->eio = eio_server_new(loop, eopts, &sio_eio_handler, srv);
+    sl_timerq_init(&srv->connect_due, loop, connect_timeout_cb, srv);
     if (!srv->eio || !sio_server_of(srv, "/")) {
         eio_server_free(srv->eio);
         free(srv);
@@ -1545,6 +1555,7 @@ void sio_server_free(sio_server_t *srv)
 {
     if (!srv)
         return;
+    sl_timerq_close(&srv->connect_due);
     while (srv->nsps) {
         sio_nsp_t *n = srv->nsps;
         srv->nsps = n->next;

@@ -21,6 +21,11 @@ typedef struct sio_socket sio_socket_t;
 typedef struct sio_client sio_client_t;
 typedef struct sio_target sio_target_t;
 
+/* The longest namespace name a client may join, in bytes (Node has no
+ * limit but maxHttpBufferSize). A CONNECT for a longer one, or for a name
+ * holding a NUL byte, gets CONNECT_ERROR "Invalid namespace". */
+#define SIO_NSP_NAME_MAX 255
+
 /* The packet codec every client of the server speaks (Node's `parser`
  * option): socket.io-parser's text packets and attachments (sio_packet.h),
  * or socket.io-msgpack-parser's maps (sio_packet_msgpack.h). */

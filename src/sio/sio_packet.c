@@ -366,10 +366,13 @@ int sio_packet_decode(const char *p, size_t n, sio_packet_t *out)
     }
 
     if (i < n && is_digit(p[i])) {
+        /* At most 2^63 - 1: an id is a Lua integer above (JavaScript
+         * clients never go past 2^53), and a larger one would turn
+         * negative there; refused here like any other malformed id. */
         uint64_t id = 0;
         while (i < n && is_digit(p[i])) {
             unsigned d = (unsigned)(p[i] - '0');
-            if (id > (UINT64_MAX - d) / 10)
+            if (id > ((uint64_t)INT64_MAX - d) / 10)
                 return SIO_PACKET_E_ACK_ID;
             id = id * 10 + d;
             i++;

@@ -40,7 +40,7 @@ enum {
     SIO_PACKET_E_TYPE = -1002,         /* first byte is not '0'..'6' */
     SIO_PACKET_E_ATTACHMENTS = -1003,  /* binary type without "<n>-" */
     SIO_PACKET_E_TOO_MANY = -1004,     /* n > SIO_PACKET_MAX_ATTACHMENTS */
-    SIO_PACKET_E_ACK_ID = -1005,       /* ack id does not fit in a uint64 */
+    SIO_PACKET_E_ACK_ID = -1005,       /* ack id above 2^63 - 1 */
     SIO_PACKET_E_PAYLOAD = -1006,      /* payload missing, extra or wrong kind */
     SIO_PACKET_E_JSON = -1007,         /* payload is not well-formed JSON */
     SIO_PACKET_E_EVENT_NAME = -1008,   /* event name not string/number, or reserved */
@@ -76,7 +76,7 @@ typedef struct sio_packet_bin {
 /* Parses the payload of one Engine.IO text message (the bytes after the EIO
  * '4') of n bytes; p need not be NUL-terminated and is never read past n.
  * Validates as the reference parser does: known type, "<n>-" for (and only
- * for) binary types, ack id in range, payload well-formed JSON of the kind
+ * for) binary types, ack id in range (0 to 2^63 - 1), payload well-formed JSON of the kind
  * the type needs (CONNECT: none or object; DISCONNECT: none; EVENT and
  * BINARY_EVENT: array whose first element is a number or a non-reserved
  * event name; ACK and BINARY_ACK: array; CONNECT_ERROR: none, object or

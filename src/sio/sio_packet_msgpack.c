@@ -136,11 +136,14 @@ int sio_packet_msgpack_decode(sio_packet_mp_t *st, const char *p, size_t n, sio_
     if (!nsp || sl_mpjson_read_str(&nsp, end, &out->nsp, &nsp_len))
         return SIO_PACKET_E_MSGPACK;
     out->nsp_len = nsp_len;
-    if (memchr(out->nsp, '\0', nsp_len))
-        return SIO_PACKET_E_MSGPACK;
+    /* A name holding NUL is passed on as the text parser passes it: a
+     * CONNECT for it gets CONNECT_ERROR under the name as sent (sio.c),
+     * any other packet matches no namespace joined. */
 
     if (id) {
-        if (read_integer(id, end, &i, &u, &neg) || neg)
+        /* At most 2^63 - 1, as the text parser: an id is a Lua integer
+         * above, and a larger one would turn negative there. */
+        if (read_integer(id, end, &i, &u, &neg) || neg || u > (uint64_t)INT64_MAX)
             return SIO_PACKET_E_ACK_ID;
         out->has_ack = 1;
         out->ack_id = u;

@@ -102,10 +102,24 @@ test('the chat Lua tests catch a bug: a copy of apps/chat whose whispers go to t
 
 test('the chat Lua tests catch a bug: a copy of apps/chat whose user rooms are case-sensitive (ALICE next to alice) fails them', async () => {
   const dir = brokenCopy(CHAT, 'chat/names.lua',
-    'function names.user_room(user) return "user:" .. user:lower() end',
+    'function names.user_room(user) return "user:" .. names.key(user) end',
     'function names.user_room(user) return "user:" .. user end');
   const r = await siotest(dir);
   assertSomeFailed(r, dir, 'a taken name is refused as name_taken in any letter case');
+});
+
+test('the chat Lua tests catch a bug: a copy of apps/chat that reads look-alike letters as themselves fails them', async () => {
+  const dir = brokenCopy(CHAT, 'chat/names.lua',
+    'out[#out + 1] = LOOKALIKE[cp] or utf8.char(cp)', 'out[#out + 1] = utf8.char(cp)');
+  const r = await siotest(dir);
+  assertSomeFailed(r, dir, 'while Bob is online, BOB, bob and an all-Cyrillic or all-Greek look-alike are taken');
+});
+
+test('the chat Lua tests catch a bug: a copy of apps/chat whose demo takes any name fails them', async () => {
+  const dir = brokenCopy(CHAT, 'chat/demo.lua',
+    'local username = names.user(name)', 'local username = type(name) == "string" and name');
+  const r = await siotest(dir);
+  assertSomeFailed(r, dir, "the demo's add user takes the same names");
 });
 
 test('the notify Lua tests catch a bug: a copy of apps/notify that lets expired tokens in fails them', async () => {

@@ -49,6 +49,13 @@ const REQUIRED = {
   siolua_reloads_total: 'counter', siolua_event_loop_lag_seconds: 'gauge',
   process_resident_memory_bytes: 'gauge', process_cpu_seconds_total: 'counter',
   process_open_fds: 'gauge', process_max_fds: 'gauge',
+  // The limits (their values are checked by the limit tests).
+  siolua_connections: 'gauge', siolua_connections_refused_total: 'counter',
+  siolua_fd_exhausted_total: 'counter', siolua_connections_dropped_no_fd_total: 'counter',
+  siolua_request_body_bytes: 'gauge', siolua_request_bodies_refused_total: 'counter',
+  siolua_requests_timed_out_total: 'counter', siolua_requests_bad_total: 'counter',
+  siolua_output_queued_bytes: 'gauge', siolua_slow_readers_dropped_total: 'counter',
+  siolua_sessions_refused_total: 'counter',
 };
 
 test('metrics are off by default; the path answers 404 like any other', async (t) => {

@@ -1,16 +1,19 @@
-/* Unit tests for net/conn's accept on a real libuv loop: the peer's address
- * text a conn keeps (what the handshake's address and the logs show) is
- * inet_ntop's, for IPv4, IPv4 mapped into IPv6 (a dual-stack listener) and
- * IPv6. Each test listens on loopback, connects from a chosen source
- * address, accepts into a conn and closes everything. */
+/* Unit tests for net/conn's opening of an accepted socket on a real libuv
+ * loop: the peer's address text a conn keeps (what the handshake's address
+ * and the logs show) is inet_ntop's, for IPv4, IPv4 mapped into IPv6 (a
+ * dual-stack listener) and IPv6. Each test listens on loopback with
+ * net/listener (as the server does), connects from a chosen source
+ * address, opens a conn on the descriptor accepted and closes everything. */
 #include <string.h>
 #include <uv.h>
 
 #include "net/conn.h"
+#include "net/listener.h"
 #include "testlib.h"
 
 typedef struct fx {
-    uv_tcp_t listener, client;
+    sl_listener_t listener;
+    uv_tcp_t client;
     uv_connect_t creq;
     char peer[64];
     int accepted;
@@ -20,16 +23,16 @@ static void conn_closed(sl_conn_t *c) { (void)c; }
 static void conn_data(sl_conn_t *c, const char *p, size_t n) { (void)c, (void)p, (void)n; }
 static const sl_conn_handler_t handler = {.on_data = conn_data, .on_close = conn_closed};
 
-static void on_connection(uv_stream_t *l, int status)
+static void on_connection(sl_listener_t *l, int fd, void *ud)
 {
-    fx_t *f = l->data;
+    fx_t *f = ud;
     sl_conn_t *c;
-    if (status == 0 && sl_conn_accept(l, &handler, f, 0, NULL, NULL, &c) == 0) {
+    if (sl_conn_open(tl_loop(), fd, &handler, f, 0, NULL, NULL, NULL, &c) == 0) {
         snprintf(f->peer, sizeof f->peer, "%s", c->peer);
         f->accepted = 1;
         sl_conn_close(c);
     }
-    uv_close((uv_handle_t *)&f->listener, NULL);
+    sl_listener_close(l);
     uv_close((uv_handle_t *)&f->client, NULL);
 }
 
@@ -50,15 +53,12 @@ static const char *peer_of(fx_t *f, const char *on, const char *from)
         uv_ip6_addr(from, 0, (struct sockaddr_in6 *)&ca);
     else
         uv_ip4_addr(from, 0, (struct sockaddr_in *)&ca);
-    uv_tcp_init(tl_loop(), &f->listener);
+    sl_listener_init(&f->listener);
     uv_tcp_init(tl_loop(), &f->client);
-    f->listener.data = f;
-    int namelen = sizeof la;
-    if (uv_tcp_bind(&f->listener, (struct sockaddr *)&la, 0) ||
-        uv_listen((uv_stream_t *)&f->listener, 8, on_connection) ||
-        uv_tcp_getsockname(&f->listener, (struct sockaddr *)&la, &namelen) ||
+    if (sl_listener_open(&f->listener, tl_loop(), (struct sockaddr *)&la, 0, 8, on_connection, f) ||
+        sl_listener_address(&f->listener, &la) ||
         uv_tcp_bind(&f->client, (struct sockaddr *)&ca, 0)) {
-        uv_close((uv_handle_t *)&f->listener, NULL);
+        sl_listener_close(&f->listener);
         uv_close((uv_handle_t *)&f->client, NULL);
         uv_run(tl_loop(), UV_RUN_DEFAULT);
         return "";

@@ -178,7 +178,9 @@ static void accept_encoding_picks_what_node_picks(void)
 {
     for (size_t i = 0; i < sizeof codings / sizeof codings[0]; i++) {
         sl_http_req_t r;
+        sl_http_header_t h[1];
         memset(&r, 0, sizeof r);
+        r.headers = h;
         if (codings[i].header) {
             r.headers[0].name = "Accept-Encoding";
             r.headers[0].value = codings[i].header;

@@ -1,5 +1,6 @@
-/* Unit tests of net/http on a real connection: a Unix-domain listener of the
- * test's own on a real libuv loop, a client socket writing the request in
+/* Unit tests of net/http on a real connection: a Unix-domain socket pair
+ * on a real libuv loop (the server's end opened as the server opens an
+ * accepted socket, sl_conn_open), the client's end writing the request in
  * the pieces a test chooses (the loop runs after each, so http.c sees
  * exactly those reads), and the responses read back. Regression tests of
  * what tests/fuzz/fuzz_http found: trailers of a chunked body, and answers
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -20,11 +20,13 @@
 #include "net/http.h"
 #include "testlib.h"
 
+/* The most header lines a request may have here (lim.max_headers). */
+#define MAX_HEADERS 64
+
 typedef struct fx {
     uv_loop_t *loop;        /* the test's (tl_loop) */
-    uv_pipe_t listener;
-    char dir[64], path[108];
     sl_http_limits_t lim;
+    sl_http_shared_t shared;
     int fd;                 /* the client */
     sl_buf_t out;           /* what the client read */
     int closed;             /* the server closed the connection */
@@ -48,36 +50,23 @@ static void on_request(sl_http_req_t *req, void *ud)
     sl_http_respond(req, 200, "text/plain", "ok", 2);
 }
 
-static void on_connection(uv_stream_t *server, int status)
-{
-    fx_t *f = server->data;
-    static const sl_conn_handler_t none = {0};
-    sl_conn_t *c;
-    CHECK_EQ_INT(status, 0);
-    if (sl_conn_accept(server, &none, NULL, f->lim.write_queue_cap, NULL, NULL, &c) == 0)
-        sl_http_conn_new(c, &f->lim, on_request, f);
-}
-
-/* A listener with header and body caps, and one client connected to it. */
+/* An HTTP conn with header and body caps on one end of a socket pair, the
+ * client on the other. */
 static void fx_init(fx_t *f, size_t max_header, size_t max_body)
 {
+    static const sl_conn_handler_t none = {0};
     memset(f, 0, sizeof *f);
     f->lim = (sl_http_limits_t){.max_header_bytes = max_header, .max_body_bytes = max_body,
+                                .max_headers = MAX_HEADERS, .max_buffered_bytes = 1 << 20,
                                 .header_timeout_ms = 60000, .keepalive_timeout_ms = 60000,
                                 .write_queue_cap = 1 << 20};
-    snprintf(f->dir, sizeof f->dir, "/tmp/sl_http_XXXXXX");
-    CHECK(mkdtemp(f->dir) != NULL);
-    snprintf(f->path, sizeof f->path, "%s/s", f->dir);
     f->loop = tl_loop();
-    uv_pipe_init(f->loop, &f->listener, 0);
-    f->listener.data = f;
-    CHECK_EQ_INT(uv_pipe_bind(&f->listener, f->path), 0);
-    CHECK_EQ_INT(uv_listen((uv_stream_t *)&f->listener, 4, on_connection), 0);
-    f->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", f->path);
-    CHECK_EQ_INT(connect(f->fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    uv_run(f->loop, UV_RUN_NOWAIT); /* accepts */
+    int sv[2];
+    CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    f->fd = sv[0];
+    sl_conn_t *c;
+    CHECK_EQ_INT(sl_conn_open(f->loop, sv[1], &none, NULL, f->lim.write_queue_cap, NULL, NULL, NULL, &c), 0);
+    CHECK(sl_http_conn_new(c, &f->lim, &f->shared, on_request, f) != NULL);
 }
 
 /* Runs the loop and reads what the server wrote. */
@@ -116,12 +105,9 @@ static void fx_done(fx_t *f)
     for (int i = 0; i < 100 && !f->closed; i++)
         fx_turn(f);
     close(f->fd);
-    uv_close((uv_handle_t *)&f->listener, NULL);
-    uv_run(f->loop, UV_RUN_DEFAULT); /* the connection goes too (the runner
+    uv_run(f->loop, UV_RUN_DEFAULT); /* the connection goes (the runner
                                         checks that no handle is left) */
     sl_buf_free(&f->out);
-    unlink(f->path);
-    rmdir(f->dir);
 }
 
 /* The status of the first response, 0 when none came. */
@@ -207,7 +193,7 @@ static void bad_byte_within_limit_is_400_however_split(void)
     CHECK_EQ_INT(status_any_split(req, strlen(req), 200), 400);
 }
 
-/* More than SL_HTTP_MAX_HEADERS fields is 431 (it used to be 400, at a
+/* More than lim.max_headers fields is 431 (it used to be 400, at a
  * place that depended on the split), exactly that many is fine, and a bad
  * byte in the name of the one too many is a 400 whichever the split (the
  * count is decided where the name ends). */
@@ -215,20 +201,20 @@ static void too_many_header_fields_is_431_however_split(void)
 {
     sl_buf_t bad = SL_BUF_INIT;
     sl_buf_append_str(&bad, "GET / HTTP/1.1\r\n");
-    for (int i = 0; i < SL_HTTP_MAX_HEADERS; i++)
+    for (int i = 0; i < MAX_HEADERS; i++)
         sl_buf_appendf(&bad, "H%d: v\r\n", i);
     sl_buf_append_str(&bad, "Too-Many\x01: v\r\n\r\n");
     CHECK_EQ_INT(status_any_split(bad.data, bad.len, 16384), 400);
     sl_buf_free(&bad);
 
-    for (int n = SL_HTTP_MAX_HEADERS; n <= SL_HTTP_MAX_HEADERS + 1; n++) {
+    for (int n = MAX_HEADERS; n <= MAX_HEADERS + 1; n++) {
         sl_buf_t req = SL_BUF_INIT;
         sl_buf_append_str(&req, "GET / HTTP/1.1\r\n");
         for (int i = 0; i < n; i++)
             sl_buf_appendf(&req, "H%d: v\r\n", i);
         sl_buf_append_str(&req, "\r\n");
         CHECK_EQ_INT(status_any_split(req.data, req.len, 16384),
-                     n > SL_HTTP_MAX_HEADERS ? 431 : 200);
+                     n > MAX_HEADERS ? 431 : 200);
         sl_buf_free(&req);
     }
 }

@@ -4,6 +4,7 @@
  * entry unit_NAME (`unit_runner NAME`). One per line. No include guard:
  * runner.c includes it twice, with two meanings of SUITE. */
 SUITE(backoff)
+SUITE(budget)
 SUITE(buf)
 SUITE(conn)
 SUITE(defer)

@@ -283,11 +283,11 @@ static void decode_trims_whitespace_around_payload(void)
     CHECK_PAYLOAD(p, "[ \"a\" , 1 ]");
 }
 
-static void decode_ack_id_max_uint64_is_accepted(void)
+static void decode_ack_id_max_int64_is_accepted(void)
 {
     sio_packet_t p;
-    CHECK_EQ_INT(dec("218446744073709551615[\"a\"]", &p), 0);
-    CHECK(p.ack_id == UINT64_MAX);
+    CHECK_EQ_INT(dec("29223372036854775807[\"a\"]", &p), 0);
+    CHECK(p.ack_id == INT64_MAX);
     CHECK_EQ_INT(dec("20[\"a\"]", &p), 0);
     CHECK_EQ_INT(p.has_ack, 1);
     CHECK(p.ack_id == 0);
@@ -367,6 +367,9 @@ static void decode_non_numeric_ack_id_is_error(void)
 
 static void decode_ack_id_overflow_is_error(void)
 {
+    /* 2^63 to 2^64 - 1 would be negative as Lua integers. */
+    CHECK_EQ_INT(dec_rc("29223372036854775808[\"a\"]"), SIO_PACKET_E_ACK_ID);
+    CHECK_EQ_INT(dec_rc("318446744073709551615[]"), SIO_PACKET_E_ACK_ID);
     CHECK_EQ_INT(dec_rc("218446744073709551616[\"a\"]"), SIO_PACKET_E_ACK_ID);
     CHECK_EQ_INT(dec_rc("299999999999999999999999999[\"a\"]"), SIO_PACKET_E_ACK_ID);
     CHECK_EQ_INT(dec_rc("3/x,100000000000000000000[]"), SIO_PACKET_E_ACK_ID);
@@ -722,7 +725,7 @@ static void every_packet_type_round_trips(void)
         p = mk(SIO_PACKET_EVENT, ns, 0, 0, "[\"message\",1,\"2\",{\"3\":[true]}]"); round_trip(&p);
         p = mk(SIO_PACKET_EVENT, ns, 1, 456, "[\"m\"]"); round_trip(&p);
         p = mk(SIO_PACKET_ACK, ns, 1, 0, "[]"); round_trip(&p);
-        p = mk(SIO_PACKET_ACK, ns, 1, 18446744073709551615u, "[1,\"2\"]"); round_trip(&p);
+        p = mk(SIO_PACKET_ACK, ns, 1, INT64_MAX, "[1,\"2\"]"); round_trip(&p);
         p = mk(SIO_PACKET_CONNECT_ERROR, ns, 0, 0, "{\"message\":\"Invalid namespace\"}"); round_trip(&p);
         p = mk(SIO_PACKET_CONNECT_ERROR, ns, 0, 0, "\"no\""); round_trip(&p);
         p = mk(SIO_PACKET_BINARY_EVENT, ns, 0, 0, "[\"b\",{\"_placeholder\":true,\"num\":0}]");
@@ -1111,7 +1114,7 @@ TL_SUITE(sio_packet, NULL, pool_free,
          TL_TEST(decode_attachment_count_at_limit_is_accepted),
          TL_TEST(decode_slash_comma_is_main_namespace),
          TL_TEST(decode_trims_whitespace_around_payload),
-         TL_TEST(decode_ack_id_max_uint64_is_accepted),
+         TL_TEST(decode_ack_id_max_int64_is_accepted),
          TL_TEST(decode_accepts_strict_json_edge_cases),
          TL_TEST(decode_nesting_up_to_depth_limit),
          TL_TEST(decode_empty_input_is_error),

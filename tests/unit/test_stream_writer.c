@@ -735,6 +735,160 @@ static const char *suite_setup(void)
     return NULL;
 }
 
+/* A writer in a budget (the process's cap on all output queues): its
+ * shared buffer is counted once however many chunks refer to it; once the
+ * budget is over its cap, the writer that has waited longest is dropped
+ * on the next turn (on_error with UV_ENOBUFS, writes refused), and a
+ * writer that keeps up stays. */
+static void writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first(void)
+{
+    fx_t slow, fast;
+    char *p = pattern(BIG, 3);
+    fx_init(&slow, 64 * BIG);
+    fx_init(&fast, 64 * BIG); /* the same loop: tl_loop() */
+    sl_budget_t b;
+    sl_budget_init(&b, slow.loop, BIG / 2, "cap");
+    sl_stream_writer_set_budget(&slow.w, &b, "slow");
+    sl_stream_writer_set_budget(&fast.w, &b, "fast");
+    sl_rcbuf_t *rc = sl_rcbuf_new(p, BIG);
+    uv_buf_t whole = uv_buf_init(rc->data, (unsigned)BIG), half = uv_buf_init(rc->data, (unsigned)(BIG / 2));
+    CHECK_EQ_INT(sl_stream_writer_writev(&slow.w, &whole, &rc, 1, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_writev(&slow.w, &half, &rc, 1, 0), 0);
+    CHECK(b.used == BIG); /* two chunks of one buffer: counted once */
+    CHECK_EQ_INT(slow.errors, 0); /* not inside the write */
+    /* The fast writer's write goes out at once: never queued, never listed. */
+    CHECK_EQ_INT(sl_stream_writer_write(&fast.w, "hi", 2, 0), 0);
+    /* The budget's timer is due in 1 ms (UV_RUN_ONCE could block on the
+     * slow writer's write once the timer has run). */
+    for (int i = 0; i < 2000 && slow.errors == 0; i++) {
+        uv_sleep(1);
+        uv_run(slow.loop, UV_RUN_NOWAIT);
+    }
+    CHECK_EQ_INT(slow.errors, 1);
+    CHECK_EQ_INT(slow.error_status, UV_ENOBUFS);
+    CHECK_EQ_INT(sl_stream_writer_write(&slow.w, "x", 1, 0), -EPIPE);
+    CHECK_EQ_INT(b.used, 0);
+    CHECK_EQ_INT(b.dropped, 1);
+    CHECK_EQ_INT(fast.errors, 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&fast.w, "!", 1, 0), 0);
+    sl_rcbuf_unref(rc);
+    sl_budget_close(&b);
+    sl_stream_writer_close(&fast.w);
+    uv_close((uv_handle_t *)&fast.pipe, closed_cb);
+    close(fast.peer);
+    sl_buf_free(&fast.got);
+    fx_done(&slow);
+    free(p);
+}
+
+/* Past twice the budget's cap a write that would wait, in a queue that
+ * holds more than a 64th of the cap, is refused at once (-ENOBUFS,
+ * nothing queued), as one past the writer's own cap is: a burst within
+ * one loop turn, before the budget's timer drops anyone, can't grow the
+ * queues past that. A queue that holds little still takes a write (a new
+ * client's first packet), a buffer some queue holds already costs
+ * nothing more, and an uncapped write (a close frame) still goes. Both
+ * writers are corked, so every write waits. */
+static void writer_in_a_budget_past_twice_its_cap_refuses_what_would_wait(void)
+{
+    fx_t f, g;
+    fx_init(&f, 1 << 20);
+    fx_init(&g, 1 << 20);
+    sl_budget_t b;
+    sl_budget_init(&b, f.loop, 6400, "cap"); /* a 64th: 100 */
+    sl_stream_writer_set_budget(&f.w, &b, "slow");
+    sl_stream_writer_set_budget(&g.w, &b, "new");
+    sl_stream_writer_cork(&f.w);
+    sl_stream_writer_cork(&g.w);
+    char *p = pattern(12400, 5);
+    sl_rcbuf_t *big = sl_rcbuf_new(p, 12000), *more = sl_rcbuf_new(p + 12000, 400),
+               *first = sl_rcbuf_new(p, 100);
+    uv_buf_t bb = uv_buf_init(big->data, 12000), mb = uv_buf_init(more->data, 400),
+             fb = uv_buf_init(first->data, 100);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &bb, &big, 1, 0), 0); /* over the cap, under twice */
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &mb, &more, 1, 0), 0); /* 12400 */
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &mb, &more, 1, 0), 0); /* held already: free */
+    CHECK_EQ_INT(b.used, 12400);
+    sl_rcbuf_t *over = sl_rcbuf_new(p, 401);
+    uv_buf_t ob = uv_buf_init(over->data, 401);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &ob, &over, 1, 0), -ENOBUFS); /* 12801 > 12800 */
+    CHECK_EQ_INT(b.used, 12400);
+    CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 12800);
+    /* The other writer holds nothing: its first 100 bytes go in. */
+    CHECK_EQ_INT(sl_stream_writer_writev(&g.w, &fb, &first, 1, 0), 0);
+    CHECK_EQ_INT(b.used, 12500);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &ob, &over, 1, SL_STREAM_WRITE_UNCAPPED), 0);
+    CHECK_EQ_INT(b.used, 12901);
+    sl_rcbuf_unref(big);
+    sl_rcbuf_unref(more);
+    sl_rcbuf_unref(first);
+    sl_rcbuf_unref(over);
+    sl_stream_writer_close(&f.w); /* before the budget's timer drops them */
+    sl_stream_writer_close(&g.w);
+    CHECK_EQ_INT(b.used, 0);
+    sl_budget_close(&b);
+    uv_close((uv_handle_t *)&g.pipe, closed_cb);
+    close(g.peer);
+    sl_buf_free(&g.got);
+    fx_done(&f);
+    free(p);
+}
+
+/* What a flusher holds for the turn's end is counted in the budget as any
+ * queue is (a turn can't hide its output from the cap), but a turn's
+ * output is no slow reader: written from a timer's callback (the budget's
+ * own timer runs in that phase too), held over the cap, with a peer that
+ * reads, it is flushed at the turn's end and the writer is not dropped. */
+typedef struct turn_write {
+    fx_t *f;
+    sl_budget_t *b;
+    sl_rcbuf_t *rc;
+    int result;
+    size_t used; /* the budget's count right after the write */
+} turn_write_t;
+
+static void write_from_a_timer(uv_timer_t *t)
+{
+    turn_write_t *tw = t->data;
+    uv_buf_t whole = uv_buf_init(tw->rc->data, (unsigned)tw->rc->len);
+    tw->result = sl_stream_writer_writev(&tw->f->w, &whole, &tw->rc, 1, 0);
+    tw->used = tw->b->used;
+}
+
+static void flusher_held_output_counts_in_the_budget_and_is_no_slow_reader(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, 64 * BIG);
+    sl_budget_t b;
+    sl_budget_init(&b, f.loop, 1000, "cap");
+    sl_stream_writer_set_budget(&f.w, &b, "held");
+    char *p = pattern(1500, 9);
+    turn_write_t tw = {&f, &b, sl_rcbuf_new(p, 1500), -1, 0};
+    uv_timer_t t;
+    uv_timer_init(f.loop, &t);
+    t.data = &tw;
+    uv_timer_start(&t, write_from_a_timer, 0, 0);
+    uv_run(f.loop, UV_RUN_NOWAIT); /* the write, then the turn's end */
+    CHECK(pump(&f, 0, flushed_idle));
+    CHECK_EQ_INT(tw.result, 0);
+    CHECK_EQ_INT(tw.used, 1500); /* held for the turn's end: counted */
+    for (int i = 0; i < 5; i++) { /* the budget's timer, if it was started: 1 ms */
+        uv_sleep(1);
+        uv_run(f.loop, UV_RUN_NOWAIT);
+    }
+    CHECK_EQ_INT(f.errors, 0);
+    CHECK_EQ_INT(b.dropped, 0);
+    CHECK_EQ_INT(b.used, 0);
+    peer_read(&f, 0);
+    CHECK_MEM(f.got.data, f.got.len, p, 1500);
+    sl_rcbuf_unref(tw.rc);
+    uv_close((uv_handle_t *)&t, closed_cb);
+    sl_stream_writer_close(&f.w);
+    sl_budget_close(&b);
+    fx_done(&f);
+    free(p);
+}
+
 TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(writer_small_write_goes_out_at_once),
          TL_TEST(writer_partial_write_queues_the_rest_and_drains),
@@ -750,6 +904,8 @@ TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(writer_cork_holds_writes_until_uncork),
          TL_TEST(writer_corked_writes_count_against_the_cap),
          TL_TEST(writer_empty_writes_do_nothing),
+         TL_TEST(writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first),
+         TL_TEST(writer_in_a_budget_past_twice_its_cap_refuses_what_would_wait),
          TL_TEST(flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end),
          TL_TEST(flusher_writes_what_a_timer_wrote_before_the_loop_blocks),
          TL_TEST(flusher_writes_early_past_the_threshold_and_big_writes_at_once),
@@ -759,4 +915,5 @@ TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(flusher_shutdown_writes_what_was_held_then_eof),
          TL_TEST(flusher_writer_closed_with_held_output_offers_it_once_and_leaves_nothing),
          TL_TEST(flusher_failed_write_at_the_turns_end_reports_once),
-         TL_TEST(flusher_close_writes_what_it_holds_and_writers_go_direct));
+         TL_TEST(flusher_close_writes_what_it_holds_and_writers_go_direct),
+         TL_TEST(flusher_held_output_counts_in_the_budget_and_is_no_slow_reader));

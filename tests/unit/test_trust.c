@@ -19,8 +19,10 @@ static sl_trust_t trust(const char *spec)
 static const char *client(const sl_trust_t *t, const char *peer, const char *xff1, const char *xff2)
 {
     static sl_http_req_t req;
+    static sl_http_header_t headers[3];
     static char out[64];
     memset(&req, 0, sizeof req);
+    req.headers = headers;
     req.headers[req.nheaders++] = (sl_http_header_t){"Host", "example.org"};
     if (xff1)
         req.headers[req.nheaders++] = (sl_http_header_t){"X-Forwarded-For", xff1};

@@ -17,7 +17,9 @@
 /* A request with one Sec-WebSocket-Extensions header (NULL: none). */
 static void fake_req(sl_http_req_t *r, const char *ext)
 {
+    static sl_http_header_t headers[2];
     memset(r, 0, sizeof *r);
+    r->headers = headers;
     if (ext) {
         r->headers[0].name = "Sec-WebSocket-Extensions";
         r->headers[0].value = ext;

@@ -10,6 +10,13 @@
 -- numUsers is the size of the room USERS as the adapter sees it, not a
 -- counter in a Lua variable: with a cluster adapter it counts the users of
 -- every instance, where the Node demo's counter counts only its own.
+--
+-- Names and messages follow the rules of the /chat namespace
+-- (chat/names.lua): the name is sent again with every `typing`, so a
+-- stored megabyte would be a megabyte to every user per keystroke. The
+-- demo's page has no way to show a refusal: a refused `add user` gets no
+-- `login`, and a refused message goes to no one.
+local names = require "chat.names"
 local directory = require "chat.directory"
 
 local USERS = "demo:users"
@@ -26,8 +33,9 @@ return function(server)
       if socket.data.username then socket:to(USERS):emit(event, payload) end
     end
 
-    socket:on("add user", function(username)
-      if socket.data.username or type(username) ~= "string" then return end
+    socket:on("add user", function(name)
+      local username = names.user(name)
+      if socket.data.username or not username then return end
       socket.data.username = username
       socket:join(USERS)
       local n = count()
@@ -36,7 +44,8 @@ return function(server)
     end)
 
     socket:on("new message", function(message)
-      to_others("new message", { username = socket.data.username, message = message })
+      local text = names.text(message)
+      if text then to_others("new message", { username = socket.data.username, message = text }) end
     end)
 
     socket:on("typing", function()

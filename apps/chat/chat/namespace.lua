@@ -6,15 +6,7 @@
 --                     chat error {code, message}
 local commands = require "chat.commands"
 local actions = require "chat.actions"
-
-local MAX_TEXT = 2000 -- characters in one message
-
--- Text from the wire: a string (or a number, written as text), else nil.
-local function text_of(v)
-  if type(v) == "number" then return tostring(v) end
-  if type(v) == "string" then return v end
-  return nil
-end
+local names = require "chat.names"
 
 -- Ignores the ack function a client may have asked for as the last
 -- argument (ours never need one).
@@ -33,16 +25,12 @@ return function(nsp)
     end)
 
     socket:on("clientMessage", function(content)
-      local text = text_of(arg(content))
       if not socket.data.user then
         return actions.refuse(socket, "not_logged_in", "Log in first: send login with your name")
       end
-      if not text or text:find("^%s*$") then return end
-      local len = utf8.len(text)
-      if not len then return actions.refuse(socket, "invalid_text", "Messages must be valid UTF-8") end
-      if len > MAX_TEXT then
-        return actions.refuse(socket, "too_long", ("Messages are at most %d characters"):format(MAX_TEXT))
-      end
+      local text, code, why = names.text(arg(content))
+      if code then return actions.refuse(socket, code, why) end
+      if not text then return end
       if text:sub(1, 1) == "/" then return commands.run(socket, text) end
       actions.say(socket, text)
     end)

@@ -1,6 +1,9 @@
 -- The chat of the socket.io tutorial (2024), on the main namespace: every
 -- `chat message` goes to everyone, the sender included, so the tutorial's
--- page works against siolua as it is.
+-- page works against siolua as it is. Messages follow the rules of the
+-- /chat namespace (chat/names.lua); one that doesn't goes to no one.
+local names = require "chat.names"
+
 return function(server)
   -- On connection, and again on a hot reload (to the new code).
   local function bind(socket)
@@ -10,7 +13,8 @@ return function(server)
       local n = select("#", ...)
       local ack = n > 0 and select(n, ...) or nil
       if type(msg) == "function" then msg, ack = nil, msg end
-      if msg ~= nil then server:emit("chat message", msg) end
+      local text = names.text(msg)
+      if text then server:emit("chat message", text) end
       if type(ack) == "function" then ack() end
     end)
   end

@@ -4,9 +4,7 @@ local sio = require "siolua"
 local t = require "siolua.test"
 local h = require "tests.lib.tab"
 
-local function root()
-  return assert(sio.client(sio.test_url .. "/"))
-end
+local root = h.root
 
 t.test("tutorial: `chat message` goes to every socket of /, the sender too; extra arguments dropped, the ack answered", function()
   local a, b = root(), root()

@@ -166,3 +166,12 @@ export function promtoolCheck(text) {
     return `${e.stdout}${e.stderr}`;
   }
 }
+
+// The unlabelled samples of a server's /metrics (started with --set
+// metrics=/metrics), by name: for tests that read a few counters.
+export async function scrapeValues(baseUrl) {
+  const fams = parseMetrics(await (await fetch(`${baseUrl}/metrics`)).text());
+  const out = {};
+  for (const f of fams.values()) for (const s of f.samples) if (Object.keys(s.labels).length === 0) out[s.name] = s.value;
+  return out;
+}

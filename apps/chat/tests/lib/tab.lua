@@ -113,6 +113,11 @@ function Tab:settle()
   table.remove(self.lines, i)
 end
 
+-- A client of the main namespace "/" (the tutorial's and the demo's chats).
+function M.root()
+  return assert(sio.client(sio.test_url .. "/"))
+end
+
 -- A tab logged in as name (optionally with key, options for sio.client).
 function M.logged_in(name, key, opts)
   local me = M.tab(opts)
