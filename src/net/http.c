@@ -286,21 +286,24 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n)
     sl_http_conn_t *hc = hc_of(p);
     if (hc->headers_done)
         return 0;
-    if (add_header_bytes(hc, n))
-        return HPE_USER;
-    if (hc->skipping)
-        return 0;
-    sl_buf_t *s = &hc->req->strings;
     /* A value starts on its name's line. llhttp takes a line folded onto
      * the next (obs-fold) even in strict mode, after an empty value too,
      * skipping the fold's whitespace: a value piece with a line end
      * between it and the span before it (the name, or the value's first
      * line) is a fold. RFC 9112 5.2 lets a server refuse those with 400;
      * smuggling relies on servers that read them differently. (An empty
-     * value comes as an empty piece after its line end: not a fold.) */
+     * value comes as an empty piece after its line end: not a fold.)
+     * Checked before the piece is counted: a fold's first piece is all of
+     * it in one read and a byte of it in another, so counting first would
+     * make the same head 431 or 400 by how it was split. */
     const char *from = hc->span_end ? hc->span_end : hc->feed_base;
     if (n && (hc->nl_after_span || memchr(from, '\n', (size_t)(at - from))))
         return refuse(hc, 400, "folded header line (obs-fold)");
+    if (add_header_bytes(hc, n))
+        return HPE_USER;
+    if (hc->skipping)
+        return 0;
+    sl_buf_t *s = &hc->req->strings;
     hc->span_end = at + n;
     hc->nl_after_span = 0;
     if (!hc->last_was_value) {

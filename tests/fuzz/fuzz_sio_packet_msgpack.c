@@ -90,7 +90,9 @@ static void on_packet(const sio_packet_t *pkt, const sio_packet_bin_t *bins, con
     FUZZ_CHECK(pkt->type >= SIO_PACKET_CONNECT && pkt->type <= SIO_PACKET_BINARY_ACK);
     FUZZ_CHECK(binary == (pkt->attachments > 0) && binary == (bins != NULL));
     FUZZ_CHECK(pkt->nsp && within(pkt->nsp, pkt->nsp_len, lo, hi));
-    FUZZ_CHECK(!memchr(pkt->nsp, '\0', pkt->nsp_len));
+    /* A name may hold NUL: passed on as the text parser passes it (sio.c
+     * answers a CONNECT for it with CONNECT_ERROR). */
+    FUZZ_CHECK(!pkt->has_ack || pkt->ack_id <= (uint64_t)INT64_MAX);
     FUZZ_CHECK(sio_packet_check(pkt) == 0);
     for (unsigned k = 0; k < pkt->attachments; k++)
         FUZZ_CHECK(within(bins[k].data, bins[k].len, lo, hi));

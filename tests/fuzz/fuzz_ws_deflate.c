@@ -20,10 +20,13 @@
 #include "net/deflate.h"
 #include "net/ws_deflate.h"
 
-/* A request holding only the extension headers. */
+/* A request holding only the extension headers (up to four lines; the
+ * request's header list is the parser's memory, here ours). */
 static void fake_request(sl_http_req_t *req, char *value, size_t n)
 {
+    static sl_http_header_t headers[4];
     memset(req, 0, sizeof *req);
+    req->headers = headers;
     char *p = value, *end = value + n;
     while (p <= end && req->nheaders < 4) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
