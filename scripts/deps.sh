@@ -16,9 +16,11 @@ build_pkgs=(build-essential cmake pkg-config liblua5.4-dev lua5.4 libuv1-dev lib
 # (with websocket-client and requests) is the third client the compression
 # tests run; prometheus gives promtool (Prometheus's own check of the
 # metrics text) and a real Prometheus server that the metrics test runs as
-# its own process.
+# its own process. clang + libclang-rt-14-dev: libFuzzer (-fsanitize=fuzzer)
+# for tests/fuzz; llvm-14: llvm-symbolizer, for readable sanitizer reports.
 test_pkgs=(redis-server chromium valgrind nginx haproxy systemd python3 openssl
-           python3-socketio python3-websocket python3-requests prometheus)
+           python3-socketio python3-websocket python3-requests prometheus
+           clang libclang-rt-14-dev llvm-14)
 
 want=("${build_pkgs[@]}" nodejs npm)
 [ "${1:-}" = "--test" ] && want+=("${test_pkgs[@]}")

@@ -18,6 +18,7 @@
 
 #include "base/buf.h"
 #include "base/hashtab.h"
+#include "cluster/redis_reader.h"
 
 typedef struct bus_str {
     char *p;
@@ -38,7 +39,7 @@ struct sl_bus_client {
     sl_bus_t *bus;
     sl_bus_write_cb write;
     void *ud;
-    redisReader *reader;
+    sl_redis_reader_t *reader;
     bus_str_t *channels;
     size_t nchannels, capchannels;
     bus_str_t *patterns;
@@ -714,7 +715,7 @@ sl_bus_client_t *sl_bus_client_new(sl_bus_t *b, sl_bus_write_cb write, void *ud)
     sl_bus_client_t *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->reader = redisReaderCreate();
+    c->reader = sl_redis_reader_new(SL_REDIS_MAX_ELEMENTS);
     if (!c->reader) {
         free(c);
         return NULL;
@@ -731,18 +732,19 @@ sl_bus_client_t *sl_bus_client_new(sl_bus_t *b, sl_bus_write_cb write, void *ud)
 
 int sl_bus_client_feed(sl_bus_client_t *c, const char *data, size_t len)
 {
-    if (redisReaderFeed(c->reader, data, len) != REDIS_OK)
+    if (sl_redis_reader_feed(c->reader, data, len))
         return -1;
     int rc = 0;
     while (rc == 0) {
-        void *reply = NULL;
-        if (redisReaderGetReply(c->reader, &reply) != REDIS_OK) {
+        redisReply *reply;
+        int got = sl_redis_reader_next(c->reader, &reply);
+        if (got < 0) {
             /* Not RESP: tell it why, then the owner closes it. */
             out_error(&c->out, "ERR Protocol error");
             rc = -1;
             break;
         }
-        if (!reply)
+        if (!got)
             break;
         redisReply *req = reply;
         if (req->type != REDIS_REPLY_ARRAY) {
@@ -779,7 +781,7 @@ void sl_bus_client_free(sl_bus_client_t *c)
         free(c->patterns[i].p);
     free(c->channels);
     free(c->patterns);
-    redisReaderFree(c->reader);
+    sl_redis_reader_free(c->reader);
     sl_buf_free(&c->out);
     free(c);
 }

@@ -7,7 +7,7 @@
  * SELECT 0, QUIT. Anything else is answered "-ERR unknown command", so a
  * client never waits for an answer that won't come.
  *
- * Pure: a client's bytes go in (RESP, read with hiredis's redisReader),
+ * Pure: a client's bytes go in (RESP, read with cluster/redis_reader: hiredis's reader, capped),
  * replies and pub/sub messages come out through each client's write
  * callback; the caller sets the clock. No event loop, no sockets here
  * (local_bus_server.c puts it on a unix socket). Knows nothing of

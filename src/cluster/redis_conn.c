@@ -22,6 +22,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "cluster/redis_reader.h"
 #include "net/stream_writer.h"
 #include "net/tcp_connect.h"
 
@@ -57,7 +58,7 @@ typedef struct sock {
     sl_stream_writer_t out;
     int reading;
     sl_tls_t *tls;
-    redisReader *reader;
+    sl_redis_reader_t *reader;
     sl_redis_conn_t *c;    /* NULL once let go of */
 } sock_t;
 
@@ -495,19 +496,20 @@ static void dispatch(sl_redis_conn_t *c, redisReply *r)
 /* RESP from Redis: every complete reply, until the attempt ends. */
 static void feed(sl_redis_conn_t *c, sock_t *k, const char *p, size_t n)
 {
-    if (redisReaderFeed(k->reader, p, n) != REDIS_OK) {
+    if (sl_redis_reader_feed(k->reader, p, n)) {
         conn_lost(c, "out of memory", NULL);
         return;
     }
     while (k->c == c) {
-        void *reply = NULL;
-        if (redisReaderGetReply(k->reader, &reply) != REDIS_OK) {
+        redisReply *reply;
+        int got = sl_redis_reader_next(k->reader, &reply);
+        if (got < 0) {
             char why[WHY_MAX];
-            snprintf(why, sizeof why, "unreadable reply: %s", k->reader->errstr);
+            snprintf(why, sizeof why, "unreadable reply: %s", sl_redis_reader_error(k->reader));
             conn_lost(c, why, NULL);
             return;
         }
-        if (!reply)
+        if (!got)
             return;
         dispatch(c, reply);
         freeReplyObject(reply);
@@ -625,8 +627,7 @@ static void send_handshake(sl_redis_conn_t *c)
 static void sock_closed(uv_handle_t *h)
 {
     sock_t *k = h->data;
-    if (k->reader)
-        redisReaderFree(k->reader);
+    sl_redis_reader_free(k->reader);
     sl_tls_free(k->tls);
     free(k->st);
     free(k);
@@ -669,7 +670,7 @@ static void sock_start(sl_redis_conn_t *c, sock_t *k)
         conn_lost(c, why, NULL);
         return;
     }
-    if (!(k->reader = redisReaderCreate())) {
+    if (!(k->reader = sl_redis_reader_new(c->o.subscriber ? SL_REDIS_SUB_MAX_ELEMENTS : SL_REDIS_MAX_ELEMENTS))) {
         conn_lost(c, "out of memory", NULL);
         return;
     }

@@ -3,8 +3,8 @@
  * sio.redis's pool, sio.emitter, `siolua emit`):
  *
  *   commands --RESP--> out buffer --(once per loop turn)--> [net/tls] --> stream writer --> socket
- *   socket --> [net/tls] --> hiredis's redisReader --> replies, in order, to their callbacks
- *                                                  \-> pushes (subscriber messages) to on_push
+ *   socket --> [net/tls] --> cluster/redis_reader (hiredis, capped) --> replies, in order, to their callbacks
+ *                                                                    \-> pushes (subscriber messages) to on_push
  *
  * It connects (TCP through net/tcp_connect, or a unix socket), runs TLS when
  * the URL is rediss://, says AUTH / SELECT (or PING when there is nothing to

@@ -999,18 +999,26 @@ int sl_lua_json_encode_values(lua_State *L, int first, int n, sl_buf_t *out,
     return enc_call(L, enc_values_run, lua_absindex(L, first), n, out, opts, err, errlen);
 }
 
+/* 1: a binary is in there; 0: none; -1: nested past the limit, which ends
+ * the whole search at once (found by tests/fuzz/fuzz_lua_json_encode): a
+ * cycle with two ways back, t.a = t and t.b = t, has 2^128 paths down to
+ * the limit, and a search that only turned back there never ended. Such a
+ * value cannot be encoded anyway (the encoder stops at the limit too). */
 static int has_binary(lua_State *L, int idx, int depth)
 {
     int t = lua_type(L, idx);
     if (t == LUA_TUSERDATA)
         return sl_lua_json_is_binary(L, idx);
-    if (t != LUA_TTABLE || depth >= SL_LUA_JSON_MAX_DEPTH || !lua_checkstack(L, 4))
+    if (t != LUA_TTABLE)
         return 0;
+    if (depth >= SL_LUA_JSON_MAX_DEPTH || !lua_checkstack(L, 4))
+        return -1;
     lua_pushnil(L);
     while (lua_next(L, idx)) {
-        if (has_binary(L, lua_gettop(L), depth + 1)) {
+        int rc = has_binary(L, lua_gettop(L), depth + 1);
+        if (rc != 0) {
             lua_pop(L, 2);
-            return 1;
+            return rc;
         }
         lua_pop(L, 1);
     }
@@ -1019,7 +1027,7 @@ static int has_binary(lua_State *L, int idx, int depth)
 
 int sl_lua_json_has_binary(lua_State *L, int idx)
 {
-    return has_binary(L, lua_absindex(L, idx), 0);
+    return has_binary(L, lua_absindex(L, idx), 0) == 1;
 }
 
 /* ---- Lua module ---------------------------------------------------------- */

@@ -146,7 +146,8 @@ int sl_lua_json_encode_values(lua_State *L, int first, int n, sl_buf_t *out,
                               const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen);
 
 /* 1 when the value at idx is, or holds (in table values, recursively, up to
- * SL_LUA_JSON_MAX_DEPTH), a siolua.binary: choose BINARY_EVENT over EVENT. */
+ * SL_LUA_JSON_MAX_DEPTH), a siolua.binary: choose BINARY_EVENT over EVENT.
+ * 0 for a value nested deeper (a cycle included), which cannot be encoded. */
 int sl_lua_json_has_binary(lua_State *L, int idx);
 
 /* Pushes a new siolua.binary of len bytes, copied from data, or left

@@ -112,7 +112,9 @@ void sl_zpool_free(void)
 /* zlib counts in uInt: feed at most this much at once. */
 #define ZCHUNK (1u << 30)
 
-/* Runs deflate over p..p+n with flush, growing out as needed. */
+/* Runs deflate over p..p+n with flush, growing out as needed. p is never
+ * NULL, even with n 0: it is advanced, and NULL + 0 is undefined in C
+ * (clang's UBSan stops there; found by tests/fuzz/fuzz_ws_deflate). */
 static int deflate_run(z_stream *s, const char *p, size_t n, int flush, sl_buf_t *out)
 {
     for (;;) {
@@ -146,12 +148,24 @@ int sl_zdeflate_message(sl_zdeflate_t *z, const uv_buf_t *parts, unsigned n, sl_
                         int reset)
 {
     size_t start = out->len;
-    int rc = 0;
+    int rc = 0, empty = 1;
     for (unsigned i = 0; i < n && !rc; i++)
-        if (parts[i].len)
+        if (parts[i].len) {
             rc = deflate_run(&z->s, parts[i].base, parts[i].len, Z_NO_FLUSH, out);
+            empty = 0;
+        }
+    /* zlib refuses a sync flush that follows another with no input between
+     * (Z_BUF_ERROR, nothing written), so an empty message after another on
+     * a stream that keeps its history came out as no bytes at all, and the
+     * receiver, adding 00 00 ff ff back, read them as the header of a
+     * 65280-byte stored block and lost step with the sender (found by
+     * tests/fuzz/fuzz_ws_deflate). A call with neither input nor flush, as
+     * Node's zlib makes for an empty write, lets the flush through: the
+     * message is then 00, an empty stored block, as Node's ws sends it. */
+    if (!rc && empty)
+        rc = deflate_run(&z->s, "", 0, Z_NO_FLUSH, out);
     if (!rc)
-        rc = deflate_run(&z->s, NULL, 0, Z_SYNC_FLUSH, out);
+        rc = deflate_run(&z->s, "", 0, Z_SYNC_FLUSH, out);
     /* A sync flush ends with an empty stored block, 00 00 ff ff: the
      * receiver adds it back (RFC 7692 7.2.1). */
     static const unsigned char tail[4] = {0x00, 0x00, 0xff, 0xff};

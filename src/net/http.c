@@ -29,6 +29,8 @@ struct sl_http_conn {
     sl_http_req_t *req;          /* being parsed or being answered */
     sl_buf_t pending;            /* input not yet fed to the parser */
     size_t header_bytes;
+    size_t msg_fed;              /* bytes of the message being parsed that
+                                    earlier llhttp_execute calls took */
     uint64_t req_start;          /* loop time of the request's first byte */
     /* Offsets into req->strings while parsing (hdr_pos_t), resolved into
      * req->headers at headers end. */
@@ -53,6 +55,12 @@ struct sl_http_conn {
     unsigned detached : 1;       /* conn taken by an upgrade */
     unsigned in_feed : 1;
     unsigned headers_done : 1;   /* of the request being parsed */
+    /* A field past the most header lines (lim.max_headers) is not stored
+     * (skipping) and the request is refused (431) at the end of its name,
+     * which llhttp reaches at the same byte however the reads were split
+     * (refusing where its first piece arrives would not be: a read ending
+     * inside a name hands that piece over before a bad byte after it). */
+    unsigned skipping : 1;
 };
 
 typedef struct hdr_pos {
@@ -196,6 +204,7 @@ static int cb_message_begin(llhttp_t *p)
     hc->nl_after_span = 0;
     hc->header_bytes = 0;
     hc->headers_done = 0;
+    hc->skipping = 0;
     hc->req_start = uv_now(hc->conn->tcp.loop);
     http_arm_deadline(hc);
     return 0;
@@ -230,17 +239,28 @@ static int cb_url_complete(llhttp_t *p)
     return sl_buf_append_byte(&hc_of(p)->req->strings, '\0') ? -1 : 0;
 }
 
+/* Header fields after the body of a chunked request are trailers: llhttp
+ * reports them with the same callbacks, after cb_headers_complete turned
+ * the strings into pointers, so they must not touch the strings (a realloc
+ * would leave the request's pointers dangling). They are read and dropped,
+ * like a field past the most header lines, which is refused at its end. */
+static int field_ignored(const sl_http_conn_t *hc) { return hc->headers_done || hc->skipping; }
+
 static hdr_pos_t *hdr_last(sl_http_conn_t *hc) { return (hdr_pos_t *)hc->hdrs.data + hc->nh - 1; }
 
 static int cb_header_field(llhttp_t *p, const char *at, size_t n)
 {
     sl_http_conn_t *hc = hc_of(p);
+    if (hc->headers_done)
+        return 0;
     if (add_header_bytes(hc, n))
         return HPE_USER;
     sl_buf_t *s = &hc->req->strings;
+    if (hc->nh == hc->lim.max_headers && (hc->nh == 0 || hc->last_was_value))
+        hc->skipping = 1; /* a new field past the most: refused at the end of its name */
+    if (hc->skipping)
+        return 0;
     if (hc->nh == 0 || hc->last_was_value) {
-        if (hc->nh == hc->lim.max_headers)
-            return refuse(hc, 431, "too many header lines");
         hdr_pos_t pos = {(uint32_t)s->len, 0};
         if (sl_buf_append(&hc->hdrs, &pos, sizeof pos))
             return -1;
@@ -254,25 +274,36 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
 
 static int cb_header_field_complete(llhttp_t *p)
 {
+    if (hc_of(p)->skipping && !hc_of(p)->headers_done)
+        return refuse(hc_of(p), 431, "too many header lines");
+    if (field_ignored(hc_of(p)))
+        return 0;
     return sl_buf_append_byte(&hc_of(p)->req->strings, '\0') ? -1 : 0;
 }
 
 static int cb_header_value(llhttp_t *p, const char *at, size_t n)
 {
     sl_http_conn_t *hc = hc_of(p);
-    if (add_header_bytes(hc, n))
-        return HPE_USER;
-    sl_buf_t *s = &hc->req->strings;
+    if (hc->headers_done)
+        return 0;
     /* A value starts on its name's line. llhttp takes a line folded onto
      * the next (obs-fold) even in strict mode, after an empty value too,
      * skipping the fold's whitespace: a value piece with a line end
      * between it and the span before it (the name, or the value's first
      * line) is a fold. RFC 9112 5.2 lets a server refuse those with 400;
      * smuggling relies on servers that read them differently. (An empty
-     * value comes as an empty piece after its line end: not a fold.) */
+     * value comes as an empty piece after its line end: not a fold.)
+     * Checked before the piece is counted: a fold's first piece is all of
+     * it in one read and a byte of it in another, so counting first would
+     * make the same head 431 or 400 by how it was split. */
     const char *from = hc->span_end ? hc->span_end : hc->feed_base;
     if (n && (hc->nl_after_span || memchr(from, '\n', (size_t)(at - from))))
         return refuse(hc, 400, "folded header line (obs-fold)");
+    if (add_header_bytes(hc, n))
+        return HPE_USER;
+    if (hc->skipping)
+        return 0;
+    sl_buf_t *s = &hc->req->strings;
     hc->span_end = at + n;
     hc->nl_after_span = 0;
     if (!hc->last_was_value) {
@@ -285,6 +316,8 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n)
 static int cb_header_value_complete(llhttp_t *p)
 {
     sl_http_conn_t *hc = hc_of(p);
+    if (field_ignored(hc))
+        return 0;
     sl_buf_t *s = &hc->req->strings;
     if (!hc->last_was_value) { /* empty value: no on_header_value call */
         hdr_last(hc)->value = (uint32_t)s->len;
@@ -528,7 +561,10 @@ static void http_dispatch(sl_http_conn_t *hc)
  * conns of the server; NULL when the caller logged already. */
 static void http_bad_request(sl_http_conn_t *hc, int status, const char *why)
 {
-    sl_log_every_t *e = status == 408 ? &hc->shared->timeout : &hc->shared->bad;
+    /* shared may be NULL (sl_http_conn_new): then one throttle for all. */
+    static sl_http_shared_t unshared = {0, SL_LOG_EVERY_INIT, SL_LOG_EVERY_INIT, SL_LOG_EVERY_INIT};
+    sl_http_shared_t *sh = hc->shared ? hc->shared : &unshared;
+    sl_log_every_t *e = status == 408 ? &sh->timeout : &sh->bad;
     if (why)
         SL_LOG_EVERY(e, SL_LOG_INFO, "http", "%s: %s: answered %d, closing", hc->conn->peer, why,
                      status);
@@ -559,11 +595,19 @@ static void http_feed(sl_http_conn_t *hc)
         if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
             used = (size_t)(llhttp_get_error_pos(&hc->parser) - hc->pending.data);
         } else if (err != HPE_OK) {
+            /* 431 or 400 must not depend on how the bytes were split into
+             * reads: llhttp hands a header over at the end of its span or
+             * of the read, whichever comes first, so our count can pass
+             * the limit before llhttp meets a bad byte further on in one
+             * split and not in another. The head's raw length up to the
+             * error (which covers everything counted) decides. */
             char why[160];
             int status = hc->refuse_status;
+            size_t at = hc->msg_fed + (size_t)(llhttp_get_error_pos(&hc->parser) - hc->pending.data);
             if (status) {
                 snprintf(why, sizeof why, "%s", hc->refuse_why ? hc->refuse_why : "");
-            } else if (hc->header_bytes > hc->lim.max_header_bytes) {
+            } else if (hc->header_bytes > hc->lim.max_header_bytes ||
+                       (!hc->headers_done && at > hc->lim.max_header_bytes)) {
                 status = 431;
                 snprintf(why, sizeof why, "request header over %zu bytes", hc->lim.max_header_bytes);
             } else {
@@ -583,6 +627,7 @@ static void http_feed(sl_http_conn_t *hc)
                 hc->nl_after_span = 1;
         }
         if (hc->req_complete) {
+            hc->msg_fed = 0; /* the next execute starts the next message */
             if (hc->req->upgrade) {
                 /* Leave the post-header bytes in pending for take_conn. */
                 sl_buf_consume(&hc->pending, used);
@@ -593,6 +638,7 @@ static void http_feed(sl_http_conn_t *hc)
             http_dispatch(hc); /* may respond synchronously and loop on */
             continue;
         }
+        hc->msg_fed += used;
         sl_buf_consume(&hc->pending, used);
     }
     hc->in_feed = 0;

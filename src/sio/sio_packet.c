@@ -109,7 +109,60 @@ static int parse_num(const char *p, const char *end, unsigned *out)
     return 0;
 }
 
-static int scan_object(json_scan_t *s)
+/* A member of the object being scanned whose value held placeholders:
+ * they are [from, to) of found (bytes). */
+typedef struct member {
+    const char *key; /* its opening quote */
+    size_t from, to;
+} member_t;
+
+/* Whether two well-formed string literals (opening quotes at a and b) are
+ * one key to JSON.parse, escapes decoded ("\u0061" is "a"). */
+static int same_key(const char *a, const char *b, const char *end)
+{
+    sl_buf_t x = SL_BUF_INIT, y = SL_BUF_INIT;
+    sl_json_string_t sa, sb;
+    int eq = 0;
+    if (!sl_json_scan_string(a, end, 0, &x, &sa) && !sl_json_scan_string(b, end, 0, &y, &sb)) {
+        const char *ta = sa.escaped ? x.data : a + 1, *tb = sb.escaped ? y.data : b + 1;
+        size_t la = sa.escaped ? x.len : (size_t)(sa.end - a - 2);
+        size_t lb = sb.escaped ? y.len : (size_t)(sb.end - b - 2);
+        eq = la == lb && (la == 0 || memcmp(ta, tb, la) == 0);
+    }
+    sl_buf_free(&x);
+    sl_buf_free(&y);
+    return eq;
+}
+
+/* JSON.parse keeps the last of duplicate keys, so the placeholders in the
+ * value a key had before are gone with it: neither the reference nor our
+ * decoders (lua_json, mpjson) ever look at them, and a bad "num" in them
+ * must not refuse the packet. *from (where the new value's placeholders
+ * start) moves down with the ones dropped. */
+static void forget_overwritten(json_scan_t *s, sl_buf_t *members, const char *key, size_t *from)
+{
+    member_t *m = (member_t *)(void *)members->data;
+    size_t n = members->len / sizeof *m;
+    for (size_t i = 0; i < n; i++) {
+        if (!same_key(m[i].key, key, s->end))
+            continue;
+        size_t gone = m[i].to - m[i].from;
+        memmove(s->found->data + m[i].from, s->found->data + m[i].to, s->found->len - m[i].to);
+        s->found->len -= gone;
+        for (size_t k = i + 1; k < n; k++) {
+            m[k].from -= gone;
+            m[k].to -= gone;
+        }
+        *from -= gone;
+        memmove(&m[i], &m[i + 1], (n - i - 1) * sizeof *m);
+        members->len -= sizeof *m;
+        return; /* listed once: an earlier duplicate was dropped the same way */
+    }
+}
+
+/* members: of member_t, the members whose values held placeholders (only
+ * kept when placeholders are looked for). */
+static int scan_members(json_scan_t *s, sl_buf_t *members)
 {
     const char *open = s->p;
     size_t found_before = s->found ? s->found->len : 0;
@@ -125,7 +178,7 @@ static int scan_object(json_scan_t *s)
     for (;;) {
         if (s->p >= s->end || *s->p != '"')
             return -1;
-        const char *key = s->p + 1;
+        const char *quote = s->p, *key = s->p + 1;
         if (scan_string(s))
             return -1;
         const char *key_end = s->p - 1;
@@ -135,6 +188,7 @@ static int scan_object(json_scan_t *s)
         s->p++;
         skip_ws(s);
         const char *val = s->p;
+        size_t from = s->found ? s->found->len : 0;
         if (scan_value(s))
             return -1;
         if (s->found) {
@@ -143,6 +197,13 @@ static int scan_object(json_scan_t *s)
                 is_placeholder = s->p - val == 4 && memcmp(val, "true", 4) == 0;
             else if (sl_json_string_eq(key, key_end, "num"))
                 num_ok = parse_num(val, s->p, &num) == 0;
+            if (members->len)
+                forget_overwritten(s, members, quote, &from);
+            member_t m = {quote, from, s->found->len};
+            if (m.to > m.from && sl_buf_append(members, &m, sizeof m)) {
+                s->err = -ENOMEM;
+                return -1;
+            }
         }
         skip_ws(s);
         if (s->p >= s->end)
@@ -168,6 +229,14 @@ static int scan_object(json_scan_t *s)
         }
     }
     return 0;
+}
+
+static int scan_object(json_scan_t *s)
+{
+    sl_buf_t members = SL_BUF_INIT;
+    int rc = scan_members(s, &members);
+    sl_buf_free(&members);
+    return rc;
 }
 
 static int scan_value(json_scan_t *s)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -809,6 +810,26 @@ static void illegal_placeholders_are_errors(void)
     lua_close(L);
 }
 
+/* The search for binaries turned back only at the nesting limit, so a
+ * table reachable from itself in two ways (t.a = t, t.b = t) had 2^128
+ * paths to walk (found by tests/fuzz/fuzz_lua_json_encode). */
+static void has_binary_ends_on_a_cycle_with_two_ways_back(void)
+{
+    lua_State *L = new_state();
+    /* A guard, not a timing: the old search never returned. */
+    alarm(60);
+    CHECK_EQ_INT(luaL_dostring(L, "local t = {}; t.a = t; t.b = t; t.c = {t, t}; return t"), 0);
+    CHECK_EQ_INT(sl_lua_json_has_binary(L, -1), 0);
+    /* It cannot be encoded either: the encoder says so at the limit. */
+    sl_buf_t out = SL_BUF_INIT;
+    char err[256] = "";
+    CHECK(sl_lua_json_encode(L, -1, &out, NULL, err, sizeof err) < 0);
+    CHECK(strstr(err, "nesting deeper") != NULL);
+    CHECK_EQ_INT(out.len, 0);
+    alarm(0);
+    sl_buf_free(&out);
+    lua_close(L);
+}
 
 /* An ack's arguments, encoded straight from the stack: nil anywhere is
  * null, no values is [], binaries become placeholders, a bad value names
@@ -855,6 +876,19 @@ static void values_encode_as_one_array_from_the_stack(void)
     lua_close(L);
 }
 
+static void has_binary_finds_them_within_the_limit_only(void)
+{
+    lua_State *L = new_state();
+    CHECK_EQ_INT(luaL_dostring(L, "local shared = {x = json.binary('b')}; "
+                                  "return {1, {shared, shared}, {y = {z = shared}}}"), 0);
+    CHECK_EQ_INT(sl_lua_json_has_binary(L, -1), 1);
+    CHECK_EQ_INT(luaL_dostring(L, "local v = json.binary('b'); for i = 1, 127 do v = {v} end; return v"), 0);
+    CHECK_EQ_INT(sl_lua_json_has_binary(L, -1), 1);
+    CHECK_EQ_INT(luaL_dostring(L, "local v = json.binary('b'); for i = 1, 200 do v = {v} end; return v"), 0);
+    CHECK_EQ_INT(sl_lua_json_has_binary(L, -1), 0);
+    lua_close(L);
+}
+
 TL_SUITE(lua_json, NULL, NULL,
          TL_TEST(values_encode_as_one_array_from_the_stack),
          TL_TEST(roundtrip_corpus_is_byte_exact),
@@ -879,4 +913,6 @@ TL_SUITE(lua_json, NULL, NULL,
          TL_TEST(binary_values_encode_as_placeholders_in_order),
          TL_TEST(binary_without_callback_or_with_failing_callback_is_an_error),
          TL_TEST(placeholders_decode_to_attachments_and_back),
-         TL_TEST(illegal_placeholders_are_errors));
+         TL_TEST(illegal_placeholders_are_errors),
+         TL_TEST(has_binary_ends_on_a_cycle_with_two_ways_back),
+         TL_TEST(has_binary_finds_them_within_the_limit_only));

@@ -297,6 +297,18 @@ static void fake_answer(fake_t *f, uv_tcp_t *peer, const char *name, const char 
             fake_send(peer, "+OK\r\n", 5);
     } else if (!strcmp(name, "PING")) {
         fake_send(peer, "+PONG\r\n", 7);
+    } else if (!strcmp(arg, "huge")) {
+        /* What a hostile server on the Redis address may send: hiredis
+         * alone would allocate a 7 GB element table for it at once. */
+        fake_send(peer, "*888888881\r\n", 12);
+    } else if (!strcmp(name, "LRANGE") && !strcmp(arg, "long")) {
+        /* More elements than a subscriber takes (1024). */
+        sl_buf_t b = SL_BUF_INIT;
+        sl_buf_append(&b, "*2000\r\n", 7);
+        for (int i = 0; i < 2000; i++)
+            sl_buf_append(&b, ":1\r\n", 4);
+        fake_send(peer, b.data, b.len);
+        sl_buf_free(&b);
     } else if (!strcmp(name, "SSUBSCRIBE") || !strcmp(name, "SUBSCRIBE")) {
         /* The confirmation, then, split at every byte: a message, a
          * message on another channel, and an unsubscribe Redis decided on. */
@@ -492,16 +504,23 @@ static void conn_reads_replies_split_at_every_byte(void)
     finish(loop, &f, c);
 }
 
+/* A subscriber connection to a fake Redis answering, up. */
+static sl_redis_conn_t *subscriber_up(uv_loop_t *loop, fake_t *f, seen_t *s)
+{
+    ticking(loop, 1);
+    fake_start(f, loop, FAKE_ANSWERS);
+    sl_redis_conn_opts_t o = {.command_timeout_ms = 2000, .ping_ms = 2000, .subscriber = 1};
+    sl_redis_conn_t *c = conn_to(f, "", &o, s);
+    CHECK(RUN_UNTIL(loop, s->ups == 1, 3000));
+    return c;
+}
+
 static void subscriber_tells_pushes_from_confirmations(void)
 {
     uv_loop_t *loop = tl_loop();
-    ticking(loop, 1);
     fake_t f;
-    fake_start(&f, loop, FAKE_ANSWERS);
     seen_t s = {0};
-    sl_redis_conn_opts_t o = {.command_timeout_ms = 2000, .ping_ms = 2000, .subscriber = 1};
-    sl_redis_conn_t *c = conn_to(&f, "", &o, &s);
-    CHECK(RUN_UNTIL(loop, s.ups == 1, 3000));
+    sl_redis_conn_t *c = subscriber_up(loop, &f, &s);
     const char *sub[] = {"SSUBSCRIBE", "ch#1"};
     size_t sub_len[] = {10, 4};
     CHECK_EQ_INT(sl_redis_conn_send(c, on_reply, &s, 2, sub, sub_len), 0);
@@ -514,6 +533,40 @@ static void subscriber_tells_pushes_from_confirmations(void)
     CHECK_EQ_INT(sl_redis_conn_send(c, on_reply, &s, 2, unsub, unsub_len), 0);
     CHECK(RUN_UNTIL(loop, s.replies == 2, 3000));
     CHECK_EQ_INT(s.pushes, 3);
+    finish(loop, &f, c);
+}
+
+/* An array count past the reader's cap (cluster/redis_reader) drops the
+ * connection like any unreadable reply, saying why, and it connects
+ * again; a command connection takes arrays a subscriber refuses. */
+static void huge_array_count_drops_the_connection(void)
+{
+    uv_loop_t *loop = tl_loop();
+    fake_t f;
+    seen_t s = {0};
+    sl_redis_conn_t *c = subscriber_up(loop, &f, &s);
+    const char *sub[] = {"SSUBSCRIBE", "huge"};
+    size_t sub_len[] = {10, 4};
+    CHECK_EQ_INT(sl_redis_conn_send(c, on_reply, &s, 2, sub, sub_len), 0);
+    CHECK(RUN_UNTIL(loop, s.downs == 1, 3000));
+    CHECK(!strcmp(s.why, "unreadable reply: an array of 888888881 elements (at most 1024)"));
+    CHECK_EQ_INT(s.failures, 1);
+    CHECK(!strcmp(s.last_fail, "redis connection lost: unreadable reply: an array of 888888881 elements (at most 1024)"));
+    CHECK(RUN_UNTIL(loop, s.ups == 2, 3000)); /* after the backoff */
+    finish(loop, &f, c);
+
+    loop = tl_loop();
+    ticking(loop, 1);
+    fake_start(&f, loop, FAKE_ANSWERS);
+    memset(&s, 0, sizeof s);
+    sl_redis_conn_opts_t cmd = {.command_timeout_ms = 2000};
+    c = conn_to(&f, "", &cmd, &s);
+    CHECK(RUN_UNTIL(loop, s.ups == 1, 3000));
+    const char *lr[] = {"LRANGE", "long", "0", "-1"};
+    size_t lr_len[] = {6, 4, 1, 2};
+    CHECK_EQ_INT(sl_redis_conn_send(c, on_reply, &s, 4, lr, lr_len), 0);
+    CHECK(RUN_UNTIL(loop, s.replies == 1, 3000));
+    CHECK_EQ_INT(s.downs, 0);
     finish(loop, &f, c);
 }
 
@@ -630,6 +683,7 @@ TL_SUITE(redis_client, NULL, NULL,
          TL_TEST(command_keys_route_right),
          TL_TEST(conn_reads_replies_split_at_every_byte),
          TL_TEST(subscriber_tells_pushes_from_confirmations),
+         TL_TEST(huge_array_count_drops_the_connection),
          TL_TEST(watchdog_drops_a_server_gone_silent_and_reconnects),
          TL_TEST(connect_timeout_and_refused_auth_say_why),
          TL_TEST(close_fails_what_is_pending),

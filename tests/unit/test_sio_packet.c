@@ -879,6 +879,47 @@ static void placeholders_inside_a_placeholder_are_ignored(void)
     CHECK_EQ_INT(s.num[0], 1);
 }
 
+/* JSON.parse keeps the last value of a repeated key, so a placeholder in an
+ * earlier value is never seen by the reference reconstructor, nor by
+ * lua_json or mpjson; the validator used to count it, and refuse the
+ * packet when its "num" was out of range (found by
+ * tests/fuzz/fuzz_sio_packet). */
+static void placeholders_in_an_overwritten_value_are_not_looked_at(void)
+{
+    seen_t s;
+    /* A bad num in a value that a later duplicate replaces: accepted. */
+    CHECK_EQ_INT(phs("{\"a\":" PH "9},\"a\":1}", 1, &s), 0);
+    CHECK_EQ_INT(s.n, 0);
+    /* The key spelled with an escape is the same key. */
+    CHECK_EQ_INT(phs("{\"a\":[" PH "9}],\"\\u0061\":2}", 1, &s), 0);
+    CHECK_EQ_INT(s.n, 0);
+    /* Only the last value's placeholder counts, wherever it sits. */
+    const char *j = "[{\"x\":" PH "0},\"y\":" PH "1},\"x\":" PH "1}}]";
+    CHECK_EQ_INT(phs(j, 2, &s), 0);
+    CHECK_EQ_INT(s.n, 2);
+    CHECK_EQ_INT(s.num[0], 1);
+    CHECK_EQ_INT(s.num[1], 1);
+    /* "y"'s, then the last "x"'s (the offset is the object's '{'). */
+    CHECK(j[s.off[0] - 3] == 'y' && j[s.off[1] - 3] == 'x' && s.off[1] > strlen(j) / 2);
+    /* Other keys keep theirs; a live bad num is still refused. */
+    CHECK_EQ_INT(phs("{\"a\":" PH "0},\"b\":1}", 1, &s), 0);
+    CHECK_EQ_INT(s.n, 1);
+    CHECK_EQ_INT(phs("{\"a\":1,\"a\":" PH "9}}", 1, &s), SIO_PACKET_E_PLACEHOLDER);
+}
+
+/* The same through the connection's reassembler: the packet Node accepts
+ * (checked with socket.io-parser 4) waits for its attachment instead of
+ * closing the connection. */
+static void reasm_accepts_an_overwritten_bad_placeholder(void)
+{
+    sio_packet_reasm_t r = SIO_PACKET_REASM_INIT;
+    sio_packet_t pkt;
+    const char *text = "51-[\"ev\",{\"a\":" PH "7},\"a\":" PH "0}}]";
+    CHECK_EQ_INT(sio_packet_reasm_text(&r, text, strlen(text), &pkt), SIO_PACKET_PENDING);
+    CHECK_EQ_INT(sio_packet_reasm_binary(&r, "\x01", 1, &pkt), SIO_PACKET_READY);
+    sio_packet_reasm_free(&r);
+}
+
 static void placeholders_malformed_json_is_error(void)
 {
     seen_t s;
@@ -1113,6 +1154,8 @@ TL_SUITE(sio_packet, NULL, pool_free,
          TL_TEST(placeholder_num_out_of_range_is_error_before_any_callback),
          TL_TEST(placeholder_num_must_be_plain_integer),
          TL_TEST(placeholders_inside_a_placeholder_are_ignored),
+         TL_TEST(placeholders_in_an_overwritten_value_are_not_looked_at),
+         TL_TEST(reasm_accepts_an_overwritten_bad_placeholder),
          TL_TEST(placeholders_malformed_json_is_error),
          TL_TEST(placeholder_callback_can_stop_the_walk),
          TL_TEST(placeholders_without_callback_only_validate),
