@@ -59,7 +59,7 @@ int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
     return 0;
 }
 
-int sl_buf_append_u64(sl_buf_t *b, uint64_t v)
+char *sl_u64_put(char *dst, uint64_t v)
 {
     char d[20];
     size_t i = sizeof d;
@@ -67,7 +67,16 @@ int sl_buf_append_u64(sl_buf_t *b, uint64_t v)
         d[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    return sl_buf_append(b, d + i, sizeof d - i);
+    memcpy(dst, d + i, sizeof d - i);
+    return dst + (sizeof d - i);
+}
+
+int sl_buf_append_u64(sl_buf_t *b, uint64_t v)
+{
+    if (sl_buf_reserve(b, 20))
+        return -ENOMEM;
+    b->len = (size_t)(sl_u64_put(b->data + b->len, v) - b->data);
+    return 0;
 }
 
 void sl_buf_consume(sl_buf_t *b, size_t n)
@@ -101,18 +110,14 @@ sl_rcbuf_t *sl_rcbuf_alloc(size_t n)
     return r;
 }
 
+void sl_rcbuf_release_(sl_rcbuf_t *r) { free(r); }
+
 sl_rcbuf_t *sl_rcbuf_new(const void *p, size_t n)
 {
     sl_rcbuf_t *r = sl_rcbuf_alloc(n);
     if (r && n)
         memcpy(r->data, p, n);
     return r;
-}
-
-void sl_rcbuf_unref(sl_rcbuf_t *r)
-{
-    if (r && --r->refs == 0)
-        free(r);
 }
 
 static const char b64chars[] =

@@ -27,6 +27,8 @@ int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
 /* The decimal digits of v (what "%" PRIu64 writes, without printf's cost on
  * a per-packet path). */
 int sl_buf_append_u64(sl_buf_t *b, uint64_t v);
+/* The same written at dst (room for 20); the end of what was written. */
+char *sl_u64_put(char *dst, uint64_t v);
 /* Drops the first n bytes (consumed input). */
 void sl_buf_consume(sl_buf_t *b, size_t n);
 void sl_buf_reset(sl_buf_t *b); /* len = 0, memory kept */
@@ -44,7 +46,13 @@ typedef struct sl_rcbuf {
 sl_rcbuf_t *sl_rcbuf_new(const void *p, size_t n); /* refs = 1, NULL on OOM */
 sl_rcbuf_t *sl_rcbuf_alloc(size_t n);               /* uninitialised bytes */
 static inline sl_rcbuf_t *sl_rcbuf_ref(sl_rcbuf_t *r) { r->refs++; return r; }
-void sl_rcbuf_unref(sl_rcbuf_t *r); /* NULL is fine */
+void sl_rcbuf_release_(sl_rcbuf_t *r); /* the last reference went: frees r */
+/* NULL is fine. Inline: a writer drops one per frame it wrote. */
+static inline void sl_rcbuf_unref(sl_rcbuf_t *r)
+{
+    if (r && --r->refs == 0)
+        sl_rcbuf_release_(r);
+}
 
 /* Standard base64 with padding (Engine.IO polling binary). */
 size_t sl_base64_encoded_len(size_t n);

@@ -466,22 +466,37 @@ static void session_release_poll(eio_session_t *s, uint8_t type)
     respond_poll(s, req, body, n, 0);
 }
 
-int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n)
+int eio_msg_alloc(eio_msg_t *m, int binary, size_t cap, char **data)
 {
     /* [room for the header][type byte][data]: the type byte is only in a
      * text frame (v4 binary frames are the bare data). */
-    sl_rcbuf_t *rc = sl_rcbuf_alloc(SL_WS_HEADER_MAX + 1 + n);
+    sl_rcbuf_t *rc = sl_rcbuf_alloc(SL_WS_HEADER_MAX + 1 + cap);
     if (!rc)
         return -ENOMEM;
-    char *d = rc->data + SL_WS_HEADER_MAX + 1;
+    *m = (eio_msg_t){.rc = rc, .data = rc->data + SL_WS_HEADER_MAX + 1, .binary = binary};
+    *data = rc->data + SL_WS_HEADER_MAX + 1;
+    return 0;
+}
+
+void eio_msg_seal(eio_msg_t *m, size_t n)
+{
+    char *d = m->rc->data + SL_WS_HEADER_MAX + 1;
+    if (!m->binary)
+        d[-1] = (char)('0' + EIO_MESSAGE);
+    char *payload = m->binary ? d : d - 1;
+    m->len = n;
+    m->frame = sl_ws_frame_prepend(payload, m->binary, (size_t)(d + n - payload));
+    m->frame_len = (size_t)(d + n - m->frame);
+}
+
+int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n)
+{
+    char *d;
+    if (eio_msg_alloc(m, binary, n, &d))
+        return -ENOMEM;
     if (n)
         memcpy(d, data, n);
-    if (!binary)
-        d[-1] = (char)('0' + EIO_MESSAGE);
-    char *payload = binary ? d : d - 1;
-    const char *frame = sl_ws_frame_prepend(payload, binary, (size_t)(d + n - payload));
-    *m = (eio_msg_t){.rc = rc, .data = d, .len = n, .frame = frame,
-                     .frame_len = (size_t)(d + n - frame), .binary = binary};
+    eio_msg_seal(m, n);
     return 0;
 }
 
@@ -494,6 +509,16 @@ void eio_msg_release(eio_msg_t *m)
 
 int eio_session_send_msg(eio_session_t *s, eio_msg_t *m, unsigned flags)
 {
+    /* A broadcast's path, once per recipient: the frame built once, to an
+     * open WebSocket (what session_push and ws_write_packet do for it, in
+     * one call). */
+    if (s->transport == T_WEBSOCKET && s->open && !s->doomed && !(m->binary && s->proto == 3)) {
+        unsigned wf = (m->binary ? SL_WS_BINARY : 0) | (flags & EIO_SEND_PLAIN ? SL_WS_PLAIN : 0);
+        int rc = sl_ws_send_frame(s->ws, wf, m->rc, m->frame, m->frame_len, &m->cache);
+        if (rc == -ENOBUFS)
+            session_doom(s);
+        return rc;
+    }
     unsigned f = (m->binary ? EIO_SEND_BINARY : 0) | (flags & EIO_SEND_PLAIN);
     eio_out_t o = out_of(EIO_MESSAGE, f, m->rc, m->data, m->len);
     return session_push(s, &o, m);

@@ -148,6 +148,11 @@ typedef struct eio_msg {
 
 /* Copies n bytes into a new message. 0 or -ENOMEM. */
 int eio_msg_init(eio_msg_t *m, int binary, const void *data, size_t n);
+/* The same in two steps, for a caller that writes the data in place (no
+ * copy): room for cap bytes at *data, then eio_msg_seal with the n <= cap
+ * written. 0 or -ENOMEM; release it as any message. */
+int eio_msg_alloc(eio_msg_t *m, int binary, size_t cap, char **data);
+void eio_msg_seal(eio_msg_t *m, size_t n);
 void eio_msg_release(eio_msg_t *m);
 /* Queues or writes m as eio_session_send does, sharing its buffer and
  * filling its cache. flags: EIO_SEND_PLAIN or 0 (the message knows whether

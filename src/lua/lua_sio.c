@@ -100,16 +100,38 @@ static int64_t opt_ack_id(lua_State *L, int idx)
 /* Encodes the Lua array at idx (n < 0), or the n values from idx, into a
  * packet in nsp's parser. Raises on unencodable values (misuse), like
  * sio.json.encode. */
+/* The JSON of the packet being built: its memory (not its bytes) is kept
+ * from one packet to the next, so an emit or an ack allocates nothing for
+ * it. A packet built while another is (Lua code run by the encoder that
+ * emits) gets a buffer of its own; a large one is not kept. */
+static sl_buf_t json_scratch = SL_BUF_INIT;
+static int json_scratch_busy;
+
 static void build_out(lua_State *L, int idx, int n, sio_packet_type_t type, sio_nsp_t *nsp,
                       int64_t ack_id, sio_out_t *out)
 {
     sl_lua_bind_args_t a = SL_LUA_BIND_ARGS_INIT;
+    int scratch = !json_scratch_busy;
+    if (scratch) {
+        json_scratch_busy = 1;
+        a.json = json_scratch;
+        a.json.len = 0;
+    }
     char err[256];
     int bad = n < 0 ? sl_lua_bind_encode(L, idx, &a, err, sizeof err)
                     : sl_lua_bind_encode_values(L, idx, n, &a, err, sizeof err);
     int rc = bad ? -EINVAL
                  : sio_out_build(out, sio_nsp_server(nsp), type, sio_nsp_name(nsp), ack_id,
                                  a.json.data, a.json.len, a.atts, a.natts);
+    if (scratch) {
+        json_scratch_busy = 0;
+        if (a.json.cap <= 65536) {
+            json_scratch = a.json;
+            a.json = (sl_buf_t)SL_BUF_INIT;
+        } else {
+            json_scratch = (sl_buf_t)SL_BUF_INIT;
+        }
+    }
     sl_lua_bind_args_free(&a);
     if (rc < 0)
         luaL_error(L, "cannot send: %s", rc == -EINVAL ? err : "encoding failed");

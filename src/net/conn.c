@@ -63,12 +63,7 @@ const sl_conn_stats_t *sl_conn_stats(void) { return &stats; }
 /* The writer counts what the kernel took; the process's total catches up
  * with it after each write, at each drain and at the close, so output that
  * waited is counted once it is gone. */
-static void count_sent(sl_conn_t *c)
-{
-    uint64_t w = sl_stream_writer_written(&c->out);
-    stats.bytes_sent += w - c->sent_counted;
-    c->sent_counted = w;
-}
+static void count_sent(sl_conn_t *c) { stats.bytes_sent += sl_stream_writer_take_written(&c->out); }
 
 static void linger_closed_cb(uv_handle_t *h) { free(h); }
 

@@ -42,7 +42,6 @@ struct sl_conn {
     void *owner;               /* the upper layer's object */
     sl_stream_writer_t out;    /* output not yet taken by the kernel */
     uv_timer_t *linger;        /* while lingering after a graceful close */
-    uint64_t sent_counted;     /* of out's bytes written, those in sl_conn_stats */
     sl_tls_t *tls;             /* NULL: plaintext */
     unsigned closing : 1;
     unsigned close_after_write : 1;
@@ -88,6 +87,17 @@ int sl_conn_write(sl_conn_t *c, const void *p, size_t n);
  * what must wait is queued as a reference to it, not a copy (a frame made
  * once for many connections). */
 int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n);
+/* Same for one shared buffer's bytes p..p+n (a broadcast's frame to one
+ * recipient): the per-recipient path, inline. Held for the turn's end (a
+ * plaintext conn): nothing went to the kernel, so nothing is counted as
+ * sent yet. */
+static inline int sl_conn_write_rc(sl_conn_t *c, sl_rcbuf_t *rc, const char *p, size_t n)
+{
+    if (!c->tls && !c->closing && !c->close_after_write && sl_stream_writer_hold_rc(&c->out, rc, p, n))
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    return sl_conn_writev_rcs(c, &b, &rc, 1);
+}
 /* Same without the queue cap: for a response to a request, whose size the
  * request bounds; the caller stops reading until it drains. */
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n);

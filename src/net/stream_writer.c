@@ -12,17 +12,22 @@
 #define BLOCK_MIN (4096 - sizeof(sl_rcbuf_t) - 1)
 #define RING_MIN 8
 
+_Static_assert(SL_STREAM_WRITER_IOV <= UINT8_MAX, "inflight counts chunks in 8 bits");
+
 void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
                            const sl_stream_writer_handler_t *h, void *data)
 {
     memset(w, 0, sizeof *w);
     w->stream = stream;
-    w->cap = cap;
+    sl_stream_writer_set_cap(w, cap);
     w->h = h;
     w->data = data;
 }
 
-void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap) { w->cap = cap; }
+void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap)
+{
+    w->cap = cap < UINT32_MAX ? (uint32_t)cap : UINT32_MAX;
+}
 
 static sl_stream_chunk_t *chunk_at(const sl_stream_writer_t *w, uint32_t i);
 
@@ -123,6 +128,8 @@ static int block_reserve(sl_stream_writer_t *w, size_t n)
 {
     if (n == 0 || (w->block && w->block->len - w->block_used >= n))
         return 0;
+    if (n > UINT32_MAX)
+        return -ENOMEM; /* block_used counts in 32 bits */
     sl_rcbuf_t *b = sl_rcbuf_alloc(n > BLOCK_MIN ? n : BLOCK_MIN);
     if (!b)
         return -ENOMEM;
@@ -135,9 +142,7 @@ static int block_reserve(sl_stream_writer_t *w, size_t n)
 /* Appends a chunk that takes its own reference to rc (room reserved). */
 static void push_ref(sl_stream_writer_t *w, sl_rcbuf_t *rc, char *base, size_t len)
 {
-    *chunk_at(w, w->count++) = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
-    w->queued += len;
-    sl_budget_hold(&w->be, rc, len);
+    sl_stream_writer_push_ref_(w, rc, base, len);
 }
 
 /* Copies into the current block (room reserved). Back-to-back copies that
@@ -146,7 +151,7 @@ static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
 {
     char *dst = w->block->data + w->block_used;
     memcpy(dst, p, len);
-    w->block_used += len;
+    w->block_used += (uint32_t)len;
     if (w->count > w->inflight) {
         sl_stream_chunk_t *last = chunk_at(w, w->count - 1);
         if (last->rc == w->block && last->base + last->len == dst) {
@@ -163,6 +168,19 @@ static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
  * one moves its start. */
 static void queue_advance(sl_stream_writer_t *w, size_t n)
 {
+    if (n == w->queued) {
+        /* All of it (a flush that the kernel took whole, the common case):
+         * every chunk goes, with no arithmetic on each. */
+        for (uint32_t i = 0; i < w->count; i++) {
+            sl_stream_chunk_t *c = chunk_at(w, i);
+            sl_budget_release(&w->be, c->rc, c->len);
+            sl_rcbuf_unref(c->rc);
+        }
+        w->count = 0;
+        w->queued = 0;
+        queue_release(w);
+        return;
+    }
     while (n > 0 && w->count > 0) {
         sl_stream_chunk_t *c = chunk_at(w, 0);
         if (n < c->len) {
@@ -285,7 +303,7 @@ static int queue_flush(sl_stream_writer_t *w, int try_first)
         return r;
     }
     w->wreq = req;
-    w->inflight = nb;
+    w->inflight = (uint8_t)nb; /* at most SL_STREAM_WRITER_IOV */
     return 0;
 }
 
@@ -418,22 +436,27 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
     return over ? -ENOBUFS : 0;
 }
 
+int sl_stream_writer_hold_rc_first(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p, size_t n)
+{
+    /* The turn's first output: a ring (the flusher's spare) and a place
+     * in the flusher's list. (A listed writer is the inline path's.) */
+    size_t q = w->queued + n;
+    if (w->fprev || w->corked || q >= SL_STREAM_FLUSH_BYTES || q > w->cap || n == 0 || w->count ||
+        w->wreq || !held(w) || w->closed || w->failed || w->shutdown ||
+        sl_budget_refuses(&w->be, rc->queued ? 0 : rc->len, n) || ring_reserve(w, 1))
+        return 0;
+    push_ref(w, rc, (char *)p, n);
+    dirty_link(w);
+    return 1;
+}
+
 int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs,
                             unsigned n, unsigned flags)
 {
     if (w->closed || w->failed || w->shutdown)
         return -EPIPE;
-    /* The common case of a flushed writer in a busy turn: one more shared
-     * buffer (a broadcast's frame) held for the turn's end, room in the
-     * ring, under the cap and the thresholds. */
-    if (n == 1 && rcs && rcs[0] && w->fprev && !w->corked && w->count < w->qcap &&
-        w->count < SL_STREAM_WRITER_IOV - 1 && w->queued + bufs[0].len < SL_STREAM_FLUSH_BYTES &&
-        ((flags & SL_STREAM_WRITE_UNCAPPED) ||
-         (w->queued + bufs[0].len <= w->cap &&
-          !sl_budget_refuses(&w->be, rcs[0]->queued ? 0 : rcs[0]->len, bufs[0].len)))) {
-        push_ref(w, rcs[0], bufs[0].base, bufs[0].len);
+    if (n == 1 && rcs && rcs[0] && sl_stream_writer_hold_rc(w, rcs[0], bufs[0].base, bufs[0].len))
         return 0;
-    }
     size_t total = 0;
     for (unsigned i = 0; i < n; i++)
         total += bufs[i].len;

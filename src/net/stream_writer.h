@@ -98,22 +98,29 @@ struct sl_stream_writer {
     void *data;               /* the owner's, for the callbacks */
     sl_stream_chunk_t *q;     /* ring of qcap chunks; NULL while empty */
     uint32_t head, count, qcap;
-    uint32_t inflight;        /* chunks from head in the uv_write in flight */
+    uint32_t cap;             /* refusal threshold for capped writes (4 GiB
+                                 and more: UINT32_MAX, no user-space queue
+                                 grows that far) */
     size_t queued;            /* bytes in q (in flight ones included) */
-    size_t cap;               /* refusal threshold for capped writes */
-    uint64_t written;         /* bytes the kernel took, since _init */
+    uint64_t written;         /* bytes the kernel took, not yet taken by
+                                 sl_stream_writer_take_written */
     sl_rcbuf_t *block;        /* the copy block being filled (a reference) */
-    size_t block_used;
-    uv_write_t *wreq;         /* allocated while a uv_write is in flight */
-    uv_shutdown_t *sreq;      /* allocated while a shutdown is under way */
+    union {                   /* never both: a shutdown starts once nothing is
+                                 queued or in flight, and refuses writes */
+        uv_write_t *wreq;     /* allocated while a uv_write is in flight */
+        uv_shutdown_t *sreq;  /* allocated while a shutdown is under way */
+    };
     sl_budget_entry_t be;     /* in the process's output budget, if any */
     sl_stream_flusher_t *flusher; /* NULL: writes go at once */
     sl_stream_writer_t *fnext;    /* in the flusher's list while listed */
     sl_stream_writer_t **fprev;   /* what points at us there; NULL: not listed */
+    uint32_t block_used;      /* a block is at most 4 GiB (block_reserve) */
     uint16_t corked;          /* nested cork count */
-    unsigned closed : 1;      /* _close called: everything refused */
-    unsigned failed : 1;      /* a write failed: everything refused */
-    unsigned shutdown : 1;    /* shutdown asked: writes refused */
+    uint8_t inflight;         /* chunks from head in the uv_write in flight
+                                 (at most SL_STREAM_WRITER_IOV) */
+    uint8_t closed : 1;       /* _close called: everything refused */
+    uint8_t failed : 1;       /* a write failed: everything refused */
+    uint8_t shutdown : 1;     /* shutdown asked: writes refused */
 };
 
 /* Write flags. */
@@ -158,6 +165,34 @@ void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const ch
 int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs,
                             unsigned n, unsigned flags);
 int sl_stream_writer_write(sl_stream_writer_t *w, const void *p, size_t n, unsigned flags);
+/* The short path of a flushed writer's one shared buffer (a broadcast's
+ * frame): held for the turn's end as a reference to rc when that is all
+ * it takes (under the cap and the flush thresholds, not corked, nothing in
+ * flight); returns 1 then. 0: nothing was done, write it with
+ * sl_stream_writer_writev. Never writes to the kernel. Inline for a writer
+ * already holding output this turn (once per recipient of a broadcast);
+ * the turn's first write takes sl_stream_writer_hold_rc_first. */
+int sl_stream_writer_hold_rc_first(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p, size_t n);
+static inline void sl_stream_writer_push_ref_(sl_stream_writer_t *w, sl_rcbuf_t *rc, char *base,
+                                              size_t len)
+{
+    w->q[(w->head + w->count++) & (w->qcap - 1)] = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
+    w->queued += len;
+    sl_budget_hold(&w->be, rc, len);
+}
+static inline int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p,
+                                           size_t n)
+{
+    size_t q = w->queued + n;
+    /* Listed (so neither closed, failed, shutting down nor writing). */
+    if (w->fprev && !w->corked && w->count < w->qcap && w->count < SL_STREAM_WRITER_IOV - 1 &&
+        q < SL_STREAM_FLUSH_BYTES && q <= w->cap &&
+        !sl_budget_refuses(&w->be, rc->queued ? 0 : rc->len, n)) {
+        sl_stream_writer_push_ref_(w, rc, (char *)p, n);
+        return 1;
+    }
+    return sl_stream_writer_hold_rc_first(w, rc, p, n);
+}
 
 /* Corking (see above). uncork returns 0, or a negative libuv error (the
  * stream failed). What the kernel takes at once is gone when it returns:
@@ -208,7 +243,15 @@ void sl_stream_writer_close(sl_stream_writer_t *w);
 static inline size_t sl_stream_writer_queued(const sl_stream_writer_t *w) { return w->queued; }
 /* Bytes the queue may hold before capped writes are refused (0: no limit). */
 static inline size_t sl_stream_writer_cap(const sl_stream_writer_t *w) { return w->cap; }
-/* Bytes the kernel took since _init (for metrics). */
+/* Bytes the kernel took since _init or the last take (for metrics). */
 static inline uint64_t sl_stream_writer_written(const sl_stream_writer_t *w) { return w->written; }
+/* The same, and counting starts again from 0: an owner that adds its
+ * output to a total as it leaves keeps no count of its own. */
+static inline uint64_t sl_stream_writer_take_written(sl_stream_writer_t *w)
+{
+    uint64_t n = w->written;
+    w->written = 0;
+    return n;
+}
 
 #endif

@@ -343,15 +343,16 @@ int sl_ws_send_frame(sl_ws_t *ws, unsigned flags, sl_rcbuf_t *rc, const char *fr
 {
     if (ws->closing)
         return -EPIPE;
-    /* The header's length, from its second byte (server frames: no mask). */
-    unsigned char l7 = (unsigned char)frame[1] & 0x7f;
-    size_t hl = l7 < 126 ? 2 : l7 == 126 ? 4 : 10;
-    if (ws->z && !(flags & SL_WS_PLAIN) && sl_ws_deflate_wants(ws->z, n - hl)) {
-        uv_buf_t payload = {.base = (char *)frame + hl, .len = n - hl};
-        return sl_ws_sendv(ws, flags, &payload, &rc, 1, cache);
+    if (ws->z && !(flags & SL_WS_PLAIN)) {
+        /* The header's length, from its second byte (server frames: no mask). */
+        unsigned char l7 = (unsigned char)frame[1] & 0x7f;
+        size_t hl = l7 < 126 ? 2 : l7 == 126 ? 4 : 10;
+        if (sl_ws_deflate_wants(ws->z, n - hl)) {
+            uv_buf_t payload = {.base = (char *)frame + hl, .len = n - hl};
+            return sl_ws_sendv(ws, flags, &payload, &rc, 1, cache);
+        }
     }
-    uv_buf_t b = {.base = (char *)frame, .len = n};
-    return sl_conn_writev_rcs(ws->conn, &b, &rc, 1);
+    return sl_conn_write_rc(ws->conn, rc, frame, n);
 }
 
 void sl_ws_close(sl_ws_t *ws, uint16_t code)

@@ -161,13 +161,18 @@ static sio_traffic_t *traffic_now(sio_server_t *srv)
     return t;
 }
 
-/* One more of kind; a packet in or out also counts its bytes. */
-static void traffic_add(sio_server_t *srv, int kind, uint64_t bytes)
+/* n more of kind; packets in or out also count their bytes. */
+static void traffic_add_n(sio_server_t *srv, int kind, uint64_t n, uint64_t bytes)
 {
     sio_traffic_t *t = traffic_now(srv);
-    t->count[kind]++;
+    t->count[kind] += n;
     if (kind == SIO_TRAFFIC_PACKETS_IN || kind == SIO_TRAFFIC_PACKETS_OUT)
         t->count[kind + 1] += bytes;
+}
+
+static void traffic_add(sio_server_t *srv, int kind, uint64_t bytes)
+{
+    traffic_add_n(srv, kind, 1, bytes);
 }
 
 static void traffic_closed(sio_server_t *srv, const char *reason)
@@ -603,16 +608,27 @@ int sio_out_build(sio_out_t *out, const sio_server_t *srv, sio_packet_type_t typ
         .payload = json,
         .payload_len = json_len,
     };
-    sl_buf_t b = SL_BUF_INIT;
     int msgpack = srv->opts.parser == SIO_PARSER_MSGPACK;
-    int rc = msgpack ? sio_packet_msgpack_encode(&b, &pkt, atts, natts) : sio_packet_encode(&b, &pkt);
-    if (rc) {
+    int rc;
+    if (msgpack) {
+        /* With the msgpack parser the whole packet is one binary message. */
+        sl_buf_t b = SL_BUF_INIT;
+        rc = sio_packet_msgpack_encode(&b, &pkt, atts, natts);
+        if (!rc)
+            rc = eio_msg_init(&out->text, 1, b.data, b.len);
         sl_buf_free(&b);
-        return rc;
+    } else {
+        /* Encoded in the message's own buffer: one allocation, no copy. */
+        char *d;
+        long n;
+        rc = eio_msg_alloc(&out->text, 0, sio_packet_encoded_max(&pkt), &d);
+        if (!rc && (n = sio_packet_encode_to(d, &pkt)) < 0) {
+            eio_msg_release(&out->text);
+            rc = (int)n;
+        } else if (!rc) {
+            eio_msg_seal(&out->text, (size_t)n);
+        }
     }
-    /* With the msgpack parser the whole packet is one binary message. */
-    rc = eio_msg_init(&out->text, msgpack, b.data, b.len);
-    sl_buf_free(&b);
     if (rc)
         return rc;
     if (natts && !msgpack) {
@@ -641,20 +657,39 @@ void sio_out_release(sio_out_t *out)
     memset(out, 0, sizeof *out);
 }
 
-static int client_send(sio_client_t *c, sio_out_t *out)
+/* Writes a packet, not counted: a broadcast counts its recipients once
+ * for all of them (sio_nsp_broadcast), so the per-recipient path stays as
+ * short as it can be. */
+static int client_deliver(sio_client_t *c, sio_out_t *out)
 {
     if (c->closed)
         return -EPIPE;
-    c->srv->stats.packets_sent++;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
+    if (out->natts == 0) /* a tail call, the broadcast's case */
+        return eio_session_send_msg(c->eio, &out->text, plain);
     int rc = eio_session_send_msg(c->eio, &out->text, plain);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
         rc = eio_session_send_msg(c->eio, &out->atts[i], plain);
-    if ((c->srv->watch & SIO_WATCH_TRAFFIC) && rc == 0) {
-        traffic_add(c->srv, SIO_TRAFFIC_PACKETS_OUT, out->text.len);
-        for (unsigned i = 0; i < out->natts; i++)
-            traffic_add(c->srv, SIO_TRAFFIC_PACKETS_OUT, out->atts[i].len);
-    }
+    return rc;
+}
+
+/* out went to n clients: the packets sent (metrics) and, while the admin
+ * UI watches, the traffic (each packet and attachment, with its bytes). */
+static void count_out(sio_server_t *srv, const sio_out_t *out, size_t n)
+{
+    srv->stats.packets_sent += n;
+    if (!(srv->watch & SIO_WATCH_TRAFFIC) || n == 0)
+        return;
+    traffic_add_n(srv, SIO_TRAFFIC_PACKETS_OUT, n, n * out->text.len);
+    for (unsigned i = 0; i < out->natts; i++)
+        traffic_add_n(srv, SIO_TRAFFIC_PACKETS_OUT, n, n * out->atts[i].len);
+}
+
+static int client_send(sio_client_t *c, sio_out_t *out)
+{
+    int rc = client_deliver(c, out);
+    if (rc == 0)
+        count_out(c->srv, out, 1);
     return rc;
 }
 
@@ -753,14 +788,16 @@ size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
 
 static void broadcast_one(sio_socket_t *s, void *ud)
 {
-    client_send(s->client, ud);
+    client_deliver(s->client, ud);
 }
 
 size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, sio_out_t *out)
 {
     if (t->plain)
         out->plain = 1;
-    return sio_nsp_select(nsp, t, broadcast_one, out);
+    size_t n = sio_nsp_select(nsp, t, broadcast_one, out);
+    count_out(nsp->srv, out, n); /* once for all: one per socket visited */
+    return n;
 }
 
 long sio_nsp_emit(sio_nsp_t *nsp, const sio_target_t *t, unsigned flags, const char *json,

@@ -347,7 +347,12 @@ int sio_packet_check(const sio_packet_t *pkt)
 
 /* ---- encode ------------------------------------------------------------- */
 
-int sio_packet_encode(sl_buf_t *out, const sio_packet_t *pkt)
+static int with_nsp(const sio_packet_t *pkt)
+{
+    return pkt->nsp && !(pkt->nsp_len == 1 && pkt->nsp[0] == '/');
+}
+
+static int encode_check(const sio_packet_t *pkt)
 {
     int t = (int)pkt->type;
     if (t < SIO_PACKET_CONNECT || t > SIO_PACKET_BINARY_ACK)
@@ -358,33 +363,56 @@ int sio_packet_encode(sl_buf_t *out, const sio_packet_t *pkt)
         return -EINVAL;
     if (check_payload(t, pkt->payload_len ? pkt->payload : NULL))
         return -EINVAL;
-
-    int with_nsp = pkt->nsp && !(pkt->nsp_len == 1 && pkt->nsp[0] == '/');
-    if (with_nsp && (pkt->nsp_len == 0 || pkt->nsp[0] != '/' ||
-                     memchr(pkt->nsp, ',', pkt->nsp_len)))
+    if (with_nsp(pkt) && (pkt->nsp_len == 0 || pkt->nsp[0] != '/' ||
+                          memchr(pkt->nsp, ',', pkt->nsp_len)))
         return -EINVAL;
+    return 0;
+}
 
-    size_t len0 = out->len;
-    /* Worst case: type + 10 digits + '-' + nsp + ',' + 20 digits + payload. */
-    if (sl_buf_reserve(out, 33 + (with_nsp ? pkt->nsp_len : 0) + pkt->payload_len))
-        return -ENOMEM;
-    int rc = sl_buf_append_byte(out, (char)('0' + t));
-    if (!rc && is_binary_type(t) && !(rc = sl_buf_append_u64(out, pkt->attachments)))
-        rc = sl_buf_append_byte(out, '-');
+/* Writes a checked packet; its length. */
+static size_t encode_write(char *dst, const sio_packet_t *pkt)
+{
+    char *p = dst;
+    *p++ = (char)('0' + (int)pkt->type);
+    if (is_binary_type((int)pkt->type)) {
+        p = sl_u64_put(p, pkt->attachments);
+        *p++ = '-';
+    }
     /* The reference writes the comma after every non-main namespace, even
      * with nothing after it: a namespace DISCONNECT is "1/admin,". */
-    if (!rc && with_nsp) {
-        rc = sl_buf_append(out, pkt->nsp, pkt->nsp_len);
-        if (!rc)
-            rc = sl_buf_append_byte(out, ',');
+    if (with_nsp(pkt)) {
+        memcpy(p, pkt->nsp, pkt->nsp_len);
+        p += pkt->nsp_len;
+        *p++ = ',';
     }
-    if (!rc && pkt->has_ack)
-        rc = sl_buf_append_u64(out, pkt->ack_id);
-    if (!rc)
-        rc = sl_buf_append(out, pkt->payload, pkt->payload_len);
+    if (pkt->has_ack)
+        p = sl_u64_put(p, pkt->ack_id);
+    if (pkt->payload_len)
+        memcpy(p, pkt->payload, pkt->payload_len);
+    return (size_t)(p - dst) + pkt->payload_len;
+}
+
+/* Worst case: type + 10 digits + '-' + nsp + ',' + 20 digits + payload. */
+size_t sio_packet_encoded_max(const sio_packet_t *pkt)
+{
+    return 33 + (pkt->nsp ? pkt->nsp_len : 0) + pkt->payload_len;
+}
+
+long sio_packet_encode_to(char *dst, const sio_packet_t *pkt)
+{
+    int rc = encode_check(pkt);
+    return rc ? rc : (long)encode_write(dst, pkt);
+}
+
+int sio_packet_encode(sl_buf_t *out, const sio_packet_t *pkt)
+{
+    int rc = encode_check(pkt);
     if (rc)
-        out->len = len0;
-    return rc;
+        return rc;
+    if (sl_buf_reserve(out, sio_packet_encoded_max(pkt)))
+        return -ENOMEM;
+    out->len += encode_write(out->data + out->len, pkt);
+    return 0;
 }
 
 int sio_packet_placeholder_append(sl_buf_t *out, unsigned num)

@@ -99,6 +99,11 @@ int sio_packet_check(const sio_packet_t *pkt);
  * with '/' or containing ',', payload of the wrong kind or missing) or
  * -ENOMEM; on failure out is unchanged. */
 int sio_packet_encode(sl_buf_t *out, const sio_packet_t *pkt);
+/* The same into dst, which holds sio_packet_encoded_max(pkt) bytes (a
+ * message's own buffer, with no copy between): the length written, or
+ * -EINVAL as above. */
+long sio_packet_encode_to(char *dst, const sio_packet_t *pkt);
+size_t sio_packet_encoded_max(const sio_packet_t *pkt);
 
 /* Appends {"_placeholder":true,"num":N}, byte for byte as the reference
  * encoder writes it (that key order), for whoever builds a binary payload. */
