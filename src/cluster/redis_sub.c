@@ -11,7 +11,18 @@
  * after every map change. An snode lives while it holds channels or while
  * it is the node for channels and patterns; one left empty by a map change
  * is closed. Its conn is closed before it is freed, so a reply callback
- * (priv = snode) never finds it freed. */
+ * (priv = snode) never finds it freed.
+ *
+ * A move may replay. The cluster bus relays a PUBLISH to each node on its
+ * own link, and one node may deliver it tens of ms after another (seen:
+ * ~40 ms under load, the last messages of a master killed right after).
+ * A channel moved from a node that delivered a message to one that has not
+ * yet gets it again there. So every message leaves a digest (kind,
+ * channel, pattern, payload) in a ring, and for a while after a move a
+ * message from another node than the one that left that digest is taken
+ * for a replay and dropped, once per digest. The cost: an identical
+ * message published again within that time, across a move, is lost; pub/sub
+ * across a failover is at most once anyway, never twice. */
 #include "cluster/redis_sub.h"
 
 #include <errno.h>
@@ -24,8 +35,17 @@
 #include "cluster/redis_slots.h"
 
 #define RETRY_MS 100 /* a channel Redis turned away is asked for again this soon */
+#define SEEN_MAX 4096 /* digests of the last messages, to drop replays after a move ... */
+#define SEEN_MS 1000  /* ... for this long after it, of messages this recent */
 
 typedef struct snode snode_t;
+
+typedef struct seen {
+    uint64_t digest;
+    uint64_t at;          /* loop ms */
+    unsigned node;        /* the serial of the node that delivered it */
+    int replayed;         /* its replay was dropped already */
+} seen_t;
 
 typedef struct chan {
     sl_hnode_t hnode;     /* in s->chans, keyed by kind + name */
@@ -33,6 +53,7 @@ typedef struct chan {
     int slot;             /* shard channels */
     snode_t *on;
     int sent;
+    int placed;           /* has been on a node */
     size_t klen;
     char key[];           /* the kind as a byte, then the name */
 } chan_t;
@@ -45,6 +66,7 @@ struct snode {
     int up;
     int nchans;
     int error_logged;     /* an error reply was logged on this connection */
+    unsigned serial;      /* tells the nodes apart in s->seen (a freed one's address may be reused) */
     sl_redis_health_t health;
     char shown[300];
     snode_t *next;
@@ -63,6 +85,11 @@ struct sl_redis_sub {
     unsigned nth;         /* picks the next classic node in turn */
     uv_timer_t retry;
     int closing;
+    unsigned serials;
+    seen_t *seen;         /* a ring of SEEN_MAX, made with the first message */
+    size_t nseen, seen_next;
+    uint64_t moved_at;    /* the last time a channel went to another node */
+    int moved;
 };
 
 static const char *const sub_verbs[] = {"SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE"};
@@ -110,6 +137,7 @@ static snode_t *snode_get(sl_redis_sub_t *s, const char *host, int port)
     if (!n)
         return NULL;
     n->s = s;
+    n->serial = ++s->serials;
     snprintf(n->host, sizeof n->host, "%s", host);
     n->port = port;
     sl_redis_health_init(&n->health);
@@ -171,6 +199,12 @@ static snode_t *home(sl_redis_sub_t *s, const chan_t *c)
     return s->classic;
 }
 
+static void note_move(sl_redis_sub_t *s)
+{
+    s->moved = 1;
+    s->moved_at = uv_now(s->loop);
+}
+
 /* Puts c on node to (NULL: nowhere yet), asking Redis as needed. */
 static void place(chan_t *c, snode_t *to)
 {
@@ -189,6 +223,9 @@ static void place(chan_t *c, snode_t *to)
     c->on = to;
     c->sent = 0;
     if (to) {
+        if (c->placed)
+            note_move(to->s); /* had a node before: a move */
+        c->placed = 1;
         to->nchans++;
         if (to->up) {
             ask(to, c, 1);
@@ -271,6 +308,35 @@ static void on_state(sl_redis_conn_t *c, int up, const char *why, void *ud)
     }
 }
 
+/* Whether a message from n is one another node delivered already, shortly
+ * before a channel moved (see the top); notes it either way. */
+static int replayed(sl_redis_sub_t *s, const snode_t *n, int kind, const redisReply *const *parts, int nparts)
+{
+    if (!sl_redis_link_cluster(s->link))
+        return 0; /* one server: channels never move */
+    uint64_t d = (uint64_t)kind;
+    for (int i = 0; i < nparts; i++)
+        d = d * 0x9e3779b97f4a7c15ull ^ sl_hash_bytes(parts[i]->str, parts[i]->len);
+    uint64_t now = uv_now(s->loop);
+    if (s->moved && now - s->moved_at < SEEN_MS) {
+        for (size_t i = 0; i < s->nseen; i++) {
+            seen_t *e = &s->seen[i];
+            if (e->digest == d && e->node != n->serial && !e->replayed && now - e->at < SEEN_MS) {
+                e->replayed = 1;
+                SL_DEBUG(label(s), "%s: %s delivered a message again after a move: dropped", s->name, n->shown);
+                return 1;
+            }
+        }
+    }
+    if (!s->seen && !(s->seen = calloc(SEEN_MAX, sizeof *s->seen)))
+        return 0;
+    s->seen[s->seen_next] = (seen_t){.digest = d, .at = now, .node = n->serial};
+    s->seen_next = (s->seen_next + 1) % SEEN_MAX;
+    if (s->nseen < SEEN_MAX)
+        s->nseen++;
+    return 0;
+}
+
 static void on_push(sl_redis_conn_t *c, redisReply *r, void *ud)
 {
     (void)c;
@@ -278,7 +344,9 @@ static void on_push(sl_redis_conn_t *c, redisReply *r, void *ud)
     sl_redis_sub_t *s = n->s;
     const redisReply *k = r->element[0];
     if (k->len == 8 && !memcmp(k->str, "pmessage", 8) && r->elements >= 4) {
-        if (s->on_msg && r->element[2]->type == REDIS_REPLY_STRING && r->element[3]->type == REDIS_REPLY_STRING)
+        if (s->on_msg && r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING &&
+            r->element[3]->type == REDIS_REPLY_STRING &&
+            !replayed(s, n, SL_REDIS_SUB_PATTERN, (const redisReply *const *)r->element + 1, 3))
             s->on_msg(SL_REDIS_SUB_PATTERN, r->element[2]->str, r->element[2]->len, r->element[3]->str,
                       r->element[3]->len, s->ud);
         return;
@@ -290,7 +358,8 @@ static void on_push(sl_redis_conn_t *c, redisReply *r, void *ud)
     if (ch->type != REDIS_REPLY_STRING)
         return;
     if (kind >= 0) {
-        if (s->on_msg && r->elements >= 3 && r->element[2]->type == REDIS_REPLY_STRING)
+        if (s->on_msg && r->elements >= 3 && r->element[2]->type == REDIS_REPLY_STRING &&
+            !replayed(s, n, kind, (const redisReply *const *)r->element + 1, 2))
             s->on_msg(kind, ch->str, ch->len, r->element[2]->str, r->element[2]->len, s->ud);
         return;
     }
@@ -427,6 +496,7 @@ static void sub_closed(uv_handle_t *h)
     for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));)
         free(SL_CONTAINER_OF(n, chan_t, hnode));
     sl_hashtab_free(&s->chans);
+    free(s->seen);
     free(s);
 }
 

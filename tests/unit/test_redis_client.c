@@ -203,7 +203,10 @@ static void command_keys_route_right(void)
 
 /* ---- a fake Redis --------------------------------------------------------------------- */
 
-enum { FAKE_ANSWERS, FAKE_SILENT, FAKE_HANDSHAKE_ONLY, FAKE_WRONGPASS };
+enum { FAKE_ANSWERS, FAKE_SILENT, FAKE_HANDSHAKE_ONLY, FAKE_WRONGPASS, FAKE_CLUSTER };
+
+/* FAKE_CLUSTER: two masters, the first of these ports serving slots 0-8191. */
+static int cluster_ports[2];
 
 typedef struct fake {
     uv_loop_t *loop;
@@ -215,6 +218,7 @@ typedef struct fake {
     uv_tcp_t *peers[16];
     int npeers;
     sl_buf_t in;         /* the current connection's unread bytes */
+    uv_tcp_t *subscriber; /* FAKE_CLUSTER: the connection that sent PSUBSCRIBE */
 } fake_t;
 
 static void peer_closed(uv_handle_t *h) { free(h); }
@@ -290,7 +294,21 @@ static void fake_answer(fake_t *f, uv_tcp_t *peer, const char *name, const char 
     char buf[512];
     if (f->mode == FAKE_SILENT || (f->mode == FAKE_HANDSHAKE_ONLY && f->commands > 1))
         return;
-    if (!strcmp(name, "AUTH")) {
+    if (f->mode == FAKE_CLUSTER && !strcmp(name, "CLUSTER")) {
+        if (!strcmp(arg, "SHARDS")) {
+            fake_send(peer, "-ERR unknown subcommand 'SHARDS'\r\n", 34);
+            return;
+        }
+        int n = snprintf(buf, sizeof buf,
+                         "*2\r\n*3\r\n:0\r\n:8191\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n"
+                         "*3\r\n:8192\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%d\r\n",
+                         cluster_ports[0], cluster_ports[1]);
+        fake_send(peer, buf, (size_t)n);
+    } else if (f->mode == FAKE_CLUSTER && !strcmp(name, "PSUBSCRIBE")) {
+        int n = snprintf(buf, sizeof buf, "*3\r\n$10\r\npsubscribe\r\n$%zu\r\n%s\r\n:1\r\n", strlen(arg), arg);
+        fake_send(peer, buf, (size_t)n);
+        f->subscriber = peer;
+    } else if (!strcmp(name, "AUTH")) {
         if (f->mode == FAKE_WRONGPASS)
             fake_send(peer, "-WRONGPASS invalid username-password pair\r\n", 43);
         else
@@ -675,6 +693,71 @@ static void sub_keeps_a_channel_set(void)
     CHECK_EQ_INT(tl_loop_close(), 0);
 }
 
+/* ---- a move after a node's loss ------------------------------------------------------- */
+
+static int replay_msgs;
+static char replay_got[64];
+
+static void replay_on_msg(int kind, const char *ch, size_t clen, const char *msg, size_t mlen, void *ud)
+{
+    (void)kind, (void)ch, (void)clen, (void)ud;
+    replay_msgs++;
+    size_t o = strlen(replay_got);
+    snprintf(replay_got + o, sizeof replay_got - o, "%s%.*s", o ? "," : "", (int)mlen, msg);
+}
+
+static void pmessage(fake_t *f, const char *msg)
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof buf, "*4\r\n$8\r\npmessage\r\n$2\r\np*\r\n$2\r\npc\r\n$%zu\r\n%s\r\n", strlen(msg),
+                     msg);
+    fake_send(f->subscriber, buf, (size_t)n);
+}
+
+/* The cluster bus may bring a message to one node later than to another:
+ * a pattern moved off a lost node to one that delivers again what the lost
+ * one delivered is heard once, and what only the new one delivers is heard. */
+static void sub_drops_what_a_new_node_replays_after_a_move(void)
+{
+    uv_loop_t *loop = tl_loop();
+    ticking(loop, 1);
+    fake_t f[2];
+    fake_start(&f[0], loop, FAKE_CLUSTER);
+    fake_start(&f[1], loop, FAKE_CLUSTER);
+    cluster_ports[0] = f[0].port;
+    cluster_ports[1] = f[1].port;
+    char url[128], err[128];
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d,127.0.0.1:%d", f[0].port, f[1].port);
+    sl_redis_url_t u;
+    CHECK_EQ_INT(sl_redis_url_parse(url, &u, err, sizeof err), 0);
+    sl_redis_link_opts_t lo = {.name = "test", .quiet = 1};
+    sl_redis_link_t *l = sl_redis_link_new(loop, &u, &lo, NULL, NULL, err, sizeof err);
+    CHECK(l != NULL);
+    replay_msgs = 0;
+    replay_got[0] = '\0';
+    sl_redis_sub_t *s = sl_redis_sub_new(loop, l, "test", 1000, replay_on_msg, NULL);
+    CHECK_EQ_INT(sl_redis_sub_add(s, SL_REDIS_SUB_PATTERN, "p*", 2), 0);
+    CHECK(RUN_UNTIL(loop, f[0].subscriber || f[1].subscriber, 3000));
+    fake_t *lost = f[0].subscriber ? &f[0] : &f[1], *next = lost == &f[0] ? &f[1] : &f[0];
+    pmessage(lost, "m1");
+    CHECK(RUN_UNTIL(loop, replay_msgs == 1, 3000));
+    fake_stop(lost); /* the node dies: the pattern goes to the other one */
+    CHECK(RUN_UNTIL(loop, next->subscriber != NULL, 3000));
+    pmessage(next, "m1"); /* late off the bus: heard already */
+    pmessage(next, "m2");
+    CHECK(RUN_UNTIL(loop, replay_msgs == 2 && !strcmp(replay_got, "m1,m2"), 3000));
+    RUN_UNTIL(loop, 0, 50); /* and nothing after */
+    CHECK_EQ_INT(replay_msgs, 2);
+    if (strcmp(replay_got, "m1,m2"))
+        fprintf(stderr, "  heard %s\n", replay_got);
+    sl_redis_sub_close(s);
+    sl_redis_link_close(l);
+    fake_stop(next);
+    ticking(loop, 0);
+    uv_run(loop, UV_RUN_DEFAULT);
+    CHECK_EQ_INT(tl_loop_close(), 0);
+}
+
 TL_SUITE(redis_client, NULL, NULL,
          TL_TEST(keyslot_matches_the_cluster_spec),
          TL_TEST(map_from_cluster_slots),
@@ -687,4 +770,5 @@ TL_SUITE(redis_client, NULL, NULL,
          TL_TEST(watchdog_drops_a_server_gone_silent_and_reconnects),
          TL_TEST(connect_timeout_and_refused_auth_say_why),
          TL_TEST(close_fails_what_is_pending),
-         TL_TEST(sub_keeps_a_channel_set));
+         TL_TEST(sub_keeps_a_channel_set),
+         TL_TEST(sub_drops_what_a_new_node_replays_after_a_move));
