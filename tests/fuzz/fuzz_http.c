@@ -80,7 +80,11 @@ static void check_request(run_t *r, sl_http_req_t *req)
     size_t hbytes = strlen(req->url);
     for (int i = 0; i < req->nheaders; i++)
         hbytes += strlen(req->headers[i].name) + strlen(req->headers[i].value);
-    FUZZ_CHECK(hbytes <= r->lim.max_header_bytes);
+    /* Repeated names are joined into their first line ("a: x" twice is
+     * "a: x, y"): a join adds a 2-byte separator and drops a name of at
+     * least one byte, so the parsed head may pass the raw limit by one
+     * byte per header line, never more. */
+    FUZZ_CHECK(hbytes <= r->lim.max_header_bytes + r->lim.max_headers);
     FUZZ_CHECK(req->body.len <= r->lim.max_body_bytes);
     FUZZ_CHECK(!req->body_too_large || req->body.len == 0);
     size_t pl = strlen(req->path);
