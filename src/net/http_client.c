@@ -158,6 +158,7 @@ static void settings_init(void);
 static void origin_dispatch(origin_t *o);
 static void origin_maybe_free(origin_t *o);
 static void conn_close(hconn_t *k);
+static int conn_flush_tls(hconn_t *k);
 static void conn_drop(hconn_t *k);
 static void conn_open(origin_t *o, sl_httpc_req_t *r);
 static void req_send(sl_httpc_req_t *r);
@@ -846,6 +847,12 @@ static void conn_close(hconn_t *k)
     o->nconns--;
     k->c->nconns--;
     k->o = NULL;
+    /* A TLS connection we end says so (close_notify), as a browser does:
+     * a server may otherwise log a truncation attack. Best effort: what the
+     * kernel takes now goes, then the socket closes; after a fatal alert
+     * OpenSSL sends nothing more. */
+    if (k->tls && k->tcp && sl_tls_handshake_done(k->tls) && sl_tls_shutdown(k->tls) == 0)
+        (void)conn_flush_tls(k);
     close_tcp(k);
     sl_tls_free(k->tls);
     k->tls = NULL;
