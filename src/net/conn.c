@@ -151,11 +151,14 @@ static void conn_write_error_cb(sl_stream_writer_t *w, int status)
     sl_conn_close(w->data);
 }
 
+static const char *conn_name_cb(sl_stream_writer_t *w) { return ((sl_conn_t *)w->data)->peer; }
+
 static const sl_stream_writer_handler_t conn_writer_handler = {
     .on_drain = conn_drain_cb,
     .on_error = conn_write_error_cb,
     .on_shutdown = conn_shutdown_cb,
     .on_flushed = conn_flushed_cb,
+    .name = conn_name_cb,
 };
 
 /* ---- TLS ------------------------------------------------------------------- */
@@ -337,7 +340,7 @@ void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner)
 
 void sl_conn_set_budget(sl_conn_t *c, sl_budget_t *b)
 {
-    sl_stream_writer_set_budget(&c->out, b, c->peer);
+    sl_stream_writer_set_budget(&c->out, b);
 }
 
 void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap) { sl_stream_writer_set_cap(&c->out, cap); }

@@ -31,24 +31,69 @@ void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap)
 
 static sl_stream_chunk_t *chunk_at(const sl_stream_writer_t *w, uint32_t i);
 
+/* ---- the output budget ------------------------------------------------------ */
+
+/* The queue's entry in the output budget while it is counted, else NULL. */
+static sl_budget_entry_t *counted(const sl_stream_writer_t *w)
+{
+    return w->budget & 1 ? (sl_budget_entry_t *)(w->budget - 1) : NULL;
+}
+
+static sl_budget_t *budget_of(const sl_stream_writer_t *w)
+{
+    sl_budget_entry_t *e = counted(w);
+    return e ? e->budget : (sl_budget_t *)w->budget;
+}
+
 /* Dropped by the budget (from its timer): what the queue holds is no
- * longer counted, writes are refused, and the owner closes the stream. */
+ * longer counted, the writer leaves the budget and refuses writes, and the
+ * owner closes the stream. */
 static void writer_evicted(sl_budget_entry_t *e)
 {
-    sl_stream_writer_t *w = (sl_stream_writer_t *)((char *)e - offsetof(sl_stream_writer_t, be));
+    sl_stream_writer_t *w = e->owner;
     for (uint32_t i = 0; i < w->count; i++) {
         sl_stream_chunk_t *c = chunk_at(w, i);
-        sl_budget_release(&w->be, c->rc, c->len);
+        sl_budget_release(e, c->rc, c->len);
     }
-    sl_budget_leave(&w->be);
+    sl_budget_leave(e);
+    w->budget = 0;
     w->failed = 1;
     if (w->h && w->h->on_error)
         w->h->on_error(w, UV_ENOBUFS);
 }
 
-void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const char *label)
+void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b) { w->budget = (uintptr_t)b; }
+
+/* The queue starts being counted: every chunk it holds (output that waits
+ * for the kernel, not for the turn's end) joins the budget, and so will
+ * every chunk pushed until it is empty. Not listed in the flusher. 0 or
+ * -ENOMEM (no entry: the writer has failed). */
+static int queue_count(sl_stream_writer_t *w)
 {
-    sl_budget_join(&w->be, b, writer_evicted, label);
+    if (!w->budget || (w->budget & 1) || w->count == 0)
+        return 0;
+    sl_budget_entry_t *e = sl_budget_enter((sl_budget_t *)w->budget, writer_evicted, w,
+                                           w->h && w->h->name ? w->h->name(w) : NULL);
+    if (!e) {
+        w->failed = 1;
+        return -ENOMEM;
+    }
+    w->budget = (uintptr_t)e | 1;
+    for (uint32_t i = 0; i < w->count; i++) {
+        sl_stream_chunk_t *c = chunk_at(w, i);
+        sl_budget_hold(e, c->rc, c->len);
+    }
+    return 0;
+}
+
+/* The queue is empty: it is counted no more. */
+static void queue_uncount(sl_stream_writer_t *w)
+{
+    sl_budget_entry_t *e = counted(w);
+    if (e) {
+        w->budget = (uintptr_t)e->budget;
+        sl_budget_leave(e);
+    }
 }
 
 /* ---- the chunk ring ----------------------------------------------------- */
@@ -91,6 +136,7 @@ static void ring_free(sl_stream_writer_t *w, sl_stream_chunk_t *q, uint32_t cap)
 /* The queue is empty: its memory goes, so an idle writer holds nothing. */
 static void queue_release(sl_stream_writer_t *w)
 {
+    queue_uncount(w);
     ring_free(w, w->q, w->qcap);
     w->q = NULL;
     w->head = w->qcap = 0;
@@ -143,6 +189,9 @@ static int block_reserve(sl_stream_writer_t *w, size_t n)
 static void push_ref(sl_stream_writer_t *w, sl_rcbuf_t *rc, char *base, size_t len)
 {
     sl_stream_writer_push_ref_(w, rc, base, len);
+    sl_budget_entry_t *e = counted(w);
+    if (e)
+        sl_budget_hold(e, rc, len);
 }
 
 /* Copies into the current block (room reserved). Back-to-back copies that
@@ -157,7 +206,8 @@ static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
         if (last->rc == w->block && last->base + last->len == dst) {
             last->len += len;
             w->queued += len;
-            sl_budget_bytes(&w->be, (long long)len);
+            if (counted(w))
+                sl_budget_bytes(counted(w), (long long)len);
             return;
         }
     }
@@ -168,12 +218,15 @@ static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
  * one moves its start. */
 static void queue_advance(sl_stream_writer_t *w, size_t n)
 {
+    sl_budget_entry_t *e = counted(w);
     if (n == w->queued) {
-        /* All of it (a flush that the kernel took whole, the common case):
-         * every chunk goes, with no arithmetic on each. */
+        /* All of it (a flush that the kernel took whole, the common case,
+         * where nothing was counted): every chunk goes, with no arithmetic
+         * on each. */
         for (uint32_t i = 0; i < w->count; i++) {
             sl_stream_chunk_t *c = chunk_at(w, i);
-            sl_budget_release(&w->be, c->rc, c->len);
+            if (e)
+                sl_budget_release(e, c->rc, c->len);
             sl_rcbuf_unref(c->rc);
         }
         w->count = 0;
@@ -187,12 +240,14 @@ static void queue_advance(sl_stream_writer_t *w, size_t n)
             c->base += n;
             c->len -= n;
             w->queued -= n;
-            sl_budget_bytes(&w->be, -(long long)n);
+            if (e)
+                sl_budget_bytes(e, -(long long)n);
             return;
         }
         n -= c->len;
         w->queued -= c->len;
-        sl_budget_release(&w->be, c->rc, c->len);
+        if (e)
+            sl_budget_release(e, c->rc, c->len);
         sl_rcbuf_unref(c->rc);
         w->head = (w->head + 1) & (w->qcap - 1);
         w->count--;
@@ -265,7 +320,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status);
  * rest to uv_write (worth it when the kernel likely has room: uncorking);
  * uv_write itself tries once anyway when libuv has nothing queued.
  * 0, or a negative libuv error (the writer has failed). */
-static int queue_flush(sl_stream_writer_t *w, int try_first)
+static int queue_write(sl_stream_writer_t *w, int try_first)
 {
     dirty_unlink(w); /* whatever it held goes now, or with the write in flight */
     if (w->wreq || w->count == 0 || w->corked || w->closed || w->failed)
@@ -305,6 +360,16 @@ static int queue_flush(sl_stream_writer_t *w, int try_first)
     w->wreq = req;
     w->inflight = (uint8_t)nb; /* at most SL_STREAM_WRITER_IOV */
     return 0;
+}
+
+/* queue_write, and what it leaves waits for the kernel: counted in the
+ * output budget from now on. */
+static int queue_flush(sl_stream_writer_t *w, int try_first)
+{
+    int r = queue_write(w, try_first);
+    if (r == 0 && w->count > 0 && !w->closed && !w->failed)
+        r = queue_count(w) ? UV_ENOMEM : 0;
+    return r;
 }
 
 static int shutdown_start(sl_stream_writer_t *w)
@@ -398,7 +463,8 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
             fresh += rcs[i]->len;
     }
     int over = !(flags & SL_STREAM_WRITE_UNCAPPED) &&
-               (w->queued + (total - done) > w->cap || sl_budget_refuses(&w->be, copy + fresh, total - done));
+               (w->queued + (total - done) > w->cap ||
+                sl_budget_refuses(budget_of(w), w->queued, copy + fresh, total - done));
     if (over && done == 0)
         return -ENOBUFS; /* nothing written: the caller decides */
     /* Over the cap after a partial write: the rest is queued anyway, so the
@@ -427,7 +493,9 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
      * goes with its callback, and a corked writer with its uncork. */
     if (done == 0 && held(w) && w->queued < SL_STREAM_FLUSH_BYTES && w->count < SL_STREAM_WRITER_IOV) {
         if (!w->wreq && !w->corked)
-            dirty_link(w);
+            dirty_link(w); /* nothing counted: the turn's output */
+        else if (queue_count(w))
+            return -ENOMEM;
         return over ? -ENOBUFS : 0;
     }
     int r = queue_flush(w, done == 0 && held(w));
@@ -443,7 +511,7 @@ int sl_stream_writer_hold_rc_first(sl_stream_writer_t *w, sl_rcbuf_t *rc, const 
     size_t q = w->queued + n;
     if (w->fprev || w->corked || q >= SL_STREAM_FLUSH_BYTES || q > w->cap || n == 0 || w->count ||
         w->wreq || !held(w) || w->closed || w->failed || w->shutdown ||
-        sl_budget_refuses(&w->be, rc->queued ? 0 : rc->len, n) || ring_reserve(w, 1))
+        sl_budget_refuses(budget_of(w), 0, rc->queued ? 0 : rc->len, n) || ring_reserve(w, 1))
         return 0;
     push_ref(w, rc, (char *)p, n);
     dirty_link(w);
@@ -537,10 +605,12 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
     w->closed = 1;
     /* The chunks in flight belong to libuv until their callback, which
      * comes with UV_ECANCELED once the stream is closed. */
+    sl_budget_entry_t *e = counted(w);
     while (w->count > w->inflight) {
         sl_stream_chunk_t *c = chunk_at(w, w->count - 1);
         w->queued -= c->len;
-        sl_budget_release(&w->be, c->rc, c->len);
+        if (e)
+            sl_budget_release(e, c->rc, c->len);
         sl_rcbuf_unref(c->rc);
         w->count--;
     }

@@ -82,6 +82,9 @@ typedef struct sl_stream_writer_handler {
      * the kernel (sl_stream_writer_written may have grown), for an owner
      * that counts its output as it leaves. */
     void (*on_flushed)(sl_stream_writer_t *w);
+    /* Optional: names the peer in the output budget's log line (a writer
+     * in a budget, when its queue starts being counted). */
+    const char *(*name)(sl_stream_writer_t *w);
 } sl_stream_writer_handler_t;
 
 typedef struct sl_stream_chunk {
@@ -110,7 +113,12 @@ struct sl_stream_writer {
         uv_write_t *wreq;     /* allocated while a uv_write is in flight */
         uv_shutdown_t *sreq;  /* allocated while a shutdown is under way */
     };
-    sl_budget_entry_t be;     /* in the process's output budget, if any */
+    uintptr_t budget;         /* the process's output budget (sl_budget_t *,
+                                 0: none) while nothing queued is counted in
+                                 it, its entry for this queue | 1 while the
+                                 queue is: output the kernel did not take at
+                                 once, never a turn's output held for its end
+                                 (see sl_stream_writer_set_budget) */
     sl_stream_flusher_t *flusher; /* NULL: writes go at once */
     sl_stream_writer_t *fnext;    /* in the flusher's list while listed */
     sl_stream_writer_t **fprev;   /* what points at us there; NULL: not listed */
@@ -136,15 +144,19 @@ void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t ca
                            const sl_stream_writer_handler_t *h, void *data);
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap);
 /* Counts this writer's queue in b (base/budget.h), the cap on what all
- * output queues of the process hold together; label names it in the log
- * (a peer address; it must outlive the writer). While the queue is empty.
+ * output queues of the process hold together; the handler's name names it
+ * in the log. While the queue is empty. What is counted is what waits for
+ * the kernel: a flushed writer's output held for the turn's end is not
+ * (it is bounded by SL_STREAM_FLUSH_BYTES and gone by the turn's end),
+ * what the kernel did not take when it was written is, until it is gone.
  * Past b's cap, the writers that have waited longest are dropped: such a
  * writer refuses every write from then on, and its owner hears on_error
  * with UV_ENOBUFS (from the budget's timer), when it closes the stream.
- * Past twice b's cap, a capped write that would wait in a queue holding
- * more than a 64th of the cap is refused with -ENOBUFS, as one past the
- * writer's own cap is (sl_budget_refuses). */
-void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const char *label);
+ * Past twice b's cap, a capped write that would wait behind output the
+ * kernel did not take, in a queue holding more than a 64th of the cap, is
+ * refused with -ENOBUFS, as one past the writer's own cap is
+ * (sl_budget_refuses). */
+void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b);
 
 /* Writes the n buffers in order: what the kernel takes now goes at once
  * (when nothing waits before it and the writer is neither corked nor held
@@ -178,16 +190,16 @@ static inline void sl_stream_writer_push_ref_(sl_stream_writer_t *w, sl_rcbuf_t 
 {
     w->q[(w->head + w->count++) & (w->qcap - 1)] = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
     w->queued += len;
-    sl_budget_hold(&w->be, rc, len);
 }
 static inline int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p,
                                            size_t n)
 {
     size_t q = w->queued + n;
-    /* Listed (so neither closed, failed, shutting down nor writing). */
+    /* Listed (so neither closed, failed, shutting down nor writing, and
+     * nothing it holds is counted in the output budget: the turn's output
+     * of a writer with no backlog). */
     if (w->fprev && !w->corked && w->count < w->qcap && w->count < SL_STREAM_WRITER_IOV - 1 &&
-        q < SL_STREAM_FLUSH_BYTES && q <= w->cap &&
-        !sl_budget_refuses(&w->be, rc->queued ? 0 : rc->len, n)) {
+        q < SL_STREAM_FLUSH_BYTES && q <= w->cap) {
         sl_stream_writer_push_ref_(w, rc, (char *)p, n);
         return 1;
     }

@@ -748,8 +748,8 @@ static void writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first(voi
     fx_init(&fast, 64 * BIG); /* the same loop: tl_loop() */
     sl_budget_t b;
     sl_budget_init(&b, slow.loop, BIG / 2, "cap");
-    sl_stream_writer_set_budget(&slow.w, &b, "slow");
-    sl_stream_writer_set_budget(&fast.w, &b, "fast");
+    sl_stream_writer_set_budget(&slow.w, &b);
+    sl_stream_writer_set_budget(&fast.w, &b);
     sl_rcbuf_t *rc = sl_rcbuf_new(p, BIG);
     uv_buf_t whole = uv_buf_init(rc->data, (unsigned)BIG), half = uv_buf_init(rc->data, (unsigned)(BIG / 2));
     CHECK_EQ_INT(sl_stream_writer_writev(&slow.w, &whole, &rc, 1, 0), 0);
@@ -796,8 +796,8 @@ static void writer_in_a_budget_past_twice_its_cap_refuses_what_would_wait(void)
     fx_init(&g, 1 << 20);
     sl_budget_t b;
     sl_budget_init(&b, f.loop, 6400, "cap"); /* a 64th: 100 */
-    sl_stream_writer_set_budget(&f.w, &b, "slow");
-    sl_stream_writer_set_budget(&g.w, &b, "new");
+    sl_stream_writer_set_budget(&f.w, &b);
+    sl_stream_writer_set_budget(&g.w, &b);
     sl_stream_writer_cork(&f.w);
     sl_stream_writer_cork(&g.w);
     char *p = pattern(12400, 5);
@@ -834,11 +834,12 @@ static void writer_in_a_budget_past_twice_its_cap_refuses_what_would_wait(void)
     free(p);
 }
 
-/* What a flusher holds for the turn's end is counted in the budget as any
- * queue is (a turn can't hide its output from the cap), but a turn's
- * output is no slow reader: written from a timer's callback (the budget's
- * own timer runs in that phase too), held over the cap, with a peer that
- * reads, it is flushed at the turn's end and the writer is not dropped. */
+/* What a flusher holds for the turn's end is not counted in the budget
+ * (it is gone by the turn's end: the per-chunk count would cost every
+ * delivery of a broadcast) and a turn's output is no slow reader: written
+ * from a timer's callback (the budget's own timer runs in that phase too),
+ * held over the cap, with a peer that reads, it is flushed at the turn's
+ * end and the writer is not dropped. */
 typedef struct turn_write {
     fx_t *f;
     sl_budget_t *b;
@@ -855,15 +856,15 @@ static void write_from_a_timer(uv_timer_t *t)
     tw->used = tw->b->used;
 }
 
-static void flusher_held_output_counts_in_the_budget_and_is_no_slow_reader(void)
+static void flusher_held_output_is_not_counted_in_the_budget_and_is_no_slow_reader(void)
 {
     fx_t f;
     fx_init_flushed(&f, 64 * BIG);
     sl_budget_t b;
     sl_budget_init(&b, f.loop, 1000, "cap");
-    sl_stream_writer_set_budget(&f.w, &b, "held");
+    sl_stream_writer_set_budget(&f.w, &b);
     char *p = pattern(1500, 9);
-    turn_write_t tw = {&f, &b, sl_rcbuf_new(p, 1500), -1, 0};
+    turn_write_t tw = {&f, &b, sl_rcbuf_new(p, 1500), -1, 1};
     uv_timer_t t;
     uv_timer_init(f.loop, &t);
     t.data = &tw;
@@ -871,7 +872,7 @@ static void flusher_held_output_counts_in_the_budget_and_is_no_slow_reader(void)
     uv_run(f.loop, UV_RUN_NOWAIT); /* the write, then the turn's end */
     CHECK(pump(&f, 0, flushed_idle));
     CHECK_EQ_INT(tw.result, 0);
-    CHECK_EQ_INT(tw.used, 1500); /* held for the turn's end: counted */
+    CHECK_EQ_INT(tw.used, 0); /* held for the turn's end: not counted */
     for (int i = 0; i < 5; i++) { /* the budget's timer, if it was started: 1 ms */
         uv_sleep(1);
         uv_run(f.loop, UV_RUN_NOWAIT);
@@ -879,10 +880,59 @@ static void flusher_held_output_counts_in_the_budget_and_is_no_slow_reader(void)
     CHECK_EQ_INT(f.errors, 0);
     CHECK_EQ_INT(b.dropped, 0);
     CHECK_EQ_INT(b.used, 0);
+    CHECK(b.waiting.head == NULL);
     peer_read(&f, 0);
     CHECK_MEM(f.got.data, f.got.len, p, 1500);
     sl_rcbuf_unref(tw.rc);
     uv_close((uv_handle_t *)&t, closed_cb);
+    sl_stream_writer_close(&f.w);
+    sl_budget_close(&b);
+    fx_done(&f);
+    free(p);
+}
+
+/* What the kernel leaves of a turn's output, with a peer that reads
+ * nothing, is counted from the turn's end (a shared buffer once, however
+ * many of its chunks wait), and over the budget's cap that writer is
+ * dropped on a later turn: the cap holds for flushed writers too. Writes
+ * of it after the turn are counted as they come; an idle writer's entry
+ * is gone. */
+static void flusher_output_the_kernel_left_is_counted_and_dropped_over_the_cap(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, 64 * BIG);
+    sl_budget_t b;
+    sl_budget_init(&b, f.loop, 24000, "cap"); /* twice it: 48000 */
+    sl_stream_writer_set_budget(&f.w, &b);
+    char *p = pattern(40000, 13);
+    sl_rcbuf_t *rc = sl_rcbuf_new(p, 40000);
+    uv_buf_t whole = uv_buf_init(rc->data, 40000), half = uv_buf_init(rc->data, 20000);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &whole, &rc, 1, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &half, &rc, 1, 0), 0);
+    CHECK_EQ_INT(b.used, 0); /* held for the turn's end */
+    CHECK(f.fl.dirty == &f.w); /* listed */
+    sl_stream_flusher_flush(&f.fl); /* the turn's end: the kernel takes some */
+    CHECK(sl_stream_writer_queued(&f.w) > 0);
+    CHECK_EQ_INT(b.used, 40000); /* the buffer once */
+    CHECK(b.waiting.head != NULL);
+    CHECK_EQ_INT(f.errors, 0); /* never inside the turn that went over */
+    /* Past twice the cap, a capped write behind the backlog is refused;
+     * an uncapped one is counted at once. */
+    static char tail[9000];
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, tail, sizeof tail, 0), -ENOBUFS);
+    CHECK_EQ_INT(b.used, 40000);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "tail", 4, SL_STREAM_WRITE_UNCAPPED), 0);
+    CHECK(b.used > 40000);
+    for (int i = 0; i < 2000 && f.errors == 0; i++) {
+        uv_sleep(1);
+        uv_run(f.loop, UV_RUN_NOWAIT);
+    }
+    CHECK_EQ_INT(f.errors, 1);
+    CHECK_EQ_INT(f.error_status, UV_ENOBUFS);
+    CHECK_EQ_INT(b.dropped, 1);
+    CHECK_EQ_INT(b.used, 0);
+    CHECK(b.waiting.head == NULL);
+    sl_rcbuf_unref(rc);
     sl_stream_writer_close(&f.w);
     sl_budget_close(&b);
     fx_done(&f);
@@ -916,4 +966,5 @@ TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(flusher_writer_closed_with_held_output_offers_it_once_and_leaves_nothing),
          TL_TEST(flusher_failed_write_at_the_turns_end_reports_once),
          TL_TEST(flusher_close_writes_what_it_holds_and_writers_go_direct),
-         TL_TEST(flusher_held_output_counts_in_the_budget_and_is_no_slow_reader));
+         TL_TEST(flusher_held_output_is_not_counted_in_the_budget_and_is_no_slow_reader),
+         TL_TEST(flusher_output_the_kernel_left_is_counted_and_dropped_over_the_cap));
