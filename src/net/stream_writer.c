@@ -280,34 +280,42 @@ static void flusher_check_cb(uv_check_t *h) { sl_stream_flusher_flush(h->data); 
 static void flusher_prepare_cb(uv_prepare_t *h) { sl_stream_flusher_flush(h->data); }
 
 /* Appended, so writers are flushed in the order their turn's first write
- * came. Starts the flusher's handles with the first. */
-static void dirty_link(sl_stream_writer_t *w)
+ * came. Starts the flusher's handles with the first. 0, or -ENOMEM when
+ * the list can't grow (the caller writes now instead). */
+static int dirty_link(sl_stream_writer_t *w)
 {
     sl_stream_flusher_t *f = w->flusher;
-    if (w->fprev)
-        return;
-    w->fnext = NULL;
-    w->fprev = f->dirty_tail;
-    *f->dirty_tail = w;
-    f->dirty_tail = &w->fnext;
+    if (w->fslot)
+        return 0;
+    if (f->ndirty == f->dirty_cap) {
+        uint32_t cap = f->dirty_cap ? 2 * f->dirty_cap : 64;
+        sl_stream_writer_t **d = cap > f->dirty_cap ? realloc(f->dirty, cap * sizeof *d) : NULL;
+        if (!d)
+            return -ENOMEM;
+        f->dirty = d;
+        f->dirty_cap = cap;
+    }
+    f->dirty[f->ndirty++] = w;
+    w->fslot = f->ndirty;
     if (!f->started) {
         uv_check_start(&f->check, flusher_check_cb);
         uv_prepare_start(&f->prepare, flusher_prepare_cb);
         f->started = 1;
     }
+    return 0;
 }
 
+/* Its place is left empty (the last place is given back), so no other
+ * writer moves while the flusher walks the list. */
 static void dirty_unlink(sl_stream_writer_t *w)
 {
-    if (!w->fprev)
+    if (!w->fslot)
         return;
-    *w->fprev = w->fnext;
-    if (w->fnext)
-        w->fnext->fprev = w->fprev;
-    else
-        w->flusher->dirty_tail = w->fprev;
-    w->fnext = NULL;
-    w->fprev = NULL;
+    sl_stream_flusher_t *f = w->flusher;
+    f->dirty[w->fslot - 1] = NULL;
+    if (w->fslot == f->ndirty)
+        f->ndirty--;
+    w->fslot = 0;
 }
 
 /* ---- writing -------------------------------------------------------------- */
@@ -492,11 +500,11 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
      * enough for a write of its own. What a write in flight leaves behind
      * goes with its callback, and a corked writer with its uncork. */
     if (done == 0 && held(w) && w->queued < SL_STREAM_FLUSH_BYTES && w->count < SL_STREAM_WRITER_IOV) {
-        if (!w->wreq && !w->corked)
-            dirty_link(w); /* nothing counted: the turn's output */
-        else if (queue_count(w))
-            return -ENOMEM;
-        return over ? -ENOBUFS : 0;
+        if (w->wreq || w->corked)
+            return queue_count(w) ? -ENOMEM : over ? -ENOBUFS : 0;
+        if (dirty_link(w) == 0)
+            return over ? -ENOBUFS : 0; /* nothing counted: the turn's output */
+        /* No room in the flusher's list: written now. */
     }
     int r = queue_flush(w, done == 0 && held(w));
     if (r < 0)
@@ -509,12 +517,15 @@ int sl_stream_writer_hold_rc_first(sl_stream_writer_t *w, sl_rcbuf_t *rc, const 
     /* The turn's first output: a ring (the flusher's spare) and a place
      * in the flusher's list. (A listed writer is the inline path's.) */
     size_t q = w->queued + n;
-    if (w->fprev || w->corked || q >= SL_STREAM_FLUSH_BYTES || q > w->cap || n == 0 || w->count ||
+    if (w->fslot || w->corked || q >= SL_STREAM_FLUSH_BYTES || q > w->cap || n == 0 || w->count ||
         w->wreq || !held(w) || w->closed || w->failed || w->shutdown ||
-        sl_budget_refuses(budget_of(w), 0, rc->queued ? 0 : rc->len, n) || ring_reserve(w, 1))
+        sl_budget_refuses(budget_of(w), 0, rc->queued ? 0 : rc->len, n) || dirty_link(w))
         return 0;
+    if (ring_reserve(w, 1)) {
+        dirty_unlink(w);
+        return 0;
+    }
     push_ref(w, rc, (char *)p, n);
-    dirty_link(w);
     return 1;
 }
 
@@ -587,7 +598,7 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
 {
     if (w->closed)
         return;
-    if (w->fprev) {
+    if (w->fslot) {
         /* Held back for the turn's end: offered to the kernel once, as a
          * writer without a flusher would have at write time (a response
          * or a close frame written just before the stream is closed). */
@@ -626,7 +637,6 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
 int sl_stream_flusher_init(uv_loop_t *loop, sl_stream_flusher_t *f)
 {
     memset(f, 0, sizeof *f);
-    f->dirty_tail = &f->dirty;
     /* Neither can fail (libuv's own code ignores their result too). */
     uv_check_init(loop, &f->check);
     uv_prepare_init(loop, &f->prepare);
@@ -637,18 +647,22 @@ int sl_stream_flusher_init(uv_loop_t *loop, sl_stream_flusher_t *f)
 }
 
 /* Writes every listed writer, first listed first. A failed write's callback
- * (the owner closes its stream) may list or unlist others: the list is
- * read from its head each time. */
+ * (the owner closes its stream) may list or unlist others: those listed
+ * now are appended and written in this walk, those unlisted leave a NULL,
+ * so that no place moves under the walk. */
 void sl_stream_flusher_flush(sl_stream_flusher_t *f)
 {
-    while (f->dirty) {
-        sl_stream_writer_t *w = f->dirty;
+    for (uint32_t i = 0; i < f->ndirty; i++) {
+        sl_stream_writer_t *w = f->dirty[i];
+        if (!w)
+            continue;
         int r = queue_flush(w, 1); /* unlists it */
         if (r < 0)
             writer_fail(w, r);
         else if (w->h && w->h->on_flushed)
             w->h->on_flushed(w);
     }
+    f->ndirty = 0; /* every place is NULL now */
     if (f->started) {
         uv_check_stop(&f->check);
         uv_prepare_stop(&f->prepare);
@@ -675,6 +689,9 @@ void sl_stream_flusher_close(sl_stream_flusher_t *f, void (*cb)(sl_stream_flushe
         free(q);
     }
     f->nspare = 0;
+    free(f->dirty);
+    f->dirty = NULL;
+    f->ndirty = f->dirty_cap = 0;
     f->close_cb = cb;
     uv_close((uv_handle_t *)&f->check, flusher_handle_closed);
     uv_close((uv_handle_t *)&f->prepare, flusher_handle_closed);
@@ -682,7 +699,7 @@ void sl_stream_flusher_close(sl_stream_flusher_t *f, void (*cb)(sl_stream_flushe
 
 void sl_stream_writer_set_flusher(sl_stream_writer_t *w, sl_stream_flusher_t *f)
 {
-    if (w->fprev && queue_flush(w, 1) < 0)
+    if (w->fslot && queue_flush(w, 1) < 0)
         w->failed = 1; /* reported by the next write */
     w->flusher = f;
 }

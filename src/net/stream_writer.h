@@ -36,8 +36,9 @@
  * (one write per socket per loop iteration) and why its broadcasts are
  * cheap: N broadcasts in a turn cost each recipient one system call, not N.
  *
- *   sl_stream_flusher_t --dirty--> writer --fnext--> writer --> ...
- *        check, prepare            (each: chunks queued this turn)
+ *   sl_stream_flusher_t  dirty: [ w1 | w2 | NULL | w4 ]   ndirty 4
+ *        check, prepare        w->fslot: 1 + its index there (0: not listed);
+ *                              NULL: a writer that wrote early or closed
  *
  * Life cycle: _init on a stream that the owner keeps open; _close before
  * the owner closes the stream (queued chunks are released; the ones in
@@ -120,8 +121,8 @@ struct sl_stream_writer {
                                  once, never a turn's output held for its end
                                  (see sl_stream_writer_set_budget) */
     sl_stream_flusher_t *flusher; /* NULL: writes go at once */
-    sl_stream_writer_t *fnext;    /* in the flusher's list while listed */
-    sl_stream_writer_t **fprev;   /* what points at us there; NULL: not listed */
+    uint32_t fslot;           /* 1 + its index in the flusher's list while
+                                 listed (holding this turn's output); 0: not */
     uint32_t block_used;      /* a block is at most 4 GiB (block_reserve) */
     uint16_t corked;          /* nested cork count */
     uint8_t inflight;         /* chunks from head in the uv_write in flight
@@ -198,7 +199,7 @@ static inline int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc
     /* Listed (so neither closed, failed, shutting down nor writing, and
      * nothing it holds is counted in the output budget: the turn's output
      * of a writer with no backlog). */
-    if (w->fprev && !w->corked && w->count < w->qcap && w->count < SL_STREAM_WRITER_IOV - 1 &&
+    if (w->fslot && !w->corked && w->count < w->qcap && w->count < SL_STREAM_WRITER_IOV - 1 &&
         q < SL_STREAM_FLUSH_BYTES && q <= w->cap) {
         sl_stream_writer_push_ref_(w, rc, (char *)p, n);
         return 1;
@@ -217,8 +218,11 @@ int sl_stream_writer_uncork(sl_stream_writer_t *w);
 struct sl_stream_flusher {
     uv_check_t check;         /* after the poll phase */
     uv_prepare_t prepare;     /* before the loop blocks */
-    sl_stream_writer_t *dirty; /* writers holding output back this turn */
-    sl_stream_writer_t **dirty_tail; /* the last one's fnext (or &dirty) */
+    /* Writers holding output back this turn, in the order their turn's
+     * first write came (NULL: one that left early); an array, so that a
+     * writer keeps 4 bytes for its place instead of two pointers. */
+    sl_stream_writer_t **dirty;
+    uint32_t ndirty, dirty_cap;
     void *spare;              /* empty chunk rings kept for the next turn */
     unsigned nspare;
     unsigned started : 1;     /* the handles run (only while dirty is not empty) */

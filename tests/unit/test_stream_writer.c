@@ -140,7 +140,7 @@ static void fx_done(fx_t *f)
 {
     sl_stream_writer_close(&f->w);
     if (f->flushed) {
-        CHECK(f->fl.dirty == NULL);
+        CHECK(f->w.fslot == 0);
         sl_stream_flusher_close(&f->fl, NULL);
     }
     uv_close((uv_handle_t *)&f->pipe, closed_cb);
@@ -455,7 +455,7 @@ static void writer_empty_writes_do_nothing(void)
 
 /* ---- flushing once per loop turn ---------------------------------------------- */
 
-static int flushed_idle(fx_t *f) { return f->fl.dirty == NULL && sl_stream_writer_queued(&f->w) == 0; }
+static int flushed_idle(fx_t *f) { return f->w.fslot == 0 && sl_stream_writer_queued(&f->w) == 0; }
 
 /* Turns the loop (the peer reading per_turn bytes a turn, 0: all) until
  * the flushed writer is idle; the peer must have got exactly want. */
@@ -494,7 +494,7 @@ static void flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end
     CHECK_EQ_INT(f.flushes, 0);
     CHECK_EQ_INT(sl_stream_writer_queued(&f.w), want.len);
     CHECK_EQ_INT(bcast->refs, 11);
-    CHECK(f.fl.dirty == &f.w);
+    CHECK(f.fl.ndirty == 1 && f.fl.dirty[0] == &f.w && f.w.fslot == 1);
     peer_read(&f, 0);
     CHECK_EQ_INT(f.got.len, 0);
     /* The turn's end: one pass of the flusher writes everything, the ring
@@ -503,7 +503,7 @@ static void flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end
     CHECK_EQ_INT(sl_stream_writer_written(&f.w), want.len);
     CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 0);
     CHECK(f.w.q == NULL && f.w.block == NULL && f.w.wreq == NULL);
-    CHECK(f.fl.dirty == NULL && !f.fl.started);
+    CHECK(f.w.fslot == 0 && f.fl.ndirty == 0 && !f.fl.started);
     CHECK_EQ_INT(f.fl.nspare, 1);
     CHECK_EQ_INT(bcast->refs, 1);
     peer_read(&f, 0);
@@ -663,7 +663,7 @@ static void flusher_shutdown_writes_what_was_held_then_eof(void)
     CHECK_EQ_INT(sl_stream_writer_write(&f.w, "+close frame", 12, 0), 0);
     CHECK_EQ_INT(sl_stream_writer_written(&f.w), 0);
     CHECK_EQ_INT(sl_stream_writer_shutdown(&f.w), 0);
-    CHECK(f.fl.dirty == NULL); /* not held any more */
+    CHECK(f.w.fslot == 0); /* not held any more */
     CHECK(pump(&f, 0, got_eof));
     CHECK_STR(f.got.data, f.got.len, "last words+close frame");
     CHECK_EQ_INT(f.shutdowns, 1);
@@ -684,7 +684,7 @@ static void flusher_writer_closed_with_held_output_offers_it_once_and_leaves_not
     CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &b, &rc, 1, 0), 0);
     CHECK_EQ_INT(rc->refs, 2);
     sl_stream_writer_close(&f.w);
-    CHECK(f.fl.dirty == NULL);
+    CHECK(f.w.fslot == 0);
     CHECK_EQ_INT(rc->refs, 1);
     CHECK(f.w.q == NULL && f.w.block == NULL);
     CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -EPIPE);
@@ -727,6 +727,46 @@ static void flusher_close_writes_what_it_holds_and_writers_go_direct(void)
     CHECK_STR(f.got.data, f.got.len, "held now");
     f.flushed = 0; /* closed already */
     fx_done(&f);
+}
+
+/* Three writers of one flusher: one that leaves the list early (closed
+ * with held output, or written early) leaves its place empty, the last
+ * place is given back, and the turn's end writes the others, each once,
+ * with nothing listed after. */
+static void flusher_writers_that_leave_early_keep_the_others_places(void)
+{
+    fx_t f[3];
+    fx_init_flushed(&f[0], BIG);
+    for (int i = 1; i < 3; i++) {
+        fx_init(&f[i], BIG);
+        sl_stream_writer_set_flusher(&f[i].w, &f[0].fl);
+    }
+    sl_stream_flusher_t *fl = &f[0].fl;
+    CHECK_EQ_INT(sl_stream_writer_write(&f[0].w, "zero", 4, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f[1].w, "one", 3, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f[2].w, "two", 3, 0), 0);
+    CHECK(fl->ndirty == 3 && f[1].w.fslot == 2);
+    sl_stream_writer_close(&f[1].w); /* its held output is offered once */
+    CHECK(fl->ndirty == 3 && fl->dirty[1] == NULL && f[1].w.fslot == 0);
+    CHECK_EQ_INT(sl_stream_writer_shutdown(&f[2].w), 0); /* written now: the last place back */
+    CHECK(fl->ndirty == 2 && f[2].w.fslot == 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f[1].w, "x", 1, 0), -EPIPE);
+    sl_stream_flusher_flush(fl);
+    CHECK(fl->ndirty == 0 && f[0].w.fslot == 0);
+    CHECK_EQ_INT(f[0].flushes, 1);
+    CHECK_EQ_INT(f[2].flushes, 0);
+    for (int i = 0; i < 3; i++)
+        peer_read(&f[i], 0);
+    CHECK_STR(f[0].got.data, f[0].got.len, "zero");
+    CHECK_STR(f[1].got.data, f[1].got.len, "one");
+    CHECK_STR(f[2].got.data, f[2].got.len, "two");
+    for (int i = 1; i < 3; i++) {
+        sl_stream_writer_close(&f[i].w);
+        uv_close((uv_handle_t *)&f[i].pipe, closed_cb);
+        close(f[i].peer);
+        sl_buf_free(&f[i].got);
+    }
+    fx_done(&f[0]);
 }
 
 static const char *suite_setup(void)
@@ -910,7 +950,7 @@ static void flusher_output_the_kernel_left_is_counted_and_dropped_over_the_cap(v
     CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &whole, &rc, 1, 0), 0);
     CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &half, &rc, 1, 0), 0);
     CHECK_EQ_INT(b.used, 0); /* held for the turn's end */
-    CHECK(f.fl.dirty == &f.w); /* listed */
+    CHECK(f.w.fslot == 1); /* listed */
     sl_stream_flusher_flush(&f.fl); /* the turn's end: the kernel takes some */
     CHECK(sl_stream_writer_queued(&f.w) > 0);
     CHECK_EQ_INT(b.used, 40000); /* the buffer once */
@@ -967,4 +1007,5 @@ TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(flusher_failed_write_at_the_turns_end_reports_once),
          TL_TEST(flusher_close_writes_what_it_holds_and_writers_go_direct),
          TL_TEST(flusher_held_output_is_not_counted_in_the_budget_and_is_no_slow_reader),
+         TL_TEST(flusher_writers_that_leave_early_keep_the_others_places),
          TL_TEST(flusher_output_the_kernel_left_is_counted_and_dropped_over_the_cap));
