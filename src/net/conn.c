@@ -65,6 +65,8 @@ const sl_conn_stats_t *sl_conn_stats(void) { return &stats; }
  * waited is counted once it is gone. */
 static void count_sent(sl_conn_t *c) { stats.bytes_sent += sl_stream_writer_take_written(&c->out); }
 
+static sl_conn_t *conn_of(sl_stream_writer_t *w) { return SL_CONTAINER_OF(w, sl_conn_t, out); }
+
 static void linger_closed_cb(uv_handle_t *h) { free(h); }
 
 static void conn_closed_cb(uv_handle_t *h)
@@ -98,7 +100,7 @@ static void linger_timeout_cb(uv_timer_t *t) { sl_conn_close(t->data); }
  * it closes or the linger time is over. */
 static void conn_shutdown_cb(sl_stream_writer_t *w, int status)
 {
-    sl_conn_t *c = w->data;
+    sl_conn_t *c = conn_of(w);
     if (c->closing)
         return;
     if (status < 0) {
@@ -128,7 +130,7 @@ static void conn_linger(sl_conn_t *c)
 
 static void conn_drain_cb(sl_stream_writer_t *w)
 {
-    sl_conn_t *c = w->data;
+    sl_conn_t *c = conn_of(w);
     if (c->closing)
         return;
     count_sent(c);
@@ -140,7 +142,7 @@ static void conn_drain_cb(sl_stream_writer_t *w)
  * connection's close. */
 static void conn_flushed_cb(sl_stream_writer_t *w)
 {
-    sl_conn_t *c = w->data;
+    sl_conn_t *c = conn_of(w);
     if (!c->closing)
         count_sent(c);
 }
@@ -148,10 +150,10 @@ static void conn_flushed_cb(sl_stream_writer_t *w)
 static void conn_write_error_cb(sl_stream_writer_t *w, int status)
 {
     (void)status;
-    sl_conn_close(w->data);
+    sl_conn_close(conn_of(w));
 }
 
-static const char *conn_name_cb(sl_stream_writer_t *w) { return ((sl_conn_t *)w->data)->peer; }
+static const char *conn_name_cb(sl_stream_writer_t *w) { return conn_of(w)->peer; }
 
 static const sl_stream_writer_handler_t conn_writer_handler = {
     .on_drain = conn_drain_cb,
@@ -301,7 +303,7 @@ int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owne
         return rc;
     }
     c->tcp.data = c;
-    sl_stream_writer_init(&c->out, (uv_stream_t *)&c->tcp, queue_cap, &conn_writer_handler, c);
+    sl_stream_writer_init(&c->out, (uv_stream_t *)&c->tcp, queue_cap, &conn_writer_handler);
     sl_stream_writer_set_flusher(&c->out, flusher);
     rc = uv_tcp_open(&c->tcp, fd);
     if (rc) {

@@ -15,13 +15,12 @@
 _Static_assert(SL_STREAM_WRITER_IOV <= UINT8_MAX, "inflight counts chunks in 8 bits");
 
 void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
-                           const sl_stream_writer_handler_t *h, void *data)
+                           const sl_stream_writer_handler_t *h)
 {
     memset(w, 0, sizeof *w);
     w->stream = stream;
     sl_stream_writer_set_cap(w, cap);
     w->h = h;
-    w->data = data;
 }
 
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap)

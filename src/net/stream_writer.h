@@ -68,6 +68,9 @@
 typedef struct sl_stream_writer sl_stream_writer_t;
 typedef struct sl_stream_flusher sl_stream_flusher_t;
 
+/* The callbacks get the writer; an owner gets itself back with
+ * SL_CONTAINER_OF (the writer is embedded in it), so the writer keeps no
+ * pointer to it. */
 typedef struct sl_stream_writer_handler {
     /* Optional: the queue became empty after output had to wait (never
      * when a write went out at once, never once a shutdown is asked). */
@@ -99,7 +102,6 @@ typedef struct sl_stream_chunk {
 struct sl_stream_writer {
     uv_stream_t *stream;
     const sl_stream_writer_handler_t *h;
-    void *data;               /* the owner's, for the callbacks */
     sl_stream_chunk_t *q;     /* ring of qcap chunks; NULL while empty */
     uint32_t head, count, qcap;
     uint32_t cap;             /* refusal threshold for capped writes (4 GiB
@@ -142,7 +144,7 @@ enum {
 /* cap: bytes the queue may hold before capped writes are refused (0: no
  * limit). Allocates nothing. */
 void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
-                           const sl_stream_writer_handler_t *h, void *data);
+                           const sl_stream_writer_handler_t *h);
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap);
 /* Counts this writer's queue in b (base/budget.h), the cap on what all
  * output queues of the process hold together; the handler's name names it

@@ -37,27 +37,27 @@ typedef struct fx {
 
 static void on_drain(sl_stream_writer_t *w)
 {
-    fx_t *f = w->data;
+    fx_t *f = SL_CONTAINER_OF(w, fx_t, w);
     f->drains++;
 }
 
 static void on_error(sl_stream_writer_t *w, int status)
 {
-    fx_t *f = w->data;
+    fx_t *f = SL_CONTAINER_OF(w, fx_t, w);
     f->errors++;
     f->error_status = status;
 }
 
 static void on_shutdown(sl_stream_writer_t *w, int status)
 {
-    fx_t *f = w->data;
+    fx_t *f = SL_CONTAINER_OF(w, fx_t, w);
     f->shutdowns++;
     f->shutdown_status = status;
 }
 
 static void on_flushed(sl_stream_writer_t *w)
 {
-    fx_t *f = w->data;
+    fx_t *f = SL_CONTAINER_OF(w, fx_t, w);
     f->flushes++;
 }
 
@@ -82,7 +82,7 @@ static void fx_init(fx_t *f, size_t cap)
     CHECK_EQ_INT(uv_pipe_open(&f->pipe, sv[0]), 0);
     f->pipe.data = f;
     f->peer = sv[1];
-    sl_stream_writer_init(&f->w, (uv_stream_t *)&f->pipe, cap, &handler, f);
+    sl_stream_writer_init(&f->w, (uv_stream_t *)&f->pipe, cap, &handler);
 }
 
 /* Reads at most max bytes the peer has now (max 0: all it has). */
