@@ -221,13 +221,15 @@ static void queue_advance(sl_stream_writer_t *w, size_t n)
     if (n == w->queued) {
         /* All of it (a flush that the kernel took whole, the common case,
          * where nothing was counted): every chunk goes, with no arithmetic
-         * on each. */
-        for (uint32_t i = 0; i < w->count; i++) {
-            sl_stream_chunk_t *c = chunk_at(w, i);
-            if (e)
-                sl_budget_release(e, c->rc, c->len);
-            sl_rcbuf_unref(c->rc);
-        }
+         * on each. The ring read through locals: an unref's store could
+         * alias w, and the compiler would read w's fields again for each. */
+        sl_stream_chunk_t *q = w->q;
+        uint32_t head = w->head, mask = w->qcap - 1, count = w->count;
+        if (e)
+            for (uint32_t i = 0; i < count; i++)
+                sl_budget_release(e, q[(head + i) & mask].rc, q[(head + i) & mask].len);
+        for (uint32_t i = 0; i < count; i++)
+            sl_rcbuf_unref(q[(head + i) & mask].rc);
         w->count = 0;
         w->queued = 0;
         queue_release(w);
@@ -259,9 +261,11 @@ static void queue_advance(sl_stream_writer_t *w, size_t n)
 static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t *bytes)
 {
     unsigned nb = w->count < SL_STREAM_WRITER_IOV ? w->count : SL_STREAM_WRITER_IOV;
+    const sl_stream_chunk_t *q = w->q;
+    uint32_t head = w->head, mask = w->qcap - 1;
     size_t sum = 0;
     for (unsigned i = 0; i < nb; i++) {
-        const sl_stream_chunk_t *c = chunk_at(w, i);
+        const sl_stream_chunk_t *c = &q[(head + i) & mask];
         iov[i].base = c->base;
         iov[i].len = c->len;
         sum += c->len;
@@ -520,11 +524,16 @@ int sl_stream_writer_hold_rc_first(sl_stream_writer_t *w, sl_rcbuf_t *rc, const 
         w->wreq || !held(w) || w->closed || w->failed || w->shutdown ||
         sl_budget_refuses(budget_of(w), 0, rc->queued ? 0 : rc->len, n) || dirty_link(w))
         return 0;
-    if (ring_reserve(w, 1)) {
-        dirty_unlink(w);
-        return 0;
+    if (!w->q) { /* an empty queue has no ring: the flusher's spare one */
+        w->q = ring_alloc(w, RING_MIN);
+        if (!w->q) {
+            dirty_unlink(w);
+            return 0;
+        }
+        w->head = 0;
+        w->qcap = RING_MIN;
     }
-    push_ref(w, rc, (char *)p, n);
+    sl_stream_writer_push_ref_(w, rc, (char *)p, n); /* nothing counted: listed */
     return 1;
 }
 
