@@ -409,6 +409,16 @@ int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rc
     return conn_writev(c, bufs, rcs, n, 0);
 }
 
+/* sl_conn_write_rc's way for the turn's first frame, or any that can't be
+ * held as it is. */
+int sl_conn_write_rc_first(sl_conn_t *c, sl_rcbuf_t *rc, const char *p, size_t n)
+{
+    if (!c->tls && !c->closing && !c->close_after_write && sl_stream_writer_hold_rc_first(&c->out, rc, p, n))
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    return sl_conn_writev_rcs(c, &b, &rc, 1);
+}
+
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 {
     return conn_writev(c, bufs, NULL, n, SL_STREAM_WRITE_UNCAPPED);

@@ -194,8 +194,11 @@ static inline void sl_stream_writer_push_ref_(sl_stream_writer_t *w, sl_rcbuf_t 
     w->q[(w->head + w->count++) & (w->qcap - 1)] = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
     w->queued += len;
 }
-static inline int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p,
-                                           size_t n)
+/* The inline path alone: 0 when the writer is not holding output this
+ * turn or the chunk would pass a threshold (then hold_rc_first or writev).
+ * For a caller that ends in a tail call either way. */
+static inline int sl_stream_writer_hold_rc_more(sl_stream_writer_t *w, sl_rcbuf_t *rc,
+                                                const char *p, size_t n)
 {
     size_t q = w->queued + n;
     /* Listed (so neither closed, failed, shutting down nor writing, and
@@ -206,7 +209,12 @@ static inline int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc
         sl_stream_writer_push_ref_(w, rc, (char *)p, n);
         return 1;
     }
-    return sl_stream_writer_hold_rc_first(w, rc, p, n);
+    return 0;
+}
+static inline int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p,
+                                           size_t n)
+{
+    return sl_stream_writer_hold_rc_more(w, rc, p, n) || sl_stream_writer_hold_rc_first(w, rc, p, n);
 }
 
 /* Corking (see above). uncork returns 0, or a negative libuv error (the
