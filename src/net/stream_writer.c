@@ -576,7 +576,7 @@ int sl_stream_writer_write(sl_stream_writer_t *w, const void *p, size_t n, unsig
 
 void sl_stream_writer_cork(sl_stream_writer_t *w)
 {
-    if (w->corked < UINT16_MAX)
+    if (w->corked < 31)
         w->corked++;
 }
 

@@ -108,8 +108,6 @@ struct sl_stream_writer {
                                  and more: UINT32_MAX, no user-space queue
                                  grows that far) */
     size_t queued;            /* bytes in q (in flight ones included) */
-    uint64_t written;         /* bytes the kernel took, not yet taken by
-                                 sl_stream_writer_take_written */
     sl_rcbuf_t *block;        /* the copy block being filled (a reference) */
     union {                   /* never both: a shutdown starts once nothing is
                                  queued or in flight, and refuses writes */
@@ -126,9 +124,14 @@ struct sl_stream_writer {
     uint32_t fslot;           /* 1 + its index in the flusher's list while
                                  listed (holding this turn's output); 0: not */
     uint32_t block_used;      /* a block is at most 4 GiB (block_reserve) */
-    uint16_t corked;          /* nested cork count */
+    uint32_t written;         /* bytes the kernel took, not yet taken by
+                                 sl_stream_writer_take_written: 32 bits, so
+                                 that a conn is 8 bytes smaller; an owner that
+                                 counts takes them after every write and
+                                 flush, far more often than once per 4 GiB */
     uint8_t inflight;         /* chunks from head in the uv_write in flight
                                  (at most SL_STREAM_WRITER_IOV) */
+    uint8_t corked : 5;       /* nested cork count (at most 31) */
     uint8_t closed : 1;       /* _close called: everything refused */
     uint8_t failed : 1;       /* a write failed: everything refused */
     uint8_t shutdown : 1;     /* shutdown asked: writes refused */
