@@ -521,21 +521,30 @@ void eio_msg_release(eio_msg_t *m)
     memset(m, 0, sizeof *m);
 }
 
+/* eio_session_send_msg's way for everything but an open WebSocket's frame
+ * (a polling queue, a v3 binary frame, a closing session): out of line, so
+ * that the per-recipient path sets up no frame for it. */
+__attribute__((noinline)) static int send_msg_pushed(eio_session_t *s, eio_msg_t *m, unsigned flags)
+{
+    unsigned f = (m->binary ? EIO_SEND_BINARY : 0) | (flags & EIO_SEND_PLAIN);
+    eio_out_t o = out_of(EIO_MESSAGE, f, m->rc, m->data, m->len);
+    return session_push(s, &o, m);
+}
+
+_Static_assert((int)EIO_SEND_PLAIN == (int)SL_WS_PLAIN, "the plain flag passes through to the frame");
+
 int eio_session_send_msg(eio_session_t *s, eio_msg_t *m, unsigned flags)
 {
     /* A broadcast's path, once per recipient: the frame built once, to an
      * open WebSocket (what session_push and ws_write_packet do for it, in
      * one call). */
-    if (s->transport == T_WEBSOCKET && s->open && !s->doomed && !(m->binary && s->proto == 3)) {
-        unsigned wf = (m->binary ? SL_WS_BINARY : 0) | (flags & EIO_SEND_PLAIN ? SL_WS_PLAIN : 0);
-        int rc = sl_ws_send_frame(s->ws, wf, m->rc, m->frame, m->frame_len, &m->cache);
-        if (rc == -ENOBUFS)
-            session_doom(s);
-        return rc;
-    }
-    unsigned f = (m->binary ? EIO_SEND_BINARY : 0) | (flags & EIO_SEND_PLAIN);
-    eio_out_t o = out_of(EIO_MESSAGE, f, m->rc, m->data, m->len);
-    return session_push(s, &o, m);
+    if (!(s->transport == T_WEBSOCKET && s->open && !s->doomed && !(m->binary && s->proto == 3)))
+        return send_msg_pushed(s, m, flags);
+    unsigned wf = (m->binary ? SL_WS_BINARY : 0) | (flags & EIO_SEND_PLAIN);
+    int rc = sl_ws_send_frame(s->ws, wf, m->rc, m->frame, m->frame_len, &m->cache);
+    if (rc == -ENOBUFS)
+        session_doom(s);
+    return rc;
 }
 
 int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t n)
