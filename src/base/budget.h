@@ -15,11 +15,20 @@
  * output held for its end by the stream writers' flusher has been written
  * (a turn's output is no slow reader).
  *
- *   sl_budget_t   used (bytes of the buffers held), cap
- *     waiting:  e1 <-> e2 <-> e3     entries with bytes queued, by the time
- *               ^ waited longest      they stopped being empty
+ * An entry exists only while its queue holds counted bytes: made by the
+ * first buffer the queue keeps and freed by sl_budget_leave once the queue
+ * holds none, so an owner whose queue is empty (every idle connection)
+ * keeps no more than a pointer. What a queue is counted for is the
+ * owner's choice: the stream writers count what the kernel did not take
+ * when the loop turn's output was written (a fast reader's turn is never
+ * counted: it is gone by the turn's end), the long-polling sessions what
+ * waits for a GET.
  *
- *   rcbuf->queued: how many queued chunks refer to it (0 -> 1 counts its
+ *   sl_budget_t   used (bytes of the buffers held), cap
+ *     waiting:  e1 <-> e2 <-> e3     entries of queues holding bytes, by
+ *               ^ waited longest      the time they stopped being empty
+ *
+ *   rcbuf->queued: how many counted chunks refer to it (0 -> 1 counts its
  *   length in, 1 -> 0 counts it out)
  */
 #ifndef SL_BUDGET_H
@@ -38,18 +47,19 @@ typedef struct sl_budget_entry sl_budget_entry_t;
 
 /* Called by the budget's timer when the entry's queue is dropped. Before
  * it returns the owner calls sl_budget_release for each buffer its queue
- * still holds and then sl_budget_leave; it may then close itself (the
- * entry's memory may go once this returns). */
+ * still holds and then sl_budget_leave (which frees e), and forgets e; it
+ * may then close itself. */
 typedef void (*sl_budget_evict_cb)(sl_budget_entry_t *e);
 
-/* One queue. Embedded in its owner; all zero is "in no budget". */
+/* One queue holding counted bytes (made by sl_budget_enter). */
 struct sl_budget_entry {
-    sl_budget_t *budget;          /* NULL: nothing is counted */
-    sl_link_t link;               /* in budget->waiting while bytes > 0 */
+    sl_link_t link;               /* in budget->waiting */
+    sl_budget_t *budget;
     uint64_t since;               /* loop ms when its queue stopped being empty */
     size_t bytes;                 /* bytes its queue holds (slices of the buffers) */
     sl_budget_evict_cb evict;
-    const char *label;            /* for the log line: a peer address, a sid */
+    void *owner;                  /* the evict callback's */
+    char label[48];               /* for the log line: a peer address, a sid */
 };
 
 struct sl_budget {
@@ -74,33 +84,44 @@ void sl_budget_set_cap(sl_budget_t *b, size_t cap);
  * so its memory must stay until they have. */
 void sl_budget_close(sl_budget_t *b);
 
-/* Whether e's queue may not take a write of len bytes, fresh of them new
- * to the budget (shared buffers some queue holds already cost nothing):
- * the queues would hold more than twice the cap, and e's queue more than
- * a sixty-fourth of it. Between the cap and twice it the longest waiting
- * are dropped on the next loop turn; past twice it, a queue that grew
- * that far is refused at once (its owner closes it as a slow reader's),
- * so that what one loop turn makes (a burst to a reader that stopped
- * reading) can't grow the process past that either. A queue that holds
- * little (a new client's first packets, a fast reader's corked turn) is
- * not refused: it isn't what fills the process. 0 when e is in no budget
- * or the budget has no cap. */
-static inline int sl_budget_refuses(const sl_budget_entry_t *e, size_t fresh, size_t len)
+/* Whether a queue holding queued bytes may not take a write of len bytes,
+ * fresh of them new to the budget (shared buffers some queue holds already
+ * cost nothing): the queues would hold more than twice the cap, and this
+ * queue more than a sixty-fourth of it. Between the cap and twice it the
+ * longest waiting are dropped on the next loop turn; past twice it, a
+ * queue that grew that far is refused at once (its owner closes it as a
+ * slow reader's), so that what one loop turn makes (a burst to a reader
+ * that stopped reading) can't grow the process past that either. A queue
+ * that holds little (a new client's first packets, a fast reader's corked
+ * turn) is not refused: it isn't what fills the process. 0 when b is NULL
+ * (in no budget) or has no cap. */
+static inline int sl_budget_refuses(const sl_budget_t *b, size_t queued, size_t fresh, size_t len)
 {
-    const sl_budget_t *b = e->budget;
-    return b && b->cap && b->used + fresh > 2 * b->cap && e->bytes + len > b->cap / 64;
+    return b && b->cap && b->used + fresh > 2 * b->cap && queued + len > b->cap / 64;
 }
 
-/* Puts e in b (NULL: in none), its queue empty. */
-void sl_budget_join(sl_budget_entry_t *e, sl_budget_t *b, sl_budget_evict_cb evict, const char *label);
+/* The entry of a queue of owner's that starts holding bytes in b, waiting
+ * from now (the last of the waiting); label (may be NULL) is copied. NULL
+ * when out of memory. */
+sl_budget_entry_t *sl_budget_enter(sl_budget_t *b, sl_budget_evict_cb evict, void *owner,
+                                   const char *label);
 /* A chunk of len bytes referring to rc joined e's queue. */
 void sl_budget_hold(sl_budget_entry_t *e, sl_rcbuf_t *rc, size_t len);
 /* A chunk referring to rc left it, len bytes of it still counted in e. */
-void sl_budget_release(sl_budget_entry_t *e, sl_rcbuf_t *rc, size_t len);
+static inline void sl_budget_release(sl_budget_entry_t *e, sl_rcbuf_t *rc, size_t len)
+{
+    if (--rc->queued == 0)
+        e->budget->used -= rc->len;
+    e->bytes -= len;
+}
 /* The queue's bytes changed without a chunk coming or going (a chunk that
  * grew, one partly written). */
-void sl_budget_bytes(sl_budget_entry_t *e, long long delta);
-/* e leaves its budget (its buffers were released); calls are no-ops after. */
+static inline void sl_budget_bytes(sl_budget_entry_t *e, long long delta)
+{
+    e->bytes = (size_t)((long long)e->bytes + delta);
+}
+/* e's queue holds nothing counted any more (its buffers were released):
+ * e leaves its budget and is freed. */
 void sl_budget_leave(sl_budget_entry_t *e);
 
 #endif

@@ -37,7 +37,7 @@ void sl_buf_free(sl_buf_t *b);  /* memory released, buffer reusable */
 /* Immutable once built; freed when the last ref goes. */
 typedef struct sl_rcbuf {
     unsigned refs;
-    unsigned queued; /* queued chunks of budgeted queues referring to it
+    unsigned queued; /* counted chunks of budgeted queues referring to it
                         (base/budget counts it while this is not 0) */
     size_t len;
     char data[];

@@ -75,7 +75,7 @@ static void conn_close(bus_conn_t *c)
 static void output_ended(sl_stream_writer_t *w, int status)
 {
     (void)status;
-    conn_close(w->data);
+    conn_close(SL_CONTAINER_OF(w, bus_conn_t, out));
 }
 
 static const sl_stream_writer_handler_t bus_writer_handler = {
@@ -144,7 +144,7 @@ static void on_connection(uv_stream_t *l, int status)
     c->srv = s;
     uv_pipe_init(s->loop, &c->pipe, 0);
     c->pipe.data = c;
-    sl_stream_writer_init(&c->out, (uv_stream_t *)&c->pipe, 0, &bus_writer_handler, c);
+    sl_stream_writer_init(&c->out, (uv_stream_t *)&c->pipe, 0, &bus_writer_handler);
     s->handles++;
     c->client = sl_bus_client_new(s->bus, conn_write, c);
     c->next = s->conns;

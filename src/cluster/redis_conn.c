@@ -647,7 +647,7 @@ static void sock_drop(sl_redis_conn_t *c)
 
 static void write_error(sl_stream_writer_t *w, int status)
 {
-    sock_t *k = w->data;
+    sock_t *k = SL_CONTAINER_OF(w, sock_t, out);
     if (!k->c)
         return;
     char why[WHY_MAX];
@@ -662,7 +662,7 @@ static void sock_start(sl_redis_conn_t *c, sock_t *k)
 {
     c->sock = k;
     k->st->data = k;
-    sl_stream_writer_init(&k->out, k->st, 0, &writer_handler, k);
+    sl_stream_writer_init(&k->out, k->st, 0, &writer_handler);
     char why[WHY_MAX];
     int rc = uv_read_start(k->st, sl_tcp_read_slab, read_cb);
     if (rc) {

@@ -257,7 +257,7 @@ static int worker_spawn(worker_t *w)
     argv[k] = NULL;
 
     uv_pipe_init(s->loop, &w->control, 0);
-    sl_stream_writer_init(&w->out, (uv_stream_t *)&w->control, 0, NULL, w);
+    sl_stream_writer_init(&w->out, (uv_stream_t *)&w->control, 0, NULL);
     w->control.data = w;
     w->control_open = 1;
     uv_stdio_container_t stdio[CONTROL_FD + 1];
@@ -574,7 +574,7 @@ int sl_worker_attach(uv_loop_t *loop, void (*on_orphaned)(void))
     if (fcntl(CONTROL_FD, F_SETFD, FD_CLOEXEC) != 0)
         return -errno;
     uv_pipe_init(loop, &control, 0);
-    sl_stream_writer_init(&control_out, (uv_stream_t *)&control, 0, &control_writer, NULL);
+    sl_stream_writer_init(&control_out, (uv_stream_t *)&control, 0, &control_writer);
     int rc = uv_pipe_open(&control, CONTROL_FD);
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)&control, on_worker_alloc, on_worker_control);

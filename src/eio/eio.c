@@ -73,7 +73,8 @@ struct eio_session {
                              a session that only ever handshakes must cost
                              little (maxSessions of them may exist) */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
-    sl_budget_entry_t be; /* q, in the process's output budget */
+    sl_budget_entry_t *be; /* q's entry in the process's output budget while
+                              it holds shared buffers (NULL: none) */
     void *data;
 };
 
@@ -296,11 +297,12 @@ static void queue_clear(eio_session_t *s);
  * longest; the budget logs why): closed from the next tick, as above. */
 static void session_evicted(sl_budget_entry_t *e)
 {
-    eio_session_t *s = (eio_session_t *)((char *)e - offsetof(eio_session_t, be));
+    eio_session_t *s = e->owner;
     for (uint32_t i = 0; i < s->qlen; i++)
         if (s->q[i].rc)
-            sl_budget_release(&s->be, s->q[i].rc, s->q[i].len);
-    sl_budget_leave(&s->be);
+            sl_budget_release(e, s->q[i].rc, s->q[i].len);
+    sl_budget_leave(e);
+    s->be = NULL;
     if (!s->doomed && s->open)
         session_doom_start(s);
 }
@@ -367,7 +369,8 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
      * already takes no more memory (a broadcast another queue holds
      * already costs none). */
     size_t fresh = o->rc && o->rc->queued == 0 ? o->rc->len : 0;
-    if ((s->qbytes + n > s->srv->opts.session_queue_cap || sl_budget_refuses(&s->be, fresh, o->len)) &&
+    if ((s->qbytes + n > s->srv->opts.session_queue_cap ||
+         sl_budget_refuses(s->srv->budget, s->be ? s->be->bytes : 0, fresh, o->len)) &&
         o->type != EIO_CLOSE) {
         session_doom(s);
         return -ENOBUFS;
@@ -380,13 +383,20 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
         s->q = q;
         s->qcap = cap;
     }
+    /* The first shared buffer the queue keeps makes its budget entry (a
+     * doomed session's close packet is not counted: it left the budget). */
+    if (o->rc && !s->be && s->srv->budget && !s->doomed) {
+        s->be = sl_budget_enter(s->srv->budget, session_evicted, s, s->sid);
+        if (!s->be)
+            return -ENOMEM;
+    }
     eio_out_t *slot = &s->q[s->qlen++];
     *slot = *o;
     if (slot->rc)
         sl_rcbuf_ref(slot->rc);
     s->qbytes += n;
-    if (slot->rc)
-        sl_budget_hold(&s->be, slot->rc, slot->len);
+    if (slot->rc && s->be)
+        sl_budget_hold(s->be, slot->rc, slot->len);
     if (s->poll)
         session_flush_poll(s);
     return 0;
@@ -395,9 +405,13 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
 static void queue_clear(eio_session_t *s)
 {
     for (uint32_t i = 0; i < s->qlen; i++) {
-        if (s->q[i].rc)
-            sl_budget_release(&s->be, s->q[i].rc, s->q[i].len);
+        if (s->q[i].rc && s->be)
+            sl_budget_release(s->be, s->q[i].rc, s->q[i].len);
         sl_rcbuf_unref(s->q[i].rc);
+    }
+    if (s->be) {
+        sl_budget_leave(s->be);
+        s->be = NULL;
     }
     s->qlen = 0;
     s->qbytes = 0;
@@ -522,21 +536,30 @@ void eio_msg_release(eio_msg_t *m)
     memset(m, 0, sizeof *m);
 }
 
+/* eio_session_send_msg's way for everything but an open WebSocket's frame
+ * (a polling queue, a v3 binary frame, a closing session): out of line, so
+ * that the per-recipient path sets up no frame for it. */
+__attribute__((noinline)) static int send_msg_pushed(eio_session_t *s, eio_msg_t *m, unsigned flags)
+{
+    unsigned f = (m->binary ? EIO_SEND_BINARY : 0) | (flags & EIO_SEND_PLAIN);
+    eio_out_t o = out_of(EIO_MESSAGE, f, m->rc, m->data, m->len);
+    return session_push(s, &o, m);
+}
+
+_Static_assert((int)EIO_SEND_PLAIN == (int)SL_WS_PLAIN, "the plain flag passes through to the frame");
+
 int eio_session_send_msg(eio_session_t *s, eio_msg_t *m, unsigned flags)
 {
     /* A broadcast's path, once per recipient: the frame built once, to an
      * open WebSocket (what session_push and ws_write_packet do for it, in
      * one call). */
-    if (s->transport == T_WEBSOCKET && s->open && !s->doomed && !(m->binary && s->proto == 3)) {
-        unsigned wf = (m->binary ? SL_WS_BINARY : 0) | (flags & EIO_SEND_PLAIN ? SL_WS_PLAIN : 0);
-        int rc = sl_ws_send_frame(s->ws, wf, m->rc, m->frame, m->frame_len, &m->cache);
-        if (rc == -ENOBUFS)
-            session_doom(s);
-        return rc;
-    }
-    unsigned f = (m->binary ? EIO_SEND_BINARY : 0) | (flags & EIO_SEND_PLAIN);
-    eio_out_t o = out_of(EIO_MESSAGE, f, m->rc, m->data, m->len);
-    return session_push(s, &o, m);
+    if (!(s->transport == T_WEBSOCKET && s->open && !s->doomed && !(m->binary && s->proto == 3)))
+        return send_msg_pushed(s, m, flags);
+    unsigned wf = (m->binary ? SL_WS_BINARY : 0) | (flags & EIO_SEND_PLAIN);
+    int rc = sl_ws_send_frame(s->ws, wf, m->rc, m->frame, m->frame_len, &m->cache);
+    if (rc == -ENOBUFS)
+        session_doom(s);
+    return rc;
 }
 
 int eio_session_send(eio_session_t *s, unsigned flags, const char *data, size_t n)
@@ -759,7 +782,6 @@ static void session_finish(eio_session_t *s)
         s->up = NULL;
     }
     queue_clear(s);
-    sl_budget_leave(&s->be);
     if (sl_defer(s->srv->loop, session_free, s)) {
         SL_ERRORF("eio", SL_LOG_FIELDS("sid", s->sid),
                   "session %s: out of memory to defer its free; freed at once", s->sid);
@@ -870,7 +892,6 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
             memcpy(s->sid, srv->opts.sid_prefix, pl < 20 ? pl : 20);
     } while (table_find(srv, s->sid));
     s->srv = srv;
-    sl_budget_join(&s->be, srv->budget, session_evicted, s->sid);
     s->proto = (uint8_t)proto;
     s->transport = (uint8_t)transport;
     s->open = 1;

@@ -65,6 +65,8 @@ const sl_conn_stats_t *sl_conn_stats(void) { return &stats; }
  * waited is counted once it is gone. */
 static void count_sent(sl_conn_t *c) { stats.bytes_sent += sl_stream_writer_take_written(&c->out); }
 
+static sl_conn_t *conn_of(sl_stream_writer_t *w) { return SL_CONTAINER_OF(w, sl_conn_t, out); }
+
 static void linger_closed_cb(uv_handle_t *h) { free(h); }
 
 static void conn_closed_cb(uv_handle_t *h)
@@ -98,7 +100,7 @@ static void linger_timeout_cb(uv_timer_t *t) { sl_conn_close(t->data); }
  * it closes or the linger time is over. */
 static void conn_shutdown_cb(sl_stream_writer_t *w, int status)
 {
-    sl_conn_t *c = w->data;
+    sl_conn_t *c = conn_of(w);
     if (c->closing)
         return;
     if (status < 0) {
@@ -128,7 +130,7 @@ static void conn_linger(sl_conn_t *c)
 
 static void conn_drain_cb(sl_stream_writer_t *w)
 {
-    sl_conn_t *c = w->data;
+    sl_conn_t *c = conn_of(w);
     if (c->closing)
         return;
     count_sent(c);
@@ -140,7 +142,7 @@ static void conn_drain_cb(sl_stream_writer_t *w)
  * connection's close. */
 static void conn_flushed_cb(sl_stream_writer_t *w)
 {
-    sl_conn_t *c = w->data;
+    sl_conn_t *c = conn_of(w);
     if (!c->closing)
         count_sent(c);
 }
@@ -148,14 +150,17 @@ static void conn_flushed_cb(sl_stream_writer_t *w)
 static void conn_write_error_cb(sl_stream_writer_t *w, int status)
 {
     (void)status;
-    sl_conn_close(w->data);
+    sl_conn_close(conn_of(w));
 }
+
+static const char *conn_name_cb(sl_stream_writer_t *w) { return conn_of(w)->peer; }
 
 static const sl_stream_writer_handler_t conn_writer_handler = {
     .on_drain = conn_drain_cb,
     .on_error = conn_write_error_cb,
     .on_shutdown = conn_shutdown_cb,
     .on_flushed = conn_flushed_cb,
+    .name = conn_name_cb,
 };
 
 /* ---- TLS ------------------------------------------------------------------- */
@@ -298,7 +303,7 @@ int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owne
         return rc;
     }
     c->tcp.data = c;
-    sl_stream_writer_init(&c->out, (uv_stream_t *)&c->tcp, queue_cap, &conn_writer_handler, c);
+    sl_stream_writer_init(&c->out, (uv_stream_t *)&c->tcp, queue_cap, &conn_writer_handler);
     sl_stream_writer_set_flusher(&c->out, flusher);
     rc = uv_tcp_open(&c->tcp, fd);
     if (rc) {
@@ -337,7 +342,7 @@ void sl_conn_set_handler(sl_conn_t *c, const sl_conn_handler_t *h, void *owner)
 
 void sl_conn_set_budget(sl_conn_t *c, sl_budget_t *b)
 {
-    sl_stream_writer_set_budget(&c->out, b, c->peer);
+    sl_stream_writer_set_budget(&c->out, b);
 }
 
 void sl_conn_set_queue_cap(sl_conn_t *c, size_t cap) { sl_stream_writer_set_cap(&c->out, cap); }
@@ -402,6 +407,16 @@ int sl_conn_writev(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)
 int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rcs, unsigned n)
 {
     return conn_writev(c, bufs, rcs, n, 0);
+}
+
+/* sl_conn_write_rc's way for the turn's first frame, or any that can't be
+ * held as it is. */
+int sl_conn_write_rc_first(sl_conn_t *c, sl_rcbuf_t *rc, const char *p, size_t n)
+{
+    if (!c->tls && !c->closing && !c->close_after_write && sl_stream_writer_hold_rc_first(&c->out, rc, p, n))
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
+    return sl_conn_writev_rcs(c, &b, &rc, 1);
 }
 
 int sl_conn_writev_uncapped(sl_conn_t *c, const uv_buf_t *bufs, unsigned n)

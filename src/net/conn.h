@@ -91,12 +91,14 @@ int sl_conn_writev_rcs(sl_conn_t *c, const uv_buf_t *bufs, sl_rcbuf_t *const *rc
  * recipient): the per-recipient path, inline. Held for the turn's end (a
  * plaintext conn): nothing went to the kernel, so nothing is counted as
  * sent yet. */
+int sl_conn_write_rc_first(sl_conn_t *c, sl_rcbuf_t *rc, const char *p, size_t n);
 static inline int sl_conn_write_rc(sl_conn_t *c, sl_rcbuf_t *rc, const char *p, size_t n)
 {
-    if (!c->tls && !c->closing && !c->close_after_write && sl_stream_writer_hold_rc(&c->out, rc, p, n))
+    /* Everything else in a tail call, so that the path of every frame but
+     * a turn's first saves no registers on the way. */
+    if (!c->tls && !c->closing && !c->close_after_write && sl_stream_writer_hold_rc_more(&c->out, rc, p, n))
         return 0;
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)n);
-    return sl_conn_writev_rcs(c, &b, &rc, 1);
+    return sl_conn_write_rc_first(c, rc, p, n);
 }
 /* Same without the queue cap: for a response to a request, whose size the
  * request bounds; the caller stops reading until it drains. */

@@ -910,7 +910,7 @@ static void conn_idle(hconn_t *k, int ka_timeout)
 /* A write that had to wait failed: the request on k fails with it. */
 static void out_error(sl_stream_writer_t *w, int status)
 {
-    hconn_t *k = w->data;
+    hconn_t *k = SL_CONTAINER_OF(w, hconn_t, out);
     if (k->state == K_CLOSED)
         return;
     char msg[ERR_MAX];
@@ -1545,7 +1545,7 @@ static void dialed_cb(uv_tcp_t *tcp, int code, const char *err, void *ud)
     tcp->data = k;
     k->refs++; /* the handle, until its close callback */
     uv_tcp_nodelay(tcp, 1);
-    sl_stream_writer_init(&k->out, (uv_stream_t *)tcp, 0, &out_handler, k);
+    sl_stream_writer_init(&k->out, (uv_stream_t *)tcp, 0, &out_handler);
     int rc = uv_read_start((uv_stream_t *)tcp, sl_tcp_read_slab, read_cb);
     char msg[ERR_MAX];
     if (rc) {

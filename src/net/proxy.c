@@ -55,13 +55,13 @@ static void relay_close(relay_t *r)
 static void up_write_error(sl_stream_writer_t *w, int status)
 {
     (void)status;
-    relay_close(w->data);
+    relay_close(SL_CONTAINER_OF(w, relay_t, up));
 }
 
 /* The owner took everything: a client paused for piling up is read again. */
 static void up_drained(sl_stream_writer_t *w)
 {
-    relay_t *r = w->data;
+    relay_t *r = SL_CONTAINER_OF(w, relay_t, up);
     if (r->client && !r->closing)
         sl_conn_resume(r->client);
 }
@@ -200,7 +200,7 @@ int sl_proxy_request(uv_loop_t *loop, sl_http_req_t *req, const char *host, int 
 
     uv_tcp_init(loop, &r->upstream);
     r->upstream.data = r;
-    sl_stream_writer_init(&r->up, (uv_stream_t *)&r->upstream, 0, &up_writer_handler, r);
+    sl_stream_writer_init(&r->up, (uv_stream_t *)&r->upstream, 0, &up_writer_handler);
     sl_stream_writer_cork(&r->up); /* until connected */
     sl_buf_t rest = SL_BUF_INIT;
     r->client = sl_http_take_conn(req, &rest);

@@ -15,13 +15,12 @@
 _Static_assert(SL_STREAM_WRITER_IOV <= UINT8_MAX, "inflight counts chunks in 8 bits");
 
 void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
-                           const sl_stream_writer_handler_t *h, void *data)
+                           const sl_stream_writer_handler_t *h)
 {
     memset(w, 0, sizeof *w);
     w->stream = stream;
     sl_stream_writer_set_cap(w, cap);
     w->h = h;
-    w->data = data;
 }
 
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap)
@@ -31,24 +30,69 @@ void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap)
 
 static sl_stream_chunk_t *chunk_at(const sl_stream_writer_t *w, uint32_t i);
 
+/* ---- the output budget ------------------------------------------------------ */
+
+/* The queue's entry in the output budget while it is counted, else NULL. */
+static sl_budget_entry_t *counted(const sl_stream_writer_t *w)
+{
+    return w->budget & 1 ? (sl_budget_entry_t *)(w->budget - 1) : NULL;
+}
+
+static sl_budget_t *budget_of(const sl_stream_writer_t *w)
+{
+    sl_budget_entry_t *e = counted(w);
+    return e ? e->budget : (sl_budget_t *)w->budget;
+}
+
 /* Dropped by the budget (from its timer): what the queue holds is no
- * longer counted, writes are refused, and the owner closes the stream. */
+ * longer counted, the writer leaves the budget and refuses writes, and the
+ * owner closes the stream. */
 static void writer_evicted(sl_budget_entry_t *e)
 {
-    sl_stream_writer_t *w = (sl_stream_writer_t *)((char *)e - offsetof(sl_stream_writer_t, be));
+    sl_stream_writer_t *w = e->owner;
     for (uint32_t i = 0; i < w->count; i++) {
         sl_stream_chunk_t *c = chunk_at(w, i);
-        sl_budget_release(&w->be, c->rc, c->len);
+        sl_budget_release(e, c->rc, c->len);
     }
-    sl_budget_leave(&w->be);
+    sl_budget_leave(e);
+    w->budget = 0;
     w->failed = 1;
     if (w->h && w->h->on_error)
         w->h->on_error(w, UV_ENOBUFS);
 }
 
-void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const char *label)
+void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b) { w->budget = (uintptr_t)b; }
+
+/* The queue starts being counted: every chunk it holds (output that waits
+ * for the kernel, not for the turn's end) joins the budget, and so will
+ * every chunk pushed until it is empty. Not listed in the flusher. 0 or
+ * -ENOMEM (no entry: the writer has failed). */
+static int queue_count(sl_stream_writer_t *w)
 {
-    sl_budget_join(&w->be, b, writer_evicted, label);
+    if (!w->budget || (w->budget & 1) || w->count == 0)
+        return 0;
+    sl_budget_entry_t *e = sl_budget_enter((sl_budget_t *)w->budget, writer_evicted, w,
+                                           w->h && w->h->name ? w->h->name(w) : NULL);
+    if (!e) {
+        w->failed = 1;
+        return -ENOMEM;
+    }
+    w->budget = (uintptr_t)e | 1;
+    for (uint32_t i = 0; i < w->count; i++) {
+        sl_stream_chunk_t *c = chunk_at(w, i);
+        sl_budget_hold(e, c->rc, c->len);
+    }
+    return 0;
+}
+
+/* The queue is empty: it is counted no more. */
+static void queue_uncount(sl_stream_writer_t *w)
+{
+    sl_budget_entry_t *e = counted(w);
+    if (e) {
+        w->budget = (uintptr_t)e->budget;
+        sl_budget_leave(e);
+    }
 }
 
 /* ---- the chunk ring ----------------------------------------------------- */
@@ -91,6 +135,7 @@ static void ring_free(sl_stream_writer_t *w, sl_stream_chunk_t *q, uint32_t cap)
 /* The queue is empty: its memory goes, so an idle writer holds nothing. */
 static void queue_release(sl_stream_writer_t *w)
 {
+    queue_uncount(w);
     ring_free(w, w->q, w->qcap);
     w->q = NULL;
     w->head = w->qcap = 0;
@@ -143,6 +188,9 @@ static int block_reserve(sl_stream_writer_t *w, size_t n)
 static void push_ref(sl_stream_writer_t *w, sl_rcbuf_t *rc, char *base, size_t len)
 {
     sl_stream_writer_push_ref_(w, rc, base, len);
+    sl_budget_entry_t *e = counted(w);
+    if (e)
+        sl_budget_hold(e, rc, len);
 }
 
 /* Copies into the current block (room reserved). Back-to-back copies that
@@ -157,7 +205,8 @@ static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
         if (last->rc == w->block && last->base + last->len == dst) {
             last->len += len;
             w->queued += len;
-            sl_budget_bytes(&w->be, (long long)len);
+            if (counted(w))
+                sl_budget_bytes(counted(w), (long long)len);
             return;
         }
     }
@@ -168,14 +217,19 @@ static void push_copy(sl_stream_writer_t *w, const char *p, size_t len)
  * one moves its start. */
 static void queue_advance(sl_stream_writer_t *w, size_t n)
 {
+    sl_budget_entry_t *e = counted(w);
     if (n == w->queued) {
-        /* All of it (a flush that the kernel took whole, the common case):
-         * every chunk goes, with no arithmetic on each. */
-        for (uint32_t i = 0; i < w->count; i++) {
-            sl_stream_chunk_t *c = chunk_at(w, i);
-            sl_budget_release(&w->be, c->rc, c->len);
-            sl_rcbuf_unref(c->rc);
-        }
+        /* All of it (a flush that the kernel took whole, the common case,
+         * where nothing was counted): every chunk goes, with no arithmetic
+         * on each. The ring read through locals: an unref's store could
+         * alias w, and the compiler would read w's fields again for each. */
+        sl_stream_chunk_t *q = w->q;
+        uint32_t head = w->head, mask = w->qcap - 1, count = w->count;
+        if (e)
+            for (uint32_t i = 0; i < count; i++)
+                sl_budget_release(e, q[(head + i) & mask].rc, q[(head + i) & mask].len);
+        for (uint32_t i = 0; i < count; i++)
+            sl_rcbuf_unref(q[(head + i) & mask].rc);
         w->count = 0;
         w->queued = 0;
         queue_release(w);
@@ -187,12 +241,14 @@ static void queue_advance(sl_stream_writer_t *w, size_t n)
             c->base += n;
             c->len -= n;
             w->queued -= n;
-            sl_budget_bytes(&w->be, -(long long)n);
+            if (e)
+                sl_budget_bytes(e, -(long long)n);
             return;
         }
         n -= c->len;
         w->queued -= c->len;
-        sl_budget_release(&w->be, c->rc, c->len);
+        if (e)
+            sl_budget_release(e, c->rc, c->len);
         sl_rcbuf_unref(c->rc);
         w->head = (w->head + 1) & (w->qcap - 1);
         w->count--;
@@ -205,9 +261,11 @@ static void queue_advance(sl_stream_writer_t *w, size_t n)
 static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t *bytes)
 {
     unsigned nb = w->count < SL_STREAM_WRITER_IOV ? w->count : SL_STREAM_WRITER_IOV;
+    const sl_stream_chunk_t *q = w->q;
+    uint32_t head = w->head, mask = w->qcap - 1;
     size_t sum = 0;
     for (unsigned i = 0; i < nb; i++) {
-        const sl_stream_chunk_t *c = chunk_at(w, i);
+        const sl_stream_chunk_t *c = &q[(head + i) & mask];
         iov[i].base = c->base;
         iov[i].len = c->len;
         sum += c->len;
@@ -225,34 +283,42 @@ static void flusher_check_cb(uv_check_t *h) { sl_stream_flusher_flush(h->data); 
 static void flusher_prepare_cb(uv_prepare_t *h) { sl_stream_flusher_flush(h->data); }
 
 /* Appended, so writers are flushed in the order their turn's first write
- * came. Starts the flusher's handles with the first. */
-static void dirty_link(sl_stream_writer_t *w)
+ * came. Starts the flusher's handles with the first. 0, or -ENOMEM when
+ * the list can't grow (the caller writes now instead). */
+static int dirty_link(sl_stream_writer_t *w)
 {
     sl_stream_flusher_t *f = w->flusher;
-    if (w->fprev)
-        return;
-    w->fnext = NULL;
-    w->fprev = f->dirty_tail;
-    *f->dirty_tail = w;
-    f->dirty_tail = &w->fnext;
+    if (w->fslot)
+        return 0;
+    if (f->ndirty == f->dirty_cap) {
+        uint32_t cap = f->dirty_cap ? 2 * f->dirty_cap : 64;
+        sl_stream_writer_t **d = cap > f->dirty_cap ? realloc(f->dirty, cap * sizeof *d) : NULL;
+        if (!d)
+            return -ENOMEM;
+        f->dirty = d;
+        f->dirty_cap = cap;
+    }
+    f->dirty[f->ndirty++] = w;
+    w->fslot = f->ndirty;
     if (!f->started) {
         uv_check_start(&f->check, flusher_check_cb);
         uv_prepare_start(&f->prepare, flusher_prepare_cb);
         f->started = 1;
     }
+    return 0;
 }
 
+/* Its place is left empty (the last place is given back), so no other
+ * writer moves while the flusher walks the list. */
 static void dirty_unlink(sl_stream_writer_t *w)
 {
-    if (!w->fprev)
+    if (!w->fslot)
         return;
-    *w->fprev = w->fnext;
-    if (w->fnext)
-        w->fnext->fprev = w->fprev;
-    else
-        w->flusher->dirty_tail = w->fprev;
-    w->fnext = NULL;
-    w->fprev = NULL;
+    sl_stream_flusher_t *f = w->flusher;
+    f->dirty[w->fslot - 1] = NULL;
+    if (w->fslot == f->ndirty)
+        f->ndirty--;
+    w->fslot = 0;
 }
 
 /* ---- writing -------------------------------------------------------------- */
@@ -265,7 +331,7 @@ static void shutdown_cb(uv_shutdown_t *req, int status);
  * rest to uv_write (worth it when the kernel likely has room: uncorking);
  * uv_write itself tries once anyway when libuv has nothing queued.
  * 0, or a negative libuv error (the writer has failed). */
-static int queue_flush(sl_stream_writer_t *w, int try_first)
+static int queue_write(sl_stream_writer_t *w, int try_first)
 {
     dirty_unlink(w); /* whatever it held goes now, or with the write in flight */
     if (w->wreq || w->count == 0 || w->corked || w->closed || w->failed)
@@ -305,6 +371,16 @@ static int queue_flush(sl_stream_writer_t *w, int try_first)
     w->wreq = req;
     w->inflight = (uint8_t)nb; /* at most SL_STREAM_WRITER_IOV */
     return 0;
+}
+
+/* queue_write, and what it leaves waits for the kernel: counted in the
+ * output budget from now on. */
+static int queue_flush(sl_stream_writer_t *w, int try_first)
+{
+    int r = queue_write(w, try_first);
+    if (r == 0 && w->count > 0 && !w->closed && !w->failed)
+        r = queue_count(w) ? UV_ENOMEM : 0;
+    return r;
 }
 
 static int shutdown_start(sl_stream_writer_t *w)
@@ -398,7 +474,8 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
             fresh += rcs[i]->len;
     }
     int over = !(flags & SL_STREAM_WRITE_UNCAPPED) &&
-               (w->queued + (total - done) > w->cap || sl_budget_refuses(&w->be, copy + fresh, total - done));
+               (w->queued + (total - done) > w->cap ||
+                sl_budget_refuses(budget_of(w), w->queued, copy + fresh, total - done));
     if (over && done == 0)
         return -ENOBUFS; /* nothing written: the caller decides */
     /* Over the cap after a partial write: the rest is queued anyway, so the
@@ -426,9 +503,11 @@ __attribute__((noinline)) static int writer_queue(sl_stream_writer_t *w, const u
      * enough for a write of its own. What a write in flight leaves behind
      * goes with its callback, and a corked writer with its uncork. */
     if (done == 0 && held(w) && w->queued < SL_STREAM_FLUSH_BYTES && w->count < SL_STREAM_WRITER_IOV) {
-        if (!w->wreq && !w->corked)
-            dirty_link(w);
-        return over ? -ENOBUFS : 0;
+        if (w->wreq || w->corked)
+            return queue_count(w) ? -ENOMEM : over ? -ENOBUFS : 0;
+        if (dirty_link(w) == 0)
+            return over ? -ENOBUFS : 0; /* nothing counted: the turn's output */
+        /* No room in the flusher's list: written now. */
     }
     int r = queue_flush(w, done == 0 && held(w));
     if (r < 0)
@@ -441,12 +520,20 @@ int sl_stream_writer_hold_rc_first(sl_stream_writer_t *w, sl_rcbuf_t *rc, const 
     /* The turn's first output: a ring (the flusher's spare) and a place
      * in the flusher's list. (A listed writer is the inline path's.) */
     size_t q = w->queued + n;
-    if (w->fprev || w->corked || q >= SL_STREAM_FLUSH_BYTES || q > w->cap || n == 0 || w->count ||
+    if (w->fslot || w->corked || q >= SL_STREAM_FLUSH_BYTES || q > w->cap || n == 0 || w->count ||
         w->wreq || !held(w) || w->closed || w->failed || w->shutdown ||
-        sl_budget_refuses(&w->be, rc->queued ? 0 : rc->len, n) || ring_reserve(w, 1))
+        sl_budget_refuses(budget_of(w), 0, rc->queued ? 0 : rc->len, n) || dirty_link(w))
         return 0;
-    push_ref(w, rc, (char *)p, n);
-    dirty_link(w);
+    if (!w->q) { /* an empty queue has no ring: the flusher's spare one */
+        w->q = ring_alloc(w, RING_MIN);
+        if (!w->q) {
+            dirty_unlink(w);
+            return 0;
+        }
+        w->head = 0;
+        w->qcap = RING_MIN;
+    }
+    sl_stream_writer_push_ref_(w, rc, (char *)p, n); /* nothing counted: listed */
     return 1;
 }
 
@@ -489,7 +576,7 @@ int sl_stream_writer_write(sl_stream_writer_t *w, const void *p, size_t n, unsig
 
 void sl_stream_writer_cork(sl_stream_writer_t *w)
 {
-    if (w->corked < UINT16_MAX)
+    if (w->corked < 31)
         w->corked++;
 }
 
@@ -519,7 +606,7 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
 {
     if (w->closed)
         return;
-    if (w->fprev) {
+    if (w->fslot) {
         /* Held back for the turn's end: offered to the kernel once, as a
          * writer without a flusher would have at write time (a response
          * or a close frame written just before the stream is closed). */
@@ -537,10 +624,12 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
     w->closed = 1;
     /* The chunks in flight belong to libuv until their callback, which
      * comes with UV_ECANCELED once the stream is closed. */
+    sl_budget_entry_t *e = counted(w);
     while (w->count > w->inflight) {
         sl_stream_chunk_t *c = chunk_at(w, w->count - 1);
         w->queued -= c->len;
-        sl_budget_release(&w->be, c->rc, c->len);
+        if (e)
+            sl_budget_release(e, c->rc, c->len);
         sl_rcbuf_unref(c->rc);
         w->count--;
     }
@@ -556,7 +645,6 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
 int sl_stream_flusher_init(uv_loop_t *loop, sl_stream_flusher_t *f)
 {
     memset(f, 0, sizeof *f);
-    f->dirty_tail = &f->dirty;
     /* Neither can fail (libuv's own code ignores their result too). */
     uv_check_init(loop, &f->check);
     uv_prepare_init(loop, &f->prepare);
@@ -567,18 +655,22 @@ int sl_stream_flusher_init(uv_loop_t *loop, sl_stream_flusher_t *f)
 }
 
 /* Writes every listed writer, first listed first. A failed write's callback
- * (the owner closes its stream) may list or unlist others: the list is
- * read from its head each time. */
+ * (the owner closes its stream) may list or unlist others: those listed
+ * now are appended and written in this walk, those unlisted leave a NULL,
+ * so that no place moves under the walk. */
 void sl_stream_flusher_flush(sl_stream_flusher_t *f)
 {
-    while (f->dirty) {
-        sl_stream_writer_t *w = f->dirty;
+    for (uint32_t i = 0; i < f->ndirty; i++) {
+        sl_stream_writer_t *w = f->dirty[i];
+        if (!w)
+            continue;
         int r = queue_flush(w, 1); /* unlists it */
         if (r < 0)
             writer_fail(w, r);
         else if (w->h && w->h->on_flushed)
             w->h->on_flushed(w);
     }
+    f->ndirty = 0; /* every place is NULL now */
     if (f->started) {
         uv_check_stop(&f->check);
         uv_prepare_stop(&f->prepare);
@@ -605,6 +697,9 @@ void sl_stream_flusher_close(sl_stream_flusher_t *f, void (*cb)(sl_stream_flushe
         free(q);
     }
     f->nspare = 0;
+    free(f->dirty);
+    f->dirty = NULL;
+    f->ndirty = f->dirty_cap = 0;
     f->close_cb = cb;
     uv_close((uv_handle_t *)&f->check, flusher_handle_closed);
     uv_close((uv_handle_t *)&f->prepare, flusher_handle_closed);
@@ -612,7 +707,7 @@ void sl_stream_flusher_close(sl_stream_flusher_t *f, void (*cb)(sl_stream_flushe
 
 void sl_stream_writer_set_flusher(sl_stream_writer_t *w, sl_stream_flusher_t *f)
 {
-    if (w->fprev && queue_flush(w, 1) < 0)
+    if (w->fslot && queue_flush(w, 1) < 0)
         w->failed = 1; /* reported by the next write */
     w->flusher = f;
 }

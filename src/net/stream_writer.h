@@ -36,8 +36,9 @@
  * (one write per socket per loop iteration) and why its broadcasts are
  * cheap: N broadcasts in a turn cost each recipient one system call, not N.
  *
- *   sl_stream_flusher_t --dirty--> writer --fnext--> writer --> ...
- *        check, prepare            (each: chunks queued this turn)
+ *   sl_stream_flusher_t  dirty: [ w1 | w2 | NULL | w4 ]   ndirty 4
+ *        check, prepare        w->fslot: 1 + its index there (0: not listed);
+ *                              NULL: a writer that wrote early or closed
  *
  * Life cycle: _init on a stream that the owner keeps open; _close before
  * the owner closes the stream (queued chunks are released; the ones in
@@ -67,6 +68,9 @@
 typedef struct sl_stream_writer sl_stream_writer_t;
 typedef struct sl_stream_flusher sl_stream_flusher_t;
 
+/* The callbacks get the writer; an owner gets itself back with
+ * SL_CONTAINER_OF (the writer is embedded in it), so the writer keeps no
+ * pointer to it. */
 typedef struct sl_stream_writer_handler {
     /* Optional: the queue became empty after output had to wait (never
      * when a write went out at once, never once a shutdown is asked). */
@@ -82,6 +86,9 @@ typedef struct sl_stream_writer_handler {
      * the kernel (sl_stream_writer_written may have grown), for an owner
      * that counts its output as it leaves. */
     void (*on_flushed)(sl_stream_writer_t *w);
+    /* Optional: names the peer in the output budget's log line (a writer
+     * in a budget, when its queue starts being counted). */
+    const char *(*name)(sl_stream_writer_t *w);
 } sl_stream_writer_handler_t;
 
 typedef struct sl_stream_chunk {
@@ -95,29 +102,36 @@ typedef struct sl_stream_chunk {
 struct sl_stream_writer {
     uv_stream_t *stream;
     const sl_stream_writer_handler_t *h;
-    void *data;               /* the owner's, for the callbacks */
     sl_stream_chunk_t *q;     /* ring of qcap chunks; NULL while empty */
     uint32_t head, count, qcap;
     uint32_t cap;             /* refusal threshold for capped writes (4 GiB
                                  and more: UINT32_MAX, no user-space queue
                                  grows that far) */
     size_t queued;            /* bytes in q (in flight ones included) */
-    uint64_t written;         /* bytes the kernel took, not yet taken by
-                                 sl_stream_writer_take_written */
     sl_rcbuf_t *block;        /* the copy block being filled (a reference) */
     union {                   /* never both: a shutdown starts once nothing is
                                  queued or in flight, and refuses writes */
         uv_write_t *wreq;     /* allocated while a uv_write is in flight */
         uv_shutdown_t *sreq;  /* allocated while a shutdown is under way */
     };
-    sl_budget_entry_t be;     /* in the process's output budget, if any */
+    uintptr_t budget;         /* the process's output budget (sl_budget_t *,
+                                 0: none) while nothing queued is counted in
+                                 it, its entry for this queue | 1 while the
+                                 queue is: output the kernel did not take at
+                                 once, never a turn's output held for its end
+                                 (see sl_stream_writer_set_budget) */
     sl_stream_flusher_t *flusher; /* NULL: writes go at once */
-    sl_stream_writer_t *fnext;    /* in the flusher's list while listed */
-    sl_stream_writer_t **fprev;   /* what points at us there; NULL: not listed */
+    uint32_t fslot;           /* 1 + its index in the flusher's list while
+                                 listed (holding this turn's output); 0: not */
     uint32_t block_used;      /* a block is at most 4 GiB (block_reserve) */
-    uint16_t corked;          /* nested cork count */
+    uint32_t written;         /* bytes the kernel took, not yet taken by
+                                 sl_stream_writer_take_written: 32 bits, so
+                                 that a conn is 8 bytes smaller; an owner that
+                                 counts takes them after every write and
+                                 flush, far more often than once per 4 GiB */
     uint8_t inflight;         /* chunks from head in the uv_write in flight
                                  (at most SL_STREAM_WRITER_IOV) */
+    uint8_t corked : 5;       /* nested cork count (at most 31) */
     uint8_t closed : 1;       /* _close called: everything refused */
     uint8_t failed : 1;       /* a write failed: everything refused */
     uint8_t shutdown : 1;     /* shutdown asked: writes refused */
@@ -133,18 +147,22 @@ enum {
 /* cap: bytes the queue may hold before capped writes are refused (0: no
  * limit). Allocates nothing. */
 void sl_stream_writer_init(sl_stream_writer_t *w, uv_stream_t *stream, size_t cap,
-                           const sl_stream_writer_handler_t *h, void *data);
+                           const sl_stream_writer_handler_t *h);
 void sl_stream_writer_set_cap(sl_stream_writer_t *w, size_t cap);
 /* Counts this writer's queue in b (base/budget.h), the cap on what all
- * output queues of the process hold together; label names it in the log
- * (a peer address; it must outlive the writer). While the queue is empty.
+ * output queues of the process hold together; the handler's name names it
+ * in the log. While the queue is empty. What is counted is what waits for
+ * the kernel: a flushed writer's output held for the turn's end is not
+ * (it is bounded by SL_STREAM_FLUSH_BYTES and gone by the turn's end),
+ * what the kernel did not take when it was written is, until it is gone.
  * Past b's cap, the writers that have waited longest are dropped: such a
  * writer refuses every write from then on, and its owner hears on_error
  * with UV_ENOBUFS (from the budget's timer), when it closes the stream.
- * Past twice b's cap, a capped write that would wait in a queue holding
- * more than a 64th of the cap is refused with -ENOBUFS, as one past the
- * writer's own cap is (sl_budget_refuses). */
-void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b, const char *label);
+ * Past twice b's cap, a capped write that would wait behind output the
+ * kernel did not take, in a queue holding more than a 64th of the cap, is
+ * refused with -ENOBUFS, as one past the writer's own cap is
+ * (sl_budget_refuses). */
+void sl_stream_writer_set_budget(sl_stream_writer_t *w, sl_budget_t *b);
 
 /* Writes the n buffers in order: what the kernel takes now goes at once
  * (when nothing waits before it and the writer is neither corked nor held
@@ -178,20 +196,28 @@ static inline void sl_stream_writer_push_ref_(sl_stream_writer_t *w, sl_rcbuf_t 
 {
     w->q[(w->head + w->count++) & (w->qcap - 1)] = (sl_stream_chunk_t){sl_rcbuf_ref(rc), base, len};
     w->queued += len;
-    sl_budget_hold(&w->be, rc, len);
+}
+/* The inline path alone: 0 when the writer is not holding output this
+ * turn or the chunk would pass a threshold (then hold_rc_first or writev).
+ * For a caller that ends in a tail call either way. */
+static inline int sl_stream_writer_hold_rc_more(sl_stream_writer_t *w, sl_rcbuf_t *rc,
+                                                const char *p, size_t n)
+{
+    size_t q = w->queued + n;
+    /* Listed (so neither closed, failed, shutting down nor writing, and
+     * nothing it holds is counted in the output budget: the turn's output
+     * of a writer with no backlog). */
+    if (w->fslot && !w->corked && w->count < w->qcap && w->count < SL_STREAM_WRITER_IOV - 1 &&
+        q < SL_STREAM_FLUSH_BYTES && q <= w->cap) {
+        sl_stream_writer_push_ref_(w, rc, (char *)p, n);
+        return 1;
+    }
+    return 0;
 }
 static inline int sl_stream_writer_hold_rc(sl_stream_writer_t *w, sl_rcbuf_t *rc, const char *p,
                                            size_t n)
 {
-    size_t q = w->queued + n;
-    /* Listed (so neither closed, failed, shutting down nor writing). */
-    if (w->fprev && !w->corked && w->count < w->qcap && w->count < SL_STREAM_WRITER_IOV - 1 &&
-        q < SL_STREAM_FLUSH_BYTES && q <= w->cap &&
-        !sl_budget_refuses(&w->be, rc->queued ? 0 : rc->len, n)) {
-        sl_stream_writer_push_ref_(w, rc, (char *)p, n);
-        return 1;
-    }
-    return sl_stream_writer_hold_rc_first(w, rc, p, n);
+    return sl_stream_writer_hold_rc_more(w, rc, p, n) || sl_stream_writer_hold_rc_first(w, rc, p, n);
 }
 
 /* Corking (see above). uncork returns 0, or a negative libuv error (the
@@ -205,8 +231,11 @@ int sl_stream_writer_uncork(sl_stream_writer_t *w);
 struct sl_stream_flusher {
     uv_check_t check;         /* after the poll phase */
     uv_prepare_t prepare;     /* before the loop blocks */
-    sl_stream_writer_t *dirty; /* writers holding output back this turn */
-    sl_stream_writer_t **dirty_tail; /* the last one's fnext (or &dirty) */
+    /* Writers holding output back this turn, in the order their turn's
+     * first write came (NULL: one that left early); an array, so that a
+     * writer keeps 4 bytes for its place instead of two pointers. */
+    sl_stream_writer_t **dirty;
+    uint32_t ndirty, dirty_cap;
     void *spare;              /* empty chunk rings kept for the next turn */
     unsigned nspare;
     unsigned started : 1;     /* the handles run (only while dirty is not empty) */

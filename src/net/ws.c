@@ -338,20 +338,28 @@ char *sl_ws_frame_prepend(char *payload, int binary, size_t len)
     return payload - hl;
 }
 
+/* A shared frame to a permessage-deflate connection: compressed when the
+ * extension wants it (the cache keeps one compressed copy per context). */
+__attribute__((noinline)) static int ws_send_frame_z(sl_ws_t *ws, unsigned flags, sl_rcbuf_t *rc,
+                                                     const char *frame, size_t n, sl_ws_zcache_t *cache)
+{
+    /* The header's length, from its second byte (server frames: no mask). */
+    unsigned char l7 = (unsigned char)frame[1] & 0x7f;
+    size_t hl = l7 < 126 ? 2 : l7 == 126 ? 4 : 10;
+    if (sl_ws_deflate_wants(ws->z, n - hl)) {
+        uv_buf_t payload = {.base = (char *)frame + hl, .len = n - hl};
+        return sl_ws_sendv(ws, flags, &payload, &rc, 1, cache);
+    }
+    return sl_conn_write_rc(ws->conn, rc, frame, n);
+}
+
 int sl_ws_send_frame(sl_ws_t *ws, unsigned flags, sl_rcbuf_t *rc, const char *frame, size_t n,
                      sl_ws_zcache_t *cache)
 {
     if (ws->closing)
         return -EPIPE;
-    if (ws->z && !(flags & SL_WS_PLAIN)) {
-        /* The header's length, from its second byte (server frames: no mask). */
-        unsigned char l7 = (unsigned char)frame[1] & 0x7f;
-        size_t hl = l7 < 126 ? 2 : l7 == 126 ? 4 : 10;
-        if (sl_ws_deflate_wants(ws->z, n - hl)) {
-            uv_buf_t payload = {.base = (char *)frame + hl, .len = n - hl};
-            return sl_ws_sendv(ws, flags, &payload, &rc, 1, cache);
-        }
-    }
+    if (ws->z && !(flags & SL_WS_PLAIN))
+        return ws_send_frame_z(ws, flags, rc, frame, n, cache); /* tail calls: no frame here */
     return sl_conn_write_rc(ws->conn, rc, frame, n);
 }
 

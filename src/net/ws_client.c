@@ -186,7 +186,7 @@ static void fail_later(sl_wsc_t *c, const char *err)
 
 static void write_error_cb(sl_stream_writer_t *w, int status)
 {
-    sl_wsc_t *c = w->data;
+    sl_wsc_t *c = SL_CONTAINER_OF(w, sl_wsc_t, out);
     if (c->state != ST_DONE)
         finishf(c, 1006, "write failed: %s", uv_strerror(status));
 }
@@ -195,7 +195,7 @@ static void write_error_cb(sl_stream_writer_t *w, int status)
 static void shutdown_cb(sl_stream_writer_t *w, int status)
 {
     (void)status;
-    close_tcp(w->data);
+    close_tcp(SL_CONTAINER_OF(w, sl_wsc_t, out));
 }
 
 static const sl_stream_writer_handler_t wsc_writer_handler = {
@@ -501,7 +501,7 @@ static void dialed_cb(uv_tcp_t *tcp, int code, const char *err, void *ud)
     c->refs++; /* the handle, until its close callback */
     c->state = ST_HANDSHAKE;
     uv_tcp_nodelay(c->tcp, 1);
-    sl_stream_writer_init(&c->out, (uv_stream_t *)c->tcp, 0, &wsc_writer_handler, c);
+    sl_stream_writer_init(&c->out, (uv_stream_t *)c->tcp, 0, &wsc_writer_handler);
     int rc = write_bytes(c, c->request.data, c->request.len);
     if (rc == 0)
         rc = uv_read_start((uv_stream_t *)c->tcp, sl_tcp_read_slab, read_cb);

@@ -660,7 +660,7 @@ void sio_out_release(sio_out_t *out)
 /* Writes a packet, not counted: a broadcast counts its recipients once
  * for all of them (sio_nsp_broadcast), so the per-recipient path stays as
  * short as it can be. */
-static int client_deliver(sio_client_t *c, sio_out_t *out)
+static inline __attribute__((always_inline)) int client_deliver(sio_client_t *c, sio_out_t *out)
 {
     if (c->closed)
         return -EPIPE;
@@ -734,7 +734,7 @@ static void mark_rooms(sio_nsp_t *nsp, const sio_slice_t *rooms, size_t n, uint6
 
 /* Calls cb on s unless it is excluded or already visited in this epoch.
  * Marks first, so cb may make s leave rooms or go. */
-static int visit(sio_socket_t *s, uint64_t epoch, const sio_target_t *t,
+static inline __attribute__((always_inline)) int visit(sio_socket_t *s, uint64_t epoch, const sio_target_t *t,
                  void (*cb)(sio_socket_t *, void *), void *ud)
 {
     if (s->mark == epoch || s->state != S_CONNECTED)
@@ -746,8 +746,10 @@ static int visit(sio_socket_t *s, uint64_t epoch, const sio_target_t *t,
     return 1;
 }
 
-size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
-                      void (*cb)(sio_socket_t *s, void *ud), void *ud)
+/* The walk of sio_nsp_select, inlined where cb is known (a broadcast's
+ * delivery, once per recipient: no call through a pointer per socket). */
+static inline __attribute__((always_inline)) size_t
+nsp_select(sio_nsp_t *nsp, const sio_target_t *t, void (*cb)(sio_socket_t *s, void *ud), void *ud)
 {
     uint64_t epoch = ++nsp->epoch;
     size_t n = 0;
@@ -786,7 +788,13 @@ size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
     return n;
 }
 
-static void broadcast_one(sio_socket_t *s, void *ud)
+size_t sio_nsp_select(sio_nsp_t *nsp, const sio_target_t *t,
+                      void (*cb)(sio_socket_t *s, void *ud), void *ud)
+{
+    return nsp_select(nsp, t, cb, ud);
+}
+
+static inline __attribute__((always_inline)) void broadcast_one(sio_socket_t *s, void *ud)
 {
     client_deliver(s->client, ud);
 }
@@ -795,7 +803,7 @@ size_t sio_nsp_broadcast(sio_nsp_t *nsp, const sio_target_t *t, sio_out_t *out)
 {
     if (t->plain)
         out->plain = 1;
-    size_t n = sio_nsp_select(nsp, t, broadcast_one, out);
+    size_t n = nsp_select(nsp, t, broadcast_one, out);
     count_out(nsp->srv, out, n); /* once for all: one per socket visited */
     return n;
 }

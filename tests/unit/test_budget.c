@@ -7,9 +7,12 @@
 
 #include <stdlib.h>
 
-/* A queue of at most 4 buffers, as an owner would keep it. */
+/* A queue of at most 4 buffers, as an owner would keep it: its entry made
+ * by the first buffer it holds, gone once it holds none. */
 typedef struct q {
-    sl_budget_entry_t be;
+    sl_budget_t *b;       /* the budget it is in (NULL: none) */
+    const char *label;
+    sl_budget_entry_t *be; /* while it holds buffers */
     sl_rcbuf_t *held[4];
     size_t len[4];
     int n;
@@ -18,26 +21,42 @@ typedef struct q {
 
 static void q_evict(sl_budget_entry_t *e)
 {
-    q_t *q = (q_t *)e; /* be is first */
+    q_t *q = e->owner;
     for (int i = 0; i < q->n; i++)
-        sl_budget_release(&q->be, q->held[i], q->len[i]);
-    sl_budget_leave(&q->be);
+        sl_budget_release(e, q->held[i], q->len[i]);
+    sl_budget_leave(e);
+    q->be = NULL;
+    q->b = NULL; /* dropped: out of the budget */
     q->evicted++;
+}
+
+static void q_join(q_t *q, sl_budget_t *b, const char *label)
+{
+    q->b = b;
+    q->label = label;
 }
 
 static void q_push(q_t *q, sl_rcbuf_t *rc, size_t len)
 {
     q->held[q->n] = rc;
     q->len[q->n++] = len;
-    sl_budget_hold(&q->be, rc, len);
+    if (q->b && !q->be)
+        CHECK((q->be = sl_budget_enter(q->b, q_evict, q, q->label)) != NULL);
+    if (q->be)
+        sl_budget_hold(q->be, rc, len);
 }
 
 static void q_pop_all(q_t *q)
 {
-    for (int i = 0; i < q->n; i++)
-        sl_budget_release(&q->be, q->held[i], q->len[i]);
+    for (int i = 0; i < q->n && q->be; i++)
+        sl_budget_release(q->be, q->held[i], q->len[i]);
+    if (q->be)
+        sl_budget_leave(q->be);
+    q->be = NULL;
     q->n = 0;
 }
+
+static size_t q_bytes(const q_t *q) { return q->be ? q->be->bytes : 0; }
 
 static void finish(sl_budget_t *b)
 {
@@ -51,13 +70,13 @@ static void a_buffer_shared_by_queues_is_counted_once(void)
     sl_budget_init(&b, tl_loop(), 0, "cap");
     sl_rcbuf_t *rc = sl_rcbuf_alloc(1000);
     q_t q1 = {0}, q2 = {0};
-    sl_budget_join(&q1.be, &b, q_evict, "q1");
-    sl_budget_join(&q2.be, &b, q_evict, "q2");
+    q_join(&q1, &b, "q1");
+    q_join(&q2, &b, "q2");
     q_push(&q1, rc, 1000);
     q_push(&q2, rc, 600); /* a slice of it: still the same memory */
     CHECK_EQ_INT(b.used, 1000);
-    CHECK_EQ_INT(q1.be.bytes, 1000);
-    CHECK_EQ_INT(q2.be.bytes, 600);
+    CHECK_EQ_INT(q_bytes(&q1), 1000);
+    CHECK_EQ_INT(q_bytes(&q2), 600);
     q_pop_all(&q1);
     CHECK_EQ_INT(b.used, 1000);
     q_pop_all(&q2);
@@ -73,8 +92,8 @@ static void over_the_cap_the_longest_waiting_queue_goes_first_on_the_next_turn(v
     sl_budget_init(&b, tl_loop(), 1500, "cap");
     sl_rcbuf_t *r1 = sl_rcbuf_alloc(1000), *r2 = sl_rcbuf_alloc(1000);
     q_t q1 = {0}, q2 = {0};
-    sl_budget_join(&q1.be, &b, q_evict, "q1");
-    sl_budget_join(&q2.be, &b, q_evict, "q2");
+    q_join(&q1, &b, "q1");
+    q_join(&q2, &b, "q2");
     q_push(&q1, r1, 1000);
     q_push(&q2, r2, 1000);
     CHECK_EQ_INT(b.used, 2000);
@@ -100,8 +119,8 @@ static void a_queue_that_emptied_waits_behind_the_others_again(void)
     for (int i = 0; i < 4; i++)
         r[i] = sl_rcbuf_alloc(1000);
     q_t q1 = {0}, q2 = {0};
-    sl_budget_join(&q1.be, &b, q_evict, "q1");
-    sl_budget_join(&q2.be, &b, q_evict, "q2");
+    q_join(&q1, &b, "q1");
+    q_join(&q2, &b, "q2");
     q_push(&q1, r[0], 1000);
     q_push(&q2, r[1], 1000);
     q_pop_all(&q1); /* q1 caught up */
@@ -125,21 +144,22 @@ static void no_cap_drops_nothing_and_a_partial_write_only_moves_bytes(void)
     sl_budget_init(&b, tl_loop(), 0, "cap");
     sl_rcbuf_t *rc = sl_rcbuf_alloc(1 << 20);
     q_t q = {0};
-    sl_budget_join(&q.be, &b, q_evict, "q");
+    q_join(&q, &b, "q");
     q_push(&q, rc, 1 << 20);
     uv_sleep(2); /* the budget's timer is due in 1 ms */
     uv_run(b.loop, UV_RUN_NOWAIT);
     CHECK_EQ_INT(q.evicted, 0);
-    sl_budget_bytes(&q.be, -1000); /* partly written */
-    CHECK_EQ_INT(q.be.bytes, (1 << 20) - 1000);
+    sl_budget_bytes(q.be, -1000); /* partly written */
+    CHECK_EQ_INT(q_bytes(&q), (1 << 20) - 1000);
     CHECK_EQ_INT(b.used, 1 << 20); /* the buffer is still all there */
     q.len[0] -= 1000;
     q_pop_all(&q);
     CHECK_EQ_INT(b.used, 0);
-    CHECK_EQ_INT(q.be.bytes, 0);
-    sl_budget_leave(&q.be);
-    sl_budget_hold(&q.be, rc, 10); /* out of the budget: not counted */
+    CHECK(q.be == NULL && b.waiting.head == NULL); /* empty: no entry */
+    q_join(&q, NULL, NULL);
+    q_push(&q, rc, 10); /* out of the budget: not counted */
     CHECK_EQ_INT(b.used, 0);
+    q.n = 0;
     sl_rcbuf_unref(rc);
     finish(&b);
 }
@@ -152,21 +172,21 @@ static void past_twice_the_cap_a_queue_that_holds_much_is_refused(void)
     sl_budget_t b;
     sl_budget_init(&b, tl_loop(), 6400, "cap"); /* a 64th: 100 */
     sl_rcbuf_t *rc = sl_rcbuf_alloc(12000);
-    q_t q = {0}, little = {0}, outside = {0};
-    sl_budget_join(&q.be, &b, q_evict, "q");
-    sl_budget_join(&little.be, &b, q_evict, "little");
-    CHECK_EQ_INT(sl_budget_refuses(&q.be, 12800, 12800), 0); /* up to twice the cap */
-    CHECK_EQ_INT(sl_budget_refuses(&q.be, 12801, 12801), 1);
-    CHECK_EQ_INT(sl_budget_refuses(&q.be, 12801, 100), 0); /* the queue would hold little */
+    q_t q = {0}, little = {0};
+    q_join(&q, &b, "q");
+    q_join(&little, &b, "little");
+    CHECK_EQ_INT(sl_budget_refuses(&b, q_bytes(&q), 12800, 12800), 0); /* up to twice the cap */
+    CHECK_EQ_INT(sl_budget_refuses(&b, q_bytes(&q), 12801, 12801), 1);
+    CHECK_EQ_INT(sl_budget_refuses(&b, q_bytes(&q), 12801, 100), 0); /* the queue would hold little */
     q_push(&q, rc, 12000);
-    CHECK_EQ_INT(sl_budget_refuses(&q.be, 800, 800), 0);
-    CHECK_EQ_INT(sl_budget_refuses(&q.be, 801, 801), 1);
-    CHECK_EQ_INT(sl_budget_refuses(&q.be, 0, 12000), 0); /* held already: no new memory */
-    CHECK_EQ_INT(sl_budget_refuses(&little.be, 801, 100), 0);
-    CHECK_EQ_INT(sl_budget_refuses(&little.be, 801, 101), 1);
-    CHECK_EQ_INT(sl_budget_refuses(&outside.be, 1 << 30, 1 << 30), 0); /* in no budget */
+    CHECK_EQ_INT(sl_budget_refuses(&b, q_bytes(&q), 800, 800), 0);
+    CHECK_EQ_INT(sl_budget_refuses(&b, q_bytes(&q), 801, 801), 1);
+    CHECK_EQ_INT(sl_budget_refuses(&b, q_bytes(&q), 0, 12000), 0); /* held already: no new memory */
+    CHECK_EQ_INT(sl_budget_refuses(&b, q_bytes(&little), 801, 100), 0);
+    CHECK_EQ_INT(sl_budget_refuses(&b, q_bytes(&little), 801, 101), 1);
+    CHECK_EQ_INT(sl_budget_refuses(NULL, 0, 1 << 30, 1 << 30), 0); /* in no budget */
     sl_budget_set_cap(&b, 0);
-    CHECK_EQ_INT(sl_budget_refuses(&q.be, 1 << 30, 1 << 30), 0); /* no cap */
+    CHECK_EQ_INT(sl_budget_refuses(&b, q_bytes(&q), 1 << 30, 1 << 30), 0); /* no cap */
     q_pop_all(&q);
     sl_rcbuf_unref(rc);
     finish(&b);

@@ -37,27 +37,27 @@ typedef struct fx {
 
 static void on_drain(sl_stream_writer_t *w)
 {
-    fx_t *f = w->data;
+    fx_t *f = SL_CONTAINER_OF(w, fx_t, w);
     f->drains++;
 }
 
 static void on_error(sl_stream_writer_t *w, int status)
 {
-    fx_t *f = w->data;
+    fx_t *f = SL_CONTAINER_OF(w, fx_t, w);
     f->errors++;
     f->error_status = status;
 }
 
 static void on_shutdown(sl_stream_writer_t *w, int status)
 {
-    fx_t *f = w->data;
+    fx_t *f = SL_CONTAINER_OF(w, fx_t, w);
     f->shutdowns++;
     f->shutdown_status = status;
 }
 
 static void on_flushed(sl_stream_writer_t *w)
 {
-    fx_t *f = w->data;
+    fx_t *f = SL_CONTAINER_OF(w, fx_t, w);
     f->flushes++;
 }
 
@@ -82,7 +82,7 @@ static void fx_init(fx_t *f, size_t cap)
     CHECK_EQ_INT(uv_pipe_open(&f->pipe, sv[0]), 0);
     f->pipe.data = f;
     f->peer = sv[1];
-    sl_stream_writer_init(&f->w, (uv_stream_t *)&f->pipe, cap, &handler, f);
+    sl_stream_writer_init(&f->w, (uv_stream_t *)&f->pipe, cap, &handler);
 }
 
 /* Reads at most max bytes the peer has now (max 0: all it has). */
@@ -140,7 +140,7 @@ static void fx_done(fx_t *f)
 {
     sl_stream_writer_close(&f->w);
     if (f->flushed) {
-        CHECK(f->fl.dirty == NULL);
+        CHECK(f->w.fslot == 0);
         sl_stream_flusher_close(&f->fl, NULL);
     }
     uv_close((uv_handle_t *)&f->pipe, closed_cb);
@@ -455,7 +455,7 @@ static void writer_empty_writes_do_nothing(void)
 
 /* ---- flushing once per loop turn ---------------------------------------------- */
 
-static int flushed_idle(fx_t *f) { return f->fl.dirty == NULL && sl_stream_writer_queued(&f->w) == 0; }
+static int flushed_idle(fx_t *f) { return f->w.fslot == 0 && sl_stream_writer_queued(&f->w) == 0; }
 
 /* Turns the loop (the peer reading per_turn bytes a turn, 0: all) until
  * the flushed writer is idle; the peer must have got exactly want. */
@@ -494,7 +494,7 @@ static void flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end
     CHECK_EQ_INT(f.flushes, 0);
     CHECK_EQ_INT(sl_stream_writer_queued(&f.w), want.len);
     CHECK_EQ_INT(bcast->refs, 11);
-    CHECK(f.fl.dirty == &f.w);
+    CHECK(f.fl.ndirty == 1 && f.fl.dirty[0] == &f.w && f.w.fslot == 1);
     peer_read(&f, 0);
     CHECK_EQ_INT(f.got.len, 0);
     /* The turn's end: one pass of the flusher writes everything, the ring
@@ -503,7 +503,7 @@ static void flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end
     CHECK_EQ_INT(sl_stream_writer_written(&f.w), want.len);
     CHECK_EQ_INT(sl_stream_writer_queued(&f.w), 0);
     CHECK(f.w.q == NULL && f.w.block == NULL && f.w.wreq == NULL);
-    CHECK(f.fl.dirty == NULL && !f.fl.started);
+    CHECK(f.w.fslot == 0 && f.fl.ndirty == 0 && !f.fl.started);
     CHECK_EQ_INT(f.fl.nspare, 1);
     CHECK_EQ_INT(bcast->refs, 1);
     peer_read(&f, 0);
@@ -663,7 +663,7 @@ static void flusher_shutdown_writes_what_was_held_then_eof(void)
     CHECK_EQ_INT(sl_stream_writer_write(&f.w, "+close frame", 12, 0), 0);
     CHECK_EQ_INT(sl_stream_writer_written(&f.w), 0);
     CHECK_EQ_INT(sl_stream_writer_shutdown(&f.w), 0);
-    CHECK(f.fl.dirty == NULL); /* not held any more */
+    CHECK(f.w.fslot == 0); /* not held any more */
     CHECK(pump(&f, 0, got_eof));
     CHECK_STR(f.got.data, f.got.len, "last words+close frame");
     CHECK_EQ_INT(f.shutdowns, 1);
@@ -684,7 +684,7 @@ static void flusher_writer_closed_with_held_output_offers_it_once_and_leaves_not
     CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &b, &rc, 1, 0), 0);
     CHECK_EQ_INT(rc->refs, 2);
     sl_stream_writer_close(&f.w);
-    CHECK(f.fl.dirty == NULL);
+    CHECK(f.w.fslot == 0);
     CHECK_EQ_INT(rc->refs, 1);
     CHECK(f.w.q == NULL && f.w.block == NULL);
     CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -EPIPE);
@@ -729,6 +729,46 @@ static void flusher_close_writes_what_it_holds_and_writers_go_direct(void)
     fx_done(&f);
 }
 
+/* Three writers of one flusher: one that leaves the list early (closed
+ * with held output, or written early) leaves its place empty, the last
+ * place is given back, and the turn's end writes the others, each once,
+ * with nothing listed after. */
+static void flusher_writers_that_leave_early_keep_the_others_places(void)
+{
+    fx_t f[3];
+    fx_init_flushed(&f[0], BIG);
+    for (int i = 1; i < 3; i++) {
+        fx_init(&f[i], BIG);
+        sl_stream_writer_set_flusher(&f[i].w, &f[0].fl);
+    }
+    sl_stream_flusher_t *fl = &f[0].fl;
+    CHECK_EQ_INT(sl_stream_writer_write(&f[0].w, "zero", 4, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f[1].w, "one", 3, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f[2].w, "two", 3, 0), 0);
+    CHECK(fl->ndirty == 3 && f[1].w.fslot == 2);
+    sl_stream_writer_close(&f[1].w); /* its held output is offered once */
+    CHECK(fl->ndirty == 3 && fl->dirty[1] == NULL && f[1].w.fslot == 0);
+    CHECK_EQ_INT(sl_stream_writer_shutdown(&f[2].w), 0); /* written now: the last place back */
+    CHECK(fl->ndirty == 2 && f[2].w.fslot == 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f[1].w, "x", 1, 0), -EPIPE);
+    sl_stream_flusher_flush(fl);
+    CHECK(fl->ndirty == 0 && f[0].w.fslot == 0);
+    CHECK_EQ_INT(f[0].flushes, 1);
+    CHECK_EQ_INT(f[2].flushes, 0);
+    for (int i = 0; i < 3; i++)
+        peer_read(&f[i], 0);
+    CHECK_STR(f[0].got.data, f[0].got.len, "zero");
+    CHECK_STR(f[1].got.data, f[1].got.len, "one");
+    CHECK_STR(f[2].got.data, f[2].got.len, "two");
+    for (int i = 1; i < 3; i++) {
+        sl_stream_writer_close(&f[i].w);
+        uv_close((uv_handle_t *)&f[i].pipe, closed_cb);
+        close(f[i].peer);
+        sl_buf_free(&f[i].got);
+    }
+    fx_done(&f[0]);
+}
+
 static const char *suite_setup(void)
 {
     signal(SIGPIPE, SIG_IGN); /* a write to a gone peer must fail, not kill */
@@ -748,8 +788,8 @@ static void writer_in_a_budget_over_its_cap_is_dropped_longest_waiting_first(voi
     fx_init(&fast, 64 * BIG); /* the same loop: tl_loop() */
     sl_budget_t b;
     sl_budget_init(&b, slow.loop, BIG / 2, "cap");
-    sl_stream_writer_set_budget(&slow.w, &b, "slow");
-    sl_stream_writer_set_budget(&fast.w, &b, "fast");
+    sl_stream_writer_set_budget(&slow.w, &b);
+    sl_stream_writer_set_budget(&fast.w, &b);
     sl_rcbuf_t *rc = sl_rcbuf_new(p, BIG);
     uv_buf_t whole = uv_buf_init(rc->data, (unsigned)BIG), half = uv_buf_init(rc->data, (unsigned)(BIG / 2));
     CHECK_EQ_INT(sl_stream_writer_writev(&slow.w, &whole, &rc, 1, 0), 0);
@@ -796,8 +836,8 @@ static void writer_in_a_budget_past_twice_its_cap_refuses_what_would_wait(void)
     fx_init(&g, 1 << 20);
     sl_budget_t b;
     sl_budget_init(&b, f.loop, 6400, "cap"); /* a 64th: 100 */
-    sl_stream_writer_set_budget(&f.w, &b, "slow");
-    sl_stream_writer_set_budget(&g.w, &b, "new");
+    sl_stream_writer_set_budget(&f.w, &b);
+    sl_stream_writer_set_budget(&g.w, &b);
     sl_stream_writer_cork(&f.w);
     sl_stream_writer_cork(&g.w);
     char *p = pattern(12400, 5);
@@ -834,11 +874,12 @@ static void writer_in_a_budget_past_twice_its_cap_refuses_what_would_wait(void)
     free(p);
 }
 
-/* What a flusher holds for the turn's end is counted in the budget as any
- * queue is (a turn can't hide its output from the cap), but a turn's
- * output is no slow reader: written from a timer's callback (the budget's
- * own timer runs in that phase too), held over the cap, with a peer that
- * reads, it is flushed at the turn's end and the writer is not dropped. */
+/* What a flusher holds for the turn's end is not counted in the budget
+ * (it is gone by the turn's end: the per-chunk count would cost every
+ * delivery of a broadcast) and a turn's output is no slow reader: written
+ * from a timer's callback (the budget's own timer runs in that phase too),
+ * held over the cap, with a peer that reads, it is flushed at the turn's
+ * end and the writer is not dropped. */
 typedef struct turn_write {
     fx_t *f;
     sl_budget_t *b;
@@ -855,15 +896,15 @@ static void write_from_a_timer(uv_timer_t *t)
     tw->used = tw->b->used;
 }
 
-static void flusher_held_output_counts_in_the_budget_and_is_no_slow_reader(void)
+static void flusher_held_output_is_not_counted_in_the_budget_and_is_no_slow_reader(void)
 {
     fx_t f;
     fx_init_flushed(&f, 64 * BIG);
     sl_budget_t b;
     sl_budget_init(&b, f.loop, 1000, "cap");
-    sl_stream_writer_set_budget(&f.w, &b, "held");
+    sl_stream_writer_set_budget(&f.w, &b);
     char *p = pattern(1500, 9);
-    turn_write_t tw = {&f, &b, sl_rcbuf_new(p, 1500), -1, 0};
+    turn_write_t tw = {&f, &b, sl_rcbuf_new(p, 1500), -1, 1};
     uv_timer_t t;
     uv_timer_init(f.loop, &t);
     t.data = &tw;
@@ -871,7 +912,7 @@ static void flusher_held_output_counts_in_the_budget_and_is_no_slow_reader(void)
     uv_run(f.loop, UV_RUN_NOWAIT); /* the write, then the turn's end */
     CHECK(pump(&f, 0, flushed_idle));
     CHECK_EQ_INT(tw.result, 0);
-    CHECK_EQ_INT(tw.used, 1500); /* held for the turn's end: counted */
+    CHECK_EQ_INT(tw.used, 0); /* held for the turn's end: not counted */
     for (int i = 0; i < 5; i++) { /* the budget's timer, if it was started: 1 ms */
         uv_sleep(1);
         uv_run(f.loop, UV_RUN_NOWAIT);
@@ -879,10 +920,59 @@ static void flusher_held_output_counts_in_the_budget_and_is_no_slow_reader(void)
     CHECK_EQ_INT(f.errors, 0);
     CHECK_EQ_INT(b.dropped, 0);
     CHECK_EQ_INT(b.used, 0);
+    CHECK(b.waiting.head == NULL);
     peer_read(&f, 0);
     CHECK_MEM(f.got.data, f.got.len, p, 1500);
     sl_rcbuf_unref(tw.rc);
     uv_close((uv_handle_t *)&t, closed_cb);
+    sl_stream_writer_close(&f.w);
+    sl_budget_close(&b);
+    fx_done(&f);
+    free(p);
+}
+
+/* What the kernel leaves of a turn's output, with a peer that reads
+ * nothing, is counted from the turn's end (a shared buffer once, however
+ * many of its chunks wait), and over the budget's cap that writer is
+ * dropped on a later turn: the cap holds for flushed writers too. Writes
+ * of it after the turn are counted as they come; an idle writer's entry
+ * is gone. */
+static void flusher_output_the_kernel_left_is_counted_and_dropped_over_the_cap(void)
+{
+    fx_t f;
+    fx_init_flushed(&f, 64 * BIG);
+    sl_budget_t b;
+    sl_budget_init(&b, f.loop, 24000, "cap"); /* twice it: 48000 */
+    sl_stream_writer_set_budget(&f.w, &b);
+    char *p = pattern(40000, 13);
+    sl_rcbuf_t *rc = sl_rcbuf_new(p, 40000);
+    uv_buf_t whole = uv_buf_init(rc->data, 40000), half = uv_buf_init(rc->data, 20000);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &whole, &rc, 1, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, &half, &rc, 1, 0), 0);
+    CHECK_EQ_INT(b.used, 0); /* held for the turn's end */
+    CHECK(f.w.fslot == 1); /* listed */
+    sl_stream_flusher_flush(&f.fl); /* the turn's end: the kernel takes some */
+    CHECK(sl_stream_writer_queued(&f.w) > 0);
+    CHECK_EQ_INT(b.used, 40000); /* the buffer once */
+    CHECK(b.waiting.head != NULL);
+    CHECK_EQ_INT(f.errors, 0); /* never inside the turn that went over */
+    /* Past twice the cap, a capped write behind the backlog is refused;
+     * an uncapped one is counted at once. */
+    static char tail[9000];
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, tail, sizeof tail, 0), -ENOBUFS);
+    CHECK_EQ_INT(b.used, 40000);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "tail", 4, SL_STREAM_WRITE_UNCAPPED), 0);
+    CHECK(b.used > 40000);
+    for (int i = 0; i < 2000 && f.errors == 0; i++) {
+        uv_sleep(1);
+        uv_run(f.loop, UV_RUN_NOWAIT);
+    }
+    CHECK_EQ_INT(f.errors, 1);
+    CHECK_EQ_INT(f.error_status, UV_ENOBUFS);
+    CHECK_EQ_INT(b.dropped, 1);
+    CHECK_EQ_INT(b.used, 0);
+    CHECK(b.waiting.head == NULL);
+    sl_rcbuf_unref(rc);
     sl_stream_writer_close(&f.w);
     sl_budget_close(&b);
     fx_done(&f);
@@ -916,4 +1006,6 @@ TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(flusher_writer_closed_with_held_output_offers_it_once_and_leaves_nothing),
          TL_TEST(flusher_failed_write_at_the_turns_end_reports_once),
          TL_TEST(flusher_close_writes_what_it_holds_and_writers_go_direct),
-         TL_TEST(flusher_held_output_counts_in_the_budget_and_is_no_slow_reader));
+         TL_TEST(flusher_held_output_is_not_counted_in_the_budget_and_is_no_slow_reader),
+         TL_TEST(flusher_writers_that_leave_early_keep_the_others_places),
+         TL_TEST(flusher_output_the_kernel_left_is_counted_and_dropped_over_the_cap));
