@@ -20,7 +20,6 @@
 struct sl_http_conn {
     sl_conn_t *conn;
     llhttp_t parser;
-    llhttp_settings_t settings;
     sl_http_limits_t lim;
     sl_http_shared_t *shared;
     sl_http_request_cb cb;
@@ -710,18 +709,21 @@ sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
     hc->shared = shared;
     hc->cb = cb;
     hc->ud = ud;
-    llhttp_settings_init(&hc->settings);
-    hc->settings.on_message_begin = cb_message_begin;
-    hc->settings.on_url = cb_url;
-    hc->settings.on_url_complete = cb_url_complete;
-    hc->settings.on_header_field = cb_header_field;
-    hc->settings.on_header_field_complete = cb_header_field_complete;
-    hc->settings.on_header_value = cb_header_value;
-    hc->settings.on_header_value_complete = cb_header_value_complete;
-    hc->settings.on_headers_complete = cb_headers_complete;
-    hc->settings.on_body = cb_body;
-    hc->settings.on_message_complete = cb_message_complete;
-    llhttp_init(&hc->parser, HTTP_REQUEST, &hc->settings);
+    /* The callbacks are the same for every connection: one table, which
+     * llhttp only reads. */
+    static const llhttp_settings_t settings = {
+        .on_message_begin = cb_message_begin,
+        .on_url = cb_url,
+        .on_url_complete = cb_url_complete,
+        .on_header_field = cb_header_field,
+        .on_header_field_complete = cb_header_field_complete,
+        .on_header_value = cb_header_value,
+        .on_header_value_complete = cb_header_value_complete,
+        .on_headers_complete = cb_headers_complete,
+        .on_body = cb_body,
+        .on_message_complete = cb_message_complete,
+    };
+    llhttp_init(&hc->parser, HTTP_REQUEST, &settings);
     /* Off by default, and said here so no one turns them on unawares: each
      * lets through a request that some proxy in front reads differently
      * (request smuggling). The build also compiles llhttp in strict mode,
