@@ -269,13 +269,10 @@ return function(lib)
   local function socket_metatable(nsp)
     local mt = metatables[nsp]
     if not mt then
+      -- A method, then nsp, then a field made on first use; in C
+      -- (core.indexer): every method call on a socket looks here.
       mt = {
-        __index = function(self, k)
-          local m = socket_index[k]
-          if m ~= nil then return m end
-          if k == "nsp" then return nsp end
-          return socket_field(self, k)
-        end,
+        __index = core.indexer(socket_index, "nsp", nsp, socket_field),
         __tostring = socket_tostring,
       }
       metatables[nsp] = mt
