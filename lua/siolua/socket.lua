@@ -350,6 +350,7 @@ return function(lib)
 
   -- A CONNECT for nsp: build the socket, run the middlewares (they may
   -- wait), then accept or refuse. Returns the socket table to the C side.
+  -- auth is nil when the client sent none or an empty one.
   function dispatch.connecting(h, nsp, auth)
     -- handshake, data and the tables of middlewares, onAny listeners and
     -- pending acks are made when first used (socket_field), nsp is its
@@ -360,7 +361,7 @@ return function(lib)
       _listeners = {},
     }, socket_metatable(nsp))
     local on, max = core.recovery()
-    local wants = on and type(auth.pid) == "string" and type(auth.offset) == "string"
+    local wants = on and auth ~= nil and type(auth.pid) == "string" and type(auth.offset) == "string"
 
     local function recover(session, missed, pid)
       -- Recovered: same id, rooms and data; middlewares are skipped, as

@@ -772,7 +772,13 @@ static int connecting_cf(lua_State *L)
     luaL_setmetatable(L, SOCK_MT);
     sio_socket_set_data(ev->s, u);
     sl_lua_bind_push_nsp(L, sio_socket_nsp(ev->s));
-    push_auth(L, ev->auth, ev->auth_len);
+    /* No auth (the C side says "{}" then) or an empty one, as most
+     * clients send: nil, not a table decoded per connection that the
+     * socket would not keep anyway. */
+    if (ev->auth_len == 2 && !memcmp(ev->auth, "{}", 2))
+        lua_pushnil(L);
+    else
+        push_auth(L, ev->auth, ev->auth_len);
     sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "connecting", 3, 1);
     /* Refused during the call: the socket is gone, the table dropped. */
     if (ev->alive && lua_istable(L, -1))

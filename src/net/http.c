@@ -365,6 +365,20 @@ static int hdr_cmp(const void *a, const void *b, void *ud)
     return c ? c : (i > j) - (i < j);
 }
 
+/* Whether a name comes twice among a few headers: compared pairwise,
+ * lengths first, it costs less than the sort below (and its malloc). */
+static int headers_repeat(const char *base, const hdr_pos_t *pos, size_t n)
+{
+    size_t len[16];
+    for (size_t i = 0; i < n; i++)
+        len[i] = strlen(base + pos[i].name);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (len[i] == len[j] && !strcasecmp(base + pos[i].name, base + pos[j].name))
+                return 1;
+    return 0;
+}
+
 /* Merges repeated names into their first line (dup_rule), keeping the
  * order of first appearances. Sorting indexes by name finds the repeats
  * in n log n, so the most header lines a request may have cost little.
@@ -376,6 +390,8 @@ static int headers_merge(sl_http_conn_t *hc)
     size_t n = hc->nh;
     if (n < 2)
         return 0;
+    if (n <= 16 && !headers_repeat(r->strings.data, pos, n))
+        return 0; /* the common case: a few headers, each once */
     uint32_t *idx = malloc(n * sizeof *idx);
     if (!idx)
         return -1;

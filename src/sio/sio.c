@@ -1064,9 +1064,22 @@ int sio_socket_accept(sio_socket_t *s, const char *pid)
         nsp->sockets->nsp_prev = s;
     nsp->sockets = s;
     nsp->nsockets++;
+    /* {"sid":"<id>"} or {"sid":"<id>","pid":"<pid>"}, copied together
+     * rather than formatted: every CONNECT is answered with one. */
     char json[128];
-    int n = pid ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, pid)
-                : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
+    size_t il = strlen(s->id), pl = pid ? strlen(pid) : 0, n = 0;
+    memcpy(json, "{\"sid\":\"", 8);
+    n = 8;
+    memcpy(json + n, s->id, il);
+    n += il;
+    if (pid) {
+        memcpy(json + n, "\",\"pid\":\"", 9);
+        n += 9;
+        memcpy(json + n, pid, pl);
+        n += pl;
+    }
+    memcpy(json + n, "\"}", 2);
+    n += 2;
     if (eio_session_protocol(c->eio) == 3) /* v2 clients: a bare CONNECT */
         return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, NULL, 0);
     return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, json, (size_t)n);
