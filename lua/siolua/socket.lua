@@ -350,14 +350,14 @@ return function(lib)
 
   -- A CONNECT for nsp: build the socket, run the middlewares (they may
   -- wait), then accept or refuse. Returns the socket table to the C side.
-  -- auth is nil when the client sent none or an empty one.
-  function dispatch.connecting(h, nsp, auth)
+  -- auth is nil when the client sent none or an empty one; id is h:id().
+  function dispatch.connecting(h, nsp, auth, id)
     -- handshake, data and the tables of middlewares, onAny listeners and
     -- pending acks are made when first used (socket_field), nsp is its
     -- metatable's, connected and recovered are held once true, and an
     -- empty auth is not kept: an idle socket carries none of them.
     local sock = setmetatable({
-      id = h:id(), _h = h, _auth = type(auth) == "table" and next(auth) ~= nil and auth or nil,
+      id = id, _h = h, _auth = type(auth) == "table" and next(auth) ~= nil and auth or nil,
       _listeners = {},
     }, socket_metatable(nsp))
     local on, max = core.recovery()

@@ -779,7 +779,8 @@ static int connecting_cf(lua_State *L)
         lua_pushnil(L);
     else
         push_auth(L, ev->auth, ev->auth_len);
-    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "connecting", 3, 1);
+    lua_pushstring(L, sio_socket_id(ev->s)); /* what h:id() says, without the call */
+    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "connecting", 4, 1);
     /* Refused during the call: the socket is gone, the table dropped. */
     if (ev->alive && lua_istable(L, -1))
         u->ref = luaL_ref(L, LUA_REGISTRYINDEX);
