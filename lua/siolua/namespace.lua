@@ -17,10 +17,12 @@ return function(lib)
   local families = {}          -- dynamic namespace matchers, in order
 
   -- family: a dynamic family's object, whose handle has no namespace.
+  -- _parent is false, not nil, when there is none: it is read on every
+  -- CONNECT, and a missing field goes through Namespace.__index.
   local function new_namespace(name, h, parent, family)
     local nsp = setmetatable({
       name = name, _h = h, _listeners = {}, _mw = {}, sockets = {}, _ids = 0,
-      _parent = parent, server = sio.server, _family = family,
+      _parent = parent or false, server = sio.server, _family = family,
       _log = R.new_log(), _sessions = {},
     }, Namespace)
     if not family then h:bind(nsp) end

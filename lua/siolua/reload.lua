@@ -50,7 +50,7 @@ return function(lib)
   -- Whether a namespace's sockets follow the new code: it (or its
   -- dynamic family) has "reload" listeners.
   local function rebinds(nsp)
-    local family = nsp._parent and nsp._parent._listeners.reload
+    local family = nsp._parent and nsp._parent._listeners.reload or nil
     return E.count(nsp._listeners.reload) > 0 or E.count(family) > 0
   end
 

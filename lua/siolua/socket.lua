@@ -269,13 +269,10 @@ return function(lib)
   local function socket_metatable(nsp)
     local mt = metatables[nsp]
     if not mt then
+      -- A method, then nsp, then a field made on first use; in C
+      -- (core.indexer): every method call on a socket looks here.
       mt = {
-        __index = function(self, k)
-          local m = socket_index[k]
-          if m ~= nil then return m end
-          if k == "nsp" then return nsp end
-          return socket_field(self, k)
-        end,
+        __index = core.indexer(socket_index, "nsp", nsp, socket_field),
         __tostring = socket_tostring,
       }
       metatables[nsp] = mt
@@ -353,17 +350,18 @@ return function(lib)
 
   -- A CONNECT for nsp: build the socket, run the middlewares (they may
   -- wait), then accept or refuse. Returns the socket table to the C side.
-  function dispatch.connecting(h, nsp, auth)
+  -- auth is nil when the client sent none or an empty one; id is h:id().
+  function dispatch.connecting(h, nsp, auth, id)
     -- handshake, data and the tables of middlewares, onAny listeners and
     -- pending acks are made when first used (socket_field), nsp is its
     -- metatable's, connected and recovered are held once true, and an
     -- empty auth is not kept: an idle socket carries none of them.
     local sock = setmetatable({
-      id = h:id(), _h = h, _auth = type(auth) == "table" and next(auth) ~= nil and auth or nil,
+      id = id, _h = h, _auth = type(auth) == "table" and next(auth) ~= nil and auth or nil,
       _listeners = {},
     }, socket_metatable(nsp))
     local on, max = core.recovery()
-    local wants = on and type(auth.pid) == "string" and type(auth.offset) == "string"
+    local wants = on and auth ~= nil and type(auth.pid) == "string" and type(auth.offset) == "string"
 
     local function recover(session, missed, pid)
       -- Recovered: same id, rooms and data; middlewares are skipped, as

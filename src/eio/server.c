@@ -336,7 +336,7 @@ static void refused_data(sl_conn_t *c, const char *p, size_t n)
 
 static const sl_conn_handler_t refused_handler = {.on_data = refused_data};
 
-static void refuse_connection(sl_server_t *srv, int fd, int tls)
+static void refuse_connection(sl_server_t *srv, const sl_accepted_t *a, int tls)
 {
     srv->refused++;
     SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server",
@@ -345,24 +345,24 @@ static void refuse_connection(sl_server_t *srv, int fd, int tls)
     /* A TLS client can't read a plaintext answer, and a handshake is the
      * work this refusal saves: closed at once. */
     if (tls || srv->refusing >= REFUSING_MAX) {
-        close(fd);
+        close(a->fd);
         return;
     }
     static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
                                "Content-Length: 19\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
                                "Service Unavailable";
     sl_conn_t *c;
-    if (sl_conn_open(srv->loop, fd, &refused_handler, srv, 1024, &srv->refusing, NULL, NULL, &c) == 0) {
+    if (sl_conn_open(srv->loop, a, &refused_handler, srv, 1024, &srv->refusing, NULL, NULL, &c) == 0) {
         sl_conn_write(c, busy, sizeof busy - 1);
         sl_conn_close_after_write(c);
     }
 }
 
-static void on_accept(sl_listener_t *l, int fd, void *ud)
+static void on_accept(sl_listener_t *l, const sl_accepted_t *a, void *ud)
 {
     sl_server_t *srv = ud;
     if (srv->cfg.limits.max_connections && srv->conns >= srv->cfg.limits.max_connections) {
-        refuse_connection(srv, fd, l == &srv->listener && srv->tls);
+        refuse_connection(srv, a, l == &srv->listener && srv->tls);
         return;
     }
     sl_conn_t *c;
@@ -371,7 +371,7 @@ static void on_accept(sl_listener_t *l, int fd, void *ud)
     /* The public listener speaks TLS when the server has a context;
      * relays stay plaintext. */
     sl_tls_ctx_t *tls = l == &srv->listener ? srv->tls : NULL;
-    int rc = sl_conn_open(srv->loop, fd, &none, NULL, srv->cfg.limits.write_queue_cap, &srv->conns, tls,
+    int rc = sl_conn_open(srv->loop, a, &none, NULL, srv->cfg.limits.write_queue_cap, &srv->conns, tls,
                           &srv->flusher, &c);
     if (rc) {
         SL_LOG_EVERY(&srv->busy, SL_LOG_WARN, "server", "accept: %s", uv_strerror(rc));

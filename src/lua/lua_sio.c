@@ -772,8 +772,15 @@ static int connecting_cf(lua_State *L)
     luaL_setmetatable(L, SOCK_MT);
     sio_socket_set_data(ev->s, u);
     sl_lua_bind_push_nsp(L, sio_socket_nsp(ev->s));
-    push_auth(L, ev->auth, ev->auth_len);
-    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "connecting", 3, 1);
+    /* No auth (the C side says "{}" then) or an empty one, as most
+     * clients send: nil, not a table decoded per connection that the
+     * socket would not keep anyway. */
+    if (ev->auth_len == 2 && !memcmp(ev->auth, "{}", 2))
+        lua_pushnil(L);
+    else
+        push_auth(L, ev->auth, ev->auth_len);
+    lua_pushstring(L, sio_socket_id(ev->s)); /* what h:id() says, without the call */
+    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "connecting", 4, 1);
     /* Refused during the call: the socket is gone, the table dropped. */
     if (ev->alive && lua_istable(L, -1))
         u->ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -970,6 +977,44 @@ static const sio_handler_t lua_sio_handler = {
 
 /* ---- the app ------------------------------------------------------------------- */
 
+/* __index(self, k) of core.indexer: methods[k] when there is one, else
+ * the value named, else fallback(self, k). */
+static int indexer_cf(lua_State *L)
+{
+    lua_settop(L, 2);
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
+        return 1;
+    lua_pushvalue(L, 2);
+    if (lua_rawequal(L, -1, lua_upvalueindex(2))) {
+        lua_pushvalue(L, lua_upvalueindex(3));
+        return 1;
+    }
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(4));
+    lua_insert(L, 1);
+    lua_call(L, 2, 1);
+    return 1;
+}
+
+/* core.indexer(methods, name, value, fallback): an __index function that
+ * finds methods[k], then k == name's value, then asks fallback(self, k).
+ * In C, because every method call on an object whose __index must also
+ * make fields (a socket's) goes through it: as a Lua function it was a
+ * call into the VM per method looked up (a socket:join, socket:on...),
+ * about a thousand instructions each with the instruction budget's hook
+ * on. */
+static int core_indexer(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checkany(L, 2);
+    luaL_checkany(L, 3);
+    luaL_checktype(L, 4, LUA_TFUNCTION);
+    lua_settop(L, 4);
+    lua_pushcclosure(L, indexer_cf, 4);
+    return 1;
+}
+
 static const luaL_Reg core_funcs[] = {
     {"of", core_of},
     {"nsp_detached", core_nsp_detached},
@@ -982,6 +1027,7 @@ static const luaL_Reg core_funcs[] = {
     {"configure", core_configure},
     {"spawn", sl_lua_l_spawn},
     {"waker", sl_lua_l_waker},
+    {"indexer", core_indexer},
     {NULL, NULL},
 };
 

@@ -287,10 +287,11 @@ static void conn_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
-int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owner,
+int sl_conn_open(uv_loop_t *loop, const sl_accepted_t *a, const sl_conn_handler_t *h, void *owner,
                  size_t queue_cap, size_t *live, sl_tls_ctx_t *tls, sl_stream_flusher_t *flusher,
                  sl_conn_t **out)
 {
+    int fd = a->fd;
     sl_conn_t *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
@@ -324,11 +325,16 @@ int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owne
     c->live = live;
     if (live)
         (*live)++;
-    uv_tcp_nodelay(&c->tcp, 1);
-    struct sockaddr_storage ss;
-    int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        peer_name((const struct sockaddr *)&ss, c->peer);
+    if (!a->nodelay)
+        uv_tcp_nodelay(&c->tcp, 1);
+    if (a->peer) {
+        peer_name(a->peer, c->peer);
+    } else {
+        struct sockaddr_storage ss;
+        int len = sizeof ss;
+        if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+            peer_name((const struct sockaddr *)&ss, c->peer);
+    }
     *out = c;
     sl_conn_resume(c);
     return 0;

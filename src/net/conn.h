@@ -21,6 +21,7 @@
 #include <netinet/in.h> /* INET6_ADDRSTRLEN */
 #include <uv.h>
 #include "base/buf.h"
+#include "net/listener.h"
 #include "net/stream_writer.h"
 #include "net/tls.h"
 
@@ -54,14 +55,15 @@ struct sl_conn {
                                     written), 18 less than a round 64 */
 };
 
-/* A new conn on fd, a socket just accepted (net/listener.h): it owns fd
- * from now on, even when this fails. live, when not NULL, counts the
+/* A new conn on a->fd, a socket just accepted (net/listener.h): it owns
+ * the descriptor from now on, even when this fails. What the accept told
+ * (a->peer, a->nodelay) is not asked of the socket again. live, when not NULL, counts the
  * conns open: one more now, one less when it has closed. The conn speaks
  * TLS with tls (a server context; NULL: plaintext). With a flusher (may
  * be NULL), the conn's output of a loop turn leaves in one write at the
  * end of the turn (see net/stream_writer.h). 0 or a negative libuv
  * error. */
-int sl_conn_open(uv_loop_t *loop, int fd, const sl_conn_handler_t *h, void *owner,
+int sl_conn_open(uv_loop_t *loop, const sl_accepted_t *a, const sl_conn_handler_t *h, void *owner,
                  size_t queue_cap, size_t *live, sl_tls_ctx_t *tls, sl_stream_flusher_t *flusher,
                  sl_conn_t **out);
 /* Counts the conn's output in b, the process's cap on all output queues

@@ -20,7 +20,6 @@
 struct sl_http_conn {
     sl_conn_t *conn;
     llhttp_t parser;
-    llhttp_settings_t settings;
     sl_http_limits_t lim;
     sl_http_shared_t *shared;
     sl_http_request_cb cb;
@@ -366,6 +365,20 @@ static int hdr_cmp(const void *a, const void *b, void *ud)
     return c ? c : (i > j) - (i < j);
 }
 
+/* Whether a name comes twice among a few headers: compared pairwise,
+ * lengths first, it costs less than the sort below (and its malloc). */
+static int headers_repeat(const char *base, const hdr_pos_t *pos, size_t n)
+{
+    size_t len[16];
+    for (size_t i = 0; i < n; i++)
+        len[i] = strlen(base + pos[i].name);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (len[i] == len[j] && !strcasecmp(base + pos[i].name, base + pos[j].name))
+                return 1;
+    return 0;
+}
+
 /* Merges repeated names into their first line (dup_rule), keeping the
  * order of first appearances. Sorting indexes by name finds the repeats
  * in n log n, so the most header lines a request may have cost little.
@@ -377,6 +390,8 @@ static int headers_merge(sl_http_conn_t *hc)
     size_t n = hc->nh;
     if (n < 2)
         return 0;
+    if (n <= 16 && !headers_repeat(r->strings.data, pos, n))
+        return 0; /* the common case: a few headers, each once */
     uint32_t *idx = malloc(n * sizeof *idx);
     if (!idx)
         return -1;
@@ -710,18 +725,21 @@ sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
     hc->shared = shared;
     hc->cb = cb;
     hc->ud = ud;
-    llhttp_settings_init(&hc->settings);
-    hc->settings.on_message_begin = cb_message_begin;
-    hc->settings.on_url = cb_url;
-    hc->settings.on_url_complete = cb_url_complete;
-    hc->settings.on_header_field = cb_header_field;
-    hc->settings.on_header_field_complete = cb_header_field_complete;
-    hc->settings.on_header_value = cb_header_value;
-    hc->settings.on_header_value_complete = cb_header_value_complete;
-    hc->settings.on_headers_complete = cb_headers_complete;
-    hc->settings.on_body = cb_body;
-    hc->settings.on_message_complete = cb_message_complete;
-    llhttp_init(&hc->parser, HTTP_REQUEST, &hc->settings);
+    /* The callbacks are the same for every connection: one table, which
+     * llhttp only reads. */
+    static const llhttp_settings_t settings = {
+        .on_message_begin = cb_message_begin,
+        .on_url = cb_url,
+        .on_url_complete = cb_url_complete,
+        .on_header_field = cb_header_field,
+        .on_header_field_complete = cb_header_field_complete,
+        .on_header_value = cb_header_value,
+        .on_header_value_complete = cb_header_value_complete,
+        .on_headers_complete = cb_headers_complete,
+        .on_body = cb_body,
+        .on_message_complete = cb_message_complete,
+    };
+    llhttp_init(&hc->parser, HTTP_REQUEST, &settings);
     /* Off by default, and said here so no one turns them on unawares: each
      * lets through a request that some proxy in front reads differently
      * (request smuggling). The build also compiles llhttp in strict mode,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -87,6 +88,17 @@ static void listener_exhausted(sl_listener_t *l, int err)
         listener_pause(l);
 }
 
+/* Whether the first socket accepted inherited TCP_NODELAY: if not, no
+ * conn is told it has it. */
+static void nodelay_check(sl_listener_t *l, int fd)
+{
+    int v = 0;
+    socklen_t len = sizeof v;
+    l->nodelay_checked = 1;
+    if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) != 0 || !v)
+        l->nodelay = 0;
+}
+
 static void listener_ready(uv_poll_t *p, int status, int events)
 {
     sl_listener_t *l = p->data;
@@ -97,10 +109,18 @@ static void listener_ready(uv_poll_t *p, int status, int events)
         return;
     }
     for (int i = 0; i < ACCEPT_BATCH && !l->closing; i++) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        /* The peer's address comes with the accept: no getpeername(2) per
+         * connection. */
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             l->stats.accepted++;
-            l->cb(l, fd, l->ud);
+            if (!l->nodelay_checked)
+                nodelay_check(l, fd);
+            sl_accepted_t a = {.fd = fd, .peer = len <= sizeof ss ? (struct sockaddr *)&ss : NULL,
+                               .nodelay = l->nodelay};
+            l->cb(l, &a, l->ud);
             continue;
         }
         int e = errno;
@@ -138,6 +158,13 @@ int sl_listener_open(sl_listener_t *l, uv_loop_t *loop, const struct sockaddr *a
         close(fd);
         return e;
     }
+    /* Every connection wants TCP_NODELAY (small frames must not wait for
+     * an ACK). Linux's accepted sockets are copies of the listening one,
+     * this option included: set here once, it saves a setsockopt(2) per
+     * connection. The first socket accepted is asked whether it has it
+     * (nodelay_check); where it doesn't, each conn sets it itself. */
+    l->nodelay = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0;
+    l->nodelay_checked = 0;
     int rc = uv_poll_init(loop, &l->poll, fd);
     if (rc) {
         close(fd);

@@ -22,9 +22,19 @@
 
 typedef struct sl_listener sl_listener_t;
 
-/* A connection arrived: fd is non-blocking and close-on-exec, and now the
- * callee's (it closes it, or makes a connection of it). */
-typedef void (*sl_listener_cb)(sl_listener_t *l, int fd, void *ud);
+/* A socket just accepted, as net/conn.h opens one: fd is non-blocking and
+ * close-on-exec; what accept(2) said of it comes along, so that opening it
+ * needs no system call to ask again. */
+typedef struct sl_accepted {
+    int fd;
+    const struct sockaddr *peer; /* the peer's address; NULL: ask the socket */
+    unsigned nodelay : 1;        /* TCP_NODELAY is on already (inherited from
+                                    the listening socket) */
+} sl_accepted_t;
+
+/* A connection arrived: a->fd is now the callee's (it closes it, or makes
+ * a connection of it); a->peer lasts for the call. */
+typedef void (*sl_listener_cb)(sl_listener_t *l, const sl_accepted_t *a, void *ud);
 
 typedef struct sl_listener_stats {
     uint64_t accepted;      /* handed to the callback */
@@ -40,6 +50,8 @@ struct sl_listener {
     int spare;               /* kept open to be given up at EMFILE, -1 when none */
     unsigned open : 1;       /* poll and pause are initialised */
     unsigned closing : 1;
+    unsigned nodelay : 1;    /* accepted sockets come with TCP_NODELAY on */
+    unsigned nodelay_checked : 1; /* asked of the first one accepted */
     sl_listener_cb cb;
     void *ud;
     /* Reported with the limit; the caller keeps it current (may be NULL). */
@@ -51,8 +63,9 @@ struct sl_listener {
 
 /* Makes l an unopened listener (fd -1): closing it is a no-op. */
 void sl_listener_init(sl_listener_t *l);
-/* socket, SO_REUSEADDR (and SO_REUSEPORT when reuse_port), bind, listen,
- * and start accepting into cb. IPv6 sockets take IPv4 too. 0 or a negative
+/* socket, SO_REUSEADDR (and SO_REUSEPORT when reuse_port), TCP_NODELAY
+ * (which accepted sockets inherit), bind, listen, and start accepting into
+ * cb. IPv6 sockets take IPv4 too. 0 or a negative
  * errno (UV_* on Unix); on error nothing is left open. */
 int sl_listener_open(sl_listener_t *l, uv_loop_t *loop, const struct sockaddr *addr, int reuse_port,
                      int backlog, sl_listener_cb cb, void *ud);

@@ -176,9 +176,11 @@ const char *sl_trust_client_address(const sl_trust_t *t, const char *peer, const
 {
     unsigned char hop[16];
     int v4;
-    snprintf(out, cap, "%s", peer);
+    /* Most servers trust no proxy: the peer itself, not a copy (every
+     * request asks). */
     if (!t || !t->n || addr_parse(peer, strlen(peer), hop, &v4) || !has_bytes(t, hop))
-        return out;
+        return peer;
+    snprintf(out, cap, "%s", peer);
     /* The last header's last entry was written by the nearest proxy. */
     for (int i = req->nheaders - 1; i >= 0; i--) {
         if (strcasecmp(req->headers[i].name, "x-forwarded-for") != 0)

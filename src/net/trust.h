@@ -35,7 +35,8 @@ int sl_trust_parse(sl_trust_t *t, const char *spec, char *why, size_t whylen);
 /* Whether the address text (IPv4, IPv6, IPv4-mapped) is in the list. */
 int sl_trust_has(const sl_trust_t *t, const char *addr);
 
-/* The client's address for req from peer, into out (46 bytes hold any):
+/* The client's address for req from peer: peer itself, or out (46 bytes
+ * hold any) when a trusted hop named another:
  * walking X-Forwarded-For from its right end (every such header, last
  * first), each hop is believed only while the one that reported it is
  * trusted, as Express's proxy-addr does; the first untrusted address is the

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <openssl/evp.h>
 
 #include "base/log.h"
 #include "net/ws_frame.h"
@@ -184,30 +183,6 @@ static const sl_conn_handler_t ws_conn_handler = {
     .on_drain = ws_on_drain,
 };
 
-static void ws_accept_key(const char *key, char out[29])
-{
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    char in[128];
-    size_t kl = strlen(key);
-    if (kl > sizeof in - sizeof guid)
-        kl = sizeof in - sizeof guid;
-    memcpy(in, key, kl);
-    memcpy(in + kl, guid, sizeof guid - 1);
-    /* Fetched once: EVP_sha1() makes every digest look the algorithm up
-     * again (OpenSSL 3), a third of what the accept key costs. */
-    static EVP_MD *sha1;
-    if (!sha1)
-        sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
-    EVP_Digest(in, kl + sizeof guid - 1, md, &mdlen, sha1 ? sha1 : EVP_sha1(), NULL);
-    sl_buf_t b = SL_BUF_INIT;
-    sl_base64_encode_append(&b, md, mdlen);
-    memcpy(out, b.data, 28);
-    out[28] = '\0';
-    sl_buf_free(&b);
-}
-
 const char *sl_ws_check_extensions(const sl_http_req_t *req, const struct sl_ws_opts *opts)
 {
     sl_ws_deflate_params_t p;
@@ -220,13 +195,18 @@ const char *sl_ws_check_extensions(const sl_http_req_t *req, const struct sl_ws_
 sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
                       const sl_ws_handler_t *h, void *ud)
 {
-    char accept[29];
-    ws_accept_key(sl_http_header_get(req, "sec-websocket-key"), accept);
+    /* The head's fixed part and the key are copied in: no format string
+     * to parse per connection. sl_ws_check_request made sure of a key. */
+    static const char head101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                                  "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
+    const char *key = sl_http_header_get(req, "sec-websocket-key");
+    char accept[SL_WS_ACCEPT_LEN + 1];
+    sl_ws_accept_key(key, strlen(key), accept);
     sl_buf_t head = SL_BUF_INIT;
-    sl_buf_appendf(&head,
-                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n",
-                   accept);
+    sl_buf_reserve(&head, sizeof head101 + SL_WS_ACCEPT_LEN + 2 + req->resp_headers.len + 2);
+    sl_buf_append(&head, head101, sizeof head101 - 1);
+    sl_buf_append(&head, accept, strlen(accept)); /* "" only if OpenSSL failed: the client refuses */
+    sl_buf_append(&head, "\r\n", 2);
     /* Negotiated as the caller checked it (sl_ws_check_extensions); the
      * state costs nothing more until a message is compressed. */
     sl_ws_deflate_params_t zp;

@@ -21,12 +21,12 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <llhttp.h>
-#include <openssl/evp.h>
 #include <wslay/wslay.h>
 
 #include "base/buf.h"
 #include "net/tcp_connect.h"
 #include "net/stream_writer.h"
+#include "net/ws_frame.h"
 
 #define DEFAULT_CAP ((size_t)64 << 20)
 #define CLOSE_WAIT_MS 2000
@@ -590,22 +590,8 @@ static int make_key(char key[25], char accept[29])
     }
     memcpy(key, b.data, 24);
     key[24] = '\0';
-    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    char in[24 + sizeof guid];
-    memcpy(in, key, 24);
-    memcpy(in + 24, guid, sizeof guid - 1);
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    sl_buf_reset(&b);
-    if (!EVP_Digest(in, 24 + sizeof guid - 1, md, &mdlen, EVP_sha1(), NULL) ||
-        sl_base64_encode_append(&b, md, mdlen) || b.len != 28) {
-        sl_buf_free(&b);
-        return -1;
-    }
-    memcpy(accept, b.data, 28);
-    accept[28] = '\0';
     sl_buf_free(&b);
-    return 0;
+    return sl_ws_accept_key(key, 24, accept);
 }
 
 int sl_wsc_connect(uv_loop_t *loop, const char *url, const sl_wsc_opts_t *opts,

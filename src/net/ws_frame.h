@@ -74,4 +74,11 @@ int sl_ws_close_code_valid(unsigned code);
  * for a compressed message. */
 unsigned sl_ws_frame_header(unsigned char out[10], unsigned opcode, uint64_t len);
 
+/* The handshake's one computation, for the server (ws.c) and the client
+ * (ws_client.c): Sec-WebSocket-Accept for a Sec-WebSocket-Key of len
+ * bytes, base64(SHA-1(key GUID)), 28 characters and a NUL into out.
+ * 0, or -1 when the digest failed (out is then ""). */
+#define SL_WS_ACCEPT_LEN 28
+int sl_ws_accept_key(const char *key, size_t len, char out[SL_WS_ACCEPT_LEN + 1]);
+
 #endif

@@ -1072,9 +1072,22 @@ int sio_socket_accept(sio_socket_t *s, const char *pid)
         nsp->sockets->nsp_prev = s;
     nsp->sockets = s;
     nsp->nsockets++;
+    /* {"sid":"<id>"} or {"sid":"<id>","pid":"<pid>"}, copied together
+     * rather than formatted: every CONNECT is answered with one. */
     char json[128];
-    int n = pid ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, pid)
-                : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
+    size_t il = strlen(s->id), pl = pid ? strlen(pid) : 0, n = 0;
+    memcpy(json, "{\"sid\":\"", 8);
+    n = 8;
+    memcpy(json + n, s->id, il);
+    n += il;
+    if (pid) {
+        memcpy(json + n, "\",\"pid\":\"", 9);
+        n += 9;
+        memcpy(json + n, pid, pl);
+        n += pl;
+    }
+    memcpy(json + n, "\"}", 2);
+    n += 2;
     if (eio_session_protocol(c->eio) == 3) /* v2 clients: a bare CONNECT */
         return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, NULL, 0);
     return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, json, (size_t)n);
@@ -1258,6 +1271,38 @@ void sio_handshake_header(const char **at, const char **name, const char **value
     *at = *value + strlen(*value) + 1;
 }
 
+#define NCOMMON_NAMES (sizeof COMMON_NAMES / sizeof *COMMON_NAMES)
+#define NCOMMON_HEADERS (sizeof COMMON_HEADERS / sizeof *COMMON_HEADERS)
+
+/* A header's record code: COMMON_HEADER_CODE + k for the first
+ * COMMON_HEADERS[k] with its name (any case) and value, else
+ * COMMON_NAME_CODE + k for COMMON_NAMES[k], else 0. Names are told apart
+ * by length before any strcasecmp, and a whole header is looked for only
+ * under its own name: every handshake's headers go through here twice. */
+static unsigned char header_code(const char *name, size_t nl, const char *value)
+{
+    static unsigned char name_len[NCOMMON_NAMES], header_name[NCOMMON_HEADERS];
+    if (!name_len[0]) {
+        for (unsigned k = 0; k < NCOMMON_NAMES; k++)
+            name_len[k] = (unsigned char)strlen(COMMON_NAMES[k]);
+        for (unsigned j = 0; j < NCOMMON_HEADERS; j++) {
+            header_name[j] = UINT8_MAX; /* a name not in COMMON_NAMES: never matched */
+            for (unsigned k = 0; k < NCOMMON_NAMES; k++)
+                if (!strcmp(COMMON_HEADERS[j][0], COMMON_NAMES[k]))
+                    header_name[j] = (unsigned char)k;
+        }
+    }
+    unsigned k = 0;
+    while (k < NCOMMON_NAMES && (name_len[k] != nl || strcasecmp(name, COMMON_NAMES[k])))
+        k++;
+    if (k == NCOMMON_NAMES)
+        return 0;
+    for (unsigned j = 0; j < NCOMMON_HEADERS; j++)
+        if (header_name[j] == k && !strcmp(value, COMMON_HEADERS[j][1]))
+            return (unsigned char)(COMMON_HEADER_CODE + j);
+    return (unsigned char)(COMMON_NAME_CODE + k);
+}
+
 /* Writes the handshake's block to out (NULL: only counts): the URL (the
  * query is its tail), the address and every header record, because the
  * request is gone once the handshake is answered. Returns its size. */
@@ -1275,17 +1320,11 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
     for (int i = 0; i < req->nheaders; i++) {
         const char *name = req->headers[i].name, *value = req->headers[i].value;
         size_t nl = strlen(name), vl = strlen(value) + 1;
-        unsigned char code = 0;
-        for (unsigned k = 0; !code && k < sizeof COMMON_HEADERS / sizeof *COMMON_HEADERS; k++)
-            if (!strcasecmp(name, COMMON_HEADERS[k][0]) && !strcmp(value, COMMON_HEADERS[k][1]))
-                code = (unsigned char)(COMMON_HEADER_CODE + k);
-        if (code) {
+        unsigned char code = header_code(name, nl, value);
+        if (code >= COMMON_HEADER_CODE) {
             PUT(&code, 1);
             continue;
         }
-        for (unsigned k = 0; !code && k < sizeof COMMON_NAMES / sizeof *COMMON_NAMES; k++)
-            if (!strcasecmp(name, COMMON_NAMES[k]))
-                code = (unsigned char)(COMMON_NAME_CODE + k);
         if (code) {
             PUT(&code, 1);
         } else {

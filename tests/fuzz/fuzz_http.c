@@ -187,7 +187,7 @@ static int connect_one(run_t *r)
     int sv[2];
     FUZZ_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
     sl_conn_t *c;
-    FUZZ_CHECK(sl_conn_open(&loop, sv[1], &none, NULL, r->lim.write_queue_cap, NULL, NULL, NULL, &c) == 0);
+    FUZZ_CHECK(sl_conn_open(&loop, &(sl_accepted_t){.fd = sv[1]}, &none, NULL, r->lim.write_queue_cap, NULL, NULL, NULL, &c) == 0);
     FUZZ_CHECK(sl_http_conn_new(c, &r->lim, &shared, on_request, r) != NULL);
     return sv[0];
 }

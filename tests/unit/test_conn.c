@@ -1,9 +1,14 @@
 /* Unit tests for net/conn's opening of an accepted socket on a real libuv
  * loop: the peer's address text a conn keeps (what the handshake's address
  * and the logs show) is inet_ntop's, for IPv4, IPv4 mapped into IPv6 (a
- * dual-stack listener) and IPv6. Each test listens on loopback with
- * net/listener (as the server does), connects from a chosen source
- * address, opens a conn on the descriptor accepted and closes everything. */
+ * dual-stack listener) and IPv6, whether it comes with the accept or is
+ * asked of the socket; and an accepted conn has TCP_NODELAY on, inherited
+ * from the listening socket or set on its own. Each test listens on
+ * loopback with net/listener (as the server does), connects from a chosen
+ * source address, opens a conn on the descriptor accepted and closes
+ * everything. */
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <uv.h>
 
@@ -17,19 +22,35 @@ typedef struct fx {
     uv_connect_t creq;
     char peer[64];
     int accepted;
+    int ask;          /* open the conn as if the accept told nothing */
+    int told_peer;    /* the listener gave the peer's address */
+    int nodelay;      /* the conn's socket has TCP_NODELAY on */
 } fx_t;
 
 static void conn_closed(sl_conn_t *c) { (void)c; }
 static void conn_data(sl_conn_t *c, const char *p, size_t n) { (void)c, (void)p, (void)n; }
 static const sl_conn_handler_t handler = {.on_data = conn_data, .on_close = conn_closed};
 
-static void on_connection(sl_listener_t *l, int fd, void *ud)
+static void on_connection(sl_listener_t *l, const sl_accepted_t *a, void *ud)
 {
     fx_t *f = ud;
     sl_conn_t *c;
-    if (sl_conn_open(tl_loop(), fd, &handler, f, 0, NULL, NULL, NULL, &c) == 0) {
+    sl_accepted_t asked = {.fd = a->fd};
+    f->told_peer = a->peer != NULL;
+    if (f->ask) {
+        /* As a socket that never had it: the conn must set it. */
+        int off = 0;
+        setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &off, sizeof off);
+    }
+    if (sl_conn_open(tl_loop(), f->ask ? &asked : a, &handler, f, 0, NULL, NULL, NULL, &c) == 0) {
         snprintf(f->peer, sizeof f->peer, "%s", c->peer);
         f->accepted = 1;
+        uv_os_fd_t fd;
+        int v = 0;
+        socklen_t len = sizeof v;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 &&
+            getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) == 0)
+            f->nodelay = v != 0;
         sl_conn_close(c);
     }
     sl_listener_close(l);
@@ -43,7 +64,9 @@ static void on_connect(uv_connect_t *req, int status) { (void)req, (void)status;
 static const char *peer_of(fx_t *f, const char *on, const char *from)
 {
     struct sockaddr_storage la, ca;
+    int ask = f->ask;
     memset(f, 0, sizeof *f);
+    f->ask = ask;
     int v6 = strchr(on, ':') != NULL;
     if (v6)
         uv_ip6_addr(on, 0, (struct sockaddr_in6 *)&la);
@@ -76,16 +99,37 @@ static const char *peer_of(fx_t *f, const char *on, const char *from)
 
 static void conn_peer_ipv4_as_dotted_decimal(void)
 {
-    fx_t f;
+    fx_t f = {0};
     CHECK(!strcmp(peer_of(&f, "127.0.0.1", "127.0.0.1"), "127.0.0.1"));
+    CHECK(f.told_peer);
     CHECK(!strcmp(peer_of(&f, "127.0.0.1", "127.10.200.3"), "127.10.200.3"));
     CHECK(!strcmp(peer_of(&f, "127.0.0.1", "127.255.0.99"), "127.255.0.99"));
+}
+
+/* A conn opened on a socket the accept told nothing of (a descriptor from
+ * elsewhere) asks the socket for its peer and sets TCP_NODELAY itself. */
+static void conn_peer_asked_of_the_socket(void)
+{
+    fx_t f = {.ask = 1};
+    CHECK(!strcmp(peer_of(&f, "127.0.0.1", "127.10.200.3"), "127.10.200.3"));
+    CHECK(f.nodelay);
+}
+
+/* The listener sets TCP_NODELAY once, on its socket: every accepted one
+ * has it without a setsockopt of its own (and if a kernel didn't pass it
+ * on, the listener would see that and each conn would set it). */
+static void conn_accepted_with_nodelay(void)
+{
+    fx_t f = {0};
+    CHECK(!strcmp(peer_of(&f, "127.0.0.1", "127.0.0.1"), "127.0.0.1"));
+    CHECK(f.nodelay);
+    CHECK(f.listener.nodelay); /* Linux: inherited, so no conn sets it */
 }
 
 /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d, as Node does. */
 static void conn_peer_ipv4_mapped_on_a_dual_stack_listener(void)
 {
-    fx_t f;
+    fx_t f = {0};
     const char *p = peer_of(&f, "::", "127.1.2.250");
     if (!*p)
         return; /* no IPv6 on this machine */
@@ -94,7 +138,7 @@ static void conn_peer_ipv4_mapped_on_a_dual_stack_listener(void)
 
 static void conn_peer_ipv6(void)
 {
-    fx_t f;
+    fx_t f = {0};
     const char *p = peer_of(&f, "::1", "::1");
     if (!*p)
         return; /* no IPv6 loopback */
@@ -103,5 +147,7 @@ static void conn_peer_ipv6(void)
 
 TL_SUITE(conn, NULL, NULL,
          TL_TEST(conn_peer_ipv4_as_dotted_decimal),
+         TL_TEST(conn_peer_asked_of_the_socket),
+         TL_TEST(conn_accepted_with_nodelay),
          TL_TEST(conn_peer_ipv4_mapped_on_a_dual_stack_listener),
          TL_TEST(conn_peer_ipv6));

@@ -65,7 +65,7 @@ static void fx_init(fx_t *f, size_t max_header, size_t max_body)
     CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
     f->fd = sv[0];
     sl_conn_t *c;
-    CHECK_EQ_INT(sl_conn_open(f->loop, sv[1], &none, NULL, f->lim.write_queue_cap, NULL, NULL, NULL, &c), 0);
+    CHECK_EQ_INT(sl_conn_open(f->loop, &(sl_accepted_t){.fd = sv[1]}, &none, NULL, f->lim.write_queue_cap, NULL, NULL, NULL, &c), 0);
     CHECK(sl_http_conn_new(c, &f->lim, &f->shared, on_request, f) != NULL);
 }
 

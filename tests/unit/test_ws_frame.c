@@ -810,7 +810,21 @@ static void fuzz_random_and_mutated_input(void)
     CHECK(1);
 }
 
+/* RFC 6455 1.3's example, and the same key twice in a row (one context
+ * is reused for every key: nothing of one may leak into the next). */
+static void accept_key_is_rfc_6455s(void)
+{
+    char out[SL_WS_ACCEPT_LEN + 1];
+    CHECK_EQ_INT(sl_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, out), 0);
+    CHECK(!strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    CHECK_EQ_INT(sl_ws_accept_key("x3JJHMbDL1EzLkh9GBhXDw==", 24, out), 0);
+    CHECK(!strcmp(out, "HSmrc0sMlYUkAGmm5OPpG2HaGWk="));
+    CHECK_EQ_INT(sl_ws_accept_key("dGhlIHNhbXBsZSBub25jZQ==", 24, out), 0);
+    CHECK(!strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+}
+
 TL_SUITE(ws_frame, NULL, NULL,
+         TL_TEST(accept_key_is_rfc_6455s),
          TL_TEST(every_frame_kind_is_reported),
          TL_TEST(close_without_payload_has_no_code),
          TL_TEST(lengths_in_7_16_and_64_bit_forms),
