@@ -70,7 +70,8 @@ static void ws_in_deflated(sl_ws_t *ws, int binary, const char *p, size_t n)
     if (!code && !binary && !sl_ws_utf8_valid(m.data, m.len))
         code = 1007;
     if (code) {
-        SL_INFO("ws", "%s: %s compressed message, closing with %d", ws->conn->peer,
+        char peer[SL_CONN_PEER_MAX];
+        SL_INFO("ws", "%s: %s compressed message, closing with %d", sl_conn_peer(ws->conn, peer),
                 code == 1009 ? "oversized" : code == 1007 ? "undecodable" : "unreadable", code);
         ws_send_close(ws, (uint16_t)code);
     } else {
@@ -134,7 +135,8 @@ static void ws_on_data(sl_conn_t *c, const char *p, size_t n)
     }
     int code = sl_ws_parser_feed(&ws->in, (char *)p, n, &ws_in_handler, ws);
     if (code && !ws->closing && !c->closing) {
-        SL_DEBUG("ws", "%s: websocket protocol error, closing with %d", c->peer, code);
+        char peer[SL_CONN_PEER_MAX];
+        SL_DEBUG("ws", "%s: websocket protocol error, closing with %d", sl_conn_peer(c, peer), code);
         ws_send_close(ws, (uint16_t)code);
     }
 }
@@ -292,7 +294,6 @@ void sl_ws_set_handler(sl_ws_t *ws, const sl_ws_handler_t *h, void *ud)
     ws->ud = ud;
 }
 
-const char *sl_ws_peer(const sl_ws_t *ws) { return ws->conn->peer; }
 
 size_t sl_ws_queued(const sl_ws_t *ws) { return sl_conn_queued(ws->conn); }
 

@@ -1,5 +1,5 @@
 /* Unit tests for net/conn's opening of an accepted socket on a real libuv
- * loop: the peer's address text a conn keeps (what the handshake's address
+ * loop: the peer's address text a conn gives (what the handshake's address
  * and the logs show) is inet_ntop's, for IPv4, IPv4 mapped into IPv6 (a
  * dual-stack listener) and IPv6. Each test listens on loopback with
  * net/listener (as the server does), connects from a chosen source
@@ -28,7 +28,8 @@ static void on_connection(sl_listener_t *l, int fd, void *ud)
     fx_t *f = ud;
     sl_conn_t *c;
     if (sl_conn_open(tl_loop(), fd, &handler, f, 0, NULL, NULL, NULL, &c) == 0) {
-        snprintf(f->peer, sizeof f->peer, "%s", c->peer);
+        char peer[SL_CONN_PEER_MAX];
+        snprintf(f->peer, sizeof f->peer, "%s", sl_conn_peer(c, peer));
         f->accepted = 1;
         sl_conn_close(c);
     }
