@@ -48,6 +48,21 @@ typedef struct eio_out {
     size_t len;
 } eio_out_t;
 
+/* A session's output queue, made when a packet must wait: a polling
+ * session's packets until a GET takes them, and a WebSocket handshake's
+ * (what the open sends before the ws exists). A session on a WebSocket
+ * writes to it and has none: the queue's fields and its entry in the
+ * output budget were 80 bytes of every idle WebSocket connection. The
+ * first few packets fit in q0, so a WebSocket handshake allocates once. */
+typedef struct eio_queue {
+    eio_session_t *s;
+    sl_budget_entry_t be; /* in the process's output budget */
+    eio_out_t *q;         /* q0, or an array of qcap once more wait */
+    uint32_t qlen, qcap;
+    size_t qbytes;
+    eio_out_t q0[4];
+} eio_queue_t;
+
 struct eio_session {
     char sid[24];
     eio_server_t *srv;
@@ -63,17 +78,16 @@ struct eio_session {
     sl_http_req_t *poll;  /* parked GET */
     sl_ws_t *ws;
     sl_ws_t *probe;
-    eio_out_t *q;
-    uint32_t qlen, qcap;
-    size_t qbytes;
+    eio_queue_t *oq;      /* packets waiting for a GET; NULL when none can */
     sl_timerq_entry_t hb; /* heartbeat: in one of the server's queues */
     uv_timer_t *up;       /* upgrade or drain timeout, made when one starts:
                              most sessions never need one (152 bytes), and
                              a session that only ever handshakes must cost
                              little (maxSessions of them may exist) */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
-    sl_budget_entry_t be; /* q, in the process's output budget */
     void *data;
+    /* Then the layer above's bytes, when it asked for some (data_size). */
+    _Alignas(max_align_t) unsigned char extra[];
 };
 
 typedef struct open_tail {
@@ -281,11 +295,12 @@ static void queue_clear(eio_session_t *s);
  * longest; the budget logs why): closed from the next tick, as above. */
 static void session_evicted(sl_budget_entry_t *e)
 {
-    eio_session_t *s = (eio_session_t *)((char *)e - offsetof(eio_session_t, be));
-    for (uint32_t i = 0; i < s->qlen; i++)
-        if (s->q[i].rc)
-            sl_budget_release(&s->be, s->q[i].rc, s->q[i].len);
-    sl_budget_leave(&s->be);
+    eio_queue_t *oq = SL_CONTAINER_OF(e, eio_queue_t, be);
+    eio_session_t *s = oq->s;
+    for (uint32_t i = 0; i < oq->qlen; i++)
+        if (oq->q[i].rc)
+            sl_budget_release(&oq->be, oq->q[i].rc, oq->q[i].len);
+    sl_budget_leave(&oq->be);
     if (!s->doomed && s->open)
         session_doom_start(s);
 }
@@ -334,6 +349,24 @@ static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, const eio_out_t *o, ei
  * packets count against the cap too). */
 #define EIO_OUT_OVERHEAD 16
 
+/* The session's queue, made empty. NULL when out of memory. */
+static eio_queue_t *queue_new(eio_session_t *s)
+{
+    eio_queue_t *oq = malloc(sizeof *oq);
+    if (!oq)
+        return NULL;
+    oq->s = s;
+    sl_budget_join(&oq->be, s->srv->budget, session_evicted, s->sid);
+    oq->q = oq->q0;
+    oq->qlen = 0;
+    oq->qcap = sizeof oq->q0 / sizeof *oq->q0;
+    oq->qbytes = 0;
+    s->oq = oq;
+    return oq;
+}
+
+static uint32_t queue_len(const eio_session_t *s) { return s->oq ? s->oq->qlen : 0; }
+
 /* Writes one packet to the WebSocket, or queues it for the next GET
  * (taking a reference to o->rc, which must hold o's data then). m as for
  * ws_write_packet. */
@@ -347,31 +380,36 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
             session_doom(s);
         return rc;
     }
+    eio_queue_t *oq = s->oq ? s->oq : queue_new(s);
+    if (!oq)
+        return -ENOMEM;
     size_t n = o->len + EIO_OUT_OVERHEAD;
     /* Past twice the process's output cap, a queue that holds much
      * already takes no more memory (a broadcast another queue holds
      * already costs none). */
     size_t fresh = o->rc && o->rc->queued == 0 ? o->rc->len : 0;
-    if ((s->qbytes + n > s->srv->opts.session_queue_cap || sl_budget_refuses(&s->be, fresh, o->len)) &&
+    if ((oq->qbytes + n > s->srv->opts.session_queue_cap || sl_budget_refuses(&oq->be, fresh, o->len)) &&
         o->type != EIO_CLOSE) {
         session_doom(s);
         return -ENOBUFS;
     }
-    if (s->qlen == s->qcap) {
-        uint32_t cap = s->qcap ? s->qcap * 2 : 8;
-        eio_out_t *q = realloc(s->q, cap * sizeof *q);
+    if (oq->qlen == oq->qcap) {
+        uint32_t cap = oq->qcap * 2;
+        eio_out_t *q = oq->q == oq->q0 ? malloc(cap * sizeof *q) : realloc(oq->q, cap * sizeof *q);
         if (!q)
             return -ENOMEM;
-        s->q = q;
-        s->qcap = cap;
+        if (oq->q == oq->q0)
+            memcpy(q, oq->q0, sizeof oq->q0);
+        oq->q = q;
+        oq->qcap = cap;
     }
-    eio_out_t *slot = &s->q[s->qlen++];
+    eio_out_t *slot = &oq->q[oq->qlen++];
     *slot = *o;
     if (slot->rc)
         sl_rcbuf_ref(slot->rc);
-    s->qbytes += n;
+    oq->qbytes += n;
     if (slot->rc)
-        sl_budget_hold(&s->be, slot->rc, slot->len);
+        sl_budget_hold(&oq->be, slot->rc, slot->len);
     if (s->poll)
         session_flush_poll(s);
     return 0;
@@ -379,13 +417,30 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
 
 static void queue_clear(eio_session_t *s)
 {
-    for (uint32_t i = 0; i < s->qlen; i++) {
-        if (s->q[i].rc)
-            sl_budget_release(&s->be, s->q[i].rc, s->q[i].len);
-        sl_rcbuf_unref(s->q[i].rc);
+    eio_queue_t *oq = s->oq;
+    if (!oq)
+        return;
+    for (uint32_t i = 0; i < oq->qlen; i++) {
+        if (oq->q[i].rc)
+            sl_budget_release(&oq->be, oq->q[i].rc, oq->q[i].len);
+        sl_rcbuf_unref(oq->q[i].rc);
     }
-    s->qlen = 0;
-    s->qbytes = 0;
+    oq->qlen = 0;
+    oq->qbytes = 0;
+}
+
+/* The queue's memory goes (its packets first). */
+static void queue_free(eio_session_t *s)
+{
+    eio_queue_t *oq = s->oq;
+    if (!oq)
+        return;
+    queue_clear(s);
+    sl_budget_leave(&oq->be);
+    if (oq->q != oq->q0)
+        free(oq->q);
+    free(oq);
+    s->oq = NULL;
 }
 
 /* A control packet (or the open packet), data in rc or none. */
@@ -400,16 +455,14 @@ static int session_push_ctl(eio_session_t *s, uint8_t type, sl_rcbuf_t *rc)
  * WebSocket handshake queues what on_open sends until the ws exists). */
 static void queue_to_ws(eio_session_t *s)
 {
-    for (uint32_t i = 0; i < s->qlen && s->open; i++) {
-        if (ws_write_packet(s, s->ws, &s->q[i], NULL) == -ENOBUFS) {
+    eio_queue_t *oq = s->oq;
+    for (uint32_t i = 0; oq && i < oq->qlen && s->open; i++) {
+        if (ws_write_packet(s, s->ws, &oq->q[i], NULL) == -ENOBUFS) {
             session_doom(s);
             break;
         }
     }
-    queue_clear(s);
-    free(s->q);
-    s->q = NULL;
-    s->qcap = 0;
+    queue_free(s);
 }
 
 static void cors_headers(eio_server_t *srv, sl_http_req_t *req);
@@ -430,12 +483,12 @@ static void respond_poll(eio_session_t *s, sl_http_req_t *req, const char *body,
 /* Answers the parked GET with the whole queue. */
 static void session_flush_poll(eio_session_t *s)
 {
-    if (!s->poll || s->qlen == 0)
+    if (!s->poll || queue_len(s) == 0)
         return;
     sl_buf_t body = SL_BUF_INIT;
     int compress = 0;
-    for (uint32_t i = 0; i < s->qlen; i++) {
-        eio_out_t *o = &s->q[i];
+    for (uint32_t i = 0; i < s->oq->qlen; i++) {
+        eio_out_t *o = &s->oq->q[i];
         int binary = o->flags & EIO_SEND_BINARY;
         if (s->proto == 3)
             eio3_payload_append(&body, (eio_type_t)o->type, binary, o->data, o->len);
@@ -612,7 +665,8 @@ static void timer_closed(uv_handle_t *h) { free(h); }
 static void session_free(void *p)
 {
     eio_session_t *s = p;
-    free(s->q);
+    if (s->srv->h.on_free && s->srv->h.data_size)
+        s->srv->h.on_free(s, s->srv->ud);
     free(s);
 }
 
@@ -650,8 +704,7 @@ static void session_finish(eio_session_t *s)
         uv_close((uv_handle_t *)s->up, timer_closed);
         s->up = NULL;
     }
-    queue_clear(s);
-    sl_budget_leave(&s->be);
+    queue_free(s);
     if (sl_defer(s->srv->loop, session_free, s)) {
         SL_ERRORF("eio", SL_LOG_FIELDS("sid", s->sid),
                   "session %s: out of memory to defer its free; freed at once", s->sid);
@@ -705,7 +758,7 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
         drain = s->open;
     }
     if (s->poll) {
-        if (notify_peer && s->qlen) {
+        if (notify_peer && queue_len(s)) {
             session_push_ctl(s, EIO_CLOSE, NULL); /* flushes with the queue */
         } else {
             session_release_poll(s, poll_answer);
@@ -747,9 +800,11 @@ void eio_session_close(eio_session_t *s)
     session_close(s, "forced close", 1);
 }
 
-static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
+static eio_session_t *session_new(eio_server_t *srv, const sl_http_req_t *req, int proto,
+                                  int transport)
 {
-    eio_session_t *s = calloc(1, sizeof *s);
+    size_t extra = srv->h.data_size ? srv->h.data_size(req, srv->ud) : 0;
+    eio_session_t *s = calloc(1, sizeof *s + extra);
     if (!s)
         return NULL;
     do {
@@ -762,7 +817,6 @@ static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
             memcpy(s->sid, srv->opts.sid_prefix, pl < 20 ? pl : 20);
     } while (table_find(srv, s->sid));
     s->srv = srv;
-    sl_budget_join(&s->be, srv->budget, session_evicted, s->sid);
     s->proto = (uint8_t)proto;
     s->transport = (uint8_t)transport;
     s->open = 1;
@@ -980,7 +1034,7 @@ static void handle_poll_get(eio_session_t *s, sl_http_req_t *req)
     s->poll = req;
     req->on_abort = poll_aborted;
     req->abort_ud = s;
-    if (s->qlen)
+    if (queue_len(s))
         session_flush_poll(s);
     else if (s->upgrading)
         session_release_poll(s, EIO_NOOP);
@@ -1085,7 +1139,7 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
     if (pkt->type == EIO_PING && pkt->len == 5 && !memcmp(pkt->data, "probe", 5)) {
         ws_write_packet(s, ws, &(eio_out_t){.type = EIO_PONG, .data = "probe", .len = 5}, NULL);
         /* The client now pauses polling: release its parked GET. */
-        if (s->poll && s->qlen == 0)
+        if (s->poll && queue_len(s) == 0)
             session_release_poll(s, EIO_NOOP);
         return;
     }
@@ -1241,7 +1295,7 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
             return;
         }
     }
-    eio_session_t *s = session_new(srv, proto, transport);
+    eio_session_t *s = session_new(srv, req, proto, transport);
     if (!s) {
         sl_http_respond_text(req, 503, "out of memory");
         return;
@@ -1268,10 +1322,11 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         sl_rcbuf_unref(open);
         /* on_open ran first, so its packets are queued before OPEN: put OPEN
          * first. */
-        if (s->qlen > 1) {
-            eio_out_t o = s->q[s->qlen - 1];
-            memmove(s->q + 1, s->q, (s->qlen - 1) * sizeof *s->q);
-            s->q[0] = o;
+        eio_queue_t *oq = s->oq;
+        if (oq && oq->qlen > 1) {
+            eio_out_t o = oq->q[oq->qlen - 1];
+            memmove(oq->q + 1, oq->q, (oq->qlen - 1) * sizeof *oq->q);
+            oq->q[0] = o;
         }
         if (!s->open) {
             /* The layer above closed it at once: answer the upgrade. */
@@ -1338,7 +1393,7 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
     s->probe = ws;
     s->upgrading = 1;
     uv_timer_start(t, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
-    if (s->poll && s->qlen == 0)
+    if (s->poll && queue_len(s) == 0)
         session_release_poll(s, EIO_NOOP);
     /* Frames sent right behind the upgrade request are handled now that
      * the session knows its probe. */
@@ -1409,7 +1464,7 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
     if (s && s->draining) {
         /* The last GET of a server-closed polling session collects the
          * close packet; anything else finds the session gone. */
-        if (transport == T_POLLING && !strcmp(req->method, "GET") && s->qlen) {
+        if (transport == T_POLLING && !strcmp(req->method, "GET") && queue_len(s)) {
             s->poll = req;
             session_flush_poll(s);
             session_finish(s);
@@ -1557,7 +1612,13 @@ int eio_session_protocol(const eio_session_t *s) { return s->proto; }
 int eio_session_is_open(const eio_session_t *s) { return s->open; }
 void eio_session_set_data(eio_session_t *s, void *data) { s->data = data; }
 void *eio_session_data(const eio_session_t *s) { return s->data; }
+void *eio_session_extra(const eio_session_t *s)
+{
+    return s->srv->h.data_size ? (void *)s->extra : NULL;
+}
 size_t eio_session_queued(const eio_session_t *s)
 {
-    return s->transport == T_WEBSOCKET && s->ws ? sl_ws_queued(s->ws) : s->qbytes;
+    if (s->transport == T_WEBSOCKET && s->ws)
+        return sl_ws_queued(s->ws);
+    return s->oq ? s->oq->qbytes : 0;
 }

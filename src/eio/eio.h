@@ -67,6 +67,16 @@ typedef struct eio_handler {
     void (*on_close)(eio_session_t *s, const char *reason, void *ud);
     /* Optional: the session was upgraded to WebSocket. */
     void (*on_upgrade)(eio_session_t *s, void *ud);
+    /* Optional: bytes the layer above keeps in the session's own
+     * allocation, for the handshake req (its object for the session, made
+     * with it: one allocation per connection instead of two, each with
+     * malloc's header and rounding): eio_session_extra points there,
+     * zeroed (eio_session_data is still the layer above's to set). */
+    size_t (*data_size)(const sl_http_req_t *req, void *ud);
+    /* Optional, with data_size: the session's memory goes (after on_close:
+     * later in that loop turn, or once a closed polling session has handed
+     * over its close packet). Release what the extra bytes hold. */
+    void (*on_free)(eio_session_t *s, void *ud);
 } eio_handler_t;
 
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
@@ -167,6 +177,8 @@ int eio_session_protocol(const eio_session_t *s);           /* 3 or 4 */
 int eio_session_is_open(const eio_session_t *s);
 void eio_session_set_data(eio_session_t *s, void *data);
 void *eio_session_data(const eio_session_t *s);
+/* The bytes data_size asked for (see eio_handler_t); NULL without them. */
+void *eio_session_extra(const eio_session_t *s);
 size_t eio_session_queued(const eio_session_t *s);
 
 /* ---- counters, for metrics ---------------------------------------------- */

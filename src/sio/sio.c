@@ -25,7 +25,6 @@
 #include <strings.h>
 #include <sys/time.h>
 
-#include "base/defer.h"
 #include "base/hashtab.h"
 #include "base/log.h"
 #include "base/json_text.h"
@@ -1152,16 +1151,21 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn)
 
 /* ---- clients (one per Engine.IO session) -------------------------------- */
 
-static void client_free(void *p)
+/* A client lives in its Engine.IO session's allocation (eio_handler_t's
+ * data_size), so its memory goes with the session's, after the session
+ * has closed: later in the loop turn in which the client closed (callers
+ * up the stack still read it), or once a closed polling session has
+ * handed over its close packet. Every client_close is followed by the
+ * session's close. */
+static void eio_on_free(eio_session_t *e, void *ud)
 {
-    sio_client_t *c = p;
+    (void)ud;
+    sio_client_t *c = eio_session_extra(e);
     sio_packet_reasm_free(&c->reasm);
-    free(c);
 }
 
 /* Every socket of the client leaves with reason; the client is unlinked
- * now and freed later in this loop turn (callers up the stack still read
- * it). Idempotent. */
+ * now (its memory goes with its session's, see eio_on_free). Idempotent. */
 static void client_close(sio_client_t *c, const char *reason)
 {
     if (c->closed)
@@ -1181,10 +1185,6 @@ static void client_close(sio_client_t *c, const char *reason)
     if (c->next)
         c->next->prev = c->prev;
     srv->nclients--;
-    if (sl_defer(srv->loop, client_free, c)) {
-        SL_ERROR("sio", "out of memory to defer a client's free; freed at once");
-        client_free(c);
-    }
 }
 
 /* A client joined no namespace within connect_timeout. */
@@ -1396,21 +1396,22 @@ static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio
     }
 }
 
+/* The client and its handshake block, in the session's allocation. */
+static size_t eio_data_size(const sl_http_req_t *req, void *ud)
+{
+    (void)ud;
+    return sizeof(sio_client_t) + handshake_write(req, NULL);
+}
+
 static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
 {
     sio_server_t *srv = ud;
-    sio_client_t *c = calloc(1, sizeof *c + handshake_write(req, NULL));
-    if (!c) {
-        eio_session_close(e);
-        return;
-    }
+    sio_client_t *c = eio_session_extra(e); /* zeroed */
     client_copy_handshake(c, req);
     c->srv = srv;
     c->eio = e;
     sio_packet_reasm_init(&c->reasm);
     if (sl_timerq_start(&srv->connect_due, &c->connect, srv->opts.connect_timeout_ms)) {
-        sio_packet_reasm_free(&c->reasm);
-        free(c);
         eio_session_close(e);
         return;
     }
@@ -1541,6 +1542,8 @@ static const eio_handler_t sio_eio_handler = {
     .on_message = eio_on_message,
     .on_close = eio_on_close,
     .on_upgrade = eio_on_upgrade,
+    .data_size = eio_data_size,
+    .on_free = eio_on_free,
 };
 
 /* ---- server ------------------------------------------------------------- */
