@@ -568,6 +568,27 @@ sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len)
     return s && s->state == S_CONNECTED ? s : NULL;
 }
 
+/* By nsp->own: every socket in it is listed (it joins at its accept and
+ * leaves with its rooms, after its "disconnecting" handlers, once out of
+ * the list). A listed socket may not be in it (it left its own-id room,
+ * or recovery gave its id out twice): only then is the list walked. */
+sio_socket_t *sio_nsp_listed_socket(sio_nsp_t *nsp, const char *id, size_t len)
+{
+    sio_socket_t *s = own_find(nsp, id, len);
+    if (s || sl_hashtab_count(&nsp->own) == nsp->nsockets)
+        return s;
+    for (s = nsp->sockets; s; s = s->nsp_next)
+        if (is_own_id(s, id, len))
+            return s;
+    return NULL;
+}
+
+void sio_nsp_each_socket(const sio_nsp_t *nsp, void (*cb)(sio_socket_t *s, void *ud), void *ud)
+{
+    for (sio_socket_t *s = nsp->sockets; s; s = s->nsp_next)
+        cb(s, ud);
+}
+
 const char *sio_nsp_name(const sio_nsp_t *nsp) { return nsp->name; }
 sio_server_t *sio_nsp_server(const sio_nsp_t *nsp) { return nsp->srv; }
 void sio_nsp_set_data(sio_nsp_t *nsp, void *data) { nsp->data = data; }
