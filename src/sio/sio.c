@@ -1004,11 +1004,27 @@ int sio_socket_connected(const sio_socket_t *s) { return s->state == S_CONNECTED
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
 void *sio_socket_data(const sio_socket_t *s) { return s->data; }
 int sio_socket_recovered(const sio_socket_t *s) { return s->recovered; }
+/* A handshake's URL that most WebSocket-only clients send, as it is: a
+ * byte (COMMON_URL_CODE + its index, then NUL) in the client's block. */
+static const char *const COMMON_URLS[] = {
+    "/socket.io/?EIO=4&transport=websocket",
+    "/socket.io/?EIO=3&transport=websocket",
+};
+#define COMMON_URL_CODE 0x01
+
+static const char *handshake_url(const char *hs)
+{
+    unsigned char c = (unsigned char)hs[0];
+    if (c >= COMMON_URL_CODE && c < COMMON_URL_CODE + sizeof COMMON_URLS / sizeof *COMMON_URLS)
+        return COMMON_URLS[c - COMMON_URL_CODE];
+    return hs;
+}
+
 void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out)
 {
     const sio_client_t *c = s->client;
-    const char *q = strchr(c->hs, '?');
-    out->url = c->hs;
+    out->url = handshake_url(c->hs);
+    const char *q = strchr(out->url, '?');
     out->query = q ? q + 1 : "";
     out->address = c->hs + strlen(c->hs) + 1;
     out->headers = out->address + strlen(out->address) + 1;
@@ -1283,7 +1299,17 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
             memcpy(out + n, src, len);                                         \
         n += len;                                                              \
     } while (0)
-    PUT(req->url, strlen(req->url) + 1);
+    /* The URL first (a byte when common: URLs hold no control bytes). */
+    unsigned char url_code = 0;
+    for (unsigned k = 0; !url_code && k < sizeof COMMON_URLS / sizeof *COMMON_URLS; k++)
+        if (!strcmp(req->url, COMMON_URLS[k]))
+            url_code = (unsigned char)(COMMON_URL_CODE + k);
+    if (url_code) {
+        PUT(&url_code, 1);
+        PUT("", 1);
+    } else {
+        PUT(req->url, strlen(req->url) + 1);
+    }
     PUT(req->address, strlen(req->address) + 1);
     for (int i = 0; i < req->nheaders; i++) {
         const char *name = req->headers[i].name, *value = req->headers[i].value;
