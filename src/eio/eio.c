@@ -51,11 +51,17 @@ typedef struct eio_out {
 /* A session's output queue, made when a packet must wait: a polling
  * session's packets until a GET takes them, and a WebSocket handshake's
  * (what the open sends before the ws exists). A session on a WebSocket
- * writes to it and has none: the queue's fields and its entry in the
- * output budget were 80 bytes of every idle WebSocket connection. The
- * first few packets fit in q0, so a WebSocket handshake allocates once. */
+ * writes to it and has none: the queue's fields, its entry in the output
+ * budget and what only a polling session needs (an upgrade's probe and
+ * the upgrade or drain timer) were 96 bytes of every idle WebSocket
+ * connection. The first few packets fit in q0, so a WebSocket handshake
+ * allocates once. */
 typedef struct eio_queue {
     eio_session_t *s;
+    sl_ws_t *probe;       /* WebSocket being upgraded to */
+    uv_timer_t *up;       /* upgrade or drain timeout, made when one starts
+                             (152 bytes: most polling sessions never need
+                             one) */
     sl_budget_entry_t be; /* in the process's output budget */
     eio_out_t *q;         /* q0, or an array of qcap once more wait */
     uint32_t qlen, qcap;
@@ -77,13 +83,9 @@ struct eio_session {
     uint8_t polled;       /* a GET was answered: the handshake is out */
     sl_http_req_t *poll;  /* parked GET */
     sl_ws_t *ws;
-    sl_ws_t *probe;
-    eio_queue_t *oq;      /* packets waiting for a GET; NULL when none can */
+    eio_queue_t *oq;      /* packets waiting for a GET, the probe, the
+                             timer; NULL on a WebSocket */
     sl_timerq_entry_t hb; /* heartbeat: in one of the server's queues */
-    uv_timer_t *up;       /* upgrade or drain timeout, made when one starts:
-                             most sessions never need one (152 bytes), and
-                             a session that only ever handshakes must cost
-                             little (maxSessions of them may exist) */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
     void *data;
     /* Then the layer above's bytes, when it asked for some (data_size). */
@@ -356,6 +358,8 @@ static eio_queue_t *queue_new(eio_session_t *s)
     if (!oq)
         return NULL;
     oq->s = s;
+    oq->probe = NULL;
+    oq->up = NULL;
     sl_budget_join(&oq->be, s->srv->budget, session_evicted, s->sid);
     oq->q = oq->q0;
     oq->qlen = 0;
@@ -366,6 +370,12 @@ static eio_queue_t *queue_new(eio_session_t *s)
 }
 
 static uint32_t queue_len(const eio_session_t *s) { return s->oq ? s->oq->qlen : 0; }
+static sl_ws_t *session_probe(const eio_session_t *s) { return s->oq ? s->oq->probe : NULL; }
+static void probe_forget(eio_session_t *s)
+{
+    if (s->oq)
+        s->oq->probe = NULL;
+}
 
 /* Writes one packet to the WebSocket, or queues it for the next GET
  * (taking a reference to o->rc, which must hold o's data then). m as for
@@ -429,12 +439,16 @@ static void queue_clear(eio_session_t *s)
     oq->qbytes = 0;
 }
 
-/* The queue's memory goes (its packets first). */
+static void timer_closed(uv_handle_t *h) { free(h); }
+
+/* The queue's memory goes (its packets first, its timer closed). */
 static void queue_free(eio_session_t *s)
 {
     eio_queue_t *oq = s->oq;
     if (!oq)
         return;
+    if (oq->up)
+        uv_close((uv_handle_t *)oq->up, timer_closed);
     queue_clear(s);
     sl_budget_leave(&oq->be);
     if (oq->q != oq->q0)
@@ -660,8 +674,6 @@ static int hb_expired(eio_session_t *s)
 
 /* ---- session lifetime --------------------------------------------------- */
 
-static void timer_closed(uv_handle_t *h) { free(h); }
-
 static void session_free(void *p)
 {
     eio_session_t *s = p;
@@ -670,23 +682,27 @@ static void session_free(void *p)
     free(s);
 }
 
-/* The session's timer, made on first use. NULL when out of memory. */
+/* The session's timer (a polling session's), made on first use. NULL
+ * when out of memory. */
 static uv_timer_t *session_timer(eio_session_t *s)
 {
-    if (!s->up) {
-        s->up = malloc(sizeof *s->up);
-        if (!s->up)
+    eio_queue_t *oq = s->oq ? s->oq : queue_new(s);
+    if (!oq)
+        return NULL;
+    if (!oq->up) {
+        oq->up = malloc(sizeof *oq->up);
+        if (!oq->up)
             return NULL;
-        uv_timer_init(s->srv->loop, s->up);
-        s->up->data = s;
+        uv_timer_init(s->srv->loop, oq->up);
+        oq->up->data = s;
     }
-    return s->up;
+    return oq->up;
 }
 
 static void session_timer_stop(eio_session_t *s)
 {
-    if (s->up)
-        uv_timer_stop(s->up);
+    if (s->oq && s->oq->up)
+        uv_timer_stop(s->oq->up);
 }
 
 /* Ends what is left of a closed session: table entry, timers, memory. The
@@ -700,10 +716,6 @@ static void session_finish(eio_session_t *s)
     s->finished = 1;
     table_remove(s->srv, s);
     sl_timerq_stop(&s->hb);
-    if (s->up) {
-        uv_close((uv_handle_t *)s->up, timer_closed);
-        s->up = NULL;
-    }
     queue_free(s);
     if (sl_defer(s->srv->loop, session_free, s)) {
         SL_ERRORF("eio", SL_LOG_FIELDS("sid", s->sid),
@@ -773,10 +785,11 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
         sl_ws_close(s->ws, 1000);
         s->ws = NULL;
     }
-    if (s->probe) {
-        sl_ws_set_handler(s->probe, &ws_detached_handler, NULL);
-        sl_ws_close(s->probe, 1000);
-        s->probe = NULL;
+    sl_ws_t *probe = session_probe(s);
+    if (probe) {
+        probe_forget(s);
+        sl_ws_set_handler(probe, &ws_detached_handler, NULL);
+        sl_ws_close(probe, 1000);
     }
     if (srv->h.on_close)
         srv->h.on_close(s, reason, srv->ud);
@@ -1123,14 +1136,15 @@ static int ws_decode(eio_session_t *s, int binary, const char *p, size_t n, eio_
 static void upgrade_timeout_cb(uv_timer_t *t)
 {
     eio_session_t *s = t->data;
-    if (s->probe) {
+    sl_ws_t *probe = session_probe(s);
+    if (probe) {
         SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
                       SL_LOG_FIELDS("sid", s->sid),
                       "session %s: upgrade timed out", s->sid);
-        sl_ws_set_handler(s->probe, &ws_detached_handler, NULL);
-        sl_ws_close(s->probe, 1000);
-        s->probe = NULL;
+        probe_forget(s);
         s->upgrading = 0;
+        sl_ws_set_handler(probe, &ws_detached_handler, NULL);
+        sl_ws_close(probe, 1000);
     }
 }
 
@@ -1145,7 +1159,7 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
     }
     if (pkt->type == EIO_UPGRADE) {
         session_timer_stop(s);
-        s->probe = NULL;
+        probe_forget(s);
         s->upgrading = 0;
         s->ws = ws;
         s->transport = T_WEBSOCKET;
@@ -1163,7 +1177,7 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
                   SL_LOG_FIELDS("sid", s->sid),
                   "session %s: unexpected packet during upgrade, dropping probe",
                   s->sid);
-    s->probe = NULL;
+    probe_forget(s);
     s->upgrading = 0;
     sl_ws_set_handler(ws, &ws_detached_handler, NULL);
     sl_ws_close(ws, 1002);
@@ -1173,11 +1187,11 @@ static void ws_on_message(sl_ws_t *ws, int binary, const char *p, size_t n)
 {
     eio_session_t *s = sl_ws_data(ws);
     eio_packet_t pkt;
-    if (!s->open || (ws != s->ws && ws != s->probe))
+    if (!s->open || (ws != s->ws && ws != session_probe(s)))
         return; /* not (or no longer) a transport of this session */
     if (ws_decode(s, binary, p, n, &pkt)) {
-        if (ws == s->probe) {
-            s->probe = NULL;
+        if (ws != s->ws) {
+            probe_forget(s);
             s->upgrading = 0;
             sl_ws_set_handler(ws, &ws_detached_handler, NULL);
             sl_ws_close(ws, 1002);
@@ -1202,14 +1216,14 @@ static void ws_on_close(sl_ws_t *ws)
 {
     eio_session_t *s = sl_ws_data(ws);
     if (ws == s->ws) {
-        if (s->probe == ws)
-            s->probe = NULL;
+        if (session_probe(s) == ws)
+            probe_forget(s);
         s->ws = NULL;
         session_close(s, "transport close", 0);
         return;
     }
-    if (ws == s->probe) {
-        s->probe = NULL;
+    if (ws == session_probe(s)) {
+        probe_forget(s);
         s->upgrading = 0;
         session_timer_stop(s);
         return;
@@ -1390,7 +1404,7 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
         sl_ws_close(ws, 1011);
         return;
     }
-    s->probe = ws;
+    s->oq->probe = ws; /* session_timer made the queue */
     s->upgrading = 1;
     uv_timer_start(t, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
     if (s->poll && queue_len(s) == 0)
@@ -1571,6 +1585,14 @@ void eio_server_count_transports(const eio_server_t *srv, size_t out[2])
     }
 }
 
+void eio_server_each_session(eio_server_t *srv, void (*cb)(eio_session_t *s, void *ud), void *ud)
+{
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &srv->sessions);
+    for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));)
+        cb(SL_CONTAINER_OF(n, eio_session_t, hnode), ud);
+}
+
 /* No session is left to need a heartbeat: the queues' timers close now,
  * while the loop runs (a server the router owns is freed only after the
  * loop has ended). */
@@ -1615,6 +1637,10 @@ void *eio_session_data(const eio_session_t *s) { return s->data; }
 void *eio_session_extra(const eio_session_t *s)
 {
     return s->srv->h.data_size ? (void *)s->extra : NULL;
+}
+eio_session_t *eio_session_of_extra(void *extra)
+{
+    return (eio_session_t *)((char *)extra - offsetof(eio_session_t, extra));
 }
 size_t eio_session_queued(const eio_session_t *s)
 {

@@ -179,6 +179,8 @@ void eio_session_set_data(eio_session_t *s, void *data);
 void *eio_session_data(const eio_session_t *s);
 /* The bytes data_size asked for (see eio_handler_t); NULL without them. */
 void *eio_session_extra(const eio_session_t *s);
+/* The session whose extra bytes start at extra (no pointer back needed). */
+eio_session_t *eio_session_of_extra(void *extra);
 size_t eio_session_queued(const eio_session_t *s);
 
 /* ---- counters, for metrics ---------------------------------------------- */
@@ -209,6 +211,10 @@ const eio_stats_t *eio_server_stats(const eio_server_t *srv);
 /* Open sessions by the transport they are on now: out[0] polling, out[1]
  * websocket. Walks every session: for a scrape, not for a hot path. */
 void eio_server_count_transports(const eio_server_t *srv, size_t out[2]);
+/* Each session still in the server's table (open ones, and closed ones
+ * handing over their close packet), in no order. cb must not open or close
+ * any session. */
+void eio_server_each_session(eio_server_t *srv, void (*cb)(eio_session_t *s, void *ud), void *ud);
 
 /* 20 characters of base64url from the OS's random source (read 4 KiB at
  * a time; a forked child reads its own). 0 or -EIO. */

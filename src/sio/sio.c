@@ -85,9 +85,7 @@ struct sio_socket {
 };
 
 struct sio_client {
-    sio_server_t *srv;
-    eio_session_t *eio;
-    sio_client_t *prev, *next;
+    sio_server_t *srv;           /* its clients are its Engine.IO sessions' */
     sio_socket_t *sockets;
     sio_packet_reasm_t reasm;
     sl_timerq_entry_t connect; /* in srv->connect_due until a namespace is
@@ -108,7 +106,6 @@ struct sio_server {
     sio_handler_t h;
     void *ud;
     sio_nsp_t *nsps;
-    sio_client_t *clients;
     size_t nclients;
     const char *(*allow_request)(const sl_http_req_t *req, void *ud);
     void *allow_ud;
@@ -133,6 +130,12 @@ struct sio_server {
 };
 
 static void client_close(sio_client_t *c, const char *reason);
+
+/* A client lives in its session's allocation (eio_on_open). */
+static inline eio_session_t *client_eio(const sio_client_t *c)
+{
+    return eio_session_of_extra((void *)c);
+}
 static void socket_gone(sio_socket_t *s, const char *reason, int notify_up);
 
 /* ---- options ------------------------------------------------------------ */
@@ -224,11 +227,9 @@ void sio_server_traffic_take(sio_server_t *srv, void (*cb)(const sio_traffic_t *
 
 size_t sio_server_polling_count(const sio_server_t *srv)
 {
-    size_t n = 0;
-    for (sio_client_t *c = srv->clients; c; c = c->next)
-        if (!c->closed && !strcmp(eio_session_transport(c->eio), "polling"))
-            n++;
-    return n;
+    size_t n[2];
+    eio_server_count_transports(srv->eio, n);
+    return n[0];
 }
 
 /* ---- rooms -------------------------------------------------------------- */
@@ -508,14 +509,27 @@ sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name)
 
 static void nsp_free(sio_nsp_t *n);
 
+typedef struct nsp_use {
+    const sio_nsp_t *nsp;
+    int used;
+} nsp_use_t;
+
+static void nsp_use_cb(eio_session_t *e, void *ud)
+{
+    nsp_use_t *u = ud;
+    const sio_client_t *c = eio_session_data(e);
+    for (const sio_socket_t *s = c ? c->sockets : NULL; s; s = s->client_next)
+        u->used |= s->nsp == u->nsp;
+}
+
 int sio_server_remove_nsp(sio_server_t *srv, sio_nsp_t *nsp)
 {
     if (nsp->nsockets || !strcmp(nsp->name, "/"))
         return -EBUSY;
-    for (sio_client_t *c = srv->clients; c; c = c->next)
-        for (sio_socket_t *s = c->sockets; s; s = s->client_next)
-            if (s->nsp == nsp)
-                return -EBUSY; /* a CONNECT to it is being decided */
+    nsp_use_t use = {nsp, 0};
+    eio_server_each_session(srv->eio, nsp_use_cb, &use);
+    if (use.used)
+        return -EBUSY; /* a CONNECT to it is being decided */
     for (sio_nsp_t **pp = &srv->nsps; *pp; pp = &(*pp)->next) {
         if (*pp == nsp) {
             *pp = nsp->next;
@@ -686,10 +700,10 @@ static int client_deliver(sio_client_t *c, sio_out_t *out)
         return -EPIPE;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
     if (out->natts == 0) /* a tail call, the broadcast's case */
-        return eio_session_send_msg(c->eio, &out->text, plain);
-    int rc = eio_session_send_msg(c->eio, &out->text, plain);
+        return eio_session_send_msg(client_eio(c), &out->text, plain);
+    int rc = eio_session_send_msg(client_eio(c), &out->text, plain);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
-        rc = eio_session_send_msg(c->eio, &out->atts[i], plain);
+        rc = eio_session_send_msg(client_eio(c), &out->atts[i], plain);
     return rc;
 }
 
@@ -735,7 +749,7 @@ int sio_socket_send(sio_socket_t *s, sio_out_t *out)
 int sio_socket_writable(const sio_socket_t *s)
 {
     return s->state == S_CONNECTED && !s->client->closed &&
-           eio_session_queued(s->client->eio) == 0;
+           eio_session_queued(client_eio(s->client)) == 0;
 }
 
 /* ---- selection ---------------------------------------------------------- */
@@ -998,7 +1012,7 @@ void sio_adapter_describe_socket(sio_socket_t *s, sl_buf_t *out)
 /* ---- sockets ------------------------------------------------------------ */
 
 const char *sio_socket_id(const sio_socket_t *s) { return s->id; }
-const char *sio_socket_session_id(const sio_socket_t *s) { return eio_session_id(s->client->eio); }
+const char *sio_socket_session_id(const sio_socket_t *s) { return eio_session_id(client_eio(s->client)); }
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket_t *s) { return s->state == S_CONNECTED; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
@@ -1034,7 +1048,7 @@ void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out)
 }
 const char *sio_socket_transport(const sio_socket_t *s)
 {
-    return s->client->closed ? "closed" : eio_session_transport(s->client->eio);
+    return s->client->closed ? "closed" : eio_session_transport(client_eio(s->client));
 }
 
 static sio_socket_t *socket_new(sio_client_t *c, sio_nsp_t *nsp)
@@ -1103,7 +1117,7 @@ int sio_socket_accept(sio_socket_t *s, const char *pid)
     char json[128];
     int n = pid ? snprintf(json, sizeof json, "{\"sid\":\"%s\",\"pid\":\"%s\"}", s->id, pid)
                 : snprintf(json, sizeof json, "{\"sid\":\"%s\"}", s->id);
-    if (eio_session_protocol(c->eio) == 3) /* v2 clients: a bare CONNECT */
+    if (eio_session_protocol(client_eio(c)) == 3) /* v2 clients: a bare CONNECT */
         return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, NULL, 0);
     return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, json, (size_t)n);
 }
@@ -1120,7 +1134,7 @@ void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, 
         return;
     sio_client_t *c = s->client;
     sl_buf_t b = SL_BUF_INIT;
-    if (eio_session_protocol(c->eio) == 3) {
+    if (eio_session_protocol(client_eio(c)) == 3) {
         json_string(&b, msg); /* v2 clients take a bare string */
     } else {
         sl_buf_append_str(&b, "{\"message\":");
@@ -1178,7 +1192,7 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn)
         client_unlink_socket(c, s);
         socket_gone(s, "server namespace disconnect", 1);
         client_close(c, "forced server close");
-        eio_session_close(c->eio);
+        eio_session_close(client_eio(c));
         return;
     }
     client_send_packet(c, SIO_PACKET_DISCONNECT, s->nsp->name, NULL, 0);
@@ -1215,12 +1229,6 @@ static void client_close(sio_client_t *c, const char *reason)
         c->sockets = s->client_next;
         socket_gone(s, reason, 1);
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
     srv->nclients--;
 }
 
@@ -1232,10 +1240,10 @@ static void connect_timeout_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
     /* A client that never joins is what a handshake flood leaves: one
      * line per interval with the count, not one per client. */
     SL_LOG_EVERYF(&srv->timeouts, SL_LOG_INFO, "sio",
-                  SL_LOG_FIELDS("sid", eio_session_id(c->eio), "reason", "connect timeout"),
-                  "session %s joined no namespace within %u ms, closing", eio_session_id(c->eio),
+                  SL_LOG_FIELDS("sid", eio_session_id(client_eio(c)), "reason", "connect timeout"),
+                  "session %s joined no namespace within %u ms, closing", eio_session_id(client_eio(c)),
                   srv->opts.connect_timeout_ms);
-    eio_session_t *es = c->eio;
+    eio_session_t *es = client_eio(c);
     client_close(c, "connect timeout");
     eio_session_close(es);
 }
@@ -1362,7 +1370,7 @@ static sio_socket_t *client_socket_for(sio_client_t *c, const char *nsp, size_t 
  * them: its client files the answer under that name, whatever it holds. */
 static void client_refuse_nsp(sio_client_t *c, const char *nsp, size_t len)
 {
-    const char *msg = eio_session_protocol(c->eio) == 3 ? "\"Invalid namespace\""
+    const char *msg = eio_session_protocol(client_eio(c)) == 3 ? "\"Invalid namespace\""
                                                         : "{\"message\":\"Invalid namespace\"}";
     sio_packet_t pkt = {.type = SIO_PACKET_CONNECT_ERROR, .nsp = nsp, .nsp_len = len,
                         .payload = msg, .payload_len = strlen(msg)};
@@ -1371,7 +1379,7 @@ static void client_refuse_nsp(sio_client_t *c, const char *nsp, size_t len)
     sl_buf_t b = SL_BUF_INIT;
     int rc = msgpack ? sio_packet_msgpack_encode(&b, &pkt, NULL, 0) : sio_packet_encode(&b, &pkt);
     if (!rc && !c->closed)
-        eio_session_send(c->eio, msgpack ? EIO_SEND_BINARY : 0, b.data, b.len);
+        eio_session_send(client_eio(c), msgpack ? EIO_SEND_BINARY : 0, b.data, b.len);
     sl_buf_free(&b);
 }
 
@@ -1456,16 +1464,11 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     sio_client_t *c = eio_session_extra(e); /* zeroed */
     client_copy_handshake(c, req);
     c->srv = srv;
-    c->eio = e;
     sio_packet_reasm_init(&c->reasm);
     if (sl_timerq_start(&srv->connect_due, &c->connect, srv->opts.connect_timeout_ms)) {
         eio_session_close(e);
         return;
     }
-    c->next = srv->clients;
-    if (srv->clients)
-        srv->clients->prev = c;
-    srv->clients = c;
     srv->nclients++;
     eio_session_set_data(e, c);
     if (srv->watch & SIO_WATCH_TRAFFIC)
@@ -1493,12 +1496,12 @@ static const char *parser_mismatch(const sio_client_t *c, int err, const char *d
 
 static void client_protocol_error(sio_client_t *c, int err, const char *data, size_t n)
 {
-    const char *sid = eio_session_id(c->eio), *hint = parser_mismatch(c, err, data, n);
+    const char *sid = eio_session_id(client_eio(c)), *hint = parser_mismatch(c, err, data, n);
     /* Any client can send a broken packet at will: once per interval. */
     SL_LOG_EVERYF(&c->srv->broken, hint ? SL_LOG_WARN : SL_LOG_INFO, "sio",
                   SL_LOG_FIELDS("sid", sid, "reason", "parse error"), "session %s: %s%s%s, closing", sid,
                   sio_packet_strerror(err), hint ? ": " : "", hint ? hint : "");
-    eio_session_t *e = c->eio;
+    eio_session_t *e = client_eio(c);
     client_close(c, "parse error");
     eio_session_close(e);
 }
@@ -1627,14 +1630,36 @@ void sio_server_set_allow_request(sio_server_t *srv,
     srv->allow_ud = ud;
 }
 
+typedef struct session_list {
+    eio_session_t **all;
+    size_t n;
+} session_list_t;
+
+static void session_list_cb(eio_session_t *e, void *ud)
+{
+    session_list_t *l = ud;
+    l->all[l->n++] = e;
+}
+
 void sio_server_close_all(sio_server_t *srv)
 {
-    while (srv->clients) {
-        sio_client_t *c = srv->clients;
-        eio_session_t *e = c->eio;
+    /* The sessions first, then each client: a client's disconnect
+     * handlers may close other sessions (they stay in memory until later
+     * in the loop turn, and their clients are then closed already). */
+    size_t n = eio_server_session_count(srv->eio);
+    session_list_t l = {n ? malloc(n * sizeof *l.all) : NULL, 0};
+    if (l.all)
+        eio_server_each_session(srv->eio, session_list_cb, &l);
+    else if (n)
+        SL_ERROR("sio", "out of memory to list the clients at shutdown: their sessions close without them");
+    for (size_t i = 0; i < l.n; i++) {
+        sio_client_t *c = eio_session_data(l.all[i]);
+        if (!c || c->closed)
+            continue;
         client_close(c, "server shutting down");
-        eio_session_set_data(e, NULL);
+        eio_session_set_data(l.all[i], NULL);
     }
+    free(l.all);
     eio_server_close_all(srv->eio);
 }
 
