@@ -70,17 +70,18 @@ typedef struct eio_queue {
 } eio_queue_t;
 
 struct eio_session {
-    char sid[24];
+    char sid[21];         /* 20 characters and NUL */
+    /* The flags, in the 3 bytes the sid leaves before the pointers. */
+    uint8_t open : 1;
+    uint8_t transport : 1;
+    uint8_t upgrading : 1; /* a probe WebSocket is attached */
+    uint8_t draining : 1; /* closed; waits for a GET to take the close packet */
+    uint8_t doomed : 1;   /* over its output cap: closes from the next tick */
+    uint8_t finished : 1;
+    uint8_t polled : 1;   /* a GET was answered: the handshake is out */
+    uint8_t proto : 3;    /* 3 or 4 */
     eio_server_t *srv;
     sl_hnode_t hnode;     /* in srv->sessions, keyed by sid */
-    uint8_t open;
-    uint8_t proto;        /* 3 or 4 */
-    uint8_t transport;
-    uint8_t upgrading;    /* a probe WebSocket is attached */
-    uint8_t draining;     /* closed; waits for a GET to take the close packet */
-    uint8_t doomed;       /* over its output cap: closes from the next tick */
-    uint8_t finished;
-    uint8_t polled;       /* a GET was answered: the handshake is out */
     sl_http_req_t *poll;  /* parked GET */
     sl_ws_t *ws;
     eio_queue_t *oq;      /* packets waiting for a GET, the probe, the
@@ -88,9 +89,12 @@ struct eio_session {
     sl_timerq_entry_t hb; /* heartbeat: in one of the server's queues */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
     void *data;
-    /* Then the layer above's bytes, when it asked for some (data_size). */
-    _Alignas(max_align_t) unsigned char extra[];
+    /* Then the layer above's bytes, when it asked for some (data_size),
+     * aligned for its pointers and 64-bit integers. */
+    _Alignas(uint64_t) unsigned char extra[];
 };
+
+_Static_assert(offsetof(struct eio_session, srv) == 24, "the flags fit beside the sid");
 
 typedef struct open_tail {
     char text[160];
@@ -1642,6 +1646,7 @@ eio_session_t *eio_session_of_extra(void *extra)
 {
     return (eio_session_t *)((char *)extra - offsetof(eio_session_t, extra));
 }
+void *eio_session_server_ud(const eio_session_t *s) { return s->srv->ud; }
 size_t eio_session_queued(const eio_session_t *s)
 {
     if (s->transport == T_WEBSOCKET && s->ws)

@@ -181,6 +181,8 @@ void *eio_session_data(const eio_session_t *s);
 void *eio_session_extra(const eio_session_t *s);
 /* The session whose extra bytes start at extra (no pointer back needed). */
 eio_session_t *eio_session_of_extra(void *extra);
+/* The ud its server was made with (eio_server_new). */
+void *eio_session_server_ud(const eio_session_t *s);
 size_t eio_session_queued(const eio_session_t *s);
 
 /* ---- counters, for metrics ---------------------------------------------- */

@@ -84,19 +84,23 @@ struct sio_socket {
     void *data;
 };
 
+/* In its Engine.IO session's allocation: the session and the server are
+ * found from its address (client_eio, client_srv), the server's clients
+ * are its sessions. */
 struct sio_client {
-    sio_server_t *srv;           /* its clients are its Engine.IO sessions' */
     sio_socket_t *sockets;
     sio_packet_reasm_t reasm;
     sl_timerq_entry_t connect; /* in srv->connect_due until a namespace is
                                   joined (or the client closes): three
                                   words, not a 152-byte timer */
-    int hs_nheaders;           /* next to the bits: no padding */
-    unsigned closed : 1;
-    unsigned hs_secure : 1;    /* the handshake came over TLS */
     uint64_t hs_time_ms;       /* wall clock at the handshake */
+    int hs_nheaders;
+    uint8_t closed : 1;
+    uint8_t hs_secure : 1;     /* the handshake came over TLS */
     char hs[];                 /* the handshake: "url\0address\0" then the
-                                  header records (handshake_write) */
+                                  header records (handshake_write), right
+                                  after the bits (offsetof, not sizeof: no
+                                  padding before it) */
 };
 
 struct sio_server {
@@ -135,6 +139,10 @@ static void client_close(sio_client_t *c, const char *reason);
 static inline eio_session_t *client_eio(const sio_client_t *c)
 {
     return eio_session_of_extra((void *)c);
+}
+static inline sio_server_t *client_srv(const sio_client_t *c)
+{
+    return eio_session_server_ud(client_eio(c));
 }
 static void socket_gone(sio_socket_t *s, const char *reason, int notify_up);
 
@@ -723,7 +731,7 @@ static int client_send(sio_client_t *c, sio_out_t *out)
 {
     int rc = client_deliver(c, out);
     if (rc == 0)
-        count_out(c->srv, out, 1);
+        count_out(client_srv(c), out, 1);
     return rc;
 }
 
@@ -732,7 +740,7 @@ static int client_send_packet(sio_client_t *c, sio_packet_type_t type, const cha
                               const char *json, size_t len)
 {
     sio_out_t out;
-    int rc = sio_out_build(&out, c->srv, type, nsp, -1, json, len, NULL, 0);
+    int rc = sio_out_build(&out, client_srv(c), type, nsp, -1, json, len, NULL, 0);
     if (rc == 0)
         rc = client_send(c, &out);
     sio_out_release(&out);
@@ -1077,7 +1085,7 @@ static void client_unlink_socket(sio_client_t *c, sio_socket_t *s)
 
 static void socket_free(sio_socket_t *s)
 {
-    sio_server_t *srv = s->client->srv;
+    sio_server_t *srv = client_srv(s->client);
     if (srv->h.on_free)
         srv->h.on_free(s, srv->ud);
     free(s);
@@ -1156,7 +1164,7 @@ void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, 
  * The client's list is the caller's business. */
 static void socket_gone(sio_socket_t *s, const char *reason, int notify_up)
 {
-    sio_server_t *srv = s->client->srv;
+    sio_server_t *srv = client_srv(s->client);
     if (s->state == S_GONE || s->state == S_LEAVING)
         return;
     int was_connected = s->state == S_CONNECTED;
@@ -1222,7 +1230,7 @@ static void client_close(sio_client_t *c, const char *reason)
     if (c->closed)
         return;
     c->closed = 1;
-    sio_server_t *srv = c->srv;
+    sio_server_t *srv = client_srv(c);
     sl_timerq_stop(&c->connect);
     while (c->sockets) {
         sio_socket_t *s = c->sockets;
@@ -1375,7 +1383,7 @@ static void client_refuse_nsp(sio_client_t *c, const char *nsp, size_t len)
     sio_packet_t pkt = {.type = SIO_PACKET_CONNECT_ERROR, .nsp = nsp, .nsp_len = len,
                         .payload = msg, .payload_len = strlen(msg)};
     /* In the client's parser (not sio_out_build: the name may hold NUL). */
-    int msgpack = c->srv->opts.parser == SIO_PARSER_MSGPACK;
+    int msgpack = client_srv(c)->opts.parser == SIO_PARSER_MSGPACK;
     sl_buf_t b = SL_BUF_INIT;
     int rc = msgpack ? sio_packet_msgpack_encode(&b, &pkt, NULL, 0) : sio_packet_encode(&b, &pkt);
     if (!rc && !c->closed)
@@ -1385,7 +1393,7 @@ static void client_refuse_nsp(sio_client_t *c, const char *nsp, size_t len)
 
 static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
 {
-    sio_server_t *srv = c->srv;
+    sio_server_t *srv = client_srv(c);
     char name[SIO_NSP_NAME_MAX + 1];
     /* Names are C strings from here up (and in Lua): one holding NUL
      * would be cut there and join another namespace ("/chat\0x" would be
@@ -1425,7 +1433,7 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
 /* Every whole packet of either parser comes through here. */
 static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio_packet_bin_t *atts)
 {
-    sio_server_t *srv = c->srv;
+    sio_server_t *srv = client_srv(c);
     srv->stats.packets_received++;
     if (pkt->type == SIO_PACKET_CONNECT) {
         client_on_connect(c, pkt);
@@ -1455,7 +1463,7 @@ static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio
 static size_t eio_data_size(const sl_http_req_t *req, void *ud)
 {
     (void)ud;
-    return sizeof(sio_client_t) + handshake_write(req, NULL);
+    return offsetof(sio_client_t, hs) + handshake_write(req, NULL);
 }
 
 static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
@@ -1463,7 +1471,6 @@ static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
     sio_server_t *srv = ud;
     sio_client_t *c = eio_session_extra(e); /* zeroed */
     client_copy_handshake(c, req);
-    c->srv = srv;
     sio_packet_reasm_init(&c->reasm);
     if (sl_timerq_start(&srv->connect_due, &c->connect, srv->opts.connect_timeout_ms)) {
         eio_session_close(e);
@@ -1488,7 +1495,7 @@ static const char *parser_mismatch(const sio_client_t *c, int err, const char *d
 {
     if (err == SIO_PACKET_E_TEXT_MESSAGE)
         return "the server uses the msgpack parser (a client with the default parser?)";
-    if (err == SIO_PACKET_E_UNEXPECTED_BINARY && c->srv->opts.parser == SIO_PARSER_DEFAULT && n &&
+    if (err == SIO_PACKET_E_UNEXPECTED_BINARY && client_srv(c)->opts.parser == SIO_PARSER_DEFAULT && n &&
         ((unsigned char)data[0] & 0xf0) == 0x80)
         return "the server uses the default parser (a client with the msgpack parser?)";
     return NULL;
@@ -1498,7 +1505,7 @@ static void client_protocol_error(sio_client_t *c, int err, const char *data, si
 {
     const char *sid = eio_session_id(client_eio(c)), *hint = parser_mismatch(c, err, data, n);
     /* Any client can send a broken packet at will: once per interval. */
-    SL_LOG_EVERYF(&c->srv->broken, hint ? SL_LOG_WARN : SL_LOG_INFO, "sio",
+    SL_LOG_EVERYF(&client_srv(c)->broken, hint ? SL_LOG_WARN : SL_LOG_INFO, "sio",
                   SL_LOG_FIELDS("sid", sid, "reason", "parse error"), "session %s: %s%s%s, closing", sid,
                   sio_packet_strerror(err), hint ? ": " : "", hint ? hint : "");
     eio_session_t *e = client_eio(c);
@@ -1509,7 +1516,7 @@ static void client_protocol_error(sio_client_t *c, int err, const char *data, si
 /* socket.io-msgpack-parser: every packet is one binary message. */
 static void client_on_msgpack(sio_client_t *c, int binary, const char *data, size_t n)
 {
-    sio_server_t *srv = c->srv;
+    sio_server_t *srv = client_srv(c);
     sio_packet_mp_t local = SIO_PACKET_MP_INIT, *mp = srv->mp_busy ? &local : &srv->mp;
     sio_packet_t pkt;
     const sio_packet_bin_t *bins;
@@ -1536,7 +1543,7 @@ static void eio_on_message(eio_session_t *e, int binary, const char *data, size_
         return;
     if (srv->watch & SIO_WATCH_TRAFFIC)
         traffic_add(srv, SIO_TRAFFIC_PACKETS_IN, n);
-    if (c->srv->opts.parser == SIO_PARSER_MSGPACK) {
+    if (client_srv(c)->opts.parser == SIO_PARSER_MSGPACK) {
         client_on_msgpack(c, binary, data, n);
         return;
     }
