@@ -5,11 +5,7 @@ local t = require "siolua.test"
 -- connected flag come from the handle and the metatable, nsp.sockets from
 -- the C side's namespace. What an app reads of them must not change.
 
-local function wait_for(cond, ms)
-  local deadline = sio.monotonic() + (ms or 2000)
-  while not cond() and sio.monotonic() < deadline do sio.sleep(5) end
-  return cond()
-end
+local wait_for = require("tests.lib.wait").until_
 
 t.test("a server socket's id, connected flag and nsp.sockets through its life", function()
   local c = assert(sio.client(sio.test_url))
