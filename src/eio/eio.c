@@ -678,11 +678,10 @@ static int hb_expired(eio_session_t *s)
 
 /* ---- session lifetime --------------------------------------------------- */
 
+/* Reads nothing of the server: at shutdown it may be gone by now. */
 static void session_free(void *p)
 {
     eio_session_t *s = p;
-    if (s->srv->h.on_free && s->srv->h.data_size)
-        s->srv->h.on_free(s, s->srv->ud);
     free(s);
 }
 
@@ -721,6 +720,8 @@ static void session_finish(eio_session_t *s)
     table_remove(s->srv, s);
     sl_timerq_stop(&s->hb);
     queue_free(s);
+    if (s->srv->h.on_free && s->srv->h.data_size)
+        s->srv->h.on_free(s, s->srv->ud);
     if (sl_defer(s->srv->loop, session_free, s)) {
         SL_ERRORF("eio", SL_LOG_FIELDS("sid", s->sid),
                   "session %s: out of memory to defer its free; freed at once", s->sid);

@@ -73,9 +73,11 @@ typedef struct eio_handler {
      * malloc's header and rounding): eio_session_extra points there,
      * zeroed (eio_session_data is still the layer above's to set). */
     size_t (*data_size)(const sl_http_req_t *req, void *ud);
-    /* Optional, with data_size: the session's memory goes (after on_close:
-     * later in that loop turn, or once a closed polling session has handed
-     * over its close packet). Release what the extra bytes hold. */
+    /* Optional, with data_size: the session is done (after on_close: at
+     * once, or once a closed polling session has handed over its close
+     * packet) and its memory goes later in this loop turn (callers up the
+     * stack may still read it). Release what the extra bytes hold, no
+     * later than that. */
     void (*on_free)(eio_session_t *s, void *ud);
 } eio_handler_t;
 

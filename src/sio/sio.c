@@ -25,6 +25,7 @@
 #include <strings.h>
 #include <sys/time.h>
 
+#include "base/defer.h"
 #include "base/hashtab.h"
 #include "base/log.h"
 #include "base/json_text.h"
@@ -1210,16 +1211,34 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn)
 
 /* ---- clients (one per Engine.IO session) -------------------------------- */
 
+static void reasm_free_cb(void *p)
+{
+    sio_packet_reasm_free(p);
+    free(p);
+}
+
 /* A client lives in its Engine.IO session's allocation (eio_handler_t's
- * data_size), so its memory goes with the session's, after the session
- * has closed: later in the loop turn in which the client closed (callers
- * up the stack still read it), or once a closed polling session has
- * handed over its close packet. Every client_close is followed by the
- * session's close. */
+ * data_size), so its memory goes with the session's, later in the loop
+ * turn in which the session is done (callers up the stack still read
+ * it; every client_close is followed by the session's close). A binary
+ * packet being put together (rare) goes then too: its attachments may be
+ * what a caller up the stack is handing out. */
 static void eio_on_free(eio_session_t *e, void *ud)
 {
-    (void)ud;
+    sio_server_t *srv = ud;
     sio_client_t *c = eio_session_extra(e);
+    if (!c->reasm.st)
+        return;
+    sio_packet_reasm_t *r = malloc(sizeof *r);
+    if (r) {
+        *r = c->reasm;
+        c->reasm.st = NULL;
+        if (!sl_defer(srv->loop, reasm_free_cb, r))
+            return;
+        c->reasm = *r;
+        free(r);
+    }
+    SL_ERROR("sio", "out of memory to defer a client's packet buffers' free; freed at once");
     sio_packet_reasm_free(&c->reasm);
 }
 
