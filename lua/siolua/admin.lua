@@ -109,7 +109,7 @@ return function(lib)
     local rooms
     if s.remote then
       rooms = s._room_list or {}
-    elseif rawget(s, "connected") then
+    elseif s.connected then
       rooms = s._h:rooms()
     else
       rooms = {}

@@ -16,12 +16,40 @@ return function(lib)
   local namespaces = {}        -- name -> namespace
   local families = {}          -- dynamic namespace matchers, in order
 
+  -- nsp.sockets, Node's namespace.sockets (id -> socket): read from the
+  -- C side's table of the namespace's sockets by id, not kept in a Lua
+  -- table of its own, whose slot (and the id string as its key) was 90
+  -- bytes of every connection. pairs() walks the sockets listed when it
+  -- starts, those still listed when their turn comes (a loop may
+  -- disconnect them).
+  local SOCKETS_RO = function() error("namespace.sockets is read-only", 2) end
+  local function sockets_view(h)
+    return setmetatable({}, {
+      __index = function(_, id)
+        if type(id) == "string" then return h:socket(id) end
+        return nil
+      end,
+      __newindex = SOCKETS_RO,
+      __pairs = function()
+        local list, i = h:sockets(), 0
+        return function()
+          while true do
+            i = i + 1
+            local sock = list[i]
+            if sock == nil then return nil end
+            if sock.connected then return sock.id, sock end
+          end
+        end, nil, nil
+      end,
+    })
+  end
+
   -- family: a dynamic family's object, whose handle has no namespace.
   -- _parent is false, not nil, when there is none: it is read on every
   -- CONNECT, and a missing field goes through Namespace.__index.
   local function new_namespace(name, h, parent, family)
     local nsp = setmetatable({
-      name = name, _h = h, _listeners = {}, _mw = {}, sockets = {}, _ids = 0,
+      name = name, _h = h, _listeners = {}, _mw = {}, sockets = family and {} or sockets_view(h), _ids = 0,
       _parent = parent or false, server = sio.server, _family = family,
       _log = R.new_log(), _sessions = {},
     }, Namespace)

@@ -215,7 +215,7 @@ return function(lib)
       local t = {}
       rawset(self, k, t)
       return t
-    elseif k == "connected" or k == "recovered" then
+    elseif k == "recovered" then
       return false -- held only once true
     elseif k == "handshake" then
       local hs = rawget(self, "_gone") and { headers = {}, query = {} } or self._h:handshake()
@@ -224,12 +224,12 @@ return function(lib)
       return hs
     elseif k == "rooms" then
       local set = {}
-      if rawget(self, "connected") then
+      if self.connected then
         for _, r in ipairs(self._h:rooms()) do set[r] = true end
       end
       return set
     elseif k == "disconnected" then
-      return not rawget(self, "connected")
+      return not self.connected
     elseif k == "broadcast" then
       return new_operator(self.nsp, {}, { self.id })
     elseif k == "local_" or k == "local" then
@@ -261,23 +261,37 @@ return function(lib)
 
   local function socket_tostring(self) return "socket " .. self.id end
 
-  -- One metatable per namespace, which holds the socket's nsp: an idle
-  -- socket table is then its id, handle, listeners and connected flag,
-  -- four fields (the hash part of a Lua table is a power of two: the fifth
-  -- doubles it).
+  -- Two metatables per namespace, which hold the socket's nsp and whether
+  -- it is connected: an idle socket table is then its handle and its
+  -- listeners, two fields (the hash part of a Lua table is a power of two:
+  -- a third doubles it, 48 bytes per connection). Its id is read from the
+  -- handle while the socket lives (no string per idle connection: a read
+  -- makes one, which the collector takes back) and kept in the table once
+  -- it has gone (the C side writes it at the socket's end); "connected" is
+  -- the metatable's until the socket disconnects, when a field set to
+  -- false overrides it.
   local metatables = setmetatable({}, { __mode = "k" })
-  local function socket_metatable(nsp)
-    local mt = metatables[nsp]
-    if not mt then
-      -- A method, then nsp, then a field made on first use; in C
-      -- (core.indexer): every method call on a socket looks here.
-      mt = {
-        __index = core.indexer(socket_index, "nsp", nsp, socket_field),
-        __tostring = socket_tostring,
-      }
-      metatables[nsp] = mt
+  local function socket_metatable(nsp, connected)
+    local mts = metatables[nsp]
+    if not mts then
+      mts = {}
+      -- The id while the socket lives is its handle's (read, not kept).
+      local function fallback(self, k)
+        if k == "id" then return rawget(self, "_h"):id() end
+        return socket_field(self, k)
+      end
+      for i, c in ipairs({ false, true }) do
+        -- A method, then nsp or connected, then the id or a field made on
+        -- first use; in C (core.indexer): every method call on a socket
+        -- looks here.
+        mts[i] = {
+          __index = core.indexer(socket_index, { nsp = nsp, connected = c }, fallback),
+          __tostring = socket_tostring,
+        }
+      end
+      metatables[nsp] = mts
     end
-    return mt
+    return mts[connected and 2 or 1]
   end
 
   -- ---- hooks called by the C side ------------------------------------------
@@ -286,8 +300,7 @@ return function(lib)
   -- its "connection" listeners run.
   local function accepted(sock, h, nsp)
     if not h:accept(rawget(sock, "_pid")) then return end
-    sock.connected = true
-    nsp.sockets[sock.id] = sock
+    setmetatable(sock, socket_metatable(nsp, true))
     local family = nsp._parent
     local w = watcher.connected
     if w then w(sock) end
@@ -348,45 +361,46 @@ return function(lib)
     return sock
   end
 
+  -- Recovered: same id, rooms and data; middlewares are skipped, as with
+  -- Node's default skipMiddlewares. (Not a closure made in every
+  -- CONNECT: 200 bytes of garbage per connection, most never recovered.)
+  local function recover(sock, h, nsp, session, missed, pid)
+    h:set_identity(session.sid)
+    sock.id, sock.data, sock.recovered, sock._pid = session.sid, session.data, true, pid
+    spawn(function()
+      if not h:accept(pid) then return end
+      for i = 1, #session.rooms do h:join(session.rooms[i]) end
+      setmetatable(sock, socket_metatable(nsp, true))
+      for i = 1, #missed do h:emit(missed[i]) end
+      local w = watcher.connected
+      if w then w(sock) end
+      fire(nsp, "connection", sock)
+      if nsp._parent then fire(nsp._parent, "connection", sock) end
+      w = watcher.after_connection
+      if w then w(sock) end
+    end)
+  end
+
   -- A CONNECT for nsp: build the socket, run the middlewares (they may
   -- wait), then accept or refuse. Returns the socket table to the C side.
   -- auth is nil when the client sent none or an empty one; id is h:id().
-  function dispatch.connecting(h, nsp, auth, id)
+  function dispatch.connecting(h, nsp, auth)
     -- handshake, data and the tables of middlewares, onAny listeners and
-    -- pending acks are made when first used (socket_field), nsp is its
-    -- metatable's, connected and recovered are held once true, and an
-    -- empty auth is not kept: an idle socket carries none of them.
+    -- pending acks are made when first used (socket_field), id, nsp and
+    -- connected are its metatable's (see socket_metatable), recovered is
+    -- held once true, and an empty auth is not kept: an idle socket
+    -- carries none of them.
     local sock = setmetatable({
-      id = id, _h = h, _auth = type(auth) == "table" and next(auth) ~= nil and auth or nil,
+      _h = h, _auth = type(auth) == "table" and next(auth) ~= nil and auth or nil,
       _listeners = {},
-    }, socket_metatable(nsp))
+    }, socket_metatable(nsp, false))
     local on, max = core.recovery()
     local wants = on and auth ~= nil and type(auth.pid) == "string" and type(auth.offset) == "string"
-
-    local function recover(session, missed, pid)
-      -- Recovered: same id, rooms and data; middlewares are skipped, as
-      -- with Node's default skipMiddlewares.
-      h:set_identity(session.sid)
-      sock.id, sock.data, sock.recovered, sock._pid = session.sid, session.data, true, pid
-      spawn(function()
-        if not h:accept(pid) then return end
-        for i = 1, #session.rooms do h:join(session.rooms[i]) end
-        sock.connected = true
-        nsp.sockets[sock.id] = sock
-        for i = 1, #missed do h:emit(missed[i]) end
-        local w = watcher.connected
-        if w then w(sock) end
-        fire(nsp, "connection", sock)
-        if nsp._parent then fire(nsp._parent, "connection", sock) end
-        w = watcher.after_connection
-        if w then w(sock) end
-      end)
-    end
 
     if wants then
       local session, missed = R.restore_session(nsp, auth.pid, auth.offset, max)
       if session then
-        recover(session, missed, auth.pid)
+        recover(sock, h, nsp, session, missed, auth.pid)
         return sock
       end
       if adapter:installed() then
@@ -400,7 +414,7 @@ return function(lib)
             local st = { sid = stored.sid, rooms = rooms, data = stored.data or {} }
             local m = R.missed_since(nsp, st, auth.offset)
             if m then
-              recover(st, m, auth.pid)
+              recover(sock, h, nsp, st, m, auth.pid)
               return
             end
           end
@@ -443,8 +457,10 @@ return function(lib)
   -- naming the listener; the others, and onAny listeners, get their own.
   -- Each listener starts in order, before the C side goes on (as Node's
   -- EventEmitter calls them).
+  -- The C side hands over only the events of a connected socket (it
+  -- drops a packet for a namespace the client has not joined yet), so
+  -- sock.connected, which the metatable answers (a call), is not read here.
   function dispatch.event(sock, args, id)
-    if not sock.connected then return end
     local n = #args
     local w = watcher.event_in
     if w then w(sock, args, n) end
@@ -492,7 +508,6 @@ return function(lib)
     -- made now if the app never asked, so a socket kept around still has it.
     local _ = sock.handshake
     sock.connected = false
-    sock.nsp.sockets[sock.id] = nil
     local hook = watcher.disconnected
     if hook then hook(sock, reason) end
     -- No ack can come any more: every emit_with_ack still waiting ends.
@@ -506,7 +521,6 @@ return function(lib)
   function dispatch.free(sock)
     sock._gone = true
     sock.connected = false
-    sock.nsp.sockets[sock.id] = nil
     sock._acks = {}
   end
 

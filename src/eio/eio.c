@@ -49,34 +49,54 @@ typedef struct eio_out {
     size_t len;
 } eio_out_t;
 
-struct eio_session {
-    char sid[24];
-    eio_server_t *srv;
-    sl_hnode_t hnode;     /* in srv->sessions, keyed by sid */
-    uint8_t open;
-    uint8_t proto;        /* 3 or 4 */
-    uint8_t transport;
-    uint8_t upgrading;    /* a probe WebSocket is attached */
-    uint8_t draining;     /* closed; waits for a GET to take the close packet */
-    uint8_t doomed;       /* over its output cap: closes from the next tick */
-    uint8_t finished;
-    uint8_t polled;       /* a GET was answered: the handshake is out */
-    sl_http_req_t *poll;  /* parked GET */
-    sl_ws_t *ws;
-    sl_ws_t *probe;
-    eio_out_t *q;
+/* A session's output queue, made when a packet must wait: a polling
+ * session's packets until a GET takes them, and a WebSocket handshake's
+ * (what the open sends before the ws exists). A session on a WebSocket
+ * writes to it and has none: the queue's fields, its entry in the output
+ * budget and what only a polling session needs (an upgrade's probe and
+ * the upgrade or drain timer) were 96 bytes of every idle WebSocket
+ * connection. The first few packets fit in q0, so a WebSocket handshake
+ * allocates once. */
+typedef struct eio_queue {
+    eio_session_t *s;
+    sl_ws_t *probe;       /* WebSocket being upgraded to */
+    uv_timer_t *up;       /* upgrade or drain timeout, made when one starts
+                             (152 bytes: most polling sessions never need
+                             one) */
+    sl_budget_entry_t *be; /* in the process's output budget while the queue
+                              holds shared buffers (NULL: none) */
+    eio_out_t *q;         /* q0, or an array of qcap once more wait */
     uint32_t qlen, qcap;
     size_t qbytes;
+    eio_out_t q0[4];
+} eio_queue_t;
+
+struct eio_session {
+    char sid[21];         /* 20 characters and NUL */
+    /* The flags, in the 3 bytes the sid leaves before the pointers. */
+    uint8_t open : 1;
+    uint8_t transport : 1;
+    uint8_t upgrading : 1; /* a probe WebSocket is attached */
+    uint8_t draining : 1; /* closed; waits for a GET to take the close packet */
+    uint8_t doomed : 1;   /* over its output cap: closes from the next tick */
+    uint8_t finished : 1;
+    uint8_t polled : 1;   /* a GET was answered: the handshake is out */
+    uint8_t proto : 3;    /* 3 or 4 */
+    eio_server_t *srv;
+    sl_hnode_t hnode;     /* in srv->sessions, keyed by sid */
+    sl_http_req_t *poll;  /* parked GET */
+    sl_ws_t *ws;
+    eio_queue_t *oq;      /* packets waiting for a GET, the probe, the
+                             timer; NULL on a WebSocket */
     sl_timerq_entry_t hb; /* heartbeat: in one of the server's queues */
-    uv_timer_t *up;       /* upgrade or drain timeout, made when one starts:
-                             most sessions never need one (152 bytes), and
-                             a session that only ever handshakes must cost
-                             little (maxSessions of them may exist) */
     uint64_t deadline;    /* ms (hrtime): pong (v4) or ping (v3) due by then */
-    sl_budget_entry_t *be; /* q's entry in the process's output budget while
-                              it holds shared buffers (NULL: none) */
     void *data;
+    /* Then the layer above's bytes, when it asked for some (data_size),
+     * aligned for its pointers and 64-bit integers. */
+    _Alignas(uint64_t) unsigned char extra[];
 };
+
+_Static_assert(offsetof(struct eio_session, srv) == 24, "the flags fit beside the sid");
 
 typedef struct open_tail {
     char text[160];
@@ -297,12 +317,13 @@ static void queue_clear(eio_session_t *s);
  * longest; the budget logs why): closed from the next tick, as above. */
 static void session_evicted(sl_budget_entry_t *e)
 {
-    eio_session_t *s = e->owner;
-    for (uint32_t i = 0; i < s->qlen; i++)
-        if (s->q[i].rc)
-            sl_budget_release(e, s->q[i].rc, s->q[i].len);
+    eio_queue_t *oq = e->owner;
+    eio_session_t *s = oq->s;
+    for (uint32_t i = 0; i < oq->qlen; i++)
+        if (oq->q[i].rc)
+            sl_budget_release(e, oq->q[i].rc, oq->q[i].len);
     sl_budget_leave(e);
-    s->be = NULL;
+    oq->be = NULL;
     if (!s->doomed && s->open)
         session_doom_start(s);
 }
@@ -351,6 +372,32 @@ static int ws_write_packet(eio_session_t *s, sl_ws_t *ws, const eio_out_t *o, ei
  * packets count against the cap too). */
 #define EIO_OUT_OVERHEAD 16
 
+/* The session's queue, made empty. NULL when out of memory. */
+static eio_queue_t *queue_new(eio_session_t *s)
+{
+    eio_queue_t *oq = malloc(sizeof *oq);
+    if (!oq)
+        return NULL;
+    oq->s = s;
+    oq->probe = NULL;
+    oq->up = NULL;
+    oq->be = NULL;
+    oq->q = oq->q0;
+    oq->qlen = 0;
+    oq->qcap = sizeof oq->q0 / sizeof *oq->q0;
+    oq->qbytes = 0;
+    s->oq = oq;
+    return oq;
+}
+
+static uint32_t queue_len(const eio_session_t *s) { return s->oq ? s->oq->qlen : 0; }
+static sl_ws_t *session_probe(const eio_session_t *s) { return s->oq ? s->oq->probe : NULL; }
+static void probe_forget(eio_session_t *s)
+{
+    if (s->oq)
+        s->oq->probe = NULL;
+}
+
 /* Writes one packet to the WebSocket, or queues it for the next GET
  * (taking a reference to o->rc, which must hold o's data then). m as for
  * ws_write_packet. */
@@ -364,39 +411,44 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
             session_doom(s);
         return rc;
     }
+    eio_queue_t *oq = s->oq ? s->oq : queue_new(s);
+    if (!oq)
+        return -ENOMEM;
     size_t n = o->len + EIO_OUT_OVERHEAD;
     /* Past twice the process's output cap, a queue that holds much
      * already takes no more memory (a broadcast another queue holds
      * already costs none). */
     size_t fresh = o->rc && o->rc->queued == 0 ? o->rc->len : 0;
-    if ((s->qbytes + n > s->srv->opts.session_queue_cap ||
-         sl_budget_refuses(s->srv->budget, s->be ? s->be->bytes : 0, fresh, o->len)) &&
+    if ((oq->qbytes + n > s->srv->opts.session_queue_cap ||
+         sl_budget_refuses(s->srv->budget, oq->be ? oq->be->bytes : 0, fresh, o->len)) &&
         o->type != EIO_CLOSE) {
         session_doom(s);
         return -ENOBUFS;
     }
-    if (s->qlen == s->qcap) {
-        uint32_t cap = s->qcap ? s->qcap * 2 : 8;
-        eio_out_t *q = realloc(s->q, cap * sizeof *q);
+    if (oq->qlen == oq->qcap) {
+        uint32_t cap = oq->qcap * 2;
+        eio_out_t *q = oq->q == oq->q0 ? malloc(cap * sizeof *q) : realloc(oq->q, cap * sizeof *q);
         if (!q)
             return -ENOMEM;
-        s->q = q;
-        s->qcap = cap;
+        if (oq->q == oq->q0)
+            memcpy(q, oq->q0, sizeof oq->q0);
+        oq->q = q;
+        oq->qcap = cap;
     }
     /* The first shared buffer the queue keeps makes its budget entry (a
      * doomed session's close packet is not counted: it left the budget). */
-    if (o->rc && !s->be && s->srv->budget && !s->doomed) {
-        s->be = sl_budget_enter(s->srv->budget, session_evicted, s, s->sid);
-        if (!s->be)
+    if (o->rc && !oq->be && s->srv->budget && !s->doomed) {
+        oq->be = sl_budget_enter(s->srv->budget, session_evicted, oq, s->sid);
+        if (!oq->be)
             return -ENOMEM;
     }
-    eio_out_t *slot = &s->q[s->qlen++];
+    eio_out_t *slot = &oq->q[oq->qlen++];
     *slot = *o;
     if (slot->rc)
         sl_rcbuf_ref(slot->rc);
-    s->qbytes += n;
-    if (slot->rc && s->be)
-        sl_budget_hold(s->be, slot->rc, slot->len);
+    oq->qbytes += n;
+    if (slot->rc && oq->be)
+        sl_budget_hold(oq->be, slot->rc, slot->len);
     if (s->poll)
         session_flush_poll(s);
     return 0;
@@ -404,17 +456,38 @@ static int session_push(eio_session_t *s, const eio_out_t *o, eio_msg_t *m)
 
 static void queue_clear(eio_session_t *s)
 {
-    for (uint32_t i = 0; i < s->qlen; i++) {
-        if (s->q[i].rc && s->be)
-            sl_budget_release(s->be, s->q[i].rc, s->q[i].len);
-        sl_rcbuf_unref(s->q[i].rc);
+    eio_queue_t *oq = s->oq;
+    if (!oq)
+        return;
+    for (uint32_t i = 0; i < oq->qlen; i++) {
+        if (oq->q[i].rc && oq->be)
+            sl_budget_release(oq->be, oq->q[i].rc, oq->q[i].len);
+        sl_rcbuf_unref(oq->q[i].rc);
     }
-    if (s->be) {
-        sl_budget_leave(s->be);
-        s->be = NULL;
+    if (oq->be) {
+        sl_budget_leave(oq->be);
+        oq->be = NULL;
     }
-    s->qlen = 0;
-    s->qbytes = 0;
+    oq->qlen = 0;
+    oq->qbytes = 0;
+}
+
+static void timer_closed(uv_handle_t *h) { free(h); }
+
+/* The queue's memory goes (its packets and budget entry first, its timer
+ * closed). */
+static void queue_free(eio_session_t *s)
+{
+    eio_queue_t *oq = s->oq;
+    if (!oq)
+        return;
+    if (oq->up)
+        uv_close((uv_handle_t *)oq->up, timer_closed);
+    queue_clear(s);
+    if (oq->q != oq->q0)
+        free(oq->q);
+    free(oq);
+    s->oq = NULL;
 }
 
 /* A control packet (or the open packet), data in rc or none. */
@@ -429,16 +502,14 @@ static int session_push_ctl(eio_session_t *s, uint8_t type, sl_rcbuf_t *rc)
  * WebSocket handshake queues what on_open sends until the ws exists). */
 static void queue_to_ws(eio_session_t *s)
 {
-    for (uint32_t i = 0; i < s->qlen && s->open; i++) {
-        if (ws_write_packet(s, s->ws, &s->q[i], NULL) == -ENOBUFS) {
+    eio_queue_t *oq = s->oq;
+    for (uint32_t i = 0; oq && i < oq->qlen && s->open; i++) {
+        if (ws_write_packet(s, s->ws, &oq->q[i], NULL) == -ENOBUFS) {
             session_doom(s);
             break;
         }
     }
-    queue_clear(s);
-    free(s->q);
-    s->q = NULL;
-    s->qcap = 0;
+    queue_free(s);
 }
 
 static void cors_headers(eio_server_t *srv, sl_http_req_t *req);
@@ -459,12 +530,12 @@ static void respond_poll(eio_session_t *s, sl_http_req_t *req, const char *body,
 /* Answers the parked GET with the whole queue. */
 static void session_flush_poll(eio_session_t *s)
 {
-    if (!s->poll || s->qlen == 0)
+    if (!s->poll || queue_len(s) == 0)
         return;
     sl_buf_t body = SL_BUF_INIT;
     int compress = 0;
-    for (uint32_t i = 0; i < s->qlen; i++) {
-        eio_out_t *o = &s->q[i];
+    for (uint32_t i = 0; i < s->oq->qlen; i++) {
+        eio_out_t *o = &s->oq->q[i];
         int binary = o->flags & EIO_SEND_BINARY;
         if (s->proto == 3)
             eio3_payload_append(&body, (eio_type_t)o->type, binary, o->data, o->len);
@@ -738,32 +809,34 @@ static int hb_expired(eio_session_t *s)
 
 /* ---- session lifetime --------------------------------------------------- */
 
-static void timer_closed(uv_handle_t *h) { free(h); }
-
+/* Reads nothing of the server: at shutdown it may be gone by now. */
 static void session_free(void *p)
 {
     eio_session_t *s = p;
-    free(s->q);
     free(s);
 }
 
-/* The session's timer, made on first use. NULL when out of memory. */
+/* The session's timer (a polling session's), made on first use. NULL
+ * when out of memory. */
 static uv_timer_t *session_timer(eio_session_t *s)
 {
-    if (!s->up) {
-        s->up = malloc(sizeof *s->up);
-        if (!s->up)
+    eio_queue_t *oq = s->oq ? s->oq : queue_new(s);
+    if (!oq)
+        return NULL;
+    if (!oq->up) {
+        oq->up = malloc(sizeof *oq->up);
+        if (!oq->up)
             return NULL;
-        uv_timer_init(s->srv->loop, s->up);
-        s->up->data = s;
+        uv_timer_init(s->srv->loop, oq->up);
+        oq->up->data = s;
     }
-    return s->up;
+    return oq->up;
 }
 
 static void session_timer_stop(eio_session_t *s)
 {
-    if (s->up)
-        uv_timer_stop(s->up);
+    if (s->oq && s->oq->up)
+        uv_timer_stop(s->oq->up);
 }
 
 /* Ends what is left of a closed session: table entry, timers, memory. The
@@ -777,11 +850,9 @@ static void session_finish(eio_session_t *s)
     s->finished = 1;
     table_remove(s->srv, s);
     sl_timerq_stop(&s->hb);
-    if (s->up) {
-        uv_close((uv_handle_t *)s->up, timer_closed);
-        s->up = NULL;
-    }
-    queue_clear(s);
+    queue_free(s);
+    if (s->srv->h.on_free && s->srv->h.data_size)
+        s->srv->h.on_free(s, s->srv->ud);
     if (sl_defer(s->srv->loop, session_free, s)) {
         SL_ERRORF("eio", SL_LOG_FIELDS("sid", s->sid),
                   "session %s: out of memory to defer its free; freed at once", s->sid);
@@ -835,7 +906,7 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
         drain = s->open;
     }
     if (s->poll) {
-        if (notify_peer && s->qlen) {
+        if (notify_peer && queue_len(s)) {
             session_push_ctl(s, EIO_CLOSE, NULL); /* flushes with the queue */
         } else {
             session_release_poll(s, poll_answer);
@@ -850,10 +921,11 @@ static void session_close_ex(eio_session_t *s, const char *reason, int notify_pe
         sl_ws_close(s->ws, 1000);
         s->ws = NULL;
     }
-    if (s->probe) {
-        sl_ws_set_handler(s->probe, &ws_detached_handler, NULL);
-        sl_ws_close(s->probe, 1000);
-        s->probe = NULL;
+    sl_ws_t *probe = session_probe(s);
+    if (probe) {
+        probe_forget(s);
+        sl_ws_set_handler(probe, &ws_detached_handler, NULL);
+        sl_ws_close(probe, 1000);
     }
     if (srv->h.on_close)
         srv->h.on_close(s, reason, srv->ud);
@@ -877,9 +949,11 @@ void eio_session_close(eio_session_t *s)
     session_close(s, "forced close", 1);
 }
 
-static eio_session_t *session_new(eio_server_t *srv, int proto, int transport)
+static eio_session_t *session_new(eio_server_t *srv, const sl_http_req_t *req, int proto,
+                                  int transport)
 {
-    eio_session_t *s = calloc(1, sizeof *s);
+    size_t extra = srv->h.data_size ? srv->h.data_size(req, srv->ud) : 0;
+    eio_session_t *s = calloc(1, sizeof *s + extra);
     if (!s)
         return NULL;
     do {
@@ -1109,7 +1183,7 @@ static void handle_poll_get(eio_session_t *s, sl_http_req_t *req)
     s->poll = req;
     req->on_abort = poll_aborted;
     req->abort_ud = s;
-    if (s->qlen)
+    if (queue_len(s))
         session_flush_poll(s);
     else if (s->upgrading)
         session_release_poll(s, EIO_NOOP);
@@ -1198,14 +1272,15 @@ static int ws_decode(eio_session_t *s, int binary, const char *p, size_t n, eio_
 static void upgrade_timeout_cb(uv_timer_t *t)
 {
     eio_session_t *s = t->data;
-    if (s->probe) {
+    sl_ws_t *probe = session_probe(s);
+    if (probe) {
         SL_LOG_EVERYF(&s->srv->broken, SL_LOG_INFO, "eio",
                       SL_LOG_FIELDS("sid", s->sid),
                       "session %s: upgrade timed out", s->sid);
-        sl_ws_set_handler(s->probe, &ws_detached_handler, NULL);
-        sl_ws_close(s->probe, 1000);
-        s->probe = NULL;
+        probe_forget(s);
         s->upgrading = 0;
+        sl_ws_set_handler(probe, &ws_detached_handler, NULL);
+        sl_ws_close(probe, 1000);
     }
 }
 
@@ -1214,13 +1289,13 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
     if (pkt->type == EIO_PING && pkt->len == 5 && !memcmp(pkt->data, "probe", 5)) {
         ws_write_packet(s, ws, &(eio_out_t){.type = EIO_PONG, .data = "probe", .len = 5}, NULL);
         /* The client now pauses polling: release its parked GET. */
-        if (s->poll && s->qlen == 0)
+        if (s->poll && queue_len(s) == 0)
             session_release_poll(s, EIO_NOOP);
         return;
     }
     if (pkt->type == EIO_UPGRADE) {
         session_timer_stop(s);
-        s->probe = NULL;
+        probe_forget(s);
         s->upgrading = 0;
         s->ws = ws;
         s->transport = T_WEBSOCKET;
@@ -1238,7 +1313,7 @@ static void probe_message(eio_session_t *s, sl_ws_t *ws, const eio_packet_t *pkt
                   SL_LOG_FIELDS("sid", s->sid),
                   "session %s: unexpected packet during upgrade, dropping probe",
                   s->sid);
-    s->probe = NULL;
+    probe_forget(s);
     s->upgrading = 0;
     sl_ws_set_handler(ws, &ws_detached_handler, NULL);
     sl_ws_close(ws, 1002);
@@ -1248,11 +1323,11 @@ static void ws_on_message(sl_ws_t *ws, int binary, const char *p, size_t n)
 {
     eio_session_t *s = sl_ws_data(ws);
     eio_packet_t pkt;
-    if (!s->open || (ws != s->ws && ws != s->probe))
+    if (!s->open || (ws != s->ws && ws != session_probe(s)))
         return; /* not (or no longer) a transport of this session */
     if (ws_decode(s, binary, p, n, &pkt)) {
-        if (ws == s->probe) {
-            s->probe = NULL;
+        if (ws != s->ws) {
+            probe_forget(s);
             s->upgrading = 0;
             sl_ws_set_handler(ws, &ws_detached_handler, NULL);
             sl_ws_close(ws, 1002);
@@ -1277,14 +1352,14 @@ static void ws_on_close(sl_ws_t *ws)
 {
     eio_session_t *s = sl_ws_data(ws);
     if (ws == s->ws) {
-        if (s->probe == ws)
-            s->probe = NULL;
+        if (session_probe(s) == ws)
+            probe_forget(s);
         s->ws = NULL;
         session_close(s, "transport close", 0);
         return;
     }
-    if (ws == s->probe) {
-        s->probe = NULL;
+    if (ws == session_probe(s)) {
+        probe_forget(s);
         s->upgrading = 0;
         session_timer_stop(s);
         return;
@@ -1370,7 +1445,7 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
             return;
         }
     }
-    eio_session_t *s = session_new(srv, proto, transport);
+    eio_session_t *s = session_new(srv, req, proto, transport);
     if (!s) {
         sl_http_respond_text(req, 503, "out of memory");
         return;
@@ -1397,10 +1472,11 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         sl_rcbuf_unref(open);
         /* on_open ran first, so its packets are queued before OPEN: put OPEN
          * first. */
-        if (s->qlen > 1) {
-            eio_out_t o = s->q[s->qlen - 1];
-            memmove(s->q + 1, s->q, (s->qlen - 1) * sizeof *s->q);
-            s->q[0] = o;
+        eio_queue_t *oq = s->oq;
+        if (oq && oq->qlen > 1) {
+            eio_out_t o = oq->q[oq->qlen - 1];
+            memmove(oq->q + 1, oq->q, (oq->qlen - 1) * sizeof *oq->q);
+            oq->q[0] = o;
         }
         if (!s->open) {
             /* The layer above closed it at once: answer the upgrade. */
@@ -1464,10 +1540,10 @@ static void handle_upgrade(eio_server_t *srv, eio_session_t *s, sl_http_req_t *r
         sl_ws_close(ws, 1011);
         return;
     }
-    s->probe = ws;
+    s->oq->probe = ws; /* session_timer made the queue */
     s->upgrading = 1;
     uv_timer_start(t, upgrade_timeout_cb, srv->opts.upgrade_timeout_ms, 0);
-    if (s->poll && s->qlen == 0)
+    if (s->poll && queue_len(s) == 0)
         session_release_poll(s, EIO_NOOP);
     /* Frames sent right behind the upgrade request are handled now that
      * the session knows its probe. */
@@ -1538,7 +1614,7 @@ void eio_server_handle(eio_server_t *srv, sl_http_req_t *req)
     if (s && s->draining) {
         /* The last GET of a server-closed polling session collects the
          * close packet; anything else finds the session gone. */
-        if (transport == T_POLLING && !strcmp(req->method, "GET") && s->qlen) {
+        if (transport == T_POLLING && !strcmp(req->method, "GET") && queue_len(s)) {
             s->poll = req;
             session_flush_poll(s);
             session_finish(s);
@@ -1650,6 +1726,14 @@ void eio_server_count_transports(const eio_server_t *srv, size_t out[2])
     }
 }
 
+void eio_server_each_session(eio_server_t *srv, void (*cb)(eio_session_t *s, void *ud), void *ud)
+{
+    sl_hashtab_iter_t it;
+    sl_hashtab_iter_init(&it, &srv->sessions);
+    for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));)
+        cb(SL_CONTAINER_OF(n, eio_session_t, hnode), ud);
+}
+
 /* No session is left to need a heartbeat: the queues' timers close now,
  * while the loop runs (a server the router owns is freed only after the
  * loop has ended). */
@@ -1694,7 +1778,18 @@ int eio_session_protocol(const eio_session_t *s) { return s->proto; }
 int eio_session_is_open(const eio_session_t *s) { return s->open; }
 void eio_session_set_data(eio_session_t *s, void *data) { s->data = data; }
 void *eio_session_data(const eio_session_t *s) { return s->data; }
+void *eio_session_extra(const eio_session_t *s)
+{
+    return s->srv->h.data_size ? (void *)s->extra : NULL;
+}
+eio_session_t *eio_session_of_extra(void *extra)
+{
+    return (eio_session_t *)((char *)extra - offsetof(eio_session_t, extra));
+}
+void *eio_session_server_ud(const eio_session_t *s) { return s->srv->ud; }
 size_t eio_session_queued(const eio_session_t *s)
 {
-    return s->transport == T_WEBSOCKET && s->ws ? sl_ws_queued(s->ws) : s->qbytes;
+    if (s->transport == T_WEBSOCKET && s->ws)
+        return sl_ws_queued(s->ws);
+    return s->oq ? s->oq->qbytes : 0;
 }

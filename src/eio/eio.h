@@ -67,6 +67,18 @@ typedef struct eio_handler {
     void (*on_close)(eio_session_t *s, const char *reason, void *ud);
     /* Optional: the session was upgraded to WebSocket. */
     void (*on_upgrade)(eio_session_t *s, void *ud);
+    /* Optional: bytes the layer above keeps in the session's own
+     * allocation, for the handshake req (its object for the session, made
+     * with it: one allocation per connection instead of two, each with
+     * malloc's header and rounding): eio_session_extra points there,
+     * zeroed (eio_session_data is still the layer above's to set). */
+    size_t (*data_size)(const sl_http_req_t *req, void *ud);
+    /* Optional, with data_size: the session is done (after on_close: at
+     * once, or once a closed polling session has handed over its close
+     * packet) and its memory goes later in this loop turn (callers up the
+     * stack may still read it). Release what the extra bytes hold, no
+     * later than that. */
+    void (*on_free)(eio_session_t *s, void *ud);
 } eio_handler_t;
 
 eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
@@ -167,6 +179,12 @@ int eio_session_protocol(const eio_session_t *s);           /* 3 or 4 */
 int eio_session_is_open(const eio_session_t *s);
 void eio_session_set_data(eio_session_t *s, void *data);
 void *eio_session_data(const eio_session_t *s);
+/* The bytes data_size asked for (see eio_handler_t); NULL without them. */
+void *eio_session_extra(const eio_session_t *s);
+/* The session whose extra bytes start at extra (no pointer back needed). */
+eio_session_t *eio_session_of_extra(void *extra);
+/* The ud its server was made with (eio_server_new). */
+void *eio_session_server_ud(const eio_session_t *s);
 size_t eio_session_queued(const eio_session_t *s);
 
 /* ---- counters, for metrics ---------------------------------------------- */
@@ -197,6 +215,10 @@ const eio_stats_t *eio_server_stats(const eio_server_t *srv);
 /* Open sessions by the transport they are on now: out[0] polling, out[1]
  * websocket. Walks every session: for a scrape, not for a hot path. */
 void eio_server_count_transports(const eio_server_t *srv, size_t out[2]);
+/* Each session still in the server's table (open ones, and closed ones
+ * handing over their close packet), in no order. cb must not open or close
+ * any session. */
+void eio_server_each_session(eio_server_t *srv, void (*cb)(eio_session_t *s, void *ud), void *ud);
 
 /* 20 characters of base64url from the OS's random source (read 4 KiB at
  * a time; a forked child reads its own). 0 or -EIO. */

@@ -56,11 +56,12 @@ static sl_app_t *app_of(lua_State *L)
 
 /* ---- socket handles ------------------------------------------------------- */
 
-/* A socket's handle, and its binding: the socket's data points here. */
+/* A socket's handle, and its binding: the socket's data points here.
+ * Two words: a userdata of 48 bytes in Lua's slab, one of every idle
+ * connection (the CONNECT under way is found in connecting_now). */
 typedef struct sock_ud {
     sio_socket_t *s;  /* NULL once the socket is gone: the handle is closed */
     int ref;          /* the Lua socket table, LUA_NOREF until it has one */
-    int *alive;       /* set during "connecting": cleared if freed meanwhile */
 } sock_ud_t;
 
 /* The socket of the handle at idx, or NULL when it is closed. */
@@ -472,6 +473,37 @@ static int nsp_select(lua_State *L)
     return 1;
 }
 
+/* h:socket(id): the library's table of the namespace's socket with that
+ * id, as nsp.sockets[id] reads it (lua/siolua/namespace.lua), or nil. */
+static int nsp_socket(lua_State *L)
+{
+    sio_nsp_t *n = sl_lua_bind_check_nsp(L, 1);
+    size_t len;
+    const char *id = luaL_checklstring(L, 2, &len);
+    sio_socket_t *s = sio_nsp_listed_socket(n, id, len);
+    if (s)
+        sl_lua_bind_push_socket(L, s);
+    else
+        lua_pushnil(L);
+    return 1;
+}
+
+static void list_socket_cb(sio_socket_t *s, void *ud)
+{
+    lua_State *L = ud;
+    sl_lua_bind_push_socket(L, s);
+    lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+}
+
+/* h:sockets(): an array of the tables of those sockets, for pairs(). */
+static int nsp_sockets(lua_State *L)
+{
+    sio_nsp_t *n = sl_lua_bind_check_nsp(L, 1);
+    lua_createtable(L, (int)sio_nsp_socket_count(n), 0);
+    sio_nsp_each_socket(n, list_socket_cb, L);
+    return 1;
+}
+
 /* h:remove(): a namespace made by a reload that failed goes away (it has
  * no socket yet: the reload ran in one go); the handle is closed then. */
 static int nsp_remove(lua_State *L)
@@ -506,6 +538,8 @@ static const luaL_Reg nsp_methods[] = {
     {"bind", nsp_bind},
     {"broadcast", nsp_broadcast},
     {"select", nsp_select},
+    {"socket", nsp_socket},
+    {"sockets", nsp_sockets},
     {"rooms", nsp_rooms},
     {"remove", nsp_remove},
     {NULL, NULL},
@@ -760,7 +794,13 @@ typedef struct connecting_ev {
     const char *auth;
     size_t auth_len;
     int alive;        /* cleared by lua_on_free if the socket goes meanwhile */
+    char gone_id[21]; /* its id then (ids are at most 20 characters) */
+    struct connecting_ev *outer; /* a CONNECT whose call this one is in */
 } connecting_ev_t;
+
+/* The CONNECTs being handled, innermost first (one, but a handler may
+ * make another happen: each is told if its socket goes meanwhile). */
+static connecting_ev_t *connecting_now;
 
 static int connecting_cf(lua_State *L)
 {
@@ -768,7 +808,6 @@ static int connecting_cf(lua_State *L)
     sock_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->s = ev->s;
     u->ref = LUA_NOREF;
-    u->alive = &ev->alive;
     luaL_setmetatable(L, SOCK_MT);
     sio_socket_set_data(ev->s, u);
     sl_lua_bind_push_nsp(L, sio_socket_nsp(ev->s));
@@ -779,23 +818,28 @@ static int connecting_cf(lua_State *L)
         lua_pushnil(L);
     else
         push_auth(L, ev->auth, ev->auth_len);
-    lua_pushstring(L, sio_socket_id(ev->s)); /* what h:id() says, without the call */
-    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "connecting", 4, 1);
-    /* Refused during the call: the socket is gone, the table dropped. */
-    if (ev->alive && lua_istable(L, -1))
+    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "connecting", 3, 1);
+    /* Refused during the call: the socket is gone, the table dropped by
+     * the C side (the app may still hold it: its id stays readable, as
+     * free_cf keeps it for a socket that goes later). */
+    if (ev->alive && lua_istable(L, -1)) {
         u->ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    } else if (lua_istable(L, -1)) {
+        lua_pushstring(L, ev->gone_id);
+        lua_setfield(L, -2, "id");
+    }
     return 0;
 }
 
 static void lua_on_connecting(sio_socket_t *s, const char *auth, size_t auth_len, void *ud)
 {
-    connecting_ev_t ev = {ud, s, auth, auth_len, 1};
+    connecting_ev_t ev = {ud, s, auth, auth_len, 1, "", connecting_now};
+    connecting_now = &ev;
     sl_lua_bind_call(ud, connecting_cf, &ev, "a CONNECT");
+    connecting_now = ev.outer;
     if (!ev.alive)
         return;
     sock_ud_t *u = sio_socket_data(s);
-    if (u)
-        u->alive = NULL;
     if (!u || u->ref == LUA_NOREF) /* Lua failed: no table, no answer */
         sio_socket_refuse(s, "server error", NULL, 0);
 }
@@ -891,12 +935,18 @@ static void lua_on_disconnect(sio_socket_t *s, const char *reason, void *ud)
 typedef struct free_ev {
     sl_lua_bind_t *b;
     int ref;
+    const char *id;
 } free_ev_t;
 
+/* The socket table reads its id from the handle while the socket lives
+ * (lua/siolua/socket.lua, socket_metatable): the handle closes now, so
+ * the table keeps the id from here on. */
 static int free_cf(lua_State *L)
 {
     free_ev_t *ev = lua_touserdata(L, 1);
     lua_rawgeti(L, LUA_REGISTRYINDEX, ev->ref);
+    lua_pushstring(L, ev->id);
+    lua_setfield(L, -2, "id");
     sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "free", 1, 0);
     return 0;
 }
@@ -908,15 +958,19 @@ static void lua_on_free(sio_socket_t *s, void *ud)
     if (!u)
         return;
     sio_socket_set_data(s, NULL);
-    if (u->alive)
-        *u->alive = 0;
+    for (connecting_ev_t *ev = connecting_now; ev; ev = ev->outer) {
+        if (ev->s == s) {
+            ev->alive = 0;
+            snprintf(ev->gone_id, sizeof ev->gone_id, "%s", sio_socket_id(s));
+        }
+    }
     u->s = NULL;
     int ref = u->ref;
     u->ref = LUA_NOREF;
     /* The handle may be collected during the free event: u is not read
      * after it. */
     if (ref != LUA_NOREF) {
-        free_ev_t ev = {b, ref};
+        free_ev_t ev = {b, ref, sio_socket_id(s)};
         sl_lua_bind_call(b, free_cf, &ev, "a socket's end");
         luaL_unref(b->L, LUA_REGISTRYINDEX, ref);
     }
@@ -978,7 +1032,7 @@ static const sio_handler_t lua_sio_handler = {
 /* ---- the app ------------------------------------------------------------------- */
 
 /* __index(self, k) of core.indexer: methods[k] when there is one, else
- * the value named, else fallback(self, k). */
+ * values[k] when there is one, else fallback(self, k). */
 static int indexer_cf(lua_State *L)
 {
     lua_settop(L, 2);
@@ -986,32 +1040,30 @@ static int indexer_cf(lua_State *L)
     if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL)
         return 1;
     lua_pushvalue(L, 2);
-    if (lua_rawequal(L, -1, lua_upvalueindex(2))) {
-        lua_pushvalue(L, lua_upvalueindex(3));
+    if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL)
         return 1;
-    }
     lua_settop(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(4));
+    lua_pushvalue(L, lua_upvalueindex(3));
     lua_insert(L, 1);
     lua_call(L, 2, 1);
     return 1;
 }
 
-/* core.indexer(methods, name, value, fallback): an __index function that
- * finds methods[k], then k == name's value, then asks fallback(self, k).
- * In C, because every method call on an object whose __index must also
- * make fields (a socket's) goes through it: as a Lua function it was a
- * call into the VM per method looked up (a socket:join, socket:on...),
+/* core.indexer(methods, values, fallback): an __index function that finds
+ * methods[k], then values[k] (a socket's nsp and connected, the same for
+ * every socket of a namespace while connected), then asks fallback(self,
+ * k). In C, because every method call on an object whose __index must
+ * also make fields (a socket's) goes through it: as a Lua function it was
+ * a call into the VM per method looked up (a socket:join, socket:on...),
  * about a thousand instructions each with the instruction budget's hook
- * on. */
+ * on. A false value is found (rawget), not passed on to the fallback. */
 static int core_indexer(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    luaL_checkany(L, 2);
-    luaL_checkany(L, 3);
-    luaL_checktype(L, 4, LUA_TFUNCTION);
-    lua_settop(L, 4);
-    lua_pushcclosure(L, indexer_cf, 4);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    luaL_checktype(L, 3, LUA_TFUNCTION);
+    lua_settop(L, 3);
+    lua_pushcclosure(L, indexer_cf, 3);
     return 1;
 }
 

@@ -40,17 +40,33 @@ static char *ip4_text(char *out, const unsigned char *b)
  * mapped into IPv6 (every IPv4 client of a dual-stack listener) are
  * written here: libuv's inet_ntop makes one snprintf per group, a tenth
  * of what accepting a connection cost in user space. */
-static void peer_name(const struct sockaddr *sa, char out[INET6_ADDRSTRLEN])
+const char *sl_conn_peer(const sl_conn_t *c, char out[SL_CONN_PEER_MAX])
 {
     static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (sa->sa_family == AF_INET) {
-        ip4_text(out, (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr);
-    } else if (sa->sa_family == AF_INET6) {
-        const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-        if (memcmp(b, mapped, sizeof mapped) == 0)
+    const unsigned char *b = c->peer_addr;
+    out[0] = '\0';
+    if (c->peer_family == AF_INET) {
+        ip4_text(out, b);
+    } else if (c->peer_family == AF_INET6) {
+        if (memcmp(b, mapped, sizeof mapped) == 0) {
             ip4_text(stpcpy(out, "::ffff:"), b + 12);
-        else
-            uv_ip6_name((const struct sockaddr_in6 *)sa, out, INET6_ADDRSTRLEN);
+        } else {
+            struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+            memcpy(&sa.sin6_addr, b, 16);
+            uv_ip6_name(&sa, out, SL_CONN_PEER_MAX);
+        }
+    }
+    return out;
+}
+
+static void peer_keep(sl_conn_t *c, const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        memcpy(c->peer_addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        c->peer_family = AF_INET;
+    } else if (sa->sa_family == AF_INET6) {
+        memcpy(c->peer_addr, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+        c->peer_family = AF_INET6;
     }
 }
 
@@ -153,7 +169,13 @@ static void conn_write_error_cb(sl_stream_writer_t *w, int status)
     sl_conn_close(conn_of(w));
 }
 
-static const char *conn_name_cb(sl_stream_writer_t *w) { return conn_of(w)->peer; }
+/* The peer's text for the budget's warning, made when it is written (the
+ * conn keeps the address as bytes); the line takes it at once. */
+static const char *conn_name_cb(sl_stream_writer_t *w)
+{
+    static char peer[SL_CONN_PEER_MAX];
+    return sl_conn_peer(conn_of(w), peer);
+}
 
 static const sl_stream_writer_handler_t conn_writer_handler = {
     .on_drain = conn_drain_cb,
@@ -207,7 +229,8 @@ static void plaintext_refused(sl_conn_t *c)
     char head[sizeof resp + 96];
     int n = snprintf(head, sizeof head, "%s%zu\r\n\r\n%s", resp, sizeof REFUSAL - 1, REFUSAL);
 #undef REFUSAL
-    SL_INFO("tls", "%s: plaintext HTTP on the TLS port, answered 400", c->peer);
+    char peer[SL_CONN_PEER_MAX];
+    SL_INFO("tls", "%s: plaintext HTTP on the TLS port, answered 400", sl_conn_peer(c, peer));
     sl_stream_writer_write(&c->out, head, (size_t)n, SL_STREAM_WRITE_UNCAPPED);
     count_sent(c);
     sl_conn_close_after_write(c);
@@ -241,7 +264,8 @@ static void tls_input(sl_conn_t *c, const char *p, size_t n)
     if (r == SL_TLS_CLOSED) {
         sl_conn_close(c); /* the peer's close_notify: its end of the stream */
     } else if (r < 0) {
-        SL_INFO("tls", "%s: %s", c->peer, sl_tls_reason(c->tls));
+        char peer[SL_CONN_PEER_MAX];
+        SL_INFO("tls", "%s: %s", sl_conn_peer(c, peer), sl_tls_reason(c->tls));
         sl_conn_close_after_write(c);
     } else if (rc && rc != -ENOBUFS) {
         sl_conn_close(c);
@@ -328,12 +352,12 @@ int sl_conn_open(uv_loop_t *loop, const sl_accepted_t *a, const sl_conn_handler_
     if (!a->nodelay)
         uv_tcp_nodelay(&c->tcp, 1);
     if (a->peer) {
-        peer_name(a->peer, c->peer);
+        peer_keep(c, a->peer);
     } else {
         struct sockaddr_storage ss;
         int len = sizeof ss;
         if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-            peer_name((const struct sockaddr *)&ss, c->peer);
+            peer_keep(c, (const struct sockaddr *)&ss);
     }
     *out = c;
     sl_conn_resume(c);

@@ -49,11 +49,15 @@ struct sl_conn {
     unsigned reading : 1;
     unsigned lingering : 1;
     unsigned tls_started : 1;  /* the first bytes came: not plaintext HTTP */
+    uint8_t peer_family;       /* AF_INET, AF_INET6; 0: the address is unknown */
     size_t *live;              /* the owner's count of open conns, or NULL */
-    char peer[INET6_ADDRSTRLEN]; /* "ip" of the peer, for logs and handshake:
-                                    46 bytes hold any IPv6 text (no zone is
-                                    written), 18 less than a round 64 */
+    uint8_t peer_addr[16];     /* the peer's address (4 bytes for IPv4): its
+                                  text is made when asked (sl_conn_peer), 30
+                                  bytes less in every conn than holding it */
 };
+
+/* Room for the peer's address as text: any IPv6 text (no zone is written). */
+#define SL_CONN_PEER_MAX INET6_ADDRSTRLEN
 
 /* A new conn on a->fd, a socket just accepted (net/listener.h): it owns
  * the descriptor from now on, even when this fails. What the accept told
@@ -70,6 +74,9 @@ int sl_conn_open(uv_loop_t *loop, const sl_accepted_t *a, const sl_conn_handler_
  * (base/budget.h); over it the conns that have waited longest are closed.
  * Right after sl_conn_open. */
 void sl_conn_set_budget(sl_conn_t *c, sl_budget_t *b);
+/* The peer's address as text into out, as inet_ntop writes it ("" when
+ * unknown); returns out. */
+const char *sl_conn_peer(const sl_conn_t *c, char out[SL_CONN_PEER_MAX]);
 /* 1 when the connection speaks TLS. */
 static inline int sl_conn_secure(const sl_conn_t *c) { return c->tls != NULL; }
 /* Swap the handler (HTTP -> WebSocket after an upgrade). */

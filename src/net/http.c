@@ -114,7 +114,7 @@ static sl_http_req_t *req_new(sl_http_conn_t *hc)
         return NULL;
     r->hc = hc;
     r->secure = sl_conn_secure(hc->conn);
-    r->peer = hc->conn->peer;
+    r->peer = sl_conn_peer(hc->conn, r->peer_buf);
     r->address = r->peer;
     return r;
 }
@@ -486,7 +486,7 @@ static int cb_headers_complete(llhttp_t *p)
             SL_LOG_EVERY(&hc->shared->busy, SL_LOG_WARN, "http",
                          "request bodies held: %zu bytes, the most maxBufferedRequestBytes "
                          "allows is %zu: answering 503 to %s",
-                         hc->shared->body_bytes, hc->lim.max_buffered_bytes, hc->conn->peer);
+                         hc->shared->body_bytes, hc->lim.max_buffered_bytes, r->peer);
             return refuse(hc, 503, NULL);
         }
         r->shared = hc->shared;
@@ -580,9 +580,10 @@ static void http_bad_request(sl_http_conn_t *hc, int status, const char *why)
     static sl_http_shared_t unshared = {0, SL_LOG_EVERY_INIT, SL_LOG_EVERY_INIT, SL_LOG_EVERY_INIT};
     sl_http_shared_t *sh = hc->shared ? hc->shared : &unshared;
     sl_log_every_t *e = status == 408 ? &sh->timeout : &sh->bad;
+    char peer[SL_CONN_PEER_MAX];
     if (why)
-        SL_LOG_EVERY(e, SL_LOG_INFO, "http", "%s: %s: answered %d, closing", hc->conn->peer, why,
-                     status);
+        SL_LOG_EVERY(e, SL_LOG_INFO, "http", "%s: %s: answered %d, closing",
+                     sl_conn_peer(hc->conn, peer), why, status);
     char resp[256];
     int n = snprintf(resp, sizeof resp,
                      "HTTP/1.1 %d %s\r\nContent-Length: 0\r\n%sConnection: close\r\n\r\n", status,

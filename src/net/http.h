@@ -84,6 +84,7 @@ struct sl_http_req {
     const char *address;         /* the client's: peer, or from X-Forwarded-For
                                     when peer is a trusted proxy (net/trust.h) */
     char address_buf[64];
+    char peer_buf[SL_CONN_PEER_MAX]; /* what peer points to */
     /* Set by whoever holds the request past on_request. */
     void (*on_abort)(sl_http_req_t *req, void *abort_ud);
     void *abort_ud;

@@ -96,6 +96,5 @@ size_t sl_ws_queued(const sl_ws_t *ws);
 void sl_ws_close(sl_ws_t *ws, uint16_t code);
 /* Drops the connection at once, no close frame. */
 void sl_ws_abort(sl_ws_t *ws);
-const char *sl_ws_peer(const sl_ws_t *ws);
 
 #endif

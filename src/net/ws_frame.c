@@ -146,7 +146,7 @@ unsigned sl_ws_frame_header(unsigned char out[10], unsigned opcode, uint64_t len
 void sl_ws_parser_init(sl_ws_parser_t *ps, size_t max_message)
 {
     memset(ps, 0, sizeof *ps);
-    ps->max_message = max_message;
+    ps->max_message = max_message > UINT32_MAX ? UINT32_MAX : (uint32_t)max_message;
 }
 
 static void msg_free(sl_ws_parser_t *ps)

@@ -30,7 +30,8 @@ typedef struct sl_ws_parser {
     sl_buf_t *msg;         /* reassembly; NULL unless a message is split
                               across feeds or fragmented */
     uint64_t left;         /* payload bytes of the current frame to come */
-    size_t max_message;    /* message total above this -> 1009 */
+    uint32_t max_message;  /* message total above this -> 1009 (at most
+                              4 GiB: 8 bytes less in every connection) */
     uint8_t hdr[10];       /* header bytes before the mask, as received */
     uint8_t mask[4];
     uint8_t hdr_len;       /* header bytes (mask included) seen so far */

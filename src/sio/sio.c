@@ -85,21 +85,23 @@ struct sio_socket {
     void *data;
 };
 
+/* In its Engine.IO session's allocation: the session and the server are
+ * found from its address (client_eio, client_srv), the server's clients
+ * are its sessions. */
 struct sio_client {
-    sio_server_t *srv;
-    eio_session_t *eio;
-    sio_client_t *prev, *next;
     sio_socket_t *sockets;
     sio_packet_reasm_t reasm;
     sl_timerq_entry_t connect; /* in srv->connect_due until a namespace is
                                   joined (or the client closes): three
                                   words, not a 152-byte timer */
-    int hs_nheaders;           /* next to the bits: no padding */
-    unsigned closed : 1;
-    unsigned hs_secure : 1;    /* the handshake came over TLS */
     uint64_t hs_time_ms;       /* wall clock at the handshake */
+    int hs_nheaders;
+    uint8_t closed : 1;
+    uint8_t hs_secure : 1;     /* the handshake came over TLS */
     char hs[];                 /* the handshake: "url\0address\0" then the
-                                  header records (handshake_write) */
+                                  header records (handshake_write), right
+                                  after the bits (offsetof, not sizeof: no
+                                  padding before it) */
 };
 
 struct sio_server {
@@ -109,7 +111,6 @@ struct sio_server {
     sio_handler_t h;
     void *ud;
     sio_nsp_t *nsps;
-    sio_client_t *clients;
     size_t nclients;
     const char *(*allow_request)(const sl_http_req_t *req, void *ud);
     void *allow_ud;
@@ -134,6 +135,16 @@ struct sio_server {
 };
 
 static void client_close(sio_client_t *c, const char *reason);
+
+/* A client lives in its session's allocation (eio_on_open). */
+static inline eio_session_t *client_eio(const sio_client_t *c)
+{
+    return eio_session_of_extra((void *)c);
+}
+static inline sio_server_t *client_srv(const sio_client_t *c)
+{
+    return eio_session_server_ud(client_eio(c));
+}
 static void socket_gone(sio_socket_t *s, const char *reason, int notify_up);
 
 /* ---- options ------------------------------------------------------------ */
@@ -225,11 +236,9 @@ void sio_server_traffic_take(sio_server_t *srv, void (*cb)(const sio_traffic_t *
 
 size_t sio_server_polling_count(const sio_server_t *srv)
 {
-    size_t n = 0;
-    for (sio_client_t *c = srv->clients; c; c = c->next)
-        if (!c->closed && !strcmp(eio_session_transport(c->eio), "polling"))
-            n++;
-    return n;
+    size_t n[2];
+    eio_server_count_transports(srv->eio, n);
+    return n[0];
 }
 
 /* ---- rooms -------------------------------------------------------------- */
@@ -509,14 +518,27 @@ sio_nsp_t *sio_server_of(sio_server_t *srv, const char *name)
 
 static void nsp_free(sio_nsp_t *n);
 
+typedef struct nsp_use {
+    const sio_nsp_t *nsp;
+    int used;
+} nsp_use_t;
+
+static void nsp_use_cb(eio_session_t *e, void *ud)
+{
+    nsp_use_t *u = ud;
+    const sio_client_t *c = eio_session_data(e);
+    for (const sio_socket_t *s = c ? c->sockets : NULL; s; s = s->client_next)
+        u->used |= s->nsp == u->nsp;
+}
+
 int sio_server_remove_nsp(sio_server_t *srv, sio_nsp_t *nsp)
 {
     if (nsp->nsockets || !strcmp(nsp->name, "/"))
         return -EBUSY;
-    for (sio_client_t *c = srv->clients; c; c = c->next)
-        for (sio_socket_t *s = c->sockets; s; s = s->client_next)
-            if (s->nsp == nsp)
-                return -EBUSY; /* a CONNECT to it is being decided */
+    nsp_use_t use = {nsp, 0};
+    eio_server_each_session(srv->eio, nsp_use_cb, &use);
+    if (use.used)
+        return -EBUSY; /* a CONNECT to it is being decided */
     for (sio_nsp_t **pp = &srv->nsps; *pp; pp = &(*pp)->next) {
         if (*pp == nsp) {
             *pp = nsp->next;
@@ -567,6 +589,27 @@ sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len)
 {
     sio_socket_t *s = own_find(nsp, id, len);
     return s && s->state == S_CONNECTED ? s : NULL;
+}
+
+/* By nsp->own: every socket in it is listed (it joins at its accept and
+ * leaves with its rooms, after its "disconnecting" handlers, once out of
+ * the list). A listed socket may not be in it (it left its own-id room,
+ * or recovery gave its id out twice): only then is the list walked. */
+sio_socket_t *sio_nsp_listed_socket(sio_nsp_t *nsp, const char *id, size_t len)
+{
+    sio_socket_t *s = own_find(nsp, id, len);
+    if (s || sl_hashtab_count(&nsp->own) == nsp->nsockets)
+        return s;
+    for (s = nsp->sockets; s; s = s->nsp_next)
+        if (is_own_id(s, id, len))
+            return s;
+    return NULL;
+}
+
+void sio_nsp_each_socket(const sio_nsp_t *nsp, void (*cb)(sio_socket_t *s, void *ud), void *ud)
+{
+    for (sio_socket_t *s = nsp->sockets; s; s = s->nsp_next)
+        cb(s, ud);
 }
 
 const char *sio_nsp_name(const sio_nsp_t *nsp) { return nsp->name; }
@@ -666,10 +709,10 @@ static inline __attribute__((always_inline)) int client_deliver(sio_client_t *c,
         return -EPIPE;
     unsigned plain = out->plain ? EIO_SEND_PLAIN : 0;
     if (out->natts == 0) /* a tail call, the broadcast's case */
-        return eio_session_send_msg(c->eio, &out->text, plain);
-    int rc = eio_session_send_msg(c->eio, &out->text, plain);
+        return eio_session_send_msg(client_eio(c), &out->text, plain);
+    int rc = eio_session_send_msg(client_eio(c), &out->text, plain);
     for (unsigned i = 0; rc == 0 && i < out->natts; i++)
-        rc = eio_session_send_msg(c->eio, &out->atts[i], plain);
+        rc = eio_session_send_msg(client_eio(c), &out->atts[i], plain);
     return rc;
 }
 
@@ -689,7 +732,7 @@ static int client_send(sio_client_t *c, sio_out_t *out)
 {
     int rc = client_deliver(c, out);
     if (rc == 0)
-        count_out(c->srv, out, 1);
+        count_out(client_srv(c), out, 1);
     return rc;
 }
 
@@ -698,7 +741,7 @@ static int client_send_packet(sio_client_t *c, sio_packet_type_t type, const cha
                               const char *json, size_t len)
 {
     sio_out_t out;
-    int rc = sio_out_build(&out, c->srv, type, nsp, -1, json, len, NULL, 0);
+    int rc = sio_out_build(&out, client_srv(c), type, nsp, -1, json, len, NULL, 0);
     if (rc == 0)
         rc = client_send(c, &out);
     sio_out_release(&out);
@@ -715,7 +758,7 @@ int sio_socket_send(sio_socket_t *s, sio_out_t *out)
 int sio_socket_writable(const sio_socket_t *s)
 {
     return s->state == S_CONNECTED && !s->client->closed &&
-           eio_session_queued(s->client->eio) == 0;
+           eio_session_queued(client_eio(s->client)) == 0;
 }
 
 /* ---- selection ---------------------------------------------------------- */
@@ -986,17 +1029,33 @@ void sio_adapter_describe_socket(sio_socket_t *s, sl_buf_t *out)
 /* ---- sockets ------------------------------------------------------------ */
 
 const char *sio_socket_id(const sio_socket_t *s) { return s->id; }
-const char *sio_socket_session_id(const sio_socket_t *s) { return eio_session_id(s->client->eio); }
+const char *sio_socket_session_id(const sio_socket_t *s) { return eio_session_id(client_eio(s->client)); }
 sio_nsp_t *sio_socket_nsp(const sio_socket_t *s) { return s->nsp; }
 int sio_socket_connected(const sio_socket_t *s) { return s->state == S_CONNECTED; }
 void sio_socket_set_data(sio_socket_t *s, void *data) { s->data = data; }
 void *sio_socket_data(const sio_socket_t *s) { return s->data; }
 int sio_socket_recovered(const sio_socket_t *s) { return s->recovered; }
+/* A handshake's URL that most WebSocket-only clients send, as it is: a
+ * byte (COMMON_URL_CODE + its index, then NUL) in the client's block. */
+static const char *const COMMON_URLS[] = {
+    "/socket.io/?EIO=4&transport=websocket",
+    "/socket.io/?EIO=3&transport=websocket",
+};
+#define COMMON_URL_CODE 0x01
+
+static const char *handshake_url(const char *hs)
+{
+    unsigned char c = (unsigned char)hs[0];
+    if (c >= COMMON_URL_CODE && c < COMMON_URL_CODE + sizeof COMMON_URLS / sizeof *COMMON_URLS)
+        return COMMON_URLS[c - COMMON_URL_CODE];
+    return hs;
+}
+
 void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out)
 {
     const sio_client_t *c = s->client;
-    const char *q = strchr(c->hs, '?');
-    out->url = c->hs;
+    out->url = handshake_url(c->hs);
+    const char *q = strchr(out->url, '?');
     out->query = q ? q + 1 : "";
     out->address = c->hs + strlen(c->hs) + 1;
     out->headers = out->address + strlen(out->address) + 1;
@@ -1006,7 +1065,7 @@ void sio_socket_handshake(const sio_socket_t *s, sio_handshake_t *out)
 }
 const char *sio_socket_transport(const sio_socket_t *s)
 {
-    return s->client->closed ? "closed" : eio_session_transport(s->client->eio);
+    return s->client->closed ? "closed" : eio_session_transport(client_eio(s->client));
 }
 
 static sio_socket_t *socket_new(sio_client_t *c, sio_nsp_t *nsp)
@@ -1035,7 +1094,7 @@ static void client_unlink_socket(sio_client_t *c, sio_socket_t *s)
 
 static void socket_free(sio_socket_t *s)
 {
-    sio_server_t *srv = s->client->srv;
+    sio_server_t *srv = client_srv(s->client);
     if (srv->h.on_free)
         srv->h.on_free(s, srv->ud);
     free(s);
@@ -1088,7 +1147,7 @@ int sio_socket_accept(sio_socket_t *s, const char *pid)
     }
     memcpy(json + n, "\"}", 2);
     n += 2;
-    if (eio_session_protocol(c->eio) == 3) /* v2 clients: a bare CONNECT */
+    if (eio_session_protocol(client_eio(c)) == 3) /* v2 clients: a bare CONNECT */
         return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, NULL, 0);
     return client_send_packet(c, SIO_PACKET_CONNECT, nsp->name, json, (size_t)n);
 }
@@ -1105,7 +1164,7 @@ void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, 
         return;
     sio_client_t *c = s->client;
     sl_buf_t b = SL_BUF_INIT;
-    if (eio_session_protocol(c->eio) == 3) {
+    if (eio_session_protocol(client_eio(c)) == 3) {
         json_string(&b, msg); /* v2 clients take a bare string */
     } else {
         sl_buf_append_str(&b, "{\"message\":");
@@ -1127,7 +1186,7 @@ void sio_socket_refuse(sio_socket_t *s, const char *msg, const char *data_json, 
  * The client's list is the caller's business. */
 static void socket_gone(sio_socket_t *s, const char *reason, int notify_up)
 {
-    sio_server_t *srv = s->client->srv;
+    sio_server_t *srv = client_srv(s->client);
     if (s->state == S_GONE || s->state == S_LEAVING)
         return;
     int was_connected = s->state == S_CONNECTED;
@@ -1163,7 +1222,7 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn)
         client_unlink_socket(c, s);
         socket_gone(s, "server namespace disconnect", 1);
         client_close(c, "forced server close");
-        eio_session_close(c->eio);
+        eio_session_close(client_eio(c));
         return;
     }
     client_send_packet(c, SIO_PACKET_DISCONNECT, s->nsp->name, NULL, 0);
@@ -1173,39 +1232,52 @@ void sio_socket_disconnect(sio_socket_t *s, int close_conn)
 
 /* ---- clients (one per Engine.IO session) -------------------------------- */
 
-static void client_free(void *p)
+static void reasm_free_cb(void *p)
 {
-    sio_client_t *c = p;
+    sio_packet_reasm_free(p);
+    free(p);
+}
+
+/* A client lives in its Engine.IO session's allocation (eio_handler_t's
+ * data_size), so its memory goes with the session's, later in the loop
+ * turn in which the session is done (callers up the stack still read
+ * it; every client_close is followed by the session's close). A binary
+ * packet being put together (rare) goes then too: its attachments may be
+ * what a caller up the stack is handing out. */
+static void eio_on_free(eio_session_t *e, void *ud)
+{
+    sio_server_t *srv = ud;
+    sio_client_t *c = eio_session_extra(e);
+    if (!c->reasm.st)
+        return;
+    sio_packet_reasm_t *r = malloc(sizeof *r);
+    if (r) {
+        *r = c->reasm;
+        c->reasm.st = NULL;
+        if (!sl_defer(srv->loop, reasm_free_cb, r))
+            return;
+        c->reasm = *r;
+        free(r);
+    }
+    SL_ERROR("sio", "out of memory to defer a client's packet buffers' free; freed at once");
     sio_packet_reasm_free(&c->reasm);
-    free(c);
 }
 
 /* Every socket of the client leaves with reason; the client is unlinked
- * now and freed later in this loop turn (callers up the stack still read
- * it). Idempotent. */
+ * now (its memory goes with its session's, see eio_on_free). Idempotent. */
 static void client_close(sio_client_t *c, const char *reason)
 {
     if (c->closed)
         return;
     c->closed = 1;
-    sio_server_t *srv = c->srv;
+    sio_server_t *srv = client_srv(c);
     sl_timerq_stop(&c->connect);
     while (c->sockets) {
         sio_socket_t *s = c->sockets;
         c->sockets = s->client_next;
         socket_gone(s, reason, 1);
     }
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        srv->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
     srv->nclients--;
-    if (sl_defer(srv->loop, client_free, c)) {
-        SL_ERROR("sio", "out of memory to defer a client's free; freed at once");
-        client_free(c);
-    }
 }
 
 /* A client joined no namespace within connect_timeout. */
@@ -1216,10 +1288,10 @@ static void connect_timeout_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
     /* A client that never joins is what a handshake flood leaves: one
      * line per interval with the count, not one per client. */
     SL_LOG_EVERYF(&srv->timeouts, SL_LOG_INFO, "sio",
-                  SL_LOG_FIELDS("sid", eio_session_id(c->eio), "reason", "connect timeout"),
-                  "session %s joined no namespace within %u ms, closing", eio_session_id(c->eio),
+                  SL_LOG_FIELDS("sid", eio_session_id(client_eio(c)), "reason", "connect timeout"),
+                  "session %s joined no namespace within %u ms, closing", eio_session_id(client_eio(c)),
                   srv->opts.connect_timeout_ms);
-    eio_session_t *es = c->eio;
+    eio_session_t *es = client_eio(c);
     client_close(c, "connect timeout");
     eio_session_close(es);
 }
@@ -1315,7 +1387,17 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
             memcpy(out + n, src, len);                                         \
         n += len;                                                              \
     } while (0)
-    PUT(req->url, strlen(req->url) + 1);
+    /* The URL first (a byte when common: URLs hold no control bytes). */
+    unsigned char url_code = 0;
+    for (unsigned k = 0; !url_code && k < sizeof COMMON_URLS / sizeof *COMMON_URLS; k++)
+        if (!strcmp(req->url, COMMON_URLS[k]))
+            url_code = (unsigned char)(COMMON_URL_CODE + k);
+    if (url_code) {
+        PUT(&url_code, 1);
+        PUT("", 1);
+    } else {
+        PUT(req->url, strlen(req->url) + 1);
+    }
     PUT(req->address, strlen(req->address) + 1);
     for (int i = 0; i < req->nheaders; i++) {
         const char *name = req->headers[i].name, *value = req->headers[i].value;
@@ -1362,22 +1444,22 @@ static sio_socket_t *client_socket_for(sio_client_t *c, const char *nsp, size_t 
  * them: its client files the answer under that name, whatever it holds. */
 static void client_refuse_nsp(sio_client_t *c, const char *nsp, size_t len)
 {
-    const char *msg = eio_session_protocol(c->eio) == 3 ? "\"Invalid namespace\""
+    const char *msg = eio_session_protocol(client_eio(c)) == 3 ? "\"Invalid namespace\""
                                                         : "{\"message\":\"Invalid namespace\"}";
     sio_packet_t pkt = {.type = SIO_PACKET_CONNECT_ERROR, .nsp = nsp, .nsp_len = len,
                         .payload = msg, .payload_len = strlen(msg)};
     /* In the client's parser (not sio_out_build: the name may hold NUL). */
-    int msgpack = c->srv->opts.parser == SIO_PARSER_MSGPACK;
+    int msgpack = client_srv(c)->opts.parser == SIO_PARSER_MSGPACK;
     sl_buf_t b = SL_BUF_INIT;
     int rc = msgpack ? sio_packet_msgpack_encode(&b, &pkt, NULL, 0) : sio_packet_encode(&b, &pkt);
     if (!rc && !c->closed)
-        eio_session_send(c->eio, msgpack ? EIO_SEND_BINARY : 0, b.data, b.len);
+        eio_session_send(client_eio(c), msgpack ? EIO_SEND_BINARY : 0, b.data, b.len);
     sl_buf_free(&b);
 }
 
 static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
 {
-    sio_server_t *srv = c->srv;
+    sio_server_t *srv = client_srv(c);
     char name[SIO_NSP_NAME_MAX + 1];
     /* Names are C strings from here up (and in Lua): one holding NUL
      * would be cut there and join another namespace ("/chat\0x" would be
@@ -1417,7 +1499,7 @@ static void client_on_connect(sio_client_t *c, const sio_packet_t *pkt)
 /* Every whole packet of either parser comes through here. */
 static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio_packet_bin_t *atts)
 {
-    sio_server_t *srv = c->srv;
+    sio_server_t *srv = client_srv(c);
     srv->stats.packets_received++;
     if (pkt->type == SIO_PACKET_CONNECT) {
         client_on_connect(c, pkt);
@@ -1443,28 +1525,23 @@ static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio
     }
 }
 
+/* The client and its handshake block, in the session's allocation. */
+static size_t eio_data_size(const sl_http_req_t *req, void *ud)
+{
+    (void)ud;
+    return offsetof(sio_client_t, hs) + handshake_write(req, NULL);
+}
+
 static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
 {
     sio_server_t *srv = ud;
-    sio_client_t *c = calloc(1, sizeof *c + handshake_write(req, NULL));
-    if (!c) {
-        eio_session_close(e);
-        return;
-    }
+    sio_client_t *c = eio_session_extra(e); /* zeroed */
     client_copy_handshake(c, req);
-    c->srv = srv;
-    c->eio = e;
     sio_packet_reasm_init(&c->reasm);
     if (sl_timerq_start(&srv->connect_due, &c->connect, srv->opts.connect_timeout_ms)) {
-        sio_packet_reasm_free(&c->reasm);
-        free(c);
         eio_session_close(e);
         return;
     }
-    c->next = srv->clients;
-    if (srv->clients)
-        srv->clients->prev = c;
-    srv->clients = c;
     srv->nclients++;
     eio_session_set_data(e, c);
     if (srv->watch & SIO_WATCH_TRAFFIC)
@@ -1484,7 +1561,7 @@ static const char *parser_mismatch(const sio_client_t *c, int err, const char *d
 {
     if (err == SIO_PACKET_E_TEXT_MESSAGE)
         return "the server uses the msgpack parser (a client with the default parser?)";
-    if (err == SIO_PACKET_E_UNEXPECTED_BINARY && c->srv->opts.parser == SIO_PARSER_DEFAULT && n &&
+    if (err == SIO_PACKET_E_UNEXPECTED_BINARY && client_srv(c)->opts.parser == SIO_PARSER_DEFAULT && n &&
         ((unsigned char)data[0] & 0xf0) == 0x80)
         return "the server uses the default parser (a client with the msgpack parser?)";
     return NULL;
@@ -1492,12 +1569,12 @@ static const char *parser_mismatch(const sio_client_t *c, int err, const char *d
 
 static void client_protocol_error(sio_client_t *c, int err, const char *data, size_t n)
 {
-    const char *sid = eio_session_id(c->eio), *hint = parser_mismatch(c, err, data, n);
+    const char *sid = eio_session_id(client_eio(c)), *hint = parser_mismatch(c, err, data, n);
     /* Any client can send a broken packet at will: once per interval. */
-    SL_LOG_EVERYF(&c->srv->broken, hint ? SL_LOG_WARN : SL_LOG_INFO, "sio",
+    SL_LOG_EVERYF(&client_srv(c)->broken, hint ? SL_LOG_WARN : SL_LOG_INFO, "sio",
                   SL_LOG_FIELDS("sid", sid, "reason", "parse error"), "session %s: %s%s%s, closing", sid,
                   sio_packet_strerror(err), hint ? ": " : "", hint ? hint : "");
-    eio_session_t *e = c->eio;
+    eio_session_t *e = client_eio(c);
     client_close(c, "parse error");
     eio_session_close(e);
 }
@@ -1505,7 +1582,7 @@ static void client_protocol_error(sio_client_t *c, int err, const char *data, si
 /* socket.io-msgpack-parser: every packet is one binary message. */
 static void client_on_msgpack(sio_client_t *c, int binary, const char *data, size_t n)
 {
-    sio_server_t *srv = c->srv;
+    sio_server_t *srv = client_srv(c);
     sio_packet_mp_t local = SIO_PACKET_MP_INIT, *mp = srv->mp_busy ? &local : &srv->mp;
     sio_packet_t pkt;
     const sio_packet_bin_t *bins;
@@ -1532,7 +1609,7 @@ static void eio_on_message(eio_session_t *e, int binary, const char *data, size_
         return;
     if (srv->watch & SIO_WATCH_TRAFFIC)
         traffic_add(srv, SIO_TRAFFIC_PACKETS_IN, n);
-    if (c->srv->opts.parser == SIO_PARSER_MSGPACK) {
+    if (client_srv(c)->opts.parser == SIO_PARSER_MSGPACK) {
         client_on_msgpack(c, binary, data, n);
         return;
     }
@@ -1588,6 +1665,8 @@ static const eio_handler_t sio_eio_handler = {
     .on_message = eio_on_message,
     .on_close = eio_on_close,
     .on_upgrade = eio_on_upgrade,
+    .data_size = eio_data_size,
+    .on_free = eio_on_free,
 };
 
 /* ---- server ------------------------------------------------------------- */
@@ -1624,14 +1703,36 @@ void sio_server_set_allow_request(sio_server_t *srv,
     srv->allow_ud = ud;
 }
 
+typedef struct session_list {
+    eio_session_t **all;
+    size_t n;
+} session_list_t;
+
+static void session_list_cb(eio_session_t *e, void *ud)
+{
+    session_list_t *l = ud;
+    l->all[l->n++] = e;
+}
+
 void sio_server_close_all(sio_server_t *srv)
 {
-    while (srv->clients) {
-        sio_client_t *c = srv->clients;
-        eio_session_t *e = c->eio;
+    /* The sessions first, then each client: a client's disconnect
+     * handlers may close other sessions (they stay in memory until later
+     * in the loop turn, and their clients are then closed already). */
+    size_t n = eio_server_session_count(srv->eio);
+    session_list_t l = {n ? malloc(n * sizeof *l.all) : NULL, 0};
+    if (l.all)
+        eio_server_each_session(srv->eio, session_list_cb, &l);
+    else if (n)
+        SL_ERROR("sio", "out of memory to list the clients at shutdown: their sessions close without them");
+    for (size_t i = 0; i < l.n; i++) {
+        sio_client_t *c = eio_session_data(l.all[i]);
+        if (!c || c->closed)
+            continue;
         client_close(c, "server shutting down");
-        eio_session_set_data(e, NULL);
+        eio_session_set_data(l.all[i], NULL);
     }
+    free(l.all);
     eio_server_close_all(srv->eio);
 }
 

@@ -385,6 +385,11 @@ void sio_nsp_each_room(const sio_nsp_t *nsp, void (*cb)(const char *room, size_t
                        void *ud);
 /* A connected socket of the namespace by id, or NULL. */
 sio_socket_t *sio_nsp_find_socket(sio_nsp_t *nsp, const char *id, size_t len);
+/* The namespace's sockets as Node's namespace.sockets lists them: the
+ * connected ones and those in their "disconnecting" handlers. By id (NULL:
+ * none), and each in turn (cb must not connect or disconnect any). */
+sio_socket_t *sio_nsp_listed_socket(sio_nsp_t *nsp, const char *id, size_t len);
+void sio_nsp_each_socket(const sio_nsp_t *nsp, void (*cb)(sio_socket_t *s, void *ud), void *ud);
 /* Each namespace of the server, in creation order. */
 void sio_server_each_nsp(sio_server_t *srv, void (*cb)(sio_nsp_t *nsp, void *ud), void *ud);
 

@@ -1,5 +1,5 @@
 /* Unit tests for net/conn's opening of an accepted socket on a real libuv
- * loop: the peer's address text a conn keeps (what the handshake's address
+ * loop: the peer's address text a conn gives (what the handshake's address
  * and the logs show) is inet_ntop's, for IPv4, IPv4 mapped into IPv6 (a
  * dual-stack listener) and IPv6, whether it comes with the accept or is
  * asked of the socket; and an accepted conn has TCP_NODELAY on, inherited
@@ -43,7 +43,8 @@ static void on_connection(sl_listener_t *l, const sl_accepted_t *a, void *ud)
         setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &off, sizeof off);
     }
     if (sl_conn_open(tl_loop(), f->ask ? &asked : a, &handler, f, 0, NULL, NULL, NULL, &c) == 0) {
-        snprintf(f->peer, sizeof f->peer, "%s", c->peer);
+        char peer[SL_CONN_PEER_MAX];
+        snprintf(f->peer, sizeof f->peer, "%s", sl_conn_peer(c, peer));
         f->accepted = 1;
         uv_os_fd_t fd;
         int v = 0;

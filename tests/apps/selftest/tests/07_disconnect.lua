@@ -1,11 +1,7 @@
 local sio = require "siolua"
 local t = require "siolua.test"
 
-local function wait_for(cond, ms)
-  local deadline = sio.monotonic() + (ms or 2000)
-  while not cond() and sio.monotonic() < deadline do sio.sleep(5) end
-  return cond()
-end
+local wait_for = require("tests.lib.wait").until_
 
 t.test("client disconnect: the server sees it, emits fail after", function()
   local c = assert(sio.client(sio.test_url))
