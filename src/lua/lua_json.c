@@ -170,7 +170,7 @@ typedef struct dec {
     sl_buf_t scratch; /* unescaped strings; sl_lua_json_decode frees it */
     int depth;
     int code;
-    int arr_mt, obj_mt; /* stack slots of the shared metatables (obj_mt: nil until used) */
+    int arr_mt, obj_mt; /* stack slots of the shared metatables: nil until used */
 } dec_t;
 
 __attribute__((noreturn, format(printf, 3, 4)))
@@ -288,6 +288,10 @@ static void parse_array(dec_t *d)
      * event name, two arguments and the ack function Lua appends, so that
      * none of them grows the table. */
     lua_createtable(L, d->depth == 1 ? 4 : 0, 0);
+    if (lua_isnil(L, d->arr_mt)) { /* looked up when first needed */
+        push_array_mt(L);
+        lua_replace(L, d->arr_mt);
+    }
     lua_pushvalue(L, d->arr_mt);
     lua_setmetatable(L, -2);
     skip_ws(d);
@@ -466,9 +470,9 @@ static void parse_value(dec_t *d)
 static int dec_run(lua_State *L)
 {
     dec_t *d = lua_touserdata(L, 1);
-    push_array_mt(L);
+    lua_pushnil(L); /* the shared metatables, looked up when first needed */
     d->arr_mt = lua_gettop(L);
-    lua_pushnil(L); /* the shared object metatable: only `{}` needs it */
+    lua_pushnil(L); /* (the object one: only `{}` needs it) */
     d->obj_mt = lua_gettop(L);
     parse_value(d);
     skip_ws(d);
@@ -487,7 +491,65 @@ static int dec_run(lua_State *L)
     return 1;
 }
 
-int sl_lua_json_decode(lua_State *L, const char *json, size_t len,
+/* The elements of a top-level array, each on the stack, with placeholders
+ * replaced in each as dec_run does in the array. */
+static int dec_args_run(lua_State *L)
+{
+    dec_t *d = lua_touserdata(L, 1);
+    lua_pushnil(L); /* the shared metatables, looked up when first needed */
+    d->arr_mt = lua_gettop(L);
+    lua_pushnil(L);
+    d->obj_mt = lua_gettop(L);
+    int base = lua_gettop(L);
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != '[')
+        dec_fail(d, d->p, "expected an array");
+    enter(d); /* the array's own level, as when it is a table */
+    d->p++;
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ']')
+        d->p++;
+    else
+        for (;;) {
+            luaL_checkstack(L, 8, "too many arguments");
+            parse_value(d);
+            skip_ws(d);
+            if (d->p < d->end && *d->p == ',') {
+                d->p++;
+                continue;
+            }
+            if (d->p < d->end && *d->p == ']') {
+                d->p++;
+                break;
+            }
+            if (d->p >= d->end)
+                dec_unexpected(d);
+            dec_fail(d, d->p, "expected ',' or ']'");
+        }
+    d->depth--;
+    skip_ws(d);
+    if (d->p < d->end)
+        dec_fail(d, d->p, "unexpected data after the JSON value");
+    int top = lua_gettop(L);
+    if (d->opts && d->opts->attachments) {
+        for (int v = base + 1; v <= top; v++) {
+            if (lua_type(L, v) != LUA_TTABLE)
+                continue;
+            lua_Integer num = placeholder_num(d, v);
+            if (num >= 0) {
+                push_attachment(d, num);
+                lua_replace(L, v);
+            } else {
+                reconstruct(d, v);
+            }
+        }
+    }
+    return top - base;
+}
+
+/* Runs fn (dec_run or dec_args_run) protected; nres as lua_pcall's.
+ * Returns what it pushed (>= 0) or a negative code with err set. */
+static int dec_call(lua_State *L, lua_CFunction fn, int nres, const char *json, size_t len,
                     const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen)
 {
     if (!lua_checkstack(L, 4)) {
@@ -498,16 +560,30 @@ int sl_lua_json_decode(lua_State *L, const char *json, size_t len,
     const unsigned char *p = (const unsigned char *)(json ? json : empty);
     dec_t d = {.L = L, .start = p, .p = p, .end = p + (json ? len : 0),
                .opts = opts, .scratch = SL_BUF_INIT};
-    lua_pushcfunction(L, dec_run);
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, fn);
     lua_pushlightuserdata(L, &d);
-    int st = lua_pcall(L, 1, 1, 0);
+    int st = lua_pcall(L, 1, nres, 0);
     sl_buf_free(&d.scratch);
     if (st == LUA_OK)
-        return 0;
+        return lua_gettop(L) - top;
     int code = st == LUA_ERRMEM ? -ENOMEM : d.code ? d.code : -EINVAL;
     copy_err(err, errlen, lua_tostring(L, -1));
     lua_pop(L, 1);
     return code;
+}
+
+int sl_lua_json_decode(lua_State *L, const char *json, size_t len,
+                    const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen)
+{
+    int rc = dec_call(L, dec_run, 1, json, len, opts, err, errlen);
+    return rc < 0 ? rc : 0;
+}
+
+int sl_lua_json_decode_args(lua_State *L, const char *json, size_t len,
+                            const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen)
+{
+    return dec_call(L, dec_args_run, LUA_MULTRET, json, len, opts, err, errlen);
 }
 
 /* ---- encoder ------------------------------------------------------------- */
@@ -949,7 +1025,13 @@ static int enc_call(lua_State *L, lua_CFunction fn, int first, int n, sl_buf_t *
         return -ENOMEM;
     }
     size_t start = out->len;
-    enc_t e = {.L = L, .out = out, .opts = opts};
+    /* Not zeroed whole: the path (4 KiB) is written level by level before
+     * it is read, and an encode is on every emit's and ack's path. */
+    enc_t e;
+    e.L = L;
+    e.out = out;
+    e.opts = opts;
+    e.nbinary = e.code = e.depth = 0;
     lua_pushcfunction(L, fn);
     lua_pushlightuserdata(L, &e);
     for (int i = 0; i < n; i++)

@@ -239,7 +239,8 @@ static int sock_ack(lua_State *L)
  * asked for an ack: ack(...) sends the ACK once (later calls, and calls
  * once the socket is gone, do nothing). A C closure whose upvalues are the
  * handle, the id and whether it was called: one allocation per acked
- * event, where a Lua closure over the same three costs four. */
+ * event, where a Lua closure over the same three costs four. Made by
+ * event_in as it hands the event to the library. */
 static int ack_call(lua_State *L)
 {
     if (lua_toboolean(L, lua_upvalueindex(3)))
@@ -252,18 +253,6 @@ static int ack_call(lua_State *L)
         send_built(L, s, 1, lua_gettop(L), SIO_PACKET_ACK,
                    (int64_t)lua_tointeger(L, lua_upvalueindex(2)), 0);
     return 0;
-}
-
-/* h:acker(id): that function for the ack id. */
-static int sock_acker(lua_State *L)
-{
-    opt_socket(L, 1);
-    int64_t id = opt_ack_id(L, 2);
-    luaL_argcheck(L, id >= 0, 2, "ack id expected");
-    lua_settop(L, 2);
-    lua_pushboolean(L, 0);
-    lua_pushcclosure(L, ack_call, 3);
-    return 1;
 }
 
 static int sock_join(lua_State *L)
@@ -365,7 +354,6 @@ static const luaL_Reg sock_methods[] = {
     {"refuse", sock_refuse},
     {"emit", sock_emit},
     {"ack", sock_ack},
-    {"acker", sock_acker},
     {"join", sock_join},
     {"leave", sock_leave},
     {"rooms", sock_rooms},
@@ -804,37 +792,73 @@ typedef struct packet_ev {
     char err[160];    /* set when the arguments did not decode */
 } packet_ev_t;
 
-static int packet_cf(lua_State *L)
+/* An ACK from the client: dispatch.ack(sock, args, id), its arguments as
+ * one array (the callback that waits for them takes them all). */
+static void ack_in(lua_State *L, packet_ev_t *ev)
 {
-    packet_ev_t *ev = lua_touserdata(L, 1);
     const sio_packet_t *pkt = ev->pkt;
-    int is_ack = pkt->type == SIO_PACKET_ACK || pkt->type == SIO_PACKET_BINARY_ACK;
-    sl_lua_bind_push_socket(L, ev->s);
-    if (lua_isnil(L, -1))
-        return 0;
     sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
     if (sl_lua_json_decode(L, pkt->payload, pkt->payload_len, ev->natts ? &o : NULL, ev->err,
                            sizeof ev->err) != 0) {
         if (!ev->err[0])
             snprintf(ev->err, sizeof ev->err, "not JSON");
-        return 0;
-    }
-    if (!is_ack && lua_rawgeti(L, -1, 1) != LUA_TSTRING) {
-        lua_Integer n = lua_tointeger(L, -1);
-        lua_pop(L, 1);
-        lua_pushfstring(L, "%I", n);
-        lua_rawseti(L, -2, 1);
-    } else if (!is_ack) {
-        lua_pop(L, 1);
+        return;
     }
     if (pkt->has_ack)
         lua_pushinteger(L, (lua_Integer)pkt->ack_id);
     else
         lua_pushnil(L);
+    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "ack", 3, 0);
+}
+
+/* An EVENT: dispatch.event(sock, has_ack, name, args..., [ack]) as a new
+ * handler, the arguments decoded straight onto the stack and the ack
+ * function made here, so that the common case (one listener) calls it
+ * with them as they are: no table for the arguments, no call back into C
+ * for the ack function. */
+static void event_in(lua_State *L, packet_ev_t *ev)
+{
+    const sio_packet_t *pkt = ev->pkt;
+    int sock = lua_gettop(L);
+    lua_pushboolean(L, pkt->has_ack);
+    sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
+    int n = sl_lua_json_decode_args(L, pkt->payload, pkt->payload_len, ev->natts ? &o : NULL,
+                                    ev->err, sizeof ev->err);
+    if (n < 0) {
+        if (!ev->err[0])
+            snprintf(ev->err, sizeof ev->err, "not JSON");
+        return;
+    }
+    if (n == 0)
+        lua_pushnil(L), n = 1; /* never from the parser: it refuses an event without a name */
+    int name = sock + 2;
+    if (lua_type(L, name) != LUA_TSTRING) {
+        lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, name));
+        lua_replace(L, name);
+    }
+    if (pkt->has_ack) {
+        luaL_checkstack(L, 3, NULL);
+        lua_getfield(L, sock, "_h");
+        luaL_checkudata(L, -1, SOCK_MT);
+        lua_pushinteger(L, (lua_Integer)pkt->ack_id);
+        lua_pushboolean(L, 0);
+        lua_pushcclosure(L, ack_call, 3);
+        n++;
+    }
+    sl_lua_bind_spawn(ev->b, L, ev->b->event_ref, 2 + n);
+}
+
+static int packet_cf(lua_State *L)
+{
+    packet_ev_t *ev = lua_touserdata(L, 1);
+    int is_ack = ev->pkt->type == SIO_PACKET_ACK || ev->pkt->type == SIO_PACKET_BINARY_ACK;
+    sl_lua_bind_push_socket(L, ev->s);
+    if (lua_isnil(L, -1))
+        return 0;
     if (is_ack)
-        sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "ack", 3, 0);
+        ack_in(L, ev);
     else
-        sl_lua_bind_spawn(ev->b, L, ev->b->event_ref, 3);
+        event_in(L, ev);
     return 0;
 }
 
