@@ -240,7 +240,7 @@ static int sock_ack(lua_State *L)
  * once the socket is gone, do nothing). A C closure whose upvalues are the
  * handle, the id and whether it was called: one allocation per acked
  * event, where a Lua closure over the same three costs four. Made by
- * event_in as it hands the event to the library. */
+ * event_cf as it hands the event to the library. */
 static int ack_call(lua_State *L)
 {
     if (lua_toboolean(L, lua_upvalueindex(3)))
@@ -792,34 +792,28 @@ typedef struct packet_ev {
     char err[160];    /* set when the arguments did not decode */
 } packet_ev_t;
 
-/* An ACK from the client: dispatch.ack(sock, args, id), its arguments as
- * one array (the callback that waits for them takes them all). */
-static void ack_in(lua_State *L, packet_ev_t *ev)
+static int event_done(lua_State *L, int status, lua_KContext ctx)
 {
-    const sio_packet_t *pkt = ev->pkt;
-    sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
-    if (sl_lua_json_decode(L, pkt->payload, pkt->payload_len, ev->natts ? &o : NULL, ev->err,
-                           sizeof ev->err) != 0) {
-        if (!ev->err[0])
-            snprintf(ev->err, sizeof ev->err, "not JSON");
-        return;
-    }
-    if (pkt->has_ack)
-        lua_pushinteger(L, (lua_Integer)pkt->ack_id);
-    else
-        lua_pushnil(L);
-    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "ack", 3, 0);
+    (void)L, (void)status, (void)ctx;
+    return 0;
 }
 
-/* An EVENT: dispatch.event(sock, has_ack, name, args..., [ack]) as a new
- * handler, the arguments decoded straight onto the stack and the ack
- * function made here, so that the common case (one listener) calls it
- * with them as they are: no table for the arguments, no call back into C
- * for the ack function. */
-static void event_in(lua_State *L, packet_ev_t *ev)
+/* An EVENT, run as a new handler: dispatch.event(sock, has_ack, name,
+ * args..., [ack]) called in the handler's own coroutine, the arguments
+ * decoded straight onto its stack and the ack function made here. So the
+ * common case (one listener) gets its arguments as they are: no table for
+ * them, no call back into C for the ack function, and one protected run
+ * (the coroutine's) for the whole event. ev is the caller's: read only
+ * before the call, which may wait. */
+static int event_cf(lua_State *L)
 {
+    packet_ev_t *ev = lua_touserdata(L, 1);
     const sio_packet_t *pkt = ev->pkt;
-    int sock = lua_gettop(L);
+    lua_settop(L, 0);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ev->b->event_ref);
+    sl_lua_bind_push_socket(L, ev->s);
+    if (lua_isnil(L, -1))
+        return 0;
     lua_pushboolean(L, pkt->has_ack);
     sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
     int n = sl_lua_json_decode_args(L, pkt->payload, pkt->payload_len, ev->natts ? &o : NULL,
@@ -827,38 +821,47 @@ static void event_in(lua_State *L, packet_ev_t *ev)
     if (n < 0) {
         if (!ev->err[0])
             snprintf(ev->err, sizeof ev->err, "not JSON");
-        return;
+        return 0;
     }
     if (n == 0)
         lua_pushnil(L), n = 1; /* never from the parser: it refuses an event without a name */
-    int name = sock + 2;
-    if (lua_type(L, name) != LUA_TSTRING) {
-        lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, name));
-        lua_replace(L, name);
+    if (lua_type(L, 4) != LUA_TSTRING) { /* fn, sock, has_ack, name */
+        lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, 4));
+        lua_replace(L, 4);
     }
     if (pkt->has_ack) {
         luaL_checkstack(L, 3, NULL);
-        lua_getfield(L, sock, "_h");
+        lua_getfield(L, 2, "_h");
         luaL_checkudata(L, -1, SOCK_MT);
         lua_pushinteger(L, (lua_Integer)pkt->ack_id);
         lua_pushboolean(L, 0);
         lua_pushcclosure(L, ack_call, 3);
         n++;
     }
-    sl_lua_bind_spawn(ev->b, L, ev->b->event_ref, 2 + n);
+    lua_callk(L, 2 + n, 0, 0, event_done);
+    return 0;
 }
 
-static int packet_cf(lua_State *L)
+/* An ACK: the arguments as one array for the callback that waits. */
+static int ack_cf(lua_State *L)
 {
     packet_ev_t *ev = lua_touserdata(L, 1);
-    int is_ack = ev->pkt->type == SIO_PACKET_ACK || ev->pkt->type == SIO_PACKET_BINARY_ACK;
+    const sio_packet_t *pkt = ev->pkt;
     sl_lua_bind_push_socket(L, ev->s);
     if (lua_isnil(L, -1))
         return 0;
-    if (is_ack)
-        ack_in(L, ev);
+    sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
+    if (sl_lua_json_decode(L, pkt->payload, pkt->payload_len, ev->natts ? &o : NULL, ev->err,
+                           sizeof ev->err) != 0) {
+        if (!ev->err[0])
+            snprintf(ev->err, sizeof ev->err, "not JSON");
+        return 0;
+    }
+    if (pkt->has_ack)
+        lua_pushinteger(L, (lua_Integer)pkt->ack_id);
     else
-        event_in(L, ev);
+        lua_pushnil(L);
+    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "ack", 3, 0);
     return 0;
 }
 
@@ -866,7 +869,10 @@ static void lua_on_packet(sio_socket_t *s, const sio_packet_t *pkt, const sio_pa
                           unsigned natts, void *ud)
 {
     packet_ev_t ev = {ud, s, pkt, atts, natts, ""};
-    sl_lua_bind_call(ud, packet_cf, &ev, "an event");
+    if (pkt->type == SIO_PACKET_ACK || pkt->type == SIO_PACKET_BINARY_ACK)
+        sl_lua_bind_call(ud, ack_cf, &ev, "an ack");
+    else
+        sl_lua_bind_handler(ud, event_cf, &ev);
     if (ev.err[0]) {
         SL_INFOF("sio", SL_LOG_FIELDS("socket", sio_socket_id(s), "nsp", sio_nsp_name(sio_socket_nsp(s))),
                  "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), ev.err);
