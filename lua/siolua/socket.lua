@@ -440,11 +440,19 @@ return function(lib)
     if #copy > 0 then return copy[#copy](unpack(args, 2, n)) end
   end
 
-  -- An event with what only a table of its arguments can serve: a
-  -- dashboard watching, per-socket middlewares, onAny listeners, several
-  -- listeners. The arguments become one array, event name first and the
-  -- ack function (when asked for) last, as run_event takes them.
-  local function event_slow(sock, has_ack, ...)
+  -- An event from the client: its name, its arguments and, when the client
+  -- asked for an ack, the ack function last (has_ack says whether it is
+  -- there). The C side runs every event as a new handler, and hands one
+  -- with a lone listener, on a socket with no middlewares or onAny
+  -- listeners of its own while no dashboard watches, straight to that
+  -- listener (lua_sio.c, event_cf); this serves all the others, with the
+  -- arguments as one array, event name first and the ack function last,
+  -- as run_event takes them. The last listener is tail-called, which
+  -- keeps error reports naming it; the others, and onAny listeners, get
+  -- their own handlers. Each listener starts in order, before the C side
+  -- goes on (as Node's EventEmitter calls them).
+  function dispatch.event(sock, has_ack, ...)
+    if not sock.connected then return end
     local args = array({ ... })
     local n = #args
     local ack
@@ -468,26 +476,6 @@ return function(lib)
       return
     end
     return run_event(sock, args, n)
-  end
-
-  -- An event from the client: its name, its arguments and, when the client
-  -- asked for an ack, the ack function last (has_ack says whether it is
-  -- there). The C side runs this as a new handler, so the work on every
-  -- event is one coroutine: the last listener (most often the only one) is
-  -- tail-called in it with the arguments as they came, which keeps error
-  -- reports naming the listener; the others, and onAny listeners, get their
-  -- own. Each listener starts in order, before the C side goes on (as
-  -- Node's EventEmitter calls them).
-  function dispatch.event(sock, has_ack, name, ...)
-    if not sock.connected then return end
-    if watcher.event_in or rawget(sock, "_mw") or rawget(sock, "_any") then
-      return event_slow(sock, has_ack, name, ...)
-    end
-    local l = sock._listeners[name]
-    if not l then return end
-    if type(l) == "function" then return l(...) end
-    if #l == 1 then return l[1](...) end
-    return event_slow(sock, has_ack, name, ...)
   end
 
   function dispatch.ack(sock, args, id)

@@ -54,6 +54,7 @@ typedef struct sl_lua_bind {
     int dispatch_ref;      /* lua/siolua/api.lua's dispatch table */
     int eio_dispatch_ref;  /* and its eio_dispatch table */
     int event_ref;         /* dispatch.event: every client event runs it */
+    int watcher_ref;       /* the library's watcher table (a dashboard's hooks) */
     int started;           /* options are final, endpoints mounted */
 } sl_lua_bind_t;
 

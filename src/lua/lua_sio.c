@@ -798,23 +798,65 @@ static int event_done(lua_State *L, int status, lua_KContext ctx)
     return 0;
 }
 
-/* An EVENT, run as a new handler: dispatch.event(sock, has_ack, name,
- * args..., [ack]) called in the handler's own coroutine, the arguments
- * decoded straight onto its stack and the ack function made here. So the
- * common case (one listener) gets its arguments as they are: no table for
- * them, no call back into C for the ack function, and one protected run
- * (the coroutine's) for the whole event. ev is the caller's: read only
- * before the call, which may wait. */
+/* Pushes rawget(t, k) for the table at t (absolute) and returns its type. */
+static int raw_field(lua_State *L, int t, const char *k)
+{
+    lua_pushstring(L, k);
+    return lua_rawget(L, t);
+}
+
+/* The one listener an event may be handed to from here, without
+ * dispatch.event: pushed, and 1 returned, when the socket table at sock is
+ * connected, no dashboard watches events, the socket has no middlewares
+ * nor onAny listeners of its own, and the event named at name has exactly
+ * one listener; else nothing is pushed. These are dispatch.event's own
+ * tests (lua/siolua/socket.lua), read raw as it reads them (rawget, and
+ * plain tables), so both send an event to the same place; every other
+ * case is that function's. */
+static int push_lone_listener(lua_State *L, sl_lua_bind_t *b, int sock, int name)
+{
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->watcher_ref);
+    int watched = raw_field(L, top + 1, "event_in") != LUA_TNIL;
+    lua_settop(L, top);
+    if (watched || raw_field(L, sock, "connected") != LUA_TBOOLEAN || !lua_toboolean(L, -1) ||
+        raw_field(L, sock, "_mw") != LUA_TNIL || raw_field(L, sock, "_any") != LUA_TNIL ||
+        raw_field(L, sock, "_listeners") != LUA_TTABLE) {
+        lua_settop(L, top);
+        return 0;
+    }
+    lua_pushvalue(L, name);
+    int t = lua_rawget(L, -2);
+    if (t == LUA_TTABLE && lua_rawlen(L, -1) == 1)
+        t = lua_rawgeti(L, -1, 1);
+    if (t != LUA_TFUNCTION) {
+        lua_settop(L, top);
+        return 0;
+    }
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 1;
+}
+
+/* An EVENT, run as a new handler: its arguments decoded straight onto the
+ * handler coroutine's stack and its ack function made here, then either
+ * handed to its one listener as they are, listener(args..., [ack]), or to
+ * dispatch.event(sock, has_ack, name, args..., [ack]), which serves the
+ * other cases. So the common case makes no table for the arguments, calls
+ * back into C for nothing, runs no library code in Lua, and the whole
+ * event is one protected run (the coroutine's). ev is the caller's: read
+ * only before the call, which may wait. */
 static int event_cf(lua_State *L)
 {
     packet_ev_t *ev = lua_touserdata(L, 1);
     const sio_packet_t *pkt = ev->pkt;
+    sl_lua_bind_t *b = ev->b;
     lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ev->b->event_ref);
-    sl_lua_bind_push_socket(L, ev->s);
-    if (lua_isnil(L, -1))
+    lua_pushnil(L); /* 1: the function to call, once known */
+    sl_lua_bind_push_socket(L, ev->s); /* 2 */
+    if (lua_isnil(L, 2))
         return 0;
-    lua_pushboolean(L, pkt->has_ack);
+    lua_pushboolean(L, pkt->has_ack); /* 3 */
     sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
     int n = sl_lua_json_decode_args(L, pkt->payload, pkt->payload_len, ev->natts ? &o : NULL,
                                     ev->err, sizeof ev->err);
@@ -824,8 +866,8 @@ static int event_cf(lua_State *L)
         return 0;
     }
     if (n == 0)
-        lua_pushnil(L), n = 1; /* never from the parser: it refuses an event without a name */
-    if (lua_type(L, 4) != LUA_TSTRING) { /* fn, sock, has_ack, name */
+        lua_pushnil(L); /* never from the parser: it refuses an event without a name */
+    if (lua_type(L, 4) != LUA_TSTRING) { /* 4: the name */
         lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, 4));
         lua_replace(L, 4);
     }
@@ -836,9 +878,17 @@ static int event_cf(lua_State *L)
         lua_pushinteger(L, (lua_Integer)pkt->ack_id);
         lua_pushboolean(L, 0);
         lua_pushcclosure(L, ack_call, 3);
-        n++;
     }
-    lua_callk(L, 2 + n, 0, 0, event_done);
+    int top = lua_gettop(L);
+    luaL_checkstack(L, 8, NULL);
+    if (push_lone_listener(L, b, 2, 4)) {
+        lua_replace(L, 4); /* listener(args..., [ack]) */
+        lua_callk(L, top - 4, 0, 0, event_done);
+        return 0;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->event_ref);
+    lua_replace(L, 1);
+    lua_callk(L, top - 1, 0, 0, event_done);
     return 0;
 }
 
@@ -1041,7 +1091,8 @@ static int open_api_cf(lua_State *L)
     lua_setfield(L, core, "json");
     sl_lua_crypto_push(L);
     lua_setfield(L, core, "crypto");
-    lua_call(L, 2, 2);
+    lua_call(L, 2, 3);
+    app->b.watcher_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     app->b.eio_dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, -1, "event");
     app->b.event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -1057,7 +1108,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     if (!app)
         return NULL;
     app->b.loop = loop;
-    app->b.dispatch_ref = app->b.eio_dispatch_ref = app->b.event_ref = LUA_NOREF;
+    app->b.dispatch_ref = app->b.eio_dispatch_ref = app->b.event_ref = app->b.watcher_ref = LUA_NOREF;
     app->set_option = set_option;
     app->option_ud = option_ud;
     app->b.http = http;
