@@ -47,6 +47,7 @@ struct sl_app {
     sl_watch_t *watch;
     sio_redis_t *redis;
     sl_app_stats_t stats;
+    int keys_ref;                /* event_cf's keys (see event_keys) */
 };
 
 static sl_app_t *app_of(lua_State *L)
@@ -798,10 +799,31 @@ static int event_done(lua_State *L, int status, lua_KContext ctx)
     return 0;
 }
 
-/* Pushes rawget(t, k) for the table at t (absolute) and returns its type. */
-static int raw_field(lua_State *L, int t, const char *k)
+/* What event_cf reads fields by, each pushed from a table made once (a
+ * C string pushed costs a strlen, a hash and a strcmp every time, in
+ * Lua's string cache; a string of this table, one array read), and the
+ * handles' metatable, to check one without a lookup by name. */
+enum { K_EVENT_IN = 1, K_CONNECTED, K_MW, K_ANY, K_LISTENERS, K_H, K_SOCK_MT };
+static const char *const event_key_names[] = {NULL, "event_in", "connected", "_mw", "_any",
+                                              "_listeners", "_h"};
+
+static void event_keys(lua_State *L, sl_app_t *app)
 {
-    lua_pushstring(L, k);
+    lua_createtable(L, K_SOCK_MT, 0);
+    for (int k = K_EVENT_IN; k < K_SOCK_MT; k++) {
+        lua_pushstring(L, event_key_names[k]);
+        lua_rawseti(L, -2, k);
+    }
+    luaL_getmetatable(L, SOCK_MT);
+    lua_rawseti(L, -2, K_SOCK_MT);
+    app->keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Pushes rawget(t, key k) for the table at t (absolute), the keys' table
+ * at keys, and returns its type. */
+static int raw_field(lua_State *L, int t, int keys, int k)
+{
+    lua_rawgeti(L, keys, k);
     return lua_rawget(L, t);
 }
 
@@ -812,16 +834,16 @@ static int raw_field(lua_State *L, int t, const char *k)
  * one listener; else nothing is pushed. These are dispatch.event's own
  * tests (lua/siolua/socket.lua), read raw as it reads them (rawget, and
  * plain tables), so both send an event to the same place; every other
- * case is that function's. */
-static int push_lone_listener(lua_State *L, sl_lua_bind_t *b, int sock, int name)
+ * case is that function's. keys: the keys' table. */
+static int push_lone_listener(lua_State *L, sl_lua_bind_t *b, int keys, int sock, int name)
 {
     int top = lua_gettop(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->watcher_ref);
-    int watched = raw_field(L, top + 1, "event_in") != LUA_TNIL;
+    int watched = raw_field(L, top + 1, keys, K_EVENT_IN) != LUA_TNIL;
     lua_settop(L, top);
-    if (watched || raw_field(L, sock, "connected") != LUA_TBOOLEAN || !lua_toboolean(L, -1) ||
-        raw_field(L, sock, "_mw") != LUA_TNIL || raw_field(L, sock, "_any") != LUA_TNIL ||
-        raw_field(L, sock, "_listeners") != LUA_TTABLE) {
+    if (watched || raw_field(L, sock, keys, K_CONNECTED) != LUA_TBOOLEAN || !lua_toboolean(L, -1) ||
+        raw_field(L, sock, keys, K_MW) != LUA_TNIL || raw_field(L, sock, keys, K_ANY) != LUA_TNIL ||
+        raw_field(L, sock, keys, K_LISTENERS) != LUA_TTABLE) {
         lua_settop(L, top);
         return 0;
     }
@@ -871,21 +893,32 @@ static int event_cf(lua_State *L)
         lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, 4));
         lua_replace(L, 4);
     }
+    int top = lua_gettop(L); /* fn, sock, has_ack, name, args... */
+    int keys_ref = ((sl_app_t *)b)->keys_ref; /* the bind context is the app's first member */
+    luaL_checkstack(L, 10, NULL);
     if (pkt->has_ack) {
-        luaL_checkstack(L, 3, NULL);
-        lua_getfield(L, 2, "_h");
-        luaL_checkudata(L, -1, SOCK_MT);
+        /* ack, the last argument, over the socket's handle (checked as
+         * luaL_checkudata would, without its lookup by name). */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, keys_ref);
+        if (raw_field(L, 2, top + 1, K_H) != LUA_TUSERDATA || !lua_getmetatable(L, -1) ||
+            lua_rawgeti(L, top + 1, K_SOCK_MT) == LUA_TNIL || !lua_rawequal(L, -1, -2))
+            return luaL_error(L, "socket table without its handle (_h)");
+        lua_pop(L, 2);
         lua_pushinteger(L, (lua_Integer)pkt->ack_id);
         lua_pushboolean(L, 0);
         lua_pushcclosure(L, ack_call, 3);
+        lua_remove(L, top + 1);
+        top++;
     }
-    int top = lua_gettop(L);
-    luaL_checkstack(L, 8, NULL);
-    if (push_lone_listener(L, b, 2, 4)) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, keys_ref);
+    int keys = top + 1;
+    if (push_lone_listener(L, b, keys, 2, 4)) {
         lua_replace(L, 4); /* listener(args..., [ack]) */
+        lua_settop(L, top);
         lua_callk(L, top - 4, 0, 0, event_done);
         return 0;
     }
+    lua_settop(L, top);
     lua_rawgeti(L, LUA_REGISTRYINDEX, b->event_ref);
     lua_replace(L, 1);
     lua_callk(L, top - 1, 0, 0, event_done);
@@ -1075,6 +1108,7 @@ static int open_api_cf(lua_State *L)
     sl_lua_bind_metatable(L, SOCK_MT, sock_methods, sock_tostring, sock_gc);
     sl_lua_bind_metatable(L, SL_LUA_NSP_MT, nsp_methods, nsp_tostring, NULL);
     lua_pop(L, 2);
+    event_keys(L, app);
     lua_getglobal(L, "require");
     lua_pushstring(L, "siolua.api");
     lua_call(L, 1, 1);
