@@ -162,12 +162,9 @@ sl_hnode_t *sl_hashtab_find(const sl_hashtab_t *t, const void *key, size_t len)
     return NULL;
 }
 
-/* Doubles the bucket array and moves every entry to its new bucket. */
-static int grow(sl_hashtab_t *t)
+/* Moves every entry into a bucket array of nb (a power of two). */
+static int resize(sl_hashtab_t *t, size_t nb)
 {
-    size_t nb = t->nbuckets ? t->nbuckets * 2 : MIN_BUCKETS;
-    if (nb < t->nbuckets)
-        return -ENOMEM;
     sl_hnode_t **b = calloc(nb, sizeof *b);
     if (!b)
         return -ENOMEM;
@@ -185,10 +182,36 @@ static int grow(sl_hashtab_t *t)
     return 0;
 }
 
+/* Doubles the bucket array. */
+static int grow(sl_hashtab_t *t)
+{
+    size_t nb = t->nbuckets ? t->nbuckets * 2 : MIN_BUCKETS;
+    if (nb < t->nbuckets)
+        return -ENOMEM;
+    return resize(t, nb);
+}
+
+/* A table that held many entries and now holds few (a server after a crowd
+ * has left) gives the bucket array back: down to twice its entries once
+ * they are under an eighth of the buckets. Done on insert, not on remove,
+ * because a walk may remove as it goes and must not see the buckets move;
+ * the gap between growing (entries = buckets) and shrinking (an eighth)
+ * keeps a table near either size from resizing back and forth. */
+static void shrink_if_sparse(sl_hashtab_t *t)
+{
+    if (t->nbuckets <= MIN_BUCKETS || t->count >= t->nbuckets / 8)
+        return;
+    size_t nb = MIN_BUCKETS;
+    while (nb < 2 * (t->count + 1))
+        nb *= 2;
+    (void)resize(t, nb); /* out of memory: the larger array serves on */
+}
+
 int sl_hashtab_insert(sl_hashtab_t *t, sl_hnode_t *n)
 {
     if (t->count >= t->nbuckets && grow(t) && !t->nbuckets)
         return -ENOMEM;
+    shrink_if_sparse(t);
     size_t k = bucket_of(t, n, t->nbuckets);
     n->next = t->buckets[k];
     t->buckets[k] = n;
@@ -196,6 +219,8 @@ int sl_hashtab_insert(sl_hashtab_t *t, sl_hnode_t *n)
     return 0;
 }
 
+/* The last entry out frees the bucket array (a walk that removed it ends:
+ * no bucket is left to start). */
 void sl_hashtab_remove(sl_hashtab_t *t, sl_hnode_t *n)
 {
     if (!t->count)
@@ -203,7 +228,8 @@ void sl_hashtab_remove(sl_hashtab_t *t, sl_hnode_t *n)
     for (sl_hnode_t **pp = &t->buckets[bucket_of(t, n, t->nbuckets)]; *pp; pp = &(*pp)->next) {
         if (*pp == n) {
             *pp = n->next;
-            t->count--;
+            if (--t->count == 0)
+                sl_hashtab_free(t);
             return;
         }
     }

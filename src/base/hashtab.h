@@ -16,8 +16,9 @@
  * The table reads an entry's key through the key function it was made
  * with; the key bytes must not change while the entry is in the table.
  * Growth doubles the bucket array when the entries outnumber the buckets
- * and rehashes them all at once (amortised O(1) per insert); the table
- * never shrinks, as none of the tables before it did. */
+ * and rehashes them all at once (amortised O(1) per insert). A table whose
+ * entries fell under an eighth of its buckets shrinks on the next insert,
+ * and the last entry removed frees the bucket array. */
 #ifndef SL_HASHTAB_H
 #define SL_HASHTAB_H
 
@@ -56,7 +57,8 @@ sl_hnode_t *sl_hashtab_find(const sl_hashtab_t *t, const void *key, size_t len);
  * -ENOMEM when the table has no bucket array and can't get one; when only
  * doubling it fails, n goes in all the same and the chains get longer. */
 int sl_hashtab_insert(sl_hashtab_t *t, sl_hnode_t *n);
-/* Takes n out of the table; a node that is not in it is left alone. */
+/* Takes n out of the table; a node that is not in it is left alone. Taking
+ * the last entry out frees the bucket array. */
 void sl_hashtab_remove(sl_hashtab_t *t, sl_hnode_t *n);
 
 static inline size_t sl_hashtab_count(const sl_hashtab_t *t) { return t->count; }

@@ -149,6 +149,28 @@ static void out_int(sl_buf_t *b, long long v) { sl_buf_appendf(b, ":%lld\r\n", v
 
 static void out_error(sl_buf_t *b, const char *msg) { sl_buf_appendf(b, "-%s\r\n", msg); }
 
+/* "-ERR Protocol error: <why>", the reason made one printable line: it
+ * may quote the peer's bad byte, and an error reply ends at its CR LF. */
+static void out_protocol_error(sl_buf_t *b, const char *why)
+{
+    const char *prefix = "Protocol error";
+    sl_buf_appendf(b, "-ERR Protocol error");
+    if (why && *why) {
+        if (!strncmp(why, prefix, strlen(prefix))) /* hiredis's own says it already */
+            why += strlen(prefix);
+        while (*why == ',' || *why == ':' || *why == ' ')
+            why++;
+        if (*why) {
+            sl_buf_append(b, ": ", 2);
+            for (size_t i = 0; why[i] && i < 200; i++) {
+                unsigned char ch = (unsigned char)why[i];
+                sl_buf_append_byte(b, ch >= 0x20 && ch < 0x7f ? (char)ch : '?');
+            }
+        }
+    }
+    sl_buf_append(b, "\r\n", 2);
+}
+
 static void out_array(sl_buf_t *b, size_t n) { sl_buf_appendf(b, "*%zu\r\n", n); }
 
 /* Errors a client reads have no CR/LF; names it sent are cut to stay short. */
@@ -739,8 +761,9 @@ int sl_bus_client_feed(sl_bus_client_t *c, const char *data, size_t len)
         redisReply *reply;
         int got = sl_redis_reader_next(c->reader, &reply);
         if (got < 0) {
-            /* Not RESP: tell it why, then the owner closes it. */
-            out_error(&c->out, "ERR Protocol error");
+            /* Not RESP, or over the array cap: tell it why (as Redis
+             * says "invalid multibulk length"), then the owner closes it. */
+            out_protocol_error(&c->out, sl_redis_reader_error(c->reader));
             rc = -1;
             break;
         }

@@ -158,6 +158,7 @@ static void settings_init(void);
 static void origin_dispatch(origin_t *o);
 static void origin_maybe_free(origin_t *o);
 static void conn_close(hconn_t *k);
+static int conn_flush_tls(hconn_t *k);
 static void conn_drop(hconn_t *k);
 static void conn_open(origin_t *o, sl_httpc_req_t *r);
 static void req_send(sl_httpc_req_t *r);
@@ -846,6 +847,12 @@ static void conn_close(hconn_t *k)
     o->nconns--;
     k->c->nconns--;
     k->o = NULL;
+    /* A TLS connection we end says so (close_notify), as a browser does:
+     * a server may otherwise log a truncation attack. Best effort: what the
+     * kernel takes now goes, then the socket closes; after a fatal alert
+     * OpenSSL sends nothing more. */
+    if (k->tls && k->tcp && sl_tls_handshake_done(k->tls) && sl_tls_shutdown(k->tls) == 0)
+        (void)conn_flush_tls(k);
     close_tcp(k);
     sl_tls_free(k->tls);
     k->tls = NULL;
@@ -1074,14 +1081,47 @@ static int on_header_value_complete(llhttp_t *p)
         return parse_fail(r, SL_HTTPC_ENOMEM, "out of memory");
     /* NUL bytes inside a name or value would cut it short: llhttp refuses them already. */
     r->nrh++;
-    if (r->field.len == 10 && !memcmp(r->field.data, "keep-alive", 10)) {
-        const char *t = strstr(r->rh.data + r->rh.len - (ve - vs) - 1, "timeout=");
-        if (t)
-            r->ka_timeout = atoi(t + 8);
-    }
+    if (r->field.len == 10 && !memcmp(r->field.data, "keep-alive", 10))
+        r->ka_timeout = sl_httpc_keepalive_timeout(r->rh.data + r->rh.len - (ve - vs) - 1, ve - vs);
     sl_buf_reset(&r->field);
     sl_buf_reset(&r->value);
     return 0;
+}
+
+int sl_httpc_keepalive_timeout(const char *v, size_t len)
+{
+    enum { A_DAY = 86400 };
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t name = i;
+        while (i < len && v[i] != '=' && v[i] != ',')
+            i++;
+        size_t name_end = i;
+        while (name_end > name && (v[name_end - 1] == ' ' || v[name_end - 1] == '\t'))
+            name_end--;
+        int is_timeout = name_end - name == 7 && !strncasecmp(v + name, "timeout", 7);
+        if (i < len && v[i] == '=') {
+            i++;
+            while (i < len && (v[i] == ' ' || v[i] == '\t'))
+                i++;
+            if (is_timeout) {
+                long secs = 0;
+                size_t digits = 0;
+                for (; i < len && v[i] >= '0' && v[i] <= '9'; i++, digits++)
+                    secs = secs < A_DAY ? secs * 10 + (v[i] - '0') : A_DAY;
+                while (i < len && (v[i] == ' ' || v[i] == '\t'))
+                    i++;
+                if (!digits || (i < len && v[i] != ','))
+                    return -1;
+                return secs < A_DAY ? (int)secs : A_DAY;
+            }
+        }
+        while (i < len && v[i] != ',')
+            i++;
+    }
+    return -1;
 }
 
 static int on_headers_complete(llhttp_t *p)

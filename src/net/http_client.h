@@ -152,6 +152,13 @@ void sl_httpc_close(sl_httpc_t *c, const char *reason);
 /* Open connections (idle ones included), for tests and metrics. */
 unsigned sl_httpc_connections(const sl_httpc_t *c);
 
+/* The seconds a "Keep-Alive: timeout=5, max=100" value gives (the
+ * parameter named timeout exactly, any case, digits only; over a day
+ * counts as a day), or -1 when it names none or a malformed one: a
+ * server's hint, so a bad one is ignored rather than an error. Exposed
+ * for tests. */
+int sl_httpc_keepalive_timeout(const char *value, size_t len);
+
 /* ---- URLs (exposed for tests) ------------------------------------------------ */
 
 typedef struct sl_httpc_url {

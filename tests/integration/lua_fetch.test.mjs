@@ -167,6 +167,29 @@ before(async () => {
     t.on('error', () => {});
     t.once('data', () => t.end('HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close_notify'));
   });
+  // TLS 1.2 (its alerts travel as records of type 21, so they can be told
+  // from data without the keys), one answer whose Keep-Alive timeout makes
+  // the client close the connection at once; records the TLS record types
+  // the client sent after the answer, resolved when its TCP side ends.
+  servers.bye = raw((c) => {
+    let answered = false;
+    let after = Buffer.alloc(0);
+    c.on('data', (d) => { if (answered) after = Buffer.concat([after, d]); });
+    c.on('error', () => {});
+    c.on('close', () => {
+      const types = [];
+      for (let i = 0; i + 5 <= after.length; i += 5 + after.readUInt16BE(i + 3)) types.push(after[i]);
+      servers.bye.recordsAfter.push(types);
+    });
+    const side = new Duplex({ read() {}, write(chunk, enc, cb) { c.write(chunk, cb); }, final(cb) { cb(); } });
+    c.on('data', (d) => side.push(d));
+    const t = new tls.TLSSocket(side, { isServer: true, secureContext: tls.createSecureContext({ ...ca.good, maxVersion: 'TLSv1.2' }) });
+    t.on('error', () => {});
+    t.once('data', () => {
+      t.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\nKeep-Alive: timeout=1\r\n\r\nbye', () => { answered = true; });
+    });
+  });
+  servers.bye.recordsAfter = [];
   for (const [name, s] of Object.entries(servers)) s.port = await listen(s);
   srv = await startApp('fetch', { args: ['--no-reload'] });
   sock = await connected(srv, '/');
@@ -401,6 +424,18 @@ test('https: the server\'s close_notify ends a body that ends with the connectio
   const [res, err] = await fetchIt(url('notify', '/'), { ...TLS(), timeout: 3000 });
   assert.equal(err, undefined);
   assert.equal(res.body, 'until close_notify');
+});
+
+test('https: a connection the client ends gets its close_notify before the TCP close', async () => {
+  const [res, err] = await fetchIt(url('bye', '/'), { ...TLS(), timeout: 3000 });
+  assert.equal(err, undefined);
+  assert.equal(res.body, 'bye');
+  // "Keep-Alive: timeout=1" leaves no idle time worth keeping (the client
+  // closes a second early): the connection ends now, and after the answer
+  // the client sent exactly one record, an alert (close_notify).
+  const deadline = Date.now() + 3000;
+  while (!servers.bye.recordsAfter.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(servers.bye.recordsAfter, [[21]]);
 });
 
 test('https: a self-signed certificate and a host name mismatch are refused with their reason', async () => {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -57,6 +58,41 @@ void tl_hex(const void *p, size_t n, char *out)
 }
 
 /* ---- the loop of the running test -------------------------------------- */
+
+static FILE *capture_file;
+static int capture_saved_fd = -1;
+
+void tl_stderr_capture_start(void)
+{
+    fflush(stderr);
+    capture_file = tmpfile();
+    capture_saved_fd = dup(2);
+    dup2(fileno(capture_file), 2);
+}
+
+char *tl_stderr_capture_end(void)
+{
+    fflush(stderr);
+    dup2(capture_saved_fd, 2);
+    close(capture_saved_fd);
+    long n = ftell(capture_file);
+    char *s = calloc(1, (size_t)n + 1);
+    rewind(capture_file);
+    if (n > 0 && fread(s, 1, (size_t)n, capture_file) != (size_t)n)
+        s[0] = '\0';
+    fclose(capture_file);
+    if (getenv("VERBOSE"))
+        fprintf(stderr, "%s", s);
+    return s;
+}
+
+int tl_count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
 
 static uv_loop_t test_loop;
 static int loop_open;

@@ -204,17 +204,64 @@ static void grows_by_doubling_and_keeps_every_key(void)
         item_t *e = find(&t, name, (size_t)n);
         CHECK(e != NULL && e->value == i);
     }
-    /* Removing everything leaves the bucket array as it is (no shrinking). */
+    /* A walk removing everything ends once the last entry is out, which
+     * frees the bucket array. */
     sl_hashtab_iter_t it;
     sl_hashtab_iter_init(&it, &t);
+    int removed = 0;
     for (sl_hnode_t *n; (n = sl_hashtab_iter_next(&it));) {
         sl_hashtab_remove(&t, n);
         free(SL_CONTAINER_OF(n, item_t, hnode));
+        removed++;
     }
+    CHECK_EQ_INT(removed, 5000);
     CHECK_EQ_INT(sl_hashtab_count(&t), 0);
-    CHECK_EQ_INT(t.nbuckets, 8192);
+    CHECK(t.buckets == NULL);
+    CHECK_EQ_INT(t.nbuckets, 0);
     CHECK(find(&t, "room-1", 6) == NULL);
     sl_hashtab_free(&t);
+}
+
+static void shrinks_on_insert_once_sparse(void)
+{
+    enum { N = 5000, KEEP = 100 };
+    sl_hashtab_t t = SL_HASHTAB_INIT(item_key);
+    static item_t *items[N];
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(name, sizeof name, "sid-%d", i);
+        items[i] = item_new(name, (size_t)n, i);
+        CHECK_EQ_INT(sl_hashtab_insert(&t, &items[i]->hnode), 0);
+    }
+    CHECK_EQ_INT(t.nbuckets, 8192);
+    /* The crowd leaves: removals alone never move the buckets (a walk may
+     * be removing as it goes). */
+    for (int i = KEEP; i < N; i++) {
+        sl_hashtab_remove(&t, &items[i]->hnode);
+        free(items[i]);
+    }
+    CHECK_EQ_INT(sl_hashtab_count(&t), KEEP);
+    CHECK_EQ_INT(t.nbuckets, 8192);
+    /* The next insert gives the array back: twice the entries, a power of
+     * two (101 entries: 256 buckets), and every key is still found. */
+    int n = snprintf(name, sizeof name, "sid-new");
+    item_t *fresh = item_new(name, (size_t)n, -1);
+    CHECK_EQ_INT(sl_hashtab_insert(&t, &fresh->hnode), 0);
+    CHECK_EQ_INT(t.nbuckets, 256);
+    CHECK(find(&t, "sid-new", 7) == fresh);
+    for (int i = 0; i < N; i++) {
+        n = snprintf(name, sizeof name, "sid-%d", i);
+        item_t *e = find(&t, name, (size_t)n);
+        CHECK(i < KEEP ? e == items[i] : e == NULL);
+    }
+    /* Near the size it shrank to, it neither grows nor shrinks back: 101
+     * entries in 256 buckets stay there while a few come and go. */
+    for (int round = 0; round < 100; round++) {
+        sl_hashtab_remove(&t, &fresh->hnode);
+        CHECK_EQ_INT(sl_hashtab_insert(&t, &fresh->hnode), 0);
+        CHECK_EQ_INT(t.nbuckets, 256);
+    }
+    free_all(&t);
 }
 
 static void many_keys_spread_evenly(void)
@@ -335,5 +382,6 @@ TL_SUITE(hashtab, NULL, NULL,
          TL_TEST(insert_find_remove),
          TL_TEST(iterate_visits_each_once_and_may_remove_the_current),
          TL_TEST(grows_by_doubling_and_keeps_every_key),
+         TL_TEST(shrinks_on_insert_once_sparse),
          TL_TEST(many_keys_spread_evenly),
          TL_TEST(colliding_room_names_do_not_share_a_chain));

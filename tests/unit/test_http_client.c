@@ -118,6 +118,29 @@ typedef struct outcome {
     char err[400];
 } outcome_t;
 
+static void keep_alive_timeouts_are_read_strictly(void)
+{
+#define KA(s) sl_httpc_keepalive_timeout((s), sizeof(s) - 1)
+    CHECK_EQ_INT(KA("timeout=5, max=100"), 5);
+    CHECK_EQ_INT(KA("max=100, timeout=15"), 15);
+    CHECK_EQ_INT(KA("Timeout = 7"), 7);
+    CHECK_EQ_INT(KA("timeout=0"), 0);
+    CHECK_EQ_INT(KA("max=100"), -1);
+    CHECK_EQ_INT(KA(""), -1);
+    /* Not the parameter: only a name of exactly "timeout" counts. */
+    CHECK_EQ_INT(KA("max-timeout=9"), -1);
+    CHECK_EQ_INT(KA("xtimeout=9, timeout=3"), 3);
+    /* Malformed: ignored, not guessed at (atoi read "-5" and "5s" before). */
+    CHECK_EQ_INT(KA("timeout=-5"), -1);
+    CHECK_EQ_INT(KA("timeout=5s"), -1);
+    CHECK_EQ_INT(KA("timeout="), -1);
+    CHECK_EQ_INT(KA("timeout"), -1);
+    /* A huge one is a day, not an overflow (atoi's undefined behaviour). */
+    CHECK_EQ_INT(KA("timeout=99999999999999999999999"), 86400);
+    CHECK_EQ_INT(KA("timeout=86399"), 86399);
+#undef KA
+}
+
 static void record_cb(sl_httpc_req_t *r, int code, const sl_httpc_response_t *res, const char *err, void *ud)
 {
     (void)r;
@@ -290,6 +313,7 @@ TL_SUITE(http_client, NULL, NULL,
          TL_TEST(urls_are_read_with_defaults),
          TL_TEST(bad_urls_say_why),
          TL_TEST(references_resolve_as_rfc_3986_says),
+         TL_TEST(keep_alive_timeouts_are_read_strictly),
          TL_TEST(bad_requests_are_refused_at_once),
          TL_TEST(a_blackhole_hits_the_connect_timeout),
          TL_TEST(refused_and_dns_failures_are_named),

@@ -108,6 +108,23 @@ static void requests_split_anywhere_and_pipelined(void)
     CHECK_EQ_INT(sl_bus_client_feed(c, "PING\r\n", 6), -1);
     CHECK(cap.got.len > 0 && cap.got.data[0] == '-');
     sl_bus_client_free(c);
+    /* The error says why, on one line: a bad type byte (quoted, made
+     * printable) and an array over the cap. */
+    sl_buf_reset(&cap.got);
+    c = sl_bus_client_new(b, capture_write, &cap);
+    CHECK_EQ_INT(sl_bus_client_feed(c, "\x01\r\n", 3), -1);
+    CHECK(cap.got.len > 20 && !memcmp(cap.got.data, "-ERR Protocol error: ", 21));
+    CHECK(memchr(cap.got.data, '\x01', cap.got.len) == NULL);
+    CHECK(memchr(cap.got.data, '\n', cap.got.len) == cap.got.data + cap.got.len - 1);
+    sl_bus_client_free(c);
+    sl_buf_reset(&cap.got);
+    c = sl_bus_client_new(b, capture_write, &cap);
+    CHECK_EQ_INT(sl_bus_client_feed(c, "*888888881\r\n", 13), -1);
+    sl_buf_append_byte(&cap.got, '\0');
+    CHECK(strstr(cap.got.data, "-ERR Protocol error: ") == cap.got.data);
+    CHECK(strstr(cap.got.data, "888888881") != NULL);
+    sl_buf_reset(&cap.got);
+    sl_bus_client_free(c);
     sl_bus_free(b);
     sl_buf_free(&cap.got);
 }

@@ -272,48 +272,11 @@ static void run_lua(fx_t *f, const char *code, const char *name)
     lua_setglobal(f->L, "FAILS");
 }
 
-/* ---- log capture ------------------------------------------------------------------ */
-
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static void capture_start(void)
-{
-    fflush(stderr);
-    cap_file = tmpfile();
-    cap_saved = dup(2);
-    dup2(fileno(cap_file), 2);
-}
-
-/* What was logged since capture_start (free it). Lines printed by
- * run_lua for failures land here too; they are echoed back. */
-static char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(cap_saved, 2);
-    close(cap_saved);
-    long n = ftell(cap_file);
-    char *s = calloc(1, (size_t)n + 1);
-    rewind(cap_file);
-    if (n > 0 && fread(s, 1, (size_t)n, cap_file) != (size_t)n)
-        s[0] = '\0';
-    fclose(cap_file);
-    if (getenv("VERBOSE"))
-        fprintf(stderr, "%s", s);
-    return s;
-}
-
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
+/* ---- log checks (the capture is testlib's tl_stderr_capture_*) ------------------ */
 
 #define CHECK_COUNT(hay, needle, n)                                                        \
     do {                                                                                   \
-        int tl_c = count((hay), (needle));                                                 \
+        int tl_c = tl_count((hay), (needle));                                                 \
         if (tl_c != (n)) {                                                                 \
             fprintf(stderr, "  %s:%d: log has \"%s\" %d times, expected %d; log was:\n%s\n", \
                     __FILE__, __LINE__, (needle), tl_c, (n), (hay));                       \
@@ -467,7 +430,7 @@ static void redis_down_from_start_fails_fast_and_logs_once(void)
 {
     fx_t f;
     fx_init(&f, 0);
-    capture_start();
+    tl_stderr_capture_start();
     run_lua(&f,
             "for i = 1, 5 do\n"
             "  local t0 = sio.monotonic()\n"
@@ -484,7 +447,7 @@ static void redis_down_from_start_fails_fast_and_logs_once(void)
             "ok(sio.monotonic() - t0 < 200, 'took ' .. (sio.monotonic() - t0) .. ' ms')\n"
             "local v, e = R.call('PING'); eq(v, nil); match(e, '^redis unavailable: .*refused')\n",
             "down");
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_COUNT(log, "[redis] cannot connect to unix:", 1);
     CHECK_COUNT(log, "[redis] cannot connect to redis://127.0.0.1:1:", 1);
     free(log);
@@ -495,7 +458,7 @@ static void redis_stopped_fails_calls_then_restarted_works_again(void)
 {
     fx_t f;
     fx_init(&f, 1);
-    capture_start();
+    tl_stderr_capture_start();
     run_lua(&f,
             "eq(R.call('SET', 'before', 1), 'OK')\n"
             /* In flight when redis goes away: a BLPOP parked in another handler. */
@@ -523,7 +486,7 @@ static void redis_stopped_fails_calls_then_restarted_works_again(void)
             "eq(v, 'PONG'); RECOVERY_MS = sio.monotonic() - t2\n"
             "eq(R.call('SET', 'after', 2), 'OK'); eq(R.call('GET', 'after'), '2')\n",
             "restart");
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_COUNT(log, "[redis] connected to unix:", 1);
     CHECK_COUNT(log, "[redis] lost connection to unix:", 1);
     CHECK_COUNT(log, "[redis] reconnected to unix:", 1);
@@ -557,9 +520,9 @@ static void redis_auth_and_select_run_after_connect(void)
              "local v, e = R.call('PING'); eq(v, nil); match(e, '^redis unavailable: AUTH failed')\n"
              "ok(sio.monotonic() - t0 < 500, 'AUTH failure took ' .. (sio.monotonic() - t0) .. ' ms')\n",
              f.sock, f.sock, f.sock, f.sock);
-    capture_start();
+    tl_stderr_capture_start();
     run_lua(&f, code, "auth");
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_COUNT(log, "AUTH failed: WRONGPASS", 1);
     CHECK_COUNT(log, "s3cret", 0);
     free(log);
@@ -589,7 +552,7 @@ static void redis_reply_timeout_fails_the_call_and_reconnects(void)
 {
     fx_t f;
     fx_init(&f, 1);
-    capture_start();
+    tl_stderr_capture_start();
     run_lua(&f,
             "R.configure{timeout = 200, pool = 1}\n"
             "eq(R.call('PING'), 'PONG')\n"
@@ -603,7 +566,7 @@ static void redis_reply_timeout_fails_the_call_and_reconnects(void)
             "R.configure{timeout = 0, pool = 1}\n"
             "local t2 = sio.monotonic(); eq(R.call('BLPOP', 'never', 1), null); ok(sio.monotonic() - t2 >= 900, 'BLPOP cut short')\n",
             "timeout");
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_COUNT(log, "no reply within 200 ms; reconnecting", 1);
     free(log);
     fx_done(&f);
@@ -680,7 +643,7 @@ static void redis_reconfigure_drains_old_connections(void)
 {
     fx_t f;
     fx_init(&f, 1);
-    capture_start();
+    tl_stderr_capture_start();
     run_lua(&f,
             "R.call('SET', 'k0', 'zero')\n"
             "local old_v, old_e, old_done = nil, nil, false\n"
@@ -698,7 +661,7 @@ static void redis_reconfigure_drains_old_connections(void)
             "local clients = R.call('CLIENT', 'LIST'); local c = 0; for _ in clients:gmatch('cmd=') do c = c + 1 end\n"
             "eq(c, 4)\n",
             "reconfigure");
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_COUNT(log, "[redis] connected to", 2);
     free(log);
     fx_done(&f);
@@ -710,11 +673,11 @@ static void redis_bad_env_url_fails_calls_until_configured(void)
     fx_init(&f, 1);
     /* A second runtime on the same loop, opened with a bad URL. */
     setenv("SIOLUA_REDIS_URL", "http://nope", 1);
-    capture_start();
+    tl_stderr_capture_start();
     sl_lua_t *rt2 = sl_lua_new(f.loop, f.dir, NULL);
     CHECK(rt2 != NULL);
     CHECK_EQ_INT(sl_lua_redis_open(rt2), 0);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_COUNT(log, "bad SIOLUA_REDIS_URL", 1);
     free(log);
     sl_lua_t *rt1 = f.rt;

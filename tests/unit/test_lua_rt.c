@@ -124,43 +124,7 @@ static void reg(fx_t *f, const char *name, lua_CFunction fn)
     lua_pop(f->L, 1);
 }
 
-/* ---- log capture (stderr to a temp file) --------------------------------------- */
-
-static FILE *cap_file;
-static int cap_saved = -1;
-
-static void capture_start(void)
-{
-    fflush(stderr);
-    cap_file = tmpfile();
-    cap_saved = dup(2);
-    dup2(fileno(cap_file), 2);
-}
-
-/* Returns what was logged since capture_start (free it). */
-static char *capture_end(void)
-{
-    fflush(stderr);
-    dup2(cap_saved, 2);
-    close(cap_saved);
-    long n = ftell(cap_file);
-    char *s = calloc(1, (size_t)n + 1);
-    rewind(cap_file);
-    if (n > 0 && fread(s, 1, (size_t)n, cap_file) != (size_t)n)
-        s[0] = '\0';
-    fclose(cap_file);
-    if (getenv("VERBOSE"))
-        fprintf(stderr, "%s", s);
-    return s;
-}
-
-static int count(const char *hay, const char *needle)
-{
-    int n = 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
+/* ---- log checks (the capture is testlib's tl_stderr_capture_*) ------------------ */
 
 static int lines(const char *s)
 {
@@ -516,7 +480,7 @@ static void handler_error_is_one_log_line_and_next_handler_runs(void)
 {
     fx_t f;
     fx_init(&f);
-    capture_start();
+    tl_stderr_capture_start();
     lua_State *L = f.L;
     const char *code = "local a = ...\n"
                        "error('boom ' .. a)\n";
@@ -527,7 +491,7 @@ static void handler_error_is_one_log_line_and_next_handler_runs(void)
     CHECK_EQ_INT(lua_gettop(L), top - 2);
     CHECK_EQ_INT(luaL_loadstring(L, "ran = 'yes'"), LUA_OK);
     CHECK_EQ_INT(sl_lua_spawn(f.rt, L, 0, "next handler"), 0);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_HAS(log, "[lua] lua error in 'chat' handler: handlers.lua:2: boom x");
     CHECK_EQ_INT(lines(log), 1);
     CHECK_GSTR(&f, "ran", "yes");
@@ -539,7 +503,7 @@ static void error_in_interval_callback_keeps_interval_running(void)
 {
     fx_t f;
     fx_init(&f);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local sio = require 'siolua'\n"
                                    "n = 0\n"
@@ -552,9 +516,9 @@ static void error_in_interval_callback_keeps_interval_running(void)
                                    "=tick"),
                  0);
     fx_run(&f);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_EQ_INT(gint(&f, "n"), 4);
-    CHECK_EQ_INT(count(log, "lua error in set_interval callback (tick:4): tick:7: tick "), 4);
+    CHECK_EQ_INT(tl_count(log, "lua error in set_interval callback (tick:4): tick:7: tick "), 4);
     CHECK_HAS(log, "tick:7: tick 4");
     CHECK_EQ_INT(lines(log), 4);
     free(log);
@@ -568,11 +532,11 @@ static void syntax_error_in_main_file_returns_minus_one_with_file_line(void)
     write_file(f.dir, "main.lua", "local x = 1\nlocal y = = 2\n");
     char path[128], expect[200];
     snprintf(path, sizeof path, "%s/main.lua", f.dir);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_file(f.rt, path), -1);
     snprintf(path, sizeof path, "%s/missing.lua", f.dir);
     CHECK_EQ_INT(sl_lua_run_file(f.rt, path), -1);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     snprintf(expect, sizeof expect, "%s/main.lua:2: unexpected symbol near '='", f.dir);
     CHECK_HAS(log, expect);
     CHECK_HAS(log, "cannot open");
@@ -588,9 +552,9 @@ static void runtime_error_in_main_file_returns_minus_one(void)
     write_file(f.dir, "main.lua", "local t = nil\nreturn t.x\n");
     char path[128], expect[200];
     snprintf(path, sizeof path, "%s/main.lua", f.dir);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_file(f.rt, path), -1);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     snprintf(expect, sizeof expect, "lua error in %s/main.lua: %s/main.lua:2: attempt to index a nil value",
              f.dir, f.dir);
     CHECK_HAS(log, expect);
@@ -636,9 +600,9 @@ static void c_wait_push_error_resumes_with_nil_message(void)
     uv_timer_t t;
     uv_timer_init(f.loop, &t);
     uv_timer_start(&t, resume_raising_cb, 1, 0);
-    capture_start();
+    tl_stderr_capture_start();
     fx_run(&f);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_GSTR(&f, "got", "nil:cannot build the answer");
     CHECK_HAS(log, "cannot deliver the results of its wait: cannot build the answer");
     CHECK_EQ_INT(lines(log), 1);
@@ -768,10 +732,10 @@ static void wait_outside_handler_raises_clear_error(void)
     fx_t f;
     fx_init(&f);
     /* The main thread: a synchronous call. */
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(luaL_loadstring(f.L, "require('siolua').sleep(1)"), LUA_OK);
     CHECK_EQ_INT(sl_lua_pcall(f.rt, f.L, 0, 0, "sync call"), -1);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_HAS(log, "lua error in sync call: [string \"require('siolua').sleep(1)\"]:1: cannot wait here: "
                    "not inside a siolua handler coroutine");
     CHECK_EQ_INT(lines(log), 1);
@@ -812,7 +776,7 @@ static void runaway_handler_is_aborted_and_next_handler_runs(void)
     fx_t f;
     fx_init(&f);
     sl_lua_set_budget(f.rt, 1000000);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local sio = require 'siolua'\n"
                                    "sio.set_timeout(0, function()\n"
@@ -822,7 +786,7 @@ static void runaway_handler_is_aborted_and_next_handler_runs(void)
                                    "=runaway"),
                  0);
     fx_run(&f);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_HAS(log, "lua error in set_timeout callback (runaway:2): runaway:3: instruction budget exceeded");
     CHECK_EQ_INT(lines(log), 1);
     CHECK_GSTR(&f, "later", "ran");
@@ -835,7 +799,7 @@ static void budget_cannot_be_swallowed_by_pcall(void)
     fx_t f;
     fx_init(&f);
     sl_lua_set_budget(f.rt, 100000);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "caught = 0\n"
                                    "while true do\n"
@@ -844,7 +808,7 @@ static void budget_cannot_be_swallowed_by_pcall(void)
                                    "end\n",
                                    "=swallow"),
                  -1);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_HAS(log, "lua error in swallow: swallow:3: instruction budget exceeded");
     CHECK_EQ_INT(lines(log), 1);
     CHECK_EQ_INT(gint(&f, "caught"), 0);
@@ -861,7 +825,7 @@ static void budget_covers_coroutines_made_by_the_app(void)
     fx_t f;
     fx_init(&f);
     sl_lua_set_budget(f.rt, 100000);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local co = coroutine.wrap(function()\n"
                                    "  while true do end\n"
@@ -870,7 +834,7 @@ static void budget_covers_coroutines_made_by_the_app(void)
                                    "after = 'reached'\n",
                                    "=inner"),
                  -1);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_HAS(log, "lua error in inner: inner:2: instruction budget exceeded");
     CHECK_EQ_INT(lines(log), 1);
     CHECK_GSTR(&f, "after", "<nil>");
@@ -883,7 +847,7 @@ static void budget_counts_per_resume_not_cumulatively(void)
     fx_t f;
     fx_init(&f);
     sl_lua_set_budget(f.rt, 200000);
-    capture_start();
+    tl_stderr_capture_start();
     /* ~60-90k instructions per resume, ~10 times the budget in all. */
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local sio = require 'siolua'\n"
@@ -896,7 +860,7 @@ static void budget_counts_per_resume_not_cumulatively(void)
                                    "=perresume"),
                  0);
     fx_run(&f);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_EQ_INT(lines(log), 0);
     CHECK_GSTR(&f, "done", "yes");
     free(log);
@@ -910,7 +874,7 @@ static void memory_cap_fails_handler_and_state_stays_usable(void)
     size_t base = sl_lua_memory(f.rt);
     CHECK(base > 10000);
     sl_lua_set_memory_limit(f.rt, base + 4 * 1024 * 1024);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local sio = require 'siolua'\n"
                                    "sio.set_timeout(0, function()\n"
@@ -923,7 +887,7 @@ static void memory_cap_fails_handler_and_state_stays_usable(void)
                                    "=mem"),
                  0);
     fx_run(&f);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_HAS(log, "lua error in set_timeout callback (mem:2): mem:3: not enough memory");
     CHECK_HAS(log, "lua error in set_timeout callback (mem:5): mem:6: not enough memory");
     CHECK_EQ_INT(lines(log), 2);
@@ -967,7 +931,7 @@ static void log_functions_format_and_prefix_caller_location(void)
     fx_init(&f);
     sl_log_level_t old = sl_log_level;
     sl_log_level = SL_LOG_INFO;
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local log = require('siolua').log\n"
                                    "log.info('user %s has %d items', 'ann', 3)\n"
@@ -978,7 +942,7 @@ static void log_functions_format_and_prefix_caller_location(void)
                                    "bad = e\n",
                                    "=app"),
                  0);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     sl_log_level = old;
     CHECK_HAS(log, "info  [lua] app:2: user ann has 3 items");
     CHECK_HAS(log, "warn  [lua] app:3: table: ");
@@ -995,14 +959,14 @@ static void bare_coroutine_yield_stops_handler_with_log(void)
 {
     fx_t f;
     fx_init(&f);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local t <close> = setmetatable({}, {__close = function() closed = 'yes' end})\n"
                                    "coroutine.yield()\n"
                                    "reached = 'yes'\n",
                                    "=bare"),
                  -1);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_HAS(log, "lua error in bare: coroutine.yield() outside a siolua wait");
     CHECK_EQ_INT(lines(log), 1);
     CHECK_GSTR(&f, "reached", "<nil>");
@@ -1088,7 +1052,7 @@ static void lua_spawn_runs_function_in_new_handler(void)
     fx_t f;
     fx_init(&f);
     reg(&f, "spawn", sl_lua_l_spawn);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local sio = require 'siolua'\n"
                                    "order = ''\n"
@@ -1098,7 +1062,7 @@ static void lua_spawn_runs_function_in_new_handler(void)
                                    "=spawn"),
                  0);
     fx_run(&f);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_GSTR(&f, "order", "abc");
     lua_getglobal(f.L, "ok1");
     CHECK(lua_toboolean(f.L, -1));
@@ -1116,7 +1080,7 @@ static void deep_recursive_spawn_fails_cleanly(void)
     fx_t f;
     fx_init(&f);
     reg(&f, "spawn", sl_lua_l_spawn);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local sio = require 'siolua'\n"
                                    "depth = 0\n"
@@ -1124,9 +1088,9 @@ static void deep_recursive_spawn_fails_cleanly(void)
                                    "f()\n",
                                    "=deep"),
                  0);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK(gint(&f, "depth") > 10);
-    CHECK_EQ_INT(count(log, "stack overflow"), 1);
+    CHECK_EQ_INT(tl_count(log, "stack overflow"), 1);
     CHECK_EQ_INT(lines(log), 1);
     free(log);
     fx_done(&f);
@@ -1163,7 +1127,7 @@ static void non_string_error_is_logged_with_location(void)
 {
     fx_t f;
     fx_init(&f);
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local sio = require 'siolua'\n"
                                    "sio.set_timeout(0, function() error({}) end)\n"
@@ -1172,7 +1136,7 @@ static void non_string_error_is_logged_with_location(void)
                                    "=obj"),
                  0);
     fx_run(&f);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     CHECK_HAS(log, "(obj:2): obj:2: (error object is a table value)");
     CHECK_HAS(log, "(obj:3): obj:3: custom");
     CHECK_HAS(log, "(obj:4): nolevel");
@@ -1187,14 +1151,14 @@ static void traceback_is_logged_at_debug_level(void)
     fx_init(&f);
     sl_log_level_t old = sl_log_level;
     sl_log_level = SL_LOG_DEBUG;
-    capture_start();
+    tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local function inner() error('deep') end\n"
                                    "local function outer() inner() end\n"
                                    "outer()\n",
                                    "=tb"),
                  -1);
-    char *log = capture_end();
+    char *log = tl_stderr_capture_end();
     sl_log_level = old;
     CHECK_HAS(log, "error [lua] lua error in tb: tb:1: deep");
     CHECK_HAS(log, "debug [lua] stack traceback:");

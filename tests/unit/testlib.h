@@ -96,4 +96,12 @@ struct uv_loop_s *tl_loop(void);
  * given point (it is then not called again). */
 int tl_loop_close(void);
 
+/* What the code under test logs: stderr goes to a temporary file from
+ * _start until _end, which returns it as a string (free it) and echoes it
+ * back when VERBOSE is set. Not nested. */
+void tl_stderr_capture_start(void);
+char *tl_stderr_capture_end(void);
+/* How many times needle occurs in hay, not overlapping. */
+int tl_count(const char *hay, const char *needle);
+
 #endif
