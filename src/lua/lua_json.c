@@ -279,6 +279,38 @@ static void enter(dec_t *d)
     luaL_checkstack(d->L, 8, "json nesting");
 }
 
+/* Past an array's '[': its elements up to the closing ']', each set in
+ * the table at t, or with t = 0 each left on the stack (an event's
+ * arguments). */
+static void parse_elements(dec_t *d, int t)
+{
+    lua_State *L = d->L;
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+        return;
+    }
+    for (lua_Integer n = 1;; n++) {
+        if (!t)
+            luaL_checkstack(L, 8, "too many arguments");
+        parse_value(d);
+        if (t)
+            lua_rawseti(L, t, n);
+        skip_ws(d);
+        if (d->p < d->end && *d->p == ',') {
+            d->p++;
+            continue;
+        }
+        if (d->p < d->end && *d->p == ']') {
+            d->p++;
+            return;
+        }
+        if (d->p >= d->end)
+            dec_unexpected(d);
+        dec_fail(d, d->p, "expected ',' or ']'");
+    }
+}
+
 static void parse_array(dec_t *d)
 {
     lua_State *L = d->L;
@@ -294,28 +326,7 @@ static void parse_array(dec_t *d)
     }
     lua_pushvalue(L, d->arr_mt);
     lua_setmetatable(L, -2);
-    skip_ws(d);
-    if (d->p < d->end && *d->p == ']') {
-        d->p++;
-        d->depth--;
-        return;
-    }
-    for (lua_Integer n = 1;; n++) {
-        parse_value(d);
-        lua_rawseti(L, -2, n);
-        skip_ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            continue;
-        }
-        if (d->p < d->end && *d->p == ']') {
-            d->p++;
-            break;
-        }
-        if (d->p >= d->end)
-            dec_unexpected(d);
-        dec_fail(d, d->p, "expected ',' or ']'");
-    }
+    parse_elements(d, lua_gettop(L));
     d->depth--;
 }
 
@@ -506,26 +517,7 @@ static int dec_args_run(lua_State *L)
         dec_fail(d, d->p, "expected an array");
     enter(d); /* the array's own level, as when it is a table */
     d->p++;
-    skip_ws(d);
-    if (d->p < d->end && *d->p == ']')
-        d->p++;
-    else
-        for (;;) {
-            luaL_checkstack(L, 8, "too many arguments");
-            parse_value(d);
-            skip_ws(d);
-            if (d->p < d->end && *d->p == ',') {
-                d->p++;
-                continue;
-            }
-            if (d->p < d->end && *d->p == ']') {
-                d->p++;
-                break;
-            }
-            if (d->p >= d->end)
-                dec_unexpected(d);
-            dec_fail(d, d->p, "expected ',' or ']'");
-        }
+    parse_elements(d, 0);
     d->depth--;
     skip_ws(d);
     if (d->p < d->end)
