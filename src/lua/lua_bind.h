@@ -15,14 +15,14 @@
  *           ev_cf writes results back into ev
  *     or  sl_lua_bind_handler(b, ev_cf, &ev)         the same guards, per
  *           ev_cf(L) in a new handler's coroutine:   handler (lua_rt)
- *             --> lua_callk dispatch.event(...)
+ *             --> lua_callk the listener, or dispatch.event(...)
  *     <-- 0, or -1 (logged once): the caller settles from what ev says
  *
  * The budget's count hook makes every Lua instruction run under a guard
  * cost more; an event whose work is a handler's anyway (a client's event)
  * runs whole in the handler's coroutine, so the main thread runs no Lua
- * code for it and the listener runs in that same coroutine
- * (dispatch.event tail-calls it).
+ * code for it and the listener runs in that same coroutine (called from
+ * lua_sio.c's event_cf, or tail-called by dispatch.event).
  *
  * Every object the library reaches is a handle userdata with methods (one
  * metatable per type, built from luaL_Reg tables, as luv does). A handle
