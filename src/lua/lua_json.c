@@ -646,48 +646,97 @@ static void put(enc_t *e, const void *p, size_t n)
 
 #define PUTS(e, lit) put((e), (lit), sizeof(lit) - 1)
 
-static void enc_string(enc_t *e, const char *str, size_t n)
+/* Appends str as a JSON string literal. 0, -EINVAL when it is not valid
+ * UTF-8, -ENOMEM; on failure out may hold part of it. Never raises. */
+static int put_string(sl_buf_t *out, const char *str, size_t n)
 {
     const unsigned char *p = (const unsigned char *)str, *end = p + n, *run = p;
-    if (sl_buf_reserve(e->out, n + 2))
-        enc_oom(e);
-    PUTS(e, "\"");
+    if (sl_buf_reserve(out, n + 2) || sl_buf_append(out, "\"", 1))
+        return -ENOMEM;
     while ((p += sl_json_plain_len((const char *)p, (size_t)(end - p), 1)) < end) {
         unsigned c = *p;
         if (c >= 0x80) {
             size_t k = sl_utf8_seq_len(p, (size_t)(end - p));
             if (!k)
-                enc_fail(e, "string is not valid UTF-8 (use json.binary for bytes)");
+                return -EINVAL;
             p += k;
             continue;
         }
-        put(e, run, (size_t)(p - run));
         char esc[6];
-        put(e, esc, sl_json_escape_byte(c, esc));
+        if (sl_buf_append(out, run, (size_t)(p - run)) ||
+            sl_buf_append(out, esc, sl_json_escape_byte(c, esc)))
+            return -ENOMEM;
         run = ++p;
     }
-    put(e, run, (size_t)(p - run));
-    PUTS(e, "\"");
+    if (sl_buf_append(out, run, (size_t)(p - run)) || sl_buf_append(out, "\"", 1))
+        return -ENOMEM;
+    return 0;
+}
+
+static void enc_string(enc_t *e, const char *str, size_t n)
+{
+    int rc = put_string(e->out, str, n);
+    if (rc == -EINVAL)
+        enc_fail(e, "string is not valid UTF-8 (use json.binary for bytes)");
+    if (rc)
+        enc_oom(e);
+}
+
+static int put_integer(sl_buf_t *out, lua_Integer i)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, LUA_INTEGER_FMT, (LUAI_UACINT)i);
+    return sl_buf_append(out, b, (size_t)n);
 }
 
 static void enc_integer(enc_t *e, lua_Integer i)
 {
-    char b[32];
-    int n = snprintf(b, sizeof b, LUA_INTEGER_FMT, (LUAI_UACINT)i);
-    put(e, b, (size_t)n);
+    if (put_integer(e->out, i))
+        enc_oom(e);
 }
 
 /* Numbers print as JavaScript prints them (shortest digits that read back
  * exactly; mpjson's formatter, shared with the Redis adapter). JSON has no
  * NaN or Infinity: null, as JSON.stringify writes them. */
-static void enc_double(enc_t *e, double d)
+static int put_double(sl_buf_t *out, double d)
 {
-    if (isnan(d) || isinf(d)) {
-        PUTS(e, "null");
-        return;
-    }
+    if (isnan(d) || isinf(d))
+        return sl_buf_append(out, "null", 4);
     char b[SL_JSON_NUMBER_MAX];
-    put(e, b, sl_json_format_number(d, b));
+    return sl_buf_append(out, b, sl_json_format_number(d, b));
+}
+
+/* Appends the value at idx when it is one of the values written without
+ * looking inside anything (nil, boolean, number, string, json.null,
+ * json.empty_array): 0, or -EINVAL (a string that is not UTF-8), -ENOMEM;
+ * 1 for any other value, nothing appended. Never raises, and allocates no
+ * Lua memory. */
+static int put_scalar(lua_State *L, int idx, sl_buf_t *out)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        return sl_buf_append(out, "null", 4);
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? sl_buf_append(out, "true", 4) : sl_buf_append(out, "false", 5);
+    case LUA_TNUMBER:
+        return lua_isinteger(L, idx) ? put_integer(out, lua_tointeger(L, idx))
+                                     : put_double(out, lua_tonumber(L, idx));
+    case LUA_TSTRING: {
+        size_t n;
+        const char *str = lua_tolstring(L, idx, &n);
+        return put_string(out, str, n);
+    }
+    case LUA_TLIGHTUSERDATA: {
+        void *p = lua_touserdata(L, idx);
+        if (p == JSON_NULL || p == NULL)
+            return sl_buf_append(out, "null", 4);
+        if (p == JSON_EMPTY_ARRAY)
+            return sl_buf_append(out, "[]", 2);
+        return 1;
+    }
+    default:
+        return 1;
+    }
 }
 
 static void enc_value(enc_t *e, int idx);
@@ -959,43 +1008,19 @@ static void enc_binary(enc_t *e, int idx)
 static void enc_value(enc_t *e, int idx)
 {
     lua_State *L = e->L;
+    int rc = put_scalar(L, idx, e->out);
+    if (rc == 0)
+        return;
+    if (rc == -EINVAL)
+        enc_fail(e, "string is not valid UTF-8 (use json.binary for bytes)");
+    if (rc < 0)
+        enc_oom(e);
     switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        PUTS(e, "null");
-        return;
-    case LUA_TBOOLEAN:
-        if (lua_toboolean(L, idx))
-            PUTS(e, "true");
-        else
-            PUTS(e, "false");
-        return;
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx))
-            enc_integer(e, lua_tointeger(L, idx));
-        else
-            enc_double(e, lua_tonumber(L, idx));
-        return;
-    case LUA_TSTRING: {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        enc_string(e, s, n);
-        return;
-    }
     case LUA_TTABLE:
         enc_table(e, idx);
         return;
-    case LUA_TLIGHTUSERDATA: {
-        void *p = lua_touserdata(L, idx);
-        if (p == JSON_NULL || p == NULL) {
-            PUTS(e, "null");
-            return;
-        }
-        if (p == JSON_EMPTY_ARRAY) {
-            PUTS(e, "[]");
-            return;
-        }
+    case LUA_TLIGHTUSERDATA:
         enc_fail(e, "cannot encode a light userdata value");
-    }
     case LUA_TUSERDATA:
         if (sl_lua_json_is_binary(L, idx)) {
             enc_binary(e, idx);
@@ -1067,10 +1092,38 @@ static int enc_values_run(lua_State *L)
     return 0;
 }
 
+/* The values as one array when each is a scalar (nil, boolean, number,
+ * string, json.null, json.empty_array), without the protected call the
+ * general encoder needs: nothing here raises or allocates Lua memory.
+ * Returns 0, or -1 (out as it was) for the general encoder to do it,
+ * errors included, as it always does. An ack's arguments are most often
+ * such values. */
+static int enc_values_flat(lua_State *L, int first, int n, sl_buf_t *out)
+{
+    size_t start = out->len;
+    int rc = sl_buf_append(out, "[", 1);
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (i > 0)
+            rc = sl_buf_append(out, ",", 1);
+        if (rc == 0)
+            rc = put_scalar(L, first + i, out);
+    }
+    if (rc == 0)
+        rc = sl_buf_append(out, "]", 1);
+    if (rc) {
+        out->len = start;
+        return -1;
+    }
+    return 0;
+}
+
 int sl_lua_json_encode_values(lua_State *L, int first, int n, sl_buf_t *out,
                               const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen)
 {
-    return enc_call(L, enc_values_run, lua_absindex(L, first), n, out, opts, err, errlen);
+    first = lua_absindex(L, first);
+    if (n >= 0 && enc_values_flat(L, first, n, out) == 0)
+        return 0;
+    return enc_call(L, enc_values_run, first, n, out, opts, err, errlen);
 }
 
 /* 1: a binary is in there; 0: none; -1: nested past the limit, which ends

@@ -872,6 +872,30 @@ static void values_encode_as_one_array_from_the_stack(void)
     CHECK(strstr(err, "$[2]") != NULL);
     CHECK_STR(out.data, out.len, "kept");
     CHECK_EQ_INT(lua_gettop(L), top + 2);
+    /* Scalars only (written without the protected call): the same text as
+     * the general encoder's; a bad string still fails with its path. */
+    lua_settop(L, top);
+    eval(L, "'a\"b\\\\c\\n\\1 caf\\xc3\\xa9'");
+    lua_pushnumber(L, 0.1);
+    lua_pushnumber(L, 1e21);
+    lua_pushnumber(L, -0.0);
+    lua_pushnumber(L, HUGE_VAL);
+    eval(L, "math.mininteger");
+    eval(L, "json.null");
+    eval(L, "json.empty_array");
+    lua_pushboolean(L, 0);
+    lua_pushnil(L);
+    sl_buf_reset(&out);
+    CHECK_EQ_INT(sl_lua_json_encode_values(L, top + 1, 10, &out, NULL, err, sizeof err), 0);
+    CHECK_STR(out.data, out.len,
+              "[\"a\\\"b\\\\c\\n\\u0001 caf\xc3\xa9\",0.1,1e+21,0,null,-9223372036854775808,null,[],false,null]");
+    lua_settop(L, top);
+    lua_pushinteger(L, 7);
+    eval(L, "'\\xff'");
+    sl_buf_reset(&out);
+    CHECK_EQ_INT(sl_lua_json_encode_values(L, top + 1, 2, &out, NULL, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "not valid UTF-8") != NULL && strstr(err, "$[2]") != NULL);
+    CHECK_EQ_INT(out.len, 0);
     sl_buf_free(&out);
     lua_close(L);
 }
