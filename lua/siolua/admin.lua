@@ -366,17 +366,24 @@ return function(lib)
     return nsp
   end
 
-  local function register_actions(sock, features)
-    if features.EMIT then
-      sock:on("emit", function(...)
-        local a = args_of(nil, ...)
-        local nsp, filter, ev = namespace(a[1]), a[2], a[3]
-        if not nsp or type(ev) ~= "string" or E.RESERVED[ev] then return end
-        selection(nsp, filter):emit(ev, unpack(a, 4, a.n))
-      end)
-    end
-    local function rooms_action(event, method)
+  -- Each action is allowed by the instrumentation in force when it comes,
+  -- not the one the dashboard connected under: a reload may have made it
+  -- read-only, or stopped instrumenting (then nothing is done).
+  local function allowed(feature)
+    return state ~= nil and state.feature_set[feature] == true
+  end
+
+  local function register_actions(sock)
+    sock:on("emit", function(...)
+      if not allowed("EMIT") then return end
+      local a = args_of(nil, ...)
+      local nsp, filter, ev = namespace(a[1]), a[2], a[3]
+      if not nsp or type(ev) ~= "string" or E.RESERVED[ev] then return end
+      selection(nsp, filter):emit(ev, unpack(a, 4, a.n))
+    end)
+    local function rooms_action(event, feature, method)
       sock:on(event, function(...)
+        if not allowed(feature) then return end
         local a = args_of(3, ...)
         local nsp, room = namespace(a[1]), a[2]
         if not nsp or not room_name(room) then return end
@@ -384,22 +391,21 @@ return function(lib)
         op[method](op, room)
       end)
     end
-    if features.JOIN then rooms_action("join", "sockets_join") end
-    if features.LEAVE then rooms_action("leave", "sockets_leave") end
-    if features.DISCONNECT then
-      sock:on("_disconnect", function(...)
-        local a = args_of(3, ...)
-        local nsp = namespace(a[1])
-        if not nsp then return end
-        selection(nsp, a[3]):disconnect_sockets(truthy(a[2]))
-      end)
-    end
+    rooms_action("join", "JOIN", "sockets_join")
+    rooms_action("leave", "LEAVE", "sockets_leave")
+    sock:on("_disconnect", function(...)
+      if not allowed("DISCONNECT") then return end
+      local a = args_of(3, ...)
+      local nsp = namespace(a[1])
+      if not nsp then return end
+      selection(nsp, a[3]):disconnect_sockets(truthy(a[2]))
+    end)
   end
 
   local function on_admin_connection(sock)
     local st = state
     if not st or sock.nsp ~= st.nsp then return end
-    register_actions(sock, st.feature_set)
+    register_actions(sock)
     sock:emit("config", { supportedFeatures = json.array(st.features) })
     if st.development then sock:emit("all_sockets", fetch_all_sockets()) end
   end
@@ -529,8 +535,7 @@ return function(lib)
   end
 
   -- Stops instrumenting (a reload whose new main.lua no longer calls
-  -- instrument): the hooks go, the timer stops; dashboards still
-  -- connected stay, with nothing more to hear.
+  -- instrument, or a failed one put back): the hooks go, the timer stops.
   local function stop()
     state = nil
     hook(nil)
@@ -567,14 +572,37 @@ return function(lib)
 
   -- ---- for reload.lua -----------------------------------------------------------------
   -- The new main.lua instruments again, or not: decided at commit.
+  -- Instrumentation removed by a reload is what Node's server is when
+  -- restarted without instrument(), for new dashboards: the admin
+  -- namespace refuses them ("Invalid namespace", Node's answer for a
+  -- namespace it doesn't serve), unless the app itself now uses it. The
+  -- dashboards already connected keep their sessions, as a hot reload
+  -- drops no one: they hear nothing and their actions do nothing until a
+  -- reload instruments again; then they get the stats again and, in
+  -- development, the list of sockets anew (what they missed meanwhile).
+
+  local retired = {}  -- namespaces of a removed instrumentation -> true
+  local aside         -- what the reload under way set aside
+
+  local function refuse(_, next) next("Invalid namespace") end
+
+  local function dashboards(nsp)
+    local n = 0
+    for _ in pairs(nsp.sockets) do n = n + 1 end
+    return n
+  end
 
   function A.set_aside()
-    local saved = { state = state }
     A.generation = (A.generation or 0) + 1
-    return saved
+    local r = {}
+    for nsp in pairs(retired) do r[nsp] = true end
+    aside = { state = state, retired = r }
+    return aside
   end
 
   function A.put_back(saved)
+    aside = nil
+    retired = saved.retired
     if saved.state then
       state = saved.state
       hook(state)
@@ -584,7 +612,30 @@ return function(lib)
   end
 
   function A.commit()
+    local before = aside and aside.state
+    aside = nil
     if state and state.generation ~= A.generation then stop() end
+    if before and (not state or state.nsp ~= before.nsp) then
+      retired[before.nsp] = true
+      sio.log.info("admin: %s no longer instrumented (main.lua does not call sio.admin.instrument): "
+                   .. "%d connected dashboard(s) stay and hear nothing, new ones are refused",
+                   before.nsp.name, dashboards(before.nsp))
+    end
+    if state and retired[state.nsp] then
+      retired[state.nsp] = nil
+      local st = state
+      sio.log.info("admin: %s instrumented again: %d connected dashboard(s) resume", st.nsp.name, dashboards(st.nsp))
+      if st.development then
+        spawn(function()
+          local all = fetch_all_sockets()
+          if state == st then st.nsp.local_:emit("all_sockets", all) end
+        end)
+      end
+    end
+    for nsp in pairs(retired) do
+      -- The app's own use of the name (listeners, middlewares) serves it.
+      if #nsp._mw == 0 and next(nsp._listeners) == nil then nsp:use(refuse) end
+    end
   end
 
   return A
