@@ -37,10 +37,28 @@ static double lg_now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Set by SIGUSR1: the hold (or window) ends now. A run that holds
+ * connections for as long as another program needs them (bench/scale's
+ * steps) is started with a long --hold and ended with the signal, and
+ * still reports everything it measured. */
+static volatile sig_atomic_t lg_end_now;
+
+static void lg_on_usr1(int sig)
+{
+    (void)sig;
+    lg_end_now = 1;
+}
+
+/* In slices of at most a second, so that a signal landing just before a
+ * slice starts is seen within a second. */
 static void lg_sleep_until(double t)
 {
-    struct timespec ts = { .tv_sec = (time_t)t, .tv_nsec = (long)((t - (double)(time_t)t) * 1e9) };
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    while (!lg_end_now) {
+        double now = lg_now_s(), until = t < now + 1 ? t : now + 1;
+        if (now >= t)
+            return;
+        struct timespec ts = { .tv_sec = (time_t)until, .tv_nsec = (long)((until - (double)(time_t)until) * 1e9) };
+        clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
     }
 }
 
@@ -122,6 +140,7 @@ static void lg_result_add(lg_result_t *a, const lg_result_t *b)
     for (int i = 0; i < LG_ERR_COUNT; i++)
         a->errors[i] += b->errors[i];
     a->pings += b->pings;
+    a->window_pings += b->window_pings;
     if (b->connect_s > a->connect_s)
         a->connect_s = b->connect_s;
     if (b->window_s > a->window_s)
@@ -242,14 +261,22 @@ static void lg_report(const lg_opts_t *o, const lg_result_t *r, int children_fai
                      (double)lg_hist_quantile(cl, 0.99) / 1e6);
         break;
     case LG_SC_IDLE:
-        lg_sb_printf(j, ",\"idle\":{\"held\":%llu,\"seconds\":%.3f}",
-                     (unsigned long long)(r->connected - r->dropped), r->window_s);
-        lg_sb_printf(h, "  idle: %llu held for %.1f s, %llu pings answered\n",
-                     (unsigned long long)(r->connected - r->dropped), r->window_s, (unsigned long long)r->pings);
+        /* An idle connection's only traffic is the heartbeat: the window's
+         * cost, server's and generator's, is per ping (and its pong). */
+        ops = (double)r->window_pings;
+        op_name = "ping";
+        lg_sb_printf(j, ",\"idle\":{\"held\":%llu,\"seconds\":%.3f,\"window_pings\":%llu,\"pings_per_s\":%.1f}",
+                     (unsigned long long)(r->connected - r->dropped), r->window_s,
+                     (unsigned long long)r->window_pings, lg_div(ops, r->window_s));
+        lg_sb_printf(h, "  idle: %llu held for %.1f s, %llu pings answered (%llu in the window, %.0f/s)\n",
+                     (unsigned long long)(r->connected - r->dropped), r->window_s, (unsigned long long)r->pings,
+                     (unsigned long long)r->window_pings, lg_div(ops, r->window_s));
         break;
     }
-    lg_sb_printf(j, ",\"generator\":{\"cpu_ms\":%.1f,\"window_cpu_ms\":%.1f,\"window_cpu_pct\":%.1f,\"maxrss_kib\":%llu}",
-                 r->cpu_ms, r->window_cpu_ms, lg_div(r->window_cpu_ms, r->window_s * 10), (unsigned long long)r->maxrss_kib);
+    lg_sb_printf(j, ",\"generator\":{\"cpu_ms\":%.1f,\"window_cpu_ms\":%.1f,\"window_cpu_pct\":%.1f,\"maxrss_kib\":%llu,"
+                    "\"cpu_us_per_op\":%.3f}",
+                 r->cpu_ms, r->window_cpu_ms, lg_div(r->window_cpu_ms, r->window_s * 10), (unsigned long long)r->maxrss_kib,
+                 lg_div(r->window_cpu_ms * 1e3, ops));
     lg_sb_printf(h, "  generator: %.2f s CPU, %.0f %% of a core during the window, max RSS %.0f MiB\n",
                  r->cpu_ms / 1e3, lg_div(r->window_cpu_ms, r->window_s * 10), (double)r->maxrss_kib / 1024);
 
@@ -373,7 +400,7 @@ static void lg_usage(FILE *f)
           "                            churn: connections open at once, 100)\n"
           "  -P, --procs N             generator processes; clients and rates are split between them (1)\n"
           "  -d, --duration S          measuring window, or how long idle connections are held (10)\n"
-          "      --hold S              the same as --duration\n"
+          "      --hold S              the same as --duration; SIGUSR1 ends it (and the window) early\n"
           "  -w, --warmup S            load before the window starts (2; idle and churn 0)\n"
           "      --settle S            wait after connecting, before anything is measured (idle 2, else 1)\n"
           "  -r, --rate R[/s]          echo/polling: acked echoes per second, total (2000; polling 1000);\n"
@@ -384,6 +411,8 @@ static void lg_usage(FILE *f)
           "      --connect-inflight N  handshakes in flight per process (500)\n"
           "      --connect-timeout S   from connect() to the Socket.IO CONNECT ack (20)\n"
           "      --src-addrs N         source addresses per process in 127.0.0.0/8, 0 = don't bind (64)\n"
+          "      --src-first N         number of the first source address (0: 127.0.1.1), so that several\n"
+          "                            generator runs at once use addresses apart\n"
           "      --server-pid P[,P..]  server processes to measure from /proc (RSS, CPU)\n"
           "  -q, --quiet               no progress lines\n"
           "Prints one JSON line on stdout and a summary on stderr.\n", f);
@@ -401,14 +430,14 @@ static double lg_parse_rate(const char *s)
 static int lg_parse_opts(int argc, char **argv, lg_opts_t *o)
 {
     enum { LG_O_PATH = 256, LG_O_NSP, LG_O_HOLD, LG_O_SETTLE, LG_O_PAYLOAD, LG_O_INFLIGHT, LG_O_CRATE, LG_O_CINFLIGHT, LG_O_CTIMEOUT,
-           LG_O_SRC, LG_O_PID };
+           LG_O_SRC, LG_O_SRC_FIRST, LG_O_PID };
     static const struct option longopts[] = {
         { "scenario", 1, 0, 's' }, { "host", 1, 0, 'H' }, { "port", 1, 0, 'p' }, { "path", 1, 0, LG_O_PATH },
         { "nsp", 1, 0, LG_O_NSP }, { "transport", 1, 0, 't' }, { "clients", 1, 0, 'n' }, { "procs", 1, 0, 'P' },
         { "duration", 1, 0, 'd' }, { "hold", 1, 0, LG_O_HOLD }, { "warmup", 1, 0, 'w' }, { "settle", 1, 0, LG_O_SETTLE },
         { "rate", 1, 0, 'r' }, { "payload", 1, 0, LG_O_PAYLOAD }, { "inflight", 1, 0, LG_O_INFLIGHT },
         { "connect-rate", 1, 0, LG_O_CRATE }, { "connect-inflight", 1, 0, LG_O_CINFLIGHT },
-        { "connect-timeout", 1, 0, LG_O_CTIMEOUT }, { "src-addrs", 1, 0, LG_O_SRC }, { "server-pid", 1, 0, LG_O_PID },
+        { "connect-timeout", 1, 0, LG_O_CTIMEOUT }, { "src-addrs", 1, 0, LG_O_SRC }, { "src-first", 1, 0, LG_O_SRC_FIRST }, { "server-pid", 1, 0, LG_O_PID },
         { "quiet", 0, 0, 'q' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     double clients = -1, duration = -1, warmup = -1, settle = -1, rate = -1, transport = -1;
@@ -451,6 +480,7 @@ static int lg_parse_opts(int argc, char **argv, lg_opts_t *o)
         case LG_O_CINFLIGHT: o->connect_inflight = (uint32_t)atoi(optarg); break;
         case LG_O_CTIMEOUT: o->connect_timeout_s = atof(optarg); break;
         case LG_O_SRC: o->src_addrs = (uint32_t)atoi(optarg); break;
+        case LG_O_SRC_FIRST: o->src_first = (uint32_t)atoi(optarg); break;
         case LG_O_PID: {
             char *s = optarg;
             while (*s && o->n_server_pids < LG_MAX_PIDS) {
@@ -507,6 +537,11 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* No SA_RESTART: the controller's sleep wakes up at once. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = lg_on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
 
     /* Every connection is a descriptor (two over polling); the limit can be
      * raised up to the hard one, beyond that more processes are needed. */
@@ -539,7 +574,7 @@ int main(int argc, char **argv)
         p->ch.clients = o.clients / o.procs + (i < o.clients % o.procs ? 1 : 0);
         p->ch.rate = o.rate / o.procs;
         p->ch.connect_rate = o.connect_rate / o.procs;
-        p->ch.src_first = i * o.src_addrs;
+        p->ch.src_first = o.src_first + i * o.src_addrs;
         int ctl[2], out[2];
         if (pipe(ctl) < 0 || pipe(out) < 0) {
             perror("loadgen: pipe");
@@ -594,6 +629,15 @@ int main(int argc, char **argv)
     lg_sample(&o, &s[3]);
     lg_sleep_until(go + o.warmup_s + o.duration_s);
     lg_sample(&o, &s[4]);
+    if (lg_end_now) {
+        if (!o.quiet)
+            fprintf(stderr, "loadgen: SIGUSR1: the window ends now\n");
+        for (uint32_t i = 0; i < o.procs; i++) {
+            char m = LG_MSG_END;
+            if (!procs[i].failed && write(procs[i].ctl_fd, &m, 1) != 1)
+                procs[i].failed = 1;
+        }
+    }
     while (lg_procs_pump(procs, o.procs, LG_MSG_RESULT, 200) > 0) {
     }
 

@@ -33,6 +33,7 @@ typedef struct lg_opts_s {
     uint32_t connect_inflight;     /* handshakes in flight, per process */
     double connect_timeout_s;
     uint32_t src_addrs;            /* source addresses per process, 0 = don't bind */
+    uint32_t src_first;            /* number of the first one (lg_src_addr) */
     int server_pids[LG_MAX_PIDS];
     int n_server_pids;
     int quiet;
@@ -51,7 +52,7 @@ typedef struct lg_child_s {
 typedef struct lg_result_s {
     uint64_t clients, connected, failed, dropped;
     uint64_t errors[LG_ERR_COUNT];
-    uint64_t pings;
+    uint64_t pings, window_pings;  /* Engine.IO pings answered: the run, the window */
     double connect_s;
     double window_s;
     uint64_t sent, acked, window_acked;                       /* echo */
@@ -64,11 +65,15 @@ typedef struct lg_result_s {
 } lg_result_t;
 
 /* The controller's messages on the pipes: the child says 'C' once its
- * clients are connected (or failed), the controller answers 'G', and the
- * child ends with 'R' followed by its lg_result_t. */
+ * clients are connected (or failed), the controller answers 'G' (and 'E'
+ * when the window ends early), and the child ends with 'R' followed by its
+ * lg_result_t. */
 #define LG_MSG_CONNECTED 'C'
 #define LG_MSG_GO 'G'
 #define LG_MSG_RESULT 'R'
+/* The controller ends the window early (it got SIGUSR1): the children stop
+ * measuring now and report, as if the window had run its course. */
+#define LG_MSG_END 'E'
 
 /* Runs one generator process; returns its exit code. */
 int lg_run_child(const lg_opts_t *o, const lg_child_t *ch, int ctl_fd, int out_fd);

@@ -23,11 +23,14 @@ static void timerq_arm(sl_timerq_t *q)
         }
         return;
     }
-    if (q->armed == head->due)
+    uint64_t due = head->due;
+    if (q->grain > 1)
+        due += (q->grain - due % q->grain) % q->grain;
+    if (q->armed == due)
         return;
     uint64_t now = uv_now(q->loop);
-    uv_timer_start(q->timer, timerq_fire_cb, head->due > now ? head->due - now : 0, 0);
-    q->armed = head->due;
+    uv_timer_start(q->timer, timerq_fire_cb, due > now ? due - now : 0, 0);
+    q->armed = due;
 }
 
 static void timerq_fire_cb(uv_timer_t *t)
@@ -70,6 +73,7 @@ void sl_timerq_init(sl_timerq_t *q, uv_loop_t *loop, sl_timerq_cb cb, void *data
     q->armed = UINT64_MAX;
     q->firing = 0;
     q->closed = 0;
+    q->grain = 0;
     q->cb = cb;
     q->data = data;
 }

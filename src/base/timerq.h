@@ -47,6 +47,8 @@ struct sl_timerq {
                                stopped */
     unsigned firing : 1;    /* in the timer's callback: arm once, at the end */
     unsigned closed : 1;
+    uint32_t grain;         /* ms the timer may run late (0: exactly); see
+                               sl_timerq_set_grain */
     sl_timerq_cb cb;
     void *data;             /* the owner's */
 };
@@ -63,6 +65,14 @@ void sl_timerq_close(sl_timerq_t *q);
  * or in another queue) is moved. 0, -ENOMEM (no timer could be made: e is
  * not queued) or -EPIPE once the queue is closed. */
 int sl_timerq_start(sl_timerq_t *q, sl_timerq_entry_t *e, uint64_t ms);
+/* Lets entries fire up to ms late, so that entries due close together fire
+ * in one run of the timer: the timer is set for the head's due time rounded
+ * up to a multiple of ms (loop time), so every entry due in that slice of
+ * time goes in the same loop turn. Many entries of one duration started at
+ * scattered times (one heartbeat per connection) then cost one wake-up per
+ * slice instead of one each, and what they write leaves together. 0 (the
+ * default): on time, as a uv_timer_t. Takes effect from the next arming. */
+static inline void sl_timerq_set_grain(sl_timerq_t *q, uint32_t ms) { q->grain = ms; }
 /* Takes e out of whatever queue holds it; nothing when it is in none. */
 void sl_timerq_stop(sl_timerq_entry_t *e);
 static inline int sl_timerq_queued(const sl_timerq_entry_t *e) { return e->next != 0; }

@@ -10,8 +10,9 @@
  * queues (base/timerq), one per duration:
  *
  *   ping_due  (pingInterval)            --> ping sent, on to pong_due
- *   pong_due  (pingTimeout)             --> "ping timeout"
- *   v3_due    (pingInterval+pingTimeout) --> "ping timeout" (v3: the client pings)
+ *   pong_due  (pingTimeout)             --> on to late
+ *   v3_due    (pingInterval+pingTimeout) --> on to late (v3: the client pings)
+ *   late      (1 ms: after a poll)      --> "ping timeout"
  *   doomed    (0: the next turn)        --> "transport error" (slow reader)
  *
  * so a session costs three words for it, not a uv_timer_t, and a heartbeat
@@ -98,7 +99,16 @@ struct eio_server {
     sl_log_every_t broken; /* sessions closed for breaking the protocol */
     sl_log_every_t slow;   /* sessions closed as slow readers */
     /* The heartbeats, one queue per duration (see the top of the file). */
-    sl_timerq_t ping_due, pong_due, v3_due, doomed;
+    sl_timerq_t ping_due, pong_due, v3_due, late, doomed;
+    /* Sessions closed for a ping timeout, told in one line per interval:
+     * an overloaded server can lose tens of thousands at once, and the
+     * operator must see why without a line each (ping_timeout_close). */
+    sl_timerq_t late_report;
+    sl_timerq_entry_t late_report_e;
+    uint64_t late_unlogged;
+    /* Every v4 WebSocket ping is these bytes: one frame shared by every
+     * session's queue (a reference each) instead of a copy each. */
+    sl_rcbuf_t *ping_frame;
     /* What follows the sid in the open packet, by protocol (v3, v4) and
      * upgrades offered or not, made once for the options it was made
      * with (formatting it for every session was a tenth of what a
@@ -552,12 +562,26 @@ static void doomed_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
     session_close(SESSION_OF_HB(e), "transport error", 0);
 }
 
+/* How late a ping may go: a 64th of pingInterval, at most 100 ms (0.4 %
+ * of the default 25 s). The pings due in that slice go in one loop turn
+ * (base/timerq's grain): one wake-up, and their pongs come back together,
+ * instead of a wake-up for each connection's ping and another for its
+ * pong. Nothing in the protocol notices: a client waits pingInterval +
+ * pingTimeout for a ping. */
+static uint32_t ping_grain(uint32_t interval_ms)
+{
+    uint32_t g = interval_ms / 64;
+    return g < 100 ? g : 100;
+}
+
 static void hb_schedule_ping(eio_session_t *s)
 {
     if (s->doomed)
         return; /* the heartbeat entry now carries the close */
     s->deadline = 0;
-    sl_timerq_start(&s->srv->ping_due, &s->hb, s->srv->opts.ping_interval_ms);
+    eio_server_t *srv = s->srv;
+    sl_timerq_set_grain(&srv->ping_due, ping_grain(srv->opts.ping_interval_ms));
+    sl_timerq_start(&srv->ping_due, &s->hb, srv->opts.ping_interval_ms);
 }
 
 /* v3: the client pings; it must do so within interval + timeout. */
@@ -580,18 +604,80 @@ static void ping_due_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
         return;
     /* The deadline counts from now, when the ping is queued, not from when
      * a GET collects it. */
-    s->deadline = now_ms() + s->srv->opts.ping_timeout_ms;
-    sl_timerq_start(&s->srv->pong_due, &s->hb, s->srv->opts.ping_timeout_ms);
+    eio_server_t *srv = s->srv;
+    s->deadline = now_ms() + srv->opts.ping_timeout_ms;
+    sl_timerq_start(&srv->pong_due, &s->hb, srv->opts.ping_timeout_ms);
+    if (s->transport == T_WEBSOCKET && s->ws && !s->doomed && srv->ping_frame) {
+        /* The shared frame, never compressed (RFC 7692 lets any message
+         * go plain): the writer holds a reference to it for the turn's
+         * end instead of copying three bytes into a block of its own. */
+        int rc = sl_ws_send_frame(s->ws, SL_WS_PLAIN, srv->ping_frame, srv->ping_frame->data,
+                                  srv->ping_frame->len, NULL);
+        if (rc == -ENOBUFS)
+            session_doom(s);
+        return;
+    }
     session_push_ctl(s, EIO_PING, NULL);
 }
 
-/* No pong within pingTimeout (v4), or no ping within interval + timeout (v3). */
+static void late_report_log(eio_server_t *srv)
+{
+    uint64_t n = srv->late_unlogged;
+    srv->late_unlogged = 0;
+    SL_INFOF("eio", SL_LOG_FIELDS("reason", "ping timeout"),
+             "%llu session%s closed: ping timeout (no pong within pingTimeout %u ms); %llu since the start",
+             (unsigned long long)n, n == 1 ? "" : "s", srv->opts.ping_timeout_ms,
+             (unsigned long long)srv->stats.closes[EIO_REASON_PING_TIMEOUT]);
+}
+
+/* One interval after a line: what came since, in one more line; nothing
+ * came: the next one is told at once again. */
+static void late_report_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
+{
+    eio_server_t *srv = q->data;
+    if (srv->late_unlogged) {
+        late_report_log(srv);
+        sl_timerq_start(q, e, SL_LOG_EVERY_MS);
+    }
+}
+
+/* A session closed for a ping timeout: told at once when none was told in
+ * the last interval, else counted for the interval's line (so a scale run
+ * shows why its connections went, and how many, without a flood). The
+ * total is the metric siolua_disconnects_total{reason="ping timeout"}. */
+static void ping_timeout_close(eio_session_t *s)
+{
+    eio_server_t *srv = s->srv;
+    session_close(s, "ping timeout", 0);
+    srv->late_unlogged++;
+    if (!sl_timerq_queued(&srv->late_report_e)) {
+        late_report_log(srv);
+        sl_timerq_start(&srv->late_report, &srv->late_report_e, SL_LOG_EVERY_MS);
+    }
+}
+
+/* No pong within pingTimeout (v4), or no ping within interval + timeout
+ * (v3), by the timer. Timers run before the loop polls its sockets: after
+ * a long turn (a loaded server) the pong may be in the socket already,
+ * unread. The verdict waits for the next poll (1 ms: a 0 ms timer started
+ * from a timer would run in this same pass), which reads it if it came;
+ * meanwhile the session is not expired for a request either. */
 static void ping_timeout_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
 {
     (void)q;
     eio_session_t *s = SESSION_OF_HB(e);
+    if (!s->open)
+        return;
+    s->deadline = 0;
+    sl_timerq_start(&s->srv->late, &s->hb, 1);
+}
+
+static void late_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
+{
+    (void)q;
+    eio_session_t *s = SESSION_OF_HB(e);
     if (s->open)
-        session_close(s, "ping timeout", 0);
+        ping_timeout_close(s);
 }
 
 /* A timer may fire a few ms late; a request arriving after the deadline
@@ -599,7 +685,7 @@ static void ping_timeout_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
 static int hb_expired(eio_session_t *s)
 {
     if (s->deadline && now_ms() >= s->deadline) {
-        session_close(s, "ping timeout", 0);
+        ping_timeout_close(s);
         return 1;
     }
     return 0;
@@ -1466,7 +1552,12 @@ eio_server_t *eio_server_new(uv_loop_t *loop, const eio_options_t *opts,
     sl_timerq_init(&srv->ping_due, loop, ping_due_cb, srv);
     sl_timerq_init(&srv->pong_due, loop, ping_timeout_cb, srv);
     sl_timerq_init(&srv->v3_due, loop, ping_timeout_cb, srv);
+    sl_timerq_init(&srv->late, loop, late_cb, srv);
     sl_timerq_init(&srv->doomed, loop, doomed_cb, srv);
+    sl_timerq_init(&srv->late_report, loop, late_report_cb, srv);
+    /* Text frame, FIN, 1 byte: "2". Without it (no memory) pings are
+     * framed one by one, as any control packet. */
+    srv->ping_frame = sl_rcbuf_new("\x81\x01" "2", 3);
     return srv;
 }
 
@@ -1524,7 +1615,9 @@ static void heartbeats_close(eio_server_t *srv)
     sl_timerq_close(&srv->ping_due);
     sl_timerq_close(&srv->pong_due);
     sl_timerq_close(&srv->v3_due);
+    sl_timerq_close(&srv->late);
     sl_timerq_close(&srv->doomed);
+    sl_timerq_close(&srv->late_report);
 }
 
 void eio_server_stop(eio_server_t *srv)
@@ -1543,6 +1636,7 @@ void eio_server_free(eio_server_t *srv)
         return;
     sl_hashtab_free(&srv->sessions);
     heartbeats_close(srv);
+    sl_rcbuf_unref(srv->ping_frame);
     free(srv);
 }
 

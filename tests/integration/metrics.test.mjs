@@ -17,6 +17,7 @@ import {
 import { connected, closeClient } from './lib/sio.mjs';
 import { startRedis, freePort, SKIP as NO_REDIS } from './lib/cluster.mjs';
 import { parseMetrics, value, promtoolCheck } from './lib/prom.mjs';
+import { openRawWs } from './lib/eio.mjs';
 
 const APP = join(SIOLUA_ROOT, 'tests', 'apps', 'echo');
 const METRICS = ['--set', 'metrics=/metrics'];
@@ -129,6 +130,30 @@ test('values follow real clients: handshake, upgrade, packets, bytes, broadcasts
   fams = await scrapeUntil(srv, (f) => value(f, 'siolua_engine_clients', { transport: 'polling' }) === 0);
   assert.equal(value(fams, 'siolua_disconnects_total', { reason: 'transport close' }), 2);
   assert.equal(value(fams, 'siolua_sockets', { namespace: '/' }), 0);
+});
+
+// A scale run loses connections to late pongs by the thousand: the count is
+// the metric, and the log tells it in one line per interval, never a line
+// per session (the first at once, what follows in the interval's line).
+test('sessions closed for a ping timeout: counted by reason, logged in aggregate lines', async (t) => {
+  const srv = await startServer({
+    appDir: APP, t, args: [...METRICS, '--set', 'pingInterval=100', '--set', 'pingTimeout=100'],
+  });
+  const silent = [];
+  for (let i = 0; i < 5; i++) {
+    silent.push(await openRawWs(`${srv.wsUrl}/socket.io/?EIO=4&transport=websocket`, { t }));
+  }
+  const fams = await scrapeUntil(srv, (f) => value(f, 'siolua_disconnects_total', { reason: 'ping timeout' }) === 5,
+    { timeoutMs: 20000 });
+  assert.equal(value(fams, 'siolua_engine_clients', { transport: 'websocket' }), 0);
+  const told = () => [...srv.stderr().matchAll(
+    /(\d+) sessions? closed: ping timeout \(no pong within pingTimeout 100 ms\); (\d+) since the start/g)];
+  // The interval's line comes up to 10 s after the first (SL_LOG_EVERY_MS).
+  await until(() => told().reduce((n, m) => n + Number(m[1]), 0) === 5, { timeoutMs: 20000 });
+  const lines = told();
+  assert.equal(lines[0][1], '1', 'the first one is told at once, alone');
+  assert.equal(lines.at(-1)[2], '5');
+  assert.ok(lines.length < 5, `a line per session: ${lines.map((m) => m[0]).join(' | ')}`);
 });
 
 test('with the msgpack parser, packets are counted both ways as with JSON', async (t) => {

@@ -179,6 +179,41 @@ static void timerq_entry_moves_between_queues(void)
     sl_timerq_close(&q2);
 }
 
+static uint64_t fired_at[32];
+
+static void stamp_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
+{
+    item_t *it = (item_t *)(void *)((char *)e - offsetof(item_t, e));
+    if (uv_now(q->loop) < e->due)
+        early++;
+    fired_at[nfired] = uv_now(q->loop);
+    fired[nfired++] = it->name;
+}
+
+/* With a grain, entries due in one slice of loop time fire together, at
+ * the slice's end, never early: two entries due 5 ms apart in one 50 ms
+ * slice come out in the same loop time, at or after the slice's end. */
+static void timerq_grain_fires_a_slice_together(void)
+{
+    reset();
+    sl_timerq_t q;
+    sl_timerq_init(&q, tl_loop(), stamp_cb, NULL);
+    sl_timerq_set_grain(&q, 50);
+    uv_update_time(tl_loop());
+    uint64_t now = uv_now(tl_loop());
+    uint64_t first = 50 - now % 50 + 1; /* due 1 ms into the next slice */
+    item_t a = {.name = 'a'}, b = {.name = 'b'};
+    sl_timerq_start(&q, &a.e, first);
+    sl_timerq_start(&q, &b.e, first + 5);
+    uint64_t slice_end = now + first - 1 + 50;
+    run_until(2);
+    CHECK_STR(fired, nfired, "ab");
+    CHECK_EQ_INT(early, 0);
+    CHECK(fired_at[0] == fired_at[1]);
+    CHECK(fired_at[0] >= slice_end);
+    sl_timerq_close(&q);
+}
+
 static void timerq_close_drops_entries_and_its_timer(void)
 {
     reset();
@@ -211,5 +246,6 @@ TL_SUITE(timerq, NULL, NULL,
          TL_TEST(timerq_restart_moves_the_entry_back),
          TL_TEST(timerq_callbacks_may_restart_and_stop),
          TL_TEST(timerq_entry_moves_between_queues),
+         TL_TEST(timerq_grain_fires_a_slice_together),
          TL_TEST(timerq_close_drops_entries_and_its_timer),
          TL_TEST(timerq_never_started_owns_no_handle));
