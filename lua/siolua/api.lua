@@ -22,7 +22,8 @@
 --
 -- The C side calls into the library through two tables of functions this
 -- returns: dispatch (Socket.IO, HTTP, reload) and eio_dispatch (raw
--- Engine.IO).
+-- Engine.IO); it also gets the watcher table, whose event_in tells it
+-- whether an event may go straight to its listener (lua_sio.c, event_cf).
 
 return function(sio, core)
   -- watcher: hooks a dashboard sets (admin.lua); empty, they cost one
@@ -55,5 +56,5 @@ return function(sio, core)
 
   require("siolua.client")(sio, core, lib.events)
   require("siolua.fetch")(sio, core)
-  return lib.dispatch, lib.eio_dispatch
+  return lib.dispatch, lib.eio_dispatch, lib.watcher
 end

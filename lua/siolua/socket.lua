@@ -14,6 +14,7 @@ return function(lib)
   local pack, unpack, select, type, rawget = table.pack, table.unpack, select, type, rawget
   local RESERVED, DISCONNECTED = E.RESERVED, E.DISCONNECTED
   local args_array = E.args_array
+  local array = core.json.array
   local copy_list, copy_flags = E.copy_list, E.copy_flags
   local new_waiter, settle = E.new_waiter, E.settle
   local fire = E.fire
@@ -451,23 +452,32 @@ return function(lib)
     if #copy > 0 then return copy[#copy](unpack(args, 2, n)) end
   end
 
-  -- An event from the client. The C side runs this as a new handler, so
-  -- the work on every event is one coroutine: the last listener (most
-  -- often the only one) is tail-called in it, which keeps error reports
-  -- naming the listener; the others, and onAny listeners, get their own.
-  -- Each listener starts in order, before the C side goes on (as Node's
-  -- EventEmitter calls them).
-  -- The C side hands over only the events of a connected socket (it
-  -- drops a packet for a namespace the client has not joined yet), so
-  -- sock.connected, which the metatable answers (a call), is not read here.
-  function dispatch.event(sock, args, id)
+  -- An event from the client: its name, its arguments and, when the client
+  -- asked for an ack, the ack function last (has_ack says whether it is
+  -- there). The C side runs every event as a new handler, and hands one
+  -- with a lone listener, on a socket with no middlewares or onAny
+  -- listeners of its own while no dashboard watches, straight to that
+  -- listener (lua_sio.c, event_cf); this serves all the others, with the
+  -- arguments as one array, event name first and the ack function last,
+  -- as run_event takes them. The last listener is tail-called, which
+  -- keeps error reports naming it; the others, and onAny listeners, get
+  -- their own handlers. Each listener starts in order, before the C side
+  -- goes on (as Node's EventEmitter calls them).
+  function dispatch.event(sock, has_ack, ...)
+    if not sock.connected then return end
+    local args = array({ ... })
     local n = #args
+    local ack
+    if has_ack then
+      ack = args[n]
+      args[n] = nil
+      n = n - 1
+    end
     local w = watcher.event_in
     if w then w(sock, args, n) end
-    if id then
-      -- ack(...): sends the ACK once, while the socket is connected.
+    if has_ack then
       n = n + 1
-      args[n] = sock._h:acker(id)
+      args[n] = ack
     end
     if w then
       -- A dashboard watches: no tail call, so it hears what the listener
@@ -477,11 +487,6 @@ return function(lib)
       if after then after(sock) end
       return
     end
-    if rawget(sock, "_mw") or rawget(sock, "_any") then return run_event(sock, args, n) end
-    local l = sock._listeners[args[1]]
-    if not l then return end
-    if type(l) == "function" then return l(unpack(args, 2, n)) end
-    if #l == 1 then return l[1](unpack(args, 2, n)) end
     return run_event(sock, args, n)
   end
 

@@ -11,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "base/utf8.h"
 
@@ -250,6 +253,24 @@ size_t sl_json_plain_len(const char *p, size_t n, int high)
     unsigned stop = high ? 0 : HIGH; /* classes that are plain here */
     uint64_t hi = high ? ~0ull : 0;
     size_t i = 0;
+#if defined(__SSE2__)
+    /* Sixteen bytes a step where the CPU has SSE2 (every x86-64): a third
+     * of the instructions of the two words below. The bytes found are
+     * exactly the special ones (below 0x20 as max(x, 0x1f) == 0x1f,
+     * unsigned), so the first is where the run ends. */
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
+                  ctl = _mm_set1_epi8(0x1f);
+    for (; n - i >= 16; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+                                       _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl));
+        unsigned m = (unsigned)_mm_movemask_epi8(special);
+        if (high)
+            m |= (unsigned)_mm_movemask_epi8(x);
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+#endif
     for (; n - i >= 16; i += 16) {
         uint64_t x, y;
         memcpy(&x, p + i, 8);

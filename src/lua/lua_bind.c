@@ -35,12 +35,15 @@ void sl_lua_bind_dispatch(lua_State *L, int table_ref, const char *name, int nar
     lua_call(L, nargs, nres);
 }
 
-void sl_lua_bind_spawn(sl_lua_bind_t *b, lua_State *L, int fn_ref, int nargs)
+int sl_lua_bind_handler(sl_lua_bind_t *b, lua_CFunction fn, void *ev)
 {
-    luaL_checkstack(L, 1, NULL);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, fn_ref);
-    lua_insert(L, -(nargs + 1));
-    sl_lua_spawn_function(b->rt, L, nargs);
+    lua_State *L = b->L;
+    /* Neither push allocates: nothing can raise out here. */
+    if (!lua_checkstack(L, 2))
+        return -1;
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, ev);
+    return sl_lua_spawn_function(b->rt, L, 1);
 }
 
 sl_lua_bind_t *sl_lua_bind_upvalue(lua_State *L)

@@ -12,15 +12,17 @@
  *           ev_cf(L): push values from ev              instruction budget,
  *             --> sl_lua_bind_dispatch(L, "name")      memory cap
  *                   --> api.lua dispatch.name(...)
- *             or  sl_lua_bind_spawn(b, L, fn_ref)      the same guards, per
- *                   --> dispatch.event(...) as a handler handler (lua_rt)
  *           ev_cf writes results back into ev
+ *     or  sl_lua_bind_handler(b, ev_cf, &ev)         the same guards, per
+ *           ev_cf(L) in a new handler's coroutine:   handler (lua_rt)
+ *             --> lua_callk the listener, or dispatch.event(...)
  *     <-- 0, or -1 (logged once): the caller settles from what ev says
  *
  * The budget's count hook makes every Lua instruction run under a guard
  * cost more; an event whose work is a handler's anyway (a client's event)
- * is spawned, so the main thread runs no Lua code for it and the listener
- * runs in that same coroutine (dispatch.event tail-calls it).
+ * runs whole in the handler's coroutine, so the main thread runs no Lua
+ * code for it and the listener runs in that same coroutine (called from
+ * lua_sio.c's event_cf, or tail-called by dispatch.event).
  *
  * Every object the library reaches is a handle userdata with methods (one
  * metatable per type, built from luaL_Reg tables, as luv does). A handle
@@ -52,6 +54,7 @@ typedef struct sl_lua_bind {
     int dispatch_ref;      /* lua/siolua/api.lua's dispatch table */
     int eio_dispatch_ref;  /* and its eio_dispatch table */
     int event_ref;         /* dispatch.event: every client event runs it */
+    int watcher_ref;       /* the library's watcher table (a dashboard's hooks) */
     int started;           /* options are final, endpoints mounted */
 } sl_lua_bind_t;
 
@@ -73,13 +76,14 @@ int sl_lua_bind_call(sl_lua_bind_t *b, lua_CFunction fn, void *ev, const char *w
  * them) and leaves nres results. Errors propagate to the guard. */
 void sl_lua_bind_dispatch(lua_State *L, int table_ref, const char *name, int nargs, int nres);
 
-/* Inside such an fn: runs the library's function in registry slot fn_ref
- * with the nargs values on top (pops them) as a new handler (the spawn
- * path of lua_rt: its own coroutine and budget, errors logged naming the
- * function its stack starts with), for events whose work is a handler's
- * anyway: then the main thread runs no Lua code of its own. Never raises
- * (a failure to start is logged). */
-void sl_lua_bind_spawn(sl_lua_bind_t *b, lua_State *L, int fn_ref, int nargs);
+/* Runs fn with ev (a light userdata) as its one argument as a new handler:
+ * in the handler's own coroutine, under its guards, its errors logged as a
+ * handler's. fn pushes the event's values and calls the library with
+ * lua_callk (so that what it calls may wait), and reads ev only before
+ * that call: ev lives on the caller's stack, and a wait outlives it. One
+ * protected run for the whole event, where a guarded call that then
+ * spawns the handler makes two. Returns as sl_lua_spawn. */
+int sl_lua_bind_handler(sl_lua_bind_t *b, lua_CFunction fn, void *ev);
 
 /* The context of a C function registered with it as upvalue 1. */
 sl_lua_bind_t *sl_lua_bind_upvalue(lua_State *L);

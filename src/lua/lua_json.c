@@ -170,7 +170,7 @@ typedef struct dec {
     sl_buf_t scratch; /* unescaped strings; sl_lua_json_decode frees it */
     int depth;
     int code;
-    int arr_mt, obj_mt; /* stack slots of the shared metatables (obj_mt: nil until used) */
+    int arr_mt, obj_mt; /* stack slots of the shared metatables: nil until used */
 } dec_t;
 
 __attribute__((noreturn, format(printf, 3, 4)))
@@ -279,6 +279,38 @@ static void enter(dec_t *d)
     luaL_checkstack(d->L, 8, "json nesting");
 }
 
+/* Past an array's '[': its elements up to the closing ']', each set in
+ * the table at t, or with t = 0 each left on the stack (an event's
+ * arguments). */
+static void parse_elements(dec_t *d, int t)
+{
+    lua_State *L = d->L;
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ']') {
+        d->p++;
+        return;
+    }
+    for (lua_Integer n = 1;; n++) {
+        if (!t)
+            luaL_checkstack(L, 8, "too many arguments");
+        parse_value(d);
+        if (t)
+            lua_rawseti(L, t, n);
+        skip_ws(d);
+        if (d->p < d->end && *d->p == ',') {
+            d->p++;
+            continue;
+        }
+        if (d->p < d->end && *d->p == ']') {
+            d->p++;
+            return;
+        }
+        if (d->p >= d->end)
+            dec_unexpected(d);
+        dec_fail(d, d->p, "expected ',' or ']'");
+    }
+}
+
 static void parse_array(dec_t *d)
 {
     lua_State *L = d->L;
@@ -288,30 +320,13 @@ static void parse_array(dec_t *d)
      * event name, two arguments and the ack function Lua appends, so that
      * none of them grows the table. */
     lua_createtable(L, d->depth == 1 ? 4 : 0, 0);
+    if (lua_isnil(L, d->arr_mt)) { /* looked up when first needed */
+        push_array_mt(L);
+        lua_replace(L, d->arr_mt);
+    }
     lua_pushvalue(L, d->arr_mt);
     lua_setmetatable(L, -2);
-    skip_ws(d);
-    if (d->p < d->end && *d->p == ']') {
-        d->p++;
-        d->depth--;
-        return;
-    }
-    for (lua_Integer n = 1;; n++) {
-        parse_value(d);
-        lua_rawseti(L, -2, n);
-        skip_ws(d);
-        if (d->p < d->end && *d->p == ',') {
-            d->p++;
-            continue;
-        }
-        if (d->p < d->end && *d->p == ']') {
-            d->p++;
-            break;
-        }
-        if (d->p >= d->end)
-            dec_unexpected(d);
-        dec_fail(d, d->p, "expected ',' or ']'");
-    }
+    parse_elements(d, lua_gettop(L));
     d->depth--;
 }
 
@@ -466,9 +481,9 @@ static void parse_value(dec_t *d)
 static int dec_run(lua_State *L)
 {
     dec_t *d = lua_touserdata(L, 1);
-    push_array_mt(L);
+    lua_pushnil(L); /* the shared metatables, looked up when first needed */
     d->arr_mt = lua_gettop(L);
-    lua_pushnil(L); /* the shared object metatable: only `{}` needs it */
+    lua_pushnil(L); /* (the object one: only `{}` needs it) */
     d->obj_mt = lua_gettop(L);
     parse_value(d);
     skip_ws(d);
@@ -487,7 +502,46 @@ static int dec_run(lua_State *L)
     return 1;
 }
 
-int sl_lua_json_decode(lua_State *L, const char *json, size_t len,
+/* The elements of a top-level array, each on the stack, with placeholders
+ * replaced in each as dec_run does in the array. */
+static int dec_args_run(lua_State *L)
+{
+    dec_t *d = lua_touserdata(L, 1);
+    lua_pushnil(L); /* the shared metatables, looked up when first needed */
+    d->arr_mt = lua_gettop(L);
+    lua_pushnil(L);
+    d->obj_mt = lua_gettop(L);
+    int base = lua_gettop(L);
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != '[')
+        dec_fail(d, d->p, "expected an array");
+    enter(d); /* the array's own level, as when it is a table */
+    d->p++;
+    parse_elements(d, 0);
+    d->depth--;
+    skip_ws(d);
+    if (d->p < d->end)
+        dec_fail(d, d->p, "unexpected data after the JSON value");
+    int top = lua_gettop(L);
+    if (d->opts && d->opts->attachments) {
+        for (int v = base + 1; v <= top; v++) {
+            if (lua_type(L, v) != LUA_TTABLE)
+                continue;
+            lua_Integer num = placeholder_num(d, v);
+            if (num >= 0) {
+                push_attachment(d, num);
+                lua_replace(L, v);
+            } else {
+                reconstruct(d, v);
+            }
+        }
+    }
+    return top - base;
+}
+
+/* Runs fn (dec_run or dec_args_run) protected; nres as lua_pcall's.
+ * Returns what it pushed (>= 0) or a negative code with err set. */
+static int dec_call(lua_State *L, lua_CFunction fn, int nres, const char *json, size_t len,
                     const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen)
 {
     if (!lua_checkstack(L, 4)) {
@@ -498,16 +552,30 @@ int sl_lua_json_decode(lua_State *L, const char *json, size_t len,
     const unsigned char *p = (const unsigned char *)(json ? json : empty);
     dec_t d = {.L = L, .start = p, .p = p, .end = p + (json ? len : 0),
                .opts = opts, .scratch = SL_BUF_INIT};
-    lua_pushcfunction(L, dec_run);
+    int top = lua_gettop(L);
+    lua_pushcfunction(L, fn);
     lua_pushlightuserdata(L, &d);
-    int st = lua_pcall(L, 1, 1, 0);
+    int st = lua_pcall(L, 1, nres, 0);
     sl_buf_free(&d.scratch);
     if (st == LUA_OK)
-        return 0;
+        return lua_gettop(L) - top;
     int code = st == LUA_ERRMEM ? -ENOMEM : d.code ? d.code : -EINVAL;
     copy_err(err, errlen, lua_tostring(L, -1));
     lua_pop(L, 1);
     return code;
+}
+
+int sl_lua_json_decode(lua_State *L, const char *json, size_t len,
+                    const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen)
+{
+    int rc = dec_call(L, dec_run, 1, json, len, opts, err, errlen);
+    return rc < 0 ? rc : 0;
+}
+
+int sl_lua_json_decode_args(lua_State *L, const char *json, size_t len,
+                            const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen)
+{
+    return dec_call(L, dec_args_run, LUA_MULTRET, json, len, opts, err, errlen);
 }
 
 /* ---- encoder ------------------------------------------------------------- */
@@ -578,48 +646,97 @@ static void put(enc_t *e, const void *p, size_t n)
 
 #define PUTS(e, lit) put((e), (lit), sizeof(lit) - 1)
 
-static void enc_string(enc_t *e, const char *str, size_t n)
+/* Appends str as a JSON string literal. 0, -EINVAL when it is not valid
+ * UTF-8, -ENOMEM; on failure out may hold part of it. Never raises. */
+static int put_string(sl_buf_t *out, const char *str, size_t n)
 {
     const unsigned char *p = (const unsigned char *)str, *end = p + n, *run = p;
-    if (sl_buf_reserve(e->out, n + 2))
-        enc_oom(e);
-    PUTS(e, "\"");
+    if (sl_buf_reserve(out, n + 2) || sl_buf_append(out, "\"", 1))
+        return -ENOMEM;
     while ((p += sl_json_plain_len((const char *)p, (size_t)(end - p), 1)) < end) {
         unsigned c = *p;
         if (c >= 0x80) {
             size_t k = sl_utf8_seq_len(p, (size_t)(end - p));
             if (!k)
-                enc_fail(e, "string is not valid UTF-8 (use json.binary for bytes)");
+                return -EINVAL;
             p += k;
             continue;
         }
-        put(e, run, (size_t)(p - run));
         char esc[6];
-        put(e, esc, sl_json_escape_byte(c, esc));
+        if (sl_buf_append(out, run, (size_t)(p - run)) ||
+            sl_buf_append(out, esc, sl_json_escape_byte(c, esc)))
+            return -ENOMEM;
         run = ++p;
     }
-    put(e, run, (size_t)(p - run));
-    PUTS(e, "\"");
+    if (sl_buf_append(out, run, (size_t)(p - run)) || sl_buf_append(out, "\"", 1))
+        return -ENOMEM;
+    return 0;
+}
+
+static void enc_string(enc_t *e, const char *str, size_t n)
+{
+    int rc = put_string(e->out, str, n);
+    if (rc == -EINVAL)
+        enc_fail(e, "string is not valid UTF-8 (use json.binary for bytes)");
+    if (rc)
+        enc_oom(e);
+}
+
+static int put_integer(sl_buf_t *out, lua_Integer i)
+{
+    char b[32];
+    int n = snprintf(b, sizeof b, LUA_INTEGER_FMT, (LUAI_UACINT)i);
+    return sl_buf_append(out, b, (size_t)n);
 }
 
 static void enc_integer(enc_t *e, lua_Integer i)
 {
-    char b[32];
-    int n = snprintf(b, sizeof b, LUA_INTEGER_FMT, (LUAI_UACINT)i);
-    put(e, b, (size_t)n);
+    if (put_integer(e->out, i))
+        enc_oom(e);
 }
 
 /* Numbers print as JavaScript prints them (shortest digits that read back
  * exactly; mpjson's formatter, shared with the Redis adapter). JSON has no
  * NaN or Infinity: null, as JSON.stringify writes them. */
-static void enc_double(enc_t *e, double d)
+static int put_double(sl_buf_t *out, double d)
 {
-    if (isnan(d) || isinf(d)) {
-        PUTS(e, "null");
-        return;
-    }
+    if (isnan(d) || isinf(d))
+        return sl_buf_append(out, "null", 4);
     char b[SL_JSON_NUMBER_MAX];
-    put(e, b, sl_json_format_number(d, b));
+    return sl_buf_append(out, b, sl_json_format_number(d, b));
+}
+
+/* Appends the value at idx when it is one of the values written without
+ * looking inside anything (nil, boolean, number, string, json.null,
+ * json.empty_array): 0, or -EINVAL (a string that is not UTF-8), -ENOMEM;
+ * 1 for any other value, nothing appended. Never raises, and allocates no
+ * Lua memory. */
+static int put_scalar(lua_State *L, int idx, sl_buf_t *out)
+{
+    switch (lua_type(L, idx)) {
+    case LUA_TNIL:
+        return sl_buf_append(out, "null", 4);
+    case LUA_TBOOLEAN:
+        return lua_toboolean(L, idx) ? sl_buf_append(out, "true", 4) : sl_buf_append(out, "false", 5);
+    case LUA_TNUMBER:
+        return lua_isinteger(L, idx) ? put_integer(out, lua_tointeger(L, idx))
+                                     : put_double(out, lua_tonumber(L, idx));
+    case LUA_TSTRING: {
+        size_t n;
+        const char *str = lua_tolstring(L, idx, &n);
+        return put_string(out, str, n);
+    }
+    case LUA_TLIGHTUSERDATA: {
+        void *p = lua_touserdata(L, idx);
+        if (p == JSON_NULL || p == NULL)
+            return sl_buf_append(out, "null", 4);
+        if (p == JSON_EMPTY_ARRAY)
+            return sl_buf_append(out, "[]", 2);
+        return 1;
+    }
+    default:
+        return 1;
+    }
 }
 
 static void enc_value(enc_t *e, int idx);
@@ -891,43 +1008,19 @@ static void enc_binary(enc_t *e, int idx)
 static void enc_value(enc_t *e, int idx)
 {
     lua_State *L = e->L;
+    int rc = put_scalar(L, idx, e->out);
+    if (rc == 0)
+        return;
+    if (rc == -EINVAL)
+        enc_fail(e, "string is not valid UTF-8 (use json.binary for bytes)");
+    if (rc < 0)
+        enc_oom(e);
     switch (lua_type(L, idx)) {
-    case LUA_TNIL:
-        PUTS(e, "null");
-        return;
-    case LUA_TBOOLEAN:
-        if (lua_toboolean(L, idx))
-            PUTS(e, "true");
-        else
-            PUTS(e, "false");
-        return;
-    case LUA_TNUMBER:
-        if (lua_isinteger(L, idx))
-            enc_integer(e, lua_tointeger(L, idx));
-        else
-            enc_double(e, lua_tonumber(L, idx));
-        return;
-    case LUA_TSTRING: {
-        size_t n;
-        const char *s = lua_tolstring(L, idx, &n);
-        enc_string(e, s, n);
-        return;
-    }
     case LUA_TTABLE:
         enc_table(e, idx);
         return;
-    case LUA_TLIGHTUSERDATA: {
-        void *p = lua_touserdata(L, idx);
-        if (p == JSON_NULL || p == NULL) {
-            PUTS(e, "null");
-            return;
-        }
-        if (p == JSON_EMPTY_ARRAY) {
-            PUTS(e, "[]");
-            return;
-        }
+    case LUA_TLIGHTUSERDATA:
         enc_fail(e, "cannot encode a light userdata value");
-    }
     case LUA_TUSERDATA:
         if (sl_lua_json_is_binary(L, idx)) {
             enc_binary(e, idx);
@@ -949,7 +1042,13 @@ static int enc_call(lua_State *L, lua_CFunction fn, int first, int n, sl_buf_t *
         return -ENOMEM;
     }
     size_t start = out->len;
-    enc_t e = {.L = L, .out = out, .opts = opts};
+    /* Not zeroed whole: the path (4 KiB) is written level by level before
+     * it is read, and an encode is on every emit's and ack's path. */
+    enc_t e;
+    e.L = L;
+    e.out = out;
+    e.opts = opts;
+    e.nbinary = e.code = e.depth = 0;
     lua_pushcfunction(L, fn);
     lua_pushlightuserdata(L, &e);
     for (int i = 0; i < n; i++)
@@ -993,10 +1092,38 @@ static int enc_values_run(lua_State *L)
     return 0;
 }
 
+/* The values as one array when each is a scalar (nil, boolean, number,
+ * string, json.null, json.empty_array), without the protected call the
+ * general encoder needs: nothing here raises or allocates Lua memory.
+ * Returns 0, or -1 (out as it was) for the general encoder to do it,
+ * errors included, as it always does. An ack's arguments are most often
+ * such values. */
+static int enc_values_flat(lua_State *L, int first, int n, sl_buf_t *out)
+{
+    size_t start = out->len;
+    int rc = sl_buf_append(out, "[", 1);
+    for (int i = 0; i < n && rc == 0; i++) {
+        if (i > 0)
+            rc = sl_buf_append(out, ",", 1);
+        if (rc == 0)
+            rc = put_scalar(L, first + i, out);
+    }
+    if (rc == 0)
+        rc = sl_buf_append(out, "]", 1);
+    if (rc) {
+        out->len = start;
+        return -1;
+    }
+    return 0;
+}
+
 int sl_lua_json_encode_values(lua_State *L, int first, int n, sl_buf_t *out,
                               const sl_lua_json_encode_opts_t *opts, char *err, size_t errlen)
 {
-    return enc_call(L, enc_values_run, lua_absindex(L, first), n, out, opts, err, errlen);
+    first = lua_absindex(L, first);
+    if (n >= 0 && enc_values_flat(L, first, n, out) == 0)
+        return 0;
+    return enc_call(L, enc_values_run, first, n, out, opts, err, errlen);
 }
 
 /* 1: a binary is in there; 0: none; -1: nested past the limit, which ends

@@ -129,6 +129,13 @@ typedef struct sl_lua_json_encode_opts {
  * Never raises: runs under lua_pcall. */
 int sl_lua_json_decode(lua_State *L, const char *json, size_t len,
                     const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen);
+/* Decodes a JSON array and pushes its elements as separate values (an
+ * event's arguments, handed to a listener as they are: no table is made
+ * for the array itself). Returns how many it pushed, or a negative error
+ * code as sl_lua_json_decode does (anything but an array is -EINVAL).
+ * Never raises. */
+int sl_lua_json_decode_args(lua_State *L, const char *json, size_t len,
+                            const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen);
 
 /* Appends the JSON text of the value at idx to out. opts may be NULL.
  * Returns the number of binary placeholders written (>= 0), or a negative

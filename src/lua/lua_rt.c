@@ -355,8 +355,10 @@ static void co_where(lua_State *co, char *out, size_t n)
     }
 }
 
-/* co->what, or for a spawned Lua function "function defined at src:line"
- * from the outermost frame of its stack (kept there until released). */
+/* co->what, or for a spawned function "function defined at src:line"
+ * from the outermost Lua frame of its stack (kept there until released):
+ * a C function that starts a handler (lua_bind's events) is passed over
+ * for the Lua function it called. */
 static const char *co_what(sl_lua_co_t *co)
 {
     if (co->what[0])
@@ -364,10 +366,12 @@ static const char *co_what(sl_lua_co_t *co)
     lua_Debug ar, outer;
     int found = 0;
     for (int level = 0; lua_getstack(co->L, level, &ar); level++) {
-        outer = ar;
-        found = 1;
+        if (lua_getinfo(co->L, "S", &ar) && strcmp(ar.what, "C") != 0) {
+            outer = ar;
+            found = 1;
+        }
     }
-    if (found && lua_getinfo(co->L, "S", &outer) && outer.linedefined > 0)
+    if (found && outer.linedefined > 0)
         snprintf(co->what, sizeof co->what, "function defined at %s:%d", outer.short_src, outer.linedefined);
     else
         snprintf(co->what, sizeof co->what, "spawned function");

@@ -47,6 +47,7 @@ struct sl_app {
     sl_watch_t *watch;
     sio_redis_t *redis;
     sl_app_stats_t stats;
+    int keys_ref;                /* event_cf's keys (see event_keys) */
 };
 
 static sl_app_t *app_of(lua_State *L)
@@ -240,7 +241,8 @@ static int sock_ack(lua_State *L)
  * asked for an ack: ack(...) sends the ACK once (later calls, and calls
  * once the socket is gone, do nothing). A C closure whose upvalues are the
  * handle, the id and whether it was called: one allocation per acked
- * event, where a Lua closure over the same three costs four. */
+ * event, where a Lua closure over the same three costs four. Made by
+ * event_cf as it hands the event to the library. */
 static int ack_call(lua_State *L)
 {
     if (lua_toboolean(L, lua_upvalueindex(3)))
@@ -253,18 +255,6 @@ static int ack_call(lua_State *L)
         send_built(L, s, 1, lua_gettop(L), SIO_PACKET_ACK,
                    (int64_t)lua_tointeger(L, lua_upvalueindex(2)), 0);
     return 0;
-}
-
-/* h:acker(id): that function for the ack id. */
-static int sock_acker(lua_State *L)
-{
-    opt_socket(L, 1);
-    int64_t id = opt_ack_id(L, 2);
-    luaL_argcheck(L, id >= 0, 2, "ack id expected");
-    lua_settop(L, 2);
-    lua_pushboolean(L, 0);
-    lua_pushcclosure(L, ack_call, 3);
-    return 1;
 }
 
 static int sock_join(lua_State *L)
@@ -366,7 +356,6 @@ static const luaL_Reg sock_methods[] = {
     {"refuse", sock_refuse},
     {"emit", sock_emit},
     {"ack", sock_ack},
-    {"acker", sock_acker},
     {"join", sock_join},
     {"leave", sock_leave},
     {"rooms", sock_rooms},
@@ -855,11 +844,148 @@ typedef struct packet_ev {
     char err[160];    /* set when the arguments did not decode */
 } packet_ev_t;
 
-static int packet_cf(lua_State *L)
+static int event_done(lua_State *L, int status, lua_KContext ctx)
+{
+    (void)L, (void)status, (void)ctx;
+    return 0;
+}
+
+/* What event_cf reads fields by, each pushed from a table made once (a
+ * C string pushed costs a strlen, a hash and a strcmp every time, in
+ * Lua's string cache; a string of this table, one array read), and the
+ * handles' metatable, to check one without a lookup by name. */
+enum { K_EVENT_IN = 1, K_CONNECTED, K_MW, K_ANY, K_LISTENERS, K_H, K_SOCK_MT };
+static const char *const event_key_names[] = {NULL, "event_in", "connected", "_mw", "_any",
+                                              "_listeners", "_h"};
+
+static void event_keys(lua_State *L, sl_app_t *app)
+{
+    lua_createtable(L, K_SOCK_MT, 0);
+    for (int k = K_EVENT_IN; k < K_SOCK_MT; k++) {
+        lua_pushstring(L, event_key_names[k]);
+        lua_rawseti(L, -2, k);
+    }
+    luaL_getmetatable(L, SOCK_MT);
+    lua_rawseti(L, -2, K_SOCK_MT);
+    app->keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+/* Pushes rawget(t, key k) for the table at t (absolute), the keys' table
+ * at keys, and returns its type. */
+static int raw_field(lua_State *L, int t, int keys, int k)
+{
+    lua_rawgeti(L, keys, k);
+    return lua_rawget(L, t);
+}
+
+/* The one listener an event may be handed to from here, without
+ * dispatch.event: pushed, and 1 returned, when the socket s (its table at
+ * sock) is connected, no dashboard watches events, the socket has no
+ * middlewares nor onAny listeners of its own, and the event named at name
+ * has exactly one listener; else nothing is pushed. These are
+ * dispatch.event's own tests (lua/siolua/socket.lua), read raw (rawget,
+ * and plain tables), so both send an event to the same place; every other
+ * case is that function's. keys: the keys' table. */
+static int push_lone_listener(lua_State *L, sl_lua_bind_t *b, const sio_socket_t *s, int keys,
+                              int sock, int name)
+{
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->watcher_ref);
+    int watched = raw_field(L, top + 1, keys, K_EVENT_IN) != LUA_TNIL;
+    lua_settop(L, top);
+    /* A socket table holds "connected" only once it is false (it has
+     * disconnected); until then its metatable says it, as the C side
+     * does. */
+    int said_gone = raw_field(L, sock, keys, K_CONNECTED) != LUA_TNIL && !lua_toboolean(L, -1);
+    if (watched || said_gone || !sio_socket_connected(s) ||
+        raw_field(L, sock, keys, K_MW) != LUA_TNIL || raw_field(L, sock, keys, K_ANY) != LUA_TNIL ||
+        raw_field(L, sock, keys, K_LISTENERS) != LUA_TTABLE) {
+        lua_settop(L, top);
+        return 0;
+    }
+    lua_pushvalue(L, name);
+    int t = lua_rawget(L, -2);
+    if (t == LUA_TTABLE && lua_rawlen(L, -1) == 1)
+        t = lua_rawgeti(L, -1, 1);
+    if (t != LUA_TFUNCTION) {
+        lua_settop(L, top);
+        return 0;
+    }
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    return 1;
+}
+
+/* An EVENT, run as a new handler: its arguments decoded straight onto the
+ * handler coroutine's stack and its ack function made here, then either
+ * handed to its one listener as they are, listener(args..., [ack]), or to
+ * dispatch.event(sock, has_ack, name, args..., [ack]), which serves the
+ * other cases. So the common case makes no table for the arguments, calls
+ * back into C for nothing, runs no library code in Lua, and the whole
+ * event is one protected run (the coroutine's). ev is the caller's: read
+ * only before the call, which may wait. */
+static int event_cf(lua_State *L)
 {
     packet_ev_t *ev = lua_touserdata(L, 1);
     const sio_packet_t *pkt = ev->pkt;
-    int is_ack = pkt->type == SIO_PACKET_ACK || pkt->type == SIO_PACKET_BINARY_ACK;
+    sl_lua_bind_t *b = ev->b;
+    lua_settop(L, 0);
+    lua_pushnil(L); /* 1: the function to call, once known */
+    sl_lua_bind_push_socket(L, ev->s); /* 2 */
+    if (lua_isnil(L, 2))
+        return 0;
+    lua_pushboolean(L, pkt->has_ack); /* 3 */
+    sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
+    int n = sl_lua_json_decode_args(L, pkt->payload, pkt->payload_len, ev->natts ? &o : NULL,
+                                    ev->err, sizeof ev->err);
+    if (n < 0) {
+        if (!ev->err[0])
+            snprintf(ev->err, sizeof ev->err, "not JSON");
+        return 0;
+    }
+    if (n == 0)
+        lua_pushnil(L); /* never from the parser: it refuses an event without a name */
+    if (lua_type(L, 4) != LUA_TSTRING) { /* 4: the name */
+        lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, 4));
+        lua_replace(L, 4);
+    }
+    int top = lua_gettop(L); /* fn, sock, has_ack, name, args... */
+    int keys_ref = ((sl_app_t *)b)->keys_ref; /* the bind context is the app's first member */
+    luaL_checkstack(L, 10, NULL);
+    if (pkt->has_ack) {
+        /* ack, the last argument, over the socket's handle (checked as
+         * luaL_checkudata would, without its lookup by name). */
+        lua_rawgeti(L, LUA_REGISTRYINDEX, keys_ref);
+        if (raw_field(L, 2, top + 1, K_H) != LUA_TUSERDATA || !lua_getmetatable(L, -1) ||
+            lua_rawgeti(L, top + 1, K_SOCK_MT) == LUA_TNIL || !lua_rawequal(L, -1, -2))
+            return luaL_error(L, "socket table without its handle (_h)");
+        lua_pop(L, 2);
+        lua_pushinteger(L, (lua_Integer)pkt->ack_id);
+        lua_pushboolean(L, 0);
+        lua_pushcclosure(L, ack_call, 3);
+        lua_remove(L, top + 1);
+        top++;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, keys_ref);
+    int keys = top + 1;
+    if (push_lone_listener(L, b, ev->s, keys, 2, 4)) {
+        lua_replace(L, 4); /* listener(args..., [ack]) */
+        lua_settop(L, top);
+        lua_callk(L, top - 4, 0, 0, event_done);
+        return 0;
+    }
+    lua_settop(L, top);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, b->event_ref);
+    lua_replace(L, 1);
+    lua_callk(L, top - 1, 0, 0, event_done);
+    return 0;
+}
+
+/* An ACK: the arguments as one array for the callback that waits. */
+static int ack_cf(lua_State *L)
+{
+    packet_ev_t *ev = lua_touserdata(L, 1);
+    const sio_packet_t *pkt = ev->pkt;
     sl_lua_bind_push_socket(L, ev->s);
     if (lua_isnil(L, -1))
         return 0;
@@ -870,22 +996,11 @@ static int packet_cf(lua_State *L)
             snprintf(ev->err, sizeof ev->err, "not JSON");
         return 0;
     }
-    if (!is_ack && lua_rawgeti(L, -1, 1) != LUA_TSTRING) {
-        lua_Integer n = lua_tointeger(L, -1);
-        lua_pop(L, 1);
-        lua_pushfstring(L, "%I", n);
-        lua_rawseti(L, -2, 1);
-    } else if (!is_ack) {
-        lua_pop(L, 1);
-    }
     if (pkt->has_ack)
         lua_pushinteger(L, (lua_Integer)pkt->ack_id);
     else
         lua_pushnil(L);
-    if (is_ack)
-        sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "ack", 3, 0);
-    else
-        sl_lua_bind_spawn(ev->b, L, ev->b->event_ref, 3);
+    sl_lua_bind_dispatch(L, ev->b->dispatch_ref, "ack", 3, 0);
     return 0;
 }
 
@@ -893,7 +1008,10 @@ static void lua_on_packet(sio_socket_t *s, const sio_packet_t *pkt, const sio_pa
                           unsigned natts, void *ud)
 {
     packet_ev_t ev = {ud, s, pkt, atts, natts, ""};
-    sl_lua_bind_call(ud, packet_cf, &ev, "an event");
+    if (pkt->type == SIO_PACKET_ACK || pkt->type == SIO_PACKET_BINARY_ACK)
+        sl_lua_bind_call(ud, ack_cf, &ev, "an ack");
+    else
+        sl_lua_bind_handler(ud, event_cf, &ev);
     if (ev.err[0]) {
         SL_INFOF("sio", SL_LOG_FIELDS("socket", sio_socket_id(s), "nsp", sio_nsp_name(sio_socket_nsp(s))),
                  "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), ev.err);
@@ -1093,6 +1211,7 @@ static int open_api_cf(lua_State *L)
     sl_lua_bind_metatable(L, SOCK_MT, sock_methods, sock_tostring, sock_gc);
     sl_lua_bind_metatable(L, SL_LUA_NSP_MT, nsp_methods, nsp_tostring, NULL);
     lua_pop(L, 2);
+    event_keys(L, app);
     lua_getglobal(L, "require");
     lua_pushstring(L, "siolua.api");
     lua_call(L, 1, 1);
@@ -1109,7 +1228,8 @@ static int open_api_cf(lua_State *L)
     lua_setfield(L, core, "json");
     sl_lua_crypto_push(L);
     lua_setfield(L, core, "crypto");
-    lua_call(L, 2, 2);
+    lua_call(L, 2, 3);
+    app->b.watcher_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     app->b.eio_dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_getfield(L, -1, "event");
     app->b.event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
@@ -1125,7 +1245,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
     if (!app)
         return NULL;
     app->b.loop = loop;
-    app->b.dispatch_ref = app->b.eio_dispatch_ref = app->b.event_ref = LUA_NOREF;
+    app->b.dispatch_ref = app->b.eio_dispatch_ref = app->b.event_ref = app->b.watcher_ref = LUA_NOREF;
     app->set_option = set_option;
     app->option_ud = option_ud;
     app->b.http = http;

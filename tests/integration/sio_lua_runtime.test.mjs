@@ -123,6 +123,12 @@ test('sio.sleep inside a handler waits, and other events of the same socket are 
   assert.deepEqual(order, ['echo', 'sleep']);
 });
 
+test('an event with two listeners: both run in order with the arguments and the ack; the last one waits, then acks', async (t) => {
+  const c = await connected(srv, '/', { t });
+  const [seen] = await ask(c, 'pair', 'x');
+  assert.deepEqual(seen, ['first:x:function', 'second:x:function']);
+});
+
 test('values made in Lua go out with the exact JSON text: integers (64-bit) stay integers, floats, null, {} and []', async (t) => {
   const c = await connected(srv, '/', { t });
   const values = nextEvent(c, 'values');

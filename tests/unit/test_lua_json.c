@@ -872,7 +872,90 @@ static void values_encode_as_one_array_from_the_stack(void)
     CHECK(strstr(err, "$[2]") != NULL);
     CHECK_STR(out.data, out.len, "kept");
     CHECK_EQ_INT(lua_gettop(L), top + 2);
+    /* Scalars only (written without the protected call): the same text as
+     * the general encoder's; a bad string still fails with its path. */
+    lua_settop(L, top);
+    eval(L, "'a\"b\\\\c\\n\\1 caf\\xc3\\xa9'");
+    lua_pushnumber(L, 0.1);
+    lua_pushnumber(L, 1e21);
+    lua_pushnumber(L, -0.0);
+    lua_pushnumber(L, HUGE_VAL);
+    eval(L, "math.mininteger");
+    eval(L, "json.null");
+    eval(L, "json.empty_array");
+    lua_pushboolean(L, 0);
+    lua_pushnil(L);
+    sl_buf_reset(&out);
+    CHECK_EQ_INT(sl_lua_json_encode_values(L, top + 1, 10, &out, NULL, err, sizeof err), 0);
+    CHECK_STR(out.data, out.len,
+              "[\"a\\\"b\\\\c\\n\\u0001 caf\xc3\xa9\",0.1,1e+21,0,null,-9223372036854775808,null,[],false,null]");
+    lua_settop(L, top);
+    lua_pushinteger(L, 7);
+    eval(L, "'\\xff'");
+    sl_buf_reset(&out);
+    CHECK_EQ_INT(sl_lua_json_encode_values(L, top + 1, 2, &out, NULL, err, sizeof err), -EINVAL);
+    CHECK(strstr(err, "not valid UTF-8") != NULL && strstr(err, "$[2]") != NULL);
+    CHECK_EQ_INT(out.len, 0);
     sl_buf_free(&out);
+    lua_close(L);
+}
+
+/* An event's arguments go onto the stack one by one (no table for the
+ * array): the same values, placeholders replaced the same way, as the
+ * array decoded whole; anything else pushes nothing. */
+static void arguments_decode_onto_the_stack_like_the_array(void)
+{
+    static const char *corpus[] = {
+        "[]", "[\"echo\"]", " [ \"m\" , 1 , null ] ", "[\"m\",{\"b\":1,\"a\":[2,{}]},[],[[null]],-0,1.5]",
+        "[\"m\",{\"_placeholder\":true,\"num\":1},[{\"_placeholder\":true,\"num\":0}]]",
+        "[{\"_placeholder\":true,\"num\":0},\"x\"]",
+    };
+    sl_lua_json_blob_t att[2] = {{"\x01\x02", 2}, {"\x03", 1}};
+    sl_lua_json_decode_opts_t dopts = {att, 2};
+    lua_State *L = new_state();
+    char err[256];
+    sl_buf_t whole = SL_BUF_INIT, spread = SL_BUF_INIT;
+    for (size_t i = 0; i < sizeof corpus / sizeof *corpus; i++) {
+        for (int with_atts = 0; with_atts < 2; with_atts++) {
+            const sl_lua_json_decode_opts_t *o = with_atts ? &dopts : NULL;
+            collected_t c1 = {0}, c2 = {0};
+            sl_lua_json_encode_opts_t e1 = {collect_cb, &c1}, e2 = {collect_cb, &c2};
+            int top = lua_gettop(L);
+            CHECK_EQ_INT(decode_exact(L, corpus[i], strlen(corpus[i]), o, err, sizeof err), 0);
+            sl_buf_reset(&whole);
+            CHECK(sl_lua_json_encode(L, -1, &whole, &e1, err, sizeof err) >= 0);
+            size_t len = lua_rawlen(L, -1);
+            lua_settop(L, top);
+            char *copy = malloc(strlen(corpus[i]));
+            memcpy(copy, corpus[i], strlen(corpus[i]));
+            int n = sl_lua_json_decode_args(L, copy, strlen(corpus[i]), o, err, sizeof err);
+            free(copy);
+            CHECK_EQ_INT(n, (int)len);
+            CHECK_EQ_INT(lua_gettop(L), top + n);
+            sl_buf_reset(&spread);
+            CHECK(sl_lua_json_encode_values(L, top + 1, n, &spread, &e2, err, sizeof err) >= 0);
+            CHECK_MEM(spread.data, spread.len, whole.data, whole.len);
+            CHECK_EQ_INT(c1.n, c2.n);
+            for (int k = 0; k < c1.n && k < c2.n; k++)
+                CHECK_MEM(c2.bufs[k].data, c2.bufs[k].len, c1.bufs[k].data, c1.bufs[k].len);
+            collected_free(&c1);
+            collected_free(&c2);
+            lua_settop(L, top);
+        }
+    }
+    static const char *bad[] = {"{}", "\"x\"", "1", "[1,", "[1] 2", "[\"\\ud800\"]", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int top = lua_gettop(L);
+        err[0] = '\0';
+        CHECK(sl_lua_json_decode_args(L, bad[i], strlen(bad[i]), NULL, err, sizeof err) == -EINVAL);
+        CHECK(err[0] != '\0');
+        CHECK_EQ_INT(lua_gettop(L), top);
+    }
+    const char *ph = "[{\"_placeholder\":true,\"num\":2}]";
+    CHECK(sl_lua_json_decode_args(L, ph, strlen(ph), &dopts, err, sizeof err) == -EINVAL);
+    CHECK(strstr(err, "illegal attachment placeholder") != NULL);
+    sl_buf_free(&whole);
+    sl_buf_free(&spread);
     lua_close(L);
 }
 
@@ -891,6 +974,7 @@ static void has_binary_finds_them_within_the_limit_only(void)
 
 TL_SUITE(lua_json, NULL, NULL,
          TL_TEST(values_encode_as_one_array_from_the_stack),
+         TL_TEST(arguments_decode_onto_the_stack_like_the_array),
          TL_TEST(roundtrip_corpus_is_byte_exact),
          TL_TEST(whitespace_escapes_and_numbers_come_out_like_json_stringify),
          TL_TEST(decoded_numbers_are_integers_only_when_exact),

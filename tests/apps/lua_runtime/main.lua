@@ -74,6 +74,19 @@ sio.server:on("connection", function(socket)
     ack(sio.monotonic() - t0)
   end)
 
+  -- Two listeners of one event (served by dispatch.event, where a lone
+  -- listener gets its arguments straight from the C side): both run, in
+  -- order, each with the arguments and the ack; the last waits, then acks.
+  local pair_seen = {}
+  socket:on("pair", function(tag, ack)
+    pair_seen[#pair_seen + 1] = "first:" .. tag .. ":" .. type(ack)
+  end)
+  socket:on("pair", function(tag, ack)
+    pair_seen[#pair_seen + 1] = "second:" .. tag .. ":" .. type(ack)
+    sio.sleep(20)
+    ack(sio.json.array(pair_seen))
+  end)
+
   -- Values made in Lua: the exact JSON text is checked by the test.
   socket:on("make-values", function()
     socket:emit("values",
