@@ -248,7 +248,7 @@ const sl_option_t sl_options[] = {
     {.name = "upgradeTimeout", .type = SL_OPT_UINT, .def = "10000", .min = 1, .max = I32, .unit = "ms",
      .where = ALL, .to = SL_TO_EIO, .help = "time an upgrade to WebSocket may take",
      .apply = set_upgrade_timeout},
-    {.name = "maxHttpBufferSize", .type = SL_OPT_UINT, .def = "1000000", .min = 1, .max = 1ull << 32,
+    {.name = "maxHttpBufferSize", .type = SL_OPT_UINT, .def = "1000000", .min = 1, .max = UINT32_MAX,
      .unit = "bytes", .where = ALL, .to = SL_TO_EIO | SL_TO_HTTP,
      .help = "largest message and polling request body", .apply = set_max_http_buffer},
     {.name = "transports", .type = SL_OPT_LIST, .def = "polling,websocket", .choices = transports,

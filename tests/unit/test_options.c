@@ -296,6 +296,10 @@ static void numbers_land_in_every_layer_that_reads_them(void)
     CHECK_EQ_INT(set(&s, "connectTimeout", "4294967295", err), 0);
     CHECK_EQ_INT(s.sio.connect_timeout_ms, 4294967295u);
     CHECK_EQ_INT(set(&s, "connectTimeout", "4294967296", err), SL_OPT_EVALUE);
+    /* A WebSocket message's length is held in 32 bits: the largest
+     * maxHttpBufferSize is the largest it can be. */
+    CHECK_EQ_INT(set(&s, "maxHttpBufferSize", "4294967295", err), 0);
+    CHECK_EQ_INT(set(&s, "maxHttpBufferSize", "4294967296", err), SL_OPT_EVALUE);
 }
 
 static void help_lists_every_option_in_80_columns(void)
