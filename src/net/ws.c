@@ -197,10 +197,12 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     char accept[SL_WS_ACCEPT_LEN + 1];
     sl_ws_accept_key(key, strlen(key), accept);
     sl_buf_t head = SL_BUF_INIT;
-    sl_buf_reserve(&head, sizeof head101 + SL_WS_ACCEPT_LEN + 2 + req->resp_headers.len + 2);
-    sl_buf_append(&head, head101, sizeof head101 - 1);
-    sl_buf_append(&head, accept, strlen(accept)); /* "" only if OpenSSL failed: the client refuses */
-    sl_buf_append(&head, "\r\n", 2);
+    /* Out of memory anywhere in the head: no 101 cut short; the
+     * connection closes below as when the ws can't be made. */
+    int head_failed = sl_buf_reserve(&head, sizeof head101 + SL_WS_ACCEPT_LEN + 2 + req->resp_headers.len + 2);
+    head_failed |= sl_buf_append(&head, head101, sizeof head101 - 1);
+    head_failed |= sl_buf_append(&head, accept, strlen(accept)); /* "" only if OpenSSL failed: the client refuses */
+    head_failed |= sl_buf_append(&head, "\r\n", 2);
     /* Negotiated as the caller checked it (sl_ws_check_extensions); the
      * state costs nothing more until a message is compressed. */
     sl_ws_deflate_params_t zp;
@@ -208,13 +210,13 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     sl_ws_deflate_t *z = NULL;
     if (opts->deflate && sl_ws_deflate_negotiate(req, opts->deflate, &zp, zv, sizeof zv) == 1 &&
         (z = sl_ws_deflate_new(&zp, opts->deflate)))
-        sl_buf_appendf(&head, "Sec-WebSocket-Extensions: %s\r\n", zv);
-    sl_buf_append(&head, req->resp_headers.data, req->resp_headers.len);
-    sl_buf_append(&head, "\r\n", 2);
+        head_failed |= sl_buf_appendf(&head, "Sec-WebSocket-Extensions: %s\r\n", zv);
+    head_failed |= sl_buf_append(&head, req->resp_headers.data, req->resp_headers.len);
+    head_failed |= sl_buf_append(&head, "\r\n", 2);
 
     sl_buf_t rest = SL_BUF_INIT;
     sl_conn_t *c = sl_http_take_conn(req, &rest);
-    sl_ws_t *ws = c ? calloc(1, sizeof *ws) : NULL;
+    sl_ws_t *ws = c && !head_failed ? calloc(1, sizeof *ws) : NULL;
     if (ws)
         sl_ws_parser_init(&ws->in, opts->max_message);
     if (ws && rest.len && ws_keep_rest(ws, rest.data, rest.len)) {
