@@ -710,10 +710,9 @@ static void ping_due_cb(sl_timerq_t *q, sl_timerq_entry_t *e)
      * grain and 10 ms of timer and clock resolution; more is a loaded
      * loop's, not forgiven to the client: its pong could not be read then
      * either. */
-    (void)q;
     eio_server_t *srv = s->srv;
     uint64_t now = now_ms(), late = now > e->due ? now - e->due : 0;
-    uint64_t most = ping_grain(srv->opts.ping_interval_ms) + 10;
+    uint64_t most = (uint64_t)q->grain + 10; /* the grain this ping was fired with */
     if (late > most)
         late = most;
     uint64_t wait = srv->opts.ping_timeout_ms > late ? srv->opts.ping_timeout_ms - late : 0;
