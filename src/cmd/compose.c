@@ -328,8 +328,10 @@ static void push(sl_compose_t *c, unsigned to)
         *sio_server_options_mut(sio) = c->settings.sio;
     if (to & SL_TO_CLIENT)
         sl_server_set_serve_client(c->server, c->settings.serve_client);
-    if (to & SL_TO_BUDGET)
+    if (to & SL_TO_BUDGET) {
         sl_app_set_lua_budget(c->app, c->settings.lua_budget);
+        sl_app_set_lua_time_limit(c->app, c->settings.lua_time_limit);
+    }
     if (to & SL_TO_MEMORY)
         sl_app_set_lua_memory(c->app, c->settings.lua_memory);
     if (to & SL_TO_FETCH)

@@ -140,6 +140,7 @@ SETTER(set_max_connections, s->http.limits.max_connections = (size_t)v->n)
 SETTER(set_max_output_total, s->http.limits.max_output_total = (size_t)v->n)
 SETTER(set_max_header_size, s->http.limits.max_header_bytes = (size_t)v->n)
 SETTER(set_lua_budget, s->lua_budget = v->n)
+SETTER(set_lua_time_limit, s->lua_time_limit = v->n)
 SETTER(set_lua_memory, s->lua_memory = (size_t)v->n)
 SETTER(set_cluster_address, COPY(s->cluster_address, v->text))
 SETTER(set_redis_adapter, s->redis.sharded = (int)v->n)
@@ -373,9 +374,12 @@ const sl_option_t sl_options[] = {
      .expect = "a comma list of addresses, CIDR networks, loopback, linklocal or uniquelocal",
      .help = "proxies whose X-Forwarded-For names the client",
      .apply = set_trust_proxy},
-    {.name = "luaInstructionBudget", .type = SL_OPT_UINT, .def = "100000000", .max = UINT64_MAX,
+    {.name = "luaTimeLimit", .type = SL_OPT_UINT, .def = "1000", .max = 3600000, .unit = "ms",
+     .where = ALL, .to = SL_TO_BUDGET, .help = "CPU one run of a handler may use (0: no limit)",
+     .apply = set_lua_time_limit},
+    {.name = "luaInstructionBudget", .type = SL_OPT_UINT, .def = "0", .max = UINT64_MAX,
      .unit = "instructions", .where = ALL, .to = SL_TO_BUDGET,
-     .help = "what one run of a handler may take (0: no limit)", .apply = set_lua_budget},
+     .help = "cap per run (0: off; it traps every VM instruction)", .apply = set_lua_budget},
     {.name = "luaMemoryLimit", .type = SL_OPT_UINT, .def = "0", .max = SIZE_MAX, .unit = "bytes",
      .where = ALL, .to = SL_TO_MEMORY, .help = "what the Lua state may hold (0: no limit)",
      .apply = set_lua_memory},
@@ -435,7 +439,8 @@ void sl_settings_init(sl_settings_t *s)
     sio_options_init(&s->sio);
     sio_redis_opts_init(&s->redis);
     s->serve_client = 1;
-    s->lua_budget = 100000000; /* SL_LUA_DEFAULT_BUDGET; test_options holds them equal */
+    s->lua_budget = 0;           /* SL_LUA_DEFAULT_BUDGET; test_options holds them equal */
+    s->lua_time_limit = 1000;    /* SL_LUA_DEFAULT_TIME_LIMIT_MS, likewise */
     s->lua_memory = 0;
     /* The HTTP body cap follows maxHttpBufferSize. */
     s->http.limits.max_body_bytes = s->eio.max_http_buffer_size;

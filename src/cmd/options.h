@@ -36,6 +36,7 @@ typedef struct sl_settings {
     sio_redis_opts_t redis;
     int serve_client;
     uint64_t lua_budget;       /* instructions per resume of a handler, 0 off */
+    uint64_t lua_time_limit;   /* CPU ms per resume of a handler, 0 off */
     size_t lua_memory;         /* bytes the Lua state may hold, 0 unlimited */
     char cluster_address[128]; /* "" : derived from the address listened on */
     char fetch_ca_file[4096];  /* extra CAs every sio.fetch trusts; "" none */
@@ -59,7 +60,7 @@ enum {
     SL_TO_EIO = 2,        /* the Socket.IO endpoint's Engine.IO options */
     SL_TO_SIO = 4,        /* the Socket.IO server */
     SL_TO_CLIENT = 8,     /* the router's client bundle */
-    SL_TO_BUDGET = 16,    /* the Lua runtime's instruction budget */
+    SL_TO_BUDGET = 16,    /* the Lua runtime's time limit and instruction budget */
     SL_TO_MEMORY = 32,    /* the Lua runtime's memory cap */
     SL_TO_ADAPTER = 64,   /* the cluster adapter, when it is created */
     SL_TO_CLUSTER = 128,  /* the address announced to the cluster */

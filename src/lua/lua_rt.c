@@ -14,13 +14,22 @@
  * Every Lua allocation done from a libuv callback runs in protected mode
  * (cpcall) on the main thread, so the memory cap can fail it without a
  * panic; values then move to the handler's thread with lua_xmove. */
+#define _GNU_SOURCE /* gettid, SIGEV_THREAD_ID */
 #include "lua/lua_rt.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#ifndef sigev_notify_thread_id
+#define sigev_notify_thread_id _sigev_un._tid
+#endif
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -39,6 +48,7 @@ _Static_assert(LUA_EXTRASPACE >= sizeof(void *), "need a pointer of extra space 
 #define REASON_MAX 96    /* a cancel reason (or delivery error) kept in the wait */
 #define POOL_MAX 32      /* finished coroutines kept for reuse */
 #define CHUNK_MAX 1000000
+#define TICK_MIN_MS 4    /* the time limit ticks every limit/4 ms of CPU, at least this */
 #define WHERE_MAX (LUA_IDSIZE + 24) /* "src:line: " */
 #define TIMER_MT "siolua.timer"
 #define WAKER_MT "siolua.waker"
@@ -73,11 +83,29 @@ struct sl_lua_wait {
     char reason[REASON_MAX];
 };
 
-/* The innermost guarded run (a resume or an sl_lua_pcall): its thread and
- * what is left of its instruction budget. Saved and restored around nested
- * runs, so a handler started from inside another has its own budget. */
-typedef struct run {
+/* The guards keep a stack of frames on the C stack, one per thread that
+ * runs Lua: a guarded run (a resume of a handler or an sl_lua_pcall) starts
+ * one for its thread, and each coroutine.resume of an app coroutine inside
+ * it one for that coroutine. The top frame is the thread running now: the
+ * time limit's signal handler reads it (and only it) to count the run's
+ * CPU ticks and to arm the hook on the very thread that is looping. A frame
+ * is filled in before it is published (signal fence), so the handler never
+ * sees half of one. */
+typedef struct frame {
     lua_State *L;
+    struct run *run;      /* the guarded run it belongs to */
+    struct frame *up;
+} frame_t;
+
+enum { NOT_BLOWN, BLOWN_BUDGET, BLOWN_TIME };
+
+/* A guarded run: its instruction budget and its CPU ticks. Nested runs
+ * (a handler started from inside another) have their own. */
+typedef struct run {
+    frame_t f;            /* its own thread's frame */
+    struct run *outer;
+    unsigned long serial; /* tells this run from the ones before it */
+    volatile sig_atomic_t ticks; /* time-limit ticks seen while it ran */
     int64_t left;
     int blown;
     char where[WHERE_MAX];
@@ -94,8 +122,18 @@ struct sl_lua {
     sl_slab_t slab;       /* Lua's small blocks (see rt_alloc) */
     uint64_t budget;
     int chunk;
-    run_t run;
+    run_t *run;           /* the innermost guarded run, NULL outside any */
+    frame_t *volatile top; /* the thread running now (see frame_t) */
     int depth;            /* nesting of guarded runs */
+    unsigned long serial; /* of the last run started */
+    /* The time limit: a CPU-time timer of the loop thread ticks every
+     * `tick` of CPU; a run seen by more than ticks_max ticks is condemned:
+     * the signal handler arms the hook on the running thread. */
+    uint64_t time_limit_ms;
+    int has_timer;
+    timer_t timer;
+    volatile sig_atomic_t ticks_max;
+    volatile unsigned long condemned;
     sl_lua_co_t *live, *pool;
     int npool;
     sl_lua_wait_t *qhead, *qtail;
@@ -225,69 +263,98 @@ static int cpcall(sl_lua_t *rt, lua_CFunction f, void *ud, char *err, size_t err
     return lua_gettop(L) - top;
 }
 
-/* ---- instruction budget ------------------------------------------------------ */
+/* ---- guards: instruction budget and time limit ---------------------------------- */
 
-/* Count hook, on every thread that runs under a guard (and on coroutines
- * the app creates there, which inherit it). Each firing charges the hook's
- * count to the innermost run. Once the run is over budget the hook fires on
- * every instruction and raises each time, so a pcall in the handler cannot
- * swallow the abort. */
-static void budget_hook(lua_State *L, lua_Debug *ar)
+static void guard_hook(lua_State *L, lua_Debug *ar);
+
+/* The run is over its budget or its time: every thread of it raises from
+ * now on, at every instruction, so a pcall in the handler (or a coroutine
+ * it resumes) cannot swallow the abort. */
+static void blow(sl_lua_t *rt, run_t *r, lua_State *L, lua_Debug *ar, int kind)
+{
+    if (!r->blown) {
+        r->blown = kind;
+        r->where[0] = '\0';
+        if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
+            snprintf(r->where, sizeof r->where, "%s:%d: ", ar->short_src, ar->currentline);
+        for (frame_t *f = rt->top; f && f->run == r; f = f->up)
+            if (f->L != L)
+                lua_sethook(f->L, guard_hook, LUA_MASKCOUNT, 1);
+    }
+    lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1);
+    lua_pushfstring(L, "%s%s", r->where,
+                    r->blown == BLOWN_TIME ? "time limit exceeded" : "instruction budget exceeded");
+    lua_error(L);
+}
+
+/* The one hook of the guards. The budget sets it as a count hook on every
+ * thread that runs under a guard (coroutines the app creates there inherit
+ * it); each firing charges the hook's count to the innermost run. The time
+ * limit's signal handler arms it (count 1) on the running thread of a
+ * condemned run. A firing that finds neither (the tick landed as its run
+ * ended) charges the budget or clears itself. */
+static void guard_hook(lua_State *L, lua_Debug *ar)
 {
     sl_lua_t *rt = rt_of(L);
+    run_t *r = rt->run;
+    if (r && (r->blown || r->serial == rt->condemned))
+        blow(rt, r, L, ar, r->blown ? r->blown : BLOWN_TIME);
     if (rt->budget == 0) {
         lua_sethook(L, NULL, 0, 0);
         return;
     }
     int count = lua_gethookcount(L);
-    if (rt->depth == 0) {
-        /* A coroutine made under a guard, now resumed outside any. */
+    if (r)
+        r->left -= count;
+    if (!r || r->left > 0) { /* !r: a coroutine made under a guard, resumed outside any */
         if (count != rt->chunk)
-            lua_sethook(L, budget_hook, LUA_MASKCOUNT, rt->chunk);
+            lua_sethook(L, guard_hook, LUA_MASKCOUNT, rt->chunk);
         return;
     }
-    rt->run.left -= count;
-    if (rt->run.left > 0) {
-        if (count != rt->chunk)
-            lua_sethook(L, budget_hook, LUA_MASKCOUNT, rt->chunk);
-        return;
-    }
-    if (!rt->run.blown) {
-        rt->run.blown = 1;
-        rt->run.where[0] = '\0';
-        if (lua_getinfo(L, "Sl", ar) && ar->currentline > 0)
-            snprintf(rt->run.where, sizeof rt->run.where, "%s:%d: ", ar->short_src, ar->currentline);
-        if (rt->run.L != L)
-            lua_sethook(rt->run.L, budget_hook, LUA_MASKCOUNT, 1);
-    }
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-    lua_pushfstring(L, "%sinstruction budget exceeded", rt->run.where);
-    lua_error(L);
+    blow(rt, r, L, ar, BLOWN_BUDGET);
 }
 
-static void run_enter(sl_lua_t *rt, lua_State *L, run_t *save)
+static void publish_top(sl_lua_t *rt, frame_t *f)
 {
-    *save = rt->run;
-    rt->run.L = L;
-    rt->run.left = (int64_t)rt->budget;
-    rt->run.blown = 0;
-    rt->run.where[0] = '\0';
-    rt->depth++;
+    atomic_signal_fence(memory_order_release);
+    rt->top = f;
+}
+
+/* Starts a guarded run of L, described by *r (the caller's, on its stack,
+ * until run_leave). */
+static void run_enter(sl_lua_t *rt, lua_State *L, run_t *r)
+{
+    r->f.L = L;
+    r->f.run = r;
+    r->f.up = rt->top;
+    r->outer = rt->run;
+    r->serial = ++rt->serial;
+    r->ticks = 0;
+    r->left = (int64_t)rt->budget;
+    r->blown = NOT_BLOWN;
+    r->where[0] = '\0';
     if (rt->budget)
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, rt->chunk); /* also restarts the count */
-    else if (lua_gethook(L) == budget_hook)
-        lua_sethook(L, NULL, 0, 0);
+        lua_sethook(L, guard_hook, LUA_MASKCOUNT, rt->chunk); /* also restarts the count */
+    else if (lua_gethook(L) == guard_hook)
+        lua_sethook(L, NULL, 0, 0); /* left by a run the time limit stopped */
+    rt->run = r;
+    rt->depth++;
+    publish_top(rt, &r->f);
 }
 
-/* Returns 1 and copies the location when the run ended over budget. */
-static int run_leave(sl_lua_t *rt, const run_t *save, char *where)
+/* Ends the run; returns how it was stopped (NOT_BLOWN: it was not), with
+ * the place in r->where. */
+static int run_leave(sl_lua_t *rt, run_t *r)
 {
-    int blown = rt->run.blown;
-    if (blown)
-        memcpy(where, rt->run.where, WHERE_MAX);
-    rt->run = *save;
+    publish_top(rt, r->f.up);
+    rt->run = r->outer;
     rt->depth--;
-    return blown;
+    return r->blown;
+}
+
+static const char *blown_text(int kind)
+{
+    return kind == BLOWN_TIME ? "time limit exceeded" : "instruction budget exceeded";
 }
 
 void sl_lua_set_budget(sl_lua_t *rt, uint64_t n)
@@ -301,6 +368,112 @@ void sl_lua_set_budget(sl_lua_t *rt, uint64_t n)
     if (c > CHUNK_MAX)
         c = CHUNK_MAX;
     rt->chunk = (int)c;
+}
+
+/* The time limit's tick. Only reads the top frame and arms a hook, both
+ * fine in a signal handler (lua.c arms its SIGINT hook the same way). A
+ * run's first tick may carry CPU spent before it started, so a run is
+ * condemned at the tick after ticks_max: it has then used at least the
+ * limit. Every later tick arms the hook again, in case the thread running
+ * cleared it meanwhile (run_enter, a stale firing). */
+static void tick_handler(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig, (void)uctx;
+    if (si->si_code != SI_TIMER)
+        return;
+    sl_lua_t *rt = si->si_value.sival_ptr;
+    frame_t *f = rt->top;
+    if (!f)
+        return;
+    atomic_signal_fence(memory_order_acquire);
+    run_t *r = f->run;
+    r->ticks += 1 + (si->si_overrun > 0 ? si->si_overrun : 0);
+    if (r->ticks <= rt->ticks_max)
+        return;
+    rt->condemned = r->serial;
+    lua_sethook(f->L, guard_hook, LUA_MASKCOUNT, 1);
+}
+
+static int tick_signal(void) { return SIGRTMIN + 3; }
+
+static int install_tick_handler(char *err, size_t n)
+{
+    static int installed;
+    if (installed)
+        return 0;
+    struct sigaction sa, old;
+    if (sigaction(tick_signal(), NULL, &old) == 0 && (old.sa_flags & SA_SIGINFO) == 0 &&
+        old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+        snprintf(err, n, "signal %d is in use", tick_signal());
+        return -1;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = tick_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(tick_signal(), &sa, NULL) != 0) {
+        snprintf(err, n, "sigaction: %s", strerror(errno));
+        return -1;
+    }
+    installed = 1;
+    return 0;
+}
+
+/* The timer counts the CPU time of the thread that made the runtime (the
+ * loop's) and signals that thread only: it does not tick while the server
+ * sleeps in epoll, so an idle server gets no signals. */
+static int create_timer(sl_lua_t *rt, char *err, size_t n)
+{
+    if (install_tick_handler(err, n))
+        return -1;
+    struct sigevent sev;
+    memset(&sev, 0, sizeof sev);
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = tick_signal();
+    sev.sigev_value.sival_ptr = rt;
+    sev.sigev_notify_thread_id = gettid();
+    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &rt->timer) != 0) {
+        snprintf(err, n, "timer_create: %s", strerror(errno));
+        return -1;
+    }
+    rt->has_timer = 1;
+    return 0;
+}
+
+/* A tick queued before the delete is delivered on the way back from it
+ * (the signal is not blocked), while rt is still alive. */
+static void stop_timer(sl_lua_t *rt)
+{
+    if (rt->has_timer)
+        timer_delete(rt->timer);
+    rt->has_timer = 0;
+}
+
+int sl_lua_set_time_limit(sl_lua_t *rt, uint64_t ms)
+{
+    char err[128];
+    if (ms && !rt->has_timer && create_timer(rt, err, sizeof err)) {
+        SL_ERROR("lua", "cannot start the Lua time limit: %s", err);
+        return -1;
+    }
+    rt->time_limit_ms = ms;
+    if (!rt->has_timer)
+        return 0;
+    uint64_t tick = ms / 4 < TICK_MIN_MS ? TICK_MIN_MS : ms / 4;
+    uint64_t max = ms ? (ms + tick - 1) / tick : 0;
+    rt->ticks_max = max > INT_MAX / 2 ? INT_MAX / 2 : (sig_atomic_t)max;
+    struct itimerspec its;
+    memset(&its, 0, sizeof its);
+    if (ms) {
+        its.it_interval.tv_sec = (time_t)(tick / 1000);
+        its.it_interval.tv_nsec = (long)(tick % 1000) * 1000000L;
+        its.it_value = its.it_interval;
+    }
+    if (timer_settime(rt->timer, 0, &its, NULL) != 0) {
+        SL_ERROR("lua", "cannot set the Lua time limit: timer_settime: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 void sl_lua_set_memory_limit(sl_lua_t *rt, size_t bytes) { rt->mem_limit = bytes; }
@@ -378,13 +551,13 @@ static const char *co_what(sl_lua_co_t *co)
     return co->what;
 }
 
-static void report_co_error(sl_lua_co_t *co, int status, const char *blown)
+static void report_co_error(sl_lua_co_t *co, int status, const run_t *blown)
 {
     lua_State *L = co->L;
     struct co_err e = {L, 0, sl_log_level <= SL_LOG_DEBUG, SL_BUF_INIT, SL_BUF_INIT};
     char where[WHERE_MAX];
     if (blown) {
-        sl_buf_appendf(&e.msg, "%sinstruction budget exceeded", blown);
+        sl_buf_appendf(&e.msg, "%s%s", blown->where, blown_text(blown->blown));
     } else {
         int is_str = lua_type(L, -1) == LUA_TSTRING;
         if (status == LUA_ERRMEM || !is_str) {
@@ -525,11 +698,10 @@ static void co_release(sl_lua_co_t *co, int finished)
     }
     set_co(co->L, NULL); /* from here on it is a plain thread: no waits */
     if (!finished) {
-        run_t save;
-        char where[WHERE_MAX];
-        run_enter(rt, co->L, &save);
+        run_t run;
+        run_enter(rt, co->L, &run);
         lua_resetthread(co->L);
-        run_leave(rt, &save, where);
+        run_leave(rt, &run);
     }
     luaL_unref(rt->L, LUA_REGISTRYINDEX, co->ref);
     free(co);
@@ -568,17 +740,16 @@ const sl_lua_stats_t *sl_lua_stats(const sl_lua_t *rt) { return &rt->stats; }
 static int co_resume(sl_lua_co_t *co, int nargs)
 {
     sl_lua_t *rt = co->rt;
-    lua_State *from = rt->depth ? rt->run.L : NULL;
-    run_t save;
-    char where[WHERE_MAX];
+    lua_State *from = rt->top ? rt->top->L : NULL;
+    run_t run;
     int nres = 0;
 
     co->state = CO_RUNNING;
     co->yielding = 0;
     uint64_t t0 = timing_start(rt);
-    run_enter(rt, co->L, &save);
+    run_enter(rt, co->L, &run);
     int st = lua_resume(co->L, from, nargs, &nres);
-    int blown = run_leave(rt, &save, where);
+    int blown = run_leave(rt, &run);
     timing_end(rt, t0);
 
     if (st == LUA_YIELD && co->yielding && co->wait) {
@@ -598,7 +769,7 @@ static int co_resume(sl_lua_co_t *co, int nargs)
                    "(use sio.sleep(0) to let others run)",
                    co_what(co));
     else
-        report_co_error(co, st, blown ? where : NULL);
+        report_co_error(co, st, blown ? &run : NULL);
     co_release(co, 0);
     return -1;
 }
@@ -660,12 +831,11 @@ int sl_lua_pcall(sl_lua_t *rt, lua_State *L, int nargs, int nresults, const char
     lua_insert(L, fn);
     lua_Hook hook = lua_gethook(L);
     int mask = lua_gethookmask(L), count = lua_gethookcount(L);
-    run_t save;
-    char where[WHERE_MAX];
+    run_t run;
     uint64_t t0 = timing_start(rt);
-    run_enter(rt, L, &save);
+    run_enter(rt, L, &run);
     int st = lua_pcall(L, nargs, nresults, fn);
-    int blown = run_leave(rt, &save, where);
+    int blown = run_leave(rt, &run);
     timing_end(rt, t0);
     lua_sethook(L, hook, mask, count);
     if (st == LUA_OK) {
@@ -676,7 +846,7 @@ int sl_lua_pcall(sl_lua_t *rt, lua_State *L, int nargs, int nresults, const char
     const char *tb = strstr(s, "\nstack traceback:");
     int mlen = tb ? (int)(tb - s) : (int)strlen(s);
     if (blown)
-        LUA_FAILED(rt, SL_ERROR, "lua error in %s: %sinstruction budget exceeded", what, where);
+        LUA_FAILED(rt, SL_ERROR, "lua error in %s: %s%s", what, run.where, blown_text(blown));
     else
         LUA_FAILED(rt, SL_ERROR, "lua error in %s: %.*s", what, mlen, s);
     if (tb)
@@ -1243,6 +1413,47 @@ static int call_original(lua_State *L)
     return lua_gettop(L);
 }
 
+/* Resumes the app's coroutine co from L with the narg values on top of L
+ * (coroutine.resume and coroutine.wrap as Lua's own do it), with co
+ * published as the running thread, so that the time limit arms the thread
+ * actually looping. Returns the count of values moved to L, or -1 with the
+ * error value on top of L. Never raises: the frame on this C stack must be
+ * unpublished before leaving. reset: close a failed co's pending
+ * to-be-closed variables (wrap), still as the running thread. */
+static int resume_app(lua_State *L, lua_State *co, int narg, int reset, int *status)
+{
+    sl_lua_t *rt = rt_of(L);
+    *status = LUA_OK;
+    if (!lua_checkstack(co, narg)) {
+        lua_pushliteral(L, "too many arguments to resume");
+        return -1;
+    }
+    lua_xmove(L, co, narg);
+    frame_t f = {co, rt->run, rt->top};
+    if (f.run)
+        publish_top(rt, &f);
+    int nres, st = lua_resume(co, L, narg, &nres);
+    /* Like Lua's wrap, judged by the thread's own status: resuming a dead
+     * coroutine fails but leaves it as it was. The reset leaves its error
+     * object on top of co. */
+    *status = lua_status(co);
+    if (reset && st != LUA_OK && st != LUA_YIELD && *status != LUA_OK && *status != LUA_YIELD)
+        *status = lua_resetthread(co);
+    if (f.run)
+        publish_top(rt, f.up);
+    if (st == LUA_OK || st == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) {
+            lua_pop(co, nres);
+            lua_pushliteral(L, "too many results to resume");
+            return -1;
+        }
+        lua_xmove(co, L, nres);
+        return nres;
+    }
+    lua_xmove(co, L, 1);
+    return -1;
+}
+
 static int l_co_resume(lua_State *L)
 {
     lua_State *co = lua_tothread(L, 1);
@@ -1251,7 +1462,42 @@ static int l_co_resume(lua_State *L)
         lua_pushliteral(L, "cannot resume a siolua handler coroutine");
         return 2;
     }
-    return call_original(L);
+    if (!co)
+        return call_original(L); /* its own argument error */
+    int st, n = resume_app(L, co, lua_gettop(L) - 1, 0, &st);
+    if (n < 0) {
+        lua_pushboolean(L, 0);
+        lua_insert(L, -2);
+        return 2;
+    }
+    lua_pushboolean(L, 1);
+    lua_insert(L, -(n + 1));
+    return n + 1;
+}
+
+/* The function coroutine.wrap returns. upvalue 1: the coroutine. */
+static int l_co_wrapped(lua_State *L)
+{
+    lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+    int st, n = resume_app(L, co, lua_gettop(L), 1, &st);
+    if (n >= 0)
+        return n;
+    if (st != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+        luaL_where(L, 1); /* the caller's position, as Lua's wrap adds it */
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    return lua_error(L);
+}
+
+static int l_co_wrap(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_State *co = lua_newthread(L);
+    lua_pushvalue(L, 1);
+    lua_xmove(L, co, 1);
+    lua_pushcclosure(L, l_co_wrapped, 1);
+    return 1;
 }
 
 static int l_co_close(lua_State *L)
@@ -1359,6 +1605,8 @@ static int init_cf(lua_State *L)
     lua_getfield(L, -1, "close");
     lua_pushcclosure(L, l_co_close, 1);
     lua_setfield(L, -2, "close");
+    lua_pushcfunction(L, l_co_wrap);
+    lua_setfield(L, -2, "wrap");
     lua_pop(L, 1);
 
     new_metatable(L, TIMER_MT, timer_methods);
@@ -1406,9 +1654,15 @@ sl_lua_t *sl_lua_new(uv_loop_t *loop, const char *app_dir, const char *lib_dir)
     rt->module_ref = LUA_NOREF;
     sl_slab_init(&rt->slab);
     sl_lua_set_budget(rt, SL_LUA_DEFAULT_BUDGET);
+    if (sl_lua_set_time_limit(rt, SL_LUA_DEFAULT_TIME_LIMIT_MS)) {
+        sl_slab_destroy(&rt->slab);
+        free(rt);
+        return NULL;
+    }
     rt->L = lua_newstate(rt_alloc, rt);
     if (!rt->L) {
         SL_ERROR("lua", "cannot create the Lua runtime: out of memory");
+        stop_timer(rt);
         sl_slab_destroy(&rt->slab);
         free(rt);
         return NULL;
@@ -1420,6 +1674,7 @@ sl_lua_t *sl_lua_new(uv_loop_t *loop, const char *app_dir, const char *lib_dir)
     char err[256];
     if (cpcall(rt, init_cf, &a, err, sizeof err) < 0) {
         SL_ERROR("lua", "cannot create the Lua runtime: %s", err);
+        stop_timer(rt);
         lua_close(rt->L);
         sl_slab_destroy(&rt->slab);
         sl_buf_free(&rt->warn);
@@ -1460,6 +1715,7 @@ void sl_lua_free(sl_lua_t *rt)
     rt->qhead = rt->qtail = NULL;
     rt->mem_limit = 0;
     rt->budget = 0;
+    stop_timer(rt);
     lua_close(rt->L);
     rt->L = NULL;
     sl_slab_destroy(&rt->slab);

@@ -1,7 +1,7 @@
 /* L6 lua/lua_rt: the Lua runtime core. One lua_State per server, every handler
  * run in its own coroutine (the OpenResty model), waits that park a handler
  * until a libuv callback resumes it, timers, logging, and the two guards a
- * server needs against app code (instruction budget, memory cap).
+ * server needs against app code (time limit, instruction budget, memory cap).
  * Knows nothing of Socket.IO, Engine.IO, HTTP or JSON: lua_sio.c builds the
  * `siolua` API for sockets on top of this file.
  *
@@ -41,7 +41,9 @@
  *   sio.log.debug/info/warn/error(fmt, ...)   string.format when more
  *     arguments follow, tostring otherwise; one line "[lua] file:line: msg".
  *   coroutine.resume / coroutine.close refuse handler coroutines (a handler
- *     is resumed only by the wait it parked on). A bare coroutine.yield() in
+ *     is resumed only by the wait it parked on). coroutine.resume and
+ *     coroutine.wrap are the runtime's (same semantics as Lua's), so the
+ *     time limit sees which coroutine runs. A bare coroutine.yield() in
  *     a handler stops it with a logged error (use sio.sleep(0)).
  */
 #ifndef SL_LUA_RT_H
@@ -56,8 +58,12 @@
 typedef struct sl_lua sl_lua_t;
 typedef struct sl_lua_wait sl_lua_wait_t;
 
-/* Default instruction budget per resume of a handler. */
-#define SL_LUA_DEFAULT_BUDGET 100000000u
+/* Default instruction budget per resume of a handler: off (its count hook
+ * makes the VM trap on every instruction; the time limit is the default
+ * guard). */
+#define SL_LUA_DEFAULT_BUDGET 0u
+/* Default CPU time one resume of a handler may use, in milliseconds. */
+#define SL_LUA_DEFAULT_TIME_LIMIT_MS 1000u
 
 /* ---- life cycle ----------------------------------------------------------- */
 
@@ -66,8 +72,10 @@ typedef struct sl_lua_wait sl_lua_wait_t;
  * LIB_DIR/?.lua;LIB_DIR/?/init.lua; then what LUA_PATH or the default gave
  * (app_dir or lib_dir may be NULL: skipped), package.preload["cjson"] and
  * ["cjson.safe"] (lua-cjson), and the `siolua` module table in
- * package.loaded. The instruction budget starts at SL_LUA_DEFAULT_BUDGET and
- * memory is unlimited. Returns NULL (logged) on failure. */
+ * package.loaded. The time limit starts at SL_LUA_DEFAULT_TIME_LIMIT_MS, the
+ * instruction budget at SL_LUA_DEFAULT_BUDGET (off) and memory is
+ * unlimited. Must be called on the loop's thread (the time limit measures
+ * that thread's CPU). Returns NULL (logged) on failure. */
 sl_lua_t *sl_lua_new(uv_loop_t *loop, const char *app_dir, const char *lib_dir);
 
 /* Ends the runtime: stops and closes every timer handle, ends every pending
@@ -121,7 +129,7 @@ int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what);
  * handing an event to a library function that tail-calls the app's. */
 int sl_lua_spawn_function(sl_lua_t *rt, lua_State *L, int nargs);
 
-/* lua_pcall with a traceback message handler and the instruction budget, for
+/* lua_pcall with a traceback message handler and the guards, for
  * synchronous calls that must not wait (e.g. a value needed right now). On
  * failure logs like sl_lua_spawn, leaves nothing on the stack, returns -1;
  * on success leaves nresults values and returns 0. Also the way to do
@@ -177,10 +185,25 @@ void sl_lua_wait_cancel(sl_lua_wait_t *w, const char *reason);
 
 /* ---- guards ---------------------------------------------------------------- */
 
+/* CPU time (milliseconds) one resume of a handler (or one sl_lua_pcall) may
+ * use before it is aborted with "<file>:<line>: time limit exceeded"
+ * (logged, the server carries on). Per resume, like the budget; 0 turns it
+ * off. Costs nothing per instruction: a CPU-time timer of the loop thread
+ * ticks every limit/4 ms of CPU (at least 4 ms; never while the thread
+ * sleeps) and a real-time signal handler counts the ticks each run sees;
+ * the run that has used the limit gets a count hook armed on the thread
+ * running it (coroutine.resume and coroutine.wrap publish the app
+ * coroutine they resume, so a loop there is caught too). Stopped within
+ * about limit + limit/4 of CPU. Like the budget, pcall cannot swallow it.
+ * Returns -1 (logged) when the timer cannot be made. */
+int sl_lua_set_time_limit(sl_lua_t *rt, uint64_t ms);
+
 /* Instructions one resume of a handler (or one sl_lua_pcall) may run before
  * it is aborted with "<file>:<line>: instruction budget exceeded" (logged,
  * the server carries on). Counted per resume: a handler that waits starts
- * afresh after each wait. 0 turns the guard off. Counted in chunks of
+ * afresh after each wait. 0 (the default) turns the guard off: its count
+ * hook makes the VM trap on every instruction, so it costs ~10-20% of the
+ * Lua work of a server even when nothing runs away. Counted in chunks of
  * min(n/16, 1e6) instructions through a count hook, so it is precise to one
  * chunk; coroutines the app creates inside a handler count towards it. Once
  * exceeded, every further instruction of that run raises again, so pcall

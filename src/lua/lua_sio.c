@@ -639,6 +639,8 @@ void sl_app_set_lua_budget(sl_app_t *app, uint64_t instructions)
     sl_lua_set_budget(app->b.rt, instructions);
 }
 
+void sl_app_set_lua_time_limit(sl_app_t *app, uint64_t ms) { sl_lua_set_time_limit(app->b.rt, ms); }
+
 void sl_app_set_lua_memory(sl_app_t *app, size_t bytes) { sl_lua_set_memory_limit(app->b.rt, bytes); }
 
 void sl_app_set_fetch_ca_file(sl_app_t *app, const char *path)

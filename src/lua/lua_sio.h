@@ -43,9 +43,11 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
 /* Runs APP_DIR/main.lua. Returns 0, or -1 when it failed to load or run
  * (logged). A missing main.lua is not an error (a static-only app). */
 int sl_app_load(sl_app_t *app);
-/* The Lua guards: instructions per resume of a handler (0: off), and the
- * bytes the state may hold (0: unlimited). See lua_rt.h. */
+/* The Lua guards: instructions and CPU milliseconds per resume of a
+ * handler (0: off), and the bytes the state may hold (0: unlimited). See
+ * lua_rt.h. */
 void sl_app_set_lua_budget(sl_app_t *app, uint64_t instructions);
+void sl_app_set_lua_time_limit(sl_app_t *app, uint64_t ms);
 void sl_app_set_lua_memory(sl_app_t *app, size_t bytes);
 /* The CAs every sio.fetch trusts besides the system store ("" for none);
  * a file that can't be read is logged and changes nothing. */

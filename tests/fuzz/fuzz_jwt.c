@@ -65,9 +65,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     }
     check_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    /* The budget guard would replace the line hook: a runaway is
-     * libFuzzer's -timeout here. */
+    /* The guards would replace the line hook: a runaway is libFuzzer's
+     * -timeout here. */
     sl_lua_set_budget(rt, 0);
+    sl_lua_set_time_limit(rt, 0);
     lua_sethook(L, line_hook, LUA_MASKLINE, 0);
     return 0;
 }

@@ -867,6 +867,253 @@ static void budget_counts_per_resume_not_cumulatively(void)
     fx_done(&f);
 }
 
+/* ---- the time limit (the default guard) ---------------------------------------- */
+
+static void time_limit_stops_runaway_handler_and_next_handler_runs(void)
+{
+    fx_t f;
+    fx_init(&f);
+    CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 200), 0);
+    tl_stderr_capture_start();
+    CHECK_EQ_INT(sl_lua_run_string(f.rt,
+                                   "local sio = require 'siolua'\n"
+                                   "sio.set_timeout(0, function()\n"
+                                   "  while true do end\n"
+                                   "end)\n"
+                                   "sio.set_timeout(1, function() later = 'ran' end)\n",
+                                   "=runaway"),
+                 0);
+    fx_run(&f);
+    char *log = tl_stderr_capture_end();
+    CHECK_HAS(log, "lua error in set_timeout callback (runaway:2): runaway:3: time limit exceeded");
+    CHECK_EQ_INT(lines(log), 1);
+    CHECK_GSTR(&f, "later", "ran");
+    free(log);
+    fx_done(&f);
+}
+
+/* The default: 1000 ms, no instruction budget. */
+static void default_guard_is_the_time_limit(void)
+{
+    fx_t f;
+    fx_init(&f);
+    tl_stderr_capture_start();
+    CHECK_EQ_INT(sl_lua_run_string(f.rt, "local n = 0\nwhile true do n = n + 1 end\n", "=dflt"), -1);
+    char *log = tl_stderr_capture_end();
+    CHECK_HAS(log, "lua error in dflt: dflt:2: time limit exceeded");
+    CHECK_EQ_INT(lines(log), 1);
+    free(log);
+    fx_done(&f);
+}
+
+static void time_limit_cannot_be_swallowed_by_pcall(void)
+{
+    fx_t f;
+    fx_init(&f);
+    CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 100), 0);
+    tl_stderr_capture_start();
+    CHECK_EQ_INT(sl_lua_run_string(f.rt,
+                                   "caught = 0\n"
+                                   "while true do\n"
+                                   "  local ok = pcall(function() while true do end end)\n"
+                                   "  if not ok then caught = caught + 1 end\n"
+                                   "end\n",
+                                   "=swallow"),
+                 -1);
+    char *log = tl_stderr_capture_end();
+    CHECK_HAS(log, "lua error in swallow: swallow:3: time limit exceeded");
+    CHECK_EQ_INT(lines(log), 1);
+    CHECK_EQ_INT(gint(&f, "caught"), 0);
+    free(log);
+    fx_done(&f);
+}
+
+/* A loop in a coroutine the handler resumes (wrap, resume, one resumed by
+ * another) is stopped where it loops, and nothing after it runs. */
+static void time_limit_covers_coroutines_made_by_the_app(void)
+{
+    static const char *const code[] = {
+        "local co = coroutine.wrap(function()\n"
+        "  while true do end\n"
+        "end)\n"
+        "pcall(co)\n"
+        "after = 'reached'\n",
+        "local co = coroutine.create(function()\n"
+        "  while true do end\n"
+        "end)\n"
+        "local ok, e = coroutine.resume(co)\n"
+        "after = 'reached'\n",
+        "local inner = coroutine.create(function() local x = 0\n"
+        "  while true do x = x + 1 end\n"
+        "end)\n"
+        "local outer = coroutine.wrap(function() coroutine.resume(inner) after = 'in outer' end)\n"
+        "pcall(outer) after = 'reached'\n",
+    };
+    for (size_t i = 0; i < sizeof code / sizeof code[0]; i++) {
+        fx_t f;
+        fx_init(&f);
+        CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 100), 0);
+        tl_stderr_capture_start();
+        CHECK_EQ_INT(sl_lua_run_string(f.rt, code[i], "=inner"), -1);
+        char *log = tl_stderr_capture_end();
+        CHECK_HAS(log, "lua error in inner: inner:2: time limit exceeded");
+        CHECK_EQ_INT(lines(log), 1);
+        CHECK_GSTR(&f, "after", "<nil>");
+        free(log);
+        fx_done(&f);
+    }
+}
+
+/* ~20 ms of CPU per run, 40 runs: several limits in all, never one in a
+ * run. Timed by the clock, so a slow (sanitizer) build does no more. */
+static void time_limit_counts_per_run_not_cumulatively(void)
+{
+    fx_t f;
+    fx_init(&f);
+    CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 300), 0);
+    tl_stderr_capture_start();
+    CHECK_EQ_INT(sl_lua_run_string(f.rt,
+                                   "local sio = require 'siolua'\n"
+                                   "for k = 1, 40 do\n"
+                                   "  local t0 = sio.monotonic()\n"
+                                   "  while sio.monotonic() - t0 < 20 do end\n"
+                                   "  sio.sleep(k % 2)\n"
+                                   "end\n"
+                                   "done = 'yes'\n",
+                                   "=perrun"),
+                 0);
+    fx_run(&f);
+    char *log = tl_stderr_capture_end();
+    CHECK_EQ_INT(lines(log), 0);
+    CHECK_GSTR(&f, "done", "yes");
+    free(log);
+    fx_done(&f);
+}
+
+static void time_limit_zero_turns_it_off(void)
+{
+    fx_t f;
+    fx_init(&f);
+    CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 50), 0);
+    CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 0), 0);
+    tl_stderr_capture_start();
+    CHECK_EQ_INT(sl_lua_run_string(f.rt,
+                                   "local sio = require 'siolua'\n"
+                                   "local t0 = sio.monotonic()\n"
+                                   "while sio.monotonic() - t0 < 400 do end\n"
+                                   "done = 'yes'\n",
+                                   "=off"),
+                 0);
+    char *log = tl_stderr_capture_end();
+    CHECK_EQ_INT(lines(log), 0);
+    CHECK_GSTR(&f, "done", "yes");
+    free(log);
+    fx_done(&f);
+}
+
+/* Each runtime has its own timer: a runaway in the second one is stopped
+ * there, and the first one is not disturbed. */
+static void time_limit_with_two_runtimes(void)
+{
+    fx_t f;
+    fx_init(&f);
+    sl_lua_t *rt2 = sl_lua_new(f.loop, NULL, NULL);
+    CHECK(rt2 != NULL);
+    CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 100), 0);
+    CHECK_EQ_INT(sl_lua_set_time_limit(rt2, 100), 0);
+    tl_stderr_capture_start();
+    CHECK_EQ_INT(sl_lua_run_string(rt2, "while true do end", "=second"), -1);
+    CHECK_EQ_INT(sl_lua_run_string(f.rt, "first = 'fine'", "=first"), 0);
+    char *log = tl_stderr_capture_end();
+    CHECK_HAS(log, "lua error in second: second:1: time limit exceeded");
+    CHECK_EQ_INT(lines(log), 1);
+    CHECK_GSTR(&f, "first", "fine");
+    free(log);
+    sl_lua_free(rt2);
+    fx_done(&f);
+}
+
+/* With both guards on, whichever is reached first stops the run. */
+static void budget_and_time_limit_together(void)
+{
+    fx_t f;
+    fx_init(&f);
+    CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 100), 0);
+    sl_lua_set_budget(f.rt, 100000);
+    tl_stderr_capture_start();
+    CHECK_EQ_INT(sl_lua_run_string(f.rt, "while true do end", "=both"), -1);
+    sl_lua_set_budget(f.rt, 0);
+    CHECK_EQ_INT(sl_lua_run_string(f.rt, "local x = 0\nwhile true do x = x + 1 end", "=time"), -1);
+    sl_lua_set_budget(f.rt, 1000000000);
+    CHECK_EQ_INT(sl_lua_run_string(f.rt, "local x = 0\n\nwhile true do x = x + 1 end", "=time2"), -1);
+    char *log = tl_stderr_capture_end();
+    CHECK_HAS(log, "lua error in both: both:1: instruction budget exceeded");
+    CHECK_HAS(log, "lua error in time: time:2: time limit exceeded");
+    CHECK_HAS(log, "lua error in time2: time2:3: time limit exceeded");
+    CHECK_EQ_INT(lines(log), 3);
+    free(log);
+    fx_done(&f);
+}
+
+/* coroutine.resume and coroutine.wrap are the runtime's: Lua's results,
+ * errors and messages. */
+static void coroutine_resume_and_wrap_keep_lua_semantics(void)
+{
+    fx_t f;
+    fx_init(&f);
+    CHECK_EQ_INT(sl_lua_run_string(f.rt,
+                                   "local co = coroutine.create(function(a, b)\n"
+                                   "  local c = coroutine.yield(a + b, 'y')\n"
+                                   "  error('boom')\n"
+                                   "end)\n"
+                                   "local r = table.pack(coroutine.resume(co, 1, 2))\n"
+                                   "r1 = table.concat({tostring(r[1]), r[2], r[3], r.n}, ',')\n"
+                                   "local ok, e = coroutine.resume(co, 3)\n"
+                                   "r2 = tostring(ok) .. ',' .. e .. ',' .. coroutine.status(co)\n"
+                                   "local ok2, e2 = coroutine.resume(co)\n"
+                                   "r3 = tostring(ok2) .. ',' .. e2\n"
+                                   "local w = coroutine.wrap(function(x) local y = coroutine.yield(x * 2) return y, 'end' end)\n"
+                                   "local a = w(21)\n"
+                                   "local b, c = w('back')\n"
+                                   "r4 = a .. ',' .. b .. ',' .. c\n"
+                                   "local ok3, e3 = pcall(w)\n"
+                                   "r5 = e3\n"
+                                   "local w2 = coroutine.wrap(function() error('bad') end)\n"
+                                   "local ok4, e4 = pcall(function() w2() end)\n"
+                                   "r6 = e4\n"
+                                   "local obj = {}\n"
+                                   "local ok5, e5 = pcall(coroutine.wrap(function() error(obj) end))\n"
+                                   "r7 = tostring(e5 == obj)\n"
+                                   "local closed = 'no'\n"
+                                   "local w3 = coroutine.wrap(function()\n"
+                                   "  local t <close> = setmetatable({}, {__close = function() closed = 'yes' end})\n"
+                                   "  error('x')\n"
+                                   "end)\n"
+                                   "pcall(w3)\n"
+                                   "r8 = closed\n"
+                                   "local self\n"
+                                   "self = coroutine.create(function() return coroutine.resume(self) end)\n"
+                                   "local _, ok6, e6 = coroutine.resume(self)\n"
+                                   "r9 = tostring(ok6) .. ',' .. e6\n"
+                                   "r10 = select('#', coroutine.resume(coroutine.create(function() end)))\n"
+                                   "local ok7, e7 = pcall(coroutine.wrap, 5)\n"
+                                   "r11 = e7\n",
+                                   "=sem"),
+                 0);
+    CHECK_GSTR(&f, "r1", "true,3,y,3");
+    CHECK_GSTR(&f, "r2", "false,sem:3: boom,dead");
+    CHECK_GSTR(&f, "r3", "false,cannot resume dead coroutine");
+    CHECK_GSTR(&f, "r4", "42,back,end");
+    CHECK_GSTR(&f, "r5", "cannot resume dead coroutine");
+    CHECK_GSTR(&f, "r6", "sem:18: sem:17: bad");
+    CHECK_GSTR(&f, "r7", "true");
+    CHECK_GSTR(&f, "r8", "yes");
+    CHECK_GSTR(&f, "r9", "false,cannot resume non-suspended coroutine");
+    CHECK_EQ_INT(gint(&f, "r10"), 1);
+    CHECK_GSTR(&f, "r11", "bad argument #1 to 'coroutine.wrap' (function expected, got number)");
+    fx_done(&f);
+}
+
 static void memory_cap_fails_handler_and_state_stays_usable(void)
 {
     fx_t f;
@@ -1249,6 +1496,15 @@ TL_SUITE(lua_rt, NULL, NULL,
          TL_TEST(budget_cannot_be_swallowed_by_pcall),
          TL_TEST(budget_covers_coroutines_made_by_the_app),
          TL_TEST(budget_counts_per_resume_not_cumulatively),
+         TL_TEST(time_limit_stops_runaway_handler_and_next_handler_runs),
+         TL_TEST(default_guard_is_the_time_limit),
+         TL_TEST(time_limit_cannot_be_swallowed_by_pcall),
+         TL_TEST(time_limit_covers_coroutines_made_by_the_app),
+         TL_TEST(time_limit_counts_per_run_not_cumulatively),
+         TL_TEST(time_limit_zero_turns_it_off),
+         TL_TEST(time_limit_with_two_runtimes),
+         TL_TEST(budget_and_time_limit_together),
+         TL_TEST(coroutine_resume_and_wrap_keep_lua_semantics),
          TL_TEST(memory_cap_fails_handler_and_state_stays_usable),
          TL_TEST(free_with_pending_timers_and_waits_leaves_no_handle),
          TL_TEST(log_functions_format_and_prefix_caller_location),

@@ -74,6 +74,7 @@ static void every_default_is_the_layers_default(void)
         CHECK(memcmp(&s, &base, sizeof s) == 0);
     }
     CHECK_EQ_INT(init.lua_budget, SL_LUA_DEFAULT_BUDGET);
+    CHECK_EQ_INT(init.lua_time_limit, SL_LUA_DEFAULT_TIME_LIMIT_MS);
     CHECK(!strcmp(init.eio.path, "/socket.io/"));
     CHECK_EQ_INT(init.http.limits.max_body_bytes, init.eio.max_http_buffer_size);
     CHECK_EQ_INT(init.eio.per_message_deflate.enabled, 0); /* Node's defaults */
@@ -190,6 +191,12 @@ static void integers_keep_to_their_range(void)
     CHECK_EQ_INT(set(&s, "maxHeaderSize", "1023", err), SL_OPT_EVALUE);
     CHECK_EQ_INT(set(&s, "luaInstructionBudget", "0", err), 0); /* off */
     CHECK_EQ_INT(s.lua_budget, 0);
+    CHECK_EQ_INT(set(&s, "luaTimeLimit", "0", err), 0); /* off */
+    CHECK_EQ_INT(s.lua_time_limit, 0);
+    CHECK_EQ_INT(set(&s, "luaTimeLimit", "300", err), 0);
+    CHECK_EQ_INT(s.lua_time_limit, 300);
+    CHECK_EQ_INT(set(&s, "luaTimeLimit", "3600001", err), SL_OPT_EVALUE);
+    CHECK_EQ_INT(set(&s, "luaTimeLimit", "-1", err), SL_OPT_EVALUE);
     CHECK_EQ_INT(set(&s, "connectionStateRecovery.maxDisconnectionDuration", "0", err), 0);
 }
 
