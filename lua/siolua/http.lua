@@ -114,7 +114,7 @@ return function(lib)
     local res = setmetatable({ _h = h, status_code = 200, headers = {}, sent = false }, Response)
     spawn(function()
       -- Answers 500 if the handler dies where pcall can't help (the
-      -- instruction budget, out of memory).
+      -- time limit, out of memory).
       local guard <close> = setmetatable({}, { __close = function()
         if not res.sent then res:json({ error = "internal server error" }, 500) end
       end })

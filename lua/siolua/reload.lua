@@ -8,8 +8,8 @@
 -- the new code; "connection" stays for new connections. A socket's id,
 -- rooms, data and pending acks stay.
 -- Three steps driven from C (sl_app_reload), each its own guarded call
--- with its own instruction budget, so a new main.lua that fails in any way
--- (even one that loops until the budget stops it) can always be rolled
+-- with its own time limit, so a new main.lua that fails in any way
+-- (even one that loops until the time limit stops it) can always be rolled
 -- back. Part of lua/siolua/api.lua's library.
 
 return function(lib)

@@ -328,7 +328,7 @@ return function(lib)
     if parent then for i = 1, #parent._mw do chain[#chain + 1] = parent._mw[i] end end
     for i = 1, #nsp._mw do chain[#chain + 1] = nsp._mw[i] end
     spawn(function()
-      -- If this handler dies before deciding (the instruction budget, out
+      -- If this handler dies before deciding (the time limit, out
       -- of memory: errors pcall can't keep), the client still gets an
       -- answer: the <close> guard runs when the coroutine is torn down.
       local decided = false

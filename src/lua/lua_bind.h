@@ -9,7 +9,7 @@
  *   sio / http / eio callback (C)
  *     --> ev = {typed fields of that event}          (the caller's stack)
  *     --> sl_lua_bind_call(b, ev_cf, &ev, "what")    sl_lua_pcall: traceback,
- *           ev_cf(L): push values from ev              instruction budget,
+ *           ev_cf(L): push values from ev              time limit, budget,
  *             --> sl_lua_bind_dispatch(L, "name")      memory cap
  *                   --> api.lua dispatch.name(...)
  *           ev_cf writes results back into ev
@@ -18,8 +18,8 @@
  *             --> lua_callk the listener, or dispatch.event(...)
  *     <-- 0, or -1 (logged once): the caller settles from what ev says
  *
- * The budget's count hook makes every Lua instruction run under a guard
- * cost more; an event whose work is a handler's anyway (a client's event)
+ * Lua run on the main thread is pure overhead for an event whose work is
+ * a handler's anyway; such an event whose work is a handler's anyway (a client's event)
  * runs whole in the handler's coroutine, so the main thread runs no Lua
  * code for it and the listener runs in that same coroutine (called from
  * lua_sio.c's event_cf, or tail-called by dispatch.event).

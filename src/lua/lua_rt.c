@@ -1,6 +1,6 @@
 /* L6 lua/lua_rt: the Lua runtime core (contract in lua_rt.h): handler
- * coroutines, waits, timers, logging, the instruction budget and the memory
- * cap. Knows nothing of Socket.IO, Engine.IO, HTTP or JSON.
+ * coroutines, waits, timers, logging, the guards (time limit, instruction
+ * budget, memory cap). Knows nothing of Socket.IO, Engine.IO, HTTP or JSON.
  *
  *   sl_lua_t --live--> co <-> co <-> co      running or parked handlers
  *      |     --pool--> co -> co              finished, ready for reuse

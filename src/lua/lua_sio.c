@@ -1175,8 +1175,8 @@ static int indexer_cf(lua_State *L)
  * k). In C, because every method call on an object whose __index must
  * also make fields (a socket's) goes through it: as a Lua function it was
  * a call into the VM per method looked up (a socket:join, socket:on...),
- * about a thousand instructions each with the instruction budget's hook
- * on. A false value is found (rawget), not passed on to the fallback. */
+ * about a thousand instructions each (more with the instruction budget's
+ * hook on). A false value is found (rawget), not passed on to the fallback. */
 static int core_indexer(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
@@ -1303,7 +1303,7 @@ static void push_dispatch(sl_app_t *app, const char *name)
 
 /* All or nothing (docs/hot-reload.md). Compile first: a syntax error
  * changes nothing. Then three guarded calls, each with a fresh
- * instruction budget: set the old registrations aside, run the new
+ * time limit: set the old registrations aside, run the new
  * main.lua, then commit (rebind the sockets) or roll back. */
 static int app_reload(sl_app_t *app)
 {
@@ -1325,7 +1325,7 @@ static int app_reload(sl_app_t *app)
     }
     /* Run the chunk (below) through pcall in Lua so an ordinary error comes
      * back as a value for one log line of ours; what pcall can't catch (the
-     * instruction budget) is logged by sl_lua_pcall, in one line too. */
+     * time limit) is logged by sl_lua_pcall, in one line too. */
     static const char runner[] =
         "local chunk = ... local ok, err = pcall(chunk) if not ok then return tostring(err) end";
     if (luaL_loadstring(L, runner) != LUA_OK) {

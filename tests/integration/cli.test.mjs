@@ -194,7 +194,7 @@ test('--help lists every server option with its type, range and default', async 
   assert.match(r.stdout, /\n {2}redisAdapter +classic\|sharded; default classic\n[^\n]+\n +\(siolua run --set or sio\.configure only\)\n/);
   for (const name of ['path', 'pingTimeout', 'upgradeTimeout', 'maxHttpBufferSize', 'allowUpgrades', 'cors.origin',
     'cors.methods', 'cors.credentials', 'cookie', 'allowEIO3', 'connectTimeout', 'connectionStateRecovery',
-    'serveClient', 'httpHeaderTimeout', 'keepAliveTimeout', 'luaInstructionBudget', 'luaMemoryLimit',
+    'serveClient', 'httpHeaderTimeout', 'keepAliveTimeout', 'luaTimeLimit', 'luaInstructionBudget', 'luaMemoryLimit',
     'clusterAddress', 'redisSubscriptionMode', 'requestsTimeout', 'redisKey', 'parser']) {
     assert.match(r.stdout, new RegExp(`\\n  ${name.replace('.', '\\.')} +\\S.*; default `), name);
   }

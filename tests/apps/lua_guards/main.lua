@@ -1,13 +1,16 @@
 -- Test app for lua_guards.test.mjs: handlers that run away (endless loops)
--- or allocate without end, against the instruction budget
--- (luaInstructionBudget) and the memory cap (luaMemoryLimit). The guard
--- options come from the command line (--set) in most tests; the
--- GUARDS_TEST_BUDGET environment variable makes main.lua set the budget
+-- or allocate without end, against the time limit (luaTimeLimit, the
+-- default guard), the instruction budget (luaInstructionBudget, opt-in) and
+-- the memory cap (luaMemoryLimit). The guard options come from the command
+-- line (--set) in most tests; the GUARDS_TEST_BUDGET and
+-- GUARDS_TEST_TIME_LIMIT environment variables make main.lua set them
 -- through sio.configure instead.
 local sio = require "siolua"
 
 local budget = os.getenv("GUARDS_TEST_BUDGET")
 if budget then sio.configure { luaInstructionBudget = math.tointeger(tonumber(budget)) } end
+local time_limit = os.getenv("GUARDS_TEST_TIME_LIMIT")
+if time_limit then sio.configure { luaTimeLimit = math.tointeger(tonumber(time_limit)) } end
 
 -- Counts to n (about n VM instructions) and returns n.
 local function count(n)
@@ -23,20 +26,21 @@ sio.server:on("connection", function(socket)
     while true do end -- the runaway loop
   end)
 
-  -- pcall cannot swallow the budget: nothing after it runs.
+  -- pcall cannot swallow the guard: nothing after it runs.
   socket:on("spin-in-pcall", function()
     pcall(function() while true do end end) -- the loop in pcall
     socket:emit("swallowed")
   end)
 
-  -- A loop in a coroutine the handler made counts towards its budget.
+  -- A loop in a coroutine the handler made is stopped like one in the
+  -- handler (the time limit arms the coroutine's thread).
   socket:on("spin-in-coroutine", function()
     local co = coroutine.wrap(function() while true do end end) -- the loop in a coroutine
     co()
     socket:emit("swallowed")
   end)
 
-  -- The budget is per resume: a handler that waits starts afresh after it.
+  -- The guards are per resume: a handler that waits starts afresh after it.
   socket:on("count-in-steps", function(steps, n, ack)
     for _ = 1, steps do
       count(n)
@@ -46,6 +50,22 @@ sio.server:on("connection", function(socket)
   end)
 
   socket:on("count", function(n, ack) ack(count(n)) end)
+
+  -- Burns ms of CPU (os.clock: the process's CPU time, so a slow build or
+  -- a busy machine does not change how much of the limit it uses).
+  local function busy(ms)
+    local c0 = os.clock()
+    while os.clock() - c0 < ms / 1000 do end -- the busy loop
+  end
+  socket:on("busy", function(ms, ack) busy(ms) ack(ms) end)
+  -- The time limit is per resume too.
+  socket:on("busy-in-steps", function(steps, ms, ack)
+    for _ = 1, steps do
+      busy(ms)
+      sio.sleep(0)
+    end
+    ack(steps)
+  end)
 
   -- A runaway loop in a timer callback.
   socket:on("spin-in-timer", function(ack)
