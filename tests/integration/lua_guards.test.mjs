@@ -175,7 +175,7 @@ test('--set luaTimeLimit=N: work well under N ms of CPU per run finishes, far ov
   assert.ok(line.includes(`main.lua:${lineOf('-- the busy loop')}: time limit exceeded`), line);
   // 50 runs of 20 ms of CPU with a wait between them: 1000 ms in all, more
   // than 3 limits, never near one in a resume.
-  assert.deepEqual(await askWithin(30000, a, 'busy-in-steps', 50, 20), [50]);
+  assert.deepEqual(await askWithin(30000, a, 'in-steps', 'busy', 50, 20), [50]);
   assert.equal(linesWith(s, off, 'time limit exceeded').length, 1);
   assert.equal(late, null, `the stopped handler answered: ${JSON.stringify(late)}`);
   assertStillConnected(a);
@@ -220,7 +220,7 @@ test('--set luaInstructionBudget=N: work under N instructions per run finishes, 
   assert.ok(line.includes(`main.lua:${lineOf('for _ = 1, n do i = i + 1 end')}:`), line);
   // Five runs of ~0.4 budget each, with a wait between them: 2x the budget
   // in all, never over it in one resume.
-  assert.deepEqual(await askWithin(10000, a, 'count-in-steps', 5, SMALL_BUDGET / 5), [5]);
+  assert.deepEqual(await askWithin(10000, a, 'in-steps', 'count', 5, SMALL_BUDGET / 5), [5]);
   assert.equal(linesWith(s, off, 'instruction budget exceeded').length, 1);
   assert.equal(late, null, `the stopped handler answered: ${JSON.stringify(late)}`);
   assertStillConnected(a);

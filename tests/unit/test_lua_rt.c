@@ -771,11 +771,36 @@ static void sl_lua_pcall_returns_results(void)
     fx_done(&f);
 }
 
-static void runaway_handler_is_aborted_and_next_handler_runs(void)
+/* ---- the guards: what both the instruction budget and the time limit do ------- */
+
+typedef enum { BY_BUDGET, BY_TIME } guard_t;
+
+/* Turns the one guard on (small: stops an endless loop quickly), or off. */
+static void guard_set(fx_t *f, guard_t g, int on)
+{
+    if (g == BY_BUDGET) {
+        sl_lua_set_time_limit(f->rt, 0);
+        sl_lua_set_budget(f->rt, on ? 100000 : 0);
+    } else {
+        CHECK_EQ_INT(sl_lua_set_time_limit(f->rt, on ? 100 : 0), 0);
+    }
+}
+
+static const char *stopped(guard_t g) { return g == BY_BUDGET ? "instruction budget exceeded" : "time limit exceeded"; }
+
+#define CHECK_STOPPED(log, g, prefix)                                     \
+    do {                                                                  \
+        char want_[200];                                                  \
+        snprintf(want_, sizeof want_, "%s%s", (prefix), stopped(g));      \
+        CHECK_HAS((log), want_);                                          \
+        CHECK_EQ_INT(lines(log), 1);                                      \
+    } while (0)
+
+static void runaway_is_aborted_and_next_handler_runs(guard_t g)
 {
     fx_t f;
     fx_init(&f);
-    sl_lua_set_budget(f.rt, 1000000);
+    guard_set(&f, g, 1);
     tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "local sio = require 'siolua'\n"
@@ -787,18 +812,17 @@ static void runaway_handler_is_aborted_and_next_handler_runs(void)
                  0);
     fx_run(&f);
     char *log = tl_stderr_capture_end();
-    CHECK_HAS(log, "lua error in set_timeout callback (runaway:2): runaway:3: instruction budget exceeded");
-    CHECK_EQ_INT(lines(log), 1);
+    CHECK_STOPPED(log, g, "lua error in set_timeout callback (runaway:2): runaway:3: ");
     CHECK_GSTR(&f, "later", "ran");
     free(log);
     fx_done(&f);
 }
 
-static void budget_cannot_be_swallowed_by_pcall(void)
+static void guard_cannot_be_swallowed_by_pcall(guard_t g)
 {
     fx_t f;
     fx_init(&f);
-    sl_lua_set_budget(f.rt, 100000);
+    guard_set(&f, g, 1);
     tl_stderr_capture_start();
     CHECK_EQ_INT(sl_lua_run_string(f.rt,
                                    "caught = 0\n"
@@ -809,43 +833,63 @@ static void budget_cannot_be_swallowed_by_pcall(void)
                                    "=swallow"),
                  -1);
     char *log = tl_stderr_capture_end();
-    CHECK_HAS(log, "lua error in swallow: swallow:3: instruction budget exceeded");
-    CHECK_EQ_INT(lines(log), 1);
+    CHECK_STOPPED(log, g, "lua error in swallow: swallow:3: ");
     CHECK_EQ_INT(gint(&f, "caught"), 0);
     free(log);
-    /* The state is fine afterwards, and the budget can be turned off. */
-    sl_lua_set_budget(f.rt, 0);
+    /* The state is fine afterwards, and the guard can be turned off. */
+    guard_set(&f, g, 0);
     CHECK_EQ_INT(sl_lua_run_string(f.rt, "local x = 0 for i = 1, 300000 do x = x + i end big = x", "=off"), 0);
     CHECK_EQ_INT(gint(&f, "big"), 45000150000LL);
     fx_done(&f);
 }
 
-static void budget_covers_coroutines_made_by_the_app(void)
+/* A loop in a coroutine the handler resumes (wrap, resume, one resumed by
+ * another) is stopped where it loops, and nothing after it runs. */
+static void guard_covers_coroutines_made_by_the_app(guard_t g)
 {
-    fx_t f;
-    fx_init(&f);
-    sl_lua_set_budget(f.rt, 100000);
-    tl_stderr_capture_start();
-    CHECK_EQ_INT(sl_lua_run_string(f.rt,
-                                   "local co = coroutine.wrap(function()\n"
-                                   "  while true do end\n"
-                                   "end)\n"
-                                   "pcall(co)\n"
-                                   "after = 'reached'\n",
-                                   "=inner"),
-                 -1);
-    char *log = tl_stderr_capture_end();
-    CHECK_HAS(log, "lua error in inner: inner:2: instruction budget exceeded");
-    CHECK_EQ_INT(lines(log), 1);
-    CHECK_GSTR(&f, "after", "<nil>");
-    free(log);
-    fx_done(&f);
+    static const char *const code[] = {
+        "local co = coroutine.wrap(function()\n"
+        "  while true do end\n"
+        "end)\n"
+        "pcall(co)\n"
+        "after = 'reached'\n",
+        "local co = coroutine.create(function()\n"
+        "  while true do end\n"
+        "end)\n"
+        "local ok, e = coroutine.resume(co)\n"
+        "after = 'reached'\n",
+        "local inner = coroutine.create(function() local x = 0\n"
+        "  while true do x = x + 1 end\n"
+        "end)\n"
+        "local outer = coroutine.wrap(function() coroutine.resume(inner) after = 'in outer' end)\n"
+        "pcall(outer) after = 'reached'\n",
+    };
+    for (size_t i = 0; i < sizeof code / sizeof code[0]; i++) {
+        fx_t f;
+        fx_init(&f);
+        guard_set(&f, g, 1);
+        tl_stderr_capture_start();
+        CHECK_EQ_INT(sl_lua_run_string(f.rt, code[i], "=inner"), -1);
+        char *log = tl_stderr_capture_end();
+        CHECK_STOPPED(log, g, "lua error in inner: inner:2: ");
+        CHECK_GSTR(&f, "after", "<nil>");
+        free(log);
+        fx_done(&f);
+    }
 }
+
+static void runaway_handler_is_aborted_and_next_handler_runs(void) { runaway_is_aborted_and_next_handler_runs(BY_BUDGET); }
+static void budget_cannot_be_swallowed_by_pcall(void) { guard_cannot_be_swallowed_by_pcall(BY_BUDGET); }
+static void budget_covers_coroutines_made_by_the_app(void) { guard_covers_coroutines_made_by_the_app(BY_BUDGET); }
+static void time_limit_stops_runaway_handler_and_next_handler_runs(void) { runaway_is_aborted_and_next_handler_runs(BY_TIME); }
+static void time_limit_cannot_be_swallowed_by_pcall(void) { guard_cannot_be_swallowed_by_pcall(BY_TIME); }
+static void time_limit_covers_coroutines_made_by_the_app(void) { guard_covers_coroutines_made_by_the_app(BY_TIME); }
 
 static void budget_counts_per_resume_not_cumulatively(void)
 {
     fx_t f;
     fx_init(&f);
+    sl_lua_set_time_limit(f.rt, 0);
     sl_lua_set_budget(f.rt, 200000);
     tl_stderr_capture_start();
     /* ~60-90k instructions per resume, ~10 times the budget in all. */
@@ -869,29 +913,6 @@ static void budget_counts_per_resume_not_cumulatively(void)
 
 /* ---- the time limit (the default guard) ---------------------------------------- */
 
-static void time_limit_stops_runaway_handler_and_next_handler_runs(void)
-{
-    fx_t f;
-    fx_init(&f);
-    CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 200), 0);
-    tl_stderr_capture_start();
-    CHECK_EQ_INT(sl_lua_run_string(f.rt,
-                                   "local sio = require 'siolua'\n"
-                                   "sio.set_timeout(0, function()\n"
-                                   "  while true do end\n"
-                                   "end)\n"
-                                   "sio.set_timeout(1, function() later = 'ran' end)\n",
-                                   "=runaway"),
-                 0);
-    fx_run(&f);
-    char *log = tl_stderr_capture_end();
-    CHECK_HAS(log, "lua error in set_timeout callback (runaway:2): runaway:3: time limit exceeded");
-    CHECK_EQ_INT(lines(log), 1);
-    CHECK_GSTR(&f, "later", "ran");
-    free(log);
-    fx_done(&f);
-}
-
 /* The default: 1000 ms, no instruction budget. */
 static void default_guard_is_the_time_limit(void)
 {
@@ -904,64 +925,6 @@ static void default_guard_is_the_time_limit(void)
     CHECK_EQ_INT(lines(log), 1);
     free(log);
     fx_done(&f);
-}
-
-static void time_limit_cannot_be_swallowed_by_pcall(void)
-{
-    fx_t f;
-    fx_init(&f);
-    CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 100), 0);
-    tl_stderr_capture_start();
-    CHECK_EQ_INT(sl_lua_run_string(f.rt,
-                                   "caught = 0\n"
-                                   "while true do\n"
-                                   "  local ok = pcall(function() while true do end end)\n"
-                                   "  if not ok then caught = caught + 1 end\n"
-                                   "end\n",
-                                   "=swallow"),
-                 -1);
-    char *log = tl_stderr_capture_end();
-    CHECK_HAS(log, "lua error in swallow: swallow:3: time limit exceeded");
-    CHECK_EQ_INT(lines(log), 1);
-    CHECK_EQ_INT(gint(&f, "caught"), 0);
-    free(log);
-    fx_done(&f);
-}
-
-/* A loop in a coroutine the handler resumes (wrap, resume, one resumed by
- * another) is stopped where it loops, and nothing after it runs. */
-static void time_limit_covers_coroutines_made_by_the_app(void)
-{
-    static const char *const code[] = {
-        "local co = coroutine.wrap(function()\n"
-        "  while true do end\n"
-        "end)\n"
-        "pcall(co)\n"
-        "after = 'reached'\n",
-        "local co = coroutine.create(function()\n"
-        "  while true do end\n"
-        "end)\n"
-        "local ok, e = coroutine.resume(co)\n"
-        "after = 'reached'\n",
-        "local inner = coroutine.create(function() local x = 0\n"
-        "  while true do x = x + 1 end\n"
-        "end)\n"
-        "local outer = coroutine.wrap(function() coroutine.resume(inner) after = 'in outer' end)\n"
-        "pcall(outer) after = 'reached'\n",
-    };
-    for (size_t i = 0; i < sizeof code / sizeof code[0]; i++) {
-        fx_t f;
-        fx_init(&f);
-        CHECK_EQ_INT(sl_lua_set_time_limit(f.rt, 100), 0);
-        tl_stderr_capture_start();
-        CHECK_EQ_INT(sl_lua_run_string(f.rt, code[i], "=inner"), -1);
-        char *log = tl_stderr_capture_end();
-        CHECK_HAS(log, "lua error in inner: inner:2: time limit exceeded");
-        CHECK_EQ_INT(lines(log), 1);
-        CHECK_GSTR(&f, "after", "<nil>");
-        free(log);
-        fx_done(&f);
-    }
 }
 
 /* ~20 ms of CPU per run, 40 runs: several limits in all, never one in a

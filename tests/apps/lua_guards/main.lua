@@ -40,15 +40,6 @@ sio.server:on("connection", function(socket)
     socket:emit("swallowed")
   end)
 
-  -- The guards are per resume: a handler that waits starts afresh after it.
-  socket:on("count-in-steps", function(steps, n, ack)
-    for _ = 1, steps do
-      count(n)
-      sio.sleep(0)
-    end
-    ack(steps)
-  end)
-
   socket:on("count", function(n, ack) ack(count(n)) end)
 
   -- Burns ms of CPU (os.clock: the process's CPU time, so a slow build or
@@ -58,10 +49,13 @@ sio.server:on("connection", function(socket)
     while os.clock() - c0 < ms / 1000 do end -- the busy loop
   end
   socket:on("busy", function(ms, ack) busy(ms) ack(ms) end)
-  -- The time limit is per resume too.
-  socket:on("busy-in-steps", function(steps, ms, ack)
+
+  -- The guards are per resume: a handler that waits starts afresh after
+  -- it. Work is "count" (n instructions) or "busy" (n ms of CPU).
+  local work = { count = count, busy = busy }
+  socket:on("in-steps", function(what, steps, n, ack)
     for _ = 1, steps do
-      busy(ms)
+      work[what](n)
       sio.sleep(0)
     end
     ack(steps)
