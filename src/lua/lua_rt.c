@@ -402,8 +402,8 @@ static int install_tick_handler(char *err, size_t n)
     if (installed)
         return 0;
     struct sigaction sa, old;
-    if (sigaction(tick_signal(), NULL, &old) == 0 && (old.sa_flags & SA_SIGINFO) == 0 &&
-        old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN) {
+    if (sigaction(tick_signal(), NULL, &old) == 0 && old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN &&
+        old.sa_sigaction != tick_handler) {
         snprintf(err, n, "signal %d is in use", tick_signal());
         return -1;
     }
