@@ -129,7 +129,6 @@ struct sl_lua {
     /* The time limit: a CPU-time timer of the loop thread ticks every
      * `tick` of CPU; a run seen by more than ticks_max ticks is condemned:
      * the signal handler arms the hook on the running thread. */
-    uint64_t time_limit_ms;
     int has_timer;
     timer_t timer;
     volatile sig_atomic_t ticks_max;
@@ -267,6 +266,11 @@ static int cpcall(sl_lua_t *rt, lua_CFunction f, void *ud, char *err, size_t err
 
 static void guard_hook(lua_State *L, lua_Debug *ar);
 
+static const char *blown_text(int kind)
+{
+    return kind == BLOWN_TIME ? "time limit exceeded" : "instruction budget exceeded";
+}
+
 /* The run is over its budget or its time: every thread of it raises from
  * now on, at every instruction, so a pcall in the handler (or a coroutine
  * it resumes) cannot swallow the abort. */
@@ -282,8 +286,7 @@ static void blow(sl_lua_t *rt, run_t *r, lua_State *L, lua_Debug *ar, int kind)
                 lua_sethook(f->L, guard_hook, LUA_MASKCOUNT, 1);
     }
     lua_sethook(L, guard_hook, LUA_MASKCOUNT, 1);
-    lua_pushfstring(L, "%s%s", r->where,
-                    r->blown == BLOWN_TIME ? "time limit exceeded" : "instruction budget exceeded");
+    lua_pushfstring(L, "%s%s", r->where, blown_text(r->blown));
     lua_error(L);
 }
 
@@ -350,11 +353,6 @@ static int run_leave(sl_lua_t *rt, run_t *r)
     rt->run = r->outer;
     rt->depth--;
     return r->blown;
-}
-
-static const char *blown_text(int kind)
-{
-    return kind == BLOWN_TIME ? "time limit exceeded" : "instruction budget exceeded";
 }
 
 void sl_lua_set_budget(sl_lua_t *rt, uint64_t n)
@@ -456,7 +454,6 @@ int sl_lua_set_time_limit(sl_lua_t *rt, uint64_t ms)
         SL_ERROR("lua", "cannot start the Lua time limit: %s", err);
         return -1;
     }
-    rt->time_limit_ms = ms;
     if (!rt->has_timer)
         return 0;
     uint64_t tick = ms / 4 < TICK_MIN_MS ? TICK_MIN_MS : ms / 4;
