@@ -1,5 +1,5 @@
 -- Test app for app_reload.test.mjs: a main.lua that takes a while to load
--- (a busy loop of ~60M instructions, under the default budget), so a test
+-- (a busy loop of ~60M instructions, well under the default time limit), so a test
 -- can change a file while a reload is running. The tests edit word.lua in
 -- a temp copy.
 local sio = require "siolua"
