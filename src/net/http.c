@@ -205,6 +205,14 @@ static int cb_message_begin(llhttp_t *p)
     hc->headers_done = 0;
     hc->skipping = 0;
     hc->req_start = uv_now(hc->conn->tcp.loop);
+    /* The head's URL, names and values fit in the bytes they came in
+     * (less their separators): one allocation for them when the head came
+     * in this read, instead of the buffer doubling from 64 bytes (four
+     * reallocs for a WebSocket upgrade's head). Bounded: the read may hold
+     * a body, or requests pipelined after this one. */
+    size_t head = hc->pending.len < 2048 ? hc->pending.len : 2048;
+    if (sl_buf_reserve(&hc->req->strings, head) || sl_buf_reserve(&hc->hdrs, 16 * sizeof(hdr_pos_t)))
+        return -1;
     http_arm_deadline(hc);
     return 0;
 }
