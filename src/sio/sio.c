@@ -1348,29 +1348,50 @@ void sio_handshake_header(const char **at, const char **name, const char **value
 
 /* A header's record code: COMMON_HEADER_CODE + k for the first
  * COMMON_HEADERS[k] with its name (any case) and value, else
- * COMMON_NAME_CODE + k for COMMON_NAMES[k], else 0. Names are told apart
- * by length before any strcasecmp, and a whole header is looked for only
- * under its own name: every handshake's headers go through here twice. */
-static unsigned char header_code(const char *name, size_t nl, const char *value)
+ * COMMON_NAME_CODE + k for COMMON_NAMES[k], else 0. Every handshake's
+ * headers go through here twice, so the tables made at the first call
+ * chain the names of each length (a header is compared with the one to
+ * four names of its own length, first byte first) and each name's whole
+ * headers, with their values' lengths. */
+static unsigned char header_code(const char *name, size_t nl, const char *value, size_t vl)
 {
-    static unsigned char name_len[NCOMMON_NAMES], header_name[NCOMMON_HEADERS];
-    if (!name_len[0]) {
-        for (unsigned k = 0; k < NCOMMON_NAMES; k++)
-            name_len[k] = (unsigned char)strlen(COMMON_NAMES[k]);
-        for (unsigned j = 0; j < NCOMMON_HEADERS; j++) {
-            header_name[j] = UINT8_MAX; /* a name not in COMMON_NAMES: never matched */
-            for (unsigned k = 0; k < NCOMMON_NAMES; k++)
-                if (!strcmp(COMMON_HEADERS[j][0], COMMON_NAMES[k]))
-                    header_name[j] = (unsigned char)k;
+    enum { LONGEST = 32 };
+    static signed char by_len[LONGEST], next_name[NCOMMON_NAMES], first_header[NCOMMON_NAMES],
+        next_header[NCOMMON_HEADERS];
+    static unsigned char value_len[NCOMMON_HEADERS], ready;
+    if (!ready) {
+        memset(by_len, -1, sizeof by_len);
+        for (int k = (int)NCOMMON_NAMES - 1; k >= 0; k--) {
+            size_t l = strlen(COMMON_NAMES[k]);
+            next_name[k] = l < LONGEST ? by_len[l] : -1;
+            if (l < LONGEST)
+                by_len[l] = (signed char)k;
+            first_header[k] = -1;
         }
+        /* Chained in reverse so that each chain keeps the tables' order. */
+        for (int j = (int)NCOMMON_HEADERS - 1; j >= 0; j--) {
+            value_len[j] = (unsigned char)strlen(COMMON_HEADERS[j][1]);
+            next_header[j] = -1;
+            for (unsigned k = 0; k < NCOMMON_NAMES; k++)
+                if (!strcmp(COMMON_HEADERS[j][0], COMMON_NAMES[k])) {
+                    next_header[j] = first_header[k];
+                    first_header[k] = (signed char)j;
+                }
+        }
+        ready = 1;
     }
-    unsigned k = 0;
-    while (k < NCOMMON_NAMES && (name_len[k] != nl || strcasecmp(name, COMMON_NAMES[k])))
-        k++;
-    if (k == NCOMMON_NAMES)
+    if (nl >= LONGEST)
         return 0;
-    for (unsigned j = 0; j < NCOMMON_HEADERS; j++)
-        if (header_name[j] == k && !strcmp(value, COMMON_HEADERS[j][1]))
+    int k = by_len[nl];
+    unsigned char c0 = (unsigned char)name[0];
+    if (c0 >= 'A' && c0 <= 'Z')
+        c0 += 'a' - 'A';
+    while (k >= 0 && (c0 != (unsigned char)COMMON_NAMES[k][0] || strcasecmp(name, COMMON_NAMES[k])))
+        k = next_name[k];
+    if (k < 0)
+        return 0;
+    for (int j = first_header[k]; j >= 0; j = next_header[j])
+        if (value_len[j] == vl && !memcmp(value, COMMON_HEADERS[j][1], vl))
             return (unsigned char)(COMMON_HEADER_CODE + j);
     return (unsigned char)(COMMON_NAME_CODE + k);
 }
@@ -1402,7 +1423,7 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
     for (int i = 0; i < req->nheaders; i++) {
         const char *name = req->headers[i].name, *value = req->headers[i].value;
         size_t nl = strlen(name), vl = strlen(value) + 1;
-        unsigned char code = header_code(name, nl, value);
+        unsigned char code = header_code(name, nl, value, vl - 1);
         if (code >= COMMON_HEADER_CODE) {
             PUT(&code, 1);
             continue;
