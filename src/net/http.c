@@ -768,10 +768,23 @@ sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
 
 /* ---- request accessors -------------------------------------------------- */
 
+/* Whether header name a is b, in any case: the first bytes are compared
+ * here, so that the names of the other headers of a request cost no
+ * strcasecmp call (a WebSocket upgrade looks up four names among five). */
+static int same_name(const char *a, const char *b)
+{
+    unsigned char x = (unsigned char)a[0], y = (unsigned char)b[0];
+    if (x >= 'A' && x <= 'Z')
+        x += 'a' - 'A';
+    if (y >= 'A' && y <= 'Z')
+        y += 'a' - 'A';
+    return x == y && !strcasecmp(a, b);
+}
+
 const char *sl_http_header_get(const sl_http_req_t *req, const char *name)
 {
     for (int i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
+        if (same_name(req->headers[i].name, name))
             return req->headers[i].value;
     return NULL;
 }
@@ -782,7 +795,7 @@ int sl_http_header_join(const sl_http_req_t *req, const char *name, sl_buf_t *ou
 {
     int found = 0;
     for (int i = 0; i < req->nheaders; i++) {
-        if (strcasecmp(req->headers[i].name, name) != 0)
+        if (!same_name(req->headers[i].name, name))
             continue;
         const char *v = req->headers[i].value, *e = v + strlen(v);
         while (v < e && is_ows(*v))
@@ -799,7 +812,7 @@ int sl_http_header_has_token(const sl_http_req_t *req, const char *name, const c
 {
     size_t tl = strlen(token);
     for (int i = 0; i < req->nheaders; i++) {
-        if (strcasecmp(req->headers[i].name, name) != 0)
+        if (!same_name(req->headers[i].name, name))
             continue;
         const char *v = req->headers[i].value;
         while (*v) {
