@@ -104,6 +104,18 @@ struct sio_client {
                                   padding before it) */
 };
 
+/* What handshake_write's counting pass found in a request's headers, for
+ * its writing pass (the two run back to back for one request): each
+ * header's record code and the lengths of its name and value. */
+enum { HS_PLAN_MAX = 32 };
+typedef struct hs_plan {
+    const sl_http_req_t *req; /* the request it is for; NULL: none */
+    int nheaders;
+    unsigned char url_code;
+    unsigned char code[HS_PLAN_MAX];
+    uint32_t name_len[HS_PLAN_MAX], value_len[HS_PLAN_MAX];
+} hs_plan_t;
+
 struct sio_server {
     uv_loop_t *loop;
     eio_server_t *eio;
@@ -111,6 +123,7 @@ struct sio_server {
     sio_handler_t h;
     void *ud;
     sio_nsp_t *nsps;
+    hs_plan_t hs_plan;        /* handshake_write's, between its two passes */
     size_t nclients;
     const char *(*allow_request)(const sl_http_req_t *req, void *ud);
     void *allow_ud;
@@ -1399,8 +1412,15 @@ static unsigned char header_code(const char *name, size_t nl, const char *value,
 /* Writes the handshake's block to out (NULL: only counts): the URL (the
  * query is its tail), the address and every header record, because the
  * request is gone once the handshake is answered. Returns its size. */
-static size_t handshake_write(const sl_http_req_t *req, char *out)
+static size_t handshake_write(const sl_http_req_t *req, char *out, hs_plan_t *plan)
 {
+    /* The counting pass (out NULL) leaves its findings in plan for the
+     * writing pass of the same request, which follows at once
+     * (eio_data_size, then eio_on_open); any other writes as it counts. */
+    int planned = out && plan->req == req && plan->nheaders == req->nheaders;
+    int planning = !out && req->nheaders <= HS_PLAN_MAX;
+    plan->req = planning ? req : NULL;
+    plan->nheaders = req->nheaders;
     size_t n = 0;
 #define PUT(src, len)                                                          \
     do {                                                                       \
@@ -1410,9 +1430,14 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
     } while (0)
     /* The URL first (a byte when common: URLs hold no control bytes). */
     unsigned char url_code = 0;
-    for (unsigned k = 0; !url_code && k < sizeof COMMON_URLS / sizeof *COMMON_URLS; k++)
-        if (!strcmp(req->url, COMMON_URLS[k]))
-            url_code = (unsigned char)(COMMON_URL_CODE + k);
+    if (planned) {
+        url_code = plan->url_code;
+    } else {
+        for (unsigned k = 0; !url_code && k < sizeof COMMON_URLS / sizeof *COMMON_URLS; k++)
+            if (!strcmp(req->url, COMMON_URLS[k]))
+                url_code = (unsigned char)(COMMON_URL_CODE + k);
+        plan->url_code = url_code;
+    }
     if (url_code) {
         PUT(&url_code, 1);
         PUT("", 1);
@@ -1422,8 +1447,22 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
     PUT(req->address, strlen(req->address) + 1);
     for (int i = 0; i < req->nheaders; i++) {
         const char *name = req->headers[i].name, *value = req->headers[i].value;
-        size_t nl = strlen(name), vl = strlen(value) + 1;
-        unsigned char code = header_code(name, nl, value, vl - 1);
+        size_t nl, vl;
+        unsigned char code;
+        if (planned) {
+            code = plan->code[i];
+            nl = plan->name_len[i];
+            vl = plan->value_len[i];
+        } else {
+            nl = strlen(name);
+            vl = strlen(value) + 1;
+            code = header_code(name, nl, value, vl - 1);
+            if (planning) {
+                plan->code[i] = code;
+                plan->name_len[i] = (uint32_t)nl;
+                plan->value_len[i] = (uint32_t)vl;
+            }
+        }
         if (code >= COMMON_HEADER_CODE) {
             PUT(&code, 1);
             continue;
@@ -1445,7 +1484,7 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
 
 static void client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
 {
-    handshake_write(req, c->hs);
+    handshake_write(req, c->hs, &client_srv(c)->hs_plan);
     c->hs_nheaders = req->nheaders;
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -1549,8 +1588,8 @@ static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio
 /* The client and its handshake block, in the session's allocation. */
 static size_t eio_data_size(const sl_http_req_t *req, void *ud)
 {
-    (void)ud;
-    return offsetof(sio_client_t, hs) + handshake_write(req, NULL);
+    sio_server_t *srv = ud;
+    return offsetof(sio_client_t, hs) + handshake_write(req, NULL, &srv->hs_plan);
 }
 
 static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)
