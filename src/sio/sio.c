@@ -349,9 +349,10 @@ static int own_join(sio_socket_t *s)
 {
     sio_nsp_t *nsp = s->nsp;
     size_t n = strlen(s->id);
-    if (own_find(nsp, s->id, n))
+    int rc = sl_hashtab_insert_new(&nsp->own, &s->own_node, NULL);
+    if (rc == -EEXIST)
         return 1;
-    if (sl_hashtab_insert(&nsp->own, &s->own_node))
+    if (rc)
         return -ENOMEM;
     s->in_own = 1;
     sio_room_t *r = room_live(nsp, s->id, n);
