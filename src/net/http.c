@@ -62,9 +62,17 @@ struct sl_http_conn {
     unsigned skipping : 1;
 };
 
-typedef struct hdr_pos {
-    uint32_t name, value; /* offsets of NUL-terminated strings in req->strings */
+/* A header line while the head is parsed: the offsets of its name and
+ * value (NUL-terminated) in req->strings. As big as an sl_http_header_t,
+ * so that at the end of the head the list turns into req->headers where
+ * it is, instead of being copied into an allocation of its own. */
+typedef union hdr_pos {
+    struct {
+        uint32_t name, value;
+    };
+    sl_http_header_t header;
 } hdr_pos_t;
+_Static_assert(sizeof(hdr_pos_t) == sizeof(sl_http_header_t), "a list of hdr_pos_t is one of sl_http_header_t");
 
 static const sl_conn_handler_t http_conn_handler;
 static void http_feed(sl_http_conn_t *hc);
@@ -211,7 +219,7 @@ static int cb_message_begin(llhttp_t *p)
      * reallocs for a WebSocket upgrade's head). Bounded: the read may hold
      * a body, or requests pipelined after this one. */
     size_t head = hc->pending.len < 2048 ? hc->pending.len : 2048;
-    if (sl_buf_reserve(&hc->req->strings, head) || sl_buf_reserve(&hc->hdrs, 16 * sizeof(hdr_pos_t)))
+    if (sl_buf_reserve(&hc->req->strings, head) || sl_buf_reserve(&hc->hdrs, 12 * sizeof(hdr_pos_t)))
         return -1;
     http_arm_deadline(hc);
     return 0;
@@ -268,7 +276,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
     if (hc->skipping)
         return 0;
     if (hc->nh == 0 || hc->last_was_value) {
-        hdr_pos_t pos = {(uint32_t)s->len, 0};
+        hdr_pos_t pos = {.name = (uint32_t)s->len, .value = 0};
         if (sl_buf_append(&hc->hdrs, &pos, sizeof pos))
             return -1;
         hc->nh++;
@@ -452,23 +460,24 @@ static int cb_headers_complete(llhttp_t *p)
                                   : refuse(hc, 505, "HTTP version not supported");
     if (headers_merge(hc))
         return -1;
-    r->headers = malloc((hc->nh ? hc->nh : 1) * sizeof *r->headers);
-    if (!r->headers)
-        return -1;
-    /* The strings buffer is final now: turn offsets into pointers. */
+    /* The strings buffer is final now: turn offsets into pointers, in
+     * place (an entry is read before it or one before it is written), and
+     * the list goes with the request (a long one must not stay with the
+     * conn). */
     char *base = r->strings.data;
-    const hdr_pos_t *pos = (const hdr_pos_t *)hc->hdrs.data;
+    hdr_pos_t *pos = (hdr_pos_t *)hc->hdrs.data;
     r->method = llhttp_method_name((llhttp_method_t)p->method);
     r->url = hc->url_len ? base + hc->url_off : "/";
     r->nheaders = 0;
     for (size_t i = 0; i < hc->nh; i++) {
-        if (pos[i].name == UINT32_MAX)
+        uint32_t name = pos[i].name, value = pos[i].value;
+        if (name == UINT32_MAX)
             continue;
-        r->headers[r->nheaders].name = base + pos[i].name;
-        r->headers[r->nheaders].value = base + pos[i].value;
+        pos[r->nheaders].header = (sl_http_header_t){base + name, base + value};
         r->nheaders++;
     }
-    sl_buf_free(&hc->hdrs); /* a long list must not stay with the conn */
+    r->headers = pos ? &pos->header : NULL;
+    hc->hdrs = (sl_buf_t)SL_BUF_INIT;
     r->keep_alive = llhttp_should_keep_alive(p) ? 1 : 0;
     r->is_head = p->method == HTTP_HEAD;
     r->upgrade = p->upgrade ? 1 : 0;
@@ -501,7 +510,11 @@ static int cb_headers_complete(llhttp_t *p)
         r->body_held = (size_t)declared;
         hc->shared->body_bytes += r->body_held;
     }
-    http_arm_deadline(hc);
+    /* The whole request's deadline, for its body. Without one (no length,
+     * no chunks, as an upgrade's) llhttp completes the message right
+     * after this, and cb_message_complete stops the timer. */
+    if (chunked || declared)
+        http_arm_deadline(hc);
     return 0;
 }
 
