@@ -1465,27 +1465,23 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         s->transport = T_POLLING; /* queue what on_open sends until the ws exists */
         if (srv->h.on_open)
             srv->h.on_open(s, req, srv->ud);
-        session_push_ctl(s, EIO_OPEN, open);
-        sl_rcbuf_unref(open);
-        /* on_open ran first, so its packets are queued before OPEN: put OPEN
-         * first. */
-        eio_queue_t *oq = s->oq;
-        if (oq && oq->qlen > 1) {
-            eio_out_t o = oq->q[oq->qlen - 1];
-            memmove(oq->q + 1, oq->q, (oq->qlen - 1) * sizeof *oq->q);
-            oq->q[0] = o;
-        }
         if (!s->open) {
             /* The layer above closed it at once: answer the upgrade. */
+            sl_rcbuf_unref(open);
             respond_error(srv, req, ERR_BAD_REQUEST, NULL);
             return;
         }
         s->ws = accept_ws(srv, req, s);
         if (!s->ws) {
+            sl_rcbuf_unref(open);
             session_close(s, "transport error", 0);
             return;
         }
+        /* OPEN goes first, straight onto the WebSocket, then what on_open
+         * queued (nothing, mostly: then no queue was ever made). */
         s->transport = T_WEBSOCKET;
+        session_push_ctl(s, EIO_OPEN, open);
+        sl_rcbuf_unref(open);
         queue_to_ws(s);
         if (s->open && s->ws)
             sl_ws_start(s->ws);
