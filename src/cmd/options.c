@@ -363,7 +363,7 @@ const sl_option_t sl_options[] = {
      .help = "open connections per process (0: no limit); else 503",
      .apply = set_max_connections},
     {.name = "deferAccept", .type = SL_OPT_BOOL, .def = "true", .where = ALL, .to = SL_TO_HTTP,
-     .help = "take a connection once its first bytes arrive (TCP_DEFER_ACCEPT)",
+     .help = "take connections when data arrives (TCP_DEFER_ACCEPT)",
      .apply = set_defer_accept},
     {.name = "maxOutputBufferTotal", .type = SL_OPT_UINT, .def = "268435456", .max = SIZE_MAX,
      .unit = "bytes", .where = ALL, .to = SL_TO_HTTP,
