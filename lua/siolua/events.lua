@@ -141,11 +141,14 @@ return function(lib)
   -- Runs every listener of event, each in its own coroutine.
   function E.fire(self, event, ...)
     local l = self._listeners[event]
+    -- None first: no call to type() for an event nobody listens to (a
+    -- socket's "connect", fired on every connection).
+    if l == nil then return false end
     if type(l) == "function" then
       spawn(l, ...)
       return true
     end
-    if not l or #l == 0 then return false end
+    if #l == 0 then return false end
     local copy = { unpack(l) }
     for i = 1, #copy do
       spawn(copy[i], ...)

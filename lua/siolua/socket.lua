@@ -149,7 +149,10 @@ return function(lib)
   function Socket:join(rooms)
     if rawget(self, "_gone") then return self end
     local h = self._h
-    if type(rooms) == "table" then
+    local t = type(rooms)
+    if t == "string" then
+      h:join(rooms) -- no tostring(): a call that looks up __tostring (~400 instructions)
+    elseif t == "table" then
       for i = 1, #rooms do h:join(tostring(rooms[i])) end
     else
       h:join(tostring(rooms))
@@ -297,11 +300,19 @@ return function(lib)
 
   -- ---- hooks called by the C side ------------------------------------------
 
-  -- Accepted: the CONNECT reply goes, the socket joins the namespace and
-  -- its "connection" listeners run.
-  local function accepted(sock, h, nsp)
-    if not h:accept(rawget(sock, "_pid")) then return end
-    setmetatable(sock, socket_metatable(nsp, true))
+  -- The socket table, not yet connected unless mt says so. Two fields in
+  -- its hash part (a constructor with a third, even nil, sizes it for
+  -- four): the auth and the recovery's pid are added only when there.
+  local function new_socket(h, auth, pid, mt)
+    local sock = setmetatable({ _h = h, _listeners = {} }, mt)
+    if auth ~= nil and type(auth) == "table" and next(auth) ~= nil then sock._auth = auth end
+    if pid then sock._pid = pid end
+    return sock
+  end
+
+  -- The socket is accepted (its CONNECT answered, in its namespace and
+  -- connected as its metatable says): its "connection" listeners run.
+  local function announce(sock, nsp)
     local family = nsp._parent
     local w = watcher.connected
     if w then w(sock) end
@@ -313,6 +324,14 @@ return function(lib)
     end
     w = watcher.after_connection
     if w then w(sock) end
+  end
+
+  -- Accepted after its middlewares: the CONNECT reply goes, then as
+  -- announce.
+  local function accepted(sock, h, nsp)
+    if not h:accept(rawget(sock, "_pid")) then return end
+    setmetatable(sock, socket_metatable(nsp, true))
+    announce(sock, nsp)
   end
 
   -- The connection middlewares (the namespace family's, then the
@@ -391,14 +410,12 @@ return function(lib)
     -- connected are its metatable's (see socket_metatable), recovered is
     -- held once true, and an empty auth is not kept: an idle socket
     -- carries none of them.
-    local sock = setmetatable({
-      _h = h, _auth = type(auth) == "table" and next(auth) ~= nil and auth or nil,
-      _listeners = {},
-    }, socket_metatable(nsp, false))
     local on, max = core.recovery()
-    local wants = on and auth ~= nil and type(auth.pid) == "string" and type(auth.offset) == "string"
+    local wants = on and auth ~= nil and type(auth) == "table" and type(auth.pid) == "string"
+                  and type(auth.offset) == "string"
 
     if wants then
+      local sock = new_socket(h, auth, nil, socket_metatable(nsp, false))
       local session, missed = R.restore_session(nsp, auth.pid, auth.offset, max)
       if session then
         recover(sock, h, nsp, session, missed, auth.pid)
@@ -424,8 +441,22 @@ return function(lib)
         end)
         return sock
       end
+      if on then sock._pid = core.random_id() end
+      run_middlewares(sock, h, nsp)
+      return sock
     end
-    if on then sock._pid = core.random_id() end
+    local pid = on and core.random_id() or nil
+    local parent = nsp._parent
+    if #nsp._mw == 0 and (not parent or #parent._mw == 0) then
+      -- No middleware (most apps): accepted at once, and the table made
+      -- with its connected metatable, not given it in a second
+      -- setmetatable. Nothing sees the socket before accept does.
+      if not h:accept(pid) then return new_socket(h, auth, pid, socket_metatable(nsp, false)) end
+      local sock = new_socket(h, auth, pid, socket_metatable(nsp, true))
+      announce(sock, nsp)
+      return sock
+    end
+    local sock = new_socket(h, auth, pid, socket_metatable(nsp, false))
     run_middlewares(sock, h, nsp)
     return sock
   end
