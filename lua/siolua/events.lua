@@ -87,19 +87,9 @@ return function(lib)
     return { unpack(l) }
   end
 
-  function E.on(self, event, fn)
-    assert(type(fn) == "function", "listener must be a function")
-    local ls = self._listeners
-    local l = ls[event]
-    if l == nil then
-      ls[event] = fn
-    elseif type(l) == "function" then
-      ls[event] = { l, fn }
-    else
-      l[#l + 1] = fn
-    end
-    return self
-  end
+  -- Adds fn to self's listeners of event and returns self: in C
+  -- (core.on, src/lua/lua_sio.c), as it is on every connection's path.
+  E.on = core.on
 
   -- Takes out of self's listeners of event the last one that is fn, or
   -- one that wraps(listener, fn) says stands for fn (a once wrapper).

@@ -573,6 +573,41 @@ static int core_nsp_detached(lua_State *L)
     return 1;
 }
 
+/* core.on(self, event, fn): events.lua's E.on (socket:on, nsp:on, ...):
+ * fn added to self._listeners[event], which holds the function itself
+ * while it is the only one and a list from the second on. In C because
+ * every "connection" handler calls it for each of its socket's listeners:
+ * in Lua it was three calls (the function, type, assert) each time. Reads
+ * and writes as the Lua did (self._listeners through a view's __index). */
+static int core_on(lua_State *L)
+{
+    if (lua_type(L, 3) != LUA_TFUNCTION)
+        return luaL_error(L, "listener must be a function");
+    lua_settop(L, 3);
+    lua_getfield(L, 1, "_listeners"); /* 4 */
+    lua_pushvalue(L, 2);
+    int t = lua_gettable(L, 4); /* 5: what event has now */
+    if (t == LUA_TNIL || t == LUA_TFUNCTION) {
+        lua_pushvalue(L, 2);
+        if (t == LUA_TNIL) {
+            lua_pushvalue(L, 3);
+        } else {
+            lua_createtable(L, 2, 0);
+            lua_pushvalue(L, 5);
+            lua_rawseti(L, -2, 1);
+            lua_pushvalue(L, 3);
+            lua_rawseti(L, -2, 2);
+        }
+        lua_settable(L, 4);
+    } else {
+        lua_Integer n = luaL_len(L, 5);
+        lua_pushvalue(L, 3);
+        lua_seti(L, 5, n + 1);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int core_random_id(lua_State *L)
 {
     char id[21];
@@ -1208,6 +1243,7 @@ static const luaL_Reg core_funcs[] = {
     {"of", core_of},
     {"nsp_detached", core_nsp_detached},
     {"random_id", core_random_id},
+    {"on", core_on},
     {"recovery", core_recovery},
     {"ack_timed_out", core_ack_timed_out},
     {"clients_count", core_clients_count},
