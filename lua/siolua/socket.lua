@@ -145,20 +145,9 @@ return function(lib)
   function Socket:compress(b) return flagged(self, "compress", b and true or false) end
 
   -- A socket that has gone keeps no rooms: joining or leaving is then a
-  -- no-op (its handle is closed).
-  function Socket:join(rooms)
-    if rawget(self, "_gone") then return self end
-    local h = self._h
-    local t = type(rooms)
-    if t == "string" then
-      h:join(rooms) -- no tostring(): a call that looks up __tostring (~400 instructions)
-    elseif t == "table" then
-      for i = 1, #rooms do h:join(tostring(rooms[i])) end
-    else
-      h:join(tostring(rooms))
-    end
-    return self
-  end
+  -- no-op (its handle is closed). join is core.socket_join, in C
+  -- (src/lua/lua_sio.c): most "connection" handlers call it.
+  Socket.join = core.socket_join
 
   function Socket:leave(room)
     if not rawget(self, "_gone") then self._h:leave(tostring(room)) end

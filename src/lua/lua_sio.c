@@ -608,6 +608,49 @@ static int core_on(lua_State *L)
     return 1;
 }
 
+/* Joins the socket of the handle at h to the room at idx, made a string
+ * as tostring() would (a string as it is). The handle is checked after
+ * that: a __tostring may have ended the socket. */
+static void join_value(lua_State *L, int h, int idx)
+{
+    size_t len;
+    const char *room = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len)
+                                                       : luaL_tolstring(L, idx, &len);
+    if (sio_socket_join(check_socket(L, h), room, len) == -ENOMEM)
+        luaL_error(L, "out of memory");
+}
+
+/* core.socket_join(socket, rooms): socket.lua's Socket:join, a room or a
+ * list of rooms (each made a string as tostring() does). A socket that
+ * has gone (rawget(socket, "_gone")) keeps no rooms: then a no-op.
+ * Returns the socket. In C because most "connection" handlers join a
+ * room: in Lua it was four calls besides the join (the function, rawget,
+ * type, tostring). */
+static int core_socket_join(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    lua_pushliteral(L, "_gone");
+    lua_rawget(L, 1); /* 3 */
+    if (lua_toboolean(L, 3)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    lua_getfield(L, 1, "_h"); /* 4 */
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_Integer n = luaL_len(L, 2);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_settop(L, 4);
+            lua_geti(L, 2, i);
+            join_value(L, 4, 5);
+        }
+    } else {
+        join_value(L, 4, 2);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int core_random_id(lua_State *L)
 {
     char id[21];
@@ -1244,6 +1287,7 @@ static const luaL_Reg core_funcs[] = {
     {"nsp_detached", core_nsp_detached},
     {"random_id", core_random_id},
     {"on", core_on},
+    {"socket_join", core_socket_join},
     {"recovery", core_recovery},
     {"ack_timed_out", core_ack_timed_out},
     {"clients_count", core_clients_count},
