@@ -289,20 +289,21 @@ return function(lib)
 
   -- ---- hooks called by the C side ------------------------------------------
 
-  -- The socket table, not yet connected unless mt says so. Two fields in
-  -- its hash part (a constructor with a third, even nil, sizes it for
-  -- four): the auth and the recovery's pid are added only when there.
-  -- Its listeners' table is made with room for two events (the nil
-  -- fields size the constructor and are not stored): an app's
-  -- "connection" handler most often gives a socket a listener or two, and
-  -- a table grown from none to one to two slots is two more allocations
-  -- (~1,200 instructions per connection for bench/apps/echo's two; the
-  -- same 48 bytes once both are there).
+  -- The socket table, not yet connected unless mt says so. Four slots in
+  -- its hash part, the constructor's four fields (auth and pid stored only
+  -- when there: an empty auth is not kept): sized once, and half empty in
+  -- an idle socket, where the fields read absent on every event (event_cf
+  -- in src/lua/lua_sio.c: connected, _mw, _any) are found absent at once;
+  -- in a full two-slot table each walks a collision chain (measured: ~50
+  -- instructions more per echo). Its listeners' table is made with room
+  -- for two events (the nil fields size the constructor and are not
+  -- stored): an app's "connection" handler most often gives a socket a
+  -- listener or two, and a table grown from none to one to two slots is
+  -- two more allocations (~500 instructions per connection for
+  -- bench/apps/echo's two; the same 48 bytes once both are there).
   local function new_socket(h, auth, pid, mt)
-    local sock = setmetatable({ _h = h, _listeners = { _1 = nil, _2 = nil } }, mt)
-    if auth ~= nil and type(auth) == "table" and next(auth) ~= nil then sock._auth = auth end
-    if pid then sock._pid = pid end
-    return sock
+    if auth ~= nil and (type(auth) ~= "table" or next(auth) == nil) then auth = nil end
+    return setmetatable({ _h = h, _listeners = { _1 = nil, _2 = nil }, _auth = auth, _pid = pid }, mt)
   end
 
   -- The socket is accepted (its CONNECT answered, in its namespace and
