@@ -313,7 +313,9 @@ return function(lib)
     local w = watcher.connected
     if w then w(sock) end
     fire(nsp, "connection", sock)
-    fire(nsp, "connect", sock)
+    -- "connect", Node's other name for it, has listeners in few apps: no
+    -- call (a vararg one) for it on every connection then.
+    if nsp._listeners.connect ~= nil then fire(nsp, "connect", sock) end
     if family then
       fire(family, "connection", sock)
       fire(family, "connect", sock)
