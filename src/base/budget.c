@@ -49,7 +49,12 @@ sl_budget_entry_t *sl_budget_enter(sl_budget_t *b, sl_budget_evict_cb evict, voi
     e->bytes = 0;
     e->evict = evict;
     e->owner = owner;
-    snprintf(e->label, sizeof e->label, "%s", label ? label : "a connection");
+    /* Copied as snprintf's "%s" would (cut to fit, always terminated),
+     * without the formatting: a queue starts on every connection. */
+    const char *l = label ? label : "a connection";
+    size_t n = strnlen(l, sizeof e->label - 1);
+    memcpy(e->label, l, n);
+    e->label[n] = '\0';
     sl_list_push_back(&b->waiting, &e->link);
     return e;
 }

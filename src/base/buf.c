@@ -24,20 +24,7 @@ int sl_buf_reserve(sl_buf_t *b, size_t extra)
     return 0;
 }
 
-int sl_buf_append(sl_buf_t *b, const void *p, size_t n)
-{
-    if (n == 0)
-        return 0;
-    if (sl_buf_reserve(b, n))
-        return -ENOMEM;
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    return 0;
-}
-
 int sl_buf_append_str(sl_buf_t *b, const char *s) { return sl_buf_append(b, s, strlen(s)); }
-
-int sl_buf_append_byte(sl_buf_t *b, char c) { return sl_buf_append(b, &c, 1); }
 
 int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
 {

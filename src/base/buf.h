@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct sl_buf {
     char *data;
@@ -19,9 +20,33 @@ typedef struct sl_buf {
 
 /* All return 0 or -ENOMEM; on failure the buffer is unchanged. */
 int sl_buf_reserve(sl_buf_t *b, size_t extra);
-int sl_buf_append(sl_buf_t *b, const void *p, size_t n);
+/* sl_buf_append and sl_buf_append_byte are inline: when the buffer has
+ * room, which is nearly always, they cost no call (an HTTP head goes in
+ * some twenty pieces, every packet in several). */
+static inline int sl_buf_append(sl_buf_t *b, const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (b->cap - b->len < n) {
+        int rc = sl_buf_reserve(b, n);
+        if (rc)
+            return rc;
+    }
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
 int sl_buf_append_str(sl_buf_t *b, const char *s);
-int sl_buf_append_byte(sl_buf_t *b, char c);
+static inline int sl_buf_append_byte(sl_buf_t *b, char c)
+{
+    if (b->cap == b->len) {
+        int rc = sl_buf_reserve(b, 1);
+        if (rc)
+            return rc;
+    }
+    b->data[b->len++] = c;
+    return 0;
+}
 int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* The decimal digits of v (what "%" PRIu64 writes, without printf's cost on

@@ -225,6 +225,31 @@ int sl_hashtab_insert(sl_hashtab_t *t, sl_hnode_t *n)
     return 0;
 }
 
+int sl_hashtab_insert_new(sl_hashtab_t *t, sl_hnode_t *n, sl_hnode_t **found)
+{
+    /* Resized first (as sl_hashtab_insert does), so that the one hash
+     * finds the bucket that n goes into. */
+    if (t->count >= 2 * t->nbuckets && grow(t) && !t->nbuckets)
+        return -ENOMEM;
+    shrink_if_sparse(t);
+    size_t len;
+    const void *key = t->key(n, &len);
+    sl_hnode_t **b = &t->buckets[(size_t)sl_hash_bytes(key, len) & (t->nbuckets - 1)];
+    for (sl_hnode_t *m = *b; m; m = m->next) {
+        size_t mlen;
+        const void *mk = t->key(m, &mlen);
+        if (mlen == len && memcmp(mk, key, len) == 0) {
+            if (found)
+                *found = m;
+            return -EEXIST;
+        }
+    }
+    n->next = *b;
+    *b = n;
+    t->count++;
+    return 0;
+}
+
 /* The last entry out frees the bucket array (a walk that removed it ends:
  * no bucket is left to start). */
 void sl_hashtab_remove(sl_hashtab_t *t, sl_hnode_t *n)

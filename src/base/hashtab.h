@@ -57,6 +57,11 @@ sl_hnode_t *sl_hashtab_find(const sl_hashtab_t *t, const void *key, size_t len);
  * -ENOMEM when the table has no bucket array and can't get one; when only
  * doubling it fails, n goes in all the same and the chains get longer. */
 int sl_hashtab_insert(sl_hashtab_t *t, sl_hnode_t *n);
+/* sl_hashtab_insert when no entry has n's key, for one hash instead of a
+ * find's and an insert's: 0 when n went in, -EEXIST (with *found, when
+ * found is not NULL, set to the entry that has the key) when it did not,
+ * -ENOMEM as sl_hashtab_insert. */
+int sl_hashtab_insert_new(sl_hashtab_t *t, sl_hnode_t *n, sl_hnode_t **found);
 /* Takes n out of the table; a node that is not in it is left alone. Taking
  * the last entry out frees the bucket array. */
 void sl_hashtab_remove(sl_hashtab_t *t, sl_hnode_t *n);

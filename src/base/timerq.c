@@ -8,9 +8,12 @@ static void timer_closed_cb(uv_handle_t *h) { free(h); }
 
 static void timerq_fire_cb(uv_timer_t *t);
 
-/* Sets the timer for the head, unless it is set for that time already. A
- * timer set for a head that has since been stopped just fires early and
- * finds nothing due: stopping never touches the timer. */
+/* Sets the timer for the head, unless it is set for that time already or
+ * earlier. A timer set for a head that has since been stopped just fires
+ * early, finds nothing due and is set again for the head then: stopping
+ * never touches the timer, and an entry that becomes the head of a queue
+ * emptied by stops (a connection's connect timeout, after the last one
+ * connected) costs no new setting of the loop's timer. */
 static void timerq_arm(sl_timerq_t *q)
 {
     sl_timerq_entry_t *head = q->list.next;
@@ -26,7 +29,7 @@ static void timerq_arm(sl_timerq_t *q)
     uint64_t due = head->due;
     if (q->grain > 1)
         due += (q->grain - due % q->grain) % q->grain;
-    if (q->armed == due)
+    if (q->armed <= due) /* UINT64_MAX: not set */
         return;
     uint64_t now = uv_now(q->loop);
     uv_timer_start(q->timer, timerq_fire_cb, due > now ? due - now : 0, 0);

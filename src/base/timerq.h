@@ -4,7 +4,9 @@
  *
  * Timeouts that all last the same time end in the order they were started,
  * so a queue kept in start order is also in deadline order: starting,
- * stopping and firing are O(1), and the one timer is armed for the head.
+ * stopping and firing are O(1), and the one timer is armed for the head
+ * (or earlier: for a head since stopped, when it wakes up early and is
+ * armed for the head then).
  * (An entry started with another duration is still put in its place, by
  * walking back from the tail: O(1) when the durations are equal, as they
  * are in each queue here.)

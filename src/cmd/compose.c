@@ -321,6 +321,7 @@ static void push(sl_compose_t *c, unsigned to)
     if (to & SL_TO_HTTP) {
         sl_server_set_http(c->server, &c->settings.http.limits, &c->settings.http.trust_proxy);
         sl_server_config_mut(c->server)->compress = c->settings.http.compress;
+        sl_server_config_mut(c->server)->defer_accept = c->settings.http.defer_accept;
     }
     if (to & SL_TO_EIO)
         *eio_server_options_mut(sio_server_eio(sio)) = c->settings.eio;

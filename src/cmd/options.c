@@ -136,6 +136,7 @@ SETTER(set_request_timeout, s->http.limits.request_timeout_ms = v->n)
 SETTER(set_keepalive_timeout, s->http.limits.keepalive_timeout_ms = v->n)
 SETTER(set_max_headers, s->http.limits.max_headers = (size_t)v->n)
 SETTER(set_max_buffered, s->http.limits.max_buffered_bytes = (size_t)v->n)
+SETTER(set_defer_accept, s->http.defer_accept = (int)v->n)
 SETTER(set_max_connections, s->http.limits.max_connections = (size_t)v->n)
 SETTER(set_max_output_total, s->http.limits.max_output_total = (size_t)v->n)
 SETTER(set_max_header_size, s->http.limits.max_header_bytes = (size_t)v->n)
@@ -361,6 +362,9 @@ const sl_option_t sl_options[] = {
      .unit = "connections", .where = ALL, .to = SL_TO_HTTP,
      .help = "open connections per process (0: no limit); else 503",
      .apply = set_max_connections},
+    {.name = "deferAccept", .type = SL_OPT_BOOL, .def = "true", .where = ALL, .to = SL_TO_HTTP,
+     .help = "take connections when data arrives (TCP_DEFER_ACCEPT)",
+     .apply = set_defer_accept},
     {.name = "maxOutputBufferTotal", .type = SL_OPT_UINT, .def = "268435456", .max = SIZE_MAX,
      .unit = "bytes", .where = ALL, .to = SL_TO_HTTP,
      .help = "output all clients may have waiting (0: no cap)",

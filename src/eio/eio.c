@@ -227,11 +227,6 @@ static eio_session_t *table_find(eio_server_t *srv, const char *sid)
     return n ? SL_CONTAINER_OF(n, eio_session_t, hnode) : NULL;
 }
 
-static int table_add(eio_server_t *srv, eio_session_t *s)
-{
-    return sl_hashtab_insert(&srv->sessions, &s->hnode);
-}
-
 static void table_remove(eio_server_t *srv, eio_session_t *s)
 {
     sl_hashtab_remove(&srv->sessions, &s->hnode);
@@ -955,6 +950,9 @@ static eio_session_t *session_new(eio_server_t *srv, const sl_http_req_t *req, i
     eio_session_t *s = calloc(1, sizeof *s + extra);
     if (!s)
         return NULL;
+    /* A sid taken already (a prefix leaves fewer random bytes) is drawn
+     * again: one hash per draw finds it or files the new session. */
+    int rc;
     do {
         if (eio_random_id(s->sid)) {
             free(s);
@@ -963,15 +961,15 @@ static eio_session_t *session_new(eio_server_t *srv, const sl_http_req_t *req, i
         size_t pl = strlen(srv->opts.sid_prefix);
         if (pl)
             memcpy(s->sid, srv->opts.sid_prefix, pl < 20 ? pl : 20);
-    } while (table_find(srv, s->sid));
+    } while ((rc = sl_hashtab_insert_new(&srv->sessions, &s->hnode, NULL)) == -EEXIST);
+    if (rc) {
+        free(s);
+        return NULL;
+    }
     s->srv = srv;
     s->proto = (uint8_t)proto;
     s->transport = (uint8_t)transport;
     s->open = 1;
-    if (table_add(srv, s)) {
-        free(s);
-        return NULL;
-    }
     srv->live++;
     return s;
 }
@@ -1467,27 +1465,23 @@ static void handshake(eio_server_t *srv, sl_http_req_t *req, int proto, int tran
         s->transport = T_POLLING; /* queue what on_open sends until the ws exists */
         if (srv->h.on_open)
             srv->h.on_open(s, req, srv->ud);
-        session_push_ctl(s, EIO_OPEN, open);
-        sl_rcbuf_unref(open);
-        /* on_open ran first, so its packets are queued before OPEN: put OPEN
-         * first. */
-        eio_queue_t *oq = s->oq;
-        if (oq && oq->qlen > 1) {
-            eio_out_t o = oq->q[oq->qlen - 1];
-            memmove(oq->q + 1, oq->q, (oq->qlen - 1) * sizeof *oq->q);
-            oq->q[0] = o;
-        }
         if (!s->open) {
             /* The layer above closed it at once: answer the upgrade. */
+            sl_rcbuf_unref(open);
             respond_error(srv, req, ERR_BAD_REQUEST, NULL);
             return;
         }
         s->ws = accept_ws(srv, req, s);
         if (!s->ws) {
+            sl_rcbuf_unref(open);
             session_close(s, "transport error", 0);
             return;
         }
+        /* OPEN goes first, straight onto the WebSocket, then what on_open
+         * queued (nothing, mostly: then no queue was ever made). */
         s->transport = T_WEBSOCKET;
+        session_push_ctl(s, EIO_OPEN, open);
+        sl_rcbuf_unref(open);
         queue_to_ws(s);
         if (s->open && s->ws)
             sl_ws_start(s->ws);

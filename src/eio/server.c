@@ -70,6 +70,7 @@ void sl_server_config_init(sl_server_config_t *c)
     memset(c, 0, sizeof *c);
     strcpy(c->host, "::");
     c->port = 3000;
+    c->defer_accept = 1;
     c->limits.max_header_bytes = 16384;      /* Node's default */
     c->limits.max_body_bytes = 1000000;      /* maxHttpBufferSize */
     c->limits.max_headers = 2000;            /* Node's maxHeadersCount */
@@ -379,6 +380,8 @@ static void on_accept(sl_listener_t *l, const sl_accepted_t *a, void *ud)
     }
     sl_conn_set_budget(c, &srv->out);
     sl_http_conn_new(c, &srv->cfg.limits, &srv->http, on_request, srv);
+    if (a->data_waiting)
+        sl_conn_read_pending(c);
 }
 
 sl_server_t *sl_server_new(uv_loop_t *loop, const sl_server_config_t *cfg)
@@ -499,13 +502,13 @@ int sl_server_listen(sl_server_t *srv, char *out, size_t outlen)
     int rc = resolve(host, srv->cfg.port, &ss);
     if (rc)
         return rc;
-    rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port, LISTEN_BACKLOG,
-                          on_accept, srv);
+    rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port,
+                          srv->cfg.defer_accept, LISTEN_BACKLOG, on_accept, srv);
     if (rc == UV_EAFNOSUPPORT && !strcmp(host, "::")) {
         /* No IPv6 on this machine: all IPv4 addresses then. */
         resolve("0.0.0.0", srv->cfg.port, &ss);
         rc = sl_listener_open(&srv->listener, srv->loop, (struct sockaddr *)&ss, srv->cfg.reuse_port,
-                              LISTEN_BACKLOG, on_accept, srv);
+                              srv->cfg.defer_accept, LISTEN_BACKLOG, on_accept, srv);
     }
     if (rc)
         return rc;
@@ -520,7 +523,7 @@ int sl_server_listen_private(sl_server_t *srv, const char *host, int port, char 
     struct sockaddr_storage ss;
     int rc = resolve(host, port, &ss);
     if (rc == 0)
-        rc = sl_listener_open(&srv->relay, srv->loop, (struct sockaddr *)&ss, 0, LISTEN_BACKLOG, on_accept, srv);
+        rc = sl_listener_open(&srv->relay, srv->loop, (struct sockaddr *)&ss, 0, 0, LISTEN_BACKLOG, on_accept, srv);
     if (rc)
         return rc;
     sl_listener_address(&srv->relay, &ss);

@@ -34,6 +34,9 @@ typedef struct sl_server_config {
      * `siolua run --workers N`) listen on one port and the kernel spreads
      * the connections over them. */
     int reuse_port;
+    /* deferAccept: the public listener hands a connection over once its
+     * first bytes arrive (net/listener.h). Read when it starts listening. */
+    int defer_accept;
     /* trustProxy: proxies whose X-Forwarded-For names the client
      * (limits.trust_proxy points here once the server has its copy). */
     sl_trust_t trust_proxy;

@@ -393,6 +393,27 @@ void sl_conn_resume(sl_conn_t *c)
     }
 }
 
+void sl_conn_read_pending(sl_conn_t *c)
+{
+    if (!c->reading || c->closing)
+        return;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd))
+        return;
+    uv_buf_t buf;
+    conn_alloc_cb((uv_handle_t *)&c->tcp, 0, &buf);
+    ssize_t n;
+    do
+        n = read(fd, buf.base, buf.len);
+    while (n < 0 && errno == EINTR);
+    /* Nothing yet (EAGAIN) or an error: the loop reports either when it
+     * polls the socket. */
+    if (n > 0)
+        conn_read_cb((uv_stream_t *)&c->tcp, n, &buf);
+    else if (n == 0)
+        conn_read_cb((uv_stream_t *)&c->tcp, UV_EOF, &buf);
+}
+
 size_t sl_conn_queued(const sl_conn_t *c) { return sl_stream_writer_queued(&c->out); }
 
 /* Out of line: the write that succeeds pays for none of it. */

@@ -123,6 +123,10 @@ void sl_conn_close(sl_conn_t *c);
 void sl_conn_close_after_write(sl_conn_t *c);
 void sl_conn_pause(sl_conn_t *c);
 void sl_conn_resume(sl_conn_t *c);
+/* Reads what has already arrived and hands it to the handler now, as the
+ * loop would on its next turn (a connection accepted with its first bytes
+ * waiting: net/listener.h). Nothing waiting: nothing happens. */
+void sl_conn_read_pending(sl_conn_t *c);
 
 /* Bytes of every accepted connection of this process, as read from and
  * written to the sockets (TLS records, not their plaintext), for metrics.

@@ -25,6 +25,7 @@ struct sl_http_conn {
     sl_http_request_cb cb;
     void *ud;
     uv_timer_t timer;            /* header/request deadline, then keep-alive idle */
+    uint64_t timer_due;          /* the loop time it was last armed for */
     sl_http_req_t *req;          /* being parsed or being answered */
     sl_buf_t pending;            /* input not yet fed to the parser */
     size_t header_bytes;
@@ -42,6 +43,7 @@ struct sl_http_conn {
      * ended in this call (NULL: in an earlier one), and whether a line
      * ended after it (in the bytes before this call). */
     const char *feed_base;
+    size_t feed_len;             /* the bytes from feed_base this call parses */
     const char *span_end;
     int nl_after_span;
     /* Set by a callback that refuses the request: the status and reason
@@ -62,12 +64,20 @@ struct sl_http_conn {
     unsigned skipping : 1;
 };
 
-typedef struct hdr_pos {
-    uint32_t name, value; /* offsets of NUL-terminated strings in req->strings */
+/* A header line while the head is parsed: the offsets of its name and
+ * value (NUL-terminated) in req->strings. As big as an sl_http_header_t,
+ * so that at the end of the head the list turns into req->headers where
+ * it is, instead of being copied into an allocation of its own. */
+typedef union hdr_pos {
+    struct {
+        uint32_t name, value;
+    };
+    sl_http_header_t header;
 } hdr_pos_t;
+_Static_assert(sizeof(hdr_pos_t) == sizeof(sl_http_header_t), "a list of hdr_pos_t is one of sl_http_header_t");
 
 static const sl_conn_handler_t http_conn_handler;
-static void http_feed(sl_http_conn_t *hc);
+static void http_feed(sl_http_conn_t *hc, const char *in, size_t n);
 static int header_text_ok(const char *v);
 
 const char *sl_http_status_text(int status)
@@ -163,10 +173,18 @@ static void http_timer_cb(uv_timer_t *t)
 
 static void http_arm_timer(sl_http_conn_t *hc, uint64_t ms)
 {
-    if (ms)
-        uv_timer_start(&hc->timer, http_timer_cb, ms, 0);
-    else
+    if (!ms) {
         uv_timer_stop(&hc->timer);
+        return;
+    }
+    /* Armed for that moment already (a request whose first byte came in
+     * the millisecond its connection did: the header deadline is the
+     * same): left in the loop's timer heap as it is. */
+    uint64_t due = uv_now(hc->conn->tcp.loop) + ms;
+    if (due == hc->timer_due && uv_is_active((uv_handle_t *)&hc->timer))
+        return;
+    hc->timer_due = due;
+    uv_timer_start(&hc->timer, http_timer_cb, ms, 0);
 }
 
 /* The request's deadline: its headers within header_timeout_ms, all of it
@@ -205,6 +223,14 @@ static int cb_message_begin(llhttp_t *p)
     hc->headers_done = 0;
     hc->skipping = 0;
     hc->req_start = uv_now(hc->conn->tcp.loop);
+    /* The head's URL, names and values fit in the bytes they came in
+     * (less their separators): one allocation for them when the head came
+     * in this read, instead of the buffer doubling from 64 bytes (four
+     * reallocs for a WebSocket upgrade's head). Bounded: the read may hold
+     * a body, or requests pipelined after this one. */
+    size_t head = hc->feed_len < 2048 ? hc->feed_len : 2048;
+    if (sl_buf_reserve(&hc->req->strings, head) || sl_buf_reserve(&hc->hdrs, 12 * sizeof(hdr_pos_t)))
+        return -1;
     http_arm_deadline(hc);
     return 0;
 }
@@ -260,7 +286,7 @@ static int cb_header_field(llhttp_t *p, const char *at, size_t n)
     if (hc->skipping)
         return 0;
     if (hc->nh == 0 || hc->last_was_value) {
-        hdr_pos_t pos = {(uint32_t)s->len, 0};
+        hdr_pos_t pos = {.name = (uint32_t)s->len, .value = 0};
         if (sl_buf_append(&hc->hdrs, &pos, sizeof pos))
             return -1;
         hc->nh++;
@@ -280,6 +306,16 @@ static int cb_header_field_complete(llhttp_t *p)
     return sl_buf_append_byte(&hc_of(p)->req->strings, '\0') ? -1 : 0;
 }
 
+/* Whether a line ends in [p, end): between a name and its value that is
+ * ": " or so, where a loop costs less than a call to memchr. */
+static int line_end_in(const char *p, const char *end)
+{
+    for (; p < end; p++)
+        if (*p == '\n')
+            return 1;
+    return 0;
+}
+
 static int cb_header_value(llhttp_t *p, const char *at, size_t n)
 {
     sl_http_conn_t *hc = hc_of(p);
@@ -296,7 +332,7 @@ static int cb_header_value(llhttp_t *p, const char *at, size_t n)
      * it in one read and a byte of it in another, so counting first would
      * make the same head 431 or 400 by how it was split. */
     const char *from = hc->span_end ? hc->span_end : hc->feed_base;
-    if (n && (hc->nl_after_span || memchr(from, '\n', (size_t)(at - from))))
+    if (n && (hc->nl_after_span || line_end_in(from, at)))
         return refuse(hc, 400, "folded header line (obs-fold)");
     if (add_header_bytes(hc, n))
         return HPE_USER;
@@ -444,23 +480,24 @@ static int cb_headers_complete(llhttp_t *p)
                                   : refuse(hc, 505, "HTTP version not supported");
     if (headers_merge(hc))
         return -1;
-    r->headers = malloc((hc->nh ? hc->nh : 1) * sizeof *r->headers);
-    if (!r->headers)
-        return -1;
-    /* The strings buffer is final now: turn offsets into pointers. */
+    /* The strings buffer is final now: turn offsets into pointers, in
+     * place (an entry is read before it or one before it is written), and
+     * the list goes with the request (a long one must not stay with the
+     * conn). */
     char *base = r->strings.data;
-    const hdr_pos_t *pos = (const hdr_pos_t *)hc->hdrs.data;
+    hdr_pos_t *pos = (hdr_pos_t *)hc->hdrs.data;
     r->method = llhttp_method_name((llhttp_method_t)p->method);
     r->url = hc->url_len ? base + hc->url_off : "/";
     r->nheaders = 0;
     for (size_t i = 0; i < hc->nh; i++) {
-        if (pos[i].name == UINT32_MAX)
+        uint32_t name = pos[i].name, value = pos[i].value;
+        if (name == UINT32_MAX)
             continue;
-        r->headers[r->nheaders].name = base + pos[i].name;
-        r->headers[r->nheaders].value = base + pos[i].value;
+        pos[r->nheaders].header = (sl_http_header_t){base + name, base + value};
         r->nheaders++;
     }
-    sl_buf_free(&hc->hdrs); /* a long list must not stay with the conn */
+    r->headers = pos ? &pos->header : NULL;
+    hc->hdrs = (sl_buf_t)SL_BUF_INIT;
     r->keep_alive = llhttp_should_keep_alive(p) ? 1 : 0;
     r->is_head = p->method == HTTP_HEAD;
     r->upgrade = p->upgrade ? 1 : 0;
@@ -493,7 +530,11 @@ static int cb_headers_complete(llhttp_t *p)
         r->body_held = (size_t)declared;
         hc->shared->body_bytes += r->body_held;
     }
-    http_arm_deadline(hc);
+    /* The whole request's deadline, for its body. Without one (no length,
+     * no chunks, as an upgrade's) llhttp completes the message right
+     * after this, and cb_message_complete stops the timer. */
+    if (chunked || declared)
+        http_arm_deadline(hc);
     return 0;
 }
 
@@ -596,20 +637,30 @@ static void http_bad_request(sl_http_conn_t *hc, int status, const char *why)
     sl_conn_close_after_write(hc->conn);
 }
 
-/* Runs the parser over pending input until it pauses on a complete request,
- * needs more bytes, or fails. */
-static void http_feed(sl_http_conn_t *hc)
+/* Runs the parser over the input until it pauses on a complete request,
+ * needs more bytes, or fails. The input is pending, or (in, n): a read
+ * that found nothing pending, parsed where it lies, which is how the
+ * first request of a connection nearly always comes (no copy, and no
+ * buffer for it). What a complete request leaves of such a read goes to
+ * pending before the request is handed over: the next request's bytes,
+ * or those after an upgrade's head, which take_conn passes on. */
+static void http_feed(sl_http_conn_t *hc, const char *in, size_t n)
 {
     if (hc->in_feed)
         return;
     hc->in_feed = 1;
-    while (!hc->closing && !hc->detached && !hc->req_complete && hc->pending.len > 0) {
-        hc->feed_base = hc->pending.data;
+    for (;;) {
+        const char *data = in ? in : hc->pending.data;
+        size_t len = in ? n : hc->pending.len;
+        if (hc->closing || hc->detached || hc->req_complete || len == 0)
+            break;
+        hc->feed_base = data;
+        hc->feed_len = len;
         hc->span_end = NULL;
-        llhttp_errno_t err = llhttp_execute(&hc->parser, hc->pending.data, hc->pending.len);
-        size_t used = hc->pending.len;
+        llhttp_errno_t err = llhttp_execute(&hc->parser, data, len);
+        size_t used = len;
         if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-            used = (size_t)(llhttp_get_error_pos(&hc->parser) - hc->pending.data);
+            used = (size_t)(llhttp_get_error_pos(&hc->parser) - data);
         } else if (err != HPE_OK) {
             /* 431 or 400 must not depend on how the bytes were split into
              * reads: llhttp hands a header over at the end of its span or
@@ -619,7 +670,7 @@ static void http_feed(sl_http_conn_t *hc)
              * error (which covers everything counted) decides. */
             char why[160];
             int status = hc->refuse_status;
-            size_t at = hc->msg_fed + (size_t)(llhttp_get_error_pos(&hc->parser) - hc->pending.data);
+            size_t at = hc->msg_fed + (size_t)(llhttp_get_error_pos(&hc->parser) - data);
             if (status) {
                 snprintf(why, sizeof why, "%s", hc->refuse_why ? hc->refuse_why : "");
             } else if (hc->header_bytes > hc->lim.max_header_bytes ||
@@ -637,25 +688,37 @@ static void http_feed(sl_http_conn_t *hc)
         if (hc->req && !hc->headers_done) {
             /* Headers go on in the next read: note whether a line ended
              * after the last span, for cb_header_value. */
-            const char *from = hc->span_end ? hc->span_end : hc->pending.data;
-            const char *end = hc->pending.data + used;
+            const char *from = hc->span_end ? hc->span_end : data;
+            const char *end = data + used;
             if (from < end && memchr(from, '\n', (size_t)(end - from)))
                 hc->nl_after_span = 1;
         }
+        if (in) {
+            in += used;
+            n -= used;
+        } else {
+            sl_buf_consume(&hc->pending, used);
+        }
         if (hc->req_complete) {
             hc->msg_fed = 0; /* the next execute starts the next message */
-            if (hc->req->upgrade) {
-                /* Leave the post-header bytes in pending for take_conn. */
-                sl_buf_consume(&hc->pending, used);
-                http_dispatch(hc);
-                break;
+            if (in) {
+                /* The rest of the read waits in pending from here on. */
+                if (n && sl_buf_append(&hc->pending, in, n)) {
+                    http_close(hc);
+                    break;
+                }
+                in = NULL;
             }
-            sl_buf_consume(&hc->pending, used);
-            http_dispatch(hc); /* may respond synchronously and loop on */
+            /* An upgrade's post-header bytes stay in pending for
+             * take_conn; any other request may be answered at once and
+             * the next one parsed. */
+            int upgrade = hc->req->upgrade;
+            http_dispatch(hc);
+            if (upgrade)
+                break;
             continue;
         }
         hc->msg_fed += used;
-        sl_buf_consume(&hc->pending, used);
     }
     hc->in_feed = 0;
 }
@@ -665,6 +728,10 @@ static void http_on_data(sl_conn_t *c, const char *p, size_t n)
     sl_http_conn_t *hc = c->owner;
     if (hc->closing)
         return;
+    if (hc->pending.len == 0 && !hc->req_complete && !hc->in_feed) {
+        http_feed(hc, p, n);
+        return;
+    }
     if (sl_buf_append(&hc->pending, p, n)) {
         http_close(hc);
         return;
@@ -673,7 +740,7 @@ static void http_on_data(sl_conn_t *c, const char *p, size_t n)
      * memory without bound: stop reading until the response is out. */
     if (hc->req_complete && hc->pending.len > hc->lim.max_header_bytes + hc->lim.max_body_bytes)
         sl_conn_pause(c);
-    http_feed(hc);
+    http_feed(hc, NULL, 0);
 }
 
 static void http_on_close(sl_conn_t *c)
@@ -760,10 +827,23 @@ sl_http_conn_t *sl_http_conn_new(sl_conn_t *c, const sl_http_limits_t *lim,
 
 /* ---- request accessors -------------------------------------------------- */
 
+/* Whether header name a is b, in any case: the first bytes are compared
+ * here, so that the names of the other headers of a request cost no
+ * strcasecmp call (a WebSocket upgrade looks up four names among five). */
+static int same_name(const char *a, const char *b)
+{
+    unsigned char x = (unsigned char)a[0], y = (unsigned char)b[0];
+    if (x >= 'A' && x <= 'Z')
+        x += 'a' - 'A';
+    if (y >= 'A' && y <= 'Z')
+        y += 'a' - 'A';
+    return x == y && !strcasecmp(a, b);
+}
+
 const char *sl_http_header_get(const sl_http_req_t *req, const char *name)
 {
     for (int i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
+        if (same_name(req->headers[i].name, name))
             return req->headers[i].value;
     return NULL;
 }
@@ -774,7 +854,7 @@ int sl_http_header_join(const sl_http_req_t *req, const char *name, sl_buf_t *ou
 {
     int found = 0;
     for (int i = 0; i < req->nheaders; i++) {
-        if (strcasecmp(req->headers[i].name, name) != 0)
+        if (!same_name(req->headers[i].name, name))
             continue;
         const char *v = req->headers[i].value, *e = v + strlen(v);
         while (v < e && is_ows(*v))
@@ -791,7 +871,7 @@ int sl_http_header_has_token(const sl_http_req_t *req, const char *name, const c
 {
     size_t tl = strlen(token);
     for (int i = 0; i < req->nheaders; i++) {
-        if (strcasecmp(req->headers[i].name, name) != 0)
+        if (!same_name(req->headers[i].name, name))
             continue;
         const char *v = req->headers[i].value;
         while (*v) {
@@ -879,7 +959,7 @@ static void http_after_response(sl_http_conn_t *hc, int keep_alive)
         /* Deferred responses come from timers and other connections'
          * callbacks: feed now. Synchronous ones are inside http_feed
          * already, which loops. */
-        http_feed(hc);
+        http_feed(hc, NULL, 0);
     }
 }
 

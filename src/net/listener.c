@@ -119,7 +119,7 @@ static void listener_ready(uv_poll_t *p, int status, int events)
             if (!l->nodelay_checked)
                 nodelay_check(l, fd);
             sl_accepted_t a = {.fd = fd, .peer = len <= sizeof ss ? (struct sockaddr *)&ss : NULL,
-                               .nodelay = l->nodelay};
+                               .nodelay = l->nodelay, .data_waiting = l->deferred};
             l->cb(l, &a, l->ud);
             continue;
         }
@@ -141,7 +141,7 @@ static void listener_ready(uv_poll_t *p, int status, int events)
 }
 
 int sl_listener_open(sl_listener_t *l, uv_loop_t *loop, const struct sockaddr *addr, int reuse_port,
-                     int backlog, sl_listener_cb cb, void *ud)
+                     int defer_accept, int backlog, sl_listener_cb cb, void *ud)
 {
     int family = addr->sa_family;
     socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
@@ -165,6 +165,17 @@ int sl_listener_open(sl_listener_t *l, uv_loop_t *loop, const struct sockaddr *a
      * (nodelay_check); where it doesn't, each conn sets it itself. */
     l->nodelay = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0;
     l->nodelay_checked = 0;
+    /* One second: the shortest wait the kernel has (one SYN-ACK resent)
+     * for a client that sends nothing; it is accepted then, as without. */
+    int defer_secs = 1;
+    l->deferred = 0;
+#ifdef TCP_DEFER_ACCEPT
+    if (defer_accept)
+        l->deferred = setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_secs, sizeof defer_secs) == 0;
+#else
+    (void)defer_accept;
+    (void)defer_secs;
+#endif
     int rc = uv_poll_init(loop, &l->poll, fd);
     if (rc) {
         close(fd);

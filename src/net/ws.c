@@ -193,26 +193,41 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
      * to parse per connection. sl_ws_check_request made sure of a key. */
     static const char head101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                                   "Connection: Upgrade\r\nSec-WebSocket-Accept: ";
+    static const char ext[] = "Sec-WebSocket-Extensions: ";
     const char *key = sl_http_header_get(req, "sec-websocket-key");
     char accept[SL_WS_ACCEPT_LEN + 1];
     sl_ws_accept_key(key, strlen(key), accept);
-    sl_buf_t head = SL_BUF_INIT;
-    /* Out of memory anywhere in the head: no 101 cut short; the
-     * connection closes below as when the ws can't be made. */
-    int head_failed = sl_buf_reserve(&head, sizeof head101 + SL_WS_ACCEPT_LEN + 2 + req->resp_headers.len + 2);
-    head_failed |= sl_buf_append(&head, head101, sizeof head101 - 1);
-    head_failed |= sl_buf_append(&head, accept, strlen(accept)); /* "" only if OpenSSL failed: the client refuses */
-    head_failed |= sl_buf_append(&head, "\r\n", 2);
     /* Negotiated as the caller checked it (sl_ws_check_extensions); the
      * state costs nothing more until a message is compressed. */
     sl_ws_deflate_params_t zp;
     char zv[SL_WS_DEFLATE_VALUE_MAX];
     sl_ws_deflate_t *z = NULL;
-    if (opts->deflate && sl_ws_deflate_negotiate(req, opts->deflate, &zp, zv, sizeof zv) == 1 &&
-        (z = sl_ws_deflate_new(&zp, opts->deflate)))
-        head_failed |= sl_buf_appendf(&head, "Sec-WebSocket-Extensions: %s\r\n", zv);
-    head_failed |= sl_buf_append(&head, req->resp_headers.data, req->resp_headers.len);
-    head_failed |= sl_buf_append(&head, "\r\n", 2);
+    if (opts->deflate && sl_ws_deflate_negotiate(req, opts->deflate, &zp, zv, sizeof zv) == 1)
+        z = sl_ws_deflate_new(&zp, opts->deflate);
+    /* The head is written on the stack when it fits, as it nearly always
+     * does (the stream writer copies what it can't send at once): no
+     * allocation for it. Out of memory for a bigger one: no 101 cut
+     * short; the connection closes below as when the ws can't be made. */
+    size_t al = strlen(accept); /* 0 only if OpenSSL failed: the client refuses */
+    size_t zl = z ? strlen(zv) : 0;
+    size_t hl = sizeof head101 - 1 + al + 2 + (z ? sizeof ext - 1 + zl + 2 : 0) + req->resp_headers.len + 2;
+    char small[512];
+    char *head = hl <= sizeof small ? small : malloc(hl);
+    int head_failed = head == NULL;
+    if (head) {
+        char *o = head;
+        memcpy(o, head101, sizeof head101 - 1), o += sizeof head101 - 1;
+        memcpy(o, accept, al), o += al;
+        memcpy(o, "\r\n", 2), o += 2;
+        if (z) {
+            memcpy(o, ext, sizeof ext - 1), o += sizeof ext - 1;
+            memcpy(o, zv, zl), o += zl;
+            memcpy(o, "\r\n", 2), o += 2;
+        }
+        if (req->resp_headers.len)
+            memcpy(o, req->resp_headers.data, req->resp_headers.len), o += req->resp_headers.len;
+        memcpy(o, "\r\n", 2);
+    }
 
     sl_buf_t rest = SL_BUF_INIT;
     sl_conn_t *c = sl_http_take_conn(req, &rest);
@@ -228,7 +243,8 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
     if (!ws) {
         if (c)
             sl_conn_close(c);
-        sl_buf_free(&head);
+        if (head != small)
+            free(head);
         sl_ws_deflate_free(z);
         return NULL;
     }
@@ -240,8 +256,9 @@ sl_ws_t *sl_ws_accept(sl_http_req_t *req, const struct sl_ws_opts *opts,
         sl_ws_parser_allow_rsv1(&ws->in);
     sl_conn_set_queue_cap(c, opts->queue_cap);
     sl_conn_set_handler(c, &ws_conn_handler, ws);
-    sl_conn_write(c, head.data, head.len);
-    sl_buf_free(&head);
+    sl_conn_write(c, head, hl);
+    if (head != small)
+        free(head);
 
     /* No handler call before sl_ws_start (the caller must know this ws
      * first). Reading goes on: the caller starts it before it returns to

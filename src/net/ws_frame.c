@@ -104,18 +104,26 @@ int sl_ws_close_code_valid(unsigned code)
 int sl_ws_accept_key(const char *key, size_t len, char out[SL_WS_ACCEPT_LEN + 1])
 {
     static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-    /* One digest and one context for the process, made at the first key:
+    /* One digest and two contexts for the process, made at the first key:
      * EVP_Digest makes and frees a context (and the provider's) per call,
      * and EVP_sha1() looks the algorithm up again each time (OpenSSL 3);
-     * reused, a key costs a third as many instructions. A forked worker
-     * has its own copy, and keys are made on the loop's thread only. */
+     * reused, a key costs a third as many instructions. A key's context
+     * starts as a copy of one initialised once (EVP_DigestInit_ex2 frees
+     * and makes the provider's context again each time). A forked worker
+     * has its own copies, and keys are made on the loop's thread only. */
     static EVP_MD *sha1;
-    static EVP_MD_CTX *ctx;
-    if (!ctx && (sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) != NULL)
-        ctx = EVP_MD_CTX_new();
+    static EVP_MD_CTX *fresh, *ctx;
+    if (!ctx && (sha1 || (sha1 = EVP_MD_fetch(NULL, "SHA1", NULL)) != NULL)) {
+        fresh = EVP_MD_CTX_new();
+        ctx = fresh && EVP_DigestInit_ex2(fresh, sha1, NULL) ? EVP_MD_CTX_new() : NULL;
+        if (!ctx) {
+            EVP_MD_CTX_free(fresh);
+            fresh = NULL;
+        }
+    }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
-    int ok = ctx && EVP_DigestInit_ex2(ctx, sha1, NULL) && EVP_DigestUpdate(ctx, key, len) &&
+    int ok = ctx && EVP_MD_CTX_copy_ex(ctx, fresh) && EVP_DigestUpdate(ctx, key, len) &&
              EVP_DigestUpdate(ctx, guid, sizeof guid - 1) && EVP_DigestFinal_ex(ctx, md, &mdlen);
     out[0] = '\0';
     if (!ok || mdlen != 20)

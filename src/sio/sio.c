@@ -104,6 +104,18 @@ struct sio_client {
                                   padding before it) */
 };
 
+/* What handshake_write's counting pass found in a request's headers, for
+ * its writing pass (the two run back to back for one request): each
+ * header's record code and the lengths of its name and value. */
+enum { HS_PLAN_MAX = 32 };
+typedef struct hs_plan {
+    const sl_http_req_t *req; /* the request it is for; NULL: none */
+    int nheaders;
+    unsigned char url_code;
+    unsigned char code[HS_PLAN_MAX];
+    uint32_t name_len[HS_PLAN_MAX], value_len[HS_PLAN_MAX];
+} hs_plan_t;
+
 struct sio_server {
     uv_loop_t *loop;
     eio_server_t *eio;
@@ -111,6 +123,7 @@ struct sio_server {
     sio_handler_t h;
     void *ud;
     sio_nsp_t *nsps;
+    hs_plan_t hs_plan;        /* handshake_write's, between its two passes */
     size_t nclients;
     const char *(*allow_request)(const sl_http_req_t *req, void *ud);
     void *allow_ud;
@@ -336,9 +349,10 @@ static int own_join(sio_socket_t *s)
 {
     sio_nsp_t *nsp = s->nsp;
     size_t n = strlen(s->id);
-    if (own_find(nsp, s->id, n))
+    int rc = sl_hashtab_insert_new(&nsp->own, &s->own_node, NULL);
+    if (rc == -EEXIST)
         return 1;
-    if (sl_hashtab_insert(&nsp->own, &s->own_node))
+    if (rc)
         return -ENOMEM;
     s->in_own = 1;
     sio_room_t *r = room_live(nsp, s->id, n);
@@ -1348,29 +1362,50 @@ void sio_handshake_header(const char **at, const char **name, const char **value
 
 /* A header's record code: COMMON_HEADER_CODE + k for the first
  * COMMON_HEADERS[k] with its name (any case) and value, else
- * COMMON_NAME_CODE + k for COMMON_NAMES[k], else 0. Names are told apart
- * by length before any strcasecmp, and a whole header is looked for only
- * under its own name: every handshake's headers go through here twice. */
-static unsigned char header_code(const char *name, size_t nl, const char *value)
+ * COMMON_NAME_CODE + k for COMMON_NAMES[k], else 0. Every handshake's
+ * headers go through here twice, so the tables made at the first call
+ * chain the names of each length (a header is compared with the one to
+ * four names of its own length, first byte first) and each name's whole
+ * headers, with their values' lengths. */
+static unsigned char header_code(const char *name, size_t nl, const char *value, size_t vl)
 {
-    static unsigned char name_len[NCOMMON_NAMES], header_name[NCOMMON_HEADERS];
-    if (!name_len[0]) {
-        for (unsigned k = 0; k < NCOMMON_NAMES; k++)
-            name_len[k] = (unsigned char)strlen(COMMON_NAMES[k]);
-        for (unsigned j = 0; j < NCOMMON_HEADERS; j++) {
-            header_name[j] = UINT8_MAX; /* a name not in COMMON_NAMES: never matched */
-            for (unsigned k = 0; k < NCOMMON_NAMES; k++)
-                if (!strcmp(COMMON_HEADERS[j][0], COMMON_NAMES[k]))
-                    header_name[j] = (unsigned char)k;
+    enum { LONGEST = 32 };
+    static signed char by_len[LONGEST], next_name[NCOMMON_NAMES], first_header[NCOMMON_NAMES],
+        next_header[NCOMMON_HEADERS];
+    static unsigned char value_len[NCOMMON_HEADERS], ready;
+    if (!ready) {
+        memset(by_len, -1, sizeof by_len);
+        for (int k = (int)NCOMMON_NAMES - 1; k >= 0; k--) {
+            size_t l = strlen(COMMON_NAMES[k]);
+            next_name[k] = l < LONGEST ? by_len[l] : -1;
+            if (l < LONGEST)
+                by_len[l] = (signed char)k;
+            first_header[k] = -1;
         }
+        /* Chained in reverse so that each chain keeps the tables' order. */
+        for (int j = (int)NCOMMON_HEADERS - 1; j >= 0; j--) {
+            value_len[j] = (unsigned char)strlen(COMMON_HEADERS[j][1]);
+            next_header[j] = -1;
+            for (unsigned k = 0; k < NCOMMON_NAMES; k++)
+                if (!strcmp(COMMON_HEADERS[j][0], COMMON_NAMES[k])) {
+                    next_header[j] = first_header[k];
+                    first_header[k] = (signed char)j;
+                }
+        }
+        ready = 1;
     }
-    unsigned k = 0;
-    while (k < NCOMMON_NAMES && (name_len[k] != nl || strcasecmp(name, COMMON_NAMES[k])))
-        k++;
-    if (k == NCOMMON_NAMES)
+    if (nl >= LONGEST)
         return 0;
-    for (unsigned j = 0; j < NCOMMON_HEADERS; j++)
-        if (header_name[j] == k && !strcmp(value, COMMON_HEADERS[j][1]))
+    int k = by_len[nl];
+    unsigned char c0 = (unsigned char)name[0];
+    if (c0 >= 'A' && c0 <= 'Z')
+        c0 += 'a' - 'A';
+    while (k >= 0 && (c0 != (unsigned char)COMMON_NAMES[k][0] || strcasecmp(name, COMMON_NAMES[k])))
+        k = next_name[k];
+    if (k < 0)
+        return 0;
+    for (int j = first_header[k]; j >= 0; j = next_header[j])
+        if (value_len[j] == vl && !memcmp(value, COMMON_HEADERS[j][1], vl))
             return (unsigned char)(COMMON_HEADER_CODE + j);
     return (unsigned char)(COMMON_NAME_CODE + k);
 }
@@ -1378,8 +1413,15 @@ static unsigned char header_code(const char *name, size_t nl, const char *value)
 /* Writes the handshake's block to out (NULL: only counts): the URL (the
  * query is its tail), the address and every header record, because the
  * request is gone once the handshake is answered. Returns its size. */
-static size_t handshake_write(const sl_http_req_t *req, char *out)
+static size_t handshake_write(const sl_http_req_t *req, char *out, hs_plan_t *plan)
 {
+    /* The counting pass (out NULL) leaves its findings in plan for the
+     * writing pass of the same request, which follows at once
+     * (eio_data_size, then eio_on_open); any other writes as it counts. */
+    int planned = out && plan->req == req && plan->nheaders == req->nheaders;
+    int planning = !out && req->nheaders <= HS_PLAN_MAX;
+    plan->req = planning ? req : NULL;
+    plan->nheaders = req->nheaders;
     size_t n = 0;
 #define PUT(src, len)                                                          \
     do {                                                                       \
@@ -1389,9 +1431,14 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
     } while (0)
     /* The URL first (a byte when common: URLs hold no control bytes). */
     unsigned char url_code = 0;
-    for (unsigned k = 0; !url_code && k < sizeof COMMON_URLS / sizeof *COMMON_URLS; k++)
-        if (!strcmp(req->url, COMMON_URLS[k]))
-            url_code = (unsigned char)(COMMON_URL_CODE + k);
+    if (planned) {
+        url_code = plan->url_code;
+    } else {
+        for (unsigned k = 0; !url_code && k < sizeof COMMON_URLS / sizeof *COMMON_URLS; k++)
+            if (!strcmp(req->url, COMMON_URLS[k]))
+                url_code = (unsigned char)(COMMON_URL_CODE + k);
+        plan->url_code = url_code;
+    }
     if (url_code) {
         PUT(&url_code, 1);
         PUT("", 1);
@@ -1401,8 +1448,22 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
     PUT(req->address, strlen(req->address) + 1);
     for (int i = 0; i < req->nheaders; i++) {
         const char *name = req->headers[i].name, *value = req->headers[i].value;
-        size_t nl = strlen(name), vl = strlen(value) + 1;
-        unsigned char code = header_code(name, nl, value);
+        size_t nl, vl;
+        unsigned char code;
+        if (planned) {
+            code = plan->code[i];
+            nl = plan->name_len[i];
+            vl = plan->value_len[i];
+        } else {
+            nl = strlen(name);
+            vl = strlen(value) + 1;
+            code = header_code(name, nl, value, vl - 1);
+            if (planning) {
+                plan->code[i] = code;
+                plan->name_len[i] = (uint32_t)nl;
+                plan->value_len[i] = (uint32_t)vl;
+            }
+        }
         if (code >= COMMON_HEADER_CODE) {
             PUT(&code, 1);
             continue;
@@ -1424,7 +1485,7 @@ static size_t handshake_write(const sl_http_req_t *req, char *out)
 
 static void client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
 {
-    handshake_write(req, c->hs);
+    handshake_write(req, c->hs, &client_srv(c)->hs_plan);
     c->hs_nheaders = req->nheaders;
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -1528,8 +1589,8 @@ static void client_on_packet(sio_client_t *c, const sio_packet_t *pkt, const sio
 /* The client and its handshake block, in the session's allocation. */
 static size_t eio_data_size(const sl_http_req_t *req, void *ud)
 {
-    (void)ud;
-    return offsetof(sio_client_t, hs) + handshake_write(req, NULL);
+    sio_server_t *srv = ud;
+    return offsetof(sio_client_t, hs) + handshake_write(req, NULL, &srv->hs_plan);
 }
 
 static void eio_on_open(eio_session_t *e, const sl_http_req_t *req, void *ud)

@@ -2,7 +2,10 @@
 // limit new connections are closed at once, the server says so once per
 // interval (with the limit) and doesn't spin, and it serves again as soon
 // as descriptors are free; past maxConnections a connection gets 503 (a
-// WebSocket sees its upgrade refused).
+// WebSocket sees its upgrade refused). With deferAccept (the default) the
+// kernel hands a connection over once its first bytes arrive: the
+// connections these tests hold send one byte, the start of a request
+// that never ends; one that sends nothing is not the server's yet.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -24,8 +27,9 @@ function cpuTicks(pid) {
   return Number(f[11]) + Number(f[12]);
 }
 
-// Opens a connection and resolves with it and whether the server closed it
-// within ms (without a byte sent by either side).
+// Opens a connection, sends one byte (the start of a request, so that the
+// server takes it at once) and resolves with it and whether the server
+// closed it within ms (without a byte sent back).
 function connectAndWatch(port, ms) {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
@@ -33,8 +37,18 @@ function connectAndWatch(port, ms) {
     s.on('error', () => {});
     s.on('close', () => { closed = true; });
     s.on('end', () => { closed = true; });
-    s.on('connect', () => setTimeout(() => resolve({ s, closed }), ms));
+    s.on('connect', () => {
+      s.write('G');
+      setTimeout(() => resolve({ s, closed }), ms);
+    });
   });
+}
+
+// A connection that sends its first byte: the server has it then.
+async function heldConn(port) {
+  const c = await RawConn.connect(port);
+  await c.write('G');
+  return c;
 }
 
 async function askHello(srv) {
@@ -103,7 +117,7 @@ test('past maxConnections a connection gets 503 with Retry-After and a WebSocket
     args: ['--no-reload', '--set', 'metrics=/metrics', '--set', 'maxConnections=4'],
   });
   const held = [];
-  for (let i = 0; i < 4; i++) held.push(await RawConn.connect(srv.port));
+  for (let i = 0; i < 4; i++) held.push(await heldConn(srv.port));
   await sleep(50);
   for (let i = 0; i < 3; i++) {
     const c = await RawConn.connect(srv.port);
@@ -138,4 +152,27 @@ test('past maxConnections a connection gets 503 with Retry-After and a WebSocket
   assert.equal(st.siolua_fd_exhausted_total, 0);
   const { code } = await srv.stop();
   assert.equal(code, 0);
+});
+
+test('deferAccept (default true): a connection that has sent nothing is not taken yet, so it holds no slot of maxConnections; with deferAccept=false it does', async (t) => {
+  for (const defer of [true, false]) {
+    const srv = await startServer({
+      t,
+      appDir: makeAppDir({ 'main.lua': APP }),
+      args: ['--no-reload', '--set', 'maxConnections=1', ...(defer ? [] : ['--set', 'deferAccept=false'])],
+    });
+    // Connected (the kernel completed the handshake), silent.
+    const silent = await RawConn.connect(srv.port);
+    if (!defer) await sleep(100); // the server takes it
+    const c = await RawConn.connect(srv.port);
+    await c.write('GET /nothing-here HTTP/1.1\r\nHost: x\r\n\r\n');
+    const { responses } = await c.readResponses(1);
+    // Deferred, the silent one is not the server's: the request is served
+    // (404, nothing is there); taken at once, it fills the one slot: 503.
+    assert.equal(responses[0].status, defer ? 404 : 503, `deferAccept=${defer}`);
+    c.destroy();
+    silent.destroy();
+    const { code } = await srv.stop();
+    assert.equal(code, 0);
+  }
 });

@@ -3,7 +3,9 @@
  * and the logs show) is inet_ntop's, for IPv4, IPv4 mapped into IPv6 (a
  * dual-stack listener) and IPv6, whether it comes with the accept or is
  * asked of the socket; and an accepted conn has TCP_NODELAY on, inherited
- * from the listening socket or set on its own. Each test listens on
+ * from the listening socket or set on its own; a listener that defers
+ * accepting hands a connection over with its first bytes waiting, and the
+ * conn reads them within the accept. Each test listens on
  * loopback with net/listener (as the server does), connects from a chosen
  * source address, opens a conn on the descriptor accepted and closes
  * everything. */
@@ -25,10 +27,20 @@ typedef struct fx {
     int ask;          /* open the conn as if the accept told nothing */
     int told_peer;    /* the listener gave the peer's address */
     int nodelay;      /* the conn's socket has TCP_NODELAY on */
+    int defer;        /* the listener defers accepting (TCP_DEFER_ACCEPT) */
+    const char *say;  /* the client sends this once connected */
+    int data_waiting; /* the accept said the first bytes are there */
+    char got[32];     /* what the conn read within the accept callback */
 } fx_t;
 
 static void conn_closed(sl_conn_t *c) { (void)c; }
-static void conn_data(sl_conn_t *c, const char *p, size_t n) { (void)c, (void)p, (void)n; }
+static void conn_data(sl_conn_t *c, const char *p, size_t n)
+{
+    fx_t *f = c->owner;
+    size_t have = strlen(f->got);
+    if (have + n < sizeof f->got)
+        memcpy(f->got + have, p, n);
+}
 static const sl_conn_handler_t handler = {.on_data = conn_data, .on_close = conn_closed};
 
 static void on_connection(sl_listener_t *l, const sl_accepted_t *a, void *ud)
@@ -46,6 +58,9 @@ static void on_connection(sl_listener_t *l, const sl_accepted_t *a, void *ud)
         char peer[SL_CONN_PEER_MAX];
         snprintf(f->peer, sizeof f->peer, "%s", sl_conn_peer(c, peer));
         f->accepted = 1;
+        f->data_waiting = a->data_waiting;
+        if (a->data_waiting)
+            sl_conn_read_pending(c);
         uv_os_fd_t fd;
         int v = 0;
         socklen_t len = sizeof v;
@@ -58,16 +73,25 @@ static void on_connection(sl_listener_t *l, const sl_accepted_t *a, void *ud)
     uv_close((uv_handle_t *)&f->client, NULL);
 }
 
-static void on_connect(uv_connect_t *req, int status) { (void)req, (void)status; }
+static void on_connect(uv_connect_t *req, int status)
+{
+    fx_t *f = req->data;
+    if (status == 0 && f->say) {
+        uv_buf_t b = uv_buf_init((char *)f->say, (unsigned)strlen(f->say));
+        uv_try_write((uv_stream_t *)&f->client, &b, 1);
+    }
+}
 
 /* Connects from `from` to a listener on `on` and returns what the conn
  * says its peer is ("" when it could not). */
 static const char *peer_of(fx_t *f, const char *on, const char *from)
 {
     struct sockaddr_storage la, ca;
-    int ask = f->ask;
+    fx_t keep = *f;
     memset(f, 0, sizeof *f);
-    f->ask = ask;
+    f->ask = keep.ask;
+    f->defer = keep.defer;
+    f->say = keep.say;
     int v6 = strchr(on, ':') != NULL;
     if (v6)
         uv_ip6_addr(on, 0, (struct sockaddr_in6 *)&la);
@@ -79,7 +103,7 @@ static const char *peer_of(fx_t *f, const char *on, const char *from)
         uv_ip4_addr(from, 0, (struct sockaddr_in *)&ca);
     sl_listener_init(&f->listener);
     uv_tcp_init(tl_loop(), &f->client);
-    if (sl_listener_open(&f->listener, tl_loop(), (struct sockaddr *)&la, 0, 8, on_connection, f) ||
+    if (sl_listener_open(&f->listener, tl_loop(), (struct sockaddr *)&la, 0, f->defer, 8, on_connection, f) ||
         sl_listener_address(&f->listener, &la) ||
         uv_tcp_bind(&f->client, (struct sockaddr *)&ca, 0)) {
         sl_listener_close(&f->listener);
@@ -93,6 +117,7 @@ static const char *peer_of(fx_t *f, const char *on, const char *from)
                                                   : ((struct sockaddr_in *)&la)->sin_port);
         uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)&la);
     }
+    f->creq.data = f;
     uv_tcp_connect(&f->creq, &f->client, (struct sockaddr *)&la, on_connect);
     uv_run(tl_loop(), UV_RUN_DEFAULT);
     return f->accepted ? f->peer : "";
@@ -127,6 +152,25 @@ static void conn_accepted_with_nodelay(void)
     CHECK(f.listener.nodelay); /* Linux: inherited, so no conn sets it */
 }
 
+/* With deferAccept the kernel hands the connection over once the client's
+ * first bytes are in (Linux): the accept says so and the conn reads them
+ * there and then, not on a later loop turn. Without it, nothing is read
+ * within the accept. */
+static void conn_deferred_accept_reads_at_once(void)
+{
+    fx_t f = {.defer = 1, .say = "GET / HTTP/1.1\r\n"};
+    CHECK(!strcmp(peer_of(&f, "127.0.0.1", "127.0.0.1"), "127.0.0.1"));
+    CHECK(f.listener.deferred);
+    CHECK(f.data_waiting);
+    CHECK(!strcmp(f.got, "GET / HTTP/1.1\r\n"));
+
+    fx_t g = {.defer = 0, .say = "GET / HTTP/1.1\r\n"};
+    CHECK(!strcmp(peer_of(&g, "127.0.0.1", "127.0.0.1"), "127.0.0.1"));
+    CHECK(!g.listener.deferred);
+    CHECK(!g.data_waiting);
+    CHECK(!strcmp(g.got, ""));
+}
+
 /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d, as Node does. */
 static void conn_peer_ipv4_mapped_on_a_dual_stack_listener(void)
 {
@@ -150,5 +194,6 @@ TL_SUITE(conn, NULL, NULL,
          TL_TEST(conn_peer_ipv4_as_dotted_decimal),
          TL_TEST(conn_peer_asked_of_the_socket),
          TL_TEST(conn_accepted_with_nodelay),
+         TL_TEST(conn_deferred_accept_reads_at_once),
          TL_TEST(conn_peer_ipv4_mapped_on_a_dual_stack_listener),
          TL_TEST(conn_peer_ipv6));

@@ -2,6 +2,7 @@
  * the table's insert/find/remove, walks that remove as they go, growth,
  * many keys, and a flood of room names that all share one bucket under the
  * unseeded FNV-1a the four tables used before. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,41 @@ static void insert_find_remove(void)
     free_all(&t);
     CHECK(t.buckets == NULL);
     CHECK(sl_hashtab_find(&t, "a", 1) == NULL);
+}
+
+/* One hash finds the key or files the node: an entry with the key stays
+ * (the new node is not linked anywhere), whether the table is empty,
+ * about to grow or holds many keys. */
+static void insert_new_refuses_a_key_present_and_files_one_absent(void)
+{
+    sl_hashtab_t t = SL_HASHTAB_INIT(item_key);
+    item_t *a = item_new("a", 1, 1), *a2 = item_new("a", 1, 2);
+    sl_hnode_t *found = NULL;
+    CHECK_EQ_INT(sl_hashtab_insert_new(&t, &a->hnode, &found), 0); /* empty table: gets buckets */
+    CHECK(found == NULL);
+    CHECK_EQ_INT(sl_hashtab_insert_new(&t, &a2->hnode, &found), -EEXIST);
+    CHECK(found == &a->hnode);
+    CHECK_EQ_INT(sl_hashtab_insert_new(&t, &a->hnode, NULL), -EEXIST); /* itself: present */
+    CHECK_EQ_INT(sl_hashtab_count(&t), 1);
+    CHECK(find(&t, "a", 1) == a);
+    free(a2);
+    /* Through several doublings: every key in once, each second try refused. */
+    char name[16];
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(name, sizeof name, "k%d", i);
+        item_t *it = item_new(name, (size_t)n, i), *dup = item_new(name, (size_t)n, -1);
+        CHECK_EQ_INT(sl_hashtab_insert_new(&t, &it->hnode, NULL), 0);
+        CHECK_EQ_INT(sl_hashtab_insert_new(&t, &dup->hnode, &found), -EEXIST);
+        CHECK(found == &it->hnode);
+        free(dup);
+    }
+    CHECK_EQ_INT(sl_hashtab_count(&t), 1001);
+    for (int i = 0; i < 1000; i++) {
+        int n = snprintf(name, sizeof name, "k%d", i);
+        item_t *it = find(&t, name, (size_t)n);
+        CHECK(it && it->value == i);
+    }
+    free_all(&t);
 }
 
 static void iterate_visits_each_once_and_may_remove_the_current(void)
@@ -380,6 +416,7 @@ TL_SUITE(hashtab, NULL, NULL,
          TL_TEST(siphash13_matches_the_reference_vectors),
          TL_TEST(process_hash_is_siphash13_under_the_process_key),
          TL_TEST(insert_find_remove),
+         TL_TEST(insert_new_refuses_a_key_present_and_files_one_absent),
          TL_TEST(iterate_visits_each_once_and_may_remove_the_current),
          TL_TEST(grows_by_doubling_and_keeps_every_key),
          TL_TEST(shrinks_on_insert_once_sparse),

@@ -122,6 +122,28 @@ static void timerq_restart_moves_the_entry_back(void)
     sl_timerq_close(&q);
 }
 
+/* A queue emptied by stops keeps its timer set for the old head: an entry
+ * due later leaves it so (no new setting of the loop's timer per entry, as
+ * a connect timeout started and stopped for every connection would need)
+ * and still fires on time, after the early wake-up finds nothing due. */
+static void timerq_later_head_keeps_the_earlier_setting(void)
+{
+    reset();
+    sl_timerq_t q;
+    sl_timerq_init(&q, tl_loop(), record_cb, NULL);
+    item_t a = {.name = 'a'}, b = {.name = 'b'};
+    sl_timerq_start(&q, &a.e, 5);
+    uint64_t set_for = q.armed;
+    CHECK(set_for != UINT64_MAX);
+    sl_timerq_stop(&a.e);
+    sl_timerq_start(&q, &b.e, 20);
+    CHECK(q.armed == set_for);
+    run_until(1);
+    CHECK_STR(fired, nfired, "b");
+    CHECK_EQ_INT(early, 0);
+    sl_timerq_close(&q);
+}
+
 static int count(char name)
 {
     int n = 0;
@@ -244,6 +266,7 @@ TL_SUITE(timerq, NULL, NULL,
          TL_TEST(timerq_fires_in_deadline_order),
          TL_TEST(timerq_stopped_entry_never_fires),
          TL_TEST(timerq_restart_moves_the_entry_back),
+         TL_TEST(timerq_later_head_keeps_the_earlier_setting),
          TL_TEST(timerq_callbacks_may_restart_and_stop),
          TL_TEST(timerq_entry_moves_between_queues),
          TL_TEST(timerq_grain_fires_a_slice_together),
