@@ -87,19 +87,9 @@ return function(lib)
     return { unpack(l) }
   end
 
-  function E.on(self, event, fn)
-    assert(type(fn) == "function", "listener must be a function")
-    local ls = self._listeners
-    local l = ls[event]
-    if l == nil then
-      ls[event] = fn
-    elseif type(l) == "function" then
-      ls[event] = { l, fn }
-    else
-      l[#l + 1] = fn
-    end
-    return self
-  end
+  -- Adds fn to self's listeners of event and returns self: in C
+  -- (core.on, src/lua/lua_sio.c), as it is on every connection's path.
+  E.on = core.on
 
   -- Takes out of self's listeners of event the last one that is fn, or
   -- one that wraps(listener, fn) says stands for fn (a once wrapper).
@@ -141,11 +131,14 @@ return function(lib)
   -- Runs every listener of event, each in its own coroutine.
   function E.fire(self, event, ...)
     local l = self._listeners[event]
+    -- None first: no call to type() for an event nobody listens to (a
+    -- socket's "connect", fired on every connection).
+    if l == nil then return false end
     if type(l) == "function" then
       spawn(l, ...)
       return true
     end
-    if not l or #l == 0 then return false end
+    if #l == 0 then return false end
     local copy = { unpack(l) }
     for i = 1, #copy do
       spawn(copy[i], ...)

@@ -145,17 +145,9 @@ return function(lib)
   function Socket:compress(b) return flagged(self, "compress", b and true or false) end
 
   -- A socket that has gone keeps no rooms: joining or leaving is then a
-  -- no-op (its handle is closed).
-  function Socket:join(rooms)
-    if rawget(self, "_gone") then return self end
-    local h = self._h
-    if type(rooms) == "table" then
-      for i = 1, #rooms do h:join(tostring(rooms[i])) end
-    else
-      h:join(tostring(rooms))
-    end
-    return self
-  end
+  -- no-op (its handle is closed). join is core.socket_join, in C
+  -- (src/lua/lua_sio.c): most "connection" handlers call it.
+  Socket.join = core.socket_join
 
   function Socket:leave(room)
     if not rawget(self, "_gone") then self._h:leave(tostring(room)) end
@@ -297,22 +289,47 @@ return function(lib)
 
   -- ---- hooks called by the C side ------------------------------------------
 
-  -- Accepted: the CONNECT reply goes, the socket joins the namespace and
-  -- its "connection" listeners run.
-  local function accepted(sock, h, nsp)
-    if not h:accept(rawget(sock, "_pid")) then return end
-    setmetatable(sock, socket_metatable(nsp, true))
+  -- The socket table, not yet connected unless mt says so. Four slots in
+  -- its hash part, the constructor's four fields (auth and pid stored only
+  -- when there: an empty auth is not kept): sized once, and half empty in
+  -- an idle socket, where the fields read absent on every event (event_cf
+  -- in src/lua/lua_sio.c: connected, _mw, _any) are found absent at once;
+  -- in a full two-slot table each walks a collision chain (measured: ~50
+  -- instructions more per echo). Its listeners' table is made with room
+  -- for two events (the nil fields size the constructor and are not
+  -- stored): an app's "connection" handler most often gives a socket a
+  -- listener or two, and a table grown from none to one to two slots is
+  -- two more allocations (~500 instructions per connection for
+  -- bench/apps/echo's two; the same 48 bytes once both are there).
+  local function new_socket(h, auth, pid, mt)
+    if auth ~= nil and (type(auth) ~= "table" or next(auth) == nil) then auth = nil end
+    return setmetatable({ _h = h, _listeners = { _1 = nil, _2 = nil }, _auth = auth, _pid = pid }, mt)
+  end
+
+  -- The socket is accepted (its CONNECT answered, in its namespace and
+  -- connected as its metatable says): its "connection" listeners run.
+  local function announce(sock, nsp)
     local family = nsp._parent
     local w = watcher.connected
     if w then w(sock) end
     fire(nsp, "connection", sock)
-    fire(nsp, "connect", sock)
+    -- "connect", Node's other name for it, has listeners in few apps: no
+    -- call (a vararg one) for it on every connection then.
+    if nsp._listeners.connect ~= nil then fire(nsp, "connect", sock) end
     if family then
       fire(family, "connection", sock)
       fire(family, "connect", sock)
     end
     w = watcher.after_connection
     if w then w(sock) end
+  end
+
+  -- Accepted after its middlewares: the CONNECT reply goes, then as
+  -- announce.
+  local function accepted(sock, h, nsp)
+    if not h:accept(rawget(sock, "_pid")) then return end
+    setmetatable(sock, socket_metatable(nsp, true))
+    announce(sock, nsp)
   end
 
   -- The connection middlewares (the namespace family's, then the
@@ -391,14 +408,12 @@ return function(lib)
     -- connected are its metatable's (see socket_metatable), recovered is
     -- held once true, and an empty auth is not kept: an idle socket
     -- carries none of them.
-    local sock = setmetatable({
-      _h = h, _auth = type(auth) == "table" and next(auth) ~= nil and auth or nil,
-      _listeners = {},
-    }, socket_metatable(nsp, false))
     local on, max = core.recovery()
-    local wants = on and auth ~= nil and type(auth.pid) == "string" and type(auth.offset) == "string"
+    local wants = on and auth ~= nil and type(auth) == "table" and type(auth.pid) == "string"
+                  and type(auth.offset) == "string"
 
     if wants then
+      local sock = new_socket(h, auth, nil, socket_metatable(nsp, false))
       local session, missed = R.restore_session(nsp, auth.pid, auth.offset, max)
       if session then
         recover(sock, h, nsp, session, missed, auth.pid)
@@ -424,8 +439,22 @@ return function(lib)
         end)
         return sock
       end
+      if on then sock._pid = core.random_id() end
+      run_middlewares(sock, h, nsp)
+      return sock
     end
-    if on then sock._pid = core.random_id() end
+    local pid = on and core.random_id() or nil
+    local parent = nsp._parent
+    if #nsp._mw == 0 and (not parent or #parent._mw == 0) then
+      -- No middleware (most apps): accepted at once, and the table made
+      -- with its connected metatable, not given it in a second
+      -- setmetatable. Nothing sees the socket before accept does.
+      if not h:accept(pid) then return new_socket(h, auth, pid, socket_metatable(nsp, false)) end
+      local sock = new_socket(h, auth, pid, socket_metatable(nsp, true))
+      announce(sock, nsp)
+      return sock
+    end
+    local sock = new_socket(h, auth, pid, socket_metatable(nsp, false))
     run_middlewares(sock, h, nsp)
     return sock
   end

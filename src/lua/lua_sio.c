@@ -65,11 +65,29 @@ typedef struct sock_ud {
     int ref;          /* the Lua socket table, LUA_NOREF until it has one */
 } sock_ud_t;
 
-/* The socket of the handle at idx, or NULL when it is closed. */
+/* Its address keys the handles' metatable in the registry (besides its
+ * name, SOCK_MT): found by a pointer, where luaL_checkudata looks the name
+ * up as a string (about 360 instructions, twice per connection: h:accept,
+ * h:join). */
+static const char sock_mt_key = 0;
+
+/* Pushes the handles' metatable. */
+static void push_sock_mt(lua_State *L) { lua_rawgetp(L, LUA_REGISTRYINDEX, &sock_mt_key); }
+
+/* The socket of the handle at idx, or NULL when it is closed. Raises, as
+ * luaL_checkudata, when the value there is not a handle. */
 static sio_socket_t *opt_socket(lua_State *L, int idx)
 {
-    sock_ud_t *u = luaL_checkudata(L, idx, SOCK_MT);
-    return u->s;
+    sock_ud_t *u = lua_touserdata(L, idx);
+    if (u && lua_getmetatable(L, idx)) {
+        push_sock_mt(L);
+        int ok = lua_rawequal(L, -1, -2);
+        lua_pop(L, 2);
+        if (ok)
+            return u->s;
+    }
+    luaL_typeerror(L, idx, SOCK_MT);
+    return NULL;
 }
 
 /* The socket of the handle at idx; raises when it is closed. */
@@ -555,6 +573,84 @@ static int core_nsp_detached(lua_State *L)
     return 1;
 }
 
+/* core.on(self, event, fn): events.lua's E.on (socket:on, nsp:on, ...):
+ * fn added to self._listeners[event], which holds the function itself
+ * while it is the only one and a list from the second on. In C because
+ * every "connection" handler calls it for each of its socket's listeners:
+ * in Lua it was three calls (the function, type, assert) each time. Reads
+ * and writes as the Lua did (self._listeners through a view's __index). */
+static int core_on(lua_State *L)
+{
+    if (lua_type(L, 3) != LUA_TFUNCTION)
+        return luaL_error(L, "listener must be a function");
+    lua_settop(L, 3);
+    lua_getfield(L, 1, "_listeners"); /* 4 */
+    lua_pushvalue(L, 2);
+    int t = lua_gettable(L, 4); /* 5: what event has now */
+    if (t == LUA_TNIL || t == LUA_TFUNCTION) {
+        lua_pushvalue(L, 2);
+        if (t == LUA_TNIL) {
+            lua_pushvalue(L, 3);
+        } else {
+            lua_createtable(L, 2, 0);
+            lua_pushvalue(L, 5);
+            lua_rawseti(L, -2, 1);
+            lua_pushvalue(L, 3);
+            lua_rawseti(L, -2, 2);
+        }
+        lua_settable(L, 4);
+    } else {
+        lua_Integer n = luaL_len(L, 5);
+        lua_pushvalue(L, 3);
+        lua_seti(L, 5, n + 1);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
+/* Joins the socket of the handle at h to the room at idx, made a string
+ * as tostring() would (a string as it is). The handle is checked after
+ * that: a __tostring may have ended the socket. */
+static void join_value(lua_State *L, int h, int idx)
+{
+    size_t len;
+    const char *room = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len)
+                                                       : luaL_tolstring(L, idx, &len);
+    if (sio_socket_join(check_socket(L, h), room, len) == -ENOMEM)
+        luaL_error(L, "out of memory");
+}
+
+/* core.socket_join(socket, rooms): socket.lua's Socket:join, a room or a
+ * list of rooms (each made a string as tostring() does). A socket that
+ * has gone (rawget(socket, "_gone")) keeps no rooms: then a no-op.
+ * Returns the socket. In C because most "connection" handlers join a
+ * room: in Lua it was four calls besides the join (the function, rawget,
+ * type, tostring). */
+static int core_socket_join(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    lua_pushliteral(L, "_gone");
+    lua_rawget(L, 1); /* 3 */
+    if (lua_toboolean(L, 3)) {
+        lua_settop(L, 1);
+        return 1;
+    }
+    lua_getfield(L, 1, "_h"); /* 4 */
+    if (lua_type(L, 2) == LUA_TTABLE) {
+        lua_Integer n = luaL_len(L, 2);
+        for (lua_Integer i = 1; i <= n; i++) {
+            lua_settop(L, 4);
+            lua_geti(L, 2, i);
+            join_value(L, 4, 5);
+        }
+    } else {
+        join_value(L, 4, 2);
+    }
+    lua_settop(L, 1);
+    return 1;
+}
+
 static int core_random_id(lua_State *L)
 {
     char id[21];
@@ -799,7 +895,8 @@ static int connecting_cf(lua_State *L)
     sock_ud_t *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->s = ev->s;
     u->ref = LUA_NOREF;
-    luaL_setmetatable(L, SOCK_MT);
+    push_sock_mt(L);
+    lua_setmetatable(L, -2);
     sio_socket_set_data(ev->s, u);
     sl_lua_bind_push_nsp(L, sio_socket_nsp(ev->s));
     /* No auth (the C side says "{}" then) or an empty one, as most
@@ -1191,6 +1288,8 @@ static const luaL_Reg core_funcs[] = {
     {"of", core_of},
     {"nsp_detached", core_nsp_detached},
     {"random_id", core_random_id},
+    {"on", core_on},
+    {"socket_join", core_socket_join},
     {"recovery", core_recovery},
     {"ack_timed_out", core_ack_timed_out},
     {"clients_count", core_clients_count},
@@ -1211,6 +1310,8 @@ static int open_api_cf(lua_State *L)
 {
     sl_app_t *app = lua_touserdata(L, 1);
     sl_lua_bind_metatable(L, SOCK_MT, sock_methods, sock_tostring, sock_gc);
+    luaL_getmetatable(L, SOCK_MT);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &sock_mt_key);
     sl_lua_bind_metatable(L, SL_LUA_NSP_MT, nsp_methods, nsp_tostring, NULL);
     lua_pop(L, 2);
     event_keys(L, app);
