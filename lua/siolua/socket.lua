@@ -332,15 +332,22 @@ return function(lib)
     announce(sock, nsp)
   end
 
+  -- Whether a CONNECT to nsp has connection middlewares to pass (its
+  -- family's or its own).
+  local function has_middlewares(nsp)
+    local parent = nsp._parent
+    return #nsp._mw > 0 or (parent and #parent._mw > 0) or false
+  end
+
   -- The connection middlewares (the namespace family's, then the
   -- namespace's), then accept or refuse. Without any, the socket is
   -- accepted at once: no handler of its own to wait in.
   local function run_middlewares(sock, h, nsp)
-    local parent = nsp._parent
-    if #nsp._mw == 0 and (not parent or #parent._mw == 0) then
+    if not has_middlewares(nsp) then
       accepted(sock, h, nsp)
       return sock
     end
+    local parent = nsp._parent
     local chain = {}
     if parent then for i = 1, #parent._mw do chain[#chain + 1] = parent._mw[i] end end
     for i = 1, #nsp._mw do chain[#chain + 1] = nsp._mw[i] end
@@ -439,13 +446,12 @@ return function(lib)
         end)
         return sock
       end
-      if on then sock._pid = core.random_id() end
+      sock._pid = core.random_id()
       run_middlewares(sock, h, nsp)
       return sock
     end
     local pid = on and core.random_id() or nil
-    local parent = nsp._parent
-    if #nsp._mw == 0 and (not parent or #parent._mw == 0) then
+    if not has_middlewares(nsp) then
       -- No middleware (most apps): accepted at once, and the table made
       -- with its connected metatable, not given it in a second
       -- setmetatable. Nothing sees the socket before accept does.
