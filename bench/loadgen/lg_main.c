@@ -26,6 +26,7 @@ typedef struct lg_sample_s {
     double cpu_ms[LG_MAX_PIDS];        /* utime + stime, all threads */
     uint64_t rss_kib[LG_MAX_PIDS];     /* VmRSS */
     double cpu_total;
+    double sys_total;                  /* stime alone: the kernel's share */
     uint64_t rss_total;
     int ok;
 } lg_sample_t;
@@ -75,7 +76,7 @@ static int lg_read_text(const char *path, char *buf, size_t cap)
 
 /* utime and stime are fields 14 and 15 of /proc/PID/stat, counted after
  * the command name, which may itself contain spaces and parentheses. */
-static int lg_proc_read(int pid, double *cpu_ms, uint64_t *rss_kib)
+static int lg_proc_read(int pid, double *cpu_ms, double *sys_ms, uint64_t *rss_kib)
 {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/stat", pid);
@@ -88,6 +89,7 @@ static int lg_proc_read(int pid, double *cpu_ms, uint64_t *rss_kib)
     if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
         return -1;
     *cpu_ms = (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    *sys_ms = (double)st * 1000.0 / (double)sysconf(_SC_CLK_TCK);
     snprintf(path, sizeof path, "/proc/%d/status", pid);
     if (lg_read_text(path, buf, sizeof buf) < 0)
         return -1;
@@ -102,9 +104,11 @@ static void lg_sample(const lg_opts_t *o, lg_sample_t *s)
     s->t = lg_now_s();
     s->ok = o->n_server_pids > 0;
     for (int i = 0; i < o->n_server_pids; i++) {
-        if (lg_proc_read(o->server_pids[i], &s->cpu_ms[i], &s->rss_kib[i]) < 0)
+        double sys_ms = 0;
+        if (lg_proc_read(o->server_pids[i], &s->cpu_ms[i], &sys_ms, &s->rss_kib[i]) < 0)
             s->ok = 0;
         s->cpu_total += s->cpu_ms[i];
+        s->sys_total += sys_ms;
         s->rss_total += s->rss_kib[i];
     }
 }
@@ -304,7 +308,8 @@ static void lg_report(const lg_opts_t *o, const lg_result_t *r, int children_fai
                      lg_div(wcpu, wsec * 10));
         for (int i = 0; i < o->n_server_pids; i++)
             lg_sb_printf(j, "%s%.1f", i ? "," : "", s[4].cpu_ms[i] - s[3].cpu_ms[i]);
-        lg_sb_printf(j, "],\"ops\":%.0f,\"cpu_us_per_op\":%.3f}", ops, lg_div(wcpu * 1e3, ops));
+        lg_sb_printf(j, "],\"ops\":%.0f,\"cpu_us_per_op\":%.3f,\"sys_us_per_op\":%.3f}", ops,
+                     lg_div(wcpu * 1e3, ops), lg_div((s[4].sys_total - s[3].sys_total) * 1e3, ops));
         lg_sb_printf(h, "  server: RSS %.1f -> %.1f MiB (%.2f KiB per connection), %.3f ms CPU per connection "
                         "established; window: %.0f %% of a core",
                      (double)s[0].rss_total / 1024, (double)s[2].rss_total / 1024,

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* The smallest copy block: a page with its header. Small writes that wait
  * (frame headers, short frames) share one block instead of one allocation
@@ -274,6 +275,57 @@ static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t 
     return nb;
 }
 
+/* ---- offering bytes to the kernel ------------------------------------------ */
+
+/* Frames gathered into one buffer before a send: at most this many bytes,
+ * and only while they average at most GATHER_AVG bytes a chunk. */
+#define GATHER_MAX 16384
+#define GATHER_AVG 512
+
+/* What uv_try_write does, cheaper for TCP: send() goes straight to the
+ * socket where write() and writev() first pass the file layer (vfs_writev,
+ * fdget_pos, import_iovec: 7 % of the server's CPU in a fan-out, measured
+ * with perf), and small frames are copied into one buffer first because
+ * the kernel copies one contiguous buffer for less than a buffer per
+ * frame (_copy_from_iter: 4.3 % with eight iovecs, 2.0 % with one).
+ * Bytes taken, UV_EAGAIN, or a negative libuv error. Pipes and anything
+ * libuv is still writing or connecting go through uv_try_write. */
+static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n)
+{
+    uv_os_fd_t fd;
+    if (s->type != UV_TCP || s->write_queue_size != 0 || s->connect_req != NULL ||
+        uv_fileno((const uv_handle_t *)s, &fd) != 0)
+        return uv_try_write(s, iov, n);
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += iov[i].len;
+    static _Thread_local char gather[GATHER_MAX];
+    ssize_t r;
+    if (n == 1 || (total <= GATHER_MAX && total <= (size_t)GATHER_AVG * n)) {
+        const char *p = iov[0].base;
+        if (n > 1) {
+            size_t at = 0;
+            for (unsigned i = 0; i < n; i++) {
+                memcpy(gather + at, iov[i].base, iov[i].len);
+                at += iov[i].len;
+            }
+            p = gather;
+        }
+        do
+            r = send(fd, p, total, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (r < 0 && errno == EINTR);
+    } else {
+        /* uv_buf_t is laid out as struct iovec on Unix (libuv promises it). */
+        struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = n};
+        do
+            r = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (r < 0 && errno == EINTR);
+    }
+    if (r >= 0)
+        return (int)r;
+    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+}
+
 /* ---- the flusher's list ---------------------------------------------------- */
 
 /* Whether writes wait for the end of the turn. */
@@ -340,7 +392,7 @@ static int queue_write(sl_stream_writer_t *w, int try_first)
     size_t bytes;
     unsigned nb = queue_gather(w, iov, &bytes);
     while (try_first) {
-        int r = uv_try_write(w->stream, iov, nb);
+        int r = stream_try(w->stream, iov, nb);
         if (r < 0 && r != UV_EAGAIN) {
             w->failed = 1;
             return r;
@@ -554,7 +606,7 @@ int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbu
      * unless the flusher holds the turn's output (a write big enough on
      * its own goes now anyway). */
     if (w->count == 0 && !w->corked && (total >= SL_STREAM_FLUSH_BYTES || !held(w))) {
-        int r = uv_try_write(w->stream, bufs, n);
+        int r = stream_try(w->stream, bufs, n);
         if (r > 0)
             done = (size_t)r;
         else if (r < 0 && r != UV_EAGAIN) {
@@ -614,7 +666,7 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
         size_t bytes;
         dirty_unlink(w);
         if (!w->wreq && !w->failed && w->count > 0) {
-            int r = uv_try_write(w->stream, iov, queue_gather(w, iov, &bytes));
+            int r = stream_try(w->stream, iov, queue_gather(w, iov, &bytes));
             if (r > 0) {
                 w->written += (size_t)r;
                 queue_advance(w, (size_t)r);
