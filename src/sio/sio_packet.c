@@ -35,9 +35,14 @@ typedef struct json_scan {
     int depth;
     sl_buf_t *found; /* of placeholder_t; NULL: only validate */
     int err;
+    const char *first_end; /* past the top-level array's first element */
 } json_scan_t;
 
-static void skip_ws(json_scan_t *s) { s->p = sl_json_skip_ws(s->p, s->end); }
+/* Inlined: compact JSON has no whitespace, so most calls are one test. */
+static inline __attribute__((always_inline)) void skip_ws(json_scan_t *s)
+{
+    s->p = sl_json_skip_ws(s->p, s->end);
+}
 
 /* s->p at the opening quote. On success s->p is past the closing quote.
  * Bytes >= 0x80 are passed as they are (no SL_JSON_STR_UTF8): UTF-8
@@ -82,6 +87,8 @@ static int scan_array(json_scan_t *s)
         skip_ws(s);
         if (scan_value(s))
             return -1;
+        if (!s->first_end && s->depth == 1)
+            s->first_end = s->p; /* an event's name: see check_event_name */
         skip_ws(s);
         if (s->p >= s->end)
             return -1;
@@ -265,13 +272,15 @@ static int scan_value(json_scan_t *s)
 
 /* Checks that [p, p+n) is exactly one JSON value with optional whitespace
  * around it. Returns 0, SIO_PACKET_E_JSON or -ENOMEM. */
-static int json_check(const char *p, size_t n, sl_buf_t *found)
+static int json_check(const char *p, size_t n, sl_buf_t *found, const char **first_end)
 {
-    json_scan_t s = {p, p, p + n, 0, found, 0};
+    json_scan_t s = {p, p, p + n, 0, found, 0, NULL};
     skip_ws(&s);
     if (scan_value(&s))
         return s.err ? s.err : SIO_PACKET_E_JSON;
     skip_ws(&s);
+    if (first_end)
+        *first_end = s.first_end;
     return s.p == s.end ? 0 : SIO_PACKET_E_JSON;
 }
 
@@ -279,29 +288,49 @@ static int json_check(const char *p, size_t n, sl_buf_t *found)
 
 /* Event names the reference server refuses to receive: they would collide
  * with its own lifecycle events. */
-static const char *const reserved_events[] = {
-    "connect", "connect_error", "disconnect", "disconnecting",
-    "newListener", "removeListener",
+static const struct {
+    const char *name;
+    size_t len;
+} reserved_events[] = {
+#define RESERVED(lit) {lit, sizeof lit - 1}
+    RESERVED("connect"),     RESERVED("connect_error"), RESERVED("disconnect"),
+    RESERVED("disconnecting"), RESERVED("newListener"), RESERVED("removeListener"),
+#undef RESERVED
 };
+
+/* Whether the body of a well-formed string literal [body, end) names a
+ * reserved event once its escapes are decoded. Without a backslash the
+ * body is the name: its length rules out all but a compare or two. */
+static int is_reserved_event(const char *body, const char *end)
+{
+    size_t len = (size_t)(end - body);
+    int plain = !memchr(body, '\\', len);
+    for (size_t i = 0; i < sizeof reserved_events / sizeof *reserved_events; i++) {
+        if (plain ? len == reserved_events[i].len && memcmp(body, reserved_events[i].name, len) == 0
+                  : sl_json_string_eq(body, end, reserved_events[i].name))
+            return 1;
+    }
+    return 0;
+}
 
 /* payload is a well-formed array. Like the reference, the first element
  * must be a number or a string that is not a reserved event name (so an
- * empty array is refused too). */
-static int check_event_name(const char *p, size_t n)
+ * empty array is refused too). first_end: past that element when the
+ * validator noted it, else NULL (it is scanned again). */
+static int check_event_name(const char *p, size_t n, const char *first_end)
 {
-    json_scan_t s = {p, p + 1, p + n, 0, NULL, 0};
+    json_scan_t s = {p, p + 1, p + n, 0, NULL, 0, NULL};
     skip_ws(&s);
     if (s.p < s.end && (*s.p == '-' || is_digit(*s.p)))
         return 0;
     if (s.p >= s.end || *s.p != '"')
         return SIO_PACKET_E_EVENT_NAME;
     const char *name = s.p + 1;
-    if (scan_string(&s))
+    if (first_end)
+        s.p = first_end;
+    else if (scan_string(&s))
         return SIO_PACKET_E_JSON; /* can't happen: already validated */
-    for (size_t i = 0; i < sizeof reserved_events / sizeof *reserved_events; i++)
-        if (sl_json_string_eq(name, s.p - 1, reserved_events[i]))
-            return SIO_PACKET_E_EVENT_NAME;
-    return 0;
+    return is_reserved_event(name, s.p - 1) ? SIO_PACKET_E_EVENT_NAME : 0;
 }
 
 /* Whether a payload starting with *first (NULL: no payload) may follow
@@ -327,6 +356,7 @@ static int check_payload(int type, const char *first)
 int sio_packet_decode(const char *p, size_t n, sio_packet_t *out)
 {
     size_t i = 0;
+    const char *first_end = NULL;
     int rc;
 
     memset(out, 0, sizeof *out);
@@ -394,7 +424,7 @@ int sio_packet_decode(const char *p, size_t n, sio_packet_t *out)
         /* Kind first, so "42abc[...]" and "42{}" say "invalid payload". */
         if ((rc = check_payload(out->type, b)))
             return rc;
-        if ((rc = json_check(b, (size_t)(e - b), NULL)))
+        if ((rc = json_check(b, (size_t)(e - b), NULL, &first_end)))
             return rc;
         out->payload = b;
         out->payload_len = (size_t)(e - b);
@@ -402,7 +432,7 @@ int sio_packet_decode(const char *p, size_t n, sio_packet_t *out)
         return rc;
     }
     if (out->type == SIO_PACKET_EVENT || out->type == SIO_PACKET_BINARY_EVENT)
-        return check_event_name(out->payload, out->payload_len);
+        return check_event_name(out->payload, out->payload_len, first_end);
     return 0;
 }
 
@@ -410,7 +440,7 @@ int sio_packet_check(const sio_packet_t *pkt)
 {
     int rc = check_payload(pkt->type, pkt->payload_len ? pkt->payload : NULL);
     if (!rc && (pkt->type == SIO_PACKET_EVENT || pkt->type == SIO_PACKET_BINARY_EVENT))
-        rc = check_event_name(pkt->payload, pkt->payload_len);
+        rc = check_event_name(pkt->payload, pkt->payload_len, NULL);
     return rc;
 }
 
@@ -496,7 +526,7 @@ int sio_packet_placeholders(const char *json, size_t n,
                             sio_packet_placeholder_cb cb, void *ud)
 {
     sl_buf_t found = SL_BUF_INIT;
-    int rc = json_check(json, n, &found);
+    int rc = json_check(json, n, &found, NULL);
     size_t count = found.len / sizeof(placeholder_t);
     const placeholder_t *ph = (const placeholder_t *)(void *)found.data;
 

@@ -398,6 +398,13 @@ static void decode_reserved_event_names_are_refused(void)
                  SIO_PACKET_E_EVENT_NAME);
     /* Escapes don't hide a reserved name. */
     CHECK_EQ_INT(dec_rc("2[\"\\u0063onnect\"]"), SIO_PACKET_E_EVENT_NAME);
+    CHECK_EQ_INT(dec_rc("2[\"disconnect\\u0069ng\",1]"), SIO_PACKET_E_EVENT_NAME);
+    CHECK_EQ_INT(dec_rc("2[\"remove\\u004cistener\" , [\"x\"]]"), SIO_PACKET_E_EVENT_NAME);
+    /* Whatever follows the name, and escapes that spell another name. */
+    CHECK_EQ_INT(dec_rc("2[\"connect\" ,[\"connect\"],{}]"), SIO_PACKET_E_EVENT_NAME);
+    CHECK_EQ_INT(dec_rc("2[\"x\",\"connect\"]"), 0);
+    CHECK_EQ_INT(dec_rc("2[\"conn\\\"ect\"]"), 0);
+    CHECK_EQ_INT(dec_rc("2[\"\\u0063onnect_\"]"), 0);
     /* Near misses are ordinary events; an ACK may carry anything. */
     CHECK_EQ_INT(dec_rc("2[\"connection\"]"), 0);
     CHECK_EQ_INT(dec_rc("2[\"connec\"]"), 0);
