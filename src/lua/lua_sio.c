@@ -951,21 +951,20 @@ static int event_done(lua_State *L, int status, lua_KContext ctx)
 
 /* What event_cf reads fields by, each pushed from a table made once (a
  * C string pushed costs a strlen, a hash and a strcmp every time, in
- * Lua's string cache; a string of this table, one array read), and the
- * handles' metatable, to check one without a lookup by name. */
-enum { K_EVENT_IN = 1, K_CONNECTED, K_MW, K_ANY, K_LISTENERS, K_H, K_SOCK_MT };
+ * Lua's string cache; a string of this table, one array read), with the
+ * tables it reads besides the socket's: the dashboard's hooks (watcher)
+ * and dispatch.event, one array read each instead of a registry lookup. */
+enum { K_EVENT_IN = 1, K_CONNECTED, K_MW, K_ANY, K_LISTENERS, K_H, K_WATCHER, K_EVENT_FN, K_COUNT };
 static const char *const event_key_names[] = {NULL, "event_in", "connected", "_mw", "_any",
                                               "_listeners", "_h"};
 
 static void event_keys(lua_State *L, sl_app_t *app)
 {
-    lua_createtable(L, K_SOCK_MT, 0);
-    for (int k = K_EVENT_IN; k < K_SOCK_MT; k++) {
+    lua_createtable(L, K_COUNT - 1, 0);
+    for (int k = K_EVENT_IN; k < K_WATCHER; k++) {
         lua_pushstring(L, event_key_names[k]);
         lua_rawseti(L, -2, k);
     }
-    luaL_getmetatable(L, SOCK_MT);
-    lua_rawseti(L, -2, K_SOCK_MT);
     app->keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
@@ -978,40 +977,34 @@ static int raw_field(lua_State *L, int t, int keys, int k)
 }
 
 /* The one listener an event may be handed to from here, without
- * dispatch.event: pushed, and 1 returned, when the socket s (its table at
- * sock) is connected, no dashboard watches events, the socket has no
- * middlewares nor onAny listeners of its own, and the event named at name
- * has exactly one listener; else nothing is pushed. These are
- * dispatch.event's own tests (lua/siolua/socket.lua), read raw (rawget,
- * and plain tables), so both send an event to the same place; every other
- * case is that function's. keys: the keys' table. */
-static int push_lone_listener(lua_State *L, sl_lua_bind_t *b, const sio_socket_t *s, int keys,
-                              int sock, int name)
+ * dispatch.event: copied to the stack slot name, and 1 returned, when the
+ * socket s (its table at sock) is connected, no dashboard watches events,
+ * the socket has no middlewares nor onAny listeners of its own, and the
+ * event named at name has exactly one listener; else 0. Either way it
+ * leaves values above the top it found, for the caller to drop. These
+ * are dispatch.event's own tests (lua/siolua/socket.lua), read raw
+ * (rawget, and plain tables), so both send an event to the same place;
+ * every other case is that function's. keys: the keys' table. */
+static int find_lone_listener(lua_State *L, const sio_socket_t *s, int keys, int sock, int name)
 {
-    int top = lua_gettop(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, b->watcher_ref);
-    int watched = raw_field(L, top + 1, keys, K_EVENT_IN) != LUA_TNIL;
-    lua_settop(L, top);
+    lua_rawgeti(L, keys, K_WATCHER);
+    if (raw_field(L, lua_gettop(L), keys, K_EVENT_IN) != LUA_TNIL)
+        return 0;
     /* A socket table holds "connected" only once it is false (it has
      * disconnected); until then its metatable says it, as the C side
      * does. */
-    int said_gone = raw_field(L, sock, keys, K_CONNECTED) != LUA_TNIL && !lua_toboolean(L, -1);
-    if (watched || said_gone || !sio_socket_connected(s) ||
-        raw_field(L, sock, keys, K_MW) != LUA_TNIL || raw_field(L, sock, keys, K_ANY) != LUA_TNIL ||
-        raw_field(L, sock, keys, K_LISTENERS) != LUA_TTABLE) {
-        lua_settop(L, top);
+    if ((raw_field(L, sock, keys, K_CONNECTED) != LUA_TNIL && !lua_toboolean(L, -1)) ||
+        !sio_socket_connected(s) || raw_field(L, sock, keys, K_MW) != LUA_TNIL ||
+        raw_field(L, sock, keys, K_ANY) != LUA_TNIL ||
+        raw_field(L, sock, keys, K_LISTENERS) != LUA_TTABLE)
         return 0;
-    }
     lua_pushvalue(L, name);
     int t = lua_rawget(L, -2);
     if (t == LUA_TTABLE && lua_rawlen(L, -1) == 1)
         t = lua_rawgeti(L, -1, 1);
-    if (t != LUA_TFUNCTION) {
-        lua_settop(L, top);
+    if (t != LUA_TFUNCTION)
         return 0;
-    }
-    lua_replace(L, top + 1);
-    lua_settop(L, top + 1);
+    lua_copy(L, -1, name);
     return 1;
 }
 
@@ -1028,11 +1021,13 @@ static int event_cf(lua_State *L)
     packet_ev_t *ev = lua_touserdata(L, 1);
     const sio_packet_t *pkt = ev->pkt;
     sl_lua_bind_t *b = ev->b;
-    lua_settop(L, 0);
-    lua_pushnil(L); /* 1: the function to call, once known */
-    sl_lua_bind_push_socket(L, ev->s); /* 2 */
-    if (lua_isnil(L, 2))
+    sock_ud_t *u = sio_socket_data(ev->s);
+    if (!u || u->ref == LUA_NOREF)
         return 0;
+    lua_settop(L, 0);
+    /* 1: the keys' table, until the function to call takes its place */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ((sl_app_t *)b)->keys_ref); /* the bind context is the app's first member */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, u->ref); /* 2: the socket table */
     lua_pushboolean(L, pkt->has_ack); /* 3 */
     sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
     int n = sl_lua_json_decode_args(L, pkt->payload, pkt->payload_len, ev->natts ? &o : NULL,
@@ -1048,33 +1043,26 @@ static int event_cf(lua_State *L)
         lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, 4));
         lua_replace(L, 4);
     }
-    int top = lua_gettop(L); /* fn, sock, has_ack, name, args... */
-    int keys_ref = ((sl_app_t *)b)->keys_ref; /* the bind context is the app's first member */
+    int top = lua_gettop(L); /* keys, sock, has_ack, name, args... */
     luaL_checkstack(L, 10, NULL);
     if (pkt->has_ack) {
-        /* ack, the last argument, over the socket's handle (checked as
-         * luaL_checkudata would, without its lookup by name). */
-        lua_rawgeti(L, LUA_REGISTRYINDEX, keys_ref);
-        if (raw_field(L, 2, top + 1, K_H) != LUA_TUSERDATA || !lua_getmetatable(L, -1) ||
-            lua_rawgeti(L, top + 1, K_SOCK_MT) == LUA_TNIL || !lua_rawequal(L, -1, -2))
+        /* ack, the last argument, over the socket's handle: its _h, which
+         * is this socket's handle when it is the userdata the socket's
+         * data points to (a handle is its binding). */
+        if (raw_field(L, 2, 1, K_H) != LUA_TUSERDATA || lua_touserdata(L, -1) != u)
             return luaL_error(L, "socket table without its handle (_h)");
-        lua_pop(L, 2);
         lua_pushinteger(L, (lua_Integer)pkt->ack_id);
         lua_pushboolean(L, 0);
         lua_pushcclosure(L, ack_call, 3);
-        lua_remove(L, top + 1);
         top++;
     }
-    lua_rawgeti(L, LUA_REGISTRYINDEX, keys_ref);
-    int keys = top + 1;
-    if (push_lone_listener(L, b, ev->s, keys, 2, 4)) {
-        lua_replace(L, 4); /* listener(args..., [ack]) */
-        lua_settop(L, top);
+    if (find_lone_listener(L, ev->s, 1, 2, 4)) {
+        lua_settop(L, top); /* listener(args..., [ack]) */
         lua_callk(L, top - 4, 0, 0, event_done);
         return 0;
     }
     lua_settop(L, top);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, b->event_ref);
+    lua_rawgeti(L, 1, K_EVENT_FN);
     lua_replace(L, 1);
     lua_callk(L, top - 1, 0, 0, event_done);
     return 0;
@@ -1337,6 +1325,12 @@ static int open_api_cf(lua_State *L)
     lua_getfield(L, -1, "event");
     app->b.event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     app->b.dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, app->keys_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, app->b.watcher_ref);
+    lua_rawseti(L, -2, K_WATCHER);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, app->b.event_ref);
+    lua_rawseti(L, -2, K_EVENT_FN);
+    lua_pop(L, 1);
     return 0;
 }
 
