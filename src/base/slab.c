@@ -35,25 +35,14 @@ static int page_new(sl_slab_t *s)
     return 0;
 }
 
-void *sl_slab_alloc(sl_slab_t *s, size_t n)
+void *sl_slab_carve(sl_slab_t *s, size_t c)
 {
-    size_t c = class_of(n);
-    void *p = s->free[c];
-    if (p) {
-        s->free[c] = *(void **)p;
-        return p;
-    }
     size_t size = (c + 1) * SL_SLAB_STEP;
     if ((size_t)(s->end - s->bump) < size && page_new(s))
         return NULL;
-    p = s->bump;
+    void *p = s->bump;
     s->bump += size;
     return p;
-}
-
-void sl_slab_free(sl_slab_t *s, void *p, size_t n)
-{
-    push(s, class_of(n), p);
 }
 
 void sl_slab_destroy(sl_slab_t *s)

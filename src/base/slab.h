@@ -29,14 +29,34 @@ typedef struct sl_slab {
 } sl_slab_t;
 
 void sl_slab_init(sl_slab_t *s);
-/* A block of n bytes (1 <= n <= SL_SLAB_MAX), or NULL when a new page can't
- * be had. */
-void *sl_slab_alloc(sl_slab_t *s, size_t n);
-/* Gives back a block of n bytes (the n it was allocated with, or any n of
- * the same class). */
-void sl_slab_free(sl_slab_t *s, void *p, size_t n);
 /* Frees every page: every block of the slab is gone. */
 void sl_slab_destroy(sl_slab_t *s);
+
+/* sl_slab_alloc's way when the class has no free block: carved from the
+ * current page, or a new one. */
+void *sl_slab_carve(sl_slab_t *s, size_t c);
+
+/* A block of n bytes (1 <= n <= SL_SLAB_MAX), or NULL when a new page can't
+ * be had. Inline, as sl_slab_free: the pop and the push are most of what
+ * the Lua state's allocator does per object. */
+static inline void *sl_slab_alloc(sl_slab_t *s, size_t n)
+{
+    size_t c = (n - 1) / SL_SLAB_STEP;
+    void *p = s->free[c];
+    if (!p)
+        return sl_slab_carve(s, c);
+    s->free[c] = *(void **)p;
+    return p;
+}
+
+/* Gives back a block of n bytes (the n it was allocated with, or any n of
+ * the same class). */
+static inline void sl_slab_free(sl_slab_t *s, void *p, size_t n)
+{
+    size_t c = (n - 1) / SL_SLAB_STEP;
+    *(void **)p = s->free[c];
+    s->free[c] = p;
+}
 
 /* Whether n bytes are the slab's (else: malloc's). */
 static inline int sl_slab_fits(size_t n) { return n - 1 < SL_SLAB_MAX; }
