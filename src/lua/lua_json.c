@@ -170,8 +170,32 @@ typedef struct dec {
     sl_buf_t scratch; /* unescaped strings; sl_lua_json_decode frees it */
     int depth;
     int code;
-    int arr_mt, obj_mt; /* stack slots of the shared metatables: nil until used */
+    int arr_mt, obj_mt; /* stack slots of the shared metatables: nil until used;
+                         * 0: none (looked up at each use) */
+    char *err;          /* unprotected: a failure's message, written before it raises */
+    size_t errlen;
 } dec_t;
+
+/* Raises the message on top of the stack, written to d->err first when
+ * the decode is not protected (whoever catches the error has no other way
+ * to read it). */
+__attribute__((noreturn))
+static void dec_raise(dec_t *d)
+{
+    if (d->err)
+        copy_err(d->err, d->errlen, lua_tostring(d->L, -1));
+    lua_error(d->L);
+    abort(); /* not reached: lua_error longjmps */
+}
+
+/* luaL_checkstack's check and message, raised through dec_raise. */
+static void dec_checkstack(dec_t *d, int n, const char *what)
+{
+    if (!lua_checkstack(d->L, n)) {
+        lua_pushfstring(d->L, "stack overflow (%s)", what);
+        dec_raise(d);
+    }
+}
 
 __attribute__((noreturn, format(printf, 3, 4)))
 static void dec_fail(dec_t *d, const unsigned char *at, const char *fmt, ...)
@@ -189,8 +213,7 @@ static void dec_fail(dec_t *d, const unsigned char *at, const char *fmt, ...)
     if (!d->code)
         d->code = -EINVAL;
     lua_pushstring(d->L, msg);
-    lua_error(d->L);
-    abort(); /* not reached: lua_error longjmps */
+    dec_raise(d);
 }
 
 __attribute__((noreturn))
@@ -198,8 +221,7 @@ static void dec_oom(dec_t *d)
 {
     d->code = -ENOMEM;
     lua_pushliteral(d->L, "out of memory");
-    lua_error(d->L);
-    abort();
+    dec_raise(d);
 }
 
 __attribute__((noreturn))
@@ -276,7 +298,7 @@ static void enter(dec_t *d)
 {
     if (++d->depth > SL_LUA_JSON_MAX_DEPTH)
         dec_fail(d, d->p, "nesting deeper than %d", SL_LUA_JSON_MAX_DEPTH);
-    luaL_checkstack(d->L, 8, "json nesting");
+    dec_checkstack(d, 8, "json nesting");
 }
 
 /* Past an array's '[': its elements up to the closing ']', each set in
@@ -292,7 +314,7 @@ static void parse_elements(dec_t *d, int t)
     }
     for (lua_Integer n = 1;; n++) {
         if (!t)
-            luaL_checkstack(L, 8, "too many arguments");
+            dec_checkstack(d, 8, "too many arguments");
         parse_value(d);
         if (t)
             lua_rawseti(L, t, n);
@@ -320,11 +342,15 @@ static void parse_array(dec_t *d)
      * event name, two arguments and the ack function Lua appends, so that
      * none of them grows the table. */
     lua_createtable(L, d->depth == 1 ? 4 : 0, 0);
-    if (lua_isnil(L, d->arr_mt)) { /* looked up when first needed */
+    if (!d->arr_mt) {
         push_array_mt(L);
-        lua_replace(L, d->arr_mt);
+    } else {
+        if (lua_isnil(L, d->arr_mt)) { /* looked up when first needed */
+            push_array_mt(L);
+            lua_replace(L, d->arr_mt);
+        }
+        lua_pushvalue(L, d->arr_mt);
     }
-    lua_pushvalue(L, d->arr_mt);
     lua_setmetatable(L, -2);
     parse_elements(d, lua_gettop(L));
     d->depth--;
@@ -352,7 +378,7 @@ static lua_Integer placeholder_num(dec_t *d, int t)
     if (!isnum || num < 0 || (uint64_t)num >= d->opts->nattachments) {
         d->code = -EINVAL;
         lua_pushliteral(L, "illegal attachment placeholder");
-        lua_error(L);
+        dec_raise(d);
     }
     return num;
 }
@@ -395,11 +421,15 @@ static void parse_object(dec_t *d)
     skip_ws(d);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
-        if (lua_isnil(L, d->obj_mt)) { /* looked up when first needed */
+        if (!d->obj_mt) {
             push_object_mt(L);
-            lua_replace(L, d->obj_mt);
+        } else {
+            if (lua_isnil(L, d->obj_mt)) { /* looked up when first needed */
+                push_object_mt(L);
+                lua_replace(L, d->obj_mt);
+            }
+            lua_pushvalue(L, d->obj_mt);
         }
-        lua_pushvalue(L, d->obj_mt);
         lua_setmetatable(L, t);
         d->depth--;
         return;
@@ -504,13 +534,9 @@ static int dec_run(lua_State *L)
 
 /* The elements of a top-level array, each on the stack, with placeholders
  * replaced in each as dec_run does in the array. */
-static int dec_args_run(lua_State *L)
+static int dec_args(dec_t *d)
 {
-    dec_t *d = lua_touserdata(L, 1);
-    lua_pushnil(L); /* the shared metatables, looked up when first needed */
-    d->arr_mt = lua_gettop(L);
-    lua_pushnil(L);
-    d->obj_mt = lua_gettop(L);
+    lua_State *L = d->L;
     int base = lua_gettop(L);
     skip_ws(d);
     if (d->p >= d->end || *d->p != '[')
@@ -537,6 +563,16 @@ static int dec_args_run(lua_State *L)
         }
     }
     return top - base;
+}
+
+static int dec_args_run(lua_State *L)
+{
+    dec_t *d = lua_touserdata(L, 1);
+    lua_pushnil(L); /* the shared metatables, looked up when first needed */
+    d->arr_mt = lua_gettop(L);
+    lua_pushnil(L);
+    d->obj_mt = lua_gettop(L);
+    return dec_args(d);
 }
 
 /* Runs fn (dec_run or dec_args_run) protected; nres as lua_pcall's.
@@ -576,6 +612,22 @@ int sl_lua_json_decode_args(lua_State *L, const char *json, size_t len,
                             const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen)
 {
     return dec_call(L, dec_args_run, LUA_MULTRET, json, len, opts, err, errlen);
+}
+
+/* Without escapes no string needs the scratch buffer, the one thing a
+ * decode owns that an error jumping out would leak; without attachments
+ * nothing else is made on the side. Such text, most events', decodes
+ * here without the protected call. */
+int sl_lua_json_decode_args_raising(lua_State *L, const char *json, size_t len,
+                                    const sl_lua_json_decode_opts_t *opts, char *err,
+                                    size_t errlen)
+{
+    if (opts || !json || memchr(json, '\\', len) || !lua_checkstack(L, 4))
+        return sl_lua_json_decode_args(L, json, len, opts, err, errlen);
+    const unsigned char *p = (const unsigned char *)json;
+    dec_t d = {.L = L, .start = p, .p = p, .end = p + len, .scratch = SL_BUF_INIT,
+               .err = err, .errlen = errlen};
+    return dec_args(&d);
 }
 
 /* ---- encoder ------------------------------------------------------------- */

@@ -136,6 +136,17 @@ int sl_lua_json_decode(lua_State *L, const char *json, size_t len,
  * Never raises. */
 int sl_lua_json_decode_args(lua_State *L, const char *json, size_t len,
                             const sl_lua_json_decode_opts_t *opts, char *err, size_t errlen);
+/* The same, without a protected call of its own when the text allows it
+ * (no backslash in it, no attachments): for a caller that is a protected
+ * run itself and reports the failure (a handler made quiet with
+ * sl_lua_handler_quiet). Such a decode raises on failure, with the
+ * message written to err first, except when memory runs out (err is then
+ * as the caller left it); any other text is decoded as by
+ * sl_lua_json_decode_args, which returns the failure. The values are the
+ * same either way. */
+int sl_lua_json_decode_args_raising(lua_State *L, const char *json, size_t len,
+                                    const sl_lua_json_decode_opts_t *opts, char *err,
+                                    size_t errlen);
 
 /* Appends the JSON text of the value at idx to out. opts may be NULL.
  * Returns the number of binary placeholders written (>= 0), or a negative

@@ -64,6 +64,7 @@ typedef struct sl_lua_co {
     co_state_t state;
     int yielding;         /* set by sl_lua_yield: this yield is a wait */
     sl_lua_wait_t *wait;  /* armed or parked wait, or NULL */
+    int quiet;            /* an error now is the starter's to report (sl_lua_handler_quiet) */
     struct sl_lua_co *prev, *next;
     /* What the coroutine runs, for log lines. Empty for a function spawned
      * from Lua: co_what then names where that function is defined, worked
@@ -691,6 +692,7 @@ static sl_lua_co_t *co_acquire(sl_lua_t *rt)
     co->state = CO_RUNNING;
     co->yielding = 0;
     co->wait = NULL;
+    co->quiet = 0;
     return co;
 }
 
@@ -784,12 +786,13 @@ static int co_resume(sl_lua_co_t *co, int nargs)
         co_release(co, 1);
         return 0;
     }
-    if (st == LUA_YIELD)
+    /* Quiet: the function that started the handler reports it. */
+    if (!co->quiet && st == LUA_YIELD)
         LUA_FAILED(rt, SL_ERROR,
                    "lua error in %s: coroutine.yield() outside a siolua wait stops the handler "
                    "(use sio.sleep(0) to let others run)",
                    co_what(co));
-    else
+    else if (!co->quiet)
         report_co_error(co, st, blown ? &run : NULL);
     co_release(co, 0);
     return -1;
@@ -829,6 +832,15 @@ int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
 }
 
 int sl_lua_spawn_function(sl_lua_t *rt, lua_State *L, int nargs) { return spawn(rt, L, nargs, NULL); }
+
+int sl_lua_handler_quiet(lua_State *L, int on)
+{
+    sl_lua_co_t *co = co_of(L);
+    if (!co || co->L != L || co->state != CO_RUNNING)
+        return 0;
+    co->quiet = on;
+    return 1;
+}
 
 /* ---- synchronous calls ---------------------------------------------------------- */
 

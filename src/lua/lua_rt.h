@@ -128,6 +128,13 @@ int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what);
  * starts with is defined ("function defined at FILE:LINE"). For C code
  * handing an event to a library function that tail-calls the app's. */
 int sl_lua_spawn_function(sl_lua_t *rt, lua_State *L, int nargs);
+/* Inside a handler's first C function: while on, an error that ends the
+ * handler (raised, or out of memory) is neither logged nor counted, for
+ * that function's caller reports it itself (event_cf, whose arguments
+ * decode without a protected call of their own: a failure there is the
+ * packet's, not the app's). Returns 1 when L is a handler's running
+ * thread, else 0 and nothing changes (errors are reported as always). */
+int sl_lua_handler_quiet(lua_State *L, int on);
 
 /* lua_pcall with a traceback message handler and the guards, for
  * synchronous calls that must not wait (e.g. a value needed right now). On

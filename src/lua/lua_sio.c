@@ -1030,8 +1030,23 @@ static int event_cf(lua_State *L)
     lua_rawgeti(L, LUA_REGISTRYINDEX, u->ref); /* 2: the socket table */
     lua_pushboolean(L, pkt->has_ack); /* 3 */
     sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
-    int n = sl_lua_json_decode_args(L, pkt->payload, pkt->payload_len, ev->natts ? &o : NULL,
-                                    ev->err, sizeof ev->err);
+    const sl_lua_json_decode_opts_t *opts = ev->natts ? &o : NULL;
+    int n;
+    if (sl_lua_handler_quiet(L, 1)) {
+        /* A failure ends this handler without a word, leaving ev->err
+         * (what Lua says when memory runs out, unless the decoder wrote
+         * its own) for lua_on_packet: no protected call of the decode's
+         * own is needed for that. */
+        snprintf(ev->err, sizeof ev->err, "not enough memory");
+        n = sl_lua_json_decode_args_raising(L, pkt->payload, pkt->payload_len, opts, ev->err,
+                                            sizeof ev->err);
+        sl_lua_handler_quiet(L, 0);
+        if (n >= 0)
+            ev->err[0] = '\0';
+    } else {
+        n = sl_lua_json_decode_args(L, pkt->payload, pkt->payload_len, opts, ev->err,
+                                    sizeof ev->err);
+    }
     if (n < 0) {
         if (!ev->err[0])
             snprintf(ev->err, sizeof ev->err, "not JSON");

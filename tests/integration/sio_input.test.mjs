@@ -8,12 +8,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import WebSocket from 'ws';
-import { startServer, makeAppDir, sleep } from './lib/server.mjs';
+import { startServer, makeAppDir, sleep, eioHandshake, eioGet, eioPost, until } from './lib/server.mjs';
 
 const APP = `
 local sio = require "siolua"
 sio.server:on("connection", function(socket)
   socket:on("hi", function(ack) ack("hello") end)
+  socket:on("say", function(text, ack) print("said: " .. text) ack(text) end)
 end)
 sio.server:of("/chat"):on("connection", function(socket) socket:emit("welcome", "chat") end)
 `;
@@ -85,6 +86,35 @@ test('the namespace itself still works, on the same connection as a refused one'
   assert.equal(got[2], '42/chat,["welcome","chat"]');
   await sleep(10);
   assert.deepEqual(errorLines(), []);
+});
+
+// Arguments the Lua side cannot decode though the packet is JSON (bytes
+// that are not UTF-8, which only polling can carry, or a lone surrogate
+// escape): that socket's connection closes, with one info line naming
+// why; the listener never runs; nothing is logged as an error.
+test('event arguments that are not UTF-8 (polling) close the connection with an info line, the listener never runs', async () => {
+  const before = errorLines().length;
+  const { sid } = await eioHandshake(srv.url, { path: '/socket.io/' });
+  assert.equal((await eioPost(srv.url, sid, '40', { path: '/socket.io/' })).status, 200);
+  assert.match((await eioGet(srv.url, sid, { path: '/socket.io/' })).text, /^40\{"sid":"/);
+  const body = Buffer.concat([Buffer.from('421["say","ok '), Buffer.from([0xff, 0xfe]), Buffer.from('"]')]);
+  await eioPost(srv.url, sid, body, { path: '/socket.io/' });
+  await until(() => /undecodable arguments \(invalid UTF-8 in string at offset \d+\), closing/.test(srv.stderr()));
+  const res = await eioGet(srv.url, sid, { path: '/socket.io/' });
+  assert.ok(!res.text.includes('431'), `no ack: ${res.text}`);
+  assert.ok(!srv.stderr().includes('said: ok'), 'the listener did not run');
+  assert.deepEqual(errorLines().slice(before), []);
+});
+
+test('event arguments holding a lone surrogate escape close the connection with an info line; the next connection is served', async () => {
+  const before = errorLines().length;
+  const { got, closed } = await session(['40', '422["say","a\\ud800b"]']);
+  assert.ok(closed, 'the connection was closed');
+  assert.ok(!got.some((f) => f.startsWith('432')), JSON.stringify(got));
+  assert.match(srv.stderr(), /undecodable arguments \(lone surrogate in \\u escape at offset \d+\), closing/);
+  const ok = await session(['40', '423["say","fine \\u00e9"]']);
+  assert.ok(ok.got.includes(Buffer.from('433["fine é"]').toString('latin1')), JSON.stringify(ok.got));
+  assert.deepEqual(errorLines().slice(before), []);
 });
 
 // The same refusals with the msgpack parser (socket.io-msgpack-parser),

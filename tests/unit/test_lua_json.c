@@ -959,6 +959,136 @@ static void arguments_decode_onto_the_stack_like_the_array(void)
     lua_close(L);
 }
 
+/* The unprotected decode of an event's arguments, run as event_cf runs
+ * it: inside a protected call that only catches. */
+typedef struct raising_args {
+    const char *text;
+    size_t len;
+    const sl_lua_json_decode_opts_t *opts;
+    char err[256];
+    int n;
+} raising_args_t;
+
+static int raising_cf(lua_State *L)
+{
+    raising_args_t *a = lua_touserdata(L, 1);
+    lua_settop(L, 0);
+    a->n = sl_lua_json_decode_args_raising(L, a->text, a->len, a->opts, a->err, sizeof a->err);
+    return a->n < 0 ? 0 : a->n;
+}
+
+/* Runs it on text (in its own allocation); returns lua_pcall's status
+ * with the values (status 0) on the stack. */
+static int decode_raising(lua_State *L, raising_args_t *a, const char *text,
+                          const sl_lua_json_decode_opts_t *opts)
+{
+    size_t len = strlen(text);
+    char *copy = malloc(len ? len : 1);
+    memcpy(copy, text, len);
+    a->text = copy;
+    a->len = len;
+    a->opts = opts;
+    snprintf(a->err, sizeof a->err, "untouched");
+    a->n = -100;
+    lua_pushcfunction(L, raising_cf);
+    lua_pushlightuserdata(L, a);
+    int st = lua_pcall(L, 1, LUA_MULTRET, 0);
+    free(copy);
+    return st;
+}
+
+/* Without a backslash (no string needs rebuilding) and without
+ * attachments, the arguments decode without a protected call of their
+ * own: the same values as the protected decode, long strings, UTF-8 and
+ * nested tables included; a failure raises with the same message, written
+ * to err first. Other text goes the protected way and returns its
+ * failure. */
+static void raising_argument_decode_matches_the_protected_one(void)
+{
+    char long_ascii[400], long_utf8[400];
+    memset(long_ascii, 0, sizeof long_ascii);
+    strcpy(long_ascii, "[\"echo\",\"");
+    for (int i = 0; i < 300; i++)
+        long_ascii[strlen(long_ascii)] = (char)('a' + i % 26);
+    strcat(long_ascii, "\"]");
+    snprintf(long_utf8, sizeof long_utf8, "[\"m\",\"%s\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80%s\"]",
+             "abcdefghijklmnopqrstuvwxyz0123", "tail after the multibyte ones, past a block");
+    const char *good[] = {
+        "[\"echo\"]", " [ \"m\" , 1 , null , true , false ] ", long_ascii, long_utf8,
+        "[\"m\",{\"b\":1,\"a\":[2,{}]},[],[[null]],-0,1.5,{}]", "[7,\"numbered\"]",
+        /* with a backslash: the protected way */
+        "[\"m\",\"a\\\"b\\\\c\\n\\u00e9\\ud83d\\ude00\"]",
+    };
+    lua_State *L = new_state();
+    sl_buf_t want = SL_BUF_INIT, got = SL_BUF_INIT;
+    char err[256];
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        int top = lua_gettop(L);
+        int n = sl_lua_json_decode_args(L, good[i], strlen(good[i]), NULL, err, sizeof err);
+        CHECK(n > 0);
+        sl_buf_reset(&want);
+        CHECK(sl_lua_json_encode_values(L, top + 1, n, &want, NULL, err, sizeof err) >= 0);
+        lua_settop(L, top);
+        raising_args_t a;
+        CHECK_EQ_INT(decode_raising(L, &a, good[i], NULL), LUA_OK);
+        CHECK_EQ_INT(a.n, n);
+        CHECK_EQ_INT(lua_gettop(L), top + n);
+        sl_buf_reset(&got);
+        CHECK(sl_lua_json_encode_values(L, top + 1, n, &got, NULL, err, sizeof err) >= 0);
+        CHECK_MEM(got.data, got.len, want.data, want.len);
+        CHECK(strcmp(a.err, "untouched") == 0); /* written only on failure */
+        lua_settop(L, top);
+    }
+    /* Failures: the raising way (no backslash) raises, its message in err
+     * and as the error; with a backslash the failure is returned. */
+    const char *bad[] = {"[\"m\",\"\xff\"]", "[\"m\",\"ok\xc3\"]", "[1,", "[1] 2", "{}", "[\"\x01\"]",
+                         "[\"\\ud800\"]"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        int top = lua_gettop(L);
+        err[0] = '\0';
+        CHECK_EQ_INT(sl_lua_json_decode_args(L, bad[i], strlen(bad[i]), NULL, err, sizeof err), -EINVAL);
+        raising_args_t a;
+        int st = decode_raising(L, &a, bad[i], NULL);
+        if (strchr(bad[i], '\\')) {
+            CHECK_EQ_INT(st, LUA_OK);
+            CHECK_EQ_INT(a.n, -EINVAL);
+        } else {
+            CHECK_EQ_INT(st, LUA_ERRRUN);
+            CHECK(lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), err) == 0);
+        }
+        CHECK(strcmp(a.err, err) == 0);
+        lua_settop(L, top);
+    }
+    /* Deeper than the limit: the same message either way. */
+    sl_buf_t deep = SL_BUF_INIT;
+    sl_buf_append(&deep, "[\"m\",", 5);
+    for (int i = 0; i < SL_LUA_JSON_MAX_DEPTH + 5; i++)
+        sl_buf_append(&deep, "[", 1);
+    for (int i = 0; i < SL_LUA_JSON_MAX_DEPTH + 5; i++)
+        sl_buf_append(&deep, "]", 1);
+    sl_buf_append(&deep, "]\0", 2);
+    CHECK_EQ_INT(sl_lua_json_decode_args(L, deep.data, deep.len - 1, NULL, err, sizeof err), -EINVAL);
+    raising_args_t a;
+    CHECK_EQ_INT(decode_raising(L, &a, deep.data, NULL), LUA_ERRRUN);
+    CHECK(strcmp(a.err, err) == 0 && strstr(err, "nesting deeper") != NULL);
+    lua_settop(L, 0);
+    /* Attachments: the protected way, placeholders replaced. */
+    sl_lua_json_blob_t att[1] = {{"\x01\x02", 2}};
+    sl_lua_json_decode_opts_t dopts = {att, 1};
+    CHECK_EQ_INT(decode_raising(L, &a, "[\"m\",{\"_placeholder\":true,\"num\":0}]", &dopts), LUA_OK);
+    CHECK_EQ_INT(a.n, 2);
+    CHECK(sl_lua_json_is_binary(L, 2));
+    lua_settop(L, 0);
+    CHECK_EQ_INT(decode_raising(L, &a, "[\"m\",{\"_placeholder\":true,\"num\":3}]", &dopts), LUA_OK);
+    CHECK_EQ_INT(a.n, -EINVAL);
+    CHECK(strstr(a.err, "illegal attachment placeholder") != NULL);
+    lua_settop(L, 0);
+    sl_buf_free(&deep);
+    sl_buf_free(&want);
+    sl_buf_free(&got);
+    lua_close(L);
+}
+
 static void has_binary_finds_them_within_the_limit_only(void)
 {
     lua_State *L = new_state();
@@ -975,6 +1105,7 @@ static void has_binary_finds_them_within_the_limit_only(void)
 TL_SUITE(lua_json, NULL, NULL,
          TL_TEST(values_encode_as_one_array_from_the_stack),
          TL_TEST(arguments_decode_onto_the_stack_like_the_array),
+         TL_TEST(raising_argument_decode_matches_the_protected_one),
          TL_TEST(roundtrip_corpus_is_byte_exact),
          TL_TEST(whitespace_escapes_and_numbers_come_out_like_json_stringify),
          TL_TEST(decoded_numbers_are_integers_only_when_exact),
