@@ -257,19 +257,27 @@ size_t sl_json_plain_len(const char *p, size_t n, int high)
     /* Sixteen bytes a step where the CPU has SSE2 (every x86-64): a third
      * of the instructions of the two words below. The bytes found are
      * exactly the special ones (below 0x20 as max(x, 0x1f) == 0x1f,
-     * unsigned), so the first is where the run ends. */
+     * unsigned; with high, those whose top bit x & 0x80 keeps), so the
+     * first is where the run ends. */
     const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'),
-                  ctl = _mm_set1_epi8(0x1f);
+                  ctl = _mm_set1_epi8(0x1f), top = _mm_set1_epi8(high ? (char)0x80 : 0);
+#define SPECIAL16(x)                                                                               \
+    (unsigned)_mm_movemask_epi8(_mm_or_si128(                                                      \
+        _mm_or_si128(_mm_cmpeq_epi8((x), quote), _mm_cmpeq_epi8((x), bslash)),                     \
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8((x), ctl), ctl), _mm_and_si128((x), top))))
     for (; n - i >= 16; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-                                       _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl));
-        unsigned m = (unsigned)_mm_movemask_epi8(special);
-        if (high)
-            m |= (unsigned)_mm_movemask_epi8(x);
+        unsigned m = SPECIAL16(_mm_loadu_si128((const __m128i *)(const void *)(p + i)));
         if (m)
             return i + (size_t)__builtin_ctz(m);
     }
+    if (i < n && n >= 16) {
+        /* The last bytes: the sixteen that end at p + n, read again from
+         * where they overlap the blocks above (plain, so they add no bit)
+         * rather than one at a time. */
+        unsigned m = SPECIAL16(_mm_loadu_si128((const __m128i *)(const void *)(p + n - 16)));
+        return m ? n - 16 + (size_t)__builtin_ctz(m) : n;
+    }
+#undef SPECIAL16
 #endif
     for (; n - i >= 16; i += 16) {
         uint64_t x, y;

@@ -375,14 +375,16 @@ static void every_code_has_a_message(void)
 }
 
 
-/* sl_json_plain_len, the eight-bytes-a-step run finder: every special byte
- * at every position of words and tails is found exactly where it is, high
- * bytes count only when asked, and nothing past n is read. */
+/* sl_json_plain_len, the sixteen-bytes-a-step run finder (its last block
+ * read again where it overlaps the one before): every special byte at
+ * every position of blocks and tails is found exactly where it is, the
+ * first of two wherever the second is, high bytes count only when asked,
+ * and nothing past n is read (each buffer is its own allocation). */
 static void plain_len_finds_each_special_byte_wherever_it_is(void)
 {
     static const unsigned char special[] = {'"', '\\', 0x00, 0x01, 0x0a, 0x1f};
     static const unsigned char plain[] = {' ', '!', '#', '[', ']', '~', 0x7f, 'a'};
-    for (size_t n = 0; n <= 41; n++) {
+    for (size_t n = 0; n <= 72; n++) {
         char *buf = malloc(n ? n : 1);
         for (size_t i = 0; i < n; i++)
             buf[i] = (char)plain[i % sizeof plain];
@@ -401,6 +403,15 @@ static void plain_len_finds_each_special_byte_wherever_it_is(void)
             buf[at] = (char)0xff;
             CHECK_EQ_INT(sl_json_plain_len(buf, n, 0), n);
             CHECK_EQ_INT(sl_json_plain_len(buf, n, 1), at);
+            buf[at] = '"';
+            for (size_t later = at + 1; later < n; later++) {
+                char keep2 = buf[later];
+                buf[later] = '\\';
+                CHECK_EQ_INT(sl_json_plain_len(buf, n, 0), at);
+                buf[later] = (char)0xc3;
+                CHECK_EQ_INT(sl_json_plain_len(buf, n, 1), at);
+                buf[later] = keep2;
+            }
             buf[at] = keep;
         }
         free(buf);
