@@ -46,16 +46,19 @@ int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
     return 0;
 }
 
+/* Counts the digits first and writes them in place, last first: no copy
+ * (an id per ack, a length per frame go through here). */
 char *sl_u64_put(char *dst, uint64_t v)
 {
-    char d[20];
-    size_t i = sizeof d;
+    size_t n = 1;
+    for (uint64_t t = v; t >= 10; t /= 10)
+        n++;
+    char *end = dst + n;
     do {
-        d[--i] = (char)('0' + v % 10);
+        *--end = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    memcpy(dst, d + i, sizeof d - i);
-    return dst + (sizeof d - i);
+    return dst + n;
 }
 
 int sl_buf_append_u64(sl_buf_t *b, uint64_t v)

@@ -37,13 +37,7 @@ void sl_lua_bind_dispatch(lua_State *L, int table_ref, const char *name, int nar
 
 int sl_lua_bind_handler(sl_lua_bind_t *b, lua_CFunction fn, void *ev)
 {
-    lua_State *L = b->L;
-    /* Neither push allocates: nothing can raise out here. */
-    if (!lua_checkstack(L, 2))
-        return -1;
-    lua_pushcfunction(L, fn);
-    lua_pushlightuserdata(L, ev);
-    return sl_lua_spawn_function(b->rt, L, 1);
+    return sl_lua_spawn_cfunction(b->rt, fn, ev);
 }
 
 sl_lua_bind_t *sl_lua_bind_upvalue(lua_State *L)

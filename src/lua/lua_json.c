@@ -313,8 +313,10 @@ static void parse_elements(dec_t *d, int t)
         return;
     }
     for (lua_Integer n = 1;; n++) {
-        if (!t)
-            dec_checkstack(d, 8, "too many arguments");
+        /* Left on the stack: room for eight at a time, and for the
+         * working space of the next (a nested value checks its own). */
+        if (!t && (n & 7) == 1)
+            dec_checkstack(d, 16, "too many arguments");
         parse_value(d);
         if (t)
             lua_rawseti(L, t, n);
@@ -541,7 +543,8 @@ static int dec_args(dec_t *d)
     skip_ws(d);
     if (d->p >= d->end || *d->p != '[')
         dec_fail(d, d->p, "expected an array");
-    enter(d); /* the array's own level, as when it is a table */
+    d->depth++; /* the array's own level, as when it is a table (its
+                 * elements check the stack for themselves) */
     d->p++;
     parse_elements(d, 0);
     d->depth--;
@@ -622,7 +625,7 @@ int sl_lua_json_decode_args_raising(lua_State *L, const char *json, size_t len,
                                     const sl_lua_json_decode_opts_t *opts, char *err,
                                     size_t errlen)
 {
-    if (opts || !json || memchr(json, '\\', len) || !lua_checkstack(L, 4))
+    if (opts || !json || memchr(json, '\\', len))
         return sl_lua_json_decode_args(L, json, len, opts, err, errlen);
     const unsigned char *p = (const unsigned char *)json;
     dec_t d = {.L = L, .start = p, .p = p, .end = p + len, .scratch = SL_BUF_INIT,

@@ -798,28 +798,37 @@ static int co_resume(sl_lua_co_t *co, int nargs)
     return -1;
 }
 
-/* what NULL: a function spawned from Lua, described lazily (co_what). */
-static int spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
+/* A pooled (or new) coroutine for a handler, described by what (NULL:
+ * lazily, co_what), with room for n values; NULL (logged) when the
+ * runtime is closing or out of memory. */
+static sl_lua_co_t *co_for(sl_lua_t *rt, int n, const char *what)
 {
-    if (rt->closing) {
-        lua_pop(L, nargs + 1);
-        return -1;
-    }
+    if (rt->closing)
+        return NULL;
     sl_lua_co_t *co = co_acquire(rt);
     if (!co) {
         LUA_FAILED(rt, SL_ERROR, "lua error in %s: cannot create a coroutine: not enough memory",
                    what ? what : "a spawned function");
-        lua_pop(L, nargs + 1);
-        return -1;
+        return NULL;
     }
     if (what)
         snprintf(co->what, sizeof co->what, "%s", what);
     else
         co->what[0] = '\0';
-    if (!lua_checkstack(co->L, nargs + 1)) {
+    if (!lua_checkstack(co->L, n)) {
         LUA_FAILED(rt, SL_ERROR, "lua error in %s: too many arguments", what ? what : "a spawned function");
-        lua_pop(L, nargs + 1);
         co_release(co, 1);
+        return NULL;
+    }
+    return co;
+}
+
+/* what NULL: a function spawned from Lua, described lazily (co_what). */
+static int spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
+{
+    sl_lua_co_t *co = co_for(rt, nargs + 1, what);
+    if (!co) {
+        lua_pop(L, nargs + 1);
         return -1;
     }
     lua_xmove(L, co->L, nargs + 1);
@@ -832,6 +841,16 @@ int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
 }
 
 int sl_lua_spawn_function(sl_lua_t *rt, lua_State *L, int nargs) { return spawn(rt, L, nargs, NULL); }
+
+int sl_lua_spawn_cfunction(sl_lua_t *rt, lua_CFunction fn, void *ud)
+{
+    sl_lua_co_t *co = co_for(rt, 2, NULL);
+    if (!co)
+        return -1;
+    lua_pushcfunction(co->L, fn);
+    lua_pushlightuserdata(co->L, ud);
+    return co_resume(co, 1);
+}
 
 int sl_lua_handler_quiet(lua_State *L, int on)
 {

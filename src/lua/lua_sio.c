@@ -258,20 +258,22 @@ static int sock_ack(lua_State *L)
 /* The function an event handler gets as its last argument when the client
  * asked for an ack: ack(...) sends the ACK once (later calls, and calls
  * once the socket is gone, do nothing). A C closure whose upvalues are the
- * handle, the id and whether it was called: one allocation per acked
- * event, where a Lua closure over the same three costs four. Made by
+ * handle and the id, which turns nil once it is called: one allocation
+ * per acked event, where a Lua closure over the same costs four. Made by
  * event_cf as it hands the event to the library. */
 static int ack_call(lua_State *L)
 {
-    if (lua_toboolean(L, lua_upvalueindex(3)))
+    int isnum;
+    lua_Integer id = lua_tointegerx(L, lua_upvalueindex(2), &isnum);
+    if (!isnum)
         return 0;
-    lua_pushboolean(L, 1);
-    lua_replace(L, lua_upvalueindex(3));
+    int n = lua_gettop(L); /* the values to send: those below the nil */
+    lua_pushnil(L);
+    lua_copy(L, -1, lua_upvalueindex(2));
     /* A socket handle: checked when the closure was made. */
     sio_socket_t *s = ((sock_ud_t *)lua_touserdata(L, lua_upvalueindex(1)))->s;
     if (s && sio_socket_connected(s))
-        send_built(L, s, 1, lua_gettop(L), SIO_PACKET_ACK,
-                   (int64_t)lua_tointeger(L, lua_upvalueindex(2)), 0);
+        send_built(L, s, 1, n, SIO_PACKET_ACK, (int64_t)id, 0);
     return 0;
 }
 
@@ -1024,11 +1026,11 @@ static int event_cf(lua_State *L)
     sock_ud_t *u = sio_socket_data(ev->s);
     if (!u || u->ref == LUA_NOREF)
         return 0;
-    lua_settop(L, 0);
-    /* 1: the keys' table, until the function to call takes its place */
+    /* 1: ev, as it came. 2: the keys' table, until the function to call
+     * takes its place. */
     lua_rawgeti(L, LUA_REGISTRYINDEX, ((sl_app_t *)b)->keys_ref); /* the bind context is the app's first member */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, u->ref); /* 2: the socket table */
-    lua_pushboolean(L, pkt->has_ack); /* 3 */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, u->ref); /* 3: the socket table */
+    lua_pushboolean(L, pkt->has_ack); /* 4 */
     sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
     const sl_lua_json_decode_opts_t *opts = ev->natts ? &o : NULL;
     int n;
@@ -1054,32 +1056,31 @@ static int event_cf(lua_State *L)
     }
     if (n == 0)
         lua_pushnil(L); /* never from the parser: it refuses an event without a name */
-    if (lua_type(L, 4) != LUA_TSTRING) { /* 4: the name */
-        lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, 4));
-        lua_replace(L, 4);
+    if (lua_type(L, 5) != LUA_TSTRING) { /* 5: the name */
+        lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, 5));
+        lua_replace(L, 5);
     }
-    int top = lua_gettop(L); /* keys, sock, has_ack, name, args... */
+    int top = lua_gettop(L); /* ev, keys, sock, has_ack, name, args... */
     luaL_checkstack(L, 10, NULL);
     if (pkt->has_ack) {
         /* ack, the last argument, over the socket's handle: its _h, which
          * is this socket's handle when it is the userdata the socket's
          * data points to (a handle is its binding). */
-        if (raw_field(L, 2, 1, K_H) != LUA_TUSERDATA || lua_touserdata(L, -1) != u)
+        if (raw_field(L, 3, 2, K_H) != LUA_TUSERDATA || lua_touserdata(L, -1) != u)
             return luaL_error(L, "socket table without its handle (_h)");
         lua_pushinteger(L, (lua_Integer)pkt->ack_id);
-        lua_pushboolean(L, 0);
-        lua_pushcclosure(L, ack_call, 3);
+        lua_pushcclosure(L, ack_call, 2);
         top++;
     }
-    if (find_lone_listener(L, ev->s, 1, 2, 4)) {
+    if (find_lone_listener(L, ev->s, 2, 3, 5)) {
         lua_settop(L, top); /* listener(args..., [ack]) */
-        lua_callk(L, top - 4, 0, 0, event_done);
+        lua_callk(L, top - 5, 0, 0, event_done);
         return 0;
     }
     lua_settop(L, top);
-    lua_rawgeti(L, 1, K_EVENT_FN);
-    lua_replace(L, 1);
-    lua_callk(L, top - 1, 0, 0, event_done);
+    lua_rawgeti(L, 2, K_EVENT_FN);
+    lua_replace(L, 2); /* dispatch.event(sock, has_ack, name, args..., [ack]) */
+    lua_callk(L, top - 2, 0, 0, event_done);
     return 0;
 }
 

@@ -93,7 +93,7 @@ static void unmask(unsigned char *p, size_t n, const uint8_t mask[4], uint8_t *o
     }
     for (; i < n; i++) {
         p[i] ^= mask[(o + i) & 3];
-        if (utf8)
+        if (utf8 && (st != 0 || p[i] >= 0x80)) /* ASCII keeps state 0 */
             st = utf8_step(st, p[i]);
     }
     *off = (uint8_t)((o + n) & 3);

@@ -7,7 +7,9 @@
 
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -548,6 +550,20 @@ static void buf_append_u64_writes_decimal_digits(void)
     CHECK_EQ_INT(sl_buf_append_u64(&b, UINT64_MAX), 0);
     CHECK_STR(b.data, b.len, "0 9 10 18446744073709551615");
     sl_buf_free(&b);
+    /* Every digit count, at each power of ten and either side of it, as
+     * printf writes them, and not a byte past them. */
+    for (uint64_t p = 1, k = 0; k < 20; k++, p *= 10) {
+        uint64_t vs[] = {p - 1, p, p + 1, p * 9 + (p - 1)};
+        for (size_t i = 0; i < sizeof vs / sizeof *vs; i++) {
+            char want[32], got[32];
+            memset(got, 'x', sizeof got);
+            int n = snprintf(want, sizeof want, "%llu", (unsigned long long)vs[i]);
+            char *end = sl_u64_put(got, vs[i]);
+            CHECK_EQ_INT(end - got, n);
+            CHECK_STR(got, (size_t)(end - got), want);
+            CHECK(*end == 'x');
+        }
+    }
 }
 
 TL_SUITE(buf, NULL, NULL,
