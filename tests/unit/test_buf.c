@@ -303,6 +303,43 @@ static void rcbuf_new_copies_bytes_with_one_ref(void)
     sl_rcbuf_unref(r);
 }
 
+/* Buffers given back are reused (small ones wait for the next of their
+ * size): whatever the order of sizes, each live buffer holds its own
+ * bytes, len and terminating NUL, with one ref and nothing queued. */
+static void rcbuf_reuse_keeps_live_buffers_apart(void)
+{
+    enum { LIVE = 150 };
+    sl_rcbuf_t *live[LIVE] = {0};
+    size_t sizes[LIVE];
+    unsigned seed = 7;
+    int ok = 1;
+    for (int round = 0; round < 40; round++) {
+        for (int i = 0; i < LIVE; i++) {
+            if (live[i] && (seed = seed * 1103515245u + 12345u) % 3 == 0) {
+                sl_rcbuf_unref(live[i]);
+                live[i] = NULL;
+            }
+            if (!live[i]) {
+                seed = seed * 1103515245u + 12345u;
+                sizes[i] = (seed >> 8) % 700; /* small ones and large */
+                live[i] = sl_rcbuf_alloc(sizes[i]);
+                if (!live[i] || live[i]->refs != 1 || live[i]->queued != 0 || live[i]->len != sizes[i] ||
+                    live[i]->data[sizes[i]] != '\0')
+                    ok = 0;
+                if (live[i])
+                    memset(live[i]->data, 'A' + i % 26, sizes[i]);
+            }
+        }
+        for (int i = 0; i < LIVE; i++)
+            for (size_t k = 0; live[i] && k < sizes[i]; k++)
+                if (live[i]->data[k] != (char)('A' + i % 26))
+                    ok = 0;
+    }
+    CHECK(ok);
+    for (int i = 0; i < LIVE; i++)
+        sl_rcbuf_unref(live[i]);
+}
+
 static void rcbuf_new_empty(void)
 {
     sl_rcbuf_t *r = sl_rcbuf_new(NULL, 0);
@@ -583,6 +620,7 @@ TL_SUITE(buf, NULL, NULL,
          TL_TEST(buf_free_releases_and_buffer_is_reusable),
          TL_TEST(rcbuf_new_copies_bytes_with_one_ref),
          TL_TEST(rcbuf_new_empty),
+         TL_TEST(rcbuf_reuse_keeps_live_buffers_apart),
          TL_TEST(rcbuf_alloc_is_writable_and_terminated),
          TL_TEST(rcbuf_ref_and_unref_free_on_last_release),
          TL_TEST(rcbuf_unref_null_is_fine),
