@@ -131,6 +131,20 @@ int sl_json_scan_string(const char *p, const char *end, unsigned flags, sl_buf_t
  * text is most of what reading and writing a string literal costs. */
 size_t sl_json_plain_len(const char *p, size_t n, int high);
 
+/* The common case of sl_json_scan_string, inline: the string literal
+ * whose opening quote is at p has no escape and, with high, no byte from
+ * 0x80 up (the bytes whose UTF-8 must be checked). Returns the end of it
+ * (past its closing quote), or NULL when it has any of those or is not
+ * terminated: sl_json_scan_string then says what it is. Saves that call
+ * for most strings of most payloads. */
+static inline const char *sl_json_plain_string_end(const char *p, const char *end, int high)
+{
+    const char *q = p + 1;
+    if (q < end)
+        q += sl_json_plain_len(q, (size_t)(end - q), high);
+    return q < end && *q == '"' ? q + 1 : NULL;
+}
+
 /* Whether the body of a well-formed string literal (between its quotes)
  * reads as the ASCII text lit once its escapes are decoded: so that
  * "\u005fplaceholder" is the key "_placeholder", as JSON.parse sees it. */

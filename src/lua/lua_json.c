@@ -258,6 +258,12 @@ static void dec_token_fail(dec_t *d, int rc, const char *at)
  * buffer, which is empty between strings. */
 static void parse_string(dec_t *d)
 {
+    const char *e = sl_json_plain_string_end((const char *)d->p, (const char *)d->end, 1);
+    if (e) { /* no escape, all ASCII: the text as it is */
+        lua_pushlstring(d->L, (const char *)d->p + 1, (size_t)(e - 2 - (const char *)d->p));
+        d->p = (const unsigned char *)e;
+        return;
+    }
     sl_json_string_t str;
     int rc = sl_json_scan_string((const char *)d->p, (const char *)d->end,
                                  SL_JSON_STR_UTF8 | SL_JSON_STR_LONE_ERROR, &d->scratch, &str);
@@ -706,8 +712,19 @@ static void put(enc_t *e, const void *p, size_t n)
 static int put_string(sl_buf_t *out, const char *str, size_t n)
 {
     const unsigned char *p = (const unsigned char *)str, *end = p + n, *run = p;
-    if (sl_buf_reserve(out, n + 2) || sl_buf_append(out, "\"", 1))
+    if (sl_buf_reserve(out, n + 2))
         return -ENOMEM;
+    size_t plain = sl_json_plain_len(str, n, 1);
+    if (plain == n) { /* no escape, all ASCII (most strings): one copy */
+        char *o = out->data + out->len;
+        o[0] = '"';
+        memcpy(o + 1, str, n);
+        o[n + 1] = '"';
+        out->len += n + 2;
+        return 0;
+    }
+    out->data[out->len++] = '"';
+    p += plain;
     while ((p += sl_json_plain_len((const char *)p, (size_t)(end - p), 1)) < end) {
         unsigned c = *p;
         if (c >= 0x80) {

@@ -50,6 +50,11 @@ static inline __attribute__((always_inline)) void skip_ws(json_scan_t *s)
  * ever sees decoded text. Lone surrogates pass too, as in JSON.parse. */
 static int scan_string(json_scan_t *s)
 {
+    const char *e = sl_json_plain_string_end(s->p, s->end, 0);
+    if (e) {
+        s->p = e;
+        return 0;
+    }
     sl_json_string_t str;
     if (sl_json_scan_string(s->p, s->end, 0, NULL, &str))
         return -1;

@@ -1089,6 +1089,98 @@ static void raising_argument_decode_matches_the_protected_one(void)
     lua_close(L);
 }
 
+/* JSON.stringify's escaping, written the long way: the reference for
+ * the encoder's run finder and its whole-string copy. */
+static void ref_escape(sl_buf_t *o, const char *s, size_t n)
+{
+    sl_buf_append(o, "\"", 1);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e[8];
+        if (c == '"') sl_buf_append(o, "\\\"", 2);
+        else if (c == '\\') sl_buf_append(o, "\\\\", 2);
+        else if (c == '\n') sl_buf_append(o, "\\n", 2);
+        else if (c == '\r') sl_buf_append(o, "\\r", 2);
+        else if (c == '\t') sl_buf_append(o, "\\t", 2);
+        else if (c == '\b') sl_buf_append(o, "\\b", 2);
+        else if (c == '\f') sl_buf_append(o, "\\f", 2);
+        else if (c < 0x20) sl_buf_append(o, e, (size_t)snprintf(e, sizeof e, "\\u%04x", c));
+        else sl_buf_append(o, (const char *)&c, 1);
+    }
+    sl_buf_append(o, "\"", 1);
+}
+
+/* Strings of every length to 70 (past the sixteen-byte blocks of the run
+ * finder and its last overlapping one), plain, or with one piece at each
+ * position: a quote, a backslash, control bytes, UTF-8 of two, three and
+ * four bytes, bytes that are not UTF-8. Each encodes as JSON.stringify
+ * writes it (or is refused, not UTF-8, as before), and decodes back to
+ * itself, through the protected decode and the raising one. */
+static void strings_round_trip_at_every_length_and_position(void)
+{
+    static const char *pieces[] = {"", "\"", "\\", "\n", "\x01", "\x1f", "\x7f", "\xc3\xa9",
+                                   "\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xed\xa0\x80"};
+    lua_State *L = new_state();
+    sl_buf_t str = SL_BUF_INIT, want = SL_BUF_INIT, got = SL_BUF_INIT, arr = SL_BUF_INIT;
+    char err[256];
+    int ok = 1;
+    for (size_t len = 0; len <= 70; len++) {
+        for (size_t k = 0; k < sizeof pieces / sizeof *pieces; k++) {
+            for (size_t at = 0; at <= len; at += (k == 0 ? len + 1 : 1)) {
+                sl_buf_reset(&str);
+                for (size_t i = 0; i < at; i++)
+                    sl_buf_append_byte(&str, (char)('a' + i % 26));
+                sl_buf_append(&str, pieces[k], strlen(pieces[k]));
+                for (size_t i = at; i < len; i++)
+                    sl_buf_append_byte(&str, (char)('A' + i % 26));
+                int utf8 = k < 10;
+                lua_pushlstring(L, str.data ? str.data : "", str.len);
+                sl_buf_reset(&got);
+                int rc = sl_lua_json_encode_values(L, -1, 1, &got, NULL, err, sizeof err);
+                lua_pop(L, 1);
+                if (!utf8) {
+                    ok &= rc == -EINVAL && strstr(err, "not valid UTF-8") != NULL;
+                    continue;
+                }
+                sl_buf_reset(&want);
+                sl_buf_append(&want, "[", 1);
+                ref_escape(&want, str.data ? str.data : "", str.len);
+                sl_buf_append(&want, "]", 1);
+                ok &= rc == 0 && got.len == want.len && memcmp(got.data, want.data, got.len) == 0;
+                /* back: ["e", <the string>] */
+                sl_buf_reset(&arr);
+                sl_buf_append(&arr, "[\"e\",", 5);
+                sl_buf_append(&arr, want.data + 1, want.len - 1);
+                sl_buf_append(&arr, "\0", 1);
+                int top = lua_gettop(L);
+                int n = sl_lua_json_decode_args(L, arr.data, arr.len - 1, NULL, err, sizeof err);
+                size_t dl = 0;
+                const char *d = n == 2 ? lua_tolstring(L, -1, &dl) : NULL;
+                ok &= n == 2 && d && dl == str.len && memcmp(d, str.data ? str.data : "", dl) == 0;
+                lua_settop(L, top);
+                raising_args_t a;
+                ok &= decode_raising(L, &a, arr.data, NULL) == LUA_OK && a.n == 2;
+                d = lua_tolstring(L, -1, &dl);
+                ok &= d && dl == str.len && memcmp(d, str.data ? str.data : "", dl) == 0;
+                lua_settop(L, top);
+            }
+        }
+    }
+    CHECK(ok);
+    /* Not UTF-8 in the text: refused by both decodes, with one message. */
+    raising_args_t a;
+    const char *bad = "[\"e\",\"0123456789abcdef0123\xff\"]";
+    CHECK_EQ_INT(sl_lua_json_decode_args(L, bad, strlen(bad), NULL, err, sizeof err), -EINVAL);
+    CHECK_EQ_INT(decode_raising(L, &a, bad, NULL), LUA_ERRRUN);
+    CHECK(strcmp(a.err, err) == 0 && strstr(err, "invalid UTF-8") != NULL);
+    lua_settop(L, 0);
+    sl_buf_free(&str);
+    sl_buf_free(&want);
+    sl_buf_free(&got);
+    sl_buf_free(&arr);
+    lua_close(L);
+}
+
 static void has_binary_finds_them_within_the_limit_only(void)
 {
     lua_State *L = new_state();
@@ -1106,6 +1198,7 @@ TL_SUITE(lua_json, NULL, NULL,
          TL_TEST(values_encode_as_one_array_from_the_stack),
          TL_TEST(arguments_decode_onto_the_stack_like_the_array),
          TL_TEST(raising_argument_decode_matches_the_protected_one),
+         TL_TEST(strings_round_trip_at_every_length_and_position),
          TL_TEST(roundtrip_corpus_is_byte_exact),
          TL_TEST(whitespace_escapes_and_numbers_come_out_like_json_stringify),
          TL_TEST(decoded_numbers_are_integers_only_when_exact),
