@@ -46,18 +46,29 @@ int sl_buf_appendf(sl_buf_t *b, const char *fmt, ...)
     return 0;
 }
 
-/* Counts the digits first and writes them in place, last first: no copy
+/* Counts the digits first (compares, no division) and writes them in
+ * place, two a step from a table, last first: no copy and few divisions
  * (an id per ack, a length per frame go through here). */
 char *sl_u64_put(char *dst, uint64_t v)
 {
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
     size_t n = 1;
-    for (uint64_t t = v; t >= 10; t /= 10)
+    for (uint64_t p = 10; n < 20 && v >= p; p *= 10)
         n++;
     char *end = dst + n;
-    do {
-        *--end = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        end -= 2;
+        memcpy(end, pairs + 2 * r, 2);
+    }
+    if (v >= 10)
+        memcpy(end - 2, pairs + 2 * v, 2);
+    else
+        end[-1] = (char)('0' + v);
     return dst + n;
 }
 

@@ -35,9 +35,9 @@ void sl_lua_bind_dispatch(lua_State *L, int table_ref, const char *name, int nar
     lua_call(L, nargs, nres);
 }
 
-int sl_lua_bind_handler(sl_lua_bind_t *b, lua_CFunction fn, void *ev)
+int sl_lua_bind_handler(sl_lua_bind_t *b, int fn_ref, void *ev)
 {
-    return sl_lua_spawn_cfunction(b->rt, fn, ev);
+    return sl_lua_spawn_ref(b->rt, fn_ref, ev);
 }
 
 sl_lua_bind_t *sl_lua_bind_upvalue(lua_State *L)

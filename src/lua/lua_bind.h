@@ -13,8 +13,9 @@
  *             --> sl_lua_bind_dispatch(L, "name")      memory cap
  *                   --> api.lua dispatch.name(...)
  *           ev_cf writes results back into ev
- *     or  sl_lua_bind_handler(b, ev_cf, &ev)         the same guards, per
+ *     or  sl_lua_bind_handler(b, ev_fn_ref, &ev)     the same guards, per
  *           ev_cf(L) in a new handler's coroutine:   handler (lua_rt)
+ *           (a closure made once, in the registry)
  *             --> lua_callk the listener, or dispatch.event(...)
  *     <-- 0, or -1 (logged once): the caller settles from what ev says
  *
@@ -76,14 +77,16 @@ int sl_lua_bind_call(sl_lua_bind_t *b, lua_CFunction fn, void *ev, const char *w
  * them) and leaves nres results. Errors propagate to the guard. */
 void sl_lua_bind_dispatch(lua_State *L, int table_ref, const char *name, int nargs, int nres);
 
-/* Runs fn with ev (a light userdata) as its one argument as a new handler:
- * in the handler's own coroutine, under its guards, its errors logged as a
- * handler's. fn pushes the event's values and calls the library with
- * lua_callk (so that what it calls may wait), and reads ev only before
- * that call: ev lives on the caller's stack, and a wait outlives it. One
- * protected run for the whole event, where a guarded call that then
- * spawns the handler makes two. Returns as sl_lua_spawn. */
-int sl_lua_bind_handler(sl_lua_bind_t *b, lua_CFunction fn, void *ev);
+/* Runs the function in the registry at fn_ref (a C closure made once,
+ * whose upvalues hold what it reads on every event) with ev (a light
+ * userdata) as its one argument as a new handler: in the handler's own
+ * coroutine, under its guards, its errors logged as a handler's. It
+ * pushes the event's values and calls the library with lua_callk (so
+ * that what it calls may wait), and reads ev only before that call: ev
+ * lives on the caller's stack, and a wait outlives it. One protected run
+ * for the whole event, where a guarded call that then spawns the handler
+ * makes two. Returns as sl_lua_spawn. */
+int sl_lua_bind_handler(sl_lua_bind_t *b, int fn_ref, void *ev);
 
 /* The context of a C function registered with it as upvalue 1. */
 sl_lua_bind_t *sl_lua_bind_upvalue(lua_State *L);

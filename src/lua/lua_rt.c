@@ -842,12 +842,12 @@ int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what)
 
 int sl_lua_spawn_function(sl_lua_t *rt, lua_State *L, int nargs) { return spawn(rt, L, nargs, NULL); }
 
-int sl_lua_spawn_cfunction(sl_lua_t *rt, lua_CFunction fn, void *ud)
+int sl_lua_spawn_ref(sl_lua_t *rt, int fn_ref, void *ud)
 {
     sl_lua_co_t *co = co_for(rt, 2, NULL);
     if (!co)
         return -1;
-    lua_pushcfunction(co->L, fn);
+    lua_rawgeti(co->L, LUA_REGISTRYINDEX, fn_ref);
     lua_pushlightuserdata(co->L, ud);
     return co_resume(co, 1);
 }

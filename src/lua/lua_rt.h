@@ -128,10 +128,11 @@ int sl_lua_spawn(sl_lua_t *rt, lua_State *L, int nargs, const char *what);
  * starts with is defined ("function defined at FILE:LINE"). For C code
  * handing an event to a library function that tail-calls the app's. */
 int sl_lua_spawn_function(sl_lua_t *rt, lua_State *L, int nargs);
-/* The same for fn(ud), pushed straight onto the handler's thread (nothing
- * is pushed, checked or moved on L's): how the C side starts a handler
- * per event (lua_bind's sl_lua_bind_handler). */
-int sl_lua_spawn_cfunction(sl_lua_t *rt, lua_CFunction fn, void *ud);
+/* The same for fn(ud), fn the function in the registry at fn_ref, both
+ * pushed straight onto the handler's thread (nothing is pushed, checked
+ * or moved on a caller's stack): how the C side starts a handler per
+ * event (lua_bind's sl_lua_bind_handler). */
+int sl_lua_spawn_ref(sl_lua_t *rt, int fn_ref, void *ud);
 /* Inside a handler's first C function: while on, an error that ends the
  * handler (raised, or out of memory) is neither logged nor counted, for
  * that function's caller reports it itself (event_cf, whose arguments

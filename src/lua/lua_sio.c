@@ -47,7 +47,7 @@ struct sl_app {
     sl_watch_t *watch;
     sio_redis_t *redis;
     sl_app_stats_t stats;
-    int keys_ref;                /* event_cf's keys (see event_keys) */
+    int event_fn_ref;            /* event_cf as a closure over what it reads (see event_fn) */
 };
 
 static sl_app_t *app_of(lua_State *L)
@@ -951,30 +951,34 @@ static int event_done(lua_State *L, int status, lua_KContext ctx)
     return 0;
 }
 
-/* What event_cf reads fields by, each pushed from a table made once (a
- * C string pushed costs a strlen, a hash and a strcmp every time, in
- * Lua's string cache; a string of this table, one array read), with the
- * tables it reads besides the socket's: the dashboard's hooks (watcher)
- * and dispatch.event, one array read each instead of a registry lookup. */
+/* What event_cf reads, as its upvalues: the field names it reads tables
+ * by (a C string pushed costs a strlen, a hash and a strcmp every time,
+ * in Lua's string cache; an upvalue, a copy), the dashboard's hooks
+ * (watcher) and dispatch.event. event_cf runs as one closure made once
+ * (event_fn): its upvalues are read without a table or registry lookup. */
 enum { K_EVENT_IN = 1, K_CONNECTED, K_MW, K_ANY, K_LISTENERS, K_H, K_WATCHER, K_EVENT_FN, K_COUNT };
 static const char *const event_key_names[] = {NULL, "event_in", "connected", "_mw", "_any",
                                               "_listeners", "_h"};
 
-static void event_keys(lua_State *L, sl_app_t *app)
+static int event_cf(lua_State *L);
+
+/* Makes event_cf's closure, with the watcher table and dispatch.event
+ * (their registry refs) among its upvalues, in the registry. */
+static void event_fn(lua_State *L, sl_app_t *app)
 {
-    lua_createtable(L, K_COUNT - 1, 0);
-    for (int k = K_EVENT_IN; k < K_WATCHER; k++) {
+    for (int k = K_EVENT_IN; k < K_WATCHER; k++)
         lua_pushstring(L, event_key_names[k]);
-        lua_rawseti(L, -2, k);
-    }
-    app->keys_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, app->b.watcher_ref);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, app->b.event_ref);
+    lua_pushcclosure(L, event_cf, K_COUNT - 1);
+    app->event_fn_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 
-/* Pushes rawget(t, key k) for the table at t (absolute), the keys' table
- * at keys, and returns its type. */
-static int raw_field(lua_State *L, int t, int keys, int k)
+/* Pushes rawget(t, upvalue k) for the table at t (absolute) and returns
+ * its type. */
+static int raw_field(lua_State *L, int t, int k)
 {
-    lua_rawgeti(L, keys, k);
+    lua_pushvalue(L, lua_upvalueindex(k));
     return lua_rawget(L, t);
 }
 
@@ -987,18 +991,16 @@ static int raw_field(lua_State *L, int t, int keys, int k)
  * are dispatch.event's own tests (lua/siolua/socket.lua), read raw
  * (rawget, and plain tables), so both send an event to the same place;
  * every other case is that function's. keys: the keys' table. */
-static int find_lone_listener(lua_State *L, const sio_socket_t *s, int keys, int sock, int name)
+static int find_lone_listener(lua_State *L, const sio_socket_t *s, int sock, int name)
 {
-    lua_rawgeti(L, keys, K_WATCHER);
-    if (raw_field(L, lua_gettop(L), keys, K_EVENT_IN) != LUA_TNIL)
+    if (raw_field(L, lua_upvalueindex(K_WATCHER), K_EVENT_IN) != LUA_TNIL)
         return 0;
     /* A socket table holds "connected" only once it is false (it has
      * disconnected); until then its metatable says it, as the C side
      * does. */
-    if ((raw_field(L, sock, keys, K_CONNECTED) != LUA_TNIL && !lua_toboolean(L, -1)) ||
-        !sio_socket_connected(s) || raw_field(L, sock, keys, K_MW) != LUA_TNIL ||
-        raw_field(L, sock, keys, K_ANY) != LUA_TNIL ||
-        raw_field(L, sock, keys, K_LISTENERS) != LUA_TTABLE)
+    if ((raw_field(L, sock, K_CONNECTED) != LUA_TNIL && !lua_toboolean(L, -1)) ||
+        !sio_socket_connected(s) || raw_field(L, sock, K_MW) != LUA_TNIL ||
+        raw_field(L, sock, K_ANY) != LUA_TNIL || raw_field(L, sock, K_LISTENERS) != LUA_TTABLE)
         return 0;
     lua_pushvalue(L, name);
     int t = lua_rawget(L, -2);
@@ -1022,13 +1024,11 @@ static int event_cf(lua_State *L)
 {
     packet_ev_t *ev = lua_touserdata(L, 1);
     const sio_packet_t *pkt = ev->pkt;
-    sl_lua_bind_t *b = ev->b;
     sock_ud_t *u = sio_socket_data(ev->s);
     if (!u || u->ref == LUA_NOREF)
         return 0;
-    /* 1: ev, as it came. 2: the keys' table, until the function to call
-     * takes its place. */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ((sl_app_t *)b)->keys_ref); /* the bind context is the app's first member */
+    /* 1: ev, as it came. 2: the function to call, once known. */
+    lua_pushnil(L);
     lua_rawgeti(L, LUA_REGISTRYINDEX, u->ref); /* 3: the socket table */
     lua_pushboolean(L, pkt->has_ack); /* 4 */
     sl_lua_json_decode_opts_t o = {(const sl_lua_json_blob_t *)ev->atts, ev->natts};
@@ -1066,20 +1066,19 @@ static int event_cf(lua_State *L)
         /* ack, the last argument, over the socket's handle: its _h, which
          * is this socket's handle when it is the userdata the socket's
          * data points to (a handle is its binding). */
-        if (raw_field(L, 3, 2, K_H) != LUA_TUSERDATA || lua_touserdata(L, -1) != u)
+        if (raw_field(L, 3, K_H) != LUA_TUSERDATA || lua_touserdata(L, -1) != u)
             return luaL_error(L, "socket table without its handle (_h)");
         lua_pushinteger(L, (lua_Integer)pkt->ack_id);
         lua_pushcclosure(L, ack_call, 2);
         top++;
     }
-    if (find_lone_listener(L, ev->s, 2, 3, 5)) {
+    if (find_lone_listener(L, ev->s, 3, 5)) {
         lua_settop(L, top); /* listener(args..., [ack]) */
         lua_callk(L, top - 5, 0, 0, event_done);
         return 0;
     }
     lua_settop(L, top);
-    lua_rawgeti(L, 2, K_EVENT_FN);
-    lua_replace(L, 2); /* dispatch.event(sock, has_ack, name, args..., [ack]) */
+    lua_copy(L, lua_upvalueindex(K_EVENT_FN), 2); /* dispatch.event(sock, has_ack, name, args..., [ack]) */
     lua_callk(L, top - 2, 0, 0, event_done);
     return 0;
 }
@@ -1114,7 +1113,7 @@ static void lua_on_packet(sio_socket_t *s, const sio_packet_t *pkt, const sio_pa
     if (pkt->type == SIO_PACKET_ACK || pkt->type == SIO_PACKET_BINARY_ACK)
         sl_lua_bind_call(ud, ack_cf, &ev, "an ack");
     else
-        sl_lua_bind_handler(ud, event_cf, &ev);
+        sl_lua_bind_handler(ud, ((sl_app_t *)ud)->event_fn_ref, &ev); /* the app is the bind context */
     if (ev.err[0]) {
         SL_INFOF("sio", SL_LOG_FIELDS("socket", sio_socket_id(s), "nsp", sio_nsp_name(sio_socket_nsp(s))),
                  "socket %s: undecodable arguments (%s), closing", sio_socket_id(s), ev.err);
@@ -1318,7 +1317,6 @@ static int open_api_cf(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &sock_mt_key);
     sl_lua_bind_metatable(L, SL_LUA_NSP_MT, nsp_methods, nsp_tostring, NULL);
     lua_pop(L, 2);
-    event_keys(L, app);
     lua_getglobal(L, "require");
     lua_pushstring(L, "siolua.api");
     lua_call(L, 1, 1);
@@ -1341,12 +1339,7 @@ static int open_api_cf(lua_State *L)
     lua_getfield(L, -1, "event");
     app->b.event_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     app->b.dispatch_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, app->keys_ref);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, app->b.watcher_ref);
-    lua_rawseti(L, -2, K_WATCHER);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, app->b.event_ref);
-    lua_rawseti(L, -2, K_EVENT_FN);
-    lua_pop(L, 1);
+    event_fn(L, app);
     return 0;
 }
 
@@ -1359,6 +1352,7 @@ sl_app_t *sl_app_new(uv_loop_t *loop, sl_server_t *http, const char *app_dir,
         return NULL;
     app->b.loop = loop;
     app->b.dispatch_ref = app->b.eio_dispatch_ref = app->b.event_ref = app->b.watcher_ref = LUA_NOREF;
+    app->event_fn_ref = LUA_NOREF;
     app->set_option = set_option;
     app->option_ud = option_ud;
     app->b.http = http;
