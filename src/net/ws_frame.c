@@ -80,6 +80,22 @@ static void unmask(unsigned char *p, size_t n, const uint8_t mask[4], uint8_t *o
                 for (unsigned k = 0; k < 16; k++)
                     st = utf8_step(st, p[i + k]);
         }
+        if (i < n && n >= 16) {
+            /* The last t bytes: the sixteen that end at p + n, xored with
+             * zeros where they overlap the bytes done above and with the
+             * mask (in phase: i is a multiple of 16) from i on. */
+            size_t t = n - i;
+            unsigned char z[32];
+            _mm_storeu_si128((__m128i *)(void *)z, _mm_setzero_si128());
+            _mm_storeu_si128((__m128i *)(void *)(z + 16), m16);
+            __m128i w = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(p + n - 16)),
+                                      _mm_loadu_si128((const __m128i *)(const void *)(z + t)));
+            _mm_storeu_si128((__m128i *)(void *)(p + n - 16), w);
+            if (utf8 && (st != 0 || ((unsigned)_mm_movemask_epi8(w) >> (16 - t))))
+                for (; i < n; i++)
+                    st = utf8_step(st, p[i]);
+            i = n;
+        }
 #endif
         for (; n - i >= 8; i += 8) {
             uint64_t w;

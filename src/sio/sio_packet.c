@@ -310,6 +310,8 @@ static int is_reserved_event(const char *body, const char *end)
 {
     size_t len = (size_t)(end - body);
     int plain = !memchr(body, '\\', len);
+    if (plain && (len < sizeof "connect" - 1 || len > sizeof "removeListener" - 1))
+        return 0; /* shorter than the shortest, longer than the longest */
     for (size_t i = 0; i < sizeof reserved_events / sizeof *reserved_events; i++) {
         if (plain ? len == reserved_events[i].len && memcmp(body, reserved_events[i].name, len) == 0
                   : sl_json_string_eq(body, end, reserved_events[i].name))
@@ -407,7 +409,8 @@ int sio_packet_decode(const char *p, size_t n, sio_packet_t *out)
         uint64_t id = 0;
         while (i < n && is_digit(p[i])) {
             unsigned d = (unsigned)(p[i] - '0');
-            if (id > ((uint64_t)INT64_MAX - d) / 10)
+            /* (The division only near the limit.) */
+            if (id >= (uint64_t)INT64_MAX / 10 && id > ((uint64_t)INT64_MAX - d) / 10)
                 return SIO_PACKET_E_ACK_ID;
             id = id * 10 + d;
             i++;
