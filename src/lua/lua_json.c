@@ -256,14 +256,21 @@ static void dec_token_fail(dec_t *d, int rc, const char *at)
  * refused (see lua_json.h). Strings without escapes (the common case) are
  * pushed straight from the input; the others are rebuilt in the scratch
  * buffer, which is empty between strings. */
-static void parse_string(dec_t *d)
+static inline int push_plain_string(dec_t *d)
 {
     const char *e = sl_json_plain_string_end((const char *)d->p, (const char *)d->end, 1);
-    if (e) { /* no escape, all ASCII: the text as it is */
-        lua_pushlstring(d->L, (const char *)d->p + 1, (size_t)(e - 2 - (const char *)d->p));
-        d->p = (const unsigned char *)e;
+    if (!e)
+        return 0;
+    /* no escape, all ASCII: the text as it is */
+    lua_pushlstring(d->L, (const char *)d->p + 1, (size_t)(e - 2 - (const char *)d->p));
+    d->p = (const unsigned char *)e;
+    return 1;
+}
+
+static void parse_string(dec_t *d)
+{
+    if (push_plain_string(d))
         return;
-    }
     sl_json_string_t str;
     int rc = sl_json_scan_string((const char *)d->p, (const char *)d->end,
                                  SL_JSON_STR_UTF8 | SL_JSON_STR_LONE_ERROR, &d->scratch, &str);
@@ -323,7 +330,11 @@ static void parse_elements(dec_t *d, int t)
          * working space of the next (a nested value checks its own). */
         if (!t && (n & 7) == 1)
             dec_checkstack(d, 16, "too many arguments");
-        parse_value(d);
+        skip_ws(d);
+        /* A plain string (an event's name, most arguments) without the
+         * calls down to parse_string; anything else as any value. */
+        if (!(d->p < d->end && *d->p == '"' && push_plain_string(d)))
+            parse_value(d);
         if (t)
             lua_rawseti(L, t, n);
         skip_ws(d);

@@ -152,7 +152,8 @@ static void build_out(lua_State *L, int idx, int n, sio_packet_type_t type, sio_
             json_scratch = (sl_buf_t)SL_BUF_INIT;
         }
     }
-    sl_lua_bind_args_free(&a);
+    if (a.atts || a.json.data) /* nothing left to free in the common case */
+        sl_lua_bind_args_free(&a);
     if (rc < 0)
         luaL_error(L, "cannot send: %s", rc == -EINVAL ? err : "encoding failed");
 }

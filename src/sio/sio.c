@@ -1493,10 +1493,21 @@ static void client_copy_handshake(sio_client_t *c, const sl_http_req_t *req)
     c->hs_secure = req->secure != 0;
 }
 
+/* Whether the C string name is the len bytes at nsp (which may hold a
+ * NUL: never a name's). A walk, where strlen and memcmp cost two calls a
+ * packet for names most often one byte long ("/"). */
+static int nsp_name_is(const char *name, const char *nsp, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (name[i] != nsp[i] || name[i] == '\0')
+            return 0;
+    return name[len] == '\0';
+}
+
 static sio_socket_t *client_socket_for(sio_client_t *c, const char *nsp, size_t len)
 {
     for (sio_socket_t *s = c->sockets; s; s = s->client_next)
-        if (strlen(s->nsp->name) == len && !memcmp(s->nsp->name, nsp, len))
+        if (nsp_name_is(s->nsp->name, nsp, len))
             return s;
     return NULL;
 }
