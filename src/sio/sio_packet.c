@@ -90,7 +90,12 @@ static int scan_array(json_scan_t *s)
     }
     for (;;) {
         skip_ws(s);
-        if (scan_value(s))
+        /* A plain string (an event's name, most arguments) without the
+         * calls down to scan_string; anything else as any value. */
+        const char *e = s->p < s->end && *s->p == '"' ? sl_json_plain_string_end(s->p, s->end, 0) : NULL;
+        if (e)
+            s->p = e;
+        else if (scan_value(s))
             return -1;
         if (!s->first_end && s->depth == 1)
             s->first_end = s->p; /* an event's name: see check_event_name */
