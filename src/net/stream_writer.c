@@ -2,6 +2,7 @@
 #include "net/stream_writer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,13 +289,14 @@ static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t 
  * with perf), and small frames are copied into one buffer first because
  * the kernel copies one contiguous buffer for less than a buffer per
  * frame (_copy_from_iter: 4.3 % with eight iovecs, 2.0 % with one).
- * Bytes taken, UV_EAGAIN, or a negative libuv error. Pipes and anything
+ * The same holds for unix sockets (libuv's pipes). Bytes taken, UV_EAGAIN,
+ * or a negative libuv error. A pipe that is no socket, a tty, and anything
  * libuv is still writing or connecting go through uv_try_write. */
 static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n)
 {
     uv_os_fd_t fd;
-    if (s->type != UV_TCP || s->write_queue_size != 0 || s->connect_req != NULL ||
-        uv_fileno((const uv_handle_t *)s, &fd) != 0)
+    if ((s->type != UV_TCP && s->type != UV_NAMED_PIPE) || s->write_queue_size != 0 ||
+        s->connect_req != NULL || uv_fileno((const uv_handle_t *)s, &fd) != 0)
         return uv_try_write(s, iov, n);
     size_t total = 0;
     for (unsigned i = 0; i < n; i++)
@@ -311,8 +313,9 @@ static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n)
             }
             p = gather;
         }
+        size_t len = total < (size_t)INT_MAX ? total : (size_t)INT_MAX; /* the result is an int */
         do
-            r = send(fd, p, total, MSG_DONTWAIT | MSG_NOSIGNAL);
+            r = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         while (r < 0 && errno == EINTR);
     } else {
         /* uv_buf_t is laid out as struct iovec on Unix (libuv promises it). */
@@ -323,6 +326,8 @@ static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n)
     }
     if (r >= 0)
         return (int)r;
+    if (errno == ENOTSOCK)
+        return uv_try_write(s, iov, n);
     return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
 }
 
