@@ -291,16 +291,14 @@ static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t 
  * frame (_copy_from_iter: 4.3 % with eight iovecs, 2.0 % with one).
  * The same holds for unix sockets (libuv's pipes). Bytes taken, UV_EAGAIN,
  * or a negative libuv error. A pipe that is no socket, a tty, and anything
- * libuv is still writing or connecting go through uv_try_write. */
-static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n)
+ * libuv is still writing or connecting go through uv_try_write. total:
+ * the bytes of the n buffers, which every caller has counted already. */
+static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n, size_t total)
 {
     uv_os_fd_t fd;
     if ((s->type != UV_TCP && s->type != UV_NAMED_PIPE) || s->write_queue_size != 0 ||
         s->connect_req != NULL || uv_fileno((const uv_handle_t *)s, &fd) != 0)
         return uv_try_write(s, iov, n);
-    size_t total = 0;
-    for (unsigned i = 0; i < n; i++)
-        total += iov[i].len;
     static _Thread_local char gather[GATHER_MAX];
     ssize_t r;
     if (n == 1 || (total <= GATHER_MAX && total <= (size_t)GATHER_AVG * n)) {
@@ -397,7 +395,7 @@ static int queue_write(sl_stream_writer_t *w, int try_first)
     size_t bytes;
     unsigned nb = queue_gather(w, iov, &bytes);
     while (try_first) {
-        int r = stream_try(w->stream, iov, nb);
+        int r = stream_try(w->stream, iov, nb, bytes);
         if (r < 0 && r != UV_EAGAIN) {
             w->failed = 1;
             return r;
@@ -611,7 +609,7 @@ int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbu
      * unless the flusher holds the turn's output (a write big enough on
      * its own goes now anyway). */
     if (w->count == 0 && !w->corked && (total >= SL_STREAM_FLUSH_BYTES || !held(w))) {
-        int r = stream_try(w->stream, bufs, n);
+        int r = stream_try(w->stream, bufs, n, total);
         if (r > 0)
             done = (size_t)r;
         else if (r < 0 && r != UV_EAGAIN) {
@@ -671,7 +669,8 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
         size_t bytes;
         dirty_unlink(w);
         if (!w->wreq && !w->failed && w->count > 0) {
-            int r = stream_try(w->stream, iov, queue_gather(w, iov, &bytes));
+            unsigned nb = queue_gather(w, iov, &bytes);
+            int r = stream_try(w->stream, iov, nb, bytes);
             if (r > 0) {
                 w->written += (size_t)r;
                 queue_advance(w, (size_t)r);
