@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 /* The smallest copy block: a page with its header. Small writes that wait
  * (frame headers, short frames) share one block instead of one allocation
@@ -282,6 +283,8 @@ static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t 
  * and only while they average at most GATHER_AVG bytes a chunk. */
 #define GATHER_MAX 16384
 #define GATHER_AVG 512
+/* Buffers one sendmsg takes on Linux (UIO_MAXIOV, libuv's limit too). */
+#define SEND_IOV_MAX 1024
 
 /* What uv_try_write does, cheaper for TCP: send() goes straight to the
  * socket where write() and writev() first pass the file layer (vfs_writev,
@@ -291,13 +294,14 @@ static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t 
  * frame (_copy_from_iter: 4.3 % with eight iovecs, 2.0 % with one).
  * The same holds for unix sockets (libuv's pipes). Bytes taken, UV_EAGAIN,
  * or a negative libuv error. A pipe that is no socket, a tty, and anything
- * libuv is still writing or connecting go through uv_try_write. total:
+ * libuv is still writing or connecting, or that libuv no longer takes
+ * writes for (shut down), go through uv_try_write. total:
  * the bytes of the n buffers, which every caller has counted already. */
 static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n, size_t total)
 {
     uv_os_fd_t fd;
     if ((s->type != UV_TCP && s->type != UV_NAMED_PIPE) || s->write_queue_size != 0 ||
-        s->connect_req != NULL || uv_fileno((const uv_handle_t *)s, &fd) != 0)
+        s->connect_req != NULL || !uv_is_writable(s) || uv_fileno((const uv_handle_t *)s, &fd) != 0)
         return uv_try_write(s, iov, n);
     static _Thread_local char gather[GATHER_MAX];
     ssize_t r;
@@ -316,8 +320,10 @@ static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n, size_t to
             r = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         while (r < 0 && errno == EINTR);
     } else {
-        /* uv_buf_t is laid out as struct iovec on Unix (libuv promises it). */
-        struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = n};
+        /* uv_buf_t is laid out as struct iovec on Unix (libuv promises it,
+         * and casts one to the other itself). */
+        struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov,
+                           .msg_iovlen = n < SEND_IOV_MAX ? n : SEND_IOV_MAX}; /* the rest: partial */
         do
             r = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
         while (r < 0 && errno == EINTR);
@@ -326,7 +332,9 @@ static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n, size_t to
         return (int)r;
     if (errno == ENOTSOCK)
         return uv_try_write(s, iov, n);
-    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+    /* ENOBUFS (a unix socket short of kernel memory) is "try later" for
+     * libuv too, never the writer's own cap refusal (-ENOBUFS). */
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? UV_EAGAIN : -errno;
 }
 
 /* ---- the flusher's list ---------------------------------------------------- */
