@@ -2,10 +2,12 @@
 #include "net/stream_writer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 /* The smallest copy block: a page with its header. Small writes that wait
  * (frame headers, short frames) share one block instead of one allocation
@@ -281,6 +283,8 @@ static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t 
  * and only while they average at most GATHER_AVG bytes a chunk. */
 #define GATHER_MAX 16384
 #define GATHER_AVG 512
+/* Buffers one sendmsg takes on Linux (UIO_MAXIOV, libuv's limit too). */
+#define SEND_IOV_MAX 1024
 
 /* What uv_try_write does, cheaper for TCP: send() goes straight to the
  * socket where write() and writev() first pass the file layer (vfs_writev,
@@ -288,17 +292,17 @@ static unsigned queue_gather(const sl_stream_writer_t *w, uv_buf_t *iov, size_t 
  * with perf), and small frames are copied into one buffer first because
  * the kernel copies one contiguous buffer for less than a buffer per
  * frame (_copy_from_iter: 4.3 % with eight iovecs, 2.0 % with one).
- * Bytes taken, UV_EAGAIN, or a negative libuv error. Pipes and anything
- * libuv is still writing or connecting go through uv_try_write. */
-static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n)
+ * The same holds for unix sockets (libuv's pipes). Bytes taken, UV_EAGAIN,
+ * or a negative libuv error. A pipe that is no socket, a tty, and anything
+ * libuv is still writing or connecting, or that libuv no longer takes
+ * writes for (shut down), go through uv_try_write. total:
+ * the bytes of the n buffers, which every caller has counted already. */
+static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n, size_t total)
 {
     uv_os_fd_t fd;
-    if (s->type != UV_TCP || s->write_queue_size != 0 || s->connect_req != NULL ||
-        uv_fileno((const uv_handle_t *)s, &fd) != 0)
+    if ((s->type != UV_TCP && s->type != UV_NAMED_PIPE) || s->write_queue_size != 0 ||
+        s->connect_req != NULL || !uv_is_writable(s) || uv_fileno((const uv_handle_t *)s, &fd) != 0)
         return uv_try_write(s, iov, n);
-    size_t total = 0;
-    for (unsigned i = 0; i < n; i++)
-        total += iov[i].len;
     static _Thread_local char gather[GATHER_MAX];
     ssize_t r;
     if (n == 1 || (total <= GATHER_MAX && total <= (size_t)GATHER_AVG * n)) {
@@ -311,19 +315,26 @@ static int stream_try(uv_stream_t *s, const uv_buf_t *iov, unsigned n)
             }
             p = gather;
         }
+        size_t len = total < (size_t)INT_MAX ? total : (size_t)INT_MAX; /* the result is an int */
         do
-            r = send(fd, p, total, MSG_DONTWAIT | MSG_NOSIGNAL);
+            r = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
         while (r < 0 && errno == EINTR);
     } else {
-        /* uv_buf_t is laid out as struct iovec on Unix (libuv promises it). */
-        struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov, .msg_iovlen = n};
+        /* uv_buf_t is laid out as struct iovec on Unix (libuv promises it,
+         * and casts one to the other itself). */
+        struct msghdr m = {.msg_iov = (struct iovec *)(uintptr_t)iov,
+                           .msg_iovlen = n < SEND_IOV_MAX ? n : SEND_IOV_MAX}; /* the rest: partial */
         do
             r = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
         while (r < 0 && errno == EINTR);
     }
     if (r >= 0)
         return (int)r;
-    return errno == EAGAIN || errno == EWOULDBLOCK ? UV_EAGAIN : -errno;
+    if (errno == ENOTSOCK)
+        return uv_try_write(s, iov, n);
+    /* ENOBUFS (a unix socket short of kernel memory) is "try later" for
+     * libuv too, never the writer's own cap refusal (-ENOBUFS). */
+    return errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS ? UV_EAGAIN : -errno;
 }
 
 /* ---- the flusher's list ---------------------------------------------------- */
@@ -392,7 +403,7 @@ static int queue_write(sl_stream_writer_t *w, int try_first)
     size_t bytes;
     unsigned nb = queue_gather(w, iov, &bytes);
     while (try_first) {
-        int r = stream_try(w->stream, iov, nb);
+        int r = stream_try(w->stream, iov, nb, bytes);
         if (r < 0 && r != UV_EAGAIN) {
             w->failed = 1;
             return r;
@@ -606,7 +617,7 @@ int sl_stream_writer_writev(sl_stream_writer_t *w, const uv_buf_t *bufs, sl_rcbu
      * unless the flusher holds the turn's output (a write big enough on
      * its own goes now anyway). */
     if (w->count == 0 && !w->corked && (total >= SL_STREAM_FLUSH_BYTES || !held(w))) {
-        int r = stream_try(w->stream, bufs, n);
+        int r = stream_try(w->stream, bufs, n, total);
         if (r > 0)
             done = (size_t)r;
         else if (r < 0 && r != UV_EAGAIN) {
@@ -666,7 +677,8 @@ void sl_stream_writer_close(sl_stream_writer_t *w)
         size_t bytes;
         dirty_unlink(w);
         if (!w->wreq && !w->failed && w->count > 0) {
-            int r = stream_try(w->stream, iov, queue_gather(w, iov, &bytes));
+            unsigned nb = queue_gather(w, iov, &bytes);
+            int r = stream_try(w->stream, iov, nb, bytes);
             if (r > 0) {
                 w->written += (size_t)r;
                 queue_advance(w, (size_t)r);

@@ -1,16 +1,19 @@
 /* Unit tests for net/stream_writer on a real libuv loop (the test's, from
  * tl_loop()): the writer sits on one end of a unix socketpair (a
- * uv_pipe_t), the test reads the other end itself, as fast or as slowly as
- * a test wants, with small socket buffers so that big writes are partial.
+ * uv_pipe_t) or, for the tests named tcp_*, of a loopback TCP connection
+ * (a uv_tcp_t); the test reads the other end itself, as fast or as slowly
+ * as a test wants, with small socket buffers so that big writes are partial.
  * Each test ends by closing the writer and the pipe and checking that the
  * loop closes with no handle left; the sanitizer build's leak check covers
  * the memory. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -24,7 +27,10 @@
 
 typedef struct fx {
     uv_loop_t *loop;
-    uv_pipe_t pipe;
+    union {
+        uv_pipe_t pipe; /* closed as a handle through this name either way */
+        uv_tcp_t tcp;   /* with fx_over_tcp */
+    };
     int peer;             /* the other end, read by the test (-1 once closed) */
     sl_stream_writer_t w;
     sl_buf_t got;         /* what the peer read */
@@ -68,18 +74,50 @@ static const sl_stream_writer_handler_t handler = {
     .on_flushed = on_flushed,
 };
 
+/* Whether fx_init makes a loopback TCP connection instead of a socketpair. */
+static int fx_over_tcp;
+
+/* A connected loopback TCP pair, both ends non-blocking, with the same
+ * small buffers as the socketpair (set before connecting, where TCP takes
+ * them). */
+static void tcp_pair(int sv[2])
+{
+    int small = 8192;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(lfd >= 0);
+    setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    CHECK_EQ_INT(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    CHECK_EQ_INT(listen(lfd, 1), 0);
+    CHECK_EQ_INT(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+    sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(sv[0] >= 0);
+    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    CHECK_EQ_INT(connect(sv[0], (struct sockaddr *)&a, sizeof a), 0);
+    sv[1] = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    CHECK(sv[1] >= 0);
+    close(lfd);
+}
+
 static void fx_init(fx_t *f, size_t cap)
 {
     memset(f, 0, sizeof *f);
     int sv[2];
-    CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    /* Small buffers: a write of a few hundred KiB is partial. */
-    int small = 8192;
-    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
-    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     f->loop = tl_loop();
-    CHECK_EQ_INT(uv_pipe_init(f->loop, &f->pipe, 0), 0);
-    CHECK_EQ_INT(uv_pipe_open(&f->pipe, sv[0]), 0);
+    if (fx_over_tcp) {
+        tcp_pair(sv);
+        CHECK_EQ_INT(uv_tcp_init(f->loop, &f->tcp), 0);
+        CHECK_EQ_INT(uv_tcp_open(&f->tcp, sv[0]), 0); /* libuv makes it non-blocking */
+    } else {
+        CHECK_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+        /* Small buffers: a write of a few hundred KiB is partial. */
+        int small = 8192;
+        setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+        setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+        CHECK_EQ_INT(uv_pipe_init(f->loop, &f->pipe, 0), 0);
+        CHECK_EQ_INT(uv_pipe_open(&f->pipe, sv[0]), 0);
+    }
     f->pipe.data = f;
     f->peer = sv[1];
     sl_stream_writer_init(&f->w, (uv_stream_t *)&f->pipe, cap, &handler);
@@ -769,6 +807,119 @@ static void flusher_writers_that_leave_early_keep_the_others_places(void)
     fx_done(&f[0]);
 }
 
+/* ---- the same over TCP (the writer's send path for sockets) -------------------- */
+
+static void over_tcp(void (*test)(void))
+{
+    fx_over_tcp = 1;
+    test();
+    fx_over_tcp = 0;
+}
+
+/* Frames of a few bytes each (gathered into one buffer per send), a
+ * backlog of more chunks than one send carries, and a partial send. */
+static void tcp_writer_order_kept_across_copies_and_rc_references(void)
+{
+    over_tcp(writer_order_kept_across_copies_and_rc_references);
+}
+
+static void tcp_flusher_holds_a_turns_output_and_writes_it_in_order(void)
+{
+    over_tcp(flusher_holds_a_turns_output_and_writes_it_in_order_at_the_turns_end);
+}
+
+static void tcp_flusher_partial_write_keeps_the_rest_in_order_and_drains(void)
+{
+    over_tcp(flusher_partial_write_keeps_the_rest_in_order_and_drains);
+}
+
+static void tcp_flusher_writes_early_past_the_threshold_and_big_writes_at_once(void)
+{
+    over_tcp(flusher_writes_early_past_the_threshold_and_big_writes_at_once);
+}
+
+static void tcp_writer_shutdown_after_write_delivers_everything_then_eof(void)
+{
+    over_tcp(writer_shutdown_after_write_delivers_everything_then_eof);
+}
+
+/* A peer that has gone: the writes fail with an error (the peer's reset
+ * comes back after the first one) and never raise SIGPIPE, which is left
+ * at its default here, so a send without MSG_NOSIGNAL would end the
+ * runner. */
+static void tcp_writer_to_a_gone_peer_fails_without_sigpipe(void)
+{
+    fx_t f;
+    fx_over_tcp = 1;
+    fx_init(&f, BIG);
+    fx_over_tcp = 0;
+    close(f.peer);
+    f.peer = -1;
+    void (*was)(int) = signal(SIGPIPE, SIG_DFL);
+    int rc = 0;
+    for (int i = 0; i < 200 && rc == 0; i++) {
+        rc = sl_stream_writer_write(&f.w, "x", 1, 0);
+        uv_run(f.loop, UV_RUN_NOWAIT);
+    }
+    signal(SIGPIPE, was);
+    CHECK(rc == -EPIPE || rc == UV_ECONNRESET);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "x", 1, 0), -EPIPE);
+    fx_done(&f);
+}
+
+/* More buffers in one call than the kernel takes in one sendmsg
+ * (IOV_MAX): what it leaves waits and follows, in order. */
+static void tcp_writer_takes_more_buffers_than_one_sendmsg_carries(void)
+{
+    fx_t f;
+    fx_over_tcp = 1;
+    fx_init(&f, 64 * BIG);
+    fx_over_tcp = 0;
+    enum { NB = 1100, LEN = 100 };
+    char *p = pattern(NB * LEN, 5);
+    uv_buf_t *bufs = malloc(NB * sizeof *bufs);
+    for (unsigned i = 0; i < NB; i++)
+        bufs[i] = (uv_buf_t){.base = p + i * LEN, .len = LEN};
+    CHECK_EQ_INT(sl_stream_writer_writev(&f.w, bufs, NULL, NB, 0), 0);
+    CHECK(pump(&f, 0, idle));
+    peer_read(&f, 0);
+    CHECK_MEM(f.got.data, f.got.len, p, (size_t)NB * LEN);
+    CHECK_EQ_INT(f.errors, 0);
+    fx_done(&f);
+    free(bufs);
+    free(p);
+}
+
+/* A pipe that is no socket (pipe(2)): send() refuses it (ENOTSOCK) and
+ * the writer writes it as libuv would; order and a backlog included. */
+static void writer_on_a_pipe_that_is_no_socket_writes_through_libuv(void)
+{
+    fx_t f;
+    memset(&f, 0, sizeof f);
+    int pv[2];
+    CHECK_EQ_INT(pipe2(pv, O_NONBLOCK | O_CLOEXEC), 0);
+    f.loop = tl_loop();
+    CHECK_EQ_INT(uv_pipe_init(f.loop, &f.pipe, 0), 0);
+    CHECK_EQ_INT(uv_pipe_open(&f.pipe, pv[1]), 0);
+    f.pipe.data = &f;
+    f.peer = pv[0];
+    sl_stream_writer_init(&f.w, (uv_stream_t *)&f.pipe, 64 * BIG, &handler);
+    char *p = pattern(BIG, 6);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, "head:", 5, 0), 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, p, BIG, 0), 0); /* more than the pipe holds */
+    CHECK(sl_stream_writer_queued(&f.w) > 0);
+    CHECK_EQ_INT(sl_stream_writer_write(&f.w, ":tail", 5, 0), 0);
+    CHECK(pump(&f, 0, idle));
+    peer_read(&f, 0);
+    CHECK_EQ_INT(f.got.len, BIG + 10);
+    CHECK(memcmp(f.got.data, "head:", 5) == 0);
+    CHECK(memcmp(f.got.data + 5, p, BIG) == 0);
+    CHECK(memcmp(f.got.data + 5 + BIG, ":tail", 5) == 0);
+    CHECK_EQ_INT(f.errors, 0);
+    fx_done(&f);
+    free(p);
+}
+
 static const char *suite_setup(void)
 {
     signal(SIGPIPE, SIG_IGN); /* a write to a gone peer must fail, not kill */
@@ -1008,4 +1159,12 @@ TL_SUITE(stream_writer, suite_setup, NULL,
          TL_TEST(flusher_close_writes_what_it_holds_and_writers_go_direct),
          TL_TEST(flusher_held_output_is_not_counted_in_the_budget_and_is_no_slow_reader),
          TL_TEST(flusher_writers_that_leave_early_keep_the_others_places),
-         TL_TEST(flusher_output_the_kernel_left_is_counted_and_dropped_over_the_cap));
+         TL_TEST(flusher_output_the_kernel_left_is_counted_and_dropped_over_the_cap),
+         TL_TEST(tcp_writer_order_kept_across_copies_and_rc_references),
+         TL_TEST(tcp_flusher_holds_a_turns_output_and_writes_it_in_order),
+         TL_TEST(tcp_flusher_partial_write_keeps_the_rest_in_order_and_drains),
+         TL_TEST(tcp_flusher_writes_early_past_the_threshold_and_big_writes_at_once),
+         TL_TEST(tcp_writer_shutdown_after_write_delivers_everything_then_eof),
+         TL_TEST(tcp_writer_to_a_gone_peer_fails_without_sigpipe),
+         TL_TEST(tcp_writer_takes_more_buffers_than_one_sendmsg_carries),
+         TL_TEST(writer_on_a_pipe_that_is_no_socket_writes_through_libuv));
