@@ -136,7 +136,7 @@ sl_rcbuf_t *sl_rcbuf_alloc(size_t n)
     sl_rcbuf_t *r;
     if (c >= 0 && rc_free[c].head) {
         r = rc_free[c].head;
-        memcpy(&rc_free[c].head, r, sizeof r);
+        rc_free[c].head = *(sl_rcbuf_t **)(void *)r;
         rc_free[c].count--;
     } else {
         /* A small one is made the size of its class: any of them serves
@@ -159,7 +159,7 @@ void sl_rcbuf_release_(sl_rcbuf_t *r)
         free(r);
         return;
     }
-    memcpy(r, &rc_free[c].head, sizeof r);
+    *(sl_rcbuf_t **)(void *)r = rc_free[c].head;
     rc_free[c].head = r;
     rc_free[c].count++;
 }
