@@ -1,5 +1,6 @@
 /* L0 base/buf: growable and refcounted byte buffers; base64 helpers. */
 #include "base/buf.h"
+#include "base/asan.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -109,11 +110,7 @@ void sl_buf_free(sl_buf_t *b)
  * needs; the rest goes back to malloc). Loop-thread only, as every rcbuf;
  * each process of a fork has its own. A sanitizer build mallocs every
  * one, so that ASan keeps watching each. */
-#if defined(__SANITIZE_ADDRESS__)
-#define RC_CACHE 0
-#else
-#define RC_CACHE 1
-#endif
+#define RC_CACHE (!SL_ASAN)
 #define RC_STEP 64
 #define RC_SMALL 512
 #define RC_KEEP 64

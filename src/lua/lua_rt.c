@@ -16,6 +16,7 @@
  * panic; values then move to the handler's thread with lua_xmove. */
 #define _GNU_SOURCE /* gettid, SIGEV_THREAD_ID */
 #include "lua/lua_rt.h"
+#include "base/asan.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -188,11 +189,7 @@ static void caller_where(lua_State *L, char *out, size_t n)
  * rest from malloc: Lua tells the old size of every block it frees or
  * resizes, which is all a slab needs. A sanitizer build uses malloc for
  * everything, so that ASan keeps watching every Lua object. */
-#if defined(__SANITIZE_ADDRESS__)
-#define USE_SLAB 0
-#else
-#define USE_SLAB 1
-#endif
+#define USE_SLAB (!SL_ASAN)
 
 static void block_free(sl_lua_t *rt, void *p, size_t n)
 {
