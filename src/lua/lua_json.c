@@ -179,6 +179,22 @@ typedef struct dec {
 /* Raises the message on top of the stack, written to d->err first when
  * the decode is not protected (whoever catches the error has no other way
  * to read it). */
+/* Pushes the shared metatable that push makes: kept in the stack slot
+ * (looked up when first needed, while the slot is nil), or looked up at
+ * each use when there is no slot (0: an unprotected decode). */
+static void push_shared_mt(lua_State *L, int slot, void (*push)(lua_State *L))
+{
+    if (!slot) {
+        push(L);
+        return;
+    }
+    if (lua_isnil(L, slot)) {
+        push(L);
+        lua_replace(L, slot);
+    }
+    lua_pushvalue(L, slot);
+}
+
 __attribute__((noreturn))
 static void dec_raise(dec_t *d)
 {
@@ -361,15 +377,7 @@ static void parse_array(dec_t *d)
      * event name, two arguments and the ack function Lua appends, so that
      * none of them grows the table. */
     lua_createtable(L, d->depth == 1 ? 4 : 0, 0);
-    if (!d->arr_mt) {
-        push_array_mt(L);
-    } else {
-        if (lua_isnil(L, d->arr_mt)) { /* looked up when first needed */
-            push_array_mt(L);
-            lua_replace(L, d->arr_mt);
-        }
-        lua_pushvalue(L, d->arr_mt);
-    }
+    push_shared_mt(L, d->arr_mt, push_array_mt);
     lua_setmetatable(L, -2);
     parse_elements(d, lua_gettop(L));
     d->depth--;
@@ -440,15 +448,7 @@ static void parse_object(dec_t *d)
     skip_ws(d);
     if (d->p < d->end && *d->p == '}') {
         d->p++;
-        if (!d->obj_mt) {
-            push_object_mt(L);
-        } else {
-            if (lua_isnil(L, d->obj_mt)) { /* looked up when first needed */
-                push_object_mt(L);
-                lua_replace(L, d->obj_mt);
-            }
-            lua_pushvalue(L, d->obj_mt);
-        }
+        push_shared_mt(L, d->obj_mt, push_object_mt);
         lua_setmetatable(L, t);
         d->depth--;
         return;

@@ -991,7 +991,7 @@ static int raw_field(lua_State *L, int t, int k)
  * leaves values above the top it found, for the caller to drop. These
  * are dispatch.event's own tests (lua/siolua/socket.lua), read raw
  * (rawget, and plain tables), so both send an event to the same place;
- * every other case is that function's. keys: the keys' table. */
+ * every other case is that function's. */
 static int find_lone_listener(lua_State *L, const sio_socket_t *s, int sock, int name)
 {
     if (raw_field(L, lua_upvalueindex(K_WATCHER), K_EVENT_IN) != LUA_TNIL)
@@ -1061,7 +1061,7 @@ static int event_cf(lua_State *L)
         lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, 5));
         lua_replace(L, 5);
     }
-    int top = lua_gettop(L); /* ev, keys, sock, has_ack, name, args... */
+    int top = lua_gettop(L); /* ev, fn (nil), sock, has_ack, name, args... */
     luaL_checkstack(L, 10, NULL);
     if (pkt->has_ack) {
         /* ack, the last argument, over the socket's handle: its _h, which
